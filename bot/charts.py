@@ -1,0 +1,111 @@
+"""Alert charts: how bad, since when, compared to what. PNG bytes, no pyplot (it leaks figures)."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.dates as mdates  # noqa: E402 - the backend must be chosen first
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
+
+from bot.formatting import fmt_value, title_of  # noqa: E402
+from detectors import Status, Verdict  # noqa: E402
+from queries.catalogue import Kind, Metric  # noqa: E402
+from queries.series import Slice  # noqa: E402
+
+__all__ = ["render_chart"]
+
+DAY = timedelta(days=1)
+
+
+def _shifted(series: pd.Series, by: timedelta, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
+    moved = series.copy()
+    moved.index = moved.index + by
+    return moved.loc[start:end]
+
+
+def render_chart(
+    metric: Metric,
+    where: Slice,
+    series: pd.Series,
+    band: pd.DataFrame,
+    verdict: Verdict,
+    *,
+    zone: ZoneInfo,
+    span: timedelta = DAY,
+) -> bytes:
+    """The last `span` of the series against its band, yesterday and a week ago, as PNG."""
+    end = verdict.bucket
+    start = end - span + (series.index[1] - series.index[0] if len(series) > 1 else timedelta(0))
+    today = series.loc[start:end]
+    window = band.loc[start:end]
+    yesterday = _shifted(series, DAY, start, end)
+    week_ago = _shifted(series, 7 * DAY, start, end)
+
+    def local(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
+        return index.tz_convert(zone)
+
+    fig = Figure(figsize=(10, 4.8), dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.fill_between(
+        local(window.index), window["lower"].to_numpy(), window["upper"].to_numpy(),
+        color="#9ecae1", alpha=0.45, linewidth=0, label="expected range", step=None,
+    )  # fmt: skip
+    ax.plot(local(window.index), window["expected"].to_numpy(), color="#3182bd", lw=1,
+            ls="--", label="expected")  # fmt: skip
+    if len(week_ago.dropna()):
+        ax.plot(local(week_ago.index), week_ago.to_numpy(), color="#bdbdbd", lw=1,
+                ls=":", label="a week ago")  # fmt: skip
+    if len(yesterday.dropna()):
+        ax.plot(local(yesterday.index), yesterday.to_numpy(), color="#969696", lw=1.1,
+                label="yesterday")  # fmt: skip
+    ax.plot(local(today.index), today.to_numpy(), color="#08306b", lw=2, label="today")
+
+    outside = (today < window["lower"]) | (today > window["upper"])
+    if outside.any():
+        ax.scatter(local(today.index[outside.to_numpy()]), today[outside].to_numpy(),
+                   color="#e6550d", s=28, zorder=5, label="outside the range")  # fmt: skip
+    marker = "#e6550d" if verdict.status is Status.ANOMALY else "#31a354"
+    if verdict.value is not None:
+        ax.scatter([local(pd.DatetimeIndex([end]))[0]], [verdict.value], s=90, zorder=6,
+                   facecolors="none", edgecolors=marker, linewidths=2)  # fmt: skip
+
+    deviation = verdict.deviation
+    headline = f"{title_of(metric, where)}: {fmt_value(metric, verdict.value)}"
+    if verdict.expected is not None:
+        headline += f" vs expected {fmt_value(metric, verdict.expected)}"
+    if deviation is not None:
+        headline += f" ({deviation:+.1%})"
+    ax.set_title(headline, loc="left", fontsize=12, fontweight="bold")
+    when = local(pd.DatetimeIndex([end]))[0]
+    ax.text(0.0, 1.005, f"bucket {when:%Y-%m-%d %H:%M} {zone.key}  ·  {verdict.reason}",
+            transform=ax.transAxes, fontsize=8.5, color="#636363", va="bottom")  # fmt: skip
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=zone))
+    ax.xaxis.set_major_locator(mdates.HourLocator(interval=3, tz=zone))
+    if metric.kind is Kind.RATIO:
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.1%}"))
+    else:
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    values = np.concatenate([today.dropna().to_numpy(), window["upper"].dropna().to_numpy()])
+    if values.size:
+        ax.set_ylim(bottom=0, top=float(np.nanmax(values)) * 1.12)
+    ax.grid(True, color="#eeeeee")
+    ax.set_xlabel(f"time ({zone.key})")
+    ax.set_ylabel(metric.unit or metric.title)
+    ax.legend(loc="upper left", fontsize=8, ncols=3, frameon=False)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.86, bottom=0.12)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()

@@ -1,0 +1,225 @@
+"""The `alertbot` command line: check, seed. The composition root: it alone knows all three
+packages, the settings and the clock."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from bot.charts import render_chart
+from bot.checker import CheckReport, History, run_check
+from bot.formatting import report_json, report_table
+from bot.settings import Settings, SettingsError, load_settings
+from bot.store import Store, StoreError
+from queries import demo, seeding
+from queries.catalogue import Catalogue, CatalogueError, load_catalogue
+from queries.errors import QueryFailed, SourceError, SourceMisconfigured, SourceUnavailable
+from queries.sources import ClickHouseSource, EmbeddedSource, Source
+
+__all__ = ["main"]
+
+log = logging.getLogger("alertbot")
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad arguments or configuration: exit code 2 with this message."""
+
+
+def make_source(settings: Settings) -> Source:
+    if settings.clickhouse_url:
+        return ClickHouseSource(
+            settings.clickhouse_url,
+            user=settings.clickhouse_user,
+            password=settings.clickhouse_password.get_secret_value(),
+            database=settings.clickhouse_database,
+            timeout=settings.clickhouse_timeout,
+        )
+    return EmbeddedSource(settings.embedded_path, database=settings.clickhouse_database)
+
+
+def parse_time(text: str, zone: ZoneInfo, flag: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(
+            f"{flag} {text!r} is not an ISO 8601 time: expected e.g. 2026-11-27T12:00 "
+            "or 2026-11-27T12:00+03:00"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)  # a wall-clock time is read in TIMEZONE
+    return moment.astimezone(UTC)
+
+
+class _Progress:
+    """Seeding progress on stderr: one updating line on a terminal, a line per 10% otherwise."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.tty = sys.stderr.isatty()
+        self.last = -1
+        self.started = time.perf_counter()
+
+    def __call__(self, done: float, rows: int) -> None:
+        step = int(done * 10)
+        if self.tty:
+            print(f"\r{self.what}: {done:5.1%}  {rows:,} rows", end="", file=sys.stderr, flush=True)
+        elif step != self.last:
+            print(f"{self.what}: {done:.0%} ({rows:,} rows)", file=sys.stderr, flush=True)
+        self.last = step
+
+    def finish(self, rows: int) -> None:
+        took = time.perf_counter() - self.started
+        if self.tty:
+            print(file=sys.stderr)
+        print(f"{self.what}: done, {rows:,} rows in {took:.1f} s", file=sys.stderr, flush=True)
+
+
+async def prepare_demo(source: Source, catalogue: Catalogue, now: datetime) -> None:
+    """The embedded demo is created on first use and kept live up to `now`."""
+    if await seeding.read_config(source) is None:
+        days = int(catalogue.history / timedelta(days=1))
+        progress = _Progress(f"first run: generating {days} days of demo data")
+        _, _, rows = await seeding.seed(source, days=days, end=now, progress=progress)
+        progress.finish(rows)
+    else:
+        await seeding.extend(source, now, history=catalogue.history)
+
+
+def write_charts(report: CheckReport, folder: Path, zone: ZoneInfo) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for result in report.anomalies:
+        png = render_chart(
+            result.metric, result.slice, result.series, result.band, result.verdict, zone=zone
+        )
+        label = result.slice.label().replace("=", "_").replace("/", "_").replace(" ", "_")
+        path = folder / f"{result.metric.name}__{label}.png"
+        path.write_bytes(png)
+        written.append(path)
+    return written
+
+
+async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    catalogue = load_catalogue(settings.catalogue_path)
+    if args.metric and args.metric not in catalogue.metrics:
+        raise UsageError(
+            f"unknown metric {args.metric!r}; known metrics: {', '.join(catalogue.metrics)}"
+        )
+    wall = datetime.now(UTC)
+    now = parse_time(args.at, settings.zone, "--at") if args.at else wall
+    source = make_source(settings)
+    store = Store(settings.state_path)
+    try:
+        if isinstance(source, EmbeddedSource):
+            await prepare_demo(source, catalogue, wall)
+        history = History(source, catalogue, store)
+        report = await run_check(
+            history, now, delay=settings.data_delay, metrics=[args.metric] if args.metric else None
+        )
+    finally:
+        await source.close()
+        store.close()
+    if report.errors and not report.results:
+        errors = list(report.errors.values())
+        raise UsageError(errors[0]) if _is_config(errors[0]) else SourceError(errors[0])
+    print(report_json(report) if args.json else report_table(report, settings.zone))
+    if args.charts:
+        paths = await asyncio.to_thread(write_charts, report, Path(args.charts), settings.zone)
+        if not args.json:
+            for path in paths:
+                print(f"chart: {path}")
+    return EXIT_FAILURE if report.errors else EXIT_OK
+
+
+def _is_config(message: str) -> bool:
+    return "cannot connect" in message or "did not answer" in message or any(
+        word in message for word in ("unknown database", "missing table", "missing column",
+                                     "password", "unknown user", "authentication", "access denied")
+    )  # fmt: skip
+
+
+async def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
+    end = parse_time(args.end, settings.zone, "--end") if args.end else datetime.now(UTC)
+    if not 1 <= args.days <= 366:
+        raise UsageError(f"--days must be between 1 and 366, got {args.days}")
+    source = make_source(settings)
+    progress = _Progress(f"seeding {args.days} days into {source.describe()}")
+    try:
+        config, labels, rows = await seeding.seed(
+            source, days=args.days, end=end, seed_value=args.seed, progress=progress
+        )
+    finally:
+        await source.close()
+    progress.finish(rows)
+    if args.labels:
+        Path(args.labels).write_text(demo.labels_json(config, labels), encoding="utf-8")
+        print(f"labels: {args.labels}")
+    zone = settings.zone
+    print(f"dataset: {config.start.astimezone(zone):%Y-%m-%d %H:%M} – "
+          f"{config.anchor.astimezone(zone):%Y-%m-%d %H:%M} {zone.key}, seed {config.seed}")  # fmt: skip
+    print("incidents:")
+    for incident in labels:
+        where = ", ".join(f"{k}={v}" for k, v in incident.slice.items()) or "all"
+        print(f"  {incident.start.astimezone(zone):%Y-%m-%d %H:%M} – "
+              f"{incident.end.astimezone(zone):%H:%M}  {incident.kind.value:<16} {where:<20} "
+              f"{incident.effect:+.0%}  {incident.description}")  # fmt: skip
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="alertbot",
+        description="Anomaly alerts for product metrics in ClickHouse, delivered to Telegram.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    check = sub.add_parser("check", help="one check cycle over every metric and slice")
+    check.add_argument("--metric", help="only this metric (default: all)")
+    check.add_argument("--at", help="check as of this time (ISO 8601; default: now)")
+    check.add_argument("--charts", metavar="DIR", help="write a PNG chart per anomaly here")
+    check.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    seed = sub.add_parser("seed", help="(re)generate the synthetic dataset into the source")
+    seed.add_argument("--days", type=int, default=28, help="days of history (default 28)")
+    seed.add_argument("--end", help="end of the dataset (ISO 8601; default: now)")
+    seed.add_argument("--labels", metavar="FILE", help="write the injected incidents as JSON")
+    seed.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    return parser
+
+
+COMMANDS = {"check": cmd_check, "seed": cmd_seed}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = load_settings()
+        return asyncio.run(COMMANDS[args.command](args, settings))
+    except (SettingsError, UsageError, CatalogueError, SourceMisconfigured, StoreError) as exc:
+        print(f"alertbot: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except SourceUnavailable as exc:
+        print(f"alertbot: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (QueryFailed, SourceError) as exc:
+        print(f"alertbot: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        print("alertbot: interrupted", file=sys.stderr)
+        return 130

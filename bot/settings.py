@@ -1,0 +1,152 @@
+"""Settings read once at start-up from the environment and `.env`; bad values fail clearly."""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BeforeValidator, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from queries.catalogue import parse_duration
+
+__all__ = ["Settings", "SettingsError", "default_embedded_path", "load_settings"]
+
+
+class SettingsError(Exception):
+    """A setting has a value we cannot use; str() is one plain sentence per bad variable."""
+
+
+def default_embedded_path() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "metric-alertbot" / "demo"
+
+
+def _duration(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    try:
+        result = parse_duration(str(value))
+    except ValueError:
+        raise ValueError(
+            "is not a duration: use a number followed by s, m, h, d or w, e.g. 15m or 4h"
+        ) from None
+    if result <= timedelta(0):
+        raise ValueError("must be longer than zero, e.g. 15m")
+    return result
+
+
+def _ids(value: Any) -> tuple[int, ...]:
+    if isinstance(value, list | tuple):
+        return tuple(int(v) for v in value)
+    text = str(value or "").strip()
+    if not text:
+        return ()
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        if not re.fullmatch(r"-?\d+", part):
+            raise ValueError(
+                f"has {part!r}, which is not a Telegram id: expected comma-separated numbers, "
+                "e.g. 12345,-100987"
+            )
+        out.append(int(part))
+    return tuple(out)
+
+
+Duration = Annotated[timedelta, NoDecode, BeforeValidator(_duration)]
+Ids = Annotated[tuple[int, ...], NoDecode, BeforeValidator(_ids)]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    bot_token: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    clickhouse_url: str | None = None
+    clickhouse_user: str = "default"
+    clickhouse_password: SecretStr = SecretStr("")
+    clickhouse_database: str = "simulator"
+    clickhouse_timeout: float = 60.0
+    admin_ids: Ids = ()
+    alert_chat_ids: Ids = ()
+    check_interval: Duration = timedelta(minutes=15)
+    data_delay: Duration = timedelta(minutes=2)
+    repeat_interval: Duration = timedelta(hours=4)
+    state_path: Path = Path("alertbot.sqlite3")
+    dashboard_url: str | None = None
+    timezone: str = "UTC"
+    embedded_path: Path = default_embedded_path()
+    catalogue_path: Path | None = None
+
+    @field_validator("clickhouse_url", "telegram_api_url", "dashboard_url", mode="before")
+    @classmethod
+    def _url(cls, value: Any) -> Any:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        text = str(value).strip()
+        parts = urlsplit(text)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("is not an http(s) URL: expected e.g. http://localhost:8123")
+        try:
+            _ = parts.port
+        except ValueError:
+            raise ValueError("has a port that is not a number") from None
+        return text
+
+    @field_validator("clickhouse_database")
+    @classmethod
+    def _database(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError("is not a database name: use letters, digits and _")
+        return value
+
+    @field_validator("clickhouse_timeout")
+    @classmethod
+    def _timeout(cls, value: float) -> float:
+        if not 0 < value <= 3600:
+            raise ValueError("must be a number of seconds between 0 and 3600")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("is not a time zone: use an IANA name, e.g. Europe/Moscow or UTC") from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+_SECRET = {"bot_token", "clickhouse_password"}
+
+
+def _describe(error: Any) -> str:
+    name = str(error["loc"][0]).upper() if error.get("loc") else "A setting"
+    message = re.sub(r"^Value error, ", "", str(error.get("msg", "is invalid")))
+    if error.get("type") in ("float_parsing", "int_parsing"):
+        message = "is not a number"
+    elif not re.match(r"^(is|has|must) ", message):
+        message = f"is invalid: {message}"
+    # Secrets are never echoed back, not even when wrong.
+    given = "" if name.lower() in _SECRET else f"={error.get('input')!r}"
+    return f"{name}{given} {message}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from env and .env (plus overrides); SettingsError names each bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError("; ".join(_describe(e) for e in exc.errors())) from None

@@ -1,0 +1,116 @@
+"""The detector interface: a causal band for every point, and a Verdict for the last one."""
+
+from __future__ import annotations
+
+import enum
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["Detector", "Direction", "Status", "Verdict", "infer_step", "judge"]
+
+
+class Status(enum.StrEnum):
+    OK = "ok"
+    ANOMALY = "anomaly"
+    UNKNOWN = "unknown"
+
+
+class Direction(enum.StrEnum):
+    BOTH = "both"
+    DOWN = "down"
+    UP = "up"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """How one bucket compares with its band.
+
+    score is the signed distance from expected in band half-widths: |score| > 1 is outside.
+    """
+
+    status: Status
+    bucket: pd.Timestamp
+    value: float | None
+    expected: float | None
+    lower: float | None
+    upper: float | None
+    score: float | None
+    reason: str
+
+    @property
+    def deviation(self) -> float | None:
+        """(value - expected) / expected, or None where it is undefined."""
+        if self.value is None or self.expected is None or self.expected == 0:
+            return None
+        return (self.value - self.expected) / abs(self.expected)
+
+
+def infer_step(index: pd.DatetimeIndex) -> timedelta:
+    """The series' step: its most common spacing (whatever the index's time unit)."""
+    if len(index) < 2:
+        raise ValueError("a series needs at least two points to have a step")
+    diffs = pd.Series(index[1:] - index[:-1])
+    step = diffs.mode().iloc[0]
+    if step <= pd.Timedelta(0):
+        raise ValueError("the series index must be increasing")
+    return timedelta(seconds=step.total_seconds())
+
+
+class Detector(ABC):
+    """Parameters in the constructor (validated there); band() is causal and vectorised."""
+
+    name: str
+
+    @abstractmethod
+    def band(self, series: pd.Series) -> pd.DataFrame:
+        """Columns expected, lower, upper on series.index; row t uses only values before t."""
+
+    def describe(self) -> str:
+        return self.name
+
+
+def _num(x: float) -> float | None:
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def judge(
+    series: pd.Series,
+    band: pd.DataFrame,
+    *,
+    at: pd.Timestamp | None = None,
+    direction: Direction = Direction.BOTH,
+) -> Verdict:
+    """The verdict for one bucket (default: the last) from its value and band."""
+    if series.empty:
+        raise ValueError("cannot judge an empty series")
+    bucket = series.index[-1] if at is None else at
+    value = _num(float(series.get(bucket, np.nan)))
+    row = band.loc[bucket] if bucket in band.index else None
+    expected = _num(float(row["expected"])) if row is not None else None
+    lower = _num(float(row["lower"])) if row is not None else None
+    upper = _num(float(row["upper"])) if row is not None else None
+    if value is None:
+        return Verdict(Status.UNKNOWN, bucket, None, expected, lower, upper, None,
+                       "no data for this bucket")  # fmt: skip
+    if expected is None or lower is None or upper is None:
+        return Verdict(Status.UNKNOWN, bucket, value, None, None, None, None,
+                       "too little history for an expected range")  # fmt: skip
+    half = (upper - expected) if value >= expected else (expected - lower)
+    score = (value - expected) / half if half > 0 else (0.0 if value == expected else math.inf)
+    score = float(np.clip(score, -1e6, 1e6))
+    outside = value < lower or value > upper
+    if not outside:
+        return Verdict(Status.OK, bucket, value, expected, lower, upper, score, "inside the band")
+    side = "below" if value < lower else "above"
+    if (direction is Direction.DOWN and side == "above") or (
+        direction is Direction.UP and side == "below"
+    ):
+        return Verdict(Status.OK, bucket, value, expected, lower, upper, score,
+                       f"{side} the band, but only {direction.value} moves alert")  # fmt: skip
+    return Verdict(Status.ANOMALY, bucket, value, expected, lower, upper, score,
+                   f"{side} the expected range")  # fmt: skip

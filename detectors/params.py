@@ -1,0 +1,48 @@
+"""Introspectable detector parameters: name, type, default, valid range, description."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Param", "validate"]
+
+
+@dataclass(frozen=True)
+class Param:
+    type: type
+    default: Any
+    low: float | None
+    high: float | None
+    help: str
+
+    def check(self, owner: str, name: str, value: Any) -> Any:
+        """The value converted to the parameter's type; ValueError stating the rule if invalid."""
+        rule = f"{owner}: {name} must be {self.type.__name__} in [{self.low:g}, {self.high:g}]"
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ValueError(f"{rule}, got {value!r}")
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"{rule}, got {value!r}") from None
+        if self.type is int and not number.is_integer():
+            raise ValueError(f"{rule}, got {value!r}")
+        if number != number or (self.low is not None and number < self.low) or (
+            self.high is not None and number > self.high
+        ):
+            raise ValueError(f"{rule}, got {value!r}")
+        return int(number) if self.type is int else float(number)
+
+
+def validate(owner: str, params: Mapping[str, Param], given: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(given) - set(params))
+    if unknown:
+        raise ValueError(
+            f"{owner}: unknown parameter(s) {', '.join(unknown)}; "
+            f"valid: {', '.join(params)}"
+        )
+    return {
+        name: param.check(owner, name, given[name]) if name in given else param.default
+        for name, param in params.items()
+    }

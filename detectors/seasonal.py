@@ -1,0 +1,167 @@
+"""Seasonal detector: a robust band from the same time of day on previous days.
+
+expected(t) = median of the values at t - d*period, d = 1..days, times a level factor (recent
+actual against that seasonal median), so slow growth or a holiday-wide shift is not an anomaly.
+width = k robust standard deviations of the past forecast errors at the same time of day,
+never narrower than min_rel_width of expected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from detectors.base import Detector, infer_step
+from detectors.params import Param, validate
+
+__all__ = ["SeasonalDetector", "seasonal_period"]
+
+
+def seasonal_period(step: timedelta) -> int:
+    """Points per season: a day for sub-daily steps, a week for daily steps, else none (1)."""
+    seconds = step.total_seconds()
+    if seconds <= 0:
+        raise ValueError(f"the step must be positive, got {step}")
+    if seconds < 86400 and 86400 % seconds == 0:
+        return int(86400 // seconds)
+    if seconds == 86400:
+        return 7
+    return 1
+
+
+def _lagged(values: np.ndarray, lags: np.ndarray) -> np.ndarray:
+    """Matrix m[t, i] = values[t - lags[i]] (NaN before the start)."""
+    n = values.size
+    top = int(lags.max()) if lags.size else 0
+    padded = np.concatenate([np.full(top, np.nan), values])
+    out = np.empty((n, lags.size))
+    for i, lag in enumerate(lags):
+        out[:, i] = padded[top - lag : top - lag + n]
+    return out
+
+
+def _trailing_sum(values: np.ndarray, window: int) -> np.ndarray:
+    """s[t] = sum of values[t - window .. t - 1] (the points before t; missing ones as 0)."""
+    total = np.concatenate([[0.0], np.cumsum(np.nan_to_num(values))])
+    ends = np.arange(values.size)
+    return total[ends] - total[np.maximum(ends - window, 0)]
+
+
+def _nanmedian(m: np.ndarray, axis: int = 1) -> np.ndarray:
+    """Row medians ignoring NaN (NaN where a row has none), via one sort: np.nanmedian takes
+    a slow per-row path whenever a row holds a NaN, which is most rows near a series' start."""
+    if axis != 1:
+        raise ValueError("only row medians are needed here")
+    ordered = np.sort(m, axis=1)  # NaNs sort last
+    count = np.sum(~np.isnan(m), axis=1)
+    rows = np.arange(m.shape[0])
+    lo = np.clip((count - 1) // 2, 0, None)
+    hi = np.clip(count // 2, 0, None)
+    hi = np.minimum(hi, m.shape[1] - 1)
+    out = (ordered[rows, lo] + ordered[rows, hi]) / 2
+    return np.where(count > 0, out, np.nan)
+
+
+class SeasonalDetector(Detector):
+    name = "seasonal"
+    PARAMS: Mapping[str, Param] = {
+        "days": Param(int, 7, 2, 56, "previous seasons (days) the expected value is built from"),
+        "k": Param(float, 4.0, 0.5, 20.0, "half-width of the band in robust standard deviations"),
+        "neighbours": Param(
+            int, 2, 0, 8, "adjacent slots on each side whose past errors also set the width"
+        ),
+        "level_window": Param(
+            int, 16, 0, 192, "recent buckets whose total against the seasonal median sets the level"
+        ),
+        "min_history": Param(int, 3, 1, 56, "fewest previous seasons needed for a band"),
+        "min_rel_width": Param(
+            float, 0.02, 0.0, 1.0, "narrowest half-width, as a share of expected"
+        ),
+    }
+
+    def __init__(self, **params: Any) -> None:
+        values = validate(self.name, self.PARAMS, params)
+        self.days: int = values["days"]
+        self.k: float = values["k"]
+        self.neighbours: int = values["neighbours"]
+        self.level_window: int = values["level_window"]
+        self.min_history: int = values["min_history"]
+        self.min_rel_width: float = values["min_rel_width"]
+        if self.min_history > self.days:
+            raise ValueError(
+                f"seasonal: min_history must be <= days ({self.days}), got {self.min_history}"
+            )
+
+    def _level(self, values: np.ndarray, median: np.ndarray, inlier: np.ndarray) -> np.ndarray:
+        """Recent actual / recent seasonal median, so growth or a weekend is not flagged.
+
+        A ratio of sums (not a median of ratios) averages noise away on small counts. Only
+        points that looked normal count, each clipped to within 25% of its median, so an
+        incident neither drags the level along nor leaves an echo after it ends.
+        """
+        if self.level_window == 0:
+            return np.ones_like(median)
+        ok = inlier & np.isfinite(values) & np.isfinite(median)
+        clipped = np.clip(values, median - 0.25 * np.abs(median), median + 0.25 * np.abs(median))
+        num = _trailing_sum(np.where(ok, clipped, 0.0), self.level_window)
+        den = _trailing_sum(np.where(ok, median, 0.0), self.level_window)
+        count = _trailing_sum(ok.astype(float), self.level_window)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            level = np.where((count * 2 >= self.level_window) & (den > 0), num / den, 1.0)
+        return np.where(np.isfinite(level), level, 1.0)
+
+    def _floor(self, values: np.ndarray, expected: np.ndarray) -> np.ndarray:
+        floor = self.min_rel_width * np.abs(expected)
+        finite = values[np.isfinite(values)]
+        if finite.size and np.all(finite >= 0) and np.all(finite == np.round(finite)):
+            # Counts: never narrower than Poisson noise, so a quiet series is not flagged for
+            # the difference between 0 and 2 events.
+            floor = np.maximum(floor, np.sqrt(np.maximum(expected, 1.0)))
+        return floor
+
+    def _scale(self, errors: np.ndarray, lags: np.ndarray, per_row: int) -> np.ndarray:
+        """Robust sd of past errors at the same time of day (and neighbouring slots)."""
+        past = _lagged(np.abs(errors), lags)
+        scale = 1.4826 * _nanmedian(past, axis=1)
+        known = np.sum(~np.isnan(past), axis=1) >= self.min_history * per_row
+        return np.where(known, scale, np.nan)
+
+    def band(self, series: pd.Series) -> pd.DataFrame:
+        values = series.to_numpy(dtype="float64")
+        out = pd.DataFrame(
+            np.nan, index=series.index, columns=["expected", "lower", "upper"], dtype="float64"
+        )
+        if values.size < 2:
+            return out
+        period = seasonal_period(infer_step(series.index))
+        seasons = np.arange(1, self.days + 1) * period
+        same_slot = _lagged(values, seasons)
+        enough = np.sum(~np.isnan(same_slot), axis=1) >= self.min_history
+        median = np.where(enough, _nanmedian(same_slot, axis=1), np.nan)
+        # Width: how wrong the forecast was at the same time of day on previous days (and a
+        # few neighbouring slots). Same time of day means similar volume, so noise that grows
+        # with volume and steep daily ramps are both accounted for.
+        nb = min(self.neighbours, max((period - 1) // 2, 0))
+        lags = (seasons[:, None] + np.arange(-nb, nb + 1)[None, :]).ravel()
+        spread = 1.4826 * _nanmedian(np.abs(same_slot - median[:, None]), axis=1)
+
+        # Pass 1, without a level: which points look normal at all.
+        loose = self._scale(values - median, lags, 2 * nb + 1)
+        loose = np.where(np.isnan(loose), spread, loose)
+        inlier = np.abs(values - median) <= self.k * np.maximum(loose, self._floor(values, median))
+        # Pass 2: the level from normal-looking points, then the width from its own errors.
+        expected = median * self._level(values, median, inlier)
+        scale = self._scale(values - expected, lags, 2 * nb + 1)
+        scale = np.where(np.isnan(scale), spread, scale)
+        half = self.k * np.maximum(scale, self._floor(values, expected))
+        out["expected"] = expected
+        out["lower"] = expected - half
+        out["upper"] = expected + half
+        return out
+
+    def describe(self) -> str:
+        return f"seasonal (median of {self.days} days, k={self.k:g})"

@@ -1,0 +1,347 @@
+"""Where the numbers come from: a ClickHouse server over HTTP, or the embedded chDB database.
+
+Both run the same SQL text and return the same normalised frames (queries.series).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import tempfile
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+import pandas as pd
+
+from queries.catalogue import Table
+from queries.errors import QueryFailed, SourceError, SourceMisconfigured, SourceUnavailable
+from queries.series import frame_from_rows
+from queries.sql import render
+
+__all__ = ["ClickHouseSource", "EmbeddedSource", "Source", "classify_server_error"]
+
+log = logging.getLogger(__name__)
+
+# ClickHouse error codes that mean "fix the settings or the schema", not "try again".
+_MISCONFIGURED = {
+    81: "unknown database",
+    60: "missing table",
+    47: "missing column",
+    16: "missing column",
+    192: "unknown user",
+    193: "wrong password",
+    194: "a password is required",
+    516: "authentication failed",
+    497: "access denied",
+}
+# Codes that mean "the server is busy or the network hiccuped": retried.
+_TRANSIENT = {159, 160, 202, 209, 210, 241, 242, 319, 394}
+_CODE = re.compile(r"Code:\s*(\d+)")
+
+
+def classify_server_error(message: str, *, where: str) -> SourceError:
+    """Turn a ClickHouse exception text into our error tree with a sentence that says what to do."""
+    first = message.strip().splitlines()[0] if message.strip() else "empty error message"
+    # Keep what ClickHouse said, minus its stack-trace noise.
+    said = re.sub(r",?\s*e\.what\(\)\s*=\s*DB::Exception\s*$", "", first)
+    said = re.sub(r"^Code:\s*\d+[.,]\s*(e\.displayText\(\)\s*=\s*)?(DB::Exception:\s*)?", "", said)
+    match = _CODE.search(message)
+    code = int(match.group(1)) if match else None
+    if code in _MISCONFIGURED:
+        hint = {
+            "unknown database": "check CLICKHOUSE_DATABASE",
+            "missing table": "check CLICKHOUSE_DATABASE, or seed it with `alertbot seed`",
+            "missing column": "the table's schema differs from the one the queries expect "
+            "(see README, 'Data the queries expect')",
+        }.get(_MISCONFIGURED[code], "check CLICKHOUSE_USER and CLICKHOUSE_PASSWORD")
+        return SourceMisconfigured(f"{where}: {_MISCONFIGURED[code]} ({said}); {hint}")
+    if code in _TRANSIENT:
+        return SourceUnavailable(f"{where}: the server is overloaded or timed out ({said})")
+    if code is None:
+        return QueryFailed(f"{where}: the server did not answer like ClickHouse ({said[:200]})")
+    return QueryFailed(f"{where}: ClickHouse rejected the query ({said[:300]})")
+
+
+class Source(ABC):
+    """Runs the catalogue's queries. Subclasses supply `_query` (rows) and `_execute`."""
+
+    kind: str
+    database: str
+
+    def __init__(self) -> None:
+        self._receiver: dict[str, str] = {}
+
+    @property
+    @abstractmethod
+    def key(self) -> str:
+        """Identifies the data behind this source, for the history cache (no secrets)."""
+
+    @abstractmethod
+    async def query(self, sql: str) -> pd.DataFrame:
+        """Rows of a SELECT as a DataFrame."""
+
+    @abstractmethod
+    async def execute(self, sql: str) -> None:
+        """A statement that returns nothing (DDL, INSERT ... SELECT)."""
+
+    @abstractmethod
+    async def bulk_insert(self, table: str, select: str, structure: str, data: bytes) -> None:
+        """INSERT INTO table SELECT <select> FROM rows in RowBinary with `structure`."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+    async def columns(self, table: str) -> dict[str, str]:
+        """Column name -> type of a table in our database; empty if there is no such table."""
+        frame = await self.query(
+            "SELECT name, type FROM system.columns "
+            f"WHERE database = '{_literal(self.database)}' AND table = '{_literal(table)}'"
+        )
+        return {str(n): str(t) for n, t in zip(frame.get("name", []), frame.get("type", []))}
+
+    async def receiver_column(self, table: Table) -> str | None:
+        """The table's spelling of receiver_id (receiver_id or reciever_id), found once."""
+        if table.receiver_column is None:
+            return None
+        if table.name not in self._receiver:
+            cols = await self.columns(table.name)
+            if not cols:
+                raise SourceMisconfigured(
+                    f"{self.describe()}: table {self.database}.{table.name} does not exist; "
+                    "check CLICKHOUSE_DATABASE, or seed it with `alertbot seed`"
+                )
+            for candidate in (table.receiver_column, "receiver_id", "reciever_id"):
+                if candidate in cols:
+                    self._receiver[table.name] = candidate
+                    break
+            else:
+                raise SourceMisconfigured(
+                    f"{self.describe()}: {self.database}.{table.name} has neither receiver_id "
+                    "nor reciever_id; the messenger queries need one of them"
+                )
+        return self._receiver[table.name]
+
+    async def fetch(self, table: Table, start: datetime, end: datetime) -> pd.DataFrame:
+        """Aggregated rows of one table for start <= time < end, normalised."""
+        sql = render(
+            table.sql, start=start, end=end, receiver_column=await self.receiver_column(table)
+        )
+        return frame_from_rows(await self.query(sql), table.columns)
+
+    def describe(self) -> str:
+        return self.kind
+
+
+def _literal(text: str) -> str:
+    """Escape a value we generate (a database or table name) for a single-quoted literal."""
+    return text.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _ident(text: str) -> str:
+    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", text):
+        raise ValueError(f"not a plain identifier: {text!r}")
+    return text
+
+
+def safe_url(url: str) -> str:
+    """The URL without any user:password part, for messages and logs."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+class ClickHouseSource(Source):
+    """A ClickHouse server over HTTP (aiochclient), with timeouts and retries on transient errors."""
+
+    kind = "clickhouse"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        user: str = "default",
+        password: str = "",
+        database: str = "simulator",
+        timeout: float = 60.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+    ) -> None:
+        super().__init__()
+        self.url = url
+        self.database = _ident(database)
+        self._user = user
+        self._password = password
+        self._timeout = timeout
+        self._retries = retries
+        self._backoff = backoff
+        self._session: aiohttp.ClientSession | None = None
+        self._client: Any = None
+
+    @property
+    def key(self) -> str:
+        return f"clickhouse:{safe_url(self.url)}/{self.database}"
+
+    def describe(self) -> str:
+        return f"ClickHouse at {safe_url(self.url)}"
+
+    def _ensure_client(self) -> Any:
+        from aiochclient import ChClient  # imported here: only the server source needs it
+
+        if self._client is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self._timeout, connect=min(10, self._timeout))
+            )
+            self._client = ChClient(
+                self._session,
+                url=self.url,
+                user=self._user,
+                password=self._password or None,
+                database=self.database,
+            )
+        return self._client
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+        self._session = None
+        self._client = None
+
+    async def _attempt(self, action: Any) -> Any:
+        from aiochclient import ChClientError
+
+        delay = self._backoff
+        for attempt in range(1, self._retries + 1):
+            try:
+                return await action(self._ensure_client())
+            except ChClientError as exc:
+                error = classify_server_error(str(exc), where=self.describe())
+            except (aiohttp.ClientConnectorError, ConnectionRefusedError) as exc:
+                error = SourceUnavailable(
+                    f"cannot connect to {self.describe()} ({exc.__class__.__name__}): is the "
+                    "server running, and is CLICKHOUSE_URL right?"
+                )
+            except (TimeoutError, aiohttp.ServerTimeoutError):
+                error = SourceUnavailable(
+                    f"{self.describe()} did not answer within {self._timeout:g} s"
+                )
+            except aiohttp.InvalidURL:
+                raise SourceMisconfigured(
+                    f"CLICKHOUSE_URL {safe_url(self.url)!r} is not a valid URL; "
+                    "expected e.g. http://localhost:8123"
+                ) from None
+            except (aiohttp.ClientError, OSError) as exc:
+                error = SourceUnavailable(
+                    f"lost the connection to {self.describe()} ({exc.__class__.__name__})"
+                )
+            except (ValueError, IndexError, UnicodeDecodeError) as exc:
+                raise QueryFailed(
+                    f"{self.describe()} sent an answer we cannot read ({exc.__class__.__name__})"
+                ) from None
+            if not isinstance(error, SourceUnavailable) or attempt == self._retries:
+                raise error
+            log.warning("%s (attempt %d of %d); retrying", error, attempt, self._retries)
+            await asyncio.sleep(delay)
+            delay *= 2
+        raise AssertionError("unreachable")
+
+    async def query(self, sql: str) -> pd.DataFrame:
+        async def run(client: Any) -> pd.DataFrame:
+            records = await client.fetch(sql)
+            if not records:
+                return pd.DataFrame()
+            names = list(records[0].keys())
+            return pd.DataFrame([tuple(r.values()) for r in records], columns=names)
+
+        return await self._attempt(run)  # type: ignore[no-any-return]
+
+    async def execute(self, sql: str) -> None:
+        async def run(client: Any) -> None:
+            await client.execute(sql)
+
+        await self._attempt(run)
+
+    async def bulk_insert(self, table: str, select: str, structure: str, data: bytes) -> None:
+        staging = f"_alertbot_staging_{_ident(table)}"
+        await self.execute(f"DROP TABLE IF EXISTS {staging}")
+        await self.execute(f"CREATE TABLE {staging} ({structure}) ENGINE = Memory")
+        try:
+
+            async def load(client: Any) -> None:
+                await client.insert_file(f"INSERT INTO {staging} FORMAT RowBinary", data)
+
+            await self._attempt(load)
+            await self.execute(f"INSERT INTO {_ident(table)} SELECT {select} FROM {staging}")
+        finally:
+            await self.execute(f"DROP TABLE IF EXISTS {staging}")
+
+
+class EmbeddedSource(Source):
+    """chDB in-process, its data on disk; queries run in a worker thread, one at a time."""
+
+    kind = "embedded"
+
+    def __init__(self, path: str | Path, *, database: str = "simulator") -> None:
+        super().__init__()
+        self.path = Path(path).expanduser()
+        self.database = _ident(database)
+        self._session: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def key(self) -> str:
+        return f"embedded:{self.path.resolve()}/{self.database}"
+
+    def describe(self) -> str:
+        return f"the embedded database at {self.path}"
+
+    def _run(self, sql: str, fmt: str) -> Any:
+        from chdb import session as chdb_session  # heavy import; only the embedded source needs it
+
+        with self._lock:
+            if self._session is None:
+                self.path.mkdir(parents=True, exist_ok=True)
+                self._session = chdb_session.Session(str(self.path))
+                self._session.query(f"CREATE DATABASE IF NOT EXISTS {self.database}")
+                self._session.query(f"USE {self.database}")
+            try:
+                return self._session.query(sql, fmt)
+            except RuntimeError as exc:
+                raise classify_server_error(str(exc), where=self.describe()) from None
+
+    async def query(self, sql: str) -> pd.DataFrame:
+        frame = await asyncio.to_thread(self._run, sql, "DataFrame")
+        return frame if isinstance(frame, pd.DataFrame) else pd.DataFrame()
+
+    async def execute(self, sql: str) -> None:
+        await asyncio.to_thread(self._run, sql, "CSV")
+
+    async def bulk_insert(self, table: str, select: str, structure: str, data: bytes) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=self.path, suffix=".bin", delete=False) as handle:
+            handle.write(data)
+            name = Path(handle.name)
+        try:
+            source = f"file('{_literal(str(name))}', 'RowBinary', '{_literal(structure)}')"
+            await self.execute(f"INSERT INTO {_ident(table)} SELECT {select} FROM {source}")
+        finally:
+            name.unlink(missing_ok=True)
+
+    async def close(self) -> None:
+        def shut() -> None:
+            with self._lock:
+                if self._session is not None:
+                    self._session.close()
+                    self._session = None
+
+        await asyncio.to_thread(shut)
+
+
