@@ -18,7 +18,7 @@ import pandas as pd
 import detectors
 from bot.store import Store, query_key
 from detectors import Direction, Status, Verdict
-from queries.catalogue import Catalogue, Metric, Table
+from queries.catalogue import Catalogue, Kind, Metric, Table
 from queries.errors import SourceError
 from queries.history import Window, merge, plan
 from queries.series import Slice, bucket_index, build_series, slice_values, split_slices
@@ -105,6 +105,15 @@ class History:
         return frame, window, len(fresh)
 
 
+def detector_for(metric: Metric) -> detectors.Detector:
+    """The metric's detector; counts and users are declared counts (Poisson-aware width)."""
+    spec = dict(metric.detector or detectors.DEFAULT_SPEC)
+    method = detectors.METHODS.get(str(spec.get("method", detectors.DEFAULT_SPEC["method"])))
+    if method is not None and "counts" in getattr(method, "PARAMS", {}) and "counts" not in spec:
+        spec["counts"] = "no" if metric.kind is Kind.RATIO else "yes"
+    return detectors.build(spec)
+
+
 def _slices(frame: pd.DataFrame, table: Table, metric: Metric) -> list[Slice]:
     out = [Slice()]
     for dim in metric.slices:
@@ -120,7 +129,7 @@ def detect(
     parts = split_slices(frame, index)
     results = []
     for metric in metrics:
-        detector = detectors.build(metric.detector or detectors.DEFAULT_SPEC)
+        detector = detector_for(metric)
         direction = Direction(metric.direction.value)
         for where in _slices(frame, table, metric):
             series = build_series(parts, metric, where, index)

@@ -4,6 +4,7 @@ packages, the settings and the clock."""
 from __future__ import annotations
 
 import argparse
+import difflib
 import asyncio
 import logging
 import sys
@@ -44,6 +45,12 @@ def make_source(settings: Settings) -> Source:
             timeout=settings.clickhouse_timeout,
         )
     return EmbeddedSource(settings.embedded_path, database=settings.clickhouse_database)
+
+
+def unknown_metric(name: str, catalogue: Catalogue) -> str:
+    close = difflib.get_close_matches(name.lower(), list(catalogue.metrics), n=1, cutoff=0.5)
+    hint = f" Did you mean {close[0]}?" if close else ""
+    return f"unknown metric {name!r}.{hint} Known metrics: {', '.join(catalogue.metrics)}"
 
 
 def parse_time(text: str, zone: ZoneInfo, flag: str) -> datetime:
@@ -111,9 +118,7 @@ def write_charts(report: CheckReport, folder: Path, zone: ZoneInfo) -> list[Path
 async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     catalogue = load_catalogue(settings.catalogue_path)
     if args.metric and args.metric not in catalogue.metrics:
-        raise UsageError(
-            f"unknown metric {args.metric!r}; known metrics: {', '.join(catalogue.metrics)}"
-        )
+        raise UsageError(unknown_metric(args.metric, catalogue))
     wall = datetime.now(UTC)
     now = parse_time(args.at, settings.zone, "--at") if args.at else wall
     source = make_source(settings)
@@ -171,8 +176,12 @@ async def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
         where = ", ".join(f"{k}={v}" for k, v in incident.slice.items()) or "all"
         print(f"  {incident.start.astimezone(zone):%Y-%m-%d %H:%M} – "
               f"{incident.end.astimezone(zone):%H:%M}  {incident.kind.value:<16} {where:<20} "
-              f"{incident.effect:+.0%}  {incident.description}")  # fmt: skip
+              f"{_effect(incident):>5}  {incident.description}")  # fmt: skip
     return EXIT_OK
+
+
+def _effect(incident: demo.Incident) -> str:
+    return "—" if incident.kind is demo.IncidentKind.LATE_DATA else f"{incident.effect:+.0%}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -205,7 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
+        # Without -v the command's own sentence is the whole story; -v shows retries and stages.
+        level=logging.INFO if args.verbose else logging.ERROR,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:

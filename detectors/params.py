@@ -16,10 +16,21 @@ class Param:
     low: float | None
     high: float | None
     help: str
+    choices: tuple[str, ...] = ()
+
+    def rule(self) -> str:
+        """The valid values, as people read them: 'float in [0.5, 20]' or 'one of a, b'."""
+        if self.choices:
+            return "one of " + ", ".join(self.choices)
+        return f"{self.type.__name__} in [{self.low:g}, {self.high:g}]"
 
     def check(self, owner: str, name: str, value: Any) -> Any:
         """The value converted to the parameter's type; ValueError stating the rule if invalid."""
-        rule = f"{owner}: {name} must be {self.type.__name__} in [{self.low:g}, {self.high:g}]"
+        rule = f"{owner}: {name} must be {self.rule()}"
+        if self.choices:
+            if str(value) not in self.choices:
+                raise ValueError(f"{rule}, got {value!r}")
+            return str(value)
         if isinstance(value, bool) or not isinstance(value, int | float | str):
             raise ValueError(f"{rule}, got {value!r}")
         try:

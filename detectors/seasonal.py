@@ -81,6 +81,12 @@ class SeasonalDetector(Detector):
         "min_rel_width": Param(
             float, 0.02, 0.0, 1.0, "narrowest half-width, as a share of expected"
         ),
+        "counts": Param(
+            str, "auto", None, None,
+            "yes: the values are event counts, never narrower than Poisson noise; "
+            "auto: yes when every value is a whole non-negative number",
+            choices=("auto", "yes", "no"),
+        ),
     }
 
     def __init__(self, **params: Any) -> None:
@@ -91,6 +97,7 @@ class SeasonalDetector(Detector):
         self.level_window: int = values["level_window"]
         self.min_history: int = values["min_history"]
         self.min_rel_width: float = values["min_rel_width"]
+        self.counts: str = values["counts"]
         if self.min_history > self.days:
             raise ValueError(
                 f"seasonal: min_history must be <= days ({self.days}), got {self.min_history}"
@@ -117,7 +124,13 @@ class SeasonalDetector(Detector):
     def _floor(self, values: np.ndarray, expected: np.ndarray) -> np.ndarray:
         floor = self.min_rel_width * np.abs(expected)
         finite = values[np.isfinite(values)]
-        if finite.size and np.all(finite >= 0) and np.all(finite == np.round(finite)):
+        counts = self.counts == "yes" or (
+            self.counts == "auto"
+            and finite.size > 0
+            and bool(np.all(finite >= 0))
+            and bool(np.all(finite == np.round(finite)))
+        )
+        if counts:
             # Counts: never narrower than Poisson noise, so a quiet series is not flagged for
             # the difference between 0 and 2 events.
             floor = np.maximum(floor, np.sqrt(np.maximum(expected, 1.0)))
@@ -147,16 +160,14 @@ class SeasonalDetector(Detector):
         # with volume and steep daily ramps are both accounted for.
         nb = min(self.neighbours, max((period - 1) // 2, 0))
         lags = (seasons[:, None] + np.arange(-nb, nb + 1)[None, :]).ravel()
-        spread = 1.4826 * _nanmedian(np.abs(same_slot - median[:, None]), axis=1)
 
         # Pass 1, without a level: which points look normal at all.
         loose = self._scale(values - median, lags, 2 * nb + 1)
-        loose = np.where(np.isnan(loose), spread, loose)
         inlier = np.abs(values - median) <= self.k * np.maximum(loose, self._floor(values, median))
         # Pass 2: the level from normal-looking points, then the width from its own errors.
         expected = median * self._level(values, median, inlier)
+        # Until min_history days of errors exist, there is no honest width: NaN (UNKNOWN).
         scale = self._scale(values - expected, lags, 2 * nb + 1)
-        scale = np.where(np.isnan(scale), spread, scale)
         half = self.k * np.maximum(scale, self._floor(values, expected))
         out["expected"] = expected
         out["lower"] = expected - half

@@ -6,6 +6,7 @@ Both run the same SQL text and return the same normalised frames (queries.series
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import re
 import tempfile
@@ -276,7 +277,10 @@ class ClickHouseSource(Source):
         try:
 
             async def load(client: Any) -> None:
-                await client.insert_file(f"INSERT INTO {staging} FORMAT RowBinary", data)
+                # A file object, so aiohttp streams the body instead of holding the loop.
+                await client.insert_file(
+                    f"INSERT INTO {staging} FORMAT RowBinary", io.BytesIO(data)
+                )
 
             await self._attempt(load)
             await self.execute(f"INSERT INTO {_ident(table)} SELECT {select} FROM {staging}")
@@ -309,7 +313,13 @@ class EmbeddedSource(Source):
         with self._lock:
             if self._session is None:
                 self.path.mkdir(parents=True, exist_ok=True)
-                self._session = chdb_session.Session(str(self.path))
+                try:
+                    self._session = chdb_session.Session(str(self.path))
+                except RuntimeError as exc:
+                    # chDB runs one embedded server per process, on one folder.
+                    raise SourceMisconfigured(
+                        f"cannot open {self.describe()}: {str(exc).splitlines()[0]}"
+                    ) from None
                 self._session.query(f"CREATE DATABASE IF NOT EXISTS {self.database}")
                 self._session.query(f"USE {self.database}")
             try:

@@ -29,9 +29,9 @@ def render(
     Bounds go in as unix timestamps so that the server's own time zone cannot shift them.
     `receiver_column` renames receiver_id where the table spells it otherwise.
     """
-    if end <= start:
-        raise ValueError(f"empty window: start {start.isoformat()} >= end {end.isoformat()}")
     values = {"start": _epoch(start), "end": _epoch(end)}
+    if values["end"] <= values["start"]:
+        raise ValueError(f"empty window: start {start.isoformat()} >= end {end.isoformat()}")
     seen: set[str] = set()
 
     def bound(match: re.Match[str]) -> str:

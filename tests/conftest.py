@@ -1,0 +1,113 @@
+"""Shared fixtures: one seeded embedded database per test session, and the ClickHouse server
+named by CLICKHOUSE_URL seeded with the very same data (required in CI, skipped elsewhere)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from queries import seeding
+from queries.sources import ClickHouseSource, EmbeddedSource, Source
+
+END = datetime(2026, 11, 27, 12, 7, 30, tzinfo=UTC)  # mid-bucket, on purpose
+DAYS = 8  # the seasonal band needs about six days before it has a width
+TEST_DB = "alertbot_test"
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """How to open a source inside a test's own event loop."""
+
+    kind: str
+    path: Path | None = None
+    url: str | None = None
+    database: str = "seeded"
+
+    def open(self, database: str | None = None) -> Source:
+        db = database or self.database
+        if self.kind == "embedded":
+            assert self.path is not None
+            return EmbeddedSource(self.path, database=db)
+        assert self.url is not None
+        return ClickHouseSource(self.url, database=db, timeout=30, retries=2, backoff=0.1)
+
+
+def _seed(spec: SourceSpec) -> None:
+    async def run() -> None:
+        source = spec.open()
+        try:
+            await source.execute(f"CREATE DATABASE IF NOT EXISTS {spec.database}")
+            await seeding.seed(source, days=DAYS, end=END)
+        finally:
+            await source.close()
+
+    asyncio.run(run())
+
+
+@pytest.fixture(scope="session")
+def embedded_spec(tmp_path_factory: pytest.TempPathFactory) -> SourceSpec:
+    """The embedded database of this test session (chDB allows one folder per process)."""
+    spec = SourceSpec("embedded", path=tmp_path_factory.mktemp("chdb") / "db")
+    _seed(spec)
+    return spec
+
+
+def server_url() -> str | None:
+    url = os.environ.get("CLICKHOUSE_URL")
+    if url:
+        return url
+    if os.environ.get("CI"):
+        pytest.fail("CI must run the ClickHouse server tests: CLICKHOUSE_URL is not set")
+    return None
+
+
+@pytest.fixture(scope="session")
+def server_spec() -> SourceSpec:
+    """The real ClickHouse server, seeded with the same data as the embedded database."""
+    url = server_url()
+    if url is None:
+        pytest.skip("CLICKHOUSE_URL is not set (CI sets it and runs these)")
+    spec = SourceSpec("clickhouse", url=url, database=TEST_DB)
+
+    async def create() -> None:
+        source = spec.open("default")
+        try:
+            await source.execute(f"DROP DATABASE IF EXISTS {TEST_DB}")
+            await source.execute(f"CREATE DATABASE {TEST_DB}")
+        finally:
+            await source.close()
+
+    asyncio.run(create())
+    _seed(spec)
+    return spec
+
+
+@pytest.fixture(params=["embedded", "clickhouse"])
+def spec(request: pytest.FixtureRequest) -> SourceSpec:
+    """Each source in turn: the contract suite runs against both."""
+    name = "embedded_spec" if request.param == "embedded" else "server_spec"
+    return request.getfixturevalue(name)  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def scratch_db(spec: SourceSpec) -> Iterator[str]:
+    """An empty database on the source under test, dropped afterwards."""
+    name = f"scratch_{os.getpid()}"
+
+    async def run(sql: str) -> None:
+        source = spec.open("default" if spec.kind == "clickhouse" else spec.database)
+        try:
+            await source.execute(sql)
+        finally:
+            await source.close()
+
+    asyncio.run(run(f"DROP DATABASE IF EXISTS {name}"))
+    asyncio.run(run(f"CREATE DATABASE {name}"))
+    yield name
+    asyncio.run(run(f"DROP DATABASE IF EXISTS {name}"))

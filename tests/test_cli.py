@@ -1,0 +1,116 @@
+"""`alertbot` as a user runs it: a real process, real output, real exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import END, SourceSpec
+
+KEYS = {"metric", "slice", "bucket", "value", "expected", "lower", "upper", "status", "score",
+        "detector", "reason"}  # fmt: skip
+
+
+def alertbot(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+             timeout: float = 300) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("CLICKHOUSE_", "BOT_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        env={**base, **(env or {})},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A fresh embedded demo, seeded by `alertbot seed` as a user would."""
+    root = tmp_path_factory.mktemp("cli")
+    env = {"EMBEDDED_PATH": str(root / "demo"), "STATE_PATH": str(root / "state.sqlite3")}
+    labels = root / "labels.json"
+    done = alertbot("seed", "--days", "8", "--labels", str(labels), env=env)
+    assert done.returncode == 0, done.stderr
+    assert "done" in done.stderr and "ongoing" in done.stdout
+    env["LABELS"] = str(labels)
+    return env
+
+
+def test_check_json_follows_the_contract_and_flags_the_ongoing_incident(
+    demo_env: dict[str, str], tmp_path: Path
+) -> None:
+    """check --json: every metric with its slices, the Android drop flagged, a PNG per anomaly."""
+    charts = tmp_path / "charts"
+    done = alertbot("check", "--json", "--charts", str(charts), env=demo_env)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["source"] == "embedded" and doc["checked_at"]
+    results = doc["results"]
+    assert {r["metric"] for r in results} == {
+        "feed_users", "views", "likes", "ctr", "messenger_users", "messages"
+    }  # fmt: skip
+    assert all(KEYS <= r.keys() for r in results)
+    assert all(r["status"] in ("ok", "anomaly", "unknown") for r in results)
+    assert {next(iter(r["slice"]), "total") for r in results} == {"total", "os", "source", "country"}
+    anomalies = [r for r in results if r["status"] == "anomaly"]
+    assert any(r["slice"] == {"os": "Android"} and r["value"] < r["lower"] for r in anomalies)
+    pngs = sorted(charts.glob("*.png"))
+    assert len(pngs) == len(anomalies)
+    assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 20_000 for p in pngs)
+    labels = json.loads(Path(demo_env["LABELS"]).read_text())
+    assert any(i["id"] == "ongoing-android" for i in labels["incidents"])
+
+
+def test_check_table_is_readable(demo_env: dict[str, str]) -> None:
+    """The default output is a table with a header, one row per series and a summary."""
+    done = alertbot("check", "--metric", "views", env=demo_env)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].split() == ["metric", "slice", "bucket", "value", "expected", "range",
+                                "deviation", "status"]  # fmt: skip
+    assert any(line.startswith("views") and "os=Android" in line for line in lines)
+    assert "series checked (embedded source, times in UTC)" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["check"], {"CHECK_INTERVAL": "soon"}, "CHECK_INTERVAL='soon' is not a duration"),
+        (["check"], {"ADMIN_IDS": "abc"}, "ADMIN_IDS='abc'"),
+        (["check", "--metric", "veiws"], {}, "unknown metric 'veiws'. Did you mean views?"),
+        (["check", "--at", "yesterday"], {}, "--at 'yesterday' is not an ISO 8601 time"),
+        (["seed", "--days", "0"], {}, "--days must be between 1 and 366"),
+        (["check"], {"CLICKHOUSE_URL": "http://127.0.0.1:9"},
+         "cannot connect to ClickHouse at http://127.0.0.1:9"),
+    ],
+)
+def test_bad_input_exits_2_with_one_sentence(
+    args: list[str], env: dict[str, str], message: str, tmp_path: Path
+) -> None:
+    """Bad settings, arguments or an unreachable server: exit 2, one line, no traceback."""
+    env = {"EMBEDDED_PATH": str(tmp_path / "never"), "STATE_PATH": str(tmp_path / "s.db"), **env}
+    done = alertbot(*args, env=env, cwd=tmp_path)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "never").exists()
+
+
+def test_check_against_the_clickhouse_server(server_spec: SourceSpec, tmp_path: Path) -> None:
+    """The same command on the real server (CLICKHOUSE_URL) reads the same kind of answer."""
+    assert server_spec.url is not None
+    env = {"CLICKHOUSE_URL": server_spec.url, "CLICKHOUSE_DATABASE": server_spec.database,
+           "STATE_PATH": str(tmp_path / "s.db")}  # fmt: skip
+    done = alertbot("check", "--json", "--at", END.isoformat(), env=env)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["source"] == "clickhouse"
+    assert any(r["status"] == "anomaly" and r["slice"] == {"os": "Android"}
+               for r in doc["results"])  # fmt: skip

@@ -1,0 +1,108 @@
+"""The synthetic dataset: deterministic, realistic volumes, incidents where the labels say,
+and the same rows whether generated at once or appended live in pieces."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from queries import demo
+
+END = datetime(2026, 11, 27, 12, 7, 30, tzinfo=UTC)
+CONFIG = demo.DemoConfig(seed=7, start=END - timedelta(days=3), anchor=END)
+
+
+def _rows(after: datetime, until: datetime, config: demo.DemoConfig = CONFIG) -> demo.Batch:
+    parts = [b for _, b in demo.generate(config, after, until)]
+    return demo.Batch(
+        np.concatenate([p.feed for p in parts]),
+        np.concatenate([p.feed_arrival for p in parts]),
+        np.concatenate([p.messages for p in parts]),
+        np.concatenate([p.message_arrival for p in parts]),
+    )
+
+
+def _canonical(rows: np.ndarray) -> np.ndarray:
+    return np.sort(rows, order=list(rows.dtype.names))
+
+
+def test_same_seed_same_rows() -> None:
+    """Two generations of the same hours are byte-identical."""
+    a = _rows(END - timedelta(hours=2), END)
+    b = _rows(END - timedelta(hours=2), END)
+    assert a.feed.tobytes() == b.feed.tobytes()
+    assert a.messages.tobytes() == b.messages.tobytes()
+    other = _rows(END - timedelta(hours=2), END, demo.DemoConfig(8, CONFIG.start, END))
+    assert other.feed.tobytes() != a.feed.tobytes()
+
+
+def test_live_appends_equal_one_generation() -> None:
+    """Appending (a, b] then (b, c] gives exactly the rows of (a, c]: the live demo continues
+    the seeded generator without gaps or duplicates, late rows included."""
+    a, b, c = END - timedelta(hours=3), END - timedelta(hours=1, minutes=7), END
+    whole = _rows(a, c)
+    first, second = _rows(a, b), _rows(b, c)
+    joined = np.concatenate([first.feed, second.feed])
+    np.testing.assert_array_equal(_canonical(joined), _canonical(whole.feed))
+    assert first.feed_arrival.max() <= b.timestamp() < second.feed_arrival.min()
+
+
+def test_daily_volumes_are_realistic() -> None:
+    """About 18-19k feed users, 0.5-0.75M views, 0.1-0.16M likes (CTR ~0.2) and 10-15k
+    messages a day, with quiet nights: tens of messages per bucket."""
+    day_start = datetime(2026, 11, 25, 21, tzinfo=UTC)  # a local (UTC+3) Thursday
+    rows = _rows(day_start, day_start + timedelta(days=1))
+    feed = pd.DataFrame(rows.feed)
+    feed = feed.loc[feed["time"] >= day_start.timestamp()]
+    views = int((feed["is_like"] == 0).sum())
+    likes = int((feed["is_like"] == 1).sum())
+    assert 17_500 <= feed["user_id"].nunique() <= 19_500
+    assert 500_000 <= views <= 750_000
+    assert 100_000 <= likes <= 160_000
+    assert 0.18 <= likes / views <= 0.22
+    messages = pd.DataFrame(rows.messages)
+    messages = messages.loc[messages["time"] >= day_start.timestamp()]
+    assert 10_000 <= len(messages) <= 15_000
+    per_bucket = messages.groupby(messages["time"] // 900).size()
+    assert 10 <= per_bucket.min() <= 60 < per_bucket.max()
+
+
+def test_ongoing_incident_halves_android_activity() -> None:
+    """The default dataset ends inside an incident: Android activity is about half of normal."""
+    ongoing = [i for i in demo.incidents_for(CONFIG) if i.start <= END < i.end]
+    assert [i.slice for i in ongoing] == [{"os": "Android"}]
+    incident = ongoing[0]
+    during = pd.DataFrame(_rows(incident.start, END).feed)
+    before = pd.DataFrame(_rows(incident.start - timedelta(days=1),
+                                END - timedelta(days=1)).feed)  # fmt: skip
+    share = lambda f: (f["os"] == 0).mean()  # noqa: E731 - 0 = Android
+    assert share(during) == pytest.approx(share(before) * 0.5 / (1 - share(before) * 0.5),
+                                          rel=0.15)  # fmt: skip
+
+
+def test_labels_round_trip_and_describe_each_incident() -> None:
+    """Labels are JSON the backtest can read back: kind, time span, effect, slice, metrics."""
+    incidents = demo.incidents_for(
+        demo.DemoConfig(seed=7, start=END - timedelta(days=28), anchor=END)
+    )
+    kinds = {i.kind for i in incidents if i.start < END}
+    assert kinds == set(demo.IncidentKind)
+    for incident in incidents:
+        again = demo.Incident.from_json(incident.to_json())
+        assert again == incident
+        assert incident.end > incident.start
+    assert all(i.metrics for i in incidents if i.kind is not demo.IncidentKind.LATE_DATA)
+
+
+def test_late_data_incident_delays_arrival_not_values() -> None:
+    """During a late-data incident rows arrive minutes late; the rows themselves are normal."""
+    config = demo.DemoConfig(seed=7, start=END - timedelta(days=28), anchor=END)
+    late = next(i for i in demo.incidents_for(config) if i.kind is demo.IncidentKind.LATE_DATA)
+    batch = _rows(late.start, late.start + timedelta(minutes=30), config)
+    lag = batch.feed_arrival - batch.feed["time"]
+    inside = batch.feed["time"] >= late.start.timestamp()
+    assert np.median(lag[inside]) > 300
+    assert np.median(lag[~inside]) < 60

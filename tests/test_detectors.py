@@ -1,0 +1,134 @@
+"""The seasonal detector: causal bands on any regular series, drops and spikes caught on both
+sides, missing data and short history as UNKNOWN, parameters validated with the rule stated."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import detectors
+from detectors import Direction, Status, judge
+
+DAILY_SHAPE = [10.0, 40.0, 100.0, 60.0]  # a day in four 6-hour buckets
+
+
+def daily(days: int, *, tail: list[float] | None = None, step: str = "6h") -> pd.Series:
+    """A repeating day (plus a little deterministic wobble) and an optional last few values."""
+    values = np.tile(DAILY_SHAPE, days) * (1 + 0.02 * np.sin(np.arange(days * 4) * 1.7))
+    values = np.round(values, 3)
+    if tail:
+        values[-len(tail) :] = tail
+    index = pd.date_range("2026-11-01", periods=values.size, freq=step, tz="UTC")
+    return pd.Series(values, index=index, dtype="float64")
+
+
+@pytest.mark.parametrize(
+    ("tail", "status", "side"),
+    [
+        ([60.0], Status.OK, None),  # the usual value for the last slot
+        ([20.0], Status.ANOMALY, "below"),  # a drop
+        ([150.0], Status.ANOMALY, "above"),  # a spike
+        ([np.nan], Status.UNKNOWN, "no data"),  # missing bucket stays unknown
+    ],
+)
+def test_last_bucket_verdicts(tail: list[float], status: Status, side: str | None) -> None:
+    """Table-driven: the last of 10 days judged against the same slot on previous days."""
+    series = daily(10, tail=tail)
+    detector = detectors.build({"method": "seasonal", "min_rel_width": 0.1})
+    verdict = judge(series, detector.band(series))
+    assert verdict.status is status
+    if side:
+        assert side in verdict.reason
+    if status is Status.ANOMALY:
+        assert abs(verdict.score or 0) > 1
+
+
+def test_too_little_history_is_unknown_not_an_error() -> None:
+    """Two days cannot make a band of three previous days: UNKNOWN with the reason."""
+    series = daily(2)
+    band = detectors.build(detectors.DEFAULT_SPEC).band(series)
+    assert band.isna().all().all()
+    verdict = judge(series, band)
+    assert verdict.status is Status.UNKNOWN and "history" in verdict.reason
+
+
+def test_band_is_causal() -> None:
+    """Changing the future never changes the band of the past."""
+    series = daily(12)
+    detector = detectors.build({"method": "seasonal"})
+    before = detector.band(series)
+    changed = series.copy()
+    changed.iloc[-8:] = 1e6
+    after = detector.band(changed)
+    pd.testing.assert_frame_equal(before.iloc[:-8], after.iloc[:-8])
+
+
+def test_direction_down_ignores_spikes() -> None:
+    """A metric that alerts only on drops lets a spike pass, with the reason."""
+    series = daily(10, tail=[150.0])
+    band = detectors.build({"method": "seasonal", "min_rel_width": 0.1}).band(series)
+    verdict = judge(series, band, direction=Direction.DOWN)
+    assert verdict.status is Status.OK and "only down" in verdict.reason
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"method": "seasonal", "k": -1}, r"k must be float in \[0.5, 20\], got -1"),
+        ({"method": "seasonal", "days": 2.5}, r"days must be int"),
+        ({"method": "seasonal", "days": 3, "min_history": 5}, r"min_history must be <= days"),
+        ({"method": "seasonal", "speed": 1}, r"unknown parameter\(s\) speed"),
+        ({"method": "magic"}, r"unknown detector method 'magic'; valid: seasonal"),
+        ({"method": "seasonal", "k": "wide"}, r"k must be float"),
+    ],
+)
+def test_bad_parameters_name_the_rule(spec: dict, message: str) -> None:
+    """Bad specs raise ValueError naming the parameter and its valid range."""
+    with pytest.raises(ValueError, match=message):
+        detectors.build(spec)
+
+
+def _noisy_day_series(days: int, seed: int) -> pd.Series:
+    """15-minute counts with a daily curve, weekends, growth and Poisson noise."""
+    rng = np.random.default_rng(seed)
+    index = pd.date_range("2026-10-01", periods=days * 96, freq="15min", tz="UTC")
+    hours = index.hour + index.minute / 60
+    curve = 0.6 + 0.5 * np.sin((hours - 8) / 24 * 2 * np.pi)
+    weekend = np.where(index.day_of_week >= 5, 1.08, 1.0)
+    growth = 1 + 0.003 * np.arange(index.size) / 96
+    mean = 800 * curve * weekend * growth
+    return pd.Series(rng.poisson(mean).astype("float64"), index=index)
+
+
+def test_injected_incidents_are_caught_with_few_false_alerts() -> None:
+    """On a realistic seasonal count series, a -40% hour and a +60% hour are flagged while
+    fewer than 0.5% of normal buckets fall outside the band."""
+    series = _noisy_day_series(21, seed=3)
+    drop = slice(19 * 96 + 40, 19 * 96 + 44)
+    spike = slice(20 * 96 + 60, 20 * 96 + 64)
+    series.iloc[drop] *= 0.6
+    series.iloc[spike] *= 1.6
+    band = detectors.build(detectors.DEFAULT_SPEC).band(series)
+    outside = (series < band["lower"]) | (series > band["upper"])
+    assert outside.iloc[drop].sum() >= 3
+    assert outside.iloc[spike].sum() >= 3
+    normal = np.ones(series.size, bool)
+    normal[14 * 96 :] = True
+    normal[drop.start : drop.stop + 8] = False
+    normal[spike.start : spike.stop + 8] = False
+    evaluated = normal & band["expected"].notna().to_numpy()
+    assert outside.to_numpy()[evaluated].mean() < 0.005
+
+
+def test_any_step_and_scale() -> None:
+    """Hourly data and daily data (weekly season) at tiny and huge scales both get bands."""
+    hourly = _noisy_day_series(10, seed=1).resample("1h").sum() * 1e-3
+    band = detectors.build({"method": "seasonal"}).band(hourly)
+    assert band["expected"].iloc[-24:].notna().all()
+    assert (band["upper"] > band["lower"]).iloc[-24:].all()
+    index = pd.date_range("2026-01-01", periods=70, freq="1D", tz="UTC")
+    weekly = pd.Series(1e9 * (1 + 0.3 * (index.day_of_week >= 5)), index=index, dtype="float64")
+    band = detectors.build({"method": "seasonal"}).band(weekly)
+    assert band["expected"].iloc[-1] == pytest.approx(weekly.iloc[-1], rel=0.01)
+    assert detectors.seasonal_period(pd.Timedelta("1D").to_pytimedelta()) == 7

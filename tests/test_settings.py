@@ -1,0 +1,71 @@
+"""Settings: defaults that work with zero configuration, and one plain sentence per bad value
+(naming the variable, what was given and what is expected), never echoing a secret."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from bot.settings import SettingsError, load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """No .env and no stray variables from the machine running the tests."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("BOT_TOKEN", "CLICKHOUSE_URL", "CHECK_INTERVAL", "ADMIN_IDS", "TIMEZONE",
+                 "CLICKHOUSE_PASSWORD", "DATA_DELAY", "ALERT_CHAT_IDS"):  # fmt: skip
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_zero_configuration_defaults() -> None:
+    """With nothing set: embedded demo, 15-minute checks, 2-minute delay, nobody is admin."""
+    settings = load_settings()
+    assert settings.clickhouse_url is None
+    assert settings.check_interval == timedelta(minutes=15)
+    assert settings.data_delay == timedelta(minutes=2)
+    assert settings.repeat_interval == timedelta(hours=4)
+    assert settings.admin_ids == () and settings.alert_chat_ids == ()
+    assert settings.telegram_api_url == "https://api.telegram.org"
+
+
+def test_values_are_parsed_from_env_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """Env and .env both count; lists are comma-separated; durations read like 30s or 1h."""
+    (tmp_path / ".env").write_text("CHECK_INTERVAL=30s\nADMIN_IDS=1, 22 ,-333\n")
+    monkeypatch.setenv("ALERT_CHAT_IDS", "-100123")
+    settings = load_settings()
+    assert settings.check_interval == timedelta(seconds=30)
+    assert settings.admin_ids == (1, 22, -333)
+    assert settings.alert_chat_ids == (-100123,)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("CHECK_INTERVAL", "soon", "CHECK_INTERVAL='soon' is not a duration"),
+        ("DATA_DELAY", "0m", "DATA_DELAY='0m' must be longer than zero"),
+        ("ADMIN_IDS", "abc", "ADMIN_IDS='abc' has 'abc', which is not a Telegram id"),
+        ("CLICKHOUSE_URL", "localhost:8123", "is not an http(s) URL: expected e.g. http://"),
+        ("TIMEZONE", "Mars/Olympus", "TIMEZONE='Mars/Olympus' is not a time zone"),
+        ("CLICKHOUSE_DATABASE", "a;b", "is not a database name"),
+    ],
+)
+def test_bad_values_give_one_plain_sentence(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, expected: str
+) -> None:
+    """Each bad value is reported with the variable's name and the expected form."""
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert expected in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_secrets_are_never_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bad setting next to a password does not print the password, and repr hides it."""
+    monkeypatch.setenv("CLICKHOUSE_PASSWORD", "hunter2-secret")
+    monkeypatch.setenv("BOT_TOKEN", "123:ABCsecret")
+    settings = load_settings()
+    assert "hunter2" not in repr(settings) and "ABCsecret" not in repr(settings)
+    assert settings.clickhouse_password.get_secret_value() == "hunter2-secret"
