@@ -10,17 +10,17 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.dates as mdates  # noqa: E402 - the backend must be chosen first
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+import matplotlib.dates as mdates
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
-from bot.formatting import fmt_value, title_of  # noqa: E402
-from detectors import Status, Verdict  # noqa: E402
-from queries.catalogue import Kind, Metric  # noqa: E402
-from queries.series import Slice  # noqa: E402
+from bot.formatting import fmt_value, title_of
+from detectors import Status, Verdict, outside_since
+from queries.catalogue import Kind, Metric
+from queries.series import Slice
 
 __all__ = ["render_chart"]
 
@@ -33,7 +33,7 @@ def _shifted(series: pd.Series, by: timedelta, start: pd.Timestamp, end: pd.Time
     return moved.loc[start:end]
 
 
-def render_chart(
+def render_chart(  # noqa: PLR0915 - one picture, drawn top to bottom, reads best whole
     metric: Metric,
     where: Slice,
     series: pd.Series,
@@ -54,7 +54,7 @@ def render_chart(
     def local(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
         return index.tz_convert(zone)
 
-    fig = Figure(figsize=(10, 4.8), dpi=110)
+    fig = Figure(figsize=(10, 5.0), dpi=110)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     ax.fill_between(
@@ -86,10 +86,15 @@ def render_chart(
         headline += f" vs expected {fmt_value(metric, verdict.expected)}"
     if deviation is not None:
         headline += f" ({deviation:+.1%})"
-    ax.set_title(headline, loc="left", fontsize=12, fontweight="bold")
     when = local(pd.DatetimeIndex([end]))[0]
-    ax.text(0.0, 1.005, f"bucket {when:%Y-%m-%d %H:%M} {zone.key}  ·  {verdict.reason}",
-            transform=ax.transAxes, fontsize=8.5, color="#636363", va="bottom")  # fmt: skip
+    fig.text(0.065, 0.955, headline, fontsize=12.5, fontweight="bold", va="top")
+    since = outside_since(series.loc[:end], band.loc[:end])
+    detail = f"bucket {when:%Y-%m-%d %H:%M} {zone.key} · {verdict.reason}"
+    if since is not None:
+        step = series.index[1] - series.index[0]
+        minutes = int((end - since + step).total_seconds() // 60)
+        detail += f" since {local(pd.DatetimeIndex([since]))[0]:%H:%M} ({minutes} min)"
+    fig.text(0.065, 0.895, detail, fontsize=9, color="#525252", va="top")
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=zone))
     ax.xaxis.set_major_locator(mdates.HourLocator(interval=3, tz=zone))
     if metric.kind is Kind.RATIO:
@@ -101,11 +106,11 @@ def render_chart(
         ax.set_ylim(bottom=0, top=float(np.nanmax(values)) * 1.12)
     ax.grid(True, color="#eeeeee")
     ax.set_xlabel(f"time ({zone.key})")
-    ax.set_ylabel(metric.unit or metric.title)
-    ax.legend(loc="upper left", fontsize=8, ncols=3, frameon=False)
+    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=8, ncols=6, frameon=False,
+              borderaxespad=0.2)  # fmt: skip
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-    fig.subplots_adjust(left=0.08, right=0.98, top=0.86, bottom=0.12)
+    fig.subplots_adjust(left=0.065, right=0.985, top=0.78, bottom=0.11)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     return buffer.getvalue()

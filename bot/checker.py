@@ -135,9 +135,7 @@ def detect(
             series = build_series(parts, metric, where, index)
             band = detector.band(series)
             verdict = detectors.judge(series, band, direction=direction)
-            results.append(
-                SeriesResult(metric, where, series, band, verdict, detector.describe())
-            )
+            results.append(SeriesResult(metric, where, series, band, verdict, detector.describe()))
     return results
 
 

@@ -4,8 +4,8 @@ packages, the settings and the clock."""
 from __future__ import annotations
 
 import argparse
-import difflib
 import asyncio
+import difflib
 import logging
 import sys
 import time
@@ -166,11 +166,13 @@ async def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
         await source.close()
     progress.finish(rows)
     if args.labels:
-        Path(args.labels).write_text(demo.labels_json(config, labels), encoding="utf-8")
+        text = demo.labels_json(config, labels)
+        await asyncio.to_thread(Path(args.labels).write_text, text, encoding="utf-8")
         print(f"labels: {args.labels}")
     zone = settings.zone
-    print(f"dataset: {config.start.astimezone(zone):%Y-%m-%d %H:%M} – "
-          f"{config.anchor.astimezone(zone):%Y-%m-%d %H:%M} {zone.key}, seed {config.seed}")  # fmt: skip
+    span = f"{config.start.astimezone(zone):%Y-%m-%d %H:%M} – "
+    span += f"{config.anchor.astimezone(zone):%Y-%m-%d %H:%M} {zone.key}"
+    print(f"dataset: {span}, seed {config.seed}")
     print("incidents:")
     for incident in labels:
         where = ", ".join(f"{k}={v}" for k, v in incident.slice.items()) or "all"

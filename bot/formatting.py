@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from detectors import outside_since
 from queries.catalogue import Kind, Metric
 from queries.series import Slice
 
@@ -66,7 +67,7 @@ def _table(rows: Sequence[Sequence[str]], right: set[int]) -> list[str]:
     out = []
     for n, row in enumerate(rows):
         cells = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in
-                 enumerate(zip(row, widths))]  # fmt: skip
+                 enumerate(zip(row, widths, strict=True))]  # fmt: skip
         out.append("  ".join(cells).rstrip())
         if n == 0:
             out.append("  ".join("-" * w for w in widths))
@@ -99,11 +100,13 @@ def report_table(report: Any, zone: ZoneInfo) -> str:
     )
     for r in sorted(anomalies, key=lambda r: -abs(r.verdict.score or 0)):
         dev = r.verdict.deviation
+        since = outside_since(r.series.loc[: r.verdict.bucket], r.band.loc[: r.verdict.bucket])
         lines.append(
             f"  ! {r.metric.name} {r.slice.label()}: {fmt_value(r.metric, r.verdict.value)} "
             f"(expected {fmt_value(r.metric, r.verdict.lower)} – "
             f"{fmt_value(r.metric, r.verdict.upper)}"
-            + (f", {dev:+.1%})" if dev is not None else ")")
+            + (f", {dev:+.1%}" if dev is not None else "")
+            + (f"; outside since {since.tz_convert(zone):%H:%M})" if since is not None else ")")
         )
     for table, error in report.errors.items():
         lines.append(f"  ? {table}: not checked: {error}")

@@ -48,8 +48,8 @@ def _ids(value: Any) -> tuple[int, ...]:
     if not text:
         return ()
     out = []
-    for part in text.split(","):
-        part = part.strip()
+    for raw in text.split(","):
+        part = raw.strip()
         if not re.fullmatch(r"-?\d+", part):
             raise ValueError(
                 f"has {part!r}, which is not a Telegram id: expected comma-separated numbers, "
@@ -65,7 +65,12 @@ Ids = Annotated[tuple[int, ...], NoDecode, BeforeValidator(_ids)]
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        # A copied .env.example has empty lines like EMBEDDED_PATH=: they mean "the default".
+        env_ignore_empty=True,
     )
 
     bot_token: SecretStr | None = None
@@ -121,7 +126,9 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError("is not a time zone: use an IANA name, e.g. Europe/Moscow or UTC") from None
+            raise ValueError(
+                "is not a time zone: use an IANA name, e.g. Europe/Moscow or UTC"
+            ) from None
         return value
 
     @property

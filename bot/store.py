@@ -82,8 +82,9 @@ class Store:
             )
         for number in range(version, len(MIGRATIONS)):
             # One transaction per step: the schema and its version change together or not at all.
+            step = MIGRATIONS[number]
             self._db.executescript(
-                f"BEGIN IMMEDIATE; {MIGRATIONS[number]}; PRAGMA user_version = {number + 1}; COMMIT;"
+                f"BEGIN IMMEDIATE; {step}; PRAGMA user_version = {number + 1}; COMMIT;"
             )
 
     def close(self) -> None:
@@ -135,12 +136,14 @@ class Store:
         replace_from: datetime,
         held_until: datetime,
     ) -> None:
-        """Replace the held rows in [replace_from, held_until) by `fresh`; drop rows before held_from."""
+        """Replace rows in [replace_from, held_until) by `fresh`; drop those before held_from."""
         stamps = epoch_seconds(fresh["bucket"]) if len(fresh) else []
         vals = fresh.loc[:, list(columns)].to_numpy(dtype="float64").tolist() if len(fresh) else []
         rows = [
             (source_key, query, int(b), str(d), str(v), json.dumps(x))
-            for b, d, v, x in zip(stamps, fresh.get("dim", []), fresh.get("dim_value", []), vals)
+            for b, d, v, x in zip(
+                stamps, fresh.get("dim", []), fresh.get("dim_value", []), vals, strict=True
+            )
         ]
         lo, start, hi = (int(t.timestamp()) for t in (held_from, replace_from, held_until))
         with self._lock:

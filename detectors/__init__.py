@@ -9,7 +9,15 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from detectors.base import Detector, Direction, Status, Verdict, infer_step, judge
+from detectors.base import (
+    Detector,
+    Direction,
+    Status,
+    Verdict,
+    infer_step,
+    judge,
+    outside_since,
+)
 from detectors.params import Param
 from detectors.seasonal import SeasonalDetector, seasonal_period
 
@@ -25,6 +33,7 @@ __all__ = [
     "build",
     "infer_step",
     "judge",
+    "outside_since",
     "seasonal_period",
 ]
 

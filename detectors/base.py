@@ -11,7 +11,7 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
-__all__ = ["Detector", "Direction", "Status", "Verdict", "infer_step", "judge"]
+__all__ = ["Detector", "Direction", "Status", "Verdict", "infer_step", "judge", "outside_since"]
 
 
 class Status(enum.StrEnum):
@@ -114,3 +114,13 @@ def judge(
                        f"{side} the band, but only {direction.value} moves alert")  # fmt: skip
     return Verdict(Status.ANOMALY, bucket, value, expected, lower, upper, score,
                    f"{side} the expected range")  # fmt: skip
+
+
+def outside_since(series: pd.Series, band: pd.DataFrame) -> pd.Timestamp | None:
+    """First bucket of the run of out-of-band values that ends at the series' last bucket."""
+    outside = ((series < band["lower"]) | (series > band["upper"])).to_numpy()
+    if outside.size == 0 or not outside[-1]:
+        return None
+    inside = np.flatnonzero(~outside)
+    first = inside[-1] + 1 if inside.size else 0
+    return series.index[first]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -39,8 +40,10 @@ class Param:
             raise ValueError(f"{rule}, got {value!r}") from None
         if self.type is int and not number.is_integer():
             raise ValueError(f"{rule}, got {value!r}")
-        if number != number or (self.low is not None and number < self.low) or (
-            self.high is not None and number > self.high
+        if (
+            not math.isfinite(number)
+            or (self.low is not None and number < self.low)
+            or (self.high is not None and number > self.high)
         ):
             raise ValueError(f"{rule}, got {value!r}")
         return int(number) if self.type is int else float(number)
@@ -50,8 +53,7 @@ def validate(owner: str, params: Mapping[str, Param], given: Mapping[str, Any]) 
     unknown = sorted(set(given) - set(params))
     if unknown:
         raise ValueError(
-            f"{owner}: unknown parameter(s) {', '.join(unknown)}; "
-            f"valid: {', '.join(params)}"
+            f"{owner}: unknown parameter(s) {', '.join(unknown)}; valid: {', '.join(params)}"
         )
     return {
         name: param.check(owner, name, given[name]) if name in given else param.default

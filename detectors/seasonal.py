@@ -82,7 +82,10 @@ class SeasonalDetector(Detector):
             float, 0.02, 0.0, 1.0, "narrowest half-width, as a share of expected"
         ),
         "counts": Param(
-            str, "auto", None, None,
+            str,
+            "auto",
+            None,
+            None,
             "yes: the values are event counts, never narrower than Poisson noise; "
             "auto: yes when every value is a whole non-negative number",
             choices=("auto", "yes", "no"),

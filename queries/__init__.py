@@ -3,7 +3,15 @@
 Knows ClickHouse; knows nothing of Telegram or of detectors.
 """
 
-from queries.catalogue import Catalogue, CatalogueError, Direction, Kind, Metric, Table, load_catalogue
+from queries.catalogue import (
+    Catalogue,
+    CatalogueError,
+    Direction,
+    Kind,
+    Metric,
+    Table,
+    load_catalogue,
+)
 from queries.errors import QueryFailed, SourceError, SourceMisconfigured, SourceUnavailable
 from queries.series import Slice, build_series, frame_from_rows
 from queries.sources import ClickHouseSource, EmbeddedSource, Source

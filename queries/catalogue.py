@@ -122,7 +122,7 @@ def _enum(cls: type[enum.StrEnum], value: Any, where: str) -> Any:
     try:
         return cls(value)
     except ValueError:
-        allowed = ", ".join(m.value for m in cls)  # type: ignore[attr-defined]
+        allowed = ", ".join(m.value for m in cls)
         raise CatalogueError(f"{where}: {value!r} is not one of {allowed}") from None
 
 

@@ -239,8 +239,10 @@ def incidents_for(config: DemoConfig, until: datetime | None = None) -> list[Inc
     while t < limit:
         t += timedelta(hours=float(rng.uniform(20, 30)))
         kind = kinds[int(rng.integers(len(kinds)))]
-        effect = float(rng.choice([-0.5, -0.35, 0.6])) if kind is IncidentKind.SPIKE else float(
-            rng.choice([-0.6, -0.4, -0.3])
+        effect = (
+            float(rng.choice([-0.5, -0.35, 0.6]))
+            if kind is IncidentKind.SPIKE
+            else float(rng.choice([-0.6, -0.4, -0.3]))
         )
         if kind is IncidentKind.SPIKE:
             effect = abs(effect)
@@ -371,7 +373,7 @@ def _segment(pop: _Population, where: dict[str, str]) -> np.ndarray | None:
     """Mask of the users in a slice (None = everyone)."""
     if not where:
         return None
-    (dim, value), = where.items()
+    ((dim, value),) = where.items()
     if dim == "os":
         return pop.os == OS.index(value)
     if dim == "source":
@@ -381,7 +383,9 @@ def _segment(pop: _Population, where: dict[str, str]) -> np.ndarray | None:
     raise ValueError(f"the demo has no dimension {dim!r}")
 
 
-def _bucket(config: DemoConfig, pop: _Population, incidents: Sequence[Incident], b: int) -> Batch:
+def _bucket(  # noqa: PLR0915 - one bucket's story, from traffic level to arrival times
+    config: DemoConfig, pop: _Population, incidents: Sequence[Incident], b: int
+) -> Batch:
     """All rows of bucket number b (its start is b * 900 seconds after the epoch)."""
     t0 = float(b * STEP)
     mid = t0 + STEP / 2
@@ -405,8 +409,10 @@ def _bucket(config: DemoConfig, pop: _Population, incidents: Sequence[Incident],
             else:
                 activity = np.where(mask, activity * change, activity)
         elif incident.kind is IncidentKind.SPIKE:
-            views_factor = np.where(mask, change, views_factor) if mask is not None else (
-                views_factor * change
+            views_factor = (
+                np.where(mask, change, views_factor)
+                if mask is not None
+                else (views_factor * change)
             )
         elif incident.kind is IncidentKind.CTR_DROP:
             like_factor *= change

@@ -1,10 +1,10 @@
 """What can go wrong while getting numbers out of a source.
 
-    SourceError
-    ├── SourceUnavailable    transient (network, timeout, overload): retried with backoff
-    ├── SourceMisconfigured  wrong credentials, unknown database, missing table or column:
-    │                        retrying will not help, the settings or the schema must change
-    └── QueryFailed          the source rejected our SQL or sent a broken answer: a bug
+SourceError
+├── SourceUnavailable    transient (network, timeout, overload): retried with backoff
+├── SourceMisconfigured  wrong credentials, unknown database, missing table or column:
+│                        retrying will not help, the settings or the schema must change
+└── QueryFailed          the source rejected our SQL or sent a broken answer: a bug
 """
 
 from __future__ import annotations

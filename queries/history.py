@@ -15,7 +15,6 @@ import pandas as pd
 __all__ = ["Window", "complete_end", "floor_to", "merge", "plan"]
 
 
-
 def floor_to(moment: datetime, step: timedelta) -> datetime:
     """The start of the step-long bucket holding `moment` (aligned to the unix epoch, UTC)."""
     if moment.tzinfo is None:

@@ -62,9 +62,9 @@ class Slice:
         return cls(dim.strip(), value.strip())
 
 
-def frame_from_rows(rows: pd.DataFrame | Iterable[Mapping[str, Any]], columns: Sequence[str]) -> (
-    pd.DataFrame
-):
+def frame_from_rows(
+    rows: pd.DataFrame | Iterable[Mapping[str, Any]], columns: Sequence[str]
+) -> pd.DataFrame:
     """Normalise what a source returned: bucket as UTC timestamps, value columns as float64."""
     frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
     wanted = [*KEY_COLUMNS, *columns]
@@ -122,14 +122,12 @@ def slice_values(frame: pd.DataFrame, table: Table, dim: str) -> list[str]:
     return values[:limit] if limit else values
 
 
-def build_series(slices: SliceFrame, metric: Metric, where: Slice, index: pd.DatetimeIndex) -> (
-    pd.Series
-):
+def build_series(
+    slices: SliceFrame, metric: Metric, where: Slice, index: pd.DatetimeIndex
+) -> pd.Series:
     """The metric's series for one slice on `index`."""
     total = slices.get(Slice())
-    present = (
-        total["rows"].notna().to_numpy() if total is not None else np.zeros(len(index), bool)
-    )
+    present = total["rows"].notna().to_numpy() if total is not None else np.zeros(len(index), bool)
     part = slices.get(where)
 
     def column(name: str) -> np.ndarray:

@@ -12,7 +12,6 @@ import re
 import tempfile
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -105,7 +104,10 @@ class Source(ABC):
             "SELECT name, type FROM system.columns "
             f"WHERE database = '{_literal(self.database)}' AND table = '{_literal(table)}'"
         )
-        return {str(n): str(t) for n, t in zip(frame.get("name", []), frame.get("type", []))}
+        return {
+            str(n): str(t)
+            for n, t in zip(frame.get("name", []), frame.get("type", []), strict=True)
+        }
 
     async def receiver_column(self, table: Table) -> str | None:
         """The table's spelling of receiver_id (receiver_id or reciever_id), found once."""
@@ -161,7 +163,7 @@ def safe_url(url: str) -> str:
 
 
 class ClickHouseSource(Source):
-    """A ClickHouse server over HTTP (aiochclient), with timeouts and retries on transient errors."""
+    """A ClickHouse server over HTTP (aiochclient): timeouts, retries on transient errors."""
 
     kind = "clickhouse"
 
@@ -262,7 +264,7 @@ class ClickHouseSource(Source):
             names = list(records[0].keys())
             return pd.DataFrame([tuple(r.values()) for r in records], columns=names)
 
-        return await self._attempt(run)  # type: ignore[no-any-return]
+        return await self._attempt(run)
 
     async def execute(self, sql: str) -> None:
         async def run(client: Any) -> None:
@@ -334,16 +336,19 @@ class EmbeddedSource(Source):
     async def execute(self, sql: str) -> None:
         await asyncio.to_thread(self._run, sql, "CSV")
 
-    async def bulk_insert(self, table: str, select: str, structure: str, data: bytes) -> None:
+    def _bulk_insert(self, table: str, select: str, structure: str, data: bytes) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=self.path, suffix=".bin", delete=False) as handle:
             handle.write(data)
             name = Path(handle.name)
         try:
-            source = f"file('{_literal(str(name))}', 'RowBinary', '{_literal(structure)}')"
-            await self.execute(f"INSERT INTO {_ident(table)} SELECT {select} FROM {source}")
+            rows = f"file('{_literal(str(name))}', 'RowBinary', '{_literal(structure)}')"
+            self._run(f"INSERT INTO {_ident(table)} SELECT {select} FROM {rows}", "CSV")
         finally:
             name.unlink(missing_ok=True)
+
+    async def bulk_insert(self, table: str, select: str, structure: str, data: bytes) -> None:
+        await asyncio.to_thread(self._bulk_insert, table, select, structure, data)
 
     async def close(self) -> None:
         def shut() -> None:
@@ -353,5 +358,3 @@ class EmbeddedSource(Source):
                     self._session = None
 
         await asyncio.to_thread(shut)
-
-

@@ -132,3 +132,23 @@ def test_any_step_and_scale() -> None:
     band = detectors.build({"method": "seasonal"}).band(weekly)
     assert band["expected"].iloc[-1] == pytest.approx(weekly.iloc[-1], rel=0.01)
     assert detectors.seasonal_period(pd.Timedelta("1D").to_pytimedelta()) == 7
+
+
+@pytest.mark.parametrize(
+    ("outside", "since"),
+    [
+        ([0, 0, 0, 0], None),  # inside now: no run
+        ([0, 1, 0, 1], 3),  # only the last bucket
+        ([0, 1, 1, 1], 1),  # three buckets
+        ([1, 1, 1, 1], 0),  # the whole series
+    ],
+)
+def test_outside_since_finds_the_start_of_the_current_run(
+    outside: list[int], since: int | None
+) -> None:
+    """ "Since when" is the first bucket of the out-of-band run that reaches the last bucket."""
+    index = pd.date_range("2026-11-27", periods=4, freq="15min", tz="UTC")
+    series = pd.Series([5.0 if o else 1.0 for o in outside], index=index)
+    band = pd.DataFrame({"expected": 1.0, "lower": 0.0, "upper": 2.0}, index=index)
+    expected = None if since is None else index[since]
+    assert detectors.outside_since(series, band) == expected

@@ -69,3 +69,13 @@ def test_secrets_are_never_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = load_settings()
     assert "hunter2" not in repr(settings) and "ABCsecret" not in repr(settings)
     assert settings.clickhouse_password.get_secret_value() == "hunter2-secret"
+
+
+def test_a_copied_env_example_means_defaults(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """.env.example copied as-is is valid, and its empty lines leave the defaults in place."""
+    example = __import__("pathlib").Path(__file__).parents[1] / ".env.example"
+    (tmp_path / ".env").write_text(example.read_text())
+    settings = load_settings()
+    assert settings.bot_token is None and settings.clickhouse_url is None
+    assert settings.embedded_path.name == "demo" and settings.catalogue_path is None
+    assert settings.check_interval == timedelta(minutes=15)

@@ -165,7 +165,7 @@ async def test_missing_table_is_a_clear_configuration_error(
     """An empty database says which table is missing and what to do."""
     source = spec.open(scratch_db)
     try:
-        with pytest.raises(SourceMisconfigured, match="missing table.*CLICKHOUSE_DATABASE"):
+        with pytest.raises(SourceMisconfigured, match=r"missing table.*CLICKHOUSE_DATABASE"):
             await source.fetch(CATALOGUE.tables["feed_actions"], WINDOW_START, WINDOW_END)
         with pytest.raises(SourceMisconfigured, match="does not exist"):
             await source.fetch(CATALOGUE.tables["message_actions"], WINDOW_START, WINDOW_END)
@@ -212,7 +212,7 @@ async def test_unknown_database_and_wrong_password_on_the_server(server_spec: So
     wrong_db = ClickHouseSource(server_spec.url, database="no_such_db", retries=1)
     wrong_pw = ClickHouseSource(server_spec.url, user="analyst", password="nope", retries=1)
     try:
-        with pytest.raises(SourceMisconfigured, match="unknown database.*CLICKHOUSE_DATABASE"):
+        with pytest.raises(SourceMisconfigured, match=r"unknown database.*CLICKHOUSE_DATABASE"):
             await wrong_db.fetch(CATALOGUE.tables["feed_actions"], WINDOW_START, WINDOW_END)
         with pytest.raises(SourceMisconfigured, match="CLICKHOUSE_PASSWORD") as caught:
             await wrong_pw.query("SELECT 1")
@@ -226,7 +226,9 @@ async def test_unreachable_server_is_unavailable_after_retries() -> None:
     """Nothing listening: retried with backoff, then SourceUnavailable naming the URL."""
     source = ClickHouseSource("http://127.0.0.1:9", retries=2, backoff=0.01, timeout=5)
     try:
-        with pytest.raises(SourceUnavailable, match=r"cannot connect to ClickHouse at http://127\.0\.0\.1:9"):
+        with pytest.raises(
+            SourceUnavailable, match=r"cannot connect to ClickHouse at http://127\.0\.0\.1:9"
+        ):
             await source.query("SELECT 1")
     finally:
         await source.close()
