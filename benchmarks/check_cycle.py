@@ -32,10 +32,12 @@ DELAY = timedelta(minutes=2)
 
 def line(name: str, report: CheckReport, total: float, render: float) -> None:
     t = report.timings
+    check = total - render
+    per_chart = render / max(len(report.anomalies), 1)
     print(
-        f"{name:<28} query {t['query']:6.3f} s  detect {t['detect']:6.3f} s  "
-        f"render {render:6.3f} s  total {total:6.3f} s  rows read {report.rows_read:>7,}  "
-        f"series {len(report.results)}  anomalies {len(report.anomalies)}"
+        f"{name:<30} check {check:6.3f} s (query {t['query']:.3f}, detect {t['detect']:.3f})  "
+        f"charts {render:5.2f} s ({len(report.anomalies)} x {per_chart:.3f})  "
+        f"rows returned {report.rows_read:>6,}  series {len(report.results)}"
     )
 
 
@@ -88,9 +90,18 @@ async def main() -> None:
 
     baseline, base_s, base_render = await timed(History(source, catalogue, None), later, charts)
     line("baseline: full re-aggregation", baseline, base_s, base_render)
-    print(f"steady state is {base_s / steady_s:.1f}x faster than re-aggregating the window")
-    print(f"targets: cold < 5 s ({'met' if cold_s < 5 else 'MISSED'}), "
-          f"steady < 0.5 s ({'met' if steady_s < 0.5 else 'MISSED'})")  # fmt: skip
+    cold_check, steady_check = cold_s - cold_render, steady_s - steady_render
+    base_check = base_s - base_render
+    print(f"steady-state check is {base_check / steady_check:.1f}x faster than re-aggregating")
+    print(
+        f"targets (check, charts aside: a running bot renders one per new incident): "
+        f"cold < 5 s {'met' if cold_check < 5 else 'MISSED'} ({cold_check:.2f} s), "
+        f"steady < 0.5 s {'met' if steady_check < 0.5 else 'MISSED'} ({steady_check:.2f} s)"
+    )
+    rows = await source.query(
+        "SELECT (SELECT count() FROM feed_actions) + (SELECT count() FROM message_actions) AS n"
+    )
+    print(f"rows in the source tables: {int(rows['n'].iloc[0]):,}")
     await source.close()
 
 

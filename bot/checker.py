@@ -114,24 +114,19 @@ def detector_for(metric: Metric) -> detectors.Detector:
     return detectors.build(spec)
 
 
-def _slices(frame: pd.DataFrame, table: Table, metric: Metric) -> list[Slice]:
-    out = [Slice()]
-    for dim in metric.slices:
-        out.extend(Slice(dim, value) for value in slice_values(frame, table, dim))
-    return out
-
-
 def detect(
     frame: pd.DataFrame, window: Window, table: Table, metrics: Iterable[Metric], step: timedelta
 ) -> list[SeriesResult]:
     """Bands and verdicts for every metric and slice of one table. CPU only."""
     index = bucket_index(window.start, window.end, step)
     parts = split_slices(frame, index)
+    values = {dim: slice_values(frame, table, dim) for dim in table.dims}
     results = []
     for metric in metrics:
         detector = detector_for(metric)
         direction = Direction(metric.direction.value)
-        for where in _slices(frame, table, metric):
+        wanted = [Slice()] + [Slice(d, v) for d in metric.slices for v in values[d]]
+        for where in wanted:
             series = build_series(parts, metric, where, index)
             band = detector.band(series)
             verdict = detectors.judge(series, band, direction=direction)

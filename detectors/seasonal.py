@@ -172,10 +172,10 @@ class SeasonalDetector(Detector):
         # Until min_history days of errors exist, there is no honest width: NaN (UNKNOWN).
         scale = self._scale(values - expected, lags, 2 * nb + 1)
         half = self.k * np.maximum(scale, self._floor(values, expected))
-        out["expected"] = expected
-        out["lower"] = expected - half
-        out["upper"] = expected + half
-        return out
+        return pd.DataFrame(
+            {"expected": expected, "lower": expected - half, "upper": expected + half},
+            index=series.index,
+        )
 
     def describe(self) -> str:
         return f"seasonal (median of {self.days} days, k={self.k:g})"
