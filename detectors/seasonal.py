@@ -124,16 +124,18 @@ class SeasonalDetector(Detector):
             level = np.where((count * 2 >= self.level_window) & (den > 0), num / den, 1.0)
         return np.where(np.isfinite(level), level, 1.0)
 
-    def _floor(self, values: np.ndarray, expected: np.ndarray) -> np.ndarray:
-        floor = self.min_rel_width * np.abs(expected)
+    def _is_counts(self, values: np.ndarray) -> bool:
         finite = values[np.isfinite(values)]
-        counts = self.counts == "yes" or (
+        return self.counts == "yes" or (
             self.counts == "auto"
             and finite.size > 0
             and bool(np.all(finite >= 0))
             and bool(np.all(finite == np.round(finite)))
         )
-        if counts:
+
+    def _floor(self, values: np.ndarray, expected: np.ndarray) -> np.ndarray:
+        floor = self.min_rel_width * np.abs(expected)
+        if self._is_counts(values):
             # Counts: never narrower than Poisson noise, so a quiet series is not flagged for
             # the difference between 0 and 2 events.
             floor = np.maximum(floor, np.sqrt(np.maximum(expected, 1.0)))
@@ -172,8 +174,11 @@ class SeasonalDetector(Detector):
         # Until min_history days of errors exist, there is no honest width: NaN (UNKNOWN).
         scale = self._scale(values - expected, lags, 2 * nb + 1)
         half = self.k * np.maximum(scale, self._floor(values, expected))
+        lower = expected - half
+        if self._is_counts(values):
+            lower = np.maximum(lower, 0.0)  # a count cannot go below zero
         return pd.DataFrame(
-            {"expected": expected, "lower": expected - half, "upper": expected + half},
+            {"expected": expected, "lower": lower, "upper": expected + half},
             index=series.index,
         )
 

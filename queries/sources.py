@@ -44,6 +44,11 @@ _MISCONFIGURED = {
 # Codes that mean "the server is busy or the network hiccuped": retried.
 _TRANSIENT = {159, 160, 202, 209, 210, 241, 242, 319, 394}
 _CODE = re.compile(r"Code:\s*(\d+)")
+# aiochclient drops the HTTP status; these are the words proxies use for "try again later".
+_GATEWAY = re.compile(
+    r"\b(502|503|504|429)\b|Bad Gateway|Service Unavailable|Gateway Time-?out|Too Many Requests",
+    re.IGNORECASE,
+)
 
 
 def classify_server_error(message: str, *, where: str) -> SourceError:
@@ -65,7 +70,12 @@ def classify_server_error(message: str, *, where: str) -> SourceError:
     if code in _TRANSIENT:
         return SourceUnavailable(f"{where}: the server is overloaded or timed out ({said})")
     if code is None:
-        return QueryFailed(f"{where}: the server did not answer like ClickHouse ({said[:200]})")
+        if _GATEWAY.search(message):
+            return SourceUnavailable(f"{where}: a proxy in front of it answered {said[:120]!r}")
+        return SourceMisconfigured(
+            f"{where}: the server did not answer like ClickHouse ({said[:120]!r}); is "
+            "CLICKHOUSE_URL the HTTP interface of a ClickHouse server (usually port 8123)?"
+        )
     return QueryFailed(f"{where}: ClickHouse rejected the query ({said[:300]})")
 
 
@@ -245,9 +255,13 @@ class ClickHouseSource(Source):
                 error = SourceUnavailable(
                     f"lost the connection to {self.describe()} ({exc.__class__.__name__})"
                 )
-            except (ValueError, IndexError, UnicodeDecodeError) as exc:
-                raise QueryFailed(
-                    f"{self.describe()} sent an answer we cannot read ({exc.__class__.__name__})"
+            except (ValueError, IndexError, KeyError, UnicodeDecodeError, AssertionError) as exc:
+                # aiochclient parses the typed TSV answer itself (and asserts it ends cleanly):
+                # a body it cannot read did not come from ClickHouse, or was cut off.
+                raise SourceMisconfigured(
+                    f"{self.describe()} sent an answer that is not ClickHouse's "
+                    f"({exc.__class__.__name__}); is CLICKHOUSE_URL the HTTP interface of a "
+                    "ClickHouse server (usually port 8123)?"
                 ) from None
             if not isinstance(error, SourceUnavailable) or attempt == self._retries:
                 raise error

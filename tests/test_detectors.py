@@ -152,3 +152,15 @@ def test_outside_since_finds_the_start_of_the_current_run(
     band = pd.DataFrame({"expected": 1.0, "lower": 0.0, "upper": 2.0}, index=index)
     expected = None if since is None else index[since]
     assert detectors.outside_since(series, band) == expected
+
+
+def test_count_bands_never_go_below_zero() -> None:
+    """For counts the lower bound stops at 0; a generic series may have negative bounds."""
+    counts = _noisy_day_series(10, seed=2) * 0.01
+    counts = counts.round()
+    band = detectors.build({"method": "seasonal", "counts": "yes"}).band(counts)
+    assert (band["lower"].dropna() >= 0).all()
+    assert (band["lower"].dropna() == 0).any()
+    generic = counts - 50
+    band = detectors.build({"method": "seasonal", "counts": "no"}).band(generic)
+    assert (band["lower"].dropna() < -50).any()

@@ -1,0 +1,94 @@
+"""A ClickHouse URL that answers badly: a proxy's 502, an HTML page, a cut-off body. Each ends
+in a clear SourceError (retried only when it is transient), and `alertbot check` exits 2."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+
+import pytest
+from aiohttp import web
+
+from queries.errors import SourceMisconfigured, SourceUnavailable
+from queries.sources import ClickHouseSource
+
+HITS: dict[str, int] = {}
+
+
+async def answer(request: web.Request) -> web.StreamResponse:
+    mode = request.match_info["mode"]
+    HITS[mode] = HITS.get(mode, 0) + 1
+    await request.read()
+    if mode == "gateway":
+        return web.Response(status=502, text="<html><h1>502 Bad Gateway</h1></html>")
+    if mode == "html":
+        return web.Response(status=200, text="<html>\n<body>Welcome to nginx!</body>\n</html>")
+    if mode == "cut":
+        return web.Response(status=200, text="name\tvalue\nString\tUInt8\nabc\t1\nde")
+    return web.Response(status=404, text="Not Found")
+
+
+@pytest.fixture(scope="module")
+def broken_server() -> Iterator[str]:
+    """An aiohttp server on 127.0.0.1 that misbehaves in the way its path names."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    loop = asyncio.new_event_loop()
+    app = web.Application()
+    app.router.add_route("*", "/{mode}/", answer)
+    runner = web.AppRunner(app)
+    loop.run_until_complete(runner.setup())
+    site = web.SockSite(runner, sock)
+    loop.run_until_complete(site.start())
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(timeout=5)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout=5)
+    loop.close()
+
+
+async def test_proxy_errors_are_retried_then_unavailable(broken_server: str) -> None:
+    """A 502 from a proxy is transient: retried with backoff, then SourceUnavailable."""
+    source = ClickHouseSource(f"{broken_server}/gateway/", retries=3, backoff=0.01)
+    before = HITS.get("gateway", 0)
+    try:
+        with pytest.raises(SourceUnavailable, match="proxy in front of it"):
+            await source.query("SELECT 1")
+    finally:
+        await source.close()
+    assert HITS["gateway"] - before == 3
+
+
+@pytest.mark.parametrize("mode", ["html", "cut", "elsewhere"])
+async def test_answers_that_are_not_clickhouse_name_the_setting(
+    broken_server: str, mode: str
+) -> None:
+    """An HTML page, a cut-off body or a 404: not retried, and the message points at the URL."""
+    source = ClickHouseSource(f"{broken_server}/{mode}/", retries=3, backoff=0.01)
+    before = HITS.get(mode, 0)
+    try:
+        with pytest.raises(SourceMisconfigured, match="CLICKHOUSE_URL"):
+            await source.query("SELECT name, value FROM t")
+    finally:
+        await source.close()
+    assert HITS.get(mode, 0) - before == 1
+
+
+def test_cli_exits_2_on_a_server_that_is_not_clickhouse(broken_server: str, tmp_path) -> None:
+    """`alertbot check` against a web server that is not ClickHouse: one sentence, exit 2."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "check"],
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+             "CLICKHOUSE_URL": f"{broken_server}/html/", "STATE_PATH": str(tmp_path / "s.db")},
+        capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "did not answer like ClickHouse" in done.stderr or "not ClickHouse's" in done.stderr
+    assert "Traceback" not in done.stderr
