@@ -17,7 +17,7 @@ import pandas as pd
 
 import detectors
 from bot.store import Store, query_key
-from detectors import Direction, Status, Verdict
+from detectors import Status, Verdict
 from queries.catalogue import Catalogue, Kind, Metric, Table
 from queries.errors import SourceError
 from queries.history import Window, merge, plan
@@ -105,13 +105,20 @@ class History:
         return frame, window, len(fresh)
 
 
-def detector_for(metric: Metric) -> detectors.Detector:
-    """The metric's detector; counts and users are declared counts (Poisson-aware width)."""
-    spec = dict(metric.detector or detectors.DEFAULT_SPEC)
-    method = detectors.METHODS.get(str(spec.get("method", detectors.DEFAULT_SPEC["method"])))
+def spec_for(metric: Metric) -> dict[str, object]:
+    """The metric's full spec: its catalogue entry over the defaults, with what the catalogue
+    knows filled in (counts are counts; the direction that matters)."""
+    spec: dict[str, object] = {**detectors.DEFAULT_SPEC, **(metric.detector or {})}
+    method = detectors.METHODS.get(str(spec["method"]))
     if method is not None and "counts" in getattr(method, "PARAMS", {}) and "counts" not in spec:
         spec["counts"] = "no" if metric.kind is Kind.RATIO else "yes"
-    return detectors.build(spec)
+    spec.setdefault("direction", metric.direction.value)
+    return spec
+
+
+def detector_for(metric: Metric) -> detectors.Detector:
+    """The metric's detector; counts and users are declared counts (Poisson-aware width)."""
+    return detectors.build(spec_for(metric))
 
 
 def detect(
@@ -123,13 +130,14 @@ def detect(
     values = {dim: slice_values(frame, table, dim) for dim in table.dims}
     results = []
     for metric in metrics:
-        detector = detector_for(metric)
-        direction = Direction(metric.direction.value)
+        spec = spec_for(metric)
+        detector = detectors.build(spec)
+        rule = detectors.build_rule(spec)
         wanted = [Slice()] + [Slice(d, v) for d in metric.slices for v in values[d]]
         for where in wanted:
             series = build_series(parts, metric, where, index)
             band = detector.band(series)
-            verdict = detectors.judge(series, band, direction=direction)
+            verdict = rule.verdict(series, band)
             results.append(SeriesResult(metric, where, series, band, verdict, detector.describe()))
     return results
 

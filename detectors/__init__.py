@@ -18,26 +18,35 @@ from detectors.base import (
     judge,
     outside_since,
 )
+from detectors.iqr import IQRDetector
 from detectors.params import Param
+from detectors.rule import RULE_PARAMS, Rule
 from detectors.seasonal import SeasonalDetector, seasonal_period
 
 __all__ = [
     "DEFAULT_SPEC",
     "METHODS",
+    "RULE_PARAMS",
     "Detector",
     "Direction",
+    "IQRDetector",
     "Param",
+    "Rule",
     "SeasonalDetector",
     "Status",
     "Verdict",
     "build",
+    "build_rule",
     "infer_step",
     "judge",
     "outside_since",
+    "params_of",
     "seasonal_period",
 ]
 
-METHODS: Mapping[str, type[Detector]] = MappingProxyType({"seasonal": SeasonalDetector})
+METHODS: Mapping[str, type[Detector]] = MappingProxyType(
+    {"seasonal": SeasonalDetector, "iqr": IQRDetector}
+)
 
 DEFAULT_SPEC: Mapping[str, Any] = MappingProxyType({"method": "seasonal"})
 
@@ -46,8 +55,22 @@ def build(spec: Mapping[str, Any]) -> Detector:
     """A detector from a catalogue spec such as {"method": "seasonal", "k": 4}."""
     if not isinstance(spec, Mapping):
         raise ValueError(f"a detector spec must be a mapping, got {type(spec).__name__}")
-    params = dict(spec)
+    params = {k: v for k, v in spec.items() if k not in RULE_PARAMS}
     method = params.pop("method", DEFAULT_SPEC["method"])
     if method not in METHODS:
         raise ValueError(f"unknown detector method {method!r}; valid: {', '.join(METHODS)}")
     return METHODS[method](**params)
+
+
+def build_rule(spec: Mapping[str, Any]) -> Rule:
+    """The alert rule from the same spec: the keys of RULE_PARAMS (the rest is the detector's)."""
+    return Rule.from_spec(spec)
+
+
+def params_of(spec: Mapping[str, Any]) -> dict[str, Param]:
+    """Every tunable parameter of a spec's detector and of the rule, with its metadata."""
+    method = spec.get("method", DEFAULT_SPEC["method"])
+    if method not in METHODS:
+        raise ValueError(f"unknown detector method {method!r}; valid: {', '.join(METHODS)}")
+    detector_params: Mapping[str, Param] = getattr(METHODS[method], "PARAMS", {})
+    return {**detector_params, **RULE_PARAMS}

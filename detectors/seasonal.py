@@ -69,10 +69,10 @@ def _nanmedian(m: np.ndarray, axis: int = 1) -> np.ndarray:
 class SeasonalDetector(Detector):
     name = "seasonal"
     PARAMS: Mapping[str, Param] = {
-        "days": Param(int, 7, 2, 56, "previous seasons (days) the expected value is built from"),
+        "days": Param(int, 14, 2, 56, "previous seasons (days) the expected value is built from"),
         "k": Param(float, 4.0, 0.5, 20.0, "half-width of the band in robust standard deviations"),
         "neighbours": Param(
-            int, 2, 0, 8, "adjacent slots on each side whose past errors also set the width"
+            int, 3, 0, 8, "adjacent slots on each side whose past errors also set the width"
         ),
         "level_window": Param(
             int, 16, 0, 192, "recent buckets whose total against the seasonal median sets the level"

@@ -161,17 +161,22 @@ class DemoConfig:
     anchor: datetime  # where `alertbot seed` stopped; the ongoing incident ends after it
     feed_users: int = 23_000
     messenger_users: int = 3_500
+    # Incidents up to the anchor; None = the standard plan (with one ongoing at the anchor).
+    planned: tuple[Incident, ...] | None = None
+    live_incidents: bool = True  # keep adding incidents after the anchor (the live demo)
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "seed": self.seed,
-                "start": self.start.isoformat(),
-                "anchor": self.anchor.isoformat(),
-                "feed_users": self.feed_users,
-                "messenger_users": self.messenger_users,
-            }
-        )
+        doc: dict[str, Any] = {
+            "seed": self.seed,
+            "start": self.start.isoformat(),
+            "anchor": self.anchor.isoformat(),
+            "feed_users": self.feed_users,
+            "messenger_users": self.messenger_users,
+            "live_incidents": self.live_incidents,
+        }
+        if self.planned is not None:
+            doc["planned"] = [i.to_json() for i in self.planned]
+        return json.dumps(doc)
 
     @classmethod
     def from_json(cls, text: str) -> DemoConfig:
@@ -182,6 +187,10 @@ class DemoConfig:
             anchor=datetime.fromisoformat(doc["anchor"]),
             feed_users=int(doc.get("feed_users", 23_000)),
             messenger_users=int(doc.get("messenger_users", 3_500)),
+            planned=(
+                tuple(Incident.from_json(i) for i in doc["planned"]) if "planned" in doc else None
+            ),
+            live_incidents=bool(doc.get("live_incidents", True)),
         )
 
 
@@ -217,19 +226,25 @@ def incidents_for(config: DemoConfig, until: datetime | None = None) -> list[Inc
         Incident("late-rows", IncidentKind.LATE_DATA, _at(anchor, 2, 10), _at(anchor, 2, 12),
                  0.0, {}, "ingestion lag of 5-25 minutes; the numbers themselves are fine"),
     ]  # fmt: skip
-    out = [i for i in planned if i.start >= config.start and i.end <= anchor - h]
+    if config.planned is not None:
+        out = list(config.planned)
+    else:
+        out = [i for i in planned if i.start >= config.start and i.end <= anchor - h]
     # Ongoing at the anchor, so the first check of a fresh demo has something to say.
-    out.append(
-        Incident(
-            "ongoing-android",
-            IncidentKind.SLICE_DROP,
-            anchor - timedelta(minutes=45) - timedelta(seconds=anchor.timestamp() % STEP),
-            anchor + 3 * h,
-            -0.5,
-            {"os": "Android"},
-            "Android app crashes on start for half of its users (ongoing at the dataset's end)",
+    if config.planned is None:
+        out.append(
+            Incident(
+                "ongoing-android",
+                IncidentKind.SLICE_DROP,
+                anchor - timedelta(minutes=45) - timedelta(seconds=anchor.timestamp() % STEP),
+                anchor + 3 * h,
+                -0.5,
+                {"os": "Android"},
+                "Android app crashes on start for half of its users (ongoing at the dataset's end)",
+            )
         )
-    )
+    if not config.live_incidents:
+        return out
     limit = until or anchor + timedelta(days=2)
     rng = np.random.default_rng([config.seed, 99])
     kinds = [k for k in IncidentKind if k is not IncidentKind.LATE_DATA]

@@ -104,8 +104,12 @@ async def seed(
     end: datetime,
     seed_value: int = 7,
     progress: Progress | None = None,
+    planned: tuple[demo.Incident, ...] | None = None,
+    live_incidents: bool = True,
 ) -> tuple[demo.DemoConfig, list[demo.Incident], int]:
     """(Re)create the dataset: `days` of history ending at `end`. Returns config, labels, rows.
+
+    `planned` replaces the standard incidents (an empty tuple: none at all).
 
     Refuses to drop feed_actions / message_actions that a seed did not create.
     """
@@ -128,7 +132,9 @@ async def seed(
     await source.execute(f"CREATE TABLE {META} (config String) ENGINE = TinyLog")
     await source.execute(f"CREATE TABLE {LOADS} (loaded_until DateTime) ENGINE = TinyLog")
     start = end - timedelta(days=days)
-    config = demo.DemoConfig(seed=seed_value, start=start, anchor=end)
+    config = demo.DemoConfig(
+        seed=seed_value, start=start, anchor=end, planned=planned, live_incidents=live_incidents
+    )
     escaped = config.to_json().replace("\\", "\\\\").replace("'", "\\'")
     await source.execute(f"INSERT INTO {META} VALUES ('{escaped}')")
     rows = await _load(source, config, start - timedelta(hours=1), end, progress)

@@ -1,0 +1,216 @@
+"""The alert rule on top of a band: which out-of-band buckets are worth waking someone for.
+
+A bucket fires when it is outside the band in a direction that matters, the move is big enough
+to matter (relative and absolute guards), and it persists (k of the last m buckets outside) or is
+severe (|score| >= severe). A missing bucket fires when data was clearly expected there.
+Vectorised over the whole series, so the same code serves the live check and the backtest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from detectors.base import Direction, Status, Verdict
+from detectors.params import Param, validate
+
+__all__ = ["RULE_PARAMS", "Rule"]
+
+RULE_PARAMS: Mapping[str, Param] = {
+    "direction": Param(
+        str,
+        "both",
+        None,
+        None,
+        "which moves alert: down, up or both",
+        choices=("both", "down", "up"),
+    ),
+    "persist_k": Param(int, 2, 1, 12, "buckets outside the band among the last persist_m"),
+    "persist_m": Param(int, 3, 1, 12, "window, in buckets, for the persistence rule"),
+    "severe": Param(
+        float, 2.0, 1.0, 100.0, "a single bucket this many half-widths away fires at once"
+    ),
+    "min_rel_change": Param(
+        float, 0.1, 0.0, 10.0, "smallest |value - expected| / expected that may fire"
+    ),
+    "min_abs_change": Param(
+        float, 0.0, 0.0, 1e12, "smallest |value - expected|, in the metric's units, that may fire"
+    ),
+    "window": Param(
+        int,
+        4,
+        0,
+        96,
+        "buckets summed for the sustained-shift test (0 = off): catches a moderate shift on a "
+        "noisy series that no single bucket shows",
+    ),
+    "window_score": Param(
+        float,
+        1.25,
+        0.1,
+        100.0,
+        "the window's summed deviation, in its combined half-widths, that fires",
+    ),
+    "window_min_expected": Param(
+        float,
+        400.0,
+        0.0,
+        1e12,
+        "the sustained-shift test needs at least this much expected over its window: on a "
+        "few bursty events per bucket sums mislead",
+    ),
+    "missing_min_expected": Param(
+        float,
+        50.0,
+        0.0,
+        1e12,
+        "a missing bucket fires when at least this much was expected (0 = never)",
+    ),
+}
+
+
+class Rule:
+    """Parameters validated in the constructor, like a detector's."""
+
+    PARAMS = RULE_PARAMS
+
+    def __init__(self, **params: Any) -> None:
+        values = validate("rule", self.PARAMS, params)
+        self.direction = Direction(values["direction"])
+        self.persist_k: int = values["persist_k"]
+        self.persist_m: int = values["persist_m"]
+        self.severe: float = values["severe"]
+        self.min_rel_change: float = values["min_rel_change"]
+        self.min_abs_change: float = values["min_abs_change"]
+        self.missing_min_expected: float = values["missing_min_expected"]
+        self.window: int = values["window"]
+        self.window_score: float = values["window_score"]
+        self.window_min_expected: float = values["window_min_expected"]
+        if self.persist_k > self.persist_m:
+            raise ValueError(
+                f"rule: persist_k must be <= persist_m ({self.persist_m}), got {self.persist_k}"
+            )
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any]) -> Rule:
+        """The rule part of a spec (keys the rule knows); other keys belong to the detector."""
+        return cls(**{k: v for k, v in spec.items() if k in cls.PARAMS})
+
+    def evaluate(self, series: pd.Series, band: pd.DataFrame) -> pd.DataFrame:
+        """Per bucket: score, outside (in a direction that matters), missing, firing."""
+        value = series.to_numpy(dtype="float64")
+        expected = band["expected"].to_numpy(dtype="float64")
+        lower = band["lower"].to_numpy(dtype="float64")
+        upper = band["upper"].to_numpy(dtype="float64")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            half = np.where(value >= expected, upper - expected, expected - lower)
+            score = np.where(half > 0, (value - expected) / half, 0.0)
+            below = value < lower
+            above = value > upper
+            if self.direction is Direction.DOWN:
+                above = np.zeros_like(above)
+            elif self.direction is Direction.UP:
+                below = np.zeros_like(below)
+            outside = below | above
+            change = np.abs(value - expected)
+            big = (change >= self.min_abs_change) & (
+                change >= self.min_rel_change * np.abs(expected)
+            )
+        known = np.isfinite(value) & np.isfinite(expected)
+        outside &= known
+        recent = pd.Series(outside.astype(float)).rolling(self.persist_m, min_periods=1).sum()
+        persistent = recent.to_numpy() >= self.persist_k
+        severe = np.abs(np.nan_to_num(score)) >= self.severe
+        firing = outside & big & (persistent | severe)
+        window_z = self._window_score(value, expected, lower, upper)
+        if window_z is not None:
+            firing |= window_z
+        missing = ~np.isfinite(value) & np.isfinite(expected)
+        if self.missing_min_expected > 0 and self.direction is not Direction.UP:
+            missing &= expected >= self.missing_min_expected
+        else:
+            missing &= False
+        return pd.DataFrame(
+            {
+                "score": np.where(known, score, np.nan),
+                "outside": outside,
+                "missing": missing,
+                "firing": firing | missing,
+            },
+            index=series.index,
+        )
+
+    def _window_score(
+        self, value: np.ndarray, expected: np.ndarray, lower: np.ndarray, upper: np.ndarray
+    ) -> np.ndarray | None:
+        """Buckets that end a window of `window` buckets whose summed deviation is outside the
+        window's own band: sqrt(sum of half-widths squared), the half-width of a sum of
+        independent buckets. Every bucket of the window must be known and lean the same way
+        as the sum, and the sum must pass the effect guards."""
+        if self.window < 2:
+            return None
+        n = self.window
+        dev = pd.Series(value - expected)
+        half = pd.Series(((upper - lower) / 2) ** 2)
+        total = dev.rolling(n, min_periods=n).sum().to_numpy()
+        spread = np.sqrt(half.rolling(n, min_periods=n).sum().to_numpy())
+        base = pd.Series(np.abs(expected)).rolling(n, min_periods=n).sum().to_numpy()
+        sign = np.sign(dev.to_numpy())
+        same = pd.Series(sign).rolling(n, min_periods=n).sum().abs().to_numpy() == n
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z = np.where(spread > 0, total / spread, 0.0)
+            fires = (np.abs(z) >= self.window_score) & same
+            fires &= np.abs(total) >= np.maximum(
+                self.min_rel_change * base, self.min_abs_change * n
+            )
+            fires &= base >= self.window_min_expected
+        if self.direction is Direction.DOWN:
+            fires &= total < 0
+        elif self.direction is Direction.UP:
+            fires &= total > 0
+        return np.nan_to_num(fires, nan=0).astype(bool)
+
+    def verdict(self, series: pd.Series, band: pd.DataFrame) -> Verdict:
+        """The last bucket's verdict under this rule."""
+        table = self.evaluate(series, band)
+        bucket = series.index[-1]
+        row = table.iloc[-1]
+        value = float(series.iloc[-1])
+        exp, lo, hi = (float(band[c].iloc[-1]) for c in ("expected", "lower", "upper"))
+
+        def num(x: float) -> float | None:
+            return None if not np.isfinite(x) else x
+
+        score = num(float(row["score"]))
+        if bool(row["missing"]):
+            return Verdict(Status.ANOMALY, bucket, None, num(exp), num(lo), num(hi), None,
+                           f"no data, while about {exp:,.0f} was expected")  # fmt: skip
+        if not np.isfinite(value):
+            return Verdict(Status.UNKNOWN, bucket, None, num(exp), num(lo), num(hi), None,
+                           "no data for this bucket")  # fmt: skip
+        if not np.isfinite(exp):
+            return Verdict(Status.UNKNOWN, bucket, value, None, None, None, None,
+                           "too little history for an expected range")  # fmt: skip
+        side = "below" if value < lo else "above" if value > hi else None
+        if bool(row["firing"]):
+            recent = int(table["outside"].iloc[-self.persist_m :].sum())
+            if recent >= self.persist_k:
+                why = f"{recent} of the last {self.persist_m} buckets outside"
+            else:
+                why = f"{abs(score or 0):.1f}x the band's half-width"
+            return Verdict(Status.ANOMALY, bucket, value, exp, lo, hi, score,
+                           f"{side} the expected range ({why})")  # fmt: skip
+        if side is None:
+            return Verdict(Status.OK, bucket, value, exp, lo, hi, score, "inside the band")
+        if not bool(row["outside"]):
+            reason = f"{side} the band, but only {self.direction.value} moves alert"
+        elif abs(value - exp) < max(self.min_abs_change, self.min_rel_change * abs(exp)):
+            reason = f"{side} the band, but the change is below the minimum effect"
+        else:
+            reason = (
+                f"{side} the band for 1 bucket; waiting for {self.persist_k} of {self.persist_m}"
+            )
+        return Verdict(Status.OK, bucket, value, exp, lo, hi, score, reason)

@@ -1,0 +1,172 @@
+"""The alert rule (persistence, severity, effect guards, sustained shifts, missing data), the
+rolling-IQR baseline, and the backtest's replay and scoring."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import detectors
+from detectors import Rule, Status
+from detectors.backtest import Alert, Label, SeriesKey, alerts_of, replay, score
+
+STEP = timedelta(minutes=15)
+
+
+def flat(values: list[float], *, expected: float = 100.0, half: float = 10.0) -> tuple[
+    pd.Series, pd.DataFrame
+]:
+    """A series against a constant band expected +/- half."""
+    index = pd.date_range("2026-11-27", periods=len(values), freq="15min", tz="UTC")
+    band = pd.DataFrame(
+        {"expected": expected, "lower": expected - half, "upper": expected + half}, index=index
+    )
+    return pd.Series(values, index=index, dtype="float64"), band
+
+
+@pytest.mark.parametrize(
+    ("values", "status", "reason"),
+    [
+        ([100, 100, 100, 85], Status.OK, "waiting for 2 of 3"),  # one bucket just outside
+        ([100, 100, 85, 86], Status.ANOMALY, "2 of the last 3 buckets outside"),  # persists
+        ([100, 100, 100, 60], Status.ANOMALY, "4.0x the band's half-width"),  # severe at once
+        ([100, 100, 100, 100], Status.OK, "inside the band"),
+        ([100, 100, 100, float("nan")], Status.ANOMALY, "no data, while about 100"),
+    ],
+)
+def test_rule_verdicts(values: list[float], status: Status, reason: str) -> None:
+    """Table-driven: persistence, the severe fast path and missing data as the rule sees them."""
+    series, band = flat(values)
+    verdict = Rule(missing_min_expected=50, window=0).verdict(series, band)
+    assert verdict.status is status
+    assert reason in verdict.reason
+
+
+def test_effect_guards_hold_back_small_moves() -> None:
+    """Outside a very narrow band but only 3% off: the relative guard keeps it quiet."""
+    series, band = flat([100, 97, 97, 97], half=1.0)
+    assert Rule(min_rel_change=0.1, window=0).verdict(series, band).status is Status.OK
+    assert Rule(min_rel_change=0.0, window=0).verdict(series, band).status is Status.ANOMALY
+    assert Rule(min_rel_change=0.0, min_abs_change=5, window=0).verdict(series, band).status is (
+        Status.OK
+    )
+
+
+def test_direction_down_ignores_spikes_and_missing_for_up() -> None:
+    """direction=down lets a spike pass; direction=up does not alert on missing data."""
+    series, band = flat([100, 150, 150, 150])
+    assert Rule(direction="down").verdict(series, band).status is Status.OK
+    assert Rule(direction="up").verdict(series, band).status is Status.ANOMALY
+    missing, band = flat([100, 100, float("nan")])
+    assert Rule(direction="up").verdict(missing, band).status is Status.UNKNOWN
+
+
+def test_sustained_shift_fires_where_no_single_bucket_does() -> None:
+    """Four buckets each 80% of a half-width low: no bucket is outside, their sum is (score
+    0.8 * 4 / sqrt(4) = 1.6 combined half-widths)."""
+    series, band = flat([100, 100, 92, 92, 92, 92], half=10.0)
+    table = Rule(window=4, window_score=1.25, min_rel_change=0.05,
+                 window_min_expected=100).evaluate(series, band)  # fmt: skip
+    assert not table["outside"].any()
+    assert table["firing"].tolist() == [False] * 5 + [True]
+    quiet = Rule(window=4, window_score=1.25, min_rel_change=0.05, window_min_expected=1000)
+    assert not quiet.evaluate(series, band)["firing"].any()
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"persist_k": 3, "persist_m": 2}, r"persist_k must be <= persist_m"),
+        ({"direction": "sideways"}, r"direction must be one of both, down, up"),
+        ({"severe": 0}, r"severe must be float in \[1, 100\]"),
+        ({"window": -1}, r"window must be int in \[0, 96\]"),
+    ],
+)
+def test_rule_parameters_are_validated(params: dict, message: str) -> None:
+    """Bad rule parameters say the rule they break."""
+    with pytest.raises(ValueError, match=message):
+        Rule(**params)
+
+
+def test_parameters_are_introspectable() -> None:
+    """Every parameter of the default spec has a type, default, range or choices, and help."""
+    params = detectors.params_of(detectors.DEFAULT_SPEC)
+    assert {"k", "days", "persist_k", "window", "min_rel_change", "direction"} <= params.keys()
+    for name, param in params.items():
+        assert param.help and param.rule(), name
+        assert param.check("x", name, param.default) == param.default
+
+
+def test_iqr_baseline_is_causal_and_two_sided() -> None:
+    """The classic rolling IQR: the band at t uses the 5 buckets before it; a drop and a spike
+    both fall outside."""
+    values = [10.0, 11, 9, 10, 12, 10, 11, 9, 10, 2, 10, 30]
+    index = pd.date_range("2026-11-27", periods=len(values), freq="15min", tz="UTC")
+    series = pd.Series(values, index=index)
+    band = detectors.build({"method": "iqr", "n": 5, "k": 1.5}).band(series)
+    assert band.iloc[:5].isna().all().all()
+    q = pd.Series(values[4:9]).quantile([0.25, 0.75])
+    assert band["upper"].iloc[9] == pytest.approx(q[0.75] + 1.5 * (q[0.75] - q[0.25]))
+    outside = (series < band["lower"]) | (series > band["upper"])
+    assert outside.iloc[9] and outside.iloc[11]
+
+
+def test_alerts_merge_flickers_and_keep_the_peak() -> None:
+    """Firing runs split by at most two quiet buckets are one alert, with its peak score."""
+    index = pd.date_range("2026-11-27", periods=12, freq="15min", tz="UTC")
+    firing = pd.Series([0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 1, 0], index=index).astype(bool)
+    scores = pd.Series([0, -1.5, -3, 0, 0, -2, 0, 0, 0, 0, 1.2, 0], index=index, dtype=float)
+    alerts = alerts_of(SeriesKey("views"), firing, scores)
+    assert [(a.start, a.end, a.peak, a.buckets) for a in alerts] == [
+        (index[1], index[5], 3.0, 3),
+        (index[10], index[10], 1.2, 1),
+    ]
+
+
+def test_score_counts_incidents_false_alerts_and_time_to_detect() -> None:
+    """One incident caught on its slice in its 2nd bucket, one missed, one alert unexplained."""
+    t = pd.Timestamp("2026-11-27", tz="UTC")
+    caught = Label("a", "slice_drop", t + 4 * STEP, t + 8 * STEP, ("views",), {"os": "iOS"}, -0.5)
+    missed = Label("b", "spike", t + 20 * STEP, t + 24 * STEP, ("views",), {}, 0.5)
+    ios, total = SeriesKey("views", "os", "iOS"), SeriesKey("views")
+    alerts = {
+        ios: [Alert(ios, t + 5 * STEP, t + 7 * STEP, 3.0, 3)],
+        total: [Alert(total, t + 40 * STEP, t + 40 * STEP, 1.1, 1)],
+        SeriesKey("views", "os", "Android"): [
+            Alert(SeriesKey("views", "os", "Android"), t + 5 * STEP, t + 5 * STEP, 1.2, 1)
+        ],
+    }
+    result = score(alerts, [caught, missed], start=t, end=t + timedelta(days=1), step=STEP)
+    assert (result.incidents, result.detected, result.missed) == (2, 1, ["b"])
+    assert result.ttd == [2]
+    assert result.false_alerts == 2  # the late total alert and Android (not the iOS incident)
+    assert result.false_per_day == pytest.approx(2.0)
+    assert result.precision == pytest.approx(1 / 3)
+
+
+def test_ramp_onset_is_when_the_effect_reaches_the_threshold() -> None:
+    """A decline to -40% over 4 hours reaches -20% half way: time to detect counts from there."""
+    t = pd.Timestamp("2026-11-27", tz="UTC")
+    ramp = Label("r", "gradual_decline", t, t + timedelta(hours=4), ("views",), {}, -0.4, True)
+    assert ramp.onset(0.2, STEP) == t + timedelta(hours=2)
+    sudden = Label("s", "slice_drop", t, t + timedelta(hours=4), ("views",), {}, -0.4)
+    assert sudden.onset(0.2, STEP) == t
+
+
+def test_replay_catches_an_injected_drop_on_a_seasonal_series() -> None:
+    """End to end on a synthetic seasonal count series: the default spec alerts on a -40% hour
+    and stays quiet elsewhere."""
+    rng = np.random.default_rng(5)
+    index = pd.date_range("2026-10-01", periods=21 * 96, freq="15min", tz="UTC")
+    hours = index.hour + index.minute / 60
+    mean = 2000 * (0.6 + 0.5 * np.sin((hours - 8) / 24 * 2 * np.pi))
+    series = pd.Series(rng.poisson(mean).astype(float), index=index)
+    series.iloc[20 * 96 + 50 : 20 * 96 + 54] *= 0.6
+    key = SeriesKey("views")
+    spec = {**detectors.DEFAULT_SPEC, "counts": "yes"}
+    alerts = replay({key: series}, detectors.build(spec), detectors.build_rule(spec),
+                    start=index[15 * 96], end=index[-1] + STEP)  # fmt: skip
+    assert [a.start for a in alerts[key]] == [index[20 * 96 + 50]]
