@@ -14,9 +14,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from bot import backtesting
 from bot.charts import render_chart
 from bot.checker import CheckReport, History, run_check
-from bot.formatting import report_json, report_table
+from bot.formatting import (
+    report_backtest,
+    report_backtest_json,
+    report_json,
+    report_table,
+    report_tune,
+)
 from bot.settings import Settings, SettingsError, load_settings
 from bot.store import Store, StoreError
 from queries import demo, seeding
@@ -186,6 +193,66 @@ def _effect(incident: demo.Incident) -> str:
     return "—" if incident.kind is demo.IncidentKind.LATE_DATA else f"{incident.effect:+.0%}"
 
 
+async def _history_for(
+    args: argparse.Namespace, settings: Settings
+) -> tuple[Source, Catalogue, backtesting.Collected, list[backtesting.Label] | None]:
+    catalogue = load_catalogue(settings.catalogue_path)
+    metric = getattr(args, "metric", None)
+    if metric and metric not in catalogue.metrics:
+        raise UsageError(unknown_metric(metric, catalogue))
+    if not 1 <= args.days <= 90:
+        raise UsageError(f"--days must be between 1 and 90, got {args.days}")
+    labels_path = getattr(args, "labels", None)
+    if labels_path and not await asyncio.to_thread(Path(labels_path).is_file):
+        raise UsageError(f"--labels {labels_path!r}: no such file")
+    now = datetime.now(UTC)
+    source = make_source(settings)
+    if isinstance(source, EmbeddedSource):
+        await prepare_demo(source, catalogue, now)
+    try:
+        collected = await backtesting.collect(
+            source, catalogue, now=now, days=args.days, delay=settings.data_delay,
+            metrics=[metric] if metric else None,
+        )  # fmt: skip
+        labels: list[backtesting.Label] | None
+        if labels_path:
+            try:
+                labels = backtesting.labels_from_file(Path(labels_path))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise UsageError(f"--labels {labels_path!r} is not a labels file ({exc})") from None
+        else:
+            labels = await backtesting.labels_from_source(source, now)
+    except BaseException:
+        await source.close()
+        raise
+    return source, catalogue, collected, labels
+
+
+async def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
+    source, catalogue, collected, labels = await _history_for(args, settings)
+    try:
+        result = await asyncio.to_thread(backtesting.run, collected, labels, catalogue.step)
+    finally:
+        await source.close()
+    zone = settings.zone
+    print(report_backtest_json(result, zone) if args.json else report_backtest(result, zone))
+    return EXIT_OK
+
+
+async def cmd_tune(args: argparse.Namespace, settings: Settings) -> int:
+    if not 0 < args.target_false_per_week <= 1000:
+        raise UsageError(
+            f"--target-false-per-week must be a number above 0, got {args.target_false_per_week}"
+        )
+    source, catalogue, collected, labels = await _history_for(args, settings)
+    await source.close()
+    choices = await backtesting.tune(
+        collected, labels, catalogue.step, target_per_week=args.target_false_per_week
+    )
+    print(report_tune(choices, collected, labels is not None, args.target_false_per_week))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="alertbot",
@@ -203,10 +270,25 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--end", help="end of the dataset (ISO 8601; default: now)")
     seed.add_argument("--labels", metavar="FILE", help="write the injected incidents as JSON")
     seed.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    backtest = sub.add_parser("backtest", help="replay the detectors over history")
+    backtest.add_argument("--metric", help="only this metric (default: all)")
+    backtest.add_argument("--days", type=int, default=7, help="days to replay (default 7)")
+    backtest.add_argument("--labels", metavar="FILE", help="known incidents (seed --labels)")
+    backtest.add_argument("--json", action="store_true", help="print JSON instead of a report")
+    tune = sub.add_parser("tune", help="choose each metric's sensitivity from its history")
+    tune.add_argument("--metric", help="only this metric (default: all)")
+    tune.add_argument("--days", type=int, default=12, help="days of history to learn from")
+    tune.add_argument("--labels", metavar="FILE", help="known incidents (seed --labels)")
+    tune.add_argument(
+        "--target-false-per-week",
+        type=float,
+        default=1.0,
+        help="false alerts a week allowed per metric, all its slices together (default 1)",
+    )
     return parser
 
 
-COMMANDS = {"check": cmd_check, "seed": cmd_seed}
+COMMANDS = {"check": cmd_check, "seed": cmd_seed, "backtest": cmd_backtest, "tune": cmd_tune}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -111,3 +111,123 @@ def report_table(report: Any, zone: ZoneInfo) -> str:
     for table, error in report.errors.items():
         lines.append(f"  ? {table}: not checked: {error}")
     return "\n".join(lines)
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{x:.0%}"
+
+
+def report_backtest(result: Any, zone: ZoneInfo) -> str:
+    """Alerts per metric and per day; precision, recall and time to detect when labels exist."""
+    start = result.start.astimezone(zone)
+    end = result.end.astimezone(zone)
+    total = sum(len(a) for a in result.alerts.values())
+    days = (result.end - result.start).total_seconds() / 86400
+    lines = [
+        f"backtest {start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} {zone.key}: {result.series} "
+        f"series replayed as the live check would have run every 15 minutes",
+        f"{total} alerts ({total / days:.1f} a day)",
+        "",
+        "alerts per metric:",
+    ]
+    for metric, count in sorted(result.per_metric().items(), key=lambda x: -x[1]):
+        lines.append(f"  {metric:<16} {count:>4}")
+    lines.append("alerts per day:")
+    for day, count in result.per_day(zone).items():
+        lines.append(f"  {day}  {count:>4}")
+    sc = result.score
+    if sc is not None:
+        detect = "—"
+        if sc.ttd:
+            detect = (
+                f"median {sc.median_ttd:.0f} bucket(s), {sc.within(2):.0%} within 2 buckets "
+                "(30 min)"
+            )
+        lines += [
+            "",
+            f"against {sc.incidents} known incidents: precision {_pct(sc.precision)}, recall "
+            f"{_pct(sc.recall)}, F1 {sc.f1:.2f}, false alerts {sc.false_alerts} "
+            f"({sc.false_per_day:.2f} a day)",
+            f"time to detect: {detect}",
+        ]
+        if sc.missed:
+            lines.append(f"missed: {', '.join(sc.missed)}")
+    else:
+        lines += ["", "no labels for this data: pass --labels FILE to score precision and recall"]
+    alerts = sorted((a for g in result.alerts.values() for a in g), key=lambda a: a.start)
+    if alerts:
+        lines += ["", "latest alerts:"]
+        for a in alerts[-15:]:
+            why = result.explained_by(a) if sc is not None else None
+            peak = "no data" if a.peak == float("inf") else f"peak {a.peak:.1f}"
+            tag = f"  [{why}]" if why else ("  [no known incident]" if sc is not None else "")
+            lines.append(
+                f"  {a.start.tz_convert(zone):%m-%d %H:%M} {a.buckets:>3} bucket(s)  "
+                f"{a.key.label():<34} {peak}{tag}"
+            )
+    return "\n".join(lines)
+
+
+def report_backtest_json(result: Any, zone: ZoneInfo) -> str:
+    sc = result.score
+    doc = {
+        "start": _iso(result.start),
+        "end": _iso(result.end),
+        "series": result.series,
+        "per_metric": result.per_metric(),
+        "per_day": result.per_day(zone),
+        "alerts": [
+            {
+                "metric": a.key.metric,
+                "slice": {a.key.dim: a.key.value} if a.key.dim else {},
+                "start": _iso(a.start.to_pydatetime()),
+                "end": _iso(a.end.to_pydatetime()),
+                "buckets": a.buckets,
+                "peak_score": None if a.peak == float("inf") else round(a.peak, 3),
+                "incident": result.explained_by(a) if sc is not None else None,
+            }
+            for group in result.alerts.values()
+            for a in group
+        ],
+        "score": None
+        if sc is None
+        else {
+            "incidents": sc.incidents,
+            "detected": sc.detected,
+            "precision": sc.precision,
+            "recall": sc.recall,
+            "f1": sc.f1,
+            "false_alerts": sc.false_alerts,
+            "false_per_day": sc.false_per_day,
+            "median_ttd_buckets": sc.median_ttd,
+            "within_2_buckets": sc.within(2),
+            "missed": sc.missed,
+        },
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False)
+
+
+def report_tune(choices: Sequence[Any], collected: Any, labelled: bool, target: float) -> str:
+    days = (collected.end - collected.start).total_seconds() / 86400
+    basis = (
+        "false alerts (alerts no known incident explains)"
+        if labelled
+        else ("alerts (no labels: every alert counts against the budget)")
+    )
+    lines = [
+        f"tuned on {days:.0f} days of history; target: at most {target:g} {basis} a week "
+        "per metric, all its slices together",
+        "",
+        f"{'metric':<16} {'k':>4} {'false/week':>10} {'alerts':>6}  would have caught",
+    ]
+    for c in choices:
+        caught = ", ".join(c.caught) if labelled else "—"
+        flag = "" if c.met else "  (target not reachable: least sensitive setting shown)"
+        lines.append(f"{c.metric:<16} {c.k:>4g} {c.false_per_week:>10.1f} {c.alerts:>6}  "
+                     f"{caught or 'nothing'}{flag}")  # fmt: skip
+        if labelled and c.missed:
+            lines.append(f"{'':<16} missed: {', '.join(c.missed)}")
+    lines += ["", "catalogue snippet (put it in your catalogue, CATALOGUE_PATH):"]
+    for c in choices:
+        lines += ["", f"[metrics.{c.metric}.detector]", 'method = "seasonal"', f"k = {c.k:g}"]
+    return "\n".join(lines)

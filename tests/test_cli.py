@@ -119,3 +119,39 @@ def test_check_against_the_clickhouse_server(server_spec: SourceSpec, tmp_path: 
     assert doc["source"] == "clickhouse"
     assert any(r["status"] == "anomaly" and r["slice"] == {"os": "Android"}
                for r in doc["results"])  # fmt: skip
+
+
+def test_backtest_reports_alerts_and_scores_them_against_the_demo_labels(
+    demo_env: dict[str, str],
+) -> None:
+    """backtest --json: alerts with the incident that explains them, and a score, because the
+    demo knows its own incidents; the ongoing Android drop is among them."""
+    done = alertbot("backtest", "--days", "2", "--json", env=demo_env)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["series"] >= 36 and doc["score"] is not None
+    assert {"precision", "recall", "false_per_day", "median_ttd_buckets"} <= doc["score"].keys()
+    assert any(a["incident"] == "ongoing-android" for a in doc["alerts"])
+    assert sum(doc["per_metric"].values()) == len(doc["alerts"])
+    text = alertbot("backtest", "--days", "2", "--metric", "views", "--labels",
+                    demo_env["LABELS"], env=demo_env)  # fmt: skip
+    assert text.returncode == 0, text.stderr
+    assert "alerts per metric:" in text.stdout and "known incidents" in text.stdout
+    assert "likes" not in text.stdout.split("alerts per day:")[0]
+
+
+def test_tune_prints_a_sensitivity_per_metric_and_a_catalogue_snippet(
+    demo_env: dict[str, str],
+) -> None:
+    """tune: one chosen k per metric within the grid, and TOML the catalogue accepts."""
+    done = alertbot("tune", "--days", "2", "--metric", "views", "--target-false-per-week", "3",
+                    env=demo_env)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "[metrics.views.detector]" in done.stdout
+    snippet = done.stdout.split("CATALOGUE_PATH):")[1]
+    import tomllib
+
+    parsed = tomllib.loads(snippet)
+    assert parsed["metrics"]["views"]["detector"]["k"] in (2.5, 3, 3.5, 4, 4.5, 5, 6, 8)
+    bad = alertbot("tune", "--target-false-per-week", "0", env=demo_env)
+    assert bad.returncode == 2 and "--target-false-per-week" in bad.stderr

@@ -16,9 +16,9 @@ from detectors.backtest import Alert, Label, SeriesKey, alerts_of, replay, score
 STEP = timedelta(minutes=15)
 
 
-def flat(values: list[float], *, expected: float = 100.0, half: float = 10.0) -> tuple[
-    pd.Series, pd.DataFrame
-]:
+def flat(
+    values: list[float], *, expected: float = 100.0, half: float = 10.0
+) -> tuple[pd.Series, pd.DataFrame]:
     """A series against a constant band expected +/- half."""
     index = pd.date_range("2026-11-27", periods=len(values), freq="15min", tz="UTC")
     band = pd.DataFrame(

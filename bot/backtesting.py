@@ -1,0 +1,232 @@
+"""`alertbot backtest` and `alertbot tune`: the detectors replayed over a source's history.
+
+I/O here (one query per table for the whole span); the replay and the scoring are the pure
+detectors.backtest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+import detectors
+from bot.checker import spec_for
+from detectors.backtest import Alert, Label, Score, SeriesKey, replay, score
+from queries import demo, seeding
+from queries.catalogue import Catalogue, Kind, Metric
+from queries.history import complete_end
+from queries.series import Slice, bucket_index, build_series, slice_values, split_slices
+from queries.sources import Source
+
+__all__ = ["Backtest", "collect", "labels_from_file", "labels_from_source", "run", "tune"]
+
+WARMUP = timedelta(days=15)  # what the default detector needs before its band is settled
+GRACE = timedelta(hours=1)
+
+
+@dataclass
+class Collected:
+    series: dict[SeriesKey, pd.Series]
+    weight: dict[SeriesKey, pd.Series]
+    metric: dict[SeriesKey, Metric]
+    start: datetime  # first replayed bucket
+    end: datetime  # exclusive
+
+
+async def collect(
+    source: Source,
+    catalogue: Catalogue,
+    *,
+    now: datetime,
+    days: int,
+    delay: timedelta,
+    metrics: Sequence[str] | None = None,
+) -> Collected:
+    """Every series of the wanted metrics over `days` plus the detector's warm-up."""
+    end = complete_end(now, catalogue.step, delay)
+    start = end - timedelta(days=days)
+    index = bucket_index(start - WARMUP, end, catalogue.step)
+    wanted = [catalogue.metric(m) for m in metrics] if metrics else list(catalogue.metrics.values())
+    out = Collected({}, {}, {}, start, end)
+    for table in catalogue.tables.values():
+        table_metrics = [m for m in wanted if m.table == table.name]
+        if not table_metrics:
+            continue
+        frame = await source.fetch(table, start - WARMUP, end)
+        parts = split_slices(frame, index)
+        values = {dim: slice_values(frame, table, dim) for dim in table.dims}
+        for metric in table_metrics:
+            slices = [Slice()] + [Slice(d, v) for d in metric.slices for v in values[d]]
+            # How many events stand behind each value: the denominator of a ratio.
+            counter = metric
+            if metric.kind is Kind.RATIO:
+                counter = replace(metric, kind=Kind.COUNT, column=metric.denominator)
+            for where in slices:
+                key = SeriesKey(metric.name, "" if where.is_total else where.dim, where.value)
+                out.series[key] = build_series(parts, metric, where, index)
+                out.weight[key] = build_series(parts, counter, where, index)
+                out.metric[key] = metric
+    return out
+
+
+def _label(incident: demo.Incident) -> Label:
+    return Label(
+        incident.id,
+        incident.kind.value,
+        pd.Timestamp(incident.start),
+        pd.Timestamp(incident.end),
+        incident.metrics,
+        incident.slice,
+        incident.effect,
+        ramp=incident.kind is demo.IncidentKind.GRADUAL_DECLINE,
+    )
+
+
+async def labels_from_source(source: Source, until: datetime) -> list[Label] | None:
+    """The incidents of a seeded demo dataset, or None where the data is not ours."""
+    config = await seeding.read_config(source)
+    if config is None:
+        return None
+    return [_label(i) for i in demo.incidents_for(config, until) if i.start < until]
+
+
+def labels_from_file(path: Path) -> list[Label]:
+    """Labels as `alertbot seed --labels` writes them (kind, start, end, slice, effect...)."""
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    items = doc["incidents"] if isinstance(doc, dict) else doc
+    return [_label(demo.Incident.from_json(item)) for item in items]
+
+
+@dataclass
+class Backtest:
+    alerts: dict[SeriesKey, list[Alert]]
+    score: Score | None
+    labels: list[Label]
+    start: datetime
+    end: datetime
+    series: int
+
+    def explained_by(self, alert: Alert) -> str | None:
+        for label in self.labels:
+            if label.explains(alert, GRACE):
+                return label.id
+        return None
+
+    def per_metric(self) -> dict[str, int]:
+        counts: Counter[str] = Counter()
+        for key, alerts in self.alerts.items():
+            counts[key.metric] += len(alerts)
+        return dict(counts)
+
+    def per_day(self, zone: Any) -> dict[str, int]:
+        counts: Counter[str] = Counter()
+        for alerts in self.alerts.values():
+            for alert in alerts:
+                counts[f"{alert.start.tz_convert(zone):%Y-%m-%d}"] += 1
+        return dict(sorted(counts.items()))
+
+
+def _specs(
+    collected: Collected, overrides: Mapping[str, Mapping[str, Any]]
+) -> dict[SeriesKey, dict[str, Any]]:
+    return {
+        key: {**spec_for(metric), **overrides.get(metric.name, {})}
+        for key, metric in collected.metric.items()
+    }
+
+
+def _replay(
+    collected: Collected, specs: Mapping[SeriesKey, Mapping[str, Any]]
+) -> dict[SeriesKey, list[Alert]]:
+    return replay(
+        collected.series,
+        {k: detectors.build(s) for k, s in specs.items()},
+        {k: detectors.build_rule(s) for k, s in specs.items()},
+        start=pd.Timestamp(collected.start),
+        end=pd.Timestamp(collected.end),
+    )
+
+
+def run(
+    collected: Collected,
+    labels: Iterable[Label] | None,
+    step: timedelta,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Backtest:
+    """Replay the current settings (or overrides per metric) and score them when labels exist."""
+    specs = _specs(collected, overrides or {})
+    alerts = _replay(collected, specs)
+    label_list = list(labels or [])
+    result = None
+    if labels is not None:
+        result = score(
+            alerts, label_list, start=pd.Timestamp(collected.start),
+            end=pd.Timestamp(collected.end), step=step, grace=GRACE,
+        )  # fmt: skip
+    return Backtest(alerts, result, label_list, collected.start, collected.end,
+                    len(collected.series))  # fmt: skip
+
+
+SENSITIVITY = (2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 6.0, 8.0)
+
+
+@dataclass
+class Choice:
+    metric: str
+    k: float
+    false_per_week: float
+    alerts: int
+    caught: list[str]
+    missed: list[str]
+    met: bool
+
+
+async def tune(
+    collected: Collected,
+    labels: list[Label] | None,
+    step: timedelta,
+    *,
+    target_per_week: float,
+) -> list[Choice]:
+    """Per metric, the most sensitive k whose false alerts over the history stay within the
+    target. Without labels every alert counts as false: a conservative choice."""
+    choices = []
+    weeks = (collected.end - collected.start) / timedelta(days=7)
+    for name in dict.fromkeys(m.name for m in collected.metric.values()):
+        keys = [k for k in collected.series if k.metric == name]
+        part = Collected(
+            {k: collected.series[k] for k in keys}, {k: collected.weight[k] for k in keys},
+            {k: collected.metric[k] for k in keys}, collected.start, collected.end,
+        )  # fmt: skip
+        best: Choice | None = None
+        for k in SENSITIVITY:
+            result = await asyncio.to_thread(run, part, labels or [], step, {name: {"k": k}})
+            assert result.score is not None
+            false = (
+                result.score.false_alerts
+                if labels is not None
+                else sum(len(a) for a in result.alerts.values())
+            )
+            rate = false / weeks if weeks else 0.0
+            caught = sorted({lid for a in (x for g in result.alerts.values() for x in g)
+                             if (lid := result.explained_by(a))})  # fmt: skip
+            relevant = [lb.id for lb in result.labels if name in lb.metrics
+                        and lb.start >= pd.Timestamp(collected.start)]  # fmt: skip
+            missed = [i for i in relevant if i not in caught]
+            total = sum(len(a) for a in result.alerts.values())
+            choice = Choice(name, k, rate, total, caught, missed, rate <= target_per_week)
+            if choice.met:
+                best = choice
+                break
+            best = choice
+        assert best is not None
+        choices.append(best)
+    return choices
