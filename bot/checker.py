@@ -29,6 +29,10 @@ __all__ = ["CheckReport", "History", "SeriesResult", "run_check"]
 log = logging.getLogger(__name__)
 
 
+# A check needs the band of the last day (chart, verdict and the rule's windows), not 28 days.
+BAND_ROWS = 96 + 16
+
+
 @dataclass
 class SeriesResult:
     metric: Metric
@@ -136,7 +140,7 @@ def detect(
         wanted = [Slice()] + [Slice(d, v) for d in metric.slices for v in values[d]]
         for where in wanted:
             series = build_series(parts, metric, where, index)
-            band = detector.band(series)
+            band = detector.band(series, last=BAND_ROWS)
             verdict = rule.verdict(series, band)
             results.append(SeriesResult(metric, where, series, band, verdict, detector.describe()))
     return results

@@ -71,8 +71,12 @@ class Detector(ABC):
     name: str
 
     @abstractmethod
-    def band(self, series: pd.Series) -> pd.DataFrame:
-        """Columns expected, lower, upper on series.index; row t uses only values before t."""
+    def band(self, series: pd.Series, last: int | None = None) -> pd.DataFrame:
+        """Columns expected, lower, upper on series.index; row t uses only values before t.
+
+        `last`: only the last N rows are needed (the others may be NaN), which detectors may
+        use to do less work; the rows they do return are the same either way.
+        """
 
     def describe(self) -> str:
         return self.name

@@ -30,7 +30,7 @@ class IQRDetector(Detector):
         self.n: int = values["n"]
         self.k: float = values["k"]
 
-    def band(self, series: pd.Series) -> pd.DataFrame:
+    def band(self, series: pd.Series, last: int | None = None) -> pd.DataFrame:
         past = series.astype("float64").shift(1).rolling(self.n, min_periods=self.n)
         q1, median, q3 = past.quantile(0.25), past.median(), past.quantile(0.75)
         spread = q3 - q1

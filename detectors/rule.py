@@ -19,6 +19,21 @@ from detectors.params import Param, validate
 
 __all__ = ["RULE_PARAMS", "Rule"]
 
+
+def _rolling_sum(values: np.ndarray, n: int) -> np.ndarray:
+    """Sum of each value and the n - 1 before it; NaN where fewer than n exist or any is NaN."""
+    bad = ~np.isfinite(values)
+    filled = np.where(bad, 0.0, values)
+    total = np.concatenate([[0.0], np.cumsum(filled)])
+    missing = np.concatenate([[0], np.cumsum(bad)])
+    out = np.full(values.size, np.nan)
+    if values.size >= n:
+        sums = total[n:] - total[:-n]
+        holes = missing[n:] - missing[:-n]
+        out[n - 1 :] = np.where(holes == 0, sums, np.nan)
+    return out
+
+
 RULE_PARAMS: Mapping[str, Param] = {
     "direction": Param(
         str,
@@ -121,8 +136,10 @@ class Rule:
             )
         known = np.isfinite(value) & np.isfinite(expected)
         outside &= known
-        recent = pd.Series(outside.astype(float)).rolling(self.persist_m, min_periods=1).sum()
-        persistent = recent.to_numpy() >= self.persist_k
+        flags = np.concatenate([[0.0], np.cumsum(outside.astype(float))])
+        ends = np.arange(1, outside.size + 1)
+        recent = flags[ends] - flags[np.maximum(ends - self.persist_m, 0)]
+        persistent = recent >= self.persist_k
         severe = np.abs(np.nan_to_num(score)) >= self.severe
         firing = outside & big & (persistent | severe)
         window_z = self._window_score(value, expected, lower, upper)
@@ -153,13 +170,11 @@ class Rule:
         if self.window < 2:
             return None
         n = self.window
-        dev = pd.Series(value - expected)
-        half = pd.Series(((upper - lower) / 2) ** 2)
-        total = dev.rolling(n, min_periods=n).sum().to_numpy()
-        spread = np.sqrt(half.rolling(n, min_periods=n).sum().to_numpy())
-        base = pd.Series(np.abs(expected)).rolling(n, min_periods=n).sum().to_numpy()
-        sign = np.sign(dev.to_numpy())
-        same = pd.Series(sign).rolling(n, min_periods=n).sum().abs().to_numpy() == n
+        dev = value - expected
+        total = _rolling_sum(dev, n)
+        spread = np.sqrt(_rolling_sum(((upper - lower) / 2) ** 2, n))
+        base = _rolling_sum(np.abs(expected), n)
+        same = np.abs(_rolling_sum(np.sign(dev), n)) == n
         with np.errstate(invalid="ignore", divide="ignore"):
             z = np.where(spread > 0, total / spread, 0.0)
             fires = (np.abs(z) >= self.window_score) & same
@@ -174,8 +189,9 @@ class Rule:
         return np.nan_to_num(fires, nan=0).astype(bool)
 
     def verdict(self, series: pd.Series, band: pd.DataFrame) -> Verdict:
-        """The last bucket's verdict under this rule."""
-        table = self.evaluate(series, band)
+        """The last bucket's verdict under this rule (only the rows its windows need)."""
+        tail = max(self.persist_m, self.window, 1)
+        table = self.evaluate(series.iloc[-tail:], band.iloc[-tail:])
         bucket = series.index[-1]
         row = table.iloc[-1]
         value = float(series.iloc[-1])
