@@ -18,6 +18,7 @@ from detectors.base import (
     judge,
     outside_since,
 )
+from detectors.decomposition import HoltWintersDetector, STLDetector
 from detectors.iqr import IQRDetector
 from detectors.params import Param
 from detectors.rule import RULE_PARAMS, Rule
@@ -29,9 +30,11 @@ __all__ = [
     "RULE_PARAMS",
     "Detector",
     "Direction",
+    "HoltWintersDetector",
     "IQRDetector",
     "Param",
     "Rule",
+    "STLDetector",
     "SeasonalDetector",
     "Status",
     "Verdict",
@@ -45,7 +48,12 @@ __all__ = [
 ]
 
 METHODS: Mapping[str, type[Detector]] = MappingProxyType(
-    {"seasonal": SeasonalDetector, "iqr": IQRDetector}
+    {
+        "seasonal": SeasonalDetector,
+        "iqr": IQRDetector,
+        "stl": STLDetector,
+        "holt_winters": HoltWintersDetector,
+    }
 )
 
 DEFAULT_SPEC: Mapping[str, Any] = MappingProxyType({"method": "seasonal"})

@@ -164,3 +164,32 @@ def test_count_bands_never_go_below_zero() -> None:
     generic = counts - 50
     band = detectors.build({"method": "seasonal", "counts": "no"}).band(generic)
     assert (band["lower"].dropna() < -50).any()
+
+
+@pytest.mark.parametrize(
+    ("method", "caught"),
+    # The rolling IQR widens once two low buckets are in its window: the baseline's weakness.
+    [("seasonal", 3), ("stl", 3), ("holt_winters", 3), ("iqr", 1)],
+)
+def test_every_detector_is_causal_and_catches_a_drop(method: str, caught: int) -> None:
+    """Each method of the library: the band never looks ahead, and a -40% hour in the busy part
+    of the day of a 15-minute seasonal count series falls below it."""
+    series = _noisy_day_series(16, seed=9).iloc[:-40]  # ends mid-afternoon
+    drop = slice(series.size - 6, series.size - 2)
+    series.iloc[drop] = (series.iloc[drop] * 0.6).round()
+    detector = detectors.build({"method": method})
+    band = detector.band(series)
+    assert (series.iloc[drop] < band["lower"].iloc[drop]).sum() >= caught
+    changed = series.copy()
+    changed.iloc[-20:] = 0.0
+    pd.testing.assert_frame_equal(detector.band(changed).iloc[:-20], band.iloc[:-20])
+    tail = detector.band(series, last=48)
+    pd.testing.assert_frame_equal(tail.iloc[-48:], band.iloc[-48:])
+
+
+def test_decomposition_detectors_validate_their_parameters() -> None:
+    """STL and Holt-Winters state their rules too."""
+    with pytest.raises(ValueError, match=r"stl: robust must be one of no, yes"):
+        detectors.build({"method": "stl", "robust": "maybe"})
+    with pytest.raises(ValueError, match=r"holt_winters: history_days must be int in \[3, 56\]"):
+        detectors.build({"method": "holt_winters", "history_days": 1})
