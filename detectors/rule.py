@@ -192,7 +192,6 @@ class Rule:
         """The last bucket's verdict under this rule (only the rows its windows need)."""
         tail = max(self.persist_m, self.window, 1)
         table = self.evaluate(series.iloc[-tail:], band.iloc[-tail:])
-        bucket = series.index[-1]
         row = table.iloc[-1]
         value = float(series.iloc[-1])
         exp, lo, hi = (float(band[c].iloc[-1]) for c in ("expected", "lower", "upper"))
@@ -200,33 +199,42 @@ class Rule:
         def num(x: float) -> float | None:
             return None if not np.isfinite(x) else x
 
+        status, reason = self._explain(table, value, exp, lo, hi)
         score = num(float(row["score"]))
+        return Verdict(status, series.index[-1], num(value), num(exp), num(lo), num(hi),
+                       score if np.isfinite(value) else None, reason)  # fmt: skip
+
+    def _explain(
+        self, table: pd.DataFrame, value: float, exp: float, lo: float, hi: float
+    ) -> tuple[Status, str]:
+        """Status and reason of the last row of an evaluated table, in words."""
+        row = table.iloc[-1]
         if bool(row["missing"]):
-            return Verdict(Status.ANOMALY, bucket, None, num(exp), num(lo), num(hi), None,
-                           f"no data, while about {exp:,.0f} was expected")  # fmt: skip
+            return Status.ANOMALY, f"no data, while about {exp:,.0f} was expected"
         if not np.isfinite(value):
-            return Verdict(Status.UNKNOWN, bucket, None, num(exp), num(lo), num(hi), None,
-                           "no data for this bucket")  # fmt: skip
+            return Status.UNKNOWN, "no data for this bucket"
         if not np.isfinite(exp):
-            return Verdict(Status.UNKNOWN, bucket, value, None, None, None, None,
-                           "too little history for an expected range")  # fmt: skip
+            return Status.UNKNOWN, "too little history for an expected range"
         side = "below" if value < lo else "above" if value > hi else None
         if bool(row["firing"]):
+            if side is None:
+                way = "below" if value < exp else "above"
+                return Status.ANOMALY, (
+                    f"{way} expected for the last {self.window} buckets together "
+                    "(a sustained shift no single bucket shows)"
+                )
             recent = int(table["outside"].iloc[-self.persist_m :].sum())
             if recent >= self.persist_k:
                 why = f"{recent} of the last {self.persist_m} buckets outside"
             else:
-                why = f"{abs(score or 0):.1f}x the band's half-width"
-            return Verdict(Status.ANOMALY, bucket, value, exp, lo, hi, score,
-                           f"{side} the expected range ({why})")  # fmt: skip
+                why = f"{abs(float(row['score'])):.1f}x the band's half-width"
+            return Status.ANOMALY, f"{side} the expected range ({why})"
         if side is None:
-            return Verdict(Status.OK, bucket, value, exp, lo, hi, score, "inside the band")
+            return Status.OK, "inside the band"
         if not bool(row["outside"]):
-            reason = f"{side} the band, but only {self.direction.value} moves alert"
-        elif abs(value - exp) < max(self.min_abs_change, self.min_rel_change * abs(exp)):
-            reason = f"{side} the band, but the change is below the minimum effect"
-        else:
-            reason = (
-                f"{side} the band for 1 bucket; waiting for {self.persist_k} of {self.persist_m}"
-            )
-        return Verdict(Status.OK, bucket, value, exp, lo, hi, score, reason)
+            return Status.OK, f"{side} the band, but only {self.direction.value} moves alert"
+        if abs(value - exp) < max(self.min_abs_change, self.min_rel_change * abs(exp)):
+            return Status.OK, f"{side} the band, but the change is below the minimum effect"
+        return Status.OK, (
+            f"{side} the band for 1 bucket; waiting for {self.persist_k} of {self.persist_m}"
+        )

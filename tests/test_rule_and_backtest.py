@@ -72,6 +72,10 @@ def test_sustained_shift_fires_where_no_single_bucket_does() -> None:
                  window_min_expected=100).evaluate(series, band)  # fmt: skip
     assert not table["outside"].any()
     assert table["firing"].tolist() == [False] * 5 + [True]
+    verdict = Rule(window=4, window_score=1.25, min_rel_change=0.05,
+                   window_min_expected=100).verdict(series, band)  # fmt: skip
+    assert verdict.status is Status.ANOMALY
+    assert verdict.reason.startswith("below expected for the last 4 buckets together")
     quiet = Rule(window=4, window_score=1.25, min_rel_change=0.05, window_min_expected=1000)
     assert not quiet.evaluate(series, band)["firing"].any()
 
