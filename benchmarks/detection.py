@@ -181,7 +181,10 @@ def evaluate(
             det_for[key] = detectors.build(full)
             rule_for[key] = detectors.build_rule(full)
         started = time.perf_counter()
-        alerts = replay(data.series, det_for, rule_for, start=data.start, end=data.end)
+        ratios = {k: w for k, w in data.weight.items() if k.metric == "ctr"}
+        alerts = replay(
+            data.series, det_for, rule_for, start=data.start, end=data.end, weights=ratios
+        )
         seconds += time.perf_counter() - started
         series_n += len(keys)
         target = score(alerts, data.labels, start=data.start, end=data.end, step=STEP,

@@ -152,6 +152,9 @@ def _replay(
         {k: detectors.build_rule(s) for k, s in specs.items()},
         start=pd.Timestamp(collected.start),
         end=pd.Timestamp(collected.end),
+        weights={
+            k: w for k, w in collected.weight.items() if collected.metric[k].kind is Kind.RATIO
+        },
     )
 
 

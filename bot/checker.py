@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 import pandas as pd
@@ -140,7 +140,11 @@ def detect(
         wanted = [Slice()] + [Slice(d, v) for d in metric.slices for v in values[d]]
         for where in wanted:
             series = build_series(parts, metric, where, index)
-            band = detector.band(series, last=BAND_ROWS)
+            weight = None
+            if metric.kind is Kind.RATIO:
+                counter = replace(metric, kind=Kind.COUNT, column=metric.denominator)
+                weight = build_series(parts, counter, where, index)
+            band = detector.band(series, last=BAND_ROWS, weight=weight)
             verdict = rule.verdict(series, band)
             results.append(SeriesResult(metric, where, series, band, verdict, detector.describe()))
     return results

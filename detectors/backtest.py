@@ -122,13 +122,17 @@ def replay(
     *,
     start: pd.Timestamp,
     end: pd.Timestamp,
+    weights: Mapping[SeriesKey, pd.Series] | None = None,
 ) -> dict[SeriesKey, list[Alert]]:
-    """Alerts each series would have raised in [start, end) had the check run every bucket."""
+    """Alerts each series would have raised in [start, end) had the check run every bucket.
+
+    `weights`: the denominators of ratio series (see Detector.band)."""
     out: dict[SeriesKey, list[Alert]] = {}
     for key, values in series.items():
         detector = detector_for if isinstance(detector_for, Detector) else detector_for[key]
         rule = rule_for if isinstance(rule_for, Rule) else rule_for[key]
-        table = rule.evaluate(values, detector.band(values))
+        weight = (weights or {}).get(key)
+        table = rule.evaluate(values, detector.band(values, weight=weight))
         window = (table.index >= start) & (table.index < end)
         out[key] = alerts_of(key, table["firing"][window], table["score"][window])
     return out

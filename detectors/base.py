@@ -71,11 +71,15 @@ class Detector(ABC):
     name: str
 
     @abstractmethod
-    def band(self, series: pd.Series, last: int | None = None) -> pd.DataFrame:
+    def band(
+        self, series: pd.Series, last: int | None = None, weight: pd.Series | None = None
+    ) -> pd.DataFrame:
         """Columns expected, lower, upper on series.index; row t uses only values before t.
 
         `last`: only the last N rows are needed (the others may be NaN), which detectors may
         use to do less work; the rows they do return are the same either way.
+        `weight`: for a ratio (likes / views), its denominator per bucket, so that a bucket
+        resting on few events gets an honestly wider band. Detectors may ignore it.
         """
 
     def describe(self) -> str:

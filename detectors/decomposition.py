@@ -54,7 +54,9 @@ class _Refitted(Detector):
             if end > first_needed:
                 yield start - history, start, end
 
-    def band(self, series: pd.Series, last: int | None = None) -> pd.DataFrame:
+    def band(
+        self, series: pd.Series, last: int | None = None, weight: pd.Series | None = None
+    ) -> pd.DataFrame:
         values = series.to_numpy(dtype="float64")
         n = values.size
         expected = np.full(n, np.nan)

@@ -30,7 +30,9 @@ class IQRDetector(Detector):
         self.n: int = values["n"]
         self.k: float = values["k"]
 
-    def band(self, series: pd.Series, last: int | None = None) -> pd.DataFrame:
+    def band(
+        self, series: pd.Series, last: int | None = None, weight: pd.Series | None = None
+    ) -> pd.DataFrame:
         past = series.astype("float64").shift(1).rolling(self.n, min_periods=self.n)
         q1, median, q3 = past.quantile(0.25), past.median(), past.quantile(0.75)
         spread = q3 - q1

@@ -153,10 +153,14 @@ class SeasonalDetector(Detector):
         out[first:] = np.where(known, scale, np.nan)
         return out
 
-    def band(self, series: pd.Series, last: int | None = None) -> pd.DataFrame:
+    def band(
+        self, series: pd.Series, last: int | None = None, weight: pd.Series | None = None
+    ) -> pd.DataFrame:
         """The band for every bucket, or (faster) only for the `last` buckets: the rest NaN.
 
         A live check needs the last day (its chart and verdict); a backtest needs all of it.
+        With `weight` (a ratio's denominator) the width never drops below the binomial
+        standard error of a share estimated from that many events.
         """
         values = series.to_numpy(dtype="float64")
         out = pd.DataFrame(
@@ -187,7 +191,14 @@ class SeasonalDetector(Detector):
         expected = median * self._level(values, median, inlier)
         # Until min_history days of errors exist, there is no honest width: NaN (UNKNOWN).
         scale = self._scale(values - expected, lags, 2 * nb + 1, n - wanted)
-        half = self.k * np.maximum(scale, self._floor(values, expected))
+        floor = self._floor(values, expected)
+        if weight is not None:
+            trials = weight.reindex(series.index).to_numpy(dtype="float64")
+            share = np.clip(expected, 0.0, 1.0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                binomial = np.sqrt(share * (1 - share) / np.maximum(trials, 1.0))
+            floor = np.maximum(floor, np.where(np.isfinite(binomial), binomial, 0.0))
+        half = self.k * np.maximum(scale, floor)
         if wanted < n:
             expected = expected.copy()
             expected[: n - wanted] = np.nan

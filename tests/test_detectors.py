@@ -193,3 +193,17 @@ def test_decomposition_detectors_validate_their_parameters() -> None:
         detectors.build({"method": "stl", "robust": "maybe"})
     with pytest.raises(ValueError, match=r"holt_winters: history_days must be int in \[3, 56\]"):
         detectors.build({"method": "holt_winters", "history_days": 1})
+
+
+def test_ratio_band_widens_where_the_denominator_is_small() -> None:
+    """A CTR resting on 50 views gets at least a binomial standard error's width; on 50,000
+    views the band is as narrow as the history says."""
+    index = pd.date_range("2026-11-01", periods=12 * 96, freq="15min", tz="UTC")
+    ctr = pd.Series(0.2, index=index) + 0.001 * np.sin(np.arange(index.size))
+    detector = detectors.build({"method": "seasonal", "counts": "no"})
+    few = detector.band(ctr, weight=pd.Series(50.0, index=index))
+    many = detector.band(ctr, weight=pd.Series(50_000.0, index=index))
+    half_few = (few["upper"] - few["expected"]).iloc[-1]
+    half_many = (many["upper"] - many["expected"]).iloc[-1]
+    assert half_few >= 4 * np.sqrt(0.2 * 0.8 / 50) * 0.99
+    assert half_many < half_few / 5
