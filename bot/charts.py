@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -19,10 +20,11 @@ from matplotlib.ticker import FuncFormatter
 
 from bot.formatting import fmt_value, title_of
 from detectors import Status, Verdict, outside_since
+from detectors.backtest import Alert
 from queries.catalogue import Kind, Metric
 from queries.series import Slice
 
-__all__ = ["render_chart"]
+__all__ = ["render_backtest_chart", "render_chart"]
 
 DAY = timedelta(days=1)
 
@@ -111,6 +113,37 @@ def render_chart(  # noqa: PLR0915 - one picture, drawn top to bottom, reads bes
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     fig.subplots_adjust(left=0.065, right=0.985, top=0.78, bottom=0.11)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def render_backtest_chart(
+    metric: Metric, series: pd.Series, alerts: Sequence[Alert], zone: ZoneInfo
+) -> bytes:
+    """The metric's total over the replayed days, with every alert the settings would have
+    raised (on any slice) shaded."""
+    fig = Figure(figsize=(10, 4.2), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    index = series.index.tz_convert(zone)
+    ax.plot(index, series.to_numpy(), color="#08306b", lw=1.2, label=f"{metric.name} (total)")
+    step = series.index[1] - series.index[0] if len(series) > 1 else timedelta(minutes=15)
+    for n, alert in enumerate(alerts):
+        span = (alert.start.tz_convert(zone), (alert.end + step).tz_convert(zone))
+        ax.axvspan(*span, color="#e6550d", alpha=0.25, lw=0, label="alert" if n == 0 else None)
+    ax.set_title(f"{metric.title}: {len(alerts)} alert(s) in {len(series) * step / DAY:.0f} days "
+                 "with the current settings", loc="left", fontsize=11)  # fmt: skip
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d", tz=zone))
+    if metric.kind is Kind.RATIO:
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.1%}"))
+    else:
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.grid(True, color="#eeeeee")
+    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    fig.subplots_adjust(left=0.07, right=0.985, top=0.9, bottom=0.1)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     return buffer.getvalue()

@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import partial
 
 import pandas as pd
 
@@ -109,10 +110,14 @@ class History:
         return frame, window, len(fresh)
 
 
-def spec_for(metric: Metric) -> dict[str, object]:
-    """The metric's full spec: its catalogue entry over the defaults, with what the catalogue
-    knows filled in (counts are counts; the direction that matters)."""
-    spec: dict[str, object] = {**detectors.DEFAULT_SPEC, **(metric.detector or {})}
+def spec_for(metric: Metric, overrides: Mapping[str, object] | None = None) -> dict[str, object]:
+    """The metric's full spec: overrides (from /set) over its catalogue entry over the
+    defaults, with what the catalogue knows filled in (counts are counts; the direction)."""
+    spec: dict[str, object] = {
+        **detectors.DEFAULT_SPEC,
+        **(metric.detector or {}),
+        **(overrides or {}),
+    }
     method = detectors.METHODS.get(str(spec["method"]))
     if method is not None and "counts" in getattr(method, "PARAMS", {}) and "counts" not in spec:
         spec["counts"] = "no" if metric.kind is Kind.RATIO else "yes"
@@ -126,7 +131,13 @@ def detector_for(metric: Metric) -> detectors.Detector:
 
 
 def detect(
-    frame: pd.DataFrame, window: Window, table: Table, metrics: Iterable[Metric], step: timedelta
+    frame: pd.DataFrame,
+    window: Window,
+    table: Table,
+    metrics: Iterable[Metric],
+    step: timedelta,
+    *,
+    overrides: Mapping[str, Mapping[str, object]] | None = None,
 ) -> list[SeriesResult]:
     """Bands and verdicts for every metric and slice of one table. CPU only."""
     index = bucket_index(window.start, window.end, step)
@@ -134,7 +145,7 @@ def detect(
     values = {dim: slice_values(frame, table, dim) for dim in table.dims}
     results = []
     for metric in metrics:
-        spec = spec_for(metric)
+        spec = spec_for(metric, (overrides or {}).get(metric.name))
         detector = detectors.build(spec)
         rule = detectors.build_rule(spec)
         wanted = [Slice()] + [Slice(d, v) for d in metric.slices for v in values[d]]
@@ -156,6 +167,7 @@ async def run_check(
     *,
     delay: timedelta,
     metrics: Sequence[str] | None = None,
+    overrides: Mapping[str, Mapping[str, object]] | None = None,
 ) -> CheckReport:
     """Check every metric (or the named ones) and all their slices as of `now`."""
     catalogue = history.catalogue
@@ -179,7 +191,14 @@ async def run_check(
         report.window_end = window.end
         started = time.perf_counter()
         report.results.extend(
-            await asyncio.to_thread(detect, frame, window, table, table_metrics, catalogue.step)
+            await asyncio.to_thread(
+                partial(detect, overrides=overrides),
+                frame,
+                window,
+                table,
+                table_metrics,
+                catalogue.step,
+            )
         )
         detect_s += time.perf_counter() - started
     order = {name: i for i, name in enumerate(catalogue.metrics)}

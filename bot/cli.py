@@ -253,6 +253,26 @@ async def cmd_tune(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.bot_token is None:
+        raise UsageError(
+            "BOT_TOKEN is not set: create a bot with @BotFather in Telegram (/newbot), put its "
+            "token in .env as BOT_TOKEN=..., and run `alertbot run` again. `alertbot check` "
+            "works without it."
+        )
+    from bot.telegram import make_monitor, serve  # aiogram is only needed here
+
+    source = make_source(settings)
+    monitor = make_monitor(settings, source)
+    log.info("bot starting: %s, checks every %s", source.describe(), settings.check_interval)
+    try:
+        await serve(settings, monitor)
+    finally:
+        await source.close()
+        monitor.state.close()
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="alertbot",
@@ -260,6 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("run", help="the Telegram bot: commands, scheduled checks, alerts")
     check = sub.add_parser("check", help="one check cycle over every metric and slice")
     check.add_argument("--metric", help="only this metric (default: all)")
     check.add_argument("--at", help="check as of this time (ISO 8601; default: now)")
@@ -288,7 +309,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"check": cmd_check, "seed": cmd_seed, "backtest": cmd_backtest, "tune": cmd_tune}
+COMMANDS = {
+    "run": cmd_run,
+    "check": cmd_check,
+    "seed": cmd_seed,
+    "backtest": cmd_backtest,
+    "tune": cmd_tune,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

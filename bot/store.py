@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["Store", "StoreError"]
+__all__ = ["State", "Store", "StoreError"]
 
 # Each entry moves the schema from version i to i + 1; never edit a released one.
 MIGRATIONS: tuple[str, ...] = (
@@ -37,6 +37,53 @@ MIGRATIONS: tuple[str, ...] = (
         vals TEXT NOT NULL,           -- JSON list, in the order of the table's columns
         PRIMARY KEY (source_key, query, bucket, dim, dim_value)
     ) WITHOUT ROWID;
+    """,
+    """
+    CREATE TABLE subscriptions (
+        chat_id INTEGER NOT NULL,
+        metric TEXT NOT NULL,          -- a metric name, or '*' for all of them
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (chat_id, metric)
+    );
+    CREATE TABLE overrides (
+        metric TEXT NOT NULL,
+        param TEXT NOT NULL,
+        value TEXT NOT NULL,           -- JSON
+        user_id INTEGER,
+        set_at INTEGER NOT NULL,
+        PRIMARY KEY (metric, param)
+    );
+    CREATE TABLE mutes (
+        metric TEXT NOT NULL PRIMARY KEY,   -- a metric name, or '*'
+        until INTEGER NOT NULL,
+        user_id INTEGER,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        metric TEXT NOT NULL,
+        slice TEXT NOT NULL,           -- '' for the total, else dim=value
+        bucket INTEGER NOT NULL,
+        value REAL, expected REAL, lower REAL, upper REAL, score REAL,
+        reason TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX alerts_by_series ON alerts (metric, slice, created_at);
+    CREATE TABLE deliveries (
+        alert_id INTEGER NOT NULL,
+        chat_id INTEGER NOT NULL,
+        message_id INTEGER,
+        sent_at INTEGER NOT NULL,
+        error TEXT
+    );
+    CREATE TABLE check_runs (
+        id INTEGER PRIMARY KEY,
+        started INTEGER NOT NULL,
+        finished INTEGER NOT NULL,
+        series INTEGER NOT NULL,
+        anomalies INTEGER NOT NULL,
+        errors TEXT NOT NULL          -- JSON: table -> message
+    );
     """,
 )
 
@@ -165,3 +212,153 @@ class Store:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+
+def _ts(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _dt(stamp: int | None) -> datetime | None:
+    return None if stamp is None else datetime.fromtimestamp(stamp, tz=UTC)
+
+
+class State(Store):
+    """Subscriptions, overrides, mutes, alerts and check runs (schema version 2)."""
+
+    def _rows(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def _write(self, sql: str, args: tuple[object, ...] = ()) -> int:
+        with self._lock:
+            cursor = self._db.execute(sql, args)
+            return int(cursor.lastrowid or 0)
+
+    # -- subscriptions --------------------------------------------------------------------
+    def subscribe(self, chat_id: int, metric: str, now: datetime) -> None:
+        self._write("INSERT OR IGNORE INTO subscriptions VALUES (?, ?, ?)",
+                    (chat_id, metric, _ts(now)))  # fmt: skip
+
+    def unsubscribe(self, chat_id: int, metric: str) -> int:
+        """Removes one subscription, or all of the chat's for '*'. Returns how many."""
+        with self._lock:
+            if metric == "*":
+                cursor = self._db.execute("DELETE FROM subscriptions WHERE chat_id=?", (chat_id,))
+            else:
+                cursor = self._db.execute(
+                    "DELETE FROM subscriptions WHERE chat_id=? AND metric=?", (chat_id, metric)
+                )
+            return cursor.rowcount
+
+    def subscriptions(self, chat_id: int) -> list[str]:
+        rows = self._rows("SELECT metric FROM subscriptions WHERE chat_id=? ORDER BY metric",
+                          (chat_id,))  # fmt: skip
+        return [str(r[0]) for r in rows]
+
+    def subscribers(self, metric: str) -> list[int]:
+        rows = self._rows(
+            "SELECT DISTINCT chat_id FROM subscriptions WHERE metric=? OR metric='*'", (metric,)
+        )
+        return [int(r[0]) for r in rows]  # type: ignore[call-overload]
+
+    # -- threshold overrides ---------------------------------------------------------------
+    def set_override(
+        self, metric: str, param: str, value: object, user_id: int | None, now: datetime
+    ) -> None:
+        self._write("INSERT OR REPLACE INTO overrides VALUES (?, ?, ?, ?, ?)",
+                    (metric, param, json.dumps(value), user_id, _ts(now)))  # fmt: skip
+
+    def overrides(self, metric: str) -> dict[str, tuple[object, int | None, datetime]]:
+        """param -> (value, who, when)."""
+        rows = self._rows(
+            "SELECT param, value, user_id, set_at FROM overrides WHERE metric=?", (metric,)
+        )
+        out = {}
+        for param, value, user, at in rows:
+            when = _dt(int(at))  # type: ignore[call-overload]
+            assert when is not None
+            out[str(param)] = (json.loads(str(value)), None if user is None else int(user), when)  # type: ignore[call-overload]
+        return out
+
+    def reset(self, metric: str) -> int:
+        with self._lock:
+            return self._db.execute("DELETE FROM overrides WHERE metric=?", (metric,)).rowcount
+
+    # -- mutes ---------------------------------------------------------------------------
+    def mute(self, metric: str, until: datetime, user_id: int | None, now: datetime) -> None:
+        self._write("INSERT OR REPLACE INTO mutes VALUES (?, ?, ?, ?)",
+                    (metric, _ts(until), user_id, _ts(now)))  # fmt: skip
+
+    def unmute(self, metric: str) -> int:
+        with self._lock:
+            return self._db.execute("DELETE FROM mutes WHERE metric=?", (metric,)).rowcount
+
+    def muted_until(self, metric: str, now: datetime) -> datetime | None:
+        """When the mute on this metric (or on all) ends, if one is in force at `now`."""
+        rows = self._rows(
+            "SELECT max(until) FROM mutes WHERE (metric=? OR metric='*') AND until > ?",
+            (metric, _ts(now)),
+        )
+        return _dt(rows[0][0]) if rows and rows[0][0] is not None else None  # type: ignore[arg-type]
+
+    def mutes(self, now: datetime) -> dict[str, datetime]:
+        rows = self._rows("SELECT metric, until FROM mutes WHERE until > ?", (_ts(now),))
+        return {str(m): _dt(int(u)) for m, u in rows}  # type: ignore[misc, call-overload]
+
+    # -- alerts, deliveries, check runs ----------------------------------------------------
+    def record_alert(
+        self,
+        metric: str,
+        slice_label: str,
+        bucket: datetime,
+        *,
+        numbers: tuple[float | None, ...],
+        reason: str,
+        now: datetime,
+    ) -> int:
+        return self._write(
+            "INSERT INTO alerts (metric, slice, bucket, value, expected, lower, upper, score, "
+            "reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (metric, slice_label, _ts(bucket), *numbers, reason, _ts(now)),
+        )
+
+    def last_alert_at(self, metric: str, slice_label: str) -> datetime | None:
+        rows = self._rows("SELECT max(created_at) FROM alerts WHERE metric=? AND slice=?",
+                          (metric, slice_label))  # fmt: skip
+        return _dt(rows[0][0]) if rows and rows[0][0] is not None else None  # type: ignore[arg-type]
+
+    def recent_alerts(self, limit: int) -> list[dict[str, object]]:
+        rows = self._rows(
+            "SELECT metric, slice, bucket, value, expected, lower, upper, reason, created_at "
+            "FROM alerts ORDER BY created_at DESC, id DESC LIMIT ?", (limit,),
+        )  # fmt: skip
+        keys = ("metric", "slice", "bucket", "value", "expected", "lower", "upper", "reason",
+                "created_at")  # fmt: skip
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def record_delivery(self, alert_id: int, chat_id: int, message_id: int | None,
+                        now: datetime, error: str | None = None) -> None:  # fmt: skip
+        self._write("INSERT INTO deliveries VALUES (?, ?, ?, ?, ?)",
+                    (alert_id, chat_id, message_id, _ts(now), error))  # fmt: skip
+
+    def delivery_errors(self, since: datetime) -> int:
+        rows = self._rows("SELECT count() FROM deliveries WHERE error IS NOT NULL AND sent_at >= ?",
+                          (_ts(since),))  # fmt: skip
+        return int(rows[0][0])  # type: ignore[call-overload]
+
+    def record_check(self, started: datetime, finished: datetime, series: int, anomalies: int,
+                     errors: dict[str, str]) -> None:  # fmt: skip
+        self._write(
+            "INSERT INTO check_runs (started, finished, series, anomalies, errors) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (_ts(started), _ts(finished), series, anomalies, json.dumps(errors)),
+        )
+
+    def last_check(self) -> dict[str, object] | None:
+        rows = self._rows("SELECT started, finished, series, anomalies, errors FROM check_runs "
+                          "ORDER BY id DESC LIMIT 1")  # fmt: skip
+        if not rows:
+            return None
+        started, finished, series, anomalies, errors = rows[0]
+        return {"started": _dt(started), "finished": _dt(finished), "series": series,  # type: ignore[arg-type]
+                "anomalies": anomalies, "errors": json.loads(str(errors))}  # fmt: skip

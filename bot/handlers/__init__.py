@@ -1,0 +1,25 @@
+"""The bot's routers, one per topic, composed in one place: the order is the access rule."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from aiogram import Router
+
+from bot.handlers import admin, common, errors, monitoring, subscriptions
+
+__all__ = ["routers"]
+
+
+def routers(admin_ids: Iterable[int]) -> list[Router]:
+    """Admin commands first (filtered by ADMIN_IDS), then everything anyone may do, then the
+    polite refusal of admin commands and the answer to anything unknown."""
+    return [
+        admin.build(admin_ids),
+        common.build(),
+        monitoring.build(),
+        subscriptions.build(),
+        admin.build_refusal(),
+        common.build_fallback(),
+        errors.build(),
+    ]

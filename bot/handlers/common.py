@@ -1,0 +1,97 @@
+"""/start, /help, /metrics, /status, and the answer to anything the bot does not know."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandStart
+from aiogram.types import Message
+
+from bot.messages import e, help_text, metrics_text
+from bot.monitor import Monitor
+from bot.scheduler import next_tick
+
+__all__ = ["build", "build_fallback"]
+
+
+def _is_admin(message: Message, monitor: Monitor) -> bool:
+    return message.from_user is not None and message.from_user.id in monitor.settings.admin_ids
+
+
+async def start(message: Message, monitor: Monitor) -> None:
+    await message.answer(help_text(monitor.catalogue, is_admin=_is_admin(message, monitor)))
+
+
+async def metrics(message: Message, monitor: Monitor) -> None:
+    await message.answer(metrics_text(monitor.catalogue))
+
+
+async def status(message: Message, monitor: Monitor) -> None:
+    zone = monitor.settings.zone
+    now = monitor.clock()
+    last = monitor.state.last_check()
+    interval = monitor.settings.check_interval
+    lines = ["<b>Status</b>"]
+    if last is None:
+        lines.append("no check has finished yet")
+    else:
+        took = monitor.last_duration
+        finished = last["finished"]
+        assert isinstance(finished, datetime)
+        lines.append(
+            f"last check {finished.astimezone(zone):%Y-%m-%d %H:%M:%S} {e(zone.key)}"
+            + (f", took {took:.1f} s" if took is not None else "")
+            + f": {last['series']} series, {last['anomalies']} anomalies"
+        )
+    lines.append(f"next check {next_tick(now, interval).astimezone(zone):%H:%M} (every "
+                 f"{int(interval.total_seconds() // 60)} min)")  # fmt: skip
+    source = monitor.source.describe()
+    if monitor.last_error:
+        lines.append(f"source: {e(source)} — ⚠️ {e(monitor.last_error[:300])}")
+    else:
+        lines.append(f"source: {e(source)} — reachable")
+    report = monitor._report  # the latest check, if any: no new computation for /status
+    if report is not None:
+        lag = now - report.window_end.astimezone(now.tzinfo)
+        lines.append(f"data complete up to {report.window_end.astimezone(zone):%H:%M} "
+                     f"({int(lag.total_seconds() // 60)} min ago; delay allowed "
+                     f"{int(monitor.settings.data_delay.total_seconds() // 60)} min)")  # fmt: skip
+    errors = monitor.state.delivery_errors(now - timedelta(days=1))
+    lines.append(f"delivery errors in the last 24 h: {errors}")
+    mutes = monitor.state.mutes(now)
+    if mutes:
+        lines.append("muted: " + ", ".join(
+            f"{e(m)} until {u.astimezone(zone):%m-%d %H:%M}" for m, u in mutes.items()
+        ))  # fmt: skip
+    subs = monitor.state.subscriptions(message.chat.id)
+    lines.append("this chat gets alerts for: " + (", ".join(map(e, subs)) if subs else "nothing "
+                 "(/subscribe)"))  # fmt: skip
+    await message.answer("\n".join(lines))
+
+
+async def unknown_command(message: Message) -> None:
+    word = (message.text or "").split()[0][:40]
+    await message.answer(f"I don't know {e(word)}. Send /help for the commands.")
+
+
+async def not_a_command(message: Message) -> None:
+    await message.answer("I answer commands: send /help for the list.")
+
+
+def build() -> Router:
+    """A fresh router (a router can join only one dispatcher)."""
+    router = Router(name="router")
+    router.message.register(start, CommandStart())
+    router.message.register(start, Command("help"))
+    router.message.register(metrics, Command("metrics"))
+    router.message.register(status, Command("status"))
+    return router
+
+
+def build_fallback() -> Router:
+    """A fresh router (a router can join only one dispatcher)."""
+    fallback = Router(name="fallback")
+    fallback.message.register(unknown_command, F.text.startswith("/"))
+    fallback.message.register(not_a_command)
+    return fallback

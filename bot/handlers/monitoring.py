@@ -1,0 +1,205 @@
+"""/check, /metric, /thresholds, /history, /backtest, and the "show" button of an alert."""
+
+from __future__ import annotations
+
+import difflib
+from datetime import datetime
+
+from aiogram import Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import BufferedInputFile, CallbackQuery, Message
+
+from bot.charts import render_backtest_chart
+from bot.handlers.callbacks import Show
+from bot.handlers.errors import UsageError
+from bot.messages import (
+    check_summary,
+    e,
+    metric_caption,
+    split_message,
+    thresholds_text,
+)
+from bot.monitor import Monitor
+from queries.catalogue import Metric
+from queries.series import Slice
+
+__all__ = ["build", "metric_named"]
+
+CHARTS_PER_CHECK = 3
+
+
+def metric_named(monitor: Monitor, name: str, command: str) -> Metric:
+    """The metric called `name`, or a usage error that suggests the closest name."""
+    key = name.strip().lower()
+    if key in monitor.catalogue.metrics:
+        return monitor.catalogue.metrics[key]
+    close = difflib.get_close_matches(key, list(monitor.catalogue.metrics), n=1, cutoff=0.5)
+    hint = f" Did you mean {close[0]}?" if close else ""
+    raise UsageError(
+        f"There is no metric {name[:50]!r}.{hint} Metrics: {', '.join(monitor.catalogue.metrics)}",
+        command,
+    )
+
+
+def _slice(text: str, metric: Metric, command: str) -> Slice:
+    """'os=iOS', 'iOS' (a value of one of the metric's dims) or 'total'."""
+    raw = text.strip()
+    if "=" not in raw and raw.lower() not in ("", "total"):
+        raw = f"?={raw}"
+    try:
+        where = Slice.parse(raw)
+    except ValueError as exc:
+        raise UsageError(str(exc), command) from None
+    if where.dim != "?" and not where.is_total and where.dim not in metric.slices:
+        raise UsageError(
+            f"{metric.name} is sliced by {', '.join(metric.slices)}, not {where.dim[:30]!r}",
+            command,
+        )
+    return where
+
+
+async def _send_metric(message: Message, monitor: Monitor, metric: Metric, where: Slice) -> None:
+    report = await monitor.check()
+    if where.dim == "?":
+        matches = [r.slice for r in report.results if r.metric.name == metric.name
+                   and r.slice.value.lower() == where.value.lower()]  # fmt: skip
+        if not matches:
+            raise UsageError(f"{metric.name} has no slice {where.value[:40]!r}", "metric")
+        where = matches[0]
+    result = monitor.find(report, metric.name, where)
+    if result is None:
+        known = [r.slice.label() for r in report.results if r.metric.name == metric.name]
+        if metric.table in report.errors:
+            await message.answer(f"Cannot check {e(metric.name)} now: "
+                                 f"{e(report.errors[metric.table])}")  # fmt: skip
+            return
+        raise UsageError(f"{metric.name} has no slice {where.label()[:40]!r}; slices: "
+                         f"{', '.join(known)}", "metric")  # fmt: skip
+    muted = monitor.state.muted_until(metric.name, monitor.clock())
+    caption = metric_caption(result, zone=monitor.settings.zone, muted=muted)
+    if result.band["expected"].notna().any():
+        png = await monitor.chart(result)
+        await message.answer_photo(BufferedInputFile(png, f"{metric.name}.png"), caption=caption)
+    else:
+        await message.answer(caption)
+
+
+async def check(message: Message, monitor: Monitor) -> None:
+    report = await monitor.check()
+    for part in split_message(check_summary(report, zone=monitor.settings.zone)):
+        await message.answer(part)
+    worst = sorted(report.anomalies, key=lambda r: -abs(r.verdict.score or 1e9))
+    for result in worst[:CHARTS_PER_CHECK]:
+        png = await monitor.chart(result)
+        caption = metric_caption(result, zone=monitor.settings.zone, muted=None)
+        await message.answer_photo(BufferedInputFile(png, "chart.png"), caption=caption)
+
+
+async def metric(message: Message, command: CommandObject, monitor: Monitor) -> None:
+    args = (command.args or "").split()
+    if not args:
+        raise UsageError("Which metric? /metrics lists them.", "metric")
+    if len(args) > 2:
+        raise UsageError("Too many arguments.", "metric")
+    chosen = metric_named(monitor, args[0], "metric")
+    where = _slice(args[1] if len(args) > 1 else "", chosen, "metric")
+    await _send_metric(message, monitor, chosen, where)
+
+
+async def show(query: CallbackQuery, callback_data: Show, monitor: Monitor) -> None:
+    await query.answer()
+    if isinstance(query.message, Message) and callback_data.metric in monitor.catalogue.metrics:
+        metric = monitor.catalogue.metrics[callback_data.metric]
+        await _send_metric(query.message, monitor, metric, Slice.parse(callback_data.slice))
+
+
+async def thresholds(message: Message, command: CommandObject, monitor: Monitor) -> None:
+    args = (command.args or "").split()
+    if len(args) > 1:
+        raise UsageError("One metric at a time.", "thresholds")
+    zone = monitor.settings.zone
+    names = (
+        [metric_named(monitor, args[0], "thresholds").name]
+        if args
+        else list(monitor.catalogue.metrics)
+    )
+    if not args:
+        lines = ["<b>Settings in force</b> (details: /thresholds METRIC)"]
+        for name in names:
+            m = monitor.catalogue.metrics[name]
+            spec = monitor.spec(m)
+            changed = monitor.state.overrides(name)
+            note = ", ".join(f"{e(p)}={e(v)}" for p, (v, _, _) in changed.items()) or "defaults"
+            lines.append(f"<code>{e(name)}</code>: {e(spec['method'])}, k={e(spec.get('k', '—'))},"
+                         f" {note}")  # fmt: skip
+        await message.answer("\n".join(lines))
+        return
+    m = monitor.catalogue.metrics[names[0]]
+    text = thresholds_text(m, monitor.spec(m), monitor.params(m), monitor.state.overrides(m.name),
+                           zone=zone)  # fmt: skip
+    for part in split_message(text):
+        await message.answer(part)
+
+
+async def history(message: Message, command: CommandObject, monitor: Monitor) -> None:
+    args = (command.args or "").split()
+    if len(args) > 1 or (args and not args[0].isdigit()):
+        raise UsageError("N is how many recent alerts to show, a number from 1 to 50.", "history")
+    limit = int(args[0]) if args else 10
+    if not 1 <= limit <= 50:
+        raise UsageError("N must be from 1 to 50.", "history")
+    zone = monitor.settings.zone
+    rows = monitor.state.recent_alerts(limit)
+    if not rows:
+        await message.answer("No alerts yet.")
+        return
+    lines = [f"<b>Last {len(rows)} alerts</b>"]
+    for row in rows:
+        when = datetime.fromtimestamp(int(row["bucket"]), tz=zone)  # type: ignore[call-overload]
+        label = f"{row['metric']} {row['slice']}".strip()
+        lines.append(f"{when:%m-%d %H:%M} <code>{e(label)}</code> — {e(row['reason'])}")
+    for part in split_message("\n".join(lines)):
+        await message.answer(part)
+
+
+async def backtest(message: Message, command: CommandObject, monitor: Monitor) -> None:
+    args = (command.args or "").split()
+    if not args or len(args) > 2:
+        raise UsageError("Name one metric, and optionally the days to replay.", "backtest")
+    chosen = metric_named(monitor, args[0], "backtest")
+    days = 7
+    if len(args) == 2:
+        if not args[1].isdigit() or not 1 <= int(args[1]) <= 14:
+            raise UsageError("days must be a number from 1 to 14.", "backtest")
+        days = int(args[1])
+    alerts, series, start = await monitor.replay(chosen, monitor.spec(chosen), days)
+    every = sorted((a for group in alerts.values() for a in group), key=lambda a: a.start)
+    zone = monitor.settings.zone
+    lines = [f"<b>{e(chosen.title)}</b>: the current settings would have raised "
+             f"<b>{len(every)}</b> alert(s) in the last {days} days "
+             f"({len(every) / days:.1f} a day) over {len(series)} series"]  # fmt: skip
+    for a in every[-12:]:
+        peak = "no data" if a.peak == float("inf") else f"peak {a.peak:.1f}"
+        lines.append(f"{a.start.tz_convert(zone):%m-%d %H:%M} <code>{e(a.key.label())}</code> "
+                     f"{a.buckets} bucket(s), {peak}")  # fmt: skip
+    total = series[next(k for k in series if k.is_total)]
+    png = await monitor.render(render_backtest_chart, chosen, total.loc[start:], every, zone)
+    text = "\n".join(lines)
+    if len(text) <= 1024:
+        await message.answer_photo(BufferedInputFile(png, "backtest.png"), caption=text)
+    else:
+        await message.answer_photo(BufferedInputFile(png, "backtest.png"))
+        for part in split_message(text):
+            await message.answer(part)
+
+
+def build() -> Router:
+    """A fresh router (a router can join only one dispatcher)."""
+    router = Router(name="router")
+    router.message.register(check, Command("check"))
+    router.message.register(metric, Command("metric"))
+    router.callback_query.register(show, Show.filter())
+    router.message.register(thresholds, Command("thresholds"))
+    router.message.register(history, Command("history"))
+    router.message.register(backtest, Command("backtest"))
+    return router

@@ -1,0 +1,48 @@
+"""/subscribe and /unsubscribe: which chats get which alerts (persisted per chat)."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import Message
+
+from bot.handlers.errors import UsageError
+from bot.handlers.monitoring import metric_named
+from bot.messages import e
+from bot.monitor import Monitor
+
+__all__ = ["build"]
+
+
+def _target(command: CommandObject, monitor: Monitor, name: str) -> str:
+    args = (command.args or "").split()
+    if len(args) > 1:
+        raise UsageError("One metric, or all.", name)
+    if not args or args[0].lower() == "all":
+        return "*"
+    return metric_named(monitor, args[0], name).name
+
+
+async def subscribe(message: Message, command: CommandObject, monitor: Monitor) -> None:
+    metric = _target(command, monitor, "subscribe")
+    monitor.state.subscribe(message.chat.id, metric, monitor.clock())
+    what = "every metric" if metric == "*" else f"<code>{e(metric)}</code>"
+    await message.answer(f"🔔 This chat now gets alerts for {what}. /unsubscribe to stop.")
+
+
+async def unsubscribe(message: Message, command: CommandObject, monitor: Monitor) -> None:
+    metric = _target(command, monitor, "unsubscribe")
+    removed = monitor.state.unsubscribe(message.chat.id, metric)
+    if removed:
+        what = "any metric" if metric == "*" else f"<code>{e(metric)}</code>"
+        await message.answer(f"🔕 This chat no longer gets alerts for {what}.")
+    else:
+        await message.answer("This chat had no such subscription. /status shows what it gets.")
+
+
+def build() -> Router:
+    """A fresh router (a router can join only one dispatcher)."""
+    router = Router(name="router")
+    router.message.register(subscribe, Command("subscribe"))
+    router.message.register(unsubscribe, Command("unsubscribe"))
+    return router

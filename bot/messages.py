@@ -1,0 +1,269 @@
+"""What the bot says: alert captions, command replies. Pure; HTML with every value escaped."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.checker import CheckReport, SeriesResult
+from bot.formatting import fmt_value, title_of
+from detectors import Param, Status, outside_since
+from queries.catalogue import Catalogue, Metric
+
+__all__ = [
+    "CAPTION_LIMIT",
+    "COMMANDS",
+    "MESSAGE_LIMIT",
+    "alert_caption",
+    "check_summary",
+    "digest_text",
+    "help_text",
+    "metric_caption",
+    "split_message",
+    "thresholds_text",
+]
+
+CAPTION_LIMIT = 1024
+MESSAGE_LIMIT = 4096
+
+# (command, arguments, what it does, admins only)
+COMMANDS: tuple[tuple[str, str, str, bool], ...] = (
+    ("start", "", "what this bot watches", False),
+    ("help", "", "the commands", False),
+    ("check", "", "check every metric now", False),
+    ("metric", "NAME [slice]", "one metric now, with its chart", False),
+    ("metrics", "", "the metrics and their slices", False),
+    ("subscribe", "[metric|all]", "get alerts in this chat", False),
+    ("unsubscribe", "[metric|all]", "stop alerts in this chat", False),
+    ("thresholds", "[metric]", "detector and alert settings in force", False),
+    ("history", "[N]", "recent alerts", False),
+    ("status", "", "last and next check, source, data freshness", False),
+    ("backtest", "METRIC [days]", "alerts the current settings would have raised", False),
+    ("set", "METRIC PARAM VALUE", "change a setting (shows its effect on the last 7 days)", True),
+    ("reset", "METRIC", "back to the catalogue's settings", True),
+    ("mute", "METRIC|all DURATION", "silence alerts, e.g. /mute views 2h", True),
+    ("unmute", "METRIC|all", "lift a mute", True),
+)
+
+ICON = {"below": "🔻", "above": "🔺"}
+
+
+def e(value: object) -> str:
+    return html.escape(str(value), quote=False)
+
+
+def usage(command: str) -> str:
+    for name, args, _, _ in COMMANDS:
+        if name == command:
+            return f"/{name} {args}".strip()
+    return f"/{command}"
+
+
+def help_text(catalogue: Catalogue, *, is_admin: bool) -> str:
+    lines = [
+        "<b>metric-alertbot</b> watches "
+        + ", ".join(f"<code>{e(m)}</code>" for m in catalogue.metrics)
+        + " every 15 minutes, with their slices, and alerts here when one leaves its expected "
+        "range.",
+        "",
+    ]
+    for name, args, what, admin in COMMANDS:
+        if admin and not is_admin:
+            continue
+        lock = " (admins)" if admin else ""
+        lines.append(f"/{name} {e(args)} — {e(what)}{lock}".replace("  ", " "))
+    if not is_admin:
+        lines += ["", "Admins can also change settings and mute alerts (/set, /mute)."]
+    return "\n".join(lines)
+
+
+def _when(moment: datetime, zone: ZoneInfo) -> str:
+    return f"{moment.astimezone(zone):%H:%M}"
+
+
+def _duration(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
+def _deviation(result: SeriesResult) -> str:
+    dev = result.verdict.deviation
+    return "" if dev is None else f"{dev:+.1%}"
+
+
+def _moved(related: Sequence[SeriesResult]) -> str:
+    parts = [f"{e(r.slice.label())} {_deviation(r)}" for r in related[:4]]
+    return ", ".join(parts)
+
+
+def alert_caption(
+    result: SeriesResult,
+    related: Sequence[SeriesResult],
+    *,
+    zone: ZoneInfo,
+    step: timedelta,
+    dashboard: str | None,
+) -> str:
+    """One alert: what, how bad, since when, compared to what, where it moved, where to look."""
+    v = result.verdict
+    metric = result.metric
+    side = "below" if (v.value or 0) < (v.expected or 0) else "above"
+    start = v.bucket.to_pydatetime()
+    lines = [
+        f"{ICON[side]} <b>{e(title_of(metric, result.slice))}</b> {_deviation(result)}"
+        if v.value is not None
+        else f"⚠️ <b>{e(title_of(metric, result.slice))}</b>: no data",
+        f"{start.astimezone(zone):%Y-%m-%d} {_when(start, zone)}–{_when(start + step, zone)} "
+        f"{e(zone.key)}",
+        f"value <b>{e(fmt_value(metric, v.value))}</b>, expected {e(fmt_value(metric, v.expected))}"
+        f" ({e(fmt_value(metric, v.lower))} – {e(fmt_value(metric, v.upper))})",
+    ]
+    since = outside_since(result.series.loc[: v.bucket], result.band.loc[: v.bucket])
+    if since is not None:
+        lines.append(f"off since {_when(since.to_pydatetime(), zone)} "
+                     f"({_duration(v.bucket - since + step)})")  # fmt: skip
+    lines.append(e(v.reason))
+    if related:
+        lines.append(f"slices that moved: {_moved(related)}")
+    if dashboard:
+        link = dashboard.replace("{metric}", metric.name).replace("{slice}", result.slice.label())
+        lines.append(f'<a href="{html.escape(link)}">dashboard</a>')
+    text = "\n".join(lines)
+    return text if len(text) <= CAPTION_LIMIT else text[: CAPTION_LIMIT - 1] + "…"
+
+
+def digest_text(groups: Sequence[tuple[SeriesResult, Sequence[SeriesResult]]], *,
+                zone: ZoneInfo) -> str:  # fmt: skip
+    """Many metrics at once: one message, most severe first."""
+    first = groups[0][0].verdict.bucket.to_pydatetime()
+    lines = [f"🚨 <b>{len(groups)} metrics off</b> at {_when(first, zone)} {e(zone.key)}", ""]
+    for head, related in groups:
+        v = head.verdict
+        value, expected = fmt_value(head.metric, v.value), fmt_value(head.metric, v.expected)
+        line = (f"• <b>{e(title_of(head.metric, head.slice))}</b> {_deviation(head)}: "
+                f"{e(value)} vs {e(expected)}")  # fmt: skip
+        if related:
+            line += f" ({_moved(related)})"
+        lines.append(line)
+    lines += ["", "/check for all metrics, /metric NAME for one with its chart"]
+    return "\n".join(lines)
+
+
+def check_summary(report: CheckReport, *, zone: ZoneInfo) -> str:
+    """A compact table of every metric's total, and which slices are off."""
+    lines = []
+    bucket = None
+    for result in report.results:
+        if not result.slice.is_total:
+            continue
+        v = result.verdict
+        bucket = v.bucket
+        mark = {Status.ANOMALY: "🔴", Status.OK: "🟢", Status.UNKNOWN: "⚪"}[v.status]
+        band = (f"{fmt_value(result.metric, v.lower)}–{fmt_value(result.metric, v.upper)}"
+                if v.lower is not None else "—")  # fmt: skip
+        lines.append(f"{mark} {result.metric.name:<15} {fmt_value(result.metric, v.value):>8} "
+                     f"{band:>15}")  # fmt: skip
+    off = [r for r in report.anomalies if not r.slice.is_total]
+    head = "checked"
+    if bucket is not None:
+        head = f"bucket {bucket.tz_convert(zone):%Y-%m-%d %H:%M} {zone.key}"
+    text = f"<b>{e(head)}</b>\n<pre>{e(chr(10).join(lines))}</pre>"
+    if off:
+        text += "\nslices off: " + ", ".join(
+            f"{e(r.metric.name)} {e(r.slice.label())} {_deviation(r)}" for r in off[:12]
+        )
+        if len(off) > 12:
+            text += f" and {len(off) - 12} more"
+    if report.errors:
+        text += "\n⚠️ not checked: " + "; ".join(e(m) for m in report.errors.values())
+    return text
+
+
+def metric_caption(result: SeriesResult, *, zone: ZoneInfo, muted: datetime | None) -> str:
+    v = result.verdict
+    mark = {Status.ANOMALY: "🔴 anomaly", Status.OK: "🟢 ok", Status.UNKNOWN: "⚪ unknown"}
+    lines = [
+        f"<b>{e(title_of(result.metric, result.slice))}</b> — {mark[v.status]}",
+        f"bucket {v.bucket.tz_convert(zone):%Y-%m-%d %H:%M} {e(zone.key)}",
+        f"value <b>{e(fmt_value(result.metric, v.value))}</b>, expected "
+        f"{e(fmt_value(result.metric, v.expected))} ({e(fmt_value(result.metric, v.lower))} – "
+        f"{e(fmt_value(result.metric, v.upper))}) {_deviation(result)}",
+        e(v.reason),
+        f"detector: {e(result.detector)}",
+    ]
+    if muted is not None:
+        lines.append(f"🔕 muted until {muted.astimezone(zone):%Y-%m-%d %H:%M}")
+    return "\n".join(lines)[:CAPTION_LIMIT]
+
+
+def thresholds_text(
+    metric: Metric,
+    spec: Mapping[str, Any],
+    params: Mapping[str, Param],
+    overrides: Mapping[str, tuple[object, int | None, datetime]],
+    *,
+    zone: ZoneInfo,
+) -> str:
+    lines = [f"<b>{e(metric.title)}</b> (<code>{e(metric.name)}</code>), method "
+             f"<code>{e(spec.get('method'))}</code>:"]  # fmt: skip
+    for name, param in params.items():
+        value = spec.get(name, param.default)
+        line = f"<code>{e(name)}</code> = <b>{e(value)}</b>"
+        if name in overrides:
+            _, who, when = overrides[name]
+            stamp = f"{when.astimezone(zone):%m-%d %H:%M}"
+            line += f" (set by {e(who)} {stamp}; default {e(param.default)})"
+        line += f" — {e(param.help)}; {e(param.rule())}"
+        lines.append(line)
+    lines.append(f"\nChange: {e(usage('set'))}, e.g. /set {e(metric.name)} k 5")
+    return "\n".join(lines)
+
+
+def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Split on line breaks so that each part fits in one Telegram message."""
+    parts, current = [], ""
+    for raw in text.split("\n"):
+        line = raw
+        while len(line) > limit:
+            if current:
+                parts.append(current)
+                current = ""
+            parts.append(line[:limit])
+            line = line[limit:]
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) > limit:
+            parts.append(current)
+            current = line
+        else:
+            current = candidate
+    if current:
+        parts.append(current)
+    return parts
+
+
+def metrics_text(catalogue: Catalogue) -> str:
+    lines = ["<b>Metrics</b>"]
+    for m in catalogue.metrics.values():
+        lines.append(f"<code>{e(m.name)}</code> — {e(m.title)}; slices: {e(', '.join(m.slices))}")
+    lines.append("\n/metric NAME [slice], e.g. /metric views os=iOS")
+    return "\n".join(lines)
+
+
+def group(results: Iterable[SeriesResult]) -> list[tuple[SeriesResult, list[SeriesResult]]]:
+    """Anomalies per metric: the head (the total when it moved, else the worst slice) and the
+    other slices that moved, worst first; metrics most severe first."""
+    by_metric: dict[str, list[SeriesResult]] = {}
+    for r in results:
+        by_metric.setdefault(r.metric.name, []).append(r)
+    out = []
+    for items in by_metric.values():
+        items.sort(key=lambda r: (not r.slice.is_total, -abs(r.verdict.score or 1e9)))
+        out.append((items[0], items[1:]))
+    out.sort(key=lambda g: -abs(g[0].verdict.score or 1e9))
+    return out

@@ -1,0 +1,212 @@
+"""What the bot can do, whatever the chat: check, explain a metric, tune, replay.
+
+One Monitor per process. Checks are single-flight: a /check during the scheduled check, or
+twenty /metric at once, wait for the one computation of the current bucket and share it.
+Charts are rendered once per series and bucket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+import detectors
+from bot.charts import render_chart
+from bot.checker import CheckReport, History, SeriesResult, run_check, spec_for
+from bot.settings import Settings
+from bot.store import State
+from detectors.backtest import Alert, SeriesKey, replay
+from queries import seeding
+from queries.catalogue import Catalogue, Kind, Metric
+from queries.history import complete_end
+from queries.series import Slice, bucket_index, build_series, slice_values, split_slices
+from queries.sources import EmbeddedSource, Source
+
+__all__ = ["Monitor", "SetResult"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SetResult:
+    metric: str
+    param: str
+    before: object
+    after: object
+    alerts_before: int
+    alerts_after: int
+    days: int
+
+
+class Monitor:
+    def __init__(
+        self,
+        *,
+        source: Source,
+        catalogue: Catalogue,
+        state: State,
+        settings: Settings,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.source = source
+        self.catalogue = catalogue
+        self.state = state
+        self.settings = settings
+        self.clock = clock
+        self.history = History(source, catalogue, state)
+        self._lock = asyncio.Lock()
+        self._report: CheckReport | None = None
+        self._version = 0  # bumped by /set and /reset: a cached report is then stale
+        self._report_version = -1
+        self._charts: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
+        self.last_duration: float | None = None
+        self.last_error: str | None = None
+        self.started_at = clock()
+
+    # -- settings in force -----------------------------------------------------------------
+    def overrides(self) -> dict[str, dict[str, object]]:
+        return {
+            name: {param: value for param, (value, _, _) in self.state.overrides(name).items()}
+            for name in self.catalogue.metrics
+        }
+
+    def spec(self, metric: Metric) -> dict[str, object]:
+        return spec_for(metric, self.overrides()[metric.name])
+
+    # -- checks ----------------------------------------------------------------------------
+    async def _prepare(self, now: datetime) -> None:
+        if isinstance(self.source, EmbeddedSource):
+            if await seeding.read_config(self.source) is None:
+                await seeding.seed(self.source, days=28, end=now)
+            else:
+                await seeding.extend(self.source, now, history=self.catalogue.history)
+
+    async def check(self, *, fresh: bool = False) -> CheckReport:
+        """The check of the current bucket: computed once, shared by everyone who asks."""
+        async with self._lock:
+            now = self.clock()
+            end = complete_end(now, self.catalogue.step, self.settings.data_delay)
+            cached = self._report
+            if (
+                not fresh
+                and cached is not None
+                and cached.window_end == end
+                and self._report_version == self._version
+            ):
+                return cached
+            started = time.perf_counter()
+            await self._prepare(now)
+            version = self._version
+            report = await run_check(
+                self.history, now, delay=self.settings.data_delay, overrides=self.overrides()
+            )
+            self.last_duration = time.perf_counter() - started
+            self.last_error = "; ".join(report.errors.values()) or None
+            self.state.record_check(now, self.clock(), len(report.results),
+                                    len(report.anomalies), report.errors)  # fmt: skip
+            self._report, self._report_version = report, version
+            return report
+
+    def find(self, report: CheckReport, metric: str, where: Slice) -> SeriesResult | None:
+        for result in report.results:
+            if result.metric.name == metric and result.slice == where:
+                return result
+        return None
+
+    async def chart(self, result: SeriesResult) -> bytes:
+        key = (result.metric.name, result.slice, result.verdict.bucket, self._report_version)
+        if key not in self._charts:
+            png = await asyncio.to_thread(
+                render_chart, result.metric, result.slice, result.series, result.band,
+                result.verdict, zone=self.settings.zone,
+            )  # fmt: skip
+            self._charts[key] = png
+            while len(self._charts) > 64:
+                self._charts.popitem(last=False)
+        return self._charts[key]
+
+    async def render(self, draw: Callable[..., bytes], *args: Any) -> bytes:
+        """Any chart, off the event loop."""
+        return await asyncio.to_thread(draw, *args)
+
+    # -- thresholds --------------------------------------------------------------------------
+    def params(self, metric: Metric) -> dict[str, detectors.Param]:
+        return detectors.params_of(self.spec(metric))
+
+    async def set_param(
+        self, metric: Metric, param: str, raw: str, user_id: int | None, days: int = 7
+    ) -> SetResult:
+        """Validate, replay the last days with the old and the new value, then persist."""
+        params = self.params(metric)
+        if param not in params:
+            raise ValueError(
+                f"{metric.name} has no parameter {param!r}; parameters: {', '.join(params)}"
+            )
+        value = params[param].check(metric.name, param, raw)
+        before = self.spec(metric)
+        after = {**before, param: value}
+        detectors.build(after)  # combinations (e.g. min_history <= days) are checked here
+        detectors.build_rule(after)
+        old, new = await self.replay_counts(metric, [before, after], days)
+        self.state.set_override(metric.name, param, value, user_id, self.clock())
+        self._version += 1
+        was = before.get(param, params[param].default)
+        return SetResult(metric.name, param, was, value, old, new, days)
+
+    def reset(self, metric: Metric) -> int:
+        removed = self.state.reset(metric.name)
+        self._version += 1
+        return removed
+
+    # -- replays -----------------------------------------------------------------------------
+    async def series_of(
+        self, metric: Metric
+    ) -> tuple[dict[SeriesKey, pd.Series], dict[SeriesKey, pd.Series]]:
+        """Every slice of the metric over the held history (28 days), and ratio weights."""
+        now = self.clock()
+        await self.check()
+        table = self.catalogue.tables[metric.table]
+        frame, window, _ = await self.history.frame(table, now, self.settings.data_delay)
+        index = bucket_index(window.start, window.end, self.catalogue.step)
+        parts = split_slices(frame, index)
+        slices = [Slice()] + [
+            Slice(d, v) for d in metric.slices for v in slice_values(frame, table, d)
+        ]
+        series, weights = {}, {}
+        for where in slices:
+            key = SeriesKey(metric.name, "" if where.is_total else where.dim, where.value)
+            series[key] = build_series(parts, metric, where, index)
+            if metric.kind is Kind.RATIO:
+                counter = replace(metric, kind=Kind.COUNT, column=metric.denominator)
+                weights[key] = build_series(parts, counter, where, index)
+        return series, weights
+
+    async def replay(
+        self, metric: Metric, spec: Mapping[str, object], days: int
+    ) -> tuple[dict[SeriesKey, list[Alert]], dict[SeriesKey, pd.Series], pd.Timestamp]:
+        series, weights = await self.series_of(metric)
+        end = next(iter(series.values())).index[-1] + self.catalogue.step
+        start = end - timedelta(days=days)
+
+        def run() -> dict[SeriesKey, list[Alert]]:
+            return replay(series, detectors.build(spec), detectors.build_rule(spec),
+                          start=start, end=end, weights=weights)  # fmt: skip
+
+        return await asyncio.to_thread(run), series, start
+
+    async def replay_counts(
+        self, metric: Metric, specs: list[dict[str, object]], days: int
+    ) -> list[int]:
+        counts = []
+        for spec in specs:
+            alerts, _, _ = await self.replay(metric, spec, days)
+            counts.append(sum(len(a) for a in alerts.values()))
+        return counts

@@ -1,0 +1,191 @@
+"""The Telegram bot end to end: real aiogram polling a fake Bot API server over HTTP, the demo
+data in chDB, the clock fixed at the dataset's end (the Android incident is ongoing)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from bot.handlers.callbacks import Mute
+from bot.monitor import Monitor
+from bot.settings import Settings, load_settings
+from bot.store import State
+from bot.telegram import serve
+from queries.catalogue import load_catalogue
+from queries.sources import EmbeddedSource
+from tests.conftest import END, SourceSpec
+from tests.fakebot import FakeTelegram
+
+TOKEN = "42:TEST-TOKEN"
+ADMIN, USER, ALERTS = 1, 2, -100
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    server = FakeTelegram(TOKEN)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+def settings_for(url: str, spec: SourceSpec, state: Path, **extra: object) -> Settings:
+    return load_settings(
+        bot_token=TOKEN, telegram_api_url=url, admin_ids=(ADMIN,), alert_chat_ids=(ALERTS,),
+        state_path=state, embedded_path=spec.path, clickhouse_url=None,
+        clickhouse_database=spec.database, **extra,
+    )  # fmt: skip
+
+
+@asynccontextmanager
+async def running(settings: Settings, fake: FakeTelegram) -> AsyncIterator[Monitor]:
+    """The bot as `alertbot run` starts it, stopped cleanly afterwards."""
+    source = EmbeddedSource(settings.embedded_path, database=settings.clickhouse_database)
+    monitor = Monitor(source=source, catalogue=load_catalogue(), state=State(settings.state_path),
+                      settings=settings, clock=lambda: END)  # fmt: skip
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        serve(settings, monitor, stop=stop, handle_signals=False, polling_timeout=1)
+    )
+    try:
+        await fake.wait_for(lambda c: c.method == "setMyCommands")
+        yield monitor
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
+        monitor.state.close()
+
+
+async def reply(fake: FakeTelegram, text: str, *, user: int, count: int = 1) -> list[str]:
+    """Send `text` as `user` and return the texts (and captions) of the bot's answers."""
+    before = len(fake.sent_to(user))
+    await fake.send(text, user=user)
+    calls = await fake.wait_for(lambda c: c.chat_id == user and c.method in
+                                ("sendMessage", "sendPhoto"), count=before + count)  # fmt: skip
+    return [c.text for c in calls[before:]]
+
+
+async def test_first_check_pushes_the_incident_alert_with_its_chart(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """At start-up the bot sets its command menu, checks, and sends the alert chat a photo
+    whose caption names the metric, the slice that moved, the value and the expected range."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake):
+        commands = (await fake.wait_for(lambda c: c.method == "setMyCommands"))[0]
+        names = {c["command"] for c in json.loads(commands.data["commands"])}
+        assert {"check", "metric", "set", "mute", "backtest", "status"} <= names
+        photos = await fake.wait_for(lambda c: c.method == "sendPhoto" and c.chat_id == ALERTS)
+        caption = photos[0].text
+        assert "Android" in caption and "expected" in caption and "off since" in caption
+        assert len(caption) <= 1024
+        assert photos[0].file("photo")[:8] == b"\x89PNG\r\n\x1a\n"
+        buttons = json.loads(photos[0].data["reply_markup"])["inline_keyboard"][0]
+        assert [b["text"] for b in buttons][:2] == ["🔕 1 h", "🔕 24 h"]
+
+
+async def test_commands_answer_users(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """/start, /check, /metric, /metrics, /thresholds, /status, /history and bad input: every
+    command answers, wrong arguments with the correct usage."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake):
+        assert "/check" in (await reply(fake, "/start", user=USER))[0]
+        check = await reply(fake, "/check", user=USER, count=4)  # the table and 3 charts
+        assert "feed_users" in check[0] and "slices off" in check[0]
+        assert [c.method for c in fake.sent_to(USER)[-3:]] == ["sendPhoto"] * 3
+        metric = await reply(fake, "/metric views os=Android", user=USER)
+        assert "Views · os=Android" in metric[0] and "anomaly" in metric[0]
+        assert fake.sent_to(USER)[-1].method == "sendPhoto"
+        assert "Views · os=iOS" in (await reply(fake, "/metric views iOS", user=USER))[0]
+        wrong = await reply(fake, "/metric veiws", user=USER)
+        assert "Did you mean views?" in wrong[0] and "Usage: <code>/metric" in wrong[0]
+        assert "no slice" in (await reply(fake, "/metric views os=Windows", user=USER))[0]
+        assert "ctr" in (await reply(fake, "/metrics", user=USER))[0]
+        thresholds = await reply(fake, "/thresholds views", user=USER)
+        assert "persist_k" in thresholds[0] and "k</code> = <b>4.0" in thresholds[0]
+        status = await reply(fake, "/status", user=USER)
+        assert "last check" in status[0] and "reachable" in status[0]
+        assert "Last" in (await reply(fake, "/history 5", user=USER))[0]
+        assert "from 1 to 50" in (await reply(fake, "/history 500", user=USER))[0]
+        assert "I don't know /frobnicate" in (await reply(fake, "/frobnicate", user=USER))[0]
+
+
+async def test_settings_are_for_admins_and_survive_a_restart(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """A non-admin's /set is refused politely; an admin's is validated, shows its effect on
+    the last 7 days, and is still in force (with subscriptions) after a restart."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake):
+        refused = await reply(fake, "/set views k 5", user=USER)
+        assert "only admins" in refused[0]
+        bad = await reply(fake, "/set views k -1", user=ADMIN)
+        assert "k must be float in [0.5, 20]" in bad[0] and "Usage" in bad[0]
+        unknown = await reply(fake, "/set views speed 3", user=ADMIN)
+        assert "no parameter 'speed'" in unknown[0]
+        done = await reply(fake, "/set views k 6", user=ADMIN)
+        assert "k: 4.0 → <b>6.0</b>" in done[0] and "would have raised" in done[0]
+        assert "🔔" in (await reply(fake, "/subscribe views", user=USER))[0]
+    async with running(settings, fake) as monitor:
+        assert monitor.state.overrides("views")["k"][0] == 6.0
+        assert monitor.state.subscriptions(USER) == ["views"]
+        shown = await reply(fake, "/thresholds views", user=USER)
+        assert "k</code> = <b>6.0</b> (set by 1" in shown[0]
+        assert "↩️" in (await reply(fake, "/reset views", user=ADMIN))[0]
+        assert monitor.state.overrides("views") == {}
+
+
+async def test_mutes_from_command_and_button(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """/mute needs an admin and a valid duration; the alert's mute button works for admins
+    only; a muted metric gets no alert."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake) as monitor:
+        await fake.wait_for(lambda c: c.method == "sendPhoto" and c.chat_id == ALERTS)
+        assert "not a duration" in (await reply(fake, "/mute views soon", user=ADMIN))[0]
+        assert "1 minute to 30 days" in (await reply(fake, "/mute views 90d", user=ADMIN))[0]
+        assert "muted until" in (await reply(fake, "/mute views 2h", user=ADMIN))[0]
+        assert monitor.state.muted_until("views", END) is not None
+        await fake.press(Mute(metric="likes", hours=1).pack(), user=USER, chat=ALERTS)
+        refused = await fake.wait_for(lambda c: c.method == "answerCallbackQuery"
+                                      and "Only admins" in c.data.get("text", ""))  # fmt: skip
+        assert refused
+        assert monitor.state.muted_until("likes", END) is None
+        await fake.press(Mute(metric="likes", hours=24).pack(), user=ADMIN, chat=ALERTS)
+        await fake.wait_for(lambda c: c.chat_id == ALERTS and "likes</code> muted" in c.text)
+        assert monitor.state.muted_until("likes", END) is not None
+        assert "on again" in (await reply(fake, "/unmute views", user=ADMIN))[0]
+
+
+async def test_concurrent_requests_share_one_check(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """Twenty chats asking for /metric at once are all answered, from one computation."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake) as monitor:
+        await fake.wait_for(lambda c: c.method == "sendPhoto" and c.chat_id == ALERTS)
+        users = range(100, 120)
+        await asyncio.gather(*(fake.send("/metric likes", user=u) for u in users))
+        for u in users:
+            await fake.wait_for(lambda c, u=u: c.chat_id == u and "Likes" in c.text)
+        runs = monitor.state._rows("SELECT count() FROM check_runs")[0][0]
+        assert runs == 1
+
+
+async def test_backtest_command_sends_a_chart(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """/backtest METRIC [days] replays the current settings and answers with a chart."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake):
+        answer = await reply(fake, "/backtest views 2", user=USER)
+        assert "would have raised" in answer[0]
+        assert fake.sent_to(USER)[-1].method == "sendPhoto"
+        assert "from 1 to 14" in (await reply(fake, "/backtest views 99", user=USER))[0]
