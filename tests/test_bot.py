@@ -95,7 +95,8 @@ async def test_commands_answer_users(
     command answers, wrong arguments with the correct usage."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
     async with running(settings, fake):
-        assert "/check" in (await reply(fake, "/start", user=USER))[0]
+        hello = (await reply(fake, "/start", user=USER))[0]
+        assert "/check" in hello and f"your user id: <code>{USER}</code>" in hello
         check = await reply(fake, "/check", user=USER, count=4)  # the table and 3 charts
         assert "feed_users" in check[0] and "slices off" in check[0]
         assert [c.method for c in fake.sent_to(USER)[-3:]] == ["sendPhoto"] * 3

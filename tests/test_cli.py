@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -165,3 +167,43 @@ def test_tune_prints_a_sensitivity_per_metric_and_a_catalogue_snippet(
     assert parsed["metrics"]["views"]["detector"]["k"] in (2.5, 3, 3.5, 4, 4.5, 5, 6, 8)
     bad = alertbot("tune", "--target-false-per-week", "0", env=demo_env)
     assert bad.returncode == 2 and "--target-false-per-week" in bad.stderr
+
+
+def test_run_without_a_token_says_where_to_get_one(tmp_path: Path) -> None:
+    """`alertbot run` with no BOT_TOKEN: exit 2 and directions, nothing else started."""
+    done = alertbot("run", env={"STATE_PATH": str(tmp_path / "s.db")}, cwd=tmp_path)
+    assert done.returncode == 2
+    assert "BOT_TOKEN is not set" in done.stderr and "@BotFather" in done.stderr
+    assert "alertbot check" in done.stderr and "Traceback" not in done.stderr
+
+
+async def test_run_serves_commands_and_stops_cleanly_on_sigterm(
+    demo_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The real `alertbot run` process: sets its command menu, answers /start and /status
+    through the Bot API at TELEGRAM_API_URL, and exits 0 on SIGTERM."""
+    from tests.fakebot import FakeTelegram
+
+    fake = FakeTelegram("7:RUN")
+    url = await fake.start()
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("CLICKHOUSE_", "BOT_"))}
+    env = {**base, **demo_env, "BOT_TOKEN": "7:RUN", "TELEGRAM_API_URL": url,
+           "STATE_PATH": str(tmp_path / "bot.db"), "ADMIN_IDS": "1"}  # fmt: skip
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", env=env, cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        await fake.wait_for(lambda c: c.method == "setMyCommands", seconds=120)
+        await fake.send("/start", user=5)
+        hello = await fake.wait_for(lambda c: c.chat_id == 5, seconds=60)
+        assert "/metric" in hello[0].text and "/set METRIC" not in hello[0].text  # not an admin
+        await fake.send("/status", user=5)
+        await fake.wait_for(lambda c: c.chat_id == 5 and "next check" in c.text, seconds=60)
+        assert "7:RUN" not in json.dumps([c.data for c in fake.calls])  # the token never leaks
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+        await fake.stop()
+    assert process.returncode == 0, stderr.decode()[-2000:]
+    assert b"Traceback" not in stderr

@@ -20,7 +20,11 @@ def _is_admin(message: Message, monitor: Monitor) -> bool:
 
 
 async def start(message: Message, monitor: Monitor) -> None:
-    await message.answer(help_text(monitor.catalogue, is_admin=_is_admin(message, monitor)))
+    text = help_text(monitor.catalogue, is_admin=_is_admin(message, monitor))
+    who = message.from_user.id if message.from_user else "unknown"
+    text += (f"\n\nThis chat's id: <code>{message.chat.id}</code> (for ALERT_CHAT_IDS); your "
+             f"user id: <code>{who}</code> (for ADMIN_IDS).")  # fmt: skip
+    await message.answer(text)
 
 
 async def metrics(message: Message, monitor: Monitor) -> None:
