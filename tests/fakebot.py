@@ -45,7 +45,7 @@ class FakeTelegram:
         self.token = token
         self.calls: list[Call] = []
         self.updates: list[dict[str, Any]] = []
-        self.failures: list[tuple[str, int, dict[str, Any]]] = []
+        self.failures: list[tuple[str, int | None, int, dict[str, Any]]] = []
         self._ids = itertools.count(1)
         self._update_ids = itertools.count(1)
         self._changed = asyncio.Condition()
@@ -97,10 +97,13 @@ class FakeTelegram:
                         "chat": {"id": chat, "type": "group"}, "text": "alert"},
         }})  # fmt: skip
 
-    def fail_next(self, method: str, status: int, description: str, **extra: Any) -> None:
-        """The next call of `method` gets this error (e.g. 429 with retry_after, 403, 502)."""
-        self.failures.append((method, status, {"ok": False, "error_code": status,
-                                               "description": description, **extra}))  # fmt: skip
+    def fail_next(
+        self, method: str, status: int, description: str, *, chat: int | None = None, **extra: Any
+    ) -> None:
+        """The next call of `method` (to `chat`, if given) gets this error: 429 with
+        retry_after, 403, 502..."""
+        body = {"ok": False, "error_code": status, "description": description, **extra}
+        self.failures.append((method, chat, status, body))
 
     async def wait_for(
         self, predicate: Callable[[Call], bool], *, count: int = 1, seconds: float = 30.0
@@ -141,8 +144,8 @@ class FakeTelegram:
                 data[key] = str(value)
         if method == "getUpdates":
             return await self._get_updates(data)
-        for n, (name, status, body) in enumerate(self.failures):
-            if name == method:
+        for n, (name, chat, status, body) in enumerate(self.failures):
+            if name == method and (chat is None or str(chat) == data.get("chat_id")):
                 del self.failures[n]
                 async with self._changed:
                     self.calls.append(Call(f"{method}!{status}", data, files))

@@ -190,3 +190,26 @@ async def test_backtest_command_sends_a_chart(
         assert "would have raised" in answer[0]
         assert fake.sent_to(USER)[-1].method == "sendPhoto"
         assert "from 1 to 14" in (await reply(fake, "/backtest views 99", user=USER))[0]
+
+
+async def test_alerts_survive_telegram_rate_limits_and_blocked_chats(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """A 429 with retry_after is waited out and the alert still arrives once; a chat that
+    blocked the bot (403) loses its subscriptions instead of failing every check."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    state = State(settings.state_path)
+    state.subscribe(777, "*", END)
+    state.close()
+    fake.fail_next("sendPhoto", 429, "Too Many Requests: retry after 1", chat=ALERTS,
+                   parameters={"retry_after": 1})  # fmt: skip
+    fake.fail_next("sendPhoto", 403, "Forbidden: bot was blocked by the user", chat=777)
+    async with running(settings, fake) as monitor:
+        await fake.wait_for(lambda c: c.method == "sendPhoto!429")
+        await fake.wait_for(lambda c: c.method == "sendPhoto!403")
+        await fake.wait_for(lambda c: c.method == "sendPhoto" and c.chat_id == ALERTS)
+        await asyncio.sleep(1.5)  # anything still in flight lands now
+        to_alerts = [c for c in fake.calls if c.method == "sendPhoto" and c.chat_id == ALERTS]
+        assert len(to_alerts) == len({c.text for c in to_alerts})  # none delivered twice
+        assert not [c for c in fake.calls if c.method == "sendPhoto" and c.chat_id == 777]
+        assert monitor.state.subscriptions(777) == []
