@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 import detectors
+from bot.backtesting import label_of
 from detectors.backtest import Alert, Label, SeriesKey, replay, score
 from queries import demo, seeding
 from queries.catalogue import Catalogue, Kind, load_catalogue
@@ -110,19 +111,7 @@ async def load(source: EmbeddedSource, catalogue: Catalogue, name: str, *, seed:
                 series[key] = build_series(parts, metric, where, index)
                 counter = catalogue.metric("views") if metric.kind is Kind.RATIO else metric
                 weight[key] = build_series(parts, counter, where, index)
-    labels = [
-        Label(
-            i.id,
-            i.kind.value,
-            pd.Timestamp(i.start),
-            pd.Timestamp(i.end),
-            i.metrics,
-            i.slice,
-            i.effect,
-            ramp=i.kind is demo.IncidentKind.GRADUAL_DECLINE,
-        )
-        for i in demo.incidents_for(config, END)
-    ]
+    labels = [label_of(i) for i in demo.incidents_for(config, END)]
     return Dataset(name, series, weight, labels, pd.Timestamp(start + WARMUP), pd.Timestamp(END))
 
 

@@ -26,7 +26,15 @@ from queries.history import complete_end
 from queries.series import Slice, bucket_index, build_series, slice_values, split_slices
 from queries.sources import Source
 
-__all__ = ["Backtest", "collect", "labels_from_file", "labels_from_source", "run", "tune"]
+__all__ = [
+    "Backtest",
+    "collect",
+    "label_of",
+    "labels_from_file",
+    "labels_from_source",
+    "run",
+    "tune",
+]
 
 WARMUP = timedelta(days=15)  # what the default detector needs before its band is settled
 GRACE = timedelta(hours=1)
@@ -77,7 +85,8 @@ async def collect(
     return out
 
 
-def _label(incident: demo.Incident) -> Label:
+def label_of(incident: demo.Incident) -> Label:
+    """The backtest's view of a demo incident (a gradual decline is a ramp)."""
     return Label(
         incident.id,
         incident.kind.value,
@@ -95,14 +104,14 @@ async def labels_from_source(source: Source, until: datetime) -> list[Label] | N
     config = await seeding.read_config(source)
     if config is None:
         return None
-    return [_label(i) for i in demo.incidents_for(config, until) if i.start < until]
+    return [label_of(i) for i in demo.incidents_for(config, until) if i.start < until]
 
 
 def labels_from_file(path: Path) -> list[Label]:
     """Labels as `alertbot seed --labels` writes them (kind, start, end, slice, effect...)."""
     doc = json.loads(path.read_text(encoding="utf-8"))
     items = doc["incidents"] if isinstance(doc, dict) else doc
-    return [_label(demo.Incident.from_json(item)) for item in items]
+    return [label_of(demo.Incident.from_json(item)) for item in items]
 
 
 @dataclass
