@@ -1,0 +1,81 @@
+"""Incidents, not message floods: the lifecycle of one metric's episode, as a pure decide().
+
+An incident opens when a check finds the metric firing (any of its series); while it lasts,
+nothing is repeated but a reminder after REPEAT_INTERVAL (none once acknowledged); it resolves
+only after the metric has been back to normal for `resolve_after` checks in a row (so it does
+not flap). A check that could not see the metric (source down, no data) changes nothing: it
+neither opens nor resolves anything.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+__all__ = ["Decision", "Incident", "Policy", "Reason", "decide"]
+
+
+class Reason(enum.StrEnum):
+    FIRST = "first"  # a new incident: alert
+    REPEAT = "repeat"  # still going after REPEAT_INTERVAL: remind
+    RESOLVED = "resolved"  # back to normal long enough: say so, edit the alert
+    NONE = "none"  # nothing to say
+
+
+@dataclass(frozen=True)
+class Policy:
+    repeat: timedelta = timedelta(hours=4)
+    resolve_after: int = 2  # checks in a row back to normal
+
+
+@dataclass(frozen=True)
+class Incident:
+    metric: str
+    opened_at: datetime
+    last_notified_at: datetime
+    resolved_at: datetime | None = None
+    ok_streak: int = 0
+    acknowledged_by: str | None = None
+    peak_score: float = 0.0
+    id: int | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_at is None
+
+
+@dataclass(frozen=True)
+class Decision:
+    reason: Reason
+    incident: Incident | None  # the incident as it is after this check
+
+
+def decide(
+    incident: Incident | None,
+    firing: bool | None,
+    now: datetime,
+    policy: Policy,
+    *,
+    metric: str,
+    score: float = 0.0,
+) -> Decision:
+    """What this check means for the metric's incident. `firing` None = could not tell."""
+    current = incident if incident is not None and incident.is_open else None
+    if firing is None:
+        return Decision(Reason.NONE, current)
+    if current is None:
+        if not firing:
+            return Decision(Reason.NONE, None)
+        opened = Incident(metric, opened_at=now, last_notified_at=now, peak_score=abs(score))
+        return Decision(Reason.FIRST, opened)
+    if firing:
+        updated = replace(current, ok_streak=0, peak_score=max(current.peak_score, abs(score)))
+        due = now - current.last_notified_at >= policy.repeat
+        if due and current.acknowledged_by is None:
+            return Decision(Reason.REPEAT, replace(updated, last_notified_at=now))
+        return Decision(Reason.NONE, updated)
+    streak = current.ok_streak + 1
+    if streak >= policy.resolve_after:
+        return Decision(Reason.RESOLVED, replace(current, ok_streak=streak, resolved_at=now))
+    return Decision(Reason.NONE, replace(current, ok_streak=streak))

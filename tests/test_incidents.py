@@ -1,0 +1,63 @@
+"""decide(): one alert per incident, reminders only after REPEAT_INTERVAL and never once
+acknowledged, resolution only after enough normal checks, and blind checks change nothing."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.incidents import Incident, Policy, Reason, decide
+
+T0 = datetime(2026, 11, 27, 12, tzinfo=UTC)
+Q = timedelta(minutes=15)
+POLICY = Policy(repeat=timedelta(minutes=90), resolve_after=2)
+
+
+def run(checks: list[bool | None], *, acknowledge_at: int | None = None) -> list[Reason]:
+    """Feed a sequence of check outcomes (one per 15 minutes) through decide()."""
+    incident: Incident | None = None
+    reasons = []
+    for n, firing in enumerate(checks):
+        if acknowledge_at == n and incident is not None:
+            incident = replace(incident, acknowledged_by="ann")
+        decision = decide(incident, firing, T0 + n * Q, POLICY, metric="views", score=-2.0)
+        incident = decision.incident
+        reasons.append(decision.reason)
+    return reasons
+
+
+F, R, N = Reason.FIRST, Reason.RESOLVED, Reason.NONE
+
+
+@pytest.mark.parametrize(
+    ("checks", "expected"),
+    [
+        ([True, True, True, False, False], [F, N, N, N, R]),  # one alert, one resolution
+        ([True, False, True, False, True, False, False], [F, N, N, N, N, N, R]),  # flapping
+        ([True, None, None, None, True], [F, N, N, N, N]),  # blind checks resolve nothing
+        ([None, None], [N, N]),  # nor open anything
+        ([True, False, False, True], [F, N, R, F]),  # a new episode after resolution
+        ([True] * 8, [F, N, N, N, N, N, Reason.REPEAT, N]),  # a reminder after 90 minutes
+    ],
+)
+def test_lifecycle(checks: list[bool | None], expected: list[Reason]) -> None:
+    """Table-driven: what each check of an episode says."""
+    assert run(checks) == expected
+
+
+def test_acknowledged_incident_gets_no_reminder_but_still_resolves() -> None:
+    """Acknowledging stops reminders, not the resolution message."""
+    assert run([True] * 8 + [False, False], acknowledge_at=2) == [F] + [N] * 8 + [R]
+
+
+def test_peak_and_timestamps_are_kept() -> None:
+    """The incident remembers when it opened, its worst score and when it resolved."""
+    first = decide(None, True, T0, POLICY, metric="views", score=-1.5)
+    worse = decide(first.incident, True, T0 + Q, POLICY, metric="views", score=-3.0)
+    assert worse.incident is not None and worse.incident.peak_score == 3.0
+    done = decide(decide(worse.incident, False, T0 + 2 * Q, POLICY, metric="views").incident,
+                  False, T0 + 3 * Q, POLICY, metric="views")  # fmt: skip
+    assert done.reason is Reason.RESOLVED and done.incident is not None
+    assert done.incident.opened_at == T0 and done.incident.resolved_at == T0 + 3 * Q
