@@ -84,7 +84,7 @@ def _when(moment: datetime, zone: ZoneInfo) -> str:
     return f"{moment.astimezone(zone):%H:%M}"
 
 
-def _duration(delta: timedelta) -> str:
+def duration_text(delta: timedelta) -> str:
     minutes = int(delta.total_seconds() // 60)
     if minutes < 60:
         return f"{minutes} min"
@@ -127,7 +127,7 @@ def alert_caption(
     since = outside_since(result.series.loc[: v.bucket], result.band.loc[: v.bucket])
     if since is not None:
         lines.append(f"off since {_when(since.to_pydatetime(), zone)} "
-                     f"({_duration(v.bucket - since + step)})")  # fmt: skip
+                     f"({duration_text(v.bucket - since + step)})")  # fmt: skip
     lines.append(e(v.reason))
     if related:
         lines.append(f"slices that moved: {_moved(related)}")

@@ -10,13 +10,17 @@ import hashlib
 import json
 import sqlite3
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["State", "Store", "StoreError"]
+from bot.incidents import Incident
+
+__all__ = ["IncidentState", "State", "Store", "StoreError"]
 
 # Each entry moves the schema from version i to i + 1; never edit a released one.
 MIGRATIONS: tuple[str, ...] = (
@@ -84,6 +88,28 @@ MIGRATIONS: tuple[str, ...] = (
         anomalies INTEGER NOT NULL,
         errors TEXT NOT NULL          -- JSON: table -> message
     );
+    """,
+    """
+    CREATE TABLE incidents (
+        id INTEGER PRIMARY KEY,
+        metric TEXT NOT NULL,
+        opened_at INTEGER NOT NULL,
+        last_notified_at INTEGER NOT NULL,
+        resolved_at INTEGER,           -- NULL while open
+        ok_streak INTEGER NOT NULL,
+        acknowledged_by TEXT,
+        false_alarm_by TEXT,
+        peak_score REAL NOT NULL
+    );
+    CREATE INDEX incidents_open ON incidents (metric, resolved_at);
+    CREATE TABLE incident_messages (
+        incident_id INTEGER NOT NULL,
+        chat_id INTEGER NOT NULL,
+        message_id INTEGER NOT NULL,
+        is_photo INTEGER NOT NULL,
+        text TEXT NOT NULL             -- as first sent: edits put the state in front of it
+    );
+    CREATE TABLE flags (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
 )
 
@@ -222,10 +248,14 @@ def _dt(stamp: int | None) -> datetime | None:
     return None if stamp is None else datetime.fromtimestamp(stamp, tz=UTC)
 
 
+def _at(stamp: int) -> datetime:
+    return datetime.fromtimestamp(int(stamp), tz=UTC)
+
+
 class State(Store):
     """Subscriptions, overrides, mutes, alerts and check runs (schema version 2)."""
 
-    def _rows(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    def _rows(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             return self._db.execute(sql, args).fetchall()
 
@@ -259,7 +289,7 @@ class State(Store):
         rows = self._rows(
             "SELECT DISTINCT chat_id FROM subscriptions WHERE metric=? OR metric='*'", (metric,)
         )
-        return [int(r[0]) for r in rows]  # type: ignore[call-overload]
+        return [int(r[0]) for r in rows]
 
     # -- threshold overrides ---------------------------------------------------------------
     def set_override(
@@ -275,9 +305,9 @@ class State(Store):
         )
         out = {}
         for param, value, user, at in rows:
-            when = _dt(int(at))  # type: ignore[call-overload]
+            when = _dt(int(at))
             assert when is not None
-            out[str(param)] = (json.loads(str(value)), None if user is None else int(user), when)  # type: ignore[call-overload]
+            out[str(param)] = (json.loads(str(value)), None if user is None else int(user), when)
         return out
 
     def reset(self, metric: str) -> int:
@@ -299,11 +329,11 @@ class State(Store):
             "SELECT max(until) FROM mutes WHERE (metric=? OR metric='*') AND until > ?",
             (metric, _ts(now)),
         )
-        return _dt(rows[0][0]) if rows and rows[0][0] is not None else None  # type: ignore[arg-type]
+        return _dt(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def mutes(self, now: datetime) -> dict[str, datetime]:
         rows = self._rows("SELECT metric, until FROM mutes WHERE until > ?", (_ts(now),))
-        return {str(m): _dt(int(u)) for m, u in rows}  # type: ignore[misc, call-overload]
+        return {str(m): _at(u) for m, u in rows}
 
     # -- alerts, deliveries, check runs ----------------------------------------------------
     def record_alert(
@@ -325,7 +355,7 @@ class State(Store):
     def last_alert_at(self, metric: str, slice_label: str) -> datetime | None:
         rows = self._rows("SELECT max(created_at) FROM alerts WHERE metric=? AND slice=?",
                           (metric, slice_label))  # fmt: skip
-        return _dt(rows[0][0]) if rows and rows[0][0] is not None else None  # type: ignore[arg-type]
+        return _dt(rows[0][0]) if rows and rows[0][0] is not None else None
 
     def recent_alerts(self, limit: int) -> list[dict[str, object]]:
         rows = self._rows(
@@ -344,7 +374,7 @@ class State(Store):
     def delivery_errors(self, since: datetime) -> int:
         rows = self._rows("SELECT count() FROM deliveries WHERE error IS NOT NULL AND sent_at >= ?",
                           (_ts(since),))  # fmt: skip
-        return int(rows[0][0])  # type: ignore[call-overload]
+        return int(rows[0][0])
 
     def record_check(self, started: datetime, finished: datetime, series: int, anomalies: int,
                      errors: dict[str, str]) -> None:  # fmt: skip
@@ -360,5 +390,83 @@ class State(Store):
         if not rows:
             return None
         started, finished, series, anomalies, errors = rows[0]
-        return {"started": _dt(started), "finished": _dt(finished), "series": series,  # type: ignore[arg-type]
+        return {"started": _dt(started), "finished": _dt(finished), "series": series,
                 "anomalies": anomalies, "errors": json.loads(str(errors))}  # fmt: skip
+
+
+class IncidentState(State):
+    """Incidents, the messages that show them, and flags (schema version 3)."""
+
+    def open_incident(self, metric: str) -> Incident | None:
+        rows = self._rows(
+            "SELECT id, metric, opened_at, last_notified_at, resolved_at, ok_streak, "
+            "acknowledged_by, peak_score FROM incidents WHERE metric=? AND resolved_at IS NULL "
+            "ORDER BY id DESC LIMIT 1", (metric,),
+        )  # fmt: skip
+        return _incident(rows[0]) if rows else None
+
+    def incident(self, incident_id: int) -> Incident | None:
+        rows = self._rows(
+            "SELECT id, metric, opened_at, last_notified_at, resolved_at, ok_streak, "
+            "acknowledged_by, peak_score FROM incidents WHERE id=?", (incident_id,),
+        )  # fmt: skip
+        return _incident(rows[0]) if rows else None
+
+    def save_incident(self, incident: Incident) -> Incident:
+        values = (
+            incident.metric, _ts(incident.opened_at), _ts(incident.last_notified_at),
+            None if incident.resolved_at is None else _ts(incident.resolved_at),
+            incident.ok_streak, incident.acknowledged_by, incident.peak_score,
+        )  # fmt: skip
+        if incident.id is None:
+            new_id = self._write(
+                "INSERT INTO incidents (metric, opened_at, last_notified_at, resolved_at, "
+                "ok_streak, acknowledged_by, peak_score) VALUES (?, ?, ?, ?, ?, ?, ?)", values,
+            )  # fmt: skip
+            return replace(incident, id=new_id)
+        self._write(
+            "UPDATE incidents SET metric=?, opened_at=?, last_notified_at=?, resolved_at=?, "
+            "ok_streak=?, acknowledged_by=?, peak_score=? WHERE id=?", (*values, incident.id),
+        )  # fmt: skip
+        return incident
+
+    def mark_false_alarm(self, incident_id: int, who: str) -> None:
+        self._write("UPDATE incidents SET false_alarm_by=?, acknowledged_by=coalesce("
+                    "acknowledged_by, ?) WHERE id=?", (who, who, incident_id))  # fmt: skip
+
+    def false_alarms(self) -> list[tuple[str, datetime, datetime | None, str]]:
+        """(metric, opened, resolved, who) of every incident marked a false alarm."""
+        rows = self._rows("SELECT metric, opened_at, resolved_at, false_alarm_by FROM incidents "
+                          "WHERE false_alarm_by IS NOT NULL ORDER BY id")  # fmt: skip
+        return [(str(m), _at(o), _dt(r), str(w)) for m, o, r, w in rows]
+
+    def add_message(self, incident_id: int, chat_id: int, message_id: int, *, is_photo: bool,
+                    text: str) -> None:  # fmt: skip
+        self._write("INSERT INTO incident_messages VALUES (?, ?, ?, ?, ?)",
+                    (incident_id, chat_id, message_id, int(is_photo), text))  # fmt: skip
+
+    def messages(self, incident_id: int) -> list[tuple[int, int, bool, str]]:
+        rows = self._rows("SELECT chat_id, message_id, is_photo, text FROM incident_messages "
+                          "WHERE incident_id=?", (incident_id,))  # fmt: skip
+        return [(int(c), int(m), bool(p), str(t)) for c, m, p, t in rows]
+
+    def flag(self, key: str) -> str | None:
+        rows = self._rows("SELECT value FROM flags WHERE key=?", (key,))
+        return str(rows[0][0]) if rows else None
+
+    def set_flag(self, key: str, value: str | None) -> None:
+        if value is None:
+            self._write("DELETE FROM flags WHERE key=?", (key,))
+        else:
+            self._write("INSERT OR REPLACE INTO flags VALUES (?, ?)", (key, value))
+
+
+def _incident(row: tuple[Any, ...]) -> Incident:
+    iid, metric, opened, notified, resolved, streak, ack, peak = row
+    opened_at, notified_at = _dt(opened), _dt(notified)
+    assert opened_at is not None and notified_at is not None
+    return Incident(
+        metric=str(metric), opened_at=opened_at, last_notified_at=notified_at,
+        resolved_at=_dt(resolved), ok_streak=int(streak), acknowledged_by=None if ack is None
+        else str(ack), peak_score=float(peak), id=int(iid),
+    )  # fmt: skip

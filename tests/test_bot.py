@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,10 +15,10 @@ import pytest
 from bot.handlers.callbacks import Mute
 from bot.monitor import Monitor
 from bot.settings import Settings, load_settings
-from bot.store import State
-from bot.telegram import serve
+from bot.store import IncidentState, State
+from bot.telegram import BotApp
 from queries.catalogue import load_catalogue
-from queries.sources import EmbeddedSource
+from queries.sources import EmbeddedSource, Source
 from tests.conftest import END, SourceSpec
 from tests.fakebot import FakeTelegram
 
@@ -34,22 +35,46 @@ async def fake() -> AsyncIterator[FakeTelegram]:
 
 
 def settings_for(url: str, spec: SourceSpec, state: Path, **extra: object) -> Settings:
-    return load_settings(
-        bot_token=TOKEN, telegram_api_url=url, admin_ids=(ADMIN,), alert_chat_ids=(ALERTS,),
-        state_path=state, embedded_path=spec.path, clickhouse_url=None,
-        clickhouse_database=spec.database, **extra,
-    )  # fmt: skip
+    values: dict[str, object] = {
+        "bot_token": TOKEN, "telegram_api_url": url, "admin_ids": (ADMIN,),
+        "alert_chat_ids": (ALERTS,), "state_path": state, "clickhouse_url": None,
+        "clickhouse_database": spec.database,
+    }  # fmt: skip
+    if spec.path is not None:
+        values["embedded_path"] = spec.path
+    return load_settings(**{**values, **extra})
+
+
+class Clock:
+    """The time the bot believes it is; tests move it."""
+
+    def __init__(self) -> None:
+        self.now = END
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 @asynccontextmanager
-async def running(settings: Settings, fake: FakeTelegram) -> AsyncIterator[Monitor]:
+async def running(
+    settings: Settings,
+    fake: FakeTelegram,
+    clock: Clock | None = None,
+    *,
+    schedule: bool = True,
+    source: Source | None = None,
+) -> AsyncIterator[Monitor]:
     """The bot as `alertbot run` starts it, stopped cleanly afterwards."""
-    source = EmbeddedSource(settings.embedded_path, database=settings.clickhouse_database)
-    monitor = Monitor(source=source, catalogue=load_catalogue(), state=State(settings.state_path),
-                      settings=settings, clock=lambda: END)  # fmt: skip
+    if source is None:
+        source = EmbeddedSource(settings.embedded_path, database=settings.clickhouse_database)
+    monitor = Monitor(source=source, catalogue=load_catalogue(),
+                      state=IncidentState(settings.state_path), settings=settings,
+                      clock=clock or Clock())  # fmt: skip
+    app = BotApp(settings, monitor)
+    monitor.app = app  # type: ignore[attr-defined]  # tests trigger checks through it
     stop = asyncio.Event()
     task = asyncio.create_task(
-        serve(settings, monitor, stop=stop, handle_signals=False, polling_timeout=1)
+        app.run(stop=stop, handle_signals=False, polling_timeout=1, schedule=schedule)
     )
     try:
         await fake.wait_for(lambda c: c.method == "setMyCommands")
@@ -58,6 +83,7 @@ async def running(settings: Settings, fake: FakeTelegram) -> AsyncIterator[Monit
         stop.set()
         await asyncio.wait_for(task, timeout=30)
         monitor.state.close()
+        await source.close()
 
 
 async def reply(fake: FakeTelegram, text: str, *, user: int, count: int = 1) -> list[str]:
@@ -84,8 +110,9 @@ async def test_first_check_pushes_the_incident_alert_with_its_chart(
         assert "Android" in caption and "expected" in caption and "off since" in caption
         assert len(caption) <= 1024
         assert photos[0].file("photo")[:8] == b"\x89PNG\r\n\x1a\n"
-        buttons = json.loads(photos[0].data["reply_markup"])["inline_keyboard"][0]
-        assert [b["text"] for b in buttons][:2] == ["🔕 1 h", "🔕 24 h"]
+        rows = json.loads(photos[0].data["reply_markup"])["inline_keyboard"]
+        assert [b["text"] for b in rows[0]] == ["👀 Ack", "🙅 False alarm"]
+        assert [b["text"] for b in rows[1]][:2] == ["🔕 1 h", "🔕 24 h"]
 
 
 async def test_commands_answer_users(
@@ -213,3 +240,104 @@ async def test_alerts_survive_telegram_rate_limits_and_blocked_chats(
         assert len(to_alerts) == len({c.text for c in to_alerts})  # none delivered twice
         assert not [c for c in fake.calls if c.method == "sendPhoto" and c.chat_id == 777]
         assert monitor.state.subscriptions(777) == []
+
+
+async def test_one_incident_is_one_alert_a_reminder_and_one_resolution(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """Across checks of one episode: one alert, no repeat each check, a reminder only after
+    REPEAT_INTERVAL, an acknowledgement shown on the alert, and once the metric is back for two
+    checks the alert is edited to 'resolved after ...' and a resolution message follows."""
+    from queries import seeding
+
+    spec = SourceSpec("embedded", path=embedded_spec.path, database="lifecycle")
+    source = spec.open()
+    await source.execute("CREATE DATABASE IF NOT EXISTS lifecycle")
+    await seeding.seed(source, days=8, end=END)  # the Android incident lasts END .. END + 3 h
+    await source.close()
+    settings = settings_for(fake.url, spec, tmp_path / "s.db", repeat_interval="1h")
+    clock = Clock()
+    async with running(settings, fake, clock, schedule=False) as monitor:
+        app = monitor.app  # type: ignore[attr-defined]
+
+        def photos() -> list[str]:
+            return [c.text for c in fake.calls if c.method == "sendPhoto" and c.chat_id == ALERTS]
+
+        await app.tick()
+        alerts = photos()
+        assert len(alerts) >= 1 and any("Android" in a for a in alerts)
+        clock.now = END + timedelta(minutes=15)
+        await app.tick()
+        assert photos() == alerts  # still the same incident: nothing new
+        metric = next(m for m in ("feed_users", "views", "likes") if any(
+            monitor.catalogue.metrics[m].title in a for a in alerts))  # fmt: skip
+        incident = monitor.state.open_incident(metric)
+        assert incident is not None
+        await fake.press(f"ack:{incident.id}", user=USER, chat=ALERTS)
+        await fake.wait_for(lambda c: c.method == "editMessageCaption"
+                            and "acknowledged by User2" in c.data.get("caption", ""))  # fmt: skip
+        clock.now = END + timedelta(hours=1, minutes=30)
+        await app.tick()
+        reminders = [c.text for c in fake.calls if "still off" in c.text]
+        assert reminders and not any(
+            monitor.catalogue.metrics[metric].title in r for r in reminders
+        )  # acknowledged: no reminder for it
+        for minutes in (225, 240, 255):
+            clock.now = END + timedelta(minutes=minutes)
+            await app.tick()
+        done = await fake.wait_for(lambda c: c.method == "sendMessage" and c.chat_id == ALERTS
+                                   and "back to normal" in c.text)  # fmt: skip
+        assert "after" in done[0].text
+        edits = [c for c in fake.calls if c.method == "editMessageCaption"
+                 and "resolved after" in c.data.get("caption", "")]  # fmt: skip
+        assert edits
+        assert photos() == alerts  # never re-alerted during the episode
+        assert monitor.state.open_incident(metric) is None
+
+
+async def test_clickhouse_down_for_two_checks_gives_one_notice_each_way_and_no_false_alerts(
+    fake: FakeTelegram, server_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """The real ClickHouse server behind a proxy that goes away for two checks: no alert and
+    no resolution while it is gone, one outage notice, one recovery notice, and the bot keeps
+    answering commands meanwhile."""
+    from urllib.parse import urlsplit
+
+    from queries.sources import ClickHouseSource
+    from tests.tcpproxy import Proxy
+
+    assert server_spec.url is not None
+    target = urlsplit(server_spec.url)
+    proxy = Proxy(target.hostname or "127.0.0.1", target.port or 8123)
+    await proxy.up()
+    url = f"http://127.0.0.1:{proxy.port}"
+    settings = settings_for(fake.url, server_spec, tmp_path / "s.db", clickhouse_url=url)
+    clock = Clock()
+    source = ClickHouseSource(url, database=server_spec.database, timeout=5, retries=2,
+                              backoff=0.05)  # fmt: skip
+    try:
+        async with running(settings, fake, clock, schedule=False, source=source) as monitor:
+            app = monitor.app  # type: ignore[attr-defined]
+            await app.tick()
+            before = len([c for c in fake.calls if c.method == "sendPhoto"])
+            assert before >= 1
+            open_before = {m: monitor.state.open_incident(m) for m in monitor.catalogue.metrics}
+            await proxy.down()
+            for minutes in (15, 30):
+                clock.now = END + timedelta(minutes=minutes)
+                await app.tick()
+            assert "reachable" not in (await reply(fake, "/status", user=USER))[0]
+            notices = [c for c in fake.calls if "Cannot read" in c.text]
+            assert {c.chat_id for c in notices} == {ALERTS, ADMIN} and len(notices) == 2
+            await proxy.up()
+            clock.now = END + timedelta(minutes=45)
+            await app.tick()
+            back = [c for c in fake.calls if "can be read again" in c.text]
+            assert len(back) == 2
+            assert len([c for c in fake.calls if c.method == "sendPhoto"]) == before
+            assert not [c for c in fake.calls if "back to normal" in c.text]
+            for metric, incident in open_before.items():
+                still = monitor.state.open_incident(metric)
+                assert (still is None) == (incident is None)
+    finally:
+        await proxy.down()

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from aiogram import Router
 
-from bot.handlers import admin, common, errors, monitoring, subscriptions
+from bot.handlers import admin, common, errors, incidents, monitoring, subscriptions
 
 __all__ = ["routers"]
 
@@ -19,6 +19,7 @@ def routers(admin_ids: Iterable[int]) -> list[Router]:
         common.build(),
         monitoring.build(),
         subscriptions.build(),
+        incidents.build(),
         admin.build_refusal(),
         common.build_fallback(),
         errors.build(),

@@ -17,6 +17,8 @@ from bot.handlers.errors import UsageError
 from bot.handlers.monitoring import metric_named
 from bot.messages import e
 from bot.monitor import Monitor
+from bot.notifier import show_state
+from bot.store import IncidentState
 from queries.catalogue import parse_duration
 
 __all__ = ["build", "build_refusal"]
@@ -116,6 +118,12 @@ async def mute_button(query: CallbackQuery, callback_data: Mute, monitor: Monito
     monitor.state.mute(callback_data.metric, until, query.from_user.id, now)
     local = until.astimezone(monitor.settings.zone)
     await query.answer(f"Muted {callback_data.metric} until {local:%H:%M}")
+    state = monitor.state
+    if isinstance(state, IncidentState) and query.bot is not None:
+        incident = state.open_incident(callback_data.metric)
+        if incident is not None and incident.id is not None:
+            line = f"🔕 muted until {local:%Y-%m-%d %H:%M} by {query.from_user.full_name}"
+            await show_state(query.bot, state, incident.id, line)
     if isinstance(query.message, Message):
         await query.message.answer(
             f"🔕 <code>{e(callback_data.metric)}</code> muted until {local:%Y-%m-%d %H:%M} by "

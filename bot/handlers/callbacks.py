@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram.filters.callback_data import CallbackData
 
-__all__ = ["Mute", "Show"]
+__all__ = ["Ack", "FalseAlarm", "Mute", "Show"]
 
 
 class Mute(CallbackData, prefix="mute"):
@@ -15,3 +15,11 @@ class Mute(CallbackData, prefix="mute"):
 class Show(CallbackData, prefix="show"):
     metric: str
     slice: str  # "" for the total, else dim=value
+
+
+class Ack(CallbackData, prefix="ack"):
+    incident: int
+
+
+class FalseAlarm(CallbackData, prefix="false"):
+    incident: int
