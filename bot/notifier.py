@@ -7,11 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError, TelegramRetryAfter
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramRetryAfter,
+)
 from aiogram.types import BufferedInputFile, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
@@ -19,9 +25,9 @@ from bot.checker import CheckReport, SeriesResult
 from bot.formatting import fmt_value
 from bot.handlers.callbacks import Ack, FalseAlarm, Mute, Show
 from bot.incidents import Incident, Policy, Reason, decide
-from bot.messages import alert_caption, digest_text, duration_text, e, group
+from bot.messages import alert_caption, digest_text, duration_text, e, group, split_message
 from bot.monitor import Monitor
-from bot.store import IncidentState
+from bot.store import IncidentState, Outbox, Outgoing
 from detectors import Status
 from queries.catalogue import Metric
 
@@ -70,14 +76,23 @@ class _Event:
     incident: Incident
     head: SeriesResult | None
     related: list[SeriesResult]
+    png: bytes | None = None
+
+
+def _markup(markup: InlineKeyboardMarkup | None) -> str | None:
+    return None if markup is None else markup.model_dump_json(exclude_none=True)
 
 
 class Notifier:
-    def __init__(self, bot: Bot, monitor: Monitor, state: IncidentState, policy: Policy) -> None:
+    def __init__(self, bot: Bot, monitor: Monitor, state: Outbox, policy: Policy, *,
+                 wall: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:  # fmt: skip
         self.bot = bot
         self.monitor = monitor
         self.state = state
         self.policy = policy
+        self.wall = wall  # the outbox's retry times are real time, whatever the check's clock
+        self.retry_base = 2.0  # seconds before the first retry; doubles each time, up to 5 min
+        self._draining = asyncio.Lock()
 
     # -- who hears ---------------------------------------------------------------------------
     def recipients(self, metric: str) -> list[int]:
@@ -91,11 +106,12 @@ class Notifier:
 
     # -- one check -----------------------------------------------------------------------------
     async def after_check(self, report: CheckReport) -> None:
+        """Decide, then write every incident change with its messages in one transaction (a
+        crash leaves either both or neither), then send."""
         now = self.monitor.clock()
         late = self._late_tables(report)
-        await self._source_notices(report, late, now)
         heads = {h.metric.name: (h, r) for h, r in group(report.anomalies)}
-        first: list[_Event] = []
+        planned: list[tuple[Metric, Reason, Incident, SeriesResult | None, list[SeriesResult]]] = []
         for metric in self.monitor.catalogue.metrics.values():
             firing = self._firing(report, metric, late)
             head, related = heads.get(metric.name, (None, []))
@@ -108,18 +124,36 @@ class Notifier:
                 metric=metric.name,
                 score=score,
             )
-            if decision.incident is None:
-                continue
-            incident = self.state.save_incident(decision.incident)
-            muted = self.state.muted_until(metric.name, now) is not None
-            if decision.reason is Reason.FIRST and head is not None and not muted:
-                first.append(_Event(incident, head, list(related)))
-            elif decision.reason is Reason.REPEAT and head is not None and not muted:
-                await self._remind(incident, head, now)
-            elif decision.reason is Reason.RESOLVED:
-                await self._resolve(incident, report, metric, now)
-        if first:
-            await self._announce(first, now)
+            if decision.incident is not None:
+                planned.append((metric, decision.reason, decision.incident, head, list(related)))
+        charts = {}
+        for metric, reason, _, head, _ in planned:
+            if reason is Reason.FIRST and head is not None:
+                charts[metric.name] = await self._chart(head)
+        resolved: list[tuple[Incident, str]] = []
+        with self.state.transaction():
+            self._source_notices(report, late)
+            first: list[_Event] = []
+            for metric, reason, incident, head, related in planned:
+                saved = self.state.save_incident(incident)
+                muted = self.state.muted_until(metric.name, now) is not None
+                if reason is Reason.FIRST and head is not None and not muted:
+                    first.append(_Event(saved, head, related, charts.get(metric.name)))
+                elif reason is Reason.REPEAT and head is not None and not muted:
+                    self._remind(saved, head, now)
+                elif reason is Reason.RESOLVED:
+                    resolved.append((saved, self._resolve(saved, report, metric, now)))
+            if first:
+                self._announce(first, now)
+        for incident, lasted in resolved:
+            await show_state(
+                self.bot,
+                self.state,
+                _id_of(incident),
+                f"✅ resolved after {lasted}",
+                keep_buttons=False,
+            )
+        await self.drain()
 
     def _late_tables(self, report: CheckReport) -> dict[str, SeriesResult]:
         """Tables with no rows at all in the newest bucket although data was expected."""
@@ -150,8 +184,27 @@ class Notifier:
             return None
         return False
 
-    # -- messages --------------------------------------------------------------------------------
-    async def _announce(self, events: list[_Event], now: datetime) -> None:
+    # -- messages (written to the outbox) -------------------------------------------------------
+    def _queue(
+        self,
+        chat: int,
+        text: str,
+        *,
+        png: bytes | None = None,
+        markup: InlineKeyboardMarkup | None = None,
+        incident: int | None = None,
+    ) -> None:
+        for n, part in enumerate(split_message(text) if png is None else [text[:1024]]):
+            self.state.enqueue(
+                chat,
+                part,
+                png=png,
+                markup=_markup(markup) if n == 0 else None,
+                incident_id=incident if n == 0 else None,
+                now=self.wall(),
+            )
+
+    def _announce(self, events: list[_Event], now: datetime) -> None:
         settings = self.monitor.settings
         for ev in events:
             assert ev.head is not None
@@ -169,15 +222,14 @@ class Notifier:
             text = digest_text(groups, zone=settings.zone)
             worst = events[0]
             assert worst.head is not None
-            png = await self._chart(worst.head)
             chats = dict.fromkeys(c for ev in events for c in self.recipients(ev.incident.metric))
-            for chat in chats:
-                message_id = await self.send(chat, text, png, keyboard(worst.head, _id(worst)))
-                if message_id is not None:
-                    for ev in events:
-                        self.state.add_message(
-                            _id(ev), chat, message_id, is_photo=png is not None, text=""
-                        )
+            for chat in chats:  # a digest shows several incidents: it is not edited later
+                self._queue(
+                    chat,
+                    text,
+                    png=worst.png if len(text) <= 1024 else None,
+                    markup=keyboard(worst.head, _id(worst)),
+                )
             return
         for ev in events:
             assert ev.head is not None
@@ -188,13 +240,10 @@ class Notifier:
                 step=self.monitor.catalogue.step,
                 dashboard=settings.dashboard_url,
             )
-            png = await self._chart(ev.head)
             for chat in self.recipients(ev.incident.metric):
-                message_id = await self.send(chat, caption, png, keyboard(ev.head, _id(ev)))
-                if message_id is not None:
-                    self.state.add_message(
-                        _id(ev), chat, message_id, is_photo=png is not None, text=caption
-                    )
+                self._queue(
+                    chat, caption, png=ev.png, markup=keyboard(ev.head, _id(ev)), incident=_id(ev)
+                )
 
     async def _chart(self, result: SeriesResult) -> bytes | None:
         """The chart, or None: an alert that cannot draw its chart still goes out as text."""
@@ -204,7 +253,7 @@ class Notifier:
             log.exception("chart for %s failed; sending the alert as text", result.metric.name)
             return None
 
-    async def _remind(self, incident: Incident, head: SeriesResult, now: datetime) -> None:
+    def _remind(self, incident: Incident, head: SeriesResult, now: datetime) -> None:
         v = head.verdict
         text = (
             f"⏰ <b>{e(head.metric.title)}</b> still off since "
@@ -214,38 +263,28 @@ class Notifier:
             f"{e(fmt_value(head.metric, v.expected))}"
         )
         for chat in self.recipients(incident.metric):
-            await self.send(chat, text, None, None)
+            self._queue(chat, text)
 
-    async def _resolve(
+    def _resolve(
         self, incident: Incident, report: CheckReport, metric: Metric, now: datetime
-    ) -> None:
+    ) -> str:
         lasted = duration_text(now - incident.opened_at)
+        if self.state.muted_until(metric.name, now) is not None:
+            return lasted
         total = next(
             (r for r in report.results if r.metric.name == metric.name and r.slice.is_total), None
         )
-        await show_state(
-            self.bot,
-            self.state,
-            _id_of(incident),
-            f"✅ resolved after {lasted}",
-            keep_buttons=False,
-        )
-        if self.state.muted_until(metric.name, now) is not None:
-            return
         text = f"✅ <b>{e(metric.title)}</b> back to normal after {lasted}"
         if total is not None and total.verdict.value is not None:
             v = total.verdict
-            text += (
-                f": {e(fmt_value(metric, v.value))} (expected "
-                f"{e(fmt_value(metric, v.lower))} – {e(fmt_value(metric, v.upper))})"
-            )
+            low, high = fmt_value(metric, v.lower), fmt_value(metric, v.upper)
+            text += f": {e(fmt_value(metric, v.value))} (expected {e(low)} – {e(high)})"
         chats = dict.fromkeys([c for c, _, _, _ in self.state.messages(_id_of(incident))])
         for chat in chats or self.recipients(metric.name):
-            await self.send(chat, text, None, None)
+            self._queue(chat, text)
+        return lasted
 
-    async def _source_notices(
-        self, report: CheckReport, late: dict[str, SeriesResult], now: datetime
-    ) -> None:
+    def _source_notices(self, report: CheckReport, late: dict[str, SeriesResult]) -> None:
         """One notice when the source (any of its tables) cannot be read, one when it can
         again; the same for data that is late. Never one per check."""
         zone = self.monitor.settings.zone
@@ -253,14 +292,14 @@ class Notifier:
         if report.errors and down is None:
             self.state.set_flag("down", ",".join(sorted(report.errors)))
             details = "; ".join(f"{t}: {m}" for t, m in sorted(report.errors.items()))
-            await self._tell_operators(
+            self._tell_operators(
                 f"⚠️ Cannot read {e(self.monitor.source.describe())}: {e(details[:600])}\n"
                 "Those metrics are unknown until it is back; no alert is raised or resolved "
                 "meanwhile."
             )
         elif not report.errors and down is not None:
             self.state.set_flag("down", None)
-            await self._tell_operators(
+            self._tell_operators(
                 f"✅ {e(self.monitor.source.describe())} can be read again; checks are normal."
             )
         for table in self.monitor.catalogue.tables:
@@ -268,48 +307,95 @@ class Notifier:
             if table in late and self.state.flag(key) is None:
                 bucket = late[table].verdict.bucket.tz_convert(zone)
                 self.state.set_flag(key, bucket.isoformat())
-                await self._tell_operators(
+                self._tell_operators(
                     f"⏳ No rows in <code>{e(table)}</code> for {bucket:%H:%M} yet: the data is "
                     "late, or nothing was recorded. I will say when data arrives; its metrics "
                     "are not judged until then."
                 )
             elif table not in late and table not in report.errors and self.state.flag(key):
                 self.state.set_flag(key, None)
-                await self._tell_operators(f"✅ Data in <code>{e(table)}</code> is arriving again.")
-        del now
+                self._tell_operators(f"✅ Data in <code>{e(table)}</code> is arriving again.")
 
-    async def _tell_operators(self, text: str) -> None:
+    def _tell_operators(self, text: str) -> None:
         for chat in self.operators():
-            await self.send(chat, text, None, None)
+            self._queue(chat, text)
 
-    async def send(
-        self, chat: int, text: str, png: bytes | None, markup: InlineKeyboardMarkup | None
-    ) -> int | None:
-        """Send, waiting out rate limits and retrying failures; the message id, or None."""
-        for attempt in range(3):
-            try:
-                if png is not None and len(text) <= 1024:
-                    message = await self.bot.send_photo(
-                        chat, BufferedInputFile(png, "alert.png"), caption=text, reply_markup=markup
-                    )
-                else:
-                    message = await self.bot.send_message(chat, text[:4096], reply_markup=markup)
-            except TelegramRetryAfter as exc:
-                log.warning(
-                    "Telegram asks to wait %s s before sending to %s", exc.retry_after, chat
+    # -- delivery ---------------------------------------------------------------------------------
+    async def drain(self) -> int:
+        """Send what is due; returns how many went out. Waits out 429 (retry_after), backs
+        off on network errors and 5xx, drops chats that blocked the bot."""
+        sent = 0
+        async with self._draining:
+            while items := self.state.due(self.wall()):
+                for item in items:
+                    outcome = await self._deliver(item)
+                    if outcome == "wait":
+                        return sent
+                    sent += outcome == "sent"
+        return sent
+
+    async def _deliver(self, item: Outgoing) -> str:
+        state, now = self.state, self.wall()
+        if not state.claim(item.id):
+            return "skipped"
+        markup = InlineKeyboardMarkup.model_validate_json(item.markup) if item.markup else None
+        try:
+            if item.png is not None:
+                message = await self.bot.send_photo(
+                    item.chat_id,
+                    BufferedInputFile(item.png, "alert.png"),
+                    caption=item.text,
+                    reply_markup=markup,
                 )
-                await asyncio.sleep(exc.retry_after)
-                continue
-            except TelegramForbiddenError:
-                log.warning("chat %s blocked or removed the bot: its subscriptions are off", chat)
-                self.state.unsubscribe(chat, "*")
-                return None
-            except TelegramAPIError as exc:
-                log.warning("sending to %s failed (attempt %d): %s", chat, attempt + 1, exc)
-                await asyncio.sleep(1.0 * (attempt + 1))
-                continue
-            return message.message_id
-        return None
+            else:
+                message = await self.bot.send_message(item.chat_id, item.text, reply_markup=markup)
+        except TelegramRetryAfter as exc:
+            log.warning("Telegram asks to wait %s s", exc.retry_after)
+            state.mark(
+                item.id,
+                "pending",
+                now=now,
+                error="rate limited",
+                retry_at=now + timedelta(seconds=exc.retry_after),
+            )
+            return "wait"
+        except TelegramForbiddenError:
+            log.warning(
+                "chat %s blocked or removed the bot: its subscriptions are off", item.chat_id
+            )
+            state.unsubscribe(item.chat_id, "*")
+            state.mark(item.id, "dead", now=now, error="forbidden")
+            state.drop_chat(item.chat_id, "forbidden")
+            state.record_delivery(item.incident_id or 0, item.chat_id, None, now, "forbidden")
+            return "dead"
+        except TelegramBadRequest as exc:
+            log.error("Telegram refused a message to %s: %s", item.chat_id, exc)
+            state.mark(item.id, "dead", now=now, error=str(exc)[:300])
+            state.record_delivery(item.incident_id or 0, item.chat_id, None, now, str(exc)[:200])
+            return "dead"
+        except TelegramAPIError as exc:  # network drops and 5xx: try again later
+            delay = min(300.0, self.retry_base * 2.0 ** min(item.attempts, 8))
+            log.warning("sending to %s failed (%s); again in %.0f s", item.chat_id, exc, delay)
+            state.mark(
+                item.id,
+                "pending",
+                now=now,
+                error=str(exc)[:300],
+                retry_at=now + timedelta(seconds=delay),
+            )
+            state.record_delivery(item.incident_id or 0, item.chat_id, None, now, str(exc)[:200])
+            return "retry"
+        state.mark(item.id, "sent", now=now, message_id=message.message_id)
+        state.record_delivery(item.incident_id or 0, item.chat_id, message.message_id, now)
+        if item.incident_id is not None:
+            state.add_message(
+                item.incident_id,
+                item.chat_id,
+                message.message_id,
+                is_photo=item.png is not None,
+                text=item.text,
+            )
+        return "sent"
 
 
 def _id(event: _Event) -> int:

@@ -10,7 +10,9 @@ import hashlib
 import json
 import sqlite3
 import threading
-from dataclasses import replace
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ import pandas as pd
 
 from bot.incidents import Incident
 
-__all__ = ["IncidentState", "State", "Store", "StoreError"]
+__all__ = ["IncidentState", "Outbox", "Outgoing", "State", "Store", "StoreError"]
 
 # Each entry moves the schema from version i to i + 1; never edit a released one.
 MIGRATIONS: tuple[str, ...] = (
@@ -111,6 +113,23 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE TABLE flags (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    """
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        chat_id INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        png BLOB,                      -- a photo with `text` as caption, or NULL for text
+        markup TEXT,                   -- JSON of the inline keyboard
+        incident_id INTEGER,           -- the message then shows that incident (edits)
+        status TEXT NOT NULL,          -- pending | sending | sent | dead
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at INTEGER NOT NULL,
+        message_id INTEGER,
+        error TEXT,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX outbox_due ON outbox (status, next_at);
+    """,
 )
 
 
@@ -133,7 +152,7 @@ class Store:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: transaction() wraps other calls
         try:
             if self.path.parent != Path():
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -470,3 +489,86 @@ def _incident(row: tuple[Any, ...]) -> Incident:
         resolved_at=_dt(resolved), ok_streak=int(streak), acknowledged_by=None if ack is None
         else str(ack), peak_score=float(peak), id=int(iid),
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    id: int
+    chat_id: int
+    text: str
+    png: bytes | None
+    markup: str | None
+    incident_id: int | None
+    attempts: int
+
+
+class Outbox(IncidentState):
+    """Every message goes through here before Telegram (schema version 4): written in the same
+    transaction as the incident change that causes it, sent by a drainer, resumed on restart."""
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All writes inside land together or not at all (a crash mid-check leaves no half)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def enqueue(self, chat_id: int, text: str, *, png: bytes | None = None,
+                markup: str | None = None, incident_id: int | None = None,
+                now: datetime) -> int:  # fmt: skip
+        return self._write(
+            "INSERT INTO outbox (chat_id, text, png, markup, incident_id, status, next_at, "
+            "created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
+            (chat_id, text, png, markup, incident_id, _ts(now), _ts(now)),
+        )
+
+    def due(self, now: datetime, limit: int = 20) -> list[Outgoing]:
+        rows = self._rows(
+            "SELECT id, chat_id, text, png, markup, incident_id, attempts FROM outbox "
+            "WHERE status='pending' AND next_at <= ? ORDER BY id LIMIT ?", (_ts(now), limit),
+        )  # fmt: skip
+        return [Outgoing(*r) for r in rows]
+
+    def resume(self) -> int:
+        """After a crash: messages caught mid-send go out again (a lost alert is worse than
+        a repeated one in that instant). Returns how many."""
+        with self._lock:
+            return self._db.execute(
+                "UPDATE outbox SET status='pending' WHERE status='sending'"
+            ).rowcount
+
+    def mark(self, item_id: int, status: str, *, now: datetime, message_id: int | None = None,
+             error: str | None = None, retry_at: datetime | None = None) -> None:  # fmt: skip
+        self._write(
+            "UPDATE outbox SET status=?, message_id=coalesce(?, message_id), error=?, "
+            "attempts=attempts + ?, next_at=? WHERE id=?",
+            (status, message_id, error, int(status == "pending"),
+             _ts(retry_at or now), item_id),
+        )  # fmt: skip
+
+    def claim(self, item_id: int) -> bool:
+        """pending -> sending, atomically; False if it is no longer pending (dropped, sent)."""
+        with self._lock:
+            return (
+                self._db.execute(
+                    "UPDATE outbox SET status='sending' WHERE id=? AND status='pending'", (item_id,)
+                ).rowcount
+                == 1
+            )
+
+    def drop_chat(self, chat_id: int, reason: str) -> int:
+        """Nothing more goes to a chat that blocked the bot."""
+        with self._lock:
+            return self._db.execute(
+                "UPDATE outbox SET status='dead', error=? WHERE chat_id=? AND status='pending'",
+                (reason, chat_id),
+            ).rowcount
+
+    def pending(self) -> int:
+        rows = self._rows("SELECT count() FROM outbox WHERE status IN ('pending', 'sending')")
+        return int(rows[0][0])

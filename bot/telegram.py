@@ -22,7 +22,7 @@ from bot.monitor import Monitor
 from bot.notifier import Notifier
 from bot.scheduler import run_every
 from bot.settings import Settings
-from bot.store import IncidentState
+from bot.store import Outbox
 from queries.catalogue import load_catalogue
 from queries.sources import Source
 
@@ -36,7 +36,7 @@ class BotApp:
 
     def __init__(self, settings: Settings, monitor: Monitor) -> None:
         assert settings.bot_token is not None
-        assert isinstance(monitor.state, IncidentState)
+        assert isinstance(monitor.state, Outbox)
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
         self.bot = Bot(
             settings.bot_token.get_secret_value(),
@@ -56,6 +56,18 @@ class BotApp:
         report = await self.monitor.check(fresh=True)
         await self.notifier.after_check(report)
 
+    async def deliver(self, stop: asyncio.Event, every: float) -> None:
+        """Keep draining the outbox: retries come due, and a restart resumes what was left."""
+        while not stop.is_set():
+            try:
+                await self.notifier.drain()
+            except Exception:
+                log.exception("sending from the outbox failed; trying again shortly")
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=every)
+            except TimeoutError:
+                continue
+
     async def run(
         self,
         *,
@@ -63,6 +75,7 @@ class BotApp:
         handle_signals: bool = True,
         polling_timeout: int = 10,
         schedule: bool = True,
+        drain_every: float = 2.0,
     ) -> None:
         """Poll for updates and check on schedule until SIGINT/SIGTERM (or `stop`)."""
         halt = stop or asyncio.Event()
@@ -72,6 +85,11 @@ class BotApp:
             await self.bot.set_my_commands(
                 [BotCommand(command=name, description=what[:256]) for name, _, what, _ in COMMANDS]
             )
+            assert isinstance(self.monitor.state, Outbox)
+            resumed = self.monitor.state.resume()
+            if resumed:
+                log.info("resuming %d message(s) left in the outbox", resumed)
+            tasks.append(asyncio.create_task(self.deliver(halt, drain_every)))
             if schedule:
                 tasks.append(asyncio.create_task(run_every(
                     self.settings.check_interval, self.tick, clock=self.monitor.clock, stop=halt
@@ -81,7 +99,7 @@ class BotApp:
             halt.set()
             for task in tasks:
                 try:
-                    await asyncio.wait_for(task, timeout=30)
+                    await asyncio.wait_for(task, timeout=5)  # a stuck send resumes later
                 except TimeoutError:
                     task.cancel()
 
@@ -116,7 +134,7 @@ def make_monitor(
     return Monitor(
         source=source,
         catalogue=load_catalogue(settings.catalogue_path),
-        state=IncidentState(settings.state_path),
+        state=Outbox(settings.state_path),
         settings=settings,
         clock=clock,
     )

@@ -46,6 +46,8 @@ class FakeTelegram:
         self.calls: list[Call] = []
         self.updates: list[dict[str, Any]] = []
         self.failures: list[tuple[str, int | None, int, dict[str, Any]]] = []
+        self.hang: set[str] = set()  # methods whose calls get no answer until released
+        self._release = asyncio.Event()
         self._ids = itertools.count(1)
         self._update_ids = itertools.count(1)
         self._changed = asyncio.Condition()
@@ -63,7 +65,13 @@ class FakeTelegram:
         self.url = f"http://127.0.0.1:{port}"
         return self.url
 
+    def release(self) -> None:
+        """Hung calls end now (their sender is long gone)."""
+        self.hang.clear()
+        self._release.set()
+
     async def stop(self) -> None:
+        self.release()
         if self.runner is not None:
             await self.runner.cleanup()
 
@@ -140,10 +148,18 @@ class FakeTelegram:
         for key, value in form.items():
             if isinstance(value, web.FileField):
                 files[key] = value.file.read()
+                value.file.close()
             else:
                 data[key] = str(value)
         if method == "getUpdates":
             return await self._get_updates(data)
+        if method in self.hang:
+            async with self._changed:
+                self.calls.append(Call(f"{method}?", data, files))
+                self._changed.notify_all()
+            await self._release.wait()  # no answer: the sender dies waiting for it
+            return web.json_response({"ok": False, "error_code": 500, "description": "gone"},
+                                     status=500)  # fmt: skip
         for n, (name, chat, status, body) in enumerate(self.failures):
             if name == method and (chat is None or str(chat) == data.get("chat_id")):
                 del self.failures[n]
