@@ -85,6 +85,7 @@ class Settings(BaseSettings):
     check_interval: Duration = timedelta(minutes=15)
     data_delay: Duration = timedelta(minutes=2)
     repeat_interval: Duration = timedelta(hours=4)
+    resolve_after: int = 2
     state_path: Path = Path("alertbot.sqlite3")
     dashboard_url: str | None = None
     timezone: str = "UTC"
@@ -111,6 +112,13 @@ class Settings(BaseSettings):
     def _database(cls, value: str) -> str:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
             raise ValueError("is not a database name: use letters, digits and _")
+        return value
+
+    @field_validator("resolve_after")
+    @classmethod
+    def _resolve_after(cls, value: int) -> int:
+        if not 1 <= value <= 96:
+            raise ValueError("must be a number of checks from 1 to 96")
         return value
 
     @field_validator("clickhouse_timeout")

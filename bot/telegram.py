@@ -48,7 +48,10 @@ class BotApp:
         self.dispatcher = Dispatcher(monitor=monitor)
         self.dispatcher.include_routers(*routers(settings.admin_ids))
         self.notifier = Notifier(
-            self.bot, monitor, monitor.state, Policy(repeat=settings.repeat_interval)
+            self.bot,
+            monitor,
+            monitor.state,
+            Policy(repeat=settings.repeat_interval, resolve_after=settings.resolve_after),
         )
 
     async def tick(self) -> None:

@@ -49,6 +49,7 @@ def test_values_are_parsed_from_env_and_dotenv(monkeypatch: pytest.MonkeyPatch, 
         ("CLICKHOUSE_URL", "localhost:8123", "is not an http(s) URL: expected e.g. http://"),
         ("TIMEZONE", "Mars/Olympus", "TIMEZONE='Mars/Olympus' is not a time zone"),
         ("CLICKHOUSE_DATABASE", "a;b", "is not a database name"),
+        ("RESOLVE_AFTER", "0", "RESOLVE_AFTER='0' must be a number of checks from 1 to 96"),
     ],
 )
 def test_bad_values_give_one_plain_sentence(
