@@ -28,11 +28,11 @@ import numpy as np
 import pandas as pd
 
 import detectors
-from bot.backtesting import label_of
+from bot.backtesting import key_of, label_of
 from detectors.backtest import Alert, Label, SeriesKey, replay, score
 from queries import demo, seeding
 from queries.catalogue import Catalogue, Kind, load_catalogue
-from queries.series import Slice, bucket_index, build_series, slice_values, split_slices
+from queries.series import bucket_index, build_series, slices_of, split_slices, weight_series
 from queries.sources import EmbeddedSource
 
 END = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -103,14 +103,11 @@ async def load(source: EmbeddedSource, catalogue: Catalogue, name: str, *, seed:
     for table in catalogue.tables.values():
         frame = await source.fetch(table, start, END)
         parts = split_slices(frame, index)
-        values = {dim: slice_values(frame, table, dim) for dim in table.dims}
         for metric in catalogue.metrics_of(table.name):
-            wanted = [Slice()] + [Slice(d, v) for d in metric.slices for v in values[d]]
-            for where in wanted:
-                key = SeriesKey(metric.name, "" if where.is_total else where.dim, where.value)
+            for where in slices_of(frame, table, metric):
+                key = key_of(metric, where)
                 series[key] = build_series(parts, metric, where, index)
-                counter = catalogue.metric("views") if metric.kind is Kind.RATIO else metric
-                weight[key] = build_series(parts, counter, where, index)
+                weight[key] = weight_series(parts, metric, where, index)
     labels = [label_of(i) for i in demo.incidents_for(config, END)]
     return Dataset(name, series, weight, labels, pd.Timestamp(start + WARMUP), pd.Timestamp(END))
 

@@ -10,7 +10,7 @@ import asyncio
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,12 +23,13 @@ from detectors.backtest import Alert, Label, Score, SeriesKey, replay, score
 from queries import demo, seeding
 from queries.catalogue import Catalogue, Kind, Metric
 from queries.history import complete_end
-from queries.series import Slice, bucket_index, build_series, slice_values, split_slices
+from queries.series import Slice, bucket_index, build_series, slices_of, split_slices, weight_series
 from queries.sources import Source
 
 __all__ = [
     "Backtest",
     "collect",
+    "key_of",
     "label_of",
     "labels_from_file",
     "labels_from_source",
@@ -70,19 +71,18 @@ async def collect(
             continue
         frame = await source.fetch(table, start - WARMUP, end)
         parts = split_slices(frame, index)
-        values = {dim: slice_values(frame, table, dim) for dim in table.dims}
         for metric in table_metrics:
-            slices = [Slice()] + [Slice(d, v) for d in metric.slices for v in values[d]]
-            # How many events stand behind each value: the denominator of a ratio.
-            counter = metric
-            if metric.kind is Kind.RATIO:
-                counter = replace(metric, kind=Kind.COUNT, column=metric.denominator)
-            for where in slices:
-                key = SeriesKey(metric.name, "" if where.is_total else where.dim, where.value)
+            for where in slices_of(frame, table, metric):
+                key = key_of(metric, where)
                 out.series[key] = build_series(parts, metric, where, index)
-                out.weight[key] = build_series(parts, counter, where, index)
+                out.weight[key] = weight_series(parts, metric, where, index)
                 out.metric[key] = metric
     return out
+
+
+def key_of(metric: Metric, where: Slice) -> SeriesKey:
+    """The backtest's name for one series of a metric."""
+    return SeriesKey(metric.name, "" if where.is_total else where.dim, where.value)
 
 
 def label_of(incident: demo.Incident) -> Label:

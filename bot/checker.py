@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -22,7 +22,14 @@ from detectors import Status, Verdict
 from queries.catalogue import Catalogue, Kind, Metric, Table
 from queries.errors import SourceError
 from queries.history import Window, merge, plan
-from queries.series import Slice, bucket_index, build_series, slice_values, split_slices
+from queries.series import (
+    Slice,
+    bucket_index,
+    build_series,
+    slices_of,
+    split_slices,
+    weight_series,
+)
 from queries.sources import Source
 
 __all__ = ["CheckReport", "History", "SeriesResult", "run_check"]
@@ -78,6 +85,10 @@ class History:
                 self._held[table.name] = loaded
         return self._held.get(table.name)
 
+    def held(self, table: Table) -> tuple[pd.DataFrame, datetime, datetime] | None:
+        """The rows held for a table after the last check, with the window they cover."""
+        return self._held_for(table)
+
     async def frame(
         self, table: Table, now: datetime, delay: timedelta
     ) -> tuple[pd.DataFrame, Window, int]:
@@ -125,11 +136,6 @@ def spec_for(metric: Metric, overrides: Mapping[str, object] | None = None) -> d
     return spec
 
 
-def detector_for(metric: Metric) -> detectors.Detector:
-    """The metric's detector; counts and users are declared counts (Poisson-aware width)."""
-    return detectors.build(spec_for(metric))
-
-
 def detect(
     frame: pd.DataFrame,
     window: Window,
@@ -142,19 +148,16 @@ def detect(
     """Bands and verdicts for every metric and slice of one table. CPU only."""
     index = bucket_index(window.start, window.end, step)
     parts = split_slices(frame, index)
-    values = {dim: slice_values(frame, table, dim) for dim in table.dims}
     results = []
     for metric in metrics:
         spec = spec_for(metric, (overrides or {}).get(metric.name))
         detector = detectors.build(spec)
         rule = detectors.build_rule(spec)
-        wanted = [Slice()] + [Slice(d, v) for d in metric.slices for v in values[d]]
-        for where in wanted:
+        for where in slices_of(frame, table, metric):
             series = build_series(parts, metric, where, index)
-            weight = None
-            if metric.kind is Kind.RATIO:
-                counter = replace(metric, kind=Kind.COUNT, column=metric.denominator)
-                weight = build_series(parts, counter, where, index)
+            weight = (
+                weight_series(parts, metric, where, index) if metric.kind is Kind.RATIO else None
+            )
             band = detector.band(series, last=BAND_ROWS, weight=weight)
             verdict = rule.verdict(series, band)
             results.append(SeriesResult(metric, where, series, band, verdict, detector.describe()))

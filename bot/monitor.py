@@ -12,13 +12,14 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
 
 import detectors
+from bot.backtesting import key_of
 from bot.charts import render_chart
 from bot.checker import CheckReport, History, SeriesResult, run_check, spec_for
 from bot.settings import Settings
@@ -26,8 +27,16 @@ from bot.store import State
 from detectors.backtest import Alert, SeriesKey, replay
 from queries import seeding
 from queries.catalogue import Catalogue, Kind, Metric
+from queries.errors import SourceError
 from queries.history import complete_end
-from queries.series import Slice, bucket_index, build_series, slice_values, split_slices
+from queries.series import (
+    Slice,
+    bucket_index,
+    build_series,
+    slices_of,
+    split_slices,
+    weight_series,
+)
 from queries.sources import EmbeddedSource, Source
 
 __all__ = ["Monitor", "SetResult"]
@@ -170,23 +179,22 @@ class Monitor:
     async def series_of(
         self, metric: Metric
     ) -> tuple[dict[SeriesKey, pd.Series], dict[SeriesKey, pd.Series]]:
-        """Every slice of the metric over the held history (28 days), and ratio weights."""
-        now = self.clock()
-        await self.check()
+        """Every slice of the metric over the history the current check holds (28 days), and
+        the ratio weights. No query of its own: the check has just fetched what is new."""
+        report = await self.check()
         table = self.catalogue.tables[metric.table]
-        frame, window, _ = await self.history.frame(table, now, self.settings.data_delay)
-        index = bucket_index(window.start, window.end, self.catalogue.step)
+        held = self.history.held(table)
+        if held is None:
+            raise SourceError(report.errors.get(table.name, f"no history of {table.name} yet"))
+        frame, start, end = held
+        index = bucket_index(start, end, self.catalogue.step)
         parts = split_slices(frame, index)
-        slices = [Slice()] + [
-            Slice(d, v) for d in metric.slices for v in slice_values(frame, table, d)
-        ]
         series, weights = {}, {}
-        for where in slices:
-            key = SeriesKey(metric.name, "" if where.is_total else where.dim, where.value)
+        for where in slices_of(frame, table, metric):
+            key = key_of(metric, where)
             series[key] = build_series(parts, metric, where, index)
             if metric.kind is Kind.RATIO:
-                counter = replace(metric, kind=Kind.COUNT, column=metric.denominator)
-                weights[key] = build_series(parts, counter, where, index)
+                weights[key] = weight_series(parts, metric, where, index)
         return series, weights
 
     async def replay(

@@ -371,11 +371,6 @@ class State(Store):
             (metric, slice_label, _ts(bucket), *numbers, reason, _ts(now)),
         )
 
-    def last_alert_at(self, metric: str, slice_label: str) -> datetime | None:
-        rows = self._rows("SELECT max(created_at) FROM alerts WHERE metric=? AND slice=?",
-                          (metric, slice_label))  # fmt: skip
-        return _dt(rows[0][0]) if rows and rows[0][0] is not None else None
-
     def recent_alerts(self, limit: int) -> list[dict[str, object]]:
         rows = self._rows(
             "SELECT metric, slice, bucket, value, expected, lower, upper, reason, created_at "

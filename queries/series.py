@@ -8,7 +8,7 @@ bucket where the table's total has rows had no events there: 0 for counts and us
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,7 +26,9 @@ __all__ = [
     "build_series",
     "frame_from_rows",
     "slice_values",
+    "slices_of",
     "split_slices",
+    "weight_series",
 ]
 
 TOTAL = "total"
@@ -120,6 +122,23 @@ def slice_values(frame: pd.DataFrame, table: Table, dim: str) -> list[str]:
     values = [str(v) for v in weight.index if str(v) != ""]
     limit = table.top_n.get(dim)
     return values[:limit] if limit else values
+
+
+def slices_of(frame: pd.DataFrame, table: Table, metric: Metric) -> list[Slice]:
+    """The metric's series: its total, then each of its dims' values (top N where limited)."""
+    return [Slice()] + [
+        Slice(dim, value) for dim in metric.slices for value in slice_values(frame, table, dim)
+    ]
+
+
+def weight_series(
+    slices: SliceFrame, metric: Metric, where: Slice, index: pd.DatetimeIndex
+) -> pd.Series:
+    """How many events stand behind each value: the count itself, or a ratio's denominator."""
+    counter = metric
+    if metric.kind is Kind.RATIO:
+        counter = replace(metric, kind=Kind.COUNT, column=metric.denominator)
+    return build_series(slices, counter, where, index)
 
 
 def build_series(
