@@ -30,9 +30,9 @@ from queries.series import (
     split_slices,
     weight_series,
 )
-from queries.sources import Source
+from queries.sources import Freshness, Source
 
-__all__ = ["CheckReport", "History", "SeriesResult", "run_check"]
+__all__ = ["CheckReport", "History", "Late", "SeriesResult", "late_data", "run_check"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,16 @@ class SeriesResult:
     detector: str
 
 
+@dataclass(frozen=True)
+class Late:
+    """A table whose newest bucket is missing or still filling: its metrics are not judged."""
+
+    table: str
+    bucket: pd.Timestamp  # the newest bucket's start
+    latest: datetime | None  # the newest event time seen in the table (None: none recently)
+    reason: str
+
+
 @dataclass
 class CheckReport:
     checked_at: datetime
@@ -58,6 +68,7 @@ class CheckReport:
     window_end: datetime
     results: list[SeriesResult] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)  # table -> what went wrong
+    late: dict[str, Late] = field(default_factory=dict)  # table -> its data is late
     timings: dict[str, float] = field(default_factory=dict)
     rows_read: int = 0
 
@@ -164,6 +175,102 @@ def detect(
     return results
 
 
+# The newest bucket counts as still filling when no event arrived for this many mean gaps
+# between events before its end (no event in 10 mean gaps happens by chance with p = e^-10),
+# and never for a gap under MIN_GAP: clocks and batching jitter by seconds.
+QUIET_GAPS = 10.0
+MIN_GAP = timedelta(minutes=1)
+# ... or when its last third holds under half the events of its first third, and that is no
+# chance (z >= 4 on the split): rows of the bucket's end are still in transit. A daily ramp
+# changes a 15-minute rate by a few percent, not by half.
+FILL_RATIO = 0.5
+FILL_Z = 4.0
+
+
+def _span(seconds: float) -> str:
+    minutes, sec = divmod(round(seconds), 60)
+    return f"{minutes} min {sec} s" if minutes else f"{sec} s"
+
+
+def late_data(
+    table: Table,
+    frame: pd.DataFrame,
+    window: Window,
+    step: timedelta,
+    fresh: Freshness,
+    *,
+    now: datetime,
+    grace: timedelta,
+) -> Late | None:
+    """Whether the newest bucket of a table is missing or only partly there because its rows
+    are late (ingestion lag), rather than because the metric moved.
+
+    Lag shows in two ways: events stop minutes before the bucket's end while at the table's
+    recent rate many would have come (a stalled pipeline), or the bucket's last third holds far
+    fewer events than its first (rows spread out in transit). A table silent for longer than
+    `grace` is not late but down, and is judged: a missing bucket then alerts.
+
+    A drop that starts in the middle of the newest bucket also leaves its last third thin:
+    it is judged one check later, on the next bucket, which it fills evenly.
+    """
+    end = pd.Timestamp(window.end)
+    bucket = end - step
+    if fresh.latest is None or pd.Timestamp(now) - pd.Timestamp(fresh.latest) > grace:
+        return None
+    if "rows" not in frame.columns:
+        return None  # the table's query gives no event count to judge a rate by
+    totals = frame[frame["dim"] == "total"]
+    recent = totals["rows"][(totals["bucket"] >= bucket - 8 * step) & (totals["bucket"] < bucket)]
+    rate = float(recent.max()) / step.total_seconds() if len(recent) else 0.0
+    if rate <= 0:
+        return None  # a table this quiet gives no evidence either way
+    gap = (end - pd.Timestamp(fresh.latest)).total_seconds()
+    first, last = fresh.first_third, fresh.last_third
+    stalled = gap > max(MIN_GAP.total_seconds(), QUIET_GAPS / rate)
+    thin = last < FILL_RATIO * first and (first - last) / max(first + last, 1) ** 0.5 >= FILL_Z
+    if stalled:
+        newest = totals["rows"][totals["bucket"] == bucket]
+        what = "is only partly there" if float(newest.sum()) > 0 else "has no rows yet"
+        why = (
+            f"its last event came {_span(gap)} before the bucket's end, where about "
+            f"{rate * gap:,.0f} were due"
+        )
+    elif thin:
+        what = "is still filling"
+        why = f"its last 5 minutes hold {last:,} events against {first:,} in its first 5"
+    else:
+        return None
+    return Late(
+        table.name,
+        bucket,
+        fresh.latest,
+        f"data is late: the newest bucket of {table.name} {what} ({why}); judged once it fills",
+    )
+
+
+async def _lateness(
+    history: History, table: Table, frame: pd.DataFrame, window: Window, *, now: datetime,
+    grace: timedelta,
+) -> Late | None:  # fmt: skip
+    step = history.catalogue.step
+    try:
+        fresh = await history.source.freshness(
+            table, window.end - step, window.end, window.end - grace - step
+        )
+    except SourceError as exc:  # freshness is a refinement: the check goes on without it
+        log.warning("table %s: cannot tell how fresh it is: %s", table.name, exc)
+        return None
+    return late_data(table, frame, window, step, fresh, now=now, grace=grace)
+
+
+def _not_judged(result: SeriesResult, late: Late) -> SeriesResult:
+    v = result.verdict
+    verdict = Verdict(Status.UNKNOWN, v.bucket, v.value, v.expected, v.lower, v.upper, v.score,
+                      late.reason)  # fmt: skip
+    return SeriesResult(result.metric, result.slice, result.series, result.band, verdict,
+                        result.detector)  # fmt: skip
+
+
 async def run_check(
     history: History,
     now: datetime,
@@ -171,8 +278,12 @@ async def run_check(
     delay: timedelta,
     metrics: Sequence[str] | None = None,
     overrides: Mapping[str, Mapping[str, object]] | None = None,
+    late_grace: timedelta = timedelta(minutes=45),
 ) -> CheckReport:
-    """Check every metric (or the named ones) and all their slices as of `now`."""
+    """Check every metric (or the named ones) and all their slices as of `now`.
+
+    A table whose newest bucket is late (see late_data) is reported in `late`, and its
+    verdicts are UNKNOWN: a bucket that is still filling is not a drop."""
     catalogue = history.catalogue
     wanted = [catalogue.metric(m) for m in metrics] if metrics else list(catalogue.metrics.values())
     report = CheckReport(checked_at=now, source=history.source.kind, window_end=now)
@@ -193,16 +304,21 @@ async def run_check(
         report.rows_read += rows
         report.window_end = window.end
         started = time.perf_counter()
-        report.results.extend(
-            await asyncio.to_thread(
-                partial(detect, overrides=overrides),
-                frame,
-                window,
-                table,
-                table_metrics,
-                catalogue.step,
-            )
+        late = await _lateness(history, table, frame, window, now=now, grace=late_grace)
+        query_s += time.perf_counter() - started
+        started = time.perf_counter()
+        results = await asyncio.to_thread(
+            partial(detect, overrides=overrides),
+            frame,
+            window,
+            table,
+            table_metrics,
+            catalogue.step,
         )
+        if late is not None:
+            report.late[table.name] = late
+            results = [_not_judged(r, late) for r in results]
+        report.results.extend(results)
         detect_s += time.perf_counter() - started
     order = {name: i for i, name in enumerate(catalogue.metrics)}
     report.results.sort(key=lambda r: order[r.metric.name])  # stable: slices keep their rank

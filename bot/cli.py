@@ -135,7 +135,11 @@ async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
             await prepare_demo(source, catalogue, wall)
         history = History(source, catalogue, store)
         report = await run_check(
-            history, now, delay=settings.data_delay, metrics=[args.metric] if args.metric else None
+            history,
+            now,
+            delay=settings.data_delay,
+            late_grace=settings.late_data_grace,
+            metrics=[args.metric] if args.metric else None,
         )
     finally:
         await source.close()

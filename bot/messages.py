@@ -180,6 +180,8 @@ def check_summary(report: CheckReport, *, zone: ZoneInfo) -> str:
         )
         if len(off) > 12:
             text += f" and {len(off) - 12} more"
+    for late in report.late.values():
+        text += f"\n⏳ {e(late.reason)}"
     if report.errors:
         text += "\n⚠️ not checked: " + "; ".join(e(m) for m in report.errors.values())
     return text

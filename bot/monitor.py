@@ -115,7 +115,11 @@ class Monitor:
             await self._prepare(now)
             version = self._version
             report = await run_check(
-                self.history, now, delay=self.settings.data_delay, overrides=self.overrides()
+                self.history,
+                now,
+                delay=self.settings.data_delay,
+                late_grace=self.settings.late_data_grace,
+                overrides=self.overrides(),
             )
             self.last_duration = time.perf_counter() - started
             self.last_error = "; ".join(report.errors.values()) or None

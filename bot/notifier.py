@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 from aiogram import Bot
 from aiogram.exceptions import (
     TelegramAPIError,
@@ -21,7 +22,7 @@ from aiogram.exceptions import (
 from aiogram.types import BufferedInputFile, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.checker import CheckReport, SeriesResult
+from bot.checker import CheckReport, Late, SeriesResult
 from bot.formatting import fmt_value
 from bot.handlers.callbacks import Ack, FalseAlarm, Mute, Show
 from bot.incidents import Incident, Policy, Reason, decide
@@ -109,7 +110,7 @@ class Notifier:
         """Decide, then write every incident change with its messages in one transaction (a
         crash leaves either both or neither), then send."""
         now = self.monitor.clock()
-        late = self._late_tables(report)
+        late = report.late
         heads = {h.metric.name: (h, r) for h, r in group(report.anomalies)}
         planned: list[tuple[Metric, Reason, Incident, SeriesResult | None, list[SeriesResult]]] = []
         for metric in self.monitor.catalogue.metrics.values():
@@ -155,22 +156,7 @@ class Notifier:
             )
         await self.drain()
 
-    def _late_tables(self, report: CheckReport) -> dict[str, SeriesResult]:
-        """Tables with no rows at all in the newest bucket although data was expected."""
-        late = {}
-        for table in self.monitor.catalogue.tables:
-            totals = [r for r in report.results if r.metric.table == table and r.slice.is_total]
-            if (
-                totals
-                and all(r.verdict.value is None for r in totals)
-                and any((r.verdict.expected or 0) > 0 for r in totals)
-            ):
-                late[table] = totals[0]
-        return late
-
-    def _firing(
-        self, report: CheckReport, metric: Metric, late: dict[str, SeriesResult]
-    ) -> bool | None:
+    def _firing(self, report: CheckReport, metric: Metric, late: Mapping[str, Late]) -> bool | None:
         """True, False, or None when this check could not see the metric."""
         if metric.table in report.errors or metric.table in late:
             return None
@@ -284,7 +270,7 @@ class Notifier:
             self._queue(chat, text)
         return lasted
 
-    def _source_notices(self, report: CheckReport, late: dict[str, SeriesResult]) -> None:
+    def _source_notices(self, report: CheckReport, late: Mapping[str, Late]) -> None:
         """One notice when the source (any of its tables) cannot be read, one when it can
         again; the same for data that is late. Never one per check."""
         zone = self.monitor.settings.zone
@@ -305,12 +291,16 @@ class Notifier:
         for table in self.monitor.catalogue.tables:
             key = f"late:{table}"
             if table in late and self.state.flag(key) is None:
-                bucket = late[table].verdict.bucket.tz_convert(zone)
+                info = late[table]
+                bucket = info.bucket.tz_convert(zone)
                 self.state.set_flag(key, bucket.isoformat())
+                newest = pd.Timestamp(info.latest).tz_convert(zone) if info.latest else None
+                seen = f"the newest event is from {newest:%H:%M:%S}" if newest else "no rows"
                 self._tell_operators(
-                    f"⏳ No rows in <code>{e(table)}</code> for {bucket:%H:%M} yet: the data is "
-                    "late, or nothing was recorded. I will say when data arrives; its metrics "
-                    "are not judged until then."
+                    f"⏳ Data in <code>{e(table)}</code> is late: the {bucket:%H:%M} bucket is "
+                    f"incomplete ({seen}). Its metrics are not judged until the rows arrive, so "
+                    "a half-filled bucket raises no false drop; I will say when data is "
+                    "arriving again."
                 )
             elif table not in late and table not in report.errors and self.state.flag(key):
                 self.state.set_flag(key, None)

@@ -84,6 +84,7 @@ class Settings(BaseSettings):
     alert_chat_ids: Ids = ()
     check_interval: Duration = timedelta(minutes=15)
     data_delay: Duration = timedelta(minutes=2)
+    late_data_grace: Duration = timedelta(minutes=45)
     repeat_interval: Duration = timedelta(hours=4)
     resolve_after: int = 2
     state_path: Path = Path("alertbot.sqlite3")

@@ -66,6 +66,7 @@ class Table:
     columns: tuple[str, ...]
     top_n: Mapping[str, int] = field(default_factory=dict)
     receiver_column: str | None = None
+    time_column: str = "time"  # event time: how fresh the table is (see Source.latest_event)
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,7 @@ def _parse(doc: Mapping[str, Any], read_sql: Any) -> Catalogue:
             columns=tuple(_need(entry, "columns", where)),
             top_n=top_n,
             receiver_column=entry.get("receiver_column"),
+            time_column=str(entry.get("time_column", "time")),
         )
 
     metrics: dict[str, Metric] = {}

@@ -12,7 +12,8 @@ import re
 import tempfile
 import threading
 from abc import ABC, abstractmethod
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -25,7 +26,9 @@ from queries.errors import QueryFailed, SourceError, SourceMisconfigured, Source
 from queries.series import frame_from_rows
 from queries.sql import render
 
-__all__ = ["ClickHouseSource", "EmbeddedSource", "Source", "classify_server_error"]
+__all__ = [
+    "ClickHouseSource", "EmbeddedSource", "Freshness", "Source", "classify_server_error",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +80,15 @@ def classify_server_error(message: str, *, where: str) -> SourceError:
             "CLICKHOUSE_URL the HTTP interface of a ClickHouse server (usually port 8123)?"
         )
     return QueryFailed(f"{where}: ClickHouse rejected the query ({said[:300]})")
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How far a table's rows have arrived (Source.freshness)."""
+
+    latest: datetime | None  # newest event time (None: no rows in the period asked)
+    first_third: int  # events in the first third of the newest bucket
+    last_third: int  # ... and in its last third: far fewer means it is still filling
 
 
 class Source(ABC):
@@ -147,6 +159,29 @@ class Source(ABC):
             table.sql, start=start, end=end, receiver_column=await self.receiver_column(table)
         )
         return frame_from_rows(await self.query(sql), table.columns)
+
+    async def freshness(self, table: Table, bucket: datetime, end: datetime,
+                        since: datetime) -> Freshness:  # fmt: skip
+        """How far the table's data has arrived: its newest event time since `since`, and the
+        events in the first and last third of the newest bucket [bucket, end)."""
+        column = _ident(table.time_column)
+        lo, hi = int(bucket.timestamp()), int(end.timestamp())
+        third = (hi - lo) // 3
+        frame = await self.query(
+            f"SELECT count() AS n, toUInt32(max({column})) AS latest, "
+            f"countIf({column} >= toDateTime({lo}) AND {column} < toDateTime({lo + third})) "
+            "AS first, "
+            f"countIf({column} >= toDateTime({hi - third})) AS last "
+            f"FROM {_ident(table.name)} "
+            f"WHERE {column} >= toDateTime({int(since.timestamp())}) "
+            f"AND {column} < toDateTime({hi})"
+        )
+        if frame.empty or int(frame["n"].iloc[0]) == 0:
+            return Freshness(None, 0, 0)
+        row = frame.iloc[0]
+        return Freshness(
+            datetime.fromtimestamp(int(row["latest"]), tz=UTC), int(row["first"]), int(row["last"])
+        )
 
     def describe(self) -> str:
         return self.kind

@@ -297,6 +297,42 @@ async def test_one_incident_is_one_alert_a_reminder_and_one_resolution(
         assert monitor.state.open_incident(metric) is None
 
 
+async def test_late_rows_give_one_late_notice_and_no_drop_alert(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """Ingestion lag half-fills the newest buckets for 45 minutes: the operators hear once
+    that the data is late and once that it arrives again; no metric alerts a drop."""
+    from queries import demo, seeding
+
+    end = datetime(2026, 11, 20, 11, 2, tzinfo=END.tzinfo)  # 14:02 local, a busy hour
+    lag = demo.Incident("lag", demo.IncidentKind.LATE_DATA, end - timedelta(minutes=15),
+                        end + timedelta(minutes=30), 0.0, {}, "rows 5-25 minutes late")  # fmt: skip
+    spec = SourceSpec("embedded", path=embedded_spec.path, database="lagging")
+    source = spec.open()
+    await source.execute("CREATE DATABASE IF NOT EXISTS lagging")
+    await seeding.seed(source, days=5, end=end, planned=(lag,), live_incidents=False)
+    await source.close()
+    settings = settings_for(fake.url, spec, tmp_path / "s.db")
+    clock = Clock()
+    clock.now = end
+    async with running(settings, fake, clock, schedule=False) as monitor:
+        app = monitor.app  # type: ignore[attr-defined]
+        await app.tick()
+        late = [c for c in fake.calls if "⏳ Data in" in c.text]
+        assert {c.chat_id for c in late} == {ALERTS, ADMIN} and len(late) == 4  # two tables
+        assert "not judged" in late[0].text
+        status = (await reply(fake, "/check", user=USER))[0]
+        assert "late" in status, status
+        for minutes in (15, 30, 60):
+            clock.now = end + timedelta(minutes=minutes)
+            await app.tick()
+        assert len([c for c in fake.calls if "⏳ Data in" in c.text]) == 4  # once, not per check
+        back = [c for c in fake.calls if "✅ Data in" in c.text and "arriving again" in c.text]
+        assert len(back) == 4
+        assert not [c for c in fake.calls if c.method == "sendPhoto" and c.chat_id == ALERTS]
+        assert all(monitor.state.open_incident(m) is None for m in monitor.catalogue.metrics)
+
+
 async def test_clickhouse_down_for_two_checks_gives_one_notice_each_way_and_no_false_alerts(
     fake: FakeTelegram, server_spec: SourceSpec, tmp_path: Path
 ) -> None:

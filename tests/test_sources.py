@@ -232,3 +232,87 @@ async def test_unreachable_server_is_unavailable_after_retries() -> None:
             await source.query("SELECT 1")
     finally:
         await source.close()
+
+
+async def test_late_rows_are_late_data_and_a_silent_table_is_an_outage(
+    spec: SourceSpec, scratch_db: str, tmp_path
+) -> None:
+    """Rows in transit leave the newest bucket half filled: that is "data is late", its metrics
+    UNKNOWN, not a drop. A table silent for longer than the grace is judged: a missing bucket
+    where data was expected is an anomaly. Normal data is neither."""
+    from datetime import UTC, datetime
+
+    from queries import demo
+
+    end = datetime(2026, 11, 20, 11, 2, tzinfo=UTC)  # 14:02 local: busy
+    outage = datetime(2026, 11, 19, 10, 0, tzinfo=UTC)
+    planned = (
+        demo.Incident("lag", demo.IncidentKind.LATE_DATA, end - timedelta(hours=1),
+                      end + timedelta(hours=1), 0.0, {}, "rows 5-25 minutes late"),
+        demo.Incident("down", demo.IncidentKind.OUTAGE, outage, outage + timedelta(hours=2),
+                      -1.0, {}, "no messages at all"),
+    )  # fmt: skip
+    source = spec.open(scratch_db)
+    try:
+        await seeding.seed(source, days=5, end=end, planned=planned, live_incidents=False)
+
+        async def check(now: datetime):  # type: ignore[no-untyped-def]
+            history = History(source, CATALOGUE, Store(tmp_path / f"{now:%d%H%M}.sqlite3"))
+            return await run_check(history, now, delay=timedelta(minutes=2))
+
+        lagging = await check(end)
+        normal = await check(end - timedelta(hours=3))
+        silent = await check(outage + timedelta(hours=1, minutes=7))
+    finally:
+        await source.close()
+
+    assert set(lagging.late) == {"feed_actions", "message_actions"}
+    assert lagging.late["feed_actions"].bucket == pd.Timestamp("2026-11-20 10:45", tz=UTC)
+    assert all(r.verdict.status.value == "unknown" for r in lagging.results)
+    assert all("data is late" in r.verdict.reason for r in lagging.results)
+    assert not lagging.anomalies
+
+    assert normal.late == {} and normal.results
+    assert all(r.verdict.status.value != "unknown" for r in normal.results if r.slice.is_total)
+
+    assert silent.late == {}
+    flagged = {r.metric.name for r in silent.anomalies if r.slice.is_total}
+    assert {"messages", "messenger_users"} <= flagged
+    assert (
+        "no data" in next(r for r in silent.anomalies if r.metric.name == "messages").verdict.reason
+    )
+
+
+@pytest.mark.parametrize(
+    ("gap_s", "first", "last", "late"),
+    [
+        (5, 300, 290, None),  # fresh and evenly filled
+        (5, 300, 330, None),  # a morning ramp
+        (240, 300, 20, "its last event came 4 min 0 s before"),  # stalled pipeline
+        (20, 300, 60, "its last 5 minutes hold 60 events against 300"),  # rows in transit
+        (20, 12, 3, None),  # too few events to tell
+        (3600, 0, 0, None),  # silent for longer than the grace: down, not late
+    ],
+)
+def test_late_data_tells_a_filling_bucket_from_a_drop(
+    gap_s: int, first: int, last: int, late: str | None
+) -> None:
+    from datetime import UTC, datetime
+
+    from bot.checker import late_data
+    from queries.history import Window
+    from queries.sources import Freshness
+
+    step = timedelta(minutes=15)
+    end = datetime(2026, 11, 20, 11, 0, tzinfo=UTC)
+    buckets = pd.date_range(end - 10 * step, end - step, freq=step)
+    frame = pd.DataFrame({"bucket": buckets, "dim": "total", "dim_value": "", "rows": 900.0})
+    window = Window(start=end - timedelta(days=1), end=end, fetch_start=end - timedelta(hours=1))
+    fresh = Freshness(end - timedelta(seconds=gap_s), first, last)
+    table = CATALOGUE.tables["feed_actions"]
+    got = late_data(table, frame, window, step, fresh, now=end + timedelta(minutes=2),
+                    grace=timedelta(minutes=45))  # fmt: skip
+    if late is None:
+        assert got is None
+    else:
+        assert got is not None and late in got.reason and got.bucket == end - step
