@@ -128,8 +128,9 @@ def eligible(data: Dataset) -> dict[str, bool]:
 
 
 def catalogue_specs(catalogue: Catalogue) -> dict[str, dict[str, Any]]:
-    return {m.name: {"counts": "no" if m.kind is Kind.RATIO else "yes"} for m in
-            catalogue.metrics.values()}  # fmt: skip
+    """What the catalogue adds to a metric's spec: counts or not, and its own guards."""
+    return {m.name: {"counts": "no" if m.kind is Kind.RATIO else "yes", **(m.detector or {})}
+            for m in catalogue.metrics.values()}  # fmt: skip
 
 
 CANDIDATES: dict[str, dict[str, Any]] = {
@@ -162,6 +163,9 @@ def evaluate(
         det_for, rule_for = {}, {}
         for key in keys:
             full = dict(spec)
+            guards = {k: v for k, v in extra[key.metric].items() if k != "counts"}
+            if spec.get("persist_k") != 1:  # the raw candidates stay raw
+                full = {**guards, **full}
             if spec.get("method") in ("seasonal", "stl", "holt_winters"):
                 full.setdefault("counts", extra[key.metric]["counts"])
             det_for[key] = detectors.build(full)

@@ -191,8 +191,10 @@ def score(
     """Precision, recall, time to detect and false alerts per day of a replay.
 
     An alert is true when a label explains it; an incident counts as detected when one of its
-    target series (its own slice, for each affected metric) alerts during it. `eligible` limits
-    the incidents that count for recall (by label id), e.g. to large effects on busy series.
+    target series (its own slice, for each affected metric) alerts during it. Incidents that
+    began before `start` only explain alerts: they count for neither recall nor time to
+    detect. `eligible` limits the incidents that count for recall (by label id), e.g. to large
+    effects on busy series.
     Time to detect runs from the onset: the start, or for a ramp the moment its effect reaches
     `onset_effect`.
     """
@@ -204,6 +206,8 @@ def score(
         targets = [t for t in label.targets() if t in alerts]
         if not targets or (eligible is not None and not eligible.get(label.id, False)):
             continue
+        if label.start < start:
+            continue  # began before the replay: neither catchable in time nor missable
         counted += 1
         hits = [
             a for t in targets for a in alerts[t] if label.start <= a.start <= label.end + grace

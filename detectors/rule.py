@@ -59,8 +59,8 @@ RULE_PARAMS: Mapping[str, Param] = {
         4,
         0,
         96,
-        "buckets summed for the sustained-shift test (0 = off): catches a moderate shift on a "
-        "noisy series that no single bucket shows",
+        "longest window, in buckets, of the sustained-shift test (every window from 2 up is "
+        "tested; 0 = off): catches a moderate shift on a noisy series that no single bucket shows",
     ),
     "window_score": Param(
         float,
@@ -142,9 +142,10 @@ class Rule:
         persistent = recent >= self.persist_k
         severe = np.abs(np.nan_to_num(score)) >= self.severe
         firing = outside & big & (persistent | severe)
-        window_z = self._window_score(value, expected, lower, upper)
-        if window_z is not None:
-            firing |= window_z
+        window = self._window_score(value, expected, lower, upper)
+        if window is None:
+            window = np.zeros(value.size, dtype=int)
+        firing |= window > 0
         missing = ~np.isfinite(value) & np.isfinite(expected)
         if self.missing_min_expected > 0 and self.direction is not Direction.UP:
             missing &= expected >= self.missing_min_expected
@@ -156,6 +157,7 @@ class Rule:
                 "outside": outside,
                 "missing": missing,
                 "firing": firing | missing,
+                "window": window,  # buckets of the sustained shift that fired (0: none)
             },
             index=series.index,
         )
@@ -163,13 +165,24 @@ class Rule:
     def _window_score(
         self, value: np.ndarray, expected: np.ndarray, lower: np.ndarray, upper: np.ndarray
     ) -> np.ndarray | None:
-        """Buckets that end a window of `window` buckets whose summed deviation is outside the
-        window's own band: sqrt(sum of half-widths squared), the half-width of a sum of
-        independent buckets. Every bucket of the window must be known and lean the same way
-        as the sum, and the sum must pass the effect guards."""
+        """Per bucket, the shortest window (2 .. `window` buckets) ending there whose summed
+        deviation is outside the window's own band, sqrt(sum of half-widths squared), the
+        half-width of a sum of independent buckets; 0 where none is. Every bucket of the window
+        must be known and lean the same way as the sum, and the sum must pass the effect
+        guards. Testing every length lets a clear shift fire after 2 buckets while a moderate
+        one still adds up over 4."""
         if self.window < 2:
             return None
-        n = self.window
+        length = np.zeros(value.size, dtype=int)
+        for n in range(2, self.window + 1):
+            fires = self._window_fires(n, value, expected, lower, upper)
+            length = np.where(fires & (length == 0), n, length)
+        return length
+
+    def _window_fires(
+        self, n: int, value: np.ndarray, expected: np.ndarray, lower: np.ndarray,
+        upper: np.ndarray,
+    ) -> np.ndarray:  # fmt: skip
         dev = value - expected
         total = _rolling_sum(dev, n)
         spread = np.sqrt(_rolling_sum(((upper - lower) / 2) ** 2, n))
@@ -220,7 +233,7 @@ class Rule:
             if side is None:
                 way = "below" if value < exp else "above"
                 return Status.ANOMALY, (
-                    f"{way} expected for the last {self.window} buckets together "
+                    f"{way} expected for the last {int(row['window'])} buckets together "
                     "(a sustained shift no single bucket shows)"
                 )
             recent = int(table["outside"].iloc[-self.persist_m :].sum())

@@ -70,7 +70,7 @@ class SeasonalDetector(Detector):
     name = "seasonal"
     PARAMS: Mapping[str, Param] = {
         "days": Param(int, 14, 2, 56, "previous seasons (days) the expected value is built from"),
-        "k": Param(float, 4.0, 0.5, 20.0, "half-width of the band in robust standard deviations"),
+        "k": Param(float, 3.5, 0.5, 20.0, "half-width of the band in robust standard deviations"),
         "neighbours": Param(
             int, 3, 0, 8, "adjacent slots on each side whose past errors also set the width"
         ),

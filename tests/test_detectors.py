@@ -205,5 +205,5 @@ def test_ratio_band_widens_where_the_denominator_is_small() -> None:
     many = detector.band(ctr, weight=pd.Series(50_000.0, index=index))
     half_few = (few["upper"] - few["expected"]).iloc[-1]
     half_many = (many["upper"] - many["expected"]).iloc[-1]
-    assert half_few >= 4 * np.sqrt(0.2 * 0.8 / 50) * 0.99
+    assert half_few >= detector.k * np.sqrt(0.2 * 0.8 / 50) * 0.99  # type: ignore[attr-defined]
     assert half_many < half_few / 5

@@ -65,9 +65,9 @@ def test_direction_down_ignores_spikes_and_missing_for_up() -> None:
 
 
 def test_sustained_shift_fires_where_no_single_bucket_does() -> None:
-    """Four buckets each 80% of a half-width low: no bucket is outside, their sum is (score
-    0.8 * 4 / sqrt(4) = 1.6 combined half-widths)."""
-    series, band = flat([100, 100, 92, 92, 92, 92], half=10.0)
+    """Four buckets each 70% of a half-width low: no bucket is outside, their sum is (score
+    0.7 * 4 / sqrt(4) = 1.4 combined half-widths), while 3 of them are not (1.21)."""
+    series, band = flat([100, 100, 93, 93, 93, 93], half=10.0)
     table = Rule(window=4, window_score=1.25, min_rel_change=0.05,
                  window_min_expected=100).evaluate(series, band)  # fmt: skip
     assert not table["outside"].any()
@@ -78,6 +78,11 @@ def test_sustained_shift_fires_where_no_single_bucket_does() -> None:
     assert verdict.reason.startswith("below expected for the last 4 buckets together")
     quiet = Rule(window=4, window_score=1.25, min_rel_change=0.05, window_min_expected=1000)
     assert not quiet.evaluate(series, band)["firing"].any()
+    # A clearer shift needs no 4 buckets: two at 90% of a half-width sum to 1.27.
+    clear, band = flat([100, 100, 91, 91], half=10.0)
+    rule = Rule(window=4, window_score=1.25, min_rel_change=0.05, window_min_expected=100)
+    assert rule.evaluate(clear, band)["firing"].tolist() == [False] * 3 + [True]
+    assert rule.verdict(clear, band).reason.startswith("below expected for the last 2 buckets")
 
 
 @pytest.mark.parametrize(
