@@ -10,7 +10,7 @@ import asyncio
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from queries.sources import Source
 __all__ = [
     "Backtest",
     "collect",
+    "feedback_from_state",
     "key_of",
     "label_of",
     "labels_from_file",
@@ -114,6 +115,53 @@ def labels_from_file(path: Path) -> list[Label]:
     return [label_of(demo.Incident.from_json(item)) for item in items]
 
 
+# A chat incident opens at the check after its first firing bucket, and the replay may fire a
+# little earlier or later than the live check did: this much slack either side.
+FEEDBACK_SLACK = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """What people said in the chat about past alerts: acknowledged (real) or false alarms."""
+
+    confirmed: list[Label]
+    false_alarms: list[Label]
+
+    def __bool__(self) -> bool:
+        return bool(self.confirmed or self.false_alarms)
+
+
+def feedback_from_state(path: Path) -> Feedback:
+    """Acknowledged and false-alarm incidents from the bot's state file (none if it is absent)."""
+    from bot.store import IncidentState  # the CLI's other commands need no state file
+
+    if not path.is_file():
+        return Feedback([], [])
+    state = IncidentState(path)
+    try:
+        rows = state.feedback()
+    finally:
+        state.close()
+    confirmed: list[Label] = []
+    false: list[Label] = []
+    for incident_id, metric, opened, resolved, is_false in rows:
+        label = Label(
+            f"chat-{incident_id}",
+            "false_alarm" if is_false else "acknowledged",
+            pd.Timestamp(opened) - FEEDBACK_SLACK,
+            pd.Timestamp(resolved or opened) + FEEDBACK_SLACK,
+            (metric,),
+        )
+        (false if is_false else confirmed).append(label)
+    return Feedback(confirmed, false)
+
+
+def raised_again(alerts: Mapping[SeriesKey, Sequence[Alert]], marks: Iterable[Label]) -> list[str]:
+    """The false alarms (from the chat) that these alerts would raise again."""
+    every = [a for group in alerts.values() for a in group]
+    return [m.id for m in marks if any(m.explains(a, timedelta(0)) for a in every)]
+
+
 @dataclass
 class Backtest:
     alerts: dict[SeriesKey, list[Alert]]
@@ -122,6 +170,12 @@ class Backtest:
     start: datetime
     end: datetime
     series: int
+    feedback: Feedback = field(default_factory=lambda: Feedback([], []))
+
+    @property
+    def false_alarms_again(self) -> list[str]:
+        """Chat-marked false alarms in the replayed span that these settings raise again."""
+        return raised_again(self.alerts, self.feedback.false_alarms)
 
     def explained_by(self, alert: Alert) -> str | None:
         for label in self.labels:
@@ -172,10 +226,17 @@ def run(
     labels: Iterable[Label] | None,
     step: timedelta,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    feedback: Feedback | None = None,
 ) -> Backtest:
-    """Replay the current settings (or overrides per metric) and score them when labels exist."""
+    """Replay the current settings (or overrides per metric) and score them when labels exist.
+
+    Without labels, the chat's feedback labels what it can: alerts on acknowledged incidents
+    are true, every other alert (those marked false alarms included) counts as false."""
+    feedback = feedback or Feedback([], [])
     specs = _specs(collected, overrides or {})
     alerts = _replay(collected, specs)
+    if labels is None and feedback:
+        labels = feedback.confirmed
     label_list = list(labels or [])
     result = None
     if labels is not None:
@@ -184,7 +245,7 @@ def run(
             end=pd.Timestamp(collected.end), step=step, grace=GRACE,
         )  # fmt: skip
     return Backtest(alerts, result, label_list, collected.start, collected.end,
-                    len(collected.series))  # fmt: skip
+                    len(collected.series), feedback)  # fmt: skip
 
 
 SENSITIVITY = (2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 6.0, 8.0)
@@ -199,6 +260,7 @@ class Choice:
     caught: list[str]
     missed: list[str]
     met: bool
+    false_alarms_again: list[str] = field(default_factory=list)  # chat-marked, raised again
 
 
 async def tune(
@@ -207,9 +269,13 @@ async def tune(
     step: timedelta,
     *,
     target_per_week: float,
+    feedback: Feedback | None = None,
 ) -> list[Choice]:
     """Per metric, the most sensitive k whose false alerts over the history stay within the
-    target. Without labels every alert counts as false: a conservative choice."""
+    target. Without labels, alerts on incidents acknowledged in the chat are true and every
+    other alert counts as false (a conservative choice); false alarms marked in the chat are
+    reported when a setting would raise them again."""
+    feedback = feedback or Feedback([], [])
     choices = []
     weeks = (collected.end - collected.start) / timedelta(days=7)
     for name in dict.fromkeys(m.name for m in collected.metric.values()):
@@ -220,13 +286,10 @@ async def tune(
         )  # fmt: skip
         best: Choice | None = None
         for k in SENSITIVITY:
-            result = await asyncio.to_thread(run, part, labels or [], step, {name: {"k": k}})
+            known = labels if labels is not None else feedback.confirmed
+            result = await asyncio.to_thread(run, part, known, step, {name: {"k": k}}, feedback)
             assert result.score is not None
-            false = (
-                result.score.false_alerts
-                if labels is not None
-                else sum(len(a) for a in result.alerts.values())
-            )
+            false = result.score.false_alerts
             rate = false / weeks if weeks else 0.0
             caught = sorted({lid for a in (x for g in result.alerts.values() for x in g)
                              if (lid := result.explained_by(a))})  # fmt: skip
@@ -234,7 +297,8 @@ async def tune(
                         and lb.start >= pd.Timestamp(collected.start)]  # fmt: skip
             missed = [i for i in relevant if i not in caught]
             total = sum(len(a) for a in result.alerts.values())
-            choice = Choice(name, k, rate, total, caught, missed, rate <= target_per_week)
+            choice = Choice(name, k, rate, total, caught, missed, rate <= target_per_week,
+                            result.false_alarms_again)  # fmt: skip
             if choice.met:
                 best = choice
                 break

@@ -234,8 +234,11 @@ async def _history_for(
 
 async def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     source, catalogue, collected, labels = await _history_for(args, settings)
+    feedback = await asyncio.to_thread(backtesting.feedback_from_state, settings.state_path)
     try:
-        result = await asyncio.to_thread(backtesting.run, collected, labels, catalogue.step)
+        result = await asyncio.to_thread(
+            backtesting.run, collected, labels, catalogue.step, None, feedback
+        )
     finally:
         await source.close()
     zone = settings.zone
@@ -250,10 +253,13 @@ async def cmd_tune(args: argparse.Namespace, settings: Settings) -> int:
         )
     source, catalogue, collected, labels = await _history_for(args, settings)
     await source.close()
+    feedback = await asyncio.to_thread(backtesting.feedback_from_state, settings.state_path)
     choices = await backtesting.tune(
-        collected, labels, catalogue.step, target_per_week=args.target_false_per_week
-    )
-    print(report_tune(choices, collected, labels is not None, args.target_false_per_week))
+        collected, labels, catalogue.step, target_per_week=args.target_false_per_week,
+        feedback=feedback,
+    )  # fmt: skip
+    print(report_tune(choices, collected, labels is not None, args.target_false_per_week,
+                      feedback))  # fmt: skip
     return EXIT_OK
 
 

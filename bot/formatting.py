@@ -9,6 +9,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pandas as pd
+
 from detectors import outside_since
 from queries.catalogue import Kind, Metric
 from queries.series import Slice
@@ -154,6 +156,7 @@ def report_backtest(result: Any, zone: ZoneInfo) -> str:
             lines.append(f"missed: {', '.join(sc.missed)}")
     else:
         lines += ["", "no labels for this data: pass --labels FILE to score precision and recall"]
+    lines += _feedback_lines(result)
     alerts = sorted((a for g in result.alerts.values() for a in g), key=lambda a: a.start)
     if alerts:
         lines += ["", "latest alerts:"]
@@ -166,6 +169,24 @@ def report_backtest(result: Any, zone: ZoneInfo) -> str:
                 f"{a.key.label():<34} {peak}{tag}"
             )
     return "\n".join(lines)
+
+
+def _feedback_lines(result: Any) -> list[str]:
+    """What the chat said about past alerts, and what these settings would do with it."""
+    fb = result.feedback
+    if not fb:
+        return []
+    start, end = pd.Timestamp(result.start), pd.Timestamp(result.end)
+    marked = [m for m in fb.false_alarms if m.end > start and m.start < end]
+    again = result.false_alarms_again
+    lines = ["", f"chat feedback: {len(fb.confirmed)} incident(s) acknowledged, "
+             f"{len(fb.false_alarms)} marked false alarm ({len(marked)} in this span)"]  # fmt: skip
+    if marked:
+        lines.append(
+            f"these settings would raise {len(again)} of those {len(marked)} false alarm(s) again"
+            + (f": {', '.join(again)}" if again else "")
+        )
+    return lines
 
 
 def report_backtest_json(result: Any, zone: ZoneInfo) -> str:
@@ -203,17 +224,25 @@ def report_backtest_json(result: Any, zone: ZoneInfo) -> str:
             "within_2_buckets": sc.within(2),
             "missed": sc.missed,
         },
+        "feedback": {
+            "acknowledged": len(result.feedback.confirmed),
+            "false_alarms": len(result.feedback.false_alarms),
+            "false_alarms_raised_again": result.false_alarms_again,
+        },
     }
     return json.dumps(doc, indent=2, ensure_ascii=False)
 
 
-def report_tune(choices: Sequence[Any], collected: Any, labelled: bool, target: float) -> str:
+def report_tune(
+    choices: Sequence[Any], collected: Any, labelled: bool, target: float, feedback: Any = None
+) -> str:
     days = (collected.end - collected.start).total_seconds() / 86400
-    basis = (
-        "false alerts (alerts no known incident explains)"
-        if labelled
-        else ("alerts (no labels: every alert counts against the budget)")
-    )
+    if labelled:
+        basis = "false alerts (alerts no known incident explains)"
+    elif feedback:
+        basis = "alerts not on an incident acknowledged in the chat"
+    else:
+        basis = "alerts (no labels: every alert counts against the budget)"
     lines = [
         f"tuned on {days:.0f} days of history; target: at most {target:g} {basis} a week "
         "per metric, all its slices together",
@@ -227,6 +256,9 @@ def report_tune(choices: Sequence[Any], collected: Any, labelled: bool, target: 
                      f"{caught or 'nothing'}{flag}")  # fmt: skip
         if labelled and c.missed:
             lines.append(f"{'':<16} missed: {', '.join(c.missed)}")
+        if c.false_alarms_again:
+            lines.append(f"{'':<16} would raise again the false alarm(s) marked in the chat: "
+                         f"{', '.join(c.false_alarms_again)}")  # fmt: skip
     lines += ["", "catalogue snippet (put it in your catalogue, CATALOGUE_PATH):"]
     for c in choices:
         lines += ["", f"[metrics.{c.metric}.detector]", 'method = "seasonal"', f"k = {c.k:g}"]

@@ -454,6 +454,14 @@ class IncidentState(State):
                           "WHERE false_alarm_by IS NOT NULL ORDER BY id")  # fmt: skip
         return [(str(m), _at(o), _dt(r), str(w)) for m, o, r, w in rows]
 
+    def feedback(self) -> list[tuple[int, str, datetime, datetime | None, bool]]:
+        """(id, metric, opened, resolved, false alarm?) of every incident someone in the chat
+        acknowledged (a real incident) or marked a false alarm: labels for backtest and tune."""
+        rows = self._rows("SELECT id, metric, opened_at, resolved_at, false_alarm_by FROM "
+                          "incidents WHERE acknowledged_by IS NOT NULL OR false_alarm_by IS NOT "
+                          "NULL ORDER BY id")  # fmt: skip
+        return [(int(i), str(m), _at(o), _dt(r), f is not None) for i, m, o, r, f in rows]
+
     def add_message(self, incident_id: int, chat_id: int, message_id: int, *, is_photo: bool,
                     text: str) -> None:  # fmt: skip
         self._write("INSERT INTO incident_messages VALUES (?, ?, ?, ?, ?)",

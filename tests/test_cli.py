@@ -169,6 +169,48 @@ def test_tune_prints_a_sensitivity_per_metric_and_a_catalogue_snippet(
     assert bad.returncode == 2 and "--target-false-per-week" in bad.stderr
 
 
+def test_false_alarms_marked_in_the_chat_feed_backtest_and_tune(
+    demo_env: dict[str, str], tmp_path: Path
+) -> None:
+    """An alert marked "false alarm" in the chat is a label: backtest says whether the current
+    settings would raise it again, tune names the setting that still would; acknowledged
+    incidents count as real."""
+    from bot.incidents import Incident
+    from bot.store import IncidentState
+
+    first = alertbot("backtest", "--days", "2", "--metric", "views", "--json", env=demo_env)
+    assert first.returncode == 0, first.stderr
+    doc = json.loads(first.stdout)
+    assert doc["feedback"] == {"acknowledged": 0, "false_alarms": 0,
+                               "false_alarms_raised_again": []}  # fmt: skip
+    alert = min(doc["alerts"], key=lambda a: a["start"])
+    opened = datetime.fromisoformat(alert["start"]) + timedelta(minutes=17)
+    state_path = tmp_path / "state.sqlite3"
+    state = IncidentState(state_path)
+    marked = state.save_incident(Incident("views", opened, opened, opened + timedelta(hours=1)))
+    assert marked.id is not None
+    state.mark_false_alarm(marked.id, "Ann")
+    quiet = opened - timedelta(days=1)  # nothing fired then: a mark no alert matches
+    real = state.save_incident(Incident("views", quiet, quiet, quiet, acknowledged_by="Bob"))
+    state.close()
+    env = {**demo_env, "STATE_PATH": str(state_path)}
+
+    again = json.loads(alertbot("backtest", "--days", "2", "--metric", "views", "--json",
+                                env=env).stdout)  # fmt: skip
+    assert again["feedback"] == {"acknowledged": 1, "false_alarms": 1,
+                                 "false_alarms_raised_again": [f"chat-{marked.id}"]}  # fmt: skip
+    text = alertbot("backtest", "--days", "2", "--metric", "views", env=env)
+    assert "chat feedback: 1 incident(s) acknowledged, 1 marked false alarm" in text.stdout
+    assert f"would raise 1 of those 1 false alarm(s) again: chat-{marked.id}" in text.stdout
+    tuned = alertbot("tune", "--days", "2", "--metric", "views", "--target-false-per-week",
+                     "1000", env=env)  # fmt: skip
+    assert tuned.returncode == 0, tuned.stderr
+    assert f"would raise again the false alarm(s) marked in the chat: chat-{marked.id}" in (
+        tuned.stdout
+    )
+    assert real.id is not None
+
+
 def test_run_without_a_token_says_where_to_get_one(tmp_path: Path) -> None:
     """`alertbot run` with no BOT_TOKEN: exit 2 and directions, nothing else started."""
     done = alertbot("run", env={"STATE_PATH": str(tmp_path / "s.db")}, cwd=tmp_path)
@@ -207,3 +249,59 @@ async def test_run_serves_commands_and_stops_cleanly_on_sigterm(
         await fake.stop()
     assert process.returncode == 0, stderr.decode()[-2000:]
     assert b"Traceback" not in stderr
+
+
+async def test_kill_9_while_alerting_then_restart_delivers_each_alert_once(tmp_path: Path) -> None:
+    """The real `alertbot run` process, killed with SIGKILL while its first alert is on the
+    wire (Telegram never answered it), then started again on the same state file: every alert
+    of the incident is delivered once, and the restart's own check adds no second copy."""
+    from tests.fakebot import FakeTelegram
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("CLICKHOUSE_", "BOT_"))}
+    now = datetime.now(UTC)
+    env = {**base, "EMBEDDED_PATH": str(tmp_path / "demo"), "STATE_PATH": str(tmp_path / "b.db"),
+           "BOT_TOKEN": "9:KILL", "ADMIN_IDS": "1", "ALERT_CHAT_IDS": "-100"}  # fmt: skip
+    # A demo whose ongoing incident is happening now, so the first check alerts.
+    seeded = alertbot("seed", "--days", "8", "--end", now.isoformat(), env=env)
+    assert seeded.returncode == 0, seeded.stderr
+    fake = FakeTelegram("9:KILL")
+    env["TELEGRAM_API_URL"] = await fake.start()
+
+    async def start() -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "run", env=env, cwd=tmp_path,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+
+    def delivered() -> list[str]:
+        return [c.text for c in fake.calls if c.method in ("sendPhoto", "sendMessage")
+                and c.chat_id == -100]  # fmt: skip
+
+    fake.hang.add("sendPhoto")
+    first = await start()
+    try:
+        await fake.wait_for(lambda c: c.method == "sendPhoto?", seconds=180)
+        first.kill()  # SIGKILL: no cleanup, no goodbye
+        await first.wait()
+    finally:
+        fake.release()
+    assert first.returncode == -signal.SIGKILL
+    assert delivered() == []  # nothing reached the chat before the crash
+
+    second = await start()
+    try:
+        await fake.wait_for(lambda c: c.method == "sendPhoto" and c.chat_id == -100,
+                            seconds=180)  # fmt: skip
+        await fake.send("/status", user=1)  # answered after the start-up check and its sends
+        await fake.wait_for(lambda c: c.chat_id == 1 and "next check" in c.text, seconds=120)
+        await asyncio.sleep(3)  # room for a duplicate to show up, were there one
+    finally:
+        second.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(second.communicate(), timeout=60)
+        await fake.stop()
+    alerts = delivered()
+    assert alerts and any("Android" in a for a in alerts)
+    assert len(alerts) == len(set(alerts)), alerts  # each alert once
+    hung = [c.text for c in fake.calls if c.method == "sendPhoto?"]
+    assert set(hung) <= set(alerts)  # what was in flight at the crash was delivered after it
+    assert second.returncode == 0, stderr.decode()[-2000:]
