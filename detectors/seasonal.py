@@ -77,6 +77,14 @@ class SeasonalDetector(Detector):
         "level_window": Param(
             int, 16, 0, 192, "recent buckets whose total against the seasonal median sets the level"
         ),
+        "level_inlier": Param(
+            float,
+            3.5,
+            0.5,
+            20.0,
+            "robust standard deviations within which a bucket counts as normal for the level; "
+            "apart from k, so a wider band never lets an incident into the level",
+        ),
         "min_history": Param(int, 3, 1, 56, "fewest previous seasons needed for a band"),
         "min_rel_width": Param(
             float, 0.02, 0.0, 1.0, "narrowest half-width, as a share of expected"
@@ -98,6 +106,7 @@ class SeasonalDetector(Detector):
         self.k: float = values["k"]
         self.neighbours: int = values["neighbours"]
         self.level_window: int = values["level_window"]
+        self.level_inlier: float = values["level_inlier"]
         self.min_history: int = values["min_history"]
         self.min_rel_width: float = values["min_rel_width"]
         self.counts: str = values["counts"]
@@ -186,7 +195,11 @@ class SeasonalDetector(Detector):
 
         # Pass 1, without a level: which points look normal at all.
         loose = self._scale(values - median, lags, 2 * nb + 1, first_loose)
-        inlier = np.abs(values - median) <= self.k * np.maximum(loose, self._floor(values, median))
+        # Not k: were it k, a wider band would admit incident buckets into the level, which
+        # then leaves echoes after the incident: a less sensitive setting would alert more.
+        inlier = np.abs(values - median) <= self.level_inlier * np.maximum(
+            loose, self._floor(values, median)
+        )
         # Pass 2: the level from normal-looking points, then the width from its own errors.
         expected = median * self._level(values, median, inlier)
         # Until min_history days of errors exist, there is no honest width: NaN (UNKNOWN).

@@ -121,6 +121,21 @@ def test_injected_incidents_are_caught_with_few_false_alerts() -> None:
     assert outside.to_numpy()[evaluated].mean() < 0.005
 
 
+def test_a_wider_band_keeps_the_same_expected_value() -> None:
+    """k sets the width only: the level (and so the expected value) is the same for any k,
+    so a less sensitive setting cannot let an incident into the level and leave echoes."""
+    series = _noisy_day_series(21, seed=5)
+    series.iloc[18 * 96 + 40 : 18 * 96 + 64] *= 0.7  # six hours 30% low
+    expected = [
+        detectors.build({"method": "seasonal", "k": k}).band(series)["expected"]
+        for k in (3.0, 3.5, 5.0, 8.0)
+    ]
+    for other in expected[1:]:
+        pd.testing.assert_series_equal(expected[0], other)
+    coupled = detectors.build({"method": "seasonal", "k": 8.0, "level_inlier": 8.0})
+    assert not coupled.band(series)["expected"].equals(expected[0])  # the level can move
+
+
 def test_any_step_and_scale() -> None:
     """Hourly data and daily data (weekly season) at tiny and huge scales both get bands."""
     hourly = _noisy_day_series(10, seed=1).resample("1h").sum() * 1e-3
