@@ -111,3 +111,50 @@ def scratch_db(spec: SourceSpec) -> Iterator[str]:
     asyncio.run(run(f"CREATE DATABASE {name}"))
     yield name
     asyncio.run(run(f"DROP DATABASE IF EXISTS {name}"))
+
+
+SCRIPTS = Path(__file__).resolve().parents[1] / ".ci"
+
+
+@dataclass(frozen=True)
+class ServerControl:
+    """Stops and starts the test session's ClickHouse server (data kept on disk)."""
+
+    folder: Path
+    port: int
+
+    async def _run(self, *args: str) -> None:
+        script = SCRIPTS / "clickhouse.sh"
+        process = await asyncio.create_subprocess_exec("bash", str(script), *args)
+        assert await process.wait() == 0, f"clickhouse.sh {args[0]} failed"
+
+    async def stop(self) -> None:
+        await self._run("stop", str(self.folder))
+
+    async def start(self) -> None:
+        """Starts it unless it answers already; returns once it does."""
+        import urllib.request
+
+        def answers() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/ping", timeout=2):
+                    return True
+            except OSError:
+                return False
+
+        if not await asyncio.to_thread(answers):
+            await self._run("start", str(self.folder), str(self.port))
+
+
+@pytest.fixture
+def server_control(server_spec: SourceSpec) -> ServerControl:
+    """The server behind CLICKHOUSE_URL, which .ci/run started in CLICKHOUSE_DIR."""
+    from urllib.parse import urlsplit
+
+    folder = os.environ.get("CLICKHOUSE_DIR")
+    if not folder:
+        if os.environ.get("CI"):
+            pytest.fail("CI must set CLICKHOUSE_DIR, the folder of the server it started")
+        pytest.skip("CLICKHOUSE_DIR is not set (CI sets it to the server's folder)")
+    assert server_spec.url is not None
+    return ServerControl(Path(folder), urlsplit(server_spec.url).port or 8123)

@@ -19,7 +19,7 @@ from bot.store import Outbox, State
 from bot.telegram import BotApp
 from queries.catalogue import load_catalogue
 from queries.sources import EmbeddedSource, Source
-from tests.conftest import END, SourceSpec
+from tests.conftest import END, ServerControl, SourceSpec
 from tests.fakebot import FakeTelegram
 
 TOKEN = "42:TEST-TOKEN"
@@ -334,28 +334,21 @@ async def test_late_rows_give_one_late_notice_and_no_drop_alert(
 
 
 async def test_clickhouse_down_for_two_checks_gives_one_notice_each_way_and_no_false_alerts(
-    fake: FakeTelegram, server_spec: SourceSpec, tmp_path: Path
+    fake: FakeTelegram, server_spec: SourceSpec, server_control: ServerControl, tmp_path: Path
 ) -> None:
-    """The real ClickHouse server behind a proxy that goes away for two checks: no alert and
+    """The real ClickHouse server stopped for two checks, then started again: no alert and
     no resolution while it is gone, one outage notice, one recovery notice, and the bot keeps
     answering commands meanwhile."""
-    from urllib.parse import urlsplit
-
     from queries.sources import ClickHouseSource
-    from tests.tcpproxy import Proxy
 
     assert server_spec.url is not None
-    target = urlsplit(server_spec.url)
-    proxy = Proxy(target.hostname or "127.0.0.1", target.port or 8123)
-    await proxy.up()
-    url = f"http://127.0.0.1:{proxy.port}"
     # The seeded rows end at END: later buckets are empty. A grace this long keeps them "late"
     # rather than a silent table, so only the outage is under test here.
-    settings = settings_for(fake.url, server_spec, tmp_path / "s.db", clickhouse_url=url,
-                            late_data_grace="3h")  # fmt: skip
+    settings = settings_for(fake.url, server_spec, tmp_path / "s.db", late_data_grace="3h",
+                            clickhouse_url=server_spec.url)  # fmt: skip
     clock = Clock()
-    source = ClickHouseSource(url, database=server_spec.database, timeout=5, retries=2,
-                              backoff=0.05)  # fmt: skip
+    source = ClickHouseSource(server_spec.url, database=server_spec.database, timeout=5,
+                              retries=2, backoff=0.05)  # fmt: skip
     try:
         async with running(settings, fake, clock, schedule=False, source=source) as monitor:
             app = monitor.app  # type: ignore[attr-defined]
@@ -363,7 +356,7 @@ async def test_clickhouse_down_for_two_checks_gives_one_notice_each_way_and_no_f
             before = len([c for c in fake.calls if c.method == "sendPhoto"])
             assert before >= 1
             open_before = {m: monitor.state.open_incident(m) for m in monitor.catalogue.metrics}
-            await proxy.down()
+            await server_control.stop()
             for minutes in (15, 30):
                 clock.now = END + timedelta(minutes=minutes)
                 await app.tick()
@@ -371,7 +364,7 @@ async def test_clickhouse_down_for_two_checks_gives_one_notice_each_way_and_no_f
             assert "reachable" not in (await reply(fake, "/status", user=USER))[0]
             notices = [c for c in fake.calls if "Cannot read" in c.text]
             assert {c.chat_id for c in notices} == {ALERTS, ADMIN} and len(notices) == 2
-            await proxy.up()
+            await server_control.start()
             clock.now = END + timedelta(minutes=45)
             await app.tick()
             back = [c for c in fake.calls if "can be read again" in c.text]
@@ -382,7 +375,7 @@ async def test_clickhouse_down_for_two_checks_gives_one_notice_each_way_and_no_f
                 still = monitor.state.open_incident(metric)
                 assert (still is None) == (incident is None)
     finally:
-        await proxy.down()
+        await server_control.start()  # whatever happened, the other tests need it
 
 
 async def test_every_alert_arrives_exactly_once_through_429_and_502_storms(
