@@ -34,13 +34,12 @@ async def test_runs_at_once_then_on_boundaries_and_survives_failures() -> None:
     stop = asyncio.Event()
     runs: list[float] = []
     active = 0
-    loop = asyncio.get_running_loop()
 
     async def job() -> None:
         nonlocal active
         active += 1
         assert active == 1
-        runs.append(loop.time())
+        runs.append(datetime.now(UTC).timestamp())
         await asyncio.sleep(0.05)
         active -= 1
         if len(runs) == 2:
@@ -48,12 +47,16 @@ async def test_runs_at_once_then_on_boundaries_and_survives_failures() -> None:
         if len(runs) >= 4:
             stop.set()
 
-    started = loop.time()
+    started = datetime.now(UTC).timestamp()
     await asyncio.wait_for(
         run_every(timedelta(seconds=0.3), job, clock=lambda: datetime.now(UTC), stop=stop),
         timeout=10,
     )
     assert len(runs) == 4
-    assert runs[0] - started < 0.1
-    gaps = [b - a for a, b in itertools.pairwise(runs)]
-    assert all(0.1 < g < 0.7 for g in gaps), gaps
+    assert runs[0] - started < 0.1  # at once
+    # Then on the interval's boundaries, whenever the first run happened to end: the next
+    # boundary may be close (a short first gap), the ones after a whole interval apart.
+    off = [min(t % 0.3, 0.3 - t % 0.3) for t in runs[1:]]
+    assert all(o < 0.1 for o in off), off
+    gaps = [b - a for a, b in itertools.pairwise(runs[1:])]
+    assert all(0.2 < g < 0.65 for g in gaps), gaps  # a loaded machine may skip one
