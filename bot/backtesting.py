@@ -19,6 +19,7 @@ import pandas as pd
 
 import detectors
 from bot.checker import spec_for
+from bot.store import IncidentState
 from detectors.backtest import Alert, Label, Score, SeriesKey, replay, score
 from queries import demo, seeding
 from queries.catalogue import Catalogue, Kind, Metric
@@ -133,8 +134,6 @@ class Feedback:
 
 def feedback_from_state(path: Path) -> Feedback:
     """Acknowledged and false-alarm incidents from the bot's state file (none if it is absent)."""
-    from bot.store import IncidentState  # the CLI's other commands need no state file
-
     if not path.is_file():
         return Feedback([], [])
     state = IncidentState(path)
@@ -235,7 +234,7 @@ def run(
     feedback = feedback or Feedback([], [])
     specs = _specs(collected, overrides or {})
     alerts = _replay(collected, specs)
-    if labels is None and feedback:
+    if labels is None and feedback.confirmed:
         labels = feedback.confirmed
     label_list = list(labels or [])
     result = None

@@ -10,7 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -264,11 +264,8 @@ async def _lateness(
 
 
 def _not_judged(result: SeriesResult, late: Late) -> SeriesResult:
-    v = result.verdict
-    verdict = Verdict(Status.UNKNOWN, v.bucket, v.value, v.expected, v.lower, v.upper, v.score,
-                      late.reason)  # fmt: skip
-    return SeriesResult(result.metric, result.slice, result.series, result.band, verdict,
-                        result.detector)  # fmt: skip
+    verdict = replace(result.verdict, status=Status.UNKNOWN, reason=late.reason)
+    return replace(result, verdict=verdict)
 
 
 async def run_check(
