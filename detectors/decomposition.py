@@ -117,6 +117,13 @@ class STLDetector(_Refitted):
         "robust": Param(
             str, "no", None, None, "robust STL (resists outliers, 6x slower)", choices=("no", "yes")
         ),
+        "level_window": Param(
+            int,
+            16,
+            0,
+            192,
+            "recent buckets whose deseasonalised median is the level (0 = the fit's last trend)",
+        ),
     }
 
     def _predict(
@@ -128,7 +135,20 @@ class STLDetector(_Refitted):
         season = np.asarray(result.seasonal)[-period:]
         trend = float(np.asarray(result.trend)[-1])
         slots = np.arange(block.size) % period
-        return trend + season[slots], _robust_sd(np.asarray(result.resid))
+        window = self.extra["level_window"]
+        if window == 0:
+            return trend + season[slots], _robust_sd(np.asarray(result.resid))
+        # The trend moves within a block too: follow it with the median of the last `window`
+        # deseasonalised values, each known before the bucket it predicts. The width is that
+        # forecast's own one-step error on the training data, not the fit's residual (which a
+        # short period makes far too small).
+        known = pd.Series(train - np.asarray(result.seasonal))
+        moving = known.rolling(window, min_periods=1).median().shift(1)
+        errors = (known - moving).to_numpy()[window:]
+        tail = known.to_numpy()[-window:]
+        flat = pd.Series(np.concatenate([tail, block - season[slots]]))
+        level = flat.rolling(window, min_periods=1).median().shift(1).to_numpy()[tail.size :]
+        return level + season[slots], _robust_sd(errors)
 
     def describe(self) -> str:
         return f"stl (daily season, {self.history_days}-day fits, k={self.k:g})"

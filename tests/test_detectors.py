@@ -136,6 +136,22 @@ def test_a_wider_band_keeps_the_same_expected_value() -> None:
     assert not coupled.band(series)["expected"].equals(expected[0])  # the level can move
 
 
+def test_stl_follows_a_level_that_moves_between_refits() -> None:
+    """STL refits weekly; between refits its level follows the recent data, so a slow drift
+    (no incident at all) does not leave the series outside the band for days."""
+    rng = np.random.default_rng(1)
+    index = pd.date_range("2026-01-01", periods=24 * 60, freq="1h", tz="UTC")
+    t = np.arange(index.size)
+    series = pd.Series(100 + 10 * np.sin(t / 50) + rng.normal(0, 1, t.size), index=index)
+    outside = {}
+    for window in (16, 0):
+        band = detectors.build({"method": "stl", "level_window": window}).band(series)
+        known = band["expected"].notna()
+        off = (series < band["lower"]) | (series > band["upper"])
+        outside[window] = float(off[known].mean())
+    assert outside[16] < 0.1 < outside[0], outside
+
+
 def test_any_step_and_scale() -> None:
     """Hourly data and daily data (weekly season) at tiny and huge scales both get bands."""
     hourly = _noisy_day_series(10, seed=1).resample("1h").sum() * 1e-3
