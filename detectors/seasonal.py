@@ -1,7 +1,11 @@
 """Seasonal detector: a robust band from the same time of day on previous days.
 
-expected(t) = median of the values at t - d*period, d = 1..days, times a level factor (recent
-actual against that seasonal median), so slow growth or a holiday-wide shift is not an anomaly.
+expected(t) = median of the values at t - d*period, d = 1..days (or, where it has forecast
+better over the past week, of the same time on the same weekday of previous weeks), times a
+level factor (recent actual against that median), so slow growth or a holiday-wide shift is not
+an anomaly. The level is two-speed: a slow one over `level_slow` buckets, and a fast one over
+`level_window` buckets that may stray at most `level_clip` from the slow one, so a decline over
+a few hours cannot drag the expected value down with it.
 width = k robust standard deviations of the past forecast errors at the same time of day,
 never narrower than min_rel_width of expected.
 """
@@ -51,6 +55,27 @@ def _trailing_sum(values: np.ndarray, window: int) -> np.ndarray:
     return total[ends] - total[np.maximum(ends - window, 0)]
 
 
+def _ratio(
+    values: np.ndarray,
+    median: np.ndarray,
+    centre: np.ndarray,
+    ok: np.ndarray,
+    *,
+    window: int,
+    clip: float,
+) -> np.ndarray:
+    """sum(values) / sum(median) over the `window` points before each one, counting only `ok`
+    points, each value clipped to within `clip` (a share) of `centre`; NaN where fewer than
+    half the window's points are ok."""
+    low, high = centre - clip * np.abs(centre), centre + clip * np.abs(centre)
+    clipped = np.clip(values, low, high)
+    num = _trailing_sum(np.where(ok, clipped, 0.0), window)
+    den = _trailing_sum(np.where(ok, median, 0.0), window)
+    count = _trailing_sum(ok.astype(float), window)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where((count * 2 >= window) & (den > 0), num / den, np.nan)
+
+
 def _nanmedian(m: np.ndarray, axis: int = 1) -> np.ndarray:
     """Row medians ignoring NaN (NaN where a row has none), via one sort: np.nanmedian takes
     a slow per-row path whenever a row holds a NaN, which is most rows near a series' start."""
@@ -70,12 +95,12 @@ class SeasonalDetector(Detector):
     name = "seasonal"
     PARAMS: Mapping[str, Param] = {
         "days": Param(int, 14, 2, 56, "previous seasons (days) the expected value is built from"),
-        "k": Param(float, 3.5, 0.5, 20.0, "half-width of the band in robust standard deviations"),
+        "k": Param(float, 3.25, 0.5, 20.0, "half-width of the band in robust standard deviations"),
         "neighbours": Param(
             int, 3, 0, 8, "adjacent slots on each side whose past errors also set the width"
         ),
         "level_window": Param(
-            int, 16, 0, 192, "recent buckets whose total against the seasonal median sets the level"
+            int, 12, 0, 192, "recent buckets whose total against the seasonal median sets the level"
         ),
         "level_inlier": Param(
             float,
@@ -84,6 +109,37 @@ class SeasonalDetector(Detector):
             20.0,
             "robust standard deviations within which a bucket counts as normal for the level; "
             "apart from k, so a wider band never lets an incident into the level",
+        ),
+        "level_slow": Param(
+            int,
+            192,
+            0,
+            4032,
+            "buckets of the slow level, which follows growth and holiday-wide shifts "
+            "(0 = one level only)",
+        ),
+        "level_clip": Param(
+            float,
+            0.1,
+            0.01,
+            1.0,
+            "the most the fast level may differ from the slow one, as a share; a decline over "
+            "hours then shows as a decline instead of being absorbed",
+        ),
+        "weeks": Param(
+            int,
+            3,
+            0,
+            8,
+            "previous weeks of the same-weekday median, used where it forecast better over "
+            "the past week (0 = off): weekday/weekend differences are then expected",
+        ),
+        "weekly_gain": Param(
+            float,
+            0.1,
+            0.0,
+            10.0,
+            "how much smaller (a share) the same-weekday median's past errors must be to be used",
         ),
         "min_history": Param(int, 3, 1, 56, "fewest previous seasons needed for a band"),
         "min_rel_width": Param(
@@ -107,6 +163,10 @@ class SeasonalDetector(Detector):
         self.neighbours: int = values["neighbours"]
         self.level_window: int = values["level_window"]
         self.level_inlier: float = values["level_inlier"]
+        self.level_slow: int = values["level_slow"]
+        self.level_clip: float = values["level_clip"]
+        self.weeks: int = values["weeks"]
+        self.weekly_gain: float = values["weekly_gain"]
         self.min_history: int = values["min_history"]
         self.min_rel_width: float = values["min_rel_width"]
         self.counts: str = values["counts"]
@@ -118,20 +178,49 @@ class SeasonalDetector(Detector):
     def _level(self, values: np.ndarray, median: np.ndarray, inlier: np.ndarray) -> np.ndarray:
         """Recent actual / recent seasonal median, so growth or a weekend is not flagged.
 
-        A ratio of sums (not a median of ratios) averages noise away on small counts. Only
-        points that looked normal count, each clipped to within 25% of its median, so an
-        incident neither drags the level along nor leaves an echo after it ends.
+        Two speeds: the slow level (each point clipped to 25% of its median) follows growth and
+        day-to-day shifts; the fast one (each point clipped to `level_clip` of the slow level's
+        forecast) follows the last few hours, but cannot follow a decline past that clip. Only
+        points that looked normal count, so an incident neither drags the level along nor
+        leaves an echo after it ends.
         """
         if self.level_window == 0:
             return np.ones_like(median)
         ok = inlier & np.isfinite(values) & np.isfinite(median)
-        clipped = np.clip(values, median - 0.25 * np.abs(median), median + 0.25 * np.abs(median))
-        num = _trailing_sum(np.where(ok, clipped, 0.0), self.level_window)
-        den = _trailing_sum(np.where(ok, median, 0.0), self.level_window)
-        count = _trailing_sum(ok.astype(float), self.level_window)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            level = np.where((count * 2 >= self.level_window) & (den > 0), num / den, 1.0)
-        return np.where(np.isfinite(level), level, 1.0)
+        if self.level_slow == 0:
+            return np.nan_to_num(
+                _ratio(values, median, median, ok, window=self.level_window, clip=0.25), nan=1.0
+            )
+        # Where an incident leaves too few normal points for a level, the slower one stands in.
+        slow = np.nan_to_num(
+            _ratio(values, median, median, ok, window=self.level_slow, clip=0.25), nan=1.0
+        )
+        fast = _ratio(
+            values, median, median * slow, ok, window=self.level_window, clip=self.level_clip
+        )
+        return np.where(np.isfinite(fast), fast, slow)
+
+    def _median(self, values: np.ndarray, period: int) -> np.ndarray:
+        """Per point, the median of the same slot on the previous `days` days; or, where that
+        would have been the better forecast over the past week, on the same weekday of the
+        previous `weeks` weeks (needs at least two)."""
+        seasons = np.arange(1, self.days + 1) * period
+        same_slot = _lagged(values, seasons)
+        enough = np.sum(~np.isnan(same_slot), axis=1) >= self.min_history
+        daily = np.where(enough, _nanmedian(same_slot, axis=1), np.nan)
+        week = 7 * period
+        if self.weeks < 2 or period <= 1 or 2 * week >= values.size:
+            return daily
+        same_day = _lagged(values, np.arange(1, self.weeks + 1) * week)
+        weekly = np.where(
+            np.sum(~np.isnan(same_day), axis=1) >= 2, _nanmedian(same_day, axis=1), np.nan
+        )
+        both = np.isfinite(values) & np.isfinite(daily) & np.isfinite(weekly)
+        daily_err = _trailing_sum(np.where(both, np.abs(values - daily), 0.0), week)
+        weekly_err = _trailing_sum(np.where(both, np.abs(values - weekly), 0.0), week)
+        seen = _trailing_sum(both.astype(float), week)
+        better = (seen * 2 >= week) & (weekly_err * (1 + self.weekly_gain) < daily_err)
+        return np.where(better & np.isfinite(weekly), weekly, daily)
 
     def _is_counts(self, values: np.ndarray) -> bool:
         finite = values[np.isfinite(values)]
@@ -179,9 +268,7 @@ class SeasonalDetector(Detector):
             return out
         period = seasonal_period(infer_step(series.index))
         seasons = np.arange(1, self.days + 1) * period
-        same_slot = _lagged(values, seasons)
-        enough = np.sum(~np.isnan(same_slot), axis=1) >= self.min_history
-        median = np.where(enough, _nanmedian(same_slot, axis=1), np.nan)
+        median = self._median(values, period)
         # Width: how wrong the forecast was at the same time of day on previous days (and a
         # few neighbouring slots). Same time of day means similar volume, so noise that grows
         # with volume and steep daily ramps are both accounted for.
@@ -191,7 +278,7 @@ class SeasonalDetector(Detector):
         n = values.size
         wanted = n if last is None else min(max(last, 1), n)
         # Rows whose pass-1 width feeds the level of the rows whose errors set the final width.
-        first_loose = max(0, n - wanted - int(lags.max()) - self.level_window)
+        first_loose = max(0, n - wanted - int(lags.max()) - self.level_window - self.level_slow)
 
         # Pass 1, without a level: which points look normal at all.
         loose = self._scale(values - median, lags, 2 * nb + 1, first_loose)

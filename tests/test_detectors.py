@@ -136,6 +136,56 @@ def test_a_wider_band_keeps_the_same_expected_value() -> None:
     assert not coupled.band(series)["expected"].equals(expected[0])  # the level can move
 
 
+def test_a_decline_over_hours_is_not_absorbed_into_the_level() -> None:
+    """A 40% decline over five hours: the fast level may stray only level_clip (10%) from the
+    slow one, so the expected value stays near normal and the decline is caught before it
+    reaches 30%; a single fast level follows it most of the way down."""
+    rng = np.random.default_rng(7)
+    clean = _noisy_day_series(21, seed=7)  # plus 4% overdispersion, as real traffic has
+    clean = np.round(clean * np.exp(rng.normal(0.0, 0.04, clean.size)))
+    start = 19 * 96 + 36  # 09:00 UTC
+    ramp = np.linspace(0.0, 0.4, 21)[1:]
+    series = clean.copy()
+    series.iloc[start : start + 20] *= 1 - ramp
+    reaches_30 = start + int(np.argmax(ramp >= 0.3))
+    caught, dragged = {}, {}
+    for slow in (192, 0):
+        spec = {"method": "seasonal", "level_slow": slow}
+        band = detectors.build(spec).band(series)
+        normal = detectors.build(spec).band(clean)["expected"]
+        firing = detectors.build_rule(spec).evaluate(series, band)["firing"].to_numpy()
+        caught[slow] = int(np.argmax(firing[start:])) + start if firing[start:].any() else None
+        end = start + 19
+        dragged[slow] = 1 - band["expected"].iloc[end] / normal.iloc[end]
+    assert caught[192] is not None and caught[192] < reaches_30, caught
+    assert caught[0] is None or caught[0] > caught[192], caught
+    assert dragged[192] <= 0.11 < dragged[0], dragged
+
+
+def _weekly_series(days: int, weekend: float, seed: int) -> pd.Series:
+    """15-minute counts whose weekends run at `weekend` times the weekday level."""
+    rng = np.random.default_rng(seed)
+    index = pd.date_range("2026-01-05", periods=days * 96, freq="15min", tz="UTC")
+    hours = index.hour + index.minute / 60
+    curve = 0.3 + 0.7 * np.exp(-(((hours - 14) / 5) ** 2))
+    mean = 2000 * curve * np.where(index.day_of_week >= 5, weekend, 1.0)
+    return pd.Series(rng.poisson(mean).astype("float64"), index=index)
+
+
+def test_weekends_are_expected_on_a_strongly_weekly_series() -> None:
+    """Weekends at -30%: once three weeks are known (the live check reads four), the
+    same-weekday median takes over where it forecast better, and the last two weeks raise no
+    alert at all; with the daily median alone every weekend does."""
+    series = _weekly_series(35, 0.7, seed=2)
+    alerts = {}
+    for weeks in (3, 0):
+        spec = {"method": "seasonal", "counts": "yes", "weeks": weeks}
+        band = detectors.build(spec).band(series)
+        firing = detectors.build_rule(spec).evaluate(series, band)["firing"].iloc[21 * 96 :]
+        alerts[weeks] = int((firing & ~firing.shift(1, fill_value=False)).sum())
+    assert alerts[3] == 0 and alerts[0] >= 2, alerts
+
+
 def test_stl_follows_a_level_that_moves_between_refits() -> None:
     """STL refits weekly; between refits its level follows the recent data, so a slow drift
     (no incident at all) does not leave the series outside the band for days."""
