@@ -247,7 +247,7 @@ def run(
                     len(collected.series), feedback)  # fmt: skip
 
 
-SENSITIVITY = (2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 6.0, 8.0)
+SENSITIVITY = (2.5, 3.0, 3.25, 3.5, 4.0, 4.5, 5.0, 6.0, 8.0)
 
 
 @dataclass

@@ -69,6 +69,15 @@ RULE_PARAMS: Mapping[str, Param] = {
         100.0,
         "the window's summed deviation, in its combined half-widths, that fires",
     ),
+    "window_min_rel": Param(
+        float,
+        0.15,
+        0.0,
+        10.0,
+        "smallest relative shift the sustained-shift test fires on: a shift of a few percent "
+        "held for an hour is more often a new regime (a weekday after a weekend, a campaign) "
+        "than an incident",
+    ),
     "window_min_expected": Param(
         float,
         400.0,
@@ -103,6 +112,7 @@ class Rule:
         self.missing_min_expected: float = values["missing_min_expected"]
         self.window: int = values["window"]
         self.window_score: float = values["window_score"]
+        self.window_min_rel: float = values["window_min_rel"]
         self.window_min_expected: float = values["window_min_expected"]
         if self.persist_k > self.persist_m:
             raise ValueError(
@@ -192,7 +202,7 @@ class Rule:
             z = np.where(spread > 0, total / spread, 0.0)
             fires = (np.abs(z) >= self.window_score) & same
             fires &= np.abs(total) >= np.maximum(
-                self.min_rel_change * base, self.min_abs_change * n
+                max(self.min_rel_change, self.window_min_rel) * base, self.min_abs_change * n
             )
             fires &= base >= self.window_min_expected
         if self.direction is Direction.DOWN:

@@ -138,7 +138,7 @@ async def test_commands_answer_users(
         assert "no slice" in (await reply(fake, "/metric views os=Windows", user=USER))[0]
         assert "ctr" in (await reply(fake, "/metrics", user=USER))[0]
         thresholds = await reply(fake, "/thresholds views", user=USER)
-        assert "persist_k" in thresholds[0] and "k</code> = <b>3.5" in thresholds[0]
+        assert "persist_k" in thresholds[0] and "k</code> = <b>3.25" in thresholds[0]
         status = await reply(fake, "/status", user=USER)
         assert "last check" in status[0] and "reachable" in status[0]
         assert "Last" in (await reply(fake, "/history 5", user=USER))[0]
@@ -160,7 +160,7 @@ async def test_settings_are_for_admins_and_survive_a_restart(
         unknown = await reply(fake, "/set views speed 3", user=ADMIN)
         assert "no parameter 'speed'" in unknown[0]
         done = await reply(fake, "/set views k 6", user=ADMIN)
-        assert "k: 3.5 → <b>6.0</b>" in done[0] and "would have raised" in done[0]
+        assert "k: 3.25 → <b>6.0</b>" in done[0] and "would have raised" in done[0]
         assert "🔔" in (await reply(fake, "/subscribe views", user=USER))[0]
     async with running(settings, fake) as monitor:
         assert monitor.state.overrides("views")["k"][0] == 6.0

@@ -164,7 +164,7 @@ def test_tune_prints_a_sensitivity_per_metric_and_a_catalogue_snippet(
     import tomllib
 
     parsed = tomllib.loads(snippet)
-    assert parsed["metrics"]["views"]["detector"]["k"] in (2.5, 3, 3.5, 4, 4.5, 5, 6, 8)
+    assert parsed["metrics"]["views"]["detector"]["k"] in (2.5, 3, 3.25, 3.5, 4, 4.5, 5, 6, 8)
     bad = alertbot("tune", "--target-false-per-week", "0", env=demo_env)
     assert bad.returncode == 2 and "--target-false-per-week" in bad.stderr
 
