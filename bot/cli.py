@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import difflib
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -354,3 +355,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("alertbot: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`alertbot backtest | head`): stop quietly, as other tools do,
+        # and keep the interpreter's last flush from failing on the same pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + 13  # as if killed by SIGPIPE

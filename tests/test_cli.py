@@ -54,6 +54,22 @@ def demo_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return env
 
 
+def test_a_reader_that_goes_away_gets_no_traceback(demo_env: dict[str, str]) -> None:
+    """`alertbot check | head -0`: the pipe closes before the table is written; the command
+    stops quietly with the shell's SIGPIPE status instead of printing a traceback."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("CLICKHOUSE_", "BOT_"))}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "check", "--at", demo_env["END"]],
+        env={**base, **demo_env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    with process.stderr:
+        stderr = process.stderr.read().decode()
+    assert process.wait(timeout=300) == 141, stderr
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr, stderr
+
+
 def test_check_json_follows_the_contract_and_flags_the_ongoing_incident(
     demo_env: dict[str, str], tmp_path: Path
 ) -> None:
