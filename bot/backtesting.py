@@ -39,7 +39,6 @@ __all__ = [
     "tune",
 ]
 
-WARMUP = timedelta(days=15)  # what the default detector needs before its band is settled
 GRACE = timedelta(hours=1)
 
 
@@ -61,17 +60,19 @@ async def collect(
     delay: timedelta,
     metrics: Sequence[str] | None = None,
 ) -> Collected:
-    """Every series of the wanted metrics over `days` plus the detector's warm-up."""
+    """Every series of the wanted metrics over `days`, plus the history a live check reads
+    before it (`history_days`), so each replayed bucket is judged as the live check judged it."""
     end = complete_end(now, catalogue.step, delay)
     start = end - timedelta(days=days)
-    index = bucket_index(start - WARMUP, end, catalogue.step)
+    warmup = catalogue.history
+    index = bucket_index(start - warmup, end, catalogue.step)
     wanted = [catalogue.metric(m) for m in metrics] if metrics else list(catalogue.metrics.values())
     out = Collected({}, {}, {}, start, end)
     for table in catalogue.tables.values():
         table_metrics = [m for m in wanted if m.table == table.name]
         if not table_metrics:
             continue
-        frame = await source.fetch(table, start - WARMUP, end)
+        frame = await source.fetch(table, start - warmup, end)
         parts = split_slices(frame, index)
         for metric in table_metrics:
             for where in slices_of(frame, table, metric):

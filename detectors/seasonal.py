@@ -24,6 +24,8 @@ from detectors.params import Param, validate
 
 __all__ = ["SeasonalDetector", "seasonal_period"]
 
+WEEKLY_MIN = 3  # fewest same-weekday values whose median may stand in for the daily one
+
 
 def seasonal_period(step: timedelta) -> int:
     """Points per season: a day for sub-daily steps, a week for daily steps, else none (1)."""
@@ -100,7 +102,11 @@ class SeasonalDetector(Detector):
             int, 3, 0, 8, "adjacent slots on each side whose past errors also set the width"
         ),
         "level_window": Param(
-            int, 12, 0, 192, "recent buckets whose total against the seasonal median sets the level"
+            int,
+            12,
+            0,
+            192,
+            "recent buckets whose total against the seasonal median sets the (fast) level",
         ),
         "level_inlier": Param(
             float,
@@ -132,7 +138,8 @@ class SeasonalDetector(Detector):
             0,
             8,
             "previous weeks of the same-weekday median, used where it forecast better over "
-            "the past week (0 = off): weekday/weekend differences are then expected",
+            "the past week (under 3 = off: a median of two is no defence against last week's "
+            "incident): weekday/weekend differences are then expected",
         ),
         "weekly_gain": Param(
             float,
@@ -203,17 +210,20 @@ class SeasonalDetector(Detector):
     def _median(self, values: np.ndarray, period: int) -> np.ndarray:
         """Per point, the median of the same slot on the previous `days` days; or, where that
         would have been the better forecast over the past week, on the same weekday of the
-        previous `weeks` weeks (needs at least two)."""
+        previous `weeks` weeks (needs at least three, so one incident a week ago cannot set
+        it)."""
         seasons = np.arange(1, self.days + 1) * period
         same_slot = _lagged(values, seasons)
         enough = np.sum(~np.isnan(same_slot), axis=1) >= self.min_history
         daily = np.where(enough, _nanmedian(same_slot, axis=1), np.nan)
         week = 7 * period
-        if self.weeks < 2 or period <= 1 or 2 * week >= values.size:
+        if self.weeks < WEEKLY_MIN or period <= 1 or WEEKLY_MIN * week >= values.size:
             return daily
         same_day = _lagged(values, np.arange(1, self.weeks + 1) * week)
         weekly = np.where(
-            np.sum(~np.isnan(same_day), axis=1) >= 2, _nanmedian(same_day, axis=1), np.nan
+            np.sum(~np.isnan(same_day), axis=1) >= WEEKLY_MIN,
+            _nanmedian(same_day, axis=1),
+            np.nan,
         )
         both = np.isfinite(values) & np.isfinite(daily) & np.isfinite(weekly)
         daily_err = _trailing_sum(np.where(both, np.abs(values - daily), 0.0), week)

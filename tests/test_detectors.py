@@ -173,17 +173,18 @@ def _weekly_series(days: int, weekend: float, seed: int) -> pd.Series:
 
 
 def test_weekends_are_expected_on_a_strongly_weekly_series() -> None:
-    """Weekends at -30%: once three weeks are known (the live check reads four), the
-    same-weekday median takes over where it forecast better, and the last two weeks raise no
-    alert at all; with the daily median alone every weekend does."""
-    series = _weekly_series(35, 0.7, seed=2)
-    alerts = {}
-    for weeks in (3, 0):
-        spec = {"method": "seasonal", "counts": "yes", "weeks": weeks}
-        band = detectors.build(spec).band(series)
-        firing = detectors.build_rule(spec).evaluate(series, band)["firing"].iloc[21 * 96 :]
-        alerts[weeks] = int((firing & ~firing.shift(1, fill_value=False)).sum())
-    assert alerts[3] == 0 and alerts[0] >= 2, alerts
+    """Weekends at -30%: with the four weeks of history a live check reads, the same-weekday
+    median takes over where it forecast better. Over the next two weeks of four series that
+    leaves at most one alert in all; the daily median alone alerts on every weekend."""
+    alerts = {3: 0, 0: 0}
+    for seed in range(4):
+        series = _weekly_series(42, 0.7, seed=seed)
+        for weeks in alerts:
+            spec = {"method": "seasonal", "counts": "yes", "weeks": weeks}
+            band = detectors.build(spec).band(series)
+            firing = detectors.build_rule(spec).evaluate(series, band)["firing"].iloc[28 * 96 :]
+            alerts[weeks] += int((firing & ~firing.shift(1, fill_value=False)).sum())
+    assert alerts[3] <= 1 and alerts[0] >= 4 * 4, alerts
 
 
 def test_stl_follows_a_level_that_moves_between_refits() -> None:
