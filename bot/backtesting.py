@@ -261,6 +261,17 @@ class Choice:
     missed: list[str]
     met: bool
     false_alarms_again: list[str] = field(default_factory=list)  # chat-marked, raised again
+    detector: dict[str, Any] = field(default_factory=dict)  # the catalogue's, with this k
+
+    def snippet(self) -> list[str]:
+        """The metric's catalogue detector table with this k: its other settings (guards such
+        as min_abs_change) are kept, so pasting it over the old table loses nothing."""
+        settings = {"method": "seasonal", **self.detector, "k": self.k}
+        lines = [f"[metrics.{self.metric}.detector]"]
+        for key, value in settings.items():
+            shown = f'"{value}"' if isinstance(value, str) else f"{value:g}"
+            lines.append(f"{key} = {shown}")
+        return lines
 
 
 async def tune(
@@ -298,7 +309,8 @@ async def tune(
             missed = [i for i in relevant if i not in caught]
             total = sum(len(a) for a in result.alerts.values())
             choice = Choice(name, k, rate, total, caught, missed, rate <= target_per_week,
-                            result.false_alarms_again)  # fmt: skip
+                            result.false_alarms_again,
+                            dict(collected.metric[keys[0]].detector or {}))  # fmt: skip
             if choice.met:
                 best = choice
                 break

@@ -261,5 +261,5 @@ def report_tune(
                          f"{', '.join(c.false_alarms_again)}")  # fmt: skip
     lines += ["", "catalogue snippet (put it in your catalogue, CATALOGUE_PATH):"]
     for c in choices:
-        lines += ["", f"[metrics.{c.metric}.detector]", 'method = "seasonal"', f"k = {c.k:g}"]
+        lines += ["", *c.snippet()]
     return "\n".join(lines)

@@ -181,6 +181,14 @@ def test_tune_prints_a_sensitivity_per_metric_and_a_catalogue_snippet(
 
     parsed = tomllib.loads(snippet)
     assert parsed["metrics"]["views"]["detector"]["k"] in (2.5, 3, 3.25, 3.5, 4, 4.5, 5, 6, 8)
+    # The metric's own catalogue settings stay in its snippet: pasting it over the old table
+    # must not drop the messages guard.
+    done = alertbot("tune", "--days", "2", "--metric", "messages", env=demo_env)
+    assert done.returncode == 0, done.stderr
+    detector = tomllib.loads(done.stdout.split("CATALOGUE_PATH):")[1])["metrics"]["messages"][
+        "detector"
+    ]
+    assert detector["min_abs_change"] == 20 and detector["method"] == "seasonal"
     bad = alertbot("tune", "--target-false-per-week", "0", env=demo_env)
     assert bad.returncode == 2 and "--target-false-per-week" in bad.stderr
 
