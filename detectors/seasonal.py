@@ -207,7 +207,7 @@ class SeasonalDetector(Detector):
         )
         return np.where(np.isfinite(fast), fast, slow)
 
-    def _median(self, values: np.ndarray, period: int) -> np.ndarray:
+    def _median(self, values: np.ndarray, period: int, *, sub_daily: bool) -> np.ndarray:
         """Per point, the median of the same slot on the previous `days` days; or, where that
         would have been the better forecast over the past week, on the same weekday of the
         previous `weeks` weeks (needs at least three, so one incident a week ago cannot set
@@ -217,7 +217,8 @@ class SeasonalDetector(Detector):
         enough = np.sum(~np.isnan(same_slot), axis=1) >= self.min_history
         daily = np.where(enough, _nanmedian(same_slot, axis=1), np.nan)
         week = 7 * period
-        if self.weeks < WEEKLY_MIN or period <= 1 or WEEKLY_MIN * week >= values.size:
+        # Only where the season is a day: for daily data the season already is the week.
+        if not sub_daily or self.weeks < WEEKLY_MIN or WEEKLY_MIN * week >= values.size:
             return daily
         same_day = _lagged(values, np.arange(1, self.weeks + 1) * week)
         weekly = np.where(
@@ -276,9 +277,10 @@ class SeasonalDetector(Detector):
         )
         if values.size < 2:
             return out
-        period = seasonal_period(infer_step(series.index))
+        step = infer_step(series.index)
+        period = seasonal_period(step)
         seasons = np.arange(1, self.days + 1) * period
-        median = self._median(values, period)
+        median = self._median(values, period, sub_daily=period > 1 and step < timedelta(days=1))
         # Width: how wrong the forecast was at the same time of day on previous days (and a
         # few neighbouring slots). Same time of day means similar volume, so noise that grows
         # with volume and steep daily ramps are both accounted for.
