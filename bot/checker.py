@@ -237,7 +237,10 @@ def late_data(
         )
     elif thin:
         what = "is still filling"
-        why = f"its last 5 minutes hold {last:,} events against {first:,} in its first 5"
+        third = f"{step.total_seconds() / 180:g}"  # a third of the bucket, in minutes
+        why = (
+            f"its last {third} minutes hold {last:,} events against {first:,} in its first {third}"
+        )
     else:
         return None
     return Late(
