@@ -1,0 +1,270 @@
+"""Detection quality on real labelled KPIs, as the product alerts, against two baselines.
+
+    python benchmarks/real_kpi.py --data DIR [--limit N] [--jobs N] [--only METHOD ...]
+
+DIR holds one `timestamp,value,label` CSV per series (gzip or not): Unix seconds, any value,
+label 1 on an anomalous point. Each series is put on its own regular grid (absent timestamps
+are missing values, never zeros) and scored twice: at its own step, and as 15-minute means (a
+bucket is labelled when any point in it is). The first 14 days are warm-up: history only.
+
+Methods, run on the same data:
+- default: detectors.build(DEFAULT_SPEC).band + build_rule(DEFAULT_SPEC).evaluate, exactly as
+  the product alerts;
+- iqr: the rolling interquartile range of the last 5 points, every point outside alerts;
+- mad: the same slot on the previous 7 days, median +- 3 x 1.4826 MAD, every point outside.
+
+Scores (an episode is a run of consecutive firing points, one alert):
+- false/day/100: episodes that overlap no labelled segment nor the hour after one, per day
+  per 100 series;
+- recall: labelled segments (starting after the warm-up) with a firing point inside them or
+  within 2 steps after their start; recall>15m the same for segments longer than 15 minutes;
+- delay: median steps from a caught segment's start to its first firing point;
+- PA-F1: the AIOps 2018 challenge's point-adjusted F1 over all points of all series (a segment
+  counts as wholly found when a point fires within its first 7 + 1 points at the native step,
+  within its first 2 + 1 buckets at 15 minutes), else wholly missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import detectors
+
+WARMUP = pd.Timedelta(days=14)
+BUCKET = pd.Timedelta(minutes=15)
+AFTER = pd.Timedelta(hours=1)  # an episode this soon after a labelled segment is not false
+CATCH = 2  # steps after a segment's start within which an alert still catches it
+DELAY_NATIVE = 7  # the AIOps challenge's delay limit, in points at the native step
+DELAY_BUCKETS = 2
+METHODS = ("default", "iqr", "mad")
+IQR_SPEC = {"method": "iqr", "persist_k": 1, "persist_m": 1, "min_rel_change": 0.0,
+            "missing_min_expected": 0}  # fmt: skip
+
+
+def read(path: Path) -> tuple[pd.Series, pd.Series]:
+    """Value and label on a regular grid at the series' most common step."""
+    frame = pd.read_csv(path)  # pandas reads .gz by its name
+    frame = frame.dropna(subset=["timestamp"]).sort_values("timestamp")
+    stamps = pd.to_datetime(frame["timestamp"].to_numpy(dtype="int64"), unit="s", utc=True)
+    value = pd.Series(frame["value"].to_numpy(dtype="float64"), index=stamps)
+    label = pd.Series(frame["label"].to_numpy(dtype="float64"), index=stamps)
+    value = value[~value.index.duplicated()]
+    label = label[~label.index.duplicated()]
+    step = pd.Series(value.index[1:] - value.index[:-1]).mode().iloc[0]
+    # Snap to the grid: real collectors jitter by seconds.
+    start = value.index[0].floor(step)
+    value.index = value.index.floor(step)
+    label.index = label.index.floor(step)
+    value = value[~value.index.duplicated()]
+    label = label[~label.index.duplicated()]
+    grid = pd.date_range(start, value.index[-1], freq=step)
+    return value.reindex(grid), label.reindex(grid).fillna(0.0)
+
+
+def to_buckets(value: pd.Series, label: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """15-minute means (NaN where a bucket has no point); a bucket is labelled if any point is."""
+    if value.index.freq is not None and pd.Timedelta(value.index.freq) >= BUCKET:
+        return value, label
+    return value.resample(BUCKET).mean(), label.resample(BUCKET).max().fillna(0.0)
+
+
+def mad_band(series: pd.Series, days: int = 7, k: float = 3.0) -> pd.DataFrame:
+    """Same slot on the previous `days` days: median +- k robust sd of those values."""
+    step = pd.Timedelta(series.index[1] - series.index[0])
+    period = int(pd.Timedelta(days=1) / step)
+    values = series.to_numpy(dtype="float64")
+    n = values.size
+    past = np.full((n, days), np.nan)
+    for d in range(1, days + 1):
+        lag = d * period
+        if lag < n:
+            past[lag:, d - 1] = values[: n - lag]
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: no band there
+        med = np.nanmedian(past, axis=1)
+        mad = 1.4826 * np.nanmedian(np.abs(past - med[:, None]), axis=1)
+    enough = np.sum(np.isfinite(past), axis=1) >= 3
+    med = np.where(enough, med, np.nan)
+    return pd.DataFrame(
+        {"expected": med, "lower": med - k * mad, "upper": med + k * mad}, index=series.index
+    )
+
+
+def firing(method: str, series: pd.Series) -> np.ndarray:
+    if method == "default":
+        spec = detectors.DEFAULT_SPEC
+        band = detectors.build(spec).band(series)
+        table = detectors.build_rule(spec).evaluate(series, band)
+        return table["firing"].to_numpy(dtype=bool)
+    if method == "iqr":
+        band = detectors.build(IQR_SPEC).band(series)
+        return detectors.build_rule(IQR_SPEC).evaluate(series, band)["firing"].to_numpy(bool)
+    band = mad_band(series)
+    v = series.to_numpy(dtype="float64")
+    with np.errstate(invalid="ignore"):
+        return (v < band["lower"].to_numpy()) | (v > band["upper"].to_numpy())
+
+
+def runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """(first, last) of each run of True."""
+    padded = np.concatenate([[False], flags, [False]]).astype(int)
+    edges = np.diff(padded)
+    starts = np.flatnonzero(edges == 1)
+    ends = np.flatnonzero(edges == -1) - 1
+    return list(zip(starts.tolist(), ends.tolist(), strict=True))
+
+
+@dataclass
+class Tally:
+    days: float = 0.0
+    series: int = 0
+    false: int = 0
+    episodes: int = 0
+    segments: int = 0
+    caught: int = 0
+    long_segments: int = 0
+    long_caught: int = 0
+    delays: list[int] = field(default_factory=list)
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    seconds: float = 0.0
+    per_series: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+
+    def add(self, other: Tally) -> None:
+        for name in ("days", "series", "false", "episodes", "segments", "caught",
+                     "long_segments", "long_caught", "tp", "fp", "fn", "seconds"):  # fmt: skip
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.delays.extend(other.delays)
+        self.per_series.update(other.per_series)
+
+
+def score(name: str, fire: np.ndarray, label: pd.Series, *, delay_limit: int) -> Tally:
+    index = label.index
+    step = pd.Timedelta(index[1] - index[0])
+    scored = np.asarray(index >= index[0] + WARMUP)
+    lab = label.to_numpy() > 0
+    fire = fire & scored
+    segments = runs(lab)
+    after = int(AFTER / step)
+    covered = np.zeros(lab.size, dtype=bool)
+    for a, b in segments:
+        covered[a : min(b + after + 1, lab.size)] = True
+    t = Tally(days=float(scored.sum() * step / pd.Timedelta(days=1)), series=1)
+    for a, b in runs(fire):
+        t.episodes += 1
+        if not covered[a : b + 1].any():
+            t.false += 1
+    long_points = int(BUCKET / step)
+    pa = fire.copy()
+    for a, b in segments:
+        if not scored[a]:
+            continue
+        t.segments += 1
+        is_long = (b - a + 1) > long_points
+        t.long_segments += is_long
+        hits = np.flatnonzero(fire[a : max(b, a + CATCH) + 1])
+        if hits.size:
+            t.caught += 1
+            t.long_caught += is_long
+            t.delays.append(int(hits[0]))
+        found = fire[a : min(a + delay_limit + 1, b + 1)].any()
+        pa[a : b + 1] = found
+    truth = lab & scored
+    t.tp = int(np.sum(pa & truth))
+    t.fp = int(np.sum(pa & ~truth & scored))
+    t.fn = int(np.sum(~pa & truth))
+    t.per_series[name] = (t.false, t.caught, t.segments)
+    return t
+
+
+def run_one(path: Path, methods: tuple[str, ...]) -> dict[tuple[str, str], Tally]:
+    value, label = read(path)
+    out: dict[tuple[str, str], Tally] = {}
+    name = path.name.split(".")[0]
+    native_step = pd.Timedelta(value.index[1] - value.index[0])
+    views = {"native": (value, label, DELAY_NATIVE)}
+    if native_step < BUCKET:
+        bucket_value, bucket_label = to_buckets(value, label)
+        views["15min"] = (bucket_value, bucket_label, DELAY_BUCKETS)
+    else:
+        views["15min"] = (value, label, DELAY_BUCKETS)
+    for view, (v, lab, limit) in views.items():
+        for method in methods:
+            started = time.perf_counter()
+            fire = firing(method, v)
+            elapsed = time.perf_counter() - started
+            tally = score(name, fire, lab, delay_limit=limit)
+            tally.seconds = elapsed
+            out[(view, method)] = tally
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="folder of timestamp,value,label CSVs")
+    parser.add_argument("--limit", type=int, help="only the first N files (by name)")
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument("--only", nargs="+", choices=METHODS, help="methods to run")
+    parser.add_argument("--per-series", action="store_true", help="false/caught per series")
+    args = parser.parse_args()
+    files = sorted(p for p in Path(args.data).iterdir()
+                   if p.name.endswith((".csv", ".csv.gz")))  # fmt: skip
+    if args.limit:
+        files = files[: args.limit]
+    if not files:
+        sys.exit(f"no .csv or .csv.gz files in {args.data}")
+    methods = tuple(args.only or METHODS)
+    started = time.perf_counter()
+    totals: dict[tuple[str, str], Tally] = {}
+    with ProcessPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
+        for result in pool.map(run_one, files, [methods] * len(files)):
+            for key, tally in result.items():
+                totals.setdefault(key, Tally()).add(tally)
+    wall = time.perf_counter() - started
+    print(f"{len(files)} series from {args.data}; warm-up 14 days; {wall:.0f} s wall "
+          f"with {args.jobs} jobs")  # fmt: skip
+    header = (f"{'view':<7} {'method':<8} {'false/day/100':>13} {'recall':>7} {'>15m':>6} "
+              f"{'delay':>5} {'PA-F1':>6} {'segments':>8} {'s/series':>8}")  # fmt: skip
+    print(header)
+    print("-" * len(header))
+    for view in ("15min", "native"):
+        for method in methods:
+            t = totals.get((view, method))
+            if t is None:
+                continue
+            false_rate = t.false / t.days * 100 if t.days else float("nan")
+            recall = t.caught / t.segments if t.segments else float("nan")
+            long = t.long_caught / t.long_segments if t.long_segments else float("nan")
+            delay = float(np.median(t.delays)) if t.delays else float("nan")
+            p = t.tp / (t.tp + t.fp) if t.tp + t.fp else 0.0
+            r = t.tp / (t.tp + t.fn) if t.tp + t.fn else 0.0
+            f1 = 2 * p * r / (p + r) if p + r else 0.0
+            per = t.seconds / t.series
+            print(f"{view:<7} {method:<8} {false_rate:>13.1f} {recall:>7.3f} {long:>6.3f} "
+                  f"{delay:>5.1f} {f1:>6.3f} {t.segments:>8} {per:>8.2f}")  # fmt: skip
+    if args.per_series:
+        for view in ("15min", "native"):
+            t = totals.get((view, "default"))
+            if t is None:
+                continue
+            print(f"\n{view}, default: series false caught/segments")
+            for name, (false, caught, segs) in sorted(t.per_series.items()):
+                print(f"  {name} {false:>5} {caught:>4}/{segs}")
+    print(
+        "\ntargets (default): 15min false/day/100 <= 10, recall >15m >= 0.80, recall >= 0.50; "
+        "native false/day/100 <= 50, PA-F1 >= 0.75"
+    )
+
+
+if __name__ == "__main__":
+    main()
