@@ -14,10 +14,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from detectors.base import Direction, Status, Verdict
+from detectors.base import Direction, Status, Verdict, infer_step
 from detectors.params import Param, validate
 
 __all__ = ["RULE_PARAMS", "Rule"]
+
+REFERENCE_STEP = 900.0  # seconds: the step the rule's bucket counts are stated for (15 min)
 
 
 def _rolling_sum(values: np.ndarray, n: int) -> np.ndarray:
@@ -91,9 +93,63 @@ RULE_PARAMS: Mapping[str, Param] = {
         50.0,
         0.0,
         1e12,
-        "a missing bucket fires when at least this much was expected (0 = never)",
+        "a missing bucket fires when at least this much was expected (0 = never); at steps "
+        "finer than 15 minutes only once data has been missing for 15 minutes",
+    ),
+    "window_min_share": Param(
+        float,
+        0.25,
+        0.0,
+        1.0,
+        "for a series that is not counts (a ratio, a mean, a latency), the sustained-shift "
+        "test instead needs the window's expected total to be at least this share of the "
+        "series' usual size over a window: window_min_expected is in events, which a ratio "
+        "near 0.2 never reaches",
+    ),
+    "fine_severe": Param(
+        float,
+        0.25,
+        0.0,
+        2.0,
+        "at steps finer than 15 minutes `severe` grows by this power of the steps per 15 "
+        "minutes (1 min: 15^0.25 = 1.97x): more points a day give noise more chances",
     ),
 }
+
+
+USUAL_WINDOW = 96  # points over which a non-count series' usual size is taken
+
+
+def _fineness(index: pd.Index) -> float:
+    """Steps per 15 minutes (1 at 15 minutes and for coarser steps)."""
+    if not isinstance(index, pd.DatetimeIndex) or len(index) < 2:
+        return 1.0
+    try:
+        step = infer_step(index).total_seconds()
+    except ValueError:
+        return 1.0
+    return max(REFERENCE_STEP / step, 1.0) if step > 0 else 1.0
+
+
+def _is_counts(values: np.ndarray) -> bool:
+    """Whole non-negative numbers: events, whose volume guards are in events."""
+    finite = values[np.isfinite(values)]
+    return (
+        finite.size > 0 and bool(np.all(finite >= 0)) and bool(np.all(finite == np.round(finite)))
+    )
+
+
+def _run_length(flags: np.ndarray) -> np.ndarray:
+    """Per point, how many points in a row up to and including it are True."""
+    idx = np.arange(flags.size)
+    last_false = np.maximum.accumulate(np.where(flags, -1, idx))
+    return np.where(flags, idx - last_false, 0)
+
+
+def _trailing_median(values: np.ndarray, window: int) -> np.ndarray:
+    """Median of the finite values among the last `window` points up to each one."""
+    rolled = pd.Series(values).rolling(window, min_periods=1).median()
+    return rolled.to_numpy(dtype="float64")
 
 
 class Rule:
@@ -114,6 +170,8 @@ class Rule:
         self.window_score: float = values["window_score"]
         self.window_min_rel: float = values["window_min_rel"]
         self.window_min_expected: float = values["window_min_expected"]
+        self.window_min_share: float = values["window_min_share"]
+        self.fine_severe: float = values["fine_severe"]
         if self.persist_k > self.persist_m:
             raise ValueError(
                 f"rule: persist_k must be <= persist_m ({self.persist_m}), got {self.persist_k}"
@@ -146,19 +204,24 @@ class Rule:
             )
         known = np.isfinite(value) & np.isfinite(expected)
         outside &= known
+        fine = _fineness(series.index)
         flags = np.concatenate([[0.0], np.cumsum(outside.astype(float))])
         ends = np.arange(1, outside.size + 1)
         recent = flags[ends] - flags[np.maximum(ends - self.persist_m, 0)]
         persistent = recent >= self.persist_k
-        severe = np.abs(np.nan_to_num(score)) >= self.severe
+        severe = np.abs(np.nan_to_num(score)) >= self.severe * fine**self.fine_severe
         firing = outside & big & (persistent | severe)
-        window = self._window_score(value, expected, lower, upper)
+        counts = _is_counts(value)
+        window = self._window_score(value, expected, lower, upper, counts=counts)
         if window is None:
             window = np.zeros(value.size, dtype=int)
         firing |= window > 0
         missing = ~np.isfinite(value) & np.isfinite(expected)
         if self.missing_min_expected > 0 and self.direction is not Direction.UP:
             missing &= expected >= self.missing_min_expected
+            # At a fine step one absent point is a collector's hiccup, not an outage: data
+            # must be missing for as long as one 15-minute bucket.
+            missing &= _run_length(~np.isfinite(value)) >= round(fine)
         else:
             missing &= False
         return pd.DataFrame(
@@ -173,25 +236,35 @@ class Rule:
         )
 
     def _window_score(
-        self, value: np.ndarray, expected: np.ndarray, lower: np.ndarray, upper: np.ndarray
+        self,
+        value: np.ndarray,
+        expected: np.ndarray,
+        lower: np.ndarray,
+        upper: np.ndarray,
+        *,
+        counts: bool = True,
     ) -> np.ndarray | None:
         """Per bucket, the shortest window (2 .. `window` buckets) ending there whose summed
         deviation is outside the window's own band, sqrt(sum of half-widths squared), the
         half-width of a sum of independent buckets; 0 where none is. Every bucket of the window
         must be known and lean the same way as the sum, and the sum must pass the effect
         guards. Testing every length lets a clear shift fire after 2 buckets while a moderate
-        one still adds up over 4."""
+        one still adds up over 4. The volume guard is in events for counts, and relative to
+        the series' usual size for anything else (a ratio, a mean)."""
         if self.window < 2:
             return None
+        usual = None
+        if not counts:
+            usual = _trailing_median(np.abs(expected), USUAL_WINDOW)
         length = np.zeros(value.size, dtype=int)
         for n in range(2, self.window + 1):
-            fires = self._window_fires(n, value, expected, lower, upper)
+            fires = self._window_fires(n, value, expected, lower, upper, usual=usual)
             length = np.where(fires & (length == 0), n, length)
         return length
 
     def _window_fires(
         self, n: int, value: np.ndarray, expected: np.ndarray, lower: np.ndarray,
-        upper: np.ndarray,
+        upper: np.ndarray, *, usual: np.ndarray | None = None,
     ) -> np.ndarray:  # fmt: skip
         dev = value - expected
         total = _rolling_sum(dev, n)
@@ -204,7 +277,10 @@ class Rule:
             fires &= np.abs(total) >= np.maximum(
                 max(self.min_rel_change, self.window_min_rel) * base, self.min_abs_change * n
             )
-            fires &= base >= self.window_min_expected
+            if usual is None:
+                fires &= base >= self.window_min_expected
+            else:
+                fires &= base >= self.window_min_share * n * usual
         if self.direction is Direction.DOWN:
             fires &= total < 0
         elif self.direction is Direction.UP:
@@ -213,7 +289,8 @@ class Rule:
 
     def verdict(self, series: pd.Series, band: pd.DataFrame) -> Verdict:
         """The last bucket's verdict under this rule (only the rows its windows need)."""
-        tail = max(self.persist_m, self.window, 1)
+        fine = _fineness(series.index[-USUAL_WINDOW:])
+        tail = max(self.persist_m, self.window, round(fine), 1) + USUAL_WINDOW
         table = self.evaluate(series.iloc[-tail:], band.iloc[-tail:])
         row = table.iloc[-1]
         value = float(series.iloc[-1])

@@ -25,6 +25,15 @@ from detectors.params import Param, validate
 __all__ = ["SeasonalDetector", "seasonal_period"]
 
 WEEKLY_MIN = 3  # fewest same-weekday values whose median may stand in for the daily one
+DECIMALS_MAX = 9  # values with more decimal places than this have no resolution to speak of
+COLD_MIN_POINTS = 4  # fewest points a cold-start band rests on, whatever the step
+# What a band rests on (the `basis` column; None where there is no band).
+NONE = None
+WEEKLY = "weekly"
+DAILY = "daily"
+DAILY_SHORT = "daily-short"
+RECENT = "recent"
+REBASED = ", rebased"
 
 
 def seasonal_period(step: timedelta) -> int:
@@ -36,6 +45,10 @@ def seasonal_period(step: timedelta) -> int:
         return int(86400 // seconds)
     if seconds == 86400:
         return 7
+    if seconds <= 86400 / 4:
+        # A step that does not divide a day (7 min, 25 min): the nearest whole number of
+        # steps, so the same time of day drifts by under half a step a day, not "no season".
+        return round(86400 / seconds)
     return 1
 
 
@@ -76,6 +89,23 @@ def _ratio(
     count = _trailing_sum(ok.astype(float), window)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where((count * 2 >= window) & (den > 0), num / den, np.nan)
+
+
+def _nanquantile(m: np.ndarray, q: float) -> np.ndarray:
+    """Row quantile ignoring NaN (lower interpolation; NaN where a row has none), by one sort."""
+    ordered = np.sort(m, axis=1)
+    count = np.sum(~np.isnan(m), axis=1)
+    at = np.clip(np.floor((count - 1) * q).astype(int), 0, max(m.shape[1] - 1, 0))
+    out = ordered[np.arange(m.shape[0]), at]
+    return np.where(count > 0, out, np.nan)
+
+
+def _rolling_median(values: np.ndarray, window: int, min_periods: int) -> np.ndarray:
+    """Median of the `window` points before each one (causal: not the point itself)."""
+    if window < 1 or values.size == 0:
+        return np.full(values.size, np.nan)
+    rolled = pd.Series(values).rolling(window, min_periods=max(min(min_periods, window), 1))
+    return np.concatenate([[np.nan], rolled.median().to_numpy()[:-1]])
 
 
 def _nanmedian(m: np.ndarray, axis: int = 1) -> np.ndarray:
@@ -148,7 +178,64 @@ class SeasonalDetector(Detector):
             10.0,
             "how much smaller (a share) the same-weekday median's past errors must be to be used",
         ),
-        "min_history": Param(int, 3, 1, 56, "fewest previous seasons needed for a band"),
+        "min_history": Param(
+            int,
+            3,
+            1,
+            56,
+            "fewest previous days for the band of the same time of day; before that, the "
+            "cold-start band (see cold_hours)",
+        ),
+        "cold_hours": Param(
+            float,
+            2.0,
+            0.0,
+            48.0,
+            "hours of history after which a series gets a band from its last hours, then from "
+            "the days it has; 0 = no band before min_history days",
+        ),
+        "tail": Param(
+            float,
+            0.75,
+            0.0,
+            3.0,
+            "the width is at least this share of the spread the upper tail (90th percentile) of "
+            "past errors implies: where most errors are exactly 0, the median says 0",
+        ),
+        "resolution": Param(
+            float,
+            0.5,
+            0.0,
+            10.0,
+            "narrowest standard deviation, in units of the series' resolution (1 for whole "
+            "numbers, 0.01 for values stored to two decimals)",
+        ),
+        "noise_hours": Param(
+            float,
+            6.0,
+            0.0,
+            48.0,
+            "hours of recent errors compared with their usual spread: a noisier day widens the "
+            "band (0 = off)",
+        ),
+        "noise_max": Param(
+            float, 3.0, 1.0, 20.0, "the most a noisier-than-usual day widens the band"
+        ),
+        "rebase_hours": Param(
+            float,
+            24.0,
+            0.0,
+            168.0,
+            "a level change that held for half of this span (and still holds) becomes the new "
+            "normal (0 = never)",
+        ),
+        "rebase_min": Param(
+            float,
+            1.0,
+            0.1,
+            20.0,
+            "the smallest level change, in robust standard deviations, that is re-baselined",
+        ),
         "min_rel_width": Param(
             float, 0.02, 0.0, 1.0, "narrowest half-width, as a share of expected"
         ),
@@ -177,6 +264,13 @@ class SeasonalDetector(Detector):
         self.min_history: int = values["min_history"]
         self.min_rel_width: float = values["min_rel_width"]
         self.counts: str = values["counts"]
+        self.cold_hours: float = values["cold_hours"]
+        self.tail: float = values["tail"]
+        self.resolution: float = values["resolution"]
+        self.noise_hours: float = values["noise_hours"]
+        self.noise_max: float = values["noise_max"]
+        self.rebase_hours: float = values["rebase_hours"]
+        self.rebase_min: float = values["rebase_min"]
         if self.min_history > self.days:
             raise ValueError(
                 f"seasonal: min_history must be <= days ({self.days}), got {self.min_history}"
@@ -207,19 +301,22 @@ class SeasonalDetector(Detector):
         )
         return np.where(np.isfinite(fast), fast, slow)
 
-    def _median(self, values: np.ndarray, period: int, *, sub_daily: bool) -> np.ndarray:
-        """Per point, the median of the same slot on the previous `days` days; or, where that
+    def _median(
+        self, values: np.ndarray, period: int, *, sub_daily: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per point, the median of the same slot on the previous `days` days (from one day
+        on: with fewer than min_history the width comes from the cold start); or, where that
         would have been the better forecast over the past week, on the same weekday of the
         previous `weeks` weeks (needs at least three, so one incident a week ago cannot set
-        it)."""
+        it). Also which points use the weekly one."""
         seasons = np.arange(1, self.days + 1) * period
         same_slot = _lagged(values, seasons)
-        enough = np.sum(~np.isnan(same_slot), axis=1) >= self.min_history
-        daily = np.where(enough, _nanmedian(same_slot, axis=1), np.nan)
+        daily = _nanmedian(same_slot, axis=1)
         week = 7 * period
+        none = np.zeros(values.size, dtype=bool)
         # Only where the season is a day: for daily data the season already is the week.
         if not sub_daily or self.weeks < WEEKLY_MIN or WEEKLY_MIN * week >= values.size:
-            return daily
+            return daily, none
         same_day = _lagged(values, np.arange(1, self.weeks + 1) * week)
         weekly = np.where(
             np.sum(~np.isnan(same_day), axis=1) >= WEEKLY_MIN,
@@ -231,7 +328,8 @@ class SeasonalDetector(Detector):
         weekly_err = _trailing_sum(np.where(both, np.abs(values - weekly), 0.0), week)
         seen = _trailing_sum(both.astype(float), week)
         better = (seen * 2 >= week) & (weekly_err * (1 + self.weekly_gain) < daily_err)
-        return np.where(better & np.isfinite(weekly), weekly, daily)
+        better &= np.isfinite(weekly)
+        return np.where(better, weekly, daily), better
 
     def _is_counts(self, values: np.ndarray) -> bool:
         finite = values[np.isfinite(values)]
@@ -243,7 +341,12 @@ class SeasonalDetector(Detector):
         )
 
     def _floor(self, values: np.ndarray, expected: np.ndarray) -> np.ndarray:
+        """The narrowest standard deviation a band may have: a share of the expected value,
+        a share of the series' resolution (the decimals it is stored with: an expected 0 or a
+        constant still has a width), and for counts Poisson noise."""
         floor = self.min_rel_width * np.abs(expected)
+        if self.resolution > 0:
+            floor = np.fmax(floor, self.resolution * _resolution(values))
         if self._is_counts(values):
             # Counts: never narrower than Poisson noise, so a quiet series is not flagged for
             # the difference between 0 and 2 events.
@@ -254,12 +357,44 @@ class SeasonalDetector(Detector):
         self, errors: np.ndarray, lags: np.ndarray, per_row: int, first: int = 0
     ) -> np.ndarray:
         """Robust sd of past errors at the same time of day (and neighbouring slots), for rows
-        from `first` on (NaN before). float32: a width needs no more, and sorts twice as fast."""
+        from `first` on (NaN before). float32: a width needs no more, and sorts twice as fast.
+
+        The median absolute error collapses to 0 where most errors are exactly 0 (a series
+        that is mostly zeros, or constant most of the time): the upper tail (`tail`) then keeps
+        the width, so the rare non-zero values that are normal for the series stay inside."""
         past = _lagged(np.abs(errors).astype(np.float32), lags, first)
-        scale = 1.4826 * _nanmedian(past, axis=1).astype(np.float64)
-        known = np.sum(~np.isnan(past), axis=1) >= self.min_history * per_row
+        ordered = np.sort(past, axis=1)  # NaNs last
+        count = np.sum(~np.isnan(past), axis=1)
+        rows = np.arange(past.shape[0])
+        top = max(past.shape[1] - 1, 0)
+        lo = np.clip((count - 1) // 2, 0, top)
+        hi = np.clip(count // 2, 0, top)
+        median = (ordered[rows, lo].astype(np.float64) + ordered[rows, hi]) / 2
+        scale = 1.4826 * median
+        if self.tail > 0:
+            at = np.clip(np.floor((count - 1) * 0.9).astype(int), 0, top)
+            q90 = ordered[rows, at].astype(np.float64)
+            scale = np.maximum(scale, self.tail * q90 / 1.645)
+        known = count >= self.min_history * per_row
         out = np.full(errors.size, np.nan)
-        out[first:] = np.where(known, scale, np.nan)
+        out[first:] = np.where(known & (count > 0), scale, np.nan)
+        return out
+
+    def _pooled(self, errors: np.ndarray, window: int, first: int, points: int) -> np.ndarray:
+        """Robust sd of the errors of the last `window` points, all times of day together: the
+        width while there is too little history for one per time of day."""
+        out = np.full(errors.size, np.nan)
+        if first >= errors.size:
+            return out
+        part = np.abs(errors[first:])
+        minimum = max(points // 2, 2)
+        median = _rolling_median(part, window, minimum)
+        q90 = pd.Series(part).rolling(window, min_periods=minimum).quantile(0.9).to_numpy()
+        q90 = np.concatenate([[np.nan], q90[:-1]])
+        scale = 1.4826 * median
+        if self.tail > 0:
+            scale = np.fmax(scale, self.tail * q90 / 1.645)
+        out[first:] = scale
         return out
 
     def band(
@@ -270,17 +405,58 @@ class SeasonalDetector(Detector):
         A live check needs the last day (its chart and verdict); a backtest needs all of it.
         With `weight` (a ratio's denominator) the width never drops below the binomial
         standard error of a share estimated from that many events.
+        A series with gaps or timestamps off the grid is put on its own regular grid first
+        (absent buckets missing), so irregular data still gets a band.
+
+        Column `basis` says what the range rests on: weekly (same weekday), daily (same time
+        of day), daily-short (fewer than min_history days), recent (the last hours only), or
+        none.
         """
+        if series.size >= 2:
+            grid = _grid(series.index)
+            if grid is not None:
+                return self._irregular(series, grid, last, weight)
+        return self._band(series, last, weight)
+
+    def _irregular(
+        self,
+        series: pd.Series,
+        grid: tuple[pd.DatetimeIndex, np.ndarray],
+        last: int | None,
+        weight: pd.Series | None,
+    ) -> pd.DataFrame:
+        index, position = grid
+        values = series.to_numpy(dtype="float64")
+        total = np.bincount(position, np.nan_to_num(values), minlength=index.size)
+        count = np.bincount(position, np.isfinite(values).astype(float), minlength=index.size)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            regular = pd.Series(np.where(count > 0, total / count, np.nan), index=index)
+        grid_weight = None
+        if weight is not None:
+            w = weight.reindex(series.index).to_numpy(dtype="float64")
+            grid_weight = pd.Series(
+                np.bincount(position, np.nan_to_num(w), minlength=index.size), index=index
+            )
+        wanted = None if last is None else int(index.size - position[max(-last, -position.size)])
+        out = self._band(regular, wanted, grid_weight)
+        picked = out.iloc[position]
+        picked.index = series.index
+        return picked
+
+    def _band(self, series: pd.Series, last: int | None, weight: pd.Series | None) -> pd.DataFrame:
         values = series.to_numpy(dtype="float64")
         out = pd.DataFrame(
             np.nan, index=series.index, columns=["expected", "lower", "upper"], dtype="float64"
         )
+        out["basis"] = pd.Series([None] * len(out), index=out.index, dtype=object)
         if values.size < 2:
             return out
         step = infer_step(series.index)
         period = seasonal_period(step)
+        sub_daily = period > 1 and step < timedelta(days=1)
+        points_per_hour = 3600 / step.total_seconds()
         seasons = np.arange(1, self.days + 1) * period
-        median = self._median(values, period, sub_daily=period > 1 and step < timedelta(days=1))
+        median, weekly = self._median(values, period, sub_daily=sub_daily)
         # Width: how wrong the forecast was at the same time of day on previous days (and a
         # few neighbouring slots). Same time of day means similar volume, so noise that grows
         # with volume and steep daily ramps are both accounted for.
@@ -289,20 +465,44 @@ class SeasonalDetector(Detector):
 
         n = values.size
         wanted = n if last is None else min(max(last, 1), n)
-        # Rows whose pass-1 width feeds the level of the rows whose errors set the final width.
-        first_loose = max(0, n - wanted - int(lags.max()) - self.level_window - self.level_slow)
+        cold_points = (
+            max(round(self.cold_hours * points_per_hour), COLD_MIN_POINTS)
+            if self.cold_hours > 0
+            else 0
+        )
+        noise_window = round(self.noise_hours * points_per_hour)
+        rebase_window = round(self.rebase_hours * points_per_hour)
+        confirm = max(round(points_per_hour), 2)
+        # With `last`, each stage needs the rows the next one looks back on: the noise the
+        # widths of `noise_hours` before; the widths the errors of `days` before; a re-based
+        # expected value the shift of `rebase_hours` before; the level `level_slow` before.
+        first_wide = max(0, n - wanted - noise_window)
+        first_rebase = max(0, first_wide - int(lags.max()) - rebase_window)
+        first_loose = max(0, first_rebase - int(lags.max()) - self.level_window - self.level_slow)
 
         # Pass 1, without a level: which points look normal at all.
         loose = self._scale(values - median, lags, 2 * nb + 1, first_loose)
-        # Not k: were it k, a wider band would admit incident buckets into the level, which
-        # then leaves echoes after the incident: a less sensitive setting would alert more.
-        inlier = np.abs(values - median) <= self.level_inlier * np.maximum(
-            loose, self._floor(values, median)
-        )
+        floor0 = self._floor(values, median)
+        inlier = np.abs(values - median) <= self.level_inlier * np.maximum(loose, floor0)
         # Pass 2: the level from normal-looking points, then the width from its own errors.
         expected = median * self._level(values, median, inlier)
-        # Until min_history days of errors exist, there is no honest width: NaN (UNKNOWN).
-        scale = self._scale(values - expected, lags, 2 * nb + 1, n - wanted)
+        expected, rebased = self._rebase(
+            values,
+            expected,
+            np.fmax(loose, floor0),
+            first=first_rebase,
+            window=rebase_window,
+            confirm=confirm,
+        )
+        # Until min_history days of errors exist, the seasonal width is NaN: a cold-start
+        # width stands in (or nothing, and the series is UNKNOWN).
+        scale = self._scale(values - expected, lags, 2 * nb + 1, first_wide)
+        basis = np.full(n, NONE, dtype=object)
+        seasonal = np.isfinite(scale)
+        basis[seasonal] = np.where(weekly, WEEKLY, DAILY)[seasonal]
+        expected, scale, basis = self._cold(
+            values, expected, scale, basis, period=period, first=first_wide, points=cold_points
+        )
         floor = self._floor(values, expected)
         if weight is not None:
             trials = weight.reindex(series.index).to_numpy(dtype="float64")
@@ -310,17 +510,144 @@ class SeasonalDetector(Detector):
             with np.errstate(divide="ignore", invalid="ignore"):
                 binomial = np.sqrt(share * (1 - share) / np.maximum(trials, 1.0))
             floor = np.maximum(floor, np.where(np.isfinite(binomial), binomial, 0.0))
-        half = self.k * np.maximum(scale, floor)
+        sd = np.maximum(scale, floor)
+        sd = sd * self._noise(values - expected, sd, first_wide, noise_window)
+        half = self.k * sd
+        expected = np.where(np.isfinite(half), expected, np.nan)
         if wanted < n:
             expected = expected.copy()
             expected[: n - wanted] = np.nan
+        known = np.isfinite(expected)
+        basis[~known] = NONE
+        moved = rebased & known
+        basis[moved] = basis[moved] + REBASED
         lower = expected - half
         if self._is_counts(values):
             lower = np.maximum(lower, 0.0)  # a count cannot go below zero
         return pd.DataFrame(
-            {"expected": expected, "lower": lower, "upper": expected + half},
+            {"expected": expected, "lower": lower, "upper": expected + half, "basis": basis},
             index=series.index,
         )
 
+    def _rebase(
+        self,
+        values: np.ndarray,
+        expected: np.ndarray,
+        noise: np.ndarray,
+        *,
+        first: int,
+        window: int,
+        confirm: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A level change that has held for most of the last `rebase_hours` (and still holds
+        over the last hour) becomes the new normal: the expected value moves by the median
+        shift of that span (as a factor for a series that never goes below zero, else as an
+        offset). The seasonal median catches up by itself within days; until then this keeps a
+        release that moved the baseline from alerting for days. An incident of a few hours
+        never holds for half the span, so it is never absorbed."""
+        rebased = np.zeros(values.size, dtype=bool)
+        if window < 2 or first >= values.size:
+            return expected, rebased
+        v, e, sd = values[first:], expected[first:], noise[first:]
+        finite = v[np.isfinite(v)]
+        ratio_ok = finite.size > 0 and bool(np.all(finite >= 0))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            residual = v - e
+            z = residual / sd
+        long = _rolling_median(z, window, window // 2)
+        short = _rolling_median(z, confirm, confirm)
+        shifted = (np.abs(long) >= self.rebase_min) & (np.abs(short) >= self.rebase_min)
+        shifted &= np.sign(long) == np.sign(short)
+        if ratio_ok:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                factor = _rolling_median(np.where(e > 0, v / e, np.nan), window, window // 2)
+            moved = np.where(shifted & np.isfinite(factor) & (e > 0), e * factor, e)
+        else:
+            offset = _rolling_median(residual, window, window // 2)
+            moved = np.where(shifted & np.isfinite(offset), e + offset, e)
+        out = expected.copy()
+        out[first:] = moved
+        rebased[first:] = shifted & np.isfinite(moved)
+        return out, rebased
+
+    def _noise(self, errors: np.ndarray, sd: np.ndarray, first: int, window: int) -> np.ndarray:
+        """How much noisier than usual the recent past is: the robust size of the last
+        `noise_hours` of errors in units of their usual same-time-of-day spread, from 1 (never
+        narrower than usual) up to `noise_max`. A day whose noise is three times the usual
+        widens its band instead of firing all day; a median, so an incident shorter than half
+        the span does not widen the band it is judged against."""
+        out = np.ones(errors.size)
+        if window < 2 or self.noise_max <= 1 or first >= errors.size:
+            return out
+        with np.errstate(invalid="ignore", divide="ignore"):
+            units = np.abs(errors[first:]) / sd[first:]
+        recent = 1.4826 * _rolling_median(units, window, max(window // 2, 2))
+        out[first:] = np.clip(np.nan_to_num(recent, nan=1.0), 1.0, self.noise_max)
+        return out
+
+    def _cold(
+        self,
+        values: np.ndarray,
+        expected: np.ndarray,
+        scale: np.ndarray,
+        basis: np.ndarray,
+        *,
+        period: int,
+        first: int,
+        points: int,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Cold start. With a day or two of history the same time of day on the days there are
+        (daily-short), and before that the median of the last hours (recent); either way the
+        width is the robust spread of that forecast's errors over the last day, all times of
+        day together."""
+        cold = ~np.isfinite(scale)
+        cold[:first] = False
+        if points == 0 or not cold.any():
+            return expected, scale, basis
+        end = int(np.flatnonzero(cold)[-1]) + 1  # only the rows that need it
+        start = max(0, first - period)
+        v = values[:end]
+        recent = _rolling_median(v, points, max(points // 2, 1))
+        seen = np.concatenate([[0], np.cumsum(np.isfinite(v))[:-1]])
+        recent = np.where(seen >= points, recent, np.nan)
+        short = np.isfinite(expected[:end])
+        forecast = np.where(short, expected[:end], recent)
+        pooled = self._pooled(v - forecast, max(period, points), start, points)
+        expected, scale, basis = expected.copy(), scale.copy(), basis.copy()
+        use = cold[:end] & np.isfinite(forecast) & np.isfinite(pooled)
+        expected[:end] = np.where(use, forecast, np.where(cold[:end], np.nan, expected[:end]))
+        scale[:end] = np.where(use, pooled, scale[:end])
+        basis[:end] = np.where(use, np.where(short, DAILY_SHORT, RECENT), basis[:end])
+        return expected, scale, basis
+
     def describe(self) -> str:
         return f"seasonal (median of {self.days} days, k={self.k:g})"
+
+
+def _resolution(values: np.ndarray) -> np.ndarray:
+    """Per point, the resolution of the values before it: 10^-d for the most decimal places d
+    (up to 9) any of them has. Whole numbers (and zeros) give 1, values stored to 0.001 give
+    0.001; values with more decimals than that, in effect none."""
+    finite = np.where(np.isfinite(values), np.abs(values), 0.0)
+    places = np.full(values.size, DECIMALS_MAX, dtype=float)
+    for d in range(DECIMALS_MAX - 1, -1, -1):
+        scaled = finite * 10.0**d
+        exact = np.abs(scaled - np.round(scaled)) <= 1e-6 * np.maximum(scaled, 1.0)
+        places = np.where(exact, d, places)
+    most = np.maximum.accumulate(np.concatenate([[0.0], places[:-1]]))
+    return np.where(most >= DECIMALS_MAX, 0.0, 10.0**-most)
+
+
+def _grid(index: pd.DatetimeIndex) -> tuple[pd.DatetimeIndex, np.ndarray] | None:
+    """For an index with gaps or off-grid timestamps: a regular grid at its usual step and each
+    timestamp's position on it. None when the index is regular already."""
+    spacing = np.diff(index.asi8)
+    if spacing.size and bool(np.all(spacing == spacing[0])) and spacing[0] > 0:
+        return None
+    step = pd.Timedelta(infer_step(index))
+    offsets = np.asarray((index - index[0]) / step, dtype="float64")
+    position = np.rint(offsets).astype(np.int64)
+    if np.any(np.diff(position) < 0):
+        raise ValueError("the series index must be increasing")
+    grid = pd.date_range(index[0], periods=int(position[-1]) + 1, freq=step)
+    return grid, position

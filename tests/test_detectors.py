@@ -45,8 +45,8 @@ def test_last_bucket_verdicts(tail: list[float], status: Status, side: str | Non
 
 
 def test_too_little_history_is_unknown_not_an_error() -> None:
-    """Two days cannot make a band of three previous days: UNKNOWN with the reason."""
-    series = daily(2)
+    """Three points cannot make any band, not even a cold-start one: UNKNOWN with the reason."""
+    series = daily(1).iloc[:3]
     band = detectors.build(detectors.DEFAULT_SPEC).band(series)
     assert band.isna().all().all()
     verdict = judge(series, band)
