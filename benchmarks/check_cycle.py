@@ -20,9 +20,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.checker import CheckReport, History, run_check
 from bot.cli import write_charts
-from bot.store import Store
+from bot.core.report import CheckReport
+from bot.service.checker import History, run_check
+from bot.state import State
 from queries import seeding
 from queries.catalogue import load_catalogue
 from queries.sources import EmbeddedSource
@@ -67,7 +68,7 @@ async def main() -> None:
     store_path.unlink(missing_ok=True)
     charts = work / "charts"
 
-    store = Store(store_path)
+    store = State(store_path).history
     history = History(source, catalogue, store)
     cold, cold_s, cold_render = await timed(history, end, charts)
     line("cold (first check)", cold, cold_s, cold_render)
@@ -81,7 +82,7 @@ async def main() -> None:
     print(f"{'':<28} (demo data appended before it: {added:,} rows in {extend_s:.3f} s)")
     store.close()
 
-    store = Store(store_path)
+    store = State(store_path).history
     restarted, restart_s, restart_render = await timed(
         History(source, catalogue, store), later, charts
     )

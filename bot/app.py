@@ -15,14 +15,14 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.types import BotCommand
 
-from bot.handlers import routers
-from bot.incidents import Policy
-from bot.messages import COMMANDS
-from bot.monitor import Monitor
-from bot.notifier import Notifier
-from bot.scheduler import run_every
+from bot.chat import routers
+from bot.core.incidents import Policy
+from bot.core.wording import COMMANDS
+from bot.service.monitor import Monitor
+from bot.service.notifier import Notifier
+from bot.service.scheduler import run_every
 from bot.settings import Settings
-from bot.store import Outbox
+from bot.state import State
 from queries.catalogue import load_catalogue
 from queries.sources import Source
 
@@ -36,7 +36,6 @@ class BotApp:
 
     def __init__(self, settings: Settings, monitor: Monitor) -> None:
         assert settings.bot_token is not None
-        assert isinstance(monitor.state, Outbox)
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
         self.bot = Bot(
             settings.bot_token.get_secret_value(),
@@ -88,8 +87,7 @@ class BotApp:
             await self.bot.set_my_commands(
                 [BotCommand(command=name, description=what[:256]) for name, _, what, _ in COMMANDS]
             )
-            assert isinstance(self.monitor.state, Outbox)
-            resumed = self.monitor.state.resume()
+            resumed = self.monitor.state.outbox.resume()
             if resumed:
                 log.info("resuming %d message(s) left in the outbox", resumed)
             tasks.append(asyncio.create_task(self.deliver(halt, drain_every)))
@@ -137,7 +135,7 @@ def make_monitor(
     return Monitor(
         source=source,
         catalogue=load_catalogue(settings.catalogue_path),
-        state=Outbox(settings.state_path),
+        state=State(settings.state_path),
         settings=settings,
         clock=clock,
     )

@@ -15,18 +15,19 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot import backtesting
-from bot.charts import render_chart
-from bot.checker import CheckReport, History, run_check
-from bot.formatting import (
+from bot.core.formatting import (
     report_backtest,
     report_backtest_json,
     report_json,
     report_table,
     report_tune,
 )
+from bot.core.report import CheckReport
+from bot.service import backtesting
+from bot.service.charts import render_chart
+from bot.service.checker import History, run_check
 from bot.settings import Settings, SettingsError, load_settings
-from bot.store import Store, StoreError
+from bot.state import State, StoreError
 from queries import demo, seeding
 from queries.catalogue import Catalogue, CatalogueError, load_catalogue
 from queries.errors import QueryFailed, SourceError, SourceMisconfigured, SourceUnavailable
@@ -130,11 +131,11 @@ async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     wall = datetime.now(UTC)
     now = parse_time(args.at, settings.zone, "--at") if args.at else wall
     source = make_source(settings)
-    store = Store(settings.state_path)
+    store = State(settings.state_path)
     try:
         if isinstance(source, EmbeddedSource):
             await prepare_demo(source, catalogue, wall)
-        history = History(source, catalogue, store)
+        history = History(source, catalogue, store.history)
         report = await run_check(
             history,
             now,
@@ -271,7 +272,7 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             "token in .env as BOT_TOKEN=..., and run `alertbot run` again. `alertbot check` "
             "works without it."
         )
-    from bot.telegram import make_monitor, serve  # aiogram is only needed here
+    from bot.app import make_monitor, serve  # aiogram is only needed here
 
     source = make_source(settings)
     monitor = make_monitor(settings, source)

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.handlers.callbacks import Mute
-from bot.monitor import Monitor
+from bot.app import BotApp
+from bot.channels.buttons import Mute
+from bot.service.monitor import Monitor
 from bot.settings import Settings, load_settings
-from bot.store import Outbox, State
-from bot.telegram import BotApp
+from bot.state import State
 from queries.catalogue import load_catalogue
 from queries.sources import EmbeddedSource, Source
 from tests.conftest import END, ServerControl, SourceSpec
@@ -68,7 +68,7 @@ async def running(
     if source is None:
         source = EmbeddedSource(settings.embedded_path, database=settings.clickhouse_database)
     monitor = Monitor(source=source, catalogue=load_catalogue(),
-                      state=Outbox(settings.state_path), settings=settings,
+                      state=State(settings.state_path), settings=settings,
                       clock=clock or Clock())  # fmt: skip
     app = BotApp(settings, monitor)
     monitor.app = app  # type: ignore[attr-defined]  # tests trigger checks through it
@@ -163,12 +163,12 @@ async def test_settings_are_for_admins_and_survive_a_restart(
         assert "k: 3.25 → <b>6.0</b>" in done[0] and "would have raised" in done[0]
         assert "🔔" in (await reply(fake, "/subscribe views", user=USER))[0]
     async with running(settings, fake) as monitor:
-        assert monitor.state.overrides("views")["k"][0] == 6.0
-        assert monitor.state.subscriptions(USER) == ["views"]
+        assert monitor.state.overrides.of("views")["k"].value == 6.0
+        assert monitor.state.subscriptions.of_chat(USER) == ["views"]
         shown = await reply(fake, "/thresholds views", user=USER)
         assert "k</code> = <b>6.0</b> (set by 1" in shown[0]
         assert "↩️" in (await reply(fake, "/reset views", user=ADMIN))[0]
-        assert monitor.state.overrides("views") == {}
+        assert monitor.state.overrides.of("views") == {}
 
 
 async def test_mutes_from_command_and_button(
@@ -182,15 +182,15 @@ async def test_mutes_from_command_and_button(
         assert "not a duration" in (await reply(fake, "/mute views soon", user=ADMIN))[0]
         assert "1 minute to 30 days" in (await reply(fake, "/mute views 90d", user=ADMIN))[0]
         assert "muted until" in (await reply(fake, "/mute views 2h", user=ADMIN))[0]
-        assert monitor.state.muted_until("views", END) is not None
+        assert monitor.state.mutes.until("views", END) is not None
         await fake.press(Mute(metric="likes", hours=1).pack(), user=USER, chat=ALERTS)
         refused = await fake.wait_for(lambda c: c.method == "answerCallbackQuery"
                                       and "Only admins" in c.data.get("text", ""))  # fmt: skip
         assert refused
-        assert monitor.state.muted_until("likes", END) is None
+        assert monitor.state.mutes.until("likes", END) is None
         await fake.press(Mute(metric="likes", hours=24).pack(), user=ADMIN, chat=ALERTS)
         await fake.wait_for(lambda c: c.chat_id == ALERTS and "likes</code> muted" in c.text)
-        assert monitor.state.muted_until("likes", END) is not None
+        assert monitor.state.mutes.until("likes", END) is not None
         assert "on again" in (await reply(fake, "/unmute views", user=ADMIN))[0]
 
 
@@ -205,7 +205,7 @@ async def test_concurrent_requests_share_one_check(
         await asyncio.gather(*(fake.send("/metric likes", user=u) for u in users))
         for u in users:
             await fake.wait_for(lambda c, u=u: c.chat_id == u and "Likes" in c.text)
-        runs = monitor.state._rows("SELECT count() FROM check_runs")[0][0]
+        runs = monitor.state.db.rows("SELECT count() FROM check_runs")[0][0]
         assert runs == 1
 
 
@@ -228,7 +228,7 @@ async def test_alerts_survive_telegram_rate_limits_and_blocked_chats(
     blocked the bot (403) loses its subscriptions instead of failing every check."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
     state = State(settings.state_path)
-    state.subscribe(777, "*", END)
+    state.subscriptions.add(777, "*", END)
     state.close()
     fake.fail_next("sendPhoto", 429, "Too Many Requests: retry after 1", chat=ALERTS,
                    parameters={"retry_after": 1})  # fmt: skip
@@ -241,7 +241,7 @@ async def test_alerts_survive_telegram_rate_limits_and_blocked_chats(
         to_alerts = [c for c in fake.calls if c.method == "sendPhoto" and c.chat_id == ALERTS]
         assert len(to_alerts) == len({c.text for c in to_alerts})  # none delivered twice
         assert not [c for c in fake.calls if c.method == "sendPhoto" and c.chat_id == 777]
-        assert monitor.state.subscriptions(777) == []
+        assert monitor.state.subscriptions.of_chat(777) == []
 
 
 async def test_one_incident_is_one_alert_a_reminder_and_one_resolution(
@@ -273,7 +273,7 @@ async def test_one_incident_is_one_alert_a_reminder_and_one_resolution(
         assert photos() == alerts  # still the same incident: nothing new
         metric = next(m for m in ("feed_users", "views", "likes") if any(
             monitor.catalogue.metrics[m].title in a for a in alerts))  # fmt: skip
-        incident = monitor.state.open_incident(metric)
+        incident = monitor.state.incidents.open_for(metric)
         assert incident is not None
         await fake.press(f"ack:{incident.id}", user=USER, chat=ALERTS)
         await fake.wait_for(lambda c: c.method == "editMessageCaption"
@@ -294,7 +294,7 @@ async def test_one_incident_is_one_alert_a_reminder_and_one_resolution(
                  and "resolved after" in c.data.get("caption", "")]  # fmt: skip
         assert edits
         assert photos() == alerts  # never re-alerted during the episode
-        assert monitor.state.open_incident(metric) is None
+        assert monitor.state.incidents.open_for(metric) is None
 
 
 async def test_late_rows_give_one_late_notice_and_no_drop_alert(
@@ -332,7 +332,7 @@ async def test_late_rows_give_one_late_notice_and_no_drop_alert(
         back = [c for c in fake.calls if "✅ Data in" in c.text and "arriving again" in c.text]
         assert len(back) == len(late)  # each late notice has its all-clear
         assert not [c for c in fake.calls if c.method == "sendPhoto" and c.chat_id == ALERTS]
-        assert all(monitor.state.open_incident(m) is None for m in monitor.catalogue.metrics)
+        assert all(monitor.state.incidents.open_for(m) is None for m in monitor.catalogue.metrics)
 
 
 async def test_clickhouse_down_for_two_checks_gives_one_notice_each_way_and_no_false_alerts(
@@ -357,7 +357,9 @@ async def test_clickhouse_down_for_two_checks_gives_one_notice_each_way_and_no_f
             await app.tick()
             before = len([c for c in fake.calls if c.method == "sendPhoto"])
             assert before >= 1
-            open_before = {m: monitor.state.open_incident(m) for m in monitor.catalogue.metrics}
+            open_before = {
+                m: monitor.state.incidents.open_for(m) for m in monitor.catalogue.metrics
+            }
             await server_control.stop()
             for minutes in (15, 30):
                 clock.now = END + timedelta(minutes=minutes)
@@ -374,7 +376,7 @@ async def test_clickhouse_down_for_two_checks_gives_one_notice_each_way_and_no_f
             assert len([c for c in fake.calls if c.method == "sendPhoto"]) == before
             assert not [c for c in fake.calls if "back to normal" in c.text]
             for metric, incident in open_before.items():
-                still = monitor.state.open_incident(metric)
+                still = monitor.state.incidents.open_for(metric)
                 assert (still is None) == (incident is None)
     finally:
         await server_control.start()  # whatever happened, the other tests need it
@@ -394,7 +396,7 @@ async def test_every_alert_arrives_exactly_once_through_429_and_502_storms(
         app = monitor.app  # type: ignore[attr-defined]
         app.notifier.retry_base = 0.05
         await app.tick()
-        opened = [m for m in monitor.catalogue.metrics if monitor.state.open_incident(m)]
+        opened = [m for m in monitor.catalogue.metrics if monitor.state.incidents.open_for(m)]
         assert opened
         await fake.wait_for(lambda c: c.method == "sendPhoto" and c.chat_id == ALERTS,
                             count=len(opened), seconds=60)  # fmt: skip
@@ -402,7 +404,7 @@ async def test_every_alert_arrives_exactly_once_through_429_and_502_storms(
         delivered = [c.text for c in fake.calls if c.method == "sendPhoto" and c.chat_id == ALERTS]
         assert len(delivered) == len(opened) == len(set(delivered))
         assert len([c for c in fake.calls if c.method == "sendPhoto!502"]) == 5
-        assert monitor.state.pending() == 0
+        assert monitor.state.outbox.pending() == 0
 
 
 async def test_a_crash_while_sending_loses_nothing_and_sends_nothing_twice(
@@ -418,7 +420,7 @@ async def test_a_crash_while_sending_loses_nothing_and_sends_nothing_twice(
         tick = asyncio.create_task(app.tick())
         await fake.wait_for(lambda c: c.method == "sendPhoto?")
         tick.cancel()  # the process is gone mid-send: no clean-up of ours runs
-        opened = [m for m in monitor.catalogue.metrics if monitor.state.open_incident(m)]
+        opened = [m for m in monitor.catalogue.metrics if monitor.state.incidents.open_for(m)]
     fake.release()
     async with running(settings, fake, schedule=False) as monitor:
         app = monitor.app  # type: ignore[attr-defined]
@@ -428,7 +430,7 @@ async def test_a_crash_while_sending_loses_nothing_and_sends_nothing_twice(
         await asyncio.sleep(1.0)
         delivered = [c.text for c in fake.calls if c.method == "sendPhoto" and c.chat_id == ALERTS]
         assert len(delivered) == len(opened) == len(set(delivered))
-        assert monitor.state.pending() == 0
+        assert monitor.state.outbox.pending() == 0
 
 
 def _fuzz_messages(n: int, seed: int) -> list[str]:
@@ -473,5 +475,5 @@ async def test_fuzzed_commands_all_get_an_answer_and_change_nothing(
         assert not [c.text for c in answers if "Sorry, that failed" in c.text]
         assert all(len(c.text) <= 4096 for c in answers)
         for metric in monitor.catalogue.metrics:
-            assert monitor.state.overrides(metric) == {}
-        assert monitor.state.mutes(END) == {}
+            assert monitor.state.overrides.of(metric) == {}
+        assert monitor.state.mutes.active(END) == []

@@ -199,8 +199,10 @@ def test_false_alarms_marked_in_the_chat_feed_backtest_and_tune(
     """An alert marked "false alarm" in the chat is a label: backtest says whether the current
     settings would raise it again, tune names the setting that still would; acknowledged
     incidents count as real."""
-    from bot.incidents import Incident
-    from bot.store import IncidentState
+    from dataclasses import replace
+
+    from bot.core.incidents import Incident
+    from bot.state import State
 
     first = alertbot("backtest", "--days", "2", "--metric", "views", "--json", env=demo_env)
     assert first.returncode == 0, first.stderr
@@ -210,12 +212,12 @@ def test_false_alarms_marked_in_the_chat_feed_backtest_and_tune(
     alert = min(doc["alerts"], key=lambda a: a["start"])
     opened = datetime.fromisoformat(alert["start"]) + timedelta(minutes=17)
     state_path = tmp_path / "state.sqlite3"
-    state = IncidentState(state_path)
-    marked = state.save_incident(Incident("views", opened, opened, opened + timedelta(hours=1)))
+    state = State(state_path)
+    marked = state.incidents.save(Incident("views", opened, opened, opened + timedelta(hours=1)))
     assert marked.id is not None
-    state.mark_false_alarm(marked.id, "Ann")
+    state.incidents.save(replace(marked, false_alarm_by="Ann", acknowledged_by="Ann"))
     quiet = opened - timedelta(days=1)  # nothing fired then: a mark no alert matches
-    real = state.save_incident(Incident("views", quiet, quiet, quiet, acknowledged_by="Bob"))
+    real = state.incidents.save(Incident("views", quiet, quiet, quiet, acknowledged_by="Bob"))
     state.close()
     env = {**demo_env, "STATE_PATH": str(state_path)}
 

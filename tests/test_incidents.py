@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.incidents import Incident, Policy, Reason, decide
+from bot.core.incidents import Incident, Policy, Reason, decide
 
 T0 = datetime(2026, 11, 27, 12, tzinfo=UTC)
 Q = timedelta(minutes=15)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.scheduler import next_tick, run_every
+from bot.service.scheduler import next_tick, run_every
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bot.checker import History, run_check
-from bot.store import Store
+from bot.service.checker import History, run_check
+from bot.state import State
 from queries import seeding
 from queries.catalogue import load_catalogue
 from queries.errors import SourceMisconfigured, SourceUnavailable
@@ -96,9 +96,9 @@ async def test_incremental_history_matches_a_full_fetch(spec: SourceSpec, tmp_pa
     """A check that fetched only new buckets holds exactly what a full fetch returns, and never
     a bucket that was still filling."""
     source = spec.open()
-    store = Store(tmp_path / "state.sqlite3")
+    state = State(tmp_path / "state.sqlite3")
     try:
-        history = History(source, CATALOGUE, store)
+        history = History(source, CATALOGUE, state.history)
         delay = timedelta(minutes=2)
         await history.frame(CATALOGUE.tables["feed_actions"], END - timedelta(hours=3), delay)
         frame, window, fetched = await history.frame(CATALOGUE.tables["feed_actions"], END, delay)
@@ -109,12 +109,12 @@ async def test_incremental_history_matches_a_full_fetch(spec: SourceSpec, tmp_pa
         full = await source.fetch(CATALOGUE.tables["feed_actions"], window.start, window.end)
         pd.testing.assert_frame_equal(_sorted(frame), _sorted(full))
         # After a restart the state file gives back the same rows.
-        restarted = History(source, CATALOGUE, Store(tmp_path / "state.sqlite3"))
+        restarted = History(source, CATALOGUE, State(tmp_path / "state.sqlite3").history)
         again, _, refetched = await restarted.frame(CATALOGUE.tables["feed_actions"], END, delay)
         pd.testing.assert_frame_equal(_sorted(again), _sorted(full))
         assert refetched < 400
     finally:
-        store.close()
+        state.close()
         await source.close()
 
 
@@ -123,7 +123,7 @@ async def test_check_flags_the_ongoing_demo_incident(spec: SourceSpec, tmp_path)
     source = spec.open()
     try:
         report = await run_check(
-            History(source, CATALOGUE, Store(tmp_path / "s.sqlite3")),
+            History(source, CATALOGUE, State(tmp_path / "s.sqlite3").history),
             END,
             delay=timedelta(minutes=2),
         )
@@ -257,7 +257,7 @@ async def test_late_rows_are_late_data_and_a_silent_table_is_an_outage(
         await seeding.seed(source, days=8, end=end, planned=planned, live_incidents=False)
 
         async def check(now: datetime):  # type: ignore[no-untyped-def]
-            history = History(source, CATALOGUE, Store(tmp_path / f"{now:%d%H%M}.sqlite3"))
+            history = History(source, CATALOGUE, State(tmp_path / f"{now:%d%H%M}.sqlite3").history)
             return await run_check(history, now, delay=timedelta(minutes=2))
 
         lagging = await check(end)
@@ -302,7 +302,7 @@ def test_late_data_tells_a_filling_bucket_from_a_drop(
 ) -> None:
     from datetime import UTC, datetime
 
-    from bot.checker import late_data
+    from bot.service.checker import late_data
     from queries.history import Window
     from queries.sources import Freshness
 

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from bot.store import MIGRATIONS, Store, StoreError
+from bot.state import State, StoreError
+from bot.state.db import MIGRATIONS
 from queries.catalogue import load_catalogue
 from queries.history import complete_end, plan
 from queries.sql import render
@@ -72,11 +73,11 @@ def test_history_round_trips_through_the_state_file(tmp_path) -> None:
         "dim": ["total", "os"], "dim_value": ["", "iOS"],
         "rows": [10.0, 4.0], "users": [3.0, 2.0],
     })  # fmt: skip
-    store = Store(path)
-    store.save_history("src", "q", frame, columns, held_from=START, replace_from=START,
+    state = State(path)
+    state.history.save("src", "q", frame, columns, held_from=START, replace_from=START,
                        held_until=END)  # fmt: skip
-    store.close()
-    loaded = Store(path).load_history("src", "q", columns)
+    state.close()
+    loaded = State(path).history.load("src", "q", columns)
     assert loaded is not None
     again, held_from, held_until = loaded
     assert (held_from, held_until) == (START, END)
@@ -86,11 +87,11 @@ def test_history_round_trips_through_the_state_file(tmp_path) -> None:
 def test_state_file_from_a_newer_version_is_refused(tmp_path) -> None:
     """A schema newer than this code knows is not touched; the message says what to do."""
     path = tmp_path / "state.sqlite3"
-    Store(path).close()
+    State(path).close()
     db = sqlite3.connect(path)
     db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 5}")
     db.commit()
     db.close()
     with pytest.raises(StoreError, match="upgrade alertbot or use another STATE_PATH"):
-        Store(path)
-    assert Store(tmp_path / "fresh.sqlite3").schema_version == len(MIGRATIONS)
+        State(path)
+    assert State(tmp_path / "fresh.sqlite3").db.schema_version == len(MIGRATIONS)

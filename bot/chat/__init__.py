@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from aiogram import Router
 
-from bot.handlers import admin, common, errors, incidents, monitoring, subscriptions
+from bot.chat import admin, common, errors, incidents, monitoring, subscriptions
 
 __all__ = ["routers"]
 

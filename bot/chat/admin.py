@@ -12,13 +12,12 @@ from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message
 
-from bot.handlers.callbacks import Mute
-from bot.handlers.errors import UsageError
-from bot.handlers.monitoring import metric_named
-from bot.messages import e
-from bot.monitor import Monitor
-from bot.notifier import show_state
-from bot.store import IncidentState
+from bot.channels.buttons import Mute
+from bot.chat.errors import UsageError
+from bot.chat.monitoring import metric_named
+from bot.core.wording import e
+from bot.service.monitor import Monitor
+from bot.service.notifier import show_state
 from queries.catalogue import parse_duration
 
 __all__ = ["build", "build_refusal"]
@@ -90,7 +89,7 @@ async def mute(message: Message, command: CommandObject, monitor: Monitor) -> No
         raise UsageError("A mute lasts from 1 minute to 30 days.", "mute")
     now = monitor.clock()
     user = message.from_user.id if message.from_user else None
-    monitor.state.mute(metric, now + duration, user, now)
+    monitor.state.mutes.add(metric, now + duration, user, now)
     until = (now + duration).astimezone(monitor.settings.zone)
     what = "all metrics" if metric == "*" else f"<code>{e(metric)}</code>"
     zone = e(monitor.settings.zone.key)
@@ -103,7 +102,7 @@ async def unmute(message: Message, command: CommandObject, monitor: Monitor) -> 
     if len(args) != 1:
         raise UsageError("Name the metric, or all.", "unmute")
     metric = _metric_or_all(monitor, args[0], "unmute")
-    removed = monitor.state.unmute(metric)
+    removed = monitor.state.mutes.remove(metric)
     what = "all metrics" if metric == "*" else f"<code>{e(metric)}</code>"
     await message.answer(f"🔔 Alerts for {what} are on again." if removed
                          else f"{what} was not muted.")  # fmt: skip
@@ -115,12 +114,12 @@ async def mute_button(query: CallbackQuery, callback_data: Mute, monitor: Monito
         return
     now = monitor.clock()
     until = now + timedelta(hours=callback_data.hours)
-    monitor.state.mute(callback_data.metric, until, query.from_user.id, now)
+    monitor.state.mutes.add(callback_data.metric, until, query.from_user.id, now)
     local = until.astimezone(monitor.settings.zone)
     await query.answer(f"Muted {callback_data.metric} until {local:%H:%M}")
     state = monitor.state
-    if isinstance(state, IncidentState) and query.bot is not None:
-        incident = state.open_incident(callback_data.metric)
+    if query.bot is not None:
+        incident = state.incidents.open_for(callback_data.metric)
         if incident is not None and incident.id is not None:
             line = f"🔕 muted until {local:%Y-%m-%d %H:%M} by {query.from_user.full_name}"
             await show_state(query.bot, state, incident.id, line)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandStart
 from aiogram.types import Message
 
-from bot.messages import e, help_text, metrics_text
-from bot.monitor import Monitor
-from bot.scheduler import next_tick
+from bot.core.wording import e, help_text, metrics_text
+from bot.service.monitor import Monitor
+from bot.service.scheduler import next_tick
 
 __all__ = ["build", "build_fallback"]
 
@@ -34,19 +34,18 @@ async def metrics(message: Message, monitor: Monitor) -> None:
 async def status(message: Message, monitor: Monitor) -> None:
     zone = monitor.settings.zone
     now = monitor.clock()
-    last = monitor.state.last_check()
+    last = monitor.state.journal.last_check()
     interval = monitor.settings.check_interval
     lines = ["<b>Status</b>"]
     if last is None:
         lines.append("no check has finished yet")
     else:
         took = monitor.last_duration
-        finished = last["finished"]
-        assert isinstance(finished, datetime)
+        finished = last.finished
         lines.append(
             f"last check {finished.astimezone(zone):%Y-%m-%d %H:%M:%S} {e(zone.key)}"
             + (f", took {took:.1f} s" if took is not None else "")
-            + f": {last['series']} series, {last['anomalies']} anomalies"
+            + f": {last.series} series, {last.anomalies} anomalies"
         )
     lines.append(f"next check {next_tick(now, interval).astimezone(zone):%H:%M} (every "
                  f"{int(interval.total_seconds() // 60)} min)")  # fmt: skip
@@ -61,14 +60,14 @@ async def status(message: Message, monitor: Monitor) -> None:
         lines.append(f"data complete up to {report.window_end.astimezone(zone):%H:%M} "
                      f"({int(lag.total_seconds() // 60)} min ago; delay allowed "
                      f"{int(monitor.settings.data_delay.total_seconds() // 60)} min)")  # fmt: skip
-    errors = monitor.state.delivery_errors(now - timedelta(days=1))
+    errors = monitor.state.journal.delivery_errors(now - timedelta(days=1))
     lines.append(f"delivery errors in the last 24 h: {errors}")
-    mutes = monitor.state.mutes(now)
+    mutes = monitor.state.mutes.active(now)
     if mutes:
         lines.append("muted: " + ", ".join(
-            f"{e(m)} until {u.astimezone(zone):%m-%d %H:%M}" for m, u in mutes.items()
+            f"{e(m.metric)} until {m.until.astimezone(zone):%m-%d %H:%M}" for m in mutes
         ))  # fmt: skip
-    subs = monitor.state.subscriptions(message.chat.id)
+    subs = monitor.state.subscriptions.of_chat(message.chat.id)
     lines.append("this chat gets alerts for: " + (", ".join(map(e, subs)) if subs else "nothing "
                  "(/subscribe)"))  # fmt: skip
     await message.answer("\n".join(lines))

@@ -8,7 +8,7 @@ from aiogram import Router
 from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent
 
-from bot.messages import e, usage
+from bot.core.wording import e, usage
 
 __all__ = ["UsageError", "build"]
 

@@ -7,27 +7,26 @@ from dataclasses import replace
 from aiogram import Router
 from aiogram.types import CallbackQuery
 
-from bot.handlers.callbacks import Ack, FalseAlarm
-from bot.monitor import Monitor
-from bot.notifier import show_state
-from bot.store import IncidentState
+from bot.channels.buttons import Ack, FalseAlarm
+from bot.service.monitor import Monitor
+from bot.service.notifier import show_state
+from bot.state import State
 
 __all__ = ["build"]
 
 
-def _state(monitor: Monitor) -> IncidentState:
-    assert isinstance(monitor.state, IncidentState)
+def _state(monitor: Monitor) -> State:
     return monitor.state
 
 
 async def acknowledge(query: CallbackQuery, callback_data: Ack, monitor: Monitor) -> None:
     state = _state(monitor)
-    incident = state.incident(callback_data.incident)
+    incident = state.incidents.get(callback_data.incident)
     if incident is None or not incident.is_open:
         await query.answer("That incident is over.")
         return
     who = query.from_user.full_name
-    state.save_incident(replace(incident, acknowledged_by=who))
+    state.incidents.save(replace(incident, acknowledged_by=who))
     await query.answer("Acknowledged: no more reminders for this incident.")
     assert query.bot is not None
     await show_state(query.bot, state, callback_data.incident, f"👀 acknowledged by {who}")
@@ -35,11 +34,13 @@ async def acknowledge(query: CallbackQuery, callback_data: Ack, monitor: Monitor
 
 async def false_alarm(query: CallbackQuery, callback_data: FalseAlarm, monitor: Monitor) -> None:
     state = _state(monitor)
-    if state.incident(callback_data.incident) is None:
+    incident = state.incidents.get(callback_data.incident)
+    if incident is None:
         await query.answer("That incident is unknown.")
         return
     who = query.from_user.full_name
-    state.mark_false_alarm(callback_data.incident, who)
+    state.incidents.save(replace(incident, false_alarm_by=who,
+                                 acknowledged_by=incident.acknowledged_by or who))
     await query.answer("Recorded as a false alarm; /backtest and tune can learn from it.")
     assert query.bot is not None
     await show_state(query.bot, state, callback_data.incident, f"🙅 false alarm, says {who}")

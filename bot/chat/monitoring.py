@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import difflib
-from datetime import datetime
 
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 
-from bot.charts import render_backtest_chart
-from bot.handlers.callbacks import Show
-from bot.handlers.errors import UsageError
-from bot.messages import (
+from bot.channels.buttons import Show
+from bot.chat.errors import UsageError
+from bot.core.wording import (
     check_summary,
     e,
     metric_caption,
     split_message,
     thresholds_text,
 )
-from bot.monitor import Monitor
+from bot.service.charts import render_backtest_chart
+from bot.service.monitor import Monitor
 from queries.catalogue import Metric
 from queries.series import Slice
 
@@ -75,7 +74,7 @@ async def _send_metric(message: Message, monitor: Monitor, metric: Metric, where
             return
         raise UsageError(f"{metric.name} has no slice {where.label()[:40]!r}; slices: "
                          f"{', '.join(known)}", "metric")  # fmt: skip
-    muted = monitor.state.muted_until(metric.name, monitor.clock())
+    muted = monitor.state.mutes.until(metric.name, monitor.clock())
     caption = metric_caption(result, zone=monitor.settings.zone, muted=muted)
     if result.band["expected"].notna().any():
         png = await monitor.chart(result)
@@ -128,14 +127,14 @@ async def thresholds(message: Message, command: CommandObject, monitor: Monitor)
         for name in names:
             m = monitor.catalogue.metrics[name]
             spec = monitor.spec(m)
-            changed = monitor.state.overrides(name)
-            note = ", ".join(f"{e(p)}={e(v)}" for p, (v, _, _) in changed.items()) or "defaults"
+            changed = monitor.state.overrides.of(name)
+            note = ", ".join(f"{e(p)}={e(o.value)}" for p, o in changed.items()) or "defaults"
             lines.append(f"<code>{e(name)}</code>: {e(spec['method'])}, k={e(spec.get('k', '—'))},"
                          f" {note}")  # fmt: skip
         await message.answer("\n".join(lines))
         return
     m = monitor.catalogue.metrics[names[0]]
-    text = thresholds_text(m, monitor.spec(m), monitor.params(m), monitor.state.overrides(m.name),
+    text = thresholds_text(m, monitor.spec(m), monitor.params(m), monitor.state.overrides.of(m.name),
                            zone=zone)  # fmt: skip
     for part in split_message(text):
         await message.answer(part)
@@ -149,15 +148,15 @@ async def history(message: Message, command: CommandObject, monitor: Monitor) ->
     if not 1 <= limit <= 50:
         raise UsageError("N must be from 1 to 50.", "history")
     zone = monitor.settings.zone
-    rows = monitor.state.recent_alerts(limit)
+    rows = monitor.state.journal.recent_alerts(limit)
     if not rows:
         await message.answer("No alerts yet.")
         return
     lines = [f"<b>Last {len(rows)} alerts</b>"]
     for row in rows:
-        when = datetime.fromtimestamp(int(row["bucket"]), tz=zone)  # type: ignore[call-overload]
-        label = f"{row['metric']} {row['slice']}".strip()
-        lines.append(f"{when:%m-%d %H:%M} <code>{e(label)}</code> — {e(row['reason'])}")
+        when = row.bucket.astimezone(zone)
+        label = f"{row.metric} {row.slice}".strip()
+        lines.append(f"{when:%m-%d %H:%M} <code>{e(label)}</code> — {e(row.reason)}")
     for part in split_message("\n".join(lines)):
         await message.answer(part)
 

@@ -6,10 +6,10 @@ from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
-from bot.handlers.errors import UsageError
-from bot.handlers.monitoring import metric_named
-from bot.messages import e
-from bot.monitor import Monitor
+from bot.chat.errors import UsageError
+from bot.chat.monitoring import metric_named
+from bot.core.wording import e
+from bot.service.monitor import Monitor
 
 __all__ = ["build"]
 
@@ -25,14 +25,14 @@ def _target(command: CommandObject, monitor: Monitor, name: str) -> str:
 
 async def subscribe(message: Message, command: CommandObject, monitor: Monitor) -> None:
     metric = _target(command, monitor, "subscribe")
-    monitor.state.subscribe(message.chat.id, metric, monitor.clock())
+    monitor.state.subscriptions.add(message.chat.id, metric, monitor.clock())
     what = "every metric" if metric == "*" else f"<code>{e(metric)}</code>"
     await message.answer(f"🔔 This chat now gets alerts for {what}. /unsubscribe to stop.")
 
 
 async def unsubscribe(message: Message, command: CommandObject, monitor: Monitor) -> None:
     metric = _target(command, monitor, "unsubscribe")
-    removed = monitor.state.unsubscribe(message.chat.id, metric)
+    removed = monitor.state.subscriptions.remove(message.chat.id, metric)
     if removed:
         what = "any metric" if metric == "*" else f"<code>{e(metric)}</code>"
         await message.answer(f"🔕 This chat no longer gets alerts for {what}.")

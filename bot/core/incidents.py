@@ -38,6 +38,7 @@ class Incident:
     ok_streak: int = 0
     acknowledged_by: str | None = None
     peak_score: float = 0.0
+    false_alarm_by: str | None = None
     id: int | None = None
 
     @property

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.checker import CheckReport, SeriesResult
-from bot.formatting import fmt_value, title_of
+from bot.core.formatting import fmt_value, title_of
+from bot.core.report import CheckReport, SeriesResult
 from detectors import Param, Status, outside_since
 from queries.catalogue import Catalogue, Metric
 
@@ -208,7 +208,7 @@ def thresholds_text(
     metric: Metric,
     spec: Mapping[str, Any],
     params: Mapping[str, Param],
-    overrides: Mapping[str, tuple[object, int | None, datetime]],
+    overrides: Mapping[str, Any],
     *,
     zone: ZoneInfo,
 ) -> str:
@@ -218,7 +218,7 @@ def thresholds_text(
         value = spec.get(name, param.default)
         line = f"<code>{e(name)}</code> = <b>{e(value)}</b>"
         if name in overrides:
-            _, who, when = overrides[name]
+            who, when = overrides[name].user_id, overrides[name].set_at
             stamp = f"{when.astimezone(zone):%m-%d %H:%M}"
             line += f" (set by {e(who)} {stamp}; default {e(param.default)})"
         line += f" — {e(param.help)}; {e(param.rule())}"

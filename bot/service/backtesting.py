@@ -18,8 +18,8 @@ from typing import Any
 import pandas as pd
 
 import detectors
-from bot.checker import spec_for
-from bot.store import IncidentState
+from bot.service.checker import spec_for
+from bot.state import State
 from detectors.backtest import Alert, Label, Score, SeriesKey, replay, score
 from queries import demo, seeding
 from queries.catalogue import Catalogue, Kind, Metric
@@ -137,22 +137,22 @@ def feedback_from_state(path: Path) -> Feedback:
     """Acknowledged and false-alarm incidents from the bot's state file (none if it is absent)."""
     if not path.is_file():
         return Feedback([], [])
-    state = IncidentState(path)
+    state = State(path)
     try:
-        rows = state.feedback()
+        rows = state.incidents.feedback()
     finally:
         state.close()
     confirmed: list[Label] = []
     false: list[Label] = []
-    for incident_id, metric, opened, resolved, is_false in rows:
+    for row in rows:
         label = Label(
-            f"chat-{incident_id}",
-            "false_alarm" if is_false else "acknowledged",
-            pd.Timestamp(opened) - FEEDBACK_SLACK,
-            pd.Timestamp(resolved or opened) + FEEDBACK_SLACK,
-            (metric,),
+            f"chat-{row.incident_id}",
+            "false_alarm" if row.false_alarm else "acknowledged",
+            pd.Timestamp(row.opened_at) - FEEDBACK_SLACK,
+            pd.Timestamp(row.resolved_at or row.opened_at) + FEEDBACK_SLACK,
+            (row.metric,),
         )
-        (false if is_false else confirmed).append(label)
+        (false if row.false_alarm else confirmed).append(label)
     return Feedback(confirmed, false)
 
 

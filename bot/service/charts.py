@@ -18,7 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from bot.formatting import fmt_value, title_of
+from bot.core.formatting import fmt_value, title_of
 from detectors import Status, Verdict, outside_since
 from detectors.backtest import Alert
 from queries.catalogue import Kind, Metric

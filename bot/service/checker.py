@@ -10,20 +10,20 @@ import asyncio
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
 
 import pandas as pd
 
 import detectors
-from bot.store import Store, query_key
-from detectors import Status, Verdict
+from bot.core.report import CheckReport, Late, SeriesResult
+from bot.state import HistoryCache, query_key
+from detectors import Status
 from queries.catalogue import Catalogue, Kind, Metric, Table
 from queries.errors import SourceError
 from queries.history import Window, merge, plan
 from queries.series import (
-    Slice,
     bucket_index,
     build_series,
     slices_of,
@@ -41,46 +41,10 @@ log = logging.getLogger(__name__)
 BAND_ROWS = 96 + 16
 
 
-@dataclass
-class SeriesResult:
-    metric: Metric
-    slice: Slice
-    series: pd.Series
-    band: pd.DataFrame
-    verdict: Verdict
-    detector: str
-
-
-@dataclass(frozen=True)
-class Late:
-    """A table whose newest bucket is missing or still filling: its metrics are not judged."""
-
-    table: str
-    bucket: pd.Timestamp  # the newest bucket's start
-    latest: datetime | None  # the newest event time seen in the table (None: none recently)
-    reason: str
-
-
-@dataclass
-class CheckReport:
-    checked_at: datetime
-    source: str
-    window_end: datetime
-    results: list[SeriesResult] = field(default_factory=list)
-    errors: dict[str, str] = field(default_factory=dict)  # table -> what went wrong
-    late: dict[str, Late] = field(default_factory=dict)  # table -> its data is late
-    timings: dict[str, float] = field(default_factory=dict)
-    rows_read: int = 0
-
-    @property
-    def anomalies(self) -> list[SeriesResult]:
-        return [r for r in self.results if r.verdict.status is Status.ANOMALY]
-
-
 class History:
     """Aggregated rows per table, held in memory and in the state file, fetched incrementally."""
 
-    def __init__(self, source: Source, catalogue: Catalogue, store: Store | None) -> None:
+    def __init__(self, source: Source, catalogue: Catalogue, store: HistoryCache | None) -> None:
         self.source = source
         self.catalogue = catalogue
         self.store = store
@@ -91,7 +55,7 @@ class History:
 
     def _held_for(self, table: Table) -> tuple[pd.DataFrame, datetime, datetime] | None:
         if table.name not in self._held and self.store is not None:
-            loaded = self.store.load_history(self.source.key, self._key(table), table.columns)
+            loaded = self.store.load(self.source.key, self._key(table), table.columns)
             if loaded is not None:
                 self._held[table.name] = loaded
         return self._held.get(table.name)
@@ -120,7 +84,7 @@ class History:
             self._held[table.name] = (frame, window.start, window.end)
             if self.store is not None:
                 await asyncio.to_thread(
-                    self.store.save_history,
+                    self.store.save,
                     self.source.key,
                     self._key(table),
                     fresh,

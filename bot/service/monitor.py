@@ -19,11 +19,12 @@ from typing import Any
 import pandas as pd
 
 import detectors
-from bot.backtesting import key_of
-from bot.charts import render_chart
-from bot.checker import CheckReport, History, SeriesResult, run_check, spec_for
+from bot.core.report import CheckReport, SeriesResult
+from bot.service.backtesting import key_of
+from bot.service.charts import render_chart
+from bot.service.checker import History, run_check, spec_for
 from bot.settings import Settings
-from bot.store import State
+from bot.state import State
 from detectors.backtest import Alert, SeriesKey, replay
 from queries import seeding
 from queries.catalogue import Catalogue, Kind, Metric
@@ -70,7 +71,7 @@ class Monitor:
         self.state = state
         self.settings = settings
         self.clock = clock
-        self.history = History(source, catalogue, state)
+        self.history = History(source, catalogue, state.history)
         self._lock = asyncio.Lock()
         self._report: CheckReport | None = None
         self._version = 0  # bumped by /set and /reset: a cached report is then stale
@@ -83,7 +84,7 @@ class Monitor:
     # -- settings in force -----------------------------------------------------------------
     def overrides(self) -> dict[str, dict[str, object]]:
         return {
-            name: {param: value for param, (value, _, _) in self.state.overrides(name).items()}
+            name: {param: o.value for param, o in self.state.overrides.of(name).items()}
             for name in self.catalogue.metrics
         }
 
@@ -123,7 +124,7 @@ class Monitor:
             )
             self.last_duration = time.perf_counter() - started
             self.last_error = "; ".join(report.errors.values()) or None
-            self.state.record_check(now, self.clock(), len(report.results),
+            self.state.journal.record_check(now, self.clock(), len(report.results),
                                     len(report.anomalies), report.errors)  # fmt: skip
             self._report, self._report_version = report, version
             return report
@@ -169,13 +170,13 @@ class Monitor:
         detectors.build(after)  # combinations (e.g. min_history <= days) are checked here
         detectors.build_rule(after)
         old, new = await self.replay_counts(metric, [before, after], days)
-        self.state.set_override(metric.name, param, value, user_id, self.clock())
+        self.state.overrides.set(metric.name, param, value, user_id, self.clock())
         self._version += 1
         was = before.get(param, params[param].default)
         return SetResult(metric.name, param, was, value, old, new, days)
 
     def reset(self, metric: Metric) -> int:
-        removed = self.state.reset(metric.name)
+        removed = self.state.overrides.reset(metric.name)
         self._version += 1
         return removed
 

@@ -22,13 +22,13 @@ from aiogram.exceptions import (
 from aiogram.types import BufferedInputFile, InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
-from bot.checker import CheckReport, Late, SeriesResult
-from bot.formatting import fmt_value
-from bot.handlers.callbacks import Ack, FalseAlarm, Mute, Show
-from bot.incidents import Incident, Policy, Reason, decide
-from bot.messages import alert_caption, digest_text, duration_text, e, group, split_message
-from bot.monitor import Monitor
-from bot.store import IncidentState, Outbox, Outgoing
+from bot.channels.buttons import Ack, FalseAlarm, Mute, Show
+from bot.core.formatting import fmt_value
+from bot.core.incidents import Incident, Policy, Reason, decide
+from bot.core.report import CheckReport, Late, SeriesResult
+from bot.core.wording import alert_caption, digest_text, duration_text, e, group, split_message
+from bot.service.monitor import Monitor
+from bot.state import ALL, OutboxStatus, Outgoing, ShownIn, State
 from detectors import Status
 from queries.catalogue import Metric
 
@@ -52,10 +52,11 @@ def keyboard(result: SeriesResult, incident_id: int) -> InlineKeyboardMarkup:
 
 
 async def show_state(
-    bot: Bot, state: IncidentState, incident_id: int, line: str, *, keep_buttons: bool = True
+    bot: Bot, state: State, incident_id: int, line: str, *, keep_buttons: bool = True
 ) -> None:
     """Put the incident's state at the top of every message that shows it."""
-    for chat, message_id, is_photo, text in state.messages(incident_id):
+    for shown in state.incidents.messages(incident_id):
+        chat, message_id, is_photo, text = shown.chat_id, shown.message_id, shown.is_photo, shown.text
         if not text:
             continue  # a digest shows several incidents: it is not edited
         body = f"{line}\n{text}"
@@ -85,7 +86,7 @@ def _markup(markup: InlineKeyboardMarkup | None) -> str | None:
 
 
 class Notifier:
-    def __init__(self, bot: Bot, monitor: Monitor, state: Outbox, policy: Policy, *,
+    def __init__(self, bot: Bot, monitor: Monitor, state: State, policy: Policy, *,
                  wall: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:  # fmt: skip
         self.bot = bot
         self.monitor = monitor
@@ -98,7 +99,7 @@ class Notifier:
     # -- who hears ---------------------------------------------------------------------------
     def recipients(self, metric: str) -> list[int]:
         settings = self.monitor.settings
-        return list(dict.fromkeys([*settings.alert_chat_ids, *self.state.subscribers(metric)]))
+        return list(dict.fromkeys([*settings.alert_chat_ids, *self.state.subscriptions.chats_for(metric)]))
 
     def operators(self) -> list[int]:
         """Who hears about the source itself: the alert chats and the admins."""
@@ -118,7 +119,7 @@ class Notifier:
             head, related = heads.get(metric.name, (None, []))
             score = abs(head.verdict.score or 0.0) if head is not None else 0.0
             decision = decide(
-                self.state.open_incident(metric.name),
+                self.state.incidents.open_for(metric.name),
                 firing,
                 now,
                 self.policy,
@@ -136,8 +137,8 @@ class Notifier:
             self._source_notices(report, late)
             first: list[_Event] = []
             for metric, reason, incident, head, related in planned:
-                saved = self.state.save_incident(incident)
-                muted = self.state.muted_until(metric.name, now) is not None
+                saved = self.state.incidents.save(incident)
+                muted = self.state.mutes.until(metric.name, now) is not None
                 if reason is Reason.FIRST and head is not None and not muted:
                     first.append(_Event(saved, head, related, charts.get(metric.name)))
                 elif reason is Reason.REPEAT and head is not None and not muted:
@@ -181,7 +182,7 @@ class Notifier:
         incident: int | None = None,
     ) -> None:
         for n, part in enumerate(split_message(text) if png is None else [text[:1024]]):
-            self.state.enqueue(
+            self.state.outbox.enqueue(
                 chat,
                 part,
                 png=png,
@@ -195,7 +196,7 @@ class Notifier:
         for ev in events:
             assert ev.head is not None
             v = ev.head.verdict
-            self.state.record_alert(
+            self.state.journal.record_alert(
                 ev.head.metric.name,
                 ev.head.slice.label(),
                 v.bucket.to_pydatetime(),
@@ -255,7 +256,7 @@ class Notifier:
         self, incident: Incident, report: CheckReport, metric: Metric, now: datetime
     ) -> str:
         lasted = duration_text(now - incident.opened_at)
-        if self.state.muted_until(metric.name, now) is not None:
+        if self.state.mutes.until(metric.name, now) is not None:
             return lasted
         total = next(
             (r for r in report.results if r.metric.name == metric.name and r.slice.is_total), None
@@ -265,7 +266,7 @@ class Notifier:
             v = total.verdict
             low, high = fmt_value(metric, v.lower), fmt_value(metric, v.upper)
             text += f": {e(fmt_value(metric, v.value))} (expected {e(low)} – {e(high)})"
-        chats = dict.fromkeys([c for c, _, _, _ in self.state.messages(_id_of(incident))])
+        chats = dict.fromkeys([m.chat_id for m in self.state.incidents.messages(_id_of(incident))])
         for chat in chats or self.recipients(metric.name):
             self._queue(chat, text)
         return lasted
@@ -274,9 +275,9 @@ class Notifier:
         """One notice when the source (any of its tables) cannot be read, one when it can
         again; the same for data that is late. Never one per check."""
         zone = self.monitor.settings.zone
-        down = self.state.flag("down")
+        down = self.state.journal.flag("down")
         if report.errors and down is None:
-            self.state.set_flag("down", ",".join(sorted(report.errors)))
+            self.state.journal.set_flag("down", ",".join(sorted(report.errors)))
             details = "; ".join(f"{t}: {m}" for t, m in sorted(report.errors.items()))
             self._tell_operators(
                 f"⚠️ Cannot read {e(self.monitor.source.describe())}: {e(details[:600])}\n"
@@ -284,16 +285,16 @@ class Notifier:
                 "meanwhile."
             )
         elif not report.errors and down is not None:
-            self.state.set_flag("down", None)
+            self.state.journal.set_flag("down", None)
             self._tell_operators(
                 f"✅ {e(self.monitor.source.describe())} can be read again; checks are normal."
             )
         for table in self.monitor.catalogue.tables:
             key = f"late:{table}"
-            if table in late and self.state.flag(key) is None:
+            if table in late and self.state.journal.flag(key) is None:
                 info = late[table]
                 bucket = info.bucket.tz_convert(zone)
-                self.state.set_flag(key, bucket.isoformat())
+                self.state.journal.set_flag(key, bucket.isoformat())
                 newest = pd.Timestamp(info.latest).tz_convert(zone) if info.latest else None
                 seen = f"the newest event is from {newest:%H:%M:%S}" if newest else "no rows"
                 self._tell_operators(
@@ -302,8 +303,8 @@ class Notifier:
                     "a half-filled bucket raises no false drop; I will say when data is "
                     "arriving again."
                 )
-            elif table not in late and table not in report.errors and self.state.flag(key):
-                self.state.set_flag(key, None)
+            elif table not in late and table not in report.errors and self.state.journal.flag(key):
+                self.state.journal.set_flag(key, None)
                 self._tell_operators(f"✅ Data in <code>{e(table)}</code> is arriving again.")
 
     def _tell_operators(self, text: str) -> None:
@@ -316,7 +317,7 @@ class Notifier:
         off on network errors and 5xx, drops chats that blocked the bot."""
         sent = 0
         async with self._draining:
-            while items := self.state.due(self.wall()):
+            while items := self.state.outbox.due(self.wall()):
                 for item in items:
                     outcome = await self._deliver(item)
                     if outcome == "wait":
@@ -326,7 +327,7 @@ class Notifier:
 
     async def _deliver(self, item: Outgoing) -> str:
         state, now = self.state, self.wall()
-        if not state.claim(item.id):
+        if not state.outbox.claim(item.id):
             return "skipped"
         markup = InlineKeyboardMarkup.model_validate_json(item.markup) if item.markup else None
         try:
@@ -341,9 +342,9 @@ class Notifier:
                 message = await self.bot.send_message(item.chat_id, item.text, reply_markup=markup)
         except TelegramRetryAfter as exc:
             log.warning("Telegram asks to wait %s s", exc.retry_after)
-            state.mark(
+            state.outbox.mark(
                 item.id,
-                "pending",
+                OutboxStatus.PENDING,
                 now=now,
                 error="rate limited",
                 retry_at=now + timedelta(seconds=exc.retry_after),
@@ -353,37 +354,34 @@ class Notifier:
             log.warning(
                 "chat %s blocked or removed the bot: its subscriptions are off", item.chat_id
             )
-            state.unsubscribe(item.chat_id, "*")
-            state.mark(item.id, "dead", now=now, error="forbidden")
-            state.drop_chat(item.chat_id, "forbidden")
-            state.record_delivery(item.incident_id or 0, item.chat_id, None, now, "forbidden")
+            state.subscriptions.remove(item.chat_id, ALL)
+            state.outbox.mark(item.id, OutboxStatus.DEAD, now=now, error="forbidden")
+            state.outbox.drop_chat(item.chat_id, "forbidden")
+            state.journal.record_delivery(item.incident_id or 0, item.chat_id, None, now, "forbidden")
             return "dead"
         except TelegramBadRequest as exc:
             log.error("Telegram refused a message to %s: %s", item.chat_id, exc)
-            state.mark(item.id, "dead", now=now, error=str(exc)[:300])
-            state.record_delivery(item.incident_id or 0, item.chat_id, None, now, str(exc)[:200])
+            state.outbox.mark(item.id, OutboxStatus.DEAD, now=now, error=str(exc)[:300])
+            state.journal.record_delivery(item.incident_id or 0, item.chat_id, None, now, str(exc)[:200])
             return "dead"
         except TelegramAPIError as exc:  # network drops and 5xx: try again later
             delay = min(300.0, self.retry_base * 2.0 ** min(item.attempts, 8))
             log.warning("sending to %s failed (%s); again in %.0f s", item.chat_id, exc, delay)
-            state.mark(
+            state.outbox.mark(
                 item.id,
-                "pending",
+                OutboxStatus.PENDING,
                 now=now,
                 error=str(exc)[:300],
                 retry_at=now + timedelta(seconds=delay),
             )
-            state.record_delivery(item.incident_id or 0, item.chat_id, None, now, str(exc)[:200])
+            state.journal.record_delivery(item.incident_id or 0, item.chat_id, None, now, str(exc)[:200])
             return "retry"
-        state.mark(item.id, "sent", now=now, message_id=message.message_id)
-        state.record_delivery(item.incident_id or 0, item.chat_id, message.message_id, now)
+        state.outbox.mark(item.id, OutboxStatus.SENT, now=now, message_id=message.message_id)
+        state.journal.record_delivery(item.incident_id or 0, item.chat_id, message.message_id, now)
         if item.incident_id is not None:
-            state.add_message(
+            state.incidents.add_message(
                 item.incident_id,
-                item.chat_id,
-                message.message_id,
-                is_photo=item.png is not None,
-                text=item.text,
+                ShownIn(item.chat_id, message.message_id, item.png is not None, item.text),
             )
         return "sent"
 

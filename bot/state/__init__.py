@@ -1,0 +1,42 @@
+"""All persistent state in one SQLite file, one repository per concept over one connection:
+history cache, subscriptions, mutes, overrides, incidents, the outbox and the journal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.state.chats import ALL, Mute, Mutes, Subscriptions
+from bot.state.db import Database, StateLocked, StateLost, StoreError
+from bot.state.history import HistoryCache, query_key
+from bot.state.incidents import Feedback, Incidents, ShownIn
+from bot.state.journal import AlertRecord, CheckRun, Journal
+from bot.state.outbox import Outbox, OutboxStatus, Outgoing
+from bot.state.overrides import Override, Overrides
+
+__all__ = [
+    "ALL", "AlertRecord", "CheckRun", "Database", "Feedback", "HistoryCache", "Incidents",
+    "Journal", "Mute", "Mutes", "Outbox", "OutboxStatus", "Outgoing", "Override", "Overrides",
+    "ShownIn", "State", "StateLocked", "StateLost", "StoreError", "Subscriptions", "query_key",
+]  # fmt: skip
+
+
+class State:
+    """The state file's repositories over its one connection."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.db = Database(path)
+        self.history = HistoryCache(self.db)
+        self.subscriptions = Subscriptions(self.db)
+        self.mutes = Mutes(self.db)
+        self.overrides = Overrides(self.db)
+        self.incidents = Incidents(self.db)
+        self.journal = Journal(self.db)
+        self.outbox = Outbox(self.db)
+        self.transaction = self.db.transaction
+
+    @property
+    def path(self) -> Path:
+        return self.db.path
+
+    def close(self) -> None:
+        self.db.close()

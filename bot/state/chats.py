@@ -1,0 +1,70 @@
+"""Who hears what: subscriptions per chat, and mutes (silences as data, with an end time)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.state.db import Database, at, maybe_at, ts
+
+__all__ = ["ALL", "Mute", "Mutes", "Subscriptions"]
+
+ALL = "*"  # a subscription or mute that covers every metric
+
+
+class Subscriptions:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def add(self, chat_id: int, metric: str, now: datetime) -> None:
+        self.db.write("INSERT OR IGNORE INTO subscriptions VALUES (?, ?, ?)",
+                      (chat_id, metric, ts(now)))  # fmt: skip
+
+    def remove(self, chat_id: int, metric: str) -> int:
+        """Removes one subscription, or all of the chat's for ALL. Returns how many."""
+        if metric == ALL:
+            return self.db.change("DELETE FROM subscriptions WHERE chat_id=?", (chat_id,))
+        return self.db.change("DELETE FROM subscriptions WHERE chat_id=? AND metric=?",
+                              (chat_id, metric))  # fmt: skip
+
+    def of_chat(self, chat_id: int) -> list[str]:
+        rows = self.db.rows("SELECT metric FROM subscriptions WHERE chat_id=? ORDER BY metric",
+                            (chat_id,))  # fmt: skip
+        return [str(r[0]) for r in rows]
+
+    def chats_for(self, metric: str) -> list[int]:
+        rows = self.db.rows("SELECT DISTINCT chat_id FROM subscriptions WHERE metric=? OR "
+                            "metric=? ORDER BY chat_id", (metric, ALL))  # fmt: skip
+        return [int(r[0]) for r in rows]
+
+
+@dataclass(frozen=True)
+class Mute:
+    metric: str  # a metric name, or ALL
+    until: datetime
+    user_id: int | None
+
+
+class Mutes:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def add(self, metric: str, until: datetime, user_id: int | None, now: datetime) -> None:
+        self.db.write("INSERT OR REPLACE INTO mutes VALUES (?, ?, ?, ?)",
+                      (metric, ts(until), user_id, ts(now)))  # fmt: skip
+
+    def remove(self, metric: str) -> int:
+        return self.db.change("DELETE FROM mutes WHERE metric=?", (metric,))
+
+    def until(self, metric: str, now: datetime) -> datetime | None:
+        """When the mute on this metric (or on all) ends, if one is in force at `now`."""
+        rows = self.db.rows(
+            "SELECT max(until) FROM mutes WHERE (metric=? OR metric=?) AND until > ?",
+            (metric, ALL, ts(now)),
+        )
+        return maybe_at(rows[0][0]) if rows else None
+
+    def active(self, now: datetime) -> list[Mute]:
+        rows = self.db.rows("SELECT metric, until, user_id FROM mutes WHERE until > ? "
+                            "ORDER BY metric", (ts(now),))  # fmt: skip
+        return [Mute(str(m), at(u), None if w is None else int(w)) for m, u, w in rows]

@@ -1,0 +1,110 @@
+"""Every message goes through the outbox before a channel: written in the same transaction as
+the incident change that causes it, sent by the drainer, resumed after a restart."""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.state.db import Database, ts
+
+__all__ = ["Outbox", "OutboxStatus", "Outgoing"]
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"  # due at next_at
+    SENDING = "sending"  # handed to the channel; a crash leaves it here
+    SENT = "sent"
+    DEAD = "dead"  # given up: rejected, or the chat is gone
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    id: int
+    chat_id: int
+    text: str
+    png: bytes | None
+    markup: str | None  # JSON of the buttons
+    incident_id: int | None
+    attempts: int
+    channel: str = "telegram"
+    meta: dict[str, Any] | None = None
+
+
+_COLUMNS = "id, chat_id, text, png, markup, incident_id, attempts, channel, meta"
+
+
+def _outgoing(row: tuple[Any, ...]) -> Outgoing:
+    iid, chat, text, png, markup, incident, attempts, channel, meta = row
+    return Outgoing(int(iid), int(chat), str(text), png, markup, incident, int(attempts),
+                    str(channel), None if meta is None else json.loads(str(meta)))  # fmt: skip
+
+
+class Outbox:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def enqueue(self, chat_id: int, text: str, *, png: bytes | None = None,
+                markup: str | None = None, incident_id: int | None = None,
+                channel: str = "telegram", meta: dict[str, Any] | None = None,
+                now: datetime) -> int:  # fmt: skip
+        return self.db.write(
+            "INSERT INTO outbox (chat_id, text, png, markup, incident_id, status, next_at, "
+            "created_at, channel, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (chat_id, text, png, markup, incident_id, OutboxStatus.PENDING, ts(now), ts(now),
+             channel, None if meta is None else json.dumps(meta)),
+        )  # fmt: skip
+
+    def get(self, item_id: int) -> Outgoing | None:
+        rows = self.db.rows(f"SELECT {_COLUMNS} FROM outbox WHERE id=?", (item_id,))
+        return _outgoing(rows[0]) if rows else None
+
+    def status(self, item_id: int) -> OutboxStatus | None:
+        rows = self.db.rows("SELECT status FROM outbox WHERE id=?", (item_id,))
+        return OutboxStatus(rows[0][0]) if rows else None
+
+    def due(self, now: datetime, limit: int = 20) -> list[Outgoing]:
+        rows = self.db.rows(f"SELECT {_COLUMNS} FROM outbox WHERE status=? AND next_at <= ? "
+                            "ORDER BY id LIMIT ?", (OutboxStatus.PENDING, ts(now), limit))  # fmt: skip
+        return [_outgoing(r) for r in rows]
+
+    def in_flight(self) -> list[Outgoing]:
+        """Messages a crash caught mid-send."""
+        rows = self.db.rows(f"SELECT {_COLUMNS} FROM outbox WHERE status=? ORDER BY id",
+                            (OutboxStatus.SENDING,))  # fmt: skip
+        return [_outgoing(r) for r in rows]
+
+    def resume(self) -> int:
+        """After a crash: messages caught mid-send are due again. Returns how many."""
+        return self.db.change("UPDATE outbox SET status=? WHERE status=?",
+                              (OutboxStatus.PENDING, OutboxStatus.SENDING))  # fmt: skip
+
+    def mark(self, item_id: int, status: OutboxStatus, *, now: datetime,
+             message_id: int | None = None, error: str | None = None,
+             retry_at: datetime | None = None) -> None:  # fmt: skip
+        self.db.write(
+            "UPDATE outbox SET status=?, message_id=coalesce(?, message_id), error=?, "
+            "attempts=attempts + ?, next_at=? WHERE id=?",
+            (status, message_id, error, int(status is OutboxStatus.PENDING),
+             ts(retry_at or now), item_id),
+        )  # fmt: skip
+
+    def claim(self, item_id: int) -> bool:
+        """pending -> sending, atomically; False if it is no longer pending (dropped, sent)."""
+        return self.db.change("UPDATE outbox SET status=? WHERE id=? AND status=?",
+                              (OutboxStatus.SENDING, item_id, OutboxStatus.PENDING)) == 1  # fmt: skip
+
+    def drop_chat(self, chat_id: int, reason: str, channel: str = "telegram") -> int:
+        """Nothing more goes to a chat that is gone."""
+        return self.db.change(
+            "UPDATE outbox SET status=?, error=? WHERE chat_id=? AND channel=? AND status=?",
+            (OutboxStatus.DEAD, reason, chat_id, channel, OutboxStatus.PENDING),
+        )
+
+    def pending(self) -> int:
+        rows = self.db.rows("SELECT count() FROM outbox WHERE status IN (?, ?)",
+                            (OutboxStatus.PENDING, OutboxStatus.SENDING))  # fmt: skip
+        return int(rows[0][0])
