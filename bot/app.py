@@ -18,6 +18,7 @@ from aiogram.types import BotCommand
 from bot.chat import routers
 from bot.core.incidents import Policy
 from bot.core.wording import COMMANDS
+from bot.service.delivery import Delivery
 from bot.service.monitor import Monitor
 from bot.service.notifier import Notifier
 from bot.service.scheduler import run_every
@@ -46,11 +47,13 @@ class BotApp:
         self.settings = settings
         self.dispatcher = Dispatcher(monitor=monitor)
         self.dispatcher.include_routers(*routers(settings.admin_ids))
+        self.delivery = Delivery(self.bot, monitor.state)
         self.notifier = Notifier(
             self.bot,
             monitor,
             monitor.state,
             Policy(repeat=settings.repeat_interval, resolve_after=settings.resolve_after),
+            self.delivery,
         )
 
     async def tick(self) -> None:
@@ -62,7 +65,7 @@ class BotApp:
         """Keep draining the outbox: retries come due, and a restart resumes what was left."""
         while not stop.is_set():
             try:
-                await self.notifier.drain()
+                await self.delivery.drain()
             except Exception:
                 log.exception("sending from the outbox failed; trying again shortly")
             try:

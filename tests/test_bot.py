@@ -394,7 +394,7 @@ async def test_every_alert_arrives_exactly_once_through_429_and_502_storms(
         fake.fail_next("sendPhoto", 502, "Bad Gateway", chat=ALERTS)
     async with running(settings, fake, schedule=False) as monitor:
         app = monitor.app  # type: ignore[attr-defined]
-        app.notifier.retry_base = 0.05
+        app.delivery.retry_base = 0.05
         await app.tick()
         opened = [m for m in monitor.catalogue.metrics if monitor.state.incidents.open_for(m)]
         assert opened

@@ -5,21 +5,17 @@ and one when it is back. Telegram errors are waited out or retried; a blocked ch
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pandas as pd
 from aiogram import Bot
 from aiogram.exceptions import (
     TelegramAPIError,
-    TelegramBadRequest,
-    TelegramForbiddenError,
-    TelegramRetryAfter,
 )
-from aiogram.types import BufferedInputFile, InlineKeyboardMarkup
+from aiogram.types import InlineKeyboardMarkup
 from aiogram.utils.keyboard import InlineKeyboardBuilder
 
 from bot.channels.buttons import Ack, FalseAlarm, Mute, Show
@@ -27,8 +23,9 @@ from bot.core.formatting import fmt_value
 from bot.core.incidents import Incident, Policy, Reason, decide
 from bot.core.report import CheckReport, Late, SeriesResult
 from bot.core.wording import alert_caption, digest_text, duration_text, e, group, split_message
+from bot.service.delivery import Delivery
 from bot.service.monitor import Monitor
-from bot.state import ALL, OutboxStatus, Outgoing, ShownIn, State
+from bot.state import State
 from detectors import Status
 from queries.catalogue import Metric
 
@@ -86,15 +83,15 @@ def _markup(markup: InlineKeyboardMarkup | None) -> str | None:
 
 
 class Notifier:
-    def __init__(self, bot: Bot, monitor: Monitor, state: State, policy: Policy, *,
+    def __init__(self, bot: Bot, monitor: Monitor, state: State, policy: Policy,
+                 delivery: Delivery, *,
                  wall: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:  # fmt: skip
         self.bot = bot
         self.monitor = monitor
         self.state = state
         self.policy = policy
         self.wall = wall  # the outbox's retry times are real time, whatever the check's clock
-        self.retry_base = 2.0  # seconds before the first retry; doubles each time, up to 5 min
-        self._draining = asyncio.Lock()
+        self.delivery = delivery
 
     # -- who hears ---------------------------------------------------------------------------
     def recipients(self, metric: str) -> list[int]:
@@ -155,7 +152,7 @@ class Notifier:
                 f"✅ resolved after {lasted}",
                 keep_buttons=False,
             )
-        await self.drain()
+        await self.delivery.drain()
 
     def _firing(self, report: CheckReport, metric: Metric, late: Mapping[str, Late]) -> bool | None:
         """True, False, or None when this check could not see the metric."""
@@ -310,81 +307,6 @@ class Notifier:
     def _tell_operators(self, text: str) -> None:
         for chat in self.operators():
             self._queue(chat, text)
-
-    # -- delivery ---------------------------------------------------------------------------------
-    async def drain(self) -> int:
-        """Send what is due; returns how many went out. Waits out 429 (retry_after), backs
-        off on network errors and 5xx, drops chats that blocked the bot."""
-        sent = 0
-        async with self._draining:
-            while items := self.state.outbox.due(self.wall()):
-                for item in items:
-                    outcome = await self._deliver(item)
-                    if outcome == "wait":
-                        return sent
-                    sent += outcome == "sent"
-        return sent
-
-    async def _deliver(self, item: Outgoing) -> str:
-        state, now = self.state, self.wall()
-        if not state.outbox.claim(item.id):
-            return "skipped"
-        markup = InlineKeyboardMarkup.model_validate_json(item.markup) if item.markup else None
-        try:
-            if item.png is not None:
-                message = await self.bot.send_photo(
-                    item.chat_id,
-                    BufferedInputFile(item.png, "alert.png"),
-                    caption=item.text,
-                    reply_markup=markup,
-                )
-            else:
-                message = await self.bot.send_message(item.chat_id, item.text, reply_markup=markup)
-        except TelegramRetryAfter as exc:
-            log.warning("Telegram asks to wait %s s", exc.retry_after)
-            state.outbox.mark(
-                item.id,
-                OutboxStatus.PENDING,
-                now=now,
-                error="rate limited",
-                retry_at=now + timedelta(seconds=exc.retry_after),
-            )
-            return "wait"
-        except TelegramForbiddenError:
-            log.warning(
-                "chat %s blocked or removed the bot: its subscriptions are off", item.chat_id
-            )
-            state.subscriptions.remove(item.chat_id, ALL)
-            state.outbox.mark(item.id, OutboxStatus.DEAD, now=now, error="forbidden")
-            state.outbox.drop_chat(item.chat_id, "forbidden")
-            state.journal.record_delivery(item.incident_id or 0, item.chat_id, None, now, "forbidden")
-            return "dead"
-        except TelegramBadRequest as exc:
-            log.error("Telegram refused a message to %s: %s", item.chat_id, exc)
-            state.outbox.mark(item.id, OutboxStatus.DEAD, now=now, error=str(exc)[:300])
-            state.journal.record_delivery(item.incident_id or 0, item.chat_id, None, now, str(exc)[:200])
-            return "dead"
-        except TelegramAPIError as exc:  # network drops and 5xx: try again later
-            delay = min(300.0, self.retry_base * 2.0 ** min(item.attempts, 8))
-            log.warning("sending to %s failed (%s); again in %.0f s", item.chat_id, exc, delay)
-            state.outbox.mark(
-                item.id,
-                OutboxStatus.PENDING,
-                now=now,
-                error=str(exc)[:300],
-                retry_at=now + timedelta(seconds=delay),
-            )
-            state.journal.record_delivery(item.incident_id or 0, item.chat_id, None, now, str(exc)[:200])
-            return "retry"
-        state.outbox.mark(item.id, OutboxStatus.SENT, now=now, message_id=message.message_id)
-        state.journal.record_delivery(item.incident_id or 0, item.chat_id, message.message_id, now)
-        if item.incident_id is not None:
-            state.incidents.add_message(
-                item.incident_id,
-                ShownIn(item.chat_id, message.message_id, item.png is not None, item.text),
-            )
-        return "sent"
-
 
 def _id(event: _Event) -> int:
     return _id_of(event.incident)

@@ -39,24 +39,51 @@ _COLUMNS = "id, chat_id, text, png, markup, incident_id, attempts, channel, meta
 
 def _outgoing(row: tuple[Any, ...]) -> Outgoing:
     iid, chat, text, png, markup, incident, attempts, channel, meta = row
-    return Outgoing(int(iid), int(chat), str(text), png, markup, incident, int(attempts),
-                    str(channel), None if meta is None else json.loads(str(meta)))  # fmt: skip
+    return Outgoing(
+        int(iid),
+        int(chat),
+        str(text),
+        png,
+        markup,
+        incident,
+        int(attempts),
+        str(channel),
+        None if meta is None else json.loads(str(meta)),
+    )
 
 
 class Outbox:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def enqueue(self, chat_id: int, text: str, *, png: bytes | None = None,
-                markup: str | None = None, incident_id: int | None = None,
-                channel: str = "telegram", meta: dict[str, Any] | None = None,
-                now: datetime) -> int:  # fmt: skip
+    def enqueue(
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        png: bytes | None = None,
+        markup: str | None = None,
+        incident_id: int | None = None,
+        channel: str = "telegram",
+        meta: dict[str, Any] | None = None,
+        now: datetime,
+    ) -> int:
         return self.db.write(
             "INSERT INTO outbox (chat_id, text, png, markup, incident_id, status, next_at, "
             "created_at, channel, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (chat_id, text, png, markup, incident_id, OutboxStatus.PENDING, ts(now), ts(now),
-             channel, None if meta is None else json.dumps(meta)),
-        )  # fmt: skip
+            (
+                chat_id,
+                text,
+                png,
+                markup,
+                incident_id,
+                OutboxStatus.PENDING,
+                ts(now),
+                ts(now),
+                channel,
+                None if meta is None else json.dumps(meta),
+            ),
+        )
 
     def get(self, item_id: int) -> Outgoing | None:
         rows = self.db.rows(f"SELECT {_COLUMNS} FROM outbox WHERE id=?", (item_id,))
@@ -67,35 +94,58 @@ class Outbox:
         return OutboxStatus(rows[0][0]) if rows else None
 
     def due(self, now: datetime, limit: int = 20) -> list[Outgoing]:
-        rows = self.db.rows(f"SELECT {_COLUMNS} FROM outbox WHERE status=? AND next_at <= ? "
-                            "ORDER BY id LIMIT ?", (OutboxStatus.PENDING, ts(now), limit))  # fmt: skip
+        rows = self.db.rows(
+            f"SELECT {_COLUMNS} FROM outbox WHERE status=? AND next_at <= ? ORDER BY id LIMIT ?",
+            (OutboxStatus.PENDING, ts(now), limit),
+        )
         return [_outgoing(r) for r in rows]
 
     def in_flight(self) -> list[Outgoing]:
         """Messages a crash caught mid-send."""
-        rows = self.db.rows(f"SELECT {_COLUMNS} FROM outbox WHERE status=? ORDER BY id",
-                            (OutboxStatus.SENDING,))  # fmt: skip
+        rows = self.db.rows(
+            f"SELECT {_COLUMNS} FROM outbox WHERE status=? ORDER BY id", (OutboxStatus.SENDING,)
+        )
         return [_outgoing(r) for r in rows]
 
     def resume(self) -> int:
         """After a crash: messages caught mid-send are due again. Returns how many."""
-        return self.db.change("UPDATE outbox SET status=? WHERE status=?",
-                              (OutboxStatus.PENDING, OutboxStatus.SENDING))  # fmt: skip
+        return self.db.change(
+            "UPDATE outbox SET status=? WHERE status=?",
+            (OutboxStatus.PENDING, OutboxStatus.SENDING),
+        )
 
-    def mark(self, item_id: int, status: OutboxStatus, *, now: datetime,
-             message_id: int | None = None, error: str | None = None,
-             retry_at: datetime | None = None) -> None:  # fmt: skip
+    def mark(
+        self,
+        item_id: int,
+        status: OutboxStatus,
+        *,
+        now: datetime,
+        message_id: int | None = None,
+        error: str | None = None,
+        retry_at: datetime | None = None,
+    ) -> None:
         self.db.write(
             "UPDATE outbox SET status=?, message_id=coalesce(?, message_id), error=?, "
             "attempts=attempts + ?, next_at=? WHERE id=?",
-            (status, message_id, error, int(status is OutboxStatus.PENDING),
-             ts(retry_at or now), item_id),
-        )  # fmt: skip
+            (
+                status,
+                message_id,
+                error,
+                int(status is OutboxStatus.PENDING),
+                ts(retry_at or now),
+                item_id,
+            ),
+        )
 
     def claim(self, item_id: int) -> bool:
         """pending -> sending, atomically; False if it is no longer pending (dropped, sent)."""
-        return self.db.change("UPDATE outbox SET status=? WHERE id=? AND status=?",
-                              (OutboxStatus.SENDING, item_id, OutboxStatus.PENDING)) == 1  # fmt: skip
+        return (
+            self.db.change(
+                "UPDATE outbox SET status=? WHERE id=? AND status=?",
+                (OutboxStatus.SENDING, item_id, OutboxStatus.PENDING),
+            )
+            == 1
+        )
 
     def drop_chat(self, chat_id: int, reason: str, channel: str = "telegram") -> int:
         """Nothing more goes to a chat that is gone."""
@@ -105,6 +155,8 @@ class Outbox:
         )
 
     def pending(self) -> int:
-        rows = self.db.rows("SELECT count() FROM outbox WHERE status IN (?, ?)",
-                            (OutboxStatus.PENDING, OutboxStatus.SENDING))  # fmt: skip
+        rows = self.db.rows(
+            "SELECT count() FROM outbox WHERE status IN (?, ?)",
+            (OutboxStatus.PENDING, OutboxStatus.SENDING),
+        )
         return int(rows[0][0])
