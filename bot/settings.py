@@ -92,8 +92,12 @@ class Settings(BaseSettings):
     timezone: str = "UTC"
     embedded_path: Path = default_embedded_path()
     catalogue_path: Path | None = None
+    alert_webhook_url: str | None = None
+    alert_webhook_secret: SecretStr | None = None
 
-    @field_validator("clickhouse_url", "telegram_api_url", "dashboard_url", mode="before")
+    @field_validator(
+        "clickhouse_url", "telegram_api_url", "dashboard_url", "alert_webhook_url", mode="before"
+    )
     @classmethod
     def _url(cls, value: Any) -> Any:
         if value is None or (isinstance(value, str) and not value.strip()):
@@ -145,7 +149,7 @@ class Settings(BaseSettings):
         return ZoneInfo(self.timezone)
 
 
-_SECRET = {"bot_token", "clickhouse_password"}
+_SECRET = {"bot_token", "clickhouse_password", "alert_webhook_secret"}
 
 
 def _describe(error: Any) -> str:
