@@ -39,6 +39,7 @@ class Incident:
     acknowledged_by: str | None = None
     peak_score: float = 0.0
     false_alarm_by: str | None = None
+    alert_id: int | None = None  # the alert record of the series that opened it
     id: int | None = None
 
     @property

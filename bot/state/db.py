@@ -129,6 +129,7 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     """
     ALTER TABLE outbox ADD COLUMN channel TEXT NOT NULL DEFAULT 'telegram';
+    ALTER TABLE incidents ADD COLUMN alert_id INTEGER;   -- the alert that opened it
     ALTER TABLE outbox ADD COLUMN meta TEXT;   -- JSON: what the message is about, for channels
                                                -- that take structure (webhook)
     """,
