@@ -66,7 +66,8 @@ class Incidents:
             return replace(incident, id=new_id)
         self.db.write(
             "UPDATE incidents SET metric=?, opened_at=?, last_notified_at=?, resolved_at=?, "
-            "ok_streak=?, acknowledged_by=?, peak_score=?, false_alarm_by=?, alert_id=? WHERE id=?",
+            "ok_streak=?, acknowledged_by=?, peak_score=?, false_alarm_by=?, alert_id=? "
+            "WHERE id=?",
             (*values, incident.id),
         )
         return incident

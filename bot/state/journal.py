@@ -40,7 +40,8 @@ class Journal:
         self.db = db
 
     def record_alert(self, metric: str, slice_label: str, bucket: datetime, *,
-                     numbers: tuple[float | None, ...], reason: str, now: datetime) -> int:  # fmt: skip
+                     numbers: tuple[float | None, ...], reason: str,
+                     now: datetime) -> int:  # fmt: skip
         return self.db.write(
             "INSERT INTO alerts (metric, slice, bucket, value, expected, lower, upper, score, "
             "reason, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
