@@ -16,8 +16,8 @@ from aiogram.enums import ParseMode
 from aiogram.types import BotCommand
 
 from bot.chat import routers
+from bot.core.commands import COMMANDS
 from bot.core.incidents import Policy
-from bot.core.wording import COMMANDS
 from bot.service.delivery import Delivery
 from bot.service.monitor import Monitor
 from bot.service.notifier import Notifier
@@ -88,7 +88,7 @@ class BotApp:
 
         async def on_startup() -> None:
             await self.bot.set_my_commands(
-                [BotCommand(command=name, description=what[:256]) for name, _, what, _ in COMMANDS]
+                [BotCommand(command=c.name, description=c.what[:256]) for c in COMMANDS]
             )
             resumed = self.monitor.state.outbox.resume()
             if resumed:

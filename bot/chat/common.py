@@ -8,7 +8,8 @@ from aiogram import F, Router
 from aiogram.filters import Command, CommandStart
 from aiogram.types import Message
 
-from bot.core.wording import e, help_text, metrics_text
+from bot.core.commands import help_text
+from bot.core.wording import e, metrics_text
 from bot.service.monitor import Monitor
 from bot.service.scheduler import next_tick
 

@@ -8,7 +8,8 @@ from aiogram import Router
 from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent
 
-from bot.core.wording import e, usage
+from bot.core.commands import usage
+from bot.core.wording import e
 
 __all__ = ["UsageError", "build"]
 

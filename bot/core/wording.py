@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bot.core.commands import usage
 from bot.core.formatting import fmt_value, title_of
 from bot.core.report import CheckReport, SeriesResult
 from detectors import Param, Status, outside_since
@@ -15,12 +16,10 @@ from queries.catalogue import Catalogue, Metric
 
 __all__ = [
     "CAPTION_LIMIT",
-    "COMMANDS",
     "MESSAGE_LIMIT",
     "alert_caption",
     "check_summary",
     "digest_text",
-    "help_text",
     "metric_caption",
     "split_message",
     "thresholds_text",
@@ -29,55 +28,11 @@ __all__ = [
 CAPTION_LIMIT = 1024
 MESSAGE_LIMIT = 4096
 
-# (command, arguments, what it does, admins only)
-COMMANDS: tuple[tuple[str, str, str, bool], ...] = (
-    ("start", "", "what this bot watches", False),
-    ("help", "", "the commands", False),
-    ("check", "", "check every metric now", False),
-    ("metric", "NAME [slice]", "one metric now, with its chart", False),
-    ("metrics", "", "the metrics and their slices", False),
-    ("subscribe", "[metric|all]", "get alerts in this chat", False),
-    ("unsubscribe", "[metric|all]", "stop alerts in this chat", False),
-    ("thresholds", "[metric]", "detector and alert settings in force", False),
-    ("history", "[N]", "recent alerts", False),
-    ("status", "", "last and next check, source, data freshness", False),
-    ("backtest", "METRIC [days]", "alerts the current settings would have raised", False),
-    ("set", "METRIC PARAM VALUE", "change a setting (shows its effect on the last 7 days)", True),
-    ("reset", "METRIC", "back to the catalogue's settings", True),
-    ("mute", "METRIC|all DURATION", "silence alerts, e.g. /mute views 2h", True),
-    ("unmute", "METRIC|all", "lift a mute", True),
-)
-
 ICON = {"below": "🔻", "above": "🔺"}
 
 
 def e(value: object) -> str:
     return html.escape(str(value), quote=False)
-
-
-def usage(command: str) -> str:
-    for name, args, _, _ in COMMANDS:
-        if name == command:
-            return f"/{name} {args}".strip()
-    return f"/{command}"
-
-
-def help_text(catalogue: Catalogue, *, is_admin: bool) -> str:
-    lines = [
-        "<b>metric-alertbot</b> watches "
-        + ", ".join(f"<code>{e(m)}</code>" for m in catalogue.metrics)
-        + " every 15 minutes, with their slices, and alerts here when one leaves its expected "
-        "range.",
-        "",
-    ]
-    for name, args, what, admin in COMMANDS:
-        if admin and not is_admin:
-            continue
-        lock = " (admins)" if admin else ""
-        lines.append(f"/{name} {e(args)} — {e(what)}{lock}".replace("  ", " "))
-    if not is_admin:
-        lines += ["", "Admins can also change settings and mute alerts (/set, /mute)."]
-    return "\n".join(lines)
 
 
 def _when(moment: datetime, zone: ZoneInfo) -> str:
