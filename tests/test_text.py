@@ -29,7 +29,7 @@ def balanced(text: str) -> bool:
     parser = _Balance()
     parser.feed(text)
     parser.close()
-    return parser.ok and not parser.stack and "<a href" not in text.split(">")[-1]
+    return parser.ok and not parser.stack and "<a href" not in text.rsplit(">", maxsplit=1)[-1]
 
 
 def random_html(rng: random.Random) -> str:
