@@ -11,13 +11,17 @@ to one of these. The outbox decides what to do with each.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bot.core.buttons import Button
 
-__all__ = ["Channel", "Gone", "Message", "Outcome", "Rejected", "RetryAfter", "Sent"]
+__all__ = [
+    "Channel", "Gone", "Message", "Outcome", "Rejected", "RetryAfter", "Sent", "buttons_from_json",
+    "buttons_json",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -62,3 +66,16 @@ class Channel(Protocol):
     async def edit(self, message: Message, message_id: int, *, is_photo: bool) -> Outcome:
         """Replace a sent message's text (caption) and buttons."""
         ...
+
+
+def buttons_json(buttons: tuple[tuple[Button, ...], ...]) -> str | None:
+    """The outbox's form of a keyboard (None for none)."""
+    if not buttons:
+        return None
+    return json.dumps([[[b.text, b.data] for b in row] for row in buttons], ensure_ascii=False)
+
+
+def buttons_from_json(text: str | None) -> tuple[tuple[Button, ...], ...]:
+    if not text:
+        return ()
+    return tuple(tuple(Button(str(t), str(d)) for t, d in row) for row in json.loads(text))
