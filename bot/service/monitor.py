@@ -2,12 +2,14 @@
 
 One Monitor per process. Checks are single-flight: a /check during the scheduled check, or
 twenty /metric at once, wait for the one computation of the current bucket and share it.
-Charts are rendered once per series and bucket.
+Charts are rendered once per series and bucket. Commands ask through `report(budget=...)`: a
+source that hangs costs them the budget, not the source's own timeouts and retries.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import OrderedDict
@@ -28,7 +30,7 @@ from bot.state import State
 from detectors.backtest import Alert, SeriesKey, replay
 from queries import seeding
 from queries.catalogue import Catalogue, Kind, Metric
-from queries.errors import SourceError
+from queries.errors import SourceError, SourceUnavailable
 from queries.history import complete_end
 from queries.series import (
     Slice,
@@ -40,7 +42,7 @@ from queries.series import (
 )
 from queries.sources import EmbeddedSource, Source
 
-__all__ = ["Monitor", "SetResult"]
+__all__ = ["Answer", "Monitor", "SetResult", "SourceNotAnswering"]
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +58,27 @@ class SetResult:
     days: int
 
 
+class SourceNotAnswering(SourceUnavailable):
+    """No check finished within a command's budget, and there is no earlier report to show."""
+
+    def __init__(self, source: str, problem: str) -> None:
+        super().__init__(f"{source} is not answering: {problem}")
+        self.source = source
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a command shows: the current check, or the last one when the source is stuck."""
+
+    report: CheckReport
+    checked_at: datetime  # when the check that made `report` finished (the monitor's clock)
+    stale: bool  # True: the current check did not finish within the budget
+
+
 class Monitor:
+    budget = 10.0  # seconds a command waits for a check before answering from the last one
+
     def __init__(
         self,
         *,
@@ -74,6 +96,8 @@ class Monitor:
         self.history = History(source, catalogue, state.history)
         self._lock = asyncio.Lock()
         self._report: CheckReport | None = None
+        self._report_at: datetime | None = None
+        self._asked: asyncio.Task[CheckReport] | None = None  # the check commands wait for
         self._version = 0  # bumped by /set and /reset: a cached report is then stale
         self._report_version = -1
         self._charts: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
@@ -127,7 +151,46 @@ class Monitor:
             self.state.journal.record_check(now, self.clock(), len(report.results),
                                     len(report.anomalies), report.errors)  # fmt: skip
             self._report, self._report_version = report, version
+            self._report_at = self.clock()
             return report
+
+    @property
+    def last_report(self) -> tuple[CheckReport, datetime] | None:
+        """The latest finished check and when it finished; no new computation."""
+        if self._report is None or self._report_at is None:
+            return None
+        return self._report, self._report_at
+
+    async def report(self, *, budget: float | None = None) -> Answer:
+        """The current check within `budget` seconds, else the last finished one marked stale,
+        else SourceNotAnswering. The check goes on in the background either way; every
+        command asking meanwhile waits for the same one."""
+        wait = self.budget if budget is None else budget
+        if self._asked is None or self._asked.done():
+            self._asked = asyncio.create_task(self.check(), name="check for a command")
+            self._asked.add_done_callback(_retrieve)
+        try:
+            report = await asyncio.wait_for(asyncio.shield(self._asked), timeout=wait)
+        except TimeoutError:
+            problem = f"no answer within {wait:.0f} s"
+        except SourceError as exc:
+            problem = str(exc)
+        else:
+            assert self._report_at is not None
+            return Answer(report, self._report_at, stale=False)
+        log.warning("a command answered without a fresh check: %s", problem)
+        last = self.last_report
+        if last is None:
+            raise SourceNotAnswering(self.source.describe(), problem)
+        return Answer(last[0], last[1], stale=True)
+
+    async def close(self) -> None:
+        """Stop waiting for a check only commands asked for (at shutdown)."""
+        task, self._asked = self._asked, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
     def find(self, report: CheckReport, metric: str, where: Slice) -> SeriesResult | None:
         for result in report.results:
@@ -223,3 +286,9 @@ class Monitor:
             alerts, _, _ = await self.replay(metric, spec, days)
             counts.append(sum(len(a) for a in alerts.values()))
         return counts
+
+
+def _retrieve(task: asyncio.Task[CheckReport]) -> None:
+    """A check nobody waits for any more may still fail: read its error so none is lost."""
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("a check asked for by a command failed: %s", task.exception())
