@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from bot.core.commands import usage
 from bot.core.formatting import fmt_value, title_of
 from bot.core.report import CheckReport, SeriesResult
+from bot.core.text import CAPTION_LIMIT, MESSAGE_LIMIT, cut_html, split_html
 from detectors import Param, Status, outside_since
 from queries.catalogue import Catalogue, Metric
 
@@ -25,8 +27,6 @@ __all__ = [
     "thresholds_text",
 ]
 
-CAPTION_LIMIT = 1024
-MESSAGE_LIMIT = 4096
 
 ICON = {"below": "🔻", "above": "🔺"}
 
@@ -87,10 +87,17 @@ def alert_caption(
     if related:
         lines.append(f"slices that moved: {_moved(related)}")
     if dashboard:
-        link = dashboard.replace("{metric}", metric.name).replace("{slice}", result.slice.label())
-        lines.append(f'<a href="{html.escape(link)}">dashboard</a>')
-    text = "\n".join(lines)
-    return text if len(text) <= CAPTION_LIMIT else text[: CAPTION_LIMIT - 1] + "…"
+        lines.append(f'<a href="{html.escape(dashboard_link(dashboard, result))}">dashboard</a>')
+    return cut_html("\n".join(lines), CAPTION_LIMIT)
+
+
+def dashboard_link(template: str, result: SeriesResult) -> str:
+    """DASHBOARD_URL with {metric} and {slice} filled in, URL-encoded (slice values can hold
+    any text: Cyrillic, spaces, ':' or '&')."""
+    where = quote(result.slice.label(), safe="")
+    return template.replace("{metric}", quote(result.metric.name, safe="")).replace(
+        "{slice}", where
+    )
 
 
 def digest_text(groups: Sequence[tuple[SeriesResult, Sequence[SeriesResult]]], *,
@@ -156,7 +163,7 @@ def metric_caption(result: SeriesResult, *, zone: ZoneInfo, muted: datetime | No
     ]
     if muted is not None:
         lines.append(f"🔕 muted until {muted.astimezone(zone):%Y-%m-%d %H:%M}")
-    return "\n".join(lines)[:CAPTION_LIMIT]
+    return cut_html("\n".join(lines), CAPTION_LIMIT)
 
 
 def thresholds_text(
@@ -183,25 +190,8 @@ def thresholds_text(
 
 
 def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
-    """Split on line breaks so that each part fits in one Telegram message."""
-    parts, current = [], ""
-    for raw in text.split("\n"):
-        line = raw
-        while len(line) > limit:
-            if current:
-                parts.append(current)
-                current = ""
-            parts.append(line[:limit])
-            line = line[limit:]
-        candidate = f"{current}\n{line}" if current else line
-        if len(candidate) > limit:
-            parts.append(current)
-            current = line
-        else:
-            current = candidate
-    if current:
-        parts.append(current)
-    return parts
+    """Parts that each fit one Telegram message, split at line breaks, markup kept valid."""
+    return split_html(text, limit)
 
 
 def metrics_text(catalogue: Catalogue) -> str:
@@ -210,17 +200,3 @@ def metrics_text(catalogue: Catalogue) -> str:
         lines.append(f"<code>{e(m.name)}</code> — {e(m.title)}; slices: {e(', '.join(m.slices))}")
     lines.append("\n/metric NAME [slice], e.g. /metric views os=iOS")
     return "\n".join(lines)
-
-
-def group(results: Iterable[SeriesResult]) -> list[tuple[SeriesResult, list[SeriesResult]]]:
-    """Anomalies per metric: the head (the total when it moved, else the worst slice) and the
-    other slices that moved, worst first; metrics most severe first."""
-    by_metric: dict[str, list[SeriesResult]] = {}
-    for r in results:
-        by_metric.setdefault(r.metric.name, []).append(r)
-    out = []
-    for items in by_metric.values():
-        items.sort(key=lambda r: (not r.slice.is_total, -abs(r.verdict.score or 1e9)))
-        out.append((items[0], items[1:]))
-    out.sort(key=lambda g: -abs(g[0].verdict.score or 1e9))
-    return out

@@ -1,0 +1,191 @@
+"""From a check to intents, as a pure function: which incidents open, remind or resolve, which
+are silenced, and which notices about the source go out. No I/O, no clock: `now` is given.
+
+    plan(report, metrics, incidents, mutes, flags, now, policy) -> Plan
+
+The service renders each intent into messages on its own (one broken intent never stops the
+others), writes the incident changes and the messages in one transaction, then sends.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from bot.core.incidents import Incident, Policy, Reason, decide
+from bot.core.report import CheckReport, Late, SeriesResult
+from detectors import Status
+from queries.catalogue import Metric
+
+__all__ = [
+    "DIGEST_FROM", "Digest", "Intent", "Notice", "NoticeKind", "Open", "Plan", "Remind",
+    "Resolve", "down_flag", "group", "late_flag", "plan",
+]  # fmt: skip
+
+DIGEST_FROM = 4  # this many metrics opening in one check: one digest instead of one each
+ALL = "*"  # a mute of every metric
+
+
+class NoticeKind(enum.StrEnum):
+    SOURCE_DOWN = "source_down"
+    SOURCE_BACK = "source_back"
+    LATE = "late"
+    LATE_CLEAR = "late_clear"
+
+
+@dataclass(frozen=True)
+class Open:
+    """A new incident: the alert with its chart and buttons."""
+
+    incident: Incident
+    head: SeriesResult  # the total when it moved, else the worst slice
+    related: tuple[SeriesResult, ...]  # the other slices that moved, worst first
+
+
+@dataclass(frozen=True)
+class Digest:
+    """Many incidents opening at once: one message for all, most severe first."""
+
+    opens: tuple[Open, ...]
+
+
+@dataclass(frozen=True)
+class Remind:
+    incident: Incident
+    head: SeriesResult
+
+
+@dataclass(frozen=True)
+class Resolve:
+    incident: Incident
+    total: SeriesResult | None  # the metric's total now, to show it is back
+    quiet: bool  # muted: the alert is edited, no new message
+
+
+@dataclass(frozen=True)
+class Notice:
+    kind: NoticeKind
+    table: str | None = None  # LATE, LATE_CLEAR
+    details: str = ""  # SOURCE_DOWN: what failed
+    late: Late | None = None
+
+
+Intent = Open | Digest | Remind | Resolve | Notice
+
+
+@dataclass(frozen=True)
+class Plan:
+    incidents: tuple[Incident, ...]  # every incident changed by this check, to be saved
+    intents: tuple[Intent, ...]
+    flags: Mapping[str, str | None] = field(default_factory=dict)  # one-shot notice flags
+
+
+def down_flag() -> str:
+    return "down"
+
+
+def late_flag(table: str) -> str:
+    return f"late:{table}"
+
+
+def group(results: Iterable[SeriesResult]) -> list[tuple[SeriesResult, list[SeriesResult]]]:
+    """Anomalies per metric: the head (the total when it moved, else the worst slice) and the
+    other slices that moved, worst first; metrics most severe first."""
+    by_metric: dict[str, list[SeriesResult]] = {}
+    for r in results:
+        by_metric.setdefault(r.metric.name, []).append(r)
+    out = []
+    for items in by_metric.values():
+        items.sort(key=lambda r: (not r.slice.is_total, -abs(r.verdict.score or 1e9)))
+        out.append((items[0], items[1:]))
+    out.sort(key=lambda g: -abs(g[0].verdict.score or 1e9))
+    return out
+
+
+def firing(report: CheckReport, metric: Metric) -> bool | None:
+    """True, False, or None when this check could not see the metric."""
+    if metric.table in report.errors or metric.table in report.late:
+        return None
+    results = [r for r in report.results if r.metric.name == metric.name]
+    if not results:
+        return None
+    if any(r.verdict.status is Status.ANOMALY for r in results):
+        return True
+    total = next((r for r in results if r.slice.is_total), None)
+    if total is None or total.verdict.status is Status.UNKNOWN:
+        return None
+    return False
+
+
+def _notices(
+    report: CheckReport, tables: Collection[str], flags: Mapping[str, str]
+) -> tuple[list[Notice], dict[str, str | None]]:
+    """One notice when the source cannot be read, one when it can again; the same per table for
+    late data. Never one per check: the flags remember what was said."""
+    notices: list[Notice] = []
+    changes: dict[str, str | None] = {}
+    down = flags.get(down_flag())
+    if report.errors and down is None:
+        changes[down_flag()] = ",".join(sorted(report.errors))
+        details = "; ".join(f"{t}: {m}" for t, m in sorted(report.errors.items()))
+        notices.append(Notice(NoticeKind.SOURCE_DOWN, details=details))
+    elif not report.errors and down is not None:
+        changes[down_flag()] = None
+        notices.append(Notice(NoticeKind.SOURCE_BACK))
+    for table in tables:
+        key = late_flag(table)
+        info = report.late.get(table)
+        if info is not None and flags.get(key) is None:
+            changes[key] = info.bucket.isoformat()
+            notices.append(Notice(NoticeKind.LATE, table=table, late=info))
+        elif info is None and table not in report.errors and flags.get(key):
+            changes[key] = None
+            notices.append(Notice(NoticeKind.LATE_CLEAR, table=table))
+    return notices, changes
+
+
+def is_muted(metric: str, mutes: Mapping[str, datetime], now: datetime) -> bool:
+    return any(until > now for name, until in mutes.items() if name in (metric, ALL))
+
+
+def plan(
+    report: CheckReport,
+    metrics: Sequence[Metric],
+    *,
+    incidents: Mapping[str, Incident | None],
+    mutes: Mapping[str, datetime],
+    flags: Mapping[str, str],
+    now: datetime,
+    policy: Policy,
+    tables: Collection[str] = (),
+) -> Plan:
+    """What this check means for the chats. `incidents` holds each metric's open incident,
+    `mutes` the end of each mute in force (by metric, or "*"), `flags` the notice flags."""
+    notices, flag_changes = _notices(report, tables, flags)
+    heads = {h.metric.name: (h, r) for h, r in group(report.anomalies)}
+    changed: list[Incident] = []
+    opens: list[Open] = []
+    others: list[Intent] = []
+    for metric in metrics:
+        head, related = heads.get(metric.name, (None, []))
+        score = abs(head.verdict.score or 0.0) if head is not None else 0.0
+        decision = decide(incidents.get(metric.name), firing(report, metric), now, policy,
+                          metric=metric.name, score=score)  # fmt: skip
+        if decision.incident is None:
+            continue
+        incident = decision.incident
+        changed.append(incident)
+        muted = is_muted(metric.name, mutes, now)
+        if decision.reason is Reason.FIRST and head is not None and not muted:
+            opens.append(Open(incident, head, tuple(related)))
+        elif decision.reason is Reason.REPEAT and head is not None and not muted:
+            others.append(Remind(incident, head))
+        elif decision.reason is Reason.RESOLVED:
+            total = next((r for r in report.results
+                          if r.metric.name == metric.name and r.slice.is_total), None)  # fmt: skip
+            others.append(Resolve(incident, total, quiet=muted))
+    opens.sort(key=lambda o: -abs(o.head.verdict.score or 1e9))
+    announced: list[Intent] = [Digest(tuple(opens))] if len(opens) >= DIGEST_FROM else [*opens]
+    return Plan(tuple(changed), (*notices, *announced, *others), flag_changes)

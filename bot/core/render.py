@@ -1,0 +1,139 @@
+"""Each intent of a plan in words: the text (HTML), whether it carries the chart, its buttons
+and what it is about (for channels that take structure). Pure; every value escaped, every
+text within Telegram's limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from bot.core.buttons import Button, alert_buttons
+from bot.core.formatting import fmt_value
+from bot.core.incidents import Incident
+from bot.core.plan import Digest, Notice, NoticeKind, Open, Remind, Resolve
+from bot.core.text import CAPTION_LIMIT, cut_html, rendered_length
+from bot.core.wording import alert_caption, digest_text, duration_text, e
+
+__all__ = ["Draft", "Style", "render_digest", "render_notice", "render_open", "render_remind",
+           "render_resolve"]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Style:
+    """What the wording needs from the settings and the catalogue."""
+
+    zone: ZoneInfo
+    step: timedelta
+    dashboard: str | None = None
+    source: str = "the source"  # how the source is named to people
+
+
+@dataclass(frozen=True)
+class Draft:
+    text: str  # HTML; a caption (<= 1024 rendered) when with_chart
+    with_chart: bool = False
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def _meta(event: str, incident: Incident | None, **extra: object) -> dict[str, Any]:
+    out: dict[str, Any] = {"event": event, **extra}
+    if incident is not None:
+        out.update(incident_id=incident.id, metric=incident.metric)
+    return out
+
+
+def render_open(intent: Open, incident: Incident, style: Style) -> Draft:
+    """The alert: chart, caption, buttons. `incident` is the saved one (it has ids)."""
+    assert incident.id is not None
+    caption = alert_caption(intent.head, intent.related, zone=style.zone, step=style.step,
+                            dashboard=style.dashboard)  # fmt: skip
+    return Draft(
+        caption,
+        with_chart=True,
+        buttons=alert_buttons(incident.id, incident.alert_id),
+        meta=_meta("alert", incident, slice=intent.head.slice.label(),
+                   value=intent.head.verdict.value, expected=intent.head.verdict.expected),
+    )  # fmt: skip
+
+
+def render_digest(intent: Digest, incidents: dict[str, Incident], style: Style) -> Draft:
+    """Many metrics at once: one message; the chart and buttons of the worst."""
+    groups = [(o.head, list(o.related)) for o in intent.opens]
+    text = digest_text(groups, zone=style.zone)
+    worst = incidents[intent.opens[0].incident.metric]
+    assert worst.id is not None
+    return Draft(
+        text,
+        with_chart=rendered_length(text) <= CAPTION_LIMIT,
+        buttons=alert_buttons(worst.id, worst.alert_id),
+        meta=_meta("alert", None, metrics=[o.incident.metric for o in intent.opens]),
+    )
+
+
+def render_remind(intent: Remind, incident: Incident, now: datetime, style: Style) -> Draft:
+    v = intent.head.verdict
+    metric = intent.head.metric
+    text = (
+        f"⏰ <b>{e(metric.title)}</b> still off since "
+        f"{incident.opened_at.astimezone(style.zone):%H:%M} "
+        f"({duration_text(now - incident.opened_at)}): "
+        f"{e(fmt_value(metric, v.value))} vs expected {e(fmt_value(metric, v.expected))}"
+    )
+    return Draft(text, meta=_meta("reminder", incident))
+
+
+def render_resolve(intent: Resolve, incident: Incident, now: datetime, title: str) -> Draft:
+    lasted = duration_text(now - incident.opened_at)
+    text = f"✅ <b>{e(title)}</b> back to normal after {lasted}"
+    total = intent.total
+    if total is not None and total.verdict.value is not None:
+        v, metric = total.verdict, total.metric
+        low, high = fmt_value(metric, v.lower), fmt_value(metric, v.upper)
+        text += f": {e(fmt_value(metric, v.value))} (expected {e(low)} – {e(high)})"
+    return Draft(text, meta=_meta("resolved", incident, lasted=lasted))
+
+
+def resolved_line(incident: Incident, now: datetime) -> str:
+    """The state line put on top of the original alert when its incident resolves."""
+    return f"✅ resolved after {duration_text(now - incident.opened_at)}"
+
+
+def render_notice(intent: Notice, style: Style) -> Draft:
+    source = e(style.source)
+    table = e(intent.table or "")
+    if intent.kind is NoticeKind.SOURCE_DOWN:
+        text = (
+            f"⚠️ Cannot read {source}: {e(intent.details[:600])}\nThose metrics are unknown "
+            "until it is back; no alert is raised or resolved meanwhile."
+        )
+    elif intent.kind is NoticeKind.SOURCE_BACK:
+        text = f"✅ {source} can be read again; checks are normal."
+    elif intent.kind is NoticeKind.LATE and intent.late is not None:
+        late = intent.late
+        bucket = late.bucket.tz_convert(style.zone)
+        newest = pd.Timestamp(late.latest).tz_convert(style.zone) if late.latest else None
+        seen = f"the newest event is from {newest:%H:%M:%S}" if newest else "no rows"
+        text = (
+            f"⏳ Data in <code>{table}</code> is late: the {bucket:%H:%M} bucket is incomplete "
+            f"({seen}). Its metrics are not judged until the rows arrive, so a half-filled "
+            "bucket raises no false drop; I will say when data is arriving again."
+        )
+    else:
+        text = f"✅ Data in <code>{table}</code> is arriving again."
+    return Draft(cut_html(text, 4000), meta={"event": "notice", "kind": intent.kind.value,
+                                               "table": intent.table})  # fmt: skip
+
+
+def render_failure(metric: str, error: BaseException) -> Draft:
+    """Operators hear once that one alert could not be written; the others went out."""
+    text = (
+        f"⚠️ An alert for <code>{e(metric)}</code> could not be written "
+        f"({e(type(error).__name__)}); every other alert of this check went out. The details "
+        "are in the bot's log."
+    )
+    return Draft(text, meta={"event": "notice", "kind": "render_failed", "metric": metric})
