@@ -29,7 +29,10 @@ POLICY = Policy(repeat=timedelta(hours=4), resolve_after=2)
 STYLE = Style(ZoneInfo("Europe/Moscow"), timedelta(minutes=15), None, "ClickHouse")
 
 
-def result(metric: str, where: Slice = Slice(), *, status: Status = Status.OK,
+TOTAL = Slice()
+
+
+def result(metric: str, where: Slice = TOTAL, *, status: Status = Status.OK,
            value: float = 100.0) -> SeriesResult:  # fmt: skip
     index = pd.date_range(BUCKET - pd.Timedelta(hours=2), BUCKET, freq="15min")
     series = pd.Series(np.full(len(index), 100.0), index=index)

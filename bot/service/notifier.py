@@ -50,8 +50,9 @@ async def show_state(
         try:
             if shown.is_photo:
                 body = cut_html(f"{line}\n{shown.text}", CAPTION_LIMIT)
-                await bot.edit_message_caption(chat_id=shown.chat_id,
-                                               message_id=shown.message_id, caption=body)  # fmt: skip
+                await bot.edit_message_caption(
+                    chat_id=shown.chat_id, message_id=shown.message_id, caption=body
+                )
             else:
                 body = cut_html(f"{line}\n{shown.text}", MESSAGE_LIMIT)
                 await bot.edit_message_text(text=body, chat_id=shown.chat_id,
