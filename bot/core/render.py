@@ -98,11 +98,6 @@ def render_resolve(intent: Resolve, incident: Incident, now: datetime, title: st
     return Draft(text, meta=_meta("resolved", incident, lasted=lasted))
 
 
-def resolved_line(incident: Incident, now: datetime) -> str:
-    """The state line put on top of the original alert when its incident resolves."""
-    return f"✅ resolved after {duration_text(now - incident.opened_at)}"
-
-
 def render_notice(intent: Notice, style: Style) -> Draft:
     source = e(style.source)
     table = e(intent.table or "")

@@ -12,7 +12,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError
 
 from bot.channels.base import buttons_json
 from bot.core.incidents import Incident, Policy
@@ -26,43 +25,18 @@ from bot.core.render import (
     render_open,
     render_remind,
     render_resolve,
-    resolved_line,
 )
 from bot.core.report import CheckReport, SeriesResult
-from bot.core.text import CAPTION_LIMIT, MESSAGE_LIMIT, cut_html, split_html
+from bot.core.text import CAPTION_LIMIT, cut_html, split_html
 from bot.service.delivery import Delivery
+from bot.service.edits import show_state, state_line
 from bot.service.monitor import Monitor
 from bot.state import State
 
-__all__ = ["Notifier", "show_state"]
+__all__ = ["Notifier"]
 
 log = logging.getLogger(__name__)
 WEBHOOK = "webhook"
-
-
-async def show_state(
-    bot: Bot, state: State, incident_id: int, line: str, *, keep_buttons: bool = True
-) -> None:
-    """Put the incident's state at the top of every message that shows it."""
-    for shown in state.incidents.messages(incident_id):
-        if not shown.text:
-            continue  # a digest shows several incidents: it is not edited
-        try:
-            if shown.is_photo:
-                body = cut_html(f"{line}\n{shown.text}", CAPTION_LIMIT)
-                await bot.edit_message_caption(
-                    chat_id=shown.chat_id, message_id=shown.message_id, caption=body
-                )
-            else:
-                body = cut_html(f"{line}\n{shown.text}", MESSAGE_LIMIT)
-                await bot.edit_message_text(text=body, chat_id=shown.chat_id,
-                                            message_id=shown.message_id)  # fmt: skip
-            if not keep_buttons:
-                await bot.edit_message_reply_markup(chat_id=shown.chat_id,
-                                                    message_id=shown.message_id)  # fmt: skip
-        except TelegramAPIError as exc:
-            log.warning("could not update message %s in %s: %s", shown.message_id,
-                        shown.chat_id, exc)  # fmt: skip
 
 
 class Notifier:
@@ -134,8 +108,7 @@ class Notifier:
                         if isinstance(i, Resolve)]  # fmt: skip
         for incident in resolved:
             assert incident.id is not None
-            await show_state(self.bot, self.state, incident.id, resolved_line(incident, now),
-                             keep_buttons=False)  # fmt: skip
+            await show_state(self.bot, self.state, incident.id, state_line(incident), None)
         await self.delivery.drain()
 
     async def _charts(self, intents: Iterable[Intent]) -> dict[str, bytes]:
