@@ -111,11 +111,13 @@ async def seed(
 
     `planned` replaces the standard incidents (an empty tuple: none at all).
 
-    Refuses to drop feed_actions / message_actions that a seed did not create.
+    Creates the source's database and the tables where they do not exist yet; refuses to
+    drop feed_actions / message_actions that a seed did not create.
     """
     if days < 1:
         raise ValueError(f"--days must be at least 1, got {days}")
     end = end.astimezone(UTC).replace(microsecond=0)
+    await source.ensure_database()  # a fresh server has only `default`
     tables = await _tables(source)
     ours = META in tables
     theirs = {"feed_actions", "message_actions"} & tables

@@ -120,6 +120,9 @@ class Source(ABC):
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
 
+    async def ensure_database(self) -> None:  # noqa: B027 - the embedded source makes its own
+        """Create this source's database unless it exists (only seeding writes to a source)."""
+
     async def columns(self, table: str) -> dict[str, str]:
         """Column name -> type of a table in our database; empty if there is no such table."""
         frame = await self.query(
@@ -262,6 +265,31 @@ class ClickHouseSource(Source):
             await self._session.close()
         self._session = None
         self._client = None
+
+    async def ensure_database(self) -> None:
+        """CREATE DATABASE unless it exists, through a client whose current database is
+        `system` (the HTTP interface refuses every statement, even this one, while the
+        `database` parameter names a database that does not exist yet)."""
+        from aiochclient import ChClient
+
+        name = self.database
+
+        async def create(_client: Any) -> None:
+            admin = ChClient(
+                self._session,
+                url=self.url,
+                user=self._user,
+                password=self._password or None,
+                database="system",
+            )
+            rows = await admin.fetch(
+                f"SELECT count() AS n FROM system.databases WHERE name = '{_literal(name)}'"
+            )
+            # Asked first, so a user who may not create databases can still seed an existing one.
+            if not rows or int(rows[0]["n"]) == 0:
+                await admin.execute(f"CREATE DATABASE IF NOT EXISTS {name}")
+
+        await self._attempt(create)
 
     async def _attempt(self, action: Any) -> Any:
         from aiochclient import ChClientError
