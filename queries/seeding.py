@@ -14,7 +14,7 @@ from queries import demo
 from queries.errors import SourceMisconfigured
 from queries.sources import Source
 
-__all__ = ["DemoNotSeeded", "extend", "loaded_until", "read_config", "seed"]
+__all__ = ["TABLE_DDL", "DemoNotSeeded", "extend", "loaded_until", "read_config", "seed"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,9 @@ CREATE TABLE IF NOT EXISTS message_actions (
     exp_group Int8
 ) ENGINE = MergeTree() PARTITION BY toYYYYMMDD(time) ORDER BY (time, user_id)
 """
+
+# The schema of the tables a seed creates (also what a cluster's shards hold, tests/test_cluster).
+TABLE_DDL = {"feed_actions": _FEED_DDL, "message_actions": _MESSAGE_DDL}
 
 Progress = Callable[[float, int], None]
 

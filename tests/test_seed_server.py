@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,8 +33,11 @@ def cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProce
     )
 
 
-def http_query(url: str, sql: str) -> str:
-    """One statement over ClickHouse's HTTP interface, without any current database."""
+def http_query(url: str, sql: str, **settings: str) -> str:
+    """One statement over ClickHouse's HTTP interface, without any current database; keyword
+    arguments are settings for this statement (e.g. insert_distributed_sync="1")."""
+    if settings:
+        url = f"{url.rstrip('/')}/?{urllib.parse.urlencode(settings)}"
     request = urllib.request.Request(url, data=sql.encode(), method="POST")
     with urllib.request.urlopen(request, timeout=30) as answer:
         return str(answer.read().decode())
