@@ -10,6 +10,7 @@ import pandas as pd
 
 from detectors import Status, Verdict
 from queries.catalogue import Metric
+from queries.errors import SourceError
 from queries.series import Slice
 
 __all__ = ["CheckReport", "Late", "SeriesResult"]
@@ -42,6 +43,9 @@ class CheckReport:
     window_end: datetime
     results: list[SeriesResult] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)  # table -> what went wrong
+    # table -> the error itself: callers decide by its type (SourceUnavailable: try again
+    # later; SourceMisconfigured: the settings must change), never by its text
+    failures: dict[str, SourceError] = field(default_factory=dict)
     late: dict[str, Late] = field(default_factory=dict)  # table -> its data is late
     timings: dict[str, float] = field(default_factory=dict)
     rows_read: int = 0

@@ -262,6 +262,7 @@ async def run_check(
         except SourceError as exc:
             log.warning("table %s: %s", table.name, exc)
             report.errors[table.name] = str(exc)
+            report.failures[table.name] = exc
             continue
         finally:
             query_s += time.perf_counter() - started

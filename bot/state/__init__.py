@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.state.chats import ALL, Mute, Mutes, Subscriptions
-from bot.state.db import Database, StateLocked, StateLost, StoreError
+from bot.state.db import Database, StateCorrupt, StateLocked, StateLost, StoreError
 from bot.state.history import HistoryCache, query_key
 from bot.state.incidents import Feedback, Incidents, ShownIn
 from bot.state.journal import AlertRecord, CheckRun, Journal
@@ -16,15 +16,17 @@ from bot.state.overrides import Override, Overrides
 __all__ = [
     "ALL", "AlertRecord", "CheckRun", "Database", "Feedback", "HistoryCache", "Incidents",
     "Journal", "Mute", "Mutes", "Outbox", "OutboxStatus", "Outgoing", "Override", "Overrides",
-    "ShownIn", "State", "StateLocked", "StateLost", "StoreError", "Subscriptions", "query_key",
+    "ShownIn", "State", "StateCorrupt", "StateLocked", "StateLost", "StoreError", "Subscriptions",
+    "query_key",
 ]  # fmt: skip
 
 
 class State:
-    """The state file's repositories over its one connection."""
+    """The state file's repositories over its one connection. `exclusive=True` (the running
+    bot) holds the file's process lock until close(): see Database."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.db = Database(path)
+    def __init__(self, path: str | Path, *, exclusive: bool = False) -> None:
+        self.db = Database(path, exclusive=exclusive)
         self.history = HistoryCache(self.db)
         self.subscriptions = Subscriptions(self.db)
         self.mutes = Mutes(self.db)
@@ -37,6 +39,12 @@ class State:
     @property
     def path(self) -> Path:
         return self.db.path
+
+    @property
+    def problem(self) -> str | None:
+        """Why the state file can no longer be trusted (lost or damaged), for /status; None
+        while it is fine. Set by `db.verify()` and by damage met on any call."""
+        return None if self.db.problem is None else str(self.db.problem)
 
     def close(self) -> None:
         self.db.close()

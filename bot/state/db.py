@@ -1,139 +1,35 @@
 """The state file: one SQLite connection, its schema (versioned with PRAGMA user_version),
-transactions, and the lock that keeps one process per file. Times are UTC unix seconds.
+transactions, and the checks that it is still the file it was. Times are UTC unix seconds.
 
-Errors:
+Errors (str() of each says what to do):
 
-    StoreError              the state file cannot be used (corrupt, newer, unwritable)
-    +-- StateLocked         another process holds the file
-    +-- StateLost           the file was deleted, emptied or replaced while in use
+    StoreError              the state file cannot be used (unwritable, newer schema)
+    +-- StateLocked         another alertbot process holds it (`exclusive` opens only)
+    +-- StateCorrupt        not SQLite, or damaged pages: at open (PRAGMA quick_check) or later
+    +-- StateLost           deleted, emptied or replaced while in use (`verify()`)
+
+Once a Database met StateCorrupt or StateLost it keeps raising it from `verify()` and exposes
+it as `problem`: a lost file is never silently recreated, and the bot stops checking.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MIGRATIONS", "Database", "StateLocked", "StateLost", "StoreError", "at", "maybe_at",
-           "ts"]  # fmt: skip
+from bot.state.lock import ProcessLock
+from bot.state.schema import MIGRATIONS
 
-# Each entry moves the schema from version i to i + 1; never edit a released one.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE history_meta (
-        source_key TEXT NOT NULL,
-        query TEXT NOT NULL,          -- table name + hash of its SQL: new SQL, new cache
-        held_from INTEGER NOT NULL,   -- unix seconds, inclusive
-        held_until INTEGER NOT NULL,  -- unix seconds, exclusive: every bucket before is complete
-        PRIMARY KEY (source_key, query)
-    );
-    CREATE TABLE history_rows (
-        source_key TEXT NOT NULL,
-        query TEXT NOT NULL,
-        bucket INTEGER NOT NULL,
-        dim TEXT NOT NULL,
-        dim_value TEXT NOT NULL,
-        vals TEXT NOT NULL,           -- JSON list, in the order of the table's columns
-        PRIMARY KEY (source_key, query, bucket, dim, dim_value)
-    ) WITHOUT ROWID;
-    """,
-    """
-    CREATE TABLE subscriptions (
-        chat_id INTEGER NOT NULL,
-        metric TEXT NOT NULL,          -- a metric name, or '*' for all of them
-        created_at INTEGER NOT NULL,
-        PRIMARY KEY (chat_id, metric)
-    );
-    CREATE TABLE overrides (
-        metric TEXT NOT NULL,
-        param TEXT NOT NULL,
-        value TEXT NOT NULL,           -- JSON
-        user_id INTEGER,
-        set_at INTEGER NOT NULL,
-        PRIMARY KEY (metric, param)
-    );
-    CREATE TABLE mutes (
-        metric TEXT NOT NULL PRIMARY KEY,   -- a metric name, or '*'
-        until INTEGER NOT NULL,
-        user_id INTEGER,
-        created_at INTEGER NOT NULL
-    );
-    CREATE TABLE alerts (
-        id INTEGER PRIMARY KEY,
-        metric TEXT NOT NULL,
-        slice TEXT NOT NULL,           -- '' for the total, else dim=value
-        bucket INTEGER NOT NULL,
-        value REAL, expected REAL, lower REAL, upper REAL, score REAL,
-        reason TEXT NOT NULL,
-        created_at INTEGER NOT NULL
-    );
-    CREATE INDEX alerts_by_series ON alerts (metric, slice, created_at);
-    CREATE TABLE deliveries (
-        alert_id INTEGER NOT NULL,
-        chat_id INTEGER NOT NULL,
-        message_id INTEGER,
-        sent_at INTEGER NOT NULL,
-        error TEXT
-    );
-    CREATE TABLE check_runs (
-        id INTEGER PRIMARY KEY,
-        started INTEGER NOT NULL,
-        finished INTEGER NOT NULL,
-        series INTEGER NOT NULL,
-        anomalies INTEGER NOT NULL,
-        errors TEXT NOT NULL          -- JSON: table -> message
-    );
-    """,
-    """
-    CREATE TABLE incidents (
-        id INTEGER PRIMARY KEY,
-        metric TEXT NOT NULL,
-        opened_at INTEGER NOT NULL,
-        last_notified_at INTEGER NOT NULL,
-        resolved_at INTEGER,           -- NULL while open
-        ok_streak INTEGER NOT NULL,
-        acknowledged_by TEXT,
-        false_alarm_by TEXT,
-        peak_score REAL NOT NULL
-    );
-    CREATE INDEX incidents_open ON incidents (metric, resolved_at);
-    CREATE TABLE incident_messages (
-        incident_id INTEGER NOT NULL,
-        chat_id INTEGER NOT NULL,
-        message_id INTEGER NOT NULL,
-        is_photo INTEGER NOT NULL,
-        text TEXT NOT NULL             -- as first sent: edits put the state in front of it
-    );
-    CREATE TABLE flags (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    """,
-    """
-    CREATE TABLE outbox (
-        id INTEGER PRIMARY KEY,
-        chat_id INTEGER NOT NULL,
-        text TEXT NOT NULL,
-        png BLOB,                      -- a photo with `text` as caption, or NULL for text
-        markup TEXT,                   -- JSON of the inline keyboard
-        incident_id INTEGER,           -- the message then shows that incident (edits)
-        status TEXT NOT NULL,          -- pending | sending | sent | dead
-        attempts INTEGER NOT NULL DEFAULT 0,
-        next_at INTEGER NOT NULL,
-        message_id INTEGER,
-        error TEXT,
-        created_at INTEGER NOT NULL
-    );
-    CREATE INDEX outbox_due ON outbox (status, next_at);
-    """,
-    """
-    ALTER TABLE outbox ADD COLUMN channel TEXT NOT NULL DEFAULT 'telegram';
-    ALTER TABLE incidents ADD COLUMN alert_id INTEGER;   -- the alert that opened it
-    ALTER TABLE outbox ADD COLUMN meta TEXT;   -- JSON: what the message is about, for channels
-                                               -- that take structure (webhook)
-    """,
-)
+__all__ = ["MIGRATIONS", "Database", "StateCorrupt", "StateLocked", "StateLost", "StoreError",
+           "at", "maybe_at", "ts"]  # fmt: skip
 
 
 class StoreError(Exception):
@@ -142,6 +38,10 @@ class StoreError(Exception):
 
 class StateLocked(StoreError):
     """Another process uses this state file."""
+
+
+class StateCorrupt(StoreError):
+    """The state file is not SQLite, or some of its pages are damaged."""
 
 
 class StateLost(StoreError):
@@ -160,23 +60,95 @@ def at(stamp: int) -> datetime:
     return datetime.fromtimestamp(int(stamp), tz=UTC)
 
 
-class Database:
-    """The one connection to the state file. Thread-safe: calls are serialised by a lock."""
+HEADER = 100  # bytes: an SQLite file shorter than its header holds nothing
+INSTANCE = "state_instance"  # flags key: a random id written once, when the file is made
+SQLITE_CORRUPT, SQLITE_NOTADB, SQLITE_READONLY_DBMOVED = 11, 26, 1032
 
-    def __init__(self, path: str | Path) -> None:
+
+def _recover(path: Path) -> str:
+    return (
+        f"move it aside (`mv {path} {path}.broken`) or restore it from a backup, and start "
+        "alertbot again; with a new file, subscriptions, mutes and threshold overrides need "
+        "setting again (the history cache refills itself)"
+    )
+
+
+def _lost(path: Path, what: str) -> StateLost:
+    return StateLost(
+        f"the state file {path} {what} while alertbot was using it: restore it from a backup "
+        f"(or move whatever is there aside to start afresh) and restart alertbot"
+    )
+
+
+class Database:
+    """The one connection to the state file. Thread-safe: calls are serialised by a lock.
+
+    `exclusive=True` (the running bot) first takes the state file's process lock: a second
+    exclusive opener gets StateLocked. Readers (check, backtest, tune) do not take it."""
+
+    def __init__(self, path: str | Path, *, exclusive: bool = False) -> None:
         self.path = Path(path)
+        self.problem: StoreError | None = None  # set once the file is lost or found damaged
         self._lock = threading.RLock()  # re-entrant: transaction() wraps other calls
+        self._holder: ProcessLock | None = None
         try:
             if self.path.parent != Path():
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            if exclusive:
+                self._hold()
+            self._db = self._connect()
+            self._check_pages()
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
+            self.instance = self._instance()
+            stat = os.stat(self.path)
+            self._identity = (stat.st_dev, stat.st_ino)
+        except StoreError:
+            self._release()
+            raise
         except sqlite3.DatabaseError as exc:
+            self._release()
+            if _code(exc) & 0xFF in (SQLITE_CORRUPT, SQLITE_NOTADB):
+                raise StateCorrupt(
+                    f"the state file {self.path} is damaged ({exc}): {_recover(self.path)}"
+                ) from None
             raise StoreError(f"cannot use the state file {self.path}: {exc}") from None
         except OSError as exc:
-            raise StoreError(f"cannot create the state file {self.path}: {exc}") from None
+            self._release()
+            raise StoreError(f"cannot open the state file {self.path}: {exc}") from None
+
+    def _hold(self) -> None:
+        holder = ProcessLock(self.path)
+        pid = holder.acquire()
+        if pid is not None:
+            who = f"pid {pid}" if pid else "its pid unknown"
+            raise StateLocked(
+                f"the state file {self.path} is in use by another alertbot ({who}): stop it "
+                "first, or give this one its own STATE_PATH"
+            )
+        self._holder = holder
+
+    def _release(self) -> None:
+        if self._holder is not None:
+            self._holder.release()
+            self._holder = None
+
+    def _connect(self) -> sqlite3.Connection:
+        # mode=rw never creates a file: one that vanishes between the check and the open is an
+        # error, not a new empty state.
+        mode = "rw" if self.path.exists() else "rwc"
+        uri = f"{self.path.absolute().as_uri()}?mode={mode}"
+        return sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+
+    def _check_pages(self) -> None:
+        found = [row[0] for row in self._db.execute("PRAGMA quick_check").fetchall()]
+        if found != ["ok"]:
+            first = " ".join(str(found[0]).replace("*** in database main ***", "").split())
+            raise StateCorrupt(
+                f"the state file {self.path} is damaged (SQLite's check says: {first[:120]}): "
+                f"{_recover(self.path)}"
+            )
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -192,41 +164,111 @@ class Database:
                 f"BEGIN IMMEDIATE; {step}; PRAGMA user_version = {number + 1}; COMMIT;"
             )
 
+    def _instance(self) -> str:
+        query = "SELECT value FROM flags WHERE key=?"
+        row = self._db.execute(query, (INSTANCE,)).fetchone()
+        if row is None:
+            self._db.execute(
+                "INSERT OR IGNORE INTO flags VALUES (?, ?)", (INSTANCE, uuid.uuid4().hex)
+            )
+            row = self._db.execute(query, (INSTANCE,)).fetchone()
+        return str(row[0])
+
+    def verify(self) -> None:
+        """Raises StateLost when the file is no longer the one opened: deleted, replaced by
+        another file, emptied, without its schema or holding another state; StateCorrupt when
+        it was found damaged. Once lost, always lost: a restored file needs a restart."""
+        with self._lock:
+            if self.problem is None:
+                what = self._whats_wrong()
+                if what is not None:
+                    self.problem = _lost(self.path, what)
+            if self.problem is not None:
+                raise type(self.problem)(str(self.problem))
+
+    def _whats_wrong(self) -> str | None:
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            return "was deleted"
+        except OSError as exc:
+            return f"could no longer be read ({exc.strerror})"
+        if (stat.st_dev, stat.st_ino) != self._identity:
+            return "was replaced by another file"
+        if stat.st_size < HEADER:
+            return f"was emptied ({stat.st_size} bytes left)"
+        try:
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            row = self._db.execute("SELECT value FROM flags WHERE key=?", (INSTANCE,)).fetchone()
+        except sqlite3.DatabaseError as exc:
+            return f"could no longer be read ({exc})"
+        if version == 0:
+            return "lost its tables"
+        if row is None or row[0] != self.instance:
+            return "was overwritten with another state"
+        return None
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Serialises a call; damage SQLite reports on the way becomes StateCorrupt/StateLost."""
+        with self._lock:
+            try:
+                yield
+            except sqlite3.DatabaseError as exc:
+                code = _code(exc)
+                if code & 0xFF in (SQLITE_CORRUPT, SQLITE_NOTADB):
+                    self.problem = self.problem or StateCorrupt(
+                        f"the state file {self.path} is damaged ({exc}): stop alertbot, then "
+                        f"{_recover(self.path)}"
+                    )
+                elif code == SQLITE_READONLY_DBMOVED:
+                    self.problem = self.problem or _lost(self.path, "was moved or deleted")
+                else:
+                    raise
+                raise type(self.problem)(str(self.problem)) from None
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            self._release()
 
     @property
     def schema_version(self) -> int:
-        with self._lock:
+        with self._guard():
             return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
     def rows(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._lock:
+        with self._guard():
             return self._db.execute(sql, args).fetchall()
 
     def write(self, sql: str, args: tuple[object, ...] = ()) -> int:
         """Runs one statement; returns the new row's id (inserts)."""
-        with self._lock:
+        with self._guard():
             return int(self._db.execute(sql, args).lastrowid or 0)
 
     def change(self, sql: str, args: tuple[object, ...] = ()) -> int:
         """Runs one statement; returns how many rows it changed."""
-        with self._lock:
+        with self._guard():
             return int(self._db.execute(sql, args).rowcount)
 
     def write_many(self, sql: str, rows: list[tuple[object, ...]]) -> None:
-        with self._lock:
+        with self._guard():
             self._db.executemany(sql, rows)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """All writes inside land together or not at all (a crash mid-check leaves no half)."""
-        with self._lock:
+        with self._guard():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield
             except BaseException:
-                self._db.execute("ROLLBACK")
+                # SQLite may have rolled back already (I/O errors): keep the first exception.
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+
+
+def _code(exc: sqlite3.Error) -> int:
+    return int(getattr(exc, "sqlite_errorcode", 0) or 0)

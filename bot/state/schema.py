@@ -1,0 +1,120 @@
+"""The state file's schema, as the steps that build it: PRAGMA user_version counts the steps
+a file has taken."""
+
+from __future__ import annotations
+
+__all__ = ["MIGRATIONS"]
+
+# Each entry moves the schema from version i to i + 1; never edit a released one.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE history_meta (
+        source_key TEXT NOT NULL,
+        query TEXT NOT NULL,          -- table name + hash of its SQL: new SQL, new cache
+        held_from INTEGER NOT NULL,   -- unix seconds, inclusive
+        held_until INTEGER NOT NULL,  -- unix seconds, exclusive: every bucket before is complete
+        PRIMARY KEY (source_key, query)
+    );
+    CREATE TABLE history_rows (
+        source_key TEXT NOT NULL,
+        query TEXT NOT NULL,
+        bucket INTEGER NOT NULL,
+        dim TEXT NOT NULL,
+        dim_value TEXT NOT NULL,
+        vals TEXT NOT NULL,           -- JSON list, in the order of the table's columns
+        PRIMARY KEY (source_key, query, bucket, dim, dim_value)
+    ) WITHOUT ROWID;
+    """,
+    """
+    CREATE TABLE subscriptions (
+        chat_id INTEGER NOT NULL,
+        metric TEXT NOT NULL,          -- a metric name, or '*' for all of them
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (chat_id, metric)
+    );
+    CREATE TABLE overrides (
+        metric TEXT NOT NULL,
+        param TEXT NOT NULL,
+        value TEXT NOT NULL,           -- JSON
+        user_id INTEGER,
+        set_at INTEGER NOT NULL,
+        PRIMARY KEY (metric, param)
+    );
+    CREATE TABLE mutes (
+        metric TEXT NOT NULL PRIMARY KEY,   -- a metric name, or '*'
+        until INTEGER NOT NULL,
+        user_id INTEGER,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        metric TEXT NOT NULL,
+        slice TEXT NOT NULL,           -- '' for the total, else dim=value
+        bucket INTEGER NOT NULL,
+        value REAL, expected REAL, lower REAL, upper REAL, score REAL,
+        reason TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX alerts_by_series ON alerts (metric, slice, created_at);
+    CREATE TABLE deliveries (
+        alert_id INTEGER NOT NULL,
+        chat_id INTEGER NOT NULL,
+        message_id INTEGER,
+        sent_at INTEGER NOT NULL,
+        error TEXT
+    );
+    CREATE TABLE check_runs (
+        id INTEGER PRIMARY KEY,
+        started INTEGER NOT NULL,
+        finished INTEGER NOT NULL,
+        series INTEGER NOT NULL,
+        anomalies INTEGER NOT NULL,
+        errors TEXT NOT NULL          -- JSON: table -> message
+    );
+    """,
+    """
+    CREATE TABLE incidents (
+        id INTEGER PRIMARY KEY,
+        metric TEXT NOT NULL,
+        opened_at INTEGER NOT NULL,
+        last_notified_at INTEGER NOT NULL,
+        resolved_at INTEGER,           -- NULL while open
+        ok_streak INTEGER NOT NULL,
+        acknowledged_by TEXT,
+        false_alarm_by TEXT,
+        peak_score REAL NOT NULL
+    );
+    CREATE INDEX incidents_open ON incidents (metric, resolved_at);
+    CREATE TABLE incident_messages (
+        incident_id INTEGER NOT NULL,
+        chat_id INTEGER NOT NULL,
+        message_id INTEGER NOT NULL,
+        is_photo INTEGER NOT NULL,
+        text TEXT NOT NULL             -- as first sent: edits put the state in front of it
+    );
+    CREATE TABLE flags (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+    """
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        chat_id INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        png BLOB,                      -- a photo with `text` as caption, or NULL for text
+        markup TEXT,                   -- JSON of the inline keyboard
+        incident_id INTEGER,           -- the message then shows that incident (edits)
+        status TEXT NOT NULL,          -- pending | sending | sent | dead
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at INTEGER NOT NULL,
+        message_id INTEGER,
+        error TEXT,
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX outbox_due ON outbox (status, next_at);
+    """,
+    """
+    ALTER TABLE outbox ADD COLUMN channel TEXT NOT NULL DEFAULT 'telegram';
+    ALTER TABLE incidents ADD COLUMN alert_id INTEGER;   -- the alert that opened it
+    ALTER TABLE outbox ADD COLUMN meta TEXT;   -- JSON: what the message is about, for channels
+                                               -- that take structure (webhook)
+    """,
+)
