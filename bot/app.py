@@ -15,6 +15,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.types import BotCommand
 
+from bot.channels import build_channels
 from bot.chat import routers
 from bot.core.commands import COMMANDS
 from bot.core.incidents import Policy
@@ -47,7 +48,13 @@ class BotApp:
         self.settings = settings
         self.dispatcher = Dispatcher(monitor=monitor)
         self.dispatcher.include_routers(*routers(settings.admin_ids))
-        self.delivery = Delivery(self.bot, monitor.state)
+        secret = settings.alert_webhook_secret
+        channels = build_channels(
+            self.bot,
+            webhook_url=settings.alert_webhook_url,
+            webhook_secret=secret.get_secret_value() if secret else None,
+        )
+        self.delivery = Delivery(monitor.state, channels)
         self.notifier = Notifier(
             self.bot,
             monitor,

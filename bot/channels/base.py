@@ -19,8 +19,8 @@ from typing import Any, Protocol
 from bot.core.buttons import Button
 
 __all__ = [
-    "Channel", "Gone", "Message", "Outcome", "Rejected", "RetryAfter", "Sent", "buttons_from_json",
-    "buttons_json",
+    "Channel", "Gone", "Message", "Outcome", "RateLimited", "Rejected", "RetryAfter", "Sent",
+    "buttons_from_json", "buttons_json",
 ]  # fmt: skip
 
 
@@ -79,3 +79,9 @@ def buttons_from_json(text: str | None) -> tuple[tuple[Button, ...], ...]:
     if not text:
         return ()
     return tuple(tuple(Button(str(t), str(d)) for t, d in row) for row in json.loads(text))
+
+
+@dataclass(frozen=True)
+class RateLimited(RetryAfter):
+    """The transport itself asks to wait (HTTP 429): nothing more goes through this channel
+    until then, not only this message."""
