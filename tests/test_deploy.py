@@ -5,9 +5,11 @@ command they run is a real `alertbot` command, every path they copy or use exist
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import re
 import shlex
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -262,3 +264,21 @@ def test_env_example_lists_only_real_settings() -> None:
         if "=" in line and not line.lstrip().startswith("#")
     }
     assert names and unknown_settings(names) == []
+
+
+def test_pip_install_dot_installs_every_package() -> None:
+    """`pip install .` (the Dockerfile's and the unit's install) ships every package folder of
+    bot, detectors and queries, subpackages such as bot.core included: pyproject.toml's
+    setuptools configuration finds them all, not only the three top-level names."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    # An explicit `packages` list names each package exactly; `packages.find` takes patterns.
+    listed = config.get("packages")
+    patterns = listed if isinstance(listed, list) else listed["find"]["include"]
+    packages = sorted(
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for top in ("bot", "detectors", "queries")
+        for init in (ROOT / top).rglob("__init__.py")
+    )
+    assert "bot.core" in packages
+    left_out = [p for p in packages if not any(fnmatch.fnmatchcase(p, pat) for pat in patterns)]
+    assert not left_out, f"pip install . would leave out {left_out}"
