@@ -5,16 +5,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import difflib
 import logging
 import os
 import sys
-import time
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
+from bot.console import (
+    Progress,
+    UsageError,
+    make_source,
+    parse_time,
+    prepare_demo,
+    unknown_metric,
+    write_charts,
+)
 from bot.core.formatting import (
     report_backtest,
     report_backtest_json,
@@ -22,106 +28,27 @@ from bot.core.formatting import (
     report_table,
     report_tune,
 )
-from bot.core.report import CheckReport
+from bot.errors import TelegramRejectedToken
+from bot.logs import configure
 from bot.service import backtesting
-from bot.service.charts import render_chart
 from bot.service.checker import History, run_check
 from bot.settings import Settings, SettingsError, load_settings
 from bot.state import State, StoreError
 from queries import demo, seeding
 from queries.catalogue import Catalogue, CatalogueError, load_catalogue
-from queries.errors import QueryFailed, SourceError, SourceMisconfigured, SourceUnavailable
-from queries.sources import ClickHouseSource, EmbeddedSource, Source
+from queries.errors import SourceError, SourceMisconfigured
+from queries.sources import EmbeddedSource, Source
 
-__all__ = ["main"]
+__all__ = ["main", "write_charts"]
 
 log = logging.getLogger("alertbot")
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """Bad arguments or configuration: exit code 2 with this message."""
-
-
-def make_source(settings: Settings) -> Source:
-    if settings.clickhouse_url:
-        return ClickHouseSource(
-            settings.clickhouse_url,
-            user=settings.clickhouse_user,
-            password=settings.clickhouse_password.get_secret_value(),
-            database=settings.clickhouse_database,
-            timeout=settings.clickhouse_timeout,
-        )
-    return EmbeddedSource(settings.embedded_path, database=settings.clickhouse_database)
-
-
-def unknown_metric(name: str, catalogue: Catalogue) -> str:
-    close = difflib.get_close_matches(name.lower(), list(catalogue.metrics), n=1, cutoff=0.5)
-    hint = f" Did you mean {close[0]}?" if close else ""
-    return f"unknown metric {name!r}.{hint} Known metrics: {', '.join(catalogue.metrics)}"
-
-
-def parse_time(text: str, zone: ZoneInfo, flag: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(
-            f"{flag} {text!r} is not an ISO 8601 time: expected e.g. 2026-11-27T12:00 "
-            "or 2026-11-27T12:00+03:00"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone)  # a wall-clock time is read in TIMEZONE
-    return moment.astimezone(UTC)
-
-
-class _Progress:
-    """Seeding progress on stderr: one updating line on a terminal, a line per 10% otherwise."""
-
-    def __init__(self, what: str) -> None:
-        self.what = what
-        self.tty = sys.stderr.isatty()
-        self.last = -1
-        self.started = time.perf_counter()
-
-    def __call__(self, done: float, rows: int) -> None:
-        step = int(done * 10)
-        if self.tty:
-            print(f"\r{self.what}: {done:5.1%}  {rows:,} rows", end="", file=sys.stderr, flush=True)
-        elif step != self.last:
-            print(f"{self.what}: {done:.0%} ({rows:,} rows)", file=sys.stderr, flush=True)
-        self.last = step
-
-    def finish(self, rows: int) -> None:
-        took = time.perf_counter() - self.started
-        if self.tty:
-            print(file=sys.stderr)
-        print(f"{self.what}: done, {rows:,} rows in {took:.1f} s", file=sys.stderr, flush=True)
-
-
-async def prepare_demo(source: Source, catalogue: Catalogue, now: datetime) -> None:
-    """The embedded demo is created on first use and kept live up to `now`."""
-    if await seeding.read_config(source) is None:
-        days = int(catalogue.history / timedelta(days=1))
-        progress = _Progress(f"first run: generating {days} days of demo data")
-        _, _, rows = await seeding.seed(source, days=days, end=now, progress=progress)
-        progress.finish(rows)
-    else:
-        await seeding.extend(source, now, history=catalogue.history)
-
-
-def write_charts(report: CheckReport, folder: Path, zone: ZoneInfo) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for result in report.anomalies:
-        png = render_chart(
-            result.metric, result.slice, result.series, result.band, result.verdict, zone=zone
-        )
-        label = result.slice.label().replace("=", "_").replace("/", "_").replace(" ", "_")
-        path = folder / f"{result.metric.name}__{label}.png"
-        path.write_bytes(png)
-        written.append(path)
-    return written
+# By type, never by message (bot/errors.py draws the tree): what the user must fix exits 2,
+# what may pass if tried again later (an unreachable or slow source) exits 1.
+USAGE_ERRORS = (SettingsError, UsageError, CatalogueError, SourceMisconfigured, StoreError,
+                TelegramRejectedToken)  # fmt: skip
+SECRET_VARIABLES = ("BOT_TOKEN", "CLICKHOUSE_PASSWORD", "ALERT_WEBHOOK_SECRET")
 
 
 async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
@@ -147,22 +74,16 @@ async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         await source.close()
         store.close()
     if report.errors and not report.results:
-        errors = list(report.errors.values())
-        raise UsageError(errors[0]) if _is_config(errors[0]) else SourceError(errors[0])
+        raise next(iter(report.failures.values()), SourceError(next(iter(report.errors.values()))))
     print(report_json(report) if args.json else report_table(report, settings.zone))
     if args.charts:
         paths = await asyncio.to_thread(write_charts, report, Path(args.charts), settings.zone)
         if not args.json:
             for path in paths:
                 print(f"chart: {path}")
+    if any(isinstance(e, SourceMisconfigured) for e in report.failures.values()):
+        return EXIT_USAGE  # some tables cannot be read until the settings or schema change
     return EXIT_FAILURE if report.errors else EXIT_OK
-
-
-def _is_config(message: str) -> bool:
-    return "cannot connect" in message or "did not answer" in message or any(
-        word in message for word in ("unknown database", "missing table", "missing column",
-                                     "password", "unknown user", "authentication", "access denied")
-    )  # fmt: skip
 
 
 async def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
@@ -170,7 +91,7 @@ async def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
     if not 1 <= args.days <= 366:
         raise UsageError(f"--days must be between 1 and 366, got {args.days}")
     source = make_source(settings)
-    progress = _Progress(f"seeding {args.days} days into {source.describe()}")
+    progress = Progress(f"seeding {args.days} days into {source.describe()}")
     try:
         config, labels, rows = await seeding.seed(
             source, days=args.days, end=end, seed_value=args.seed, progress=progress
@@ -274,14 +195,19 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         )
     from bot.app import make_monitor, serve  # aiogram is only needed here
 
-    source = make_source(settings)
-    monitor = make_monitor(settings, source)
-    log.info("bot starting: %s, checks every %s", source.describe(), settings.check_interval)
+    # The lock first: a second bot on this file stops here, before it touches anything.
+    state = State(settings.state_path, exclusive=True)
     try:
-        await serve(settings, monitor)
+        source = make_source(settings)
+        try:
+            monitor = make_monitor(settings, source, state=state)
+            log.info("bot starting: %s, checks every %s", source.describe(),
+                     settings.check_interval)  # fmt: skip
+            await serve(settings, monitor)
+        finally:
+            await source.close()
     finally:
-        await source.close()
-        monitor.state.close()
+        state.close()  # and the lock with it
     return EXIT_OK
 
 
@@ -336,22 +262,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    logging.basicConfig(
-        # Without -v the command's own sentence is the whole story; -v shows retries and stages.
-        level=logging.INFO if args.verbose else logging.ERROR,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    # Without -v a command's own sentence is the whole story; -v shows retries and stages.
+    # The bot is a service: it logs what happens (a warning per retry) without -v too.
+    verbose = args.verbose or args.command == "run"
+    scrubber = configure(logging.INFO if verbose else logging.ERROR,
+                         [os.environ.get(name) for name in SECRET_VARIABLES])  # fmt: skip
+    if not args.verbose:
+        logging.getLogger("aiogram.event").setLevel(logging.WARNING)  # a line per update
     try:
         settings = load_settings()
+        scrubber.add(*(secret.get_secret_value() for secret in (
+            settings.bot_token, settings.clickhouse_password, settings.alert_webhook_secret
+        ) if secret is not None))  # fmt: skip
         return asyncio.run(COMMANDS[args.command](args, settings))
-    except (SettingsError, UsageError, CatalogueError, SourceMisconfigured, StoreError) as exc:
-        print(f"alertbot: {exc}", file=sys.stderr)
+    except USAGE_ERRORS as exc:
+        print(f"alertbot: {scrubber.scrub(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
-    except SourceUnavailable as exc:
-        print(f"alertbot: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except (QueryFailed, SourceError) as exc:
-        print(f"alertbot: {exc}", file=sys.stderr)
+    except SourceError as exc:  # unreachable, timed out, or a query that failed: try later
+        print(f"alertbot: {scrubber.scrub(str(exc))}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         print("alertbot: interrupted", file=sys.stderr)
@@ -361,3 +289,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         # and keep the interpreter's last flush from failing on the same pipe.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 128 + 13  # as if killed by SIGPIPE
+    except Exception:  # a bug: its traceback goes through the log, secrets taken out
+        log.critical("alertbot stopped on an unexpected error", exc_info=True)
+        return EXIT_FAILURE

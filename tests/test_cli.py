@@ -117,23 +117,30 @@ def test_check_table_is_readable(demo_env: dict[str, str]) -> None:
         (["check", "--metric", "veiws"], {}, "unknown metric 'veiws'. Did you mean views?"),
         (["check", "--at", "yesterday"], {}, "--at 'yesterday' is not an ISO 8601 time"),
         (["seed", "--days", "0"], {}, "--days must be between 1 and 366"),
-        (
-            ["check"],
-            {"CLICKHOUSE_URL": "http://127.0.0.1:9"},
-            "cannot connect to ClickHouse at http://127.0.0.1:9",
-        ),
     ],
 )
 def test_bad_input_exits_2_with_one_sentence(
     args: list[str], env: dict[str, str], message: str, tmp_path: Path
 ) -> None:
-    """Bad settings, arguments or an unreachable server: exit 2, one line, no traceback."""
+    """Bad settings or arguments: exit 2, one line, no traceback."""
     env = {"EMBEDDED_PATH": str(tmp_path / "never"), "STATE_PATH": str(tmp_path / "s.db"), **env}
     done = alertbot(*args, env=env, cwd=tmp_path)
     assert done.returncode == 2
     assert message in done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "never").exists()
+
+
+def test_an_unreachable_server_exits_1_try_again_later(tmp_path: Path) -> None:
+    """CONTRACT: a source that cannot be reached is a runtime failure (exit 1: retry later),
+    not a configuration error (2); one line, no traceback."""
+    env = {"CLICKHOUSE_URL": "http://127.0.0.1:9", "STATE_PATH": str(tmp_path / "s.db"),
+           "CLICKHOUSE_PASSWORD": "pw-never-shown"}  # fmt: skip
+    done = alertbot("check", env=env, cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert "cannot connect to ClickHouse at http://127.0.0.1:9" in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert "pw-never-shown" not in done.stderr
 
 
 def test_check_against_the_clickhouse_server(server_spec: SourceSpec, tmp_path: Path) -> None:

@@ -1,0 +1,40 @@
+"""The bot's exceptions, where each lives, and what happens to it (httpx style).
+
+    SettingsError (bot.settings)     a variable in env/.env is wrong      exit 2, names it
+    CatalogueError (queries)         the metric catalogue is wrong        exit 2
+    UsageError (bot.cli)             bad command-line arguments           exit 2, says the usage
+    UsageError (bot.chat.errors)     bad command arguments in a chat      answered with the usage
+    StoreError (bot.state)           the state file cannot be used        exit 2
+    +-- StateLocked                  another `alertbot run` holds it      exit 2: stop it, or
+    |                                                                     another STATE_PATH
+    +-- StateCorrupt                 not SQLite / damaged pages           at open: exit 2, "mv X
+    |                                                                     X.broken"; running: as
+    |                                                                     StateLost
+    +-- StateLost                    deleted, emptied or replaced while   checks stop, ERROR
+                                     running (Database.verify())          logged and operators
+                                                                          told once, never
+                                                                          recreated
+    TelegramRejectedToken (here)     401 (or 404) on getMe at start-up    exit 2 naming BOT_TOKEN
+    aiogram at start-up: TelegramNetworkError, TelegramServerError (5xx), ClientDecodeError (an
+        HTML page from a proxy), TelegramRetryAfter: retried with backoff 1, 2, 4 ... 60 s until
+        stopped, a WARNING each with a short reason; other 4xx on setMyCommands: logged, the bot
+        runs without its menu
+    aiogram while sending (bot.service.delivery): a typed outcome per message: retry later,
+        wait retry_after, chat gone, rejected (plain-text fallback)
+    SourceError (queries.errors)     getting numbers failed               `check`: exit 1; the
+    +-- SourceUnavailable            unreachable, timed out               bot: /status shows it,
+    |                                                                     the next check retries
+    +-- SourceMisconfigured          credentials, database, table         exit 2 (`check`)
+    +-- QueryFailed                  our SQL or their answer is broken    exit 1
+
+The CLI decides the exit code by the type, never by the message. Every message is a sentence
+meant for the operator; none holds a secret (logs pass through bot.logs.SecretFilter).
+"""
+
+from __future__ import annotations
+
+__all__ = ["TelegramRejectedToken"]
+
+
+class TelegramRejectedToken(Exception):
+    """The Bot API refused BOT_TOKEN: retrying will not help, the setting must change."""
