@@ -99,9 +99,9 @@ def mad_band(series: pd.Series, days: int = 7, k: float = 3.0) -> pd.DataFrame:
     )
 
 
-def firing(method: str, series: pd.Series) -> np.ndarray:
+def firing(method: str, series: pd.Series, overrides: dict[str, str]) -> np.ndarray:
     if method == "default":
-        spec = detectors.DEFAULT_SPEC
+        spec = {**detectors.DEFAULT_SPEC, **overrides}
         band = detectors.build(spec).band(series)
         table = detectors.build_rule(spec).evaluate(series, band)
         return table["firing"].to_numpy(dtype=bool)
@@ -187,7 +187,9 @@ def score(name: str, fire: np.ndarray, label: pd.Series, *, delay_limit: int) ->
     return t
 
 
-def run_one(path: Path, methods: tuple[str, ...]) -> dict[tuple[str, str], Tally]:
+def run_one(
+    path: Path, methods: tuple[str, ...], overrides: dict[str, str]
+) -> dict[tuple[str, str], Tally]:
     value, label = read(path)
     out: dict[tuple[str, str], Tally] = {}
     name = path.name.split(".")[0]
@@ -201,7 +203,7 @@ def run_one(path: Path, methods: tuple[str, ...]) -> dict[tuple[str, str], Tally
     for view, (v, lab, limit) in views.items():
         for method in methods:
             started = time.perf_counter()
-            fire = firing(method, v)
+            fire = firing(method, v, overrides)
             elapsed = time.perf_counter() - started
             tally = score(name, fire, lab, delay_limit=limit)
             tally.seconds = elapsed
@@ -216,7 +218,17 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
     parser.add_argument("--only", nargs="+", choices=METHODS, help="methods to run")
     parser.add_argument("--per-series", action="store_true", help="false/caught per series")
+    parser.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="PARAM=VALUE",
+        help="change the default's settings, e.g. --set k=4 window=0 (what-if runs)",
+    )
     args = parser.parse_args()
+    overrides = dict(item.split("=", 1) for item in args.set)
+    detectors.build({**detectors.DEFAULT_SPEC, **overrides})  # a bad setting fails here
+    detectors.build_rule({**detectors.DEFAULT_SPEC, **overrides})
     files = sorted(p for p in Path(args.data).iterdir()
                    if p.name.endswith((".csv", ".csv.gz")))  # fmt: skip
     if args.limit:
@@ -227,12 +239,14 @@ def main() -> None:
     started = time.perf_counter()
     totals: dict[tuple[str, str], Tally] = {}
     with ProcessPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
-        for result in pool.map(run_one, files, [methods] * len(files)):
+        jobs = pool.map(run_one, files, [methods] * len(files), [overrides] * len(files))
+        for result in jobs:
             for key, tally in result.items():
                 totals.setdefault(key, Tally()).add(tally)
     wall = time.perf_counter() - started
+    changed = f"; default with {' '.join(args.set)}" if args.set else ""
     print(f"{len(files)} series from {args.data}; warm-up 14 days; {wall:.0f} s wall "
-          f"with {args.jobs} jobs")  # fmt: skip
+          f"with {args.jobs} jobs{changed}")  # fmt: skip
     header = (f"{'view':<7} {'method':<8} {'false/day/100':>13} {'recall':>7} {'>15m':>6} "
               f"{'delay':>5} {'PA-F1':>6} {'segments':>8} {'s/series':>8}")  # fmt: skip
     print(header)

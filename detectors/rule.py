@@ -106,6 +106,14 @@ RULE_PARAMS: Mapping[str, Param] = {
         "series' usual size over a window: window_min_expected is in events, which a ratio "
         "near 0.2 never reaches",
     ),
+    "autocorr_max": Param(
+        float,
+        0.9,
+        0.0,
+        0.99,
+        "the sustained-shift test allows for deviations that follow one another (their lag-1 "
+        "correlation over the last day, up to this); 0 = treat buckets as independent",
+    ),
     "fine_severe": Param(
         float,
         0.25,
@@ -172,6 +180,7 @@ class Rule:
         self.window_min_expected: float = values["window_min_expected"]
         self.window_min_share: float = values["window_min_share"]
         self.fine_severe: float = values["fine_severe"]
+        self.autocorr_max: float = values["autocorr_max"]
         if self.persist_k > self.persist_m:
             raise ValueError(
                 f"rule: persist_k must be <= persist_m ({self.persist_m}), got {self.persist_k}"
@@ -256,19 +265,67 @@ class Rule:
         usual = None
         if not counts:
             usual = _trailing_median(np.abs(expected), USUAL_WINDOW)
+        rho = self._autocorrelation(value, expected, lower, upper)
         length = np.zeros(value.size, dtype=int)
         for n in range(2, self.window + 1):
-            fires = self._window_fires(n, value, expected, lower, upper, usual=usual)
+            # Errors that lean the same way bucket after bucket (real data's often do) add up
+            # faster than independent ones: the window's own band widens by that much.
+            lags = np.arange(1, n)
+            inflation = 1 + 2 * np.sum((1 - lags / n) * rho[:, None] ** lags, axis=1)
+            fires = self._window_fires(
+                n, value, expected, lower, upper, usual=usual, inflation=inflation
+            )
             length = np.where(fires & (length == 0), n, length)
         return length
+
+    def _autocorrelation(
+        self, value: np.ndarray, expected: np.ndarray, lower: np.ndarray, upper: np.ndarray
+    ) -> np.ndarray:
+        """Per bucket, how much each bucket's deviation resembles the one before it (lag-1
+        correlation of the scores over the last USUAL_WINDOW buckets, before this one; scores
+        capped at 3 so an incident does not set it), between 0 and autocorr_max."""
+        if self.autocorr_max <= 0:
+            return np.zeros(value.size)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            half = np.where(value >= expected, upper - expected, expected - lower)
+            score = np.where(half > 0, (value - expected) / half, np.nan)
+        # Only pairs of buckets both inside the band: an incident's run of outside buckets is
+        # what the test is for, and must not count as "this series always drifts".
+        x, y = score[1:], score[:-1]
+        ok = np.isfinite(x) & np.isfinite(y) & (np.abs(x) <= 1) & (np.abs(y) <= 1)
+        x, y = np.where(ok, x, 0.0), np.where(ok, y, 0.0)
+        w = USUAL_WINDOW
+
+        def trailing(a: np.ndarray) -> np.ndarray:
+            total = np.concatenate([[0.0], np.cumsum(a)])
+            ends = np.arange(1, a.size + 1)
+            return total[ends] - total[np.maximum(ends - w, 0)]
+
+        n = trailing(ok.astype(float))
+        sx, sy, sxy = trailing(x), trailing(y), trailing(x * y)
+        sxx, syy = trailing(x * x), trailing(y * y)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cov = sxy / n - (sx / n) * (sy / n)
+            var = np.sqrt((sxx / n - (sx / n) ** 2) * (syy / n - (sy / n) ** 2))
+            rho = np.where((n >= w // 4) & (var > 0), cov / var, 0.0)
+            # Only what sampling noise cannot explain (two standard errors of a correlation
+            # from that many pairs): on independent errors the estimate alone wobbles by 0.1.
+            rho = rho - 3 / np.sqrt(np.maximum(n, 1))
+        # rho[i] uses pairs up to (score[i + 1], score[i]): for bucket t, pairs before it.
+        causal = np.concatenate([[0.0, 0.0], rho[:-1]])[: value.size]
+        return np.clip(np.nan_to_num(causal, nan=0.0, posinf=0.0, neginf=0.0), 0.0,
+                       self.autocorr_max)  # fmt: skip
 
     def _window_fires(
         self, n: int, value: np.ndarray, expected: np.ndarray, lower: np.ndarray,
         upper: np.ndarray, *, usual: np.ndarray | None = None,
+        inflation: np.ndarray | None = None,
     ) -> np.ndarray:  # fmt: skip
         dev = value - expected
         total = _rolling_sum(dev, n)
         spread = np.sqrt(_rolling_sum(((upper - lower) / 2) ** 2, n))
+        if inflation is not None:
+            spread = spread * np.sqrt(inflation)
         base = _rolling_sum(np.abs(expected), n)
         same = np.abs(_rolling_sum(np.sign(dev), n)) == n
         with np.errstate(invalid="ignore", divide="ignore"):

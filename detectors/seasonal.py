@@ -26,7 +26,10 @@ __all__ = ["SeasonalDetector", "seasonal_period"]
 
 WEEKLY_MIN = 3  # fewest same-weekday values whose median may stand in for the daily one
 DECIMALS_MAX = 9  # values with more decimal places than this have no resolution to speak of
-COLD_MIN_POINTS = 4  # fewest points a cold-start band rests on, whatever the step
+COLD_MIN_POINTS = 4
+# The tail the width also follows: the 80th percentile of past absolute errors (1.2816 sd for
+# normal errors). Not higher: in two weeks of one time of day, past incidents can be a tenth.
+TAIL_Q, TAIL_Z = 0.8, 1.2816  # fewest points a cold-start band rests on, whatever the step
 # What a band rests on (the `basis` column; None where there is no band).
 NONE = None
 WEEKLY = "weekly"
@@ -199,8 +202,9 @@ class SeasonalDetector(Detector):
             0.75,
             0.0,
             3.0,
-            "the width is at least this share of the spread the upper tail (90th percentile) of "
-            "past errors implies: where most errors are exactly 0, the median says 0",
+            "the width is at least this share of the spread the upper tail of past errors "
+            "implies (80th percentile): where most errors are exactly 0, the median "
+            "says 0",
         ),
         "resolution": Param(
             float,
@@ -217,6 +221,22 @@ class SeasonalDetector(Detector):
             48.0,
             "hours of recent errors compared with their usual spread: a noisier day widens the "
             "band (0 = off)",
+        ),
+        "sparse_per_day": Param(
+            float,
+            1.0,
+            0.0,
+            100.0,
+            "on a series that is mostly exactly its expected value (mostly zeros), the band "
+            "is never narrower than the excursion it makes this many times a day (0 = off)",
+        ),
+        "noise_min": Param(
+            float,
+            1.5,
+            1.0,
+            10.0,
+            "recent noise must be this many times the usual before the band widens (then by "
+            "the excess: at 3x the usual, 3 - (1.5 - 1) = 2.5x)",
         ),
         "noise_max": Param(
             float, 3.0, 1.0, 20.0, "the most a noisier-than-usual day widens the band"
@@ -269,6 +289,8 @@ class SeasonalDetector(Detector):
         self.resolution: float = values["resolution"]
         self.noise_hours: float = values["noise_hours"]
         self.noise_max: float = values["noise_max"]
+        self.noise_min: float = values["noise_min"]
+        self.sparse_per_day: float = values["sparse_per_day"]
         self.rebase_hours: float = values["rebase_hours"]
         self.rebase_min: float = values["rebase_min"]
         if self.min_history > self.days:
@@ -372,9 +394,9 @@ class SeasonalDetector(Detector):
         median = (ordered[rows, lo].astype(np.float64) + ordered[rows, hi]) / 2
         scale = 1.4826 * median
         if self.tail > 0:
-            at = np.clip(np.floor((count - 1) * 0.9).astype(int), 0, top)
-            q90 = ordered[rows, at].astype(np.float64)
-            scale = np.maximum(scale, self.tail * q90 / 1.645)
+            at = np.clip(np.floor((count - 1) * TAIL_Q).astype(int), 0, top)
+            upper = ordered[rows, at].astype(np.float64)
+            scale = np.maximum(scale, self.tail * upper / TAIL_Z)
         known = count >= self.min_history * per_row
         out = np.full(errors.size, np.nan)
         out[first:] = np.where(known & (count > 0), scale, np.nan)
@@ -389,11 +411,11 @@ class SeasonalDetector(Detector):
         part = np.abs(errors[first:])
         minimum = max(points // 2, 2)
         median = _rolling_median(part, window, minimum)
-        q90 = pd.Series(part).rolling(window, min_periods=minimum).quantile(0.9).to_numpy()
-        q90 = np.concatenate([[np.nan], q90[:-1]])
+        upper = pd.Series(part).rolling(window, min_periods=minimum).quantile(TAIL_Q).to_numpy()
+        upper = np.concatenate([[np.nan], upper[:-1]])
         scale = 1.4826 * median
         if self.tail > 0:
-            scale = np.fmax(scale, self.tail * q90 / 1.645)
+            scale = np.fmax(scale, self.tail * upper / TAIL_Z)
         out[first:] = scale
         return out
 
@@ -505,14 +527,10 @@ class SeasonalDetector(Detector):
         )
         floor = self._floor(values, expected)
         if weight is not None:
-            trials = weight.reindex(series.index).to_numpy(dtype="float64")
-            share = np.clip(expected, 0.0, 1.0)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                binomial = np.sqrt(share * (1 - share) / np.maximum(trials, 1.0))
-            floor = np.maximum(floor, np.where(np.isfinite(binomial), binomial, 0.0))
+            floor = np.maximum(floor, _binomial(expected, weight.reindex(series.index)))
         sd = np.maximum(scale, floor)
         sd = sd * self._noise(values - expected, sd, first_wide, noise_window)
-        half = self.k * sd
+        half = np.fmax(self.k * sd, self._sparse(values - expected, first_wide, period))
         expected = np.where(np.isfinite(half), expected, np.nan)
         if wanted < n:
             expected = expected.copy()
@@ -570,19 +588,44 @@ class SeasonalDetector(Detector):
         rebased[first:] = shifted & np.isfinite(moved)
         return out, rebased
 
+    def _sparse(self, errors: np.ndarray, first: int, period: int) -> np.ndarray:
+        """Half-width floor for a series whose forecast is mostly exactly right (mostly zeros,
+        or a value that mostly repeats): there the spread at each time of day says 0, and every
+        rare non-zero value would fire. Where over half of the last week's errors are exactly
+        0, the band is never narrower than the excursion the series makes `sparse_per_day`
+        times a day (over the last week, all times of day together)."""
+        out = np.zeros(errors.size)
+        window = 7 * max(period, 1)
+        start = max(0, first - window)
+        if self.sparse_per_day <= 0 or start >= errors.size or period < 2:
+            return out
+        size = np.abs(errors[start:])
+        exact = pd.Series(np.where(np.isfinite(size), size <= 1e-12, np.nan))
+        share = exact.rolling(window, min_periods=period).mean().to_numpy()
+        q = float(np.clip(1 - self.sparse_per_day / period, 0.5, 1.0))
+        tail = pd.Series(size).rolling(window, min_periods=period).quantile(q).to_numpy()
+        # Causal: the floor for a point comes from the points before it.
+        share = np.concatenate([[np.nan], share[:-1]])
+        tail = np.concatenate([[np.nan], tail[:-1]])
+        out[start:] = np.where(share >= 0.5, np.nan_to_num(tail), 0.0)
+        return out
+
     def _noise(self, errors: np.ndarray, sd: np.ndarray, first: int, window: int) -> np.ndarray:
         """How much noisier than usual the recent past is: the robust size of the last
-        `noise_hours` of errors in units of their usual same-time-of-day spread, from 1 (never
-        narrower than usual) up to `noise_max`. A day whose noise is three times the usual
-        widens its band instead of firing all day; a median, so an incident shorter than half
-        the span does not widen the band it is judged against."""
+        `noise_hours` of errors in units of their usual same-time-of-day spread, less the
+        slack of `noise_min`, from 1 (never narrower than usual) up to `noise_max`. A day whose
+        noise is three times the usual widens its band instead of firing all day; a median, so
+        an incident shorter than half the span does not widen the band it is judged against."""
         out = np.ones(errors.size)
         if window < 2 or self.noise_max <= 1 or first >= errors.size:
             return out
         with np.errstate(invalid="ignore", divide="ignore"):
             units = np.abs(errors[first:]) / sd[first:]
         recent = 1.4826 * _rolling_median(units, window, max(window // 2, 2))
-        out[first:] = np.clip(np.nan_to_num(recent, nan=1.0), 1.0, self.noise_max)
+        # Only noise clearly above the usual widens the band, and then by the excess: the
+        # estimate itself wobbles around 1 on an ordinary day.
+        excess = np.nan_to_num(recent, nan=1.0) - (self.noise_min - 1.0)
+        out[first:] = np.clip(excess, 1.0, self.noise_max)
         return out
 
     def _cold(
@@ -622,6 +665,15 @@ class SeasonalDetector(Detector):
 
     def describe(self) -> str:
         return f"seasonal (median of {self.days} days, k={self.k:g})"
+
+
+def _binomial(expected: np.ndarray, weight: pd.Series) -> np.ndarray:
+    """Standard error of a share estimated from `weight` events (0 where unknown)."""
+    trials = weight.to_numpy(dtype="float64")
+    share = np.clip(expected, 0.0, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        binomial = np.sqrt(share * (1 - share) / np.maximum(trials, 1.0))
+    return np.where(np.isfinite(binomial), binomial, 0.0)
 
 
 def _resolution(values: np.ndarray) -> np.ndarray:
