@@ -215,6 +215,13 @@ async def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[7, 11, 23, 31, 37, 41])
     parser.add_argument("--path", help="embedded database folder, reused between runs")
     parser.add_argument("--show-false", action="store_true", help="list some false alerts")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="WORD",
+        help="only the candidates whose name contains one of these words, e.g. --only '(default)' "
+        "(the baseline row is always run: the comparison needs it)",
+    )
     args = parser.parse_args()
     catalogue = load_catalogue()
     root = Path(args.path or tempfile.mkdtemp(prefix="alertbot-detection-"))
@@ -238,7 +245,12 @@ async def main() -> None:
         f"{len(datasets)} datasets ({names}), {n_series} series "
         f"each, {n_labels} labelled incidents; replayed over days 29-48 (20 days) each"
     )
-    rows = [evaluate(name, spec, datasets, catalogue) for name, spec in CANDIDATES.items()]
+    chosen = {
+        name: spec
+        for n, (name, spec) in enumerate(CANDIDATES.items())
+        if n == 0 or not args.only or any(word in name for word in args.only)
+    }
+    rows = [evaluate(name, spec, datasets, catalogue) for name, spec in chosen.items()]
     header = (f"{'detector':<38} {'precision':>9} {'recall':>7} {'F1':>5} {'recall_all':>10} "
               f"{'ttd_med':>7} {'<=2':>5} {'false/day':>9} {'ms/series':>9}")  # fmt: skip
     print(header)
