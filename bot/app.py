@@ -37,7 +37,7 @@ from aiogram.types import BotCommand
 from aiogram.utils.token import TokenValidationError
 
 from bot.channels import build_channels
-from bot.chat import routers
+from bot.chat import dependencies, routers
 from bot.core.commands import COMMANDS
 from bot.core.incidents import Policy
 from bot.errors import TelegramRejectedToken
@@ -76,7 +76,7 @@ class BotApp:
             ) from None
         self.monitor = monitor
         self.settings = settings
-        self.dispatcher = Dispatcher(monitor=monitor)
+        self.dispatcher = Dispatcher(**dependencies(monitor, settings))
         self.dispatcher.include_routers(*routers(settings.admin_ids))
         secret = settings.alert_webhook_secret
         channels = build_channels(

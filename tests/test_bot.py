@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import BotApp
-from bot.channels.buttons import Mute
+from bot.core.buttons import Action, pack
 from bot.service.monitor import Monitor
 from bot.settings import Settings, load_settings
 from bot.state import State
@@ -183,12 +183,14 @@ async def test_mutes_from_command_and_button(
         assert "1 minute to 30 days" in (await reply(fake, "/mute views 90d", user=ADMIN))[0]
         assert "muted until" in (await reply(fake, "/mute views 2h", user=ADMIN))[0]
         assert monitor.state.mutes.until("views", END) is not None
-        await fake.press(Mute(metric="likes", hours=1).pack(), user=USER, chat=ALERTS)
+        likes = monitor.state.incidents.open_for("likes")
+        assert likes is not None and likes.id is not None
+        await fake.press(pack(Action.MUTE, likes.id, 1), user=USER, chat=ALERTS)
         refused = await fake.wait_for(lambda c: c.method == "answerCallbackQuery"
                                       and "Only admins" in c.data.get("text", ""))  # fmt: skip
         assert refused
         assert monitor.state.mutes.until("likes", END) is None
-        await fake.press(Mute(metric="likes", hours=24).pack(), user=ADMIN, chat=ALERTS)
+        await fake.press(pack(Action.MUTE, likes.id, 24), user=ADMIN, chat=ALERTS)
         await fake.wait_for(lambda c: c.chat_id == ALERTS and "likes</code> muted" in c.text)
         assert monitor.state.mutes.until("likes", END) is not None
         assert "on again" in (await reply(fake, "/unmute views", user=ADMIN))[0]
@@ -275,6 +277,7 @@ async def test_one_incident_is_one_alert_a_reminder_and_one_resolution(
             monitor.catalogue.metrics[m].title in a for a in alerts))  # fmt: skip
         incident = monitor.state.incidents.open_for(metric)
         assert incident is not None
+        fake.set_member(ALERTS, USER)  # only members of the alert chat (or admins) may ack
         await fake.press(f"ack:{incident.id}", user=USER, chat=ALERTS)
         await fake.wait_for(lambda c: c.method == "editMessageCaption"
                             and "acknowledged by User2" in c.data.get("caption", ""))  # fmt: skip

@@ -1,25 +1,48 @@
-"""The bot's routers, one per topic, composed in one place: the order is the access rule."""
+"""The bot's routers, one per topic, composed in one place: the order is the access rule.
+
+Handlers get what they use by name, from `dependencies()` given to the Dispatcher:
+`settings`, `catalogue`, `store` (the State and its repositories: `state` is taken by
+aiogram's FSM context), `checks` (the check service), `clock`, `members` (who is in which
+chat, as Telegram says).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from aiogram import Router
 
-from bot.chat import admin, common, errors, incidents, monitoring, subscriptions
+from bot.chat import admin, buttons, common, errors, monitoring, subscriptions
+from bot.chat.access import Members
+from bot.service.monitor import Monitor
+from bot.settings import Settings
 
-__all__ = ["routers"]
+__all__ = ["dependencies", "routers"]
+
+
+def dependencies(monitor: Monitor, settings: Settings) -> dict[str, Any]:
+    """What handlers may ask for, by name: `Dispatcher(**dependencies(monitor, settings))`."""
+    return {
+        "settings": settings,
+        "catalogue": monitor.catalogue,
+        "store": monitor.state,
+        "checks": monitor,
+        "clock": monitor.clock,
+        "members": Members(),
+    }
 
 
 def routers(admin_ids: Iterable[int]) -> list[Router]:
-    """Admin commands first (filtered by ADMIN_IDS), then everything anyone may do, then the
-    polite refusal of admin commands and the answer to anything unknown."""
+    """Admin commands first (filtered by ADMIN_IDS), then everything anyone may do, the
+    buttons (each press answered, access decided per action), then the polite refusal of
+    admin commands and the answer to anything unknown."""
     return [
         admin.build(admin_ids),
         common.build(),
         monitoring.build(),
         subscriptions.build(),
-        incidents.build(),
+        buttons.build(),
         admin.build_refusal(),
         common.build_fallback(),
         errors.build(),

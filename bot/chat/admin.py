@@ -1,28 +1,31 @@
 """/set, /reset, /mute, /unmute and the mute buttons: for ADMIN_IDS only.
 
-The access rule is the router's filter, applied once; everyone else reaches `refusal`.
+The commands' access rule is the router's filter, applied once; everyone else reaches
+`refusal`. The mute buttons come through the one button router, which asks `mute_incident`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import timedelta
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message
 
-from bot.channels.buttons import Mute
 from bot.chat.errors import UsageError
+from bot.chat.incidents import refresh
 from bot.chat.monitoring import metric_named
+from bot.chat.reply import OUT_OF_DATE, Reply
+from bot.core.commands import admin_commands
 from bot.core.wording import e
 from bot.service.monitor import Monitor
-from bot.service.notifier import show_state
-from queries.catalogue import parse_duration
+from bot.settings import Settings
+from bot.state import State
+from queries.catalogue import Catalogue, parse_duration
 
-__all__ = ["build", "build_refusal"]
+__all__ = ["build", "build_refusal", "mute_incident"]
 
-ADMIN_COMMANDS = ("set", "reset", "mute", "unmute")
 MAX_MUTE = timedelta(days=30)
 
 
@@ -31,23 +34,23 @@ def build(admin_ids: Iterable[int]) -> Router:
     router = Router(name="admin")
     allowed = frozenset(admin_ids)
     router.message.filter(F.from_user.id.in_(allowed))
-    router.callback_query.filter(F.from_user.id.in_(allowed))
     router.message.register(set_param, Command("set"))
     router.message.register(reset, Command("reset"))
     router.message.register(mute, Command("mute"))
     router.message.register(unmute, Command("unmute"))
-    router.callback_query.register(mute_button, Mute.filter())
     return router
 
 
-async def set_param(message: Message, command: CommandObject, monitor: Monitor) -> None:
+async def set_param(
+    message: Message, *, command: CommandObject, checks: Monitor, catalogue: Catalogue,
+) -> None:  # fmt: skip
     args = (command.args or "").split()
     if len(args) != 3:
         raise UsageError("Name the metric, the parameter and its new value.", "set")
-    metric = metric_named(monitor, args[0], "set")
+    metric = metric_named(catalogue, args[0], "set")
     user = message.from_user.id if message.from_user else None
     try:
-        result = await monitor.set_param(metric, args[1], args[2], user)
+        result = await checks.set_param(metric, args[1], args[2], user)
     except ValueError as exc:
         raise UsageError(f"{exc}. /thresholds {metric.name} lists them.", "set") from None
     change = result.alerts_after - result.alerts_before
@@ -60,25 +63,30 @@ async def set_param(message: Message, command: CommandObject, monitor: Monitor) 
     )
 
 
-async def reset(message: Message, command: CommandObject, monitor: Monitor) -> None:
+async def reset(
+    message: Message, *, command: CommandObject, checks: Monitor, catalogue: Catalogue,
+) -> None:  # fmt: skip
     args = (command.args or "").split()
     if len(args) != 1:
         raise UsageError("Name one metric.", "reset")
-    metric = metric_named(monitor, args[0], "reset")
-    removed = monitor.reset(metric)
+    metric = metric_named(catalogue, args[0], "reset")
+    removed = checks.reset(metric)
     await message.answer(f"↩️ <code>{e(metric.name)}</code>: {removed} override(s) removed; "
                          "the catalogue's settings are in force.")  # fmt: skip
 
 
-def _metric_or_all(monitor: Monitor, name: str, command: str) -> str:
-    return "*" if name.lower() == "all" else metric_named(monitor, name, command).name
+def _metric_or_all(catalogue: Catalogue, name: str, command: str) -> str:
+    return "*" if name.lower() == "all" else metric_named(catalogue, name, command).name
 
 
-async def mute(message: Message, command: CommandObject, monitor: Monitor) -> None:
+async def mute(
+    message: Message, *, command: CommandObject, store: State, settings: Settings,
+    catalogue: Catalogue, clock: Callable[[], datetime],
+) -> None:  # fmt: skip
     args = (command.args or "").split()
     if len(args) != 2:
         raise UsageError("Name the metric (or all) and for how long, e.g. 2h.", "mute")
-    metric = _metric_or_all(monitor, args[0], "mute")
+    metric = _metric_or_all(catalogue, args[0], "mute")
     try:
         duration = parse_duration(args[1])
     except ValueError:
@@ -87,47 +95,55 @@ async def mute(message: Message, command: CommandObject, monitor: Monitor) -> No
         ) from None
     if not timedelta(minutes=1) <= duration <= MAX_MUTE:
         raise UsageError("A mute lasts from 1 minute to 30 days.", "mute")
-    now = monitor.clock()
+    now = clock()
     user = message.from_user.id if message.from_user else None
-    monitor.state.mutes.add(metric, now + duration, user, now)
-    until = (now + duration).astimezone(monitor.settings.zone)
+    store.mutes.add(metric, now + duration, user, now)
+    until = (now + duration).astimezone(settings.zone)
     what = "all metrics" if metric == "*" else f"<code>{e(metric)}</code>"
-    zone = e(monitor.settings.zone.key)
+    zone = e(settings.zone.key)
     await message.answer(f"🔕 Alerts for {what} muted until {until:%Y-%m-%d %H:%M} {zone}. "
                          f"/unmute {e(args[0])} to lift it.")  # fmt: skip
 
 
-async def unmute(message: Message, command: CommandObject, monitor: Monitor) -> None:
+async def unmute(
+    message: Message, *, command: CommandObject, store: State, catalogue: Catalogue,
+) -> None:  # fmt: skip
     args = (command.args or "").split()
     if len(args) != 1:
         raise UsageError("Name the metric, or all.", "unmute")
-    metric = _metric_or_all(monitor, args[0], "unmute")
-    removed = monitor.state.mutes.remove(metric)
+    metric = _metric_or_all(catalogue, args[0], "unmute")
+    removed = store.mutes.remove(metric)
     what = "all metrics" if metric == "*" else f"<code>{e(metric)}</code>"
     await message.answer(f"🔔 Alerts for {what} are on again." if removed
                          else f"{what} was not muted.")  # fmt: skip
 
 
-async def mute_button(query: CallbackQuery, callback_data: Mute, monitor: Monitor) -> None:
-    if callback_data.metric not in monitor.catalogue.metrics or not 1 <= callback_data.hours <= 720:
-        await query.answer("That button is out of date.", show_alert=True)
-        return
-    now = monitor.clock()
-    until = now + timedelta(hours=callback_data.hours)
-    monitor.state.mutes.add(callback_data.metric, until, query.from_user.id, now)
-    local = until.astimezone(monitor.settings.zone)
-    await query.answer(f"Muted {callback_data.metric} until {local:%H:%M}")
-    state = monitor.state
-    if query.bot is not None:
-        incident = state.incidents.open_for(callback_data.metric)
-        if incident is not None and incident.id is not None:
-            line = f"🔕 muted until {local:%Y-%m-%d %H:%M} by {query.from_user.full_name}"
-            await show_state(query.bot, state, incident.id, line)
-    if isinstance(query.message, Message):
-        await query.message.answer(
-            f"🔕 <code>{e(callback_data.metric)}</code> muted until {local:%Y-%m-%d %H:%M} by "
-            f"{e(query.from_user.full_name)}."
-        )
+async def mute_incident(
+    query: CallbackQuery, incident_id: int, hours: int, *, store: State, settings: Settings,
+    catalogue: Catalogue, clock: Callable[[], datetime],
+) -> Reply:  # fmt: skip
+    """The mute buttons of an alert: the incident's metric, for admins only."""
+    if query.from_user.id not in settings.admin_ids:
+        return Reply("Only admins can mute alerts.", alert=True)
+    incident = store.incidents.get(incident_id)
+    if incident is None or incident.metric not in catalogue.metrics or not 1 <= hours <= 720:
+        return Reply(OUT_OF_DATE, alert=True)
+    now = clock()
+    until = now + timedelta(hours=hours)
+    store.mutes.add(incident.metric, until, query.from_user.id, now)
+    local = until.astimezone(settings.zone)
+    bot, chat = query.bot, query.message.chat.id if query.message is not None else None
+
+    async def show() -> None:
+        if bot is None:
+            return
+        await refresh(bot, store, settings, incident, now)
+        if chat is not None:
+            await bot.send_message(chat, f"🔕 <code>{e(incident.metric)}</code> muted until "
+                                   f"{local:%Y-%m-%d %H:%M} by "
+                                   f"{e(query.from_user.full_name)}.")  # fmt: skip
+
+    return Reply(f"Muted {incident.metric} until {local:%H:%M}", then=show)
 
 
 async def not_admin(message: Message) -> None:
@@ -135,13 +151,8 @@ async def not_admin(message: Message) -> None:
                          "them, or see /thresholds for what is in force.")  # fmt: skip
 
 
-async def not_admin_button(query: CallbackQuery) -> None:
-    await query.answer("Only admins can mute alerts.", show_alert=True)
-
-
 def build_refusal() -> Router:
     """A fresh router (a router can join only one dispatcher)."""
     refusal = Router(name="refusal")
-    refusal.message.register(not_admin, Command(*ADMIN_COMMANDS))
-    refusal.callback_query.register(not_admin_button, Mute.filter())
+    refusal.message.register(not_admin, Command(*admin_commands()))
     return refusal

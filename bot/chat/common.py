@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandStart
@@ -12,36 +13,42 @@ from bot.core.commands import help_text
 from bot.core.wording import e, metrics_text
 from bot.service.monitor import Monitor
 from bot.service.scheduler import next_tick
+from bot.settings import Settings
+from bot.state import State
+from queries.catalogue import Catalogue
 
 __all__ = ["build", "build_fallback"]
 
 
-def _is_admin(message: Message, monitor: Monitor) -> bool:
-    return message.from_user is not None and message.from_user.id in monitor.settings.admin_ids
+def _is_admin(message: Message, settings: Settings) -> bool:
+    return message.from_user is not None and message.from_user.id in settings.admin_ids
 
 
-async def start(message: Message, monitor: Monitor) -> None:
-    text = help_text(monitor.catalogue, is_admin=_is_admin(message, monitor))
+async def start(message: Message, *, settings: Settings, catalogue: Catalogue) -> None:
+    text = help_text(catalogue, is_admin=_is_admin(message, settings))
     who = message.from_user.id if message.from_user else "unknown"
     text += (f"\n\nThis chat's id: <code>{message.chat.id}</code> (for ALERT_CHAT_IDS); your "
              f"user id: <code>{who}</code> (for ADMIN_IDS).")  # fmt: skip
     await message.answer(text)
 
 
-async def metrics(message: Message, monitor: Monitor) -> None:
-    await message.answer(metrics_text(monitor.catalogue))
+async def metrics(message: Message, *, catalogue: Catalogue) -> None:
+    await message.answer(metrics_text(catalogue))
 
 
-async def status(message: Message, monitor: Monitor) -> None:
-    zone = monitor.settings.zone
-    now = monitor.clock()
-    last = monitor.state.journal.last_check()
-    interval = monitor.settings.check_interval
+async def status(
+    message: Message, *, checks: Monitor, store: State, settings: Settings,
+    clock: Callable[[], datetime],
+) -> None:  # fmt: skip
+    zone = settings.zone
+    now = clock()
+    last = store.journal.last_check()
+    interval = settings.check_interval
     lines = ["<b>Status</b>"]
     if last is None:
         lines.append("no check has finished yet")
     else:
-        took = monitor.last_duration
+        took = checks.last_duration
         finished = last.finished
         lines.append(
             f"last check {finished.astimezone(zone):%Y-%m-%d %H:%M:%S} {e(zone.key)}"
@@ -50,25 +57,26 @@ async def status(message: Message, monitor: Monitor) -> None:
         )
     lines.append(f"next check {next_tick(now, interval).astimezone(zone):%H:%M} (every "
                  f"{int(interval.total_seconds() // 60)} min)")  # fmt: skip
-    source = monitor.source.describe()
-    if monitor.last_error:
-        lines.append(f"source: {e(source)} — ⚠️ {e(monitor.last_error[:300])}")
+    source = checks.source.describe()
+    if checks.last_error:
+        lines.append(f"source: {e(source)} — ⚠️ {e(checks.last_error[:300])}")
     else:
         lines.append(f"source: {e(source)} — reachable")
-    report = monitor._report  # the latest check, if any: no new computation for /status
-    if report is not None:
+    latest = checks.last_report  # no new computation for /status
+    if latest is not None:
+        report = latest[0]
         lag = now - report.window_end.astimezone(now.tzinfo)
         lines.append(f"data complete up to {report.window_end.astimezone(zone):%H:%M} "
                      f"({int(lag.total_seconds() // 60)} min ago; delay allowed "
-                     f"{int(monitor.settings.data_delay.total_seconds() // 60)} min)")  # fmt: skip
-    errors = monitor.state.journal.delivery_errors(now - timedelta(days=1))
+                     f"{int(settings.data_delay.total_seconds() // 60)} min)")  # fmt: skip
+    errors = store.journal.delivery_errors(now - timedelta(days=1))
     lines.append(f"delivery errors in the last 24 h: {errors}")
-    mutes = monitor.state.mutes.active(now)
+    mutes = store.mutes.active(now)
     if mutes:
         lines.append("muted: " + ", ".join(
             f"{e(m.metric)} until {m.until.astimezone(zone):%m-%d %H:%M}" for m in mutes
         ))  # fmt: skip
-    subs = monitor.state.subscriptions.of_chat(message.chat.id)
+    subs = store.subscriptions.of_chat(message.chat.id)
     lines.append("this chat gets alerts for: " + (", ".join(map(e, subs)) if subs else "nothing "
                  "(/subscribe)"))  # fmt: skip
     await message.answer("\n".join(lines))

@@ -1,54 +1,76 @@
-"""The acknowledge and false-alarm buttons of an alert: anyone in the chat may press them."""
+"""Acknowledge / false alarm (and their undo) on an incident: admins, and members of the alert
+chat that was shown it. Every message that shows the incident is edited, keyboard kept."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 
-from aiogram import Router
+from aiogram import Bot
 from aiogram.types import CallbackQuery
 
-from bot.channels.buttons import Ack, FalseAlarm
-from bot.service.monitor import Monitor
-from bot.service.notifier import show_state
+from bot.chat.access import Members, may_mark
+from bot.chat.reply import OUT_OF_DATE, Reply
+from bot.core.buttons import Action, alert_buttons
+from bot.core.incidents import Incident
+from bot.service.edits import show_state, state_line
+from bot.settings import Settings
 from bot.state import State
 
-__all__ = ["build"]
+__all__ = ["MARKS", "mark", "refresh"]
+
+MARKS = (Action.ACK, Action.UNACK, Action.FALSE, Action.UNFALSE)
+DONE = {
+    Action.ACK: "Acknowledged: no more reminders for this incident.",
+    Action.UNACK: "No longer acknowledged: reminders are on again.",
+    Action.FALSE: "Recorded as a false alarm; /backtest and tune can learn from it.",
+    Action.UNFALSE: "The false alarm mark is taken back.",
+}
 
 
-def _state(monitor: Monitor) -> State:
-    return monitor.state
+def _changed(action: Action, incident: Incident, who: str) -> Incident:
+    if action is Action.ACK:
+        return replace(incident, acknowledged_by=who)
+    if action is Action.UNACK:
+        return replace(incident, acknowledged_by=None)
+    if action is Action.FALSE:
+        return replace(incident, false_alarm_by=who,
+                       acknowledged_by=incident.acknowledged_by or who)  # fmt: skip
+    return replace(incident, false_alarm_by=None)
 
 
-async def acknowledge(query: CallbackQuery, callback_data: Ack, monitor: Monitor) -> None:
-    state = _state(monitor)
-    incident = state.incidents.get(callback_data.incident)
-    if incident is None or not incident.is_open:
-        await query.answer("That incident is over.")
-        return
-    who = query.from_user.full_name
-    state.incidents.save(replace(incident, acknowledged_by=who))
-    await query.answer("Acknowledged: no more reminders for this incident.")
-    assert query.bot is not None
-    await show_state(query.bot, state, callback_data.incident, f"👀 acknowledged by {who}")
+async def refresh(bot: Bot, store: State, settings: Settings, incident: Incident,
+                  now: datetime) -> int:  # fmt: skip
+    """Show the incident's state on its messages; the keyboard stays while it is open."""
+    assert incident.id is not None
+    muted = store.mutes.until(incident.metric, now)
+    line = state_line(incident, muted_until=muted, zone=settings.zone)
+    buttons = None
+    if incident.is_open:
+        buttons = alert_buttons(incident.id, incident.alert_id,
+                                acknowledged=incident.acknowledged_by is not None,
+                                false_alarm=incident.false_alarm_by is not None)  # fmt: skip
+    return await show_state(bot, store, incident.id, line, buttons)
 
 
-async def false_alarm(query: CallbackQuery, callback_data: FalseAlarm, monitor: Monitor) -> None:
-    state = _state(monitor)
-    incident = state.incidents.get(callback_data.incident)
-    if incident is None:
-        await query.answer("That incident is unknown.")
-        return
-    who = query.from_user.full_name
-    state.incidents.save(replace(incident, false_alarm_by=who,
-                                 acknowledged_by=incident.acknowledged_by or who))
-    await query.answer("Recorded as a false alarm; /backtest and tune can learn from it.")
-    assert query.bot is not None
-    await show_state(query.bot, state, callback_data.incident, f"🙅 false alarm, says {who}")
-
-
-def build() -> Router:
-    """A fresh router (a router can join only one dispatcher)."""
-    router = Router(name="incidents")
-    router.callback_query.register(acknowledge, Ack.filter())
-    router.callback_query.register(false_alarm, FalseAlarm.filter())
-    return router
+async def mark(
+    query: CallbackQuery, action: Action, incident_id: int, *, store: State, settings: Settings,
+    members: Members, clock: Callable[[], datetime],
+) -> Reply:  # fmt: skip
+    incident = store.incidents.get(incident_id)
+    if incident is None or query.bot is None:
+        return Reply(OUT_OF_DATE, alert=True)
+    pressed_in = query.message.chat.id if query.message is not None else None
+    refusal = await may_mark(query.bot, incident_id, query.from_user.id, members=members,
+                             settings=settings, store=store, pressed_in=pressed_in)  # fmt: skip
+    if refusal is not None:
+        return Reply(refusal, alert=True)
+    if action in (Action.ACK, Action.UNACK) and not incident.is_open:
+        return Reply("That incident is over.")
+    updated = _changed(action, incident, query.from_user.full_name)
+    if updated == incident:
+        return Reply("Already so.")
+    store.incidents.save(updated)
+    bot = query.bot
+    return Reply(DONE[action], then=lambda: refresh(bot, store, settings, updated, clock()))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
@@ -9,30 +12,36 @@ from aiogram.types import Message
 from bot.chat.errors import UsageError
 from bot.chat.monitoring import metric_named
 from bot.core.wording import e
-from bot.service.monitor import Monitor
+from bot.state import State
+from queries.catalogue import Catalogue
 
 __all__ = ["build"]
 
 
-def _target(command: CommandObject, monitor: Monitor, name: str) -> str:
+def _target(command: CommandObject, catalogue: Catalogue, name: str) -> str:
     args = (command.args or "").split()
     if len(args) > 1:
         raise UsageError("One metric, or all.", name)
     if not args or args[0].lower() == "all":
         return "*"
-    return metric_named(monitor, args[0], name).name
+    return metric_named(catalogue, args[0], name).name
 
 
-async def subscribe(message: Message, command: CommandObject, monitor: Monitor) -> None:
-    metric = _target(command, monitor, "subscribe")
-    monitor.state.subscriptions.add(message.chat.id, metric, monitor.clock())
+async def subscribe(
+    message: Message, *, command: CommandObject, store: State, catalogue: Catalogue,
+    clock: Callable[[], datetime],
+) -> None:  # fmt: skip
+    metric = _target(command, catalogue, "subscribe")
+    store.subscriptions.add(message.chat.id, metric, clock())
     what = "every metric" if metric == "*" else f"<code>{e(metric)}</code>"
     await message.answer(f"🔔 This chat now gets alerts for {what}. /unsubscribe to stop.")
 
 
-async def unsubscribe(message: Message, command: CommandObject, monitor: Monitor) -> None:
-    metric = _target(command, monitor, "unsubscribe")
-    removed = monitor.state.subscriptions.remove(message.chat.id, metric)
+async def unsubscribe(
+    message: Message, *, command: CommandObject, store: State, catalogue: Catalogue,
+) -> None:  # fmt: skip
+    metric = _target(command, catalogue, "unsubscribe")
+    removed = store.subscriptions.remove(message.chat.id, metric)
     if removed:
         what = "any metric" if metric == "*" else f"<code>{e(metric)}</code>"
         await message.answer(f"🔕 This chat no longer gets alerts for {what}.")

@@ -1,0 +1,75 @@
+"""Who may act on an incident: admins, and members of an alert chat that was shown it.
+
+A subscriber's private copy gives no right: membership is asked of Telegram (getChatMember) for
+the alert chats (ALERT_CHAT_IDS) that received the incident, answers cached for a few minutes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from aiogram import Bot
+from aiogram.exceptions import AiogramError, TelegramAPIError
+
+from bot.settings import Settings
+from bot.state import State
+
+__all__ = ["Members", "may_mark"]
+
+log = logging.getLogger(__name__)
+
+IN_CHAT = frozenset({"member", "administrator", "creator", "restricted"})
+
+
+class Members:
+    """getChatMember answers, remembered for `ttl` seconds; a failed question is not cached."""
+
+    def __init__(self, *, ttl: float = 300.0, timeout: float = 5.0) -> None:
+        self.ttl = ttl
+        self.timeout = timeout
+        self._known: dict[tuple[int, int], tuple[bool, float]] = {}
+
+    async def is_member(self, bot: Bot, chat: int, user: int) -> bool | None:
+        """True or False as Telegram says, None when it could not be asked."""
+        key, now = (chat, user), time.monotonic()
+        known = self._known.get(key)
+        if known is not None and known[1] > now:
+            return known[0]
+        try:
+            member = await asyncio.wait_for(bot.get_chat_member(chat, user), self.timeout)
+        except (AiogramError, TimeoutError) as exc:
+            why = exc if isinstance(exc, TelegramAPIError) else type(exc).__name__
+            log.warning("getChatMember(%s, %s) failed: %s", chat, user, why)
+            return None
+        inside = member.status in IN_CHAT and getattr(member, "is_member", True) is not False
+        if len(self._known) > 10_000:
+            self._known.clear()
+        self._known[key] = (inside, now + self.ttl)
+        return inside
+
+
+async def may_mark(
+    bot: Bot, incident_id: int, user: int, *, members: Members, settings: Settings, store: State,
+    pressed_in: int | None,
+) -> str | None:  # fmt: skip
+    """None when `user` may acknowledge or label the incident, else the sentence refusing it."""
+    if user in settings.admin_ids:
+        return None
+    alert_chats = list(settings.alert_chat_ids)
+    shown = {m.chat_id for m in store.incidents.messages(incident_id)}
+    # a digest is not linked to its incidents: then any alert chat (each gets every alert)
+    chats = [c for c in alert_chats if c in shown] if shown else alert_chats
+    if pressed_in in chats:  # the likeliest answer first
+        chats.remove(pressed_in)
+        chats.insert(0, pressed_in)
+    unsure = False
+    for chat in chats:
+        inside = await members.is_member(bot, chat, user)
+        if inside:
+            return None
+        unsure |= inside is None
+    if unsure:
+        return "I could not check that you are in the alert chat; please try again in a minute."
+    return "Only members of the alert chat (or admins) can mark this incident."

@@ -1,0 +1,79 @@
+"""Every inline button press, through one handler: the data is unpacked (bot.core.buttons),
+the action decides who may press it, and the press is always answered, out-of-date and
+malformed data included, so the spinner never stays. Edits and charts follow the answer."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from aiogram import Router
+from aiogram.exceptions import AiogramError, TelegramAPIError
+from aiogram.types import CallbackQuery
+
+from bot.chat.access import Members
+from bot.chat.admin import mute_incident
+from bot.chat.incidents import MARKS, mark
+from bot.chat.monitoring import show_alert
+from bot.chat.reply import OUT_OF_DATE, Reply
+from bot.core.buttons import Action, unpack
+from bot.service.monitor import Monitor
+from bot.settings import Settings
+from bot.state import State
+from queries.catalogue import Catalogue
+
+__all__ = ["build", "press"]
+
+log = logging.getLogger(__name__)
+
+FAILED = "Sorry, that did not work. The bot keeps running; try again in a minute."
+
+
+async def _route(
+    query: CallbackQuery, *, store: State, settings: Settings, catalogue: Catalogue,
+    checks: Monitor, members: Members, clock: Callable[[], datetime],
+) -> Reply:  # fmt: skip
+    unpacked = unpack(query.data)
+    if unpacked is None:
+        return Reply(OUT_OF_DATE, alert=True)
+    action, numbers = unpacked
+    if action in MARKS:
+        return await mark(query, action, numbers[0], store=store, settings=settings,
+                          members=members, clock=clock)  # fmt: skip
+    if action is Action.MUTE:
+        return await mute_incident(query, numbers[0], numbers[1], store=store,
+                                   settings=settings, catalogue=catalogue,
+                                   clock=clock)  # fmt: skip
+    return await show_alert(query, numbers[0], checks=checks, store=store, settings=settings,
+                            catalogue=catalogue)  # fmt: skip
+
+
+async def press(
+    query: CallbackQuery, *, store: State, settings: Settings, catalogue: Catalogue,
+    checks: Monitor, members: Members, clock: Callable[[], datetime],
+) -> None:  # fmt: skip
+    """Answer first (whatever happens), then do what follows the answer."""
+    try:
+        reply = await _route(query, store=store, settings=settings, catalogue=catalogue,
+                             checks=checks, members=members, clock=clock)  # fmt: skip
+    except Exception:  # a bug or a broken state file: the press still gets its answer
+        log.exception("button %r failed", (query.data or "")[:64])
+        reply = Reply(FAILED, alert=True)
+    try:
+        await query.answer(reply.text[:200], show_alert=reply.alert)
+    except AiogramError as exc:  # too old to answer, or Telegram down: nothing else to do
+        why = exc if isinstance(exc, TelegramAPIError) else type(exc).__name__
+        log.warning("could not answer a button press: %s", why)
+    if reply.then is not None:
+        try:
+            await reply.then()
+        except Exception:
+            log.exception("after button %r", (query.data or "")[:64])
+
+
+def build() -> Router:
+    """A fresh router (a router can join only one dispatcher)."""
+    router = Router(name="buttons")
+    router.callback_query.register(press)
+    return router
