@@ -77,7 +77,7 @@ class Completed:
         self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
 
 
-async def refresh(env: dict[str, str], *, extend: bool = True) -> set[str]:
+async def refresh(env: dict[str, str], *, extend: bool = True, check: bool = True) -> set[str]:
     """Rows up to now (the incident goes on), then the titles of the metrics `alertbot check`
     finds off: what every alert chat must receive."""
     if extend:
@@ -87,6 +87,8 @@ async def refresh(env: dict[str, str], *, extend: bool = True) -> set[str]:
             await seeding.extend(source, datetime.now(UTC), history=timedelta(days=28))
         finally:
             await source.close()
+    if not check:
+        return set()
     done = await asyncio.to_thread(subprocess_run, "check", "--json", env=env)
     assert done.returncode in (0, 1), done.stderr
     report = json.loads(done.stdout)
@@ -663,9 +665,9 @@ async def test_kill_9_loop_during_sends_delivers_every_alert(
     rng = random.Random(10)
     kills, mid_send, logs = 0, 0, []
     started = time.monotonic()
-    while kills < 20 and time.monotonic() - started < 360:
+    while kills < 20 and time.monotonic() - started < 480:
         if kills % 5 == 4:
-            await refresh(demo)
+            await refresh(demo, check=False)  # rows up to now: the incident stays open
         seen = len(fake.calls)
         bot = await Bot(env, tmp_path).start()
         if all(has_all(fake, c, titles) for c in chats):  # nothing left to send: any moment
