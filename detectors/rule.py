@@ -38,94 +38,48 @@ def _rolling_sum(values: np.ndarray, n: int) -> np.ndarray:
 
 RULE_PARAMS: Mapping[str, Param] = {
     "direction": Param(
-        str,
-        "both",
-        None,
-        None,
-        "which moves alert: down, up or both",
-        choices=("both", "down", "up"),
+        str, "both", None, None, "which moves alert", choices=("both", "down", "up")
     ),
     "persist_k": Param(int, 2, 1, 12, "buckets outside the band among the last persist_m"),
     "persist_m": Param(int, 3, 1, 12, "window, in buckets, for the persistence rule"),
-    "severe": Param(
-        float, 2.0, 1.0, 100.0, "a single bucket this many half-widths away fires at once"
-    ),
-    "min_rel_change": Param(
-        float, 0.1, 0.0, 10.0, "smallest |value - expected| / expected that may fire"
-    ),
-    "min_abs_change": Param(
-        float, 0.0, 0.0, 1e12, "smallest |value - expected|, in the metric's units, that may fire"
-    ),
+    "severe": Param(float, 2.0, 1.0, 100.0, "half-widths away at which one bucket fires at once"),
+    "min_rel_change": Param(float, 0.1, 0.0, 10.0, "smallest |value - expected| / expected"),
+    "min_abs_change": Param(float, 0.0, 0.0, 1e12, "smallest |value - expected|, in units"),
     "window": Param(
-        int,
-        4,
-        0,
-        96,
-        "longest window, in buckets, of the sustained-shift test (every window from 2 up is "
-        "tested; 0 = off): catches a moderate shift on a noisy series that no single bucket shows",
+        int, 4, 0, 96, "longest window (buckets) of the sustained-shift test (0 = off)"
     ),
     "window_score": Param(
-        float,
-        1.25,
-        0.1,
-        100.0,
-        "the window's summed deviation, in its combined half-widths, that fires",
+        float, 1.25, 0.1, 100.0, "the window's deviation, in combined half-widths, that fires"
     ),
     "window_min_rel": Param(
-        float,
-        0.15,
-        0.0,
-        10.0,
-        "smallest relative shift the sustained-shift test fires on: a shift of a few percent "
-        "held for an hour is more often a new regime (a weekday after a weekend, a campaign) "
-        "than an incident",
+        float, 0.15, 0.0, 10.0, "smallest relative shift the sustained-shift test fires on"
     ),
     "window_min_expected": Param(
-        float,
-        400.0,
-        0.0,
-        1e12,
-        "the sustained-shift test needs at least this much expected over its window: on a "
-        "few bursty events per bucket sums mislead",
-    ),
-    "missing_min_expected": Param(
-        float,
-        50.0,
-        0.0,
-        1e12,
-        "a missing bucket fires when at least this much was expected (0 = never); at steps "
-        "finer than 15 minutes only once data has been missing for 15 minutes",
+        float, 400.0, 0.0, 1e12, "counts: events expected over the window for that test"
     ),
     "window_min_share": Param(
-        float,
-        0.25,
-        0.0,
-        1.0,
-        "for a series that is not counts (a ratio, a mean, a latency), the sustained-shift "
-        "test instead needs the window's expected total to be at least this share of the "
-        "series' usual size over a window: window_min_expected is in events, which a ratio "
-        "near 0.2 never reaches",
+        float, 0.25, 0.0, 1.0, "non-counts: share of a usual window's size for that test"
     ),
     "autocorr_max": Param(
-        float,
-        0.9,
-        0.0,
-        0.99,
-        "the sustained-shift test allows for deviations that follow one another (their lag-1 "
-        "correlation over the last day, up to this); 0 = treat buckets as independent",
+        float, 0.9, 0.0, 0.99, "most that test allows for errors that follow one another"
+    ),
+    "missing_min_expected": Param(
+        float, 50.0, 0.0, 1e12, "a missing bucket fires when this much was expected (0 never)"
     ),
     "fine_severe": Param(
-        float,
-        0.25,
-        0.0,
-        2.0,
-        "at steps finer than 15 minutes `severe` grows by this power of the steps per 15 "
-        "minutes (1 min: 15^0.25 = 1.97x): more points a day give noise more chances",
+        float, 0.25, 0.0, 2.0, "severe x (steps per 15 min) ^ this at finer steps"
     ),
 }
 
 
 USUAL_WINDOW = 96  # points over which a non-count series' usual size is taken
+# What the range rests on (a detector's `basis` column), as the verdict's reason says it.
+BASIS_WORDS = {
+    "weekly": "range from the same weekday of previous weeks",
+    "daily": "range from the same time on previous days",
+    "daily-short": "range from the same time on the few days of history there are",
+    "recent": "range from the last hours only (less than a day of history)",
+}
 
 
 def _fineness(index: pd.Index) -> float:
@@ -357,6 +311,11 @@ class Rule:
             return None if not np.isfinite(x) else x
 
         status, reason = self._explain(table, value, exp, lo, hi)
+        basis = band["basis"].iloc[-1] if "basis" in band.columns else None
+        if isinstance(basis, str) and np.isfinite(exp):
+            reason = f"{reason}; {BASIS_WORDS.get(basis.split(',')[0], basis)}"
+            if basis.endswith("rebased"):
+                reason += ", re-based after a lasting level change"
         score = num(float(row["score"]))
         return Verdict(status, series.index[-1], num(value), num(exp), num(lo), num(hi),
                        score if np.isfinite(value) else None, reason)  # fmt: skip

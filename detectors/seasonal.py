@@ -26,10 +26,15 @@ __all__ = ["SeasonalDetector", "seasonal_period"]
 
 WEEKLY_MIN = 3  # fewest same-weekday values whose median may stand in for the daily one
 DECIMALS_MAX = 9  # values with more decimal places than this have no resolution to speak of
-COLD_MIN_POINTS = 4
+COLD_MIN_POINTS = 4  # fewest points a cold-start band rests on, whatever the step
 # The tail the width also follows: the 80th percentile of past absolute errors (1.2816 sd for
 # normal errors). Not higher: in two weeks of one time of day, past incidents can be a tenth.
-TAIL_Q, TAIL_Z = 0.8, 1.2816  # fewest points a cold-start band rests on, whatever the step
+TAIL_Q, TAIL_Z = 0.8, 1.2816
+RESOLUTION_SD = 0.5  # narrowest sd, in the series' resolution: a step of 1 is never noise-free
+# Recent noise must be this many times the usual before the band widens (then by the excess:
+# at 3x the usual, 2.5x): the estimate wobbles around 1 on an ordinary day.
+NOISE_SLACK = 1.5
+REBASE_MIN = 1.0  # smallest lasting level change, in robust sd, that is re-based
 # What a band rests on (the `basis` column; None where there is no band).
 NONE = None
 WEEKLY = "weekly"
@@ -129,132 +134,41 @@ def _nanmedian(m: np.ndarray, axis: int = 1) -> np.ndarray:
 class SeasonalDetector(Detector):
     name = "seasonal"
     PARAMS: Mapping[str, Param] = {
-        "days": Param(int, 14, 2, 56, "previous seasons (days) the expected value is built from"),
+        "days": Param(int, 14, 2, 56, "previous days the expected value is built from"),
         "k": Param(float, 3.25, 0.5, 20.0, "half-width of the band in robust standard deviations"),
-        "neighbours": Param(
-            int, 3, 0, 8, "adjacent slots on each side whose past errors also set the width"
-        ),
-        "level_window": Param(
-            int,
-            12,
-            0,
-            192,
-            "recent buckets whose total against the seasonal median sets the (fast) level",
-        ),
+        "neighbours": Param(int, 3, 0, 8, "adjacent slots each side whose errors set the width"),
+        "level_window": Param(int, 12, 0, 192, "buckets of the fast level (recent vs median)"),
         "level_inlier": Param(
-            float,
-            3.5,
-            0.5,
-            20.0,
-            "robust standard deviations within which a bucket counts as normal for the level; "
-            "apart from k, so a wider band never lets an incident into the level",
+            float, 3.5, 0.5, 20.0, "robust sd within which a bucket counts for the level (not k)"
         ),
-        "level_slow": Param(
-            int,
-            192,
-            0,
-            4032,
-            "buckets of the slow level, which follows growth and holiday-wide shifts "
-            "(0 = one level only)",
-        ),
+        "level_slow": Param(int, 192, 0, 4032, "buckets of the slow level (0 = one level only)"),
         "level_clip": Param(
-            float,
-            0.1,
-            0.01,
-            1.0,
-            "the most the fast level may differ from the slow one, as a share; a decline over "
-            "hours then shows as a decline instead of being absorbed",
+            float, 0.1, 0.01, 1.0, "most the fast level may differ from the slow one (share)"
         ),
         "weeks": Param(
-            int,
-            3,
-            0,
-            8,
-            "previous weeks of the same-weekday median, used where it forecast better over "
-            "the past week (under 3 = off: a median of two is no defence against last week's "
-            "incident): weekday/weekend differences are then expected",
+            int, 3, 0, 8, "weeks of the same-weekday median, used where it forecast better (<3 off)"
         ),
         "weekly_gain": Param(
-            float,
-            0.1,
-            0.0,
-            10.0,
-            "how much smaller (a share) the same-weekday median's past errors must be to be used",
+            float, 0.1, 0.0, 10.0, "how much better (share) the weekly median must have been"
         ),
         "min_history": Param(
-            int,
-            3,
-            1,
-            56,
-            "fewest previous days for the band of the same time of day; before that, the "
-            "cold-start band (see cold_hours)",
+            int, 3, 1, 56, "days for the same-time-of-day width; before that, the cold start"
         ),
         "cold_hours": Param(
-            float,
-            2.0,
-            0.0,
-            48.0,
-            "hours of history after which a series gets a band from its last hours, then from "
-            "the days it has; 0 = no band before min_history days",
+            float, 2.0, 0.0, 48.0, "hours of history before a band from recent hours (0 = off)"
         ),
         "tail": Param(
-            float,
-            0.75,
-            0.0,
-            3.0,
-            "the width is at least this share of the spread the upper tail of past errors "
-            "implies (80th percentile): where most errors are exactly 0, the median "
-            "says 0",
-        ),
-        "resolution": Param(
-            float,
-            0.5,
-            0.0,
-            10.0,
-            "narrowest standard deviation, in units of the series' resolution (1 for whole "
-            "numbers, 0.01 for values stored to two decimals)",
-        ),
-        "noise_hours": Param(
-            float,
-            6.0,
-            0.0,
-            48.0,
-            "hours of recent errors compared with their usual spread: a noisier day widens the "
-            "band (0 = off)",
+            float, 0.75, 0.0, 3.0, "width at least this share of what the 80th-pct error implies"
         ),
         "sparse_per_day": Param(
-            float,
-            1.0,
-            0.0,
-            100.0,
-            "on a series that is mostly exactly its expected value (mostly zeros), the band "
-            "is never narrower than the excursion it makes this many times a day (0 = off)",
+            float, 1.0, 0.0, 100.0, "mostly-zero series: band covers the excursion this often/day"
         ),
-        "noise_min": Param(
-            float,
-            1.5,
-            1.0,
-            10.0,
-            "recent noise must be this many times the usual before the band widens (then by "
-            "the excess: at 3x the usual, 3 - (1.5 - 1) = 2.5x)",
+        "noise_hours": Param(
+            float, 6.0, 0.0, 48.0, "hours of recent errors that widen the band on a noisy day"
         ),
-        "noise_max": Param(
-            float, 3.0, 1.0, 20.0, "the most a noisier-than-usual day widens the band"
-        ),
+        "noise_max": Param(float, 3.0, 1.0, 20.0, "the most a noisy day widens the band"),
         "rebase_hours": Param(
-            float,
-            24.0,
-            0.0,
-            168.0,
-            "a level change that held for half of this span (and still holds) becomes the new "
-            "normal (0 = never)",
-        ),
-        "rebase_min": Param(
-            float,
-            1.0,
-            0.1,
-            20.0,
-            "the smallest level change, in robust standard deviations, that is re-baselined",
+            float, 24.0, 0.0, 168.0, "a level change held for half of this is the new normal"
         ),
         "min_rel_width": Param(
             float, 0.02, 0.0, 1.0, "narrowest half-width, as a share of expected"
@@ -264,8 +178,7 @@ class SeasonalDetector(Detector):
             "auto",
             None,
             None,
-            "yes: the values are event counts, never narrower than Poisson noise; "
-            "auto: yes when every value is a whole non-negative number",
+            "event counts: never narrower than Poisson (auto: whole non-negative values)",
             choices=("auto", "yes", "no"),
         ),
     }
@@ -286,13 +199,10 @@ class SeasonalDetector(Detector):
         self.counts: str = values["counts"]
         self.cold_hours: float = values["cold_hours"]
         self.tail: float = values["tail"]
-        self.resolution: float = values["resolution"]
         self.noise_hours: float = values["noise_hours"]
         self.noise_max: float = values["noise_max"]
-        self.noise_min: float = values["noise_min"]
         self.sparse_per_day: float = values["sparse_per_day"]
         self.rebase_hours: float = values["rebase_hours"]
-        self.rebase_min: float = values["rebase_min"]
         if self.min_history > self.days:
             raise ValueError(
                 f"seasonal: min_history must be <= days ({self.days}), got {self.min_history}"
@@ -367,8 +277,7 @@ class SeasonalDetector(Detector):
         a share of the series' resolution (the decimals it is stored with: an expected 0 or a
         constant still has a width), and for counts Poisson noise."""
         floor = self.min_rel_width * np.abs(expected)
-        if self.resolution > 0:
-            floor = np.fmax(floor, self.resolution * _resolution(values))
+        floor = np.fmax(floor, RESOLUTION_SD * _resolution(values))
         if self._is_counts(values):
             # Counts: never narrower than Poisson noise, so a quiet series is not flagged for
             # the difference between 0 and 2 events.
@@ -574,7 +483,7 @@ class SeasonalDetector(Detector):
             z = residual / sd
         long = _rolling_median(z, window, window // 2)
         short = _rolling_median(z, confirm, confirm)
-        shifted = (np.abs(long) >= self.rebase_min) & (np.abs(short) >= self.rebase_min)
+        shifted = (np.abs(long) >= REBASE_MIN) & (np.abs(short) >= REBASE_MIN)
         shifted &= np.sign(long) == np.sign(short)
         if ratio_ok:
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -613,7 +522,7 @@ class SeasonalDetector(Detector):
     def _noise(self, errors: np.ndarray, sd: np.ndarray, first: int, window: int) -> np.ndarray:
         """How much noisier than usual the recent past is: the robust size of the last
         `noise_hours` of errors in units of their usual same-time-of-day spread, less the
-        slack of `noise_min`, from 1 (never narrower than usual) up to `noise_max`. A day whose
+        slack of NOISE_SLACK, from 1 (never narrower than usual) up to `noise_max`. A day whose
         noise is three times the usual widens its band instead of firing all day; a median, so
         an incident shorter than half the span does not widen the band it is judged against."""
         out = np.ones(errors.size)
@@ -624,7 +533,7 @@ class SeasonalDetector(Detector):
         recent = 1.4826 * _rolling_median(units, window, max(window // 2, 2))
         # Only noise clearly above the usual widens the band, and then by the excess: the
         # estimate itself wobbles around 1 on an ordinary day.
-        excess = np.nan_to_num(recent, nan=1.0) - (self.noise_min - 1.0)
+        excess = np.nan_to_num(recent, nan=1.0) - (NOISE_SLACK - 1.0)
         out[first:] = np.clip(excess, 1.0, self.noise_max)
         return out
 
