@@ -42,6 +42,7 @@ DAILY = "daily"
 DAILY_SHORT = "daily-short"
 RECENT = "recent"
 REBASED = ", rebased"
+SPARSE = ", sparse"  # the width is the sparse floor: sums of buckets mean little there
 
 
 def seasonal_period(step: timedelta) -> int:
@@ -439,15 +440,13 @@ class SeasonalDetector(Detector):
             floor = np.maximum(floor, _binomial(expected, weight.reindex(series.index)))
         sd = np.maximum(scale, floor)
         sd = sd * self._noise(values - expected, sd, first_wide, noise_window)
-        half = np.fmax(self.k * sd, self._sparse(values - expected, first_wide, period))
+        sparse = self._sparse(values - expected, first_wide, period)
+        half = np.where(np.isfinite(sd), np.fmax(self.k * sd, sparse), np.nan)
         expected = np.where(np.isfinite(half), expected, np.nan)
         if wanted < n:
             expected = expected.copy()
             expected[: n - wanted] = np.nan
-        known = np.isfinite(expected)
-        basis[~known] = NONE
-        moved = rebased & known
-        basis[moved] = basis[moved] + REBASED
+        basis = _label(basis, expected, rebased, sparse > self.k * np.nan_to_num(sd))
         lower = expected - half
         if self._is_counts(values):
             lower = np.maximum(lower, 0.0)  # a count cannot go below zero
@@ -574,6 +573,20 @@ class SeasonalDetector(Detector):
 
     def describe(self) -> str:
         return f"seasonal (median of {self.days} days, k={self.k:g})"
+
+
+def _label(
+    basis: np.ndarray, expected: np.ndarray, rebased: np.ndarray, sparse: np.ndarray
+) -> np.ndarray:
+    """The basis column: None where there is no band; re-based and sparse noted."""
+    known = np.isfinite(expected)
+    basis = basis.copy()
+    basis[~known] = NONE
+    moved = rebased & known
+    basis[moved] = basis[moved] + REBASED
+    spare = known & sparse
+    basis[spare] = basis[spare] + SPARSE
+    return basis
 
 
 def _binomial(expected: np.ndarray, weight: pd.Series) -> np.ndarray:
