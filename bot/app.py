@@ -151,10 +151,9 @@ class BotApp:
             try:
                 if await self.state_is_sound():
                     await self.delivery.drain(stop=stop)
-            except StoreError:
-                await self._report_state_problem()
             except Exception:
-                log.exception("sending from the outbox failed; trying again shortly")
+                if self.state_problem is None:  # damage is reported once, by state_is_sound
+                    log.exception("sending from the outbox failed; trying again shortly")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=every)
 
@@ -180,13 +179,6 @@ class BotApp:
                 return True
             except TelegramUnauthorizedError:
                 raise TelegramRejectedToken(REJECTED) from None
-            except TelegramNotFound:
-                if method != "getMe":
-                    raise
-                raise TelegramRejectedToken(
-                    f"the Bot API at {self.settings.telegram_api_url} does not know BOT_TOKEN "
-                    "(404 Not Found): check the token from @BotFather and TELEGRAM_API_URL"
-                ) from None
             except TelegramRetryAfter as exc:
                 pause, reason = float(exc.retry_after), f"asked to wait {exc.retry_after} s"
             except (TelegramNetworkError, TelegramServerError) as exc:
@@ -194,10 +186,17 @@ class BotApp:
             except ClientDecodeError:  # its text holds the whole page: never logged
                 reason = "the answer was not the Bot API's JSON (an error page from a proxy?)"
             except TelegramAPIError as exc:
-                if method == "getMe":
-                    raise
-                log.error("Telegram refused %s (%s); going on without it", method, exc.message)
-                return True
+                if method != "getMe":  # the menu is a convenience: the bot serves without it
+                    log.error("Telegram refused %s (%s); going on without it", method,
+                              exc.message[:200])  # fmt: skip
+                    return True
+                if isinstance(exc, TelegramNotFound):  # what Telegram says to a malformed token
+                    raise TelegramRejectedToken(
+                        f"the Bot API at {self.settings.telegram_api_url} does not know "
+                        "BOT_TOKEN (404 Not Found): check the token from @BotFather and "
+                        "TELEGRAM_API_URL"
+                    ) from None
+                reason = f"{type(exc).__name__}: {exc.message[:120]}"
             log.warning("%s failed at start-up (%s); trying again in %.0f s", method, reason, pause)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(halt.wait(), timeout=pause)

@@ -9,6 +9,7 @@ import io
 import logging
 import os
 import random
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -221,6 +222,28 @@ async def test_start_up_outlasts_502_pages_from_a_proxy(
     assert TOKEN.split(":")[1] not in caplog.text
 
 
+async def test_a_menu_telegram_refuses_does_not_keep_the_bot_from_serving(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """setMyCommands answered 400 (not transient): no retry loop, the bot polls and answers."""
+    fake.fail_next("setMyCommands", 400, "Bad Request: BOT_COMMAND_INVALID")
+    app = make_app(settings_for(fake.url, embedded_spec, tmp_path / "s.db"))
+    stop = asyncio.Event()
+    task = asyncio.create_task(app.run(stop=stop, handle_signals=False, polling_timeout=1,
+                                       schedule=False, drain_every=0.2))  # fmt: skip
+    try:
+        hello = await reply(fake, "/start", user=USER)
+        assert "/check" in hello[0]
+        assert [c.method for c in fake.calls if c.method.startswith("setMyCommands")] == [
+            "setMyCommands!400"
+        ]
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=60)
+        app.monitor.state.close()
+        await app.monitor.source.close()
+
+
 async def test_a_rejected_token_is_a_typed_error_not_a_retry(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
@@ -345,6 +368,42 @@ async def test_run_with_a_rejected_token_exits_2_without_printing_it(
         done.stderr
     )
     assert "Traceback" not in done.stderr and "WRONG-SECRET" not in done.stderr + done.stdout
+
+
+async def test_run_retries_an_unreachable_bot_api_and_stops_cleanly_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    """`alertbot run` while the Bot API refuses connections: it keeps trying, a WARNING per
+    try, and SIGTERM during the wait ends it with exit 0, no traceback, the lock released."""
+    path = tmp_path / "state.sqlite3"
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("CLICKHOUSE_", "BOT_"))}
+    env = {
+        **base,
+        "BOT_TOKEN": TOKEN,
+        "STATE_PATH": str(path),
+        "TELEGRAM_API_URL": "http://127.0.0.1:9",
+        "EMBEDDED_PATH": str(tmp_path / "demo"),
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", env=env, cwd=tmp_path,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stderr is not None
+    seen = b""
+    try:
+        while seen.count(b"getMe failed at start-up") < 2:
+            line = await asyncio.wait_for(process.stderr.readline(), timeout=60)
+            assert line, seen.decode()
+            seen += line
+    finally:
+        process.send_signal(signal.SIGTERM)
+        rest = await asyncio.wait_for(process.stderr.read(), timeout=60)
+        await process.wait()
+    log = (seen + rest).decode()
+    assert process.returncode == 0, log
+    assert "WARNING" in log and "trying again in 2 s" in log
+    assert "Traceback" not in log and TOKEN.split(":")[1] not in log
+    State(path, exclusive=True).close()  # the lock went with the process
 
 
 # -- logs -----------------------------------------------------------------------------------
