@@ -4,6 +4,8 @@
     CatalogueError (queries)         the metric catalogue is wrong        exit 2
     UsageError (bot.cli)             bad command-line arguments           exit 2, says the usage
     UsageError (bot.chat.errors)     bad command arguments in a chat      answered with the usage
+    any other error in a handler     our bug                              logged, one sentence
+                                                                          to the user, serving on
     StoreError (bot.state)           the state file cannot be used        exit 2
     +-- StateLocked                  another `alertbot run` holds it      exit 2: stop it, or
     |                                                                     another STATE_PATH
@@ -17,13 +19,15 @@
     TelegramRejectedToken (here)     401 (or 404) on getMe at start-up    exit 2 naming BOT_TOKEN
     aiogram at start-up: TelegramNetworkError, TelegramServerError (5xx), ClientDecodeError (an
         HTML page from a proxy), TelegramRetryAfter: retried with backoff 1, 2, 4 ... 60 s until
-        stopped, a WARNING each with a short reason; other 4xx on setMyCommands: logged, the bot
-        runs without its menu
+        stopped, a WARNING each with a short reason (getMe's other 4xx too); setMyCommands'
+        other 4xx: logged, the bot serves without its menu
     aiogram while sending (bot.service.delivery): a typed outcome per message: retry later,
         wait retry_after, chat gone, rejected (plain-text fallback)
     SourceError (queries.errors)     getting numbers failed               `check`: exit 1; the
     +-- SourceUnavailable            unreachable, timed out               bot: /status shows it,
-    |                                                                     the next check retries
+    |   |                                                                 the next check retries
+    |   +-- SourceNotAnswering       a command's time budget ran out      the chat is told the
+    |       (bot.service.monitor)    with no earlier check to show        source hangs
     +-- SourceMisconfigured          credentials, database, table         exit 2 (`check`)
     +-- QueryFailed                  our SQL or their answer is broken    exit 1
 
