@@ -69,6 +69,9 @@ RULE_PARAMS: Mapping[str, Param] = {
     "fine_severe": Param(
         float, 0.25, 0.0, 2.0, "severe x (steps per 15 min) ^ this at finer steps"
     ),
+    "fine_persist": Param(
+        float, 0.25, 0.0, 1.0, "persist_k, persist_m x (steps per 15 min) ^ this, finer steps"
+    ),
 }
 
 
@@ -134,6 +137,7 @@ class Rule:
         self.window_min_expected: float = values["window_min_expected"]
         self.window_min_share: float = values["window_min_share"]
         self.fine_severe: float = values["fine_severe"]
+        self.fine_persist: float = values["fine_persist"]
         self.autocorr_max: float = values["autocorr_max"]
         if self.persist_k > self.persist_m:
             raise ValueError(
@@ -170,12 +174,22 @@ class Rule:
         fine = _fineness(series.index)
         flags = np.concatenate([[0.0], np.cumsum(outside.astype(float))])
         ends = np.arange(1, outside.size + 1)
-        recent = flags[ends] - flags[np.maximum(ends - self.persist_m, 0)]
-        persistent = recent >= self.persist_k
+        # At a finer step the same noise crosses the band more often in a row: more of a
+        # longer window must be outside.
+        persist_k, persist_m = self._persistence(fine)
+        recent = flags[ends] - flags[np.maximum(ends - persist_m, 0)]
+        persistent = recent >= persist_k
         severe = np.abs(np.nan_to_num(score)) >= self.severe * fine**self.fine_severe
         firing = outside & big & (persistent | severe)
         counts = _is_counts(value)
-        window = self._window_score(value, expected, lower, upper, counts=counts)
+        window = self._window_score(
+            value,
+            expected,
+            lower,
+            upper,
+            counts=counts,
+            threshold=self.window_score * fine**self.fine_severe,
+        )
         if window is None:
             window = np.zeros(value.size, dtype=int)
         if "basis" in band.columns:
@@ -211,6 +225,7 @@ class Rule:
         upper: np.ndarray,
         *,
         counts: bool = True,
+        threshold: float | None = None,
     ) -> np.ndarray | None:
         """Per bucket, the shortest window (2 .. `window` buckets) ending there whose summed
         deviation is outside the window's own band, sqrt(sum of half-widths squared), the
@@ -232,10 +247,23 @@ class Rule:
             lags = np.arange(1, n)
             inflation = 1 + 2 * np.sum((1 - lags / n) * rho[:, None] ** lags, axis=1)
             fires = self._window_fires(
-                n, value, expected, lower, upper, usual=usual, inflation=inflation
+                n,
+                value,
+                expected,
+                lower,
+                upper,
+                usual=usual,
+                inflation=inflation,
+                threshold=threshold,
             )
             length = np.where(fires & (length == 0), n, length)
         return length
+
+    def _persistence(self, fine: float) -> tuple[int, int]:
+        """persist_k of persist_m at this step: at finer steps more of a longer window."""
+        grow = fine**self.fine_persist
+        persist_m = max(round(self.persist_m * grow), 1)
+        return min(max(round(self.persist_k * grow), 1), persist_m), persist_m
 
     def _autocorrelation(
         self, value: np.ndarray, expected: np.ndarray, lower: np.ndarray, upper: np.ndarray
@@ -278,7 +306,7 @@ class Rule:
     def _window_fires(
         self, n: int, value: np.ndarray, expected: np.ndarray, lower: np.ndarray,
         upper: np.ndarray, *, usual: np.ndarray | None = None,
-        inflation: np.ndarray | None = None,
+        inflation: np.ndarray | None = None, threshold: float | None = None,
     ) -> np.ndarray:  # fmt: skip
         dev = value - expected
         total = _rolling_sum(dev, n)
@@ -289,7 +317,8 @@ class Rule:
         same = np.abs(_rolling_sum(np.sign(dev), n)) == n
         with np.errstate(invalid="ignore", divide="ignore"):
             z = np.where(spread > 0, total / spread, 0.0)
-            fires = (np.abs(z) >= self.window_score) & same
+            limit = self.window_score if threshold is None else threshold
+            fires = (np.abs(z) >= limit) & same
             fires &= np.abs(total) >= np.maximum(
                 max(self.min_rel_change, self.window_min_rel) * base, self.min_abs_change * n
             )
@@ -306,7 +335,7 @@ class Rule:
     def verdict(self, series: pd.Series, band: pd.DataFrame) -> Verdict:
         """The last bucket's verdict under this rule (only the rows its windows need)."""
         fine = _fineness(series.index[-USUAL_WINDOW:])
-        tail = max(self.persist_m, self.window, round(fine), 1) + USUAL_WINDOW
+        tail = max(self._persistence(fine)[1], self.window, round(fine), 1) + USUAL_WINDOW
         table = self.evaluate(series.iloc[-tail:], band.iloc[-tail:])
         row = table.iloc[-1]
         value = float(series.iloc[-1])
@@ -344,9 +373,10 @@ class Rule:
                     f"{way} expected for the last {int(row['window'])} buckets together "
                     "(a sustained shift no single bucket shows)"
                 )
-            recent = int(table["outside"].iloc[-self.persist_m :].sum())
-            if recent >= self.persist_k:
-                why = f"{recent} of the last {self.persist_m} buckets outside"
+            persist_k, persist_m = self._persistence(_fineness(table.index))
+            recent = int(table["outside"].iloc[-persist_m:].sum())
+            if recent >= persist_k:
+                why = f"{recent} of the last {persist_m} buckets outside"
             else:
                 why = f"{abs(float(row['score'])):.1f}x the band's half-width"
             return Status.ANOMALY, f"{side} the expected range ({why})"
@@ -356,6 +386,5 @@ class Rule:
             return Status.OK, f"{side} the band, but only {self.direction.value} moves alert"
         if abs(value - exp) < max(self.min_abs_change, self.min_rel_change * abs(exp)):
             return Status.OK, f"{side} the band, but the change is below the minimum effect"
-        return Status.OK, (
-            f"{side} the band for 1 bucket; waiting for {self.persist_k} of {self.persist_m}"
-        )
+        persist_k, persist_m = self._persistence(_fineness(table.index))
+        return Status.OK, f"{side} the band for 1 bucket; waiting for {persist_k} of {persist_m}"
