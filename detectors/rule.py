@@ -195,8 +195,8 @@ class Rule:
         if "basis" in band.columns:
             # A band set by a mostly-zero series' daily excursion is no standard deviation:
             # a few blips in a row add up to nothing unusual there.
-            sparse = band["basis"].astype("string").str.contains("sparse").fillna(False)
-            window = np.where(sparse.to_numpy(dtype=bool), 0, window)
+            sparse = [isinstance(b, str) and b.endswith("sparse") for b in band["basis"]]
+            window = np.where(np.array(sparse, dtype=bool), 0, window)
         firing |= window > 0
         missing = ~np.isfinite(value) & np.isfinite(expected)
         if self.missing_min_expected > 0 and self.direction is not Direction.UP:

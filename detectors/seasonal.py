@@ -273,12 +273,14 @@ class SeasonalDetector(Detector):
             and bool(np.all(finite == np.round(finite)))
         )
 
-    def _floor(self, values: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    def _floor(
+        self, values: np.ndarray, expected: np.ndarray, resolution: np.ndarray
+    ) -> np.ndarray:
         """The narrowest standard deviation a band may have: a share of the expected value,
         a share of the series' resolution (the decimals it is stored with: an expected 0 or a
         constant still has a width), and for counts Poisson noise."""
         floor = self.min_rel_width * np.abs(expected)
-        floor = np.fmax(floor, RESOLUTION_SD * _resolution(values))
+        floor = np.fmax(floor, RESOLUTION_SD * resolution)
         if self._is_counts(values):
             # Counts: never narrower than Poisson noise, so a quiet series is not flagged for
             # the difference between 0 and 2 events.
@@ -377,12 +379,13 @@ class SeasonalDetector(Detector):
 
     def _band(self, series: pd.Series, last: int | None, weight: pd.Series | None) -> pd.DataFrame:
         values = series.to_numpy(dtype="float64")
-        out = pd.DataFrame(
-            np.nan, index=series.index, columns=["expected", "lower", "upper"], dtype="float64"
-        )
-        out["basis"] = pd.Series([None] * len(out), index=out.index, dtype=object)
         if values.size < 2:
-            return out
+            nothing = np.full(values.size, np.nan)
+            return pd.DataFrame(
+                {"expected": nothing, "lower": nothing, "upper": nothing,
+                 "basis": pd.Series([None] * values.size, index=series.index, dtype=object)},
+                index=series.index,
+            )  # fmt: skip
         step = infer_step(series.index)
         period = seasonal_period(step)
         sub_daily = period > 1 and step < timedelta(days=1)
@@ -414,7 +417,8 @@ class SeasonalDetector(Detector):
 
         # Pass 1, without a level: which points look normal at all.
         loose = self._scale(values - median, lags, 2 * nb + 1, first_loose)
-        floor0 = self._floor(values, median)
+        resolution = _resolution(values)
+        floor0 = self._floor(values, median, resolution)
         inlier = np.abs(values - median) <= self.level_inlier * np.maximum(loose, floor0)
         # Pass 2: the level from normal-looking points, then the width from its own errors.
         expected = median * self._level(values, median, inlier)
@@ -435,7 +439,7 @@ class SeasonalDetector(Detector):
         expected, scale, basis = self._cold(
             values, expected, scale, basis, period=period, first=first_wide, points=cold_points
         )
-        floor = self._floor(values, expected)
+        floor = self._floor(values, expected, resolution)
         if weight is not None:
             floor = np.maximum(floor, _binomial(expected, weight.reindex(series.index)))
         sd = np.maximum(scale, floor)
@@ -451,7 +455,12 @@ class SeasonalDetector(Detector):
         if self._is_counts(values):
             lower = np.maximum(lower, 0.0)  # a count cannot go below zero
         return pd.DataFrame(
-            {"expected": expected, "lower": lower, "upper": expected + half, "basis": basis},
+            {
+                "expected": expected,
+                "lower": lower,
+                "upper": expected + half,
+                "basis": pd.Series(basis, index=series.index, dtype=object),
+            },
             index=series.index,
         )
 
@@ -481,6 +490,8 @@ class SeasonalDetector(Detector):
             residual = v - e
             z = residual / sd
         long = _rolling_median(z, window, window // 2)
+        if not bool(np.any(np.abs(long) >= REBASE_MIN)):
+            return expected, rebased  # the usual case: nothing has moved for long
         short = _rolling_median(z, confirm, confirm)
         shifted = (np.abs(long) >= REBASE_MIN) & (np.abs(short) >= REBASE_MIN)
         shifted &= np.sign(long) == np.sign(short)
@@ -510,6 +521,8 @@ class SeasonalDetector(Detector):
         size = np.abs(errors[start:])
         exact = pd.Series(np.where(np.isfinite(size), size <= 1e-12, np.nan))
         share = exact.rolling(window, min_periods=period).mean().to_numpy()
+        if not bool(np.any(share >= 0.5)):
+            return out  # not a sparse series: spare the rolling quantile
         q = float(np.clip(1 - self.sparse_per_day / period, 0.5, 1.0))
         tail = pd.Series(size).rolling(window, min_periods=period).quantile(q).to_numpy()
         # Causal: the floor for a point comes from the points before it.
@@ -603,6 +616,8 @@ def _resolution(values: np.ndarray) -> np.ndarray:
     (up to 9) any of them has. Whole numbers (and zeros) give 1, values stored to 0.001 give
     0.001; values with more decimals than that, in effect none."""
     finite = np.where(np.isfinite(values), np.abs(values), 0.0)
+    if bool(np.all(finite == np.round(finite))):  # whole numbers: the common case, fast
+        return np.concatenate([[0.0], np.ones(max(values.size - 1, 0))])
     places = np.full(values.size, DECIMALS_MAX, dtype=float)
     for d in range(DECIMALS_MAX - 1, -1, -1):
         scaled = finite * 10.0**d
