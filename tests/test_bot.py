@@ -227,14 +227,15 @@ async def test_alerts_survive_telegram_rate_limits_and_blocked_chats(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
     """A 429 with retry_after is waited out and the alert still arrives once; a chat that
-    blocked the bot (403) loses its subscriptions instead of failing every check."""
+    blocked the bot (403, and getChat agrees) loses its subscriptions instead of failing every
+    check."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
     state = State(settings.state_path)
     state.subscriptions.add(777, "*", END)
     state.close()
     fake.fail_next("sendPhoto", 429, "Too Many Requests: retry after 1", chat=ALERTS,
                    parameters={"retry_after": 1})  # fmt: skip
-    fake.fail_next("sendPhoto", 403, "Forbidden: bot was blocked by the user", chat=777)
+    fake.chat_gone(777)  # blocked: every send and getChat answer 403
     async with running(settings, fake) as monitor:
         await fake.wait_for(lambda c: c.method == "sendPhoto!429")
         await fake.wait_for(lambda c: c.method == "sendPhoto!403")
