@@ -262,8 +262,8 @@ async def test_metric_answers_within_its_budget_while_clickhouse_hangs(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path, silent_server: str
 ) -> None:
     """ClickHouse accepts the connection and never answers (its client waits 60 s, with
-    retries): /metric and /check still answer within the budget, saying the source is not
-    answering and that no check has finished yet."""
+    retries): /metric, /check and /backtest still answer within the budget, saying the source
+    is not answering and that no check has finished yet."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
     source = ClickHouseSource(silent_server, database="simulator")
     async with running(settings, fake, source=source) as monitor:
@@ -276,8 +276,10 @@ async def test_metric_answers_within_its_budget_while_clickhouse_hangs(
         took = time.monotonic() - asked
         await fake.send("/check", user=ADMIN)
         check = await fake.wait_for(lambda c: c.chat_id == ADMIN, seconds=10)
+        await fake.send("/backtest views 2", user=STRANGER)
+        backtest = await fake.wait_for(lambda c: c.chat_id == STRANGER, seconds=10)
     assert took < 3.0 + 2.0, took
-    for answer in (metric[0].text, check[0].text):
+    for answer in (metric[0].text, check[0].text, backtest[0].text):
         assert "not answering" in answer and "127.0.0.1" in answer
         assert "no check has finished yet" in answer and "/status" in answer
 
@@ -304,7 +306,7 @@ async def test_a_stuck_check_gets_the_last_report_marked_stale(
     assert took < 2.0 + 2.0, took
     caption = answer[0].text
     finished = first.checked_at.astimezone(settings.zone)
-    assert caption.startswith("⚠️ The source is not answering")
+    assert caption.startswith("⚠️ The source is slow or not answering")
     assert f"from {finished:%H:%M}" in caption and "Views" in caption
 
 

@@ -1,8 +1,10 @@
-"""Every command answers: bad arguments get what was wrong and the correct usage."""
+"""Every command answers: bad arguments get what was wrong and the correct usage; a source
+that hangs gets a sentence saying so."""
 
 from __future__ import annotations
 
 import logging
+from zoneinfo import ZoneInfo
 
 from aiogram import Router
 from aiogram.filters import ExceptionTypeFilter
@@ -10,8 +12,11 @@ from aiogram.types import ErrorEvent
 
 from bot.core.commands import usage
 from bot.core.wording import e
+from bot.service.monitor import SourceNotAnswering
+from bot.settings import Settings
+from bot.state import State
 
-__all__ = ["UsageError", "build"]
+__all__ = ["UsageError", "build", "not_answering"]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +38,24 @@ async def on_usage_error(event: ErrorEvent) -> None:
         await target.answer(f"{e(error.problem)}\nUsage: <code>{e(usage(error.command))}</code>")
 
 
+def not_answering(error: SourceNotAnswering, store: State, zone: ZoneInfo) -> str:
+    last = store.journal.last_check()
+    when = (f"the last check is from {last.finished.astimezone(zone):%Y-%m-%d %H:%M}"
+            if last is not None else "no check has finished yet")  # fmt: skip
+    source = f"{e(error.source)}: {e(error.problem)}"
+    return (f"⚠️ The source is slow or not answering ({source}); {when}. Try again in a "
+            "minute; /status shows more.")  # fmt: skip
+
+
+async def on_source_not_answering(event: ErrorEvent, store: State, settings: Settings) -> None:
+    """A command that needs a check while the source hangs, with no earlier one to show."""
+    error = event.exception
+    assert isinstance(error, SourceNotAnswering)
+    target = event.update.message
+    if target is not None:
+        await target.answer(not_answering(error, store, settings.zone))
+
+
 async def on_any_error(event: ErrorEvent) -> None:
     """Our bug or a source failure: say so in one sentence, keep serving, log the details."""
     log.error("while handling an update: %s", event.exception, exc_info=event.exception)
@@ -48,5 +71,6 @@ def build() -> Router:
     """A fresh router (a router can join only one dispatcher)."""
     router = Router(name="router")
     router.errors.register(on_usage_error, ExceptionTypeFilter(UsageError))
+    router.errors.register(on_source_not_answering, ExceptionTypeFilter(SourceNotAnswering))
     router.errors.register(on_any_error)
     return router

@@ -8,7 +8,7 @@ from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 
-from bot.chat.errors import UsageError
+from bot.chat.errors import UsageError, not_answering
 from bot.chat.reply import OUT_OF_DATE, Reply
 from bot.core.text import CAPTION_LIMIT
 from bot.core.wording import (
@@ -44,26 +44,15 @@ def metric_named(catalogue: Catalogue, name: str, command: str) -> Metric:
     )
 
 
-async def _answer(
-    message: Message, checks: Monitor, store: State, settings: Settings,
-) -> tuple[Answer, str] | None:  # fmt: skip
-    """The report to show and the note to put on top ('' when fresh); or None once the chat
-    has been told the source is not answering."""
-    zone = settings.zone
-    try:
-        answer = await checks.report()
-    except SourceNotAnswering as exc:
-        last = store.journal.last_check()
-        when = (f"the last check is from {last.finished.astimezone(zone):%Y-%m-%d %H:%M}"
-                if last is not None else "no check has finished yet")  # fmt: skip
-        await message.answer(f"⚠️ The source is not answering ({e(exc.source)}: "
-                             f"{e(exc.problem)}); {when}. /status shows more.")  # fmt: skip
-        return None
+async def _answer(checks: Monitor, settings: Settings) -> tuple[Answer, str]:
+    """The report to show and the note to put on top ('' when fresh). SourceNotAnswering
+    when the source hangs and no check has finished: bot.chat.errors answers it."""
+    answer = await checks.report()
     if not answer.stale:
         return answer, ""
-    note = (f"⚠️ The source is not answering ({e(checks.source.describe())}); this is the "
-            f"last finished check, from {answer.checked_at.astimezone(zone):%H:%M}. "
-            "/status shows more.")  # fmt: skip
+    finished = answer.checked_at.astimezone(settings.zone)
+    note = (f"⚠️ The source is slow or not answering ({e(checks.source.describe())}); this "
+            f"is the last finished check, from {finished:%H:%M}. /status shows more.")  # fmt: skip
     return answer, note
 
 
@@ -88,10 +77,7 @@ async def _send_metric(
     message: Message, metric: Metric, where: Slice, *, checks: Monitor, store: State,
     settings: Settings,
 ) -> None:  # fmt: skip
-    answered = await _answer(message, checks, store, settings)
-    if answered is None:
-        return
-    answer, note = answered
+    answer, note = await _answer(checks, settings)
     report = answer.report
     if where.dim == "?":
         matches = [r.slice for r in report.results if r.metric.name == metric.name
@@ -117,11 +103,8 @@ async def _send_metric(
         await message.answer(caption)
 
 
-async def check(message: Message, *, checks: Monitor, store: State, settings: Settings) -> None:
-    answered = await _answer(message, checks, store, settings)
-    if answered is None:
-        return
-    answer, note = answered
+async def check(message: Message, *, checks: Monitor, settings: Settings) -> None:
+    answer, note = await _answer(checks, settings)
     report = answer.report
     summary = check_summary(report, zone=settings.zone)
     for part in split_message(f"{note}\n{summary}" if note else summary):
@@ -170,6 +153,8 @@ async def show_alert(
                                settings=settings)  # fmt: skip
         except UsageError as exc:
             await message.answer(e(exc.problem))
+        except SourceNotAnswering as exc:
+            await message.answer(not_answering(exc, store, settings.zone))
 
     return Reply(f"📈 {metric.title}"[:200], then=send)
 

@@ -248,8 +248,9 @@ class Monitor:
         self, metric: Metric
     ) -> tuple[dict[SeriesKey, pd.Series], dict[SeriesKey, pd.Series]]:
         """Every slice of the metric over the history the current check holds (28 days), and
-        the ratio weights. No query of its own: the check has just fetched what is new."""
-        report = await self.check()
+        the ratio weights. No query of its own: the check has just fetched what is new (or,
+        when the source hangs, the last check did)."""
+        report = (await self.report()).report
         table = self.catalogue.tables[metric.table]
         held = self.history.held(table)
         if held is None:
