@@ -215,6 +215,7 @@ class BotApp:
     ) -> None:
         """Start, poll for updates and check on schedule until SIGINT/SIGTERM (or `stop`)."""
         halt = stop or asyncio.Event()
+        self.notifier.stop = halt  # its drain after a check stops between messages too
         loop = asyncio.get_running_loop()
         if handle_signals:
             for number in (signal.SIGTERM, signal.SIGINT):

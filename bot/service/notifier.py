@@ -6,6 +6,7 @@ never stops the other alerts of the check.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
@@ -50,6 +51,7 @@ class Notifier:
         self.wall = wall  # the outbox's retry times are real time, whatever the check's clock
         self.delivery = delivery
         self.charts: Callable[[SeriesResult], Awaitable[bytes]] = monitor.chart
+        self.stop: asyncio.Event | None = None  # set: the drain after a check stops early
 
     # -- who hears ------------------------------------------------------------------------------
     def recipients(self, metric: str) -> list[int]:
@@ -109,7 +111,7 @@ class Notifier:
         for incident in resolved:
             assert incident.id is not None
             await show_state(self.bot, self.state, incident.id, state_line(incident), None)
-        await self.delivery.drain()
+        await self.delivery.drain(stop=self.stop)
 
     async def _charts(self, intents: Iterable[Intent]) -> dict[str, bytes]:
         """Charts of the alerts this check opens; one that fails to draw leaves its alert text."""
