@@ -478,8 +478,10 @@ class FakeTelegram:
             return answer
         if method in ("sendMessage", "sendPhoto", "editMessageText", "editMessageCaption",
                       "editMessageReplyMarkup"):  # fmt: skip
+            # An edit answers with the message it edited, as Telegram does: same id.
+            edited = _int(data.get("message_id")) if method.startswith("edit") else None
             message: dict[str, Any] = {
-                "message_id": next(self._ids), "date": int(time.time()),
+                "message_id": edited or next(self._ids), "date": int(time.time()),
                 "chat": {"id": int(data.get("chat_id", 0)), "type": "private"},
             }  # fmt: skip
             if method == "sendPhoto":

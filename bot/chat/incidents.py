@@ -66,6 +66,11 @@ async def mark(
                              settings=settings, store=store, pressed_in=pressed_in)  # fmt: skip
     if refusal is not None:
         return Reply(refusal, alert=True)
+    # Read again after the await: a check may have changed the incident meanwhile (resolved
+    # it), and saving the copy read before would undo that.
+    incident = store.incidents.get(incident_id)
+    if incident is None:
+        return Reply(OUT_OF_DATE, alert=True)
     if action in (Action.ACK, Action.UNACK) and not incident.is_open:
         return Reply("That incident is over.")
     updated = _changed(action, incident, query.from_user.full_name)
