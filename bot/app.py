@@ -1,5 +1,7 @@
-"""`alertbot run`: the Telegram bot. Long polling, the command menu, the background check and
-the incidents it reports. The composition root of the bot: it alone builds Bot and Dispatcher.
+"""`alertbot run`: the Telegram bot. Long polling (or a webhook), the command menu, the
+background check and the incidents it reports, the HTTP endpoint (/healthz, /metrics), reload
+on SIGHUP and /reload. The composition root of the bot: it (with bot/runtime.py, what it
+does around the bot) alone builds Bot and Dispatcher.
 
 Its lifecycle holds: start-up retries what is transient (network, 5xx, a proxy's HTML page)
 with backoff until it answers or the process is stopped, and stops on a rejected token
@@ -16,75 +18,57 @@ import html
 import logging
 import signal
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 
-from aiogram import Bot, Dispatcher
-from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
-from aiogram.enums import ParseMode
-from aiogram.exceptions import (
-    AiogramError,
-    ClientDecodeError,
-    TelegramAPIError,
-    TelegramNetworkError,
-    TelegramNotFound,
-    TelegramRetryAfter,
-    TelegramServerError,
-    TelegramUnauthorizedError,
-)
+from aiogram import Dispatcher
+from aiogram.exceptions import AiogramError
 from aiogram.types import BotCommand
-from aiogram.utils.token import TokenValidationError
 
 from bot.channels import build_channels
 from bot.chat import dependencies, routers
 from bot.core.commands import COMMANDS
 from bot.core.incidents import Policy
-from bot.errors import TelegramRejectedToken
+from bot.runtime import (
+    announce,
+    finish,
+    listen,
+    make_bot,
+    make_monitor,
+    until_answered,
+)
 from bot.service.delivery import Delivery
+from bot.service.health import Health, HttpServer
 from bot.service.monitor import Monitor
 from bot.service.notifier import Notifier
+from bot.service.ops import ApiErrors, CountedChannel, Ops
+from bot.service.reload import reload
 from bot.service.scheduler import run_every
-from bot.settings import Settings
-from bot.state import State, StoreError
-from queries.catalogue import load_catalogue
-from queries.sources import Source
+from bot.settings import Settings, load_settings
+from bot.state import StoreError
 
 __all__ = ["BotApp", "make_monitor", "serve"]
 
 log = logging.getLogger(__name__)
-
-REJECTED = "Telegram rejected BOT_TOKEN (401 Unauthorized): check the token from @BotFather"
 
 
 class BotApp:
     """The bot, its dispatcher and its notifier around one Monitor."""
 
     def __init__(self, settings: Settings, monitor: Monitor) -> None:
-        assert settings.bot_token is not None
-        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
-        try:
-            self.bot = Bot(
-                settings.bot_token.get_secret_value(),
-                session=session,
-                default=DefaultBotProperties(parse_mode=ParseMode.HTML),
-            )
-        except TokenValidationError:
-            raise TelegramRejectedToken(
-                "BOT_TOKEN is not a bot token (expected digits, a colon, then letters, as "
-                "@BotFather gives it): check the token from @BotFather"
-            ) from None
+        self.bot = make_bot(settings)
         self.monitor = monitor
         self.settings = settings
-        self.dispatcher = Dispatcher(**dependencies(monitor, settings))
+        self.dispatcher = Dispatcher(**dependencies(monitor, settings), reload=self.reload)
         self.dispatcher.include_routers(*routers(settings.admin_ids))
+        self.ops = Ops(monitor.state)  # metrics in a registry of this bot's own
+        self.bot.session.middleware(ApiErrors(self.ops))
         secret = settings.alert_webhook_secret
         channels = build_channels(
             self.bot,
             webhook_url=settings.alert_webhook_url,
             webhook_secret=secret.get_secret_value() if secret else None,
         )
-        self.delivery = Delivery(monitor.state, channels)
+        counted = {name: CountedChannel(channel, self.ops) for name, channel in channels.items()}
+        self.delivery = Delivery(monitor.state, counted)
         self.notifier = Notifier(
             self.bot,
             monitor,
@@ -95,6 +79,10 @@ class BotApp:
         self.start_backoff = (1.0, 60.0)  # seconds: first and longest wait between tries
         self.shutdown_grace = 30.0  # seconds the message in flight gets to finish at a stop
         self._reported = False
+        self.health = Health(self.ops, settings.check_interval, lambda: self.state_problem)
+        self.http: HttpServer | None = None  # listening while run() runs (HTTP_PORT 0: never)
+        self.read_settings: Callable[[], Settings] = load_settings  # what /reload re-reads
+        self._reloads: set[asyncio.Task[str]] = set()
 
     # -- the state file ------------------------------------------------------------------------
     @property
@@ -137,7 +125,12 @@ class BotApp:
         if not await self.state_is_sound():
             return
         try:
-            report = await self.monitor.check(fresh=True)
+            try:
+                report = await self.monitor.check(fresh=True)
+            except Exception as exc:
+                self.ops.check_failed(exc)  # the scheduler logs it
+                raise
+            self.ops.checked(report, self.monitor.last_duration)
             await self.notifier.after_check(report)
         except StoreError:
             if self.state_problem is None:
@@ -160,48 +153,22 @@ class BotApp:
     # -- start-up --------------------------------------------------------------------------------
     async def start(self, halt: asyncio.Event) -> bool:
         """Who we are and the command menu, each retried until Telegram answers; False when
-        stopped first. Raises TelegramRejectedToken when the token is refused."""
+        stopped first; in webhook mode setWebhook too. Raises TelegramRejectedToken when the
+        token is refused, SettingsError when WEBHOOK_URL is."""
         commands = [BotCommand(command=c.name, description=c.what[:256]) for c in COMMANDS]
-        return await self._until_answered("getMe", self.bot.me, halt) and (
-            await self._until_answered(
-                "setMyCommands", lambda: self.bot.set_my_commands(commands), halt
-            )
-        )
+        url, secret = self.settings.webhook_url, self.settings.webhook_secret
 
-    async def _until_answered(
-        self, method: str, call: Callable[[], Awaitable[object]], halt: asyncio.Event
-    ) -> bool:
-        wait, longest = self.start_backoff
-        while not halt.is_set():
-            pause = wait
-            try:
-                await call()
-                return True
-            except TelegramUnauthorizedError:
-                raise TelegramRejectedToken(REJECTED) from None
-            except TelegramRetryAfter as exc:
-                pause, reason = float(exc.retry_after), f"asked to wait {exc.retry_after} s"
-            except (TelegramNetworkError, TelegramServerError) as exc:
-                reason = f"{type(exc).__name__}: {exc.message[:120]}"
-            except ClientDecodeError:  # its text holds the whole page: never logged
-                reason = "the answer was not the Bot API's JSON (an error page from a proxy?)"
-            except TelegramAPIError as exc:
-                if method != "getMe":  # the menu is a convenience: the bot serves without it
-                    log.error("Telegram refused %s (%s); going on without it", method,
-                              exc.message[:200])  # fmt: skip
-                    return True
-                if isinstance(exc, TelegramNotFound):  # what Telegram says to a malformed token
-                    raise TelegramRejectedToken(
-                        f"the Bot API at {self.settings.telegram_api_url} does not know "
-                        "BOT_TOKEN (404 Not Found): check the token from @BotFather and "
-                        "TELEGRAM_API_URL"
-                    ) from None
-                reason = f"{type(exc).__name__}: {exc.message[:120]}"
-            log.warning("%s failed at start-up (%s); trying again in %.0f s", method, reason, pause)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(halt.wait(), timeout=pause)
-            wait = min(wait * 2, longest)
-        return False
+        async def ask(method: str, call: Callable[[], Awaitable[object]]) -> bool:
+            return await until_answered(method, call, halt, settings=self.settings,
+                                        backoff=self.start_backoff)  # fmt: skip
+
+        return (
+            await ask("getMe", self.bot.me)
+            and await ask("setMyCommands", lambda: self.bot.set_my_commands(commands))
+            and (url is None or await ask("setWebhook", lambda: self.bot.set_webhook(
+                url, secret_token=secret.get_secret_value() if secret else None,
+                drop_pending_updates=False)))
+        )  # fmt: skip
 
     # -- the whole run -----------------------------------------------------------------------
     async def run(
@@ -213,37 +180,51 @@ class BotApp:
         schedule: bool = True,
         drain_every: float = 2.0,
     ) -> None:
-        """Start, poll for updates and check on schedule until SIGINT/SIGTERM (or `stop`)."""
+        """Start, take updates (polling or webhook) and check on schedule until SIGINT/SIGTERM
+        (or `stop`); SIGHUP reloads."""
         halt = stop or asyncio.Event()
         self.notifier.stop = halt  # its drain after a check stops between messages too
         loop = asyncio.get_running_loop()
-        if handle_signals:
-            for number in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(number, self._on_signal, number, halt)
+        signals = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP) if handle_signals else ()
+        for number in signals:
+            loop.add_signal_handler(number, self._on_signal, number, halt)
         try:
+            self.http = await listen(self.settings, self.health, self.dispatcher, self.bot)
+            announce(self.settings, self.monitor)
             if await self.start(halt):
-                await self._poll(halt, polling_timeout, schedule, drain_every)
+                self._lifecycle(halt, schedule, drain_every)
+                if self.settings.webhook_url:
+                    await self._serve_webhook(halt)
+                else:
+                    await self._poll(halt, polling_timeout)
         finally:
-            if handle_signals:
-                for number in (signal.SIGTERM, signal.SIGINT):
-                    loop.remove_signal_handler(number)
+            for number in signals:
+                loop.remove_signal_handler(number)
+            if self.http is not None:
+                await self.http.stop()
             await self.bot.session.close()
 
-    @staticmethod
-    def _on_signal(number: int, halt: asyncio.Event) -> None:
+    def _on_signal(self, number: int, halt: asyncio.Event) -> None:
+        if number == signal.SIGHUP:
+            task = asyncio.create_task(self.reload())
+            self._reloads.add(task)
+            task.add_done_callback(self._reloads.discard)
+            return
         log.info("%s: finishing the message in flight, then stopping",
                  signal.Signals(number).name)  # fmt: skip
         halt.set()
 
-    async def _poll(
-        self, halt: asyncio.Event, polling_timeout: int, schedule: bool, drain_every: float
-    ) -> None:
-        tasks: list[asyncio.Task[None]] = []
-        watcher: list[asyncio.Task[None]] = []
+    async def reload(self) -> str:
+        """SIGHUP and /reload: the catalogue and the settings safe to change (bot/service/
+        reload.py), validated first; returns what happened."""
+        lines = await reload(self.monitor, self.notifier, self.dispatcher.workflow_data,
+                             self.read_settings)  # fmt: skip
+        return "\n".join(lines)
 
-        async def watch_stop() -> None:
-            await halt.wait()
-            await self.dispatcher.stop_polling()
+    def _lifecycle(self, halt: asyncio.Event, schedule: bool, drain_every: float) -> None:
+        """What runs beside the updates: the outbox drain and the scheduled check, started
+        when the dispatcher starts and finished, between two messages, when it stops."""
+        tasks: list[asyncio.Task[None]] = []
 
         async def on_startup() -> None:
             resumed = self.monitor.state.outbox.resume()
@@ -254,17 +235,37 @@ class BotApp:
                 tasks.append(asyncio.create_task(run_every(
                     self.settings.check_interval, self.tick, clock=self.monitor.clock, stop=halt
                 )))  # fmt: skip
-            watcher.append(asyncio.create_task(watch_stop()))  # polling runs: it can be stopped
 
         async def on_shutdown() -> None:
             halt.set()
             # Each task stops between two messages: the one in flight finishes, however long
             # Telegram takes to answer it (within reason); only a stuck one is cut.
             for task in tasks:
-                await _finish(task, self.shutdown_grace)
+                await finish(task, self.shutdown_grace)
 
         self.dispatcher.startup.register(on_startup)
         self.dispatcher.shutdown.register(on_shutdown)
+
+    async def _serve_webhook(self, halt: asyncio.Event) -> None:
+        data = {"dispatcher": self.dispatcher, "bots": [self.bot], "bot": self.bot,
+                **self.dispatcher.workflow_data}  # fmt: skip
+        await self.dispatcher.emit_startup(**data)
+        try:
+            await halt.wait()
+        finally:
+            await self.dispatcher.emit_shutdown(**data)
+
+    async def _poll(self, halt: asyncio.Event, polling_timeout: int) -> None:
+        watcher: list[asyncio.Task[None]] = []
+
+        async def watch_stop() -> None:
+            await halt.wait()
+            await self.dispatcher.stop_polling()
+
+        async def on_startup() -> None:  # polling runs: it can be stopped
+            watcher.append(asyncio.create_task(watch_stop()))
+
+        self.dispatcher.startup.register(on_startup)
         try:
             await self.dispatcher.start_polling(
                 self.bot, handle_signals=False, polling_timeout=polling_timeout
@@ -274,39 +275,5 @@ class BotApp:
                 task.cancel()
 
 
-async def _finish(task: asyncio.Task[None], seconds: float) -> None:
-    done, _ = await asyncio.wait({task}, timeout=seconds)
-    if not done:
-        log.warning("a background task did not stop within %g s; cutting it short", seconds)
-        task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        pass
-    except Exception:
-        log.exception("a background task failed while stopping")
-
-
 async def serve(settings: Settings, monitor: Monitor, **options: object) -> None:
     await BotApp(settings, monitor).run(**options)  # type: ignore[arg-type]
-
-
-def wall_clock() -> datetime:
-    return datetime.now(UTC)
-
-
-def make_monitor(
-    settings: Settings,
-    source: Source,
-    clock: Callable[[], datetime] = wall_clock,
-    state: State | None = None,
-) -> Monitor:
-    """The bot's Monitor; `state` is the file `alertbot run` opened (exclusive), else it opens
-    STATE_PATH itself, also exclusive: one bot per state file."""
-    return Monitor(
-        source=source,
-        catalogue=load_catalogue(settings.catalogue_path),
-        state=state if state is not None else State(settings.state_path, exclusive=True),
-        settings=settings,
-        clock=clock,
-    )

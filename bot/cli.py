@@ -48,7 +48,7 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 # what may pass if tried again later (an unreachable or slow source) exits 1.
 USAGE_ERRORS = (SettingsError, UsageError, CatalogueError, SourceMisconfigured, StoreError,
                 TelegramRejectedToken)  # fmt: skip
-SECRET_VARIABLES = ("BOT_TOKEN", "CLICKHOUSE_PASSWORD", "ALERT_WEBHOOK_SECRET")
+SECRET_VARIABLES = ("BOT_TOKEN", "CLICKHOUSE_PASSWORD", "ALERT_WEBHOOK_SECRET", "WEBHOOK_SECRET")
 
 
 async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
@@ -201,9 +201,7 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         source = make_source(settings)
         try:
             monitor = make_monitor(settings, source, state=state)
-            log.info("bot starting: %s, checks every %s", source.describe(),
-                     settings.check_interval)  # fmt: skip
-            await serve(settings, monitor)
+            await serve(settings, monitor)  # its first log line says what starts
         finally:
             await source.close()
     finally:
@@ -256,24 +254,29 @@ COMMANDS = {
 }
 
 
+def _log_level(args: argparse.Namespace, settings: Settings) -> str:
+    """The bot is a service: it logs at LOG_LEVEL (INFO unless set). The other commands print
+    their own output: there LOG_LEVEL applies when set, else errors only; -v adds INFO."""
+    chosen = args.command == "run" or "log_level" in settings.model_fields_set
+    level = settings.log_level if chosen else "ERROR"
+    return "INFO" if args.verbose and logging.getLevelName(level) > logging.INFO else level
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    # Without -v a command's own sentence is the whole story; -v shows retries and stages.
-    # The bot is a service: it logs what happens (a warning per retry) without -v too.
-    verbose = args.verbose or args.command == "run"
-    scrubber = configure(logging.INFO if verbose else logging.ERROR,
+    # Until the settings are read: errors only (with -v: what happens).
+    scrubber = configure(logging.INFO if args.verbose else logging.ERROR,
                          [os.environ.get(name) for name in SECRET_VARIABLES])  # fmt: skip
     if not args.verbose:
         logging.getLogger("aiogram.event").setLevel(logging.WARNING)  # a line per update
     try:
         settings = load_settings()
-        scrubber.add(*(secret.get_secret_value() for secret in (
-            settings.bot_token, settings.clickhouse_password, settings.alert_webhook_secret
-        ) if secret is not None))  # fmt: skip
+        configure(_log_level(args, settings), settings.secrets(), fmt=settings.log_format,
+                  scrubber=scrubber)  # fmt: skip
         return asyncio.run(COMMANDS[args.command](args, settings))
     except USAGE_ERRORS as exc:
         print(f"alertbot: {scrubber.scrub(str(exc))}", file=sys.stderr)

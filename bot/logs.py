@@ -1,15 +1,21 @@
-"""Logging for every command: one handler on stderr, and a filter on it that takes the secrets
-(the bot token and its secret part, CLICKHOUSE_PASSWORD, the webhook secret) out of every
-record, its exception text and stack included: a proxy's error page that echoes the request
-URL must not put the token in a log."""
+"""Logging for every command: one handler on stderr (text, or one JSON object a line), and a
+filter on every handler that takes the secrets (the bot token and its secret part,
+CLICKHOUSE_PASSWORD, the webhook secrets) out of every record, its exception text and stack
+included: a proxy's error page that echoes the request URL must not put the token in a log."""
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
 from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import TextIO
 from urllib.parse import quote
 
-__all__ = ["SecretFilter", "configure"]
+__all__ = ["JsonFormatter", "SecretFilter", "configure"]
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 MASK = "***"
 
@@ -57,11 +63,58 @@ class SecretFilter(logging.Filter):
         return True
 
 
-def configure(level: int, secrets: Iterable[str | None] = ()) -> SecretFilter:
-    """Log to stderr at `level` with the secrets filtered out; returns the filter, so secrets
-    known later (from .env) can be added."""
-    scrubber = SecretFilter(secrets)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(scrubber)  # on the handler: records of every logger pass through it
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time (UTC, ISO 8601), level, logger, message, and exc (the
+    traceback, already scrubbed) when there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            out["exc"] = record.exc_text
+        if record.stack_info:
+            out["stack"] = record.stack_info
+        return json.dumps(out, ensure_ascii=False)
+
+
+class _Stderr(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (a test may swap it), never a stale one."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: object) -> None:
+        pass
+
+
+def configure(
+    level: int | str,
+    secrets: Iterable[str | None] = (),
+    *,
+    fmt: str = "text",
+    scrubber: SecretFilter | None = None,
+) -> SecretFilter:
+    """Log to stderr at `level` in `fmt` (text or json) with the secrets filtered out of every
+    handler's records; returns the filter, so secrets known later (from .env) can be added.
+    Called again (once the settings are read) it changes level and format in place."""
+    scrubber = scrubber if scrubber is not None else SecretFilter()
+    scrubber.add(*secrets)
+    root = logging.getLogger()
+    ours = [h for h in root.handlers if isinstance(h, _Stderr)]
+    handler = ours[0] if ours else _Stderr()
+    if not ours:
+        root.addHandler(handler)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
+    root.setLevel(level)
+    for each in root.handlers:  # records of every logger pass through each of them
+        if scrubber not in each.filters:
+            each.addFilter(scrubber)
     return scrubber

@@ -15,7 +15,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from queries.catalogue import parse_duration
 
-__all__ = ["Settings", "SettingsError", "default_embedded_path", "load_settings"]
+__all__ = ["LOG_LEVELS", "Settings", "SettingsError", "default_embedded_path", "load_settings"]
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 class SettingsError(Exception):
@@ -94,9 +96,16 @@ class Settings(BaseSettings):
     catalogue_path: Path | None = None
     alert_webhook_url: str | None = None
     alert_webhook_secret: SecretStr | None = None
+    log_level: str = "INFO"
+    log_format: str = "text"
+    http_host: str = "127.0.0.1"
+    http_port: int = 9321
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
 
     @field_validator(
-        "clickhouse_url", "telegram_api_url", "dashboard_url", "alert_webhook_url", mode="before"
+        "clickhouse_url", "telegram_api_url", "dashboard_url", "alert_webhook_url", "webhook_url",
+        mode="before",
     )
     @classmethod
     def _url(cls, value: Any) -> Any:
@@ -133,6 +142,38 @@ class Settings(BaseSettings):
             raise ValueError("must be a number of seconds between 0 and 3600")
         return value
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level(cls, value: Any) -> str:
+        text = str(value).strip().upper()
+        if text not in LOG_LEVELS:
+            raise ValueError(f"is not a log level: use one of {', '.join(LOG_LEVELS)}")
+        return text
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _log_format(cls, value: Any) -> str:
+        text = str(value).strip().lower()
+        if text not in ("text", "json"):
+            raise ValueError("must be text or json")
+        return text
+
+    @field_validator("http_port")
+    @classmethod
+    def _port(cls, value: int) -> int:
+        if not 0 <= value <= 65535:
+            raise ValueError("must be a port from 1 to 65535, or 0 for no HTTP server")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # Telegram's own rule for secret_token: 1-256 characters A-Z, a-z, 0-9, _ and -.
+        text = None if value is None else value.get_secret_value()
+        if text is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", text):
+            raise ValueError("must be 1 to 256 characters: letters, digits, _ and -")
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
@@ -148,8 +189,14 @@ class Settings(BaseSettings):
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    def secrets(self) -> list[str]:
+        """The values no log or message may show."""
+        held = (self.bot_token, self.clickhouse_password, self.alert_webhook_secret,
+                self.webhook_secret)  # fmt: skip
+        return [s.get_secret_value() for s in held if s is not None and s.get_secret_value()]
 
-_SECRET = {"bot_token", "clickhouse_password", "alert_webhook_secret"}
+
+_SECRET = {"bot_token", "clickhouse_password", "alert_webhook_secret", "webhook_secret"}
 
 
 def _describe(error: Any) -> str:

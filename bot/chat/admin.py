@@ -1,4 +1,4 @@
-"""/set, /reset, /mute, /unmute and the mute buttons: for ADMIN_IDS only.
+"""/set, /reset, /mute, /unmute, /reload and the mute buttons: for ADMIN_IDS only.
 
 The commands' access rule is the router's filter, applied once; everyone else reaches
 `refusal`. The mute buttons come through the one button router, which asks `mute_incident`.
@@ -6,7 +6,7 @@ The commands' access rule is the router's filter, applied once; everyone else re
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 
 from aiogram import F, Router
@@ -38,7 +38,14 @@ def build(admin_ids: Iterable[int]) -> Router:
     router.message.register(reset, Command("reset"))
     router.message.register(mute, Command("mute"))
     router.message.register(unmute, Command("unmute"))
+    router.message.register(reload_config, Command("reload"))
     return router
+
+
+async def reload_config(message: Message, *, reload: Callable[[], Awaitable[str]]) -> None:
+    """The catalogue and the settings safe to change, re-read and validated (SIGHUP does the
+    same); the answer says what changed, or why the old ones stay."""
+    await message.answer(f"🔄 {e(await reload())}")
 
 
 async def set_param(

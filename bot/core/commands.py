@@ -40,6 +40,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("reset", "METRIC", "back to the catalogue's settings", admin=True),
     Command("mute", "METRIC|all DURATION", "silence alerts, e.g. /mute views 2h", admin=True),
     Command("unmute", "METRIC|all", "lift a mute", admin=True),
+    Command("reload", "", "re-read the catalogue and .env, validated first", admin=True),
 )
 
 

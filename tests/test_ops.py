@@ -1,0 +1,311 @@
+"""Running it in production: the log lines, /healthz and /metrics, webhook mode and reload,
+through real aiogram and the fake Bot API server (in-process), and through the real
+`alertbot run` process for what only a process shows (JSON on stderr, SIGHUP)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.app import BotApp
+from bot.runtime import listen
+from bot.settings import Settings, SettingsError, load_settings
+from queries.sources import ClickHouseSource
+from tests.conftest import SourceSpec
+from tests.fakebot import FakeTelegram
+from tests.test_bot import ADMIN, ALERTS, TOKEN, USER, running, settings_for
+
+BUNDLED = Path(__file__).resolve().parents[1] / "queries"
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeTelegram]:
+    server = FakeTelegram(TOKEN)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def closed_url() -> str:
+    return f"http://127.0.0.1:{free_port()}"  # nothing listens there
+
+
+async def get(port: int, path: str) -> tuple[int, str]:
+    async with aiohttp.ClientSession() as session, session.get(
+        f"http://127.0.0.1:{port}{path}"
+    ) as response:
+        return response.status, await response.text()
+
+
+def metric(text: str, name: str) -> float:
+    """The value of one sample line of /metrics (`name` with its labels, as printed)."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"{name} not in /metrics:\n{text}")
+
+
+def app_of(monitor: Any) -> BotApp:
+    app: BotApp = monitor.app
+    return app
+
+
+async def test_start_up_check_and_sent_messages_are_logged(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At INFO the bot logs one start-up line (version, source, metrics, interval, alert chats,
+    mode), one line per check (series, anomalies, rows read, duration) and one per message
+    sent."""
+    caplog.set_level(logging.INFO)
+    port = free_port()
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db", http_port=port)
+    async with running(settings, fake):
+        await fake.wait_for(lambda c: c.method == "sendPhoto" and c.chat_id == ALERTS)
+        await asyncio.sleep(0.5)
+    messages = [r.getMessage() for r in caplog.records]
+    (start,) = [m for m in messages if " starting: " in m]
+    assert "source the embedded database" in start and "6 metrics" in start, start
+    assert "checks every 0:15:00" in start and f"alert chats {ALERTS}" in start, start
+    assert "long polling" in start
+    (check,) = [m for m in messages if m.startswith("check ")]
+    assert "series" in check and "anomalies" in check and "rows read" in check, check
+    assert any(m.startswith("sent telegram message") and str(ALERTS) in m for m in messages)
+    assert any(f"http://127.0.0.1:{port}" in m for m in messages)  # where /healthz is
+
+
+async def test_healthz_and_metrics_after_a_check(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """After a successful check /healthz answers 200 ok, and /metrics counts the check, its
+    series and anomalies, the alert sent, the open incident and an empty outbox."""
+    port = free_port()
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db", http_port=port)
+    async with running(settings, fake):
+        await fake.wait_for(lambda c: c.method == "sendPhoto" and c.chat_id == ALERTS)
+        await asyncio.sleep(0.5)
+        status, body = await get(port, "/healthz")
+        assert status == 200, body
+        assert json.loads(body)["status"] == "ok"
+        status, text = await get(port, "/metrics")
+    assert status == 200
+    assert metric(text, 'alertbot_checks_total{outcome="ok"}') == 1
+    assert metric(text, 'alertbot_checks_total{outcome="failed"}') == 0
+    assert metric(text, "alertbot_check_duration_seconds_count") == 1
+    assert metric(text, "alertbot_series_checked") > 50
+    assert metric(text, "alertbot_anomalies") >= 1
+    assert metric(text, "alertbot_open_incidents") >= 1
+    assert metric(text, 'alertbot_messages_total{channel="telegram",outcome="sent"}') >= 1
+    assert metric(text, "alertbot_outbox_pending") == 0
+    assert metric(text, "alertbot_outbox_oldest_pending_seconds") == 0
+    assert metric(text, "alertbot_last_success_timestamp_seconds") > 1.7e9
+    assert "alertbot_source_errors_total" in text and "alertbot_telegram_api_errors_total" in text
+
+
+async def test_healthz_before_any_check(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """With no check yet /healthz says "starting" (200) within the start-up grace, and 503
+    with the reason once the grace is over."""
+    port = free_port()
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db", http_port=port)
+    async with running(settings, fake, schedule=False) as monitor:
+        status, body = await get(port, "/healthz")
+        assert (status, json.loads(body)["status"]) == (200, "starting")
+        app_of(monitor).health.grace = 0.0
+        status, body = await get(port, "/healthz")
+    assert status == 503
+    assert "no check has finished" in json.loads(body)["reason"]
+
+
+async def test_healthz_and_metrics_when_the_source_is_down(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """A ClickHouse nobody answers at: /healthz turns 503 naming the source errors, /metrics
+    counts a failed check and an error per table."""
+    port = free_port()
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db", http_port=port)
+    source = ClickHouseSource(closed_url(), database="x", timeout=5, retries=1, backoff=0.1)
+    async with running(settings, fake, source=source):
+        await fake.wait_for(lambda c: c.chat_id == ALERTS and "ClickHouse" in c.text, seconds=60)
+        status, body = await get(port, "/healthz")
+        _, text = await get(port, "/metrics")
+    assert status == 503, body
+    answer = json.loads(body)
+    assert answer["status"] == "failing" and "source errors" in answer["reason"]
+    assert metric(text, 'alertbot_checks_total{outcome="failed"}') == 1
+    assert metric(text, 'alertbot_source_errors_total{table="feed_actions"}') == 1
+    assert metric(text, "alertbot_last_success_timestamp_seconds") == 0
+
+
+def webhook_update(text: str, user: int) -> dict[str, Any]:
+    """An update as Telegram POSTs it to a webhook: a private message with a command."""
+    command = text.split(maxsplit=1)[0]
+    return {"update_id": 77, "message": {
+        "message_id": 5, "date": 1_700_000_000, "text": text,
+        "chat": {"id": user, "type": "private"},
+        "from": {"id": user, "is_bot": False, "first_name": "Ann"},
+        "entities": [{"type": "bot_command", "offset": 0, "length": len(command)}],
+    }}  # fmt: skip
+
+
+async def test_webhook_mode_end_to_end(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """With WEBHOOK_URL the bot calls setWebhook with the URL and the secret, takes updates
+    POSTed to the URL's path on its HTTP server (no polling), answers one with the right
+    secret through the Bot API, and refuses one with a wrong secret (401, no reply)."""
+    port = free_port()
+    url, secret = f"http://127.0.0.1:{port}/telegram/hook", "s3cret-Token_1"
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db", http_port=port,
+                            webhook_url=url, webhook_secret=secret)  # fmt: skip
+    async with running(settings, fake, schedule=False):
+        (hook,) = await fake.wait_for(lambda c: c.method == "setWebhook")
+        assert hook.data["url"] == url and hook.data["secret_token"] == secret
+        assert hook.data.get("drop_pending_updates", "false") == "false"
+        async with aiohttp.ClientSession() as session:
+            wrong = await session.post(url, json=webhook_update("/start", 8),
+                                       headers={"X-Telegram-Bot-Api-Secret-Token": "guess"})
+            right = await session.post(url, json=webhook_update("/start", USER),
+                                       headers={"X-Telegram-Bot-Api-Secret-Token": secret})
+            assert (wrong.status, right.status) == (401, 200)
+        (hello,) = await fake.wait_for(lambda c: c.chat_id == USER, seconds=30)
+        assert "/check" in hello.text
+        await asyncio.sleep(0.5)
+        assert fake.sent_to(8) == []
+        status, _ = await get(port, "/healthz")  # the same server
+        assert status == 200
+    assert not [c for c in fake.calls if c.method == "getUpdates"]
+    assert secret not in json.dumps([c.data for c in fake.calls if c.method != "setWebhook"])
+
+
+async def test_reload_keeps_a_broken_catalogue_out(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """/reload (admins) with a broken catalogue keeps the old one and says why; a good one is
+    taken; a reloadable setting changed in .env (REPEAT_INTERVAL) applies, a bad .env keeps
+    the old settings, ADMIN_IDS is named as needing a restart."""
+    folder = tmp_path / "catalogue"
+    shutil.copytree(BUNDLED, folder, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    toml = folder / "catalogue.toml"
+    values: dict[str, Any] = {"catalogue_path": toml}
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db", http_port=0, **values)
+
+    def read_again() -> Settings:
+        return settings_for(fake.url, embedded_spec, tmp_path / "s.db", http_port=0, **values)
+
+    async def reload() -> str:
+        before = len(fake.sent_to(ADMIN))
+        await fake.send("/reload", user=ADMIN)
+        calls = await fake.wait_for(lambda c: c.chat_id == ADMIN, count=before + 1)
+        return calls[-1].text
+
+    async with running(settings, fake, schedule=False) as monitor:
+        app_of(monitor).read_settings = read_again
+        old = monitor.catalogue
+        good = toml.read_text()
+        toml.write_text(good + "\n[metrics.views\n")
+        answer = await reload()
+        assert "Catalogue not reloaded, the old one stays" in answer, answer
+        assert monitor.catalogue is old
+        toml.write_text(good.replace('"Views"', '"Feed views"', 1))
+        values.update(repeat_interval="2h", admin_ids="1,3")
+        answer = await reload()
+        assert "Catalogue reloaded: 6 metrics" in answer, answer
+        assert monitor.catalogue.metrics["views"].title == "Feed views"
+        assert "Settings reloaded: REPEAT_INTERVAL" in answer and "ADMIN_IDS" in answer
+        assert app_of(monitor).notifier.policy.repeat.total_seconds() == 7200
+        values.update(repeat_interval="soon")
+        with pytest.raises(SettingsError):
+            read_again()
+        answer = await reload()
+        assert "Settings not reloaded" in answer and "REPEAT_INTERVAL" in answer
+        assert app_of(monitor).notifier.policy.repeat.total_seconds() == 7200
+        await fake.send("/reload", user=USER)  # not an admin
+        (refused,) = await fake.wait_for(lambda c: c.chat_id == USER)
+        assert "only admins" in refused.text
+
+
+async def test_real_process_logs_json_reloads_on_sighup_and_hides_the_token(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    """`alertbot run` with LOG_FORMAT=json and an unreachable ClickHouse: every stderr line is
+    a JSON object (time, level, logger, message), among them the start-up line, the failing
+    check and the source error; SIGHUP reloads; /healthz says 503; no secret in the log."""
+    port = free_port()
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("CLICKHOUSE_", "BOT_"))}
+    env = {**base, "BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": fake.url, "LOG_FORMAT": "json",
+           "STATE_PATH": str(tmp_path / "b.db"), "ALERT_CHAT_IDS": str(ALERTS),
+           "CLICKHOUSE_URL": closed_url(), "CLICKHOUSE_PASSWORD": "pw-never-logged",
+           "CLICKHOUSE_TIMEOUT": "5", "HTTP_PORT": str(port),
+           "PYTHONPATH": str(BUNDLED.parent)}  # this tree's code, whatever pip installed
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", env=env, cwd=tmp_path,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        await fake.wait_for(lambda c: c.chat_id == ALERTS and "ClickHouse" in c.text, seconds=120)
+        status, body = await get(port, "/healthz")
+        assert status == 503 and "source errors" in json.loads(body)["reason"]
+        process.send_signal(signal.SIGHUP)
+        await asyncio.sleep(1.0)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    text = stderr.decode()
+    assert process.returncode == 0, text[-2000:]
+    records = [json.loads(line) for line in text.splitlines() if line.strip()]
+    assert all({"time", "level", "logger", "message"} <= set(r) for r in records)
+    messages = [r["message"] for r in records]
+    assert any(" starting: source ClickHouse at" in m for m in messages), messages
+    assert any(m.startswith("check failed: 0 series") for m in messages), messages
+    assert any(m.startswith("source error: feed_actions") for m in messages), messages
+    assert any(m.startswith("reload: Catalogue reloaded") for m in messages), messages
+    for secret in (TOKEN, TOKEN.split(":")[1], "pw-never-logged"):
+        assert secret not in text
+
+
+async def test_webhook_needs_its_secret_and_the_http_server(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """WEBHOOK_URL without WEBHOOK_SECRET (anyone could post commands as an admin), or with
+    HTTP_PORT=0 (nothing would listen), stops `alertbot run` with a sentence naming them."""
+    url = "https://bot.example.com/hook"
+    lone = settings_for(fake.url, embedded_spec, tmp_path / "s.db", webhook_url=url)
+    with pytest.raises(SettingsError, match="WEBHOOK_URL is set without WEBHOOK_SECRET"):
+        await listen(lone, None, None, None)  # type: ignore[arg-type]
+    off = settings_for(fake.url, embedded_spec, tmp_path / "s.db", webhook_url=url,
+                       webhook_secret="abc", http_port=0)  # fmt: skip
+    with pytest.raises(SettingsError, match="set HTTP_PORT"):
+        await listen(off, None, None, None)  # type: ignore[arg-type]
+
+
+def test_new_settings_are_validated_and_secrets_not_echoed() -> None:
+    """LOG_LEVEL, LOG_FORMAT, HTTP_PORT and WEBHOOK_SECRET refuse bad values, each named in
+    one sentence; the bad secret itself is never repeated."""
+    with pytest.raises(SettingsError) as error:
+        load_settings(log_level="loud", log_format="xml", http_port=70000,
+                      webhook_secret="has spaces!")  # fmt: skip
+    text = str(error.value)
+    for name in ("LOG_LEVEL", "LOG_FORMAT", "HTTP_PORT", "WEBHOOK_SECRET"):
+        assert name in text, text
+    assert "has spaces" not in text
+    good = load_settings(log_level="debug", log_format="JSON", http_port=0)
+    assert (good.log_level, good.log_format, good.http_port) == ("DEBUG", "json", 0)
