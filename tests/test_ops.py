@@ -13,6 +13,7 @@ import signal
 import socket
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,11 @@ import aiohttp
 import pytest
 
 from bot.app import BotApp
+from bot.core.report import CheckReport
 from bot.runtime import listen
+from bot.service.ops import Ops
 from bot.settings import Settings, SettingsError, load_settings
+from bot.state import State
 from queries.sources import ClickHouseSource
 from tests.conftest import SourceSpec
 from tests.fakebot import FakeTelegram
@@ -95,9 +99,11 @@ async def test_healthz_and_metrics_after_a_check(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
     """After a successful check /healthz answers 200 ok, and /metrics counts the check, its
-    series and anomalies, the alert sent, the open incident and an empty outbox."""
+    series and anomalies, the alert sent, the open incident, an empty outbox and the Bot API
+    error at start-up."""
     port = free_port()
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db", http_port=port)
+    fake.fail_next("getMe", 502, "Bad Gateway")
     async with running(settings, fake):
         await fake.wait_for(lambda c: c.method == "sendPhoto" and c.chat_id == ALERTS)
         await asyncio.sleep(0.5)
@@ -116,7 +122,9 @@ async def test_healthz_and_metrics_after_a_check(
     assert metric(text, "alertbot_outbox_pending") == 0
     assert metric(text, "alertbot_outbox_oldest_pending_seconds") == 0
     assert metric(text, "alertbot_last_success_timestamp_seconds") > 1.7e9
-    assert "alertbot_source_errors_total" in text and "alertbot_telegram_api_errors_total" in text
+    assert "alertbot_source_errors_total" in text
+    api = 'alertbot_telegram_api_errors_total{error="TelegramServerError",method="getMe"}'
+    assert metric(text, api) == 1
 
 
 async def test_healthz_before_any_check(
@@ -248,13 +256,17 @@ async def test_real_process_logs_json_reloads_on_sighup_and_hides_the_token(
 ) -> None:
     """`alertbot run` with LOG_FORMAT=json and an unreachable ClickHouse: every stderr line is
     a JSON object (time, level, logger, message), among them the start-up line, the failing
-    check and the source error; SIGHUP reloads; /healthz says 503; no secret in the log."""
+    check and the source error; SIGHUP with a broken catalogue keeps the old one and logs why;
+    /healthz says 503; no secret in the log."""
     port = free_port()
+    folder = tmp_path / "catalogue"
+    shutil.copytree(BUNDLED, folder, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     base = {k: v for k, v in os.environ.items() if not k.startswith(("CLICKHOUSE_", "BOT_"))}
     env = {**base, "BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": fake.url, "LOG_FORMAT": "json",
            "STATE_PATH": str(tmp_path / "b.db"), "ALERT_CHAT_IDS": str(ALERTS),
            "CLICKHOUSE_URL": closed_url(), "CLICKHOUSE_PASSWORD": "pw-never-logged",
            "CLICKHOUSE_TIMEOUT": "5", "HTTP_PORT": str(port),
+           "CATALOGUE_PATH": str(folder / "catalogue.toml"),
            "PYTHONPATH": str(BUNDLED.parent)}  # this tree's code, whatever pip installed
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "run", env=env, cwd=tmp_path,
@@ -264,6 +276,7 @@ async def test_real_process_logs_json_reloads_on_sighup_and_hides_the_token(
         await fake.wait_for(lambda c: c.chat_id == ALERTS and "ClickHouse" in c.text, seconds=120)
         status, body = await get(port, "/healthz")
         assert status == 503 and "source errors" in json.loads(body)["reason"]
+        (folder / "feed_actions.sql").unlink()
         process.send_signal(signal.SIGHUP)
         await asyncio.sleep(1.0)
     finally:
@@ -277,7 +290,8 @@ async def test_real_process_logs_json_reloads_on_sighup_and_hides_the_token(
     assert any(" starting: source ClickHouse at" in m for m in messages), messages
     assert any(m.startswith("check failed: 0 series") for m in messages), messages
     assert any(m.startswith("source error: feed_actions") for m in messages), messages
-    assert any(m.startswith("reload: Catalogue reloaded") for m in messages), messages
+    assert any(m.startswith("reload: Catalogue not reloaded, the old one stays: cannot read "
+                            "feed_actions.sql") for m in messages), messages
     for secret in (TOKEN, TOKEN.split(":")[1], "pw-never-logged"):
         assert secret not in text
 
@@ -309,3 +323,27 @@ def test_new_settings_are_validated_and_secrets_not_echoed() -> None:
     assert "has spaces" not in text
     good = load_settings(log_level="debug", log_format="JSON", http_port=0)
     assert (good.log_level, good.log_format, good.http_port) == ("DEBUG", "json", 0)
+
+
+def test_source_errors_and_recoveries_are_logged_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A table that cannot be read is logged as a source error when it starts failing (not on
+    every check), and as recovered when a check reads it again."""
+    caplog.set_level(logging.INFO)
+    state = State(tmp_path / "s.db")
+    try:
+        ops = Ops(state)
+        at = datetime(2026, 11, 27, 12, tzinfo=UTC)
+        down = CheckReport(at, "ClickHouse", at, errors={"feed_actions": "cannot connect"})
+        ops.checked(down, 1.0)
+        ops.checked(down, 1.0)
+        ops.checked(CheckReport(at, "ClickHouse", at), 1.0)
+    finally:
+        state.close()
+    messages = [r.getMessage() for r in caplog.records]
+    errors = [m for m in messages if m.startswith("source error: feed_actions")]
+    assert len(errors) == 1 and "cannot connect" in errors[0], messages
+    assert "source recovered: feed_actions can be read again" in messages
+    assert [m.split(":")[0] for m in messages if m.startswith("check ")] == [
+        "check failed", "check failed", "check ok"]
