@@ -489,9 +489,17 @@ class SeasonalDetector(Detector):
         with np.errstate(invalid="ignore", divide="ignore"):
             residual = v - e
             z = residual / sd
+        # The usual case, nothing has moved for long: no window has half of its points beyond
+        # the threshold on one side, so no median can be; counted without a rolling median.
+        finite = _trailing_sum(np.isfinite(z).astype(float), window)
+        with np.errstate(invalid="ignore"):
+            high = _trailing_sum((z >= REBASE_MIN).astype(float), window)
+            low = _trailing_sum((z <= -REBASE_MIN).astype(float), window)
+        if not bool(np.any(2 * np.maximum(high, low) >= np.maximum(finite, 1))):
+            return expected, rebased
         long = _rolling_median(z, window, window // 2)
         if not bool(np.any(np.abs(long) >= REBASE_MIN)):
-            return expected, rebased  # the usual case: nothing has moved for long
+            return expected, rebased
         short = _rolling_median(z, confirm, confirm)
         shifted = (np.abs(long) >= REBASE_MIN) & (np.abs(short) >= REBASE_MIN)
         shifted &= np.sign(long) == np.sign(short)
