@@ -69,7 +69,8 @@ async def reload(
         restart = [n.upper() for n in type(settings).model_fields
                    if n not in RELOADABLE and getattr(new, n) != getattr(settings, n)]  # fmt: skip
         for name in changed:
-            setattr(settings, name, getattr(new, name))
+            if name != "catalogue_path":  # taken with the catalogue, if that one is good
+                setattr(settings, name, getattr(new, name))
         notifier.policy = Policy(repeat=settings.repeat_interval,
                                  resolve_after=settings.resolve_after)  # fmt: skip
         if "log_level" in changed:
@@ -78,8 +79,9 @@ async def reload(
         lines.append(f"Settings reloaded: {names}.")
         if restart:
             lines.append(f"Changed but only applied at a restart: {', '.join(restart)}.")
+    path = settings.catalogue_path if new is None else new.catalogue_path
     try:
-        catalogue = _validated(monitor, settings.catalogue_path)
+        catalogue = _validated(monitor, path)
     except (CatalogueError, OSError) as exc:
         lines.append(f"Catalogue not reloaded, the old one stays: {exc}")
     else:
@@ -87,6 +89,7 @@ async def reload(
             monitor.catalogue = catalogue
             monitor.history = History(monitor.source, catalogue, monitor.state.history)
             monitor._version += 1  # cached reports and charts are of the old catalogue
+        settings.catalogue_path = path
         shared["catalogue"] = catalogue
         lines.append(f"Catalogue reloaded: {len(catalogue.metrics)} metrics "
                      f"({', '.join(catalogue.metrics)}).")  # fmt: skip
