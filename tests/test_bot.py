@@ -39,6 +39,7 @@ def settings_for(url: str, spec: SourceSpec, state: Path, **extra: object) -> Se
         "bot_token": TOKEN, "telegram_api_url": url, "admin_ids": (ADMIN,),
         "alert_chat_ids": (ALERTS,), "state_path": state, "clickhouse_url": None,
         "clickhouse_database": spec.database,
+        "http_port": 0,  # no /healthz listener: bots of several tests never fight for a port
     }  # fmt: skip
     if spec.path is not None:
         values["embedded_path"] = spec.path
