@@ -68,8 +68,8 @@ async def main() -> None:
     store_path.unlink(missing_ok=True)
     charts = work / "charts"
 
-    store = State(store_path).history
-    history = History(source, catalogue, store)
+    state = State(store_path)
+    history = History(source, catalogue, state.history)
     cold, cold_s, cold_render = await timed(history, end, charts)
     line("cold (first check)", cold, cold_s, cold_render)
 
@@ -80,14 +80,14 @@ async def main() -> None:
     steady, steady_s, steady_render = await timed(history, later, charts)
     line("steady (+15 min, 1 bucket)", steady, steady_s, steady_render)
     print(f"{'':<28} (demo data appended before it: {added:,} rows in {extend_s:.3f} s)")
-    store.close()
+    state.close()
 
-    store = State(store_path).history
+    state = State(store_path)
     restarted, restart_s, restart_render = await timed(
-        History(source, catalogue, store), later, charts
+        History(source, catalogue, state.history), later, charts
     )
     line("after restart (state file)", restarted, restart_s, restart_render)
-    store.close()
+    state.close()
 
     baseline, base_s, base_render = await timed(History(source, catalogue, None), later, charts)
     line("baseline: full re-aggregation", baseline, base_s, base_render)

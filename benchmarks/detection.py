@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 import detectors
-from bot.backtesting import key_of, label_of
+from bot.service.backtesting import key_of, label_of
 from detectors.backtest import Alert, Label, SeriesKey, replay, score
 from queries import demo, seeding
 from queries.catalogue import Catalogue, Kind, load_catalogue

@@ -464,6 +464,7 @@ def _fuzz_messages(n: int, seed: int) -> list[str]:
     return out
 
 
+@pytest.mark.slow
 async def test_fuzzed_commands_all_get_an_answer_and_change_nothing(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:

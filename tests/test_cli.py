@@ -156,6 +156,7 @@ def test_check_against_the_clickhouse_server(server_spec: SourceSpec, tmp_path: 
                for r in doc["results"])  # fmt: skip
 
 
+@pytest.mark.slow
 def test_backtest_reports_alerts_and_scores_them_against_the_demo_labels(
     demo_env: dict[str, str],
 ) -> None:
@@ -200,6 +201,7 @@ def test_tune_prints_a_sensitivity_per_metric_and_a_catalogue_snippet(
     assert bad.returncode == 2 and "--target-false-per-week" in bad.stderr
 
 
+@pytest.mark.slow
 def test_false_alarms_marked_in_the_chat_feed_backtest_and_tune(
     demo_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -284,6 +286,7 @@ async def test_run_serves_commands_and_stops_cleanly_on_sigterm(
     assert b"Traceback" not in stderr
 
 
+@pytest.mark.slow
 async def test_kill_9_while_alerting_then_restart_delivers_each_alert_once(tmp_path: Path) -> None:
     """The real `alertbot run` process, killed with SIGKILL while its first alert is on the
     wire (Telegram never answered it), then started again on the same state file: every alert

@@ -594,6 +594,7 @@ async def test_sigterm_during_a_send_finishes_it_and_a_restart_sends_nothing_twi
     assert_clean(second.stderr)
 
 
+@pytest.mark.slow
 async def test_metric_answers_within_15_s_when_clickhouse_hangs(
     fake: FakeTelegram, tmp_path: Path
 ) -> None:
