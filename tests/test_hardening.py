@@ -666,7 +666,7 @@ async def test_kill_9_loop_during_sends_delivers_every_alert(
     rng = random.Random(10)
     kills, mid_send, logs = 0, 0, []
     started = time.monotonic()
-    while kills < 20 and time.monotonic() - started < 480:
+    while kills < 20 and time.monotonic() - started < 900:  # a loaded machine starts slowly
         if kills % 5 == 4:
             await refresh(demo, check=False)  # rows up to now: the incident stays open
         seen = len(fake.calls)
