@@ -28,6 +28,7 @@ from bot.core.formatting import (
     report_table,
     report_tune,
 )
+from bot.core.report import CheckReport
 from bot.errors import TelegramRejectedToken
 from bot.logs import configure
 from bot.service import backtesting
@@ -55,24 +56,12 @@ async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     catalogue = load_catalogue(settings.catalogue_path)
     if args.metric and args.metric not in catalogue.metrics:
         raise UsageError(unknown_metric(args.metric, catalogue))
-    wall = datetime.now(UTC)
-    now = parse_time(args.at, settings.zone, "--at") if args.at else wall
-    source = make_source(settings)
-    store = State(settings.state_path)
-    try:
-        if isinstance(source, EmbeddedSource):
-            await prepare_demo(source, catalogue, wall)
-        history = History(source, catalogue, store.history)
-        report = await run_check(
-            history,
-            now,
-            delay=settings.data_delay,
-            late_grace=settings.late_data_grace,
-            metrics=[args.metric] if args.metric else None,
-        )
-    finally:
-        await source.close()
-        store.close()
+    if args.notify:
+        from bot.notify import check_and_notify  # aiogram is only needed here
+
+        report = await check_and_notify(settings, at=args.at, metric=args.metric)
+    else:
+        report = await _check(args, settings, catalogue)
     if report.errors and not report.results:
         raise next(iter(report.failures.values()), SourceError(next(iter(report.errors.values()))))
     print(report_json(report) if args.json else report_table(report, settings.zone))
@@ -84,6 +73,23 @@ async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     if any(isinstance(e, SourceMisconfigured) for e in report.failures.values()):
         return EXIT_USAGE  # some tables cannot be read until the settings or schema change
     return EXIT_FAILURE if report.errors else EXIT_OK
+
+
+async def _check(args: argparse.Namespace, settings: Settings, catalogue: Catalogue
+                 ) -> CheckReport:  # fmt: skip
+    wall = datetime.now(UTC)
+    now = parse_time(args.at, settings.zone, "--at") if args.at else wall
+    source, store = make_source(settings), State(settings.state_path)
+    try:
+        if isinstance(source, EmbeddedSource):
+            await prepare_demo(source, catalogue, wall)
+        history = History(source, catalogue, store.history)
+        return await run_check(history, now, delay=settings.data_delay,
+                               late_grace=settings.late_data_grace,
+                               metrics=[args.metric] if args.metric else None)  # fmt: skip
+    finally:
+        await source.close()
+        store.close()
 
 
 async def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
@@ -222,6 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--at", help="check as of this time (ISO 8601; default: now)")
     check.add_argument("--charts", metavar="DIR", help="write a PNG chart per anomaly here")
     check.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    check.add_argument("--notify", action="store_true",
+                       help="alert as the bot would (incidents, outbox), then exit")  # fmt: skip
     seed = sub.add_parser("seed", help="(re)generate the synthetic dataset into the source")
     seed.add_argument("--days", type=int, default=28, help="days of history (default 28)")
     seed.add_argument("--end", help="end of the dataset (ISO 8601; default: now)")

@@ -1,0 +1,109 @@
+"""`alertbot check --notify`: one check through the bot's own incident lifecycle, mutes, outbox
+and channels, then the outbox drained within a time budget, then exit. For cron, systemd timers
+and Airflow: no long-lived process. It holds the state file's lock for the whole run, so it never
+runs beside `alertbot run` or another `--notify` on the same file (StateLocked, exit 2).
+Composition-level, like bot/app.py: it may import any layer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from dataclasses import dataclass
+
+from aiogram import Bot
+
+from bot.channels import build_channels
+from bot.console import UsageError, make_source
+from bot.core.incidents import Policy
+from bot.core.report import CheckReport
+from bot.runtime import make_bot, make_monitor
+from bot.service.delivery import Delivery
+from bot.service.notifier import Notifier
+from bot.settings import Settings
+from bot.state import OutboxStatus, State
+from queries.sources import Source
+
+__all__ = ["NO_TOKEN", "Notified", "check_and_notify"]
+
+log = logging.getLogger("alertbot")
+
+NO_TOKEN = (
+    "BOT_TOKEN is not set: `alertbot check --notify` sends alerts through the bot. Create one "
+    "with @BotFather in Telegram (/newbot) and put its token in .env as BOT_TOKEN=...; "
+    "`alertbot check` without --notify works without it."
+)
+
+
+@dataclass(frozen=True)
+class Notified:
+    report: CheckReport
+    sent: int  # messages that went out during this run
+    waiting: int  # messages left in the outbox for a later run (a retry pending)
+
+
+async def check_and_notify(
+    settings: Settings, *, at: str | None = None, metric: str | None = None, budget: float = 60.0
+) -> CheckReport:
+    """One check as the bot's scheduled one, its alerts queued and sent; then what is due is
+    sent again until nothing is (retries that come due within `budget` seconds included). What
+    went out and what waits is said on stderr (stdout keeps the table or the JSON)."""
+    if at or metric:  # incidents follow every metric, as they happen
+        raise UsageError("--notify checks every metric as of now: drop --at and --metric")
+    if settings.bot_token is None:
+        raise UsageError(NO_TOKEN)
+    # The lock first: beside a running bot (or another --notify) this stops here, untouched.
+    state = State(settings.state_path, exclusive=True)
+    try:
+        bot = make_bot(settings)
+        try:
+            source = make_source(settings)
+            try:
+                done = await _run(settings, state, bot, source, budget)
+            finally:
+                await source.close()
+        finally:
+            await bot.session.close()
+    finally:
+        state.close()  # and the lock with it
+    print(f"notify: {done.sent} message(s) sent, {done.waiting} waiting for a retry",
+          file=sys.stderr)  # fmt: skip
+    return done.report
+
+
+async def _run(settings: Settings, state: State, bot: Bot, source: Source,
+               budget: float) -> Notified:  # fmt: skip
+    started = time.monotonic()
+    monitor = make_monitor(settings, source, state=state)
+    secret = settings.alert_webhook_secret
+    channels = build_channels(
+        bot,
+        webhook_url=settings.alert_webhook_url,
+        webhook_secret=secret.get_secret_value() if secret else None,
+    )
+    delivery = Delivery(state, channels)
+    notifier = Notifier(
+        bot,
+        monitor,
+        state,
+        Policy(repeat=settings.repeat_interval, resolve_after=settings.resolve_after),
+        delivery,
+    )
+    resumed = state.outbox.resume()  # what a crash (or a cut run) left mid-send goes again
+    if resumed:
+        log.info("resuming %d message(s) left in the outbox", resumed)
+    sent = await delivery.drain()  # what an earlier run left for later, first
+    report = await monitor.check(fresh=True)
+    before = _sent_count(state)
+    await notifier.after_check(report)
+    sent += _sent_count(state) - before
+    while state.outbox.pending() and time.monotonic() - started < budget:
+        await asyncio.sleep(min(1.0, max(0.0, budget - (time.monotonic() - started))))
+        sent += await delivery.drain()
+    return Notified(report, sent, state.outbox.pending())
+
+
+def _sent_count(state: State) -> int:
+    rows = state.db.rows("SELECT count() FROM outbox WHERE status=?", (OutboxStatus.SENT,))
+    return int(rows[0][0])
