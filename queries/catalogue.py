@@ -53,7 +53,10 @@ def parse_duration(text: str) -> timedelta:
         raise ValueError(
             f"{text!r} is not a duration: use a number followed by s, m, h, d or w, e.g. 15m or 4h"
         )
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2).lower()])
+    try:
+        return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2).lower()])
+    except OverflowError:
+        raise ValueError(f"{text[:40]!r} is far too long a duration") from None
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,11 @@ from aiogram.filters import Command
 from bot.chat import routers
 from bot.core.buttons import Action, pack, unpack
 from bot.core.commands import COMMANDS
-from bot.state import State
+from bot.state import State, StateLost
 from queries.sources import ClickHouseSource
 from tests.conftest import END, SourceSpec
 from tests.fakebot import Call, FakeTelegram, render_html
-from tests.test_bot import ADMIN, ALERTS, USER, Clock, fake, running, settings_for
+from tests.test_bot import ADMIN, ALERTS, TOKEN, USER, Clock, fake, running, settings_for
 
 __all__ = ["fake"]  # the fixture, shared with tests/test_bot.py
 
@@ -328,3 +328,53 @@ async def test_the_menu_is_the_command_table(
         line = f"{c.usage()} — {c.what}"
         assert line in admin_help
         assert (line in user_help) is not c.admin
+
+
+async def test_a_failed_reply_never_shows_the_error_and_odd_numbers_get_the_usage(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """A reply lost to a proxy's 502 page (which echoes the URL with the token) gets a fixed
+    apology, never the exception's text; '²' and a 20-digit duration get the usage line."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False):
+        fake.fail_next_html("sendMessage", chat=USER)
+        await fake.send("/help", user=USER)
+        calls = await fake.wait_for(lambda c: c.chat_id == USER and c.method == "sendMessage")
+        assert "Sorry, that failed on my side" in calls[0].text
+        sent = json.dumps([c.data for c in fake.calls if c.method == "sendMessage"])
+        assert TOKEN not in sent and "Bad Gateway" not in sent and "Decode" not in sent
+        for text, user in (("/history ²", USER), ("/backtest views ²", USER),
+                           ("/mute views 99999999999999999999w", ADMIN)):  # fmt: skip
+            before = len(fake.sent_to(user))
+            await fake.send(text, user=user)
+            answer = await fake.wait_for(lambda c, u=user: c.chat_id == u and c.method ==
+                                         "sendMessage", count=before + 1)  # fmt: skip
+            assert "Usage" in answer[-1].text and "Sorry" not in answer[-1].text, answer[-1].text
+
+
+async def test_a_lost_state_file_refuses_every_change_and_status_says_so(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """Once the state file is found deleted, /subscribe, /mute and buttons change nothing and
+    say why; /status leads with "Alerting is stopped"."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False) as monitor:
+        for suffix in ("", "-wal", "-shm"):
+            await asyncio.to_thread(Path(f"{settings.state_path}{suffix}").unlink, missing_ok=True)
+        with pytest.raises(StateLost, match="deleted"):
+            monitor.state.db.verify()
+        for text, user in (("/subscribe views", USER), ("/mute views 1h", ADMIN)):
+            before = len(fake.sent_to(user))
+            await fake.send(text, user=user)
+            answer = await fake.wait_for(lambda c, u=user: c.chat_id == u and c.method ==
+                                         "sendMessage", count=before + 1)  # fmt: skip
+            assert "Alerting is stopped" in answer[-1].text
+        assert monitor.state.subscriptions.of_chat(USER) == []
+        assert monitor.state.mutes.active(END) == []
+        query = await fake.press(pack(Action.ACK, 1), user=ADMIN, chat=ALERTS)
+        await fake.wait_for(lambda c: c.method == "answerCallbackQuery")
+        assert "stopped" in json.dumps([c.data for c in fake.answers(query)])
+        before = len(fake.sent_to(USER))
+        await fake.send("/status", user=USER)
+        status = await fake.wait_for(lambda c: c.chat_id == USER, count=before + 1)
+        assert "Alerting is stopped" in status[-1].text and "deleted" in status[-1].text

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiogram import Router
 
-from bot.chat import admin, buttons, common, errors, monitoring, subscriptions
+from bot.chat import admin, buttons, common, errors, guard, monitoring, subscriptions
 from bot.chat.access import Members
 from bot.service.monitor import Monitor
 from bot.settings import Settings
@@ -34,10 +34,12 @@ def dependencies(monitor: Monitor, settings: Settings) -> dict[str, Any]:
 
 
 def routers(admin_ids: Iterable[int]) -> list[Router]:
-    """Admin commands first (filtered by ADMIN_IDS), then everything anyone may do, the
+    """While the state file is lost, the guard takes every command that would write to it;
+    then admin commands (filtered by ADMIN_IDS), then everything anyone may do, the
     buttons (each press answered, access decided per action), then the polite refusal of
     admin commands and the answer to anything unknown."""
     return [
+        guard.build(),
         admin.build(admin_ids),
         common.build(),
         monitoring.build(),

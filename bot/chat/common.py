@@ -9,6 +9,7 @@ from aiogram import F, Router
 from aiogram.filters import Command, CommandStart
 from aiogram.types import Message
 
+from bot.chat.guard import stopped_text
 from bot.core.commands import help_text
 from bot.core.wording import e, metrics_text
 from bot.service.monitor import Monitor
@@ -45,6 +46,8 @@ async def status(
     last = store.journal.last_check()
     interval = settings.check_interval
     lines = ["<b>Status</b>"]
+    if store.problem is not None:
+        lines.append(stopped_text(store.problem))
     if last is None:
         lines.append("no check has finished yet")
     else:

@@ -57,13 +57,16 @@ async def on_source_not_answering(event: ErrorEvent, store: State, settings: Set
 
 
 async def on_any_error(event: ErrorEvent) -> None:
-    """Our bug or a source failure: say so in one sentence, keep serving, log the details."""
-    log.error("while handling an update: %s", event.exception, exc_info=event.exception)
+    """Our bug or a failed send: say so in one sentence, keep serving, log the details. The
+    exception's text never reaches the chat: it can hold anything, a proxy's error page with
+    the bot's token in a URL included."""
+    log.error("while handling an update: %s", type(event.exception).__name__,
+              exc_info=event.exception)  # fmt: skip
     target = event.update.message
     if target is not None:
         await target.answer(
-            f"Sorry, that failed: {e(str(event.exception)[:300])}. The bot keeps running; "
-            "/status shows the source and the last check."
+            "Sorry, that failed on my side; the details are in the bot's log. The bot keeps "
+            "running: try again in a minute, /status shows the source and the last check."
         )
 
 

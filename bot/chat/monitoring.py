@@ -191,7 +191,7 @@ async def history(
     message: Message, *, command: CommandObject, store: State, settings: Settings,
 ) -> None:  # fmt: skip
     args = (command.args or "").split()
-    if len(args) > 1 or (args and not args[0].isdigit()):
+    if len(args) > 1 or (args and not (args[0].isascii() and args[0].isdigit())):
         raise UsageError("N is how many recent alerts to show, a number from 1 to 50.", "history")
     limit = int(args[0]) if args else 10
     if not 1 <= limit <= 50:
@@ -220,7 +220,7 @@ async def backtest(
     chosen = metric_named(catalogue, args[0], "backtest")
     days = 7
     if len(args) == 2:
-        if not args[1].isdigit() or not 1 <= int(args[1]) <= 14:
+        if not (args[1].isascii() and args[1].isdigit()) or not 1 <= int(args[1]) <= 14:
             raise UsageError("days must be a number from 1 to 14.", "backtest")
         days = int(args[1])
     alerts, series, start = await checks.replay(chosen, checks.spec(chosen), days)

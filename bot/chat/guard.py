@@ -1,0 +1,51 @@
+"""While the state file is lost or damaged, nothing that writes to it is done: every command
+but /status, /help and /start, and every button, gets the reason and what to do instead."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiogram import Router
+from aiogram.types import CallbackQuery, Message
+
+from bot.core.wording import e
+from bot.state import State
+
+__all__ = ["build"]
+
+READ_ONLY = {"status", "help", "start"}
+
+
+def stopped_text(problem: str) -> str:
+    return (f"⚠️ <b>Alerting is stopped</b>: {e(problem)}. Nothing is checked or changed until "
+            "the state file is restored and the bot restarted; /status says the same.")  # fmt: skip
+
+
+def _command(message: Message) -> str:
+    word = (message.text or "").split(maxsplit=1)[0] if message.text else ""
+    return word.removeprefix("/").split("@", 1)[0].lower()
+
+
+async def _lost_message(message: Message, store: State, **_: Any) -> bool:
+    return store.problem is not None and _command(message) not in READ_ONLY
+
+
+async def _lost_button(query: CallbackQuery, store: State, **_: Any) -> bool:
+    return store.problem is not None
+
+
+async def refuse(message: Message, store: State) -> None:
+    await message.answer(stopped_text(store.problem or "the state file cannot be used"))
+
+
+async def refuse_button(query: CallbackQuery, store: State) -> None:
+    await query.answer("Alerting is stopped: the state file is lost. See /status.",
+                       show_alert=True)  # fmt: skip
+
+
+def build() -> Router:
+    """A fresh router, first in line: it takes only what must not run on a lost state file."""
+    router = Router(name="guard")
+    router.message.register(refuse, _lost_message)
+    router.callback_query.register(refuse_button, _lost_button)
+    return router
