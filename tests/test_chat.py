@@ -378,3 +378,24 @@ async def test_a_lost_state_file_refuses_every_change_and_status_says_so(
         await fake.send("/status", user=USER)
         status = await fake.wait_for(lambda c: c.chat_id == USER, count=before + 1)
         assert "Alerting is stopped" in status[-1].text and "deleted" in status[-1].text
+
+
+async def test_in_a_group_the_bot_speaks_only_when_spoken_to(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """Group chatter and commands addressed to another bot get no answer; a command
+    addressed to this bot does; a private chat still gets the hint."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    group = -555
+    async with running(settings, fake, schedule=False):
+        for text in ("коллеги, кто-нибудь смотрел дашборд?", "/check@other_bot",
+                     "/nosuchcmd@other_bot"):  # fmt: skip
+            await fake.send(text, user=USER, chat=group)
+        await fake.send("/nosuchcmd@alerts_bot", user=USER, chat=group)
+        answer = await fake.wait_for(lambda c: c.chat_id == group)
+        assert "I don't know /nosuchcmd@alerts_bot" in answer[0].text
+        await asyncio.sleep(1.0)  # room for an answer to the chatter, were there one
+        assert len(fake.sent_to(group)) == 1
+        await fake.send("hello", user=USER)
+        hint = await fake.wait_for(lambda c: c.chat_id == USER)
+        assert "/help" in hint[0].text

@@ -86,11 +86,17 @@ async def status(
 
 
 async def unknown_command(message: Message) -> None:
-    word = (message.text or "").split()[0][:40]
-    await message.answer(f"I don't know {e(word)}. Send /help for the commands.")
+    word = (message.text or "").split()[0]
+    _, at, mention = word.partition("@")
+    if at and message.bot is not None:
+        me = await message.bot.me()
+        if mention.lower() != (me.username or "").lower():
+            return  # a command for another bot in the group
+    await message.answer(f"I don't know {e(word[:40])}. Send /help for the commands.")
 
 
 async def not_a_command(message: Message) -> None:
+    """Only in a private chat: in a group, people talk to each other, not to the bot."""
     await message.answer("I answer commands: send /help for the list.")
 
 
@@ -108,5 +114,5 @@ def build_fallback() -> Router:
     """A fresh router (a router can join only one dispatcher)."""
     fallback = Router(name="fallback")
     fallback.message.register(unknown_command, F.text.startswith("/"))
-    fallback.message.register(not_a_command)
+    fallback.message.register(not_a_command, F.chat.type == "private")
     return fallback
