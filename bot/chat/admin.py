@@ -150,7 +150,7 @@ async def mute_incident(
                                    f"{local:%Y-%m-%d %H:%M} by "
                                    f"{e(query.from_user.full_name)}.")  # fmt: skip
 
-    return Reply(f"Muted {incident.metric} until {local:%H:%M}", then=show)
+    return Reply(f"Muted {incident.metric} until {local:%Y-%m-%d %H:%M}", then=show)
 
 
 async def not_admin(message: Message) -> None:
