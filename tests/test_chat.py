@@ -258,6 +258,7 @@ async def silent_server() -> AsyncIterator[str]:
     await server.wait_closed()
 
 
+@pytest.mark.slow
 async def test_metric_answers_within_its_budget_while_clickhouse_hangs(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path, silent_server: str
 ) -> None:

@@ -54,6 +54,7 @@ def demo_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 def test_a_reader_that_goes_away_gets_no_traceback(demo_env: dict[str, str]) -> None:
     """`alertbot check | head -0`: the pipe closes before the table is written; the command
     stops quietly with the shell's SIGPIPE status instead of printing a traceback."""
@@ -176,6 +177,7 @@ def test_backtest_reports_alerts_and_scores_them_against_the_demo_labels(
     assert "likes" not in text.stdout.split("alerts per day:")[0]
 
 
+@pytest.mark.slow
 def test_tune_prints_a_sensitivity_per_metric_and_a_catalogue_snippet(
     demo_env: dict[str, str],
 ) -> None:
@@ -254,6 +256,7 @@ def test_run_without_a_token_says_where_to_get_one(tmp_path: Path) -> None:
     assert "alertbot check" in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 async def test_run_serves_commands_and_stops_cleanly_on_sigterm(
     demo_env: dict[str, str], tmp_path: Path
 ) -> None:

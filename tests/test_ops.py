@@ -251,6 +251,7 @@ async def test_reload_keeps_a_broken_catalogue_out(
         assert "only admins" in refused.text
 
 
+@pytest.mark.slow
 async def test_real_process_logs_json_reloads_on_sighup_and_hides_the_token(
     fake: FakeTelegram, tmp_path: Path
 ) -> None:

@@ -327,6 +327,7 @@ def alertbot_run(env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[
                           capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
 
 
+@pytest.mark.slow
 def test_run_on_a_state_file_in_use_exits_2_naming_the_holder(tmp_path: Path) -> None:
     """`alertbot run` while another holds the state file: exit 2, one sentence naming the
     holder's pid and what to do, no traceback, before anything else starts."""
@@ -342,6 +343,7 @@ def test_run_on_a_state_file_in_use_exits_2_naming_the_holder(tmp_path: Path) ->
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_run_on_a_corrupt_state_file_exits_2_saying_how_to_recover(tmp_path: Path) -> None:
     """`alertbot run` on a file that is not SQLite: exit 2 with the `mv` to run, no traceback,
     and the file untouched."""
@@ -355,6 +357,7 @@ def test_run_on_a_corrupt_state_file_exits_2_saying_how_to_recover(tmp_path: Pat
     assert path.read_bytes() == random.Random(1).randbytes(64 * 1024)
 
 
+@pytest.mark.slow
 async def test_run_with_a_rejected_token_exits_2_without_printing_it(
     fake: FakeTelegram, tmp_path: Path
 ) -> None:
@@ -370,6 +373,7 @@ async def test_run_with_a_rejected_token_exits_2_without_printing_it(
     assert "Traceback" not in done.stderr and "WRONG-SECRET" not in done.stderr + done.stdout
 
 
+@pytest.mark.slow
 async def test_run_retries_an_unreachable_bot_api_and_stops_cleanly_on_sigterm(
     tmp_path: Path,
 ) -> None:
