@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.state.chats import ALL, Mute, Mutes, Subscriptions
+from bot.state.chats import ALL, Languages, Mute, Mutes, Subscriptions
 from bot.state.db import Database, StateCorrupt, StateLocked, StateLost, StoreError
 from bot.state.history import HistoryCache, query_key
 from bot.state.incidents import Feedback, Incidents, ShownIn
@@ -15,8 +15,9 @@ from bot.state.overrides import Override, Overrides
 
 __all__ = [
     "ALL", "AlertRecord", "CheckRun", "Database", "Feedback", "HistoryCache", "Incidents",
-    "Journal", "Mute", "Mutes", "Outbox", "OutboxStatus", "Outgoing", "Override", "Overrides",
-    "ShownIn", "State", "StateCorrupt", "StateLocked", "StateLost", "StoreError", "Subscriptions",
+    "Journal", "Languages", "Mute", "Mutes", "Outbox", "OutboxStatus", "Outgoing", "Override",
+    "Overrides", "ShownIn", "State", "StateCorrupt", "StateLocked", "StateLost", "StoreError",
+    "Subscriptions",
     "query_key",
 ]  # fmt: skip
 
@@ -30,6 +31,7 @@ class State:
         self.history = HistoryCache(self.db)
         self.subscriptions = Subscriptions(self.db)
         self.mutes = Mutes(self.db)
+        self.languages = Languages(self.db)
         self.overrides = Overrides(self.db)
         self.incidents = Incidents(self.db)
         self.journal = Journal(self.db)

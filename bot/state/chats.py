@@ -7,7 +7,7 @@ from datetime import datetime
 
 from bot.state.db import Database, at, maybe_at, ts
 
-__all__ = ["ALL", "Mute", "Mutes", "Subscriptions"]
+__all__ = ["ALL", "Languages", "Mute", "Mutes", "Subscriptions"]
 
 ALL = "*"  # a subscription or mute that covers every metric
 
@@ -68,3 +68,23 @@ class Mutes:
         rows = self.db.rows("SELECT metric, until, user_id FROM mutes WHERE until > ? "
                             "ORDER BY metric", (ts(now),))  # fmt: skip
         return [Mute(str(m), at(u), None if w is None else int(w)) for m, u, w in rows]
+
+
+class Languages:
+    """Each chat's chosen language; a chat without a row speaks the default (LANGUAGE)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def set(self, chat_id: int, lang: str, user_id: int | None, now: datetime) -> None:
+        self.db.write("INSERT OR REPLACE INTO chat_languages VALUES (?, ?, ?, ?)",
+                      (chat_id, lang, user_id, ts(now)))  # fmt: skip
+
+    def of_chat(self, chat_id: int) -> str | None:
+        rows = self.db.rows("SELECT lang FROM chat_languages WHERE chat_id=?", (chat_id,))
+        return str(rows[0][0]) if rows else None
+
+    def chosen(self) -> dict[int, str]:
+        """Every chat that chose a language, with its choice."""
+        return {int(c): str(lang) for c, lang in
+                self.db.rows("SELECT chat_id, lang FROM chat_languages")}  # fmt: skip

@@ -117,4 +117,12 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE outbox ADD COLUMN meta TEXT;   -- JSON: what the message is about, for channels
                                                -- that take structure (webhook)
     """,
+    """
+    CREATE TABLE chat_languages (
+        chat_id INTEGER PRIMARY KEY,
+        lang TEXT NOT NULL,            -- 'en' | 'ru': what the bot says in this chat
+        user_id INTEGER,               -- who chose it (NULL: taken from Telegram's language_code)
+        set_at INTEGER NOT NULL
+    );
+    """,
 )
