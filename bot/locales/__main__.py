@@ -95,13 +95,17 @@ def mismatched(catalog: Catalog) -> Iterator[str]:
                 yield str(ids[0])
 
 
-def update() -> None:
+def update(only: str | None = None) -> None:
     for lang in LANGUAGES:
         # Fresh templates per language: Babel's update() may share message objects with them.
         for domain, template in templates().items():
+            if only is not None and domain != only:
+                continue
             path = po_path(lang, domain)
             catalog = read(path, lang, domain)
+            created = catalog.creation_date
             catalog.update(template, no_fuzzy_matching=True)
+            catalog.creation_date = created  # a stable header: the file changes with its texts
             catalog.obsolete.clear()
             if lang == "en":
                 for message in catalog:
@@ -150,9 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot.locales", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="only report what is missing")
+    parser.add_argument("--domain", choices=DOMAINS, help="update only this catalogue")
     args = parser.parse_args(argv)
     if not args.check:
-        update()
+        update(args.domain)
     found = problems()
     for line in found:
         print(line)
