@@ -6,7 +6,7 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -92,6 +92,7 @@ class Settings(BaseSettings):
     state_path: Path = Path("alertbot.sqlite3")
     dashboard_url: str | None = None
     timezone: str = "UTC"
+    language: Literal["en", "ru"] = "en"  # what the bot says where a chat chose nothing
     embedded_path: Path = default_embedded_path()
     catalogue_path: Path | None = None
     alert_webhook_url: str | None = None
@@ -156,6 +157,14 @@ class Settings(BaseSettings):
         text = str(value).strip().lower()
         if text not in ("text", "json"):
             raise ValueError("must be text or json")
+        return text
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _language(cls, value: Any) -> str:
+        text = str(value).strip().lower()
+        if text not in ("en", "ru"):
+            raise ValueError("is not a language the bot speaks: use en or ru")
         return text
 
     @field_validator("http_port")

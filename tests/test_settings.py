@@ -15,7 +15,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     """No .env and no stray variables from the machine running the tests."""
     monkeypatch.chdir(tmp_path)
     for name in ("BOT_TOKEN", "CLICKHOUSE_URL", "CHECK_INTERVAL", "ADMIN_IDS", "TIMEZONE",
-                 "CLICKHOUSE_PASSWORD", "DATA_DELAY", "ALERT_CHAT_IDS"):  # fmt: skip
+                 "CLICKHOUSE_PASSWORD", "DATA_DELAY", "ALERT_CHAT_IDS", "LANGUAGE"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
 
 
@@ -28,6 +28,7 @@ def test_zero_configuration_defaults() -> None:
     assert settings.repeat_interval == timedelta(hours=4)
     assert settings.admin_ids == () and settings.alert_chat_ids == ()
     assert settings.telegram_api_url == "https://api.telegram.org"
+    assert settings.language == "en"
 
 
 def test_values_are_parsed_from_env_and_dotenv(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
@@ -50,6 +51,7 @@ def test_values_are_parsed_from_env_and_dotenv(monkeypatch: pytest.MonkeyPatch, 
         ("TIMEZONE", "Mars/Olympus", "TIMEZONE='Mars/Olympus' is not a time zone"),
         ("CLICKHOUSE_DATABASE", "a;b", "is not a database name"),
         ("RESOLVE_AFTER", "0", "RESOLVE_AFTER='0' must be a number of checks from 1 to 96"),
+        ("LANGUAGE", "de", "LANGUAGE='de' is not a language the bot speaks: use en or ru"),
     ],
 )
 def test_bad_values_give_one_plain_sentence(
