@@ -125,4 +125,8 @@ MIGRATIONS: tuple[str, ...] = (
         set_at INTEGER NOT NULL
     );
     """,
+    # Who set an override, by name as Telegram gave it at /set time (shown by /thresholds).
+    """
+    ALTER TABLE overrides ADD COLUMN user_name TEXT;
+    """,
 )
