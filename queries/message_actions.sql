@@ -1,33 +1,64 @@
--- Every messenger metric for every slice level of message_actions, in one scan.
+-- Every messenger metric for every slice level of message_actions.
 -- Runnable as-is (clickhouse-client --database simulator < message_actions.sql): the bot only
--- replaces the two window bounds below, marked {start} and {end}, with unix timestamps, and
+-- replaces the window bounds below, marked {start} and {end}, with unix timestamps, and
 -- writes receiver_id as the table spells it (some installations have reciever_id).
--- Same shape as feed_actions.sql: fold per bucket, sender and attributes, then one pass over
--- all slice levels.
-SELECT
-    bucket,
-    dim,
-    multiIf(dim = 'os', os_, dim = 'source', source_, dim = 'country', country_, '') AS dim_value,
-    sum(sent) AS rows,
-    uniqExact(user_id) AS users,
-    sum(sent) AS messages,
-    uniqExactArray(receivers) AS receivers
+--
+-- One plain GROUP BY per slice level (the total, then each dim), glued with UNION ALL. Senders
+-- and receivers are counted with uniqExact at every level, never summed across slices. Same
+-- shape and the same reasoning as feed_actions.sql.
+SELECT bucket, dim, dim_value, rows, users, messages, receivers
 FROM
 (
     SELECT
         toUInt32(toStartOfFifteenMinutes(time)) AS bucket,
-        user_id,
-        cityHash64(os, source, country) AS attrs,
-        any(os) AS os_,
-        any(source) AS source_,
-        any(country) AS country_,
-        count() AS sent,
-        groupUniqArray(receiver_id) AS receivers
+        'total' AS dim,
+        '' AS dim_value,
+        count() AS rows,
+        uniqExact(user_id) AS users,
+        count() AS messages,
+        uniqExact(receiver_id) AS receivers
     FROM message_actions
     WHERE time >= toDateTime(0)          -- {start}
       AND time < toDateTime(4102444800)  -- {end}
-    GROUP BY bucket, user_id, attrs
+    GROUP BY bucket
+    UNION ALL
+    SELECT
+        toUInt32(toStartOfFifteenMinutes(time)) AS bucket,
+        'os' AS dim,
+        os AS dim_value,
+        count() AS rows,
+        uniqExact(user_id) AS users,
+        count() AS messages,
+        uniqExact(receiver_id) AS receivers
+    FROM message_actions
+    WHERE time >= toDateTime(0)          -- {start}
+      AND time < toDateTime(4102444800)  -- {end}
+    GROUP BY bucket, dim_value
+    UNION ALL
+    SELECT
+        toUInt32(toStartOfFifteenMinutes(time)) AS bucket,
+        'source' AS dim,
+        source AS dim_value,
+        count() AS rows,
+        uniqExact(user_id) AS users,
+        count() AS messages,
+        uniqExact(receiver_id) AS receivers
+    FROM message_actions
+    WHERE time >= toDateTime(0)          -- {start}
+      AND time < toDateTime(4102444800)  -- {end}
+    GROUP BY bucket, dim_value
+    UNION ALL
+    SELECT
+        toUInt32(toStartOfFifteenMinutes(time)) AS bucket,
+        'country' AS dim,
+        country AS dim_value,
+        count() AS rows,
+        uniqExact(user_id) AS users,
+        count() AS messages,
+        uniqExact(receiver_id) AS receivers
+    FROM message_actions
+    WHERE time >= toDateTime(0)          -- {start}
+      AND time < toDateTime(4102444800)  -- {end}
+    GROUP BY bucket, dim_value
 )
-ARRAY JOIN ['total', 'os', 'source', 'country'] AS dim
-GROUP BY bucket, dim, dim_value
 ORDER BY bucket, dim, dim_value

@@ -22,6 +22,7 @@ __all__ = [
     "TOTAL",
     "Slice",
     "SliceFrame",
+    "TableSlices",
     "bucket_index",
     "build_series",
     "frame_from_rows",
@@ -167,3 +168,96 @@ def build_series(
         assert metric.column is not None
         values = column(metric.column)
     return pd.Series(values, index=index, name=metric.name, dtype="float64")
+
+
+class TableSlices:
+    """Every slice of one table as matrices (slice x bucket, one per value column), with each
+    dim's values ranked by row count: built once per table per refresh and shared by all the
+    table's metrics. `series`, `weight` and `slices` give what build_series, weight_series and
+    slices_of give on the same frame, without regrouping the window per metric."""
+
+    def __init__(self, frame: pd.DataFrame, table: Table, index: pd.DatetimeIndex) -> None:
+        self.index = index
+        self.table = table
+        columns = [c for c in frame.columns if c not in KEY_COLUMNS]
+        n = len(index)
+        if len(frame) and n:
+            step = index[1] - index[0] if n > 1 else pd.Timedelta(1, "s")
+            pos = ((frame["bucket"] - index[0]) // step).to_numpy(dtype="int64")
+            dim_code, dims = pd.factorize(frame["dim"], sort=False)
+            value_code, values = pd.factorize(frame["dim_value"], sort=False)
+            pair = dim_code.astype("int64") * max(len(values), 1) + value_code
+            pairs, code = np.unique(pair, return_inverse=True)
+        else:
+            pos = code = np.zeros(0, dtype="int64")
+            dims = values = pd.Index([])
+            pairs = np.zeros(0, dtype="int64")
+        self.slots: dict[Slice, int] = {}
+        for slot, p in enumerate(pairs.tolist()):
+            dim, value = str(dims[p // max(len(values), 1)]), str(values[p % max(len(values), 1)])
+            self.slots[Slice(dim, "" if dim == TOTAL else value)] = slot
+        inside = (pos >= 0) & (pos < n)
+        self.values: dict[str, np.ndarray] = {}
+        for col in columns:
+            matrix = np.full((len(pairs), n), np.nan)
+            matrix[code[inside], pos[inside]] = frame[col].to_numpy(dtype="float64")[inside]
+            self.values[col] = matrix
+        total = self.slots.get(Slice())
+        self.present = (
+            ~np.isnan(self.values["rows"][total])
+            if total is not None and "rows" in self.values
+            else np.zeros(n, dtype=bool)
+        )
+        # The ranking weighs every row of the frame, as slice_values does.
+        weight: np.ndarray = np.zeros(len(pairs))
+        if "rows" in frame.columns:
+            rows = np.nan_to_num(frame["rows"].to_numpy(dtype="float64"))
+            weight = np.bincount(code, weights=rows, minlength=len(pairs))
+        by_dim: dict[str, list[tuple[float, str]]] = {}
+        for where, slot in self.slots.items():
+            if not where.is_total and where.value != "":
+                by_dim.setdefault(where.dim, []).append((-float(weight[slot]), where.value))
+        self.ranking = {dim: [v for _, v in sorted(pairs_)] for dim, pairs_ in by_dim.items()}
+
+    def values_of(self, dim: str) -> list[str]:
+        """The values of `dim` that get their own series (see slice_values)."""
+        values = self.ranking.get(dim, [])
+        limit = self.table.top_n.get(dim)
+        return values[:limit] if limit else list(values)
+
+    def slices(self, metric: Metric) -> list[Slice]:
+        """The metric's series: its total, then each of its dims' values (top N where limited)."""
+        return [Slice()] + [
+            Slice(dim, value) for dim in metric.slices for value in self.values_of(dim)
+        ]
+
+    def _column(self, name: str, where: Slice) -> np.ndarray:
+        slot = self.slots.get(where)
+        if slot is None or name not in self.values:
+            if slot is not None:
+                raise KeyError(name)
+            values = np.full(len(self.index), np.nan)
+        else:
+            values = self.values[name][slot].copy()
+        values[np.isnan(values) & self.present] = 0.0
+        return values
+
+    def series(self, metric: Metric, where: Slice) -> pd.Series:
+        """The metric's series for one slice (see build_series)."""
+        if metric.kind is Kind.RATIO:
+            assert metric.numerator is not None and metric.denominator is not None
+            num = self._column(metric.numerator, where)
+            den = self._column(metric.denominator, where)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                values = np.where(den > 0, num / den, np.nan)
+        else:
+            assert metric.column is not None
+            values = self._column(metric.column, where)
+        return pd.Series(values, index=self.index, name=metric.name, dtype="float64")
+
+    def weight(self, metric: Metric, where: Slice) -> pd.Series:
+        """How many events stand behind each value (see weight_series)."""
+        counter = metric
+        if metric.kind is Kind.RATIO:
+            counter = replace(metric, kind=Kind.COUNT, column=metric.denominator)
+        return self.series(counter, where)

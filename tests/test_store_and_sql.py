@@ -42,7 +42,7 @@ def test_render_renames_the_receiver_column() -> None:
     """reciever_id replaces receiver_id everywhere in the messenger query, nothing else changes."""
     sql = load_catalogue().tables["message_actions"].sql
     text = render(sql, start=START, end=END, receiver_column="reciever_id")
-    assert "receiver_id" not in text and "groupUniqArray(reciever_id)" in text
+    assert "receiver_id" not in text and "uniqExact(reciever_id)" in text
     with pytest.raises(ValueError, match="not a column name"):
         render(sql, start=START, end=END, receiver_column="x); DROP TABLE t; --")
 

@@ -18,19 +18,13 @@ import pandas as pd
 
 import detectors
 from bot.core.report import CheckReport, Late, SeriesResult
-from bot.state import HistoryCache, query_key
+from bot.service.history import History
 from detectors import Status
-from queries.catalogue import Catalogue, Kind, Metric, Table
+from queries.catalogue import Kind, Metric, Table
 from queries.errors import SourceError
-from queries.history import Window, merge, plan
-from queries.series import (
-    bucket_index,
-    build_series,
-    slices_of,
-    split_slices,
-    weight_series,
-)
-from queries.sources import Freshness, Source
+from queries.history import Window
+from queries.series import TableSlices, bucket_index
+from queries.sources import Freshness
 
 __all__ = ["CheckReport", "History", "Late", "SeriesResult", "late_data", "run_check"]
 
@@ -39,61 +33,6 @@ log = logging.getLogger(__name__)
 
 # A check needs the band of the last day (chart, verdict and the rule's windows), not 28 days.
 BAND_ROWS = 96 + 16
-
-
-class History:
-    """Aggregated rows per table, held in memory and in the state file, fetched incrementally."""
-
-    def __init__(self, source: Source, catalogue: Catalogue, store: HistoryCache | None) -> None:
-        self.source = source
-        self.catalogue = catalogue
-        self.store = store
-        self._held: dict[str, tuple[pd.DataFrame, datetime, datetime]] = {}
-
-    def _key(self, table: Table) -> str:
-        return query_key(table.name, table.sql, table.columns)
-
-    def _held_for(self, table: Table) -> tuple[pd.DataFrame, datetime, datetime] | None:
-        if table.name not in self._held and self.store is not None:
-            loaded = self.store.load(self.source.key, self._key(table), table.columns)
-            if loaded is not None:
-                self._held[table.name] = loaded
-        return self._held.get(table.name)
-
-    def held(self, table: Table) -> tuple[pd.DataFrame, datetime, datetime] | None:
-        """The rows held for a table after the last check, with the window they cover."""
-        return self._held_for(table)
-
-    async def frame(
-        self, table: Table, now: datetime, delay: timedelta
-    ) -> tuple[pd.DataFrame, Window, int]:
-        """Rows for the window ending at the last complete bucket; also the rows fetched now."""
-        held = self._held_for(table)
-        window = plan(
-            now,
-            step=self.catalogue.step,
-            delay=delay,
-            history=self.catalogue.history,
-            held_from=held[1] if held else None,
-            held_until=held[2] if held else None,
-        )
-        fresh = await self.source.fetch(table, window.fetch_start, window.end)
-        frame = merge(held[0] if held else None, fresh, window)
-        # A check "as of" an earlier time must not overwrite newer held history.
-        if held is None or window.end >= held[2]:
-            self._held[table.name] = (frame, window.start, window.end)
-            if self.store is not None:
-                await asyncio.to_thread(
-                    self.store.save,
-                    self.source.key,
-                    self._key(table),
-                    fresh,
-                    table.columns,
-                    held_from=window.start,
-                    replace_from=window.fetch_start,
-                    held_until=window.end,
-                )
-        return frame, window, len(fresh)
 
 
 def spec_for(metric: Metric, overrides: Mapping[str, object] | None = None) -> dict[str, object]:
@@ -119,23 +58,36 @@ def detect(
     step: timedelta,
     *,
     overrides: Mapping[str, Mapping[str, object]] | None = None,
+    sliced: TableSlices | None = None,
+    timings: dict[str, float] | None = None,
 ) -> list[SeriesResult]:
-    """Bands and verdicts for every metric and slice of one table. CPU only."""
-    index = bucket_index(window.start, window.end, step)
-    parts = split_slices(frame, index)
+    """Bands and verdicts for every metric and slice of one table. CPU only.
+
+    `sliced` is the table's slices of `frame` when already built (History.sliced); `timings`
+    gets the seconds spent building series ("series") and judging them ("detect") added."""
+    clock = time.perf_counter
+    started = clock()
+    if sliced is None:
+        sliced = TableSlices(frame, table, bucket_index(window.start, window.end, step))
+    building = clock() - started
+    judging = 0.0
     results = []
     for metric in metrics:
         spec = spec_for(metric, (overrides or {}).get(metric.name))
         detector = detectors.build(spec)
         rule = detectors.build_rule(spec)
-        for where in slices_of(frame, table, metric):
-            series = build_series(parts, metric, where, index)
-            weight = (
-                weight_series(parts, metric, where, index) if metric.kind is Kind.RATIO else None
-            )
+        for where in sliced.slices(metric):
+            started = clock()
+            series = sliced.series(metric, where)
+            weight = sliced.weight(metric, where) if metric.kind is Kind.RATIO else None
+            built = clock()
             band = detector.band(series, last=BAND_ROWS, weight=weight)
             verdict = rule.verdict(series, band)
             results.append(SeriesResult(metric, where, series, band, verdict, detector.describe()))
+            building, judging = building + built - started, judging + clock() - built
+    if timings is not None:
+        timings["series"] = timings.get("series", 0.0) + building
+        timings["detect"] = timings.get("detect", 0.0) + judging
     return results
 
 
@@ -251,7 +203,9 @@ async def run_check(
     catalogue = history.catalogue
     wanted = [catalogue.metric(m) for m in metrics] if metrics else list(catalogue.metrics.values())
     report = CheckReport(checked_at=now, source=history.source.kind, window_end=now)
-    query_s = detect_s = 0.0
+    query_s = 0.0
+    cache_before = history.cache_s
+    spent: dict[str, float] = {"series": 0.0, "detect": 0.0}
     for table in catalogue.tables.values():
         table_metrics = [m for m in wanted if m.table == table.name]
         if not table_metrics:
@@ -269,15 +223,16 @@ async def run_check(
         report.rows_read += rows
         report.window_end = window.end
         started = time.perf_counter()
+        sliced = await asyncio.to_thread(history.sliced, table, frame, window)
+        spent["series"] += time.perf_counter() - started
         results = await asyncio.to_thread(
-            partial(detect, overrides=overrides),
+            partial(detect, overrides=overrides, sliced=sliced, timings=spent),
             frame,
             window,
             table,
             table_metrics,
             catalogue.step,
         )
-        detect_s += time.perf_counter() - started
         # Only a bucket that would alert needs to prove it is complete: one more query then.
         if any(r.verdict.status is Status.ANOMALY for r in results):
             started = time.perf_counter()
@@ -289,5 +244,6 @@ async def run_check(
         report.results.extend(results)
     order = {name: i for i, name in enumerate(catalogue.metrics)}
     report.results.sort(key=lambda r: order[r.metric.name])  # stable: slices keep their rank
-    report.timings = {"query": query_s, "detect": detect_s}
+    cache_s = history.cache_s - cache_before
+    report.timings = {"query": query_s - cache_s, "cache": cache_s, **spent}
     return report

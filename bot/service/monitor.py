@@ -32,14 +32,7 @@ from queries import seeding
 from queries.catalogue import Catalogue, Kind, Metric
 from queries.errors import SourceError, SourceUnavailable
 from queries.history import complete_end
-from queries.series import (
-    Slice,
-    bucket_index,
-    build_series,
-    slices_of,
-    split_slices,
-    weight_series,
-)
+from queries.series import Slice
 from queries.sources import EmbeddedSource, Source
 
 __all__ = ["Answer", "Monitor", "SetResult", "SourceNotAnswering"]
@@ -252,18 +245,16 @@ class Monitor:
         when the source hangs, the last check did)."""
         report = (await self.report()).report
         table = self.catalogue.tables[metric.table]
-        held = self.history.held(table)
+        held = await self.history.held_slices(table)
         if held is None:
             raise SourceError(report.errors.get(table.name, f"no history of {table.name} yet"))
-        frame, start, end = held
-        index = bucket_index(start, end, self.catalogue.step)
-        parts = split_slices(frame, index)
+        sliced = held[0]
         series, weights = {}, {}
-        for where in slices_of(frame, table, metric):
+        for where in sliced.slices(metric):
             key = key_of(metric, where)
-            series[key] = build_series(parts, metric, where, index)
+            series[key] = sliced.series(metric, where)
             if metric.kind is Kind.RATIO:
-                weights[key] = weight_series(parts, metric, where, index)
+                weights[key] = sliced.weight(metric, where)
         return series, weights
 
     async def replay(

@@ -1,10 +1,15 @@
 """The aggregated history cache: what a table's query returned, so a check fetches only the
-buckets it does not hold yet."""
+buckets it does not hold yet.
+
+Stored columnar: one row per (source, query, UTC day) whose columns are binary arrays (bucket
+seconds, dictionary codes of dim and dim_value, the values column after column). A save
+rewrites only the days it touches, so a steady check writes one or two days, not 28."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
@@ -14,15 +19,88 @@ from bot.state.db import Database, ts
 
 __all__ = ["HistoryCache", "epoch_seconds", "query_key"]
 
+DAY = 86_400
+
 
 def epoch_seconds(times: pd.Series) -> list[int]:
     """Unix seconds of tz-aware timestamps, whatever the index's time unit (s, us, ns)."""
-    return ((times - pd.Timestamp(0, tz=UTC)) // pd.Timedelta(seconds=1)).astype(int).tolist()
+    return _seconds(times).tolist()
+
+
+def _seconds(times: pd.Series) -> np.ndarray:
+    delta = (times - pd.Timestamp(0, tz=UTC)) // pd.Timedelta(seconds=1)
+    return np.asarray(delta, dtype="int64")
 
 
 def query_key(table: str, sql: str, columns: tuple[str, ...]) -> str:
     digest = hashlib.sha256((sql + "\0" + ",".join(columns)).encode()).hexdigest()[:16]
     return f"{table}:{digest}"
+
+
+@dataclass
+class _Rows:
+    """Rows as plain arrays: bucket seconds, dim and dim_value strings, values (rows x cols)."""
+
+    bucket: np.ndarray
+    dim: np.ndarray
+    dim_value: np.ndarray
+    vals: np.ndarray
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame, columns: tuple[str, ...]) -> _Rows:
+        if not len(frame):
+            return cls.empty(len(columns))
+        return cls(
+            _seconds(frame["bucket"]),
+            frame["dim"].astype(str).to_numpy(dtype=object),
+            frame["dim_value"].astype(str).to_numpy(dtype=object),
+            frame.loc[:, list(columns)].to_numpy(dtype="float64"),
+        )
+
+    @classmethod
+    def empty(cls, width: int) -> _Rows:
+        none = np.zeros(0, dtype=object)
+        return cls(np.zeros(0, dtype="int64"), none, none, np.zeros((0, width)))
+
+    def where(self, mask: np.ndarray) -> _Rows:
+        return _Rows(self.bucket[mask], self.dim[mask], self.dim_value[mask], self.vals[mask])
+
+    @staticmethod
+    def concat(parts: list[_Rows], width: int) -> _Rows:
+        if not parts:
+            return _Rows.empty(width)
+        return _Rows(*(np.concatenate([getattr(p, f) for p in parts])
+                       for f in ("bucket", "dim", "dim_value", "vals")))  # fmt: skip
+
+
+def _encode(rows: _Rows) -> tuple[object, ...]:
+    dim_codes, dims = pd.factorize(rows.dim)
+    value_codes, values = pd.factorize(rows.dim_value)
+    return (
+        len(rows.bucket),
+        rows.bucket.astype("<i8").tobytes(),
+        json.dumps([str(d) for d in dims]),
+        dim_codes.astype("<i4").tobytes(),
+        json.dumps([str(v) for v in values]),
+        value_codes.astype("<i4").tobytes(),
+        np.ascontiguousarray(rows.vals.T, dtype="<f8").tobytes(),
+    )
+
+
+def _decode(row: tuple[object, ...], width: int) -> _Rows:
+    n, buckets, dims, dim_codes, values, value_codes, vals = row
+    assert isinstance(n, int)
+    dim_names = np.array(json.loads(str(dims)) or [""], dtype=object)
+    value_names = np.array(json.loads(str(values)) or [""], dtype=object)
+    return _Rows(
+        np.frombuffer(buckets, dtype="<i8").astype("int64"),  # type: ignore[call-overload]
+        dim_names[np.frombuffer(dim_codes, dtype="<i4")],  # type: ignore[call-overload]
+        value_names[np.frombuffer(value_codes, dtype="<i4")],  # type: ignore[call-overload]
+        np.frombuffer(vals, dtype="<f8").reshape(width, n).T.astype("float64"),  # type: ignore[call-overload]
+    )
+
+
+_CHUNK = "n, buckets, dims, dim_codes, dim_values, value_codes, vals"
 
 
 class HistoryCache:
@@ -40,19 +118,18 @@ class HistoryCache:
             )
             if not meta:
                 return None
-            rows = self.db.rows(
-                "SELECT bucket, dim, dim_value, vals FROM history_rows "
-                "WHERE source_key=? AND query=? ORDER BY bucket, dim, dim_value",
+            chunks = self.db.rows(
+                f"SELECT {_CHUNK} FROM history_chunks WHERE source_key=? AND query=? ORDER BY day",
                 (source_key, query),
             )
-        values = np.array([json.loads(r[3]) for r in rows], dtype="float64").reshape(
-            len(rows), len(columns)
-        )
-        frame = pd.DataFrame(values, columns=list(columns))
-        frame.insert(0, "dim_value", [r[2] for r in rows])
-        frame.insert(0, "dim", [r[1] for r in rows])
-        frame.insert(0, "bucket", pd.to_datetime([r[0] for r in rows], unit="s", utc=True))
-        held_from = datetime.fromtimestamp(meta[0][0], tz=UTC)
+        lo = int(meta[0][0])
+        rows = _Rows.concat([_decode(c, len(columns)) for c in chunks], len(columns))
+        rows = rows.where(rows.bucket >= lo)  # the first day may start before the window
+        frame = pd.DataFrame(rows.vals, columns=list(columns))
+        frame.insert(0, "dim_value", rows.dim_value)
+        frame.insert(0, "dim", rows.dim)
+        frame.insert(0, "bucket", pd.to_datetime(rows.bucket, unit="s", utc=True))
+        held_from = datetime.fromtimestamp(lo, tz=UTC)
         held_until = datetime.fromtimestamp(meta[0][1], tz=UTC)
         return frame, held_from, held_until
 
@@ -68,22 +145,31 @@ class HistoryCache:
         held_until: datetime,
     ) -> None:
         """Replace rows in [replace_from, held_until) by `fresh`; drop those before held_from."""
-        stamps = epoch_seconds(fresh["bucket"]) if len(fresh) else []
-        vals = fresh.loc[:, list(columns)].to_numpy(dtype="float64").tolist() if len(fresh) else []
-        rows: list[tuple[object, ...]] = [
-            (source_key, query, int(b), str(d), str(v), json.dumps(x))
-            for b, d, v, x in zip(
-                stamps, fresh.get("dim", []), fresh.get("dim_value", []), vals, strict=True
-            )
-        ]
         lo, start, hi = (ts(t) for t in (held_from, replace_from, held_until))
+        first = start - start % DAY  # the day that keeps its rows before replace_from
+        width = len(columns)
+        new = _Rows.of(fresh, columns)
         with self.db.transaction():
-            self.db.change(
-                "DELETE FROM history_rows WHERE source_key=? AND query=? "
-                "AND (bucket < ? OR bucket >= ?)",
-                (source_key, query, lo, start),
+            kept = self.db.rows(
+                f"SELECT {_CHUNK} FROM history_chunks WHERE source_key=? AND query=? AND day=?",
+                (source_key, query, first),
             )
-            self.db.write_many("INSERT OR REPLACE INTO history_rows VALUES (?, ?, ?, ?, ?, ?)",
-                               rows)  # fmt: skip
+            parts = [_decode(c, width) for c in kept]
+            parts = [p.where((p.bucket < start) & (p.bucket >= lo)) for p in parts]
+            rows = _Rows.concat([*parts, new], width)
+            self.db.change(
+                "DELETE FROM history_chunks WHERE source_key=? AND query=? "
+                "AND (day < ? OR day >= ?)",
+                (source_key, query, lo - lo % DAY, first),
+            )
+            days = rows.bucket - rows.bucket % DAY
+            chunks = [
+                (source_key, query, int(day), *_encode(rows.where(days == day)))
+                for day in np.unique(days).tolist()
+            ]
+            self.db.write_many(
+                "INSERT OR REPLACE INTO history_chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                chunks,
+            )
             self.db.write("INSERT OR REPLACE INTO history_meta VALUES (?, ?, ?, ?)",
                           (source_key, query, lo, hi))  # fmt: skip

@@ -1,0 +1,107 @@
+"""A check's history: aggregated rows per table, held in memory and in the state file,
+fetched incrementally; and each table's slices, built once per refresh."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime, timedelta
+
+import pandas as pd
+
+from bot.state import HistoryCache, query_key
+from queries.catalogue import Catalogue, Table
+from queries.history import Window, merge, plan
+from queries.series import TableSlices, bucket_index
+from queries.sources import Source
+
+__all__ = ["History"]
+
+
+class History:
+    """Aggregated rows per table, held in memory and in the state file, fetched incrementally."""
+
+    def __init__(self, source: Source, catalogue: Catalogue, store: HistoryCache | None) -> None:
+        self.source = source
+        self.catalogue = catalogue
+        self.store = store
+        self._held: dict[str, tuple[pd.DataFrame, datetime, datetime]] = {}
+        self._sliced: dict[str, tuple[pd.DataFrame, TableSlices]] = {}
+        self.cache_s = 0.0  # seconds spent reading and writing the state file's cache, in all
+
+    def _key(self, table: Table) -> str:
+        return query_key(table.name, table.sql, table.columns)
+
+    def _load(self, table: Table) -> None:
+        if table.name not in self._held and self.store is not None:
+            started = time.perf_counter()
+            loaded = self.store.load(self.source.key, self._key(table), table.columns)
+            self.cache_s += time.perf_counter() - started
+            if loaded is not None:
+                self._held[table.name] = loaded
+
+    def held(self, table: Table) -> tuple[pd.DataFrame, datetime, datetime] | None:
+        """The rows held for a table after the last check, with the window they cover."""
+        self._load(table)
+        return self._held.get(table.name)
+
+    async def held_async(self, table: Table) -> tuple[pd.DataFrame, datetime, datetime] | None:
+        """held(), reading the state file in a worker thread."""
+        if table.name not in self._held and self.store is not None:
+            await asyncio.to_thread(self._load, table)
+        return self._held.get(table.name)
+
+    def sliced(self, table: Table, frame: pd.DataFrame, window: Window) -> TableSlices:
+        """The table's slices and ranking for `frame`: computed once per refresh, shared by
+        every metric of the table, the check and the commands that replay it. CPU only."""
+        cached = self._sliced.get(table.name)
+        if cached is not None and cached[0] is frame:
+            return cached[1]
+        sliced = TableSlices(frame, table, bucket_index(window.start, window.end,
+                                                        self.catalogue.step))  # fmt: skip
+        held = self._held.get(table.name)
+        if held is not None and held[0] is frame:
+            self._sliced[table.name] = (frame, sliced)
+        return sliced
+
+    async def held_slices(self, table: Table) -> tuple[TableSlices, Window] | None:
+        """The slices of what the last check holds for a table, built off the event loop."""
+        held = await self.held_async(table)
+        if held is None:
+            return None
+        frame, start, end = held
+        window = Window(start=start, end=end, fetch_start=start)
+        return await asyncio.to_thread(self.sliced, table, frame, window), window
+
+    async def frame(
+        self, table: Table, now: datetime, delay: timedelta
+    ) -> tuple[pd.DataFrame, Window, int]:
+        """Rows for the window ending at the last complete bucket; also the rows fetched now."""
+        held = await self.held_async(table)
+        window = plan(
+            now,
+            step=self.catalogue.step,
+            delay=delay,
+            history=self.catalogue.history,
+            held_from=held[1] if held else None,
+            held_until=held[2] if held else None,
+        )
+        fresh = await self.source.fetch(table, window.fetch_start, window.end)
+        frame = merge(held[0] if held else None, fresh, window)
+        # A check "as of" an earlier time must not overwrite newer held history.
+        if held is None or window.end >= held[2]:
+            self._held[table.name] = (frame, window.start, window.end)
+            if self.store is not None:
+                started = time.perf_counter()
+                await asyncio.to_thread(
+                    self.store.save,
+                    self.source.key,
+                    self._key(table),
+                    fresh,
+                    table.columns,
+                    held_from=window.start,
+                    replace_from=window.fetch_start,
+                    held_until=window.end,
+                )
+                self.cache_s += time.perf_counter() - started
+        return frame, window, len(fresh)
