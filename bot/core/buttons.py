@@ -6,7 +6,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-__all__ = ["DATA_LIMIT", "Action", "Button", "alert_buttons", "pack", "unpack"]
+from bot.core.i18n import Translator, translator
+
+__all__ = ["DATA_LIMIT", "Action", "Button", "alert_buttons", "label", "pack", "relabel",
+           "unpack"]  # fmt: skip
 
 DATA_LIMIT = 64  # bytes of callback data Telegram accepts
 
@@ -53,24 +56,53 @@ def unpack(data: str | None) -> tuple[Action, tuple[int, ...]] | None:
     return (action, numbers) if all(n < MAX_ID for n in numbers) else None
 
 
+def label(action: Action, numbers: tuple[int, ...], t: Translator | None = None) -> str:
+    """What a button of `action` says, in `t`'s language (English without one)."""
+    t = t or translator()
+    if action is Action.MUTE:
+        hours = numbers[1] if len(numbers) > 1 else 1
+        return t.ngettext("🔕 {n} h", "🔕 {n} h", hours)
+    return {
+        Action.ACK: t._("👀 Ack"), Action.UNACK: t._("↩️ Un-ack"),
+        Action.FALSE: t._("🙅 False alarm"), Action.UNFALSE: t._("↩️ Not false"),
+        Action.SHOW: t._("📈 Chart"),
+    }[action]  # fmt: skip
+
+
+def relabel(
+    keyboard: tuple[tuple[Button, ...], ...], t: Translator
+) -> tuple[tuple[Button, ...], ...]:
+    """The same buttons saying their action in `t`'s language (a button that is not ours is
+    left as it is): labels follow the chat, the data stays."""
+    out = []
+    for row in keyboard:
+        buttons = []
+        for button in row:
+            unpacked = unpack(button.data)
+            text = label(*unpacked, t) if unpacked is not None else button.text
+            buttons.append(Button(text, button.data))
+        out.append(tuple(buttons))
+    return tuple(out)
+
+
 def alert_buttons(
     incident_id: int, alert_id: int | None, *, acknowledged: bool = False,
-    false_alarm: bool = False, labels: dict[str, str] | None = None,
+    false_alarm: bool = False, resolved: bool = False, t: Translator | None = None,
 ) -> tuple[tuple[Button, ...], ...]:  # fmt: skip
-    """An alert's keyboard; the state shown on the message decides which toggles it offers."""
-    say = {"ack": "👀 Ack", "unack": "↩️ Un-ack", "false": "🙅 False alarm",
-           "unfalse": "↩️ Not false", "mute1": "🔕 1 h", "mute24": "🔕 24 h",
-           "show": "📈 Chart", **(labels or {})}  # fmt: skip
+    """An alert's keyboard; the state shown on the message decides which toggles it offers.
+    A resolved incident keeps all but Ack (nothing left to acknowledge): it can still be called
+    a false alarm (a label for tune), its metric muted, its chart opened."""
     first = (
-        Button(say["unack"], pack(Action.UNACK, incident_id)) if acknowledged
-        else Button(say["ack"], pack(Action.ACK, incident_id)),
-        Button(say["unfalse"], pack(Action.UNFALSE, incident_id)) if false_alarm
-        else Button(say["false"], pack(Action.FALSE, incident_id)),
-    )  # fmt: skip
-    second = [
-        Button(say["mute1"], pack(Action.MUTE, incident_id, 1)),
-        Button(say["mute24"], pack(Action.MUTE, incident_id, 24)),
-    ]
+        _button(Action.UNACK, incident_id, t=t) if acknowledged
+        else _button(Action.ACK, incident_id, t=t),
+        _button(Action.UNFALSE, incident_id, t=t) if false_alarm
+        else _button(Action.FALSE, incident_id, t=t),
+    )[1 if resolved else 0 :]  # fmt: skip
+    second = [_button(Action.MUTE, incident_id, 1, t=t), _button(Action.MUTE, incident_id, 24, t=t)]
     if alert_id is not None:
-        second.append(Button(say["show"], pack(Action.SHOW, alert_id)))
+        second.append(_button(Action.SHOW, alert_id, t=t))
     return (first, tuple(second))
+
+
+def _button(action: Action, *numbers: int, t: Translator | None) -> Button:
+    return Button(label(action, numbers, t), pack(action, *numbers))

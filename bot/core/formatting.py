@@ -5,29 +5,46 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from bot.core.i18n import Translator
 from detectors import outside_since
 from queries.catalogue import Kind, Metric
 from queries.series import Slice
 
-__all__ = ["fmt_value", "report_json", "report_table", "title_of"]
+__all__ = ["fmt_pct", "fmt_value", "localized", "report_json", "report_table", "title_of"]
+
+NBSP = "\u00a0"  # Russian groups thousands with a space that never breaks a number
 
 
 def title_of(metric: Metric, where: Slice) -> str:
     return metric.title if where.is_total else f"{metric.title} · {where.dim}={where.value}"
 
 
-def fmt_value(metric: Metric, value: float | None) -> str:
+def localized(number: str, t: Translator | None) -> str:
+    """A number written the English way ("1,234.5") as the language writes it ("1 234,5")."""
+    if t is None or t.lang != "ru":
+        return number
+    return number.replace(",", NBSP).replace(".", ",")
+
+
+def fmt_value(metric: Metric, value: float | None, t: Translator | None = None) -> str:
     if value is None or not math.isfinite(value):
         return "—"
     if metric.kind is Kind.RATIO:
-        return f"{value:.2%}"
-    return f"{value:,.0f}"
+        return localized(f"{value:.2%}", t)
+    return localized(f"{value:,.0f}", t)
+
+
+def fmt_pct(share: float | None, t: Translator | None = None) -> str:
+    """A signed change, e.g. +12.3% (ru: +12,3%); empty when unknown."""
+    if share is None or not math.isfinite(share):
+        return ""
+    return localized(f"{share:+.1%}", t)
 
 
 def _iso(moment: Any) -> str | None:
@@ -119,15 +136,24 @@ def _pct(x: float | None) -> str:
     return "—" if x is None else f"{x:.0%}"
 
 
-def report_backtest(result: Any, zone: ZoneInfo) -> str:
-    """Alerts per metric and per day; precision, recall and time to detect when labels exist."""
+def _span(step: timedelta) -> str:
+    minutes = int(step.total_seconds() // 60)
+    if minutes % 60 == 0 and minutes:
+        return f"{minutes // 60} h"
+    return f"{minutes} min" if minutes else f"{int(step.total_seconds())} s"
+
+
+def report_backtest(result: Any, zone: ZoneInfo, step: timedelta | None = None) -> str:
+    """Alerts per metric and per day; precision, recall and time to detect when labels exist.
+    `step` (the catalogue's bucket) says how often the replayed checks ran."""
     start = result.start.astimezone(zone)
     end = result.end.astimezone(zone)
     total = sum(len(a) for a in result.alerts.values())
     days = (result.end - result.start).total_seconds() / 86400
     lines = [
         f"backtest {start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} {zone.key}: {result.series} "
-        f"series replayed as the live check would have run every 15 minutes",
+        "series replayed as the live check would have run"
+        + (f", every {_span(step)}" if step is not None else ", bucket by bucket"),
         f"{total} alerts ({total / days:.1f} a day)",
         "",
         "alerts per metric:",
@@ -141,10 +167,9 @@ def report_backtest(result: Any, zone: ZoneInfo) -> str:
     if sc is not None:
         detect = "—"
         if sc.ttd:
-            detect = (
-                f"median {sc.median_ttd:.0f} bucket(s), {sc.within(2):.0%} within 2 buckets "
-                "(30 min)"
-            )
+            detect = f"median {sc.median_ttd:.0f} bucket(s), {sc.within(2):.0%} within 2 buckets"
+            if step is not None:
+                detect += f" ({_span(2 * step)})"
         lines += [
             "",
             f"against {sc.incidents} known incidents: precision {_pct(sc.precision)}, recall "

@@ -4,7 +4,7 @@ text within Telegram's limits."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,6 +13,7 @@ import pandas as pd
 
 from bot.core.buttons import Button, alert_buttons
 from bot.core.formatting import fmt_value
+from bot.core.i18n import Translator, translator
 from bot.core.incidents import Incident
 from bot.core.plan import Digest, Notice, NoticeKind, Open, Remind, Resolve
 from bot.core.text import CAPTION_LIMIT, cut_html, rendered_length
@@ -24,12 +25,18 @@ __all__ = ["Draft", "Style", "render_digest", "render_notice", "render_open", "r
 
 @dataclass(frozen=True)
 class Style:
-    """What the wording needs from the settings and the catalogue."""
+    """What the wording needs from the settings and the catalogue, and the language it speaks
+    (English when no translator is given)."""
 
     zone: ZoneInfo
     step: timedelta
     dashboard: str | None = None
     source: str = "the source"  # how the source is named to people
+    t: Translator = field(default_factory=translator)
+
+    def speaking(self, lang: str | None) -> Style:
+        """The same style in another language ('en', 'ru'; None or unknown: English)."""
+        return replace(self, t=translator(lang))
 
 
 @dataclass(frozen=True)
@@ -51,11 +58,11 @@ def render_open(intent: Open, incident: Incident, style: Style) -> Draft:
     """The alert: chart, caption, buttons. `incident` is the saved one (it has ids)."""
     assert incident.id is not None
     caption = alert_caption(intent.head, intent.related, zone=style.zone, step=style.step,
-                            dashboard=style.dashboard)  # fmt: skip
+                            dashboard=style.dashboard, t=style.t)  # fmt: skip
     return Draft(
         caption,
         with_chart=True,
-        buttons=alert_buttons(incident.id, incident.alert_id),
+        buttons=alert_buttons(incident.id, incident.alert_id, t=style.t),
         meta=_meta("alert", incident, slice=intent.head.slice.label(),
                    value=intent.head.verdict.value, expected=intent.head.verdict.expected),
     )  # fmt: skip
@@ -64,71 +71,81 @@ def render_open(intent: Open, incident: Incident, style: Style) -> Draft:
 def render_digest(intent: Digest, incidents: dict[str, Incident], style: Style) -> Draft:
     """Many metrics at once: one message; the chart and buttons of the worst."""
     groups = [(o.head, list(o.related)) for o in intent.opens]
-    text = digest_text(groups, zone=style.zone)
+    text = digest_text(groups, zone=style.zone, t=style.t)
     worst = incidents[intent.opens[0].incident.metric]
     assert worst.id is not None
     return Draft(
         text,
         with_chart=rendered_length(text) <= CAPTION_LIMIT,
-        buttons=alert_buttons(worst.id, worst.alert_id),
+        buttons=alert_buttons(worst.id, worst.alert_id, t=style.t),
         meta=_meta("alert", None, metrics=[o.incident.metric for o in intent.opens]),
     )
 
 
 def render_remind(intent: Remind, incident: Incident, now: datetime, style: Style) -> Draft:
+    t = style.t
     v = intent.head.verdict
     metric = intent.head.metric
-    text = (
-        f"⏰ <b>{e(metric.title)}</b> still off since "
-        f"{incident.opened_at.astimezone(style.zone):%H:%M} "
-        f"({duration_text(now - incident.opened_at)}): "
-        f"{e(fmt_value(metric, v.value))} vs expected {e(fmt_value(metric, v.expected))}"
-    )
+    text = t._(
+        "⏰ <b>{title}</b> still off since {time} ({duration}): {value} vs expected {expected}",
+        title=e(metric.title), time=f"{incident.opened_at.astimezone(style.zone):%H:%M}",
+        duration=duration_text(now - incident.opened_at, t),
+        value=e(fmt_value(metric, v.value, t)), expected=e(fmt_value(metric, v.expected, t)),
+    )  # fmt: skip
     return Draft(text, meta=_meta("reminder", incident))
 
 
-def render_resolve(intent: Resolve, incident: Incident, now: datetime, title: str) -> Draft:
-    lasted = duration_text(now - incident.opened_at)
-    text = f"✅ <b>{e(title)}</b> back to normal after {lasted}"
+def render_resolve(intent: Resolve, incident: Incident, now: datetime, title: str,
+                   style: Style | None = None) -> Draft:  # fmt: skip
+    t = style.t if style is not None else translator()
+    lasted = duration_text(now - incident.opened_at, t)
+    text = t._("✅ <b>{title}</b> back to normal after {duration}", title=e(title),
+               duration=lasted)  # fmt: skip
     total = intent.total
     if total is not None and total.verdict.value is not None:
         v, metric = total.verdict, total.metric
-        low, high = fmt_value(metric, v.lower), fmt_value(metric, v.upper)
-        text += f": {e(fmt_value(metric, v.value))} (expected {e(low)} – {e(high)})"
-    return Draft(text, meta=_meta("resolved", incident, lasted=lasted))
+        text += t._(": {value} (expected {low} – {high})",
+                    value=e(fmt_value(metric, v.value, t)), low=e(fmt_value(metric, v.lower, t)),
+                    high=e(fmt_value(metric, v.upper, t)))  # fmt: skip
+    english = duration_text(now - incident.opened_at)  # the webhook's field stays English
+    return Draft(text, meta=_meta("resolved", incident, lasted=english))
 
 
 def render_notice(intent: Notice, style: Style) -> Draft:
+    t = style.t
     source = e(style.source)
     table = e(intent.table or "")
     if intent.kind is NoticeKind.SOURCE_DOWN:
-        text = (
-            f"⚠️ Cannot read {source}: {e(intent.details[:600])}\nThose metrics are unknown "
-            "until it is back; no alert is raised or resolved meanwhile."
-        )
+        text = t._("⚠️ Cannot read {source}: {details}\nThose metrics are unknown until it is "
+                   "back; no alert is raised or resolved meanwhile.", source=source,
+                   details=e(intent.details[:600]))  # fmt: skip
     elif intent.kind is NoticeKind.SOURCE_BACK:
-        text = f"✅ {source} can be read again; checks are normal."
+        text = t._("✅ {source} can be read again; checks are normal.", source=source)
     elif intent.kind is NoticeKind.LATE and intent.late is not None:
         late = intent.late
-        bucket = late.bucket.tz_convert(style.zone)
-        newest = pd.Timestamp(late.latest).tz_convert(style.zone) if late.latest else None
-        seen = f"the newest event is from {newest:%H:%M:%S}" if newest else "no rows"
-        text = (
-            f"⏳ Data in <code>{table}</code> is late: the {bucket:%H:%M} bucket is incomplete "
-            f"({seen}). Its metrics are not judged until the rows arrive, so a half-filled "
-            "bucket raises no false drop; I will say when data is arriving again."
-        )
+        bucket = f"{late.bucket.tz_convert(style.zone):%H:%M}"
+        if late.latest:
+            newest = f"{pd.Timestamp(late.latest).tz_convert(style.zone):%H:%M:%S}"
+            text = t._("⏳ Data in <code>{table}</code> is late: the {time} period is incomplete "
+                       "(the newest event is from {newest}). Its metrics are not judged until "
+                       "the rows arrive, so a half-filled period raises no false drop; I will "
+                       "say when data is arriving again.", table=table, time=bucket,
+                       newest=newest)  # fmt: skip
+        else:
+            text = t._("⏳ Data in <code>{table}</code> is late: the {time} period is incomplete "
+                       "(no rows yet). Its metrics are not judged until the rows arrive, so a "
+                       "half-filled period raises no false drop; I will say when data is "
+                       "arriving again.", table=table, time=bucket)  # fmt: skip
     else:
-        text = f"✅ Data in <code>{table}</code> is arriving again."
+        text = t._("✅ Data in <code>{table}</code> is arriving again.", table=table)
     return Draft(cut_html(text, 4000), meta={"event": "notice", "kind": intent.kind.value,
                                                "table": intent.table})  # fmt: skip
 
 
-def render_failure(metric: str, error: BaseException) -> Draft:
+def render_failure(metric: str, error: BaseException, t: Translator | None = None) -> Draft:
     """Operators hear once that one alert could not be written; the others went out."""
-    text = (
-        f"⚠️ An alert for <code>{e(metric)}</code> could not be written "
-        f"({e(type(error).__name__)}); every other alert of this check went out. The details "
-        "are in the bot's log."
-    )
+    t = t or translator()
+    text = t._("⚠️ An alert for <code>{metric}</code> could not be written ({error}); every "
+               "other alert of this check went out. The details are in the bot's log.",
+               metric=e(metric), error=e(type(error).__name__))  # fmt: skip
     return Draft(text, meta={"event": "notice", "kind": "render_failed", "metric": metric})

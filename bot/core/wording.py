@@ -6,13 +6,15 @@ import html
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
 from bot.core.commands import usage
-from bot.core.formatting import fmt_value, title_of
+from bot.core.formatting import fmt_pct, fmt_value, title_of
+from bot.core.i18n import Translator, translator
+from bot.core.reasons import reason_text
 from bot.core.report import CheckReport, SeriesResult
-from bot.core.text import CAPTION_LIMIT, MESSAGE_LIMIT, cut_html, split_html
+from bot.core.text import CAPTION_LIMIT, MESSAGE_LIMIT, cut_html, rendered_length, split_html
 from detectors import Param, Status, outside_since
 from queries.catalogue import Catalogue, Metric
 
@@ -29,32 +31,72 @@ __all__ = [
 
 
 ICON = {"below": "🔻", "above": "🔺"}
+LINK_ROOM = 300  # rendered characters kept for the owner and the links under an alert
 
 
 def e(value: object) -> str:
     return html.escape(str(value), quote=False)
 
 
+def _t(t: Translator | None) -> Translator:
+    return translator() if t is None else t
+
+
 def _when(moment: datetime, zone: ZoneInfo) -> str:
     return f"{moment.astimezone(zone):%H:%M}"
 
 
-def duration_text(delta: timedelta) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+def duration_text(delta: timedelta, t: Translator | None = None) -> str:
+    """'45 min', '2 h 15 min', '3 d 4 h' (ru: '45 минут', '2 часа 15 минут'), for a span
+    as long as `delta` (said after 'for', 'after', 'since': ru in the accusative)."""
+    t = _t(t)
+    minutes = max(0, int(delta.total_seconds() // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    parts = []
+    if days:
+        parts.append(t.ngettext("{n} d", "{n} d", days))
+    if hours:
+        parts.append(t.ngettext("{n} h", "{n} h", hours))
+    if (minutes and not days) or not parts:
+        parts.append(t.ngettext("{n} min", "{n} min", minutes))
+    return " ".join(parts)
 
 
-def _deviation(result: SeriesResult) -> str:
-    dev = result.verdict.deviation
-    return "" if dev is None else f"{dev:+.1%}"
+def _deviation(result: SeriesResult, t: Translator | None = None) -> str:
+    return fmt_pct(result.verdict.deviation, t)
 
 
-def _moved(related: Sequence[SeriesResult]) -> str:
-    parts = [f"{e(r.slice.label())} {_deviation(r)}" for r in related[:4]]
+def _moved(related: Sequence[SeriesResult], t: Translator | None = None) -> str:
+    parts = [f"{e(r.slice.label())} {_deviation(r, t)}" for r in related[:4]]
     return ", ".join(parts)
+
+
+def _is_url(text: str) -> bool:
+    parts = urlsplit(text)
+    return parts.scheme in ("http", "https") and bool(parts.netloc) and " " not in text
+
+
+def _footer(metric: Metric, result: SeriesResult, dashboard: str | None, t: Translator) -> str:
+    """Who owns the metric and where to look: kept whole under a caption that is cut."""
+    lines = []
+    owner = getattr(metric, "owner", None)
+    if owner:
+        lines.append(t._("owner: {owner}", owner=e(str(owner)[:100])))
+    links = []
+    runbook = getattr(metric, "runbook", None)
+    if runbook and _is_url(str(runbook)):
+        word = e(t._("runbook"))
+        links.append(f'<a href="{html.escape(str(runbook))}">{word}</a>')
+    elif runbook:
+        lines.append(t._("runbook: {runbook}", runbook=e(str(runbook)[:150])))
+    if dashboard:
+        link = html.escape(dashboard_link(dashboard, result))
+        word = e(t._("dashboard"))
+        links.append(f'<a href="{link}">{word}</a>')
+    if links:
+        lines.append(" · ".join(links))
+    return "\n".join(lines)
 
 
 def alert_caption(
@@ -64,31 +106,40 @@ def alert_caption(
     zone: ZoneInfo,
     step: timedelta,
     dashboard: str | None,
+    t: Translator | None = None,
 ) -> str:
-    """One alert: what, how bad, since when, compared to what, where it moved, where to look."""
+    """One alert: what, how bad, since when, compared to what, where it moved, who owns it and
+    where to look. Within Telegram's caption limit: the middle is cut, never the owner or links."""
+    t = _t(t)
     v = result.verdict
     metric = result.metric
     side = "below" if (v.value or 0) < (v.expected or 0) else "above"
     start = v.bucket.to_pydatetime()
+    title = e(title_of(metric, result.slice))
+    value, expected = fmt_value(metric, v.value, t), fmt_value(metric, v.expected, t)
+    low, high = fmt_value(metric, v.lower, t), fmt_value(metric, v.upper, t)
     lines = [
-        f"{ICON[side]} <b>{e(title_of(metric, result.slice))}</b> {_deviation(result)}"
+        f"{ICON[side]} <b>{title}</b> {_deviation(result, t)}"
         if v.value is not None
-        else f"⚠️ <b>{e(title_of(metric, result.slice))}</b>: no data",
+        else t._("⚠️ <b>{title}</b>: no data", title=title),
         f"{start.astimezone(zone):%Y-%m-%d} {_when(start, zone)}–{_when(start + step, zone)} "
         f"{e(zone.key)}",
-        f"value <b>{e(fmt_value(metric, v.value))}</b>, expected {e(fmt_value(metric, v.expected))}"
-        f" ({e(fmt_value(metric, v.lower))} – {e(fmt_value(metric, v.upper))})",
+        t._("value <b>{value}</b>, expected {expected} ({low} – {high})", value=e(value),
+            expected=e(expected), low=e(low), high=e(high)),
     ]
     since = outside_since(result.series.loc[: v.bucket], result.band.loc[: v.bucket])
     if since is not None:
-        lines.append(f"off since {_when(since.to_pydatetime(), zone)} "
-                     f"({duration_text(v.bucket - since + step)})")  # fmt: skip
-    lines.append(e(v.reason))
+        lines.append(t._("off since {time} ({duration})", time=_when(since.to_pydatetime(), zone),
+                         duration=duration_text(v.bucket - since + step, t)))  # fmt: skip
+    lines.append(e(reason_text(v.reason, t)))
     if related:
-        lines.append(f"slices that moved: {_moved(related)}")
-    if dashboard:
-        lines.append(f'<a href="{html.escape(dashboard_link(dashboard, result))}">dashboard</a>')
-    return cut_html("\n".join(lines), CAPTION_LIMIT)
+        lines.append(t._("slices that moved: {slices}", slices=_moved(related, t)))
+    footer = _footer(metric, result, dashboard, t)
+    if not footer:
+        return cut_html("\n".join(lines), CAPTION_LIMIT)
+    footer = cut_html(footer, LINK_ROOM)
+    room = CAPTION_LIMIT - rendered_length(footer) - 1
+    return f"{cut_html(chr(10).join(lines), room)}\n{footer}"
 
 
 def dashboard_link(template: str, result: SeriesResult) -> str:
@@ -101,19 +152,25 @@ def dashboard_link(template: str, result: SeriesResult) -> str:
 
 
 def digest_text(groups: Sequence[tuple[SeriesResult, Sequence[SeriesResult]]], *,
-                zone: ZoneInfo) -> str:  # fmt: skip
+                zone: ZoneInfo, t: Translator | None = None) -> str:  # fmt: skip
     """Many metrics at once: one message, most severe first."""
+    t = _t(t)
     first = groups[0][0].verdict.bucket.to_pydatetime()
-    lines = [f"🚨 <b>{len(groups)} metrics off</b> at {_when(first, zone)} {e(zone.key)}", ""]
-    for head, related in groups:
-        v = head.verdict
-        value, expected = fmt_value(head.metric, v.value), fmt_value(head.metric, v.expected)
-        line = (f"• <b>{e(title_of(head.metric, head.slice))}</b> {_deviation(head)}: "
-                f"{e(value)} vs {e(expected)}")  # fmt: skip
+    head = t.ngettext("🚨 <b>{n} metric off</b> at {time} {zone}",
+                      "🚨 <b>{n} metrics off</b> at {time} {zone}", len(groups),
+                      time=_when(first, zone), zone=e(zone.key))  # fmt: skip
+    lines = [head, ""]
+    for result, related in groups:
+        v = result.verdict
+        value = fmt_value(result.metric, v.value, t)
+        expected = fmt_value(result.metric, v.expected, t)
+        line = t._("• <b>{title}</b> {change}: {value} vs {expected}",
+                   title=e(title_of(result.metric, result.slice)), change=_deviation(result, t),
+                   value=e(value), expected=e(expected))  # fmt: skip
         if related:
-            line += f" ({_moved(related)})"
+            line += f" ({_moved(related, t)})"
         lines.append(line)
-    lines += ["", "/check for all metrics, /metric NAME for one with its chart"]
+    lines += ["", t._("/check for all metrics, /metric NAME for one with its chart")]
     return "\n".join(lines)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -13,13 +14,15 @@ from aiogram.exceptions import AiogramError, TelegramAPIError
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.channels.base import Channel, Message, Sent
-from bot.core.buttons import Button
+from bot.core.buttons import Button, alert_buttons, relabel
+from bot.core.i18n import Translator, translator
 from bot.core.incidents import Incident
 from bot.core.text import CAPTION_LIMIT, MESSAGE_LIMIT, cut_html, rendered_length
 from bot.core.wording import duration_text
 from bot.state import ShownIn, State
 
-__all__ = ["Keyboard", "compose", "markup", "show_state", "state_line"]
+__all__ = ["Keyboard", "StateLine", "compose", "incident_keyboard", "markup", "refresh_incident",
+           "show_state", "state_line"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -32,21 +35,43 @@ def markup(buttons: Keyboard) -> InlineKeyboardMarkup:
     ])  # fmt: skip
 
 
+class StateLine(str):
+    """A state line: the text in one language (what str() shows), and how to say it in any
+    other, so each chat's message is edited in that chat's language."""
+
+    say: Callable[[Translator], str]
+
+    def __new__(cls, say: Callable[[Translator], str], lang: str | None = None) -> StateLine:
+        line = super().__new__(cls, say(translator(lang)))
+        line.say = say
+        return line
+
+    def to(self, t: Translator) -> str:
+        return self.say(t)
+
+
 def state_line(incident: Incident, *, muted_until: datetime | None = None,
-               zone: ZoneInfo | None = None) -> str:  # fmt: skip
-    """The incident's state in one line of HTML; the names people gave are escaped."""
-    parts = []
-    if incident.resolved_at is not None:
-        lasted = duration_text(incident.resolved_at - incident.opened_at)
-        parts.append(f"✅ resolved after {lasted}")
-    if incident.false_alarm_by is not None:
-        parts.append(f"🙅 false alarm, says {html.escape(incident.false_alarm_by)}")
-    elif incident.acknowledged_by is not None:
-        parts.append(f"👀 acknowledged by {html.escape(incident.acknowledged_by)}")
-    if muted_until is not None:
-        local = muted_until.astimezone(zone) if zone is not None else muted_until
-        parts.append(f"🔕 muted until {local:%Y-%m-%d %H:%M}")
-    return "; ".join(parts)
+               zone: ZoneInfo | None = None, t: Translator | None = None) -> StateLine:  # fmt: skip
+    """The incident's state in one line of HTML (in `t`'s language; show_state says it in each
+    chat's own); the names people gave are escaped."""
+
+    def say(t: Translator) -> str:
+        parts = []
+        if incident.resolved_at is not None:
+            lasted = duration_text(incident.resolved_at - incident.opened_at, t)
+            parts.append(t._("✅ resolved after {duration}", duration=lasted))
+        if incident.false_alarm_by is not None:
+            parts.append(t._("🙅 false alarm, says {name}",
+                             name=html.escape(incident.false_alarm_by)))  # fmt: skip
+        elif incident.acknowledged_by is not None:
+            parts.append(t._("👀 acknowledged by {name}",
+                             name=html.escape(incident.acknowledged_by)))  # fmt: skip
+        if muted_until is not None:
+            local = muted_until.astimezone(zone) if zone is not None else muted_until
+            parts.append(t._("🔕 muted until {time}", time=f"{local:%Y-%m-%d %H:%M}"))
+        return "; ".join(parts)
+
+    return StateLine(say, t.lang if t is not None else None)
 
 
 def compose(line: str, original: str, limit: int) -> str:
@@ -61,21 +86,25 @@ def compose(line: str, original: str, limit: int) -> str:
 
 async def show_state(
     target: Bot | Channel, state: State, incident_id: int, line: str,
-    buttons: Keyboard | None = None,
+    buttons: Keyboard | None = None, *, default: str | None = None,
 ) -> int:  # fmt: skip
     """Put `line` on top of every message that shows the incident, with `buttons` (None: the
-    keyboard goes). Returns how many messages were edited; a message that cannot be edited
-    (deleted, too old, unchanged) is logged and skipped."""
+    keyboard goes), both in the language of the chat the message is in (its /lang choice, else
+    `default`, LANGUAGE). Returns how many messages were edited; a message that cannot be
+    edited (deleted, too old, unchanged) is logged and skipped."""
     edited = 0
     for shown in state.incidents.messages(incident_id):
         if not shown.text:
             continue  # a digest shows several incidents: it is not edited
-        body = compose(line, shown.text, CAPTION_LIMIT if shown.is_photo else MESSAGE_LIMIT)
+        t = translator(state.languages.of_chat(shown.chat_id) or default)
+        said = line.to(t) if isinstance(line, StateLine) else line
+        keyboard = relabel(buttons, t) if buttons else None
+        body = compose(said, shown.text, CAPTION_LIMIT if shown.is_photo else MESSAGE_LIMIT)
         if isinstance(target, Bot):
-            ok = await _edit_telegram(target, shown, body, buttons)
+            ok = await _edit_telegram(target, shown, body, keyboard)
         else:
             outcome = await target.edit(
-                Message(shown.chat_id, body, buttons=buttons or ()), shown.message_id,
+                Message(shown.chat_id, body, buttons=keyboard or ()), shown.message_id,
                 is_photo=shown.is_photo,
             )  # fmt: skip
             ok = isinstance(outcome, Sent)
@@ -84,6 +113,28 @@ async def show_state(
                             shown.chat_id, outcome)  # fmt: skip
         edited += ok
     return edited
+
+
+def incident_keyboard(incident: Incident) -> Keyboard:
+    """The keyboard an alert keeps through every edit, its toggles following the state."""
+    assert incident.id is not None
+    return alert_buttons(incident.id, incident.alert_id,
+                         acknowledged=incident.acknowledged_by is not None,
+                         false_alarm=incident.false_alarm_by is not None,
+                         resolved=not incident.is_open)  # fmt: skip
+
+
+async def refresh_incident(
+    target: Bot | Channel, state: State, incident: Incident, *, now: datetime, zone: ZoneInfo,
+    default: str | None = None,
+) -> int:  # fmt: skip
+    """Every message showing `incident` edited to its state now (acknowledged, false alarm,
+    muted, resolved), with its keyboard, each in its chat's language (else `default`)."""
+    assert incident.id is not None
+    muted = state.mutes.until(incident.metric, now)
+    line = state_line(incident, muted_until=muted, zone=zone)
+    return await show_state(target, state, incident.id, line, incident_keyboard(incident),
+                            default=default)  # fmt: skip
 
 
 async def _edit_telegram(bot: Bot, shown: ShownIn, body: str, buttons: Keyboard | None) -> bool:

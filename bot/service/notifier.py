@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from aiogram import Bot
 
 from bot.channels.base import buttons_json
+from bot.core.i18n import translator
 from bot.core.incidents import Incident, Policy
 from bot.core.plan import Digest, Intent, Notice, Open, Plan, Remind, Resolve, plan
 from bot.core.render import (
@@ -30,7 +31,7 @@ from bot.core.render import (
 from bot.core.report import CheckReport, SeriesResult
 from bot.core.text import CAPTION_LIMIT, cut_html, split_html
 from bot.service.delivery import Delivery
-from bot.service.edits import show_state, state_line
+from bot.service.edits import refresh_incident
 from bot.service.monitor import Monitor
 from bot.state import State
 
@@ -63,10 +64,20 @@ class Notifier:
         settings = self.monitor.settings
         return list(dict.fromkeys([*settings.alert_chat_ids, *settings.admin_ids]))
 
-    def style(self) -> Style:
+    def style(self, lang: str | None = None) -> Style:
+        """The wording's settings, in `lang` (None: the default, LANGUAGE)."""
         settings = self.monitor.settings
         return Style(settings.zone, self.monitor.catalogue.step, settings.dashboard_url,
-                     self.monitor.source.describe())  # fmt: skip
+                     self.monitor.source.describe(),
+                     translator(lang or settings.language))  # fmt: skip
+
+    def by_language(self, chats: Iterable[int]) -> dict[str, list[int]]:
+        """The chats grouped by the language each speaks (its /lang choice, else LANGUAGE)."""
+        default = self.monitor.settings.language
+        out: dict[str, list[int]] = {}
+        for chat in dict.fromkeys(chats):
+            out.setdefault(self.state.languages.of_chat(chat) or default, []).append(chat)
+        return out
 
     # -- one check ------------------------------------------------------------------------------
     def _plan(self, report: CheckReport, now: datetime) -> Plan:
@@ -108,9 +119,10 @@ class Notifier:
                 self.state.db.write("RELEASE intent")
             resolved = [saved[i.incident.metric] for i in decided.intents
                         if isinstance(i, Resolve)]  # fmt: skip
+        settings = self.monitor.settings
         for incident in resolved:
-            assert incident.id is not None
-            await show_state(self.bot, self.state, incident.id, state_line(incident), None)
+            await refresh_incident(self.bot, self.state, incident, now=now, zone=settings.zone,
+                                   default=settings.language)  # fmt: skip
         await self.delivery.drain(stop=self.stop)
 
     async def _charts(self, intents: Iterable[Intent]) -> dict[str, bytes]:
@@ -128,23 +140,23 @@ class Notifier:
     # -- intents into the outbox -------------------------------------------------------------
     def _write(self, intent: Intent, saved: dict[str, Incident], charts: dict[str, bytes],
                now: datetime) -> None:  # fmt: skip
-        style = self.style()
         if isinstance(intent, Open):
             incident = self._record(intent, saved, now)
-            draft = render_open(intent, incident, style)
             png = charts.get(incident.metric)
-            self._queue(self.recipients(incident.metric), draft, png=png, incident=incident.id)
+            self._queue(self.recipients(incident.metric),
+                        lambda style: render_open(intent, incident, style), png=png,
+                        incident=incident.id)  # fmt: skip
         elif isinstance(intent, Digest):
             for item in intent.opens:
                 self._record(item, saved, now)
-            draft = render_digest(intent, saved, style)
-            png = charts.get(intent.opens[0].incident.metric) if draft.with_chart else None
+            png = charts.get(intent.opens[0].incident.metric)
             chats = [c for o in intent.opens for c in self.recipients(o.incident.metric)]
-            self._queue(list(dict.fromkeys(chats)), draft, png=png)  # a digest is not edited
+            self._queue(chats, lambda style: render_digest(intent, saved, style),
+                        png=png)  # a digest is not edited  # fmt: skip
         elif isinstance(intent, Remind):
             incident = saved[intent.incident.metric]
             self._queue(self.recipients(incident.metric),
-                        render_remind(intent, incident, now, style))  # fmt: skip
+                        lambda style: render_remind(intent, incident, now, style))  # fmt: skip
         elif isinstance(intent, Resolve):
             incident = saved[intent.incident.metric]
             if intent.quiet:
@@ -153,9 +165,9 @@ class Notifier:
             title = self.monitor.catalogue.metrics[incident.metric].title
             shown = [m.chat_id for m in self.state.incidents.messages(incident.id)]
             chats = list(dict.fromkeys(shown)) or self.recipients(incident.metric)
-            self._queue(chats, render_resolve(intent, incident, now, title))
+            self._queue(chats, lambda style: render_resolve(intent, incident, now, title, style))
         elif isinstance(intent, Notice):
-            self._queue(self.operators(), render_notice(intent, style))
+            self._queue(self.operators(), lambda style: render_notice(intent, style))
 
     def _record(self, intent: Open, saved: dict[str, Incident], now: datetime) -> Incident:
         """The alert in the journal, and its id on the incident (the chart button uses it)."""
@@ -169,22 +181,26 @@ class Notifier:
         saved[incident.metric] = incident
         return incident
 
-    def _queue(self, chats: list[int], draft: Draft, *, png: bytes | None = None,
-               incident: int | None = None) -> None:  # fmt: skip
-        """One message per chat (a long text in parts), and one to the webhook if set."""
-        with_chart = png is not None and draft.with_chart
-        parts = [cut_html(draft.text, CAPTION_LIMIT)] if with_chart else split_html(draft.text)
-        markup = buttons_json(draft.buttons)
+    def _queue(self, chats: list[int], render: Callable[[Style], Draft], *,
+               png: bytes | None = None, incident: int | None = None) -> None:  # fmt: skip
+        """One message per chat (a long text in parts), rendered once per language among the
+        chats and each chat given its own; one to the webhook if set, in LANGUAGE."""
         wall = self.wall()
-        for chat in chats:
-            for n, part in enumerate(parts):
-                first = n == 0
-                self.state.outbox.enqueue(
-                    chat, part, png=png if with_chart else None,
-                    markup=markup if first else None, incident_id=incident if first else None,
-                    meta=draft.meta, now=wall,
-                )  # fmt: skip
+        for lang, group in self.by_language(chats).items():
+            draft = render(self.style(lang))
+            with_chart = png is not None and draft.with_chart
+            parts = [cut_html(draft.text, CAPTION_LIMIT)] if with_chart else split_html(draft.text)
+            markup = buttons_json(draft.buttons)
+            for chat in group:
+                for n, part in enumerate(parts):
+                    first = n == 0
+                    self.state.outbox.enqueue(
+                        chat, part, png=png if with_chart else None,
+                        markup=markup if first else None,
+                        incident_id=incident if first else None, meta=draft.meta, now=wall,
+                    )  # fmt: skip
         if self.monitor.settings.alert_webhook_url:
+            draft = render(self.style())
             self.state.outbox.enqueue(0, draft.text, channel=WEBHOOK, incident_id=None,
                                       meta=draft.meta, now=wall)  # fmt: skip
 
@@ -196,7 +212,7 @@ class Notifier:
         key = f"render-failed:{metric}"
         if self.state.journal.flag(key) is None:
             self.state.journal.set_flag(key, type(error).__name__)
-            self._queue(self.operators(), render_failure(metric, error))
+            self._queue(self.operators(), lambda style: render_failure(metric, error, style.t))
 
 
 def _metric_of(intent: Intent) -> str:

@@ -1,0 +1,137 @@
+"""A verdict's reason (the detectors write it in English, for logs and `check --json`) in the
+words of an alert, in the chat's language. Pure.
+
+The detectors' reasons are a few fixed shapes ("below the expected range (3 of the last 4
+buckets outside)"; "range from the same weekday of previous weeks"); each known part is said
+again through the translator, in plain words (no "half-widths"). A part of a shape this module
+does not know is kept as written, so a new detector reason is never lost, only untranslated.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from bot.core.formatting import localized
+from bot.core.i18n import Translator
+
+__all__ = ["reason_text"]
+
+Say = Callable[[Translator, re.Match[str]], str]
+
+
+def _side(t: Translator, side: str) -> str:
+    return t._("below") if side == "below" else t._("above")
+
+
+def _range(t: Translator, m: re.Match[str]) -> str:
+    if m["side"] == "below":
+        return t._("below the expected range")
+    return t._("above the expected range")
+
+
+def _range_buckets(t: Translator, m: re.Match[str]) -> str:
+    n, of = int(m["n"]), int(m["of"])
+    if m["side"] == "below":
+        return t.ngettext("below the expected range in {n} of the last {of} intervals",
+                          "below the expected range in {n} of the last {of} intervals", n,
+                          of=of)  # fmt: skip
+    return t.ngettext("above the expected range in {n} of the last {of} intervals",
+                      "above the expected range in {n} of the last {of} intervals", n,
+                      of=of)  # fmt: skip
+
+
+def _range_far(t: Translator, m: re.Match[str]) -> str:
+    times = localized(m["x"], t)
+    if m["side"] == "below":
+        return t._("below the expected range, {times} times as far from the expected value as "
+                   "usual", times=times)  # fmt: skip
+    return t._("above the expected range, {times} times as far from the expected value as usual",
+               times=times)  # fmt: skip
+
+
+def _window(t: Translator, m: re.Match[str]) -> str:
+    n = int(m["n"])
+    if m["side"] == "below":
+        return t.ngettext("below expected over the last {n} interval taken together: a lasting "
+                          "shift that no single interval shows",
+                          "below expected over the last {n} intervals taken together: a lasting "
+                          "shift that no single interval shows", n)  # fmt: skip
+    return t.ngettext("above expected over the last {n} interval taken together: a lasting shift "
+                      "that no single interval shows",
+                      "above expected over the last {n} intervals taken together: a lasting shift "
+                      "that no single interval shows", n)  # fmt: skip
+
+
+def _no_data_expected(t: Translator, m: re.Match[str]) -> str:
+    return t._("no data, while about {expected} was expected",
+               expected=localized(m["exp"], t))  # fmt: skip
+
+
+def _one_way(t: Translator, m: re.Match[str]) -> str:
+    if m["way"] == "down":
+        return t._("{side} the range, but only drops alert for this metric",
+                   side=_side(t, m["side"]))  # fmt: skip
+    return t._("{side} the range, but only rises alert for this metric", side=_side(t, m["side"]))
+
+
+def _waiting(t: Translator, m: re.Match[str]) -> str:
+    return t._("{side} the range for one interval; an alert needs {k} of {of}",
+               side=_side(t, m["side"]), k=m["k"], of=m["of"])  # fmt: skip
+
+
+SIDE = r"(?P<side>below|above)"
+SHAPES: list[tuple[re.Pattern[str], Say]] = [
+    (re.compile(rf"{SIDE} the expected range \((?P<n>\d+) of the last (?P<of>\d+) buckets "
+                r"outside\)"), _range_buckets),
+    (re.compile(rf"{SIDE} the expected range \((?P<x>[\d.]+)x the band's half-width\)"),
+     _range_far),
+    (re.compile(rf"{SIDE} the expected range"), _range),
+    (re.compile(rf"{SIDE} expected for the last (?P<n>\d+) buckets together"
+                r"(?: \(a sustained shift no single bucket shows\))?"), _window),
+    (re.compile(r"no data, while about (?P<exp>[\d,.]+) was expected"), _no_data_expected),
+    (re.compile(r"no data for this bucket"), lambda t, m: t._("no data for this period")),
+    (re.compile(r"too little history for an expected range"),
+     lambda t, m: t._("too little history to know what to expect")),
+    (re.compile(r"inside the band"), lambda t, m: t._("within the expected range")),
+    (re.compile(rf"{SIDE} the band, but only (?P<way>up|down) moves alert"), _one_way),
+    (re.compile(rf"{SIDE} the band, but the change is below the minimum effect"),
+     lambda t, m: t._("{side} the range, but the change is too small to matter",
+                      side=_side(t, m["side"]))),
+    (re.compile(rf"{SIDE} the band for 1 bucket; waiting for (?P<k>\d+) of (?P<of>\d+)"),
+     _waiting),
+    (re.compile(r"range from the same weekday of previous weeks"),
+     lambda t, m: t._("expected range from the same weekday of previous weeks")),
+    (re.compile(r"range from the same time on previous days"),
+     lambda t, m: t._("expected range from the same time on previous days")),
+    (re.compile(r"range from the same time on the few days of history there are"),
+     lambda t, m: t._("expected range from the same time on the few days of history there "
+                      "are")),
+    (re.compile(r"range from the last hours only \(less than a day of history\)"),
+     lambda t, m: t._("expected range from the last hours only (less than a day of "
+                      "history)")),
+    (re.compile(r"re-based after a lasting level change"),
+     lambda t, m: t._("adjusted after a lasting change of level")),
+]
+
+
+def _part(text: str, t: Translator) -> str:
+    for pattern, say in SHAPES:
+        match = pattern.fullmatch(text.strip())
+        if match is not None:
+            return say(t, match)
+    return text.strip()
+
+
+def reason_text(reason: str, t: Translator) -> str:
+    """`reason` in plain words in `t`'s language (plain text: the caller escapes it)."""
+    if not reason:
+        return ""
+    out = []
+    for clause in reason.split("; "):
+        pieces = clause.split(", re-based after")
+        said = _part(pieces[0], t)
+        if len(pieces) > 1:
+            said += ", " + _part("re-based after" + pieces[1], t)
+        out.append(said)
+    return "; ".join(out)

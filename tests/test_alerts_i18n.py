@@ -1,0 +1,239 @@
+"""Alerts in English and Russian: each chat hears an incident in its own language (its /lang
+choice, else LANGUAGE), through the real notifier, outbox and aiogram against the fake Bot API;
+edits after a button keep the chat's language and the keyboard; Russian plurals are right; a
+Russian alert with awkward names stays valid HTML within Telegram's caption limit."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.app import BotApp
+from bot.core.buttons import Action, unpack
+from bot.core.i18n import translator
+from bot.core.incidents import Incident
+from bot.core.plan import Open, Resolve
+from bot.core.render import Style, render_open, render_resolve
+from bot.core.text import CAPTION_LIMIT, plain
+from bot.core.wording import duration_text
+from bot.service.monitor import Monitor
+from bot.settings import Settings
+from bot.state import State
+from detectors import Status, Verdict
+from queries.catalogue import Catalogue, load_catalogue
+from queries.sources import EmbeddedSource
+from tests.conftest import SourceSpec
+from tests.fakebot import Call, FakeTelegram, render_html, utf16_length
+from tests.test_bot import ALERTS, Clock, fake, settings_for
+from tests.test_cli import alertbot
+from tests.test_plan import CATALOGUE, NOW, result
+
+__all__ = ["fake"]  # the fixture, shared with tests/test_bot.py
+
+RU_CHAT, MEMBER = -200, 7
+ODD = "Азербайджанская Республика: <b>Баку</b> & «Гянджа» " * 12  # ~620 characters
+ODD_DB = "odd_ru"
+
+
+@asynccontextmanager
+async def running(settings: Settings, fake: FakeTelegram,
+                  catalogue: Catalogue | None = None) -> AsyncIterator[Monitor]:  # fmt: skip
+    """The bot as `alertbot run` starts it (with `catalogue`), stopped cleanly afterwards."""
+    source = EmbeddedSource(settings.embedded_path, database=settings.clickhouse_database)
+    monitor = Monitor(source=source, catalogue=catalogue or load_catalogue(),
+                      state=State(settings.state_path), settings=settings,
+                      clock=Clock())  # fmt: skip
+    app = BotApp(settings, monitor)
+    stop = asyncio.Event()
+    task = asyncio.create_task(app.run(stop=stop, handle_signals=False, polling_timeout=1,
+                                       schedule=True, drain_every=0.2))  # fmt: skip
+    try:
+        await fake.wait_for(lambda c: c.method == "setMyCommands")
+        yield monitor
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
+        monitor.state.close()
+        await source.close()
+
+
+async def alert_in(fake: FakeTelegram, chat: int) -> Call:
+    calls = await fake.wait_for(lambda c: c.method == "sendPhoto" and c.chat_id == chat
+                                and bool(c.buttons), seconds=120)  # fmt: skip
+    return calls[0]
+
+
+def labels(call: Call) -> dict[Action, str]:
+    out = {}
+    for b in call.buttons:
+        unpacked = unpack(b["callback_data"])
+        assert unpacked is not None
+        out[unpacked[0]] = b["text"]
+    return out
+
+
+def choose(path: Path, chat: int, lang: str) -> None:
+    state = State(path)
+    try:
+        state.languages.set(chat, lang, None, datetime.now(UTC))
+    finally:
+        state.close()
+
+
+async def test_a_russian_chat_and_an_english_chat_hear_the_same_incident_each_in_its_own(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """Two alert chats, one of which chose Russian: the ongoing incident reaches each once, in
+    its language (caption, numbers, buttons); an Ack pressed in the Russian chat edits the
+    Russian alert in Russian and the English one in English, and both keep a keyboard that
+    offers Un-ack, False alarm, the mutes and the chart."""
+    path = tmp_path / "s.db"
+    choose(path, RU_CHAT, "ru")
+    fake.set_member(RU_CHAT, MEMBER)
+    settings = settings_for(fake.url, embedded_spec, path, alert_chat_ids=(ALERTS, RU_CHAT))
+    async with running(settings, fake):
+        english, russian = await alert_in(fake, ALERTS), await alert_in(fake, RU_CHAT)
+        ack = next(b["callback_data"] for b in russian.buttons
+                   if (unpack(b["callback_data"]) or (None,))[0] is Action.ACK)  # fmt: skip
+        incident_id = unpack(ack)[1][0]  # type: ignore[index]
+        await fake.press(ack, user=MEMBER, message=russian, first_name="Ольга <Аналитик>")
+        edits = await fake.wait_for(lambda c: c.method == "editMessageCaption", count=2)
+    en_text, ru_text = render_html(english.text), render_html(russian.text)
+    assert "expected" in en_text and "ожидалось" not in en_text
+    assert "ожидалось" in ru_text and "вне нормы с" in ru_text and "expected" not in ru_text
+    assert labels(english)[Action.ACK] == "👀 Ack" and labels(russian)[Action.ACK] == "👀 Принято"
+    assert labels(russian)[Action.MUTE] == "🔕 24 ч" and labels(russian)[Action.SHOW] == "📈 График"
+    photos = {chat: [c for c in fake.calls if c.method == "sendPhoto" and c.chat_id == chat]
+              for chat in (ALERTS, RU_CHAT)}  # fmt: skip
+    assert len(photos[ALERTS]) == len(photos[RU_CHAT])  # each alert once in each chat
+    by_chat = {c.chat_id: c for c in edits}
+    ru_edit, en_edit = by_chat[RU_CHAT], by_chat[ALERTS]
+    assert render_html(ru_edit.text).startswith("👀 принято: Ольга <Аналитик>")
+    assert render_html(en_edit.text).startswith("👀 acknowledged by Ольга <Аналитик>")
+    for edit in (ru_edit, en_edit):
+        actions = {unpack(b["callback_data"]) for b in edit.buttons}
+        assert {(Action.UNACK, (incident_id,)), (Action.FALSE, (incident_id,)),
+                (Action.MUTE, (incident_id, 1)), (Action.MUTE, (incident_id, 24))} <= actions
+        assert any(a is not None and a[0] is Action.SHOW for a in actions)
+    assert labels(ru_edit)[Action.UNACK] == "↩️ Снять «Принято»"
+    assert labels(ru_edit)[Action.FALSE] == "🙅 Ложная тревога"
+    assert labels(en_edit)[Action.UNACK] == "↩️ Un-ack"
+
+
+def odd_catalogue() -> Catalogue:
+    """The bundled catalogue with titles that hold ':' and HTML, and a runbook and owner."""
+    fields = {f.name for f in dataclasses.fields(CATALOGUE.metrics["views"])}
+    extra: dict[str, Any] = {k: v for k, v in {"runbook": "https://wiki.example/runbook?a=1&b=<2>",
+                                "owner": "@analytics <team>"}.items() if k in fields}  # fmt: skip
+    metrics = {name: dataclasses.replace(m, title=f"{m.title}: <i>лента</i> & co", **extra)
+               for name, m in CATALOGUE.metrics.items()}  # fmt: skip
+    return dataclasses.replace(CATALOGUE, metrics=metrics)
+
+
+async def copy_with_odd_os(spec: SourceSpec) -> None:
+    """The seeded data in its own database, Android renamed to a long Cyrillic value with ':'
+    and HTML (Android is the slice that is off at END)."""
+    source = spec.open()
+    name = ODD.replace("\\", "\\\\").replace("'", "\\'")
+    try:
+        await source.execute(f"CREATE DATABASE IF NOT EXISTS {ODD_DB}")
+        tables = await source.query(f"SELECT name FROM system.tables WHERE database = "
+                                    f"'{spec.database}'")  # fmt: skip
+        for table in [str(t) for t in tables["name"]]:  # the data and the seed's own marks
+            columns = await source.query(f"SELECT name FROM system.columns WHERE database = "
+                                         f"'{spec.database}' AND table = '{table}'")  # fmt: skip
+            select = ", ".join(f"if(os = 'Android', '{name}', os) AS os" if c == "os" else c
+                               for c in map(str, columns["name"]))  # fmt: skip
+            await source.execute(f"DROP TABLE IF EXISTS {ODD_DB}.{table}")
+            await source.execute(f"CREATE TABLE {ODD_DB}.{table} AS {spec.database}.{table}")
+            await source.execute(f"INSERT INTO {ODD_DB}.{table} SELECT {select} "
+                                 f"FROM {spec.database}.{table}")  # fmt: skip
+    finally:
+        await source.close()
+
+
+async def test_a_russian_alert_with_long_cyrillic_colons_and_html_is_valid_within_the_limit(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """LANGUAGE=ru, a slice value of ~620 Cyrillic characters with ':' and <b>, metric titles
+    with ':' and <i>, a runbook URL with & and <, an owner with <: every alert goes out at the
+    first try as HTML Telegram accepts, within 1024 rendered characters, in Russian, with the
+    names shown as text, the owner and the runbook link kept, and Russian buttons."""
+    if embedded_spec.kind != "embedded":
+        pytest.skip("needs the embedded database")
+    await copy_with_odd_os(embedded_spec)
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db", language="ru",
+                            clickhouse_database=ODD_DB,
+                            dashboard_url="https://bi.example/d?m={metric}&s={slice}")  # fmt: skip
+    async with running(settings, fake, odd_catalogue()):
+        await alert_in(fake, ALERTS)
+        await asyncio.sleep(1)
+    refused = [c.method for c in fake.calls if "!" in c.method]
+    assert refused == [], refused
+    photos = [c for c in fake.calls if c.method == "sendPhoto" and c.chat_id == ALERTS]
+    assert photos
+    shown = [render_html(c.text) for c in photos]
+    assert all(c.data.get("parse_mode") == "HTML" and c.buttons for c in photos)
+    assert all(utf16_length(text) <= CAPTION_LIMIT for text in shown)
+    assert any("Азербайджанская Республика: <b>Баку</b>" in text for text in shown), shown
+    assert all(": <i>лента</i> & co" in text and "ожидалось" in text for text in shown)
+    assert all(labels(c)[Action.FALSE] == "🙅 Ложная тревога" for c in photos)
+    assert all('<a href="https://bi.example/d?m=' in c.text for c in photos)
+    if "owner" in {f.name for f in dataclasses.fields(CATALOGUE.metrics["views"])}:
+        assert all("ответственный: @analytics <team>" in text for text in shown)
+        link = '<a href="https://wiki.example/runbook?a=1&amp;b=&lt;2&gt;">инструкция</a>'
+        assert all(link in c.text for c in photos)
+
+
+@pytest.mark.parametrize(
+    ("minutes", "english", "russian"),
+    [(1, "1 min", "1 минуту"), (2, "2 min", "2 минуты"), (5, "5 min", "5 минут"),
+     (21, "21 min", "21 минуту"), (60, "1 h", "1 час"), (120, "2 h", "2 часа"),
+     (300, "5 h", "5 часов"), (21 * 60, "21 h", "21 час"), (22 * 60 + 5, "22 h 5 min",
+     "22 часа 5 минут"), (3 * 24 * 60 + 60, "3 d 1 h", "3 дня 1 час")],
+)  # fmt: skip
+def test_durations_take_each_languages_plural_forms(minutes: int, english: str,
+                                                    russian: str) -> None:  # fmt: skip
+    """1, 2, 5 and 21 minutes, hours and days: English and the three Russian forms (by the
+    last digits: 21 takes the form of 1), as an alert says how long a metric has been off."""
+    delta = timedelta(minutes=minutes)
+    assert duration_text(delta, translator("en")) == english
+    assert duration_text(delta, translator("ru")) == russian
+
+
+def test_the_resolution_and_a_half_width_reason_read_in_plain_words_in_both_languages() -> None:
+    """A reason the detector words in half-widths reaches neither an English nor a Russian
+    alert as such; the resolution counts in the language's plurals."""
+    head = result("views", status=Status.ANOMALY, value=40.0)
+    odd = Verdict(Status.ANOMALY, head.verdict.bucket, 40.0, 100.0, 90.0, 110.0, -6.0,
+                  "below the expected range (6.0x the band's half-width)")  # fmt: skip
+    head = dataclasses.replace(head, verdict=odd)
+    incident = Incident("views", NOW - timedelta(hours=2), NOW, id=1, alert_id=2)
+    style = Style(ZoneInfo("Europe/Moscow"), timedelta(minutes=15))
+    en = render_open(Open(incident, head, ()), incident, style)
+    ru = render_open(Open(incident, head, ()), incident, style.speaking("ru"))
+    assert "half-width" not in en.text and "6.0 times as far from the expected value" in en.text
+    assert "half-width" not in ru.text and "отклонение в 6,0 раза больше" in ru.text
+    assert "−" in plain(ru.text) or "-60,0%" in plain(ru.text)
+    later = NOW + timedelta(minutes=1)
+    resolve = render_resolve(Resolve(incident, None, quiet=False), incident, later, "Views",
+                             style.speaking("ru"))  # fmt: skip
+    assert "снова в норме спустя 2 часа 1 минуту" in resolve.text
+
+
+def test_an_unknown_language_exits_2_naming_language(tmp_path: Path) -> None:
+    """LANGUAGE=de is refused at start with exit 2 and one sentence naming LANGUAGE and the
+    languages there are."""
+    done = alertbot("check", env={"LANGUAGE": "de", "STATE_PATH": str(tmp_path / "s.db"),
+                                  "EMBEDDED_PATH": str(tmp_path / "demo")})  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "LANGUAGE='de'" in done.stderr and "en or ru" in done.stderr
+    assert "Traceback" not in done.stderr
