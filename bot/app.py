@@ -24,8 +24,10 @@ from aiogram.exceptions import AiogramError
 from aiogram.types import BotCommand
 
 from bot.channels import build_channels
-from bot.chat import dependencies, routers
+from bot.chat import dependencies, install
+from bot.chat.language import default_language
 from bot.core.commands import COMMANDS
+from bot.core.i18n import LANGUAGES, translator
 from bot.core.incidents import Policy
 from bot.runtime import (
     announce,
@@ -58,7 +60,7 @@ class BotApp:
         self.monitor = monitor
         self.settings = settings
         self.dispatcher = Dispatcher(**dependencies(monitor, settings), reload=self.reload)
-        self.dispatcher.include_routers(*routers(settings.admin_ids))
+        install(self.dispatcher, settings.admin_ids)
         self.ops = Ops(monitor.state)  # metrics in a registry of this bot's own
         self.bot.session.middleware(ApiErrors(self.ops))
         secret = settings.alert_webhook_secret
@@ -155,16 +157,35 @@ class BotApp:
         """Who we are and the command menu, each retried until Telegram answers; False when
         stopped first; in webhook mode setWebhook too. Raises TelegramRejectedToken when the
         token is refused, SettingsError when WEBHOOK_URL is."""
-        commands = [BotCommand(command=c.name, description=c.what[:256]) for c in COMMANDS]
+        def menu(lang: str) -> list[BotCommand]:
+            t = translator(lang)
+            return [BotCommand(command=c.name, description=t._(c.what)[:256]) for c in COMMANDS]
+
         url, secret = self.settings.webhook_url, self.settings.webhook_secret
 
         async def ask(method: str, call: Callable[[], Awaitable[object]]) -> bool:
             return await until_answered(method, call, halt, settings=self.settings,
                                         backoff=self.start_backoff)  # fmt: skip
 
+        async def menus() -> bool:
+            """The menu in LANGUAGE, then one per language for clients set to it."""
+            if not await ask("setMyCommands", lambda: self.bot.set_my_commands(
+                    menu(default_language(self.settings)))):  # fmt: skip
+                return False
+            for lang in LANGUAGES:
+                commands = menu(lang)
+
+                async def localized(commands: list[BotCommand] = commands,
+                                    lang: str = lang) -> object:  # fmt: skip
+                    return await self.bot.set_my_commands(commands, language_code=lang)
+
+                if not await ask("setMyCommands", localized):
+                    return False
+            return True
+
         return (
             await ask("getMe", self.bot.me)
-            and await ask("setMyCommands", lambda: self.bot.set_my_commands(commands))
+            and await menus()
             and (url is None or await ask("setWebhook", lambda: self.bot.set_webhook(
                 url, secret_token=secret.get_secret_value() if secret else None,
                 drop_pending_updates=False)))

@@ -157,7 +157,7 @@ async def test_settings_are_for_admins_and_survive_a_restart(
         refused = await reply(fake, "/set views k 5", user=USER)
         assert "only admins" in refused[0]
         bad = await reply(fake, "/set views k -1", user=ADMIN)
-        assert "k must be float in [0.5, 20]" in bad[0] and "Usage" in bad[0]
+        assert "k must be a number from 0.5 to 20, not '-1'" in bad[0] and "Usage" in bad[0]
         unknown = await reply(fake, "/set views speed 3", user=ADMIN)
         assert "no parameter 'speed'" in unknown[0]
         done = await reply(fake, "/set views k 6", user=ADMIN)
@@ -168,7 +168,7 @@ async def test_settings_are_for_admins_and_survive_a_restart(
         assert monitor.state.overrides.of("views")["k"].value == 6.0
         assert monitor.state.subscriptions.of_chat(USER) == ["views"]
         shown = await reply(fake, "/thresholds views", user=USER)
-        assert "k</code> = <b>6.0</b> (set by 1" in shown[0]
+        assert "k</code> = <b>6</b> (set by User1 " in shown[0]  # the name, not the id
         assert "↩️" in (await reply(fake, "/reset views", user=ADMIN))[0]
         assert monitor.state.overrides.of("views") == {}
 

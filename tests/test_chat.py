@@ -400,3 +400,174 @@ async def test_in_a_group_the_bot_speaks_only_when_spoken_to(
         await fake.send("hello", user=USER)
         hint = await fake.wait_for(lambda c: c.chat_id == USER)
         assert "/help" in hint[0].text
+
+
+async def _say(fake: FakeTelegram, text: str, *, user: int, chat: int | None = None,
+               language: str | None = None, count: int = 1) -> list[Call]:  # fmt: skip
+    """`user` writes `text` (from a Telegram client set to `language`) in `chat` (private
+    unless given); returns the bot's answers there."""
+    target = chat or user
+    before = len(fake.sent_to(target))
+    sender: dict[str, object] = {"id": user, "is_bot": False, "first_name": f"User{user}"}
+    if language is not None:
+        sender["language_code"] = language
+    command = text.split(maxsplit=1)[0]
+    await fake._push({"message": {
+        "message_id": 10_000 + len(fake.calls), "date": int(time.time()),
+        "chat": {"id": target, "type": "private" if chat is None else "group"},
+        "from": sender, "text": text,
+        "entities": [{"type": "bot_command", "offset": 0, "length": len(command)}],
+    }})  # fmt: skip
+    calls = await fake.wait_for(lambda c: c.chat_id == target and c.method in
+                                ("sendMessage", "sendPhoto"), count=before + count)  # fmt: skip
+    return calls[before:]
+
+
+async def test_a_russian_client_gets_russian_help_status_and_menu(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """A private chat from a Telegram client in Russian gets /help and /status in Russian
+    (without choosing anything); an English client in the same bot gets English; the menu
+    is also set for Russian clients, in Russian."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False):
+        help_ru = (await _say(fake, "/help", user=USER, language="ru-RU"))[0].text
+        status_ru = (await _say(fake, "/status", user=USER, language="ru"))[0].text
+        help_en = (await _say(fake, "/help", user=MEMBER, language="en"))[0].text
+        menus = await fake.wait_for(lambda c: c.method == "setMyCommands", count=3)
+    assert "проверяет" in help_ru and "раз в 15 минут" in help_ru and "/lang [en|ru]" in help_ru
+    assert "<b>Состояние</b>" in status_ru and "следующая проверка" in status_ru
+    assert "язык: Русский" in status_ru and "не получает оповещений" in status_ru
+    assert "watches" in help_en and "every 15 minutes" in help_en and "проверяет" not in help_en
+    russian = [m for m in menus if m.data.get("language_code") == "ru"]
+    described = {c["command"]: c["description"] for c in json.loads(russian[0].data["commands"])}
+    assert described["status"].startswith("последняя и следующая проверка")
+    assert described["lang"] == "язык бота в этом чате"
+
+
+async def test_lang_switches_a_group_for_its_admins_only(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """In a group, a stranger's /lang ru (or its button) is refused and changes nothing; the
+    group's administrator switches it to Russian (replies follow), an ADMIN_IDS user back to
+    English; /lang alone shows the language and the two buttons; a bad argument gets the
+    usage and an example."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    group = -555
+    fake.set_member(group, MEMBER, "administrator")
+    fake_result = fake._result
+
+    def result(method: str, data: dict[str, str]) -> object:
+        """An administrator as the current Bot API describes one (a field newer than the
+        fake's answer, which aiogram requires)."""
+        answer = fake_result(method, data)
+        if method == "getChatMember" and answer.get("status") == "administrator":
+            answer.setdefault("can_send_welcome_messages", False)
+        return answer
+
+    fake._result = result  # type: ignore[method-assign]
+    async with running(settings, fake, schedule=False) as monitor:
+        refused = (await _say(fake, "/lang ru", user=STRANGER, chat=group))[0].text
+        assert monitor.state.languages.of_chat(group) is None
+        shown = (await _say(fake, "/lang", user=STRANGER, chat=group))[0]
+        query = await fake.press(shown.buttons[1]["callback_data"], user=STRANGER, message=shown)
+        pressed = await _answer(fake, query)
+        assert monitor.state.languages.of_chat(group) is None
+        done = (await _say(fake, "/lang ru", user=MEMBER, chat=group))[0].text
+        chosen = monitor.state.languages.of_chat(group)
+        help_ru = (await _say(fake, "/help", user=STRANGER, chat=group))[0].text
+        bad = (await _say(fake, "/lang de", user=STRANGER, chat=group))[0].text
+        back = (await _say(fake, "/lang en", user=ADMIN, chat=group))[0].text
+        help_en = (await _say(fake, "/help", user=STRANGER, chat=group))[0].text
+    assert "Only the group's administrators" in refused
+    assert "This chat's language: English" in shown.text
+    assert [b["text"] for b in shown.buttons] == ["English", "Русский"]
+    assert "Only the group's administrators" in pressed
+    assert chosen == "ru" and "теперь в этом чате я говорю" in done
+    assert "проверяет" in help_ru
+    assert "Как писать: <code>/lang [en|ru]</code>" in bad and "Например: <code>/lang ru" in bad
+    assert "I speak English" in back and "watches" in help_en
+
+
+async def test_status_in_an_alert_chat_says_it_gets_every_alert(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """/status in a chat listed in ALERT_CHAT_IDS says it gets every alert (the notifier sends
+    it each one), never "nothing (/subscribe)"; a private chat without subscription is told
+    how to subscribe."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False):
+        alert_chat = (await _say(fake, "/status", user=MEMBER, chat=ALERTS))[0].text
+        private = (await _say(fake, "/status", user=USER))[0].text
+    assert "this chat gets every alert (it is an alert chat, ALERT_CHAT_IDS)" in alert_chat
+    assert "nothing" not in alert_chat and "/subscribe" not in alert_chat
+    assert "this chat gets no alerts (/subscribe to get them)" in private
+
+
+async def test_intervals_are_the_settings_in_force(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """With CHECK_INTERVAL=30s, /status says every 30 seconds (not "every 0 min") and /help
+    says so too (not a hard-coded 15 minutes), in both languages."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db",
+                            check_interval=timedelta(seconds=30))  # fmt: skip
+    async with running(settings, fake, schedule=False):
+        status = (await _say(fake, "/status", user=USER))[0].text
+        help_text = (await _say(fake, "/help", user=USER))[0].text
+        status_ru = (await _say(fake, "/status", user=MEMBER, language="ru"))[0].text
+    assert "(every 30 seconds)" in status and "0 min" not in status
+    assert "every 30 seconds," in help_text and "15 minutes" not in help_text
+    assert "(раз в 30 секунд)" in status_ru
+
+
+async def test_thresholds_show_defaults_names_and_the_full_list_one_tap_away(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """/thresholds shows each metric's k (the default, never "k=—"); /thresholds views shows
+    the knobs tuned first in plain words with values and defaults, who changed one by name,
+    and a button to every parameter; the button and `/thresholds views all` list them all,
+    in English and Russian, each message within Telegram's limit."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False) as monitor:
+        names = list(monitor.params(monitor.catalogue.metrics["views"]))
+        await _say(fake, "/set views k 4", user=ADMIN)
+        overview = (await _say(fake, "/thresholds", user=USER))[0].text
+        short = (await _say(fake, "/thresholds views", user=USER))[0]
+        query = await fake.press(short.buttons[0]["callback_data"], user=USER, message=short)
+        await _answer(fake, query)
+        pressed = await fake.wait_for(lambda c: c.chat_id == USER and "window_min_share" in c.text)
+        full_ru = await _say(fake, "/thresholds views all", user=MEMBER, language="ru")
+        short_ru = (await _say(fake, "/thresholds views", user=MEMBER, language="ru"))[0].text
+    assert "k=—" not in overview
+    assert "<code>likes</code>: seasonal, k = 3.25, both ways — catalogue settings" in overview
+    assert "<code>views</code>: seasonal, k = 4, both ways — changed: k = 4 by User1" in overview
+    assert "Sensitivity</b> <code>k</code> = <b>4</b> (set by User1 " in short.text
+    assert "default 3.25" in short.text and "Which moves alert" in short.text
+    assert "<code>min_rel_change</code> = <b>0.1</b> (default)" in short.text
+    assert "set by 1 " not in short.text and short.text.count("\n") < 15
+    assert short.buttons[0]["text"] == f"All {len(names)} parameters"
+    for listing in ([c.text for c in pressed], [c.text for c in full_ru]):
+        shown = "\n".join(listing)
+        assert all(f"<code>{n}</code> =" in shown for n in names), shown
+        assert all(len(render_html(part)) <= 4096 for part in listing)
+    assert "метод <code>seasonal</code>" in full_ru[0].text
+    assert "Чувствительность</b>" in short_ru and "по умолчанию 3.25" in short_ru
+
+
+async def test_mute_understands_words_for_units(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """/mute views 3 days and (in Russian) 2 часа mute for that long; what is not a duration
+    gets the exact usage and an example to copy."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False) as monitor:
+        days = (await _say(fake, "/mute views 3 days", user=ADMIN))[0].text
+        views = monitor.state.mutes.until("views", END)
+        hours = (await _say(fake, "/mute likes 2 часа", user=ADMIN, language="ru"))[0].text
+        likes = monitor.state.mutes.until("likes", END)
+        odd = (await _say(fake, "/mute views soon", user=ADMIN))[0].text
+    assert views == END + timedelta(days=3) and "muted until" in days
+    assert likes == END + timedelta(hours=2) and "заглушены до" in hours
+    assert "'soon' is not a duration" in odd
+    assert "Usage: <code>/mute METRIC|all DURATION</code>" in odd
+    assert "For example: <code>/mute views 3h</code>" in odd

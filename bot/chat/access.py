@@ -13,6 +13,7 @@ import time
 from aiogram import Bot
 from aiogram.exceptions import AiogramError, TelegramAPIError
 
+from bot.core.i18n import Translator, translator
 from bot.settings import Settings
 from bot.state import State
 
@@ -52,7 +53,7 @@ class Members:
 
 async def may_mark(
     bot: Bot, incident_id: int, user: int, *, members: Members, settings: Settings, store: State,
-    pressed_in: int | None,
+    pressed_in: int | None, t: Translator | None = None,
 ) -> str | None:  # fmt: skip
     """None when `user` may acknowledge or label the incident, else the sentence refusing it."""
     if user in settings.admin_ids:
@@ -70,6 +71,8 @@ async def may_mark(
         if inside:
             return None
         unsure |= inside is None
+    t = t or translator()
     if unsure:
-        return "I could not check that you are in the alert chat; please try again in a minute."
-    return "Only members of the alert chat (or admins) can mark this incident."
+        return t._("I could not check that you are in the alert chat; please try again in a "
+                   "minute.")  # fmt: skip
+    return t._("Only members of the alert chat (or admins) can mark this incident.")

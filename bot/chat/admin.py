@@ -13,16 +13,20 @@ from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, Message
 
+import detectors
+from bot.chat.durations import parse_span
 from bot.chat.errors import UsageError
 from bot.chat.incidents import refresh
 from bot.chat.monitoring import metric_named
-from bot.chat.reply import OUT_OF_DATE, Reply
+from bot.chat.reply import Reply, out_of_date
+from bot.chat.thresholds import rule_text
 from bot.core.commands import admin_commands
+from bot.core.i18n import Translator
 from bot.core.wording import e
 from bot.service.monitor import Monitor
 from bot.settings import Settings
 from bot.state import State
-from queries.catalogue import Catalogue, parse_duration
+from queries.catalogue import Catalogue
 
 __all__ = ["build", "build_refusal", "mute_incident"]
 
@@ -42,103 +46,137 @@ def build(admin_ids: Iterable[int]) -> Router:
     return router
 
 
-async def reload_config(message: Message, *, reload: Callable[[], Awaitable[str]]) -> None:
+async def reload_config(
+    message: Message, *, reload: Callable[[], Awaitable[str]], t: Translator,
+) -> None:  # fmt: skip
     """The catalogue and the settings safe to change, re-read and validated (SIGHUP does the
-    same); the answer says what changed, or why the old ones stay."""
-    await message.answer(f"🔄 {e(await reload())}")
+    same); the answer says what changed, or why the old ones stay (as logged: in English)."""
+    done = t._("Reloaded.")
+    await message.answer(f"🔄 {done}\n{e(await reload())}")
+
+
+def _checked(metric: str, params: dict[str, detectors.Param], name: str, raw: str,
+             t: Translator) -> None:  # fmt: skip
+    """A usage error, in the chat's language, unless `raw` is a valid value of `name`."""
+    if name not in params:
+        raise UsageError(t._("{metric} has no parameter {param}; /thresholds {metric} all "
+                             "lists them.", metric=metric, param=repr(name[:40])), "set")
+    try:
+        params[name].check(metric, name, raw)
+    except ValueError:
+        raise UsageError(t._("{param} must be {rule}, not {value}.", param=name,
+                             rule=rule_text(params[name], t), value=repr(raw[:40])),
+                         "set") from None  # fmt: skip
 
 
 async def set_param(
     message: Message, *, command: CommandObject, checks: Monitor, catalogue: Catalogue,
+    store: State, t: Translator,
 ) -> None:  # fmt: skip
     args = (command.args or "").split()
     if len(args) != 3:
-        raise UsageError("Name the metric, the parameter and its new value.", "set")
-    metric = metric_named(catalogue, args[0], "set")
-    user = message.from_user.id if message.from_user else None
+        raise UsageError(t._("Name the metric, the parameter and its new value."), "set")
+    metric = metric_named(catalogue, args[0], "set", t)
+    _checked(metric.name, checks.params(metric), args[1], args[2], t)
+    user = message.from_user
     try:
-        result = await checks.set_param(metric, args[1], args[2], user)
+        result = await checks.set_param(metric, args[1], args[2], user.id if user else None)
     except ValueError as exc:
-        raise UsageError(f"{exc}. /thresholds {metric.name} lists them.", "set") from None
+        raise UsageError(t._("That combination is refused: {reason}", reason=str(exc)),
+                         "set") from None  # fmt: skip
+    if user is not None:
+        store.overrides.name_setter(metric.name, result.param, user.full_name)
     change = result.alerts_after - result.alerts_before
     await message.answer(
         f"✅ <code>{e(metric.name)}</code> {e(result.param)}: {e(result.before)} → "
         f"<b>{e(result.after)}</b>\n"
-        f"Over the last {result.days} days this would have raised {result.alerts_after} "
-        f"alert(s) instead of {result.alerts_before} ({change:+d}).\n"
-        f"/reset {e(metric.name)} to undo, /backtest {e(metric.name)} for the details."
-    )
+        + t._("Over the last {days} this would have raised {after} instead of {before} "
+              "({change}).", days=t.ngettext("{n} day", "{n} days", result.days),
+              after=t.ngettext("{n} alert", "{n} alerts", result.alerts_after),
+              before=result.alerts_before, change=f"{change:+d}") + "\n"
+        + t._("{reset} to undo, {backtest} for the details.",
+              reset=f"/reset {e(metric.name)}", backtest=f"/backtest {e(metric.name)}")
+    )  # fmt: skip
 
 
 async def reset(
     message: Message, *, command: CommandObject, checks: Monitor, catalogue: Catalogue,
+    t: Translator,
 ) -> None:  # fmt: skip
     args = (command.args or "").split()
     if len(args) != 1:
-        raise UsageError("Name one metric.", "reset")
-    metric = metric_named(catalogue, args[0], "reset")
+        raise UsageError(t._("Name one metric."), "reset")
+    metric = metric_named(catalogue, args[0], "reset", t)
     removed = checks.reset(metric)
-    await message.answer(f"↩️ <code>{e(metric.name)}</code>: {removed} override(s) removed; "
-                         "the catalogue's settings are in force.")  # fmt: skip
+    await message.answer(
+        f"↩️ <code>{e(metric.name)}</code>: "
+        + t.ngettext("{n} override removed; the catalogue's settings are in force.",
+                     "{n} overrides removed; the catalogue's settings are in force.", removed))
 
 
-def _metric_or_all(catalogue: Catalogue, name: str, command: str) -> str:
-    return "*" if name.lower() == "all" else metric_named(catalogue, name, command).name
+def _metric_or_all(catalogue: Catalogue, name: str, command: str, t: Translator) -> str:
+    if name.lower() in ("all", "все"):
+        return "*"
+    return metric_named(catalogue, name, command, t).name
+
+
+def _what(metric: str, t: Translator) -> str:
+    return t._("all metrics") if metric == "*" else f"<code>{e(metric)}</code>"
 
 
 async def mute(
     message: Message, *, command: CommandObject, store: State, settings: Settings,
-    catalogue: Catalogue, clock: Callable[[], datetime],
+    catalogue: Catalogue, clock: Callable[[], datetime], t: Translator,
 ) -> None:  # fmt: skip
     args = (command.args or "").split()
-    if len(args) != 2:
-        raise UsageError("Name the metric (or all) and for how long, e.g. 2h.", "mute")
-    metric = _metric_or_all(catalogue, args[0], "mute")
-    try:
-        duration = parse_duration(args[1])
-    except ValueError:
-        raise UsageError(
-            f"{args[1][:20]!r} is not a duration: write 30m, 2h or 1d.", "mute"
-        ) from None
+    if len(args) < 2:
+        raise UsageError(t._("Name the metric (or all) and for how long."), "mute")
+    metric = _metric_or_all(catalogue, args[0], "mute", t)
+    written = " ".join(args[1:])
+    duration = parse_span(written)
+    if duration is None:
+        raise UsageError(t._("{text} is not a duration: write 30m, 2h, 3d or 3 days.",
+                             text=repr(written[:30])), "mute")  # fmt: skip
     if not timedelta(minutes=1) <= duration <= MAX_MUTE:
-        raise UsageError("A mute lasts from 1 minute to 30 days.", "mute")
+        raise UsageError(t._("A mute lasts from 1 minute to 30 days."), "mute")
     now = clock()
     user = message.from_user.id if message.from_user else None
     store.mutes.add(metric, now + duration, user, now)
     until = (now + duration).astimezone(settings.zone)
-    what = "all metrics" if metric == "*" else f"<code>{e(metric)}</code>"
-    zone = e(settings.zone.key)
-    await message.answer(f"🔕 Alerts for {what} muted until {until:%Y-%m-%d %H:%M} {zone}. "
-                         f"/unmute {e(args[0])} to lift it.")  # fmt: skip
+    await message.answer(t._("🔕 Alerts for {what} muted until {until}. {unmute} to lift it.",
+                             what=_what(metric, t),
+                             until=f"{until:%Y-%m-%d %H:%M} {e(settings.zone.key)}",
+                             unmute=f"/unmute {e(args[0])}"))  # fmt: skip
 
 
 async def unmute(
     message: Message, *, command: CommandObject, store: State, catalogue: Catalogue,
+    t: Translator,
 ) -> None:  # fmt: skip
     args = (command.args or "").split()
     if len(args) != 1:
-        raise UsageError("Name the metric, or all.", "unmute")
-    metric = _metric_or_all(catalogue, args[0], "unmute")
+        raise UsageError(t._("Name the metric, or all."), "unmute")
+    metric = _metric_or_all(catalogue, args[0], "unmute", t)
     removed = store.mutes.remove(metric)
-    what = "all metrics" if metric == "*" else f"<code>{e(metric)}</code>"
-    await message.answer(f"🔔 Alerts for {what} are on again." if removed
-                         else f"{what} was not muted.")  # fmt: skip
+    what = _what(metric, t)
+    await message.answer(t._("🔔 Alerts for {what} are on again.", what=what) if removed
+                         else t._("{what} was not muted.", what=what))  # fmt: skip
 
 
 async def mute_incident(
     query: CallbackQuery, incident_id: int, hours: int, *, store: State, settings: Settings,
-    catalogue: Catalogue, clock: Callable[[], datetime],
+    catalogue: Catalogue, clock: Callable[[], datetime], t: Translator,
 ) -> Reply:  # fmt: skip
     """The mute buttons of an alert: the incident's metric, for admins only."""
     if query.from_user.id not in settings.admin_ids:
-        return Reply("Only admins can mute alerts.", alert=True)
+        return Reply(t._("Only admins can mute alerts."), alert=True)
     incident = store.incidents.get(incident_id)
     if incident is None or incident.metric not in catalogue.metrics or not 1 <= hours <= 720:
-        return Reply(OUT_OF_DATE, alert=True)
+        return Reply(out_of_date(t), alert=True)
     now = clock()
     until = now + timedelta(hours=hours)
     store.mutes.add(incident.metric, until, query.from_user.id, now)
-    local = until.astimezone(settings.zone)
+    local = f"{until.astimezone(settings.zone):%Y-%m-%d %H:%M}"
     bot, chat = query.bot, query.message.chat.id if query.message is not None else None
 
     async def show() -> None:
@@ -146,16 +184,17 @@ async def mute_incident(
             return
         await refresh(bot, store, settings, incident, now)
         if chat is not None:
-            await bot.send_message(chat, f"🔕 <code>{e(incident.metric)}</code> muted until "
-                                   f"{local:%Y-%m-%d %H:%M} by "
-                                   f"{e(query.from_user.full_name)}.")  # fmt: skip
+            await bot.send_message(chat, t._("🔕 {metric} muted until {until} by {who}.",
+                                             metric=f"<code>{e(incident.metric)}</code>",
+                                             until=local, who=e(query.from_user.full_name)))
 
-    return Reply(f"Muted {incident.metric} until {local:%Y-%m-%d %H:%M}", then=show)
+    return Reply(t._("Muted {metric} until {until}", metric=incident.metric, until=local),
+                 then=show)  # fmt: skip
 
 
-async def not_admin(message: Message) -> None:
-    await message.answer("Sorry, only admins can change settings or mute alerts. Ask one of "
-                         "them, or see /thresholds for what is in force.")  # fmt: skip
+async def not_admin(message: Message, t: Translator) -> None:
+    await message.answer(t._("Sorry, only admins can change settings or mute alerts. Ask one of "
+                             "them, or see /thresholds for what is in force."))  # fmt: skip
 
 
 def build_refusal() -> Router:

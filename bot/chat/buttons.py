@@ -16,8 +16,9 @@ from bot.chat.access import Members
 from bot.chat.admin import mute_incident
 from bot.chat.incidents import MARKS, mark
 from bot.chat.monitoring import show_alert
-from bot.chat.reply import OUT_OF_DATE, Reply
+from bot.chat.reply import Reply, out_of_date
 from bot.core.buttons import Action, unpack
+from bot.core.i18n import Translator
 from bot.service.monitor import Monitor
 from bot.settings import Settings
 from bot.state import State
@@ -27,39 +28,37 @@ __all__ = ["build", "press"]
 
 log = logging.getLogger(__name__)
 
-FAILED = "Sorry, that did not work. The bot keeps running; try again in a minute."
-
-
 async def _route(
     query: CallbackQuery, *, store: State, settings: Settings, catalogue: Catalogue,
-    checks: Monitor, members: Members, clock: Callable[[], datetime],
+    checks: Monitor, members: Members, clock: Callable[[], datetime], t: Translator,
 ) -> Reply:  # fmt: skip
     unpacked = unpack(query.data)
     if unpacked is None:
-        return Reply(OUT_OF_DATE, alert=True)
+        return Reply(out_of_date(t), alert=True)
     action, numbers = unpacked
     if action in MARKS:
         return await mark(query, action, numbers[0], store=store, settings=settings,
-                          members=members, clock=clock)  # fmt: skip
+                          members=members, clock=clock, t=t)  # fmt: skip
     if action is Action.MUTE:
         return await mute_incident(query, numbers[0], numbers[1], store=store,
                                    settings=settings, catalogue=catalogue,
-                                   clock=clock)  # fmt: skip
+                                   clock=clock, t=t)  # fmt: skip
     return await show_alert(query, numbers[0], checks=checks, store=store, settings=settings,
-                            catalogue=catalogue)  # fmt: skip
+                            catalogue=catalogue, t=t)  # fmt: skip
 
 
 async def press(
     query: CallbackQuery, *, store: State, settings: Settings, catalogue: Catalogue,
-    checks: Monitor, members: Members, clock: Callable[[], datetime],
+    checks: Monitor, members: Members, clock: Callable[[], datetime], t: Translator,
 ) -> None:  # fmt: skip
     """Answer first (whatever happens), then do what follows the answer."""
     try:
         reply = await _route(query, store=store, settings=settings, catalogue=catalogue,
-                             checks=checks, members=members, clock=clock)  # fmt: skip
+                             checks=checks, members=members, clock=clock, t=t)  # fmt: skip
     except Exception:  # a bug or a broken state file: the press still gets its answer
         log.exception("button %r failed", (query.data or "")[:64])
-        reply = Reply(FAILED, alert=True)
+        reply = Reply(t._("Sorry, that did not work. The bot keeps running; try again in a "
+                          "minute."), alert=True)  # fmt: skip
     try:
         await query.answer(reply.text[:200], show_alert=reply.alert)
     except AiogramError as exc:  # too old to answer, or Telegram down: nothing else to do

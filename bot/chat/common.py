@@ -10,94 +10,135 @@ from aiogram.filters import Command, CommandStart
 from aiogram.types import Message
 
 from bot.chat.guard import stopped_text
-from bot.core.commands import help_text
-from bot.core.wording import e, metrics_text
+from bot.chat.language import NAMES
+from bot.core.commands import help_text, span
+from bot.core.i18n import Translator
+from bot.core.wording import e
 from bot.service.monitor import Monitor
 from bot.service.scheduler import next_tick
 from bot.settings import Settings
 from bot.state import State
 from queries.catalogue import Catalogue
 
-__all__ = ["build", "build_fallback"]
+__all__ = ["build", "build_fallback", "metrics_text"]
 
 
 def _is_admin(message: Message, settings: Settings) -> bool:
     return message.from_user is not None and message.from_user.id in settings.admin_ids
 
 
-async def start(message: Message, *, settings: Settings, catalogue: Catalogue) -> None:
-    text = help_text(catalogue, is_admin=_is_admin(message, settings))
+async def start(
+    message: Message, *, settings: Settings, catalogue: Catalogue, t: Translator,
+) -> None:  # fmt: skip
+    text = help_text(catalogue, t, is_admin=_is_admin(message, settings),
+                     every=settings.check_interval)  # fmt: skip
     who = message.from_user.id if message.from_user else "unknown"
-    text += (f"\n\nThis chat's id: <code>{message.chat.id}</code> (for ALERT_CHAT_IDS); your "
-             f"user id: <code>{who}</code> (for ADMIN_IDS).")  # fmt: skip
+    text += "\n\n" + t._(
+        "This chat's id: {chat} (for ALERT_CHAT_IDS); your user id: {user} (for ADMIN_IDS).",
+        chat=f"<code>{message.chat.id}</code>", user=f"<code>{who}</code>")  # fmt: skip
     await message.answer(text)
 
 
-async def metrics(message: Message, *, catalogue: Catalogue) -> None:
-    await message.answer(metrics_text(catalogue))
+def metrics_text(catalogue: Catalogue, t: Translator) -> str:
+    lines = [t._("<b>Metrics</b>")]
+    for m in catalogue.metrics.values():
+        slices = ", ".join(m.slices) or "—"
+        lines.append(t._("{name} — {title}; slices: {slices}", name=f"<code>{e(m.name)}</code>",
+                         title=e(m.title), slices=e(slices)))  # fmt: skip
+    lines.append("\n" + t._("One metric now, with its chart: {usage}, e.g. {example}",
+                            usage="/metric NAME [slice]", example="/metric views os=iOS"))
+    return "\n".join(lines)
+
+
+async def metrics(message: Message, *, catalogue: Catalogue, t: Translator) -> None:
+    await message.answer(metrics_text(catalogue, t))
+
+
+def _last_check(checks: Monitor, store: State, settings: Settings, t: Translator) -> str:
+    last = store.journal.last_check()
+    if last is None:
+        return t._("no check has finished yet")
+    took = checks.last_duration
+    found = (t.ngettext("{n} series", "{n} series", last.series) + ", "
+             + t.ngettext("{n} anomaly", "{n} anomalies", last.anomalies))  # fmt: skip
+    when = f"{last.finished.astimezone(settings.zone):%Y-%m-%d %H:%M:%S} {e(settings.zone.key)}"
+    if took is None:
+        return t._("last check {when}: {found}", when=when, found=found)
+    return t._("last check {when}, took {took} s: {found}", when=when, took=f"{took:.1f}",
+               found=found)  # fmt: skip
+
+
+def _gets(message: Message, store: State, settings: Settings, t: Translator) -> str:
+    """Which alerts this chat gets, as the notifier decides: alert chats get every one."""
+    subs = store.subscriptions.of_chat(message.chat.id)
+    names = ", ".join("*" if s == "*" else e(s) for s in subs)
+    if message.chat.id in settings.alert_chat_ids:
+        return t._("this chat gets every alert (it is an alert chat, ALERT_CHAT_IDS)")
+    if "*" in subs:
+        return t._("this chat gets alerts for every metric (/unsubscribe to stop)")
+    if subs:
+        return t._("this chat gets alerts for: {metrics} (/unsubscribe to stop)", metrics=names)
+    return t._("this chat gets no alerts (/subscribe to get them)")
 
 
 async def status(
     message: Message, *, checks: Monitor, store: State, settings: Settings,
-    clock: Callable[[], datetime],
+    clock: Callable[[], datetime], t: Translator,
 ) -> None:  # fmt: skip
     zone = settings.zone
     now = clock()
-    last = store.journal.last_check()
     interval = settings.check_interval
-    lines = ["<b>Status</b>"]
+    lines = [t._("<b>Status</b>")]
     if store.problem is not None:
-        lines.append(stopped_text(store.problem))
-    if last is None:
-        lines.append("no check has finished yet")
-    else:
-        took = checks.last_duration
-        finished = last.finished
-        lines.append(
-            f"last check {finished.astimezone(zone):%Y-%m-%d %H:%M:%S} {e(zone.key)}"
-            + (f", took {took:.1f} s" if took is not None else "")
-            + f": {last.series} series, {last.anomalies} anomalies"
-        )
-    lines.append(f"next check {next_tick(now, interval).astimezone(zone):%H:%M} (every "
-                 f"{int(interval.total_seconds() // 60)} min)")  # fmt: skip
-    source = checks.source.describe()
+        lines.append(stopped_text(store.problem, t))
+    lines.append(_last_check(checks, store, settings, t))
+    lines.append(t._("next check {time} (every {every})",
+                     time=f"{next_tick(now, interval).astimezone(zone):%H:%M}",
+                     every=span(t, interval)))  # fmt: skip
+    source = e(checks.source.describe())
     if checks.last_error:
-        lines.append(f"source: {e(source)} — ⚠️ {e(checks.last_error[:300])}")
+        lines.append(t._("source: {source} — ⚠️ {error}", source=source,
+                         error=e(checks.last_error[:300])))  # fmt: skip
     else:
-        lines.append(f"source: {e(source)} — reachable")
+        lines.append(t._("source: {source} — reachable", source=source))
     latest = checks.last_report  # no new computation for /status
     if latest is not None:
-        report = latest[0]
-        lag = now - report.window_end.astimezone(now.tzinfo)
-        lines.append(f"data complete up to {report.window_end.astimezone(zone):%H:%M} "
-                     f"({int(lag.total_seconds() // 60)} min ago; delay allowed "
-                     f"{int(settings.data_delay.total_seconds() // 60)} min)")  # fmt: skip
-    errors = store.journal.delivery_errors(now - timedelta(days=1))
-    lines.append(f"delivery errors in the last 24 h: {errors}")
-    mutes = store.mutes.active(now)
-    if mutes:
-        lines.append("muted: " + ", ".join(
-            f"{e(m.metric)} until {m.until.astimezone(zone):%m-%d %H:%M}" for m in mutes
-        ))  # fmt: skip
-    subs = store.subscriptions.of_chat(message.chat.id)
-    lines.append("this chat gets alerts for: " + (", ".join(map(e, subs)) if subs else "nothing "
-                 "(/subscribe)"))  # fmt: skip
+        end = latest[0].window_end
+        lag = max(now - end.astimezone(now.tzinfo), timedelta(0))
+        lines.append(t._("data complete up to {time} ({ago} ago; delay allowed {delay})",
+                         time=f"{end.astimezone(zone):%H:%M}",
+                         ago=span(t, lag if lag < timedelta(minutes=1)
+                                  else timedelta(minutes=lag // timedelta(minutes=1))),
+                         delay=span(t, settings.data_delay)))  # fmt: skip
+    if store.problem is None:
+        errors = store.journal.delivery_errors(now - timedelta(days=1))
+        lines.append(t._("delivery errors in the last 24 h: {n}", n=errors))
+        mutes = store.mutes.active(now)  # every metric's mute is "*"
+        every_metric = t._("all metrics")
+        muted = [t._("{metric} until {until}", metric=every_metric if m.metric == "*"
+                     else e(m.metric), until=f"{m.until.astimezone(zone):%m-%d %H:%M}")
+                 for m in mutes]  # fmt: skip
+        if muted:
+            lines.append(t._("muted: {mutes}", mutes=", ".join(muted)))
+        lines.append(_gets(message, store, settings, t))
+    lines.append(t._("language: {language} (/lang to change)", language=NAMES[t.lang]))
     await message.answer("\n".join(lines))
 
 
-async def unknown_command(message: Message) -> None:
+async def unknown_command(message: Message, t: Translator) -> None:
     word = (message.text or "").split()[0]
     _, at, mention = word.partition("@")
     if at and message.bot is not None:
         me = await message.bot.me()
         if mention.lower() != (me.username or "").lower():
             return  # a command for another bot in the group
-    await message.answer(f"I don't know {e(word[:40])}. Send /help for the commands.")
+    await message.answer(t._("I don't know {command}. Send /help for the commands.",
+                             command=e(word[:40])))  # fmt: skip
 
 
-async def not_a_command(message: Message) -> None:
+async def not_a_command(message: Message, t: Translator) -> None:
     """Only in a private chat: in a group, people talk to each other, not to the bot."""
-    await message.answer("I answer commands: send /help for the list.")
+    await message.answer(t._("I answer commands: send /help for the list."))
 
 
 def build() -> Router:

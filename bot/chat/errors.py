@@ -10,13 +10,14 @@ from aiogram import Router
 from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent
 
-from bot.core.commands import usage
+from bot.core.commands import example, usage
+from bot.core.i18n import Translator, translator
 from bot.core.wording import e
 from bot.service.monitor import SourceNotAnswering
 from bot.settings import Settings
 from bot.state import State
 
-__all__ = ["UsageError", "build", "not_answering"]
+__all__ = ["UsageError", "build", "not_answering", "usage_text"]
 
 log = logging.getLogger(__name__)
 
@@ -30,33 +31,45 @@ class UsageError(Exception):
         self.command = command
 
 
-async def on_usage_error(event: ErrorEvent) -> None:
+def usage_text(t: Translator, problem: str, command: str) -> str:
+    """The problem (plain text), the command's exact syntax and an example to copy."""
+    text = f"{e(problem)}\n" + t._("Usage: {usage}", usage=f"<code>{e(usage(command))}</code>")
+    sample = example(command)
+    if sample:
+        text += "\n" + t._("For example: {example}", example=f"<code>{e(sample)}</code>")
+    return text
+
+
+async def on_usage_error(event: ErrorEvent, t: Translator | None = None) -> None:
     error = event.exception
     assert isinstance(error, UsageError)
     target = event.update.message
     if target is not None:
-        await target.answer(f"{e(error.problem)}\nUsage: <code>{e(usage(error.command))}</code>")
+        await target.answer(usage_text(t or translator(), error.problem, error.command))
 
 
-def not_answering(error: SourceNotAnswering, store: State, zone: ZoneInfo) -> str:
+def not_answering(error: SourceNotAnswering, store: State, zone: ZoneInfo, t: Translator) -> str:
     last = store.journal.last_check()
-    when = (f"the last check is from {last.finished.astimezone(zone):%Y-%m-%d %H:%M}"
-            if last is not None else "no check has finished yet")  # fmt: skip
+    when = (t._("the last check is from {when}",
+                when=f"{last.finished.astimezone(zone):%Y-%m-%d %H:%M}")
+            if last is not None else t._("no check has finished yet"))  # fmt: skip
     source = f"{e(error.source)}: {e(error.problem)}"
-    return (f"⚠️ The source is slow or not answering ({source}); {when}. Try again in a "
-            "minute; /status shows more.")  # fmt: skip
+    return t._("⚠️ The source is slow or not answering ({source}); {when}. Try again in a "
+               "minute; /status shows more.", source=source, when=when)  # fmt: skip
 
 
-async def on_source_not_answering(event: ErrorEvent, store: State, settings: Settings) -> None:
+async def on_source_not_answering(
+    event: ErrorEvent, store: State, settings: Settings, t: Translator | None = None,
+) -> None:  # fmt: skip
     """A command that needs a check while the source hangs, with no earlier one to show."""
     error = event.exception
     assert isinstance(error, SourceNotAnswering)
     target = event.update.message
     if target is not None:
-        await target.answer(not_answering(error, store, settings.zone))
+        await target.answer(not_answering(error, store, settings.zone, t or translator()))
 
 
-async def on_any_error(event: ErrorEvent) -> None:
+async def on_any_error(event: ErrorEvent, t: Translator | None = None) -> None:
     """Our bug or a failed send: say so in one sentence, keep serving, log the details. The
     exception's text never reaches the chat: it can hold anything, a proxy's error page with
     the bot's token in a URL included."""
@@ -64,10 +77,10 @@ async def on_any_error(event: ErrorEvent) -> None:
               exc_info=event.exception)  # fmt: skip
     target = event.update.message
     if target is not None:
-        await target.answer(
+        await target.answer((t or translator())._(
             "Sorry, that failed on my side; the details are in the bot's log. The bot keeps "
             "running: try again in a minute, /status shows the source and the last check."
-        )
+        ))
 
 
 def build() -> Router:

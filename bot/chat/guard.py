@@ -8,6 +8,7 @@ from typing import Any
 from aiogram import Router
 from aiogram.types import CallbackQuery, Message
 
+from bot.core.i18n import Translator
 from bot.core.wording import e
 from bot.state import State
 
@@ -16,9 +17,10 @@ __all__ = ["build"]
 READ_ONLY = {"status", "help", "start"}
 
 
-def stopped_text(problem: str) -> str:
-    return (f"⚠️ <b>Alerting is stopped</b>: {e(problem)}. Nothing is checked or changed until "
-            "the state file is restored and the bot restarted; /status says the same.")  # fmt: skip
+def stopped_text(problem: str, t: Translator) -> str:
+    return t._("⚠️ <b>Alerting is stopped</b>: {problem}. Nothing is checked or changed until "
+               "the state file is restored and the bot restarted; /status says the same.",
+               problem=e(problem))  # fmt: skip
 
 
 def _command(message: Message) -> str:
@@ -34,12 +36,13 @@ async def _lost_button(query: CallbackQuery, store: State, **_: Any) -> bool:
     return store.problem is not None
 
 
-async def refuse(message: Message, store: State) -> None:
-    await message.answer(stopped_text(store.problem or "the state file cannot be used"))
+async def refuse(message: Message, store: State, t: Translator) -> None:
+    problem = store.problem or t._("the state file cannot be used")
+    await message.answer(stopped_text(problem, t))
 
 
-async def refuse_button(query: CallbackQuery, store: State) -> None:
-    await query.answer("Alerting is stopped: the state file is lost. See /status.",
+async def refuse_button(query: CallbackQuery, store: State, t: Translator) -> None:
+    await query.answer(t._("Alerting is stopped: the state file is lost. See /status."),
                        show_alert=True)  # fmt: skip
 
 

@@ -11,8 +11,10 @@ from aiogram import Bot
 from aiogram.types import CallbackQuery
 
 from bot.chat.access import Members, may_mark
-from bot.chat.reply import OUT_OF_DATE, Reply
+from bot.chat.reply import Reply, localized, out_of_date
 from bot.core.buttons import Action, alert_buttons
+from bot.core.commands import N_ as _
+from bot.core.i18n import Translator, translator
 from bot.core.incidents import Incident
 from bot.service.edits import show_state, state_line
 from bot.settings import Settings
@@ -22,10 +24,10 @@ __all__ = ["MARKS", "mark", "refresh"]
 
 MARKS = (Action.ACK, Action.UNACK, Action.FALSE, Action.UNFALSE)
 DONE = {
-    Action.ACK: "Acknowledged: no more reminders for this incident.",
-    Action.UNACK: "No longer acknowledged: reminders are on again.",
-    Action.FALSE: "Recorded as a false alarm; /backtest and tune can learn from it.",
-    Action.UNFALSE: "The false alarm mark is taken back.",
+    Action.ACK: _("Acknowledged: no more reminders for this incident."),
+    Action.UNACK: _("No longer acknowledged: reminders are on again."),
+    Action.FALSE: _("Recorded as a false alarm; /backtest and tune can learn from it."),
+    Action.UNFALSE: _("The false alarm mark is taken back."),
 }
 
 
@@ -42,10 +44,12 @@ def _changed(action: Action, incident: Incident, who: str) -> Incident:
 
 async def refresh(bot: Bot, store: State, settings: Settings, incident: Incident,
                   now: datetime) -> int:  # fmt: skip
-    """Show the incident's state on its messages; the keyboard stays while it is open."""
+    """Show the incident's state on its messages; the keyboard stays while it is open. The
+    state line is in LANGUAGE (one line on messages that may be in several chats)."""
     assert incident.id is not None
     muted = store.mutes.until(incident.metric, now)
-    line = state_line(incident, muted_until=muted, zone=settings.zone)
+    t = translator(getattr(settings, "language", "en"))
+    line = localized(state_line, t, incident, muted_until=muted, zone=settings.zone)
     buttons = None
     if incident.is_open:
         buttons = alert_buttons(incident.id, incident.alert_id,
@@ -56,26 +60,27 @@ async def refresh(bot: Bot, store: State, settings: Settings, incident: Incident
 
 async def mark(
     query: CallbackQuery, action: Action, incident_id: int, *, store: State, settings: Settings,
-    members: Members, clock: Callable[[], datetime],
+    members: Members, clock: Callable[[], datetime], t: Translator,
 ) -> Reply:  # fmt: skip
     incident = store.incidents.get(incident_id)
     if incident is None or query.bot is None:
-        return Reply(OUT_OF_DATE, alert=True)
+        return Reply(out_of_date(t), alert=True)
     pressed_in = query.message.chat.id if query.message is not None else None
     refusal = await may_mark(query.bot, incident_id, query.from_user.id, members=members,
-                             settings=settings, store=store, pressed_in=pressed_in)  # fmt: skip
+                             settings=settings, store=store, pressed_in=pressed_in,
+                             t=t)  # fmt: skip
     if refusal is not None:
         return Reply(refusal, alert=True)
     # Read again after the await: a check may have changed the incident meanwhile (resolved
     # it), and saving the copy read before would undo that.
     incident = store.incidents.get(incident_id)
     if incident is None:
-        return Reply(OUT_OF_DATE, alert=True)
+        return Reply(out_of_date(t), alert=True)
     if action in (Action.ACK, Action.UNACK) and not incident.is_open:
-        return Reply("That incident is over.")
+        return Reply(t._("That incident is over."))
     updated = _changed(action, incident, query.from_user.full_name)
     if updated == incident:
-        return Reply("Already so.")
+        return Reply(t._("Already so."))
     store.incidents.save(updated)
     bot = query.bot
-    return Reply(DONE[action], then=lambda: refresh(bot, store, settings, updated, clock()))
+    return Reply(t._(DONE[action]), then=lambda: refresh(bot, store, settings, updated, clock()))

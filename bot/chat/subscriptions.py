@@ -11,6 +11,7 @@ from aiogram.types import Message
 
 from bot.chat.errors import UsageError
 from bot.chat.monitoring import metric_named
+from bot.core.i18n import Translator
 from bot.core.wording import e
 from bot.state import State
 from queries.catalogue import Catalogue
@@ -18,35 +19,42 @@ from queries.catalogue import Catalogue
 __all__ = ["build"]
 
 
-def _target(command: CommandObject, catalogue: Catalogue, name: str) -> str:
+def _target(command: CommandObject, catalogue: Catalogue, name: str, t: Translator) -> str:
     args = (command.args or "").split()
     if len(args) > 1:
-        raise UsageError("One metric, or all.", name)
-    if not args or args[0].lower() == "all":
+        raise UsageError(t._("One metric, or all."), name)
+    if not args or args[0].lower() in ("all", "все"):
         return "*"
-    return metric_named(catalogue, args[0], name).name
+    return metric_named(catalogue, args[0], name, t).name
 
 
 async def subscribe(
     message: Message, *, command: CommandObject, store: State, catalogue: Catalogue,
-    clock: Callable[[], datetime],
+    clock: Callable[[], datetime], t: Translator,
 ) -> None:  # fmt: skip
-    metric = _target(command, catalogue, "subscribe")
-    store.subscriptions.add(message.chat.id, metric, clock())
-    what = "every metric" if metric == "*" else f"<code>{e(metric)}</code>"
-    await message.answer(f"🔔 This chat now gets alerts for {what}. /unsubscribe to stop.")
+    metric = _target(command, catalogue, "subscribe", t)
+    now = clock()
+    store.subscriptions.add(message.chat.id, metric, now)
+    if message.chat.type == "private" and store.languages.of_chat(message.chat.id) is None:
+        # alerts reach this chat without a message to take the language from: keep it
+        store.languages.set(message.chat.id, t.lang, None, now)
+    what = t._("every metric") if metric == "*" else f"<code>{e(metric)}</code>"
+    await message.answer(t._("🔔 This chat now gets alerts for {what}. /unsubscribe to stop.",
+                             what=what))  # fmt: skip
 
 
 async def unsubscribe(
     message: Message, *, command: CommandObject, store: State, catalogue: Catalogue,
+    t: Translator,
 ) -> None:  # fmt: skip
-    metric = _target(command, catalogue, "unsubscribe")
+    metric = _target(command, catalogue, "unsubscribe", t)
     removed = store.subscriptions.remove(message.chat.id, metric)
     if removed:
-        what = "any metric" if metric == "*" else f"<code>{e(metric)}</code>"
-        await message.answer(f"🔕 This chat no longer gets alerts for {what}.")
+        what = t._("any metric") if metric == "*" else f"<code>{e(metric)}</code>"
+        await message.answer(t._("🔕 This chat no longer gets alerts for {what}.", what=what))
     else:
-        await message.answer("This chat had no such subscription. /status shows what it gets.")
+        await message.answer(t._("This chat had no such subscription. /status shows what it "
+                                 "gets."))  # fmt: skip
 
 
 def build() -> Router:

@@ -1,13 +1,25 @@
-"""The one command table: the menu, /help, usage lines and the admin refusals come from it."""
+"""The one command table: the menu, /help, usage lines and the admin refusals come from it.
+
+Descriptions are marked for translation (`N_`); they are translated where they are shown."""
 
 from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from datetime import timedelta
 
+from bot.core.i18n import Translator
 from queries.catalogue import Catalogue
 
-__all__ = ["COMMANDS", "Command", "admin_commands", "help_text", "usage"]
+__all__ = ["COMMANDS", "Command", "admin_commands", "example", "help_text", "span", "usage"]
+
+
+def N_(message: str) -> str:  # gettext's name for "translated later"
+    """Marks a text for the catalogue; it is translated where it is shown."""
+    return message
+
+
+_ = N_  # what the catalogue extraction looks for
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,31 +28,39 @@ class Command:
     args: str
     what: str
     admin: bool = False
+    example: str = ""  # a complete command a person can copy ('' when it takes no arguments)
 
     def usage(self) -> str:
         return f"/{self.name} {self.args}".strip()
 
 
 COMMANDS: tuple[Command, ...] = (
-    Command("start", "", "what this bot watches"),
-    Command("help", "", "the commands"),
-    Command("check", "", "check every metric now"),
-    Command("metric", "NAME [slice]", "one metric now, with its chart"),
-    Command("metrics", "", "the metrics and their slices"),
-    Command("subscribe", "[metric|all]", "get alerts in this chat"),
-    Command("unsubscribe", "[metric|all]", "stop alerts in this chat"),
-    Command("thresholds", "[metric]", "detector and alert settings in force"),
-    Command("history", "[N]", "recent alerts"),
-    Command("status", "", "last and next check, source, data freshness"),
-    Command("backtest", "METRIC [days]", "alerts the current settings would have raised"),
+    Command("start", "", _("what this bot watches")),
+    Command("help", "", _("the commands")),
+    Command("check", "", _("check every metric now")),
+    Command("metric", "NAME [slice]", _("one metric now, with its chart"),
+            example="/metric views os=iOS"),
+    Command("metrics", "", _("the metrics and their slices")),
+    Command("subscribe", "[metric|all]", _("get alerts in this chat"), example="/subscribe views"),
+    Command("unsubscribe", "[metric|all]", _("stop alerts in this chat"),
+            example="/unsubscribe views"),
+    Command("thresholds", "[metric] [all]", _("detector and alert settings in force"),
+            example="/thresholds views"),
+    Command("history", "[N]", _("recent alerts"), example="/history 20"),
+    Command("status", "", _("last and next check, source, data freshness")),
+    Command("backtest", "METRIC [days]", _("alerts the current settings would have raised"),
+            example="/backtest views 7"),
+    Command("lang", "[en|ru]", _("the bot's language in this chat"), example="/lang ru"),
     Command(
-        "set", "METRIC PARAM VALUE", "change a setting (shows its effect on the last 7 days)",
-        admin=True,
+        "set", "METRIC PARAM VALUE", _("change a setting (shows its effect on the last 7 days)"),
+        admin=True, example="/set views k 4",
     ),
-    Command("reset", "METRIC", "back to the catalogue's settings", admin=True),
-    Command("mute", "METRIC|all DURATION", "silence alerts, e.g. /mute views 2h", admin=True),
-    Command("unmute", "METRIC|all", "lift a mute", admin=True),
-    Command("reload", "", "re-read the catalogue and .env, validated first", admin=True),
+    Command("reset", "METRIC", _("back to the catalogue's settings"), admin=True,
+            example="/reset views"),
+    Command("mute", "METRIC|all DURATION", _("silence alerts, e.g. /mute views 2h"), admin=True,
+            example="/mute views 3h"),
+    Command("unmute", "METRIC|all", _("lift a mute"), admin=True, example="/unmute views"),
+    Command("reload", "", _("re-read the catalogue and .env, validated first"), admin=True),
 )
 
 
@@ -52,27 +72,55 @@ def admin_commands() -> tuple[str, ...]:
     return tuple(c.name for c in COMMANDS if c.admin)
 
 
+def _find(command: str) -> Command | None:
+    return next((c for c in COMMANDS if c.name == command), None)
+
+
 def usage(command: str) -> str:
-    for c in COMMANDS:
-        if c.name == command:
-            return c.usage()
-    return f"/{command}"
+    found = _find(command)
+    return found.usage() if found is not None else f"/{command}"
 
 
-def help_text(catalogue: Catalogue, *, is_admin: bool) -> str:
-    lines = [
-        "<b>metric-alertbot</b> watches "
-        + ", ".join(f"<code>{_e(m)}</code>" for m in catalogue.metrics)
-        + " every 15 minutes, with their slices, and alerts here when one leaves its expected "
-        "range.",
-        "",
-    ]
+def example(command: str) -> str:
+    """A complete command to copy ('' when the command has none)."""
+    found = _find(command)
+    return found.example if found is not None else ""
+
+
+def span(t: Translator, delta: timedelta) -> str:
+    """A duration as people read it: '30 seconds', '15 minutes', '1 hour 30 minutes', '2 days'
+    (in Russian in the accusative: 'раз в 15 минут', '1 минуту назад')."""
+    seconds = int(delta.total_seconds())
+    if seconds < 60:
+        return t.ngettext("{n} second", "{n} seconds", max(seconds, 0))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, rest = divmod(rest, 60)
+    parts: list[str] = []
+    if days:
+        parts.append(t.ngettext("{n} day", "{n} days", days))
+    if hours:
+        parts.append(t.ngettext("{n} hour", "{n} hours", hours))
+    if minutes:
+        parts.append(t.ngettext("{n} minute", "{n} minutes", minutes))
+    if rest and not days:
+        parts.append(t.ngettext("{n} second", "{n} seconds", rest))
+    return " ".join(parts)
+
+
+def help_text(catalogue: Catalogue, t: Translator, *, is_admin: bool, every: timedelta) -> str:
+    metrics = ", ".join(f"<code>{_e(m)}</code>" for m in catalogue.metrics)
+    intro = t._("<b>metric-alertbot</b> watches {metrics} every {every}, with their slices, "
+                "and alerts here when one leaves its expected range.", metrics=metrics,
+                every=_e(span(t, every)))  # fmt: skip
+    lines = [intro, ""]
     for c in COMMANDS:
         if c.admin and not is_admin:
             continue
-        lock = " (admins)" if c.admin else ""
-        lines.append(f"/{c.name} {_e(c.args)} — {_e(c.what)}{lock}".replace("  ", " "))
+        lock = t._(" (admins)") if c.admin else ""
+        lines.append(f"/{c.name} {_e(c.args)} — {_e(t._(c.what))}{lock}".replace("  ", " "))
     if not is_admin:
         admin = " ".join(f"/{name}" for name in admin_commands())
-        lines += ["", f"Admins can also change settings and mute alerts ({admin})."]
+        lines += ["", t._("Admins can also change settings and mute alerts ({commands}).",
+                          commands=admin)]  # fmt: skip
     return "\n".join(lines)

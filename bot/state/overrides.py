@@ -31,7 +31,7 @@ class Overrides:
         self.db = db
 
     def set(self, metric: str, param: str, value: object, user_id: int | None,
-            now: datetime, user_name: str | None = None) -> None:  # fmt: skip
+            now: datetime, *, user_name: str | None = None) -> None:  # fmt: skip
         self.db.write("INSERT OR REPLACE INTO overrides (metric, param, value, user_id, set_at, "
                       "user_name) VALUES (?, ?, ?, ?, ?, ?)",
                       (metric, param, json.dumps(value), user_id, ts(now),

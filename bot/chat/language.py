@@ -1,0 +1,162 @@
+"""The language each chat is answered in, decided in one place, and /lang to change it.
+
+The chat's stored choice (/lang) wins; else, in a private chat, the user's Telegram language
+(`language_code`), when the bot speaks it; else LANGUAGE. `ChatLanguage` (an outer middleware on
+the dispatcher's updates) puts the Translator into every handler's data as `t`, error handlers
+included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from aiogram import BaseMiddleware, Bot, F, Router
+from aiogram.exceptions import AiogramError, TelegramAPIError
+from aiogram.filters import Command, CommandObject
+from aiogram.types import (
+    CallbackQuery,
+    Chat,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    TelegramObject,
+    User,
+)
+
+from bot.chat.errors import UsageError
+from bot.core.i18n import LANGUAGES, Translator, language_of, translator
+from bot.settings import Settings
+from bot.state import State, StoreError
+
+__all__ = ["ChatLanguage", "build", "chat_language", "default_language"]
+
+log = logging.getLogger(__name__)
+
+NAMES = {"en": "English", "ru": "Русский"}
+PREFIX = "lang:"
+GROUP_ADMINS = frozenset({"administrator", "creator"})
+
+
+def default_language(settings: Settings) -> str:
+    """LANGUAGE: what the bot says where nobody chose anything."""
+    lang = getattr(settings, "language", "en")
+    return lang if lang in LANGUAGES else "en"
+
+
+def chat_language(store: State, settings: Settings, chat: Chat | None, user: User | None) -> str:
+    """The chat's choice, else (private chats) the user's Telegram language, else LANGUAGE."""
+    if chat is not None:
+        try:
+            chosen = store.languages.of_chat(chat.id)
+        except StoreError:  # a lost state file: /status still answers, in the default
+            chosen = None
+        if chosen in LANGUAGES:
+            return str(chosen)
+        if chat.type == "private" and user is not None:
+            found = language_of(user.language_code)
+            if found is not None:
+                return found
+    return default_language(settings)
+
+
+class ChatLanguage(BaseMiddleware):
+    """Puts `t` (the chat's Translator) into the data of every update's handlers."""
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        store, settings = data.get("store"), data.get("settings")
+        lang = default_language(settings) if settings is not None else "en"
+        if isinstance(store, State) and settings is not None:
+            lang = chat_language(store, settings, data.get("event_chat"),
+                                 data.get("event_from_user"))  # fmt: skip
+        data["t"] = translator(lang)
+        return await handler(event, data)
+
+
+async def may_choose(bot: Bot, chat: Chat, user: User, settings: Settings) -> bool | None:
+    """Who may change a chat's language: anyone in a private chat; in a group, ADMIN_IDS and
+    the group's administrators (asked of Telegram; None when it could not be asked)."""
+    if chat.type == "private" or user.id in settings.admin_ids:
+        return True
+    try:
+        member = await asyncio.wait_for(bot.get_chat_member(chat.id, user.id), 5.0)
+    except (AiogramError, TimeoutError) as exc:
+        why = exc if isinstance(exc, TelegramAPIError) else type(exc).__name__
+        log.warning("getChatMember(%s, %s) failed: %s", chat.id, user.id, why)
+        return None
+    return member.status in GROUP_ADMINS
+
+
+def _keyboard() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[[
+        InlineKeyboardButton(text=NAMES[lang], callback_data=PREFIX + lang) for lang in LANGUAGES
+    ]])  # fmt: skip
+
+
+async def _choose(
+    bot: Bot, chat: Chat, user: User, lang: str, *, store: State, settings: Settings,
+    clock: Callable[[], datetime], t: Translator,
+) -> tuple[bool, str]:  # fmt: skip
+    """Set the chat's language if `user` may: (done, the sentence saying so, in its language)."""
+    allowed = await may_choose(bot, chat, user, settings)
+    if allowed is None:
+        return False, t._("I could not check that you are an administrator of this group; "
+                          "please try again in a minute.")  # fmt: skip
+    if not allowed:
+        return False, t._("Only the group's administrators (or the bot's admins) can change "
+                          "its language.")  # fmt: skip
+    store.languages.set(chat.id, lang, user.id, clock())
+    now = translator(lang)
+    return True, now._("Done: I speak {language} in this chat now.", language=NAMES[lang])
+
+
+async def lang(
+    message: Message, *, command: CommandObject, t: Translator, store: State, settings: Settings,
+    clock: Callable[[], datetime],
+) -> None:  # fmt: skip
+    args = (command.args or "").split()
+    if len(args) > 1 or (args and args[0].lower() not in LANGUAGES):
+        raise UsageError(t._("Say which language: en or ru."), "lang")
+    if not args:
+        text = (t._("This chat's language: {language}.", language=NAMES[t.lang]) + "\n"
+                + t._("To change it, press a button or send /lang en or /lang ru (in a group: "
+                      "its administrators)."))  # fmt: skip
+        await message.answer(text, reply_markup=_keyboard())
+        return
+    if message.bot is None or message.from_user is None:
+        return
+    _done, text = await _choose(message.bot, message.chat, message.from_user, args[0].lower(),
+                                store=store, settings=settings, clock=clock, t=t)  # fmt: skip
+    await message.answer(text)
+
+
+async def lang_button(
+    query: CallbackQuery, *, t: Translator, store: State, settings: Settings,
+    clock: Callable[[], datetime],
+) -> None:  # fmt: skip
+    chosen = (query.data or "").removeprefix(PREFIX)
+    message = query.message
+    if chosen not in LANGUAGES or message is None or query.bot is None:
+        await query.answer(t._("That button is out of date."), show_alert=True)
+        return
+    done, text = await _choose(query.bot, message.chat, query.from_user, chosen, store=store,
+                               settings=settings, clock=clock, t=t)  # fmt: skip
+    await query.answer(text[:200], show_alert=not done)
+    if done:
+        await query.bot.send_message(message.chat.id, text)
+
+
+def build() -> Router:
+    """A fresh router (a router can join only one dispatcher)."""
+    router = Router(name="language")
+    router.message.register(lang, Command("lang"))
+    router.callback_query.register(lang_button, F.data.startswith(PREFIX))
+    return router

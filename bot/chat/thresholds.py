@@ -1,0 +1,242 @@
+"""/thresholds: the settings in force; for one metric, the few knobs people tune first in plain
+words with their values and defaults, and every parameter one tap (or `/thresholds METRIC all`)
+away."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+
+from bot.chat.errors import UsageError
+from bot.chat.monitoring import metric_named
+from bot.chat.reply import out_of_date
+from bot.core.commands import N_ as _
+from bot.core.i18n import Translator
+from bot.core.wording import e, split_message
+from bot.service.monitor import Monitor
+from bot.settings import Settings
+from bot.state import State
+from bot.state.overrides import Override
+from detectors import Param
+from queries.catalogue import Catalogue, Metric
+
+__all__ = ["build", "full_text", "overview_text", "short_text"]
+
+PREFIX = "thr:"
+
+# The knobs people tune first: (parameter, its name in plain words, what it does).
+KNOBS: tuple[tuple[str, str, str], ...] = (
+    ("k", _("Sensitivity"), _("the expected range is k typical deviations wide on each side: "
+                              "a larger k, fewer alerts")),
+    ("direction", _("Which moves alert"), _("both, up (rises only) or down (drops only)")),
+    ("min_rel_change", _("Smallest change"), _("a smaller difference from the expected value, "
+                                               "as a share of it (0.1 = 10%), never alerts")),
+    ("min_abs_change", _("Smallest change in units"), _("the same floor in the metric's own "
+                                                        "units (0: none)")),
+    ("persist_k", _("Persistence"), _("how many of the last persist_m buckets must be outside "
+                                      "the range before an alert")),
+    ("severe", _("Far out alerts at once"), _("one bucket this many half-widths of the range "
+                                              "outside alerts without waiting")),
+    ("days", _("History"), _("days of history the expected value is built from")),
+)
+DIRECTIONS = {"both": _("both ways"), "up": _("rises only"), "down": _("drops only")}
+
+# The detectors' parameter descriptions (detectors/), here so that the catalogue carries them;
+# one not listed is shown as the detector states it.
+PARAM_HELP: tuple[str, ...] = (
+    _("previous days the expected value is built from"),
+    _("half-width of the band in robust standard deviations"),
+    _("adjacent slots each side whose errors set the width"),
+    _("buckets of the fast level (recent vs median)"),
+    _("robust sd within which a bucket counts for the level (not k)"),
+    _("buckets of the slow level (0 = one level only)"),
+    _("most the fast level may differ from the slow one (share)"),
+    _("weeks of the same-weekday median, used where it forecast better (<3 off)"),
+    _("how much better (share) the weekly median must have been"),
+    _("days for the same-time-of-day width; before that, the cold start"),
+    _("hours of history before a band from recent hours (0 = off)"),
+    _("width at least this share of what the 80th-pct error implies"),
+    _("mostly-zero series: band covers the excursion this often/day"),
+    _("hours of recent errors that widen the band on a noisy day"),
+    _("the most a noisy day widens the band"),
+    _("days of errors whose upper tail calibrates the width (0 = off)"),
+    _("the most a heavy-tailed series widens the band"),
+    _("a level change held for half of this is the new normal"),
+    _("narrowest half-width, as a share of expected"),
+    _("event counts: never narrower than Poisson (auto: whole non-negative values)"),
+    _("previous buckets whose quartiles make the band"),
+    _("IQRs added below Q1 and above Q3"),
+    _("days each fit learns from"),
+    _("days between refits (each block uses the fit before it)"),
+    _("yes: never narrower than Poisson noise; auto: when whole >= 0"),
+    _("robust STL (resists outliers, 6x slower)"),
+    _("recent buckets whose deseasonalised median is the level (0 = the fit's last trend)"),
+    _("trend component"),
+    _("which moves alert"),
+    _("buckets outside the band among the last persist_m"),
+    _("window, in buckets, for the persistence rule"),
+    _("half-widths away at which one bucket fires at once"),
+    _("smallest |value - expected| / expected"),
+    _("smallest |value - expected|, in units"),
+    _("longest window (buckets) of the sustained-shift test (0 = off)"),
+    _("the window's deviation, in combined half-widths, that fires"),
+    _("smallest relative shift the sustained-shift test fires on"),
+    _("counts: events expected over the window for that test"),
+    _("non-counts: share of a usual window's size for that test"),
+    _("most that test allows for errors that follow one another"),
+    _("a missing bucket fires when this much was expected (0 never)"),
+    _("severe x (steps per 15 min) ^ this at finer steps"),
+    _("persist_k, persist_m x (steps per 15 min) ^ this, finer steps"),
+)
+
+
+def _value(value: object) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _who(override: Override) -> str:
+    return override.who
+
+
+def _state(name: str, value: object, param: Param, overrides: Mapping[str, Override], *,
+           t: Translator, zone: ZoneInfo) -> str:  # fmt: skip
+    if name in overrides:
+        o = overrides[name]
+        return t._("set by {who} {when}; default {default}", who=e(_who(o)),
+                   when=f"{o.set_at.astimezone(zone):%m-%d %H:%M}",
+                   default=e(_value(param.default)))  # fmt: skip
+    if value != param.default:
+        return t._("from the catalogue; default {default}", default=e(_value(param.default)))
+    return t._("default")
+
+
+def rule_text(param: Param, t: Translator) -> str:
+    if param.choices:
+        return t._("one of {choices}", choices=", ".join(param.choices))
+    if param.type is int:
+        return t._("a whole number from {low} to {high}", low=f"{param.low:g}",
+                   high=f"{param.high:g}")  # fmt: skip
+    return t._("a number from {low} to {high}", low=f"{param.low:g}", high=f"{param.high:g}")
+
+
+def overview_text(catalogue: Catalogue, checks: Monitor, store: State, t: Translator) -> str:
+    lines = [t._("<b>Settings in force</b> (one metric's: /thresholds METRIC)")]
+    for m in catalogue.metrics.values():
+        spec, params = checks.spec(m), checks.params(m)
+        parts = [e(spec.get("method", "?"))]
+        if "k" in params:
+            parts.append(f"k = {e(_value(spec.get('k', params['k'].default)))}")
+        if "direction" in params:
+            way = str(spec.get("direction", params["direction"].default))
+            parts.append(e(t._(DIRECTIONS[way]) if way in DIRECTIONS else way))
+        changes = [t._("{param} = {value} by {who}", param=e(p), value=e(_value(o.value)),
+                       who=e(_who(o))) for p, o in store.overrides.of(m.name).items()]
+        note = (t._("changed: {changes}", changes=", ".join(changes)) if changes
+                else t._("catalogue settings"))  # fmt: skip
+        lines.append(f"<code>{e(m.name)}</code>: {', '.join(parts)} — {note}")
+    return "\n".join(lines)
+
+
+def short_text(metric: Metric, spec: Mapping[str, Any], params: Mapping[str, Param],
+               overrides: Mapping[str, Override], *, t: Translator,
+               zone: ZoneInfo) -> str:  # fmt: skip
+    lines = [t._("{title} ({name}): what decides an alert", title=f"<b>{e(metric.title)}</b>",
+                 name=f"<code>{e(metric.name)}</code>"), ""]  # fmt: skip
+    for name, label, what in KNOBS:
+        if name not in params:
+            continue
+        param = params[name]
+        value = spec.get(name, param.default)
+        shown = _value(value)
+        if name == "direction" and value in DIRECTIONS:
+            shown = f"{value} ({t._(DIRECTIONS[str(value)])})"
+        if name == "persist_k" and "persist_m" in params:
+            m_value = spec.get("persist_m", params["persist_m"].default)
+            shown = t._("{k} of {m}", k=_value(value), m=_value(m_value))
+        lines.append(f"• <b>{e(t._(label))}</b> <code>{e(name)}</code> = <b>{e(shown)}</b> "
+                     f"({_state(name, value, param, overrides, t=t, zone=zone)}) — {e(t._(what))}")
+    others = [p for p in overrides if p not in {k for k, _l, _w in KNOBS}]
+    if others:
+        lines.append(t._("Also changed: {params}", params=", ".join(
+            f"<code>{e(p)}</code> = {e(_value(overrides[p].value))}" for p in others)))
+    lines += ["", t._("Change one: {example}; back to the catalogue's: {reset}",
+                      example=f"<code>/set {e(metric.name)} k 4</code>",
+                      reset=f"<code>/reset {e(metric.name)}</code>"),
+              t.ngettext("All {n} parameter: {command}", "All {n} parameters: {command}",
+                         len(params), command=f"<code>/thresholds {e(metric.name)} all</code>")]
+    return "\n".join(lines)
+
+
+def full_text(metric: Metric, spec: Mapping[str, Any], params: Mapping[str, Param],
+              overrides: Mapping[str, Override], *, t: Translator,
+              zone: ZoneInfo) -> str:  # fmt: skip
+    lines = [t.ngettext("{title} ({name}), method {method}: {n} parameter",
+                        "{title} ({name}), method {method}: {n} parameters", len(params),
+                        title=f"<b>{e(metric.title)}</b>", name=f"<code>{e(metric.name)}</code>",
+                        method=f"<code>{e(spec.get('method', '?'))}</code>")]  # fmt: skip
+    for name, param in params.items():
+        value = spec.get(name, param.default)
+        lines.append(f"<code>{e(name)}</code> = <b>{e(_value(value))}</b> "
+                     f"({_state(name, value, param, overrides, t=t, zone=zone)}) — "
+                     f"{e(t._(param.help))}; {e(rule_text(param, t))}")  # fmt: skip
+    lines.append("\n" + t._("Change one: {example}",
+                            example=f"<code>/set {e(metric.name)} k 4</code>"))
+    return "\n".join(lines)
+
+
+def _all_button(metric: Metric, count: int, t: Translator) -> InlineKeyboardMarkup | None:
+    data = PREFIX + metric.name
+    if len(data.encode()) > 64:
+        return None
+    label = t.ngettext("All {n} parameter", "All {n} parameters", count)
+    return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text=label,
+                                                                        callback_data=data)]])
+
+
+async def thresholds(
+    message: Message, *, command: CommandObject, checks: Monitor, store: State, settings: Settings,
+    catalogue: Catalogue, t: Translator,
+) -> None:  # fmt: skip
+    args = (command.args or "").split()
+    if len(args) > 2 or (len(args) == 2 and args[1].lower() not in ("all", "все")):
+        raise UsageError(t._("One metric at a time; add all for every parameter."), "thresholds")
+    if not args:
+        for part in split_message(overview_text(catalogue, checks, store, t)):
+            await message.answer(part)
+        return
+    m = metric_named(catalogue, args[0], "thresholds", t)
+    spec, params, changed = checks.spec(m), checks.params(m), store.overrides.of(m.name)
+    if len(args) == 2:
+        for part in split_message(full_text(m, spec, params, changed, t=t, zone=settings.zone)):
+            await message.answer(part)
+        return
+    await message.answer(short_text(m, spec, params, changed, t=t, zone=settings.zone),
+                         reply_markup=_all_button(m, len(params), t))  # fmt: skip
+
+
+async def all_button(
+    query: CallbackQuery, *, checks: Monitor, store: State, settings: Settings,
+    catalogue: Catalogue, t: Translator,
+) -> None:  # fmt: skip
+    name = (query.data or "").removeprefix(PREFIX)
+    m = catalogue.metrics.get(name)
+    if m is None or query.message is None or query.bot is None:
+        await query.answer(out_of_date(t), show_alert=True)
+        return
+    await query.answer()
+    spec, params, changed = checks.spec(m), checks.params(m), store.overrides.of(m.name)
+    for part in split_message(full_text(m, spec, params, changed, t=t, zone=settings.zone)):
+        await query.bot.send_message(query.message.chat.id, part)
+
+
+def build() -> Router:
+    """A fresh router (a router can join only one dispatcher)."""
+    router = Router(name="router")
+    router.message.register(thresholds, Command("thresholds"))
+    router.callback_query.register(all_button, F.data.startswith(PREFIX))
+    return router
