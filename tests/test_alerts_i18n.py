@@ -166,16 +166,22 @@ async def test_a_russian_alert_with_long_cyrillic_colons_and_html_is_valid_withi
     """LANGUAGE=ru, a slice value of ~620 Cyrillic characters with ':' and <b>, metric titles
     with ':' and <i>, a runbook URL with & and <, an owner with <: every alert goes out at the
     first try as HTML Telegram accepts, within 1024 rendered characters, in Russian, with the
-    names shown as text, the owner and the runbook link kept, and Russian buttons."""
+    names shown as text, the owner and the runbook link kept, and Russian buttons; an Ack
+    edits it in Russian too (the chat chose no language: LANGUAGE holds)."""
     if embedded_spec.kind != "embedded":
         pytest.skip("needs the embedded database")
     await copy_with_odd_os(embedded_spec)
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db", language="ru",
                             clickhouse_database=ODD_DB,
                             dashboard_url="https://bi.example/d?m={metric}&s={slice}")  # fmt: skip
+    fake.set_member(ALERTS, MEMBER)
     async with running(settings, fake, odd_catalogue()):
-        await alert_in(fake, ALERTS)
+        first = await alert_in(fake, ALERTS)
         await asyncio.sleep(1)
+        ack = next(b["callback_data"] for b in first.buttons
+                   if (unpack(b["callback_data"]) or (None,))[0] is Action.ACK)  # fmt: skip
+        await fake.press(ack, user=MEMBER, message=first, first_name="Ольга")
+        edit = (await fake.wait_for(lambda c: c.method == "editMessageCaption"))[0]
     refused = [c.method for c in fake.calls if "!" in c.method]
     assert refused == [], refused
     photos = [c for c in fake.calls if c.method == "sendPhoto" and c.chat_id == ALERTS]
@@ -186,6 +192,10 @@ async def test_a_russian_alert_with_long_cyrillic_colons_and_html_is_valid_withi
     assert any("Азербайджанская Республика: <b>Баку</b>" in text for text in shown), shown
     assert all(": <i>лента</i> & co" in text and "ожидалось" in text for text in shown)
     assert all(labels(c)[Action.FALSE] == "🙅 Ложная тревога" for c in photos)
+    # the chat chose nothing: the edit after Ack speaks LANGUAGE too, within the limit
+    assert render_html(edit.text).startswith("👀 принято: Ольга")
+    assert utf16_length(render_html(edit.text)) <= CAPTION_LIMIT
+    assert labels(edit)[Action.UNACK] == "↩️ Снять «Принято»"
     assert all('<a href="https://bi.example/d?m=' in c.text for c in photos)
     if "owner" in {f.name for f in dataclasses.fields(CATALOGUE.metrics["views"])}:
         assert all("ответственный: @analytics <team>" in text for text in shown)

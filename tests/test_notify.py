@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.buttons import Action, unpack
 from bot.state import State
 from tests.fakebot import FakeTelegram
 from tests.test_cli import alertbot
@@ -55,7 +56,8 @@ async def test_two_runs_send_one_alert_then_nothing_and_recovery_resolves_it(
 ) -> None:
     """A demo incident ongoing now: the first run alerts the chat once, a second run on the
     same state sends nothing new (the incident continues); a run over data that has recovered
-    resolves the incident, edits the alert and says so in the chat."""
+    resolves the incident, edits the alert (keeping False alarm, the mutes and the chart) and
+    says so in the chat."""
     now = datetime.now(UTC)
     seed(tmp_path / "ongoing", now)
     env = {"EMBEDDED_PATH": str(tmp_path / "ongoing"), "STATE_PATH": str(tmp_path / "s.db"),
@@ -81,6 +83,9 @@ async def test_two_runs_send_one_alert_then_nothing_and_recovery_resolves_it(
     assert code == 0, err[-2000:]
     edits = [c for c in fake.calls if c.method in EDITS and c.chat_id == -100]
     assert edits, [c.method for c in fake.calls]
+    for edit in edits:  # resolved, the alert keeps what can still be done: not Ack
+        actions = {(unpack(b["callback_data"]) or (None,))[0] for b in edit.buttons}
+        assert {Action.FALSE, Action.MUTE, Action.SHOW} <= actions and Action.ACK not in actions
     resolved = sent(fake, -100)[len(first) :]
     assert resolved and all("back to normal" in text for text in resolved), resolved
     assert "9:NOTIFY" not in out + err  # the token never leaks

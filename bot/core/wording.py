@@ -174,8 +174,9 @@ def digest_text(groups: Sequence[tuple[SeriesResult, Sequence[SeriesResult]]], *
     return "\n".join(lines)
 
 
-def check_summary(report: CheckReport, *, zone: ZoneInfo) -> str:
+def check_summary(report: CheckReport, *, zone: ZoneInfo, t: Translator | None = None) -> str:
     """A compact table of every metric's total, and which slices are off."""
+    t = _t(t)
     lines = []
     bucket = None
     for result in report.results:
@@ -184,42 +185,52 @@ def check_summary(report: CheckReport, *, zone: ZoneInfo) -> str:
         v = result.verdict
         bucket = v.bucket
         mark = {Status.ANOMALY: "🔴", Status.OK: "🟢", Status.UNKNOWN: "⚪"}[v.status]
-        band = (f"{fmt_value(result.metric, v.lower)}–{fmt_value(result.metric, v.upper)}"
-                if v.lower is not None else "—")  # fmt: skip
-        lines.append(f"{mark} {result.metric.name:<15} {fmt_value(result.metric, v.value):>8} "
-                     f"{band:>15}")  # fmt: skip
+        low, high = fmt_value(result.metric, v.lower, t), fmt_value(result.metric, v.upper, t)
+        band = f"{low}–{high}" if v.lower is not None else "—"
+        lines.append(f"{mark} {result.metric.name:<15} "
+                     f"{fmt_value(result.metric, v.value, t):>8} {band:>15}")  # fmt: skip
     off = [r for r in report.anomalies if not r.slice.is_total]
-    head = "checked"
+    head = t._("checked")
     if bucket is not None:
-        head = f"bucket {bucket.tz_convert(zone):%Y-%m-%d %H:%M} {zone.key}"
+        head = t._("period {time} {zone}", time=f"{bucket.tz_convert(zone):%Y-%m-%d %H:%M}",
+                   zone=zone.key)  # fmt: skip
     text = f"<b>{e(head)}</b>\n<pre>{e(chr(10).join(lines))}</pre>"
     if off:
-        text += "\nslices off: " + ", ".join(
-            f"{e(r.metric.name)} {e(r.slice.label())} {_deviation(r)}" for r in off[:12]
-        )
+        text += "\n" + t._("slices off: {slices}", slices=", ".join(
+            f"{e(r.metric.name)} {e(r.slice.label())} {_deviation(r, t)}" for r in off[:12]
+        ))  # fmt: skip
         if len(off) > 12:
-            text += f" and {len(off) - 12} more"
+            text += t.ngettext(" and {n} more", " and {n} more", len(off) - 12)
     for late in report.late.values():
         text += f"\n⏳ {e(late.reason)}"
     if report.errors:
-        text += "\n⚠️ not checked: " + "; ".join(e(m) for m in report.errors.values())
+        text += "\n" + t._("⚠️ not checked: {errors}",
+                           errors="; ".join(e(m) for m in report.errors.values()))  # fmt: skip
     return text
 
 
-def metric_caption(result: SeriesResult, *, zone: ZoneInfo, muted: datetime | None) -> str:
+def metric_caption(result: SeriesResult, *, zone: ZoneInfo, muted: datetime | None,
+                   t: Translator | None = None) -> str:  # fmt: skip
+    """One series now: its status, value and range, why, and whether it is muted."""
+    t = _t(t)
     v = result.verdict
-    mark = {Status.ANOMALY: "🔴 anomaly", Status.OK: "🟢 ok", Status.UNKNOWN: "⚪ unknown"}
+    metric = result.metric
+    mark = {Status.ANOMALY: t._("🔴 anomaly"), Status.OK: t._("🟢 ok"),
+            Status.UNKNOWN: t._("⚪ unknown")}  # fmt: skip
+    value, expected = fmt_value(metric, v.value, t), fmt_value(metric, v.expected, t)
+    low, high = fmt_value(metric, v.lower, t), fmt_value(metric, v.upper, t)
     lines = [
-        f"<b>{e(title_of(result.metric, result.slice))}</b> — {mark[v.status]}",
-        f"bucket {v.bucket.tz_convert(zone):%Y-%m-%d %H:%M} {e(zone.key)}",
-        f"value <b>{e(fmt_value(result.metric, v.value))}</b>, expected "
-        f"{e(fmt_value(result.metric, v.expected))} ({e(fmt_value(result.metric, v.lower))} – "
-        f"{e(fmt_value(result.metric, v.upper))}) {_deviation(result)}",
-        e(v.reason),
-        f"detector: {e(result.detector)}",
+        f"<b>{e(title_of(metric, result.slice))}</b> — {mark[v.status]}",
+        t._("period {time} {zone}", time=f"{v.bucket.tz_convert(zone):%Y-%m-%d %H:%M}",
+            zone=e(zone.key)),
+        t._("value <b>{value}</b>, expected {expected} ({low} – {high})", value=e(value),
+            expected=e(expected), low=e(low), high=e(high)) + f" {_deviation(result, t)}",
+        e(reason_text(v.reason, t)),
+        t._("detector: {name}", name=e(result.detector)),
     ]
     if muted is not None:
-        lines.append(f"🔕 muted until {muted.astimezone(zone):%Y-%m-%d %H:%M}")
+        lines.append(t._("🔕 muted until {time}",
+                         time=f"{muted.astimezone(zone):%Y-%m-%d %H:%M}"))  # fmt: skip
     return cut_html("\n".join(lines), CAPTION_LIMIT)
 
 

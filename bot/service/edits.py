@@ -40,10 +40,12 @@ class StateLine(str):
     other, so each chat's message is edited in that chat's language."""
 
     say: Callable[[Translator], str]
+    lang: str  # the language str() shows: the default for chats that chose none
 
     def __new__(cls, say: Callable[[Translator], str], lang: str | None = None) -> StateLine:
-        line = super().__new__(cls, say(translator(lang)))
-        line.say = say
+        t = translator(lang)
+        line = super().__new__(cls, say(t))
+        line.say, line.lang = say, t.lang
         return line
 
     def to(self, t: Translator) -> str:
@@ -89,14 +91,16 @@ async def show_state(
     buttons: Keyboard | None = None, *, default: str | None = None,
 ) -> int:  # fmt: skip
     """Put `line` on top of every message that shows the incident, with `buttons` (None: the
-    keyboard goes), both in the language of the chat the message is in (its /lang choice, else
-    `default`, LANGUAGE). Returns how many messages were edited; a message that cannot be
-    edited (deleted, too old, unchanged) is logged and skipped."""
+    keyboard goes), both in the language of the chat the message is in: its /lang choice, else
+    `default` (LANGUAGE), else the language the state line was made in. Returns how many
+    messages were edited; a message that cannot be edited (deleted, too old, unchanged) is
+    logged and skipped."""
     edited = 0
     for shown in state.incidents.messages(incident_id):
         if not shown.text:
             continue  # a digest shows several incidents: it is not edited
-        t = translator(state.languages.of_chat(shown.chat_id) or default)
+        fallback = default or (line.lang if isinstance(line, StateLine) else None)
+        t = translator(state.languages.of_chat(shown.chat_id) or fallback)
         said = line.to(t) if isinstance(line, StateLine) else line
         keyboard = relabel(buttons, t) if buttons else None
         body = compose(said, shown.text, CAPTION_LIMIT if shown.is_photo else MESSAGE_LIMIT)
