@@ -1,59 +1,63 @@
-"""The `alertbot` command line: check, seed. The composition root: it alone knows all three
-packages, the settings and the clock."""
+"""The `alertbot` command line: check, catalogue, seed, backtest, tune, run. The composition
+root: it alone knows all three packages, the settings and the clock. Each command imports what
+it uses when it runs, so `alertbot --help` starts without pandas, matplotlib or chDB."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.console import (
-    Progress,
     UsageError,
+    history_for,
+    load_checked,
     make_source,
     parse_time,
-    prepare_demo,
     unknown_metric,
-    write_charts,
 )
-from bot.core.formatting import (
-    report_backtest,
-    report_backtest_json,
-    report_json,
-    report_table,
-    report_tune,
-)
-from bot.core.report import CheckReport
 from bot.errors import TelegramRejectedToken
 from bot.logs import configure
-from bot.service import backtesting
-from bot.service.checker import History, run_check
-from bot.settings import Settings, SettingsError, load_settings
-from bot.state import State, StoreError
-from queries import demo, seeding
-from queries.catalogue import Catalogue, CatalogueError, load_catalogue
-from queries.errors import SourceError, SourceMisconfigured
-from queries.sources import EmbeddedSource, Source
 
-__all__ = ["main", "write_charts"]
+if TYPE_CHECKING:
+    from bot.core.report import CheckReport
+    from bot.settings import Settings
+    from queries.catalogue import Catalogue
+
+__all__ = ["main"]
 
 log = logging.getLogger("alertbot")
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
-# By type, never by message (bot/errors.py draws the tree): what the user must fix exits 2,
-# what may pass if tried again later (an unreachable or slow source) exits 1.
-USAGE_ERRORS = (SettingsError, UsageError, CatalogueError, SourceMisconfigured, StoreError,
-                TelegramRejectedToken)  # fmt: skip
 SECRET_VARIABLES = ("BOT_TOKEN", "CLICKHOUSE_PASSWORD", "ALERT_WEBHOOK_SECRET", "WEBHOOK_SECRET")
 
 
+def usage_errors() -> tuple[type[BaseException], ...]:
+    """By type, never by message (bot/errors.py draws the tree): what the user must fix exits
+    2, what may pass if tried again later (an unreachable or slow source) exits 1."""
+    from bot.settings import SettingsError
+    from bot.state import StoreError
+    from queries.catalogue import CatalogueError
+    from queries.errors import SourceMisconfigured
+
+    return (SettingsError, UsageError, CatalogueError, SourceMisconfigured, StoreError,
+            TelegramRejectedToken)  # fmt: skip
+
+
 async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
-    catalogue = load_catalogue(settings.catalogue_path)
+    from bot.cli_report import check_table
+    from bot.console import write_charts
+    from bot.core.formatting import report_json
+    from queries.errors import SourceError, SourceMisconfigured
+
+    catalogue = load_checked(settings.catalogue_path)
     if args.metric and args.metric not in catalogue.metrics:
         raise UsageError(unknown_metric(args.metric, catalogue))
     if args.notify:
@@ -64,7 +68,7 @@ async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         report = await _check(args, settings, catalogue)
     if report.errors and not report.results:
         raise next(iter(report.failures.values()), SourceError(next(iter(report.errors.values()))))
-    print(report_json(report) if args.json else report_table(report, settings.zone))
+    print(report_json(report) if args.json else check_table(report, settings.zone))
     if args.charts:
         paths = await asyncio.to_thread(write_charts, report, Path(args.charts), settings.zone)
         if not args.json:
@@ -77,6 +81,11 @@ async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _check(args: argparse.Namespace, settings: Settings, catalogue: Catalogue
                  ) -> CheckReport:  # fmt: skip
+    from bot.console import past_the_data, prepare_demo
+    from bot.service.checker import History, run_check
+    from bot.state import State
+    from queries.sources import EmbeddedSource
+
     wall = datetime.now(UTC)
     now = parse_time(args.at, settings.zone, "--at") if args.at else wall
     source, store = make_source(settings), State(settings.state_path)
@@ -84,15 +93,43 @@ async def _check(args: argparse.Namespace, settings: Settings, catalogue: Catalo
         if isinstance(source, EmbeddedSource):
             await prepare_demo(source, catalogue, wall)
         history = History(source, catalogue, store.history)
-        return await run_check(history, now, delay=settings.data_delay,
+        report = await run_check(history, now, delay=settings.data_delay,
                                late_grace=settings.late_data_grace,
                                metrics=[args.metric] if args.metric else None)  # fmt: skip
+        return past_the_data(report, wall) if now > wall else report
     finally:
         await source.close()
         store.close()
 
 
+async def cmd_catalogue(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.cli_report import catalogue_doc, catalogue_text
+    from bot.console import count_series, prepare_demo
+    from queries.errors import SourceError
+    from queries.sources import EmbeddedSource
+
+    catalogue = load_checked(settings.catalogue_path)
+    counts, source, failure = None, make_source(settings), None
+    try:
+        now = datetime.now(UTC)
+        if isinstance(source, EmbeddedSource):
+            await prepare_demo(source, catalogue, now)
+        counts = await count_series(source, catalogue, now)
+    except SourceError as exc:  # the definitions are still worth showing; then exit 1 (or 2)
+        failure = type(exc)(f"cannot count the series in {source.describe()}: {exc}")
+    finally:
+        await source.close()
+    doc = catalogue_doc(catalogue, settings.catalogue_path, counts)
+    print(json.dumps(doc, indent=2, ensure_ascii=False) if args.json else catalogue_text(doc))
+    if failure is not None:
+        raise failure
+    return EXIT_OK
+
+
 async def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.console import Progress
+    from queries import demo, seeding
+
     end = parse_time(args.end, settings.zone, "--end") if args.end else datetime.now(UTC)
     if not 1 <= args.days <= 366:
         raise UsageError(f"--days must be between 1 and 366, got {args.days}")
@@ -116,53 +153,19 @@ async def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
     print("incidents:")
     for incident in labels:
         where = ", ".join(f"{k}={v}" for k, v in incident.slice.items()) or "all"
+        late = incident.kind is demo.IncidentKind.LATE_DATA
+        effect = "—" if late else f"{incident.effect:+.0%}"
         print(f"  {incident.start.astimezone(zone):%Y-%m-%d %H:%M} – "
               f"{incident.end.astimezone(zone):%H:%M}  {incident.kind.value:<16} {where:<20} "
-              f"{_effect(incident):>5}  {incident.description}")  # fmt: skip
+              f"{effect:>5}  {incident.description}")  # fmt: skip
     return EXIT_OK
 
 
-def _effect(incident: demo.Incident) -> str:
-    return "—" if incident.kind is demo.IncidentKind.LATE_DATA else f"{incident.effect:+.0%}"
-
-
-async def _history_for(
-    args: argparse.Namespace, settings: Settings
-) -> tuple[Source, Catalogue, backtesting.Collected, list[backtesting.Label] | None]:
-    catalogue = load_catalogue(settings.catalogue_path)
-    metric = getattr(args, "metric", None)
-    if metric and metric not in catalogue.metrics:
-        raise UsageError(unknown_metric(metric, catalogue))
-    if not 1 <= args.days <= 90:
-        raise UsageError(f"--days must be between 1 and 90, got {args.days}")
-    labels_path = getattr(args, "labels", None)
-    if labels_path and not await asyncio.to_thread(Path(labels_path).is_file):
-        raise UsageError(f"--labels {labels_path!r}: no such file")
-    now = datetime.now(UTC)
-    source = make_source(settings)
-    if isinstance(source, EmbeddedSource):
-        await prepare_demo(source, catalogue, now)
-    try:
-        collected = await backtesting.collect(
-            source, catalogue, now=now, days=args.days, delay=settings.data_delay,
-            metrics=[metric] if metric else None,
-        )  # fmt: skip
-        labels: list[backtesting.Label] | None
-        if labels_path:
-            try:
-                labels = backtesting.labels_from_file(Path(labels_path))
-            except (ValueError, KeyError, TypeError) as exc:
-                raise UsageError(f"--labels {labels_path!r} is not a labels file ({exc})") from None
-        else:
-            labels = await backtesting.labels_from_source(source, now)
-    except BaseException:
-        await source.close()
-        raise
-    return source, catalogue, collected, labels
-
-
 async def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
-    source, catalogue, collected, labels = await _history_for(args, settings)
+    from bot.core.formatting import report_backtest, report_backtest_json
+    from bot.service import backtesting
+
+    source, catalogue, collected, labels = await history_for(args, settings)
     feedback = await asyncio.to_thread(backtesting.feedback_from_state, settings.state_path)
     try:
         result = await asyncio.to_thread(
@@ -180,7 +183,10 @@ async def cmd_tune(args: argparse.Namespace, settings: Settings) -> int:
         raise UsageError(
             f"--target-false-per-week must be a number above 0, got {args.target_false_per_week}"
         )
-    source, catalogue, collected, labels = await _history_for(args, settings)
+    from bot.core.formatting import report_tune
+    from bot.service import backtesting
+
+    source, catalogue, collected, labels = await history_for(args, settings)
     await source.close()
     feedback = await asyncio.to_thread(backtesting.feedback_from_state, settings.state_path)
     choices = await backtesting.tune(
@@ -200,7 +206,9 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             "works without it."
         )
     from bot.app import make_monitor, serve  # aiogram is only needed here
+    from bot.state import State
 
+    load_checked(settings.catalogue_path)  # a mistake in it stops the start, with exit 2
     # The lock first: a second bot on this file stops here, before it touches anything.
     state = State(settings.state_path, exclusive=True)
     try:
@@ -230,6 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print JSON instead of a table")
     check.add_argument("--notify", action="store_true",
                        help="alert as the bot would (incidents, outbox), then exit")  # fmt: skip
+    listing = sub.add_parser("catalogue", help="what the catalogue in force defines: metrics, "
+                             "slices, detectors, and the series a check covers")  # fmt: skip
+    listing.add_argument("--json", action="store_true", help="print JSON instead of text")
     seed = sub.add_parser("seed", help="(re)generate the synthetic dataset into the source")
     seed.add_argument("--days", type=int, default=28, help="days of history (default 28)")
     seed.add_argument("--end", help="end of the dataset (ISO 8601; default: now)")
@@ -256,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
 COMMANDS = {
     "run": cmd_run,
     "check": cmd_check,
+    "catalogue": cmd_catalogue,
     "seed": cmd_seed,
     "backtest": cmd_backtest,
     "tune": cmd_tune,
@@ -281,12 +293,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                          [os.environ.get(name) for name in SECRET_VARIABLES])  # fmt: skip
     if not args.verbose:
         logging.getLogger("aiogram.event").setLevel(logging.WARNING)  # a line per update
+    from bot.settings import load_settings
+    from queries.errors import SourceError
+
+    errors = usage_errors()
     try:
         settings = load_settings()
         configure(_log_level(args, settings), settings.secrets(), fmt=settings.log_format,
                   scrubber=scrubber)  # fmt: skip
         return asyncio.run(COMMANDS[args.command](args, settings))
-    except USAGE_ERRORS as exc:
+    except errors as exc:
         print(f"alertbot: {scrubber.scrub(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except SourceError as exc:  # unreachable, timed out, or a query that failed: try later

@@ -1,32 +1,67 @@
-"""What the commands share: the source the settings name, times and metric names from flags
-(with the hint a user needs), progress on stderr, chart files, and the embedded demo made
-ready on first use."""
+"""What the commands share: the source the settings name, the catalogue checked the way the
+commands and the bot need it, times and metric names from flags (with the hint a user needs),
+progress on stderr, chart files, the check's table, and the embedded demo made ready on first
+use. Heavy libraries (pandas, matplotlib, chdb) are imported where a command needs them, so
+`alertbot --help` pays for none of them."""
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import sys
 import time
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from bot.core.report import CheckReport
-from bot.service.charts import render_chart
-from bot.settings import Settings
-from queries import seeding
-from queries.catalogue import Catalogue
-from queries.sources import ClickHouseSource, EmbeddedSource, Source
+if TYPE_CHECKING:
+    from bot.core.report import CheckReport
+    from bot.service import backtesting
+    from bot.settings import Settings
+    from queries.catalogue import Catalogue
+    from queries.sources import Source
 
-__all__ = ["Progress", "UsageError", "make_source", "parse_time", "prepare_demo",
-           "unknown_metric", "write_charts"]  # fmt: skip
+__all__ = ["Progress", "UsageError", "count_series", "history_for", "load_checked", "make_source",
+           "parse_time", "past_the_data", "prepare_demo", "spec_keys", "unknown_metric",
+           "write_charts"]  # fmt: skip
 
 
 class UsageError(Exception):
     """Bad arguments or configuration: exit code 2 with this message."""
 
 
+def spec_keys(spec: Mapping[str, Any]) -> Collection[str]:
+    """The keys a catalogue detector spec may hold: its method's parameters and the rule's."""
+    import detectors
+
+    return {"method", *detectors.params_of(spec)}
+
+
+def load_checked(path: Path | None) -> Catalogue:
+    """The catalogue at `path` (None: the bundled one), every key and every metric's detector
+    and rule checked as the check will build them: a mistake is a CatalogueError naming the
+    file, the metric and the key, at start-up rather than at the first check."""
+    import detectors
+    from bot.service.checker import spec_for
+    from queries.catalogue import CatalogueError, load_catalogue
+
+    catalogue = load_catalogue(path, spec_keys=spec_keys)
+    for metric in catalogue.metrics.values():
+        try:
+            spec = spec_for(metric)
+            detectors.build(spec)
+            detectors.build_rule(spec)
+        except ValueError as exc:
+            where = path or "the bundled catalogue"
+            raise CatalogueError(f'{where}: metric "{metric.name}": detector: {exc}') from None
+    return catalogue
+
+
 def make_source(settings: Settings) -> Source:
+    from queries.sources import ClickHouseSource, EmbeddedSource
+
     if settings.clickhouse_url:
         return ClickHouseSource(
             settings.clickhouse_url,
@@ -83,6 +118,8 @@ class Progress:
 
 async def prepare_demo(source: Source, catalogue: Catalogue, now: datetime) -> None:
     """The embedded demo is created on first use and kept live up to `now`."""
+    from queries import seeding
+
     if await seeding.read_config(source) is None:
         days = int(catalogue.history / timedelta(days=1))
         progress = Progress(f"first run: generating {days} days of demo data")
@@ -93,6 +130,8 @@ async def prepare_demo(source: Source, catalogue: Catalogue, now: datetime) -> N
 
 
 def write_charts(report: CheckReport, folder: Path, zone: ZoneInfo) -> list[Path]:
+    from bot.service.charts import render_chart  # matplotlib: only when charts are drawn
+
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for result in report.anomalies:
@@ -104,3 +143,80 @@ def write_charts(report: CheckReport, folder: Path, zone: ZoneInfo) -> list[Path
         path.write_bytes(png)
         written.append(path)
     return written
+
+
+def past_the_data(report: CheckReport, wall: datetime) -> CheckReport:
+    """A check as of a time after now (--at in the future): a bucket with no value there is
+    not judged ("no data" would be a false alarm): it is unknown, after the data's end."""
+    from dataclasses import replace
+
+    from detectors import Status
+
+    for n, result in enumerate(report.results):
+        if result.verdict.value is not None or result.verdict.bucket.to_pydatetime() < wall:
+            continue
+        values = result.series.dropna()
+        end = "there is none" if values.empty else f"it ends {values.index[-1]:%Y-%m-%d %H:%M} UTC"
+        why = f"after the data's end ({end}, and --at is in the future)"
+        verdict = replace(result.verdict, status=Status.UNKNOWN, score=None, reason=why)
+        report.results[n] = replace(result, verdict=verdict)
+    return report
+
+
+async def count_series(source: Source, catalogue: Catalogue, now: datetime) -> dict[str, int]:
+    """Per metric, the series a check covers: the total and each slice value (top N where the
+    table limits a dim), counted over the check's window as the check counts them."""
+    from queries.series import slices_of
+
+    step = catalogue.step
+    seconds = step.total_seconds()
+    now = datetime.fromtimestamp(now.timestamp() // seconds * seconds, UTC)
+    counts: dict[str, int] = {}
+    for table in catalogue.tables.values():
+        metrics = catalogue.metrics_of(table.name)
+        if metrics:
+            frame = await source.fetch(table, now - catalogue.history, now)
+            counts.update({m.name: len(slices_of(frame, table, m)) for m in metrics})
+    return counts
+
+
+async def history_for(
+    args: argparse.Namespace, settings: Settings
+) -> tuple[Source, Catalogue, backtesting.Collected, list[backtesting.Label] | None]:
+    """For backtest and tune: the source (open: the caller closes it), the checked catalogue,
+    the history of the --days asked for, and the labels (--labels, or the demo's own)."""
+    import asyncio
+
+    from bot.service import backtesting
+    from queries.sources import EmbeddedSource
+
+    catalogue = load_checked(settings.catalogue_path)
+    metric = getattr(args, "metric", None)
+    if metric and metric not in catalogue.metrics:
+        raise UsageError(unknown_metric(metric, catalogue))
+    if not 1 <= args.days <= 90:
+        raise UsageError(f"--days must be between 1 and 90, got {args.days}")
+    labels_path = getattr(args, "labels", None)
+    if labels_path and not await asyncio.to_thread(Path(labels_path).is_file):
+        raise UsageError(f"--labels {labels_path!r}: no such file")
+    now = datetime.now(UTC)
+    source = make_source(settings)
+    if isinstance(source, EmbeddedSource):
+        await prepare_demo(source, catalogue, now)
+    try:
+        collected = await backtesting.collect(
+            source, catalogue, now=now, days=args.days, delay=settings.data_delay,
+            metrics=[metric] if metric else None,
+        )  # fmt: skip
+        labels: list[backtesting.Label] | None
+        if labels_path:
+            try:
+                labels = backtesting.labels_from_file(Path(labels_path))
+            except (ValueError, KeyError, TypeError) as exc:
+                raise UsageError(f"--labels {labels_path!r} is not a labels file ({exc})") from None
+        else:
+            labels = await backtesting.labels_from_source(source, now)
+    except BaseException:
+        await source.close()
+        raise
+    return source, catalogue, collected, labels

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import enum
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from importlib import resources
@@ -18,10 +19,16 @@ __all__ = [
     "Direction",
     "Kind",
     "Metric",
+    "SpecKeys",
     "Table",
     "load_catalogue",
     "parse_duration",
+    "sql_outputs",
 ]
+
+# Given a metric's detector spec, the names it may use (ValueError for an unknown method). The
+# detectors package knows them; this package does not import it, so the caller passes this in.
+SpecKeys = Callable[[Mapping[str, Any]], Collection[str]]
 
 
 class CatalogueError(ValueError):
@@ -86,6 +93,8 @@ class Metric:
     denominator: str | None = None
     detector: Mapping[str, Any] | None = None
     dashboard: str | None = None
+    runbook: str | None = None  # what to do when it alerts: a URL or a line of text
+    owner: str | None = None  # who answers for it: "@alice", a team name
 
     @property
     def weight_column(self) -> str:
@@ -116,102 +125,252 @@ class Catalogue:
         return [m for m in self.metrics.values() if m.table == table]
 
 
+TOP_KEYS = ("defaults", "tables", "metrics")
+DEFAULT_KEYS = ("step", "history_days")
+TABLE_KEYS = ("sql", "dims", "columns", "top_n", "receiver_column", "time_column")
+METRIC_KEYS = ("title", "unit", "kind", "table", "column", "numerator", "denominator",
+               "direction", "slices", "detector", "dashboard", "runbook", "owner")  # fmt: skip
+
+
+def _closest(name: str, valid: Iterable[str]) -> str:
+    """' (did you mean "x"?)' for the nearest valid name, or the list when none is near."""
+    valid = list(valid)
+    close = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
+    if close:
+        return f' (did you mean "{close[0]}"?)'
+    return f" (valid: {', '.join(valid)})" if valid else ""
+
+
+def _known(entry: Any, valid: Collection[str], where: str) -> Mapping[str, Any]:
+    """The entry as a mapping whose every key is one of `valid`; else the first stranger."""
+    if not isinstance(entry, Mapping):
+        raise CatalogueError(f"{where}: expected a table of keys, got {entry!r}")
+    for key in entry:
+        if key not in valid:
+            raise CatalogueError(f'{where}: unknown key "{key}"{_closest(key, valid)}')
+    return entry
+
+
 def _need(entry: Mapping[str, Any], key: str, where: str) -> Any:
     if key not in entry:
-        raise CatalogueError(f"{where}: missing '{key}'")
+        raise CatalogueError(f'{where}: missing "{key}"')
     return entry[key]
+
+
+def _names(value: Any, where: str) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise CatalogueError(f"{where}: expected a list of names, got {value!r}")
+    return tuple(str(v) for v in value)
+
+
+def _text(value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise CatalogueError(f"{where}: expected a non-empty string, got {value!r}")
+    return value.strip()
 
 
 def _enum(cls: type[enum.StrEnum], value: Any, where: str) -> Any:
     try:
         return cls(value)
     except ValueError:
-        allowed = ", ".join(m.value for m in cls)
-        raise CatalogueError(f"{where}: {value!r} is not one of {allowed}") from None
+        valid = [m.value for m in cls]
+        raise CatalogueError(f'{where}: "{value}" is not one of {", ".join(valid)}'
+                             f"{_closest(str(value), valid)}") from None  # fmt: skip
 
 
-def _parse(doc: Mapping[str, Any], read_sql: Any) -> Catalogue:
-    defaults = doc.get("defaults", {})
+_COMMENT = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def sql_outputs(sql: str) -> tuple[str, ...] | None:
+    """The column names the outermost SELECT returns (an item's alias, or its last name), or
+    None when that cannot be told from the text (SELECT *, no SELECT, a quoted alias)."""
+    text = _COMMENT.sub(" ", sql)
+    match = re.search(r"\bselect\b", text, re.IGNORECASE)
+    if match is None:
+        return None
+    depth, start, items = 0, match.end(), []
+    for at in range(match.end(), len(text)):
+        char = text[at]
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif depth == 0 and char == ",":
+            items.append(text[start:at])
+            start = at + 1
+        elif depth == 0 and re.match(r"\bfrom\b", text[at:at + 5], re.IGNORECASE) and \
+                not _IDENT.match(text[at - 1]):  # fmt: skip
+            items.append(text[start:at])
+            break
+    else:
+        return None
+    names = []
+    for item in items:
+        words = _IDENT.findall(item.strip().split(".")[-1])
+        if not words or "*" in item or re.search(r"[`\"]\s*$", item.strip()):
+            return None
+        names.append(words[-1])
+    return tuple(names)
+
+
+def _check_sql(table: Table, where: str) -> None:
+    """The table's columns and dims must be what its SQL returns: a column it does not select
+    or a dim it never names would otherwise vanish from every check without a word."""
+    outputs = sql_outputs(table.sql)
+    for name in ("bucket", "dim", "dim_value", *table.columns) if outputs is not None else ():
+        if name not in outputs:  # type: ignore[operator]
+            raise CatalogueError(f'{where}: its SQL does not return the column "{name}"'
+                                 f"{_closest(name, outputs or ())}")  # fmt: skip
+    literals = set(re.findall(r"'([^']*)'", _COMMENT.sub(" ", table.sql)))
+    for dim in table.dims:
+        if dim not in literals:
+            raise CatalogueError(
+                f"{where}: dims: its SQL never names the dim \"{dim}\" (as '{dim}' AS dim)"
+                f"{_closest(dim, sorted(literals))}"
+            )
+
+
+def _parse_table(name: str, raw: Any, read_sql: Callable[[str], str]) -> Table:
+    where = f'table "{name}"'
+    entry = _known(raw, TABLE_KEYS, where)
+    dims = _names(_need(entry, "dims", where), f"{where}: dims")
+    table = Table(
+        name=name,
+        sql=read_sql(_need(entry, "sql", where)),
+        dims=dims,
+        columns=_names(_need(entry, "columns", where), f"{where}: columns"),
+        top_n=dict(_known(entry.get("top_n", {}), dims, f"{where}: top_n")),
+        receiver_column=entry.get("receiver_column"),
+        time_column=str(entry.get("time_column", "time")),
+    )
+    _check_sql(table, where)
+    return table
+
+
+def _column(entry: Mapping[str, Any], key: str, table: Table, where: str) -> str:
+    column = _need(entry, key, where)
+    if column not in table.columns:
+        raise CatalogueError(
+            f'{where}: {key}: "{column}" is not a column of {table.name} '
+            f"({', '.join(table.columns)}){_closest(str(column), table.columns)}"
+        )
+    return str(column)
+
+
+def _detector(raw: Any, spec_keys: SpecKeys | None, where: str) -> Mapping[str, Any] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise CatalogueError(f"{where}: expected a table of keys, got {raw!r}")
+    if spec_keys is not None:
+        try:
+            valid = spec_keys(raw)
+        except ValueError as exc:
+            raise CatalogueError(f"{where}: {exc}") from None
+        _known(raw, valid, where)
+    return raw
+
+
+def _parse_metric(
+    name: str, raw: Any, tables: Mapping[str, Table], spec_keys: SpecKeys | None
+) -> Metric:
+    where = f'metric "{name}"'
+    entry = _known(raw, METRIC_KEYS, where)
+    table_name = str(_need(entry, "table", where))
+    if table_name not in tables:
+        raise CatalogueError(f'{where}: table: no table "{table_name}" in the catalogue'
+                             f"{_closest(table_name, tables)}")  # fmt: skip
+    table = tables[table_name]
+    kind = _enum(Kind, entry.get("kind", "count"), f"{where}: kind")
+    keys = ("numerator", "denominator") if kind is Kind.RATIO else ("column",)
+    columns = {key: _column(entry, key, table, where) for key in keys}
+    slices = _names(entry.get("slices", []), f"{where}: slices")
+    for dim in slices:
+        if dim not in table.dims:
+            raise CatalogueError(f'{where}: slices: "{dim}" is not a dim of {table_name}'
+                                 f"{_closest(dim, table.dims)}")  # fmt: skip
+    return Metric(
+        name=name,
+        title=str(entry.get("title", name)),
+        unit=str(entry.get("unit", "")),
+        kind=kind,
+        table=table_name,
+        direction=_enum(Direction, entry.get("direction", "both"), f"{where}: direction"),
+        slices=slices,
+        column=columns.get("column"),
+        numerator=columns.get("numerator"),
+        denominator=columns.get("denominator"),
+        detector=_detector(entry.get("detector"), spec_keys, f"{where}: detector"),
+        dashboard=entry.get("dashboard"),
+        runbook=_text(entry.get("runbook"), f"{where}: runbook"),
+        owner=_text(entry.get("owner"), f"{where}: owner"),
+    )
+
+
+def _parse(
+    doc: Mapping[str, Any], read_sql: Callable[[str], str], spec_keys: SpecKeys | None = None
+) -> Catalogue:
+    _known(doc, TOP_KEYS, "top level")
+    defaults = _known(doc.get("defaults", {}), DEFAULT_KEYS, "defaults")
     try:
         step = parse_duration(str(defaults.get("step", "15m")))
     except ValueError as exc:
-        raise CatalogueError(f"defaults.step: {exc}") from None
+        raise CatalogueError(f"defaults: step: {exc}") from None
     if step != timedelta(minutes=15):
         # The .sql files bucket with toStartOfFifteenMinutes; other steps need other SQL.
-        raise CatalogueError("defaults.step: only 15m is supported by the bundled .sql files")
-    history = timedelta(days=int(defaults.get("history_days", 28)))
-
-    tables: dict[str, Table] = {}
-    for name, entry in _need(doc, "tables", "catalogue").items():
-        where = f"tables.{name}"
-        dims = tuple(_need(entry, "dims", where))
-        top_n = dict(entry.get("top_n", {}))
-        for dim in top_n:
-            if dim not in dims:
-                raise CatalogueError(f"{where}.top_n: {dim!r} is not one of its dims {dims}")
-        tables[name] = Table(
-            name=name,
-            sql=read_sql(_need(entry, "sql", where)),
-            dims=dims,
-            columns=tuple(_need(entry, "columns", where)),
-            top_n=top_n,
-            receiver_column=entry.get("receiver_column"),
-            time_column=str(entry.get("time_column", "time")),
-        )
-
-    metrics: dict[str, Metric] = {}
-    for name, entry in _need(doc, "metrics", "catalogue").items():
-        where = f"metrics.{name}"
-        table_name = _need(entry, "table", where)
-        if table_name not in tables:
-            raise CatalogueError(f"{where}.table: no table {table_name!r} in the catalogue")
-        table = tables[table_name]
-        kind = _enum(Kind, entry.get("kind", "count"), f"{where}.kind")
-        needed = ["numerator", "denominator"] if kind is Kind.RATIO else ["column"]
-        for key in needed:
-            column = _need(entry, key, where)
-            if column not in table.columns:
-                raise CatalogueError(
-                    f"{where}.{key}: {column!r} is not a column of {table_name} "
-                    f"({', '.join(table.columns)})"
-                )
-        slices = tuple(entry.get("slices", ()))
-        for dim in slices:
-            if dim not in table.dims:
-                raise CatalogueError(f"{where}.slices: {dim!r} is not a dim of {table_name}")
-        metrics[name] = Metric(
-            name=name,
-            title=str(entry.get("title", name)),
-            unit=str(entry.get("unit", "")),
-            kind=kind,
-            table=table_name,
-            direction=_enum(Direction, entry.get("direction", "both"), f"{where}.direction"),
-            slices=slices,
-            column=entry.get("column"),
-            numerator=entry.get("numerator"),
-            denominator=entry.get("denominator"),
-            detector=entry.get("detector"),
-            dashboard=entry.get("dashboard"),
-        )
+        raise CatalogueError("defaults: step: only 15m is supported by the bundled .sql files")
+    try:
+        history = timedelta(days=int(defaults.get("history_days", 28)))
+    except (TypeError, ValueError):
+        raise CatalogueError(f"defaults: history_days: expected a whole number of days, got "
+                             f"{defaults.get('history_days')!r}") from None  # fmt: skip
+    tables = {name: _parse_table(name, raw, read_sql)
+              for name, raw in _need(doc, "tables", "top level").items()}  # fmt: skip
+    metrics = {name: _parse_metric(name, raw, tables, spec_keys)
+               for name, raw in _need(doc, "metrics", "top level").items()}  # fmt: skip
     return Catalogue(tables=tables, metrics=metrics, step=step, history=history)
 
 
-def load_catalogue(path: str | Path | None = None) -> Catalogue:
-    """The bundled catalogue, or the TOML file at `path` (its .sql files beside it)."""
+class _Unreadable(CatalogueError):
+    """A file that cannot be read: its message names it already."""
+
+
+def load_catalogue(path: str | Path | None = None, *, spec_keys: SpecKeys | None = None
+                   ) -> Catalogue:  # fmt: skip
+    """The bundled catalogue, or the TOML file at `path` (its .sql files beside it).
+
+    Every key is checked against the ones that mean something, and each table's columns and
+    dims against what its SQL returns; a mistake raises CatalogueError naming the file, the
+    entry, the key and the closest valid name. With `spec_keys`, the keys of each metric's
+    detector spec are checked too."""
     if path is None:
         base = resources.files("queries")
-        doc = tomllib.loads(base.joinpath("catalogue.toml").read_text(encoding="utf-8"))
-        return _parse(doc, lambda name: base.joinpath(name).read_text(encoding="utf-8"))
-    path = Path(path)
-    try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise CatalogueError(f"cannot read catalogue {path}: {exc}") from None
+        where = str(base.joinpath("catalogue.toml"))
+        text = base.joinpath("catalogue.toml").read_text(encoding="utf-8")
 
-    def read_sql(name: str) -> str:
+        def read_sql(name: str) -> str:
+            return base.joinpath(str(name)).read_text(encoding="utf-8")
+    else:
+        where = str(path)
         try:
-            return (path.parent / name).read_text(encoding="utf-8")
+            text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
-            raise CatalogueError(f"cannot read {name} beside {path}: {exc}") from None
+            raise _Unreadable(f"cannot read catalogue {path}: {exc}") from None
 
-    return _parse(doc, read_sql)
+        def read_sql(name: str) -> str:
+            try:
+                return (Path(where).parent / str(name)).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise _Unreadable(f"cannot read {name} beside {path}: {exc}") from None
+
+    try:
+        return _parse(tomllib.loads(text), read_sql, spec_keys)
+    except tomllib.TOMLDecodeError as exc:
+        raise _Unreadable(f"cannot read catalogue {where}: {exc}") from None
+    except _Unreadable:
+        raise
+    except CatalogueError as exc:
+        raise CatalogueError(f"{where}: {exc}") from None

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,13 +16,21 @@ import pytest
 
 from tests.conftest import END, SourceSpec
 
+ROOT = Path(__file__).resolve().parents[1]
 KEYS = {"metric", "slice", "bucket", "value", "expected", "lower", "upper", "status", "score",
         "detector", "reason"}  # fmt: skip
 
 
+def clean_env() -> dict[str, str]:
+    """This process's environment without our settings, running this tree's code (whatever
+    pip installed)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("CLICKHOUSE_", "BOT_"))}
+    return {**base, "PYTHONPATH": str(ROOT)}
+
+
 def alertbot(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
              timeout: float = 300) -> subprocess.CompletedProcess[str]:  # fmt: skip
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("CLICKHOUSE_", "BOT_"))}
+    base = clean_env()
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         env={**base, **(env or {})},
@@ -58,7 +67,7 @@ def demo_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 def test_a_reader_that_goes_away_gets_no_traceback(demo_env: dict[str, str]) -> None:
     """`alertbot check | head -0`: the pipe closes before the table is written; the command
     stops quietly with the shell's SIGPIPE status instead of printing a traceback."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("CLICKHOUSE_", "BOT_"))}
+    base = clean_env()
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "check", "--at", demo_env["END"]],
         env={**base, **demo_env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -100,14 +109,107 @@ def test_check_json_follows_the_contract_and_flags_the_ongoing_incident(
 
 
 def test_check_table_is_readable(demo_env: dict[str, str]) -> None:
-    """The default output is a table with a header, one row per series and a summary."""
+    """The default output is a table with a header, one row per series with a short reason
+    for every anomaly, and a summary."""
     done = alertbot("check", "--metric", "views", "--at", demo_env["END"], env=demo_env)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].split() == ["metric", "slice", "bucket", "value", "expected", "range",
-                                "deviation", "status"]  # fmt: skip
-    assert any(line.startswith("views") and "os=Android" in line for line in lines)
+                                "deviation", "status", "reason"]  # fmt: skip
+    reason_at = lines[0].index("reason")
+    android = next(line for line in lines if line.startswith("views") and "os=Android" in line)
+    assert "ANOMALY" in android and android[reason_at:] in ("below range", "sustained shift down")
+    rows = [line for line in lines[2:] if line.startswith("views ")]
+    assert len(rows) == 10
+    for row in rows:  # an anomaly or unknown row always says why, briefly
+        if "ANOMALY" in row or " unknown " in row:
+            assert 3 <= len(row[reason_at:]) <= 34, row
     assert "series checked (embedded source, times in UTC)" in done.stdout
+
+
+def test_unknown_rows_say_why_too_little_history(demo_env: dict[str, str]) -> None:
+    """As of the dataset's first hour every series is unknown: each row says "too little
+    history (45 min of 2 h)" and the summary says when the data starts and what is needed,
+    instead of a bare "0 anomalies"."""
+    start = datetime.fromisoformat(demo_env["END"]) - timedelta(days=10)
+    at = (start + timedelta(minutes=50)).isoformat()
+    done = alertbot("check", "--at", at, env=demo_env)
+    assert done.returncode == 0, done.stderr
+    summary = done.stdout.split("\n\n")[-1].splitlines()
+    assert summary[0].endswith("0 anomalies, 60 unknown:"), summary
+    assert summary[1].startswith("  ? 60 series unknown: too little history (the data starts "
+                                 f"{start:%Y-%m-%d}"), summary  # fmt: skip
+    assert "a first range needs 2 h of it, a full one 14 d)" in summary[1]
+    rows = done.stdout.split("\n\n")[0].splitlines()[2:]
+    assert len(rows) == 60 and all("too little history (" in row for row in rows)
+
+
+def test_at_in_the_future_is_unknown_after_the_data_end(demo_env: dict[str, str]) -> None:
+    """--at in the future: no bucket there has data; that is not an outage of every series
+    (no "no data" anomalies) but "after the data's end", in the table and in the JSON."""
+    at = (datetime.now(UTC) + timedelta(days=3)).isoformat()
+    done = alertbot("check", "--metric", "likes", "--at", at, env=demo_env)
+    assert done.returncode == 0, done.stderr
+    assert "0 anomalies, 10 unknown:" in done.stdout
+    assert "  ? 10 series unknown: after the data's end (it ends " in done.stdout
+    assert "and --at is in the future)" in done.stdout
+    doc = json.loads(alertbot("check", "--json", "--at", at, env=demo_env).stdout)
+    assert {r["status"] for r in doc["results"]} == {"unknown"}
+    assert all(r["reason"].startswith("after the data's end") for r in doc["results"])
+
+
+def test_catalogue_lists_metrics_specs_and_the_series_a_check_covers(
+    demo_env: dict[str, str]
+) -> None:
+    """`alertbot catalogue`: every metric with its kind, direction, detector and rule, and the
+    series a check covers, per metric and in total: the same numbers the check itself has."""
+    done = alertbot("catalogue", env=demo_env)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "catalogue: bundled (step 15 min, history 28 days)"
+    row = next(line for line in lines if line.startswith("messages "))
+    assert row.split()[:4] == ["messages", "count", "both", "messages"]
+    assert "min_abs_change=20" in row
+    doc = json.loads(alertbot("catalogue", "--json", env=demo_env).stdout)
+    check = json.loads(alertbot("check", "--json", env=demo_env).stdout)["results"]
+    for metric in doc["metrics"]:
+        assert metric["series"] == sum(r["metric"] == metric["name"] for r in check)
+        assert metric["detector"]["method"] == "seasonal"
+        assert {"kind", "direction", "unit", "rule", "runbook", "owner", "slices"} <= set(metric)
+    assert doc["series"] == len(check) and lines[-1] == f"6 metrics, {len(check)} series per check"
+    assert [t["name"] for t in doc["tables"]] == ["feed_actions", "message_actions"]
+
+
+def test_catalogue_without_its_source_lists_and_exits_1(tmp_path: Path) -> None:
+    """The source unreachable: the definitions are still listed (series "?"), then one line
+    on stderr says the series could not be counted; exit 1 (try again later)."""
+    env = {"CLICKHOUSE_URL": "http://127.0.0.1:9", "STATE_PATH": str(tmp_path / "s.db"),
+           "CLICKHOUSE_TIMEOUT": "5"}  # fmt: skip
+    done = alertbot("catalogue", env=env, cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.splitlines()[-1] == "6 metrics, series per check not counted"
+    assert done.stderr.startswith("alertbot: cannot count the series in ClickHouse at ")
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_help_imports_no_heavy_library() -> None:
+    """`alertbot --help` (and a bare `alertbot`) load neither pandas, matplotlib, chDB, numpy
+    nor aiogram: help is read before any of them is needed."""
+    code = textwrap.dedent("""
+        import sys
+        from bot.cli import main
+        for argv in (["--help"], ["check", "--help"], []):
+            try:
+                main(argv)
+            except SystemExit:
+                pass
+        heavy = {"pandas", "matplotlib", "chdb", "numpy", "aiogram", "aiohttp"}
+        print(sorted(heavy & set(sys.modules)), file=sys.stderr)
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True, cwd=ROOT)  # fmt: skip
+    assert done.stderr.strip().splitlines()[-1] == "[]", done.stderr
+    assert "catalogue" in done.stdout and "usage: alertbot" in done.stdout
 
 
 @pytest.mark.parametrize(
@@ -266,7 +368,7 @@ async def test_run_serves_commands_and_stops_cleanly_on_sigterm(
 
     fake = FakeTelegram("7:RUN")
     url = await fake.start()
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("CLICKHOUSE_", "BOT_"))}
+    base = clean_env()
     env = {**base, **demo_env, "BOT_TOKEN": "7:RUN", "TELEGRAM_API_URL": url,
            "STATE_PATH": str(tmp_path / "bot.db"), "ADMIN_IDS": "1"}  # fmt: skip
     process = await asyncio.create_subprocess_exec(
@@ -296,7 +398,7 @@ async def test_kill_9_while_alerting_then_restart_delivers_each_alert_once(tmp_p
     of the incident is delivered once, and the restart's own check adds no second copy."""
     from tests.fakebot import FakeTelegram
 
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("CLICKHOUSE_", "BOT_"))}
+    base = clean_env()
     now = datetime.now(UTC)
     env = {**base, "EMBEDDED_PATH": str(tmp_path / "demo"), "STATE_PATH": str(tmp_path / "b.db"),
            "BOT_TOKEN": "9:KILL", "ADMIN_IDS": "1", "ALERT_CHAT_IDS": "-100"}  # fmt: skip

@@ -1,0 +1,231 @@
+"""What the command line prints that people read: the check's table with a short reason per
+row and a summary saying why rows could not be judged, and the catalogue in force (`alertbot
+catalogue`). English, like the rest of the command line."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    from bot.core.report import CheckReport
+    from queries.catalogue import Catalogue
+
+__all__ = ["catalogue_doc", "catalogue_text", "check_table", "short_reason"]
+
+
+REASON_WIDTH = 34
+
+
+def _cut(text: str, width: int = REASON_WIDTH) -> str:
+    return text if len(text) <= width else text[: width - 1].rstrip(" ,;(") + "…"
+
+
+def _span(delta: timedelta) -> str:
+    if delta >= timedelta(days=1):
+        return f"{delta / timedelta(days=1):.3g} d"
+    if delta >= timedelta(hours=1):
+        return f"{delta / timedelta(hours=1):.3g} h"
+    return f"{delta / timedelta(minutes=1):.0f} min"
+
+
+def needed(result: Any) -> tuple[timedelta | None, timedelta | None]:
+    """The history the metric's detector needs for a first range and for a full one (None
+    where its parameters do not say)."""
+    import detectors
+    from bot.service.checker import spec_for
+
+    spec = spec_for(result.metric)
+    params = detectors.params_of(spec)
+
+    def value(name: str) -> float | None:
+        return float(spec.get(name, params[name].default)) if name in params else None  # type: ignore[arg-type]
+
+    cold, days = value("cold_hours"), value("days")
+    return (timedelta(hours=cold) if cold else None), (timedelta(days=days) if days else None)
+
+
+def first_data(result: Any) -> datetime | None:
+    """The first bucket of the series that holds a value (None: none does)."""
+    values = result.series.dropna()
+    return None if values.empty else values.index[0].to_pydatetime()
+
+
+def short_reason(result: Any) -> str:
+    """The verdict's reason in a few words for the table's column ("" when it is in range)."""
+    reason: str = result.verdict.reason
+    head = reason.split(";", maxsplit=1)[0].strip()
+    for side in ("below", "above"):
+        if head.startswith(f"{side} the expected range"):
+            return f"{side} range"
+        if head.startswith(f"{side} expected for the last"):
+            return f"sustained shift {'down' if side == 'below' else 'up'}"
+        if head.startswith(f"{side} the band, but only"):
+            return _cut(f"{side} band, {head.split('only ')[1]}")
+        if head.startswith(f"{side} the band, but the change is below"):
+            return f"{side} band, change too small"
+        if head.startswith(f"{side} the band for 1 bucket"):
+            return _cut(f"{side} band, {head.split('; ')[-1]}")
+    if head == "inside the band":
+        return ""
+    if head.startswith("too little history"):
+        start, (first, _) = first_data(result), needed(result)
+        if start is None:
+            return "no history"
+        step = result.series.index[1] - result.series.index[0] if len(result.series) > 1 else 0
+        have = _span(result.verdict.bucket.to_pydatetime() + step - start)
+        return f"too little history ({have} of {_span(first)})" if first else "too little history"
+    if head.startswith("no data, while about"):
+        return _cut(f"no data ({head.split('about ')[1].replace(' was', '')})")
+    if head.startswith("after the data's end"):
+        return "after the data's end"
+    if head.startswith("data is late"):
+        return "data late, still filling" if "filling" in head else "data late"
+    return _cut(head)
+
+
+def _unknown_why(results: list[Any], zone: ZoneInfo) -> str:
+    """Why a group of unknown rows (one short reason) are unknown, with the dates that tell."""
+    short = short_reason(results[0])
+    if short.startswith(("too little history", "no history")):
+        starts = [s for s in map(first_data, results) if s is not None]
+        first, full = needed(results[0])
+        detail = "no data before this bucket"
+        if starts:
+            detail = f"the data starts {min(starts).astimezone(zone):%Y-%m-%d %H:%M}"
+        if first and full:
+            detail += f"; a first range needs {_span(first)} of it, a full one {_span(full)}"
+        return f"too little history ({detail})"
+    if short.startswith("data late"):
+        return results[0].verdict.reason
+    return results[0].verdict.reason.split(";")[0] if short.startswith("after") else short
+
+
+def _grid(rows: list[list[str]], right: set[int]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    out = []
+    for n, row in enumerate(rows):
+        cells = [c.rjust(w) if i in right else c.ljust(w)
+                 for i, (c, w) in enumerate(zip(row, widths, strict=True))]  # fmt: skip
+        out.append("  ".join(cells).rstrip())
+        if n == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return out
+
+
+def _row(result: Any, zone: ZoneInfo) -> list[str]:
+    from bot.core.formatting import fmt_value
+
+    v, metric = result.verdict, result.metric
+    band = "—"
+    if v.lower is not None and v.upper is not None:
+        band = f"{fmt_value(metric, v.lower)} – {fmt_value(metric, v.upper)}"
+    status = v.status.value.upper() if v.status.value == "anomaly" else v.status.value
+    bucket = v.bucket.to_pydatetime().astimezone(zone)
+    deviation = "—" if v.deviation is None else f"{v.deviation:+.1%}"
+    return [metric.name, result.slice.label(), f"{bucket:%Y-%m-%d %H:%M}",
+            fmt_value(metric, v.value), band, deviation, status, short_reason(result)]  # fmt: skip
+
+
+def _anomaly_line(result: Any, zone: ZoneInfo) -> str:
+    from bot.core.formatting import fmt_value
+    from detectors import outside_since
+
+    v, metric, why = result.verdict, result.metric, short_reason(result)
+    since = outside_since(result.series.loc[: v.bucket], result.band.loc[: v.bucket])
+    return (f"  ! {metric.name} {result.slice.label()}: {fmt_value(metric, v.value)} "
+            f"(expected {fmt_value(metric, v.lower)} – {fmt_value(metric, v.upper)}"
+            + (f", {v.deviation:+.1%}" if v.deviation is not None else "")
+            + (f"; outside since {since.tz_convert(zone):%H:%M})" if since is not None else ")")
+            + (f": a {why}" if why.startswith("sustained") else ""))  # fmt: skip
+
+
+def check_table(report: CheckReport, zone: ZoneInfo) -> str:
+    """The check as a table with a short reason per row, then a summary: the anomalies, and
+    why the rows that could not be judged were not (too little history, after the data's end,
+    data late), with the dates that tell."""
+    header = ["metric", "slice", "bucket", "value", "expected range", "deviation", "status",
+              "reason"]  # fmt: skip
+    lines = _grid([header] + [_row(r, zone) for r in report.results], right={3, 4, 5}) \
+        if report.results else []  # fmt: skip
+    anomalies = report.anomalies
+    unknown = [r for r in report.results if r.verdict.status.value == "unknown"]
+    summary = (f"{len(report.results)} series checked ({report.source} source, times in "
+               f"{zone.key}); {len(anomalies)} anomal"
+               + ("y" if len(anomalies) == 1 else "ies"))  # fmt: skip
+    if unknown:
+        summary += f", {len(unknown)} unknown"
+    lines += ["", summary + (":" if anomalies or unknown else ".")]
+    for r in sorted(anomalies, key=lambda r: -abs(r.verdict.score or 0)):
+        lines.append(_anomaly_line(r, zone))
+    groups: dict[str, list[Any]] = {}
+    for result in unknown:
+        groups.setdefault(short_reason(result).split(" (")[0], []).append(result)
+    for group in groups.values():
+        lines.append(f"  ? {len(group)} series unknown: {_unknown_why(group, zone)}")
+    for table, error in report.errors.items():
+        lines.append(f"  ? {table}: not checked: {error}")
+    return "\n".join(lines)
+
+
+def catalogue_doc(catalogue: Catalogue, path: Path | None, counts: Mapping[str, int] | None
+                  ) -> dict[str, Any]:  # fmt: skip
+    """What the catalogue in force defines, as `alertbot catalogue --json` prints it; `series`
+    per metric and in total is null when the source could not be asked."""
+    from detectors import DEFAULT_SPEC, RULE_PARAMS
+
+    metrics = []
+    for m in catalogue.metrics.values():
+        spec = dict(m.detector or {})
+        detector = {"method": DEFAULT_SPEC["method"]} | {
+            k: v for k, v in spec.items() if k not in RULE_PARAMS}  # fmt: skip
+        columns = {"numerator": m.numerator, "denominator": m.denominator} \
+            if m.numerator else {"column": m.column}  # fmt: skip
+        metrics.append({
+            "name": m.name, "title": m.title, "kind": m.kind.value, "direction": m.direction.value,
+            "unit": m.unit or None, "table": m.table, **columns, "slices": list(m.slices),
+            "detector": detector, "rule": {k: v for k, v in spec.items() if k in RULE_PARAMS},
+            "runbook": m.runbook, "owner": m.owner,
+            "series": None if counts is None else counts.get(m.name, 0),
+        })  # fmt: skip
+    tables = [{"name": t.name, "dims": list(t.dims), "top_n": dict(t.top_n),
+               "columns": list(t.columns)} for t in catalogue.tables.values()]  # fmt: skip
+    return {
+        "catalogue": str(path) if path else "bundled",
+        "step_minutes": catalogue.step / timedelta(minutes=1),
+        "history_days": catalogue.history / timedelta(days=1),
+        "tables": tables,
+        "metrics": metrics,
+        "series": None if counts is None else sum(counts.values()),
+    }
+
+
+def _spec(spec: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in spec.items()) or "defaults"
+
+
+def catalogue_text(doc: Mapping[str, Any]) -> str:
+    """The catalogue as people read it: its tables, then a row per metric, then the total."""
+    lines = [f"catalogue: {doc['catalogue']} (step {doc['step_minutes']:g} min, history "
+             f"{doc['history_days']:g} days)", "", "tables:"]  # fmt: skip
+    for t in doc["tables"]:
+        dims = ", ".join(f"{d} (top {t['top_n'][d]})" if d in t["top_n"] else d for d in t["dims"])
+        lines.append(f"  {t['name']}: slices by {dims}; columns {', '.join(t['columns'])}")
+    counted = doc["series"] is not None
+    rows = [["metric", "kind", "direction", "unit", "slices", "detector", "rule", "series"]]
+    for m in doc["metrics"]:
+        rows.append([m["name"], m["kind"], m["direction"], m["unit"] or "—",
+                     ", ".join(m["slices"]) or "—", _spec(m["detector"]), _spec(m["rule"]),
+                     str(m["series"]) if counted else "?"])  # fmt: skip
+    lines += ["", *_grid(rows, right={7}), ""]
+    for m in doc["metrics"]:
+        if m["owner"] or m["runbook"]:
+            said = [f"owner {m['owner']}"] * bool(m["owner"]) + [f"runbook {m['runbook']}"] * bool(
+                m["runbook"])  # fmt: skip
+            lines.append(f"{m['name']}: {'; '.join(said)}")
+    series = f"{doc['series']} series per check" if counted else "series per check not counted"
+    lines.append(f"{len(doc['metrics'])} metrics, {series}")
+    return "\n".join(lines)

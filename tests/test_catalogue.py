@@ -1,0 +1,157 @@
+"""The catalogue refuses what it would otherwise ignore: each mistake names the file, the entry,
+the key and the closest valid name, in the library, at `alertbot check` and at the bot's start."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.console import load_checked
+from queries.catalogue import CatalogueError, load_catalogue, sql_outputs
+
+BUNDLED = Path(__file__).resolve().parents[1] / "queries"
+
+
+def copy(tmp_path: Path) -> Path:
+    """The bundled catalogue and its .sql files in a folder of the test's own."""
+    folder = tmp_path / "catalogue"
+    shutil.copytree(BUNDLED, folder, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    return folder / "catalogue.toml"
+
+
+def edit(toml: Path, old: str, new: str) -> Path:
+    text = toml.read_text(encoding="utf-8")
+    assert old in text, old
+    toml.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return toml
+
+
+VIEWS = '[metrics.views]\ntitle = "Views"\n'
+MISTAKES = [
+    # (what is replaced, by what, the message the error must hold)
+    ('[metrics.views]\n', '[metrics.views]\ndireciton = "down"\n',
+     'metric "views": unknown key "direciton" (did you mean "direction"?)'),
+    ('[metrics.views]\n', '[metrics.views]\nthreshold = 3\n',
+     'metric "views": unknown key "threshold" (valid: title, unit, kind'),
+    ("[defaults]\n", "[defaults]\nhistory = 28\n",
+     'defaults: unknown key "history" (did you mean "history_days"?)'),
+    ("[tables.feed_actions]\n", "[tables.feed_actions]\ntop = 3\n",
+     'table "feed_actions": unknown key "top" (did you mean "top_n"?)'),
+    ("top_n = { country = 5 }   #", "top_n = { contry = 5 }   #",
+     'table "feed_actions": top_n: unknown key "contry" (did you mean "country"?)'),
+    ('[metrics.views]\n', '[metrics.views]\ndetector = { min_abs_chnage = 5 }\n',
+     'metric "views": detector: unknown key "min_abs_chnage" (did you mean "min_abs_change"?)'),
+    ('[metrics.views]\n', '[metrics.views]\ndetector = { method = "seasonl" }\n',
+     "unknown detector method 'seasonl'"),
+    ('table = "feed_actions"\ncolumn = "views"', 'table = "feed_action"\ncolumn = "views"',
+     'metric "views": table: no table "feed_action" in the catalogue '
+     '(did you mean "feed_actions"?)'),
+    ('column = "views"\ndirection', 'column = "veiws"\ndirection',
+     'metric "views": column: "veiws" is not a column of feed_actions'),
+    ('kind = "count"\ntable = "feed_actions"\ncolumn = "views"',
+     'kind = "counts"\ntable = "feed_actions"\ncolumn = "views"',
+     'metric "views": kind: "counts" is not one of count, users, ratio (did you mean "count"?)'),
+    ('column = "views"\ndirection = "both"\nslices = ["os", "source", "country"]',
+     'column = "views"\ndirection = "both"\nslices = ["os", "sources", "country"]',
+     'metric "views": slices: "sources" is not a dim of feed_actions (did you mean "source"?)'),
+    ('dims = ["os", "source", "country"]\ntop_n = { country = 5 }   #',
+     'dims = ["os", "source", "country", "city"]\ntop_n = { country = 5 }   #',
+     "table \"feed_actions\": dims: its SQL never names the dim \"city\" (as 'city' AS dim)"),
+    ('columns = ["rows", "users", "views", "likes"]',
+     'columns = ["rows", "users", "views", "likes", "shares"]',
+     'table "feed_actions": its SQL does not return the column "shares"'),
+    ("[metrics.views]\n", '[metric.views]\ntitle = "x"\n[metrics.views]\n',
+     'unknown key "metric" (did you mean "metrics"?)'),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("old", "new", "message"), MISTAKES)
+def test_a_mistake_names_the_file_the_key_and_the_closest_name(
+    old: str, new: str, message: str, tmp_path: Path
+) -> None:
+    """Each misspelled or unknown key, dim or column stops the load with one sentence that
+    starts with the file and names the entry, the key and the nearest valid name."""
+    toml = edit(copy(tmp_path), old, new)
+    with pytest.raises(CatalogueError) as caught:
+        load_checked(toml)
+    text = str(caught.value)
+    assert text.startswith(f"{toml}: "), text
+    assert message in text, text
+    assert "\n" not in text
+
+
+def test_the_bundled_catalogue_and_a_faithful_copy_load() -> None:
+    """What ships is valid under the checks (and so is every key they accept)."""
+    catalogue = load_checked(None)
+    assert set(catalogue.metrics) == {"feed_users", "views", "likes", "ctr", "messenger_users",
+                                      "messages"}  # fmt: skip
+    assert catalogue.metrics["messages"].detector == {"min_abs_change": 20}
+    assert all(m.runbook is None and m.owner is None for m in catalogue.metrics.values())
+
+
+def test_runbook_and_owner_are_read_and_checked(tmp_path: Path) -> None:
+    """runbook and owner are optional per-metric text fields; an empty one is refused."""
+    toml = edit(copy(tmp_path), '# runbook = "https://wiki.example.com/feed/views-drop"\n'
+                '# owner = "@feed-team"', 'runbook = "https://wiki.example.com/views"\n'
+                'owner = " @feed-team "')  # fmt: skip
+    metric = load_catalogue(toml).metrics["views"]
+    assert (metric.runbook, metric.owner) == ("https://wiki.example.com/views", "@feed-team")
+    assert load_catalogue(toml).metrics["likes"].owner is None
+    edit(toml, 'owner = " @feed-team "', 'owner = ""')
+    with pytest.raises(CatalogueError, match='metric "views": owner: expected a non-empty'):
+        load_catalogue(toml)
+
+
+def test_a_bad_detector_value_names_the_metric(tmp_path: Path) -> None:
+    """A detector parameter out of its range is refused at load, with the metric's name, not
+    at the first check."""
+    toml = edit(copy(tmp_path), "detector = { min_abs_change = 20 }", "detector = { k = -1 }")
+    with pytest.raises(CatalogueError) as caught:
+        load_checked(toml)
+    assert str(caught.value).startswith(f'{toml}: metric "messages": detector: ')
+    assert " k must be " in str(caught.value)
+
+
+def test_sql_outputs_reads_the_outer_select() -> None:
+    """The columns a table's SQL returns: aliases and bare names of the outer SELECT only; a
+    SELECT * is 'cannot tell' (None), not 'nothing'."""
+    sql = """-- a comment, with, commas
+    SELECT toStartOfHour(time) AS bucket, t.dim, dim_value, count() AS rows,
+           sum(if(a = 'x', 1, 0)) AS views
+    FROM (SELECT time, dim, dim_value, a FROM events) AS t"""
+    assert sql_outputs(sql) == ("bucket", "dim", "dim_value", "rows", "views")
+    assert sql_outputs("SELECT * FROM t") is None
+    assert sql_outputs("WITH 1 AS x") is None
+    for table in load_catalogue().tables.values():
+        outputs = sql_outputs(table.sql)
+        assert outputs is not None and set(table.columns) <= set(outputs)
+
+
+def run(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("CLICKHOUSE_", "BOT_"))}
+    return subprocess.run([sys.executable, "-m", "bot", *args], env={**base, **env}, cwd=cwd,
+                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+
+
+@pytest.mark.parametrize("command", [["check", "--json"], ["catalogue"], ["run"]])
+def test_the_commands_and_the_bot_stop_with_exit_2_on_a_misspelled_key(
+    command: list[str], tmp_path: Path
+) -> None:
+    """`check`, `catalogue` and the bot's start-up (with a token) refuse a misspelled key before
+    touching the source: exit 2, one line naming the file, the metric and the closest key."""
+    toml = edit(copy(tmp_path), "[metrics.views]\n", '[metrics.views]\ndireciton = "down"\n')
+    env = {"CATALOGUE_PATH": str(toml), "EMBEDDED_PATH": str(tmp_path / "never"),
+           "STATE_PATH": str(tmp_path / "s.db"), "BOT_TOKEN": "123:never-used",
+           "TELEGRAM_API_URL": "http://127.0.0.1:9", "HTTP_PORT": "0",
+           "PYTHONPATH": str(BUNDLED.parent)}  # fmt: skip
+    done = run(*command, env=env, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == (
+        f'alertbot: {toml}: metric "views": unknown key "direciton" (did you mean "direction"?)'
+    )
+    assert not (tmp_path / "never").exists()
