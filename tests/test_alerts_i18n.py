@@ -21,6 +21,7 @@ from bot.core.buttons import Action, unpack
 from bot.core.i18n import translator
 from bot.core.incidents import Incident
 from bot.core.plan import Open, Resolve
+from bot.core.reasons import reason_text
 from bot.core.render import Style, render_open, render_resolve
 from bot.core.text import CAPTION_LIMIT, plain
 from bot.core.wording import duration_text
@@ -247,3 +248,26 @@ def test_an_unknown_language_exits_2_naming_language(tmp_path: Path) -> None:
     assert done.returncode == 2, done.stderr
     assert "LANGUAGE='de'" in done.stderr and "en or ru" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("reason", "english", "russian"),
+    [("below the expected range (3 of the last 3 buckets outside)",
+      "below the expected range for the last 3 intervals in a row",
+      "ниже ожидаемого диапазона 3 интервала подряд"),
+     ("above the expected range (5 of the last 6 buckets outside); range from the same weekday "
+      "of previous weeks, re-based after a lasting level change",
+      "above the expected range in 5 of the last 6 intervals; expected range from the same "
+      "weekday of previous weeks, adjusted after a lasting change of level",
+      "выше ожидаемого диапазона в 5 из последних 6 интервалов; ожидаемый диапазон по тому же "
+      "дню недели в прошлые недели, пересчитан после устойчивого изменения уровня"),
+     ("no data, while about 1,234 was expected", "no data, while about 1,234 was expected",
+      "нет данных, хотя ожидалось около 1\u00a0234"),
+     ("a reason no one wrote yet", "a reason no one wrote yet", "a reason no one wrote yet")],
+)  # fmt: skip
+def test_detector_reasons_read_in_the_chats_language(reason: str, english: str,
+                                                     russian: str) -> None:  # fmt: skip
+    """Each shape of a detector's reason is said again in English and Russian (all buckets out:
+    'in a row'); a reason of a shape not known yet is kept as written, never dropped."""
+    assert reason_text(reason, translator("en")) == english
+    assert reason_text(reason, translator("ru")) == russian

@@ -32,6 +32,14 @@ def _range(t: Translator, m: re.Match[str]) -> str:
 
 def _range_buckets(t: Translator, m: re.Match[str]) -> str:
     n, of = int(m["n"]), int(m["of"])
+    if n == of:
+        if m["side"] == "below":
+            return t.ngettext("below the expected range for the last {n} interval",
+                              "below the expected range for the last {n} intervals in a row",
+                              n)  # fmt: skip
+        return t.ngettext("above the expected range for the last {n} interval",
+                          "above the expected range for the last {n} intervals in a row",
+                          n)  # fmt: skip
     if m["side"] == "below":
         return t.ngettext("below the expected range in {n} of the last {of} intervals",
                           "below the expected range in {n} of the last {of} intervals", n,
