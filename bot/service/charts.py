@@ -1,4 +1,10 @@
-"""Alert charts: how bad, since when, compared to what. PNG bytes, no pyplot (it leaks figures)."""
+"""Alert charts: how bad, since when, compared to what. PNG bytes, no pyplot (it leaks figures).
+
+Read in two seconds by whoever is on call: the incident is shaded with hours of normal
+behaviour before it and room after it, the time axis carries dates where the window crosses
+midnight, the y axis its unit, and the subtitle says in words how far outside the expected range
+the value is. Text in English or Russian (`lang`), through the "charts" gettext catalogue.
+"""
 
 from __future__ import annotations
 
@@ -11,22 +17,36 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from bot.core.formatting import fmt_value, title_of
+from bot.core.i18n import Translator, translator
+from bot.service.charts_text import (
+    DayTicks,
+    day_of,
+    deviation_words,
+    duration,
+    fit,
+    hour_locator,
+    signed_pct,
+    y_label,
+)
 from detectors import Status, Verdict, outside_since
 from detectors.backtest import Alert
 from queries.catalogue import Kind, Metric
 from queries.series import Slice
 
-__all__ = ["render_backtest_chart", "render_chart"]
+__all__ = ["CONTEXT", "render_backtest_chart", "render_chart", "window_of"]
 
 DAY = timedelta(days=1)
+CONTEXT = timedelta(hours=12)  # normal behaviour shown before the incident's first bucket
+LONGEST = timedelta(days=3)  # a longer incident shows its last three days
+ORANGE, NAVY = "#e6550d", "#08306b"
 
 
 def _shifted(series: pd.Series, by: timedelta, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
@@ -35,7 +55,38 @@ def _shifted(series: pd.Series, by: timedelta, start: pd.Timestamp, end: pd.Time
     return moved.loc[start:end]
 
 
-def render_chart(  # noqa: PLR0915 - one picture, drawn top to bottom, reads best whole
+def _step(series: pd.Series) -> timedelta:
+    return series.index[1] - series.index[0] if len(series) > 1 else timedelta(minutes=15)
+
+
+def window_of(
+    series: pd.Series, band: pd.DataFrame, end: pd.Timestamp, context: timedelta = CONTEXT
+) -> tuple[pd.Timestamp, pd.Timestamp | None]:
+    """The first bucket drawn and the incident's first bucket (None when `end` is inside the
+    range): `context` before the incident, at most LONGEST in all."""
+    since = outside_since(series.loc[:end], band.loc[:end])
+    anchor = since if since is not None else end
+    return max(anchor - context, end - LONGEST), since
+
+
+def _y_axis(ax: Axes, metric: Metric, step: timedelta, t: Translator) -> None:
+    if metric.kind is Kind.RATIO:
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.1%}"))
+    else:
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.set_ylabel(y_label(metric, step, t), fontsize=9, color="#525252")
+    ax.grid(True, color="#eeeeee")
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+
+
+def _png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def render_chart(
     metric: Metric,
     where: Slice,
     series: pd.Series,
@@ -43,107 +94,148 @@ def render_chart(  # noqa: PLR0915 - one picture, drawn top to bottom, reads bes
     verdict: Verdict,
     *,
     zone: ZoneInfo,
-    span: timedelta = DAY,
+    span: timedelta = CONTEXT,
+    lang: str = "en",
 ) -> bytes:
-    """The last `span` of the series against its band, yesterday and a week ago, as PNG."""
+    """The series against its band, a day and a week before, as PNG: `span` of history before
+    the incident's first bucket (or before the checked bucket when it is inside the range)."""
+    return _png(draw_chart(metric, where, series, band, verdict, zone=zone, span=span,
+                           t=translator(lang)))  # fmt: skip
+
+
+def draw_chart(  # noqa: PLR0915 - one picture, drawn top to bottom, reads best whole
+    metric: Metric,
+    where: Slice,
+    series: pd.Series,
+    band: pd.DataFrame,
+    verdict: Verdict,
+    *,
+    zone: ZoneInfo,
+    span: timedelta = CONTEXT,
+    t: Translator,
+) -> Figure:
+    """render_chart's figure, for callers (and tests) that inspect the drawing itself."""
     end = verdict.bucket
-    start = end - span + (series.index[1] - series.index[0] if len(series) > 1 else timedelta(0))
+    step = _step(series)
+    start, since = window_of(series, band, end, span)
     today = series.loc[start:end]
     window = band.loc[start:end]
-    yesterday = _shifted(series, DAY, start, end)
-    week_ago = _shifted(series, 7 * DAY, start, end)
 
     def local(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
         return index.tz_convert(zone)
 
+    def at(moment: pd.Timestamp) -> pd.Timestamp:
+        return moment.tz_convert(zone)
+
     fig = Figure(figsize=(10, 5.0), dpi=110)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
-    ax.fill_between(
-        local(window.index), window["lower"].to_numpy(), window["upper"].to_numpy(),
-        color="#9ecae1", alpha=0.45, linewidth=0, label="expected range", step=None,
-    )  # fmt: skip
+    began = at(since).strftime("%H:%M") if since is not None else ""
+    if since is not None:
+        ax.axvspan(at(since - step / 2), at(end + step / 2), color=ORANGE, alpha=0.09, lw=0,
+                   label=t._("outside since {time}", time=began))  # fmt: skip
+    ax.fill_between(local(window.index), window["lower"].to_numpy(),
+                    window["upper"].to_numpy(), color="#9ecae1", alpha=0.45, linewidth=0,
+                    label=t._("expected range"))  # fmt: skip
     ax.plot(local(window.index), window["expected"].to_numpy(), color="#3182bd", lw=1,
-            ls="--", label="expected")  # fmt: skip
+            ls="--", label=t._("expected"))  # fmt: skip
+    week_ago = _shifted(series, 7 * DAY, start, end)
+    yesterday = _shifted(series, DAY, start, end)
     if len(week_ago.dropna()):
-        ax.plot(local(week_ago.index), week_ago.to_numpy(), color="#bdbdbd", lw=1,
-                ls=":", label="a week ago")  # fmt: skip
+        ax.plot(local(week_ago.index), week_ago.to_numpy(), color="#bdbdbd", lw=1, ls=":",
+                label=t._("a week before"))  # fmt: skip
     if len(yesterday.dropna()):
         ax.plot(local(yesterday.index), yesterday.to_numpy(), color="#969696", lw=1.1,
-                label="yesterday")  # fmt: skip
-    ax.plot(local(today.index), today.to_numpy(), color="#08306b", lw=2, label="today")
-
-    outside = (today < window["lower"]) | (today > window["upper"])
+                label=t._("a day before"))  # fmt: skip
+    ax.plot(local(today.index), today.to_numpy(), color=NAVY, lw=2, label=t._("actual"))
+    outside = ((today < window["lower"]) | (today > window["upper"])).to_numpy()
     if outside.any():
-        ax.scatter(local(today.index[outside.to_numpy()]), today[outside].to_numpy(),
-                   color="#e6550d", s=28, zorder=5, label="outside the range")  # fmt: skip
-    marker = "#e6550d" if verdict.status is Status.ANOMALY else "#31a354"
+        ax.scatter(local(today.index[outside]), today.to_numpy()[outside], color=ORANGE, s=26,
+                   zorder=5, label=t._("outside the range"))  # fmt: skip
     if verdict.value is not None:
-        ax.scatter([local(pd.DatetimeIndex([end]))[0]], [verdict.value], s=90, zorder=6,
-                   facecolors="none", edgecolors=marker, linewidths=2)  # fmt: skip
+        marker = ORANGE if verdict.status is Status.ANOMALY else "#31a354"
+        ax.scatter([at(end)], [verdict.value], s=90, zorder=6, facecolors="none",
+                   edgecolors=marker, linewidths=2)  # fmt: skip
+        if verdict.deviation is not None:
+            ax.annotate(signed_pct(verdict.deviation), (at(end), verdict.value),
+                        xytext=(9, 0), textcoords="offset points", va="center", fontsize=10,
+                        fontweight="bold", color=marker, annotation_clip=False)  # fmt: skip
 
-    deviation = verdict.deviation
-    headline = f"{title_of(metric, where)}: {fmt_value(metric, verdict.value)}"
-    if verdict.expected is not None:
-        headline += f" vs expected {fmt_value(metric, verdict.expected)}"
-    if deviation is not None:
-        headline += f" ({deviation:+.1%})"
-    when = local(pd.DatetimeIndex([end]))[0]
-    fig.text(0.065, 0.955, headline, fontsize=12.5, fontweight="bold", va="top")
-    since = outside_since(series.loc[:end], band.loc[:end])
-    detail = f"bucket {when:%Y-%m-%d %H:%M} {zone.key} · {verdict.reason}"
-    if since is not None:
-        step = series.index[1] - series.index[0]
-        minutes = int((end - since + step).total_seconds() // 60)
-        detail += f" since {local(pd.DatetimeIndex([since]))[0]:%H:%M} ({minutes} min)"
-    fig.text(0.065, 0.895, detail, fontsize=9, color="#525252", va="top")
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=zone))
-    ax.xaxis.set_major_locator(mdates.HourLocator(interval=3, tz=zone))
-    if metric.kind is Kind.RATIO:
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.1%}"))
-    else:
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    # Room after the last bucket: the incident is not pressed against the edge, and the
+    # percentage beside the last point has its place.
+    width = end - start
+    pad = max(width * 0.14, 2 * step)
+    ax.set_xlim(at(start - step / 2), at(end + pad))
+    ax.xaxis.set_major_locator(hour_locator(width + pad, zone))
+    ax.xaxis.set_major_formatter(DayTicks(zone, t))
+    ax.tick_params(axis="x", labelsize=8.5)
     values = np.concatenate([today.dropna().to_numpy(), window["upper"].dropna().to_numpy()])
-    if values.size:
-        ax.set_ylim(bottom=0, top=float(np.nanmax(values)) * 1.12)
-    ax.grid(True, color="#eeeeee")
-    ax.set_xlabel(f"time ({zone.key})")
-    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=8, ncols=6, frameon=False,
-              borderaxespad=0.2)  # fmt: skip
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    fig.subplots_adjust(left=0.065, right=0.985, top=0.78, bottom=0.11)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return buffer.getvalue()
+    if values.size and np.isfinite(values).any():
+        ax.set_ylim(bottom=0, top=float(np.nanmax(values)) * 1.12 or 1.0)
+    _y_axis(ax, metric, step, t)
+    ax.set_xlabel(t._("time ({zone})", zone=zone.key), fontsize=9, color="#525252")
+    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=8, ncols=7, frameon=False,
+              borderaxespad=0.2, handlelength=1.6, columnspacing=1.2)  # fmt: skip
+    fig.subplots_adjust(left=0.085, right=0.985, top=0.78, bottom=0.14)
+
+    numbers = fmt_value(metric, verdict.value)
+    if verdict.expected is not None:
+        numbers = t._("{value} vs expected {expected}", value=numbers,
+                      expected=fmt_value(metric, verdict.expected))  # fmt: skip
+    if verdict.deviation is not None:
+        numbers += f" ({signed_pct(verdict.deviation)})"
+    fit(fig, 0.085, 0.955, title_of(metric, where), numbers, sep=": ", fontsize=12.5,
+        fontweight="bold", va="top")  # fmt: skip
+    parts = []
+    if verdict.status is Status.UNKNOWN or verdict.lower is None:
+        parts.append(t._("no expected range yet"))
+    else:
+        words = deviation_words(verdict.value, verdict.lower, verdict.upper, t)
+        parts.append(words or t._("inside the expected range"))
+    if since is not None:
+        parts.append(t._("outside since {time} ({duration})", time=began,
+                         duration=duration(end - since + step, t)))  # fmt: skip
+    when = " ".join((day_of(at(end), t), at(end).strftime("%H:%M"), zone.key))
+    parts.append(t._("bucket {when}", when=when))
+    fit(fig, 0.085, 0.895, " · ".join(parts), fontsize=9.5, color="#525252", va="top")
+    return fig
 
 
 def render_backtest_chart(
-    metric: Metric, series: pd.Series, alerts: Sequence[Alert], zone: ZoneInfo
-) -> bytes:
+    metric: Metric, series: pd.Series, alerts: Sequence[Alert], zone: ZoneInfo, *,
+    lang: str = "en",
+) -> bytes:  # fmt: skip
     """The metric's total over the replayed days, with every alert the settings would have
     raised (on any slice) shaded."""
-    fig = Figure(figsize=(10, 4.2), dpi=100)
+    return _png(draw_backtest_chart(metric, series, alerts, zone, t=translator(lang)))
+
+
+def draw_backtest_chart(
+    metric: Metric, series: pd.Series, alerts: Sequence[Alert], zone: ZoneInfo, *,
+    t: Translator,
+) -> Figure:  # fmt: skip
+    """render_backtest_chart's figure."""
+    fig = Figure(figsize=(10, 4.4), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     index = series.index.tz_convert(zone)
-    ax.plot(index, series.to_numpy(), color="#08306b", lw=1.2, label=f"{metric.name} (total)")
-    step = series.index[1] - series.index[0] if len(series) > 1 else timedelta(minutes=15)
+    ax.plot(index, series.to_numpy(), color=NAVY, lw=1.2, label=t._("all slices together"))
+    step = _step(series)
     for n, alert in enumerate(alerts):
         span = (alert.start.tz_convert(zone), (alert.end + step).tz_convert(zone))
-        ax.axvspan(*span, color="#e6550d", alpha=0.25, lw=0, label="alert" if n == 0 else None)
-    ax.set_title(f"{metric.title}: {len(alerts)} alert(s) in {len(series) * step / DAY:.0f} days "
-                 "with the current settings", loc="left", fontsize=11)  # fmt: skip
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d", tz=zone))
-    if metric.kind is Kind.RATIO:
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.1%}"))
-    else:
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-    ax.grid(True, color="#eeeeee")
+        ax.axvspan(*span, color=ORANGE, alpha=0.25, lw=0,
+                   label=t._("alert (any slice)") if n == 0 else None)  # fmt: skip
+    days = max(1, round(len(series) * step / DAY))
+    if len(series):
+        ax.xaxis.set_major_locator(hour_locator(len(series) * step, zone))
+        ax.xaxis.set_major_formatter(DayTicks(zone, t, dates_only=len(series) * step > 2 * DAY))
+    ax.tick_params(axis="x", labelsize=8.5)
+    _y_axis(ax, metric, step, t)
     ax.legend(loc="upper left", fontsize=8, frameon=False)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    fig.subplots_adjust(left=0.07, right=0.985, top=0.9, bottom=0.1)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return buffer.getvalue()
+    fig.subplots_adjust(left=0.085, right=0.985, top=0.87, bottom=0.12)
+    over = t.ngettext("in the last {n} day", "in the last {n} days", days)
+    count = t.ngettext("{n} alert {over} with the current settings",
+                       "{n} alerts {over} with the current settings",
+                       len(alerts), over=over)  # fmt: skip
+    fit(fig, 0.085, 0.96, metric.title, count, sep=": ", fontsize=11.5, fontweight="bold", va="top")
+    return fig

@@ -1,0 +1,301 @@
+"""Charts: what an on-call person reads in them (context before the incident, dates, units, plain
+words, titles that fit, both languages) and the chart desk that renders them without queueing
+the bot (one render per key, bounded concurrency, failures not kept)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from zoneinfo import ZoneInfo
+
+import matplotlib.dates as mdates
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from bot.core.i18n import translator
+from bot.service.chartdesk import ChartDesk
+from bot.service.charts import (
+    CONTEXT,
+    draw_backtest_chart,
+    draw_chart,
+    render_backtest_chart,
+    render_chart,
+)
+from detectors import Status, Verdict
+from detectors.backtest import Alert, SeriesKey
+from queries.catalogue import Direction, Kind, Metric
+from queries.series import Slice
+
+VIEWS = Metric("views", "Views", "views", Kind.COUNT, "feed", Direction.BOTH, ())
+CTR = Metric("ctr", "CTR (likes / views)", "", Kind.RATIO, "feed", Direction.BOTH, ())
+MOSCOW = ZoneInfo("Europe/Moscow")
+PNG = b"\x89PNG"
+
+
+def synthetic(end: str = "2026-11-27 01:30", drop: int = 6, ratio: bool = False
+              ) -> tuple[pd.Series, pd.DataFrame, Verdict]:  # fmt: skip
+    """Nine days of a daily cycle in 15-minute buckets whose last `drop` buckets fell 40%."""
+    idx = pd.date_range(end=pd.Timestamp(end, tz="UTC"), periods=9 * 96, freq="15min")
+    hours = np.asarray(idx.hour + idx.minute / 60, dtype=float)
+    expected = 6000 + 4000 * np.sin((hours - 9) / 24 * 2 * np.pi)
+    if ratio:
+        expected = expected / 100_000
+    noise = np.random.default_rng(1).normal(0, 0.03, len(idx))
+    series = pd.Series(expected * (1 + noise), index=idx)
+    series.iloc[-drop:] *= 0.6
+    band = pd.DataFrame({"expected": expected, "lower": expected * 0.85,
+                         "upper": expected * 1.15}, index=idx)  # fmt: skip
+    last = float(expected[-1])
+    why = "below the expected range (1.2x the band's half-width)"
+    verdict = Verdict(Status.ANOMALY, idx[-1], float(series.iloc[-1]), last, last * 0.85,
+                      last * 1.15, -3.0, why)  # fmt: skip
+    return series, band, verdict
+
+
+def tick_labels(fig: Figure) -> list[str]:
+    fig.canvas.draw()
+    return [label.get_text() for label in fig.axes[0].get_xticklabels()]
+
+
+# -- what the chart shows ------------------------------------------------------------------------
+
+
+def test_hours_of_context_before_the_incident_and_room_after_it() -> None:
+    """The x axis starts at least CONTEXT before the incident's first bucket, and the last bucket
+    sits well inside the axis (not in its last 8%), so the incident is not pressed to the edge."""
+    series, band, verdict = synthetic()
+    fig = draw_chart(VIEWS, Slice(), series, band, verdict, zone=MOSCOW, t=translator("en"))
+    left, right = fig.axes[0].get_xlim()
+    since = series.index[-6]
+    assert left <= mdates.date2num(since - CONTEXT)
+    last = mdates.date2num(verdict.bucket)
+    assert (last - left) / (right - left) < 0.92
+
+
+def test_dates_on_the_time_axis_when_the_window_crosses_midnight() -> None:
+    """A window from the evening of 26 Nov to the night of 27 Nov (Moscow time) labels both days
+    on the x axis, in English and in Russian."""
+    series, band, verdict = synthetic()
+    en = " ".join(tick_labels(draw_chart(VIEWS, Slice(), series, band, verdict, zone=MOSCOW,
+                                         t=translator("en"))))  # fmt: skip
+    ru = " ".join(tick_labels(draw_chart(VIEWS, Slice(), series, band, verdict, zone=MOSCOW,
+                                         t=translator("ru"))))  # fmt: skip
+    assert "26 Nov" in en and "27 Nov" in en
+    assert "26 ноя" in ru and "27 ноя" in ru
+    assert "00:00" in en
+
+
+def test_the_y_axis_names_the_unit() -> None:
+    """The y label carries the metric's unit and the bucket ('views per 15 min'); a ratio is a
+    percentage with percent ticks."""
+    series, band, verdict = synthetic()
+    fig = draw_chart(VIEWS, Slice(), series, band, verdict, zone=MOSCOW, t=translator("en"))
+    assert fig.axes[0].get_ylabel() == "views per 15 min"
+    ru = draw_chart(VIEWS, Slice(), series, band, verdict, zone=MOSCOW, t=translator("ru"))
+    assert ru.axes[0].get_ylabel() == "просмотров за 15 мин"
+    series, band, verdict = synthetic(ratio=True)
+    ctr = draw_chart(CTR, Slice(), series, band, verdict, zone=MOSCOW, t=translator("en"))
+    assert ctr.axes[0].get_ylabel().endswith(", %")
+    ctr.canvas.draw()
+    assert all(label.get_text().endswith("%") for label in ctr.axes[0].get_yticklabels())
+
+
+def test_plain_words_instead_of_half_widths() -> None:
+    """The subtitle says how far below the range's lower edge the value is and since when; the
+    detector's 'half-width' jargon is not on the chart."""
+    series, band, verdict = synthetic()
+    fig = draw_chart(VIEWS, Slice(), series, band, verdict, zone=MOSCOW, t=translator("en"))
+    texts = " ".join(text.get_text() for text in fig.texts)
+    assert "half-width" not in texts
+    assert "28% below the expected range's lower edge" in texts
+    assert "outside since 03:15 (1 h 30 min)" in texts
+    ru = draw_chart(VIEWS, Slice(), series, band, verdict, zone=MOSCOW, t=translator("ru"))
+    assert "на 28% ниже нижней границы ожидаемого диапазона" in " ".join(
+        text.get_text() for text in ru.texts
+    )
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_long_names_are_shortened_not_cut(lang: str) -> None:
+    """A long Cyrillic slice value with '$', ':' and HTML-like text is shortened with '…' so the
+    title and subtitle end inside the picture, the numbers stay whole, and '$' is drawn as
+    written (no math mode)."""
+    series, band, verdict = synthetic()
+    name = "Ханты-Мансийский автономный округ — Югра: $x$ <b>очень</b> длинное название среза"
+    fig = draw_chart(VIEWS, Slice("region", name), series, band, verdict, zone=MOSCOW,
+                     t=translator(lang))  # fmt: skip
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    for text in fig.texts:
+        assert text.get_window_extent(renderer=renderer).x1 <= fig.bbox.width
+    title = fig.texts[0].get_text()
+    assert title.startswith("Views · region=Ханты-Мансийский")
+    assert f"…: {verdict.value:,.0f}" in title and title.endswith("%)")
+    assert not any(text.get_parse_math() for text in fig.texts)
+
+
+def test_short_titles_are_untouched() -> None:
+    """A title that fits is drawn whole, with value, expected value and the signed change."""
+    series, band, verdict = synthetic()
+    fig = draw_chart(VIEWS, Slice("os", "iOS"), series, band, verdict, zone=MOSCOW,
+                     t=translator("en"))  # fmt: skip
+    title = fig.texts[0].get_text()
+    assert "…" not in title
+    assert title.startswith("Views · os=iOS: ")
+    assert f"vs expected {verdict.expected:,.0f} (−" in title
+
+
+def test_render_chart_keeps_its_call_and_speaks_russian() -> None:
+    """The existing call (positional data, zone=) still returns a PNG; lang='ru' another one."""
+    series, band, verdict = synthetic()
+    en = render_chart(VIEWS, Slice(), series, band, verdict, zone=MOSCOW)
+    ru = render_chart(VIEWS, Slice(), series, band, verdict, zone=MOSCOW, lang="ru")
+    assert en.startswith(PNG) and ru.startswith(PNG) and en != ru
+
+
+def test_backtest_chart_dates_units_and_plurals() -> None:
+    """The backtest chart dates its ticks, names the unit, and counts alerts with each
+    language's plural forms (1 оповещение, 5 оповещений)."""
+    series, _, _ = synthetic()
+    week = series.iloc[-7 * 96 :]
+    one = [Alert(SeriesKey("views"), week.index[100], week.index[103], 3.0, 4)]
+    five = one * 5
+    en = draw_backtest_chart(VIEWS, week, one, MOSCOW, t=translator("en"))
+    assert "Views: 1 alert in the last 7 days" in en.texts[0].get_text()
+    assert any("Nov" in label for label in tick_labels(en))
+    assert en.axes[0].get_ylabel() == "views per 15 min"
+    ru = draw_backtest_chart(VIEWS, week, five, MOSCOW, t=translator("ru"))
+    assert "5 оповещений за последние 7 дней" in ru.texts[0].get_text()
+    assert render_backtest_chart(VIEWS, week, one, MOSCOW).startswith(PNG)
+
+
+# -- the chart desk -----------------------------------------------------------------------------
+
+
+class Counted:
+    """A real draw function (render_chart on the synthetic series) that counts its calls."""
+
+    def __init__(self, fail: int = 0) -> None:
+        self.calls = 0
+        self.fail = fail
+        self.lock = threading.Lock()
+        self.data = synthetic()
+
+    def __call__(self, lang: str = "en") -> bytes:
+        with self.lock:
+            self.calls += 1
+            failing = self.calls <= self.fail
+        if failing:
+            raise RuntimeError("the source went away mid-render")
+        series, band, verdict = self.data
+        return render_chart(VIEWS, Slice(), series, band, verdict, zone=MOSCOW, lang=lang)
+
+
+async def test_twenty_requests_for_one_chart_render_it_once() -> None:
+    """Twenty concurrent requests for the same key share one render and get the same bytes;
+    a later request is served from the cache."""
+    desk = ChartDesk(limit=2, keep=8)
+    draw = Counted()
+    pngs = await asyncio.gather(*(desk.png(("views", "total"), draw) for _ in range(20)))
+    assert draw.calls == 1
+    assert len(set(pngs)) == 1 and pngs[0].startswith(PNG)
+    assert await desk.png(("views", "total"), draw) == pngs[0]
+    assert draw.calls == 1 and desk.renders == 1
+
+
+async def test_renders_never_exceed_the_limit() -> None:
+    """Six distinct charts on a desk of two: never more than two draw calls run at once, and all
+    six finish."""
+    desk = ChartDesk(limit=2, keep=8)
+    release = threading.Event()
+    lock = threading.Lock()
+    inside = [0, 0]  # now, most
+    loop = asyncio.get_running_loop()
+    two_in = asyncio.Event()
+
+    def draw(n: int) -> bytes:
+        with lock:
+            inside[0] += 1
+            inside[1] = max(inside[1], inside[0])
+            if inside[0] == 2:
+                loop.call_soon_threadsafe(two_in.set)
+        release.wait()
+        with lock:
+            inside[0] -= 1
+        return b"png %d" % n
+
+    jobs = [asyncio.create_task(desk.png(n, draw, n)) for n in range(6)]
+    await two_in.wait()
+    await asyncio.sleep(0.1)  # room for a third render to start, were the limit broken
+    assert inside[0] == 2 and desk.running == 2
+    release.set()
+    assert await asyncio.gather(*jobs) == [b"png %d" % n for n in range(6)]
+    assert inside[1] == 2 and desk.peak == 2 and desk.renders == 6
+
+
+async def test_a_failed_render_reaches_every_waiter_and_is_not_kept() -> None:
+    """Five requests waiting on a render that raises all get its error; the failure is not
+    cached, so the next request renders again and succeeds."""
+    desk = ChartDesk(limit=2, keep=8)
+    draw = Counted(fail=1)
+    results = await asyncio.gather(*(desk.png("k", draw) for _ in range(5)),
+                                   return_exceptions=True)  # fmt: skip
+    assert all(isinstance(r, RuntimeError) for r in results)
+    assert draw.calls == 1 and desk.cached("k") is None and not desk.pending("k")
+    assert (await desk.png("k", draw)).startswith(PNG)
+    assert draw.calls == 2
+
+
+async def test_warm_renders_ahead_and_logs_failures(caplog: pytest.LogCaptureFixture) -> None:
+    """A warmed chart is rendered once in the background and then served from the cache; a
+    warm-up that fails is logged, raises nowhere, and leaves nothing cached."""
+    desk = ChartDesk(limit=2, keep=8)
+    draw = Counted()
+    task = desk.warm("views", draw, "ru")
+    assert task is not None and desk.warm("views", draw, "ru") is None
+    png = await desk.png("views", draw, "ru")
+    assert draw.calls == 1 and png == await task
+    broken = Counted(fail=1)
+    failing = desk.warm("broken", broken)
+    assert failing is not None
+    with pytest.raises(RuntimeError):
+        await failing
+    await asyncio.sleep(0)
+    assert desk.cached("broken") is None
+    assert "chart 'broken' failed" in caplog.text
+
+
+async def test_the_cache_keeps_the_latest_charts() -> None:
+    """With keep=2, a third chart pushes out the least recently used one."""
+    desk = ChartDesk(limit=1, keep=2)
+    for key in ("a", "b", "c"):
+        await desk.png(key, bytes, 3)
+    assert desk.cached("a") is None
+    assert desk.cached("b") == bytes(3) and desk.cached("c") == bytes(3)
+
+
+async def test_a_cancelled_waiter_does_not_cancel_the_shared_render() -> None:
+    """One caller giving up does not take the render away from the others waiting for it."""
+    desk = ChartDesk(limit=1, keep=4)
+    release = threading.Event()
+
+    def draw() -> bytes:
+        release.wait()
+        return b"done"
+
+    quitter = asyncio.create_task(desk.png("k", draw))
+    stayer = asyncio.create_task(desk.png("k", draw))
+    await asyncio.sleep(0)
+    quitter.cancel()
+    release.set()
+    assert await stayer == b"done"
+    assert quitter.cancelled()
+    await desk.close()
+
+
+def test_the_desk_refuses_a_zero_limit() -> None:
+    """A desk that could never render is a configuration error, said at once."""
+    with pytest.raises(ValueError, match="limit"):
+        ChartDesk(limit=0)
