@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 
 from bot.app import BotApp
-from bot.core.buttons import Action, pack
+from bot.core.buttons import Action, pack, unpack
 from bot.service.monitor import Monitor
 from bot.settings import Settings, load_settings
 from bot.state import State
 from queries.catalogue import load_catalogue
 from queries.sources import EmbeddedSource, Source
 from tests.conftest import END, ServerControl, SourceSpec
-from tests.fakebot import FakeTelegram
+from tests.fakebot import Call, FakeTelegram
 
 TOKEN = "42:TEST-TOKEN"
 ADMIN, USER, ALERTS = 1, 2, -100
@@ -89,12 +89,25 @@ async def running(
         await source.close()
 
 
+def is_alert(call: Call) -> bool:
+    """Whether a sent message is an alert (its buttons act on an incident or an alert)."""
+    return any(unpack(b.get("callback_data")) is not None for b in call.buttons)
+
+
+def answer_in(chat: int, *, method: str | None = None, text: str = "") -> Callable[[Call], bool]:
+    """What the bot sent to `chat` (by `method`, else any send; holding `text`), alerts left
+    out."""
+    methods = (method,) if method else ("sendMessage", "sendPhoto")
+    return lambda c: (c.chat_id == chat and c.method in methods and text in c.text
+                      and not is_alert(c))  # fmt: skip
+
+
 async def reply(fake: FakeTelegram, text: str, *, user: int, count: int = 1) -> list[str]:
-    """Send `text` as `user` and return the texts (and captions) of the bot's answers."""
-    before = len(fake.sent_to(user))
+    """Send `text` as `user` and return the texts (and captions) of the bot's answers; an
+    alert the subscribed user gets meanwhile is not an answer."""
+    before = len([c for c in fake.sent_to(user) if not is_alert(c)])
     await fake.send(text, user=user)
-    calls = await fake.wait_for(lambda c: c.chat_id == user and c.method in
-                                ("sendMessage", "sendPhoto"), count=before + count)  # fmt: skip
+    calls = await fake.wait_for(answer_in(user), count=before + count)
     return [c.text for c in calls[before:]]
 
 
@@ -208,7 +221,7 @@ async def test_concurrent_requests_share_one_check(
         users = range(100, 120)
         await asyncio.gather(*(fake.send("/metric likes", user=u) for u in users))
         for u in users:
-            await fake.wait_for(lambda c, u=u: c.chat_id == u and "Likes" in c.text)
+            await fake.wait_for(answer_in(u, text="Likes"))
         runs = monitor.state.db.rows("SELECT count() FROM check_runs")[0][0]
         assert runs == 1
 
@@ -477,7 +490,7 @@ async def test_fuzzed_commands_all_get_an_answer_and_change_nothing(
         for n, text in enumerate(messages):
             await fake.send(text, user=10_000 + n)
         for n in range(len(messages)):
-            await fake.wait_for(lambda c, u=10_000 + n: c.chat_id == u, seconds=120)
+            await fake.wait_for(answer_in(10_000 + n), seconds=120)
         answers = [c for c in fake.calls if c.chat_id and c.chat_id >= 10_000]
         assert not [c.text for c in answers if "Sorry, that failed" in c.text]
         assert all(len(c.text) <= 4096 for c in answers)

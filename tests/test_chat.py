@@ -22,7 +22,17 @@ from bot.state import State, StateLost
 from queries.sources import ClickHouseSource
 from tests.conftest import END, SourceSpec
 from tests.fakebot import Call, FakeTelegram, render_html
-from tests.test_bot import ADMIN, ALERTS, TOKEN, USER, Clock, fake, running, settings_for
+from tests.test_bot import (
+    ADMIN,
+    ALERTS,
+    TOKEN,
+    USER,
+    Clock,
+    answer_in,
+    fake,
+    running,
+    settings_for,
+)
 
 __all__ = ["fake"]  # the fixture, shared with tests/test_bot.py
 
@@ -348,8 +358,8 @@ async def test_a_failed_reply_never_shows_the_error_and_odd_numbers_get_the_usag
                            ("/mute views 99999999999999999999w", ADMIN)):  # fmt: skip
             before = len(fake.sent_to(user))
             await fake.send(text, user=user)
-            answer = await fake.wait_for(lambda c, u=user: c.chat_id == u and c.method ==
-                                         "sendMessage", count=before + 1)  # fmt: skip
+            answer = await fake.wait_for(answer_in(user, method="sendMessage"),
+                                         count=before + 1)  # fmt: skip
             assert "Usage" in answer[-1].text and "Sorry" not in answer[-1].text, answer[-1].text
 
 
@@ -367,8 +377,8 @@ async def test_a_lost_state_file_refuses_every_change_and_status_says_so(
         for text, user in (("/subscribe views", USER), ("/mute views 1h", ADMIN)):
             before = len(fake.sent_to(user))
             await fake.send(text, user=user)
-            answer = await fake.wait_for(lambda c, u=user: c.chat_id == u and c.method ==
-                                         "sendMessage", count=before + 1)  # fmt: skip
+            answer = await fake.wait_for(answer_in(user, method="sendMessage"),
+                                         count=before + 1)  # fmt: skip
             assert "Alerting is stopped" in answer[-1].text
         assert monitor.state.subscriptions.of_chat(USER) == []
         assert monitor.state.mutes.active(END) == []
