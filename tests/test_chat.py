@@ -581,3 +581,22 @@ async def test_mute_understands_words_for_units(
     assert "'soon' is not a duration" in odd
     assert "Usage: <code>/mute METRIC|all DURATION</code>" in odd
     assert "For example: <code>/mute views 3h</code>" in odd
+
+
+async def test_button_answers_follow_the_chat_language(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """Once the alert group chose Russian, a stranger's Ack is refused and a member's Ack
+    confirmed in Russian, and an out-of-date button says so in Russian."""
+    fake.set_member(ALERTS, MEMBER)
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake) as monitor:
+        alert = await _alert(fake)
+        monitor.state.languages.set(ALERTS, "ru", ADMIN, END)
+        ack = _button(alert, Action.ACK)
+        refused = await _answer(fake, await fake.press(ack, user=STRANGER, message=alert))
+        done = await _answer(fake, await fake.press(ack, user=MEMBER, message=alert))
+        stale = await _answer(fake, await fake.press("ack:424242", user=MEMBER, chat=ALERTS))
+    assert refused.startswith("Отмечать этот инцидент могут только участники чата оповещений")
+    assert done.startswith("Принято: напоминаний по этому инциденту больше не будет")
+    assert stale == "Эта кнопка устарела."
