@@ -8,11 +8,17 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
 from bot.console import load_checked
 from queries.catalogue import CatalogueError, load_catalogue, sql_outputs
+from tests.conftest import SourceSpec
+from tests.fakebot import FakeTelegram
+from tests.test_bot import ADMIN, fake, running, settings_for
+
+__all__ = ["fake"]  # the fake Bot API server fixture, shared with test_bot
 
 BUNDLED = Path(__file__).resolve().parents[1] / "queries"
 
@@ -155,3 +161,28 @@ def test_the_commands_and_the_bot_stop_with_exit_2_on_a_misspelled_key(
         f'alertbot: {toml}: metric "views": unknown key "direciton" (did you mean "direction"?)'
     )
     assert not (tmp_path / "never").exists()
+
+
+async def test_reload_answers_a_misspelled_key_and_keeps_the_old_catalogue(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """/reload with a misspelled metric key: the admin's answer names the file, the key and the
+    closest name; the catalogue in force stays; the corrected file is then taken."""
+    toml = copy(tmp_path)
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db", catalogue_path=toml)
+    async with running(settings, fake, schedule=False) as monitor:
+        app = cast(Any, monitor).app
+        app.read_settings = lambda: settings_for(fake.url, embedded_spec, tmp_path / "s.db",
+                                                 catalogue_path=toml)  # fmt: skip
+        old = monitor.catalogue
+        edit(toml, "[metrics.views]\n", '[metrics.views]\ndireciton = "down"\n')
+        await fake.send("/reload", user=ADMIN)
+        (answer,) = await fake.wait_for(lambda c: c.chat_id == ADMIN)
+        assert "Catalogue not reloaded, the old one stays" in answer.text, answer.text
+        assert 'unknown key "direciton" (did you mean "direction"?)' in answer.text
+        assert monitor.catalogue is old
+        edit(toml, 'direciton = "down"\n', "")
+        await fake.send("/reload", user=ADMIN)
+        second = await fake.wait_for(lambda c: c.chat_id == ADMIN, count=2)
+        assert "Catalogue reloaded: 6 metrics" in second[-1].text, second[-1].text
+        assert monitor.catalogue is not old
