@@ -267,6 +267,33 @@ async def test_warm_renders_ahead_and_logs_failures(caplog: pytest.LogCaptureFix
     assert "chart 'broken' failed" in caplog.text
 
 
+async def test_asked_charts_go_before_warm_ups() -> None:
+    """With the one slot busy, a chart someone asks for renders before warm-ups queued earlier,
+    and asking for a queued warm-up moves it to the front too."""
+    desk = ChartDesk(limit=1, keep=8)
+    release = threading.Event()
+    order: list[str] = []
+    loop = asyncio.get_running_loop()
+    started = asyncio.Event()
+
+    def draw(name: str) -> bytes:
+        if name == "busy":
+            loop.call_soon_threadsafe(started.set)
+            release.wait()
+        order.append(name)
+        return name.encode()
+
+    busy = asyncio.create_task(desk.png("busy", draw, "busy"))
+    await started.wait()
+    warm = [desk.warm(name, draw, name) for name in ("w1", "w2", "w3")]
+    asked = asyncio.create_task(desk.png("asked", draw, "asked"))
+    promoted = asyncio.create_task(desk.png("w3", draw, "w3"))
+    await asyncio.sleep(0)
+    release.set()
+    await asyncio.gather(busy, asked, promoted, *(t for t in warm if t is not None))
+    assert order == ["busy", "asked", "w3", "w1", "w2"]
+
+
 async def test_the_cache_keeps_the_latest_charts() -> None:
     """With keep=2, a third chart pushes out the least recently used one."""
     desk = ChartDesk(limit=1, keep=2)

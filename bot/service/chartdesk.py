@@ -6,6 +6,9 @@ PNGs kept.
     png = await desk.png(key, render_chart, metric, where, series, band, verdict, zone=zone)
     desk.warm(key, render_chart, ...)   # right after the check that found an anomaly
 
+Charts someone is waiting for go first: a warm-up waits while any request does, and a request
+for a chart still queued as a warm-up moves it to the front.
+
 A key names the picture (metric, slice, bucket, settings version, language...): two requests
 with equal keys get the same bytes. Twenty people pressing "chart" at once cost one render;
 a burst of distinct charts costs `limit` threads, so text replies and /status keep their share
@@ -17,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -25,6 +30,58 @@ from typing import Any
 __all__ = ["ChartDesk"]
 
 log = logging.getLogger(__name__)
+
+ASKED, WARM = 0, 1  # priorities: someone is waiting / nobody yet
+
+
+class _Gate:
+    """`limit` slots handed out by priority, then in the order asked; a queued request can be
+    moved to the front."""
+
+    def __init__(self, limit: int) -> None:
+        self.free = limit
+        self._queue: list[list[Any]] = []  # heap of [priority, seq, ticket, live]
+        self._seq = itertools.count()
+        self._entries: dict[asyncio.Future[None], list[Any]] = {}
+
+    def request(self, priority: int) -> asyncio.Future[None]:
+        """A ticket that resolves when a slot is ours (at once when one is free)."""
+        ticket: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.free and not self._entries:
+            self.free -= 1
+            ticket.set_result(None)
+        else:
+            self._push(priority, ticket)
+        return ticket
+
+    def _push(self, priority: int, ticket: asyncio.Future[None]) -> None:
+        entry = [priority, next(self._seq), ticket, True]
+        self._entries[ticket] = entry
+        heapq.heappush(self._queue, entry)
+
+    def promote(self, ticket: asyncio.Future[None]) -> None:
+        """Move a queued ticket to the ASKED priority."""
+        entry = self._entries.get(ticket)
+        if entry is not None and entry[0] > ASKED:
+            entry[3] = False
+            self._push(ASKED, ticket)
+
+    def withdraw(self, ticket: asyncio.Future[None]) -> None:
+        """The ticket's holder gave up: drop it from the queue, or pass on its slot."""
+        entry = self._entries.pop(ticket, None)
+        if entry is not None:
+            entry[3] = False
+        elif ticket.done() and not ticket.cancelled():
+            self.release()
+
+    def release(self) -> None:
+        while self._queue:
+            _, _, ticket, live = heapq.heappop(self._queue)
+            if live and not ticket.done():
+                del self._entries[ticket]
+                ticket.set_result(None)
+                return
+        self.free += 1
 
 
 class ChartDesk:
@@ -35,9 +92,10 @@ class ChartDesk:
             raise ValueError("a chart desk needs limit >= 1 and keep >= 0")
         self.limit = limit
         self.keep = keep
-        self._gate = asyncio.Semaphore(limit)
+        self._gate = _Gate(limit)
         self._done: OrderedDict[Hashable, bytes] = OrderedDict()
         self._flying: dict[Hashable, asyncio.Task[bytes]] = {}
+        self._tickets: dict[Hashable, asyncio.Future[None]] = {}  # renders waiting for a slot
         self.renders = 0  # draw calls started, for /metrics and tests
         self.running = 0  # draw calls running now
         self.peak = 0  # the most draw calls ever running at once
@@ -61,7 +119,7 @@ class ChartDesk:
         png = self.cached(key)
         if png is not None:
             return png
-        return await asyncio.shield(self._start(key, draw, args, kwargs))
+        return await asyncio.shield(self._start(key, draw, args, kwargs, ASKED))
 
     def warm(self, key: Hashable, draw: Callable[..., bytes], *args: Any,
              **kwargs: Any) -> asyncio.Task[bytes] | None:  # fmt: skip
@@ -69,16 +127,20 @@ class ChartDesk:
         logged, not raised. Returns the render's task (None when there was nothing to do)."""
         if key in self._done or key in self._flying:
             return None
-        return self._start(key, draw, args, kwargs)
+        return self._start(key, draw, args, kwargs, WARM)
 
     def _start(self, key: Hashable, draw: Callable[..., bytes], args: tuple[Any, ...],
-               kwargs: dict[str, Any]) -> asyncio.Task[bytes]:  # fmt: skip
+               kwargs: dict[str, Any], priority: int) -> asyncio.Task[bytes]:  # fmt: skip
         task = self._flying.get(key)
         if task is None:
-            task = asyncio.create_task(self._render(key, draw, args, kwargs),
+            ticket = self._gate.request(priority)
+            self._tickets[key] = ticket
+            task = asyncio.create_task(self._render(key, draw, args, kwargs, ticket),
                                        name=f"chart {key!r}"[:120])  # fmt: skip
             self._flying[key] = task
             task.add_done_callback(self._landed(key))
+        elif priority == ASKED and key in self._tickets:
+            self._gate.promote(self._tickets[key])
         return task
 
     def _landed(self, key: Hashable) -> Callable[[asyncio.Task[bytes]], None]:
@@ -94,15 +156,22 @@ class ChartDesk:
         return done
 
     async def _render(self, key: Hashable, draw: Callable[..., bytes], args: tuple[Any, ...],
-                      kwargs: dict[str, Any]) -> bytes:  # fmt: skip
-        async with self._gate:
-            self.renders += 1
-            self.running += 1
-            self.peak = max(self.peak, self.running)
-            try:
-                png = await asyncio.to_thread(draw, *args, **kwargs)
-            finally:
-                self.running -= 1
+                      kwargs: dict[str, Any], ticket: asyncio.Future[None]) -> bytes:  # fmt: skip
+        try:
+            await ticket
+        except asyncio.CancelledError:
+            self._gate.withdraw(ticket)
+            raise
+        finally:
+            self._tickets.pop(key, None)
+        self.renders += 1
+        self.running += 1
+        self.peak = max(self.peak, self.running)
+        try:
+            png = await asyncio.to_thread(draw, *args, **kwargs)
+        finally:
+            self.running -= 1
+            self._gate.release()
         if self.keep:
             self._done[key] = png
             self._done.move_to_end(key)
