@@ -20,9 +20,9 @@ from bot.app import BotApp
 from bot.core.buttons import Action, unpack
 from bot.core.i18n import translator
 from bot.core.incidents import Incident
-from bot.core.plan import Open, Resolve
+from bot.core.plan import Digest, Open, Resolve
 from bot.core.reasons import reason_text
-from bot.core.render import Style, render_open, render_resolve
+from bot.core.render import Style, render_digest, render_open, render_resolve
 from bot.core.text import CAPTION_LIMIT, plain
 from bot.core.wording import duration_text
 from bot.service.monitor import Monitor
@@ -35,7 +35,7 @@ from tests.conftest import SourceSpec
 from tests.fakebot import Call, FakeTelegram, render_html, utf16_length
 from tests.test_bot import ALERTS, Clock, fake, settings_for
 from tests.test_cli import alertbot
-from tests.test_plan import CATALOGUE, NOW, result
+from tests.test_plan import CATALOGUE, NOW, planned, report, result
 
 __all__ = ["fake"]  # the fixture, shared with tests/test_bot.py
 
@@ -271,3 +271,20 @@ def test_detector_reasons_read_in_the_chats_language(reason: str, english: str,
     'in a row'); a reason of a shape not known yet is kept as written, never dropped."""
     assert reason_text(reason, translator("en")) == english
     assert reason_text(reason, translator("ru")) == russian
+
+
+@pytest.mark.parametrize(("count", "head"), [(4, "4 метрики вне нормы"), (5, "5 метрик вне нормы")])
+def test_a_russian_digest_counts_metrics_in_russian_plurals(count: int, head: str) -> None:
+    """Four and five metrics at once: one digest whose head takes the Russian form for the
+    number, with Russian numbers and buttons, within a caption."""
+    names = ["views", "likes", "feed_users", "messages", "ctr"][:count]
+    intents = planned(report(*(result(m, status=Status.ANOMALY, value=50.0) for m in names)))
+    digest = intents[0]
+    assert isinstance(digest, Digest)
+    saved = {o.incident.metric: dataclasses.replace(o.incident, id=n + 1, alert_id=n + 10)
+             for n, o in enumerate(digest.opens)}  # fmt: skip
+    style = Style(ZoneInfo("Europe/Moscow"), timedelta(minutes=15)).speaking("ru")
+    draft = render_digest(digest, saved, style)
+    assert head in draft.text and "вместо" in draft.text and "-50,0%" in draft.text
+    assert draft.with_chart and [b.text for b in draft.buttons[0]] == ["👀 Принято",
+                                                                       "🙅 Ложная тревога"]
