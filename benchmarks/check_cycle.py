@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.cli import write_charts
+from bot.console import write_charts
 from bot.core.report import CheckReport
 from bot.service.checker import History, run_check
 from bot.state import State
@@ -36,7 +36,8 @@ def line(name: str, report: CheckReport, total: float, render: float) -> None:
     check = total - render
     per_chart = render / max(len(report.anomalies), 1)
     print(
-        f"{name:<30} check {check:6.3f} s (query {t['query']:.3f}, detect {t['detect']:.3f})  "
+        f"{name:<30} check {check:6.3f} s (query {t['query']:.3f}, cache {t.get('cache', 0):.3f}, "
+        f"series {t.get('series', 0):.3f}, detect {t['detect']:.3f})  "
         f"charts {render:5.2f} s ({len(report.anomalies)} x {per_chart:.3f})  "
         f"rows returned {report.rows_read:>6,}  series {len(report.results)}"
     )

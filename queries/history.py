@@ -68,10 +68,13 @@ def plan(
 
 def merge(held: pd.DataFrame | None, fresh: pd.DataFrame, window: Window) -> pd.DataFrame:
     """Held rows before the fetched range, then the fresh rows; trimmed to the window."""
+    fresh_inside = (fresh["bucket"] >= window.start) & (fresh["bucket"] < window.end)
+    if not fresh_inside.all():
+        fresh = fresh.loc[fresh_inside]
     if held is None or held.empty or window.is_full:
-        out = fresh
-    else:
-        keep = held.loc[(held["bucket"] >= window.start) & (held["bucket"] < window.fetch_start)]
-        out = pd.concat([keep, fresh], ignore_index=True) if not keep.empty else fresh
-    inside = (out["bucket"] >= window.start) & (out["bucket"] < window.end)
-    return out.loc[inside].reset_index(drop=True)
+        return fresh.reset_index(drop=True)
+    # Held rows before fetch_start are inside the window once at or after its start: one copy.
+    keep = held.loc[(held["bucket"] >= window.start) & (held["bucket"] < window.fetch_start)]
+    if keep.empty:
+        return fresh.reset_index(drop=True)
+    return pd.concat([keep, fresh], ignore_index=True)

@@ -177,47 +177,94 @@ class TableSlices:
     slices_of give on the same frame, without regrouping the window per metric."""
 
     def __init__(self, frame: pd.DataFrame, table: Table, index: pd.DatetimeIndex) -> None:
-        self.index = index
-        self.table = table
         columns = [c for c in frame.columns if c not in KEY_COLUMNS]
         n = len(index)
         if len(frame) and n:
-            step = index[1] - index[0] if n > 1 else pd.Timedelta(1, "s")
-            pos = ((frame["bucket"] - index[0]) // step).to_numpy(dtype="int64")
+            pos = ((frame["bucket"] - index[0]) // _step(index)).to_numpy(dtype="int64")
             dim_code, dims = pd.factorize(frame["dim"], sort=False)
             value_code, values = pd.factorize(frame["dim_value"], sort=False)
-            pair = dim_code.astype("int64") * max(len(values), 1) + value_code
-            pairs, code = np.unique(pair, return_inverse=True)
+            width = max(len(values), 1)
+            pairs, code = np.unique(dim_code.astype("int64") * width + value_code,
+                                    return_inverse=True)  # fmt: skip
         else:
             pos = code = np.zeros(0, dtype="int64")
             dims = values = pd.Index([])
-            pairs = np.zeros(0, dtype="int64")
-        self.slots: dict[Slice, int] = {}
+            pairs, width = np.zeros(0, dtype="int64"), 1
+        slots: dict[Slice, int] = {}
         for slot, p in enumerate(pairs.tolist()):
-            dim, value = str(dims[p // max(len(values), 1)]), str(values[p % max(len(values), 1)])
-            self.slots[Slice(dim, "" if dim == TOTAL else value)] = slot
+            dim, value = str(dims[p // width]), str(values[p % width])
+            slots[Slice(dim, "" if dim == TOTAL else value)] = slot
         inside = (pos >= 0) & (pos < n)
-        self.values: dict[str, np.ndarray] = {}
+        matrices: dict[str, np.ndarray] = {}
         for col in columns:
             matrix = np.full((len(pairs), n), np.nan)
             matrix[code[inside], pos[inside]] = frame[col].to_numpy(dtype="float64")[inside]
-            self.values[col] = matrix
-        total = self.slots.get(Slice())
+            matrices[col] = matrix
+        self._set(table, index, slots, matrices)
+
+    def _set(
+        self, table: Table, index: pd.DatetimeIndex, slots: dict[Slice, int],
+        values: dict[str, np.ndarray],
+    ) -> None:  # fmt: skip
+        self.table, self.index, self.slots, self.values = table, index, slots, values
+        rows = values.get("rows")
+        total = slots.get(Slice())
         self.present = (
-            ~np.isnan(self.values["rows"][total])
-            if total is not None and "rows" in self.values
-            else np.zeros(n, dtype=bool)
-        )
-        # The ranking weighs every row of the frame, as slice_values does.
-        weight: np.ndarray = np.zeros(len(pairs))
-        if "rows" in frame.columns:
-            rows = np.nan_to_num(frame["rows"].to_numpy(dtype="float64"))
-            weight = np.bincount(code, weights=rows, minlength=len(pairs))
+            ~np.isnan(rows[total]) if total is not None and rows is not None
+            else np.zeros(len(index), dtype=bool)
+        )  # fmt: skip
+        # A dim's values rank by their row count over the window (ties: by value), as in
+        # slice_values; a slice with no row in the window has no rank.
+        weight = np.nansum(rows, axis=1) if rows is not None else np.zeros(len(slots))
+        seen = ~np.isnan(rows).all(axis=1) if rows is not None else np.ones(len(slots), bool)
         by_dim: dict[str, list[tuple[float, str]]] = {}
-        for where, slot in self.slots.items():
-            if not where.is_total and where.value != "":
+        for where, slot in slots.items():
+            if not where.is_total and where.value != "" and seen[slot]:
                 by_dim.setdefault(where.dim, []).append((-float(weight[slot]), where.value))
-        self.ranking = {dim: [v for _, v in sorted(pairs_)] for dim, pairs_ in by_dim.items()}
+        self.ranking = {dim: [v for _, v in sorted(pairs)] for dim, pairs in by_dim.items()}
+
+    def advance(
+        self, fresh: pd.DataFrame, index: pd.DatetimeIndex, fetch_start: datetime
+    ) -> TableSlices | None:
+        """The slices on a later window `index`: these buckets before `fetch_start`, then the
+        rows of `fresh` (all of [fetch_start, end)). The same as building on the merged frame,
+        without regrouping the held rows: a steady check only places the new buckets. None
+        when the two cannot be lined up (other columns or another step): build from rows."""
+        new = TableSlices(fresh, self.table, index)
+        if set(new.values) != set(self.values) or len(index) < 2 or len(self.index) < 2:
+            return None
+        if _step(index) != _step(self.index):
+            return None
+        keep = int(index.searchsorted(pd.Timestamp(fetch_start)))
+        target = np.arange(keep)
+        source = target + int((index[0] - self.index[0]) // _step(index))
+        ok = (source >= 0) & (source < len(self.index))
+        slots = dict(self.slots)
+        for where in new.slots:
+            slots.setdefault(where, len(slots))
+        into = np.array([slots[w] for w in new.slots], dtype="int64")
+        fresh_rows = np.array(list(new.slots.values()), dtype="int64")
+        values = {}
+        for col, old in self.values.items():
+            matrix = np.full((len(slots), len(index)), np.nan)
+            matrix[: len(self.slots), target[ok]] = old[:, source[ok]]
+            matrix[into, keep:] = new.values[col][fresh_rows, keep:]
+            values[col] = matrix
+        # Slices that left the window keep no row.
+        rows = values.get("rows", next(iter(values.values())) if values else None)
+        if rows is not None and slots:
+            alive = ~np.isnan(rows).all(axis=1)
+            if not alive.all():
+                order = np.flatnonzero(alive)
+                renumber = {int(old): new_slot for new_slot, old in enumerate(order.tolist())}
+                slots = {w: renumber[s] for w, s in slots.items() if s in renumber}
+                values = {col: m[order] for col, m in values.items()}
+        out = object.__new__(TableSlices)
+        out._set(self.table, index, slots, values)
+        return out
+
+    def __len__(self) -> int:
+        return len(self.slots)
 
     def values_of(self, dim: str) -> list[str]:
         """The values of `dim` that get their own series (see slice_values)."""
@@ -261,3 +308,7 @@ class TableSlices:
         if metric.kind is Kind.RATIO:
             counter = replace(metric, kind=Kind.COUNT, column=metric.denominator)
         return self.series(counter, where)
+
+
+def _step(index: pd.DatetimeIndex) -> pd.Timedelta:
+    return index[1] - index[0] if len(index) > 1 else pd.Timedelta(1, "s")

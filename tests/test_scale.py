@@ -12,11 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bot.service.checker import run_check
+from bot.service.history import History
 from bot.state import State
 from bot.state.db import MIGRATIONS
 from queries.catalogue import load_catalogue
-from queries.history import complete_end
+from queries.history import Window, complete_end, merge
 from queries.series import (
+    Slice,
     TableSlices,
     bucket_index,
     build_series,
@@ -233,8 +236,8 @@ def _frame(start: datetime, hours: int, seed: int) -> pd.DataFrame:
 def test_binary_history_cache_round_trips_and_replaces_only_the_new_range(
     tmp_path: Path,
 ) -> None:
-    """Three days saved, then a re-save from mid-day with a later start: the file gives back
-    exactly the held rows before the re-save point, then the new ones, values bit for bit."""
+    """60 hours saved, then a re-save an hour before the end with a later start: the file
+    gives back exactly the held rows before the re-save point, then the new ones, bit for bit."""
     columns = ("rows", "users")
     start = datetime(2026, 11, 1, 18, tzinfo=UTC)
     first = _frame(start, 60, seed=1)
@@ -260,8 +263,9 @@ def test_binary_history_cache_round_trips_and_replaces_only_the_new_range(
     expected = pd.concat([kept, fresh], ignore_index=True)
     pd.testing.assert_frame_equal(again[0], expected, check_exact=True)
     assert again[1:] == (held_from, end + timedelta(hours=1))
-    days = state.db.rows("SELECT count(*) FROM history_chunks")[0][0]
-    assert days == 3  # the day before held_from is gone; three UTC days remain
+    # Chunks wholly before held_from are gone: the file holds the 4-hour chunks of what is held.
+    stored = state.db.rows("SELECT count(*) FROM history_chunks")[0][0]
+    assert stored == expected["bucket"].dt.floor("4h").nunique() == 14
 
 
 def test_a_state_file_with_the_json_history_cache_still_opens(tmp_path: Path) -> None:
@@ -288,3 +292,67 @@ def test_a_state_file_with_the_json_history_cache_still_opens(tmp_path: Path) ->
     loaded = state.history.load("src", "q", ("rows", "users"))
     assert loaded is not None
     pd.testing.assert_frame_equal(loaded[0], frame, check_exact=True)
+
+
+async def test_table_slices_moved_on_equal_slices_built_from_the_merged_rows(
+    embedded_spec: SourceSpec,
+) -> None:
+    """A steady refresh (held buckets kept, re-fetched ones replaced, a new slice value and a
+    vanished one) gives exactly the slices, ranking, series and weights of a full rebuild."""
+    table = CATALOGUE.tables["feed_actions"]
+    full = (await _old_and_new(embedded_spec))["feed_actions"][1]
+    step = CATALOGUE.step
+    before = Window(WINDOW_START, WINDOW_END - step, WINDOW_START)
+    after = Window(WINDOW_START + step, WINDOW_END, WINDOW_END - step - timedelta(hours=1))
+    held = full[full["bucket"] < before.end].reset_index(drop=True)
+    first = held["bucket"] == WINDOW_START
+    held = pd.concat(  # a country seen only in the bucket that leaves the window
+        [held, held[first & (held["dim"] == "total")].assign(dim="country", dim_value="ZZ")],
+        ignore_index=True,
+    )
+    fresh = full[full["bucket"] >= after.fetch_start].reset_index(drop=True)
+    fresh[["rows", "views"]] = fresh[["rows", "views"]] * 3  # late rows changed the numbers
+    newcomer = fresh[fresh["dim"] == "total"].assign(dim="os", dim_value="KaiOS", rows=1e9)
+    fresh = pd.concat([fresh, newcomer], ignore_index=True)
+
+    old = TableSlices(held, table, bucket_index(before.start, before.end, step))
+    assert "ZZ" in old.ranking["country"]
+    index = bucket_index(after.start, after.end, step)
+    moved = old.advance(fresh, index, after.fetch_start)
+    assert moved is not None
+    merged = merge(held, fresh, after)
+    rebuilt = TableSlices(merged, table, index)
+    assert moved.ranking == rebuilt.ranking and moved.ranking["os"][0] == "KaiOS"
+    assert "ZZ" not in moved.ranking["country"] and Slice("country", "ZZ") not in moved.slots
+    assert _assert_slices_match(merged, "feed_actions", index) == 4 * 11
+    for metric in CATALOGUE.metrics_of("feed_actions"):
+        assert moved.slices(metric) == rebuilt.slices(metric)
+        for where in rebuilt.slices(metric):
+            pd.testing.assert_series_equal(moved.series(metric, where),
+                                           rebuilt.series(metric, where))  # fmt: skip
+            pd.testing.assert_series_equal(moved.weight(metric, where),
+                                           rebuilt.weight(metric, where))  # fmt: skip
+
+
+async def test_a_steady_check_judges_like_a_check_without_held_history(
+    embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """Two checks 15 minutes apart through the held history (slices moved on, cache in the
+    state file) give the same series and verdicts as one check that fetches everything."""
+    source = embedded_spec.open()
+    state = State(tmp_path / "state.sqlite3")
+    try:
+        held = History(source, CATALOGUE, state.history)
+        await run_check(held, END - timedelta(minutes=15), delay=timedelta(minutes=2))
+        steady = await run_check(held, END, delay=timedelta(minutes=2))
+        assert held.moved_on == 2  # both tables' slices were moved on, not rebuilt
+        full = await run_check(History(source, CATALOGUE, None), END,
+                               delay=timedelta(minutes=2))  # fmt: skip
+    finally:
+        state.close()
+        await source.close()
+    assert len(steady.results) == len(full.results) == 60
+    for a, b in zip(steady.results, full.results, strict=True):
+        assert (a.metric.name, a.slice) == (b.metric.name, b.slice)
+        pd.testing.assert_series_equal(a.series, b.series)
+        assert a.verdict.status == b.verdict.status

@@ -27,6 +27,10 @@ class History:
         self.store = store
         self._held: dict[str, tuple[pd.DataFrame, datetime, datetime]] = {}
         self._sliced: dict[str, tuple[pd.DataFrame, TableSlices]] = {}
+        # A refreshed frame whose slices can be the previous ones moved on: (frame, previous
+        # slices, the rows fetched, the window).
+        self._moved: dict[str, tuple[pd.DataFrame, TableSlices, pd.DataFrame, Window]] = {}
+        self.moved_on = 0  # refreshes whose slices were moved on rather than rebuilt
         self.cache_s = 0.0  # seconds spent reading and writing the state file's cache, in all
 
     def _key(self, table: Table) -> str:
@@ -57,11 +61,18 @@ class History:
         cached = self._sliced.get(table.name)
         if cached is not None and cached[0] is frame:
             return cached[1]
-        sliced = TableSlices(frame, table, bucket_index(window.start, window.end,
-                                                        self.catalogue.step))  # fmt: skip
+        index = bucket_index(window.start, window.end, self.catalogue.step)
+        moved = self._moved.get(table.name)
+        sliced = None
+        if moved is not None and moved[0] is frame:
+            sliced = moved[1].advance(moved[2], index, moved[3].fetch_start)
+            self.moved_on += sliced is not None
+        if sliced is None:
+            sliced = TableSlices(frame, table, index)
         held = self._held.get(table.name)
         if held is not None and held[0] is frame:
             self._sliced[table.name] = (frame, sliced)
+            self._moved.pop(table.name, None)
         return sliced
 
     async def held_slices(self, table: Table) -> tuple[TableSlices, Window] | None:
@@ -91,6 +102,10 @@ class History:
         # A check "as of" an earlier time must not overwrite newer held history.
         if held is None or window.end >= held[2]:
             self._held[table.name] = (frame, window.start, window.end)
+            before = self._sliced.pop(table.name, None)
+            moves = before is not None and held is not None and before[0] is held[0]
+            if before is not None and moves and not window.is_full:
+                self._moved[table.name] = (frame, before[1], fresh, window)
             if self.store is not None:
                 started = time.perf_counter()
                 await asyncio.to_thread(

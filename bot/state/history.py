@@ -1,9 +1,9 @@
 """The aggregated history cache: what a table's query returned, so a check fetches only the
 buckets it does not hold yet.
 
-Stored columnar: one row per (source, query, UTC day) whose columns are binary arrays (bucket
-seconds, dictionary codes of dim and dim_value, the values column after column). A save
-rewrites only the days it touches, so a steady check writes one or two days, not 28."""
+Stored columnar: one row per (source, query, four hours) whose columns are binary arrays
+(bucket seconds, dictionary codes of dim and dim_value, the values column after column). A save
+rewrites only the chunks it touches, so a steady check writes one or two, not 168."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from bot.state.db import Database, ts
 
 __all__ = ["HistoryCache", "epoch_seconds", "query_key"]
 
-DAY = 86_400
+CHUNK = 4 * 3600  # seconds of buckets per stored row
 
 
 def epoch_seconds(times: pd.Series) -> list[int]:
@@ -119,12 +119,12 @@ class HistoryCache:
             if not meta:
                 return None
             chunks = self.db.rows(
-                f"SELECT {_CHUNK} FROM history_chunks WHERE source_key=? AND query=? ORDER BY day",
+                f"SELECT {_CHUNK} FROM history_chunks WHERE source_key=? AND query=? ORDER BY chunk",
                 (source_key, query),
             )
         lo = int(meta[0][0])
         rows = _Rows.concat([_decode(c, len(columns)) for c in chunks], len(columns))
-        rows = rows.where(rows.bucket >= lo)  # the first day may start before the window
+        rows = rows.where(rows.bucket >= lo)  # the first chunk may start before the window
         frame = pd.DataFrame(rows.vals, columns=list(columns))
         frame.insert(0, "dim_value", rows.dim_value)
         frame.insert(0, "dim", rows.dim)
@@ -146,12 +146,12 @@ class HistoryCache:
     ) -> None:
         """Replace rows in [replace_from, held_until) by `fresh`; drop those before held_from."""
         lo, start, hi = (ts(t) for t in (held_from, replace_from, held_until))
-        first = start - start % DAY  # the day that keeps its rows before replace_from
+        first = start - start % CHUNK  # the chunk that keeps its rows before replace_from
         width = len(columns)
         new = _Rows.of(fresh, columns)
         with self.db.transaction():
             kept = self.db.rows(
-                f"SELECT {_CHUNK} FROM history_chunks WHERE source_key=? AND query=? AND day=?",
+                f"SELECT {_CHUNK} FROM history_chunks WHERE source_key=? AND query=? AND chunk=?",
                 (source_key, query, first),
             )
             parts = [_decode(c, width) for c in kept]
@@ -159,13 +159,13 @@ class HistoryCache:
             rows = _Rows.concat([*parts, new], width)
             self.db.change(
                 "DELETE FROM history_chunks WHERE source_key=? AND query=? "
-                "AND (day < ? OR day >= ?)",
-                (source_key, query, lo - lo % DAY, first),
+                "AND (chunk < ? OR chunk >= ?)",
+                (source_key, query, lo - lo % CHUNK, first),
             )
-            days = rows.bucket - rows.bucket % DAY
+            starts = rows.bucket - rows.bucket % CHUNK
             chunks = [
-                (source_key, query, int(day), *_encode(rows.where(days == day)))
-                for day in np.unique(days).tolist()
+                (source_key, query, int(chunk), *_encode(rows.where(starts == chunk)))
+                for chunk in np.unique(starts).tolist()
             ]
             self.db.write_many(
                 "INSERT OR REPLACE INTO history_chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",

@@ -125,14 +125,14 @@ MIGRATIONS: tuple[str, ...] = (
         set_at INTEGER NOT NULL
     );
     """,
-    # The history cache becomes columnar: one row per UTC day of a table's aggregates, each
+    # The history cache becomes columnar: one row per four hours of a table's aggregates, each
     # column a binary array. Rows held in the JSON form are dropped and fetched again by the
     # next check (one full query per table).
     """
     CREATE TABLE history_chunks (
         source_key TEXT NOT NULL,
         query TEXT NOT NULL,
-        day INTEGER NOT NULL,         -- unix seconds of the UTC midnight its buckets start on
+        chunk INTEGER NOT NULL,       -- unix seconds its buckets start at (a multiple of 4 h)
         n INTEGER NOT NULL,           -- rows in the chunk
         buckets BLOB NOT NULL,        -- int64 unix seconds, little-endian, one per row
         dims TEXT NOT NULL,           -- JSON list: the chunk's distinct dims
@@ -140,7 +140,7 @@ MIGRATIONS: tuple[str, ...] = (
         dim_values TEXT NOT NULL,     -- JSON list: the chunk's distinct dim values
         value_codes BLOB NOT NULL,    -- int32 per row: index into dim_values
         vals BLOB NOT NULL,           -- float64, column after column in the table's order
-        PRIMARY KEY (source_key, query, day)
+        PRIMARY KEY (source_key, query, chunk)
     );
     DELETE FROM history_meta;
     DROP TABLE history_rows;
