@@ -222,7 +222,21 @@ async def main() -> None:
         help="only the candidates whose name contains one of these words, e.g. --only '(default)' "
         "(the baseline row is always run: the comparison needs it)",
     )
+    parser.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="PARAM=VALUE",
+        help="change the default's settings, e.g. --set k=4 window=0 (what-if runs)",
+    )
     args = parser.parse_args()
+    if args.set:
+        changed = dict(item.split("=", 1) for item in args.set)
+        detectors.build({**detectors.DEFAULT_SPEC, **changed})  # a bad setting fails here
+        detectors.build_rule({**detectors.DEFAULT_SPEC, **changed})
+        CANDIDATES[f"(default) with {' '.join(args.set)}"] = {
+            **detectors.DEFAULT_SPEC, **changed
+        }
     catalogue = load_catalogue()
     root = Path(args.path or tempfile.mkdtemp(prefix="alertbot-detection-"))
     datasets = []

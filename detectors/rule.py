@@ -66,11 +66,14 @@ RULE_PARAMS: Mapping[str, Param] = {
     "missing_min_expected": Param(
         float, 50.0, 0.0, 1e12, "a missing bucket fires when this much was expected (0 never)"
     ),
+    "persist_level": Param(
+        float, 1.0, 1.0, 100.0, "half-widths away at which a bucket counts for persistence"
+    ),
     "fine_severe": Param(
-        float, 0.25, 0.0, 2.0, "severe x (steps per 15 min) ^ this at finer steps"
+        float, 0.2, 0.0, 2.0, "severe x (steps per 15 min) ^ this at finer steps"
     ),
     "fine_persist": Param(
-        float, 0.25, 0.0, 1.0, "persist_k, persist_m x (steps per 15 min) ^ this, finer steps"
+        float, 1.0, 0.0, 1.0, "persist_k, persist_m x (steps per 15 min) ^ this, finer steps"
     ),
 }
 
@@ -138,6 +141,7 @@ class Rule:
         self.window_min_share: float = values["window_min_share"]
         self.fine_severe: float = values["fine_severe"]
         self.fine_persist: float = values["fine_persist"]
+        self.persist_level: float = values["persist_level"]
         self.autocorr_max: float = values["autocorr_max"]
         if self.persist_k > self.persist_m:
             raise ValueError(
@@ -172,10 +176,13 @@ class Rule:
         known = np.isfinite(value) & np.isfinite(expected)
         outside &= known
         fine = _fineness(series.index)
-        flags = np.concatenate([[0.0], np.cumsum(outside.astype(float))])
+        # A bucket counts towards persistence when it is clearly outside: real errors often
+        # hover just past the edge of the band for a while without anything happening.
+        far = outside & (np.abs(np.nan_to_num(score)) >= self.persist_level)
+        flags = np.concatenate([[0.0], np.cumsum(far.astype(float))])
         ends = np.arange(1, outside.size + 1)
-        # At a finer step the same noise crosses the band more often in a row: more of a
-        # longer window must be outside.
+        # At a finer step the same noise stays outside for more steps in a row: persistence
+        # is measured in time (by default 2 of 3 quarter-hours' worth of steps).
         persist_k, persist_m = self._persistence(fine)
         recent = flags[ends] - flags[np.maximum(ends - persist_m, 0)]
         persistent = recent >= persist_k

@@ -43,6 +43,9 @@ DAILY_SHORT = "daily-short"
 RECENT = "recent"
 REBASED = ", rebased"
 SPARSE = ", sparse"  # the width is the sparse floor: sums of buckets mean little there
+# A series is sparse where this share of the last week's forecast errors is exactly 0: below
+# half already (a mean of a few events is 0 most of the time, and its rare blips vary).
+SPARSE_SHARE = 0.3
 
 
 def seasonal_period(step: timedelta) -> int:
@@ -529,14 +532,14 @@ class SeasonalDetector(Detector):
         size = np.abs(errors[start:])
         exact = pd.Series(np.where(np.isfinite(size), size <= 1e-12, np.nan))
         share = exact.rolling(window, min_periods=period).mean().to_numpy()
-        if not bool(np.any(share >= 0.5)):
+        if not bool(np.any(share >= SPARSE_SHARE)):
             return out  # not a sparse series: spare the rolling quantile
         q = float(np.clip(1 - self.sparse_per_day / period, 0.5, 1.0))
         tail = pd.Series(size).rolling(window, min_periods=period).quantile(q).to_numpy()
         # Causal: the floor for a point comes from the points before it.
         share = np.concatenate([[np.nan], share[:-1]])
         tail = np.concatenate([[np.nan], tail[:-1]])
-        out[start:] = np.where(share >= 0.5, np.nan_to_num(tail), 0.0)
+        out[start:] = np.where(share >= SPARSE_SHARE, np.nan_to_num(tail), 0.0)
         return out
 
     def _noise(self, errors: np.ndarray, sd: np.ndarray, first: int, window: int) -> np.ndarray:

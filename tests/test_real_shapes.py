@@ -166,3 +166,35 @@ def test_one_minute_steps_scale_the_rule() -> None:
     assert not table["firing"].iloc[-10]
     coarse = detectors.build_rule({**full, "fine_severe": 0}).evaluate(series, band)
     assert coarse["firing"].iloc[-10]
+
+
+def test_buckets_hovering_just_past_the_edge_are_not_persistent() -> None:
+    """With persist_level=1.25, two buckets 1.1-1.2 half-widths out (real errors drift there
+    for a while) do not fire on persistence while 1.5 half-widths out do; with every bucket
+    outside counting (persist_level=1, the default) the hover fires too."""
+    index = pd.date_range("2026-11-27", periods=4, freq=STEP, tz="UTC")
+    band = pd.DataFrame({"expected": 100.0, "lower": 90.0, "upper": 110.0}, index=index)
+    hover = pd.Series([100.0, 100.0, 88.0, 89.0], index=index)
+    clear = pd.Series([100.0, 100.0, 85.0, 86.0], index=index)
+    rule = detectors.build_rule({**detectors.DEFAULT_SPEC, "window": 0, "persist_level": 1.25})
+    assert not rule.evaluate(hover, band)["firing"].any()
+    assert rule.evaluate(clear, band)["firing"].iloc[-1]
+    every = detectors.build_rule({**detectors.DEFAULT_SPEC, "window": 0})
+    assert every.evaluate(hover, band)["firing"].iloc[-1]
+
+
+def test_persistence_at_one_minute_is_measured_in_time() -> None:
+    """At a 1-minute step, six minutes 1.5 half-widths out are not yet persistent (minute
+    noise runs that long), forty are; with the old bucket-count scaling six minutes fired."""
+    n = 60
+    index = pd.date_range("2026-11-27", periods=n, freq="1min", tz="UTC")
+    band = pd.DataFrame({"expected": 100.0, "lower": 90.0, "upper": 110.0}, index=index)
+    short = pd.Series(100.0, index=index)
+    short.iloc[-6:] = 115.0
+    long = pd.Series(100.0, index=index)
+    long.iloc[-40:] = 115.0
+    rule = detectors.build_rule({**detectors.DEFAULT_SPEC, "window": 0})
+    assert not rule.evaluate(short, band)["firing"].any()
+    assert rule.evaluate(long, band)["firing"].iloc[-1]
+    by_count = detectors.build_rule({**detectors.DEFAULT_SPEC, "window": 0, "fine_persist": 0.25})
+    assert by_count.evaluate(short, band)["firing"].iloc[-1]
