@@ -224,12 +224,15 @@ def _check_sql(table: Table, where: str) -> None:
         if name not in outputs:  # type: ignore[operator]
             raise CatalogueError(f'{where}: its SQL does not return the column "{name}"'
                                  f"{_closest(name, outputs or ())}")  # fmt: skip
-    literals = set(re.findall(r"'([^']*)'", _COMMENT.sub(" ", table.sql)))
+    text = _COMMENT.sub(" ", table.sql)
+    named = re.findall(r"'([^']*)'\s+AS\s+dim\b", text, re.IGNORECASE)  # 'os' AS dim
+    literals = set(named) or set(re.findall(r"'([^']*)'", text))  # or anywhere, as a string
     for dim in table.dims:
         if dim not in literals:
+            hint = _closest(dim, [n for n in named if n != "total"]) if named else ""
             raise CatalogueError(
                 f"{where}: dims: its SQL never names the dim \"{dim}\" (as '{dim}' AS dim)"
-                f"{_closest(dim, sorted(literals))}"
+                f"{hint}"
             )
 
 
