@@ -450,3 +450,20 @@ async def test_kill_9_while_alerting_then_restart_delivers_each_alert_once(tmp_p
     ]
     assert set(hung) <= set(alerts)  # what was in flight at the crash was delivered after it
     assert second.returncode == 0, stderr.decode()[-2000:]
+
+
+def test_check_json_imports_only_what_it_uses(tmp_path: Path) -> None:
+    """`check --json` against a ClickHouse server loads neither chDB (the embedded source's
+    engine) nor matplotlib (charts are not asked for); pandas it does need."""
+    code = textwrap.dedent("""
+        import contextlib, io, sys
+        from bot.cli import main
+        with contextlib.redirect_stderr(io.StringIO()):
+            code = main(["check", "--json"])
+        print(code, sorted({"pandas", "matplotlib", "chdb"} & set(sys.modules)))
+    """)
+    env = {**clean_env(), "CLICKHOUSE_URL": "http://127.0.0.1:9", "CLICKHOUSE_TIMEOUT": "5",
+           "STATE_PATH": str(tmp_path / "s.db")}  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=120, check=True, cwd=tmp_path)  # fmt: skip
+    assert done.stdout.strip().splitlines()[-1] == "1 ['pandas']", done.stdout + done.stderr
