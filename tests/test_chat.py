@@ -540,17 +540,25 @@ async def test_thresholds_show_defaults_names_and_the_full_list_one_tap_away(
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
     async with running(settings, fake, schedule=False) as monitor:
         names = list(monitor.params(monitor.catalogue.metrics["views"]))
-        await _say(fake, "/set views k 4", user=ADMIN)
+        changed = (await _say(fake, "/set views k 4", user=ADMIN))[0].text
+        assert "k: 3.25 → <b>4.0</b>" in changed, changed
         overview = (await _say(fake, "/thresholds", user=USER))[0].text
         short = (await _say(fake, "/thresholds views", user=USER))[0]
         query = await fake.press(short.buttons[0]["callback_data"], user=USER, message=short)
         await _answer(fake, query)
-        pressed = await fake.wait_for(lambda c: c.chat_id == USER and "window_min_share" in c.text)
-        full_ru = await _say(fake, "/thresholds views all", user=MEMBER, language="ru")
+        last = "\nChange one: <code>/set views k 4</code>"  # the full list's last line
+        await fake.wait_for(lambda c: c.chat_id == USER and c.text.endswith(last))
+        pressed = fake.sent_to(USER)[fake.sent_to(USER).index(short) + 1:]
+        first = len(fake.sent_to(MEMBER))
+        await _say(fake, "/thresholds views all", user=MEMBER, language="ru")
+        await fake.wait_for(lambda c: c.chat_id == MEMBER and c.text.endswith(
+            "\nИзменить: <code>/set views k 4</code>"))  # fmt: skip
+        full_ru = fake.sent_to(MEMBER)[first:]
         short_ru = (await _say(fake, "/thresholds views", user=MEMBER, language="ru"))[0].text
     assert "k=—" not in overview
     assert "<code>likes</code>: seasonal, k = 3.25, both ways — catalogue settings" in overview
-    assert "<code>views</code>: seasonal, k = 4, both ways — changed: k = 4 by User1" in overview
+    assert "<code>views</code>: seasonal, k = 4, both ways — changed: k = 4 by User1" in overview, (
+        overview)  # fmt: skip
     assert "Sensitivity</b> <code>k</code> = <b>4</b> (set by User1 " in short.text
     assert "default 3.25" in short.text and "Which moves alert" in short.text
     assert "<code>min_rel_change</code> = <b>0.1</b> (default)" in short.text

@@ -114,7 +114,7 @@ async def status(
         errors = store.journal.delivery_errors(now - timedelta(days=1))
         lines.append(t._("delivery errors in the last 24 h: {n}", n=errors))
         mutes = store.mutes.active(now)  # every metric's mute is "*"
-        every_metric = t._("all metrics")
+        every_metric = t._("everything")
         muted = [t._("{metric} until {until}", metric=every_metric if m.metric == "*"
                      else e(m.metric), until=f"{m.until.astimezone(zone):%m-%d %H:%M}")
                  for m in mutes]  # fmt: skip

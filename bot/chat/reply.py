@@ -10,9 +10,7 @@ from typing import Any
 
 from bot.core.i18n import Translator
 
-__all__ = ["OUT_OF_DATE", "Reply", "localized", "out_of_date"]
-
-OUT_OF_DATE = "That button is out of date."
+__all__ = ["Reply", "localized", "out_of_date"]
 
 
 def out_of_date(t: Translator) -> str:

@@ -17,6 +17,7 @@ from bot.chat.monitoring import metric_named
 from bot.chat.reply import out_of_date
 from bot.core.commands import N_ as _
 from bot.core.i18n import Translator
+from bot.core.text import MESSAGE_LIMIT, rendered_length
 from bot.core.wording import e, split_message
 from bot.service.monitor import Monitor
 from bot.settings import Settings
@@ -189,6 +190,21 @@ def full_text(metric: Metric, spec: Mapping[str, Any], params: Mapping[str, Para
     return "\n".join(lines)
 
 
+def messages(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """`text` in as few messages as fit, split only between lines (each line is whole: its
+    tags open and close on it)."""
+    parts: list[list[str]] = [[]]
+    used = 0
+    for line in text.split("\n"):
+        size = rendered_length(line) + 1
+        if parts[-1] and used + size > limit:
+            parts.append([])
+            used = 0
+        parts[-1].append(line)
+        used += size
+    return [piece for part in parts for piece in split_message("\n".join(part).strip("\n"))]
+
+
 def _all_button(metric: Metric, count: int, t: Translator) -> InlineKeyboardMarkup | None:
     data = PREFIX + metric.name
     if len(data.encode()) > 64:
@@ -206,13 +222,13 @@ async def thresholds(
     if len(args) > 2 or (len(args) == 2 and args[1].lower() not in ("all", "все")):
         raise UsageError(t._("One metric at a time; add all for every parameter."), "thresholds")
     if not args:
-        for part in split_message(overview_text(catalogue, checks, store, t)):
+        for part in messages(overview_text(catalogue, checks, store, t)):
             await message.answer(part)
         return
     m = metric_named(catalogue, args[0], "thresholds", t)
     spec, params, changed = checks.spec(m), checks.params(m), store.overrides.of(m.name)
     if len(args) == 2:
-        for part in split_message(full_text(m, spec, params, changed, t=t, zone=settings.zone)):
+        for part in messages(full_text(m, spec, params, changed, t=t, zone=settings.zone)):
             await message.answer(part)
         return
     await message.answer(short_text(m, spec, params, changed, t=t, zone=settings.zone),
@@ -230,7 +246,7 @@ async def all_button(
         return
     await query.answer()
     spec, params, changed = checks.spec(m), checks.params(m), store.overrides.of(m.name)
-    for part in split_message(full_text(m, spec, params, changed, t=t, zone=settings.zone)):
+    for part in messages(full_text(m, spec, params, changed, t=t, zone=settings.zone)):
         await query.bot.send_message(query.message.chat.id, part)
 
 
