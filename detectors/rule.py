@@ -177,13 +177,19 @@ class Rule:
         outside &= known
         fine = _fineness(series.index)
         # A bucket counts towards persistence when it is clearly outside: real errors often
-        # hover just past the edge of the band for a while without anything happening.
-        far = outside & (np.abs(np.nan_to_num(score)) >= self.persist_level)
-        flags = np.concatenate([[0.0], np.cumsum(far.astype(float))])
-        ends = np.arange(1, outside.size + 1)
+        # follow one another and hover just past the edge of the band for a while without
+        # anything happening. Errors correlated by rho (lag 1) wander sqrt(1 + 2 rho) times
+        # as far over a run as independent ones: a run counts from that far out.
+        rho = self._autocorrelation(value, expected, lower, upper)
         # At a finer step the same noise stays outside for more steps in a row: persistence
         # is measured in time (by default 2 of 3 quarter-hours' worth of steps).
         persist_k, persist_m = self._persistence(fine)
+        far = outside
+        if persist_k > 1:  # a run, not every bucket outside
+            level = self.persist_level * np.sqrt(1 + 2 * rho)
+            far = outside & (np.abs(np.nan_to_num(score)) >= level)
+        flags = np.concatenate([[0.0], np.cumsum(far.astype(float))])
+        ends = np.arange(1, outside.size + 1)
         recent = flags[ends] - flags[np.maximum(ends - persist_m, 0)]
         persistent = recent >= persist_k
         severe = np.abs(np.nan_to_num(score)) >= self.severe * fine**self.fine_severe
@@ -196,6 +202,7 @@ class Rule:
             upper,
             counts=counts,
             threshold=self.window_score * fine**self.fine_severe,
+            rho=rho,
         )
         if window is None:
             window = np.zeros(value.size, dtype=int)
@@ -233,6 +240,7 @@ class Rule:
         *,
         counts: bool = True,
         threshold: float | None = None,
+        rho: np.ndarray | None = None,
     ) -> np.ndarray | None:
         """Per bucket, the shortest window (2 .. `window` buckets) ending there whose summed
         deviation is outside the window's own band, sqrt(sum of half-widths squared), the
@@ -246,7 +254,8 @@ class Rule:
         usual = None
         if not counts:
             usual = _trailing_median(np.abs(expected), USUAL_WINDOW)
-        rho = self._autocorrelation(value, expected, lower, upper)
+        if rho is None:
+            rho = self._autocorrelation(value, expected, lower, upper)
         length = np.zeros(value.size, dtype=int)
         for n in range(2, self.window + 1):
             # Errors that lean the same way bucket after bucket (real data's often do) add up

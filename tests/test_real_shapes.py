@@ -198,3 +198,23 @@ def test_persistence_at_one_minute_is_measured_in_time() -> None:
     assert rule.evaluate(long, band)["firing"].iloc[-1]
     by_count = detectors.build_rule({**detectors.DEFAULT_SPEC, "window": 0, "fine_persist": 0.25})
     assert by_count.evaluate(short, band)["firing"].iloc[-1]
+
+
+def test_errors_that_follow_one_another_need_a_run_further_out() -> None:
+    """On a series whose errors drift (lag-1 correlation 0.9), two buckets 1.2 half-widths
+    out are what its drift does and do not fire on persistence; with independent errors
+    assumed (autocorr_max=0) they do."""
+    rng = np.random.default_rng(12)
+    n = 200
+    drift = np.zeros(n)
+    for i in range(1, n):
+        drift[i] = 0.9 * drift[i - 1] + 0.2 * rng.standard_normal()
+    values = 100 + 10 * np.clip(drift, -0.95, 0.95)
+    values[-2:] = [88.0, 88.5]
+    index = pd.date_range("2026-11-27", periods=n, freq=STEP, tz="UTC")
+    band = pd.DataFrame({"expected": 100.0, "lower": 90.0, "upper": 110.0}, index=index)
+    series = pd.Series(values, index=index)
+    rule = detectors.build_rule({**detectors.DEFAULT_SPEC, "window": 0})
+    assert not rule.evaluate(series, band)["firing"].iloc[-2:].any()
+    independent = detectors.build_rule({**detectors.DEFAULT_SPEC, "window": 0, "autocorr_max": 0})
+    assert independent.evaluate(series, band)["firing"].iloc[-1]
