@@ -437,14 +437,20 @@ async def test_a_russian_client_gets_russian_help_status_and_menu(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
     """A private chat from a Telegram client in Russian gets /help and /status in Russian
-    (without choosing anything); an English client in the same bot gets English; the menu
-    is also set for Russian clients, in Russian."""
+    (without choosing anything) and keeps Russian once it subscribes (its alerts come without
+    a message to take the language from); an English client gets English; the menu is also
+    set for Russian clients, in Russian."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake, schedule=False):
+    async with running(settings, fake, schedule=False) as monitor:
         help_ru = (await _say(fake, "/help", user=USER, language="ru-RU"))[0].text
         status_ru = (await _say(fake, "/status", user=USER, language="ru"))[0].text
         help_en = (await _say(fake, "/help", user=MEMBER, language="en"))[0].text
         menus = await fake.wait_for(lambda c: c.method == "setMyCommands", count=3)
+        assert monitor.state.languages.of_chat(USER) is None
+        subscribed = (await _say(fake, "/subscribe views", user=USER, language="ru"))[0].text
+        kept = monitor.state.languages.of_chat(USER)
+    assert "Теперь этот чат получает оповещения для <code>views</code>" in subscribed
+    assert kept == "ru"
     assert "проверяет" in help_ru and "раз в 15 минут" in help_ru and "/lang [en|ru]" in help_ru
     assert "<b>Состояние</b>" in status_ru and "следующая проверка" in status_ru
     assert "язык: Русский" in status_ru and "не получает оповещений" in status_ru
