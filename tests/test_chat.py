@@ -508,13 +508,18 @@ async def test_lang_switches_a_group_for_its_admins_only(
 async def test_status_in_an_alert_chat_says_it_gets_every_alert(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
-    """/status in a chat listed in ALERT_CHAT_IDS says it gets every alert (the notifier sends
-    it each one), never "nothing (/subscribe)"; a private chat without subscription is told
-    how to subscribe."""
+    """/status and /help in a chat listed in ALERT_CHAT_IDS say it gets every alert (the
+    notifier sends it each one), never "nothing (/subscribe)"; a private chat without
+    subscription is told how to subscribe, and not that alerts come "here"."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
     async with running(settings, fake, schedule=False):
         alert_chat = (await _say(fake, "/status", user=MEMBER, chat=ALERTS))[0].text
         private = (await _say(fake, "/status", user=USER))[0].text
+        help_team = (await _say(fake, "/help", user=MEMBER, chat=ALERTS))[0].text
+        help_private = (await _say(fake, "/help", user=USER))[0].text
+    assert "alerts here when one leaves its expected range" in help_team
+    assert "alerts here when" not in help_private
+    assert "/subscribe to get the alerts here too" in help_private
     assert "this chat gets every alert (it is an alert chat, ALERT_CHAT_IDS)" in alert_chat
     assert "nothing" not in alert_chat and "/subscribe" not in alert_chat
     assert "this chat gets no alerts (/subscribe to get them)" in private

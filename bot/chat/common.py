@@ -17,7 +17,7 @@ from bot.core.wording import e
 from bot.service.monitor import Monitor
 from bot.service.scheduler import next_tick
 from bot.settings import Settings
-from bot.state import State
+from bot.state import State, StoreError
 from queries.catalogue import Catalogue
 
 __all__ = ["build", "build_fallback", "metrics_text"]
@@ -27,11 +27,22 @@ def _is_admin(message: Message, settings: Settings) -> bool:
     return message.from_user is not None and message.from_user.id in settings.admin_ids
 
 
+def _alerts_here(chat: int, store: State, settings: Settings) -> str:
+    """Which alerts `chat` gets, as the notifier decides: 'all', 'some' or 'none'."""
+    if chat in settings.alert_chat_ids:
+        return "all"
+    try:
+        return "some" if store.subscriptions.of_chat(chat) else "none"
+    except StoreError:
+        return "none"
+
+
 async def start(
-    message: Message, *, settings: Settings, catalogue: Catalogue, t: Translator,
+    message: Message, *, settings: Settings, catalogue: Catalogue, store: State, t: Translator,
 ) -> None:  # fmt: skip
     text = help_text(catalogue, t, is_admin=_is_admin(message, settings),
-                     every=settings.check_interval)  # fmt: skip
+                     every=settings.check_interval,
+                     gets=_alerts_here(message.chat.id, store, settings))  # fmt: skip
     who = message.from_user.id if message.from_user else "unknown"
     text += "\n\n" + t._(
         "This chat's id: {chat} (for ALERT_CHAT_IDS); your user id: {user} (for ADMIN_IDS).",

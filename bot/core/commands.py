@@ -108,11 +108,23 @@ def span(t: Translator, delta: timedelta) -> str:
     return " ".join(parts)
 
 
-def help_text(catalogue: Catalogue, t: Translator, *, is_admin: bool, every: timedelta) -> str:
+def help_text(catalogue: Catalogue, t: Translator, *, is_admin: bool, every: timedelta,
+              gets: str = "all") -> str:  # fmt: skip
+    """The commands this person may use, under what the bot watches and how often; `gets` is
+    which alerts this chat receives: 'all' (an alert chat), 'some' (subscribed) or 'none'."""
     metrics = ", ".join(f"<code>{_e(m)}</code>" for m in catalogue.metrics)
-    intro = t._("<b>metric-alertbot</b> watches {metrics} every {every}, with their slices, "
-                "and alerts here when one leaves its expected range.", metrics=metrics,
-                every=_e(span(t, every)))  # fmt: skip
+    values = {"metrics": metrics, "every": _e(span(t, every))}
+    if gets == "all":
+        intro = t._("<b>metric-alertbot</b> watches {metrics} every {every}, with their slices, "
+                    "and alerts here when one leaves its expected range.", **values)
+    elif gets == "some":
+        intro = t._("<b>metric-alertbot</b> watches {metrics} every {every}, with their slices, "
+                    "and sends this chat the alerts it subscribed to (/status shows which).",
+                    **values)  # fmt: skip
+    else:
+        intro = t._("<b>metric-alertbot</b> watches {metrics} every {every}, with their slices, "
+                    "and alerts the team's alert chat when one leaves its expected range; "
+                    "/subscribe to get the alerts here too.", **values)  # fmt: skip
     lines = [intro, ""]
     for c in COMMANDS:
         if c.admin and not is_admin:
