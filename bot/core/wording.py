@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
-from bot.core.commands import usage
 from bot.core.formatting import fmt_pct, fmt_value, title_of
 from bot.core.i18n import Translator, translator
 from bot.core.reasons import reason_text
 from bot.core.report import CheckReport, SeriesResult
 from bot.core.text import CAPTION_LIMIT, MESSAGE_LIMIT, cut_html, rendered_length, split_html
-from detectors import Param, Status, outside_since
-from queries.catalogue import Catalogue, Metric
+from detectors import Status, outside_since
+from queries.catalogue import Metric
 
 __all__ = [
     "CAPTION_LIMIT",
@@ -26,7 +24,6 @@ __all__ = [
     "digest_text",
     "metric_caption",
     "split_message",
-    "thresholds_text",
 ]
 
 
@@ -234,37 +231,6 @@ def metric_caption(result: SeriesResult, *, zone: ZoneInfo, muted: datetime | No
     return cut_html("\n".join(lines), CAPTION_LIMIT)
 
 
-def thresholds_text(
-    metric: Metric,
-    spec: Mapping[str, Any],
-    params: Mapping[str, Param],
-    overrides: Mapping[str, Any],
-    *,
-    zone: ZoneInfo,
-) -> str:
-    lines = [f"<b>{e(metric.title)}</b> (<code>{e(metric.name)}</code>), method "
-             f"<code>{e(spec.get('method'))}</code>:"]  # fmt: skip
-    for name, param in params.items():
-        value = spec.get(name, param.default)
-        line = f"<code>{e(name)}</code> = <b>{e(value)}</b>"
-        if name in overrides:
-            who, when = overrides[name].user_id, overrides[name].set_at
-            stamp = f"{when.astimezone(zone):%m-%d %H:%M}"
-            line += f" (set by {e(who)} {stamp}; default {e(param.default)})"
-        line += f" — {e(param.help)}; {e(param.rule())}"
-        lines.append(line)
-    lines.append(f"\nChange: {e(usage('set'))}, e.g. /set {e(metric.name)} k 5")
-    return "\n".join(lines)
-
-
 def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     """Parts that each fit one Telegram message, split at line breaks, markup kept valid."""
     return split_html(text, limit)
-
-
-def metrics_text(catalogue: Catalogue) -> str:
-    lines = ["<b>Metrics</b>"]
-    for m in catalogue.metrics.values():
-        lines.append(f"<code>{e(m.name)}</code> — {e(m.title)}; slices: {e(', '.join(m.slices))}")
-    lines.append("\n/metric NAME [slice], e.g. /metric views os=iOS")
-    return "\n".join(lines)
