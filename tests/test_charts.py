@@ -147,6 +147,18 @@ def test_short_titles_are_untouched() -> None:
     assert f"vs expected {verdict.expected:,.0f} (−" in title
 
 
+def test_too_little_history_draws_without_a_range() -> None:
+    """A series whose band is still empty (too little history) draws without warnings and says
+    that there is no expected range yet, instead of a percentage."""
+    series, band, _ = synthetic(drop=0)
+    empty = band * np.nan
+    verdict = Verdict(Status.UNKNOWN, series.index[-1], float(series.iloc[-1]), None, None, None,
+                      None, "too little history")  # fmt: skip
+    fig = draw_chart(VIEWS, Slice(), series, empty, verdict, zone=MOSCOW, t=translator("en"))
+    assert fig.texts[1].get_text().startswith("no expected range yet")
+    assert render_chart(VIEWS, Slice(), series, empty, verdict, zone=MOSCOW).startswith(PNG)
+
+
 def test_render_chart_keeps_its_call_and_speaks_russian() -> None:
     """The existing call (positional data, zone=) still returns a PNG; lang='ru' another one."""
     series, band, verdict = synthetic()
