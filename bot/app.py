@@ -168,10 +168,18 @@ class BotApp:
                                         backoff=self.start_backoff)  # fmt: skip
 
         async def menus() -> bool:
-            """The menu in LANGUAGE, then one per language for clients set to it."""
-            if not await ask("setMyCommands", lambda: self.bot.set_my_commands(
-                    menu(default_language(self.settings)))):  # fmt: skip
+            """The menu in LANGUAGE, then one per language for clients set to it (not when
+            Telegram refused the first: it would refuse the same commands again)."""
+            accepted: list[bool] = []
+
+            async def default() -> None:
+                await self.bot.set_my_commands(menu(default_language(self.settings)))
+                accepted.append(True)
+
+            if not await ask("setMyCommands", default):
                 return False
+            if not accepted:
+                return True
             for lang in LANGUAGES:
                 commands = menu(lang)
 
