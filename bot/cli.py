@@ -70,7 +70,8 @@ async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         raise next(iter(report.failures.values()), SourceError(next(iter(report.errors.values()))))
     print(report_json(report) if args.json else check_table(report, settings.zone))
     if args.charts:
-        paths = await asyncio.to_thread(write_charts, report, Path(args.charts), settings.zone)
+        paths = await asyncio.to_thread(write_charts, report, Path(args.charts), settings.zone,
+                                        settings.language)  # fmt: skip
         if not args.json:
             for path in paths:
                 print(f"chart: {path}")
@@ -174,7 +175,8 @@ async def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         await source.close()
     zone = settings.zone
-    print(report_backtest_json(result, zone) if args.json else report_backtest(result, zone))
+    print(report_backtest_json(result, zone) if args.json
+          else report_backtest(result, zone, catalogue.step))  # fmt: skip
     return EXIT_OK
 
 

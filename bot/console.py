@@ -129,14 +129,17 @@ async def prepare_demo(source: Source, catalogue: Catalogue, now: datetime) -> N
         await seeding.extend(source, now, history=catalogue.history)
 
 
-def write_charts(report: CheckReport, folder: Path, zone: ZoneInfo) -> list[Path]:
+def write_charts(
+    report: CheckReport, folder: Path, zone: ZoneInfo, lang: str = "en"
+) -> list[Path]:
     from bot.service.charts import render_chart  # matplotlib: only when charts are drawn
 
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for result in report.anomalies:
         png = render_chart(
-            result.metric, result.slice, result.series, result.band, result.verdict, zone=zone
+            result.metric, result.slice, result.series, result.band, result.verdict, zone=zone,
+            lang=lang,
         )
         label = result.slice.label().replace("=", "_").replace("/", "_").replace(" ", "_")
         path = folder / f"{result.metric.name}__{label}.png"
