@@ -274,7 +274,8 @@ async def main() -> None:
               f"{r['recall_all']:>10.3f} {r['median_ttd']:>7.1f} {r['within_2']:>5.2f} "
               f"{r['false_per_day']:>9.2f} {r['ms_per_series']:>9.2f}")  # fmt: skip
     base = rows[0]
-    default = next(r for r in rows if r["name"].endswith("(default)"))
+    # The default row, or (when --only left it out) the last what-if row.
+    default = next((r for r in rows if r["name"].endswith("(default)")), rows[-1])
     ratio = base["false_per_day"] / max(default["false_per_day"], 1e-9)
     print(f"\ntarget incidents (>= 20% on >= 100 events/bucket): {default['incidents']}")
     print(f"default vs baseline: {ratio:.0f}x fewer false alerts per day, recall "
