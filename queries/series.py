@@ -236,9 +236,8 @@ class TableSlices:
         if _step(index) != _step(self.index):
             return None
         keep = int(index.searchsorted(pd.Timestamp(fetch_start)))
-        target = np.arange(keep)
-        source = target + int((index[0] - self.index[0]) // _step(index))
-        ok = (source >= 0) & (source < len(self.index))
+        shift = int((index[0] - self.index[0]) // _step(index))  # old column of new column 0
+        lo, hi = max(0, -shift), max(0, min(keep, len(self.index) - shift))
         slots = dict(self.slots)
         for where in new.slots:
             slots.setdefault(where, len(slots))
@@ -246,8 +245,9 @@ class TableSlices:
         fresh_rows = np.array(list(new.slots.values()), dtype="int64")
         values = {}
         for col, old in self.values.items():
-            matrix = np.full((len(slots), len(index)), np.nan)
-            matrix[: len(self.slots), target[ok]] = old[:, source[ok]]
+            matrix = np.empty((len(slots), len(index)))  # every cell is set just below
+            matrix[:, :lo] = matrix[:, hi:] = matrix[len(self.slots) :, lo:hi] = np.nan
+            matrix[: len(self.slots), lo:hi] = old[:, lo + shift : hi + shift]
             matrix[into, keep:] = new.values[col][fresh_rows, keep:]
             values[col] = matrix
         # Slices that left the window keep no row.
@@ -300,7 +300,7 @@ class TableSlices:
         else:
             assert metric.column is not None
             values = self._column(metric.column, where)
-        return pd.Series(values, index=self.index, name=metric.name, dtype="float64")
+        return pd.Series(values, index=self.index, name=metric.name, copy=False)
 
     def weight(self, metric: Metric, where: Slice) -> pd.Series:
         """How many events stand behind each value (see weight_series)."""
