@@ -15,7 +15,8 @@ Methods, run on the same data:
 
 Scores (an episode is a run of consecutive firing points, one alert):
 - false/day/100: episodes that overlap no labelled segment nor the hour after one, per day
-  per 100 series;
+  per 100 series (an episode is a run of firing points; with --resolve-after 2 runs apart by
+  a single quiet point are one episode, as the bot's incidents with RESOLVE_AFTER=2);
 - recall: labelled segments (starting after the warm-up) with a firing point inside them or
   within 2 steps after their start; recall>15m the same for segments longer than 15 minutes;
 - delay: median steps from a caught segment's start to its first firing point;
@@ -145,7 +146,21 @@ class Tally:
         self.per_series.update(other.per_series)
 
 
-def score(name: str, fire: np.ndarray, label: pd.Series, *, delay_limit: int) -> Tally:
+def episodes(fire: np.ndarray, resolve_after: int) -> list[tuple[int, int]]:
+    """Runs of firing points, a run ending only after `resolve_after` quiet points in a row
+    (the bot's RESOLVE_AFTER: 1 counts every run on its own)."""
+    out: list[tuple[int, int]] = []
+    for a, b in runs(fire):
+        if out and a - out[-1][1] - 1 < resolve_after:
+            out[-1] = (out[-1][0], b)
+        else:
+            out.append((a, b))
+    return out
+
+
+def score(
+    name: str, fire: np.ndarray, label: pd.Series, *, delay_limit: int, resolve_after: int = 1
+) -> Tally:
     index = label.index
     step = pd.Timedelta(index[1] - index[0])
     scored = np.asarray(index >= index[0] + WARMUP)
@@ -157,7 +172,7 @@ def score(name: str, fire: np.ndarray, label: pd.Series, *, delay_limit: int) ->
     for a, b in segments:
         covered[a : min(b + after + 1, lab.size)] = True
     t = Tally(days=float(scored.sum() * step / pd.Timedelta(days=1)), series=1)
-    for a, b in runs(fire):
+    for a, b in episodes(fire, resolve_after):
         t.episodes += 1
         if not covered[a : b + 1].any():
             t.false += 1
@@ -185,7 +200,7 @@ def score(name: str, fire: np.ndarray, label: pd.Series, *, delay_limit: int) ->
 
 
 def run_one(
-    path: Path, methods: tuple[str, ...], overrides: dict[str, str]
+    path: Path, methods: tuple[str, ...], overrides: dict[str, str], resolve_after: int = 1
 ) -> dict[tuple[str, str], Tally]:
     value, label = read(path)
     out: dict[tuple[str, str], Tally] = {}
@@ -202,7 +217,7 @@ def run_one(
             started = time.perf_counter()
             fire = firing(method, v, overrides)
             elapsed = time.perf_counter() - started
-            tally = score(name, fire, lab, delay_limit=limit)
+            tally = score(name, fire, lab, delay_limit=limit, resolve_after=resolve_after)
             tally.seconds = elapsed
             out[(view, method)] = tally
     return out
@@ -215,6 +230,14 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
     parser.add_argument("--only", nargs="+", choices=METHODS, help="methods to run")
     parser.add_argument("--per-series", action="store_true", help="false/caught per series")
+    parser.add_argument(
+        "--resolve-after",
+        type=int,
+        default=1,
+        metavar="N",
+        help="an episode ends after N quiet points in a row (the bot's RESOLVE_AFTER is 2; "
+        "default 1: every run of firing points is an episode)",
+    )
     parser.add_argument(
         "--set",
         nargs="+",
@@ -236,12 +259,15 @@ def main() -> None:
     started = time.perf_counter()
     totals: dict[tuple[str, str], Tally] = {}
     with ProcessPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
-        jobs = pool.map(run_one, files, [methods] * len(files), [overrides] * len(files))
+        jobs = pool.map(run_one, files, [methods] * len(files), [overrides] * len(files),
+                        [args.resolve_after] * len(files))  # fmt: skip
         for result in jobs:
             for key, tally in result.items():
                 totals.setdefault(key, Tally()).add(tally)
     wall = time.perf_counter() - started
     changed = f"; default with {' '.join(args.set)}" if args.set else ""
+    if args.resolve_after > 1:
+        changed += f"; episodes end after {args.resolve_after} quiet points"
     print(f"{len(files)} series from {args.data}; warm-up 14 days; {wall:.0f} s wall "
           f"with {args.jobs} jobs{changed}")  # fmt: skip
     header = (f"{'view':<7} {'method':<8} {'false/day/100':>13} {'recall':>7} {'>15m':>6} "
