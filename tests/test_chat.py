@@ -8,6 +8,7 @@ import json
 import random
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -619,3 +620,30 @@ async def test_button_answers_follow_the_chat_language(
     assert refused.startswith("Отмечать этот инцидент могут только участники чата оповещений")
     assert done.startswith("Принято: напоминаний по этому инциденту больше не будет")
     assert stale == "Эта кнопка устарела."
+
+
+async def test_false_alarm_on_a_resolved_alert_keeps_its_keyboard(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """An alert whose incident has resolved is marked False alarm: the edit keeps Undo false
+    alarm, the mutes and the chart (a resolved incident has nothing to acknowledge), so the
+    mark can still be taken back from that message."""
+    fake.set_member(ALERTS, MEMBER)
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake) as monitor:
+        alert = await _alert(fake)
+        false = _button(alert, Action.FALSE)
+        incident_id = unpack(false)[1][0]  # type: ignore[index]
+        incident = monitor.state.incidents.get(incident_id)
+        assert incident is not None and incident.is_open
+        monitor.state.incidents.save(replace(incident, resolved_at=incident.opened_at
+                                             + timedelta(hours=1)))  # fmt: skip
+        query = await fake.press(false, user=MEMBER, message=alert)
+        await _answer(fake, query)
+        edit = (await fake.wait_for(lambda c: c.method == "editMessageCaption" and c.data.get(
+            "message_id") == str(alert.message_id)))[0]  # fmt: skip
+        marked = monitor.state.incidents.get(incident_id)
+    assert marked is not None and marked.false_alarm_by is not None
+    actions = {(unpack(b["callback_data"]) or (None,))[0] for b in edit.buttons}
+    assert {Action.UNFALSE, Action.MUTE, Action.SHOW} <= actions, edit.buttons
+    assert Action.ACK not in actions

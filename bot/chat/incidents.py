@@ -11,12 +11,12 @@ from aiogram import Bot
 from aiogram.types import CallbackQuery
 
 from bot.chat.access import Members, may_mark
-from bot.chat.reply import Reply, localized, out_of_date
-from bot.core.buttons import Action, alert_buttons
+from bot.chat.reply import Reply, out_of_date
+from bot.core.buttons import Action
 from bot.core.commands import N_ as _
-from bot.core.i18n import Translator, translator
+from bot.core.i18n import Translator
 from bot.core.incidents import Incident
-from bot.service.edits import show_state, state_line
+from bot.service.edits import refresh_incident
 from bot.settings import Settings
 from bot.state import State
 
@@ -44,18 +44,10 @@ def _changed(action: Action, incident: Incident, who: str) -> Incident:
 
 async def refresh(bot: Bot, store: State, settings: Settings, incident: Incident,
                   now: datetime) -> int:  # fmt: skip
-    """Show the incident's state on its messages; the keyboard stays while it is open. The
-    state line is in LANGUAGE (one line on messages that may be in several chats)."""
-    assert incident.id is not None
-    muted = store.mutes.until(incident.metric, now)
-    t = translator(getattr(settings, "language", "en"))
-    line = localized(state_line, t, incident, muted_until=muted, zone=settings.zone)
-    buttons = None
-    if incident.is_open:
-        buttons = alert_buttons(incident.id, incident.alert_id,
-                                acknowledged=incident.acknowledged_by is not None,
-                                false_alarm=incident.false_alarm_by is not None)  # fmt: skip
-    return await show_state(bot, store, incident.id, line, buttons)
+    """Show the incident's state on its messages, each in its chat's language, with the
+    keyboard kept through every edit (a resolved alert keeps False alarm, mutes and Chart)."""
+    return await refresh_incident(bot, store, incident, now=now, zone=settings.zone,
+                                  default=settings.language)  # fmt: skip
 
 
 async def mark(
