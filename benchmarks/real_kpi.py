@@ -6,6 +6,9 @@ DIR holds one `timestamp,value,label` CSV per series (gzip or not): Unix seconds
 label 1 on an anomalous point. Each series is put on its own regular grid (absent timestamps
 are missing values, never zeros) and scored twice: at its own step, and as 15-minute means (a
 bucket is labelled when any point in it is). The first 14 days are warm-up: history only.
+An absent timestamp is a gap in the collector's record, not a bucket the source reported
+empty: it gets no verdict (the rule's "no data" alert, which the product raises for a bucket
+its source left empty, is not scored there), and the output says what share of points that is.
 
 Methods, run on the same data:
 - default: detectors.build(DEFAULT_SPEC).band + build_rule(DEFAULT_SPEC).evaluate, exactly as
@@ -104,7 +107,8 @@ def firing(method: str, series: pd.Series, overrides: dict[str, str]) -> np.ndar
         spec = {**detectors.DEFAULT_SPEC, **overrides}
         band = detectors.build(spec).band(series)
         table = detectors.build_rule(spec).evaluate(series, band)
-        return table["firing"].to_numpy(dtype=bool)
+        # A gap in the record is unknown, not an outage: no verdict there.
+        return table["firing"].to_numpy(dtype=bool) & series.notna().to_numpy()
     # The baselines alert on every point outside their band, whatever the step.
     band = detectors.build(IQR_SPEC).band(series) if method == "iqr" else mad_band(series)
     v = series.to_numpy(dtype="float64")
@@ -136,11 +140,14 @@ class Tally:
     fp: int = 0
     fn: int = 0
     seconds: float = 0.0
+    points: int = 0  # scored points
+    absent: int = 0  # of which absent from the record (no verdict)
     per_series: dict[str, tuple[int, int, int]] = field(default_factory=dict)
 
     def add(self, other: Tally) -> None:
         for name in ("days", "series", "false", "episodes", "segments", "caught",
-                     "long_segments", "long_caught", "tp", "fp", "fn", "seconds"):  # fmt: skip
+                     "long_segments", "long_caught", "tp", "fp", "fn", "seconds", "points",
+                     "absent"):  # fmt: skip
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.delays.extend(other.delays)
         self.per_series.update(other.per_series)
@@ -219,8 +226,51 @@ def run_one(
             elapsed = time.perf_counter() - started
             tally = score(name, fire, lab, delay_limit=limit, resolve_after=resolve_after)
             tally.seconds = elapsed
+            scored = np.asarray(v.index >= v.index[0] + WARMUP)
+            tally.points = int(scored.sum())
+            tally.absent = int((v.isna().to_numpy() & scored).sum())
             out[(view, method)] = tally
     return out
+
+
+def report(
+    totals: dict[tuple[str, str], Tally], methods: tuple[str, ...], *, per_series: bool
+) -> None:
+    """The table (and with per_series the default's false alerts and catches per series)."""
+    for view in ("15min", "native"):
+        t = next((totals[(view, m)] for m in methods if (view, m) in totals), None)
+        if t is not None and t.points:
+            print(
+                f"  {view}: {t.absent / t.points:.1%} of scored points absent from the "
+                "record (gaps: no verdict, never a 'no data' alert)"
+            )
+    header = (f"{'view':<7} {'method':<8} {'false/day/100':>13} {'recall':>7} {'>15m':>6} "
+              f"{'delay':>5} {'PA-F1':>6} {'segments':>8} {'s/series':>8}")  # fmt: skip
+    print(header)
+    print("-" * len(header))
+    for view in ("15min", "native"):
+        for method in methods:
+            t = totals.get((view, method))
+            if t is None:
+                continue
+            false_rate = t.false / t.days * 100 if t.days else float("nan")
+            recall = t.caught / t.segments if t.segments else float("nan")
+            long = t.long_caught / t.long_segments if t.long_segments else float("nan")
+            delay = float(np.median(t.delays)) if t.delays else float("nan")
+            p = t.tp / (t.tp + t.fp) if t.tp + t.fp else 0.0
+            r = t.tp / (t.tp + t.fn) if t.tp + t.fn else 0.0
+            f1 = 2 * p * r / (p + r) if p + r else 0.0
+            per = t.seconds / t.series
+            print(f"{view:<7} {method:<8} {false_rate:>13.1f} {recall:>7.3f} {long:>6.3f} "
+                  f"{delay:>5.1f} {f1:>6.3f} {t.segments:>8} {per:>8.2f}")  # fmt: skip
+    if per_series:
+        for view in ("15min", "native"):
+            t = totals.get((view, "default"))
+            if t is None:
+                continue
+            print(f"\n{view}, default: series false caught/segments")
+            for name, (false, caught, segs) in sorted(t.per_series.items()):
+                print(f"  {name} {false:>5} {caught:>4}/{segs}")
 
 
 def main() -> None:
@@ -270,33 +320,7 @@ def main() -> None:
         changed += f"; episodes end after {args.resolve_after} quiet points"
     print(f"{len(files)} series from {args.data}; warm-up 14 days; {wall:.0f} s wall "
           f"with {args.jobs} jobs{changed}")  # fmt: skip
-    header = (f"{'view':<7} {'method':<8} {'false/day/100':>13} {'recall':>7} {'>15m':>6} "
-              f"{'delay':>5} {'PA-F1':>6} {'segments':>8} {'s/series':>8}")  # fmt: skip
-    print(header)
-    print("-" * len(header))
-    for view in ("15min", "native"):
-        for method in methods:
-            t = totals.get((view, method))
-            if t is None:
-                continue
-            false_rate = t.false / t.days * 100 if t.days else float("nan")
-            recall = t.caught / t.segments if t.segments else float("nan")
-            long = t.long_caught / t.long_segments if t.long_segments else float("nan")
-            delay = float(np.median(t.delays)) if t.delays else float("nan")
-            p = t.tp / (t.tp + t.fp) if t.tp + t.fp else 0.0
-            r = t.tp / (t.tp + t.fn) if t.tp + t.fn else 0.0
-            f1 = 2 * p * r / (p + r) if p + r else 0.0
-            per = t.seconds / t.series
-            print(f"{view:<7} {method:<8} {false_rate:>13.1f} {recall:>7.3f} {long:>6.3f} "
-                  f"{delay:>5.1f} {f1:>6.3f} {t.segments:>8} {per:>8.2f}")  # fmt: skip
-    if args.per_series:
-        for view in ("15min", "native"):
-            t = totals.get((view, "default"))
-            if t is None:
-                continue
-            print(f"\n{view}, default: series false caught/segments")
-            for name, (false, caught, segs) in sorted(t.per_series.items()):
-                print(f"  {name} {false:>5} {caught:>4}/{segs}")
+    report(totals, methods, per_series=args.per_series)
     print(
         "\ntargets (default): 15min false/day/100 <= 10, recall >15m >= 0.80, recall >= 0.50; "
         "native false/day/100 <= 50, PA-F1 >= 0.75"
