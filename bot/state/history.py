@@ -119,7 +119,8 @@ class HistoryCache:
             if not meta:
                 return None
             chunks = self.db.rows(
-                f"SELECT {_CHUNK} FROM history_chunks WHERE source_key=? AND query=? ORDER BY chunk",
+                f"SELECT {_CHUNK} FROM history_chunks WHERE source_key=? AND query=? "
+                "ORDER BY chunk",
                 (source_key, query),
             )
         lo = int(meta[0][0])
