@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
 import matplotlib.dates as mdates
@@ -14,7 +15,9 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
+from bot.core.formatting import fmt_value
 from bot.core.i18n import translator
+from bot.core.reasons import reason_text
 from bot.service.chartdesk import ChartDesk
 from bot.service.charts import (
     CONTEXT,
@@ -23,6 +26,7 @@ from bot.service.charts import (
     render_backtest_chart,
     render_chart,
 )
+from bot.service.charts_text import deviation_words
 from detectors import Status, Verdict
 from detectors.backtest import Alert, SeriesKey
 from queries.catalogue import Direction, Kind, Metric
@@ -132,8 +136,117 @@ def test_long_names_are_shortened_not_cut(lang: str) -> None:
         assert text.get_window_extent(renderer=renderer).x1 <= fig.bbox.width
     title = fig.texts[0].get_text()
     assert title.startswith("Views · region=Ханты-Мансийский")
-    assert f"…: {verdict.value:,.0f}" in title and title.endswith("%)")
+    assert f"…: {fmt_value(VIEWS, verdict.value, translator(lang))}" in title
+    assert title.endswith("%)")
     assert not any(text.get_parse_math() for text in fig.texts)
+
+
+def texts_of(fig: Figure) -> list[str]:
+    fig.canvas.draw()
+    return [text.get_text() for text in fig.texts]
+
+
+LONG = "Просмотры ленты новостей в мобильном приложении по всем платформам и странам мира"
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_a_long_metric_title_is_shortened_before_the_slice(lang: str) -> None:
+    """A metric title too long for the picture is shortened first, so each slice's chart still
+    says which slice it is ('source=organic') and the numbers stay whole."""
+    series, band, verdict = synthetic()
+    metric = replace(VIEWS, title=LONG)
+    fig = draw_chart(metric, Slice("source", "organic"), series, band, verdict, zone=MOSCOW,
+                     t=translator(lang))  # fmt: skip
+    title = texts_of(fig)[0]
+    assert title.startswith("Просмотры ленты") and "… · source=organic: " in title
+    assert fmt_value(metric, verdict.value, translator(lang)) in title and title.endswith("%)")
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    assert fig.texts[0].get_window_extent(renderer=renderer).x1 <= fig.bbox.width
+
+
+def sustained() -> tuple[pd.Series, pd.DataFrame, Verdict]:
+    """The last four buckets 10% low, inside the range, flagged as a sustained shift."""
+    series, band, _ = synthetic(drop=0)
+    series.iloc[-4:] = band["expected"].iloc[-4:] * 0.9
+    last = band.iloc[-1]
+    why = ("below expected for the last 4 buckets together (a sustained shift no single bucket "
+           "shows); range from the same time on previous days")  # fmt: skip
+    verdict = Verdict(Status.ANOMALY, series.index[-1], float(series.iloc[-1]),
+                      float(last["expected"]), float(last["lower"]), float(last["upper"]), -0.7,
+                      why)  # fmt: skip
+    return series, band, verdict
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_a_sustained_shift_inside_the_range_says_what_the_detector_found(lang: str) -> None:
+    """An anomaly whose value is inside the range (a sustained shift) is not called 'inside
+    the expected range': the subtitle says the detector's finding, in the chart's language."""
+    series, band, verdict = sustained()
+    t = translator(lang)
+    fig = draw_chart(VIEWS, Slice(), series, band, verdict, zone=MOSCOW, t=t)
+    subtitle = texts_of(fig)[1].replace("\n", " ")
+    assert t._("inside the expected range") not in subtitle
+    found = reason_text(verdict.reason.split("; ")[0], t)
+    assert subtitle.startswith(found) and "4" in found
+    assert ("below expected" in found) if lang == "en" else ("ниже ожидаемого" in found)
+
+
+@dataclass(frozen=True)
+class Named(Metric):
+    """A metric whose catalogue entry gives a Russian title (and no Russian unit)."""
+
+    def title_in(self, lang: str) -> str:
+        return "Просмотры" if lang == "ru" else self.title
+
+    def unit_in(self, lang: str) -> str:
+        return self.unit
+
+
+def test_russian_charts_write_numbers_and_names_the_russian_way() -> None:
+    """A Russian chart writes numbers as the captions do (1 234, −29,6%) in its title, beside
+    the last point and on the y axis, heads the chart with the metric's Russian title, and puts
+    a unit with no translation next to the interval without Russian words glued to it."""
+    series, band, verdict = synthetic()
+    ru = translator("ru")
+    metric = Named("views", "Views", "orders", Kind.COUNT, "feed", Direction.BOTH, ())
+    fig = draw_chart(metric, Slice(), series, band, verdict, zone=MOSCOW, t=ru)
+    title = texts_of(fig)[0]
+    value = fmt_value(metric, verdict.value, ru)
+    assert title.startswith(f"Просмотры: {value}, ") and "\u00a0" in value
+    assert verdict.deviation is not None and title.endswith(f"(−{-verdict.deviation:.1%})"
+                                                            .replace(".", ","))  # fmt: skip
+    ticks = [label.get_text() for label in fig.axes[0].get_yticklabels()]
+    assert any("\u00a0" in tick for tick in ticks) and not any("," in tick for tick in ticks)
+    notes = [text.get_text() for text in fig.axes[0].texts]
+    assert notes and all("," in note and "." not in note for note in notes)
+    assert fig.axes[0].get_ylabel() == "orders / 15 мин"
+    english = draw_chart(metric, Slice(), series, band, verdict, zone=MOSCOW, t=translator("en"))
+    assert english.axes[0].get_ylabel() == "orders per 15 min"
+    series, band, verdict = synthetic(ratio=True)
+    ctr = draw_chart(CTR, Slice(), series, band, verdict, zone=MOSCOW, t=ru)
+    ctr.canvas.draw()
+    ratio_ticks = [label.get_text() for label in ctr.axes[0].get_yticklabels()]
+    assert all(tick.endswith("%") and "." not in tick for tick in ratio_ticks)
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+@pytest.mark.parametrize("zone", ["Asia/Tokyo", "America/Argentina/ComodRivadavia"])
+def test_the_subtitle_fits_whatever_the_zone(lang: str, zone: str) -> None:
+    """With a long zone name the subtitle still ends inside the picture, keeps the deviation
+    words and the bucket's time whole, and stays clear of the legend below it."""
+    series, band, verdict = synthetic()
+    t = translator(lang)
+    where = ZoneInfo(zone)
+    fig = draw_chart(VIEWS, Slice("source", "organic"), series, band, verdict, zone=where, t=t)
+    subtitle = texts_of(fig)[1]
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    box = fig.texts[1].get_window_extent(renderer=renderer)
+    assert box.x1 <= fig.bbox.width
+    legend = fig.axes[0].get_legend()
+    assert legend is not None and box.y0 >= legend.get_window_extent(renderer=renderer).y1
+    words = deviation_words(verdict.value, verdict.lower, verdict.upper, t)
+    assert words is not None and subtitle.startswith(words) and "…" not in subtitle
+    assert verdict.bucket.tz_convert(where).strftime("%H:%M") in subtitle
 
 
 def test_short_titles_are_untouched() -> None:

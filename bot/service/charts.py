@@ -24,15 +24,19 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from bot.core.formatting import fmt_value, title_of
+from bot.core.formatting import fmt_value
 from bot.core.i18n import Translator, translator
+from bot.core.reasons import reason_text
 from bot.service.charts_text import (
     DayTicks,
     day_of,
     deviation_words,
     duration,
     fit,
+    fit_lines,
     hour_locator,
+    name_of,
+    number,
     signed_pct,
     y_label,
 )
@@ -71,9 +75,9 @@ def window_of(
 
 def _y_axis(ax: Axes, metric: Metric, step: timedelta, t: Translator) -> None:
     if metric.kind is Kind.RATIO:
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.1%}"))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: number(f"{v:.1%}", t)))
     else:
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: number(f"{v:,.0f}", t)))
     ax.set_ylabel(y_label(metric, step, t), fontsize=9, color="#525252")
     ax.grid(True, color="#eeeeee")
     for side in ("top", "right"):
@@ -157,7 +161,7 @@ def draw_chart(  # noqa: PLR0915 - one picture, drawn top to bottom, reads best 
         ax.scatter([at(end)], [verdict.value], s=90, zorder=6, facecolors="none",
                    edgecolors=marker, linewidths=2)  # fmt: skip
         if verdict.deviation is not None:
-            ax.annotate(signed_pct(verdict.deviation), (at(end), verdict.value),
+            ax.annotate(signed_pct(verdict.deviation, t), (at(end), verdict.value),
                         xytext=(9, 0), textcoords="offset points", va="center", fontsize=10,
                         fontweight="bold", color=marker, annotation_clip=False)  # fmt: skip
 
@@ -176,29 +180,43 @@ def draw_chart(  # noqa: PLR0915 - one picture, drawn top to bottom, reads best 
     ax.set_xlabel(t._("time ({zone})", zone=zone.key), fontsize=9, color="#525252")
     ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=8, ncols=7, frameon=False,
               borderaxespad=0.2, handlelength=1.6, columnspacing=1.2)  # fmt: skip
-    fig.subplots_adjust(left=0.085, right=0.985, top=0.78, bottom=0.14)
-
-    numbers = fmt_value(metric, verdict.value)
+    numbers = fmt_value(metric, verdict.value, t)
     if verdict.expected is not None:
         numbers = t._("{value} vs expected {expected}", value=numbers,
-                      expected=fmt_value(metric, verdict.expected))  # fmt: skip
+                      expected=fmt_value(metric, verdict.expected, t))  # fmt: skip
     if verdict.deviation is not None:
-        numbers += f" ({signed_pct(verdict.deviation)})"
-    fit(fig, 0.085, 0.955, title_of(metric, where), numbers, sep=": ", fontsize=12.5,
-        fontweight="bold", va="top")  # fmt: skip
-    parts = []
-    if verdict.status is Status.UNKNOWN or verdict.lower is None:
-        parts.append(t._("no expected range yet"))
-    else:
-        words = deviation_words(verdict.value, verdict.lower, verdict.upper, t)
-        parts.append(words or t._("inside the expected range"))
+        numbers += f" ({signed_pct(verdict.deviation, t)})"
+    head = [name_of(metric, t)] + ([] if where.is_total else [f"{where.dim}={where.value}"])
+    fit(fig, 0.085, 0.955, head, numbers, sep=": ", fontsize=12.5, fontweight="bold", va="top")
+    parts = [(words, words) for words in [_state(verdict, t)]]
     if since is not None:
-        parts.append(t._("outside since {time} ({duration})", time=began,
-                         duration=duration(end - since + step, t)))  # fmt: skip
-    when = " ".join((day_of(at(end), t), at(end).strftime("%H:%M"), zone.key))
-    parts.append(t._("bucket {when}", when=when))
-    fit(fig, 0.085, 0.895, " · ".join(parts), fontsize=9.5, color="#525252", va="top")
+        parts.append((t._("outside since {time} ({duration})", time=began,
+                          duration=duration(end - since + step, t)),
+                      t._("outside since {time}", time=began)))  # fmt: skip
+    when = " ".join((day_of(at(end), t), at(end).strftime("%H:%M")))
+    zoned = " ".join((when, zone.key))
+    parts.append((t._("bucket {when}", when=zoned), t._("bucket {when}", when=when)))
+    # Least important first: the duration (the shading shows it), then the zone (the x axis
+    # names it).
+    subtitle = fit_lines(fig, 0.085, 0.895, parts, drop=range(1, len(parts)), fontsize=9.5,
+                         color="#525252", va="top")  # fmt: skip
+    top = 0.78 if "\n" not in subtitle.get_text() else 0.75
+    fig.subplots_adjust(left=0.085, right=0.985, top=top, bottom=0.14)
     return fig
+
+
+def _state(verdict: Verdict, t: Translator) -> str:
+    """The subtitle's first words: how far outside the range, or what the detector found when
+    it flags a value inside the range (a sustained shift), or that there is no range yet."""
+    if verdict.status is Status.UNKNOWN or verdict.lower is None:
+        return t._("no expected range yet")
+    words = deviation_words(verdict.value, verdict.lower, verdict.upper, t)
+    if words is not None:
+        return words
+    if verdict.status is Status.ANOMALY:
+        found = reason_text(verdict.reason.split("; ")[0], t)
+        return found or t._("flagged by the detector although inside the expected range")
+    return t._("inside the expected range")
 
 
 def render_backtest_chart(
@@ -237,5 +255,6 @@ def draw_backtest_chart(
     count = t.ngettext("{n} alert {over} with the current settings",
                        "{n} alerts {over} with the current settings",
                        len(alerts), over=over)  # fmt: skip
-    fit(fig, 0.085, 0.96, metric.title, count, sep=": ", fontsize=11.5, fontweight="bold", va="top")
+    fit(fig, 0.085, 0.96, name_of(metric, t), count, sep=": ", fontsize=11.5, fontweight="bold",
+        va="top")  # fmt: skip
     return fig

@@ -14,13 +14,41 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 from matplotlib.ticker import Formatter
 
+from bot.core.formatting import localized
 from bot.core.i18n import Translator
 from queries.catalogue import Kind, Metric
 
-__all__ = ["DayTicks", "day_of", "deviation_words", "duration", "fit", "hour_locator", "signed_pct",
-           "y_label"]  # fmt: skip
+__all__ = ["DayTicks", "day_of", "deviation_words", "duration", "fit", "fit_lines", "hour_locator",
+           "name_of", "number", "signed_pct", "unit_of", "y_label"]  # fmt: skip
 
 ELLIPSIS = "…"
+SHORTEST = 12  # characters a shortened metric title keeps before the slice is shortened too
+
+
+def number(text: str, t: Translator | None) -> str:
+    """A number written the English way ('1,234.5', '-3%') as the chart's language writes it
+    ('1 234,5'), with a real minus sign."""
+    return localized(text, t).replace("-", "−")
+
+
+def name_of(metric: Metric, t: Translator) -> str:
+    """The metric's title in the chart's language (the catalogue's title when it has none)."""
+    title_in = getattr(metric, "title_in", None)
+    return title_in(t.lang) if callable(title_in) else metric.title
+
+
+def unit_of(metric: Metric, t: Translator) -> tuple[str, bool]:
+    """The metric's unit in the chart's language and whether it is in that language (the
+    catalogue's English unit, a known unit, or the catalogue's translation)."""
+    unit_in = getattr(metric, "unit_in", None)
+    said = unit_in(t.lang) if callable(unit_in) else metric.unit
+    if t.lang == "en" or (said and said != metric.unit):
+        return said, True
+    known = {"users": t._("users"), "views": t._("views"), "likes": t._("likes"),
+             "messages": t._("messages"), "events": t._("events")}  # fmt: skip
+    if metric.unit in known:
+        return known[metric.unit], True
+    return metric.unit, False
 
 
 def months(t: Translator) -> tuple[str, ...]:
@@ -99,16 +127,19 @@ def duration(span: timedelta, t: Translator) -> str:
 def y_label(metric: Metric, step: timedelta, t: Translator) -> str:
     """The y axis' unit: 'views per 15 min', 'CTR (likes / views), %'."""
     if metric.kind is Kind.RATIO:
-        return t._("{title}, %", title=metric.title)
-    known = {"users": t._("users"), "views": t._("views"), "likes": t._("likes"),
-             "messages": t._("messages"), "events": t._("events")}  # fmt: skip
-    unit = known.get(metric.unit, metric.unit) or metric.title
+        return t._("{title}, %", title=name_of(metric, t))
+    unit, translated = unit_of(metric, t)
+    if not unit:
+        title = name_of(metric, t)
+        unit, translated = title, t.lang == "en" or title != metric.title
+    if not translated:  # a unit as written, in no known language: no words glued to it
+        return f"{unit} / {step_words(step, t)}"
     return t._("{unit} per {step}", unit=unit, step=step_words(step, t))
 
 
-def signed_pct(share: float) -> str:
-    """+12.5% / −32.4% (a real minus sign)."""
-    return f"{share:+.1%}".replace("-", "−")
+def signed_pct(share: float, t: Translator | None = None) -> str:
+    """+12.5% / −32.4% (ru: −32,4%), with a real minus sign."""
+    return number(f"{share:+.1%}", t)
 
 
 def deviation_words(value: float | None, lower: float | None, upper: float | None,
@@ -126,7 +157,7 @@ def deviation_words(value: float | None, lower: float | None, upper: float | Non
     if edge == 0 or not math.isfinite(edge):
         return t._("below the expected range") if below else t._("above the expected range")
     gap = abs(value - edge) / abs(edge)
-    pct = f"{gap:.0%}" if gap >= 0.01 else f"{gap:.1%}"
+    pct = number(f"{gap:.0%}" if gap >= 0.01 else f"{gap:.1%}", t)
     if below:
         return t._("{pct} below the expected range's lower edge", pct=pct)
     return t._("{pct} above the expected range's upper edge", pct=pct)
@@ -137,23 +168,84 @@ def _right_edge(fig: Figure, text: Text) -> float:
     return float(text.get_window_extent(renderer=renderer).x1)
 
 
-def fit(fig: Figure, x: float, y: float, head: str, tail: str = "", *, sep: str = "",
-        margin: float = 0.985, **style: Any) -> Text:  # fmt: skip
+def _cut(part: str, n: int) -> str:
+    return part if n >= len(part) else (part[:n].rstrip() + ELLIPSIS if n else ELLIPSIS)
+
+
+def fit(fig: Figure, x: float, y: float, head: str | Sequence[str], tail: str = "", *,
+        sep: str = "", joint: str = " · ", margin: float = 0.985,
+        **style: Any) -> Text:  # fmt: skip
     """Put `head + sep + tail` at (x, y) in figure coordinates, shortening `head` with '…' until
-    the line ends inside the figure (`tail` - the numbers - is never cut). Names are drawn as
-    written: no math text from '$', no markup."""
+    the line ends inside the figure (`tail` - the numbers - is never cut). A `head` of several
+    parts (a metric's title, then its slice) is joined by `joint`, and its parts are shortened in
+    order: each but the last down to SHORTEST characters before the next one is touched, so the
+    slice stays readable. Names are drawn as written: no math text from '$', no markup."""
+    parts = [head] if isinstance(head, str) else list(head)
     tail = sep + tail if tail else ""
-    text = fig.text(x, y, head + tail, parse_math=False, **style)
+    text = fig.text(x, y, joint.join(parts) + tail, parse_math=False, **style)
     limit = fig.bbox.width * margin
-    if _right_edge(fig, text) <= limit:
+    lengths = [len(part) for part in parts]
+
+    def fits() -> bool:
+        text.set_text(joint.join(_cut(p, n) for p, n in zip(parts, lengths, strict=True)) + tail)
+        return _right_edge(fig, text) <= limit
+
+    if fits():
         return text
-    low, high = 0, len(head)  # the longest prefix of head that fits
-    while low < high:
-        mid = (low + high + 1) // 2
-        text.set_text(head[:mid].rstrip() + ELLIPSIS + tail)
-        if _right_edge(fig, text) <= limit:
-            low = mid
-        else:
-            high = mid - 1
-    text.set_text((head[:low].rstrip() + ELLIPSIS if low else ELLIPSIS) + tail)
+    for i, part in enumerate(parts):
+        low = min(SHORTEST, len(part)) if i < len(parts) - 1 else 0
+        high = len(part)  # the longest length of this part that fits
+        while low < high:
+            lengths[i] = (low + high + 1) // 2
+            if fits():
+                low = lengths[i]
+            else:
+                high = lengths[i] - 1
+        lengths[i] = low
+        if fits():
+            break
+    return text
+
+
+def _lines(parts: Sequence[str], joint: str) -> list[str]:
+    """`parts` on one line, then every split of them into two lines."""
+    out = [joint.join(parts)]
+    for cut in range(1, len(parts)):
+        out.append(joint.join(parts[:cut]) + "\n" + joint.join(parts[cut:]))
+    return out
+
+
+def fit_lines(fig: Figure, x: float, y: float, parts: Sequence[tuple[str, str]],
+              drop: Sequence[int] = (), *, joint: str = " · ", margin: float = 0.985,
+              **style: Any) -> Text:  # fmt: skip
+    """Put `parts` (each a full and a short form) at (x, y), on one line if they fit, else on
+    two. When two lines of full forms do not fit, the parts listed in `drop` take their short
+    forms one by one, least important first; as a last resort the widest line is shortened
+    with '…'. Whatever the zone's name or the language, the text ends inside the figure."""
+    said = [full for full, _ in parts]
+    text = fig.text(x, y, joint.join(said), parse_math=False, **style)
+    limit = fig.bbox.width * margin
+
+    def fits(candidate: str) -> bool:
+        text.set_text(candidate)
+        return _right_edge(fig, text) <= limit
+
+    for n in range(len(drop) + 1):
+        for index in drop[:n]:
+            said[index] = parts[index][1]
+        for candidate in _lines(said, joint):
+            if fits(candidate):
+                return text
+    # Two lines, the first part alone on the first; each line shortened until it fits.
+    lines = [said[0], joint.join(said[1:])] if len(said) > 1 else said
+    for i, line in enumerate(lines):
+        low, high = 0, len(line)
+        while low < high:
+            mid = (low + high + 1) // 2
+            if fits(_cut(line, mid)):
+                low = mid
+            else:
+                high = mid - 1
+        lines[i] = _cut(line, low)
+    text.set_text("\n".join(lines))
     return text
