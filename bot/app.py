@@ -58,6 +58,7 @@ class BotApp:
     def __init__(self, settings: Settings, monitor: Monitor) -> None:
         self.bot = make_bot(settings)
         self.monitor = monitor
+        monitor.warm = True  # a bot: /check's charts drawn right after each check
         self.settings = settings
         self.dispatcher = Dispatcher(**dependencies(monitor, settings), reload=self.reload)
         install(self.dispatcher, settings.admin_ids)

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,7 +22,7 @@ import pandas as pd
 import detectors
 from bot.core.report import CheckReport, SeriesResult
 from bot.service.backtesting import key_of
-from bot.service.charts import render_chart
+from bot.service.chartdesk import ChartDesk
 from bot.service.checker import History, run_check, spec_for
 from bot.settings import Settings
 from bot.state import State
@@ -93,7 +92,9 @@ class Monitor:
         self._asked: asyncio.Task[CheckReport] | None = None  # the check commands wait for
         self._version = 0  # bumped by /set and /reset: a cached report is then stale
         self._report_version = -1
-        self._charts: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
+        # Charts render once per key, two at a time, off the event loop; see ChartDesk.
+        self.desk = ChartDesk(limit=2, keep=64)
+        self.warm = False  # draw /check's charts right after each check (the bot sets it)
         self.last_duration: float | None = None
         self.last_error: str | None = None
         self.started_at = clock()
@@ -145,6 +146,9 @@ class Monitor:
                                     len(report.anomalies), report.errors)  # fmt: skip
             self._report, self._report_version = report, version
             self._report_at = self.clock()
+            if self.warm and report.anomalies:
+                self.warm_charts(report, tuple(dict.fromkeys(
+                    [self.settings.language, *self.state.languages.chosen().values()])))
             return report
 
     @property
@@ -184,6 +188,7 @@ class Monitor:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await self.desk.close()
 
     def find(self, report: CheckReport, metric: str, where: Slice) -> SeriesResult | None:
         for result in report.results:
@@ -191,21 +196,36 @@ class Monitor:
                 return result
         return None
 
-    async def chart(self, result: SeriesResult) -> bytes:
-        key = (result.metric.name, result.slice, result.verdict.bucket, self._report_version)
-        if key not in self._charts:
-            png = await asyncio.to_thread(
-                render_chart, result.metric, result.slice, result.series, result.band,
-                result.verdict, zone=self.settings.zone,
-            )  # fmt: skip
-            self._charts[key] = png
-            while len(self._charts) > 64:
-                self._charts.popitem(last=False)
-        return self._charts[key]
+    def _chart_key(self, result: SeriesResult, lang: str) -> tuple[Any, ...]:
+        return (result.metric.name, result.slice, result.verdict.bucket, self._report_version,
+                lang)  # fmt: skip
 
-    async def render(self, draw: Callable[..., bytes], *args: Any) -> bytes:
-        """Any chart, off the event loop."""
-        return await asyncio.to_thread(draw, *args)
+    async def chart(self, result: SeriesResult, lang: str | None = None) -> bytes:
+        """The series' chart in `lang` (default LANGUAGE): rendered once, whoever asks."""
+        from bot.service.charts import render_chart  # matplotlib: only when a chart is drawn
+
+        lang = lang or self.settings.language
+        return await self.desk.png(self._chart_key(result, lang), render_chart, result.metric,
+                                   result.slice, result.series, result.band, result.verdict,
+                                   zone=self.settings.zone, lang=lang)  # fmt: skip
+
+    def warm_charts(self, report: CheckReport, langs: tuple[str, ...] = ()) -> None:
+        """Start drawing the charts /check shows (its three worst anomalies) right after the
+        check, so the first person to ask does not wait for them."""
+        from bot.service.charts import render_chart
+
+        worst = sorted(report.anomalies, key=lambda r: -abs(r.verdict.score or 1e9))[:3]
+        for lang in dict.fromkeys(langs or (self.settings.language,)):
+            for r in worst:
+                self.desk.warm(self._chart_key(r, lang), render_chart, r.metric, r.slice,
+                               r.series, r.band, r.verdict, zone=self.settings.zone,
+                               lang=lang)  # fmt: skip
+
+    async def render(self, draw: Callable[..., bytes], *args: Any,
+                     key: tuple[Any, ...] | None = None, **kwargs: Any) -> bytes:  # fmt: skip
+        """Any chart, through the desk: one render per `key` (None: not shared), off the loop."""
+        return await self.desk.png(key if key is not None else ("once", object()), draw, *args,
+                                   **kwargs)  # fmt: skip
 
     # -- thresholds --------------------------------------------------------------------------
     def params(self, metric: Metric) -> dict[str, detectors.Param]:

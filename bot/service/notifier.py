@@ -51,7 +51,7 @@ class Notifier:
         self.policy = policy
         self.wall = wall  # the outbox's retry times are real time, whatever the check's clock
         self.delivery = delivery
-        self.charts: Callable[[SeriesResult], Awaitable[bytes]] = monitor.chart
+        self.charts: Callable[[SeriesResult, str], Awaitable[bytes]] = monitor.chart
         self.stop: asyncio.Event | None = None  # set: the drain after a check stops early
 
     # -- who hears ------------------------------------------------------------------------------
@@ -125,34 +125,39 @@ class Notifier:
                                    default=settings.language)  # fmt: skip
         await self.delivery.drain(stop=self.stop)
 
-    async def _charts(self, intents: Iterable[Intent]) -> dict[str, bytes]:
-        """Charts of the alerts this check opens; one that fails to draw leaves its alert text."""
+    async def _charts(self, intents: Iterable[Intent]) -> dict[tuple[str, str], bytes]:
+        """Charts of the alerts this check opens, in each language among their recipients;
+        one that fails to draw leaves its alert text."""
         heads = [o.head for i in intents for o in (i.opens if isinstance(i, Digest) else [i])
                  if isinstance(o, Open)]  # fmt: skip
         out = {}
         for head in heads:
-            try:
-                out[head.metric.name] = await self.charts(head)
-            except Exception:
-                log.exception("chart for %s failed; its alert goes out as text", head.metric.name)
+            name = head.metric.name
+            langs = list(self.by_language(self.recipients(name)))
+            for lang in langs or [self.monitor.settings.language]:
+                try:
+                    out[(name, lang)] = await self.charts(head, lang)
+                except Exception:
+                    log.exception("chart for %s failed; its alert goes out as text", name)
         return out
 
     # -- intents into the outbox -------------------------------------------------------------
-    def _write(self, intent: Intent, saved: dict[str, Incident], charts: dict[str, bytes],
-               now: datetime) -> None:  # fmt: skip
+    def _write(self, intent: Intent, saved: dict[str, Incident],
+               charts: dict[tuple[str, str], bytes], now: datetime) -> None:  # fmt: skip
         if isinstance(intent, Open):
             incident = self._record(intent, saved, now)
-            png = charts.get(incident.metric)
-            self._queue(self.recipients(incident.metric),
-                        lambda style: render_open(intent, incident, style), png=png,
+            metric = incident.metric
+            self._queue(self.recipients(metric),
+                        lambda style: render_open(intent, incident, style),
+                        png=lambda lang: charts.get((metric, lang)),
                         incident=incident.id)  # fmt: skip
         elif isinstance(intent, Digest):
             for item in intent.opens:
                 self._record(item, saved, now)
-            png = charts.get(intent.opens[0].incident.metric)
+            first = intent.opens[0].incident.metric
             chats = [c for o in intent.opens for c in self.recipients(o.incident.metric)]
             self._queue(chats, lambda style: render_digest(intent, saved, style),
-                        png=png)  # a digest is not edited  # fmt: skip
+                        png=lambda lang: charts.get((first, lang)))  # not edited  # fmt: skip
         elif isinstance(intent, Remind):
             incident = saved[intent.incident.metric]
             self._queue(self.recipients(incident.metric),
@@ -182,20 +187,22 @@ class Notifier:
         return incident
 
     def _queue(self, chats: list[int], render: Callable[[Style], Draft], *,
-               png: bytes | None = None, incident: int | None = None) -> None:  # fmt: skip
+               png: Callable[[str], bytes | None] | None = None,
+               incident: int | None = None) -> None:  # fmt: skip
         """One message per chat (a long text in parts), rendered once per language among the
         chats and each chat given its own; one to the webhook if set, in LANGUAGE."""
         wall = self.wall()
         for lang, group in self.by_language(chats).items():
             draft = render(self.style(lang))
-            with_chart = png is not None and draft.with_chart
+            picture = png(lang) if png is not None else None
+            with_chart = picture is not None and draft.with_chart
             parts = [cut_html(draft.text, CAPTION_LIMIT)] if with_chart else split_html(draft.text)
             markup = buttons_json(draft.buttons)
             for chat in group:
                 for n, part in enumerate(parts):
                     first = n == 0
                     self.state.outbox.enqueue(
-                        chat, part, png=png if with_chart else None,
+                        chat, part, png=picture if with_chart else None,
                         markup=markup if first else None,
                         incident_id=incident if first else None, meta=draft.meta, now=wall,
                     )  # fmt: skip
