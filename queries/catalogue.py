@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "TRANSLATED",
     "Catalogue",
     "CatalogueError",
     "Direction",
@@ -95,6 +96,16 @@ class Metric:
     dashboard: str | None = None
     runbook: str | None = None  # what to do when it alerts: a URL or a line of text
     owner: str | None = None  # who answers for it: "@alice", a team name
+    # Per-language title and unit: {"ru": {"title": "...", "unit": "..."}}; English is above.
+    names: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def title_in(self, lang: str) -> str:
+        """The title in `lang` when the catalogue gives one, else the English title."""
+        return self.names.get(lang, {}).get("title", self.title)
+
+    def unit_in(self, lang: str) -> str:
+        """The unit in `lang` when the catalogue gives one, else the English unit."""
+        return self.names.get(lang, {}).get("unit", self.unit)
 
     @property
     def weight_column(self) -> str:
@@ -128,8 +139,13 @@ class Catalogue:
 TOP_KEYS = ("defaults", "tables", "metrics")
 DEFAULT_KEYS = ("step", "history_days")
 TABLE_KEYS = ("sql", "dims", "columns", "top_n", "receiver_column", "time_column")
+# Languages a metric may name itself in besides English (bot.core.i18n.LANGUAGES minus "en";
+# a test keeps the two in step: this package does not import the bot).
+TRANSLATED = ("ru",)
+NAME_KEYS = ("title", "unit")
 METRIC_KEYS = ("title", "unit", "kind", "table", "column", "numerator", "denominator",
-               "direction", "slices", "detector", "dashboard", "runbook", "owner")  # fmt: skip
+               "direction", "slices", "detector", "dashboard", "runbook", "owner",
+               *TRANSLATED)  # fmt: skip
 
 
 def _closest(name: str, valid: Iterable[str]) -> str:
@@ -263,6 +279,33 @@ def _column(entry: Mapping[str, Any], key: str, table: Table, where: str) -> str
     return str(column)
 
 
+def _title(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise CatalogueError(f"{where}: expected a non-empty string, got {value!r}")
+    return value.strip()
+
+
+def _unit(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise CatalogueError(f'{where}: expected a string ("" for none), got {value!r}')
+    return value.strip()
+
+
+def _names_in(entry: Mapping[str, Any], where: str) -> dict[str, dict[str, str]]:
+    """The per-language titles and units: `ru = { title = "...", unit = "..." }`."""
+    names: dict[str, dict[str, str]] = {}
+    for lang in TRANSLATED:
+        if lang not in entry:
+            continue
+        raw = _known(entry[lang], NAME_KEYS, f"{where}: {lang}")
+        names[lang] = {}
+        if "title" in raw:
+            names[lang]["title"] = _title(raw["title"], f"{where}: {lang}: title")
+        if "unit" in raw:
+            names[lang]["unit"] = _unit(raw["unit"], f"{where}: {lang}: unit")
+    return names
+
+
 def _detector(raw: Any, spec_keys: SpecKeys | None, where: str) -> Mapping[str, Any] | None:
     if raw is None:
         return None
@@ -297,8 +340,8 @@ def _parse_metric(
                                  f"{_closest(dim, table.dims)}")  # fmt: skip
     return Metric(
         name=name,
-        title=str(entry.get("title", name)),
-        unit=str(entry.get("unit", "")),
+        title=_title(entry.get("title", name), f"{where}: title"),
+        unit=_unit(entry.get("unit", ""), f"{where}: unit"),
         kind=kind,
         table=table_name,
         direction=_enum(Direction, entry.get("direction", "both"), f"{where}: direction"),
@@ -310,6 +353,7 @@ def _parse_metric(
         dashboard=entry.get("dashboard"),
         runbook=_text(entry.get("runbook"), f"{where}: runbook"),
         owner=_text(entry.get("owner"), f"{where}: owner"),
+        names=_names_in(entry, where),
     )
 
 

@@ -73,6 +73,15 @@ MISTAKES = [
      'table "feed_actions": its SQL does not return the column "shares"'),
     ("[metrics.views]\n", '[metric.views]\ntitle = "x"\n[metrics.views]\n',
      'unknown key "metric" (did you mean "metrics"?)'),
+    ('title = "Views"', 'title = ""', 'metric "views": title: expected a non-empty string'),
+    ('ru = { title = "Просмотры", unit = "просмотры" }', 'ru = { titel = "Просмотры" }',
+     'metric "views": ru: unknown key "titel" (did you mean "title"?)'),
+    ('ru = { title = "Просмотры", unit = "просмотры" }', 'ru = { title = " " }',
+     'metric "views": ru: title: expected a non-empty string'),
+    ('ru = { title = "Просмотры", unit = "просмотры" }', 'de = { title = "Aufrufe" }',
+     'metric "views": unknown key "de"'),
+    ('ru = { title = "Просмотры", unit = "просмотры" }', 'ru = "Просмотры"',
+     'metric "views": ru: expected a table of keys'),
 ]  # fmt: skip
 
 
@@ -98,6 +107,30 @@ def test_the_bundled_catalogue_and_a_faithful_copy_load() -> None:
                                       "messages"}  # fmt: skip
     assert catalogue.metrics["messages"].detector == {"min_abs_change": 20}
     assert all(m.runbook is None and m.owner is None for m in catalogue.metrics.values())
+
+
+def test_a_metric_names_itself_per_language_with_the_english_fallback(tmp_path: Path) -> None:
+    """`ru = { title, unit }` gives the Russian title and unit; without it, or for English or an
+    unknown language, title_in/unit_in give the English ones; an empty unit stays allowed."""
+    bundled = load_checked(None).metrics
+    views = bundled["views"]
+    assert (views.title_in("ru"), views.unit_in("ru")) == ("Просмотры", "просмотры")
+    assert (bundled["views"].title_in("en"), bundled["views"].unit_in("de")) == ("Views", "views")
+    assert bundled["ctr"].unit_in("ru") == "" and bundled["ctr"].title_in("ru").startswith("CTR")
+    assert all(m.title_in("ru") != m.title for m in bundled.values() if m.name != "ctr")
+    old = 'ru = { title = "Просмотры", unit = "просмотры" }'
+    toml = edit(copy(tmp_path), old, 'ru = { title = "Просмотры" }')
+    metric = load_catalogue(toml).metrics["views"]
+    assert (metric.title_in("ru"), metric.unit_in("ru")) == ("Просмотры", "views")
+
+
+def test_the_translated_languages_are_the_bots_own() -> None:
+    """The catalogue accepts a table for every language the bot speaks besides English, and no
+    other (queries does not import the bot, so the two lists are kept equal here)."""
+    from bot.core.i18n import LANGUAGES
+    from queries.catalogue import TRANSLATED
+
+    assert set(TRANSLATED) == set(LANGUAGES) - {"en"}
 
 
 def test_runbook_and_owner_are_read_and_checked(tmp_path: Path) -> None:
