@@ -40,15 +40,13 @@ def name_of(metric: Metric, t: Translator) -> str:
 def unit_of(metric: Metric, t: Translator) -> tuple[str, bool]:
     """The metric's unit in the chart's language and whether it is in that language (the
     catalogue's English unit, a known unit, or the catalogue's translation)."""
-    unit_in = getattr(metric, "unit_in", None)
-    said = unit_in(t.lang) if callable(unit_in) else metric.unit
-    if t.lang == "en" or (said and said != metric.unit):
-        return said, True
     known = {"users": t._("users"), "views": t._("views"), "likes": t._("likes"),
              "messages": t._("messages"), "events": t._("events")}  # fmt: skip
-    if metric.unit in known:
+    if metric.unit in known:  # in the form that reads after a number ("просмотров")
         return known[metric.unit], True
-    return metric.unit, False
+    unit_in = getattr(metric, "unit_in", None)
+    said = unit_in(t.lang) if callable(unit_in) else metric.unit
+    return said, t.lang == "en" or said != metric.unit
 
 
 def months(t: Translator) -> tuple[str, ...]:
