@@ -229,6 +229,32 @@ def test_russian_charts_write_numbers_and_names_the_russian_way() -> None:
     assert all(tick.endswith("%") and "." not in tick for tick in ratio_ticks)
 
 
+@dataclass(frozen=True)
+class Translated(Metric):
+    """A metric whose catalogue entry translates both its title and its unit."""
+
+    def title_in(self, lang: str) -> str:
+        return "Заказы" if lang == "ru" else self.title
+
+    def unit_in(self, lang: str) -> str:
+        return {"ru": {"views": "просмотры", "orders": "заказы"}}.get(lang, {}).get(self.unit,
+                                                                                 self.unit)
+
+
+def test_a_translated_unit_reads_after_the_interval_in_russian() -> None:
+    """A unit the catalogue translates is written in Russian with 'за'; a unit the charts know
+    keeps the form that reads after a number (просмотров), whatever the catalogue says."""
+    series, band, verdict = synthetic()
+    ru = translator("ru")
+    orders = Translated("orders", "Orders", "orders", Kind.COUNT, "shop", Direction.BOTH, ())
+    fig = draw_chart(orders, Slice(), series, band, verdict, zone=MOSCOW, t=ru)
+    assert fig.axes[0].get_ylabel() == "заказы за 15 мин"
+    assert texts_of(fig)[0].startswith("Заказы: ")
+    views = Translated("views", "Views", "views", Kind.COUNT, "feed", Direction.BOTH, ())
+    fig = draw_chart(views, Slice(), series, band, verdict, zone=MOSCOW, t=ru)
+    assert fig.axes[0].get_ylabel() == "просмотров за 15 мин"
+
+
 @pytest.mark.parametrize("lang", ["en", "ru"])
 @pytest.mark.parametrize("zone", ["Asia/Tokyo", "America/Argentina/ComodRivadavia"])
 def test_the_subtitle_fits_whatever_the_zone(lang: str, zone: str) -> None:
