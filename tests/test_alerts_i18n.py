@@ -117,7 +117,7 @@ async def test_a_russian_chat_and_an_english_chat_hear_the_same_incident_each_in
     assert len(photos[ALERTS]) == len(photos[RU_CHAT])  # each alert once in each chat
     by_chat = {c.chat_id: c for c in edits}
     ru_edit, en_edit = by_chat[RU_CHAT], by_chat[ALERTS]
-    assert render_html(ru_edit.text).startswith("👀 принято: Ольга <Аналитик>")
+    assert render_html(ru_edit.text).startswith("👀 принял(а) Ольга <Аналитик>")
     assert render_html(en_edit.text).startswith("👀 acknowledged by Ольга <Аналитик>")
     for edit in (ru_edit, en_edit):
         actions = {unpack(b["callback_data"]) for b in edit.buttons}
@@ -134,8 +134,13 @@ def odd_catalogue() -> Catalogue:
     fields = {f.name for f in dataclasses.fields(CATALOGUE.metrics["views"])}
     extra: dict[str, Any] = {k: v for k, v in {"runbook": "https://wiki.example/runbook?a=1&b=<2>",
                                 "owner": "@analytics <team>"}.items() if k in fields}  # fmt: skip
-    metrics = {name: dataclasses.replace(m, title=f"{m.title}: <i>лента</i> & co", **extra)
+    odd = ": <i>лента</i> & co"
+    metrics = {name: dataclasses.replace(m, title=f"{m.title}{odd}", **extra)
                for name, m in CATALOGUE.metrics.items()}  # fmt: skip
+    if "names" in fields:  # the Russian titles, which Russian alerts show, are odd too
+        metrics = {name: dataclasses.replace(m, names={**m.names, "ru": {
+            **m.names.get("ru", {}), "title": f"{m.title_in('ru')}{odd}"}})
+            for name, m in metrics.items()}  # fmt: skip
     return dataclasses.replace(CATALOGUE, metrics=metrics)
 
 
@@ -194,7 +199,7 @@ async def test_a_russian_alert_with_long_cyrillic_colons_and_html_is_valid_withi
     assert all(": <i>лента</i> & co" in text and "ожидалось" in text for text in shown)
     assert all(labels(c)[Action.FALSE] == "🙅 Ложная тревога" for c in photos)
     # the chat chose nothing: the edit after Ack speaks LANGUAGE too, within the limit
-    assert render_html(edit.text).startswith("👀 принято: Ольга")
+    assert render_html(edit.text).startswith("👀 принял(а) Ольга")
     assert utf16_length(render_html(edit.text)) <= CAPTION_LIMIT
     assert labels(edit)[Action.UNACK] == "↩️ Снять «Принято»"
     assert all('<a href="https://bi.example/d?m=' in c.text for c in photos)
@@ -232,7 +237,7 @@ def test_the_resolution_and_a_half_width_reason_read_in_plain_words_in_both_lang
     en = render_open(Open(incident, head, ()), incident, style)
     ru = render_open(Open(incident, head, ()), incident, style.speaking("ru"))
     assert "half-width" not in en.text and "6.0 times as far from the expected value" in en.text
-    assert "half-width" not in ru.text and "отклонение в 6,0 раза больше" in ru.text
+    assert "half-width" not in ru.text and "отклонение — 6,0 × обычный разброс" in ru.text
     assert "−" in plain(ru.text) or "-60,0%" in plain(ru.text)
     later = NOW + timedelta(minutes=1)
     resolve = render_resolve(Resolve(incident, None, quiet=False), incident, later, "Views",
@@ -254,13 +259,13 @@ def test_an_unknown_language_exits_2_naming_language(tmp_path: Path) -> None:
     ("reason", "english", "russian"),
     [("below the expected range (3 of the last 3 buckets outside)",
       "below the expected range for the last 3 intervals in a row",
-      "ниже ожидаемого диапазона 3 интервала подряд"),
+      "ниже ожидаемого диапазона (интервалов подряд: 3)"),
      ("above the expected range (5 of the last 6 buckets outside); range from the same weekday "
       "of previous weeks, re-based after a lasting level change",
       "above the expected range in 5 of the last 6 intervals; expected range from the same "
       "weekday of previous weeks, adjusted after a lasting change of level",
-      "выше ожидаемого диапазона в 5 из последних 6 интервалов; ожидаемый диапазон по тому же "
-      "дню недели в прошлые недели, пересчитан после устойчивого изменения уровня"),
+      "выше ожидаемого диапазона в 5 из последних 6 интервалов; ожидаемый диапазон — по тому же "
+      "дню недели за прошлые недели, диапазон пересчитан после устойчивого сдвига уровня"),
      ("no data, while about 1,234 was expected", "no data, while about 1,234 was expected",
       "нет данных, хотя ожидалось около 1\u00a0234"),
      ("a reason no one wrote yet", "a reason no one wrote yet", "a reason no one wrote yet")],
@@ -288,3 +293,33 @@ def test_a_russian_digest_counts_metrics_in_russian_plurals(count: int, head: st
     assert head in draft.text and "вместо" in draft.text and "-50,0%" in draft.text
     assert draft.with_chart and [b.text for b in draft.buttons[0]] == ["👀 Принято",
                                                                        "🙅 Ложная тревога"]
+
+
+@pytest.mark.parametrize(
+    ("n", "of", "russian"),
+    [(5, 21, "выше ожидаемого диапазона в 5 из последних 21 интервала"),
+     (2, 3, "выше ожидаемого диапазона в 2 из последних 3 интервалов"),
+     (1, 1, "выше ожидаемого диапазона (интервалов подряд: 1)")],
+)  # fmt: skip
+def test_n_of_the_last_intervals_takes_the_form_of_the_number_the_noun_follows(
+        n: int, of: int, russian: str) -> None:  # fmt: skip
+    """'in N of the last OF intervals': the noun follows OF, so OF picks its Russian form
+    (из 21 интервала, из 3 интервалов); all intervals out reads the same for any count."""
+    reason = f"above the expected range ({n} of the last {of} buckets outside)"
+    assert reason_text(reason, translator("ru")) == russian
+
+
+def test_a_russian_alert_names_the_metric_by_its_russian_title() -> None:
+    """The bundled catalogue's `views` is "Views" in English and "Просмотры" in a Russian alert,
+    reminder and resolution; the English title does not head Russian text."""
+    head = result("views", status=Status.ANOMALY, value=40.0)
+    incident = Incident("views", NOW - timedelta(hours=2), NOW, id=1, alert_id=2)
+    style = Style(ZoneInfo("Europe/Moscow"), timedelta(minutes=15))
+    ru, en = style.speaking("ru"), style.speaking("en")
+    alert = render_open(Open(incident, head, ()), incident, ru)
+    assert plain(alert.text).startswith("🔻 Просмотры") and "Views" not in alert.text
+    assert "<b>Views</b>" in render_open(Open(incident, head, ()), incident, en).text
+    later = NOW + timedelta(minutes=1)
+    resolve = render_resolve(Resolve(incident, head, quiet=False), incident, later,
+                             head.metric, ru)  # fmt: skip
+    assert "<b>Просмотры</b> снова в норме" in resolve.text

@@ -12,6 +12,7 @@ from aiogram.types import Message
 from bot.chat.guard import stopped_text
 from bot.chat.language import NAMES
 from bot.core.commands import help_text, span
+from bot.core.formatting import metric_title
 from bot.core.i18n import Translator
 from bot.core.wording import e
 from bot.service.monitor import Monitor
@@ -55,7 +56,7 @@ def metrics_text(catalogue: Catalogue, t: Translator) -> str:
     for m in catalogue.metrics.values():
         slices = ", ".join(m.slices) or "—"
         lines.append(t._("{name} — {title}; slices: {slices}", name=f"<code>{e(m.name)}</code>",
-                         title=e(m.title), slices=e(slices)))  # fmt: skip
+                         title=e(metric_title(m, t)), slices=e(slices)))  # fmt: skip
     lines.append("\n" + t._("One metric now, with its chart: {usage}, e.g. {example}",
                             usage="/metric NAME [slice]", example="/metric views os=iOS"))
     return "\n".join(lines)

@@ -10,10 +10,10 @@ from aiogram.types import BufferedInputFile, CallbackQuery, Message
 
 from bot.chat.errors import UsageError, not_answering
 from bot.chat.reply import Reply, localized, out_of_date
+from bot.core.formatting import metric_title
 from bot.core.i18n import Translator
 from bot.core.text import CAPTION_LIMIT
 from bot.core.wording import check_summary, e, metric_caption, split_message
-from bot.service.charts import render_backtest_chart
 from bot.service.edits import compose
 from bot.service.monitor import Answer, Monitor, SourceNotAnswering
 from bot.settings import Settings
@@ -96,7 +96,7 @@ async def _send_metric(
     caption = compose(note, localized(metric_caption, t, result, zone=settings.zone, muted=muted),
                       CAPTION_LIMIT)  # fmt: skip
     if result.band["expected"].notna().any():
-        png = await checks.chart(result)
+        png = await checks.chart(result, t.lang)
         await message.answer_photo(BufferedInputFile(png, f"{metric.name}.png"), caption=caption)
     else:
         await message.answer(caption)
@@ -110,7 +110,7 @@ async def check(message: Message, *, checks: Monitor, settings: Settings, t: Tra
         await message.answer(part)
     worst = sorted(report.anomalies, key=lambda r: -abs(r.verdict.score or 1e9))
     for result in worst[:CHARTS_PER_CHECK]:
-        png = await checks.chart(result)
+        png = await checks.chart(result, t.lang)
         caption = localized(metric_caption, t, result, zone=settings.zone, muted=None)
         await message.answer_photo(BufferedInputFile(png, "chart.png"), caption=caption)
 
@@ -156,7 +156,7 @@ async def show_alert(
         except SourceNotAnswering as exc:
             await message.answer(not_answering(exc, store, settings.zone, t))
 
-    return Reply(f"📈 {metric.title}"[:200], then=send)
+    return Reply(f"📈 {metric_title(metric, t)}"[:200], then=send)
 
 
 async def history(
@@ -200,7 +200,7 @@ async def backtest(
     every = sorted((a for group in alerts.values() for a in group), key=lambda a: a.start)
     zone = settings.zone
     lines = [t._("{title}: the current settings would have raised {alerts} in the last {days} "
-                 "({per_day} a day) over {series}", title=f"<b>{e(chosen.title)}</b>",
+                 "({per_day} a day) over {series}", title=f"<b>{e(metric_title(chosen, t))}</b>",
                  alerts=t.ngettext("<b>{n}</b> alert", "<b>{n}</b> alerts", len(every)),
                  days=t.ngettext("{n} day", "{n} days", days),
                  per_day=f"{len(every) / days:.1f}",
@@ -211,7 +211,10 @@ async def backtest(
         lines.append(f"{a.start.tz_convert(zone):%m-%d %H:%M} <code>{e(a.key.label())}</code> "
                      + t.ngettext("{n} bucket", "{n} buckets", a.buckets) + f", {peak}")
     total = series[next(k for k in series if k.is_total)]
-    png = await checks.render(render_backtest_chart, chosen, total.loc[start:], every, zone)
+    from bot.service.charts import render_backtest_chart  # matplotlib: only when drawing
+
+    png = await checks.render(render_backtest_chart, chosen, total.loc[start:], every, zone,
+                              lang=t.lang)  # fmt: skip
     text = "\n".join(lines)
     if len(text) <= 1024:
         await message.answer_photo(BufferedInputFile(png, "backtest.png"), caption=text)

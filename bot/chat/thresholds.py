@@ -16,6 +16,7 @@ from bot.chat.errors import UsageError
 from bot.chat.monitoring import metric_named
 from bot.chat.reply import out_of_date
 from bot.core.commands import N_ as _
+from bot.core.formatting import metric_title
 from bot.core.i18n import Translator
 from bot.core.text import MESSAGE_LIMIT, rendered_length
 from bot.core.wording import e, split_message
@@ -146,7 +147,8 @@ def overview_text(catalogue: Catalogue, checks: Monitor, store: State, t: Transl
 def short_text(metric: Metric, spec: Mapping[str, Any], params: Mapping[str, Param],
                overrides: Mapping[str, Override], *, t: Translator,
                zone: ZoneInfo) -> str:  # fmt: skip
-    lines = [t._("{title} ({name}): what decides an alert", title=f"<b>{e(metric.title)}</b>",
+    title = f"<b>{e(metric_title(metric, t))}</b>"
+    lines = [t._("{title} ({name}): what decides an alert", title=title,
                  name=f"<code>{e(metric.name)}</code>"), ""]  # fmt: skip
     for name, label, what in KNOBS:
         if name not in params:
@@ -178,7 +180,8 @@ def full_text(metric: Metric, spec: Mapping[str, Any], params: Mapping[str, Para
               zone: ZoneInfo) -> str:  # fmt: skip
     lines = [t.ngettext("{title} ({name}), method {method}: {n} parameter",
                         "{title} ({name}), method {method}: {n} parameters", len(params),
-                        title=f"<b>{e(metric.title)}</b>", name=f"<code>{e(metric.name)}</code>",
+                        title=f"<b>{e(metric_title(metric, t))}</b>",
+                        name=f"<code>{e(metric.name)}</code>",
                         method=f"<code>{e(spec.get('method', '?'))}</code>")]  # fmt: skip
     for name, param in params.items():
         value = spec.get(name, param.default)

@@ -16,13 +16,29 @@ from detectors import outside_since
 from queries.catalogue import Kind, Metric
 from queries.series import Slice
 
-__all__ = ["fmt_pct", "fmt_value", "localized", "report_json", "report_table", "title_of"]
+__all__ = ["fmt_pct", "fmt_value", "localized", "metric_title", "metric_unit", "report_json",
+           "report_table", "title_of"]  # fmt: skip
 
 NBSP = "\u00a0"  # Russian groups thousands with a space that never breaks a number
 
 
-def title_of(metric: Metric, where: Slice) -> str:
-    return metric.title if where.is_total else f"{metric.title} · {where.dim}={where.value}"
+def metric_title(metric: Metric, t: Translator | None = None) -> str:
+    """The metric's title in `t`'s language (the catalogue's `ru = { title = ... }`), else its
+    English title."""
+    title_in = getattr(metric, "title_in", None)
+    return metric.title if t is None or title_in is None else str(title_in(t.lang))
+
+
+def metric_unit(metric: Metric, t: Translator | None = None) -> str:
+    """The metric's unit in `t`'s language, else its English unit."""
+    unit_in = getattr(metric, "unit_in", None)
+    return metric.unit if t is None or unit_in is None else str(unit_in(t.lang))
+
+
+def title_of(metric: Metric, where: Slice, t: Translator | None = None) -> str:
+    """The metric's title in `t`'s language, with the slice when it is not the total."""
+    title = metric_title(metric, t)
+    return title if where.is_total else f"{title} · {where.dim}={where.value}"
 
 
 def localized(number: str, t: Translator | None) -> str:

@@ -40,13 +40,14 @@ def _range_buckets(t: Translator, m: re.Match[str]) -> str:
         return t.ngettext("above the expected range for the last {n} interval",
                           "above the expected range for the last {n} intervals in a row",
                           n)  # fmt: skip
+    # The noun follows `of` ("in 5 of the last 21 intervals"), so its count picks the form.
     if m["side"] == "below":
-        return t.ngettext("below the expected range in {n} of the last {of} intervals",
-                          "below the expected range in {n} of the last {of} intervals", n,
-                          of=of)  # fmt: skip
-    return t.ngettext("above the expected range in {n} of the last {of} intervals",
-                      "above the expected range in {n} of the last {of} intervals", n,
-                      of=of)  # fmt: skip
+        return t.ngettext("below the expected range in {k} of the last {n} interval",
+                          "below the expected range in {k} of the last {n} intervals", of,
+                          k=n)  # fmt: skip
+    return t.ngettext("above the expected range in {k} of the last {n} interval",
+                      "above the expected range in {k} of the last {n} intervals", of,
+                      k=n)  # fmt: skip
 
 
 def _range_far(t: Translator, m: re.Match[str]) -> str:
@@ -98,7 +99,7 @@ SHAPES: list[tuple[re.Pattern[str], Say]] = [
     (re.compile(rf"{SIDE} expected for the last (?P<n>\d+) buckets together"
                 r"(?: \(a sustained shift no single bucket shows\))?"), _window),
     (re.compile(r"no data, while about (?P<exp>[\d,.]+) was expected"), _no_data_expected),
-    (re.compile(r"no data for this bucket"), lambda t, m: t._("no data for this period")),
+    (re.compile(r"no data for this bucket"), lambda t, m: t._("no data for this interval")),
     (re.compile(r"too little history for an expected range"),
      lambda t, m: t._("too little history to know what to expect")),
     (re.compile(r"inside the band"), lambda t, m: t._("within the expected range")),

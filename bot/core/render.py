@@ -12,12 +12,13 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from bot.core.buttons import Button, alert_buttons
-from bot.core.formatting import fmt_value
+from bot.core.formatting import fmt_value, metric_title
 from bot.core.i18n import Translator, translator
 from bot.core.incidents import Incident
 from bot.core.plan import Digest, Notice, NoticeKind, Open, Remind, Resolve
 from bot.core.text import CAPTION_LIMIT, cut_html, rendered_length
 from bot.core.wording import alert_caption, digest_text, duration_text, e
+from queries.catalogue import Metric
 
 __all__ = ["Draft", "Style", "render_digest", "render_notice", "render_open", "render_remind",
            "render_resolve"]  # fmt: skip
@@ -88,16 +89,21 @@ def render_remind(intent: Remind, incident: Incident, now: datetime, style: Styl
     metric = intent.head.metric
     text = t._(
         "⏰ <b>{title}</b> still off since {time} ({duration}): {value} vs expected {expected}",
-        title=e(metric.title), time=f"{incident.opened_at.astimezone(style.zone):%H:%M}",
+        title=e(metric_title(metric, t)), time=f"{incident.opened_at.astimezone(style.zone):%H:%M}",
         duration=duration_text(now - incident.opened_at, t),
         value=e(fmt_value(metric, v.value, t)), expected=e(fmt_value(metric, v.expected, t)),
     )  # fmt: skip
     return Draft(text, meta=_meta("reminder", incident))
 
 
-def render_resolve(intent: Resolve, incident: Incident, now: datetime, title: str,
+def render_resolve(intent: Resolve, incident: Incident, now: datetime, title: str | Metric,
                    style: Style | None = None) -> Draft:  # fmt: skip
+    """`title`: the metric (its title is said in the style's language) or a title as is."""
     t = style.t if style is not None else translator()
+    if not isinstance(title, str):
+        title = metric_title(title, t)
+    elif intent.total is not None:
+        title = metric_title(intent.total.metric, t)
     lasted = duration_text(now - incident.opened_at, t)
     text = t._("✅ <b>{title}</b> back to normal after {duration}", title=e(title),
                duration=lasted)  # fmt: skip
@@ -126,15 +132,15 @@ def render_notice(intent: Notice, style: Style) -> Draft:
         bucket = f"{late.bucket.tz_convert(style.zone):%H:%M}"
         if late.latest:
             newest = f"{pd.Timestamp(late.latest).tz_convert(style.zone):%H:%M:%S}"
-            text = t._("⏳ Data in <code>{table}</code> is late: the {time} period is incomplete "
+            text = t._("⏳ Data in <code>{table}</code> is late: the {time} interval is incomplete "
                        "(the newest event is from {newest}). Its metrics are not judged until "
-                       "the rows arrive, so a half-filled period raises no false drop; I will "
+                       "the rows arrive, so a half-filled interval raises no false drop; I will "
                        "say when data is arriving again.", table=table, time=bucket,
                        newest=newest)  # fmt: skip
         else:
-            text = t._("⏳ Data in <code>{table}</code> is late: the {time} period is incomplete "
+            text = t._("⏳ Data in <code>{table}</code> is late: the {time} interval is incomplete "
                        "(no rows yet). Its metrics are not judged until the rows arrive, so a "
-                       "half-filled period raises no false drop; I will say when data is "
+                       "half-filled interval raises no false drop; I will say when data is "
                        "arriving again.", table=table, time=bucket)  # fmt: skip
     else:
         text = t._("✅ Data in <code>{table}</code> is arriving again.", table=table)

@@ -112,7 +112,7 @@ def alert_caption(
     metric = result.metric
     side = "below" if (v.value or 0) < (v.expected or 0) else "above"
     start = v.bucket.to_pydatetime()
-    title = e(title_of(metric, result.slice))
+    title = e(title_of(metric, result.slice, t))
     value, expected = fmt_value(metric, v.value, t), fmt_value(metric, v.expected, t)
     low, high = fmt_value(metric, v.lower, t), fmt_value(metric, v.upper, t)
     lines = [
@@ -162,7 +162,7 @@ def digest_text(groups: Sequence[tuple[SeriesResult, Sequence[SeriesResult]]], *
         value = fmt_value(result.metric, v.value, t)
         expected = fmt_value(result.metric, v.expected, t)
         line = t._("• <b>{title}</b> {change}: {value} vs {expected}",
-                   title=e(title_of(result.metric, result.slice)), change=_deviation(result, t),
+                   title=e(title_of(result.metric, result.slice, t)), change=_deviation(result, t),
                    value=e(value), expected=e(expected))  # fmt: skip
         if related:
             line += f" ({_moved(related, t)})"
@@ -189,7 +189,7 @@ def check_summary(report: CheckReport, *, zone: ZoneInfo, t: Translator | None =
     off = [r for r in report.anomalies if not r.slice.is_total]
     head = t._("checked")
     if bucket is not None:
-        head = t._("period {time} {zone}", time=f"{bucket.tz_convert(zone):%Y-%m-%d %H:%M}",
+        head = t._("interval {time} {zone}", time=f"{bucket.tz_convert(zone):%Y-%m-%d %H:%M}",
                    zone=zone.key)  # fmt: skip
     text = f"<b>{e(head)}</b>\n<pre>{e(chr(10).join(lines))}</pre>"
     if off:
@@ -217,8 +217,8 @@ def metric_caption(result: SeriesResult, *, zone: ZoneInfo, muted: datetime | No
     value, expected = fmt_value(metric, v.value, t), fmt_value(metric, v.expected, t)
     low, high = fmt_value(metric, v.lower, t), fmt_value(metric, v.upper, t)
     lines = [
-        f"<b>{e(title_of(metric, result.slice))}</b> — {mark[v.status]}",
-        t._("period {time} {zone}", time=f"{v.bucket.tz_convert(zone):%Y-%m-%d %H:%M}",
+        f"<b>{e(title_of(metric, result.slice, t))}</b> — {mark[v.status]}",
+        t._("interval {time} {zone}", time=f"{v.bucket.tz_convert(zone):%Y-%m-%d %H:%M}",
             zone=e(zone.key)),
         t._("value <b>{value}</b>, expected {expected} ({low} – {high})", value=e(value),
             expected=e(expected), low=e(low), high=e(high)) + f" {_deviation(result, t)}",
