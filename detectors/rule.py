@@ -55,7 +55,7 @@ RULE_PARAMS: Mapping[str, Param] = {
         float, 0.15, 0.0, 10.0, "smallest relative shift the sustained-shift test fires on"
     ),
     "window_min_expected": Param(
-        float, 400.0, 0.0, 1e12, "counts: events expected over the window for that test"
+        float, 400.0, 0.0, 1e12, "counts: events expected over the longest window (pro rata)"
     ),
     "window_min_share": Param(
         float, 0.25, 0.0, 1.0, "non-counts: share of a usual window's size for that test"
@@ -339,7 +339,11 @@ class Rule:
                 max(self.min_rel_change, self.window_min_rel) * base, self.min_abs_change * n
             )
             if usual is None:
-                fires &= base >= self.window_min_expected
+                # The volume is stated for the longest window; a shorter one needs less, by
+                # the square root of its share: a 2-bucket spike on 200 events a bucket (283
+                # needed) is a clearer event than 4 x 100, yet 2 x 100 stays too small to judge.
+                share = n / max(self.window, n)
+                fires &= base >= self.window_min_expected * np.sqrt(share)
             else:
                 fires &= base >= self.window_min_share * n * usual
         if self.direction is Direction.DOWN:

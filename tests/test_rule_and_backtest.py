@@ -92,6 +92,22 @@ def test_sustained_shift_fires_where_no_single_bucket_does() -> None:
     assert rule.verdict(clear, band).reason.startswith("below expected for the last 2 buckets")
 
 
+def test_a_short_window_on_counts_needs_less_volume_than_the_longest() -> None:
+    """A 2-bucket spike on counts of 150 a bucket (300 events, one bucket 1.3 half-widths out,
+    one inside) fires by default: the volume guard of 400 holds for the 4-bucket window, a
+    2-bucket one needs 400 x sqrt(2/4) = 283; the same spike on counts of 100 (200 events)
+    stays too small, as the first does when a 2-bucket window is asked the full 400."""
+    series, band = flat([150, 150, 150, 228, 198], expected=150.0, half=60.0)
+    rule = detectors.build_rule(detectors.DEFAULT_SPEC)
+    table = rule.evaluate(series, band)
+    assert table["firing"].tolist() == [False] * 4 + [True]
+    assert table["window"].iloc[-1] == 2
+    small, small_band = flat([100, 100, 100, 152, 132], expected=100.0, half=40.0)
+    assert not rule.evaluate(small, small_band)["firing"].any()
+    strict = detectors.build_rule({**detectors.DEFAULT_SPEC, "window_min_expected": 566})
+    assert not strict.evaluate(series, band)["firing"].any()
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [
