@@ -450,7 +450,7 @@ async def test_a_russian_client_gets_russian_help_status_and_menu(
         assert monitor.state.languages.of_chat(USER) is None
         subscribed = (await _say(fake, "/subscribe views", user=USER, language="ru"))[0].text
         kept = monitor.state.languages.of_chat(USER)
-    assert "Теперь этот чат получает оповещения для <code>views</code>" in subscribed
+    assert "Теперь этот чат получает оповещения по <code>views</code>" in subscribed
     assert kept == "ru"
     assert "проверяет" in help_ru and "раз в 15 минут" in help_ru and "/lang [en|ru]" in help_ru
     assert "<b>Состояние</b>" in status_ru and "следующая проверка" in status_ru
@@ -502,7 +502,7 @@ async def test_lang_switches_a_group_for_its_admins_only(
     assert "Only the group's administrators" in pressed
     assert chosen == "ru" and "теперь в этом чате я говорю" in done
     assert "проверяет" in help_ru
-    assert "Как писать: <code>/lang [en|ru]</code>" in bad and "Например: <code>/lang ru" in bad
+    assert "Формат: <code>/lang [en|ru]</code>" in bad and "Например: <code>/lang ru" in bad
     assert "I speak English" in back and "watches" in help_en
 
 
@@ -548,7 +548,8 @@ async def test_thresholds_show_defaults_names_and_the_full_list_one_tap_away(
     """/thresholds shows each metric's k (the default, never "k=—"); /thresholds views shows
     the knobs tuned first in plain words with values and defaults, who changed one by name,
     and a button to every parameter; the button and `/thresholds views all` list them all,
-    in English and Russian, each message within Telegram's limit."""
+    in English and Russian (the metric by its title in each), each message within Telegram's
+    limit."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
     async with running(settings, fake, schedule=False) as monitor:
         names = list(monitor.params(monitor.catalogue.metrics["views"]))
@@ -564,7 +565,7 @@ async def test_thresholds_show_defaults_names_and_the_full_list_one_tap_away(
         first = len(fake.sent_to(MEMBER))
         await _say(fake, "/thresholds views all", user=MEMBER, language="ru")
         await fake.wait_for(lambda c: c.chat_id == MEMBER and c.text.endswith(
-            "\nИзменить: <code>/set views k 4</code>"))  # fmt: skip
+            "Изменить: <code>/set views k 4</code>"))  # the last line; a part may start with it
         full_ru = fake.sent_to(MEMBER)[first:]
         short_ru = (await _say(fake, "/thresholds views", user=MEMBER, language="ru"))[0].text
     assert "k=—" not in overview
@@ -582,6 +583,9 @@ async def test_thresholds_show_defaults_names_and_the_full_list_one_tap_away(
         assert all(len(render_html(part)) <= 4096 for part in listing)
     assert "метод <code>seasonal</code>" in full_ru[0].text
     assert "Чувствительность</b>" in short_ru and "по умолчанию 3.25" in short_ru
+    # the metric is named in the chat's language: the catalogue's Russian title, not "Views"
+    assert short_ru.startswith("<b>Просмотры</b> (<code>views</code>)"), short_ru
+    assert short.text.startswith("<b>Views</b> (<code>views</code>)"), short.text
 
 
 async def test_mute_understands_words_for_units(
