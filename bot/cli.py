@@ -53,13 +53,15 @@ def usage_errors() -> tuple[type[BaseException], ...]:
 
 async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     from bot.cli_report import check_table
-    from bot.console import write_charts
+    from bot.console import charts_folder, write_charts
     from bot.core.formatting import report_json
     from queries.errors import SourceError, SourceMisconfigured
 
     catalogue = load_checked(settings.catalogue_path)
-    if args.metric and args.metric not in catalogue.metrics:
+    if args.metric is not None and args.metric not in catalogue.metrics:
         raise UsageError(unknown_metric(args.metric, catalogue))
+    if args.charts:  # before the check: a bad folder would otherwise fail after the table
+        charts_folder(args.charts)
     if args.notify:
         from bot.notify import check_and_notify  # aiogram is only needed here
 
@@ -82,7 +84,7 @@ async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _check(args: argparse.Namespace, settings: Settings, catalogue: Catalogue
                  ) -> CheckReport:  # fmt: skip
-    from bot.console import past_the_data, prepare_demo
+    from bot.console import before_the_data, past_the_data, prepare_demo
     from bot.service.checker import History, run_check
     from bot.state import State
     from queries.sources import EmbeddedSource
@@ -97,6 +99,7 @@ async def _check(args: argparse.Namespace, settings: Settings, catalogue: Catalo
         report = await run_check(history, now, delay=settings.data_delay,
                                late_grace=settings.late_data_grace,
                                metrics=[args.metric] if args.metric else None)  # fmt: skip
+        report = await before_the_data(report, source, catalogue)
         return past_the_data(report, wall) if now > wall else report
     finally:
         await source.close()
@@ -117,7 +120,8 @@ async def cmd_catalogue(args: argparse.Namespace, settings: Settings) -> int:
             await prepare_demo(source, catalogue, now)
         counts = await count_series(source, catalogue, now)
     except SourceError as exc:  # the definitions are still worth showing; then exit 1 (or 2)
-        failure = type(exc)(f"cannot count the series in {source.describe()}: {exc}")
+        where = "" if source.describe() in str(exc) else f" in {source.describe()}"
+        failure = type(exc)(f"cannot count the series{where}: {exc}")
     finally:
         await source.close()
     doc = catalogue_doc(catalogue, settings.catalogue_path, counts)

@@ -4,6 +4,7 @@ catalogue`). English, like the rest of the command line."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -54,10 +55,8 @@ def first_data(result: Any) -> datetime | None:
     return None if values.empty else values.index[0].to_pydatetime()
 
 
-def short_reason(result: Any) -> str:
-    """The verdict's reason in a few words for the table's column ("" when it is in range)."""
-    reason: str = result.verdict.reason
-    head = reason.split(";", maxsplit=1)[0].strip()
+def _sided(head: str, reason: str) -> str:
+    """The short form of an above/below reason ("" when the reason is neither)."""
     for side in ("below", "above"):
         if head.startswith(f"{side} the expected range"):
             return f"{side} range"
@@ -67,19 +66,39 @@ def short_reason(result: Any) -> str:
             return _cut(f"{side} band, {head.split('only ')[1]}")
         if head.startswith(f"{side} the band, but the change is below"):
             return f"{side} band, change too small"
-        if head.startswith(f"{side} the band for 1 bucket"):
-            return _cut(f"{side} band, {head.split('; ')[-1]}")
+        if head.startswith(f"{side} the band for "):
+            counts = re.search(r"for (\d+) buckets?; waiting for \d+ of (\d+)", reason)
+            if counts:
+                return f"{side} band, {counts[1]} of {counts[2]} needed"
+            return _cut(f"{side} band, {head.split(' for ', 1)[1]}")
+    return ""
+
+
+def _history_short(result: Any) -> str:
+    """How much history there is of what the first range needs."""
+    start, (first, _) = first_data(result), needed(result)
+    if start is None:
+        return "no history"
+    step = result.series.index[1] - result.series.index[0] if len(result.series) > 1 else 0
+    have = _span(result.verdict.bucket.to_pydatetime() + step - start)
+    return f"too little history ({have} of {_span(first)})" if first else "too little history"
+
+
+def short_reason(result: Any) -> str:
+    """The verdict's reason in a few words for the table's column ("" when it is in range)."""
+    reason: str = result.verdict.reason
+    head = reason.split(";", maxsplit=1)[0].strip()
+    sided = _sided(head, reason)
+    if sided:
+        return sided
     if head == "inside the band":
         return ""
     if head.startswith("too little history"):
-        start, (first, _) = first_data(result), needed(result)
-        if start is None:
-            return "no history"
-        step = result.series.index[1] - result.series.index[0] if len(result.series) > 1 else 0
-        have = _span(result.verdict.bucket.to_pydatetime() + step - start)
-        return f"too little history ({have} of {_span(first)})" if first else "too little history"
+        return _history_short(result)
     if head.startswith("no data, while about"):
         return _cut(f"no data ({head.split('about ')[1].replace(' was', '')})")
+    if head.startswith("before the data's start"):
+        return "before the data's start"
     if head.startswith("after the data's end"):
         return "after the data's end"
     if head.startswith("data is late"):
@@ -101,6 +120,8 @@ def _unknown_why(results: list[Any], zone: ZoneInfo) -> str:
         return f"too little history ({detail})"
     if short.startswith("data late"):
         return results[0].verdict.reason
+    if short == "before the data's start":
+        return str(results[0].verdict.reason)
     return results[0].verdict.reason.split(";")[0] if short.startswith("after") else short
 
 

@@ -23,9 +23,9 @@ if TYPE_CHECKING:
     from queries.catalogue import Catalogue
     from queries.sources import Source
 
-__all__ = ["Progress", "UsageError", "count_series", "history_for", "load_checked", "make_source",
-           "parse_time", "past_the_data", "prepare_demo", "spec_keys", "unknown_metric",
-           "write_charts"]  # fmt: skip
+__all__ = ["Progress", "UsageError", "before_the_data", "charts_folder", "count_series",
+           "history_for", "load_checked", "make_source", "parse_time", "past_the_data",
+           "prepare_demo", "spec_keys", "unknown_metric", "write_charts"]  # fmt: skip
 
 
 class UsageError(Exception):
@@ -166,6 +166,40 @@ def past_the_data(report: CheckReport, wall: datetime) -> CheckReport:
     return report
 
 
+async def before_the_data(report: CheckReport, source: Source, catalogue: Catalogue
+                          ) -> CheckReport:  # fmt: skip
+    """A check as of a time before a table's first event (--at too early): its buckets are not
+    "no data" but unknown, before the data's start, which the reason dates."""
+    import re
+    from dataclasses import replace
+
+    from queries.errors import SourceError
+
+    firsts: dict[str, datetime | None] = {}
+    for n, result in enumerate(report.results):
+        if result.verdict.value is not None or not result.series.dropna().empty:
+            continue
+        table = catalogue.tables[result.metric.table]
+        if table.name not in firsts:
+            firsts[table.name] = None
+            names = (table.name, table.time_column)
+            if all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) for name in names):
+                try:
+                    frame = await source.query(f"SELECT count() AS n, toUInt32(min("
+                                               f"{table.time_column})) AS first FROM {table.name}")
+                except SourceError:
+                    frame = None
+                if frame is not None and not frame.empty and int(frame["n"].iloc[0]):
+                    firsts[table.name] = datetime.fromtimestamp(int(frame["first"].iloc[0]), UTC)
+        first = firsts[table.name]
+        if first is None or result.verdict.bucket.to_pydatetime() >= first:
+            continue
+        why = f"before the data's start (data begins {first:%Y-%m-%d %H:%M} UTC)"
+        verdict = replace(result.verdict, reason=why)
+        report.results[n] = replace(result, verdict=verdict)
+    return report
+
+
 async def count_series(source: Source, catalogue: Catalogue, now: datetime) -> dict[str, int]:
     """Per metric, the series a check covers: the total and each slice value (top N where the
     table limits a dim), counted over the check's window as the check counts them."""
@@ -195,7 +229,7 @@ async def history_for(
 
     catalogue = load_checked(settings.catalogue_path)
     metric = getattr(args, "metric", None)
-    if metric and metric not in catalogue.metrics:
+    if metric is not None and metric not in catalogue.metrics:
         raise UsageError(unknown_metric(metric, catalogue))
     if not 1 <= args.days <= 90:
         raise UsageError(f"--days must be between 1 and 90, got {args.days}")
@@ -223,3 +257,16 @@ async def history_for(
         await source.close()
         raise
     return source, catalogue, collected, labels
+
+
+def charts_folder(name: str) -> Path:
+    """The --charts folder, created when missing; UsageError when it is a file or cannot be."""
+    folder = Path(name)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--charts {name}: not a directory")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--charts {name}: cannot create the directory ({exc.strerror})"
+                         ) from None  # fmt: skip
+    return folder

@@ -43,6 +43,23 @@ def _duration(value: Any) -> timedelta:
     return result
 
 
+MIN_INTERVAL, MAX_INTERVAL = timedelta(seconds=10), timedelta(days=1)
+
+
+def _interval(value: Any) -> timedelta:
+    """How often the bot checks: 10s to 1d (faster floods the source; slower is no monitor)."""
+    text = str(value).strip()
+    if isinstance(value, timedelta):
+        result = value
+    elif text.startswith("-") or re.match(r"^0+(\.0*)?\s*[a-z]*$", text, re.IGNORECASE):
+        result = timedelta(0)  # "-5m", "0m": out of the range, as 1s is, not a non-duration
+    else:
+        result = _duration(value)
+    if not MIN_INTERVAL <= result <= MAX_INTERVAL:
+        raise ValueError("must be from 10s to 1d, e.g. 15m")
+    return result
+
+
 def _ids(value: Any) -> tuple[int, ...]:
     if isinstance(value, list | tuple):
         return tuple(int(v) for v in value)
@@ -63,6 +80,7 @@ def _ids(value: Any) -> tuple[int, ...]:
 
 Duration = Annotated[timedelta, NoDecode, BeforeValidator(_duration)]
 Ids = Annotated[tuple[int, ...], NoDecode, BeforeValidator(_ids)]
+Interval = Annotated[timedelta, NoDecode, BeforeValidator(_interval)]
 
 
 class Settings(BaseSettings):
@@ -84,7 +102,7 @@ class Settings(BaseSettings):
     clickhouse_timeout: float = 60.0
     admin_ids: Ids = ()
     alert_chat_ids: Ids = ()
-    check_interval: Duration = timedelta(minutes=15)
+    check_interval: Interval = timedelta(minutes=15)
     data_delay: Duration = timedelta(minutes=2)
     late_data_grace: Duration = timedelta(minutes=45)
     repeat_interval: Duration = timedelta(hours=4)
@@ -163,6 +181,8 @@ class Settings(BaseSettings):
     @classmethod
     def _language(cls, value: Any) -> str:
         text = str(value).strip().lower()
+        if _posix_list(text):
+            return _posix_language(text)
         if text not in ("en", "ru"):
             raise ValueError("is not a language the bot speaks: use en or ru")
         return text
@@ -205,6 +225,33 @@ class Settings(BaseSettings):
         return [s.get_secret_value() for s in held if s is not None and s.get_secret_value()]
 
 
+def _posix_list(text: str) -> bool:
+    """LANGUAGE as GNU gettext reads it (a desktop exports `en_US:en`, `ru_RU.UTF-8`): a list
+    or a locale name, not a plain code someone chose for the bot."""
+    return bool(re.search(r"[:_.@]", text))
+
+
+def _posix_language(text: str) -> str:
+    """The first of en/ru a POSIX list names (ru_RU:ru -> ru); en when it names neither: it is
+    the desktop's setting, not a choice for the bot."""
+    for part in text.split(":"):
+        code = re.split(r"[_.@]", part.strip().lower(), maxsplit=1)[0]
+        if code in ("en", "ru"):
+            return code
+    return "en"
+
+
+def _dotenv_language() -> str | None:
+    """LANGUAGE as the .env file sets it (None: it does not)."""
+    from dotenv import dotenv_values
+
+    path = Path(".env")
+    if not path.is_file():
+        return None
+    values = {k.upper(): v for k, v in dotenv_values(path, encoding="utf-8").items()}
+    return values.get("LANGUAGE") or None
+
+
 _SECRET = {"bot_token", "clickhouse_password", "alert_webhook_secret", "webhook_secret"}
 
 
@@ -222,6 +269,12 @@ def _describe(error: Any) -> str:
 
 def load_settings(**overrides: Any) -> Settings:
     """Settings from env and .env (plus overrides); SettingsError names each bad variable."""
+    shell = os.environ.get("LANGUAGE", "")
+    if "language" not in overrides and _posix_list(shell.strip().lower()):
+        # The desktop's gettext list in the shell does not beat the bot's own .env.
+        chosen = _dotenv_language()
+        if chosen is not None:
+            overrides = {**overrides, "language": chosen}
     try:
         return Settings(**overrides)
     except ValidationError as exc:

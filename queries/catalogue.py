@@ -13,6 +13,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from queries.sql import missing_markers
+
 __all__ = [
     "TRANSLATED",
     "Catalogue",
@@ -136,6 +138,7 @@ class Catalogue:
         return [m for m in self.metrics.values() if m.table == table]
 
 
+MAX_HISTORY_DAYS = 365
 TOP_KEYS = ("defaults", "tables", "metrics")
 DEFAULT_KEYS = ("step", "history_days")
 TABLE_KEYS = ("sql", "dims", "columns", "top_n", "receiver_column", "time_column")
@@ -155,6 +158,12 @@ def _closest(name: str, valid: Iterable[str]) -> str:
     if close:
         return f' (did you mean "{close[0]}"?)'
     return f" (valid: {', '.join(valid)})" if valid else ""
+
+
+def _near(name: str, valid: Iterable[str]) -> str:
+    """' (did you mean "x"?)' for the nearest valid name, else nothing."""
+    close = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.6)
+    return f' (did you mean "{close[0]}"?)' if close else ""
 
 
 def _known(entry: Any, valid: Collection[str], where: str) -> Mapping[str, Any]:
@@ -232,14 +241,17 @@ def sql_outputs(sql: str) -> tuple[str, ...] | None:
     return tuple(names)
 
 
-def _check_sql(table: Table, where: str) -> None:
+def _check_sql(table: Table, file: str, where: str) -> None:
     """The table's columns and dims must be what its SQL returns: a column it does not select
     or a dim it never names would otherwise vanish from every check without a word."""
+    missing = missing_markers(table.sql)
+    if missing:
+        raise CatalogueError(f"{where}: {file}: {missing}")
     outputs = sql_outputs(table.sql)
     for name in ("bucket", "dim", "dim_value", *table.columns) if outputs is not None else ():
         if name not in outputs:  # type: ignore[operator]
-            raise CatalogueError(f'{where}: its SQL does not return the column "{name}"'
-                                 f"{_closest(name, outputs or ())}")  # fmt: skip
+            raise CatalogueError(f'{where}: its SQL does not return the column "{name}": '
+                                 f"add {name} to the SELECT of {file}")  # fmt: skip
     text = _COMMENT.sub(" ", table.sql)
     named = re.findall(r"'([^']*)'\s+AS\s+dim\b", text, re.IGNORECASE)  # 'os' AS dim
     literals = set(named) or set(re.findall(r"'([^']*)'", text))  # or anywhere, as a string
@@ -256,16 +268,23 @@ def _parse_table(name: str, raw: Any, read_sql: Callable[[str], str]) -> Table:
     where = f'table "{name}"'
     entry = _known(raw, TABLE_KEYS, where)
     dims = _names(_need(entry, "dims", where), f"{where}: dims")
+    file = str(_need(entry, "sql", where))
+    top_n = dict(_known(entry.get("top_n", {}), dims, f"{where}: top_n"))
+    for dim, count in top_n.items():
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise CatalogueError(
+                f"{where}: top_n: {dim}: expected a whole number >= 1, got {count!r}"
+            )
     table = Table(
         name=name,
-        sql=read_sql(_need(entry, "sql", where)),
+        sql=read_sql(file),
         dims=dims,
         columns=_names(_need(entry, "columns", where), f"{where}: columns"),
-        top_n=dict(_known(entry.get("top_n", {}), dims, f"{where}: top_n")),
+        top_n=top_n,
         receiver_column=entry.get("receiver_column"),
         time_column=str(entry.get("time_column", "time")),
     )
-    _check_sql(table, where)
+    _check_sql(table, file, where)
     return table
 
 
@@ -274,7 +293,7 @@ def _column(entry: Mapping[str, Any], key: str, table: Table, where: str) -> str
     if column not in table.columns:
         raise CatalogueError(
             f'{where}: {key}: "{column}" is not a column of {table.name} '
-            f"({', '.join(table.columns)}){_closest(str(column), table.columns)}"
+            f"({', '.join(table.columns)}){_near(str(column), table.columns)}"
         )
     return str(column)
 
@@ -369,11 +388,15 @@ def _parse(
     if step != timedelta(minutes=15):
         # The .sql files bucket with toStartOfFifteenMinutes; other steps need other SQL.
         raise CatalogueError("defaults: step: only 15m is supported by the bundled .sql files")
-    try:
-        history = timedelta(days=int(defaults.get("history_days", 28)))
-    except (TypeError, ValueError):
+    days = defaults.get("history_days", 28)
+    if isinstance(days, bool) or not isinstance(days, int):
         raise CatalogueError(f"defaults: history_days: expected a whole number of days, got "
-                             f"{defaults.get('history_days')!r}") from None  # fmt: skip
+                             f"{days!r}")  # fmt: skip
+    if not 1 <= days <= MAX_HISTORY_DAYS:
+        raise CatalogueError(
+            f"defaults: history_days: must be 1 to {MAX_HISTORY_DAYS}, got {days}"
+        )
+    history = timedelta(days=days)
     tables = {name: _parse_table(name, raw, read_sql)
               for name, raw in _need(doc, "tables", "top level").items()}  # fmt: skip
     metrics = {name: _parse_metric(name, raw, tables, spec_keys)
@@ -383,6 +406,22 @@ def _parse(
 
 class _Unreadable(CatalogueError):
     """A file that cannot be read: its message names it already."""
+
+
+def _decode(data: bytes, where: str) -> str:
+    """UTF-8 text (a byte-order mark is dropped); another encoding is refused with the byte and
+    line, since a title in Windows-1251 would otherwise be a traceback."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise _Unreadable(
+            f"{where} is not UTF-8 (byte 0x{data[exc.start]:02x} at line {line}): "
+            "save it as UTF-8"
+        ) from None
+
+
+_NON_LATIN_KEY = "Invalid initial character for a key part"
 
 
 def load_catalogue(path: str | Path | None = None, *, spec_keys: SpecKeys | None = None
@@ -396,27 +435,32 @@ def load_catalogue(path: str | Path | None = None, *, spec_keys: SpecKeys | None
     if path is None:
         base = resources.files("queries")
         where = str(base.joinpath("catalogue.toml"))
-        text = base.joinpath("catalogue.toml").read_text(encoding="utf-8")
+        text = _decode(base.joinpath("catalogue.toml").read_bytes(), where)
 
         def read_sql(name: str) -> str:
-            return base.joinpath(str(name)).read_text(encoding="utf-8")
+            return _decode(base.joinpath(str(name)).read_bytes(), str(base.joinpath(name)))
     else:
         where = str(path)
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            data = Path(path).read_bytes()
         except OSError as exc:
             raise _Unreadable(f"cannot read catalogue {path}: {exc}") from None
+        text = _decode(data, where)
 
         def read_sql(name: str) -> str:
+            file = Path(where).parent / str(name)
             try:
-                return (Path(where).parent / str(name)).read_text(encoding="utf-8")
+                data = file.read_bytes()
             except OSError as exc:
                 raise _Unreadable(f"cannot read {name} beside {path}: {exc}") from None
+            return _decode(data, str(file))
 
     try:
         return _parse(tomllib.loads(text), read_sql, spec_keys)
     except tomllib.TOMLDecodeError as exc:
-        raise _Unreadable(f"cannot read catalogue {where}: {exc}") from None
+        hint = ': quote non-Latin names, e.g. [metrics."просмотры"]' if (
+            _NON_LATIN_KEY in str(exc)) else ""  # fmt: skip
+        raise _Unreadable(f"cannot read catalogue {where}: {exc}{hint}") from None
     except _Unreadable:
         raise
     except CatalogueError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-__all__ = ["render"]
+__all__ = ["missing_markers", "render"]
 
 _BOUND = re.compile(r"toDateTime\(\s*\d+\s*\)(?P<mark>\s*--\s*\{(?P<name>start|end)\})")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -15,6 +15,19 @@ def _epoch(moment: datetime) -> int:
     if moment.tzinfo is None:
         raise ValueError(f"window bounds must be timezone-aware, got {moment!r}")
     return int(moment.timestamp())
+
+
+def missing_markers(sql: str) -> str | None:
+    """None when the query marks both window bounds; else what to write, in one sentence."""
+    seen = {match["name"] for match in _BOUND.finditer(sql)}
+    missing = {"start", "end"} - seen
+    if not missing:
+        return None
+    return (
+        "the query has no window marker for "
+        + " and ".join(sorted(missing))
+        + ": write `time >= toDateTime(0) -- {start}` and `time < toDateTime(0) -- {end}`"
+    )
 
 
 def render(
@@ -39,13 +52,9 @@ def render(
         return f"toDateTime({values[match['name']]}){match['mark']}"
 
     text = _BOUND.sub(bound, sql)
-    missing = {"start", "end"} - seen
+    missing = missing_markers(sql)
     if missing:
-        raise ValueError(
-            "the query has no window marker for "
-            + " and ".join(sorted(missing))
-            + ": write `time >= toDateTime(0) -- {start}` and `time < toDateTime(0) -- {end}`"
-        )
+        raise ValueError(missing)
     if receiver_column and receiver_column != "receiver_id":
         if not _IDENT.match(receiver_column):
             raise ValueError(f"not a column name: {receiver_column!r}")

@@ -74,6 +74,18 @@ MISTAKES = [
     ("[metrics.views]\n", '[metric.views]\ntitle = "x"\n[metrics.views]\n',
      'unknown key "metric" (did you mean "metrics"?)'),
     ('title = "Views"', 'title = ""', 'metric "views": title: expected a non-empty string'),
+    ("top_n = { country = 5 }   #", "top_n = { country = 2.5 }   #",
+     'table "feed_actions": top_n: country: expected a whole number >= 1, got 2.5'),
+    ("top_n = { country = 5 }   #", 'top_n = { country = "five" }   #',
+     "table \"feed_actions\": top_n: country: expected a whole number >= 1, got 'five'"),
+    ("top_n = { country = 5 }   #", "top_n = { country = -1 }   #",
+     'table "feed_actions": top_n: country: expected a whole number >= 1, got -1'),
+    ("top_n = { country = 5 }   #", "top_n = { country = 0 }   #",
+     'table "feed_actions": top_n: country: expected a whole number >= 1, got 0'),
+    ("history_days = 28", "history_days = 0", "defaults: history_days: must be 1 to 365, got 0"),
+    ("history_days = 28", "history_days = -3", "defaults: history_days: must be 1 to 365"),
+    ("history_days = 28", "history_days = 100000", "defaults: history_days: must be 1 to 365"),
+    ("history_days = 28", "history_days = 2.5", "defaults: history_days: expected a whole"),
     ('ru = { title = "Просмотры", unit = "просмотры" }', 'ru = { titel = "Просмотры" }',
      'metric "views": ru: unknown key "titel" (did you mean "title"?)'),
     ('ru = { title = "Просмотры", unit = "просмотры" }', 'ru = { title = " " }',
@@ -131,6 +143,60 @@ def test_the_translated_languages_are_the_bots_own() -> None:
     from queries.catalogue import TRANSLATED
 
     assert set(TRANSLATED) == set(LANGUAGES) - {"en"}
+
+
+def test_a_column_mistake_lists_the_columns_once(tmp_path: Path) -> None:
+    """An empty column names the table's columns once, not again as "valid:"."""
+    toml = edit(copy(tmp_path), 'column = "views"\ndirection', 'column = ""\ndirection')
+    with pytest.raises(CatalogueError) as caught:
+        load_checked(toml)
+    assert str(caught.value).endswith(
+        'metric "views": column: "" is not a column of feed_actions (rows, users, views, likes)'
+    )
+
+
+def test_an_sql_file_mistake_is_refused_at_load_naming_the_file(tmp_path: Path) -> None:
+    """A column dropped from the outer SELECT says to add it there (not a near name); an SQL
+    file without the {start}/{end} markers is refused at load, naming the file."""
+    toml = copy(tmp_path)
+    sql = toml.parent / "feed_actions.sql"
+    original = sql.read_text(encoding="utf-8")
+    sql.write_text(original.replace("views, likes\n", "views\n", 1), encoding="utf-8")
+    with pytest.raises(CatalogueError) as caught:
+        load_checked(toml)
+    assert str(caught.value).endswith(
+        'table "feed_actions": its SQL does not return the column "likes": '
+        "add likes to the SELECT of feed_actions.sql"
+    )
+    sql.write_text(original.replace("-- {end}", "", 1).replace("-- {end}", ""), encoding="utf-8")
+    with pytest.raises(CatalogueError) as caught:
+        load_checked(toml)
+    assert 'table "feed_actions": feed_actions.sql: the query has no window marker for end' in (
+        str(caught.value))  # fmt: skip
+
+
+def test_a_cp1251_file_is_refused_and_a_bom_is_accepted(tmp_path: Path) -> None:
+    """A catalogue or .sql file in Windows-1251 is refused with the byte and line and what to
+    do; a UTF-8 byte-order mark is read as UTF-8; a non-Latin bare name gets a hint."""
+    toml = edit(copy(tmp_path), 'title = "Views"', 'title = "Просмотры"')
+    text = toml.read_text(encoding="utf-8")
+    toml.write_bytes(text.encode("cp1251"))
+    first = next(at for at, char in enumerate(text) if not char.isascii())
+    line, byte = text[:first].count("\n") + 1, text[first].encode("cp1251")[0]
+    with pytest.raises(CatalogueError) as caught:
+        load_checked(toml)
+    assert str(caught.value) == (
+        f"{toml} is not UTF-8 (byte 0x{byte:02x} at line {line}): save it as UTF-8")
+    toml.write_bytes(text.encode("utf-8-sig"))
+    assert load_checked(toml).metrics["views"].title == "Просмотры"
+    sql = toml.parent / "feed_actions.sql"
+    sql.write_bytes(("-- Лента\n" + sql.read_text(encoding="utf-8")).encode("cp1251"))
+    with pytest.raises(CatalogueError, match=r"feed_actions.sql is not UTF-8 \(byte 0xcb at "
+                       r"line 1\): save it as UTF-8"):  # fmt: skip
+        load_checked(toml)
+    toml.write_text(text.replace("[metrics.views]", "[metrics.просмотры]"), encoding="utf-8")
+    with pytest.raises(CatalogueError, match=r'quote non-Latin names, e.g. \[metrics."просмо'):
+        load_checked(toml)
 
 
 def test_runbook_and_owner_are_read_and_checked(tmp_path: Path) -> None:

@@ -188,7 +188,10 @@ def test_catalogue_without_its_source_lists_and_exits_1(tmp_path: Path) -> None:
     done = alertbot("catalogue", env=env, cwd=tmp_path)
     assert done.returncode == 1, done.stderr
     assert done.stdout.splitlines()[-1] == "6 metrics, series per check not counted"
-    assert done.stderr.startswith("alertbot: cannot count the series in ClickHouse at ")
+    assert done.stderr.startswith(
+        "alertbot: cannot count the series: cannot connect to ClickHouse at http://127.0.0.1:9"
+    ), done.stderr
+    assert done.stderr.count("ClickHouse at") == 1, done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
@@ -218,6 +221,9 @@ def test_help_imports_no_heavy_library() -> None:
         (["check"], {"CHECK_INTERVAL": "soon"}, "CHECK_INTERVAL='soon' is not a duration"),
         (["check"], {"ADMIN_IDS": "abc"}, "ADMIN_IDS='abc'"),
         (["check", "--metric", "veiws"], {}, "unknown metric 'veiws'. Did you mean views?"),
+        (["check", "--metric", ""], {}, "unknown metric ''."),
+        (["backtest", "--metric", ""], {}, "unknown metric ''."),
+        (["check", "--charts", "/proc/nope"], {}, "--charts /proc/nope: cannot create the dir"),
         (["check", "--at", "yesterday"], {}, "--at 'yesterday' is not an ISO 8601 time"),
         (["seed", "--days", "0"], {}, "--days must be between 1 and 366"),
     ],
@@ -232,6 +238,41 @@ def test_bad_input_exits_2_with_one_sentence(
     assert message in done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "never").exists()
+
+
+def test_charts_into_a_file_exits_2_before_the_check(tmp_path: Path) -> None:
+    """--charts naming a file is refused before the check runs: exit 2, one line, no table."""
+    (tmp_path / "f").write_text("not a folder", encoding="utf-8")
+    env = {"EMBEDDED_PATH": str(tmp_path / "never"), "STATE_PATH": str(tmp_path / "s.db")}
+    done = alertbot("check", "--charts", "f", env=env, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == "alertbot: --charts f: not a directory"
+    assert done.stdout == "" and not (tmp_path / "never").exists()
+
+
+def test_the_reason_column_says_how_many_buckets_a_rule_waits_for() -> None:
+    """A band crossed for fewer buckets than the rule needs reads "above band, 1 of 3 needed",
+    not the start of the reason cut off."""
+    from types import SimpleNamespace
+
+    from bot.cli_report import short_reason
+
+    reason = ("above the band for 1 bucket; waiting for 2 of 3; range from the last hours only "
+              "(too little history for a seasonal one)")  # fmt: skip
+    result = SimpleNamespace(verdict=SimpleNamespace(reason=reason))
+    assert short_reason(result) == "above band, 1 of 3 needed"
+
+
+def test_at_before_the_data_says_so(demo_env: dict[str, str]) -> None:
+    """--at before the dataset's first bucket: every row is unknown "before the data's start"
+    and the summary says when the data begins, not "no data for this bucket"."""
+    start = datetime.fromisoformat(demo_env["END"]) - timedelta(days=10)
+    at = (start - timedelta(days=2)).isoformat()
+    done = alertbot("check", "--metric", "likes", "--at", at, env=demo_env)
+    assert done.returncode == 0, done.stderr
+    assert "no data for this bucket" not in done.stdout
+    assert ("series unknown: before the data's start (data begins "
+            f"{start:%Y-%m-%d} 12:00 UTC)") in done.stdout  # fmt: skip
 
 
 def test_an_unreachable_server_exits_1_try_again_later(tmp_path: Path) -> None:

@@ -52,6 +52,11 @@ def test_values_are_parsed_from_env_and_dotenv(monkeypatch: pytest.MonkeyPatch, 
         ("CLICKHOUSE_DATABASE", "a;b", "is not a database name"),
         ("RESOLVE_AFTER", "0", "RESOLVE_AFTER='0' must be a number of checks from 1 to 96"),
         ("LANGUAGE", "de", "LANGUAGE='de' is not a language the bot speaks: use en or ru"),
+        ("CHECK_INTERVAL", "1s", "CHECK_INTERVAL='1s' must be from 10s to 1d, e.g. 15m"),
+        ("CHECK_INTERVAL", "100000w", "CHECK_INTERVAL='100000w' must be from 10s to 1d"),
+        ("CHECK_INTERVAL", "25h", "CHECK_INTERVAL='25h' must be from 10s to 1d"),
+        ("CHECK_INTERVAL", "-5m", "CHECK_INTERVAL='-5m' must be from 10s to 1d"),
+        ("CHECK_INTERVAL", "0m", "CHECK_INTERVAL='0m' must be from 10s to 1d"),
     ],
 )
 def test_bad_values_give_one_plain_sentence(
@@ -82,3 +87,35 @@ def test_a_copied_env_example_means_defaults(tmp_path, monkeypatch: pytest.Monke
     assert settings.bot_token is None and settings.clickhouse_url is None
     assert settings.embedded_path.name == "demo" and settings.catalogue_path is None
     assert settings.check_interval == timedelta(minutes=15)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("en_US:en", "en"), ("ru_RU.UTF-8", "ru"), ("ru_RU:ru", "ru"), ("de_DE:de", "en"),
+     ("de_DE:ru", "ru"), ("RU", "ru"), ("en", "en")],
+)  # fmt: skip
+def test_language_reads_a_posix_list_as_its_first_supported_code(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: str
+) -> None:
+    """LANGUAGE as a desktop exports it (gettext's list) is read as the first of en/ru it
+    names, and as en when it names neither; a plain code is taken as is."""
+    monkeypatch.setenv("LANGUAGE", value)
+    assert load_settings().language == expected
+
+
+def test_dotenv_language_beats_the_desktops_list(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """LANGUAGE=ru in .env wins over the shell's gettext list (en_US:en), which is the
+    desktop's setting and not a choice for the bot; a plain shell value still wins."""
+    (tmp_path / ".env").write_text("LANGUAGE=ru\n")
+    monkeypatch.setenv("LANGUAGE", "en_US:en")
+    assert load_settings().language == "ru"
+    monkeypatch.setenv("LANGUAGE", "en")
+    assert load_settings().language == "en"
+
+
+def test_check_interval_accepts_its_range_ends(monkeypatch: pytest.MonkeyPatch) -> None:
+    """10s and 1d, the ends of the range, are accepted."""
+    monkeypatch.setenv("CHECK_INTERVAL", "10s")
+    assert load_settings().check_interval == timedelta(seconds=10)
+    monkeypatch.setenv("CHECK_INTERVAL", "1d")
+    assert load_settings().check_interval == timedelta(days=1)
