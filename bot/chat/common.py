@@ -12,7 +12,7 @@ from aiogram.types import Message
 from bot.chat.guard import stopped_text
 from bot.chat.language import NAMES
 from bot.core.commands import help_text, span
-from bot.core.formatting import metric_title
+from bot.core.formatting import localized, metric_title
 from bot.core.i18n import Translator
 from bot.core.wording import e
 from bot.service.monitor import Monitor
@@ -76,7 +76,8 @@ def _last_check(checks: Monitor, store: State, settings: Settings, t: Translator
     when = f"{last.finished.astimezone(settings.zone):%Y-%m-%d %H:%M:%S} {e(settings.zone.key)}"
     if took is None:
         return t._("last check {when}: {found}", when=when, found=found)
-    return t._("last check {when}, took {took} s: {found}", when=when, took=f"{took:.1f}",
+    return t._("last check {when}, took {took} s: {found}", when=when,
+               took=localized(f"{took:.1f}", t),
                found=found)  # fmt: skip
 
 
