@@ -210,6 +210,7 @@ def catalogue_doc(catalogue: Catalogue, path: Path | None, counts: Mapping[str, 
             "unit": m.unit or None, "table": m.table, **columns, "slices": list(m.slices),
             "detector": detector, "rule": {k: v for k, v in spec.items() if k in RULE_PARAMS},
             "runbook": m.runbook, "owner": m.owner,
+            "names": {lang: dict(names) for lang, names in m.names.items()},
             "series": None if counts is None else counts.get(m.name, 0),
         })  # fmt: skip
     tables = [{"name": t.name, "dims": list(t.dims), "top_n": dict(t.top_n),

@@ -176,6 +176,7 @@ def test_catalogue_lists_metrics_specs_and_the_series_a_check_covers(
         assert metric["series"] == sum(r["metric"] == metric["name"] for r in check)
         assert metric["detector"]["method"] == "seasonal"
         assert {"kind", "direction", "unit", "rule", "runbook", "owner", "slices"} <= set(metric)
+        assert metric["names"]["ru"]["title"]  # each bundled metric is named in Russian
     assert doc["series"] == len(check) and lines[-1] == f"6 metrics, {len(check)} series per check"
     assert [t["name"] for t in doc["tables"]] == ["feed_actions", "message_actions"]
 
