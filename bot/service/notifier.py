@@ -167,7 +167,7 @@ class Notifier:
             if intent.quiet:
                 return
             assert incident.id is not None
-            title = self.monitor.catalogue.metrics[incident.metric].title
+            title = self.monitor.catalogue.metrics[incident.metric]
             shown = [m.chat_id for m in self.state.incidents.messages(incident.id)]
             chats = list(dict.fromkeys(shown)) or self.recipients(incident.metric)
             self._queue(chats, lambda style: render_resolve(intent, incident, now, title, style))
