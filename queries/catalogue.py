@@ -458,8 +458,11 @@ def load_catalogue(path: str | Path | None = None, *, spec_keys: SpecKeys | None
     try:
         return _parse(tomllib.loads(text), read_sql, spec_keys)
     except tomllib.TOMLDecodeError as exc:
+        at = re.search(r"at line (\d+)", str(exc))
+        line = text.splitlines()[int(at[1]) - 1] if at and int(at[1]) <= len(text.splitlines()) \
+            else ""  # fmt: skip
         hint = ': quote non-Latin names, e.g. [metrics."просмотры"]' if (
-            _NON_LATIN_KEY in str(exc)) else ""  # fmt: skip
+            _NON_LATIN_KEY in str(exc) and not line.isascii()) else ""  # fmt: skip
         raise _Unreadable(f"cannot read catalogue {where}: {exc}{hint}") from None
     except _Unreadable:
         raise

@@ -197,6 +197,10 @@ def test_a_cp1251_file_is_refused_and_a_bom_is_accepted(tmp_path: Path) -> None:
     toml.write_text(text.replace("[metrics.views]", "[metrics.просмотры]"), encoding="utf-8")
     with pytest.raises(CatalogueError, match=r'quote non-Latin names, e.g. \[metrics."просмо'):
         load_checked(toml)
+    toml.write_text(text.replace("[metrics.views]", "[metrics.@views]"), encoding="utf-8")
+    with pytest.raises(CatalogueError) as caught:
+        load_checked(toml)
+    assert "non-Latin" not in str(caught.value)
 
 
 def test_runbook_and_owner_are_read_and_checked(tmp_path: Path) -> None:
