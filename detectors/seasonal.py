@@ -34,6 +34,10 @@ RESOLUTION_SD = 0.5  # narrowest sd, in the series' resolution: a step of 1 is n
 # Recent noise must be this many times the usual before the band widens (then by the excess:
 # at 3x the usual, 2.5x): the estimate wobbles around 1 on an ordinary day.
 NOISE_SLACK = 1.5
+# A bucket this many times the band's half-width (as widened then) from the expected value
+# is an event, not noise: it does not widen the band after it. Far enough out that a noisy
+# day's errors, which grow past the band a few at a time, still count.
+EVENT_BEYOND = 1.5
 REBASE_MIN = 1.0  # smallest lasting level change, in robust sd, that is re-based
 # What a band rests on (the `basis` column; None where there is no band).
 NONE = None
@@ -542,22 +546,43 @@ class SeasonalDetector(Detector):
         out[start:] = np.where(share >= SPARSE_SHARE, np.nan_to_num(tail), 0.0)
         return out
 
+    def _widen(self, recent: np.ndarray) -> np.ndarray:
+        """The band's widening for a robust noise size in usual sds: only noise clearly above
+        the usual widens it, and then by the excess (the estimate wobbles around 1 on an
+        ordinary day), up to `noise_max`."""
+        excess = np.nan_to_num(recent, nan=1.0) - (NOISE_SLACK - 1.0)
+        return np.clip(excess, 1.0, self.noise_max)
+
     def _noise(self, errors: np.ndarray, sd: np.ndarray, first: int, window: int) -> np.ndarray:
         """How much noisier than usual the recent past is: the robust size of the last
         `noise_hours` of errors in units of their usual same-time-of-day spread, less the
         slack of NOISE_SLACK, from 1 (never narrower than usual) up to `noise_max`. A day whose
-        noise is three times the usual widens its band instead of firing all day; a median, so
-        an incident shorter than half the span does not widen the band it is judged against."""
+        noise is three times the usual widens its band instead of firing all day; an outage
+        that holds for hours does not widen its own (its buckets are events, not noise), nor
+        do spikes shorter than half the span (a median)."""
         out = np.ones(errors.size)
         if window < 2 or self.noise_max <= 1 or first >= errors.size:
             return out
         with np.errstate(invalid="ignore", divide="ignore"):
             units = np.abs(errors[first:]) / sd[first:]
-        recent = 1.4826 * _rolling_median(units, window, max(window // 2, 2))
-        # Only noise clearly above the usual widens the band, and then by the excess: the
-        # estimate itself wobbles around 1 on an ordinary day.
-        excess = np.nan_to_num(recent, nan=1.0) - (NOISE_SLACK - 1.0)
-        out[first:] = np.clip(excess, 1.0, self.noise_max)
+        least = max(window // 2, 2)
+        factor = self._widen(1.4826 * _rolling_median(units, window, least))
+        # Noise is what fits the band as it stood: a bucket beyond its own band (widened by
+        # the noise before it) is an event, not noise, and does not widen the band after it.
+        # So an outage that holds its level is judged against the band from before it began,
+        # while a noisy day, whose errors grow past the band a few at a time, still widens it.
+        # Leaving buckets out only lowers the median, so where counting them all gives no
+        # widening there is none, and only the rest needs the bucket-by-bucket pass.
+        beyond = EVENT_BEYOND * self.k
+        inside = units <= beyond
+        for t in np.flatnonzero(factor > 1.0):
+            factor[t] = 1.0
+            start = max(t - window, 0)
+            kept = units[start:t][inside[start:t]]
+            if kept.size >= least:
+                factor[t] = self._widen(np.array([1.4826 * np.median(kept)]))[0]
+            inside[t] = units[t] <= beyond * factor[t]
+        out[first:] = factor
         return out
 
     def _cold(

@@ -329,3 +329,51 @@ def test_the_same_synthetic_series_without_incidents_stay_quiet(seed: int) -> No
     liked, shown = ctr_and_views(seed)
     quiet = product_firing(liked / shown, ratio=True, weight=shown)
     assert episodes(quiet.iloc[last_week]) <= 2
+
+
+def _counts_with_drop(seed: int, *, drop_at: int | None, noisy_day: bool = False) -> pd.Series:
+    """28 days of 15-minute counts around 10,000 (daily curve, weekends, 3% noise on top of
+    Poisson); a 30% drop for 8 hours from `drop_at` buckets before the end, or a last day
+    whose noise is three times the usual."""
+    rng = np.random.default_rng(seed)
+    n = 28 * DAY
+    mean = 10_000.0 * _shape(n)
+    values = rng.poisson(mean * (1 + 0.03 * rng.standard_normal(n))).astype(float)
+    if noisy_day:
+        extra = 0.03 * np.sqrt(8) * rng.standard_normal(DAY)  # total noise 3x the usual
+        values[-DAY:] = np.round(values[-DAY:] * (1 + extra))
+    if drop_at is not None:
+        drop = slice(n - drop_at, n - drop_at + 32)
+        values[drop] = np.round(values[drop] * 0.7)
+    return pd.Series(values, index=pd.date_range("2026-10-05", periods=n, freq=STEP, tz="UTC"))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_an_ongoing_drop_does_not_widen_its_own_band(seed: int) -> None:
+    """A 30% drop held for 8 hours keeps the band it is judged against: in its last hours the
+    lower edge is within 10% of where it is without the drop, and every bucket after the
+    first two stays below it; the noisy-day widening is not fed by the drop itself."""
+    drop_at = 40  # starts 10 hours before the end, lasts 8 hours
+    series = _counts_with_drop(seed, drop_at=drop_at)
+    spec = {**detectors.DEFAULT_SPEC, "counts": "yes", "direction": "both"}
+    detector = detectors.build(spec)
+    lower = detector.band(series)["lower"].to_numpy()
+    fresh = detector.band(_counts_with_drop(seed, drop_at=None))["lower"].to_numpy()
+    start = series.size - drop_at
+    late = slice(start + 24, start + 32)
+    assert np.all(np.abs(lower[late] - fresh[late]) <= 0.10 * fresh[late])
+    below = series.to_numpy()[start + 2 : start + 32] < lower[start + 2 : start + 32]
+    assert below.all()
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_noisy_count_day_still_widens_the_band(seed: int) -> None:
+    """A last day of 10,000-a-bucket counts with three times the usual noise and no level
+    change widens its band (at its widest half again as wide as at that time the day
+    before) and raises at most two alerts: leaving events out of the noise keeps real noise."""
+    series = _counts_with_drop(seed, drop_at=None, noisy_day=True)
+    spec = {"counts": "yes", "direction": "both"}
+    band = detectors.build({**detectors.DEFAULT_SPEC, **spec}).band(series)
+    width = (band["upper"] - band["lower"]).to_numpy()
+    assert np.max(width[-DAY:] / width[-2 * DAY : -DAY]) >= 1.5
+    assert episodes(firing(series, **spec).iloc[-DAY:]) <= 2
