@@ -316,6 +316,7 @@ async def test_one_incident_is_one_alert_a_reminder_and_one_resolution(
         assert monitor.state.incidents.open_for(metric) is None
 
 
+@pytest.mark.slow
 async def test_late_rows_give_one_late_notice_and_no_drop_alert(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:

@@ -158,6 +158,7 @@ def test_at_in_the_future_is_unknown_after_the_data_end(demo_env: dict[str, str]
     assert all(r["reason"].startswith("after the data's end") for r in doc["results"])
 
 
+@pytest.mark.slow
 def test_catalogue_lists_metrics_specs_and_the_series_a_check_covers(
     demo_env: dict[str, str]
 ) -> None:

@@ -17,6 +17,9 @@ from bot.state import State
 from tests.fakebot import FakeTelegram
 from tests.test_cli import alertbot
 
+# Each test runs `alertbot check --notify` as separate processes over a fresh demo: minutes in all.
+pytestmark = pytest.mark.slow
+
 ALERTS = ("sendPhoto", "sendMessage")
 EDITS = ("editMessageCaption", "editMessageText")
 
