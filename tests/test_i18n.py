@@ -7,8 +7,6 @@ import pytest
 
 from bot.core.i18n import LANGUAGES, language_of, translator
 
-babel = pytest.importorskip("babel", reason="the catalogue checks need Babel (the test extra)")
-
 
 def test_every_message_is_translated_and_compiled() -> None:
     """Extracting the marked messages from bot/ finds none without both translations, no
