@@ -309,6 +309,32 @@ class TableSlices:
             counter = replace(metric, kind=Kind.COUNT, column=metric.denominator)
         return self.series(counter, where)
 
+    def _columns(self, name: str, wheres: Sequence[Slice]) -> np.ndarray:
+        """`_column` for many slices at once: (len(wheres), buckets)."""
+        if name not in self.values and any(w in self.slots for w in wheres):
+            raise KeyError(name)
+        out = np.full((len(wheres), len(self.index)), np.nan)
+        pairs = [(i, self.slots[w]) for i, w in enumerate(wheres) if w in self.slots]
+        if pairs and name in self.values:
+            rows, slots = (np.array(p, dtype="int64") for p in zip(*pairs, strict=True))
+            out[rows] = self.values[name][slots]
+        out[np.isnan(out) & self.present[None, :]] = 0.0
+        return out
+
+    def matrix(
+        self, metric: Metric, wheres: Sequence[Slice]
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The metric's series for many slices as one (slice x bucket) matrix, the same
+        values `series` gives row by row; and for a ratio its denominators (else None)."""
+        if metric.kind is Kind.RATIO:
+            assert metric.numerator is not None and metric.denominator is not None
+            num = self._columns(metric.numerator, wheres)
+            den = self._columns(metric.denominator, wheres)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.where(den > 0, num / den, np.nan), den
+        assert metric.column is not None
+        return self._columns(metric.column, wheres), None
+
 
 def _step(index: pd.DatetimeIndex) -> pd.Timedelta:
     return index[1] - index[0] if len(index) > 1 else pd.Timedelta(1, "s")
