@@ -10,8 +10,9 @@ the time went: query, cache (state file save/load), series (slices and ranking),
 
 The previous paths are measured in the same run on the same data and printed as ratios:
 the ARRAY JOIN SQL against the UNION ALL SQL, the JSON-row history cache against the columnar
-one, per-metric slicing (split_slices/slices_of/build_series) against TableSlices. Detection
-is the same engine in both; the old check is estimated as the sum of its parts.
+one, per-metric slicing (split_slices/slices_of/build_series) against TableSlices, and the
+per-series detection path against the matrix engine on the steady check's window (with the
+number of verdicts on which they differ). The old check is estimated as the sum of its parts.
 """
 
 from __future__ import annotations
@@ -191,12 +192,31 @@ async def measure(work: Path, old_catalogue: Path) -> None:  # noqa: PLR0915 - o
         assert not report.errors, report.errors
         out[name] = {"wall": wall, "cpu": cpu, "rss": peak_mb(), "count": len(report.results),
                      "anomalies": len(report.anomalies), **report.timings}  # fmt: skip
+        out["_report"] = report
 
     await check("cold", END)
+    out.pop("_report")
     later = END + timedelta(minutes=15)
     await seeding.extend(source, later, history=catalogue.history)
     await check("steady", later)
+    steady_report = out.pop("_report")
     state.close()
+    # The per-series detection path (the reference the matrix engine is tested against) on
+    # the steady check's window, and how many verdicts the two paths disagree on.
+    from bot.service.checker import detect
+
+    got = {(r.metric.name, r.slice): r.verdict.status for r in steady_report.results}
+    per_series, differ = 0.0, 0
+    for name, table in catalogue.tables.items():
+        held_slices = await history.held_slices(table)
+        assert held_slices is not None
+        sliced, window = held_slices
+        t0 = time.perf_counter()
+        reference = detect(pd.DataFrame(), window, table, catalogue.metrics_of(name),
+                           catalogue.step, sliced=sliced)  # fmt: skip
+        per_series += time.perf_counter() - t0
+        differ += sum(got[(r.metric.name, r.slice)] != r.verdict.status for r in reference)
+    out["per_series"] = {"detect": per_series, "differ": differ}
     started = time.perf_counter()
     restarted = History(source, catalogue, State(state_path).history)
     for table in catalogue.tables.values():
@@ -282,15 +302,19 @@ def report(figures: dict[str, dict[str, float]], series_goal: int) -> None:
     for what, before, after in rows:
         print(f"  {what:<44} {before:7.2f} s vs {after:7.2f} s  = {before / after:5.1f}x")
     # The cold check as the sum of its parts, both paths measured the same way: the window's
-    # query, the cache save and the slicing, plus the same detection.
-    old_cold = ref["query_cold"] + ref["save_json"] + ref["series_old"] + cold["detect"]
+    # query, the cache save and the slicing, plus detection (per series for the old path).
+    per = figures["per_series"]
+    old_cold = ref["query_cold"] + ref["save_json"] + ref["series_old"] + per["detect"]
     new_cold = ref["query_cold_new"] + ref["save_binary"] + ref["series_new"] + cold["detect"]
     print(f"  {'cold check, sum of its parts':<44} {old_cold:7.2f} s vs "
           f"{new_cold:7.2f} s  = {old_cold / new_cold:5.1f}x")  # fmt: skip
     # The steady check: its query and cache writes are a few buckets on either path.
-    old_steady = steady["query"] + steady["cache"] + ref["series_old"] + steady["detect"]
+    old_steady = steady["query"] + steady["cache"] + ref["series_old"] + per["detect"]
     print(f"  {'steady check, old slicing vs measured new':<44} {old_steady:7.2f} s vs "
           f"{steady['wall']:7.2f} s  = {old_steady / steady['wall']:5.1f}x")  # fmt: skip
+    print(f"  {'steady detection, per series vs matrix engine':<44} {per['detect']:7.2f} s vs "
+          f"{steady['detect']:7.2f} s  = {per['detect'] / max(steady['detect'], 1e-9):5.1f}x"
+          f"  ({int(per['differ'])} of {n:,} verdicts differ)")  # fmt: skip
     goals = {100: None, 1000: None, 10000: (2.0, 30.0, 1024)}.get(series_goal)
     if goals:
         s, c, m = goals
