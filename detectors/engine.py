@@ -1,0 +1,824 @@
+"""The seasonal band for a whole table at once: series stacked as a matrix, state kept per series.
+
+`BandEngine(detector, rows).bands(index, values, keys, weights)` returns, for every series (row
+of `values`), the last `rows` buckets of the band that `detector.band(series)` (the per-series
+reference, `last=None`) gives over everything the engine was given for that key since it first
+saw it, newer values of a re-sent bucket replacing older ones.
+
+How: every stage of SeasonalDetector._band looks back a bounded number of buckets (the same-slot
+median `days` days or `weeks` weeks, the widths `days` days plus neighbours, the level
+`level_slow` buckets, the re-base `rebase_hours`, the noise `noise_hours`, the sparse floor and
+the weekly choice a week, the cold start a day). The engine keeps, per series, each stage's
+intermediate values for as far back as the next stage reads them, in ring buffers indexed by
+the bucket's position on the time grid, plus the running sums (cumulative totals, so a trailing
+sum is the reference's own difference of cumulative sums, bit for bit). A call computes only the
+new buckets and those whose value changed since the last call (late rows), for all series of a
+group at once as (series x new buckets) arrays; the first call for a key is the same code with
+an empty past and every bucket new, chunked so that no block exceeds ~100 MB.
+
+Exactness: the engine reproduces the reference's arithmetic (float32 sorts of absolute errors,
+cumulative sums, pandas' rolling median and linear quantile, which treat inf as missing), so the
+bands match to float64 rounding and the `basis` strings are identical. Where the engine cannot
+know what the reference knows, it says so here:
+
+- A key is computed from scratch over the window given (its "history" restarts there) when it is
+  new, when the step changes, when the index goes back or starts after the key's last bucket
+  (a gap between calls), when values change further back than `REDO` buckets, or when a
+  whole-series property the reference reads from every value flips: counts-ness (all values
+  whole and non-negative) or the sign (a negative value switches re-basing from a factor to an
+  offset). After a restart the key equals the reference over the window, not over everything.
+- Those whole-series properties are updated from the new buckets only: a late value replacing a
+  non-whole or negative one does not flip them back.
+- Row 0 of a key is always NaN in both (no history); the reference's resolution there differs
+  (0 vs 1) but reaches no band.
+
+No series is delegated to the reference: cold-start rows (daily-short, recent) are computed
+here too, over matrices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Hashable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+
+from detectors.seasonal import (
+    COLD_MIN_POINTS,
+    DAILY,
+    DAILY_SHORT,
+    DECIMALS_MAX,
+    EVENT_BEYOND,
+    NOISE_SLACK,
+    REBASE_MIN,
+    REBASED,
+    RECENT,
+    RESOLUTION_SD,
+    SPARSE,
+    SPARSE_SHARE,
+    TAIL_Q,
+    TAIL_Z,
+    WEEKLY,
+    WEEKLY_MIN,
+    SeasonalDetector,
+    seasonal_period,
+)
+
+__all__ = ["REDO", "BandEngine", "EngineBands"]
+
+REDO = 32  # buckets back a late value may change and still be recomputed incrementally
+BLOCK_BYTES = 100_000_000  # the largest temporary block (series x rows x lags) of a chunk
+_GROW = 1024
+
+# basis codes: base (0 none, 1 weekly, 2 daily, 3 daily-short, 4 recent) + 8 rebased + 16 sparse
+_BASES: tuple[str | None, ...] = (None, WEEKLY, DAILY, DAILY_SHORT, RECENT)
+_CODES = np.empty(32, dtype=object)
+for _code in range(32):
+    _base = _BASES[_code % 8] if _code % 8 < len(_BASES) else None
+    _CODES[_code] = (
+        None
+        if _base is None
+        else _base + (REBASED if _code & 8 else "") + (SPARSE if _code & 16 else "")
+    )
+
+
+@dataclass
+class EngineBands:
+    """The last `rows` buckets of the band of each series, one row per key."""
+
+    expected: np.ndarray  # (S, rows) float64
+    lower: np.ndarray
+    upper: np.ndarray
+    basis: np.ndarray  # (S, rows) object: the reference's strings, None where there is no band
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """What the detector's parameters mean at one step: lags, windows, lookbacks."""
+
+    step: int  # nanoseconds
+    period: int
+    lags: np.ndarray
+    per_row: int
+    seasons: np.ndarray
+    weekly: np.ndarray | None  # the weekly lags, None where the weekly median is off
+    week: int
+    cold_points: int
+    noise_window: int
+    rebase_window: int
+    confirm: int
+    pooled_window: int
+
+    @classmethod
+    def of(cls, det: SeasonalDetector, step_ns: int) -> _Layout:
+        step = pd.Timedelta(step_ns, unit="ns").to_pytimedelta()
+        period = seasonal_period(step)
+        sub_daily = period > 1 and step < timedelta(days=1)
+        pph = 3600 / step.total_seconds()
+        seasons = np.arange(1, det.days + 1) * period
+        nb = min(det.neighbours, max((period - 1) // 2, 0))
+        lags = (seasons[:, None] + np.arange(-nb, nb + 1)[None, :]).ravel()
+        week = 7 * period
+        weekly = (
+            np.arange(1, det.weeks + 1) * week if sub_daily and det.weeks >= WEEKLY_MIN else None
+        )
+        cold = max(round(det.cold_hours * pph), COLD_MIN_POINTS) if det.cold_hours > 0 else 0
+        return cls(
+            step=step_ns,
+            period=period,
+            lags=lags,
+            per_row=2 * nb + 1,
+            seasons=seasons,
+            weekly=weekly,
+            week=week,
+            cold_points=cold,
+            noise_window=round(det.noise_hours * pph),
+            rebase_window=round(det.rebase_hours * pph),
+            confirm=max(round(pph), 2),
+            pooled_window=max(period, cold),
+        )
+
+
+class _Rings:
+    """Per-key ring buffers: ring[name][slot, bucket % width] holds a stage's value at a bucket."""
+
+    def __init__(self) -> None:
+        self.arrays: dict[str, np.ndarray] = {}
+        self.fill: dict[str, float | bool] = {}
+        self.capacity = 0
+
+    def add(self, name: str, width: int, dtype: type, fill: float | bool) -> None:
+        self.arrays[name] = np.full((self.capacity, max(width, 1)), fill, dtype=dtype)
+        self.fill[name] = fill
+
+    def grow(self, capacity: int) -> None:
+        for name, arr in self.arrays.items():
+            more = np.full((capacity - arr.shape[0], arr.shape[1]), self.fill[name], arr.dtype)
+            self.arrays[name] = np.concatenate([arr, more])
+        self.capacity = capacity
+
+    def reset(self, slots: np.ndarray) -> None:
+        for name, arr in self.arrays.items():
+            arr[slots] = self.fill[name]
+
+
+class _Past:
+    """One stage's values over a key group: the ring (buckets before `c`) and the new ones."""
+
+    def __init__(self, ring: np.ndarray, slots: np.ndarray, c: int, new: np.ndarray) -> None:
+        self.ring, self.slots, self.c, self.new = ring, slots, c, new
+
+    def gather(self, pos: np.ndarray) -> np.ndarray:
+        """Values at bucket c + pos (pos < 0: from the ring), shape (S,) + pos.shape."""
+        out = np.empty((self.slots.size, *pos.shape), dtype=self.new.dtype)
+        old = pos < 0
+        if old.any():
+            cols = (self.c + pos[old]) % self.ring.shape[1]
+            out[:, old] = self.ring[self.slots[:, None], cols[None, :]]
+        if (~old).any():
+            out[:, ~old] = self.new[:, pos[~old]]
+        return out
+
+    def subset(self, who: np.ndarray) -> _Past:
+        """The same stage for some of the keys."""
+        return _Past(self.ring, self.slots[who], self.c, self.new[who])
+
+    def lagged(self, rows: np.ndarray, lags: np.ndarray) -> np.ndarray:
+        """(S, rows, lags): the value `lag` buckets before each new row."""
+        return self.gather(rows[:, None] - lags[None, :])
+
+    def window(self, rows: np.ndarray, width: int) -> np.ndarray:
+        """(S, rows, width): the `width` buckets before each new row."""
+        return self.gather(rows[:, None] + np.arange(-width, 0)[None, :])
+
+
+def _trailing(past: _Past, rows: np.ndarray, window: int) -> np.ndarray:
+    """From inclusive cumulative totals: the reference's total[t] - total[max(t - window, 0)]."""
+    both = past.gather(np.stack([rows - 1, rows - 1 - window], axis=1))
+    return both[:, :, 0] - both[:, :, 1]
+
+
+def _totals(prev: np.ndarray, terms: np.ndarray) -> np.ndarray:
+    """Cumulative totals continuing `prev` (S,), summed in the reference's order."""
+    return np.cumsum(np.concatenate([prev[:, None], np.nan_to_num(terms)], axis=1), axis=1)[:, 1:]
+
+
+def _median_last(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Median over the last axis ignoring NaN (as _nanmedian), and the count of non-NaN."""
+    ordered = np.sort(m, axis=-1)
+    count = np.sum(~np.isnan(m), axis=-1)
+    lo = np.clip((count - 1) // 2, 0, None)
+    hi = np.minimum(np.clip(count // 2, 0, None), m.shape[-1] - 1)
+    a = np.take_along_axis(ordered, lo[..., None], axis=-1)[..., 0]
+    b = np.take_along_axis(ordered, hi[..., None], axis=-1)[..., 0]
+    return np.where(count > 0, (a + b) / 2, np.nan), count
+
+
+def _rolling_median(window: np.ndarray, least: int) -> np.ndarray:
+    """pandas' rolling median over rows of windows: inf counts as missing, NaN below `least`."""
+    clean = np.where(np.isfinite(window), window, np.nan)
+    med, count = _median_last(clean)
+    return np.where(count >= least, med, np.nan)
+
+
+def _rolling_quantile(window: np.ndarray, q: float, least: int) -> np.ndarray:
+    """pandas' rolling quantile (linear interpolation) over rows of windows."""
+    clean = np.where(np.isfinite(window), window, np.nan)
+    ordered = np.sort(clean, axis=-1)
+    count = np.sum(~np.isnan(clean), axis=-1)
+    frac = q * (np.maximum(count, 1) - 1)
+    idx = np.floor(frac).astype(np.int64)
+    top = ordered.shape[-1] - 1
+    low = np.take_along_axis(ordered, np.clip(idx, 0, top)[..., None], axis=-1)[..., 0]
+    high = np.take_along_axis(ordered, np.clip(idx + 1, 0, top)[..., None], axis=-1)[..., 0]
+    with np.errstate(invalid="ignore"):
+        out = np.where(frac == idx, low, low + (high - low) * (frac - idx))
+    return np.where((count >= least) & (count > 0), out, np.nan)
+
+
+def _places(values: np.ndarray) -> np.ndarray:
+    """Decimal places of each value as _resolution counts them (NaN counts as whole)."""
+    finite = np.where(np.isfinite(values), np.abs(values), 0.0)
+    places = np.full(values.shape, DECIMALS_MAX, dtype=float)
+    if bool(np.all(finite == np.round(finite))):
+        return np.zeros(values.shape)
+    for d in range(DECIMALS_MAX - 1, -1, -1):
+        scaled = finite * 10.0**d
+        exact = np.abs(scaled - np.round(scaled)) <= 1e-6 * np.maximum(scaled, 1.0)
+        places = np.where(exact, d, places)
+    return places
+
+
+class BandEngine:
+    """The seasonal band for many series at once, recomputing only new and changed buckets."""
+
+    def __init__(self, detector: SeasonalDetector, rows: int) -> None:
+        if rows < 1:
+            raise ValueError(f"rows must be >= 1, got {rows}")
+        self.detector = detector
+        self.rows = rows
+        self._layout: _Layout | None = None
+        self._origin = 0  # ns of bucket 0 on the grid
+        self._slot: dict[Hashable, int] = {}
+        self._free: list[int] = []
+        self._end = np.zeros(0, dtype=np.int64)  # per slot: the bucket after its last one
+        self._counts = np.zeros(0, dtype=bool)  # per slot: all values whole and >= 0
+        self._nonneg = np.zeros(0, dtype=bool)  # per slot: no negative value
+        self._rings = _Rings()
+
+    # ---- state -------------------------------------------------------------------------
+
+    def _setup(self, layout: _Layout) -> None:
+        det = self.detector
+        r = REDO
+        lv = max(
+            int(layout.seasons.max()),
+            int(layout.weekly.max()) if layout.weekly is not None else 0,
+            layout.cold_points,
+        )
+        lag = int(layout.lags.max())
+        rings = _Rings()
+        f64, f32 = np.float64, np.float32
+        rings.add("v", lv + r, f64, np.nan)
+        rings.add("most", 1 + r, f64, 0.0)
+        rings.add("seen", 1 + r, f64, 0.0)
+        rings.add("err1", lag + r, f32, np.nan)
+        rings.add("err2", lag + r, f32, np.nan)
+        if layout.weekly is not None:
+            for name in ("wd", "ww", "ws"):
+                rings.add(name, layout.week + 1 + r, f64, 0.0)
+        for name in ("sn", "sd", "sc"):
+            rings.add(name, det.level_slow + 1 + r, f64, 0.0)
+        for name in ("fn", "fd", "fc"):
+            rings.add(name, det.level_window + 1 + r, f64, 0.0)
+        rw = layout.rebase_window
+        for name in ("rf", "rh", "rl"):
+            rings.add(name, rw + 1 + r, f64, 0.0)
+        for name in ("z", "fac", "res"):
+            rings.add(name, rw + r, f64, np.nan)
+        rings.add("units", layout.noise_window + r, f64, np.nan)
+        rings.add("inside", layout.noise_window + r, bool, False)
+        rings.add("size", layout.week + r, f64, np.nan)
+        rings.add("ex", layout.week + 1 + r, f64, 0.0)
+        rings.add("fi", layout.week + 1 + r, f64, 0.0)
+        rings.add("fce", layout.pooled_window + r, f64, np.nan)
+        for name in ("oe", "ol", "ou"):
+            rings.add(name, self.rows + r, f64, np.nan)
+        rings.add("ob", self.rows + r, np.int8, 0)
+        self._rings = rings
+        self._layout = layout
+        self._slot.clear()
+        self._free.clear()
+        self._end = np.zeros(0, dtype=np.int64)
+        self._counts = np.zeros(0, dtype=bool)
+        self._nonneg = np.zeros(0, dtype=bool)
+
+    def _new_slots(self, n: int) -> np.ndarray:
+        taken = [self._free.pop() for _ in range(min(n, len(self._free)))]
+        rest = n - len(taken)
+        if rest:
+            start = self._rings.capacity
+            self._rings.grow(start + max(rest, _GROW))
+            grow = self._rings.capacity - self._end.size
+            self._end = np.concatenate([self._end, np.zeros(grow, dtype=np.int64)])
+            self._counts = np.concatenate([self._counts, np.zeros(grow, dtype=bool)])
+            self._nonneg = np.concatenate([self._nonneg, np.zeros(grow, dtype=bool)])
+            self._free.extend(range(self._rings.capacity - 1, start + rest - 1, -1))
+            taken += list(range(start, start + rest))
+        return np.asarray(taken, dtype=np.int64)
+
+    def forget(self, keep: Collection[Hashable]) -> None:
+        """Drop the state of every key not in `keep` (a slice that is gone)."""
+        keep = set(keep)
+        for key in [k for k in self._slot if k not in keep]:
+            self._free.append(self._slot.pop(key))
+
+    def __len__(self) -> int:
+        return len(self._slot)
+
+    # ---- the call ----------------------------------------------------------------------
+
+    def bands(
+        self,
+        index: pd.DatetimeIndex,
+        values: np.ndarray,
+        keys: Sequence[Hashable],
+        weights: np.ndarray | None = None,
+    ) -> EngineBands:
+        """The last `rows` buckets of `index` of each series' band (see the module doc)."""
+        values = np.asarray(values, dtype=np.float64)
+        if values.ndim != 2 or values.shape != (len(keys), len(index)):
+            raise ValueError("values must be (len(keys), len(index))")
+        if len(set(keys)) != len(keys):
+            raise ValueError("keys must be distinct")
+        if weights is not None:
+            weights = np.asarray(weights, dtype=np.float64)
+            if weights.shape != values.shape:
+                raise ValueError("weights must have the shape of values")
+        if len(index) < 2:
+            nothing = np.full((len(keys), self.rows), np.nan)
+            return EngineBands(nothing, nothing.copy(), nothing.copy(),
+                               np.full((len(keys), self.rows), None, dtype=object))  # fmt: skip
+        a = self._place(index)
+        end = a + len(index)
+        slots, fresh = self._slots_of(keys)
+        groups = self._plan(values, slots, fresh, a, end)
+        for c, members in groups.items():
+            if members and c < end:
+                self._run(np.asarray(sorted(set(members))), slots, values, weights, a=a, c=c)
+        return self._output(slots, end)
+
+    def _place(self, index: pd.DatetimeIndex) -> int:
+        """The grid bucket of index[0]; a new step or an off-grid start resets every key."""
+        ns = pd.DatetimeIndex(index).as_unit("ns").asi8
+        step = int(ns[1] - ns[0])
+        if step <= 0 or not bool(np.all(np.diff(ns) == step)):
+            raise ValueError("the index must be regular and increasing")
+        if self._layout is None or self._layout.step != step or (ns[0] - self._origin) % step:
+            self._setup(_Layout.of(self.detector, step))
+            self._origin = int(ns[0])
+        return int((ns[0] - self._origin) // step)
+
+    def _slots_of(self, keys: Sequence[Hashable]) -> tuple[np.ndarray, list[int]]:
+        """Each key's slot (new ones allocated) and the positions of the new keys."""
+        slots = np.empty(len(keys), dtype=np.int64)
+        fresh: list[int] = []
+        for i, key in enumerate(keys):
+            slot = self._slot.get(key)
+            if slot is None:
+                fresh.append(i)
+            else:
+                slots[i] = slot
+        if fresh:
+            taken = self._new_slots(len(fresh))
+            slots[fresh] = taken
+            for i, slot in zip(fresh, taken, strict=True):
+                self._slot[keys[i]] = int(slot)
+        return slots, fresh
+
+    def _plan(
+        self, values: np.ndarray, slots: np.ndarray, fresh: list[int], a: int, end: int
+    ) -> dict[int, list[int]]:
+        """Keys grouped by the first bucket to compute; restarted keys start at the window."""
+        restart = list(fresh)
+        groups: dict[int, list[int]] = {}
+        known = np.setdiff1d(np.arange(len(slots)), np.asarray(fresh, dtype=np.int64))
+        if known.size:
+            firsts, ok = self._changed(values[known], slots[known], a, end)
+            for i, first, good in zip(known.tolist(), firsts, ok, strict=True):
+                if good:
+                    groups.setdefault(int(first), []).append(i)
+                else:
+                    restart.append(i)
+        # Whole-series properties the reference reads from every value: flips restart a key.
+        for c, members in list(groups.items()):
+            idx = np.asarray(members)
+            nonneg, counts = self._flags(values[idx, c - a :])
+            nonneg &= self._nonneg[slots[idx]]
+            counts &= self._counts[slots[idx]]
+            flips = nonneg != self._nonneg[slots[idx]]
+            if self.detector.counts == "auto":
+                flips |= counts != self._counts[slots[idx]]
+            if flips.any():
+                restart.extend(idx[flips].tolist())
+                groups[c] = idx[~flips].tolist()
+            self._nonneg[slots[idx]] = nonneg
+            self._counts[slots[idx]] = counts
+        if restart:
+            idx = np.asarray(sorted(restart))
+            self._rings.reset(slots[idx])
+            self._nonneg[slots[idx]], self._counts[slots[idx]] = self._flags(values[idx])
+            groups.setdefault(a, []).extend(idx.tolist())
+        return groups
+
+    @staticmethod
+    def _flags(part: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per row: no negative value; all values whole and non-negative (NaN aside)."""
+        finite = np.isfinite(part)
+        negative = np.any(finite & (part < 0), axis=1)
+        with np.errstate(invalid="ignore"):
+            broken = np.any(finite & (part != np.round(part)), axis=1)
+        return ~negative, ~(negative | broken)
+
+    def _changed(
+        self, values: np.ndarray, slots: np.ndarray, a: int, end: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per key: the first bucket to compute (new or changed) and whether it continues."""
+        ring = self._rings.arrays["v"]
+        width = ring.shape[1]
+        last = self._end[slots]
+        first = np.empty(slots.size, dtype=np.int64)
+        ok = (last >= a) & (last <= end)
+        for e in np.unique(last[ok]):
+            members = np.flatnonzero(ok & (last == e))
+            lo = max(a, int(e) - width)
+            buckets = np.arange(lo, int(e))
+            old = ring[slots[members][:, None], (buckets % width)[None, :]]
+            new = values[members][:, buckets - a]
+            differ = ~((old == new) | (np.isnan(old) & np.isnan(new)))
+            hit = differ.any(axis=1)
+            at = np.where(hit, lo + np.argmax(differ, axis=1), int(e))
+            first[members] = at
+            ok[members] = at >= int(e) - REDO
+        return first, ok
+
+    def _output(self, slots: np.ndarray, end: int) -> EngineBands:
+        cols = np.arange(end - self.rows, end)
+        arrays = self._rings.arrays
+        width = arrays["oe"].shape[1]
+        pick = (slots[:, None], (cols % width)[None, :])
+        return EngineBands(
+            expected=arrays["oe"][pick],
+            lower=arrays["ol"][pick],
+            upper=arrays["ou"][pick],
+            basis=_CODES[arrays["ob"][pick].astype(np.int64)],
+        )
+
+    def _run(
+        self,
+        members: np.ndarray,
+        slots: np.ndarray,
+        values: np.ndarray,
+        weights: np.ndarray | None,
+        *,
+        a: int,
+        c: int,
+    ) -> None:
+        """Compute buckets c.. for the members, in chunks that keep blocks under BLOCK_BYTES."""
+        m = values.shape[1] - (c - a)
+        lay = self._layout
+        assert lay is not None
+        per = m * max(lay.lags.size, lay.pooled_window, lay.noise_window, 1) * 8
+        chunk = max(1, BLOCK_BYTES // max(per, 1))
+        for lo in range(0, members.size, chunk):
+            part = members[lo : lo + chunk]
+            group = _Group(self._rings.arrays, slots[part], c, values[part, c - a :])
+            w = None if weights is None else weights[part, c - a :]
+            self._compute(group, w)
+            group.store()
+            self._end[slots[part]] = c + m
+
+    # ---- the stages: SeasonalDetector._band, for the new rows of a group ---------------------
+
+    def _compute(self, g: _Group, weight: np.ndarray | None) -> None:
+        det, lay = self.detector, self._layout
+        assert lay is not None
+        v = g.v
+        if det.counts == "auto":
+            counts = self._counts[g.slots][:, None]
+        else:
+            counts = np.full((g.slots.size, 1), det.counts == "yes")
+        resolution, seen = self._running(g)
+        median, weekly = self._median(g)
+        # Pass 1: which points look normal.
+        loose = self._scale(g.past("err1", np.abs(v - median).astype(np.float32)), g.rows)
+        floor0 = self._floor(median, resolution, counts)
+        with np.errstate(invalid="ignore"):
+            inlier = np.abs(v - median) <= det.level_inlier * np.maximum(loose, floor0)
+        # Pass 2: the level from normal-looking points, a lasting shift re-based.
+        expected = median * self._level(g, median, inlier)
+        expected, rebased = self._rebase(g, expected, np.fmax(loose, floor0))
+        # The width from the level's own errors; the cold start where there is none yet.
+        scale = self._scale(g.past("err2", np.abs(v - expected).astype(np.float32)), g.rows)
+        basis = np.where(np.isfinite(scale), np.where(weekly, 1, 2), 0).astype(np.int8)
+        expected, scale, basis = self._cold(g, expected, scale, basis, seen)
+        floor = self._floor(expected, resolution, counts)
+        if weight is not None:
+            share = np.clip(expected, 0.0, 1.0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                binomial = np.sqrt(share * (1 - share) / np.maximum(weight, 1.0))
+            floor = np.maximum(floor, np.where(np.isfinite(binomial), binomial, 0.0))
+        sd = np.maximum(scale, floor)
+        errors = v - expected
+        sd = sd * self._noise(g, errors, sd)
+        sparse = self._sparse(g, errors)
+        with np.errstate(invalid="ignore"):
+            half = np.where(np.isfinite(sd), np.fmax(det.k * sd, sparse), np.nan)
+            final = np.where(np.isfinite(half), expected, np.nan)
+            known = np.isfinite(final)
+            wide = sparse > det.k * np.nan_to_num(sd)
+        code = np.where(known, basis + 8 * (rebased & known) + 16 * (known & wide), 0)
+        lower = final - half
+        lower = np.where(counts, np.maximum(lower, 0.0), lower)
+        g.new.update(oe=final, ol=lower, ou=final + half, ob=code.astype(np.int8))
+
+    def _running(self, g: _Group) -> tuple[np.ndarray, np.ndarray]:
+        """Per new row: the resolution of the values before it, and how many were finite."""
+        prev_most = g.prev("most")
+        most = np.maximum.accumulate(np.concatenate([prev_most[:, None], _places(g.v)], 1), 1)
+        g.new["most"] = most[:, 1:]
+        before = most[:, :-1]
+        resolution = np.where(before >= DECIMALS_MAX, 0.0, 10.0**-before)
+        prev_seen = g.prev("seen")
+        seen_incl = _totals(prev_seen, np.isfinite(g.v).astype(float))
+        g.new["seen"] = seen_incl
+        return resolution, np.concatenate([prev_seen[:, None], seen_incl[:, :-1]], axis=1)
+
+    def _median(self, g: _Group) -> tuple[np.ndarray, np.ndarray]:
+        """Same-slot median, daily or (where it forecast better over the past week) weekly."""
+        det, lay = self.detector, self._layout
+        assert lay is not None
+        v = g.v
+        daily, _ = _median_last(g.values.lagged(g.rows, lay.seasons))
+        if lay.weekly is None:
+            return daily, np.zeros(v.shape, dtype=bool)
+        same, count = _median_last(g.values.lagged(g.rows, lay.weekly))
+        wk = np.where(count >= WEEKLY_MIN, same, np.nan)
+        both = np.isfinite(v) & np.isfinite(daily) & np.isfinite(wk)
+        derr = g.trailing("wd", np.where(both, np.abs(v - daily), 0.0), lay.week)
+        werr = g.trailing("ww", np.where(both, np.abs(v - wk), 0.0), lay.week)
+        seen = g.trailing("ws", both.astype(float), lay.week)
+        better = (seen * 2 >= lay.week) & (werr * (1 + det.weekly_gain) < derr)
+        better &= np.isfinite(wk)
+        return np.where(better, wk, daily), better
+
+    def _level(self, g: _Group, median: np.ndarray, inlier: np.ndarray) -> np.ndarray:
+        """SeasonalDetector._level: slow and fast ratios of recent actual to median."""
+        det = self.detector
+        if det.level_window == 0:
+            return np.ones_like(median)
+        ok = inlier & np.isfinite(g.v) & np.isfinite(median)
+        if det.level_slow == 0:
+            fast = self._ratio(g, median, median, ok, name="f", window=det.level_window, clip=0.25)
+            return np.nan_to_num(fast, nan=1.0)
+        slow = self._ratio(g, median, median, ok, name="s", window=det.level_slow, clip=0.25)
+        slow = np.nan_to_num(slow, nan=1.0)
+        fast = self._ratio(g, median, median * slow, ok, name="f", window=det.level_window,
+                           clip=det.level_clip)  # fmt: skip
+        return np.where(np.isfinite(fast), fast, slow)
+
+    @staticmethod
+    def _ratio(
+        g: _Group,
+        median: np.ndarray,
+        centre: np.ndarray,
+        ok: np.ndarray,
+        *,
+        name: str,
+        window: int,
+        clip: float,
+    ) -> np.ndarray:
+        """seasonal._ratio for the new rows, its three trailing sums kept as running totals."""
+        low, high = centre - clip * np.abs(centre), centre + clip * np.abs(centre)
+        clipped = np.clip(g.v, low, high)
+        num = g.trailing(name + "n", np.where(ok, clipped, 0.0), window)
+        den = g.trailing(name + "d", np.where(ok, median, 0.0), window)
+        count = g.trailing(name + "c", ok.astype(float), window)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where((count * 2 >= window) & (den > 0), num / den, np.nan)
+
+    def _cold(
+        self,
+        g: _Group,
+        expected: np.ndarray,
+        scale: np.ndarray,
+        basis: np.ndarray,
+        seen: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """SeasonalDetector._cold for the new rows: the forecast's errors are kept for later
+        cold rows; the pooled width only where a row is cold."""
+        det, lay = self.detector, self._layout
+        assert lay is not None
+        points = lay.cold_points
+        if points == 0:
+            return expected, scale, basis
+        recent = _rolling_median(g.values.window(g.rows, points), max(points // 2, 1))
+        recent = np.where(seen >= points, recent, np.nan)
+        short = np.isfinite(expected)
+        forecast = np.where(short, expected, recent)
+        errors = g.past("fce", np.abs(g.v - forecast))
+        cold = ~np.isfinite(scale)
+        if not cold.any():
+            return expected, scale, basis
+        at = np.flatnonzero(cold.any(axis=0))
+        win = errors.window(at, lay.pooled_window)
+        least = max(points // 2, 2)
+        pooled = 1.4826 * _rolling_median(win, least)
+        if det.tail > 0:
+            pooled = np.fmax(pooled, det.tail * _rolling_quantile(win, TAIL_Q, least) / TAIL_Z)
+        sub = cold[:, at]
+        use = sub & np.isfinite(forecast[:, at]) & np.isfinite(pooled)
+        expected, scale, basis = expected.copy(), scale.copy(), basis.copy()
+        expected[:, at] = np.where(use, forecast[:, at], np.where(sub, np.nan, expected[:, at]))
+        scale[:, at] = np.where(use, pooled, scale[:, at])
+        basis[:, at] = np.where(use, np.where(short[:, at], 3, 4), basis[:, at])
+        return expected, scale, basis
+
+    def _scale(self, err: _Past, rows: np.ndarray) -> np.ndarray:
+        """SeasonalDetector._scale for the new rows (float32 sort, same picks)."""
+        det, lay = self.detector, self._layout
+        assert lay is not None
+        past = err.lagged(rows, lay.lags)
+        ordered = np.sort(past, axis=-1)
+        count = np.sum(~np.isnan(past), axis=-1)
+        top = max(past.shape[-1] - 1, 0)
+        lo = np.clip((count - 1) // 2, 0, top)
+        hi = np.clip(count // 2, 0, top)
+        pick_lo = np.take_along_axis(ordered, lo[..., None], axis=-1)[..., 0]
+        pick_hi = np.take_along_axis(ordered, hi[..., None], axis=-1)[..., 0]
+        scale = 1.4826 * ((pick_lo.astype(np.float64) + pick_hi) / 2)
+        if det.tail > 0:
+            at = np.clip(np.floor((count - 1) * TAIL_Q).astype(int), 0, top)
+            upper = np.take_along_axis(ordered, at[..., None], axis=-1)[..., 0].astype(np.float64)
+            scale = np.maximum(scale, det.tail * upper / TAIL_Z)
+        known = count >= det.min_history * lay.per_row
+        return np.where(known & (count > 0), scale, np.nan)
+
+    def _floor(
+        self, expected: np.ndarray, resolution: np.ndarray, counts: np.ndarray
+    ) -> np.ndarray:
+        """SeasonalDetector._floor, with counts-ness per series."""
+        floor = self.detector.min_rel_width * np.abs(expected)
+        floor = np.fmax(floor, RESOLUTION_SD * resolution)
+        return np.where(counts, np.maximum(floor, np.sqrt(np.maximum(expected, 1.0))), floor)
+
+    def _rebase(self, g: _Group, e: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """SeasonalDetector._rebase for the new rows; the rolling medians only where the cheap
+        count says a shift is possible."""
+        lay = self._layout
+        assert lay is not None
+        window, confirm = lay.rebase_window, lay.confirm
+        v = g.v
+        rebased = np.zeros(v.shape, dtype=bool)
+        if window < 2:
+            return e, rebased
+        with np.errstate(invalid="ignore", divide="ignore"):
+            residual = v - e
+            z = residual / sd
+            fac = np.where(e > 0, v / e, np.nan)
+            finite = g.trailing("rf", np.isfinite(z).astype(float), window)
+            high = g.trailing("rh", (z >= REBASE_MIN).astype(float), window)
+            low = g.trailing("rl", (z <= -REBASE_MIN).astype(float), window)
+        pz, pfac, pres = g.past("z", z), g.past("fac", fac), g.past("res", residual)
+        maybe = 2 * np.maximum(high, low) >= np.maximum(finite, 1)
+        if not maybe.any():
+            return e, rebased
+        nonneg = self._nonneg[g.slots]
+        out = e.copy()
+        for j in np.flatnonzero(maybe.any(axis=0)):
+            who = np.flatnonzero(maybe[:, j])
+            at = np.array([j])
+            zs = pz.subset(who)
+            long = _rolling_median(zs.window(at, window)[:, 0], window // 2)
+            short = _rolling_median(zs.window(at, confirm)[:, 0], confirm)
+            with np.errstate(invalid="ignore"):
+                shifted = (np.abs(long) >= REBASE_MIN) & (np.abs(short) >= REBASE_MIN)
+                shifted &= np.sign(long) == np.sign(short)
+            if not shifted.any():
+                continue
+            who = who[shifted]
+            now = e[who, j]
+            factor = _rolling_median(pfac.subset(who).window(at, window)[:, 0], window // 2)
+            offset = _rolling_median(pres.subset(who).window(at, window)[:, 0], window // 2)
+            with np.errstate(invalid="ignore"):
+                by_factor = np.where(np.isfinite(factor) & (now > 0), now * factor, now)
+            by_offset = np.where(np.isfinite(offset), now + offset, now)
+            moved = np.where(nonneg[who], by_factor, by_offset)
+            out[who, j] = moved
+            rebased[who, j] = np.isfinite(moved)
+        return out, rebased
+
+    def _noise(self, g: _Group, errors: np.ndarray, sd: np.ndarray) -> np.ndarray:
+        """SeasonalDetector._noise for the new rows: the `inside` chain one bucket at a time,
+        across all series at once."""
+        det, lay = self.detector, self._layout
+        assert lay is not None
+        window = lay.noise_window
+        if window < 2 or det.noise_max <= 1:
+            return np.ones(errors.shape)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            units = np.abs(errors) / sd
+        least = max(window // 2, 2)
+        m = errors.shape[1]
+        behind = np.arange(-window, 0)
+        old_units = g.past("units", units).gather(behind)
+        old_inside = _Past(g.rings["inside"], g.slots, g.c, units).gather(behind)
+        all_units = np.concatenate([old_units, units], axis=1)  # column window + j is row j
+        beyond = EVENT_BEYOND * det.k
+
+        def widen(recent: np.ndarray) -> np.ndarray:
+            excess = np.nan_to_num(recent, nan=1.0) - (NOISE_SLACK - 1.0)
+            return np.clip(excess, 1.0, det.noise_max)
+
+        factor = np.empty(errors.shape)
+        step = max(1, BLOCK_BYTES // max(errors.shape[0] * window * 8, 1))
+        view = np.lib.stride_tricks.sliding_window_view(all_units, window, axis=1)
+        for lo in range(0, m, step):
+            block = view[:, lo : min(m, lo + step)]
+            factor[:, lo : lo + block.shape[1]] = widen(1.4826 * _rolling_median(block, least))
+        with np.errstate(invalid="ignore"):
+            inside = np.concatenate([old_inside, units <= beyond], axis=1)
+        # Only where counting every bucket widens the band does leaving events out matter.
+        for j in np.flatnonzero((factor > 1.0).any(axis=0)):
+            who = np.flatnonzero(factor[:, j] > 1.0)
+            kept = np.where(inside[who, j : j + window], all_units[who, j : j + window], np.nan)
+            med, count = _median_last(kept)
+            f = np.where(count >= least, widen(np.asarray(1.4826 * med)), 1.0)
+            factor[who, j] = f
+            with np.errstate(invalid="ignore"):
+                inside[who, window + j] = units[who, j] <= beyond * f
+        g.new["inside"] = inside[:, window:]
+        return factor
+
+    def _sparse(self, g: _Group, errors: np.ndarray) -> np.ndarray:
+        """SeasonalDetector._sparse for the new rows: counts of exact errors over the last week
+        as running totals; the week's quantile only where the series is sparse."""
+        det, lay = self.detector, self._layout
+        assert lay is not None
+        out = np.zeros(errors.shape)
+        size = np.abs(errors)
+        psize = g.past("size", size)
+        finite = np.isfinite(size)
+        with np.errstate(invalid="ignore"):
+            exact = finite & (size <= 1e-12)
+        hits = g.trailing("ex", exact.astype(float), lay.week)
+        seen = g.trailing("fi", finite.astype(float), lay.week)
+        if det.sparse_per_day <= 0 or lay.period < 2:
+            return out
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(seen >= lay.period, hits / seen, np.nan)
+            sparse = share >= SPARSE_SHARE
+        if not sparse.any():
+            return out
+        q = float(np.clip(1 - det.sparse_per_day / lay.period, 0.5, 1.0))
+        for j in np.flatnonzero(sparse.any(axis=0)):
+            who = np.flatnonzero(sparse[:, j])
+            win = psize.subset(who).window(np.array([j]), lay.week)
+            out[who, j] = np.nan_to_num(_rolling_quantile(win[:, 0], q, lay.period))
+        return out
+
+
+class _Group:
+    """The keys computed together in one call: their slots, the first new bucket `c`, their
+    new values, and each stage's new values to store when done."""
+
+    def __init__(self, rings: dict[str, np.ndarray], slots: np.ndarray, c: int, v: np.ndarray):
+        self.rings, self.slots, self.c, self.v = rings, slots, c, v
+        self.rows = np.arange(v.shape[1])
+        self.new: dict[str, np.ndarray] = {}
+        self.values = self.past("v", v)
+
+    def past(self, name: str, values: np.ndarray) -> _Past:
+        """Register a stage's new values; read them with what came before."""
+        self.new[name] = values
+        return _Past(self.rings[name], self.slots, self.c, values)
+
+    def prev(self, name: str) -> np.ndarray:
+        """A stage's value at the bucket before the first new one, per key."""
+        return _Past(self.rings[name], self.slots, self.c, self.v).gather(np.array([-1]))[:, 0]
+
+    def trailing(self, name: str, terms: np.ndarray, window: int) -> np.ndarray:
+        """The reference's trailing sum of `terms` over `window`, via running totals."""
+        totals = _totals(self.prev(name), terms)
+        return _trailing(self.past(name, totals), self.rows, window)
+
+    def store(self) -> None:
+        m = self.v.shape[1]
+        for name, arr in self.new.items():
+            ring = self.rings[name]
+            width = ring.shape[1]
+            k = min(m, width)
+            cols = (self.c + m - k + np.arange(k)) % width
+            ring[self.slots[:, None], cols[None, :]] = arr[:, m - k :]

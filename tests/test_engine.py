@@ -1,0 +1,277 @@
+"""BandEngine against the per-series reference: the same bands, fed at once or bucket by bucket."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from detectors.engine import REDO, BandEngine
+from detectors.seasonal import SeasonalDetector
+
+ROWS = 112
+RTOL, ATOL = 1e-9, 1e-12
+
+
+def _index(n: int, step: str = "15min") -> pd.DatetimeIndex:
+    return pd.date_range("2024-03-04", periods=n, freq=step, tz="UTC")
+
+
+def _daily(n: int, per_day: int, seed: int, scale: float = 100.0) -> np.ndarray:
+    """Counts with a daily and a weekly pattern."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    day = 1 + 0.6 * np.sin(2 * np.pi * t / per_day)
+    week = np.where((t // per_day) % 7 >= 5, 0.7, 1.0)
+    return rng.poisson(scale * day * week).astype(float)
+
+
+def _reference(
+    det: SeasonalDetector,
+    values: np.ndarray,
+    index: pd.DatetimeIndex,
+    weight: np.ndarray | None = None,
+) -> pd.DataFrame:
+    w = None if weight is None else pd.Series(weight, index=index)
+    return det.band(pd.Series(values, index=index), weight=w).iloc[-ROWS:]
+
+
+def _same(out, i: int, ref: pd.DataFrame, rtol: float = RTOL, atol: float = ATOL) -> None:
+    np.testing.assert_allclose(out.expected[i], ref["expected"], rtol=rtol, atol=atol)
+    np.testing.assert_allclose(out.lower[i], ref["lower"], rtol=rtol, atol=atol)
+    np.testing.assert_allclose(out.upper[i], ref["upper"], rtol=rtol, atol=atol)
+    assert list(out.basis[i]) == list(ref["basis"])
+
+
+def _feed(
+    det: SeasonalDetector,
+    values: np.ndarray,
+    index: pd.DatetimeIndex,
+    *,
+    window: int,
+    steps: int,
+    weights: np.ndarray | None = None,
+    stride: int = 1,
+):
+    """One batch of `window` buckets, then `steps` calls each `stride` buckets later."""
+    engine = BandEngine(det, ROWS)
+    keys = [f"s{i}" for i in range(values.shape[0])]
+    end = window
+    out = engine.bands(index[:window], values[:, :window], keys,
+                       None if weights is None else weights[:, :window])  # fmt: skip
+    for _ in range(steps):
+        end += stride
+        lo = end - window
+        out = engine.bands(index[lo:end], values[:, lo:end], keys,
+                           None if weights is None else weights[:, lo:end])  # fmt: skip
+    return engine, out, end
+
+
+def _check_all(det, values, index, out, end, *, weights=None, rtol=RTOL, atol=ATOL) -> None:
+    for i in range(values.shape[0]):
+        w = None if weights is None else weights[i, :end]
+        _same(out, i, _reference(det, values[i, :end], index[:end], w), rtol, atol)
+
+
+def test_counts_fed_at_once_and_bucket_by_bucket_equal_the_reference() -> None:
+    """Counts with daily and weekly patterns (weekly median in use): one batch and 40 single
+    steps both give the reference's bands and basis strings."""
+    n = 96 * 27 + 40
+    index = _index(n)
+    values = np.stack([_daily(n, 96, s, scale) for s, scale in ((1, 50), (2, 400), (3, 5))])
+    det = SeasonalDetector()
+    _, stepped, end = _feed(det, values, index, window=96 * 27, steps=40)
+    batch = BandEngine(det, ROWS).bands(index, values, ["s0", "s1", "s2"])
+    _check_all(det, values, index, stepped, end)
+    _check_all(det, values, index, batch, end)
+    assert any("weekly" in str(b) for b in stepped.basis.ravel())
+
+
+def test_ratio_with_weights() -> None:
+    """A CTR around 0.2 with its denominator as weight: the binomial floor matches."""
+    n = 96 * 20 + 30
+    rng = np.random.default_rng(5)
+    views = _daily(n, 96, 6, 40)
+    likes = rng.binomial(views.astype(int), 0.2).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ctr = np.where(views > 0, likes / views, np.nan)
+    values, weights = ctr[None, :], views[None, :]
+    det = SeasonalDetector()
+    _, out, end = _feed(det, values, _index(n), window=96 * 20, steps=30, weights=weights)
+    _check_all(det, values, _index(n), out, end, weights=weights)
+
+
+def test_zero_heavy_decimals_use_the_sparse_floor() -> None:
+    """A mostly-zero series of decimals: the sparse floor and its basis label match."""
+    n = 96 * 21 + 20
+    rng = np.random.default_rng(7)
+    values = np.where(rng.random(n) < 0.08, np.round(rng.gamma(2.0, 1.5, n), 2), 0.0)[None, :]
+    det = SeasonalDetector()
+    _, out, end = _feed(det, values, _index(n), window=96 * 21, steps=20)
+    _check_all(det, values, _index(n), out, end)
+    assert any(", sparse" in str(b) for b in out.basis.ravel())
+
+
+def test_noisy_day_widens_through_the_inside_chain() -> None:
+    """A day with three times the usual noise: the widening (and which buckets count as noise)
+    matches, and the band really is wider than without the noise rule."""
+    n = 96 * 21 + 30
+    rng = np.random.default_rng(9)
+    values = _daily(n, 96, 10, 300)
+    noisy = slice(n - 96 - 10, n)
+    values[noisy] += rng.normal(0, 3 * np.sqrt(300), n - (n - 96 - 10))
+    values[n - 60] += 400  # an event inside the noisy day
+    values = np.round(values)[None, :]
+    det = SeasonalDetector()
+    _, out, end = _feed(det, values, _index(n), window=96 * 21, steps=30)
+    _check_all(det, values, _index(n), out, end)
+    plain = _reference(SeasonalDetector(noise_max=1.0), values[0], _index(n))
+    assert np.nanmax(out.upper[0] - plain["upper"].to_numpy()) > 1.0
+
+
+def test_level_shift_held_20_hours_is_rebased() -> None:
+    """A level shift held for 20 hours: the re-based expected values (factor) match."""
+    n = 96 * 21 + 24
+    values = _daily(n, 96, 11, 200)
+    values[-80:] = np.round(values[-80:] * 1.6)
+    values = values[None, :]
+    det = SeasonalDetector()
+    _, out, end = _feed(det, values, _index(n), window=96 * 21, steps=24)
+    _check_all(det, values, _index(n), out, end)
+    assert any("rebased" in str(b) for b in out.basis.ravel())
+
+
+def test_negative_values_rebase_by_offset() -> None:
+    """A series that goes below zero re-bases by an offset, as the reference does."""
+    n = 96 * 20 + 24
+    rng = np.random.default_rng(12)
+    t = np.arange(n)
+    values = 5 * np.sin(2 * np.pi * t / 96) + rng.normal(0, 1, n)
+    values[-80:] -= 6
+    values = values[None, :]
+    det = SeasonalDetector()
+    _, out, end = _feed(det, values, _index(n), window=96 * 20, steps=24)
+    _check_all(det, values, _index(n), out, end)
+    assert any("rebased" in str(b) for b in out.basis.ravel())
+
+
+def test_nan_gaps_and_a_constant_series() -> None:
+    """Missing buckets (single ones and a six-hour hole) and a constant series match."""
+    n = 96 * 20 + 30
+    gappy = _daily(n, 96, 13, 80)
+    rng = np.random.default_rng(14)
+    gappy[rng.random(n) < 0.05] = np.nan
+    gappy[n - 200 : n - 176] = np.nan
+    gappy[n - 12] = np.nan
+    values = np.stack([gappy, np.full(n, 7.0)])
+    det = SeasonalDetector()
+    _, out, end = _feed(det, values, _index(n), window=96 * 20, steps=30)
+    _check_all(det, values, _index(n), out, end)
+
+
+def test_cold_start_young_series() -> None:
+    """A series with under three days of history (recent and daily-short bands) matches."""
+    n = 96 * 2 + 40
+    values = _daily(n, 96, 15, 60)[None, :]
+    det = SeasonalDetector()
+    _, out, end = _feed(det, values, _index(n), window=96 * 2, steps=40)
+    _check_all(det, values, _index(n), out, end)
+    assert "daily-short" in set(out.basis[0])
+
+
+def test_series_appearing_and_disappearing() -> None:
+    """A key first passed mid-way equals the reference over what it was given; a key no
+    longer passed keeps its state until forget() drops it."""
+    n = 96 * 20 + 60
+    index = _index(n)
+    values = np.stack([_daily(n, 96, 16, 100), _daily(n, 96, 17, 100)])
+    det = SeasonalDetector()
+    engine = BandEngine(det, ROWS)
+    window = 96 * 20
+    engine.bands(index[:window], values[:1, :window], ["old"])
+    first_seen = 10  # the window start of the first call that passes "new"
+    for end in range(window + 1, n + 1):
+        lo = end - window
+        keys = ["old", "new"] if end >= window + 10 else ["old"]
+        out = engine.bands(index[lo:end], values[: len(keys), lo:end], keys)
+    _same(out, 0, _reference(det, values[0], index))
+    _same(out, 1, _reference(det, values[1, first_seen:], index[first_seen:]))
+    engine.forget(["new"])
+    assert len(engine) == 1
+
+
+def test_late_rows_change_the_last_three_buckets() -> None:
+    """Each call first sees the last three buckets incomplete, then the final values: the
+    bands equal the reference over the final values."""
+    n = 96 * 20 + 30
+    index = _index(n)
+    final = np.stack([_daily(n, 96, 18, 300), _daily(n, 96, 19, 40)])
+    det = SeasonalDetector()
+    engine = BandEngine(det, ROWS)
+    window = 96 * 20
+    for end in range(window, n + 1):
+        lo = end - window
+        part = final[:, lo:end].copy()
+        part[:, -3:] = np.floor(part[:, -3:] * np.array([0.5, 0.8, 0.95]))  # rows still arriving
+        engine.bands(index[lo:end], part, ["a", "b"])
+    out = engine.bands(index[n - window : n], final[:, n - window :], ["a", "b"])
+    _check_all(det, final, index, out, n)
+
+
+def test_a_call_that_skips_ahead_ten_buckets() -> None:
+    """Calls 10 buckets apart compute the 10 new buckets each time."""
+    n = 96 * 20 + 50
+    values = np.stack([_daily(n, 96, 20, 150), _daily(n, 96, 21, 15)])
+    det = SeasonalDetector()
+    _, out, end = _feed(det, values, _index(n), window=96 * 20, steps=5, stride=10)
+    _check_all(det, values, _index(n), out, end)
+
+
+@pytest.mark.parametrize(("step", "per_day", "days"), [("5min", 288, 16), ("1h", 24, 30)])
+def test_other_steps(step: str, per_day: int, days: int) -> None:
+    """A 5-minute and a 1-hour step: lags, windows and cold start scale with the step."""
+    n = per_day * days + 20
+    values = np.stack([_daily(n, per_day, 22, 90), _daily(n, per_day, 23, 900)])
+    det = SeasonalDetector()
+    _, out, end = _feed(det, values, _index(n, step), window=per_day * days, steps=20)
+    _check_all(det, values, _index(n, step), out, end)
+
+
+def test_non_default_parameters() -> None:
+    """k, days=7, weeks=0, noise_hours=0, level_slow=0, tail=0, counts=no: still the same."""
+    n = 96 * 12 + 30
+    values = np.stack([_daily(n, 96, 24, 100), _daily(n, 96, 25, 10)])
+    values[1, -60:] = np.round(values[1, -60:] * 2)
+    det = SeasonalDetector(k=4.5, days=7, weeks=0, noise_hours=0, level_slow=0, tail=0,
+                           counts="no")  # fmt: skip
+    _, out, end = _feed(det, values, _index(n), window=96 * 12, steps=30)
+    _check_all(det, values, _index(n), out, end)
+
+
+def test_a_flip_of_counts_restarts_the_key_over_its_window() -> None:
+    """A non-whole value in a counts series changes the reference everywhere: the key is
+    recomputed from the window it came with, and equals the reference from that window on."""
+    n = 96 * 20 + 10
+    index = _index(n)
+    values = _daily(n, 96, 26, 100)
+    values[-5] += 0.5
+    det = SeasonalDetector()
+    window = 96 * 20
+    _, out, end = _feed(det, values[None, :], index, window=window, steps=10)
+    start = n - 4 - window  # the window of the first call that saw the value
+    _same(out, 0, _reference(det, values[start:end], index[start:end]))
+
+
+def test_changes_deeper_than_redo_restart_the_key() -> None:
+    """A value changed further back than REDO buckets: the key restarts over the window."""
+    n = 96 * 20 + 5
+    index = _index(n)
+    values = _daily(n, 96, 27, 100)[None, :]
+    det = SeasonalDetector()
+    engine = BandEngine(det, ROWS)
+    window = 96 * 20
+    engine.bands(index[5 : window + 5], values[:, 5 : window + 5], ["a"])
+    changed = values.copy()
+    changed[0, window - REDO - 20] += 50
+    out = engine.bands(index[5 : window + 5], changed[:, 5 : window + 5], ["a"])
+    _same(out, 0, _reference(det, changed[0, 5 : window + 5], index[5 : window + 5]))
