@@ -185,22 +185,23 @@ async def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_tune(args: argparse.Namespace, settings: Settings) -> int:
-    if not 0 < args.target_false_per_week <= 1000:
-        raise UsageError(
-            f"--target-false-per-week must be a number above 0, got {args.target_false_per_week}"
-        )
+    days, given = args.days.strip(), args.target_false_per_week.strip()  # one-line errors
+    if not days.isdecimal():
+        raise UsageError(f"--days must be a whole number of days, got {days!r}")
+    if not given.replace(".", "", 1).isdecimal() or not 0 < (target := float(given)) <= 1000:
+        raise UsageError("--target-false-per-week must be a number above 0 and at most 1000, "
+                         f"got {given!r}")  # fmt: skip
+    args.days = int(days)
     from bot.core.formatting import report_tune
-    from bot.service import backtesting
+    from bot.service import backtesting, tuning
 
     source, catalogue, collected, labels = await history_for(args, settings)
     await source.close()
     feedback = await asyncio.to_thread(backtesting.feedback_from_state, settings.state_path)
-    choices = await backtesting.tune(
-        collected, labels, catalogue.step, target_per_week=args.target_false_per_week,
-        feedback=feedback,
+    choices = await tuning.tune(
+        collected, labels, catalogue.step, target_per_week=target, feedback=feedback,
     )  # fmt: skip
-    print(report_tune(choices, collected, labels is not None, args.target_false_per_week,
-                      feedback))  # fmt: skip
+    print(report_tune(choices, collected, labels is not None, target, feedback))
     return EXIT_OK
 
 
@@ -257,14 +258,14 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--days", type=int, default=7, help="days to replay (default 7)")
     backtest.add_argument("--labels", metavar="FILE", help="known incidents (seed --labels)")
     backtest.add_argument("--json", action="store_true", help="print JSON instead of a report")
-    tune = sub.add_parser("tune", help="choose each metric's sensitivity from its history")
+    tune = sub.add_parser("tune", help="choose each metric's band and rule settings (k, severe, "
+                          "window_score, persist_level, noise_max) from its history")  # fmt: skip
     tune.add_argument("--metric", help="only this metric (default: all)")
-    tune.add_argument("--days", type=int, default=12, help="days of history to learn from")
+    tune.add_argument("--days", default="12", help="days of history to learn from (default 12)")
     tune.add_argument("--labels", metavar="FILE", help="known incidents (seed --labels)")
     tune.add_argument(
         "--target-false-per-week",
-        type=float,
-        default=1.0,
+        default="1",
         help="false alerts a week allowed per metric, all its slices together (default 1)",
     )
     return parser

@@ -12,12 +12,13 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from bot.core.i18n import Translator
+from bot.core.tuning_text import report_tune
 from detectors import outside_since
 from queries.catalogue import Kind, Metric
 from queries.series import Slice
 
 __all__ = ["fmt_pct", "fmt_value", "localized", "metric_title", "metric_unit", "report_json",
-           "report_table", "title_of"]  # fmt: skip
+           "report_table", "report_tune", "title_of"]  # fmt: skip
 
 NBSP = "\u00a0"  # Russian groups thousands with a space that never breaks a number
 
@@ -272,35 +273,3 @@ def report_backtest_json(result: Any, zone: ZoneInfo) -> str:
         },
     }
     return json.dumps(doc, indent=2, ensure_ascii=False)
-
-
-def report_tune(
-    choices: Sequence[Any], collected: Any, labelled: bool, target: float, feedback: Any = None
-) -> str:
-    days = (collected.end - collected.start).total_seconds() / 86400
-    if labelled:
-        basis = "false alerts (alerts no known incident explains)"
-    elif feedback:
-        basis = "alerts not on an incident acknowledged in the chat"
-    else:
-        basis = "alerts (no labels: every alert counts against the budget)"
-    lines = [
-        f"tuned on {days:.0f} days of history; target: at most {target:g} {basis} a week "
-        "per metric, all its slices together",
-        "",
-        f"{'metric':<16} {'k':>4} {'false/week':>10} {'alerts':>6}  would have caught",
-    ]
-    for c in choices:
-        caught = ", ".join(c.caught) if labelled else "—"
-        flag = "" if c.met else "  (target not reachable: least sensitive setting shown)"
-        lines.append(f"{c.metric:<16} {c.k:>4g} {c.false_per_week:>10.1f} {c.alerts:>6}  "
-                     f"{caught or 'nothing'}{flag}")  # fmt: skip
-        if labelled and c.missed:
-            lines.append(f"{'':<16} missed: {', '.join(c.missed)}")
-        if c.false_alarms_again:
-            lines.append(f"{'':<16} would raise again the false alarm(s) marked in the chat: "
-                         f"{', '.join(c.false_alarms_again)}")  # fmt: skip
-    lines += ["", "catalogue snippet (put it in your catalogue, CATALOGUE_PATH):"]
-    for c in choices:
-        lines += ["", *c.snippet()]
-    return "\n".join(lines)

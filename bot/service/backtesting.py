@@ -1,4 +1,5 @@
-"""`alertbot backtest` and `alertbot tune`: the detectors replayed over a source's history.
+"""`alertbot backtest`: the detectors replayed over a source's history (`alertbot tune` searches
+over the same replays: bot/service/tuning.py).
 
 I/O here (one query per table for the whole span); the replay and the scoring are the pure
 detectors.backtest.
@@ -6,7 +7,6 @@ detectors.backtest.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -36,7 +36,6 @@ __all__ = [
     "labels_from_file",
     "labels_from_source",
     "run",
-    "tune",
 ]
 
 GRACE = timedelta(hours=1)
@@ -246,75 +245,3 @@ def run(
         )  # fmt: skip
     return Backtest(alerts, result, label_list, collected.start, collected.end,
                     len(collected.series), feedback)  # fmt: skip
-
-
-SENSITIVITY = (2.5, 3.0, 3.25, 3.5, 4.0, 4.5, 5.0, 6.0, 8.0)
-
-
-@dataclass
-class Choice:
-    metric: str
-    k: float
-    false_per_week: float
-    alerts: int
-    caught: list[str]
-    missed: list[str]
-    met: bool
-    false_alarms_again: list[str] = field(default_factory=list)  # chat-marked, raised again
-    detector: dict[str, Any] = field(default_factory=dict)  # the catalogue's, with this k
-
-    def snippet(self) -> list[str]:
-        """The metric's catalogue detector table with this k: its other settings (guards such
-        as min_abs_change) are kept, so pasting it over the old table loses nothing."""
-        settings = {"method": "seasonal", **self.detector, "k": self.k}
-        lines = [f"[metrics.{self.metric}.detector]"]
-        for key, value in settings.items():
-            shown = f'"{value}"' if isinstance(value, str) else f"{value:g}"
-            lines.append(f"{key} = {shown}")
-        return lines
-
-
-async def tune(
-    collected: Collected,
-    labels: list[Label] | None,
-    step: timedelta,
-    *,
-    target_per_week: float,
-    feedback: Feedback | None = None,
-) -> list[Choice]:
-    """Per metric, the most sensitive k whose false alerts over the history stay within the
-    target. Without labels, alerts on incidents acknowledged in the chat are true and every
-    other alert counts as false (a conservative choice); false alarms marked in the chat are
-    reported when a setting would raise them again."""
-    feedback = feedback or Feedback([], [])
-    choices = []
-    weeks = (collected.end - collected.start) / timedelta(days=7)
-    for name in dict.fromkeys(m.name for m in collected.metric.values()):
-        keys = [k for k in collected.series if k.metric == name]
-        part = Collected(
-            {k: collected.series[k] for k in keys}, {k: collected.weight[k] for k in keys},
-            {k: collected.metric[k] for k in keys}, collected.start, collected.end,
-        )  # fmt: skip
-        best: Choice | None = None
-        for k in SENSITIVITY:
-            known = labels if labels is not None else feedback.confirmed
-            result = await asyncio.to_thread(run, part, known, step, {name: {"k": k}}, feedback)
-            assert result.score is not None
-            false = result.score.false_alerts
-            rate = false / weeks if weeks else 0.0
-            caught = sorted({lid for a in (x for g in result.alerts.values() for x in g)
-                             if (lid := result.explained_by(a))})  # fmt: skip
-            relevant = [lb.id for lb in result.labels if name in lb.metrics
-                        and lb.start >= pd.Timestamp(collected.start)]  # fmt: skip
-            missed = [i for i in relevant if i not in caught]
-            total = sum(len(a) for a in result.alerts.values())
-            choice = Choice(name, k, rate, total, caught, missed, rate <= target_per_week,
-                            result.false_alarms_again,
-                            dict(collected.metric[keys[0]].detector or {}))  # fmt: skip
-            if choice.met:
-                best = choice
-                break
-            best = choice
-        assert best is not None
-        choices.append(best)
-    return choices

@@ -1,0 +1,65 @@
+"""What `alertbot tune` prints: per metric the settings it chose, what each change buys, the
+/set lines and the catalogue snippet that apply them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["report_tune"]
+
+
+def _tuned_row(c: Any, labelled: bool) -> str:
+    a, b = c.start, c.outcome
+    rate = f"{a.false_per_week:.1f}" + (f" -> {b.false_per_week:.1f}" if c.changes else "")
+    count = f"{len(a.caught)}" + (f" -> {len(b.caught)}" if c.changes else "")
+    alerts = f"{a.alerts}" + (f" -> {b.alerts}" if c.changes else "")
+    caught = (", ".join(b.caught) or "nothing") if labelled else "—"
+    flag = "" if b.met else "  (target not reachable: the fewest false alerts found)"
+    return f"{c.metric:<16} {rate:>11} {count:>7} {alerts:>9}  {caught}{flag}"
+
+
+def report_tune(
+    choices: Sequence[Any], collected: Any, labelled: bool, target: float, feedback: Any = None
+) -> str:
+    """What `alertbot tune` chose per metric, what each change buys, and how to apply it."""
+    days = (collected.end - collected.start).total_seconds() / 86400
+    if labelled:
+        basis = "false alerts (alerts no known incident explains)"
+    elif feedback:
+        basis = "alerts not on an incident acknowledged in the chat"
+    else:
+        basis = "alerts (no labels: every alert counts against the budget)"
+    knobs = dict.fromkeys(k for c in choices for k in c.current)
+    lines = [
+        f"tuned on {days:.0f} days of history; target: at most {target:g} {basis} a week "
+        "per metric, all its slices together",
+        f"searched {', '.join(knobs)} from the settings in force: "
+        f"{sum(c.replays for c in choices)} settings replayed",
+        "",
+        f"{'metric':<16} {'false/week':>11} {'caught':>7} {'alerts':>9}  would have caught",
+    ]
+    shown = labelled or bool(feedback and feedback.confirmed)
+    for c in choices:
+        lines.append(_tuned_row(c, shown))
+        if shown and c.outcome.missed:
+            lines.append(f"{'':<16} missed: {', '.join(c.outcome.missed)}")
+        if c.outcome.false_alarms_again:
+            lines.append(f"{'':<16} would raise again the false alarm(s) marked in the chat: "
+                         f"{', '.join(c.outcome.false_alarms_again)}")  # fmt: skip
+    lines += ["", "what each change buys (false alerts a week, incidents caught):"]
+    for c in choices:
+        for s in c.steps if c.changes else ():
+            lines.append(f"  {c.metric:<16} {s.knob} {s.before:g} -> {s.after:g}: false/week "
+                         f"{s.was.false_per_week:.1f} -> {s.now.false_per_week:.1f}, caught "
+                         f"{len(s.was.caught)} -> {len(s.now.caught)}")  # fmt: skip
+        if not c.changes:
+            now = ", ".join(f"{k} {v:g}" for k, v in c.current.items())
+            lines.append(f"  {c.metric:<16} nothing beats the current settings ({now})")
+    sets = [line for c in choices for line in c.set_lines()]
+    if sets:
+        lines += ["", "to apply in the chat (an admin):", *sets]
+    lines += ["", "catalogue snippet (put it in your catalogue, CATALOGUE_PATH):"]
+    for c in choices:
+        lines += ["", *c.snippet()]
+    return "\n".join(lines)

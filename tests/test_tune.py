@@ -1,0 +1,135 @@
+"""`alertbot tune`: the search over the band's and the rule's knobs on small literal histories,
+the /set lines and catalogue snippet it prints, and its usage errors."""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from aiogram.filters import Command
+
+import detectors
+from bot.chat.admin import _checked
+from bot.chat.monitoring import metric_named
+from bot.core.formatting import report_tune
+from bot.core.i18n import translator
+from bot.service.backtesting import Collected, Feedback
+from bot.service.checker import spec_for
+from bot.service.tuning import Choice, tune
+from detectors.backtest import Label, SeriesKey
+from queries.catalogue import Direction, Kind, Metric, load_catalogue
+from tests.test_cli import alertbot
+
+STEP = timedelta(minutes=15)
+DAYS, REPLAYED = 15, 6
+SPIKE_DAYS = (1, 3, 5)  # of the replayed days: one bucket +25% at 10:00 each
+
+
+def history(*, spike: float, drop: float = -0.13) -> tuple[Collected, list[Label]]:
+    """One daily-seasonal count series (about 1 800 an interval at 10:00) whose last six days
+    are replayed: a labelled drop of `drop` for 90 minutes on day 2, and a lone one-bucket
+    spike of `spike` on days 1, 3 and 5 (the false alerts, when the rule fires on them)."""
+    rng = np.random.default_rng(3)
+    index = pd.date_range("2026-11-01", periods=DAYS * 96, freq="15min", tz="UTC")
+    hours = index.hour + index.minute / 60
+    values = rng.poisson(2000 * (0.7 + 0.4 * np.sin((hours - 8) / 24 * 2 * np.pi))).astype(float)
+    first = (DAYS - REPLAYED) * 96
+    for day in SPIKE_DAYS:
+        values[first + day * 96 + 40] *= 1 + spike
+    at = first + 2 * 96 + 56
+    values[at : at + 6] *= 1 + drop
+    metric = Metric("views", "Views", "views", Kind.COUNT, "feed", Direction.BOTH, ())
+    key = SeriesKey("views")
+    series = pd.Series(values, index=index)
+    collected = Collected(
+        {key: series}, {key: series * 0 + 1}, {key: metric},
+        index[first].to_pydatetime(), (index[-1] + STEP).to_pydatetime(),
+    )  # fmt: skip
+    label = Label("drop", "slice_drop", index[at], index[at + 5], ("views",), {}, drop)
+    return collected, [label]
+
+
+async def tuned(spike: float, labelled: bool = True) -> tuple[Choice, str]:
+    collected, labels = history(spike=spike)
+    feedback = Feedback([] if labelled else labels, [])
+    (choice,) = await tune(collected, labels if labelled else None, STEP, target_per_week=1.0,
+                           feedback=feedback)  # fmt: skip
+    return choice, report_tune([choice], collected, labelled, 1.0, feedback)
+
+
+async def test_lone_spikes_are_cured_by_severe_not_by_k() -> None:
+    """Single-bucket spikes are the false alerts and a modest drop the incident: the search
+    raises `severe` (k high enough to pass the spikes would miss the drop), and the drop is
+    still caught."""
+    choice, _ = await tuned(spike=0.25)
+    assert choice.start.false == 2 and choice.start.caught == ("drop",)
+    assert choice.changes == {"severe": 3.0}
+    assert choice.outcome.false == 0 and choice.outcome.caught == ("drop",)
+    assert choice.outcome.met and [s.knob for s in choice.steps] == ["severe"]
+
+
+async def test_report_prints_set_lines_the_chat_accepts_and_a_valid_snippet() -> None:
+    """Every /set line of the report passes the chat's own parsing and validation (aiogram's
+    command, the metric lookup and the parameter check of /set), and the TOML snippet builds
+    the detector and rule with the chosen value."""
+    _, text = await tuned(spike=0.25)
+    lines = [line for line in text.splitlines() if line.startswith("/set ")]
+    assert lines == ["/set views severe 3"]
+    assert "severe 2 -> 3: false/week 2.3 -> 0.0, caught 1 -> 1" in text
+    catalogue, t = load_catalogue(), translator("en")
+    for line in lines:
+        command = Command("set").extract_command(line)
+        args = (command.args or "").split()
+        assert command.command == "set" and len(args) == 3
+        metric = metric_named(catalogue, args[0], "set", t)
+        _checked(metric.name, detectors.params_of(spec_for(metric)), args[1], args[2], t)
+    snippet = tomllib.loads(text.split("CATALOGUE_PATH):")[1])["metrics"]["views"]["detector"]
+    assert snippet["severe"] == 3 and snippet["k"] == 3.25
+    assert detectors.build_rule(snippet).severe == 3.0
+    detectors.build(snippet)
+
+
+async def test_settings_nothing_beats_are_reported_unchanged() -> None:
+    """A history whose only alert is the labelled drop: no knob can do better, the report
+    says so for the metric and prints no /set line."""
+    choice, text = await tuned(spike=0.0)
+    assert choice.start.false == 0 and choice.start.caught == ("drop",)
+    assert choice.changes == {} and choice.steps == []
+    assert "views            nothing beats the current settings (k 3.25, severe 2," in text
+    assert "/set" not in text
+    assert "views                    0.0       1" in text
+
+
+async def test_without_labels_an_acknowledged_incident_is_kept() -> None:
+    """No labels, the drop acknowledged in the chat: the search cuts the spikes' false alerts
+    without ever losing the acknowledged incident."""
+    choice, text = await tuned(spike=0.25, labelled=False)
+    assert choice.start.caught == ("drop",) and choice.outcome.caught == ("drop",)
+    assert choice.outcome.false < choice.start.false
+    assert all(set(s.now.caught) >= {"drop"} for s in choice.steps)
+    assert "alerts not on an incident acknowledged in the chat" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--target-false-per-week", "lots"], "--target-false-per-week must be a number"),
+        (["--target-false-per-week", "0"], "--target-false-per-week must be a number"),
+        (["--target-false-per-week", "-1"], "--target-false-per-week must be a number"),
+        (["--days", "two"], "--days must be a whole number"),
+        (["--days", "0"], "--days must be between 1 and 90"),
+        (["--metric", "veiws"], "unknown metric 'veiws'. Did you mean views?"),
+        (["--labels", "/nonexistent/l.json"], "--labels '/nonexistent/l.json': no such file"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(args: list[str], says: str, tmp_path: Path) -> None:
+    """A bad value for any tune option: exit 2 and one line on stderr saying what to fix."""
+    env = {"EMBEDDED_PATH": str(tmp_path / "demo"), "STATE_PATH": str(tmp_path / "s.db")}
+    done = alertbot("tune", *args, env=env, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and says in done.stderr, done.stderr
+    assert done.stdout == ""
