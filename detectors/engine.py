@@ -172,14 +172,28 @@ class _Past:
 
     def gather(self, pos: np.ndarray) -> np.ndarray:
         """Values at bucket c + pos (pos < 0: from the ring), shape (S,) + pos.shape."""
-        out = np.empty((self.slots.size, *pos.shape), dtype=self.new.dtype)
         old = pos < 0
+        index = np.empty(pos.shape, dtype=np.int64)
         if old.any():
-            cols = (self.c + pos[old]) % self.ring.shape[1]
-            out[:, old] = self.ring[self.slots[:, None], cols[None, :]]
-        if (~old).any():
-            out[:, ~old] = self.new[:, pos[~old]]
-        return out
+            wanted, inverse = np.unique(pos[old], return_inverse=True)
+            cols = (self.c + wanted) % self.ring.shape[1]
+            part = self.ring[self.slots[:, None], cols[None, :]]
+            index[old] = inverse
+            index[~old] = wanted.size + pos[~old]
+            full = np.concatenate([part, self.new], axis=1)
+        else:
+            index[...] = pos
+            full = self.new
+        return np.take(full, index, axis=1)
+
+    def pairs(self, who: np.ndarray, rows: np.ndarray, width: int) -> np.ndarray:
+        """(P, width): for each pair, the `width` buckets before new row rows[k] of key who[k]."""
+        keys, inv = np.unique(who, return_inverse=True)
+        cols = (self.c + np.arange(-width, 0)) % self.ring.shape[1]
+        full = np.concatenate(
+            [self.ring[self.slots[keys][:, None], cols[None, :]], self.new[keys]], axis=1
+        )
+        return full[inv[:, None], rows[:, None] + np.arange(width)[None, :]]
 
     def subset(self, who: np.ndarray) -> _Past:
         """The same stage for some of the keys."""
@@ -236,6 +250,38 @@ def _rolling_quantile(window: np.ndarray, q: float, least: int) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         out = np.where(frac == idx, low, low + (high - low) * (frac - idx))
     return np.where((count >= least) & (count > 0), out, np.nan)
+
+
+HEAVY = 48  # rows of one key above which its rolling statistic comes from pandas, not sorts
+
+
+def _roll(
+    past: _Past, who: np.ndarray, rows: np.ndarray, width: int, least: int, q: float | None = None
+) -> np.ndarray:
+    """pandas' causal rolling median (q None) or linear quantile over the `width` buckets
+    before new row rows[k] of key who[k]: windows sorted for keys with few such rows, pandas'
+    own rolling pass over the key's buckets for keys with many (a batch)."""
+    out = np.empty(who.size)
+    if who.size == 0:
+        return out
+    order = np.argsort(who, kind="stable")
+    keys, starts, counts = np.unique(who[order], return_index=True, return_counts=True)
+    heavy = counts > HEAVY
+    light = order[~np.repeat(heavy, counts)]
+    step = max(1, BLOCK_BYTES // (width * 8))
+    for lo in range(0, light.size, step):
+        sel = light[lo : lo + step]
+        win = past.pairs(who[sel], rows[sel], width)
+        out[sel] = _rolling_median(win, least) if q is None else _rolling_quantile(win, q, least)
+    cols = (past.c + np.arange(-width, 0)) % past.ring.shape[1]
+    for key, start, count in zip(keys[heavy], starts[heavy], counts[heavy], strict=True):
+        sel = order[start : start + count]
+        full = np.concatenate([past.ring[past.slots[key], cols], past.new[key]])
+        full = np.where(np.isinf(full), np.nan, full)
+        rolled = pd.Series(full).rolling(width, min_periods=least)
+        done = rolled.median() if q is None else rolled.quantile(q)
+        out[sel] = done.to_numpy()[rows[sel] + width - 1]
+    return out
 
 
 def _places(values: np.ndarray) -> np.ndarray:
@@ -490,7 +536,7 @@ class BandEngine:
         m = values.shape[1] - (c - a)
         lay = self._layout
         assert lay is not None
-        per = m * max(lay.lags.size, lay.pooled_window, lay.noise_window, 1) * 8
+        per = m * max(lay.lags.size, lay.pooled_window, lay.noise_window, 1) * 4
         chunk = max(1, BLOCK_BYTES // max(per, 1))
         for lo in range(0, members.size, chunk):
             part = members[lo : lo + chunk]
@@ -632,18 +678,17 @@ class BandEngine:
         cold = ~np.isfinite(scale)
         if not cold.any():
             return expected, scale, basis
-        at = np.flatnonzero(cold.any(axis=0))
-        win = errors.window(at, lay.pooled_window)
+        who, j = np.nonzero(cold)
         least = max(points // 2, 2)
-        pooled = 1.4826 * _rolling_median(win, least)
+        pooled = 1.4826 * _roll(errors, who, j, lay.pooled_window, least)
         if det.tail > 0:
-            pooled = np.fmax(pooled, det.tail * _rolling_quantile(win, TAIL_Q, least) / TAIL_Z)
-        sub = cold[:, at]
-        use = sub & np.isfinite(forecast[:, at]) & np.isfinite(pooled)
+            upper = _roll(errors, who, j, lay.pooled_window, least, TAIL_Q)
+            pooled = np.fmax(pooled, det.tail * upper / TAIL_Z)
+        use = np.isfinite(forecast[who, j]) & np.isfinite(pooled)
         expected, scale, basis = expected.copy(), scale.copy(), basis.copy()
-        expected[:, at] = np.where(use, forecast[:, at], np.where(sub, np.nan, expected[:, at]))
-        scale[:, at] = np.where(use, pooled, scale[:, at])
-        basis[:, at] = np.where(use, np.where(short[:, at], 3, 4), basis[:, at])
+        expected[who, j] = np.where(use, forecast[who, j], np.nan)
+        scale[who, j] = np.where(use, pooled, scale[who, j])
+        basis[who, j] = np.where(use, np.where(short[who, j], 3, 4), basis[who, j])
         return expected, scale, basis
 
     def _scale(self, err: _Past, rows: np.ndarray) -> np.ndarray:
@@ -697,27 +742,24 @@ class BandEngine:
             return e, rebased
         nonneg = self._nonneg[g.slots]
         out = e.copy()
-        for j in np.flatnonzero(maybe.any(axis=0)):
-            who = np.flatnonzero(maybe[:, j])
-            at = np.array([j])
-            zs = pz.subset(who)
-            long = _rolling_median(zs.window(at, window)[:, 0], window // 2)
-            short = _rolling_median(zs.window(at, confirm)[:, 0], confirm)
-            with np.errstate(invalid="ignore"):
-                shifted = (np.abs(long) >= REBASE_MIN) & (np.abs(short) >= REBASE_MIN)
-                shifted &= np.sign(long) == np.sign(short)
-            if not shifted.any():
-                continue
-            who = who[shifted]
-            now = e[who, j]
-            factor = _rolling_median(pfac.subset(who).window(at, window)[:, 0], window // 2)
-            offset = _rolling_median(pres.subset(who).window(at, window)[:, 0], window // 2)
-            with np.errstate(invalid="ignore"):
-                by_factor = np.where(np.isfinite(factor) & (now > 0), now * factor, now)
-            by_offset = np.where(np.isfinite(offset), now + offset, now)
-            moved = np.where(nonneg[who], by_factor, by_offset)
-            out[who, j] = moved
-            rebased[who, j] = np.isfinite(moved)
+        who, j = np.nonzero(maybe)
+        long = _roll(pz, who, j, window, window // 2)
+        short = _roll(pz, who, j, confirm, confirm)
+        with np.errstate(invalid="ignore"):
+            shifted = (np.abs(long) >= REBASE_MIN) & (np.abs(short) >= REBASE_MIN)
+            shifted &= np.sign(long) == np.sign(short)
+        if not shifted.any():
+            return e, rebased
+        who, j = who[shifted], j[shifted]
+        now = e[who, j]
+        factor = _roll(pfac, who, j, window, window // 2)
+        offset = _roll(pres, who, j, window, window // 2)
+        with np.errstate(invalid="ignore"):
+            by_factor = np.where(np.isfinite(factor) & (now > 0), now * factor, now)
+        by_offset = np.where(np.isfinite(offset), now + offset, now)
+        moved = np.where(nonneg[who], by_factor, by_offset)
+        out[who, j] = moved
+        rebased[who, j] = np.isfinite(moved)
         return out, rebased
 
     def _noise(self, g: _Group, errors: np.ndarray, sd: np.ndarray) -> np.ndarray:
@@ -783,10 +825,8 @@ class BandEngine:
         if not sparse.any():
             return out
         q = float(np.clip(1 - det.sparse_per_day / lay.period, 0.5, 1.0))
-        for j in np.flatnonzero(sparse.any(axis=0)):
-            who = np.flatnonzero(sparse[:, j])
-            win = psize.subset(who).window(np.array([j]), lay.week)
-            out[who, j] = np.nan_to_num(_rolling_quantile(win[:, 0], q, lay.period))
+        who, j = np.nonzero(sparse)
+        out[who, j] = np.nan_to_num(_roll(psize, who, j, lay.week, lay.period, q))
         return out
 
 
