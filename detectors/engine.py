@@ -256,7 +256,13 @@ HEAVY = 48  # rows of one key above which its rolling statistic comes from panda
 
 
 def _roll(
-    past: _Past, who: np.ndarray, rows: np.ndarray, width: int, least: int, q: float | None = None
+    past: _Past,
+    who: np.ndarray,
+    rows: np.ndarray,
+    width: int,
+    least: int,
+    *,
+    q: float | None = None,
 ) -> np.ndarray:
     """pandas' causal rolling median (q None) or linear quantile over the `width` buckets
     before new row rows[k] of key who[k]: windows sorted for keys with few such rows, pandas'
@@ -310,6 +316,8 @@ class BandEngine:
         self._slot: dict[Hashable, int] = {}
         self._free: list[int] = []
         self._end = np.zeros(0, dtype=np.int64)  # per slot: the bucket after its last one
+        self._start = np.zeros(0, dtype=np.int64)  # per slot: its first bucket
+        self._reads = np.zeros(0, dtype=np.int64)  # lags at which values are read
         self._counts = np.zeros(0, dtype=bool)  # per slot: all values whole and >= 0
         self._nonneg = np.zeros(0, dtype=bool)  # per slot: no negative value
         self._rings = _Rings()
@@ -319,15 +327,13 @@ class BandEngine:
     def _setup(self, layout: _Layout) -> None:
         det = self.detector
         r = REDO
-        lv = max(
-            int(layout.seasons.max()),
-            int(layout.weekly.max()) if layout.weekly is not None else 0,
-            layout.cold_points,
-        )
         lag = int(layout.lags.max())
         rings = _Rings()
         f64, f32 = np.float64, np.float32
-        rings.add("v", lv + r, f64, np.nan)
+        self._reads = np.unique(np.concatenate([
+            layout.seasons, layout.weekly if layout.weekly is not None else [],
+            np.arange(1, layout.cold_points + 1)]).astype(np.int64))  # fmt: skip
+        rings.add("v", 2 * r, f64, np.nan)
         rings.add("most", 1 + r, f64, 0.0)
         rings.add("seen", 1 + r, f64, 0.0)
         rings.add("err1", lag + r, f32, np.nan)
@@ -358,6 +364,7 @@ class BandEngine:
         self._slot.clear()
         self._free.clear()
         self._end = np.zeros(0, dtype=np.int64)
+        self._start = np.zeros(0, dtype=np.int64)
         self._counts = np.zeros(0, dtype=bool)
         self._nonneg = np.zeros(0, dtype=bool)
 
@@ -369,6 +376,7 @@ class BandEngine:
             self._rings.grow(start + max(rest, _GROW))
             grow = self._rings.capacity - self._end.size
             self._end = np.concatenate([self._end, np.zeros(grow, dtype=np.int64)])
+            self._start = np.concatenate([self._start, np.zeros(grow, dtype=np.int64)])
             self._counts = np.concatenate([self._counts, np.zeros(grow, dtype=bool)])
             self._nonneg = np.concatenate([self._nonneg, np.zeros(grow, dtype=bool)])
             self._free.extend(range(self._rings.capacity - 1, start + rest - 1, -1))
@@ -459,8 +467,16 @@ class BandEngine:
                 else:
                     restart.append(i)
         # Whole-series properties the reference reads from every value: flips restart a key.
+        # So does a window that lacks values the new buckets' same-slot medians read.
         for c, members in list(groups.items()):
             idx = np.asarray(members)
+            reads = (c + np.arange(end - c))[:, None] - self._reads[None, :]
+            missing = reads[reads < a]
+            if missing.size:
+                short = self._start[slots[idx]] <= missing.max()
+                restart.extend(idx[short].tolist())
+                idx = idx[~short]
+                groups[c] = idx.tolist()
             nonneg, counts = self._flags(values[idx, c - a :])
             nonneg &= self._nonneg[slots[idx]]
             counts &= self._counts[slots[idx]]
@@ -475,6 +491,7 @@ class BandEngine:
         if restart:
             idx = np.asarray(sorted(restart))
             self._rings.reset(slots[idx])
+            self._start[slots[idx]] = a
             self._nonneg[slots[idx]], self._counts[slots[idx]] = self._flags(values[idx])
             groups.setdefault(a, []).extend(idx.tolist())
         return groups
@@ -541,6 +558,7 @@ class BandEngine:
         for lo in range(0, members.size, chunk):
             part = members[lo : lo + chunk]
             group = _Group(self._rings.arrays, slots[part], c, values[part, c - a :])
+            group.values = _Window(values[part], slots[part], c, a)
             w = None if weights is None else weights[part, c - a :]
             self._compute(group, w)
             group.store()
@@ -682,7 +700,7 @@ class BandEngine:
         least = max(points // 2, 2)
         pooled = 1.4826 * _roll(errors, who, j, lay.pooled_window, least)
         if det.tail > 0:
-            upper = _roll(errors, who, j, lay.pooled_window, least, TAIL_Q)
+            upper = _roll(errors, who, j, lay.pooled_window, least, q=TAIL_Q)
             pooled = np.fmax(pooled, det.tail * upper / TAIL_Z)
         use = np.isfinite(forecast[who, j]) & np.isfinite(pooled)
         expected, scale, basis = expected.copy(), scale.copy(), basis.copy()
@@ -826,7 +844,21 @@ class BandEngine:
             return out
         q = float(np.clip(1 - det.sparse_per_day / lay.period, 0.5, 1.0))
         who, j = np.nonzero(sparse)
-        out[who, j] = np.nan_to_num(_roll(psize, who, j, lay.week, lay.period, q))
+        out[who, j] = np.nan_to_num(_roll(psize, who, j, lay.week, lay.period, q=q))
+        return out
+
+
+class _Window(_Past):
+    """Values from the call's window (every bucket from `a` on; NaN before it)."""
+
+    def __init__(self, window: np.ndarray, slots: np.ndarray, c: int, a: int) -> None:
+        super().__init__(window, slots, c, window[:, c - a :])
+        self.a = a
+
+    def gather(self, pos: np.ndarray) -> np.ndarray:
+        at = self.c - self.a + pos
+        out = np.take(self.ring, np.maximum(at, 0), axis=1)
+        out[:, at < 0] = np.nan
         return out
 
 

@@ -115,7 +115,7 @@ def test_zero_heavy_decimals_use_the_sparse_floor() -> None:
 def test_noisy_day_widens_through_the_inside_chain() -> None:
     """A day with three times the usual noise: the widening (and which buckets count as noise)
     matches, and the band really is wider than without the noise rule."""
-    n = 96 * 21 + 30
+    n = 96 * 22 + 30
     rng = np.random.default_rng(9)
     values = _daily(n, 96, 10, 300)
     noisy = slice(n - 96 - 10, n)
@@ -123,7 +123,7 @@ def test_noisy_day_widens_through_the_inside_chain() -> None:
     values[n - 60] += 400  # an event inside the noisy day
     values = np.round(values)[None, :]
     det = SeasonalDetector()
-    _, out, end = _feed(det, values, _index(n), window=96 * 21, steps=30)
+    _, out, end = _feed(det, values, _index(n), window=96 * 22, steps=30)
     _check_all(det, values, _index(n), out, end)
     plain = _reference(SeasonalDetector(noise_max=1.0), values[0], _index(n))
     assert np.nanmax(out.upper[0] - plain["upper"].to_numpy()) > 1.0
@@ -131,12 +131,12 @@ def test_noisy_day_widens_through_the_inside_chain() -> None:
 
 def test_level_shift_held_20_hours_is_rebased() -> None:
     """A level shift held for 20 hours: the re-based expected values (factor) match."""
-    n = 96 * 21 + 24
+    n = 96 * 22 + 24
     values = _daily(n, 96, 11, 200)
     values[-80:] = np.round(values[-80:] * 1.6)
     values = values[None, :]
     det = SeasonalDetector()
-    _, out, end = _feed(det, values, _index(n), window=96 * 21, steps=24)
+    _, out, end = _feed(det, values, _index(n), window=96 * 22, steps=24)
     _check_all(det, values, _index(n), out, end)
     assert any("rebased" in str(b) for b in out.basis.ravel())
 
@@ -170,11 +170,13 @@ def test_nan_gaps_and_a_constant_series() -> None:
 
 
 def test_cold_start_young_series() -> None:
-    """A series with under three days of history (recent and daily-short bands) matches."""
-    n = 96 * 2 + 40
+    """A series with under three days of data in its 22-day window (missing before): the
+    recent and daily-short bands match."""
+    n = 96 * 22 + 40
     values = _daily(n, 96, 15, 60)[None, :]
+    values[:, : n - (96 * 2 + 40)] = np.nan
     det = SeasonalDetector()
-    _, out, end = _feed(det, values, _index(n), window=96 * 2, steps=40)
+    _, out, end = _feed(det, values, _index(n), window=96 * 22, steps=40)
     _check_all(det, values, _index(n), out, end)
     assert "daily-short" in set(out.basis[0])
 
