@@ -15,7 +15,12 @@ from queries.history import Window, merge, plan
 from queries.series import TableSlices, bucket_index
 from queries.sources import Source
 
-__all__ = ["History"]
+__all__ = ["FETCH_PIECE", "History"]
+
+# A long range is fetched a day at a time: the source's working memory grows with the groups
+# of one query (a cohort dimension makes millions), and a day's are a 28th of the window's.
+# Whole buckets per piece, in time order: the rows are the same as one query's.
+FETCH_PIECE = timedelta(days=1)
 
 
 class History:
@@ -84,6 +89,23 @@ class History:
         window = Window(start=start, end=end, fetch_start=start)
         return await asyncio.to_thread(self.sliced, table, frame, window), window
 
+    async def _fetch(self, table: Table, start: datetime, end: datetime) -> pd.DataFrame:
+        """The source's rows for [start, end), queried FETCH_PIECE at a time."""
+        step = self.catalogue.step
+        piece = max(step, FETCH_PIECE // step * step)
+        parts = []
+        while True:
+            stop = min(end, start + piece)
+            parts.append(await self.source.fetch(table, start, stop))
+            start = stop
+            if start >= end:
+                break
+        filled = [p for p in parts if len(p)]
+        if len(filled) <= 1:
+            return (filled or parts)[0]
+        del parts
+        return pd.concat(filled, ignore_index=True)
+
     async def frame(
         self, table: Table, now: datetime, delay: timedelta
     ) -> tuple[pd.DataFrame, Window, int]:
@@ -97,7 +119,7 @@ class History:
             held_from=held[1] if held else None,
             held_until=held[2] if held else None,
         )
-        fresh = await self.source.fetch(table, window.fetch_start, window.end)
+        fresh = await self._fetch(table, window.fetch_start, window.end)
         frame = merge(held[0] if held else None, fresh, window)
         # A check "as of" an earlier time must not overwrite newer held history.
         if held is None or window.end >= held[2]:

@@ -39,64 +39,105 @@ def query_key(table: str, sql: str, columns: tuple[str, ...]) -> str:
 
 @dataclass
 class _Rows:
-    """Rows as plain arrays: bucket seconds, dim and dim_value strings, values (rows x cols)."""
+    """Rows as plain arrays: bucket seconds, dim and dim_value as dictionary codes (int32) into
+    their own arrays of strings, values (rows x cols). No Python string per row: a window of a
+    cohort dimension is millions of rows."""
 
     bucket: np.ndarray
     dim: np.ndarray
+    dims: np.ndarray
     dim_value: np.ndarray
+    values: np.ndarray
     vals: np.ndarray
 
     @classmethod
     def of(cls, frame: pd.DataFrame, columns: tuple[str, ...]) -> _Rows:
         if not len(frame):
             return cls.empty(len(columns))
+        dim, dims = _codes(frame["dim"])
+        dim_value, values = _codes(frame["dim_value"])
         return cls(
             _seconds(frame["bucket"]),
-            frame["dim"].astype(str).to_numpy(dtype=object),
-            frame["dim_value"].astype(str).to_numpy(dtype=object),
+            dim,
+            dims,
+            dim_value,
+            values,
             frame.loc[:, list(columns)].to_numpy(dtype="float64"),
         )
 
     @classmethod
     def empty(cls, width: int) -> _Rows:
-        none = np.zeros(0, dtype=object)
-        return cls(np.zeros(0, dtype="int64"), none, none, np.zeros((0, width)))
+        none, no_codes = np.zeros(0, dtype=object), np.zeros(0, dtype="int32")
+        return cls(np.zeros(0, dtype="int64"), no_codes, none, no_codes, none,
+                   np.zeros((0, width)))  # fmt: skip
 
     def where(self, mask: np.ndarray) -> _Rows:
-        return _Rows(self.bucket[mask], self.dim[mask], self.dim_value[mask], self.vals[mask])
+        return _Rows(self.bucket[mask], self.dim[mask], self.dims, self.dim_value[mask],
+                     self.values, self.vals[mask])  # fmt: skip
 
     @staticmethod
-    def concat(parts: list[_Rows], width: int) -> _Rows:
+    def concat(parts: list[_Rows], width: int, *, copy: bool = False) -> _Rows:
+        """The parts' rows in order; `copy` makes the arrays their own even for one part."""
         if not parts:
             return _Rows.empty(width)
-        return _Rows(*(np.concatenate([getattr(p, f) for p in parts])
-                       for f in ("bucket", "dim", "dim_value", "vals")))  # fmt: skip
+        if len(parts) == 1 and not copy:
+            return parts[0]
+        dim, dims = _recode([(p.dim, p.dims) for p in parts])
+        dim_value, values = _recode([(p.dim_value, p.values) for p in parts])
+        bucket = np.concatenate([p.bucket for p in parts])
+        return _Rows(bucket, dim, dims, dim_value, values,
+                     np.concatenate([p.vals for p in parts]))  # fmt: skip
+
+    def strings(self, name: str) -> pd.Series:
+        """The dim or dim_value column as the sources give it (pandas str), decoded by Arrow
+        from the codes: one copy of the characters, no Python object per row."""
+        import pyarrow as pa
+
+        codes, names = (self.dim, self.dims) if name == "dim" else (self.dim_value, self.values)
+        dictionary = pa.array([str(n) for n in names] or [""], type=pa.large_string())
+        decoded = pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), dictionary)
+        return pd.Series(pd.array(decoded.dictionary_decode(), dtype="str"), name=name)
+
+
+def _codes(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Dictionary codes (int32, in order of first appearance) and the strings they stand for."""
+    codes, uniques = pd.factorize(column.astype(str))
+    return codes.astype("int32"), np.asarray(uniques, dtype=object)
+
+
+def _recode(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of several parts over one dictionary: the union of theirs, in order."""
+    union = pd.Index(np.concatenate([names for _, names in parts])).unique()
+    codes = [union.get_indexer(names).astype("int32")[c] if len(names) else c for c, names in parts]
+    return np.concatenate(codes), np.asarray(union, dtype=object)
 
 
 def _encode(rows: _Rows) -> tuple[object, ...]:
-    dim_codes, dims = pd.factorize(rows.dim)
-    value_codes, values = pd.factorize(rows.dim_value)
+    # Each chunk carries its own dictionaries, in order of first appearance in the chunk.
+    dim_codes, dim_used = pd.factorize(rows.dim)
+    value_codes, value_used = pd.factorize(rows.dim_value)
     return (
         len(rows.bucket),
         rows.bucket.astype("<i8").tobytes(),
-        json.dumps([str(d) for d in dims]),
+        json.dumps([str(d) for d in rows.dims[dim_used]]),
         dim_codes.astype("<i4").tobytes(),
-        json.dumps([str(v) for v in values]),
+        json.dumps([str(v) for v in rows.values[value_used]]),
         value_codes.astype("<i4").tobytes(),
         np.ascontiguousarray(rows.vals.T, dtype="<f8").tobytes(),
     )
 
 
 def _decode(row: tuple[object, ...], width: int) -> _Rows:
+    """A stored chunk as arrays that read its bytes in place (read-only; concat copies them)."""
     n, buckets, dims, dim_codes, values, value_codes, vals = row
     assert isinstance(n, int)
-    dim_names = np.array(json.loads(str(dims)) or [""], dtype=object)
-    value_names = np.array(json.loads(str(values)) or [""], dtype=object)
     return _Rows(
-        np.frombuffer(buckets, dtype="<i8").astype("int64"),  # type: ignore[call-overload]
-        dim_names[np.frombuffer(dim_codes, dtype="<i4")],  # type: ignore[call-overload]
-        value_names[np.frombuffer(value_codes, dtype="<i4")],  # type: ignore[call-overload]
-        np.frombuffer(vals, dtype="<f8").reshape(width, n).T.astype("float64"),  # type: ignore[call-overload]
+        np.frombuffer(buckets, dtype="<i8"),  # type: ignore[call-overload]
+        np.frombuffer(dim_codes, dtype="<i4"),  # type: ignore[call-overload]
+        np.array(json.loads(str(dims)), dtype=object),
+        np.frombuffer(value_codes, dtype="<i4"),  # type: ignore[call-overload]
+        np.array(json.loads(str(values)), dtype=object),
+        np.frombuffer(vals, dtype="<f8").reshape(width, n).T,  # type: ignore[call-overload]
     )
 
 
@@ -124,11 +165,13 @@ class HistoryCache:
                 (source_key, query),
             )
         lo = int(meta[0][0])
-        rows = _Rows.concat([_decode(c, len(columns)) for c in chunks], len(columns))
-        rows = rows.where(rows.bucket >= lo)  # the first chunk may start before the window
-        frame = pd.DataFrame(rows.vals, columns=list(columns))
-        frame.insert(0, "dim_value", rows.dim_value)
-        frame.insert(0, "dim", rows.dim)
+        rows = _Rows.concat([_decode(c, len(columns)) for c in chunks], len(columns), copy=True)
+        del chunks  # the stored bytes, before the frame takes its own memory
+        if len(rows.bucket) and int(rows.bucket.min()) < lo:
+            rows = rows.where(rows.bucket >= lo)  # the first chunk may start before the window
+        frame = pd.DataFrame(rows.vals, columns=list(columns), copy=False)
+        frame.insert(0, "dim_value", rows.strings("dim_value"))
+        frame.insert(0, "dim", rows.strings("dim"))
         frame.insert(0, "bucket", pd.to_datetime(rows.bucket, unit="s", utc=True))
         held_from = datetime.fromtimestamp(lo, tz=UTC)
         held_until = datetime.fromtimestamp(meta[0][1], tz=UTC)

@@ -1,0 +1,120 @@
+"""What the memory work changed keeps every number: the history cache read and written through
+dictionary codes, the window fetched a day at a time, merge and slices over the held rows."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bot.service.history import History
+from bot.state import State
+from queries.catalogue import load_catalogue
+from queries.history import complete_end
+from queries.series import frame_from_rows
+from tests.conftest import END, SourceSpec
+
+CATALOGUE = load_catalogue()
+COLUMNS = ("rows", "users")
+ODD = ["Москва", "a:b", "<b>&amp;</b>", 'say "hi"', "🙂", "0", "São Paulo"]
+
+
+def _rows(start: datetime, buckets: int, values: list[str], seed: int) -> pd.DataFrame:
+    """A table's rows as a source gives them: a total and one dim's values per bucket."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for b in range(buckets):
+        bucket = int((start + timedelta(minutes=15 * b)).timestamp())
+        rows.append({"bucket": bucket, "dim": "total", "dim_value": ""})
+        rows += [{"bucket": bucket, "dim": "city", "dim_value": v} for v in values]
+    for row in rows:
+        row["rows"] = float(rng.integers(0, 1000))
+        row["users"] = float(rng.random() * 1e6) if rng.random() > 0.1 else np.nan
+    return frame_from_rows(rows, COLUMNS)
+
+
+def _save(state: State, frame: pd.DataFrame, held_from: datetime, replace_from: datetime,
+          held_until: datetime) -> None:  # fmt: skip
+    state.history.save("src", "q", frame, COLUMNS, held_from=held_from,
+                       replace_from=replace_from, held_until=held_until)  # fmt: skip
+
+
+def test_cache_gives_back_cyrillic_colon_html_and_emoji_dim_values(tmp_path: Path) -> None:
+    """Dim values with Cyrillic, ':', HTML, quotes and emoji come back from the state file as
+    the same strings, in the same rows, with the dtype a source gives them."""
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    frame = _rows(start, 20, ODD, seed=1)
+    state = State(tmp_path / "state.sqlite3")
+    _save(state, frame, start, start, start + timedelta(hours=5))
+    loaded = state.history.load("src", "q", COLUMNS)
+    assert loaded is not None
+    pd.testing.assert_frame_equal(loaded[0], frame, check_exact=True)
+    assert loaded[0]["dim_value"].dtype == frame["dim_value"].dtype == "str"
+    state.close()
+
+
+def test_cache_resave_with_values_only_in_the_fresh_rows(tmp_path: Path) -> None:
+    """A re-save inside a chunk joins the chunk's kept rows (values A, B) and fresh rows with a
+    value the chunk never had (C, and no B): every row keeps its own strings."""
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    held = _rows(start, 16, ["A", "B"], seed=2)  # 04:00 exactly: one chunk
+    replace_from = start + timedelta(hours=2)
+    fresh = _rows(replace_from, 12, ["C", "A"], seed=3)
+    state = State(tmp_path / "state.sqlite3")
+    _save(state, held, start, start, start + timedelta(hours=4))
+    _save(state, fresh, start, replace_from, start + timedelta(hours=5))
+    loaded = state.history.load("src", "q", COLUMNS)
+    assert loaded is not None
+    kept = held[held["bucket"] < replace_from]
+    expected = pd.concat([kept, fresh], ignore_index=True)
+    pd.testing.assert_frame_equal(loaded[0], expected, check_exact=True)
+    assert set(loaded[0]["dim_value"]) == {"", "A", "B", "C"}
+    state.close()
+
+
+def test_cache_chunks_keep_their_dictionaries_in_order_of_appearance(tmp_path: Path) -> None:
+    """Each stored chunk lists its own dim values in order of first appearance, as files
+    written before did, so older and newer files read the same way."""
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    frame = _rows(start, 20, ["z", "Ж", "a"], seed=4)  # 5 hours: two chunks
+    state = State(tmp_path / "state.sqlite3")
+    _save(state, frame, start, start, start + timedelta(hours=5))
+    stored = state.db.rows("SELECT dims, dim_values FROM history_chunks ORDER BY chunk")
+    assert [(json.loads(d), json.loads(v)) for d, v in stored] == [
+        (["total", "city"], ["", "z", "Ж", "a"])
+    ] * 2
+    state.close()
+
+
+def test_cache_of_an_empty_fetch_loads_as_no_rows(tmp_path: Path) -> None:
+    """A window whose query returned nothing is held as no rows, with the table's columns."""
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    state = State(tmp_path / "state.sqlite3")
+    _save(state, frame_from_rows([], COLUMNS), start, start, start + timedelta(hours=1))
+    loaded = state.history.load("src", "q", COLUMNS)
+    assert loaded is not None
+    assert list(loaded[0].columns) == ["bucket", "dim", "dim_value", *COLUMNS]
+    assert len(loaded[0]) == 0 and loaded[1:] == (start, start + timedelta(hours=1))
+    state.close()
+
+
+async def test_a_cold_window_fetched_a_day_at_a_time_equals_one_query(
+    embedded_spec: SourceSpec,
+) -> None:
+    """The first check's window, fetched one day per query, is the one query's frame: the same
+    rows, in the same order, with the same numbers."""
+    source = embedded_spec.open()
+    try:
+        history = History(source, CATALOGUE, None)
+        for table in CATALOGUE.tables.values():
+            frame, window, fetched = await history.frame(table, END, timedelta(minutes=2))
+            assert window.is_full and window.end - window.start > timedelta(days=2)
+            whole = await source.fetch(table, window.start, window.end)
+            assert fetched == len(whole) > 1000
+            pd.testing.assert_frame_equal(frame, whole, check_exact=True)
+        assert window.end == complete_end(END, CATALOGUE.step, timedelta(minutes=2))
+    finally:
+        await source.close()
