@@ -19,7 +19,7 @@ from bot.core.formatting import report_tune
 from bot.core.i18n import translator
 from bot.service.backtesting import Collected, Feedback
 from bot.service.checker import spec_for
-from bot.service.tuning import Choice, tune
+from bot.service.tuning import Choice, candidates, tune
 from detectors.backtest import Label, SeriesKey
 from queries.catalogue import Direction, Kind, Metric, load_catalogue
 from tests.test_cli import alertbot
@@ -112,6 +112,15 @@ async def test_without_labels_an_acknowledged_incident_is_kept() -> None:
     assert choice.outcome.false < choice.start.false
     assert all(set(s.now.caught) >= {"drop"} for s in choice.steps)
     assert "alerts not on an incident acknowledged in the chat" in text
+
+
+def test_candidates_stay_within_the_parameter_and_start_nearest() -> None:
+    """The values tried for a knob are its ladder's inside the Param's range, each side of the
+    current value nearest first, the current value itself excluded."""
+    narrow = detectors.Param(float, 2.0, 1.5, 3.0, "severe, narrowed")
+    assert candidates("severe", 2.0, narrow) == ([1.5], [2.5, 3.0])
+    assert candidates("k", 3.1, detectors.params_of({"method": "seasonal"})["k"]) == (
+        [3.0, 2.5], [3.25, 3.5, 4.0, 4.5, 5.0, 6.0, 8.0])  # fmt: skip
 
 
 @pytest.mark.parametrize(
