@@ -221,8 +221,12 @@ def _totals(prev: np.ndarray, terms: np.ndarray) -> np.ndarray:
 
 def _median_last(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Median over the last axis ignoring NaN (as _nanmedian), and the count of non-NaN."""
-    ordered = np.sort(m, axis=-1)
     count = np.sum(~np.isnan(m), axis=-1)
+    size = m.shape[-1]
+    if size > 2 and bool(np.all(count == size)):  # none missing: a partition picks the same
+        ordered = np.partition(m, sorted({(size - 1) // 2, size // 2}), axis=-1)
+    else:
+        ordered = np.sort(m, axis=-1)
     lo = np.clip((count - 1) // 2, 0, None)
     hi = np.minimum(np.clip(count // 2, 0, None), m.shape[-1] - 1)
     a = np.take_along_axis(ordered, lo[..., None], axis=-1)[..., 0]
@@ -418,10 +422,12 @@ class BandEngine:
         a = self._place(index)
         end = a + len(index)
         slots, fresh = self._slots_of(keys)
-        groups = self._plan(values, slots, fresh, a, end)
+        groups, restart = self._plan(values, slots, fresh, a, end)
         for c, members in groups.items():
             if members and c < end:
-                self._run(np.asarray(sorted(set(members))), slots, values, weights, a=a, c=c)
+                self._run(np.asarray(sorted(members)), slots, values, weights, a=a, c=c)
+        if restart:
+            self._run(np.asarray(restart), slots, values, weights, a=a, c=a, batch=True)
         return self._output(slots, end)
 
     def _place(self, index: pd.DatetimeIndex) -> int:
@@ -454,8 +460,8 @@ class BandEngine:
 
     def _plan(
         self, values: np.ndarray, slots: np.ndarray, fresh: list[int], a: int, end: int
-    ) -> dict[int, list[int]]:
-        """Keys grouped by the first bucket to compute; restarted keys start at the window."""
+    ) -> tuple[dict[int, list[int]], list[int]]:
+        """Keys grouped by the first bucket to compute, and the keys that start afresh."""
         restart = list(fresh)
         groups: dict[int, list[int]] = {}
         known = np.setdiff1d(np.arange(len(slots)), np.asarray(fresh, dtype=np.int64))
@@ -493,8 +499,7 @@ class BandEngine:
             self._rings.reset(slots[idx])
             self._start[slots[idx]] = a
             self._nonneg[slots[idx]], self._counts[slots[idx]] = self._flags(values[idx])
-            groups.setdefault(a, []).extend(idx.tolist())
-        return groups
+        return groups, sorted(restart)
 
     @staticmethod
     def _flags(part: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -548,8 +553,10 @@ class BandEngine:
         *,
         a: int,
         c: int,
+        batch: bool = False,
     ) -> None:
-        """Compute buckets c.. for the members, in chunks that keep blocks under BLOCK_BYTES."""
+        """Compute buckets c.. for the members, in chunks that keep blocks under BLOCK_BYTES;
+        a batch (keys starting afresh) as the reference does for its last `rows` + REDO."""
         m = values.shape[1] - (c - a)
         lay = self._layout
         assert lay is not None
@@ -559,6 +566,8 @@ class BandEngine:
             part = members[lo : lo + chunk]
             group = _Group(self._rings.arrays, slots[part], c, values[part, c - a :])
             group.values = _Window(values[part], slots[part], c, a)
+            if batch:
+                group.truncate(lay, self.detector, self.rows + REDO)
             w = None if weights is None else weights[part, c - a :]
             self._compute(group, w)
             group.store()
@@ -577,7 +586,7 @@ class BandEngine:
         resolution, seen = self._running(g)
         median, weekly = self._median(g)
         # Pass 1: which points look normal.
-        loose = self._scale(g.past("err1", np.abs(v - median).astype(np.float32)), g.rows)
+        loose = self._scale(g.past("err1", np.abs(v - median).astype(np.float32)), g.first_loose)
         floor0 = self._floor(median, resolution, counts)
         with np.errstate(invalid="ignore"):
             inlier = np.abs(v - median) <= det.level_inlier * np.maximum(loose, floor0)
@@ -585,7 +594,7 @@ class BandEngine:
         expected = median * self._level(g, median, inlier)
         expected, rebased = self._rebase(g, expected, np.fmax(loose, floor0))
         # The width from the level's own errors; the cold start where there is none yet.
-        scale = self._scale(g.past("err2", np.abs(v - expected).astype(np.float32)), g.rows)
+        scale = self._scale(g.past("err2", np.abs(v - expected).astype(np.float32)), g.first_wide)
         basis = np.where(np.isfinite(scale), np.where(weekly, 1, 2), 0).astype(np.int8)
         expected, scale, basis = self._cold(g, expected, scale, basis, seen)
         floor = self._floor(expected, resolution, counts)
@@ -692,8 +701,11 @@ class BandEngine:
         recent = np.where(seen >= points, recent, np.nan)
         short = np.isfinite(expected)
         forecast = np.where(short, expected, recent)
-        errors = g.past("fce", np.abs(g.v - forecast))
+        fc_errors = np.abs(g.v - forecast)
+        fc_errors[:, : max(0, g.first_wide - lay.period)] = np.nan
+        errors = g.past("fce", fc_errors)
         cold = ~np.isfinite(scale)
+        cold[:, : g.first_wide] = False
         if not cold.any():
             return expected, scale, basis
         who, j = np.nonzero(cold)
@@ -709,14 +721,24 @@ class BandEngine:
         basis[who, j] = np.where(use, np.where(short[who, j], 3, 4), basis[who, j])
         return expected, scale, basis
 
-    def _scale(self, err: _Past, rows: np.ndarray) -> np.ndarray:
-        """SeasonalDetector._scale for the new rows (float32 sort, same picks)."""
+    def _scale(self, err: _Past, first: int) -> np.ndarray:
+        """SeasonalDetector._scale for the new rows from `first` on (float32, same picks; a
+        partition where no lag is missing, which picks the same values as the sort)."""
         det, lay = self.detector, self._layout
         assert lay is not None
+        out = np.full(err.new.shape, np.nan)
+        rows = np.arange(first, err.new.shape[1])
+        if rows.size == 0:
+            return out
         past = err.lagged(rows, lay.lags)
-        ordered = np.sort(past, axis=-1)
         count = np.sum(~np.isnan(past), axis=-1)
         top = max(past.shape[-1] - 1, 0)
+        full = count == past.shape[-1]
+        if full.all() and top > 0:
+            picks = sorted({top // 2, (top + 1) // 2, int(np.floor(top * TAIL_Q))})
+            ordered = np.partition(past, picks, axis=-1)
+        else:
+            ordered = np.sort(past, axis=-1)
         lo = np.clip((count - 1) // 2, 0, top)
         hi = np.clip(count // 2, 0, top)
         pick_lo = np.take_along_axis(ordered, lo[..., None], axis=-1)[..., 0]
@@ -727,7 +749,8 @@ class BandEngine:
             upper = np.take_along_axis(ordered, at[..., None], axis=-1)[..., 0].astype(np.float64)
             scale = np.maximum(scale, det.tail * upper / TAIL_Z)
         known = count >= det.min_history * lay.per_row
-        return np.where(known & (count > 0), scale, np.nan)
+        out[:, first:] = np.where(known & (count > 0), scale, np.nan)
+        return out
 
     def _floor(
         self, expected: np.ndarray, resolution: np.ndarray, counts: np.ndarray
@@ -751,6 +774,11 @@ class BandEngine:
             residual = v - e
             z = residual / sd
             fac = np.where(e > 0, v / e, np.nan)
+        if g.first_rebase:
+            residual, z, fac = residual.copy(), z.copy(), fac.copy()
+            for arr in (residual, z, fac):
+                arr[:, : g.first_rebase] = np.nan
+        with np.errstate(invalid="ignore"):
             finite = g.trailing("rf", np.isfinite(z).astype(float), window)
             high = g.trailing("rh", (z >= REBASE_MIN).astype(float), window)
             low = g.trailing("rl", (z <= -REBASE_MIN).astype(float), window)
@@ -802,10 +830,10 @@ class BandEngine:
             excess = np.nan_to_num(recent, nan=1.0) - (NOISE_SLACK - 1.0)
             return np.clip(excess, 1.0, det.noise_max)
 
-        factor = np.empty(errors.shape)
+        factor = np.ones(errors.shape)
         step = max(1, BLOCK_BYTES // max(errors.shape[0] * window * 8, 1))
         view = np.lib.stride_tricks.sliding_window_view(all_units, window, axis=1)
-        for lo in range(0, m, step):
+        for lo in range(g.first_wide, m, step):  # before first_wide, units are all missing
             block = view[:, lo : min(m, lo + step)]
             factor[:, lo : lo + block.shape[1]] = widen(1.4826 * _rolling_median(block, least))
         with np.errstate(invalid="ignore"):
@@ -829,6 +857,7 @@ class BandEngine:
         assert lay is not None
         out = np.zeros(errors.shape)
         size = np.abs(errors)
+        size[:, : max(0, g.first_wide - lay.week)] = np.nan
         psize = g.past("size", size)
         finite = np.isfinite(size)
         with np.errstate(invalid="ignore"):
@@ -871,6 +900,18 @@ class _Group:
         self.rows = np.arange(v.shape[1])
         self.new: dict[str, np.ndarray] = {}
         self.values = self.past("v", v)
+        # Where each stage starts (rows before are not computed): 0 but in a truncated batch.
+        self.first_loose = self.first_rebase = self.first_wide = 0
+
+    def truncate(self, lay: _Layout, det: SeasonalDetector, wanted: int) -> None:
+        """The reference's `last` economy: each stage from where the next one reads it. The
+        pass-1 width from the level's and re-base's own lookback (the reference also adds
+        the width's lags there, which only reach rows no later stage reads)."""
+        m = self.v.shape[1]
+        self.first_wide = max(0, m - wanted - lay.noise_window)
+        lag = int(lay.lags.max())
+        self.first_rebase = max(0, self.first_wide - lag - lay.rebase_window)
+        self.first_loose = max(0, self.first_rebase - det.level_window - det.level_slow)
 
     def past(self, name: str, values: np.ndarray) -> _Past:
         """Register a stage's new values; read them with what came before."""
