@@ -208,12 +208,6 @@ class _Past:
         return self.gather(rows[:, None] + np.arange(-width, 0)[None, :])
 
 
-def _trailing(past: _Past, rows: np.ndarray, window: int) -> np.ndarray:
-    """From inclusive cumulative totals: the reference's total[t] - total[max(t - window, 0)]."""
-    both = past.gather(np.stack([rows - 1, rows - 1 - window], axis=1))
-    return both[:, :, 0] - both[:, :, 1]
-
-
 def _totals(prev: np.ndarray, terms: np.ndarray) -> np.ndarray:
     """Cumulative totals continuing `prev` (S,), summed in the reference's order."""
     return np.cumsum(np.concatenate([prev[:, None], np.nan_to_num(terms)], axis=1), axis=1)[:, 1:]
@@ -923,9 +917,16 @@ class _Group:
         return _Past(self.rings[name], self.slots, self.c, self.v).gather(np.array([-1]))[:, 0]
 
     def trailing(self, name: str, terms: np.ndarray, window: int) -> np.ndarray:
-        """The reference's trailing sum of `terms` over `window`, via running totals."""
-        totals = _totals(self.prev(name), terms)
-        return _trailing(self.past(name, totals), self.rows, window)
+        """The reference's trailing sum of `terms` over `window`, via running totals:
+        total[t] - total[t - window], totals inclusive of their bucket, 0 before the start."""
+        ring = self.rings[name]
+        cols = (self.c + np.arange(-window - 1, 0)) % ring.shape[1]
+        before = ring[self.slots[:, None], cols[None, :]]
+        totals = _totals(before[:, -1], terms)
+        self.new[name] = totals
+        full = np.concatenate([before, totals], axis=1)
+        m = terms.shape[1]
+        return full[:, window : window + m] - full[:, :m]
 
     def store(self) -> None:
         m = self.v.shape[1]
