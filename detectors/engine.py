@@ -327,7 +327,7 @@ class BandEngine:
         r = REDO
         lag = int(layout.lags.max())
         rings = _Rings()
-        f64, f32 = np.float64, np.float32
+        f64, f32, u16 = np.float64, np.float32, np.uint16
         self._reads = np.unique(np.concatenate([
             layout.seasons, layout.weekly if layout.weekly is not None else [],
             np.arange(1, layout.cold_points + 1)]).astype(np.int64))  # fmt: skip
@@ -337,22 +337,25 @@ class BandEngine:
         rings.add("err1", lag + r, f32, np.nan)
         rings.add("err2", lag + r, f32, np.nan)
         if layout.weekly is not None:
-            for name in ("wd", "ww", "ws"):
+            for name in ("wd", "ww"):
                 rings.add(name, layout.week + 1 + r, f64, 0.0)
-        for name in ("sn", "sd", "sc"):
+            rings.add("ws", layout.week + 1 + r, u16, 0)
+        for name in ("sn", "sd"):
             rings.add(name, det.level_slow + 1 + r, f64, 0.0)
-        for name in ("fn", "fd", "fc"):
+        for name in ("fn", "fd"):
             rings.add(name, det.level_window + 1 + r, f64, 0.0)
+        rings.add("sc", det.level_slow + 1 + r, u16, 0)
+        rings.add("fc", det.level_window + 1 + r, u16, 0)
         rw = layout.rebase_window
         for name in ("rf", "rh", "rl"):
-            rings.add(name, rw + 1 + r, f64, 0.0)
+            rings.add(name, rw + 1 + r, u16, 0)
         for name in ("z", "fac", "res"):
             rings.add(name, rw + r, f64, np.nan)
         rings.add("units", layout.noise_window + r, f64, np.nan)
         rings.add("inside", layout.noise_window + r, bool, False)
         rings.add("size", layout.week + r, f64, np.nan)
-        rings.add("ex", layout.week + 1 + r, f64, 0.0)
-        rings.add("fi", layout.week + 1 + r, f64, 0.0)
+        rings.add("ex", layout.week + 1 + r, u16, 0)
+        rings.add("fi", layout.week + 1 + r, u16, 0)
         rings.add("fce", layout.pooled_window + r, f64, np.nan)
         for name in ("oe", "ol", "ou"):
             rings.add(name, self.rows + r, f64, np.nan)
@@ -636,7 +639,7 @@ class BandEngine:
         both = np.isfinite(v) & np.isfinite(daily) & np.isfinite(wk)
         derr = g.trailing("wd", np.where(both, np.abs(v - daily), 0.0), lay.week)
         werr = g.trailing("ww", np.where(both, np.abs(v - wk), 0.0), lay.week)
-        seen = g.trailing("ws", both.astype(float), lay.week)
+        seen = g.trailing("ws", both, lay.week)
         better = (seen * 2 >= lay.week) & (werr * (1 + det.weekly_gain) < derr)
         better &= np.isfinite(wk)
         return np.where(better, wk, daily), better
@@ -672,7 +675,7 @@ class BandEngine:
         clipped = np.clip(g.v, low, high)
         num = g.trailing(name + "n", np.where(ok, clipped, 0.0), window)
         den = g.trailing(name + "d", np.where(ok, median, 0.0), window)
-        count = g.trailing(name + "c", ok.astype(float), window)
+        count = g.trailing(name + "c", ok, window)
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where((count * 2 >= window) & (den > 0), num / den, np.nan)
 
@@ -773,9 +776,9 @@ class BandEngine:
             for arr in (residual, z, fac):
                 arr[:, : g.first_rebase] = np.nan
         with np.errstate(invalid="ignore"):
-            finite = g.trailing("rf", np.isfinite(z).astype(float), window)
-            high = g.trailing("rh", (z >= REBASE_MIN).astype(float), window)
-            low = g.trailing("rl", (z <= -REBASE_MIN).astype(float), window)
+            finite = g.trailing("rf", np.isfinite(z), window)
+            high = g.trailing("rh", z >= REBASE_MIN, window)
+            low = g.trailing("rl", z <= -REBASE_MIN, window)
         pz, pfac, pres = g.past("z", z), g.past("fac", fac), g.past("res", residual)
         maybe = 2 * np.maximum(high, low) >= np.maximum(finite, 1)
         if not maybe.any():
@@ -856,8 +859,8 @@ class BandEngine:
         finite = np.isfinite(size)
         with np.errstate(invalid="ignore"):
             exact = finite & (size <= 1e-12)
-        hits = g.trailing("ex", exact.astype(float), lay.week)
-        seen = g.trailing("fi", finite.astype(float), lay.week)
+        hits = g.trailing("ex", exact, lay.week)
+        seen = g.trailing("fi", finite, lay.week)
         if det.sparse_per_day <= 0 or lay.period < 2:
             return out
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -918,15 +921,21 @@ class _Group:
 
     def trailing(self, name: str, terms: np.ndarray, window: int) -> np.ndarray:
         """The reference's trailing sum of `terms` over `window`, via running totals:
-        total[t] - total[t - window], totals inclusive of their bucket, 0 before the start."""
+        total[t] - total[t - window], totals inclusive of their bucket, 0 before the start.
+        Counts (boolean terms) are totalled in uint16 that wraps: their differences over a
+        window shorter than 65,536 are exact, as the reference's float ones are."""
         ring = self.rings[name]
         cols = (self.c + np.arange(-window - 1, 0)) % ring.shape[1]
         before = ring[self.slots[:, None], cols[None, :]]
-        totals = _totals(before[:, -1], terms)
+        if terms.dtype == bool:
+            steps = np.concatenate([before[:, -1:], terms.astype(np.uint16)], axis=1)
+            totals = np.cumsum(steps, axis=1, dtype=np.uint16)[:, 1:]
+        else:
+            totals = _totals(before[:, -1], terms)
         self.new[name] = totals
         full = np.concatenate([before, totals], axis=1)
         m = terms.shape[1]
-        return full[:, window : window + m] - full[:, :m]
+        return (full[:, window : window + m] - full[:, :m]).astype(np.float64)
 
     def store(self) -> None:
         m = self.v.shape[1]
