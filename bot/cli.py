@@ -198,9 +198,10 @@ async def cmd_tune(args: argparse.Namespace, settings: Settings) -> int:
     source, catalogue, collected, labels = await history_for(args, settings)
     await source.close()
     feedback = await asyncio.to_thread(backtesting.feedback_from_state, settings.state_path)
-    choices = await tuning.tune(
-        collected, labels, catalogue.step, target_per_week=target, feedback=feedback,
-    )  # fmt: skip
+    names = sorted({m.name for m in collected.metric.values()})
+    chat = await asyncio.to_thread(tuning.overrides_from_state, settings.state_path, names)
+    choices = await tuning.tune(collected, labels, catalogue.step, target_per_week=target,
+                                feedback=feedback, overrides=chat)  # fmt: skip
     print(report_tune(choices, collected, labels is not None, target, feedback))
     return EXIT_OK
 

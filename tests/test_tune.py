@@ -4,7 +4,7 @@ the /set lines and catalogue snippet it prints, and its usage errors."""
 from __future__ import annotations
 
 import tomllib
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,8 @@ from bot.core.formatting import report_tune
 from bot.core.i18n import translator
 from bot.service.backtesting import Collected, Feedback
 from bot.service.checker import spec_for
-from bot.service.tuning import Choice, candidates, tune
+from bot.service.tuning import Choice, candidates, overrides_from_state, tune
+from bot.state import State
 from detectors.backtest import Label, SeriesKey
 from queries.catalogue import Direction, Kind, Metric, load_catalogue
 from tests.test_cli import alertbot
@@ -112,6 +113,26 @@ async def test_without_labels_an_acknowledged_incident_is_kept() -> None:
     assert choice.outcome.false < choice.start.false
     assert all(set(s.now.caught) >= {"drop"} for s in choice.steps)
     assert "alerts not on an incident acknowledged in the chat" in text
+
+
+async def test_what_set_changed_in_the_chat_is_where_the_search_starts(tmp_path: Path) -> None:
+    """A /set stored in the state file is part of the settings in force: with severe 3 already
+    set, nothing beats it, no /set line is printed again, and the snippet keeps it."""
+    state = State(tmp_path / "s.db")
+    state.overrides.set("views", "severe", 3.0, 42, datetime(2026, 11, 30, tzinfo=UTC))
+    state.close()
+    chat = overrides_from_state(tmp_path / "s.db", ["views", "likes"])
+    assert chat == {"views": {"severe": 3.0}, "likes": {}}
+    collected, labels = history(spike=0.25)
+    (choice,) = await tune(collected, labels, STEP, target_per_week=1.0, overrides=chat)
+    text = report_tune([choice], collected, True, 1.0)
+    assert choice.current["severe"] == 3.0 and choice.changes == {}
+    assert choice.start.false == 0 and choice.start.caught == ("drop",)
+    assert "in force, set with /set in the chat: views severe 3 " in text
+    assert not [line for line in text.splitlines() if line.startswith("/set")]
+    snippet = tomllib.loads(text.split("CATALOGUE_PATH):")[1])["metrics"]["views"]["detector"]
+    assert snippet["severe"] == 3
+    assert overrides_from_state(tmp_path / "absent.db", ["views"]) == {}
 
 
 def test_candidates_stay_within_the_parameter_and_start_nearest() -> None:

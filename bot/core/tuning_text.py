@@ -9,6 +9,10 @@ from typing import Any
 __all__ = ["report_tune"]
 
 
+def _shown(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, int | float) else str(value)
+
+
 def _tuned_row(c: Any, labelled: bool) -> str:
     a, b = c.start, c.outcome
     rate = f"{a.false_per_week:.1f}" + (f" -> {b.false_per_week:.1f}" if c.changes else "")
@@ -39,6 +43,11 @@ def report_tune(
         "",
         f"{'metric':<16} {'false/week':>11} {'caught':>7} {'alerts':>9}  would have caught",
     ]
+    chat = [f"{c.metric} " + ", ".join(f"{k} {_shown(v)}" for k, v in c.overridden.items())
+            for c in choices if c.overridden]  # fmt: skip
+    if chat:
+        lines[2:2] = [f"in force, set with /set in the chat: {'; '.join(chat)} (the catalogue "
+                      "snippet keeps them; /reset METRIC before pasting it, or they shadow it)"]
     shown = labelled or bool(feedback and feedback.confirmed)
     for c in choices:
         lines.append(_tuned_row(c, shown))
@@ -50,11 +59,11 @@ def report_tune(
     lines += ["", "what each change buys (false alerts a week, incidents caught):"]
     for c in choices:
         for s in c.steps if c.changes else ():
-            lines.append(f"  {c.metric:<16} {s.knob} {s.before:g} -> {s.after:g}: false/week "
-                         f"{s.was.false_per_week:.1f} -> {s.now.false_per_week:.1f}, caught "
-                         f"{len(s.was.caught)} -> {len(s.now.caught)}")  # fmt: skip
+            lines.append(f"  {c.metric:<16} {s.knob} {_shown(s.before)} -> {_shown(s.after)}: "
+                         f"false/week {s.was.false_per_week:.1f} -> {s.now.false_per_week:.1f}, "
+                         f"caught {len(s.was.caught)} -> {len(s.now.caught)}")  # fmt: skip
         if not c.changes:
-            now = ", ".join(f"{k} {v:g}" for k, v in c.current.items())
+            now = ", ".join(f"{k} {_shown(v)}" for k, v in c.current.items())
             lines.append(f"  {c.metric:<16} nothing beats the current settings ({now})")
     sets = [line for c in choices for line in c.set_lines()]
     if sets:

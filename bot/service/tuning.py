@@ -9,9 +9,10 @@ candidate is judged against it (the rule is the cheap part of a replay).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -19,10 +20,12 @@ import pandas as pd
 import detectors
 from bot.service.backtesting import GRACE, Backtest, Collected, Feedback
 from bot.service.checker import spec_for
+from bot.state import State
 from detectors.backtest import Alert, Label, SeriesKey, alerts_of, score
 from queries.catalogue import Kind
 
-__all__ = ["KNOBS", "LADDERS", "SENSITIVITY", "Choice", "Outcome", "Step", "spent", "tune"]
+__all__ = ["KNOBS", "LADDERS", "SENSITIVITY", "Choice", "Outcome", "Step", "overrides_from_state",
+           "spent", "tune"]  # fmt: skip
 
 SENSITIVITY = (2.5, 3.0, 3.25, 3.5, 4.0, 4.5, 5.0, 6.0, 8.0)
 
@@ -73,6 +76,7 @@ class Choice:
     steps: list[Step]
     detector: dict[str, Any] = field(default_factory=dict)  # the catalogue's own table
     replays: int = 0
+    overridden: dict[str, Any] = field(default_factory=dict)  # set with /set in the chat
 
     @property
     def changes(self) -> dict[str, Any]:
@@ -93,8 +97,10 @@ class Choice:
 
     def snippet(self) -> list[str]:
         """The metric's catalogue detector table with the changes: its other settings (guards
-        such as min_abs_change) are kept, so pasting it over the old table loses nothing."""
-        settings = {"method": "seasonal", **self.detector, "k": self.k, **self.changes}
+        such as min_abs_change, and what /set changed) are kept, so pasting it over the old
+        table loses nothing."""
+        settings = {"method": "seasonal", **self.detector, **self.overridden, "k": self.k,
+                    **self.changes}  # fmt: skip
         lines = [f"[metrics.{self.metric}.detector]"]
         for key, value in settings.items():
             shown = f'"{value}"' if isinstance(value, str) else _shown(value)
@@ -263,9 +269,10 @@ async def tune(
     *,
     target_per_week: float,
     feedback: Feedback | None = None,
-    progress: Callable[[str], None] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[Choice]:
-    """Per metric, the band's and the rule's knobs (KNOBS) searched from the settings in force.
+    """Per metric, the band's and the rule's knobs (KNOBS) searched from the settings in force
+    (the catalogue's, with what /set changed in the chat: `overrides` per metric).
 
     With labels, a change is kept when it catches more known incidents within the target, or
     the same with fewer false alerts. Without, alerts on incidents acknowledged in the chat are
@@ -282,20 +289,30 @@ async def tune(
             {k: collected.metric[k] for k in keys}, collected.start, collected.end,
         )  # fmt: skip
         metric = collected.metric[keys[0]]
-        spec = spec_for(metric)
+        spec = spec_for(metric, (overrides or {}).get(name))
         params = detectors.params_of(spec)
         current = {k: spec.get(k, params[k].default) for k in KNOBS if k in params}
         replayer = _Replayer(part, name, list(known), feedback=feedback, step=step,
                              target=target_per_week, keep=labels is None)
-        if progress is not None:
-            progress(name)
         start = await asyncio.to_thread(replayer.outcome, spec)
         tuned, outcome, steps = await asyncio.to_thread(search, replayer, spec,
                                                         labelled=labels is not None)  # fmt: skip
         chosen = {k: tuned.get(k, v) for k, v in current.items()}
         choices.append(Choice(name, current, chosen, start, outcome, steps,
-                              dict(metric.detector or {}), len(replayer.seen)))  # fmt: skip
+                              dict(metric.detector or {}), len(replayer.seen),
+                              dict((overrides or {}).get(name, {}))))  # fmt: skip
     return choices
+
+
+def overrides_from_state(path: Path, metrics: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """What /set changed for these metrics, from the bot's state file (nothing if absent)."""
+    if not path.is_file():
+        return {}
+    state = State(path)
+    try:
+        return {m: {p: o.value for p, o in state.overrides.of(m).items()} for m in metrics}
+    finally:
+        state.close()
 
 
 def spent(choices: Sequence[Choice]) -> int:
