@@ -182,24 +182,27 @@ def test_cold_start_young_series() -> None:
 
 
 def test_series_appearing_and_disappearing() -> None:
-    """A key first passed mid-way equals the reference over what it was given; a key no
-    longer passed keeps its state until forget() drops it."""
-    n = 96 * 20 + 60
+    """A key first passed mid-way equals the reference over what it was given; a key left
+    out of 12 calls catches up on the buckets it missed when it is passed again; forget()
+    drops what it is not told to keep."""
+    n = 96 * 22 + 60
     index = _index(n)
-    values = np.stack([_daily(n, 96, 16, 100), _daily(n, 96, 17, 100)])
+    values = np.stack([_daily(n, 96, 16, 100), _daily(n, 96, 17, 100), _daily(n, 96, 4, 30)])
     det = SeasonalDetector()
     engine = BandEngine(det, ROWS)
-    window = 96 * 20
-    engine.bands(index[:window], values[:1, :window], ["old"])
+    window = 96 * 22
+    engine.bands(index[:window], values[::2, :window], ["old", "gone"])
     first_seen = 10  # the window start of the first call that passes "new"
     for end in range(window + 1, n + 1):
         lo = end - window
-        keys = ["old", "new"] if end >= window + 10 else ["old"]
-        out = engine.bands(index[lo:end], values[: len(keys), lo:end], keys)
+        rows = [0] + ([1] if end >= window + 10 else []) + ([2] if not 20 <= lo < 32 else [])
+        keys = [("old", "new", "gone")[i] for i in rows]
+        out = engine.bands(index[lo:end], values[rows, lo:end], keys)
     _same(out, 0, _reference(det, values[0], index))
     _same(out, 1, _reference(det, values[1, first_seen:], index[first_seen:]))
-    engine.forget(["new"])
-    assert len(engine) == 1
+    _same(out, 2, _reference(det, values[2], index))
+    engine.forget(["new", "old"])
+    assert len(engine) == 2
 
 
 def test_late_rows_change_the_last_three_buckets() -> None:
@@ -277,3 +280,44 @@ def test_changes_deeper_than_redo_restart_the_key() -> None:
     changed[0, window - REDO - 20] += 50
     out = engine.bands(index[5 : window + 5], changed[:, 5 : window + 5], ["a"])
     _same(out, 0, _reference(det, changed[0, 5 : window + 5], index[5 : window + 5]))
+
+
+def test_a_batch_is_the_reference_with_its_last_rows() -> None:
+    """A new key's batch computes as the reference does for `last` = rows + REDO: on a noisy
+    day that began before that span (where the noise chain's start can matter) it equals
+    that, and stays within the stated tolerance of the reference over everything."""
+    n = 96 * 22
+    rng = np.random.default_rng(31)
+    values = _daily(n, 96, 32, 300)
+    values[-300:] += rng.normal(0, 4 * np.sqrt(300), 300)
+    values = np.round(np.abs(values))
+    det = SeasonalDetector()
+    out = BandEngine(det, ROWS).bands(_index(n), values[None, :], ["a"])
+    last = det.band(pd.Series(values, index=_index(n)), last=ROWS + REDO).iloc[-ROWS:]
+    _same(out, 0, last)
+    whole = _reference(det, values, _index(n))
+    np.testing.assert_allclose(out.upper[0], whole["upper"], rtol=0.05)
+
+
+def test_a_window_too_short_for_the_same_slot_values_restarts_the_key() -> None:
+    """When the window no longer holds values the new buckets' medians read (3 weeks back),
+    the key restarts over the window and equals the reference over it."""
+    n = 96 * 21 + 10
+    index = _index(n)
+    values = _daily(n, 96, 33, 100)[None, :]
+    values[0, 5] = 0.5  # before the restart: not counts; after it, counts (a Poisson floor)
+    det = SeasonalDetector()
+    window = 96 * 20
+    _, out, end = _feed(det, values, index, window=window, steps=n - window)
+    start = 96 * 21 + 1 - window  # the window of the first call whose medians reach past it
+    _same(out, 0, _reference(det, values[0, start:end], index[start:end]))
+
+
+def test_duplicate_keys_and_bad_shapes_are_refused() -> None:
+    """Two series under one key, or values that do not fit the index, raise ValueError."""
+    engine = BandEngine(SeasonalDetector(), ROWS)
+    index = _index(10)
+    with pytest.raises(ValueError, match="distinct"):
+        engine.bands(index, np.zeros((2, 10)), ["a", "a"])
+    with pytest.raises(ValueError, match="len"):
+        engine.bands(index, np.zeros((2, 9)), ["a", "b"])
