@@ -262,13 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
     tune = sub.add_parser("tune", help="choose each metric's band and rule settings (k, severe, "
                           "window_score, persist_level, noise_max) from its history")  # fmt: skip
     tune.add_argument("--metric", help="only this metric (default: all)")
-    tune.add_argument("--days", default="12", help="days of history to learn from (default 12)")
+    tune.add_argument("--days", default="12", metavar="N",
+                      help="days of history to learn from (default 12)")  # fmt: skip
     tune.add_argument("--labels", metavar="FILE", help="known incidents (seed --labels)")
-    tune.add_argument(
-        "--target-false-per-week",
-        default="1",
-        help="false alerts a week allowed per metric, all its slices together (default 1)",
-    )
+    tune.add_argument("--target-false-per-week", default="1", metavar="X", help="false alerts "
+                      "a week allowed per metric, all its slices together (default 1)")
     return parser
 
 
