@@ -1,13 +1,15 @@
-"""The rule's verdict for the last bucket of many series at once: (series x buckets) matrices.
+"""The rule's verdict for the last bucket of many series at once, over (series x buckets) arrays.
 
-`verdicts()` returns what `Rule.verdict` returns for each row, computed over the whole stack in
-numpy. Sums are taken in the same order as the rule takes them (running sums from the start of
-the same tail), so every guard decides exactly as the reference does, not merely nearly.
+`verdicts()` returns what `Rule.verdict` returns for each row. Running sums are added up in the
+order the rule adds them (from the start of the same tail, bucket after bucket), so every guard
+decides exactly as the reference does, not merely nearly. Inside, arrays are bucket-major
+(bucket x series): a running sum then adds whole rows, one per bucket, across all series.
 """
 
 from __future__ import annotations
 
-import math
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -19,137 +21,226 @@ __all__ = ["verdicts"]
 
 # Branches of Rule._explain, in its order.
 _MISSING, _NO_DATA, _NO_HISTORY, _SHIFT, _FIRING, _INSIDE, _DIRECTION, _SMALL, _WAITING = range(9)
+_STATUS = {_MISSING: Status.ANOMALY, _NO_DATA: Status.UNKNOWN, _NO_HISTORY: Status.UNKNOWN,
+           _SHIFT: Status.ANOMALY, _FIRING: Status.ANOMALY, _INSIDE: Status.OK,
+           _DIRECTION: Status.OK, _SMALL: Status.OK, _WAITING: Status.OK}  # fmt: skip
 
 
-def _prefix_sums(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the running sum with non-finite values as 0 (as `rule._rolling_sum` adds them
-    up) and whether each value is non-finite."""
-    bad = ~np.isfinite(values)
-    return np.cumsum(np.where(bad, 0.0, values), axis=1), bad
+class _Last(NamedTuple):
+    """Per series, what the last bucket's verdict is made of."""
+
+    case: np.ndarray  # which branch of Rule._explain
+    value: np.ndarray
+    expected: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    score: np.ndarray  # NaN where value or expected is unknown
+    window: np.ndarray  # buckets of the sustained shift that fired (0: none)
+    outside: np.ndarray  # buckets outside among the last persist_m
 
 
-def _last_sum(sums: np.ndarray, bad: np.ndarray, n: int) -> np.ndarray:
-    """Per row, the sum of the last n values as `_rolling_sum` gives it: NaN on any hole."""
-    width = sums.shape[1]
-    total = sums[:, -1] - (sums[:, width - n - 1] if width > n else 0.0)
-    return np.where(bad[:, width - n :].any(axis=1), np.nan, total)
-
-
-def _median_of_finite(values: np.ndarray) -> np.ndarray:
-    """Per row, the median of the non-NaN values (NaN when there are none), as pandas'
-    rolling median takes it."""
-    ordered = np.sort(values, axis=1)  # NaN last
-    count = (~np.isnan(values)).sum(axis=1)
-    rows = np.arange(values.shape[0])
-    low = ordered[rows, np.maximum((count - 1) // 2, 0)]
-    high = ordered[rows, np.maximum(count // 2, 0)]
-    with np.errstate(invalid="ignore"):
-        middle = np.where(count % 2 == 1, low, (low + high) / 2)
-    return np.where(count > 0, middle, np.nan)
+def _prefix_sums(parts: Sequence[np.ndarray], at: Sequence[int]) -> np.ndarray:
+    """The running sums of each of `parts` (bucket x series) before bucket k, for each k in
+    `at`: what `concatenate([[0], cumsum(a)])[k]` gives each series, added in the same order.
+    (at x parts x series)"""
+    wanted = set(at)
+    found = {0: np.zeros((len(parts), *parts[0].shape[1:]))}
+    if max(wanted, default=0) > 0:
+        totals = [p[0].copy() for p in parts]
+        for k in range(1, max(wanted) + 1):
+            if k > 1:
+                for total, p in zip(totals, parts, strict=True):
+                    np.add(total, p[k - 1], out=total)
+            if k in wanted:
+                found[k] = np.stack(totals)
+    return np.stack([found[k] for k in at])
 
 
 def _autocorrelation(rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarray,
-                     upper: np.ndarray, columns: np.ndarray) -> np.ndarray:  # fmt: skip
-    """`Rule._autocorrelation` at the given columns of the tail, for every row: (S x columns)."""
-    rows, width = value.shape
-    out = np.zeros((rows, columns.size))
+                     upper: np.ndarray, *, buckets: Sequence[int]) -> np.ndarray:  # fmt: skip
+    """`Rule._autocorrelation` at the given buckets of the tail: (buckets x series)."""
+    width, series = value.shape
+    out = np.zeros((len(buckets), series))
     if rule.autocorr_max <= 0 or width < 3:
         return out
     with np.errstate(invalid="ignore", divide="ignore"):
         half = np.where(value >= expected, upper - expected, expected - lower)
         score = np.where(half > 0, (value - expected) / half, np.nan)
-    # The pair ending at bucket t is (score[t], score[t-1]); bucket t uses the pairs before it,
-    # so the last pair is never needed.
-    x, y = score[:, 1:-1], score[:, :-2]
+    # Pair j is (score[j + 1], score[j]); bucket t uses the pairs before it (up to t - 2), so
+    # the last pair is never needed.
+    x, y = score[1:-1], score[:-2]
     ok = np.isfinite(x) & np.isfinite(y) & (np.abs(x) <= 1) & (np.abs(y) <= 1)
     x, y = np.where(ok, x, 0.0), np.where(ok, y, 0.0)
     w = USUAL_WINDOW
-    use = columns >= 2
-    ends = columns[use] - 1  # trailing sums over pairs ends - w .. ends - 1
-    starts = np.maximum(ends - w, 0)
-
-    def trailing(a: np.ndarray) -> np.ndarray:
-        total = np.concatenate([np.zeros((rows, 1)), np.cumsum(a, axis=1)], axis=1)
-        return total[:, ends] - total[:, starts]
-
-    n = trailing(ok.astype(float))
-    sx, sy, sxy = trailing(x), trailing(y), trailing(x * y)
-    sxx, syy = trailing(x * x), trailing(y * y)
+    used = [i for i, t in enumerate(buckets) if t >= 2]
+    ends = [buckets[i] - 1 for i in used]
+    starts = [max(k - w, 0) for k in ends]
+    sums = _prefix_sums([ok.astype(float), x, y, x * y, x * x, y * y], ends + starts)
+    trailing = sums[: len(ends)] - sums[len(ends) :]
+    n, sx, sy, sxy, sxx, syy = (trailing[:, i] for i in range(6))
     with np.errstate(invalid="ignore", divide="ignore"):
         cov = sxy / n - (sx / n) * (sy / n)
         var = np.sqrt((sxx / n - (sx / n) ** 2) * (syy / n - (sy / n) ** 2))
         rho = np.where((n >= w // 4) & (var > 0), cov / var, 0.0)
         rho = rho - 3 / np.sqrt(np.maximum(n, 1))
-    out[:, use] = rho
+    out[used] = rho
     return np.clip(np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0), 0.0, rule.autocorr_max)
 
 
-def _window_lengths(
-    rule: Rule,
-    value: np.ndarray,
-    expected: np.ndarray,
-    lower: np.ndarray,
-    upper: np.ndarray,
-    *,
-    fine: float,
-    rho: np.ndarray,
-) -> np.ndarray:
-    """Per row, `Rule._window_score` at the last bucket: the shortest window that fires, 0 if
-    none. `rho` is each row's autocorrelation at the last bucket."""
-    rows, width = value.shape
-    length = np.zeros(rows, dtype=int)
-    longest = min(rule.window, width)
-    if rule.window < 2 or longest < 2:
-        return length
-    finite = np.isfinite(value)
-    counts = finite.any(axis=1) & np.all(
-        ~finite | ((value >= 0) & (value == np.round(value))), axis=1
-    )
-    threshold = rule.window_score * fine**rule.fine_severe
-    dev = value - expected
-    dev_sums, dev_bad = _prefix_sums(dev)
-    spread_sums, spread_bad = _prefix_sums(((upper - lower) / 2) ** 2)
-    base_sums, base_bad = _prefix_sums(np.abs(expected))
-    sign_sums, sign_bad = _prefix_sums(np.sign(dev))
-    rel = max(rule.min_rel_change, rule.window_min_rel)
-    candidates: list[tuple[int, np.ndarray, np.ndarray]] = []
-    with np.errstate(invalid="ignore", divide="ignore"):
-        for n in range(2, longest + 1):
-            lags = np.arange(1, n)
-            inflation = 1 + 2 * np.sum((1 - lags / n) * rho[:, None] ** lags, axis=1)
-            total = _last_sum(dev_sums, dev_bad, n)
-            spread = np.sqrt(_last_sum(spread_sums, spread_bad, n))
-            spread = spread * np.sqrt(inflation)
-            base = _last_sum(base_sums, base_bad, n)
-            same = np.abs(_last_sum(sign_sums, sign_bad, n)) == n
-            z = np.where(spread > 0, total / spread, 0.0)
-            fires = (np.abs(z) >= threshold) & same
-            fires &= np.abs(total) >= np.maximum(rel * base, rule.min_abs_change * n)
-            if rule.direction is Direction.DOWN:
-                fires &= total < 0
-            elif rule.direction is Direction.UP:
-                fires &= total > 0
-            candidates.append((n, fires, base))
-    # The volume guard of a non-count row needs its usual size: a median, taken only for the
-    # rows that pass everything else.
-    usual = np.full(rows, np.nan)
-    need = ~counts & np.logical_or.reduce([fires for _, fires, _ in candidates])
-    if need.any():
-        recent = np.abs(expected[need, -USUAL_WINDOW:])
-        usual[need] = _median_of_finite(recent)
+def _median_of_finite(values: np.ndarray) -> np.ndarray:
+    """Per column, the median of the non-NaN values (NaN when there are none), as pandas'
+    rolling median takes it."""
+    ordered = np.sort(values, axis=0)  # NaN last
+    count = (~np.isnan(values)).sum(axis=0)
+    columns = np.arange(values.shape[1])
+    low = ordered[np.maximum((count - 1) // 2, 0), columns]
+    high = ordered[np.maximum(count // 2, 0), columns]
     with np.errstate(invalid="ignore"):
-        for n, fires, base in candidates:
-            share = n / max(rule.window, n)
-            volume = np.where(
-                counts,
-                base >= rule.window_min_expected * np.sqrt(share),
-                base >= rule.window_min_share * n * usual,
-            )
-            length = np.where(fires & volume & (length == 0), n, length)
-    return length
+        middle = np.where(count % 2 == 1, low, (low + high) / 2)
+    return np.where(count > 0, middle, np.nan)
 
 
-def verdicts(
+class _Windows:
+    """The sustained-shift test (`Rule._window_score`) at the last bucket of every series: the
+    running sums it needs, taken once, then the test for any rows and autocorrelations."""
+
+    def __init__(self, rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarray,
+                 upper: np.ndarray, *, fine: float) -> None:  # fmt: skip
+        width, series = value.shape
+        self.rule = rule
+        self.longest = min(rule.window, width) if rule.window >= 2 else 0
+        self.threshold = rule.window_score * fine**rule.fine_severe
+        self.recent = np.abs(expected[-USUAL_WINDOW:])  # whose median is a usual size
+        self.usual = np.full(series, np.nan)
+        if self.longest < 2:
+            return
+        dev = value - expected
+        with np.errstate(invalid="ignore"):
+            parts = [dev, ((upper - lower) / 2) ** 2, np.abs(expected), np.sign(dev)]
+        bad = [~np.isfinite(p) for p in parts]
+        filled = [np.where(b, 0.0, p) for p, b in zip(parts, bad, strict=True)]
+        sums = _prefix_sums(filled, [width - n for n in range(self.longest + 1)])
+        holes = np.stack([np.cumsum(b[::-1][: self.longest], axis=0) for b in bad], axis=1)
+        # As Rule._rolling_sum: per length n, the sums of the last n (total deviation, squared
+        # half-widths, expected, signs), NaN where any of them is missing.
+        with np.errstate(invalid="ignore"):
+            self.sums = np.where(holes > 0, np.nan, sums[:1] - sums[1:])
+        finite = np.isfinite(value)
+        self.counts = finite.any(axis=0) & np.all(
+            ~finite | ((value >= 0) & (value == np.round(value))), axis=0
+        )
+
+    def lengths(self, rows: np.ndarray, rho: np.ndarray) -> np.ndarray:
+        """For the series `rows` (indices), with autocorrelations `rho`, the shortest window
+        that fires, 0 if none."""
+        rule = self.rule
+        length = np.zeros(rows.size, dtype=int)
+        if self.longest < 2 or rows.size == 0:
+            return length
+        rel = max(rule.min_rel_change, rule.window_min_rel)
+        found = []
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for n in range(2, self.longest + 1):
+                total, spread, base, signs = self.sums[n - 1][:, rows]
+                lags = np.arange(1, n)
+                inflation = 1 + 2 * np.sum((1 - lags / n) * rho[:, None] ** lags, axis=1)
+                spread = np.sqrt(spread)
+                spread = spread * np.sqrt(inflation)
+                z = np.where(spread > 0, total / spread, 0.0)
+                fires = (np.abs(z) >= self.threshold) & (np.abs(signs) == n)
+                fires &= np.abs(total) >= np.maximum(rel * base, rule.min_abs_change * n)
+                if rule.direction is Direction.DOWN:
+                    fires &= total < 0
+                elif rule.direction is Direction.UP:
+                    fires &= total > 0
+                found.append((n, fires, base))
+        # A non-count series' volume guard is against its usual size: a median, taken only
+        # for the series that pass everything else.
+        counts = self.counts[rows]
+        need = rows[~counts & np.logical_or.reduce([fires for _, fires, _ in found])]
+        need = need[np.isnan(self.usual[need])]
+        if need.size:
+            self.usual[need] = _median_of_finite(self.recent[:, need])
+        usual = self.usual[rows]
+        with np.errstate(invalid="ignore"):
+            for n, fires, base in found:
+                share = n / max(rule.window, n)
+                volume = np.where(
+                    counts,
+                    base >= rule.window_min_expected * np.sqrt(share),
+                    base >= rule.window_min_share * n * usual,
+                )
+                length = np.where(fires & volume & (length == 0), n, length)
+        return length
+
+
+def _judge(rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarray,
+           upper: np.ndarray, *, fine: float, sparse: np.ndarray) -> _Last:  # fmt: skip
+    """Rule.evaluate's last row and Rule._explain's branch, for every series of a bucket-major
+    tail. `sparse`: per series, whether its last band rests on a sparse basis."""
+    width, series = value.shape
+    persist_k, persist_m = rule._persistence(fine)
+    recent = min(persist_m, width)
+    v, e, lo, hi = (a[-recent:] for a in (value, expected, lower, upper))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        half = np.where(v >= e, hi - e, e - lo)
+        score = np.where(half > 0, (v - e) / half, 0.0)
+        below, above = v < lo, v > hi
+    side = below | above
+    if rule.direction is Direction.DOWN:
+        above = np.zeros_like(above)
+    elif rule.direction is Direction.UP:
+        below = np.zeros_like(below)
+    known = np.isfinite(v) & np.isfinite(e)
+    outside = (below | above) & known
+    # Autocorrelation only ever holds a bucket back (a persistence level of at least
+    # persist_level, a window's band at least as wide as without it), so it is needed only
+    # where a bucket is that far out or a window fires without it.
+    windows = _Windows(rule, value, expected, lower, upper, fine=fine)
+    everyone = np.arange(series)
+    window = windows.lengths(everyone, np.zeros(series))
+    rho = np.zeros(v.shape)
+    far = outside
+    if persist_k > 1:
+        far = outside & (np.abs(np.nan_to_num(score)) >= rule.persist_level)
+    if rule.autocorr_max > 0:
+        rows = everyone[(window > 0) | (far.any(axis=0) if persist_k > 1 else False)]
+        rho[:, rows] = _autocorrelation(rule, value[:, rows], expected[:, rows],
+                                        lower[:, rows], upper[:, rows],
+                                        buckets=range(width - recent, width))  # fmt: skip
+        window[rows] = windows.lengths(rows, rho[-1, rows])
+    if persist_k > 1:
+        level = rule.persist_level * np.sqrt(1 + 2 * rho)
+        far = outside & (np.abs(np.nan_to_num(score)) >= level)
+    severe = np.abs(np.nan_to_num(score[-1])) >= rule.severe * fine**rule.fine_severe
+    with np.errstate(invalid="ignore"):
+        change = np.abs(v[-1] - e[-1])
+        big = (change >= rule.min_abs_change) & (change >= rule.min_rel_change * np.abs(e[-1]))
+        small = change < np.maximum(rule.min_abs_change, rule.min_rel_change * np.abs(e[-1]))
+    firing = outside[-1] & big & ((far.sum(axis=0) >= persist_k) | severe)
+    window = np.where(sparse, 0, window)
+    firing |= window > 0
+    missing = ~np.isfinite(v[-1]) & np.isfinite(e[-1])
+    if rule.missing_min_expected > 0 and rule.direction is not Direction.UP:
+        with np.errstate(invalid="ignore"):
+            missing &= e[-1] >= rule.missing_min_expected
+        # At a fine step one absent point is a collector's hiccup: missing for 15 minutes.
+        run = round(fine)
+        missing &= run <= width and ~np.isfinite(value[width - run :]).any(axis=0)
+    else:
+        missing &= False
+    firing |= missing
+    case = np.select(
+        [missing, ~np.isfinite(v[-1]), ~np.isfinite(e[-1]), firing & ~side[-1], firing,
+         ~side[-1], ~outside[-1], small],
+        [_MISSING, _NO_DATA, _NO_HISTORY, _SHIFT, _FIRING, _INSIDE, _DIRECTION, _SMALL],
+        default=_WAITING,
+    )  # fmt: skip
+    return _Last(case, v[-1], e[-1], lo[-1], hi[-1], np.where(known[-1], score[-1], np.nan),
+                 window, outside.sum(axis=0))  # fmt: skip
+
+
+def verdicts(  # noqa: PLR0917 - the series and its band's columns, as Rule.verdict takes them
     rule: Rule,
     index: pd.DatetimeIndex,
     values: np.ndarray,
@@ -158,194 +249,96 @@ def verdicts(
     upper: np.ndarray,
     basis: np.ndarray | None = None,
 ) -> list[Verdict]:
-    """Per row i, `rule.verdict(series_i, band_i)` for the series `values[i]` on `index` and
-    the band `expected[i]`, `lower[i]`, `upper[i]` (and `basis[i]` when given).
+    """Per row i, `rule.verdict(series, band)` for the series `values[i]` on `index` and the
+    band `expected[i]`, `lower[i]`, `upper[i]` (and a `basis` column `basis[i]` when given).
 
-    All arrays are (series x buckets), float64 with NaN for missing (basis: object, str or
-    None); `index` is regular. Only the tail the rule looks at is used.
+    Arrays are (series x buckets): float64 with NaN for missing; basis of objects (str or
+    None). `index` is regular; only the tail the rule looks at is used.
     """
     value = np.asarray(values, dtype="float64")
     if value.ndim != 2 or value.shape[1] != len(index) or value.shape[1] == 0:
         raise ValueError(f"values must be (series, {len(index)} buckets), got {value.shape}")
-    arrays = [np.asarray(a, dtype="float64") for a in (expected, lower, upper)]
-    for name, array in zip(("expected", "lower", "upper"), arrays, strict=True):
-        if array.shape != value.shape:
-            raise ValueError(f"{name} must have the shape of values {value.shape}, got "
-                             f"{array.shape}")  # fmt: skip
-    if basis is not None and np.shape(basis) != value.shape:
-        raise ValueError(f"basis must have the shape of values {value.shape}, got "
-                         f"{np.shape(basis)}")  # fmt: skip
-    rows = value.shape[0]
-    if rows == 0:
+    band = [np.asarray(a, dtype="float64") for a in (expected, lower, upper)]
+    named = None if basis is None else np.asarray(basis, dtype=object)
+    for name, array in zip(("expected", "lower", "upper", "basis"), [*band, named], strict=True):
+        if array is not None and array.shape != value.shape:
+            raise ValueError(f"{name} must be shaped as values {value.shape}, got {array.shape}")
+    if value.shape[0] == 0:
         return []
     fine = _fineness(index[-USUAL_WINDOW:])
-    width = min(max(rule._persistence(fine)[1], rule.window, round(fine), 1) + USUAL_WINDOW,
-                value.shape[1])  # fmt: skip
-    index = index[-width:]
-    fine = _fineness(index)
-    value = value[:, -width:]
-    exp, lo, hi = (a[:, -width:] for a in arrays)
-    persist_k, persist_m = rule._persistence(fine)
-    recent = min(persist_m, width)
-
-    # The last `recent` buckets: score and outside, as Rule.evaluate has them.
-    v, e, low, high = (a[:, -recent:] for a in (value, exp, lo, hi))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        half = np.where(v >= e, high - e, e - low)
-        score = np.where(half > 0, (v - e) / half, 0.0)
-        below = v < low
-        above = v > high
-    if rule.direction is Direction.DOWN:
-        above = np.zeros_like(above)
-    elif rule.direction is Direction.UP:
-        below = np.zeros_like(below)
-    known = np.isfinite(v) & np.isfinite(e)
-    outside = (below | above) & known
-    columns = np.arange(width - recent, width)
-    need_rho = persist_k > 1 or rule.window >= 2
-    rho = (
-        _autocorrelation(rule, value, exp, lo, hi, columns)
-        if need_rho
-        else np.zeros((rows, recent))
-    )
-    far = outside
-    if persist_k > 1:
-        level = rule.persist_level * np.sqrt(1 + 2 * rho)
-        far = outside & (np.abs(np.nan_to_num(score)) >= level)
-    persistent = far.sum(axis=1) >= persist_k
-    last_score = score[:, -1]
-    severe = np.abs(np.nan_to_num(last_score)) >= rule.severe * fine**rule.fine_severe
-    last_v, last_e, last_lo, last_hi = v[:, -1], e[:, -1], low[:, -1], high[:, -1]
-    with np.errstate(invalid="ignore"):
-        change = np.abs(last_v - last_e)
-        big = (change >= rule.min_abs_change) & (change >= rule.min_rel_change * np.abs(last_e))
-    firing = outside[:, -1] & big & (persistent | severe)
-    window = _window_lengths(rule, value, exp, lo, hi, fine=fine, rho=rho[:, -1])
-    last_basis: list[object] = [None] * rows
-    if basis is not None:
-        last_basis = list(np.asarray(basis, dtype=object)[:, -1])
-        sparse = np.array([isinstance(b, str) and b.endswith("sparse") for b in last_basis],
-                          dtype=bool)  # fmt: skip
-        window = np.where(sparse, 0, window)
-    firing |= window > 0
-    missing = ~np.isfinite(last_v) & np.isfinite(last_e)
-    if rule.missing_min_expected > 0 and rule.direction is not Direction.UP:
-        with np.errstate(invalid="ignore"):
-            missing &= last_e >= rule.missing_min_expected
-        # At a fine step one absent point is a collector's hiccup: missing for a whole 15 min.
-        missing &= _absent_for(value, round(fine))
-    else:
-        missing &= False
-    firing |= missing
-
-    with np.errstate(invalid="ignore"):
-        side_below = last_v < last_lo
-        side_above = last_v > last_hi
-    has_side = side_below | side_above
-    fin_v, fin_e = np.isfinite(last_v), np.isfinite(last_e)
-    case = np.select(
-        [
-            missing,
-            ~fin_v,
-            ~fin_e,
-            firing & ~has_side,
-            firing,
-            ~has_side,
-            ~outside[:, -1],
-        ],
-        [_MISSING, _NO_DATA, _NO_HISTORY, _SHIFT, _FIRING, _INSIDE, _DIRECTION],
-        default=_WAITING,
-    )
-    out_count = outside.sum(axis=1)
-    known_last = known[:, -1]
-    return _build(rule, index[-1], case.tolist(), value[:, -1].tolist(), exp[:, -1].tolist(),
-                  lo[:, -1].tolist(), hi[:, -1].tolist(),
-                  np.where(known_last, last_score, np.nan).tolist(), side_below.tolist(),
-                  window.tolist(), out_count.tolist(), last_basis,
-                  (persist_k, persist_m))  # fmt: skip
-
-
-def _absent_for(value: np.ndarray, run: int) -> np.ndarray:
-    """Per row, whether the last `run` buckets are all missing (none when the tail is shorter)."""
-    if run > value.shape[1]:
-        return np.zeros(value.shape[0], dtype=bool)
-    return ~np.isfinite(value[:, value.shape[1] - run :]).any(axis=1)
+    width = max(rule._persistence(fine)[1], rule.window, round(fine), 1) + USUAL_WINDOW
+    width = min(width, value.shape[1])
+    fine = _fineness(index[-width:])
+    tail = [np.ascontiguousarray(a[:, -width:].T) for a in (value, *band)]
+    bases: list[object] = [None] * value.shape[0] if named is None else named[:, -1].tolist()
+    sparse = np.array([isinstance(b, str) and b.endswith("sparse") for b in bases], dtype=bool)
+    last = _judge(rule, *tail, fine=fine, sparse=sparse)
+    return _build(rule, index[-1], last, bases, rule._persistence(fine))
 
 
 def _build(
-    rule: Rule,
-    bucket: pd.Timestamp,
-    case: list[int],
-    value: list[float],
-    expected: list[float],
-    lower: list[float],
-    upper: list[float],
-    score: list[float],
-    below: list[bool],
-    window: list[int],
-    outside: list[int],
-    basis: list[object],
-    persistence: tuple[int, int],
+    rule: Rule, bucket: pd.Timestamp, last: _Last, bases: list[object], persistence: tuple[int, int]
 ) -> list[Verdict]:
-    """The Verdict objects and their reasons, worded as Rule._explain and Rule.verdict word them."""
+    """The Verdict objects, worded as Rule._explain and Rule.verdict word them."""
     persist_k, persist_m = persistence
-    direction = f"but only {rule.direction.value} moves alert"
-    waiting = f"for 1 bucket; waiting for {persist_k} of {persist_m}"
-    suffixes: dict[str, str] = {}
-    found = []
-    for i, kind in enumerate(case):
-        x, exp = value[i], expected[i]
-        status = Status.OK
-        if kind == _MISSING:
-            status, reason = Status.ANOMALY, f"no data, while about {exp:,.0f} was expected"
-        elif kind == _NO_DATA:
-            status, reason = Status.UNKNOWN, "no data for this bucket"
-        elif kind == _NO_HISTORY:
-            status, reason = Status.UNKNOWN, "too little history for an expected range"
-        elif kind == _SHIFT:
-            way = "below" if x < exp else "above"
-            status, reason = Status.ANOMALY, (
-                f"{way} expected for the last {window[i]} buckets together "
-                "(a sustained shift no single bucket shows)"
-            )
-        elif kind == _INSIDE:
-            reason = "inside the band"
-        else:
-            side = "below" if below[i] else "above"
-            if kind == _FIRING:
-                if outside[i] >= persist_k:
-                    why = f"{outside[i]} of the last {persist_m} buckets outside"
-                else:
-                    why = f"{abs(score[i]):.1f}x the band's half-width"
-                status, reason = Status.ANOMALY, f"{side} the expected range ({why})"
-            elif kind == _DIRECTION:
-                reason = f"{side} the band, {direction}"
-            elif abs(x - exp) < max(rule.min_abs_change, rule.min_rel_change * abs(exp)):
-                reason = f"{side} the band, but the change is below the minimum effect"
-            else:
-                reason = f"{side} the band {waiting}"
-        finite = math.isfinite(x)
-        exp_finite = math.isfinite(exp)
-        named = basis[i]
-        if isinstance(named, str) and exp_finite:
-            suffix = suffixes.get(named)
-            if suffix is None:
-                suffix = f"; {BASIS_WORDS.get(named.split(',')[0], named)}"
-                if named.endswith("rebased"):
-                    suffix += ", re-based after a lasting level change"
-                suffixes[named] = suffix
-            reason += suffix
-        lo, hi, s = lower[i], upper[i], score[i]
-        found.append(
-            Verdict(
-                status,
-                bucket,
-                x if finite else None,
-                exp if exp_finite else None,
-                lo if math.isfinite(lo) else None,
-                hi if math.isfinite(hi) else None,
-                s if finite and math.isfinite(s) else None,
-                reason,
-            )
+    fixed: dict[int | tuple[int, str], str] = {
+        _NO_DATA: "no data for this bucket",
+        _NO_HISTORY: "too little history for an expected range",
+        _INSIDE: "inside the band",
+    }
+    for side in ("below", "above"):
+        fixed[_DIRECTION, side] = f"{side} the band, but only {rule.direction.value} moves alert"
+        fixed[_SMALL, side] = f"{side} the band, but the change is below the minimum effect"
+        fixed[_WAITING, side] = (
+            f"{side} the band for 1 bucket; waiting for {persist_k} of {persist_m}"
         )
-    return found
+    value, exp = last.value.tolist(), last.expected.tolist()
+    below = (last.value < last.lower).tolist()
+    reasons: list[str] = []
+    for i, case in enumerate(last.case.tolist()):
+        if case in fixed:
+            reasons.append(fixed[case])
+        elif case >= _DIRECTION:
+            reasons.append(fixed[case, "below" if below[i] else "above"])
+        elif case == _MISSING:
+            reasons.append(f"no data, while about {exp[i]:,.0f} was expected")
+        elif case == _SHIFT:
+            reasons.append(
+                f"{'below' if value[i] < exp[i] else 'above'} expected for the last "
+                f"{last.window[i]} buckets together (a sustained shift no single bucket shows)"
+            )
+        else:
+            recent = int(last.outside[i])
+            why = (
+                f"{recent} of the last {persist_m} buckets outside"
+                if recent >= persist_k
+                else f"{abs(float(last.score[i])):.1f}x the band's half-width"
+            )
+            reasons.append(f"{'below' if below[i] else 'above'} the expected range ({why})")
+    suffixes: dict[object, str] = {}
+    for named in set(bases):
+        suffix = ""
+        if isinstance(named, str):
+            suffix = f"; {BASIS_WORDS.get(named.split(',')[0], named)}"
+            if named.endswith("rebased"):
+                suffix += ", re-based after a lasting level change"
+        suffixes[named] = suffix
+    has_exp = np.isfinite(last.expected)
+    reasons = [r + suffixes[b] if e else r for r, b, e in zip(reasons, bases, has_exp.tolist(),
+                                                           strict=True)]  # fmt: skip
+    score = np.where(np.isfinite(last.value), last.score, np.nan)
+    fields = [_numbers(a) for a in (last.value, last.expected, last.lower, last.upper, score)]
+    statuses = [_STATUS[case] for case in last.case.tolist()]
+    return [
+        Verdict(status, bucket, value, expected, lower, upper, score, reason)
+        for status, value, expected, lower, upper, score, reason in zip(
+            statuses, *fields, reasons, strict=True
+        )
+    ]
+
+
+def _numbers(values: np.ndarray) -> list[float | None]:
+    """Python floats, None where not finite (as a Verdict holds them)."""
+    out = values.astype(object)
+    out[~np.isfinite(values)] = None
+    return list(out)

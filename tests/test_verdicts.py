@@ -4,92 +4,154 @@ from __future__ import annotations
 
 import zlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import fields
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import detectors
 from detectors import Rule, Status, Verdict
-from detectors.verdicts import verdicts
+from detectors.rule import USUAL_WINDOW, _trailing_median
+from detectors.verdicts import _autocorrelation, _median_of_finite, verdicts
 
 BASES = (None, "daily", "weekly", "weekly, rebased", "daily, sparse", "daily-short", "recent",
          "weekly, sparse", "holiday")  # fmt: skip
-SHAPES = ("inside", "one out", "two of three", "severe", "shift", "small effect", "missing",
-          "missing run", "no band", "holes", "flat band", "small expected", "late drop")  # fmt: skip
+Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+Shape = Callable[[np.random.Generator, np.ndarray, np.ndarray, np.ndarray], None]
 
 
-def stack(
-    rng: np.random.Generator, rows: int, width: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Series and bands (rows x width) in every shape the rule tells apart, counts and ratios,
-    independent and autocorrelated errors, each row with a random basis."""
-    values = np.empty((rows, width))
-    expected = np.empty((rows, width))
-    lower = np.empty((rows, width))
-    upper = np.empty((rows, width))
+def _one_out(rng: np.random.Generator, val: np.ndarray, exp: np.ndarray, half: np.ndarray) -> None:
+    """The last bucket just outside the band."""
+    val[-1] = exp[-1] + rng.choice([-1, 1]) * half[-1] * rng.uniform(1.05, 1.9)
+
+
+def _two_of_three(
+    rng: np.random.Generator, val: np.ndarray, exp: np.ndarray, half: np.ndarray
+) -> None:
+    """The last bucket and one of the two before it outside."""
+    way = rng.choice([-1, 1])
+    for j in (-1, int(rng.choice([-2, -3]))):
+        val[j] = exp[j] + way * half[j] * rng.uniform(1.05, 1.9)
+
+
+def _severe(rng: np.random.Generator, val: np.ndarray, exp: np.ndarray, half: np.ndarray) -> None:
+    """The last bucket far outside."""
+    val[-1] = exp[-1] + rng.choice([-1, 1]) * half[-1] * rng.uniform(2.2, 6)
+
+
+def _shift(rng: np.random.Generator, val: np.ndarray, exp: np.ndarray, half: np.ndarray) -> None:
+    """2 to 4 buckets in a row close to one edge of a wide band, inside it (mostly)."""
+    k = int(rng.integers(2, 5))
+    half[:] = exp * rng.choice([0.3, 0.6])
+    val[-k:] = exp[-k:] + rng.choice([-1, 1]) * half[-k:] * rng.uniform(0.8, 0.99, k)
+
+
+def _small_effect(
+    rng: np.random.Generator, val: np.ndarray, exp: np.ndarray, half: np.ndarray
+) -> None:
+    """A narrow band: the last buckets outside it, by a few percent."""
+    half[:] = exp * 0.01
+    val[-3:] = exp[-3:] + rng.choice([-1, 1]) * half[-3:] * rng.uniform(1.5, 5, 3)
+
+
+def _missing(rng: np.random.Generator, val: np.ndarray, exp: np.ndarray, half: np.ndarray) -> None:
+    """The last bucket, or the last 2 to 15, missing."""
+    val[-(1 if rng.random() < 0.5 else int(rng.integers(2, 16))) :] = np.nan
+
+
+def _no_band(rng: np.random.Generator, val: np.ndarray, exp: np.ndarray, half: np.ndarray) -> None:
+    """No expected value for the last buckets (too little history)."""
+    exp[-int(rng.integers(1, exp.size)) :] = np.nan
+
+
+def _holes(rng: np.random.Generator, val: np.ndarray, exp: np.ndarray, half: np.ndarray) -> None:
+    """Missing values and expected values here and there, a move at the end."""
+    val[rng.random(val.size) < 0.1] = np.nan
+    exp[rng.random(exp.size) < 0.05] = np.nan
+    k = int(rng.integers(2, 5))
+    val[-k:] = exp[-k:] + rng.choice([-1, 1]) * half[-k:] * rng.uniform(0.5, 1.5, k)
+
+
+def _flat_band(
+    rng: np.random.Generator, val: np.ndarray, exp: np.ndarray, half: np.ndarray
+) -> None:
+    """A band of no width at half of the buckets, a move at the end."""
+    val[-2:] = exp[-2:] + rng.choice([-1, 1]) * rng.uniform(0.2, 0.5) * exp[-2:]
+    half[rng.random(half.size) < 0.5] = 0.0
+
+
+def _small_expected(
+    rng: np.random.Generator, val: np.ndarray, exp: np.ndarray, half: np.ndarray
+) -> None:
+    """A series 40 times smaller: volume guards and missing data below 50 expected."""
+    val /= 40
+    exp /= 40
+    half /= 40
+    if rng.random() < 0.5:
+        val[-1] = np.nan
+
+
+def _late_drop(
+    rng: np.random.Generator, val: np.ndarray, exp: np.ndarray, half: np.ndarray
+) -> None:
+    """The band's level drops for the last buckets, below or above a quarter of the series'
+    usual size (whose median is no mean), with a shift inside the band."""
+    k = int(rng.integers(2, 5))
+    exp[:-k] *= np.where(rng.random(exp.size - k) < 0.4, 4.0, 1.0)
+    exp[: exp.size - 8][rng.random(exp.size - 8) < 0.1] = np.nan  # odd and even counts
+    exp[-k:] *= rng.uniform(0.1, 0.8)
+    half[:] = exp * rng.choice([0.3, 0.6])
+    val[-k:] = exp[-k:] + rng.choice([-1, 1]) * half[-k:] * rng.uniform(0.8, 0.99, k)
+
+
+def _inside(rng: np.random.Generator, val: np.ndarray, exp: np.ndarray, half: np.ndarray) -> None:
+    """Noise only."""
+
+
+SHAPES: dict[str, Shape] = {
+    "inside": _inside, "one out": _one_out, "two of three": _two_of_three, "severe": _severe,
+    "shift": _shift, "small effect": _small_effect, "missing": _missing, "no band": _no_band,
+    "holes": _holes, "flat band": _flat_band, "small expected": _small_expected,
+    "late drop": _late_drop,
+}  # fmt: skip
+
+
+def stack(rng: np.random.Generator, rows: int, width: int) -> Arrays:
+    """Series and bands (rows x width) in every shape the rule tells apart (in turn), counts
+    and ratios, independent and autocorrelated errors, each row with a random basis."""
+    out = [np.empty((rows, width)) for _ in range(4)]
     basis = np.empty((rows, width), dtype=object)
     t = np.arange(width)
+    names = list(SHAPES)
     for i in range(rows):
-        counts = rng.random() < 0.6
+        name = names[i % len(names)]
+        counts = rng.random() < (0.3 if name == "late drop" else 0.6)
         level = float(rng.choice([20.0, 200.0, 2000.0])) if counts else rng.uniform(0.01, 5)
         exp = level * (1 + 0.3 * np.sin(2 * np.pi * (t + rng.integers(96)) / 96))
         half = exp * rng.choice([0.03, 0.1, 0.3, 0.6])
-        phi = rng.choice([0.0, 0.0, 0.9, 0.97])  # errors that follow one another
+        # Errors that follow one another; mostly independent where a shift is to show.
+        phi = rng.choice([0.0, 0.0, 0.9, 0.97])
+        phi = phi if name not in ("shift", "late drop") or rng.random() < 0.3 else 0.0
         noise = rng.normal(0, 1, width)
         for j in range(1, width):
             noise[j] = phi * noise[j - 1] + np.sqrt(1 - phi**2) * noise[j]
         val = exp + noise * half / 3
-        shape = SHAPES[i % len(SHAPES)]
-        way = rng.choice([-1.0, 1.0])
-        k = int(rng.integers(2, 5))
-        if shape == "one out":
-            val[-1] = exp[-1] + way * half[-1] * rng.uniform(1.05, 1.9)
-        elif shape == "two of three":
-            for j in (-1, int(rng.choice([-2, -3]))):
-                val[j] = exp[j] + way * half[j] * rng.uniform(1.05, 1.9)
-        elif shape == "severe":
-            val[-1] = exp[-1] + way * half[-1] * rng.uniform(2.2, 6)
-        elif shape == "shift":  # inside the band, bucket after bucket
-            val[-k:] = exp[-k:] + way * half[-k:] * rng.uniform(0.5, 0.95, k)
-        elif shape == "small effect":  # a narrow band: out, but by little
-            half = exp * 0.01
-            val[-3:] = exp[-3:] + way * half[-3:] * rng.uniform(1.5, 5, 3)
-        elif shape == "missing":
-            val[-1] = np.nan
-        elif shape == "missing run":
-            val[-int(rng.integers(2, 16)) :] = np.nan
-        elif shape == "no band":
-            exp[-int(rng.integers(1, width)) :] = np.nan
-        elif shape == "holes":
-            val[rng.random(width) < 0.1] = np.nan
-            exp[rng.random(width) < 0.05] = np.nan
-            val[-k:] = exp[-k:] + way * half[-k:] * rng.uniform(0.5, 1.5, k)
-        elif shape == "flat band":  # a band of no width on one side
-            val[-2:] = exp[-2:] + way * rng.uniform(0.2, 0.5) * exp[-2:]
-            half = np.where(rng.random(width) < 0.5, 0.0, half)
-        elif shape == "small expected":  # few events: guards in events, missing below 50
-            exp, val, half = exp / 40, val / 40, half / 40
-            val[-1] = np.nan if rng.random() < 0.5 else val[-1]
-        elif shape == "late drop":  # the band's level itself drops: a ratio's usual size
-            exp[-k:] *= 0.1
-            half[-k:] *= 0.1
-            val[-k:] = exp[-k:] + way * half[-k:] * rng.uniform(0.6, 0.95, k)
+        SHAPES[name](rng, val, exp, half)
         if counts:
             val = np.maximum(np.round(val), 0.0)
         elif rng.random() < 0.2:
-            val = val - level  # a ratio's change, negative: no counts
-        values[i], expected[i] = val, exp
-        lower[i] = exp - half * rng.uniform(0.8, 1.2)
-        upper[i] = exp + half * rng.uniform(0.8, 1.2)
-        lower[i][np.isnan(exp)] = np.nan
-        upper[i][np.isnan(exp)] = np.nan
+            val, exp = val - level, exp - level  # a ratio's change, negative: no counts
+        out[0][i], out[1][i] = val, exp
+        out[2][i] = np.where(np.isnan(exp), np.nan, exp - half * rng.uniform(0.8, 1.2))
+        out[3][i] = np.where(np.isnan(exp), np.nan, exp + half * rng.uniform(0.8, 1.2))
         basis[i] = BASES[int(rng.integers(len(BASES)))]
-    return values, expected, lower, upper, basis
+    return out[0], out[1], out[2], out[3], basis
 
 
 def reference(
-    rule: Rule, index: pd.DatetimeIndex, arrays: tuple[np.ndarray, ...], with_basis: bool
+    rule: Rule, index: pd.DatetimeIndex, arrays: Arrays, with_basis: bool = True
 ) -> list[Verdict]:
     """Rule.verdict on each row as a series and its band."""
     values, expected, lower, upper, basis = arrays
@@ -118,38 +180,47 @@ def differences(want: Verdict, got: Verdict) -> list[str]:
 
 def kind(reason: str) -> str:
     """The branch of the rule a reason comes from."""
-    for words in ("no data, while", "no data for", "too little history", "buckets together",
-                  "buckets outside)", "x the band's half-width", "inside the band",
-                  "moves alert", "minimum effect", "waiting for"):  # fmt: skip
+    for words in BRANCHES:
         if words in reason:
             return words
     return reason
 
 
-RULES = [
-    ({}, "15min"),
-    ({"direction": "down"}, "15min"),
-    ({"direction": "up"}, "15min"),
-    ({"window": 0}, "15min"),
-    ({"window": 1, "persist_k": 1}, "15min"),
-    ({"autocorr_max": 0.0, "missing_min_expected": 0.0}, "15min"),
-    ({"window": 8, "window_min_expected": 100, "min_abs_change": 5.0}, "15min"),
-    ({"persist_k": 3, "persist_m": 5, "severe": 3.0, "persist_level": 1.5}, "15min"),
-    ({"window_min_share": 0.05, "window_min_rel": 0.0, "min_rel_change": 0.0}, "15min"),
-    ({}, "5min"),
-    ({"direction": "down", "fine_persist": 0.5}, "5min"),
-    ({}, "1min"),
+BRANCHES = ("no data, while", "no data for", "too little history", "buckets together",
+            "buckets outside)", "x the band's half-width", "inside the band", "moves alert",
+            "minimum effect", "waiting for")  # fmt: skip
+RULES: list[tuple[dict[str, object], str, int]] = [  # a rule, its step, the arrays' width
+    ({}, "15min", 112),
+    ({"direction": "down"}, "15min", 100),  # exactly the tail the rule looks at
+    ({"direction": "up"}, "15min", 112),
+    ({"window": 0}, "15min", 112),
+    ({"window": 1, "persist_k": 1}, "15min", 112),
+    ({"autocorr_max": 0.0, "missing_min_expected": 0.0}, "15min", 112),
+    ({"window": 8, "window_min_expected": 100, "min_abs_change": 5.0}, "15min", 300),
+    ({"persist_k": 3, "persist_m": 5, "severe": 3.0, "persist_level": 1.5}, "15min", 112),
+    ({"window_min_share": 0.05, "window_min_rel": 0.0, "min_rel_change": 0.0}, "15min", 112),
+    ({"min_rel_change": 0.25, "window_min_rel": 0.05, "autocorr_max": 0.5}, "15min", 112),
+    ({}, "5min", 112),
+    ({"direction": "down", "fine_persist": 0.5}, "5min", 112),
+    ({}, "1min", 150),
 ]
 
 
-@pytest.mark.parametrize(("params", "step"), RULES, ids=[f"{p}-{s}" for p, s in RULES])
-def test_matrix_verdicts_equal_the_rule_series_by_series(params: dict, step: str) -> None:
-    """Every field of every verdict equals Rule.verdict's, for each rule variant and step."""
+def random_case(
+    params: dict[str, object], step: str, width: int
+) -> tuple[Rule, pd.DatetimeIndex, Arrays]:
+    """The rule, index and arrays of one row of RULES, the same on every run."""
     rng = np.random.default_rng(zlib.crc32(f"{params}{step}".encode()))
-    rule = Rule(**params)
-    width = 112 if step != "1min" else 150
     index = pd.date_range("2026-11-27", periods=width, freq=step, tz="UTC")
-    arrays = stack(rng, 78, width)
+    return Rule(**params), index, stack(rng, 84, width)
+
+
+@pytest.mark.parametrize(("params", "step", "width"), RULES, ids=[f"{p}-{s}" for p, s, _ in RULES])
+def test_matrix_verdicts_equal_the_rule_series_by_series(
+    params: dict[str, object], step: str, width: int
+) -> None:
+    """Every field of every verdict equals Rule.verdict's, for each rule variant and step."""
+    rule, index, arrays = random_case(params, step, width)
     for with_basis in (True, False):
         want = reference(rule, index, arrays, with_basis)
         got = verdicts(rule, index, *arrays[:4], arrays[4] if with_basis else None)
@@ -160,20 +231,148 @@ def test_matrix_verdicts_equal_the_rule_series_by_series(params: dict, step: str
 
 
 def test_the_comparison_reaches_every_branch_of_the_rule() -> None:
-    """The random stacks above make the rule give every kind of reason, so the comparison
-    covers each branch (and a few hundred series of each)."""
+    """The random stacks make the rule give every kind of reason, at every length of the
+    sustained-shift window, so the comparison above covers each branch."""
     seen: Counter[str] = Counter()
+    lengths: set[str] = set()
     rebased = 0
-    for params, step in RULES[:3] + RULES[-3:]:
-        rng = np.random.default_rng(zlib.crc32(f"{params}{step}".encode()))
-        width = 112 if step != "1min" else 150
-        index = pd.date_range("2026-11-27", periods=width, freq=step, tz="UTC")
-        arrays = stack(rng, 78, width)
-        for verdict in verdicts(Rule(**params), index, *arrays):
+    for params, step, width in RULES[:3] + RULES[-3:]:
+        rule, index, arrays = random_case(params, step, width)
+        for verdict in reference(rule, index, arrays):
             seen[kind(verdict.reason)] += 1
             rebased += "re-based" in verdict.reason
-    assert set(seen) == {"no data, while", "no data for", "too little history",
-                         "buckets together", "buckets outside)", "x the band's half-width",
-                         "inside the band", "moves alert", "minimum effect",
-                         "waiting for"}, seen  # fmt: skip
+            if "together" in verdict.reason:
+                lengths.add(verdict.reason.split("last ")[1][0])
+    assert set(seen) == set(BRANCHES), seen
+    assert lengths == {"2", "3", "4"}
     assert rebased > 0
+
+
+def test_autocorrelation_equals_the_rule_at_every_bucket() -> None:
+    """The lag-1 autocorrelation of each series' scores, at each bucket of a tail (from no
+    pairs at all to a full trailing window), equals Rule._autocorrelation's."""
+    rule, _, (values, expected, lower, upper, _) = random_case({}, "15min", 130)
+    want = np.array([rule._autocorrelation(*(a[i] for a in (values, expected, lower, upper)))
+                     for i in range(values.shape[0])])  # fmt: skip
+    got = _autocorrelation(rule, values.T, expected.T, lower.T, upper.T, buckets=range(130))
+    assert (want > 0).sum() > 100  # correlated errors are among them
+    np.testing.assert_allclose(got.T, want, rtol=1e-12, atol=0)
+
+
+def test_usual_size_is_the_rule_trailing_median() -> None:
+    """The median of a window's known values, with odd and even counts and none at all, is
+    the rule's trailing median at the window's end."""
+    rng = np.random.default_rng(5)
+    recent = rng.lognormal(0, 1, (USUAL_WINDOW, 60))
+    recent[rng.random(recent.shape) < 0.3] = np.nan
+    recent[:, 0] = np.nan
+    want = [_trailing_median(recent[:, i], USUAL_WINDOW)[-1] for i in range(60)]
+    counts = set((~np.isnan(recent)).sum(axis=0) % 2)
+    assert counts == {0, 1}
+    np.testing.assert_array_equal(_median_of_finite(recent), want)
+
+
+def flat(
+    tails: list[list[float]], *, expected: float = 100.0, half: float = 10.0,
+    step: str = "15min", basis: str | None = None,
+) -> tuple[pd.DatetimeIndex, Arrays]:  # fmt: skip
+    """Series at `expected` then ending in each of `tails`, against a constant band."""
+    width = 110
+    index = pd.date_range("2026-11-27", periods=width, freq=step, tz="UTC")
+    values = np.full((len(tails), width), float(expected))
+    for i, tail in enumerate(tails):
+        values[i, width - len(tail) :] = tail
+    band = np.full(values.shape, expected)
+    return index, (values, band, band - half, band + half, np.full(values.shape, basis))
+
+
+def judged(rule: Rule, index: pd.DatetimeIndex, arrays: Arrays) -> list[Verdict]:
+    """verdicts(), after checking it says what Rule.verdict says."""
+    got = verdicts(rule, index, *arrays)
+    assert got == reference(rule, index, arrays)
+    return got
+
+
+def test_reasons_of_a_flat_band() -> None:
+    """Hand-made tails give the reasons the rule words: waiting, persistence, severity,
+    direction, minimum effect, a sustained shift, missing data."""
+    rule = Rule(window_min_expected=100, min_rel_change=0.05, window_min_rel=0.05,
+                autocorr_max=0)  # fmt: skip
+    index, arrays = flat([[100, 100, 100, 85], [100, 100, 85, 86], [100, 100, 100, 60],
+                          [100, 100, 100, 100], [100, 100, float("nan")], [100, 91, 91],
+                          [93, 93, 93, 93], [100, 100, 100, 88.5]])  # fmt: skip
+    got = judged(rule, index, arrays)
+    assert [(v.status, v.reason) for v in got] == [
+        (Status.OK, "below the band for 1 bucket; waiting for 2 of 3"),
+        (Status.ANOMALY, "below the expected range (2 of the last 3 buckets outside)"),
+        (Status.ANOMALY, "below the expected range (4.0x the band's half-width)"),
+        (Status.OK, "inside the band"),
+        (Status.ANOMALY, "no data, while about 100 was expected"),
+        (Status.ANOMALY, "below expected for the last 2 buckets together (a sustained shift "
+                         "no single bucket shows)"),
+        (Status.ANOMALY, "below expected for the last 4 buckets together (a sustained shift "
+                         "no single bucket shows)"),
+        (Status.OK, "below the band for 1 bucket; waiting for 2 of 3"),
+    ]  # fmt: skip
+    assert got[2].score == -4.0 and got[4].value is None and got[4].score is None
+    up = judged(Rule(direction="up", min_rel_change=0.5), *flat([[100, 100, 60], [100, 130]]))
+    assert [v.reason for v in up] == [
+        "below the band, but only up moves alert",
+        "above the band, but the change is below the minimum effect",
+    ]
+
+
+def test_basis_words_and_a_sparse_basis() -> None:
+    """The reason says what the range rests on (re-based after a level change), and a
+    sparse basis keeps the same sustained shift from firing."""
+    rule = Rule(window_min_expected=100, min_rel_change=0.05, window_min_rel=0.05,
+                autocorr_max=0)  # fmt: skip
+    tails: list[list[float]] = [[930, 930, 930, 930], [float("nan")]]
+    rebased = judged(rule, *flat(tails, expected=1000, half=100, basis="weekly, rebased"))
+    words = "range from the same weekday of previous weeks, re-based after a lasting level change"
+    assert [v.reason for v in rebased] == [
+        "below expected for the last 4 buckets together (a sustained shift no single bucket "
+        f"shows); {words}",
+        f"no data, while about 1,000 was expected; {words}",
+    ]
+    sparse = judged(rule, *flat(tails, expected=1000, half=100, basis="daily, sparse"))
+    assert sparse[0].status is Status.OK
+    assert sparse[0].reason == "inside the band; range from the same time on previous days"
+
+
+def test_a_fine_step_needs_a_quarter_hour_of_missing_data() -> None:
+    """At 5-minute steps one missing point is a hiccup, three in a row are an outage; and
+    persistence counts in quarter-hours' worth of steps."""
+    nan = float("nan")
+    index, arrays = flat([[100, nan], [nan, nan, nan], [100, 100, 100, 85, 85, 85, 85, 85, 85],
+                          [100, 100, 85]], step="5min")  # fmt: skip
+    got = judged(Rule(), index, arrays)
+    assert [v.reason for v in got] == [
+        "no data for this bucket",
+        "no data, while about 100 was expected",
+        "below the expected range (6 of the last 9 buckets outside)",
+        "below the band for 1 bucket; waiting for 6 of 9",
+    ]
+
+
+def test_the_arrays_must_agree() -> None:
+    """Arrays of other shapes than the values', or an index of another length, are refused;
+    no series, no verdicts."""
+    index, (values, expected, lower, upper, _) = flat([[100]])
+    with pytest.raises(ValueError, match="upper must be shaped as values"):
+        verdicts(Rule(), index, values, expected, lower, upper[:, 1:])
+    with pytest.raises(ValueError, match="values must be"):
+        verdicts(Rule(), index[1:], values, expected, lower, upper)
+    assert verdicts(Rule(), index, *(a[:0] for a in (values, expected, lower, upper))) == []
+
+
+def test_a_short_window_on_counts_needs_less_volume() -> None:
+    """Counts of 150 a bucket: a 2-bucket move (300 events) passes the volume guard of a
+    2-bucket window (400 x sqrt(2/4) = 283), the same move on counts of 100 does not."""
+    rule = detectors.build_rule(detectors.DEFAULT_SPEC)
+    index, arrays = flat([[150, 150, 150, 228, 198]], expected=150.0, half=60.0)
+    assert judged(rule, index, arrays)[0].reason.startswith(
+        "above expected for the last 2 buckets together"
+    )
+    index, arrays = flat([[100, 100, 100, 152, 132]], expected=100.0, half=40.0)
+    assert judged(rule, index, arrays)[0].reason == "inside the band"
