@@ -521,7 +521,7 @@ class BandEngine:
             lo = max(a, int(e) - width)
             buckets = np.arange(lo, int(e))
             old = ring[slots[members][:, None], (buckets % width)[None, :]]
-            new = values[members][:, buckets - a]
+            new = values[members[:, None], (buckets - a)[None, :]]
             differ = ~((old == new) | (np.isnan(old) & np.isnan(new)))
             hit = differ.any(axis=1)
             at = np.where(hit, lo + np.argmax(differ, axis=1), int(e))
@@ -562,7 +562,7 @@ class BandEngine:
         for lo in range(0, members.size, chunk):
             part = members[lo : lo + chunk]
             group = _Group(self._rings.arrays, slots[part], c, values[part, c - a :])
-            group.values = _Window(values[part], slots[part], c, a)
+            group.values = _Window(values, part, c, a)
             if batch:
                 group.truncate(lay, self.detector, self.rows + REDO)
             w = None if weights is None else weights[part, c - a :]
@@ -875,15 +875,17 @@ class BandEngine:
 
 
 class _Window(_Past):
-    """Values from the call's window (every bucket from `a` on; NaN before it)."""
+    """Values from the call's window (every bucket from `a` on; NaN before it), rows `members`."""
 
-    def __init__(self, window: np.ndarray, slots: np.ndarray, c: int, a: int) -> None:
-        super().__init__(window, slots, c, window[:, c - a :])
+    def __init__(self, window: np.ndarray, members: np.ndarray, c: int, a: int) -> None:
+        super().__init__(window, members, c, window[members, c - a :])
         self.a = a
 
     def gather(self, pos: np.ndarray) -> np.ndarray:
         at = self.c - self.a + pos
-        out = np.take(self.ring, np.maximum(at, 0), axis=1)
+        wanted, inverse = np.unique(np.maximum(at, 0), return_inverse=True)
+        part = self.ring[self.slots[:, None], wanted[None, :]]
+        out = np.take(part, inverse.reshape(at.shape), axis=1)
         out[:, at < 0] = np.nan
         return out
 
@@ -925,7 +927,11 @@ class _Group:
         Counts (boolean terms) are totalled in uint16 that wraps: their differences over a
         window shorter than 65,536 are exact, as the reference's float ones are."""
         ring = self.rings[name]
-        cols = (self.c + np.arange(-window - 1, 0)) % ring.shape[1]
+        m = terms.shape[1]
+        # Totals at buckets c - 1 - window .. c - 1 + m - 1 - window (only the first m of
+        # them before c when m is small, as in a steady call) and at c - 1.
+        span = np.arange(-window - 1, min(m - window - 1, 0))
+        cols = (self.c + np.append(span, -1)) % ring.shape[1]
         before = ring[self.slots[:, None], cols[None, :]]
         if terms.dtype == bool:
             steps = np.concatenate([before[:, -1:], terms.astype(np.uint16)], axis=1)
@@ -933,8 +939,11 @@ class _Group:
         else:
             totals = _totals(before[:, -1], terms)
         self.new[name] = totals
-        full = np.concatenate([before, totals], axis=1)
-        m = terms.shape[1]
+        # full[:, k] is the total at bucket c - 1 - window + k
+        full = np.concatenate([before[:, : span.size], totals], axis=1)
+        if span.size < window + 1:  # small m: the buckets c - 1 - window + m .. c - 1 skipped
+            high = np.concatenate([before[:, -1:], totals[:, : m - 1]], axis=1)
+            return (high - full[:, :m]).astype(np.float64)
         return (full[:, window : window + m] - full[:, :m]).astype(np.float64)
 
     def store(self) -> None:
