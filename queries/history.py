@@ -68,13 +68,22 @@ def plan(
 
 def merge(held: pd.DataFrame | None, fresh: pd.DataFrame, window: Window) -> pd.DataFrame:
     """Held rows before the fetched range, then the fresh rows; trimmed to the window."""
-    fresh_inside = (fresh["bucket"] >= window.start) & (fresh["bucket"] < window.end)
-    if not fresh_inside.all():
-        fresh = fresh.loc[fresh_inside]
+    fresh = _between(fresh, window.start, window.end)
     if held is None or held.empty or window.is_full:
         return fresh.reset_index(drop=True)
     # Held rows before fetch_start are inside the window once at or after its start: one copy.
-    keep = held.loc[(held["bucket"] >= window.start) & (held["bucket"] < window.fetch_start)]
+    keep = _between(held, window.start, window.fetch_start)
     if keep.empty:
         return fresh.reset_index(drop=True)
     return pd.concat([keep, fresh], ignore_index=True)
+
+
+def _between(frame: pd.DataFrame, start: datetime, end: datetime) -> pd.DataFrame:
+    """The rows with start <= bucket < end: a slice of rows held in bucket order (the queries
+    sort by bucket), so concat makes the only copy of a window of millions of rows."""
+    bucket = frame["bucket"]
+    if bucket.is_monotonic_increasing:
+        first, stop = bucket.searchsorted([pd.Timestamp(start), pd.Timestamp(end)]).tolist()
+        return frame if (first, stop) == (0, len(frame)) else frame.iloc[first:stop]
+    inside = (bucket >= start) & (bucket < end)
+    return frame if inside.all() else frame.loc[inside]

@@ -230,12 +230,13 @@ class TableSlices:
         rows of `fresh` (all of [fetch_start, end)). The same as building on the merged frame,
         without regrouping the held rows: a steady check only places the new buckets. None
         when the two cannot be lined up (other columns or another step): build from rows."""
-        new = TableSlices(fresh, self.table, index)
-        if set(new.values) != set(self.values) or len(index) < 2 or len(self.index) < 2:
-            return None
-        if _step(index) != _step(self.index):
+        if len(index) < 2 or len(self.index) < 2 or _step(index) != _step(self.index):
             return None
         keep = int(index.searchsorted(pd.Timestamp(fetch_start)))
+        # The fresh rows' own matrices span only the fetched buckets, not the whole window.
+        new = TableSlices(fresh, self.table, index[keep:])
+        if set(new.values) != set(self.values):
+            return None
         shift = int((index[0] - self.index[0]) // _step(index))  # old column of new column 0
         lo, hi = max(0, -shift), max(0, min(keep, len(self.index) - shift))
         slots = dict(self.slots)
@@ -248,7 +249,7 @@ class TableSlices:
             matrix = np.empty((len(slots), len(index)))  # every cell is set just below
             matrix[:, :lo] = matrix[:, hi:] = matrix[len(self.slots) :, lo:hi] = np.nan
             matrix[: len(self.slots), lo:hi] = old[:, lo + shift : hi + shift]
-            matrix[into, keep:] = new.values[col][fresh_rows, keep:]
+            matrix[into, keep:] = new.values[col][fresh_rows]
             values[col] = matrix
         # Slices that left the window keep no row.
         rows = values.get("rows", next(iter(values.values())) if values else None)

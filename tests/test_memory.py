@@ -4,17 +4,19 @@ dictionary codes, the window fetched a day at a time, merge and slices over the 
 from __future__ import annotations
 
 import json
+import platform
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from bot.service.history import History
+from bot.service.history import History, give_back_freed_arrays
 from bot.state import State
 from queries.catalogue import load_catalogue
-from queries.history import complete_end
-from queries.series import frame_from_rows
+from queries.history import Window, complete_end, merge
+from queries.series import TableSlices, bucket_index, frame_from_rows
 from tests.conftest import END, SourceSpec
 
 CATALOGUE = load_catalogue()
@@ -118,3 +120,65 @@ async def test_a_cold_window_fetched_a_day_at_a_time_equals_one_query(
         assert window.end == complete_end(END, CATALOGUE.step, timedelta(minutes=2))
     finally:
         await source.close()
+
+
+def _old_merge(held: pd.DataFrame, fresh: pd.DataFrame, window: Window) -> pd.DataFrame:
+    """merge() as it was: boolean masks over every row."""
+    fresh = fresh.loc[(fresh["bucket"] >= window.start) & (fresh["bucket"] < window.end)]
+    keep = held.loc[(held["bucket"] >= window.start) & (held["bucket"] < window.fetch_start)]
+    return pd.concat([keep, fresh], ignore_index=True)
+
+
+def test_merge_takes_the_same_rows_from_sorted_and_unsorted_held_rows() -> None:
+    """Held rows in bucket order are cut by position, others by mask: either way merge gives
+    the rows (and order) the mask-only merge gave, fresh rows outside the window dropped."""
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    held = _rows(start, 40, ODD, seed=5)
+    fresh = _rows(start + timedelta(hours=8), 6, ["new", "Москва"], seed=6)  # 2 h past the end
+    window = Window(start + timedelta(hours=1), start + timedelta(hours=9),
+                    start + timedelta(hours=8))  # fmt: skip
+    for rows in (held, held.sample(frac=1, random_state=1)):
+        merged = merge(rows, fresh, window)
+        pd.testing.assert_frame_equal(merged, _old_merge(rows, fresh, window), check_exact=True)
+    assert merged["bucket"].min() == window.start and merged["bucket"].max() < window.end
+    assert "new" in set(merged["dim_value"])
+
+
+def test_slices_moved_on_by_one_bucket_equal_a_rebuild() -> None:
+    """Slices moved on by a fetch of one bucket, holding a value never seen before and lacking
+    one that was, equal slices built from the merged rows: slots, ranking, every matrix."""
+    table = CATALOGUE.tables["feed_actions"]
+    columns = table.columns
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    step = CATALOGUE.step
+    rng = np.random.default_rng(8)
+
+    def rows(first: datetime, buckets: int, values: list[str]) -> pd.DataFrame:
+        out = []
+        for b in range(buckets):
+            bucket = int((first + b * step).timestamp())
+            out += [{"bucket": bucket, "dim": "total", "dim_value": ""}]
+            out += [{"bucket": bucket, "dim": "country", "dim_value": v} for v in values]
+        for row in out:
+            row.update({c: float(rng.integers(0, 50)) for c in columns})
+        return frame_from_rows(out, columns)
+
+    held = rows(start, 12, ["NL", "Ж:<i>"])
+    window = Window(start + step, start + 13 * step, start + 12 * step)
+    fresh = rows(window.fetch_start, 1, ["Ж:<i>", "only-fresh"])
+    before = TableSlices(held, table, bucket_index(start, start + 12 * step, step))
+    index = bucket_index(window.start, window.end, step)
+    moved = before.advance(fresh, index, window.fetch_start)
+    rebuilt = TableSlices(merge(held, fresh, window), table, index)
+    assert moved is not None and moved.slots == rebuilt.slots
+    assert moved.ranking == rebuilt.ranking and "only-fresh" in moved.ranking["country"]
+    for column in columns:
+        np.testing.assert_array_equal(moved.values[column], rebuilt.values[column])
+    np.testing.assert_array_equal(moved.present, rebuilt.present)
+
+
+def test_history_makes_glibc_give_freed_arrays_back() -> None:
+    """On glibc the mmap threshold is fixed, so a freed window's arrays leave the process."""
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("mallopt is glibc's")
+    assert give_back_freed_arrays() is True

@@ -4,6 +4,9 @@ fetched incrementally; and each table's slices, built once per refresh."""
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
+import functools
 import time
 from datetime import datetime, timedelta
 
@@ -23,10 +26,31 @@ __all__ = ["FETCH_PIECE", "History"]
 FETCH_PIECE = timedelta(days=1)
 
 
+# Arrays from this size up get their own mapping from glibc's malloc, given back to the system
+# when freed. By default glibc raises that threshold to the size of the last such array freed
+# (up to 32 MB), after which a window's columns and temporaries (17 MB each at 10,000 series)
+# come from the heap, which seldom shrinks: each check left the process hundreds of MB larger.
+MMAP_THRESHOLD = 4 << 20
+_M_MMAP_THRESHOLD = -3  # mallopt's parameter number (malloc.h)
+
+
+@functools.cache
+def give_back_freed_arrays() -> bool:
+    """Fix glibc's mmap threshold at MMAP_THRESHOLD (once per process). False where the C
+    library is not glibc (musl has no mallopt): nothing changes there."""
+    name = ctypes.util.find_library("c")
+    try:
+        mallopt = ctypes.CDLL(name).mallopt if name else None
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt and mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1)
+
+
 class History:
     """Aggregated rows per table, held in memory and in the state file, fetched incrementally."""
 
     def __init__(self, source: Source, catalogue: Catalogue, store: HistoryCache | None) -> None:
+        give_back_freed_arrays()
         self.source = source
         self.catalogue = catalogue
         self.store = store
