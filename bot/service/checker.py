@@ -18,6 +18,7 @@ import pandas as pd
 
 import detectors
 from bot.core.report import CheckReport, Late, SeriesResult
+from bot.service.engines import BAND_ROWS, Engines, engines_of
 from bot.service.history import History
 from detectors import Status
 from queries.catalogue import Kind, Metric, Table
@@ -29,10 +30,6 @@ from queries.sources import Freshness
 __all__ = ["CheckReport", "History", "Late", "SeriesResult", "late_data", "run_check"]
 
 log = logging.getLogger(__name__)
-
-
-# A check needs the band of the last day (chart, verdict and the rule's windows), not 28 days.
-BAND_ROWS = 96 + 16
 
 
 def spec_for(metric: Metric, overrides: Mapping[str, object] | None = None) -> dict[str, object]:
@@ -60,11 +57,15 @@ def detect(
     overrides: Mapping[str, Mapping[str, object]] | None = None,
     sliced: TableSlices | None = None,
     timings: dict[str, float] | None = None,
+    engines: Engines | None = None,
 ) -> list[SeriesResult]:
     """Bands and verdicts for every metric and slice of one table. CPU only.
 
     `sliced` is the table's slices of `frame` when already built (History.sliced); `timings`
-    gets the seconds spent building series ("series") and judging them ("detect") added."""
+    gets the seconds spent building series ("series") and judging them ("detect") added.
+    With `engines` (kept by the caller from check to check) a seasonal metric's slices are
+    judged together as matrices, computing only what is new since the last check; without,
+    series by series (the reference the matrix path is compared with)."""
     clock = time.perf_counter
     started = clock()
     if sliced is None:
@@ -76,7 +77,18 @@ def detect(
         spec = spec_for(metric, (overrides or {}).get(metric.name))
         detector = detectors.build(spec)
         rule = detectors.build_rule(spec)
-        for where in sliced.slices(metric):
+        wheres = sliced.slices(metric)
+        if engines is not None and engines.fits(detector, sliced.index):
+            started = clock()
+            values, weights = sliced.matrix(metric, wheres)
+            built = clock()
+            found = engines.judge(table, metric, spec=spec, detector=detector, rule=rule,
+                                  index=sliced.index, values=values, weights=weights,
+                                  wheres=wheres)  # fmt: skip
+            results.extend(found)
+            building, judging = building + built - started, judging + clock() - built
+            continue
+        for where in wheres:
             started = clock()
             series = sliced.series(metric, where)
             weight = sliced.weight(metric, where) if metric.kind is Kind.RATIO else None
@@ -226,7 +238,8 @@ async def run_check(
         sliced = await asyncio.to_thread(history.sliced, table, frame, window)
         spent["series"] += time.perf_counter() - started
         results = await asyncio.to_thread(
-            partial(detect, overrides=overrides, sliced=sliced, timings=spent),
+            partial(detect, overrides=overrides, sliced=sliced, timings=spent,
+                    engines=engines_of(history)),
             frame,
             window,
             table,

@@ -1,0 +1,94 @@
+"""The check's matrix path: one band engine per (table, metric, spec), kept from check to check,
+so a steady check computes only the buckets that are new (or changed) for all of a metric's
+slices at once, and the rule judges them as one matrix too."""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from bot.core.report import Block, Rows, SeriesResult
+from detectors import Detector, Rule
+from detectors.engine import BandEngine
+from detectors.seasonal import SeasonalDetector
+from detectors.verdicts import verdicts
+from queries.catalogue import Metric, Table
+from queries.series import Slice
+
+__all__ = ["BAND_ROWS", "Engines", "engines_of"]
+
+# A check needs the band of the last day (chart, verdict and the rule's windows), not 28 days.
+BAND_ROWS = 96 + 16
+
+
+def _spec_key(spec: Mapping[str, object]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((str(k), repr(v)) for k, v in spec.items()))
+
+
+class Engines:
+    """Band engines by (table, metric); a metric whose spec changed (/set) gets a new one."""
+
+    def __init__(self) -> None:
+        self._engines: dict[tuple[str, str], tuple[tuple[tuple[str, str], ...], BandEngine]] = {}
+        self._lock = threading.Lock()  # checks run in worker threads; one at a time here
+
+    def fits(self, detector: Detector, index: pd.DatetimeIndex) -> bool:
+        """Whether the matrix path serves this detector on this window (a regular grid)."""
+        if type(detector) is not SeasonalDetector or len(index) < 2:
+            return False
+        spacing = np.diff(index.asi8)
+        return bool(spacing[0] > 0 and np.all(spacing == spacing[0]))
+
+    def _engine(self, table: Table, metric: Metric, spec: Mapping[str, object],
+                detector: SeasonalDetector) -> BandEngine:  # fmt: skip
+        key, wanted = (table.name, metric.name), _spec_key(spec)
+        held = self._engines.get(key)
+        if held is None or held[0] != wanted:
+            held = (wanted, BandEngine(detector, BAND_ROWS))
+            self._engines[key] = held
+        return held[1]
+
+    def judge(
+        self,
+        table: Table,
+        metric: Metric,
+        *,
+        spec: Mapping[str, object],
+        detector: Detector,
+        rule: Rule,
+        index: pd.DatetimeIndex,
+        values: np.ndarray,
+        weights: np.ndarray | None,
+        wheres: Sequence[Slice],
+    ) -> list[SeriesResult]:
+        """Bands and verdicts for all of a metric's slices (`values`: slice x bucket)."""
+        assert isinstance(detector, SeasonalDetector)
+        with self._lock:
+            engine = self._engine(table, metric, spec, detector)
+            bands = engine.bands(index, values, list(wheres), weights)
+            engine.forget(set(wheres))
+        rows = bands.expected.shape[1]
+        found = verdicts(rule, index[-rows:], values[:, -rows:], bands.expected,
+                         bands.lower, bands.upper, bands.basis)  # fmt: skip
+        block = Block(metric.name, index, values, expected=bands.expected, lower=bands.lower,
+                      upper=bands.upper, basis=bands.basis)  # fmt: skip
+        described = detector.describe()
+        return [
+            SeriesResult(metric, where, Rows(block, i), Rows(block, i), verdict, described)
+            for i, (where, verdict) in enumerate(zip(wheres, found, strict=True))
+        ]
+
+
+_HELD: weakref.WeakKeyDictionary[object, Engines] = weakref.WeakKeyDictionary()
+
+
+def engines_of(owner: object) -> Engines:
+    """The engines kept for `owner` (a check's History): they live as long as it does."""
+    engines = _HELD.get(owner)
+    if engines is None:
+        engines = _HELD[owner] = Engines()
+    return engines

@@ -1,0 +1,122 @@
+"""The check's matrix path (band engine + matrix verdicts, kept from check to check) against
+the per-series reference path, on the demo data through consecutive checks."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bot.service.checker import detect, run_check
+from bot.service.engines import Engines, engines_of
+from bot.service.history import History
+from bot.state import State
+from queries.catalogue import load_catalogue
+from queries.series import Slice
+from tests.conftest import END, SourceSpec
+
+CATALOGUE = load_catalogue()
+DELAY = timedelta(minutes=2)
+
+
+async def _held(history: History) -> dict[str, tuple[pd.DataFrame, object]]:
+    out = {}
+    for name, table in CATALOGUE.tables.items():
+        held = await history.held_slices(table)
+        assert held is not None
+        out[name] = held
+    return out
+
+
+async def test_table_slices_matrix_equals_series_row_by_row(embedded_spec: SourceSpec) -> None:
+    """matrix() gives every slice's series (and a ratio's denominators) as series() and
+    weight() give them one by one, with an unknown slice as missing/0 like series()."""
+    source = embedded_spec.open()
+    try:
+        history = History(source, CATALOGUE, None)
+        await run_check(history, END, delay=DELAY)
+        checked = 0
+        for name, (sliced, _) in (await _held(history)).items():
+            for metric in CATALOGUE.metrics_of(name):
+                wheres = [*sliced.slices(metric), Slice("os", "Nokia <b>:</b>")]
+                values, weights = sliced.matrix(metric, wheres)
+                assert (weights is not None) == (metric.kind.value == "ratio")
+                for i, where in enumerate(wheres):
+                    np.testing.assert_array_equal(values[i],
+                                                  sliced.series(metric, where).to_numpy())
+                    if weights is not None:
+                        np.testing.assert_array_equal(
+                            weights[i], sliced.weight(metric, where).to_numpy())
+                    checked += 1
+    finally:
+        await source.close()
+    assert checked == 66
+
+
+async def test_consecutive_checks_judge_like_the_per_series_path(
+    embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """Eight checks 15 minutes apart through the engines give, for all 60 demo series, the
+    verdicts of the per-series path on the same window, and bands equal to it (1e-6)."""
+    source = embedded_spec.open()
+    state = State(tmp_path / "state.sqlite3")
+    compared = 0
+    try:
+        history = History(source, CATALOGUE, state.history)
+        for n in range(8, -1, -1):
+            now = END - n * timedelta(minutes=15)
+            report = await run_check(history, now, delay=DELAY)
+            assert len(report.results) == 60
+            by_series = {(r.metric.name, r.slice): r for r in report.results}
+            for name, (sliced, window) in (await _held(history)).items():
+                table = CATALOGUE.tables[name]
+                reference = detect(pd.DataFrame(), window, table, CATALOGUE.metrics_of(name),
+                                   CATALOGUE.step, sliced=sliced)  # fmt: skip
+                for ref in reference:
+                    got = by_series[(ref.metric.name, ref.slice)]
+                    assert got.verdict.status == ref.verdict.status, (now, ref.slice)
+                    assert got.verdict.reason == ref.verdict.reason, (now, ref.slice)
+                    pd.testing.assert_series_equal(got.series, ref.series)
+                    tail = ref.band.iloc[-112:]
+                    mine = got.band.iloc[-112:]
+                    for col in ("expected", "lower", "upper"):
+                        np.testing.assert_allclose(mine[col], tail[col], rtol=1e-6,
+                                                   err_msg=f"{now} {ref.slice} {col}")
+                    assert list(mine["basis"]) == list(tail["basis"])
+                    compared += 1
+    finally:
+        state.close()
+        await source.close()
+    assert compared == 9 * 60
+
+
+async def test_a_changed_spec_gets_its_own_engine_and_departed_slices_are_forgotten(
+    embedded_spec: SourceSpec,
+) -> None:
+    """A /set override (another k) is judged with a fresh engine for that metric, giving the
+    per-series path's verdicts for the new k; other metrics keep theirs."""
+    source = embedded_spec.open()
+    try:
+        history = History(source, CATALOGUE, None)
+        await run_check(history, END - timedelta(minutes=15), delay=DELAY)
+        engines = engines_of(history)
+        assert isinstance(engines, Engines)
+        before = dict(engines._engines)
+        overrides = {"views": {"k": 1.0}}
+        report = await run_check(history, END, delay=DELAY, overrides=overrides)
+        after = engines._engines
+        assert after[("feed_actions", "views")] is not before[("feed_actions", "views")]
+        assert after[("feed_actions", "likes")] is before[("feed_actions", "likes")]
+        sliced, window = (await _held(history))["feed_actions"]
+        table = CATALOGUE.tables["feed_actions"]
+        reference = detect(pd.DataFrame(), window, table, [CATALOGUE.metric("views")],
+                           CATALOGUE.step, sliced=sliced, overrides=overrides)  # fmt: skip
+        got = {r.slice: r.verdict for r in report.results if r.metric.name == "views"}
+        assert {r.slice: r.verdict.status for r in reference} == {
+            w: v.status for w, v in got.items()
+        }
+        assert any(v.status.value != "unknown" for v in got.values())
+    finally:
+        await source.close()
