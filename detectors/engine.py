@@ -214,10 +214,12 @@ def _totals(prev: np.ndarray, terms: np.ndarray) -> np.ndarray:
 
 
 def _median_last(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Median over the last axis ignoring NaN (as _nanmedian), and the count of non-NaN."""
+    """Median over the last axis ignoring NaN (as _nanmedian), and the count of non-NaN.
+    Rows with none missing by a partition, which picks the same values as the sort."""
     count = np.sum(~np.isnan(m), axis=-1)
     size = m.shape[-1]
-    if size > 2 and bool(np.all(count == size)):  # none missing: a partition picks the same
+    full = count == size
+    if size > 2 and full.all():
         ordered = np.partition(m, sorted({(size - 1) // 2, size // 2}), axis=-1)
     else:
         ordered = np.sort(m, axis=-1)
@@ -277,14 +279,18 @@ def _roll(
         sel = light[lo : lo + step]
         win = past.pairs(who[sel], rows[sel], width)
         out[sel] = _rolling_median(win, least) if q is None else _rolling_quantile(win, q, least)
+    if not heavy.any():
+        return out
+    many = keys[heavy]
     cols = (past.c + np.arange(-width, 0)) % past.ring.shape[1]
-    for key, start, count in zip(keys[heavy], starts[heavy], counts[heavy], strict=True):
+    full = np.concatenate([past.ring[past.slots[many][:, None], cols[None, :]], past.new[many]], 1)
+    rolled = pd.DataFrame(np.where(np.isinf(full), np.nan, full).T).rolling(
+        width, min_periods=least
+    )
+    done = (rolled.median() if q is None else rolled.quantile(q)).to_numpy()
+    for k, (start, count) in enumerate(zip(starts[heavy], counts[heavy], strict=True)):
         sel = order[start : start + count]
-        full = np.concatenate([past.ring[past.slots[key], cols], past.new[key]])
-        full = np.where(np.isinf(full), np.nan, full)
-        rolled = pd.Series(full).rolling(width, min_periods=least)
-        done = rolled.median() if q is None else rolled.quantile(q)
-        out[sel] = done.to_numpy()[rows[sel] + width - 1]
+        out[sel] = done[rows[sel] + width - 1, k]
     return out
 
 
