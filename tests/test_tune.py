@@ -73,6 +73,19 @@ async def test_lone_spikes_are_cured_by_severe_not_by_k() -> None:
     assert choice.outcome.met and [s.knob for s in choice.steps] == ["severe"]
 
 
+async def test_a_caught_incident_is_kept_when_another_knob_meets_the_target() -> None:
+    """Smaller spikes and a smaller drop: k 4 would silence the spikes and the drop with them;
+    the search first looks for a way that keeps the drop, and finds it in `severe`."""
+    collected, labels = history(spike=0.2, drop=-0.11)
+    (choice,) = await tune(collected, labels, STEP, target_per_week=1.0)
+    assert choice.start.false == 2 and choice.start.caught == ("drop",)
+    assert choice.changes == {"severe": 2.5}
+    assert choice.outcome.false == 0 and choice.outcome.caught == ("drop",)
+    alone = await tune(collected, labels, STEP, target_per_week=1.0,
+                       overrides={"views": {"k": 4.0}})  # fmt: skip
+    assert alone[0].start.false == 0 and alone[0].start.caught == ()  # what k 4 would give
+
+
 async def test_report_prints_set_lines_the_chat_accepts_and_a_valid_snippet() -> None:
     """Every /set line of the report passes the chat's own parsing and validation (aiogram's
     command, the metric lookup and the parameter check of /set), and the TOML snippet builds

@@ -147,7 +147,7 @@ class _Replayer:
     def __init__(self, part: Collected, name: str, labels: list[Label], *, feedback: Feedback,
                  step: timedelta, target: float, keep: bool) -> None:  # fmt: skip
         self.part, self.name, self.labels, self.feedback = part, name, labels, feedback
-        self.keep = keep  # no labels: an acknowledged incident caught now must stay caught
+        self.keep = keep  # an incident caught now must stay caught
         self.step, self.target = step, target
         self.weeks = (part.end - part.start) / timedelta(days=7)
         self.bands: dict[tuple[Any, ...], dict[SeriesKey, pd.DataFrame]] = {}
@@ -275,7 +275,9 @@ async def tune(
     (the catalogue's, with what /set changed in the chat: `overrides` per metric).
 
     With labels, a change is kept when it catches more known incidents within the target, or
-    the same with fewer false alerts. Without, alerts on incidents acknowledged in the chat are
+    the same with fewer false alerts; above the target, when it cuts false alerts, first
+    without losing a caught incident and, only if the target is still out of reach, at that
+    cost. Without, alerts on incidents acknowledged in the chat are
     true and every other alert counts as false: k takes the most sensitive value within the
     target (as before), the other knobs move only to cut false alerts without losing an
     acknowledged incident. False alarms marked in the chat are reported when raised again."""
@@ -293,10 +295,14 @@ async def tune(
         params = detectors.params_of(spec)
         current = {k: spec.get(k, params[k].default) for k in KNOBS if k in params}
         replayer = _Replayer(part, name, list(known), feedback=feedback, step=step,
-                             target=target_per_week, keep=labels is None)
+                             target=target_per_week, keep=True)
         start = await asyncio.to_thread(replayer.outcome, spec)
         tuned, outcome, steps = await asyncio.to_thread(search, replayer, spec,
                                                         labelled=labels is not None)  # fmt: skip
+        if labels is not None and not outcome.met:  # last resort: give up incidents for it
+            replayer.keep = False
+            tuned, outcome, more = await asyncio.to_thread(search, replayer, tuned, labelled=True)
+            steps += more
         chosen = {k: tuned.get(k, v) for k, v in current.items()}
         choices.append(Choice(name, current, chosen, start, outcome, steps,
                               dict(metric.detector or {}), len(replayer.seen),
