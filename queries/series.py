@@ -184,8 +184,8 @@ class TableSlices:
             dim_code, dims = pd.factorize(frame["dim"], sort=False)
             value_code, values = pd.factorize(frame["dim_value"], sort=False)
             width = max(len(values), 1)
-            pairs, code = np.unique(dim_code.astype("int64") * width + value_code,
-                                    return_inverse=True)  # fmt: skip
+            pairs, code = _pair_codes(dim_code, value_code, len(dims), width)
+            del dim_code, value_code
         else:
             pos = code = np.zeros(0, dtype="int64")
             dims = values = pd.Index([])
@@ -195,11 +195,16 @@ class TableSlices:
             dim, value = str(dims[p // width]), str(values[p % width])
             slots[Slice(dim, "" if dim == TOTAL else value)] = slot
         inside = (pos >= 0) & (pos < n)
+        everywhere = bool(inside.all())  # the usual case: no row outside the window to drop
+        if not everywhere:
+            code, pos = code[inside], pos[inside]
         matrices: dict[str, np.ndarray] = {}
         for col in columns:
             matrix = np.full((len(pairs), n), np.nan)
-            matrix[code[inside], pos[inside]] = frame[col].to_numpy(dtype="float64")[inside]
+            column = frame[col].to_numpy(dtype="float64")
+            matrix[code, pos] = column if everywhere else column[inside]
             matrices[col] = matrix
+        del pos, code, inside  # before the ranking's temporaries
         self._set(table, index, slots, matrices)
 
     def _set(
@@ -335,6 +340,22 @@ class TableSlices:
                 return np.where(den > 0, num / den, np.nan), den
         assert metric.column is not None
         return self._columns(metric.column, wheres), None
+
+
+def _pair_codes(
+    dim_code: np.ndarray, value_code: np.ndarray, dims: int, width: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct (dim, value) pairs as sorted numbers dim * width + value, and each row's
+    index among them: np.unique(..., return_inverse=True) in one pass over a table of all
+    possible pairs (dims x values, thousands), not a sort of millions of rows."""
+    pair = dim_code.astype("int64") * width + value_code
+    if len(pair) and int(pair.min()) < 0:  # a missing key (code -1): as np.unique does it
+        pairs, code = np.unique(pair, return_inverse=True)
+        return pairs, code.reshape(-1)
+    seen = np.zeros(dims * width, dtype=bool)
+    seen[pair] = True
+    number = np.cumsum(seen) - 1
+    return np.flatnonzero(seen), number[pair]
 
 
 def _step(index: pd.DatetimeIndex) -> pd.Timedelta:

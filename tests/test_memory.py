@@ -16,7 +16,7 @@ from bot.service.history import History, give_back_freed_arrays
 from bot.state import State
 from queries.catalogue import load_catalogue
 from queries.history import Window, complete_end, merge
-from queries.series import TableSlices, bucket_index, frame_from_rows
+from queries.series import Slice, TableSlices, bucket_index, frame_from_rows
 from tests.conftest import END, SourceSpec
 
 CATALOGUE = load_catalogue()
@@ -182,3 +182,29 @@ def test_history_makes_glibc_give_freed_arrays_back() -> None:
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("mallopt is glibc's")
     assert give_back_freed_arrays() is True
+
+
+def test_slices_ignore_rows_outside_their_window() -> None:
+    """Rows before and after the window change no ranking or value: the slices equal those
+    of the rows inside, in any row order; a value seen only outside has no rank, only NaN."""
+    table = CATALOGUE.tables["feed_actions"]
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    step = CATALOGUE.step
+    rows = pd.concat(
+        [_rows(start, 12, ["B", "A"], seed=9), _rows(start + 12 * step, 2, ["outside"], seed=10)],
+        ignore_index=True,
+    )
+    rows = rows.rename(columns={"rows": "views"}).assign(rows=1.0, likes=2.0)
+    index = bucket_index(start + step, start + 10 * step, step)
+    inside = rows[(rows["bucket"] >= index[0]) & (rows["bucket"] <= index[-1])]
+    expected = TableSlices(inside.reset_index(drop=True), table, index)
+    for frame in (rows, rows.sample(frac=1, random_state=2)):
+        got = TableSlices(frame, table, index)
+        assert got.ranking == expected.ranking
+        assert set(got.slots) - set(expected.slots) == {Slice("city", "outside")}
+        assert np.isnan(got.values["views"][got.slots[Slice("city", "outside")]]).all()
+        for where, slot in expected.slots.items():
+            for column in expected.values:
+                np.testing.assert_array_equal(
+                    got.values[column][got.slots[where]], expected.values[column][slot]
+                )
