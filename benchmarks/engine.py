@@ -13,8 +13,9 @@ the engine's cold and steady calls. Wall time and, in brackets, CPU time of the 
 shared machine the CPU time is the steadier figure.
 
 Input is held as float32 (counts and two-decimal values are exact in it) and handed to the
-engine in chunks of --chunk series, each chunk converted to float64 for its call: at 100,000
-series the whole float64 window would be 2 GB on its own.
+engine as float64 in calls of up to --chunk series (default: all in one call, as the check
+does for one metric): at 100,000 series a 28-day float64 window is 2 GB on its own, so that
+count is run with --days 14 (1 GB).
 """
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ def one(s: int, days: int, steps: int, sample: int, chunk: int) -> str:
     steady = float(np.median([r[0] for r in runs]))
     steady_cpu = float(np.median([r[1] for r in runs]))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    state = engine.nbytes / 1e6
     picks = np.random.default_rng(0).choice(s, size=min(sample, s), replace=False)
     started, cpu_started = time.perf_counter(), time.process_time()
     for i in picks:
@@ -93,8 +95,8 @@ def one(s: int, days: int, steps: int, sample: int, chunk: int) -> str:
     reference_cpu = (time.process_time() - cpu_started) / picks.size * s
     return (
         f"| {s:,} | {days} | {cold:.1f} ({cold_cpu:.1f}) | {steady:.3f} ({steady_cpu:.3f}) "
-        f"| {rss:,.0f} | {reference:.1f} ({reference_cpu:.1f}) | {reference / cold:.1f}x "
-        f"| {reference / steady:.0f}x |"
+        f"| {rss:,.0f} | {state:,.0f} | {reference:.1f} ({reference_cpu:.1f}) "
+        f"| {reference / cold:.1f}x | {reference / steady:.0f}x |"
     )
 
 
@@ -104,15 +106,15 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=28)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--sample", type=int, default=200)
-    parser.add_argument("--chunk", type=int, default=25_000)
+    parser.add_argument("--chunk", type=int, default=100_000)
     parser.add_argument("--single", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.single:
         print(one(args.series[0], args.days, args.steps, args.sample, args.chunk), flush=True)
         return
     print("| series | days | cold batch s (CPU) | steady, 1 new bucket s (CPU) | peak RSS MB "
-          "| reference s (CPU) | reference / cold | reference / steady |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|")
+          "| state MB | reference s (CPU) | reference / cold | reference / steady |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
     for s in args.series:
         command = [sys.executable, __file__, "--single", "--series", str(s), "--days",
                    str(args.days), "--steps", str(args.steps), "--sample", str(args.sample),

@@ -418,6 +418,11 @@ class BandEngine:
     def __len__(self) -> int:
         return len(self._slot)
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of state held (all slots, free ones included)."""
+        return sum(arr.nbytes for arr in self._rings.arrays.values())
+
     # ---- the call ----------------------------------------------------------------------
 
     def bands(
