@@ -896,6 +896,7 @@ class BandEngine:
         with np.errstate(invalid="ignore", divide="ignore"):
             share = np.where(seen >= lay.period, hits / seen, np.nan)
             sparse = share >= SPARSE_SHARE
+        sparse[:, : g.first_wide] = False  # no band reads the floor before first_wide
         if not sparse.any():
             return out
         q = float(np.clip(1 - det.sparse_per_day / lay.period, 0.5, 1.0))
