@@ -493,12 +493,10 @@ class BandEngine:
         groups: dict[int, list[int]] = {}
         known = np.setdiff1d(np.arange(len(slots)), np.asarray(fresh, dtype=np.int64))
         if known.size:
-            firsts, ok = self._changed(values[known], slots[known], a, end)
-            for i, first, good in zip(known.tolist(), firsts, ok, strict=True):
-                if good:
-                    groups.setdefault(int(first), []).append(i)
-                else:
-                    restart.append(i)
+            firsts, ok = self._changed(values, known, slots[known], a, end)
+            restart.extend(known[~ok].tolist())
+            for first in np.unique(firsts[ok]):
+                groups[int(first)] = known[ok & (firsts == first)].tolist()
         # Whole-series properties the reference reads from every value: flips restart a key.
         # So does a window that lacks values the new buckets' same-slot medians read.
         for c, members in list(groups.items()):
@@ -538,9 +536,10 @@ class BandEngine:
         return ~negative, ~(negative | broken)
 
     def _changed(
-        self, values: np.ndarray, slots: np.ndarray, a: int, end: int
+        self, values: np.ndarray, rows: np.ndarray, slots: np.ndarray, a: int, end: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Per key: the first bucket to compute (new or changed) and whether it continues."""
+        """Per key (rows of `values`): the first bucket to compute (new or changed) and
+        whether it continues."""
         ring = self._rings.arrays["v"]
         width = ring.shape[1]
         last = self._end[slots]
@@ -551,7 +550,7 @@ class BandEngine:
             lo = max(a, int(e) - width)
             buckets = np.arange(lo, int(e))
             old = ring[slots[members][:, None], (buckets % width)[None, :]]
-            new = values[members[:, None], (buckets - a)[None, :]]
+            new = values[rows[members][:, None], (buckets - a)[None, :]]
             differ = ~((old == new) | (np.isnan(old) & np.isnan(new)))
             hit = differ.any(axis=1)
             at = np.where(hit, lo + np.argmax(differ, axis=1), int(e))
