@@ -7,6 +7,7 @@ bucket where the table's total has rows had no events there: 0 for counts and us
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -177,6 +178,11 @@ class TableSlices:
     slices_of give on the same frame, without regrouping the window per metric."""
 
     def __init__(self, frame: pd.DataFrame, table: Table, index: pd.DatetimeIndex) -> None:
+        self._build(frame, table, index, SPARE)
+
+    def _build(
+        self, frame: pd.DataFrame, table: Table, index: pd.DatetimeIndex, spare: int
+    ) -> None:
         columns = [c for c in frame.columns if c not in KEY_COLUMNS]
         n = len(index)
         if len(frame) and n:
@@ -198,14 +204,15 @@ class TableSlices:
         everywhere = bool(inside.all())  # the usual case: no row outside the window to drop
         if not everywhere:
             code, pos = code[inside], pos[inside]
-        matrices: dict[str, np.ndarray] = {}
+        buffers: dict[str, np.ndarray] = {}
         for col in columns:
-            matrix = np.full((len(pairs), n), np.nan)
+            buffers[col] = np.full((len(pairs), n + spare), np.nan)
             column = frame[col].to_numpy(dtype="float64")
-            matrix[code, pos] = column if everywhere else column[inside]
-            matrices[col] = matrix
+            buffers[col][code, pos] = column if everywhere else column[inside]
         del pos, code, inside  # before the ranking's temporaries
-        self._set(table, index, slots, matrices)
+        self._set(table, index, slots, {col: b[:, :n] for col, b in buffers.items()})
+        self._room = _Room(buffers, n) if spare else None
+        self._offset = 0
 
     def _set(
         self, table: Table, index: pd.DatetimeIndex, slots: dict[Slice, int],
@@ -220,8 +227,11 @@ class TableSlices:
         )  # fmt: skip
         # A dim's values rank by their row count over the window (ties: by value), as in
         # slice_values; a slice with no row in the window has no rank.
-        weight = np.nansum(rows, axis=1) if rows is not None else np.zeros(len(slots))
-        seen = ~np.isnan(rows).all(axis=1) if rows is not None else np.ones(len(slots), bool)
+        weight, seen = np.zeros(len(slots)), np.ones(len(slots), dtype=bool)
+        for first in range(0, len(rows) if rows is not None else 0, _BLOCK):
+            part = rows[first : first + _BLOCK]  # type: ignore[index]  # a block: no window copy
+            weight[first : first + _BLOCK] = np.nansum(part, axis=1)
+            seen[first : first + _BLOCK] = ~np.isnan(part).all(axis=1)
         by_dim: dict[str, list[tuple[float, str]]] = {}
         for where, slot in slots.items():
             if not where.is_total and where.value != "" and seen[slot]:
@@ -239,34 +249,82 @@ class TableSlices:
             return None
         keep = int(index.searchsorted(pd.Timestamp(fetch_start)))
         # The fresh rows' own matrices span only the fetched buckets, not the whole window.
-        new = TableSlices(fresh, self.table, index[keep:])
+        new = object.__new__(TableSlices)
+        new._build(fresh, self.table, index[keep:], 0)
         if set(new.values) != set(self.values):
             return None
         shift = int((index[0] - self.index[0]) // _step(index))  # old column of new column 0
+        moved = self._move_in_place(new, index, keep, shift)
+        if moved is not None:
+            return moved
         lo, hi = max(0, -shift), max(0, min(keep, len(self.index) - shift))
         slots = dict(self.slots)
         for where in new.slots:
             slots.setdefault(where, len(slots))
         into = np.array([slots[w] for w in new.slots], dtype="int64")
         fresh_rows = np.array(list(new.slots.values()), dtype="int64")
-        values = {}
+        n = len(index)
+        buffers = {}
         for col, old in self.values.items():
-            matrix = np.empty((len(slots), len(index)))  # every cell is set just below
-            matrix[:, :lo] = matrix[:, hi:] = matrix[len(self.slots) :, lo:hi] = np.nan
-            matrix[: len(self.slots), lo:hi] = old[:, lo + shift : hi + shift]
-            matrix[into, keep:] = new.values[col][fresh_rows]
-            values[col] = matrix
+            buffer = np.empty((len(slots), n + SPARE))  # every cell is set just below
+            buffer[:, :lo] = buffer[:, hi:] = buffer[len(self.slots) :, lo:hi] = np.nan
+            buffer[: len(self.slots), lo:hi] = old[:, lo + shift : hi + shift]
+            buffer[into, keep:n] = new.values[col][fresh_rows]
+            buffers[col] = buffer
         # Slices that left the window keep no row.
-        rows = values.get("rows", next(iter(values.values())) if values else None)
+        rows = buffers.get("rows", next(iter(buffers.values())) if buffers else None)
         if rows is not None and slots:
-            alive = ~np.isnan(rows).all(axis=1)
+            alive = ~np.isnan(rows[:, :n]).all(axis=1)
             if not alive.all():
                 order = np.flatnonzero(alive)
                 renumber = {int(old): new_slot for new_slot, old in enumerate(order.tolist())}
                 slots = {w: renumber[s] for w, s in slots.items() if s in renumber}
-                values = {col: m[order] for col, m in values.items()}
+                buffers = {col: b[order] for col, b in buffers.items()}
         out = object.__new__(TableSlices)
-        out._set(self.table, index, slots, values)
+        out._set(self.table, index, slots, {col: b[:, :n] for col, b in buffers.items()})
+        out._room, out._offset = _Room(buffers, n), 0
+        return out
+
+    def _move_in_place(
+        self, new: TableSlices, index: pd.DatetimeIndex, keep: int, shift: int
+    ) -> TableSlices | None:
+        """advance() without copying the window: the new slices are a view of these slices'
+        buffers `shift` columns further on, the fetched buckets written into their spare
+        columns. Only where that changes nothing these slices (or any earlier ones) show: the
+        same slices, the window moved forward within the spare room, no buffer column past
+        this window written yet, and re-fetched buckets inside this window unchanged. None
+        otherwise: advance copies."""
+        room, n_old, n_new = self._room, len(self.index), len(index)
+        if room is None or not room.buffers or shift < 0 or keep > n_old - shift:
+            return None
+        if any(where not in self.slots for where in new.slots):
+            return None
+        start, old_end = self._offset + shift, self._offset + n_old
+        end = start + n_new
+        into = np.array([self.slots[w] for w in new.slots], dtype="int64")
+        fresh_rows = np.array(list(new.slots.values()), dtype="int64")
+        with room.lock:
+            if room.end != old_end or end > room.width or end < old_end:
+                return None
+            overlap = old_end - (start + keep)  # fetched columns this window already shows
+            blocks = {}
+            for col, buffer in room.buffers.items():
+                block = np.full((len(self.slots), n_new - keep), np.nan)
+                block[into] = new.values[col][fresh_rows]
+                shown = buffer[:, start + keep : old_end]
+                if not np.array_equal(block[:, :overlap], shown, equal_nan=True):
+                    return None
+                blocks[col] = block[:, overlap:]
+            for col, block in blocks.items():  # columns no slices show yet
+                room.buffers[col][:, old_end:end] = block
+            values = {col: buffer[:, start:end] for col, buffer in room.buffers.items()}
+            rows = values.get("rows", next(iter(values.values())))
+            if len(rows) and np.isnan(rows).all(axis=1).any():
+                return None  # a slice left the window: advance renumbers them in a copy
+            room.end = end
+        out = object.__new__(TableSlices)
+        out._set(self.table, index, dict(self.slots), values)
+        out._room, out._offset = room, start
         return out
 
     def __len__(self) -> int:
@@ -340,6 +398,22 @@ class TableSlices:
                 return np.where(den > 0, num / den, np.nan), den
         assert metric.column is not None
         return self._columns(metric.column, wheres), None
+
+
+# Spare columns after a window's last bucket: a day of steady checks moves the slices on
+# into them, sharing one buffer, before a copy starts a new one.
+SPARE = 96
+_BLOCK = 512  # slices per block when ranking: a block's temporaries, not the window's
+
+
+class _Room:
+    """The matrix buffers that successive slices of one table are views of, and how far
+    (exclusive) their columns have been written: no view shows a column past `end`."""
+
+    def __init__(self, buffers: dict[str, np.ndarray], end: int) -> None:
+        self.buffers, self.end = buffers, end
+        self.width = next(iter(buffers.values())).shape[1] if buffers else 0
+        self.lock = threading.Lock()
 
 
 def _pair_codes(

@@ -208,3 +208,69 @@ def test_slices_ignore_rows_outside_their_window() -> None:
                 np.testing.assert_array_equal(
                     got.values[column][got.slots[where]], expected.values[column][slot]
                 )
+
+
+def _table_rows(first: datetime, last: datetime, values: list[str], late: float = 1.0):
+    """Rows of the feed table for buckets in [first, last): numbers fixed by bucket and value
+    (so a re-fetch gives the same ones), times `late` in the first bucket."""
+    columns = CATALOGUE.tables["feed_actions"].columns
+    out, bucket = [], first
+    while bucket < last:
+        seconds = int(bucket.timestamp())
+        for n, (dim, value) in enumerate([("total", ""), *(("country", v) for v in values)]):
+            row = {"bucket": seconds, "dim": dim, "dim_value": value}
+            for c, column in enumerate(columns):
+                number = float((seconds // 900 * 7 + n * 13 + c) % 97 + 1)
+                row[column] = number * (late if bucket == first else 1.0)
+            out.append(row)
+        bucket += CATALOGUE.step
+    return frame_from_rows(out, columns)
+
+
+def _assert_same_slices(got: TableSlices, want: TableSlices) -> None:
+    assert got.ranking == want.ranking and set(got.slots) == set(want.slots)
+    np.testing.assert_array_equal(got.present, want.present)
+    for where, slot in want.slots.items():
+        for column, matrix in want.values.items():
+            np.testing.assert_array_equal(got.values[column][got.slots[where]], matrix[slot])
+
+
+def test_slices_moved_on_check_after_check_equal_rebuilds_and_keep_earlier_ones() -> None:
+    """110 steady refreshes in a row (the last hour re-fetched; once with late rows changing a
+    shown bucket, once with a new value, once as the first value leaves; more than the spare
+    room holds; one refresh done twice from the same slices): each equals a rebuild from the
+    merged rows, most share the previous buffers, and every earlier slices still show what
+    they showed when made."""
+    table = CATALOGUE.tables["feed_actions"]
+    step = CATALOGUE.step
+    base = datetime(2026, 11, 1, tzinfo=UTC)
+    width = 40
+    held = pd.concat([_table_rows(base, base + 2 * step, ["leaves", "NL"]),
+                      _table_rows(base + 2 * step, base + width * step, ["NL"])],
+                     ignore_index=True)  # fmt: skip
+    index = bucket_index(base, base + width * step, step)
+    slices = TableSlices(held, table, index)
+    made = [(slices, {c: m.copy() for c, m in slices.values.items()})]
+    shared = 0
+    for k in range(1, 111):
+        window = Window(base + k * step, base + (k + width) * step,
+                        base + (k + width - 4) * step)  # fmt: skip
+        values = ["NL", "DE"] if k >= 30 else ["NL"]
+        fresh = _table_rows(window.fetch_start, window.end, values, 3.0 if k == 20 else 1.0)
+        index = bucket_index(window.start, window.end, step)
+        moved = slices.advance(fresh, index, window.fetch_start)
+        assert moved is not None
+        _assert_same_slices(moved, TableSlices(merge(held, fresh, window), table, index))
+        shared += np.shares_memory(moved.values["rows"], slices.values["rows"])
+        made.append((moved, {c: m.copy() for c, m in moved.values.items()}))
+        if k == 50:  # the same refresh again, other numbers in its newest bucket only
+            again = fresh.assign(rows=fresh["rows"].where(fresh["bucket"] < index[-1], 1e6))
+            other = slices.advance(again, index, window.fetch_start)
+            assert other is not None
+            _assert_same_slices(other, TableSlices(merge(held, again, window), table, index))
+        held, slices = merge(held, fresh, window), moved
+        for earlier, snapshot in made:
+            for column, matrix in snapshot.items():
+                np.testing.assert_array_equal(earlier.values[column], matrix)
+    assert Slice("country", "leaves") not in slices.slots and "DE" in slices.ranking["country"]
+    assert 90 <= shared < 110
