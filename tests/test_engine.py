@@ -321,3 +321,16 @@ def test_duplicate_keys_and_bad_shapes_are_refused() -> None:
         engine.bands(index, np.zeros((2, 10)), ["a", "a"])
     with pytest.raises(ValueError, match="len"):
         engine.bands(index, np.zeros((2, 9)), ["a", "b"])
+
+
+def test_a_gap_between_calls_restarts_the_key() -> None:
+    """A window that starts after the key's last bucket cannot continue it: the key restarts
+    there and equals the reference over the new window."""
+    n = 96 * 30
+    index = _index(n)
+    values = _daily(n, 96, 34, 100)[None, :]
+    det = SeasonalDetector()
+    engine = BandEngine(det, ROWS)
+    engine.bands(index[: 96 * 8], values[:, : 96 * 8], ["a"])
+    out = engine.bands(index[96 * 8 + 5 :], values[:, 96 * 8 + 5 :], ["a"])
+    _same(out, 0, _reference(det, values[0, 96 * 8 + 5 :], index[96 * 8 + 5 :]))
