@@ -9,7 +9,8 @@ previous release) in the same way, so two trees are compared on the same data an
 
 A fresh process, with a thread sampling RSS every 2 ms, runs for every table: the cold fetch
 (query, merge, cache save) and its slices; a steady refresh 15 minutes later (one bucket
-appended to the data) and its slices moved on; a restart (the cache read back from the state
+appended to the data) and its slices moved on, the previous slices still held as a check's
+results hold them; a restart (the cache read back from the state
 file) and its slices. It prints RSS after each step and the peak during it; --check adds a
 whole cold and steady check (detection included) in a second fresh process.
 """
@@ -93,6 +94,7 @@ async def steps(work: Path, catalogue_path: str | None, check: bool) -> dict[str
         del report
     else:
         rows = 0
+        shown = {}  # each table's last slices, kept as a check's results keep them
         for now, name in ((END, "cold"), (later, "steady")):
             if name == "steady":
                 await seeding.extend(source, later, history=catalogue.history)
@@ -101,12 +103,12 @@ async def steps(work: Path, catalogue_path: str | None, check: bool) -> dict[str
                 frame, window, _ = await history.frame(table, now, DELAY)
                 rows = max(rows, len(frame))
                 out[f"{name} {table.name}: fetch, merge, save"] = sampler.mark()
-                history.sliced(table, frame, window)
+                shown[table.name] = history.sliced(table, frame, window)
                 out[f"{name} {table.name}: slices"] = sampler.mark()
                 del frame
         out["rows per table (largest)"] = rows
         state.close()
-        del history
+        del history, shown
         gc.collect()
         out["dropped"] = sampler.mark()
         state = State(state_path)
