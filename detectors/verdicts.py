@@ -9,6 +9,7 @@ decides exactly as the reference does, not merely nearly. Inside, arrays are buc
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import repeat
 from typing import NamedTuple
 
 import numpy as np
@@ -58,11 +59,15 @@ def _prefix_sums(parts: Sequence[np.ndarray], at: Sequence[int]) -> np.ndarray:
 
 def _autocorrelation(rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarray,
                      upper: np.ndarray, *, buckets: Sequence[int]) -> np.ndarray:  # fmt: skip
-    """`Rule._autocorrelation` at the given buckets of the tail: (buckets x series)."""
-    width, series = value.shape
+    """`Rule._autocorrelation` of each series (a row of the arrays) at the given buckets (its
+    columns): (buckets x series)."""
+    series, width = value.shape
     out = np.zeros((len(buckets), series))
     if rule.autocorr_max <= 0 or width < 3:
         return out
+    value, expected, lower, upper = (
+        np.ascontiguousarray(a.T) for a in (value, expected, lower, upper)
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         half = np.where(value >= expected, upper - expected, expected - lower)
         score = np.where(half > 0, (value - expected) / half, np.nan)
@@ -88,13 +93,13 @@ def _autocorrelation(rule: Rule, value: np.ndarray, expected: np.ndarray, lower:
 
 
 def _median_of_finite(values: np.ndarray) -> np.ndarray:
-    """Per column, the median of the non-NaN values (NaN when there are none), as pandas'
+    """Per row, the median of the non-NaN values (NaN when there are none), as pandas'
     rolling median takes it."""
-    ordered = np.sort(values, axis=0)  # NaN last
-    count = (~np.isnan(values)).sum(axis=0)
-    columns = np.arange(values.shape[1])
-    low = ordered[np.maximum((count - 1) // 2, 0), columns]
-    high = ordered[np.maximum(count // 2, 0), columns]
+    ordered = np.sort(values, axis=1)  # NaN last
+    count = (~np.isnan(values)).sum(axis=1)
+    rows = np.arange(values.shape[0])
+    low = ordered[rows, np.maximum((count - 1) // 2, 0)]
+    high = ordered[rows, np.maximum(count // 2, 0)]
     with np.errstate(invalid="ignore"):
         middle = np.where(count % 2 == 1, low, (low + high) / 2)
     return np.where(count > 0, middle, np.nan)
@@ -106,28 +111,40 @@ class _Windows:
 
     def __init__(self, rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarray,
                  upper: np.ndarray, *, fine: float) -> None:  # fmt: skip
-        width, series = value.shape
+        series, width = value.shape
         self.rule = rule
         self.longest = min(rule.window, width) if rule.window >= 2 else 0
         self.threshold = rule.window_score * fine**rule.fine_severe
-        self.recent = np.abs(expected[-USUAL_WINDOW:])  # whose median is a usual size
+        self.recent = expected[:, -USUAL_WINDOW:]  # whose median is a usual size
         self.usual = np.full(series, np.nan)
         if self.longest < 2:
             return
+        last = self.longest
         dev = value - expected
         with np.errstate(invalid="ignore"):
-            parts = [dev, ((upper - lower) / 2) ** 2, np.abs(expected), np.sign(dev)]
+            parts = [dev, ((upper - lower) / 2) ** 2, np.abs(expected)]
         bad = [~np.isfinite(p) for p in parts]
-        filled = [np.where(b, 0.0, p) for p, b in zip(parts, bad, strict=True)]
-        sums = _prefix_sums(filled, [width - n for n in range(self.longest + 1)])
-        holes = np.stack([np.cumsum(b[::-1][: self.longest], axis=0) for b in bad], axis=1)
+        # Running sums from the start of the tail, bucket-major so that each bucket adds a
+        # contiguous row; the signs are whole numbers, summed in any order alike.
+        filled = [
+            np.ascontiguousarray(np.where(b, 0.0, p).T) for p, b in zip(parts, bad, strict=True)
+        ]
+        sums = _prefix_sums(filled, [width - n for n in range(last + 1)])
+        signs = np.sign(dev[:, -last:])
+        bad.append(np.isnan(signs))
+        signs = np.cumsum(np.where(bad[-1], 0.0, signs)[:, ::-1], axis=1)
+        holes = [np.cumsum(b[:, ::-1][:, :last], axis=1) for b in bad]
         # As Rule._rolling_sum: per length n, the sums of the last n (total deviation, squared
         # half-widths, expected, signs), NaN where any of them is missing.
-        with np.errstate(invalid="ignore"):
-            self.sums = np.where(holes > 0, np.nan, sums[:1] - sums[1:])
+        self.sums = np.empty((last, 4, series))
+        for n in range(1, last + 1):
+            self.sums[n - 1, :3] = sums[0] - sums[n]
+            self.sums[n - 1, 3] = signs[:, n - 1]
+            gaps = np.stack([h[:, n - 1] for h in holes])
+            self.sums[n - 1][gaps > 0] = np.nan
         finite = np.isfinite(value)
-        self.counts = finite.any(axis=0) & np.all(
-            ~finite | ((value >= 0) & (value == np.round(value))), axis=0
+        self.counts = finite.any(axis=1) & np.all(
+            ~finite | ((value >= 0) & (value == np.round(value))), axis=1
         )
 
     def lengths(self, rows: np.ndarray, rho: np.ndarray) -> np.ndarray:
@@ -160,7 +177,7 @@ class _Windows:
         need = rows[~counts & np.logical_or.reduce([fires for _, fires, _ in found])]
         need = need[np.isnan(self.usual[need])]
         if need.size:
-            self.usual[need] = _median_of_finite(self.recent[:, need])
+            self.usual[need] = _median_of_finite(np.abs(self.recent[need]))
         usual = self.usual[rows]
         with np.errstate(invalid="ignore"):
             for n, fires, base in found:
@@ -176,12 +193,12 @@ class _Windows:
 
 def _judge(rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarray,
            upper: np.ndarray, *, fine: float, sparse: np.ndarray) -> _Last:  # fmt: skip
-    """Rule.evaluate's last row and Rule._explain's branch, for every series of a bucket-major
-    tail. `sparse`: per series, whether its last band rests on a sparse basis."""
-    width, series = value.shape
+    """Rule.evaluate's last row and Rule._explain's branch for every series (a row of the
+    arrays' tails). `sparse`: per series, whether its last band rests on a sparse basis."""
+    series, width = value.shape
     persist_k, persist_m = rule._persistence(fine)
     recent = min(persist_m, width)
-    v, e, lo, hi = (a[-recent:] for a in (value, expected, lower, upper))
+    v, e, lo, hi = (a[:, -recent:].T for a in (value, expected, lower, upper))
     with np.errstate(invalid="ignore", divide="ignore"):
         half = np.where(v >= e, hi - e, e - lo)
         score = np.where(half > 0, (v - e) / half, 0.0)
@@ -205,9 +222,10 @@ def _judge(rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarra
         far = outside & (np.abs(np.nan_to_num(score)) >= rule.persist_level)
     if rule.autocorr_max > 0:
         rows = everyone[(window > 0) | (far.any(axis=0) if persist_k > 1 else False)]
-        rho[:, rows] = _autocorrelation(rule, value[:, rows], expected[:, rows],
-                                        lower[:, rows], upper[:, rows],
-                                        buckets=range(width - recent, width))  # fmt: skip
+        rho[:, rows] = _autocorrelation(
+            rule, value[rows], expected[rows], lower[rows], upper[rows],
+            buckets=range(width - recent, width),
+        )  # fmt: skip
         window[rows] = windows.lengths(rows, rho[-1, rows])
     if persist_k > 1:
         level = rule.persist_level * np.sqrt(1 + 2 * rho)
@@ -226,7 +244,7 @@ def _judge(rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarra
             missing &= e[-1] >= rule.missing_min_expected
         # At a fine step one absent point is a collector's hiccup: missing for 15 minutes.
         run = round(fine)
-        missing &= run <= width and ~np.isfinite(value[width - run :]).any(axis=0)
+        missing &= run <= width and ~np.isfinite(value[:, width - run :]).any(axis=1)
     else:
         missing &= False
     firing |= missing
@@ -269,43 +287,72 @@ def verdicts(  # noqa: PLR0917 - the series and its band's columns, as Rule.verd
     width = max(rule._persistence(fine)[1], rule.window, round(fine), 1) + USUAL_WINDOW
     width = min(width, value.shape[1])
     fine = _fineness(index[-width:])
-    tail = [np.ascontiguousarray(a[:, -width:].T) for a in (value, *band)]
-    bases: list[object] = [None] * value.shape[0] if named is None else named[:, -1].tolist()
-    sparse = np.array([isinstance(b, str) and b.endswith("sparse") for b in bases], dtype=bool)
-    last = _judge(rule, *tail, fine=fine, sparse=sparse)
-    return _build(rule, index[-1], last, bases, rule._persistence(fine))
+    tail = [a[:, -width:] for a in (value, *band)]
+    # Each distinct basis once: its code per series (-1: none), whether it is sparse.
+    if named is None:
+        codes, kinds = np.full(value.shape[0], -1), []
+    else:
+        codes, found = pd.factorize(named[:, -1])
+        kinds = list(found)
+    sparse = np.array([isinstance(k, str) and k.endswith("sparse") for k in kinds] + [False])
+    last = _judge(rule, *tail, fine=fine, sparse=sparse[codes])
+    return _build(rule, index[-1], last, (codes, kinds), rule._persistence(fine))
+
+
+def _basis_words(basis: object) -> str:
+    """What Rule.verdict adds to a reason for the basis of a band."""
+    if not isinstance(basis, str):
+        return ""
+    words = f"; {BASIS_WORDS.get(basis.split(',')[0], basis)}"
+    if basis.endswith("rebased"):
+        words += ", re-based after a lasting level change"
+    return words
 
 
 def _build(
-    rule: Rule, bucket: pd.Timestamp, last: _Last, bases: list[object], persistence: tuple[int, int]
+    rule: Rule,
+    bucket: pd.Timestamp,
+    last: _Last,
+    bases: tuple[np.ndarray, list[object]],
+    persistence: tuple[int, int],
 ) -> list[Verdict]:
-    """The Verdict objects, worded as Rule._explain and Rule.verdict word them."""
+    """The Verdict objects, worded as Rule._explain and Rule.verdict word them: the reasons
+    that are the same for many series are worded once."""
     persist_k, persist_m = persistence
-    fixed: dict[int | tuple[int, str], str] = {
-        _NO_DATA: "no data for this bucket",
-        _NO_HISTORY: "too little history for an expected range",
-        _INSIDE: "inside the band",
-    }
-    for side in ("below", "above"):
-        fixed[_DIRECTION, side] = f"{side} the band, but only {rule.direction.value} moves alert"
-        fixed[_SMALL, side] = f"{side} the band, but the change is below the minimum effect"
-        fixed[_WAITING, side] = (
-            f"{side} the band for 1 bucket; waiting for {persist_k} of {persist_m}"
-        )
-    value, exp = last.value.tolist(), last.expected.tolist()
-    below = (last.value < last.lower).tolist()
-    reasons: list[str] = []
-    for i, case in enumerate(last.case.tolist()):
-        if case in fixed:
-            reasons.append(fixed[case])
-        elif case >= _DIRECTION:
-            reasons.append(fixed[case, "below" if below[i] else "above"])
-        elif case == _MISSING:
-            reasons.append(f"no data, while about {exp[i]:,.0f} was expected")
+    codes, kinds = bases
+    suffixes = [_basis_words(k) for k in kinds] + [""]
+    below = last.value < last.lower
+    sides = np.where(below, "below", "above")
+    # The basis is named only where there is an expected value.
+    codes = np.where(np.isfinite(last.expected), codes, -1)
+    reasons = np.empty(last.case.size, dtype=object)
+    special = np.isin(last.case, (_MISSING, _SHIFT, _FIRING))
+    common = np.flatnonzero(~special)
+    key = (last.case[common] * 2 + below[common]) * len(suffixes) + codes[common] + 1
+    keys, inverse = np.unique(key, return_inverse=True)
+    worded = np.empty(keys.size, dtype=object)
+    for j, k in enumerate(keys.tolist()):
+        case, side = divmod(k // len(suffixes), 2)
+        side_word = "below" if side else "above"
+        text = {
+            _NO_DATA: "no data for this bucket",
+            _NO_HISTORY: "too little history for an expected range",
+            _INSIDE: "inside the band",
+            _DIRECTION: f"{side_word} the band, but only {rule.direction.value} moves alert",
+            _SMALL: f"{side_word} the band, but the change is below the minimum effect",
+            _WAITING: f"{side_word} the band for 1 bucket; waiting for {persist_k} of {persist_m}",
+        }[case]
+        worded[j] = text + suffixes[k % len(suffixes) - 1]
+    reasons[common] = worded[inverse]
+    for i in np.flatnonzero(special).tolist():
+        case = int(last.case[i])
+        if case == _MISSING:
+            text = f"no data, while about {float(last.expected[i]):,.0f} was expected"
         elif case == _SHIFT:
-            reasons.append(
-                f"{'below' if value[i] < exp[i] else 'above'} expected for the last "
-                f"{last.window[i]} buckets together (a sustained shift no single bucket shows)"
+            way = "below" if last.value[i] < last.expected[i] else "above"
+            text = (
+                f"{way} expected for the last {int(last.window[i])} buckets together "
+                "(a sustained shift no single bucket shows)"
             )
         else:
             recent = int(last.outside[i])
@@ -314,27 +361,13 @@ def _build(
                 if recent >= persist_k
                 else f"{abs(float(last.score[i])):.1f}x the band's half-width"
             )
-            reasons.append(f"{'below' if below[i] else 'above'} the expected range ({why})")
-    suffixes: dict[object, str] = {}
-    for named in set(bases):
-        suffix = ""
-        if isinstance(named, str):
-            suffix = f"; {BASIS_WORDS.get(named.split(',')[0], named)}"
-            if named.endswith("rebased"):
-                suffix += ", re-based after a lasting level change"
-        suffixes[named] = suffix
-    has_exp = np.isfinite(last.expected)
-    reasons = [r + suffixes[b] if e else r for r, b, e in zip(reasons, bases, has_exp.tolist(),
-                                                           strict=True)]  # fmt: skip
+            text = f"{sides[i]} the expected range ({why})"
+        reasons[i] = text + suffixes[codes[i]]
     score = np.where(np.isfinite(last.value), last.score, np.nan)
     fields = [_numbers(a) for a in (last.value, last.expected, last.lower, last.upper, score)]
-    statuses = [_STATUS[case] for case in last.case.tolist()]
-    return [
-        Verdict(status, bucket, value, expected, lower, upper, score, reason)
-        for status, value, expected, lower, upper, score, reason in zip(
-            statuses, *fields, reasons, strict=True
-        )
-    ]
+    statuses = np.array([_STATUS[case] for case in range(len(_STATUS))], dtype=object)
+    return list(map(Verdict, statuses[last.case].tolist(), repeat(bucket, last.case.size),
+                    *fields, reasons.tolist()))  # fmt: skip
 
 
 def _numbers(values: np.ndarray) -> list[float | None]:

@@ -67,11 +67,12 @@ def _no_band(rng: np.random.Generator, val: np.ndarray, exp: np.ndarray, half: n
 
 
 def _holes(rng: np.random.Generator, val: np.ndarray, exp: np.ndarray, half: np.ndarray) -> None:
-    """Missing values and expected values here and there, a move at the end."""
+    """Missing values, expected values and band edges here and there, a move at the end."""
     val[rng.random(val.size) < 0.1] = np.nan
     exp[rng.random(exp.size) < 0.05] = np.nan
     k = int(rng.integers(2, 5))
     val[-k:] = exp[-k:] + rng.choice([-1, 1]) * half[-k:] * rng.uniform(0.5, 1.5, k)
+    half[rng.random(half.size) < 0.1] = np.nan
 
 
 def _flat_band(
@@ -254,7 +255,7 @@ def test_autocorrelation_equals_the_rule_at_every_bucket() -> None:
     rule, _, (values, expected, lower, upper, _) = random_case({}, "15min", 130)
     want = np.array([rule._autocorrelation(*(a[i] for a in (values, expected, lower, upper)))
                      for i in range(values.shape[0])])  # fmt: skip
-    got = _autocorrelation(rule, values.T, expected.T, lower.T, upper.T, buckets=range(130))
+    got = _autocorrelation(rule, values, expected, lower, upper, buckets=range(130))
     assert (want > 0).sum() > 100  # correlated errors are among them
     np.testing.assert_allclose(got.T, want, rtol=1e-12, atol=0)
 
@@ -263,11 +264,11 @@ def test_usual_size_is_the_rule_trailing_median() -> None:
     """The median of a window's known values, with odd and even counts and none at all, is
     the rule's trailing median at the window's end."""
     rng = np.random.default_rng(5)
-    recent = rng.lognormal(0, 1, (USUAL_WINDOW, 60))
+    recent = rng.lognormal(0, 1, (60, USUAL_WINDOW))
     recent[rng.random(recent.shape) < 0.3] = np.nan
-    recent[:, 0] = np.nan
-    want = [_trailing_median(recent[:, i], USUAL_WINDOW)[-1] for i in range(60)]
-    counts = set((~np.isnan(recent)).sum(axis=0) % 2)
+    recent[0] = np.nan
+    want = [_trailing_median(recent[i], USUAL_WINDOW)[-1] for i in range(60)]
+    counts = set((~np.isnan(recent)).sum(axis=1) % 2)
     assert counts == {0, 1}
     np.testing.assert_array_equal(_median_of_finite(recent), want)
 
