@@ -115,10 +115,19 @@ class _Windows:
         self.rule = rule
         self.longest = min(rule.window, width) if rule.window >= 2 else 0
         self.threshold = rule.window_score * fine**rule.fine_severe
-        self.recent = expected[:, -USUAL_WINDOW:]  # whose median is a usual size
-        self.usual = np.full(series, np.nan)
+        # Every bucket of a window that fires leans the same way: the sums are taken only for
+        # the series whose last two buckets do (`at`: each series' place among them, or -1).
+        self.at = np.full(series, -1)
         if self.longest < 2:
             return
+        with np.errstate(invalid="ignore"):
+            lean = np.sign(value[:, -2:] - expected[:, -2:])
+        chosen = np.flatnonzero((lean[:, 0] == lean[:, 1]) & (lean[:, 1] != 0))
+        self.at[chosen] = np.arange(chosen.size)
+        value, expected, lower, upper = (a[chosen] for a in (value, expected, lower, upper))
+        series = chosen.size
+        self.recent = expected[:, -USUAL_WINDOW:]  # whose median is a usual size
+        self.usual = np.full(series, np.nan)
         last = self.longest
         dev = value - expected
         with np.errstate(invalid="ignore"):
@@ -150,9 +159,18 @@ class _Windows:
     def lengths(self, rows: np.ndarray, rho: np.ndarray) -> np.ndarray:
         """For the series `rows` (indices), with autocorrelations `rho`, the shortest window
         that fires, 0 if none."""
+        out = np.zeros(rows.size, dtype=int)
+        if self.longest < 2:
+            return out
+        chosen = self.at[rows] >= 0
+        out[chosen] = self._lengths(self.at[rows[chosen]], rho[chosen])
+        return out
+
+    def _lengths(self, rows: np.ndarray, rho: np.ndarray) -> np.ndarray:
+        """lengths() for `rows` among the chosen series (places in the sums)."""
         rule = self.rule
         length = np.zeros(rows.size, dtype=int)
-        if self.longest < 2 or rows.size == 0:
+        if rows.size == 0:
             return length
         rel = max(rule.min_rel_change, rule.window_min_rel)
         found = []
