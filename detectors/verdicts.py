@@ -313,7 +313,8 @@ def verdicts(  # noqa: PLR0917 - the series and its band's columns, as Rule.verd
         codes, found = pd.factorize(named[:, -1])
         kinds = list(found)
     sparse = np.array([isinstance(k, str) and k.endswith("sparse") for k in kinds] + [False])
-    last = _judge(rule, *tail, fine=fine, sparse=sparse[codes])
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # NaN and inf as data
+        last = _judge(rule, *tail, fine=fine, sparse=sparse[codes])
     return _build(rule, index[-1], last, (codes, kinds), rule._persistence(fine))
 
 

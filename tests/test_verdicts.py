@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 import zlib
 from collections import Counter
 from collections.abc import Callable
@@ -222,13 +223,38 @@ def test_matrix_verdicts_equal_the_rule_series_by_series(
 ) -> None:
     """Every field of every verdict equals Rule.verdict's, for each rule variant and step."""
     rule, index, arrays = random_case(params, step, width)
-    for with_basis in (True, False):
-        want = reference(rule, index, arrays, with_basis)
-        got = verdicts(rule, index, *arrays[:4], arrays[4] if with_basis else None)
+    before = [a.copy() for a in arrays]
+    for rows, with_basis in ((slice(None), True), (slice(36), False)):
+        values, expected, lower, upper, basis = (a[rows] for a in arrays)
+        want = reference(rule, index, (values, expected, lower, upper, basis), with_basis)
+        got = verdicts(rule, index, values, expected, lower, upper, basis if with_basis else None)
         assert len(got) == len(want)
         wrong = {i: d for i, (w, g) in enumerate(zip(want, got, strict=True))
                  if (d := differences(w, g))}  # fmt: skip
         assert not wrong, wrong
+    for kept, now in zip(before, arrays, strict=True):  # the caller's arrays are left alone
+        np.testing.assert_array_equal(kept, now)
+
+
+@pytest.mark.parametrize(("params", "step", "width"), [RULES[0], RULES[-3]])
+def test_infinite_values_decide_as_the_rule(
+    params: dict[str, object], step: str, width: int
+) -> None:
+    """Infinite values, expected values and band edges here and there (and last) give the
+    rule's verdicts, without a warning from the matrix path."""
+    rule, index, arrays = random_case(params, step, width)
+    rng = np.random.default_rng(3)
+    values, expected, lower, upper, basis = (a.copy() for a in arrays)
+    for a in (values, expected, lower, upper):
+        a[rng.random(a.shape) < 0.01] = np.inf * rng.choice([-1, 1])
+    values[::7, -1], expected[::11, -2], upper[::5, -1] = np.inf, -np.inf, np.inf
+    arrays = (values, expected, lower, upper, basis)
+    with warnings.catch_warnings():  # inf - inf in the reference
+        warnings.simplefilter("ignore", RuntimeWarning)
+        want = reference(rule, index, arrays)
+    got = verdicts(rule, index, *arrays)
+    assert not [d for w, g in zip(want, got, strict=True) if (d := differences(w, g))]
+    assert sum(v.value is None for v in got) >= len(got) // 7  # an infinite value shows none
 
 
 def test_the_comparison_reaches_every_branch_of_the_rule() -> None:
@@ -239,7 +265,7 @@ def test_the_comparison_reaches_every_branch_of_the_rule() -> None:
     rebased = 0
     for params, step, width in RULES[:3] + RULES[-3:]:
         rule, index, arrays = random_case(params, step, width)
-        for verdict in reference(rule, index, arrays):
+        for verdict in verdicts(rule, index, *arrays):  # the rule's, as the test above shows
             seen[kind(verdict.reason)] += 1
             rebased += "re-based" in verdict.reason
             if "together" in verdict.reason:
