@@ -2,8 +2,8 @@
 
 `verdicts()` returns what `Rule.verdict` returns for each row. Running sums are added up in the
 order the rule adds them (from the start of the same tail, bucket after bucket), so every guard
-decides exactly as the reference does, not merely nearly. Inside, arrays are bucket-major
-(bucket x series): a running sum then adds whole rows, one per bucket, across all series.
+decides exactly as the reference does, not merely nearly; they are taken bucket-major (bucket x
+series), one contiguous row of all series per bucket. Only the Verdict objects are per series.
 """
 
 from __future__ import annotations
