@@ -20,6 +20,8 @@ from detectors.rule import BASIS_WORDS, USUAL_WINDOW, Rule, _fineness
 
 __all__ = ["verdicts"]
 
+CHUNK = 8192  # series judged together
+
 # Branches of Rule._explain, in its order.
 _MISSING, _NO_DATA, _NO_HISTORY, _SHIFT, _FIRING, _INSIDE, _DIRECTION, _SMALL, _WAITING = range(9)
 _STATUS = {_MISSING: Status.ANOMALY, _NO_DATA: Status.UNKNOWN, _NO_HISTORY: Status.UNKNOWN,
@@ -313,8 +315,14 @@ def verdicts(  # noqa: PLR0917 - the series and its band's columns, as Rule.verd
         codes, found = pd.factorize(named[:, -1])
         kinds = list(found)
     sparse = np.array([isinstance(k, str) and k.endswith("sparse") for k in kinds] + [False])
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # NaN and inf as data
-        last = _judge(rule, *tail, fine=fine, sparse=sparse[codes])
+    sparse = sparse[codes]
+    parts = []
+    # A few thousand series at a time: the working arrays stay tens of MB at any count.
+    for start in range(0, value.shape[0], CHUNK):
+        rows = slice(start, start + CHUNK)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # NaN, inf as data
+            parts.append(_judge(rule, *(a[rows] for a in tail), fine=fine, sparse=sparse[rows]))
+    last = _Last(*(np.concatenate(field) for field in zip(*parts, strict=True)))
     return _build(rule, index[-1], last, (codes, kinds), rule._persistence(fine))
 
 

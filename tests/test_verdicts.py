@@ -15,7 +15,7 @@ import pytest
 import detectors
 from detectors import Rule, Status, Verdict
 from detectors.rule import USUAL_WINDOW, _trailing_median
-from detectors.verdicts import _autocorrelation, _median_of_finite, verdicts
+from detectors.verdicts import CHUNK, _autocorrelation, _median_of_finite, verdicts
 
 BASES = (None, "daily", "weekly", "weekly, rebased", "daily, sparse", "daily-short", "recent",
          "weekly, sparse", "holiday")  # fmt: skip
@@ -403,3 +403,13 @@ def test_a_short_window_on_counts_needs_less_volume() -> None:
     )
     index, arrays = flat([[100, 100, 100, 152, 132]], expected=100.0, half=40.0)
     assert judged(rule, index, arrays)[0].reason == "inside the band"
+
+
+def test_many_series_are_judged_as_each_alone() -> None:
+    """Over ten thousand series (judged a few thousand at a time), each verdict is the one the
+    same series gets in a stack of 84."""
+    rule, index, arrays = random_case({}, "15min", 112)
+    alone = verdicts(rule, index, *arrays)
+    many = verdicts(rule, index, *(np.tile(a, (121, 1)) for a in arrays))
+    assert len(many) == 121 * 84 > CHUNK
+    assert many == alone * 121
