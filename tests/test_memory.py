@@ -1,5 +1,5 @@
 """What the memory work changed keeps every number: the history cache read and written through
-dictionary codes, the window fetched a day at a time, merge and slices over the held rows."""
+dictionary codes, the window fetched in pieces, merge and slices over the held rows."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bot.service.history import History, give_back_freed_arrays
+from bot.service.history import FETCH_PIECE, History, give_back_freed_arrays
 from bot.state import State
 from queries.catalogue import load_catalogue
 from queries.history import Window, complete_end, merge
@@ -103,17 +103,17 @@ def test_cache_of_an_empty_fetch_loads_as_no_rows(tmp_path: Path) -> None:
     state.close()
 
 
-async def test_a_cold_window_fetched_a_day_at_a_time_equals_one_query(
+async def test_a_cold_window_fetched_in_pieces_equals_one_query(
     embedded_spec: SourceSpec,
 ) -> None:
-    """The first check's window, fetched one day per query, is the one query's frame: the same
-    rows, in the same order, with the same numbers."""
+    """The first check's window, fetched FETCH_PIECE per query, is the one query's frame: the
+    same rows, in the same order, with the same numbers."""
     source = embedded_spec.open()
     try:
         history = History(source, CATALOGUE, None)
         for table in CATALOGUE.tables.values():
             frame, window, fetched = await history.frame(table, END, timedelta(minutes=2))
-            assert window.is_full and window.end - window.start > timedelta(days=2)
+            assert window.is_full and window.end - window.start > 2 * FETCH_PIECE
             whole = await source.fetch(table, window.start, window.end)
             assert fetched == len(whole) > 1000
             pd.testing.assert_frame_equal(frame, whole, check_exact=True)
