@@ -11,9 +11,11 @@ round renders its charts again. Printed: p50 / p95 / max seconds per command, fr
 reaching the fake server to the command's last answer, for two bots measured alternately in the
 same run:
 
-    current   Monitor.chart as it is: a render per request, on the default thread pool
-    desk      Monitor.chart through bot.service.chartdesk.ChartDesk (one render per chart,
-              shared; at most --limit at once; the check's anomaly charts warmed at once)
+    current   the baseline: Monitor.chart rendering per request on the default thread pool,
+              nothing shared (as before the chart desk)
+    desk      the bot's Monitor as it is: charts through bot.service.chartdesk.ChartDesk (one
+              render per chart, shared; at most --limit at once; /check's anomaly charts drawn
+              right after the check), detection through the matrix engine
 
 and the ratio current / desk.
 """
@@ -33,8 +35,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.app import BotApp
-from bot.chat.monitoring import CHARTS_PER_CHECK
-from bot.core.report import SeriesResult
+from bot.core.report import CheckReport, SeriesResult
 from bot.service.chartdesk import ChartDesk
 from bot.service.charts import render_chart
 from bot.service.monitor import Monitor
@@ -50,35 +51,26 @@ END = datetime(2026, 11, 27, 12, 7, 30, tzinfo=UTC)  # the demo's Android incide
 COMMANDS = ("/metric views", "/check", "/status")
 
 
-class DeskMonitor(Monitor):
-    """The monitor with the chart desk: what monitor.py's chart() becomes."""
+class PerRequestMonitor(Monitor):
+    """The baseline: a render per request on the default thread pool, nothing shared, no
+    charts drawn ahead (what Monitor.chart did before the chart desk)."""
 
-    def __init__(self, *args: Any, limit: int, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.desk = ChartDesk(limit=limit, keep=64)
+    async def chart(self, result: SeriesResult, lang: str | None = None) -> bytes:
+        return await asyncio.to_thread(render_chart, result.metric, result.slice, result.series,
+                                       result.band, result.verdict, zone=self.settings.zone,
+                                       lang=lang or self.settings.language)  # fmt: skip
 
-    def _key(self, result: SeriesResult) -> tuple[Any, ...]:
-        return (result.metric.name, result.slice, result.verdict.bucket, self._report_version)
-
-    async def chart(self, result: SeriesResult) -> bytes:
-        return await self.desk.png(self._key(result), render_chart, result.metric, result.slice,
-                                   result.series, result.band, result.verdict,
-                                   zone=self.settings.zone)  # fmt: skip
-
-    def warm(self) -> None:
-        """The charts /check shows, rendered right after the check, ahead of anyone asking."""
-        last = self.last_report
-        found = last[0].anomalies if last else ()
-        worst = sorted(found, key=lambda r: -abs(r.verdict.score or 1e9))
-        for r in worst[:CHARTS_PER_CHECK]:
-            self.desk.warm(self._key(r), render_chart, r.metric, r.slice, r.series, r.band,
-                           r.verdict, zone=self.settings.zone)  # fmt: skip
+    def warm_charts(self, report: CheckReport, langs: tuple[str, ...] = ()) -> None:
+        """Nothing drawn ahead."""
 
 
 def forget_charts(monitor: Monitor) -> None:
-    monitor._charts.clear()  # the benchmark empties the cache between rounds
-    if isinstance(monitor, DeskMonitor):
-        monitor.desk.clear()
+    """The benchmark empties the chart cache between rounds, as after a check that found new
+    anomalies; the bot then draws /check's charts at once, as after such a check."""
+    monitor.desk.clear()
+    last = monitor.last_report
+    if last is not None and not isinstance(monitor, PerRequestMonitor):
+        monitor.warm_charts(last[0])
 
 
 async def settle(fake: FakeTelegram, chat: int, before: int) -> int:
@@ -116,7 +108,8 @@ async def bot_run(mode: str, args: argparse.Namespace, db: Path, work: Path,
     parts: dict[str, Any] = {"source": source, "catalogue": load_catalogue(),
                              "state": State(state), "settings": settings,
                              "clock": lambda: END}  # fmt: skip
-    monitor = DeskMonitor(**parts, limit=args.limit) if mode == "desk" else Monitor(**parts)
+    monitor = PerRequestMonitor(**parts) if mode == "current" else Monitor(**parts)
+    monitor.desk = ChartDesk(limit=args.limit, keep=64)
     app = BotApp(settings, monitor)
     stop = asyncio.Event()
     task = asyncio.create_task(app.run(stop=stop, handle_signals=False, polling_timeout=1,
@@ -132,8 +125,6 @@ async def bot_run(mode: str, args: argparse.Namespace, db: Path, work: Path,
             expect[text] = await settle(fake, probe, before)
         for _ in range(args.rounds):
             forget_charts(monitor)
-            if isinstance(monitor, DeskMonitor):
-                monitor.warm()
 
             async def user(u: int) -> None:
                 for k in range(len(COMMANDS)):
