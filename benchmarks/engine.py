@@ -15,7 +15,8 @@ shared machine the CPU time is the steadier figure.
 Input is held as float32 (counts and two-decimal values are exact in it) and handed to the
 engine as float64 in calls of up to --chunk series (default: all in one call, as the check
 does for one metric): at 100,000 series a 28-day float64 window is 2 GB on its own, so that
-count is run with --days 14 (1 GB).
+count is run with --days 15 (1.2 GB; the window must hold the 14-day same-slot lag of the new
+bucket, or every key restarts).
 """
 
 from __future__ import annotations

@@ -38,8 +38,9 @@ the engine cannot know what the reference knows, it says so here:
   the batch, steady calls continue it exactly.
 - A key restarts (a batch over the window given; from then on its history starts there) when it
   is new, when the step changes, when the index goes back or starts after the key's last bucket
-  (a gap between calls), when the window lacks a value the new buckets' medians read (a window
-  shorter than `weeks` weeks + the new buckets, for a key older than that), when a value changed
+  (a gap between calls), when the window lacks a value the new buckets' medians read and the
+  key has seen it (a window shorter than `days` days, or `weeks` weeks for a key older than
+  that, plus the new buckets: the check's 28 days cover both), when a value changed
   between REDO and 2 x REDO buckets back, or when a whole-series property the reference reads
   from every value flips: counts-ness (all values whole and non-negative) or the sign (a negative
   value switches re-basing from a factor to an offset).
