@@ -3,6 +3,7 @@ late data. Plain values, shared by the check, the plan, the wording and the char
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -44,18 +45,19 @@ class SeriesResult:
 
 
 class Block:
-    """One metric's series and bands from a check, as matrices: values (series x buckets)
-    on `index`, and the band's columns (series x rows) for the last rows of it."""
+    """One metric's series and bands from a check: `series_of(row)` builds a series (from
+    the table's slices, which the check holds anyway), and the band's columns are matrices
+    (series x rows) for the last rows of `index`."""
 
     def __init__(
-        self, name: str, index: pd.DatetimeIndex, values: np.ndarray, *, expected: np.ndarray,
-        lower: np.ndarray, upper: np.ndarray, basis: np.ndarray,
+        self, index: pd.DatetimeIndex, series_of: Callable[[int], pd.Series], *,
+        expected: np.ndarray, lower: np.ndarray, upper: np.ndarray, basis: np.ndarray,
     ) -> None:  # fmt: skip
-        self.name, self.index, self.values = name, index, values
+        self.index, self.series_of = index, series_of
         self.expected, self.lower, self.upper, self.basis = expected, lower, upper, basis
 
     def series(self, row: int) -> pd.Series:
-        return pd.Series(self.values[row], index=self.index, name=self.name, copy=False)
+        return self.series_of(row)
 
     def band(self, row: int) -> pd.DataFrame:
         """The band on the whole index (NaN before the rows computed), as Detector.band."""

@@ -84,7 +84,8 @@ def detect(
             built = clock()
             found = engines.judge(table, metric, spec=spec, detector=detector, rule=rule,
                                   index=sliced.index, values=values, weights=weights,
-                                  wheres=wheres)  # fmt: skip
+                                  wheres=wheres,
+                                  series_of=partial(sliced.series, metric))  # fmt: skip
             results.extend(found)
             building, judging = building + built - started, judging + clock() - built
             continue

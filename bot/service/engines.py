@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -64,6 +65,7 @@ class Engines:
         values: np.ndarray,
         weights: np.ndarray | None,
         wheres: Sequence[Slice],
+        series_of: Callable[[Slice], pd.Series],
     ) -> list[SeriesResult]:
         """Bands and verdicts for all of a metric's slices (`values`: slice x bucket)."""
         assert isinstance(detector, SeasonalDetector)
@@ -74,13 +76,19 @@ class Engines:
         rows = bands.expected.shape[1]
         found = verdicts(rule, index[-rows:], values[:, -rows:], bands.expected,
                          bands.lower, bands.upper, bands.basis)  # fmt: skip
-        block = Block(metric.name, index, values, expected=bands.expected, lower=bands.lower,
-                      upper=bands.upper, basis=bands.basis)  # fmt: skip
+        # The results keep the band's rows and build a series from the slices when read: not
+        # the values matrix, which is dropped with this call.
+        block = Block(index, partial(_series_of, series_of, list(wheres)), expected=bands.expected,
+                      lower=bands.lower, upper=bands.upper, basis=bands.basis)  # fmt: skip
         described = detector.describe()
         return [
             SeriesResult(metric, where, Rows(block, i), Rows(block, i), verdict, described)
             for i, (where, verdict) in enumerate(zip(wheres, found, strict=True))
         ]
+
+
+def _series_of(build: Callable[[Slice], pd.Series], wheres: list[Slice], row: int) -> pd.Series:
+    return build(wheres[row])
 
 
 _HELD: weakref.WeakKeyDictionary[object, Engines] = weakref.WeakKeyDictionary()
