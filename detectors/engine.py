@@ -22,20 +22,20 @@ the sparse quantile only for sparse series. State: about 45 KB per series at 15 
 
 A key seen for the first time is a batch over the same code, with an empty past and every bucket
 of the window new, in chunks that keep a (series x buckets x lags) float32 block under ~100 MB.
-A batch does what the reference does for `last = rows + REDO`: each stage starts where a later
-stage (or the kept state) reads it, so the final width is sorted for the last ~170 buckets only.
+A batch does what the reference does for `last = rows`: each stage starts where a later stage
+(or the kept state) reads it, so the final width is sorted for the last ~140 buckets only.
 
 Exactness: the engine reproduces the reference's arithmetic (float32 sorts of absolute errors,
 cumulative sums, pandas' rolling median and linear quantile, which treat inf as missing), so the
 bands match to float64 rounding (tests: rtol 1e-9) and the `basis` strings are identical. Where
 the engine cannot know what the reference knows, it says so here:
 
-- A batch equals `detector.band(series, last=rows + REDO)` (the economy the checker used per
-  series). That equals `last=None` except where the reference's own `last` truncation shows:
-  the noise pass's `inside` chain starts at the batch's first_wide (a noisy stretch running
-  across it can widen later buckets differently, within the noise factor, at most noise_max),
-  and re-basing before first_rebase is not applied to the errors no later width reads. After
-  the batch, steady calls continue it exactly.
+- A batch equals `detector.band(series, last=rows)`, exactly what the checker's per-series path
+  computes, so a first check gives that path's bands. That equals `last=None` except where
+  the reference's own `last` truncation shows: the noise pass's `inside` chain starts at the
+  batch's first_wide (a noisy stretch running across it can widen later buckets differently,
+  within the noise factor, at most noise_max), and re-basing before first_rebase is not applied
+  to the errors no later width reads. After the batch, steady calls continue it exactly.
 - A key restarts (a batch over the window given; from then on its history starts there) when it
   is new, when the step changes, when the index goes back or starts after the key's last bucket
   (a gap between calls), when the window lacks a value the new buckets' medians read and the
@@ -46,9 +46,10 @@ the engine cannot know what the reference knows, it says so here:
   value switches re-basing from a factor to an offset).
 - Re-sent values are compared with the last 2 x REDO buckets the engine saw; a change further
   back is not seen: the same-slot medians read the new value from the window, while what the
-  old value already fed (errors, levels) stays.
-- The whole-series properties are updated from the new buckets only: a late value replacing a
-  non-whole or negative one does not flip them back.
+  old value already fed (errors, levels) stays. The caller knows what it fetched again: the
+  check (bot/service/engines.py) starts a metric's engine afresh when that reaches further.
+- The whole-series properties are kept as counts of the values that break them (negative; not
+  whole), so a late value replacing the only non-whole or negative one flips them back.
 - Row 0 of a key is NaN in both (no history); the reference's resolution there differs (0 vs 1)
   but reaches no band.
 
@@ -90,7 +91,7 @@ __all__ = ["REDO", "BandEngine", "EngineBands"]
 
 REDO = 32  # buckets back a late value may change and still be recomputed incrementally
 BLOCK_BYTES = 100_000_000  # the largest temporary block (series x rows x lags) of a chunk
-_GROW = 1024
+_GROW = 16  # fewest slots added at once (then half again as many as held)
 
 # basis codes: base (0 none, 1 weekly, 2 daily, 3 daily-short, 4 recent) + 8 rebased + 16 sparse
 _BASES: tuple[str | None, ...] = (None, WEEKLY, DAILY, DAILY_SHORT, RECENT)
@@ -320,10 +321,11 @@ def _places(values: np.ndarray) -> np.ndarray:
     places = np.full(values.shape, DECIMALS_MAX, dtype=float)
     if bool(np.all(finite == np.round(finite))):
         return np.zeros(values.shape)
-    for d in range(DECIMALS_MAX - 1, -1, -1):
-        scaled = finite * 10.0**d
-        exact = np.abs(scaled - np.round(scaled)) <= 1e-6 * np.maximum(scaled, 1.0)
-        places = np.where(exact, d, places)
+    with np.errstate(over="ignore", invalid="ignore"):  # 1e300 x 10^8: inf, not whole
+        for d in range(DECIMALS_MAX - 1, -1, -1):
+            scaled = finite * 10.0**d
+            exact = np.abs(scaled - np.round(scaled)) <= 1e-6 * np.maximum(scaled, 1.0)
+            places = np.where(exact, d, places)
     return places
 
 
@@ -344,6 +346,9 @@ class BandEngine:
         self._reads = np.zeros(0, dtype=np.int64)  # lags at which values are read
         self._counts = np.zeros(0, dtype=bool)  # per slot: all values whole and >= 0
         self._nonneg = np.zeros(0, dtype=bool)  # per slot: no negative value
+        # ... kept as counts of the values that break them, so a late fix flips them back
+        self._neg = np.zeros(0, dtype=np.int64)
+        self._frac = np.zeros(0, dtype=np.int64)
         self._rings = _Rings()
 
     # ---- state -------------------------------------------------------------------------
@@ -394,18 +399,22 @@ class BandEngine:
         self._start = np.zeros(0, dtype=np.int64)
         self._counts = np.zeros(0, dtype=bool)
         self._nonneg = np.zeros(0, dtype=bool)
+        self._neg = np.zeros(0, dtype=np.int64)
+        self._frac = np.zeros(0, dtype=np.int64)
 
     def _new_slots(self, n: int) -> np.ndarray:
         taken = [self._free.pop() for _ in range(min(n, len(self._free)))]
         rest = n - len(taken)
         if rest:
             start = self._rings.capacity
-            self._rings.grow(start + max(rest, _GROW))
+            self._rings.grow(start + max(rest, start // 2, _GROW))
             grow = self._rings.capacity - self._end.size
             self._end = np.concatenate([self._end, np.zeros(grow, dtype=np.int64)])
             self._start = np.concatenate([self._start, np.zeros(grow, dtype=np.int64)])
             self._counts = np.concatenate([self._counts, np.zeros(grow, dtype=bool)])
             self._nonneg = np.concatenate([self._nonneg, np.zeros(grow, dtype=bool)])
+            self._neg = np.concatenate([self._neg, np.zeros(grow, dtype=np.int64)])
+            self._frac = np.concatenate([self._frac, np.zeros(grow, dtype=np.int64)])
             self._free.extend(range(self._rings.capacity - 1, start + rest - 1, -1))
             taken += list(range(start, start + rest))
         return np.asarray(taken, dtype=np.int64)
@@ -509,9 +518,18 @@ class BandEngine:
                 restart.extend(idx[short].tolist())
                 idx = idx[~short]
                 groups[c] = idx.tolist()
-            nonneg, counts = self._flags(values[idx, c - a :])
-            nonneg &= self._nonneg[slots[idx]]
-            counts &= self._counts[slots[idx]]
+            # The values from c on replace what the ring holds there (a late fix), then count.
+            held = slots[idx]
+            ring = self._rings.arrays["v"]
+            pos = np.arange(c, end)
+            old = ring[held[:, None], (pos % ring.shape[1])[None, :]]
+            old = np.where(pos[None, :] < self._end[held][:, None], old, np.nan)
+            gone_neg, gone_frac = self._breaks(old)
+            new_neg, new_frac = self._breaks(values[idx, c - a :])
+            neg = self._neg[held] - gone_neg + new_neg
+            frac = self._frac[held] - gone_frac + new_frac
+            nonneg, counts = neg == 0, (neg == 0) & (frac == 0)
+            self._neg[held], self._frac[held] = neg, frac
             flips = nonneg != self._nonneg[slots[idx]]
             if self.detector.counts == "auto":
                 flips |= counts != self._counts[slots[idx]]
@@ -524,17 +542,20 @@ class BandEngine:
             idx = np.asarray(sorted(restart))
             self._rings.reset(slots[idx])
             self._start[slots[idx]] = a
-            self._nonneg[slots[idx]], self._counts[slots[idx]] = self._flags(values[idx])
+            neg, frac = self._breaks(values[idx])
+            self._neg[slots[idx]], self._frac[slots[idx]] = neg, frac
+            self._nonneg[slots[idx]], self._counts[slots[idx]] = neg == 0, (neg == 0) & (frac == 0)
         return groups, sorted(restart)
 
     @staticmethod
-    def _flags(part: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per row: no negative value; all values whole and non-negative (NaN aside)."""
+    def _breaks(part: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per row: how many values are negative, and how many are non-negative but not
+        whole (NaN aside): a series is counts while both are 0, non-negative while the first."""
         finite = np.isfinite(part)
-        negative = np.any(finite & (part < 0), axis=1)
         with np.errstate(invalid="ignore"):
-            broken = np.any(finite & (part != np.round(part)), axis=1)
-        return ~negative, ~(negative | broken)
+            negative = finite & (part < 0)
+            broken = finite & ~negative & (part != np.round(part))
+        return negative.sum(axis=1), broken.sum(axis=1)
 
     def _changed(
         self, values: np.ndarray, rows: np.ndarray, slots: np.ndarray, a: int, end: int
@@ -583,7 +604,7 @@ class BandEngine:
         batch: bool = False,
     ) -> None:
         """Compute buckets c.. for the members, in chunks that keep blocks under BLOCK_BYTES;
-        a batch (keys starting afresh) as the reference does for its last `rows` + REDO."""
+        a batch (keys starting afresh) as the reference does for its last `rows`."""
         m = values.shape[1] - (c - a)
         lay = self._layout
         assert lay is not None
@@ -594,7 +615,7 @@ class BandEngine:
             group = _Group(self._rings.arrays, slots[part], c, values[part, c - a :])
             group.values = _Window(values, part, c, a)
             if batch:
-                group.truncate(lay, self.detector, self.rows + REDO)
+                group.truncate(lay, self.detector, self.rows)
             w = None if weights is None else weights[part, c - a :]
             self._compute(group, w)
             group.store()

@@ -14,7 +14,8 @@ from bot.service.engines import Engines, engines_of
 from bot.service.history import History
 from bot.state import State
 from queries.catalogue import load_catalogue
-from queries.series import Slice
+from queries.history import Window
+from queries.series import Slice, TableSlices
 from tests.conftest import END, SourceSpec
 
 CATALOGUE = load_catalogue()
@@ -121,3 +122,37 @@ async def test_a_changed_spec_gets_its_own_engine_and_departed_slices_are_forgot
         assert any(v.status.value != "unknown" for v in got.values())
     finally:
         await source.close()
+
+
+async def test_values_fetched_again_far_back_are_judged_afresh(embedded_spec: SourceSpec) -> None:
+    """When a check re-fetches buckets further back than the engine compares re-sent values
+    (here 100 buckets, with views tripled there), the metric's engine starts afresh, and its
+    bands and verdicts equal the per-series path's on the changed data."""
+    source = embedded_spec.open()
+    try:
+        history = History(source, CATALOGUE, None)
+        await run_check(history, END, delay=DELAY)
+        table = CATALOGUE.tables["feed_actions"]
+        held = history.held(table)
+        assert held is not None
+        frame, start, end = held
+        sliced, window = (await _held(history))["feed_actions"]
+        metrics = CATALOGUE.metrics_of("feed_actions")
+        engines = Engines()
+        detect(frame, window, table, metrics, CATALOGUE.step, sliced=sliced, engines=engines)
+        changed = frame.copy()
+        at = sliced.index[-100]
+        changed.loc[changed["bucket"] == at, "views"] *= 3
+        again = TableSlices(changed, table, sliced.index)
+        refetch = Window(start, end, fetch_start=at.to_pydatetime())
+        got = detect(changed, refetch, table, metrics, CATALOGUE.step, sliced=again,
+                     engines=engines)  # fmt: skip
+        want = detect(changed, refetch, table, metrics, CATALOGUE.step, sliced=again)
+    finally:
+        await source.close()
+    assert len(got) == len(want) == 40
+    for a, b in zip(got, want, strict=True):
+        assert a.verdict == b.verdict
+        for col in ("expected", "lower", "upper"):
+            np.testing.assert_allclose(a.band[col].iloc[-112:], b.band[col].iloc[-112:],
+                                       rtol=1e-9, err_msg=f"{a.metric.name} {a.slice} {col}")

@@ -72,6 +72,8 @@ def detect(
         sliced = TableSlices(frame, table, bucket_index(window.start, window.end, step))
     building = clock() - started
     judging = 0.0
+    # Where this check's fetch began: the engines compare re-sent buckets only so far back.
+    fetched_from = int(sliced.index.searchsorted(pd.Timestamp(window.fetch_start)))
     results = []
     for metric in metrics:
         spec = spec_for(metric, (overrides or {}).get(metric.name))
@@ -85,7 +87,8 @@ def detect(
             found = engines.judge(table, metric, spec=spec, detector=detector, rule=rule,
                                   index=sliced.index, values=values, weights=weights,
                                   wheres=wheres,
-                                  series_of=partial(sliced.series, metric))  # fmt: skip
+                                  series_of=partial(sliced.series, metric),
+                                  fetched_from=fetched_from)  # fmt: skip
             results.extend(found)
             building, judging = building + built - started, judging + clock() - built
             continue

@@ -14,7 +14,7 @@ import pandas as pd
 
 from bot.core.report import Block, Rows, SeriesResult
 from detectors import Detector, Rule
-from detectors.engine import BandEngine
+from detectors.engine import REDO, BandEngine
 from detectors.seasonal import SeasonalDetector
 from detectors.verdicts import verdicts
 from queries.catalogue import Metric, Table
@@ -45,10 +45,13 @@ class Engines:
         return bool(spacing[0] > 0 and np.all(spacing == spacing[0]))
 
     def _engine(self, table: Table, metric: Metric, spec: Mapping[str, object],
-                detector: SeasonalDetector) -> BandEngine:  # fmt: skip
+                detector: SeasonalDetector, *, far: bool) -> BandEngine:  # fmt: skip
+        """The metric's engine; a new one when its spec changed, or when buckets further back
+        than the engine compares re-sent values (2 x REDO) were fetched again (`far`): their
+        values may have changed, and the engine would not see it."""
         key, wanted = (table.name, metric.name), _spec_key(spec)
         held = self._engines.get(key)
-        if held is None or held[0] != wanted:
+        if held is None or held[0] != wanted or far:
             held = (wanted, BandEngine(detector, BAND_ROWS))
             self._engines[key] = held
         return held[1]
@@ -66,11 +69,14 @@ class Engines:
         weights: np.ndarray | None,
         wheres: Sequence[Slice],
         series_of: Callable[[Slice], pd.Series],
+        fetched_from: int = 0,
     ) -> list[SeriesResult]:
-        """Bands and verdicts for all of a metric's slices (`values`: slice x bucket)."""
+        """Bands and verdicts for all of a metric's slices (`values`: slice x bucket), whose
+        buckets from position `fetched_from` on were fetched (again) for this check."""
         assert isinstance(detector, SeasonalDetector)
+        far = len(index) - fetched_from > 2 * REDO
         with self._lock:
-            engine = self._engine(table, metric, spec, detector)
+            engine = self._engine(table, metric, spec, detector, far=far)
             bands = engine.bands(index, values, list(wheres), weights)
             engine.forget(set(wheres))
         rows = bands.expected.shape[1]
