@@ -17,24 +17,13 @@ from detectors.engine import BandEngine
 from detectors.seasonal import SeasonalDetector
 from queries.catalogue import load_catalogue
 from tests.conftest import END, SourceSpec
+from tests.test_engine import _daily, _index
 
 ROWS = BAND_ROWS
 DAY = 96
 N = DAY * 28
 CATALOGUE = load_catalogue()
 DELAY = timedelta(minutes=2)
-
-
-def _index(n: int, step: str = "15min") -> pd.DatetimeIndex:
-    return pd.date_range("2024-03-04", periods=n, freq=step, tz="UTC")
-
-
-def _daily(n: int, per_day: int, seed: int, scale: float = 100.0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    t = np.arange(n)
-    day = 1 + 0.6 * np.sin(2 * np.pi * t / per_day)
-    week = np.where((t // per_day) % 7 >= 5, 0.7, 1.0)
-    return rng.poisson(scale * day * week).astype(float)
 
 
 def _mismatch(det: SeasonalDetector, out, i: int, values, index, *, last=None) -> list:
