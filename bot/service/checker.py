@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -30,6 +31,8 @@ from queries.sources import Freshness
 __all__ = ["CheckReport", "History", "Late", "SeriesResult", "late_data", "run_check"]
 
 log = logging.getLogger(__name__)
+
+ENGINE_THREADS = 2  # metrics judged at once through their engines (the machine's cores)
 
 
 def spec_for(metric: Metric, overrides: Mapping[str, object] | None = None) -> dict[str, object]:
@@ -74,23 +77,23 @@ def detect(
     judging = 0.0
     # Where this check's fetch began: the engines compare re-sent buckets only so far back.
     fetched_from = int(sliced.index.searchsorted(pd.Timestamp(window.fetch_start)))
-    results = []
+    per_metric: list[list[SeriesResult]] = []
+    jobs: list[tuple[int, Callable[[], list[SeriesResult]]]] = []
     for metric in metrics:
         spec = spec_for(metric, (overrides or {}).get(metric.name))
         detector = detectors.build(spec)
         rule = detectors.build_rule(spec)
         wheres = sliced.slices(metric)
+        per_metric.append([])
         if engines is not None and engines.fits(detector, sliced.index):
             started = clock()
             values, weights = sliced.matrix(metric, wheres)
-            built = clock()
-            found = engines.judge(table, metric, spec=spec, detector=detector, rule=rule,
-                                  index=sliced.index, values=values, weights=weights,
-                                  wheres=wheres,
-                                  series_of=partial(sliced.series, metric),
-                                  fetched_from=fetched_from)  # fmt: skip
-            results.extend(found)
-            building, judging = building + built - started, judging + clock() - built
+            building += clock() - started
+            jobs.append((len(per_metric) - 1, partial(
+                engines.judge, table, metric, spec=spec, detector=detector, rule=rule,
+                index=sliced.index, values=values, weights=weights, wheres=wheres,
+                series_of=partial(sliced.series, metric), fetched_from=fetched_from,
+            )))  # fmt: skip
             continue
         for where in wheres:
             started = clock()
@@ -99,8 +102,22 @@ def detect(
             built = clock()
             band = detector.band(series, last=BAND_ROWS, weight=weight)
             verdict = rule.verdict(series, band)
-            results.append(SeriesResult(metric, where, series, band, verdict, detector.describe()))
+            per_metric[-1].append(
+                SeriesResult(metric, where, series, band, verdict, detector.describe())
+            )
             building, judging = building + built - started, judging + clock() - built
+    started = clock()
+    if len(jobs) > 1:
+        # Metrics' engines are independent and numpy's sorts release the GIL: a cold check's
+        # batches use both cores.
+        with ThreadPoolExecutor(max_workers=ENGINE_THREADS) as pool:
+            for (at, _), found in zip(jobs, pool.map(lambda job: job[1](), jobs), strict=True):
+                per_metric[at] = found
+    else:
+        for at, job in jobs:
+            per_metric[at] = job()
+    judging += clock() - started
+    results = [r for found in per_metric for r in found]
     if timings is not None:
         timings["series"] = timings.get("series", 0.0) + building
         timings["detect"] = timings.get("detect", 0.0) + judging

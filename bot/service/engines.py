@@ -35,7 +35,8 @@ class Engines:
 
     def __init__(self) -> None:
         self._engines: dict[tuple[str, str], tuple[tuple[tuple[str, str], ...], BandEngine]] = {}
-        self._lock = threading.Lock()  # checks run in worker threads; one at a time here
+        self._lock = threading.Lock()  # guards the dicts; each engine has its own lock
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
 
     def fits(self, detector: Detector, index: pd.DatetimeIndex) -> bool:
         """Whether the matrix path serves this detector on this window (a regular grid)."""
@@ -76,7 +77,10 @@ class Engines:
         assert isinstance(detector, SeasonalDetector)
         far = len(index) - fetched_from > 2 * REDO
         with self._lock:
-            engine = self._engine(table, metric, spec, detector, far=far)
+            lock = self._locks.setdefault((table.name, metric.name), threading.Lock())
+        with lock:  # metrics run in parallel threads; one metric's engine, one at a time
+            with self._lock:
+                engine = self._engine(table, metric, spec, detector, far=far)
             bands = engine.bands(index, values, list(wheres), weights)
             engine.forget(set(wheres))
         rows = bands.expected.shape[1]
