@@ -19,6 +19,9 @@ from queries.catalogue import load_catalogue
 from tests.conftest import END, SourceSpec
 from tests.test_engine import _daily, _index
 
+# Adversarial and slower: CI runs them (bash .ci/run); README's quick command does not.
+pytestmark = pytest.mark.slow
+
 ROWS = BAND_ROWS
 DAY = 96
 N = DAY * 28
@@ -261,7 +264,6 @@ async def test_an_iqr_metric_falls_back_and_threads_share_engines(
         await source.close()
 
 
-@pytest.mark.slow
 async def test_checks_going_back_repeating_and_switching_spec_judge_like_per_series(
     embedded_spec: SourceSpec,
 ) -> None:

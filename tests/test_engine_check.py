@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from bot.service.checker import detect, run_check
 from bot.service.engines import Engines, engines_of
@@ -56,6 +57,7 @@ async def test_table_slices_matrix_equals_series_row_by_row(embedded_spec: Sourc
     assert checked == 66
 
 
+@pytest.mark.slow
 async def test_consecutive_checks_judge_like_the_per_series_path(
     embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
