@@ -169,7 +169,7 @@ class SeasonalDetector(Detector):
             float, 0.75, 0.0, 3.0, "width at least this share of what the 80th-pct error implies"
         ),
         "sparse_per_day": Param(
-            float, 1.0, 0.0, 100.0, "mostly-zero series: band covers the excursion this often/day"
+            float, 0.15, 0.0, 100.0, "mostly-zero series: band covers the excursion this often/day"
         ),
         "noise_hours": Param(
             float, 6.0, 0.0, 48.0, "hours of recent errors that widen the band on a noisy day"
@@ -527,7 +527,9 @@ class SeasonalDetector(Detector):
         or a value that mostly repeats): there the spread at each time of day says 0, and every
         rare non-zero value would fire. Where over half of the last week's errors are exactly
         0, the band is never narrower than the excursion the series makes `sparse_per_day`
-        times a day (over the last week, all times of day together)."""
+        times a day (over the last week, all times of day together). The default, 0.15, is
+        about once a week: a floor the series crosses once a day would be crossed, and would
+        alert, about once a day."""
         out = np.zeros(errors.size)
         window = 7 * max(period, 1)
         start = max(0, first - window)

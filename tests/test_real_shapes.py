@@ -59,6 +59,30 @@ def test_zero_heavy_decimals_keep_a_band_and_stay_quiet() -> None:
     assert episodes(without.iloc[-7 * DAY : -12]) > 20
 
 
+def test_bursts_a_mostly_zero_series_makes_every_week_stay_quiet() -> None:
+    """A mostly-zero series that also bursts twice a day to 0.05 - 0.4 (a real KPI does): the
+    sparse floor is the excursion it makes about once a week, so a burst no bigger than the
+    week's do not alert, while a floor crossed once a day (sparse_per_day=1) alerts every few
+    days; a burst well past the week's still fires."""
+    quiet, once_a_day = 0, 0
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        n = 21 * DAY
+        values = np.where(rng.random(n) < 0.8, 0.0, rng.choice([0.011, 0.017, 0.03], n))
+        for day in range(21):
+            at = day * DAY + rng.choice(DAY, 2, replace=False)
+            values[at] = np.round(rng.uniform(0.05, 0.4, 2), 3)
+        values[-10] = 1.5
+        index = pd.date_range("2026-10-01", periods=n, freq=STEP, tz="UTC")
+        series = pd.Series(values, index=index)
+        fire = firing(series)
+        assert fire.iloc[-10], f"seed {seed}: the burst past the week's must fire"
+        quiet += episodes(fire.iloc[-7 * DAY : -12])
+        once_a_day += episodes(firing(series, sparse_per_day=1.0).iloc[-7 * DAY : -12])
+    assert quiet <= 1  # six weeks of series
+    assert once_a_day >= 5
+
+
 def test_a_noisy_day_widens_the_band_instead_of_firing_all_day() -> None:
     """A day whose noise is four times the usual raises at most two alerts; with the band's
     width fixed to the usual noise it raises many."""
