@@ -525,8 +525,8 @@ class SeasonalDetector(Detector):
     def _sparse(self, errors: np.ndarray, first: int, period: int) -> np.ndarray:
         """Half-width floor for a series whose forecast is mostly exactly right (mostly zeros,
         or a value that mostly repeats): there the spread at each time of day says 0, and every
-        rare non-zero value would fire. Where over half of the last week's errors are exactly
-        0, the band is never narrower than the excursion the series makes `sparse_per_day`
+        rare non-zero value would fire. Where SPARSE_SHARE (30%) of the last week's errors are
+        exactly 0, the band is never narrower than the excursion the series makes `sparse_per_day`
         times a day (over the last week, all times of day together). The default, 0.15, is
         about once a week: a floor the series crosses once a day would be crossed, and would
         alert, about once a day."""
