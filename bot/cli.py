@@ -96,8 +96,9 @@ async def _check(args: argparse.Namespace, settings: Settings, catalogue: Catalo
         if isinstance(source, EmbeddedSource):
             await prepare_demo(source, catalogue, wall)
         history = History(source, catalogue, store.history)
+        accepted = {name: b.since for name, b in store.baselines.active(now).items()}
         report = await run_check(history, now, delay=settings.data_delay,
-                               late_grace=settings.late_data_grace,
+                               late_grace=settings.late_data_grace, accepted=accepted,
                                metrics=[args.metric] if args.metric else None)  # fmt: skip
         report = await before_the_data(report, source, catalogue)
         return past_the_data(report, wall) if now > wall else report

@@ -80,6 +80,8 @@ RULE_PARAMS: Mapping[str, Param] = {
 
 USUAL_WINDOW = 96  # points over which a non-count series' usual size is taken
 # What the range rests on (a detector's `basis` column), as the verdict's reason says it.
+# What a reason adds for a band following the level accepted in the chat (detectors.accept).
+ACCEPTED_WORDS = ", re-based to the level accepted in the chat as the new normal"
 BASIS_WORDS = {
     "weekly": "range from the same weekday of previous weeks",
     "daily": "range from the same time on previous days",
@@ -368,6 +370,8 @@ class Rule:
         basis = band["basis"].iloc[-1] if "basis" in band.columns else None
         if isinstance(basis, str) and np.isfinite(exp):
             reason = f"{reason}; {BASIS_WORDS.get(basis.split(',')[0], basis)}"
+            if ", accepted" in basis:
+                reason += ACCEPTED_WORDS
             if basis.endswith("rebased"):
                 reason += ", re-based after a lasting level change"
         score = num(float(row["score"]))

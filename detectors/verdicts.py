@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from detectors.base import Direction, Status, Verdict
-from detectors.rule import BASIS_WORDS, USUAL_WINDOW, Rule, _fineness
+from detectors.rule import ACCEPTED_WORDS, BASIS_WORDS, USUAL_WINDOW, Rule, _fineness
 
 __all__ = ["verdicts"]
 
@@ -331,6 +331,8 @@ def _basis_words(basis: object) -> str:
     if not isinstance(basis, str):
         return ""
     words = f"; {BASIS_WORDS.get(basis.split(',')[0], basis)}"
+    if ", accepted" in basis:
+        words += ACCEPTED_WORDS
     if basis.endswith("rebased"):
         words += ", re-based after a lasting level change"
     return words

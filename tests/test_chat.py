@@ -107,7 +107,7 @@ async def test_every_button_press_is_answered_even_malformed_or_out_of_date(
     pressed = ["ack:zzz", "nonsense", "", "ack:", "mute:1", "unack:1:2", "show:-1", "ack:1e3",
                "ack:" + "9" * 40, rng.randbytes(30).decode("latin-1"), "x" * 64,
                "ack:424242", "false:424242", "unfalse:424242", "mute:424242:24",
-               "show:424242"]  # fmt: skip
+               "show:424242", "normal:424242", "unnormal:424242", "normal:1:2"]  # fmt: skip
     async with running(settings, fake, schedule=False):
         queries = [await fake.press(d, user=ADMIN, chat=ALERTS) for d in pressed]
         answers = [await _answer(fake, q) for q in queries]

@@ -14,6 +14,7 @@ from aiogram.types import CallbackQuery
 
 from bot.chat.access import Members
 from bot.chat.admin import mute_incident
+from bot.chat.baselines import ACCEPTS, accept
 from bot.chat.incidents import MARKS, mark
 from bot.chat.monitoring import show_alert
 from bot.chat.reply import Reply, out_of_date
@@ -36,6 +37,9 @@ async def _route(
     if unpacked is None:
         return Reply(out_of_date(t), alert=True)
     action, numbers = unpacked
+    if action in ACCEPTS:
+        return await accept(query, action, numbers[0], store=store, settings=settings,
+                            catalogue=catalogue, checks=checks, clock=clock, t=t)  # fmt: skip
     if action in MARKS:
         return await mark(query, action, numbers[0], store=store, settings=settings,
                           members=members, clock=clock, t=t)  # fmt: skip

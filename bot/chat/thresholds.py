@@ -22,7 +22,7 @@ from bot.core.text import MESSAGE_LIMIT, rendered_length
 from bot.core.wording import e, split_message
 from bot.service.monitor import Monitor
 from bot.settings import Settings
-from bot.state import State
+from bot.state import Baseline, State
 from bot.state.overrides import Override
 from detectors import Param
 from queries.catalogue import Catalogue, Metric
@@ -126,8 +126,11 @@ def rule_text(param: Param, t: Translator) -> str:
     return t._("a number from {low} to {high}", low=f"{param.low:g}", high=f"{param.high:g}")
 
 
-def overview_text(catalogue: Catalogue, checks: Monitor, store: State, t: Translator) -> str:
+def overview_text(catalogue: Catalogue, checks: Monitor, store: State, t: Translator,
+                  zone: ZoneInfo | None = None) -> str:  # fmt: skip
     lines = [t._("<b>Settings in force</b> (one metric's: /thresholds METRIC)")]
+    levels = store.baselines.active(checks.clock())
+    zone = zone or ZoneInfo("UTC")
     for m in catalogue.metrics.values():
         spec, params = checks.spec(m), checks.params(m)
         parts = [e(spec.get("method", "?"))]
@@ -140,13 +143,24 @@ def overview_text(catalogue: Catalogue, checks: Monitor, store: State, t: Transl
                        who=e(_who(o))) for p, o in store.overrides.of(m.name).items()]
         note = (t._("changed: {changes}", changes=", ".join(changes)) if changes
                 else t._("catalogue settings"))  # fmt: skip
+        if m.name in levels:
+            note += "; " + t._("📏 new normal since {since}", since=(
+                f"{levels[m.name].since.astimezone(zone):%Y-%m-%d %H:%M}"))  # fmt: skip
         lines.append(f"<code>{e(m.name)}</code>: {', '.join(parts)} — {note}")
     return "\n".join(lines)
 
 
+def level_text(level: Baseline, zone: ZoneInfo, t: Translator) -> str:
+    """A level accepted in the chat as the metric's new normal, in one line."""
+    return t._("📏 New normal: the level since {since}, says {who}; the expected range follows "
+               "it until {until}.", since=f"{level.since.astimezone(zone):%Y-%m-%d %H:%M}",
+               who=e(level.user_name or "?"),
+               until=f"{level.until.astimezone(zone):%Y-%m-%d %H:%M}")  # fmt: skip
+
+
 def short_text(metric: Metric, spec: Mapping[str, Any], params: Mapping[str, Param],
                overrides: Mapping[str, Override], *, t: Translator,
-               zone: ZoneInfo) -> str:  # fmt: skip
+               zone: ZoneInfo, level: Baseline | None = None) -> str:  # fmt: skip
     title = f"<b>{e(metric_title(metric, t))}</b>"
     lines = [t._("{title} ({name}): what decides an alert", title=title,
                  name=f"<code>{e(metric.name)}</code>"), ""]  # fmt: skip
@@ -167,6 +181,8 @@ def short_text(metric: Metric, spec: Mapping[str, Any], params: Mapping[str, Par
     if others:
         lines.append(t._("Also changed: {params}", params=", ".join(
             f"<code>{e(p)}</code> = {e(_value(overrides[p].value))}" for p in others)))
+    if level is not None:
+        lines.append(level_text(level, zone, t))
     lines += ["", t._("Change one: {example}; back to the catalogue's: {reset}",
                       example=f"<code>/set {e(metric.name)} k 4</code>",
                       reset=f"<code>/reset {e(metric.name)}</code>"),
@@ -225,7 +241,7 @@ async def thresholds(
     if len(args) > 2 or (len(args) == 2 and args[1].lower() not in ("all", "все")):
         raise UsageError(t._("One metric at a time; add all for every parameter."), "thresholds")
     if not args:
-        for part in messages(overview_text(catalogue, checks, store, t)):
+        for part in messages(overview_text(catalogue, checks, store, t, settings.zone)):
             await message.answer(part)
         return
     m = metric_named(catalogue, args[0], "thresholds", t)
@@ -234,7 +250,9 @@ async def thresholds(
         for part in messages(full_text(m, spec, params, changed, t=t, zone=settings.zone)):
             await message.answer(part)
         return
-    await message.answer(short_text(m, spec, params, changed, t=t, zone=settings.zone),
+    level = store.baselines.of_metric(m.name, checks.clock())
+    await message.answer(short_text(m, spec, params, changed, t=t, zone=settings.zone,
+                                    level=level),
                          reply_markup=_all_button(m, len(params), t))  # fmt: skip
 
 

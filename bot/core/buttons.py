@@ -21,11 +21,13 @@ class Action(enum.StrEnum):
     UNFALSE = "unfalse"  # incident id: undo the false alarm mark
     MUTE = "mute"  # incident id, hours: silence the incident's metric
     SHOW = "show"  # alert id: the chart of the series that alerted
+    ACCEPT = "normal"  # incident id: the metric's new level is its new normal
+    UNACCEPT = "unnormal"  # incident id: take that back
 
 
 # How many numbers each action carries.
 ARITY = {Action.ACK: 1, Action.UNACK: 1, Action.FALSE: 1, Action.UNFALSE: 1, Action.MUTE: 2,
-         Action.SHOW: 1}  # fmt: skip
+         Action.SHOW: 1, Action.ACCEPT: 1, Action.UNACCEPT: 1}  # fmt: skip
 MAX_ID = 2**53  # any id SQLite hands out; bounds the data's length
 
 
@@ -66,6 +68,7 @@ def label(action: Action, numbers: tuple[int, ...], t: Translator | None = None)
         Action.ACK: t._("👀 Ack"), Action.UNACK: t._("↩️ Un-ack"),
         Action.FALSE: t._("🙅 False alarm"), Action.UNFALSE: t._("↩️ Not false"),
         Action.SHOW: t._("📈 Chart"),
+        Action.ACCEPT: t._("📏 New normal"), Action.UNACCEPT: t._("↩️ Not the new normal"),
     }[action]  # fmt: skip
 
 
@@ -87,11 +90,14 @@ def relabel(
 
 def alert_buttons(
     incident_id: int, alert_id: int | None, *, acknowledged: bool = False,
-    false_alarm: bool = False, resolved: bool = False, t: Translator | None = None,
+    false_alarm: bool = False, resolved: bool = False, accepted: bool = False,
+    t: Translator | None = None,
 ) -> tuple[tuple[Button, ...], ...]:  # fmt: skip
     """An alert's keyboard; the state shown on the message decides which toggles it offers.
     A resolved incident keeps all but Ack (nothing left to acknowledge): it can still be called
-    a false alarm (a label for tune), its metric muted, its chart opened."""
+    a false alarm (a label for tune), its metric muted, its chart opened. New normal (the
+    metric's new level is expected: its band follows it) is offered while the incident is
+    open, and its undo while the level is accepted."""
     first = (
         _button(Action.UNACK, incident_id, t=t) if acknowledged
         else _button(Action.ACK, incident_id, t=t),
@@ -101,6 +107,10 @@ def alert_buttons(
     second = [_button(Action.MUTE, incident_id, 1, t=t), _button(Action.MUTE, incident_id, 24, t=t)]
     if alert_id is not None:
         second.append(_button(Action.SHOW, alert_id, t=t))
+    if accepted:
+        return (first, tuple(second), (_button(Action.UNACCEPT, incident_id, t=t),))
+    if not resolved:
+        return (first, tuple(second), (_button(Action.ACCEPT, incident_id, t=t),))
     return (first, tuple(second))
 
 

@@ -121,6 +121,8 @@ SHAPES: list[tuple[re.Pattern[str], Say]] = [
                       "history)")),
     (re.compile(r"re-based after a lasting level change"),
      lambda t, m: t._("adjusted after a lasting change of level")),
+    (re.compile(r"re-based to the level accepted in the chat as the new normal"),
+     lambda t, m: t._("moved to the level accepted in the chat as the new normal")),
 ]
 
 
@@ -138,9 +140,9 @@ def reason_text(reason: str, t: Translator) -> str:
         return ""
     out = []
     for clause in reason.split("; "):
-        pieces = clause.split(", re-based after")
+        pieces = clause.split(", re-based ")
         said = _part(pieces[0], t)
-        if len(pieces) > 1:
-            said += ", " + _part("re-based after" + pieces[1], t)
+        for piece in pieces[1:]:
+            said += ", " + _part("re-based " + piece, t)
         out.append(said)
     return "; ".join(out)

@@ -19,7 +19,7 @@ import pandas as pd
 
 import detectors
 from bot.core.report import CheckReport, Late, SeriesResult
-from bot.service.engines import BAND_ROWS, Engines, engines_of
+from bot.service.engines import BAND_ROWS, Engines, Follow, accept_window, engines_of, position
 from bot.service.history import History
 from detectors import Status
 from queries.catalogue import Kind, Metric, Table
@@ -61,6 +61,7 @@ def detect(
     sliced: TableSlices | None = None,
     timings: dict[str, float] | None = None,
     engines: Engines | None = None,
+    accepted: Mapping[str, datetime] | None = None,
 ) -> list[SeriesResult]:
     """Bands and verdicts for every metric and slice of one table. CPU only.
 
@@ -68,7 +69,9 @@ def detect(
     gets the seconds spent building series ("series") and judging them ("detect") added.
     With `engines` (kept by the caller from check to check) a seasonal metric's slices are
     judged together as matrices, computing only what is new since the last check; without,
-    series by series (the reference the matrix path is compared with)."""
+    series by series (the reference the matrix path is compared with). `accepted` names the
+    metrics whose new level was accepted in the chat, with the time it began: their bands
+    follow it (detectors.accept)."""
     clock = time.perf_counter
     started = clock()
     if sliced is None:
@@ -84,6 +87,9 @@ def detect(
         detector = detectors.build(spec)
         rule = detectors.build_rule(spec)
         wheres = sliced.slices(metric)
+        since = (accepted or {}).get(metric.name)
+        follow = None if since is None else Follow(position(sliced.index, since),
+                                                   accept_window(detector, step))  # fmt: skip
         per_metric.append([])
         if engines is not None and engines.fits(detector, sliced.index):
             started = clock()
@@ -93,6 +99,7 @@ def detect(
                 engines.judge, table, metric, spec=spec, detector=detector, rule=rule,
                 index=sliced.index, values=values, weights=weights, wheres=wheres,
                 series_of=partial(sliced.series, metric), fetched_from=fetched_from,
+                follow=follow,
             )))  # fmt: skip
             continue
         for where in wheres:
@@ -101,6 +108,8 @@ def detect(
             weight = sliced.weight(metric, where) if metric.kind is Kind.RATIO else None
             built = clock()
             band = detector.band(series, last=BAND_ROWS, weight=weight)
+            if follow is not None:
+                band = follow.band(series, band)
             verdict = rule.verdict(series, band)
             per_metric[-1].append(
                 SeriesResult(metric, where, series, band, verdict, detector.describe())
@@ -228,6 +237,7 @@ async def run_check(
     metrics: Sequence[str] | None = None,
     overrides: Mapping[str, Mapping[str, object]] | None = None,
     late_grace: timedelta = timedelta(minutes=45),
+    accepted: Mapping[str, datetime] | None = None,
 ) -> CheckReport:
     """Check every metric (or the named ones) and all their slices as of `now`.
 
@@ -260,7 +270,7 @@ async def run_check(
         spent["series"] += time.perf_counter() - started
         results = await asyncio.to_thread(
             partial(detect, overrides=overrides, sliced=sliced, timings=spent,
-                    engines=engines_of(history)),
+                    engines=engines_of(history), accepted=accepted),
             frame,
             window,
             table,

@@ -53,7 +53,8 @@ class StateLine(str):
 
 
 def state_line(incident: Incident, *, muted_until: datetime | None = None,
-               zone: ZoneInfo | None = None, t: Translator | None = None) -> StateLine:  # fmt: skip
+               zone: ZoneInfo | None = None, t: Translator | None = None,
+               accepted_by: str | None = None) -> StateLine:  # fmt: skip
     """The incident's state in one line of HTML (in `t`'s language; show_state says it in each
     chat's own); the names people gave are escaped."""
 
@@ -68,6 +69,8 @@ def state_line(incident: Incident, *, muted_until: datetime | None = None,
         elif incident.acknowledged_by is not None:
             parts.append(t._("👀 acknowledged by {name}",
                              name=html.escape(incident.acknowledged_by)))  # fmt: skip
+        if accepted_by is not None:
+            parts.append(t._("📏 the new normal, says {name}", name=html.escape(accepted_by)))
         if muted_until is not None:
             local = muted_until.astimezone(zone) if zone is not None else muted_until
             parts.append(t._("🔕 muted until {time}", time=f"{local:%Y-%m-%d %H:%M}"))
@@ -119,13 +122,13 @@ async def show_state(
     return edited
 
 
-def incident_keyboard(incident: Incident) -> Keyboard:
+def incident_keyboard(incident: Incident, *, accepted: bool = False) -> Keyboard:
     """The keyboard an alert keeps through every edit, its toggles following the state."""
     assert incident.id is not None
     return alert_buttons(incident.id, incident.alert_id,
                          acknowledged=incident.acknowledged_by is not None,
                          false_alarm=incident.false_alarm_by is not None,
-                         resolved=not incident.is_open)  # fmt: skip
+                         resolved=not incident.is_open, accepted=accepted)  # fmt: skip
 
 
 async def refresh_incident(
@@ -136,8 +139,12 @@ async def refresh_incident(
     muted, resolved), with its keyboard, each in its chat's language (else `default`)."""
     assert incident.id is not None
     muted = state.mutes.until(incident.metric, now)
-    line = state_line(incident, muted_until=muted, zone=zone)
-    return await show_state(target, state, incident.id, line, incident_keyboard(incident),
+    level = state.baselines.of_metric(incident.metric, now)
+    accepted = level is not None and level.incident_id == incident.id
+    line = state_line(incident, muted_until=muted, zone=zone,
+                      accepted_by=(level.user_name or "?") if level and accepted else None)
+    return await show_state(target, state, incident.id, line,
+                            incident_keyboard(incident, accepted=accepted),
                             default=default)  # fmt: skip
 
 

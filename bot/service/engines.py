@@ -7,6 +7,8 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import partial
 
 import numpy as np
@@ -14,16 +16,65 @@ import pandas as pd
 
 from bot.core.report import Block, Rows, SeriesResult
 from detectors import Detector, Rule
+from detectors.accept import LEAST, accept_level
 from detectors.engine import REDO, BandEngine
 from detectors.seasonal import SeasonalDetector
 from detectors.verdicts import verdicts
 from queries.catalogue import Metric, Table
 from queries.series import Slice
 
-__all__ = ["BAND_ROWS", "Engines", "engines_of"]
+__all__ = ["BAND_ROWS", "Engines", "Follow", "accept_window", "engines_of", "position"]
 
 # A check needs the band of the last day (chart, verdict and the rule's windows), not 28 days.
 BAND_ROWS = 96 + 16
+
+
+def position(index: pd.DatetimeIndex, at: datetime) -> int:
+    """Where `at` falls in `index` (the first bucket starting at or after it)."""
+    stamp = pd.Timestamp(at)
+    if index.tz is None and stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    elif index.tz is not None and stamp.tzinfo is None:
+        stamp = stamp.tz_localize("UTC")
+    return int(index.searchsorted(stamp))
+
+
+def accept_window(detector: Detector, step: timedelta) -> int:
+    """Buckets an accepted level is measured over: the detector's own re-base span."""
+    hours = float(getattr(detector, "rebase_hours", 0.0) or DEFAULT_REBASE_HOURS)
+    return max(round(hours * 3600 / step.total_seconds()), LEAST)
+
+
+DEFAULT_REBASE_HOURS = 24.0
+
+
+@dataclass(frozen=True)
+class Follow:
+    """A metric whose new level was accepted in the chat: its bands follow the level from
+    bucket `start` of the check's index on, measured over up to `window` buckets."""
+
+    start: int
+    window: int
+
+    def arrays(self, columns_from: int, values: np.ndarray, expected: np.ndarray,  # noqa: PLR0917
+               lower: np.ndarray, upper: np.ndarray, basis: np.ndarray | None,
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:  # fmt: skip
+        """The band's columns (the index's from `columns_from` on) moved to the level."""
+        return accept_level(values, expected, lower, upper, basis, self.start - columns_from,
+                            window=self.window)  # fmt: skip
+
+    def band(self, series: pd.Series, band: pd.DataFrame) -> pd.DataFrame:
+        """One series' band (a detector's DataFrame) moved to the level."""
+        basis = band["basis"].to_numpy(dtype=object)[None] if "basis" in band else None
+        expected, lower, upper = (band[c].to_numpy(dtype="float64")[None]
+                                  for c in ("expected", "lower", "upper"))  # fmt: skip
+        expected, lower, upper, named = self.arrays(
+            0, series.to_numpy(dtype="float64")[None], expected, lower, upper, basis)
+        moved = band.copy()
+        moved["expected"], moved["lower"], moved["upper"] = expected[0], lower[0], upper[0]
+        if named is not None:
+            moved["basis"] = pd.Series(named[0], index=band.index, dtype=object)
+        return moved
 
 
 def _spec_key(spec: Mapping[str, object]) -> tuple[tuple[str, str], ...]:
@@ -71,9 +122,12 @@ class Engines:
         wheres: Sequence[Slice],
         series_of: Callable[[Slice], pd.Series],
         fetched_from: int = 0,
+        follow: Follow | None = None,
     ) -> list[SeriesResult]:
         """Bands and verdicts for all of a metric's slices (`values`: slice x bucket), whose
-        buckets from position `fetched_from` on were fetched (again) for this check."""
+        buckets from position `fetched_from` on were fetched (again) for this check; with
+        `follow`, the bands moved to the level accepted in the chat (the engine keeps its own,
+        unmoved)."""
         assert isinstance(detector, SeasonalDetector)
         far = len(index) - fetched_from > 2 * REDO
         with self._lock:
@@ -84,12 +138,18 @@ class Engines:
             bands = engine.bands(index, values, list(wheres), weights)
             engine.forget(set(wheres))
         rows = bands.expected.shape[1]
-        found = verdicts(rule, index[-rows:], values[:, -rows:], bands.expected,
-                         bands.lower, bands.upper, bands.basis)  # fmt: skip
+        expected, lower, upper = bands.expected, bands.lower, bands.upper
+        basis = bands.basis
+        if follow is not None:
+            expected, lower, upper, moved = follow.arrays(
+                len(index) - rows, values[:, -rows:], expected, lower, upper, basis)
+            basis = basis if moved is None else moved
+        found = verdicts(rule, index[-rows:], values[:, -rows:], expected, lower, upper,
+                         basis)  # fmt: skip
         # The results keep the band's rows and build a series from the slices when read: not
         # the values matrix, which is dropped with this call.
-        block = Block(index, partial(_series_of, series_of, list(wheres)), expected=bands.expected,
-                      lower=bands.lower, upper=bands.upper, basis=bands.basis)  # fmt: skip
+        block = Block(index, partial(_series_of, series_of, list(wheres)), expected=expected,
+                      lower=lower, upper=upper, basis=basis)  # fmt: skip
         described = detector.describe()
         return [
             SeriesResult(metric, where, Rows(block, i), Rows(block, i), verdict, described)

@@ -106,6 +106,14 @@ class Monitor:
             for name in self.catalogue.metrics
         }
 
+    def accepted(self, now: datetime) -> dict[str, datetime]:
+        """Metrics whose new level was accepted in the chat, with the bucket it began."""
+        return {name: b.since for name, b in self.state.baselines.active(now).items()}
+
+    def accepted_changed(self) -> None:
+        """A level was accepted or taken back: a cached report is stale."""
+        self._version += 1
+
     def spec(self, metric: Metric) -> dict[str, object]:
         return spec_for(metric, self.overrides()[metric.name])
 
@@ -139,6 +147,7 @@ class Monitor:
                 delay=self.settings.data_delay,
                 late_grace=self.settings.late_data_grace,
                 overrides=self.overrides(),
+                accepted=self.accepted(now),
             )
             self.last_duration = time.perf_counter() - started
             self.last_error = "; ".join(report.errors.values()) or None

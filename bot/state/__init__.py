@@ -1,10 +1,12 @@
 """All persistent state in one SQLite file, one repository per concept over one connection:
-history cache, subscriptions, mutes, overrides, incidents, the outbox and the journal."""
+history cache, subscriptions, mutes, accepted levels, overrides, incidents, the outbox and the
+journal."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from bot.state.baselines import Baseline, Baselines
 from bot.state.chats import ALL, Languages, Mute, Mutes, Subscriptions
 from bot.state.db import Database, StateCorrupt, StateLocked, StateLost, StoreError
 from bot.state.history import HistoryCache, query_key
@@ -14,7 +16,8 @@ from bot.state.outbox import Outbox, OutboxStatus, Outgoing
 from bot.state.overrides import Override, Overrides
 
 __all__ = [
-    "ALL", "AlertRecord", "CheckRun", "Database", "Feedback", "HistoryCache", "Incidents",
+    "ALL", "AlertRecord", "Baseline", "Baselines", "CheckRun", "Database", "Feedback",
+    "HistoryCache", "Incidents",
     "Journal", "Languages", "Mute", "Mutes", "Outbox", "OutboxStatus", "Outgoing", "Override",
     "Overrides", "ShownIn", "State", "StateCorrupt", "StateLocked", "StateLost", "StoreError",
     "Subscriptions",
@@ -31,6 +34,7 @@ class State:
         self.history = HistoryCache(self.db)
         self.subscriptions = Subscriptions(self.db)
         self.mutes = Mutes(self.db)
+        self.baselines = Baselines(self.db)
         self.languages = Languages(self.db)
         self.overrides = Overrides(self.db)
         self.incidents = Incidents(self.db)

@@ -149,4 +149,17 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE overrides ADD COLUMN user_name TEXT;
     """,
+    # A metric's new level accepted in the chat ("New normal" on an alert): its bands follow
+    # the level from `since` until `until`, by when the detector has re-based by itself.
+    """
+    CREATE TABLE baselines (
+        metric TEXT NOT NULL PRIMARY KEY,
+        since INTEGER NOT NULL,       -- unix seconds: the bucket the new level began
+        until INTEGER NOT NULL,       -- unix seconds: the band follows it until then
+        incident_id INTEGER,          -- the incident it was accepted on
+        user_id INTEGER,
+        user_name TEXT,
+        set_at INTEGER NOT NULL
+    );
+    """,
 )

@@ -1,0 +1,116 @@
+"""A level accepted as the new normal.
+
+A release or a new market moves a metric's baseline for good. The detector re-bases by itself
+once the change has held for half of `rebase_hours` (12 hours by default); until then every
+check alerts. When someone says in the chat that the new level is expected, the band follows
+it from the bucket the change began: from then on each bucket is judged against the level of
+the buckets before it (at least LEAST of them, at most `window`), so the metric stops alerting
+at once, and a further move on top of the new level still alerts.
+
+The shift is measured as the detector measures its own re-base: as a factor for a series that
+never goes below zero, else as an offset, the median over the buckets since the change. The
+band keeps its width. Works on (series x buckets) arrays, for the per-series and the matrix
+paths alike.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import numpy as np
+
+__all__ = ["ACCEPTED", "LEAST", "accept_level", "accepted_basis"]
+
+ACCEPTED = "accepted"  # noted in the basis, after its first part: "daily, accepted, rebased"
+LEAST = 2  # buckets at the new level before the band follows it
+
+
+def accepted_basis(basis: object) -> object:
+    """`basis` noted as following an accepted level (None, no band, stays None)."""
+    if not isinstance(basis, str) or not basis:
+        return basis
+    head, *rest = basis.split(", ")
+    if ACCEPTED in rest:
+        return basis
+    return ", ".join([head, ACCEPTED, *rest])
+
+
+def accept_level(  # noqa: PLR0917 - the series and its band's columns, as verdicts() takes them
+    values: np.ndarray,
+    expected: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    basis: np.ndarray | None,
+    start: int,
+    *,
+    window: int,
+    least: int = LEAST,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """The band of each row moved to the level its values held from column `start` on.
+
+    Column j >= start + least is judged against the median of the buckets in
+    [max(start, j - window), j) (never j itself); the columns before it, from `start`, against
+    the level of [start, start + least) they set together. A row with fewer than `least` known
+    buckets there keeps its band at j. Nothing moves unless the last column comes after those
+    first `least` (it is never judged against a level measured on itself). `start` may be
+    below 0: the change began before the first column, and columns before 0 count as unknown.
+    Returns new arrays; the inputs are not changed."""
+    value = np.asarray(values, dtype="float64")
+    exp, lo, hi = (np.array(a, dtype="float64", copy=True) for a in (expected, lower, upper))
+    named = None if basis is None else np.array(basis, dtype=object, copy=True)
+    if value.ndim != 2 or exp.shape != value.shape or lo.shape != value.shape:
+        raise ValueError(f"arrays must be (series, buckets) alike, got {value.shape}, {exp.shape}")
+    n = value.shape[1]
+    least = max(int(least), 1)
+    window = max(int(window), least)
+    # The last column is never judged against a level measured on itself.
+    if start + least > n - 1 or value.shape[0] == 0:
+        return exp, lo, hi, named
+    finite = np.isfinite(value)
+    # A factor for a row that never goes below zero (counts, shares), else an offset.
+    nonneg = np.all(np.where(finite, value, 0.0) >= 0, axis=1)
+    # Where the band never went below zero (a count's lower bound is clamped), it still won't.
+    floored = nonneg & np.all(np.where(np.isfinite(lo), lo, 0.0) >= 0, axis=1)
+    orig_exp = np.asarray(expected, dtype="float64")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        residual = value - orig_exp
+        ratio = np.where(orig_exp > 0, value / orig_exp, np.nan)
+    half = np.asarray(upper, dtype="float64") - orig_exp
+    for j in range(max(start, 0), n):
+        # The first `least` buckets at the new level are past: they take the level they set
+        # together, so the rule's look back over them sees the accepted level too.
+        span = slice(max(start, j - window, 0), max(j, start + least, 0))
+        known = np.isfinite(residual[:, span]).sum(axis=1) >= least
+        if not known.any():
+            continue
+        e = orig_exp[:, j]
+        with _quiet():
+            factor = np.nanmedian(ratio[:, span], axis=1)
+            offset = np.nanmedian(residual[:, span], axis=1)
+        moved = np.where(nonneg & (e > 0) & np.isfinite(factor), e * factor,
+                         np.where(~nonneg & np.isfinite(offset), e + offset, np.nan))  # fmt: skip
+        # A count that was expected at 0 has no factor: its new level is the median itself.
+        with _quiet():
+            level = np.nanmedian(value[:, span], axis=1)
+        moved = np.where(nonneg & (e <= 0) & np.isfinite(level), level, moved)
+        go = known & np.isfinite(moved) & np.isfinite(e) & np.isfinite(half[:, j])
+        if not go.any():
+            continue
+        exp[go, j] = moved[go]
+        hi[go, j] = moved[go] + half[go, j]
+        low = moved[go] - half[go, j]
+        lo[go, j] = np.where(floored[go], np.maximum(low, 0.0), low)
+        if named is not None:
+            for i in np.flatnonzero(go):
+                named[i, j] = accepted_basis(named[i, j])
+    return exp, lo, hi, named
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Silences numpy's warning for an all-NaN median (the row then simply does not move)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield

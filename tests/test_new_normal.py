@@ -1,0 +1,213 @@
+"""A level accepted as the new normal ("📏 New normal" on an alert): the band follows the level
+from the bucket it began instead of alerting until the detector re-bases by itself; a further
+move still alerts; the matrix path moves the band exactly as the per-series path; and in the
+chat only admins can press it, the alert shows it, and its undo takes it back."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import detectors
+from bot.core.buttons import Action, unpack
+from bot.service.checker import detect, run_check
+from bot.service.history import History
+from detectors import Status
+from detectors.accept import accept_level, accepted_basis
+from queries.catalogue import load_catalogue
+from tests.conftest import END, SourceSpec
+from tests.fakebot import FakeTelegram
+from tests.test_bot import ADMIN, ALERTS, Clock, running, settings_for
+from tests.test_chat import MEMBER, _alert, _answer, _button, fake
+
+__all__ = ["fake"]  # the fixture, shared with tests/test_bot.py
+
+CATALOGUE = load_catalogue()
+DELAY = timedelta(minutes=2)
+STEP = pd.Timedelta(minutes=15)
+
+
+def _stepped(drop_at: int, factor: float = 0.7, days: int = 21) -> pd.Series:
+    """A daily-seasonal count of about 1,000 a bucket that moves to `factor` of itself for
+    good at bucket `drop_at` (a release that changed the baseline)."""
+    rng = np.random.default_rng(3)
+    index = pd.date_range("2026-01-01", periods=96 * days, freq=STEP, tz="UTC")
+    day = 1 + 0.3 * np.sin(np.arange(len(index)) / 96 * 2 * np.pi)
+    values = rng.poisson(1000 * day).astype(float)
+    values[drop_at:] *= factor
+    return pd.Series(values, index=index)
+
+
+def _moved(series: pd.Series, band: pd.DataFrame, start: int) -> pd.DataFrame:
+    expected, lower, upper = (band[c].to_numpy(dtype="float64")[None]
+                              for c in ("expected", "lower", "upper"))  # fmt: skip
+    expected, lower, upper, basis = accept_level(
+        series.to_numpy(dtype="float64")[None], expected, lower, upper,
+        band["basis"].to_numpy(dtype=object)[None], start, window=96)  # fmt: skip
+    assert basis is not None
+    out = band.copy()
+    out["expected"], out["lower"], out["upper"] = expected[0], lower[0], upper[0]
+    out["basis"] = pd.Series(basis[0], index=band.index, dtype=object)
+    return out
+
+
+def test_accept_level_moves_by_the_median_of_the_buckets_before_never_the_bucket_itself() -> None:
+    """A row at 100 that drops to 50 at column 10: from column 12 on the band is centred on 50
+    (a factor, the row never goes below zero), the width kept; columns 10-11 take the level
+    they set together; a signed row moves by an offset; a row whose last column would be
+    measured on itself does not move at all."""
+    values = np.array([[100.0] * 10 + [50.0] * 10, [-5.0] * 10 + [5.0] * 10])
+    expected = np.array([[100.0] * 20, [-5.0] * 20])
+    lower, upper = expected - 20, expected + 20
+    basis = np.array([["daily"] * 20, ["daily, rebased"] * 20], dtype=object)
+    e, lo, hi, named = accept_level(values, expected, lower, upper, basis, 10, window=96)
+    assert named is not None
+    np.testing.assert_allclose(e[0, :10], 100.0)
+    np.testing.assert_allclose(e[0, 10:], 50.0)
+    np.testing.assert_allclose(hi[0] - e[0], 20.0)
+    np.testing.assert_allclose(lo[0, 10:], 30.0)
+    np.testing.assert_allclose(e[1, 10:], 5.0)  # offset +10 on a signed row
+    assert named[0, 9] == "daily" and named[0, 12] == "daily, accepted"
+    assert named[1, 12] == "daily, accepted, rebased"
+    np.testing.assert_array_equal(expected, [[100.0] * 20, [-5.0] * 20])  # inputs untouched
+    # The last column is 11: the level would be measured on it. Nothing moves.
+    e, *_ = accept_level(values[:, :12], expected[:, :12], lower[:, :12], upper[:, :12], None,
+                         10, window=96)  # fmt: skip
+    np.testing.assert_array_equal(e, expected[:, :12])
+    assert accepted_basis(None) is None
+    assert accepted_basis("weekly, sparse") == "weekly, accepted, sparse"
+
+
+def test_accept_level_over_gaps_zeros_and_a_start_before_the_first_column() -> None:
+    """Missing buckets are skipped (not a reason to stop); a count expected at 0 takes the
+    median itself; a start before the first column measures from column 0; a count's lower
+    bound stays at or above 0."""
+    values = np.array([[np.nan, 40.0, np.nan, 42.0, 41.0, 39.0, 40.0],
+                       [3.0, 4.0, 5.0, 3.0, 4.0, 4.0, 3.0]])  # fmt: skip
+    expected = np.array([[100.0] * 7, [0.0] * 7])
+    lower, upper = np.maximum(expected - 30, 0), expected + 30
+    e, lo, _, _ = accept_level(values, expected, lower, upper, None, -3, window=96)
+    assert np.isfinite(e).all()
+    np.testing.assert_allclose(e[0, 6], 40.5)  # median of 40, 42, 41, 39 (x 100 / 100)
+    np.testing.assert_allclose(e[1, 6], 4.0)  # median of 3, 4, 5, 3, 4, 4
+    assert (lo >= 0).all()
+
+
+def test_a_level_shift_stops_alerting_once_accepted_and_a_further_move_still_alerts() -> None:
+    """Views drop by 30% for good. Left alone, the product alerts for hours; accepted from the
+    bucket the drop began, every check from two buckets later is ok, the reason says the range
+    follows the accepted level; a spike or a further drop on top of it still alerts."""
+    drop = 96 * 20 + 40
+    series = _stepped(drop)
+    detector = detectors.build(detectors.DEFAULT_SPEC)
+    rule = detectors.build_rule(detectors.DEFAULT_SPEC)
+    band = detector.band(series)
+    alone, accepted = [], []
+    for end in range(drop + 2, drop + 40):
+        head, part = series.iloc[: end + 1], band.iloc[: end + 1]
+        alone.append(rule.verdict(head, part).status)
+        accepted.append(rule.verdict(head, _moved(head, part, drop)))
+    assert alone.count(Status.ANOMALY) >= 30, alone
+    assert all(v.status is Status.OK for v in accepted), [v.reason for v in accepted]
+    assert "accepted in the chat as the new normal" in accepted[-1].reason
+    for jump in (1.6, 0.5):
+        moved = series.iloc[: drop + 20].copy()
+        moved.iloc[-1] *= jump
+        verdict = rule.verdict(moved, _moved(moved, detector.band(moved), drop))
+        assert verdict.status is Status.ANOMALY, (jump, verdict.reason)
+
+
+async def test_the_matrix_path_moves_the_band_as_the_per_series_path(
+    embedded_spec: SourceSpec,
+) -> None:
+    """With views' level accepted from six hours before, a check through the engines gives the
+    per-series path's bands (1e-6), bases and verdicts for all views slices; the other metrics
+    are not moved."""
+    source = embedded_spec.open()
+    accepted = {"views": END - timedelta(hours=6)}
+    try:
+        history = History(source, CATALOGUE, None)
+        report = await run_check(history, END, delay=DELAY, accepted=accepted)
+        sliced, window = await history.held_slices(CATALOGUE.tables["feed_actions"])  # type: ignore[misc]
+        reference = detect(pd.DataFrame(), window, CATALOGUE.tables["feed_actions"],
+                           CATALOGUE.metrics_of("feed_actions"), CATALOGUE.step, sliced=sliced,
+                           accepted=accepted)  # fmt: skip
+    finally:
+        await source.close()
+    got = {(r.metric.name, r.slice): r for r in report.results}
+    moved = 0
+    for ref in reference:
+        mine = got[(ref.metric.name, ref.slice)]
+        assert mine.verdict.status == ref.verdict.status
+        assert mine.verdict.reason == ref.verdict.reason
+        tail, ours = ref.band.iloc[-112:], mine.band.iloc[-112:]
+        for col in ("expected", "lower", "upper"):
+            np.testing.assert_allclose(ours[col], tail[col], rtol=1e-6, err_msg=str(ref.slice))
+        assert list(ours["basis"]) == list(tail["basis"])
+        flagged = any(isinstance(b, str) and "accepted" in b for b in tail["basis"])
+        assert flagged == (ref.metric.name == "views"), ref.metric.name
+        moved += flagged
+    assert moved >= 5
+    views = [r for r in report.results if r.metric.name == "views" and r.verdict.value]
+    assert all("accepted in the chat" in r.verdict.reason for r in views)
+
+
+async def test_new_normal_is_for_admins_shows_on_the_alert_moves_the_band_and_can_be_undone(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """A member's press is refused and accepts nothing. An admin's acknowledges the incident,
+    accepts the metric's level from the alerted bucket, edits the alert (a state line, the
+    undo button), says so in the chat and in /thresholds; checks from 45 minutes later judge that metric (only
+    it) against the accepted level. The undo takes it back: the next check is as before."""
+    fake.set_member(ALERTS, MEMBER)
+    clock = Clock()
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, clock) as monitor:
+        alert = await _alert(fake)
+        normal = _button(alert, Action.ACCEPT)
+        incident_id = unpack(normal)[1][0]  # type: ignore[index]
+        incident = monitor.state.incidents.get(incident_id)
+        assert incident is not None and incident.alert_id is not None
+        record = monitor.state.journal.alert(incident.alert_id)
+        assert record is not None
+        refused = await _answer(fake, await fake.press(normal, user=MEMBER, message=alert))
+        assert monitor.state.baselines.of_metric(incident.metric, END) is None
+        done = await _answer(fake, await fake.press(normal, user=ADMIN, message=alert))
+        edit = (await fake.wait_for(lambda c: c.method == "editMessageCaption" and c.data.get(
+            "message_id") == str(alert.message_id)))[0]  # fmt: skip
+        said = (await fake.wait_for(lambda c: c.method == "sendMessage" and c.chat_id == ALERTS
+                                    and "new normal" in c.data.get("text", "")))[0]  # fmt: skip
+        level = monitor.state.baselines.of_metric(incident.metric, END)
+        acknowledged = monitor.state.incidents.get(incident_id)
+        await fake.send(f"/thresholds {incident.metric}", user=MEMBER, chat=ALERTS)
+        shown = (await fake.wait_for(lambda c: c.method == "sendMessage" and c.chat_id == ALERTS
+                                     and "what decides an alert" in c.data.get("text", "")))[0]
+        await fake.send("/thresholds", user=MEMBER, chat=ALERTS)
+        overview = (await fake.wait_for(lambda c: c.method == "sendMessage" and c.chat_id == ALERTS
+                                        and "Settings in force" in c.data.get("text", "")))[0]
+        clock.now = END + timedelta(minutes=45)
+        later = await monitor.check(fresh=True)
+        undo = _button(edit, Action.UNACCEPT)
+        taken = await _answer(fake, await fake.press(undo, user=ADMIN, message=alert))
+        after = await monitor.check(fresh=True)
+        gone = monitor.state.baselines.of_metric(incident.metric, clock.now)
+    assert "Only admins" in refused
+    assert "accepted" in done
+    assert level is not None and level.since == record.bucket and level.incident_id == incident_id
+    assert level.until - max(level.since, END) == timedelta(hours=24)
+    assert acknowledged is not None and acknowledged.acknowledged_by is not None
+    assert "📏" in edit.data["caption"].split("\n")[0]
+    assert any(unpack(b["callback_data"]) == (Action.UNACCEPT, (incident_id,))
+               for b in edit.buttons)  # fmt: skip
+    assert "is the new normal" in said.data["text"]
+    assert "📏 New normal: the level since" in shown.data["text"]
+    lines = overview.data["text"].split("\n")
+    assert [line.split("</code>")[0] for line in lines if "📏" in line] == [
+        f"<code>{incident.metric}"]
+    following = {r.metric.name for r in later.results if "accepted in the chat" in r.verdict.reason}
+    assert following == {incident.metric}
+    assert "Taken back" in taken and gone is None
+    assert not any("accepted in the chat" in r.verdict.reason for r in after.results)
