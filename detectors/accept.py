@@ -9,8 +9,10 @@ at once, and a further move on top of the new level still alerts.
 
 The shift is measured as the detector measures its own re-base: as a factor for a series that
 never goes below zero, else as an offset, the median over the buckets since the change. The
-band keeps its width. Works on (series x buckets) arrays, for the per-series and the matrix
-paths alike.
+band keeps its width. A count expected at 0 (a quiet night) has no factor and stays; buckets
+the detector has re-based by itself are already at the new level and neither move nor count
+(else the change would be applied twice). Works on (series x buckets) arrays, for the
+per-series and the matrix paths alike: only buckets with a band are looked at.
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ __all__ = ["ACCEPTED", "LEAST", "accept_level", "accepted_basis"]
 
 ACCEPTED = "accepted"  # noted in the basis, after its first part: "daily, accepted, rebased"
 LEAST = 2  # buckets at the new level before the band follows it
+
+
+def _rebased(basis: object) -> bool:
+    return isinstance(basis, str) and "rebased" in basis.split(", ")
 
 
 def accepted_basis(basis: object) -> object:
@@ -60,42 +66,30 @@ def accept_level(  # noqa: PLR0917 - the series and its band's columns, as verdi
     value = np.asarray(values, dtype="float64")
     exp, lo, hi = (np.array(a, dtype="float64", copy=True) for a in (expected, lower, upper))
     named = None if basis is None else np.array(basis, dtype=object, copy=True)
-    if value.ndim != 2 or exp.shape != value.shape or lo.shape != value.shape:
-        raise ValueError(f"arrays must be (series, buckets) alike, got {value.shape}, {exp.shape}")
+    shapes = [a.shape for a in (exp, lo, hi) + (() if named is None else (named,))]
+    if value.ndim != 2 or any(shape != value.shape for shape in shapes):
+        raise ValueError(f"arrays must be (series, buckets) alike, got {value.shape}, {shapes}")
     n = value.shape[1]
     least = max(int(least), 1)
     window = max(int(window), least)
     # The last column is never judged against a level measured on itself.
     if start + least > n - 1 or value.shape[0] == 0:
         return exp, lo, hi, named
-    finite = np.isfinite(value)
-    # A factor for a row that never goes below zero (counts, shares), else an offset.
-    nonneg = np.all(np.where(finite, value, 0.0) >= 0, axis=1)
-    # Where the band never went below zero (a count's lower bound is clamped), it still won't.
-    floored = nonneg & np.all(np.where(np.isfinite(lo), lo, 0.0) >= 0, axis=1)
     orig_exp = np.asarray(expected, dtype="float64")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        residual = value - orig_exp
-        ratio = np.where(orig_exp > 0, value / orig_exp, np.nan)
+    measure, own, nonneg, floored = _measures(value, orig_exp, lo, named)
     half = np.asarray(upper, dtype="float64") - orig_exp
     for j in range(max(start, 0), n):
         # The first `least` buckets at the new level are past: they take the level they set
         # together, so the rule's look back over them sees the accepted level too.
         span = slice(max(start, j - window, 0), max(j, start + least, 0))
-        known = np.isfinite(residual[:, span]).sum(axis=1) >= least
+        known = np.isfinite(measure[:, span]).sum(axis=1) >= least
         if not known.any():
             continue
         e = orig_exp[:, j]
         with _quiet():
-            factor = np.nanmedian(ratio[:, span], axis=1)
-            offset = np.nanmedian(residual[:, span], axis=1)
-        moved = np.where(nonneg & (e > 0) & np.isfinite(factor), e * factor,
-                         np.where(~nonneg & np.isfinite(offset), e + offset, np.nan))  # fmt: skip
-        # A count that was expected at 0 has no factor: its new level is the median itself.
-        with _quiet():
-            level = np.nanmedian(value[:, span], axis=1)
-        moved = np.where(nonneg & (e <= 0) & np.isfinite(level), level, moved)
-        go = known & np.isfinite(moved) & np.isfinite(e) & np.isfinite(half[:, j])
+            shift = np.nanmedian(measure[:, span], axis=1)
+        moved = np.where(nonneg, np.where(e > 0, e * shift, np.nan), e + shift)
+        go = known & ~own[:, j] & np.isfinite(moved) & np.isfinite(e) & np.isfinite(half[:, j])
         if not go.any():
             continue
         exp[go, j] = moved[go]
@@ -106,6 +100,31 @@ def accept_level(  # noqa: PLR0917 - the series and its band's columns, as verdi
             for i in np.flatnonzero(go):
                 named[i, j] = accepted_basis(named[i, j])
     return exp, lo, hi, named
+
+
+def _measures(
+    value: np.ndarray, orig_exp: np.ndarray, lo: np.ndarray, named: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per bucket, what the shift is measured in (a ratio, or an offset for a row that goes
+    below zero), NaN where it does not count; which buckets the detector re-based by itself;
+    per row, whether it never goes below zero, and whether its band never did."""
+    # Only where there is a band: the rows' history before it says nothing here.
+    banded = np.isfinite(orig_exp) & np.isfinite(value)
+    # A factor for a row that never goes below zero (counts, shares), else an offset.
+    nonneg = np.all(np.where(banded, value, 0.0) >= 0, axis=1)
+    # Where the band never went below zero (a count's lower bound is clamped), it still won't.
+    floored = nonneg & np.all(np.where(banded & np.isfinite(lo), lo, 0.0) >= 0, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # A count expected at 0 has no factor (a night at 0 stays at 0): it does not move.
+        measure = np.where(nonneg[:, None], np.where(orig_exp > 0, value / orig_exp, np.nan),
+                           value - orig_exp)  # fmt: skip
+    # Where the detector re-based by itself its expected value is at the new level already:
+    # moving it again would count the change twice. Those buckets neither move nor measure.
+    own = np.zeros(value.shape, dtype=bool)
+    if named is not None:
+        own = np.vectorize(_rebased, otypes=[bool])(named) if named.size else own
+    measure[own] = np.nan
+    return measure, own, nonneg, floored
 
 
 @contextmanager

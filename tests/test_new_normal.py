@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 import detectors
-from bot.core.buttons import Action, unpack
+from bot.core.buttons import Action, Button, alert_buttons, unpack
 from bot.service.checker import detect, run_check
 from bot.service.history import History
 from detectors import Status
@@ -28,6 +29,7 @@ __all__ = ["fake"]  # the fixture, shared with tests/test_bot.py
 CATALOGUE = load_catalogue()
 DELAY = timedelta(minutes=2)
 STEP = pd.Timedelta(minutes=15)
+ACCEPTED_SPEC = {**detectors.DEFAULT_SPEC, "rebase_hours": 0.0}  # what the check judges with
 
 
 def _stepped(drop_at: int, factor: float = 0.7, days: int = 21) -> pd.Series:
@@ -62,7 +64,7 @@ def test_accept_level_moves_by_the_median_of_the_buckets_before_never_the_bucket
     values = np.array([[100.0] * 10 + [50.0] * 10, [-5.0] * 10 + [5.0] * 10])
     expected = np.array([[100.0] * 20, [-5.0] * 20])
     lower, upper = expected - 20, expected + 20
-    basis = np.array([["daily"] * 20, ["daily, rebased"] * 20], dtype=object)
+    basis = np.array([["daily"] * 20, ["daily, sparse"] * 20], dtype=object)
     e, lo, hi, named = accept_level(values, expected, lower, upper, basis, 10, window=96)
     assert named is not None
     np.testing.assert_allclose(e[0, :10], 100.0)
@@ -71,7 +73,7 @@ def test_accept_level_moves_by_the_median_of_the_buckets_before_never_the_bucket
     np.testing.assert_allclose(lo[0, 10:], 30.0)
     np.testing.assert_allclose(e[1, 10:], 5.0)  # offset +10 on a signed row
     assert named[0, 9] == "daily" and named[0, 12] == "daily, accepted"
-    assert named[1, 12] == "daily, accepted, rebased"
+    assert named[1, 12] == "daily, accepted, sparse"
     np.testing.assert_array_equal(expected, [[100.0] * 20, [-5.0] * 20])  # inputs untouched
     # The last column is 11: the level would be measured on it. Nothing moves.
     e, *_ = accept_level(values[:, :12], expected[:, :12], lower[:, :12], upper[:, :12], None,
@@ -82,8 +84,8 @@ def test_accept_level_moves_by_the_median_of_the_buckets_before_never_the_bucket
 
 
 def test_accept_level_over_gaps_zeros_and_a_start_before_the_first_column() -> None:
-    """Missing buckets are skipped (not a reason to stop); a count expected at 0 takes the
-    median itself; a start before the first column measures from column 0; a count's lower
+    """Missing buckets are skipped (not a reason to stop); a count expected at 0 (a quiet
+    night) stays at 0; a start before the first column measures from column 0; a count's lower
     bound stays at or above 0."""
     values = np.array([[np.nan, 40.0, np.nan, 42.0, 41.0, 39.0, 40.0],
                        [3.0, 4.0, 5.0, 3.0, 4.0, 4.0, 3.0]])  # fmt: skip
@@ -92,8 +94,23 @@ def test_accept_level_over_gaps_zeros_and_a_start_before_the_first_column() -> N
     e, lo, _, _ = accept_level(values, expected, lower, upper, None, -3, window=96)
     assert np.isfinite(e).all()
     np.testing.assert_allclose(e[0, 6], 40.5)  # median of 40, 42, 41, 39 (x 100 / 100)
-    np.testing.assert_allclose(e[1, 6], 4.0)  # median of 3, 4, 5, 3, 4, 4
+    np.testing.assert_array_equal(e[1], 0.0)
     assert (lo >= 0).all()
+
+
+def test_buckets_the_detector_re_based_by_itself_are_not_moved_twice() -> None:
+    """Where the basis says the detector re-based (its expected value is at the new level
+    already), the band stays as the detector made it, and those buckets do not measure the
+    shift of the others."""
+    values = np.array([[100.0] * 4 + [70.0] * 8])
+    expected = np.array([[100.0] * 8 + [70.0] * 4])
+    basis = np.array([["daily"] * 8 + ["daily, rebased"] * 4], dtype=object)
+    e, _, _, named = accept_level(values, expected, expected - 10, expected + 10, basis, 4,
+                                  window=96)  # fmt: skip
+    assert named is not None
+    np.testing.assert_allclose(e[0, 4:8], 70.0)
+    np.testing.assert_allclose(e[0, 8:], 70.0)  # not 49
+    assert list(named[0, 8:]) == ["daily, rebased"] * 4
 
 
 def test_a_level_shift_stops_alerting_once_accepted_and_a_further_move_still_alerts() -> None:
@@ -105,29 +122,54 @@ def test_a_level_shift_stops_alerting_once_accepted_and_a_further_move_still_ale
     detector = detectors.build(detectors.DEFAULT_SPEC)
     rule = detectors.build_rule(detectors.DEFAULT_SPEC)
     band = detector.band(series)
+    # As the check does for an accepted level: the detector's own re-base is off meanwhile.
+    following = detectors.build(ACCEPTED_SPEC).band(series)
     alone, accepted = [], []
-    for end in range(drop + 2, drop + 40):
+    # A day and a bit: through the hours the detector re-bases by itself (from about 12 h).
+    for end in range(drop + 2, drop + 110):
         head, part = series.iloc[: end + 1], band.iloc[: end + 1]
         alone.append(rule.verdict(head, part).status)
-        accepted.append(rule.verdict(head, _moved(head, part, drop)))
-    assert alone.count(Status.ANOMALY) >= 30, alone
+        accepted.append(rule.verdict(head, _moved(head, following.iloc[: end + 1], drop)))
+    assert alone[:38].count(Status.ANOMALY) >= 30, alone
     assert all(v.status is Status.OK for v in accepted), [v.reason for v in accepted]
     assert "accepted in the chat as the new normal" in accepted[-1].reason
     for jump in (1.6, 0.5):
         moved = series.iloc[: drop + 20].copy()
         moved.iloc[-1] *= jump
-        verdict = rule.verdict(moved, _moved(moved, detector.band(moved), drop))
+        verdict = rule.verdict(moved, _moved(moved, detectors.build(ACCEPTED_SPEC).band(moved),
+                                             drop))  # fmt: skip
         assert verdict.status is Status.ANOMALY, (jump, verdict.reason)
 
 
+def test_a_count_at_zero_every_night_stays_quiet_at_night_once_a_drop_is_accepted() -> None:
+    """About 200 a bucket by day, exactly 0 at night, down 40% by day from one afternoon on,
+    accepted: the night's zeros are not judged against a day's level."""
+    rng = np.random.default_rng(8)
+    index = pd.date_range("2026-01-01", periods=96 * 21, freq=STEP, tz="UTC")
+    hour = index.hour.to_numpy()
+    values = np.where((hour >= 7) & (hour < 22), rng.poisson(200, len(index)), 0).astype(float)
+    drop = 96 * 20 + 60  # 15:00 on the last day
+    values[drop:] *= 0.6
+    series = pd.Series(values, index=index)
+    detector = detectors.build(ACCEPTED_SPEC)
+    rule = detectors.build_rule(detectors.DEFAULT_SPEC)
+    night = [j for j in range(drop + 2, len(index)) if hour[j] >= 22]
+    assert len(night) >= 6
+    for end in night:
+        head = series.iloc[: end + 1]
+        verdict = rule.verdict(head, _moved(head, detector.band(head), drop))
+        assert verdict.status is Status.OK, (index[end], verdict.reason)
+
+
+@pytest.mark.parametrize("hours", [6, 40])
 async def test_the_matrix_path_moves_the_band_as_the_per_series_path(
-    embedded_spec: SourceSpec,
+    embedded_spec: SourceSpec, hours: int
 ) -> None:
-    """With views' level accepted from six hours before, a check through the engines gives the
-    per-series path's bands (1e-6), bases and verdicts for all views slices; the other metrics
-    are not moved."""
+    """With views' level accepted from 6 hours before (inside the band rows a check keeps) or
+    40 (before them), a check through the engines gives the per-series path's bands (1e-6),
+    bases and verdicts for all views slices; the other metrics are not moved."""
     source = embedded_spec.open()
-    accepted = {"views": END - timedelta(hours=6)}
+    accepted = {"views": END - timedelta(hours=hours)}
     try:
         history = History(source, CATALOGUE, None)
         report = await run_check(history, END, delay=DELAY, accepted=accepted)
@@ -158,10 +200,12 @@ async def test_the_matrix_path_moves_the_band_as_the_per_series_path(
 async def test_new_normal_is_for_admins_shows_on_the_alert_moves_the_band_and_can_be_undone(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
-    """A member's press is refused and accepts nothing. An admin's acknowledges the incident,
-    accepts the metric's level from the alerted bucket, edits the alert (a state line, the
-    undo button), says so in the chat and in /thresholds; checks from 45 minutes later judge that metric (only
-    it) against the accepted level. The undo takes it back: the next check is as before."""
+    """A member's press is refused and accepts nothing. An admin's acknowledges the
+    incident, accepts the metric's level from the alerted bucket, edits the alert (a state
+    line, the undo button), says so in the chat and in /thresholds; checks from 45 minutes
+    later judge that metric (only it) against the accepted level. The undo takes it back: the
+    next check is as before. A metric whose detector does not re-base (rebase_hours 0) is
+    refused: nothing would take over when the level lapses."""
     fake.set_member(ALERTS, MEMBER)
     clock = Clock()
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
@@ -194,6 +238,13 @@ async def test_new_normal_is_for_admins_shows_on_the_alert_moves_the_band_and_ca
         taken = await _answer(fake, await fake.press(undo, user=ADMIN, message=alert))
         after = await monitor.check(fresh=True)
         gone = monitor.state.baselines.of_metric(incident.metric, clock.now)
+        # With the detector's own re-base off, nothing would take over when the level lapses.
+        await fake.send(f"/set {incident.metric} rebase_hours 0", user=ADMIN, chat=ALERTS)
+        await fake.wait_for(lambda c: c.method == "sendMessage" and c.chat_id == ALERTS
+                            and "rebase_hours" in c.data.get("text", "")
+                            and "0" in c.data.get("text", ""), seconds=60)  # fmt: skip
+        cannot = await _answer(fake, await fake.press(normal, user=ADMIN, message=alert))
+        refused_level = monitor.state.baselines.of_metric(incident.metric, clock.now)
     assert "Only admins" in refused
     assert "accepted" in done
     assert level is not None and level.since == record.bucket and level.incident_id == incident_id
@@ -211,3 +262,19 @@ async def test_new_normal_is_for_admins_shows_on_the_alert_moves_the_band_and_ca
     assert following == {incident.metric}
     assert "Taken back" in taken and gone is None
     assert not any("accepted in the chat" in r.verdict.reason for r in after.results)
+    assert "cannot follow a new level" in cannot and refused_level is None
+
+
+def test_the_keyboard_offers_new_normal_while_open_its_undo_while_accepted_and_never_in_a_digest(
+) -> None:
+    """Open: New normal on a row of its own. Accepted: the undo, resolved or not. Resolved and
+    not accepted, or a digest (which never shows which metric): neither."""
+
+    def actions(keyboard: tuple[tuple[Button, ...], ...]) -> set[Action]:
+        return {unpack(b.data)[0] for row in keyboard for b in row}  # type: ignore[index]
+
+    assert alert_buttons(5, 9)[-1] == (Button("📏 New normal", "normal:5"),)
+    assert Action.UNACCEPT in actions(alert_buttons(5, 9, accepted=True))
+    assert Action.UNACCEPT in actions(alert_buttons(5, 9, accepted=True, resolved=True))
+    assert not {Action.ACCEPT, Action.UNACCEPT} & actions(alert_buttons(5, 9, resolved=True))
+    assert not {Action.ACCEPT, Action.UNACCEPT} & actions(alert_buttons(5, 9, normal=False))

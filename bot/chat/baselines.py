@@ -1,8 +1,9 @@
 """The New normal button of an alert (admins only): the level the metric moved to is expected
 (a release, a new market), so its bands follow that level from the bucket it began, instead of
 alerting until the detector re-bases by itself (half of `rebase_hours`). The mark lasts
-`rebase_hours` (24 h by default), by when the detector has re-based on its own; its undo button
-takes it back at any time."""
+`rebase_hours` (24 h by default), by when the detector has re-based on its own (meanwhile its
+own re-base is off: the accepted level stands for it); its undo button takes it back at any
+time. Only a detector that re-bases by itself (seasonal, rebase_hours > 0) can follow one."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from datetime import UTC, datetime, timedelta
 
 from aiogram.types import CallbackQuery
 
+import detectors
 from bot.chat.incidents import refresh
 from bot.chat.reply import Reply, out_of_date
 from bot.core.buttons import Action
 from bot.core.i18n import Translator
 from bot.core.incidents import Incident
 from bot.core.wording import e
+from bot.service.engines import accepts
 from bot.service.monitor import Monitor
 from bot.settings import Settings
 from bot.state import Baseline, State
@@ -26,7 +29,6 @@ from queries.catalogue import Catalogue
 __all__ = ["ACCEPTS", "accept"]
 
 ACCEPTS = (Action.ACCEPT, Action.UNACCEPT)
-DEFAULT_HOURS = 24.0  # how long the mark lasts for a detector without `rebase_hours`
 
 
 def _since(store: State, incident: Incident, step: timedelta) -> datetime:
@@ -71,10 +73,14 @@ async def accept(
             return Reply(t._("That incident is over."))
         if ours:
             return Reply(t._("Already so."))
+        detector = detectors.build(checks.spec(metric))
+        if not accepts(detector):
+            return Reply(t._("{metric} cannot follow a new level: its detector does not re-base "
+                             "by itself (method seasonal with rebase_hours above 0 does; see "
+                             "/thresholds {metric} all).", metric=metric.name),
+                         alert=True)  # fmt: skip
         since = _since(store, incident, catalogue.step)
-        hours = checks.spec(metric).get("rebase_hours", DEFAULT_HOURS)
-        lasting = float(hours) if isinstance(hours, int | float) and hours > 0 else DEFAULT_HOURS
-        until = max(since, now) + timedelta(hours=lasting)
+        until = max(since, now) + timedelta(hours=detector.rebase_hours)
         store.baselines.accept(Baseline(metric.name, since, until, incident.id,
                                         query.from_user.id, who, now))  # fmt: skip
         if incident.acknowledged_by is None:  # accepted is acknowledged: no more reminders

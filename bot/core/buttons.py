@@ -91,13 +91,14 @@ def relabel(
 def alert_buttons(
     incident_id: int, alert_id: int | None, *, acknowledged: bool = False,
     false_alarm: bool = False, resolved: bool = False, accepted: bool = False,
-    t: Translator | None = None,
+    normal: bool = True, t: Translator | None = None,
 ) -> tuple[tuple[Button, ...], ...]:  # fmt: skip
     """An alert's keyboard; the state shown on the message decides which toggles it offers.
     A resolved incident keeps all but Ack (nothing left to acknowledge): it can still be called
     a false alarm (a label for tune), its metric muted, its chart opened. New normal (the
     metric's new level is expected: its band follows it) is offered while the incident is
-    open, and its undo while the level is accepted."""
+    open, and its undo while the level is accepted; not at all with `normal=False` (a digest:
+    its one keyboard would not say which metric, and it is never edited to offer the undo)."""
     first = (
         _button(Action.UNACK, incident_id, t=t) if acknowledged
         else _button(Action.ACK, incident_id, t=t),
@@ -109,7 +110,7 @@ def alert_buttons(
         second.append(_button(Action.SHOW, alert_id, t=t))
     if accepted:
         return (first, tuple(second), (_button(Action.UNACCEPT, incident_id, t=t),))
-    if not resolved:
+    if not resolved and normal:
         return (first, tuple(second), (_button(Action.ACCEPT, incident_id, t=t),))
     return (first, tuple(second))
 

@@ -78,7 +78,7 @@ def render_digest(intent: Digest, incidents: dict[str, Incident], style: Style) 
     return Draft(
         text,
         with_chart=rendered_length(text) <= CAPTION_LIMIT,
-        buttons=alert_buttons(worst.id, worst.alert_id, t=style.t),
+        buttons=alert_buttons(worst.id, worst.alert_id, normal=False, t=style.t),
         meta=_meta("alert", None, metrics=[o.incident.metric for o in intent.opens]),
     )
 

@@ -19,7 +19,15 @@ import pandas as pd
 
 import detectors
 from bot.core.report import CheckReport, Late, SeriesResult
-from bot.service.engines import BAND_ROWS, Engines, Follow, accept_window, engines_of, position
+from bot.service.engines import (
+    BAND_ROWS,
+    Engines,
+    Follow,
+    accept_window,
+    accepts,
+    engines_of,
+    position,
+)
 from bot.service.history import History
 from detectors import Status
 from queries.catalogue import Kind, Metric, Table
@@ -88,8 +96,13 @@ def detect(
         rule = detectors.build_rule(spec)
         wheres = sliced.slices(metric)
         since = (accepted or {}).get(metric.name)
-        follow = None if since is None else Follow(position(sliced.index, since),
-                                                   accept_window(detector, step))  # fmt: skip
+        follow = None
+        if since is not None and accepts(detector):
+            follow = Follow(position(sliced.index, since), accept_window(detector, step))
+            # The accepted level is the level: the detector's own re-base, which starts from a
+            # partial shift after half of rebase_hours, would move the band a second time.
+            spec = {**spec, "rebase_hours": 0.0}
+            detector = detectors.build(spec)
         per_metric.append([])
         if engines is not None and engines.fits(detector, sliced.index):
             started = clock()

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
+from typing import TypeGuard
 
 import numpy as np
 import pandas as pd
@@ -23,7 +24,8 @@ from detectors.verdicts import verdicts
 from queries.catalogue import Metric, Table
 from queries.series import Slice
 
-__all__ = ["BAND_ROWS", "Engines", "Follow", "accept_window", "engines_of", "position"]
+__all__ = ["BAND_ROWS", "Engines", "Follow", "accept_window", "accepts", "engines_of",
+           "position"]  # fmt: skip
 
 # A check needs the band of the last day (chart, verdict and the rule's windows), not 28 days.
 BAND_ROWS = 96 + 16
@@ -39,13 +41,16 @@ def position(index: pd.DatetimeIndex, at: datetime) -> int:
     return int(index.searchsorted(stamp))
 
 
-def accept_window(detector: Detector, step: timedelta) -> int:
+def accepts(detector: Detector) -> TypeGuard[SeasonalDetector]:
+    """Whether a level accepted in the chat can stand for this detector's own re-base: the
+    seasonal one, re-basing (rebase_hours > 0), so that its band has caught up by the time
+    the accepted level lapses."""
+    return isinstance(detector, SeasonalDetector) and detector.rebase_hours > 0
+
+
+def accept_window(detector: SeasonalDetector, step: timedelta) -> int:
     """Buckets an accepted level is measured over: the detector's own re-base span."""
-    hours = float(getattr(detector, "rebase_hours", 0.0) or DEFAULT_REBASE_HOURS)
-    return max(round(hours * 3600 / step.total_seconds()), LEAST)
-
-
-DEFAULT_REBASE_HOURS = 24.0
+    return max(round(detector.rebase_hours * 3600 / step.total_seconds()), LEAST)
 
 
 @dataclass(frozen=True)
