@@ -204,8 +204,7 @@ async def test_new_normal_is_for_admins_shows_on_the_alert_moves_the_band_and_ca
     incident, accepts the metric's level from the alerted bucket, edits the alert (a state
     line, the undo button), says so in the chat and in /thresholds; checks from 45 minutes
     later judge that metric (only it) against the accepted level. The undo takes it back: the
-    next check is as before. A metric whose detector does not re-base (rebase_hours 0) is
-    refused: nothing would take over when the level lapses."""
+    next check is as before."""
     fake.set_member(ALERTS, MEMBER)
     clock = Clock()
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
@@ -238,13 +237,6 @@ async def test_new_normal_is_for_admins_shows_on_the_alert_moves_the_band_and_ca
         taken = await _answer(fake, await fake.press(undo, user=ADMIN, message=alert))
         after = await monitor.check(fresh=True)
         gone = monitor.state.baselines.of_metric(incident.metric, clock.now)
-        # With the detector's own re-base off, nothing would take over when the level lapses.
-        await fake.send(f"/set {incident.metric} rebase_hours 0", user=ADMIN, chat=ALERTS)
-        await fake.wait_for(lambda c: c.method == "sendMessage" and c.chat_id == ALERTS
-                            and "rebase_hours" in c.data.get("text", "")
-                            and "0" in c.data.get("text", ""), seconds=60)  # fmt: skip
-        cannot = await _answer(fake, await fake.press(normal, user=ADMIN, message=alert))
-        refused_level = monitor.state.baselines.of_metric(incident.metric, clock.now)
     assert "Only admins" in refused
     assert "accepted" in done
     assert level is not None and level.since == record.bucket and level.incident_id == incident_id
@@ -262,6 +254,37 @@ async def test_new_normal_is_for_admins_shows_on_the_alert_moves_the_band_and_ca
     assert following == {incident.metric}
     assert "Taken back" in taken and gone is None
     assert not any("accepted in the chat" in r.verdict.reason for r in after.results)
+
+
+async def test_a_changed_re_base_withdraws_the_level_and_one_that_never_re_bases_refuses_it(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """An accepted level stands for the detector's own re-base: a /set of rebase_hours
+    withdraws it and the answer says so; with rebase_hours 0 (the detector never re-bases,
+    nothing would take over when the level lapses) the press is refused, saying why."""
+    clock = Clock()
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, clock) as monitor:
+        alert = await _alert(fake)
+        normal = _button(alert, Action.ACCEPT)
+        incident = monitor.state.incidents.get(unpack(normal)[1][0])  # type: ignore[index]
+        assert incident is not None
+        again = await _answer(fake, await fake.press(normal, user=ADMIN, message=alert))
+        accepted_again = monitor.state.baselines.of_metric(incident.metric, clock.now)
+        await fake.send(f"/set {incident.metric} rebase_hours 48", user=ADMIN, chat=ALERTS)
+        changed = (await fake.wait_for(lambda c: c.method == "sendMessage" and c.chat_id == ALERTS
+                                       and "rebase_hours" in c.data.get("text", ""),
+                                       seconds=60))[0]  # fmt: skip
+        withdrawn = monitor.state.baselines.of_metric(incident.metric, clock.now)
+        # With the detector's own re-base off, nothing would take over when the level lapses.
+        await fake.send(f"/set {incident.metric} rebase_hours 0", user=ADMIN, chat=ALERTS)
+        await fake.wait_for(lambda c: c.method == "sendMessage" and c.chat_id == ALERTS
+                            and "rebase_hours" in c.data.get("text", "")
+                            and "48.0 → " in c.data.get("text", ""), seconds=60)  # fmt: skip
+        cannot = await _answer(fake, await fake.press(normal, user=ADMIN, message=alert))
+        refused_level = monitor.state.baselines.of_metric(incident.metric, clock.now)
+    assert "accepted" in again and accepted_again is not None
+    assert "is withdrawn" in changed.data["text"] and withdrawn is None
     assert "cannot follow a new level" in cannot and refused_level is None
 
 

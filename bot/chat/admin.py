@@ -25,7 +25,7 @@ from bot.core.i18n import Translator
 from bot.core.wording import e
 from bot.service.monitor import Monitor
 from bot.settings import Settings
-from bot.state import State
+from bot.state import Baseline, State
 from queries.catalogue import Catalogue
 
 __all__ = ["build", "build_refusal", "mute_incident"]
@@ -79,6 +79,7 @@ async def set_param(
     metric = metric_named(catalogue, args[0], "set", t)
     _checked(metric.name, checks.params(metric), args[1], args[2], t)
     user = message.from_user
+    level = store.baselines.of_metric(metric.name, checks.clock())
     try:
         result = await checks.set_param(metric, args[1], args[2], user.id if user else None)
     except ValueError as exc:
@@ -96,22 +97,35 @@ async def set_param(
               before=result.alerts_before, change=f"{change:+d}") + "\n"
         + t._("{reset} to undo, {backtest} for the details.",
               reset=f"/reset {e(metric.name)}", backtest=f"/backtest {e(metric.name)}")
+        + _withdrawn(store, metric.name, level, checks, t)
     )  # fmt: skip
 
 
 async def reset(
     message: Message, *, command: CommandObject, checks: Monitor, catalogue: Catalogue,
-    t: Translator,
+    store: State, t: Translator,
 ) -> None:  # fmt: skip
     args = (command.args or "").split()
     if len(args) != 1:
         raise UsageError(t._("Name one metric."), "reset")
     metric = metric_named(catalogue, args[0], "reset", t)
+    level = store.baselines.of_metric(metric.name, checks.clock())
     removed = checks.reset(metric)
     await message.answer(
         f"↩️ <code>{e(metric.name)}</code>: "
         + t.ngettext("{n} override removed; the catalogue's settings are in force.",
-                     "{n} overrides removed; the catalogue's settings are in force.", removed))
+                     "{n} overrides removed; the catalogue's settings are in force.", removed)
+        + _withdrawn(store, metric.name, level, checks, t))
+
+
+def _withdrawn(store: State, name: str, level: Baseline | None, checks: Monitor,
+               t: Translator) -> str:  # fmt: skip
+    """A line saying so when the change withdrew the metric's accepted level ('' if not)."""
+    if level is None or store.baselines.of_metric(name, checks.clock()) is not None:
+        return ""
+    return "\n" + t._("📏 The new normal accepted for {metric} is withdrawn: it stood for the "
+                      "detector's own re-base, which this changes. If the level still holds, "
+                      "press New normal on its next alert.", metric=f"<code>{e(name)}</code>")
 
 
 def _metric_or_all(catalogue: Catalogue, name: str, command: str, t: Translator) -> str:

@@ -73,7 +73,12 @@ async def accept(
             return Reply(t._("That incident is over."))
         if ours:
             return Reply(t._("Already so."))
-        detector = detectors.build(checks.spec(metric))
+        try:
+            detector = detectors.build(checks.spec(metric))
+        except ValueError as exc:  # settings in the state file the catalogue no longer takes
+            return Reply(t._("{metric}'s settings are refused: {reason}. /reset {metric} "
+                             "goes back to the catalogue's.", metric=metric.name,
+                             reason=str(exc)[:120]), alert=True)  # fmt: skip
         if not accepts(detector):
             return Reply(t._("{metric} cannot follow a new level: its detector does not re-base "
                              "by itself (method seasonal with rebase_hours above 0 does; see "
@@ -89,19 +94,24 @@ async def accept(
         checks.accepted_changed()
         said = t._(
             "📏 {metric}: its level since {since} is the new normal, says {who}. Its expected "
-            "range follows that level from the next check until {until}, by when the detector "
-            "has re-based by itself; a further move still alerts.",
+            "range follows that level from the second interval after it until {until}, by when "
+            "the detector has re-based by itself; a further move still alerts.",
             metric=name, who=e(who), since=f"{since.astimezone(zone):%Y-%m-%d %H:%M}",
             until=f"{until.astimezone(zone):%Y-%m-%d %H:%M}",
         )  # fmt: skip
         done = t._("{metric}: the new level is accepted as normal.", metric=metric.name)
     bot, chat = query.bot, query.message.chat.id if query.message is not None else None
-    shown = incident
+    shown = [incident]
+    if action is Action.ACCEPT and held is not None and held.incident_id is not None:
+        # The level of an earlier incident of the metric is replaced: its alert loses its mark.
+        earlier = store.incidents.get(held.incident_id)
+        shown += [earlier] if earlier is not None and earlier.id != incident.id else []
 
     async def show() -> None:
         if bot is None:
             return
-        await refresh(bot, store, settings, shown, clock())
+        for one in shown:
+            await refresh(bot, store, settings, one, clock())
         if chat is not None:
             await bot.send_message(chat, said)
 
