@@ -203,8 +203,8 @@ async def test_new_normal_is_for_admins_shows_on_the_alert_moves_the_band_and_ca
     """A member's press is refused and accepts nothing. An admin's acknowledges the
     incident, accepts the metric's level from the alerted bucket, edits the alert (a state
     line, the undo button), says so in the chat and in /thresholds; checks from 45 minutes
-    later judge that metric (only it) against the accepted level. The undo takes it back: the
-    next check is as before."""
+    later judge that metric (only it) against the accepted level. The undo takes it back (and
+    the acknowledgement it made): the next check is as before."""
     fake.set_member(ALERTS, MEMBER)
     clock = Clock()
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
@@ -237,6 +237,7 @@ async def test_new_normal_is_for_admins_shows_on_the_alert_moves_the_band_and_ca
         taken = await _answer(fake, await fake.press(undo, user=ADMIN, message=alert))
         after = await monitor.check(fresh=True)
         gone = monitor.state.baselines.of_metric(incident.metric, clock.now)
+        unacknowledged = monitor.state.incidents.get(incident_id)
     assert "Only admins" in refused
     assert "accepted" in done
     assert level is not None and level.since == record.bucket and level.incident_id == incident_id
@@ -253,6 +254,8 @@ async def test_new_normal_is_for_admins_shows_on_the_alert_moves_the_band_and_ca
     following = {r.metric.name for r in later.results if "accepted in the chat" in r.verdict.reason}
     assert following == {incident.metric}
     assert "Taken back" in taken and gone is None
+    # accepting acknowledged the incident; taking it back turns the reminders on again
+    assert unacknowledged is not None and unacknowledged.acknowledged_by is None
     assert not any("accepted in the chat" in r.verdict.reason for r in after.results)
 
 

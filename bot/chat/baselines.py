@@ -63,6 +63,10 @@ async def accept(
         if not ours:
             return Reply(t._("Already so."))
         store.baselines.withdraw(metric.name)
+        if held is not None and held.acknowledged and incident.acknowledged_by is not None:
+            # Accepting it acknowledged the incident: taking it back turns reminders on again.
+            incident = replace(incident, acknowledged_by=None)
+            store.incidents.save(incident)
         checks.accepted_changed()
         said = t._("↩️ {metric}: the new normal is taken back by {who}; it is judged against its "
                    "usual range again from the next check.", metric=name, who=e(who))  # fmt: skip
@@ -86,9 +90,10 @@ async def accept(
                          alert=True)  # fmt: skip
         since = _since(store, incident, catalogue.step)
         until = max(since, now) + timedelta(hours=detector.rebase_hours)
+        acknowledging = incident.acknowledged_by is None  # accepted is acknowledged
         store.baselines.accept(Baseline(metric.name, since, until, incident.id,
-                                        query.from_user.id, who, now))  # fmt: skip
-        if incident.acknowledged_by is None:  # accepted is acknowledged: no more reminders
+                                        query.from_user.id, who, now, acknowledging))  # fmt: skip
+        if acknowledging:
             incident = replace(incident, acknowledged_by=who)
             store.incidents.save(incident)
         checks.accepted_changed()

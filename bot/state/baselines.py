@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from bot.state.db import Database, at, ts
 
@@ -19,9 +20,10 @@ class Baseline:
     user_id: int | None
     user_name: str | None
     set_at: datetime
+    acknowledged: bool = False  # accepting it acknowledged the incident (undone with it)
 
 
-_COLUMNS = "metric, since, until, incident_id, user_id, user_name, set_at"
+_COLUMNS = "metric, since, until, incident_id, user_id, user_name, set_at, acknowledged"
 
 
 class Baselines:
@@ -31,9 +33,9 @@ class Baselines:
     def accept(self, baseline: Baseline) -> None:
         """The metric's level from `since` is its new normal (replacing any accepted before)."""
         b = baseline
-        self.db.write(f"INSERT OR REPLACE INTO baselines ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                      (b.metric, ts(b.since), ts(b.until), b.incident_id, b.user_id, b.user_name,
-                       ts(b.set_at)))  # fmt: skip
+        self.db.write(f"INSERT OR REPLACE INTO baselines ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, "
+                      "?)", (b.metric, ts(b.since), ts(b.until), b.incident_id, b.user_id,
+                             b.user_name, ts(b.set_at), int(b.acknowledged)))  # fmt: skip
 
     def withdraw(self, metric: str) -> int:
         return self.db.change("DELETE FROM baselines WHERE metric=?", (metric,))
@@ -48,9 +50,10 @@ class Baselines:
         return self.active(now).get(metric)
 
 
-def _baseline(row: tuple[object, ...]) -> Baseline:
-    metric, since, until, incident, user, name, set_at = row
-    return Baseline(str(metric), at(int(str(since))), at(int(str(until))),
-                    None if incident is None else int(str(incident)),
-                    None if user is None else int(str(user)),
-                    None if name is None else str(name), at(int(str(set_at))))  # fmt: skip
+def _baseline(row: tuple[Any, ...]) -> Baseline:
+    metric, since, until, incident, user, name, set_at, acknowledged = row
+    return Baseline(str(metric), at(int(since)), at(int(until)),
+                    None if incident is None else int(incident),
+                    None if user is None else int(user),
+                    None if name is None else str(name), at(int(set_at)),
+                    bool(acknowledged))  # fmt: skip

@@ -159,7 +159,8 @@ MIGRATIONS: tuple[str, ...] = (
         incident_id INTEGER,          -- the incident it was accepted on
         user_id INTEGER,
         user_name TEXT,
-        set_at INTEGER NOT NULL
+        set_at INTEGER NOT NULL,
+        acknowledged INTEGER NOT NULL DEFAULT 0  -- 1: accepting it acknowledged the incident
     );
     """,
 )
