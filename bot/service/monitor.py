@@ -21,10 +21,10 @@ import pandas as pd
 
 import detectors
 from bot.core.report import CheckReport, SeriesResult
+from bot.service import levels
 from bot.service.backtesting import key_of
 from bot.service.chartdesk import ChartDesk
 from bot.service.checker import History, run_check, spec_for
-from bot.service.engines import accepts
 from bot.settings import Settings
 from bot.state import State
 from detectors.backtest import Alert, SeriesKey, replay
@@ -49,15 +49,6 @@ class SetResult:
     alerts_before: int
     alerts_after: int
     days: int
-
-
-def _rebase_hours(spec: Mapping[str, object]) -> float | None:
-    """How long the detector of `spec` takes to re-base by itself; None if it never does."""
-    try:
-        detector = detectors.build(spec)
-    except ValueError:
-        return None
-    return detector.rebase_hours if accepts(detector) else None
 
 
 class SourceNotAnswering(SourceUnavailable):
@@ -117,18 +108,8 @@ class Monitor:
         }
 
     def accepted(self, now: datetime) -> dict[str, datetime]:
-        """Metrics whose new level was accepted in the chat, with the bucket it began. A level
-        whose metric's detector no longer re-bases by itself (a new catalogue) is withdrawn."""
-        out = {}
-        for name, level in self.state.baselines.active(now).items():
-            metric = self.catalogue.metrics.get(name)
-            if metric is None:
-                continue
-            if _rebase_hours(self.spec(metric)) is None:
-                self.state.baselines.withdraw(name)
-                continue
-            out[name] = level.since
-        return out
+        """Metrics whose new level was accepted in the chat, with the bucket it began."""
+        return levels.in_force(self.state, self.catalogue, self.spec, now)
 
     def accepted_changed(self) -> None:
         """A level was accepted or taken back: a cached report is stale."""
@@ -277,7 +258,7 @@ class Monitor:
         old, new = await self.replay_counts(metric, [before, after], days)
         self.state.overrides.set(metric.name, param, value, user_id, self.clock())
         self._version += 1
-        self._settle_level(metric, before)
+        levels.settle(self.state, metric, before, self.spec(metric), self.clock())
         was = before.get(param, params[param].default)
         return SetResult(metric.name, param, was, value, old, new, days)
 
@@ -285,17 +266,8 @@ class Monitor:
         before = self.spec(metric)
         removed = self.state.overrides.reset(metric.name)
         self._version += 1
-        self._settle_level(metric, before)
+        levels.settle(self.state, metric, before, self.spec(metric), self.clock())
         return removed
-
-    def _settle_level(self, metric: Metric, before: Mapping[str, object]) -> None:
-        """A level accepted in the chat stands for the detector's own re-base for as long as
-        that re-base needs: a settings change that alters it (rebase_hours, the method)
-        withdraws the level, which would otherwise lapse too early or not be followed."""
-        if self.state.baselines.of_metric(metric.name, self.clock()) is None:
-            return
-        if _rebase_hours(before) != _rebase_hours(self.spec(metric)):
-            self.state.baselines.withdraw(metric.name)
 
     # -- replays -----------------------------------------------------------------------------
     async def series_of(
