@@ -50,6 +50,10 @@ the engine cannot know what the reference knows, it says so here:
   check (bot/service/engines.py) starts a metric's engine afresh when that reaches further.
 - The whole-series properties are kept as counts of the values that break them (negative; not
   whole), so a late value replacing the only non-whole or negative one flips them back.
+- At a step fine enough for `late_minutes`, a point may take the band of a point before it
+  that it fits better (seasonal.late_match, on the stored bands): the engine reads the values
+  for that from the call's window, so with a window shorter than `rows` plus those points the
+  first rows keep their own bands where the reference, which has the values, might not.
 - Row 0 of a key is NaN in both (no history); the reference's resolution there differs (0 vs 1)
   but reaches no band.
 
@@ -84,6 +88,8 @@ from detectors.seasonal import (
     WEEKLY,
     WEEKLY_MIN,
     SeasonalDetector,
+    late_match,
+    late_points,
     seasonal_period,
 )
 
@@ -131,6 +137,7 @@ class _Layout:
     rebase_window: int
     confirm: int
     pooled_window: int
+    late: int  # points before each whose band it may fit instead of its own (late_match)
 
     @classmethod
     def of(cls, det: SeasonalDetector, step_ns: int) -> _Layout:
@@ -159,6 +166,7 @@ class _Layout:
             rebase_window=round(det.rebase_hours * pph),
             confirm=max(round(pph), 2),
             pooled_window=max(period, cold),
+            late=late_points(det.late_minutes, step),
         )
 
 
@@ -389,8 +397,8 @@ class BandEngine:
         rings.add("fi", layout.week + 1 + r, u16, 0)
         rings.add("fce", layout.pooled_window + r, f64, np.nan)
         for name in ("oe", "ol", "ou"):
-            rings.add(name, self.rows + r, f64, np.nan)
-        rings.add("ob", self.rows + r, np.int8, 0)
+            rings.add(name, self.rows + layout.late + r, f64, np.nan)
+        rings.add("ob", self.rows + layout.late + r, np.int8, 0)
         self._rings = rings
         self._layout = layout
         self._slot.clear()
@@ -465,7 +473,7 @@ class BandEngine:
                 self._run(np.asarray(sorted(members)), slots, values, weights, a=a, c=c)
         if restart:
             self._run(np.asarray(restart), slots, values, weights, a=a, c=a, batch=True)
-        return self._output(slots, end)
+        return self._output(slots, end, values, a)
 
     def _place(self, index: pd.DatetimeIndex) -> int:
         """The grid bucket of index[0]; a new step or an off-grid start resets every key."""
@@ -580,16 +588,26 @@ class BandEngine:
             ok[members] = at >= int(e) - REDO
         return first, ok
 
-    def _output(self, slots: np.ndarray, end: int) -> EngineBands:
-        cols = np.arange(end - self.rows, end)
+    def _output(self, slots: np.ndarray, end: int, values: np.ndarray, a: int) -> EngineBands:
+        late = self._layout.late if self._layout is not None else 0
+        cols = np.arange(end - self.rows - late, end)
         arrays = self._rings.arrays
         width = arrays["oe"].shape[1]
         pick = (slots[:, None], (cols % width)[None, :])
+        # The stored bands are each point's own; a point may fit one of the `late` before it
+        # better (the values from the call's window; before it, none: each keeps its own).
+        inside = cols - a >= 0
+        v = np.full((slots.size, cols.size), np.nan)
+        v[:, inside] = values[:, cols[inside] - a]
+        expected, lower, upper = late_match(
+            v, arrays["oe"][pick], arrays["ol"][pick], arrays["ou"][pick], late
+        )
+        shown = (slots[:, None], (cols[late:] % width)[None, :])
         return EngineBands(
-            expected=arrays["oe"][pick],
-            lower=arrays["ol"][pick],
-            upper=arrays["ou"][pick],
-            basis=_CODES[arrays["ob"][pick].astype(np.int64)],
+            expected=expected[:, late:],
+            lower=lower[:, late:],
+            upper=upper[:, late:],
+            basis=_CODES[arrays["ob"][shown].astype(np.int64)],
         )
 
     def _run(
@@ -615,7 +633,7 @@ class BandEngine:
             group = _Group(self._rings.arrays, slots[part], c, values[part, c - a :])
             group.values = _Window(values, part, c, a)
             if batch:
-                group.truncate(lay, self.detector, self.rows)
+                group.truncate(lay, self.detector, self.rows + lay.late)
             w = None if weights is None else weights[part, c - a :]
             self._compute(group, w)
             group.store()

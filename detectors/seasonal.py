@@ -8,6 +8,9 @@ an anomaly. The level is two-speed: a slow one over `level_slow` buckets, and a 
 a few hours cannot drag the expected value down with it.
 width = k robust standard deviations of the past forecast errors at the same time of day,
 never narrower than min_rel_width of expected.
+At a step finer than `late_minutes` (5), a point is judged against its own band or that of one
+of the points of the last 5 minutes, whichever it fits best: a day's shape comes a few minutes
+late without anything being wrong.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import pandas as pd
 from detectors.base import Detector, infer_step
 from detectors.params import Param, validate
 
-__all__ = ["SeasonalDetector", "seasonal_period"]
+__all__ = ["SeasonalDetector", "late_match", "late_points", "seasonal_period"]
 
 WEEKLY_MIN = 3  # fewest same-weekday values whose median may stand in for the daily one
 DECIMALS_MAX = 9  # values with more decimal places than this have no resolution to speak of
@@ -66,6 +69,47 @@ def seasonal_period(step: timedelta) -> int:
         # steps, so the same time of day drifts by under half a step a day, not "no season".
         return round(86400 / seconds)
     return 1
+
+
+def late_points(minutes: float, step: timedelta) -> int:
+    """Steps back over which a point's band also spans the earlier points' bands: the whole
+    steps in `minutes` (0 at 15 minutes for the default 5: only finer steps have any)."""
+    seconds = step.total_seconds()
+    return int(minutes * 60 / seconds + 1e-9) if seconds > 0 else 0
+
+
+def late_match(
+    values: np.ndarray, expected: np.ndarray, lower: np.ndarray, upper: np.ndarray, j: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each point judged against its own band or the band of one of the j points before it,
+    whichever it fits best (the smallest distance from expected in half-widths; the nearest
+    on a tie), along the last axis. At a fine step a day's shape comes a few minutes late: a
+    peak a minute after the usual one, or its usual minute without it yet, is no anomaly. A
+    point without a value or without a band of its own keeps its own."""
+    if j <= 0:
+        return expected, lower, upper
+
+    def distance(e: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            half = np.where(values >= e, hi - e, e - lo)
+            d = np.where(half > 0, np.abs(values - e) / half, np.where(values == e, 0.0, np.inf))
+        return np.where(np.isfinite(e) & np.isfinite(lo) & np.isfinite(hi), d, np.inf)
+
+    free = np.isfinite(values) & np.isfinite(expected)
+    e, lo, hi = expected.copy(), lower.copy(), upper.copy()
+    best = distance(e, lo, hi)
+    pad = np.full((*expected.shape[:-1], j), np.nan)
+    for s in range(1, j + 1):
+        if s >= expected.shape[-1]:
+            break
+        shifted = [np.concatenate([pad[..., :s], a[..., :-s]], axis=-1)
+                   for a in (expected, lower, upper)]  # fmt: skip
+        d = distance(*shifted)
+        take = free & (d < best)
+        e, lo, hi = (np.where(take, new, old) for new, old in zip(shifted, (e, lo, hi),
+                                                                  strict=True))  # fmt: skip
+        best = np.where(take, d, best)
+    return e, lo, hi
 
 
 def _lagged(values: np.ndarray, lags: np.ndarray, first: int = 0) -> np.ndarray:
@@ -181,6 +225,9 @@ class SeasonalDetector(Detector):
         "min_rel_width": Param(
             float, 0.02, 0.0, 1.0, "narrowest half-width, as a share of expected"
         ),
+        "late_minutes": Param(
+            float, 5.0, 0.0, 60.0, "fine steps: a point may fit the band of this many minutes ago"
+        ),
         "counts": Param(
             str,
             "auto",
@@ -211,6 +258,7 @@ class SeasonalDetector(Detector):
         self.noise_max: float = values["noise_max"]
         self.sparse_per_day: float = values["sparse_per_day"]
         self.rebase_hours: float = values["rebase_hours"]
+        self.late_minutes: float = values["late_minutes"]
         if self.min_history > self.days:
             raise ValueError(
                 f"seasonal: min_history must be <= days ({self.days}), got {self.min_history}"
@@ -406,7 +454,10 @@ class SeasonalDetector(Detector):
         lags = (seasons[:, None] + np.arange(-nb, nb + 1)[None, :]).ravel()
 
         n = values.size
-        wanted = n if last is None else min(max(last, 1), n)
+        # A band spanning the earlier points' bands needs them: `late` more rows.
+        late = late_points(self.late_minutes, step)
+        shown = n if last is None else min(max(last, 1), n)
+        wanted = min(shown + late, n)
         cold_points = (
             max(round(self.cold_hours * points_per_hour), COLD_MIN_POINTS)
             if self.cold_hours > 0
@@ -457,15 +508,18 @@ class SeasonalDetector(Detector):
         if wanted < n:
             expected = expected.copy()
             expected[: n - wanted] = np.nan
-        basis = _label(basis, expected, rebased, sparse > self.k * np.nan_to_num(sd))
         lower = expected - half
         if self._is_counts(values):
             lower = np.maximum(lower, 0.0)  # a count cannot go below zero
+        expected, lower, upper = _shown(
+            late_match(values, expected, lower, expected + half, late), n - shown
+        )
+        basis = _label(basis, expected, rebased, sparse > self.k * np.nan_to_num(sd))
         return pd.DataFrame(
             {
                 "expected": expected,
                 "lower": lower,
-                "upper": expected + half,
+                "upper": upper,
                 "basis": pd.Series(basis, index=series.index, dtype=object),
             },
             index=series.index,
@@ -624,6 +678,18 @@ class SeasonalDetector(Detector):
 
     def describe(self) -> str:
         return f"seasonal (median of {self.days} days, k={self.k:g})"
+
+
+def _shown(
+    band: tuple[np.ndarray, np.ndarray, np.ndarray], hidden: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The band without its first `hidden` rows (computed only for the rows after them)."""
+    if hidden <= 0:
+        return band
+    out = tuple(a.copy() for a in band)
+    for a in out:
+        a[:hidden] = np.nan
+    return out[0], out[1], out[2]
 
 
 def _label(

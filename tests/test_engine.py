@@ -242,6 +242,21 @@ def test_other_steps(step: str, per_day: int, days: int) -> None:
     _check_all(det, values, _index(n, step), out, end)
 
 
+def test_bands_spanning_the_points_before_equal_the_reference() -> None:
+    """At a 5-minute step with late_minutes=15 a point may take the band of one of the 3 points
+    before it: batch and steady calls give the reference's choice (the bands of the points
+    alone differ from it)."""
+    per_day, days = 288, 16
+    n = per_day * days + 20
+    values = np.stack([_daily(n, per_day, 28, 90), _daily(n, per_day, 29, 900)])
+    det = SeasonalDetector(late_minutes=15)
+    _, out, end = _feed(det, values, _index(n, "5min"), window=per_day * days, steps=20)
+    _check_all(det, values, _index(n, "5min"), out, end)
+    own = SeasonalDetector(late_minutes=0).band(pd.Series(values[1, :end], _index(n, "5min")[:end]))
+    wide = det.band(pd.Series(values[1, :end], _index(n, "5min")[:end]))
+    assert (wide["upper"] - own["upper"]).iloc[-200:].max() > 0
+
+
 def test_non_default_parameters() -> None:
     """k, days=7, weeks=0, noise_hours=0, level_slow=0, tail=0, counts=no: still the same."""
     n = 96 * 12 + 30
