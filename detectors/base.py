@@ -74,7 +74,7 @@ class Detector(ABC):
     def band(
         self, series: pd.Series, last: int | None = None, weight: pd.Series | None = None
     ) -> pd.DataFrame:
-        """Columns expected, lower, upper on series.index; row t uses only values before t.
+        """Columns expected, lower, upper on series.index; causal: row t uses no value after t.
 
         `last`: only the last N rows are needed (the others may be NaN), which detectors may
         use to do less work; the rows they do return are the same either way.

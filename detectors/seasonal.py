@@ -8,7 +8,7 @@ an anomaly. The level is two-speed: a slow one over `level_slow` buckets, and a 
 a few hours cannot drag the expected value down with it.
 width = k robust standard deviations of the past forecast errors at the same time of day,
 never narrower than min_rel_width of expected.
-At a step finer than `late_minutes` (5), a point is judged against its own band or that of one
+At a step of `late_minutes` (5) or finer, a point is judged against its own band or that of one
 of the points of the last 5 minutes, whichever it fits best: a day's shape comes a few minutes
 late without anything being wrong.
 """
@@ -90,7 +90,7 @@ def late_match(
         return expected, lower, upper
 
     def distance(e: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-        with np.errstate(invalid="ignore", divide="ignore"):
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             half = np.where(values >= e, hi - e, e - lo)
             d = np.where(half > 0, np.abs(values - e) / half, np.where(values == e, 0.0, np.inf))
         return np.where(np.isfinite(e) & np.isfinite(lo) & np.isfinite(hi), d, np.inf)
@@ -226,7 +226,11 @@ class SeasonalDetector(Detector):
             float, 0.02, 0.0, 1.0, "narrowest half-width, as a share of expected"
         ),
         "late_minutes": Param(
-            float, 5.0, 0.0, 60.0, "fine steps: a point may fit the band of this many minutes ago"
+            float,
+            5.0,
+            0.0,
+            60.0,
+            "a point may fit the band of a point up to this many minutes before",
         ),
         "counts": Param(
             str,

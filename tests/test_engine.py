@@ -242,19 +242,29 @@ def test_other_steps(step: str, per_day: int, days: int) -> None:
     _check_all(det, values, _index(n, step), out, end)
 
 
-def test_bands_spanning_the_points_before_equal_the_reference() -> None:
-    """At a 5-minute step with late_minutes=15 a point may take the band of one of the 3 points
-    before it: batch and steady calls give the reference's choice (the bands of the points
-    alone differ from it)."""
-    per_day, days = 288, 16
+@pytest.mark.parametrize(("step", "per_day", "days", "late"),
+                         [("5min", 288, 16, 15), ("1min", 1440, 15, 5)])  # fmt: skip
+def test_points_fitting_an_earlier_band_equal_the_reference(
+    step: str, per_day: int, days: int, late: float
+) -> None:
+    """At a 5-minute step with late_minutes=15 (3 points) and at 1 minute with the default 5, a
+    point may take the band of one of the points before it: batch and steady calls, and a
+    re-sent changed value, give the reference's choice (the points' own bands differ from it)."""
     n = per_day * days + 20
     values = np.stack([_daily(n, per_day, 28, 90), _daily(n, per_day, 29, 900)])
-    det = SeasonalDetector(late_minutes=15)
-    _, out, end = _feed(det, values, _index(n, "5min"), window=per_day * days, steps=20)
-    _check_all(det, values, _index(n, "5min"), out, end)
-    own = SeasonalDetector(late_minutes=0).band(pd.Series(values[1, :end], _index(n, "5min")[:end]))
-    wide = det.band(pd.Series(values[1, :end], _index(n, "5min")[:end]))
-    assert (wide["upper"] - own["upper"]).iloc[-200:].max() > 0
+    values[1, -12] = np.round(values[1, -12] * 1.4)  # moves the choice of the points after it
+    det = SeasonalDetector(late_minutes=late)
+    window = per_day * days
+    engine, out, end = _feed(det, values, _index(n, step), window=window, steps=20)
+    _check_all(det, values, _index(n, step), out, end)
+    values[0, end - 4] = np.round(values[0, end - 4] * 0.6)  # a late row, sent again changed
+    out = engine.bands(_index(n, step)[end - window : end], values[:, end - window : end],
+                       ["s0", "s1"])  # fmt: skip
+    _check_all(det, values, _index(n, step), out, end)
+    index = _index(n, step)[:end]
+    own = SeasonalDetector(late_minutes=0).band(pd.Series(values[1, :end], index))
+    chosen = det.band(pd.Series(values[1, :end], index))
+    assert (chosen["upper"] != own["upper"]).iloc[-200:].any()
 
 
 def test_non_default_parameters() -> None:

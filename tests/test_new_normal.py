@@ -161,6 +161,40 @@ def test_a_count_at_zero_every_night_stays_quiet_at_night_once_a_drop_is_accepte
         assert verdict.status is Status.OK, (index[end], verdict.reason)
 
 
+def test_at_a_fine_step_a_point_fits_the_moved_bands_not_the_unmoved_ones() -> None:
+    """A 1-minute series with a job's peak (2x for 3 minutes) at 10:00 every day, halved from
+    08:00 on the last day and accepted: the on-time peak is no alert. The bands are moved to
+    the level first and a point then fits the moved band of one of the last 5 minutes; fitting
+    the unmoved bands first picked a band that the move put far from the value (3 alerts)."""
+    from bot.service.engines import following
+
+    per_day, days = 1440, 15
+    rng = np.random.default_rng(11)
+    t = np.arange(days * per_day)
+    shape = 1 + 0.5 * np.sin(2 * np.pi * (t % per_day) / per_day - np.pi / 2)
+    values = 1000.0 * shape * (1 + 0.02 * rng.standard_normal(t.size))
+    for day in range(days):
+        values[day * per_day + 600 : day * per_day + 603] *= 2
+    last = (days - 1) * per_day
+    values[last + 480 :] *= 0.5
+    series = pd.Series(values, pd.date_range("2026-10-01", periods=t.size, freq="1min", tz="UTC"))
+    detector = detectors.build(detectors.DEFAULT_SPEC)
+    follow, changes = following(detector, series.index, series.index[last + 480],  # type: ignore[arg-type]
+                                timedelta(minutes=1))  # fmt: skip
+    assert follow.late == 5
+    spec = {**detectors.DEFAULT_SPEC, **changes}
+    band = follow.band(series, detectors.build(spec).band(series))
+    firing = detectors.build_rule(spec).evaluate(series, band)["firing"]
+    assert not firing.iloc[last + 560 :].any(), list(firing.iloc[last + 560 :][firing].index)
+    values_then = series.iloc[last + 600]
+    assert band["lower"].iloc[last + 600] <= values_then <= band["upper"].iloc[last + 600]
+    # A further drop (half the new level for 10 minutes at 11:00) still alerts.
+    drop = series.copy()
+    drop.iloc[last + 660 : last + 670] /= 2
+    band = follow.band(drop, detectors.build(spec).band(drop))
+    assert detectors.build_rule(spec).evaluate(drop, band)["firing"].iloc[last + 660 :].any()
+
+
 @pytest.mark.parametrize("hours", [6, 40])
 async def test_the_matrix_path_moves_the_band_as_the_per_series_path(
     embedded_spec: SourceSpec, hours: int

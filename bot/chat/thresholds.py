@@ -70,7 +70,7 @@ PARAM_HELP: tuple[str, ...] = (
     _("the most a heavy-tailed series widens the band"),
     _("a level change held for half of this is the new normal"),
     _("narrowest half-width, as a share of expected"),
-    _("fine steps: a point may fit the band of this many minutes ago"),
+    _("a point may fit the band of a point up to this many minutes before"),
     _("event counts: never narrower than Poisson (auto: whole non-negative values)"),
     _("previous buckets whose quartiles make the band"),
     _("IQRs added below Q1 and above Q3"),

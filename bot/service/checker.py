@@ -22,11 +22,9 @@ from bot.core.report import CheckReport, Late, SeriesResult
 from bot.service.engines import (
     BAND_ROWS,
     Engines,
-    Follow,
-    accept_window,
     accepts,
     engines_of,
-    position,
+    following,
 )
 from bot.service.history import History
 from detectors import Status
@@ -98,10 +96,8 @@ def detect(
         since = (accepted or {}).get(metric.name)
         follow = None
         if since is not None and accepts(detector):
-            follow = Follow(position(sliced.index, since), accept_window(detector, step))
-            # The accepted level is the level: the detector's own re-base, which starts from a
-            # partial shift after half of rebase_hours, would move the band a second time.
-            spec = {**spec, "rebase_hours": 0.0}
+            follow, changes = following(detector, sliced.index, since, step)
+            spec = {**spec, **changes}
             detector = detectors.build(spec)
         per_metric.append([])
         if engines is not None and engines.fits(detector, sliced.index):

@@ -19,7 +19,7 @@ from bot.core.report import Block, Rows, SeriesResult
 from detectors import Detector, Rule
 from detectors.accept import LEAST, accept_level
 from detectors.engine import REDO, BandEngine
-from detectors.seasonal import SeasonalDetector
+from detectors.seasonal import SeasonalDetector, late_match, late_points
 from detectors.verdicts import verdicts
 from queries.catalogue import Metric, Table
 from queries.series import Slice
@@ -53,20 +53,37 @@ def accept_window(detector: SeasonalDetector, step: timedelta) -> int:
     return max(round(detector.rebase_hours * 3600 / step.total_seconds()), LEAST)
 
 
+def following(detector: SeasonalDetector, index: pd.DatetimeIndex, since: datetime,
+              step: timedelta) -> tuple[Follow, dict[str, float]]:  # fmt: skip
+    """How a metric's bands follow the level accepted since `since`, and what its spec must
+    change for it: the detector's own re-base off (the accepted level is the level: re-basing
+    from a partial shift after half of rebase_hours would move the band a second time), and
+    its late matching off (done after the move instead, on the moved bands)."""
+    late = late_points(detector.late_minutes, step)
+    follow = Follow(position(index, since), accept_window(detector, step), late)
+    return follow, {"rebase_hours": 0.0, "late_minutes": 0.0}
+
+
 @dataclass(frozen=True)
 class Follow:
     """A metric whose new level was accepted in the chat: its bands follow the level from
-    bucket `start` of the check's index on, measured over up to `window` buckets."""
+    bucket `start` of the check's index on, measured over up to `window` buckets. At a fine
+    step a point then fits the moved band of one of the `late` points before it, as the
+    detector's own bands do (seasonal.late_match): the bands given are each point's own."""
 
     start: int
     window: int
+    late: int = 0
 
     def arrays(self, columns_from: int, values: np.ndarray, expected: np.ndarray,  # noqa: PLR0917
                lower: np.ndarray, upper: np.ndarray, basis: np.ndarray | None,
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:  # fmt: skip
         """The band's columns (the index's from `columns_from` on) moved to the level."""
-        return accept_level(values, expected, lower, upper, basis, self.start - columns_from,
-                            window=self.window)  # fmt: skip
+        expected, lower, upper, named = accept_level(
+            values, expected, lower, upper, basis, self.start - columns_from, window=self.window
+        )
+        expected, lower, upper = late_match(values, expected, lower, upper, self.late)
+        return expected, lower, upper, named
 
     def band(self, series: pd.Series, band: pd.DataFrame) -> pd.DataFrame:
         """One series' band (a detector's DataFrame) moved to the level."""
