@@ -72,8 +72,8 @@ def seasonal_period(step: timedelta) -> int:
 
 
 def late_points(minutes: float, step: timedelta) -> int:
-    """Steps back over which a point's band also spans the earlier points' bands: the whole
-    steps in `minutes` (0 at 15 minutes for the default 5: only finer steps have any)."""
+    """How many points before each late_match looks at: the whole steps in `minutes` (for the
+    default 5: 5 at 1 minute, 1 at 5 minutes, none at 10 minutes and coarser)."""
     seconds = step.total_seconds()
     return int(minutes * 60 / seconds + 1e-9) if seconds > 0 else 0
 
@@ -458,7 +458,7 @@ class SeasonalDetector(Detector):
         lags = (seasons[:, None] + np.arange(-nb, nb + 1)[None, :]).ravel()
 
         n = values.size
-        # A band spanning the earlier points' bands needs them: `late` more rows.
+        # Fitting the band of a point before the first row shown needs its band: `late` more.
         late = late_points(self.late_minutes, step)
         shown = n if last is None else min(max(last, 1), n)
         wanted = min(shown + late, n)
