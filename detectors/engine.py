@@ -596,12 +596,12 @@ class BandEngine:
         pick = (slots[:, None], (cols % width)[None, :])
         # The stored bands are each point's own; a point may fit one of the `late` before it
         # better (the values from the call's window; before it, none: each keeps its own).
-        inside = cols - a >= 0
-        v = np.full((slots.size, cols.size), np.nan)
-        v[:, inside] = values[:, cols[inside] - a]
-        expected, lower, upper = late_match(
-            v, arrays["oe"][pick], arrays["ol"][pick], arrays["ou"][pick], late
-        )
+        expected, lower, upper = arrays["oe"][pick], arrays["ol"][pick], arrays["ou"][pick]
+        if late:
+            inside = cols - a >= 0
+            v = np.full((slots.size, cols.size), np.nan)
+            v[:, inside] = values[:, cols[inside] - a]
+            expected, lower, upper = late_match(v, expected, lower, upper, late)
         shown = (slots[:, None], (cols[late:] % width)[None, :])
         return EngineBands(
             expected=expected[:, late:],

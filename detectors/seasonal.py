@@ -515,8 +515,9 @@ class SeasonalDetector(Detector):
         lower = expected - half
         if self._is_counts(values):
             lower = np.maximum(lower, 0.0)  # a count cannot go below zero
+        # Without late points the rows before `shown` were never computed: already NaN.
         expected, lower, upper = _shown(
-            late_match(values, expected, lower, expected + half, late), n - shown
+            late_match(values, expected, lower, expected + half, late), n - shown if late else 0
         )
         basis = _label(basis, expected, rebased, sparse > self.k * np.nan_to_num(sd))
         return pd.DataFrame(
