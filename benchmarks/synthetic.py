@@ -1,0 +1,309 @@
+"""Big incidents on synthetic business metrics from a generator other than the demo's.
+
+    python benchmarks/synthetic.py [--series N] [--seed S] [--jobs N] [--only METHOD ...]
+                                   [--set PARAM=VALUE ...] [--without PART ...] [--missed]
+                                   [--write DIR]
+
+The demo dataset (`alertbot seed`) is this project's own generator, and the detector was
+developed on it; this one shares no code with it and draws every shape from wide ranges, so it
+scores the product on series it was not tuned on. Each series is 42 days of 15-minute buckets
+(28 days of history, the 14 after them scored), judged as an outside benchmark does: the
+contract API with `DEFAULT_SPEC` and the series alone (no weight, no per-metric settings).
+
+Series (two thirds counts, one third ratios):
+- counts: a daily mean of 200 to 20,000 events a bucket (log-uniform), a daily curve with a
+  random amplitude, peak hour and second harmonic, weekends 0.6x to 1.2x, a trend of -15% to
+  +25% over the 42 days, each day's level off by a few percent, and negative-binomial noise of
+  1x to 2.5x the Poisson variance;
+- CTR: views drawn the same way (800 to 20,000 a bucket), likes binomial at a rate of 0.02 to
+  0.3 that moves a little over the day and from day to day; the value is likes / views.
+
+Big incidents, two per series in the scored span, at least a day apart, at any time of day:
+counts drop by 35% to 70% (15 minutes to 4 hours), spike by 50% to 150% (15 minutes to 2
+hours) or stop (0 for 15 minutes to 2 hours); a CTR drops by 30% to 50% (30 minutes to 4
+hours): sizes from the targets' thresholds up, where a detector is tested. A series gets none
+with probability 1/4, so some series are clean all along.
+
+Scores, per method:
+- false/day/100: alert episodes (runs of firing buckets; --resolve-after as in real_kpi.py)
+  that overlap no incident nor the hour after one, per day per 100 series;
+- recall: incidents with a firing bucket inside them or within 2 buckets after their start;
+  "at 200+" counts only incidents whose series is expected to have at least 200 events (views
+  for a CTR) in the incident's first bucket, as the targets state them;
+- TTD: median buckets from an incident's start to the first firing one (0: the first bucket).
+
+Methods: default (the product), and the baselines of real_kpi.py (rolling IQR, same-slot MAD).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import detectors
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from real_kpi import episodes, firing  # the same methods, scored the same way
+
+DAY = 96
+DAYS = 42
+HISTORY = 28
+AFTER = 4  # buckets after an incident in which an alert is not false (1 hour)
+CATCH = 2  # buckets after an incident's start within which an alert still catches it
+METHODS = ("default", "iqr", "mad")
+KINDS = ("drop", "spike", "outage", "ctr drop")
+EPOCH = pd.Timestamp(0, tz="UTC")
+
+
+@dataclass
+class Incident:
+    kind: str
+    start: int
+    length: int
+    size: float  # the factor applied: 0.2 = an 80% drop, 2.0 = a 100% spike
+    volume: float  # expected events (views for a CTR) in the first bucket, without incident
+
+
+@dataclass
+class Case:
+    name: str
+    ratio: bool
+    values: np.ndarray
+    incidents: list[Incident] = field(default_factory=list)
+
+
+def _shape(rng: np.random.Generator, n: int, plain: frozenset[str]) -> np.ndarray:
+    """Daily curve x weekends x trend x each day's own level; mean about 1. `plain` names
+    the parts left out ("weekends", "days"), drawn all the same so the rest stays as it was."""
+    t = np.arange(n)
+    phase = 2 * np.pi * ((t % DAY) / DAY - rng.uniform(12, 21) / 24)  # peak at 12:00-21:00
+    amp, second = rng.uniform(0.2, 0.7), rng.uniform(0.0, 0.2)
+    daily = 1 + amp * np.cos(phase) + second * np.cos(2 * phase + rng.uniform(0, 2 * np.pi))
+    daily = np.maximum(daily, 0.1)
+    start_day = int(rng.integers(0, 7))
+    weekend = np.where(((t // DAY + start_day) % 7) >= 5, rng.uniform(0.6, 1.2), 1.0)
+    trend = np.exp(rng.uniform(-0.15, 0.25) * t / n)
+    day_level = np.repeat(1 + rng.uniform(0.0, 0.04) * rng.standard_normal(n // DAY + 1), DAY)
+    if "weekends" in plain:
+        weekend = np.ones(n)
+    if "days" in plain:
+        day_level = np.ones_like(day_level)
+    return daily * weekend * trend * day_level[:n]
+
+
+def _counts(rng: np.random.Generator, mean: np.ndarray, phi: float) -> np.ndarray:
+    """Negative binomial with variance phi x the mean at the series' typical level."""
+    if phi <= 1.0001:
+        return rng.poisson(mean).astype(float)
+    r = float(np.median(mean)) / (phi - 1)
+    return rng.negative_binomial(r, r / (r + mean)).astype(float)
+
+
+def _starts(rng: np.random.Generator, count: int) -> list[int]:
+    """Incident starts in the scored span, at least a day apart."""
+    lo, hi = HISTORY * DAY, DAYS * DAY - 20
+    while True:
+        starts = sorted(int(s) for s in rng.integers(lo, hi, size=count))
+        if all(b - a >= DAY for a, b in itertools.pairwise(starts)):
+            return starts
+
+
+def make_case(seed: int, index: int, plain: frozenset[str] = frozenset()) -> Case:
+    rng = np.random.default_rng([seed, index])
+    n = DAYS * DAY
+    ratio = index % 3 == 2
+    shape = _shape(rng, n, plain)
+    count = 0 if rng.random() < 0.25 else 2
+    if not ratio:
+        level = float(np.exp(rng.uniform(np.log(200), np.log(20_000))))
+        mean = level * shape
+        factor = np.ones(n)
+        incidents = []
+        for start in _starts(rng, count):
+            kind = str(rng.choice(["drop", "spike", "outage"]))
+            if kind == "drop":
+                length, size = int(rng.integers(1, 17)), rng.uniform(0.3, 0.65)
+            elif kind == "spike":
+                length, size = int(rng.integers(1, 9)), rng.uniform(1.5, 2.5)
+            else:
+                length, size = int(rng.integers(1, 9)), 0.0
+            factor[start : start + length] = size
+            incidents.append(Incident(kind, start, length, size, float(mean[start])))
+        values = _counts(rng, mean * factor, rng.uniform(1.0, 2.5))
+        return Case(f"counts-{index}", False, values, incidents)
+    views_level = float(np.exp(rng.uniform(np.log(800), np.log(20_000))))
+    views_mean = views_level * shape
+    views = np.maximum(_counts(rng, views_mean, rng.uniform(1.0, 2.0)), 1.0)
+    t = np.arange(n)
+    rate = rng.uniform(0.02, 0.3) * (1 + rng.uniform(0, 0.1) * np.sin(2 * np.pi * t / DAY + 1))
+    rate *= np.repeat(1 + 0.02 * rng.standard_normal(n // DAY + 1), DAY)[:n]
+    incidents = []
+    for start in _starts(rng, count):
+        length, size = int(rng.integers(2, 17)), rng.uniform(0.5, 0.7)
+        rate[start : start + length] *= size
+        incidents.append(Incident("ctr drop", start, length, size, float(views_mean[start])))
+    likes = rng.binomial(views.astype(np.int64), np.clip(rate, 0, 1)).astype(float)
+    return Case(f"ctr-{index}", True, likes / views, incidents)
+
+
+def series_of(case: Case) -> pd.Series:
+    index = pd.date_range("2026-09-07", periods=case.values.size, freq="15min", tz="UTC")
+    return pd.Series(case.values, index=index)
+
+
+@dataclass
+class Tally:
+    days: float = 0.0
+    false: int = 0
+    found: dict[str, list[int]] = field(default_factory=dict)  # kind -> [caught, total]
+    big: list[int] = field(default_factory=lambda: [0, 0])  # at 200+ events: [caught, total]
+    delays: list[int] = field(default_factory=list)
+    missed: list[str] = field(default_factory=list)
+
+    def add(self, other: Tally) -> None:
+        self.days += other.days
+        self.false += other.false
+        for kind, (c, t) in other.found.items():
+            mine = self.found.setdefault(kind, [0, 0])
+            mine[0] += c
+            mine[1] += t
+        self.big = [self.big[0] + other.big[0], self.big[1] + other.big[1]]
+        self.delays.extend(other.delays)
+        self.missed.extend(other.missed)
+
+
+def score(case: Case, fire: np.ndarray, resolve_after: int) -> Tally:
+    n = fire.size
+    scored = np.arange(n) >= HISTORY * DAY
+    fire = fire & scored
+    covered = np.zeros(n, dtype=bool)
+    for inc in case.incidents:
+        covered[inc.start : inc.start + inc.length + AFTER] = True
+    t = Tally(days=float(scored.sum()) / DAY)
+    t.false = sum(1 for a, b in episodes(fire, resolve_after) if not covered[a : b + 1].any())
+    for inc in case.incidents:
+        hits = np.flatnonzero(fire[inc.start : inc.start + max(inc.length, CATCH + 1)])
+        caught = bool(hits.size)
+        tally = t.found.setdefault(inc.kind, [0, 0])
+        tally[0] += caught
+        tally[1] += 1
+        if inc.volume >= 200:
+            t.big[0] += caught
+            t.big[1] += 1
+        if caught:
+            t.delays.append(int(hits[0]))
+        else:
+            when = series_of(case).index[inc.start].strftime("%a %H:%M")
+            t.missed.append(f"{case.name} {inc.kind} x{inc.size:.2f} for {inc.length} "
+                            f"at {when}, volume {inc.volume:.0f}")  # fmt: skip
+    return t
+
+
+def run_one(
+    seed: int,
+    index: int,
+    *,
+    methods: tuple[str, ...],
+    overrides: dict[str, str],
+    resolve_after: int,
+    plain: frozenset[str],
+) -> dict[str, tuple[Tally, float]]:
+    case = make_case(seed, index, plain)
+    series = series_of(case)
+    out = {}
+    for method in methods:
+        started = time.perf_counter()
+        fire = firing(method, series, overrides)
+        out[method] = (score(case, fire, resolve_after), time.perf_counter() - started)
+    return out
+
+
+def write(seed: int, count: int, folder: Path, plain: frozenset[str]) -> None:
+    """The series as timestamp,value,label CSVs, for benchmarks/real_kpi.py or any other tool."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        case = make_case(seed, i, plain)
+        series = series_of(case)
+        label = np.zeros(series.size, dtype=int)
+        for inc in case.incidents:
+            label[inc.start : inc.start + inc.length] = 1
+        seconds = (series.index - EPOCH) // pd.Timedelta(seconds=1)
+        frame = pd.DataFrame({"timestamp": seconds, "value": series.to_numpy(), "label": label})
+        frame.to_csv(folder / f"{case.name}.csv", index=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--series", type=int, default=300, help="how many series (default 300)")
+    parser.add_argument("--seed", type=int, default=1, help="the generator's seed (default 1)")
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument("--only", nargs="+", choices=METHODS, help="methods to run")
+    parser.add_argument("--resolve-after", type=int, default=1, metavar="N",
+                        help="an episode ends after N quiet buckets in a row (default 1)")
+    parser.add_argument("--set", nargs="+", default=[], metavar="PARAM=VALUE",
+                        help="change the default's settings (what-if runs)")
+    parser.add_argument("--without", nargs="+", default=[], choices=("weekends", "days"),
+                        help="leave a part of the shape out: weekends, each day's own level")
+    parser.add_argument("--missed", action="store_true", help="list the default's misses")
+    parser.add_argument("--write", type=Path, metavar="DIR",
+                        help="write the series as labelled CSVs to DIR and stop")
+    args = parser.parse_args()  # fmt: skip
+    if args.write:
+        write(args.seed, args.series, args.write, frozenset(args.without))
+        print(f"{args.series} series written to {args.write}")
+        return
+    overrides = dict(item.split("=", 1) for item in args.set)
+    detectors.build({**detectors.DEFAULT_SPEC, **overrides})  # a bad setting fails here
+    detectors.build_rule({**detectors.DEFAULT_SPEC, **overrides})
+    methods = tuple(args.only or METHODS)
+    started = time.perf_counter()
+    totals: dict[str, Tally] = {m: Tally() for m in methods}
+    seconds: dict[str, float] = dict.fromkeys(methods, 0.0)
+    with ProcessPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
+        count = args.series
+        one = partial(run_one, methods=methods, overrides=overrides,
+                      resolve_after=args.resolve_after, plain=frozenset(args.without))
+        jobs = pool.map(one, [args.seed] * count, range(count))
+        for result in jobs:
+            for method, (tally, spent) in result.items():
+                totals[method].add(tally)
+                seconds[method] += spent
+    changed = f"; default with {' '.join(args.set)}" if args.set else ""
+    if args.without:
+        changed += f"; without {' and '.join(args.without)}"
+    print(f"{args.series} series (seed {args.seed}), 14 scored days after 28 of history; "
+          f"{time.perf_counter() - started:.0f} s wall with {args.jobs} jobs{changed}")  # fmt: skip
+    header = (f"{'method':<8} {'false/day/100':>13} {'recall':>7} {'at 200+':>8} {'TTD':>4} "
+              + " ".join(f"{k:>9}" for k in KINDS) + f" {'s/series':>8}")  # fmt: skip
+    print(header)
+    print("-" * len(header))
+    for method in methods:
+        t = totals[method]
+        caught = sum(c for c, _ in t.found.values())
+        total = sum(n for _, n in t.found.values())
+        kinds = " ".join(
+            f"{t.found[k][0]:>4}/{t.found[k][1]:<4}" if k in t.found else f"{'-':>9}"
+            for k in KINDS
+        )
+        ttd = float(np.median(t.delays)) if t.delays else float("nan")
+        print(f"{method:<8} {t.false / t.days * 100:>13.2f} {caught / max(total, 1):>7.3f} "
+              f"{t.big[0] / max(t.big[1], 1):>8.3f} {ttd:>4.0f} {kinds} "
+              f"{seconds[method] / args.series:>8.2f}")  # fmt: skip
+    if args.missed and "default" in totals:
+        print("\ndefault's misses:")
+        for line in totals["default"].missed:
+            print(f"  {line}")
+    print("\ntargets (default): false/day/100 <= 1, recall at 200+ >= 0.95, TTD <= 1 bucket")
+
+
+if __name__ == "__main__":
+    main()
