@@ -7,18 +7,20 @@ saw it, newer values of a re-sent bucket replacing older ones. `forget(keep)` dr
 of the keys not in `keep`.
 
 How: every stage of SeasonalDetector._band looks back a bounded number of buckets (the same-slot
-median `days` days or `weeks` weeks, the widths `days` days plus neighbours, the level
-`level_slow` buckets, the re-base `rebase_hours`, the noise `noise_hours`, the sparse floor and
-the weekly choice a week, the cold start a day). The engine keeps, per series, each stage's
-intermediate values for as far back as the next stage reads them, in ring buffers indexed by
-the bucket's position on the time grid, and the running sums as cumulative totals (a trailing
-sum is then the reference's own difference of cumulative sums, bit for bit; counts in wrapping
-uint16). The values themselves come from the call's window, which the check passes whole (28
-days). A steady call computes only the new buckets and those whose value changed since the last
-call (late rows), for all series at once as (series x new buckets) arrays: one sort of the 98
-lagged errors per new bucket and pass, one same-slot median, the re-base's rolling medians only
-where a cheap count says a shift is possible, the noise chain bucket by bucket across series,
-the sparse quantile only for sparse series. State: about 45 KB per series at 15 minutes.
+median `days` days and its weekday scale `weeks` weeks, the widths `days` days plus neighbours, the
+level `level_slow` buckets, the re-base `rebase_hours`, the noise `noise_hours`, the sparse floor
+and the weekday choice a week, the cold start a day). The weekday scale also reads the same-slot
+medians of the `weekday_hours` after a bucket, which rest on values a day and more before it: the
+engine computes them from the window for each call. The engine keeps, per series, each stage's
+intermediate values for as far back as the next stage reads them, in ring buffers indexed by the
+bucket's position on the time grid, and the running sums as cumulative totals (a trailing sum is
+then the reference's own difference of cumulative sums, bit for bit; counts in wrapping uint16). The
+values themselves come from the call's window, which the check passes whole (28 days). A steady call
+computes only the new buckets and those whose value changed since the last call (late rows), for all
+series at once as (series x new buckets) arrays: one sort of the 98 lagged errors per new bucket and
+pass, one same-slot median, the re-base's rolling medians only where a cheap count says a shift is
+possible, the noise chain bucket by bucket across series, the sparse quantile only for sparse
+series. State: about 45 KB per series at 15 minutes.
 
 A key seen for the first time is a batch over the same code, with an empty past and every bucket
 of the window new, in chunks that keep a (series x buckets x lags) float32 block under ~100 MB.
@@ -91,6 +93,7 @@ from detectors.seasonal import (
     late_match,
     late_points,
     seasonal_period,
+    weekday_points,
 )
 
 __all__ = ["REDO", "BandEngine", "EngineBands"]
@@ -130,7 +133,8 @@ class _Layout:
     lags: np.ndarray
     per_row: int
     seasons: np.ndarray
-    weekly: np.ndarray | None  # the weekly lags, None where the weekly median is off
+    weekly: np.ndarray | None  # the weekly lags, None where the weekday scale is off
+    weekday: int  # points each side over which the weekday's shape is taken
     week: int
     cold_points: int
     noise_window: int
@@ -149,8 +153,11 @@ class _Layout:
         nb = min(det.neighbours, max((period - 1) // 2, 0))
         lags = (seasons[:, None] + np.arange(-nb, nb + 1)[None, :]).ravel()
         week = 7 * period
+        weekday = weekday_points(det.weekday_hours, period)
         weekly = (
-            np.arange(1, det.weeks + 1) * week if sub_daily and det.weeks >= WEEKLY_MIN else None
+            np.arange(1, det.weeks + 1) * week
+            if sub_daily and det.weeks >= WEEKLY_MIN and weekday > 0
+            else None
         )
         cold = max(round(det.cold_hours * pph), COLD_MIN_POINTS) if det.cold_hours > 0 else 0
         return cls(
@@ -160,6 +167,7 @@ class _Layout:
             per_row=2 * nb + 1,
             seasons=seasons,
             weekly=weekly,
+            weekday=weekday if weekly is not None else 0,
             week=week,
             cold_points=cold,
             noise_window=round(det.noise_hours * pph),
@@ -367,24 +375,27 @@ class BandEngine:
         lag = int(layout.lags.max())
         rings = _Rings()
         f64, f32, u16 = np.float64, np.float32, np.uint16
-        self._reads = np.unique(np.concatenate([
-            layout.seasons, layout.weekly if layout.weekly is not None else [],
-            np.arange(1, layout.cold_points + 1)]).astype(np.int64))  # fmt: skip
+        ahead = np.arange(-layout.weekday, layout.weekday + 1)
+        shifted = [layout.seasons, np.arange(1, layout.cold_points + 1)]
+        if layout.weekly is not None:  # the medians up to `weekday` points either side
+            shifted = [(np.concatenate([layout.seasons, layout.weekly])[:, None]
+                        + ahead[None, :]).ravel(), shifted[1]]  # fmt: skip
+        self._reads = np.unique(np.concatenate(shifted)).astype(np.int64)
         rings.add("v", 2 * r, f64, np.nan)
         rings.add("most", 1 + r, f64, 0.0)
         rings.add("seen", 1 + r, f64, 0.0)
         rings.add("err1", lag + r, f32, np.nan)
         rings.add("err2", lag + r, f32, np.nan)
-        if layout.weekly is not None:
-            for name in ("wd", "ww"):
-                rings.add(name, layout.week + 1 + r, f64, 0.0)
-            rings.add("ws", layout.week + 1 + r, u16, 0)
         for name in ("sn", "sd"):
             rings.add(name, det.level_slow + 1 + r, f64, 0.0)
         for name in ("fn", "fd"):
             rings.add(name, det.level_window + 1 + r, f64, 0.0)
         rings.add("sc", det.level_slow + 1 + r, u16, 0)
         rings.add("fc", det.level_window + 1 + r, u16, 0)
+        if layout.weekly is not None:
+            for name in ("wd", "ww"):
+                rings.add(name, layout.week + 1 + r, f64, 0.0)
+            rings.add("ws", layout.week + 1 + r, u16, 0)
         rw = layout.rebase_window
         for name in ("rf", "rh", "rl"):
             rings.add(name, rw + 1 + r, u16, 0)
@@ -696,22 +707,33 @@ class BandEngine:
         return resolution, np.concatenate([prev_seen[:, None], seen_incl[:, :-1]], axis=1)
 
     def _median(self, g: _Group) -> tuple[np.ndarray, np.ndarray]:
-        """Same-slot median, daily or (where it forecast better over the past week) weekly."""
+        """SeasonalDetector._median: the same-slot median, scaled to the weekday by the rolling
+        median of same-weekday / same-slot medians over `weekday` points either side where that
+        forecast better over the past week. The medians at those points are computed here from
+        the window (they read values a day and more before them): none of them is kept."""
         det, lay = self.detector, self._layout
         assert lay is not None
-        v = g.v
         daily, _ = _median_last(g.values.lagged(g.rows, lay.seasons))
         if lay.weekly is None:
-            return daily, np.zeros(v.shape, dtype=bool)
-        same, count = _median_last(g.values.lagged(g.rows, lay.weekly))
-        wk = np.where(count >= WEEKLY_MIN, same, np.nan)
-        both = np.isfinite(v) & np.isfinite(daily) & np.isfinite(wk)
+            return daily, np.zeros(daily.shape, dtype=bool)
+        h = lay.weekday
+        pos = np.arange(-h, g.rows.size + h)  # new rows and h points each side
+        around, _ = _median_last(g.values.lagged(pos, lay.seasons))
+        same, count = _median_last(g.values.lagged(pos, lay.weekly))
+        weekly = np.where(count >= WEEKLY_MIN, same, np.nan)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where((around > 0) & (weekly >= 0), weekly / around, np.nan)
+        windows = np.lib.stride_tricks.sliding_window_view(ratio, 2 * h + 1, axis=1)
+        scale = _rolling_median(windows, h + 1)
+        scaled = np.isfinite(scale)
+        weekday = np.where(scaled, daily * scale, daily)
+        v = g.v
+        both = np.isfinite(v) & np.isfinite(daily) & scaled
         derr = g.trailing("wd", np.where(both, np.abs(v - daily), 0.0), lay.week)
-        werr = g.trailing("ww", np.where(both, np.abs(v - wk), 0.0), lay.week)
+        werr = g.trailing("ww", np.where(both, np.abs(v - weekday), 0.0), lay.week)
         seen = g.trailing("ws", both, lay.week)
-        better = (seen * 2 >= lay.week) & (werr * (1 + det.weekly_gain) < derr)
-        better &= np.isfinite(wk)
-        return np.where(better, wk, daily), better
+        better = (seen * 2 >= lay.week) & (werr * (1 + det.weekly_gain) < derr) & scaled
+        return np.where(better, weekday, daily), better
 
     def _level(self, g: _Group, median: np.ndarray, inlier: np.ndarray) -> np.ndarray:
         """SeasonalDetector._level: slow and fast ratios of recent actual to median."""

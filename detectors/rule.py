@@ -83,7 +83,7 @@ USUAL_WINDOW = 96  # points over which a non-count series' usual size is taken
 # What a reason adds for a band following the level accepted in the chat (detectors.accept).
 ACCEPTED_WORDS = ", re-based to the level accepted in the chat as the new normal"
 BASIS_WORDS = {
-    "weekly": "range from the same weekday of previous weeks",
+    "weekly": "range from previous days, shaped to this weekday by previous weeks",
     "daily": "range from the same time on previous days",
     "daily-short": "range from the same time on the few days of history there are",
     "recent": "range from the last hours only (less than a day of history)",

@@ -1,11 +1,12 @@
 """Seasonal detector: a robust band from the same time of day on previous days.
 
-expected(t) = median of the values at t - d*period, d = 1..days (or, where it has forecast
-better over the past week, of the same time on the same weekday of previous weeks), times a
-level factor (recent actual against that median), so slow growth or a holiday-wide shift is not
-an anomaly. The level is two-speed: a slow one over `level_slow` buckets, and a fast one over
-`level_window` buckets that may stray at most `level_clip` from the slow one, so a decline over
-a few hours cannot drag the expected value down with it.
+expected(t) = median of the values at t - d*period, d = 1..days (where it has forecast better
+over the past week, scaled to t's weekday by how the same weekday of previous weeks compared
+with that median around the same time), times a level factor (recent actual against that
+median), so slow growth or a holiday-wide shift is not an anomaly. The level is two-speed: a
+slow one over `level_slow` buckets, and a fast one over `level_window` buckets that may stray at
+most `level_clip` from the slow one, so a decline over a few hours cannot drag the expected
+value down with it.
 width = k robust standard deviations of the past forecast errors at the same time of day,
 never narrower than min_rel_width of expected.
 At a step of `late_minutes` (5) or finer, a point is judged against its own band or that of one
@@ -69,6 +70,14 @@ def seasonal_period(step: timedelta) -> int:
         # steps, so the same time of day drifts by under half a step a day, not "no season".
         return round(86400 / seconds)
     return 1
+
+
+def weekday_points(hours: float, period: int) -> int:
+    """Points each side over which a weekday's shape is taken (`weekday_hours`); under a
+    season, so every median it reads rests on values before the point it serves. 0: off."""
+    if hours <= 0 or period <= 2:
+        return 0
+    return min(max(round(hours * period / 24), 1), period - 1)
 
 
 def late_points(minutes: float, step: timedelta) -> int:
@@ -198,10 +207,17 @@ class SeasonalDetector(Detector):
             float, 0.1, 0.01, 1.0, "most the fast level may differ from the slow one (share)"
         ),
         "weeks": Param(
-            int, 3, 0, 8, "weeks of the same-weekday median, used where it forecast better (<3 off)"
+            int, 3, 0, 8, "weeks of the same weekday that shape the daily median (<3 off)"
+        ),
+        "weekday_hours": Param(
+            float,
+            2.0,
+            0.0,
+            12.0,
+            "hours each side over which this weekday's shape scales the daily median (0 = off)",
         ),
         "weekly_gain": Param(
-            float, 0.1, 0.0, 10.0, "how much better (share) the weekly median must have been"
+            float, 0.1, 0.0, 10.0, "how much better (share) the weekday's shape must have been"
         ),
         "min_history": Param(
             int, 3, 1, 56, "days for the same-time-of-day width; before that, the cold start"
@@ -252,6 +268,7 @@ class SeasonalDetector(Detector):
         self.level_slow: int = values["level_slow"]
         self.level_clip: float = values["level_clip"]
         self.weeks: int = values["weeks"]
+        self.weekday_hours: float = values["weekday_hours"]
         self.weekly_gain: float = values["weekly_gain"]
         self.min_history: int = values["min_history"]
         self.min_rel_width: float = values["min_rel_width"]
@@ -297,31 +314,45 @@ class SeasonalDetector(Detector):
         self, values: np.ndarray, period: int, *, sub_daily: bool
     ) -> tuple[np.ndarray, np.ndarray]:
         """Per point, the median of the same slot on the previous `days` days (from one day
-        on: with fewer than min_history the width comes from the cold start); or, where that
-        would have been the better forecast over the past week, on the same weekday of the
-        previous `weeks` weeks (needs at least three, so one incident a week ago cannot set
-        it). Also which points use the weekly one."""
+        on: with fewer than min_history the width comes from the cold start), scaled to this
+        weekday where `weeks` weeks (at least three) show it and that would have forecast
+        better over the past week: by the median, over the `weekday_hours` each side, of the
+        same slot on the same weekday of those weeks against the same slot on previous days.
+        A product whose weekends run 15% low expects Saturday low from its first bucket, not
+        once the level has caught up, while each slot's value still rests on 14 days rather
+        than on three. Every median read is of values a day or more before the point it
+        serves, so the scale is causal although it looks ahead of the point. Also which
+        points are scaled."""
+        n = values.size
         seasons = np.arange(1, self.days + 1) * period
-        same_slot = _lagged(values, seasons)
-        daily = _nanmedian(same_slot, axis=1)
         week = 7 * period
-        none = np.zeros(values.size, dtype=bool)
-        # Only where the season is a day: for daily data the season already is the week.
-        if not sub_daily or self.weeks < WEEKLY_MIN or WEEKLY_MIN * week >= values.size:
-            return daily, none
-        same_day = _lagged(values, np.arange(1, self.weeks + 1) * week)
+        h = weekday_points(self.weekday_hours, period)
+        if not sub_daily or self.weeks < WEEKLY_MIN or WEEKLY_MIN * week >= n or h == 0:
+            return _nanmedian(_lagged(values, seasons), axis=1), np.zeros(n, dtype=bool)
+        # The medians at the h points after the last one too: they read only earlier values.
+        ahead = np.concatenate([values, np.full(h, np.nan)])
+        around = _nanmedian(_lagged(ahead, seasons), axis=1)
+        same_day = _lagged(ahead, np.arange(1, self.weeks + 1) * week)
         weekly = np.where(
             np.sum(~np.isnan(same_day), axis=1) >= WEEKLY_MIN,
             _nanmedian(same_day, axis=1),
             np.nan,
         )
-        both = np.isfinite(values) & np.isfinite(daily) & np.isfinite(weekly)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where((around > 0) & (weekly >= 0), weekly / around, np.nan)
+        shape = pd.Series(ratio).rolling(2 * h + 1, center=True, min_periods=h + 1).median()
+        scale = shape.to_numpy()[:n]
+        daily = around[:n]
+        scaled = np.isfinite(scale)
+        weekday = np.where(scaled, daily * scale, daily)
+        # Only where the weekday's shape would have forecast better over the past week: on a
+        # small slice with no weekly pattern the scale adds noise of its own.
+        both = np.isfinite(values) & np.isfinite(daily) & scaled
         daily_err = _trailing_sum(np.where(both, np.abs(values - daily), 0.0), week)
-        weekly_err = _trailing_sum(np.where(both, np.abs(values - weekly), 0.0), week)
+        weekday_err = _trailing_sum(np.where(both, np.abs(values - weekday), 0.0), week)
         seen = _trailing_sum(both.astype(float), week)
-        better = (seen * 2 >= week) & (weekly_err * (1 + self.weekly_gain) < daily_err)
-        better &= np.isfinite(weekly)
-        return np.where(better, weekly, daily), better
+        better = (seen * 2 >= week) & (weekday_err * (1 + self.weekly_gain) < daily_err) & scaled
+        return np.where(better, weekday, daily), better
 
     def _is_counts(self, values: np.ndarray) -> bool:
         finite = values[np.isfinite(values)]
@@ -401,9 +432,9 @@ class SeasonalDetector(Detector):
         A series with gaps or timestamps off the grid is put on its own regular grid first
         (absent buckets missing), so irregular data still gets a band.
 
-        Column `basis` says what the range rests on: weekly (same weekday), daily (same time
-        of day), daily-short (fewer than min_history days), recent (the last hours only), or
-        none.
+        Column `basis` says what the range rests on: weekly (same time of day, scaled to this
+        weekday), daily (same time of day), daily-short (fewer than min_history days), recent
+        (the last hours only), or none.
         """
         if series.size >= 2:
             grid = _grid(series.index)

@@ -259,12 +259,13 @@ def test_an_unknown_language_exits_2_naming_language(tmp_path: Path) -> None:
     [("below the expected range (3 of the last 3 buckets outside)",
       "below the expected range for the last 3 intervals in a row",
       "ниже ожидаемого диапазона (интервалов подряд: 3)"),
-     ("above the expected range (5 of the last 6 buckets outside); range from the same weekday "
-      "of previous weeks, re-based after a lasting level change",
-      "above the expected range in 5 of the last 6 intervals; expected range from the same "
-      "weekday of previous weeks, adjusted after a lasting change of level",
-      "выше ожидаемого диапазона в 5 из последних 6 интервалов; ожидаемый диапазон — по тому же "
-      "дню недели за прошлые недели, диапазон пересчитан после устойчивого сдвига уровня"),
+     ("above the expected range (5 of the last 6 buckets outside); range from previous days, "
+      "shaped to this weekday by previous weeks, re-based after a lasting level change",
+      "above the expected range in 5 of the last 6 intervals; expected range from previous "
+      "days, shaped to this weekday by previous weeks, adjusted after a lasting change of level",
+      "выше ожидаемого диапазона в 5 из последних 6 интервалов; ожидаемый диапазон — по "
+      "предыдущим дням с поправкой на этот день недели по прошлым неделям, диапазон пересчитан "
+      "после устойчивого сдвига уровня"),
      ("no data, while about 1,234 was expected", "no data, while about 1,234 was expected",
       "нет данных, хотя ожидалось около 1\u00a0234"),
      ("a reason no one wrote yet", "a reason no one wrote yet", "a reason no one wrote yet")],

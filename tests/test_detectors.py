@@ -173,8 +173,9 @@ def _weekly_series(days: int, weekend: float, seed: int) -> pd.Series:
 
 
 def test_weekends_are_expected_on_a_strongly_weekly_series() -> None:
-    """Weekends at -30%: with the four weeks of history a live check reads, the same-weekday
-    median takes over where it forecast better. Over the next two weeks of four series that
+    """Weekends at -30%: with the four weeks of history a live check reads, the same-slot
+    median scaled to the weekday (by the same weekday of previous weeks) takes over where it
+    forecast better. Over the next two weeks of four series that
     leaves at most one alert in all; the daily median alone alerts on nearly every weekend day
     (the noisy-day widening and re-basing absorb the odd one)."""
     alerts = {3: 0, 0: 0}

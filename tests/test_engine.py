@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from detectors.engine import REDO, BandEngine
-from detectors.seasonal import SeasonalDetector
+from detectors.seasonal import SeasonalDetector, weekday_points
 
 ROWS = 112
 RTOL, ATOL = 1e-9, 1e-12
@@ -243,13 +243,14 @@ def test_other_steps(step: str, per_day: int, days: int) -> None:
 
 
 @pytest.mark.parametrize(("step", "per_day", "days", "late"),
-                         [("5min", 288, 16, 15), ("1min", 1440, 15, 5)])  # fmt: skip
+                         [("5min", 288, 26, 15), ("1min", 1440, 15, 5)])  # fmt: skip
 def test_points_fitting_an_earlier_band_equal_the_reference(
     step: str, per_day: int, days: int, late: float
 ) -> None:
     """At a 5-minute step with late_minutes=15 (3 points) and at 1 minute with the default 5, a
     point may take the band of one of the points before it: batch and steady calls, and a
-    re-sent changed value, give the reference's choice (the points' own bands differ from it)."""
+    re-sent changed value, give the reference's choice (the points' own bands differ from it).
+    With 26 days at 5 minutes the weekday scale is in use too (24 points either side)."""
     n = per_day * days + 20
     values = np.stack([_daily(n, per_day, 28, 90), _daily(n, per_day, 29, 900)])
     values[1, -12] = np.round(values[1, -12] * 1.4)  # moves the choice of the points after it
@@ -265,6 +266,8 @@ def test_points_fitting_an_earlier_band_equal_the_reference(
     own = SeasonalDetector(late_minutes=0).band(pd.Series(values[1, :end], index))
     chosen = det.band(pd.Series(values[1, :end], index))
     assert (chosen["upper"] != own["upper"]).iloc[-200:].any()
+    if days >= 21:
+        assert any("weekly" in str(b) for b in out.basis.ravel())
 
 
 def test_non_default_parameters() -> None:
@@ -325,8 +328,9 @@ def test_a_batch_is_the_reference_with_its_last_rows() -> None:
 
 
 def test_a_window_too_short_for_the_same_slot_values_restarts_the_key() -> None:
-    """When the window no longer holds values the new buckets' medians read (3 weeks back),
-    the key restarts over the window and equals the reference over it."""
+    """When the window no longer holds values the new buckets' medians read (3 weeks back,
+    and for the weekday scale 3 weeks before 2 hours after the bucket), the key restarts
+    over the window and equals the reference over it."""
     n = 96 * 21 + 10
     index = _index(n)
     values = _daily(n, 96, 33, 100)[None, :]
@@ -334,7 +338,8 @@ def test_a_window_too_short_for_the_same_slot_values_restarts_the_key() -> None:
     det = SeasonalDetector()
     window = 96 * 20
     _, out, end = _feed(det, values, index, window=window, steps=n - window)
-    start = 96 * 21 + 1 - window  # the window of the first call whose medians reach past it
+    ahead = weekday_points(det.weekday_hours, 96)  # 8: the medians 2 hours after the bucket
+    start = 96 * 21 - ahead + 1 - window  # the first call whose medians reach past its window
     _same(out, 0, _reference(det, values[0, start:end], index[start:end]))
 
 

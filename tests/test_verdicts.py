@@ -356,7 +356,8 @@ def test_basis_words_and_a_sparse_basis() -> None:
                 autocorr_max=0)  # fmt: skip
     tails: list[list[float]] = [[930, 930, 930, 930], [float("nan")]]
     rebased = judged(rule, *flat(tails, expected=1000, half=100, basis="weekly, rebased"))
-    words = "range from the same weekday of previous weeks, re-based after a lasting level change"
+    words = ("range from previous days, shaped to this weekday by previous weeks, re-based after "
+             "a lasting level change")
     assert [v.reason for v in rebased] == [
         "below expected for the last 4 buckets together (a sustained shift no single bucket "
         f"shows); {words}",

@@ -2,7 +2,7 @@
 words of an alert, in the chat's language. Pure.
 
 The detectors' reasons are a few fixed shapes ("below the expected range (3 of the last 4
-buckets outside)"; "range from the same weekday of previous weeks"); each known part is said
+buckets outside)"; "range from the same time on previous days"); each known part is said
 again through the translator, in plain words (no "half-widths"). A part of a shape this module
 does not know is kept as written, so a new detector reason is never lost, only untranslated.
 """
@@ -109,8 +109,9 @@ SHAPES: list[tuple[re.Pattern[str], Say]] = [
                       side=_side(t, m["side"]))),
     (re.compile(rf"{SIDE} the band for 1 bucket; waiting for (?P<k>\d+) of (?P<of>\d+)"),
      _waiting),
-    (re.compile(r"range from the same weekday of previous weeks"),
-     lambda t, m: t._("expected range from the same weekday of previous weeks")),
+    (re.compile(r"range from previous days, shaped to this weekday by previous weeks"),
+     lambda t, m: t._("expected range from previous days, shaped to this weekday by previous "
+                      "weeks")),
     (re.compile(r"range from the same time on previous days"),
      lambda t, m: t._("expected range from the same time on previous days")),
     (re.compile(r"range from the same time on the few days of history there are"),
