@@ -713,12 +713,13 @@ class BandEngine:
         the window (they read values a day and more before them): none of them is kept."""
         det, lay = self.detector, self._layout
         assert lay is not None
-        daily, _ = _median_last(g.values.lagged(g.rows, lay.seasons))
         if lay.weekly is None:
+            daily, _ = _median_last(g.values.lagged(g.rows, lay.seasons))
             return daily, np.zeros(daily.shape, dtype=bool)
         h = lay.weekday
         pos = np.arange(-h, g.rows.size + h)  # new rows and h points each side
         around, _ = _median_last(g.values.lagged(pos, lay.seasons))
+        daily = around[:, h : h + g.rows.size]
         same, count = _median_last(g.values.lagged(pos, lay.weekly))
         weekly = np.where(count >= WEEKLY_MIN, same, np.nan)
         with np.errstate(divide="ignore", invalid="ignore"):
