@@ -722,8 +722,9 @@ class BandEngine:
         daily = around[:, h : h + g.rows.size]
         same, count = _median_last(g.values.lagged(pos, lay.weekly))
         weekly = np.where(count >= WEEKLY_MIN, same, np.nan)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             ratio = np.where((around > 0) & (weekly >= 0), weekly / around, np.nan)
+        ratio[~np.isfinite(ratio)] = np.nan
         windows = np.lib.stride_tricks.sliding_window_view(ratio, 2 * h + 1, axis=1)
         scale = _rolling_median(windows, h + 1)
         scaled = np.isfinite(scale)

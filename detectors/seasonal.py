@@ -338,8 +338,9 @@ class SeasonalDetector(Detector):
             _nanmedian(same_day, axis=1),
             np.nan,
         )
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             ratio = np.where((around > 0) & (weekly >= 0), weekly / around, np.nan)
+        ratio[~np.isfinite(ratio)] = np.nan  # an overflow is no shape
         shape = pd.Series(ratio).rolling(2 * h + 1, center=True, min_periods=h + 1).median()
         scale = shape.to_numpy()[:n]
         daily = around[:n]
