@@ -296,9 +296,14 @@ def main() -> None:
         help="change the default's settings, e.g. --set k=4 window=0 (what-if runs)",
     )
     args = parser.parse_args()
+    if any("=" not in item for item in args.set):
+        parser.error("--set takes PARAM=VALUE pairs, e.g. --set k=4 window=0")
     overrides = dict(item.split("=", 1) for item in args.set)
-    detectors.build({**detectors.DEFAULT_SPEC, **overrides})  # a bad setting fails here
-    detectors.build_rule({**detectors.DEFAULT_SPEC, **overrides})
+    try:  # a bad setting fails here, not in a worker
+        detectors.build({**detectors.DEFAULT_SPEC, **overrides})
+        detectors.build_rule({**detectors.DEFAULT_SPEC, **overrides})
+    except ValueError as error:
+        parser.error(str(error))
     files = sorted(p for p in Path(args.data).iterdir()
                    if p.name.endswith((".csv", ".csv.gz")))  # fmt: skip
     if args.limit:

@@ -257,13 +257,20 @@ def main() -> None:
     parser.add_argument("--write", type=Path, metavar="DIR",
                         help="write the series as labelled CSVs to DIR and stop")
     args = parser.parse_args()  # fmt: skip
-    if args.write:
+    if args.write and args.series >= 1:
         write(args.seed, args.series, args.write, frozenset(args.without))
         print(f"{args.series} series written to {args.write}")
         return
+    if args.series < 1:
+        parser.error("--series must be at least 1")
+    if any("=" not in item for item in args.set):
+        parser.error("--set takes PARAM=VALUE pairs, e.g. --set k=4 window=0")
     overrides = dict(item.split("=", 1) for item in args.set)
-    detectors.build({**detectors.DEFAULT_SPEC, **overrides})  # a bad setting fails here
-    detectors.build_rule({**detectors.DEFAULT_SPEC, **overrides})
+    try:  # a bad setting fails here, not in a worker
+        detectors.build({**detectors.DEFAULT_SPEC, **overrides})
+        detectors.build_rule({**detectors.DEFAULT_SPEC, **overrides})
+    except ValueError as error:
+        parser.error(str(error))
     methods = tuple(args.only or METHODS)
     started = time.perf_counter()
     totals: dict[str, Tally] = {m: Tally() for m in methods}
@@ -282,12 +289,21 @@ def main() -> None:
         changed += f"; without {' and '.join(args.without)}"
     print(f"{args.series} series (seed {args.seed}), 14 scored days after 28 of history; "
           f"{time.perf_counter() - started:.0f} s wall with {args.jobs} jobs{changed}")  # fmt: skip
+    report(totals, {m: spent / args.series for m, spent in seconds.items()})
+    if args.missed and "default" in totals:
+        print("\ndefault's misses:")
+        for line in totals["default"].missed:
+            print(f"  {line}")
+    print("\ntargets (default): false/day/100 <= 1, recall at 200+ >= 0.95, TTD <= 1 bucket")
+
+
+def report(totals: dict[str, Tally], per_series: dict[str, float]) -> None:
+    """One row per method: false alerts, recall, recall at 200+, TTD, catches per kind."""
     header = (f"{'method':<8} {'false/day/100':>13} {'recall':>7} {'at 200+':>8} {'TTD':>4} "
               + " ".join(f"{k:>9}" for k in KINDS) + f" {'s/series':>8}")  # fmt: skip
     print(header)
     print("-" * len(header))
-    for method in methods:
-        t = totals[method]
+    for method, t in totals.items():
         caught = sum(c for c, _ in t.found.values())
         total = sum(n for _, n in t.found.values())
         kinds = " ".join(
@@ -297,12 +313,7 @@ def main() -> None:
         ttd = float(np.median(t.delays)) if t.delays else float("nan")
         print(f"{method:<8} {t.false / t.days * 100:>13.2f} {caught / max(total, 1):>7.3f} "
               f"{t.big[0] / max(t.big[1], 1):>8.3f} {ttd:>4.0f} {kinds} "
-              f"{seconds[method] / args.series:>8.2f}")  # fmt: skip
-    if args.missed and "default" in totals:
-        print("\ndefault's misses:")
-        for line in totals["default"].missed:
-            print(f"  {line}")
-    print("\ntargets (default): false/day/100 <= 1, recall at 200+ >= 0.95, TTD <= 1 bucket")
+              f"{per_series[method]:>8.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":
