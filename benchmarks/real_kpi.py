@@ -273,6 +273,20 @@ def report(
                 print(f"  {name} {false:>5} {caught:>4}/{segs}")
 
 
+def overrides_of(parser: argparse.ArgumentParser, items: list[str]) -> dict[str, str]:
+    """--set PARAM=VALUE pairs as the default's overrides; a malformed pair or a bad setting
+    is a usage error here, not a traceback from a worker."""
+    if any("=" not in item for item in items):
+        parser.error("--set takes PARAM=VALUE pairs, e.g. --set k=4 window=0")
+    overrides = dict(item.split("=", 1) for item in items)
+    try:
+        detectors.build({**detectors.DEFAULT_SPEC, **overrides})
+        detectors.build_rule({**detectors.DEFAULT_SPEC, **overrides})
+    except ValueError as error:
+        parser.error(str(error))
+    return overrides
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="folder of timestamp,value,label CSVs")
@@ -296,14 +310,7 @@ def main() -> None:
         help="change the default's settings, e.g. --set k=4 window=0 (what-if runs)",
     )
     args = parser.parse_args()
-    if any("=" not in item for item in args.set):
-        parser.error("--set takes PARAM=VALUE pairs, e.g. --set k=4 window=0")
-    overrides = dict(item.split("=", 1) for item in args.set)
-    try:  # a bad setting fails here, not in a worker
-        detectors.build({**detectors.DEFAULT_SPEC, **overrides})
-        detectors.build_rule({**detectors.DEFAULT_SPEC, **overrides})
-    except ValueError as error:
-        parser.error(str(error))
+    overrides = overrides_of(parser, args.set)
     files = sorted(p for p in Path(args.data).iterdir()
                    if p.name.endswith((".csv", ".csv.gz")))  # fmt: skip
     if args.limit:
