@@ -50,6 +50,29 @@ def _seed(spec: SourceSpec) -> None:
     asyncio.run(run())
 
 
+SERVER_GROUP = "clickhouse-server"
+
+
+def _uses_server(item: pytest.Item) -> bool:
+    """Whether a test talks to the ClickHouse server of CLICKHOUSE_URL or the cluster."""
+    names = getattr(item, "fixturenames", ())
+    callspec = getattr(item, "callspec", None)
+    return (
+        "server_spec" in names
+        or (callspec is not None and callspec.params.get("spec") == "clickhouse")
+        or item.get_closest_marker("clickhouse") is not None
+    )
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """With `-n 2` (README, .ci/run) every test of the server runs in one worker, one at a
+    time: one of them stops and starts the server, and they share its seeded database."""
+    for item in items:
+        if _uses_server(item):
+            item.add_marker(pytest.mark.xdist_group(SERVER_GROUP))
+
+
 @pytest.fixture(scope="session")
 def embedded_spec(tmp_path_factory: pytest.TempPathFactory) -> SourceSpec:
     """The embedded database of this test session (chDB allows one folder per process)."""
