@@ -61,7 +61,13 @@ def _sided(head: str, reason: str) -> str:
         if head.startswith(f"{side} the expected range"):
             return f"{side} range"
         if head.startswith(f"{side} expected for the last"):
-            return f"sustained shift {'down' if side == 'below' else 'up'}"
+            way = "down" if side == "below" else "up"
+            # Right after an incident: this bucket is back, the window still holds the ones
+            # that were outside.
+            echo = re.search(r"last (\d+) buckets together \((\d+) of them outside", head)
+            if echo:
+                return f"shift {way}, {echo[2]} of {echo[1]} outside"
+            return f"sustained shift {way}"
         if head.startswith(f"{side} the band, but only"):
             return _cut(f"{side} band, {head.split('only ')[1]}")
         if head.startswith(f"{side} the band, but the change is below"):
@@ -161,7 +167,7 @@ def _anomaly_line(result: Any, zone: ZoneInfo) -> str:
             f"(expected {fmt_value(metric, v.lower)} – {fmt_value(metric, v.upper)}"
             + (f", {v.deviation:+.1%}" if v.deviation is not None else "")
             + (f"; outside since {since.tz_convert(zone):%H:%M})" if since is not None else ")")
-            + (f": a {why}" if why.startswith("sustained") else ""))  # fmt: skip
+            + (f": a {why}" if why.startswith(("sustained", "shift")) else ""))  # fmt: skip
 
 
 def check_table(report: CheckReport, zone: ZoneInfo) -> str:

@@ -17,7 +17,7 @@ import pandas as pd
 from detectors.base import Direction, Status, Verdict, infer_step
 from detectors.params import Param, validate
 
-__all__ = ["RULE_PARAMS", "Rule"]
+__all__ = ["RULE_PARAMS", "Rule", "shift_reason"]
 
 REFERENCE_STEP = 900.0  # seconds: the step the rule's bucket counts are stated for (15 min)
 
@@ -88,6 +88,18 @@ BASIS_WORDS = {
     "daily-short": "range from the same time on the few days of history there are",
     "recent": "range from the last hours only (less than a day of history)",
 }
+
+
+def shift_reason(way: str, n: int, outside: int) -> str:
+    """The reason of a bucket inside its band that fires on the sustained-shift test: the last
+    `n` buckets together are off to `way`. When some of them were outside the band (`outside`),
+    it says so: right after an incident the shift may be theirs, the bucket itself back."""
+    why = (
+        f"{outside} of them outside the band"
+        if outside
+        else "a sustained shift no single bucket shows"
+    )
+    return f"{way} expected for the last {n} buckets together ({why})"
 
 
 def _fineness(index: pd.Index) -> float:
@@ -392,10 +404,9 @@ class Rule:
         side = "below" if value < lo else "above" if value > hi else None
         if bool(row["firing"]):
             if side is None:
-                way = "below" if value < exp else "above"
-                return Status.ANOMALY, (
-                    f"{way} expected for the last {int(row['window'])} buckets together "
-                    "(a sustained shift no single bucket shows)"
+                n = int(row["window"])
+                return Status.ANOMALY, shift_reason(
+                    "below" if value < exp else "above", n, int(table["outside"].iloc[-n:].sum())
                 )
             persist_k, persist_m = self._persistence(_fineness(table.index))
             recent = int(table["outside"].iloc[-persist_m:].sum())

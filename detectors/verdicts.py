@@ -16,7 +16,14 @@ import numpy as np
 import pandas as pd
 
 from detectors.base import Direction, Status, Verdict
-from detectors.rule import ACCEPTED_WORDS, BASIS_WORDS, USUAL_WINDOW, Rule, _fineness
+from detectors.rule import (
+    ACCEPTED_WORDS,
+    BASIS_WORDS,
+    USUAL_WINDOW,
+    Rule,
+    _fineness,
+    shift_reason,
+)
 
 __all__ = ["verdicts"]
 
@@ -40,6 +47,7 @@ class _Last(NamedTuple):
     score: np.ndarray  # NaN where value or expected is unknown
     window: np.ndarray  # buckets of the sustained shift that fired (0: none)
     outside: np.ndarray  # buckets outside among the last persist_m
+    shifted: np.ndarray  # buckets outside among those of the sustained shift that fired
 
 
 def _prefix_sums(parts: Sequence[np.ndarray], at: Sequence[int]) -> np.ndarray:
@@ -275,7 +283,32 @@ def _judge(rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarra
         default=_WAITING,
     )  # fmt: skip
     return _Last(case, v[-1], e[-1], lo[-1], hi[-1], np.where(known[-1], score[-1], np.nan),
-                 window, outside.sum(axis=0))  # fmt: skip
+                 window, outside.sum(axis=0),
+                 _outside_of(rule, value, expected, lower, upper, window))  # fmt: skip
+
+
+def _outside_of(  # noqa: PLR0917 - the tails of Rule.evaluate's inputs, as _judge has them
+    rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+    window: np.ndarray,
+) -> np.ndarray:  # fmt: skip
+    """Per series, how many of the last `window` buckets (the sustained shift that fired; 0:
+    none) were outside the band in a direction that alerts, as Rule.evaluate's `outside`."""
+    out = np.zeros(window.size, dtype=int)
+    rows = np.flatnonzero(window > 0)
+    if rows.size == 0:
+        return out
+    last = int(window[rows].max())
+    v, e, lo, hi = (a[rows, -last:] for a in (value, expected, lower, upper))
+    below, above = v < lo, v > hi
+    if rule.direction is Direction.DOWN:
+        above = np.zeros_like(above)
+    elif rule.direction is Direction.UP:
+        below = np.zeros_like(below)
+    outside = (below | above) & np.isfinite(v) & np.isfinite(e)
+    # Counted from the last bucket back: column n - 1 holds the last n buckets' count.
+    counts = np.cumsum(outside[:, ::-1], axis=1)
+    out[rows] = counts[np.arange(rows.size), window[rows] - 1]
+    return out
 
 
 def verdicts(  # noqa: PLR0917 - the series and its band's columns, as Rule.verdict takes them
@@ -379,10 +412,7 @@ def _build(
             text = f"no data, while about {float(last.expected[i]):,.0f} was expected"
         elif case == _SHIFT:
             way = "below" if last.value[i] < last.expected[i] else "above"
-            text = (
-                f"{way} expected for the last {int(last.window[i])} buckets together "
-                "(a sustained shift no single bucket shows)"
-            )
+            text = shift_reason(way, int(last.window[i]), int(last.shifted[i]))
         else:
             recent = int(last.outside[i])
             why = (

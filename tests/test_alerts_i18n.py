@@ -266,6 +266,18 @@ def test_an_unknown_language_exits_2_naming_language(tmp_path: Path) -> None:
       "выше ожидаемого диапазона в 5 из последних 6 интервалов; ожидаемый диапазон — по "
       "предыдущим дням с поправкой на этот день недели по прошлым неделям, диапазон пересчитан "
       "после устойчивого сдвига уровня"),
+     ("below expected for the last 4 buckets together (a sustained shift no single bucket "
+      "shows)",
+      "below expected over the last 4 intervals taken together: a lasting shift that no single "
+      "interval shows",
+      "ниже ожидаемого в сумме за последние интервалы (4): устойчивый сдвиг, незаметный в "
+      "отдельном интервале"),
+     ("below expected for the last 4 buckets together (3 of them outside the band); range from "
+      "the same time on previous days",
+      "below expected over the last 4 intervals taken together, 3 of them outside the range; "
+      "expected range from the same time on previous days",
+      "ниже ожидаемого в сумме за последние интервалы (4), из них вне диапазона: 3; ожидаемый "
+      "диапазон — по тому же времени суток за предыдущие дни"),
      ("no data, while about 1,234 was expected", "no data, while about 1,234 was expected",
       "нет данных, хотя ожидалось около 1\u00a0234"),
      ("a reason no one wrote yet", "a reason no one wrote yet", "a reason no one wrote yet")],

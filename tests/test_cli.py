@@ -265,6 +265,24 @@ def test_the_reason_column_says_how_many_buckets_a_rule_waits_for() -> None:
     assert short_reason(result) == "above band, 1 of 3 needed"
 
 
+def test_the_reason_column_tells_a_shift_just_after_an_incident_from_one_building_up() -> None:
+    """A bucket back inside its range whose window still holds an incident's last buckets
+    reads "shift down, 2 of 3 outside"; one that no bucket shows, "sustained shift down"."""
+    from types import SimpleNamespace
+
+    from bot.cli_report import short_reason
+
+    def short(reason: str) -> str:
+        return short_reason(SimpleNamespace(verdict=SimpleNamespace(reason=reason)))
+
+    after = ("below expected for the last 3 buckets together (2 of them outside the band); "
+             "range from the same time on previous days")  # fmt: skip
+    building = ("above expected for the last 4 buckets together (a sustained shift no single "
+                "bucket shows); range from the same time on previous days")  # fmt: skip
+    assert short(after) == "shift down, 2 of 3 outside"
+    assert short(building) == "sustained shift up"
+
+
 def test_at_before_the_data_says_so(demo_env: dict[str, str]) -> None:
     """--at before the dataset's first bucket: every row is unknown "before the data's start"
     and the summary says when the data begins, not "no data for this bucket"."""

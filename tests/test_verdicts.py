@@ -327,7 +327,8 @@ def test_reasons_of_a_flat_band() -> None:
                 autocorr_max=0)  # fmt: skip
     index, arrays = flat([[100, 100, 100, 85], [100, 100, 85, 86], [100, 100, 100, 60],
                           [100, 100, 100, 100], [100, 100, float("nan")], [100, 91, 91],
-                          [93, 93, 93, 93], [100, 100, 100, 88.5]])  # fmt: skip
+                          [93, 93, 93, 93], [100, 100, 100, 88.5],
+                          [100, 70, 70, 70, 99], [80, 80, 80, 92]])  # fmt: skip
     got = judged(rule, index, arrays)
     assert [(v.status, v.reason) for v in got] == [
         (Status.OK, "below the band for 1 bucket; waiting for 2 of 3"),
@@ -340,6 +341,11 @@ def test_reasons_of_a_flat_band() -> None:
         (Status.ANOMALY, "below expected for the last 4 buckets together (a sustained shift "
                          "no single bucket shows)"),
         (Status.OK, "below the band for 1 bucket; waiting for 2 of 3"),
+        # Back inside after a drop: the shift is the earlier buckets', and the reason says so.
+        (Status.ANOMALY, "below expected for the last 2 buckets together (1 of them outside "
+                         "the band)"),
+        (Status.ANOMALY, "below expected for the last 2 buckets together (1 of them outside "
+                         "the band)"),
     ]  # fmt: skip
     assert got[2].score == -4.0 and got[4].value is None and got[4].score is None
     up = judged(Rule(direction="up", min_rel_change=0.5), *flat([[100, 100, 60], [100, 130]]))

@@ -61,6 +61,18 @@ def _range_far(t: Translator, m: re.Match[str]) -> str:
 
 def _window(t: Translator, m: re.Match[str]) -> str:
     n = int(m["n"])
+    if m["k"]:
+        # Right after an incident: the interval itself may be back, the ones before it not.
+        k = int(m["k"])
+        if m["side"] == "below":
+            return t.ngettext("below expected over the last {n} interval taken together, {k} of "
+                              "them outside the range",
+                              "below expected over the last {n} intervals taken together, {k} of "
+                              "them outside the range", n, k=k)  # fmt: skip
+        return t.ngettext("above expected over the last {n} interval taken together, {k} of them "
+                          "outside the range",
+                          "above expected over the last {n} intervals taken together, {k} of them "
+                          "outside the range", n, k=k)  # fmt: skip
     if m["side"] == "below":
         return t.ngettext("below expected over the last {n} interval taken together: a lasting "
                           "shift that no single interval shows",
@@ -97,7 +109,8 @@ SHAPES: list[tuple[re.Pattern[str], Say]] = [
      _range_far),
     (re.compile(rf"{SIDE} the expected range"), _range),
     (re.compile(rf"{SIDE} expected for the last (?P<n>\d+) buckets together"
-                r"(?: \(a sustained shift no single bucket shows\))?"), _window),
+                r"(?: \(a sustained shift no single bucket shows\)"
+                r"| \((?P<k>\d+) of them outside the band\))?"), _window),
     (re.compile(r"no data, while about (?P<exp>[\d,.]+) was expected"), _no_data_expected),
     (re.compile(r"no data for this bucket"), lambda t, m: t._("no data for this interval")),
     (re.compile(r"too little history for an expected range"),
