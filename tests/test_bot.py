@@ -175,6 +175,10 @@ async def test_settings_are_for_admins_and_survive_a_restart(
         assert "no parameter 'speed'" in unknown[0]
         done = await reply(fake, "/set views k 6", user=ADMIN)
         assert "k: 3.25 → <b>6.0</b>" in done[0] and "would have raised" in done[0]
+        # As the catalogue and --set write it: PARAM=VALUE.
+        also = await reply(fake, "/set views severe=3", user=ADMIN)
+        assert "severe: 2.0 → <b>3.0</b>" in also[0]
+        assert "Usage" in (await reply(fake, "/set views severe=", user=ADMIN))[0]
         assert "🔔" in (await reply(fake, "/subscribe views", user=USER))[0]
     # No scheduled check this time: its alert to the subscribed USER would race the replies.
     async with running(settings, fake, schedule=False) as monitor:

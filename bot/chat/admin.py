@@ -69,11 +69,22 @@ def _checked(metric: str, params: dict[str, detectors.Param], name: str, raw: st
                          "set") from None  # fmt: skip
 
 
+def _set_args(text: str) -> list[str]:
+    """METRIC PARAM VALUE, also written as in the catalogue or `--set`: `views k=4`,
+    `views k = 4`."""
+    args = text.split()
+    if len(args) >= 2 and "=" in " ".join(args[1:]):
+        name, _, raw = " ".join(args[1:]).partition("=")
+        if name.strip() and raw.strip() and "=" not in raw:
+            return [args[0], *name.split(), *raw.split()]
+    return args
+
+
 async def set_param(
     message: Message, *, command: CommandObject, checks: Monitor, catalogue: Catalogue,
     store: State, t: Translator,
 ) -> None:  # fmt: skip
-    args = (command.args or "").split()
+    args = _set_args(command.args or "")
     if len(args) != 3:
         raise UsageError(t._("Name the metric, the parameter and its new value."), "set")
     metric = metric_named(catalogue, args[0], "set", t)
