@@ -1,0 +1,77 @@
+"""How benchmarks/real_kpi.py counts: a segment is 'longer than 15 minutes' by its length at
+the series' own step, in the 15-minute view too, where a short anomaly across a bucket
+boundary labels two buckets."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_benchmark():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("real_kpi", ROOT / "benchmarks" / "real_kpi.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("real_kpi", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def labels(segments: list[tuple[int, int]]) -> pd.Series:
+    """15 days of 1-minute labels, 1 on each [first, last] minute of the last day (past the
+    14-day warm-up)."""
+    index = pd.date_range("2026-10-01", periods=15 * 1440, freq="1min", tz="UTC")
+    flags = np.zeros(index.size)
+    base = 14 * 1440
+    for first, last in segments:
+        flags[base + first : base + last + 1] = 1.0
+    return pd.Series(flags, index=index)
+
+
+def test_a_short_anomaly_across_a_bucket_boundary_is_not_a_long_segment_at_15_minutes() -> None:
+    rk = load_benchmark()
+    # 10:13-10:16 (4 minutes, two buckets) and 12:00-12:39 (40 minutes, three buckets).
+    label = labels([(613, 616), (720, 759)])
+    value = pd.Series(1.0, index=label.index)
+    fire_native = np.zeros(label.size, dtype=bool)
+    fire_native[14 * 1440 + 614] = True  # the short one caught, the long one missed
+
+    native = rk.score("s", fire_native, label, delay_limit=7, long=rk.long_marks(label))
+    assert (native.segments, native.long_segments) == (2, 1)
+    assert (native.caught, native.long_caught) == (1, 0)
+
+    _, bucket_label = rk.to_buckets(value, label)
+    bucket_long = rk.long_marks(label).resample(rk.BUCKET).max().fillna(0.0)
+    fire = bucket_label.to_numpy() > 0
+    fire[14 * 96 + 48 :] = False  # only the 4-minute one (10:00 and 10:15 buckets) fires
+    with_native = rk.score("s", fire, bucket_label, delay_limit=2, long=bucket_long)
+    assert (with_native.segments, with_native.long_segments) == (2, 1)
+    assert (with_native.caught, with_native.long_caught) == (1, 0)
+    # Counted by buckets alone, the 4-minute anomaly would pass for a long segment caught.
+    by_buckets = rk.score("s", fire, bucket_label, delay_limit=2)
+    assert (by_buckets.long_segments, by_buckets.long_caught) == (2, 1)
+
+
+def test_run_one_scores_both_views_from_a_csv(tmp_path: Path) -> None:
+    rk = load_benchmark()
+    label = labels([(613, 616), (720, 759)])
+    rng = np.random.default_rng(3)
+    minute = np.arange(label.size) % 1440
+    value = 100 + 30 * np.sin(2 * np.pi * minute / 1440) + rng.normal(0, 2, label.size)
+    value[14 * 1440 + 720 : 14 * 1440 + 760] *= 0.2  # the long one is an outage
+    stamps = label.index.as_unit("s").asi8
+    csv = tmp_path / "kpi.csv"
+    pd.DataFrame({"timestamp": stamps, "value": value, "label": label.to_numpy()}).to_csv(
+        csv, index=False
+    )
+    out = rk.run_one(csv, ("default",), {})
+    for view in ("native", "15min"):
+        tally = out[(view, "default")]
+        assert (tally.segments, tally.long_segments) == (2, 1), view
+        assert tally.long_caught == 1, view  # an 80% outage for 40 minutes is caught
