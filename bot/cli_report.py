@@ -59,6 +59,8 @@ def _sided(head: str, reason: str) -> str:
     """The short form of an above/below reason ("" when the reason is neither)."""
     for side in ("below", "above"):
         if head.startswith(f"{side} the expected range"):
+            if "(a sudden move" in head:
+                return f"{side} range, sudden"
             return f"{side} range"
         if head.startswith(f"{side} expected for the last"):
             way = "down" if side == "below" else "up"

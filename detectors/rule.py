@@ -17,7 +17,7 @@ import pandas as pd
 from detectors.base import Direction, Status, Verdict, infer_step
 from detectors.params import Param, validate
 
-__all__ = ["RULE_PARAMS", "Rule", "shift_reason"]
+__all__ = ["RULE_PARAMS", "Rule", "jump_words", "shift_reason"]
 
 REFERENCE_STEP = 900.0  # seconds: the step the rule's bucket counts are stated for (15 min)
 
@@ -63,6 +63,11 @@ RULE_PARAMS: Mapping[str, Param] = {
     "autocorr_max": Param(
         float, 0.9, 0.0, 0.99, "most that test allows for errors that follow one another"
     ),
+    "jump": Param(
+        float, 2.0, 0.0, 100.0,
+        "a bucket outside fires at once if it got there in a move this many times the largest "
+        "of the last 96 (0 = off)",
+    ),
     "missing_min_expected": Param(
         float, 50.0, 0.0, 1e12, "a missing bucket fires when this much was expected (0 never)"
     ),
@@ -100,6 +105,12 @@ def shift_reason(way: str, n: int, outside: int) -> str:
         else "a sustained shift no single bucket shows"
     )
     return f"{way} expected for the last {n} buckets together ({why})"
+
+
+def jump_words(ratio: float) -> str:
+    """Why a bucket just outside fired at once: it got there in a move `ratio` times the
+    largest of the last USUAL_WINDOW buckets."""
+    return f"a sudden move, {ratio:.1f}x the largest of the last {USUAL_WINDOW} buckets"
 
 
 def _fineness(index: pd.Index) -> float:
@@ -157,6 +168,7 @@ class Rule:
         self.fine_persist: float = values["fine_persist"]
         self.persist_level: float = values["persist_level"]
         self.autocorr_max: float = values["autocorr_max"]
+        self.jump: float = values["jump"]
         if self.persist_k > self.persist_m:
             raise ValueError(
                 f"rule: persist_k must be <= persist_m ({self.persist_m}), got {self.persist_k}"
@@ -207,6 +219,9 @@ class Rule:
         recent = flags[ends] - flags[np.maximum(ends - persist_m, 0)]
         persistent = recent >= persist_k
         severe = np.abs(np.nan_to_num(score)) >= self.severe * fine**self.fine_severe
+        # A bucket that left the band in one move far larger than the series' moves of the
+        # last day is a break, not a drift: it fires at once, as a severe one does.
+        jump = np.where(outside & big, self._jumps(np.where(known, score, np.nan)), 0.0)
         firing = outside & big & (persistent | severe)
         counts = _is_counts(value)
         window = self._window_score(
@@ -225,7 +240,8 @@ class Rule:
             # a few blips in a row add up to nothing unusual there.
             sparse = [isinstance(b, str) and b.endswith("sparse") for b in band["basis"]]
             window = np.where(np.array(sparse, dtype=bool), 0, window)
-        firing |= window > 0
+            jump = np.where(np.array(sparse, dtype=bool), 0.0, jump)  # bursts are what it does
+        firing |= (window > 0) | (jump > 0)
         missing = ~np.isfinite(value) & np.isfinite(expected)
         if self.missing_min_expected > 0 and self.direction is not Direction.UP:
             missing &= expected >= self.missing_min_expected
@@ -241,6 +257,9 @@ class Rule:
                 "missing": missing,
                 "firing": firing | missing,
                 "window": window,  # buckets of the sustained shift that fired (0: none)
+                # How many times the largest move of the last USUAL_WINDOW buckets this
+                # bucket's move out of the band was, where that made it fire (0: it did not).
+                "jump": jump,
             },
             index=series.index,
         )
@@ -288,6 +307,26 @@ class Rule:
             )
             length = np.where(fires & (length == 0), n, length)
         return length
+
+    def _jumps(self, score: np.ndarray) -> np.ndarray:
+        """Per bucket, how many times the largest move of the score (deviation in half-widths)
+        from one bucket to the next over the last USUAL_WINDOW buckets its own move was, where
+        that is at least `jump` and the move went the way the score now stands; 0 elsewhere.
+        A band wide enough for a day's slow drifts holds a sudden break of a few half-widths;
+        its size against the day's moves does not."""
+        out = np.zeros(score.size)
+        if self.jump <= 0 or score.size < 3:
+            return out
+        move = np.concatenate([[np.nan], np.diff(score)])
+        before = pd.Series(np.abs(move)).shift(1)
+        largest = before.rolling(USUAL_WINDOW, min_periods=USUAL_WINDOW // 4).max()
+        largest = largest.to_numpy(dtype="float64")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            # A series that did not move at all for a day has no scale to measure a move by.
+            jumped = (np.abs(move) >= self.jump * largest) & (np.sign(move) == np.sign(score))
+            jumped &= largest > 0
+            ratio = np.where(largest > 0, np.abs(move) / largest, 0.0)
+        return np.where(np.nan_to_num(jumped, nan=0).astype(bool), ratio, 0.0)
 
     def _persistence(self, fine: float) -> tuple[int, int]:
         """persist_k of persist_m at this step: at finer steps more of a longer window."""
@@ -408,10 +447,14 @@ class Rule:
                 return Status.ANOMALY, shift_reason(
                     "below" if value < exp else "above", n, int(table["outside"].iloc[-n:].sum())
                 )
-            persist_k, persist_m = self._persistence(_fineness(table.index))
+            fine = _fineness(table.index)
+            persist_k, persist_m = self._persistence(fine)
             recent = int(table["outside"].iloc[-persist_m:].sum())
+            severe = abs(float(row["score"])) >= self.severe * fine**self.fine_severe
             if recent >= persist_k:
                 why = f"{recent} of the last {persist_m} buckets outside"
+            elif float(row["jump"]) > 0 and not severe:
+                why = jump_words(float(row["jump"]))
             else:
                 why = f"{abs(float(row['score'])):.1f}x the band's half-width"
             return Status.ANOMALY, f"{side} the expected range ({why})"

@@ -22,6 +22,7 @@ from detectors.rule import (
     USUAL_WINDOW,
     Rule,
     _fineness,
+    jump_words,
     shift_reason,
 )
 
@@ -48,6 +49,7 @@ class _Last(NamedTuple):
     window: np.ndarray  # buckets of the sustained shift that fired (0: none)
     outside: np.ndarray  # buckets outside among the last persist_m
     shifted: np.ndarray  # buckets outside among those of the sustained shift that fired
+    jump: np.ndarray  # Rule.evaluate's `jump` where it alone made the bucket fire, else 0
 
 
 def _prefix_sums(parts: Sequence[np.ndarray], at: Sequence[int]) -> np.ndarray:
@@ -100,6 +102,30 @@ def _autocorrelation(rule: Rule, value: np.ndarray, expected: np.ndarray, lower:
         rho = rho - 3 / np.sqrt(np.maximum(n, 1))
     out[used] = rho
     return np.clip(np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0), 0.0, rule.autocorr_max)
+
+
+def _jump(rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarray,
+          upper: np.ndarray) -> np.ndarray:  # fmt: skip
+    """`Rule._jumps` at the last bucket of each series (a row of the tails): how many times the
+    largest move of the score over the USUAL_WINDOW buckets before it the last move was, where
+    that is at least `jump` and went the way the score stands; 0 elsewhere."""
+    out = np.zeros(value.shape[0])
+    if rule.jump <= 0 or value.shape[1] < 3:
+        return out
+    with np.errstate(invalid="ignore", divide="ignore"):
+        half = np.where(value >= expected, upper - expected, expected - lower)
+        score = np.where(half > 0, (value - expected) / half, 0.0)
+        score = np.where(np.isfinite(value) & np.isfinite(expected), score, np.nan)
+        move = np.abs(np.diff(score, axis=1))  # move j: from bucket j to j + 1
+        last = score[:, -1] - score[:, -2]
+        before = move[:, -1 - USUAL_WINDOW : -1]
+        seen = np.isfinite(before).sum(axis=1)
+        largest = np.max(np.where(np.isnan(before), -np.inf, before), axis=1, initial=-np.inf)
+        largest = np.where(seen >= USUAL_WINDOW // 4, largest, np.nan)
+        jumped = (np.abs(last) >= rule.jump * largest) & (np.sign(last) == np.sign(score[:, -1]))
+        jumped &= largest > 0  # a series that did not move for a day has no scale of moves
+        ratio = np.where(largest > 0, np.abs(last) / largest, 0.0)
+    return np.where(np.nan_to_num(jumped, nan=0).astype(bool), ratio, 0.0)
 
 
 def _median_of_finite(values: np.ndarray) -> np.ndarray:
@@ -265,7 +291,8 @@ def _judge(rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarra
         small = change < np.maximum(rule.min_abs_change, rule.min_rel_change * np.abs(e[-1]))
     firing = outside[-1] & big & ((far.sum(axis=0) >= persist_k) | severe)
     window = np.where(sparse, 0, window)
-    firing |= window > 0
+    jump = np.where(outside[-1] & big & ~sparse, _jump(rule, value, expected, lower, upper), 0.0)
+    firing |= (window > 0) | (jump > 0)
     missing = ~np.isfinite(v[-1]) & np.isfinite(e[-1])
     if rule.missing_min_expected > 0 and rule.direction is not Direction.UP:
         with np.errstate(invalid="ignore"):
@@ -282,9 +309,11 @@ def _judge(rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarra
         [_MISSING, _NO_DATA, _NO_HISTORY, _SHIFT, _FIRING, _INSIDE, _DIRECTION, _SMALL],
         default=_WAITING,
     )  # fmt: skip
+    # The reason names the jump only where neither persistence nor severity made it fire.
+    jump = np.where((far.sum(axis=0) >= persist_k) | severe, 0.0, jump)
     return _Last(case, v[-1], e[-1], lo[-1], hi[-1], np.where(known[-1], score[-1], np.nan),
                  window, outside.sum(axis=0),
-                 _outside_of(rule, value, expected, lower, upper, window))  # fmt: skip
+                 _outside_of(rule, value, expected, lower, upper, window), jump)  # fmt: skip
 
 
 def _outside_of(  # noqa: PLR0917 - the tails of Rule.evaluate's inputs, as _judge has them
@@ -415,11 +444,12 @@ def _build(
             text = shift_reason(way, int(last.window[i]), int(last.shifted[i]))
         else:
             recent = int(last.outside[i])
-            why = (
-                f"{recent} of the last {persist_m} buckets outside"
-                if recent >= persist_k
-                else f"{abs(float(last.score[i])):.1f}x the band's half-width"
-            )
+            if recent >= persist_k:
+                why = f"{recent} of the last {persist_m} buckets outside"
+            elif last.jump[i] > 0:
+                why = jump_words(float(last.jump[i]))
+            else:
+                why = f"{abs(float(last.score[i])):.1f}x the band's half-width"
             text = f"{sides[i]} the expected range ({why})"
         reasons[i] = text + suffixes[codes[i]]
     score = np.where(np.isfinite(last.value), last.score, np.nan)

@@ -278,6 +278,18 @@ def test_an_unknown_language_exits_2_naming_language(tmp_path: Path) -> None:
       "expected range from the same time on previous days",
       "ниже ожидаемого в сумме за последние интервалы (4), из них вне диапазона: 3; ожидаемый "
       "диапазон — по тому же времени суток за предыдущие дни"),
+     ("below the expected range (a sudden move, 2.6x the largest of the last 96 buckets)",
+      "below the expected range after a sudden drop, 2.6 times the largest change of the last 96 "
+      "intervals",
+      "ниже ожидаемого диапазона после резкого падения: в 2,6 раза больше самого большого "
+      "изменения за последние 96 интервалов"),
+     ("above the expected range (a sudden move, 12.0x the largest of the last 21 buckets); "
+      "range from the same time on previous days",
+      "above the expected range after a sudden jump, 12.0 times the largest change of the last 21 "
+      "intervals; expected range from the same time on previous days",
+      "выше ожидаемого диапазона после резкого скачка: в 12,0 раза больше самого большого "
+      "изменения за последний 21 интервал; ожидаемый диапазон — по тому же времени суток за "
+      "предыдущие дни"),
      ("no data, while about 1,234 was expected", "no data, while about 1,234 was expected",
       "нет данных, хотя ожидалось около 1\u00a0234"),
      ("a reason no one wrote yet", "a reason no one wrote yet", "a reason no one wrote yet")],

@@ -281,6 +281,9 @@ def test_the_reason_column_tells_a_shift_just_after_an_incident_from_one_buildin
                 "bucket shows); range from the same time on previous days")  # fmt: skip
     assert short(after) == "shift down, 2 of 3 outside"
     assert short(building) == "sustained shift up"
+    sudden = "below the expected range (a sudden move, 3.1x the largest of the last 96 buckets)"
+    assert short(sudden) == "below range, sudden"
+    assert short("below the expected range (2 of the last 3 buckets outside)") == "below range"
 
 
 def test_at_before_the_data_says_so(demo_env: dict[str, str]) -> None:

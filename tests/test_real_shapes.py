@@ -189,6 +189,51 @@ def test_a_short_spike_fires_at_once() -> None:
     assert episodes(fire.iloc[-7 * DAY : -41]) <= 1
 
 
+def _drifting_days(seed: int) -> pd.Series:
+    """Three weeks of a smooth daily curve whose level drifts smoothly by about 12% a day
+    (a little noise within a day): a wide band, which a sudden break crosses in one bucket."""
+    rng = np.random.default_rng(seed)
+    series = seasonal(21, noise=0.005, seed=seed)
+    t = np.arange(series.size)
+    daily = np.interp(t, np.arange(21) * DAY + DAY / 2, 1 + 0.12 * rng.standard_normal(21))
+    within = np.convolve(rng.standard_normal(series.size + 11), np.ones(12) / 12, "valid")
+    return series * daily * (1 + 0.02 * within)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_sudden_break_just_outside_fires_at_once_a_slow_drift_there_waits(seed: int) -> None:
+    """A bucket that leaves a wide band in one move, far larger than the series' moves of the
+    last day, fires at once (the reason says so); the same bucket reached by a slow drift, and
+    the same break with the jump test off, wait for persistence."""
+    series = _drifting_days(seed)
+    at = -30
+    band = detectors.build(detectors.DEFAULT_SPEC).band(series)
+    half = float(band["expected"].iloc[at] - band["lower"].iloc[at])
+    target = float(band["expected"].iloc[at]) - 1.6 * half  # outside, short of severe (2)
+    broken = series.copy()
+    broken.iloc[at:] = target
+    fire = firing(broken)
+    assert fire.iloc[at]
+    assert not firing(broken, jump=0).iloc[at]
+    spec = detectors.DEFAULT_SPEC
+    verdict = detectors.build_rule(spec).verdict(
+        broken.iloc[: len(broken) + at + 1], detectors.build(spec).band(broken.iloc[: at + 1])
+    )
+    assert verdict.status is Status.ANOMALY
+    assert "a sudden move" in verdict.reason and "largest of the last 96 buckets" in verdict.reason
+    # The same place reached over three hours: each move is small, so it waits.
+    drift = series.copy()
+    ramp = np.linspace(0, 1, 13)[1:]
+    start = float(series.iloc[at - 12])
+    drift.iloc[at - 11 : at + 1] = start + ramp * (target - start)
+    rule = detectors.build_rule(spec)
+    table = rule.evaluate(drift, detectors.build(spec).band(drift))
+    assert table["jump"].iloc[at - 11 : at + 1].eq(0).all()
+    # No false alarm from the jump test on the unbroken series.
+    quiet = rule.evaluate(series, detectors.build(spec).band(series))
+    assert not quiet["jump"].iloc[-7 * DAY :].gt(0).any()
+
+
 def test_a_level_shift_that_stays_is_rebased_within_a_day() -> None:
     """A release moves the level down 40% for good: it alerts at first, and from the next day
     on the band has moved with it (no alert on the second day); without re-basing it would
@@ -207,7 +252,7 @@ def test_a_level_shift_that_stays_is_rebased_within_a_day() -> None:
 
 def test_one_minute_steps_scale_the_rule() -> None:
     """At a 1-minute step a single absent minute is no outage (15 absent minutes are), and
-    one point 2.5 half-widths out is not severe enough alone."""
+    one point 2.5 half-widths out is not severe enough alone (only as a sudden move)."""
     series = seasonal(15, level=1000.0, seed=10, step="1min", per_day=1440)
     series.iloc[-100] = np.nan
     series.iloc[-40:-25] = np.nan
@@ -218,10 +263,15 @@ def test_one_minute_steps_scale_the_rule() -> None:
     assert table["missing"].iloc[-26]
     half = (band["upper"] - band["expected"]).iloc[-10]
     series.iloc[-10] = band["expected"].iloc[-10] + 2.5 * half
-    table = detectors.build_rule(full).evaluate(series, band)
+    alone = {**full, "jump": 0}  # severity alone
+    table = detectors.build_rule(alone).evaluate(series, band)
     assert not table["firing"].iloc[-10]
-    coarse = detectors.build_rule({**full, "fine_severe": 0}).evaluate(series, band)
+    coarse = detectors.build_rule({**alone, "fine_severe": 0}).evaluate(series, band)
     assert coarse["firing"].iloc[-10]
+    # On noise this even, a minute's move of 2.5 half-widths is more than twice any move of the
+    # last 96 minutes: a sudden break, and the jump test fires on it.
+    table = detectors.build_rule(full).evaluate(series, band)
+    assert table["firing"].iloc[-10] and table["jump"].iloc[-10] >= 2
 
 
 def test_a_daily_peak_a_few_minutes_late_does_not_fire() -> None:
@@ -295,9 +345,10 @@ def test_errors_that_follow_one_another_need_a_run_further_out() -> None:
     index = pd.date_range("2026-11-27", periods=n, freq=STEP, tz="UTC")
     band = pd.DataFrame({"expected": 100.0, "lower": 90.0, "upper": 110.0}, index=index)
     series = pd.Series(values, index=index)
-    rule = detectors.build_rule({**detectors.DEFAULT_SPEC, "window": 0})
+    persistence = {**detectors.DEFAULT_SPEC, "window": 0, "jump": 0}  # persistence alone
+    rule = detectors.build_rule(persistence)
     assert not rule.evaluate(series, band)["firing"].iloc[-2:].any()
-    independent = detectors.build_rule({**detectors.DEFAULT_SPEC, "window": 0, "autocorr_max": 0})
+    independent = detectors.build_rule({**persistence, "autocorr_max": 0})
     assert independent.evaluate(series, band)["firing"].iloc[-1]
 
 

@@ -190,12 +190,14 @@ def kind(reason: str) -> str:
 
 BRANCHES = ("no data, while", "no data for", "too little history", "buckets together",
             "buckets outside)", "x the band's half-width", "inside the band", "moves alert",
-            "minimum effect", "waiting for")  # fmt: skip
+            "minimum effect", "waiting for", "largest of the last")  # fmt: skip
 RULES: list[tuple[dict[str, object], str, int]] = [  # a rule, its step, the arrays' width
     ({}, "15min", 112),
     ({"direction": "down"}, "15min", 100),  # exactly the tail the rule looks at
     ({"direction": "up"}, "15min", 112),
     ({"window": 0}, "15min", 112),
+    ({"jump": 0.0}, "15min", 112),
+    ({"jump": 1.0, "severe": 4.0}, "15min", 99),
     ({"window": 1, "persist_k": 1}, "15min", 112),
     ({"autocorr_max": 0.0, "missing_min_expected": 0.0}, "15min", 112),
     ({"window": 8, "window_min_expected": 100, "min_abs_change": 5.0}, "15min", 300),

@@ -93,6 +93,8 @@ PARAM_HELP: tuple[str, ...] = (
     _("counts: events expected over the window for that test"),
     _("non-counts: share of a usual window's size for that test"),
     _("most that test allows for errors that follow one another"),
+    _("a bucket outside fires at once if it got there in a move this many times the largest "
+      "of the last 96 (0 = off)"),
     _("a missing bucket fires when this much was expected (0 never)"),
     _("severe x (steps per 15 min) ^ this at finer steps"),
     _("persist_k, persist_m x (steps per 15 min) ^ this, finer steps"),

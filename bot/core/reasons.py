@@ -59,6 +59,19 @@ def _range_far(t: Translator, m: re.Match[str]) -> str:
                times=times)  # fmt: skip
 
 
+def _range_jump(t: Translator, m: re.Match[str]) -> str:
+    times, n = localized(m["x"], t), int(m["n"])
+    if m["side"] == "below":
+        return t.ngettext("below the expected range after a sudden drop, {times} times the "
+                          "largest change of the last {n} interval",
+                          "below the expected range after a sudden drop, {times} times the "
+                          "largest change of the last {n} intervals", n, times=times)  # fmt: skip
+    return t.ngettext("above the expected range after a sudden jump, {times} times the largest "
+                      "change of the last {n} interval",
+                      "above the expected range after a sudden jump, {times} times the largest "
+                      "change of the last {n} intervals", n, times=times)  # fmt: skip
+
+
 def _window(t: Translator, m: re.Match[str]) -> str:
     n = int(m["n"])
     if m["k"]:
@@ -107,6 +120,8 @@ SHAPES: list[tuple[re.Pattern[str], Say]] = [
                 r"outside\)"), _range_buckets),
     (re.compile(rf"{SIDE} the expected range \((?P<x>[\d.]+)x the band's half-width\)"),
      _range_far),
+    (re.compile(rf"{SIDE} the expected range \(a sudden move, (?P<x>[\d.]+)x the largest of the "
+                r"last (?P<n>\d+) buckets\)"), _range_jump),
     (re.compile(rf"{SIDE} the expected range"), _range),
     (re.compile(rf"{SIDE} expected for the last (?P<n>\d+) buckets together"
                 r"(?: \(a sustained shift no single bucket shows\)"

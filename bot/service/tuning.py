@@ -34,6 +34,7 @@ SENSITIVITY = (2.5, 3.0, 3.25, 3.5, 4.0, 4.5, 5.0, 6.0, 8.0)
 LADDERS: Mapping[str, tuple[float, ...]] = {
     "k": SENSITIVITY,  # the band's half-width, in robust sd
     "severe": (1.5, 2.0, 2.5, 3.0, 4.0, 6.0),  # one bucket this far out fires at once
+    "jump": (1.5, 2.0, 3.0, 5.0, 10.0),  # a bucket that got outside in one move that large
     "window_score": (1.0, 1.25, 1.5, 2.0, 3.0),  # the sustained-shift test
     "persist_level": (1.0, 1.25, 1.5, 2.0),  # how far out a bucket counts for "2 of 3"
     "noise_max": (1.5, 2.0, 3.0, 5.0, 8.0),  # the most a noisy day widens the band
