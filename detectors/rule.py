@@ -181,11 +181,16 @@ class Rule:
 
     def evaluate(self, series: pd.Series, band: pd.DataFrame) -> pd.DataFrame:
         """Per bucket: score, outside (in a direction that matters), missing, firing."""
+        # NaN, inf and values near the float limits are data here, as in the matrix path.
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            return self._evaluate(series, band)
+
+    def _evaluate(self, series: pd.Series, band: pd.DataFrame) -> pd.DataFrame:
         value = series.to_numpy(dtype="float64")
         expected = band["expected"].to_numpy(dtype="float64")
         lower = band["lower"].to_numpy(dtype="float64")
         upper = band["upper"].to_numpy(dtype="float64")
-        with np.errstate(invalid="ignore", divide="ignore"):
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             half = np.where(value >= expected, upper - expected, expected - lower)
             score = np.where(half > 0, (value - expected) / half, 0.0)
             below = value < lower
@@ -311,21 +316,28 @@ class Rule:
     def _jumps(self, score: np.ndarray) -> np.ndarray:
         """Per bucket, how many times the largest move of the score (deviation in half-widths)
         from one bucket to the next over the last USUAL_WINDOW buckets its own move was, where
-        that is at least `jump` and the move went the way the score now stands; 0 elsewhere.
+        that is at least `jump`, the move went the way the score now stands and started inside
+        the band; 0 elsewhere.
         A band wide enough for a day's slow drifts holds a sudden break of a few half-widths;
         its size against the day's moves does not."""
         out = np.zeros(score.size)
         if self.jump <= 0 or score.size < 3:
             return out
-        move = np.concatenate([[np.nan], np.diff(score)])
+        # An overflowing score (a huge deviation over a tiny half-width) is no scale of moves.
+        score = np.where(np.isfinite(score), score, np.nan)
+        with np.errstate(invalid="ignore", over="ignore"):
+            move = np.concatenate([[np.nan], np.diff(score)])
+        move = np.where(np.isfinite(move), move, np.nan)
         before = pd.Series(np.abs(move)).shift(1)
         largest = before.rolling(USUAL_WINDOW, min_periods=USUAL_WINDOW // 4).max()
         largest = largest.to_numpy(dtype="float64")
-        with np.errstate(invalid="ignore", divide="ignore"):
-            # A series that did not move at all for a day has no scale to measure a move by.
+        inside = np.abs(np.concatenate([[np.nan], score[:-1]])) <= 1
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            # From inside the band, and a series that did not move at all for a day has no
+            # scale to measure a move by.
             jumped = (np.abs(move) >= self.jump * largest) & (np.sign(move) == np.sign(score))
-            jumped &= largest > 0
-            ratio = np.where(largest > 0, np.abs(move) / largest, 0.0)
+            jumped &= (largest > 0) & inside
+            ratio = np.where(largest > 0, np.minimum(np.abs(move) / largest, 1e6), 0.0)
         return np.where(np.nan_to_num(jumped, nan=0).astype(bool), ratio, 0.0)
 
     def _persistence(self, fine: float) -> tuple[int, int]:
@@ -342,7 +354,7 @@ class Rule:
         capped at 3 so an incident does not set it), between 0 and autocorr_max."""
         if self.autocorr_max <= 0:
             return np.zeros(value.size)
-        with np.errstate(invalid="ignore", divide="ignore"):
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             half = np.where(value >= expected, upper - expected, expected - lower)
             score = np.where(half > 0, (value - expected) / half, np.nan)
         # Only pairs of buckets both inside the band: an incident's run of outside buckets is
@@ -360,7 +372,7 @@ class Rule:
         n = trailing(ok.astype(float))
         sx, sy, sxy = trailing(x), trailing(y), trailing(x * y)
         sxx, syy = trailing(x * x), trailing(y * y)
-        with np.errstate(invalid="ignore", divide="ignore"):
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             cov = sxy / n - (sx / n) * (sy / n)
             var = np.sqrt((sxx / n - (sx / n) ** 2) * (syy / n - (sy / n) ** 2))
             rho = np.where((n >= w // 4) & (var > 0), cov / var, 0.0)
@@ -377,14 +389,15 @@ class Rule:
         upper: np.ndarray, *, usual: np.ndarray | None = None,
         inflation: np.ndarray | None = None, threshold: float | None = None,
     ) -> np.ndarray:  # fmt: skip
-        dev = value - expected
-        total = _rolling_sum(dev, n)
-        spread = np.sqrt(_rolling_sum(((upper - lower) / 2) ** 2, n))
+        with np.errstate(invalid="ignore", over="ignore"):  # inf and 1e308 as data
+            dev = value - expected
+            total = _rolling_sum(dev, n)
+            spread = np.sqrt(_rolling_sum(((upper - lower) / 2) ** 2, n))
         if inflation is not None:
             spread = spread * np.sqrt(inflation)
         base = _rolling_sum(np.abs(expected), n)
         same = np.abs(_rolling_sum(np.sign(dev), n)) == n
-        with np.errstate(invalid="ignore", divide="ignore"):
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             z = np.where(spread > 0, total / spread, 0.0)
             limit = self.window_score if threshold is None else threshold
             fires = (np.abs(z) >= limit) & same

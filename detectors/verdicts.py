@@ -108,23 +108,27 @@ def _jump(rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarray
           upper: np.ndarray) -> np.ndarray:  # fmt: skip
     """`Rule._jumps` at the last bucket of each series (a row of the tails): how many times the
     largest move of the score over the USUAL_WINDOW buckets before it the last move was, where
-    that is at least `jump` and went the way the score stands; 0 elsewhere."""
+    that is at least `jump`, went the way the score stands and started inside the band; 0
+    elsewhere."""
     out = np.zeros(value.shape[0])
     if rule.jump <= 0 or value.shape[1] < 3:
         return out
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         half = np.where(value >= expected, upper - expected, expected - lower)
         score = np.where(half > 0, (value - expected) / half, 0.0)
         score = np.where(np.isfinite(value) & np.isfinite(expected), score, np.nan)
-        move = np.abs(np.diff(score, axis=1))  # move j: from bucket j to j + 1
-        last = score[:, -1] - score[:, -2]
-        before = move[:, -1 - USUAL_WINDOW : -1]
+        score = np.where(np.isfinite(score), score, np.nan)
+        move = np.diff(score, axis=1)  # move j: from bucket j to j + 1
+        move = np.where(np.isfinite(move), move, np.nan)
+        last = move[:, -1]
+        before = np.abs(move[:, -1 - USUAL_WINDOW : -1])
         seen = np.isfinite(before).sum(axis=1)
         largest = np.max(np.where(np.isnan(before), -np.inf, before), axis=1, initial=-np.inf)
         largest = np.where(seen >= USUAL_WINDOW // 4, largest, np.nan)
         jumped = (np.abs(last) >= rule.jump * largest) & (np.sign(last) == np.sign(score[:, -1]))
-        jumped &= largest > 0  # a series that did not move for a day has no scale of moves
-        ratio = np.where(largest > 0, np.abs(last) / largest, 0.0)
+        # From inside the band; a series that did not move for a day has no scale of moves.
+        jumped &= (largest > 0) & (np.abs(score[:, -2]) <= 1)
+        ratio = np.where(largest > 0, np.minimum(np.abs(last) / largest, 1e6), 0.0)
     return np.where(np.nan_to_num(jumped, nan=0).astype(bool), ratio, 0.0)
 
 

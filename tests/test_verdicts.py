@@ -422,3 +422,38 @@ def test_many_series_are_judged_as_each_alone() -> None:
     many = verdicts(rule, index, *(np.tile(a, (121, 1)) for a in arrays))
     assert len(many) == 121 * 84 > CHUNK
     assert many == alone * 121
+
+
+def _wobbling(rng: np.random.Generator, rows: int) -> Arrays:
+    """Series wobbling within 0.1 half-widths of a band 100 +- 10 (moves of at most 0.2)."""
+    width = 112
+    values = 100 + rng.uniform(-1, 1, (rows, width))
+    expected = np.full(values.shape, 100.0)
+    return values, expected, expected - 10, expected + 10, np.full(values.shape, None)
+
+
+def test_a_sudden_move_fires_only_from_inside_the_band() -> None:
+    """A bucket that leaves the band in one move far larger than the day's moves fires at once,
+    and says so; one that was already outside and steps further does not fire by it (its
+    reason would credit persistence it does not have)."""
+    index = pd.date_range("2026-11-27", periods=112, freq="15min", tz="UTC")
+    values, expected, lower, upper, basis = _wobbling(np.random.default_rng(4), 2)
+    values[0, -1] = 85.0  # from inside to -1.5 half-widths: a move of about 1.5
+    values[1, -7:] = [98.0, 96.0, 94.0, 92.0, 90.0, 88.5, 82.0]  # drifts out, then -1.15 to -1.8
+    rule = Rule(persist_level=1.5, autocorr_max=0, window=0)  # the jump and persistence
+    got = judged(rule, index, (values, expected, lower, upper, basis))
+    assert got[0].status is Status.ANOMALY
+    assert "a sudden move" in got[0].reason and "largest of the last 96 buckets" in got[0].reason
+    assert got[1].status is Status.OK, got[1].reason
+    assert "waiting for 2 of 3" in got[1].reason
+
+
+def test_an_overflowing_score_earlier_is_no_scale_of_moves() -> None:
+    """A score that overflows to infinity (1e300 over a half-width of 1e-10) earlier in the
+    day neither disables the jump test in one path nor drives it in the other."""
+    index = pd.date_range("2026-11-27", periods=112, freq="15min", tz="UTC")
+    values, expected, lower, upper, basis = _wobbling(np.random.default_rng(0), 1)
+    values[0, -1] = 85.0
+    values[0, 60], expected[0, 60], upper[0, 60] = 1e300, 0.0, 1e-10
+    got = judged(Rule(), index, (values, expected, lower, upper, basis))
+    assert got[0].status is Status.ANOMALY and "a sudden move" in got[0].reason
