@@ -105,14 +105,16 @@ def _autocorrelation(rule: Rule, value: np.ndarray, expected: np.ndarray, lower:
 
 
 def _jump(rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarray,
-          upper: np.ndarray) -> np.ndarray:  # fmt: skip
+          upper: np.ndarray, *, where: np.ndarray) -> np.ndarray:  # fmt: skip
     """`Rule._jumps` at the last bucket of each series (a row of the tails): how many times the
     largest move of the score over the USUAL_WINDOW buckets before it the last move was, where
-    that is at least `jump`, went the way the score stands and started inside the band; 0
-    elsewhere."""
+    that is at least `jump`, went the way the score stands and started inside the band, for
+    the series `where` holds; 0 elsewhere."""
     out = np.zeros(value.shape[0])
-    if rule.jump <= 0 or value.shape[1] < 3:
+    rows = np.flatnonzero(where)  # only the series whose last bucket is outside, past guards
+    if rule.jump <= 0 or value.shape[1] < 3 or rows.size == 0:
         return out
+    value, expected, lower, upper = (a[rows] for a in (value, expected, lower, upper))
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         half = np.where(value >= expected, upper - expected, expected - lower)
         score = np.where(half > 0, (value - expected) / half, 0.0)
@@ -129,7 +131,8 @@ def _jump(rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarray
         # From inside the band; a series that did not move for a day has no scale of moves.
         jumped &= (largest > 0) & (np.abs(score[:, -2]) <= 1)
         ratio = np.where(largest > 0, np.minimum(np.abs(last) / largest, 1e6), 0.0)
-    return np.where(np.nan_to_num(jumped, nan=0).astype(bool), ratio, 0.0)
+    out[rows] = np.where(np.nan_to_num(jumped, nan=0).astype(bool), ratio, 0.0)
+    return out
 
 
 def _median_of_finite(values: np.ndarray) -> np.ndarray:
@@ -295,7 +298,7 @@ def _judge(rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarra
         small = change < np.maximum(rule.min_abs_change, rule.min_rel_change * np.abs(e[-1]))
     firing = outside[-1] & big & ((far.sum(axis=0) >= persist_k) | severe)
     window = np.where(sparse, 0, window)
-    jump = np.where(outside[-1] & big & ~sparse, _jump(rule, value, expected, lower, upper), 0.0)
+    jump = _jump(rule, value, expected, lower, upper, where=outside[-1] & big & ~sparse)
     firing |= (window > 0) | (jump > 0)
     missing = ~np.isfinite(v[-1]) & np.isfinite(e[-1])
     if rule.missing_min_expected > 0 and rule.direction is not Direction.UP:

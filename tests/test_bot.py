@@ -179,6 +179,10 @@ async def test_settings_are_for_admins_and_survive_a_restart(
         also = await reply(fake, "/set views severe=3", user=ADMIN)
         assert "severe: 2.0 → <b>3.0</b>" in also[0]
         assert "Usage" in (await reply(fake, "/set views severe=", user=ADMIN))[0]
+        # HTML, ':' and Cyrillic in the value, and a stranger's PARAM=VALUE: escaped, refused.
+        odd = await reply(fake, "/set views jump=<b>Очень:длинное_значение</b>", user=ADMIN)
+        assert "jump must be a number from 0 to 100, not '&lt;b&gt;Очень:длинное" in odd[0]
+        assert "only admins" in (await reply(fake, "/set views jump=0", user=USER))[0]
         assert "🔔" in (await reply(fake, "/subscribe views", user=USER))[0]
     # No scheduled check this time: its alert to the subscribed USER would race the replies.
     async with running(settings, fake, schedule=False) as monitor:
