@@ -61,6 +61,8 @@ def _sided(head: str, reason: str) -> str:
         if head.startswith(f"{side} the expected range"):
             if "(a sudden move" in head:
                 return f"{side} range, sudden"
+            if "(a sustained shift" in head:
+                return f"{side} range, sustained"
             return f"{side} range"
         if head.startswith(f"{side} expected for the last"):
             way = "down" if side == "below" else "up"

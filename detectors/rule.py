@@ -113,6 +113,12 @@ def jump_words(ratio: float) -> str:
     return f"a sudden move, {ratio:.1f}x the largest of the last {USUAL_WINDOW} buckets"
 
 
+def shift_words(n: int) -> str:
+    """Why a bucket just outside fired without persistence, severity or a sudden move: it and
+    the ones before it add up to a sustained shift over `n` buckets."""
+    return f"a sustained shift over the last {n} buckets"
+
+
 def _fineness(index: pd.Index) -> float:
     """Steps per 15 minutes (1 at 15 minutes and for coarser steps)."""
     if not isinstance(index, pd.DatetimeIndex) or len(index) < 2:
@@ -468,6 +474,8 @@ class Rule:
                 why = f"{recent} of the last {persist_m} buckets outside"
             elif float(row["jump"]) > 0 and not severe:
                 why = jump_words(float(row["jump"]))
+            elif int(row["window"]) > 0 and not severe:
+                why = shift_words(int(row["window"]))
             else:
                 why = f"{abs(float(row['score'])):.1f}x the band's half-width"
             return Status.ANOMALY, f"{side} the expected range ({why})"

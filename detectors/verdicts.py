@@ -24,6 +24,7 @@ from detectors.rule import (
     _fineness,
     jump_words,
     shift_reason,
+    shift_words,
 )
 
 __all__ = ["verdicts"]
@@ -50,6 +51,7 @@ class _Last(NamedTuple):
     outside: np.ndarray  # buckets outside among the last persist_m
     shifted: np.ndarray  # buckets outside among those of the sustained shift that fired
     jump: np.ndarray  # Rule.evaluate's `jump` where it alone made the bucket fire, else 0
+    severe: np.ndarray  # the last bucket's score is at least the rule's `severe` here
 
 
 def _prefix_sums(parts: Sequence[np.ndarray], at: Sequence[int]) -> np.ndarray:
@@ -136,8 +138,9 @@ def _jump(rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarray
 
 
 def _median_of_finite(values: np.ndarray) -> np.ndarray:
-    """Per row, the median of the non-NaN values (NaN when there are none), as pandas'
-    rolling median takes it."""
+    """Per row, the median of the finite values (NaN when there are none), as pandas'
+    rolling median takes it (it reads inf as missing)."""
+    values = np.where(np.isfinite(values), values, np.nan)
     ordered = np.sort(values, axis=1)  # NaN last
     count = (~np.isnan(values)).sum(axis=1)
     rows = np.arange(values.shape[0])
@@ -320,7 +323,8 @@ def _judge(rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarra
     jump = np.where((far.sum(axis=0) >= persist_k) | severe, 0.0, jump)
     return _Last(case, v[-1], e[-1], lo[-1], hi[-1], np.where(known[-1], score[-1], np.nan),
                  window, outside.sum(axis=0),
-                 _outside_of(rule, value, expected, lower, upper, window), jump)  # fmt: skip
+                 _outside_of(rule, value, expected, lower, upper, window), jump,
+                 severe)  # fmt: skip
 
 
 def _outside_of(  # noqa: PLR0917 - the tails of Rule.evaluate's inputs, as _judge has them
@@ -455,6 +459,8 @@ def _build(
                 why = f"{recent} of the last {persist_m} buckets outside"
             elif last.jump[i] > 0:
                 why = jump_words(float(last.jump[i]))
+            elif last.window[i] > 0 and not last.severe[i]:
+                why = shift_words(int(last.window[i]))
             else:
                 why = f"{abs(float(last.score[i])):.1f}x the band's half-width"
             text = f"{sides[i]} the expected range ({why})"

@@ -283,6 +283,8 @@ def test_the_reason_column_tells_a_shift_just_after_an_incident_from_one_buildin
     assert short(building) == "sustained shift up"
     sudden = "below the expected range (a sudden move, 3.1x the largest of the last 96 buckets)"
     assert short(sudden) == "below range, sudden"
+    added_up = "above the expected range (a sustained shift over the last 2 buckets)"
+    assert short(added_up) == "above range, sustained"
     assert short("below the expected range (2 of the last 3 buckets outside)") == "below range"
 
 

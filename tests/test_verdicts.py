@@ -190,7 +190,8 @@ def kind(reason: str) -> str:
 
 BRANCHES = ("no data, while", "no data for", "too little history", "buckets together",
             "buckets outside)", "x the band's half-width", "inside the band", "moves alert",
-            "minimum effect", "waiting for", "largest of the last")  # fmt: skip
+            "minimum effect", "waiting for", "largest of the last",
+            "a sustained shift over")  # fmt: skip
 RULES: list[tuple[dict[str, object], str, int]] = [  # a rule, its step, the arrays' width
     ({}, "15min", 112),
     ({"direction": "down"}, "15min", 100),  # exactly the tail the rule looks at
@@ -457,3 +458,19 @@ def test_an_overflowing_score_earlier_is_no_scale_of_moves() -> None:
     values[0, 60], expected[0, 60], upper[0, 60] = 1e300, 0.0, 1e-10
     got = judged(Rule(), index, (values, expected, lower, upper, basis))
     assert got[0].status is Status.ANOMALY and "a sudden move" in got[0].reason
+
+
+def test_an_infinite_expected_value_is_no_usual_size() -> None:
+    """A ratio's sustained shift is weighed against the series' usual size, the median of its
+    recent expected values; an infinite expected value there is missing, as pandas reads it,
+    not a size that makes every shift too small to count."""
+    index = pd.date_range("2026-11-27", periods=20, freq="15min", tz="UTC")
+    values = np.full((1, 20), 0.205)
+    values[0, -2:] = [0.175, 0.17]  # 1.5 and 1.75 half-widths below: together past the window's
+    expected = np.full(values.shape, 0.205)
+    expected[0, :11] = np.inf  # most of the recent past: the median would be inf
+    rule = Rule(autocorr_max=0, jump=0, persist_k=3)  # only the sustained shift
+    got = judged(rule, index, (values, expected, expected - 0.02, expected + 0.02,
+                               np.full(values.shape, None)))  # fmt: skip
+    assert got[0].status is Status.ANOMALY
+    assert got[0].reason == "below the expected range (a sustained shift over the last 2 buckets)"

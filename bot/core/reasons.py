@@ -72,6 +72,20 @@ def _range_jump(t: Translator, m: re.Match[str]) -> str:
                       "change of the last {n} intervals", n, times=times)  # fmt: skip
 
 
+def _range_shift(t: Translator, m: re.Match[str]) -> str:
+    # Just outside, not far: it fired because it and the intervals before it add up.
+    n = int(m["n"])
+    if m["side"] == "below":
+        return t.ngettext("below the expected range, and with the last {n} interval taken "
+                          "together a lasting drop",
+                          "below the expected range, and with the last {n} intervals taken "
+                          "together a lasting drop", n)  # fmt: skip
+    return t.ngettext("above the expected range, and with the last {n} interval taken together "
+                      "a lasting rise",
+                      "above the expected range, and with the last {n} intervals taken together "
+                      "a lasting rise", n)  # fmt: skip
+
+
 def _window(t: Translator, m: re.Match[str]) -> str:
     n = int(m["n"])
     if m["k"]:
@@ -122,6 +136,8 @@ SHAPES: list[tuple[re.Pattern[str], Say]] = [
      _range_far),
     (re.compile(rf"{SIDE} the expected range \(a sudden move, (?P<x>[\d.]+)x the largest of the "
                 r"last (?P<n>\d+) buckets\)"), _range_jump),
+    (re.compile(rf"{SIDE} the expected range \(a sustained shift over the last (?P<n>\d+) "
+                r"buckets\)"), _range_shift),
     (re.compile(rf"{SIDE} the expected range"), _range),
     (re.compile(rf"{SIDE} expected for the last (?P<n>\d+) buckets together"
                 r"(?: \(a sustained shift no single bucket shows\)"
