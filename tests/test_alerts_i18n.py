@@ -291,11 +291,11 @@ def test_an_unknown_language_exits_2_naming_language(tmp_path: Path) -> None:
       "изменения за последний 21 интервал; ожидаемый диапазон — по тому же времени суток за "
       "предыдущие дни"),
      ("below the expected range (a sustained shift over the last 2 buckets)",
-      "below the expected range, and with the last 2 intervals taken together a lasting drop",
+      "below the expected range, and the last 2 intervals taken together show a lasting drop",
       "ниже ожидаемого диапазона; в сумме за последние интервалы (2) — устойчивое падение"),
      ("above the expected range (a sustained shift over the last 4 buckets); range from the "
       "same time on previous days",
-      "above the expected range, and with the last 4 intervals taken together a lasting rise; "
+      "above the expected range, and the last 4 intervals taken together show a lasting rise; "
       "expected range from the same time on previous days",
       "выше ожидаемого диапазона; в сумме за последние интервалы (4) — устойчивый рост; "
       "ожидаемый диапазон — по тому же времени суток за предыдущие дни"),

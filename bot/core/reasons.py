@@ -76,13 +76,13 @@ def _range_shift(t: Translator, m: re.Match[str]) -> str:
     # Just outside, not far: it fired because it and the intervals before it add up.
     n = int(m["n"])
     if m["side"] == "below":
-        return t.ngettext("below the expected range, and with the last {n} interval taken "
-                          "together a lasting drop",
-                          "below the expected range, and with the last {n} intervals taken "
-                          "together a lasting drop", n)  # fmt: skip
-    return t.ngettext("above the expected range, and with the last {n} interval taken together "
+        return t.ngettext("below the expected range, and the last {n} interval taken together "
+                          "shows a lasting drop",
+                          "below the expected range, and the last {n} intervals taken together "
+                          "show a lasting drop", n)  # fmt: skip
+    return t.ngettext("above the expected range, and the last {n} interval taken together shows "
                       "a lasting rise",
-                      "above the expected range, and with the last {n} intervals taken together "
+                      "above the expected range, and the last {n} intervals taken together show "
                       "a lasting rise", n)  # fmt: skip
 
 
