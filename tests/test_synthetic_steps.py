@@ -1,0 +1,58 @@
+"""How benchmarks/synthetic.py judges its series at a coarser step (`--step 1h`): counts are
+summed, a ratio averaged, and an incident covers every bucket it touches."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_benchmark():  # type: ignore[no-untyped-def]
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location("synthetic", ROOT / "benchmarks" / "synthetic.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("synthetic", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_an_incident_covers_the_hours_it_touches() -> None:
+    """A 45-minute drop from 00:30 touches the hours 00:00 and 01:00; counts are summed (the
+    first hour's volume is four quarter-hours'), a ratio is the mean of its quarter-hours."""
+    sy = load_benchmark()
+    values = np.arange(16, dtype=float)
+    drop = sy.Incident("drop", start=2, length=3, size=0.5, volume=100.0)
+    case = sy.Case("counts-x", False, values, [drop])
+    hourly = sy.coarser(case, 4)
+    assert hourly.values.tolist() == [6.0, 22.0, 38.0, 54.0]
+    assert (hourly.minutes, hourly.per_day) == (60, 24)
+    (moved,) = hourly.incidents
+    assert (moved.start, moved.length, moved.volume, moved.size) == (0, 2, 400.0, 0.5)
+    ratio = sy.coarser(sy.Case("ctr-x", True, values / 100, []), 4)
+    assert ratio.values == pytest.approx([0.015, 0.055, 0.095, 0.135])
+    assert sy.coarser(case, 1) is case
+    with pytest.raises(ValueError, match="do not split"):
+        sy.coarser(sy.Case("odd", False, values[:15], []), 4)
+
+
+def test_an_hourly_outage_is_caught_and_scored_in_hours() -> None:
+    """A series judged by the hour (seed 1's second: a 2-hour outage and a drop): 14 scored
+    days on an hourly index, the outage caught."""
+    sy = load_benchmark()
+    case = sy.make_case(1, 1)
+    assert [i.kind for i in case.incidents] == ["outage", "drop"]
+    hourly = sy.coarser(case, 4)
+    series = sy.series_of(hourly)
+    assert series.index.freq == "60min" and series.size == sy.DAYS * 24
+    got = sy.run_one(1, 1, methods=("default",), overrides={}, resolve_after=1,
+                     plain=frozenset(), factor=4)["default"][0]  # fmt: skip
+    assert got.days == pytest.approx(14.0)
+    assert sum(t for _, t in got.found.values()) == len(case.incidents)
+    assert got.found["outage"] == [1, 1]
