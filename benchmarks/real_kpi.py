@@ -1,6 +1,7 @@
 """Detection quality on real labelled KPIs, as the product alerts, against two baselines.
 
     python benchmarks/real_kpi.py --data DIR [--limit N] [--jobs N] [--only METHOD ...]
+                                  [--bucket 15min|30min|1h]
 
 DIR holds one `timestamp,value,label` CSV per series (gzip or not): Unix seconds, any value,
 label 1 on an anomalous point. Each series is put on its own regular grid (absent timestamps
@@ -9,6 +10,8 @@ bucket is labelled when any point in it is). The first 14 days are warm-up: hist
 An absent timestamp is a gap in the collector's record, not a bucket the source reported
 empty: it gets no verdict (the rule's "no data" alert, which the product raises for a bucket
 its source left empty, is not scored there), and the output says what share of points that is.
+`--bucket 1h` (or 30min) takes hourly (half-hourly) means instead of 15-minute ones, as a
+catalogue that buckets by the hour sees the same data.
 
 Methods, run on the same data:
 - default: detectors.build(DEFAULT_SPEC).band + build_rule(DEFAULT_SPEC).evaluate, exactly as
@@ -75,11 +78,14 @@ def read(path: Path) -> tuple[pd.Series, pd.Series]:
     return value.reindex(grid), label.reindex(grid).fillna(0.0)
 
 
-def to_buckets(value: pd.Series, label: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """15-minute means (NaN where a bucket has no point); a bucket is labelled if any point is."""
-    if value.index.freq is not None and pd.Timedelta(value.index.freq) >= BUCKET:
+def to_buckets(
+    value: pd.Series, label: pd.Series, bucket: pd.Timedelta = BUCKET
+) -> tuple[pd.Series, pd.Series]:
+    """Means over `bucket` (15 minutes; NaN where a bucket has no point); a bucket is labelled
+    if any point is."""
+    if value.index.freq is not None and pd.Timedelta(value.index.freq) >= bucket:
         return value, label
-    return value.resample(BUCKET).mean(), label.resample(BUCKET).max().fillna(0.0)
+    return value.resample(bucket).mean(), label.resample(bucket).max().fillna(0.0)
 
 
 def long_marks(label: pd.Series) -> pd.Series:
@@ -227,7 +233,11 @@ def score(
 
 
 def run_one(
-    path: Path, methods: tuple[str, ...], overrides: dict[str, str], resolve_after: int = 1
+    path: Path,
+    methods: tuple[str, ...],
+    overrides: dict[str, str],
+    resolve_after: int = 1,
+    bucket: str = "15min",
 ) -> dict[tuple[str, str], Tally]:
     value, label = read(path)
     out: dict[tuple[str, str], Tally] = {}
@@ -235,12 +245,13 @@ def run_one(
     native_step = pd.Timedelta(value.index[1] - value.index[0])
     long = long_marks(label)
     views = {"native": (value, label, DELAY_NATIVE, long)}
-    if native_step < BUCKET:
-        bucket_value, bucket_label = to_buckets(value, label)
-        bucket_long = long.resample(BUCKET).max().fillna(0.0)
-        views["15min"] = (bucket_value, bucket_label, DELAY_BUCKETS, bucket_long)
+    size = pd.Timedelta(bucket)
+    if native_step < size:
+        bucket_value, bucket_label = to_buckets(value, label, size)
+        bucket_long = long.resample(size).max().fillna(0.0)
+        views[bucket] = (bucket_value, bucket_label, DELAY_BUCKETS, bucket_long)
     else:
-        views["15min"] = (value, label, DELAY_BUCKETS, long)
+        views[bucket] = (value, label, DELAY_BUCKETS, long)
     for view, (v, lab, limit, marks) in views.items():
         for method in methods:
             started = time.perf_counter()
@@ -258,10 +269,14 @@ def run_one(
 
 
 def report(
-    totals: dict[tuple[str, str], Tally], methods: tuple[str, ...], *, per_series: bool
+    totals: dict[tuple[str, str], Tally],
+    methods: tuple[str, ...],
+    *,
+    per_series: bool,
+    views: tuple[str, ...] = ("15min", "native"),
 ) -> None:
     """The table (and with per_series the default's false alerts and catches per series)."""
-    for view in ("15min", "native"):
+    for view in views:
         t = next((totals[(view, m)] for m in methods if (view, m) in totals), None)
         if t is not None and t.points:
             print(
@@ -272,7 +287,7 @@ def report(
               f"{'delay':>5} {'PA-F1':>6} {'segments':>8} {'>15m':>5} {'s/series':>8}")  # fmt: skip
     print(header)
     print("-" * len(header))
-    for view in ("15min", "native"):
+    for view in views:
         for method in methods:
             t = totals.get((view, method))
             if t is None:
@@ -289,7 +304,7 @@ def report(
                   f"{delay:>5.1f} {f1:>6.3f} {t.segments:>8} {t.long_segments:>5} "
                   f"{per:>8.2f}")  # fmt: skip
     if per_series:
-        for view in ("15min", "native"):
+        for view in views:
             t = totals.get((view, "default"))
             if t is None:
                 continue
@@ -334,6 +349,8 @@ def main() -> None:
         metavar="PARAM=VALUE",
         help="change the default's settings, e.g. --set k=4 window=0 (what-if runs)",
     )
+    parser.add_argument("--bucket", choices=("15min", "30min", "1h"), default="15min",
+                        help="the coarser view's bucket (default 15min)")  # fmt: skip
     args = parser.parse_args()
     overrides = overrides_of(parser, args.set)
     files = sorted(p for p in Path(args.data).iterdir()
@@ -347,7 +364,7 @@ def main() -> None:
     totals: dict[tuple[str, str], Tally] = {}
     with ProcessPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
         jobs = pool.map(run_one, files, [methods] * len(files), [overrides] * len(files),
-                        [args.resolve_after] * len(files))  # fmt: skip
+                        [args.resolve_after] * len(files), [args.bucket] * len(files))  # fmt: skip
         for result in jobs:
             for key, tally in result.items():
                 totals.setdefault(key, Tally()).add(tally)
@@ -357,7 +374,7 @@ def main() -> None:
         changed += f"; episodes end after {args.resolve_after} quiet points"
     print(f"{len(files)} series from {args.data}; warm-up 14 days; {wall:.0f} s wall "
           f"with {args.jobs} jobs{changed}")  # fmt: skip
-    report(totals, methods, per_series=args.per_series)
+    report(totals, methods, per_series=args.per_series, views=(args.bucket, "native"))
     print(
         "\ntargets (default): 15min false/day/100 <= 10, recall >15m >= 0.80, recall >= 0.50; "
         "native false/day/100 <= 50, PA-F1 >= 0.75"

@@ -75,3 +75,24 @@ def test_run_one_scores_both_views_from_a_csv(tmp_path: Path) -> None:
         tally = out[(view, "default")]
         assert (tally.segments, tally.long_segments) == (2, 1), view
         assert tally.long_caught == 1, view  # an 80% outage for 40 minutes is caught
+
+
+def test_the_coarser_view_can_be_hourly(tmp_path: Path) -> None:
+    """`--bucket 1h`: the same CSV as hourly means; a 2-hour outage labels the 3 hours it
+    touches, one long segment, caught; a 4-minute blip is still a short one."""
+    rk = load_benchmark()
+    label = labels([(433, 436), (690, 809)])
+    rng = np.random.default_rng(3)
+    minute = np.arange(label.size) % 1440
+    value = 100 + 30 * np.sin(2 * np.pi * minute / 1440) + rng.normal(0, 2, label.size)
+    value[14 * 1440 + 690 : 14 * 1440 + 810] *= 0.2
+    csv = tmp_path / "kpi.csv"
+    pd.DataFrame({"timestamp": label.index.as_unit("s").asi8, "value": value,
+                  "label": label.to_numpy()}).to_csv(csv, index=False)  # fmt: skip
+    out = rk.run_one(csv, ("default",), {}, bucket="1h")
+    assert set(out) == {("native", "default"), ("1h", "default")}
+    hourly = out[("1h", "default")]
+    assert (hourly.segments, hourly.long_segments, hourly.long_caught) == (2, 1, 1)
+    value_h, label_h = rk.to_buckets(pd.Series(value, index=label.index), label,
+                                     pd.Timedelta("1h"))  # fmt: skip
+    assert value_h.index.freq == "h" and int(label_h.sum()) == 4  # 07:00, and 11:00 - 13:00
