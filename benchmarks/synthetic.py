@@ -216,7 +216,9 @@ def score(case: Case, fire: np.ndarray, resolve_after: int) -> Tally:
     covered = np.zeros(n, dtype=bool)
     after = max(AFTER * 15 // case.minutes, 1)  # the hour after, at any step
     for inc in case.incidents:
-        covered[inc.start : inc.start + inc.length + after] = True
+        # Never less than the catch window: an alert that catches an incident is never also
+        # a false one (at an hourly step the hour after is 1 bucket, CATCH 2).
+        covered[inc.start : max(inc.start + inc.length + after, inc.start + CATCH + 1)] = True
     t = Tally(days=float(scored.sum()) / case.per_day)
     t.false = sum(1 for a, b in episodes(fire, resolve_after) if not covered[a : b + 1].any())
     for inc in case.incidents:
@@ -257,11 +259,11 @@ def run_one(
     return out
 
 
-def write(seed: int, count: int, folder: Path, plain: frozenset[str]) -> None:
+def write(seed: int, count: int, folder: Path, plain: frozenset[str], factor: int = 1) -> None:
     """The series as timestamp,value,label CSVs, for benchmarks/real_kpi.py or any other tool."""
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(count):
-        case = make_case(seed, i, plain)
+        case = coarser(make_case(seed, i, plain), factor)
         series = series_of(case)
         label = np.zeros(series.size, dtype=int)
         for inc in case.incidents:
@@ -290,7 +292,7 @@ def main() -> None:
                         help="write the series as labelled CSVs to DIR and stop")
     args = parser.parse_args()  # fmt: skip
     if args.write and args.series >= 1:
-        write(args.seed, args.series, args.write, frozenset(args.without))
+        write(args.seed, args.series, args.write, frozenset(args.without), STEPS[args.step])
         print(f"{args.series} series written to {args.write}")
         return
     if args.series < 1:

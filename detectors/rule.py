@@ -17,7 +17,7 @@ import pandas as pd
 from detectors.base import Direction, Status, Verdict, infer_step
 from detectors.params import Param, validate
 
-__all__ = ["RULE_PARAMS", "Rule", "jump_words", "shift_reason"]
+__all__ = ["RULE_PARAMS", "Rule", "jump_words", "shift_reason", "shift_words"]
 
 REFERENCE_STEP = 900.0  # seconds: the step the rule's bucket counts are stated for (15 min)
 

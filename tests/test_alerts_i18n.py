@@ -292,12 +292,12 @@ def test_an_unknown_language_exits_2_naming_language(tmp_path: Path) -> None:
       "предыдущие дни"),
      ("below the expected range (a sustained shift over the last 2 buckets)",
       "below the expected range, and the last 2 intervals taken together show a lasting drop",
-      "ниже ожидаемого диапазона; в сумме за последние интервалы (2) — устойчивое падение"),
+      "ниже ожидаемого диапазона, в сумме за последние интервалы (2) — устойчивое падение"),
      ("above the expected range (a sustained shift over the last 4 buckets); range from the "
       "same time on previous days",
       "above the expected range, and the last 4 intervals taken together show a lasting rise; "
       "expected range from the same time on previous days",
-      "выше ожидаемого диапазона; в сумме за последние интервалы (4) — устойчивый рост; "
+      "выше ожидаемого диапазона, в сумме за последние интервалы (4) — устойчивый рост; "
       "ожидаемый диапазон — по тому же времени суток за предыдущие дни"),
      ("no data, while about 1,234 was expected", "no data, while about 1,234 was expected",
       "нет данных, хотя ожидалось около 1\u00a0234"),

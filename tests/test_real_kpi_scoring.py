@@ -96,3 +96,19 @@ def test_the_coarser_view_can_be_hourly(tmp_path: Path) -> None:
     value_h, label_h = rk.to_buckets(pd.Series(value, index=label.index), label,
                                      pd.Timedelta("1h"))  # fmt: skip
     assert value_h.index.freq == "h" and int(label_h.sum()) == 4  # 07:00, and 11:00 - 13:00
+
+
+def test_an_alert_that_catches_a_segment_is_never_also_false() -> None:
+    """By the hour "the hour after" a segment is one bucket, while an alert up to 2 buckets
+    after its start still catches it: such an alert is a catch, not a false one too."""
+    rk = load_benchmark()
+    for step in ("15min", "1h"):
+        index = pd.date_range("2026-01-01", periods=int(pd.Timedelta(days=20) / pd.Timedelta(step)),
+                              freq=step, tz="UTC")  # fmt: skip
+        label = pd.Series(0.0, index=index)
+        start = int(pd.Timedelta(days=16) / pd.Timedelta(step))
+        label.iloc[start] = 1.0
+        fire = np.zeros(index.size, dtype=bool)
+        fire[start + 2] = True
+        tally = rk.score("x", fire, label, delay_limit=rk.DELAY_BUCKETS)
+        assert (tally.segments, tally.caught, tally.false) == (1, 1, 0), step

@@ -56,3 +56,19 @@ def test_an_hourly_outage_is_caught_and_scored_in_hours() -> None:
     assert got.days == pytest.approx(14.0)
     assert sum(t for _, t in got.found.values()) == len(case.incidents)
     assert got.found["outage"] == [1, 1]
+
+
+def test_a_catch_by_the_hour_is_not_also_a_false_alert() -> None:
+    """An alert 2 hours after a 1-hour incident's start catches it (within 2 buckets) and is
+    not counted false (the hour after is 1 bucket at that step)."""
+    sy = load_benchmark()
+    values = np.full(24 * sy.DAYS, 100.0)
+    start = 24 * (sy.HISTORY + 3)
+    case = sy.Case("counts-x", False, values, [sy.Incident("drop", start, 1, 0.5, 400.0)], 60)
+    fire = np.zeros(values.size, dtype=bool)
+    fire[start + 2] = True
+    tally = sy.score(case, fire, 1)
+    assert (tally.found["drop"], tally.false) == ([1, 1], 0)
+    fire[start + 2], fire[start + 4] = False, True  # 4 hours after: a miss, and false
+    tally = sy.score(case, fire, 1)
+    assert (tally.found["drop"], tally.false) == ([0, 1], 1)
