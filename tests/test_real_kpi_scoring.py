@@ -4,23 +4,12 @@ boundary labels two buckets."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_benchmark():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("real_kpi", ROOT / "benchmarks" / "real_kpi.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("real_kpi", module)
-    spec.loader.exec_module(module)
-    return module
+from tests.benchmark_modules import load_benchmark
 
 
 def labels(segments: list[tuple[int, int]]) -> pd.Series:
@@ -35,7 +24,7 @@ def labels(segments: list[tuple[int, int]]) -> pd.Series:
 
 
 def test_a_short_anomaly_across_a_bucket_boundary_is_not_a_long_segment_at_15_minutes() -> None:
-    rk = load_benchmark()
+    rk = load_benchmark("real_kpi")
     # 10:13-10:16 (4 minutes, two buckets) and 12:00-12:39 (40 minutes, three buckets).
     label = labels([(613, 616), (720, 759)])
     value = pd.Series(1.0, index=label.index)
@@ -59,7 +48,7 @@ def test_a_short_anomaly_across_a_bucket_boundary_is_not_a_long_segment_at_15_mi
 
 
 def test_run_one_scores_both_views_from_a_csv(tmp_path: Path) -> None:
-    rk = load_benchmark()
+    rk = load_benchmark("real_kpi")
     label = labels([(613, 616), (720, 759)])
     rng = np.random.default_rng(3)
     minute = np.arange(label.size) % 1440
@@ -80,7 +69,7 @@ def test_run_one_scores_both_views_from_a_csv(tmp_path: Path) -> None:
 def test_the_coarser_view_can_be_hourly(tmp_path: Path) -> None:
     """`--bucket 1h`: the same CSV as hourly means; a 2-hour outage labels the 3 hours it
     touches, one long segment, caught; a 4-minute blip is still a short one."""
-    rk = load_benchmark()
+    rk = load_benchmark("real_kpi")
     label = labels([(433, 436), (690, 809)])
     rng = np.random.default_rng(3)
     minute = np.arange(label.size) % 1440
@@ -101,7 +90,7 @@ def test_the_coarser_view_can_be_hourly(tmp_path: Path) -> None:
 def test_an_alert_that_catches_a_segment_is_never_also_false() -> None:
     """By the hour "the hour after" a segment is one bucket, while an alert up to 2 buckets
     after its start still catches it: such an alert is a catch, not a false one too."""
-    rk = load_benchmark()
+    rk = load_benchmark("real_kpi")
     for step in ("15min", "1h"):
         index = pd.date_range("2026-01-01", periods=int(pd.Timedelta(days=20) / pd.Timedelta(step)),
                               freq=step, tz="UTC")  # fmt: skip

@@ -3,30 +3,16 @@ summed, a ratio averaged, and an incident covers every bucket it touches."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def load_benchmark():  # type: ignore[no-untyped-def]
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    spec = importlib.util.spec_from_file_location("synthetic", ROOT / "benchmarks" / "synthetic.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("synthetic", module)
-    spec.loader.exec_module(module)
-    return module
+from tests.benchmark_modules import load_benchmark
 
 
 def test_an_incident_covers_the_hours_it_touches() -> None:
     """A 45-minute drop from 00:30 touches the hours 00:00 and 01:00; counts are summed (the
     first hour's volume is four quarter-hours'), a ratio is the mean of its quarter-hours."""
-    sy = load_benchmark()
+    sy = load_benchmark("synthetic")
     values = np.arange(16, dtype=float)
     drop = sy.Incident("drop", start=2, length=3, size=0.5, volume=100.0)
     case = sy.Case("counts-x", False, values, [drop])
@@ -45,7 +31,7 @@ def test_an_incident_covers_the_hours_it_touches() -> None:
 def test_an_hourly_outage_is_caught_and_scored_in_hours() -> None:
     """A series judged by the hour (seed 1's second: a 2-hour outage and a drop): 14 scored
     days on an hourly index, the outage caught."""
-    sy = load_benchmark()
+    sy = load_benchmark("synthetic")
     case = sy.make_case(1, 1)
     assert [i.kind for i in case.incidents] == ["outage", "drop"]
     hourly = sy.coarser(case, 4)
@@ -61,7 +47,7 @@ def test_an_hourly_outage_is_caught_and_scored_in_hours() -> None:
 def test_a_catch_by_the_hour_is_not_also_a_false_alert() -> None:
     """An alert 2 hours after a 1-hour incident's start catches it (within 2 buckets) and is
     not counted false (the hour after is 1 bucket at that step)."""
-    sy = load_benchmark()
+    sy = load_benchmark("synthetic")
     values = np.full(24 * sy.DAYS, 100.0)
     start = 24 * (sy.HISTORY + 3)
     case = sy.Case("counts-x", False, values, [sy.Incident("drop", start, 1, 0.5, 400.0)], 60)
