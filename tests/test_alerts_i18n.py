@@ -30,6 +30,7 @@ from bot.settings import Settings
 from bot.state import State
 from detectors import Status, Verdict
 from queries.catalogue import Catalogue, load_catalogue
+from queries.series import Slice
 from queries.sources import EmbeddedSource
 from tests.conftest import SourceSpec
 from tests.fakebot import Call, FakeTelegram, render_html, utf16_length
@@ -242,6 +243,28 @@ def test_the_resolution_and_a_half_width_reason_read_in_plain_words_in_both_lang
     resolve = render_resolve(Resolve(incident, None, quiet=False), incident, later, "Views",
                              style.speaking("ru"))  # fmt: skip
     assert "снова в норме спустя 2 часа 1 минуту" in resolve.text
+
+
+def test_a_sustained_shift_alert_on_an_odd_slice_reads_in_both_languages() -> None:
+    """A bucket just outside, fired by the sustained shift, on a slice named with ~600 Cyrillic
+    characters, ':' and <b>: the alert says why it fired in plain words in English and Russian,
+    shows the name as text (escaped), and stays within a caption."""
+    odd = "Республика: <b>Баку</b> " + "Очень длинное название региона " * 20
+    head = result("views", Slice("country", odd), status=Status.ANOMALY, value=88.0)
+    shift = Verdict(Status.ANOMALY, head.verdict.bucket, 88.0, 100.0, 90.0, 110.0, -1.2,
+                    "below the expected range (a sustained shift over the last 2 buckets); "
+                    "range from the same time on previous days")  # fmt: skip
+    head = dataclasses.replace(head, verdict=shift)
+    incident = Incident("views", NOW - timedelta(minutes=15), NOW, id=1, alert_id=2)
+    style = Style(ZoneInfo("Europe/Moscow"), timedelta(minutes=15))
+    en = render_open(Open(incident, head, ()), incident, style)
+    ru = render_open(Open(incident, head, ()), incident, style.speaking("ru"))
+    assert "the last 2 intervals taken together show a lasting drop" in en.text
+    assert "в сумме за последние интервалы (2) — устойчивое падение" in ru.text
+    for draft in (en, ru):
+        assert "half-width" not in draft.text and "<b>Баку</b>" not in draft.text
+        assert "Республика: &lt;b&gt;Баку" in draft.text
+        assert utf16_length(render_html(draft.text)) <= CAPTION_LIMIT
 
 
 def test_an_unknown_language_exits_2_naming_language(tmp_path: Path) -> None:
