@@ -93,6 +93,7 @@ from detectors.seasonal import (
     late_match,
     late_points,
     seasonal_period,
+    settled,
     weekday_points,
 )
 
@@ -375,7 +376,8 @@ class BandEngine:
         lag = int(layout.lags.max())
         rings = _Rings()
         f64, f32, u16 = np.float64, np.float32, np.uint16
-        ahead = np.arange(-layout.weekday, layout.weekday + 1)
+        reach = 2 * layout.weekday if det.weekday_z > 0 else layout.weekday
+        ahead = np.arange(-reach, reach + 1)
         shifted = [layout.seasons, np.arange(1, layout.cold_points + 1)]
         if layout.weekly is not None:  # the medians up to `weekday` points either side
             shifted = [(np.concatenate([layout.seasons, layout.weekly])[:, None]
@@ -392,7 +394,7 @@ class BandEngine:
             rings.add(name, det.level_window + 1 + r, f64, 0.0)
         rings.add("sc", det.level_slow + 1 + r, u16, 0)
         rings.add("fc", det.level_window + 1 + r, u16, 0)
-        if layout.weekly is not None:
+        if layout.weekly is not None and det.weekly_gain > -1:
             for name in ("wd", "ww"):
                 rings.add(name, layout.week + 1 + r, f64, 0.0)
             rings.add("ws", layout.week + 1 + r, u16, 0)
@@ -717,18 +719,29 @@ class BandEngine:
             daily, _ = _median_last(g.values.lagged(g.rows, lay.seasons))
             return daily, np.zeros(daily.shape, dtype=bool)
         h = lay.weekday
-        pos = np.arange(-h, g.rows.size + h)  # new rows and h points each side
+        reach = 2 * h if det.weekday_z > 0 else h  # the shapes h points each side, when settled
+        m = g.rows.size
+        pos = np.arange(-reach, m + reach)  # new rows and `reach` points each side
         around, _ = _median_last(g.values.lagged(pos, lay.seasons))
-        daily = around[:, h : h + g.rows.size]
+        daily = around[:, reach : reach + m]
         same, count = _median_last(g.values.lagged(pos, lay.weekly))
         weekly = np.where(count >= WEEKLY_MIN, same, np.nan)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             ratio = np.where((around > 0) & (weekly >= 0), weekly / around, np.nan)
         ratio[~np.isfinite(ratio)] = np.nan
         windows = np.lib.stride_tricks.sliding_window_view(ratio, 2 * h + 1, axis=1)
-        scale = _rolling_median(windows, h + 1)
-        scaled = np.isfinite(scale)
+        shape = _rolling_median(windows, h + 1)  # at the rows and `reach - h` points each side
+        scale = shape[:, reach - h : reach - h + m]
+        if det.weekday_z > 0:
+            with np.errstate(invalid="ignore"):
+                off = np.abs(ratio[:, h : h + shape.shape[1]] - shape)
+            near = np.lib.stride_tricks.sliding_window_view(off, 2 * h + 1, axis=1)
+            spread = _rolling_median(near, h + 1)
+            scale = settled(scale, spread, np.sum(~np.isnan(near), axis=-1), det.weekday_z)
+        scaled = np.isfinite(scale) & (scale != 1.0)
         weekday = np.where(scaled, daily * scale, daily)
+        if det.weekly_gain <= -1:
+            return weekday, scaled
         v = g.v
         both = np.isfinite(v) & np.isfinite(daily) & scaled
         derr = g.trailing("wd", np.where(both, np.abs(v - daily), 0.0), lay.week)

@@ -121,6 +121,24 @@ def late_match(
     return e, lo, hi
 
 
+def settled(shape: np.ndarray, spread: np.ndarray, count: np.ndarray, z: float) -> np.ndarray:
+    """The weekday's shape pulled towards 1 by `z` standard errors of its own estimate.
+
+    `spread` is the median, over the same window, of how far each same-weekday / same-slot
+    ratio lies from the shape at its own point, `count` how many there are. On a slice with no
+    weekly pattern those ratios scatter around 1, the standard error of their median (1.2533 x
+    the robust sd / sqrt(count)) is as large as the shape's distance from 1, and the shape goes:
+    the range rests on the days alone instead of on their noise. A real weekend, 20% low on
+    every ratio, keeps nearly all of it; and its step at midnight is no spread (each ratio is
+    measured from the shape at its own point, not from the window's). Unknown spread, no
+    shape."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        se = 1.2533 * 1.4826 * spread / np.sqrt(count)
+        gap = shape - 1.0
+        pulled = 1.0 + np.sign(gap) * np.maximum(np.abs(gap) - z * se, 0.0)
+    return np.where(np.isfinite(se), pulled, np.nan)
+
+
 def _lagged(values: np.ndarray, lags: np.ndarray, first: int = 0) -> np.ndarray:
     """Matrix m[t - first, i] = values[t - lags[i]] for rows t >= first (NaN before the start)."""
     n = values.size
@@ -217,7 +235,19 @@ class SeasonalDetector(Detector):
             "hours each side over which this weekday's shape scales the daily median (0 = off)",
         ),
         "weekly_gain": Param(
-            float, 0.1, 0.0, 10.0, "how much better (share) the weekday's shape must have been"
+            float,
+            -1.0,
+            -1.0,
+            10.0,
+            "how much better (share) the weekday's shape must have forecast over the past week"
+            " (-1 = wherever it stands out)",
+        ),
+        "weekday_z": Param(
+            float,
+            2.0,
+            0.0,
+            10.0,
+            "standard errors of its own the weekday's shape is pulled towards 1 (0 = as it is)",
         ),
         "min_history": Param(
             int, 3, 1, 56, "days for the same-time-of-day width; before that, the cold start"
@@ -270,6 +300,7 @@ class SeasonalDetector(Detector):
         self.weeks: int = values["weeks"]
         self.weekday_hours: float = values["weekday_hours"]
         self.weekly_gain: float = values["weekly_gain"]
+        self.weekday_z: float = values["weekday_z"]
         self.min_history: int = values["min_history"]
         self.min_rel_width: float = values["min_rel_width"]
         self.counts: str = values["counts"]
@@ -329,8 +360,8 @@ class SeasonalDetector(Detector):
         h = weekday_points(self.weekday_hours, period)
         if not sub_daily or self.weeks < WEEKLY_MIN or WEEKLY_MIN * week >= n or h == 0:
             return _nanmedian(_lagged(values, seasons), axis=1), np.zeros(n, dtype=bool)
-        # The medians at the h points after the last one too: they read only earlier values.
-        ahead = np.concatenate([values, np.full(h, np.nan)])
+        # The medians at the 2h points after the last one too: they read only earlier values.
+        ahead = np.concatenate([values, np.full(2 * h, np.nan)])
         around = _nanmedian(_lagged(ahead, seasons), axis=1)
         same_day = _lagged(ahead, np.arange(1, self.weeks + 1) * week)
         weekly = np.where(
@@ -343,9 +374,17 @@ class SeasonalDetector(Detector):
         ratio[~np.isfinite(ratio)] = np.nan  # an overflow is no shape
         shape = pd.Series(ratio).rolling(2 * h + 1, center=True, min_periods=h + 1).median()
         scale = shape.to_numpy()[:n]
+        if self.weekday_z > 0:
+            with np.errstate(invalid="ignore"):
+                off = pd.Series(np.abs(ratio - shape.to_numpy()))
+            spread = off.rolling(2 * h + 1, center=True, min_periods=h + 1).median().to_numpy()
+            count = off.notna().astype(float).rolling(2 * h + 1, center=True, min_periods=1).sum()
+            scale = settled(scale, spread[:n], count.to_numpy()[:n], self.weekday_z)
         daily = around[:n]
-        scaled = np.isfinite(scale)
+        scaled = np.isfinite(scale) & (scale != 1.0)
         weekday = np.where(scaled, daily * scale, daily)
+        if self.weekly_gain <= -1:
+            return weekday, scaled
         # Only where the weekday's shape would have forecast better over the past week: on a
         # small slice with no weekly pattern the scale adds noise of its own.
         both = np.isfinite(values) & np.isfinite(daily) & scaled

@@ -73,13 +73,19 @@ def _check_all(det, values, index, out, end, *, weights=None, rtol=RTOL, atol=AT
         _same(out, i, _reference(det, values[i, :end], index[:end], w), rtol, atol)
 
 
-def test_counts_fed_at_once_and_bucket_by_bucket_equal_the_reference() -> None:
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"weekly_gain": 0.1, "weekday_z": 0.0}, {"weekly_gain": 0.0, "weekday_z": 1.0}],
+    ids=["default", "chosen-unpulled", "chosen-pulled"],
+)
+def test_counts_fed_at_once_and_bucket_by_bucket_equal_the_reference(params: dict) -> None:
     """Counts with daily and weekly patterns (weekly median in use): one batch and 40 single
-    steps both give the reference's bands and basis strings."""
+    steps both give the reference's bands and basis strings, with the weekday's shape used
+    wherever it stands out (default) or chosen on the past week's errors, pulled or not."""
     n = 96 * 27 + 40
     index = _index(n)
     values = np.stack([_daily(n, 96, s, scale) for s, scale in ((1, 50), (2, 400), (3, 5))])
-    det = SeasonalDetector()
+    det = SeasonalDetector(**params)
     _, stepped, end = _feed(det, values, index, window=96 * 27, steps=40)
     batch = BandEngine(det, ROWS).bands(index, values, ["s0", "s1", "s2"])
     _check_all(det, values, index, stepped, end)
@@ -329,7 +335,8 @@ def test_a_batch_is_the_reference_with_its_last_rows() -> None:
 
 def test_a_window_too_short_for_the_same_slot_values_restarts_the_key() -> None:
     """When the window no longer holds values the new buckets' medians read (3 weeks back,
-    and for the weekday scale 3 weeks before 2 hours after the bucket), the key restarts
+    and for the weekday scale 3 weeks before 4 hours after the bucket: the spread of its
+    shape 2 hours after, a median of ratios up to 2 hours after that), the key restarts
     over the window and equals the reference over it."""
     n = 96 * 21 + 10
     index = _index(n)
@@ -338,7 +345,7 @@ def test_a_window_too_short_for_the_same_slot_values_restarts_the_key() -> None:
     det = SeasonalDetector()
     window = 96 * 20
     _, out, end = _feed(det, values, index, window=window, steps=n - window)
-    ahead = weekday_points(det.weekday_hours, 96)  # 8: the medians 2 hours after the bucket
+    ahead = 2 * weekday_points(det.weekday_hours, 96)  # 16: the medians 4 hours after it
     start = 96 * 21 - ahead + 1 - window  # the first call whose medians reach past its window
     _same(out, 0, _reference(det, values[0, start:end], index[start:end]))
 
