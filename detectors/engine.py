@@ -379,7 +379,7 @@ class BandEngine:
         reach = 2 * layout.weekday if det.weekday_z > 0 else layout.weekday
         ahead = np.arange(-reach, reach + 1)
         shifted = [layout.seasons, np.arange(1, layout.cold_points + 1)]
-        if layout.weekly is not None:  # the medians up to `weekday` points either side
+        if layout.weekly is not None:  # the medians up to `reach` points either side
             shifted = [(np.concatenate([layout.seasons, layout.weekly])[:, None]
                         + ahead[None, :]).ravel(), shifted[1]]  # fmt: skip
         self._reads = np.unique(np.concatenate(shifted)).astype(np.int64)
@@ -710,9 +710,11 @@ class BandEngine:
 
     def _median(self, g: _Group) -> tuple[np.ndarray, np.ndarray]:
         """SeasonalDetector._median: the same-slot median, scaled to the weekday by the rolling
-        median of same-weekday / same-slot medians over `weekday` points either side where that
-        forecast better over the past week. The medians at those points are computed here from
-        the window (they read values a day and more before them): none of them is kept."""
+        median of same-weekday / same-slot medians over `weekday` points either side, pulled
+        towards 1 by its standard error (which reads the shapes `weekday` points either side,
+        so ratios up to twice that far), where it stands out or forecast better over the past
+        week. The medians at those points are computed here from the window (they read values
+        a day and more before them): none of them is kept."""
         det, lay = self.detector, self._layout
         assert lay is not None
         if lay.weekly is None:

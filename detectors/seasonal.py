@@ -346,13 +346,15 @@ class SeasonalDetector(Detector):
     ) -> tuple[np.ndarray, np.ndarray]:
         """Per point, the median of the same slot on the previous `days` days (from one day
         on: with fewer than min_history the width comes from the cold start), scaled to this
-        weekday where `weeks` weeks (at least three) show it and that would have forecast
-        better over the past week: by the median, over the `weekday_hours` each side, of the
-        same slot on the same weekday of those weeks against the same slot on previous days.
-        A product whose weekends run 15% low expects Saturday low from its first bucket, not
-        once the level has caught up, while each slot's value still rests on 14 days rather
-        than on three. Every median read is of values a day or more before the point it
-        serves, so the scale is causal although it looks ahead of the point. Also which
+        weekday where `weeks` weeks (at least three) show it: by the median, over the
+        `weekday_hours` each side, of the same slot on the same weekday of those weeks against
+        the same slot on previous days, pulled towards 1 by `weekday_z` standard errors of
+        that median (see `settled`), and only where it would have forecast `weekly_gain`
+        better over the past week (-1: wherever it is not pulled to 1). A product whose
+        weekends run 15% low expects Saturday low from its first bucket, not once the level
+        has caught up, while each slot's value still rests on 14 days rather than on three.
+        Every median read is of values a day or more before the point it serves, so the scale
+        is causal although it looks up to 2 x `weekday_hours` ahead of the point. Also which
         points are scaled."""
         n = values.size
         seasons = np.arange(1, self.days + 1) * period
