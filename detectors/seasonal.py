@@ -73,11 +73,12 @@ def seasonal_period(step: timedelta) -> int:
 
 
 def weekday_points(hours: float, period: int) -> int:
-    """Points each side over which a weekday's shape is taken (`weekday_hours`); under a
-    season, so every median it reads rests on values before the point it serves. 0: off."""
+    """Points each side over which a weekday's shape is taken (`weekday_hours`); under half
+    a season, so every median it reads, even for the spread of the shapes either side (twice
+    as far ahead), rests on values before the point it serves. 0: off."""
     if hours <= 0 or period <= 2:
         return 0
-    return min(max(round(hours * period / 24), 1), period - 1)
+    return min(max(round(hours * period / 24), 1), (period - 1) // 2)
 
 
 def late_points(minutes: float, step: timedelta) -> int:

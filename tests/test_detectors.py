@@ -9,6 +9,7 @@ import pytest
 
 import detectors
 from detectors import Direction, Status, judge
+from detectors.seasonal import weekday_points
 
 DAILY_SHAPE = [10.0, 40.0, 100.0, 60.0]  # a day in four 6-hour buckets
 
@@ -62,6 +63,15 @@ def test_band_is_causal() -> None:
     changed.iloc[-8:] = 1e6
     after = detector.band(changed)
     pd.testing.assert_frame_equal(before.iloc[:-8], after.iloc[:-8])
+
+
+@pytest.mark.parametrize("period", [3, 4, 24, 48, 96, 288, 1440])
+def test_the_weekday_shape_never_reads_the_point_it_serves(period: int) -> None:
+    """The shape's spread reads same-slot medians up to twice `weekday_hours` ahead, each of
+    values a season or more before its own point: whatever the setting (up to 12 hours each
+    side), that stays under a season, so no band reads its own bucket."""
+    for hours in (0.1, 1.0, 2.0, 6.0, 11.9, 12.0):
+        assert 2 * weekday_points(hours, period) < period
 
 
 def test_direction_down_ignores_spikes() -> None:
