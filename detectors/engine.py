@@ -10,7 +10,8 @@ How: every stage of SeasonalDetector._band looks back a bounded number of bucket
 median `days` days and its weekday scale `weeks` weeks, the widths `days` days plus neighbours, the
 level `level_slow` buckets, the re-base `rebase_hours`, the noise `noise_hours`, the sparse floor
 and the weekday choice a week, the cold start a day). The weekday scale also reads the same-slot
-medians of the `weekday_hours` after a bucket, which rest on values a day and more before it: the
+medians of the `weekday_hours` after a bucket (twice that with `weekday_z`), which rest on values a
+day and more before it: the
 engine computes them from the window for each call. The engine keeps, per series, each stage's
 intermediate values for as far back as the next stage reads them, in ring buffers indexed by the
 bucket's position on the time grid, and the running sums as cumulative totals (a trailing sum is
@@ -154,7 +155,7 @@ class _Layout:
         nb = min(det.neighbours, max((period - 1) // 2, 0))
         lags = (seasons[:, None] + np.arange(-nb, nb + 1)[None, :]).ravel()
         week = 7 * period
-        weekday = weekday_points(det.weekday_hours, period)
+        weekday = weekday_points(det.weekday_hours, period, spread=det.weekday_z > 0)
         weekly = (
             np.arange(1, det.weeks + 1) * week
             if sub_daily and det.weeks >= WEEKLY_MIN and weekday > 0
@@ -740,10 +741,10 @@ class BandEngine:
             near = np.lib.stride_tricks.sliding_window_view(off, 2 * h + 1, axis=1)
             spread = _rolling_median(near, h + 1)
             scale = settled(scale, spread, np.sum(~np.isnan(near), axis=-1), det.weekday_z)
-        scaled = np.isfinite(scale) & (scale != 1.0)
+        scaled = np.isfinite(scale)
         weekday = np.where(scaled, daily * scale, daily)
         if det.weekly_gain <= -1:
-            return weekday, scaled
+            return weekday, scaled & (scale != 1.0)
         v = g.v
         both = np.isfinite(v) & np.isfinite(daily) & scaled
         derr = g.trailing("wd", np.where(both, np.abs(v - daily), 0.0), lay.week)

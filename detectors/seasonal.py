@@ -1,8 +1,8 @@
 """Seasonal detector: a robust band from the same time of day on previous days.
 
-expected(t) = median of the values at t - d*period, d = 1..days (where it has forecast better
-over the past week, scaled to t's weekday by how the same weekday of previous weeks compared
-with that median around the same time), times a level factor (recent actual against that
+expected(t) = median of the values at t - d*period, d = 1..days (scaled to t's weekday by how
+the same weekday of previous weeks compared with that median around the same time, where that
+stands out from its own noise), times a level factor (recent actual against that
 median), so slow growth or a holiday-wide shift is not an anomaly. The level is two-speed: a
 slow one over `level_slow` buckets, and a fast one over `level_window` buckets that may stray at
 most `level_clip` from the slow one, so a decline over a few hours cannot drag the expected
@@ -72,13 +72,14 @@ def seasonal_period(step: timedelta) -> int:
     return 1
 
 
-def weekday_points(hours: float, period: int) -> int:
-    """Points each side over which a weekday's shape is taken (`weekday_hours`); under half
-    a season, so every median it reads, even for the spread of the shapes either side (twice
-    as far ahead), rests on values before the point it serves. 0: off."""
+def weekday_points(hours: float, period: int, *, spread: bool = True) -> int:
+    """Points each side over which a weekday's shape is taken (`weekday_hours`); under a
+    season, and with `spread` (the shape pulled by its standard error, which reads the shapes
+    either side, twice as far ahead) under half a season, so every median it reads rests on
+    values before the point it serves. 0: off."""
     if hours <= 0 or period <= 2:
         return 0
-    return min(max(round(hours * period / 24), 1), (period - 1) // 2)
+    return min(max(round(hours * period / 24), 1), (period - 1) // 2 if spread else period - 1)
 
 
 def late_points(minutes: float, step: timedelta) -> int:
@@ -360,7 +361,7 @@ class SeasonalDetector(Detector):
         n = values.size
         seasons = np.arange(1, self.days + 1) * period
         week = 7 * period
-        h = weekday_points(self.weekday_hours, period)
+        h = weekday_points(self.weekday_hours, period, spread=self.weekday_z > 0)
         if not sub_daily or self.weeks < WEEKLY_MIN or WEEKLY_MIN * week >= n or h == 0:
             return _nanmedian(_lagged(values, seasons), axis=1), np.zeros(n, dtype=bool)
         # The medians at the 2h points after the last one too: they read only earlier values.
@@ -384,10 +385,10 @@ class SeasonalDetector(Detector):
             count = off.notna().astype(float).rolling(2 * h + 1, center=True, min_periods=1).sum()
             scale = settled(scale, spread[:n], count.to_numpy()[:n], self.weekday_z)
         daily = around[:n]
-        scaled = np.isfinite(scale) & (scale != 1.0)
+        scaled = np.isfinite(scale)
         weekday = np.where(scaled, daily * scale, daily)
         if self.weekly_gain <= -1:
-            return weekday, scaled
+            return weekday, scaled & (scale != 1.0)  # pulled to 1: the days' median alone
         # Only where the weekday's shape would have forecast better over the past week: on a
         # small slice with no weekly pattern the scale adds noise of its own.
         both = np.isfinite(values) & np.isfinite(daily) & scaled

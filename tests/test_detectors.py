@@ -72,6 +72,7 @@ def test_the_weekday_shape_never_reads_the_point_it_serves(period: int) -> None:
     side), that stays under a season, so no band reads its own bucket."""
     for hours in (0.1, 1.0, 2.0, 6.0, 11.9, 12.0):
         assert 2 * weekday_points(hours, period) < period
+        assert weekday_points(hours, period, spread=False) < period
 
 
 def test_direction_down_ignores_spikes() -> None:
