@@ -225,23 +225,29 @@ def test_durations_take_each_languages_plural_forms(minutes: int, english: str,
     assert duration_text(delta, translator("ru")) == russian
 
 
+def _open_in_both_languages(head, verdict: Verdict, incident: Incident):
+    """The opening alert of `incident` for `head` with `verdict`, in English and in Russian."""
+    head = dataclasses.replace(head, verdict=verdict)
+    style = Style(ZoneInfo("Europe/Moscow"), timedelta(minutes=15))
+    en = render_open(Open(incident, head, ()), incident, style)
+    return en, render_open(Open(incident, head, ()), incident, style.speaking("ru"))
+
+
 def test_the_resolution_and_a_half_width_reason_read_in_plain_words_in_both_languages() -> None:
     """A reason the detector words in half-widths reaches neither an English nor a Russian
     alert as such; the resolution counts in the language's plurals."""
     head = result("views", status=Status.ANOMALY, value=40.0)
     odd = Verdict(Status.ANOMALY, head.verdict.bucket, 40.0, 100.0, 90.0, 110.0, -6.0,
                   "below the expected range (6.0x the band's half-width)")  # fmt: skip
-    head = dataclasses.replace(head, verdict=odd)
     incident = Incident("views", NOW - timedelta(hours=2), NOW, id=1, alert_id=2)
-    style = Style(ZoneInfo("Europe/Moscow"), timedelta(minutes=15))
-    en = render_open(Open(incident, head, ()), incident, style)
-    ru = render_open(Open(incident, head, ()), incident, style.speaking("ru"))
+    en, ru = _open_in_both_languages(head, odd, incident)
     assert "half-width" not in en.text and "6.0 times as far from the expected value" in en.text
     assert "half-width" not in ru.text and "отклонение — 6,0 × обычный разброс" in ru.text
     assert "−" in plain(ru.text) or "-60,0%" in plain(ru.text)
     later = NOW + timedelta(minutes=1)
+    style = Style(ZoneInfo("Europe/Moscow"), timedelta(minutes=15)).speaking("ru")
     resolve = render_resolve(Resolve(incident, None, quiet=False), incident, later, "Views",
-                             style.speaking("ru"))  # fmt: skip
+                             style)  # fmt: skip
     assert "снова в норме спустя 2 часа 1 минуту" in resolve.text
 
 
@@ -254,11 +260,8 @@ def test_a_sustained_shift_alert_on_an_odd_slice_reads_in_both_languages() -> No
     shift = Verdict(Status.ANOMALY, head.verdict.bucket, 88.0, 100.0, 90.0, 110.0, -1.2,
                     "below the expected range (a sustained shift over the last 2 buckets); "
                     "range from the same time on previous days")  # fmt: skip
-    head = dataclasses.replace(head, verdict=shift)
     incident = Incident("views", NOW - timedelta(minutes=15), NOW, id=1, alert_id=2)
-    style = Style(ZoneInfo("Europe/Moscow"), timedelta(minutes=15))
-    en = render_open(Open(incident, head, ()), incident, style)
-    ru = render_open(Open(incident, head, ()), incident, style.speaking("ru"))
+    en, ru = _open_in_both_languages(head, shift, incident)
     assert "the last 2 intervals taken together show a lasting drop" in en.text
     assert "в сумме за последние интервалы (2) — устойчивое падение" in ru.text
     for draft in (en, ru):
