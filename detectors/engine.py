@@ -393,8 +393,10 @@ class BandEngine:
             rings.add(name, det.level_slow + 1 + r, f64, 0.0)
         for name in ("fn", "fd"):
             rings.add(name, det.level_window + 1 + r, f64, 0.0)
-        rings.add("sc", det.level_slow + 1 + r, u16, 0)
-        rings.add("fc", det.level_window + 1 + r, u16, 0)
+        for name in ("sc", "sb"):
+            rings.add(name, det.level_slow + 1 + r, u16, 0)
+        for name in ("fc", "fb"):
+            rings.add(name, det.level_window + 1 + r, u16, 0)
         if layout.weekly is not None and det.weekly_gain > -1:
             for name in ("wd", "ww"):
                 rings.add(name, layout.week + 1 + r, f64, 0.0)
@@ -785,8 +787,9 @@ class BandEngine:
         num = g.trailing(name + "n", np.where(ok, clipped, 0.0), window)
         den = g.trailing(name + "d", np.where(ok, median, 0.0), window)
         count = g.trailing(name + "c", ok, window)
+        below = g.trailing(name + "b", ok & (median < 0), window)
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where((count * 2 >= window) & (den > 0), num / den, np.nan)
+            return np.where((count * 2 >= window) & (den > 0) & (below == 0), num / den, np.nan)
 
     def _cold(
         self,

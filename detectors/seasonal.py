@@ -170,14 +170,17 @@ def _ratio(
 ) -> np.ndarray:
     """sum(values) / sum(median) over the `window` points before each one, counting only `ok`
     points, each value clipped to within `clip` (a share) of `centre`; NaN where fewer than
-    half the window's points are ok."""
+    half the window's points are ok, or where any of their medians is below zero: a series
+    that crosses zero has no level as a share (its medians' sum cancels towards 0, and the
+    ratio of two such sums can be anything, 1e12 from a rounding leftover)."""
     low, high = centre - clip * np.abs(centre), centre + clip * np.abs(centre)
     clipped = np.clip(values, low, high)
     num = _trailing_sum(np.where(ok, clipped, 0.0), window)
     den = _trailing_sum(np.where(ok, median, 0.0), window)
     count = _trailing_sum(ok.astype(float), window)
+    below = _trailing_sum((ok & (median < 0)).astype(float), window)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where((count * 2 >= window) & (den > 0), num / den, np.nan)
+        return np.where((count * 2 >= window) & (den > 0) & (below == 0), num / den, np.nan)
 
 
 def _nanquantile(m: np.ndarray, q: float) -> np.ndarray:

@@ -59,6 +59,25 @@ def test_zero_heavy_decimals_keep_a_band_and_stay_quiet() -> None:
     assert episodes(without.iloc[-7 * DAY : -12]) > 20
 
 
+def crossing_zero(seed: int, days: int = 21) -> pd.Series:
+    """A standardised KPI: a daily wave around 0 (-1 .. 1) with noise, at three decimals."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(days * DAY)
+    values = np.round(np.sin(2 * np.pi * t / DAY) + 0.3 * rng.standard_normal(t.size), 3)
+    return pd.Series(values, index=pd.date_range("2026-10-01", periods=t.size, freq=STEP, tz="UTC"))
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_a_series_that_crosses_zero_keeps_its_expected_value_in_its_range(seed: int) -> None:
+    """Medians on both sides of 0 cancel in a level's sum, and a ratio of two such sums can be
+    anything: these seeds expected 17.9 and 51 on a series within -2 .. 2, and fired 2 and 6
+    times in a quiet week. Such a series has no level as a share: it keeps its median."""
+    series = crossing_zero(seed)
+    band = detectors.build(detectors.DEFAULT_SPEC).band(series)
+    assert band["expected"].iloc[-7 * DAY :].abs().max() < 1.5
+    assert episodes(firing(series).iloc[-7 * DAY :]) == 0
+
+
 def test_bursts_a_mostly_zero_series_makes_every_week_stay_quiet() -> None:
     """A mostly-zero series that also bursts twice a day to 0.05 - 0.4 (a real KPI does): the
     sparse floor is the excursion it makes about once a week, so a burst no bigger than the
