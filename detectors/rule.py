@@ -63,6 +63,10 @@ RULE_PARAMS: Mapping[str, Param] = {
     "autocorr_max": Param(
         float, 0.9, 0.0, 0.99, "most that test allows for errors that follow one another"
     ),
+    "autocorr_se": Param(
+        float, 2.0, 0.0, 10.0,
+        "standard errors of the errors' correlation (over the last day) put down to chance",
+    ),
     "jump": Param(
         float, 2.0, 0.0, 100.0,
         "a bucket outside fires at once if it got there in a move this many times the largest "
@@ -174,6 +178,7 @@ class Rule:
         self.fine_persist: float = values["fine_persist"]
         self.persist_level: float = values["persist_level"]
         self.autocorr_max: float = values["autocorr_max"]
+        self.autocorr_se: float = values["autocorr_se"]
         self.jump: float = values["jump"]
         if self.persist_k > self.persist_m:
             raise ValueError(
@@ -382,9 +387,10 @@ class Rule:
             cov = sxy / n - (sx / n) * (sy / n)
             var = np.sqrt((sxx / n - (sx / n) ** 2) * (syy / n - (sy / n) ** 2))
             rho = np.where((n >= w // 4) & (var > 0), cov / var, 0.0)
-            # Only what sampling noise cannot explain (two standard errors of a correlation
-            # from that many pairs): on independent errors the estimate alone wobbles by 0.1.
-            rho = rho - 3 / np.sqrt(np.maximum(n, 1))
+            # Only what sampling noise cannot explain (`autocorr_se` standard errors of a
+            # correlation from that many pairs): on independent errors the estimate alone
+            # wobbles by 0.1 over a day.
+            rho = rho - self.autocorr_se / np.sqrt(np.maximum(n, 1))
         # rho[i] uses pairs up to (score[i + 1], score[i]): for bucket t, pairs before it.
         causal = np.concatenate([[0.0, 0.0], rho[:-1]])[: value.size]
         return np.clip(np.nan_to_num(causal, nan=0.0, posinf=0.0, neginf=0.0), 0.0,

@@ -101,7 +101,7 @@ def _autocorrelation(rule: Rule, value: np.ndarray, expected: np.ndarray, lower:
         cov = sxy / n - (sx / n) * (sy / n)
         var = np.sqrt((sxx / n - (sx / n) ** 2) * (syy / n - (sy / n) ** 2))
         rho = np.where((n >= w // 4) & (var > 0), cov / var, 0.0)
-        rho = rho - 3 / np.sqrt(np.maximum(n, 1))
+        rho = rho - rule.autocorr_se / np.sqrt(np.maximum(n, 1))
     out[used] = rho
     return np.clip(np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0), 0.0, rule.autocorr_max)
 

@@ -413,6 +413,44 @@ def test_errors_that_follow_one_another_need_a_run_further_out() -> None:
     assert independent.evaluate(series, band)["firing"].iloc[-1]
 
 
+def _four_inside(seed: int, phi: float) -> tuple[pd.Series, pd.DataFrame]:
+    """Errors of lag-1 correlation `phi` in a band of +-40 around 100, then four buckets 26
+    below expected (0.65 half-widths each): their sum is just past the window's own band when
+    the errors are taken as independent."""
+    rng = np.random.default_rng(seed)
+    n = 200
+    errors = np.zeros(n)
+    for i in range(1, n):
+        errors[i] = phi * errors[i - 1] + rng.standard_normal()
+    values = 100 + 12 * errors
+    values[-4:] = 74.0
+    index = pd.date_range("2026-11-27", periods=n, freq=STEP, tz="UTC")
+    band = pd.DataFrame({"expected": 100.0, "lower": 60.0, "upper": 140.0}, index=index)
+    return pd.Series(values, index=index), band
+
+
+@pytest.mark.parametrize("seed", [1, 2, 5])
+def test_errors_correlated_by_a_third_widen_the_window_test(seed: int) -> None:
+    """Errors that lean the same way (true lag-1 correlation 0.4, measured 0.28 - 0.32 over
+    the last day) make four buckets leaning one way within the band nothing unusual. Three
+    standard errors of that estimate (0.31) put down to chance read them as independent, and
+    the sustained-shift test fired; two (the default) leave some of it, and it does not."""
+    series, band = _four_inside(seed, 0.4)
+    spec = {**detectors.DEFAULT_SPEC, "jump": 0}
+    assert not detectors.build_rule(spec).evaluate(series, band)["firing"].iloc[-1]
+    three = detectors.build_rule({**spec, "autocorr_se": 3.0}).evaluate(series, band)
+    assert three["window"].iloc[-1] == 4
+
+
+@pytest.mark.parametrize("seed", [1, 3, 6])
+def test_independent_errors_keep_the_window_test_as_it_was(seed: int) -> None:
+    """The same four buckets on independent errors still fire on the sustained shift: their
+    measured correlation (up to 0.18) is within two standard errors of none."""
+    series, band = _four_inside(seed, 0.0)
+    table = detectors.build_rule({**detectors.DEFAULT_SPEC, "jump": 0}).evaluate(series, band)
+    assert table["window"].iloc[-1] == 4
+
+
 # The held-out synthetic shapes: 28 days of 15-minute buckets with a daily and a weekly cycle,
 # counts drawn from Poisson or negative-binomial noise, a CTR drawn as binomial likes over the
 # views (the weight the product passes for ratio metrics), judged through the contract API

@@ -205,6 +205,8 @@ RULES: list[tuple[dict[str, object], str, int]] = [  # a rule, its step, the arr
     ({"persist_k": 3, "persist_m": 5, "severe": 3.0, "persist_level": 1.5}, "15min", 112),
     ({"window_min_share": 0.05, "window_min_rel": 0.0, "min_rel_change": 0.0}, "15min", 112),
     ({"min_rel_change": 0.25, "window_min_rel": 0.05, "autocorr_max": 0.5}, "15min", 112),
+    ({"autocorr_se": 0.0}, "15min", 112),
+    ({"autocorr_se": 3.0, "autocorr_max": 0.5}, "5min", 112),
     ({}, "5min", 112),
     ({"direction": "down", "fine_persist": 0.5}, "5min", 112),
     ({}, "1min", 150),
