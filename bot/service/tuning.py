@@ -38,6 +38,8 @@ LADDERS: Mapping[str, tuple[float, ...]] = {
     "window_score": (1.0, 1.25, 1.5, 2.0, 3.0),  # the sustained-shift test
     "persist_level": (1.0, 1.25, 1.5, 2.0),  # how far out a bucket counts for "2 of 3"
     "noise_max": (1.5, 2.0, 3.0, 5.0, 8.0),  # the most a noisy day widens the band
+    # how much of the errors' correlation the sustained-shift test puts down to chance
+    "autocorr_se": (1.0, 1.5, 2.0, 3.0, 4.0),
 }
 KNOBS = tuple(LADDERS)
 ROUNDS = 2
