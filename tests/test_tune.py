@@ -75,8 +75,8 @@ async def test_lone_spikes_are_cured_by_severe_not_by_k() -> None:
 
 async def test_a_caught_incident_is_kept_when_another_knob_meets_the_target() -> None:
     """Smaller spikes and a smaller drop (11.5% for 6 buckets, just caught): k 4 would silence
-    the spikes and the drop with them;
-    the search first looks for a way that keeps the drop, and finds it in `severe`."""
+    the spikes and the drop with them; the search first looks for a way that keeps the drop,
+    and finds it in `severe`."""
     collected, labels = history(spike=0.2, drop=-0.115)
     (choice,) = await tune(collected, labels, STEP, target_per_week=1.0)
     assert choice.start.false == 2 and choice.start.caught == ("drop",)
