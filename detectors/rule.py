@@ -65,7 +65,7 @@ RULE_PARAMS: Mapping[str, Param] = {
     ),
     "autocorr_se": Param(
         float, 2.0, 0.0, 10.0,
-        "standard errors of the errors' correlation (over the last day) put down to chance",
+        "standard errors of the errors' correlation (last 96 buckets) put down to chance",
     ),
     "jump": Param(
         float, 2.0, 0.0, 100.0,
@@ -389,7 +389,7 @@ class Rule:
             rho = np.where((n >= w // 4) & (var > 0), cov / var, 0.0)
             # Only what sampling noise cannot explain (`autocorr_se` standard errors of a
             # correlation from that many pairs): on independent errors the estimate alone
-            # wobbles by 0.1 over a day.
+            # wobbles by 0.1 over USUAL_WINDOW (96) buckets.
             rho = rho - self.autocorr_se / np.sqrt(np.maximum(n, 1))
         # rho[i] uses pairs up to (score[i + 1], score[i]): for bucket t, pairs before it.
         causal = np.concatenate([[0.0, 0.0], rho[:-1]])[: value.size]

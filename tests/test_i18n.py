@@ -49,3 +49,19 @@ def test_unknown_language_and_message_fall_back_to_english() -> None:
     assert translator("xx").lang == "en"
     text = translator("ru")._("no such message {x}", x="<b>")
     assert text == "no such message <b>"
+
+
+def test_every_parameter_description_reaches_the_catalogue_and_is_translated() -> None:
+    """/thresholds shows each parameter's description in the chat's language: every method's
+    and the rule's descriptions are listed for extraction, and Russian has its own text for
+    each (a description changed or added in detectors/ and not here stays English)."""
+    import detectors
+    from bot.chat.thresholds import PARAM_HELP
+    from detectors import RULE_PARAMS
+
+    helps = {par.help for method in detectors.METHODS.values()
+             for par in getattr(method, "PARAMS", {}).values()}  # fmt: skip
+    helps |= {par.help for par in RULE_PARAMS.values()}
+    assert sorted(helps - set(PARAM_HELP)) == []
+    russian = translator("ru")
+    assert sorted(h for h in helps if russian._(h) == h) == []
