@@ -11,17 +11,16 @@ median `days` days and its weekday scale `weeks` weeks, the widths `days` days p
 level `level_slow` buckets, the re-base `rebase_hours`, the noise `noise_hours`, the sparse floor
 and the weekday choice a week, the cold start a day). The weekday scale also reads the same-slot
 medians of the `weekday_hours` after a bucket (twice that with `weekday_z`), which rest on values a
-day and more before it: the
-engine computes them from the window for each call. The engine keeps, per series, each stage's
-intermediate values for as far back as the next stage reads them, in ring buffers indexed by the
-bucket's position on the time grid, and the running sums as cumulative totals (a trailing sum is
-then the reference's own difference of cumulative sums, bit for bit; counts in wrapping uint16). The
-values themselves come from the call's window, which the check passes whole (28 days). A steady call
-computes only the new buckets and those whose value changed since the last call (late rows), for all
-series at once as (series x new buckets) arrays: one sort of the 98 lagged errors per new bucket and
-pass, one same-slot median, the re-base's rolling medians only where a cheap count says a shift is
-possible, the noise chain bucket by bucket across series, the sparse quantile only for sparse
-series. State: about 45 KB per series at 15 minutes.
+day and more before it: the engine computes them from the window for each call. The engine keeps,
+per series, each stage's intermediate values for as far back as the next stage reads them, in ring
+buffers indexed by the bucket's position on the time grid, and the running sums as cumulative totals
+(a trailing sum is then the reference's own difference of cumulative sums, bit for bit; counts in
+wrapping uint16). The values themselves come from the call's window, which the check passes whole
+(28 days). A steady call computes only the new buckets and those whose value changed since the last
+call (late rows), for all series at once as (series x new buckets) arrays: one sort of the 98 lagged
+errors per new bucket and pass, one same-slot median, the re-base's rolling medians only where a
+cheap count says a shift is possible, the noise chain bucket by bucket across series, the sparse
+quantile only for sparse series. State: about 45 KB per series at 15 minutes.
 
 A key seen for the first time is a batch over the same code, with an empty past and every bucket
 of the window new, in chunks that keep a (series x buckets x lags) float32 block under ~100 MB.
