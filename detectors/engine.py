@@ -8,7 +8,7 @@ of the keys not in `keep`.
 
 How: every stage of SeasonalDetector._band looks back a bounded number of buckets (the same-slot
 median `days` days and its weekday scale `weeks` weeks, the widths `days` days plus neighbours, the
-level `level_slow` buckets, the re-base `rebase_hours`, the noise `noise_hours`, the sparse floor
+level `level_slow` buckets (the weekday pull it carried, `level_window`), the re-base `rebase_hours`, the noise `noise_hours`, the sparse floor
 and the weekday choice a week, the cold start a day). The weekday scale also reads the same-slot
 medians of the `weekday_hours` after a bucket (twice that with `weekday_z`), which rest on values a
 day and more before it: the engine computes them from the window for each call. The engine keeps,
@@ -90,10 +90,13 @@ from detectors.seasonal import (
     WEEKLY,
     WEEKLY_MIN,
     SeasonalDetector,
+    carried,
+    carry_terms,
     late_match,
     late_points,
     seasonal_period,
     settled,
+    shape_se,
     weekday_points,
 )
 
@@ -390,7 +393,7 @@ class BandEngine:
         rings.add("err2", lag + r, f32, np.nan)
         for name in ("sn", "sd"):
             rings.add(name, det.level_slow + 1 + r, f64, 0.0)
-        for name in ("fn", "fd"):
+        for name in ("fn", "fd", "cu", "cm"):
             rings.add(name, det.level_window + 1 + r, f64, 0.0)
         for name in ("sc", "sb"):
             rings.add(name, det.level_slow + 1 + r, u16, 0)
@@ -665,7 +668,7 @@ class BandEngine:
         else:
             counts = np.full((g.slots.size, 1), det.counts == "yes")
         resolution, seen = self._running(g)
-        median, weekly = self._median(g)
+        median, weekly, unpulled, shape_error = self._median(g)
         # Pass 1: which points look normal.
         loose = self._scale(g.past("err1", np.abs(v - median).astype(np.float32)), g.first_loose)
         floor0 = self._floor(median, resolution, counts)
@@ -673,6 +676,14 @@ class BandEngine:
             inlier = np.abs(v - median) <= det.level_inlier * np.maximum(loose, floor0)
         # Pass 2: the level from normal-looking points, a lasting shift re-based.
         expected = median * self._level(g, median, inlier)
+        if det.level_window > 0:
+            ok = inlier & np.isfinite(v) & np.isfinite(median)
+            u, mm = carry_terms(unpulled, median, ok)
+            before_u = g.trailing("cu", u, det.level_window)
+            before_m = g.trailing("cm", mm, det.level_window)
+            expected = expected * carried(
+                unpulled, median, shape_error, before_u, before_m, z=det.weekday_z
+            )
         expected, rebased = self._rebase(g, expected, np.fmax(loose, floor0))
         # The width from the level's own errors; the cold start where there is none yet.
         scale = self._scale(g.past("err2", np.abs(v - expected).astype(np.float32)), g.first_wide)
@@ -710,18 +721,19 @@ class BandEngine:
         g.new["seen"] = seen_incl
         return resolution, np.concatenate([prev_seen[:, None], seen_incl[:, :-1]], axis=1)
 
-    def _median(self, g: _Group) -> tuple[np.ndarray, np.ndarray]:
+    def _median(self, g: _Group) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """SeasonalDetector._median: the same-slot median, scaled to the weekday by the rolling
         median of same-weekday / same-slot medians over `weekday` points either side, pulled
         towards 1 by its standard error (which reads the shapes `weekday` points either side,
         so ratios up to twice that far), where it stands out or forecast better over the past
         week. The medians at those points are computed here from the window (they read values
-        a day and more before them): none of them is kept."""
+        a day and more before them): none of them is kept. Also, as the reference's, the
+        median scaled by the shape before its pull and the shape's standard error."""
         det, lay = self.detector, self._layout
         assert lay is not None
         if lay.weekly is None:
             daily, _ = _median_last(g.values.lagged(g.rows, lay.seasons))
-            return daily, np.zeros(daily.shape, dtype=bool)
+            return daily, np.zeros(daily.shape, dtype=bool), daily, np.full(daily.shape, np.nan)
         h = lay.weekday
         reach = 2 * h if det.weekday_z > 0 else h  # the shapes h points each side, when settled
         m = g.rows.size
@@ -735,24 +747,28 @@ class BandEngine:
         ratio[~np.isfinite(ratio)] = np.nan
         windows = np.lib.stride_tricks.sliding_window_view(ratio, 2 * h + 1, axis=1)
         shape = _rolling_median(windows, h + 1)  # at the rows and `reach - h` points each side
-        scale = shape[:, reach - h : reach - h + m]
+        scale = raw = shape[:, reach - h : reach - h + m]
+        se = np.full(daily.shape, np.nan)
         if det.weekday_z > 0:
             with np.errstate(invalid="ignore"):
                 off = np.abs(ratio[:, h : h + shape.shape[1]] - shape)
             near = np.lib.stride_tricks.sliding_window_view(off, 2 * h + 1, axis=1)
             spread = _rolling_median(near, h + 1)
-            scale = settled(scale, spread, np.sum(~np.isnan(near), axis=-1), det.weekday_z)
+            count = np.sum(~np.isnan(near), axis=-1)
+            se = shape_se(spread, count)
+            scale = settled(scale, spread, count, det.weekday_z)
         scaled = np.isfinite(scale)
         weekday = np.where(scaled, daily * scale, daily)
         if det.weekly_gain <= -1:
-            return weekday, scaled & (scale != 1.0)
+            return weekday, scaled & (scale != 1.0), np.where(scaled, daily * raw, weekday), se
         v = g.v
         both = np.isfinite(v) & np.isfinite(daily) & scaled
         derr = g.trailing("wd", np.where(both, np.abs(v - daily), 0.0), lay.week)
         werr = g.trailing("ww", np.where(both, np.abs(v - weekday), 0.0), lay.week)
         seen = g.trailing("ws", both, lay.week)
         better = (seen * 2 >= lay.week) & (werr * (1 + det.weekly_gain) < derr) & scaled
-        return np.where(better, weekday, daily), better
+        chosen = np.where(better, weekday, daily)
+        return chosen, better, chosen, np.full(daily.shape, np.nan)
 
     def _level(self, g: _Group, median: np.ndarray, inlier: np.ndarray) -> np.ndarray:
         """SeasonalDetector._level: slow and fast ratios of recent actual to median."""

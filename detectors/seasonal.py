@@ -134,11 +134,56 @@ def settled(shape: np.ndarray, spread: np.ndarray, count: np.ndarray, z: float) 
     every ratio, keeps nearly all of it; and its step at midnight is no spread (each ratio is
     measured from the shape at its own point, not from the window's). Unknown spread, no
     shape."""
+    se = shape_se(spread, count)
     with np.errstate(invalid="ignore", divide="ignore"):
-        se = 1.2533 * 1.4826 * spread / np.sqrt(count)
         gap = shape - 1.0
         pulled = 1.0 + np.sign(gap) * np.maximum(np.abs(gap) - z * se, 0.0)
     return np.where(np.isfinite(se), pulled, np.nan)
+
+
+def shape_se(spread: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """The standard error of a weekday's shape (see `settled`): 1.2533 x the robust sd of its
+    ratios / sqrt(count)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return 1.2533 * 1.4826 * spread / np.sqrt(count)
+
+
+def carry_terms(
+    unpulled: np.ndarray, median: np.ndarray, ok: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The terms whose trailing sums `carried` compares: the unpulled and the pulled median at
+    `ok` points where both are above 0 (0 elsewhere)."""
+    use = ok & (median > 0) & (unpulled > 0)
+    return np.where(use, unpulled, 0.0), np.where(use, median, 0.0)
+
+
+def carried(
+    unpulled: np.ndarray,
+    median: np.ndarray,
+    se: np.ndarray,
+    before_u: np.ndarray,
+    before_m: np.ndarray,
+    *,
+    z: float,
+) -> np.ndarray:
+    """Per point, the factor that gives back the part of the weekday's pull the fast level
+    carried in from the points before it, where the weekday's shape changed since.
+
+    The pull towards 1 (see `settled`) leaves part of a real weekend to the level: on a
+    Saturday shaped 0.76 and pulled to 0.79 the level settles near 0.96 and the range is right.
+    At midnight the level still holds Saturday's 0.96 while Sunday's shape has no pull left to
+    make up, and Sunday's first hours are expected 4-10% low. The factor is the ratio of the
+    unpulled to the pulled median now over the same ratio of their sums across the fast
+    level's window (`before_u`, `before_m`: trailing sums of `carry_terms`), pulled towards 1
+    by `z` standard errors of the shape now: within a weekday the two ratios agree and it is
+    1, and on a slice whose shape is noise the change is within its error. 1 where either is
+    unknown."""
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        factor = (unpulled / median) / (before_u / before_m)
+        gap = factor - 1.0
+        out = 1.0 + np.sign(gap) * np.maximum(np.abs(gap) - z * se, 0.0)
+        known = (median > 0) & (unpulled > 0) & (before_u > 0) & (before_m > 0)
+    return np.where(known & np.isfinite(out), out, 1.0)
 
 
 def _lagged(values: np.ndarray, lags: np.ndarray, first: int = 0) -> np.ndarray:
@@ -346,9 +391,26 @@ class SeasonalDetector(Detector):
         )
         return np.where(np.isfinite(fast), fast, slow)
 
+    def _carried(
+        self,
+        values: np.ndarray,
+        median: np.ndarray,
+        inlier: np.ndarray,
+        unpulled: np.ndarray,
+        shape_error: np.ndarray,
+    ) -> np.ndarray | float:
+        """`carried` over the fast level's window and its points (1 without a level)."""
+        if self.level_window == 0:
+            return 1.0
+        ok = inlier & np.isfinite(values) & np.isfinite(median)
+        u, m = carry_terms(unpulled, median, ok)
+        before_u = _trailing_sum(u, self.level_window)
+        before_m = _trailing_sum(m, self.level_window)
+        return carried(unpulled, median, shape_error, before_u, before_m, z=self.weekday_z)
+
     def _median(
         self, values: np.ndarray, period: int, *, sub_daily: bool
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Per point, the median of the same slot on the previous `days` days (from one day
         on: with fewer than min_history the width comes from the cold start), scaled to this
         weekday where `weeks` weeks (at least three) show it: by the median, over the
@@ -360,13 +422,15 @@ class SeasonalDetector(Detector):
         has caught up, while each slot's value still rests on 14 days rather than on three.
         Every median read is of values a day or more before the point it serves, so the scale
         is causal although it looks up to 2 x `weekday_hours` ahead of the point. Also which
-        points are scaled."""
+        points are scaled, and for `carried` the median scaled by the shape before its pull
+        (the median itself where nothing is pulled) and the shape's standard error (NaN)."""
         n = values.size
         seasons = np.arange(1, self.days + 1) * period
         week = 7 * period
         h = weekday_points(self.weekday_hours, period, spread=self.weekday_z > 0)
         if not sub_daily or self.weeks < WEEKLY_MIN or WEEKLY_MIN * week >= n or h == 0:
-            return _nanmedian(_lagged(values, seasons), axis=1), np.zeros(n, dtype=bool)
+            plain = _nanmedian(_lagged(values, seasons), axis=1)
+            return plain, np.zeros(n, dtype=bool), plain, np.full(n, np.nan)
         # The medians at the 2h points after the last one too: they read only earlier values.
         ahead = np.concatenate([values, np.full(2 * h, np.nan)])
         around = _nanmedian(_lagged(ahead, seasons), axis=1)
@@ -380,18 +444,22 @@ class SeasonalDetector(Detector):
             ratio = np.where((around > 0) & (weekly >= 0), weekly / around, np.nan)
         ratio[~np.isfinite(ratio)] = np.nan  # an overflow is no shape
         shape = pd.Series(ratio).rolling(2 * h + 1, center=True, min_periods=h + 1).median()
-        scale = shape.to_numpy()[:n]
+        scale = raw = shape.to_numpy()[:n]
+        se = np.full(n, np.nan)
         if self.weekday_z > 0:
             with np.errstate(invalid="ignore"):
                 off = pd.Series(np.abs(ratio - shape.to_numpy()))
             spread = off.rolling(2 * h + 1, center=True, min_periods=h + 1).median().to_numpy()
             count = off.notna().astype(float).rolling(2 * h + 1, center=True, min_periods=1).sum()
+            se = shape_se(spread[:n], count.to_numpy()[:n])
             scale = settled(scale, spread[:n], count.to_numpy()[:n], self.weekday_z)
         daily = around[:n]
         scaled = np.isfinite(scale)
         weekday = np.where(scaled, daily * scale, daily)
         if self.weekly_gain <= -1:
-            return weekday, scaled & (scale != 1.0)  # pulled to 1: the days' median alone
+            unpulled = np.where(scaled, daily * raw, weekday)
+            # Pulled to 1: the days' median alone.
+            return weekday, scaled & (scale != 1.0), unpulled, se
         # Only where the weekday's shape would have forecast better over the past week: on a
         # small slice with no weekly pattern the scale adds noise of its own.
         both = np.isfinite(values) & np.isfinite(daily) & scaled
@@ -399,7 +467,8 @@ class SeasonalDetector(Detector):
         weekday_err = _trailing_sum(np.where(both, np.abs(values - weekday), 0.0), week)
         seen = _trailing_sum(both.astype(float), week)
         better = (seen * 2 >= week) & (weekday_err * (1 + self.weekly_gain) < daily_err) & scaled
-        return np.where(better, weekday, daily), better
+        chosen = np.where(better, weekday, daily)
+        return chosen, better, chosen, np.full(n, np.nan)  # a choice, not a pull: nothing carried
 
     def _is_counts(self, values: np.ndarray) -> bool:
         finite = values[np.isfinite(values)]
@@ -528,7 +597,7 @@ class SeasonalDetector(Detector):
         sub_daily = period > 1 and step < timedelta(days=1)
         points_per_hour = 3600 / step.total_seconds()
         seasons = np.arange(1, self.days + 1) * period
-        median, weekly = self._median(values, period, sub_daily=sub_daily)
+        median, weekly, unpulled, shape_error = self._median(values, period, sub_daily=sub_daily)
         # Width: how wrong the forecast was at the same time of day on previous days (and a
         # few neighbouring slots). Same time of day means similar volume, so noise that grows
         # with volume and steep daily ramps are both accounted for.
@@ -562,6 +631,7 @@ class SeasonalDetector(Detector):
         inlier = np.abs(values - median) <= self.level_inlier * np.maximum(loose, floor0)
         # Pass 2: the level from normal-looking points, then the width from its own errors.
         expected = median * self._level(values, median, inlier)
+        expected = expected * self._carried(values, median, inlier, unpulled, shape_error)
         expected, rebased = self._rebase(
             values,
             expected,

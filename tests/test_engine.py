@@ -7,7 +7,13 @@ import pandas as pd
 import pytest
 
 from detectors.engine import REDO, BandEngine
-from detectors.seasonal import SeasonalDetector, weekday_points
+from detectors.seasonal import (
+    SeasonalDetector,
+    _trailing_sum,
+    carried,
+    carry_terms,
+    weekday_points,
+)
 
 ROWS = 112
 RTOL, ATOL = 1e-9, 1e-12
@@ -93,6 +99,31 @@ def test_counts_fed_at_once_and_bucket_by_bucket_equal_the_reference(params: dic
     assert any("weekly" in str(b) for b in stepped.basis.ravel())
 
 
+def test_the_pull_carried_across_a_weekend_midnight_matches() -> None:
+    """Steps across the midnight from a weekend (0.7) to a Monday on counts small enough for
+    the weekday's shape to be pulled: the level carries the pull, `carried` gives part of it
+    back (its factor is not 1 there), and the engine's two new running totals give the
+    reference's bands."""
+    n = 96 * 28 + 24
+    index = _index(n)
+    values = np.stack([_daily(n, 96, s, scale) for s, scale in ((4, 30), (5, 80))])
+    det = SeasonalDetector()
+    _, stepped, end = _feed(det, values, index, window=96 * 27 + 60, steps=60)
+    _check_all(det, values, index, stepped, end)
+    assert (end - 1) // 96 % 7 == 0 and (end - 1 - ROWS) // 96 % 7 == 6  # Sunday -> Monday
+    given_back = []
+    for row in values:
+        v = row[:end]
+        median, _, unpulled, se = det._median(v, 96, sub_daily=True)
+        ok = np.isfinite(v) & np.isfinite(median)
+        u, m = carry_terms(unpulled, median, ok)
+        w = det.level_window
+        factor = carried(unpulled, median, se, _trailing_sum(u, w), _trailing_sum(m, w),
+                         z=det.weekday_z)  # fmt: skip
+        given_back.append(np.abs(factor[-ROWS:] - 1).max())
+    assert max(given_back) > 0.01
+
+
 def test_ratio_with_weights() -> None:
     """A CTR around 0.2 with its denominator as weight: the binomial floor matches."""
     n = 96 * 20 + 30
@@ -166,10 +197,14 @@ def test_a_series_that_crosses_zero_has_no_level_as_a_share() -> None:
     reference keep the median (a rounding leftover once made their levels differ by 1e12)."""
     n = 96 * 27 + 24
     t = np.arange(n)
-    values = np.stack([
-        np.round(np.sin(2 * np.pi * t / 96) + 0.3 * np.random.default_rng(s).standard_normal(n), 3)
-        for s in (3, 4)
-    ])
+    values = np.stack(
+        [
+            np.round(
+                np.sin(2 * np.pi * t / 96) + 0.3 * np.random.default_rng(s).standard_normal(n), 3
+            )
+            for s in (3, 4)
+        ]
+    )
     det = SeasonalDetector()
     _, out, end = _feed(det, values, _index(n), window=96 * 27, steps=24)
     _check_all(det, values, _index(n), out, end)

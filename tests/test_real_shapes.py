@@ -12,6 +12,7 @@ import pytest
 
 import detectors
 from detectors import Status
+from detectors.seasonal import _trailing_sum, carried, carry_terms
 
 STEP = "15min"
 DAY = 96  # 15-minute buckets
@@ -163,6 +164,43 @@ def test_a_weekend_on_a_growing_series_is_expected_too(seed: int) -> None:
     last_week = slice(-7 * DAY, None)
     assert episodes(firing(series).iloc[last_week]) == 0
     assert episodes(firing(series, weekly_gain=0.1, weekday_z=0).iloc[last_week]) >= 1
+
+
+def test_the_pull_a_level_carries_across_midnight_is_given_back() -> None:
+    """A Saturday shaped 0.76 and pulled to 0.79 (weekday_z) leaves the level at about 0.96;
+    at Sunday's midnight the shape is 1.03 pulled to 1.0, and the level would expect Sunday
+    4% low on top of the 3% pulled off. `carried` gives that back, less 2 standard errors of
+    the shape; within Saturday, and where the shape changes by less than its error (a slice
+    with no weekly pattern), it is 1."""
+    w = 12  # the fast level's window (level_window)
+    daily = np.full(3 * w, 100.0)
+    raw = np.concatenate([np.full(2 * w, 0.76), np.full(w, 1.03)])
+    pulled = np.concatenate([np.full(2 * w, 0.79), np.full(w, 1.0)])
+    se = np.full(3 * w, 0.005)
+    ok = np.ones(3 * w, dtype=bool)
+
+    def factor(raw: np.ndarray, pulled: np.ndarray, se: np.ndarray) -> np.ndarray:
+        unpulled, median = daily * raw, daily * pulled
+        u, m = carry_terms(unpulled, median, ok)
+        before_u = _trailing_sum(u, w)
+        before_m = _trailing_sum(m, w)
+        return carried(unpulled, median, se, before_u, before_m, z=2.0)
+
+    out = factor(raw, pulled, se)
+    np.testing.assert_allclose(out[w : 2 * w], 1.0)  # a whole window of Saturday behind
+    sunday = (1.03 / 1.0) / (0.76 / 0.79) - 1 - 2 * 0.005
+    assert out[2 * w] == pytest.approx(1 + sunday)  # 7%: the first bucket of Sunday
+    assert out[2 * w] > 1.06
+    # Halfway into Sunday half the window is Saturday's: less is carried, less given back.
+    assert 1.01 < out[2 * w + w // 2] < out[2 * w]
+    # A patternless slice: the shape wobbles by 1% around 1, its error is 2%.
+    wobble = 1 + 0.01 * np.sin(np.arange(3 * w) / 3)
+    np.testing.assert_allclose(factor(wobble, np.ones(3 * w), np.full(3 * w, 0.02)), 1.0)
+    # Unknown shape error, or a median at or below 0: nothing is given back.
+    np.testing.assert_allclose(factor(raw, pulled, np.full(3 * w, np.nan)), 1.0)
+    pulled_neg = pulled.copy()
+    pulled_neg[2 * w] = -0.1
+    assert factor(raw, pulled_neg, se)[2 * w] == 1.0
 
 
 @pytest.mark.parametrize("seed", range(3))
