@@ -115,6 +115,7 @@ async def test_settings_nothing_beats_are_reported_unchanged() -> None:
     assert choice.start.false == 0 and choice.start.caught == ("drop",)
     assert choice.changes == {} and choice.steps == []
     assert "views            nothing beats the current settings (k 3.25, severe 2," in text
+    assert "noise_max 3, autocorr_se 2, weekday_z 2)" in text  # the band's knobs too
     assert "/set" not in text
     assert "views                    0.0       1" in text
 
@@ -156,6 +157,9 @@ def test_candidates_stay_within_the_parameter_and_start_nearest() -> None:
     assert candidates("severe", 2.0, narrow) == ([1.5], [2.5, 3.0])
     assert candidates("k", 3.1, detectors.params_of({"method": "seasonal"})["k"]) == (
         [3.0, 2.5], [3.25, 3.5, 4.0, 4.5, 5.0, 6.0, 8.0])  # fmt: skip
+    # The weekday's pull: from none (the shape as it is) to 4 standard errors.
+    weekday_z = detectors.params_of({"method": "seasonal"})["weekday_z"]
+    assert candidates("weekday_z", 2.0, weekday_z) == ([1.0, 0.0], [3.0, 4.0])
 
 
 @pytest.mark.parametrize(
