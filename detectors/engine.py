@@ -8,8 +8,9 @@ of the keys not in `keep`.
 
 How: every stage of SeasonalDetector._band looks back a bounded number of buckets (the same-slot
 median `days` days and its weekday scale `weeks` weeks, the widths `days` days plus neighbours, the
-level `level_slow` buckets (the weekday pull it carried, `level_window`), the re-base `rebase_hours`, the noise `noise_hours`, the sparse floor
-and the weekday choice a week, the cold start a day). The weekday scale also reads the same-slot
+level `level_slow` buckets and the weekday's pull it carried `level_window`, the re-base
+`rebase_hours`, the noise `noise_hours`, the sparse floor and the weekday choice a week, the cold
+start a day). The weekday scale also reads the same-slot
 medians of the `weekday_hours` after a bucket (twice that with `weekday_z`), which rest on values a
 day and more before it: the engine computes them from the window for each call. The engine keeps,
 per series, each stage's intermediate values for as far back as the next stage reads them, in ring
