@@ -458,7 +458,7 @@ class SeasonalDetector(Detector):
         weekday = np.where(scaled, daily * scale, daily)
         if self.weekly_gain <= -1:
             unpulled = np.where(scaled, daily * raw, weekday)
-            # Pulled to 1: the days' median alone.
+            # Scaled where a shape is left after its pull (pulled to 1: the days' median alone).
             return weekday, scaled & (scale != 1.0), unpulled, se
         # Only where the weekday's shape would have forecast better over the past week: on a
         # small slice with no weekly pattern the scale adds noise of its own.
