@@ -40,8 +40,7 @@ LADDERS: Mapping[str, tuple[float, ...]] = {
     "noise_max": (1.5, 2.0, 3.0, 5.0, 8.0),  # the most a noisy day widens the band
     # how much of the errors' correlation the sustained-shift test puts down to chance
     "autocorr_se": (1.0, 1.5, 2.0, 3.0, 4.0),
-    # how far the weekday's shape is pulled towards "no weekly pattern" (standard errors)
-    "weekday_z": (0.0, 1.0, 2.0, 3.0, 4.0),
+    "weekday_z": (0.0, 1.0, 2.0, 3.0, 4.0),  # the weekday's shape's pull to 1, in its own se
 }
 KNOBS = tuple(LADDERS)
 ROUNDS = 2
