@@ -682,9 +682,8 @@ class BandEngine:
             u, mm = carry_terms(unpulled, median, ok)
             before_u = g.trailing("cu", u, det.level_window)
             before_m = g.trailing("cm", mm, det.level_window)
-            expected = expected * carried(
-                unpulled, median, shape_error, before_u, before_m, z=det.weekday_z
-            )
+            expected = expected * carried(unpulled, median, shape_error, before_u, before_m,
+                                          z=det.weekday_z, clip=det.level_clip)  # fmt: skip
         expected, rebased = self._rebase(g, expected, np.fmax(loose, floor0))
         # The width from the level's own errors; the cold start where there is none yet.
         scale = self._scale(g.past("err2", np.abs(v - expected).astype(np.float32)), g.first_wide)

@@ -165,6 +165,7 @@ def carried(
     before_m: np.ndarray,
     *,
     z: float,
+    clip: float,
 ) -> np.ndarray:
     """Per point, the factor that gives back the part of the weekday's pull the fast level
     carried in from the points before it, where the weekday's shape changed since.
@@ -175,15 +176,18 @@ def carried(
     make up, and Sunday's first hours are expected 4-10% low. The factor is the ratio of the
     unpulled to the pulled median now over the same ratio of their sums across the fast
     level's window (`before_u`, `before_m`: trailing sums of `carry_terms`), pulled towards 1
-    by `z` standard errors of the shape now: within a weekday the two ratios agree and it is
-    1, and on a slice whose shape is noise the change is within its error. 1 where either is
-    unknown."""
+    by `z` standard errors of the shape now: within a weekday whose pull holds steady the two
+    ratios agree and it is 1 (near 1 where the pull drifts over the window), and on a slice
+    whose shape is noise the change is within its error. 1 where either is unknown; never
+    more than `clip` (the fast level's own `level_clip`) from 1, as the level it corrects is
+    held within that of the slow one: a window whose few usable points have a pull unlike the
+    bucket's (a weekend night at 2% of the week's volume) cannot swing the range by 80%."""
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         factor = (unpulled / median) / (before_u / before_m)
         gap = factor - 1.0
         out = 1.0 + np.sign(gap) * np.maximum(np.abs(gap) - z * se, 0.0)
         known = (median > 0) & (unpulled > 0) & (before_u > 0) & (before_m > 0)
-    return np.where(known & np.isfinite(out), out, 1.0)
+    return np.where(known & np.isfinite(out), np.clip(out, 1.0 - clip, 1.0 + clip), 1.0)
 
 
 def _lagged(values: np.ndarray, lags: np.ndarray, first: int = 0) -> np.ndarray:
@@ -406,7 +410,8 @@ class SeasonalDetector(Detector):
         u, m = carry_terms(unpulled, median, ok)
         before_u = _trailing_sum(u, self.level_window)
         before_m = _trailing_sum(m, self.level_window)
-        return carried(unpulled, median, shape_error, before_u, before_m, z=self.weekday_z)
+        return carried(unpulled, median, shape_error, before_u, before_m, z=self.weekday_z,
+                       clip=self.level_clip)  # fmt: skip
 
     def _median(
         self, values: np.ndarray, period: int, *, sub_daily: bool

@@ -119,7 +119,7 @@ def test_the_pull_carried_across_a_weekend_midnight_matches() -> None:
         u, m = carry_terms(unpulled, median, ok)
         w = det.level_window
         factor = carried(unpulled, median, se, _trailing_sum(u, w), _trailing_sum(m, w),
-                         z=det.weekday_z)  # fmt: skip
+                         z=det.weekday_z, clip=det.level_clip)  # fmt: skip
         given_back.append(np.abs(factor[-ROWS:] - 1).max())
     assert max(given_back) > 0.01
 

@@ -184,7 +184,7 @@ def test_the_pull_a_level_carries_across_midnight_is_given_back() -> None:
         u, m = carry_terms(unpulled, median, ok)
         before_u = _trailing_sum(u, w)
         before_m = _trailing_sum(m, w)
-        return carried(unpulled, median, se, before_u, before_m, z=2.0)
+        return carried(unpulled, median, se, before_u, before_m, z=2.0, clip=0.1)
 
     out = factor(raw, pulled, se)
     np.testing.assert_allclose(out[w : 2 * w], 1.0)  # a whole window of Saturday behind
@@ -196,6 +196,12 @@ def test_the_pull_a_level_carries_across_midnight_is_given_back() -> None:
     # A patternless slice: the shape wobbles by 1% around 1, its error is 2%.
     wobble = 1 + 0.01 * np.sin(np.arange(3 * w) / 3)
     np.testing.assert_allclose(factor(wobble, np.ones(3 * w), np.full(3 * w, 0.02)), 1.0)
+    # A window whose points were pulled far more than the bucket is (a weekend night at 2% of
+    # the week, its shape 0.011 pulled to 0.02): 1.82 as computed, but never more than the
+    # fast level's own clip (level_clip, 10%).
+    night = np.concatenate([np.full(2 * w, 0.011), np.full(w, 1.0)])
+    night_pulled = np.concatenate([np.full(2 * w, 0.02), np.full(w, 1.0)])
+    assert factor(night, night_pulled, se)[2 * w] == pytest.approx(1.1)
     # Unknown shape error, or a median at or below 0: nothing is given back.
     np.testing.assert_allclose(factor(raw, pulled, np.full(3 * w, np.nan)), 1.0)
     pulled_neg = pulled.copy()
