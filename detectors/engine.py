@@ -756,7 +756,7 @@ class BandEngine:
             spread = _rolling_median(near, h + 1)
             count = np.sum(~np.isnan(near), axis=-1)
             se = shape_se(spread, count)
-            scale = settled(scale, spread, count, det.weekday_z)
+            scale = settled(scale, se, det.weekday_z)
         scaled = np.isfinite(scale)
         weekday = np.where(scaled, daily * scale, daily)
         if det.weekly_gain <= -1:

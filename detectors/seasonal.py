@@ -123,18 +123,18 @@ def late_match(
     return e, lo, hi
 
 
-def settled(shape: np.ndarray, spread: np.ndarray, count: np.ndarray, z: float) -> np.ndarray:
-    """The weekday's shape pulled towards 1 by `z` standard errors of its own estimate.
+def settled(shape: np.ndarray, se: np.ndarray, z: float) -> np.ndarray:
+    """The weekday's shape pulled towards 1 by `z` standard errors `se` of its own estimate
+    (`shape_se` of the spread and count of its ratios).
 
-    `spread` is the median, over the same window, of how far each same-weekday / same-slot
-    ratio lies from the shape at its own point, `count` how many there are. On a slice with no
+    The spread is the median, over the same window, of how far each same-weekday / same-slot
+    ratio lies from the shape at its own point, the count how many there are. On a slice with no
     weekly pattern those ratios scatter around 1, the standard error of their median (1.2533 x
     the robust sd / sqrt(count)) is as large as the shape's distance from 1, and the shape goes:
     the range rests on the days alone instead of on their noise. A real weekend, 20% low on
     every ratio, keeps nearly all of it; and its step at midnight is no spread (each ratio is
     measured from the shape at its own point, not from the window's). Unknown spread, no
     shape."""
-    se = shape_se(spread, count)
     with np.errstate(invalid="ignore", divide="ignore"):
         gap = shape - 1.0
         pulled = 1.0 + np.sign(gap) * np.maximum(np.abs(gap) - z * se, 0.0)
@@ -457,7 +457,7 @@ class SeasonalDetector(Detector):
             spread = off.rolling(2 * h + 1, center=True, min_periods=h + 1).median().to_numpy()
             count = off.notna().astype(float).rolling(2 * h + 1, center=True, min_periods=1).sum()
             se = shape_se(spread[:n], count.to_numpy()[:n])
-            scale = settled(scale, spread[:n], count.to_numpy()[:n], self.weekday_z)
+            scale = settled(scale, se, self.weekday_z)
         daily = around[:n]
         scaled = np.isfinite(scale)
         weekday = np.where(scaled, daily * scale, daily)
