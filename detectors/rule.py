@@ -51,6 +51,12 @@ RULE_PARAMS: Mapping[str, Param] = {
     "window_score": Param(
         float, 1.25, 0.1, 100.0, "the window's deviation, in combined half-widths, that fires"
     ),
+    "window_confirm_up": Param(
+        int, 2, 1, 4, "buckets in a row a sustained rise no bucket shows must fire to alert"
+    ),
+    "window_confirm_down": Param(
+        int, 1, 1, 4, "buckets in a row a sustained drop no bucket shows must fire to alert"
+    ),
     "window_min_rel": Param(
         float, 0.15, 0.0, 10.0, "smallest relative shift the sustained-shift test fires on"
     ),
@@ -171,6 +177,8 @@ class Rule:
         self.missing_min_expected: float = values["missing_min_expected"]
         self.window: int = values["window"]
         self.window_score: float = values["window_score"]
+        self.window_confirm_up: int = values["window_confirm_up"]
+        self.window_confirm_down: int = values["window_confirm_down"]
         self.window_min_rel: float = values["window_min_rel"]
         self.window_min_expected: float = values["window_min_expected"]
         self.window_min_share: float = values["window_min_share"]
@@ -257,6 +265,7 @@ class Rule:
             sparse = [isinstance(b, str) and b.endswith("sparse") for b in band["basis"]]
             window = np.where(np.array(sparse, dtype=bool), 0, window)
             jump = np.where(np.array(sparse, dtype=bool), 0.0, jump)  # bursts are what it does
+        window = self._confirmed(window, outside, firing | (jump > 0), value > expected)
         firing |= (window > 0) | (jump > 0)
         missing = ~np.isfinite(value) & np.isfinite(expected)
         if self.missing_min_expected > 0 and self.direction is not Direction.UP:
@@ -323,6 +332,30 @@ class Rule:
             )
             length = np.where(fires & (length == 0), n, length)
         return length
+
+    def _confirmed(self, window: np.ndarray, outside: np.ndarray, fired: np.ndarray,
+                   up: np.ndarray) -> np.ndarray:  # fmt: skip
+        """`window` with the shifts that do not count yet set to 0. A sustained shift none of
+        whose buckets is outside the band is the weakest evidence the rule takes (on real and
+        synthetic series most such lone shifts were noise): it counts once it has fired at
+        `window_confirm_up` (a rise, `up`) or `window_confirm_down` buckets in a row, or where
+        it carries on from a bucket that fired on anything else (`fired`, or a shift with a
+        bucket outside). Consecutive shifts lean the same way: each holds the other's bucket."""
+        if max(self.window_confirm_up, self.window_confirm_down) <= 1:
+            return window
+        seen = np.concatenate([[0], np.cumsum(outside)])
+        ends = np.arange(1, window.size + 1)
+        shown = seen[ends] - seen[np.maximum(ends - np.maximum(window, 1), 0)] > 0
+        inside = (window > 0) & ~shown
+        run = _run_length(inside)
+        before = np.arange(window.size) - run  # the bucket before each run of inside shifts
+        led = (before >= 0) & (fired | ((window > 0) & shown))[np.maximum(before, 0)]
+        needed = np.where(up, self.window_confirm_up, self.window_confirm_down)
+        return np.where(inside & (run < needed) & ~led, 0, window)
+
+    def _confirm_reach(self) -> int:
+        """How many buckets before the last one its verdict may read (`_confirmed`)."""
+        return max(self.window_confirm_up, self.window_confirm_down) - 1
 
     def _jumps(self, score: np.ndarray) -> np.ndarray:
         """Per bucket, how many times the largest move of the score (deviation in half-widths)
@@ -434,6 +467,7 @@ class Rule:
         """The last bucket's verdict under this rule (only the rows its windows need)."""
         fine = _fineness(series.index[-USUAL_WINDOW:])
         tail = max(self._persistence(fine)[1], self.window, round(fine), 1) + USUAL_WINDOW
+        tail += self._confirm_reach()
         table = self.evaluate(series.iloc[-tail:], band.iloc[-tail:])
         row = table.iloc[-1]
         value = float(series.iloc[-1])

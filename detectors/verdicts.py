@@ -52,6 +52,10 @@ class _Last(NamedTuple):
     shifted: np.ndarray  # buckets outside among those of the sustained shift that fired
     jump: np.ndarray  # Rule.evaluate's `jump` where it alone made the bucket fire, else 0
     severe: np.ndarray  # the last bucket's score is at least the rule's `severe` here
+    # The sustained shift that fired has no bucket outside (Rule._confirmed), before it is
+    # confirmed; and whether anything else made the bucket fire (a missing one aside).
+    inside: np.ndarray
+    fired: np.ndarray
 
 
 def _prefix_sums(parts: Sequence[np.ndarray], at: Sequence[int]) -> np.ndarray:
@@ -302,16 +306,11 @@ def _judge(rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarra
     firing = outside[-1] & big & ((far.sum(axis=0) >= persist_k) | severe)
     window = np.where(sparse, 0, window)
     jump = _jump(rule, value, expected, lower, upper, where=outside[-1] & big & ~sparse)
+    shifted = _outside_of(rule, value, expected, lower, upper, window)
+    # What made it fire besides a shift with no bucket outside (which Rule._confirmed holds).
+    fired = firing | (jump > 0) | ((window > 0) & (shifted > 0))
     firing |= (window > 0) | (jump > 0)
-    missing = ~np.isfinite(v[-1]) & np.isfinite(e[-1])
-    if rule.missing_min_expected > 0 and rule.direction is not Direction.UP:
-        with np.errstate(invalid="ignore"):
-            missing &= e[-1] >= rule.missing_min_expected
-        # At a fine step one absent point is a collector's hiccup: missing for 15 minutes.
-        run = round(fine)
-        missing &= run <= width and ~np.isfinite(value[:, width - run :]).any(axis=1)
-    else:
-        missing &= False
+    missing = _missing(rule, value, e[-1], fine=fine)
     firing |= missing
     case = np.select(
         [missing, ~np.isfinite(v[-1]), ~np.isfinite(e[-1]), firing & ~side[-1], firing,
@@ -322,9 +321,52 @@ def _judge(rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarra
     # The reason names the jump only where neither persistence nor severity made it fire.
     jump = np.where((far.sum(axis=0) >= persist_k) | severe, 0.0, jump)
     return _Last(case, v[-1], e[-1], lo[-1], hi[-1], np.where(known[-1], score[-1], np.nan),
-                 window, outside.sum(axis=0),
-                 _outside_of(rule, value, expected, lower, upper, window), jump,
-                 severe)  # fmt: skip
+                 window, outside.sum(axis=0), shifted, jump, severe,
+                 (window > 0) & (shifted == 0), fired)  # fmt: skip
+
+
+def _missing(rule: Rule, value: np.ndarray, expected: np.ndarray, *, fine: float) -> np.ndarray:
+    """Per series, whether its last bucket fires as missing data (`expected`: its last
+    expected value), as Rule.evaluate's `missing`."""
+    width = value.shape[1]
+    missing = ~np.isfinite(value[:, -1]) & np.isfinite(expected)
+    if rule.missing_min_expected <= 0 or rule.direction is Direction.UP:
+        return missing & False
+    with np.errstate(invalid="ignore"):
+        missing &= expected >= rule.missing_min_expected
+    # At a fine step one absent point is a collector's hiccup: missing for 15 minutes.
+    run = round(fine)
+    return missing & (run <= width) & ~np.isfinite(value[:, width - run :]).any(axis=1)
+
+
+def _confirm(rule: Rule, tail: Sequence[np.ndarray], last: _Last, *, fine: float,
+             sparse_before: Sequence[np.ndarray]) -> _Last:  # fmt: skip
+    """`last` (the tails' last buckets, judged) with the shifts Rule._confirmed holds back
+    not firing: a shift with no bucket outside fires once it did at `window_confirm_up` (a
+    rise) or `window_confirm_down` buckets in a row, or right after a bucket that fired on
+    anything else. The buckets before are judged here, only for the series that need them
+    (`sparse_before[j - 1]`: per series, whether its band j buckets before the last is
+    sparse)."""
+    needed = np.where(last.value > last.expected, rule.window_confirm_up,
+                      rule.window_confirm_down)  # fmt: skip
+    open_ = last.inside & (needed > 1)
+    keep = np.zeros(open_.size, dtype=bool)
+    for back in range(1, rule._confirm_reach() + 1):
+        rows = np.flatnonzero(open_)
+        if rows.size == 0:
+            break
+        before = _judge(rule, *(a[rows, :-back] for a in tail), fine=fine,
+                        sparse=sparse_before[back - 1][rows])  # fmt: skip
+        keep[rows] = before.fired | (before.inside & (back + 1 >= needed[rows]))
+        open_[rows] = before.inside & ~keep[rows]
+    held = last.inside & (needed > 1) & ~keep
+    if not held.any():
+        return last
+    # Inside the band, then: in a direction that does not alert it is outside on one side.
+    side = (last.value < last.lower) | (last.value > last.upper)
+    case = np.where(held, np.where(side, _DIRECTION, _INSIDE), last.case)
+    zero = np.where(held, 0, last.window)
+    return last._replace(case=case, window=zero, shifted=np.where(held, 0, last.shifted))
 
 
 def _outside_of(  # noqa: PLR0917 - the tails of Rule.evaluate's inputs, as _judge has them
@@ -378,7 +420,7 @@ def verdicts(  # noqa: PLR0917 - the series and its band's columns, as Rule.verd
         return []
     fine = _fineness(index[-USUAL_WINDOW:])
     width = max(rule._persistence(fine)[1], rule.window, round(fine), 1) + USUAL_WINDOW
-    width = min(width, value.shape[1])
+    width = min(width + rule._confirm_reach(), value.shape[1])
     fine = _fineness(index[-width:])
     tail = [a[:, -width:] for a in (value, *band)]
     # Each distinct basis once: its code per series (-1: none), whether it is sparse.
@@ -388,13 +430,26 @@ def verdicts(  # noqa: PLR0917 - the series and its band's columns, as Rule.verd
         codes, found = pd.factorize(named[:, -1])
         kinds = list(found)
     sparse = np.array([isinstance(k, str) and k.endswith("sparse") for k in kinds] + [False])
+
+    def sparse_at(back: int) -> np.ndarray:
+        """Per series, whether its band `back` buckets before the last is sparse."""
+        if named is None or back >= width:
+            return np.zeros(value.shape[0], dtype=bool)
+        return np.array([isinstance(b, str) and b.endswith("sparse")
+                         for b in named[:, -1 - back]], dtype=bool)  # fmt: skip
+
     sparse = sparse[codes]
     parts = []
     # A few thousand series at a time: the working arrays stay tens of MB at any count.
     for start in range(0, value.shape[0], CHUNK):
         rows = slice(start, start + CHUNK)
+        chunk = [a[rows] for a in tail]
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # NaN, inf as data
-            parts.append(_judge(rule, *(a[rows] for a in tail), fine=fine, sparse=sparse[rows]))
+            judged = _judge(rule, *chunk, fine=fine, sparse=sparse[rows])
+            if judged.inside.any():
+                before = [sparse_at(back)[rows] for back in range(1, rule._confirm_reach() + 1)]
+                judged = _confirm(rule, chunk, judged, fine=fine, sparse_before=before)
+            parts.append(judged)
     last = _Last(*(np.concatenate(field) for field in zip(*parts, strict=True)))
     return _build(rule, index[-1], last, (codes, kinds), rule._persistence(fine))
 

@@ -92,6 +92,41 @@ def test_sustained_shift_fires_where_no_single_bucket_does() -> None:
     assert rule.verdict(clear, band).reason.startswith("below expected for the last 2 buckets")
 
 
+def test_a_rise_no_bucket_shows_alerts_once_it_held_for_two_buckets() -> None:
+    """A sustained shift with every bucket inside the band (two at 90% of a half-width sum
+    to 1.27 combined half-widths): a drop alerts at once; a rise only once the test has
+    fired at two buckets in a row, or right after a bucket that fired on something else."""
+    rule = Rule(window=4, window_score=1.25, window_min_expected=100, min_rel_change=0.05,
+                window_min_rel=0.05)  # fmt: skip
+    drop, band = flat([100, 100, 100, 100, 91, 91], half=10.0)
+    assert rule.evaluate(drop, band)["firing"].tolist() == [False] * 5 + [True]
+    rise, band = flat([100, 100, 100, 100, 109, 109], half=10.0)
+    table = rule.evaluate(rise, band)
+    assert not table["firing"].any()
+    assert table["window"].tolist() == [0] * 6  # held back: no shift named
+    verdict = rule.verdict(rise, band)
+    assert (verdict.status, verdict.reason) == (Status.OK, "inside the band")
+    longer, band = flat([100, 100, 100, 100, 109, 109, 109], half=10.0)
+    assert rule.evaluate(longer, band)["firing"].tolist() == [False] * 6 + [True]
+    assert rule.verdict(longer, band).reason == (
+        "above expected for the last 2 buckets together (a sustained shift no single bucket "
+        "shows)"
+    )
+    at_once = Rule(window=4, window_score=1.25, window_min_expected=100, min_rel_change=0.05,
+                   window_min_rel=0.05, window_confirm_up=1)  # fmt: skip
+    assert at_once.evaluate(rise, band.iloc[:6])["firing"].tolist() == [False] * 5 + [True]
+    slow = Rule(window=4, window_score=1.25, window_min_expected=100, min_rel_change=0.05,
+                window_min_rel=0.05, window_confirm_down=3)  # fmt: skip
+    assert not slow.evaluate(drop, band.iloc[:6])["firing"].any()
+    # After a spike that fired (2.5 half-widths out, then a shift with it inside the window),
+    # a rise inside the band carries the alert on at once.
+    after, band = flat([100, 100, 100, 125, 109, 109], half=10.0)
+    table = rule.evaluate(after, band)
+    assert table["firing"].tolist() == [False] * 3 + [True] * 3
+    assert table["window"].iloc[-1] == 2 and not table["outside"].iloc[-2:].any()
+    assert rule.verdict(after, band).status is Status.ANOMALY
+
+
 def test_a_short_window_on_counts_needs_less_volume_than_the_longest() -> None:
     """A 2-bucket spike on counts of 150 a bucket (300 events, one bucket 1.3 half-widths out,
     one inside) fires by default: the volume guard of 400 holds for the 4-bucket window, a

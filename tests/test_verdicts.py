@@ -210,6 +210,8 @@ RULES: list[tuple[dict[str, object], str, int]] = [  # a rule, its step, the arr
     ({}, "5min", 112),
     ({"direction": "down", "fine_persist": 0.5}, "5min", 112),
     ({}, "1min", 150),
+    ({"window_confirm_up": 3, "window_confirm_down": 2}, "15min", 112),
+    ({"window_confirm_up": 1, "direction": "down", "window_confirm_down": 4}, "15min", 103),
 ]
 
 
@@ -278,6 +280,25 @@ def test_the_comparison_reaches_every_branch_of_the_rule() -> None:
     assert set(seen) == set(BRANCHES), seen
     assert lengths == {"2", "3", "4"}
     assert rebased > 0
+
+
+def test_shifts_held_back_and_confirmed_are_among_the_compared() -> None:
+    """Among the verdicts compared above, rises inside the band that the sustained-shift test
+    fires on at the last bucket only are held back (with window_confirm_up 1 they alert),
+    and others that held for two buckets alert: both ways of Rule._confirmed are checked."""
+    rng = np.random.default_rng(29)
+    index = pd.date_range("2026-11-27", periods=112, freq="15min", tz="UTC")
+    arrays = stack(rng, 480, 112)
+    rule, eager = Rule(), Rule(window_confirm_up=1)
+    now, then = verdicts(rule, index, *arrays), verdicts(eager, index, *arrays)
+    rises = [i for i, v in enumerate(then) if "above" in v.reason and "no single" in v.reason]
+    held = [i for i in rises if now[i].reason.startswith("inside the band")]
+    confirmed = [i for i in rises if now[i].reason == then[i].reason]
+    assert held and confirmed, (held, confirmed)
+    assert len(held) + len(confirmed) == len(rises)
+    picked = held + confirmed
+    want = reference(rule, index, tuple(a[picked] for a in arrays))  # type: ignore[arg-type]
+    assert [now[i] for i in picked] == want
 
 
 def test_autocorrelation_equals_the_rule_at_every_bucket() -> None:

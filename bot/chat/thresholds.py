@@ -89,6 +89,8 @@ PARAM_HELP: tuple[str, ...] = (
     _("smallest |value - expected|, in units"),
     _("longest window (buckets) of the sustained-shift test (0 = off)"),
     _("the window's deviation, in combined half-widths, that fires"),
+    _("buckets in a row a sustained rise no bucket shows must fire to alert"),
+    _("buckets in a row a sustained drop no bucket shows must fire to alert"),
     _("smallest relative shift the sustained-shift test fires on"),
     _("counts: events expected over the longest window (pro rata)"),
     _("non-counts: share of a usual window's size for that test"),

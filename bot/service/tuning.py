@@ -38,8 +38,8 @@ LADDERS: Mapping[str, tuple[float, ...]] = {
     "window_score": (1.0, 1.25, 1.5, 2.0, 3.0),  # the sustained-shift test
     "persist_level": (1.0, 1.25, 1.5, 2.0),  # how far out a bucket counts for "2 of 3"
     "noise_max": (1.5, 2.0, 3.0, 5.0, 8.0),  # the most a noisy day widens the band
-    # how much of the errors' correlation the sustained-shift test puts down to chance
-    "autocorr_se": (1.0, 1.5, 2.0, 3.0, 4.0),
+    "autocorr_se": (1.0, 1.5, 2.0, 3.0, 4.0),  # the errors' correlation put down to chance
+    "window_confirm_up": (1, 2, 3),  # buckets a rise inside the band must hold to alert
     "weekday_z": (0.0, 1.0, 2.0, 3.0, 4.0),  # the weekday's shape's pull to 1, in its own se
 }
 KNOBS = tuple(LADDERS)
