@@ -52,10 +52,12 @@ RULE_PARAMS: Mapping[str, Param] = {
         float, 1.25, 0.1, 100.0, "the window's deviation, in combined half-widths, that fires"
     ),
     "window_confirm_up": Param(
-        int, 2, 1, 4, "buckets in a row a sustained rise no bucket shows must fire to alert"
+        int, 2, 1, 4,
+        "buckets in a row the sustained-shift test must fire on a rise inside the band to alert",
     ),
     "window_confirm_down": Param(
-        int, 1, 1, 4, "buckets in a row a sustained drop no bucket shows must fire to alert"
+        int, 1, 1, 4,
+        "buckets in a row the sustained-shift test must fire on a drop inside the band to alert",
     ),
     "window_min_rel": Param(
         float, 0.15, 0.0, 10.0, "smallest relative shift the sustained-shift test fires on"
