@@ -267,7 +267,7 @@ class Rule:
             sparse = [isinstance(b, str) and b.endswith("sparse") for b in band["basis"]]
             window = np.where(np.array(sparse, dtype=bool), 0, window)
             jump = np.where(np.array(sparse, dtype=bool), 0.0, jump)  # bursts are what it does
-        window = self._confirmed(window, outside, firing | (jump > 0), value > expected)
+        window = self._confirmed(window, outside, value > expected)
         firing |= (window > 0) | (jump > 0)
         missing = ~np.isfinite(value) & np.isfinite(expected)
         if self.missing_min_expected > 0 and self.direction is not Direction.UP:
@@ -335,14 +335,15 @@ class Rule:
             length = np.where(fires & (length == 0), n, length)
         return length
 
-    def _confirmed(self, window: np.ndarray, outside: np.ndarray, fired: np.ndarray,
-                   up: np.ndarray) -> np.ndarray:  # fmt: skip
+    def _confirmed(self, window: np.ndarray, outside: np.ndarray, up: np.ndarray) -> np.ndarray:
         """`window` with the shifts that do not count yet set to 0. A sustained shift none of
         whose buckets is outside the band is the weakest evidence the rule takes (on real and
         synthetic series most such lone shifts were noise): it counts once it has fired at
         `window_confirm_up` (a rise, `up`) or `window_confirm_down` buckets in a row, or where
-        it carries on from a bucket that fired on anything else (`fired`, or a shift with a
-        bucket outside). Consecutive shifts lean the same way: each holds the other's bucket."""
+        it carries straight on from a shift with a bucket outside. (The bucket before a run of
+        such shifts is inside the run's first window, so it was not outside: persistence,
+        severity and a jump, which need it outside, cannot have fired there.) Consecutive
+        shifts lean the same way: each holds the other's bucket."""
         if max(self.window_confirm_up, self.window_confirm_down) <= 1:
             return window
         seen = np.concatenate([[0], np.cumsum(outside)])
@@ -351,7 +352,7 @@ class Rule:
         inside = (window > 0) & ~shown
         run = _run_length(inside)
         before = np.arange(window.size) - run  # the bucket before each run of inside shifts
-        led = (before >= 0) & (fired | ((window > 0) & shown))[np.maximum(before, 0)]
+        led = (before >= 0) & ((window > 0) & shown)[np.maximum(before, 0)]
         needed = np.where(up, self.window_confirm_up, self.window_confirm_down)
         return np.where(inside & (run < needed) & ~led, 0, window)
 

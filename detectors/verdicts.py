@@ -53,9 +53,9 @@ class _Last(NamedTuple):
     jump: np.ndarray  # Rule.evaluate's `jump` where it alone made the bucket fire, else 0
     severe: np.ndarray  # the last bucket's score is at least the rule's `severe` here
     # The sustained shift that fired has no bucket outside (Rule._confirmed), before it is
-    # confirmed; and whether anything else made the bucket fire (a missing one aside).
+    # confirmed; or it has one (a shift held back after it carries on).
     inside: np.ndarray
-    fired: np.ndarray
+    shown: np.ndarray
 
 
 def _prefix_sums(parts: Sequence[np.ndarray], at: Sequence[int]) -> np.ndarray:
@@ -160,7 +160,8 @@ class _Windows:
     running sums it needs, taken once, then the test for any rows and autocorrelations."""
 
     def __init__(self, rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarray,
-                 upper: np.ndarray, *, fine: float) -> None:  # fmt: skip
+                 upper: np.ndarray, *, fine: float,
+                 counts: np.ndarray | None = None) -> None:  # fmt: skip
         series, width = value.shape
         self.rule = rule
         self.longest = min(rule.window, width) if rule.window >= 2 else 0
@@ -201,10 +202,7 @@ class _Windows:
             self.sums[n - 1, 3] = signs[:, n - 1]
             gaps = np.stack([h[:, n - 1] for h in holes])
             self.sums[n - 1][gaps > 0] = np.nan
-        finite = np.isfinite(value)
-        self.counts = finite.any(axis=1) & np.all(
-            ~finite | ((value >= 0) & (value == np.round(value))), axis=1
-        )
+        self.counts = _counts(value) if counts is None else counts[chosen]
 
     def lengths(self, rows: np.ndarray, rho: np.ndarray) -> np.ndarray:
         """For the series `rows` (indices), with autocorrelations `rho`, the shortest window
@@ -259,10 +257,20 @@ class _Windows:
         return length
 
 
+def _counts(value: np.ndarray) -> np.ndarray:
+    """Per series (row), whether its known values are all whole and non-negative: events,
+    whose volume guard is in events (Rule.evaluate decides it over the whole tail)."""
+    finite = np.isfinite(value)
+    return finite.any(axis=1) & np.all(~finite | ((value >= 0) & (value == np.round(value))),
+                                       axis=1)  # fmt: skip
+
+
 def _judge(rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarray,
-           upper: np.ndarray, *, fine: float, sparse: np.ndarray) -> _Last:  # fmt: skip
+           upper: np.ndarray, *, fine: float, sparse: np.ndarray,
+           counts: np.ndarray | None = None) -> _Last:  # fmt: skip
     """Rule.evaluate's last row and Rule._explain's branch for every series (a row of the
-    arrays' tails). `sparse`: per series, whether its last band rests on a sparse basis."""
+    arrays' tails). `sparse`: per series, whether its last band rests on a sparse basis;
+    `counts`, whether it is counts (by default, from these values)."""
     series, width = value.shape
     persist_k, persist_m = rule._persistence(fine)
     recent = min(persist_m, width)
@@ -281,7 +289,7 @@ def _judge(rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarra
     # Autocorrelation only ever holds a bucket back (a persistence level of at least
     # persist_level, a window's band at least as wide as without it), so it is needed only
     # where a bucket is that far out or a window fires without it.
-    windows = _Windows(rule, value, expected, lower, upper, fine=fine)
+    windows = _Windows(rule, value, expected, lower, upper, fine=fine, counts=counts)
     everyone = np.arange(series)
     window = windows.lengths(everyone, np.zeros(series))
     rho = np.zeros(v.shape)
@@ -307,8 +315,6 @@ def _judge(rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarra
     window = np.where(sparse, 0, window)
     jump = _jump(rule, value, expected, lower, upper, where=outside[-1] & big & ~sparse)
     shifted = _outside_of(rule, value, expected, lower, upper, window)
-    # What made it fire besides a shift with no bucket outside (which Rule._confirmed holds).
-    fired = firing | (jump > 0) | ((window > 0) & (shifted > 0))
     firing |= (window > 0) | (jump > 0)
     missing = _missing(rule, value, e[-1], fine=fine)
     firing |= missing
@@ -322,7 +328,7 @@ def _judge(rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarra
     jump = np.where((far.sum(axis=0) >= persist_k) | severe, 0.0, jump)
     return _Last(case, v[-1], e[-1], lo[-1], hi[-1], np.where(known[-1], score[-1], np.nan),
                  window, outside.sum(axis=0), shifted, jump, severe,
-                 (window > 0) & (shifted == 0), fired)  # fmt: skip
+                 (window > 0) & (shifted == 0), (window > 0) & (shifted > 0))  # fmt: skip
 
 
 def _missing(rule: Rule, value: np.ndarray, expected: np.ndarray, *, fine: float) -> np.ndarray:
@@ -343,21 +349,23 @@ def _confirm(rule: Rule, tail: Sequence[np.ndarray], last: _Last, *, fine: float
              sparse_before: Sequence[np.ndarray]) -> _Last:  # fmt: skip
     """`last` (the tails' last buckets, judged) with the shifts Rule._confirmed holds back
     not firing: a shift with no bucket outside fires once it did at `window_confirm_up` (a
-    rise) or `window_confirm_down` buckets in a row, or right after a bucket that fired on
-    anything else. The buckets before are judged here, only for the series that need them
+    rise) or `window_confirm_down` buckets in a row, or straight after a shift with a bucket
+    outside. The buckets before are judged here, only for the series that need them
     (`sparse_before[j - 1]`: per series, whether its band j buckets before the last is
     sparse)."""
     needed = np.where(last.value > last.expected, rule.window_confirm_up,
                       rule.window_confirm_down)  # fmt: skip
     open_ = last.inside & (needed > 1)
     keep = np.zeros(open_.size, dtype=bool)
+    # Rule.evaluate tells counts from the whole tail it judges, the last bucket included.
+    counts = _counts(tail[0])
     for back in range(1, rule._confirm_reach() + 1):
         rows = np.flatnonzero(open_)
         if rows.size == 0:
             break
         before = _judge(rule, *(a[rows, :-back] for a in tail), fine=fine,
-                        sparse=sparse_before[back - 1][rows])  # fmt: skip
-        keep[rows] = before.fired | (before.inside & (back + 1 >= needed[rows]))
+                        sparse=sparse_before[back - 1][rows], counts=counts[rows])  # fmt: skip
+        keep[rows] = before.shown | (before.inside & (back + 1 >= needed[rows]))
         open_[rows] = before.inside & ~keep[rows]
     held = last.inside & (needed > 1) & ~keep
     if not held.any():

@@ -95,7 +95,7 @@ def test_sustained_shift_fires_where_no_single_bucket_does() -> None:
 def test_a_rise_no_bucket_shows_alerts_once_it_held_for_two_buckets() -> None:
     """A sustained shift with every bucket inside the band (two at 90% of a half-width sum
     to 1.27 combined half-widths): a drop alerts at once; a rise only once the test has
-    fired at two buckets in a row, or right after a bucket that fired on something else."""
+    fired at two buckets in a row, or straight after a shift with a bucket outside."""
     rule = Rule(window=4, window_score=1.25, window_min_expected=100, min_rel_change=0.05,
                 window_min_rel=0.05)  # fmt: skip
     drop, band = flat([100, 100, 100, 100, 91, 91], half=10.0)
@@ -118,8 +118,8 @@ def test_a_rise_no_bucket_shows_alerts_once_it_held_for_two_buckets() -> None:
     slow = Rule(window=4, window_score=1.25, window_min_expected=100, min_rel_change=0.05,
                 window_min_rel=0.05, window_confirm_down=3)  # fmt: skip
     assert not slow.evaluate(drop, band.iloc[:6])["firing"].any()
-    # After a spike that fired (2.5 half-widths out, then a shift with it inside the window),
-    # a rise inside the band carries the alert on at once.
+    # After a spike that fired (2.5 half-widths out), the next window holds it and fires as a
+    # shift with a bucket outside; a rise inside the band then carries the alert on at once.
     after, band = flat([100, 100, 100, 125, 109, 109], half=10.0)
     table = rule.evaluate(after, band)
     assert table["firing"].tolist() == [False] * 3 + [True] * 3

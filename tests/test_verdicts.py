@@ -301,6 +301,28 @@ def test_shifts_held_back_and_confirmed_are_among_the_compared() -> None:
     assert [now[i] for i in picked] == want
 
 
+def test_the_buckets_before_are_judged_as_counts_or_not_by_the_whole_tail() -> None:
+    """Counts of 100 that rise to 118 for 3 buckets, the last of them 118.5: Rule.evaluate
+    judges the whole tail as no counts, so the bucket before the last fires its shift on the
+    non-count volume guard (a quarter of a usual window), not on 400 events, and confirms
+    the last one's; the matrix path re-judges that bucket the same way."""
+    index = pd.date_range("2026-11-27", periods=110, freq="15min", tz="UTC")
+    values = np.full((1, 110), 100.0)
+    values[0, -3:] = [118, 118, 118.5]
+    expected = np.full((1, 110), 100.0)
+    rule = Rule(autocorr_max=0)
+    band = pd.DataFrame({"expected": expected[0], "lower": 80.0, "upper": 120.0}, index=index)
+    want = rule.verdict(pd.Series(values[0], index=index), band)
+    got = verdicts(rule, index, values, expected, expected - 20, expected + 20)
+    assert got == [want]
+    assert want.reason.startswith("above expected for the last 2 buckets together")
+    whole = values.copy()
+    whole[0, -1] = 118  # all counts: 236 events over 2 buckets is short of 283, nothing fires
+    assert verdicts(rule, index, whole, expected, expected - 20, expected + 20)[0].reason == (
+        "inside the band"
+    )
+
+
 def test_autocorrelation_equals_the_rule_at_every_bucket() -> None:
     """The lag-1 autocorrelation of each series' scores, at each bucket of a tail (from no
     pairs at all to a full trailing window), equals Rule._autocorrelation's."""
