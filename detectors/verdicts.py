@@ -439,12 +439,12 @@ def verdicts(  # noqa: PLR0917 - the series and its band's columns, as Rule.verd
         kinds = list(found)
     sparse = np.array([isinstance(k, str) and k.endswith("sparse") for k in kinds] + [False])
 
-    def sparse_at(back: int) -> np.ndarray:
-        """Per series, whether its band `back` buckets before the last is sparse."""
+    def sparse_at(back: int, rows: slice) -> np.ndarray:
+        """Per series of `rows`, whether its band `back` buckets before the last is sparse."""
         if named is None or back >= width:
-            return np.zeros(value.shape[0], dtype=bool)
+            return np.zeros(value[rows].shape[0], dtype=bool)
         return np.array([isinstance(b, str) and b.endswith("sparse")
-                         for b in named[:, -1 - back]], dtype=bool)  # fmt: skip
+                         for b in named[rows, -1 - back]], dtype=bool)  # fmt: skip
 
     sparse = sparse[codes]
     parts = []
@@ -455,7 +455,7 @@ def verdicts(  # noqa: PLR0917 - the series and its band's columns, as Rule.verd
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # NaN, inf as data
             judged = _judge(rule, *chunk, fine=fine, sparse=sparse[rows])
             if judged.inside.any():
-                before = [sparse_at(back)[rows] for back in range(1, rule._confirm_reach() + 1)]
+                before = [sparse_at(back, rows) for back in range(1, rule._confirm_reach() + 1)]
                 judged = _confirm(rule, chunk, judged, fine=fine, sparse_before=before)
             parts.append(judged)
     last = _Last(*(np.concatenate(field) for field in zip(*parts, strict=True)))
