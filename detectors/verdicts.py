@@ -370,11 +370,11 @@ def _confirm(rule: Rule, tail: Sequence[np.ndarray], last: _Last, *, fine: float
     held = last.inside & (needed > 1) & ~keep
     if not held.any():
         return last
-    # Inside the band, then: in a direction that does not alert it is outside on one side.
+    # A held bucket is not outside in a direction that alerts: inside the band, or outside
+    # it the other way (as Rule._explain words a bucket that does not fire).
     side = (last.value < last.lower) | (last.value > last.upper)
     case = np.where(held, np.where(side, _DIRECTION, _INSIDE), last.case)
-    zero = np.where(held, 0, last.window)
-    return last._replace(case=case, window=zero, shifted=np.where(held, 0, last.shifted))
+    return last._replace(case=case, window=np.where(held, 0, last.window))
 
 
 def _outside_of(  # noqa: PLR0917 - the tails of Rule.evaluate's inputs, as _judge has them
