@@ -358,7 +358,8 @@ def _confirm(rule: Rule, tail: Sequence[np.ndarray], last: _Last, *, fine: float
     open_ = last.inside & (needed > 1)
     keep = np.zeros(open_.size, dtype=bool)
     # Rule.evaluate tells counts from the whole tail it judges, the last bucket included.
-    counts = _counts(tail[0])
+    counts = np.zeros(open_.size, dtype=bool)
+    counts[open_] = _counts(tail[0][open_])
     for back in range(1, rule._confirm_reach() + 1):
         rows = np.flatnonzero(open_)
         if rows.size == 0:
