@@ -95,6 +95,8 @@ from detectors.seasonal import (
     carry_terms,
     late_match,
     late_points,
+    same_time_autocorr,
+    same_time_pairs,
     seasonal_period,
     settled,
     shape_se,
@@ -127,6 +129,7 @@ class EngineBands:
     lower: np.ndarray
     upper: np.ndarray
     basis: np.ndarray  # (S, rows) object: the reference's strings, None where there is no band
+    autocorr: np.ndarray  # (S, rows) float64: the reference's `autocorr` column
 
 
 @dataclass(frozen=True)
@@ -418,6 +421,7 @@ class BandEngine:
         for name in ("oe", "ol", "ou"):
             rings.add(name, self.rows + layout.late + r, f64, np.nan)
         rings.add("ob", self.rows + layout.late + r, np.int8, 0)
+        rings.add("oa", self.rows + layout.late + r, f64, np.nan)
         self._rings = rings
         self._layout = layout
         self._slot.clear()
@@ -482,7 +486,8 @@ class BandEngine:
         if len(index) < 2:
             nothing = np.full((len(keys), self.rows), np.nan)
             return EngineBands(nothing, nothing.copy(), nothing.copy(),
-                               np.full((len(keys), self.rows), None, dtype=object))  # fmt: skip
+                               np.full((len(keys), self.rows), None, dtype=object),
+                               nothing.copy())  # fmt: skip
         a = self._place(index)
         end = a + len(index)
         slots, fresh = self._slots_of(keys)
@@ -627,6 +632,7 @@ class BandEngine:
             lower=lower[:, late:],
             upper=upper[:, late:],
             basis=_CODES[arrays["ob"][shown].astype(np.int64)],
+            autocorr=arrays["oa"][shown],
         )
 
     def _run(
@@ -686,7 +692,8 @@ class BandEngine:
                                           z=det.weekday_z, clip=det.level_clip)  # fmt: skip
         expected, rebased = self._rebase(g, expected, np.fmax(loose, floor0))
         # The width from the level's own errors; the cold start where there is none yet.
-        scale = self._scale(g.past("err2", np.abs(v - expected).astype(np.float32)), g.first_wide)
+        err2 = g.past("err2", (v - expected).astype(np.float32))  # signed: see _same_time
+        scale = self._scale(err2, g.first_wide)
         basis = np.where(np.isfinite(scale), np.where(weekly, 1, 2), 0).astype(np.int8)
         expected, scale, basis = self._cold(g, expected, scale, basis, seen)
         floor = self._floor(expected, resolution, counts)
@@ -707,7 +714,8 @@ class BandEngine:
         code = np.where(known, basis + 8 * (rebased & known) + 16 * (known & wide), 0)
         lower = final - half
         lower = np.where(counts, np.maximum(lower, 0.0), lower)
-        g.new.update(oe=final, ol=lower, ou=final + half, ob=code.astype(np.int8))
+        autocorr = np.where(known, self._same_time(err2, half, g.first_wide), np.nan)
+        g.new.update(oe=final, ol=lower, ou=final + half, ob=code.astype(np.int8), oa=autocorr)
 
     def _running(self, g: _Group) -> tuple[np.ndarray, np.ndarray]:
         """Per new row: the resolution of the values before it, and how many were finite."""
@@ -845,6 +853,21 @@ class BandEngine:
         basis[who, j] = np.where(use, np.where(short[who, j], 3, 4), basis[who, j])
         return expected, scale, basis
 
+    def _same_time(self, err: _Past, half: np.ndarray, first: int) -> np.ndarray:
+        """The reference's `autocorr` column for the new rows from `first` on (NaN before):
+        the lag-1 correlation of the errors at the same time of day on previous days."""
+        lay = self._layout
+        assert lay is not None
+        out = np.full(err.new.shape, np.nan)
+        rows = np.arange(first, err.new.shape[1])
+        if rows.size == 0:
+            return out
+        pairs = same_time_pairs(lay.lags)
+        out[:, first:] = same_time_autocorr(
+            err.lagged(rows, pairs), err.lagged(rows, pairs + 1), half[:, first:]
+        )
+        return out
+
     def _scale(self, err: _Past, first: int) -> np.ndarray:
         """SeasonalDetector._scale for the new rows from `first` on (float32, same picks; a
         partition where no lag is missing, which picks the same values as the sort)."""
@@ -854,7 +877,7 @@ class BandEngine:
         rows = np.arange(first, err.new.shape[1])
         if rows.size == 0:
             return out
-        past = err.lagged(rows, lay.lags)
+        past = np.abs(err.lagged(rows, lay.lags))  # the sizes (err2 keeps the signs)
         count = np.sum(~np.isnan(past), axis=-1)
         top = max(past.shape[-1] - 1, 0)
         full = count == past.shape[-1]

@@ -131,6 +131,11 @@ def shift_words(n: int) -> str:
     return f"a sustained shift over the last {n} buckets"
 
 
+def _column(band: pd.DataFrame, name: str) -> np.ndarray | None:
+    """A band's optional float column (a detector may not give it)."""
+    return band[name].to_numpy(dtype="float64") if name in band.columns else None
+
+
 def _fineness(index: pd.Index) -> float:
     """Steps per 15 minutes (1 at 15 minutes and for coarser steps)."""
     if not isinstance(index, pd.DatetimeIndex) or len(index) < 2:
@@ -232,7 +237,7 @@ class Rule:
         # follow one another and hover just past the edge of the band for a while without
         # anything happening. Errors correlated by rho (lag 1) wander sqrt(1 + 2 rho) times
         # as far over a run as independent ones: a run counts from that far out.
-        rho = self._autocorrelation(value, expected, lower, upper)
+        rho = self._autocorrelation(value, expected, lower, upper, _column(band, "autocorr"))
         # At a finer step the same noise stays outside for more steps in a row: persistence
         # is measured in time (by default 2 of 3 quarter-hours' worth of steps).
         persist_k, persist_m = self._persistence(fine)
@@ -394,13 +399,29 @@ class Rule:
         return min(max(round(self.persist_k * grow), 1), persist_m), persist_m
 
     def _autocorrelation(
-        self, value: np.ndarray, expected: np.ndarray, lower: np.ndarray, upper: np.ndarray
+        self,
+        value: np.ndarray,
+        expected: np.ndarray,
+        lower: np.ndarray,
+        upper: np.ndarray,
+        same_time: np.ndarray | None = None,
     ) -> np.ndarray:
         """Per bucket, how much each bucket's deviation resembles the one before it (lag-1
-        correlation of the scores over the last USUAL_WINDOW buckets, before this one; scores
-        capped at 3 so an incident does not set it), between 0 and autocorr_max."""
+        correlation of the scores over the last USUAL_WINDOW buckets, before this one; only
+        pairs inside the band, so an incident does not set it), or where larger the band's
+        `same_time` (the same at this time of day on previous days: a day's own level that
+        steps at midnight leaves its first buckets one error), between 0 and autocorr_max."""
         if self.autocorr_max <= 0:
             return np.zeros(value.size)
+        day = self._day_autocorrelation(value, expected, lower, upper)
+        if same_time is None:
+            return day
+        return np.clip(np.fmax(day, same_time), 0.0, self.autocorr_max)
+
+    def _day_autocorrelation(
+        self, value: np.ndarray, expected: np.ndarray, lower: np.ndarray, upper: np.ndarray
+    ) -> np.ndarray:
+        """The last day's lag-1 correlation of the scores (see `_autocorrelation`)."""
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             half = np.where(value >= expected, upper - expected, expected - lower)
             score = np.where(half > 0, (value - expected) / half, np.nan)

@@ -26,7 +26,14 @@ import pandas as pd
 from detectors.base import Detector, infer_step
 from detectors.params import Param, validate
 
-__all__ = ["SeasonalDetector", "late_match", "late_points", "seasonal_period"]
+__all__ = [
+    "SeasonalDetector",
+    "late_match",
+    "late_points",
+    "same_time_autocorr",
+    "same_time_pairs",
+    "seasonal_period",
+]
 
 WEEKLY_MIN = 3  # fewest same-weekday values whose median may stand in for the daily one
 DECIMALS_MAX = 9  # values with more decimal places than this have no resolution to speak of
@@ -42,6 +49,11 @@ NOISE_SLACK = 1.5
 # is an event, not noise: it does not widen the band after it. Far enough out that a noisy
 # day's errors, which grow past the band a few at a time, still count.
 EVENT_BEYOND = 1.5
+# The errors' lag-1 correlation at the same time of day (`same_time_autocorr`): the fewest
+# pairs it rests on, and the standard errors of sampling noise taken off it (the rule's
+# `autocorr_se` default, which does the same for the last day's correlation).
+AUTOCORR_PAIRS_MIN = 20
+AUTOCORR_SE = 2.0
 REBASE_MIN = 1.0  # smallest lasting level change, in robust sd, that is re-based
 # What a band rests on (the `basis` column; None where there is no band).
 NONE = None
@@ -139,6 +151,38 @@ def settled(shape: np.ndarray, se: np.ndarray, z: float) -> np.ndarray:
         gap = shape - 1.0
         pulled = 1.0 + np.sign(gap) * np.maximum(np.abs(gap) - z * se, 0.0)
     return np.where(np.isfinite(se), pulled, np.nan)
+
+
+def same_time_pairs(lags: np.ndarray) -> np.ndarray:
+    """Of the width's lags (the same time of day on previous days, and neighbouring slots),
+    those whose bucket before is a lag too: the later bucket of each pair of errors that
+    `same_time_autocorr` correlates is `lag` buckets back, the earlier one `lag + 1`."""
+    return lags[np.isin(lags + 1, lags)]
+
+
+def same_time_autocorr(later: np.ndarray, earlier: np.ndarray, half: np.ndarray) -> np.ndarray:
+    """How much the errors at this time of day followed the one before them on previous days:
+    the lag-1 correlation of the pairs (`later`, `earlier`: the errors of each pair, pairs on
+    the last axis), of the pairs with both errors within `half` (this bucket's half-width: an
+    incident's run is what the rule is for, not this series' habit), less AUTOCORR_SE standard
+    errors of a correlation from that many pairs; 0 with fewer than AUTOCORR_PAIRS_MIN pairs
+    or no spread.
+
+    Where each day's level steps at midnight the first buckets of a day share one error, every
+    day, while the rest of the day's errors barely follow one another: the last day's
+    correlation, which the rule also measures, averages that away."""
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        limit = half[..., None]
+        ok = (np.abs(later) <= limit) & (np.abs(earlier) <= limit)  # NaN: False
+        x = np.where(ok, later, 0.0).astype(np.float64)
+        y = np.where(ok, earlier, 0.0).astype(np.float64)
+        n = ok.sum(axis=-1).astype(np.float64)
+        mx, my = x.sum(axis=-1) / n, y.sum(axis=-1) / n
+        cov = (x * y).sum(axis=-1) / n - mx * my
+        var = np.sqrt(((x * x).sum(axis=-1) / n - mx**2) * ((y * y).sum(axis=-1) / n - my**2))
+        rho = np.where((n >= AUTOCORR_PAIRS_MIN) & (var > 0), cov / var, 0.0)
+        rho = rho - AUTOCORR_SE / np.sqrt(np.maximum(n, 1.0))
+    return np.nan_to_num(rho, nan=0.0, posinf=0.0, neginf=0.0)
 
 
 def shape_se(spread: np.ndarray, count: np.ndarray) -> np.ndarray:
@@ -555,7 +599,9 @@ class SeasonalDetector(Detector):
 
         Column `basis` says what the range rests on: weekly (same time of day, scaled to this
         weekday), daily (same time of day), daily-short (fewer than min_history days), recent
-        (the last hours only), or none.
+        (the last hours only), or none. Column `autocorr`: how much the errors at the bucket's
+        time of day followed the one before them on previous days (`same_time_autocorr`),
+        which the rule's sustained-shift test allows for.
         """
         if series.size >= 2:
             grid = _grid(series.index)
@@ -594,7 +640,8 @@ class SeasonalDetector(Detector):
             nothing = np.full(values.size, np.nan)
             return pd.DataFrame(
                 {"expected": nothing, "lower": nothing, "upper": nothing,
-                 "basis": pd.Series([None] * values.size, index=series.index, dtype=object)},
+                 "basis": pd.Series([None] * values.size, index=series.index, dtype=object),
+                 "autocorr": nothing},
                 index=series.index,
             )  # fmt: skip
         step = infer_step(series.index)
@@ -647,7 +694,8 @@ class SeasonalDetector(Detector):
         )
         # Until min_history days of errors exist, the seasonal width is NaN: a cold-start
         # width stands in (or nothing, and the series is UNKNOWN).
-        scale = self._scale(values - expected, lags, 2 * nb + 1, first_wide)
+        errors2 = (values - expected).astype(np.float32)  # as the engine keeps them
+        scale = self._scale(errors2, lags, 2 * nb + 1, first_wide)
         basis = np.full(n, NONE, dtype=object)
         seasonal = np.isfinite(scale)
         basis[seasonal] = np.where(weekly, WEEKLY, DAILY)[seasonal]
@@ -661,10 +709,8 @@ class SeasonalDetector(Detector):
         sd = sd * self._noise(values - expected, sd, first_wide, noise_window)
         sparse = self._sparse(values - expected, first_wide, period)
         half = np.where(np.isfinite(sd), np.fmax(self.k * sd, sparse), np.nan)
-        expected = np.where(np.isfinite(half), expected, np.nan)
-        if wanted < n:
-            expected = expected.copy()
-            expected[: n - wanted] = np.nan
+        autocorr = _same_time(errors2, lags, half, first_wide)
+        expected = np.where(np.isfinite(half) & (np.arange(n) >= n - wanted), expected, np.nan)
         lower = expected - half
         if self._is_counts(values):
             lower = np.maximum(lower, 0.0)  # a count cannot go below zero
@@ -679,6 +725,8 @@ class SeasonalDetector(Detector):
                 "lower": lower,
                 "upper": upper,
                 "basis": pd.Series(basis, index=series.index, dtype=object),
+                # The bucket's own (not a late point's): the rule's window test allows for it.
+                "autocorr": np.where(np.isfinite(expected), autocorr, np.nan),
             },
             index=series.index,
         )
@@ -836,6 +884,18 @@ class SeasonalDetector(Detector):
 
     def describe(self) -> str:
         return f"seasonal (median of {self.days} days, k={self.k:g})"
+
+
+def _same_time(errors: np.ndarray, lags: np.ndarray, half: np.ndarray, first: int) -> np.ndarray:
+    """The `autocorr` column for rows from `first` on (NaN before): `same_time_autocorr` of
+    the `errors` (float32, as the engine keeps them) at the width's lags."""
+    out = np.full(errors.size, np.nan)
+    if first < errors.size:
+        pairs = same_time_pairs(lags)
+        out[first:] = same_time_autocorr(
+            _lagged(errors, pairs, first), _lagged(errors, pairs + 1, first), half[first:]
+        )
+    return out
 
 
 def _shown(

@@ -75,14 +75,18 @@ def _prefix_sums(parts: Sequence[np.ndarray], at: Sequence[int]) -> np.ndarray:
     return np.stack([found[k] for k in at])
 
 
-def _autocorrelation(rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarray,
-                     upper: np.ndarray, *, buckets: Sequence[int]) -> np.ndarray:  # fmt: skip
+def _autocorrelation(  # noqa: PLR0917 - Rule._autocorrelation's inputs, as it takes them
+                     rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarray,
+                     upper: np.ndarray, same_time: np.ndarray, *,
+                     buckets: Sequence[int]) -> np.ndarray:  # fmt: skip
     """`Rule._autocorrelation` of each series (a row of the arrays) at the given buckets (its
-    columns): (buckets x series)."""
+    columns), the band's `same_time` correlation taken where larger: (buckets x series)."""
     series, width = value.shape
     out = np.zeros((len(buckets), series))
-    if rule.autocorr_max <= 0 or width < 3:
+    if rule.autocorr_max <= 0:
         return out
+    if width < 3:
+        return np.clip(np.fmax(out, same_time[:, list(buckets)].T), 0.0, rule.autocorr_max)
     value, expected, lower, upper = (
         np.ascontiguousarray(a.T) for a in (value, expected, lower, upper)
     )
@@ -107,7 +111,8 @@ def _autocorrelation(rule: Rule, value: np.ndarray, expected: np.ndarray, lower:
         rho = np.where((n >= w // 4) & (var > 0), cov / var, 0.0)
         rho = rho - rule.autocorr_se / np.sqrt(np.maximum(n, 1))
     out[used] = rho
-    return np.clip(np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0), 0.0, rule.autocorr_max)
+    day = np.clip(np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0), 0.0, rule.autocorr_max)
+    return np.clip(np.fmax(day, same_time[:, list(buckets)].T), 0.0, rule.autocorr_max)
 
 
 def _jump(rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarray,
@@ -265,12 +270,14 @@ def _counts(value: np.ndarray) -> np.ndarray:
                                        axis=1)  # fmt: skip
 
 
-def _judge(rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarray,
-           upper: np.ndarray, *, fine: float, sparse: np.ndarray,
+def _judge(  # noqa: PLR0917 - the tails of Rule.evaluate's inputs, as verdicts() has them
+           rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarray,
+           upper: np.ndarray, same_time: np.ndarray, *, fine: float, sparse: np.ndarray,
            counts: np.ndarray | None = None) -> _Last:  # fmt: skip
     """Rule.evaluate's last row and Rule._explain's branch for every series (a row of the
-    arrays' tails). `sparse`: per series, whether its last band rests on a sparse basis;
-    `counts`, whether it is counts (by default, from these values)."""
+    arrays' tails; `same_time` the band's `autocorr` column, NaN where it has none).
+    `sparse`: per series, whether its last band rests on a sparse basis; `counts`, whether
+    it is counts (by default, from these values)."""
     series, width = value.shape
     persist_k, persist_m = rule._persistence(fine)
     recent = min(persist_m, width)
@@ -299,7 +306,7 @@ def _judge(rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarra
     if rule.autocorr_max > 0:
         rows = everyone[(window > 0) | (far.any(axis=0) if persist_k > 1 else False)]
         rho[:, rows] = _autocorrelation(
-            rule, value[rows], expected[rows], lower[rows], upper[rows],
+            rule, value[rows], expected[rows], lower[rows], upper[rows], same_time[rows],
             buckets=range(width - recent, width),
         )  # fmt: skip
         window[rows] = windows.lengths(rows, rho[-1, rows])
@@ -410,9 +417,11 @@ def verdicts(  # noqa: PLR0917 - the series and its band's columns, as Rule.verd
     lower: np.ndarray,
     upper: np.ndarray,
     basis: np.ndarray | None = None,
+    autocorr: np.ndarray | None = None,
 ) -> list[Verdict]:
     """Per row i, `rule.verdict(series, band)` for the series `values[i]` on `index` and the
-    band `expected[i]`, `lower[i]`, `upper[i]` (and a `basis` column `basis[i]` when given).
+    band `expected[i]`, `lower[i]`, `upper[i]` (and a `basis` column `basis[i]`, an
+    `autocorr` column `autocorr[i]` when given).
 
     Arrays are (series x buckets): float64 with NaN for missing; basis of objects (str or
     None). `index` is regular; only the tail the rule looks at is used.
@@ -422,9 +431,12 @@ def verdicts(  # noqa: PLR0917 - the series and its band's columns, as Rule.verd
         raise ValueError(f"values must be (series, {len(index)} buckets), got {value.shape}")
     band = [np.asarray(a, dtype="float64") for a in (expected, lower, upper)]
     named = None if basis is None else np.asarray(basis, dtype=object)
-    for name, array in zip(("expected", "lower", "upper", "basis"), [*band, named], strict=True):
+    same_time = None if autocorr is None else np.asarray(autocorr, dtype="float64")
+    for name, array in zip(("expected", "lower", "upper", "basis", "autocorr"),
+                           [*band, named, same_time], strict=True):  # fmt: skip
         if array is not None and array.shape != value.shape:
             raise ValueError(f"{name} must be shaped as values {value.shape}, got {array.shape}")
+    band.append(np.full(value.shape, np.nan) if same_time is None else same_time)
     if value.shape[0] == 0:
         return []
     fine = _fineness(index[-USUAL_WINDOW:])

@@ -47,6 +47,7 @@ def _same(out, i: int, ref: pd.DataFrame, rtol: float = RTOL, atol: float = ATOL
     np.testing.assert_allclose(out.lower[i], ref["lower"], rtol=rtol, atol=atol)
     np.testing.assert_allclose(out.upper[i], ref["upper"], rtol=rtol, atol=atol)
     assert list(out.basis[i]) == list(ref["basis"])
+    np.testing.assert_allclose(out.autocorr[i], ref["autocorr"], rtol=rtol, atol=atol)
 
 
 def _feed(

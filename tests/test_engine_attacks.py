@@ -32,7 +32,7 @@ DELAY = timedelta(minutes=2)
 def _mismatch(det: SeasonalDetector, out, i: int, values, index, *, last=None) -> list:
     ref = det.band(pd.Series(values, index=index), last=last).iloc[-ROWS:]
     bad: list = []
-    for col in ("expected", "lower", "upper"):
+    for col in ("expected", "lower", "upper", "autocorr"):
         mine, theirs = getattr(out, col)[i], ref[col].to_numpy()
         same = np.isclose(mine, theirs, rtol=1e-9, atol=1e-12, equal_nan=True)
         if not same.all():
@@ -184,7 +184,7 @@ def test_ratios_with_zero_denominators_equal_the_reference() -> None:
     for i in range(4):
         ref = det.band(pd.Series(ratio[i], index=index),
                        weight=pd.Series(den[i], index=index)).iloc[-ROWS:]  # fmt: skip
-        for col in ("expected", "lower", "upper"):
+        for col in ("expected", "lower", "upper", "autocorr"):
             np.testing.assert_allclose(getattr(out, col)[i], ref[col], rtol=1e-9, atol=1e-12)
         assert list(out.basis[i]) == list(ref["basis"])
 

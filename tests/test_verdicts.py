@@ -329,9 +329,53 @@ def test_autocorrelation_equals_the_rule_at_every_bucket() -> None:
     rule, _, (values, expected, lower, upper, _) = random_case({}, "15min", 130)
     want = np.array([rule._autocorrelation(*(a[i] for a in (values, expected, lower, upper)))
                      for i in range(values.shape[0])])  # fmt: skip
-    got = _autocorrelation(rule, values, expected, lower, upper, buckets=range(130))
+    none = np.full(values.shape, np.nan)
+    got = _autocorrelation(rule, values, expected, lower, upper, none, buckets=range(130))
     assert (want > 0).sum() > 100  # correlated errors are among them
     np.testing.assert_allclose(got.T, want, rtol=1e-12, atol=0)
+    # With the band's correlation at the same time of day, whichever is larger, capped.
+    same_time = same_time_column(np.random.default_rng(8), values.shape)
+    want = np.array([rule._autocorrelation(*(a[i] for a in (values, expected, lower, upper,
+                                                             same_time)))
+                     for i in range(values.shape[0])])  # fmt: skip
+    got = _autocorrelation(rule, values, expected, lower, upper, same_time, buckets=range(130))
+    np.testing.assert_allclose(got.T, want, rtol=1e-12, atol=0)
+    assert (want == rule.autocorr_max).any() and (want == np.nan_to_num(same_time)).any()
+
+
+def same_time_column(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """A band's `autocorr` column: correlations from below 0 to above the rule's cap, NaN
+    (no band) here and there."""
+    column = rng.uniform(-0.3, 1.1, shape)
+    column[rng.random(shape) < 0.1] = np.nan
+    return column
+
+
+@pytest.mark.parametrize(("params", "step", "width"), [RULES[0], RULES[2], RULES[7],
+                                                       RULES[12], RULES[-3], RULES[-2]])
+def test_the_band_s_same_time_correlation_is_taken_as_the_rule_takes_it(
+    params: dict[str, object], step: str, width: int
+) -> None:
+    """With a band's `autocorr` column (the errors' correlation at the same time of day),
+    every field of every verdict equals Rule.verdict's on the band with that column, and
+    the column holds some sustained shifts back that fire without it."""
+    rule, index, arrays = random_case(params, step, width)
+    values, expected, lower, upper, basis = arrays
+    same_time = same_time_column(np.random.default_rng(width), values.shape)
+    want = []
+    for i in range(values.shape[0]):
+        band = pd.DataFrame({"expected": expected[i], "lower": lower[i], "upper": upper[i],
+                             "basis": basis[i], "autocorr": same_time[i]}, index=index)
+        want.append(rule.verdict(pd.Series(values[i], index=index), band))
+    got = verdicts(rule, index, values, expected, lower, upper, basis, same_time)
+    wrong = {i: d for i, (w, g) in enumerate(zip(want, got, strict=True))
+             if (d := differences(w, g))}  # fmt: skip
+    assert not wrong, wrong
+    without = verdicts(rule, index, values, expected, lower, upper, basis)
+    if rule.autocorr_max > 0 and rule.window >= 2:
+        assert any(w.reason != g.reason for w, g in zip(without, got, strict=True))
+    else:
+        assert [w.reason for w in without] == [g.reason for g in got]
 
 
 def test_usual_size_is_the_rule_trailing_median() -> None:

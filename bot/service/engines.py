@@ -167,7 +167,7 @@ class Engines:
                 len(index) - rows, values[:, -rows:], expected, lower, upper, basis)
             basis = basis if moved is None else moved
         found = verdicts(rule, index[-rows:], values[:, -rows:], expected, lower, upper,
-                         basis)  # fmt: skip
+                         basis, bands.autocorr)  # fmt: skip
         # The results keep the band's rows and build a series from the slices when read: not
         # the values matrix, which is dropped with this call.
         block = Block(index, partial(_series_of, series_of, list(wheres)), expected=expected,
