@@ -863,9 +863,14 @@ class BandEngine:
         if rows.size == 0:
             return out
         pairs = same_time_pairs(lay.lags)
-        out[:, first:] = same_time_autocorr(
-            err.lagged(rows, pairs), err.lagged(rows, pairs + 1), half[:, first:]
-        )
+        # A few rows at a time: the pairs' blocks (and their terms) stay a fraction of the
+        # chunk's (series x rows x lags) one.
+        step = max(1, -(-rows.size // 4))
+        for lo in range(0, rows.size, step):
+            part = rows[lo : lo + step]
+            out[:, part] = same_time_autocorr(
+                err.lagged(part, pairs), err.lagged(part, pairs + 1), half[:, part]
+            )
         return out
 
     def _scale(self, err: _Past, first: int) -> np.ndarray:

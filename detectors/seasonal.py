@@ -54,6 +54,10 @@ EVENT_BEYOND = 1.5
 # `autocorr_se` default, which does the same for the last day's correlation).
 AUTOCORR_PAIRS_MIN = 20
 AUTOCORR_SE = 2.0
+# Only pairs of errors both within this share of the bucket's half-width count: the first
+# buckets of a past incident lean one way inside the band, and on the days it came at this
+# time they would read as the time of day's habit (a gradual decline then fired hours late).
+AUTOCORR_WITHIN = 0.75
 REBASE_MIN = 1.0  # smallest lasting level change, in robust sd, that is re-based
 # What a band rests on (the `basis` column; None where there is no band).
 NONE = None
@@ -163,8 +167,9 @@ def same_time_pairs(lags: np.ndarray) -> np.ndarray:
 def same_time_autocorr(later: np.ndarray, earlier: np.ndarray, half: np.ndarray) -> np.ndarray:
     """How much the errors at this time of day followed the one before them on previous days:
     the lag-1 correlation of the pairs (`later`, `earlier`: the errors of each pair, pairs on
-    the last axis), of the pairs with both errors within `half` (this bucket's half-width: an
-    incident's run is what the rule is for, not this series' habit), less AUTOCORR_SE standard
+    the last axis), of the pairs with both errors within AUTOCORR_WITHIN of `half` (this
+    bucket's half-width: an incident's run is what the rule is for, not this series' habit,
+    and its first buckets lean one way inside the band), less AUTOCORR_SE standard
     errors of a correlation from that many pairs; 0 with fewer than AUTOCORR_PAIRS_MIN pairs
     or no spread.
 
@@ -172,14 +177,19 @@ def same_time_autocorr(later: np.ndarray, earlier: np.ndarray, half: np.ndarray)
     day, while the rest of the day's errors barely follow one another: the last day's
     correlation, which the rule also measures, averages that away."""
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        limit = half[..., None]
+        limit = AUTOCORR_WITHIN * half[..., None]
         ok = (np.abs(later) <= limit) & (np.abs(earlier) <= limit)  # NaN: False
-        x = np.where(ok, later, 0.0).astype(np.float64)
-        y = np.where(ok, earlier, 0.0).astype(np.float64)
+        # float32 terms (a correlation needs no more), float64 sums: no block is copied wider.
+        x = np.where(ok, later, np.float32(0.0))
+        y = np.where(ok, earlier, np.float32(0.0))
+
+        def total(a: np.ndarray) -> np.ndarray:
+            return a.sum(axis=-1, dtype=np.float64)
+
         n = ok.sum(axis=-1).astype(np.float64)
-        mx, my = x.sum(axis=-1) / n, y.sum(axis=-1) / n
-        cov = (x * y).sum(axis=-1) / n - mx * my
-        var = np.sqrt(((x * x).sum(axis=-1) / n - mx**2) * ((y * y).sum(axis=-1) / n - my**2))
+        mx, my = total(x) / n, total(y) / n
+        cov = total(x * y) / n - mx * my
+        var = np.sqrt((total(x * x) / n - mx**2) * (total(y * y) / n - my**2))
         rho = np.where((n >= AUTOCORR_PAIRS_MIN) & (var > 0), cov / var, 0.0)
         rho = rho - AUTOCORR_SE / np.sqrt(np.maximum(n, 1.0))
     return np.nan_to_num(rho, nan=0.0, posinf=0.0, neginf=0.0)
