@@ -171,27 +171,31 @@ def same_time_autocorr(later: np.ndarray, earlier: np.ndarray, half: np.ndarray)
     bucket's half-width: an incident's run is what the rule is for, not this series' habit,
     and its first buckets lean one way inside the band), less AUTOCORR_SE standard
     errors of a correlation from that many pairs; 0 with fewer than AUTOCORR_PAIRS_MIN pairs
-    or no spread.
+    or no spread (as with `neighbours=0`: no pairs at all).
 
     Where each day's level steps at midnight the first buckets of a day share one error, every
     day, while the rest of the day's errors barely follow one another: the last day's
     correlation, which the rule also measures, averages that away."""
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        limit = AUTOCORR_WITHIN * half[..., None]
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore", under="ignore"):
+        width = half.astype(np.float32)[..., None]
+        limit = AUTOCORR_WITHIN * width
         ok = (np.abs(later) <= limit) & (np.abs(earlier) <= limit)  # NaN: False
-        # float32 terms (a correlation needs no more), float64 sums: no block is copied wider.
-        x = np.where(ok, later, np.float32(0.0))
-        y = np.where(ok, earlier, np.float32(0.0))
+        # In half-widths (within +-0.75: no overflow at any scale) and centred before the
+        # products; float32 terms (a correlation needs no more), float64 sums.
+        x = np.divide(later, width, out=np.zeros(later.shape, np.float32), where=ok)
+        y = np.divide(earlier, width, out=np.zeros(earlier.shape, np.float32), where=ok)
+        n = ok.sum(axis=-1).astype(np.float64)
 
         def total(a: np.ndarray) -> np.ndarray:
             return a.sum(axis=-1, dtype=np.float64)
 
-        n = ok.sum(axis=-1).astype(np.float64)
-        mx, my = total(x) / n, total(y) / n
-        cov = total(x * y) / n - mx * my
-        var = np.sqrt((total(x * x) / n - mx**2) * (total(y * y) / n - my**2))
-        rho = np.where((n >= AUTOCORR_PAIRS_MIN) & (var > 0), cov / var, 0.0)
-        rho = rho - AUTOCORR_SE / np.sqrt(np.maximum(n, 1.0))
+        mx = (total(x) / n).astype(np.float32)[..., None]
+        my = (total(y) / n).astype(np.float32)[..., None]
+        x = np.where(ok, x - mx, np.float32(0.0))
+        y = np.where(ok, y - my, np.float32(0.0))
+        var = np.sqrt(total(x * x) * total(y * y))
+        rho = np.where((n >= AUTOCORR_PAIRS_MIN) & (var > 0), total(x * y) / var, np.nan)
+        rho = rho - AUTOCORR_SE / np.sqrt(n)
     return np.nan_to_num(rho, nan=0.0, posinf=0.0, neginf=0.0)
 
 

@@ -63,7 +63,7 @@ async def test_consecutive_checks_judge_like_the_per_series_path(
 ) -> None:
     """Four checks 15 minutes apart through the engines (a cold one, then steady ones) give,
     for all 60 demo series, the verdicts and reasons of the per-series path on the same
-    window, and bands equal to it (1e-6)."""
+    window, and bands equal to it (1e-6), the `autocorr` column the rule reads included."""
     source = embedded_spec.open()
     state = State(tmp_path / "state.sqlite3")
     compared = 0
@@ -89,6 +89,9 @@ async def test_consecutive_checks_judge_like_the_per_series_path(
                         np.testing.assert_allclose(mine[col], tail[col], rtol=1e-6,
                                                    err_msg=f"{now} {ref.slice} {col}")
                     assert list(mine["basis"]) == list(tail["basis"])
+                    # What the rule read, so the band judged again gives the check's verdict.
+                    np.testing.assert_allclose(mine["autocorr"], tail["autocorr"], rtol=1e-6,
+                                               atol=1e-9, err_msg=f"{now} {ref.slice}")
                     compared += 1
     finally:
         state.close()

@@ -171,7 +171,7 @@ class Engines:
         # The results keep the band's rows and build a series from the slices when read: not
         # the values matrix, which is dropped with this call.
         block = Block(index, partial(_series_of, series_of, list(wheres)), expected=expected,
-                      lower=lower, upper=upper, basis=basis)  # fmt: skip
+                      lower=lower, upper=upper, basis=basis, autocorr=bands.autocorr)  # fmt: skip
         described = detector.describe()
         return [
             SeriesResult(metric, where, Rows(block, i), Rows(block, i), verdict, described)
