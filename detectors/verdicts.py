@@ -81,12 +81,20 @@ def _autocorrelation(  # noqa: PLR0917 - Rule._autocorrelation's inputs, as it t
                      buckets: Sequence[int]) -> np.ndarray:  # fmt: skip
     """`Rule._autocorrelation` of each series (a row of the arrays) at the given buckets (its
     columns), the band's `same_time` correlation taken where larger: (buckets x series)."""
+    if rule.autocorr_max <= 0:
+        return np.zeros((len(buckets), value.shape[0]))
+    day = _day_autocorrelation(rule, value, expected, lower, upper, buckets=buckets)
+    return np.clip(np.fmax(day, same_time[:, list(buckets)].T), 0.0, rule.autocorr_max)
+
+
+def _day_autocorrelation(rule: Rule, value: np.ndarray, expected: np.ndarray,
+                         lower: np.ndarray, upper: np.ndarray, *,
+                         buckets: Sequence[int]) -> np.ndarray:  # fmt: skip
+    """`Rule._day_autocorrelation` at the given buckets: (buckets x series)."""
     series, width = value.shape
     out = np.zeros((len(buckets), series))
-    if rule.autocorr_max <= 0:
-        return out
     if width < 3:
-        return np.clip(np.fmax(out, same_time[:, list(buckets)].T), 0.0, rule.autocorr_max)
+        return out
     value, expected, lower, upper = (
         np.ascontiguousarray(a.T) for a in (value, expected, lower, upper)
     )
@@ -111,8 +119,7 @@ def _autocorrelation(  # noqa: PLR0917 - Rule._autocorrelation's inputs, as it t
         rho = np.where((n >= w // 4) & (var > 0), cov / var, 0.0)
         rho = rho - rule.autocorr_se / np.sqrt(np.maximum(n, 1))
     out[used] = rho
-    day = np.clip(np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0), 0.0, rule.autocorr_max)
-    return np.clip(np.fmax(day, same_time[:, list(buckets)].T), 0.0, rule.autocorr_max)
+    return np.clip(np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0), 0.0, rule.autocorr_max)
 
 
 def _jump(rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarray,

@@ -52,7 +52,7 @@ class Block:
     def __init__(
         self, index: pd.DatetimeIndex, series_of: Callable[[int], pd.Series], *,
         expected: np.ndarray, lower: np.ndarray, upper: np.ndarray, basis: np.ndarray,
-        autocorr: np.ndarray | None = None,
+        autocorr: np.ndarray,
     ) -> None:  # fmt: skip
         self.index, self.series_of = index, series_of
         self.expected, self.lower, self.upper, self.basis = expected, lower, upper, basis
@@ -72,10 +72,9 @@ class Block:
         basis = np.full(n, None, dtype=object)
         basis[n - rows :] = self.basis[row]
         columns["basis"] = pd.Series(basis, index=self.index, dtype=object)
-        if self.autocorr is not None:  # the rule's input, as the check judged the row
-            full = np.full(n, np.nan)
-            full[n - rows :] = self.autocorr[row]
-            columns["autocorr"] = full
+        full = np.full(n, np.nan)  # the rule's input, as the check judged the row
+        full[n - rows :] = self.autocorr[row]
+        columns["autocorr"] = full
         return pd.DataFrame(columns, index=self.index)
 
 
