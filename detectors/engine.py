@@ -95,6 +95,9 @@ from detectors.seasonal import (
     carry_terms,
     late_match,
     late_points,
+    near_columns,
+    near_least,
+    near_width,
     same_time_autocorr,
     same_time_pairs,
     seasonal_period,
@@ -139,6 +142,7 @@ class _Layout:
     step: int  # nanoseconds
     period: int
     lags: np.ndarray
+    near: np.ndarray | None  # the columns of `lags` whose errors alone may widen the band
     per_row: int
     seasons: np.ndarray
     weekly: np.ndarray | None  # the weekly lags, None where the weekday scale is off
@@ -172,6 +176,7 @@ class _Layout:
             step=step_ns,
             period=period,
             lags=lags,
+            near=near_columns(nb, det.days, det.near),
             per_row=2 * nb + 1,
             seasons=seasons,
             weekly=weekly,
@@ -693,7 +698,7 @@ class BandEngine:
         expected, rebased = self._rebase(g, expected, np.fmax(loose, floor0))
         # The width from the level's own errors; the cold start where there is none yet.
         err2 = g.past("err2", (v - expected).astype(np.float32))  # signed: see _same_time
-        scale = self._scale(err2, g.first_wide)
+        scale = self._scale(err2, g.first_wide, lay.near)
         basis = np.where(np.isfinite(scale), np.where(weekly, 1, 2), 0).astype(np.int8)
         expected, scale, basis = self._cold(g, expected, scale, basis, seen)
         floor = self._floor(expected, resolution, counts)
@@ -873,7 +878,7 @@ class BandEngine:
             )
         return out
 
-    def _scale(self, err: _Past, first: int) -> np.ndarray:
+    def _scale(self, err: _Past, first: int, near: np.ndarray | None = None) -> np.ndarray:
         """SeasonalDetector._scale for the new rows from `first` on (float32, same picks; a
         partition where no lag is missing, which picks the same values as the sort)."""
         det, lay = self.detector, self._layout
@@ -883,6 +888,17 @@ class BandEngine:
         if rows.size == 0:
             return out
         past = np.abs(err.lagged(rows, lay.lags))  # the sizes (err2 keeps the signs)
+        scale, count = self._robust(past)
+        if near is not None:
+            own, own_count = self._robust(past[..., near])
+            scale = near_width(scale, own, own_count, near_least(det.days, det.near))
+        known = count >= det.min_history * lay.per_row
+        out[:, first:] = np.where(known & (count > 0), scale, np.nan)
+        return out
+
+    def _robust(self, past: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """SeasonalDetector._robust over the last axis."""
+        det = self.detector
         count = np.sum(~np.isnan(past), axis=-1)
         top = max(past.shape[-1] - 1, 0)
         full = count == past.shape[-1]
@@ -900,9 +916,7 @@ class BandEngine:
             at = np.clip(np.floor((count - 1) * TAIL_Q).astype(int), 0, top)
             upper = np.take_along_axis(ordered, at[..., None], axis=-1)[..., 0].astype(np.float64)
             scale = np.maximum(scale, det.tail * upper / TAIL_Z)
-        known = count >= det.min_history * lay.per_row
-        out[:, first:] = np.where(known & (count > 0), scale, np.nan)
-        return out
+        return scale, count
 
     def _floor(
         self, expected: np.ndarray, resolution: np.ndarray, counts: np.ndarray

@@ -30,6 +30,9 @@ __all__ = [
     "SeasonalDetector",
     "late_match",
     "late_points",
+    "near_columns",
+    "near_least",
+    "near_width",
     "same_time_autocorr",
     "same_time_pairs",
     "seasonal_period",
@@ -59,6 +62,12 @@ AUTOCORR_SE = 2.0
 # time they would read as the time of day's habit (a gradual decline then fired hours late).
 AUTOCORR_WITHIN = 0.75
 REBASE_MIN = 1.0  # smallest lasting level change, in robust sd, that is re-based
+# The width also follows the errors of this time of day and the `near` slots either side
+# alone, where they run more than NEAR_SLACK (a share of the width) larger than those of all
+# the `neighbours`: a day whose level steps at midnight misses most in its first buckets,
+# while the slots that reach back into the evening before were forecast from that evening's
+# own level. NEAR_SLACK is about the sampling wobble of that narrower estimate.
+NEAR_SLACK = 0.1
 # What a band rests on (the `basis` column; None where there is no band).
 NONE = None
 WEEKLY = "weekly"
@@ -199,6 +208,30 @@ def same_time_autocorr(later: np.ndarray, earlier: np.ndarray, half: np.ndarray)
     return np.nan_to_num(rho, nan=0.0, posinf=0.0, neginf=0.0)
 
 
+def near_columns(nb: int, days: int, near: int) -> np.ndarray | None:
+    """Of the width's lags (`days` rows of offsets -nb..nb), the columns within `near` slots
+    of this time of day; None where that is all of them, or `near` is 0 (off)."""
+    if near <= 0 or nb <= near:
+        return None
+    offsets = np.tile(np.arange(-nb, nb + 1), days)
+    return np.flatnonzero(np.abs(offsets) <= near)
+
+
+def near_width(scale: np.ndarray, near: np.ndarray, count: np.ndarray, least: int) -> np.ndarray:
+    """The width from all the neighbouring slots' errors (`scale`), or where the nearest
+    slots' own (`near`, from `count` errors) exceed it by more than NEAR_SLACK of it, that
+    excess beyond the slack added. Only from `least` errors on (NaN `near`: `scale`): with a
+    few days of history the narrower estimate is mostly its own wobble, and a young metric's
+    band would widen by chance."""
+    return np.where(count >= least, np.fmax(scale, near - NEAR_SLACK * scale), scale)
+
+
+def near_least(days: int, near: int) -> int:
+    """The fewest errors `near_width` takes the nearest slots' width from: those of half the
+    days the width reads."""
+    return (2 * near + 1) * max(days // 2, 1)
+
+
 def shape_se(spread: np.ndarray, count: np.ndarray) -> np.ndarray:
     """The standard error of a weekday's shape (see `settled`): 1.2533 x the robust sd of its
     ratios / sqrt(count)."""
@@ -328,6 +361,9 @@ class SeasonalDetector(Detector):
         "days": Param(int, 14, 2, 56, "previous days the expected value is built from"),
         "k": Param(float, 3.25, 0.5, 20.0, "half-width of the band in robust standard deviations"),
         "neighbours": Param(int, 3, 0, 8, "adjacent slots each side whose errors set the width"),
+        "near": Param(
+            int, 1, 0, 8, "slots each side whose errors alone widen the band where larger (0 off)"
+        ),
         "level_window": Param(int, 12, 0, 192, "buckets of the fast level (recent vs median)"),
         "level_inlier": Param(
             float, 3.5, 0.5, 20.0, "robust sd within which a bucket counts for the level (not k)"
@@ -405,6 +441,7 @@ class SeasonalDetector(Detector):
         self.days: int = values["days"]
         self.k: float = values["k"]
         self.neighbours: int = values["neighbours"]
+        self.near: int = values["near"]
         self.level_window: int = values["level_window"]
         self.level_inlier: float = values["level_inlier"]
         self.level_slow: int = values["level_slow"]
@@ -557,15 +594,35 @@ class SeasonalDetector(Detector):
         return floor
 
     def _scale(
-        self, errors: np.ndarray, lags: np.ndarray, per_row: int, first: int = 0
+        self,
+        errors: np.ndarray,
+        lags: np.ndarray,
+        per_row: int,
+        first: int = 0,
+        near: np.ndarray | None = None,
     ) -> np.ndarray:
         """Robust sd of past errors at the same time of day (and neighbouring slots), for rows
         from `first` on (NaN before). float32: a width needs no more, and sorts twice as fast.
 
         The median absolute error collapses to 0 where most errors are exactly 0 (a series
         that is mostly zeros, or constant most of the time): the upper tail (`tail`) then keeps
-        the width, so the rare non-zero values that are normal for the series stay inside."""
+        the width, so the rare non-zero values that are normal for the series stay inside.
+        `near` (columns of `lags`, see `near_columns`): where the same of those errors alone
+        is larger, by more than NEAR_SLACK of it, the width follows them (`near_width`, with
+        half the days' worth of them)."""
         past = _lagged(np.abs(errors).astype(np.float32), lags, first)
+        scale, count = self._robust(past)
+        if near is not None:
+            own, own_count = self._robust(past[:, near])
+            scale = near_width(scale, own, own_count, near_least(self.days, self.near))
+        known = count >= self.min_history * per_row
+        out = np.full(errors.size, np.nan)
+        out[first:] = np.where(known & (count > 0), scale, np.nan)
+        return out
+
+    def _robust(self, past: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per row of absolute errors: 1.4826 x their median, or the `tail` their 80th
+        percentile implies where larger; and how many there are."""
         ordered = np.sort(past, axis=1)  # NaNs last
         count = np.sum(~np.isnan(past), axis=1)
         rows = np.arange(past.shape[0])
@@ -578,10 +635,7 @@ class SeasonalDetector(Detector):
             at = np.clip(np.floor((count - 1) * TAIL_Q).astype(int), 0, top)
             upper = ordered[rows, at].astype(np.float64)
             scale = np.maximum(scale, self.tail * upper / TAIL_Z)
-        known = count >= self.min_history * per_row
-        out = np.full(errors.size, np.nan)
-        out[first:] = np.where(known & (count > 0), scale, np.nan)
-        return out
+        return scale, count
 
     def _pooled(self, errors: np.ndarray, window: int, first: int, points: int) -> np.ndarray:
         """Robust sd of the errors of the last `window` points, all times of day together: the
@@ -709,7 +763,8 @@ class SeasonalDetector(Detector):
         # Until min_history days of errors exist, the seasonal width is NaN: a cold-start
         # width stands in (or nothing, and the series is UNKNOWN).
         errors2 = (values - expected).astype(np.float32)  # as the engine keeps them
-        scale = self._scale(errors2, lags, 2 * nb + 1, first_wide)
+        near = near_columns(nb, self.days, self.near)
+        scale = self._scale(errors2, lags, 2 * nb + 1, first_wide, near)
         basis = np.full(n, NONE, dtype=object)
         seasonal = np.isfinite(scale)
         basis[seasonal] = np.where(weekly, WEEKLY, DAILY)[seasonal]

@@ -82,8 +82,14 @@ def _check_all(det, values, index, out, end, *, weights=None, rtol=RTOL, atol=AT
 
 @pytest.mark.parametrize(
     "params",
-    [{}, {"weekly_gain": 0.1, "weekday_z": 0.0}, {"weekly_gain": 0.0, "weekday_z": 1.0}],
-    ids=["default", "chosen-unpulled", "chosen-pulled"],
+    [
+        {},
+        {"weekly_gain": 0.1, "weekday_z": 0.0},
+        {"weekly_gain": 0.0, "weekday_z": 1.0},
+        {"near": 0},
+        {"near": 2, "neighbours": 5},
+    ],
+    ids=["default", "chosen-unpulled", "chosen-pulled", "near-off", "near-2-of-5"],
 )
 def test_counts_fed_at_once_and_bucket_by_bucket_equal_the_reference(params: dict) -> None:
     """Counts with daily and weekly patterns (weekly median in use): one batch and 40 single
@@ -328,12 +334,13 @@ def test_points_fitting_an_earlier_band_equal_the_reference(
 
 
 def test_non_default_parameters() -> None:
-    """k, days=7, weeks=0, noise_hours=0, level_slow=0, tail=0, counts=no: still the same."""
+    """k, days=7, weeks=0, noise_hours=0, level_slow=0, tail=0, counts=no, near as wide as
+    the neighbours (no narrower width to follow): still the same."""
     n = 96 * 12 + 30
     values = np.stack([_daily(n, 96, 24, 100), _daily(n, 96, 25, 10)])
     values[1, -60:] = np.round(values[1, -60:] * 2)
     det = SeasonalDetector(k=4.5, days=7, weeks=0, noise_hours=0, level_slow=0, tail=0,
-                           counts="no")  # fmt: skip
+                           counts="no", near=3)  # fmt: skip
     _, out, end = _feed(det, values, _index(n), window=96 * 12, steps=30)
     _check_all(det, values, _index(n), out, end)
 

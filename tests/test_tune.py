@@ -64,13 +64,14 @@ async def tuned(spike: float, labelled: bool = True) -> tuple[Choice, str]:
 
 async def test_lone_spikes_are_cured_by_severe_not_by_k() -> None:
     """Single-bucket spikes are the false alerts and a modest drop the incident: the search
-    raises `severe` (k high enough to pass the spikes would miss the drop), and the drop is
-    still caught."""
+    raises `severe`, then `jump` for the first spike, which also left the band in one move
+    twice the day's largest (k high enough to pass the spikes would miss the drop), and the
+    drop is still caught."""
     choice, _ = await tuned(spike=0.25)
     assert choice.start.false == 2 and choice.start.caught == ("drop",)
-    assert choice.changes == {"severe": 3.0}
+    assert choice.changes == {"severe": 3.0, "jump": 3.0}
     assert choice.outcome.false == 0 and choice.outcome.caught == ("drop",)
-    assert choice.outcome.met and [s.knob for s in choice.steps] == ["severe"]
+    assert choice.outcome.met and [s.knob for s in choice.steps] == ["severe", "jump"]
 
 
 async def test_a_caught_incident_is_kept_when_another_knob_meets_the_target() -> None:
@@ -93,8 +94,9 @@ async def test_report_prints_set_lines_the_chat_accepts_and_a_valid_snippet() ->
     the detector and rule with the chosen value."""
     _, text = await tuned(spike=0.25)
     lines = [line for line in text.splitlines() if line.startswith("/set ")]
-    assert lines == ["/set views severe 3"]
-    assert "severe 2 -> 3: false/week 2.3 -> 0.0, caught 1 -> 1" in text
+    assert lines == ["/set views severe 3", "/set views jump 3"]
+    assert "severe 2 -> 3: false/week 2.3 -> 1.2, caught 1 -> 1" in text
+    assert "jump 2 -> 3: false/week 1.2 -> 0.0, caught 1 -> 1" in text
     catalogue, t = load_catalogue(), translator("en")
     for line in lines:
         command = Command("set").extract_command(line)
@@ -103,7 +105,7 @@ async def test_report_prints_set_lines_the_chat_accepts_and_a_valid_snippet() ->
         metric = metric_named(catalogue, args[0], "set", t)
         _checked(metric.name, detectors.params_of(spec_for(metric)), args[1], args[2], t)
     snippet = tomllib.loads(text.split("CATALOGUE_PATH):")[1])["metrics"]["views"]["detector"]
-    assert snippet["severe"] == 3 and snippet["k"] == 3.25
+    assert snippet["severe"] == 3 and snippet["jump"] == 3 and snippet["k"] == 3.25
     assert detectors.build_rule(snippet).severe == 3.0
     detectors.build(snippet)
 
@@ -132,21 +134,24 @@ async def test_without_labels_an_acknowledged_incident_is_kept() -> None:
 
 async def test_what_set_changed_in_the_chat_is_where_the_search_starts(tmp_path: Path) -> None:
     """A /set stored in the state file is part of the settings in force: with severe 3 already
-    set, nothing beats it, no /set line is printed again, and the snippet keeps it."""
+    set (and jump 3, which the first spike also needs), nothing beats them, no /set line is
+    printed again, and the snippet keeps them."""
     state = State(tmp_path / "s.db")
     state.overrides.set("views", "severe", 3.0, 42, datetime(2026, 11, 30, tzinfo=UTC))
+    state.overrides.set("views", "jump", 3.0, 42, datetime(2026, 11, 30, tzinfo=UTC))
     state.close()
     chat = overrides_from_state(tmp_path / "s.db", ["views", "likes"])
-    assert chat == {"views": {"severe": 3.0}, "likes": {}}
+    assert chat == {"views": {"severe": 3.0, "jump": 3.0}, "likes": {}}
     collected, labels = history(spike=0.25)
     (choice,) = await tune(collected, labels, STEP, target_per_week=1.0, overrides=chat)
     text = report_tune([choice], collected, True, 1.0)
-    assert choice.current["severe"] == 3.0 and choice.changes == {}
+    assert choice.current["severe"] == 3.0 and choice.current["jump"] == 3.0
+    assert choice.changes == {}
     assert choice.start.false == 0 and choice.start.caught == ("drop",)
-    assert "in force, set with /set in the chat: views severe 3 " in text
+    assert "in force, set with /set in the chat: views jump 3, severe 3 " in text
     assert not [line for line in text.splitlines() if line.startswith("/set")]
     snippet = tomllib.loads(text.split("CATALOGUE_PATH):")[1])["metrics"]["views"]["detector"]
-    assert snippet["severe"] == 3
+    assert snippet["severe"] == 3 and snippet["jump"] == 3
     assert overrides_from_state(tmp_path / "absent.db", ["views"]) == {}
 
 

@@ -54,6 +54,7 @@ PARAM_HELP: tuple[str, ...] = (
     _("previous days the expected value is built from"),
     _("half-width of the band in robust standard deviations"),
     _("adjacent slots each side whose errors set the width"),
+    _("slots each side whose errors alone widen the band where larger (0 off)"),
     _("buckets of the fast level (recent vs median)"),
     _("robust sd within which a bucket counts for the level (not k)"),
     _("buckets of the slow level (0 = one level only)"),
