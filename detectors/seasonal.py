@@ -62,12 +62,14 @@ AUTOCORR_SE = 2.0
 # time they would read as the time of day's habit (a gradual decline then fired hours late).
 AUTOCORR_WITHIN = 0.75
 REBASE_MIN = 1.0  # smallest lasting level change, in robust sd, that is re-based
-# The width also follows the errors of this time of day and the `near` slots either side
-# alone, where they run more than NEAR_SLACK (a share of the width) larger than those of all
-# the `neighbours`: a day whose level steps at midnight misses most in its first buckets,
-# while the slots that reach back into the evening before were forecast from that evening's
-# own level. NEAR_SLACK is about the sampling wobble of that narrower estimate.
-NEAR_SLACK = 0.1
+# The width also rises towards the errors of this time of day and the `near` slots either
+# side alone, where they run larger than those of all the `neighbours` by more than a slack of
+# NEAR_SLACK / sqrt(their count) of the width (10% from 14 days of 3 slots, 42 errors; 20%
+# from 11): a day whose level steps at midnight misses most in its first buckets, while the
+# slots that reach back into the evening before were forecast from that evening's own level.
+# The slack is about the relative wobble of that narrower estimate against the wider one, so
+# on a series whose errors are alike at every slot it seldom widens the band, and then little.
+NEAR_SLACK = 0.65
 # What a band rests on (the `basis` column; None where there is no band).
 NONE = None
 WEEKLY = "weekly"
@@ -219,11 +221,13 @@ def near_columns(nb: int, days: int, near: int) -> np.ndarray | None:
 
 def near_width(scale: np.ndarray, near: np.ndarray, count: np.ndarray, least: int) -> np.ndarray:
     """The width from all the neighbouring slots' errors (`scale`), or where the nearest
-    slots' own (`near`, from `count` errors) exceed it by more than NEAR_SLACK of it, that
-    excess beyond the slack added. Only from `least` errors on (NaN `near`: `scale`): with a
-    few days of history the narrower estimate is mostly its own wobble, and a young metric's
-    band would widen by chance."""
-    return np.where(count >= least, np.fmax(scale, near - NEAR_SLACK * scale), scale)
+    slots' own (`near`, from `count` errors) exceed it by more than the slack (NEAR_SLACK /
+    sqrt(count) of it), `near` less the slack. Only from `least` errors on (NaN `near`:
+    `scale`): with a few days of history the narrower estimate is mostly its own wobble."""
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        slack = NEAR_SLACK / np.sqrt(np.maximum(count, 1))
+        raised = np.fmax(scale, near - slack * scale)  # inf - inf: NaN, and fmax keeps scale
+    return np.where(count >= least, raised, scale)
 
 
 def near_least(days: int, near: int) -> int:
@@ -607,9 +611,9 @@ class SeasonalDetector(Detector):
         The median absolute error collapses to 0 where most errors are exactly 0 (a series
         that is mostly zeros, or constant most of the time): the upper tail (`tail`) then keeps
         the width, so the rare non-zero values that are normal for the series stay inside.
-        `near` (columns of `lags`, see `near_columns`): where the same of those errors alone
-        is larger, by more than NEAR_SLACK of it, the width follows them (`near_width`, with
-        half the days' worth of them)."""
+        `near` (columns of `lags`, see `near_columns`): where the robust sd of those columns'
+        errors alone is larger by more than a slack, the width rises to it less the slack
+        (`near_width`, from half the days' worth of them)."""
         past = _lagged(np.abs(errors).astype(np.float32), lags, first)
         scale, count = self._robust(past)
         if near is not None:

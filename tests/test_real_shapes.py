@@ -12,7 +12,7 @@ import pytest
 
 import detectors
 from detectors import Status
-from detectors.seasonal import _trailing_sum, carried, carry_terms
+from detectors.seasonal import _trailing_sum, carried, carry_terms, near_least, near_width
 
 STEP = "15min"
 DAY = 96  # 15-minute buckets
@@ -753,3 +753,22 @@ def test_a_noisy_count_day_still_widens_the_band() -> None:
         assert np.max(width[-DAY:] / width[-2 * DAY : -DAY]) >= 1.5
         alerts += episodes(firing(series, **spec).iloc[-DAY:])
     assert alerts <= 2 * 5
+
+
+def test_the_near_width_s_slack_shrinks_with_the_count_and_needs_half_the_days() -> None:
+    """`near_width`: the nearest slots' width counts beyond a slack of 0.65 / sqrt(count) of
+    the pooled one (10% from 42 errors, about 20% from 11), never below `least` errors, and a
+    NaN or infinite estimate leaves the pooled width as it is."""
+    scale = np.full(6, 10.0)
+    near = np.array([10.9, 12.0, 12.0, 12.0, np.nan, np.inf])
+    count = np.array([42, 42, 11, 10, 42, 42])
+    out = near_width(scale, near, count, least=11)
+    assert out[0] == 10.0  # within the 10% slack
+    assert out[1] == pytest.approx(12.0 - 0.65 / np.sqrt(42) * 10.0)
+    assert out[2] == pytest.approx(12.0 - 0.65 / np.sqrt(11) * 10.0) and out[2] < out[1]
+    assert out[3] == 10.0  # fewer than `least`
+    assert out[4] == 10.0
+    with np.errstate(all="raise"):
+        both = near_width(np.array([np.inf]), np.array([np.inf]), np.array([42]), least=1)
+    assert both[0] == np.inf
+    assert near_least(14, 1) == 21 and near_least(3, 1) == 3
