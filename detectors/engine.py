@@ -98,6 +98,7 @@ from detectors.seasonal import (
     near_columns,
     near_least,
     near_width,
+    robust_sd,
     same_time_autocorr,
     same_time_pairs,
     seasonal_period,
@@ -897,25 +898,14 @@ class BandEngine:
 
     def _robust(self, past: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """SeasonalDetector._robust over the last axis."""
-        det = self.detector
         count = np.sum(~np.isnan(past), axis=-1)
         top = max(past.shape[-1] - 1, 0)
-        full = count == past.shape[-1]
-        if full.all() and top > 0:  # a partition picks the same values as the sort, sooner
+        if (count == past.shape[-1]).all() and top > 0:  # the same picks as the sort, sooner
             picks = sorted({top // 2, (top + 1) // 2, int(np.floor(top * TAIL_Q))})
             ordered = np.partition(past, picks, axis=-1)
         else:
             ordered = np.sort(past, axis=-1)  # NaNs last
-        lo = np.clip((count - 1) // 2, 0, top)
-        hi = np.clip(count // 2, 0, top)
-        pick_lo = np.take_along_axis(ordered, lo[..., None], axis=-1)[..., 0]
-        pick_hi = np.take_along_axis(ordered, hi[..., None], axis=-1)[..., 0]
-        scale = 1.4826 * ((pick_lo.astype(np.float64) + pick_hi) / 2)
-        if det.tail > 0:
-            at = np.clip(np.floor((count - 1) * TAIL_Q).astype(int), 0, top)
-            upper = np.take_along_axis(ordered, at[..., None], axis=-1)[..., 0].astype(np.float64)
-            scale = np.maximum(scale, det.tail * upper / TAIL_Z)
-        return scale, count
+        return robust_sd(ordered, count, self.detector.tail), count
 
     def _floor(
         self, expected: np.ndarray, resolution: np.ndarray, counts: np.ndarray

@@ -33,6 +33,7 @@ __all__ = [
     "near_columns",
     "near_least",
     "near_width",
+    "robust_sd",
     "same_time_autocorr",
     "same_time_pairs",
     "seasonal_period",
@@ -208,6 +209,24 @@ def same_time_autocorr(later: np.ndarray, earlier: np.ndarray, half: np.ndarray)
         rho = np.where((n >= AUTOCORR_PAIRS_MIN) & (var > 0), total(x * y) / var, np.nan)
         rho = rho - AUTOCORR_SE / np.sqrt(n)
     return np.nan_to_num(rho, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def robust_sd(ordered: np.ndarray, count: np.ndarray, tail: float) -> np.ndarray:
+    """Per row of absolute errors ordered along the last axis (sorted, NaNs last, or
+    partitioned at the picks below), `count` of them known: 1.4826 x their median, or where
+    larger the `tail` share of what their 80th percentile implies."""
+    top = max(ordered.shape[-1] - 1, 0)
+
+    def pick(at: np.ndarray) -> np.ndarray:
+        return np.take_along_axis(ordered, at[..., None], axis=-1)[..., 0].astype(np.float64)
+
+    lo = np.clip((count - 1) // 2, 0, top)
+    hi = np.clip(count // 2, 0, top)
+    scale = 1.4826 * ((pick(lo) + pick(hi)) / 2)
+    if tail > 0:
+        at = np.clip(np.floor((count - 1) * TAIL_Q).astype(int), 0, top)
+        scale = np.maximum(scale, tail * pick(at) / TAIL_Z)
+    return scale
 
 
 def near_columns(nb: int, days: int, near: int) -> np.ndarray | None:
@@ -625,21 +644,9 @@ class SeasonalDetector(Detector):
         return out
 
     def _robust(self, past: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Per row of absolute errors: 1.4826 x their median, or the `tail` their 80th
-        percentile implies where larger; and how many there are."""
-        ordered = np.sort(past, axis=1)  # NaNs last
+        """`robust_sd` of each row of absolute errors, and how many there are."""
         count = np.sum(~np.isnan(past), axis=1)
-        rows = np.arange(past.shape[0])
-        top = max(past.shape[1] - 1, 0)
-        lo = np.clip((count - 1) // 2, 0, top)
-        hi = np.clip(count // 2, 0, top)
-        median = (ordered[rows, lo].astype(np.float64) + ordered[rows, hi]) / 2
-        scale = 1.4826 * median
-        if self.tail > 0:
-            at = np.clip(np.floor((count - 1) * TAIL_Q).astype(int), 0, top)
-            upper = ordered[rows, at].astype(np.float64)
-            scale = np.maximum(scale, self.tail * upper / TAIL_Z)
-        return scale, count
+        return robust_sd(np.sort(past, axis=1), count, self.tail), count  # NaNs sort last
 
     def _pooled(self, errors: np.ndarray, window: int, first: int, points: int) -> np.ndarray:
         """Robust sd of the errors of the last `window` points, all times of day together: the
