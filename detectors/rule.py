@@ -51,6 +51,11 @@ RULE_PARAMS: Mapping[str, Param] = {
     "window_score": Param(
         float, 1.25, 0.1, 100.0, "the window's deviation, in combined half-widths, that fires"
     ),
+    "window_pair_up": Param(
+        float, 1.5, 0.1, 100.0,
+        "the deviation, in combined half-widths, a rise over 2 buckets needs for that test "
+        "(never less than window_score)",
+    ),
     "window_confirm_up": Param(
         int, 2, 1, 4,
         "buckets in a row the sustained-shift test must fire on a rise inside the band to alert",
@@ -184,6 +189,7 @@ class Rule:
         self.missing_min_expected: float = values["missing_min_expected"]
         self.window: int = values["window"]
         self.window_score: float = values["window_score"]
+        self.window_pair_up: float = values["window_pair_up"]
         self.window_confirm_up: int = values["window_confirm_up"]
         self.window_confirm_down: int = values["window_confirm_down"]
         self.window_min_rel: float = values["window_min_rel"]
@@ -322,6 +328,7 @@ class Rule:
         if rho is None:
             rho = self._autocorrelation(value, expected, lower, upper)
         length = np.zeros(value.size, dtype=int)
+        limit = self.window_score if threshold is None else threshold
         for n in range(2, self.window + 1):
             # Errors that lean the same way bucket after bucket (real data's often do) add up
             # faster than independent ones: the window's own band widens by that much.
@@ -335,10 +342,22 @@ class Rule:
                 upper,
                 usual=usual,
                 inflation=inflation,
-                threshold=threshold,
+                threshold=limit,
+                up_threshold=self.pair_up_threshold(limit) if n == 2 else limit,
             )
             length = np.where(fires & (length == 0), n, length)
         return length
+
+    def pair_up_threshold(self, threshold: float) -> float:
+        """What a rise over the shortest window (2 buckets) needs, where the other windows
+        need `threshold` (window_score, scaled to the step): `window_pair_up` scaled alike, and
+        never less. Noise above the expected value runs further than noise below it (counts
+        and traffic are right-skewed: on the real KPIs, of pairs of unlabelled buckets past
+        window_score, 2.6 rises to each drop), and a sum of 2 buckets keeps most of one
+        bucket's skew, where a sum of 4 averages half of it away."""
+        if self.window_score <= 0:
+            return threshold
+        return max(threshold, threshold * self.window_pair_up / self.window_score)
 
     def _confirmed(self, window: np.ndarray, outside: np.ndarray, up: np.ndarray) -> np.ndarray:
         """`window` with the shifts that do not count yet set to 0. A sustained shift none of
@@ -457,6 +476,7 @@ class Rule:
         self, n: int, value: np.ndarray, expected: np.ndarray, lower: np.ndarray,
         upper: np.ndarray, *, usual: np.ndarray | None = None,
         inflation: np.ndarray | None = None, threshold: float | None = None,
+        up_threshold: float | None = None,
     ) -> np.ndarray:  # fmt: skip
         with np.errstate(invalid="ignore", over="ignore"):  # inf and 1e308 as data
             dev = value - expected
@@ -470,6 +490,8 @@ class Rule:
             z = np.where(spread > 0, total / spread, 0.0)
             limit = self.window_score if threshold is None else threshold
             fires = (np.abs(z) >= limit) & same
+            if up_threshold is not None and up_threshold > limit:
+                fires &= (total < 0) | (np.abs(z) >= up_threshold)
             fires &= np.abs(total) >= np.maximum(
                 max(self.min_rel_change, self.window_min_rel) * base, self.min_abs_change * n
             )

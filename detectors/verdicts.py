@@ -178,6 +178,7 @@ class _Windows:
         self.rule = rule
         self.longest = min(rule.window, width) if rule.window >= 2 else 0
         self.threshold = rule.window_score * fine**rule.fine_severe
+        self.pair_up = rule.pair_up_threshold(self.threshold)
         # Every bucket of a window that fires leans the same way: the sums are taken only for
         # the series whose last two buckets do (`at`: each series' place among them, or -1).
         self.at = np.full(series, -1)
@@ -243,6 +244,8 @@ class _Windows:
                 spread = spread * np.sqrt(inflation)
                 z = np.where(spread > 0, total / spread, 0.0)
                 fires = (np.abs(z) >= self.threshold) & (np.abs(signs) == n)
+                if n == 2 and self.pair_up > self.threshold:
+                    fires &= (total < 0) | (np.abs(z) >= self.pair_up)
                 fires &= np.abs(total) >= np.maximum(rel * base, rule.min_abs_change * n)
                 if rule.direction is Direction.DOWN:
                     fires &= total < 0

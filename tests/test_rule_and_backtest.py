@@ -95,9 +95,10 @@ def test_sustained_shift_fires_where_no_single_bucket_does() -> None:
 def test_a_rise_no_bucket_shows_alerts_once_it_held_for_two_buckets() -> None:
     """A sustained shift with every bucket inside the band (two at 90% of a half-width sum
     to 1.27 combined half-widths): a drop alerts at once; a rise only once the test has
-    fired at two buckets in a row, or straight after a shift with a bucket outside."""
+    fired at two buckets in a row, or straight after a shift with a bucket outside. (Rises
+    over 2 buckets need no more than drops here: window_pair_up at window_score.)"""
     rule = Rule(window=4, window_score=1.25, window_min_expected=100, min_rel_change=0.05,
-                window_min_rel=0.05)  # fmt: skip
+                window_min_rel=0.05, window_pair_up=1.25)  # fmt: skip
     drop, band = flat([100, 100, 100, 100, 91, 91], half=10.0)
     assert rule.evaluate(drop, band)["firing"].tolist() == [False] * 5 + [True]
     rise, band = flat([100, 100, 100, 100, 109, 109], half=10.0)
@@ -113,7 +114,7 @@ def test_a_rise_no_bucket_shows_alerts_once_it_held_for_two_buckets() -> None:
         "shows)"
     )
     at_once = Rule(window=4, window_score=1.25, window_min_expected=100, min_rel_change=0.05,
-                   window_min_rel=0.05, window_confirm_up=1)  # fmt: skip
+                   window_min_rel=0.05, window_confirm_up=1, window_pair_up=1.25)  # fmt: skip
     assert at_once.evaluate(rise, band.iloc[:6])["firing"].tolist() == [False] * 5 + [True]
     slow = Rule(window=4, window_score=1.25, window_min_expected=100, min_rel_change=0.05,
                 window_min_rel=0.05, window_confirm_down=3)  # fmt: skip
@@ -127,17 +128,48 @@ def test_a_rise_no_bucket_shows_alerts_once_it_held_for_two_buckets() -> None:
     assert rule.verdict(after, band).status is Status.ANOMALY
 
 
+def test_a_rise_over_two_buckets_needs_window_pair_up() -> None:
+    """Two buckets 1.2 and 0.9 half-widths out together are 2.1 / sqrt(2) = 1.48 combined
+    half-widths: below, a 2-bucket shift that fires (window_score 1.25); above, not yet (a rise
+    over 2 buckets needs window_pair_up, 1.5: noise above the expected value runs further),
+    and once a third bucket holds (3.0 / sqrt(3) = 1.73) it fires as a 3-bucket shift. A rise
+    of 1.2 and 1.0 (1.56) fires at once; window_pair_up at window_score judges rises as drops."""
+    rule = Rule(window=4, window_min_expected=100, min_rel_change=0.05, window_min_rel=0.05)
+    drop, band = flat([100, 100, 100, 88, 91])
+    table = rule.evaluate(drop, band)
+    assert table["firing"].tolist() == [False] * 4 + [True]
+    assert table["window"].iloc[-1] == 2
+    rise, band = flat([100, 100, 100, 112, 109])
+    assert not rule.evaluate(rise, band)["firing"].any()
+    assert rule.verdict(rise, band).status is Status.OK
+    held, band = flat([100, 100, 100, 112, 109, 109])
+    table = rule.evaluate(held, band)
+    assert table["firing"].tolist() == [False] * 5 + [True]
+    assert table["window"].iloc[-1] == 3
+    clear, band = flat([100, 100, 100, 112, 110])
+    assert rule.evaluate(clear, band)["window"].tolist() == [0] * 4 + [2]
+    alike = Rule(window=4, window_min_expected=100, min_rel_change=0.05, window_min_rel=0.05,
+                 window_pair_up=1.25)  # fmt: skip
+    assert alike.evaluate(rise, flat([100] * 5)[1])["window"].tolist() == [0] * 4 + [2]
+    # Never below window_score: at 2.0 a pair of rises needs 2.0, as a pair of drops does.
+    strict = Rule(window=4, window_score=2.0, window_min_expected=100, min_rel_change=0.05,
+                  window_min_rel=0.05)  # fmt: skip
+    assert strict.pair_up_threshold(2.0) == 2.0
+    assert Rule().pair_up_threshold(1.25 * 2) == pytest.approx(3.0)  # scaled with the step
+
+
 def test_a_short_window_on_counts_needs_less_volume_than_the_longest() -> None:
-    """A 2-bucket spike on counts of 150 a bucket (300 events, one bucket 1.3 half-widths out,
+    """A 2-bucket dip on counts of 150 a bucket (300 events, one bucket 1.3 half-widths out,
     one inside) fires by default: the volume guard of 400 holds for the 4-bucket window, a
-    2-bucket one needs 400 x sqrt(2/4) = 283; the same spike on counts of 100 (200 events)
-    stays too small, as the first does when a 2-bucket window is asked the full 400."""
-    series, band = flat([150, 150, 150, 228, 198], expected=150.0, half=60.0)
+    2-bucket one needs 400 x sqrt(2/4) = 283; the same dip on counts of 100 (200 events)
+    stays too small, as the first does when a 2-bucket window is asked the full 400. (A rise
+    over 2 buckets needs more: window_pair_up.)"""
+    series, band = flat([150, 150, 150, 72, 102], expected=150.0, half=60.0)
     rule = detectors.build_rule(detectors.DEFAULT_SPEC)
     table = rule.evaluate(series, band)
     assert table["firing"].tolist() == [False] * 4 + [True]
     assert table["window"].iloc[-1] == 2
-    small, small_band = flat([100, 100, 100, 152, 132], expected=100.0, half=40.0)
+    small, small_band = flat([100, 100, 100, 48, 68], expected=100.0, half=40.0)
     assert not rule.evaluate(small, small_band)["firing"].any()
     strict = detectors.build_rule({**detectors.DEFAULT_SPEC, "window_min_expected": 566})
     assert not strict.evaluate(series, band)["firing"].any()

@@ -212,6 +212,9 @@ RULES: list[tuple[dict[str, object], str, int]] = [  # a rule, its step, the arr
     ({}, "1min", 150),
     ({"window_confirm_up": 3, "window_confirm_down": 2}, "15min", 112),
     ({"window_confirm_up": 1, "direction": "down", "window_confirm_down": 4}, "15min", 103),
+    ({"window_pair_up": 3.0, "window_confirm_up": 1}, "15min", 112),
+    ({"window_pair_up": 0.5, "window_score": 1.1}, "5min", 112),  # never below window_score
+    ({"window_pair_up": 1.25}, "15min", 112),
 ]
 
 
@@ -305,12 +308,13 @@ def test_the_buckets_before_are_judged_as_counts_or_not_by_the_whole_tail() -> N
     """Counts of 100 that rise to 118 for 3 buckets, the last of them 118.5: Rule.evaluate
     judges the whole tail as no counts, so the bucket before the last fires its shift on the
     non-count volume guard (a quarter of a usual window), not on 400 events, and confirms
-    the last one's; the matrix path re-judges that bucket the same way."""
+    the last one's; the matrix path re-judges that bucket the same way. (A rise over 2
+    buckets needs window_pair_up; here it needs no more than any other window.)"""
     index = pd.date_range("2026-11-27", periods=110, freq="15min", tz="UTC")
     values = np.full((1, 110), 100.0)
     values[0, -3:] = [118, 118, 118.5]
     expected = np.full((1, 110), 100.0)
-    rule = Rule(autocorr_max=0)
+    rule = Rule(autocorr_max=0, window_pair_up=1.25)
     band = pd.DataFrame({"expected": expected[0], "lower": 80.0, "upper": 120.0}, index=index)
     want = rule.verdict(pd.Series(values[0], index=index), band)
     got = verdicts(rule, index, values, expected, expected - 20, expected + 20)
@@ -494,13 +498,14 @@ def test_the_arrays_must_agree() -> None:
 
 def test_a_short_window_on_counts_needs_less_volume() -> None:
     """Counts of 150 a bucket: a 2-bucket move (300 events) passes the volume guard of a
-    2-bucket window (400 x sqrt(2/4) = 283), the same move on counts of 100 does not."""
+    2-bucket window (400 x sqrt(2/4) = 283), the same move on counts of 100 does not. (Drops:
+    a rise over 2 buckets needs more, window_pair_up.)"""
     rule = detectors.build_rule(detectors.DEFAULT_SPEC)
-    index, arrays = flat([[150, 150, 150, 228, 198]], expected=150.0, half=60.0)
+    index, arrays = flat([[150, 150, 150, 72, 102]], expected=150.0, half=60.0)
     assert judged(rule, index, arrays)[0].reason.startswith(
-        "above expected for the last 2 buckets together"
+        "below expected for the last 2 buckets together"
     )
-    index, arrays = flat([[100, 100, 100, 152, 132]], expected=100.0, half=40.0)
+    index, arrays = flat([[100, 100, 100, 48, 68]], expected=100.0, half=40.0)
     assert judged(rule, index, arrays)[0].reason == "inside the band"
 
 
