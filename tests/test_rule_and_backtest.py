@@ -146,6 +146,9 @@ def test_a_rise_over_two_buckets_needs_window_pair_up() -> None:
     table = rule.evaluate(held, band)
     assert table["firing"].tolist() == [False] * 5 + [True]
     assert table["window"].iloc[-1] == 3
+    # Rises over 3 or 4 buckets keep window_score: 1.1 + 0.6 + 0.6 = 2.3 / sqrt(3) = 1.33.
+    longer, band = flat([100, 100, 100, 111, 106, 106])
+    assert rule.evaluate(longer, band)["window"].tolist() == [0] * 5 + [3]
     clear, band = flat([100, 100, 100, 112, 110])
     assert rule.evaluate(clear, band)["window"].tolist() == [0] * 4 + [2]
     alike = Rule(window=4, window_min_expected=100, min_rel_change=0.05, window_min_rel=0.05,

@@ -207,14 +207,15 @@ RULES: list[tuple[dict[str, object], str, int]] = [  # a rule, its step, the arr
     ({"min_rel_change": 0.25, "window_min_rel": 0.05, "autocorr_max": 0.5}, "15min", 112),
     ({"autocorr_se": 0.0}, "15min", 112),
     ({"autocorr_se": 3.0, "autocorr_max": 0.5}, "5min", 112),
+    # Inserted here: tests below pick rows by position from both ends.
+    ({"window_pair_up": 3.0, "window_confirm_up": 1}, "15min", 112),
+    ({"window_pair_up": 0.5, "window_score": 1.1}, "5min", 112),  # a bar below window_score: as 1.1
+    ({"window_pair_up": 1.25}, "15min", 112),
     ({}, "5min", 112),
     ({"direction": "down", "fine_persist": 0.5}, "5min", 112),
     ({}, "1min", 150),
     ({"window_confirm_up": 3, "window_confirm_down": 2}, "15min", 112),
     ({"window_confirm_up": 1, "direction": "down", "window_confirm_down": 4}, "15min", 103),
-    ({"window_pair_up": 3.0, "window_confirm_up": 1}, "15min", 112),
-    ({"window_pair_up": 0.5, "window_score": 1.1}, "5min", 112),  # never below window_score
-    ({"window_pair_up": 1.25}, "15min", 112),
 ]
 
 
