@@ -343,7 +343,7 @@ class Rule:
                 usual=usual,
                 inflation=inflation,
                 threshold=limit,
-                up_threshold=self.pair_up_threshold(limit) if n == 2 else limit,
+                up_threshold=self.pair_up_threshold(limit) if n == 2 else None,
             )
             length = np.where(fires & (length == 0), n, length)
         return length
@@ -355,9 +355,7 @@ class Rule:
         and traffic are right-skewed: on the real KPIs, of pairs of unlabelled buckets past
         window_score, 2.6 rises to each drop), and a sum of 2 buckets keeps most of one
         bucket's skew, where a sum of 4 averages half of it away."""
-        if self.window_score <= 0:
-            return threshold
-        return max(threshold, threshold * self.window_pair_up / self.window_score)
+        return threshold * max(1.0, self.window_pair_up / self.window_score)
 
     def _confirmed(self, window: np.ndarray, outside: np.ndarray, up: np.ndarray) -> np.ndarray:
         """`window` with the shifts that do not count yet set to 0. A sustained shift none of
@@ -475,7 +473,7 @@ class Rule:
     def _window_fires(
         self, n: int, value: np.ndarray, expected: np.ndarray, lower: np.ndarray,
         upper: np.ndarray, *, usual: np.ndarray | None = None,
-        inflation: np.ndarray | None = None, threshold: float | None = None,
+        inflation: np.ndarray | None = None, threshold: float,
         up_threshold: float | None = None,
     ) -> np.ndarray:  # fmt: skip
         with np.errstate(invalid="ignore", over="ignore"):  # inf and 1e308 as data
@@ -488,9 +486,8 @@ class Rule:
         same = np.abs(_rolling_sum(np.sign(dev), n)) == n
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             z = np.where(spread > 0, total / spread, 0.0)
-            limit = self.window_score if threshold is None else threshold
-            fires = (np.abs(z) >= limit) & same
-            if up_threshold is not None and up_threshold > limit:
+            fires = (np.abs(z) >= threshold) & same
+            if up_threshold is not None and up_threshold > threshold:
                 fires &= (total < 0) | (np.abs(z) >= up_threshold)
             fires &= np.abs(total) >= np.maximum(
                 max(self.min_rel_change, self.window_min_rel) * base, self.min_abs_change * n
