@@ -2,7 +2,8 @@
 
 A bucket fires when it is outside the band in a direction that matters, the move is big enough
 to matter (relative and absolute guards), and it persists (k of the last m buckets outside) or is
-severe (|score| >= severe). A missing bucket fires when data was clearly expected there.
+severe (|score| >= severe). A missing bucket of a count fires when events were clearly
+expected there.
 Vectorised over the whole series, so the same code serves the live check and the backtest.
 """
 
@@ -86,7 +87,8 @@ RULE_PARAMS: Mapping[str, Param] = {
         "of the last 96 (0 = off)",
     ),
     "missing_min_expected": Param(
-        float, 50.0, 0.0, 1e12, "a missing bucket fires when this much was expected (0 never)"
+        float, 50.0, 0.0, 1e12,
+        "a missing bucket of a count fires when this many events were expected (0 never)",
     ),
     "persist_level": Param(
         float, 1.0, 1.0, 100.0, "half-widths away at which a bucket counts for persistence"
@@ -281,7 +283,11 @@ class Rule:
         window = self._confirmed(window, outside, value > expected)
         firing |= (window > 0) | (jump > 0)
         missing = ~np.isfinite(value) & np.isfinite(expected)
-        if self.missing_min_expected > 0 and self.direction is not Direction.UP:
+        # The volume that makes a gap an outage is in events: a mean, a ratio or a latency
+        # says nothing of volume (a table's counts carry its "no data"), and a gap in such a
+        # record is no verdict. A series with no known value at all may be counts.
+        may_count = counts or not np.isfinite(value).any()
+        if self.missing_min_expected > 0 and self.direction is not Direction.UP and may_count:
             missing &= expected >= self.missing_min_expected
             # At a fine step one absent point is a collector's hiccup, not an outage: data
             # must be missing for as long as one 15-minute bucket.

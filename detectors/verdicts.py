@@ -333,7 +333,7 @@ def _judge(  # noqa: PLR0917 - the tails of Rule.evaluate's inputs, as verdicts(
     jump = _jump(rule, value, expected, lower, upper, where=outside[-1] & big & ~sparse)
     shifted = _outside_of(rule, value, expected, lower, upper, window)
     firing |= (window > 0) | (jump > 0)
-    missing = _missing(rule, value, e[-1], fine=fine)
+    missing = _missing(rule, value, e[-1], fine=fine, counts=counts)
     firing |= missing
     case = np.select(
         [missing, ~np.isfinite(v[-1]), ~np.isfinite(e[-1]), firing & ~side[-1], firing,
@@ -348,11 +348,15 @@ def _judge(  # noqa: PLR0917 - the tails of Rule.evaluate's inputs, as verdicts(
                  (window > 0) & (shifted == 0), (window > 0) & (shifted > 0))  # fmt: skip
 
 
-def _missing(rule: Rule, value: np.ndarray, expected: np.ndarray, *, fine: float) -> np.ndarray:
+def _missing(rule: Rule, value: np.ndarray, expected: np.ndarray, *, fine: float,
+             counts: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
     """Per series, whether its last bucket fires as missing data (`expected`: its last
-    expected value), as Rule.evaluate's `missing`."""
+    expected value), as Rule.evaluate's `missing`: only counts (`counts`, by default from
+    these values) and series with no known value at all."""
     width = value.shape[1]
-    missing = ~np.isfinite(value[:, -1]) & np.isfinite(expected)
+    known = np.isfinite(value)
+    may_count = (_counts(value) if counts is None else counts) | ~known.any(axis=1)
+    missing = ~known[:, -1] & np.isfinite(expected) & may_count
     if rule.missing_min_expected <= 0 or rule.direction is Direction.UP:
         return missing & False
     with np.errstate(invalid="ignore"):

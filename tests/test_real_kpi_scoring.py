@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from tests.benchmark_modules import load_benchmark
 
@@ -101,3 +102,62 @@ def test_an_alert_that_catches_a_segment_is_never_also_false() -> None:
         fire[start + 2] = True
         tally = rk.score("x", fire, label, delay_limit=rk.DELAY_BUCKETS)
         assert (tally.segments, tally.caught, tally.false) == (1, 1, 0), step
+
+
+def test_timestamps_in_seconds_milliseconds_or_iso_text_read_alike(tmp_path: Path) -> None:
+    """The same KPI written with Unix seconds, milliseconds, ISO 8601 text with a zone and
+    naive ISO text (read as UTC) comes back as the same grid, values and labels; a file
+    without the columns or with unreadable timestamps says which file and what is wrong."""
+    rk = load_benchmark("real_kpi")
+    index = pd.date_range("2026-10-01", periods=500, freq="1min", tz="UTC")
+    seconds = index.as_unit("s").asi8
+    value = np.arange(500, dtype=float)
+    label = (np.arange(500) % 97 == 0).astype(float)
+    forms = {"s": seconds, "ms": seconds * 1000,
+             "iso": index.strftime("%Y-%m-%dT%H:%M:%S%z"),
+             "naive": index.strftime("%Y-%m-%d %H:%M:%S")}  # fmt: skip
+    read = {}
+    for name, stamps in forms.items():
+        csv = tmp_path / f"{name}.csv"
+        keep = np.arange(500) != 250  # an absent minute: a gap on the grid
+        pd.DataFrame({"timestamp": stamps[keep], "value": value[keep],
+                      "label": label[keep]}).to_csv(csv, index=False)  # fmt: skip
+        read[name] = rk.read(csv)
+    want_value, want_label = read["s"]
+    assert want_value.index.equals(index) and np.isnan(want_value.iloc[250])
+    for name, (got_value, got_label) in read.items():
+        assert got_value.equals(want_value) and got_label.equals(want_label), name
+    (tmp_path / "cols.csv").write_text("ts,v\n1,2\n")
+    with pytest.raises(ValueError, match=r"cols\.csv: no column label, timestamp, value"):
+        rk.read(tmp_path / "cols.csv")
+    (tmp_path / "text.csv").write_text("timestamp,value,label\n1700000000,1,0\nsoon,2,0\n")
+    with pytest.raises(ValueError, match=r"text\.csv: .*'soon' is none of these"):
+        rk.read(tmp_path / "text.csv")
+    (tmp_path / "mixed.csv").write_text(
+        "timestamp,value,label\n1700000000,1,0\n2023-11-14T22:14:20Z,2,0\n"
+    )
+    with pytest.raises(ValueError, match=r"mixed\.csv: timestamps mix numbers and text"):
+        rk.read(tmp_path / "mixed.csv")
+
+
+def test_gaps_can_be_judged_as_the_contract_api_returns_them(tmp_path: Path) -> None:
+    """`--gaps judge` scores `firing` as Rule.evaluate returns it. An hour absent from a count
+    of about 100 a minute is the rule's "no data" alert there, a false episode at the native
+    step; from a mean (decimals, and so the 15-minute means of the count too) it is a gap with
+    no verdict either way; by default gaps are never scored."""
+    rk = load_benchmark("real_kpi")
+    label = labels([])
+    rng = np.random.default_rng(4)
+    minute = np.arange(label.size) % 1440
+    mean = 100 + 30 * np.sin(2 * np.pi * minute / 1440) + rng.normal(0, 2, label.size)
+    keep = (np.arange(label.size) < 14 * 1440 + 600) | (np.arange(label.size) >= 14 * 1440 + 660)
+    false = {}
+    for name, value in (("mean", mean), ("count", np.round(mean))):
+        csv = tmp_path / f"{name}.csv"
+        pd.DataFrame({"timestamp": label.index.as_unit("s").asi8[keep], "value": value[keep],
+                      "label": label.to_numpy()[keep]}).to_csv(csv, index=False)  # fmt: skip
+        for mask in (True, False):
+            out = rk.run_one(csv, ("default",), {}, mask_gaps=mask)
+            false[name, mask] = {v: out[(v, "default")].false for v in ("native", "15min")}
+    assert false["count", False] == {"native": 1, "15min": 0}  # 15-minute means: decimals
+    assert false["mean", False] == false["mean", True] == false["count", True]

@@ -365,9 +365,10 @@ def test_a_level_shift_that_stays_is_rebased_within_a_day() -> None:
 
 
 def test_one_minute_steps_scale_the_rule() -> None:
-    """At a 1-minute step a single absent minute is no outage (15 absent minutes are), and
-    one point 2.5 half-widths out is not severe enough alone (only as a sudden move)."""
-    series = seasonal(15, level=1000.0, seed=10, step="1min", per_day=1440)
+    """At a 1-minute step a single absent minute of a count is no outage (15 absent minutes
+    are), and one point 2.5 half-widths out is not severe enough alone (only as a sudden
+    move)."""
+    series = seasonal(15, level=1000.0, seed=10, step="1min", per_day=1440).round()
     series.iloc[-100] = np.nan
     series.iloc[-40:-25] = np.nan
     full = {**detectors.DEFAULT_SPEC}
@@ -376,7 +377,7 @@ def test_one_minute_steps_scale_the_rule() -> None:
     assert not table["missing"].iloc[-100]
     assert table["missing"].iloc[-26]
     half = (band["upper"] - band["expected"]).iloc[-10]
-    series.iloc[-10] = band["expected"].iloc[-10] + 2.5 * half
+    series.iloc[-10] = round(band["expected"].iloc[-10] + 2.5 * half)
     alone = {**full, "jump": 0}  # severity alone
     table = detectors.build_rule(alone).evaluate(series, band)
     assert not table["firing"].iloc[-10]
@@ -386,6 +387,22 @@ def test_one_minute_steps_scale_the_rule() -> None:
     # last 96 minutes: a sudden break, and the jump test fires on it.
     table = detectors.build_rule(full).evaluate(series, band)
     assert table["firing"].iloc[-10] and table["jump"].iloc[-10] >= 2
+
+
+def test_a_gap_in_a_mean_s_record_is_no_outage() -> None:
+    """An hour absent from a latency's or a ratio's record (decimals: no volume in events)
+    is a gap with no verdict; the same hour absent from a count of about 1,000 events a
+    bucket is an outage and fires as missing data."""
+    mean = seasonal(15, level=1000.0, seed=12)
+    gap = slice(-30, -26)
+    mean.iloc[gap] = np.nan
+    counts = mean.round()
+    for series, fires in ((mean, False), (counts, True)):
+        band = detectors.build(detectors.DEFAULT_SPEC).band(series)
+        table = detectors.build_rule(detectors.DEFAULT_SPEC).evaluate(series, band)
+        assert band["expected"].iloc[gap].notna().all()
+        assert bool(table["missing"].iloc[gap].all()) is fires
+        assert bool(table["firing"].iloc[gap].all()) is fires
 
 
 def test_a_daily_peak_a_few_minutes_late_does_not_fire() -> None:

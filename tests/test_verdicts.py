@@ -486,6 +486,20 @@ def test_a_fine_step_needs_a_quarter_hour_of_missing_data() -> None:
     ]
 
 
+def test_only_counts_alert_on_missing_data() -> None:
+    """A missing bucket is an outage where about 100 events were expected; in a mean or a
+    ratio (decimals) it is a gap in the record with no verdict, and a series with no known
+    value at all may be counts. The engine and Rule.verdict agree on each."""
+    nan = float("nan")
+    index, arrays = flat([[100, 100, nan], [100.5, 99.75, nan], [nan, nan, nan]])
+    want = ["no data, while about 100 was expected", "no data for this bucket",
+            "no data, while about 100 was expected"]  # fmt: skip
+    assert [v.reason for v in judged(Rule(), index, arrays)] == want
+    assert [v.reason for v in reference(Rule(), index, arrays)] == want
+    assert [v.status for v in judged(Rule(), index, arrays)] == [
+        Status.ANOMALY, Status.UNKNOWN, Status.ANOMALY]
+
+
 def test_the_arrays_must_agree() -> None:
     """Arrays of other shapes than the values', or an index of another length, are refused;
     no series, no verdicts."""

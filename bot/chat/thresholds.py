@@ -102,7 +102,7 @@ PARAM_HELP: tuple[str, ...] = (
     _("half-widths away at which a bucket counts for persistence"),
     _("a bucket outside fires at once if it got there in a move this many times the largest "
       "of the last 96 (0 = off)"),
-    _("a missing bucket fires when this much was expected (0 never)"),
+    _("a missing bucket of a count fires when this many events were expected (0 never)"),
     _("severe x (steps per 15 min) ^ this at finer steps"),
     _("persist_k, persist_m x (steps per 15 min) ^ this, finer steps"),
 )
