@@ -50,8 +50,18 @@ class Verdict:
         return (self.value - self.expected) / abs(self.expected)
 
 
+def require_timestamps(index: pd.Index) -> None:
+    """A ValueError that says what to do for a series not indexed by time."""
+    if not isinstance(index, pd.DatetimeIndex):
+        raise ValueError(
+            f"the series must be indexed by its timestamps (a pandas DatetimeIndex), not by a "
+            f"{type(index).__name__}: e.g. series.index = pd.to_datetime(stamps, unit='s')"
+        )
+
+
 def infer_step(index: pd.DatetimeIndex) -> timedelta:
     """The series' step: its most common spacing (whatever the index's time unit)."""
+    require_timestamps(index)
     if len(index) < 2:
         raise ValueError("a series needs at least two points to have a step")
     first = index[1] - index[0]

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from detectors.base import Detector, infer_step
+from detectors.base import Detector, infer_step, require_timestamps
 from detectors.params import Param, validate
 
 __all__ = [
@@ -1032,6 +1032,7 @@ def _resolution(values: np.ndarray) -> np.ndarray:
 def _grid(index: pd.DatetimeIndex) -> tuple[pd.DatetimeIndex, np.ndarray] | None:
     """For an index with gaps or off-grid timestamps: a regular grid at its usual step and each
     timestamp's position on it. None when the index is regular already."""
+    require_timestamps(index)
     spacing = np.diff(index.asi8)
     if spacing.size and bool(np.all(spacing == spacing[0])) and spacing[0] > 0:
         return None

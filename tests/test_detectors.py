@@ -306,3 +306,17 @@ def test_ratio_band_widens_where_the_denominator_is_small() -> None:
     half_many = (many["upper"] - many["expected"]).iloc[-1]
     assert half_few >= detector.k * np.sqrt(0.2 * 0.8 / 50) * 0.99  # type: ignore[attr-defined]
     assert half_many < half_few / 5
+
+
+@pytest.mark.parametrize("method", ["seasonal", "stl", "holt_winters"])
+def test_a_series_without_timestamps_or_out_of_order_is_refused_with_what_to_do(
+    method: str,
+) -> None:
+    """The contract API on a series indexed 0, 1, 2 ... (no step in time) or whose timestamps
+    run backwards: a ValueError that says what is wrong, never an AttributeError."""
+    values = np.arange(2000, dtype=float) % 96 + 100
+    with pytest.raises(ValueError, match=r"indexed by its timestamps .*not by a RangeIndex"):
+        detectors.build({"method": method}).band(pd.Series(values))
+    index = pd.date_range("2026-10-01", periods=2000, freq="15min", tz="UTC")
+    with pytest.raises(ValueError, match=r"the series index must be increasing"):
+        detectors.build({"method": method}).band(pd.Series(values, index=index[::-1]))
