@@ -163,6 +163,7 @@ def evaluate(
     ttd: list[int] = []
     series_n, seconds = 0, 0.0
     false_examples: list[Alert] = []
+    missed: list[str] = []
     for data in datasets:
         keys = list(data.series)
         det_for, rule_for = {}, {}
@@ -194,6 +195,8 @@ def evaluate(
         totals["all_detected"] += everything.detected
         ttd.extend(target.ttd)
         false_examples.extend(target.false_examples[:3])
+        labels = {label.id: label for label in data.labels}
+        missed.extend(f"{data.name}: {describe(labels[i])}" for i in target.missed)
     precision = (totals["alerts"] - totals["false"]) / totals["alerts"] if totals["alerts"] else 1
     recall = totals["detected"] / totals["incidents"] if totals["incidents"] else 1
     return {
@@ -208,7 +211,16 @@ def evaluate(
         "ms_per_series": seconds / series_n * 1000,
         "incidents": totals["incidents"],
         "false_examples": false_examples,
+        "missed": missed,
     }
+
+
+def describe(label: Label) -> str:
+    """A target incident in one line: what, where, how much, when."""
+    where = " ".join(f"{k}={v}" for k, v in label.slice.items()) or "total"
+    ramp = ", gradual" if label.ramp else ""
+    return (f"{label.kind} {'/'.join(label.metrics)} {where} {label.effect:+.0%}{ramp}, "
+            f"{label.start:%a %m-%d %H:%M} - {label.end:%H:%M}")  # fmt: skip
 
 
 def replay_engine(
@@ -266,6 +278,8 @@ async def main() -> None:  # noqa: PLR0915 - one script, top to bottom
     parser.add_argument("--seeds", type=int, nargs="+", default=[7, 11, 23, 31, 37, 41])
     parser.add_argument("--path", help="embedded database folder, reused between runs")
     parser.add_argument("--show-false", action="store_true", help="list some false alerts")
+    parser.add_argument("--missed", action="store_true",
+                        help="list the target incidents each detector missed")
     parser.add_argument("--engine", action="store_true",
                         help="check the matrix engine raises the default's alerts")  # fmt: skip
     parser.add_argument(
@@ -351,6 +365,11 @@ async def main() -> None:  # noqa: PLR0915 - one script, top to bottom
     if args.show_false:
         for a in default["false_examples"]:
             print(f"  false: {a.key.label()} {a.start} – {a.end} peak {a.peak:.1f}")
+    if args.missed:
+        for r in rows[1:]:
+            print(f"missed by {r['name']}:")
+            for line in r["missed"]:
+                print(f"  {line}")
 
 
 if __name__ == "__main__":

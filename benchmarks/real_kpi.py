@@ -12,7 +12,8 @@ empty: it gets no verdict (the rule's "no data" alert, which the product raises 
 its source left empty, is not scored there), and the output says what share of points that is.
 `--gaps judge` scores the rule's `firing` column as the contract API returns it, gaps included
 (what a harness that puts a series on a grid and never masks its NaN sees).
-Timestamps may be Unix seconds or milliseconds (told apart by size) or ISO 8601 text.
+Timestamps may be Unix seconds, milliseconds, microseconds or nanoseconds (told apart by size)
+or ISO 8601 text, and are floored to the second.
 `--bucket 1h` (or 30min) takes hourly (half-hourly) means instead of 15-minute ones, as a
 catalogue that buckets by the hour sees the same data (a series already at that step or a
 coarser one is scored as it is, under that view's name).
@@ -63,42 +64,68 @@ METHODS = ("default", "iqr", "mad")
 IQR_SPEC = {"method": "iqr", "n": 5, "k": 3.0}
 
 
+UNITS = ((1e17, "ns"), (1e14, "us"), (1e11, "ms"), (0.0, "s"))  # Unix times past the year 5138
+
+
 def stamps_of(column: pd.Series) -> pd.Series:
-    """UTC timestamps from Unix seconds, Unix milliseconds (numbers past the year 5138 in
-    seconds) or ISO 8601 text (naive text is UTC)."""
+    """UTC timestamps, floored to the second, from Unix seconds, milliseconds, microseconds or
+    nanoseconds (told apart by size, the same unit throughout) or ISO 8601 text (naive text
+    is UTC)."""
     numbers = pd.to_numeric(column, errors="coerce")
+    if column.empty:
+        return pd.Series(pd.to_datetime(column, utc=True), index=column.index)
     if numbers.notna().all():
-        unit = "ms" if float(numbers.abs().median()) > 1e11 else "s"
-        return pd.Series(pd.to_datetime(numbers.to_numpy(dtype="float64"), unit=unit, utc=True)
-                         .floor("s"), index=column.index)  # fmt: skip
+        size = numbers.abs().to_numpy(dtype="float64")
+        units = {next(u for floor, u in UNITS if x > floor or floor == 0.0) for x in
+                 (float(size.min()), float(size.max()))}  # fmt: skip
+        if len(units) > 1:
+            raise ValueError(f"timestamps mix units ({' and '.join(sorted(units))} by their "
+                             "size): write them all one way")  # fmt: skip
+        stamps = pd.to_datetime(numbers.to_numpy(dtype="float64"), unit=units.pop(), utc=True)
+        return pd.Series(stamps.floor("s"), index=column.index)
     stamps = pd.to_datetime(column, utc=True, format="ISO8601", errors="coerce")
     unreadable = stamps.isna() & numbers.isna()
     if unreadable.any():
-        raise ValueError(f"timestamps must be Unix seconds, milliseconds or ISO 8601 text; "
-                         f"{column[unreadable].iloc[0]!r} is none of these")  # fmt: skip
+        raise ValueError(f"timestamps must be Unix times or ISO 8601 text; "
+                         f"{column[unreadable].iloc[0]!r} is neither")  # fmt: skip
     if stamps.isna().any():
         raise ValueError("timestamps mix numbers and text: write them all one way")
-    return pd.Series(stamps, index=column.index)
+    return pd.Series(stamps.dt.floor("s"), index=column.index)
 
 
 def read(path: Path) -> tuple[pd.Series, pd.Series]:
-    """Value and label on a regular grid at the series' most common step."""
+    """Value and label on a regular grid at the series' most common step; a ValueError that
+    names the file when it is not a labelled series this benchmark can score."""
+    try:
+        return _read(path)
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError,
+            OSError, EOFError) as exc:  # fmt: skip
+        message = str(exc).removeprefix(f"{path.name}: ")
+        raise ValueError(f"{path.name}: {message}") from None
+
+
+def _read(path: Path) -> tuple[pd.Series, pd.Series]:
     frame = pd.read_csv(path)  # pandas reads .gz by its name
     lacking = {"timestamp", "value", "label"} - set(frame.columns)
     if lacking:
-        raise ValueError(f"{path.name}: no column {', '.join(sorted(lacking))} "
+        raise ValueError(f"no column {', '.join(sorted(lacking))} "
                          "(a header of timestamp,value,label is needed)")  # fmt: skip
     frame = frame.dropna(subset=["timestamp"])
-    try:
-        frame = frame.assign(timestamp=stamps_of(frame["timestamp"]))
-    except ValueError as exc:
-        raise ValueError(f"{path.name}: {exc}") from None
-    frame = frame.sort_values("timestamp")
+    frame = frame.assign(timestamp=stamps_of(frame["timestamp"])).sort_values("timestamp")
     stamps = pd.DatetimeIndex(frame["timestamp"])
-    value = pd.Series(frame["value"].to_numpy(dtype="float64"), index=stamps)
-    label = pd.Series(frame["label"].to_numpy(dtype="float64"), index=stamps)
+    numbers = {}
+    for column in ("value", "label"):
+        try:
+            numbers[column] = pd.to_numeric(frame[column]).to_numpy(dtype="float64")
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{column}: {exc}") from None
+    value = pd.Series(numbers["value"], index=stamps)
+    label = pd.Series(numbers["label"], index=stamps)
     value = value[~value.index.duplicated()]
     label = label[~label.index.duplicated()]
+    if value.size < 2 or value.index[-1] - value.index[0] <= WARMUP:
+        raise ValueError(f"{value.size} distinct timestamp(s), spanning no more than the "
+                         f"{WARMUP.days}-day warm-up: nothing to score")  # fmt: skip
     step = pd.Series(value.index[1:] - value.index[:-1]).mode().iloc[0]
     # Snap to the grid: real collectors jitter by seconds.
     start = value.index[0].floor(step)

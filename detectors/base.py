@@ -54,9 +54,12 @@ def require_timestamps(index: pd.Index) -> None:
     """A ValueError that says what to do for a series not indexed by time."""
     if not isinstance(index, pd.DatetimeIndex):
         raise ValueError(
-            f"the series must be indexed by its timestamps (a pandas DatetimeIndex), not by a "
-            f"{type(index).__name__}: e.g. series.index = pd.to_datetime(stamps, unit='s')"
+            f"the series must be indexed by its timestamps (a pandas DatetimeIndex); its index "
+            f"is of type {type(index).__name__}: e.g. series.index = pd.to_datetime(stamps, "
+            f"unit='s')"
         )
+    if index.hasnans:
+        raise ValueError("the series index has a missing timestamp (NaT): drop or fill it")
 
 
 def infer_step(index: pd.DatetimeIndex) -> timedelta:

@@ -57,6 +57,11 @@ RULE_PARAMS: Mapping[str, Param] = {
         "the deviation, in combined half-widths, a rise over 2 buckets needs for that test "
         "(never less than window_score)",
     ),
+    "window_up_peak": Param(
+        float, 1.35, 0.0, 100.0,
+        "a rise fires that test only with one of its buckets this many half-widths above the "
+        "expected value (0 = any)",
+    ),
     "window_confirm_up": Param(
         int, 2, 1, 4,
         "buckets in a row the sustained-shift test must fire on a rise inside the band to alert",
@@ -180,8 +185,14 @@ class Rule:
 
     PARAMS = RULE_PARAMS
 
-    def __init__(self, **params: Any) -> None:
+    def __init__(self, counts: str = "auto", **params: Any) -> None:
+        """`counts`: whether the series counts events (the detector's setting of that name,
+        which the checker fills in from the metric's kind): "yes", "no", or "auto" (decided
+        from its known values). Only a count alerts on a missing bucket."""
         values = validate("rule", self.PARAMS, params)
+        if counts not in ("auto", "yes", "no"):
+            raise ValueError(f"rule: counts must be one of auto, yes, no, got {counts!r}")
+        self.counts = counts
         self.direction = Direction(values["direction"])
         self.persist_k: int = values["persist_k"]
         self.persist_m: int = values["persist_m"]
@@ -192,6 +203,7 @@ class Rule:
         self.window: int = values["window"]
         self.window_score: float = values["window_score"]
         self.window_pair_up: float = values["window_pair_up"]
+        self.window_up_peak: float = values["window_up_peak"]
         self.window_confirm_up: int = values["window_confirm_up"]
         self.window_confirm_down: int = values["window_confirm_down"]
         self.window_min_rel: float = values["window_min_rel"]
@@ -211,7 +223,8 @@ class Rule:
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any]) -> Rule:
         """The rule part of a spec (keys the rule knows); other keys belong to the detector."""
-        return cls(**{k: v for k, v in spec.items() if k in cls.PARAMS})
+        return cls(counts=str(spec.get("counts", "auto")),
+                   **{k: v for k, v in spec.items() if k in cls.PARAMS})  # fmt: skip
 
     def evaluate(self, series: pd.Series, band: pd.DataFrame) -> pd.DataFrame:
         """Per bucket: score, outside (in a direction that matters), missing, firing."""
@@ -285,9 +298,9 @@ class Rule:
         missing = ~np.isfinite(value) & np.isfinite(expected)
         # The volume that makes a gap an outage is in events: a mean, a ratio or a latency
         # says nothing of volume (a table's counts carry its "no data"), and a gap in such a
-        # record is no verdict. A series with no known value at all may be counts.
-        may_count = counts or not np.isfinite(value).any()
-        if self.missing_min_expected > 0 and self.direction is not Direction.UP and may_count:
+        # record is no verdict.
+        if (self.missing_min_expected > 0 and self.direction is not Direction.UP
+                and self.counts_events(counts)):  # fmt: skip
             missing &= expected >= self.missing_min_expected
             # At a fine step one absent point is a collector's hiccup, not an outage: data
             # must be missing for as long as one 15-minute bucket.
@@ -495,6 +508,9 @@ class Rule:
             fires = (np.abs(z) >= threshold) & same
             if up_threshold is not None and up_threshold > threshold:
                 fires &= (total < 0) | (np.abs(z) >= up_threshold)
+            if self.window_up_peak > 0:
+                fires &= (total < 0) | (self._up_peaks(dev, upper - expected, n) >=
+                                        self.window_up_peak)  # fmt: skip
             fires &= np.abs(total) >= np.maximum(
                 max(self.min_rel_change, self.window_min_rel) * base, self.min_abs_change * n
             )
@@ -511,6 +527,24 @@ class Rule:
         elif self.direction is Direction.UP:
             fires &= total > 0
         return np.nan_to_num(fires, nan=0).astype(bool)
+
+    def counts_events(self, by_values: bool) -> bool:
+        """Whether the series counts events: as set, or (auto) as its known values say."""
+        return self.counts == "yes" or (self.counts == "auto" and by_values)
+
+    @staticmethod
+    def _up_peaks(dev: np.ndarray, half_up: np.ndarray, n: int) -> np.ndarray:
+        """Per bucket, the highest score above the expected value (deviation in upper
+        half-widths, 0 where the half-width is not positive or the bucket is below) among it
+        and the n - 1 before it; NaN where fewer than n exist. Noise above the expected value
+        runs further than below it, so a rise the window test takes must show in one of its
+        buckets (`window_up_peak`)."""
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            up = np.where((half_up > 0) & (dev > 0), dev / half_up, 0.0)
+        out = np.full(dev.size, np.nan)
+        if dev.size >= n:
+            out[n - 1 :] = np.lib.stride_tricks.sliding_window_view(up, n).max(axis=1)
+        return out
 
     def verdict(self, series: pd.Series, band: pd.DataFrame) -> Verdict:
         """The last bucket's verdict under this rule (only the rows its windows need)."""

@@ -216,6 +216,12 @@ class _Windows:
             gaps = np.stack([h[:, n - 1] for h in holes])
             self.sums[n - 1][gaps > 0] = np.nan
         self.counts = _counts(value) if counts is None else counts[chosen]
+        # As Rule._up_peaks: per length n, the highest score above the expected value among
+        # the last n buckets.
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            half_up = (upper - expected)[:, -last:]
+            up = np.where((half_up > 0) & (dev[:, -last:] > 0), dev[:, -last:] / half_up, 0.0)
+        self.peaks = np.maximum.accumulate(up[:, ::-1], axis=1)
 
     def lengths(self, rows: np.ndarray, rho: np.ndarray) -> np.ndarray:
         """For the series `rows` (indices), with autocorrelations `rho`, the shortest window
@@ -246,6 +252,8 @@ class _Windows:
                 fires = (np.abs(z) >= self.threshold) & (np.abs(signs) == n)
                 if n == 2 and self.pair_up > self.threshold:
                     fires &= (total < 0) | (np.abs(z) >= self.pair_up)
+                if rule.window_up_peak > 0:
+                    fires &= (total < 0) | (self.peaks[rows, n - 1] >= rule.window_up_peak)
                 fires &= np.abs(total) >= np.maximum(rel * base, rule.min_abs_change * n)
                 if rule.direction is Direction.DOWN:
                     fires &= total < 0
@@ -351,12 +359,14 @@ def _judge(  # noqa: PLR0917 - the tails of Rule.evaluate's inputs, as verdicts(
 def _missing(rule: Rule, value: np.ndarray, expected: np.ndarray, *, fine: float,
              counts: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
     """Per series, whether its last bucket fires as missing data (`expected`: its last
-    expected value), as Rule.evaluate's `missing`: only counts (`counts`, by default from
-    these values) and series with no known value at all."""
+    expected value), as Rule.evaluate's `missing`: only for counts (the rule's `counts`, or
+    with "auto" `counts`, by default from these values)."""
     width = value.shape[1]
-    known = np.isfinite(value)
-    may_count = (_counts(value) if counts is None else counts) | ~known.any(axis=1)
-    missing = ~known[:, -1] & np.isfinite(expected) & may_count
+    if rule.counts != "auto":
+        events = np.full(value.shape[0], rule.counts == "yes")
+    else:
+        events = _counts(value) if counts is None else counts
+    missing = ~np.isfinite(value[:, -1]) & np.isfinite(expected) & events
     if rule.missing_min_expected <= 0 or rule.direction is Direction.UP:
         return missing & False
     with np.errstate(invalid="ignore"):

@@ -312,11 +312,15 @@ def test_ratio_band_widens_where_the_denominator_is_small() -> None:
 def test_a_series_without_timestamps_or_out_of_order_is_refused_with_what_to_do(
     method: str,
 ) -> None:
-    """The contract API on a series indexed 0, 1, 2 ... (no step in time) or whose timestamps
-    run backwards: a ValueError that says what is wrong, never an AttributeError."""
+    """The contract API on a series indexed 0, 1, 2 ... (no step in time), with a missing
+    timestamp or whose timestamps run backwards: a ValueError that says what is wrong, never
+    an AttributeError or an overflow."""
     values = np.arange(2000, dtype=float) % 96 + 100
-    with pytest.raises(ValueError, match=r"indexed by its timestamps .*not by a RangeIndex"):
+    with pytest.raises(ValueError, match=r"indexed by its timestamps .*of type RangeIndex"):
         detectors.build({"method": method}).band(pd.Series(values))
     index = pd.date_range("2026-10-01", periods=2000, freq="15min", tz="UTC")
+    holed = index.insert(5, pd.NaT)[:-1]
+    with pytest.raises(ValueError, match=r"a missing timestamp \(NaT\)"):
+        detectors.build({"method": method}).band(pd.Series(values, index=holed))
     with pytest.raises(ValueError, match=r"the series index must be increasing"):
         detectors.build({"method": method}).band(pd.Series(values, index=index[::-1]))

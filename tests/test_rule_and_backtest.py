@@ -96,9 +96,9 @@ def test_a_rise_no_bucket_shows_alerts_once_it_held_for_two_buckets() -> None:
     """A sustained shift with every bucket inside the band (two at 90% of a half-width sum
     to 1.27 combined half-widths): a drop alerts at once; a rise only once the test has
     fired at two buckets in a row, or straight after a shift with a bucket outside. (Rises
-    over 2 buckets need no more than drops here: window_pair_up at window_score.)"""
+    need no more than drops here: window_pair_up at window_score, window_up_peak off.)"""
     rule = Rule(window=4, window_score=1.25, window_min_expected=100, min_rel_change=0.05,
-                window_min_rel=0.05, window_pair_up=1.25)  # fmt: skip
+                window_min_rel=0.05, window_pair_up=1.25, window_up_peak=0)  # fmt: skip
     drop, band = flat([100, 100, 100, 100, 91, 91], half=10.0)
     assert rule.evaluate(drop, band)["firing"].tolist() == [False] * 5 + [True]
     rise, band = flat([100, 100, 100, 100, 109, 109], half=10.0)
@@ -114,7 +114,8 @@ def test_a_rise_no_bucket_shows_alerts_once_it_held_for_two_buckets() -> None:
         "shows)"
     )
     at_once = Rule(window=4, window_score=1.25, window_min_expected=100, min_rel_change=0.05,
-                   window_min_rel=0.05, window_confirm_up=1, window_pair_up=1.25)  # fmt: skip
+                   window_min_rel=0.05, window_confirm_up=1, window_pair_up=1.25,
+                   window_up_peak=0)  # fmt: skip
     assert at_once.evaluate(rise, band.iloc[:6])["firing"].tolist() == [False] * 5 + [True]
     slow = Rule(window=4, window_score=1.25, window_min_expected=100, min_rel_change=0.05,
                 window_min_rel=0.05, window_confirm_down=3)  # fmt: skip
@@ -133,8 +134,10 @@ def test_a_rise_over_two_buckets_needs_window_pair_up() -> None:
     half-widths: below, a 2-bucket shift that fires (window_score 1.25); above, not yet (a rise
     over 2 buckets needs window_pair_up, 1.5: noise above the expected value runs further),
     and once a third bucket holds (3.0 / sqrt(3) = 1.73) it fires as a 3-bucket shift. A rise
-    of 1.2 and 1.0 (1.56) fires at once; window_pair_up at window_score judges rises as drops."""
-    rule = Rule(window=4, window_min_expected=100, min_rel_change=0.05, window_min_rel=0.05)
+    of 1.2 and 1.0 (1.56) fires at once; window_pair_up at window_score judges rises as drops.
+    (window_up_peak off: no bucket here is 1.35 half-widths out.)"""
+    rule = Rule(window=4, window_min_expected=100, min_rel_change=0.05, window_min_rel=0.05,
+                window_up_peak=0)  # fmt: skip
     drop, band = flat([100, 100, 100, 88, 91])
     table = rule.evaluate(drop, band)
     assert table["firing"].tolist() == [False] * 4 + [True]
@@ -152,13 +155,36 @@ def test_a_rise_over_two_buckets_needs_window_pair_up() -> None:
     clear, band = flat([100, 100, 100, 112, 110])
     assert rule.evaluate(clear, band)["window"].tolist() == [0] * 4 + [2]
     alike = Rule(window=4, window_min_expected=100, min_rel_change=0.05, window_min_rel=0.05,
-                 window_pair_up=1.25)  # fmt: skip
+                 window_pair_up=1.25, window_up_peak=0)  # fmt: skip
     assert alike.evaluate(rise, flat([100] * 5)[1])["window"].tolist() == [0] * 4 + [2]
     # Never below window_score: at 2.0 a pair of rises needs 2.0, as a pair of drops does.
     strict = Rule(window=4, window_score=2.0, window_min_expected=100, min_rel_change=0.05,
                   window_min_rel=0.05)  # fmt: skip
     assert strict.pair_up_threshold(2.0) == 2.0
     assert Rule().pair_up_threshold(1.25 * 2) == pytest.approx(3.0)  # scaled with the step
+
+
+def test_a_rise_fires_the_window_test_only_with_a_bucket_window_up_peak_out() -> None:
+    """0.9 then 1.3 half-widths above (2.2 / sqrt(2) = 1.56 combined, past window_pair_up):
+    with window_up_peak off the pair fires at its second bucket; by default no bucket of it is
+    1.35 half-widths out, so it waits (for persistence, or a third bucket that is); 1.4 is
+    enough. The same drop fires at once either way: noise below the expected value runs no
+    further than the band says."""
+    spec = {"window": 4, "window_min_expected": 100, "min_rel_change": 0.05,
+            "window_min_rel": 0.05}  # fmt: skip
+    default, off = Rule(**spec), Rule(**spec, window_up_peak=0)
+    assert default.window_up_peak == 1.35
+    rise, band = flat([100, 100, 100, 109, 113])
+    assert off.evaluate(rise, band)["window"].tolist() == [0] * 4 + [2]
+    assert not default.evaluate(rise, band)["firing"].any()
+    assert default.verdict(rise, band).status is Status.OK
+    waits, band = flat([100, 100, 100, 109, 113, 112])
+    assert default.evaluate(waits, band)["firing"].tolist() == [False] * 5 + [True]  # 2 of 3
+    peak, band = flat([100, 100, 100, 109, 114])
+    table = default.evaluate(peak, band)
+    assert table["window"].tolist() == [0] * 4 + [2] and table["firing"].iloc[-1]
+    drop, band = flat([100, 100, 100, 91, 87])
+    assert default.evaluate(drop, band)["window"].tolist() == [0] * 4 + [2]
 
 
 def test_a_short_window_on_counts_needs_less_volume_than_the_longest() -> None:

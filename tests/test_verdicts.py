@@ -211,6 +211,9 @@ RULES: list[tuple[dict[str, object], str, int]] = [  # a rule, its step, the arr
     ({"window_pair_up": 3.0, "window_confirm_up": 1}, "15min", 112),
     ({"window_pair_up": 0.5, "window_score": 1.1}, "5min", 112),  # a bar below window_score: as 1.1
     ({"window_pair_up": 1.25}, "15min", 112),
+    ({"window_up_peak": 0.0}, "15min", 112),  # rises inside the band, confirmed
+    ({"window_up_peak": 2.5, "window_confirm_up": 1}, "5min", 112),
+    ({"window_up_peak": 0.0, "window_confirm_up": 3, "window_confirm_down": 2}, "15min", 112),
     ({}, "5min", 112),
     ({"direction": "down", "fine_persist": 0.5}, "5min", 112),
     ({}, "1min", 150),
@@ -274,7 +277,7 @@ def test_the_comparison_reaches_every_branch_of_the_rule() -> None:
     seen: Counter[str] = Counter()
     lengths: set[str] = set()
     rebased = 0
-    for params, step, width in RULES[:3] + RULES[-3:]:
+    for params, step, width in RULES:
         rule, index, arrays = random_case(params, step, width)
         for verdict in verdicts(rule, index, *arrays):  # the rule's, as the test above shows
             seen[kind(verdict.reason)] += 1
@@ -289,11 +292,12 @@ def test_the_comparison_reaches_every_branch_of_the_rule() -> None:
 def test_shifts_held_back_and_confirmed_are_among_the_compared() -> None:
     """Among the verdicts compared above, rises inside the band that the sustained-shift test
     fires on at the last bucket only are held back (with window_confirm_up 1 they alert),
-    and others that held for two buckets alert: both ways of Rule._confirmed are checked."""
+    and others that held for two buckets alert: both ways of Rule._confirmed are checked.
+    (Such rises need window_up_peak 0: by default a rise needs a bucket 1.35 half-widths out.)"""
     rng = np.random.default_rng(29)
     index = pd.date_range("2026-11-27", periods=112, freq="15min", tz="UTC")
     arrays = stack(rng, 480, 112)
-    rule, eager = Rule(), Rule(window_confirm_up=1)
+    rule, eager = Rule(window_up_peak=0), Rule(window_confirm_up=1, window_up_peak=0)
     now, then = verdicts(rule, index, *arrays), verdicts(eager, index, *arrays)
     rises = [i for i, v in enumerate(then) if "above" in v.reason and "no single" in v.reason]
     held = [i for i in rises if now[i].reason.startswith("inside the band")]
@@ -310,12 +314,13 @@ def test_the_buckets_before_are_judged_as_counts_or_not_by_the_whole_tail() -> N
     judges the whole tail as no counts, so the bucket before the last fires its shift on the
     non-count volume guard (a quarter of a usual window), not on 400 events, and confirms
     the last one's; the matrix path re-judges that bucket the same way. (A rise over 2
-    buckets needs window_pair_up; here it needs no more than any other window.)"""
+    buckets needs window_pair_up, and any rise a bucket window_up_peak out; here it needs no
+    more than a drop.)"""
     index = pd.date_range("2026-11-27", periods=110, freq="15min", tz="UTC")
     values = np.full((1, 110), 100.0)
     values[0, -3:] = [118, 118, 118.5]
     expected = np.full((1, 110), 100.0)
-    rule = Rule(autocorr_max=0, window_pair_up=1.25)
+    rule = Rule(autocorr_max=0, window_pair_up=1.25, window_up_peak=0)
     band = pd.DataFrame({"expected": expected[0], "lower": 80.0, "upper": 120.0}, index=index)
     want = rule.verdict(pd.Series(values[0], index=index), band)
     got = verdicts(rule, index, values, expected, expected - 20, expected + 20)
@@ -357,7 +362,8 @@ def same_time_column(rng: np.random.Generator, shape: tuple[int, ...]) -> np.nda
 
 
 @pytest.mark.parametrize(("params", "step", "width"), [RULES[0], RULES[2], RULES[7],
-                                                       RULES[12], RULES[-3], RULES[-2]])
+                                                       RULES[12], RULES[-2],
+                                                       ({"window_confirm_up": 1}, "1min", 150)])
 def test_the_band_s_same_time_correlation_is_taken_as_the_rule_takes_it(
     params: dict[str, object], step: str, width: int
 ) -> None:
@@ -487,17 +493,43 @@ def test_a_fine_step_needs_a_quarter_hour_of_missing_data() -> None:
 
 
 def test_only_counts_alert_on_missing_data() -> None:
-    """A missing bucket is an outage where about 100 events were expected; in a mean or a
-    ratio (decimals) it is a gap in the record with no verdict, and a series with no known
-    value at all may be counts. The engine and Rule.verdict agree on each."""
+    """A missing bucket is an outage where about 100 events were expected (whole numbers
+    before it); in a mean or a ratio (decimals) it is a gap in the record with no verdict,
+    unless the series is said to count events (`counts`, which the checker sets from the
+    metric's kind), and a series said not to never alerts on one. The engine and
+    Rule.verdict agree on each."""
     nan = float("nan")
     index, arrays = flat([[100, 100, nan], [100.5, 99.75, nan], [nan, nan, nan]])
-    want = ["no data, while about 100 was expected", "no data for this bucket",
-            "no data, while about 100 was expected"]  # fmt: skip
-    assert [v.reason for v in judged(Rule(), index, arrays)] == want
-    assert [v.reason for v in reference(Rule(), index, arrays)] == want
+    alert, gap = "no data, while about 100 was expected", "no data for this bucket"
+    for rule, want in ((Rule(), [alert, gap, alert]), (Rule(counts="yes"), [alert, alert, alert]),
+                       (Rule(counts="no"), [gap, gap, gap])):  # fmt: skip
+        assert [v.reason for v in judged(rule, index, arrays)] == want, rule.counts
+        assert [v.reason for v in reference(rule, index, arrays)] == want, rule.counts
     assert [v.status for v in judged(Rule(), index, arrays)] == [
         Status.ANOMALY, Status.UNKNOWN, Status.ANOMALY]
+    assert detectors.build_rule({"counts": "yes"}).counts == "yes"
+    with pytest.raises(ValueError, match="rule: counts must be one of auto, yes, no"):
+        Rule(counts="maybe")
+
+
+def test_a_mean_s_long_outage_stays_a_gap_in_the_live_verdict() -> None:
+    """Decimals, then nothing for longer than the rows a verdict reads (a day at 15
+    minutes, 3 hours at 1 minute): with `counts` auto the live verdict never turns such a gap
+    into an alert, as the backtest over the whole series never does; said to count events,
+    it alerts throughout."""
+    for step, width in (("15min", 300), ("1min", 400)):
+        index = pd.date_range("2026-11-27", periods=width, freq=step, tz="UTC")
+        values = np.full((1, width), np.nan)
+        values[0, :100] = 100.5
+        band = np.full((1, width), 100.0)
+        arrays = (values, band, band - 10, band + 10, np.full((1, width), None))
+        alert = "no data, while about 100 was expected"
+        for rule, reason in ((Rule(), "no data for this bucket"), (Rule(counts="yes"), alert)):
+            assert judged(rule, index, arrays)[0].reason == reason, (step, rule.counts)
+            assert reference(rule, index, arrays)[0].reason == reason, (step, rule.counts)
+        frame = pd.DataFrame({"expected": band[0], "lower": band[0] - 10,
+                              "upper": band[0] + 10}, index=index)  # fmt: skip
+        assert not Rule().evaluate(pd.Series(values[0], index=index), frame)["missing"].any()
 
 
 def test_the_arrays_must_agree() -> None:

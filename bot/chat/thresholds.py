@@ -92,6 +92,8 @@ PARAM_HELP: tuple[str, ...] = (
     _("the window's deviation, in combined half-widths, that fires"),
     _("the deviation, in combined half-widths, a rise over 2 buckets needs for that test "
       "(never less than window_score)"),
+    _("a rise fires that test only with one of its buckets this many half-widths above the "
+      "expected value (0 = any)"),
     _("buckets in a row the sustained-shift test must fire on a rise inside the band to alert"),
     _("buckets in a row the sustained-shift test must fire on a drop inside the band to alert"),
     _("smallest relative shift the sustained-shift test fires on"),

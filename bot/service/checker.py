@@ -175,7 +175,7 @@ def late_data(
     Lag shows in two ways: events stop minutes before the bucket's end while at the table's
     recent rate many would have come (a stalled pipeline), or the bucket's last third holds far
     fewer events than its first (rows spread out in transit). A table silent for longer than
-    `grace` is not late but down, and is judged: a missing bucket then alerts.
+    `grace` is not late but down, and is judged: a missing bucket of its counts then alerts.
 
     A drop that starts in the middle of the newest bucket also leaves its last third thin:
     it is judged one check later, on the next bucket, which it fills evenly.
