@@ -67,6 +67,8 @@ def build(spec: Mapping[str, Any]) -> Detector:
     method = params.pop("method", DEFAULT_SPEC["method"])
     if method not in METHODS:
         raise ValueError(f"unknown detector method {method!r}; valid: {', '.join(METHODS)}")
+    if "counts" not in getattr(METHODS[method], "PARAMS", {}):
+        params.pop("counts", None)  # the rule's too (a missing count alerts): not this method's
     return METHODS[method](**params)
 
 

@@ -289,3 +289,21 @@ async def test_reload_answers_a_misspelled_key_and_keeps_the_old_catalogue(
         second = await fake.wait_for(lambda c: c.chat_id == ADMIN, count=2)
         assert "Catalogue reloaded: 6 metrics" in second[-1].text, second[-1].text
         assert monitor.catalogue is not old
+
+
+@pytest.mark.parametrize("method", ["seasonal", "iqr", "stl"])
+def test_the_metric_s_kind_says_which_series_count_events_for_any_method(method: str) -> None:
+    """The checker's spec says `counts` from the metric's kind for the rule's "no data" alert
+    too, whether or not the method has a floor that uses it: views count events, CTR does not;
+    a `counts` the method does not take is left to the rule."""
+    import dataclasses
+
+    import detectors
+    from bot.service.checker import spec_for
+
+    catalogue = load_catalogue()
+    for name, counts in (("views", "yes"), ("ctr", "no")):
+        metric = dataclasses.replace(catalogue.metrics[name], detector={"method": method})
+        spec = spec_for(metric)
+        detectors.build(spec)  # iqr has no `counts` of its own: not refused
+        assert detectors.build_rule(spec).counts == counts, (name, method)

@@ -49,8 +49,9 @@ def spec_for(metric: Metric, overrides: Mapping[str, object] | None = None) -> d
         **(metric.detector or {}),
         **(overrides or {}),
     }
-    method = detectors.METHODS.get(str(spec["method"]))
-    if method is not None and "counts" in getattr(method, "PARAMS", {}) and "counts" not in spec:
+    # Counts are counts for the detector's floor and for the rule's "no data" alike, whatever
+    # the method (a method without that floor leaves it to the rule).
+    if str(spec["method"]) in detectors.METHODS and "counts" not in spec:
         spec["counts"] = "no" if metric.kind is Kind.RATIO else "yes"
     spec.setdefault("direction", metric.direction.value)
     return spec
