@@ -44,6 +44,7 @@ import argparse
 import sys
 import time
 import warnings
+import zlib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -99,7 +100,7 @@ def read(path: Path) -> tuple[pd.Series, pd.Series]:
     try:
         return _read(path)
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError,
-            OSError, EOFError) as exc:  # fmt: skip
+            OSError, EOFError, zlib.error) as exc:  # fmt: skip
         message = str(exc).removeprefix(f"{path.name}: ")
         raise ValueError(f"{path.name}: {message}") from None
 

@@ -27,7 +27,8 @@ _COMMON: dict[str, Param] = {
     "history_days": Param(int, 14, 3, 56, "days each fit learns from"),
     "refit_days": Param(int, 7, 1, 28, "days between refits (each block uses the fit before it)"),
     "counts": Param(
-        str, "auto", None, None, "yes: never narrower than Poisson noise; auto: when whole >= 0",
+        str, "auto", None, None,
+        "yes: never narrower than Poisson noise, a missing bucket alerts; auto: when whole >= 0",
         choices=("auto", "yes", "no"),
     ),
 }  # fmt: skip

@@ -64,7 +64,8 @@ RULE_PARAMS: Mapping[str, Param] = {
     ),
     "window_confirm_up": Param(
         int, 2, 1, 4,
-        "buckets in a row the sustained-shift test must fire on a rise inside the band to alert",
+        "buckets in a row the sustained-shift test must fire on a rise inside the band to alert "
+        "(with window_up_peak below 1)",
     ),
     "window_confirm_down": Param(
         int, 1, 1, 4,
@@ -186,9 +187,9 @@ class Rule:
     PARAMS = RULE_PARAMS
 
     def __init__(self, counts: str = "auto", **params: Any) -> None:
-        """`counts`: whether the series counts events (the detector's setting of that name,
-        which the checker fills in from the metric's kind): "yes", "no", or "auto" (decided
-        from its known values). Only a count alerts on a missing bucket."""
+        """`counts`: whether the series counts events, for its "no data" alert (the detector's
+        setting of that name, which the checker fills in from the metric's kind): "yes", "no",
+        or "auto" (decided from its known values). Only a count alerts on a missing bucket."""
         values = validate("rule", self.PARAMS, params)
         if counts not in ("auto", "yes", "no"):
             raise ValueError(f"rule: counts must be one of auto, yes, no, got {counts!r}")
@@ -299,8 +300,8 @@ class Rule:
         # The volume that makes a gap an outage is in events: a mean, a ratio or a latency
         # says nothing of volume (a table's counts carry its "no data"), and a gap in such a
         # record is no verdict.
-        if (self.missing_min_expected > 0 and self.direction is not Direction.UP
-                and self.counts_events(counts)):  # fmt: skip
+        events = self.counts_events(counts or not np.isfinite(value).any())
+        if self.missing_min_expected > 0 and self.direction is not Direction.UP and events:
             missing &= expected >= self.missing_min_expected
             # At a fine step one absent point is a collector's hiccup, not an outage: data
             # must be missing for as long as one 15-minute bucket.
@@ -529,7 +530,10 @@ class Rule:
         return np.nan_to_num(fires, nan=0).astype(bool)
 
     def counts_events(self, by_values: bool) -> bool:
-        """Whether the series counts events: as set, or (auto) as its known values say."""
+        """Whether a missing bucket of the series is an outage of events: as `counts` is set,
+        or (auto) as its known values say; the checker always sets it from the metric's kind.
+        With auto, rows with no known value at all may be counts: a count's outage longer
+        than the rows a verdict reads keeps alerting."""
         return self.counts == "yes" or (self.counts == "auto" and by_values)
 
     @staticmethod

@@ -454,7 +454,8 @@ class SeasonalDetector(Detector):
             "auto",
             None,
             None,
-            "event counts: never narrower than Poisson (auto: whole non-negative values)",
+            "event counts: never narrower than Poisson, a missing bucket alerts (auto: whole "
+            "non-negative values)",
             choices=("auto", "yes", "no"),
         ),
     }

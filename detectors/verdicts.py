@@ -360,12 +360,12 @@ def _missing(rule: Rule, value: np.ndarray, expected: np.ndarray, *, fine: float
              counts: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
     """Per series, whether its last bucket fires as missing data (`expected`: its last
     expected value), as Rule.evaluate's `missing`: only for counts (the rule's `counts`, or
-    with "auto" `counts`, by default from these values)."""
+    with "auto" `counts`, by default from these values, and rows with none known)."""
     width = value.shape[1]
     if rule.counts != "auto":
         events = np.full(value.shape[0], rule.counts == "yes")
-    else:
-        events = _counts(value) if counts is None else counts
+    else:  # as Rule.counts_events: no known value at all may be counts
+        events = (_counts(value) if counts is None else counts) | ~np.isfinite(value).any(axis=1)
     missing = ~np.isfinite(value[:, -1]) & np.isfinite(expected) & events
     if rule.missing_min_expected <= 0 or rule.direction is Direction.UP:
         return missing & False

@@ -185,3 +185,16 @@ def test_gaps_can_be_judged_as_the_contract_api_returns_them(tmp_path: Path) -> 
     assert false["count", True] == false["mean", True] == {"native": 0, "15min": 0}
     assert false["count", False] == {"native": 1, "15min": 0}  # 15-minute means: decimals
     assert false["mean", False] == {"native": 0, "15min": 0}
+
+
+def test_a_corrupt_gzip_file_says_which(tmp_path: Path) -> None:
+    """A .csv.gz damaged in transit: a ValueError naming the file, not zlib's traceback."""
+    import gzip
+
+    rk = load_benchmark("real_kpi")
+    rows = b"".join(b"%d,1,0\n" % (1_700_000_000 + 60 * i) for i in range(30_000))
+    data = bytearray(gzip.compress(b"timestamp,value,label\n" + rows))
+    data[12] ^= 0x5A
+    (tmp_path / "kpi.csv.gz").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match=r"^kpi\.csv\.gz: "):
+        rk.read(tmp_path / "kpi.csv.gz")

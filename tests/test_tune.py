@@ -117,7 +117,7 @@ async def test_settings_nothing_beats_are_reported_unchanged() -> None:
     assert choice.start.false == 0 and choice.start.caught == ("drop",)
     assert choice.changes == {} and choice.steps == []
     assert "views            nothing beats the current settings (k 3.25, severe 2," in text
-    assert "autocorr_se 2, window_confirm_up 2, weekday_z 2)" in text  # the band's knobs too
+    assert "autocorr_se 2, window_up_peak 1.35, weekday_z 2)" in text  # the band's knobs too
     assert "/set" not in text
     assert "views                    0.0       1" in text
 
@@ -165,10 +165,9 @@ def test_candidates_stay_within_the_parameter_and_start_nearest() -> None:
     # The weekday's pull: from none (the shape as it is) to 4 standard errors.
     weekday_z = detectors.params_of({"method": "seasonal"})["weekday_z"]
     assert candidates("weekday_z", 2.0, weekday_z) == ([1.0, 0.0], [3.0, 4.0])
-    # A rise inside the band: at once, or held for 2 or 3 buckets; whole numbers, as /set takes.
-    confirm = detectors.params_of({"method": "seasonal"})["window_confirm_up"]
-    below, above = candidates("window_confirm_up", 2, confirm)
-    assert (below, above) == ([1], [3]) and all(type(v) is int for v in below + above)
+    # How far out a rise the sustained-shift test takes must show: from anywhere to 2.
+    peak = detectors.params_of({"method": "seasonal"})["window_up_peak"]
+    assert candidates("window_up_peak", 1.35, peak) == ([1.0, 0.0], [1.5, 2.0])
 
 
 @pytest.mark.parametrize(

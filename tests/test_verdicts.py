@@ -512,24 +512,30 @@ def test_only_counts_alert_on_missing_data() -> None:
         Rule(counts="maybe")
 
 
-def test_a_mean_s_long_outage_stays_a_gap_in_the_live_verdict() -> None:
-    """Decimals, then nothing for longer than the rows a verdict reads (a day at 15
-    minutes, 3 hours at 1 minute): with `counts` auto the live verdict never turns such a gap
-    into an alert, as the backtest over the whole series never does; said to count events,
-    it alerts throughout."""
+def test_a_long_outage_keeps_the_verdict_the_metric_s_kind_gives() -> None:
+    """Values, then nothing for longer than the rows a verdict reads (a day at 15 minutes,
+    3 hours at 1 minute): a count's outage keeps alerting, said to count events or (auto)
+    whole numbers, whose rows with no known value may still be counts; a mean's, said not to
+    (as the checker says for a ratio), stays a gap. The live verdict, the engine and the
+    backtest over the whole series agree."""
+    alert = "no data, while about 100 was expected"
     for step, width in (("15min", 300), ("1min", 400)):
         index = pd.date_range("2026-11-27", periods=width, freq=step, tz="UTC")
-        values = np.full((1, width), np.nan)
-        values[0, :100] = 100.5
-        band = np.full((1, width), 100.0)
-        arrays = (values, band, band - 10, band + 10, np.full((1, width), None))
-        alert = "no data, while about 100 was expected"
-        for rule, reason in ((Rule(), "no data for this bucket"), (Rule(counts="yes"), alert)):
-            assert judged(rule, index, arrays)[0].reason == reason, (step, rule.counts)
-            assert reference(rule, index, arrays)[0].reason == reason, (step, rule.counts)
-        frame = pd.DataFrame({"expected": band[0], "lower": band[0] - 10,
-                              "upper": band[0] + 10}, index=index)  # fmt: skip
-        assert not Rule().evaluate(pd.Series(values[0], index=index), frame)["missing"].any()
+        for fill, rule, fires in ((100.0, Rule(), True), (100.5, Rule(counts="yes"), True),
+                                  (100.5, Rule(counts="no"), False),
+                                  (100.0, Rule(counts="no"), False)):  # fmt: skip
+            values = np.full((1, width), np.nan)
+            values[0, :100] = fill
+            band = np.full((1, width), 100.0)
+            arrays = (values, band, band - 10, band + 10, np.full((1, width), None))
+            reason = alert if fires else "no data for this bucket"
+            case = (step, fill, rule.counts)
+            assert judged(rule, index, arrays)[0].reason == reason, case
+            assert reference(rule, index, arrays)[0].reason == reason, case
+            frame = pd.DataFrame({"expected": band[0], "lower": band[0] - 10,
+                                  "upper": band[0] + 10}, index=index)  # fmt: skip
+            table = rule.evaluate(pd.Series(values[0], index=index), frame)
+            assert bool(table["missing"].iloc[-1]) is fires, case
 
 
 def test_the_arrays_must_agree() -> None:

@@ -73,12 +73,14 @@ PARAM_HELP: tuple[str, ...] = (
     _("a level change held for half of this is the new normal"),
     _("narrowest half-width, as a share of expected"),
     _("a point may fit the band of a point up to this many minutes before"),
-    _("event counts: never narrower than Poisson (auto: whole non-negative values)"),
+    _("event counts: never narrower than Poisson, a missing bucket alerts (auto: whole "
+      "non-negative values)"),
     _("previous buckets whose quartiles make the band"),
     _("IQRs added below Q1 and above Q3"),
     _("days each fit learns from"),
     _("days between refits (each block uses the fit before it)"),
-    _("yes: never narrower than Poisson noise; auto: when whole >= 0"),
+    _("yes: never narrower than Poisson noise, a missing bucket alerts; auto: when "
+      "whole >= 0"),
     _("robust STL (resists outliers, 6x slower)"),
     _("recent buckets whose deseasonalised median is the level (0 = the fit's last trend)"),
     _("trend component"),
@@ -94,7 +96,8 @@ PARAM_HELP: tuple[str, ...] = (
       "(never less than window_score)"),
     _("a rise fires that test only with one of its buckets this many half-widths above the "
       "expected value (0 = any)"),
-    _("buckets in a row the sustained-shift test must fire on a rise inside the band to alert"),
+    _("buckets in a row the sustained-shift test must fire on a rise inside the band to alert "
+      "(with window_up_peak below 1)"),
     _("buckets in a row the sustained-shift test must fire on a drop inside the band to alert"),
     _("smallest relative shift the sustained-shift test fires on"),
     _("counts: events expected over the longest window (pro rata)"),
