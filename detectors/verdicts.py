@@ -360,12 +360,14 @@ def _missing(rule: Rule, value: np.ndarray, expected: np.ndarray, *, fine: float
              counts: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
     """Per series, whether its last bucket fires as missing data (`expected`: its last
     expected value), as Rule.evaluate's `missing`: only for counts (the rule's `counts`, or
-    with "auto" `counts`, by default from these values, and rows with none known)."""
+    with "auto" `counts`, by default from these values, rows with none known included)."""
     width = value.shape[1]
     if rule.counts != "auto":
         events = np.full(value.shape[0], rule.counts == "yes")
-    else:  # as Rule.counts_events: no known value at all may be counts
-        events = (_counts(value) if counts is None else counts) | ~np.isfinite(value).any(axis=1)
+    elif counts is None:  # as Rule.counts_events: no known value at all may be counts
+        events = _counts(value) | ~np.isfinite(value).any(axis=1)
+    else:
+        events = counts
     missing = ~np.isfinite(value[:, -1]) & np.isfinite(expected) & events
     if rule.missing_min_expected <= 0 or rule.direction is Direction.UP:
         return missing & False
@@ -390,7 +392,7 @@ def _confirm(rule: Rule, tail: Sequence[np.ndarray], last: _Last, *, fine: float
     keep = np.zeros(open_.size, dtype=bool)
     # Rule.evaluate tells counts from the whole tail it judges, the last bucket included.
     counts = np.zeros(open_.size, dtype=bool)
-    counts[open_] = _counts(tail[0][open_])
+    counts[open_] = _counts(tail[0][open_]) | ~np.isfinite(tail[0][open_]).any(axis=1)
     for back in range(1, rule._confirm_reach() + 1):
         rows = np.flatnonzero(open_)
         if rows.size == 0:
