@@ -377,9 +377,10 @@ def report(
             t = totals.get((view, "default"))
             if t is None:
                 continue
-            print(f"\n{view}, default: series false caught/segments")
+            width = max(map(len, t.per_series), default=6)
+            print(f"\n{view}, default:\n  {'series':<{width}} {'false':>5} caught/segments")
             for name, (false, caught, segs) in sorted(t.per_series.items()):
-                print(f"  {name} {false:>5} {caught:>4}/{segs}")
+                print(f"  {name:<{width}} {false:>5} {caught:>6}/{segs}")
 
 
 def overrides_of(parser: argparse.ArgumentParser, items: list[str]) -> dict[str, str]:
