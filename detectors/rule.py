@@ -168,6 +168,15 @@ def _is_counts(values: np.ndarray) -> bool:
     )
 
 
+def _up_scores(dev: np.ndarray, half_up: np.ndarray) -> np.ndarray:
+    """Per bucket, its deviation in upper half-widths where it is above its expected value; 0
+    where it is not, or the half-width is not positive. Noise above the expected value runs
+    further than below it, so a rise the window test takes must show in one of its buckets
+    (`window_up_peak`)."""
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        return np.where((half_up > 0) & (dev > 0), dev / half_up, 0.0)
+
+
 def _run_length(flags: np.ndarray) -> np.ndarray:
     """Per point, how many points in a row up to and including it are True."""
     idx = np.arange(flags.size)
@@ -300,7 +309,7 @@ class Rule:
         # The volume that makes a gap an outage is in events: a mean, a ratio or a latency
         # says nothing of volume (a table's counts carry its "no data"), and a gap in such a
         # record is no verdict.
-        events = self.counts_events(counts or not np.isfinite(value).any())
+        events = bool(self.counts_events(counts or not np.isfinite(value).any()))
         if self.missing_min_expected > 0 and self.direction is not Direction.UP and events:
             missing &= expected >= self.missing_min_expected
             # At a fine step one absent point is a collector's hiccup, not an outage: data
@@ -349,7 +358,10 @@ class Rule:
             rho = self._autocorrelation(value, expected, lower, upper)
         length = np.zeros(value.size, dtype=int)
         limit = self.window_score if threshold is None else threshold
+        up = _up_scores(value - expected, upper - expected)
+        peak = up.copy()  # per bucket, the highest of `up` over it and the n - 1 before it
         for n in range(2, self.window + 1):
+            peak[n - 1 :] = np.maximum(peak[n - 1 :], up[: up.size - n + 1])
             # Errors that lean the same way bucket after bucket (real data's often do) add up
             # faster than independent ones: the window's own band widens by that much.
             lags = np.arange(1, n)
@@ -364,6 +376,7 @@ class Rule:
                 inflation=inflation,
                 threshold=limit,
                 up_threshold=self.pair_up_threshold(limit) if n == 2 else None,
+                up_peak=peak,
             )
             length = np.where(fires & (length == 0), n, length)
         return length
@@ -494,7 +507,7 @@ class Rule:
         self, n: int, value: np.ndarray, expected: np.ndarray, lower: np.ndarray,
         upper: np.ndarray, *, usual: np.ndarray | None = None,
         inflation: np.ndarray | None = None, threshold: float,
-        up_threshold: float | None = None,
+        up_threshold: float | None = None, up_peak: np.ndarray | None = None,
     ) -> np.ndarray:  # fmt: skip
         with np.errstate(invalid="ignore", over="ignore"):  # inf and 1e308 as data
             dev = value - expected
@@ -509,9 +522,8 @@ class Rule:
             fires = (np.abs(z) >= threshold) & same
             if up_threshold is not None and up_threshold > threshold:
                 fires &= (total < 0) | (np.abs(z) >= up_threshold)
-            if self.window_up_peak > 0:
-                fires &= (total < 0) | (self._up_peaks(dev, upper - expected, n) >=
-                                        self.window_up_peak)  # fmt: skip
+            if up_peak is not None and self.window_up_peak > 0:
+                fires &= (total < 0) | (up_peak >= self.window_up_peak)
             fires &= np.abs(total) >= np.maximum(
                 max(self.min_rel_change, self.window_min_rel) * base, self.min_abs_change * n
             )
@@ -529,26 +541,14 @@ class Rule:
             fires &= total > 0
         return np.nan_to_num(fires, nan=0).astype(bool)
 
-    def counts_events(self, by_values: bool) -> bool:
-        """Whether a missing bucket of the series is an outage of events: as `counts` is set,
-        or (auto) as its known values say; the checker always sets it from the metric's kind.
-        With auto, rows with no known value at all may be counts: a count's outage longer
-        than the rows a verdict reads keeps alerting."""
-        return self.counts == "yes" or (self.counts == "auto" and by_values)
-
-    @staticmethod
-    def _up_peaks(dev: np.ndarray, half_up: np.ndarray, n: int) -> np.ndarray:
-        """Per bucket, the highest score above the expected value (deviation in upper
-        half-widths, 0 where the half-width is not positive or the bucket is below) among it
-        and the n - 1 before it; NaN where fewer than n exist. Noise above the expected value
-        runs further than below it, so a rise the window test takes must show in one of its
-        buckets (`window_up_peak`)."""
-        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            up = np.where((half_up > 0) & (dev > 0), dev / half_up, 0.0)
-        out = np.full(dev.size, np.nan)
-        if dev.size >= n:
-            out[n - 1 :] = np.lib.stride_tricks.sliding_window_view(up, n).max(axis=1)
-        return out
+    def counts_events(self, by_values: bool | np.ndarray) -> np.ndarray:
+        """Whether a missing bucket of the series (per series for an array) is an outage of
+        events: as `counts` is set, or (auto) as its known values say (`by_values`); the
+        checker always sets it from the metric's kind. With auto, rows with no known value at
+        all may be counts: a count's outage longer than the rows a verdict reads keeps
+        alerting."""
+        by = np.asarray(by_values, dtype=bool)
+        return by if self.counts == "auto" else np.full(by.shape, self.counts == "yes")
 
     def verdict(self, series: pd.Series, band: pd.DataFrame) -> Verdict:
         """The last bucket's verdict under this rule (only the rows its windows need)."""

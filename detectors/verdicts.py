@@ -22,6 +22,7 @@ from detectors.rule import (
     USUAL_WINDOW,
     Rule,
     _fineness,
+    _up_scores,
     jump_words,
     shift_reason,
     shift_words,
@@ -216,11 +217,9 @@ class _Windows:
             gaps = np.stack([h[:, n - 1] for h in holes])
             self.sums[n - 1][gaps > 0] = np.nan
         self.counts = _counts(value) if counts is None else counts[chosen]
-        # As Rule._up_peaks: per length n, the highest score above the expected value among
-        # the last n buckets.
-        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            half_up = (upper - expected)[:, -last:]
-            up = np.where((half_up > 0) & (dev[:, -last:] > 0), dev[:, -last:] / half_up, 0.0)
+        # As Rule._window_score's peak: per length n, the highest score above the expected
+        # value among the last n buckets.
+        up = _up_scores(dev[:, -last:], (upper - expected)[:, -last:])
         self.peaks = np.maximum.accumulate(up[:, ::-1], axis=1)
 
     def lengths(self, rows: np.ndarray, rho: np.ndarray) -> np.ndarray:
@@ -286,6 +285,12 @@ def _counts(value: np.ndarray) -> np.ndarray:
     finite = np.isfinite(value)
     return finite.any(axis=1) & np.all(~finite | ((value >= 0) & (value == np.round(value))),
                                        axis=1)  # fmt: skip
+
+
+def _may_count(value: np.ndarray) -> np.ndarray:
+    """Per series, whether it may count events for its "no data" alert, as Rule.evaluate
+    takes it with counts "auto": its known values are counts, or none is known."""
+    return _counts(value) | ~np.isfinite(value).any(axis=1)
 
 
 def _judge(  # noqa: PLR0917 - the tails of Rule.evaluate's inputs, as verdicts() has them
@@ -362,12 +367,7 @@ def _missing(rule: Rule, value: np.ndarray, expected: np.ndarray, *, fine: float
     expected value), as Rule.evaluate's `missing`: only for counts (the rule's `counts`, or
     with "auto" `counts`, by default from these values, rows with none known included)."""
     width = value.shape[1]
-    if rule.counts != "auto":
-        events = np.full(value.shape[0], rule.counts == "yes")
-    elif counts is None:  # as Rule.counts_events: no known value at all may be counts
-        events = _counts(value) | ~np.isfinite(value).any(axis=1)
-    else:
-        events = counts
+    events = rule.counts_events(_may_count(value) if counts is None else counts)
     missing = ~np.isfinite(value[:, -1]) & np.isfinite(expected) & events
     if rule.missing_min_expected <= 0 or rule.direction is Direction.UP:
         return missing & False
@@ -392,7 +392,7 @@ def _confirm(rule: Rule, tail: Sequence[np.ndarray], last: _Last, *, fine: float
     keep = np.zeros(open_.size, dtype=bool)
     # Rule.evaluate tells counts from the whole tail it judges, the last bucket included.
     counts = np.zeros(open_.size, dtype=bool)
-    counts[open_] = _counts(tail[0][open_]) | ~np.isfinite(tail[0][open_]).any(axis=1)
+    counts[open_] = _may_count(tail[0][open_])
     for back in range(1, rule._confirm_reach() + 1):
         rows = np.flatnonzero(open_)
         if rows.size == 0:
