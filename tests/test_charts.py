@@ -477,3 +477,37 @@ def test_the_desk_refuses_a_zero_limit() -> None:
     """A desk that could never render is a configuration error, said at once."""
     with pytest.raises(ValueError, match="limit"):
         ChartDesk(limit=0)
+
+
+def test_check_charts_get_file_names_any_file_system_takes(tmp_path) -> None:
+    """`alertbot check --charts`: a slice value of long Cyrillic text with "<b>" and ":" made a
+    file name over 255 bytes and stopped the check with OSError. Every chart is written, its
+    name within 255 bytes and free of characters file systems refuse; slices that share a long
+    beginning keep apart; an ordinary slice keeps its readable name."""
+    from datetime import UTC, datetime
+
+    from bot.console import chart_file_name, write_charts
+    from bot.core.report import CheckReport, SeriesResult
+
+    bucket = pd.Timestamp("2026-11-27 11:45", tz="UTC")
+    index = pd.date_range(bucket - pd.Timedelta(hours=6), bucket, freq="15min")
+    band = pd.DataFrame({"expected": 100.0, "lower": 90.0, "upper": 110.0}, index=index)
+    long = "Республика<b>Тест</b>: очень длинное название " * 6
+    slices = [Slice(), Slice("country", long + "север"), Slice("country", long + "юг"),
+              Slice("os", "iOS/16 = new")]  # fmt: skip
+    results = []
+    for where in slices:
+        series = pd.Series(100.0, index=index)
+        series.iloc[-1] = 60.0
+        verdict = Verdict(Status.ANOMALY, bucket, 60.0, 100.0, 90.0, 110.0, -4.0, "below")
+        results.append(SeriesResult(VIEWS, where, series, band, verdict, "seasonal"))
+    now = datetime(2026, 11, 27, 12, 7, tzinfo=UTC)
+    written = write_charts(CheckReport(now, "embedded", now, results), tmp_path, MOSCOW)
+    names = [p.name for p in written]
+    assert len(set(names)) == 4 and sorted(p.name for p in tmp_path.iterdir()) == sorted(names)
+    assert names[0] == "views__total.png" and names[3] == "views__os_iOS_16___new.png"
+    for path in written:
+        assert len(path.name.encode()) <= 255 and not set('<>:"/\\|?*') & set(path.name)
+        assert path.read_bytes().startswith(PNG)
+    assert names[1].startswith("views__country_Республика_b_Тест__b___очень")
+    assert chart_file_name("views", "country=Belarus") == "views__country_Belarus.png"
