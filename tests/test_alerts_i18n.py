@@ -34,7 +34,7 @@ from queries.series import Slice
 from queries.sources import EmbeddedSource
 from tests.conftest import SourceSpec
 from tests.fakebot import Call, FakeTelegram, render_html, utf16_length
-from tests.test_bot import ALERTS, Clock, fake, settings_for
+from tests.test_bot import ALERTS, USER, Clock, fake, reply, settings_for
 from tests.test_cli import alertbot
 from tests.test_plan import CATALOGUE, NOW, planned, report, result
 
@@ -188,6 +188,12 @@ async def test_a_russian_alert_with_long_cyrillic_colons_and_html_is_valid_withi
                    if (unpack(b["callback_data"]) or (None,))[0] is Action.ACK)  # fmt: skip
         await fake.press(ack, user=MEMBER, message=first, first_name="Ольга")
         edit = (await fake.wait_for(lambda c: c.method == "editMessageCaption"))[0]
+        # /metric takes the rest of the line as the slice: a value with spaces is reachable,
+        # written as os=VALUE or as the value alone
+        for asked in (f"os={ODD.strip()}", ODD.strip()):
+            answer = (await reply(fake, f"/metric views {asked}", user=USER))[0]
+            assert fake.sent_to(USER)[-1].method == "sendPhoto", render_html(answer)
+            assert "Азербайджанская Республика: <b>Баку</b>" in render_html(answer)
     refused = [c.method for c in fake.calls if "!" in c.method]
     assert refused == [], refused
     photos = [c for c in fake.calls if c.method == "sendPhoto" and c.chat_id == ALERTS]

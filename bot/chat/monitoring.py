@@ -75,13 +75,16 @@ async def _send_metric(
 ) -> None:  # fmt: skip
     answer, note = await _answer(checks, settings, t)
     report = answer.report
-    if where.dim == "?":
+    if not where.is_total:
+        # A value as typed: in any case, and without the spaces around it that a chat trims
+        # but the data may hold ("?": of whichever dim has it).
         matches = [r.slice for r in report.results if r.metric.name == metric.name
-                   and r.slice.value.lower() == where.value.lower()]  # fmt: skip
-        if not matches:
+                   and where.dim in ("?", r.slice.dim)
+                   and r.slice.value.strip().lower() == where.value.lower()]  # fmt: skip
+        if where.dim == "?" and not matches:
             raise UsageError(t._("{metric} has no slice {slice}.", metric=metric.name,
                                  slice=repr(where.value[:40])), "metric")  # fmt: skip
-        where = matches[0]
+        where = matches[0] if matches else where
     result = checks.find(report, metric.name, where)
     if result is None:
         known = [r.slice.label() for r in report.results if r.metric.name == metric.name]
@@ -119,11 +122,10 @@ async def metric(
     message: Message, *, command: CommandObject, checks: Monitor, store: State, settings: Settings,
     catalogue: Catalogue, t: Translator,
 ) -> None:  # fmt: skip
-    args = (command.args or "").split()
+    # The slice is the rest of the line: a value may hold spaces ("country=United States").
+    args = (command.args or "").split(maxsplit=1)
     if not args:
         raise UsageError(t._("Which metric? /metrics lists them."), "metric")
-    if len(args) > 2:
-        raise UsageError(t._("Too many arguments."), "metric")
     chosen = metric_named(catalogue, args[0], "metric", t)
     where = _slice(args[1] if len(args) > 1 else "", chosen, "metric", t)
     await _send_metric(message, chosen, where, checks=checks, store=store, settings=settings,
