@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import time
 from collections.abc import AsyncIterator
@@ -343,18 +344,27 @@ async def test_the_menu_is_the_command_table(
 
 
 async def test_a_failed_reply_never_shows_the_error_and_odd_numbers_get_the_usage(
-    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
-) -> None:
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
     """A reply lost to a proxy's 502 page (which echoes the URL with the token) gets a fixed
-    apology, never the exception's text; '²' and a 20-digit duration get the usage line."""
+    apology, never the exception's text, and one warning line in the log (no traceback, not
+    the page); '²' and a 20-digit duration get the usage line."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
     async with running(settings, fake, schedule=False):
         fake.fail_next_html("sendMessage", chat=USER)
-        await fake.send("/help", user=USER)
-        calls = await fake.wait_for(lambda c: c.chat_id == USER and c.method == "sendMessage")
+        with caplog.at_level(logging.INFO):
+            await fake.send("/help", user=USER)
+            calls = await fake.wait_for(lambda c: c.chat_id == USER and c.method == "sendMessage")
         assert "Sorry, that failed on my side" in calls[0].text
         sent = json.dumps([c.data for c in fake.calls if c.method == "sendMessage"])
         assert TOKEN not in sent and "Bad Gateway" not in sent and "Decode" not in sent
+        lost = [r for r in caplog.records if "a reply was not sent" in r.getMessage()]
+        assert [(r.levelname, r.exc_info) for r in lost] == [("WARNING", None)]
+        assert "ClientDecodeError" in lost[0].getMessage()
+        ours = [r for r in caplog.records if r.name.startswith("bot.")]
+        assert not any(r.exc_info for r in ours), [r.getMessage() for r in ours if r.exc_info]
+        assert not any("Bad Gateway" in r.getMessage() for r in ours)
         for text, user in (("/history ²", USER), ("/backtest views ²", USER),
                            ("/mute views 99999999999999999999w", ADMIN)):  # fmt: skip
             before = len(fake.sent_to(user))

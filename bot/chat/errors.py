@@ -7,6 +7,7 @@ import logging
 from zoneinfo import ZoneInfo
 
 from aiogram import Router
+from aiogram.exceptions import ClientDecodeError, TelegramNetworkError, TelegramServerError
 from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent
 
@@ -73,8 +74,14 @@ async def on_any_error(event: ErrorEvent, t: Translator | None = None) -> None:
     """Our bug or a failed send: say so in one sentence, keep serving, log the details. The
     exception's text never reaches the chat: it can hold anything, a proxy's error page with
     the bot's token in a URL included."""
-    log.error("while handling an update: %s", type(event.exception).__name__,
-              exc_info=event.exception)  # fmt: skip
+    error = event.exception
+    if isinstance(error, ClientDecodeError | TelegramNetworkError | TelegramServerError):
+        # A reply lost on the way (a proxy's error page, Telegram down): nothing of ours to
+        # debug, and the page can be long and hold anything: one line, as the outbox logs it.
+        log.warning("a reply was not sent (%s): Telegram or a proxy before it failed; the "
+                    "user is asked to try again", type(error).__name__)  # fmt: skip
+    else:
+        log.error("while handling an update: %s", type(error).__name__, exc_info=error)
     target = event.update.message
     if target is not None:
         await target.answer((t or translator())._(
