@@ -4,9 +4,13 @@
                                   [--bucket 15min|30min|1h] [--gaps skip|judge]
 
 DIR holds one `timestamp,value,label` CSV per series (gzip or not): Unix seconds, any value,
-label 1 on an anomalous point. Each series is put on its own regular grid (absent timestamps
+label 1 on an anomalous point (a column `is_anomaly` is read as the label; a file with a `KPI ID`
+column holds one series per id). Each series is put on its own regular grid (absent timestamps
 are missing values, never zeros) and scored twice: at its own step, and as 15-minute means (a
-bucket is labelled when any point in it is). The first 14 days are warm-up: history only.
+bucket is labelled when any point in it is). The first 14 days are warm-up: history only; a
+series spanning less than 28 days warms up on the first half of its span instead, so a short
+history is scored from a cold start rather than not at all. A file that cannot be scored is
+named with the reason and left out; the others are scored.
 An absent timestamp is a gap in the collector's record, not a bucket the source reported
 empty: it gets no verdict (the rule's "no data" alert, which the product raises for a bucket
 its source left empty, is not scored there), and the output says what share of points that is.
@@ -49,6 +53,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -56,6 +61,10 @@ import pandas as pd
 import detectors
 
 WARMUP = pd.Timedelta(days=14)
+SHORTEST = pd.Timedelta(hours=2)  # the least span scored (half of it warm-up)
+LEAST_POINTS = 20  # and the fewest distinct timestamps
+LABELS = ("label", "is_anomaly")  # the label column, by the names public datasets give it
+IDS = ("KPI ID", "kpi_id")  # a column telling apart several series in one file
 BUCKET = pd.Timedelta(minutes=15)
 AFTER = pd.Timedelta(hours=1)  # an episode this soon after a labelled segment is not false
 CATCH = 2  # steps after a segment's start within which an alert still catches it
@@ -94,24 +103,55 @@ def stamps_of(column: pd.Series) -> pd.Series:
     return pd.Series(stamps.dt.floor("s"), index=column.index)
 
 
+def warmup_of(index: pd.DatetimeIndex) -> pd.Timedelta:
+    """14 days of history before anything is scored; a series spanning less than twice that
+    warms up on the first half of its span (the detector's cold start is scored, not skipped)."""
+    span = pd.Timedelta(index[-1] - index[0])
+    return WARMUP if span >= 2 * WARMUP else span / 2
+
+
 def read(path: Path) -> tuple[pd.Series, pd.Series]:
     """Value and label on a regular grid at the series' most common step; a ValueError that
-    names the file when it is not a labelled series this benchmark can score."""
+    names the file when it is not a labelled series this benchmark can score (or holds
+    several: `read_all`)."""
+    found = read_all(path)
+    if len(found) > 1:
+        raise ValueError(f"{path.name}: {len(found)} series (a {IDS[0]!r} column); read_all "
+                         "reads each")  # fmt: skip
+    return found[0][1], found[0][2]
+
+
+def read_all(path: Path) -> list[tuple[str, pd.Series, pd.Series]]:
+    """Each series in the file as (name, value, label): one, or one per id where a `KPI ID`
+    column tells several apart (named file:id)."""
+    stem = path.name.split(".")[0]
     try:
-        return _read(path)
+        frame = pd.read_csv(path)  # pandas reads .gz by its name
+        ids = next((c for c in IDS if c in frame.columns), None)
+        if ids is None:
+            return [(stem, *_read(frame))]
+        out = []
+        for key, part in frame.groupby(ids, sort=True):
+            try:
+                out.append((f"{stem}:{key}", *_read(part)))
+            except ValueError as exc:
+                raise ValueError(f"{ids} {key}: {exc}") from None
+        if not out:
+            raise ValueError(f"no rows with a {ids!r}")
+        return out
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError,
             OSError, EOFError, zlib.error) as exc:  # fmt: skip
         message = str(exc).removeprefix(f"{path.name}: ")
         raise ValueError(f"{path.name}: {message}") from None
 
 
-def _read(path: Path) -> tuple[pd.Series, pd.Series]:
-    frame = pd.read_csv(path)  # pandas reads .gz by its name
-    lacking = {"timestamp", "value", "label"} - set(frame.columns)
+def _read(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    label_column = next((c for c in LABELS if c in frame.columns), "label")
+    lacking = {"timestamp", "value", label_column} - set(frame.columns)
     if lacking:
         raise ValueError(f"no column {', '.join(sorted(lacking))} "
                          "(a header of timestamp,value,label is needed)")  # fmt: skip
-    frame = frame.dropna(subset=["timestamp"])
+    frame = frame.rename(columns={label_column: "label"}).dropna(subset=["timestamp"])
     frame = frame.assign(timestamp=stamps_of(frame["timestamp"])).sort_values("timestamp")
     stamps = pd.DatetimeIndex(frame["timestamp"])
     numbers = {}
@@ -124,9 +164,12 @@ def _read(path: Path) -> tuple[pd.Series, pd.Series]:
     label = pd.Series(numbers["label"], index=stamps)
     value = value[~value.index.duplicated()]
     label = label[~label.index.duplicated()]
-    if value.size < 2 or value.index[-1] - value.index[0] <= WARMUP:
-        raise ValueError(f"{value.size} distinct timestamp(s), spanning no more than the "
-                         f"{WARMUP.days}-day warm-up: nothing to score")  # fmt: skip
+    if value.size < LEAST_POINTS or value.index[-1] - value.index[0] < SHORTEST:
+        hours = (value.index[-1] - value.index[0]) / pd.Timedelta(hours=1) if value.size else 0.0
+        raise ValueError(f"{value.size} distinct timestamp(s) over {hours:.1f} hours: too short "
+                         "to score "
+                         f"(at least {LEAST_POINTS} over {SHORTEST.seconds // 3600} hours, "
+                         "the first half of a short series being its warm-up)")  # fmt: skip
     step = pd.Series(value.index[1:] - value.index[:-1]).mode().iloc[0]
     # Snap to the grid: real collectors jitter by seconds.
     start = value.index[0].floor(step)
@@ -222,12 +265,13 @@ class Tally:
     seconds: float = 0.0
     points: int = 0  # scored points
     absent: int = 0  # of which absent from the record (no verdict)
+    short: int = 0  # series spanning under 28 days: warm-up the first half of their span
     per_series: dict[str, tuple[int, int, int]] = field(default_factory=dict)
 
     def add(self, other: Tally) -> None:
         for name in ("days", "series", "false", "episodes", "segments", "caught",
                      "long_segments", "long_caught", "tp", "fp", "fn", "seconds", "points",
-                     "absent"):  # fmt: skip
+                     "absent", "short"):  # fmt: skip
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.delays.extend(other.delays)
         self.per_series.update(other.per_series)
@@ -253,12 +297,14 @@ def score(
     delay_limit: int,
     resolve_after: int = 1,
     long: pd.Series | None = None,
+    start: pd.Timestamp | None = None,
 ) -> Tally:
     """`long` marks the points of segments longer than 15 minutes at the native step (default:
-    this label's own segments by their length)."""
+    this label's own segments by their length); points from `start` on are scored (default:
+    after `warmup_of` the label's index)."""
     index = label.index
     step = pd.Timedelta(index[1] - index[0])
-    scored = np.asarray(index >= index[0] + WARMUP)
+    scored = np.asarray(index >= (index[0] + warmup_of(index) if start is None else start))
     lab = label.to_numpy() > 0
     fire = fire & scored
     segments = runs(lab)
@@ -305,9 +351,31 @@ def run_one(
     *,
     mask_gaps: bool = True,
 ) -> dict[tuple[str, str], Tally]:
-    value, label = read(path)
+    """Every series in the file, each method in each view; a ValueError naming the file when
+    it holds no series this benchmark can score."""
     out: dict[tuple[str, str], Tally] = {}
-    name = path.name.split(".")[0]
+    for name, value, label in read_all(path):
+        for key, tally in _run_series(name, value, label, methods=methods, overrides=overrides,
+                                      resolve_after=resolve_after, bucket=bucket,
+                                      mask_gaps=mask_gaps).items():  # fmt: skip
+            out.setdefault(key, Tally()).add(tally)
+    return out
+
+
+def _run_series(
+    name: str,
+    value: pd.Series,
+    label: pd.Series,
+    *,
+    methods: tuple[str, ...],
+    overrides: dict[str, str],
+    resolve_after: int,
+    bucket: str,
+    mask_gaps: bool,
+) -> dict[tuple[str, str], Tally]:
+    out: dict[tuple[str, str], Tally] = {}
+    warmup = warmup_of(value.index)
+    start = value.index[0] + warmup
     native_step = pd.Timedelta(value.index[1] - value.index[0])
     long = long_marks(label)
     views = {"native": (value, label, DELAY_NATIVE, long)}
@@ -323,15 +391,23 @@ def run_one(
             started = time.perf_counter()
             fire = firing(method, v, overrides, mask_gaps=mask_gaps)
             elapsed = time.perf_counter() - started
-            tally = score(
-                name, fire, lab, delay_limit=limit, resolve_after=resolve_after, long=marks
-            )
+            tally = score(name, fire, lab, delay_limit=limit, resolve_after=resolve_after,
+                          long=marks, start=start)  # fmt: skip
             tally.seconds = elapsed
-            scored = np.asarray(v.index >= v.index[0] + WARMUP)
+            tally.short = int(warmup < WARMUP)
+            scored = np.asarray(v.index >= start)
             tally.points = int(scored.sum())
             tally.absent = int((v.isna().to_numpy() & scored).sum())
             out[(view, method)] = tally
     return out
+
+
+def run_file(path: Path, *args: Any, **kwargs: Any) -> dict[tuple[str, str], Tally] | str:
+    """`run_one`, or why the file cannot be scored: one bad file never stops the others."""
+    try:
+        return run_one(path, *args, **kwargs)
+    except ValueError as exc:
+        return str(exc)
 
 
 def report(
@@ -435,24 +511,31 @@ def main() -> None:
     methods = tuple(args.only or METHODS)
     started = time.perf_counter()
     totals: dict[tuple[str, str], Tally] = {}
+    skipped: list[str] = []
     with ProcessPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
-        one = partial(run_one, mask_gaps=args.gaps == "skip")
+        one = partial(run_file, mask_gaps=args.gaps == "skip")
         jobs = pool.map(one, files, [methods] * len(files), [overrides] * len(files),
                         [args.resolve_after] * len(files), [args.bucket] * len(files))  # fmt: skip
-        try:
-            for result in jobs:
-                for key, tally in result.items():
-                    totals.setdefault(key, Tally()).add(tally)
-        except ValueError as exc:  # a file that is not timestamp,value,label
-            sys.exit(f"real_kpi.py: {exc}")
+        for result in jobs:
+            if isinstance(result, str):  # a file that is not timestamp,value,label
+                skipped.append(result)
+                continue
+            for key, tally in result.items():
+                totals.setdefault(key, Tally()).add(tally)
+    if not totals:
+        sys.exit("real_kpi.py: no file could be scored:\n  " + "\n  ".join(skipped))
     wall = time.perf_counter() - started
     changed = f"; default with {' '.join(args.set)}" if args.set else ""
     if args.resolve_after > 1:
         changed += f"; episodes end after {args.resolve_after} quiet points"
     if args.gaps == "judge":
         changed += "; gaps judged by the rule as they come"
-    print(f"{len(files)} series from {args.data}; warm-up 14 days; {wall:.0f} s wall "
-          f"with {args.jobs} jobs{changed}")  # fmt: skip
+    first = totals[next(iter(totals))]
+    print(f"{first.series} series from {len(files) - len(skipped)} files in {args.data}; "
+          f"warm-up 14 days; {wall:.0f} s wall with {args.jobs} jobs{changed}")  # fmt: skip
+    if first.short:
+        print(f"  {first.short} of them span under 28 days: each warms up on the first half of "
+              "its span")  # fmt: skip
     report(totals, methods, per_series=args.per_series, views=(args.bucket, "native"),
            gaps_judged=args.gaps == "judge")
     print(
@@ -460,6 +543,10 @@ def main() -> None:
         "native false/day/100 <= 50, PA-F1 >= 0.75"
         + ("" if args.bucket == "15min" else f" (stated for 15-minute means, not {args.bucket})")
     )
+    if skipped:
+        print(f"\nnot scored ({len(skipped)} of {len(files)} files; fix or remove them):")
+        for why in skipped:
+            print(f"  {why}")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ boundary labels two buckets."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +17,7 @@ from tests.benchmark_modules import load_benchmark
 
 def labels(segments: list[tuple[int, int]]) -> pd.Series:
     """15 days of 1-minute labels, 1 on each [first, last] minute of the last day (past the
-    14-day warm-up)."""
+    warm-up, the first half of a series spanning under 28 days)."""
     index = pd.date_range("2026-10-01", periods=15 * 1440, freq="1min", tz="UTC")
     flags = np.zeros(index.size)
     base = 14 * 1440
@@ -139,9 +141,9 @@ def test_timestamps_in_seconds_milliseconds_or_iso_text_read_alike(tmp_path: Pat
     [
         ("ts,v\n1,2\n", r"no column label, timestamp, value"),
         ("", r"No columns to parse"),
-        ("timestamp,value,label\n", r"0 distinct timestamp\(s\), .*nothing to score"),
+        ("timestamp,value,label\n", r"0 distinct timestamp\(s\) over 0.0 hours: too short"),
         ("timestamp,value,label\n1700000000,1,0\n", r"1 distinct timestamp\(s\)"),
-        ("timestamp,value,label\n1700000000,1,0\n1700000060,2,0\n", r"nothing to score"),
+        ("timestamp,value,label\n1700000000,1,0\n1700000060,2,0\n", r"too short to score"),
         ("timestamp,value,label\n1700000000,1,0\nsoon,2,0\n", r"'soon' is neither"),
         ("timestamp,value,label\n1700000000,1,0\n2023-11-14T22:14:20Z,2,0\n",
          r"timestamps mix numbers and text"),
@@ -198,3 +200,81 @@ def test_a_corrupt_gzip_file_says_which(tmp_path: Path) -> None:
     (tmp_path / "kpi.csv.gz").write_bytes(bytes(data))
     with pytest.raises(ValueError, match=r"^kpi\.csv\.gz: "):
         rk.read(tmp_path / "kpi.csv.gz")
+
+
+def frame(days: float, step: str = "1min", seed: int = 5) -> pd.DataFrame:
+    """A daily-shaped mean at `step` for `days`, Unix seconds, no label."""
+    index = pd.date_range("2026-10-01", periods=int(pd.Timedelta(days=days) / pd.Timedelta(step)),
+                          freq=step, tz="UTC")  # fmt: skip
+    rng = np.random.default_rng(seed)
+    minute = (index.hour * 60 + index.minute).to_numpy()
+    value = 100 + 30 * np.sin(2 * np.pi * minute / 1440) + rng.normal(0, 2, index.size)
+    return pd.DataFrame({"timestamp": index.as_unit("s").asi8, "value": value,
+                         "label": np.zeros(index.size)})  # fmt: skip
+
+
+def test_a_short_series_is_scored_from_a_cold_start(tmp_path: Path) -> None:
+    """Three days of history: the first half is its warm-up (14 days would leave nothing to
+    score), and an outage on the last day is caught by the cold-start band; 28 days or more
+    keep the 14-day warm-up."""
+    rk = load_benchmark("real_kpi")
+    data = frame(3)
+    outage = slice(2 * 1440 + 600, 2 * 1440 + 640)
+    data.loc[data.index[outage], "value"] *= 0.2
+    data.loc[data.index[outage], "label"] = 1.0
+    data.to_csv(tmp_path / "short.csv", index=False)
+    out = rk.run_one(tmp_path / "short.csv", ("default",), {})
+    native = out[("native", "default")]
+    assert native.short == 1 and native.points == 1.5 * 1440
+    assert (native.segments, native.caught, native.false) == (1, 1, 0)
+    assert (out[("15min", "default")].segments, out[("15min", "default")].caught) == (1, 1)
+    index = pd.date_range("2026-10-01", periods=30 * 96, freq="15min", tz="UTC")
+    assert rk.warmup_of(index) == pd.Timedelta(days=14)
+    assert rk.warmup_of(index[: 20 * 96]) == (index[20 * 96 - 1] - index[0]) / 2
+
+
+def test_a_file_of_several_kpis_and_the_is_anomaly_label_are_read(tmp_path: Path) -> None:
+    """The AIOps challenge's own files hold many KPIs told apart by a `KPI ID` column; Yahoo's
+    call the label `is_anomaly`. Each KPI is a series of its own (file:id), never one series
+    of their mixed rows."""
+    rk = load_benchmark("real_kpi")
+    one, two = frame(2, seed=1), frame(3, seed=2)
+    two["value"] *= 50
+    pd.concat([one.assign(**{"KPI ID": "b"}), two.assign(**{"KPI ID": "a"})]).to_csv(
+        tmp_path / "kpis.csv.gz", index=False
+    )
+    found = rk.read_all(tmp_path / "kpis.csv.gz")
+    assert [name for name, _, _ in found] == ["kpis:a", "kpis:b"]
+    assert found[0][1].size == 3 * 1440 and found[0][1].mean() > 1000
+    assert found[1][1].size == 2 * 1440 and found[1][1].mean() < 200
+    with pytest.raises(ValueError, match=r"^kpis\.csv\.gz: 2 series"):
+        rk.read(tmp_path / "kpis.csv.gz")
+    out = rk.run_one(tmp_path / "kpis.csv.gz", ("default",), {})
+    assert out[("native", "default")].series == 2
+    assert set(out[("native", "default")].per_series) == {"kpis:a", "kpis:b"}
+    one.rename(columns={"label": "is_anomaly"}).to_csv(tmp_path / "yahoo.csv", index=False)
+    value, label = rk.read(tmp_path / "yahoo.csv")
+    assert value.size == 2 * 1440 and label.sum() == 0
+
+
+def test_a_bad_file_is_named_and_the_others_still_scored(tmp_path: Path) -> None:
+    """One file that is no labelled series does not stop the run: the table covers the rest
+    and the file is listed with the reason (exit 0); with nothing scorable, exit 1."""
+    frame(2).to_csv(tmp_path / "good.csv", index=False)
+    (tmp_path / "bad.csv").write_text("ts,v\n1,2\n")
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "real_kpi.py"
+
+    def run(folder: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, str(script), "--data", str(folder), "--only",
+                               "default", "--jobs", "1"], capture_output=True, text=True,
+                              timeout=300, check=False)  # fmt: skip
+
+    done = run(tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "1 series from 1 files" in done.stdout and "native  default" in done.stdout
+    assert "not scored (1 of 2 files" in done.stdout
+    assert "bad.csv: no column label, timestamp, value" in done.stdout
+    (tmp_path / "good.csv").unlink()
+    done = run(tmp_path)
+    assert done.returncode == 1 and "no file could be scored" in done.stderr
+    assert "Traceback" not in done.stderr
