@@ -164,6 +164,7 @@ def evaluate(
     series_n, seconds = 0, 0.0
     false_examples: list[Alert] = []
     missed: list[str] = []
+    late: list[str] = []  # caught, but after its second bucket
     for data in datasets:
         keys = list(data.series)
         det_for, rule_for = {}, {}
@@ -197,6 +198,8 @@ def evaluate(
         false_examples.extend(target.false_examples[:3])
         labels = {label.id: label for label in data.labels}
         missed.extend(f"{data.name}: {describe(labels[i])}" for i in target.missed)
+        late.extend(f"{data.name}: {describe(labels[i])}: bucket {t}"
+                    for i, t in target.ttd_of.items() if t > 2)  # fmt: skip
     precision = (totals["alerts"] - totals["false"]) / totals["alerts"] if totals["alerts"] else 1
     recall = totals["detected"] / totals["incidents"] if totals["incidents"] else 1
     return {
@@ -212,6 +215,7 @@ def evaluate(
         "incidents": totals["incidents"],
         "false_examples": false_examples,
         "missed": missed,
+        "late": late,
     }
 
 
@@ -279,7 +283,8 @@ async def main() -> None:  # noqa: PLR0915 - one script, top to bottom
     parser.add_argument("--path", help="embedded database folder, reused between runs")
     parser.add_argument("--show-false", action="store_true", help="list some false alerts")
     parser.add_argument("--missed", action="store_true",
-                        help="list the target incidents each detector missed")
+                        help="list the target incidents each detector missed, and those it "
+                             "caught only after their second bucket")
     parser.add_argument("--engine", action="store_true",
                         help="check the matrix engine raises the default's alerts")  # fmt: skip
     parser.add_argument(
@@ -369,6 +374,9 @@ async def main() -> None:  # noqa: PLR0915 - one script, top to bottom
         for r in rows[1:]:
             print(f"missed by {r['name']}:")
             for line in r["missed"]:
+                print(f"  {line}")
+            print(f"caught after 2 buckets by {r['name']}:")
+            for line in r["late"]:
                 print(f"  {line}")
 
 

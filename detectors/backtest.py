@@ -150,6 +150,7 @@ class Score:
     ttd: list[int]  # buckets from incident start to the first alert on its target, 1 = at once
     missed: list[str]
     false_examples: list[Alert]
+    ttd_of: dict[str, int] = field(default_factory=dict)  # label id: its ttd, as in `ttd`
 
     @property
     def precision(self) -> float:
@@ -202,6 +203,7 @@ def score(
     all_alerts = [a for group in alerts.values() for a in group]
     false = [a for a in all_alerts if not any(lb.explains(a, grace) for lb in labels)]
     detected, ttd, missed, counted = 0, [], [], 0
+    ttd_of: dict[str, int] = {}
     for label in labels:
         targets = [t for t in label.targets() if t in alerts]
         if not targets or (eligible is not None and not eligible.get(label.id, False)):
@@ -217,7 +219,9 @@ def score(
             first = min(a.start for a in hits)
             onset = label.onset(onset_effect, step)
             ttd.append(max(1, int((first - onset) / step) + 1))
+            ttd_of[label.id] = ttd[-1]
         else:
             missed.append(label.id)
     days = (end - start) / timedelta(days=1)
-    return Score(len(all_alerts), len(false), days, counted, detected, ttd, missed, false[:20])
+    return Score(len(all_alerts), len(false), days, counted, detected, ttd, missed, false[:20],
+                 ttd_of)  # fmt: skip
