@@ -104,6 +104,8 @@ from detectors.seasonal import (
     seasonal_period,
     settled,
     shape_se,
+    side_factors,
+    side_sds,
     weekday_points,
 )
 
@@ -699,7 +701,7 @@ class BandEngine:
         expected, rebased = self._rebase(g, expected, np.fmax(loose, floor0))
         # The width from the level's own errors; the cold start where there is none yet.
         err2 = g.past("err2", (v - expected).astype(np.float32))  # signed: see _same_time
-        scale = self._scale(err2, g.first_wide, lay.near)
+        scale, above, below = self._widths(err2, g.first_wide, lay.near, sides=True)
         basis = np.where(np.isfinite(scale), np.where(weekly, 1, 2), 0).astype(np.int8)
         expected, scale, basis = self._cold(g, expected, scale, basis, seen)
         floor = self._floor(expected, resolution, counts)
@@ -718,10 +720,11 @@ class BandEngine:
             known = np.isfinite(final)
             wide = sparse > det.k * np.nan_to_num(sd)
         code = np.where(known, basis + 8 * (rebased & known) + 16 * (known & wide), 0)
-        lower = final - half
+        lower = final - half * below
         lower = np.where(counts, np.maximum(lower, 0.0), lower)
         autocorr = np.where(known, self._same_time(err2, half, g.first_wide), np.nan)
-        g.new.update(oe=final, ol=lower, ou=final + half, ob=code.astype(np.int8), oa=autocorr)
+        g.new.update(oe=final, ol=lower, ou=final + half * above, ob=code.astype(np.int8),
+                     oa=autocorr)  # fmt: skip
 
     def _running(self, g: _Group) -> tuple[np.ndarray, np.ndarray]:
         """Per new row: the resolution of the values before it, and how many were finite."""
@@ -881,20 +884,34 @@ class BandEngine:
 
     def _scale(self, err: _Past, first: int, near: np.ndarray | None = None) -> np.ndarray:
         """SeasonalDetector._scale for the new rows from `first` on (float32, same picks)."""
+        return self._widths(err, first, near, sides=False)[0]
+
+    def _widths(
+        self, err: _Past, first: int, near: np.ndarray | None, *, sides: bool
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """SeasonalDetector._widths: the scale, and with `sides` each side's share of the
+        band (err2 keeps the signs; err1 holds sizes only, and needs no sides)."""
         det, lay = self.detector, self._layout
         assert lay is not None
         out = np.full(err.new.shape, np.nan)
+        above, below = np.ones(err.new.shape), np.ones(err.new.shape)
         rows = np.arange(first, err.new.shape[1])
         if rows.size == 0:
-            return out
-        past = np.abs(err.lagged(rows, lay.lags))  # the sizes (err2 keeps the signs)
+            return out, above, below
+        past = err.lagged(rows, lay.lags)  # a copy: sorted and made sizes in place below
+        own_past = None if near is None else np.abs(past[..., near])
+        split = side_sds(past, det.tail) if sides and det.skew > 1 else None  # sorts `past`
+        np.abs(past, out=past)  # the sizes (in whatever order: a robust sd reads its ranks)
         scale, count = self._robust(past)
-        if near is not None:
-            own, own_count = self._robust(past[..., near])
+        if split is not None:
+            least = det.min_history * lay.per_row // 2
+            above[:, first:], below[:, first:] = side_factors(split, scale, least, det.skew)
+        if own_past is not None:
+            own, own_count = self._robust(own_past)
             scale = near_width(scale, own, own_count, near_least(det.days, det.near))
         known = count >= det.min_history * lay.per_row
         out[:, first:] = np.where(known & (count > 0), scale, np.nan)
-        return out
+        return out, above, below
 
     def _robust(self, past: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """SeasonalDetector._robust over the last axis."""

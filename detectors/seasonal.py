@@ -16,7 +16,7 @@ late without anything being wrong.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -71,6 +71,12 @@ REBASE_MIN = 1.0  # smallest lasting level change, in robust sd, that is re-base
 # The slack is about the relative wobble of that narrower estimate against the wider one, so
 # on a series whose errors are alike at every slot it seldom widens the band, and then little.
 NEAR_SLACK = 0.65
+# One side of the band widens where the errors on that side run wider than all of them together
+# (counts and traffic are right-skewed: noise goes further above the expected value than below
+# it), to their ratio less SKEW_SLACK / sqrt(that side's count). Under symmetric noise that
+# ratio wobbles by 0.88 / sqrt(count) (robust sds of normal errors), so the slack is about two
+# of its standard errors and a symmetric series seldom gets a lopsided band, and then little.
+SKEW_SLACK = 1.75
 # What a band rests on (the `basis` column; None where there is no band).
 NONE = None
 WEEKLY = "weekly"
@@ -227,6 +233,53 @@ def robust_sd(ordered: np.ndarray, count: np.ndarray, tail: float) -> np.ndarray
         at = np.clip(np.floor((count - 1) * TAIL_Q).astype(int), 0, top)
         scale = np.maximum(scale, tail * pick(at) / TAIL_Z)
     return scale
+
+
+def side_sds(past: np.ndarray, tail: float) -> tuple[np.ndarray, ...]:
+    """Per row of signed errors (along the last axis, NaN unknown): the robust sd
+    (`robust_sd`) of those >= 0 and how many there are, then of those <= 0 and how many (0
+    counts for both sides). One sort serves both: the errors >= 0 are its top part in order of
+    size, those <= 0 its bottom part in reverse. `past` is sorted in place (a copy of it is
+    what a cold check's peak memory is made of; the sizes' robust sd reads only their order
+    statistics, so it can be taken from the sorted row)."""
+    count = np.sum(~np.isnan(past), axis=-1)
+    negative = np.sum(past < 0, axis=-1)
+    nonpositive = np.sum(past <= 0, axis=-1)
+    past.sort(axis=-1)  # NaNs last
+    top = max(past.shape[-1] - 1, 0)
+
+    def value(at: np.ndarray) -> np.ndarray:
+        at = np.clip(at, 0, top)[..., None]
+        return np.take_along_axis(past, at, axis=-1)[..., 0].astype(np.float64)
+
+    def side(n: np.ndarray, size: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        """`robust_sd` of a side of `n` errors, `size(i)` its i-th smallest size."""
+        sd = 1.4826 * (size((n - 1) // 2) + size(n // 2)) / 2
+        if tail > 0:
+            sd = np.maximum(sd, tail * size(np.floor((n - 1) * TAIL_Q).astype(int)) / TAIL_Z)
+        return sd
+
+    up = count - negative
+    return (side(up, lambda i: value(negative + i)), up,
+            side(nonpositive, lambda i: -value(nonpositive - 1 - i)), nonpositive)  # fmt: skip
+
+
+def side_factors(
+    sides: tuple[np.ndarray, ...], scale: np.ndarray, least: int, skew: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """How many times `scale` (the robust sd of all the errors' sizes) the band reaches above
+    and below the expected value: each side's robust sd (`side_sds`) over `scale`, less
+    SKEW_SLACK / sqrt(that side's count), held within 1 and `skew`; 1 with fewer than `least`
+    errors on the side."""
+
+    def factor(sd: np.ndarray, n: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = sd / scale - SKEW_SLACK / np.sqrt(np.maximum(n, 1))
+        ok = (n >= max(least, 1)) & (scale > 0) & np.isfinite(ratio)
+        return np.where(ok, np.clip(ratio, 1.0, skew), 1.0)
+
+    up_sd, up_n, down_sd, down_n = sides
+    return factor(up_sd, up_n), factor(down_sd, down_n)
 
 
 def near_columns(nb: int, days: int, near: int) -> np.ndarray | None:
@@ -436,6 +489,11 @@ class SeasonalDetector(Detector):
             float, 6.0, 0.0, 48.0, "hours of recent errors that widen the band on a noisy day"
         ),
         "noise_max": Param(float, 3.0, 1.0, 20.0, "the most a noisy day widens the band"),
+        "skew": Param(
+            float, 1.25, 1.0, 5.0,
+            "the most one side of the band widens where the errors on that side run wider "
+            "(1 = the same both sides)",
+        ),
         "rebase_hours": Param(
             float, 24.0, 0.0, 168.0, "a level change held for half of this is the new normal"
         ),
@@ -481,6 +539,7 @@ class SeasonalDetector(Detector):
         self.tail: float = values["tail"]
         self.noise_hours: float = values["noise_hours"]
         self.noise_max: float = values["noise_max"]
+        self.skew: float = values["skew"]
         self.sparse_per_day: float = values["sparse_per_day"]
         self.rebase_hours: float = values["rebase_hours"]
         self.late_minutes: float = values["late_minutes"]
@@ -634,15 +693,37 @@ class SeasonalDetector(Detector):
         `near` (columns of `lags`, see `near_columns`): where the robust sd of those columns'
         errors alone is larger by more than a slack, the width rises to it less the slack
         (`near_width`, from half the days' worth of them)."""
-        past = _lagged(np.abs(errors).astype(np.float32), lags, first)
+        return self._widths(errors, lags, per_row, first, near, sides=False)[0]
+
+    def _widths(
+        self,
+        errors: np.ndarray,
+        lags: np.ndarray,
+        per_row: int,
+        first: int,
+        near: np.ndarray | None,
+        *,
+        sides: bool,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`_scale`, and with `sides` how many times it each side of the band reaches
+        (`side_factors`, from the same errors; 1 where there are too few, and before
+        `first`)."""
+        past = _lagged(errors.astype(np.float32), lags, first)
+        own_past = None if near is None else np.abs(past[:, near])
+        split = side_sds(past, self.tail) if sides and self.skew > 1 else None  # sorts `past`
+        np.abs(past, out=past)  # the sizes (in whatever order: a robust sd reads its ranks)
         scale, count = self._robust(past)
-        if near is not None:
-            own, own_count = self._robust(past[:, near])
+        above, below = np.ones(errors.size), np.ones(errors.size)
+        if split is not None:
+            least = self.min_history * per_row // 2
+            above[first:], below[first:] = side_factors(split, scale, least, self.skew)
+        if own_past is not None:
+            own, own_count = self._robust(own_past)
             scale = near_width(scale, own, own_count, near_least(self.days, self.near))
         known = count >= self.min_history * per_row
         out = np.full(errors.size, np.nan)
         out[first:] = np.where(known & (count > 0), scale, np.nan)
-        return out
+        return out, above, below
 
     def _robust(self, past: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """`robust_sd` of each row of absolute errors, and how many there are."""
@@ -776,7 +857,7 @@ class SeasonalDetector(Detector):
         # width stands in (or nothing, and the series is UNKNOWN).
         errors2 = (values - expected).astype(np.float32)  # as the engine keeps them
         near = near_columns(nb, self.days, self.near)
-        scale = self._scale(errors2, lags, 2 * nb + 1, first_wide, near)
+        scale, above, below = self._widths(errors2, lags, 2 * nb + 1, first_wide, near, sides=True)
         basis = np.full(n, NONE, dtype=object)
         seasonal = np.isfinite(scale)
         basis[seasonal] = np.where(weekly, WEEKLY, DAILY)[seasonal]
@@ -792,12 +873,13 @@ class SeasonalDetector(Detector):
         half = np.where(np.isfinite(sd), np.fmax(self.k * sd, sparse), np.nan)
         autocorr = _same_time(errors2, lags, half, first_wide)
         expected = np.where(np.isfinite(half) & (np.arange(n) >= n - wanted), expected, np.nan)
-        lower = expected - half
+        lower = expected - half * below
         if self._is_counts(values):
             lower = np.maximum(lower, 0.0)  # a count cannot go below zero
         # Without late points the rows before `shown` were never computed: already NaN.
         expected, lower, upper = _shown(
-            late_match(values, expected, lower, expected + half, late), n - shown if late else 0
+            late_match(values, expected, lower, expected + half * above, late),
+            n - shown if late else 0,
         )
         basis = _label(basis, expected, rebased, sparse > self.k * np.nan_to_num(sd))
         return pd.DataFrame(

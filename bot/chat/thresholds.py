@@ -70,6 +70,8 @@ PARAM_HELP: tuple[str, ...] = (
     _("mostly-zero series: band covers the excursion this often/day"),
     _("hours of recent errors that widen the band on a noisy day"),
     _("the most a noisy day widens the band"),
+    _("the most one side of the band widens where the errors on that side run wider (1 = the "
+      "same both sides)"),
     _("a level change held for half of this is the new normal"),
     _("narrowest half-width, as a share of expected"),
     _("a point may fit the band of a point up to this many minutes before"),

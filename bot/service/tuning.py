@@ -38,6 +38,7 @@ LADDERS: Mapping[str, tuple[float, ...]] = {
     "window_score": (1.0, 1.25, 1.5, 2.0, 3.0),  # the sustained-shift test
     "persist_level": (1.0, 1.25, 1.5, 2.0),  # how far out a bucket counts for "2 of 3"
     "noise_max": (1.5, 2.0, 3.0, 5.0, 8.0),  # the most a noisy day widens the band
+    "skew": (1.0, 1.25, 1.5, 2.0),  # the most one side of the band widens on its own errors
     "autocorr_se": (1.0, 1.5, 2.0, 3.0, 4.0),  # the errors' correlation put down to chance
     "window_up_peak": (0.0, 1.0, 1.35, 1.5, 2.0),  # how far out a rise the window takes must show
     "weekday_z": (0.0, 1.0, 2.0, 3.0, 4.0),  # the weekday's shape's pull to 1, in its own se
