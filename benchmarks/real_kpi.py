@@ -121,21 +121,29 @@ def read(path: Path) -> tuple[pd.Series, pd.Series]:
     return found[0][1], found[0][2]
 
 
-def read_all(path: Path) -> list[tuple[str, pd.Series, pd.Series]]:
+def read_all(
+    path: Path, problems: list[str] | None = None
+) -> list[tuple[str, pd.Series, pd.Series]]:
     """Each series in the file as (name, value, label): one, or one per id where a `KPI ID`
-    column tells several apart (named file:id)."""
+    column tells several apart (named file:id, rows without an id under file:nan). With
+    `problems`, an id that cannot be scored is noted there and the others are kept; a
+    ValueError when none can be."""
     stem = path.name.split(".")[0]
     try:
         frame = pd.read_csv(path)  # pandas reads .gz by its name
         ids = next((c for c in IDS if c in frame.columns), None)
         if ids is None:
             return [(stem, *_read(frame))]
-        out = []
-        for key, part in frame.groupby(ids, sort=True):
+        out, bad = [], []
+        for key, part in frame.groupby(ids, sort=True, dropna=False):
             try:
                 out.append((f"{stem}:{key}", *_read(part)))
             except ValueError as exc:
-                raise ValueError(f"{ids} {key}: {exc}") from None
+                bad.append(f"{ids} {key}: {exc}")
+        if bad and (problems is None or not out):
+            raise ValueError(bad[0] if len(bad) == 1 else f"{bad[0]} (and {len(bad) - 1} more)")
+        if problems is not None:
+            problems.extend(f"{path.name}: {why}" for why in bad)
         if not out:
             raise ValueError(f"no rows with a {ids!r}")
         return out
@@ -350,11 +358,13 @@ def run_one(
     bucket: str = "15min",
     *,
     mask_gaps: bool = True,
+    problems: list[str] | None = None,
 ) -> dict[tuple[str, str], Tally]:
     """Every series in the file, each method in each view; a ValueError naming the file when
-    it holds no series this benchmark can score."""
+    it holds no series this benchmark can score (with `problems`, the ids of a `KPI ID` file
+    that cannot be are noted there and the others scored)."""
     out: dict[tuple[str, str], Tally] = {}
-    for name, value, label in read_all(path):
+    for name, value, label in read_all(path, problems):
         for key, tally in _run_series(name, value, label, methods=methods, overrides=overrides,
                                       resolve_after=resolve_after, bucket=bucket,
                                       mask_gaps=mask_gaps).items():  # fmt: skip
@@ -402,12 +412,16 @@ def _run_series(
     return out
 
 
-def run_file(path: Path, *args: Any, **kwargs: Any) -> dict[tuple[str, str], Tally] | str:
-    """`run_one`, or why the file cannot be scored: one bad file never stops the others."""
+def run_file(
+    path: Path, *args: Any, **kwargs: Any
+) -> tuple[dict[tuple[str, str], Tally] | None, list[str]]:
+    """`run_one`, and what in the file could not be scored (the whole file, or some of its
+    ids): one bad file or id never stops the others."""
+    problems: list[str] = []
     try:
-        return run_one(path, *args, **kwargs)
+        return run_one(path, *args, problems=problems, **kwargs), problems
     except ValueError as exc:
-        return str(exc)
+        return None, [*problems, str(exc)]
 
 
 def report(
@@ -512,15 +526,15 @@ def main() -> None:
     started = time.perf_counter()
     totals: dict[tuple[str, str], Tally] = {}
     skipped: list[str] = []
+    unscored = 0  # files with nothing scored
     with ProcessPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
         one = partial(run_file, mask_gaps=args.gaps == "skip")
         jobs = pool.map(one, files, [methods] * len(files), [overrides] * len(files),
                         [args.resolve_after] * len(files), [args.bucket] * len(files))  # fmt: skip
-        for result in jobs:
-            if isinstance(result, str):  # a file that is not timestamp,value,label
-                skipped.append(result)
-                continue
-            for key, tally in result.items():
+        for result, problems in jobs:
+            skipped.extend(problems)  # a file, or an id in one, that is not a labelled series
+            unscored += result is None
+            for key, tally in (result or {}).items():
                 totals.setdefault(key, Tally()).add(tally)
     if not totals:
         sys.exit("real_kpi.py: no file could be scored:\n  " + "\n  ".join(skipped))
@@ -531,7 +545,7 @@ def main() -> None:
     if args.gaps == "judge":
         changed += "; gaps judged by the rule as they come"
     first = totals[next(iter(totals))]
-    print(f"{first.series} series from {len(files) - len(skipped)} files in {args.data}; "
+    print(f"{first.series} series from {len(files) - unscored} files in {args.data}; "
           f"warm-up 14 days; {wall:.0f} s wall with {args.jobs} jobs{changed}")  # fmt: skip
     if first.short:
         print(f"  {first.short} of them span under 28 days: each warms up on the first half of "
@@ -544,7 +558,8 @@ def main() -> None:
         + ("" if args.bucket == "15min" else f" (stated for 15-minute means, not {args.bucket})")
     )
     if skipped:
-        print(f"\nnot scored ({len(skipped)} of {len(files)} files; fix or remove them):")
+        print(f"\nnot scored ({unscored} of {len(files)} files, {len(skipped)} problems in all; "
+              "fix or remove them):")  # fmt: skip
         for why in skipped:
             print(f"  {why}")
 

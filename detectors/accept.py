@@ -8,10 +8,10 @@ the buckets before it (at least LEAST of them, at most `window`), so the metric 
 at once, and a further move on top of the new level still alerts.
 
 The shift is measured as the detector measures its own re-base: as a factor for a series that
-never goes below zero, else as an offset, the median over the buckets since the change. The
-band keeps its width. A count expected at 0 (a quiet night) has no factor and stays; buckets
-the detector has re-based by itself are already at the new level and neither move nor count
-(else the change would be applied twice). Works on (series x buckets) arrays, for the
+never goes below zero, else as an offset, the median over the buckets since the change. Each
+side of the band keeps its width. A count expected at 0 (a quiet night) has no factor and
+stays; buckets the detector has re-based by itself are already at the new level and neither
+move nor count (else the change would be applied twice). Works on (series x buckets) arrays, for the
 per-series and the matrix paths alike: only buckets with a band are looked at.
 """
 
@@ -78,6 +78,10 @@ def accept_level(  # noqa: PLR0917 - the series and its band's columns, as verdi
     orig_exp = np.asarray(expected, dtype="float64")
     measure, own, nonneg, floored = _measures(value, orig_exp, lo, named)
     half = np.asarray(upper, dtype="float64") - orig_exp
+    below = orig_exp - np.asarray(lower, dtype="float64")
+    # Each side keeps its own width; a count's lower bound held at 0 hides its side's width, and
+    # the upper side's stands in for it.
+    below = np.where(floored[:, None] & (below >= orig_exp), half, below)
     for j in range(max(start, 0), n):
         # The first `least` buckets at the new level are past: they take the level they set
         # together, so the rule's look back over them sees the accepted level too.
@@ -89,12 +93,13 @@ def accept_level(  # noqa: PLR0917 - the series and its band's columns, as verdi
         with _quiet():
             shift = np.nanmedian(measure[:, span], axis=1)
         moved = np.where(nonneg, np.where(e > 0, e * shift, np.nan), e + shift)
-        go = known & ~own[:, j] & np.isfinite(moved) & np.isfinite(e) & np.isfinite(half[:, j])
+        go = (known & ~own[:, j] & np.isfinite(moved) & np.isfinite(e) & np.isfinite(half[:, j])
+              & np.isfinite(below[:, j]))  # fmt: skip
         if not go.any():
             continue
         exp[go, j] = moved[go]
         hi[go, j] = moved[go] + half[go, j]
-        low = moved[go] - half[go, j]
+        low = moved[go] - below[go, j]
         lo[go, j] = np.where(floored[go], np.maximum(low, 0.0), low)
         if named is not None:
             for i in np.flatnonzero(go):

@@ -177,6 +177,16 @@ def _up_scores(dev: np.ndarray, half_up: np.ndarray) -> np.ndarray:
         return np.where((half_up > 0) & (dev > 0), dev / half_up, 0.0)
 
 
+def _side_half(
+    dev: np.ndarray, expected: np.ndarray, lower: np.ndarray, upper: np.ndarray
+) -> np.ndarray:
+    """Per bucket, the half-width of the band on the side it leans to (`dev`: value less
+    expected). The window test sums buckets that all lean one way, so a drop is judged by the
+    lower side alone and a rise by the upper: a band whose sides differ (the detector's
+    `skew`, or a count's lower bound held at 0) is never averaged across them."""
+    return np.where(dev >= 0, upper - expected, expected - lower)
+
+
 def _run_length(flags: np.ndarray) -> np.ndarray:
     """Per point, how many points in a row up to and including it are True."""
     idx = np.arange(flags.size)
@@ -512,7 +522,7 @@ class Rule:
         with np.errstate(invalid="ignore", over="ignore"):  # inf and 1e308 as data
             dev = value - expected
             total = _rolling_sum(dev, n)
-            spread = np.sqrt(_rolling_sum(((upper - lower) / 2) ** 2, n))
+            spread = np.sqrt(_rolling_sum(_side_half(dev, expected, lower, upper) ** 2, n))
         if inflation is not None:
             spread = spread * np.sqrt(inflation)
         base = _rolling_sum(np.abs(expected), n)

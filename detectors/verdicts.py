@@ -22,6 +22,7 @@ from detectors.rule import (
     USUAL_WINDOW,
     Rule,
     _fineness,
+    _side_half,
     _up_scores,
     jump_words,
     shift_reason,
@@ -196,7 +197,7 @@ class _Windows:
         last = self.longest
         dev = value - expected
         with np.errstate(invalid="ignore"):
-            parts = [dev, ((upper - lower) / 2) ** 2, np.abs(expected)]
+            parts = [dev, _side_half(dev, expected, lower, upper) ** 2, np.abs(expected)]
         bad = [~np.isfinite(p) for p in parts]
         # Running sums from the start of the tail, bucket-major so that each bucket adds a
         # contiguous row; the signs are whole numbers, summed in any order alike.

@@ -98,6 +98,23 @@ def test_accept_level_over_gaps_zeros_and_a_start_before_the_first_column() -> N
     assert (lo >= 0).all()
 
 
+def test_each_side_of_a_lopsided_band_keeps_its_width_when_the_level_moves() -> None:
+    """A band 25 above and 20 below its expected value (the detector's `skew`) moves with the
+    accepted level and stays 25 above and 20 below it; a count whose lower bound was held at 0
+    (its side's width unknown) takes the upper side's, and stays at or above 0."""
+    values = np.array([[100, 100, 150, 150, 150, 150], [2, 2, 6, 6, 6, 6]], dtype=float)
+    expected = np.array([[100.0] * 6, [4.0] * 6])
+    lower = np.array([[80.0] * 6, [0.0] * 6])
+    upper = np.array([[125.0] * 6, [12.0] * 6])
+    e, lo, hi, _ = accept_level(values, expected, lower, upper, None, 2, window=10)
+    np.testing.assert_allclose(e[0, 2:], 150.0)
+    np.testing.assert_allclose(hi[0] - e[0], 25.0)
+    np.testing.assert_allclose(e[0] - lo[0], 20.0)
+    np.testing.assert_allclose(e[1, 2:], 6.0)  # 4 x 1.5
+    np.testing.assert_allclose(hi[1, 2:] - e[1, 2:], 8.0)
+    np.testing.assert_allclose(lo[1, 2:], 0.0)  # 6 - 8, held at 0
+
+
 def test_buckets_the_detector_re_based_by_itself_are_not_moved_twice() -> None:
     """Where the basis says the detector re-based (its expected value is at the new level
     already), the band stays as the detector made it, and those buckets do not measure the

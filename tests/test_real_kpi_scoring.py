@@ -252,6 +252,17 @@ def test_a_file_of_several_kpis_and_the_is_anomaly_label_are_read(tmp_path: Path
     out = rk.run_one(tmp_path / "kpis.csv.gz", ("default",), {})
     assert out[("native", "default")].series == 2
     assert set(out[("native", "default")].per_series) == {"kpis:a", "kpis:b"}
+    # One id too short to score: noted, and the other still scored (without a list to note it
+    # in, the file is refused with the reason).
+    pd.concat([one.assign(**{"KPI ID": "b"}), two.iloc[:5].assign(**{"KPI ID": "a"})]).to_csv(
+        tmp_path / "mixed.csv", index=False
+    )
+    problems: list[str] = []
+    found = rk.read_all(tmp_path / "mixed.csv", problems)
+    assert [name for name, _, _ in found] == ["mixed:b"]
+    assert problems == [problems[0]] and problems[0].startswith("mixed.csv: KPI ID a: 5 distinct")
+    with pytest.raises(ValueError, match=r"^mixed\.csv: KPI ID a: 5 distinct"):
+        rk.read_all(tmp_path / "mixed.csv")
     one.rename(columns={"label": "is_anomaly"}).to_csv(tmp_path / "yahoo.csv", index=False)
     value, label = rk.read(tmp_path / "yahoo.csv")
     assert value.size == 2 * 1440 and label.sum() == 0
@@ -272,7 +283,7 @@ def test_a_bad_file_is_named_and_the_others_still_scored(tmp_path: Path) -> None
     done = run(tmp_path)
     assert done.returncode == 0, done.stderr
     assert "1 series from 1 files" in done.stdout and "native  default" in done.stdout
-    assert "not scored (1 of 2 files" in done.stdout
+    assert "not scored (1 of 2 files, 1 problems in all" in done.stdout
     assert "bad.csv: no column label, timestamp, value" in done.stdout
     (tmp_path / "good.csv").unlink()
     done = run(tmp_path)

@@ -3,8 +3,7 @@ says work best, searched one knob at a time from the settings in force.
 
 Pure apart from the thread it runs in: a Collected history in, choices out. A band depends only
 on the detector's settings, so it is computed once per distinct detector spec and every rule
-candidate is judged against it (the rule is the cheap part of a replay).
-"""
+candidate is judged against it (the rule is the cheap part of a replay)."""
 
 from __future__ import annotations
 
