@@ -92,6 +92,22 @@ def test_sustained_shift_fires_where_no_single_bucket_does() -> None:
     assert rule.verdict(clear, band).reason.startswith("below expected for the last 2 buckets")
 
 
+def test_the_window_test_reads_the_side_its_buckets_lean_to() -> None:
+    """The same four buckets 70% of the lower half-width low fire the same way when the upper
+    side of the band is 1.5 times wider (the detector's `skew`): a drop is judged by the lower
+    side alone (1.4 combined half-widths), never by the average of the two (12.5 a bucket:
+    1.12, under `window_score`). The matrix verdicts read the same side
+    (tests/test_verdicts.py compares them field by field on the detector's lopsided bands)."""
+    series, band = flat([100, 100, 93, 93, 93, 93], half=10.0)
+    lopsided = band.assign(upper=band["expected"] + 15.0)
+    small = {"min_rel_change": 0.05, "window_min_rel": 0.05}
+    rule = Rule(window=4, window_score=1.25, window_min_expected=100, **small)
+    table = rule.evaluate(series, lopsided)
+    assert not table["outside"].any()
+    assert table["firing"].tolist() == [False] * 5 + [True]
+    assert rule.verdict(series, lopsided).reason.startswith("below expected for the last 4")
+
+
 def test_a_rise_no_bucket_shows_alerts_once_it_held_for_two_buckets() -> None:
     """A sustained shift with every bucket inside the band (two at 90% of a half-width sum
     to 1.27 combined half-widths): a drop alerts at once; a rise only once the test has
