@@ -217,22 +217,27 @@ def same_time_autocorr(later: np.ndarray, earlier: np.ndarray, half: np.ndarray)
     return np.nan_to_num(rho, nan=0.0, posinf=0.0, neginf=0.0)
 
 
+def _robust_of(
+    size: Callable[[np.ndarray], np.ndarray], count: np.ndarray, tail: float
+) -> np.ndarray:
+    """1.4826 x the median of `count` sizes, or where larger the `tail` share of what their
+    80th percentile implies; `size(i)` is the i-th smallest (as float64)."""
+    sd = 1.4826 * ((size((count - 1) // 2) + size(count // 2)) / 2)
+    if tail > 0:
+        sd = np.maximum(sd, tail * size(np.floor((count - 1) * TAIL_Q).astype(int)) / TAIL_Z)
+    return sd
+
+
 def robust_sd(ordered: np.ndarray, count: np.ndarray, tail: float) -> np.ndarray:
     """Per row of absolute errors ordered along the last axis (sorted, NaNs last, or
-    partitioned at the picks below), `count` of them known: 1.4826 x their median, or where
-    larger the `tail` share of what their 80th percentile implies."""
+    partitioned at the picks below), `count` of them known: `_robust_of` them."""
     top = max(ordered.shape[-1] - 1, 0)
 
     def pick(at: np.ndarray) -> np.ndarray:
-        return np.take_along_axis(ordered, at[..., None], axis=-1)[..., 0].astype(np.float64)
+        at = np.clip(at, 0, top)[..., None]
+        return np.take_along_axis(ordered, at, axis=-1)[..., 0].astype(np.float64)
 
-    lo = np.clip((count - 1) // 2, 0, top)
-    hi = np.clip(count // 2, 0, top)
-    scale = 1.4826 * ((pick(lo) + pick(hi)) / 2)
-    if tail > 0:
-        at = np.clip(np.floor((count - 1) * TAIL_Q).astype(int), 0, top)
-        scale = np.maximum(scale, tail * pick(at) / TAIL_Z)
-    return scale
+    return _robust_of(pick, count, tail)
 
 
 def side_sds(past: np.ndarray, tail: float) -> tuple[np.ndarray, ...]:
@@ -252,16 +257,10 @@ def side_sds(past: np.ndarray, tail: float) -> tuple[np.ndarray, ...]:
         at = np.clip(at, 0, top)[..., None]
         return np.take_along_axis(past, at, axis=-1)[..., 0].astype(np.float64)
 
-    def side(n: np.ndarray, size: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
-        """`robust_sd` of a side of `n` errors, `size(i)` its i-th smallest size."""
-        sd = 1.4826 * (size((n - 1) // 2) + size(n // 2)) / 2
-        if tail > 0:
-            sd = np.maximum(sd, tail * size(np.floor((n - 1) * TAIL_Q).astype(int)) / TAIL_Z)
-        return sd
-
     up = count - negative
-    return (side(up, lambda i: value(negative + i)), up,
-            side(nonpositive, lambda i: -value(nonpositive - 1 - i)), nonpositive)  # fmt: skip
+    return (_robust_of(lambda i: value(negative + i), up, tail), up,
+            _robust_of(lambda i: -value(nonpositive - 1 - i), nonpositive, tail),
+            nonpositive)  # fmt: skip
 
 
 def side_factors(
