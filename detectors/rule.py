@@ -180,11 +180,14 @@ def _up_scores(dev: np.ndarray, half_up: np.ndarray) -> np.ndarray:
 def _side_half(
     dev: np.ndarray, expected: np.ndarray, lower: np.ndarray, upper: np.ndarray
 ) -> np.ndarray:
-    """Per bucket, the half-width of the band on the side it leans to (`dev`: value less
-    expected). The window test sums buckets that all lean one way, so a drop is judged by the
-    lower side alone and a rise by the upper: a band whose sides differ (the detector's
-    `skew`, or a count's lower bound held at 0) is never averaged across them."""
-    return np.where(dev >= 0, upper - expected, expected - lower)
+    """Per bucket, the half-width the window test sums (`dev`: value less expected). A rise
+    reads the upper side: bursts of traffic last several buckets, so a sum of them runs as far
+    up as the buckets' noise does (the detector's `skew`). A drop reads the narrower side: a
+    wider lower side comes from drops in the history (outages, past incidents), and the test
+    for a sustained drop must not be dulled by the last one. Where a count's lower bound is
+    held at 0 a drop reads the lower side, as far as the value can fall."""
+    above, below = upper - expected, expected - lower
+    return np.where(dev >= 0, above, np.where(lower == 0, below, np.fmin(above, below)))
 
 
 def _run_length(flags: np.ndarray) -> np.ndarray:

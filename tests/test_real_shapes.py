@@ -614,8 +614,9 @@ def test_a_day_s_own_level_stepping_at_midnight_does_not_fire_the_window_test() 
     correlation alone, which averages the night away), the two hours after midnight alert
     more than twice as often over the last two weeks of eight such series. (The width of the
     errors at midnight alone, `near`, is left out on both sides: it is the next test's; so is
-    `window_up_peak`, which holds back rises whatever their correlation.)"""
-    spec = {**detectors.DEFAULT_SPEC, "near": 0, "window_up_peak": 0}
+    `window_up_peak`, which holds back rises whatever their correlation, and so are the band's
+    two sides (`skew`), which the next test reads with `near`.)"""
+    spec = {**detectors.DEFAULT_SPEC, "near": 0, "window_up_peak": 0, "skew": 1.0}
     with_it = without = 0
     for seed in range(8):
         series = _day_levels(seed)

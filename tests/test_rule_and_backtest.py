@@ -108,6 +108,27 @@ def test_the_window_test_reads_the_side_its_buckets_lean_to() -> None:
     assert rule.verdict(series, lopsided).reason.startswith("below expected for the last 4")
 
 
+def test_a_drop_is_not_dulled_by_a_lower_side_widened_by_past_drops() -> None:
+    """A lower side 1.5 times wider (past drops in the history widened it) does not hide a
+    sustained drop: four buckets 70% of the usual half-width low read the narrower side (1.4
+    combined half-widths, over `window_score`; by the lower side alone 0.93, under it). A rise
+    still reads the upper side: the same four buckets high under an upper side 1.5 times wider
+    stay quiet, as traffic's bursts run that far up for several buckets."""
+    small = {"min_rel_change": 0.05, "window_min_rel": 0.05}
+    rule = Rule(window=4, window_score=1.25, window_min_expected=100, window_confirm_up=1,
+                window_pair_up=1.25, window_up_peak=0, **small)  # fmt: skip
+    drop, band = flat([100, 100, 93, 93, 93, 93], half=10.0)
+    wide_below = band.assign(lower=band["expected"] - 15.0)
+    table = rule.evaluate(drop, wide_below)
+    assert not table["outside"].any()
+    assert table["firing"].tolist() == [False] * 5 + [True]
+    assert rule.verdict(drop, wide_below).reason.startswith("below expected for the last 4")
+    rise, band = flat([100, 100, 107, 107, 107, 107], half=10.0)
+    assert rule.evaluate(rise, band)["firing"].tolist() == [False] * 5 + [True]
+    wide_above = band.assign(upper=band["expected"] + 15.0)
+    assert not rule.evaluate(rise, wide_above)["firing"].any()
+
+
 def test_a_rise_no_bucket_shows_alerts_once_it_held_for_two_buckets() -> None:
     """A sustained shift with every bucket inside the band (two at 90% of a half-width sum
     to 1.27 combined half-widths): a drop alerts at once; a rise only once the test has
