@@ -2,6 +2,7 @@
 
     python benchmarks/real_kpi.py --data DIR [--limit N] [--jobs N] [--only METHOD ...]
                                   [--bucket 15min|30min|1h] [--gaps skip|judge]
+                                  [--row-step STEP]
 
 DIR holds one `timestamp,value,label` CSV per series (gzip or not): Unix seconds, any value,
 label 1 on an anomalous point (a column `is_anomaly` is read as the label; a file with a `KPI ID`
@@ -17,7 +18,9 @@ its source left empty, is not scored there), and the output says what share of p
 `--gaps judge` scores the rule's `firing` column as the contract API returns it, gaps included
 (what a harness that puts a series on a grid and never masks its NaN sees).
 Timestamps may be Unix seconds, milliseconds, microseconds or nanoseconds (told apart by size)
-or ISO 8601 text, and are floored to the second.
+or ISO 8601 text, and are floored to the second. Whole numbers all under 1e8 (Unix seconds
+before March 1973) number the rows instead, as in Yahoo's A1 files (1, 2, 3, ... an hour
+apart): they are read `--row-step` apart (default 1h), and the output says how many were.
 `--bucket 1h` (or 30min) takes hourly (half-hourly) means instead of 15-minute ones, as a
 catalogue that buckets by the hour sees the same data (a series already at that step or a
 coarser one is scored as it is, under that view's name).
@@ -75,17 +78,33 @@ IQR_SPEC = {"method": "iqr", "n": 5, "k": 3.0}
 
 
 UNITS = ((1e17, "ns"), (1e14, "us"), (1e11, "ms"), (0.0, "s"))  # Unix times past the year 5138
+# Whole numbers all below this (Unix seconds before March 1973) number the rows instead of
+# giving times, as Yahoo's A1 files do (their rows are an hour apart): read `row_step` apart.
+ROW_NUMBERS = 1e8
+ROW_STEP = pd.Timedelta(hours=1)
 
 
-def stamps_of(column: pd.Series) -> pd.Series:
+def stamps_of(column: pd.Series, row_step: pd.Timedelta = ROW_STEP) -> pd.Series:
     """UTC timestamps, floored to the second, from Unix seconds, milliseconds, microseconds or
     nanoseconds (told apart by size, the same unit throughout) or ISO 8601 text (naive text
-    is UTC)."""
+    is UTC). Row numbers (`ROW_NUMBERS`) are `row_step` apart from the Unix epoch; such a
+    result has `attrs["rows"]` set."""
     numbers = pd.to_numeric(column, errors="coerce")
     if column.empty:
         return pd.Series(pd.to_datetime(column, utc=True), index=column.index)
     if numbers.notna().all():
         size = numbers.abs().to_numpy(dtype="float64")
+        whole = numbers.to_numpy(dtype="float64")
+        if (whole >= 0).all() and (whole == np.floor(whole)).all() and whole.max() < ROW_NUMBERS:
+            if whole.max() * row_step.value > 2**62:
+                raise ValueError(f"timestamps are row numbers (up to {whole.max():.0f}), and "
+                                 f"{row_step} apart they run past the year 2262: give a "
+                                 "smaller --row-step")  # fmt: skip
+            nanoseconds = whole.astype(np.int64) * row_step.value
+            stamps = pd.Series(pd.to_datetime(nanoseconds, unit="ns", utc=True),
+                               index=column.index)  # fmt: skip
+            stamps.attrs["rows"] = True
+            return stamps
         units = {next(u for floor, u in UNITS if x > floor or floor == 0.0) for x in
                  (float(size.min()), float(size.max()))}  # fmt: skip
         if len(units) > 1:
@@ -110,11 +129,11 @@ def warmup_of(index: pd.DatetimeIndex) -> pd.Timedelta:
     return WARMUP if span >= 2 * WARMUP else span / 2
 
 
-def read(path: Path) -> tuple[pd.Series, pd.Series]:
+def read(path: Path, row_step: pd.Timedelta = ROW_STEP) -> tuple[pd.Series, pd.Series]:
     """Value and label on a regular grid at the series' most common step; a ValueError that
     names the file when it is not a labelled series this benchmark can score (or holds
     several: `read_all`)."""
-    found = read_all(path)
+    found = read_all(path, row_step=row_step)
     if len(found) > 1:
         raise ValueError(f"{path.name}: {len(found)} series (a {IDS[0]!r} column); read_all "
                          "reads each")  # fmt: skip
@@ -122,7 +141,7 @@ def read(path: Path) -> tuple[pd.Series, pd.Series]:
 
 
 def read_all(
-    path: Path, problems: list[str] | None = None
+    path: Path, problems: list[str] | None = None, row_step: pd.Timedelta = ROW_STEP
 ) -> list[tuple[str, pd.Series, pd.Series]]:
     """Each series in the file as (name, value, label): one, or one per id where a `KPI ID`
     column tells several apart (named file:id, rows without an id under file:nan). With
@@ -133,11 +152,11 @@ def read_all(
         frame = pd.read_csv(path)  # pandas reads .gz by its name
         ids = next((c for c in IDS if c in frame.columns), None)
         if ids is None:
-            return [(stem, *_read(frame))]
+            return [(stem, *_read(frame, row_step))]
         out, bad = [], []
         for key, part in frame.groupby(ids, sort=True, dropna=False):
             try:
-                out.append((f"{stem}:{key}", *_read(part)))
+                out.append((f"{stem}:{key}", *_read(part, row_step)))
             except ValueError as exc:
                 bad.append(f"{ids} {key}: {exc}")
         if bad and (problems is None or not out):
@@ -153,14 +172,16 @@ def read_all(
         raise ValueError(f"{path.name}: {message}") from None
 
 
-def _read(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+def _read(frame: pd.DataFrame, row_step: pd.Timedelta) -> tuple[pd.Series, pd.Series]:
     label_column = next((c for c in LABELS if c in frame.columns), "label")
     lacking = {"timestamp", "value", label_column} - set(frame.columns)
     if lacking:
         raise ValueError(f"no column {', '.join(sorted(lacking))} "
                          "(a header of timestamp,value,label is needed)")  # fmt: skip
     frame = frame.rename(columns={label_column: "label"}).dropna(subset=["timestamp"])
-    frame = frame.assign(timestamp=stamps_of(frame["timestamp"])).sort_values("timestamp")
+    stamps = stamps_of(frame["timestamp"], row_step)
+    rows = bool(stamps.attrs.get("rows"))
+    frame = frame.assign(timestamp=stamps).sort_values("timestamp")
     stamps = pd.DatetimeIndex(frame["timestamp"])
     numbers = {}
     for column in ("value", "label"):
@@ -186,7 +207,9 @@ def _read(frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     value = value[~value.index.duplicated()]
     label = label[~label.index.duplicated()]
     grid = pd.date_range(start, value.index[-1], freq=step)
-    return value.reindex(grid), label.reindex(grid).fillna(0.0)
+    value = value.reindex(grid)
+    value.attrs["rows"] = rows  # its timestamps were row numbers, `row_step` apart
+    return value, label.reindex(grid).fillna(0.0)
 
 
 def to_buckets(
@@ -274,12 +297,13 @@ class Tally:
     points: int = 0  # scored points
     absent: int = 0  # of which absent from the record (no verdict)
     short: int = 0  # series spanning under 28 days: warm-up the first half of their span
+    rows: int = 0  # series whose timestamps were row numbers, read `--row-step` apart
     per_series: dict[str, tuple[int, int, int]] = field(default_factory=dict)
 
     def add(self, other: Tally) -> None:
         for name in ("days", "series", "false", "episodes", "segments", "caught",
                      "long_segments", "long_caught", "tp", "fp", "fn", "seconds", "points",
-                     "absent", "short"):  # fmt: skip
+                     "absent", "short", "rows"):  # fmt: skip
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.delays.extend(other.delays)
         self.per_series.update(other.per_series)
@@ -359,12 +383,13 @@ def run_one(
     *,
     mask_gaps: bool = True,
     problems: list[str] | None = None,
+    row_step: pd.Timedelta = ROW_STEP,
 ) -> dict[tuple[str, str], Tally]:
     """Every series in the file, each method in each view; a ValueError naming the file when
     it holds no series this benchmark can score (with `problems`, the ids of a `KPI ID` file
     that cannot be are noted there and the others scored)."""
     out: dict[tuple[str, str], Tally] = {}
-    for name, value, label in read_all(path, problems):
+    for name, value, label in read_all(path, problems, row_step):
         for key, tally in _run_series(name, value, label, methods=methods, overrides=overrides,
                                       resolve_after=resolve_after, bucket=bucket,
                                       mask_gaps=mask_gaps).items():  # fmt: skip
@@ -405,6 +430,7 @@ def _run_series(
                           long=marks, start=start)  # fmt: skip
             tally.seconds = elapsed
             tally.short = int(warmup < WARMUP)
+            tally.rows = int(bool(value.attrs.get("rows")))
             scored = np.asarray(v.index >= start)
             tally.points = int(scored.sum())
             tally.absent = int((v.isna().to_numpy() & scored).sum())
@@ -487,7 +513,8 @@ def overrides_of(parser: argparse.ArgumentParser, items: list[str]) -> dict[str,
     return overrides
 
 
-def main() -> None:
+def arguments() -> tuple[argparse.Namespace, dict[str, str], pd.Timedelta]:
+    """The command line, checked: its arguments, the default's overrides, the row step."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="folder of timestamp,value,label CSVs")
     parser.add_argument("--limit", type=int, help="only the first N files (by name)")
@@ -511,11 +538,46 @@ def main() -> None:
     )
     parser.add_argument("--bucket", choices=("15min", "30min", "1h"), default="15min",
                         help="the coarser view's bucket (default 15min)")  # fmt: skip
+    parser.add_argument("--row-step", default="1h", metavar="STEP",
+                        help="how far apart rows are where the timestamps number them (1, 2, "
+                             "3, ... as in Yahoo's A1 files, hourly) instead of giving times; "
+                             "default 1h")  # fmt: skip
     parser.add_argument("--gaps", choices=("skip", "judge"), default="skip",
                         help="skip: no verdict on a gap in the record (default); judge: score "
                              "the rule's firing as it comes, gaps included")  # fmt: skip
     args = parser.parse_args()
     overrides = overrides_of(parser, args.set)
+    try:
+        row_step = pd.Timedelta(args.row_step)
+    except ValueError:
+        row_step = pd.NaT
+    if pd.isna(row_step) or row_step <= pd.Timedelta(0):
+        parser.error(f"--row-step takes a positive duration such as 1h, 5min or 1d, "
+                     f"not {args.row_step!r}")  # fmt: skip
+    return args, overrides, row_step
+
+
+def heading(args: argparse.Namespace, totals: dict[tuple[str, str], Tally], files: int,
+            wall: float) -> None:
+    """What was scored and how, above the table."""
+    changed = f"; default with {' '.join(args.set)}" if args.set else ""
+    if args.resolve_after > 1:
+        changed += f"; episodes end after {args.resolve_after} quiet points"
+    if args.gaps == "judge":
+        changed += "; gaps judged by the rule as they come"
+    first = totals[next(iter(totals))]
+    print(f"{first.series} series from {files} files in {args.data}; "
+          f"warm-up 14 days; {wall:.0f} s wall with {args.jobs} jobs{changed}")  # fmt: skip
+    if first.rows:
+        print(f"  {first.rows} of them number their rows instead of giving times: read as "
+              f"{args.row_step} apart (--row-step)")  # fmt: skip
+    if first.short:
+        print(f"  {first.short} of them span under 28 days: each warms up on the first half of "
+              "its span")  # fmt: skip
+
+
+def main() -> None:
+    args, overrides, row_step = arguments()
     files = sorted(p for p in Path(args.data).iterdir()
                    if p.name.endswith((".csv", ".csv.gz")))  # fmt: skip
     if args.limit:
@@ -528,7 +590,7 @@ def main() -> None:
     skipped: list[str] = []
     unscored = 0  # files with nothing scored
     with ProcessPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
-        one = partial(run_file, mask_gaps=args.gaps == "skip")
+        one = partial(run_file, mask_gaps=args.gaps == "skip", row_step=row_step)
         jobs = pool.map(one, files, [methods] * len(files), [overrides] * len(files),
                         [args.resolve_after] * len(files), [args.bucket] * len(files))  # fmt: skip
         for result, problems in jobs:
@@ -539,17 +601,7 @@ def main() -> None:
     if not totals:
         sys.exit("real_kpi.py: no file could be scored:\n  " + "\n  ".join(skipped))
     wall = time.perf_counter() - started
-    changed = f"; default with {' '.join(args.set)}" if args.set else ""
-    if args.resolve_after > 1:
-        changed += f"; episodes end after {args.resolve_after} quiet points"
-    if args.gaps == "judge":
-        changed += "; gaps judged by the rule as they come"
-    first = totals[next(iter(totals))]
-    print(f"{first.series} series from {len(files) - unscored} files in {args.data}; "
-          f"warm-up 14 days; {wall:.0f} s wall with {args.jobs} jobs{changed}")  # fmt: skip
-    if first.short:
-        print(f"  {first.short} of them span under 28 days: each warms up on the first half of "
-              "its span")  # fmt: skip
+    heading(args, totals, len(files) - unscored, wall)
     report(totals, methods, per_series=args.per_series, views=(args.bucket, "native"),
            gaps_judged=args.gaps == "judge")
     print(

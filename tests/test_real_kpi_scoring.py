@@ -289,3 +289,46 @@ def test_a_bad_file_is_named_and_the_others_still_scored(tmp_path: Path) -> None
     done = run(tmp_path)
     assert done.returncode == 1 and "no file could be scored" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_row_numbers_are_read_a_row_step_apart(tmp_path: Path) -> None:
+    """Yahoo's A1 files number their rows (1, 2, 3, ...) instead of giving times, an hour
+    apart: they are read so (or `--row-step` apart) and scored, and the output says so; Unix
+    times and fractions are still times, and a bad --row-step is a usage error."""
+    rk = load_benchmark("real_kpi")
+    hours = 30 * 24
+    rng = np.random.default_rng(5)
+    rows = np.arange(1, hours + 1)
+    value = 500 + 100 * np.sin(2 * np.pi * rows / 24) + rng.normal(0, 10, hours)
+    flags = np.zeros(hours, dtype=int)
+    flags[600:603] = 1
+    value[600:603] += 400
+    pd.DataFrame({"timestamp": rows, "value": value, "is_anomaly": flags}).to_csv(
+        tmp_path / "real_1.csv", index=False
+    )
+    series, label = rk.read(tmp_path / "real_1.csv")
+    assert series.index[0] == pd.Timestamp("1970-01-01 01:00", tz="UTC")
+    assert series.index.freq == pd.Timedelta(hours=1) and series.size == hours
+    assert series.attrs["rows"] and label.sum() == 3
+    fine, _ = rk.read(tmp_path / "real_1.csv", row_step=pd.Timedelta(minutes=5))
+    assert fine.index.freq == pd.Timedelta(minutes=5)
+    assert not rk.stamps_of(pd.Series([1_700_000_000, 1_700_000_060])).attrs.get("rows")
+    assert not rk.stamps_of(pd.Series([1.5, 2.5])).attrs.get("rows")
+    with pytest.raises(ValueError, match="run past the year 2262"):
+        rk.stamps_of(pd.Series([1, 99_999_999]), pd.Timedelta(days=10))
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "real_kpi.py"
+
+    def run(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, str(script), "--data", str(tmp_path), "--only",
+                               "default", "--jobs", "1", *extra], capture_output=True,
+                              text=True, timeout=300, check=False)  # fmt: skip
+
+    done = run()
+    assert done.returncode == 0, done.stderr
+    assert "1 of them number their rows instead of giving times: read as 1h apart" in done.stdout
+    table = next(line for line in done.stdout.splitlines() if line.startswith("native  default"))
+    assert table.split()[3] == "1.000"  # the 3-hour spike caught
+    done = run("--row-step", "soon")
+    assert done.returncode == 2 and "--row-step takes a positive duration" in done.stderr
+    assert "Traceback" not in done.stderr
