@@ -183,11 +183,16 @@ def _side_half(
     """Per bucket, the half-width the window test sums (`dev`: value less expected). A rise
     reads the upper side: bursts of traffic last several buckets, so a sum of them runs as far
     up as the buckets' noise does (the detector's `skew`). A drop reads the narrower side: a
-    wider lower side comes from drops in the history (outages, past incidents), and the test
-    for a sustained drop must not be dulled by the last one. Where a count's lower bound is
-    held at 0 a drop reads the lower side, as far as the value can fall."""
+    wider lower side mostly comes from drops in the history (outages, past incidents), and the
+    test for a sustained drop must not be dulled by the last one. A count's lower bound held at
+    0 is a side like any other (the narrower one where the value cannot fall further); a side
+    that is missing or unbounded leaves no width, as an upper side below the expected value
+    leaves the lower one alone."""
     above, below = upper - expected, expected - lower
-    return np.where(dev >= 0, above, np.where(lower == 0, below, np.fmin(above, below)))
+    with np.errstate(invalid="ignore"):
+        narrower = np.where(above >= 0, np.minimum(above, below), below)
+        drop = np.where(np.isfinite(below), narrower, np.nan)
+    return np.where(dev >= 0, above, drop)
 
 
 def _run_length(flags: np.ndarray) -> np.ndarray:

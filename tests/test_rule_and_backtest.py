@@ -94,9 +94,10 @@ def test_sustained_shift_fires_where_no_single_bucket_does() -> None:
 
 def test_the_window_test_reads_the_side_its_buckets_lean_to() -> None:
     """The same four buckets 70% of the lower half-width low fire the same way when the upper
-    side of the band is 1.5 times wider (the detector's `skew`): a drop is judged by the lower
-    side alone (1.4 combined half-widths), never by the average of the two (12.5 a bucket:
-    1.12, under `window_score`). The matrix verdicts read the same side
+    side of the band is 1.5 times wider (the detector's `skew`): a drop is judged by the
+    narrower side, here the lower (1.4 combined half-widths), never by the average of the two
+    (12.5 a bucket: 1.12, under `window_score`) nor by the wider. The matrix verdicts read the
+    same side
     (tests/test_verdicts.py compares them field by field on the detector's lopsided bands)."""
     series, band = flat([100, 100, 93, 93, 93, 93], half=10.0)
     lopsided = band.assign(upper=band["expected"] + 15.0)
@@ -127,6 +128,17 @@ def test_a_drop_is_not_dulled_by_a_lower_side_widened_by_past_drops() -> None:
     assert rule.evaluate(rise, band)["firing"].tolist() == [False] * 5 + [True]
     wide_above = band.assign(upper=band["expected"] + 15.0)
     assert not rule.evaluate(rise, wide_above)["firing"].any()
+    # A count's lower bound held at 0 is a side like any other: widening it down to 0 never
+    # quiets a drop that fires with it at 1 (the narrower upper side is read either way).
+    count, band = flat([100, 100, 100, 100, 70, 70], half=30.0)
+    for floor in (1.0, 0.0):
+        table = rule.evaluate(count, band.assign(lower=floor))
+        assert not table["outside"].any()
+        assert table["firing"].tolist() == [False] * 5 + [True], floor
+    # A lower side that is missing or unbounded leaves the drop no width to be judged by.
+    for lower in (np.nan, -np.inf):
+        table = rule.evaluate(drop, wide_below.assign(lower=lower))
+        assert (table["window"] == 0).all(), lower
 
 
 def test_a_rise_no_bucket_shows_alerts_once_it_held_for_two_buckets() -> None:
