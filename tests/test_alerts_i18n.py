@@ -34,7 +34,7 @@ from queries.series import Slice
 from queries.sources import EmbeddedSource
 from tests.conftest import SourceSpec
 from tests.fakebot import Call, FakeTelegram, render_html, utf16_length
-from tests.test_bot import ALERTS, USER, Clock, fake, reply, settings_for
+from tests.test_bot import ALERTS, COMMAND_BUDGET, USER, Clock, fake, reply, settings_for
 from tests.test_cli import alertbot
 from tests.test_plan import CATALOGUE, NOW, planned, report, result
 
@@ -53,6 +53,7 @@ async def running(settings: Settings, fake: FakeTelegram,
     monitor = Monitor(source=source, catalogue=catalogue or load_catalogue(),
                       state=State(settings.state_path), settings=settings,
                       clock=Clock())  # fmt: skip
+    monitor.budget = COMMAND_BUDGET
     app = BotApp(settings, monitor)
     stop = asyncio.Event()
     task = asyncio.create_task(app.run(stop=stop, handle_signals=False, polling_timeout=1,
