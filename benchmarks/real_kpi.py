@@ -5,8 +5,9 @@
                                   [--row-step STEP]
 
 DIR holds one `timestamp,value,label` CSV per series (gzip or not): Unix seconds, any value,
-label 1 on an anomalous point (a column `is_anomaly` is read as the label; a file with a `KPI ID`
-column holds one series per id). Each series is put on its own regular grid (absent timestamps
+label 1 on an anomalous point (a column `is_anomaly` or `anomaly` is read as the label, and
+`timestamps` as the time, as Yahoo's files name them; a file with a `KPI ID` column holds one
+series per id). Each series is put on its own regular grid (absent timestamps
 are missing values, never zeros) and scored twice: at its own step, and as 15-minute means (a
 bucket is labelled when any point in it is). The first 14 days are warm-up: history only; a
 series spanning less than 28 days warms up on the first half of its span instead, so a short
@@ -66,7 +67,8 @@ import detectors
 WARMUP = pd.Timedelta(days=14)
 SHORTEST = pd.Timedelta(hours=2)  # the least span scored (half of it warm-up)
 LEAST_POINTS = 20  # and the fewest distinct timestamps
-LABELS = ("label", "is_anomaly")  # the label column, by the names public datasets give it
+LABELS = ("label", "is_anomaly", "anomaly")  # the label column, by public datasets' names
+TIMES = ("timestamp", "timestamps")  # the time column (Yahoo's A3 and A4 files: the plural)
 IDS = ("KPI ID", "kpi_id")  # a column telling apart several series in one file
 BUCKET = pd.Timedelta(minutes=15)
 AFTER = pd.Timedelta(hours=1)  # an episode this soon after a labelled segment is not false
@@ -174,11 +176,13 @@ def read_all(
 
 def _read(frame: pd.DataFrame, row_step: pd.Timedelta) -> tuple[pd.Series, pd.Series]:
     label_column = next((c for c in LABELS if c in frame.columns), "label")
-    lacking = {"timestamp", "value", label_column} - set(frame.columns)
+    time_column = next((c for c in TIMES if c in frame.columns), "timestamp")
+    lacking = {time_column, "value", label_column} - set(frame.columns)
     if lacking:
         raise ValueError(f"no column {', '.join(sorted(lacking))} "
                          "(a header of timestamp,value,label is needed)")  # fmt: skip
-    frame = frame.rename(columns={label_column: "label"}).dropna(subset=["timestamp"])
+    frame = frame.rename(columns={label_column: "label", time_column: "timestamp"})
+    frame = frame.dropna(subset=["timestamp"])
     stamps = stamps_of(frame["timestamp"], row_step)
     rows = bool(stamps.attrs.get("rows"))
     frame = frame.assign(timestamp=stamps).sort_values("timestamp")

@@ -266,6 +266,13 @@ def test_a_file_of_several_kpis_and_the_is_anomaly_label_are_read(tmp_path: Path
     one.rename(columns={"label": "is_anomaly"}).to_csv(tmp_path / "yahoo.csv", index=False)
     value, label = rk.read(tmp_path / "yahoo.csv")
     assert value.size == 2 * 1440 and label.sum() == 0
+    # Yahoo's A3 and A4 files: `timestamps,value,anomaly,changepoint,...`.
+    marked = one.assign(label=(np.arange(len(one)) % 1000 == 7).astype(int), changepoint=0)
+    marked.rename(columns={"timestamp": "timestamps", "label": "anomaly"}).to_csv(
+        tmp_path / "A3Benchmark-TS1.csv", index=False
+    )
+    value, label = rk.read(tmp_path / "A3Benchmark-TS1.csv")
+    assert value.size == 2 * 1440 and label.sum() == 3
 
 
 def test_a_bad_file_is_named_and_the_others_still_scored(tmp_path: Path) -> None:
