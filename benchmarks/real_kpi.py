@@ -95,8 +95,8 @@ def stamps_of(column: pd.Series, row_step: pd.Timedelta = ROW_STEP) -> pd.Series
     if column.empty:
         return pd.Series(pd.to_datetime(column, utc=True), index=column.index)
     if numbers.notna().all():
-        size = numbers.abs().to_numpy(dtype="float64")
         whole = numbers.to_numpy(dtype="float64")
+        size = np.abs(whole)
         if (whole >= 0).all() and (whole == np.floor(whole)).all() and whole.max() < ROW_NUMBERS:
             if whole.max() * row_step.value > 2**62:
                 raise ValueError(f"timestamps are row numbers (up to {whole.max():.0f}), and "
@@ -112,7 +112,7 @@ def stamps_of(column: pd.Series, row_step: pd.Timedelta = ROW_STEP) -> pd.Series
         if len(units) > 1:
             raise ValueError(f"timestamps mix units ({' and '.join(sorted(units))} by their "
                              "size): write them all one way")  # fmt: skip
-        stamps = pd.to_datetime(numbers.to_numpy(dtype="float64"), unit=units.pop(), utc=True)
+        stamps = pd.to_datetime(whole, unit=units.pop(), utc=True)
         return pd.Series(stamps.floor("s"), index=column.index)
     stamps = pd.to_datetime(column, utc=True, format="ISO8601", errors="coerce")
     unreadable = stamps.isna() & numbers.isna()

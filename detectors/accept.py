@@ -82,6 +82,7 @@ def accept_level(  # noqa: PLR0917 - the series and its band's columns, as verdi
     # Each side keeps its own width; a count's lower bound held at 0 hides its side's width, and
     # the upper side's stands in for it.
     below = np.where(floored[:, None] & (below >= orig_exp), half, below)
+    sized = np.isfinite(half) & np.isfinite(below)
     for j in range(max(start, 0), n):
         # The first `least` buckets at the new level are past: they take the level they set
         # together, so the rule's look back over them sees the accepted level too.
@@ -93,8 +94,7 @@ def accept_level(  # noqa: PLR0917 - the series and its band's columns, as verdi
         with _quiet():
             shift = np.nanmedian(measure[:, span], axis=1)
         moved = np.where(nonneg, np.where(e > 0, e * shift, np.nan), e + shift)
-        go = (known & ~own[:, j] & np.isfinite(moved) & np.isfinite(e) & np.isfinite(half[:, j])
-              & np.isfinite(below[:, j]))  # fmt: skip
+        go = known & ~own[:, j] & np.isfinite(moved) & np.isfinite(e) & sized[:, j]
         if not go.any():
             continue
         exp[go, j] = moved[go]

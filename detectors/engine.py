@@ -888,13 +888,15 @@ class BandEngine:
 
     def _widths(
         self, err: _Past, first: int, near: np.ndarray | None, *, sides: bool
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray | float, np.ndarray | float]:
         """SeasonalDetector._widths: the scale, and with `sides` each side's share of the
-        band (err2 keeps the signs; err1 holds sizes only, and needs no sides)."""
+        band (err2 keeps the signs; err1 holds sizes only, and needs no sides); 1.0 for both
+        where no side is wider, without an array of ones per chunk."""
         det, lay = self.detector, self._layout
         assert lay is not None
         out = np.full(err.new.shape, np.nan)
-        above, below = np.ones(err.new.shape), np.ones(err.new.shape)
+        above: np.ndarray | float = 1.0
+        below: np.ndarray | float = 1.0
         rows = np.arange(first, err.new.shape[1])
         if rows.size == 0:
             return out, above, below
@@ -905,6 +907,7 @@ class BandEngine:
         scale, count = self._robust(past)
         if split is not None:
             least = det.min_history * lay.per_row // 2
+            above, below = np.ones(err.new.shape), np.ones(err.new.shape)
             above[:, first:], below[:, first:] = side_factors(split, scale, least, det.skew)
         if own_past is not None:
             own, own_count = self._robust(own_past)

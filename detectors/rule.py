@@ -376,7 +376,10 @@ class Rule:
             rho = self._autocorrelation(value, expected, lower, upper)
         length = np.zeros(value.size, dtype=int)
         limit = self.window_score if threshold is None else threshold
-        up = _up_scores(value - expected, upper - expected)
+        with np.errstate(invalid="ignore", over="ignore"):  # inf and 1e308 as data
+            dev = value - expected
+            half2 = _side_half(dev, expected, lower, upper) ** 2  # the same for every length
+        up = _up_scores(dev, upper - expected)
         peak = up.copy()  # per bucket, the highest of `up` over it and the n - 1 before it
         for n in range(2, self.window + 1):
             peak[n - 1 :] = np.maximum(peak[n - 1 :], up[: up.size - n + 1])
@@ -386,10 +389,9 @@ class Rule:
             inflation = 1 + 2 * np.sum((1 - lags / n) * rho[:, None] ** lags, axis=1)
             fires = self._window_fires(
                 n,
-                value,
+                dev,
+                half2,
                 expected,
-                lower,
-                upper,
                 usual=usual,
                 inflation=inflation,
                 threshold=limit,
@@ -522,15 +524,14 @@ class Rule:
                        self.autocorr_max)  # fmt: skip
 
     def _window_fires(
-        self, n: int, value: np.ndarray, expected: np.ndarray, lower: np.ndarray,
-        upper: np.ndarray, *, usual: np.ndarray | None = None,
+        self, n: int, dev: np.ndarray, half2: np.ndarray, expected: np.ndarray,
+        *, usual: np.ndarray | None = None,
         inflation: np.ndarray | None = None, threshold: float,
         up_threshold: float | None = None, up_peak: np.ndarray | None = None,
     ) -> np.ndarray:  # fmt: skip
         with np.errstate(invalid="ignore", over="ignore"):  # inf and 1e308 as data
-            dev = value - expected
             total = _rolling_sum(dev, n)
-            spread = np.sqrt(_rolling_sum(_side_half(dev, expected, lower, upper) ** 2, n))
+            spread = np.sqrt(_rolling_sum(half2, n))
         if inflation is not None:
             spread = spread * np.sqrt(inflation)
         base = _rolling_sum(np.abs(expected), n)

@@ -228,16 +228,22 @@ def _robust_of(
     return sd
 
 
-def robust_sd(ordered: np.ndarray, count: np.ndarray, tail: float) -> np.ndarray:
-    """Per row of absolute errors ordered along the last axis (sorted, NaNs last, or
-    partitioned at the picks below), `count` of them known: `_robust_of` them."""
+def _picker(ordered: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """Per row, the value at position `at` along the last axis (clipped to the row), as
+    float64."""
     top = max(ordered.shape[-1] - 1, 0)
 
     def pick(at: np.ndarray) -> np.ndarray:
         at = np.clip(at, 0, top)[..., None]
         return np.take_along_axis(ordered, at, axis=-1)[..., 0].astype(np.float64)
 
-    return _robust_of(pick, count, tail)
+    return pick
+
+
+def robust_sd(ordered: np.ndarray, count: np.ndarray, tail: float) -> np.ndarray:
+    """Per row of absolute errors ordered along the last axis (sorted, NaNs last, or
+    partitioned at the picks below), `count` of them known: `_robust_of` them."""
+    return _robust_of(_picker(ordered), count, tail)
 
 
 def side_sds(past: np.ndarray, tail: float) -> tuple[np.ndarray, ...]:
@@ -251,12 +257,7 @@ def side_sds(past: np.ndarray, tail: float) -> tuple[np.ndarray, ...]:
     negative = np.sum(past < 0, axis=-1)
     nonpositive = np.sum(past <= 0, axis=-1)
     past.sort(axis=-1)  # NaNs last
-    top = max(past.shape[-1] - 1, 0)
-
-    def value(at: np.ndarray) -> np.ndarray:
-        at = np.clip(at, 0, top)[..., None]
-        return np.take_along_axis(past, at, axis=-1)[..., 0].astype(np.float64)
-
+    value = _picker(past)
     up = count - negative
     return (_robust_of(lambda i: value(negative + i), up, tail), up,
             _robust_of(lambda i: -value(nonpositive - 1 - i), nonpositive, tail),
