@@ -315,12 +315,17 @@ class Rule:
         )
         if window is None:
             window = np.zeros(value.size, dtype=int)
-        if "basis" in band.columns:
-            # A band set by a mostly-zero series' daily excursion is no standard deviation:
-            # a few blips in a row add up to nothing unusual there.
-            sparse = [isinstance(b, str) and b.endswith("sparse") for b in band["basis"]]
-            window = np.where(np.array(sparse, dtype=bool), 0, window)
-            jump = np.where(np.array(sparse, dtype=bool), 0.0, jump)  # bursts are what it does
+        # A band set by a mostly-zero series' daily excursion is no standard deviation: a few
+        # blips in a row add up to nothing unusual there, and bursts are what it does.
+        sparse = np.array(
+            [isinstance(b, str) and b.endswith("sparse") for b in band["basis"]],
+            dtype=bool,
+        ) if "basis" in band.columns else np.zeros(value.size, dtype=bool)  # fmt: skip
+        window = np.where(sparse, 0, window)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rel = np.where(expected != 0, change / np.abs(expected), np.inf)
+        jump = self._fine_jumps(np.where(sparse, 0.0, jump), score, rel, outside & big & ~sparse,
+                                fine)  # fmt: skip
         window = self._confirmed(window, outside, value > expected)
         firing |= (window > 0) | (jump > 0)
         missing = ~np.isfinite(value) & np.isfinite(expected)
@@ -461,6 +466,36 @@ class Rule:
             jumped &= (largest > 0) & inside
             ratio = np.where(largest > 0, np.minimum(np.abs(move) / largest, 1e6), 0.0)
         return np.where(np.nan_to_num(jumped, nan=0).astype(bool), ratio, 0.0)
+
+    def fine_effect(self, fine: float) -> float:
+        """The smallest relative change (|value - expected| / expected) a sudden move fires on
+        at once at a step `fine` times finer than 15 minutes: `min_rel_change` grown as
+        `severe` grows (x fine ^ `fine_severe`; 17% at 1 minute, 12.5% at 5)."""
+        return self.min_rel_change * fine**self.fine_severe
+
+    def _fine_jumps(
+        self, jump: np.ndarray, score: np.ndarray, rel: np.ndarray, eligible: np.ndarray,
+        fine: float,
+    ) -> np.ndarray:  # fmt: skip
+        """`jump` as it fires at a step finer than 15 minutes (as it is at 15 minutes and
+        coarser). A lone point of a 1-minute series breaks away by a few half-widths now and
+        then and is back the next minute: a sudden move to a relative change `rel` smaller
+        than `fine_effect` fires only once the series is outside again on the same side
+        (`eligible`: outside, past the effect guards) within the quarter-hour after it, and
+        that bucket carries the move's ratio. A larger move fires at once, as at 15 minutes;
+        either confirms the buckets after it."""
+        reach = round(fine)
+        if reach <= 1 or self.jump <= 0:
+            return jump
+        with np.errstate(invalid="ignore"):
+            now = np.where(rel >= self.fine_effect(fine), jump, 0.0)
+        way = np.sign(np.nan_to_num(score))
+        for side in (1.0, -1.0):
+            moved = pd.Series(np.where((jump > 0) & (way == side), jump, 0.0))
+            # The largest move this way over the `reach` buckets before each bucket.
+            since = moved.shift(1).rolling(reach, min_periods=1).max().fillna(0.0).to_numpy()
+            now = np.where((now == 0) & eligible & (way == side), since, now)
+        return now
 
     def _persistence(self, fine: float) -> tuple[int, int]:
         """persist_k of persist_m at this step: at finer steps more of a longer window."""

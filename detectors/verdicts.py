@@ -155,6 +155,67 @@ def _jump(rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarray
     return out
 
 
+def _fine_jump(
+    rule: Rule, jump: np.ndarray, tails: Sequence[np.ndarray], *, fine: float,
+    where: np.ndarray, sparse_before: Sequence[np.ndarray] | None,
+) -> np.ndarray:  # fmt: skip
+    """Rule._fine_jumps at the last bucket of each series (`tails`: value, expected, lower and
+    upper): the last bucket's own `jump` where its change reaches `fine_effect`, else (with
+    `sparse_before`) the largest sudden move the same way of the quarter-hour before it, for
+    the series `where` holds (outside, past the effect guards, its band not sparse)."""
+    value, expected = tails[0][:, -1], tails[1][:, -1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rel = np.where(expected != 0, np.abs(value - expected) / np.abs(expected), np.inf)
+        jump = np.where(rel >= rule.fine_effect(fine), jump, 0.0)
+    if sparse_before is None:
+        return jump
+    since = _jump_since(rule, *tails, fine=fine, where=where & (jump == 0),
+                        sparse_before=sparse_before)  # fmt: skip
+    return np.where(jump == 0, since, jump)
+
+
+def _jump_since(rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarray,
+                upper: np.ndarray, *, fine: float, where: np.ndarray,
+                sparse_before: Sequence[np.ndarray]) -> np.ndarray:  # fmt: skip
+    """Rule._fine_jumps' confirmation at the last bucket: per series `where` holds (the last
+    bucket outside, past the effect guards, its band not sparse), the largest sudden move
+    the same way over the round(`fine`) buckets before it, each judged at its own bucket as
+    Rule._jumps judges it (`sparse_before[j - 1]`: per series, whether its band j buckets
+    before the last is sparse); 0 elsewhere."""
+    out = np.zeros(value.shape[0])
+    rows = np.flatnonzero(where)
+    if rule.jump <= 0 or rows.size == 0:
+        return out
+    value, expected, lower, upper = (a[rows] for a in (value, expected, lower, upper))
+    way = np.sign(_scores(value[:, -1:], expected[:, -1:], lower[:, -1:], upper[:, -1:])[:, 0])
+    best = np.zeros(rows.size)
+    for back in range(1, min(round(fine), value.shape[1] - 3) + 1):
+        cut = [a[:, :-back] for a in (value, expected, lower, upper)]
+        v, e, lo, hi = (a[:, -1] for a in cut)
+        below, above = v < lo, v > hi
+        if rule.direction is Direction.DOWN:
+            above = np.zeros_like(above)
+        elif rule.direction is Direction.UP:
+            below = np.zeros_like(below)
+        change = np.abs(v - e)
+        big = (change >= rule.min_abs_change) & (change >= rule.min_rel_change * np.abs(e))
+        eligible = (below | above) & np.isfinite(v) & np.isfinite(e) & big
+        moved = _jump(rule, *cut, where=eligible & ~sparse_before[back - 1][rows])
+        score = _scores(v[:, None], e[:, None], lo[:, None], hi[:, None])[:, 0]
+        best = np.where((np.sign(score) == way) & (moved > best), moved, best)
+    out[rows] = best
+    return out
+
+
+def _scores(value: np.ndarray, expected: np.ndarray, lower: np.ndarray,
+            upper: np.ndarray) -> np.ndarray:  # fmt: skip
+    """Rule.evaluate's score: the deviation in half-widths of the side it is on (0 where that
+    half-width is not positive), NaN where the value or the expected value is unknown."""
+    half = np.where(value >= expected, upper - expected, expected - lower)
+    score = np.where(half > 0, (value - expected) / half, 0.0)
+    return np.where(np.isfinite(value) & np.isfinite(expected), score, np.nan)
+
+
 def _median_of_finite(values: np.ndarray) -> np.ndarray:
     """Per row, the median of the finite values (NaN when there are none), as pandas'
     rolling median takes it (it reads inf as missing)."""
@@ -297,11 +358,14 @@ def _may_count(value: np.ndarray) -> np.ndarray:
 def _judge(  # noqa: PLR0917 - the tails of Rule.evaluate's inputs, as verdicts() has them
            rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarray,
            upper: np.ndarray, same_time: np.ndarray, *, fine: float, sparse: np.ndarray,
-           counts: np.ndarray | None = None) -> _Last:  # fmt: skip
+           counts: np.ndarray | None = None,
+           sparse_before: Sequence[np.ndarray] | None = None) -> _Last:  # fmt: skip
     """Rule.evaluate's last row and Rule._explain's branch for every series (a row of the
     arrays' tails; `same_time` the band's `autocorr` column, NaN where it has none).
     `sparse`: per series, whether its last band rests on a sparse basis; `counts`, whether
-    it is counts (by default, from these values)."""
+    it is counts (by default, from these values). With `sparse_before` (see `_jump_since`),
+    a bucket outside after a sudden move at a fine step fires as Rule._fine_jumps has it;
+    without, only the jumps of the last bucket count (enough for what `_confirm` reads)."""
     series, width = value.shape
     persist_k, persist_m = rule._persistence(fine)
     recent = min(persist_m, width)
@@ -345,6 +409,10 @@ def _judge(  # noqa: PLR0917 - the tails of Rule.evaluate's inputs, as verdicts(
     firing = outside[-1] & big & ((far.sum(axis=0) >= persist_k) | severe)
     window = np.where(sparse, 0, window)
     jump = _jump(rule, value, expected, lower, upper, where=outside[-1] & big & ~sparse)
+    if round(fine) > 1:
+        jump = _fine_jump(rule, jump, (value, expected, lower, upper), fine=fine,
+                          where=outside[-1] & big & ~sparse,
+                          sparse_before=sparse_before)  # fmt: skip
     shifted = _outside_of(rule, value, expected, lower, upper, window)
     firing |= (window > 0) | (jump > 0)
     missing = _missing(rule, value, e[-1], fine=fine, counts=counts)
@@ -467,8 +535,10 @@ def verdicts(  # noqa: PLR0917 - the series and its band's columns, as Rule.verd
     if value.shape[0] == 0:
         return []
     fine = _fineness(index[-USUAL_WINDOW:])
-    width = max(rule._persistence(fine)[1], rule.window, round(fine), 1) + USUAL_WINDOW
-    width = min(width + rule._confirm_reach(), value.shape[1])
+    # The sudden moves a fine step's bucket confirms reach a quarter-hour further back.
+    reach = round(fine) if round(fine) > 1 else 0
+    width = max(rule._persistence(fine)[1], rule.window, round(fine), 1) + USUAL_WINDOW + 2
+    width = min(width + max(rule._confirm_reach(), reach), value.shape[1])
     fine = _fineness(index[-width:])
     tail = [a[:, -width:] for a in (value, *band)]
     # Each distinct basis once: its code per series (-1: none), whether it is sparse.
@@ -493,7 +563,8 @@ def verdicts(  # noqa: PLR0917 - the series and its band's columns, as Rule.verd
         rows = slice(start, start + CHUNK)
         chunk = [a[rows] for a in tail]
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # NaN, inf as data
-            judged = _judge(rule, *chunk, fine=fine, sparse=sparse[rows])
+            since = [sparse_at(back, rows) for back in range(1, round(fine) + 1)]
+            judged = _judge(rule, *chunk, fine=fine, sparse=sparse[rows], sparse_before=since)
             if judged.inside.any():
                 before = [sparse_at(back, rows) for back in range(1, rule._confirm_reach() + 1)]
                 judged = _confirm(rule, chunk, judged, fine=fine, sparse_before=before)

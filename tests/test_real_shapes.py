@@ -512,6 +512,36 @@ def test_buckets_hovering_just_past_the_edge_are_not_persistent() -> None:
     assert every.evaluate(hover, band)["firing"].iloc[-1]
 
 
+def test_lone_minute_blips_do_not_fire_a_break_that_holds_does() -> None:
+    """At a 1-minute step a point 12% up in one move (a sudden move by the series' own moves,
+    short of the 17% one needs there to fire at once) and back the next minute fires nothing;
+    the same move with the series outside again six minutes later fires there. At 15 minutes
+    each such move fires at once, as does a 30% one at 1 minute."""
+    rng = np.random.default_rng(12)
+    n = 500
+    index = pd.date_range("2026-11-27", periods=n, freq="1min", tz="UTC")
+    band = pd.DataFrame({"expected": 100.0, "lower": 90.0, "upper": 110.0}, index=index)
+    series = pd.Series(100 + rng.uniform(-1, 1, n), index=index)
+    for at in (100, 200, 300):  # each over 96 minutes after the last: a sudden move
+        series.iloc[at] = 112.0
+    rule = detectors.build_rule({**detectors.DEFAULT_SPEC, "window": 0})
+    assert not rule.evaluate(series, band)["firing"].any()
+    held = series.copy()
+    held.iloc[306] = 111.0
+    table = rule.evaluate(held, band)
+    assert list(np.flatnonzero(table["firing"])) == [306]
+    assert table["jump"].iloc[306] >= 2  # the move at 300 is what fired it
+    late = series.copy()
+    late.iloc[316] = 111.0  # 16 minutes after: no longer the move's
+    assert not rule.evaluate(late, band)["firing"].any()
+    large = series.copy()
+    large.iloc[420] = 130.0
+    assert list(np.flatnonzero(rule.evaluate(large, band)["firing"])) == [420]
+    coarse = series.set_axis(pd.date_range("2026-11-27", periods=n, freq="15min", tz="UTC"))
+    fired = rule.evaluate(coarse, band.set_axis(coarse.index))["firing"]
+    assert list(np.flatnonzero(fired)) == [100, 200, 300]
+
+
 def test_persistence_at_one_minute_is_measured_in_time() -> None:
     """At a 1-minute step, six minutes 1.5 half-widths out are not yet persistent (minute
     noise runs that long), forty are; with the old bucket-count scaling six minutes fired."""

@@ -621,3 +621,32 @@ def test_an_infinite_expected_value_is_no_usual_size() -> None:
                                np.full(values.shape, None)))  # fmt: skip
     assert got[0].status is Status.ANOMALY
     assert got[0].reason == "below the expected range (a sustained shift over the last 2 buckets)"
+
+
+def test_at_a_fine_step_a_small_sudden_move_fires_once_the_series_is_outside_again() -> None:
+    """At 1 minute a sudden move to a small change (12%, under the 17% a move needs there to
+    fire at once) fires only when the series is outside again on the same side within the
+    quarter-hour after it, and the reason credits the move; a large move fires at once. The
+    matrix path says what the rule says."""
+    index = pd.date_range("2026-11-27", periods=150, freq="1min", tz="UTC")
+    values, expected, lower, upper, _ = _wobbling(np.random.default_rng(5), 6)
+    values, expected, lower, upper = (np.pad(a, ((0, 0), (38, 0)), mode="edge")
+                                      for a in (values, expected, lower, upper))  # fmt: skip
+    values[0, -1] = 112.0  # the move itself: small, not yet confirmed
+    values[1, -7], values[1, -1] = 112.0, 111.0  # back inside, then outside again
+    values[2, -20], values[2, -1] = 112.0, 111.0  # outside again, but 19 minutes later
+    values[3, -1] = 125.0  # a large move: at once
+    values[4, -5], values[4, -1] = 88.0, 111.0  # outside again on the other side
+    values[5, -7], values[5, -1] = 125.0, 111.0  # after a large move, outside again
+    basis = np.full(values.shape, None)
+    rule = Rule(autocorr_max=0, window=0)
+    got = judged(rule, index, (values, expected, lower, upper, basis))
+    fired = [v.status is Status.ANOMALY for v in got]
+    assert fired == [False, True, False, True, False, True], [v.reason for v in got]
+    for i in (1, 3, 5):
+        assert "a sudden move" in got[i].reason, got[i].reason
+    assert "waiting for 30 of 45" in got[0].reason
+    # At 15 minutes the same small move fires at once.
+    coarse = pd.date_range("2026-11-27", periods=150, freq="15min", tz="UTC")
+    first = judged(rule, coarse, tuple(a[:1] for a in (values, expected, lower, upper, basis)))
+    assert first[0].status is Status.ANOMALY and "a sudden move" in first[0].reason
