@@ -650,3 +650,23 @@ def test_at_a_fine_step_a_small_sudden_move_fires_once_the_series_is_outside_aga
     coarse = pd.date_range("2026-11-27", periods=150, freq="15min", tz="UTC")
     first = judged(rule, coarse, tuple(a[:1] for a in (values, expected, lower, upper, basis)))
     assert first[0].status is Status.ANOMALY and "a sudden move" in first[0].reason
+
+
+def test_a_move_on_a_sparse_band_confirms_nothing_at_a_fine_step() -> None:
+    """A mostly-zero series' bursts are what it does: a small sudden move made where the band
+    was sparse confirms no bucket after it, and a bucket on a sparse band is not confirmed by
+    a move before it; the matrix path reads each bucket's own basis, as the rule does."""
+    index = pd.date_range("2026-11-27", periods=150, freq="1min", tz="UTC")
+    values, expected, lower, upper, _ = _wobbling(np.random.default_rng(6), 3)
+    values, expected, lower, upper = (np.pad(a, ((0, 0), (38, 0)), mode="edge")
+                                      for a in (values, expected, lower, upper))  # fmt: skip
+    basis = np.full(values.shape, "daily", dtype=object)
+    for i in range(3):
+        values[i, -7], values[i, -1] = 112.0, 111.0
+    basis[1, -7] = "daily, sparse"  # the move on a sparse band
+    basis[2, -1] = "daily, sparse"  # the bucket after it on one
+    got = judged(Rule(autocorr_max=0, window=0), index, (values, expected, lower, upper, basis))
+    assert [v.status for v in got] == [Status.ANOMALY, Status.OK, Status.OK], [
+        v.reason for v in got
+    ]
+    assert "a sudden move" in got[0].reason
