@@ -96,17 +96,14 @@ from detectors.seasonal import (
     late_match,
     late_points,
     near_columns,
-    near_least,
-    near_width,
     robust_sd,
     same_time_autocorr,
     same_time_pairs,
     seasonal_period,
     settled,
     shape_se,
-    side_factors,
-    side_sds,
     weekday_points,
+    widths_of,
 )
 
 __all__ = ["REDO", "BandEngine", "EngineBands"]
@@ -900,20 +897,12 @@ class BandEngine:
         rows = np.arange(first, err.new.shape[1])
         if rows.size == 0:
             return out, above, below
-        past = err.lagged(rows, lay.lags)  # a copy: sorted and made sizes in place below
-        own_past = None if near is None else np.abs(past[..., near])
-        split = side_sds(past, det.tail) if sides and det.skew > 1 else None  # sorts `past`
-        np.abs(past, out=past)  # the sizes (in whatever order: a robust sd reads its ranks)
-        scale, count = self._robust(past)
+        past = err.lagged(rows, lay.lags)  # a copy: sorted and made sizes in place
+        width, split = widths_of(det, past, near, lay.per_row, sides=sides, robust=self._robust)
         if split is not None:
-            least = det.min_history * lay.per_row // 2
             above, below = np.ones(err.new.shape), np.ones(err.new.shape)
-            above[:, first:], below[:, first:] = side_factors(split, scale, least, det.skew)
-        if own_past is not None:
-            own, own_count = self._robust(own_past)
-            scale = near_width(scale, own, own_count, near_least(det.days, det.near))
-        known = count >= det.min_history * lay.per_row
-        out[:, first:] = np.where(known & (count > 0), scale, np.nan)
+            above[:, first:], below[:, first:] = split
+        out[:, first:] = width
         return out, above, below
 
     def _robust(self, past: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

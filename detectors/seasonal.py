@@ -37,6 +37,7 @@ __all__ = [
     "same_time_autocorr",
     "same_time_pairs",
     "seasonal_period",
+    "widths_of",
 ]
 
 WEEKLY_MIN = 3  # fewest same-weekday values whose median may stand in for the daily one
@@ -280,6 +281,37 @@ def side_factors(
 
     up_sd, up_n, down_sd, down_n = sides
     return factor(up_sd, up_n), factor(down_sd, down_n)
+
+
+def widths_of(
+    detector: SeasonalDetector,
+    past: np.ndarray,
+    near: np.ndarray | None,
+    per_row: int,
+    *,
+    sides: bool,
+    robust: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+    """The seasonal width of each row of `past` (the errors at a point's lags, along the last
+    axis; sorted and made sizes in place): the `robust` sd of their sizes, widened where the
+    nearest slots' own errors (`near` columns) call for it, NaN with fewer than `min_history`
+    days of them; and with `sides` (and `skew` above 1) how many times it each side of the
+    band reaches (`side_factors`, from the same errors), else None. One code for a series
+    (`SeasonalDetector`) and a matrix of them (`detectors.engine`), each with its own way to
+    take the robust sd."""
+    own_past = None if near is None else np.abs(past[..., near])
+    split = side_sds(past, detector.tail) if sides and detector.skew > 1 else None  # sorts
+    np.abs(past, out=past)  # the sizes (in whatever order: a robust sd reads its ranks)
+    scale, count = robust(past)
+    factors = None
+    if split is not None:
+        least = detector.min_history * per_row // 2
+        factors = side_factors(split, scale, least, detector.skew)
+    if own_past is not None:
+        own, own_count = robust(own_past)
+        scale = near_width(scale, own, own_count, near_least(detector.days, detector.near))
+    known = count >= detector.min_history * per_row
+    return np.where(known & (count > 0), scale, np.nan), factors
 
 
 def near_columns(nb: int, days: int, near: int) -> np.ndarray | None:
@@ -709,20 +741,12 @@ class SeasonalDetector(Detector):
         (`side_factors`, from the same errors; 1 where there are too few, and before
         `first`)."""
         past = _lagged(errors.astype(np.float32), lags, first)
-        own_past = None if near is None else np.abs(past[:, near])
-        split = side_sds(past, self.tail) if sides and self.skew > 1 else None  # sorts `past`
-        np.abs(past, out=past)  # the sizes (in whatever order: a robust sd reads its ranks)
-        scale, count = self._robust(past)
+        width, split = widths_of(self, past, near, per_row, sides=sides, robust=self._robust)
         above, below = np.ones(errors.size), np.ones(errors.size)
         if split is not None:
-            least = self.min_history * per_row // 2
-            above[first:], below[first:] = side_factors(split, scale, least, self.skew)
-        if own_past is not None:
-            own, own_count = self._robust(own_past)
-            scale = near_width(scale, own, own_count, near_least(self.days, self.near))
-        known = count >= self.min_history * per_row
+            above[first:], below[first:] = split
         out = np.full(errors.size, np.nan)
-        out[first:] = np.where(known & (count > 0), scale, np.nan)
+        out[first:] = width
         return out, above, below
 
     def _robust(self, past: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
