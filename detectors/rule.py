@@ -436,6 +436,24 @@ class Rule:
         needed = np.where(up, self.window_confirm_up, self.window_confirm_down)
         return np.where(inside & (run < needed) & ~led, 0, window)
 
+    def verdict_rows(self, fine: float) -> int:
+        """How many buckets, the last one included, the last bucket's verdict reads at a step
+        `fine` times finer than 15 minutes: its persistence, its longest window and the
+        USUAL_WINDOW buckets of moves and correlation before them, the buckets before it that a
+        shift inside the band is confirmed by, and at a fine step the sudden moves of the
+        quarter-hour before it with their own USUAL_WINDOW of moves (`_fine_jumps`). The
+        matrix verdicts read as many: what is judged over the tail (whether it is a count, the
+        errors' correlation) is judged over the same buckets."""
+        rows = max(self._persistence(fine)[1], self.window, round(fine), 1) + USUAL_WINDOW
+        return rows + max(self._confirm_reach(), self._jump_reach(fine))
+
+    def _jump_reach(self, fine: float) -> int:
+        """How many buckets after a sudden move a bucket outside it confirms (`_fine_jumps`):
+        round(steps per 15 minutes) at a finer step (a quarter-hour at 1 and 5 minutes, 20
+        minutes at 10), 0 where that is 1 bucket (the move fires at once or not at all)."""
+        reach = round(fine)
+        return reach if reach > 1 and self.jump > 0 else 0
+
     def _confirm_reach(self) -> int:
         """How many buckets before the last one its verdict may read (`_confirmed`)."""
         return max(self.window_confirm_up, self.window_confirm_down) - 1
@@ -481,11 +499,12 @@ class Rule:
         coarser). A lone point of a 1-minute series breaks away by a few half-widths now and
         then and is back the next minute: a sudden move to a relative change `rel` smaller
         than `fine_effect` fires only once the series is outside again on the same side
-        (`eligible`: outside, past the effect guards) within the quarter-hour after it, and
-        that bucket carries the move's ratio. A larger move fires at once, as at 15 minutes;
-        either confirms the buckets after it."""
-        reach = round(fine)
-        if reach <= 1 or self.jump <= 0:
+        (`eligible`: outside, past the effect guards) within the quarter-hour after it
+        (`_jump_reach` buckets), and that bucket carries the move's ratio. A larger move fires
+        at once, as at 15 minutes; either confirms the buckets after it. Where the step rounds
+        to a quarter-hour (12 minutes and coarser) the moves are as they are."""
+        reach = self._jump_reach(fine)
+        if reach == 0:
             return jump
         with np.errstate(invalid="ignore"):
             now = np.where(rel >= self.fine_effect(fine), jump, 0.0)
@@ -606,9 +625,7 @@ class Rule:
 
     def verdict(self, series: pd.Series, band: pd.DataFrame) -> Verdict:
         """The last bucket's verdict under this rule (only the rows its windows need)."""
-        fine = _fineness(series.index[-USUAL_WINDOW:])
-        tail = max(self._persistence(fine)[1], self.window, round(fine), 1) + USUAL_WINDOW
-        tail += self._confirm_reach()
+        tail = self.verdict_rows(_fineness(series.index[-USUAL_WINDOW:]))
         table = self.evaluate(series.iloc[-tail:], band.iloc[-tail:])
         row = table.iloc[-1]
         value = float(series.iloc[-1])

@@ -189,7 +189,7 @@ def _jump_since(rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.n
     value, expected, lower, upper = (a[rows] for a in (value, expected, lower, upper))
     way = np.sign(_scores(value[:, -1:], expected[:, -1:], lower[:, -1:], upper[:, -1:])[:, 0])
     best = np.zeros(rows.size)
-    for back in range(1, min(round(fine), value.shape[1] - 3) + 1):
+    for back in range(1, min(rule._jump_reach(fine), value.shape[1] - 3) + 1):
         cut = [a[:, :-back] for a in (value, expected, lower, upper)]
         v, e, lo, hi = (a[:, -1] for a in cut)
         below, above = v < lo, v > hi
@@ -409,7 +409,7 @@ def _judge(  # noqa: PLR0917 - the tails of Rule.evaluate's inputs, as verdicts(
     firing = outside[-1] & big & ((far.sum(axis=0) >= persist_k) | severe)
     window = np.where(sparse, 0, window)
     jump = _jump(rule, value, expected, lower, upper, where=outside[-1] & big & ~sparse)
-    if round(fine) > 1:
+    if rule._jump_reach(fine) > 0:
         jump = _fine_jump(rule, jump, (value, expected, lower, upper), fine=fine,
                           where=outside[-1] & big & ~sparse,
                           sparse_before=sparse_before)  # fmt: skip
@@ -534,11 +534,7 @@ def verdicts(  # noqa: PLR0917 - the series and its band's columns, as Rule.verd
     band.append(np.full(value.shape, np.nan) if same_time is None else same_time)
     if value.shape[0] == 0:
         return []
-    fine = _fineness(index[-USUAL_WINDOW:])
-    # The sudden moves a fine step's bucket confirms reach a quarter-hour further back.
-    reach = round(fine) if round(fine) > 1 else 0
-    width = max(rule._persistence(fine)[1], rule.window, round(fine), 1) + USUAL_WINDOW + 2
-    width = min(width + max(rule._confirm_reach(), reach), value.shape[1])
+    width = min(rule.verdict_rows(_fineness(index[-USUAL_WINDOW:])), value.shape[1])
     fine = _fineness(index[-width:])
     tail = [a[:, -width:] for a in (value, *band)]
     # Each distinct basis once: its code per series (-1: none), whether it is sparse.
@@ -563,7 +559,7 @@ def verdicts(  # noqa: PLR0917 - the series and its band's columns, as Rule.verd
         rows = slice(start, start + CHUNK)
         chunk = [a[rows] for a in tail]
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # NaN, inf as data
-            since = [sparse_at(back, rows) for back in range(1, round(fine) + 1)]
+            since = [sparse_at(back, rows) for back in range(1, rule._jump_reach(fine) + 1)]
             judged = _judge(rule, *chunk, fine=fine, sparse=sparse[rows], sparse_before=since)
             if judged.inside.any():
                 before = [sparse_at(back, rows) for back in range(1, rule._confirm_reach() + 1)]

@@ -670,3 +670,44 @@ def test_a_move_on_a_sparse_band_confirms_nothing_at_a_fine_step() -> None:
         v.reason for v in got
     ]
     assert "a sudden move" in got[0].reason
+
+
+def test_both_paths_read_the_same_buckets_whatever_is_judged_over_them() -> None:
+    """Whether a series is a count is judged over the buckets a verdict reads: a decimal just
+    before them changes neither path, just inside them both (a missing bucket of a count is
+    no data; of a mean, no verdict)."""
+    rule = Rule()
+    index = pd.date_range("2026-11-27", periods=110, freq="15min", tz="UTC")
+    rows = rule.verdict_rows(1.0)
+    values = np.full((2, 110), 100.0)
+    values[0, -rows - 1] = 100.5  # before the buckets read
+    values[1, -rows] = 100.5  # the first of them
+    values[:, -1] = np.nan
+    band = np.full(values.shape, 100.0)
+    got = judged(rule, index, (values, band, band - 10, band + 10, np.full(values.shape, None)))
+    assert got[0].status is Status.ANOMALY and "no data, while" in got[0].reason
+    assert got[1].status is Status.UNKNOWN and got[1].reason.startswith("no data for this bucket")
+
+
+@pytest.mark.parametrize("params", [{"fine_persist": 0}, {"persist_k": 1, "persist_m": 1}])
+def test_at_a_fine_step_the_live_verdict_judges_a_move_as_the_whole_series_does(
+    params: dict[str, object],
+) -> None:
+    """A small move a quarter-hour back, with a larger one just before the 96 moves it is
+    measured against: the verdict reads enough buckets to see that larger move, as an
+    evaluation of the whole series (a backtest) does, so neither calls the move sudden."""
+    n = 200
+    index = pd.date_range("2026-11-27", periods=n, freq="1min", tz="UTC")
+    values = 100 + np.random.default_rng(1).uniform(-1, 1, n)
+    values[: n - 112] = 92.0  # the larger move is at n - 112
+    values[-16], values[-1] = 112.0, 111.0
+    expected = np.full(n, 100.0)
+    rule = Rule(**params, autocorr_max=0, window=0)
+    series = pd.Series(values, index=index)
+    band = pd.DataFrame({"expected": expected, "lower": 90.0, "upper": 110.0}, index=index)
+    whole = rule.evaluate(series, band)
+    assert not whole["firing"].iloc[-1] and whole["jump"].iloc[-16] == 0
+    live = rule.verdict(series, band)
+    assert live.status is Status.OK and "sudden" not in live.reason
+    arrays = tuple(a[None, :] for a in (values, expected, expected - 10, expected + 10))
+    assert judged(rule, index, (*arrays, np.full((1, n), None)))[0] == live
