@@ -100,7 +100,9 @@ RULE_PARAMS: Mapping[str, Param] = {
         float, 1.0, 1.0, 100.0, "half-widths away at which a bucket counts for persistence"
     ),
     "fine_severe": Param(
-        float, 0.2, 0.0, 2.0, "severe x (steps per 15 min) ^ this at finer steps"
+        float, 0.2, 0.0, 2.0,
+        "severe, the window's bar and a sudden move's change x (steps per 15 min) ^ this, "
+        "finer steps",
     ),
     "fine_persist": Param(
         float, 1.0, 0.0, 1.0, "persist_k, persist_m x (steps per 15 min) ^ this, finer steps"
