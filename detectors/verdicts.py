@@ -179,7 +179,7 @@ def _jump_since(rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.n
                 sparse_before: Sequence[np.ndarray]) -> np.ndarray:  # fmt: skip
     """Rule._fine_jumps' confirmation at the last bucket: per series `where` holds (the last
     bucket outside, past the effect guards, its band not sparse), the largest sudden move
-    the same way over the round(`fine`) buckets before it, each judged at its own bucket as
+    the same way over the `Rule._jump_reach` buckets before it, each judged at its own bucket as
     Rule._jumps judges it (`sparse_before[j - 1]`: per series, whether its band j buckets
     before the last is sparse); 0 elsewhere."""
     out = np.zeros(value.shape[0])
