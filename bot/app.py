@@ -26,6 +26,7 @@ from aiogram.types import BotCommand
 from bot.channels import build_channels
 from bot.chat import dependencies, install
 from bot.chat.language import default_language
+from bot.chat.resend import ResendReplies
 from bot.core.commands import COMMANDS
 from bot.core.i18n import LANGUAGES, translator
 from bot.core.incidents import Policy
@@ -63,6 +64,8 @@ class BotApp:
         self.dispatcher = Dispatcher(**dependencies(monitor, settings), reload=self.reload)
         install(self.dispatcher, settings.admin_ids)
         self.ops = Ops(monitor.state)  # metrics in a registry of this bot's own
+        # Outermost first: each try of a reply sent again is a call ApiErrors counts.
+        self.bot.session.middleware(ResendReplies())
         self.bot.session.middleware(ApiErrors(self.ops))
         secret = settings.alert_webhook_secret
         channels = build_channels(

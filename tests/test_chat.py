@@ -18,6 +18,7 @@ from aiogram import Dispatcher, Router
 from aiogram.filters import Command
 
 from bot.chat import routers
+from bot.chat.resend import PAUSES
 from bot.core.buttons import Action, pack, unpack
 from bot.core.commands import COMMANDS
 from bot.state import State, StateLost
@@ -347,12 +348,13 @@ async def test_a_failed_reply_never_shows_the_error_and_odd_numbers_get_the_usag
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:  # fmt: skip
-    """A reply lost to a proxy's 502 page (which echoes the URL with the token) gets a fixed
-    apology, never the exception's text, and one warning line in the log (no traceback, not
-    the page); '²' and a 20-digit duration get the usage line."""
+    """A reply lost to a proxy's 502 page (which echoes the URL with the token) on every try
+    gets a fixed apology, never the exception's text, and one warning line in the log (no
+    traceback, not the page); '²' and a 20-digit duration get the usage line."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
     async with running(settings, fake, schedule=False):
-        fake.fail_next_html("sendMessage", chat=USER)
+        for _ in range(len(PAUSES) + 1):  # the reply and each try again
+            fake.fail_next_html("sendMessage", chat=USER)
         with caplog.at_level(logging.INFO):
             await fake.send("/help", user=USER)
             calls = await fake.wait_for(lambda c: c.chat_id == USER and c.method == "sendMessage")
@@ -372,6 +374,31 @@ async def test_a_failed_reply_never_shows_the_error_and_odd_numbers_get_the_usag
             answer = await fake.wait_for(answer_in(user, method="sendMessage"),
                                          count=before + 1)  # fmt: skip
             assert "Usage" in answer[-1].text and "Sorry" not in answer[-1].text, answer[-1].text
+
+
+async def test_a_reply_lost_on_the_way_once_is_sent_again(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    """A proxy's 502 page on /metric's chart and on /status's text: each is sent again and
+    the person gets the chart and the status, not the apology; the log says so in one line
+    each, without the page."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False):
+        fake.fail_next_html("sendPhoto", chat=USER)
+        fake.fail_next_html("sendMessage", chat=USER)
+        with caplog.at_level(logging.INFO):
+            await fake.send("/metric views", user=USER)
+            await fake.wait_for(answer_in(USER, method="sendPhoto"))
+            await fake.send("/status", user=USER)
+            await fake.wait_for(answer_in(USER, method="sendMessage"))
+    got = fake.sent_to(USER)
+    assert [c.method for c in got] == ["sendPhoto", "sendMessage"], [c.text for c in got]
+    assert got[0].text.startswith("<b>Views</b>")
+    assert not any("Sorry" in c.text for c in got)
+    again = [r.getMessage() for r in caplog.records if "sending it again" in r.getMessage()]
+    assert len(again) == 2 and all("ClientDecodeError" in m for m in again), again
+    assert not any("Bad Gateway" in r.getMessage() for r in caplog.records)
 
 
 async def test_a_lost_state_file_refuses_every_change_and_status_says_so(

@@ -27,6 +27,7 @@ from bot.chat import (
 )
 from bot.chat.access import Members
 from bot.chat.language import ChatLanguage
+from bot.chat.resend import Replying
 from bot.service.monitor import Monitor
 from bot.settings import Settings
 
@@ -47,6 +48,7 @@ def dependencies(monitor: Monitor, settings: Settings) -> dict[str, Any]:
 
 def install(dispatcher: Dispatcher, admin_ids: Iterable[int]) -> None:
     """The routers, and the chat's language for every update (errors' handlers included)."""
+    dispatcher.update.outer_middleware(Replying())  # its replies are sent again on a 5xx
     dispatcher.update.outer_middleware(ChatLanguage())
     dispatcher.include_routers(*routers(admin_ids))
 
