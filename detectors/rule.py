@@ -324,10 +324,8 @@ class Rule:
             dtype=bool,
         ) if "basis" in band.columns else np.zeros(value.size, dtype=bool)  # fmt: skip
         window = np.where(sparse, 0, window)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            rel = np.where(expected != 0, change / np.abs(expected), np.inf)
-        jump = self._fine_jumps(np.where(sparse, 0.0, jump), score, rel, outside & big & ~sparse,
-                                fine)  # fmt: skip
+        jump = self._fine_jumps(np.where(sparse, 0.0, jump), score, (value, expected),
+                                outside & big & ~sparse, fine)  # fmt: skip
         window = self._confirmed(window, outside, value > expected)
         firing |= (window > 0) | (jump > 0)
         missing = ~np.isfinite(value) & np.isfinite(expected)
@@ -487,29 +485,33 @@ class Rule:
             ratio = np.where(largest > 0, np.minimum(np.abs(move) / largest, 1e6), 0.0)
         return np.where(np.nan_to_num(jumped, nan=0).astype(bool), ratio, 0.0)
 
-    def fine_effect(self, fine: float) -> float:
-        """The smallest relative change (|value - expected| / expected) a sudden move fires on
-        at once at a step `fine` times finer than 15 minutes: `min_rel_change` grown as
-        `severe` grows (x fine ^ `fine_severe`; 17% at 1 minute, 12.5% at 5)."""
-        return self.min_rel_change * fine**self.fine_severe
+    def fires_at_once(self, value: np.ndarray, expected: np.ndarray, fine: float) -> np.ndarray:
+        """Per bucket, whether a sudden move to `value` is large enough to fire at once at a
+        step `fine` times finer than 15 minutes: |value - expected| / expected at least
+        `min_rel_change` grown as `severe` grows (x fine ^ `fine_severe`; 17% at 1 minute,
+        12.5% at 5); any change where the expected value is 0."""
+        change = np.abs(value - expected)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            rel = np.where(expected != 0, change / np.abs(expected), np.inf)
+            return rel >= self.min_rel_change * fine**self.fine_severe
 
     def _fine_jumps(
-        self, jump: np.ndarray, score: np.ndarray, rel: np.ndarray, eligible: np.ndarray,
-        fine: float,
+        self, jump: np.ndarray, score: np.ndarray, moved_to: tuple[np.ndarray, np.ndarray],
+        eligible: np.ndarray, fine: float,
     ) -> np.ndarray:  # fmt: skip
         """`jump` as it fires at a step finer than 15 minutes (as it is at 15 minutes and
         coarser). A lone point of a 1-minute series breaks away by a few half-widths now and
-        then and is back the next minute: a sudden move to a relative change `rel` smaller
-        than `fine_effect` fires only once the series is outside again on the same side
-        (`eligible`: outside, past the effect guards) within the quarter-hour after it
+        then and is back the next minute: a sudden move not large enough to fire at once
+        (`fires_at_once`, of `moved_to`: value and expected) fires only once the series is
+        outside again on the same side (`eligible`: outside, past the effect guards) within
+        the quarter-hour after it
         (`_jump_reach` buckets), and that bucket carries the move's ratio. A larger move fires
         at once, as at 15 minutes; either confirms the buckets after it. Where the step rounds
         to a quarter-hour (12 minutes and coarser) the moves are as they are."""
         reach = self._jump_reach(fine)
         if reach == 0:
             return jump
-        with np.errstate(invalid="ignore"):
-            now = np.where(rel >= self.fine_effect(fine), jump, 0.0)
+        now = np.where(self.fires_at_once(*moved_to, fine), jump, 0.0)
         way = np.sign(np.nan_to_num(score))
         for side in (1.0, -1.0):
             moved = pd.Series(np.where((jump > 0) & (way == side), jump, 0.0))

@@ -136,9 +136,7 @@ def _jump(rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarray
         return out
     value, expected, lower, upper = (a[rows] for a in (value, expected, lower, upper))
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        half = np.where(value >= expected, upper - expected, expected - lower)
-        score = np.where(half > 0, (value - expected) / half, 0.0)
-        score = np.where(np.isfinite(value) & np.isfinite(expected), score, np.nan)
+        score = _scores(value, expected, lower, upper)
         score = np.where(np.isfinite(score), score, np.nan)
         move = np.diff(score, axis=1)  # move j: from bucket j to j + 1
         move = np.where(np.isfinite(move), move, np.nan)
@@ -160,13 +158,10 @@ def _fine_jump(
     where: np.ndarray, sparse_before: Sequence[np.ndarray] | None,
 ) -> np.ndarray:  # fmt: skip
     """Rule._fine_jumps at the last bucket of each series (`tails`: value, expected, lower and
-    upper): the last bucket's own `jump` where its change reaches `fine_effect`, else (with
+    upper): the last bucket's own `jump` where `Rule.fires_at_once` holds, else (with
     `sparse_before`) the largest sudden move the same way of the quarter-hour before it, for
     the series `where` holds (outside, past the effect guards, its band not sparse)."""
-    value, expected = tails[0][:, -1], tails[1][:, -1]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rel = np.where(expected != 0, np.abs(value - expected) / np.abs(expected), np.inf)
-        jump = np.where(rel >= rule.fine_effect(fine), jump, 0.0)
+    jump = np.where(rule.fires_at_once(tails[0][:, -1], tails[1][:, -1], fine), jump, 0.0)
     if sparse_before is None:
         return jump
     since = _jump_since(rule, *tails, fine=fine, where=where & (jump == 0),
