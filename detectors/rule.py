@@ -151,6 +151,15 @@ def _column(band: pd.DataFrame, name: str) -> np.ndarray | None:
     return band[name].to_numpy(dtype="float64") if name in band.columns else None
 
 
+def _at_start(per_bucket: np.ndarray, n: int) -> np.ndarray:
+    """Per bucket, `per_bucket` at the first bucket of the window of `n` ending there (the
+    bucket's own where fewer than n buckets exist: no such window is complete)."""
+    if n <= 1 or per_bucket.size == 0:
+        return per_bucket
+    shift = min(n - 1, per_bucket.size)
+    return np.concatenate([per_bucket[:shift], per_bucket[: per_bucket.size - shift]])
+
+
 def _fineness(index: pd.Index) -> float:
     """Steps per 15 minutes (1 at 15 minutes and for coarser steps)."""
     if not isinstance(index, pd.DatetimeIndex) or len(index) < 2:
@@ -288,7 +297,9 @@ class Rule:
         # follow one another and hover just past the edge of the band for a while without
         # anything happening. Errors correlated by rho (lag 1) wander sqrt(1 + 2 rho) times
         # as far over a run as independent ones: a run counts from that far out.
-        rho = self._autocorrelation(value, expected, lower, upper, _column(band, "autocorr"))
+        same_time = _column(band, "autocorr")
+        day = self._day_correlation(value, expected, lower, upper)
+        rho = self._joined(day, same_time)
         # At a finer step the same noise stays outside for more steps in a row: persistence
         # is measured in time (by default 2 of 3 quarter-hours' worth of steps).
         persist_k, persist_m = self._persistence(fine)
@@ -313,7 +324,7 @@ class Rule:
             upper,
             counts=counts,
             threshold=self.window_score * fine**self.fine_severe,
-            rho=rho,
+            correlation=(day, same_time),
         )
         if window is None:
             window = np.zeros(value.size, dtype=int)
@@ -363,7 +374,7 @@ class Rule:
         *,
         counts: bool = True,
         threshold: float | None = None,
-        rho: np.ndarray | None = None,
+        correlation: tuple[np.ndarray, np.ndarray | None] | None = None,
     ) -> np.ndarray | None:
         """Per bucket, the shortest window (2 .. `window` buckets) ending there whose summed
         deviation is outside the window's own band, sqrt(sum of half-widths squared), the
@@ -371,14 +382,17 @@ class Rule:
         must be known and lean the same way as the sum, and the sum must pass the effect
         guards. Testing every length lets a clear shift fire after 2 buckets while a moderate
         one still adds up over 4. The volume guard is in events for counts, and relative to
-        the series' usual size for anything else (a ratio, a mean)."""
+        the series' usual size for anything else (a ratio, a mean). `correlation`: the last
+        day's correlation of the errors and the band's at the same time of day
+        (`_autocorrelation`'s two parts; by default the first alone)."""
         if self.window < 2:
             return None
         usual = None
         if not counts:
             usual = _trailing_median(np.abs(expected), USUAL_WINDOW)
-        if rho is None:
-            rho = self._autocorrelation(value, expected, lower, upper)
+        if correlation is None:
+            correlation = (self._day_correlation(value, expected, lower, upper), None)
+        day, same_time = correlation
         length = np.zeros(value.size, dtype=int)
         limit = self.window_score if threshold is None else threshold
         with np.errstate(invalid="ignore", over="ignore"):  # inf and 1e308 as data
@@ -389,8 +403,13 @@ class Rule:
         for n in range(2, self.window + 1):
             peak[n - 1 :] = np.maximum(peak[n - 1 :], up[: up.size - n + 1])
             # Errors that lean the same way bucket after bucket (real data's often do) add up
-            # faster than independent ones: the window's own band widens by that much.
+            # faster than independent ones: the window's own band widens by that much. By
+            # the last day's correlation as it stood where the window starts: a shift that
+            # stays just inside the band leans the same way bucket after bucket too, and would
+            # otherwise testify to its own correlation and widen its own band. (The band's,
+            # from the same time on earlier days, is the window's last bucket's.)
             lags = np.arange(1, n)
+            rho = self._joined(_at_start(day, n), same_time)
             inflation = 1 + 2 * np.sum((1 - lags / n) * rho[:, None] ** lags, axis=1)
             fires = self._window_fires(
                 n,
@@ -539,9 +558,21 @@ class Rule:
         pairs inside the band, so an incident does not set it), or where larger the band's
         `same_time` (the same at this time of day on previous days: a day's own level that
         steps at midnight leaves its first buckets one error), between 0 and autocorr_max."""
+        return self._joined(self._day_correlation(value, expected, lower, upper), same_time)
+
+    def _day_correlation(
+        self, value: np.ndarray, expected: np.ndarray, lower: np.ndarray, upper: np.ndarray
+    ) -> np.ndarray:
+        """`_day_autocorrelation`, or 0 everywhere where the rule takes none."""
         if self.autocorr_max <= 0:
             return np.zeros(value.size)
-        day = self._day_autocorrelation(value, expected, lower, upper)
+        return self._day_autocorrelation(value, expected, lower, upper)
+
+    def _joined(self, day: np.ndarray, same_time: np.ndarray | None) -> np.ndarray:
+        """The last day's correlation or where larger the band's at the same time of day,
+        between 0 and autocorr_max (0 where the rule takes none)."""
+        if self.autocorr_max <= 0:
+            return np.zeros(day.size)
         if same_time is None:
             return day
         return np.clip(np.fmax(day, same_time), 0.0, self.autocorr_max)

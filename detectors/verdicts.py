@@ -86,7 +86,13 @@ def _autocorrelation(  # noqa: PLR0917 - Rule._autocorrelation's inputs, as it t
     if rule.autocorr_max <= 0:
         return np.zeros((len(buckets), value.shape[0]))
     day = _day_autocorrelation(rule, value, expected, lower, upper, buckets=buckets)
-    return np.clip(np.fmax(day, same_time[:, list(buckets)].T), 0.0, rule.autocorr_max)
+    return _joined(rule, day, same_time[:, list(buckets)].T)
+
+
+def _joined(rule: Rule, day: np.ndarray, same_time: np.ndarray) -> np.ndarray:
+    """Rule._joined: the last day's correlation or where larger the band's at the same time
+    of day (NaN: none), between 0 and autocorr_max."""
+    return np.clip(np.fmax(day, same_time), 0.0, rule.autocorr_max)
 
 
 def _day_autocorrelation(rule: Rule, value: np.ndarray, expected: np.ndarray,
@@ -279,17 +285,21 @@ class _Windows:
         up = _up_scores(dev[:, -last:], (upper - expected)[:, -last:])
         self.peaks = np.maximum.accumulate(up[:, ::-1], axis=1)
 
-    def lengths(self, rows: np.ndarray, rho: np.ndarray) -> np.ndarray:
-        """For the series `rows` (indices), with autocorrelations `rho`, the shortest window
-        that fires, 0 if none."""
+    def lengths(self, rows: np.ndarray, day: np.ndarray, same_time: np.ndarray) -> np.ndarray:
+        """For the series `rows` (indices), the shortest window that fires, 0 if none, with
+        the last day's correlation of the errors `day` (buckets x rows, the last bucket last:
+        a window of n buckets takes it n buckets back, where the window starts, as
+        Rule._window_score does; with fewer buckets than the longest window, the first stands
+        for those before it) and the band's at the same time of day at the last bucket
+        (`same_time`, per row, NaN where none)."""
         out = np.zeros(rows.size, dtype=int)
         if self.longest < 2:
             return out
         chosen = self.at[rows] >= 0
-        out[chosen] = self._lengths(self.at[rows[chosen]], rho[chosen])
+        out[chosen] = self._lengths(self.at[rows[chosen]], day[:, chosen], same_time[chosen])
         return out
 
-    def _lengths(self, rows: np.ndarray, rho: np.ndarray) -> np.ndarray:
+    def _lengths(self, rows: np.ndarray, day: np.ndarray, same_time: np.ndarray) -> np.ndarray:
         """lengths() for `rows` among the chosen series (places in the sums)."""
         rule = self.rule
         length = np.zeros(rows.size, dtype=int)
@@ -301,6 +311,7 @@ class _Windows:
             for n in range(2, self.longest + 1):
                 total, spread, base, signs = self.sums[n - 1][:, rows]
                 lags = np.arange(1, n)
+                rho = _joined(rule, day[-min(n, day.shape[0])], same_time)
                 inflation = 1 + 2 * np.sum((1 - lags / n) * rho[:, None] ** lags, axis=1)
                 spread = np.sqrt(spread)
                 spread = spread * np.sqrt(inflation)
@@ -381,18 +392,22 @@ def _judge(  # noqa: PLR0917 - the tails of Rule.evaluate's inputs, as verdicts(
     # where a bucket is that far out or a window fires without it.
     windows = _Windows(rule, value, expected, lower, upper, fine=fine, counts=counts)
     everyone = np.arange(series)
-    window = windows.lengths(everyone, np.zeros(series))
+    window = windows.lengths(everyone, np.zeros((1, series)), np.zeros(series))
     rho = np.zeros(v.shape)
     far = outside
     if persist_k > 1:
         far = outside & (np.abs(np.nan_to_num(score)) >= rule.persist_level)
     if rule.autocorr_max > 0:
         rows = everyone[(window > 0) | (far.any(axis=0) if persist_k > 1 else False)]
-        rho[:, rows] = _autocorrelation(
-            rule, value[rows], expected[rows], lower[rows], upper[rows], same_time[rows],
-            buckets=range(width - recent, width),
-        )  # fmt: skip
-        window[rows] = windows.lengths(rows, rho[-1, rows])
+        # The last day's correlation at the last `recent` buckets (persistence) and where
+        # each window starts.
+        reach = max(recent, windows.longest)
+        buckets = range(width - reach, width)
+        day = _day_autocorrelation(rule, value[rows], expected[rows], lower[rows],
+                                   upper[rows], buckets=buckets)  # fmt: skip
+        same = same_time[rows][:, list(buckets)].T
+        rho[:, rows] = _joined(rule, day[-recent:], same[-recent:])
+        window[rows] = windows.lengths(rows, day, same[-1])
     if persist_k > 1:
         level = rule.persist_level * np.sqrt(1 + 2 * rho)
         far = outside & (np.abs(np.nan_to_num(score)) >= level)
