@@ -440,6 +440,12 @@ def _nanquantile(m: np.ndarray, q: float) -> np.ndarray:
     return np.where(count > 0, out, np.nan)
 
 
+def _never_negative(values: np.ndarray) -> bool:
+    """Whether the series has known values and none below zero."""
+    finite = values[np.isfinite(values)]
+    return finite.size > 0 and bool(np.all(finite >= 0))
+
+
 def _rolling_median(values: np.ndarray, window: int, min_periods: int) -> np.ndarray:
     """Median of the `window` points before each one (causal: not the point itself)."""
     if window < 1 or values.size == 0:
@@ -898,8 +904,10 @@ class SeasonalDetector(Detector):
         autocorr = _same_time(errors2, lags, half, first_wide)
         expected = np.where(np.isfinite(half) & (np.arange(n) >= n - wanted), expected, np.nan)
         lower = expected - half * below
-        if self._is_counts(values):
-            lower = np.maximum(lower, 0.0)  # a count cannot go below zero
+        if self._is_counts(values) or _never_negative(values):
+            # A count cannot go below zero, nor a ratio or a mean of things that never did (a
+            # CTR's range reads 0% - 41%, not -10% - 41%).
+            lower = np.maximum(lower, 0.0)
         # Without late points the rows before `shown` were never computed: already NaN.
         expected, lower, upper = _shown(
             late_match(values, expected, lower, expected + half * above, late),

@@ -145,6 +145,27 @@ def test_ratio_with_weights() -> None:
     _check_all(det, values, _index(n), out, end, weights=weights)
 
 
+def test_a_range_stops_at_zero_for_a_series_that_never_went_below() -> None:
+    """A thin slice's CTR (2-8 views a bucket, so its band is wider than the rate itself) and
+    a small noisy mean never below zero: the range stops at 0 in the engine as in the
+    reference, where a series that does go below zero keeps its lower bound below it."""
+    n = 96 * 20 + 30
+    rng = np.random.default_rng(9)
+    views = _daily(n, 96, 10, 5)
+    likes = rng.binomial(views.astype(int), 0.15).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ctr = np.where(views > 0, likes / views, np.nan)
+    mean = np.round(np.abs(rng.normal(0.3, 0.5, n)), 3)
+    values = np.stack([ctr, mean, mean - 0.2])
+    det = SeasonalDetector()
+    _, out, end = _feed(det, values, _index(n), window=96 * 20, steps=30)
+    _check_all(det, values, _index(n), out, end)
+    assert np.nanmin(out.lower[:2]) == 0.0
+    assert np.nanmin(out.lower[2]) < 0.0
+    whole = det.band(pd.Series(ctr, index=_index(n)))
+    assert (whole["lower"].dropna() >= 0).all() and (whole["lower"] == 0).mean() > 0.2
+
+
 def test_zero_heavy_decimals_use_the_sparse_floor() -> None:
     """A mostly-zero series of decimals: the sparse floor and its basis label match."""
     n = 96 * 21 + 20
