@@ -400,7 +400,8 @@ class Rule:
             half2 = _side_half(dev, expected, lower, upper) ** 2  # the same for every length
         up = _up_scores(dev, upper - expected)
         peak = up.copy()  # per bucket, the highest of `up` over it and the n - 1 before it
-        for n in range(2, self.window + 1):
+        # A window longer than the series never completes (and has no buckets to compare).
+        for n in range(2, min(self.window, value.size) + 1):
             peak[n - 1 :] = np.maximum(peak[n - 1 :], up[: up.size - n + 1])
             # Errors that lean the same way bucket after bucket (real data's often do) add up
             # faster than independent ones: the window's own band widens by that much. By
@@ -458,12 +459,14 @@ class Rule:
     def verdict_rows(self, fine: float) -> int:
         """How many buckets, the last one included, the last bucket's verdict reads at a step
         `fine` times finer than 15 minutes: its persistence, its longest window and the
-        USUAL_WINDOW buckets of moves and correlation before them, the buckets before it that a
+        USUAL_WINDOW pairs of buckets of moves and correlation before them (the correlation
+        where the longest window starts needs the bucket before its first pair too: one
+        more), the buckets before it that a
         shift inside the band is confirmed by, and at a fine step the sudden moves of the
         quarter-hour before it with their own USUAL_WINDOW of moves (`_fine_jumps`). The
         matrix verdicts read as many: what is judged over the tail (whether it is a count, the
         errors' correlation) is judged over the same buckets."""
-        rows = max(self._persistence(fine)[1], self.window, round(fine), 1) + USUAL_WINDOW
+        rows = max(self._persistence(fine)[1], self.window, round(fine), 1) + USUAL_WINDOW + 1
         return rows + max(self._confirm_reach(), self._jump_reach(fine))
 
     def _jump_reach(self, fine: float) -> int:

@@ -711,3 +711,50 @@ def test_at_a_fine_step_the_live_verdict_judges_a_move_as_the_whole_series_does(
     assert live.status is Status.OK and "sudden" not in live.reason
     arrays = tuple(a[None, :] for a in (values, expected, expected - 10, expected + 10))
     assert judged(rule, index, (*arrays, np.full((1, n), None)))[0] == live
+
+
+def test_the_live_verdict_reads_the_correlation_where_its_longest_window_starts() -> None:
+    """Eight buckets 0.45 half-widths low, inside the band, at the end of a series whose
+    errors alternate by a hundredth of a half-width but for one pair 0.9 high just where the
+    96 pairs before the longest window begin. Only all eight together reach `window_score`
+    (1.27 combined half-widths; seven 1.19): with that pair the errors look correlated
+    (0.68), the window's own band widens and nothing fires; without it they do not. The
+    verdict reads that pair as an evaluation of the whole series does (one bucket more than
+    the window and its 96 pairs), and the matrix verdicts agree."""
+    rule = Rule(window=8, window_confirm_up=1, window_confirm_down=1, jump=0.0, persist_k=1,
+                persist_m=1, autocorr_se=0.0, min_rel_change=0.0, window_min_rel=0.0,
+                window_min_share=0.0)  # fmt: skip
+    rows = rule.verdict_rows(1.0)
+    assert rows == 8 + 96 + 1
+    n = 150
+    index = pd.date_range("2026-11-27", periods=n, freq="15min", tz="UTC")
+    values = 100 + 0.1 * np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
+    values[n - rows : n - rows + 2] = 109.0  # the pair the longest window's correlation begins with
+    values[-8:] = 95.5
+    expected = np.full(n, 100.0)
+    series = pd.Series(values, index=index)
+    band = pd.DataFrame({"expected": expected, "lower": 90.0, "upper": 110.0}, index=index)
+    whole = rule.evaluate(series, band)
+    assert not whole["firing"].iloc[-1]
+    assert rule.evaluate(series.iloc[-rows + 1 :], band.iloc[-rows + 1 :])["window"].iloc[-1] == 8
+    live = rule.verdict(series, band)
+    assert live.status is Status.OK, live.reason
+    arrays = tuple(a[None, :] for a in (values, expected, expected - 10, expected + 10))
+    assert judged(rule, index, (*arrays, np.full((1, n), None)))[0] == live
+
+
+def test_a_series_shorter_than_the_longest_window_gets_a_verdict() -> None:
+    """A new metric with 1 to 7 buckets and windows of up to 8: the windows it is long
+    enough for are tested, the rule judges it as the matrix verdicts do (with 3 to 6 it
+    raised a broadcasting error in the rule)."""
+    rule = Rule(window=8)
+    for n in range(1, 8):
+        index = pd.date_range("2026-11-27", periods=n, freq="15min", tz="UTC")
+        values, expected = np.full(n, 70.0), np.full(n, 100.0)
+        band = pd.DataFrame({"expected": expected, "lower": 80.0, "upper": 120.0}, index=index)
+        live = rule.verdict(pd.Series(values, index=index), band)
+        table = rule.evaluate(pd.Series(values, index=index), band)
+        assert (table["window"] <= n).all()
+        arrays = tuple(a[None, :] for a in (values, expected, expected - 20, expected + 20))
+        assert judged(rule, index, (*arrays, np.full((1, n), None)))[0] == live
+        assert live.status is (Status.ANOMALY if n >= 2 else Status.OK), (n, live.reason)
