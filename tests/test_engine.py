@@ -131,14 +131,18 @@ def test_the_pull_carried_across_a_weekend_midnight_matches() -> None:
     assert max(given_back) > 0.01
 
 
+def _ctr(n: int, rng: np.random.Generator, seed: int, views: float, rate: float):
+    """Views a bucket (`_daily` around `views`) and likes / views at `rate` (NaN: no view)."""
+    shown = _daily(n, 96, seed, views)
+    likes = rng.binomial(shown.astype(int), rate).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(shown > 0, likes / shown, np.nan), shown
+
+
 def test_ratio_with_weights() -> None:
     """A CTR around 0.2 with its denominator as weight: the binomial floor matches."""
     n = 96 * 20 + 30
-    rng = np.random.default_rng(5)
-    views = _daily(n, 96, 6, 40)
-    likes = rng.binomial(views.astype(int), 0.2).astype(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ctr = np.where(views > 0, likes / views, np.nan)
+    ctr, views = _ctr(n, np.random.default_rng(5), 6, 40, 0.2)
     values, weights = ctr[None, :], views[None, :]
     det = SeasonalDetector()
     _, out, end = _feed(det, values, _index(n), window=96 * 20, steps=30, weights=weights)
@@ -151,10 +155,7 @@ def test_a_range_stops_at_zero_for_a_series_that_never_went_below() -> None:
     reference, where a series that does go below zero keeps its lower bound below it."""
     n = 96 * 20 + 30
     rng = np.random.default_rng(9)
-    views = _daily(n, 96, 10, 5)
-    likes = rng.binomial(views.astype(int), 0.15).astype(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ctr = np.where(views > 0, likes / views, np.nan)
+    ctr, _ = _ctr(n, rng, 10, 5, 0.15)
     mean = np.round(np.abs(rng.normal(0.3, 0.5, n)), 3)
     values = np.stack([ctr, mean, mean - 0.2])
     det = SeasonalDetector()
