@@ -461,9 +461,9 @@ class Rule:
         `fine` times finer than 15 minutes: its persistence, its longest window and the
         USUAL_WINDOW pairs of buckets of moves and correlation before them (the correlation
         where the longest window starts needs the bucket before its first pair too: one
-        more), the buckets before it that a
-        shift inside the band is confirmed by, and at a fine step the sudden moves of the
-        quarter-hour before it with their own USUAL_WINDOW of moves (`_fine_jumps`). The
+        more), the buckets before it that a shift inside the band is confirmed by, and at a
+        fine step the sudden moves of the quarter-hour before it with their own USUAL_WINDOW
+        of moves (`_fine_jumps`). The
         matrix verdicts read as many: what is judged over the tail (whether it is a count, the
         errors' correlation) is judged over the same buckets."""
         rows = max(self._persistence(fine)[1], self.window, round(fine), 1) + USUAL_WINDOW + 1
