@@ -298,7 +298,7 @@ class Rule:
         # anything happening. Errors correlated by rho (lag 1) wander sqrt(1 + 2 rho) times
         # as far over a run as independent ones: a run counts from that far out.
         same_time = _column(band, "autocorr")
-        day = self._day_correlation(value, expected, lower, upper)
+        day = self._day_autocorrelation(value, expected, lower, upper)
         rho = self._joined(day, same_time)
         # At a finer step the same noise stays outside for more steps in a row: persistence
         # is measured in time (by default 2 of 3 quarter-hours' worth of steps).
@@ -374,7 +374,7 @@ class Rule:
         *,
         counts: bool = True,
         threshold: float | None = None,
-        correlation: tuple[np.ndarray, np.ndarray | None] | None = None,
+        correlation: tuple[np.ndarray, np.ndarray | None],
     ) -> np.ndarray | None:
         """Per bucket, the shortest window (2 .. `window` buckets) ending there whose summed
         deviation is outside the window's own band, sqrt(sum of half-widths squared), the
@@ -383,15 +383,13 @@ class Rule:
         guards. Testing every length lets a clear shift fire after 2 buckets while a moderate
         one still adds up over 4. The volume guard is in events for counts, and relative to
         the series' usual size for anything else (a ratio, a mean). `correlation`: the last
-        day's correlation of the errors and the band's at the same time of day
-        (`_autocorrelation`'s two parts; by default the first alone)."""
+        day's correlation of the errors and the band's at the same time of day (`_joined`'s
+        two parts)."""
         if self.window < 2:
             return None
         usual = None
         if not counts:
             usual = _trailing_median(np.abs(expected), USUAL_WINDOW)
-        if correlation is None:
-            correlation = (self._day_correlation(value, expected, lower, upper), None)
         day, same_time = correlation
         length = np.zeros(value.size, dtype=int)
         limit = self.window_score if threshold is None else threshold
@@ -463,9 +461,9 @@ class Rule:
         where the longest window starts needs the bucket before its first pair too: one
         more), the buckets before it that a shift inside the band is confirmed by, and at a
         fine step the sudden moves of the quarter-hour before it with their own USUAL_WINDOW
-        of moves (`_fine_jumps`). The
-        matrix verdicts read as many: what is judged over the tail (whether it is a count, the
-        errors' correlation) is judged over the same buckets."""
+        of moves (`_fine_jumps`). The matrix verdicts read as many: what is judged over the
+        tail (whether it is a count, the errors' correlation) is judged over the same
+        buckets."""
         rows = max(self._persistence(fine)[1], self.window, round(fine), 1) + USUAL_WINDOW + 1
         return rows + max(self._confirm_reach(), self._jump_reach(fine))
 
@@ -548,42 +546,16 @@ class Rule:
         persist_m = max(round(self.persist_m * grow), 1)
         return min(max(round(self.persist_k * grow), 1), persist_m), persist_m
 
-    def _autocorrelation(
-        self,
-        value: np.ndarray,
-        expected: np.ndarray,
-        lower: np.ndarray,
-        upper: np.ndarray,
-        same_time: np.ndarray | None = None,
-    ) -> np.ndarray:
-        """Per bucket, how much each bucket's deviation resembles the one before it (lag-1
-        correlation of the scores over the last USUAL_WINDOW buckets, before this one; only
-        pairs inside the band, so an incident does not set it), or where larger the band's
-        `same_time` (the same at this time of day on previous days: a day's own level that
-        steps at midnight leaves its first buckets one error), between 0 and autocorr_max."""
-        return self._joined(self._day_correlation(value, expected, lower, upper), same_time)
-
-    def _day_correlation(
-        self, value: np.ndarray, expected: np.ndarray, lower: np.ndarray, upper: np.ndarray
-    ) -> np.ndarray:
-        """`_day_autocorrelation`, or 0 everywhere where the rule takes none."""
-        if self.autocorr_max <= 0:
-            return np.zeros(value.size)
-        return self._day_autocorrelation(value, expected, lower, upper)
-
-    def _joined(self, day: np.ndarray, same_time: np.ndarray | None) -> np.ndarray:
-        """The last day's correlation or where larger the band's at the same time of day,
-        between 0 and autocorr_max (0 where the rule takes none)."""
-        if self.autocorr_max <= 0:
-            return np.zeros(day.size)
-        if same_time is None:
-            return day
-        return np.clip(np.fmax(day, same_time), 0.0, self.autocorr_max)
-
     def _day_autocorrelation(
         self, value: np.ndarray, expected: np.ndarray, lower: np.ndarray, upper: np.ndarray
     ) -> np.ndarray:
-        """The last day's lag-1 correlation of the scores (see `_autocorrelation`)."""
+        """Per bucket, how much each bucket's deviation resembled the one before it over the
+        last day: the lag-1 correlation of the scores over the last USUAL_WINDOW buckets,
+        before this one, only pairs inside the band (so an incident does not set it), less
+        `autocorr_se` standard errors, between 0 and autocorr_max (0 everywhere where the
+        rule takes none)."""
+        if self.autocorr_max <= 0:
+            return np.zeros(value.size)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             half = np.where(value >= expected, upper - expected, expected - lower)
             score = np.where(half > 0, (value - expected) / half, np.nan)
@@ -614,6 +586,17 @@ class Rule:
         causal = np.concatenate([[0.0, 0.0], rho[:-1]])[: value.size]
         return np.clip(np.nan_to_num(causal, nan=0.0, posinf=0.0, neginf=0.0), 0.0,
                        self.autocorr_max)  # fmt: skip
+
+    def _joined(self, day: np.ndarray, same_time: np.ndarray | None) -> np.ndarray:
+        """Per bucket, the errors' lag-1 correlation the rule allows for: the last day's
+        (`_day_autocorrelation`), or where larger the band's `same_time` (the same at this
+        time of day on previous days: a day's own level that steps at midnight leaves its
+        first buckets one error), between 0 and autocorr_max (0 where the rule takes none)."""
+        if self.autocorr_max <= 0:
+            return np.zeros(day.size)
+        if same_time is None:
+            return day
+        return np.clip(np.fmax(day, same_time), 0.0, self.autocorr_max)
 
     def _window_fires(
         self, n: int, dev: np.ndarray, half2: np.ndarray, expected: np.ndarray,

@@ -77,18 +77,6 @@ def _prefix_sums(parts: Sequence[np.ndarray], at: Sequence[int]) -> np.ndarray:
     return np.stack([found[k] for k in at])
 
 
-def _autocorrelation(  # noqa: PLR0917 - Rule._autocorrelation's inputs, as it takes them
-                     rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarray,
-                     upper: np.ndarray, same_time: np.ndarray, *,
-                     buckets: Sequence[int]) -> np.ndarray:  # fmt: skip
-    """`Rule._autocorrelation` of each series (a row of the arrays) at the given buckets (its
-    columns), the band's `same_time` correlation taken where larger: (buckets x series)."""
-    if rule.autocorr_max <= 0:
-        return np.zeros((len(buckets), value.shape[0]))
-    day = _day_autocorrelation(rule, value, expected, lower, upper, buckets=buckets)
-    return _joined(rule, day, same_time[:, list(buckets)].T)
-
-
 def _joined(rule: Rule, day: np.ndarray, same_time: np.ndarray) -> np.ndarray:
     """Rule._joined: the last day's correlation or where larger the band's at the same time
     of day (NaN: none), between 0 and autocorr_max."""

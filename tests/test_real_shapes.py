@@ -633,7 +633,7 @@ def test_a_shift_inside_the_band_does_not_testify_to_its_own_correlation(seed: i
     rule = detectors.build_rule(spec)
     v, e, lo, hi = (a.to_numpy(dtype="float64") for a in (series, band["expected"],
                                                           band["lower"], band["upper"]))
-    rho = rule._autocorrelation(v, e, lo, hi)
+    rho = rule._day_autocorrelation(v, e, lo, hi)
     assert rho[-1] >= 0.14 and rho[-4] <= 0.01, (rho[-1], rho[-4])
     table = rule.evaluate(series, band)
     assert not table["outside"].iloc[-4:].any()

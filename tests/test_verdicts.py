@@ -15,7 +15,7 @@ import pytest
 import detectors
 from detectors import Rule, Status, Verdict
 from detectors.rule import USUAL_WINDOW, _trailing_median
-from detectors.verdicts import CHUNK, _autocorrelation, _median_of_finite, verdicts
+from detectors.verdicts import CHUNK, _day_autocorrelation, _joined, _median_of_finite, verdicts
 
 BASES = (None, "daily", "weekly", "weekly, rebased", "daily, sparse", "daily-short", "recent",
          "weekly, sparse", "holiday")  # fmt: skip
@@ -333,11 +333,27 @@ def test_the_buckets_before_are_judged_as_counts_or_not_by_the_whole_tail() -> N
     )
 
 
+def _rule_rho(rule: Rule, *arrays: np.ndarray) -> np.ndarray:
+    """Rule's correlation at every bucket: the last day's, joined with the band's (a 5th
+    array) where given."""
+    same_time = arrays[4] if len(arrays) > 4 else None
+    return rule._joined(rule._day_autocorrelation(*arrays[:4]), same_time)
+
+
+def _autocorrelation(  # noqa: PLR0917 - the arrays as the matrix verdicts have them
+                     rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarray,
+                     upper: np.ndarray, same_time: np.ndarray, *,
+                     buckets: range) -> np.ndarray:  # fmt: skip
+    """The matrix verdicts' correlation at `buckets`, as `_judge` joins it: (buckets x series)."""
+    day = _day_autocorrelation(rule, value, expected, lower, upper, buckets=buckets)
+    return _joined(rule, day, same_time[:, list(buckets)].T)
+
+
 def test_autocorrelation_equals_the_rule_at_every_bucket() -> None:
     """The lag-1 autocorrelation of each series' scores, at each bucket of a tail (from no
-    pairs at all to a full trailing window), equals Rule._autocorrelation's."""
+    pairs at all to a full trailing window), equals the rule's."""
     rule, _, (values, expected, lower, upper, _) = random_case({}, "15min", 130)
-    want = np.array([rule._autocorrelation(*(a[i] for a in (values, expected, lower, upper)))
+    want = np.array([_rule_rho(rule, *(a[i] for a in (values, expected, lower, upper)))
                      for i in range(values.shape[0])])  # fmt: skip
     none = np.full(values.shape, np.nan)
     got = _autocorrelation(rule, values, expected, lower, upper, none, buckets=range(130))
@@ -345,8 +361,8 @@ def test_autocorrelation_equals_the_rule_at_every_bucket() -> None:
     np.testing.assert_allclose(got.T, want, rtol=1e-12, atol=0)
     # With the band's correlation at the same time of day, whichever is larger, capped.
     same_time = same_time_column(np.random.default_rng(8), values.shape)
-    want = np.array([rule._autocorrelation(*(a[i] for a in (values, expected, lower, upper,
-                                                             same_time)))
+    want = np.array([_rule_rho(rule, *(a[i] for a in (values, expected, lower, upper,
+                                                        same_time)))
                      for i in range(values.shape[0])])  # fmt: skip
     got = _autocorrelation(rule, values, expected, lower, upper, same_time, buckets=range(130))
     np.testing.assert_allclose(got.T, want, rtol=1e-12, atol=0)
