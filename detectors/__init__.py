@@ -14,8 +14,10 @@ from detectors.base import (
     Direction,
     Status,
     Verdict,
+    floored,
     infer_step,
     judge,
+    never_negative,
     outside_since,
 )
 from detectors.decomposition import HoltWintersDetector, STLDetector
@@ -40,8 +42,10 @@ __all__ = [
     "Verdict",
     "build",
     "build_rule",
+    "floored",
     "infer_step",
     "judge",
+    "never_negative",
     "outside_since",
     "params_of",
     "seasonal_period",

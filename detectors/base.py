@@ -5,13 +5,23 @@ from __future__ import annotations
 import enum
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["Detector", "Direction", "Status", "Verdict", "infer_step", "judge", "outside_since"]
+__all__ = [
+    "Detector",
+    "Direction",
+    "Status",
+    "Verdict",
+    "floored",
+    "infer_step",
+    "judge",
+    "never_negative",
+    "outside_since",
+]
 
 
 class Status(enum.StrEnum):
@@ -48,6 +58,26 @@ class Verdict:
         if self.value is None or self.expected is None or self.expected == 0:
             return None
         return (self.value - self.expected) / abs(self.expected)
+
+
+def never_negative(values: np.ndarray) -> np.ndarray:
+    """Per row (along the last axis), whether the series has known values and none below 0:
+    a ratio, a mean or a count whose range is shown from 0 (`floored`)."""
+    v = np.asarray(values, dtype="float64")
+    known = np.isfinite(v)
+    with np.errstate(invalid="ignore"):
+        return known.any(axis=-1) & ~(known & (v < 0)).any(axis=-1)
+
+
+def floored(verdict: Verdict) -> Verdict:
+    """The verdict as it is shown for a series that never went below zero: its range stops at
+    0 (a thin slice's CTR reads 0% - 41%, not -10% - 41%). Only the display: the rule judged
+    by the band's own width below the expected value, which a range held at 0 would narrow
+    (every dip of a noisy ratio would then count as further out than it is). A value never
+    below zero is outside the one range exactly where it is outside the other."""
+    if verdict.lower is None or verdict.lower >= 0:
+        return verdict
+    return replace(verdict, lower=0.0)
 
 
 def require_timestamps(index: pd.Index) -> None:

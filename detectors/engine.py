@@ -718,9 +718,7 @@ class BandEngine:
             wide = sparse > det.k * np.nan_to_num(sd)
         code = np.where(known, basis + 8 * (rebased & known) + 16 * (known & wide), 0)
         lower = final - half * below
-        # As SeasonalDetector: never below zero for a count or a series that never was.
-        nonneg = self._nonneg[g.slots][:, None]
-        lower = np.where(counts | nonneg, np.maximum(lower, 0.0), lower)
+        lower = np.where(counts, np.maximum(lower, 0.0), lower)  # as SeasonalDetector
         autocorr = np.where(known, self._same_time(err2, half, g.first_wide), np.nan)
         g.new.update(oe=final, ol=lower, ou=final + half * above, ob=code.astype(np.int8),
                      oa=autocorr)  # fmt: skip

@@ -440,12 +440,6 @@ def _nanquantile(m: np.ndarray, q: float) -> np.ndarray:
     return np.where(count > 0, out, np.nan)
 
 
-def _never_negative(values: np.ndarray) -> bool:
-    """Whether the series has known values and none below zero."""
-    finite = values[np.isfinite(values)]
-    return finite.size > 0 and bool(np.all(finite >= 0))
-
-
 def _rolling_median(values: np.ndarray, window: int, min_periods: int) -> np.ndarray:
     """Median of the `window` points before each one (causal: not the point itself)."""
     if window < 1 or values.size == 0:
@@ -904,9 +898,12 @@ class SeasonalDetector(Detector):
         autocorr = _same_time(errors2, lags, half, first_wide)
         expected = np.where(np.isfinite(half) & (np.arange(n) >= n - wanted), expected, np.nan)
         lower = expected - half * below
-        if self._is_counts(values) or _never_negative(values):
-            # A count cannot go below zero, nor a ratio or a mean of things that never did (a
-            # CTR's range reads 0% - 41%, not -10% - 41%).
+        if self._is_counts(values):
+            # A count cannot go below zero. A ratio or a mean that never did keeps its band's
+            # own width below the expected value, which the rule judges by: the range is shown
+            # from 0 (`detectors.base.floored`), but held at 0 here it would score every dip of
+            # a thin slice's CTR against a narrower side than its noise (a 5-view CTR then
+            # fired 20 times as often).
             lower = np.maximum(lower, 0.0)
         # Without late points the rows before `shown` were never computed: already NaN.
         expected, lower, upper = _shown(

@@ -57,6 +57,35 @@ async def test_table_slices_matrix_equals_series_row_by_row(embedded_spec: Sourc
     assert checked == 66
 
 
+async def test_a_ratio_never_below_zero_is_shown_a_range_from_zero(
+    embedded_spec: SourceSpec,
+) -> None:
+    """The demo's thin slices' CTR: the check (engines) and the per-series path show every
+    range of a series that never went below zero from 0, in the verdict and in the band the
+    chart draws, where the band the rule judged by reaches below 0 (a ratio's band is not held
+    at 0 by the detector: `test_a_ratio_keeps_its_band_s_width_below_zero_as_the_reference`)."""
+    source = embedded_spec.open()
+    try:
+        history = History(source, CATALOGUE, None)
+        report = await run_check(history, END, delay=DELAY)
+        shown = {(r.metric.name, r.slice): r for r in report.results}
+        floored = 0
+        for name, (sliced, window) in (await _held(history)).items():
+            table = CATALOGUE.tables[name]
+            reference = detect(pd.DataFrame(), window, table, CATALOGUE.metrics_of(name),
+                               CATALOGUE.step, sliced=sliced)  # fmt: skip
+            for ref in reference:
+                for r in (ref, shown[(ref.metric.name, ref.slice)]):
+                    assert (r.series.dropna() >= 0).all()
+                    assert r.verdict.lower is None or r.verdict.lower >= 0, r.slice
+                    assert (r.band["lower"].dropna() >= 0).all(), r.slice
+                if ref.metric.kind.value == "ratio":  # not held at 0 by the detector: shown so
+                    floored += int((ref.band["lower"] == 0).any())
+    finally:
+        await source.close()
+    assert floored >= 1
+
+
 @pytest.mark.slow
 async def test_consecutive_checks_judge_like_the_per_series_path(
     embedded_spec: SourceSpec, tmp_path: Path

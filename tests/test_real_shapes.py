@@ -926,3 +926,27 @@ def test_the_near_width_s_slack_shrinks_with_the_count_and_needs_half_the_days()
         both = near_width(np.array([np.inf]), np.array([np.inf]), np.array([42]), least=1)
     assert both[0] == np.inf
     assert near_least(14, 1) == 21 and near_least(3, 1) == 3
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
+def test_a_thin_slice_s_ratio_is_judged_by_its_band_s_own_width_below(seed: int) -> None:
+    """A CTR on about 5 views a bucket never goes below zero, yet its band's width reaches
+    below 0. The check shows that range from 0; the rule judges by the width itself. Held at 0
+    in the band, every dip of the rate would score against a side narrower than its noise:
+    68-84 alerts in two weeks, against 1-7. Whether the series ever went below zero changes
+    nothing the rule fires on."""
+    liked, shown = ctr_and_views(seed, views=5.0, rate=0.15)
+    ctr = (liked / shown).where(shown > 0)
+    spec = {**detectors.DEFAULT_SPEC, "counts": "no"}
+    band = detectors.build(spec).band(ctr, weight=shown)
+    rule = detectors.build_rule(spec)
+    last = slice(-14 * DAY, None)
+    assert (band["lower"].iloc[last] < 0).mean() > 0.9
+    fire = rule.evaluate(ctr, band)["firing"]
+    assert episodes(fire.iloc[last]) <= 10
+    held = rule.evaluate(ctr, band.assign(lower=band["lower"].clip(lower=0.0)))["firing"]
+    assert episodes(held.iloc[last]) >= 50
+    signed = ctr.copy()
+    signed.iloc[0] = -1e-12  # once below zero, in the first bucket
+    again = rule.evaluate(signed, detectors.build(spec).band(signed, weight=shown))["firing"]
+    pd.testing.assert_series_equal(again, fire)

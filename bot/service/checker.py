@@ -57,6 +57,17 @@ def spec_for(metric: Metric, overrides: Mapping[str, object] | None = None) -> d
     return spec
 
 
+def _shown(
+    series: pd.Series, band: pd.DataFrame, verdict: detectors.Verdict
+) -> tuple[pd.DataFrame, detectors.Verdict]:
+    """The band and verdict as the check shows them: a series that never went below zero is
+    shown its range from 0 (as Engines.judge shows it); the rule judged by the band's own
+    width."""
+    if not detectors.never_negative(series.to_numpy(dtype="float64")):
+        return band, verdict
+    return band.assign(lower=band["lower"].clip(lower=0.0)), detectors.floored(verdict)
+
+
 def detect(
     frame: pd.DataFrame,
     window: Window,
@@ -120,7 +131,7 @@ def detect(
             band = detector.band(series, last=BAND_ROWS, weight=weight)
             if follow is not None:
                 band = follow.band(series, band)
-            verdict = rule.verdict(series, band)
+            band, verdict = _shown(series, band, rule.verdict(series, band))
             per_metric[-1].append(
                 SeriesResult(metric, where, series, band, verdict, detector.describe())
             )

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from bot.core.report import Block, Rows, SeriesResult
-from detectors import Detector, Rule
+from detectors import Detector, Rule, floored, never_negative
 from detectors.accept import LEAST, accept_level
 from detectors.engine import REDO, BandEngine
 from detectors.seasonal import SeasonalDetector, late_match, late_points
@@ -168,6 +168,12 @@ class Engines:
             basis = basis if moved is None else moved
         found = verdicts(rule, index[-rows:], values[:, -rows:], expected, lower, upper,
                          basis, bands.autocorr)  # fmt: skip
+        # A series that never went below zero is shown a range from 0, as the per-series path
+        # shows it; the rule judged by the band's own width.
+        floor = never_negative(values)
+        found = [floored(v) if f else v for v, f in zip(found, floor.tolist(), strict=True)]
+        with np.errstate(invalid="ignore"):
+            lower = np.where(floor[:, None], np.maximum(lower, 0.0), lower)
         # The results keep the band's rows and build a series from the slices when read: not
         # the values matrix, which is dropped with this call.
         block = Block(index, partial(_series_of, series_of, list(wheres)), expected=expected,
