@@ -376,6 +376,43 @@ async def test_a_failed_reply_never_shows_the_error_and_odd_numbers_get_the_usag
             assert "Usage" in answer[-1].text and "Sorry" not in answer[-1].text, answer[-1].text
 
 
+async def test_a_reply_telegram_asks_to_hold_back_is_sent_after_the_wait(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    """Flood control (429 with retry_after 1) on /status's reply: it is sent again once the
+    wait is over, and the person gets the status, not the apology. A wait longer than a reply
+    may take drops the reply with one warning line and no apology (Telegram would refuse it
+    too): never an error with a traceback, as if it were a bug of ours."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False):
+        fake.fail_next("sendMessage", 429, "Too Many Requests: retry after 1", chat=USER,
+                       parameters={"retry_after": 1})  # fmt: skip
+        with caplog.at_level(logging.INFO):
+            started = time.monotonic()
+            await fake.send("/status", user=USER)
+            await fake.wait_for(answer_in(USER, method="sendMessage"))
+            took = time.monotonic() - started
+        got = fake.sent_to(USER)
+        assert len(got) == 1 and "Sorry" not in got[0].text, [c.text for c in got]
+        assert took >= 1.0, took
+        assert [c.method for c in fake.calls if c.chat_id == USER] == ["sendMessage!429",
+                                                                       "sendMessage"]
+        fake.fail_next("sendMessage", 429, "Too Many Requests: retry after 3600", chat=USER,
+                       parameters={"retry_after": 3600})  # fmt: skip
+        with caplog.at_level(logging.INFO):
+            await fake.send("/status", user=USER)
+            await fake.wait_for(lambda c: c.chat_id == USER and c.method == "sendMessage!429",
+                                count=2)  # fmt: skip
+            await asyncio.sleep(0.5)
+    assert len(fake.sent_to(USER)) == 1
+    ours = [r for r in caplog.records if r.name.startswith("bot.")]
+    assert not any(r.exc_info for r in ours), [r.getMessage() for r in ours if r.exc_info]
+    dropped = [r for r in ours if "a reply was not sent" in r.getMessage()]
+    assert [r.levelname for r in dropped] == ["WARNING"]
+    assert "3600" in dropped[0].getMessage()
+
+
 async def test_a_reply_lost_on_the_way_once_is_sent_again(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path,
     caplog: pytest.LogCaptureFixture,

@@ -7,7 +7,12 @@ import logging
 from zoneinfo import ZoneInfo
 
 from aiogram import Router
-from aiogram.exceptions import ClientDecodeError, TelegramNetworkError, TelegramServerError
+from aiogram.exceptions import (
+    ClientDecodeError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
 from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent
 
@@ -75,6 +80,12 @@ async def on_any_error(event: ErrorEvent, t: Translator | None = None) -> None:
     exception's text never reaches the chat: it can hold anything, a proxy's error page with
     the bot's token in a URL included."""
     error = event.exception
+    if isinstance(error, TelegramRetryAfter):
+        # Flood control longer than a reply waits (bot.chat.resend): an apology now would be
+        # refused as well.
+        log.warning("a reply was not sent: Telegram asks to wait %s s (flood control); the "
+                    "user can ask again then", error.retry_after)  # fmt: skip
+        return
     if isinstance(error, ClientDecodeError | TelegramNetworkError | TelegramServerError):
         # A reply lost on the way (a proxy's error page, Telegram down): nothing of ours to
         # debug, and the page can be long and hold anything: one line, as the outbox logs it.
