@@ -53,6 +53,7 @@ def accept_level(  # noqa: PLR0917 - the series and its band's columns, as verdi
     *,
     window: int,
     least: int = LEAST,
+    counts: str = "auto",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """The band of each row moved to the level its values held from column `start` on.
 
@@ -62,7 +63,10 @@ def accept_level(  # noqa: PLR0917 - the series and its band's columns, as verdi
     buckets there keeps its band at j. Nothing moves unless the last column comes after those
     first `least` (it is never judged against a level measured on itself). `start` may be
     below 0: the change began before the first column, and columns before 0 count as unknown.
-    Returns new arrays; the inputs are not changed."""
+    `counts` is the detector's setting (auto: whole values never below zero): the rows whose
+    lower bound the detector holds at 0 keep it there. A ratio's or a mean's is the band's own
+    width, which the rule judges by, even where it ends below 0 once moved (the check shows
+    the range from 0: `detectors.floored`). Returns new arrays; the inputs are not changed."""
     value = np.asarray(values, dtype="float64")
     exp, lo, hi = (np.array(a, dtype="float64", copy=True) for a in (expected, lower, upper))
     named = None if basis is None else np.array(basis, dtype=object, copy=True)
@@ -76,7 +80,7 @@ def accept_level(  # noqa: PLR0917 - the series and its band's columns, as verdi
     if start + least > n - 1 or value.shape[0] == 0:
         return exp, lo, hi, named
     orig_exp = np.asarray(expected, dtype="float64")
-    measure, own, nonneg, floored = _measures(value, orig_exp, lo, named)
+    measure, own, nonneg, floored = _measures(value, orig_exp, lo, named, counts)
     half = np.asarray(upper, dtype="float64") - orig_exp
     below = orig_exp - np.asarray(lower, dtype="float64")
     # Each side keeps its own width; a count's lower bound held at 0 hides its side's width, and
@@ -108,17 +112,24 @@ def accept_level(  # noqa: PLR0917 - the series and its band's columns, as verdi
 
 
 def _measures(
-    value: np.ndarray, orig_exp: np.ndarray, lo: np.ndarray, named: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    value: np.ndarray, orig_exp: np.ndarray, lo: np.ndarray, named: np.ndarray | None,
+    counts: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
     """Per bucket, what the shift is measured in (a ratio, or an offset for a row that goes
     below zero), NaN where it does not count; which buckets the detector re-based by itself;
-    per row, whether it never goes below zero, and whether its band never did."""
+    per row, whether it never goes below zero, and whether the detector holds its band's lower
+    bound at 0 (a count, by `counts`)."""
     # Only where there is a band: the rows' history before it says nothing here.
     banded = np.isfinite(orig_exp) & np.isfinite(value)
     # A factor for a row that never goes below zero (counts, shares), else an offset.
     nonneg = np.all(np.where(banded, value, 0.0) >= 0, axis=1)
-    # Where the band never went below zero (a count's lower bound is clamped), it still won't.
-    floored = nonneg & np.all(np.where(banded & np.isfinite(lo), lo, 0.0) >= 0, axis=1)
+    # A count's lower bound is held at 0 by the detector, and still is once moved.
+    known = np.isfinite(value)
+    whole = np.all(np.where(known, value == np.round(value), True), axis=1)
+    held = {"yes": np.ones_like(nonneg), "no": np.zeros_like(nonneg)}.get(
+        counts, nonneg & whole & np.all(np.where(known, value, 0.0) >= 0, axis=1)
+    )
+    floored = held & np.all(np.where(banded & np.isfinite(lo), lo, 0.0) >= 0, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         # A count expected at 0 has no factor (a night at 0 stays at 0): it does not move.
         measure = np.where(nonneg[:, None], np.where(orig_exp > 0, value / orig_exp, np.nan),

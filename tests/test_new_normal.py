@@ -115,6 +115,24 @@ def test_each_side_of_a_lopsided_band_keeps_its_width_when_the_level_moves() -> 
     np.testing.assert_allclose(lo[1, 2:], 0.0)  # 6 - 8, held at 0
 
 
+def test_a_ratio_s_moved_band_keeps_its_own_width_below_a_count_s_stays_at_zero() -> None:
+    """A CTR of 0.15 whose band (0.05 - 0.25) never went below 0 falls to 0.03 and is
+    accepted: its band moves to 0.03 and keeps its own width of 0.1 below it (its low end at
+    -0.07), which the rule judges by (the check shows the range from 0); held at 0 it would
+    score every further dip against a side less than a third as wide. A count moved alike
+    stays at or above 0, as the detector holds it; with the detector's `counts` "no" not."""
+    values = np.array([[0.15, 0.152, 0.03, 0.031, 0.029, 0.03], [15, 15, 3, 3, 3, 3]], dtype=float)
+    expected = np.array([[0.15] * 6, [15.0] * 6])
+    lower = np.array([[0.05] * 6, [1.0] * 6])
+    upper = np.array([[0.25] * 6, [29.0] * 6])
+    e, lo, _, _ = accept_level(values, expected, lower, upper, None, 2, window=10)
+    np.testing.assert_allclose(e[0, 4:] - lo[0, 4:], 0.1)
+    assert (lo[0, 4:] < 0).all()
+    np.testing.assert_allclose(lo[1, 4:], 0.0)  # 3 - 14, held at 0
+    _, lo, _, _ = accept_level(values, expected, lower, upper, None, 2, window=10, counts="no")
+    np.testing.assert_allclose(lo[1, 4:], 3.0 - 14.0)
+
+
 def test_buckets_the_detector_re_based_by_itself_are_not_moved_twice() -> None:
     """Where the basis says the detector re-based (its expected value is at the new level
     already), the band stays as the detector made it, and those buckets do not measure the

@@ -60,7 +60,8 @@ def following(detector: SeasonalDetector, index: pd.DatetimeIndex, since: dateti
     from a partial shift after half of rebase_hours would move the band a second time), and
     its late matching off (done after the move instead, on the moved bands)."""
     late = late_points(detector.late_minutes, step)
-    follow = Follow(position(index, since), accept_window(detector, step), late)
+    follow = Follow(position(index, since), accept_window(detector, step), late,
+                    counts=detector.counts)  # fmt: skip
     return follow, {"rebase_hours": 0.0, "late_minutes": 0.0}
 
 
@@ -74,13 +75,15 @@ class Follow:
     start: int
     window: int
     late: int = 0
+    counts: str = "auto"  # the detector's: whose lower bound it holds at 0
 
     def arrays(self, columns_from: int, values: np.ndarray, expected: np.ndarray,  # noqa: PLR0917
                lower: np.ndarray, upper: np.ndarray, basis: np.ndarray | None,
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:  # fmt: skip
         """The band's columns (the index's from `columns_from` on) moved to the level."""
         expected, lower, upper, named = accept_level(
-            values, expected, lower, upper, basis, self.start - columns_from, window=self.window
+            values, expected, lower, upper, basis, self.start - columns_from, window=self.window,
+            counts=self.counts,
         )
         expected, lower, upper = late_match(values, expected, lower, upper, self.late)
         return expected, lower, upper, named
