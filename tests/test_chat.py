@@ -413,6 +413,83 @@ async def test_a_reply_telegram_asks_to_hold_back_is_sent_after_the_wait(
     assert "3600" in dropped[0].getMessage()
 
 
+def _hold(fake: FakeTelegram, method: str, seconds: int, chat: int | None = None) -> None:
+    """Telegram's flood control on the next call of `method`: 429, retry after `seconds`."""
+    fake.fail_next(method, 429, f"Too Many Requests: retry after {seconds}", chat=chat,
+                   parameters={"retry_after": seconds})  # fmt: skip
+
+
+async def test_flood_control_waits_do_not_use_up_the_tries_after_a_failure_on_the_way(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path,
+) -> None:  # fmt: skip
+    """Three 429s in a row (1 s each) and then a 429 followed by two proxy pages: each reply
+    still arrives, the waits counted apart from the two tries a failure on the way gets."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False):
+        for _ in range(3):
+            _hold(fake, "sendMessage", 1, chat=USER)
+        await fake.send("/status", user=USER)
+        await fake.wait_for(answer_in(USER, method="sendMessage"), seconds=20)
+        _hold(fake, "sendMessage", 1, chat=USER)
+        fake.fail_next_html("sendMessage", chat=USER)
+        fake.fail_next_html("sendMessage", chat=USER)
+        await fake.send("/status", user=USER)
+        await fake.wait_for(answer_in(USER, method="sendMessage"), count=2, seconds=20)
+    got = fake.sent_to(USER)
+    assert len(got) == 2 and not any("Sorry" in c.text for c in got), [c.text for c in got]
+    tried = [c.method for c in fake.calls if c.chat_id == USER]
+    assert tried == ["sendMessage!429"] * 3 + ["sendMessage", "sendMessage!429"] + [
+        "sendMessage!502"] * 2 + ["sendMessage"], tried
+
+
+async def test_replies_in_a_chat_held_back_all_arrive(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path,
+) -> None:  # fmt: skip
+    """Five people ask /help in the alert group at once and a reply meets a 2 s hold: every
+    reply arrives, none as an apology, the held one after its wait (the chat's held-back
+    replies then go one at a time)."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False):
+        _hold(fake, "sendMessage", 2, chat=ALERTS)
+        started = time.monotonic()
+        for user in range(1001, 1006):
+            await fake.send("/help", user=user, chat=ALERTS)
+        first = await fake.wait_for(lambda c: c.method == "sendMessage!429")
+        held = time.monotonic()
+        await fake.wait_for(answer_in(ALERTS, method="sendMessage"), count=5, seconds=30)
+        took = time.monotonic() - started
+    got = fake.sent_to(ALERTS)
+    assert len(got) == 5 and not any("Sorry" in c.text for c in got)
+    assert first and took >= 2.0 and held - started < 2.0, took
+
+
+async def test_a_button_s_reply_survives_flood_control_on_its_answer_and_is_not_our_bug(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    """A 429 on answerCallbackQuery only loses the press's notice: the thresholds the button
+    asks for still arrive. A 429 of an hour on the chart a Chart button sends drops it with a
+    warning line, no traceback."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake) as _:
+        alert = await _alert(fake)
+        with caplog.at_level(logging.INFO):
+            _hold(fake, "answerCallbackQuery", 1)
+            await fake.press("thr:views", user=USER, chat=USER)
+            await fake.wait_for(answer_in(USER, method="sendMessage"), seconds=20)
+            _hold(fake, "sendPhoto", 3600, chat=ALERTS)
+            await fake.press(_button(alert, Action.SHOW), user=USER, message=alert)
+            await fake.wait_for(lambda c: c.method == "sendPhoto!429" and c.chat_id == ALERTS,
+                                seconds=30)  # fmt: skip
+            await asyncio.sleep(0.5)
+    assert "Views" in fake.sent_to(USER)[0].text
+    ours = [r for r in caplog.records if r.name.startswith("bot.")]
+    assert not any(r.exc_info for r in ours), [r.getMessage() for r in ours if r.exc_info]
+    lines = [r.getMessage() for r in ours if r.levelname == "WARNING"]
+    assert any("could not answer a button press" in m and "flood control" in m for m in lines)
+    assert any("a reply was not sent" in m and "3600" in m for m in lines), lines
+
+
 async def test_a_reply_lost_on_the_way_once_is_sent_again(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path,
     caplog: pytest.LogCaptureFixture,

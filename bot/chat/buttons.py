@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from aiogram import Router
-from aiogram.exceptions import AiogramError, TelegramAPIError
+from aiogram.exceptions import TelegramRetryAfter
 from aiogram.types import CallbackQuery
 
 from bot.chat.access import Members
@@ -17,7 +17,8 @@ from bot.chat.admin import mute_incident
 from bot.chat.baselines import ACCEPTS, accept
 from bot.chat.incidents import MARKS, mark
 from bot.chat.monitoring import show_alert
-from bot.chat.reply import Reply, out_of_date
+from bot.chat.reply import Reply, answer_press, out_of_date, why_not_sent
+from bot.chat.resend import ON_THE_WAY
 from bot.core.buttons import Action, unpack
 from bot.core.i18n import Translator
 from bot.service.monitor import Monitor
@@ -63,14 +64,13 @@ async def press(
         log.exception("button %r failed", (query.data or "")[:64])
         reply = Reply(t._("Sorry, that did not work. The bot keeps running; try again in a "
                           "minute."), alert=True)  # fmt: skip
-    try:
-        await query.answer(reply.text[:200], show_alert=reply.alert)
-    except AiogramError as exc:  # too old to answer, or Telegram down: nothing else to do
-        why = exc if isinstance(exc, TelegramAPIError) else type(exc).__name__
-        log.warning("could not answer a button press: %s", why)
+    await answer_press(query, reply.text, show_alert=reply.alert)
     if reply.then is not None:
         try:
             await reply.then()
+        except (TelegramRetryAfter, *ON_THE_WAY) as exc:  # not ours: Telegram's, or the way
+            log.warning("after button %r a reply was not sent: %s", (query.data or "")[:64],
+                        why_not_sent(exc))  # fmt: skip
         except Exception:
             log.exception("after button %r", (query.data or "")[:64])
 

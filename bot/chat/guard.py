@@ -8,6 +8,7 @@ from typing import Any
 from aiogram import Router
 from aiogram.types import CallbackQuery, Message
 
+from bot.chat.reply import answer_press
 from bot.core.i18n import Translator
 from bot.core.wording import e
 from bot.state import State
@@ -42,7 +43,7 @@ async def refuse(message: Message, store: State, t: Translator) -> None:
 
 
 async def refuse_button(query: CallbackQuery, store: State, t: Translator) -> None:
-    await query.answer(t._("Alerting is stopped: the state file is lost. See /status."),
+    await answer_press(query, t._("Alerting is stopped: the state file is lost. See /status."),
                        show_alert=True)  # fmt: skip
 
 

@@ -28,6 +28,7 @@ from aiogram.types import (
 )
 
 from bot.chat.errors import UsageError
+from bot.chat.reply import answer_press
 from bot.core.i18n import LANGUAGES, Translator, language_of, translator
 from bot.settings import Settings
 from bot.state import State, StoreError
@@ -145,11 +146,11 @@ async def lang_button(
     chosen = (query.data or "").removeprefix(PREFIX)
     message = query.message
     if chosen not in LANGUAGES or message is None or query.bot is None:
-        await query.answer(t._("That button is out of date."), show_alert=True)
+        await answer_press(query, t._("That button is out of date."), show_alert=True)
         return
     done, text = await _choose(query.bot, message.chat, query.from_user, chosen, store=store,
                                settings=settings, clock=clock, t=t)  # fmt: skip
-    await query.answer(text[:200], show_alert=not done)
+    await answer_press(query, text, show_alert=not done)
     if done:
         await query.bot.send_message(message.chat.id, text)
 

@@ -4,13 +4,19 @@ And `localized`: a text built by a shared wording function, in the chat's langua
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from aiogram.exceptions import AiogramError, TelegramAPIError, TelegramRetryAfter
+from aiogram.types import CallbackQuery
+
 from bot.core.i18n import Translator
 
-__all__ = ["Reply", "localized", "out_of_date"]
+__all__ = ["Reply", "answer_press", "localized", "out_of_date", "why_not_sent"]
+
+log = logging.getLogger(__name__)
 
 
 def out_of_date(t: Translator) -> str:
@@ -34,3 +40,24 @@ class Reply:
     text: str  # answerCallbackQuery's text: at most 200 characters
     alert: bool = False  # shown as a dialog (refusals), not a passing notice
     then: Callable[[], Awaitable[object]] | None = None  # edits, charts: after the answer
+
+
+def why_not_sent(exc: BaseException) -> str:
+    """One line on why Telegram did not take a call: never the exception's whole text from a
+    proxy's page (it can hold the bot's token in a URL), only Telegram's own answer."""
+    if isinstance(exc, TelegramRetryAfter):
+        return f"Telegram asks to wait {exc.retry_after} s (flood control)"
+    if isinstance(exc, TelegramAPIError):
+        return str(exc)
+    return type(exc).__name__
+
+
+async def answer_press(query: CallbackQuery, text: str | None = None, *,
+                       show_alert: bool = False) -> None:  # fmt: skip
+    """Stops the press's spinner. A press Telegram will not take an answer for (too old, flood
+    control, Telegram down) only loses that notice: what the handler sends after it still
+    goes, and the log gets one line."""
+    try:
+        await query.answer(text[:200] if text is not None else None, show_alert=show_alert)
+    except AiogramError as exc:
+        log.warning("could not answer a button press: %s", why_not_sent(exc))

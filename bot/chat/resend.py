@@ -3,12 +3,13 @@
 A 5xx, a dropped connection or a proxy's error page in place of JSON is almost always over a
 second later: the reply (a /metric chart, a /status text, an edited alert) is sent again after
 0.5 s and 1.5 s before the person gets the apology instead (`bot.chat.errors`). Telegram's
-flood control (429, "retry after N") is waited out when N is at most `HOLD_MAX` seconds, and
-the reply sent then; a longer wait drops it (`bot.chat.errors` logs one line: an apology would
-be refused too). Only calls made while an update is handled are retried here; the outbox keeps
-its own schedule for alerts (`bot.service.delivery`), and Telegram's other refusals (4xx) are
-answers, not failures on the way. As with the outbox, a reply Telegram took before the proxy
-failed can arrive twice: a repeated answer is better than a lost one.
+flood control (429, "retry after N") is waited out for up to `HOLD_MAX` seconds in all, apart
+from those tries, and the reply sent then, the chat's held-back replies one at a time; a longer
+wait drops it (`bot.chat.errors` logs one line: an apology would be refused too). Only calls
+made while an update is handled are retried here; the outbox keeps its own schedule for alerts
+(`bot.service.delivery`), and Telegram's other refusals (4xx) are answers, not failures on the
+way. As with the outbox, a reply Telegram took before the proxy failed can arrive twice: a
+repeated answer is better than a lost one.
 """
 
 from __future__ import annotations
@@ -39,10 +40,11 @@ __all__ = ["HOLD_MAX", "PAUSES", "Replying", "ResendReplies"]
 log = logging.getLogger(__name__)
 
 PAUSES = (0.5, 1.5)  # seconds before each further try
-# The longest flood-control wait a reply sits out (seconds): a person who asked still looks at
-# the chat, and a group's limit (20 messages a minute) is over within it.
-HOLD_MAX = 30.0
 ON_THE_WAY = (ClientDecodeError, TelegramNetworkError, TelegramServerError)
+# The most a reply waits out Telegram's flood control, all its 429s together (seconds): a
+# person who asked still looks at the chat, and a group's limit (20 messages a minute) is over
+# within it.
+HOLD_MAX = 30.0
 _replying: ContextVar[bool] = ContextVar("replying", default=False)
 
 
@@ -63,7 +65,14 @@ class Replying(BaseMiddleware):
 
 
 class ResendReplies(BaseRequestMiddleware):
-    """Sends a reply again (send* and edit* methods) that failed on the way, `PAUSES` apart."""
+    """Sends a reply again (send* and edit* methods) that failed on the way, `PAUSES` apart,
+    and after Telegram's flood control, up to `HOLD_MAX` seconds of it. While a chat is held
+    back, its replies go one at a time once the wait is over (all at once, they would meet the
+    limit again)."""
+
+    def __init__(self) -> None:
+        self._until: dict[object, float] = {}  # chat -> loop time its hold ends
+        self._locks: dict[object, asyncio.Lock] = {}
 
     async def __call__(
         self,
@@ -74,17 +83,43 @@ class ResendReplies(BaseRequestMiddleware):
         name = getattr(method, "__api_method__", "")
         if not _replying.get() or not name.startswith(("send", "edit")):
             return await make_request(bot, method)
-        for pause in PAUSES:
+        chat = getattr(method, "chat_id", None) or getattr(method, "inline_message_id", None)
+        pauses = iter(PAUSES)
+        budget = HOLD_MAX
+        while True:
             try:
-                return await make_request(bot, method)
+                return await self._send(make_request, bot, method, chat)
             except ON_THE_WAY as exc:
+                pause = next(pauses, None)
+                if pause is None:
+                    raise
                 log.info("a reply (%s) failed on the way (%s); sending it again in %.1f s",
                          name, type(exc).__name__, pause)  # fmt: skip
                 await asyncio.sleep(pause)
             except TelegramRetryAfter as exc:
-                if exc.retry_after > HOLD_MAX:
+                if exc.retry_after > budget:
                     raise
-                log.info("Telegram holds a reply (%s) back for %s s (flood control); sending "
-                         "it then", name, exc.retry_after)  # fmt: skip
-                await asyncio.sleep(exc.retry_after)
-        return await make_request(bot, method)
+                budget -= exc.retry_after
+                loop = asyncio.get_running_loop()
+                self._until[chat] = max(self._until.get(chat, 0.0),
+                                        loop.time() + exc.retry_after)  # fmt: skip
+                log.info("Telegram holds replies to a chat back for %s s (flood control); "
+                         "this one (%s) is sent then", exc.retry_after, name)  # fmt: skip
+
+    async def _send(
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+        chat: object,
+    ) -> Response[TelegramType]:
+        loop = asyncio.get_running_loop()
+        if self._until.get(chat, 0.0) <= loop.time():
+            self._until.pop(chat, None)
+            return await make_request(bot, method)
+        # One at a time while the chat is held back (a lock per chat that ever was: few).
+        async with self._locks.setdefault(chat, asyncio.Lock()):
+            wait = self._until.get(chat, 0.0) - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            return await make_request(bot, method)

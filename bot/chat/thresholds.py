@@ -14,7 +14,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 from bot.chat.errors import UsageError
 from bot.chat.monitoring import metric_named
-from bot.chat.reply import out_of_date
+from bot.chat.reply import answer_press, out_of_date
 from bot.core.commands import N_ as _
 from bot.core.formatting import metric_title
 from bot.core.i18n import Translator
@@ -282,9 +282,9 @@ async def all_button(
     name = (query.data or "").removeprefix(PREFIX)
     m = catalogue.metrics.get(name)
     if m is None or query.message is None or query.bot is None:
-        await query.answer(out_of_date(t), show_alert=True)
+        await answer_press(query, out_of_date(t), show_alert=True)
         return
-    await query.answer()
+    await answer_press(query)
     spec, params, changed = checks.spec(m), checks.params(m), store.overrides.of(m.name)
     for part in messages(full_text(m, spec, params, changed, t=t, zone=settings.zone)):
         await query.bot.send_message(query.message.chat.id, part)
