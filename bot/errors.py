@@ -24,8 +24,8 @@
     aiogram while sending (bot.service.delivery): a typed outcome per message: retry later,
         wait retry_after, chat gone, rejected (plain-text fallback)
     aiogram while replying (bot.chat.resend): 5xx, network, a proxy's page: sent again after
-        0.5 and 1.5 s, then the apology; 429: sent after retry_after when that is at most 30 s,
-        else dropped with a WARNING (no apology: it would be refused too)
+        0.5 and 1.5 s, then the apology; 429: sent after retry_after, up to 30 s of waits in
+        all, else dropped with a WARNING (no apology: it would be refused too)
     SourceError (queries.errors)     getting numbers failed               `check`: exit 1; the
     +-- SourceUnavailable            unreachable, timed out               bot: /status shows it,
     |   |                                                                 the next check retries
