@@ -64,9 +64,9 @@ def never_negative(values: np.ndarray) -> np.ndarray:
     """Per row (along the last axis), whether the series has known values and none below 0:
     a ratio, a mean or a count whose range is shown from 0 (`floored`)."""
     v = np.asarray(values, dtype="float64")
-    known = np.isfinite(v)
     with np.errstate(invalid="ignore"):
-        return known.any(axis=-1) & ~(known & (v < 0)).any(axis=-1)
+        below = (v < 0).any(axis=-1)  # NaN compares False; -inf is below zero
+    return ~below & np.isfinite(v).any(axis=-1)
 
 
 def floored(verdict: Verdict) -> Verdict:
