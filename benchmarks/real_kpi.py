@@ -6,8 +6,9 @@
 
 DIR holds one `timestamp,value,label` CSV per series (gzip or not): Unix seconds, any value,
 label 1 on an anomalous point (a column `is_anomaly` or `anomaly` is read as the label, and
-`timestamps` as the time, as Yahoo's files name them; a file with a `KPI ID` column holds one
-series per id). Each series is put on its own regular grid (absent timestamps
+`timestamps`, `time` or `datetime` as the time, as Yahoo's files and others name them; the
+header in any case; commas, or semicolons, tabs or bars; a file with a `KPI ID` column holds
+one series per id). Each series is put on its own regular grid (absent timestamps
 are missing values, never zeros) and scored twice: at its own step, and as 15-minute means (a
 bucket is labelled when any point in it is). The first 14 days are warm-up: history only; a
 series spanning less than 28 days warms up on the first half of its span instead, so a short
@@ -68,8 +69,9 @@ WARMUP = pd.Timedelta(days=14)
 SHORTEST = pd.Timedelta(hours=2)  # the least span scored (half of it warm-up)
 LEAST_POINTS = 20  # and the fewest distinct timestamps
 LABELS = ("label", "is_anomaly", "anomaly")  # the label column, by public datasets' names
-TIMES = ("timestamp", "timestamps")  # the time column (Yahoo's A3 and A4 files: the plural)
-IDS = ("KPI ID", "kpi_id")  # a column telling apart several series in one file
+TIMES = ("timestamp", "timestamps", "time", "datetime")  # the time column (Yahoo's A3, A4: plural)
+IDS = ("kpi id", "kpi_id")  # a column telling apart several series in one file (any case)
+SEPARATORS = (";", "\t", "|")  # other than a comma, as a one-column header shows them
 BUCKET = pd.Timedelta(minutes=15)
 AFTER = pd.Timedelta(hours=1)  # an episode this soon after a labelled segment is not false
 CATCH = 2  # steps after a segment's start within which an alert still catches it
@@ -151,8 +153,8 @@ def read_all(
     ValueError when none can be."""
     stem = path.name.split(".")[0]
     try:
-        frame = pd.read_csv(path)  # pandas reads .gz by its name
-        ids = next((c for c in IDS if c in frame.columns), None)
+        frame = _csv(path)
+        ids = _find(frame, IDS)
         if ids is None:
             return [(stem, *_read(frame, row_step))]
         out, bad = [], []
@@ -174,14 +176,31 @@ def read_all(
         raise ValueError(f"{path.name}: {message}") from None
 
 
+def _csv(path: Path) -> pd.DataFrame:
+    """The file as a frame (pandas reads .gz by its name), separated by commas or, where the
+    header shows one of them instead, by semicolons, tabs or bars."""
+    header = pd.read_csv(path, nrows=0).columns
+    sep = ","
+    if len(header) == 1:
+        sep = next((c for c in SEPARATORS if c in str(header[0])), ",")
+    return pd.read_csv(path, sep=sep)
+
+
+def _find(frame: pd.DataFrame, names: tuple[str, ...]) -> str | None:
+    """The frame's column named one of `names`, whatever its case and surrounding spaces
+    ("Timestamp", " Value", "KPI ID"): the first of `names` there is."""
+    by_name = {str(c).strip().lower(): c for c in frame.columns}
+    return next((by_name[n] for n in names if n in by_name), None)
+
+
 def _read(frame: pd.DataFrame, row_step: pd.Timedelta) -> tuple[pd.Series, pd.Series]:
-    label_column = next((c for c in LABELS if c in frame.columns), "label")
-    time_column = next((c for c in TIMES if c in frame.columns), "timestamp")
-    lacking = {time_column, "value", label_column} - set(frame.columns)
+    found = {"timestamp": _find(frame, TIMES), "value": _find(frame, ("value",)),
+             "label": _find(frame, LABELS)}  # fmt: skip
+    lacking = sorted(name for name, column in found.items() if column is None)
     if lacking:
-        raise ValueError(f"no column {', '.join(sorted(lacking))} "
+        raise ValueError(f"no column {', '.join(lacking)} "
                          "(a header of timestamp,value,label is needed)")  # fmt: skip
-    frame = frame.rename(columns={label_column: "label", time_column: "timestamp"})
+    frame = frame[list(found.values())].set_axis(list(found), axis=1)
     frame = frame.dropna(subset=["timestamp"])
     stamps = stamps_of(frame["timestamp"], row_step)
     rows = bool(stamps.attrs.get("rows"))

@@ -339,3 +339,25 @@ def test_row_numbers_are_read_a_row_step_apart(tmp_path: Path) -> None:
     done = run("--row-step", "soon")
     assert done.returncode == 2 and "--row-step takes a positive duration" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_header_in_any_case_and_other_separators_are_read(tmp_path: Path) -> None:
+    """`Timestamp, Value, Label` (capitals, spaces), a `time` column, and files separated by
+    semicolons or tabs are read as the plain `timestamp,value,label` file is; a file with no
+    value column still says what it lacks."""
+    rk = load_benchmark("real_kpi")
+    plain = frame(2, seed=3)
+    plain.to_csv(tmp_path / "plain.csv", index=False)
+    want_value, want_label = rk.read(tmp_path / "plain.csv")
+    plain.set_axis(["Timestamp", " Value", "LABEL "], axis=1).to_csv(tmp_path / "caps.csv",
+                                                                      index=False)  # fmt: skip
+    plain.rename(columns={"timestamp": "time"}).to_csv(tmp_path / "time.csv", index=False)
+    plain.to_csv(tmp_path / "semi.csv.gz", index=False, sep=";")
+    plain.to_csv(tmp_path / "tabs.csv", index=False, sep="\t")
+    for name in ("caps.csv", "time.csv", "semi.csv.gz", "tabs.csv"):
+        value, label = rk.read(tmp_path / name)
+        pd.testing.assert_series_equal(value, want_value, check_names=False)
+        pd.testing.assert_series_equal(label, want_label, check_names=False)
+    plain.drop(columns="value").to_csv(tmp_path / "novalue.csv", index=False, sep=";")
+    with pytest.raises(ValueError, match=r"^novalue\.csv: no column value"):
+        rk.read(tmp_path / "novalue.csv")
