@@ -23,6 +23,7 @@ from bot.core.incidents import Incident
 from bot.core.plan import Digest, Open, Resolve
 from bot.core.reasons import reason_text
 from bot.core.render import Style, render_digest, render_open, render_resolve
+from bot.core.report import SeriesResult
 from bot.core.text import CAPTION_LIMIT, plain
 from bot.core.wording import duration_text
 from bot.service.monitor import Monitor
@@ -256,6 +257,33 @@ def test_the_resolution_and_a_half_width_reason_read_in_plain_words_in_both_lang
     resolve = render_resolve(Resolve(incident, None, quiet=False), incident, later, "Views",
                              style)  # fmt: skip
     assert "снова в норме спустя 2 часа 1 минуту" in resolve.text
+
+
+def test_an_incident_the_detector_re_based_away_says_the_metric_holds_a_new_level() -> None:
+    """Views fell for good; after the change held, the detector's range follows the new level
+    and the incident resolves. That is no "back to normal": the resolution says the metric
+    holds a new level and the range follows it, in English and in Russian; where the range
+    did not re-base it says back to normal, as before."""
+    moved = result("views", value=71.0)
+    band = moved.band.assign(basis="daily, rebased", expected=70.0, lower=60.0, upper=80.0)
+    verdict = dataclasses.replace(moved.verdict, expected=70.0, lower=60.0, upper=80.0)
+    moved = SeriesResult(moved.metric, moved.slice, moved.series, band, verdict, "seasonal")
+    back = result("views", value=101.0)
+    incident = Incident("views", NOW - timedelta(hours=13), NOW, id=1, alert_id=2)
+    later = NOW + timedelta(minutes=1)
+    style = Style(ZoneInfo("Europe/Moscow"), timedelta(minutes=15))
+    texts = {}
+    for lang in ("en", "ru"):
+        for name, total in (("moved", moved), ("back", back)):
+            texts[lang, name] = render_resolve(Resolve(incident, total, quiet=False), incident,
+                                               later, total.metric, style.speaking(lang)).text
+    assert texts["en", "moved"].startswith("📏 <b>Views</b> holds a new level after 13 h")
+    assert "expected range now follows it" in texts["en", "moved"]
+    assert "back to normal" not in texts["en", "moved"]
+    assert texts["en", "moved"].endswith(": 71 (expected 60 – 80)")
+    assert "держится на новом уровне" in texts["ru", "moved"]
+    assert "снова в норме" not in texts["ru", "moved"]
+    assert "back to normal" in texts["en", "back"] and "снова в норме" in texts["ru", "back"]
 
 
 def test_a_sustained_shift_alert_on_an_odd_slice_reads_in_both_languages() -> None:

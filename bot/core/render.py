@@ -16,6 +16,7 @@ from bot.core.formatting import fmt_value, metric_title
 from bot.core.i18n import Translator, translator
 from bot.core.incidents import Incident
 from bot.core.plan import Digest, Notice, NoticeKind, Open, Remind, Resolve
+from bot.core.report import SeriesResult
 from bot.core.text import CAPTION_LIMIT, cut_html, rendered_length
 from bot.core.wording import alert_caption, digest_text, duration_text, e
 from queries.catalogue import Metric
@@ -105,9 +106,17 @@ def render_resolve(intent: Resolve, incident: Incident, now: datetime, title: st
     elif intent.total is not None:
         title = metric_title(intent.total.metric, t)
     lasted = duration_text(now - incident.opened_at, t)
-    text = t._("✅ <b>{title}</b> back to normal after {duration}", title=e(title),
-               duration=lasted)  # fmt: skip
     total = intent.total
+    settled = total is not None and rebased(total)
+    if settled:
+        # Not "back to normal": the metric holds the level it moved to, and the detector's
+        # range now follows that level (its own re-base after the change held).
+        text = t._("📏 <b>{title}</b> holds a new level after {duration}: the change lasted, "
+                   "and the expected range now follows it", title=e(title),
+                   duration=lasted)  # fmt: skip
+    else:
+        text = t._("✅ <b>{title}</b> back to normal after {duration}", title=e(title),
+                   duration=lasted)  # fmt: skip
     if total is not None and total.verdict.value is not None:
         v, metric = total.verdict, total.metric
         text += t._(": {value} (expected {low} – {high})",
@@ -115,6 +124,17 @@ def render_resolve(intent: Resolve, incident: Incident, now: datetime, title: st
                     high=e(fmt_value(metric, v.upper, t)))  # fmt: skip
     english = duration_text(now - incident.opened_at)  # the webhook's field stays English
     return Draft(text, meta=_meta("resolved", incident, lasted=english))
+
+
+def rebased(result: SeriesResult) -> bool:
+    """Whether the result's range at its bucket rests on the detector's own re-base: the
+    series moved, the change held (half of `rebase_hours`), and the range follows the new
+    level (the band's basis says "rebased")."""
+    band = result.band
+    if "basis" not in band.columns or result.verdict.bucket not in band.index:
+        return False
+    basis = band["basis"].get(result.verdict.bucket)
+    return isinstance(basis, str) and "rebased" in basis.split(", ")
 
 
 def render_notice(intent: Notice, style: Style) -> Draft:
