@@ -50,6 +50,7 @@ Scores (an episode is a run of consecutive firing points, one alert):
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 import time
 import warnings
@@ -172,25 +173,44 @@ def read_all(
         return out
     except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError,
             OSError, EOFError, zlib.error) as exc:  # fmt: skip
-        message = str(exc).removeprefix(f"{path.name}: ")
+        message = " ".join(str(exc).removeprefix(f"{path.name}: ").split())  # one line
         raise ValueError(f"{path.name}: {message}") from None
 
 
 def _csv(path: Path) -> pd.DataFrame:
-    """The file as a frame (pandas reads .gz by its name), separated by commas or, where the
-    header shows one of them instead, by semicolons, tabs or bars."""
-    header = pd.read_csv(path, nrows=0).columns
-    sep = ","
-    if len(header) == 1:
-        sep = next((c for c in SEPARATORS if c in str(header[0])), ",")
+    """The file as a frame (pandas reads .gz by its name), separated by whichever of a comma,
+    a semicolon, a tab or a bar its header line holds most of (a comma on a tie)."""
+    line = pd.read_csv(path, header=None, nrows=1, sep="\x1f", quoting=csv.QUOTE_NONE,
+                       dtype=str, keep_default_na=False).iat[0, 0]  # fmt: skip
+    sep = max((",", *SEPARATORS), key=lambda c: (str(line).count(c), c == ","))
     return pd.read_csv(path, sep=sep)
 
 
+def _numeric(column: pd.Series) -> pd.Series:
+    """Numbers, a decimal comma included ("100,35", as spreadsheets export a semicolon file)."""
+    try:
+        return pd.to_numeric(column)
+    except (ValueError, TypeError):
+        text = column.astype(str).str.strip()
+        if not text[column.notna()].str.fullmatch(r"[-+]?\d*,?\d+([eE][-+]?\d+)?").all():
+            raise
+        return pd.to_numeric(text.where(column.notna()).str.replace(",", ".", regex=False))
+
+
 def _find(frame: pd.DataFrame, names: tuple[str, ...]) -> str | None:
-    """The frame's column named one of `names`, whatever its case and surrounding spaces
-    ("Timestamp", " Value", "KPI ID"): the first of `names` there is."""
-    by_name = {str(c).strip().lower(): c for c in frame.columns}
-    return next((by_name[n] for n in names if n in by_name), None)
+    """The frame's column named one of `names` (the first of them there is): by its exact
+    name, else whatever its case and surrounding spaces ("Timestamp", " Value", "KPI ID"); a
+    ValueError where two columns would both be it."""
+    for name in names:
+        if name in frame.columns:
+            return name
+        alike = [c for c in frame.columns if str(c).strip().lower() == name]
+        if len(alike) > 1:
+            raise ValueError(f"columns {', '.join(map(repr, alike))} could each be the {name!r} "
+                             "column: rename all but one")  # fmt: skip
+        if alike:
+            return alike[0]
+    return None
 
 
 def _read(frame: pd.DataFrame, row_step: pd.Timedelta) -> tuple[pd.Series, pd.Series]:
@@ -209,9 +229,9 @@ def _read(frame: pd.DataFrame, row_step: pd.Timedelta) -> tuple[pd.Series, pd.Se
     numbers = {}
     for column in ("value", "label"):
         try:
-            numbers[column] = pd.to_numeric(frame[column]).to_numpy(dtype="float64")
+            numbers[column] = _numeric(frame[column]).to_numpy(dtype="float64")
         except (ValueError, TypeError) as exc:
-            raise ValueError(f"{column}: {exc}") from None
+            raise ValueError(f"{column}: {str(exc).strip()}") from None
     value = pd.Series(numbers["value"], index=stamps)
     label = pd.Series(numbers["label"], index=stamps)
     value = value[~value.index.duplicated()]

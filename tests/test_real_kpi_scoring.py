@@ -358,6 +358,17 @@ def test_a_header_in_any_case_and_other_separators_are_read(tmp_path: Path) -> N
         value, label = rk.read(tmp_path / name)
         pd.testing.assert_series_equal(value, want_value, check_names=False)
         pd.testing.assert_series_equal(label, want_label, check_names=False)
+    # A tab file with a ';' in a column's name is still a tab file; a semicolon file's decimal
+    # commas are numbers; an exact name wins over one that differs only in case.
+    plain.assign(**{"note;x": "a"}).to_csv(tmp_path / "tabnote.csv", index=False, sep="\t")
+    plain.to_csv(tmp_path / "decimal.csv", index=False, sep=";", decimal=",")
+    plain.assign(Value=0.0).to_csv(tmp_path / "exact.csv", index=False)
+    for name in ("tabnote.csv", "decimal.csv", "exact.csv"):
+        value, label = rk.read(tmp_path / name)
+        pd.testing.assert_series_equal(value, want_value, check_names=False, rtol=1e-12)
     plain.drop(columns="value").to_csv(tmp_path / "novalue.csv", index=False, sep=";")
     with pytest.raises(ValueError, match=r"^novalue\.csv: no column value"):
         rk.read(tmp_path / "novalue.csv")
+    plain.assign(**{"KPI ID": "a", "Kpi Id": "z"}).to_csv(tmp_path / "twoids.csv", index=False)
+    with pytest.raises(ValueError, match=r"^twoids\.csv: columns 'KPI ID', 'Kpi Id' could each"):
+        rk.read_all(tmp_path / "twoids.csv")
