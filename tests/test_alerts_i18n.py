@@ -259,31 +259,43 @@ def test_the_resolution_and_a_half_width_reason_read_in_plain_words_in_both_lang
     assert "снова в норме спустя 2 часа 1 минуту" in resolve.text
 
 
+def _followed(basis: list[str | None]) -> SeriesResult:
+    """The total at 71 views against a range of 60 - 80, with this basis on its band's rows."""
+    plain = result("views", value=71.0)
+    band = plain.band.assign(basis=basis, expected=70.0, lower=60.0, upper=80.0)
+    verdict = dataclasses.replace(plain.verdict, expected=70.0, lower=60.0, upper=80.0)
+    return SeriesResult(plain.metric, plain.slice, plain.series, band, verdict, "seasonal")
+
+
 def test_an_incident_the_detector_re_based_away_says_the_metric_holds_a_new_level() -> None:
     """Views fell for good; after the change held, the detector's range follows the new level
-    and the incident resolves. That is no "back to normal": the resolution says the metric
-    holds a new level and the range follows it, in English and in Russian; where the range
-    did not re-base it says back to normal, as before."""
-    moved = result("views", value=71.0)
-    band = moved.band.assign(basis="daily, rebased", expected=70.0, lower=60.0, upper=80.0)
-    verdict = dataclasses.replace(moved.verdict, expected=70.0, lower=60.0, upper=80.0)
-    moved = SeriesResult(moved.metric, moved.slice, moved.series, band, verdict, "seasonal")
+    (or the level accepted in the chat) and the incident resolves. That is no "back to
+    normal": the resolution says the metric holds a new level and the range follows it, in
+    English and in Russian. Where the range did not move, or already followed a level before
+    the incident began (a spike days after a re-base), it says back to normal, as before."""
+    rows = len(result("views").band)
+    re_based = _followed(["daily"] * 3 + ["daily, rebased"] * (rows - 3))
+    accepted = _followed(["weekly"] * 2 + ["weekly, accepted"] * (rows - 2))
+    before = _followed(["daily, rebased"] * rows)  # re-based before the incident opened
     back = result("views", value=101.0)
-    incident = Incident("views", NOW - timedelta(hours=13), NOW, id=1, alert_id=2)
+    incident = Incident("views", NOW - timedelta(minutes=100), NOW, id=1, alert_id=2)
     later = NOW + timedelta(minutes=1)
     style = Style(ZoneInfo("Europe/Moscow"), timedelta(minutes=15))
     texts = {}
     for lang in ("en", "ru"):
-        for name, total in (("moved", moved), ("back", back)):
+        for name, total in (("re_based", re_based), ("accepted", accepted), ("before", before),
+                            ("back", back)):  # fmt: skip
             texts[lang, name] = render_resolve(Resolve(incident, total, quiet=False), incident,
                                                later, total.metric, style.speaking(lang)).text
-    assert texts["en", "moved"].startswith("📏 <b>Views</b> holds a new level after 13 h")
-    assert "expected range now follows it" in texts["en", "moved"]
-    assert "back to normal" not in texts["en", "moved"]
-    assert texts["en", "moved"].endswith(": 71 (expected 60 – 80)")
-    assert "держится на новом уровне" in texts["ru", "moved"]
-    assert "снова в норме" not in texts["ru", "moved"]
-    assert "back to normal" in texts["en", "back"] and "снова в норме" in texts["ru", "back"]
+    for name in ("re_based", "accepted"):
+        assert texts["en", name].startswith("📏 <b>Views</b> holds a new level after 1 h 41 min")
+        assert "expected range now follows it" in texts["en", name]
+        assert "back to normal" not in texts["en", name]
+        assert texts["en", name].endswith(": 71 (expected 60 – 80)")
+        assert "держится на новом уровне" in texts["ru", name]
+        assert "снова в норме" not in texts["ru", name]
+    for name in ("before", "back"):
+        assert "back to normal" in texts["en", name] and "снова в норме" in texts["ru", name]
 
 
 def test_a_sustained_shift_alert_on_an_odd_slice_reads_in_both_languages() -> None:

@@ -21,6 +21,10 @@ from bot.core.text import CAPTION_LIMIT, cut_html, rendered_length
 from bot.core.wording import alert_caption, digest_text, duration_text, e
 from queries.catalogue import Metric
 
+# How far before an incident opened its total's range is looked at for the level it followed
+# then: the alerted bucket and the one before (a check runs after its bucket ends).
+LOOK_BACK = timedelta(hours=1)
+
 __all__ = ["Draft", "Style", "render_digest", "render_notice", "render_open", "render_remind",
            "render_resolve"]  # fmt: skip
 
@@ -107,10 +111,11 @@ def render_resolve(intent: Resolve, incident: Incident, now: datetime, title: st
         title = metric_title(intent.total.metric, t)
     lasted = duration_text(now - incident.opened_at, t)
     total = intent.total
-    settled = total is not None and rebased(total)
+    settled = total is not None and new_level(total, incident.opened_at)
     if settled:
-        # Not "back to normal": the metric holds the level it moved to, and the detector's
-        # range now follows that level (its own re-base after the change held).
+        # Not "back to normal": the metric holds the level it moved to, and the range now
+        # follows that level (the detector's own re-base after the change held, or the level
+        # accepted in the chat as the new normal).
         text = t._("📏 <b>{title}</b> holds a new level after {duration}: the change lasted, "
                    "and the expected range now follows it", title=e(title),
                    duration=lasted)  # fmt: skip
@@ -126,15 +131,27 @@ def render_resolve(intent: Resolve, incident: Incident, now: datetime, title: st
     return Draft(text, meta=_meta("resolved", incident, lasted=english))
 
 
-def rebased(result: SeriesResult) -> bool:
-    """Whether the result's range at its bucket rests on the detector's own re-base: the
-    series moved, the change held (half of `rebase_hours`), and the range follows the new
-    level (the band's basis says "rebased")."""
+def new_level(result: SeriesResult, since: datetime) -> bool:
+    """Whether the result's range at its bucket follows a level the series moved to during
+    the incident opened at `since`: the detector's own re-base after the change held (half of
+    `rebase_hours`), or a level accepted in the chat (the band's basis says "rebased" or
+    "accepted"), where the range did not yet follow it when the incident began. An incident
+    on top of a level followed for days before it (the seasonal median catches up slowly) is
+    back to normal when it ends."""
     band = result.band
-    if "basis" not in band.columns or result.verdict.bucket not in band.index:
+    if "basis" not in band.columns:
         return False
-    basis = band["basis"].get(result.verdict.bucket)
-    return isinstance(basis, str) and "rebased" in basis.split(", ")
+    basis = band["basis"]
+    bucket = result.verdict.bucket
+    if not _follows(basis.get(bucket)):
+        return False
+    during = basis[(basis.index >= pd.Timestamp(since) - LOOK_BACK) & (basis.index <= bucket)]
+    known = [_follows(b) for b in during if isinstance(b, str)]
+    return not all(known)
+
+
+def _follows(basis: object) -> bool:
+    return isinstance(basis, str) and bool({"rebased", "accepted"} & set(basis.split(", ")))
 
 
 def render_notice(intent: Notice, style: Style) -> Draft:
