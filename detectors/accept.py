@@ -23,6 +23,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from detectors.base import never_negative
+
 __all__ = ["ACCEPTED", "LEAST", "accept_level", "accepted_basis"]
 
 ACCEPTED = "accepted"  # noted in the basis, after its first part: "daily, accepted, rebased"
@@ -123,11 +125,11 @@ def _measures(
     banded = np.isfinite(orig_exp) & np.isfinite(value)
     # A factor for a row that never goes below zero (counts, shares), else an offset.
     nonneg = np.all(np.where(banded, value, 0.0) >= 0, axis=1)
-    # A count's lower bound is held at 0 by the detector, and still is once moved.
-    known = np.isfinite(value)
-    whole = np.all(np.where(known, value == np.round(value), True), axis=1)
+    # A count's lower bound is held at 0 by the detector, and still is once moved (auto: whole
+    # values never below zero, as the detector decides it).
+    whole = np.all(np.where(np.isfinite(value), value == np.round(value), True), axis=1)
     held = {"yes": np.ones_like(nonneg), "no": np.zeros_like(nonneg)}.get(
-        counts, nonneg & whole & np.all(np.where(known, value, 0.0) >= 0, axis=1)
+        counts, never_negative(value) & whole
     )
     floored = held & np.all(np.where(banded & np.isfinite(lo), lo, 0.0) >= 0, axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):

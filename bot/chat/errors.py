@@ -7,15 +7,12 @@ import logging
 from zoneinfo import ZoneInfo
 
 from aiogram import Router
-from aiogram.exceptions import (
-    ClientDecodeError,
-    TelegramNetworkError,
-    TelegramRetryAfter,
-    TelegramServerError,
-)
+from aiogram.exceptions import TelegramRetryAfter
 from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent
 
+from bot.chat.reply import why_not_sent
+from bot.chat.resend import ON_THE_WAY
 from bot.core.commands import example, usage
 from bot.core.i18n import Translator, translator
 from bot.core.wording import e
@@ -83,10 +80,10 @@ async def on_any_error(event: ErrorEvent, t: Translator | None = None) -> None:
     if isinstance(error, TelegramRetryAfter):
         # Flood control longer than a reply waits (bot.chat.resend): an apology now would be
         # refused as well.
-        log.warning("a reply was not sent: Telegram asks to wait %s s (flood control); the "
-                    "user can ask again then", error.retry_after)  # fmt: skip
+        log.warning("a reply was not sent: %s; the user can ask again then",
+                    why_not_sent(error))  # fmt: skip
         return
-    if isinstance(error, ClientDecodeError | TelegramNetworkError | TelegramServerError):
+    if isinstance(error, ON_THE_WAY):
         # A reply lost on the way (a proxy's error page, Telegram down): nothing of ours to
         # debug, and the page can be long and hold anything: one line, as the outbox logs it.
         log.warning("a reply was not sent (%s): Telegram or a proxy before it failed; the "
