@@ -248,7 +248,9 @@ def replay_engine(
             band = pd.DataFrame({"expected": bands.expected[i], "lower": bands.lower[i],
                                  "upper": bands.upper[i],
                                  "basis": pd.Series(bands.basis[i], index=index, dtype=object),
-                                 "autocorr": bands.autocorr[i]}, index=index)  # fmt: skip
+                                 "autocorr": bands.autocorr[i],
+                                 "relative_cap": bands.relative_cap[i]},
+                                index=index)  # fmt: skip
             table = rule_for[key].evaluate(data.series[key], band)
             inside = (table.index >= data.start) & (table.index < data.end)
             out[key] = alerts_of(key, table["firing"][inside], table["score"][inside])

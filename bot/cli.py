@@ -262,7 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_argument("--json", action="store_true", help="print JSON instead of a report")
     tune = sub.add_parser("tune", help="choose each metric's band and rule settings (k, "
                           "severe, jump, window_score, persist_level, noise_max, skew, "
-                          "autocorr_se, window_up_peak, weekday_z) from its history")  # fmt: skip
+                          "autocorr_se, window_up_peak, weekday_z, offset_spans) from its "
+                          "history")  # fmt: skip
     tune.add_argument("--metric", help="only this metric (default: all)")
     tune.add_argument("--days", default="12", metavar="N",
                       help="days of history to learn from (default 12)")  # fmt: skip

@@ -21,6 +21,7 @@ __all__ = [
     "judge",
     "never_negative",
     "outside_since",
+    "relative_to",
 ]
 
 
@@ -58,6 +59,17 @@ class Verdict:
         if self.value is None or self.expected is None or self.expected == 0:
             return None
         return (self.value - self.expected) / abs(self.expected)
+
+
+def relative_to(expected: np.ndarray, cap: np.ndarray | None) -> np.ndarray:
+    """What a relative change or width is a share of: |expected|, or the band's
+    `relative_cap` where it has one and that is smaller (a level far from zero next to its
+    own span: see SeasonalDetector's `offset_spans`). NaN where `expected` is NaN."""
+    size = np.abs(expected)
+    if cap is None:
+        return size
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isfinite(cap), np.minimum(size, cap), size)
 
 
 def never_negative(values: np.ndarray) -> np.ndarray:

@@ -73,10 +73,12 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 
+from detectors.base import relative_to
 from detectors.seasonal import (
     COLD_MIN_POINTS,
     DAILY,
     DAILY_SHORT,
+    DAY_NS,
     DECIMALS_MAX,
     EVENT_BEYOND,
     NOISE_SLACK,
@@ -84,6 +86,7 @@ from detectors.seasonal import (
     REBASED,
     RECENT,
     RESOLUTION_SD,
+    SPAN_DAYS,
     SPARSE,
     SPARSE_SHARE,
     TAIL_Q,
@@ -91,11 +94,13 @@ from detectors.seasonal import (
     WEEKLY,
     WEEKLY_MIN,
     SeasonalDetector,
+    bucket_days,
     carried,
     carry_terms,
     late_match,
     late_points,
     near_columns,
+    offset_caps,
     robust_sd,
     same_time_autocorr,
     same_time_pairs,
@@ -133,6 +138,7 @@ class EngineBands:
     upper: np.ndarray
     basis: np.ndarray  # (S, rows) object: the reference's strings, None where there is no band
     autocorr: np.ndarray  # (S, rows) float64: the reference's `autocorr` column
+    relative_cap: np.ndarray  # (S, rows) float64: the reference's `relative_cap` column
 
 
 @dataclass(frozen=True)
@@ -427,6 +433,7 @@ class BandEngine:
             rings.add(name, self.rows + layout.late + r, f64, np.nan)
         rings.add("ob", self.rows + layout.late + r, np.int8, 0)
         rings.add("oa", self.rows + layout.late + r, f64, np.nan)
+        rings.add("oc", self.rows + layout.late + r, f64, np.nan)
         self._rings = rings
         self._layout = layout
         self._slot.clear()
@@ -492,7 +499,7 @@ class BandEngine:
             nothing = np.full((len(keys), self.rows), np.nan)
             return EngineBands(nothing, nothing.copy(), nothing.copy(),
                                np.full((len(keys), self.rows), None, dtype=object),
-                               nothing.copy())  # fmt: skip
+                               nothing.copy(), nothing.copy())  # fmt: skip
         a = self._place(index)
         end = a + len(index)
         slots, fresh = self._slots_of(keys)
@@ -638,6 +645,7 @@ class BandEngine:
             upper=upper[:, late:],
             basis=_CODES[arrays["ob"][shown].astype(np.int64)],
             autocorr=arrays["oa"][shown],
+            relative_cap=arrays["oc"][shown],
         )
 
     def _run(
@@ -683,7 +691,8 @@ class BandEngine:
         median, weekly, unpulled, shape_error = self._median(g)
         # Pass 1: which points look normal.
         loose = self._scale(g.past("err1", np.abs(v - median).astype(np.float32)), g.first_loose)
-        floor0 = self._floor(median, resolution, counts)
+        cap = self._caps(g, counts)
+        floor0 = self._floor(median, resolution, counts, cap)
         with np.errstate(invalid="ignore"):
             inlier = np.abs(v - median) <= det.level_inlier * np.maximum(loose, floor0)
         # Pass 2: the level from normal-looking points, a lasting shift re-based.
@@ -701,7 +710,7 @@ class BandEngine:
         scale, above, below = self._widths(err2, g.first_wide, lay.near, sides=True)
         basis = np.where(np.isfinite(scale), np.where(weekly, 1, 2), 0).astype(np.int8)
         expected, scale, basis = self._cold(g, expected, scale, basis, seen)
-        floor = self._floor(expected, resolution, counts)
+        floor = self._floor(expected, resolution, counts, cap)
         if weight is not None:
             share = np.clip(expected, 0.0, 1.0)
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -721,7 +730,7 @@ class BandEngine:
         lower = np.where(counts, np.maximum(lower, 0.0), lower)  # as SeasonalDetector
         autocorr = np.where(known, self._same_time(err2, half, g.first_wide), np.nan)
         g.new.update(oe=final, ol=lower, ou=final + half * above, ob=code.astype(np.int8),
-                     oa=autocorr)  # fmt: skip
+                     oa=autocorr, oc=np.where(known, cap, np.nan))  # fmt: skip
 
     def _running(self, g: _Group) -> tuple[np.ndarray, np.ndarray]:
         """Per new row: the resolution of the values before it, and how many were finite."""
@@ -916,11 +925,35 @@ class BandEngine:
             ordered = np.sort(past, axis=-1)  # NaNs last
         return robust_sd(ordered, count, self.detector.tail), count
 
+    def _caps(self, g: _Group, counts: np.ndarray) -> np.ndarray:
+        """SeasonalDetector._caps for the new rows from first_loose on, the spans from the
+        call's window (as the reference reads them from the values it is given)."""
+        det, lay = self.detector, self._layout
+        assert lay is not None
+        m = g.v.shape[1]
+        out = np.full(g.v.shape, np.nan)
+        first = g.first_loose
+        window = g.values
+        if det.offset_spans <= 0 or first >= m or not isinstance(window, _Window):
+            return out
+        pos = g.c + np.arange(first, m)  # grid buckets of the rows
+        days = bucket_days(self._origin + pos * lay.step)
+        # The window's buckets from the first day any row's span reads to the last row.
+        start = -((self._origin - (int(days[0]) - SPAN_DAYS) * DAY_NS) // lay.step)
+        start = max(start, window.a)
+        width = window.ring.shape[1]
+        cols = np.arange(start, min(int(pos[-1]) + 1, window.a + width))
+        block = window.ring[window.slots[:, None], (cols - window.a)[None, :]]
+        least = max(DAY_NS // lay.step, 1)
+        col_days = bucket_days(self._origin + cols * lay.step)
+        out[:, first:] = offset_caps(block, col_days, days, det.offset_spans, least)
+        return np.where(counts, np.nan, out)
+
     def _floor(
-        self, expected: np.ndarray, resolution: np.ndarray, counts: np.ndarray
+        self, expected: np.ndarray, resolution: np.ndarray, counts: np.ndarray, cap: np.ndarray
     ) -> np.ndarray:
         """SeasonalDetector._floor, with counts-ness per series."""
-        floor = self.detector.min_rel_width * np.abs(expected)
+        floor = self.detector.min_rel_width * relative_to(expected, cap)
         floor = np.fmax(floor, RESOLUTION_SD * resolution)
         return np.where(counts, np.maximum(floor, np.sqrt(np.maximum(expected, 1.0))), floor)
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from detectors.base import Direction, Status, Verdict, infer_step
+from detectors.base import Direction, Status, Verdict, infer_step, relative_to
 from detectors.params import Param, validate
 
 __all__ = ["RULE_PARAMS", "Rule", "jump_words", "shift_reason", "shift_words"]
@@ -44,7 +44,9 @@ RULE_PARAMS: Mapping[str, Param] = {
     "persist_k": Param(int, 2, 1, 12, "buckets outside the band among the last persist_m"),
     "persist_m": Param(int, 3, 1, 12, "window, in buckets, for the persistence rule"),
     "severe": Param(float, 2.0, 1.0, 100.0, "half-widths away at which one bucket fires at once"),
-    "min_rel_change": Param(float, 0.1, 0.0, 10.0, "smallest |value - expected| / expected"),
+    "min_rel_change": Param(
+        float, 0.1, 0.0, 10.0, "smallest |value - expected| / expected (see offset_spans)"
+    ),
     "min_abs_change": Param(float, 0.0, 0.0, 1e12, "smallest |value - expected|, in units"),
     "window": Param(
         int, 4, 0, 96, "longest window (buckets) of the sustained-shift test (0 = off)"
@@ -271,7 +273,9 @@ class Rule:
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             return self._evaluate(series, band)
 
-    def _evaluate(self, series: pd.Series, band: pd.DataFrame) -> pd.DataFrame:
+    def _evaluate(  # noqa: PLR0915 - the rule's steps in order, as the matrix verdicts have them
+        self, series: pd.Series, band: pd.DataFrame
+    ) -> pd.DataFrame:
         value = series.to_numpy(dtype="float64")
         expected = band["expected"].to_numpy(dtype="float64")
         lower = band["lower"].to_numpy(dtype="float64")
@@ -287,9 +291,10 @@ class Rule:
                 below = np.zeros_like(below)
             outside = below | above
             change = np.abs(value - expected)
-            big = (change >= self.min_abs_change) & (
-                change >= self.min_rel_change * np.abs(expected)
-            )
+            # What a relative change is a share of: the level, or the band's relative_cap
+            # where that is smaller (a level far from zero next to its own span).
+            size = relative_to(expected, _column(band, "relative_cap"))
+            big = (change >= self.min_abs_change) & (change >= self.min_rel_change * size)
         known = np.isfinite(value) & np.isfinite(expected)
         outside &= known
         fine = _fineness(series.index)
@@ -325,6 +330,7 @@ class Rule:
             counts=counts,
             threshold=self.window_score * fine**self.fine_severe,
             correlation=(day, same_time),
+            size=size,
         )
         if window is None:
             window = np.zeros(value.size, dtype=int)
@@ -335,7 +341,7 @@ class Rule:
             dtype=bool,
         ) if "basis" in band.columns else np.zeros(value.size, dtype=bool)  # fmt: skip
         window = np.where(sparse, 0, window)
-        jump = self._fine_jumps(np.where(sparse, 0.0, jump), score, (value, expected),
+        jump = self._fine_jumps(np.where(sparse, 0.0, jump), score, (value, expected, size),
                                 outside & big & ~sparse, fine)  # fmt: skip
         window = self._confirmed(window, outside, value > expected)
         firing |= (window > 0) | (jump > 0)
@@ -375,6 +381,7 @@ class Rule:
         counts: bool = True,
         threshold: float | None = None,
         correlation: tuple[np.ndarray, np.ndarray | None],
+        size: np.ndarray | None = None,
     ) -> np.ndarray | None:
         """Per bucket, the shortest window (2 .. `window` buckets) ending there whose summed
         deviation is outside the window's own band, sqrt(sum of half-widths squared), the
@@ -384,7 +391,8 @@ class Rule:
         one still adds up over 4. The volume guard is in events for counts, and relative to
         the series' usual size for anything else (a ratio, a mean). `correlation`: the last
         day's correlation of the errors and the band's at the same time of day (`_joined`'s
-        two parts)."""
+        two parts). `size`: what the relative guard reads (`relative_to`; |expected| if
+        None)."""
         if self.window < 2:
             return None
         usual = None
@@ -420,6 +428,7 @@ class Rule:
                 threshold=limit,
                 up_threshold=self.pair_up_threshold(limit) if n == 2 else None,
                 up_peak=peak,
+                size=size,
             )
             length = np.where(fires & (length == 0), n, length)
         return length
@@ -505,24 +514,28 @@ class Rule:
             ratio = np.where(largest > 0, np.minimum(np.abs(move) / largest, 1e6), 0.0)
         return np.where(np.nan_to_num(jumped, nan=0).astype(bool), ratio, 0.0)
 
-    def fires_at_once(self, value: np.ndarray, expected: np.ndarray, fine: float) -> np.ndarray:
+    def fires_at_once(
+        self, value: np.ndarray, expected: np.ndarray, size: np.ndarray | None, fine: float
+    ) -> np.ndarray:
         """Per bucket, whether a sudden move to `value` is large enough to fire at once at a
-        step `fine` times finer than 15 minutes: |value - expected| / expected at least
+        step `fine` times finer than 15 minutes: |value - expected| / size at least
         `min_rel_change` grown as `severe` grows (x fine ^ `fine_severe`; 17% at 1 minute,
-        12.5% at 5); any change where the expected value is 0."""
+        12.5% at 5); any change where the size is 0. `size`: what a relative change is a
+        share of (`relative_to`; |expected| if None)."""
         change = np.abs(value - expected)
+        size = np.abs(expected) if size is None else size
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            rel = np.where(expected != 0, change / np.abs(expected), np.inf)
+            rel = np.where(size != 0, change / size, np.inf)
             return rel >= self.min_rel_change * fine**self.fine_severe
 
     def _fine_jumps(
-        self, jump: np.ndarray, score: np.ndarray, moved_to: tuple[np.ndarray, np.ndarray],
-        eligible: np.ndarray, fine: float,
+        self, jump: np.ndarray, score: np.ndarray,
+        moved_to: tuple[np.ndarray, np.ndarray, np.ndarray], eligible: np.ndarray, fine: float,
     ) -> np.ndarray:  # fmt: skip
         """`jump` as it fires at a step finer than 15 minutes (as it is at 15 minutes and
         coarser). A lone point of a 1-minute series breaks away by a few half-widths now and
         then and is back the next minute: a sudden move not large enough to fire at once
-        (`fires_at_once`, of `moved_to`: value and expected) fires only once the series is
+        (`fires_at_once`, of `moved_to`: value, expected and size) fires only once the series is
         outside again on the same side (`eligible`: outside, past the effect guards) within
         the quarter-hour after it
         (`_jump_reach` buckets), and that bucket carries the move's ratio. A larger move fires
@@ -603,6 +616,7 @@ class Rule:
         *, usual: np.ndarray | None = None,
         inflation: np.ndarray | None = None, threshold: float,
         up_threshold: float | None = None, up_peak: np.ndarray | None = None,
+        size: np.ndarray | None = None,
     ) -> np.ndarray:  # fmt: skip
         with np.errstate(invalid="ignore", over="ignore"):  # inf and 1e308 as data
             total = _rolling_sum(dev, n)
@@ -618,8 +632,12 @@ class Rule:
                 fires &= (total < 0) | (np.abs(z) >= up_threshold)
             if up_peak is not None and self.window_up_peak > 0:
                 fires &= (total < 0) | (up_peak >= self.window_up_peak)
+            # The effect guard reads `size` (the level, or the band's relative_cap where
+            # smaller); the volume guards below read the level itself.
+            relative = base if size is None else _rolling_sum(size, n)
             fires &= np.abs(total) >= np.maximum(
-                max(self.min_rel_change, self.window_min_rel) * base, self.min_abs_change * n
+                max(self.min_rel_change, self.window_min_rel) * relative,
+                self.min_abs_change * n,
             )
             if usual is None:
                 # The volume is stated for the longest window; a shorter one needs less, by
@@ -655,7 +673,9 @@ class Rule:
         def num(x: float) -> float | None:
             return None if not np.isfinite(x) else x
 
-        status, reason = self._explain(table, value, exp, lo, hi)
+        cap = _column(band, "relative_cap")
+        size = float(relative_to(np.array([exp]), None if cap is None else cap[-1:])[0])
+        status, reason = self._explain(table, value, exp, lo, hi, size=size)
         basis = band["basis"].iloc[-1] if "basis" in band.columns else None
         if isinstance(basis, str) and np.isfinite(exp):
             reason = f"{reason}; {BASIS_WORDS.get(basis.split(',')[0], basis)}"
@@ -668,9 +688,10 @@ class Rule:
                        score if np.isfinite(value) else None, reason)  # fmt: skip
 
     def _explain(
-        self, table: pd.DataFrame, value: float, exp: float, lo: float, hi: float
+        self, table: pd.DataFrame, value: float, exp: float, lo: float, hi: float, *, size: float
     ) -> tuple[Status, str]:
-        """Status and reason of the last row of an evaluated table, in words."""
+        """Status and reason of the last row of an evaluated table, in words (`size`: what a
+        relative change is a share of)."""
         row = table.iloc[-1]
         if bool(row["missing"]):
             return Status.ANOMALY, f"no data, while about {exp:,.0f} was expected"
@@ -702,7 +723,7 @@ class Rule:
             return Status.OK, "inside the band"
         if not bool(row["outside"]):
             return Status.OK, f"{side} the band, but only {self.direction.value} moves alert"
-        if abs(value - exp) < max(self.min_abs_change, self.min_rel_change * abs(exp)):
+        if abs(value - exp) < max(self.min_abs_change, self.min_rel_change * size):
             return Status.OK, f"{side} the band, but the change is below the minimum effect"
         persist_k, persist_m = self._persistence(_fineness(table.index))
         return Status.OK, f"{side} the band for 1 bucket; waiting for {persist_k} of {persist_m}"

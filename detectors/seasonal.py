@@ -9,6 +9,9 @@ most `level_clip` from the slow one, so a decline over a few hours cannot drag t
 value down with it.
 width = k robust standard deviations of the past forecast errors at the same time of day,
 never narrower than min_rel_width of expected.
+A level far from zero next to its own span (a gauge, a success rate, a temperature: the 1st to
+99th percentile of the last `SPAN_DAYS` days) counts as `offset_spans` spans in relative terms:
+the narrowest width and the rule's relative effect guards read the `relative_cap` column.
 At a step of `late_minutes` (5) or finer, a point is judged against its own band or that of one
 of the points of the last 5 minutes, whichever it fits best: a day's shape comes a few minutes
 late without anything being wrong.
@@ -23,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from detectors.base import Detector, infer_step, require_timestamps
+from detectors.base import Detector, infer_step, relative_to, require_timestamps
 from detectors.params import Param, validate
 
 __all__ = [
@@ -89,6 +92,12 @@ SPARSE = ", sparse"  # the width is the sparse floor: sums of buckets mean littl
 # A series is sparse where this share of the last week's forecast errors is exactly 0: below
 # half already (a mean of a few events is 0 most of the time, and its rare blips vary).
 SPARSE_SHARE = 0.3
+# A series' span, for `offset_spans`: its SPAN_Q to 1 - SPAN_Q quantiles over the SPAN_DAYS whole
+# (UTC) days before a bucket's day, from at least a day's worth of values. Whole days, so a
+# bucket's span changes once a day and the band engine computes it once a day per series.
+SPAN_DAYS = 7
+SPAN_Q = 0.01
+DAY_NS = 86_400 * 10**9
 
 
 def seasonal_period(step: timedelta) -> int:
@@ -539,6 +548,11 @@ class SeasonalDetector(Detector):
             60.0,
             "a point may fit the band of a point up to this many minutes before",
         ),
+        "offset_spans": Param(
+            float, 5.0, 0.0, 1000.0,
+            "a level further from 0 than this many of its week's spans (1st-99th pct) counts as "
+            "that far for relative changes and the narrowest width (0 = off)",
+        ),
         "counts": Param(
             str,
             "auto",
@@ -575,6 +589,7 @@ class SeasonalDetector(Detector):
         self.sparse_per_day: float = values["sparse_per_day"]
         self.rebase_hours: float = values["rebase_hours"]
         self.late_minutes: float = values["late_minutes"]
+        self.offset_spans: float = values["offset_spans"]
         if self.min_history > self.days:
             raise ValueError(
                 f"seasonal: min_history must be <= days ({self.days}), got {self.min_history}"
@@ -694,13 +709,27 @@ class SeasonalDetector(Detector):
             and bool(np.all(finite == np.round(finite)))
         )
 
-    def _floor(
-        self, values: np.ndarray, expected: np.ndarray, resolution: np.ndarray
+    def _caps(
+        self, values: np.ndarray, index: pd.DatetimeIndex, step: timedelta, first: int
     ) -> np.ndarray:
-        """The narrowest standard deviation a band may have: a share of the expected value,
-        a share of the series' resolution (the decimals it is stored with: an expected 0 or a
-        constant still has a width), and for counts Poisson noise."""
-        floor = self.min_rel_width * np.abs(expected)
+        """The `relative_cap` column (`offset_caps`) for rows from `first` on (NaN before);
+        none for counts, whose zero is always theirs."""
+        cap = np.full(values.size, np.nan)
+        if self.offset_spans <= 0 or self._is_counts(values):
+            return cap
+        days = bucket_days(pd.DatetimeIndex(index).as_unit("ns").asi8)
+        least = max(DAY_NS // max(int(pd.Timedelta(step).value), 1), 1)
+        cap[first:] = offset_caps(values[None, :], days, days[first:], self.offset_spans, least)[0]
+        return cap
+
+    def _floor(
+        self, values: np.ndarray, expected: np.ndarray, resolution: np.ndarray, cap: np.ndarray
+    ) -> np.ndarray:
+        """The narrowest standard deviation a band may have: a share of the expected value
+        (of `cap` where that is smaller), a share of the series' resolution (the decimals it is
+        stored with: an expected 0 or a constant still has a width), and for counts Poisson
+        noise."""
+        floor = self.min_rel_width * relative_to(expected, cap)
         floor = np.fmax(floor, RESOLUTION_SD * resolution)
         if self._is_counts(values):
             # Counts: never narrower than Poisson noise, so a quiet series is not flagged for
@@ -826,7 +855,7 @@ class SeasonalDetector(Detector):
             return pd.DataFrame(
                 {"expected": nothing, "lower": nothing, "upper": nothing,
                  "basis": pd.Series([None] * values.size, index=series.index, dtype=object),
-                 "autocorr": nothing},
+                 "autocorr": nothing, "relative_cap": nothing},
                 index=series.index,
             )  # fmt: skip
         step = infer_step(series.index)
@@ -863,8 +892,8 @@ class SeasonalDetector(Detector):
 
         # Pass 1, without a level: which points look normal at all.
         loose = self._scale(values - median, lags, 2 * nb + 1, first_loose)
-        resolution = _resolution(values)
-        floor0 = self._floor(values, median, resolution)
+        resolution, cap = _resolution(values), self._caps(values, series.index, step, first_loose)
+        floor0 = self._floor(values, median, resolution, cap)
         inlier = np.abs(values - median) <= self.level_inlier * np.maximum(loose, floor0)
         # Pass 2: the level from normal-looking points, then the width from its own errors.
         expected = median * self._level(values, median, inlier)
@@ -888,7 +917,7 @@ class SeasonalDetector(Detector):
         expected, scale, basis = self._cold(
             values, expected, scale, basis, period=period, first=first_wide, points=cold_points
         )
-        floor = self._floor(values, expected, resolution)
+        floor = self._floor(values, expected, resolution, cap)
         if weight is not None:
             floor = np.maximum(floor, _binomial(expected, weight.reindex(series.index)))
         sd = np.maximum(scale, floor)
@@ -919,6 +948,7 @@ class SeasonalDetector(Detector):
                 "basis": pd.Series(basis, index=series.index, dtype=object),
                 # The bucket's own (not a late point's): the rule's window test allows for it.
                 "autocorr": np.where(np.isfinite(expected), autocorr, np.nan),
+                "relative_cap": np.where(np.isfinite(expected), cap, np.nan),
             },
             index=series.index,
         )
@@ -1155,3 +1185,56 @@ def _grid(index: pd.DatetimeIndex) -> tuple[pd.DatetimeIndex, np.ndarray] | None
         raise ValueError("the series index must be increasing")
     grid = pd.date_range(index[0], periods=int(position[-1]) + 1, freq=step)
     return grid, position
+
+
+def span_quantiles(block: np.ndarray, least: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of `block` (series x values): its SPAN_Q and 1 - SPAN_Q quantiles (linear
+    between order statistics; NaN and inf left out), NaN where fewer than `least` values are
+    finite. The band engine calls it too: the same picks and arithmetic, bit for bit."""
+    rows, width = block.shape
+    lo, hi = np.full(rows, np.nan), np.full(rows, np.nan)
+    if width == 0 or rows == 0:
+        return lo, hi
+    finite = np.isfinite(block)
+    count = finite.sum(axis=1)
+    pos = np.stack([SPAN_Q * (count - 1), (1 - SPAN_Q) * (count - 1)], axis=1)
+    pos = np.maximum(pos, 0.0)
+    below = np.floor(pos).astype(np.int64)
+    above = np.minimum(below + 1, np.maximum(count - 1, 0)[:, None])
+    if bool(finite.all()):  # the same order statistics as the sort, sooner
+        picks = sorted({int(i) for i in np.concatenate([below[0], above[0]])})
+        ordered = np.partition(block, picks, axis=1)
+    else:
+        ordered = np.sort(np.where(finite, block, np.nan), axis=1)  # NaN last
+    a = np.take_along_axis(ordered, below, axis=1)
+    b = np.take_along_axis(ordered, above, axis=1)
+    with np.errstate(invalid="ignore", over="ignore"):
+        q = a + (b - a) * (pos - below)
+    enough = count >= max(least, 1)
+    return np.where(enough, q[:, 0], np.nan), np.where(enough, q[:, 1], np.nan)
+
+
+def offset_caps(
+    values: np.ndarray, days: np.ndarray, wanted: np.ndarray, spans: float, least: int
+) -> np.ndarray:
+    """`relative_cap` for buckets on the days `wanted` (R,), of each series (rows of
+    `values`, S x W, on buckets of days `days` (W,), increasing): `spans` times the series'
+    span over the SPAN_DAYS days before, where that span keeps clear of zero (both quantiles
+    on one side of it) and is not 0; else NaN, no cap."""
+    out = np.full((values.shape[0], wanted.size), np.nan)
+    if spans <= 0 or wanted.size == 0:
+        return out
+    unique, inverse = np.unique(wanted, return_inverse=True)
+    caps = np.full((values.shape[0], unique.size), np.nan)
+    for j, day in enumerate(unique):
+        start, stop = np.searchsorted(days, [day - SPAN_DAYS, day])
+        lo, hi = span_quantiles(values[:, start:stop], least)
+        with np.errstate(invalid="ignore", over="ignore"):
+            clear = ((lo > 0) | (hi < 0)) & (hi > lo)
+            caps[:, j] = np.where(clear, spans * (hi - lo), np.nan)
+    return caps[:, inverse.ravel()]
+
+
+def bucket_days(ns: np.ndarray) -> np.ndarray:
+    """The (UTC) day number of buckets starting at `ns` (int64 nanoseconds)."""
+    return np.floor_divide(ns, DAY_NS)

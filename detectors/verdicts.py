@@ -15,7 +15,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from detectors.base import Direction, Status, Verdict
+from detectors.base import Direction, Status, Verdict, relative_to
 from detectors.rule import (
     ACCEPTED_WORDS,
     BASIS_WORDS,
@@ -152,19 +152,21 @@ def _fine_jump(
     where: np.ndarray, sparse_before: Sequence[np.ndarray] | None,
 ) -> np.ndarray:  # fmt: skip
     """Rule._fine_jumps at the last bucket of each series (`tails`: value, expected, lower and
-    upper): the last bucket's own `jump` where `Rule.fires_at_once` holds, else (with
+    upper, and what a relative change is a share of, `relative_to`): the last bucket's own
+    `jump` where `Rule.fires_at_once` holds, else (with
     `sparse_before`) the largest sudden move the same way of the quarter-hour before it, for
     the series `where` holds (outside, past the effect guards, its band not sparse)."""
-    jump = np.where(rule.fires_at_once(tails[0][:, -1], tails[1][:, -1], fine), jump, 0.0)
+    jump = np.where(rule.fires_at_once(tails[0][:, -1], tails[1][:, -1], tails[4][:, -1], fine),
+                    jump, 0.0)  # fmt: skip
     if sparse_before is None:
         return jump
-    since = _jump_since(rule, *tails, fine=fine, where=where & (jump == 0),
+    since = _jump_since(rule, *tails[:4], size=tails[4], fine=fine, where=where & (jump == 0),
                         sparse_before=sparse_before)  # fmt: skip
     return np.where(jump == 0, since, jump)
 
 
 def _jump_since(rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarray,
-                upper: np.ndarray, *, fine: float, where: np.ndarray,
+                upper: np.ndarray, *, size: np.ndarray, fine: float, where: np.ndarray,
                 sparse_before: Sequence[np.ndarray]) -> np.ndarray:  # fmt: skip
     """Rule._fine_jumps' confirmation at the last bucket: per series `where` holds (the last
     bucket outside, past the effect guards, its band not sparse), the largest sudden move
@@ -175,19 +177,20 @@ def _jump_since(rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.n
     rows = np.flatnonzero(where)
     if rule.jump <= 0 or rows.size == 0:
         return out
-    value, expected, lower, upper = (a[rows] for a in (value, expected, lower, upper))
+    value, expected, lower, upper, size = (a[rows] for a in (value, expected, lower, upper, size))
     way = np.sign(_scores(value[:, -1:], expected[:, -1:], lower[:, -1:], upper[:, -1:])[:, 0])
     best = np.zeros(rows.size)
     for back in range(1, min(rule._jump_reach(fine), value.shape[1] - 3) + 1):
         cut = [a[:, :-back] for a in (value, expected, lower, upper)]
         v, e, lo, hi = (a[:, -1] for a in cut)
+        relative = size[:, -1 - back]
         below, above = v < lo, v > hi
         if rule.direction is Direction.DOWN:
             above = np.zeros_like(above)
         elif rule.direction is Direction.UP:
             below = np.zeros_like(below)
         change = np.abs(v - e)
-        big = (change >= rule.min_abs_change) & (change >= rule.min_rel_change * np.abs(e))
+        big = (change >= rule.min_abs_change) & (change >= rule.min_rel_change * relative)
         eligible = (below | above) & np.isfinite(v) & np.isfinite(e) & big
         moved = _jump(rule, *cut, where=eligible & ~sparse_before[back - 1][rows])
         score = _scores(v[:, None], e[:, None], lo[:, None], hi[:, None])[:, 0]
@@ -224,7 +227,7 @@ class _Windows:
     running sums it needs, taken once, then the test for any rows and autocorrelations."""
 
     def __init__(self, rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarray,
-                 upper: np.ndarray, *, fine: float,
+                 upper: np.ndarray, *, size: np.ndarray, fine: float,
                  counts: np.ndarray | None = None) -> None:  # fmt: skip
         series, width = value.shape
         self.rule = rule
@@ -240,14 +243,16 @@ class _Windows:
             lean = np.sign(value[:, -2:] - expected[:, -2:])
         chosen = np.flatnonzero((lean[:, 0] == lean[:, 1]) & (lean[:, 1] != 0))
         self.at[chosen] = np.arange(chosen.size)
-        value, expected, lower, upper = (a[chosen] for a in (value, expected, lower, upper))
+        value, expected, lower, upper, size = (
+            a[chosen] for a in (value, expected, lower, upper, size)
+        )
         series = chosen.size
         self.recent = expected[:, -USUAL_WINDOW:]  # whose median is a usual size
         self.usual = np.full(series, np.nan)
         last = self.longest
         dev = value - expected
         with np.errstate(invalid="ignore"):
-            parts = [dev, _side_half(dev, expected, lower, upper) ** 2, np.abs(expected)]
+            parts = [dev, _side_half(dev, expected, lower, upper) ** 2, np.abs(expected), size]
         bad = [~np.isfinite(p) for p in parts]
         # Running sums from the start of the tail, bucket-major so that each bucket adds a
         # contiguous row; the signs are whole numbers, summed in any order alike.
@@ -260,11 +265,12 @@ class _Windows:
         signs = np.cumsum(np.where(bad[-1], 0.0, signs)[:, ::-1], axis=1)
         holes = [np.cumsum(b[:, ::-1][:, :last], axis=1) for b in bad]
         # As Rule._rolling_sum: per length n, the sums of the last n (total deviation, squared
-        # half-widths, expected, signs), NaN where any of them is missing.
-        self.sums = np.empty((last, 4, series))
+        # half-widths, expected, what a relative change is a share of, signs), NaN where any
+        # of them is missing.
+        self.sums = np.empty((last, 5, series))
         for n in range(1, last + 1):
-            self.sums[n - 1, :3] = sums[0] - sums[n]
-            self.sums[n - 1, 3] = signs[:, n - 1]
+            self.sums[n - 1, :4] = sums[0] - sums[n]
+            self.sums[n - 1, 4] = signs[:, n - 1]
             gaps = np.stack([h[:, n - 1] for h in holes])
             self.sums[n - 1][gaps > 0] = np.nan
         self.counts = _counts(value) if counts is None else counts[chosen]
@@ -297,7 +303,7 @@ class _Windows:
         found = []
         with np.errstate(invalid="ignore", divide="ignore"):
             for n in range(2, self.longest + 1):
-                total, spread, base, signs = self.sums[n - 1][:, rows]
+                total, spread, base, relative, signs = self.sums[n - 1][:, rows]
                 lags = np.arange(1, n)
                 rho = _joined(rule, day[-min(n, day.shape[0])], same_time)
                 inflation = 1 + 2 * np.sum((1 - lags / n) * rho[:, None] ** lags, axis=1)
@@ -309,7 +315,7 @@ class _Windows:
                     fires &= (total < 0) | (np.abs(z) >= self.pair_up)
                 if rule.window_up_peak > 0:
                     fires &= (total < 0) | (self.peaks[rows, n - 1] >= rule.window_up_peak)
-                fires &= np.abs(total) >= np.maximum(rel * base, rule.min_abs_change * n)
+                fires &= np.abs(total) >= np.maximum(rel * relative, rule.min_abs_change * n)
                 if rule.direction is Direction.DOWN:
                     fires &= total < 0
                 elif rule.direction is Direction.UP:
@@ -351,11 +357,12 @@ def _may_count(value: np.ndarray) -> np.ndarray:
 
 def _judge(  # noqa: PLR0917 - the tails of Rule.evaluate's inputs, as verdicts() has them
            rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarray,
-           upper: np.ndarray, same_time: np.ndarray, *, fine: float, sparse: np.ndarray,
-           counts: np.ndarray | None = None,
+           upper: np.ndarray, same_time: np.ndarray, size: np.ndarray, *, fine: float,
+           sparse: np.ndarray, counts: np.ndarray | None = None,
            sparse_before: Sequence[np.ndarray] | None = None) -> _Last:  # fmt: skip
     """Rule.evaluate's last row and Rule._explain's branch for every series (a row of the
-    arrays' tails; `same_time` the band's `autocorr` column, NaN where it has none).
+    arrays' tails; `same_time` the band's `autocorr` column, NaN where it has none; `size`
+    what a relative change is a share of, `relative_to`).
     `sparse`: per series, whether its last band rests on a sparse basis; `counts`, whether
     it is counts (by default, from these values). With `sparse_before` (see `_jump_since`),
     a bucket outside after a sudden move at a fine step fires as Rule._fine_jumps has it;
@@ -378,7 +385,7 @@ def _judge(  # noqa: PLR0917 - the tails of Rule.evaluate's inputs, as verdicts(
     # Autocorrelation only ever holds a bucket back (a persistence level of at least
     # persist_level, a window's band at least as wide as without it), so it is needed only
     # where a bucket is that far out or a window fires without it.
-    windows = _Windows(rule, value, expected, lower, upper, fine=fine, counts=counts)
+    windows = _Windows(rule, value, expected, lower, upper, size=size, fine=fine, counts=counts)
     everyone = np.arange(series)
     window = windows.lengths(everyone, np.zeros((1, series)), np.zeros(series))
     rho = np.zeros(v.shape)
@@ -402,13 +409,13 @@ def _judge(  # noqa: PLR0917 - the tails of Rule.evaluate's inputs, as verdicts(
     severe = np.abs(np.nan_to_num(score[-1])) >= rule.severe * fine**rule.fine_severe
     with np.errstate(invalid="ignore"):
         change = np.abs(v[-1] - e[-1])
-        big = (change >= rule.min_abs_change) & (change >= rule.min_rel_change * np.abs(e[-1]))
-        small = change < np.maximum(rule.min_abs_change, rule.min_rel_change * np.abs(e[-1]))
+        big = (change >= rule.min_abs_change) & (change >= rule.min_rel_change * size[:, -1])
+        small = change < np.maximum(rule.min_abs_change, rule.min_rel_change * size[:, -1])
     firing = outside[-1] & big & ((far.sum(axis=0) >= persist_k) | severe)
     window = np.where(sparse, 0, window)
     jump = _jump(rule, value, expected, lower, upper, where=outside[-1] & big & ~sparse)
     if rule._jump_reach(fine) > 0:
-        jump = _fine_jump(rule, jump, (value, expected, lower, upper), fine=fine,
+        jump = _fine_jump(rule, jump, (value, expected, lower, upper, size), fine=fine,
                           where=outside[-1] & big & ~sparse,
                           sparse_before=sparse_before)  # fmt: skip
     shifted = _outside_of(rule, value, expected, lower, upper, window)
@@ -511,10 +518,11 @@ def verdicts(  # noqa: PLR0917 - the series and its band's columns, as Rule.verd
     upper: np.ndarray,
     basis: np.ndarray | None = None,
     autocorr: np.ndarray | None = None,
+    relative_cap: np.ndarray | None = None,
 ) -> list[Verdict]:
     """Per row i, `rule.verdict(series, band)` for the series `values[i]` on `index` and the
     band `expected[i]`, `lower[i]`, `upper[i]` (and a `basis` column `basis[i]`, an
-    `autocorr` column `autocorr[i]` when given).
+    `autocorr` column `autocorr[i]`, a `relative_cap` column `relative_cap[i]` when given).
 
     Arrays are (series x buckets): float64 with NaN for missing; basis of objects (str or
     None). `index` is regular; only the tail the rule looks at is used.
@@ -525,11 +533,13 @@ def verdicts(  # noqa: PLR0917 - the series and its band's columns, as Rule.verd
     band = [np.asarray(a, dtype="float64") for a in (expected, lower, upper)]
     named = None if basis is None else np.asarray(basis, dtype=object)
     same_time = None if autocorr is None else np.asarray(autocorr, dtype="float64")
-    for name, array in zip(("expected", "lower", "upper", "basis", "autocorr"),
-                           [*band, named, same_time], strict=True):  # fmt: skip
+    cap = None if relative_cap is None else np.asarray(relative_cap, dtype="float64")
+    for name, array in zip(("expected", "lower", "upper", "basis", "autocorr", "relative_cap"),
+                           [*band, named, same_time, cap], strict=True):  # fmt: skip
         if array is not None and array.shape != value.shape:
             raise ValueError(f"{name} must be shaped as values {value.shape}, got {array.shape}")
     band.append(np.full(value.shape, np.nan) if same_time is None else same_time)
+    band.append(relative_to(band[0], cap))
     if value.shape[0] == 0:
         return []
     width = min(rule.verdict_rows(_fineness(index[-USUAL_WINDOW:])), value.shape[1])

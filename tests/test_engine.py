@@ -48,6 +48,7 @@ def _same(out, i: int, ref: pd.DataFrame, rtol: float = RTOL, atol: float = ATOL
     np.testing.assert_allclose(out.upper[i], ref["upper"], rtol=rtol, atol=atol)
     assert list(out.basis[i]) == list(ref["basis"])
     np.testing.assert_allclose(out.autocorr[i], ref["autocorr"], rtol=rtol, atol=atol)
+    np.testing.assert_allclose(out.relative_cap[i], ref["relative_cap"], rtol=rtol, atol=atol)
 
 
 def _feed(
@@ -167,6 +168,38 @@ def test_a_ratio_keeps_its_band_s_width_below_zero_as_the_reference() -> None:
     assert np.nanmin(out.lower[3]) == 0.0
     whole = det.band(pd.Series(ctr, index=_index(n)))
     assert (whole["lower"].dropna() < 0).mean() > 0.2
+
+
+def test_levels_far_from_zero_get_the_reference_s_relative_cap() -> None:
+    """A success rate near 0.995, a temperature near 70 with a daily swing and a count near
+    5,000: the first two get a `relative_cap` (offset_spans times their week's span) and the
+    band floor from it, equal in the engine fed at once, bucket by bucket across midnights
+    and with a late fix of yesterday's last buckets; a count gets none."""
+    n = 96 * 27 + 120
+    rng = np.random.default_rng(12)
+    t = np.arange(n)
+    rate = np.round(0.995 + rng.normal(0, 0.0008, n), 5)
+    temperature = 70 + 3 * np.sin(2 * np.pi * t / 96) + rng.normal(0, 0.3, n)
+    count = rng.poisson(5000, n).astype(float)
+    values = np.stack([rate, temperature, count])
+    index = _index(n)
+    det = SeasonalDetector()
+    # A window of 27 days, as the check's 28: every span a computed row reads is inside it.
+    _, out, end = _feed(det, values, index, window=96 * 27, steps=120)
+    _check_all(det, values, index, out, end)
+    batch = BandEngine(det, ROWS).bands(index, values, ["s0", "s1", "s2"])
+    _check_all(det, values, index, batch, n)
+    assert np.isfinite(out.relative_cap[:2]).all() and np.isnan(out.relative_cap[2]).all()
+    assert (out.relative_cap[0] < 0.05).all() and (out.relative_cap[1] < 70).all()
+    # A late fix of the last buckets before a midnight: today's span reads them.
+    engine = BandEngine(det, ROWS)
+    cut, w = 96 * 27 + 2, 96 * 27  # two buckets after a midnight
+    engine.bands(index[:cut], values[:, :cut], ["a", "b", "c"])
+    fixed = values.copy()
+    fixed[:2, cut - 6 : cut - 2] *= 1.5
+    out = engine.bands(index[cut + 1 - w : cut + 1], fixed[:, cut + 1 - w : cut + 1],
+                       ["a", "b", "c"])  # fmt: skip
+    _check_all(det, fixed[:, : cut + 1], index, out, cut + 1)
 
 
 def test_zero_heavy_decimals_use_the_sparse_floor() -> None:

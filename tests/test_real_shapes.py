@@ -950,3 +950,54 @@ def test_a_thin_slice_s_ratio_is_judged_by_its_band_s_own_width_below(seed: int)
     signed.iloc[0] = -1e-12  # once below zero, in the first bucket
     again = rule.evaluate(signed, detectors.build(spec).band(signed, weight=shown))["firing"]
     pd.testing.assert_series_equal(again, fire)
+
+
+def _far_from_zero(seed: int, level: float, swing: float, noise: float) -> pd.Series:
+    """A level far from zero with a daily swing and normal noise: a success rate, a
+    temperature, a latency floor (3 weeks at 15 minutes)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(21 * DAY)
+    values = level + swing * np.sin(2 * np.pi * t / DAY) + noise * rng.standard_normal(t.size)
+    return pd.Series(values, index=pd.date_range("2026-10-01", periods=t.size, freq=STEP,
+                                                 tz="UTC"))  # fmt: skip
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_level_far_from_zero_is_judged_by_its_own_span(seed: int) -> None:
+    """A success rate of 99.5% +- 0.1 falling to 98.5% for two hours, and a temperature of
+    70 +- 3 a day dipping by 4 degrees for two hours: both are many times their noise, yet
+    1% and 6% of the level, under the 10% smallest change, so measured against the level
+    they never fired and the band's 2%-of-level floor alone was wider than the rate's whole
+    range. Measured against offset_spans (5) times the week's span they fire, and the clean
+    weeks before stay quiet; with the cap off (offset_spans=0) neither fires."""
+    rate = _far_from_zero(seed, 0.995, 0.0005, 0.0003)
+    temperature = _far_from_zero(seed, 70.0, 3.0, 0.3)
+    start = 20 * DAY + 40
+    rate.iloc[start : start + 8] -= 0.01
+    temperature.iloc[start : start + 8] -= 4.0
+    for series in (rate, temperature):
+        fire = firing(series)
+        assert fire.iloc[start : start + 8].any()
+        assert episodes(fire.iloc[14 * DAY : start]) <= 1
+        assert not firing(series, offset_spans=0.0).iloc[start : start + 8].any()
+    band = detectors.build(detectors.DEFAULT_SPEC).band(rate)
+    assert (band["relative_cap"].iloc[-DAY:] < 0.02).all()  # the level is 0.995
+
+
+def test_counts_and_levels_near_zero_keep_the_level_as_their_measure() -> None:
+    """The level stays the measure where a relative change of it is what matters: no cap
+    for a count (5,000 events a bucket, zero is its own), a series crossing zero, or a week
+    of a constant (no span to measure by); and a cap above the level for a series whose
+    day swings from half to one and a half times its mean."""
+    rng = np.random.default_rng(4)
+    index = pd.date_range("2026-10-01", periods=21 * DAY, freq=STEP, tz="UTC")
+    count = pd.Series(rng.poisson(5000, index.size).astype(float), index=index)
+    constant = pd.Series(np.full(index.size, 3.25), index=index)
+    for series in (count, crossing_zero(4), constant):
+        band = detectors.build(detectors.DEFAULT_SPEC).band(series)
+        assert band["relative_cap"].isna().all()
+    band = detectors.build(detectors.DEFAULT_SPEC).band(seasonal(21, level=1.0))
+    shown = band["expected"].notna()
+    cap = band["relative_cap"][shown]  # none on the first day: no day before it to measure
+    assert cap.notna().mean() > 0.9
+    assert (cap.dropna() > band["expected"][shown].abs()[cap.notna()]).all()

@@ -117,7 +117,7 @@ async def test_settings_nothing_beats_are_reported_unchanged() -> None:
     assert choice.start.false == 0 and choice.start.caught == ("drop",)
     assert choice.changes == {} and choice.steps == []
     assert "views            nothing beats the current settings (k 3.25, severe 2," in text
-    assert "autocorr_se 2, window_up_peak 1.35, weekday_z 2)" in text  # the band's knobs too
+    assert "window_up_peak 1.35, weekday_z 2, offset_spans 5)" in text  # the band's knobs too
     assert "/set" not in text
     assert "views                    0.0       1" in text
 

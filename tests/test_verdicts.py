@@ -774,3 +774,31 @@ def test_a_series_shorter_than_the_longest_window_gets_a_verdict() -> None:
         arrays = tuple(a[None, :] for a in (values, expected, expected - 20, expected + 20))
         assert judged(rule, index, (*arrays, np.full((1, n), None)))[0] == live
         assert live.status is (Status.ANOMALY if n >= 2 else Status.OK), (n, live.reason)
+
+
+@pytest.mark.parametrize(("params", "step", "width"), [RULES[0], RULES[-3], RULES[8]])
+def test_a_relative_cap_decides_as_the_rule(
+    params: dict[str, object], step: str, width: int
+) -> None:
+    """With the band's `relative_cap` column (a level far from zero next to its span: the
+    relative effect guards read the cap where it is smaller than the level), every verdict
+    equals Rule.verdict's; and the cap changes some of them, small effects now alerting."""
+    rule, index, arrays = random_case(params, step, width)
+    values, expected, lower, upper, basis = arrays
+    rng = np.random.default_rng(11)
+    cap = np.abs(expected) * rng.choice([0.05, 0.3, 2.0], size=(expected.shape[0], 1))
+    cap[rng.random(expected.shape[0]) < 0.25] = np.nan  # no cap: the level itself
+    cap[:, -3:][rng.random((expected.shape[0], 3)) < 0.1] = np.nan  # a day without a span
+    want = []
+    for i in range(values.shape[0]):
+        band = pd.DataFrame({"expected": expected[i], "lower": lower[i], "upper": upper[i],
+                             "basis": basis[i], "relative_cap": cap[i]}, index=index)  # fmt: skip
+        want.append(rule.verdict(pd.Series(values[i], index=index), band))
+    got = verdicts(rule, index, values, expected, lower, upper, basis, relative_cap=cap)
+    wrong = {i: d for i, (w, g) in enumerate(zip(want, got, strict=True))
+             if (d := differences(w, g))}  # fmt: skip
+    assert not wrong, wrong
+    plain = verdicts(rule, index, values, expected, lower, upper, basis)
+    changed = [i for i, (a, b) in enumerate(zip(plain, got, strict=True)) if a != b]
+    assert changed, "the cap changed no verdict"
+    assert any(kind(plain[i].reason) == "minimum effect" for i in changed)

@@ -75,6 +75,8 @@ PARAM_HELP: tuple[str, ...] = (
     _("a level change held for half of this is the new normal"),
     _("narrowest half-width, as a share of expected"),
     _("a point may fit the band of a point up to this many minutes before"),
+    _("a level further from 0 than this many of its week's spans (1st-99th pct) counts as that "
+      "far for relative changes and the narrowest width (0 = off)"),
     _("event counts: never narrower than Poisson, a missing bucket alerts (auto: whole "
       "non-negative values)"),
     _("previous buckets whose quartiles make the band"),
@@ -90,7 +92,7 @@ PARAM_HELP: tuple[str, ...] = (
     _("buckets outside the band among the last persist_m"),
     _("window, in buckets, for the persistence rule"),
     _("half-widths away at which one bucket fires at once"),
-    _("smallest |value - expected| / expected"),
+    _("smallest |value - expected| / expected (see offset_spans)"),
     _("smallest |value - expected|, in units"),
     _("longest window (buckets) of the sustained-shift test (0 = off)"),
     _("the window's deviation, in combined half-widths, that fires"),

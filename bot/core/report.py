@@ -52,11 +52,11 @@ class Block:
     def __init__(
         self, index: pd.DatetimeIndex, series_of: Callable[[int], pd.Series], *,
         expected: np.ndarray, lower: np.ndarray, upper: np.ndarray, basis: np.ndarray,
-        autocorr: np.ndarray,
+        autocorr: np.ndarray, relative_cap: np.ndarray,
     ) -> None:  # fmt: skip
         self.index, self.series_of = index, series_of
         self.expected, self.lower, self.upper, self.basis = expected, lower, upper, basis
-        self.autocorr = autocorr
+        self.autocorr, self.relative_cap = autocorr, relative_cap
 
     def series(self, row: int) -> pd.Series:
         return self.series_of(row)
@@ -72,9 +72,10 @@ class Block:
         basis = np.full(n, None, dtype=object)
         basis[n - rows :] = self.basis[row]
         columns["basis"] = pd.Series(basis, index=self.index, dtype=object)
-        full = np.full(n, np.nan)  # the rule's input, as the check judged the row
-        full[n - rows :] = self.autocorr[row]
-        columns["autocorr"] = full
+        for col in ("autocorr", "relative_cap"):  # the rule's input, as the check judged it
+            full = np.full(n, np.nan)
+            full[n - rows :] = getattr(self, col)[row]
+            columns[col] = full
         return pd.DataFrame(columns, index=self.index)
 
 

@@ -170,7 +170,7 @@ class Engines:
                 len(index) - rows, values[:, -rows:], expected, lower, upper, basis)
             basis = basis if moved is None else moved
         found = verdicts(rule, index[-rows:], values[:, -rows:], expected, lower, upper,
-                         basis, bands.autocorr)  # fmt: skip
+                         basis, bands.autocorr, bands.relative_cap)  # fmt: skip
         # A series that never went below zero is shown a range from 0, as the per-series path
         # shows it; the rule judged by the band's own width.
         floor = never_negative(values)
@@ -180,7 +180,8 @@ class Engines:
         # The results keep the band's rows and build a series from the slices when read: not
         # the values matrix, which is dropped with this call.
         block = Block(index, partial(_series_of, series_of, list(wheres)), expected=expected,
-                      lower=lower, upper=upper, basis=basis, autocorr=bands.autocorr)  # fmt: skip
+                      lower=lower, upper=upper, basis=basis, autocorr=bands.autocorr,
+                      relative_cap=bands.relative_cap)  # fmt: skip
         described = detector.describe()
         return [
             SeriesResult(metric, where, Rows(block, i), Rows(block, i), verdict, described)

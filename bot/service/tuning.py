@@ -41,6 +41,9 @@ LADDERS: Mapping[str, tuple[float, ...]] = {
     "autocorr_se": (1.0, 1.5, 2.0, 3.0, 4.0),  # the errors' correlation put down to chance
     "window_up_peak": (0.0, 1.0, 1.35, 1.5, 2.0),  # how far out a rise the window takes must show
     "weekday_z": (0.0, 1.0, 2.0, 3.0, 4.0),  # the weekday's shape's pull to 1, in its own se
+    # How far from zero, in its week's spans, a level counts for relative changes (no 0: that
+    # is the level as it is, the strictest, not the loosest of these).
+    "offset_spans": (2.0, 3.0, 5.0, 8.0, 20.0),
 }
 KNOBS = tuple(LADDERS)
 ROUNDS = 2
