@@ -57,6 +57,11 @@ the engine cannot know what the reference knows, it says so here:
   that it fits better (seasonal.late_match, on the stored bands): the engine reads the values
   for that from the call's window, so with a window shorter than `rows` plus those points the
   first rows keep their own bands where the reference, which has the values, might not.
+- A bucket's `relative_cap` reads the SPAN_DAYS (7) days before its day from the call's window,
+  once a day per key (kept until a value before that day changes in the window's last REDO
+  buckets or the key restarts). The check's 28 days hold them; a window shorter than 8 days
+  gives spans from the part of those days it holds, where the reference reads the values it
+  was given before (a key restarts on a short window only where the medians read further).
 - Row 0 of a key is NaN in both (no history); the reference's resolution there differs (0 vs 1)
   but reaches no band.
 
@@ -384,6 +389,10 @@ class BandEngine:
         # ... kept as counts of the values that break them, so a late fix flips them back
         self._neg = np.zeros(0, dtype=np.int64)
         self._frac = np.zeros(0, dtype=np.int64)
+        # per slot: the day whose relative_cap (before the counts test) was last computed, -1
+        # for none, and that cap: a day's span is taken once, not on every call
+        self._cap_day = np.zeros(0, dtype=np.int64)
+        self._cap = np.zeros(0)
         self._rings = _Rings()
 
     # ---- state -------------------------------------------------------------------------
@@ -444,6 +453,8 @@ class BandEngine:
         self._nonneg = np.zeros(0, dtype=bool)
         self._neg = np.zeros(0, dtype=np.int64)
         self._frac = np.zeros(0, dtype=np.int64)
+        self._cap_day = np.zeros(0, dtype=np.int64)
+        self._cap = np.zeros(0)
 
     def _new_slots(self, n: int) -> np.ndarray:
         taken = [self._free.pop() for _ in range(min(n, len(self._free)))]
@@ -453,6 +464,8 @@ class BandEngine:
             self._rings.grow(start + max(rest, start // 2, _GROW))
             grow = self._rings.capacity - self._end.size
             self._end = np.concatenate([self._end, np.zeros(grow, dtype=np.int64)])
+            self._cap_day = np.concatenate([self._cap_day, np.full(grow, -1, dtype=np.int64)])
+            self._cap = np.concatenate([self._cap, np.full(grow, np.nan)])
             self._start = np.concatenate([self._start, np.zeros(grow, dtype=np.int64)])
             self._counts = np.concatenate([self._counts, np.zeros(grow, dtype=bool)])
             self._nonneg = np.concatenate([self._nonneg, np.zeros(grow, dtype=bool)])
@@ -585,6 +598,7 @@ class BandEngine:
         if restart:
             idx = np.asarray(sorted(restart))
             self._rings.reset(slots[idx])
+            self._cap_day[slots[idx]] = -1
             self._start[slots[idx]] = a
             neg, frac = self._breaks(values[idx])
             self._neg[slots[idx]], self._frac[slots[idx]] = neg, frac
@@ -938,15 +952,25 @@ class BandEngine:
             return out
         pos = g.c + np.arange(first, m)  # grid buckets of the rows
         days = bucket_days(self._origin + pos * lay.step)
-        # The window's buckets from the first day any row's span reads to the last row.
-        start = -((self._origin - (int(days[0]) - SPAN_DAYS) * DAY_NS) // lay.step)
-        start = max(start, window.a)
-        width = window.ring.shape[1]
-        cols = np.arange(start, min(int(pos[-1]) + 1, window.a + width))
-        block = window.ring[window.slots[:, None], (cols - window.a)[None, :]]
-        least = max(DAY_NS // lay.step, 1)
-        col_days = bucket_days(self._origin + cols * lay.step)
-        out[:, first:] = offset_caps(block, col_days, days, det.offset_spans, least)
+        # A day's cap read in an earlier call holds while no value before that day changed:
+        # this call's buckets (from the first new or changed one, g.c) all lie on that day.
+        kept = np.zeros(g.slots.size, dtype=bool)
+        if (self._origin + g.c * lay.step) // DAY_NS == int(days[-1]):
+            kept = self._cap_day[g.slots] == int(days[-1])
+        todo = np.flatnonzero(~kept)
+        if todo.size:
+            # The window's buckets from the first day any row's span reads to the last row.
+            start = -((self._origin - (int(days[0]) - SPAN_DAYS) * DAY_NS) // lay.step)
+            start = max(start, window.a)
+            width = window.ring.shape[1]
+            cols = np.arange(start, min(int(pos[-1]) + 1, window.a + width))
+            block = window.ring[window.slots[todo][:, None], (cols - window.a)[None, :]]
+            least = max(DAY_NS // lay.step, 1)
+            col_days = bucket_days(self._origin + cols * lay.step)
+            out[todo, first:] = offset_caps(block, col_days, days, det.offset_spans, least)
+        out[kept, first:] = self._cap[g.slots[kept]][:, None]
+        self._cap_day[g.slots] = int(days[-1])
+        self._cap[g.slots] = out[:, -1]
         return np.where(counts, np.nan, out)
 
     def _floor(

@@ -1220,7 +1220,10 @@ def offset_caps(
     """`relative_cap` for buckets on the days `wanted` (R,), of each series (rows of
     `values`, S x W, on buckets of days `days` (W,), increasing): `spans` times the series'
     span over the SPAN_DAYS days before, where that span keeps clear of zero (both quantiles
-    on one side of it) and is not 0; else NaN, no cap."""
+    on one side of it) and is not 0; else NaN, no cap. A share (both quantiles within 0..1: a
+    CTR, a success rate) is measured from its nearer end instead: the cap is 1 less its low
+    quantile, which only a share near 1 is closer to than to 0 (a success rate's failures are
+    what move; a CTR of 0.2 keeps its level)."""
     out = np.full((values.shape[0], wanted.size), np.nan)
     if spans <= 0 or wanted.size == 0:
         return out
@@ -1231,7 +1234,8 @@ def offset_caps(
         lo, hi = span_quantiles(values[:, start:stop], least)
         with np.errstate(invalid="ignore", over="ignore"):
             clear = ((lo > 0) | (hi < 0)) & (hi > lo)
-            caps[:, j] = np.where(clear, spans * (hi - lo), np.nan)
+            share = (lo >= 0) & (hi <= 1)
+            caps[:, j] = np.where(share, 1 - lo, np.where(clear, spans * (hi - lo), np.nan))
     return caps[:, inverse.ravel()]
 
 

@@ -189,3 +189,11 @@ def test_bad_arguments_exit_2_with_one_line(args: list[str], says: str, tmp_path
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1 and says in done.stderr, done.stderr
     assert done.stdout == ""
+
+
+def test_offset_spans_off_is_the_strictest_end_of_its_ladder() -> None:
+    """offset_spans 0 measures a level as it is, stricter than any number of spans: from
+    there the search steps to the largest value first, then down, never to 2 at once."""
+    param = detectors.params_of({"method": "seasonal"})["offset_spans"]
+    assert candidates("offset_spans", 0.0, param) == ([20.0, 8.0, 5.0, 3.0, 2.0], [])
+    assert candidates("offset_spans", 5.0, param) == ([3.0, 2.0], [8.0, 20.0])

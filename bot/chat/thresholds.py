@@ -37,7 +37,9 @@ KNOBS: tuple[tuple[str, str, str], ...] = (
                               "a larger k, fewer alerts")),
     ("direction", _("Which moves alert"), _("both, up (rises only) or down (drops only)")),
     ("min_rel_change", _("Smallest change"), _("a smaller difference from the expected value, "
-                                               "as a share of it (0.1 = 10%), never alerts")),
+                                               "as a share of it (0.1 = 10%; of its "
+                                               "offset_spans cap where the level sits far "
+                                               "from zero), never alerts")),
     ("min_abs_change", _("Smallest change in units"), _("the same floor in the metric's own "
                                                         "units (0: none)")),
     ("persist_k", _("Persistence"), _("how many of the last persist_m buckets must be outside "

@@ -8,6 +8,7 @@ candidate is judged against it (the rule is the cheap part of a replay)."""
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -127,8 +128,11 @@ def ladder(knob: str, param: detectors.Param) -> list[float]:
 
 def candidates(knob: str, current: float, param: detectors.Param
                ) -> tuple[list[float], list[float]]:  # fmt: skip
-    """The ladder's values below and above `current`, nearest first, within the Param."""
+    """The ladder's values below and above `current`, nearest first, within the Param.
+    `offset_spans` 0 (the level as it is) stands above all of its ladder: the strictest."""
     values = ladder(knob, param)
+    if knob == "offset_spans" and current == 0:
+        current = math.inf
     return [v for v in reversed(values) if v < current], [v for v in values if v > current]
 
 
