@@ -427,12 +427,17 @@ def run_one(
     mask_gaps: bool = True,
     problems: list[str] | None = None,
     row_step: pd.Timedelta = ROW_STEP,
+    shift: float = 0.0,
 ) -> dict[tuple[str, str], Tally]:
     """Every series in the file, each method in each view; a ValueError naming the file when
     it holds no series this benchmark can score (with `problems`, the ids of a `KPI ID` file
-    that cannot be are noted there and the others scored)."""
+    that cannot be are noted there and the others scored). `shift`: each series moved up by
+    that many times the range between its 5th and 95th percentiles (a what-if: the same
+    series as a level far from zero)."""
     out: dict[tuple[str, str], Tally] = {}
-    for name, value, label in read_all(path, problems, row_step):
+    for name, read_value, label in read_all(path, problems, row_step):
+        spread = float(read_value.quantile(0.95) - read_value.quantile(0.05)) if shift else 0.0
+        value = read_value + shift * spread if shift else read_value
         for key, tally in _run_series(name, value, label, methods=methods, overrides=overrides,
                                       resolve_after=resolve_after, bucket=bucket,
                                       mask_gaps=mask_gaps).items():  # fmt: skip
@@ -585,6 +590,10 @@ def arguments() -> tuple[argparse.Namespace, dict[str, str], pd.Timedelta]:
                         help="how far apart rows are where the timestamps number them (1, 2, "
                              "3, ... as in Yahoo's A1 files, hourly) instead of giving times; "
                              "default 1h")  # fmt: skip
+    parser.add_argument("--shift", type=float, default=0.0, metavar="N",
+                        help="move each series up by N times the range between its 5th and "
+                             "95th percentiles: the same series as a level far from zero "
+                             "(what-if; default 0)")  # fmt: skip
     parser.add_argument("--gaps", choices=("skip", "judge"), default="skip",
                         help="skip: no verdict on a gap in the record (default); judge: score "
                              "the rule's firing as it comes, gaps included")  # fmt: skip
@@ -608,6 +617,8 @@ def heading(args: argparse.Namespace, totals: dict[tuple[str, str], Tally], file
         changed += f"; episodes end after {args.resolve_after} quiet points"
     if args.gaps == "judge":
         changed += "; gaps judged by the rule as they come"
+    if args.shift:
+        changed += f"; each series moved up by {args.shift:g} times its 5th-95th percentile range"
     first = totals[next(iter(totals))]
     print(f"{first.series} series from {files} files in {args.data}; "
           f"warm-up 14 days; {wall:.0f} s wall with {args.jobs} jobs{changed}")  # fmt: skip
@@ -633,7 +644,8 @@ def main() -> None:
     skipped: list[str] = []
     unscored = 0  # files with nothing scored
     with ProcessPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
-        one = partial(run_file, mask_gaps=args.gaps == "skip", row_step=row_step)
+        one = partial(run_file, mask_gaps=args.gaps == "skip", row_step=row_step,
+                      shift=args.shift)  # fmt: skip
         jobs = pool.map(one, files, [methods] * len(files), [overrides] * len(files),
                         [args.resolve_after] * len(files), [args.bucket] * len(files))  # fmt: skip
         for result, problems in jobs:
