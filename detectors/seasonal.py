@@ -1228,14 +1228,20 @@ def offset_caps(
     if spans <= 0 or wanted.size == 0:
         return out
     unique, inverse = np.unique(wanted, return_inverse=True)
-    caps = np.full((values.shape[0], unique.size), np.nan)
-    for j, day in enumerate(unique):
-        start, stop = np.searchsorted(days, [day - SPAN_DAYS, day])
-        lo, hi = span_quantiles(values[:, start:stop], least)
-        with np.errstate(invalid="ignore", over="ignore"):
-            clear = ((lo > 0) | (hi < 0)) & (hi > lo)
-            share = (lo >= 0) & (hi <= 1)
-            caps[:, j] = np.where(share, 1 - lo, np.where(clear, spans * (hi - lo), np.nan))
+    starts = np.searchsorted(days, unique - SPAN_DAYS)
+    widths = np.searchsorted(days, unique) - starts
+    series = values.shape[0]
+    lo, hi = np.full((series, unique.size), np.nan), np.full((series, unique.size), np.nan)
+    # The days whose spans read as many buckets, all at once (a row per series and day).
+    for width in np.unique(widths):
+        at = np.flatnonzero(widths == width)
+        block = values[:, starts[at][:, None] + np.arange(width)[None, :]]
+        low, high = span_quantiles(block.reshape(series * at.size, width), least)
+        lo[:, at], hi[:, at] = low.reshape(series, at.size), high.reshape(series, at.size)
+    with np.errstate(invalid="ignore", over="ignore"):
+        clear = ((lo > 0) | (hi < 0)) & (hi > lo)
+        share = (lo >= 0) & (hi <= 1)
+        caps = np.where(share, 1 - lo, np.where(clear, spans * (hi - lo), np.nan))
     return caps[:, inverse.ravel()]
 
 
