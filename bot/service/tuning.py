@@ -1,14 +1,13 @@
 """`alertbot tune`: per metric, the settings of the band and the rule that its own history
 says work best, searched one knob at a time from the settings in force.
 
-Pure apart from the thread it runs in: a Collected history in, choices out. A band depends only
-on the detector's settings, so it is computed once per distinct detector spec and every rule
-candidate is judged against it (the rule is the cheap part of a replay)."""
+Pure apart from the thread it runs in: a Collected history in, choices out. A band is computed
+once per distinct detector spec and every rule candidate judged against it (the rule is the
+cheap part of a replay)."""
 
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -42,9 +41,7 @@ LADDERS: Mapping[str, tuple[float, ...]] = {
     "autocorr_se": (1.0, 1.5, 2.0, 3.0, 4.0),  # the errors' correlation put down to chance
     "window_up_peak": (0.0, 1.0, 1.35, 1.5, 2.0),  # how far out a rise the window takes must show
     "weekday_z": (0.0, 1.0, 2.0, 3.0, 4.0),  # the weekday's shape's pull to 1, in its own se
-    # How far from zero, in its week's spans, a level counts for relative changes (no 0: that
-    # is the level as it is, the strictest, not the loosest of these).
-    "offset_spans": (2.0, 3.0, 5.0, 8.0, 20.0),
+    "offset_spans": (2.0, 3.0, 5.0, 8.0, 20.0),  # spans a level counts as; 0 (off) is strictest
 }
 KNOBS = tuple(LADDERS)
 ROUNDS = 2
@@ -104,9 +101,8 @@ class Choice:
         return [f"/set {self.metric} {k} {_shown(v)}" for k, v in self.changes.items()]
 
     def snippet(self) -> list[str]:
-        """The metric's catalogue detector table with the changes: its other settings (guards
-        such as min_abs_change, and what /set changed) are kept, so pasting it over the old
-        table loses nothing."""
+        """The metric's catalogue detector table with the changes, its other settings (guards,
+        what /set changed) kept: pasting it over the old table loses nothing."""
         settings = {"method": "seasonal", **self.detector, **self.overridden, "k": self.k,
                     **self.changes}  # fmt: skip
         lines = [f"[metrics.{self.metric}.detector]"]
@@ -128,11 +124,10 @@ def ladder(knob: str, param: detectors.Param) -> list[float]:
 
 def candidates(knob: str, current: float, param: detectors.Param
                ) -> tuple[list[float], list[float]]:  # fmt: skip
-    """The ladder's values below and above `current`, nearest first, within the Param.
-    `offset_spans` 0 (the level as it is) stands above all of its ladder: the strictest."""
+    """The ladder's values below and above `current`, nearest first, within the Param
+    (`offset_spans` 0, the level as it is, stands above its ladder: the strictest)."""
     values = ladder(knob, param)
-    if knob == "offset_spans" and current == 0:
-        current = math.inf
+    current = float("inf") if knob == "offset_spans" and current == 0 else current
     return [v for v in reversed(values) if v < current], [v for v in values if v > current]
 
 
@@ -145,10 +140,8 @@ def better(new: Outcome, old: Outcome, keep: bool = False) -> bool:
     if not old.met:
         return new.false < old.false or (new.false == old.false
                                          and len(new.caught) > len(old.caught))  # fmt: skip
-    if not new.met:
-        return False
-    if len(new.caught) != len(old.caught):
-        return len(new.caught) > len(old.caught)
+    if not new.met or len(new.caught) != len(old.caught):
+        return new.met and len(new.caught) > len(old.caught)
     return set(new.caught) >= set(old.caught) and new.false < old.false
 
 
