@@ -551,7 +551,8 @@ class SeasonalDetector(Detector):
         "offset_spans": Param(
             float, 5.0, 0.0, 1000.0,
             "a level further from 0 than this many of its week's spans (1st-99th pct) counts as "
-            "that far for relative changes and the narrowest width (0 = off)",
+            "that far for relative changes and the narrowest width: smaller, more alerts (0 = "
+            "off; no effect on counts; a share near 1 counts from 1)",
         ),
         "counts": Param(
             str,
@@ -1220,10 +1221,10 @@ def offset_caps(
     """`relative_cap` for buckets on the days `wanted` (R,), of each series (rows of
     `values`, S x W, on buckets of days `days` (W,), increasing): `spans` times the series'
     span over the SPAN_DAYS days before, where that span keeps clear of zero (both quantiles
-    on one side of it) and is not 0; else NaN, no cap. A share (both quantiles within 0..1: a
-    CTR, a success rate) is measured from its nearer end instead: the cap is 1 less its low
-    quantile, which only a share near 1 is closer to than to 0 (a success rate's failures are
-    what move; a CTR of 0.2 keeps its level)."""
+    on one side of it) and is not 0; else NaN, no cap. A share (both quantiles within 0..1, not
+    equal: a CTR, a success rate) is measured from its nearer end instead: the cap is 1 less
+    its low quantile, whatever `spans` says but 0, which only a share near 1 is closer to than
+    to 0 (a success rate's failures are what move; a CTR of 0.2 keeps its level)."""
     out = np.full((values.shape[0], wanted.size), np.nan)
     if spans <= 0 or wanted.size == 0:
         return out
@@ -1240,7 +1241,7 @@ def offset_caps(
         lo[:, at], hi[:, at] = low.reshape(series, at.size), high.reshape(series, at.size)
     with np.errstate(invalid="ignore", over="ignore"):
         clear = ((lo > 0) | (hi < 0)) & (hi > lo)
-        share = (lo >= 0) & (hi <= 1)
+        share = (lo >= 0) & (hi <= 1) & (hi > lo)
         caps = np.where(share, 1 - lo, np.where(clear, spans * (hi - lo), np.nan))
     return caps[:, inverse.ravel()]
 

@@ -987,13 +987,14 @@ def test_a_level_far_from_zero_is_judged_by_its_own_span(seed: int) -> None:
 def test_counts_and_levels_near_zero_keep_the_level_as_their_measure() -> None:
     """The level stays the measure where a relative change of it is what matters: no cap
     for a count (5,000 events a bucket, zero is its own), a series crossing zero, or a week
-    of a constant (no span to measure by); and a cap above the level for a series whose
-    day swings from half to one and a half times its mean."""
+    of a constant, a share's included (no span to measure by); and a cap above the level for
+    a series whose day swings from half to one and a half times its mean."""
     rng = np.random.default_rng(4)
     index = pd.date_range("2026-10-01", periods=21 * DAY, freq=STEP, tz="UTC")
     count = pd.Series(rng.poisson(5000, index.size).astype(float), index=index)
     constant = pd.Series(np.full(index.size, 3.25), index=index)
-    for series in (count, crossing_zero(4), constant):
+    share = pd.Series(np.full(index.size, 0.995), index=index)  # a rate that never moved
+    for series in (count, crossing_zero(4), constant, share):
         band = detectors.build(detectors.DEFAULT_SPEC).band(series)
         assert band["relative_cap"].isna().all()
     band = detectors.build(detectors.DEFAULT_SPEC).band(seasonal(21, level=1.0))

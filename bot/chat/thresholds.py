@@ -37,9 +37,9 @@ KNOBS: tuple[tuple[str, str, str], ...] = (
                               "a larger k, fewer alerts")),
     ("direction", _("Which moves alert"), _("both, up (rises only) or down (drops only)")),
     ("min_rel_change", _("Smallest change"), _("a smaller difference from the expected value, "
-                                               "as a share of it (0.1 = 10%; of its "
-                                               "offset_spans cap where the level sits far "
-                                               "from zero), never alerts")),
+                                               "as a share of it (0.1 = 10%; far from zero, of "
+                                               "offset_spans times its week's span where that "
+                                               "is less), never alerts")),
     ("min_abs_change", _("Smallest change in units"), _("the same floor in the metric's own "
                                                         "units (0: none)")),
     ("persist_k", _("Persistence"), _("how many of the last persist_m buckets must be outside "
@@ -78,7 +78,8 @@ PARAM_HELP: tuple[str, ...] = (
     _("narrowest half-width, as a share of expected"),
     _("a point may fit the band of a point up to this many minutes before"),
     _("a level further from 0 than this many of its week's spans (1st-99th pct) counts as that "
-      "far for relative changes and the narrowest width (0 = off)"),
+      "far for relative changes and the narrowest width: smaller, more alerts (0 = off; no "
+      "effect on counts; a share near 1 counts from 1)"),
     _("event counts: never narrower than Poisson, a missing bucket alerts (auto: whole "
       "non-negative values)"),
     _("previous buckets whose quartiles make the band"),
