@@ -965,9 +965,8 @@ class BandEngine:
             width = window.ring.shape[1]
             cols = np.arange(start, min(int(pos[-1]) + 1, window.a + width))
             block = window.ring[window.slots[todo][:, None], (cols - window.a)[None, :]]
-            least = max(DAY_NS // lay.step, 1)
             col_days = bucket_days(self._origin + cols * lay.step)
-            out[todo, first:] = offset_caps(block, col_days, days, det.offset_spans, least)
+            out[todo, first:] = offset_caps(block, col_days, days, det.offset_spans, lay.step)
         out[kept, first:] = self._cap[g.slots[kept]][:, None]
         self._cap_day[g.slots] = int(days[-1])
         self._cap[g.slots] = out[:, -1]

@@ -719,8 +719,9 @@ class SeasonalDetector(Detector):
         if self.offset_spans <= 0 or self._is_counts(values):
             return cap
         days = bucket_days(pd.DatetimeIndex(index).as_unit("ns").asi8)
-        least = max(DAY_NS // max(int(pd.Timedelta(step).value), 1), 1)
-        cap[first:] = offset_caps(values[None, :], days, days[first:], self.offset_spans, least)[0]
+        step_ns = int(pd.Timedelta(step).value)
+        spans = self.offset_spans
+        cap[first:] = offset_caps(values[None, :], days, days[first:], spans, step_ns)[0]
         return cap
 
     def _floor(
@@ -1216,18 +1217,20 @@ def span_quantiles(block: np.ndarray, least: int) -> tuple[np.ndarray, np.ndarra
 
 
 def offset_caps(
-    values: np.ndarray, days: np.ndarray, wanted: np.ndarray, spans: float, least: int
+    values: np.ndarray, days: np.ndarray, wanted: np.ndarray, spans: float, step_ns: int
 ) -> np.ndarray:
     """`relative_cap` for buckets on the days `wanted` (R,), of each series (rows of
-    `values`, S x W, on buckets of days `days` (W,), increasing): `spans` times the series'
-    span over the SPAN_DAYS days before, where that span keeps clear of zero (both quantiles
-    on one side of it) and is not 0; else NaN, no cap. A share (both quantiles within 0..1, not
+    `values`, S x W, on buckets of days `days` (W,), increasing, `step_ns` apart): `spans`
+    times the series' span over the SPAN_DAYS days before (from at least a day's worth), where
+    that span keeps clear of zero (both quantiles on one side of it) and is not 0; else NaN, no
+    cap. A share (both quantiles within 0..1, not
     equal: a CTR, a success rate) is measured from its nearer end instead: the cap is 1 less
     its low quantile, whatever `spans` says but 0, which only a share near 1 is closer to than
     to 0 (a success rate's failures are what move; a CTR of 0.2 keeps its level)."""
     out = np.full((values.shape[0], wanted.size), np.nan)
     if spans <= 0 or wanted.size == 0:
         return out
+    least = max(DAY_NS // max(step_ns, 1), 1)  # a day's worth of buckets at `step_ns`
     unique, inverse = np.unique(wanted, return_inverse=True)
     starts = np.searchsorted(days, unique - SPAN_DAYS)
     widths = np.searchsorted(days, unique) - starts
