@@ -664,6 +664,8 @@ class Rule:
 
     def verdict(self, series: pd.Series, band: pd.DataFrame) -> Verdict:
         """The last bucket's verdict under this rule (only the rows its windows need)."""
+        if series.empty:
+            raise ValueError("cannot judge an empty series: pass at least its last bucket")
         tail = self.verdict_rows(_fineness(series.index[-USUAL_WINDOW:]))
         table = self.evaluate(series.iloc[-tail:], band.iloc[-tail:])
         row = table.iloc[-1]

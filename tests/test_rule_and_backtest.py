@@ -45,6 +45,14 @@ def test_rule_verdicts(values: list[float], status: Status, reason: str) -> None
     assert reason in verdict.reason
 
 
+def test_an_empty_series_gets_a_verdict_error_that_says_what_to_pass() -> None:
+    """No bucket to judge: a ValueError that says so (it was a bare IndexError), as the
+    detectors' own `verdict` says it."""
+    series, band = flat([])
+    with pytest.raises(ValueError, match="empty series"):
+        Rule().verdict(series, band)
+
+
 def test_effect_guards_hold_back_small_moves() -> None:
     """Outside a very narrow band but only 3% off: the relative guard keeps it quiet."""
     series, band = flat([100, 97, 97, 97], half=1.0)
