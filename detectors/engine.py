@@ -112,6 +112,8 @@ from detectors.seasonal import (
     seasonal_period,
     settled,
     shape_se,
+    share_resolution,
+    sparse_lag,
     weekday_points,
     widths_of,
 )
@@ -165,6 +167,7 @@ class _Layout:
     confirm: int
     pooled_window: int
     late: int  # points before each whose band it may fit instead of its own (late_match)
+    sparse_lag: int  # buckets between a bucket and the week its sparse floor reads
 
     @classmethod
     def of(cls, det: SeasonalDetector, step_ns: int) -> _Layout:
@@ -199,6 +202,7 @@ class _Layout:
             confirm=max(round(pph), 2),
             pooled_window=max(period, cold),
             late=late_points(det.late_minutes, step),
+            sparse_lag=sparse_lag(period),
         )
 
 
@@ -324,10 +328,11 @@ def _roll(
     least: int,
     *,
     q: float | None = None,
+    lag: int = 0,
 ) -> np.ndarray:
     """pandas' causal rolling median (q None) or linear quantile over the `width` buckets
-    before new row rows[k] of key who[k]: windows sorted for keys with few such rows, pandas'
-    own rolling pass over the key's buckets for keys with many (a batch)."""
+    before new row rows[k] - lag of key who[k]: windows sorted for keys with few such rows,
+    pandas' own rolling pass over the key's buckets for keys with many (a batch)."""
     out = np.empty(who.size)
     if who.size == 0:
         return out
@@ -338,12 +343,12 @@ def _roll(
     step = max(1, BLOCK_BYTES // (width * 8))
     for lo in range(0, light.size, step):
         sel = light[lo : lo + step]
-        win = past.pairs(who[sel], rows[sel], width)
+        win = past.pairs(who[sel], rows[sel], width + lag)[:, :width]
         out[sel] = _rolling_median(win, least) if q is None else _rolling_quantile(win, q, least)
     if not heavy.any():
         return out
     many = keys[heavy]
-    cols = (past.c + np.arange(-width, 0)) % past.ring.shape[1]
+    cols = (past.c + np.arange(-width - lag, 0)) % past.ring.shape[1]
     full = np.concatenate([past.ring[past.slots[many][:, None], cols[None, :]], past.new[many]], 1)
     rolled = pd.DataFrame(np.where(np.isinf(full), np.nan, full).T).rolling(
         width, min_periods=least
@@ -434,7 +439,7 @@ class BandEngine:
             rings.add(name, rw + r, f64, np.nan)
         rings.add("units", layout.noise_window + r, f64, np.nan)
         rings.add("inside", layout.noise_window + r, bool, False)
-        rings.add("size", layout.week + r, f64, np.nan)
+        rings.add("size", layout.week + layout.sparse_lag + r, f64, np.nan)
         rings.add("ex", layout.week + 1 + r, u16, 0)
         rings.add("fi", layout.week + 1 + r, u16, 0)
         rings.add("fce", layout.pooled_window + r, f64, np.nan)
@@ -977,7 +982,7 @@ class BandEngine:
     ) -> np.ndarray:
         """SeasonalDetector._floor, with counts-ness per series."""
         floor = self.detector.min_rel_width * relative_to(expected, cap)
-        floor = np.fmax(floor, RESOLUTION_SD * resolution)
+        floor = np.fmax(floor, RESOLUTION_SD * share_resolution(resolution, expected, counts))
         return np.where(counts, np.maximum(floor, np.sqrt(np.maximum(expected, 1.0))), floor)
 
     def _rebase(self, g: _Group, e: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -1077,7 +1082,7 @@ class BandEngine:
         assert lay is not None
         out = np.zeros(errors.shape)
         size = np.abs(errors)
-        size[:, : max(0, g.first_wide - lay.week)] = np.nan
+        size[:, : max(0, g.first_wide - lay.week - lay.sparse_lag)] = np.nan
         psize = g.past("size", size)
         finite = np.isfinite(size)
         with np.errstate(invalid="ignore"):
@@ -1094,7 +1099,9 @@ class BandEngine:
             return out
         q = float(np.clip(1 - det.sparse_per_day / lay.period, 0.5, 1.0))
         who, j = np.nonzero(sparse)
-        out[who, j] = np.nan_to_num(_roll(psize, who, j, lay.week, lay.period, q=q))
+        out[who, j] = np.nan_to_num(
+            _roll(psize, who, j, lay.week, lay.period, q=q, lag=lay.sparse_lag)
+        )
         return out
 
 

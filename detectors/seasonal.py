@@ -92,6 +92,10 @@ SPARSE = ", sparse"  # the width is the sparse floor: sums of buckets mean littl
 # A series is sparse where this share of the last week's forecast errors is exactly 0: below
 # half already (a mean of a few events is 0 most of the time, and its rare blips vary).
 SPARSE_SHARE = 0.3
+# The sparse floor reads the week that ended this many hours before a bucket: an excursion
+# that is still going on (an error rate held at 0 that jumps to 10%) must not set its own floor
+# within two buckets and stop alerting; after this long it counts as one the series makes.
+SPARSE_LAG_HOURS = 6
 # A series' span, for `offset_spans`: its SPAN_Q to 1 - SPAN_Q quantiles over the SPAN_DAYS whole
 # (UTC) days before a bucket's day, from at least a day's worth of values. Whole days, so a
 # bucket's span changes once a day and the band engine computes it once a day per series.
@@ -732,8 +736,9 @@ class SeasonalDetector(Detector):
         stored with: an expected 0 or a constant still has a width), and for counts Poisson
         noise."""
         floor = self.min_rel_width * relative_to(expected, cap)
-        floor = np.fmax(floor, RESOLUTION_SD * resolution)
-        if self._is_counts(values):
+        counts = self._is_counts(values)
+        floor = np.fmax(floor, RESOLUTION_SD * share_resolution(resolution, expected, counts))
+        if counts:
             # Counts: never narrower than Poisson noise, so a quiet series is not flagged for
             # the difference between 0 and 2 events.
             floor = np.maximum(floor, np.sqrt(np.maximum(expected, 1.0)))
@@ -1011,12 +1016,13 @@ class SeasonalDetector(Detector):
         or a value that mostly repeats): there the spread at each time of day says 0, and every
         rare non-zero value would fire. Where SPARSE_SHARE (30%) of the last week's errors are
         exactly 0, the band is never narrower than the excursion the series makes `sparse_per_day`
-        times a day (over the last week, all times of day together). The default, 0.15, is
-        about once a week: a floor the series crosses once a day would be crossed, and would
-        alert, about once a day."""
+        times a day (over the week that ended SPARSE_LAG_HOURS before, all times of day
+        together). The default, 0.15, is about once a week: a floor the series crosses once a
+        day would be crossed, and would alert, about once a day."""
         out = np.zeros(errors.size)
         window = 7 * max(period, 1)
-        start = max(0, first - window)
+        lag = sparse_lag(period)
+        start = max(0, first - window - lag)
         if self.sparse_per_day <= 0 or start >= errors.size or period < 2:
             return out
         size = np.abs(errors[start:])
@@ -1026,9 +1032,10 @@ class SeasonalDetector(Detector):
             return out  # not a sparse series: spare the rolling quantile
         q = float(np.clip(1 - self.sparse_per_day / period, 0.5, 1.0))
         tail = pd.Series(size).rolling(window, min_periods=period).quantile(q).to_numpy()
-        # Causal: the floor for a point comes from the points before it.
+        # Causal: the floor for a point comes from the points before it; its size from those
+        # before the lag.
         share = np.concatenate([[np.nan], share[:-1]])
-        tail = np.concatenate([[np.nan], tail[:-1]])
+        tail = np.concatenate([np.full(min(1 + lag, tail.size), np.nan), tail[: -1 - lag]])
         out[start:] = np.where(share >= SPARSE_SHARE, np.nan_to_num(tail), 0.0)
         return out
 
@@ -1155,6 +1162,22 @@ def _binomial(expected: np.ndarray, weight: pd.Series) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         binomial = np.sqrt(share * (1 - share) / np.maximum(trials, 1.0))
     return np.where(np.isfinite(binomial), binomial, 0.0)
+
+
+def sparse_lag(period: int) -> int:
+    """SPARSE_LAG_HOURS in buckets, for a day of `period` buckets."""
+    return round(SPARSE_LAG_HOURS * period / 24)
+
+
+def share_resolution(
+    resolution: np.ndarray, expected: np.ndarray, counts: bool | np.ndarray
+) -> np.ndarray:
+    """The resolution a floor reads: whole numbers tell none where a series that is not
+    counts sits within 1 of zero (a success rate held at exactly 1 or an error rate at 0: its
+    step of 1 is the whole scale, and would hide a fall from 100% to 0%)."""
+    with np.errstate(invalid="ignore"):
+        told = np.asarray(counts) | (resolution < 1) | ~(np.abs(expected) <= 1)
+    return np.where(told, resolution, 0.0)
 
 
 def _resolution(values: np.ndarray) -> np.ndarray:

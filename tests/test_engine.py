@@ -213,6 +213,28 @@ def test_zero_heavy_decimals_use_the_sparse_floor() -> None:
     assert any(", sparse" in str(b) for b in out.basis.ravel())
 
 
+@pytest.mark.parametrize(("step", "per_day"), [("15min", 96), ("5min", 288)])
+@pytest.mark.parametrize("counts", ["auto", "no"])
+def test_a_rate_held_at_zero_or_one_then_broken_matches_the_reference(
+    step: str, per_day: int, counts: str
+) -> None:
+    """An error rate held at exactly 0 (with rare blips) that jumps to 10%, and a success rate
+    held at exactly 1 that falls to 0, arriving bucket by bucket: the sparse floor from the
+    week before its lag and the resolution a share's whole numbers do not tell match."""
+    n = per_day * 21 + 30
+    rng = np.random.default_rng(5)
+    errors = np.where(rng.random(n) < 0.002, 0.05, 0.0)
+    errors[-30:] = 0.1034
+    success = np.ones(n)
+    success[-30:] = 0.0
+    values = np.vstack([errors, success])
+    det = SeasonalDetector(counts=counts)
+    _, out, end = _feed(det, values, _index(n, step), window=per_day * 21, steps=30)
+    _check_all(det, values, _index(n, step), out, end)
+    # The jump stays outside its own band for SPARSE_LAG_HOURS (6: 24 buckets at 15 minutes).
+    assert (out.upper[0, -30:-8] < 0.1034).all()
+
+
 def test_noisy_day_widens_through_the_inside_chain() -> None:
     """A day with three times the usual noise: the widening (and which buckets count as noise)
     matches, and the band really is wider than without the noise rule."""

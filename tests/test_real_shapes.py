@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 import detectors
+import detectors.seasonal as seasonal_module
 from detectors import Status
 from detectors.seasonal import _trailing_sum, carried, carry_terms, near_least, near_width
 from detectors.verdicts import verdicts
@@ -64,6 +65,43 @@ def test_zero_heavy_decimals_keep_a_band_and_stay_quiet() -> None:
     assert fire.iloc[-10]
     without = firing(series, tail=0, sparse_per_day=0)
     assert episodes(without.iloc[-7 * DAY : -12]) > 20
+
+
+@pytest.mark.parametrize("jump", [0.1034, 0.0312])
+def test_an_error_rate_held_at_zero_alerts_for_as_long_as_it_jumps(
+    jump: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error rate at exactly 0 but for blips about once a day, that jumps for three hours:
+    every bucket after the first fires, and the blips of the two weeks before stay quiet.
+    Before, the sparse floor (the excursion the series makes about once a week) read the
+    jump's own first buckets and took it in after two of them; it now reads the week that
+    ended SPARSE_LAG_HOURS before."""
+    rng = np.random.default_rng(11)
+    n = 21 * DAY
+    values = np.where(rng.random(n) < 0.01, 0.004, 0.0)  # about once a day
+    values[-12:] = jump
+    index = pd.date_range("2026-10-01", periods=n, freq=STEP, tz="UTC")
+    series = pd.Series(values, index=index)
+    fire = firing(series)
+    assert fire.iloc[-11:].all()
+    assert episodes(fire.iloc[7 * DAY : -12]) == 0
+    monkeypatch.setattr(seasonal_module, "SPARSE_LAG_HOURS", 0)
+    assert firing(series).iloc[-11:].sum() <= 2
+
+
+@pytest.mark.parametrize("counts", ["auto", "no"])
+def test_a_success_rate_held_at_exactly_one_alerts_when_it_falls(counts: str) -> None:
+    """A success rate at exactly 1 for three weeks (whole numbers: as the checker declares a
+    ratio, counts=no, or told by its values) that falls to 0.85, or to 0 (declared): it fires.
+    Its whole numbers used to read as a resolution of 1, a band of +-1.6 around a rate."""
+    n = 21 * DAY
+    index = pd.date_range("2026-10-01", periods=n, freq=STEP, tz="UTC")
+    for fallen in ([0.85] if counts == "auto" else [0.85, 0.0]):
+        values = np.ones(n)
+        values[-8:] = fallen
+        fire = firing(pd.Series(values, index=index), counts=counts)
+        assert fire.iloc[-7:].all(), fallen
+        assert not fire.iloc[:-8].any()
 
 
 def crossing_zero(seed: int, days: int = 21) -> pd.Series:
