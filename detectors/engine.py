@@ -328,14 +328,17 @@ def _roll(
     least: int,
     *,
     q: float | None = None,
-    lag: int = 0,
+    lag: np.ndarray | None = None,
+    reach: int = 0,
 ) -> np.ndarray:
     """pandas' causal rolling median (q None) or linear quantile over the `width` buckets
-    before new row rows[k] - lag of key who[k]: windows sorted for keys with few such rows,
-    pandas' own rolling pass over the key's buckets for keys with many (a batch)."""
+    before new row rows[k] - lag[k] (0 <= lag <= reach; None: 0) of key who[k]: windows sorted
+    for keys with few such rows, pandas' own rolling pass over the key's buckets for keys with
+    many (a batch)."""
     out = np.empty(who.size)
     if who.size == 0:
         return out
+    back = np.zeros(who.size, dtype=np.int64) if lag is None else reach - lag
     order = np.argsort(who, kind="stable")
     keys, starts, counts = np.unique(who[order], return_index=True, return_counts=True)
     heavy = counts > HEAVY
@@ -343,12 +346,14 @@ def _roll(
     step = max(1, BLOCK_BYTES // (width * 8))
     for lo in range(0, light.size, step):
         sel = light[lo : lo + step]
-        win = past.pairs(who[sel], rows[sel], width + lag)[:, :width]
+        win = past.pairs(who[sel], rows[sel], width + reach)
+        if reach:
+            win = np.take_along_axis(win, back[sel][:, None] + np.arange(width)[None, :], 1)
         out[sel] = _rolling_median(win, least) if q is None else _rolling_quantile(win, q, least)
     if not heavy.any():
         return out
     many = keys[heavy]
-    cols = (past.c + np.arange(-width - lag, 0)) % past.ring.shape[1]
+    cols = (past.c + np.arange(-width - reach, 0)) % past.ring.shape[1]
     full = np.concatenate([past.ring[past.slots[many][:, None], cols[None, :]], past.new[many]], 1)
     rolled = pd.DataFrame(np.where(np.isinf(full), np.nan, full).T).rolling(
         width, min_periods=least
@@ -356,7 +361,25 @@ def _roll(
     done = (rolled.median() if q is None else rolled.quantile(q)).to_numpy()
     for k, (start, count) in enumerate(zip(starts[heavy], counts[heavy], strict=True)):
         sel = order[start : start + count]
-        out[sel] = done[rows[sel] + width - 1, k]
+        out[sel] = done[rows[sel] + back[sel] + width - 1, k]
+    return out
+
+
+def _excursions(past: _Past, who: np.ndarray, rows: np.ndarray, reach: int) -> np.ndarray:
+    """Per pair, how many buckets in a row just before new row rows[k] of key who[k] are
+    finite and off 0 (absolute errors), up to `reach`: excursion_runs before it."""
+    out = np.zeros(who.size, dtype=np.int64)
+    if reach == 0:
+        return out
+    step = max(1, BLOCK_BYTES // (reach * 8))
+    for lo in range(0, who.size, step):
+        sel = slice(lo, lo + step)
+        win = past.pairs(who[sel], rows[sel], reach)
+        with np.errstate(invalid="ignore"):
+            off = np.isfinite(win) & (win > 1e-12)
+        # The buckets off 0 since the last one that was not (all of them where none was).
+        last = np.where(off, -1, np.arange(reach)[None, :]).max(axis=1)
+        out[sel] = reach - 1 - last
     return out
 
 
@@ -417,6 +440,7 @@ class BandEngine:
         self._reads = np.unique(np.concatenate(shifted)).astype(np.int64)
         rings.add("v", 2 * r, f64, np.nan)
         rings.add("most", 1 + r, f64, 0.0)
+        rings.add("out", 1 + r, f64, 0.0)
         rings.add("seen", 1 + r, f64, 0.0)
         rings.add("err1", lag + r, f32, np.nan)
         rings.add("err2", lag + r, f32, np.nan)
@@ -706,12 +730,13 @@ class BandEngine:
             counts = self._counts[g.slots][:, None]
         else:
             counts = np.full((g.slots.size, 1), det.counts == "yes")
-        resolution, seen = self._running(g)
+        resolution, seen, share = self._running(g)
         median, weekly, unpulled, shape_error = self._median(g)
         # Pass 1: which points look normal.
         loose = self._scale(g.past("err1", np.abs(v - median).astype(np.float32)), g.first_loose)
         cap = self._caps(g, counts)
-        floor0 = self._floor(median, resolution, counts, cap)
+        kinds = (counts, share)
+        floor0 = self._floor(median, resolution, kinds, cap)
         with np.errstate(invalid="ignore"):
             inlier = np.abs(v - median) <= det.level_inlier * np.maximum(loose, floor0)
         # Pass 2: the level from normal-looking points, a lasting shift re-based.
@@ -729,7 +754,7 @@ class BandEngine:
         scale, above, below = self._widths(err2, g.first_wide, lay.near, sides=True)
         basis = np.where(np.isfinite(scale), np.where(weekly, 1, 2), 0).astype(np.int8)
         expected, scale, basis = self._cold(g, expected, scale, basis, seen)
-        floor = self._floor(expected, resolution, counts, cap)
+        floor = self._floor(expected, resolution, kinds, cap)
         if weight is not None:
             share = np.clip(expected, 0.0, 1.0)
             with np.errstate(divide="ignore", invalid="ignore"):
@@ -751,17 +776,24 @@ class BandEngine:
         g.new.update(oe=final, ol=lower, ou=final + half * above, ob=code.astype(np.int8),
                      oa=autocorr, oc=np.where(known, cap, np.nan))  # fmt: skip
 
-    def _running(self, g: _Group) -> tuple[np.ndarray, np.ndarray]:
-        """Per new row: the resolution of the values before it, and how many were finite."""
+    def _running(self, g: _Group) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per new row: the resolution of the values before it, how many were finite, and
+        whether all were within 0..1 (shares_before)."""
         prev_most = g.prev("most")
         most = np.maximum.accumulate(np.concatenate([prev_most[:, None], _places(g.v)], 1), 1)
         g.new["most"] = most[:, 1:]
         before = most[:, :-1]
         resolution = np.where(before >= DECIMALS_MAX, 0.0, 10.0**-before)
+        with np.errstate(invalid="ignore"):
+            beyond = np.isfinite(g.v) & ((g.v < 0) | (g.v > 1))
+        prev_out = g.prev("out").astype(bool)
+        out = np.logical_or.accumulate(np.concatenate([prev_out[:, None], beyond], 1), 1)
+        g.new["out"] = out[:, 1:].astype(np.float64)
         prev_seen = g.prev("seen")
         seen_incl = _totals(prev_seen, np.isfinite(g.v).astype(float))
         g.new["seen"] = seen_incl
-        return resolution, np.concatenate([prev_seen[:, None], seen_incl[:, :-1]], axis=1)
+        seen = np.concatenate([prev_seen[:, None], seen_incl[:, :-1]], axis=1)
+        return resolution, seen, ~out[:, :-1]
 
     def _median(self, g: _Group) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """SeasonalDetector._median: the same-slot median, scaled to the weekday by the rolling
@@ -978,11 +1010,17 @@ class BandEngine:
         return np.where(counts, np.nan, out)
 
     def _floor(
-        self, expected: np.ndarray, resolution: np.ndarray, counts: np.ndarray, cap: np.ndarray
+        self,
+        expected: np.ndarray,
+        resolution: np.ndarray,
+        kinds: tuple[np.ndarray, np.ndarray],
+        cap: np.ndarray,
     ) -> np.ndarray:
-        """SeasonalDetector._floor, with counts-ness per series."""
+        """SeasonalDetector._floor, with counts-ness and share-ness (`kinds`) per series."""
+        counts, share = kinds
         floor = self.detector.min_rel_width * relative_to(expected, cap)
-        floor = np.fmax(floor, RESOLUTION_SD * share_resolution(resolution, expected, counts))
+        told = share_resolution(resolution, expected, counts, share)
+        floor = np.fmax(floor, RESOLUTION_SD * told)
         return np.where(counts, np.maximum(floor, np.sqrt(np.maximum(expected, 1.0))), floor)
 
     def _rebase(self, g: _Group, e: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -1099,8 +1137,9 @@ class BandEngine:
             return out
         q = float(np.clip(1 - det.sparse_per_day / lay.period, 0.5, 1.0))
         who, j = np.nonzero(sparse)
+        lag = _excursions(psize, who, j, lay.sparse_lag)
         out[who, j] = np.nan_to_num(
-            _roll(psize, who, j, lay.week, lay.period, q=q, lag=lay.sparse_lag)
+            _roll(psize, who, j, lay.week, lay.period, q=q, lag=lag, reach=lay.sparse_lag)
         )
         return out
 

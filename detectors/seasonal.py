@@ -92,9 +92,10 @@ SPARSE = ", sparse"  # the width is the sparse floor: sums of buckets mean littl
 # A series is sparse where this share of the last week's forecast errors is exactly 0: below
 # half already (a mean of a few events is 0 most of the time, and its rare blips vary).
 SPARSE_SHARE = 0.3
-# The sparse floor reads the week that ended this many hours before a bucket: an excursion
-# that is still going on (an error rate held at 0 that jumps to 10%) must not set its own floor
-# within two buckets and stop alerting; after this long it counts as one the series makes.
+# The sparse floor reads the week before the excursion a bucket is part of, up to this many
+# hours back: one that is still going on (an error rate held at 0 that jumps to 10%) must not
+# set its own floor within two buckets and stop alerting; after this long it counts as one the
+# series makes. A burst that is over counts at once, as before.
 SPARSE_LAG_HOURS = 6
 # A series' span, for `offset_spans`: its SPAN_Q to 1 - SPAN_Q quantiles over the SPAN_DAYS whole
 # (UTC) days before a bucket's day, from at least a day's worth of values. Whole days, so a
@@ -737,7 +738,8 @@ class SeasonalDetector(Detector):
         noise."""
         floor = self.min_rel_width * relative_to(expected, cap)
         counts = self._is_counts(values)
-        floor = np.fmax(floor, RESOLUTION_SD * share_resolution(resolution, expected, counts))
+        told = share_resolution(resolution, expected, counts, shares_before(values))
+        floor = np.fmax(floor, RESOLUTION_SD * told)
         if counts:
             # Counts: never narrower than Poisson noise, so a quiet series is not flagged for
             # the difference between 0 and 2 events.
@@ -1016,9 +1018,10 @@ class SeasonalDetector(Detector):
         or a value that mostly repeats): there the spread at each time of day says 0, and every
         rare non-zero value would fire. Where SPARSE_SHARE (30%) of the last week's errors are
         exactly 0, the band is never narrower than the excursion the series makes `sparse_per_day`
-        times a day (over the week that ended SPARSE_LAG_HOURS before, all times of day
-        together). The default, 0.15, is about once a week: a floor the series crosses once a
-        day would be crossed, and would alert, about once a day."""
+        times a day (over the last week, all times of day together; where the buckets just
+        before are off their forecast, the week before that run of them, up to
+        SPARSE_LAG_HOURS back). The default, 0.15, is about once a week: a floor the series
+        crosses once a day would be crossed, and would alert, about once a day."""
         out = np.zeros(errors.size)
         window = 7 * max(period, 1)
         lag = sparse_lag(period)
@@ -1033,9 +1036,11 @@ class SeasonalDetector(Detector):
         q = float(np.clip(1 - self.sparse_per_day / period, 0.5, 1.0))
         tail = pd.Series(size).rolling(window, min_periods=period).quantile(q).to_numpy()
         # Causal: the floor for a point comes from the points before it; its size from those
-        # before the lag.
+        # before the excursion it is part of (the run of errors off 0 just before it).
         share = np.concatenate([[np.nan], share[:-1]])
-        tail = np.concatenate([np.full(min(1 + lag, tail.size), np.nan), tail[: -1 - lag]])
+        run = np.minimum(excursion_runs(size), lag)
+        at = np.arange(size.size) - 1 - np.concatenate([[0], run[:-1]])
+        tail = np.where(at >= 0, tail[np.maximum(at, 0)], np.nan)
         out[start:] = np.where(share >= SPARSE_SHARE, np.nan_to_num(tail), 0.0)
         return out
 
@@ -1169,14 +1174,34 @@ def sparse_lag(period: int) -> int:
     return round(SPARSE_LAG_HOURS * period / 24)
 
 
-def share_resolution(
-    resolution: np.ndarray, expected: np.ndarray, counts: bool | np.ndarray
-) -> np.ndarray:
-    """The resolution a floor reads: whole numbers tell none where a series that is not
-    counts sits within 1 of zero (a success rate held at exactly 1 or an error rate at 0: its
-    step of 1 is the whole scale, and would hide a fall from 100% to 0%)."""
+def excursion_runs(size: np.ndarray) -> np.ndarray:
+    """Per point, how many points in a row up to it are finite and off 0 (absolute errors,
+    `size`): the excursion it ends."""
+    off = np.isfinite(size) & (size > 1e-12)
+    where = np.arange(off.size)
+    return where - np.maximum.accumulate(np.where(off, -1, where))
+
+
+def shares_before(values: np.ndarray) -> np.ndarray:
+    """Per point, whether every finite value before it was within 0..1."""
     with np.errstate(invalid="ignore"):
-        told = np.asarray(counts) | (resolution < 1) | ~(np.abs(expected) <= 1)
+        beyond = np.isfinite(values) & ((values < 0) | (values > 1))
+    return ~np.logical_or.accumulate(np.concatenate([[False], beyond[:-1]]))
+
+
+def share_resolution(
+    resolution: np.ndarray,
+    expected: np.ndarray,
+    counts: bool | np.ndarray,
+    share: bool | np.ndarray,
+) -> np.ndarray:
+    """The resolution a floor reads: whole numbers tell none on a series that is not counts,
+    where every value before was within 0..1 (`share`, shares_before) and it is expected above
+    0 (a success rate held at exactly 1: a step of 1 is its whole scale, and would hide a fall
+    from 100% to 0%). An expected 0 keeps it, so a band there always has a width."""
+    with np.errstate(invalid="ignore"):
+        whole = np.asarray(share) & ~np.asarray(counts) & (resolution >= 1)
+        told = ~(whole & (expected > 0) & (expected <= 1))
     return np.where(told, resolution, 0.0)
 
 

@@ -218,16 +218,21 @@ def test_zero_heavy_decimals_use_the_sparse_floor() -> None:
 def test_a_rate_held_at_zero_or_one_then_broken_matches_the_reference(
     step: str, per_day: int, counts: str
 ) -> None:
-    """An error rate held at exactly 0 (with rare blips) that jumps to 10%, and a success rate
-    held at exactly 1 that falls to 0, arriving bucket by bucket: the sparse floor from the
-    week before its lag and the resolution a share's whole numbers do not tell match."""
+    """An error rate held at exactly 0 (with rare blips) that jumps to 10%, a success rate held
+    at exactly 1 that falls to 0, and a mostly-zero series bursting in clusters, arriving
+    bucket by bucket: the sparse floor from the week before the excursion a bucket is part of
+    and the resolution a share's whole numbers do not tell match."""
     n = per_day * 21 + 30
     rng = np.random.default_rng(5)
     errors = np.where(rng.random(n) < 0.002, 0.05, 0.0)
     errors[-30:] = 0.1034
     success = np.ones(n)
     success[-30:] = 0.0
-    values = np.vstack([errors, success])
+    # Bursts in clusters, some held for a few buckets, across the bucket-by-bucket calls.
+    bursts = np.where(rng.random(n) < 0.01, np.round(rng.uniform(0.002, 0.006, n), 4), 0.0)
+    for at in (-60, -52, -41, -28, -25, -12):
+        bursts[at : at + int(rng.integers(1, 5))] = round(float(rng.uniform(0.03, 0.06)), 4)
+    values = np.vstack([errors, success, bursts])
     det = SeasonalDetector(counts=counts)
     _, out, end = _feed(det, values, _index(n, step), window=per_day * 21, steps=30)
     _check_all(det, values, _index(n, step), out, end)

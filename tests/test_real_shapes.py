@@ -89,6 +89,46 @@ def test_an_error_rate_held_at_zero_alerts_for_as_long_as_it_jumps(
     assert firing(series).iloc[-11:].sum() <= 2
 
 
+def test_a_burst_that_is_over_sets_the_sparse_floor_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only an excursion still going on is left out of its own sparse floor: bursts of a
+    mostly-zero series that are over (back at 0 before the next) fire exactly as they did when
+    the floor read every bucket before, while a burst held for two hours fires from its second
+    bucket to its end (it used to set its own floor and go quiet)."""
+    rng = np.random.default_rng(4)
+    n = 21 * DAY
+    values = np.where(rng.random(n) < 0.01, np.round(rng.uniform(0.002, 0.006, n), 4), 0.0)
+    values[-40], values[-36], values[-33] = 0.05, 0.045, 0.05  # a cluster of bursts
+    values[-12:-4] = 0.05  # held for two hours
+    index = pd.date_range("2026-10-01", periods=n, freq=STEP, tz="UTC")
+    series = pd.Series(values, index=index)
+    fire = firing(series)
+    assert fire.iloc[-11:-4].all()  # from its second bucket: 2 of 3 outside
+    monkeypatch.setattr(seasonal_module, "SPARSE_LAG_HOURS", 0)
+    before = firing(series)
+    assert before.iloc[-12:-4].sum() <= 3
+    pd.testing.assert_series_equal(fire.iloc[: -12], before.iloc[: -12])
+
+
+@pytest.mark.parametrize("jump", [5.0, 50.0, -50.0])
+def test_whole_numbers_held_at_zero_keep_a_band_width(jump: float) -> None:
+    """A series declared not counts, in whole numbers and held at exactly 0: its band keeps
+    the width of its step of 1 (an expected 0 is no share to measure from), so a jump of 5 or
+    50 either way fires, and a blip of 1 does not."""
+    n = 21 * DAY
+    index = pd.date_range("2026-10-01", periods=n, freq=STEP, tz="UTC")
+    values = np.zeros(n)
+    values[-8:] = jump
+    band = detectors.build({**detectors.DEFAULT_SPEC, "counts": "no"}).band(
+        pd.Series(values, index=index)
+    )
+    assert (band["upper"] - band["lower"]).iloc[-8:].min() > 0
+    assert firing(pd.Series(values, index=index), counts="no").iloc[-7:].all()
+    values[-8:] = 1.0
+    assert not firing(pd.Series(values, index=index), counts="no").any()
+
+
 @pytest.mark.parametrize("counts", ["auto", "no"])
 def test_a_success_rate_held_at_exactly_one_alerts_when_it_falls(counts: str) -> None:
     """A success rate at exactly 1 for three weeks (whole numbers: as the checker declares a
