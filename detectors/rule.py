@@ -103,8 +103,8 @@ RULE_PARAMS: Mapping[str, Param] = {
     ),
     "fine_severe": Param(
         float, 0.2, 0.0, 2.0,
-        "severe, the window's bar and a sudden move's change x (steps per 15 min) ^ this, "
-        "finer steps",
+        "severe x (steps per 15 min) ^ this (lower at coarser steps); the window's bar and a "
+        "sudden move's change too, finer steps",
     ),
     "fine_persist": Param(
         float, 1.0, 0.0, 1.0, "persist_k, persist_m x (steps per 15 min) ^ this, finer steps"
@@ -160,6 +160,17 @@ def _at_start(per_bucket: np.ndarray, n: int) -> np.ndarray:
         return per_bucket
     shift = min(n - 1, per_bucket.size)
     return np.concatenate([per_bucket[:shift], per_bucket[: per_bucket.size - shift]])
+
+
+def _coarseness(index: pd.Index) -> float:
+    """Quarter-hours per step (1 at 15 minutes and for finer steps)."""
+    if not isinstance(index, pd.DatetimeIndex) or len(index) < 2:
+        return 1.0
+    try:
+        step = infer_step(index).total_seconds()
+    except ValueError:
+        return 1.0
+    return max(step / REFERENCE_STEP, 1.0)
 
 
 def _fineness(index: pd.Index) -> float:
@@ -316,7 +327,7 @@ class Rule:
         ends = np.arange(1, outside.size + 1)
         recent = flags[ends] - flags[np.maximum(ends - persist_m, 0)]
         persistent = recent >= persist_k
-        severe = np.abs(np.nan_to_num(score)) >= self.severe * fine**self.fine_severe
+        severe = np.abs(np.nan_to_num(score)) >= self.severe_bar(fine, _coarseness(series.index))
         # A bucket that left the band in one move far larger than the series' moves of the
         # last day is a break, not a drift: it fires at once, as a severe one does.
         jump = np.where(outside & big, self._jumps(np.where(known, score, np.nan)), 0.0)
@@ -553,6 +564,13 @@ class Rule:
             now = np.where((now == 0) & eligible & (way == side), since, now)
         return now
 
+    def severe_bar(self, fine: float, coarse: float = 1.0) -> float:
+        """The score at which one bucket fires at once: `severe` x (steps per 15 minutes) ^
+        `fine_severe`, higher at finer steps, where there are more buckets to cross it by
+        chance, and lower at coarser ones (`coarse` quarter-hours a bucket: 1.52 by the hour,
+        1.74 at 30 minutes), where a bucket holds several quarter-hours of a move."""
+        return float(self.severe * (fine / coarse) ** self.fine_severe)
+
     def _persistence(self, fine: float) -> tuple[int, int]:
         """persist_k of persist_m at this step: at finer steps more of a longer window."""
         grow = fine**self.fine_persist
@@ -711,7 +729,7 @@ class Rule:
             fine = _fineness(table.index)
             persist_k, persist_m = self._persistence(fine)
             recent = int(table["outside"].iloc[-persist_m:].sum())
-            severe = abs(float(row["score"])) >= self.severe * fine**self.fine_severe
+            severe = abs(float(row["score"])) >= self.severe_bar(fine, _coarseness(table.index))
             if recent >= persist_k:
                 why = f"{recent} of the last {persist_m} buckets outside"
             elif float(row["jump"]) > 0 and not severe:

@@ -21,6 +21,7 @@ from detectors.rule import (
     BASIS_WORDS,
     USUAL_WINDOW,
     Rule,
+    _coarseness,
     _fineness,
     _side_half,
     _up_scores,
@@ -358,7 +359,7 @@ def _may_count(value: np.ndarray) -> np.ndarray:
 def _judge(  # noqa: PLR0917 - the tails of Rule.evaluate's inputs, as verdicts() has them
            rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarray,
            upper: np.ndarray, same_time: np.ndarray, size: np.ndarray, *, fine: float,
-           sparse: np.ndarray, counts: np.ndarray | None = None,
+           sparse: np.ndarray, counts: np.ndarray | None = None, coarse: float = 1.0,
            sparse_before: Sequence[np.ndarray] | None = None) -> _Last:  # fmt: skip
     """Rule.evaluate's last row and Rule._explain's branch for every series (a row of the
     arrays' tails; `same_time` the band's `autocorr` column, NaN where it has none; `size`
@@ -406,7 +407,7 @@ def _judge(  # noqa: PLR0917 - the tails of Rule.evaluate's inputs, as verdicts(
     if persist_k > 1:
         level = rule.persist_level * np.sqrt(1 + 2 * rho)
         far = outside & (np.abs(np.nan_to_num(score)) >= level)
-    severe = np.abs(np.nan_to_num(score[-1])) >= rule.severe * fine**rule.fine_severe
+    severe = np.abs(np.nan_to_num(score[-1])) >= rule.severe_bar(fine, coarse)
     with np.errstate(invalid="ignore"):
         change = np.abs(v[-1] - e[-1])
         big = (change >= rule.min_abs_change) & (change >= rule.min_rel_change * size[:, -1])
@@ -453,7 +454,7 @@ def _missing(rule: Rule, value: np.ndarray, expected: np.ndarray, *, fine: float
 
 
 def _confirm(rule: Rule, tail: Sequence[np.ndarray], last: _Last, *, fine: float,
-             sparse_before: Sequence[np.ndarray]) -> _Last:  # fmt: skip
+             sparse_before: Sequence[np.ndarray], coarse: float = 1.0) -> _Last:  # fmt: skip
     """`last` (the tails' last buckets, judged) with the shifts Rule._confirmed holds back
     not firing: a shift with no bucket outside fires once it did at `window_confirm_up` (a
     rise) or `window_confirm_down` buckets in a row, or straight after a shift with a bucket
@@ -471,7 +472,7 @@ def _confirm(rule: Rule, tail: Sequence[np.ndarray], last: _Last, *, fine: float
         rows = np.flatnonzero(open_)
         if rows.size == 0:
             break
-        before = _judge(rule, *(a[rows, :-back] for a in tail), fine=fine,
+        before = _judge(rule, *(a[rows, :-back] for a in tail), fine=fine, coarse=coarse,
                         sparse=sparse_before[back - 1][rows], counts=counts[rows])  # fmt: skip
         keep[rows] = before.shown | (before.inside & (back + 1 >= needed[rows]))
         open_[rows] = before.inside & ~keep[rows]
@@ -543,7 +544,7 @@ def verdicts(  # noqa: PLR0917 - the series and its band's columns, as Rule.verd
     if value.shape[0] == 0:
         return []
     width = min(rule.verdict_rows(_fineness(index[-USUAL_WINDOW:])), value.shape[1])
-    fine = _fineness(index[-width:])
+    fine, coarse = _fineness(index[-width:]), _coarseness(index[-width:])
     tail = [a[:, -width:] for a in (value, *band)]
     # Each distinct basis once: its code per series (-1: none), whether it is sparse.
     if named is None:
@@ -568,10 +569,12 @@ def verdicts(  # noqa: PLR0917 - the series and its band's columns, as Rule.verd
         chunk = [a[rows] for a in tail]
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # NaN, inf as data
             since = [sparse_at(back, rows) for back in range(1, rule._jump_reach(fine) + 1)]
-            judged = _judge(rule, *chunk, fine=fine, sparse=sparse[rows], sparse_before=since)
+            judged = _judge(rule, *chunk, fine=fine, sparse=sparse[rows], sparse_before=since,
+                            coarse=coarse)
             if judged.inside.any():
                 before = [sparse_at(back, rows) for back in range(1, rule._confirm_reach() + 1)]
-                judged = _confirm(rule, chunk, judged, fine=fine, sparse_before=before)
+                judged = _confirm(rule, chunk, judged, fine=fine, sparse_before=before,
+                                  coarse=coarse)
             parts.append(judged)
     last = _Last(*(np.concatenate(field) for field in zip(*parts, strict=True)))
     return _build(rule, index[-1], last, (codes, kinds), rule._persistence(fine))

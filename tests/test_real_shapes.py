@@ -535,6 +535,27 @@ def test_one_minute_steps_scale_the_rule() -> None:
     assert table["firing"].iloc[-10] and table["jump"].iloc[-10] >= 2
 
 
+@pytest.mark.parametrize(("step", "per_day", "bar"), [("1h", 24, 1.52), ("30min", 48, 1.74)])
+def test_coarser_steps_lower_the_bar_for_one_bucket(step: str, per_day: int, bar: float) -> None:
+    """By the hour one bucket 1.6 (at 30 minutes 1.8) half-widths out fires at once: the bar is
+    severe x (steps per 15 minutes) ^ fine_severe at coarser steps too. With fine_severe 0 (the
+    bar of 2 that every coarser step kept before) it waits for a second bucket; the last two
+    weeks before it stay quiet."""
+    series = seasonal(21, level=1000.0, seed=5, step=step, per_day=per_day).round()
+    full = {**detectors.DEFAULT_SPEC, "jump": 0}  # severity alone
+    band = detectors.build(full).band(series)
+    half = (band["upper"] - band["expected"]).iloc[-3]
+    series.iloc[-3] = round(band["expected"].iloc[-3] + (bar + 0.08) * half)
+    rule = detectors.build_rule(full)
+    assert rule.severe_bar(1.0, 4.0 if step == "1h" else 2.0) == pytest.approx(bar, abs=0.005)
+    table = rule.evaluate(series, band)
+    assert table["firing"].iloc[-3]
+    assert not table["firing"].iloc[7 * per_day : -3].any()
+    assert "half-width" in rule.verdict(series.iloc[:-2], band.iloc[:-2]).reason
+    flat = detectors.build_rule({**full, "fine_severe": 0}).evaluate(series, band)
+    assert not flat["firing"].iloc[-3]
+
+
 def test_a_gap_in_a_mean_s_record_is_no_outage() -> None:
     """An hour absent from a latency's or a ratio's record (decimals: no volume in events)
     is a gap with no verdict; the same hour absent from a count of about 1,000 events a

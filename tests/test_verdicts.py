@@ -208,6 +208,8 @@ RULES: list[tuple[dict[str, object], str, int]] = [  # a rule, its step, the arr
     ({"autocorr_se": 0.0}, "15min", 112),
     ({"autocorr_se": 3.0, "autocorr_max": 0.5}, "5min", 112),
     # Inserted here: tests below pick rows by position from both ends.
+    ({}, "1h", 112),  # coarser steps: a lower bar for one bucket to fire at once
+    ({"severe": 3.0, "persist_k": 3, "persist_m": 4}, "30min", 112),
     ({"window_pair_up": 3.0, "window_confirm_up": 1}, "15min", 112),
     ({"window_pair_up": 0.5, "window_score": 1.1}, "5min", 112),  # a bar below window_score: as 1.1
     ({"window_pair_up": 1.25}, "15min", 112),

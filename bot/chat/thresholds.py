@@ -115,8 +115,8 @@ PARAM_HELP: tuple[str, ...] = (
     _("a bucket outside fires at once if it got there in a move this many times the largest "
       "of the last 96 (0 = off)"),
     _("a missing bucket of a count fires when this many events were expected (0 never)"),
-    _("severe, the window's bar and a sudden move's change x (steps per 15 min) ^ this, "
-      "finer steps"),
+    _("severe x (steps per 15 min) ^ this (lower at coarser steps); the window's bar and a "
+      "sudden move's change too, finer steps"),
     _("persist_k, persist_m x (steps per 15 min) ^ this, finer steps"),
 )
 
