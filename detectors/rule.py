@@ -162,25 +162,24 @@ def _at_start(per_bucket: np.ndarray, n: int) -> np.ndarray:
     return np.concatenate([per_bucket[:shift], per_bucket[: per_bucket.size - shift]])
 
 
+def _step_seconds(index: pd.Index) -> float:
+    """The step of a time index in seconds (0 where it has none to tell)."""
+    if not isinstance(index, pd.DatetimeIndex) or len(index) < 2:
+        return 0.0
+    try:
+        return max(infer_step(index).total_seconds(), 0.0)
+    except ValueError:
+        return 0.0
+
+
 def _coarseness(index: pd.Index) -> float:
     """Quarter-hours per step (1 at 15 minutes and for finer steps)."""
-    if not isinstance(index, pd.DatetimeIndex) or len(index) < 2:
-        return 1.0
-    try:
-        step = infer_step(index).total_seconds()
-    except ValueError:
-        return 1.0
-    return max(step / REFERENCE_STEP, 1.0)
+    return max(_step_seconds(index) / REFERENCE_STEP, 1.0)
 
 
 def _fineness(index: pd.Index) -> float:
     """Steps per 15 minutes (1 at 15 minutes and for coarser steps)."""
-    if not isinstance(index, pd.DatetimeIndex) or len(index) < 2:
-        return 1.0
-    try:
-        step = infer_step(index).total_seconds()
-    except ValueError:
-        return 1.0
+    step = _step_seconds(index)
     return max(REFERENCE_STEP / step, 1.0) if step > 0 else 1.0
 
 
