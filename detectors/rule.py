@@ -21,6 +21,10 @@ from detectors.params import Param, validate
 __all__ = ["RULE_PARAMS", "Rule", "jump_words", "shift_reason", "shift_words"]
 
 REFERENCE_STEP = 900.0  # seconds: the step the rule's bucket counts are stated for (15 min)
+# The coarsest step, in quarter-hours, whose bar for one bucket to fire at once is lower than at
+# 15 minutes: an hour. Coarser steps keep the hour's bar (a daily step at the same power would
+# fire on every day outside the band, 3-10x the false alerts of the bar of 2 on clean series).
+COARSEST = 4.0
 
 
 def _rolling_sum(values: np.ndarray, n: int) -> np.ndarray:
@@ -43,7 +47,10 @@ RULE_PARAMS: Mapping[str, Param] = {
     ),
     "persist_k": Param(int, 2, 1, 12, "buckets outside the band among the last persist_m"),
     "persist_m": Param(int, 3, 1, 12, "window, in buckets, for the persistence rule"),
-    "severe": Param(float, 2.0, 1.0, 100.0, "half-widths away at which one bucket fires at once"),
+    "severe": Param(
+        float, 2.0, 1.0, 100.0,
+        "half-widths away at which one bucket fires at once, at 15 minutes (see fine_severe)",
+    ),
     "min_rel_change": Param(
         float, 0.1, 0.0, 10.0, "smallest |value - expected| / expected (see offset_spans)"
     ),
@@ -566,9 +573,10 @@ class Rule:
     def severe_bar(self, fine: float, coarse: float = 1.0) -> float:
         """The score at which one bucket fires at once: `severe` x (steps per 15 minutes) ^
         `fine_severe`, higher at finer steps, where there are more buckets to cross it by
-        chance, and lower at coarser ones (`coarse` quarter-hours a bucket: 1.52 by the hour,
-        1.74 at 30 minutes), where a bucket holds several quarter-hours of a move."""
-        return float(self.severe * (fine / coarse) ** self.fine_severe)
+        chance, and lower at coarser ones (`coarse` quarter-hours a bucket: 1.74 at 30
+        minutes, 1.52 by the hour and at any coarser step, COARSEST), where a bucket holds
+        several quarter-hours of a move."""
+        return float(self.severe * max(fine / coarse, 1 / COARSEST) ** self.fine_severe)
 
     def _persistence(self, fine: float) -> tuple[int, int]:
         """persist_k of persist_m at this step: at finer steps more of a longer window."""

@@ -535,19 +535,24 @@ def test_one_minute_steps_scale_the_rule() -> None:
     assert table["firing"].iloc[-10] and table["jump"].iloc[-10] >= 2
 
 
-@pytest.mark.parametrize(("step", "per_day", "bar"), [("1h", 24, 1.52), ("30min", 48, 1.74)])
+@pytest.mark.parametrize(
+    ("step", "per_day", "bar"), [("1h", 24, 1.52), ("30min", 48, 1.74), ("6h", 4, 1.52)]
+)
 def test_coarser_steps_lower_the_bar_for_one_bucket(step: str, per_day: int, bar: float) -> None:
     """By the hour one bucket 1.6 (at 30 minutes 1.8) half-widths out fires at once: the bar is
-    severe x (steps per 15 minutes) ^ fine_severe at coarser steps too. With fine_severe 0 (the
-    bar of 2 that every coarser step kept before) it waits for a second bucket; the last two
-    weeks before it stay quiet."""
+    severe x (steps per 15 minutes) ^ fine_severe at coarser steps too, down to the hour's.
+    With fine_severe 0 (the bar of 2 that every coarser step kept before) it waits for a second
+    bucket; the last two weeks before it stay quiet."""
     series = seasonal(21, level=1000.0, seed=5, step=step, per_day=per_day).round()
     full = {**detectors.DEFAULT_SPEC, "jump": 0}  # severity alone
     band = detectors.build(full).band(series)
     half = (band["upper"] - band["expected"]).iloc[-3]
     series.iloc[-3] = round(band["expected"].iloc[-3] + (bar + 0.08) * half)
     rule = detectors.build_rule(full)
-    assert rule.severe_bar(1.0, 4.0 if step == "1h" else 2.0) == pytest.approx(bar, abs=0.005)
+    coarse = pd.Timedelta(step) / pd.Timedelta(STEP)
+    assert rule.severe_bar(1.0, coarse) == pytest.approx(bar, abs=0.005)
+    # No lower than the hour's bar at any coarser step: a day is not 96 chances an hour.
+    assert rule.severe_bar(1.0, 96.0) == rule.severe_bar(1.0, 4.0)
     table = rule.evaluate(series, band)
     assert table["firing"].iloc[-3]
     assert not table["firing"].iloc[7 * per_day : -3].any()

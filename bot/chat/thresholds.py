@@ -45,7 +45,9 @@ KNOBS: tuple[tuple[str, str, str], ...] = (
     ("persist_k", _("Persistence"), _("how many of the last persist_m buckets must be outside "
                                       "the range before an alert")),
     ("severe", _("Far out alerts at once"), _("one bucket this many half-widths of the range "
-                                              "outside alerts without waiting")),
+                                              "outside alerts without waiting (for 15-minute "
+                                              "buckets: more for finer, less for 30-minute "
+                                              "and hourly ones)")),
     ("days", _("History"), _("days of history the expected value is built from")),
 )
 DIRECTIONS = {"both": _("both ways"), "up": _("rises only"), "down": _("drops only")}
@@ -94,7 +96,7 @@ PARAM_HELP: tuple[str, ...] = (
     _("which moves alert"),
     _("buckets outside the band among the last persist_m"),
     _("window, in buckets, for the persistence rule"),
-    _("half-widths away at which one bucket fires at once"),
+    _("half-widths away at which one bucket fires at once, at 15 minutes (see fine_severe)"),
     _("smallest |value - expected| / expected (see offset_spans)"),
     _("smallest |value - expected|, in units"),
     _("longest window (buckets) of the sustained-shift test (0 = off)"),
