@@ -18,7 +18,7 @@ import pandas as pd
 from detectors.base import Direction, Status, Verdict, infer_step, relative_to
 from detectors.params import Param, validate
 
-__all__ = ["RULE_PARAMS", "Rule", "jump_words", "shift_reason", "shift_words"]
+__all__ = ["RULE_PARAMS", "Rule", "effect_words", "jump_words", "shift_reason", "shift_words"]
 
 REFERENCE_STEP = 900.0  # seconds: the step the rule's bucket counts are stated for (15 min)
 # The coarsest step, in quarter-hours, whose bar for one bucket to fire at once is lower than at
@@ -188,6 +188,24 @@ def _fineness(index: pd.Index) -> float:
     """Steps per 15 minutes (1 at 15 minutes and for coarser steps)."""
     step = _step_seconds(index)
     return max(REFERENCE_STEP / step, 1.0) if step > 0 else 1.0
+
+
+def amount(x: float) -> str:
+    """A non-negative number as a reason writes it: thousands grouped, about three significant
+    digits, never in exponent form."""
+    if not np.isfinite(x) or x == 0:
+        return "0"
+    places = int(min(max(2 - np.floor(np.log10(abs(x))), 0), 9))
+    return f"{x:,.{places}f}"
+
+
+def effect_words(change: float, size: float, min_rel: float, min_abs: float) -> str:
+    """How small a change below the minimum effect was, for its reason: against the absolute
+    guard where that is the larger, else as a share of what relative changes are measured by
+    (`size`: the level, or its relative_cap)."""
+    if min_abs >= min_rel * size or not size > 0:
+        return f" ({amount(change)}, less than {amount(min_abs)})"
+    return f" ({change / size:.1%} of {amount(size)}, less than {min_rel * 100:g}%)"
 
 
 def _is_counts(values: np.ndarray) -> bool:
@@ -750,7 +768,9 @@ class Rule:
             return Status.OK, "inside the band"
         if not bool(row["outside"]):
             return Status.OK, f"{side} the band, but only {self.direction.value} moves alert"
-        if abs(value - exp) < max(self.min_abs_change, self.min_rel_change * size):
-            return Status.OK, f"{side} the band, but the change is below the minimum effect"
+        change = abs(value - exp)
+        if change < max(self.min_abs_change, self.min_rel_change * size):
+            words = effect_words(change, size, self.min_rel_change, self.min_abs_change)
+            return Status.OK, f"{side} the band, but the change is below the minimum effect{words}"
         persist_k, persist_m = self._persistence(_fineness(table.index))
         return Status.OK, f"{side} the band for 1 bucket; waiting for {persist_k} of {persist_m}"

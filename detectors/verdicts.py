@@ -25,6 +25,7 @@ from detectors.rule import (
     _fineness,
     _side_half,
     _up_scores,
+    effect_words,
     jump_words,
     shift_reason,
     shift_words,
@@ -59,6 +60,7 @@ class _Last(NamedTuple):
     # confirmed; or it has one (a shift held back after it carries on).
     inside: np.ndarray
     shown: np.ndarray
+    size: np.ndarray  # what the last bucket's relative change is a share of (relative_to)
 
 
 def _prefix_sums(parts: Sequence[np.ndarray], at: Sequence[int]) -> np.ndarray:
@@ -433,7 +435,8 @@ def _judge(  # noqa: PLR0917 - the tails of Rule.evaluate's inputs, as verdicts(
     jump = np.where((far.sum(axis=0) >= persist_k) | severe, 0.0, jump)
     return _Last(case, v[-1], e[-1], lo[-1], hi[-1], np.where(known[-1], score[-1], np.nan),
                  window, outside.sum(axis=0), shifted, jump, severe,
-                 (window > 0) & (shifted == 0), (window > 0) & (shifted > 0))  # fmt: skip
+                 (window > 0) & (shifted == 0), (window > 0) & (shifted > 0),
+                 size[:, -1])  # fmt: skip
 
 
 def _missing(rule: Rule, value: np.ndarray, expected: np.ndarray, *, fine: float,
@@ -609,7 +612,7 @@ def _build(
     # The basis is named only where there is an expected value.
     codes = np.where(np.isfinite(last.expected), codes, -1)
     reasons = np.empty(last.case.size, dtype=object)
-    special = np.isin(last.case, (_MISSING, _SHIFT, _FIRING))
+    special = np.isin(last.case, (_MISSING, _SHIFT, _FIRING, _SMALL))
     common = np.flatnonzero(~special)
     key = (last.case[common] * 2 + below[common]) * len(suffixes) + codes[common] + 1
     keys, inverse = np.unique(key, return_inverse=True)
@@ -622,7 +625,6 @@ def _build(
             _NO_HISTORY: "too little history for an expected range",
             _INSIDE: "inside the band",
             _DIRECTION: f"{side_word} the band, but only {rule.direction.value} moves alert",
-            _SMALL: f"{side_word} the band, but the change is below the minimum effect",
             _WAITING: f"{side_word} the band for 1 bucket; waiting for {persist_k} of {persist_m}",
         }[case]
         worded[j] = text + suffixes[k % len(suffixes) - 1]
@@ -634,6 +636,11 @@ def _build(
         elif case == _SHIFT:
             way = "below" if last.value[i] < last.expected[i] else "above"
             text = shift_reason(way, int(last.window[i]), int(last.shifted[i]))
+        elif case == _SMALL:
+            change = abs(float(last.value[i]) - float(last.expected[i]))
+            words = effect_words(change, float(last.size[i]), rule.min_rel_change,
+                                 rule.min_abs_change)  # fmt: skip
+            text = f"{sides[i]} the band, but the change is below the minimum effect{words}"
         else:
             recent = int(last.outside[i])
             if recent >= persist_k:

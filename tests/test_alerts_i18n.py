@@ -374,6 +374,15 @@ def test_an_unknown_language_exits_2_naming_language(tmp_path: Path) -> None:
       "ожидаемый диапазон — по тому же времени суток за предыдущие дни"),
      ("no data, while about 1,234 was expected", "no data, while about 1,234 was expected",
       "нет данных, хотя ожидалось около 1\u00a0234"),
+     ("above the band, but the change is below the minimum effect (8.7% of 1,250.5, less than "
+      "10%)",
+      "above the range, but the change is too small to matter (8.7% of 1,250.5; an alert needs "
+      "10%)",
+      "выше диапазона, но изменение слишком мало для оповещения (8,7% от 1\u00a0250,5; нужно "
+      "10%)"),
+     ("below the band, but the change is below the minimum effect (3.00, less than 20.0)",
+      "below the range, but the change is too small to matter (3.00; an alert needs 20.0)",
+      "ниже диапазона, но изменение слишком мало для оповещения (3,00; нужно 20,0)"),
      ("a reason no one wrote yet", "a reason no one wrote yet", "a reason no one wrote yet")],
 )  # fmt: skip
 def test_detector_reasons_read_in_the_chats_language(reason: str, english: str,

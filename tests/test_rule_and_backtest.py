@@ -54,13 +54,17 @@ def test_an_empty_series_gets_a_verdict_error_that_says_what_to_pass() -> None:
 
 
 def test_effect_guards_hold_back_small_moves() -> None:
-    """Outside a very narrow band but only 3% off: the relative guard keeps it quiet."""
+    """Outside a very narrow band but only 3% off: the relative guard keeps it quiet, and the
+    reason says how small the change was against which guard."""
     series, band = flat([100, 97, 97, 97], half=1.0)
-    assert Rule(min_rel_change=0.1, window=0).verdict(series, band).status is Status.OK
+    relative = Rule(min_rel_change=0.1, window=0).verdict(series, band)
+    assert relative.status is Status.OK
+    assert relative.reason.startswith("below the band, but the change is below the minimum "
+                                      "effect (3.0% of 100, less than 10%)")  # fmt: skip
     assert Rule(min_rel_change=0.0, window=0).verdict(series, band).status is Status.ANOMALY
-    assert Rule(min_rel_change=0.0, min_abs_change=5, window=0).verdict(series, band).status is (
-        Status.OK
-    )
+    absolute = Rule(min_rel_change=0.0, min_abs_change=5, window=0).verdict(series, band)
+    assert absolute.status is Status.OK
+    assert "minimum effect (3.00, less than 5.00)" in absolute.reason
 
 
 def test_direction_down_ignores_spikes_and_missing_for_up() -> None:

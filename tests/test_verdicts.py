@@ -472,7 +472,9 @@ def test_reasons_of_a_flat_band() -> None:
     up = judged(Rule(direction="up", min_rel_change=0.5), *flat([[100, 100, 60], [100, 130]]))
     assert [v.reason for v in up] == [
         "below the band, but only up moves alert",
-        "above the band, but the change is below the minimum effect",
+        # How small, against what: 30 of an expected 100 is under the rule's 50%.
+        "above the band, but the change is below the minimum effect (30.0% of 100, less than "
+        "50%)",
     ]
 
 

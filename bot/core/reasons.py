@@ -123,6 +123,19 @@ def _one_way(t: Translator, m: re.Match[str]) -> str:
     return t._("{side} the range, but only rises alert for this metric", side=_side(t, m["side"]))
 
 
+def _too_small(t: Translator, m: re.Match[str]) -> str:
+    side = _side(t, m["side"])
+    if m["share"] is not None:
+        return t._("{side} the range, but the change is too small to matter ({share}% of "
+                   "{of}; an alert needs {least}%)", side=side, share=localized(m["share"], t),
+                   of=localized(m["of"], t), least=localized(m["least"], t))  # fmt: skip
+    if m["change"] is not None:
+        return t._("{side} the range, but the change is too small to matter ({change}; an "
+                   "alert needs {least})", side=side, change=localized(m["change"], t),
+                   least=localized(m["floor"], t))  # fmt: skip
+    return t._("{side} the range, but the change is too small to matter", side=side)
+
+
 def _waiting(t: Translator, m: re.Match[str]) -> str:
     return t._("{side} the range for one interval; an alert needs {k} of {of}",
                side=_side(t, m["side"]), k=m["k"], of=m["of"])  # fmt: skip
@@ -148,9 +161,9 @@ SHAPES: list[tuple[re.Pattern[str], Say]] = [
      lambda t, m: t._("too little history to know what to expect")),
     (re.compile(r"inside the band"), lambda t, m: t._("within the expected range")),
     (re.compile(rf"{SIDE} the band, but only (?P<way>up|down) moves alert"), _one_way),
-    (re.compile(rf"{SIDE} the band, but the change is below the minimum effect"),
-     lambda t, m: t._("{side} the range, but the change is too small to matter",
-                      side=_side(t, m["side"]))),
+    (re.compile(rf"{SIDE} the band, but the change is below the minimum effect"
+                r"(?: \((?P<share>[\d.]+)% of (?P<of>[\d,.]+), less than (?P<least>[\d.]+)%\)"
+                r"| \((?P<change>[\d,.]+), less than (?P<floor>[\d,.]+)\))?"), _too_small),
     (re.compile(rf"{SIDE} the band for 1 bucket; waiting for (?P<k>\d+) of (?P<of>\d+)"),
      _waiting),
     (re.compile(r"range from previous days, shaped to this weekday by previous weeks"),
