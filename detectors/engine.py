@@ -440,7 +440,7 @@ class BandEngine:
         self._reads = np.unique(np.concatenate(shifted)).astype(np.int64)
         rings.add("v", 2 * r, f64, np.nan)
         rings.add("most", 1 + r, f64, 0.0)
-        rings.add("out", 1 + r, f64, 0.0)
+        rings.add("out", 1 + r, bool, False)
         rings.add("seen", 1 + r, f64, 0.0)
         rings.add("err1", lag + r, f32, np.nan)
         rings.add("err2", lag + r, f32, np.nan)
@@ -730,12 +730,12 @@ class BandEngine:
             counts = self._counts[g.slots][:, None]
         else:
             counts = np.full((g.slots.size, 1), det.counts == "yes")
-        resolution, seen, share = self._running(g)
+        resolution, seen, within = self._running(g)
         median, weekly, unpulled, shape_error = self._median(g)
         # Pass 1: which points look normal.
         loose = self._scale(g.past("err1", np.abs(v - median).astype(np.float32)), g.first_loose)
         cap = self._caps(g, counts)
-        kinds = (counts, share)
+        kinds = (counts, within)
         floor0 = self._floor(median, resolution, kinds, cap)
         with np.errstate(invalid="ignore"):
             inlier = np.abs(v - median) <= det.level_inlier * np.maximum(loose, floor0)
@@ -786,9 +786,8 @@ class BandEngine:
         resolution = np.where(before >= DECIMALS_MAX, 0.0, 10.0**-before)
         with np.errstate(invalid="ignore"):
             beyond = np.isfinite(g.v) & ((g.v < 0) | (g.v > 1))
-        prev_out = g.prev("out").astype(bool)
-        out = np.logical_or.accumulate(np.concatenate([prev_out[:, None], beyond], 1), 1)
-        g.new["out"] = out[:, 1:].astype(np.float64)
+        out = np.logical_or.accumulate(np.concatenate([g.prev("out")[:, None], beyond], 1), 1)
+        g.new["out"] = out[:, 1:]
         prev_seen = g.prev("seen")
         seen_incl = _totals(prev_seen, np.isfinite(g.v).astype(float))
         g.new["seen"] = seen_incl
@@ -1017,9 +1016,9 @@ class BandEngine:
         cap: np.ndarray,
     ) -> np.ndarray:
         """SeasonalDetector._floor, with counts-ness and share-ness (`kinds`) per series."""
-        counts, share = kinds
+        counts, within = kinds
         floor = self.detector.min_rel_width * relative_to(expected, cap)
-        told = share_resolution(resolution, expected, counts, share)
+        told = share_resolution(resolution, expected, counts, within)
         floor = np.fmax(floor, RESOLUTION_SD * told)
         return np.where(counts, np.maximum(floor, np.sqrt(np.maximum(expected, 1.0))), floor)
 

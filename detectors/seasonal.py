@@ -716,29 +716,34 @@ class SeasonalDetector(Detector):
         )
 
     def _caps(
-        self, values: np.ndarray, index: pd.DatetimeIndex, step: timedelta, first: int
-    ) -> np.ndarray:
+        self, values: np.ndarray, index: pd.DatetimeIndex, step: timedelta, first: int, *,
+        counts: bool,
+    ) -> np.ndarray:  # fmt: skip
         """The `relative_cap` column (`offset_caps`) for rows from `first` on (NaN before);
         none for counts, whose zero is always theirs."""
         cap = np.full(values.size, np.nan)
-        if self.offset_spans <= 0 or self._is_counts(values):
+        if self.offset_spans <= 0 or counts:
             return cap
         days = bucket_days(pd.DatetimeIndex(index).as_unit("ns").asi8)
         step_ns = int(pd.Timedelta(step).value)
-        spans = self.offset_spans
-        cap[first:] = offset_caps(values[None, :], days, days[first:], spans, step_ns)[0]
+        cap[first:] = offset_caps(values[None, :], days, days[first:], self.offset_spans,
+                                  step_ns)[0]  # fmt: skip
         return cap
 
     def _floor(
-        self, values: np.ndarray, expected: np.ndarray, resolution: np.ndarray, cap: np.ndarray
+        self,
+        expected: np.ndarray,
+        resolution: np.ndarray,
+        kinds: tuple[bool, np.ndarray],
+        cap: np.ndarray,
     ) -> np.ndarray:
         """The narrowest standard deviation a band may have: a share of the expected value
         (of `cap` where that is smaller), a share of the series' resolution (the decimals it is
         stored with: an expected 0 or a constant still has a width), and for counts Poisson
-        noise."""
+        noise. `kinds`: whether the series is counts, and per point shares_before."""
+        counts, within = kinds
         floor = self.min_rel_width * relative_to(expected, cap)
-        counts = self._is_counts(values)
-        told = share_resolution(resolution, expected, counts, shares_before(values))
+        told = share_resolution(resolution, expected, counts, within)
         floor = np.fmax(floor, RESOLUTION_SD * told)
         if counts:
             # Counts: never narrower than Poisson noise, so a quiet series is not flagged for
@@ -901,8 +906,10 @@ class SeasonalDetector(Detector):
 
         # Pass 1, without a level: which points look normal at all.
         loose = self._scale(values - median, lags, 2 * nb + 1, first_loose)
-        resolution, cap = _resolution(values), self._caps(values, series.index, step, first_loose)
-        floor0 = self._floor(values, median, resolution, cap)
+        kinds = (self._is_counts(values), shares_before(values))  # counts; within 0..1 so far
+        resolution, cap = (_resolution(values),
+                           self._caps(values, series.index, step, first_loose, counts=kinds[0]))
+        floor0 = self._floor(median, resolution, kinds, cap)
         inlier = np.abs(values - median) <= self.level_inlier * np.maximum(loose, floor0)
         # Pass 2: the level from normal-looking points, then the width from its own errors.
         expected = median * self._level(values, median, inlier)
@@ -926,7 +933,7 @@ class SeasonalDetector(Detector):
         expected, scale, basis = self._cold(
             values, expected, scale, basis, period=period, first=first_wide, points=cold_points
         )
-        floor = self._floor(values, expected, resolution, cap)
+        floor = self._floor(expected, resolution, kinds, cap)
         if weight is not None:
             floor = np.maximum(floor, _binomial(expected, weight.reindex(series.index)))
         sd = np.maximum(scale, floor)
@@ -935,14 +942,13 @@ class SeasonalDetector(Detector):
         half = np.where(np.isfinite(sd), np.fmax(self.k * sd, sparse), np.nan)
         autocorr = _same_time(errors2, lags, half, first_wide)
         expected = np.where(np.isfinite(half) & (np.arange(n) >= n - wanted), expected, np.nan)
+        # A count cannot go below zero. A ratio or a mean that never did keeps its band's own
+        # width below the expected value, which the rule judges by: the range is shown from 0
+        # (`detectors.base.floored`), but held at 0 here it would score every dip of a thin
+        # slice's CTR against a narrower side than its noise (a 5-view CTR then fired 20 times
+        # as often).
         lower = expected - half * below
-        if self._is_counts(values):
-            # A count cannot go below zero. A ratio or a mean that never did keeps its band's
-            # own width below the expected value, which the rule judges by: the range is shown
-            # from 0 (`detectors.base.floored`), but held at 0 here it would score every dip of
-            # a thin slice's CTR against a narrower side than its noise (a 5-view CTR then
-            # fired 20 times as often).
-            lower = np.maximum(lower, 0.0)
+        lower = np.where(kinds[0], np.maximum(lower, 0.0), lower)
         # Without late points the rows before `shown` were never computed: already NaN.
         expected, lower, upper = _shown(
             late_match(values, expected, lower, expected + half * above, late),
