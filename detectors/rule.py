@@ -169,25 +169,23 @@ def _at_start(per_bucket: np.ndarray, n: int) -> np.ndarray:
     return np.concatenate([per_bucket[:shift], per_bucket[: per_bucket.size - shift]])
 
 
-def _step_seconds(index: pd.Index) -> float:
-    """The step of a time index in seconds (0 where it has none to tell)."""
+def _scales(index: pd.Index) -> tuple[float, float]:
+    """Steps per 15 minutes and quarter-hours per step of a time index, each at least 1 (1 and
+    1 where it has no step to tell)."""
     if not isinstance(index, pd.DatetimeIndex) or len(index) < 2:
-        return 0.0
+        return 1.0, 1.0
     try:
-        return max(infer_step(index).total_seconds(), 0.0)
+        step = infer_step(index).total_seconds()
     except ValueError:
-        return 0.0
-
-
-def _coarseness(index: pd.Index) -> float:
-    """Quarter-hours per step (1 at 15 minutes and for finer steps)."""
-    return max(_step_seconds(index) / REFERENCE_STEP, 1.0)
+        return 1.0, 1.0
+    if step <= 0:
+        return 1.0, 1.0
+    return max(REFERENCE_STEP / step, 1.0), max(step / REFERENCE_STEP, 1.0)
 
 
 def _fineness(index: pd.Index) -> float:
     """Steps per 15 minutes (1 at 15 minutes and for coarser steps)."""
-    step = _step_seconds(index)
-    return max(REFERENCE_STEP / step, 1.0) if step > 0 else 1.0
+    return _scales(index)[0]
 
 
 def amount(x: float) -> str:
@@ -332,7 +330,7 @@ class Rule:
             big = (change >= self.min_abs_change) & (change >= self.min_rel_change * size)
         known = np.isfinite(value) & np.isfinite(expected)
         outside &= known
-        fine = _fineness(series.index)
+        fine, coarse = _scales(series.index)
         # A bucket counts towards persistence when it is clearly outside: real errors often
         # follow one another and hover just past the edge of the band for a while without
         # anything happening. Errors correlated by rho (lag 1) wander sqrt(1 + 2 rho) times
@@ -351,7 +349,7 @@ class Rule:
         ends = np.arange(1, outside.size + 1)
         recent = flags[ends] - flags[np.maximum(ends - persist_m, 0)]
         persistent = recent >= persist_k
-        severe = np.abs(np.nan_to_num(score)) >= self.severe_bar(fine, _coarseness(series.index))
+        severe = np.abs(np.nan_to_num(score)) >= self.severe_bar(fine, coarse)
         # A bucket that left the band in one move far larger than the series' moves of the
         # last day is a break, not a drift: it fires at once, as a severe one does.
         jump = np.where(outside & big, self._jumps(np.where(known, score, np.nan)), 0.0)
@@ -751,10 +749,10 @@ class Rule:
                 return Status.ANOMALY, shift_reason(
                     "below" if value < exp else "above", n, int(table["outside"].iloc[-n:].sum())
                 )
-            fine = _fineness(table.index)
+            fine, coarse = _scales(table.index)
             persist_k, persist_m = self._persistence(fine)
             recent = int(table["outside"].iloc[-persist_m:].sum())
-            severe = abs(float(row["score"])) >= self.severe_bar(fine, _coarseness(table.index))
+            severe = abs(float(row["score"])) >= self.severe_bar(fine, coarse)
             if recent >= persist_k:
                 why = f"{recent} of the last {persist_m} buckets outside"
             elif float(row["jump"]) > 0 and not severe:

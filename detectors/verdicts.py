@@ -21,8 +21,8 @@ from detectors.rule import (
     BASIS_WORDS,
     USUAL_WINDOW,
     Rule,
-    _coarseness,
     _fineness,
+    _scales,
     _side_half,
     _up_scores,
     effect_words,
@@ -547,7 +547,7 @@ def verdicts(  # noqa: PLR0917 - the series and its band's columns, as Rule.verd
     if value.shape[0] == 0:
         return []
     width = min(rule.verdict_rows(_fineness(index[-USUAL_WINDOW:])), value.shape[1])
-    fine, coarse = _fineness(index[-width:]), _coarseness(index[-width:])
+    fine, coarse = _scales(index[-width:])
     tail = [a[:, -width:] for a in (value, *band)]
     # Each distinct basis once: its code per series (-1: none), whether it is sparse.
     if named is None:
