@@ -163,9 +163,14 @@ async def test_commands_answer_users(
         assert "persist_k" in thresholds[0] and "k</code> = <b>3.25" in thresholds[0]
         status = await reply(fake, "/status", user=USER)
         assert "last check" in status[0] and "reachable" in status[0]
-        assert "Last" in (await reply(fake, "/history 5", user=USER))[0]
+        history = (await reply(fake, "/history 5", user=USER))[0]
+        # The stored reasons in the chat's words, as alerts and /check say them.
+        assert "Last" in history and "expected range" in history and "bucket" not in history
         assert "from 1 to 50" in (await reply(fake, "/history 500", user=USER))[0]
         assert "I don't know /frobnicate" in (await reply(fake, "/frobnicate", user=USER))[0]
+        await reply(fake, "/lang ru", user=USER)
+        russian = (await reply(fake, "/history 5", user=USER))[0]
+        assert "диапазон" in russian and "expected range" not in russian
 
 
 async def test_settings_are_for_admins_and_survive_a_restart(

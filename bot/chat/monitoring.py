@@ -12,6 +12,7 @@ from bot.chat.errors import UsageError, not_answering
 from bot.chat.reply import Reply, localized, out_of_date
 from bot.core.formatting import metric_title
 from bot.core.i18n import Translator
+from bot.core.reasons import reason_text
 from bot.core.text import CAPTION_LIMIT
 from bot.core.wording import check_summary, e, metric_caption, split_message
 from bot.service.edits import compose
@@ -180,7 +181,8 @@ async def history(
     for row in rows:
         when = row.bucket.astimezone(zone)
         label = f"{row.metric} {row.slice}".strip()
-        lines.append(f"{when:%m-%d %H:%M} <code>{e(label)}</code> — {e(row.reason)}")
+        said = e(reason_text(row.reason, t))
+        lines.append(f"{when:%m-%d %H:%M} <code>{e(label)}</code> — {said}")
     for part in split_message("\n".join(lines)):
         await message.answer(part)
 
