@@ -16,12 +16,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+import detectors
 from bot.app import BotApp
 from bot.core.buttons import Action, unpack
 from bot.core.i18n import translator
 from bot.core.incidents import Incident
 from bot.core.plan import Digest, Open, Resolve
-from bot.core.reasons import reason_text
+from bot.core.reasons import detector_text, reason_text
 from bot.core.render import Style, render_digest, render_open, render_resolve
 from bot.core.report import SeriesResult
 from bot.core.text import CAPTION_LIMIT, plain
@@ -391,6 +392,18 @@ def test_detector_reasons_read_in_the_chats_language(reason: str, english: str,
     'in a row'); a reason of a shape not known yet is kept as written, never dropped."""
     assert reason_text(reason, translator("en")) == english
     assert reason_text(reason, translator("ru")) == russian
+
+
+@pytest.mark.parametrize("method", sorted(detectors.METHODS))
+def test_each_detector_is_described_in_the_chats_language(method: str) -> None:
+    """`/metric`'s "detector:" line: every detector's description (English in `check --json`)
+    is said in Russian with Russian numbers, not kept in English; one not known stays as is."""
+    described = detectors.build({"method": method, "k": 3.25}).describe()
+    english, russian = detector_text(described, translator("en")), detector_text(
+        described, translator("ru"))
+    assert "3.25" in english and "3,25" in russian
+    assert not any(word in russian for word in ("median", "last", "days", "fits", "buckets"))
+    assert detector_text("zscore (window 30)", translator("ru")) == "zscore (window 30)"
 
 
 @pytest.mark.parametrize(("count", "head"), [(4, "4 метрики вне нормы"), (5, "5 метрик вне нормы")])

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from bot.core.formatting import localized
 from bot.core.i18n import Translator
 
-__all__ = ["reason_text"]
+__all__ = ["detector_text", "reason_text"]
 
 Say = Callable[[Translator, re.Match[str]], str]
 
@@ -204,3 +204,46 @@ def reason_text(reason: str, t: Translator) -> str:
             said += ", " + _part("re-based " + piece, t)
         out.append(said)
     return "; ".join(out)
+
+
+def _seasonal(t: Translator, m: re.Match[str]) -> str:
+    return t.ngettext("seasonal: the median of the same time on the last {n} day, k={k}",
+                      "seasonal: the median of the same time on the last {n} days, k={k}",
+                      int(m["n"]), k=localized(m["k"], t))  # fmt: skip
+
+
+def _iqr(t: Translator, m: re.Match[str]) -> str:
+    return t.ngettext("quartiles of the last {n} interval, k={k}",
+                      "quartiles of the last {n} intervals, k={k}", int(m["n"]),
+                      k=localized(m["k"], t))  # fmt: skip
+
+
+def _stl(t: Translator, m: re.Match[str]) -> str:
+    return t.ngettext("STL: a daily season fitted on {n} day, k={k}",
+                      "STL: a daily season fitted on {n} days, k={k}", int(m["n"]),
+                      k=localized(m["k"], t))  # fmt: skip
+
+
+def _holt_winters(t: Translator, m: re.Match[str]) -> str:
+    return t.ngettext("Holt-Winters fitted on {n} day, k={k}",
+                      "Holt-Winters fitted on {n} days, k={k}", int(m["n"]),
+                      k=localized(m["k"], t))  # fmt: skip
+
+
+K = r"k=(?P<k>[\d.e+-]+)"
+DETECTORS: list[tuple[re.Pattern[str], Say]] = [
+    (re.compile(rf"seasonal \(median of (?P<n>\d+) days, {K}\)"), _seasonal),
+    (re.compile(rf"iqr \(last (?P<n>\d+) buckets, {K}\)"), _iqr),
+    (re.compile(rf"stl \(daily season, (?P<n>\d+)-day fits, {K}\)"), _stl),
+    (re.compile(rf"holt_winters \((?P<n>\d+)-day fits, {K}\)"), _holt_winters),
+]
+
+
+def detector_text(described: str, t: Translator) -> str:
+    """A detector's `describe()` (English, for logs and `check --json`) in `t`'s language;
+    a description of a shape this module does not know is kept as written."""
+    for pattern, say in DETECTORS:
+        match = pattern.fullmatch(described.strip())
+        if match is not None:
+            return say(t, match)
+    return described

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from bot.core.formatting import fmt_pct, fmt_value, title_of
 from bot.core.i18n import Translator, translator
-from bot.core.reasons import reason_text
+from bot.core.reasons import detector_text, reason_text
 from bot.core.report import CheckReport, SeriesResult
 from bot.core.text import CAPTION_LIMIT, MESSAGE_LIMIT, cut_html, rendered_length, split_html
 from detectors import Status, outside_since
@@ -223,7 +223,7 @@ def metric_caption(result: SeriesResult, *, zone: ZoneInfo, muted: datetime | No
         t._("value <b>{value}</b>, expected {expected} ({low} – {high})", value=e(value),
             expected=e(expected), low=e(low), high=e(high)) + f" {_deviation(result, t)}",
         e(reason_text(v.reason, t)),
-        t._("detector: {name}", name=e(result.detector)),
+        t._("detector: {name}", name=e(detector_text(result.detector, t))),
     ]
     if muted is not None:
         lines.append(t._("🔕 muted until {time}",
