@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from urllib.parse import quote, urlsplit
@@ -13,7 +14,7 @@ from bot.core.i18n import Translator, translator
 from bot.core.reasons import detector_text, reason_text
 from bot.core.report import CheckReport, SeriesResult
 from bot.core.text import CAPTION_LIMIT, MESSAGE_LIMIT, cut_html, rendered_length, split_html
-from detectors import Status, outside_since
+from detectors import Status, Verdict, outside_since
 from queries.catalogue import Metric
 
 __all__ = [
@@ -174,7 +175,8 @@ def digest_text(groups: Sequence[tuple[SeriesResult, Sequence[SeriesResult]]], *
 def check_summary(report: CheckReport, *, zone: ZoneInfo, t: Translator | None = None) -> str:
     """A compact table of every metric's total, and which slices are off."""
     t = _t(t)
-    lines = []
+    lines: list[str] = []
+    held: list[str] = []
     bucket = None
     for result in report.results:
         if not result.slice.is_total:
@@ -182,6 +184,9 @@ def check_summary(report: CheckReport, *, zone: ZoneInfo, t: Translator | None =
         v = result.verdict
         bucket = v.bucket
         mark = {Status.ANOMALY: "🔴", Status.OK: "🟢", Status.UNKNOWN: "⚪"}[v.status]
+        if v.status is Status.OK and _outside(v):
+            mark = "🟡"  # outside its range, held back by the rule: the note below says why
+            held.append(f"🟡 {e(result.metric.name)}: {e(reason_text(v.reason, t))}")
         low, high = fmt_value(result.metric, v.lower, t), fmt_value(result.metric, v.upper, t)
         band = f"{low}–{high}" if v.lower is not None else "—"
         lines.append(f"{mark} {result.metric.name:<15} "
@@ -191,7 +196,7 @@ def check_summary(report: CheckReport, *, zone: ZoneInfo, t: Translator | None =
     if bucket is not None:
         head = t._("interval {time} {zone}", time=f"{bucket.tz_convert(zone):%Y-%m-%d %H:%M}",
                    zone=zone.key)  # fmt: skip
-    text = f"<b>{e(head)}</b>\n<pre>{e(chr(10).join(lines))}</pre>"
+    text = "\n".join([f"<b>{e(head)}</b>\n<pre>{e(chr(10).join(lines))}</pre>", *held])
     if off:
         text += "\n" + t._("slices off: {slices}", slices=", ".join(
             f"{e(r.metric.name)} {e(r.slice.label())} {_deviation(r, t)}" for r in off[:12]
@@ -204,6 +209,13 @@ def check_summary(report: CheckReport, *, zone: ZoneInfo, t: Translator | None =
         text += "\n" + t._("⚠️ not checked: {errors}",
                            errors="; ".join(e(m) for m in report.errors.values()))  # fmt: skip
     return text
+
+
+def _outside(v: Verdict) -> bool:
+    """The value is known and outside a known range."""
+    if v.value is None or v.lower is None or v.upper is None or not math.isfinite(v.value):
+        return False
+    return not v.lower <= v.value <= v.upper
 
 
 def metric_caption(result: SeriesResult, *, zone: ZoneInfo, muted: datetime | None,
