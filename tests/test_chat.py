@@ -515,6 +515,28 @@ async def test_a_reply_lost_on_the_way_once_is_sent_again(
     assert not any("Bad Gateway" in r.getMessage() for r in caplog.records)
 
 
+async def test_a_press_answer_lost_on_the_way_is_sent_again(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    """A proxy's 502 page on the answer to a button press: the answer (here the out-of-date
+    notice) is sent again and the spinner stops with it; the log has one line for the retry,
+    no warning that the press went unanswered, and not the page."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False):
+        fake.fail_next_html("answerCallbackQuery")
+        with caplog.at_level(logging.INFO):
+            query = await fake.press("nonsense", user=USER, chat=USER)
+            await fake.wait_for(lambda c: c.method == "answerCallbackQuery", seconds=20)
+    calls = fake.answers(query)
+    assert [c.method for c in calls] == ["answerCallbackQuery!502", "answerCallbackQuery"]
+    assert calls[1].data.get("text") == "That button is out of date."
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum("sending it again" in m for m in messages) == 1, messages
+    assert not any("could not answer a button press" in m for m in messages)
+    assert not any("Bad Gateway" in m for m in messages)
+
+
 async def test_a_lost_state_file_refuses_every_change_and_status_says_so(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:

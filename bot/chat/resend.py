@@ -8,7 +8,9 @@ from those tries, and the reply sent then, the chat's held-back replies one at a
 wait drops it (`bot.chat.errors` logs one line: an apology would be refused too). Only calls
 made while an update is handled are retried here; the outbox keeps its own schedule for alerts
 (`bot.service.delivery`), and Telegram's other refusals (4xx) are answers, not failures on the
-way. As with the outbox, a reply Telegram took before the proxy failed can arrive twice: a
+way. A button press's answer (its toast, or the dialog of a refusal) is sent again after the
+same failures on the way, but not held for flood control: the person has moved on by then. As
+with the outbox, a reply Telegram took before the proxy failed can arrive twice: a
 repeated answer is better than a lost one.
 """
 
@@ -65,10 +67,10 @@ class Replying(BaseMiddleware):
 
 
 class ResendReplies(BaseRequestMiddleware):
-    """Sends a reply again (send* and edit* methods) that failed on the way, `PAUSES` apart,
-    and after Telegram's flood control, up to `HOLD_MAX` seconds of it. While a chat is held
-    back, its replies go one at a time once the wait is over (all at once, they would meet the
-    limit again)."""
+    """Sends a reply again (send* and edit* methods, a press's answer) that failed on the way,
+    `PAUSES` apart, and after Telegram's flood control, up to `HOLD_MAX` seconds of it (not a
+    press's answer). While a chat is held back, its replies go one at a time once the wait is
+    over (all at once, they would meet the limit again)."""
 
     def __init__(self) -> None:
         self._until: dict[object, float] = {}  # chat -> loop time its hold ends
@@ -81,7 +83,8 @@ class ResendReplies(BaseRequestMiddleware):
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
         name = getattr(method, "__api_method__", "")
-        if not _replying.get() or not name.startswith(("send", "edit")):
+        toast = name == "answerCallbackQuery"
+        if not _replying.get() or not (toast or name.startswith(("send", "edit"))):
             return await make_request(bot, method)
         chat = getattr(method, "chat_id", None) or getattr(method, "inline_message_id", None)
         pauses = iter(PAUSES)
@@ -97,7 +100,7 @@ class ResendReplies(BaseRequestMiddleware):
                          name, type(exc).__name__, pause)  # fmt: skip
                 await asyncio.sleep(pause)
             except TelegramRetryAfter as exc:
-                if exc.retry_after > budget:
+                if toast or exc.retry_after > budget:
                     raise
                 budget -= exc.retry_after
                 loop = asyncio.get_running_loop()
