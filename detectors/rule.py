@@ -110,8 +110,8 @@ RULE_PARAMS: Mapping[str, Param] = {
     ),
     "fine_severe": Param(
         float, 0.2, 0.0, 2.0,
-        "severe x (steps per 15 min) ^ this (lower at coarser steps); the window's bar and a "
-        "sudden move's change too, finer steps",
+        "how severe grows at finer steps and shrinks at coarser ones: severe x (steps per 15 "
+        "min) ^ this; at finer steps the window's bar and a sudden move's size grow the same way",
     ),
     "fine_persist": Param(
         float, 1.0, 0.0, 1.0, "persist_k, persist_m x (steps per 15 min) ^ this, finer steps"

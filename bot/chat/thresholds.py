@@ -36,10 +36,11 @@ KNOBS: tuple[tuple[str, str, str], ...] = (
     ("k", _("Sensitivity"), _("the expected range is k typical deviations wide on each side: "
                               "a larger k, fewer alerts")),
     ("direction", _("Which moves alert"), _("both, up (rises only) or down (drops only)")),
-    ("min_rel_change", _("Smallest change"), _("a smaller difference from the expected value, "
-                                               "as a share of it (0.1 = 10%; far from zero, of "
-                                               "offset_spans times its week's span where that "
-                                               "is less), never alerts")),
+    ("min_rel_change", _("Smallest change"), _("a difference from the expected value smaller "
+                                               "than this share of it never alerts (0.1 = 10%); "
+                                               "for a level far from zero, the share is of its "
+                                               "usual weekly swing where that is smaller "
+                                               "(offset_spans)")),
     ("min_abs_change", _("Smallest change in units"), _("the same floor in the metric's own "
                                                         "units (0: none)")),
     ("persist_k", _("Persistence"), _("how many of the last persist_m buckets must be outside "
@@ -117,8 +118,8 @@ PARAM_HELP: tuple[str, ...] = (
     _("a bucket outside fires at once if it got there in a move this many times the largest "
       "of the last 96 (0 = off)"),
     _("a missing bucket of a count fires when this many events were expected (0 never)"),
-    _("severe x (steps per 15 min) ^ this (lower at coarser steps); the window's bar and a "
-      "sudden move's change too, finer steps"),
+    _("how severe grows at finer steps and shrinks at coarser ones: severe x (steps per 15 "
+      "min) ^ this; at finer steps the window's bar and a sudden move's size grow the same way"),
     _("persist_k, persist_m x (steps per 15 min) ^ this, finer steps"),
 )
 
