@@ -26,7 +26,7 @@ from bot.core.reasons import detector_text, reason_text
 from bot.core.render import Style, render_digest, render_open, render_resolve
 from bot.core.report import SeriesResult
 from bot.core.text import CAPTION_LIMIT, plain
-from bot.core.wording import check_summary, duration_text
+from bot.core.wording import check_summary, duration_text, metric_caption
 from bot.service.monitor import Monitor
 from bot.settings import Settings
 from bot.state import State
@@ -409,9 +409,11 @@ def test_each_detector_is_described_in_the_chats_language(method: str) -> None:
 def test_check_says_why_a_total_outside_its_range_is_not_an_anomaly() -> None:
     """/check's table: a total below its range that the rule holds back (the change too small
     for `min_rel_change`) is marked 🟡, not a bare 🟢, and a line under the table says why, in
-    the chat's language; totals within range or alerting get no such line."""
-    held = dataclasses.replace(result("views", value=85.0), verdict=Verdict(
-        Status.OK, NOW, 85.0, 100.0, 90.0, 110.0, -1.5,
+    the chat's language; totals within range or alerting get no such line. /metric marks it
+    the same way."""
+    base = result("views", value=85.0)
+    held = dataclasses.replace(base, verdict=Verdict(
+        Status.OK, base.verdict.bucket, 85.0, 100.0, 90.0, 110.0, -1.5,
         "below the band, but the change is below the minimum effect (15.0% of 100, less than "
         "20%)"))  # fmt: skip
     check = report(held, result("likes", status=Status.ANOMALY, value=60.0))
@@ -424,6 +426,13 @@ def test_check_says_why_a_total_outside_its_range_is_not_an_anomaly() -> None:
     assert "🟡 views: ниже диапазона, но изменение слишком мало для оповещения (15,0% от 100; " \
            "нужно 20%)" in russian
     assert english.count("🟡") == 2 and "likes:" not in english
+    # /metric says the same of it: not a bare "ok" beside a value below its range.
+    caption = metric_caption(held, zone=zone, muted=None, t=translator("en"))
+    assert "🟡 outside the range, not alerting" in caption and "🟢" not in caption
+    assert "🟡 вне диапазона, без оповещения" in metric_caption(held, zone=zone, muted=None,
+                                                                 t=translator("ru"))
+    inside = metric_caption(result("views"), zone=zone, muted=None, t=translator("en"))
+    assert "🟢 ok" in inside and "🟡" not in inside
 
 
 @pytest.mark.parametrize(("count", "head"), [(4, "4 метрики вне нормы"), (5, "5 метрик вне нормы")])

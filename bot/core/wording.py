@@ -226,6 +226,8 @@ def metric_caption(result: SeriesResult, *, zone: ZoneInfo, muted: datetime | No
     metric = result.metric
     mark = {Status.ANOMALY: t._("🔴 anomaly"), Status.OK: t._("🟢 ok"),
             Status.UNKNOWN: t._("⚪ unknown")}  # fmt: skip
+    if v.status is Status.OK and _outside(v):  # held back by the rule: the reason says why
+        mark[Status.OK] = t._("🟡 outside the range, not alerting")
     value, expected = fmt_value(metric, v.value, t), fmt_value(metric, v.expected, t)
     low, high = fmt_value(metric, v.lower, t), fmt_value(metric, v.upper, t)
     lines = [
