@@ -18,7 +18,7 @@ from aiogram import Dispatcher, Router
 from aiogram.filters import Command
 
 from bot.chat import routers
-from bot.chat.resend import PAUSES
+from bot.chat.resend import PAUSES, TOAST_WITHIN
 from bot.core.buttons import Action, pack, unpack
 from bot.core.commands import COMMANDS
 from bot.state import State, StateLost
@@ -535,6 +535,31 @@ async def test_a_press_answer_lost_on_the_way_is_sent_again(
     assert sum("sending it again" in m for m in messages) == 1, messages
     assert not any("could not answer a button press" in m for m in messages)
     assert not any("Bad Gateway" in m for m in messages)
+
+
+async def test_a_press_answer_that_hung_is_not_tried_again(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    """An answer to a press that hangs for longer than TOAST_WITHIN before failing is not
+    sent again (Telegram no longer takes it, and what the press sends next would wait for
+    every try): one warning line, and the next press is answered at once."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False):
+        fake.hang.add("answerCallbackQuery")
+        with caplog.at_level(logging.INFO):
+            query = await fake.press("nonsense", user=USER, chat=USER)
+            await fake.wait_for(lambda c: c.method == "answerCallbackQuery?")
+            await asyncio.sleep(TOAST_WITHIN + 1.0)
+            fake.release()  # the hung call fails now (500), long after it was made
+            second = await fake.press("nonsense", user=USER, chat=USER)
+            await fake.wait_for(lambda c: c.method == "answerCallbackQuery"
+                                and c.data.get("callback_query_id") == second)  # fmt: skip
+            await asyncio.sleep(2.5)  # room for a retry of the first, were there one
+    assert [c.method for c in fake.answers(query)] == ["answerCallbackQuery?"]
+    messages = [r.getMessage() for r in caplog.records]
+    assert not any("sending it again" in m for m in messages), messages
+    assert sum("could not answer a button press" in m for m in messages) == 1, messages
 
 
 async def test_a_lost_state_file_refuses_every_change_and_status_says_so(

@@ -9,9 +9,9 @@ wait drops it (`bot.chat.errors` logs one line: an apology would be refused too)
 made while an update is handled are retried here; the outbox keeps its own schedule for alerts
 (`bot.service.delivery`), and Telegram's other refusals (4xx) are answers, not failures on the
 way. A button press's answer (its toast, or the dialog of a refusal) is sent again after the
-same failures on the way, but not held for flood control: the person has moved on by then. As
-with the outbox, a reply Telegram took before the proxy failed can arrive twice: a
-repeated answer is better than a lost one.
+same failures on the way while they come fast (`TOAST_WITHIN`), but not held for flood
+control: the person has moved on by then. As with the outbox, a reply Telegram took before
+the proxy failed can arrive twice: a repeated answer is better than a lost one.
 """
 
 from __future__ import annotations
@@ -47,6 +47,10 @@ ON_THE_WAY = (ClientDecodeError, TelegramNetworkError, TelegramServerError)
 # person who asked still looks at the chat, and a group's limit (20 messages a minute) is over
 # within it.
 HOLD_MAX = 30.0
+# A press's answer is tried again only within this many seconds of the first try: Telegram
+# takes one for about 15 s, and what the press sends next waits for it (a hung first try,
+# a minute, is not repeated).
+TOAST_WITHIN = 5.0
 _replying: ContextVar[bool] = ContextVar("replying", default=False)
 
 
@@ -89,12 +93,14 @@ class ResendReplies(BaseRequestMiddleware):
         chat = getattr(method, "chat_id", None) or getattr(method, "inline_message_id", None)
         pauses = iter(PAUSES)
         budget = HOLD_MAX
+        started = asyncio.get_running_loop().time()
         while True:
             try:
                 return await self._send(make_request, bot, method, chat)
             except ON_THE_WAY as exc:
                 pause = next(pauses, None)
-                if pause is None:
+                late = toast and asyncio.get_running_loop().time() - started > TOAST_WITHIN
+                if pause is None or late:
                     raise
                 log.info("a reply (%s) failed on the way (%s); sending it again in %.1f s",
                          name, type(exc).__name__, pause)  # fmt: skip
