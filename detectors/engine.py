@@ -87,6 +87,7 @@ from detectors.seasonal import (
     DECIMALS_MAX,
     EVENT_BEYOND,
     NOISE_SLACK,
+    REBASE_BIG,
     REBASE_MIN,
     REBASED,
     RECENT,
@@ -114,6 +115,7 @@ from detectors.seasonal import (
     shape_se,
     share_resolution,
     sparse_lag,
+    steady_noise,
     weekday_points,
     widths_of,
 )
@@ -164,6 +166,7 @@ class _Layout:
     cold_points: int
     noise_window: int
     rebase_window: int
+    memory: int  # buckets after a big level change that its re-base is followed in steady noise
     confirm: int
     pooled_window: int
     late: int  # points before each whose band it may fit instead of its own (late_match)
@@ -199,6 +202,7 @@ class _Layout:
             cold_points=cold,
             noise_window=round(det.noise_hours * pph),
             rebase_window=round(det.rebase_hours * pph),
+            memory=int(seasons[-1]),
             confirm=max(round(pph), 2),
             pooled_window=max(period, cold),
             late=late_points(det.late_minutes, step),
@@ -457,9 +461,13 @@ class BandEngine:
                 rings.add(name, layout.week + 1 + r, f64, 0.0)
             rings.add("ws", layout.week + 1 + r, u16, 0)
         rw = layout.rebase_window
-        for name in ("rf", "rh", "rl"):
+        for name in ("rf", "rh", "rl", "rf2", "rh2", "rl2", "rn"):
             rings.add(name, rw + 1 + r, u16, 0)
-        for name in ("z", "fac", "res"):
+        # The mean move's running total; the last bucket of a big level change each way.
+        for name, width, fill in (("rd", rw + 1 + r, 0.0), ("lu", 1 + r, -np.inf),
+                                  ("ld", 1 + r, -np.inf)):  # fmt: skip
+            rings.add(name, width, f64, fill)
+        for name in ("z", "z2", "fac", "res"):
             rings.add(name, rw + r, f64, np.nan)
         rings.add("units", layout.noise_window + r, f64, np.nan)
         rings.add("inside", layout.noise_window + r, bool, False)
@@ -748,9 +756,9 @@ class BandEngine:
             before_m = g.trailing("cm", mm, det.level_window)
             expected = expected * carried(unpulled, median, shape_error, before_u, before_m,
                                           z=det.weekday_z, clip=det.level_clip)  # fmt: skip
-        expected, rebased = self._rebase(g, expected, np.fmax(loose, floor0))
+        moved, expected, rebased = self._rebase(g, expected, (loose, floor0), counts)
         # The width from the level's own errors; the cold start where there is none yet.
-        err2 = g.past("err2", (v - expected).astype(np.float32))  # signed: see _same_time
+        err2 = g.past("err2", (v - moved).astype(np.float32))  # signed: see _same_time
         scale, above, below = self._widths(err2, g.first_wide, lay.near, sides=True)
         basis = np.where(np.isfinite(scale), np.where(weekly, 1, 2), 0).astype(np.int8)
         expected, scale, basis = self._cold(g, expected, scale, basis, seen)
@@ -1022,43 +1030,39 @@ class BandEngine:
         floor = np.fmax(floor, RESOLUTION_SD * told)
         return np.where(counts, np.maximum(floor, np.sqrt(np.maximum(expected, 1.0))), floor)
 
-    def _rebase(self, g: _Group, e: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """SeasonalDetector._rebase for the new rows; the rolling medians only where the cheap
-        count says a shift is possible."""
+    def _rebase(
+        self, g: _Group, e: np.ndarray, noise: tuple[np.ndarray, np.ndarray],
+        counts: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+        """SeasonalDetector._rebase for the new rows (`noise`: the loose width and its floor):
+        the shifts in the loose width, then in the noise after a big one (`_after_big`)."""
         lay = self._layout
         assert lay is not None
-        window, confirm = lay.rebase_window, lay.confirm
+        window = lay.rebase_window
         v = g.v
         rebased = np.zeros(v.shape, dtype=bool)
         if window < 2:
-            return e, rebased
+            return e, e, rebased
+        nonneg = self._nonneg[g.slots]
+        loose = np.fmax(*noise)
         with np.errstate(invalid="ignore", divide="ignore"):
             residual = v - e
-            z = residual / sd
+            z = residual / loose
             fac = np.where(e > 0, v / e, np.nan)
         if g.first_rebase:
             residual, z, fac = residual.copy(), z.copy(), fac.copy()
             for arr in (residual, z, fac):
                 arr[:, : g.first_rebase] = np.nan
-        with np.errstate(invalid="ignore"):
-            finite = g.trailing("rf", np.isfinite(z), window)
-            high = g.trailing("rh", z >= REBASE_MIN, window)
-            low = g.trailing("rl", z <= -REBASE_MIN, window)
-        pz, pfac, pres = g.past("z", z), g.past("fac", fac), g.past("res", residual)
-        maybe = 2 * np.maximum(high, low) >= np.maximum(finite, 1)
-        if not maybe.any():
-            return e, rebased
-        nonneg = self._nonneg[g.slots]
-        out = e.copy()
-        who, j = np.nonzero(maybe)
-        long = _roll(pz, who, j, window, window // 2)
-        short = _roll(pz, who, j, confirm, confirm)
-        with np.errstate(invalid="ignore"):
-            shifted = (np.abs(long) >= REBASE_MIN) & (np.abs(short) >= REBASE_MIN)
-            shifted &= np.sign(long) == np.sign(short)
+        pfac, pres = g.past("fac", fac), g.past("res", residual)
+        first = self._lasting(g, z, "")
+        big = self._after_big(g, residual, (loose, noise[1], e), (first, pfac),
+                              nonneg[:, None])  # fmt: skip
+        with np.errstate(invalid="ignore", divide="ignore"):
+            shifted = self._lasting(g, residual / big, "2")
         if not shifted.any():
-            return e, rebased
-        who, j = who[shifted], j[shifted]
+            return e, e, rebased
+        out = e.copy()
+        who, j = np.nonzero(shifted)
         now = e[who, j]
         factor = _roll(pfac, who, j, window, window // 2)
         offset = _roll(pres, who, j, window, window // 2)
@@ -1068,7 +1072,65 @@ class BandEngine:
         moved = np.where(nonneg[who], by_factor, by_offset)
         out[who, j] = moved
         rebased[who, j] = np.isfinite(moved)
-        return out, rebased
+        # A count's level of zero: its errors re-based, not its band (SeasonalDetector).
+        dead = np.zeros(v.shape, dtype=bool)
+        dead[who, j] = nonneg[who] & counts[who, 0] & (now > 0) & (moved == 0)
+        return out, np.where(dead, e, out), rebased & ~dead
+
+    def _lasting(self, g: _Group, z: np.ndarray, tag: str) -> np.ndarray:
+        """seasonal.lasting_shift for the new rows (its rings named with `tag`); the rolling
+        medians only where the cheap count says a shift is possible."""
+        lay = self._layout
+        assert lay is not None
+        window, confirm = lay.rebase_window, lay.confirm
+        with np.errstate(invalid="ignore"):
+            finite = g.trailing("rf" + tag, np.isfinite(z), window)
+            high = g.trailing("rh" + tag, z >= REBASE_MIN, window)
+            low = g.trailing("rl" + tag, z <= -REBASE_MIN, window)
+        pz = g.past("z" + tag, z)
+        shifted = np.zeros(z.shape, dtype=bool)
+        maybe = 2 * np.maximum(high, low) >= np.maximum(finite, 1)
+        if maybe.any():
+            who, j = np.nonzero(maybe)
+            long = _roll(pz, who, j, window, window // 2)
+            short = _roll(pz, who, j, confirm, confirm)
+            with np.errstate(invalid="ignore"):
+                ok = (np.abs(long) >= REBASE_MIN) & (np.abs(short) >= REBASE_MIN)
+                ok &= np.sign(long) == np.sign(short)
+            shifted[who[ok], j[ok]] = True
+        return shifted
+
+    def _after_big(
+        self, g: _Group, residual: np.ndarray, noise: tuple[np.ndarray, np.ndarray, np.ndarray],
+        shifts: tuple[np.ndarray, _Past], nonneg: np.ndarray,
+    ) -> np.ndarray:  # fmt: skip
+        """SeasonalDetector._after_big for the new rows: the loose width (noise[0]), or
+        `steady_noise` where a shift of REBASE_BIG or more the way the residual stands was
+        re-based within `memory` buckets before (the last such bucket each way is kept, as
+        the reference's trailing count over `memory` is more than 0)."""
+        lay = self._layout
+        assert lay is not None
+        window = lay.rebase_window
+        who, j = np.nonzero(shifts[0])  # the shifts in the loose width, and v / e's ring
+        factor = _roll(shifts[1], who, j, window, window // 2)
+        t = (g.c + g.rows).astype(np.float64)
+        recent = np.zeros(residual.shape, dtype=bool)
+        for name, big, side in (("lu", factor >= 1 + REBASE_BIG, residual > 0),
+                                ("ld", factor <= 1 / (1 + REBASE_BIG), ~(residual > 0))):
+            at = np.full(residual.shape, -np.inf)
+            at[who[big], j[big]] = t[j[big]]
+            last = np.maximum.accumulate(np.concatenate([g.prev(name)[:, None], at], 1), 1)
+            g.new[name] = last[:, 1:]
+            recent |= side & (t[None, :] - last[:, :-1] <= lay.memory)
+        with np.errstate(invalid="ignore", over="ignore"):
+            move = np.abs(np.diff(np.concatenate([g.values.gather(np.array([-1])), g.v], 1), 1))
+        move = np.where(np.isfinite(move), move, np.nan)  # a move from or to inf is no scale
+        if g.first_rebase:
+            move[:, : g.first_rebase] = np.nan
+        total = g.trailing("rd", np.nan_to_num(move), window)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = total / g.trailing("rn", np.isfinite(move), window)
+        return np.where(recent & nonneg, steady_noise(*noise, mean), noise[0])
 
     def _noise(self, g: _Group, errors: np.ndarray, sd: np.ndarray) -> np.ndarray:
         """SeasonalDetector._noise for the new rows: the `inside` chain one bucket at a time,
@@ -1178,7 +1240,7 @@ class _Group:
         m = self.v.shape[1]
         self.first_wide = max(0, m - wanted - lay.noise_window)
         lag = int(lay.lags.max())
-        self.first_rebase = max(0, self.first_wide - lag - lay.rebase_window)
+        self.first_rebase = max(0, self.first_wide - lag - lay.rebase_window - lay.memory)
         self.first_loose = max(0, self.first_rebase - det.level_window - det.level_slow)
 
     def past(self, name: str, values: np.ndarray) -> _Past:

@@ -67,6 +67,10 @@ AUTOCORR_SE = 2.0
 # time they would read as the time of day's habit (a gradual decline then fired hours late).
 AUTOCORR_WITHIN = 0.75
 REBASE_MIN = 1.0  # smallest lasting level change, in robust sd, that is re-based
+# A level change of this share or more (x1.4, or /1.4) is followed for the `days` after it in
+# the series' own noise from one bucket to the next, not in the loose width (`_rebase`) ...
+REBASE_BIG = 0.4
+REBASE_SHARE = 0.05  # ... never finer than this share of the expected value
 # The width also rises towards the errors of this time of day and the `near` slots either
 # side alone, where they run larger than those of all the `neighbours` by more than a slack of
 # NEAR_SLACK / sqrt(their count) of the width (10% from 14 days of 3 slots, 42 errors; 20%
@@ -419,6 +423,35 @@ def _trailing_sum(values: np.ndarray, window: int) -> np.ndarray:
     total = np.concatenate([[0.0], np.cumsum(np.nan_to_num(values))])
     ends = np.arange(values.size)
     return total[ends] - total[np.maximum(ends - window, 0)]
+
+
+def lasting_shift(z: np.ndarray, window: int, confirm: int) -> np.ndarray | None:
+    """Per point, whether the deviation `z` (in its noise) held at least REBASE_MIN one way
+    over the last `window` points (their median) and the last `confirm`; None where no point
+    can be (the usual case, told without a rolling median: no window has half of its points
+    beyond REBASE_MIN on one side)."""
+    finite = _trailing_sum(np.isfinite(z).astype(float), window)
+    with np.errstate(invalid="ignore"):
+        high = _trailing_sum((z >= REBASE_MIN).astype(float), window)
+        low = _trailing_sum((z <= -REBASE_MIN).astype(float), window)
+    if not bool(np.any(2 * np.maximum(high, low) >= np.maximum(finite, 1))):
+        return None
+    long = _rolling_median(z, window, window // 2)
+    if not bool(np.any(np.abs(long) >= REBASE_MIN)):
+        return None
+    short = _rolling_median(z, confirm, confirm)
+    shifted = (np.abs(long) >= REBASE_MIN) & (np.abs(short) >= REBASE_MIN)
+    return shifted & (np.sign(long) == np.sign(short))
+
+
+def steady_noise(
+    loose: np.ndarray, floor: np.ndarray, expected: np.ndarray, move: np.ndarray
+) -> np.ndarray:
+    """The noise a lasting shift is measured in after a big level change: the series' mean
+    move from one bucket to the next (`move`) where that is less than the loose width, at
+    least REBASE_SHARE of the expected value, never under the floor."""
+    with np.errstate(invalid="ignore"):
+        return np.fmax(np.minimum(loose, np.fmax(REBASE_SHARE * np.abs(expected), move)), floor)
 
 
 def _ratio(
@@ -901,7 +934,7 @@ class SeasonalDetector(Detector):
         # widths of `noise_hours` before; the widths the errors of `days` before; a re-based
         # expected value the shift of `rebase_hours` before; the level `level_slow` before.
         first_wide = max(0, n - wanted - noise_window)
-        first_rebase = max(0, first_wide - int(lags.max()) - rebase_window)
+        first_rebase = max(0, first_wide - int(lags.max()) - rebase_window - int(seasons[-1]))
         first_loose = max(0, first_rebase - int(lags.max()) - self.level_window - self.level_slow)
 
         # Pass 1, without a level: which points look normal at all.
@@ -914,17 +947,20 @@ class SeasonalDetector(Detector):
         # Pass 2: the level from normal-looking points, then the width from its own errors.
         expected = median * self._level(values, median, inlier)
         expected = expected * self._carried(values, median, inlier, unpulled, shape_error)
-        expected, rebased = self._rebase(
+        # A count's level of zero re-bases the errors the width reads, not the band.
+        moved, expected, rebased = self._rebase(
             values,
             expected,
-            np.fmax(loose, floor0),
+            (loose, floor0),
+            counts=kinds[0],
             first=first_rebase,
             window=rebase_window,
             confirm=confirm,
+            memory=int(seasons[-1]),
         )
         # Until min_history days of errors exist, the seasonal width is NaN: a cold-start
         # width stands in (or nothing, and the series is UNKNOWN).
-        errors2 = (values - expected).astype(np.float32)  # as the engine keeps them
+        errors2 = (values - moved).astype(np.float32)  # as the engine keeps them
         near = near_columns(nb, self.days, self.near)
         scale, above, below = self._widths(errors2, lags, 2 * nb + 1, first_wide, near, sides=True)
         basis = np.full(n, NONE, dtype=object)
@@ -972,44 +1008,54 @@ class SeasonalDetector(Detector):
         self,
         values: np.ndarray,
         expected: np.ndarray,
-        noise: np.ndarray,
+        noise: tuple[np.ndarray, np.ndarray],
         *,
+        counts: bool | np.bool_,
         first: int,
         window: int,
         confirm: int,
-    ) -> tuple[np.ndarray, np.ndarray]:
+        memory: int,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """A level change that has held for most of the last `rebase_hours` (and still holds
         over the last hour) becomes the new normal: the expected value moves by the median
         shift of that span (as a factor for a series that never goes below zero, else as an
         offset). The seasonal median catches up by itself within days; until then this keeps a
         release that moved the baseline from alerting for days. An incident of a few hours
-        never holds for half the span, so it is never absorbed."""
+        never holds for half the span, so it is never absorbed.
+        `noise`: the loose width (errors against the median alone) and its floor: a shift is
+        measured in it. For `memory` points (the `days`) after a shift of REBASE_BIG or more
+        of a series that never goes below zero, a further shift the same way is measured in
+        `steady_noise` instead: the loose width reads the days since the change as errors,
+        and three days of a doubled level (five of a halved one) had it end the re-base long
+        before the median caught up (a week of echo alerts, then two weeks of a band wide
+        enough to hide an outage).
+        A level of zero is never the new normal of a count: a metric that died keeps
+        alerting until someone says otherwise. Its errors are still read against the level of
+        zero: days of an outage read as noise would widen the band for weeks after it.
+        Returns the expected values the errors are read against, those of the band (the same
+        but where a count re-based to zero) and where the band's were re-based."""
         rebased = np.zeros(values.size, dtype=bool)
         if window < 2 or first >= values.size:
-            return expected, rebased
-        v, e, sd = values[first:], expected[first:], noise[first:]
+            return expected, expected, rebased
+        v, e = values[first:], expected[first:]
         finite = v[np.isfinite(v)]
         ratio_ok = finite.size > 0 and bool(np.all(finite >= 0))
+        loose, floor0 = np.fmax(noise[0][first:], noise[1][first:]), noise[1][first:]
+        residual = v - e
         with np.errstate(invalid="ignore", divide="ignore"):
-            residual = v - e
-            z = residual / sd
-        # The usual case, nothing has moved for long: no window has half of its points beyond
-        # the threshold on one side, so no median can be; counted without a rolling median.
-        finite = _trailing_sum(np.isfinite(z).astype(float), window)
-        with np.errstate(invalid="ignore"):
-            high = _trailing_sum((z >= REBASE_MIN).astype(float), window)
-            low = _trailing_sum((z <= -REBASE_MIN).astype(float), window)
-        if not bool(np.any(2 * np.maximum(high, low) >= np.maximum(finite, 1))):
-            return expected, rebased
-        long = _rolling_median(z, window, window // 2)
-        if not bool(np.any(np.abs(long) >= REBASE_MIN)):
-            return expected, rebased
-        short = _rolling_median(z, confirm, confirm)
-        shifted = (np.abs(long) >= REBASE_MIN) & (np.abs(short) >= REBASE_MIN)
-        shifted &= np.sign(long) == np.sign(short)
+            shifted = lasting_shift(residual / loose, window, confirm)
+        if shifted is None:
+            return expected, expected, rebased
         if ratio_ok:
             with np.errstate(invalid="ignore", divide="ignore"):
                 factor = _rolling_median(np.where(e > 0, v / e, np.nan), window, window // 2)
+            big = self._after_big(values, residual, (loose, floor0, e), shifted, factor,
+                                  first=first, window=window, memory=memory)  # fmt: skip
+            if big is not None:
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    shifted = lasting_shift(residual / big, window, confirm)
+                if shifted is None:
+                    return expected, expected, rebased
             moved = np.where(shifted & np.isfinite(factor) & (e > 0), e * factor, e)
         else:
             offset = _rolling_median(residual, window, window // 2)
@@ -1017,7 +1063,38 @@ class SeasonalDetector(Detector):
         out = expected.copy()
         out[first:] = moved
         rebased[first:] = shifted & np.isfinite(moved)
-        return out, rebased
+        dead = rebased & (out == 0) & (expected > 0) & bool(counts and ratio_ok)
+        return out, np.where(dead, expected, out), rebased & ~dead
+
+    @staticmethod
+    def _after_big(
+        values: np.ndarray,
+        residual: np.ndarray,
+        noise: tuple[np.ndarray, np.ndarray, np.ndarray],
+        shifted: np.ndarray,
+        factor: np.ndarray,
+        *,
+        first: int,
+        window: int,
+        memory: int,
+    ) -> np.ndarray | None:
+        """`_rebase`'s noise (`noise`: its loose width, floor and expected values) where a
+        shift of REBASE_BIG or more the way the residual now stands was re-based within
+        `memory` points before (`steady_noise`, the mean move over `window`); None where
+        there was none."""
+        with np.errstate(invalid="ignore"):
+            up = _trailing_sum((shifted & (factor >= 1 + REBASE_BIG)).astype(float), memory)
+            down = _trailing_sum((shifted & (factor <= 1 / (1 + REBASE_BIG))).astype(float),
+                                 memory)  # fmt: skip
+            recent = np.where(residual > 0, up, down) > 0
+        if not recent.any():
+            return None
+        with np.errstate(invalid="ignore", over="ignore"):
+            move = np.abs(np.diff(values, prepend=np.nan))[first:]
+        move = np.where(np.isfinite(move), move, np.nan)  # a move from or to inf is no scale
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = _trailing_sum(move, window) / _trailing_sum(np.isfinite(move), window)
+        return np.where(recent, steady_noise(*noise, mean), noise[0])
 
     def _sparse(self, errors: np.ndarray, first: int, period: int) -> np.ndarray:
         """Half-width floor for a series whose forecast is mostly exactly right (mostly zeros,

@@ -269,6 +269,28 @@ def test_level_shift_held_20_hours_is_rebased() -> None:
     assert any("rebased" in str(b) for b in out.basis.ravel())
 
 
+def test_a_doubled_level_and_a_dead_count_match_the_reference() -> None:
+    """A level that doubles, one that halves (followed in the steady noise after the loose
+    width gave up on them, 3 and 5 days on), and a count that dies (its errors re-based to
+    zero, its band not): fed bucket by bucket across those days, the engine's bands match the
+    reference's, and the halved level's band stays narrow."""
+    n = 96 * 31
+    values = np.stack([_daily(n, 96, 21, 300), _daily(n, 96, 22, 300), _daily(n, 96, 23, 300)])
+    values[0, 96 * 26 :] *= 2
+    values[1, 96 * 26 :] = np.round(values[1, 96 * 26 :] / 2)
+    values[2, 96 * 29 :] = 0.0
+    det = SeasonalDetector()
+    _, out, end = _feed(det, values, _index(n), window=96 * 28, steps=144, stride=2)
+    _check_all(det, values, _index(n), out, end)
+    assert any("rebased" in str(b) for b in out.basis[0])
+    ref = _reference(det, values[1, :end], _index(n)[:end])  # no wider than before it halved
+    before = det.band(pd.Series(values[1, : 96 * 20], index=_index(96 * 20))).iloc[-96:]
+    width = (ref["upper"] - ref["lower"]) / ref["expected"]
+    was = (before["upper"] - before["lower"]) / before["expected"]
+    assert width.median() < was.median(), (width.median(), was.median())
+    assert np.all(out.expected[2][-24:] > 100)
+
+
 def test_negative_values_rebase_by_offset() -> None:
     """A series that goes below zero re-bases by an offset, as the reference does."""
     n = 96 * 20 + 24

@@ -510,6 +510,55 @@ def test_a_level_shift_that_stays_is_rebased_within_a_day() -> None:
     assert firing(series, rebase_hours=0).iloc[second_day].sum() > DAY // 2
 
 
+@pytest.mark.parametrize("factor", [2.0, 0.5])
+def test_a_level_that_doubles_or_halves_keeps_a_narrow_band_after_it(factor: float) -> None:
+    """Traffic doubles (or halves) for good: one alert at the change, then at most a few
+    echoes while the 14-day median catches up, and the band stays about as narrow as before:
+    an hour's outage to zero at the peak 13 days on still fires. The re-base used to end
+    after 3 days (5 for the halved level), when the days since the change read as errors
+    widened the loose width it was measured in: a week of echo alerts (26 episodes for the
+    doubled level), then two weeks of a band from 0 to three times the level that hid the
+    outage. After a change of 40% or more, the re-base is now measured in the series' own
+    move from bucket to bucket."""
+    series = seasonal(50, seed=3).round()
+    change = 20 * DAY + 12 * 4
+    series.iloc[change:] = (series.iloc[change:] * factor).round()
+    peak = 33 * DAY + 18 * 4  # 18:00 on the 13th day after the change: 1.5x of the level
+    quiet = firing(series)
+    assert quiet.iloc[change : change + 4].all()
+    assert episodes(quiet.iloc[change + DAY :]) <= 5
+    assert quiet.iloc[change + DAY :].sum() < 40
+    band = detectors.build(detectors.DEFAULT_SPEC).band(series)
+    half = (band["upper"] - band["lower"]).iloc[peak] / 2 / series.iloc[peak]
+    assert half < 0.2, half  # 10% before the change; 97% (133% halved) when the re-base ended
+    outage = series.copy()
+    outage.iloc[peak : peak + 4] = 0.0
+    assert firing(outage).iloc[peak : peak + 4].all()
+
+
+def test_a_count_that_dies_is_never_its_new_normal() -> None:
+    """A count falls to 0 and stays there (a broken tracker on a Friday evening): it keeps
+    alerting for two days, with the expected value of before and no 're-based' in its reason,
+    instead of reading 'ok, expected 0' after half a day; once it is back the band is as
+    narrow as before (the dead days did not count as noise)."""
+    series = seasonal(40, seed=4).round()
+    dead = slice(30 * DAY, 32 * DAY)
+    series.iloc[dead] = 0.0
+    fire = firing(series)
+    assert fire.iloc[dead].all()
+    spec = detectors.DEFAULT_SPEC
+    at = 32 * DAY - 1
+    part = series.iloc[: at + 1]
+    verdict = detectors.build_rule(spec).verdict(part, detectors.build(spec).band(part))
+    assert verdict.status is Status.ANOMALY and verdict.expected is not None
+    assert verdict.expected > 500 and "re-based" not in verdict.reason
+    band = detectors.build(spec).band(series)
+    before = ((band["upper"] - band["lower"]) / band["expected"]).iloc[29 * DAY : 30 * DAY]
+    after = ((band["upper"] - band["lower"]) / band["expected"]).iloc[36 * DAY : 37 * DAY]
+    assert after.median() < 1.3 * before.median(), (after.median(), before.median())
+    assert episodes(fire.iloc[32 * DAY + 8 :]) <= 1
+
+
 def test_one_minute_steps_scale_the_rule() -> None:
     """At a 1-minute step a single absent minute of a count is no outage (15 absent minutes
     are), and one point 2.5 half-widths out is not severe enough alone (only as a sudden
