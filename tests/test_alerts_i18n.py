@@ -384,6 +384,12 @@ def test_an_unknown_language_exits_2_naming_language(tmp_path: Path) -> None:
      ("below the band, but the change is below the minimum effect (3.00, less than 20.0)",
       "below the range, but the change is too small to matter (3.00; an alert needs 20.0)",
       "ниже диапазона, но изменение слишком мало для оповещения (3,00; нужно 20,0)"),
+     ("data is late: the newest bucket of feed_actions is only partly there (its last event came "
+      "12 min 1 s before the bucket's end, where about 8,960 were due); judged once it fills",
+      "data is late: the newest interval of feed_actions is not complete yet; judged once it "
+      "fills",
+      "данные запаздывают: последний интервал feed_actions ещё неполный; оценка — когда он "
+      "заполнится"),
      ("a reason no one wrote yet", "a reason no one wrote yet", "a reason no one wrote yet")],
 )  # fmt: skip
 def test_detector_reasons_read_in_the_chats_language(reason: str, english: str,

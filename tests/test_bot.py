@@ -364,7 +364,11 @@ async def test_late_rows_give_one_late_notice_and_no_drop_alert(
         assert {c.chat_id for c in feed} == {ALERTS, ADMIN} and len(feed) == 2
         assert "not judged" in late[0].text
         status = (await reply(fake, "/check", user=USER))[0]
-        assert "late" in status, status
+        assert "⏳ feed_actions: the " in status and "judged once it fills" in status, status
+        state = (await reply(fake, "/status", user=USER))[0]
+        late_at = next(iter(monitor.last_report[0].late.values())).bucket
+        assert "⏳ feed_actions: the " in state, state  # and complete only up to that interval
+        assert f"complete up to {late_at.tz_convert(settings.zone):%H:%M}" in state, state
         for minutes in (15, 30, 60):
             clock.now = end + timedelta(minutes=minutes)
             await app.tick()

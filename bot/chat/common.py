@@ -14,7 +14,7 @@ from bot.chat.language import NAMES
 from bot.core.commands import help_text, span
 from bot.core.formatting import localized, metric_title
 from bot.core.i18n import Translator
-from bot.core.wording import e
+from bot.core.wording import e, late_line
 from bot.service.monitor import Monitor
 from bot.service.scheduler import next_tick
 from bot.settings import Settings
@@ -116,13 +116,16 @@ async def status(
         lines.append(t._("source: {source} — reachable", source=source))
     latest = checks.last_report  # no new computation for /status
     if latest is not None:
-        end = latest[0].window_end
+        # Complete up to the first interval of a table whose data is late, not past it.
+        end = min([latest[0].window_end, *(late.bucket.to_pydatetime()
+                                           for late in latest[0].late.values())])  # fmt: skip
         lag = max(now - end.astimezone(now.tzinfo), timedelta(0))
         lines.append(t._("data complete up to {time} ({ago} ago; delay allowed {delay})",
                          time=f"{end.astimezone(zone):%H:%M}",
                          ago=span(t, lag if lag < timedelta(minutes=1)
                                   else timedelta(minutes=lag // timedelta(minutes=1))),
                          delay=span(t, settings.data_delay)))  # fmt: skip
+        lines += [late_line(late, zone, t) for late in latest[0].late.values()]
     if store.problem is None:
         errors = store.journal.delivery_errors(now - timedelta(days=1))
         lines.append(t._("delivery errors in the last 24 h: {n}", n=errors))

@@ -177,6 +177,11 @@ SHAPES: list[tuple[re.Pattern[str], Say]] = [
     (re.compile(r"range from the last hours only \(less than a day of history\)"),
      lambda t, m: t._("expected range from the last hours only (less than a day of "
                       "history)")),
+    (re.compile(r"data is late: the newest bucket of (?P<table>.+?) (?:is only partly there|has "
+                r"no rows yet|is still filling) \(.*\)"),
+     lambda t, m: t._("data is late: the newest interval of {table} is not complete yet",
+                      table=m["table"])),
+    (re.compile(r"judged once it fills"), lambda t, m: t._("judged once it fills")),
     (re.compile(r"re-based after a lasting level change"),
      lambda t, m: t._("adjusted after a lasting change of level")),
     (re.compile(r"re-based to the level accepted in the chat as the new normal"),

@@ -9,10 +9,12 @@ from datetime import datetime, timedelta
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
+import pandas as pd
+
 from bot.core.formatting import fmt_pct, fmt_value, title_of
 from bot.core.i18n import Translator, translator
 from bot.core.reasons import detector_text, reason_text
-from bot.core.report import CheckReport, SeriesResult
+from bot.core.report import CheckReport, Late, SeriesResult
 from bot.core.text import CAPTION_LIMIT, MESSAGE_LIMIT, cut_html, rendered_length, split_html
 from detectors import Status, Verdict, outside_since
 from queries.catalogue import Metric
@@ -204,11 +206,24 @@ def check_summary(report: CheckReport, *, zone: ZoneInfo, t: Translator | None =
         if len(off) > 12:
             text += t.ngettext(" and {n} more", " and {n} more", len(off) - 12)
     for late in report.late.values():
-        text += f"\n⏳ {e(late.reason)}"
+        text += "\n" + late_line(late, zone, t)
     if report.errors:
         text += "\n" + t._("⚠️ not checked: {errors}",
                            errors="; ".join(e(m) for m in report.errors.values()))  # fmt: skip
     return text
+
+
+def late_line(late: Late, zone: ZoneInfo, t: Translator | None = None) -> str:
+    """One table whose newest interval is still incomplete, in the chat's language (HTML)."""
+    t = _t(t)
+    at = f"{late.bucket.tz_convert(zone):%H:%M}"
+    if late.latest is None:
+        return t._("⏳ {table}: the {time} interval has no rows yet; its metrics are judged once "
+                   "it fills", table=e(late.table), time=at)  # fmt: skip
+    newest = f"{pd.Timestamp(late.latest).tz_convert(zone):%H:%M:%S}"
+    return t._("⏳ {table}: the {time} interval is incomplete (the newest event is from "
+               "{newest}); its metrics are judged once it fills", table=e(late.table), time=at,
+               newest=newest)  # fmt: skip
 
 
 def _outside(v: Verdict) -> bool:
