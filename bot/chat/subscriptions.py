@@ -13,10 +13,20 @@ from bot.chat.errors import UsageError
 from bot.chat.monitoring import metric_named
 from bot.core.i18n import Translator
 from bot.core.wording import e
+from bot.settings import Settings
 from bot.state import State
 from queries.catalogue import Catalogue
 
 __all__ = ["build"]
+
+
+def _alert_chat(message: Message, settings: Settings, t: Translator) -> str:
+    """What a subscription cannot change in a chat of ALERT_CHAT_IDS: it gets every alert."""
+    if message.chat.id not in settings.alert_chat_ids:
+        return ""
+    return "\n" + t._("This chat is one of ALERT_CHAT_IDS: it gets every alert whatever its "
+                      "subscriptions. /mute silences a metric for a while; to stop alerts here "
+                      "for good, take the chat out of ALERT_CHAT_IDS.")
 
 
 def _target(command: CommandObject, catalogue: Catalogue, name: str, t: Translator) -> str:
@@ -30,7 +40,7 @@ def _target(command: CommandObject, catalogue: Catalogue, name: str, t: Translat
 
 async def subscribe(
     message: Message, *, command: CommandObject, store: State, catalogue: Catalogue,
-    clock: Callable[[], datetime], t: Translator,
+    settings: Settings, clock: Callable[[], datetime], t: Translator,
 ) -> None:  # fmt: skip
     metric = _target(command, catalogue, "subscribe", t)
     now = clock()
@@ -40,21 +50,22 @@ async def subscribe(
         store.languages.set(message.chat.id, t.lang, None, now)
     what = t._("every metric") if metric == "*" else f"<code>{e(metric)}</code>"
     await message.answer(t._("🔔 This chat now gets alerts for {what}. /unsubscribe to stop.",
-                             what=what))  # fmt: skip
+                             what=what) + _alert_chat(message, settings, t))  # fmt: skip
 
 
 async def unsubscribe(
     message: Message, *, command: CommandObject, store: State, catalogue: Catalogue,
-    t: Translator,
+    settings: Settings, t: Translator,
 ) -> None:  # fmt: skip
     metric = _target(command, catalogue, "unsubscribe", t)
     removed = store.subscriptions.remove(message.chat.id, metric)
     if removed:
         what = t._("any metric") if metric == "*" else f"<code>{e(metric)}</code>"
-        await message.answer(t._("🔕 This chat no longer gets alerts for {what}.", what=what))
+        await message.answer(t._("🔕 This chat no longer gets alerts for {what}.", what=what)
+                             + _alert_chat(message, settings, t))  # fmt: skip
     else:
         await message.answer(t._("This chat had no such subscription. /status shows what it "
-                                 "gets."))  # fmt: skip
+                                 "gets.") + _alert_chat(message, settings, t))  # fmt: skip
 
 
 def build() -> Router:
