@@ -660,6 +660,24 @@ async def test_a_russian_client_gets_russian_help_status_and_menu(
     assert described["lang"] == "язык бота в этом чате"
 
 
+async def test_a_russian_admin_sets_a_decimal_with_a_comma_and_reads_refusals_in_russian(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """The bot writes k=3,25 in Russian, so an admin who types `/set views k 2,5` gets it set
+    (not "a number, not '2,5'"); a combination the detector refuses (persist_k above
+    persist_m) is said in Russian, without the detector's English."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False) as monitor:
+        done = (await _say(fake, "/set views k 2,5", user=ADMIN, language="ru"))[0].text
+        also = (await _say(fake, "/set views k=3,5", user=ADMIN, language="ru"))[0].text
+        refused = (await _say(fake, "/set views persist_k 5", user=ADMIN, language="ru"))[0].text
+        assert monitor.state.overrides.of("views")["k"].value == 3.5
+    assert "k: 3,25 → <b>2,5</b>" in done, done  # the numbers as the chat writes them
+    assert "k: 2,5 → <b>3,5</b>" in also, also
+    assert "persist_k должен быть не больше persist_m (3), а не 5" in refused, refused
+    assert "must be" not in refused and "got" not in refused
+
+
 async def test_lang_switches_a_group_for_its_admins_only(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
@@ -752,7 +770,7 @@ async def test_thresholds_show_defaults_names_and_the_full_list_one_tap_away(
     async with running(settings, fake, schedule=False) as monitor:
         names = list(monitor.params(monitor.catalogue.metrics["views"]))
         changed = (await _say(fake, "/set views k 4", user=ADMIN))[0].text
-        assert "k: 3.25 → <b>4.0</b>" in changed, changed
+        assert "k: 3.25 → <b>4</b>" in changed, changed
         overview = (await _say(fake, "/thresholds", user=USER))[0].text
         short = (await _say(fake, "/thresholds views", user=USER))[0]
         query = await fake.press(short.buttons[0]["callback_data"], user=USER, message=short)
@@ -780,7 +798,7 @@ async def test_thresholds_show_defaults_names_and_the_full_list_one_tap_away(
         assert all(f"<code>{n}</code> =" in shown for n in names), shown
         assert all(len(render_html(part)) <= 4096 for part in listing)
     assert "метод <code>seasonal</code>" in full_ru[0].text
-    assert "Чувствительность</b>" in short_ru and "по умолчанию 3.25" in short_ru
+    assert "Чувствительность</b>" in short_ru and "по умолчанию 3,25" in short_ru
     # the metric is named in the chat's language: the catalogue's Russian title, not "Views"
     assert short_ru.startswith("<b>Просмотры</b> (<code>views</code>)"), short_ru
     assert short.text.startswith("<b>Views</b> (<code>views</code>)"), short.text

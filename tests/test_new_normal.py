@@ -352,7 +352,7 @@ async def test_a_changed_re_base_withdraws_the_level_and_one_that_never_re_bases
         await fake.send(f"/set {incident.metric} rebase_hours 0", user=ADMIN, chat=ALERTS)
         await fake.wait_for(lambda c: c.method == "sendMessage" and c.chat_id == ALERTS
                             and "rebase_hours" in c.data.get("text", "")
-                            and "48.0 → " in c.data.get("text", ""), seconds=60)  # fmt: skip
+                            and "48 → " in c.data.get("text", ""), seconds=60)  # fmt: skip
         cannot = await _answer(fake, await fake.press(normal, user=ADMIN, message=alert))
         refused_level = monitor.state.baselines.of_metric(incident.metric, clock.now)
     assert "accepted" in again and accepted_again is not None

@@ -6,6 +6,7 @@ The commands' access rule is the router's filter, applied once; everyone else re
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
 
@@ -19,7 +20,7 @@ from bot.chat.errors import UsageError
 from bot.chat.incidents import refresh
 from bot.chat.monitoring import metric_named
 from bot.chat.reply import Reply, out_of_date
-from bot.chat.thresholds import rule_text
+from bot.chat.thresholds import rule_text, shown_value
 from bot.core.commands import admin_commands
 from bot.core.i18n import Translator
 from bot.core.wording import e
@@ -69,6 +70,24 @@ def _checked(metric: str, params: dict[str, detectors.Param], name: str, raw: st
                          "set") from None  # fmt: skip
 
 
+# A combination of settings the detector refuses (its English words, "rule: persist_k must be
+# <= persist_m (3), got 5"), said again in the chat's language.
+_AT_MOST = re.compile(r"\w+: (?P<param>\w+) must be <= (?P<other>\w+) \((?P<limit>[\d.]+)\), "
+                      r"got (?P<value>[\d.]+)")  # fmt: skip
+
+
+def _refused(reason: str, t: Translator) -> str:
+    match = _AT_MOST.fullmatch(reason)
+    if match is None:
+        return reason
+    return t._("{param} must be at most {other} ({limit}), not {value}", **match.groupdict())
+
+
+def _number(raw: str) -> str:
+    """A decimal written with a comma, as Russian writes it (and the bot shows it): 2,5."""
+    return raw.replace(",", ".") if re.fullmatch(r"[+-]?\d+,\d+", raw) else raw
+
+
 def _set_args(text: str) -> list[str]:
     """METRIC PARAM VALUE, also written as in the catalogue or `--set`: `views k=4`,
     `views k = 4`."""
@@ -76,8 +95,8 @@ def _set_args(text: str) -> list[str]:
     if len(args) >= 2 and "=" in " ".join(args[1:]):
         name, _, raw = " ".join(args[1:]).partition("=")
         if name.strip() and raw.strip() and "=" not in raw:
-            return [args[0], *name.split(), *raw.split()]
-    return args
+            return [args[0], *name.split(), *map(_number, raw.split())]
+    return [*args[:2], *map(_number, args[2:])]
 
 
 async def set_param(
@@ -94,14 +113,14 @@ async def set_param(
     try:
         result = await checks.set_param(metric, args[1], args[2], user.id if user else None)
     except ValueError as exc:
-        raise UsageError(t._("That combination is refused: {reason}", reason=str(exc)),
-                         "set") from None  # fmt: skip
+        raise UsageError(t._("That combination is refused: {reason}",
+                             reason=_refused(str(exc), t)), "set") from None  # fmt: skip
     if user is not None:
         store.overrides.name_setter(metric.name, result.param, user.full_name)
     change = result.alerts_after - result.alerts_before
     await message.answer(
-        f"✅ <code>{e(metric.name)}</code> {e(result.param)}: {e(result.before)} → "
-        f"<b>{e(result.after)}</b>\n"
+        f"✅ <code>{e(metric.name)}</code> {e(result.param)}: {e(shown_value(result.before, t))} → "
+        f"<b>{e(shown_value(result.after, t))}</b>\n"
         + t._("Over the last {days} this would have raised {after} instead of {before} "
               "({change}).", days=t.ngettext("{n} day", "{n} days", result.days),
               after=t.ngettext("{n} alert", "{n} alerts", result.alerts_after),

@@ -16,7 +16,7 @@ from bot.chat.errors import UsageError
 from bot.chat.monitoring import metric_named
 from bot.chat.reply import answer_press, out_of_date
 from bot.core.commands import N_ as _
-from bot.core.formatting import metric_title
+from bot.core.formatting import localized, metric_title
 from bot.core.i18n import Translator
 from bot.core.text import MESSAGE_LIMIT, rendered_length
 from bot.core.wording import e, split_message
@@ -27,7 +27,7 @@ from bot.state.overrides import Override
 from detectors import Param
 from queries.catalogue import Catalogue, Metric
 
-__all__ = ["build", "full_text", "overview_text", "short_text"]
+__all__ = ["build", "full_text", "overview_text", "short_text", "shown_value"]
 
 PREFIX = "thr:"
 
@@ -124,8 +124,10 @@ PARAM_HELP: tuple[str, ...] = (
 )
 
 
-def _value(value: object) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
+def shown_value(value: object, t: Translator | None = None) -> str:
+    """A parameter's value as the chat writes numbers (3,25 in Russian)."""
+    return localized(f"{value:g}", t) if isinstance(value, float) else str(value)
+
 
 
 def _who(override: Override) -> str:
@@ -138,9 +140,10 @@ def _state(name: str, value: object, param: Param, overrides: Mapping[str, Overr
         o = overrides[name]
         return t._("set by {who} {when}; default {default}", who=e(_who(o)),
                    when=f"{o.set_at.astimezone(zone):%m-%d %H:%M}",
-                   default=e(_value(param.default)))  # fmt: skip
+                   default=e(shown_value(param.default, t)))  # fmt: skip
     if value != param.default:
-        return t._("from the catalogue; default {default}", default=e(_value(param.default)))
+        return t._("from the catalogue; default {default}",
+                   default=e(shown_value(param.default, t)))  # fmt: skip
     return t._("default")
 
 
@@ -162,11 +165,11 @@ def overview_text(catalogue: Catalogue, checks: Monitor, store: State, t: Transl
         spec, params = checks.spec(m), checks.params(m)
         parts = [e(spec.get("method", "?"))]
         if "k" in params:
-            parts.append(f"k = {e(_value(spec.get('k', params['k'].default)))}")
+            parts.append(f"k = {e(shown_value(spec.get('k', params['k'].default), t))}")
         if "direction" in params:
             way = str(spec.get("direction", params["direction"].default))
             parts.append(e(t._(DIRECTIONS[way]) if way in DIRECTIONS else way))
-        changes = [t._("{param} = {value} by {who}", param=e(p), value=e(_value(o.value)),
+        changes = [t._("{param} = {value} by {who}", param=e(p), value=e(shown_value(o.value, t)),
                        who=e(_who(o))) for p, o in store.overrides.of(m.name).items()]
         note = (t._("changed: {changes}", changes=", ".join(changes)) if changes
                 else t._("catalogue settings"))  # fmt: skip
@@ -196,18 +199,18 @@ def short_text(metric: Metric, spec: Mapping[str, Any], params: Mapping[str, Par
             continue
         param = params[name]
         value = spec.get(name, param.default)
-        shown = _value(value)
+        shown = shown_value(value, t)
         if name == "direction" and value in DIRECTIONS:
             shown = f"{value} ({t._(DIRECTIONS[str(value)])})"
         if name == "persist_k" and "persist_m" in params:
             m_value = spec.get("persist_m", params["persist_m"].default)
-            shown = t._("{k} of {m}", k=_value(value), m=_value(m_value))
+            shown = t._("{k} of {m}", k=shown_value(value, t), m=shown_value(m_value, t))
         lines.append(f"• <b>{e(t._(label))}</b> <code>{e(name)}</code> = <b>{e(shown)}</b> "
                      f"({_state(name, value, param, overrides, t=t, zone=zone)}) — {e(t._(what))}")
     others = [p for p in overrides if p not in {k for k, _l, _w in KNOBS}]
     if others:
         lines.append(t._("Also changed: {params}", params=", ".join(
-            f"<code>{e(p)}</code> = {e(_value(overrides[p].value))}" for p in others)))
+            f"<code>{e(p)}</code> = {e(shown_value(overrides[p].value, t))}" for p in others)))
     if level is not None:
         lines.append(level_text(level, zone, t))
     lines += ["", t._("Change one: {example}; back to the catalogue's: {reset}",
@@ -228,7 +231,7 @@ def full_text(metric: Metric, spec: Mapping[str, Any], params: Mapping[str, Para
                         method=f"<code>{e(spec.get('method', '?'))}</code>")]  # fmt: skip
     for name, param in params.items():
         value = spec.get(name, param.default)
-        lines.append(f"<code>{e(name)}</code> = <b>{e(_value(value))}</b> "
+        lines.append(f"<code>{e(name)}</code> = <b>{e(shown_value(value, t))}</b> "
                      f"({_state(name, value, param, overrides, t=t, zone=zone)}) — "
                      f"{e(t._(param.help))}; {e(rule_text(param, t))}")  # fmt: skip
     lines.append("\n" + t._("Change one: {example}",
