@@ -88,6 +88,7 @@ from detectors.seasonal import (
     EVENT_BEYOND,
     NOISE_SLACK,
     REBASE_BIG,
+    REBASE_DEAD,
     REBASE_MIN,
     REBASED,
     RECENT,
@@ -1074,7 +1075,8 @@ class BandEngine:
         rebased[who, j] = np.isfinite(moved)
         # A count's level of zero: its errors re-based, not its band (SeasonalDetector).
         dead = np.zeros(v.shape, dtype=bool)
-        dead[who, j] = nonneg[who] & counts[who, 0] & (now > 0) & (moved == 0)
+        dead[who, j] = nonneg[who] & counts[who, 0] & (now > 0) & (moved <= REBASE_DEAD * now)
+        dead &= g.values.lagged(g.rows, np.array([lay.week]))[:, :, 0] != 0  # as the reference
         return out, np.where(dead, e, out), rebased & ~dead
 
     def _lasting(self, g: _Group, z: np.ndarray, tag: str) -> np.ndarray:

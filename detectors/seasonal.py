@@ -71,6 +71,7 @@ REBASE_MIN = 1.0  # smallest lasting level change, in robust sd, that is re-base
 # the series' own noise from one bucket to the next, not in the loose width (`_rebase`) ...
 REBASE_BIG = 0.4
 REBASE_SHARE = 0.05  # ... never finer than this share of the expected value
+REBASE_DEAD = 0.05  # a count re-based to under this share of its level: dead, not a new normal
 # The width also rises towards the errors of this time of day and the `near` slots either
 # side alone, where they run larger than those of all the `neighbours` by more than a slack of
 # NEAR_SLACK / sqrt(their count) of the width (10% from 14 days of 3 slots, 42 errors; 20%
@@ -957,6 +958,7 @@ class SeasonalDetector(Detector):
             window=rebase_window,
             confirm=confirm,
             memory=int(seasons[-1]),
+            week=7 * period,
         )
         # Until min_history days of errors exist, the seasonal width is NaN: a cold-start
         # width stands in (or nothing, and the series is UNKNOWN).
@@ -1015,6 +1017,7 @@ class SeasonalDetector(Detector):
         window: int,
         confirm: int,
         memory: int,
+        week: int,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """A level change that has held for most of the last `rebase_hours` (and still holds
         over the last hour) becomes the new normal: the expected value moves by the median
@@ -1029,9 +1032,11 @@ class SeasonalDetector(Detector):
         and three days of a doubled level (five of a halved one) had it end the re-base long
         before the median caught up (a week of echo alerts, then two weeks of a band wide
         enough to hide an outage).
-        A level of zero is never the new normal of a count: a metric that died keeps
-        alerting until someone says otherwise. Its errors are still read against the level of
-        zero: days of an outage read as noise would widen the band for weeks after it.
+        A level of zero (or under REBASE_DEAD of the expected one) is never the new normal of a
+        count, unless the count was at zero a `week` before: a metric that died keeps alerting
+        until someone says otherwise, a weekday-only count's weekend is re-based as before. Its
+        errors are still read against the new level: days of an outage read as noise would
+        widen the band for weeks after it.
         Returns the expected values the errors are read against, those of the band (the same
         but where a count re-based to zero) and where the band's were re-based."""
         rebased = np.zeros(values.size, dtype=bool)
@@ -1063,7 +1068,9 @@ class SeasonalDetector(Detector):
         out = expected.copy()
         out[first:] = moved
         rebased[first:] = shifted & np.isfinite(moved)
-        dead = rebased & (out == 0) & (expected > 0) & bool(counts and ratio_ok)
+        dead = rebased & (out <= REBASE_DEAD * expected) & (expected > 0)
+        dead &= bool(counts and ratio_ok)
+        dead[week:] &= values[:-week] != 0  # at zero a week before: a shutdown it knows
         return out, np.where(dead, expected, out), rebased & ~dead
 
     @staticmethod

@@ -559,6 +559,27 @@ def test_a_count_that_dies_is_never_its_new_normal() -> None:
     assert episodes(fire.iloc[32 * DAY + 8 :]) <= 1
 
 
+def test_a_weekday_only_count_s_weekend_is_no_dead_metric_once_it_has_been_seen() -> None:
+    """A count that is exactly 0 every weekend: its first weekend, with nothing to tell it
+    from a metric that died, alerts through (the dead rule); from the second on, zero a week
+    before makes it a shutdown the series knows, re-based after half a day as before, and
+    once the weekday's shape is learned not alerting at all. A count that falls to 1% of its
+    level is as dead as one at exactly 0."""
+    rng = np.random.default_rng(5)
+    t = np.arange(42 * DAY)
+    values = rng.poisson(200 * (1 + 0.5 * np.sin(2 * np.pi * (t % DAY) / DAY - np.pi / 2)))
+    values = np.where((t // DAY) % 7 >= 5, 0, values).astype(float)
+    series = pd.Series(values, index=pd.date_range("2026-10-05", periods=t.size, freq=STEP,
+                                                   tz="UTC"))  # fmt: skip  # a Monday
+    fire = firing(series)
+    weekends = [int(fire.iloc[(w * 7 + 5) * DAY : (w * 7 + 7) * DAY].sum()) for w in range(6)]
+    assert weekends[0] == 2 * DAY, weekends
+    assert all(n <= DAY // 2 + 4 for n in weekends[1:3]) and weekends[3:] == [0, 0, 0], weekends
+    nearly = seasonal(40, seed=4).round()
+    nearly.iloc[30 * DAY : 32 * DAY] = (nearly.iloc[30 * DAY : 32 * DAY] * 0.01).round()
+    assert firing(nearly).iloc[30 * DAY : 32 * DAY].all()
+
+
 def test_one_minute_steps_scale_the_rule() -> None:
     """At a 1-minute step a single absent minute of a count is no outage (15 absent minutes
     are), and one point 2.5 half-widths out is not severe enough alone (only as a sudden
