@@ -665,17 +665,20 @@ async def test_a_russian_admin_sets_a_decimal_with_a_comma_and_reads_refusals_in
 ) -> None:
     """The bot writes k=3,25 in Russian, so an admin who types `/set views k 2,5` gets it set
     (not "a number, not '2,5'"); a combination the detector refuses (persist_k above
-    persist_m) is said in Russian, without the detector's English."""
+    persist_m) is said in Russian, without the detector's English; the method is not a /set
+    parameter, and the reply says where it is set."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
     async with running(settings, fake, schedule=False) as monitor:
         done = (await _say(fake, "/set views k 2,5", user=ADMIN, language="ru"))[0].text
         also = (await _say(fake, "/set views k=3,5", user=ADMIN, language="ru"))[0].text
         refused = (await _say(fake, "/set views persist_k 5", user=ADMIN, language="ru"))[0].text
+        method = (await _say(fake, "/set views method iqr", user=ADMIN, language="ru"))[0].text
         assert monitor.state.overrides.of("views")["k"].value == 3.5
     assert "k: 3,25 → <b>2,5</b>" in done, done  # the numbers as the chat writes them
     assert "k: 2,5 → <b>3,5</b>" in also, also
     assert "persist_k должен быть не больше persist_m (3), а не 5" in refused, refused
     assert "must be" not in refused and "got" not in refused
+    assert "задаётся в каталоге" in method and "[metrics.views.detector]" in method, method
 
 
 async def test_lang_switches_a_group_for_its_admins_only(

@@ -59,6 +59,10 @@ async def reload_config(
 def _checked(metric: str, params: dict[str, detectors.Param], name: str, raw: str,
              t: Translator) -> None:  # fmt: skip
     """A usage error, in the chat's language, unless `raw` is a valid value of `name`."""
+    if name == "method":
+        raise UsageError(t._("The detector's method is set in the catalogue (method under "
+                             "[metrics.{metric}.detector]), not with /set; /reload reads it "
+                             "again.", metric=metric), "set")  # fmt: skip
     if name not in params:
         raise UsageError(t._("{metric} has no parameter {param}; /thresholds {metric} all "
                              "lists them.", metric=metric, param=repr(name[:40])), "set")
