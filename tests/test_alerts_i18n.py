@@ -439,6 +439,11 @@ def test_check_says_why_a_total_outside_its_range_is_not_an_anomaly() -> None:
                                                                  t=translator("ru"))
     inside = metric_caption(result("views"), zone=zone, muted=None, t=translator("en"))
     assert "🟢 ok" in inside and "🟡" not in inside
+    young = dataclasses.replace(base, verdict=Verdict(
+        Status.UNKNOWN, base.verdict.bucket, 85.0, None, None, None, None,
+        "too little history for an expected range"))  # fmt: skip
+    lines = metric_caption(young, zone=zone, muted=None, t=translator("en")).splitlines()
+    assert "value <b>85</b>, no expected range yet" in lines and "—" not in lines[2], lines
 
 
 @pytest.mark.parametrize(("count", "head"), [(4, "4 метрики вне нормы"), (5, "5 метрик вне нормы")])

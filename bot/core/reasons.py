@@ -118,9 +118,9 @@ def _no_data_expected(t: Translator, m: re.Match[str]) -> str:
 
 def _one_way(t: Translator, m: re.Match[str]) -> str:
     if m["way"] == "down":
-        return t._("{side} the range, but only drops alert for this metric",
+        return t._("{side} the range, but this metric alerts on drops only",
                    side=_side(t, m["side"]))  # fmt: skip
-    return t._("{side} the range, but only rises alert for this metric", side=_side(t, m["side"]))
+    return t._("{side} the range, but this metric alerts on rises only", side=_side(t, m["side"]))
 
 
 def _too_small(t: Translator, m: re.Match[str]) -> str:

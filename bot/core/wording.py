@@ -249,8 +249,10 @@ def metric_caption(result: SeriesResult, *, zone: ZoneInfo, muted: datetime | No
         f"<b>{e(title_of(metric, result.slice, t))}</b> — {mark[v.status]}",
         t._("interval {time} {zone}", time=f"{v.bucket.tz_convert(zone):%Y-%m-%d %H:%M}",
             zone=e(zone.key)),
-        t._("value <b>{value}</b>, expected {expected} ({low} – {high})", value=e(value),
-            expected=e(expected), low=e(low), high=e(high)) + f" {_deviation(result, t)}",
+        (t._("value <b>{value}</b>, expected {expected} ({low} – {high})", value=e(value),
+             expected=e(expected), low=e(low), high=e(high)) + f" {_deviation(result, t)}"
+         if v.expected is not None and math.isfinite(v.expected)
+         else t._("value <b>{value}</b>, no expected range yet", value=e(value))).rstrip(),
         e(reason_text(v.reason, t)),
         t._("detector: {name}", name=e(detector_text(result.detector, t))),
     ]
