@@ -653,6 +653,7 @@ async def test_a_russian_client_gets_russian_help_status_and_menu(
     assert "проверяет" in help_ru and "раз в 15 минут" in help_ru and "/lang [en|ru]" in help_ru
     assert "<b>Состояние</b>" in status_ru and "следующая проверка" in status_ru
     assert "язык: Русский" in status_ru and "не получает оповещений" in status_ru
+    assert "встроенная база в " in status_ru and "embedded database" not in status_ru
     assert "watches" in help_en and "every 15 minutes" in help_en and "проверяет" not in help_en
     russian = [m for m in menus if m.data.get("language_code") == "ru"]
     described = {c["command"]: c["description"] for c in json.loads(russian[0].data["commands"])}

@@ -14,6 +14,7 @@ from bot.chat.language import NAMES
 from bot.core.commands import help_text, span
 from bot.core.formatting import localized, metric_title
 from bot.core.i18n import Translator
+from bot.core.reasons import source_text
 from bot.core.wording import e, late_line
 from bot.service.monitor import Monitor
 from bot.service.scheduler import next_tick
@@ -108,7 +109,7 @@ async def status(
     lines.append(t._("next check {time} (every {every})",
                      time=f"{next_tick(now, interval).astimezone(zone):%H:%M}",
                      every=span(t, interval)))  # fmt: skip
-    source = e(checks.source.describe())
+    source = e(source_text(checks.source.describe(), t))
     if checks.last_error:
         lines.append(t._("source: {source} — ⚠️ {error}", source=source,
                          error=e(checks.last_error[:300])))  # fmt: skip

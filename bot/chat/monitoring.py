@@ -12,7 +12,7 @@ from bot.chat.errors import UsageError, not_answering
 from bot.chat.reply import Reply, localized, out_of_date
 from bot.core.formatting import metric_title
 from bot.core.i18n import Translator
-from bot.core.reasons import reason_text
+from bot.core.reasons import reason_text, source_text
 from bot.core.text import CAPTION_LIMIT
 from bot.core.wording import check_summary, e, metric_caption, split_message
 from bot.service.edits import compose
@@ -47,8 +47,9 @@ async def _answer(checks: Monitor, settings: Settings, t: Translator) -> tuple[A
     if not answer.stale:
         return answer, ""
     finished = answer.checked_at.astimezone(settings.zone)
+    source = e(source_text(checks.source.describe(), t))
     note = t._("⚠️ The source is slow or not answering ({source}); this is the last finished "
-               "check, from {time}. /status shows more.", source=e(checks.source.describe()),
+               "check, from {time}. /status shows more.", source=source,
                time=f"{finished:%H:%M}")  # fmt: skip
     return answer, note
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from bot.core.formatting import localized
 from bot.core.i18n import Translator
 
-__all__ = ["detector_text", "reason_text"]
+__all__ = ["detector_text", "reason_text", "source_text"]
 
 Say = Callable[[Translator, re.Match[str]], str]
 
@@ -251,4 +251,13 @@ def detector_text(described: str, t: Translator) -> str:
         match = pattern.fullmatch(described.strip())
         if match is not None:
             return say(t, match)
+    return described
+
+
+def source_text(described: str, t: Translator) -> str:
+    """A source's `describe()` (English, for logs) in `t`'s language; another kept as is."""
+    if (m := re.fullmatch(r"the embedded database at (?P<path>.+)", described)) is not None:
+        return t._("the embedded database at {path}", path=m["path"])
+    if (m := re.fullmatch(r"ClickHouse at (?P<url>.+)", described)) is not None:
+        return t._("ClickHouse at {url}", url=m["url"])
     return described
