@@ -102,6 +102,12 @@ def require_timestamps(index: pd.Index) -> None:
         )
     if index.hasnans:
         raise ValueError("the series index has a missing timestamp (NaT): drop or fill it")
+    if index.is_monotonic_increasing and not index.is_unique:
+        first = index[index.duplicated()][0]
+        raise ValueError(
+            f"the series index repeats a timestamp ({first}): keep one value per timestamp, "
+            f"e.g. series.groupby(level=0).sum() for counts or .mean() for a rate"
+        )
 
 
 def infer_step(index: pd.DatetimeIndex) -> timedelta:

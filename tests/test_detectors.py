@@ -313,8 +313,8 @@ def test_a_series_without_timestamps_or_out_of_order_is_refused_with_what_to_do(
     method: str,
 ) -> None:
     """The contract API on a series indexed 0, 1, 2 ... (no step in time), with a missing
-    timestamp or whose timestamps run backwards: a ValueError that says what is wrong, never
-    an AttributeError or an overflow."""
+    timestamp, whose timestamps run backwards or repeat one: a ValueError that says what is
+    wrong, never an AttributeError, an overflow or duplicated rows."""
     values = np.arange(2000, dtype=float) % 96 + 100
     with pytest.raises(ValueError, match=r"indexed by its timestamps .*of type RangeIndex"):
         detectors.build({"method": method}).band(pd.Series(values))
@@ -324,3 +324,7 @@ def test_a_series_without_timestamps_or_out_of_order_is_refused_with_what_to_do(
         detectors.build({"method": method}).band(pd.Series(values, index=holed))
     with pytest.raises(ValueError, match=r"the series index must be increasing"):
         detectors.build({"method": method}).band(pd.Series(values, index=index[::-1]))
+    # A timestamp given twice (a join that doubled a row): refused, not banded twice.
+    twice = index.insert(100, index[100])[:-1]
+    with pytest.raises(ValueError, match=r"repeats a timestamp .*groupby\(level=0\)"):
+        detectors.build({"method": method}).band(pd.Series(values, index=twice))
