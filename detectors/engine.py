@@ -86,7 +86,6 @@ from detectors.seasonal import (
     DAY_NS,
     DECIMALS_MAX,
     EVENT_BEYOND,
-    HOLD_MOVE,
     NOISE_SLACK,
     REBASE_BIG,
     REBASE_DEAD,
@@ -465,10 +464,11 @@ class BandEngine:
         rw = layout.rebase_window
         for name in ("rf", "rh", "rl", "rf2", "rh2", "rl2", "rn"):
             rings.add(name, rw + 1 + r, u16, 0)
-        # The mean move's running total; the last bucket of a big level change.
-        for name, width, fill in (("rd", rw + 1 + r, 0.0), ("lb", 1 + r, -np.inf)):
+        # The mean move's running total; the last bucket of a big level change each way.
+        for name, width, fill in (("rd", rw + 1 + r, 0.0), ("lu", 1 + r, -np.inf),
+                                  ("ld", 1 + r, -np.inf)):  # fmt: skip
             rings.add(name, width, f64, fill)
-        for name in ("z", "z2", "fac", "res", "raw"):
+        for name in ("z", "z2", "fac", "res"):
             rings.add(name, rw + r, f64, np.nan)
         rings.add("units", layout.noise_window + r, f64, np.nan)
         rings.add("inside", layout.noise_window + r, bool, False)
@@ -1050,18 +1050,16 @@ class BandEngine:
             residual = v - e
             z = residual / loose
             fac = np.where(e > 0, v / e, np.nan)
-        raw = e
         if g.first_rebase:
-            residual, z, fac, raw = residual.copy(), z.copy(), fac.copy(), e.copy()
-            for arr in (residual, z, fac, raw):
+            residual, z, fac = residual.copy(), z.copy(), fac.copy()
+            for arr in (residual, z, fac):
                 arr[:, : g.first_rebase] = np.nan
         pfac, pres = g.past("fac", fac), g.past("res", residual)
-        ago = g.past("raw", raw).gather(g.rows - window)  # the expected value a window before
         first = self._lasting(g, z, "")
-        big, hold = self._after_big(g, (loose, noise[1], e), (first, pfac), nonneg[:, None])
+        big = self._after_big(g, residual, (loose, noise[1], e), (first, pfac),
+                              nonneg[:, None])  # fmt: skip
         with np.errstate(invalid="ignore", divide="ignore"):
-            hold &= np.abs(e / ago - 1) < HOLD_MOVE
-            shifted = self._lasting(g, residual / big, "2", hold)
+            shifted = self._lasting(g, residual / big, "2")
         if not shifted.any():
             return e, e, rebased
         out = e.copy()
@@ -1081,9 +1079,7 @@ class BandEngine:
         dead &= g.values.lagged(g.rows, np.array([lay.week]))[:, :, 0] != 0  # as the reference
         return out, np.where(dead, e, out), rebased & ~dead
 
-    def _lasting(
-        self, g: _Group, z: np.ndarray, tag: str, hold: np.ndarray | None = None
-    ) -> np.ndarray:
+    def _lasting(self, g: _Group, z: np.ndarray, tag: str) -> np.ndarray:
         """seasonal.lasting_shift for the new rows (its rings named with `tag`); the rolling
         medians only where the cheap count says a shift is possible."""
         lay = self._layout
@@ -1103,31 +1099,31 @@ class BandEngine:
             with np.errstate(invalid="ignore"):
                 ok = (np.abs(long) >= REBASE_MIN) & (np.abs(short) >= REBASE_MIN)
                 ok &= np.sign(long) == np.sign(short)
-                if hold is not None:  # a re-base that goes on: the last day's median alone
-                    ok |= hold[who, j] & (np.abs(long) >= REBASE_MIN)
             shifted[who[ok], j[ok]] = True
         return shifted
 
     def _after_big(
-        self, g: _Group, noise: tuple[np.ndarray, np.ndarray, np.ndarray],
+        self, g: _Group, residual: np.ndarray, noise: tuple[np.ndarray, np.ndarray, np.ndarray],
         shifts: tuple[np.ndarray, _Past], nonneg: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    ) -> np.ndarray:  # fmt: skip
         """SeasonalDetector._after_big for the new rows: the loose width (noise[0]), or
-        `steady_noise` where a shift of REBASE_BIG or more was re-based within `memory`
-        buckets before, and where that is (the last such bucket is kept, as the reference's
-        trailing count over `memory` is more than 0)."""
+        `steady_noise` where a shift of REBASE_BIG or more the way the residual stands was
+        re-based within `memory` buckets before (the last such bucket each way is kept, as
+        the reference's trailing count over `memory` is more than 0)."""
         lay = self._layout
         assert lay is not None
         window = lay.rebase_window
         who, j = np.nonzero(shifts[0])  # the shifts in the loose width, and v / e's ring
         factor = _roll(shifts[1], who, j, window, window // 2)
         t = (g.c + g.rows).astype(np.float64)
-        big = (factor >= 1 + REBASE_BIG) | (factor <= 1 / (1 + REBASE_BIG))
-        at = np.full(g.v.shape, -np.inf)
-        at[who[big], j[big]] = t[j[big]]
-        last = np.maximum.accumulate(np.concatenate([g.prev("lb")[:, None], at], 1), 1)
-        g.new["lb"] = last[:, 1:]
-        recent = (t[None, :] - last[:, :-1] <= lay.memory) & nonneg
+        recent = np.zeros(residual.shape, dtype=bool)
+        for name, big, side in (("lu", factor >= 1 + REBASE_BIG, residual > 0),
+                                ("ld", factor <= 1 / (1 + REBASE_BIG), ~(residual > 0))):
+            at = np.full(residual.shape, -np.inf)
+            at[who[big], j[big]] = t[j[big]]
+            last = np.maximum.accumulate(np.concatenate([g.prev(name)[:, None], at], 1), 1)
+            g.new[name] = last[:, 1:]
+            recent |= side & (t[None, :] - last[:, :-1] <= lay.memory)
         with np.errstate(invalid="ignore", over="ignore"):
             move = np.abs(np.diff(np.concatenate([g.values.gather(np.array([-1])), g.v], 1), 1))
         move = np.where(np.isfinite(move), move, np.nan)  # a move from or to inf is no scale
@@ -1136,7 +1132,7 @@ class BandEngine:
         total = g.trailing("rd", np.nan_to_num(move), window)
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = total / g.trailing("rn", np.isfinite(move), window)
-        return np.where(recent, steady_noise(*noise, mean), noise[0]), recent
+        return np.where(recent & nonneg, steady_noise(*noise, mean), noise[0])
 
     def _noise(self, g: _Group, errors: np.ndarray, sd: np.ndarray) -> np.ndarray:
         """SeasonalDetector._noise for the new rows: the `inside` chain one bucket at a time,

@@ -70,10 +70,6 @@ REBASE_MIN = 1.0  # smallest lasting level change, in robust sd, that is re-base
 # A level change of this share or more (x1.4, or /1.4) is followed for the `days` after it in
 # the series' own noise from one bucket to the next, not in the loose width (`_rebase`) ...
 REBASE_BIG = 0.4
-# ... and goes on while the last day's median holds, whatever the last hour did, unless the
-# forecast it re-bases from itself moved more than this share since a day before (the median
-# catching up: holding on would carry the old factor onto it).
-HOLD_MOVE = 0.2
 REBASE_SHARE = 0.05  # ... never finer than this share of the expected value
 REBASE_DEAD = 0.05  # a count re-based to under this share of its level: dead, not a new normal
 # The width also rises towards the errors of this time of day and the `near` slots either
@@ -430,14 +426,11 @@ def _trailing_sum(values: np.ndarray, window: int) -> np.ndarray:
     return total[ends] - total[np.maximum(ends - window, 0)]
 
 
-def lasting_shift(
-    z: np.ndarray, window: int, confirm: int, hold: np.ndarray | None = None
-) -> np.ndarray | None:
+def lasting_shift(z: np.ndarray, window: int, confirm: int) -> np.ndarray | None:
     """Per point, whether the deviation `z` (in its noise) held at least REBASE_MIN one way
-    over the last `window` points (their median) and the last `confirm` (only the former
-    where `hold`: a re-base that goes on); None where no point can be (the usual case, told
-    without a rolling median: no window has half of its points beyond REBASE_MIN on one
-    side)."""
+    over the last `window` points (their median) and the last `confirm`; None where no point
+    can be (the usual case, told without a rolling median: no window has half of its points
+    beyond REBASE_MIN on one side)."""
     finite = _trailing_sum(np.isfinite(z).astype(float), window)
     with np.errstate(invalid="ignore"):
         high = _trailing_sum((z >= REBASE_MIN).astype(float), window)
@@ -449,10 +442,7 @@ def lasting_shift(
         return None
     short = _rolling_median(z, confirm, confirm)
     shifted = (np.abs(long) >= REBASE_MIN) & (np.abs(short) >= REBASE_MIN)
-    shifted &= np.sign(long) == np.sign(short)
-    if hold is not None:
-        shifted |= hold & (np.abs(long) >= REBASE_MIN)
-    return shifted
+    return shifted & (np.sign(long) == np.sign(short))
 
 
 def steady_noise(
@@ -1065,13 +1055,11 @@ class SeasonalDetector(Detector):
         if ratio_ok:
             with np.errstate(invalid="ignore", divide="ignore"):
                 factor = _rolling_median(np.where(e > 0, v / e, np.nan), window, window // 2)
-            big = self._after_big(values, (loose, floor0, e), shifted, factor,
+            big = self._after_big(values, residual, (loose, floor0, e), shifted, factor,
                                   first=first, window=window, memory=memory)  # fmt: skip
             if big is not None:
                 with np.errstate(invalid="ignore", divide="ignore"):
-                    ago = np.concatenate([np.full(window, np.nan), e[:-window]])
-                    hold = big[1] & (np.abs(e / ago - 1) < HOLD_MOVE)
-                    shifted = lasting_shift(residual / big[0], window, confirm, hold)
+                    shifted = lasting_shift(residual / big, window, confirm)
                 if shifted is None:
                     return expected, expected, rebased
             moved = np.where(shifted & np.isfinite(factor) & (e > 0), e * factor, e)
@@ -1089,6 +1077,7 @@ class SeasonalDetector(Detector):
     @staticmethod
     def _after_big(
         values: np.ndarray,
+        residual: np.ndarray,
         noise: tuple[np.ndarray, np.ndarray, np.ndarray],
         shifted: np.ndarray,
         factor: np.ndarray,
@@ -1096,18 +1085,16 @@ class SeasonalDetector(Detector):
         first: int,
         window: int,
         memory: int,
-    ) -> tuple[np.ndarray, np.ndarray] | None:
+    ) -> np.ndarray | None:
         """`_rebase`'s noise (`noise`: its loose width, floor and expected values) where a
-        shift of REBASE_BIG or more was re-based within `memory` points before
-        (`steady_noise`, the mean move over `window`), and where that is (the re-base there
-        goes on while the last day's median holds, whatever the last hour did: a move back
-        towards the old level alerts as any other, not taken in within the hour); None
-        where there was none."""
+        shift of REBASE_BIG or more the way the residual now stands was re-based within
+        `memory` points before (`steady_noise`, the mean move over `window`); None where
+        there was none."""
         with np.errstate(invalid="ignore"):
             up = _trailing_sum((shifted & (factor >= 1 + REBASE_BIG)).astype(float), memory)
             down = _trailing_sum((shifted & (factor <= 1 / (1 + REBASE_BIG))).astype(float),
                                  memory)  # fmt: skip
-            recent = (up + down) > 0
+            recent = np.where(residual > 0, up, down) > 0
         if not recent.any():
             return None
         with np.errstate(invalid="ignore", over="ignore"):
@@ -1115,7 +1102,7 @@ class SeasonalDetector(Detector):
         move = np.where(np.isfinite(move), move, np.nan)  # a move from or to inf is no scale
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = _trailing_sum(move, window) / _trailing_sum(np.isfinite(move), window)
-        return np.where(recent, steady_noise(*noise, mean), noise[0]), recent
+        return np.where(recent, steady_noise(*noise, mean), noise[0])
 
     def _sparse(self, errors: np.ndarray, first: int, period: int) -> np.ndarray:
         """Half-width floor for a series whose forecast is mostly exactly right (mostly zeros,
