@@ -1027,9 +1027,8 @@ class SeasonalDetector(Detector):
         never holds for half the span, so it is never absorbed.
         `noise`: the loose width (errors against the median alone) and its floor: a shift is
         measured in it. For `memory` points (the `days`) after a shift of REBASE_BIG or more
-        of a series that never goes below zero, a further shift is measured in `steady_noise`
-        instead, and holds on the last day's median alone (`_after_big`, HOLD_MOVE): the
-        loose width reads the days since the change as errors,
+        of a series that never goes below zero, a further shift the same way is measured in
+        `steady_noise` instead: the loose width reads the days since the change as errors,
         and three days of a doubled level (five of a halved one) had it end the re-base long
         before the median caught up (a week of echo alerts, then two weeks of a band wide
         enough to hide an outage).
