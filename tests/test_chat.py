@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import random
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -680,6 +681,29 @@ async def test_a_russian_admin_sets_a_decimal_with_a_comma_and_reads_refusals_in
     assert "persist_k должен быть не больше persist_m (3), а не 5" in refused, refused
     assert "must be" not in refused and "got" not in refused
     assert "задаётся в каталоге" in method and "[metrics.views.detector]" in method, method
+
+
+async def test_russian_help_writes_decimals_with_a_comma(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """Russian writes 0,1, and the bot's own values already read so (k = 3,25): the knobs'
+    words say "0,1 = 10%", the full list's valid ranges "от 0,5 до 20", and a refused /set
+    names the range the same way; no number in them, or in /help, has a decimal point."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False):
+        short = (await _say(fake, "/thresholds views", user=ADMIN, language="ru"))[0].text
+        first = len(fake.sent_to(MEMBER))
+        await _say(fake, "/thresholds views all", user=MEMBER, language="ru")
+        await fake.wait_for(lambda c: c.chat_id == MEMBER and c.text.endswith(
+            "Изменить: <code>/set views k 4</code>"))  # fmt: skip
+        full = "\n".join(c.text for c in fake.sent_to(MEMBER)[first:])
+        refused = (await _say(fake, "/set views k 30", user=ADMIN, language="ru"))[0].text
+        help_ru = (await _say(fake, "/help", user=ADMIN, language="ru"))[0].text
+    assert "(0,1 = 10%" in short, short
+    assert "<code>k</code> = <b>3,25</b>" in full and "число от 0,5 до 20" in full, full
+    assert "k: нужно число от 0,5 до 20, а не '30'" in refused, refused
+    for text in (short, full, refused, help_ru):
+        assert re.search(r"\d\.\d", text) is None, re.findall(r".{30}\d\.\d.{10}", text)
 
 
 async def test_lang_switches_a_group_for_its_admins_only(

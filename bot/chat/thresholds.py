@@ -148,12 +148,13 @@ def _state(name: str, value: object, param: Param, overrides: Mapping[str, Overr
 
 
 def rule_text(param: Param, t: Translator) -> str:
+    """The valid values, with the numbers as the chat writes them (0,5 in Russian)."""
     if param.choices:
         return t._("one of {choices}", choices=", ".join(param.choices))
+    low, high = localized(f"{param.low:g}", t), localized(f"{param.high:g}", t)
     if param.type is int:
-        return t._("a whole number from {low} to {high}", low=f"{param.low:g}",
-                   high=f"{param.high:g}")  # fmt: skip
-    return t._("a number from {low} to {high}", low=f"{param.low:g}", high=f"{param.high:g}")
+        return t._("a whole number from {low} to {high}", low=low, high=high)
+    return t._("a number from {low} to {high}", low=low, high=high)
 
 
 def overview_text(catalogue: Catalogue, checks: Monitor, store: State, t: Translator,
