@@ -706,6 +706,64 @@ async def test_russian_help_writes_decimals_with_a_comma(
         assert re.search(r"\d\.\d", text) is None, re.findall(r".{30}\d\.\d.{10}", text)
 
 
+async def test_a_share_takes_a_percentage_and_a_bare_number_above_one_is_asked_again(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """`/set views min_rel_change 5` meant 5%, not 500%: for a share, a bare number above 1 is
+    refused with what to write instead (in the chat's language, nothing changed), and 5% sets
+    0.05, as do 12,5 % and 0,05 in Russian; 500% still sets 5 where the range allows it, and
+    the reply shows the share as a percentage too. A share whose usual values pass 1 (tail, a
+    multiplier) takes a bare 1.5 as before; other parameters take no percentage."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False) as monitor:
+        changed = monitor.state.overrides.of
+        bare = (await _say(fake, "/set views min_rel_change 5", user=ADMIN))[0].text
+        assert "min_rel_change" not in changed("views")
+        percent = (await _say(fake, "/set views min_rel_change 5%", user=ADMIN))[0].text
+        assert changed("views")["min_rel_change"].value == 0.05
+        spaced = (await _say(fake, "/set views window_min_rel 12,5 %", user=ADMIN,
+                             language="ru"))[0].text  # fmt: skip
+        assert changed("views")["window_min_rel"].value == 0.125
+        bare_ru = (await _say(fake, "/set views level_clip 7", user=ADMIN, language="ru"))[0].text
+        comma = (await _say(fake, "/set views min_rel_width=0,05", user=ADMIN,
+                            language="ru"))[0].text  # fmt: skip
+        assert changed("views")["min_rel_width"].value == 0.05
+        whole = (await _say(fake, "/set views min_rel_change 500%", user=ADMIN))[0].text
+        assert changed("views")["min_rel_change"].value == 5.0
+        over = (await _say(fake, "/set views min_rel_change 2000%", user=ADMIN))[0].text
+        tail = (await _say(fake, "/set views tail 1.5", user=ADMIN))[0].text
+        assert changed("views")["tail"].value == 1.5
+        k = (await _say(fake, "/set views k 5%", user=ADMIN))[0].text
+        assert "level_clip" not in changed("views") and "k" not in changed("views")
+    assert "min_rel_change is a share: 5 would mean 500%; write 0.05 or 5%." in bare, bare
+    assert "If you do mean 500%, write 500%." in bare and "Usage: <code>/set" in bare
+    assert "min_rel_change: 0.1 (10%) → <b>0.05 (5%)</b>" in percent, percent
+    assert "window_min_rel: 0,15 (15%) → <b>0,125 (12,5%)</b>" in spaced, spaced
+    assert "level_clip — доля: 7 означало бы 700%; напишите 0,07 или 7%." in bare_ru, bare_ru
+    assert "Если нужно именно" not in bare_ru  # 700% is past level_clip's range anyway
+    assert "min_rel_width: 0,02 (2%) → <b>0,05 (5%)</b>" in comma, comma
+    assert "min_rel_change: 0.05 (5%) → <b>5 (500%)</b>" in whole, whole
+    assert ("min_rel_change must be a share from 0 to 10 or a percentage from 0% to 1000%, "
+            "not '2000%'") in over, over  # fmt: skip
+    assert "tail: 0.75 (75%) → <b>1.5 (150%)</b>" in tail, tail
+    assert "k must be a number from 0.5 to 20, not '5%'" in k, k
+
+
+def test_every_share_is_a_parameter_of_the_detectors() -> None:
+    """The shares /set reads as percentages name real parameters, each a number: a renamed one
+    would lose its guard against 5 meaning 500% without a word."""
+    import detectors
+    from bot.chat.thresholds import SHARES, SHARES_PAST_ONE
+    from detectors import RULE_PARAMS
+
+    params = {**RULE_PARAMS}
+    for method in detectors.METHODS.values():
+        params |= getattr(method, "PARAMS", {})
+    assert SHARES and SHARES_PAST_ONE and not SHARES & SHARES_PAST_ONE
+    for name in SHARES | SHARES_PAST_ONE:
+        assert name in params and params[name].type is float, name
+
+
 async def test_lang_switches_a_group_for_its_admins_only(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:

@@ -6,9 +6,11 @@ The commands' access rule is the router's filter, applied once; everyone else re
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
@@ -20,8 +22,9 @@ from bot.chat.errors import UsageError
 from bot.chat.incidents import refresh
 from bot.chat.monitoring import metric_named
 from bot.chat.reply import Reply, out_of_date
-from bot.chat.thresholds import rule_text, shown_value
+from bot.chat.thresholds import SHARES, SHARES_PAST_ONE, rule_text, shown_value
 from bot.core.commands import admin_commands
+from bot.core.formatting import localized
 from bot.core.i18n import Translator
 from bot.core.wording import e
 from bot.service.monitor import Monitor
@@ -56,9 +59,32 @@ async def reload_config(
     await message.answer(f"🔄 {done}\n{e(await reload())}")
 
 
+def _share(name: str, raw: str, param: detectors.Param, t: Translator) -> str:
+    """A share's value as the detector takes it: a percentage as its fraction (5% -> 0.05,
+    exactly: 1.1% is 0.011). A bare number above 1 of SHARES is a usage error saying what to
+    write instead."""
+    percent = re.fullmatch(r"([+-]?\d+(?:\.\d+)?)%", raw)
+    if percent is not None:
+        return format(Decimal(percent[1]).scaleb(-2).normalize(), "f")
+    try:
+        number = float(raw)
+    except ValueError:
+        return raw
+    if name not in SHARES or not math.isfinite(number) or number <= 1:
+        return raw
+    written, meant = localized(f"{number:g}", t), localized(f"{number * 100:g}", t)
+    problem = t._("{param} is a share: {value} would mean {percent}%; write {share} or {value}%.",
+                  param=name, value=written, percent=meant,
+                  share=localized(f"{number / 100:g}", t))  # fmt: skip
+    if param.high is not None and number <= param.high:
+        problem += " " + t._("If you do mean {percent}%, write {percent}%.", percent=meant)
+    raise UsageError(problem, "set")
+
+
 def _checked(metric: str, params: dict[str, detectors.Param], name: str, raw: str,
-             t: Translator) -> None:  # fmt: skip
-    """A usage error, in the chat's language, unless `raw` is a valid value of `name`."""
+             t: Translator) -> str:  # fmt: skip
+    """`raw` as the detector takes it (a share's percentage as its fraction); a usage error,
+    in the chat's language, unless it is a valid value of `name`."""
     if name == "method":
         raise UsageError(t._("The detector's method is set in the catalogue (method under "
                              "[metrics.{metric}.detector]), not with /set; /reload reads it "
@@ -66,12 +92,15 @@ def _checked(metric: str, params: dict[str, detectors.Param], name: str, raw: st
     if name not in params:
         raise UsageError(t._("{metric} has no parameter {param}; /thresholds {metric} all "
                              "lists them.", metric=metric, param=repr(name[:40])), "set")
+    share = name in SHARES | SHARES_PAST_ONE
+    value = _share(name, raw, params[name], t) if share else raw
     try:
-        params[name].check(metric, name, raw)
+        params[name].check(metric, name, value)
     except ValueError:
         raise UsageError(t._("{param} must be {rule}, not {value}.", param=name,
-                             rule=rule_text(params[name], t), value=repr(raw[:40])),
-                         "set") from None  # fmt: skip
+                             rule=rule_text(params[name], t, share=share),
+                             value=repr(raw[:40])), "set") from None  # fmt: skip
+    return value
 
 
 # A combination of settings the detector refuses (its English words, "rule: persist_k must be
@@ -88,14 +117,16 @@ def _refused(reason: str, t: Translator) -> str:
 
 
 def _number(raw: str) -> str:
-    """A decimal written with a comma, as Russian writes it (and the bot shows it): 2,5."""
-    return raw.replace(",", ".") if re.fullmatch(r"[+-]?\d+,\d+", raw) else raw
+    """A decimal written with a comma, as Russian writes it (and the bot shows it): 2,5 (also
+    as a percentage: 12,5%)."""
+    return raw.replace(",", ".") if re.fullmatch(r"[+-]?\d+,\d+%?", raw) else raw
 
 
 def _set_args(text: str) -> list[str]:
     """METRIC PARAM VALUE, also written as in the catalogue or `--set`: `views k=4`,
-    `views k = 4`."""
-    args = text.split()
+    `views k = 4`; a percentage with a space before its sign (5 %, as Russian sets it) is one
+    value."""
+    args = re.sub(r"(\d)\s+%", r"\1%", text).split()
     if len(args) >= 2 and "=" in " ".join(args[1:]):
         name, _, raw = " ".join(args[1:]).partition("=")
         if name.strip() and raw.strip() and "=" not in raw:
@@ -111,20 +142,22 @@ async def set_param(
     if len(args) != 3:
         raise UsageError(t._("Name the metric, the parameter and its new value."), "set")
     metric = metric_named(catalogue, args[0], "set", t)
-    _checked(metric.name, checks.params(metric), args[1], args[2], t)
+    value = _checked(metric.name, checks.params(metric), args[1], args[2], t)
     user = message.from_user
     level = store.baselines.of_metric(metric.name, checks.clock())
     try:
-        result = await checks.set_param(metric, args[1], args[2], user.id if user else None)
+        result = await checks.set_param(metric, args[1], value, user.id if user else None)
     except ValueError as exc:
         raise UsageError(t._("That combination is refused: {reason}",
                              reason=_refused(str(exc), t)), "set") from None  # fmt: skip
     if user is not None:
         store.overrides.name_setter(metric.name, result.param, user.full_name)
     change = result.alerts_after - result.alerts_before
+    share = result.param in SHARES | SHARES_PAST_ONE
+    before, after = shown_value(result.before, t, share=share), shown_value(result.after, t,
+                                                                              share=share)
     await message.answer(
-        f"✅ <code>{e(metric.name)}</code> {e(result.param)}: {e(shown_value(result.before, t))} → "
-        f"<b>{e(shown_value(result.after, t))}</b>\n"
+        f"✅ <code>{e(metric.name)}</code> {e(result.param)}: {e(before)} → <b>{e(after)}</b>\n"
         + t._("Over the last {days} this would have raised {after} instead of {before} "
               "({change}).", days=t.ngettext("{n} day", "{n} days", result.days),
               after=t.ngettext("{n} alert", "{n} alerts", result.alerts_after),

@@ -27,7 +27,8 @@ from bot.state.overrides import Override
 from detectors import Param
 from queries.catalogue import Catalogue, Metric
 
-__all__ = ["build", "full_text", "overview_text", "short_text", "shown_value"]
+__all__ = ["SHARES", "SHARES_PAST_ONE", "build", "full_text", "overview_text", "short_text",
+           "shown_value"]
 
 PREFIX = "thr:"
 
@@ -52,6 +53,16 @@ KNOBS: tuple[tuple[str, str, str], ...] = (
     ("days", _("History"), _("days of history the expected value is built from")),
 )
 DIRECTIONS = {"both": _("both ways"), "up": _("rises only"), "down": _("drops only")}
+
+# The parameters whose value is a share of something (0.1 = 10%); /set takes them as a
+# percentage too (5%). For SHARES a bare number above 1 is refused rather than read as more than
+# 100%: it is a percentage without its sign (min_rel_change 5 meant 5%), and the rare share
+# above 1 that a range allows is still written as a percentage (500%). SHARES_PAST_ONE's usual
+# values pass 1 (tail, a multiplier of a width; weekly_gain, how many times better), so a bare
+# number is taken as written.
+SHARES = frozenset({"min_rel_change", "window_min_rel", "window_min_share", "level_clip",
+                    "min_rel_width"})  # fmt: skip
+SHARES_PAST_ONE = frozenset({"tail", "weekly_gain"})
 
 # The detectors' parameter descriptions (detectors/), here so that the catalogue carries them;
 # one not listed is shown as the detector states it.
@@ -124,9 +135,13 @@ PARAM_HELP: tuple[str, ...] = (
 )
 
 
-def shown_value(value: object, t: Translator | None = None) -> str:
-    """A parameter's value as the chat writes numbers (3,25 in Russian)."""
-    return localized(f"{value:g}", t) if isinstance(value, float) else str(value)
+def shown_value(value: object, t: Translator | None = None, *, share: bool = False) -> str:
+    """A parameter's value as the chat writes numbers (3,25 in Russian); a share with its
+    percentage too: 0.05 (5%)."""
+    if not isinstance(value, float):
+        return str(value)
+    shown = localized(f"{value:g}", t)
+    return f"{shown} ({localized(f'{value * 100:g}', t)}%)" if share else shown
 
 
 
@@ -147,11 +162,17 @@ def _state(name: str, value: object, param: Param, overrides: Mapping[str, Overr
     return t._("default")
 
 
-def rule_text(param: Param, t: Translator) -> str:
-    """The valid values, with the numbers as the chat writes them (0,5 in Russian)."""
+def rule_text(param: Param, t: Translator, *, share: bool = False) -> str:
+    """The valid values, with the numbers as the chat writes them (0,5 in Russian); for a
+    share, as a percentage too."""
     if param.choices:
         return t._("one of {choices}", choices=", ".join(param.choices))
     low, high = localized(f"{param.low:g}", t), localized(f"{param.high:g}", t)
+    if share and param.low is not None and param.high is not None:
+        return t._("a share from {low} to {high} or a percentage from {low_pct}% to "
+                   "{high_pct}%", low=low, high=high,
+                   low_pct=localized(f"{param.low * 100:g}", t),
+                   high_pct=localized(f"{param.high * 100:g}", t))  # fmt: skip
     if param.type is int:
         return t._("a whole number from {low} to {high}", low=low, high=high)
     return t._("a number from {low} to {high}", low=low, high=high)
@@ -232,9 +253,10 @@ def full_text(metric: Metric, spec: Mapping[str, Any], params: Mapping[str, Para
                         method=f"<code>{e(spec.get('method', '?'))}</code>")]  # fmt: skip
     for name, param in params.items():
         value = spec.get(name, param.default)
+        rule = rule_text(param, t, share=name in SHARES | SHARES_PAST_ONE)
         lines.append(f"<code>{e(name)}</code> = <b>{e(shown_value(value, t))}</b> "
                      f"({_state(name, value, param, overrides, t=t, zone=zone)}) — "
-                     f"{e(t._(param.help))}; {e(rule_text(param, t))}")  # fmt: skip
+                     f"{e(t._(param.help))}; {e(rule)}")  # fmt: skip
     lines.append("\n" + t._("Change one: {example}",
                             example=f"<code>/set {e(metric.name)} k 4</code>"))
     return "\n".join(lines)
