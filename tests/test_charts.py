@@ -66,16 +66,31 @@ def tick_labels(fig: Figure) -> list[str]:
 # -- what the chart shows ------------------------------------------------------------------------
 
 
-def test_hours_of_context_before_the_incident_and_room_after_it() -> None:
-    """The x axis starts at least CONTEXT before the incident's first bucket, and the last bucket
-    sits well inside the axis (not in its last 8%), so the incident is not pressed to the edge."""
+@pytest.mark.parametrize("step", ["15min", "1h"])
+def test_hours_of_context_before_the_incident_and_the_axis_ends_with_the_last_bucket(
+    step: str,
+) -> None:
+    """The x axis starts at least CONTEXT before the incident's first bucket and ends half a
+    bucket after the last one, as it starts half a bucket before the first: no empty hours
+    after the data, read as time not yet checked. The percentage beside the last point keeps
+    its place after it, inside the picture, in both languages."""
     series, band, verdict = synthetic()
-    fig = draw_chart(VIEWS, Slice(), series, band, verdict, zone=MOSCOW, t=translator("en"))
-    left, right = fig.axes[0].get_xlim()
-    since = series.index[-6]
-    assert left <= mdates.date2num(since - CONTEXT)
-    last = mdates.date2num(verdict.bucket)
-    assert (last - left) / (right - left) < 0.92
+    if step == "1h":
+        series, band = series.resample("1h").sum(), band.resample("1h").sum()
+        verdict = replace(verdict, bucket=series.index[-1], value=float(series.iloc[-1]))
+    for lang in ("en", "ru"):
+        fig = draw_chart(VIEWS, Slice(), series, band, verdict, zone=MOSCOW, t=translator(lang))
+        left, right = fig.axes[0].get_xlim()
+        since = series.index[-6] if step == "15min" else series.index[-2]
+        assert left <= mdates.date2num(since - CONTEXT)
+        half = pd.Timedelta(step) / 2
+        assert right == pytest.approx(mdates.date2num(verdict.bucket + half), abs=1e-6), (
+            lang, step)
+        fig.canvas.draw()
+        label = next(text for text in fig.axes[0].texts if text.get_text().endswith("%"))
+        box = label.get_window_extent()
+        point = fig.axes[0].transData.transform((mdates.date2num(verdict.bucket), 0))[0]
+        assert point < box.x0 and box.x1 <= fig.bbox.x1, (lang, step)
 
 
 def test_dates_on_the_time_axis_when_the_window_crosses_midnight() -> None:

@@ -1,9 +1,10 @@
 """Alert charts: how bad, since when, compared to what. PNG bytes, no pyplot (it leaks figures).
 
 Read in two seconds by whoever is on call: the incident is shaded with hours of normal
-behaviour before it and room after it, the time axis carries dates where the window crosses
-midnight, the y axis its unit, and the subtitle says in words how far outside the expected range
-the value is. Text in English or Russian (`lang`), through the "charts" gettext catalogue.
+behaviour before it, the time axis ends with the last bucket and carries dates where the window
+crosses midnight, the y axis its unit, and the subtitle says in words how far outside the
+expected range the value is. Text in English or Russian (`lang`), through the "charts" gettext
+catalogue.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 from matplotlib.ticker import FuncFormatter
 
 from bot.core.formatting import fmt_value
@@ -156,21 +158,22 @@ def draw_chart(  # noqa: PLR0915 - one picture, drawn top to bottom, reads best 
     if outside.any():
         ax.scatter(local(today.index[outside]), today.to_numpy()[outside], color=ORANGE, s=26,
                    zorder=5, label=t._("outside the range"))  # fmt: skip
+    label = None
     if verdict.value is not None:
         marker = ORANGE if verdict.status is Status.ANOMALY else "#31a354"
         ax.scatter([at(end)], [verdict.value], s=90, zorder=6, facecolors="none",
                    edgecolors=marker, linewidths=2)  # fmt: skip
         if verdict.deviation is not None:
-            ax.annotate(signed_pct(verdict.deviation, t), (at(end), verdict.value),
-                        xytext=(9, 0), textcoords="offset points", va="center", fontsize=10,
-                        fontweight="bold", color=marker, annotation_clip=False)  # fmt: skip
+            label = ax.annotate(signed_pct(verdict.deviation, t), (at(end), verdict.value),
+                                xytext=(9, 0), textcoords="offset points", va="center",
+                                fontsize=10, fontweight="bold", color=marker,
+                                annotation_clip=False)  # fmt: skip
 
-    # Room after the last bucket: the incident is not pressed against the edge, and the
-    # percentage beside the last point has its place.
-    width = end - start
-    pad = max(width * 0.14, 2 * step)
-    ax.set_xlim(at(start - step / 2), at(end + pad))
-    ax.xaxis.set_major_locator(hour_locator(width + pad, zone))
+    # The axis ends with the last bucket, as it starts with the first: time after it is not
+    # checked yet, and an empty stretch there reads as data missing. The percentage beside the
+    # last point sits in the margin to the right (see the end).
+    ax.set_xlim(at(start - step / 2), at(end + step / 2))
+    ax.xaxis.set_major_locator(hour_locator(end - start + step, zone))
     ax.xaxis.set_major_formatter(DayTicks(zone, t))
     ax.tick_params(axis="x", labelsize=8.5)
     values = np.concatenate([today.dropna().to_numpy(), window["upper"].dropna().to_numpy()])
@@ -201,8 +204,18 @@ def draw_chart(  # noqa: PLR0915 - one picture, drawn top to bottom, reads best 
     subtitle = fit_lines(fig, 0.085, 0.895, parts, drop=range(1, len(parts)), fontsize=9.5,
                          color="#525252", va="top")  # fmt: skip
     top = 0.78 if "\n" not in subtitle.get_text() else 0.75
-    fig.subplots_adjust(left=0.085, right=0.985, top=top, bottom=0.14)
+    fig.subplots_adjust(left=0.085, right=_right_of(fig, label), top=top, bottom=0.14)
     return fig
+
+
+def _right_of(fig: Figure, label: Text | None, edge: float = 0.985) -> float:
+    """Where the axes end so that `label` (beside the last point, which is on the axis's right
+    edge) fits between them and the figure's edge."""
+    if label is None:
+        return edge
+    wide = label.get_window_extent(fig.canvas.get_renderer()).width  # type: ignore[attr-defined]
+    room = wide + 9 * fig.dpi / 72 + 4  # its offset from the point, and a little air
+    return edge - room / fig.bbox.width
 
 
 def _state(verdict: Verdict, t: Translator) -> str:
