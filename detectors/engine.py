@@ -107,6 +107,7 @@ from detectors.seasonal import (
     late_match,
     late_points,
     near_columns,
+    noise_units,
     offset_caps,
     robust_sd,
     same_time_autocorr,
@@ -759,8 +760,10 @@ class BandEngine:
                                           z=det.weekday_z, clip=det.level_clip)  # fmt: skip
         moved, expected, rebased = self._rebase(g, expected, (loose, floor0), counts)
         # The width from the level's own errors; the cold start where there is none yet.
-        err2 = g.past("err2", (v - moved).astype(np.float32))  # signed: see _same_time
-        scale, above, below = self._widths(err2, g.first_wide, lay.near, sides=True)
+        # Signed (see _same_time), a count's in its noise units (as SeasonalDetector).
+        units = noise_units(moved, counts)
+        err2 = g.past("err2", ((v - moved) / units).astype(np.float32))
+        scale, above, below = self._widths(err2, g.first_wide, lay.near, sides=True, units=units)
         basis = np.where(np.isfinite(scale), np.where(weekly, 1, 2), 0).astype(np.int8)
         expected, scale, basis = self._cold(g, expected, scale, basis, seen)
         floor = self._floor(expected, resolution, kinds, cap)
@@ -781,7 +784,7 @@ class BandEngine:
         code = np.where(known, basis + 8 * (rebased & known) + 16 * (known & wide), 0)
         lower = final - half * below
         lower = np.where(counts, np.maximum(lower, 0.0), lower)  # as SeasonalDetector
-        autocorr = np.where(known, self._same_time(err2, half, g.first_wide), np.nan)
+        autocorr = np.where(known, self._same_time(err2, half / units, g.first_wide), np.nan)
         g.new.update(oe=final, ol=lower, ou=final + half * above, ob=code.astype(np.int8),
                      oa=autocorr, oc=np.where(known, cap, np.nan))  # fmt: skip
 
@@ -952,8 +955,9 @@ class BandEngine:
         return self._widths(err, first, near, sides=False)[0]
 
     def _widths(
-        self, err: _Past, first: int, near: np.ndarray | None, *, sides: bool
-    ) -> tuple[np.ndarray, np.ndarray | float, np.ndarray | float]:
+        self, err: _Past, first: int, near: np.ndarray | None, *, sides: bool,
+        units: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray | float, np.ndarray | float]:  # fmt: skip
         """SeasonalDetector._widths: the scale, and with `sides` each side's share of the
         band (err2 keeps the signs; err1 holds sizes only, and needs no sides); 1.0 for both
         where no side is wider, without an array of ones per chunk."""
@@ -971,7 +975,7 @@ class BandEngine:
             above, below = np.ones(err.new.shape), np.ones(err.new.shape)
             above[:, first:], below[:, first:] = split
         out[:, first:] = width
-        return out, above, below
+        return (out if units is None else out * units), above, below
 
     def _robust(self, past: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """SeasonalDetector._robust over the last axis."""

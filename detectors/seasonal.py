@@ -36,6 +36,7 @@ __all__ = [
     "near_columns",
     "near_least",
     "near_width",
+    "noise_units",
     "robust_sd",
     "same_time_autocorr",
     "same_time_pairs",
@@ -66,6 +67,10 @@ AUTOCORR_SE = 2.0
 # buckets of a past incident lean one way inside the band, and on the days it came at this
 # time they would read as the time of day's habit (a gradual decline then fired hours late).
 AUTOCORR_WITHIN = 0.75
+# Below this many events a bucket a count's noise is its discreteness and its bursts (a sender
+# of five messages) more than its level: its errors are read as at this level (`noise_units`).
+# From 1 on, a messenger's night buckets of 1-3 messages doubled their share past the band.
+UNITS_FROM = 30.0
 REBASE_MIN = 1.0  # smallest lasting level change, in robust sd, that is re-based
 # A level change of this share or more (x1.4, or /1.4) is followed for the `days` after it in
 # the series' own noise from one bucket to the next, not in the loose width (`_rebase`) ...
@@ -258,6 +263,19 @@ def _picker(ordered: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
         return np.take_along_axis(ordered, at, axis=-1)[..., 0].astype(np.float64)
 
     return pick
+
+
+def noise_units(forecast: np.ndarray, counts: bool | np.ndarray) -> np.ndarray:
+    """What the width reads a count's forecast errors in: the square root of the forecast, as
+    Poisson noise grows, from UNITS_FROM events on; 1 for anything else, whose errors are read
+    as they are. The same time of day on previous days is not always the same volume: a
+    count whose weekends run at a third of its weekdays mixes four quiet weekend errors into
+    a weekday's fourteen, and read as they are they made weekdays' bands too narrow (and
+    weekends' too wide). In these units each error counts for what it says about the noise
+    at its own volume; the width is then scaled back to the volume at hand."""
+    with np.errstate(invalid="ignore"):
+        root = np.sqrt(np.maximum(forecast, UNITS_FROM))
+    return np.where(counts & np.isfinite(root), root, 1.0)
 
 
 def robust_sd(ordered: np.ndarray, count: np.ndarray, tail: float) -> np.ndarray:
@@ -813,10 +831,12 @@ class SeasonalDetector(Detector):
         near: np.ndarray | None,
         *,
         sides: bool,
+        units: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """`_scale`, and with `sides` how many times it each side of the band reaches
         (`side_factors`, from the same errors; 1 where there are too few, and before
-        `first`)."""
+        `first`). With `units` (`noise_units`, what the errors were divided by) the scale is
+        in the values' own units again."""
         past = _lagged(errors.astype(np.float32), lags, first)
         width, split = widths_of(self, past, near, per_row, sides=sides, robust=self._robust)
         above, below = np.ones(errors.size), np.ones(errors.size)
@@ -824,7 +844,7 @@ class SeasonalDetector(Detector):
             above[first:], below[first:] = split
         out = np.full(errors.size, np.nan)
         out[first:] = width
-        return out, above, below
+        return (out if units is None else out * units), above, below
 
     def _robust(self, past: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """`robust_sd` of each row of absolute errors, and how many there are."""
@@ -962,9 +982,12 @@ class SeasonalDetector(Detector):
         )
         # Until min_history days of errors exist, the seasonal width is NaN: a cold-start
         # width stands in (or nothing, and the series is UNKNOWN).
-        errors2 = (values - moved).astype(np.float32)  # as the engine keeps them
-        near = near_columns(nb, self.days, self.near)
-        scale, above, below = self._widths(errors2, lags, 2 * nb + 1, first_wide, near, sides=True)
+        # A count's errors in its own noise units (see `noise_units`), as the engine keeps them.
+        units = noise_units(moved, kinds[0])
+        errors2 = ((values - moved) / units).astype(np.float32)
+        scale, above, below = self._widths(errors2, lags, 2 * nb + 1, first_wide,
+                                           near_columns(nb, self.days, self.near), sides=True,
+                                           units=units)  # fmt: skip
         basis = np.full(n, NONE, dtype=object)
         seasonal = np.isfinite(scale)
         basis[seasonal] = np.where(weekly, WEEKLY, DAILY)[seasonal]
@@ -978,7 +1001,7 @@ class SeasonalDetector(Detector):
         sd = sd * self._noise(values - expected, sd, first_wide, noise_window)
         sparse = self._sparse(values - expected, first_wide, period)
         half = np.where(np.isfinite(sd), np.fmax(self.k * sd, sparse), np.nan)
-        autocorr = _same_time(errors2, lags, half, first_wide)
+        autocorr = _same_time(errors2, lags, half / units, first_wide)
         expected = np.where(np.isfinite(half) & (np.arange(n) >= n - wanted), expected, np.nan)
         # A count cannot go below zero. A ratio or a mean that never did keeps its band's own
         # width below the expected value, which the rule judges by: the range is shown from 0
