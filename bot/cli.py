@@ -94,7 +94,7 @@ async def _check(args: argparse.Namespace, settings: Settings, catalogue: Catalo
     source, store = make_source(settings), State(settings.state_path)
     try:
         if isinstance(source, EmbeddedSource):
-            await prepare_demo(source, catalogue, wall)
+            await prepare_demo(source, catalogue, wall, settings.state_path)
         history = History(source, catalogue, store.history)
         accepted = {name: b.since for name, b in store.baselines.active(now).items()}
         report = await run_check(history, now, delay=settings.data_delay,
@@ -118,7 +118,7 @@ async def cmd_catalogue(args: argparse.Namespace, settings: Settings) -> int:
     try:
         now = datetime.now(UTC)
         if isinstance(source, EmbeddedSource):
-            await prepare_demo(source, catalogue, now)
+            await prepare_demo(source, catalogue, now, settings.state_path)
         counts = await count_series(source, catalogue, now)
     except SourceError as exc:  # the definitions are still worth showing; then exit 1 (or 2)
         where = "" if source.describe() in str(exc) else f" in {source.describe()}"
@@ -133,7 +133,7 @@ async def cmd_catalogue(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.console import Progress
+    from bot.console import Progress, forget_history
     from queries import demo, seeding
 
     end = parse_time(args.end, settings.zone, "--end") if args.end else datetime.now(UTC)
@@ -142,9 +142,9 @@ async def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
     source = make_source(settings)
     progress = Progress(f"seeding {args.days} days into {source.describe()}")
     try:
-        config, labels, rows = await seeding.seed(
-            source, days=args.days, end=end, seed_value=args.seed, progress=progress
-        )
+        config, labels, rows = await seeding.seed(source, days=args.days, end=end,
+                                                  seed_value=args.seed, progress=progress)
+        forget_history(settings.state_path, source)  # the rows it held are of the old data
     finally:
         await source.close()
     progress.finish(rows)

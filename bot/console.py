@@ -26,8 +26,9 @@ if TYPE_CHECKING:
     from queries.sources import Source
 
 __all__ = ["Progress", "UsageError", "before_the_data", "charts_folder", "count_series",
-           "history_for", "load_checked", "make_source", "parse_time", "past_the_data",
-           "prepare_demo", "spec_keys", "unknown_metric", "write_charts"]  # fmt: skip
+           "forget_history", "history_for", "load_checked", "make_source", "parse_time",
+           "past_the_data", "prepare_demo", "spec_keys", "unknown_metric",
+           "write_charts"]  # fmt: skip
 
 
 class UsageError(Exception):
@@ -118,8 +119,12 @@ class Progress:
         print(f"{self.what}: done, {rows:,} rows in {took:.1f} s", file=sys.stderr, flush=True)
 
 
-async def prepare_demo(source: Source, catalogue: Catalogue, now: datetime) -> None:
-    """The embedded demo is created on first use and kept live up to `now`."""
+async def prepare_demo(
+    source: Source, catalogue: Catalogue, now: datetime, state_path: Path | None = None
+) -> None:
+    """The embedded demo is created on first use (or again, where a first run was cut short)
+    and kept live up to `now`; a new dataset drops the rows the state file at `state_path`
+    held of the one before."""
     from queries import seeding
 
     if await seeding.read_config(source) is None:
@@ -127,8 +132,28 @@ async def prepare_demo(source: Source, catalogue: Catalogue, now: datetime) -> N
         progress = Progress(f"first run: generating {days} days of demo data")
         _, _, rows = await seeding.seed(source, days=days, end=now, progress=progress)
         progress.finish(rows)
+        if state_path is not None:
+            forget_history(state_path, source)
     else:
         await seeding.extend(source, now, history=catalogue.history)
+
+
+def forget_history(state_path: Path, source: Source) -> None:
+    """Drop the rows the state file holds of `source`'s data: it was generated anew. A state
+    file that cannot be opened holds nothing to drop here; the bot says why when it starts."""
+    from bot.state import State
+
+    try:
+        state = State(state_path)
+    except Exception as exc:  # reported; the new data is there all the same
+        print(f"warning: the state file {state_path} could not be opened to drop its cached "
+              f"rows ({type(exc).__name__}); delete it if checks show old data", file=sys.stderr)
+        return
+    try:
+        if state.problem is None:
+            state.history.forget(source.key)
+    finally:
+        state.close()
 
 
 # Characters file systems refuse or treat specially (Windows' set, path separators, controls),
@@ -260,7 +285,7 @@ async def history_for(
     now = datetime.now(UTC)
     source = make_source(settings)
     if isinstance(source, EmbeddedSource):
-        await prepare_demo(source, catalogue, now)
+        await prepare_demo(source, catalogue, now, settings.state_path)
     try:
         collected = await backtesting.collect(
             source, catalogue, now=now, days=args.days, delay=settings.data_delay,

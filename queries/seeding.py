@@ -54,11 +54,18 @@ async def _tables(source: Source) -> set[str]:
 
 
 async def read_config(source: Source) -> demo.DemoConfig | None:
-    """The dataset's description, or None where the database holds no seeded demo."""
-    if META not in await _tables(source):
+    """The dataset's description, or None where the database holds no seeded demo, or a seed
+    that never finished: the description is written before the rows, and a first run killed
+    while it generates (Ctrl-C, kill -9) left the first days of the history and nothing of
+    the last ones, which every later run then extended from the planned end and checked as
+    "no data" everywhere. Only a finished load marks the dataset as there."""
+    tables = await _tables(source)
+    if META not in tables:
         return None
     frame = await source.query(f"SELECT config FROM {META}")
     if frame.empty:
+        return None
+    if LOADS in tables and await loaded_until(source) is None:
         return None
     return demo.DemoConfig.from_json(str(frame["config"].iloc[-1]))
 

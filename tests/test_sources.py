@@ -206,6 +206,30 @@ async def test_seed_refuses_to_replace_tables_it_did_not_create(
         await source.close()
 
 
+async def test_a_seed_cut_short_is_generated_again(spec: SourceSpec, scratch_db: str) -> None:
+    """A first run killed while it generates the demo leaves the tables and the dataset's
+    description but not the mark of a finished load: that is no dataset, and the next run
+    generates it again instead of checking one whose last days are missing."""
+
+    class Killed(Exception):
+        pass
+
+    def cut(done: float, rows: int) -> None:
+        if done > 0.3:
+            raise Killed
+
+    source = spec.open(scratch_db)
+    try:
+        with pytest.raises(Killed):
+            await seeding.seed(source, days=2, end=END, progress=cut)
+        assert await seeding.read_config(source) is None
+        config, _, _ = await seeding.seed(source, days=1, end=END)
+        assert await seeding.read_config(source) == config
+        assert await seeding.loaded_until(source) == END.replace(microsecond=0)
+    finally:
+        await source.close()
+
+
 async def test_unknown_database_and_wrong_password_on_the_server(server_spec: SourceSpec) -> None:
     """The server's refusals become sentences that name the setting to fix."""
     assert server_spec.url is not None

@@ -81,6 +81,14 @@ class History:
     def _key(self, table: Table) -> str:
         return query_key(table.name, table.sql, table.columns)
 
+    def forget(self) -> None:
+        """Drop the rows held, in memory and in the state file: the source's data is new."""
+        self._held.clear()
+        self._sliced.clear()
+        self._moved.clear()
+        if self.store is not None:
+            self.store.forget(self.source.key)
+
     def _load(self, table: Table) -> None:
         if table.name not in self._held and self.store is not None:
             started = time.perf_counter()

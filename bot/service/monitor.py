@@ -123,6 +123,7 @@ class Monitor:
         if isinstance(self.source, EmbeddedSource):
             if await seeding.read_config(self.source) is None:
                 await seeding.seed(self.source, days=28, end=now)
+                self.history.forget()  # rows held of a dataset before this one
             else:
                 await seeding.extend(self.source, now, history=self.catalogue.history)
 

@@ -217,3 +217,10 @@ class HistoryCache:
             )
             self.db.write("INSERT OR REPLACE INTO history_meta VALUES (?, ?, ?, ?)",
                           (source_key, query, lo, hi))  # fmt: skip
+
+    def forget(self, source_key: str) -> None:
+        """Drop every row held for a source: its data was generated anew (`alertbot seed`, or a
+        first run's demo generated again), and the rows held were of the data before."""
+        with self.db.transaction():
+            self.db.change("DELETE FROM history_chunks WHERE source_key=?", (source_key,))
+            self.db.change("DELETE FROM history_meta WHERE source_key=?", (source_key,))
