@@ -337,6 +337,29 @@ def test_backtest_chart_dates_units_and_plurals() -> None:
     assert render_backtest_chart(VIEWS, week, one, MOSCOW).startswith(PNG)
 
 
+@pytest.mark.parametrize("step", ["15min", "1h"])
+def test_backtest_chart_ends_with_its_last_bucket(step: str) -> None:
+    """The backtest chart's time axis runs from half a bucket before the first bucket to half a
+    bucket after the last, as the alert chart's does: no empty hours after the replay, read as
+    data missing; an alert on the last bucket is shaded up to the axis's end, centred on its
+    buckets."""
+    series, _, _ = synthetic()
+    week = series.iloc[-7 * 96 :]
+    if step == "1h":
+        week = week.resample("1h").sum()
+    half = pd.Timedelta(step) / 2
+    last = [Alert(SeriesKey("views"), week.index[-3], week.index[-1], 3.0, 3)]
+    for lang in ("en", "ru"):
+        ax = draw_backtest_chart(VIEWS, week, last, MOSCOW, t=translator(lang)).axes[0]
+        left, right = ax.get_xlim()
+        assert left == pytest.approx(mdates.date2num(week.index[0] - half), abs=1e-6), lang
+        assert right == pytest.approx(mdates.date2num(week.index[-1] + half), abs=1e-6), lang
+        shade = ax.patches[0].get_extents().x0, ax.patches[0].get_extents().x1
+        edges = ax.transData.transform([(mdates.date2num(week.index[-3] - half), 0),
+                                        (right, 0)])[:, 0]  # fmt: skip
+        assert shade == pytest.approx(tuple(edges), abs=1), lang
+
+
 # -- the chart desk -----------------------------------------------------------------------------
 
 

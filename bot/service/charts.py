@@ -253,11 +253,17 @@ def draw_backtest_chart(
     ax.plot(index, series.to_numpy(), color=NAVY, lw=1.2, label=t._("all slices together"))
     step = _step(series)
     for n, alert in enumerate(alerts):
-        span = (alert.start.tz_convert(zone), (alert.end + step).tz_convert(zone))
+        # Centred on its buckets, as each point is: the shade starts and ends half a bucket
+        # around them, so an alert on the last bucket is shaded up to the axis's end.
+        span = ((alert.start - step / 2).tz_convert(zone), (alert.end + step / 2).tz_convert(zone))
         ax.axvspan(*span, color=ORANGE, alpha=0.25, lw=0,
                    label=t._("alert (any slice)") if n == 0 else None)  # fmt: skip
     days = max(1, round(len(series) * step / DAY))
     if len(series):
+        # The axis starts and ends half a bucket around the data, as the alert chart's does:
+        # matplotlib's own margin ran hours past the last bucket, an empty stretch that reads
+        # as data missing.
+        ax.set_xlim(index[0] - step / 2, index[-1] + step / 2)
         ax.xaxis.set_major_locator(hour_locator(len(series) * step, zone))
         ax.xaxis.set_major_formatter(DayTicks(zone, t, dates_only=len(series) * step > 2 * DAY))
     ax.tick_params(axis="x", labelsize=8.5)
