@@ -14,7 +14,7 @@ from bot.core.formatting import metric_title
 from bot.core.i18n import Translator
 from bot.core.reasons import reason_text, source_text
 from bot.core.text import CAPTION_LIMIT
-from bot.core.wording import check_summary, e, metric_caption, split_message
+from bot.core.wording import check_charts, check_summary, e, metric_caption, split_message
 from bot.service.edits import compose
 from bot.service.monitor import Answer, Monitor, SourceNotAnswering
 from bot.settings import Settings
@@ -23,8 +23,6 @@ from queries.catalogue import Catalogue, Metric
 from queries.series import Slice
 
 __all__ = ["build", "metric_named", "show_alert"]
-
-CHARTS_PER_CHECK = 3
 
 
 def metric_named(catalogue: Catalogue, name: str, command: str, t: Translator) -> Metric:
@@ -113,8 +111,7 @@ async def check(message: Message, *, checks: Monitor, settings: Settings, t: Tra
     summary = localized(check_summary, t, report, zone=settings.zone)
     for part in split_message(f"{note}\n{summary}" if note else summary):
         await message.answer(part)
-    worst = sorted(report.anomalies, key=lambda r: -abs(r.verdict.score or 1e9))
-    for result in worst[:CHARTS_PER_CHECK]:
+    for result in check_charts(report):
         png = await checks.chart(result, t.lang)
         caption = localized(metric_caption, t, result, zone=settings.zone, muted=None)
         await message.answer_photo(BufferedInputFile(png, "chart.png"), caption=caption)

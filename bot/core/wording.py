@@ -21,8 +21,10 @@ from queries.catalogue import Metric
 
 __all__ = [
     "CAPTION_LIMIT",
+    "CHARTS_PER_CHECK",
     "MESSAGE_LIMIT",
     "alert_caption",
+    "check_charts",
     "check_summary",
     "digest_text",
     "metric_caption",
@@ -32,6 +34,7 @@ __all__ = [
 
 ICON = {"below": "🔻", "above": "🔺"}
 LINK_ROOM = 300  # rendered characters kept for the owner and the links under an alert
+CHARTS_PER_CHECK = 3  # charts /check sends after its summary
 
 
 def e(value: object) -> str:
@@ -174,6 +177,22 @@ def digest_text(groups: Sequence[tuple[SeriesResult, Sequence[SeriesResult]]], *
     return "\n".join(lines)
 
 
+def _red(result: SeriesResult) -> bool:
+    """Whether check_summary marks the result 🔴: a metric's total judged an anomaly (slices
+    are listed under the table, not marked)."""
+    return result.slice.is_total and result.verdict.status is Status.ANOMALY
+
+
+def check_charts(report: CheckReport, limit: int = CHARTS_PER_CHECK) -> list[SeriesResult]:
+    """The anomalies /check draws after check_summary, at most `limit`: every total the
+    summary marks 🔴 before any slice, so a metric the table shows broken is drawn however
+    much further out one of its slices (or another metric's) is; each group most severe
+    first (no score, such as no data at all: first)."""
+    ordered = sorted(report.anomalies,
+                     key=lambda r: (not _red(r), -abs(r.verdict.score or 1e9)))  # fmt: skip
+    return ordered[:limit]
+
+
 def check_summary(report: CheckReport, *, zone: ZoneInfo, t: Translator | None = None) -> str:
     """A compact table of every metric's total, and which slices are off."""
     t = _t(t)
@@ -185,7 +204,8 @@ def check_summary(report: CheckReport, *, zone: ZoneInfo, t: Translator | None =
             continue
         v = result.verdict
         bucket = v.bucket
-        mark = {Status.ANOMALY: "🔴", Status.OK: "🟢", Status.UNKNOWN: "⚪"}[v.status]
+        # 🔴 as check_charts reads it: those rows are drawn before any slice.
+        mark = "🔴" if _red(result) else {Status.OK: "🟢", Status.UNKNOWN: "⚪"}[v.status]
         if v.status is Status.OK and _outside(v):
             mark = "🟡"  # outside its range, held back by the rule: the note below says why
             held.append(f"🟡 {e(result.metric.name)}: {e(reason_text(v.reason, t))}")

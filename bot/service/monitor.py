@@ -21,6 +21,7 @@ import pandas as pd
 
 import detectors
 from bot.core.report import CheckReport, SeriesResult
+from bot.core.wording import check_charts
 from bot.service import levels
 from bot.service.backtesting import key_of
 from bot.service.chartdesk import ChartDesk
@@ -221,13 +222,13 @@ class Monitor:
                                    zone=self.settings.zone, lang=lang)  # fmt: skip
 
     def warm_charts(self, report: CheckReport, langs: tuple[str, ...] = ()) -> None:
-        """Start drawing the charts /check shows (its three worst anomalies) right after the
-        check, so the first person to ask does not wait for them."""
+        """Start drawing the charts /check shows (check_charts: its red totals, then its worst
+        slices) right after the check, so the first person to ask does not wait for them."""
         from bot.service.charts import render_chart
 
-        worst = sorted(report.anomalies, key=lambda r: -abs(r.verdict.score or 1e9))[:3]
+        shown = check_charts(report)
         for lang in dict.fromkeys(langs or (self.settings.language,)):
-            for r in worst:
+            for r in shown:
                 self.desk.warm(self._chart_key(r, lang), render_chart, r.metric, r.slice,
                                r.series, r.band, r.verdict, zone=self.settings.zone,
                                lang=lang)  # fmt: skip
