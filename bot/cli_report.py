@@ -4,6 +4,7 @@ catalogue`). English, like the rest of the command line."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -147,28 +148,57 @@ def _grid(rows: list[list[str]], right: set[int]) -> list[str]:
     return out
 
 
-def _row(result: Any, zone: ZoneInfo) -> list[str]:
+def _digits(metric: Any, value: float, extra: int) -> str:
+    """`value` as fmt_value writes it, with `extra` more decimals."""
+    from bot.core.formatting import fmt_value
+    from queries.catalogue import Kind
+
+    if extra == 0:
+        return fmt_value(metric, value)
+    return f"{value:.{2 + extra}%}" if metric.kind is Kind.RATIO else f"{value:,.{extra}f}"
+
+
+def _shown(result: Any) -> tuple[str, str, str]:
+    """The value and the range's edges as the table writes them: rounded, unless rounding puts
+    a value outside the range on its edge ("127" against "127 – 279" for 127 below 127.4,
+    where the sustained-shift test or a sudden move fires just outside): the value and that
+    edge then get the decimals that tell them apart, so the row shows the side its status and
+    reason speak of."""
     from bot.core.formatting import fmt_value
 
     v, metric = result.verdict, result.metric
-    band = "—"
-    if v.lower is not None and v.upper is not None:
-        band = f"{fmt_value(metric, v.lower)} – {fmt_value(metric, v.upper)}"
+    value, lower, upper = v.value, v.lower, v.upper
+    if (value is None or lower is None or upper is None or not math.isfinite(value)
+            or lower <= value <= upper):  # fmt: skip
+        return fmt_value(metric, value), fmt_value(metric, lower), fmt_value(metric, upper)
+    below = value < lower
+    edge, other = (lower, upper) if below else (upper, lower)
+    more = 0
+    while more < 6 and _digits(metric, value, more) == _digits(metric, edge, more):
+        more += 1
+    shown, crossed = _digits(metric, value, more), _digits(metric, edge, more)
+    return (shown, crossed, fmt_value(metric, other)) if below else (
+        shown, fmt_value(metric, other), crossed)  # fmt: skip
+
+
+def _row(result: Any, zone: ZoneInfo) -> list[str]:
+    v, metric = result.verdict, result.metric
+    value, low, high = _shown(result)
+    band = f"{low} – {high}" if v.lower is not None and v.upper is not None else "—"
     status = v.status.value.upper() if v.status.value == "anomaly" else v.status.value
     bucket = v.bucket.to_pydatetime().astimezone(zone)
     deviation = "—" if v.deviation is None else f"{v.deviation:+.1%}"
-    return [metric.name, result.slice.label(), f"{bucket:%Y-%m-%d %H:%M}",
-            fmt_value(metric, v.value), band, deviation, status, short_reason(result)]  # fmt: skip
+    return [metric.name, result.slice.label(), f"{bucket:%Y-%m-%d %H:%M}", value, band,
+            deviation, status, short_reason(result)]  # fmt: skip
 
 
 def _anomaly_line(result: Any, zone: ZoneInfo) -> str:
-    from bot.core.formatting import fmt_value
     from detectors import outside_since
 
     v, metric, why = result.verdict, result.metric, short_reason(result)
+    value, low, high = _shown(result)
     since = outside_since(result.series.loc[: v.bucket], result.band.loc[: v.bucket])
-    return (f"  ! {metric.name} {result.slice.label()}: {fmt_value(metric, v.value)} "
-            f"(expected {fmt_value(metric, v.lower)} – {fmt_value(metric, v.upper)}"
+    return (f"  ! {metric.name} {result.slice.label()}: {value} (expected {low} – {high}"
             + (f", {v.deviation:+.1%}" if v.deviation is not None else "")
             + (f"; outside since {since.tz_convert(zone):%H:%M})" if since is not None else ")")
             + (f": a {why}" if why.startswith(("sustained", "shift")) else ""))  # fmt: skip

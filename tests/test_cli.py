@@ -311,6 +311,54 @@ def test_the_reason_column_tells_a_shift_just_after_an_incident_from_one_buildin
     assert short("below the expected range (2 of the last 3 buckets outside)") == "below range"
 
 
+
+@pytest.mark.parametrize(("metric", "value", "lower", "upper", "reason"), [
+    ("likes", 127.0, 127.4, 279.0, "below the expected range (a sustained shift over the last 2 "
+                                   "buckets)"),
+    ("likes", 1_213.0, 900.0, 1_212.6, "above the expected range (a sudden move, 2.4x the "
+                                       "largest of the last 96 buckets)"),
+    ("ctr", 0.184751, 0.184789, 0.2149, "below the expected range (a sustained shift over the "
+                                        "last 3 buckets)"),
+])  # fmt: skip
+def test_a_row_just_outside_its_range_does_not_print_inside_it(
+    metric: str, value: float, lower: float, upper: float, reason: str
+) -> None:
+    """A bucket just outside its range, fired by the sustained-shift test or a sudden move,
+    printed rounded sat on the range's edge ("127" against "127 – 279", "below range,
+    sustained"): an ANOMALY the row itself contradicted. The value and the crossed edge get
+    the decimals that tell them apart, in the table and in the summary line under it."""
+    from zoneinfo import ZoneInfo
+
+    import pandas as pd
+
+    from bot.cli_report import check_table
+    from bot.core.report import CheckReport, SeriesResult
+    from detectors import Status, Verdict
+    from queries.catalogue import load_catalogue
+    from queries.series import Slice
+
+    chosen = load_catalogue().metrics[metric]
+    index = pd.date_range(end=pd.Timestamp(END).floor("15min"), periods=8, freq="15min")
+    series = pd.Series(value, index=index)
+    expected = (lower + upper) / 2
+    band = pd.DataFrame({"expected": expected, "lower": lower, "upper": upper}, index=index)
+    verdict = Verdict(Status.ANOMALY, index[-1], value, expected, lower, upper, 1.1, reason)
+    report = CheckReport(END, "embedded", END, results=[
+        SeriesResult(chosen, Slice.parse("country=Ukraine"), series, band, verdict, "seasonal")
+    ])  # fmt: skip
+    lines = check_table(report, ZoneInfo("UTC")).splitlines()
+    row = next(line for line in lines if line.startswith(metric))
+    cells = [cell.strip() for cell in row.split("  ") if cell.strip()]
+    shown, (low, high) = cells[3], cells[4].split(" – ")
+
+    def number(text: str) -> float:
+        return float(text.replace(",", "").rstrip("%")) / (100 if text.endswith("%") else 1)
+
+    assert "ANOMALY" in row
+    assert not number(low) <= number(shown) <= number(high), row
+    summary = next(line for line in lines if line.startswith("  ! "))
+    assert f": {shown} (expected {low} – {high}," in summary, summary
+
 def test_at_before_the_data_says_so(demo_env: dict[str, str]) -> None:
     """--at before the dataset's first bucket: every row is unknown "before the data's start"
     and the summary says when the data begins, not "no data for this bucket"."""
