@@ -54,12 +54,9 @@ KNOBS: tuple[tuple[str, str, str], ...] = (
 )
 DIRECTIONS = {"both": _("both ways"), "up": _("rises only"), "down": _("drops only")}
 
-# The parameters whose value is a share of something (0.1 = 10%); /set takes them as a
-# percentage too (5%). For SHARES a bare number above 1 is refused rather than read as more than
-# 100%: it is a percentage without its sign (min_rel_change 5 meant 5%), and the rare share
-# above 1 that a range allows is still written as a percentage (500%). SHARES_PAST_ONE's usual
-# values pass 1 (tail, a multiplier of a width; weekly_gain, how many times better), so a bare
-# number is taken as written.
+# Parameters whose value is a share (0.1 = 10%); /set takes them as a percentage too (5%). For
+# SHARES a bare number above 1 is refused (min_rel_change 5 meant 5%; 500% is written so).
+# SHARES_PAST_ONE's usual values pass 1 (tail, weekly_gain): a bare number is taken as written.
 SHARES = frozenset({"min_rel_change", "window_min_rel", "window_min_share", "level_clip",
                     "min_rel_width"})  # fmt: skip
 SHARES_PAST_ONE = frozenset({"tail", "weekly_gain"})
