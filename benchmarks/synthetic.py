@@ -2,7 +2,7 @@
 
     python benchmarks/synthetic.py [--series N] [--seed S] [--jobs N] [--only METHOD ...]
                                    [--set PARAM=VALUE ...] [--without PART ...] [--missed]
-                                   [--step 15min|30min|1h] [--write DIR]
+                                   [--step 15min|30min|1h] [--weekends LOW HIGH] [--write DIR]
 
 The demo dataset (`alertbot seed`) is this project's own generator, and the detector was
 developed on it; this one shares no code with it and draws every shape from wide ranges, so it
@@ -62,6 +62,7 @@ DAYS = 42
 HISTORY = 28
 AFTER = 4  # buckets after an incident in which an alert is not false (1 hour)
 CATCH = 2  # buckets after an incident's start within which an alert still catches it
+WEEKENDS = (0.6, 1.2)  # the range each series' weekend level is drawn from (x its weekdays)
 METHODS = ("default", "iqr", "mad")
 KINDS = ("drop", "spike", "outage", "ctr drop")
 EPOCH = pd.Timestamp(0, tz="UTC")
@@ -108,7 +109,8 @@ def coarser(case: Case, factor: int) -> Case:
     return Case(case.name, case.ratio, values, incidents, case.minutes * factor)
 
 
-def _shape(rng: np.random.Generator, n: int, plain: frozenset[str]) -> np.ndarray:
+def _shape(rng: np.random.Generator, n: int, plain: frozenset[str],
+           weekends: tuple[float, float] = WEEKENDS) -> np.ndarray:  # fmt: skip
     """Daily curve x weekends x trend x each day's own level; mean about 1. `plain` names
     the parts left out ("weekends", "days"), drawn all the same so the rest stays as it was."""
     t = np.arange(n)
@@ -117,7 +119,7 @@ def _shape(rng: np.random.Generator, n: int, plain: frozenset[str]) -> np.ndarra
     daily = 1 + amp * np.cos(phase) + second * np.cos(2 * phase + rng.uniform(0, 2 * np.pi))
     daily = np.maximum(daily, 0.1)
     start_day = int(rng.integers(0, 7))
-    weekend = np.where(((t // DAY + start_day) % 7) >= 5, rng.uniform(0.6, 1.2), 1.0)
+    weekend = np.where(((t // DAY + start_day) % 7) >= 5, rng.uniform(*weekends), 1.0)
     trend = np.exp(rng.uniform(-0.15, 0.25) * t / n)
     day_level = np.repeat(1 + rng.uniform(0.0, 0.04) * rng.standard_normal(n // DAY + 1), DAY)
     if "weekends" in plain:
@@ -144,11 +146,12 @@ def _starts(rng: np.random.Generator, count: int) -> list[int]:
             return starts
 
 
-def make_case(seed: int, index: int, plain: frozenset[str] = frozenset()) -> Case:
+def make_case(seed: int, index: int, plain: frozenset[str] = frozenset(),
+              weekends: tuple[float, float] = WEEKENDS) -> Case:  # fmt: skip
     rng = np.random.default_rng([seed, index])
     n = DAYS * DAY
     ratio = index % 3 == 2
-    shape = _shape(rng, n, plain)
+    shape = _shape(rng, n, plain, weekends)
     count = 0 if rng.random() < 0.25 else 2
     if not ratio:
         level = float(np.exp(rng.uniform(np.log(200), np.log(20_000))))
@@ -248,8 +251,9 @@ def run_one(
     resolve_after: int,
     plain: frozenset[str],
     factor: int = 1,
+    weekends: tuple[float, float] = WEEKENDS,
 ) -> dict[str, tuple[Tally, float]]:
-    case = coarser(make_case(seed, index, plain), factor)
+    case = coarser(make_case(seed, index, plain, weekends), factor)
     series = series_of(case)
     out = {}
     for method in methods:
@@ -259,11 +263,12 @@ def run_one(
     return out
 
 
-def write(seed: int, count: int, folder: Path, plain: frozenset[str], factor: int = 1) -> None:
+def write(seed: int, count: int, folder: Path, plain: frozenset[str], factor: int = 1, *,
+          weekends: tuple[float, float] = WEEKENDS) -> None:  # fmt: skip
     """The series as timestamp,value,label CSVs, for benchmarks/real_kpi.py or any other tool."""
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(count):
-        case = coarser(make_case(seed, i, plain), factor)
+        case = coarser(make_case(seed, i, plain, weekends), factor)
         series = series_of(case)
         label = np.zeros(series.size, dtype=int)
         for inc in case.incidents:
@@ -286,13 +291,18 @@ def main() -> None:
     parser.add_argument("--without", nargs="+", default=[], choices=("weekends", "days"),
                         help="leave a part of the shape out: weekends, each day's own level")
     parser.add_argument("--missed", action="store_true", help="list the default's misses")
+    parser.add_argument("--weekends", nargs=2, type=float, default=list(WEEKENDS),
+                        metavar=("LOW", "HIGH"),
+                        help="each series' weekend level is drawn from LOW to HIGH times its "
+                             "weekdays (default 0.6 1.2; 0.3 0.6: a product quiet at weekends)")
     parser.add_argument("--step", choices=tuple(STEPS), default="15min",
                         help="judge the series at this step (default 15min)")
     parser.add_argument("--write", type=Path, metavar="DIR",
                         help="write the series as labelled CSVs to DIR and stop")
     args = parser.parse_args()  # fmt: skip
     if args.write and args.series >= 1:
-        write(args.seed, args.series, args.write, frozenset(args.without), STEPS[args.step])
+        write(args.seed, args.series, args.write, frozenset(args.without), STEPS[args.step],
+              weekends=tuple(args.weekends))
         print(f"{args.series} series written to {args.write}")
         return
     if args.series < 1:
@@ -306,6 +316,7 @@ def main() -> None:
         count = args.series
         one = partial(run_one, methods=methods, overrides=overrides,
                       resolve_after=args.resolve_after, plain=frozenset(args.without),
+                      weekends=tuple(args.weekends),
                       factor=STEPS[args.step])
         jobs = pool.map(one, [args.seed] * count, range(count))
         for result in jobs:
@@ -313,6 +324,8 @@ def main() -> None:
                 totals[method].add(tally)
                 seconds[method] += spent
     changed = f"; default with {' '.join(args.set)}" if args.set else ""
+    if tuple(args.weekends) != WEEKENDS:
+        changed += f"; weekends {args.weekends[0]:g}x to {args.weekends[1]:g}x"
     if args.without:
         changed += f"; without {' and '.join(args.without)}"
     if args.step != "15min":
