@@ -143,17 +143,18 @@ def forget_history(state_path: Path, source: Source) -> None:
     file that cannot be opened holds nothing to drop here; the bot says why when it starts."""
     from bot.state import State
 
+    state = None
     try:
         state = State(state_path)
-    except Exception as exc:  # reported; the new data is there all the same
-        print(f"warning: the state file {state_path} could not be opened to drop its cached "
-              f"rows ({type(exc).__name__}); delete it if checks show old data", file=sys.stderr)
-        return
-    try:
         if state.problem is None:
             state.history.forget(source.key)
+    except Exception as exc:  # reported; the new data is there all the same
+        print(f"warning: the state file {state_path} could not drop its cached rows of the old "
+              f"data ({type(exc).__name__}: {exc}); delete it if checks show old data",
+              file=sys.stderr)  # fmt: skip
     finally:
-        state.close()
+        if state is not None:
+            state.close()
 
 
 # Characters file systems refuse or treat specially (Windows' set, path separators, controls),

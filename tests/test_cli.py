@@ -87,6 +87,29 @@ def test_seeding_again_drops_the_rows_the_state_file_held(tmp_path: Path) -> Non
     assert again != first  # another seed, other values
 
 
+def test_seeding_with_a_state_file_it_cannot_write_warns_and_seeds(tmp_path: Path) -> None:
+    """A state file another process holds locked (a bot mid-write, or a read-only copy) cannot
+    drop its cached rows: `alertbot seed` says so in one line and still exits 0, the data
+    seeded, never a traceback after the tables were already replaced."""
+    import sqlite3
+
+    end = datetime(2026, 11, 20, 12, 7, tzinfo=UTC).isoformat()
+    state = tmp_path / "state.sqlite3"
+    env = {"EMBEDDED_PATH": str(tmp_path / "demo"), "STATE_PATH": str(state)}
+    assert alertbot("seed", "--days", "1", "--end", end, env=env).returncode == 0
+    holder = sqlite3.connect(state)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        done = alertbot("seed", "--days", "1", "--end", end, "--seed", "8", env=env)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "warning: the state file" in done.stderr and "delete it if" in done.stderr
+    assert "dataset:" in done.stdout
+
+
 def test_a_reader_that_goes_away_gets_no_traceback(demo_env: dict[str, str]) -> None:
     """`alertbot check | head -0`: the pipe closes before the table is written; the command
     stops quietly with the shell's SIGPIPE status instead of printing a traceback."""

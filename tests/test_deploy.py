@@ -202,6 +202,9 @@ def test_compose_services_set_only_real_settings() -> None:
         assert bot["environment"][key] == seed["environment"][key], key
     assert bot["environment"]["STATE_PATH"].startswith("/data/")
     assert any(str(v).endswith(":/data") for v in bot["volumes"])
+    # A new seed drops the rows the bot's state file cached of the old data: the same file.
+    assert seed["environment"]["STATE_PATH"] == bot["environment"]["STATE_PATH"]
+    assert seed["volumes"] == bot["volumes"]
 
 
 def test_compose_runs_real_commands_in_order() -> None:

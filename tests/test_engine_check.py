@@ -190,3 +190,37 @@ async def test_values_fetched_again_far_back_are_judged_afresh(embedded_spec: So
         for col in ("expected", "lower", "upper"):
             np.testing.assert_allclose(a.band[col].iloc[-112:], b.band[col].iloc[-112:],
                                        rtol=1e-9, err_msg=f"{a.metric.name} {a.slice} {col}")
+
+
+async def test_rows_another_process_dropped_are_fetched_again_not_holed(
+    embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """`alertbot seed` (another process) drops the rows the state file held while the bot holds
+    them in memory: the bot's next check fetches its whole window again instead of saving one
+    new bucket over a window the file no longer has (a restart then read a few buckets where
+    28 days were claimed: every series "too little history"). After a restart the rows read
+    back are the whole window, as a fresh state file's."""
+    source = embedded_spec.open()
+    path = tmp_path / "state.sqlite3"
+    state = State(path)
+    try:
+        history = History(source, CATALOGUE, state.history)
+        await run_check(history, END - timedelta(minutes=15), delay=DELAY)
+        other = State(path)  # `alertbot seed` in its own process
+        other.history.forget(source.key)
+        other.close()
+        await run_check(history, END, delay=DELAY)
+        held = {name: history.held(table) for name, table in CATALOGUE.tables.items()}
+        state.close()
+        state = State(path)
+        restarted = History(source, CATALOGUE, state.history)
+        fresh = History(source, CATALOGUE, None)
+        await run_check(fresh, END, delay=DELAY)
+        for name, table in CATALOGUE.tables.items():
+            back, want = restarted.held(table), fresh.held(table)
+            assert back is not None and want is not None and held[name] is not None
+            assert back[1:] == want[1:]  # the window read back is the whole one
+            assert len(back[0]) == len(want[0]) == len(held[name][0]), name
+    finally:
+        state.close()
+        await source.close()

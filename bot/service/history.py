@@ -104,7 +104,18 @@ class History:
         return self._held.get(table.name)
 
     async def held_async(self, table: Table) -> tuple[pd.DataFrame, datetime, datetime] | None:
-        """held(), reading the state file in a worker thread."""
+        """held(), reading the state file in a worker thread. Rows held in memory stand only
+        while the state file still holds the same window: another process may have dropped
+        them (`alertbot seed` made new data) or saved a newer one (`alertbot check`), and an
+        incremental save over rows that are no longer there leaves a window with a hole."""
+        if table.name in self._held and self.store is not None:
+            _, lo, hi = self._held[table.name]
+            stored = await asyncio.to_thread(self.store.held_range, self.source.key,
+                                             self._key(table))  # fmt: skip
+            if stored != (int(lo.timestamp()), int(hi.timestamp())):
+                self._held.pop(table.name)
+                self._sliced.pop(table.name, None)
+                self._moved.pop(table.name, None)
         if table.name not in self._held and self.store is not None:
             await asyncio.to_thread(self._load, table)
         return self._held.get(table.name)

@@ -218,6 +218,14 @@ class HistoryCache:
             self.db.write("INSERT OR REPLACE INTO history_meta VALUES (?, ?, ?, ?)",
                           (source_key, query, lo, hi))  # fmt: skip
 
+    def held_range(self, source_key: str, query: str) -> tuple[int, int] | None:
+        """The (held_from, held_until) seconds stored for a query, None when nothing is."""
+        meta = self.db.rows(
+            "SELECT held_from, held_until FROM history_meta WHERE source_key=? AND query=?",
+            (source_key, query),
+        )
+        return (int(meta[0][0]), int(meta[0][1])) if meta else None
+
     def forget(self, source_key: str) -> None:
         """Drop every row held for a source: its data was generated anew (`alertbot seed`, or a
         first run's demo generated again), and the rows held were of the data before."""
