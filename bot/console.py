@@ -143,6 +143,8 @@ def forget_history(state_path: Path, source: Source) -> None:
     file that cannot be opened holds nothing to drop here; the bot says why when it starts."""
     from bot.state import State
 
+    if not Path(state_path).exists():
+        return  # nothing cached; and no state file made where none was
     state = None
     try:
         state = State(state_path)
