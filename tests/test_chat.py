@@ -300,6 +300,31 @@ async def test_metric_answers_within_its_budget_while_clickhouse_hangs(
         assert "no check has finished yet" in answer and "/status" in answer
 
 
+async def test_a_source_set_up_wrong_is_not_called_slow(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    """An embedded database holding tables `alertbot seed` did not create (a setup mistake) is
+    no slow source: /check says it is set up wrong, with the source's own sentence and no
+    "try again in a minute", in the chat's language; the scheduled check logs that sentence
+    in one line, without a traceback."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    source = embedded_spec.open(f"foreign_{tmp_path.name[-12:]}")
+    await source.ensure_database()
+    await source.execute("CREATE TABLE IF NOT EXISTS feed_actions (user_id UInt32, "
+                         "time DateTime) ENGINE = MergeTree() ORDER BY time")  # fmt: skip
+    with caplog.at_level(logging.WARNING):
+        async with running(settings, fake, source=source):
+            english = (await _say(fake, "/check", user=ADMIN))[0].text
+            russian = (await _say(fake, "/check", user=USER, language="ru"))[0].text
+    assert english.startswith("⚠️ The source is set up wrong"), english
+    assert "did not create" in english and "try again in a minute" not in english.lower()
+    assert russian.startswith("⚠️ Источник настроен неверно"), russian
+    failed = [r for r in caplog.records if "scheduled check failed" in r.getMessage()]
+    assert failed and all(r.exc_info is None for r in failed)
+    assert "did not create" in failed[0].getMessage()
+
+
 async def test_a_stuck_check_gets_the_last_report_marked_stale(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:

@@ -57,6 +57,10 @@ def not_answering(error: SourceNotAnswering, store: State, zone: ZoneInfo, t: Tr
                 when=f"{last.finished.astimezone(zone):%Y-%m-%d %H:%M}")
             if last is not None else t._("no check has finished yet"))  # fmt: skip
     source = f"{e(error.source)}: {e(error.problem)}"
+    if error.misconfigured:  # it answered, and trying again will not help
+        return t._("⚠️ The source is set up wrong ({source}); {when}. Fix what it names: the "
+                   "next check tries again; /status shows more.", source=source,
+                   when=when)  # fmt: skip
     return t._("⚠️ The source is slow or not answering ({source}); {when}. Try again in a "
                "minute; /status shows more.", source=source, when=when)  # fmt: skip
 

@@ -31,7 +31,7 @@ from bot.state import State
 from detectors.backtest import Alert, SeriesKey, replay
 from queries import seeding
 from queries.catalogue import Catalogue, Kind, Metric
-from queries.errors import SourceError, SourceUnavailable
+from queries.errors import SourceError, SourceMisconfigured, SourceUnavailable
 from queries.history import complete_end
 from queries.series import Slice
 from queries.sources import EmbeddedSource, Source
@@ -55,10 +55,11 @@ class SetResult:
 class SourceNotAnswering(SourceUnavailable):
     """No check finished within a command's budget, and there is no earlier report to show."""
 
-    def __init__(self, source: str, problem: str) -> None:
+    def __init__(self, source: str, problem: str, *, misconfigured: bool = False) -> None:
         super().__init__(f"{source} is not answering: {problem}")
         self.source = source
         self.problem = problem
+        self.misconfigured = misconfigured  # it answered: something is set up wrong
 
 
 @dataclass(frozen=True)
@@ -178,19 +179,20 @@ class Monitor:
         if self._asked is None or self._asked.done():
             self._asked = asyncio.create_task(self.check(), name="check for a command")
             self._asked.add_done_callback(_retrieve)
+        misconfigured = False
         try:
             report = await asyncio.wait_for(asyncio.shield(self._asked), timeout=wait)
         except TimeoutError:
             problem = f"no answer within {wait:.0f} s"
         except SourceError as exc:
-            problem = str(exc)
+            problem, misconfigured = str(exc), isinstance(exc, SourceMisconfigured)
         else:
             assert self._report_at is not None
             return Answer(report, self._report_at, stale=False)
         log.warning("a command answered without a fresh check: %s", problem)
         last = self.last_report
         if last is None:
-            raise SourceNotAnswering(self.source.describe(), problem)
+            raise SourceNotAnswering(self.source.describe(), problem, misconfigured=misconfigured)
         return Answer(last[0], last[1], stale=True)
 
     async def close(self) -> None:

@@ -7,6 +7,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
+from queries.errors import SourceError
+
 __all__ = ["next_tick", "run_every"]
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,8 @@ async def run_every(
     while not stop.is_set():
         try:
             await job()
+        except SourceError as exc:  # the source's own sentence says it all: no traceback
+            log.warning("scheduled check failed: %s; the next one runs on schedule", exc)
         except Exception:
             log.exception("scheduled check failed; the next one runs on schedule")
         now = clock()
