@@ -288,7 +288,10 @@ async def thresholds(
     catalogue: Catalogue, t: Translator,
 ) -> None:  # fmt: skip
     args = (command.args or "").split()
-    if len(args) > 2 or (len(args) == 2 and args[1].lower() not in ("all", "все")):
+    if len(args) == 2 and args[1].lower() not in ("all", "все"):
+        raise UsageError(t._("After the metric only all (every parameter), not {word}.",
+                             word=repr(args[1][:40])), "thresholds")  # fmt: skip
+    if len(args) > 2:
         raise UsageError(t._("One metric at a time; add all for every parameter."), "thresholds")
     if not args:
         for part in messages(overview_text(catalogue, checks, store, t, settings.zone)):
@@ -301,8 +304,7 @@ async def thresholds(
             await message.answer(part)
         return
     level = store.baselines.of_metric(m.name, checks.clock())
-    await message.answer(short_text(m, spec, params, changed, t=t, zone=settings.zone,
-                                    level=level),
+    await message.answer(short_text(m, spec, params, changed, t=t, zone=settings.zone, level=level),
                          reply_markup=_all_button(m, len(params), t))  # fmt: skip
 
 
@@ -310,8 +312,7 @@ async def all_button(
     query: CallbackQuery, *, checks: Monitor, store: State, settings: Settings,
     catalogue: Catalogue, t: Translator,
 ) -> None:  # fmt: skip
-    name = (query.data or "").removeprefix(PREFIX)
-    m = catalogue.metrics.get(name)
+    m = catalogue.metrics.get((query.data or "").removeprefix(PREFIX))
     if m is None or query.message is None or query.bot is None:
         await answer_press(query, out_of_date(t), show_alert=True)
         return
