@@ -104,21 +104,24 @@ class History:
         return self._held.get(table.name)
 
     async def held_async(self, table: Table) -> tuple[pd.DataFrame, datetime, datetime] | None:
-        """held(), reading the state file in a worker thread. Rows held in memory stand only
-        while the state file still holds the same window: another process may have dropped
-        them (`alertbot seed` made new data) or saved a newer one (`alertbot check`), and an
-        incremental save over rows that are no longer there leaves a window with a hole."""
-        if table.name in self._held and self.store is not None:
-            _, lo, hi = self._held[table.name]
-            stored = await asyncio.to_thread(self.store.held_range, self.source.key,
-                                             self._key(table))  # fmt: skip
-            if stored != (int(lo.timestamp()), int(hi.timestamp())):
-                self._held.pop(table.name)
-                self._sliced.pop(table.name, None)
-                self._moved.pop(table.name, None)
+        """held(), reading the state file in a worker thread."""
         if table.name not in self._held and self.store is not None:
             await asyncio.to_thread(self._load, table)
         return self._held.get(table.name)
+
+    async def _drop_if_not_stored(self, table: Table) -> None:
+        """Before a refresh saves onto them: rows held in memory stand only while the state
+        file still holds the same window. Another process may have dropped them (`alertbot
+        seed` made new data) or saved a newer one (`alertbot check`), and an incremental save
+        over rows that are no longer there leaves a window with a hole."""
+        if table.name not in self._held or self.store is None:
+            return
+        _, lo, hi = self._held[table.name]
+        stored = await asyncio.to_thread(self.store.held_range, self.source.key, self._key(table))
+        if stored != (int(lo.timestamp()), int(hi.timestamp())):
+            self._held.pop(table.name)
+            self._sliced.pop(table.name, None)
+            self._moved.pop(table.name, None)
 
     def sliced(self, table: Table, frame: pd.DataFrame, window: Window) -> TableSlices:
         """The table's slices and ranking for `frame`: computed once per refresh, shared by
@@ -171,6 +174,7 @@ class History:
         self, table: Table, now: datetime, delay: timedelta
     ) -> tuple[pd.DataFrame, Window, int]:
         """Rows for the window ending at the last complete bucket; also the rows fetched now."""
+        await self._drop_if_not_stored(table)
         held = await self.held_async(table)
         window = plan(
             now,
