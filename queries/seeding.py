@@ -55,17 +55,11 @@ async def _tables(source: Source) -> set[str]:
 
 async def read_config(source: Source) -> demo.DemoConfig | None:
     """The dataset's description, or None where the database holds no seeded demo, or a seed
-    that never finished: the description is written before the rows, and a first run killed
-    while it generates (Ctrl-C, kill -9) left the first days of the history and nothing of
-    the last ones, which every later run then extended from the planned end and checked as
-    "no data" everywhere. Only a finished load marks the dataset as there."""
-    tables = await _tables(source)
-    if META not in tables:
+    that never finished (`seed` writes the description after the rows)."""
+    if META not in await _tables(source):
         return None
     frame = await source.query(f"SELECT config FROM {META}")
     if frame.empty:
-        return None
-    if LOADS in tables and await loaded_until(source) is None:
         return None
     return demo.DemoConfig.from_json(str(frame["config"].iloc[-1]))
 
@@ -147,9 +141,11 @@ async def seed(
     config = demo.DemoConfig(
         seed=seed_value, start=start, anchor=end, planned=planned, live_incidents=live_incidents
     )
+    rows = await _load(source, config, start - timedelta(hours=1), end, progress)
+    # The description last: until it is there the dataset is not (a load cut short is seeded
+    # again, not extended from its planned end with its last days missing).
     escaped = config.to_json().replace("\\", "\\\\").replace("'", "\\'")
     await source.execute(f"INSERT INTO {META} VALUES ('{escaped}')")
-    rows = await _load(source, config, start - timedelta(hours=1), end, progress)
     labels = [i for i in demo.incidents_for(config, end) if i.start < end]
     log.info("seeded %d rows into %s", rows, source.describe())
     return config, labels, rows

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,12 +12,11 @@ import pandas as pd
 
 from bot.core.i18n import Translator
 from bot.core.tuning_text import report_tune
-from detectors import outside_since
 from queries.catalogue import Kind, Metric
 from queries.series import Slice
 
 __all__ = ["fmt_pct", "fmt_value", "localized", "metric_title", "metric_unit", "report_json",
-           "report_table", "report_tune", "title_of"]  # fmt: skip
+           "report_tune", "title_of"]  # fmt: skip
 
 NBSP = "\u00a0"  # Russian groups thousands with a space that never breaks a number
 
@@ -96,57 +94,6 @@ def report_json(report: Any) -> str:
         "errors": report.errors,
     }
     return json.dumps(doc, indent=2, ensure_ascii=False)
-
-
-def _table(rows: Sequence[Sequence[str]], right: set[int]) -> list[str]:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    out = []
-    for n, row in enumerate(rows):
-        cells = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in
-                 enumerate(zip(row, widths, strict=True))]  # fmt: skip
-        out.append("  ".join(cells).rstrip())
-        if n == 0:
-            out.append("  ".join("-" * w for w in widths))
-    return out
-
-
-def report_table(report: Any, zone: ZoneInfo) -> str:
-    """A readable table of every series, then a summary naming the anomalies."""
-    rows = [["metric", "slice", "bucket", "value", "expected range", "deviation", "status"]]
-    for r in report.results:
-        v = r.verdict
-        bucket: datetime = v.bucket.to_pydatetime().astimezone(zone)
-        if v.lower is not None and v.upper is not None:
-            band = f"{fmt_value(r.metric, v.lower)} – {fmt_value(r.metric, v.upper)}"
-        else:
-            band = "—"
-        dev = v.deviation
-        status = v.status.value.upper() if v.status.value == "anomaly" else v.status.value
-        rows.append([
-            r.metric.name, r.slice.label(), f"{bucket:%Y-%m-%d %H:%M}",
-            fmt_value(r.metric, v.value), band, "—" if dev is None else f"{dev:+.1%}", status,
-        ])  # fmt: skip
-    lines = _table(rows, right={3, 4, 5}) if report.results else []
-    anomalies = report.anomalies
-    lines.append("")
-    lines.append(
-        f"{len(report.results)} series checked ({report.source} source, times in {zone.key}); "
-        f"{len(anomalies)} anomal{'y' if len(anomalies) == 1 else 'ies'}"
-        + (":" if anomalies else ".")
-    )
-    for r in sorted(anomalies, key=lambda r: -abs(r.verdict.score or 0)):
-        dev = r.verdict.deviation
-        since = outside_since(r.series.loc[: r.verdict.bucket], r.band.loc[: r.verdict.bucket])
-        lines.append(
-            f"  ! {r.metric.name} {r.slice.label()}: {fmt_value(r.metric, r.verdict.value)} "
-            f"(expected {fmt_value(r.metric, r.verdict.lower)} – "
-            f"{fmt_value(r.metric, r.verdict.upper)}"
-            + (f", {dev:+.1%}" if dev is not None else "")
-            + (f"; outside since {since.tz_convert(zone):%H:%M})" if since is not None else ")")
-        )
-    for table, error in report.errors.items():
-        lines.append(f"  ? {table}: not checked: {error}")
-    return "\n".join(lines)
 
 
 def _pct(x: float | None) -> str:

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 import pandas as pd
 
 from bot.state import HistoryCache, query_key
+from bot.state.db import ts
 from queries.catalogue import Catalogue, Table
 from queries.history import Window, merge, plan
 from queries.series import TableSlices, bucket_index
@@ -81,11 +82,17 @@ class History:
     def _key(self, table: Table) -> str:
         return query_key(table.name, table.sql, table.columns)
 
+    def _drop(self, name: str | None = None) -> None:
+        """Forget the rows held in memory for one table (None: every table)."""
+        for held in (self._held, self._sliced, self._moved):
+            if name is None:
+                held.clear()
+            else:
+                held.pop(name, None)
+
     def forget(self) -> None:
         """Drop the rows held, in memory and in the state file: the source's data is new."""
-        self._held.clear()
-        self._sliced.clear()
-        self._moved.clear()
+        self._drop()
         if self.store is not None:
             self.store.forget(self.source.key)
 
@@ -118,10 +125,8 @@ class History:
             return
         _, lo, hi = self._held[table.name]
         stored = await asyncio.to_thread(self.store.held_range, self.source.key, self._key(table))
-        if stored != (int(lo.timestamp()), int(hi.timestamp())):
-            self._held.pop(table.name)
-            self._sliced.pop(table.name, None)
-            self._moved.pop(table.name, None)
+        if stored != (ts(lo), ts(hi)):
+            self._drop(table.name)
 
     def sliced(self, table: Table, frame: pd.DataFrame, window: Window) -> TableSlices:
         """The table's slices and ranking for `frame`: computed once per refresh, shared by

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-from queries.errors import SourceError
+from queries.errors import SourceMisconfigured, SourceUnavailable
 
 __all__ = ["next_tick", "run_every"]
 
@@ -36,7 +36,7 @@ async def run_every(
     while not stop.is_set():
         try:
             await job()
-        except SourceError as exc:  # the source's own sentence says it all: no traceback
+        except (SourceMisconfigured, SourceUnavailable) as exc:  # its own sentence says it all
             log.warning("scheduled check failed: %s; the next one runs on schedule", exc)
         except Exception:
             log.exception("scheduled check failed; the next one runs on schedule")

@@ -153,18 +153,15 @@ class HistoryCache:
     ) -> tuple[pd.DataFrame, datetime, datetime] | None:
         """The held rows and the range they cover, or None when nothing is held."""
         with self.db.transaction():  # one consistent read of meta and rows
-            meta = self.db.rows(
-                "SELECT held_from, held_until FROM history_meta WHERE source_key=? AND query=?",
-                (source_key, query),
-            )
-            if not meta:
+            held = self.held_range(source_key, query)
+            if held is None:
                 return None
             chunks = self.db.rows(
                 f"SELECT {_CHUNK} FROM history_chunks WHERE source_key=? AND query=? "
                 "ORDER BY chunk",
                 (source_key, query),
             )
-        lo = int(meta[0][0])
+        lo, hi = held
         rows = _Rows.concat([_decode(c, len(columns)) for c in chunks], len(columns), copy=True)
         del chunks  # the stored bytes, before the frame takes its own memory
         if len(rows.bucket) and int(rows.bucket.min()) < lo:
@@ -174,7 +171,7 @@ class HistoryCache:
         frame.insert(0, "dim", rows.strings("dim"))
         frame.insert(0, "bucket", pd.to_datetime(rows.bucket, unit="s", utc=True))
         held_from = datetime.fromtimestamp(lo, tz=UTC)
-        held_until = datetime.fromtimestamp(meta[0][1], tz=UTC)
+        held_until = datetime.fromtimestamp(hi, tz=UTC)
         return frame, held_from, held_until
 
     def save(
