@@ -325,6 +325,19 @@ async def test_a_source_set_up_wrong_is_not_called_slow(
     assert "did not create" in failed[0].getMessage()
 
 
+async def test_backtest_writes_its_numbers_as_the_chat_does(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """/backtest in a Russian chat writes its alerts a day and each alert's peak with a comma,
+    as every other reply there does (3,25); English keeps the point."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False):
+        ru = (await _say(fake, "/backtest views 2", user=USER, language="ru"))[0].text
+        en = (await _say(fake, "/backtest views 2", user=MEMBER))[0].text
+    assert re.search(r"\(\d+,\d в день\)", ru) and not re.search(r"\d\.\d", ru), ru
+    assert re.search(r"\(\d+\.\d a day\)", en), en
+
+
 async def test_a_stuck_check_gets_the_last_report_marked_stale(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:

@@ -10,6 +10,7 @@ from aiogram.types import BufferedInputFile, CallbackQuery, Message
 
 from bot.chat.errors import UsageError, not_answering
 from bot.chat.reply import Reply, localized, out_of_date
+from bot.core.formatting import localized as as_written
 from bot.core.formatting import metric_title
 from bot.core.i18n import Translator
 from bot.core.reasons import reason_text, source_text
@@ -205,11 +206,11 @@ async def backtest(
                  "({per_day} a day) over {series}", title=f"<b>{e(metric_title(chosen, t))}</b>",
                  alerts=t.ngettext("<b>{n}</b> alert", "<b>{n}</b> alerts", len(every)),
                  days=t.ngettext("{n} day", "{n} days", days),
-                 per_day=f"{len(every) / days:.1f}",
+                 per_day=as_written(f"{len(every) / days:.1f}", t),
                  series=t.ngettext("{n} series", "{n} series", len(series)))]  # fmt: skip
     for a in every[-12:]:
-        peak = t._("no data") if a.peak == float("inf") else t._("peak {peak}",
-                                                                 peak=f"{a.peak:.1f}")
+        peak = t._("no data") if a.peak == float("inf") else t._(
+            "peak {peak}", peak=as_written(f"{a.peak:.1f}", t))
         lines.append(f"{a.start.tz_convert(zone):%m-%d %H:%M} <code>{e(a.key.label())}</code> "
                      + t.ngettext("{n} bucket", "{n} buckets", a.buckets) + f", {peak}")
     total = series[next(k for k in series if k.is_total)]
