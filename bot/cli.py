@@ -23,7 +23,7 @@ from bot.console import (
     parse_time,
     unknown_metric,
 )
-from bot.errors import TelegramRejectedToken
+from bot.errors import TelegramRejectedToken, stop_on_early_sigterm
 from bot.logs import configure
 
 if TYPE_CHECKING:
@@ -64,7 +64,6 @@ async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         charts_folder(args.charts)
     if args.notify:
         from bot.notify import check_and_notify  # aiogram is only needed here
-
         report = await check_and_notify(settings, at=args.at, metric=args.metric)
     else:
         report = await _check(args, settings, catalogue)
@@ -218,8 +217,7 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.state import State
 
     load_checked(settings.catalogue_path)  # a mistake in it stops the start, with exit 2
-    # The lock first: a second bot on this file stops here, before it touches anything.
-    state = State(settings.state_path, exclusive=True)
+    state = State(settings.state_path, exclusive=True)  # the lock first: a second bot stops here
     try:
         source = make_source(settings)
         try:
@@ -297,6 +295,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    if args.command == "run":  # SIGTERM in its seconds of start-up: exit 0, as later
+        stop_on_early_sigterm()
     # Until the settings are read: errors only (with -v: what happens).
     scrubber = configure(logging.INFO if args.verbose else logging.ERROR,
                          [os.environ.get(name) for name in SECRET_VARIABLES])  # fmt: skip

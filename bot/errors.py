@@ -17,6 +17,7 @@
                                                                           told once, never
                                                                           recreated
     TelegramRejectedToken (here)     401 (or 404) on getMe at start-up    exit 2 naming BOT_TOKEN
+    SIGTERM while `alertbot run` starts (stop_on_early_sigterm)          exit 0, as a stop later
     aiogram at start-up: TelegramNetworkError, TelegramServerError (5xx), ClientDecodeError (an
         HTML page from a proxy), TelegramRetryAfter: retried with backoff 1, 2, 4 ... 60 s until
         stopped, a WARNING each with a short reason (getMe's other 4xx too); setMyCommands'
@@ -40,8 +41,26 @@ meant for the operator; none holds a secret (logs pass through bot.logs.SecretFi
 
 from __future__ import annotations
 
-__all__ = ["TelegramRejectedToken"]
+import logging
+import signal
+from types import FrameType
+
+__all__ = ["TelegramRejectedToken", "stop_on_early_sigterm"]
 
 
 class TelegramRejectedToken(Exception):
     """The Bot API refused BOT_TOKEN: retrying will not help, the setting must change."""
+
+
+def stop_on_early_sigterm() -> None:
+    """Until bot/app.py installs its handlers, SIGTERM (a redeploy, `docker stop`, systemd)
+    ends the start-up (imports, the state file, Telegram: seconds) with exit 0, as it would a
+    moment later, instead of killing the process by the signal. SystemExit: no retry loop
+    catches it, and every `finally` on the way (the state file's lock) runs."""
+
+    def stop(number: int, frame: FrameType | None) -> None:
+        logging.getLogger("bot.app").info("%s before the bot had started: stopped",
+                                          signal.Signals(number).name)  # fmt: skip
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)

@@ -297,6 +297,42 @@ async def test_real_process_logs_json_reloads_on_sighup_and_hides_the_token(
         assert secret not in text
 
 
+def catches(pid: int, number: int) -> bool:
+    """Whether the process has its own handler for signal `number` (SigCgt in /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigCgt:"):
+            return bool(int(line.split()[1], 16) >> (number - 1) & 1)
+    return False
+
+
+async def test_sigterm_while_the_bot_starts_exits_0_without_a_traceback(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    """A redeploy's SIGTERM in the seconds `alertbot run` takes to start (imports, the state
+    file, Telegram) stops it as one a moment later would: exit 0, no traceback, nothing sent;
+    not death by the signal (-15), which a service manager reports as a failure."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("CLICKHOUSE_", "BOT_"))}
+    env = {**base, "BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": fake.url,
+           "STATE_PATH": str(tmp_path / "b.db"), "CLICKHOUSE_URL": closed_url(),
+           "PYTHONPATH": str(BUNDLED.parent)}  # fmt: skip
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", env=env, cwd=tmp_path,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        for _ in range(600):  # the first moment it can be stopped cleanly
+            if process.returncode is not None or catches(process.pid, signal.SIGTERM):
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, (process.returncode, stderr.decode()[-2000:])
+    text = stderr.decode()
+    assert "Traceback" not in text and " starting: " not in text, text[-2000:]  # stopped early
+    assert not [c for c in fake.calls if c.method.startswith("send")]
+
+
 async def test_webhook_needs_its_secret_and_the_http_server(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
