@@ -7,7 +7,7 @@ import asyncio
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -36,6 +36,16 @@ class SourceSpec:
             return EmbeddedSource(self.path, database=db)
         assert self.url is not None
         return ClickHouseSource(self.url, database=db, timeout=30, retries=2, backoff=0.1)
+
+
+async def clear_of_the_next_bucket(seconds: float, *, delay: timedelta = timedelta(minutes=2),
+                                   step: float = 900) -> None:  # fmt: skip
+    """Sleep past the moment the checked bucket changes (a 15-minute boundary + DATA_DELAY) if
+    it comes within `seconds`: a test that compares two checks of a demo ending now (or a check
+    and the bot's) must have both look at the same bucket."""
+    into = (datetime.now(UTC) - delay).timestamp() % step
+    if step - into < seconds:
+        await asyncio.sleep(step - into + 2)
 
 
 def _seed(spec: SourceSpec) -> None:

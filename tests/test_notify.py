@@ -14,6 +14,7 @@ import pytest
 
 from bot.core.buttons import Action, unpack
 from bot.state import State
+from tests.conftest import clear_of_the_next_bucket
 from tests.fakebot import FakeTelegram
 from tests.test_cli import alertbot
 
@@ -61,6 +62,7 @@ async def test_two_runs_send_one_alert_then_nothing_and_recovery_resolves_it(
     same state sends nothing new (the incident continues); a run over data that has recovered
     resolves the incident, edits the alert (keeping False alarm, the mutes and the chart) and
     says so in the chat."""
+    await clear_of_the_next_bucket(150)  # the two runs must check the same bucket
     now = datetime.now(UTC)
     seed(tmp_path / "ongoing", now)
     env = {"EMBEDDED_PATH": str(tmp_path / "ongoing"), "STATE_PATH": str(tmp_path / "s.db"),
