@@ -306,8 +306,8 @@ async def test_a_source_set_up_wrong_is_not_called_slow(
 ) -> None:  # fmt: skip
     """An embedded database holding tables `alertbot seed` did not create (a setup mistake) is
     no slow source: /check says it is set up wrong, with the source's own sentence and no
-    "try again in a minute", in the chat's language; the scheduled check logs that sentence
-    in one line, without a traceback."""
+    "try again in a minute", in the chat's language (the source named once, in its words);
+    the scheduled check logs that sentence in one line, without a traceback."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
     source = embedded_spec.open(f"foreign_{tmp_path.name[-12:]}")
     await source.ensure_database()
@@ -319,7 +319,11 @@ async def test_a_source_set_up_wrong_is_not_called_slow(
             russian = (await _say(fake, "/check", user=USER, language="ru"))[0].text
     assert english.startswith("⚠️ The source is set up wrong"), english
     assert "did not create" in english and "try again in a minute" not in english.lower()
-    assert russian.startswith("⚠️ Источник настроен неверно"), russian
+    assert russian.startswith("⚠️ Источник настроен неверно (встроенная база в "), russian
+    assert "did not create" in russian
+    for said, source in ((english, "the embedded database at "), (russian, "встроенная база в ")):
+        rest = said.replace(source, "", 1)
+        assert source not in rest and "the embedded database" not in rest, said
     failed = [r for r in caplog.records if "scheduled check failed" in r.getMessage()]
     assert failed and all(r.exc_info is None for r in failed)
     assert "did not create" in failed[0].getMessage()

@@ -15,12 +15,13 @@ from bot.chat.reply import why_not_sent
 from bot.chat.resend import ON_THE_WAY
 from bot.core.commands import example, usage
 from bot.core.i18n import Translator, translator
+from bot.core.reasons import source_text
 from bot.core.wording import e
 from bot.service.monitor import SourceNotAnswering
 from bot.settings import Settings
 from bot.state import State
 
-__all__ = ["UsageError", "build", "not_answering", "usage_text"]
+__all__ = ["UsageError", "build", "not_answering", "source_problem", "usage_text"]
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +52,18 @@ async def on_usage_error(event: ErrorEvent, t: Translator | None = None) -> None
         await target.answer(usage_text(t or translator(), error.problem, error.command))
 
 
+def source_problem(source: str, problem: str, t: Translator) -> str:
+    """'<source>: <problem>' (HTML), the source in the chat's words and named once: a
+    source's own errors begin with its description, in English."""
+    return f"{e(source_text(source, t))}: {e(problem.removeprefix(f'{source}: '))}"
+
+
 def not_answering(error: SourceNotAnswering, store: State, zone: ZoneInfo, t: Translator) -> str:
     last = store.journal.last_check()
     when = (t._("the last check is from {when}",
                 when=f"{last.finished.astimezone(zone):%Y-%m-%d %H:%M}")
             if last is not None else t._("no check has finished yet"))  # fmt: skip
-    source = f"{e(error.source)}: {e(error.problem)}"
+    source = source_problem(error.source, error.problem, t)
     if error.misconfigured:  # it answered, and trying again will not help
         return t._("⚠️ The source is set up wrong ({source}); {when}. Fix what it names: the "
                    "next check tries again; /status shows more.", source=source,
