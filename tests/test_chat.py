@@ -23,6 +23,7 @@ from bot.chat.resend import PAUSES, TOAST_WITHIN
 from bot.core.buttons import Action, pack, unpack
 from bot.core.commands import COMMANDS
 from bot.state import State, StateLost
+from queries import seeding
 from queries.sources import ClickHouseSource
 from tests.conftest import END, SourceSpec
 from tests.fakebot import Call, FakeTelegram, render_html
@@ -366,6 +367,30 @@ async def test_a_stuck_check_gets_the_last_report_marked_stale(
     finished = first.checked_at.astimezone(settings.zone)
     assert caption.startswith("⚠️ The source is slow or not answering")
     assert f"from {finished:%H:%M}" in caption and "Views" in caption
+
+
+async def test_a_stale_answer_from_a_source_set_up_wrong_says_so(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """A check that fails because the source is set up wrong (its table dropped after the
+    first check) is no slow source either: /metric answers from the last report with "set up
+    wrong", the source's own sentence to fix and no "slow", in the chat's language."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    source = embedded_spec.open(f"dropped_{tmp_path.name[-12:]}")
+    await seeding.seed(source, days=2, end=END)
+    clock = Clock()
+    async with running(settings, fake, clock, schedule=False, source=source) as monitor:
+        first = await monitor.report(budget=120)
+        await source.execute("DROP TABLE feed_actions")
+        clock.now = END + timedelta(minutes=15)  # the next check loads rows into it, and fails
+        english = (await _say(fake, "/metric views", user=USER))[0].text
+        russian = (await _say(fake, "/metric views", user=MEMBER, language="ru"))[0].text
+    finished = f"{first.checked_at.astimezone(settings.zone):%H:%M}"
+    assert english.startswith("⚠️ The source is set up wrong (the embedded database at "), english
+    assert "missing table" in english and f"from {finished}" in english
+    assert "Fix what it names" in english and "slow" not in english
+    assert russian.startswith("⚠️ Источник настроен неверно (встроенная база в "), russian
+    assert "missing table" in russian and f"в {finished}" in russian and "медлит" not in russian
 
 
 async def test_the_menu_is_the_command_table(

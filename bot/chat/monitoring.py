@@ -8,7 +8,7 @@ from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 
-from bot.chat.errors import UsageError, not_answering
+from bot.chat.errors import UsageError, not_answering, source_problem
 from bot.chat.reply import Reply, localized, out_of_date
 from bot.core.formatting import localized as as_written
 from bot.core.formatting import metric_title
@@ -46,6 +46,12 @@ async def _answer(checks: Monitor, settings: Settings, t: Translator) -> tuple[A
     if not answer.stale:
         return answer, ""
     finished = answer.checked_at.astimezone(settings.zone)
+    if answer.misconfigured:  # it answered: waiting will not help
+        note = t._("⚠️ The source is set up wrong ({source}); this is the last finished check, "
+                   "from {time}. Fix what it names: the next check tries again; /status shows "
+                   "more.", source=source_problem(checks.source.describe(), answer.problem, t),
+                   time=f"{finished:%H:%M}")  # fmt: skip
+        return answer, note
     source = e(source_text(checks.source.describe(), t))
     note = t._("⚠️ The source is slow or not answering ({source}); this is the last finished "
                "check, from {time}. /status shows more.", source=source,

@@ -69,6 +69,8 @@ class Answer:
     report: CheckReport
     checked_at: datetime  # when the check that made `report` finished (the monitor's clock)
     stale: bool  # True: the current check did not finish within the budget
+    problem: str = ""  # stale: why it did not (the source's own sentence, or the wait)
+    misconfigured: bool = False  # stale: the source answered that it is set up wrong
 
 
 class Monitor:
@@ -193,7 +195,7 @@ class Monitor:
         last = self.last_report
         if last is None:
             raise SourceNotAnswering(self.source.describe(), problem, misconfigured=misconfigured)
-        return Answer(last[0], last[1], stale=True)
+        return Answer(last[0], last[1], stale=True, problem=problem, misconfigured=misconfigured)
 
     async def close(self) -> None:
         """Stop waiting for a check only commands asked for (at shutdown)."""
