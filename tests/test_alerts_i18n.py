@@ -446,6 +446,20 @@ def test_check_says_why_a_total_outside_its_range_is_not_an_anomaly() -> None:
     assert "value <b>85</b>, no expected range yet" in lines and "—" not in lines[2], lines
 
 
+def test_check_says_how_to_see_the_slices_it_leaves_out() -> None:
+    """/check lists 12 slices that are off; past them it says how many more there are and
+    which command shows any of them, in the chat's language."""
+    off = [result("views", Slice("country", f"C{n}"), status=Status.ANOMALY, value=60.0)
+           for n in range(14)]  # fmt: skip
+    check = report(result("views", status=Status.ANOMALY, value=60.0), *off)
+    zone = ZoneInfo("UTC")
+    english = check_summary(check, zone=zone, t=translator("en"))
+    russian = check_summary(check, zone=zone, t=translator("ru"))
+    assert "country=C11 " in english and "country=C12" not in english
+    assert english.endswith(" and 2 more (/metric NAME SLICE shows any slice)"), english
+    assert russian.endswith(" и ещё 2 (любой срез покажет /metric НАЗВАНИЕ СРЕЗ)"), russian
+
+
 @pytest.mark.parametrize(("count", "head"), [(4, "4 метрики вне нормы"), (5, "5 метрик вне нормы")])
 def test_a_russian_digest_counts_metrics_in_russian_plurals(count: int, head: str) -> None:
     """Four and five metrics at once: one digest whose head takes the Russian form for the

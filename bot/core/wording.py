@@ -224,7 +224,9 @@ def check_summary(report: CheckReport, *, zone: ZoneInfo, t: Translator | None =
             f"{e(r.metric.name)} {e(r.slice.label())} {_deviation(r, t)}" for r in off[:12]
         ))  # fmt: skip
         if len(off) > 12:
-            text += t.ngettext(" and {n} more", " and {n} more", len(off) - 12)
+            text += t.ngettext(" and {n} more (/metric NAME SLICE shows any slice)",
+                               " and {n} more (/metric NAME SLICE shows any slice)",
+                               len(off) - 12)  # fmt: skip
     for late in report.late.values():
         text += "\n" + late_line(late, zone, t)
     if report.errors:
