@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core.i18n import LANGUAGES, language_of, translator
+from bot.core.i18n import DOMAINS, LANGUAGES, language_of, translator
 
 
 def test_every_message_is_translated_and_compiled() -> None:
@@ -65,3 +65,19 @@ def test_every_parameter_description_reaches_the_catalogue_and_is_translated() -
     assert sorted(helps - set(PARAM_HELP)) == []
     russian = translator("ru")
     assert sorted(h for h in helps if russian._(h) == h) == []
+
+
+def test_russian_has_one_word_for_an_alert() -> None:
+    """The Russian texts call an alert «оповещение» throughout: none says «алерт», the
+    anglicism some /thresholds lines used beside «оповещение» in the lines around them."""
+    from bot.locales.__main__ import po_path, read
+
+    odd = []
+    for domain in DOMAINS:
+        for message in read(po_path("ru", domain), "ru", domain):
+            strings = message.string if isinstance(message.string, tuple) else (message.string,)
+            odd += [s for s in strings if s and "алерт" in s.lower()]
+    assert odd == []
+    described = translator("ru")._("buckets in a row the sustained-shift test must fire on a "
+                                   "drop inside the band to alert")  # fmt: skip
+    assert described.endswith("чтобы пришло оповещение"), described
