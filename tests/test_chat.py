@@ -343,6 +343,29 @@ async def test_backtest_writes_its_numbers_as_the_chat_does(
     assert re.search(r"\(\d+\.\d a day\)", en), en
 
 
+async def test_history_names_a_total_by_its_metric_alone(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """/history names an alert on a metric's total `views`, as /check and /backtest do and
+    /metric takes it (a Russian chat read the English "views total"), and one on a slice
+    `views os=iOS`, in either language."""
+    path = tmp_path / "s.db"
+    state = State(path)
+    try:
+        for where in ("os=iOS", "total"):
+            state.journal.record_alert("views", where, END, reason="below the expected range",
+                                       numbers=(50.0, 100.0, 90.0, 110.0, -5.0), now=END)
+    finally:
+        state.close()
+    settings = settings_for(fake.url, embedded_spec, path)
+    async with running(settings, fake, schedule=False):
+        en = (await _say(fake, "/history", user=USER))[0].text
+        ru = (await _say(fake, "/history", user=MEMBER, language="ru"))[0].text
+    for said, below in ((en, "below the expected range"), (ru, "ниже ожидаемого диапазона")):
+        assert f"<code>views</code> — {below}" in said, said
+        assert f"<code>views os=iOS</code> — {below}" in said and "total" not in said, said
+
+
 async def test_a_stuck_check_gets_the_last_report_marked_stale(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:

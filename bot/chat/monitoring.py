@@ -185,7 +185,9 @@ async def history(
     lines = [t.ngettext("<b>The last alert</b>", "<b>Last {n} alerts</b>", len(rows))]
     for row in rows:
         when = row.bucket.astimezone(zone)
-        label = f"{row.metric} {row.slice}".strip()
+        # A metric's total is the metric, as /check and /backtest name it (and /metric takes).
+        where = "" if row.slice in ("", "total") else row.slice
+        label = f"{row.metric} {where}".strip()
         said = e(reason_text(row.reason, t))
         lines.append(f"{when:%m-%d %H:%M} <code>{e(label)}</code> — {said}")
     for part in split_message("\n".join(lines)):
