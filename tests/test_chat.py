@@ -333,14 +333,26 @@ async def test_a_source_set_up_wrong_is_not_called_slow(
 async def test_backtest_writes_its_numbers_as_the_chat_does(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
-    """/backtest in a Russian chat writes its alerts a day and each alert's peak with a comma,
-    as every other reply there does (3,25); English keeps the point."""
+    """/backtest in a Russian chat writes its alerts a day and each alert's largest deviation
+    with a comma, as every other reply there does (3,25); English keeps the point. Each alert
+    is said in plain words: how many 15-minute intervals, and its largest deviation, with what
+    a deviation of 1 means; a week's list of 12 still fits the chart's caption."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
     async with running(settings, fake, schedule=False):
         ru = (await _say(fake, "/backtest views 2", user=USER, language="ru"))[0].text
         en = (await _say(fake, "/backtest views 2", user=MEMBER))[0].text
+        week = await _say(fake, "/backtest views 7", user=MEMBER)
     assert re.search(r"\(\d+,\d в день\)", ru) and not re.search(r"\d\.\d", ru), ru
     assert re.search(r"\(\d+\.\d a day\)", en), en
+    assert "(интервалы по 15 минут; отклонение от ожидаемого: 1 — граница ожидаемого " \
+           "диапазона)" in ru  # fmt: skip
+    assert re.search(r"</code> \d+ интервал(а|ов)?, отклонение до \d+,\d$", ru, re.M), ru
+    assert "(intervals of 15 minutes; deviation from expected: 1 is the edge of the expected " \
+           "range)" in en  # fmt: skip
+    assert re.search(r"</code> \d+ intervals?, deviation up to \d+\.\d$", en, re.M), en
+    for said in (ru, en):
+        assert not re.search(r"bucket|peak|пик", said), said
+    assert week[0].method == "sendPhoto" and week[0].text.count("</code>") == 12  # a caption
 
 
 async def test_history_names_a_total_by_its_metric_alone(

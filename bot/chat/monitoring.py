@@ -10,11 +10,12 @@ from aiogram.types import BufferedInputFile, CallbackQuery, Message
 
 from bot.chat.errors import UsageError, not_answering, source_problem
 from bot.chat.reply import Reply, localized, out_of_date
+from bot.core.commands import span
 from bot.core.formatting import localized as as_written
 from bot.core.formatting import metric_title
 from bot.core.i18n import Translator
 from bot.core.reasons import reason_text, source_text
-from bot.core.text import CAPTION_LIMIT
+from bot.core.text import CAPTION_LIMIT, rendered_length
 from bot.core.wording import check_charts, check_summary, e, metric_caption, split_message
 from bot.service.edits import compose
 from bot.service.monitor import Answer, Monitor, SourceNotAnswering
@@ -216,18 +217,21 @@ async def backtest(
                  days=t.ngettext("{n} day", "{n} days", days),
                  per_day=as_written(f"{len(every) / days:.1f}", t),
                  series=t.ngettext("{n} series", "{n} series", len(series)))]  # fmt: skip
+    if every:  # what the numbers of each line are
+        lines.append(t._("(intervals of {step}; deviation from expected: 1 is the edge of the "
+                         "expected range)", step=span(t, catalogue.step)))  # fmt: skip
     for a in every[-12:]:
         peak = t._("no data") if a.peak == float("inf") else t._(
-            "peak {peak}", peak=as_written(f"{a.peak:.1f}", t))
+            "deviation up to {peak}", peak=as_written(f"{a.peak:.1f}", t))
         lines.append(f"{a.start.tz_convert(zone):%m-%d %H:%M} <code>{e(a.key.label())}</code> "
-                     + t.ngettext("{n} bucket", "{n} buckets", a.buckets) + f", {peak}")
+                     + t.ngettext("{n} interval", "{n} intervals", a.buckets) + f", {peak}")
     total = series[next(k for k in series if k.is_total)]
     from bot.service.charts import render_backtest_chart  # matplotlib: only when drawing
 
     png = await checks.render(render_backtest_chart, chosen, total.loc[start:], every, zone,
                               lang=t.lang)  # fmt: skip
     text = "\n".join(lines)
-    if len(text) <= 1024:
+    if rendered_length(text) <= CAPTION_LIMIT:
         await message.answer_photo(BufferedInputFile(png, "backtest.png"), caption=text)
     else:
         await message.answer_photo(BufferedInputFile(png, "backtest.png"))
