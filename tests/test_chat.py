@@ -409,7 +409,8 @@ async def test_a_stale_answer_from_a_source_set_up_wrong_says_so(
 ) -> None:
     """A check that fails because the source is set up wrong (its table dropped after the
     first check) is no slow source either: /metric answers from the last report with "set up
-    wrong", the source's own sentence to fix and no "slow", in the chat's language."""
+    wrong", the source's own sentence to fix and no "slow", in the chat's language; /status
+    shows that sentence too instead of calling the source reachable."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
     source = embedded_spec.open(f"dropped_{tmp_path.name[-12:]}")
     await seeding.seed(source, days=2, end=END)
@@ -420,7 +421,9 @@ async def test_a_stale_answer_from_a_source_set_up_wrong_says_so(
         clock.now = END + timedelta(minutes=15)  # the next check loads rows into it, and fails
         english = (await _say(fake, "/metric views", user=USER))[0].text
         russian = (await _say(fake, "/metric views", user=MEMBER, language="ru"))[0].text
+        status = (await _say(fake, "/status", user=USER))[0].text  # the same, not "reachable"
     finished = f"{first.checked_at.astimezone(settings.zone):%H:%M}"
+    assert "missing table" in status and "reachable" not in status, status
     assert english.startswith("⚠️ The source is set up wrong (the embedded database at "), english
     assert "missing table" in english and f"from {finished}" in english
     assert "Fix what it names" in english and "slow" not in english

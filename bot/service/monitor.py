@@ -145,16 +145,15 @@ class Monitor:
             ):
                 return cached
             started = time.perf_counter()
-            await self._prepare(now)
             version = self._version
-            report = await run_check(
-                self.history,
-                now,
-                delay=self.settings.data_delay,
-                late_grace=self.settings.late_data_grace,
-                overrides=self.overrides(),
-                accepted=self.accepted(now),
-            )
+            try:
+                await self._prepare(now)
+                report = await run_check(self.history, now, delay=self.settings.data_delay,
+                                         late_grace=self.settings.late_data_grace,
+                                         overrides=self.overrides(), accepted=self.accepted(now))
+            except SourceError as exc:  # /status says so, not "reachable"
+                self.last_error = str(exc)
+                raise
             self.last_duration = time.perf_counter() - started
             self.last_error = "; ".join(report.errors.values()) or None
             self.state.journal.record_check(now, self.clock(), len(report.results),
