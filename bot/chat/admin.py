@@ -24,7 +24,7 @@ from bot.chat.monitoring import metric_named
 from bot.chat.reply import Reply, out_of_date
 from bot.chat.thresholds import SHARES, SHARES_PAST_ONE, rule_text, shown_value
 from bot.core.commands import admin_commands
-from bot.core.formatting import localized
+from bot.core.formatting import localized, percent_of
 from bot.core.i18n import Translator
 from bot.core.wording import e
 from bot.service.monitor import Monitor
@@ -72,7 +72,7 @@ def _share(name: str, raw: str, param: detectors.Param, t: Translator) -> str:
         return raw
     if name not in SHARES or not math.isfinite(number) or number <= 1:
         return raw
-    written, meant = localized(f"{number:g}", t), localized(f"{number * 100:g}", t)
+    written, meant = localized(f"{number:g}", t), percent_of(number, t)
     problem = t._("{param} is a share: {value} would mean {percent}%; write {share} or {value}%.",
                   param=name, value=written, percent=meant,
                   share=localized(f"{number / 100:g}", t))  # fmt: skip

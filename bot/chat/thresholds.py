@@ -16,7 +16,7 @@ from bot.chat.errors import UsageError
 from bot.chat.monitoring import metric_named
 from bot.chat.reply import answer_press, out_of_date
 from bot.core.commands import N_ as _
-from bot.core.formatting import localized, metric_title
+from bot.core.formatting import localized, metric_title, percent_of
 from bot.core.i18n import Translator
 from bot.core.text import MESSAGE_LIMIT, rendered_length
 from bot.core.wording import e, split_message
@@ -138,7 +138,7 @@ def shown_value(value: object, t: Translator | None = None, *, share: bool = Fal
     if not isinstance(value, float):
         return str(value)
     shown = localized(f"{value:g}", t)
-    return f"{shown} ({localized(f'{value * 100:g}', t)}%)" if share else shown
+    return f"{shown} ({percent_of(value, t)}%)" if share else shown
 
 
 
@@ -167,9 +167,8 @@ def rule_text(param: Param, t: Translator, *, share: bool = False) -> str:
     low, high = localized(f"{param.low:g}", t), localized(f"{param.high:g}", t)
     if share and param.low is not None and param.high is not None:
         return t._("a share from {low} to {high} or a percentage from {low_pct}% to "
-                   "{high_pct}%", low=low, high=high,
-                   low_pct=localized(f"{param.low * 100:g}", t),
-                   high_pct=localized(f"{param.high * 100:g}", t))  # fmt: skip
+                   "{high_pct}%", low=low, high=high, low_pct=percent_of(param.low, t),
+                   high_pct=percent_of(param.high, t))  # fmt: skip
     if param.type is int:
         return t._("a whole number from {low} to {high}", low=low, high=high)
     return t._("a number from {low} to {high}", low=low, high=high)

@@ -15,8 +15,8 @@ from bot.core.tuning_text import report_tune
 from queries.catalogue import Kind, Metric
 from queries.series import Slice
 
-__all__ = ["fmt_pct", "fmt_value", "localized", "metric_title", "metric_unit", "report_json",
-           "report_tune", "title_of"]  # fmt: skip
+__all__ = ["fmt_pct", "fmt_value", "localized", "metric_title", "metric_unit", "percent_of",
+           "report_json", "report_tune", "title_of"]  # fmt: skip
 
 NBSP = "\u00a0"  # Russian groups thousands with a space that never breaks a number
 
@@ -60,6 +60,12 @@ def fmt_pct(share: float | None, t: Translator | None = None) -> str:
     if share is None or not math.isfinite(share):
         return ""
     return localized(f"{share:+.1%}", t)
+
+
+def percent_of(share: float, t: Translator | None = None) -> str:
+    """The percentage a share stands for, as the language writes numbers: 0.05 -> "5",
+    0.125 -> "12.5" (ru: "12,5"). The % sign is the caller's, where its words put it."""
+    return localized(f"{share * 100:g}", t)
 
 
 def _iso(moment: Any) -> str | None:
