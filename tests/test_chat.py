@@ -859,14 +859,14 @@ def test_every_share_is_a_parameter_of_the_detectors() -> None:
     """The shares /set reads as percentages name real parameters, each a number: a renamed one
     would lose its guard against 5 meaning 500% without a word."""
     import detectors
-    from bot.chat.thresholds import SHARES, SHARES_PAST_ONE
+    from bot.chat.thresholds import SHARE_PARAMS, SHARES, SHARES_PAST_ONE
     from detectors import RULE_PARAMS
 
     params = {**RULE_PARAMS}
     for method in detectors.METHODS.values():
         params |= getattr(method, "PARAMS", {})
     assert SHARES and SHARES_PAST_ONE and not SHARES & SHARES_PAST_ONE
-    for name in SHARES | SHARES_PAST_ONE:
+    for name in SHARE_PARAMS:
         assert name in params and params[name].type is float, name
 
 

@@ -22,7 +22,7 @@ from bot.chat.errors import UsageError
 from bot.chat.incidents import refresh
 from bot.chat.monitoring import metric_named
 from bot.chat.reply import Reply, out_of_date
-from bot.chat.thresholds import SHARES, SHARES_PAST_ONE, rule_text, shown_value
+from bot.chat.thresholds import SHARE_PARAMS, SHARES, rule_text, shown_value
 from bot.core.commands import admin_commands
 from bot.core.formatting import localized, percent_of
 from bot.core.i18n import Translator
@@ -92,7 +92,7 @@ def _checked(metric: str, params: dict[str, detectors.Param], name: str, raw: st
     if name not in params:
         raise UsageError(t._("{metric} has no parameter {param}; /thresholds {metric} all "
                              "lists them.", metric=metric, param=repr(name[:40])), "set")
-    share = name in SHARES | SHARES_PAST_ONE
+    share = name in SHARE_PARAMS
     value = _share(name, raw, params[name], t) if share else raw
     try:
         params[name].check(metric, name, value)
@@ -153,7 +153,7 @@ async def set_param(
     if user is not None:
         store.overrides.name_setter(metric.name, result.param, user.full_name)
     change = result.alerts_after - result.alerts_before
-    share = result.param in SHARES | SHARES_PAST_ONE
+    share = result.param in SHARE_PARAMS
     before, after = shown_value(result.before, t, share=share), shown_value(result.after, t,
                                                                               share=share)
     await message.answer(

@@ -27,8 +27,8 @@ from bot.state.overrides import Override
 from detectors import Param
 from queries.catalogue import Catalogue, Metric
 
-__all__ = ["SHARES", "SHARES_PAST_ONE", "build", "full_text", "overview_text", "short_text",
-           "shown_value"]
+__all__ = ["SHARES", "SHARES_PAST_ONE", "SHARE_PARAMS", "build", "full_text", "overview_text",
+           "short_text", "shown_value"]
 
 PREFIX = "thr:"
 
@@ -60,6 +60,7 @@ DIRECTIONS = {"both": _("both ways"), "up": _("rises only"), "down": _("drops on
 SHARES = frozenset({"min_rel_change", "window_min_rel", "window_min_share", "level_clip",
                     "min_rel_width"})  # fmt: skip
 SHARES_PAST_ONE = frozenset({"tail", "weekly_gain"})
+SHARE_PARAMS = SHARES | SHARES_PAST_ONE  # every share: shown as a percentage too
 
 # The detectors' parameter descriptions (detectors/), here so that the catalogue carries them;
 # one not listed is shown as the detector states it.
@@ -139,7 +140,6 @@ def shown_value(value: object, t: Translator | None = None, *, share: bool = Fal
         return str(value)
     shown = localized(f"{value:g}", t)
     return f"{shown} ({percent_of(value, t)}%)" if share else shown
-
 
 
 def _who(override: Override) -> str:
@@ -249,7 +249,7 @@ def full_text(metric: Metric, spec: Mapping[str, Any], params: Mapping[str, Para
                         method=f"<code>{e(spec.get('method', '?'))}</code>")]  # fmt: skip
     for name, param in params.items():
         value = spec.get(name, param.default)
-        rule = rule_text(param, t, share=name in SHARES | SHARES_PAST_ONE)
+        rule = rule_text(param, t, share=name in SHARE_PARAMS)
         lines.append(f"<code>{e(name)}</code> = <b>{e(shown_value(value, t))}</b> "
                      f"({_state(name, value, param, overrides, t=t, zone=zone)}) — "
                      f"{e(t._(param.help))}; {e(rule)}")  # fmt: skip
