@@ -86,6 +86,22 @@ def _y_axis(ax: Axes, metric: Metric, step: timedelta, t: Translator) -> None:
         ax.spines[side].set_visible(False)
 
 
+def _time_axis(ax: Axes, buckets: tuple[pd.Timestamp, pd.Timestamp] | None, *, width: timedelta,
+               step: timedelta, zone: ZoneInfo, t: Translator, dates_only: bool = False,
+               ) -> None:  # fmt: skip
+    """The time axis in `zone`, from half a bucket before the first of `buckets` to half a
+    bucket after the last (each point is centred on its bucket), with about 6-9 ticks across
+    `width`, dated (`dates_only`: dates alone). It ends with the last bucket, as it starts with
+    the first: time after it is not checked yet, and an empty stretch there (matplotlib's own
+    margin runs hours past it) reads as data missing. No buckets: matplotlib's own axis."""
+    if buckets is not None:
+        first, last = buckets
+        ax.set_xlim(first - step / 2, last + step / 2)
+        ax.xaxis.set_major_locator(hour_locator(width, zone))
+        ax.xaxis.set_major_formatter(DayTicks(zone, t, dates_only=dates_only))
+    ax.tick_params(axis="x", labelsize=8.5)
+
+
 def _png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
@@ -169,13 +185,8 @@ def draw_chart(  # noqa: PLR0915 - one picture, drawn top to bottom, reads best 
                                 fontsize=10, fontweight="bold", color=marker,
                                 annotation_clip=False)  # fmt: skip
 
-    # The axis ends with the last bucket, as it starts with the first: time after it is not
-    # checked yet, and an empty stretch there reads as data missing. The percentage beside the
-    # last point sits in the margin to the right (see the end).
-    ax.set_xlim(at(start - step / 2), at(end + step / 2))
-    ax.xaxis.set_major_locator(hour_locator(end - start + step, zone))
-    ax.xaxis.set_major_formatter(DayTicks(zone, t))
-    ax.tick_params(axis="x", labelsize=8.5)
+    # The percentage beside the last point sits in the margin to the right (see the end).
+    _time_axis(ax, (at(start), at(end)), width=end - start + step, step=step, zone=zone, t=t)
     values = np.concatenate([today.dropna().to_numpy(), window["upper"].dropna().to_numpy()])
     if values.size and np.isfinite(values).any():
         ax.set_ylim(bottom=0, top=float(np.nanmax(values)) * 1.12 or 1.0)
@@ -259,14 +270,8 @@ def draw_backtest_chart(
         ax.axvspan(*span, color=ORANGE, alpha=0.25, lw=0,
                    label=t._("alert (any slice)") if n == 0 else None)  # fmt: skip
     days = max(1, round(len(series) * step / DAY))
-    if len(series):
-        # The axis starts and ends half a bucket around the data, as the alert chart's does:
-        # matplotlib's own margin ran hours past the last bucket, an empty stretch that reads
-        # as data missing.
-        ax.set_xlim(index[0] - step / 2, index[-1] + step / 2)
-        ax.xaxis.set_major_locator(hour_locator(len(series) * step, zone))
-        ax.xaxis.set_major_formatter(DayTicks(zone, t, dates_only=len(series) * step > 2 * DAY))
-    ax.tick_params(axis="x", labelsize=8.5)
+    _time_axis(ax, (index[0], index[-1]) if len(series) else None, width=len(series) * step,
+               step=step, zone=zone, t=t, dates_only=len(series) * step > 2 * DAY)
     _y_axis(ax, metric, step, t)
     ax.legend(loc="upper left", fontsize=8, frameon=False)
     fig.subplots_adjust(left=0.085, right=0.985, top=0.87, bottom=0.12)
