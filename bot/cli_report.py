@@ -148,16 +148,6 @@ def _grid(rows: list[list[str]], right: set[int]) -> list[str]:
     return out
 
 
-def _digits(metric: Any, value: float, extra: int) -> str:
-    """`value` as fmt_value writes it, with `extra` more decimals."""
-    from bot.core.formatting import fmt_value
-    from queries.catalogue import Kind
-
-    if extra == 0:
-        return fmt_value(metric, value)
-    return f"{value:.{2 + extra}%}" if metric.kind is Kind.RATIO else f"{value:,.{extra}f}"
-
-
 def _shown(result: Any) -> tuple[str, str, str]:
     """The value and the range's edges as the table writes them: rounded, unless rounding puts
     a value outside the range on its edge ("127" against "127 – 279" for 127 below 127.4,
@@ -174,9 +164,9 @@ def _shown(result: Any) -> tuple[str, str, str]:
     below = value < lower
     edge, other = (lower, upper) if below else (upper, lower)
     more = 0
-    while more < 6 and _digits(metric, value, more) == _digits(metric, edge, more):
+    while more < 6 and fmt_value(metric, value, extra=more) == fmt_value(metric, edge, extra=more):
         more += 1
-    shown, crossed = _digits(metric, value, more), _digits(metric, edge, more)
+    shown, crossed = fmt_value(metric, value, extra=more), fmt_value(metric, edge, extra=more)
     return (shown, crossed, fmt_value(metric, other)) if below else (
         shown, fmt_value(metric, other), crossed)  # fmt: skip
 

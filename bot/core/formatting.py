@@ -47,12 +47,16 @@ def localized(number: str, t: Translator | None) -> str:
     return number.replace(",", NBSP).replace(".", ",")
 
 
-def fmt_value(metric: Metric, value: float | None, t: Translator | None = None) -> str:
+def fmt_value(metric: Metric, value: float | None, t: Translator | None = None, *,
+              extra: int = 0) -> str:
+    """A ratio as a percentage with two decimals (12.34%), any other value whole with its
+    thousands grouped (1,234), as `t`'s language writes numbers; `extra` more decimals where
+    two values must be told apart. "—" when unknown."""
     if value is None or not math.isfinite(value):
         return "—"
     if metric.kind is Kind.RATIO:
-        return localized(f"{value:.2%}", t)
-    return localized(f"{value:,.0f}", t)
+        return localized(f"{value:.{2 + extra}%}", t)
+    return localized(f"{value:,.{extra}f}", t)
 
 
 def fmt_pct(share: float | None, t: Translator | None = None) -> str:
