@@ -336,12 +336,14 @@ async def test_backtest_writes_its_numbers_as_the_chat_does(
     """/backtest in a Russian chat writes its alerts a day and each alert's largest deviation
     with a comma, as every other reply there does (3,25); English keeps the point. Each alert
     is said in plain words: how many 15-minute intervals, and its largest deviation, with what
-    a deviation of 1 means; a week's list of 12 still fits the chart's caption."""
+    a deviation of 1 means; a week's list of its last 12 (said so) still fits the chart's
+    caption."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
     async with running(settings, fake, schedule=False):
         ru = (await _say(fake, "/backtest views 2", user=USER, language="ru"))[0].text
         en = (await _say(fake, "/backtest views 2", user=MEMBER))[0].text
         week = await _say(fake, "/backtest views 7", user=MEMBER)
+        week_ru = await _say(fake, "/backtest views 7", user=USER, language="ru")
     assert re.search(r"\(\d+,\d в день\)", ru) and not re.search(r"\d\.\d", ru), ru
     assert re.search(r"\(\d+\.\d a day\)", en), en
     assert "(интервалы по 15 минут; отклонение от ожидаемого: 1 — граница ожидаемого " \
@@ -353,6 +355,10 @@ async def test_backtest_writes_its_numbers_as_the_chat_does(
     for said in (ru, en):
         assert not re.search(r"bucket|peak|пик", said), said
     assert week[0].method == "sendPhoto" and week[0].text.count("</code>") == 12  # a caption
+    alerts = int(re.search(r"raised <b>(\d+)</b> alerts", week[0].text)[1])  # type: ignore[index]
+    assert alerts > 12 and "(the last 12; intervals of 15 minutes;" in week[0].text, week[0].text
+    assert week_ru[0].method == "sendPhoto" and week_ru[0].text.count("</code>") == 12
+    assert "(последние 12; интервалы по 15 минут;" in week_ru[0].text, week_ru[0].text
 
 
 async def test_history_names_a_total_by_its_metric_alone(

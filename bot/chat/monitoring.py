@@ -217,10 +217,15 @@ async def backtest(
                  days=t.ngettext("{n} day", "{n} days", days),
                  per_day=as_written(f"{len(every) / days:.1f}", t),
                  series=t.ngettext("{n} series", "{n} series", len(series)))]  # fmt: skip
-    if every:  # what the numbers of each line are
+    shown = every[-12:]
+    if len(shown) < len(every):  # which ones, and what the numbers of each line are
+        lines.append(t._("(the last {n}; intervals of {step}; deviation from expected: 1 is the "
+                         "edge of the expected range)", n=len(shown),
+                         step=span(t, catalogue.step)))  # fmt: skip
+    elif every:
         lines.append(t._("(intervals of {step}; deviation from expected: 1 is the edge of the "
                          "expected range)", step=span(t, catalogue.step)))  # fmt: skip
-    for a in every[-12:]:
+    for a in shown:
         peak = t._("no data") if a.peak == float("inf") else t._(
             "deviation up to {peak}", peak=as_written(f"{a.peak:.1f}", t))
         lines.append(f"{a.start.tz_convert(zone):%m-%d %H:%M} <code>{e(a.key.label())}</code> "
