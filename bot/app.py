@@ -30,6 +30,7 @@ from bot.chat.resend import ResendReplies
 from bot.core.commands import COMMANDS
 from bot.core.i18n import LANGUAGES, translator
 from bot.core.incidents import Policy
+from bot.errors import stopped_early
 from bot.runtime import (
     announce,
     finish,
@@ -222,6 +223,8 @@ class BotApp:
         for number in signals:
             loop.add_signal_handler(number, self._on_signal, number, halt)
         try:
+            if handle_signals and stopped_early():  # a SIGTERM while it started: exit 0 now
+                return
             self.http = await listen(self.settings, self.health, self.dispatcher, self.bot)
             announce(self.settings, self.monitor)
             if await self.start(halt):

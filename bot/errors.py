@@ -17,7 +17,7 @@
                                                                           told once, never
                                                                           recreated
     TelegramRejectedToken (here)     401 (or 404) on getMe at start-up    exit 2 naming BOT_TOKEN
-    SIGTERM while `alertbot run` starts (stop_on_early_sigterm)          exit 0, as a stop later
+    SIGTERM while `alertbot run` starts (stop_on_early_sigterm): noted, exit 0 once it has started
     aiogram at start-up: TelegramNetworkError, TelegramServerError (5xx), ClientDecodeError (an
         HTML page from a proxy), TelegramRetryAfter: retried with backoff 1, 2, 4 ... 60 s until
         stopped, a WARNING each with a short reason (getMe's other 4xx too); setMyCommands'
@@ -45,22 +45,33 @@ import logging
 import signal
 from types import FrameType
 
-__all__ = ["TelegramRejectedToken", "stop_on_early_sigterm"]
+__all__ = ["TelegramRejectedToken", "stop_on_early_sigterm", "stopped_early"]
 
 
 class TelegramRejectedToken(Exception):
     """The Bot API refused BOT_TOKEN: retrying will not help, the setting must change."""
 
 
+
+_EARLY: list[str] = []  # the signals noted before bot/app.py took them over
+
+
 def stop_on_early_sigterm() -> None:
     """Until bot/app.py installs its handlers, SIGTERM (a redeploy, `docker stop`, systemd)
-    ends the start-up (imports, the state file, Telegram: seconds) with exit 0, as it would a
-    moment later, instead of killing the process by the signal. SystemExit: no retry loop
-    catches it, and every `finally` on the way (the state file's lock) runs."""
+    is noted instead of killing the process: BotApp.run, once it has the signals, stops at
+    once with exit 0, as a SIGTERM a moment later would. Only noted: an exception raised
+    from the handler can land inside an import's extension code (pydantic's) and come out
+    as another error."""
 
-    def stop(number: int, frame: FrameType | None) -> None:
-        logging.getLogger("bot.app").info("%s before the bot had started: stopped",
-                                          signal.Signals(number).name)  # fmt: skip
-        raise SystemExit(0)
+    def note(number: int, frame: FrameType | None) -> None:
+        _EARLY.append(signal.Signals(number).name)
 
-    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGTERM, note)
+
+
+def stopped_early() -> bool:
+    """Whether a SIGTERM came during the start-up (logged here, once)."""
+    if _EARLY and _EARLY[0]:
+        logging.getLogger("bot.app").info("%s before the bot had started: stopped", _EARLY[0])
+        _EARLY[0] = ""
+    return bool(_EARLY)

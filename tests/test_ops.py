@@ -330,6 +330,7 @@ async def test_sigterm_while_the_bot_starts_exits_0_without_a_traceback(
     assert process.returncode == 0, (process.returncode, stderr.decode()[-2000:])
     text = stderr.decode()
     assert "Traceback" not in text and " starting: " not in text, text[-2000:]  # stopped early
+    assert "SIGTERM before the bot had started: stopped" in text, text[-2000:]
     assert not [c for c in fake.calls if c.method.startswith("send")]
 
 
