@@ -1,0 +1,242 @@
+"""A source's errors read in the chat's language: every sentence the sources build, said in
+Russian with what the server said kept as written, and given back unchanged in English."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from bot.core.i18n import translator
+from bot.core.problems import problem_text
+from bot.service.monitor import SourceNotAnswering
+from queries import sources
+from queries.errors import SourceError
+from queries.series import frame_from_rows
+from queries.sources import ClickHouseSource, EmbeddedSource, classify_server_error
+
+ROOT = Path(__file__).parents[1]
+EN, RU = translator("en"), translator("ru")
+EMBEDDED = EmbeddedSource("/data/chdb").describe()
+SERVER = ClickHouseSource("http://user:secret@ch.local:8123").describe()
+WHERES = (EMBEDDED, SERVER)
+PLACE = {EMBEDDED: "/data/chdb", SERVER: "http://ch.local:8123"}  # kept; the rest translated
+# What may stay in Latin letters in a Russian sentence: names of settings, products, formats.
+LATIN = {"ClickHouse", "CLICKHOUSE_URL", "CLICKHOUSE_DATABASE", "CLICKHOUSE_USER",
+         "CLICKHOUSE_PASSWORD", "HTTP", "URL", "README", "receiver_id", "reciever_id"}  # fmt: skip
+
+
+def _error(frame: list[dict[str, object]]) -> str:
+    with pytest.raises(SourceError) as caught:
+        frame_from_rows(frame, ["views"])
+    return str(caught.value)
+
+
+def _server(where: str) -> list[tuple[str, list[str]]]:
+    """What classify_server_error says for every kind of server answer, and its verbatim parts."""
+    said = "Table simulator.feed_actions does not exist. Maybe you meant x?"
+    cases = [(str(classify_server_error(f"Code: {code}. DB::Exception: {said}", where=where)),
+              [where, said])
+             for code in sources._MISCONFIGURED]  # fmt: skip
+    busy = "Too many simultaneous queries. Maximum: 100"
+    cases.append((str(classify_server_error(f"Code: 202. DB::Exception: {busy}", where=where)),
+                  [where, busy]))  # fmt: skip
+    cases.append((str(classify_server_error("502 Bad Gateway", where=where)),
+                  [where, "'502 Bad Gateway'"]))  # fmt: skip
+    cases.append((str(classify_server_error("<html>Welcome to nginx!</html>", where=where)),
+                  [where, "'<html>Welcome to nginx!</html>'"]))  # fmt: skip
+    syntax = "Syntax error: failed at position 8 ('FROMM'); expected FROM"
+    cases.append((str(classify_server_error(f"Code: 62. DB::Exception: {syntax}", where=where)),
+                  [where, syntax]))  # fmt: skip
+    return cases
+
+
+def _cases() -> list[tuple[str, list[str]]]:
+    """(the English message exactly as built, the parts a translation keeps as written)."""
+    cases = [case for where in WHERES for case in _server(where)]
+    cases += [
+        (_error([{"bucket": 1, "dim": "total"}]), ["dim_value, views"]),
+        (_error([{"bucket": "noon", "dim": "total", "dim_value": "", "views": 1}]), []),
+        (str(SourceNotAnswering(SERVER, "no answer within 25 s")), [SERVER]),
+        ("no answer within 25 s", []),
+        ("no history of feed_actions yet", ["feed_actions"]),
+    ]
+    cases[-4][1].append(cases[-4][0].split(": ", 1)[1])  # what pandas said
+    for where in WHERES:  # copied from queries/ (test_every_source_error_template_is_known)
+        cases += [
+            (f"{where}: table simulator.feed_actions does not exist; check "
+             "CLICKHOUSE_DATABASE, or seed it with `alertbot seed`",
+             [where, "simulator.feed_actions", "`alertbot seed`"]),
+            (f"{where}: simulator.message_actions has neither receiver_id nor reciever_id; the "
+             "messenger queries need one of them", [where, "simulator.message_actions"]),
+            (f"cannot connect to {where} (ClientConnectorError): is the server running, and is "
+             "CLICKHOUSE_URL right?", [where, "ClientConnectorError"]),
+            (f"{where} did not answer within 2.5 s", [where]),
+            (f"lost the connection to {where} (ServerDisconnectedError)",
+             [where, "ServerDisconnectedError"]),
+            (f"{where} sent an answer that is not ClickHouse's (UnicodeDecodeError); is "
+             "CLICKHOUSE_URL the HTTP interface of a ClickHouse server (usually port 8123)?",
+             [where, "UnicodeDecodeError"]),
+            (f"cannot open {where}: Session already exists with another path",
+             [where, "Session already exists with another path"]),
+            (f"{where}: database simulator already has feed_actions, message_actions that "
+             "`alertbot seed` did not create; seeding would replace real data. Point "
+             "CLICKHOUSE_DATABASE at an empty database.",
+             [where, "simulator", "feed_actions, message_actions", "`alertbot seed`"]),
+            (f"{where} holds no demo dataset; run `alertbot seed`", [where, "`alertbot seed`"]),
+        ]  # fmt: skip
+    cases.append(("CLICKHOUSE_URL 'http://ch.local:81:23' is not a valid URL; expected e.g. "
+                  "http://localhost:8123", ["'http://ch.local:81:23'", "http://localhost:8123"]))
+    return cases
+
+
+CASES = _cases()
+
+
+def _latin_left(russian: str, verbatim: list[str]) -> set[str]:
+    for part in sorted(verbatim, key=len, reverse=True):
+        russian = russian.replace(part, " ")
+    for kept in ("'Data the queries expect'", "`alertbot seed`"):  # a section, a command
+        russian = russian.replace(kept, " ")
+    return set(re.findall(r"[A-Za-z_]{2,}", russian)) - LATIN
+
+
+@pytest.mark.parametrize(("english", "verbatim"), CASES, ids=[c[0][:60] for c in CASES])
+def test_every_source_error_reads_in_russian_and_is_unchanged_in_english(
+    english: str, verbatim: list[str]
+) -> None:
+    assert problem_text(english, EN) == english
+    russian = problem_text(english, RU)
+    assert russian != english
+    verbatim = [PLACE.get(part, part) for part in verbatim]
+    for part in verbatim:
+        assert part in russian, (part, russian)
+    assert not _latin_left(russian, verbatim), russian
+    assert "secret" not in russian
+
+
+def test_a_source_error_in_russian_reads_as_an_operator_would_say_it() -> None:
+    dropped = str(classify_server_error(
+        "Code: 60. DB::Exception: Table simulator.feed_actions does not exist. (UNKNOWN_TABLE)",
+        where=EMBEDDED))  # fmt: skip
+    assert problem_text(dropped, RU) == (
+        "встроенная база в /data/chdb: нет таблицы (Table simulator.feed_actions does not "
+        "exist. (UNKNOWN_TABLE)); проверьте CLICKHOUSE_DATABASE или заполните базу командой "
+        "`alertbot seed`"
+    )
+    assert problem_text(f"{SERVER} did not answer within 2.5 s", RU) == (
+        "ClickHouse по адресу http://ch.local:8123: нет ответа за 2,5 с"
+    )
+
+
+def test_errors_joined_and_named_by_table_are_said_one_by_one() -> None:
+    """/status joins a check's errors with "; ", a notice puts each after its table's name;
+    what the server said may hold "; " itself, and an error of no known shape stays as it is."""
+    first = str(classify_server_error(
+        "Code: 60. DB::Exception: Table x.feed_actions does not exist; maybe x.feeds",
+        where=SERVER))  # fmt: skip
+    second = f"{EMBEDDED} holds no demo dataset; run `alertbot seed`"
+    joined = f"{first}; {second}; something new went wrong"
+    assert problem_text(joined, EN) == joined
+    assert problem_text(joined, RU) == (
+        f"{problem_text(first, RU)}; {problem_text(second, RU)}; something new went wrong"
+    )
+    named = f"feed_actions: {first}; message_actions: {second}"
+    assert problem_text(named, EN) == named
+    assert problem_text(named, RU) == (
+        f"feed_actions: {problem_text(first, RU)}; message_actions: {problem_text(second, RU)}"
+    )
+    assert problem_text(f"something new; {second}", RU) == (
+        f"something new; {problem_text(second, RU)}"
+    )
+
+
+def test_a_refused_connection_reads_in_russian() -> None:
+    """The real sentence of a server that is not there (nothing listens on port 9)."""
+    import asyncio
+
+    async def ask() -> str:
+        source = ClickHouseSource("http://127.0.0.1:9", retries=1, timeout=5)
+        try:
+            with pytest.raises(SourceError) as caught:
+                await source.query("SELECT 1")
+        finally:
+            await source.close()
+        return str(caught.value)
+
+    english = asyncio.run(ask())
+    assert problem_text(english, EN) == english
+    russian = problem_text(english, RU)
+    assert russian.startswith("ClickHouse по адресу http://127.0.0.1:9: не удаётся подключиться"), (
+        russian
+    )
+    assert "is the server running" not in russian
+
+
+# -- coverage that cannot rot: every message template a source error is built from ----------
+ERRORS = {"SourceError", "SourceUnavailable", "SourceMisconfigured", "QueryFailed"}
+
+
+def _text(node: ast.expr) -> str:
+    if isinstance(node, ast.Constant):
+        return str(node.value)
+    assert isinstance(node, ast.JoinedStr)
+    out = []
+    for part in node.values:
+        if isinstance(part, ast.FormattedValue):
+            conversion = "" if part.conversion == -1 else f"!{chr(part.conversion)}"
+            spec = "" if part.format_spec is None else f":{_text(part.format_spec)}"
+            out.append(f"{{{ast.unparse(part.value)}{conversion}{spec}}}")
+        else:
+            out.append(_text(part))
+    return "".join(out)
+
+
+def _strings(node: ast.AST) -> list[str]:
+    """The outermost string literals (f-strings as templates) in an expression."""
+    if isinstance(node, ast.JoinedStr) or (isinstance(node, ast.Constant)
+                                           and isinstance(node.value, str)):  # fmt: skip
+        return [_text(node)]  # type: ignore[arg-type]
+    return [s for child in ast.iter_child_nodes(node) for s in _strings(child)]
+
+
+def templates() -> set[str]:
+    """Every message a SourceError (or a subclass) is built from in queries/ and bot/, and every
+    `problem = ...` a command is told instead."""
+    files = sorted([*ROOT.glob("queries/*.py"), *ROOT.glob("bot/**/*.py")])
+    trees = [ast.parse(path.read_text(encoding="utf-8")) for path in files]
+    errors = set(ERRORS)
+    for _ in range(3):  # subclasses of subclasses
+        errors |= {node.name for tree in trees for node in ast.walk(tree)
+                   if isinstance(node, ast.ClassDef)
+                   and any(isinstance(b, ast.Name) and b.id in errors for b in node.bases)}
+    found: set[str] = set()
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and node.args:
+                if getattr(node.func, "id", getattr(node.func, "attr", None)) in errors:
+                    found.update(_strings(node.args[0]))
+            elif isinstance(node, ast.ClassDef) and node.name in errors:
+                found.update(s for call in ast.walk(node) if isinstance(call, ast.Call)
+                             and ast.unparse(call.func) == "super().__init__" and call.args
+                             for s in _strings(call.args[0]))  # fmt: skip
+            elif (isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "problem"
+                  and isinstance(node.value, ast.JoinedStr | ast.Constant)):  # fmt: skip
+                found.update(_strings(node.value))
+    return found
+
+
+def _fits(template: str) -> re.Pattern[str]:
+    literal = re.split(r"\{[^{}]*\}", template)
+    return re.compile(".+".join(re.escape(part) for part in literal), re.DOTALL)
+
+
+def test_every_source_error_template_is_known() -> None:
+    """A new sentence in queries/ or bot/ fails here until bot/core/problems.py knows it
+    (or knowingly leaves it as written) and a case above shows it."""
+    found = templates()
+    assert len(found) >= 19, found
+    unknown = sorted(tm for tm in found if not any(_fits(tm).fullmatch(c[0]) for c in CASES))
+    assert not unknown, f"add these to bot/core/problems.py and to CASES: {unknown}"
