@@ -240,3 +240,34 @@ def test_every_source_error_template_is_known() -> None:
     assert len(found) >= 19, found
     unknown = sorted(tm for tm in found if not any(_fits(tm).fullmatch(c[0]) for c in CASES))
     assert not unknown, f"add these to bot/core/problems.py and to CASES: {unknown}"
+
+
+def test_the_operators_notice_and_check_say_each_tables_error_in_russian() -> None:
+    """The notice that the source cannot be read names each table's error after the table,
+    /check lists them: in Russian both, HTML-escaped once."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from bot.core.plan import Notice
+    from bot.core.render import Style, render_notice
+    from bot.core.wording import check_summary
+    from tests.test_plan import planned, report
+
+    where = EmbeddedSource("/data/<chdb>").describe()
+    errors = {
+        "feed_actions": str(classify_server_error(
+            "Code: 60. DB::Exception: Table simulator.feed_actions does not exist", where=where)),
+        "message_actions": f"{where} did not answer within 5 s",
+    }  # fmt: skip
+    down = report(errors=errors)
+    notice = next(i for i in planned(down) if isinstance(i, Notice))
+    style = Style(ZoneInfo("UTC"), timedelta(minutes=15))
+    english = render_notice(notice, style).text
+    russian = render_notice(notice, style.speaking("ru")).text
+    assert "feed_actions: the embedded database at /data/&lt;chdb&gt;: missing table" in english
+    assert "feed_actions: встроенная база в /data/&lt;chdb&gt;: нет таблицы (Table " in russian
+    assert "message_actions: встроенная база в /data/&lt;chdb&gt;: нет ответа за 5 с" in russian
+    assert "&amp;lt;" not in russian and "missing table" not in russian
+    summary = check_summary(down, zone=ZoneInfo("UTC"), t=RU)
+    assert "⚠️ не проверено: встроенная база в /data/&lt;chdb&gt;: нет таблицы (" in summary
+    assert "did not answer" not in summary and "check CLICKHOUSE" not in summary

@@ -14,6 +14,7 @@ from bot.chat.language import NAMES
 from bot.core.commands import help_text, span
 from bot.core.formatting import localized, metric_title
 from bot.core.i18n import Translator
+from bot.core.problems import problem_text
 from bot.core.reasons import source_text
 from bot.core.wording import e, late_line
 from bot.service.monitor import Monitor
@@ -112,7 +113,7 @@ async def status(
     source = e(source_text(checks.source.describe(), t))
     if checks.last_error:
         lines.append(t._("source: {source} — ⚠️ {error}", source=source,
-                         error=e(checks.last_error[:300])))  # fmt: skip
+                         error=e(problem_text(checks.last_error, t)[:300])))  # fmt: skip
     else:
         lines.append(t._("source: {source} — reachable", source=source))
     latest = checks.last_report  # no new computation for /status

@@ -14,6 +14,7 @@ from bot.core.commands import span
 from bot.core.formatting import localized as as_written
 from bot.core.formatting import metric_title
 from bot.core.i18n import Translator
+from bot.core.problems import problem_text
 from bot.core.reasons import reason_text, source_text
 from bot.core.text import CAPTION_LIMIT, rendered_length
 from bot.core.wording import check_charts, check_summary, e, metric_caption, split_message
@@ -97,8 +98,9 @@ async def _send_metric(
     if result is None:
         known = [r.slice.label() for r in report.results if r.metric.name == metric.name]
         if metric.table in report.errors:
+            error = problem_text(report.errors[metric.table], t)
             await message.answer(t._("Cannot check {metric} now: {error}", metric=e(metric.name),
-                                     error=e(report.errors[metric.table])))  # fmt: skip
+                                     error=e(error)))  # fmt: skip
             return
         raise UsageError(t._("{metric} has no slice {slice}; slices: {known}.",
                              metric=metric.name, slice=repr(where.label()[:40]),

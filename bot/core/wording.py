@@ -13,6 +13,7 @@ import pandas as pd
 
 from bot.core.formatting import fmt_pct, fmt_value, title_of
 from bot.core.i18n import Translator, translator
+from bot.core.problems import problem_text
 from bot.core.reasons import detector_text, reason_text
 from bot.core.report import CheckReport, Late, SeriesResult
 from bot.core.text import CAPTION_LIMIT, MESSAGE_LIMIT, cut_html, rendered_length, split_html
@@ -230,8 +231,8 @@ def check_summary(report: CheckReport, *, zone: ZoneInfo, t: Translator | None =
     for late in report.late.values():
         text += "\n" + late_line(late, zone, t)
     if report.errors:
-        text += "\n" + t._("⚠️ not checked: {errors}",
-                           errors="; ".join(e(m) for m in report.errors.values()))  # fmt: skip
+        said = [e(problem_text(m, t)) for m in report.errors.values()]
+        text += "\n" + t._("⚠️ not checked: {errors}", errors="; ".join(said))
     return text
 
 
