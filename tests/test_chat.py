@@ -434,6 +434,8 @@ async def test_a_stale_answer_from_a_source_set_up_wrong_says_so(
         russian_status = (await _say(fake, "/status", user=MEMBER))[0].text
     finished = f"{first.checked_at.astimezone(settings.zone):%H:%M}"
     assert "missing table" in status and "reachable" not in status, status
+    assert status.count("the embedded database at") == 1, status  # the source named once
+    assert russian_status.count("встроенная база в") == 1, russian_status
     assert english.startswith("⚠️ The source is set up wrong (the embedded database at "), english
     assert "missing table" in english and f"from {finished}" in english
     assert "Fix what it names" in english and "slow" not in english

@@ -110,10 +110,12 @@ async def status(
     lines.append(t._("next check {time} (every {every})",
                      time=f"{next_tick(now, interval).astimezone(zone):%H:%M}",
                      every=span(t, interval)))  # fmt: skip
-    source = e(source_text(checks.source.describe(), t))
-    if checks.last_error:
+    named = source_text(checks.source.describe(), t)
+    source = e(named)
+    if checks.last_error:  # the source named once: its own errors begin with its name
+        error = problem_text(checks.last_error, t).replace(f"{named}: ", "")
         lines.append(t._("source: {source} — ⚠️ {error}", source=source,
-                         error=e(problem_text(checks.last_error, t)[:300])))  # fmt: skip
+                         error=e(error[:300])))  # fmt: skip
     else:
         lines.append(t._("source: {source} — reachable", source=source))
     latest = checks.last_report  # no new computation for /status
