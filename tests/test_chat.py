@@ -448,6 +448,28 @@ async def test_a_stale_answer_from_a_source_set_up_wrong_says_so(
         assert "the embedded database" not in said and "or seed it" not in said, said
 
 
+async def test_a_replay_of_a_table_the_source_cannot_read_says_why(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """/backtest of a metric whose table is missing (the other table checks fine) answers with
+    the source's own sentence, set up wrong, in the chat's language: not "failed on my side",
+    which sends the user to a log that holds nothing of ours."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    source = embedded_spec.open(f"nomsg_{tmp_path.name[-12:]}")
+    await seeding.seed(source, days=2, end=END)
+    await source.execute("DROP TABLE message_actions")
+    async with running(settings, fake, Clock(), schedule=False, source=source):
+        english = (await _say(fake, "/backtest messages", user=USER))[0].text
+        await _say(fake, "/lang ru", user=MEMBER)
+        russian = (await _say(fake, "/backtest messages", user=MEMBER))[0].text
+    assert english.startswith("⚠️ The source is set up wrong (the embedded database at "), english
+    assert "message_actions does not exist; check CLICKHOUSE_DATABASE" in english, english
+    assert russian.startswith("⚠️ Источник настроен неверно (встроенная база в "), russian
+    assert "message_actions нет; проверьте CLICKHOUSE_DATABASE" in russian, russian
+    for said in (english, russian):
+        assert "failed on my side" not in said and said.count("/db") <= 1, said
+
+
 async def test_the_menu_is_the_command_table(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:

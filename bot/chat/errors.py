@@ -18,9 +18,10 @@ from bot.core.i18n import Translator, translator
 from bot.core.problems import problem_text
 from bot.core.reasons import source_text
 from bot.core.wording import e
-from bot.service.monitor import SourceNotAnswering
+from bot.service.monitor import Monitor, SourceNotAnswering
 from bot.settings import Settings
 from bot.state import State
+from queries.errors import SourceError, SourceMisconfigured
 
 __all__ = ["UsageError", "build", "not_answering", "source_problem", "usage_text"]
 
@@ -85,6 +86,23 @@ async def on_source_not_answering(
         await target.answer(not_answering(error, store, settings.zone, t or translator()))
 
 
+async def on_source_error(event: ErrorEvent, checks: Monitor, t: Translator | None = None
+                          ) -> None:  # fmt: skip
+    """A command whose numbers the source could not give (a replay of a table the checks
+    cannot read): the source's own sentence, in the chat's words, not "failed on my side"."""
+    error, t = event.exception, t or translator()
+    target = event.update.message
+    if target is None:
+        return
+    source = source_problem(checks.source.describe(), str(error), t)
+    if isinstance(error, SourceMisconfigured):
+        await target.answer(t._("⚠️ The source is set up wrong ({source}). Fix what it names, "
+                                "then try again; /status shows more.", source=source))
+    else:
+        await target.answer(t._("⚠️ The source could not be read ({source}). Try again in a "
+                                "minute; /status shows more.", source=source))
+
+
 async def on_any_error(event: ErrorEvent, t: Translator | None = None) -> None:
     """Our bug or a failed send: say so in one sentence, keep serving, log the details. The
     exception's text never reaches the chat: it can hold anything, a proxy's error page with
@@ -116,5 +134,6 @@ def build() -> Router:
     router = Router(name="router")
     router.errors.register(on_usage_error, ExceptionTypeFilter(UsageError))
     router.errors.register(on_source_not_answering, ExceptionTypeFilter(SourceNotAnswering))
+    router.errors.register(on_source_error, ExceptionTypeFilter(SourceError))
     router.errors.register(on_any_error)
     return router

@@ -285,7 +285,8 @@ class Monitor:
         table = self.catalogue.tables[metric.table]
         held = await self.history.held_slices(table)
         if held is None:
-            raise SourceError(report.errors.get(table.name, f"no history of {table.name} yet"))
+            raise report.failures.get(table.name) or SourceError(
+                report.errors.get(table.name, f"no history of {table.name} yet"))  # fmt: skip
         sliced = held[0]
         series, weights = {}, {}
         for where in sliced.slices(metric):
