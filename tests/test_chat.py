@@ -440,7 +440,7 @@ async def test_a_stale_answer_from_a_source_set_up_wrong_says_so(
     assert "missing table" in english and f"from {finished}" in english
     assert "Fix what it names" in english and "slow" not in english
     assert russian.startswith("⚠️ Источник настроен неверно (встроенная база в "), russian
-    assert f"в {finished}" in russian and "медлит" not in russian
+    assert f"проверка, от {finished}" in russian and "медлит" not in russian
     for said in (russian, russian_status):
         assert "нет таблицы (" in said and "проверьте CLICKHOUSE_DATABASE" in said, said
         assert "feed_actions" in said, said  # what the server said, as it said it
