@@ -271,3 +271,51 @@ def test_the_operators_notice_and_check_say_each_tables_error_in_russian() -> No
     summary = check_summary(down, zone=ZoneInfo("UTC"), t=RU)
     assert "⚠️ не проверено: встроенная база в /data/&lt;chdb&gt;: нет таблицы (" in summary
     assert "did not answer" not in summary and "check CLICKHOUSE" not in summary
+
+
+def test_the_notice_names_its_source_once_in_the_chat_s_words() -> None:
+    """The notice says which source it cannot read in its first words; the errors after it
+    (which begin with the source's own description) do not name it again, in English or in
+    Russian."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from bot.core.plan import Notice
+    from bot.core.render import Style, render_notice
+    from tests.test_plan import planned, report
+
+    error = str(classify_server_error("Code: 60. DB::Exception: Table s.feed_actions does not "
+                                      "exist", where=EMBEDDED))  # fmt: skip
+    notice = next(i for i in planned(report(errors={"feed_actions": error}))
+                  if isinstance(i, Notice))  # fmt: skip
+    style = Style(ZoneInfo("UTC"), timedelta(minutes=15), source=EMBEDDED)
+    english = render_notice(notice, style).text
+    russian = render_notice(notice, style.speaking("ru")).text
+    assert english.count("/data/chdb") == 1 and "feed_actions: missing table (" in english, english
+    assert russian.count("/data/chdb") == 1 and "встроенная база в /data/chdb" in russian, russian
+    assert "the embedded database" not in russian and "feed_actions: нет таблицы (" in russian
+
+
+def test_a_server_s_words_like_not_answering_are_not_taken_for_a_source_that_hangs() -> None:
+    """"replica r1 is not answering: timeout" inside a rejected query is what the server said:
+    kept as written, the sentence around it translated."""
+    error = str(classify_server_error("Code: 62. DB::Exception: replica r1 is not answering: "
+                                      "timeout", where=EMBEDDED))  # fmt: skip
+    said = problem_text(error, RU)
+    assert said == "встроенная база в /data/chdb: ClickHouse отклонил запрос (replica r1 is not " \
+                   "answering: timeout)", said  # fmt: skip
+
+
+def test_a_long_error_is_said_in_part_and_in_linear_time() -> None:
+    """A 10 KB error (a server's long message, of a shape the bot does not know, full of "; ")
+    is cut to its first LONGEST characters in Russian, the known sentence before it said;
+    English gives it back whole. (Each run of pieces is at most RUN long: without that bound
+    this input took about a minute.)"""
+    from bot.core.problems import LONGEST
+
+    known = f"{EMBEDDED} did not answer within 5 s"
+    text = known + "; " + "a; " * 3333
+    assert problem_text(text, EN) == text
+    said = problem_text(text, RU)
+    assert said.startswith("встроенная база в /data/chdb: нет ответа за 5 с; a; a; ")
+    assert said.endswith("…") and len(said) < LONGEST + 20, len(said)

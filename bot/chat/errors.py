@@ -21,7 +21,7 @@ from bot.core.wording import e
 from bot.service.monitor import Monitor, SourceNotAnswering
 from bot.settings import Settings
 from bot.state import State
-from queries.errors import SourceError, SourceMisconfigured
+from queries.errors import QueryFailed, SourceError, SourceMisconfigured
 
 __all__ = ["UsageError", "build", "not_answering", "source_problem", "usage_text"]
 
@@ -98,7 +98,10 @@ async def on_source_error(event: ErrorEvent, checks: Monitor, t: Translator | No
     if isinstance(error, SourceMisconfigured):
         await target.answer(t._("⚠️ The source is set up wrong ({source}). Fix what it names, "
                                 "then try again; /status shows more.", source=source))
-    else:
+    elif isinstance(error, QueryFailed):  # a query it rejected, an answer that is no table
+        await target.answer(t._("⚠️ The source's answer could not be used ({source}). "
+                                "/status shows more.", source=source))
+    else:  # unreachable, or nothing fetched of that table yet
         await target.answer(t._("⚠️ The source could not be read ({source}). Try again in a "
                                 "minute; /status shows more.", source=source))
 

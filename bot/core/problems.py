@@ -148,7 +148,12 @@ SHAPES: list[tuple[re.Pattern[str], Say]] = [
     (_re(r"no history of (?P<table>\S+) yet"),
      lambda t, m: t._("no history of {table} yet", table=m["table"])),
 ]
-NOT_ANSWERING = re.compile(rf"{WHERE} is not answering: (?P<problem>.+)", re.DOTALL)
+# SourceNotAnswering's own sentence: only after a source's description (a server's words
+# "replica r1 is not answering: ..." inside another error are not it).
+NOT_ANSWERING = re.compile(r"(?P<where>(?:the embedded database at |ClickHouse at )(?:(?!; |: ).)+)"
+                           r" is not answering: (?P<problem>.+)", re.DOTALL)  # fmt: skip
+LONGEST = 2000  # characters translated: every chat shows at most 600 of an error
+RUN = 8  # most "; " pieces one sentence may span (what the server said can hold a few)
 TABLE = re.compile(r"(?P<table>[\w.]+): (?P<rest>.+)", re.DOTALL)
 
 
@@ -170,7 +175,12 @@ def _known(text: str, t: Translator) -> str | None:
 
 def problem_text(problem: str, t: Translator) -> str:
     """A source's error, or several joined with "; ", in `t`'s language (plain text: the
-    caller escapes it). English gives back `problem` as it is."""
+    caller escapes it). English gives back `problem` as it is; of a longer one, the first
+    LONGEST characters are said (its pieces matched in runs of at most RUN: linear time)."""
+    if t.lang == "en":
+        return problem
+    if len(problem) > LONGEST:
+        problem = problem[:LONGEST] + "…"
     if (m := NOT_ANSWERING.fullmatch(problem)) is not None:  # SourceNotAnswering: one wraps one
         return t._("{where} is not answering: {problem}", where=_where(t, m),
                    problem=problem_text(m["problem"], t))  # fmt: skip
@@ -180,7 +190,7 @@ def problem_text(problem: str, t: Translator) -> str:
     out: list[str] = []
     i = 0
     while i < len(pieces):
-        for j in range(i + 1, len(pieces) + 1):
+        for j in range(i + 1, min(len(pieces), i + RUN) + 1):
             said = _known("; ".join(pieces[i:j]), t)
             if said is not None:
                 out.append(said)

@@ -17,6 +17,7 @@ from bot.core.i18n import Translator, translator
 from bot.core.incidents import Incident
 from bot.core.plan import Digest, Notice, NoticeKind, Open, Remind, Resolve
 from bot.core.problems import problem_text
+from bot.core.reasons import source_text
 from bot.core.report import SeriesResult
 from bot.core.text import CAPTION_LIMIT, cut_html, rendered_length
 from bot.core.wording import alert_caption, digest_text, duration_text, e
@@ -157,12 +158,15 @@ def _follows(basis: object) -> bool:
 
 def render_notice(intent: Notice, style: Style) -> Draft:
     t = style.t
-    source = e(style.source)
+    named = source_text(style.source, t)  # named once: the source's errors begin with it
+    source = e(named)
     table = e(intent.table or "")
     if intent.kind is NoticeKind.SOURCE_DOWN:
+        details = problem_text(intent.details, t)
+        details = details.replace(f"{named}: ", "") if named else details
         text = t._("⚠️ Cannot read {source}: {details}\nThose metrics are unknown until it is "
                    "back; no alert is raised or resolved meanwhile.", source=source,
-                   details=e(problem_text(intent.details, t)[:600]))  # fmt: skip
+                   details=e(details[:600]))  # fmt: skip
     elif intent.kind is NoticeKind.SOURCE_BACK:
         text = t._("✅ {source} can be read again; checks are normal.", source=source)
     elif intent.kind is NoticeKind.LATE and intent.late is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -285,7 +286,8 @@ class Monitor:
         table = self.catalogue.tables[metric.table]
         held = await self.history.held_slices(table)
         if held is None:
-            raise report.failures.get(table.name) or SourceError(
+            failed = report.failures.get(table.name)  # a copy: no traceback piling up on it
+            raise copy.copy(failed) if failed else SourceError(
                 report.errors.get(table.name, f"no history of {table.name} yet"))  # fmt: skip
         sliced = held[0]
         series, weights = {}, {}
