@@ -209,7 +209,8 @@ async def test_reload_keeps_a_broken_catalogue_out(
 ) -> None:
     """/reload (admins) with a broken catalogue keeps the old one and says why; a good one is
     taken; a reloadable setting changed in .env (REPEAT_INTERVAL) applies, a bad .env keeps
-    the old settings, ADMIN_IDS is named as needing a restart."""
+    the old settings, ADMIN_IDS is named as needing a restart; an admin who chose Russian
+    reads it all in Russian."""
     folder = tmp_path / "catalogue"
     shutil.copytree(BUNDLED, folder, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     toml = folder / "catalogue.toml"
@@ -246,6 +247,13 @@ async def test_reload_keeps_a_broken_catalogue_out(
         answer = await reload()
         assert "Settings not reloaded" in answer and "REPEAT_INTERVAL" in answer
         assert app_of(monitor).notifier.policy.repeat.total_seconds() == 7200
+        before = len(fake.sent_to(ADMIN))
+        await fake.send("/lang ru", user=ADMIN)
+        await fake.wait_for(lambda c: c.chat_id == ADMIN, count=before + 1)
+        answer = await reload()  # in the admin's language; the reason as the setting says it
+        assert "Настройки не перечитаны, действуют прежние: " in answer, answer
+        assert "REPEAT_INTERVAL" in answer and "Каталог перечитан: 6 метрик (" in answer, answer
+        assert "reloaded" not in answer.lower(), answer
         await fake.send("/reload", user=USER)  # not an admin
         (refused,) = await fake.wait_for(lambda c: c.chat_id == USER)
         assert "only admins" in refused.text

@@ -54,9 +54,32 @@ async def reload_config(
     message: Message, *, reload: Callable[[], Awaitable[str]], t: Translator,
 ) -> None:  # fmt: skip
     """The catalogue and the settings safe to change, re-read and validated (SIGHUP does the
-    same); the answer says what changed, or why the old ones stay (as logged: in English)."""
+    same); the answer says what changed, or why the old ones stay, in the chat's language
+    (the reason itself, a setting's or the catalogue's error, as logged: in English)."""
     done = t._("Reloaded.")
-    await message.answer(f"🔄 {done}\n{e(await reload())}")
+    said = "\n".join(_reloaded(line, t) for line in (await reload()).splitlines())
+    await message.answer(f"🔄 {done}\n{e(said)}")
+
+
+def _reloaded(line: str, t: Translator) -> str:
+    """One line of bot/service/reload.py's answer in `t`'s language; another kept as is."""
+    if t.lang == "en":
+        return line
+    if m := re.fullmatch(r"Settings not reloaded, the old ones stay: (.+)", line, re.S):
+        return t._("Settings not reloaded, the old ones stay: {why}", why=m[1])
+    if m := re.fullmatch(r"Catalogue not reloaded, the old one stays: (.+)", line, re.S):
+        return t._("Catalogue not reloaded, the old one stays: {why}", why=m[1])
+    if line == "Settings reloaded: nothing changed.":
+        return t._("Settings reloaded: nothing changed.")
+    if m := re.fullmatch(r"Settings reloaded: (.+)\.", line):
+        return t._("Settings reloaded: {names}.", names=m[1])
+    if m := re.fullmatch(r"Changed but only applied at a restart: (.+)\.", line):
+        return t._("Changed but only applied at a restart: {names}.", names=m[1])
+    if m := re.fullmatch(r"Catalogue reloaded: (\d+) metrics \((.*)\)\.", line):
+        return t.ngettext("Catalogue reloaded: {n} metric ({names}).",
+                          "Catalogue reloaded: {n} metrics ({names}).", int(m[1]),
+                          names=m[2])  # fmt: skip
+    return line
 
 
 def _share(name: str, raw: str, param: detectors.Param, t: Translator) -> str:
