@@ -14,7 +14,7 @@ from bot.chat.language import NAMES
 from bot.core.commands import help_text, span
 from bot.core.formatting import localized, metric_title
 from bot.core.i18n import Translator
-from bot.core.problems import problem_text
+from bot.core.problems import problem_of
 from bot.core.reasons import source_text
 from bot.core.wording import e, late_line
 from bot.service.monitor import Monitor
@@ -110,10 +110,9 @@ async def status(
     lines.append(t._("next check {time} (every {every})",
                      time=f"{next_tick(now, interval).astimezone(zone):%H:%M}",
                      every=span(t, interval)))  # fmt: skip
-    named = source_text(checks.source.describe(), t)
-    source = e(named)
+    source = e(source_text(checks.source.describe(), t))
     if checks.last_error:  # the source named once: its own errors begin with its name
-        error = problem_text(checks.last_error, t).replace(f"{named}: ", "")
+        error = problem_of(checks.source.describe(), checks.last_error, t)
         lines.append(t._("source: {source} — ⚠️ {error}", source=source,
                          error=e(error[:300])))  # fmt: skip
     else:

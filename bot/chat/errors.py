@@ -15,7 +15,7 @@ from bot.chat.reply import why_not_sent
 from bot.chat.resend import ON_THE_WAY
 from bot.core.commands import example, usage
 from bot.core.i18n import Translator, translator
-from bot.core.problems import problem_text
+from bot.core.problems import problem_of
 from bot.core.reasons import source_text
 from bot.core.wording import e
 from bot.service.monitor import Monitor, SourceNotAnswering
@@ -57,8 +57,7 @@ async def on_usage_error(event: ErrorEvent, t: Translator | None = None) -> None
 def source_problem(source: str, problem: str, t: Translator) -> str:
     """'<source>: <problem>' (HTML), both in the chat's words and the source named once: a
     source's own errors begin with its description."""
-    named = source_text(source, t)
-    return f"{e(named)}: {e(problem_text(problem, t).removeprefix(f'{named}: '))}"
+    return f"{e(source_text(source, t))}: {e(problem_of(source, problem, t))}"
 
 
 def not_answering(error: SourceNotAnswering, store: State, zone: ZoneInfo, t: Translator) -> str:

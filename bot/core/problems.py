@@ -19,7 +19,7 @@ from bot.core.formatting import localized
 from bot.core.i18n import Translator
 from bot.core.reasons import source_text
 
-__all__ = ["problem_text"]
+__all__ = ["problem_of", "problem_text"]
 
 Say = Callable[[Translator, re.Match[str]], str]
 
@@ -200,3 +200,12 @@ def problem_text(problem: str, t: Translator) -> str:
             out.append(pieces[i])
             i += 1
     return "; ".join(out)
+
+
+def problem_of(source: str, problem: str, t: Translator) -> str:
+    """`problem` (the error of `source`, its `describe()`) in `t`'s language, for a text that
+    names the source already: the source's own sentences begin with its description, which is
+    not said again."""
+    named = source_text(source, t)
+    said = problem_text(problem, t)
+    return said.replace(f"{named}: ", "") if named else said

@@ -16,7 +16,7 @@ from bot.core.formatting import fmt_value, metric_title
 from bot.core.i18n import Translator, translator
 from bot.core.incidents import Incident
 from bot.core.plan import Digest, Notice, NoticeKind, Open, Remind, Resolve
-from bot.core.problems import problem_text
+from bot.core.problems import problem_of
 from bot.core.reasons import source_text
 from bot.core.report import SeriesResult
 from bot.core.text import CAPTION_LIMIT, cut_html, rendered_length
@@ -158,12 +158,10 @@ def _follows(basis: object) -> bool:
 
 def render_notice(intent: Notice, style: Style) -> Draft:
     t = style.t
-    named = source_text(style.source, t)  # named once: the source's errors begin with it
-    source = e(named)
+    source = e(source_text(style.source, t))
     table = e(intent.table or "")
     if intent.kind is NoticeKind.SOURCE_DOWN:
-        details = problem_text(intent.details, t)
-        details = details.replace(f"{named}: ", "") if named else details
+        details = problem_of(style.source, intent.details, t)  # the source named once
         text = t._("⚠️ Cannot read {source}: {details}\nThose metrics are unknown until it is "
                    "back; no alert is raised or resolved meanwhile.", source=source,
                    details=e(details[:600]))  # fmt: skip
