@@ -347,11 +347,11 @@ async def test_backtest_writes_its_numbers_as_the_chat_does(
         week_ru = await _say(fake, "/backtest views 7", user=USER, language="ru")
     assert re.search(r"\(\d+,\d в день\)", ru) and not re.search(r"\d\.\d", ru), ru
     assert re.search(r"\(\d+\.\d a day\)", en), en
-    assert "(интервалы по 15 минут; отклонение от ожидаемого: 1 — граница ожидаемого " \
-           "диапазона)" in ru  # fmt: skip
+    assert "(интервалы по 15 минут; отклонение: 1 — граница диапазона, меньше 1 — затяжной " \
+           "сдвиг)" in ru  # fmt: skip
     assert re.search(r"</code> \d+ интервал(а|ов)?, отклонение до \d+,\d$", ru, re.M), ru
-    assert "(intervals of 15 minutes; deviation from expected: 1 is the edge of the expected " \
-           "range)" in en  # fmt: skip
+    assert "(intervals of 15 minutes; deviation: 1 is the range's edge, below 1 a lasting " \
+           "shift)" in en  # fmt: skip
     assert re.search(r"</code> \d+ intervals?, deviation up to \d+\.\d$", en, re.M), en
     for said in (ru, en):
         assert not re.search(r"bucket|peak|пик", said), said

@@ -221,12 +221,12 @@ async def backtest(
                  series=t.ngettext("{n} series", "{n} series", len(series)))]  # fmt: skip
     shown = every[-12:]
     if len(shown) < len(every):  # which ones, and what the numbers of each line are
-        lines.append(t._("(the last {n}; intervals of {step}; deviation from expected: 1 is the "
-                         "edge of the expected range)", n=len(shown),
+        lines.append(t._("(the last {n}; intervals of {step}; deviation: 1 is the range's edge, "
+                         "below 1 a lasting shift)", n=len(shown),
                          step=span(t, catalogue.step)))  # fmt: skip
     elif every:
-        lines.append(t._("(intervals of {step}; deviation from expected: 1 is the edge of the "
-                         "expected range)", step=span(t, catalogue.step)))  # fmt: skip
+        lines.append(t._("(intervals of {step}; deviation: 1 is the range's edge, below 1 a "
+                         "lasting shift)", step=span(t, catalogue.step)))  # fmt: skip
     for a in shown:
         peak = t._("no data") if a.peak == float("inf") else t._(
             "deviation up to {peak}", peak=as_written(f"{a.peak:.1f}", t))
