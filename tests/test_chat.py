@@ -187,6 +187,29 @@ async def test_a_member_acks_the_edit_keeps_the_keyboard_and_escapes_the_name(
     assert len(asked) == 1 and asked[0].data["user_id"] == str(MEMBER)
 
 
+async def test_an_ack_whose_edit_was_lost_is_shown_when_pressed_again(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """The Ack is saved but its edit never lands (Telegram refused it; as well the bot killed
+    while the edit was on the wire): the alert still offers Ack. The next press answers
+    "Already so." and now shows the state on the message, instead of leaving it wrong until
+    the incident changes again; an edit that changes nothing is no error in the log."""
+    fake.set_member(ALERTS, MEMBER)
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake):
+        alert = await _alert(fake)
+        ack = _button(alert, Action.ACK)
+        fake.fail_next("editMessageCaption", 400, "Bad Request: message can't be edited")
+        query = await fake.press(ack, user=MEMBER, message=alert)
+        assert "Acknowledged" in await _answer(fake, query)
+        await fake.wait_for(lambda c: c.method == "editMessageCaption!400")
+        query = await fake.press(ack, user=MEMBER, message=alert)
+        assert "Already so" in await _answer(fake, query)
+        edit = (await fake.wait_for(lambda c: c.method == "editMessageCaption" and c.data.get(
+            "message_id") == str(alert.message_id)))[0]  # fmt: skip
+    assert render_html(edit.data["caption"]).startswith("👀 acknowledged by ")
+
+
 async def test_a_failing_get_chat_member_refuses_politely(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:

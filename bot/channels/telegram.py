@@ -35,14 +35,14 @@ from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboar
 from bot.channels.base import Gone, Message, Outcome, RateLimited, Rejected, RetryAfter, Sent
 from bot.core.buttons import Button
 
-__all__ = ["STILL_THERE_RETRY", "TelegramChannel", "keyboard"]
+__all__ = ["NOT_MODIFIED", "STILL_THERE_RETRY", "TelegramChannel", "keyboard"]
 
 log = logging.getLogger(__name__)
 
 STILL_THERE_RETRY = 60.0  # a 403 while getChat still answers: a passing state, try again later
 _GONE_WORDS = ("chat not found", "bot was kicked", "bot was blocked", "user is deactivated",
                "bot is not a member", "group chat was deactivated")  # fmt: skip
-_NOT_MODIFIED = "message is not modified"
+NOT_MODIFIED = "message is not modified"
 
 
 def keyboard(buttons: tuple[tuple[Button, ...], ...]) -> InlineKeyboardMarkup | None:
@@ -97,7 +97,7 @@ class TelegramChannel:
                     reply_markup=markup,
                 )
         except TelegramBadRequest as exc:
-            if _NOT_MODIFIED in exc.message.lower():
+            if NOT_MODIFIED in exc.message.lower():
                 return Sent(message_id)  # it already shows exactly this
             return await self._outcome(exc, message.chat_id)
         except Exception as exc:  # every transport error is an outcome

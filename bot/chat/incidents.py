@@ -71,8 +71,9 @@ async def mark(
     if action in (Action.ACK, Action.UNACK) and not incident.is_open:
         return Reply(t._("That incident is over."))
     updated = _changed(action, incident, query.from_user.full_name)
-    if updated == incident:
-        return Reply(t._("Already so."))
-    store.incidents.save(updated)
     bot = query.bot
+    if updated == incident:  # shown again: its edit may never have landed (refused, a kill)
+        return Reply(t._("Already so."),
+                     then=lambda: refresh(bot, store, settings, incident, clock()))  # fmt: skip
+    store.incidents.save(updated)
     return Reply(t._(DONE[action]), then=lambda: refresh(bot, store, settings, updated, clock()))

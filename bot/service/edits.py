@@ -10,10 +10,11 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from aiogram import Bot
-from aiogram.exceptions import AiogramError, TelegramAPIError
+from aiogram.exceptions import AiogramError, TelegramAPIError, TelegramBadRequest
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.channels.base import Channel, Message, Sent
+from bot.channels.telegram import NOT_MODIFIED
 from bot.core.buttons import Button, alert_buttons, relabel
 from bot.core.i18n import Translator, translator
 from bot.core.incidents import Incident
@@ -159,6 +160,8 @@ async def _edit_telegram(bot: Bot, shown: ShownIn, body: str, buttons: Keyboard 
             await bot.edit_message_text(text=body, chat_id=chat, message_id=message_id,
                                         reply_markup=keyboard)  # fmt: skip
     except AiogramError as exc:
+        if isinstance(exc, TelegramBadRequest) and NOT_MODIFIED in exc.message.lower():
+            return True  # it shows this already
         # an undecodable answer (a proxy's page) may echo the request URL, token included
         why = exc if isinstance(exc, TelegramAPIError) else type(exc).__name__
         log.warning("could not update message %s in %s: %s", message_id, chat, why)
