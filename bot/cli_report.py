@@ -73,15 +73,16 @@ def _sided(head: str, reason: str) -> str:
             if echo:
                 return f"shift {way}, {echo[2]} of {echo[1]} outside"
             return f"sustained shift {way}"
+        # The table's column reads "expected range": "band" is the reason's word for it.
         if head.startswith(f"{side} the band, but only"):
-            return _cut(f"{side} band, {head.split('only ')[1]}")
+            return _cut(f"{side} range, only {head.split('only ')[1]}")
         if head.startswith(f"{side} the band, but the change is below"):
-            return f"{side} band, change too small"
+            return f"{side} range, change too small"
         if head.startswith(f"{side} the band for "):
-            counts = re.search(r"for (\d+) buckets?; waiting for \d+ of (\d+)", reason)
-            if counts:
-                return f"{side} band, {counts[1]} of {counts[2]} needed"
-            return _cut(f"{side} band, {head.split(' for ', 1)[1]}")
+            counts = re.search(r"for (\d+) buckets?; waiting for (\d+) of (\d+)", reason)
+            if counts:  # "1 of 2 needed in 3": so far, of the rule's 2 of the last 3
+                return f"{side} range, {counts[1]} of {counts[2]} needed in {counts[3]}"
+            return _cut(f"{side} range, {head.split(' for ', 1)[1]}")
     return ""
 
 

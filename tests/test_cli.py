@@ -299,8 +299,9 @@ def test_charts_into_a_file_exits_2_before_the_check(tmp_path: Path) -> None:
 
 
 def test_the_reason_column_says_how_many_buckets_a_rule_waits_for() -> None:
-    """A band crossed for fewer buckets than the rule needs reads "above band, 1 of 3 needed",
-    not the start of the reason cut off."""
+    """A range crossed for fewer buckets than the rule needs reads "above range, 1 of 2 needed
+    in 3" (so far, of the rule's 2 of the last 3), not the start of the reason cut off, nor
+    "1 of 3 needed", which took the window for what the rule needs."""
     from types import SimpleNamespace
 
     from bot.cli_report import short_reason
@@ -308,7 +309,16 @@ def test_the_reason_column_says_how_many_buckets_a_rule_waits_for() -> None:
     reason = ("above the band for 1 bucket; waiting for 2 of 3; range from the last hours only "
               "(too little history for a seasonal one)")  # fmt: skip
     result = SimpleNamespace(verdict=SimpleNamespace(reason=reason))
-    assert short_reason(result) == "above band, 1 of 3 needed"
+    assert short_reason(result) == "above range, 1 of 2 needed in 3"
+    fine = SimpleNamespace(verdict=SimpleNamespace(
+        reason="below the band for 12 buckets; waiting for 30 of 45"))  # fmt: skip
+    assert short_reason(fine) == "below range, 12 of 30 needed in 45"
+    small = SimpleNamespace(verdict=SimpleNamespace(
+        reason="below the band, but the change is below the minimum effect (3.00, less than 20.0)"))
+    assert short_reason(small) == "below range, change too small"
+    one_way = SimpleNamespace(verdict=SimpleNamespace(
+        reason="above the band, but only down moves alert"))  # fmt: skip
+    assert short_reason(one_way) == "above range, only down moves alert"
 
 
 def test_the_reason_column_tells_a_shift_just_after_an_incident_from_one_building_up() -> None:
