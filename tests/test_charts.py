@@ -218,7 +218,7 @@ class Named(Metric):
 
 
 def test_russian_charts_write_numbers_and_names_the_russian_way() -> None:
-    """A Russian chart writes numbers as the captions do (1 234, −29,6%) in its title, beside
+    """A Russian chart writes numbers as the captions do (1 234, -29,6%) in its title, beside
     the last point and on the y axis, heads the chart with the metric's Russian title, and puts
     a unit with no translation next to the interval without Russian words glued to it."""
     series, band, verdict = synthetic()
@@ -228,7 +228,7 @@ def test_russian_charts_write_numbers_and_names_the_russian_way() -> None:
     title = texts_of(fig)[0]
     value = fmt_value(metric, verdict.value, ru)
     assert title.startswith(f"Просмотры: {value}, ") and "\u00a0" in value
-    assert verdict.deviation is not None and title.endswith(f"(−{-verdict.deviation:.1%})"
+    assert verdict.deviation is not None and title.endswith(f"(-{-verdict.deviation:.1%})"
                                                             .replace(".", ","))  # fmt: skip
     ticks = [label.get_text() for label in fig.axes[0].get_yticklabels()]
     assert any("\u00a0" in tick for tick in ticks) and not any("," in tick for tick in ticks)
@@ -298,7 +298,7 @@ def test_short_titles_are_untouched() -> None:
     title = fig.texts[0].get_text()
     assert "…" not in title
     assert title.startswith("Views · os=iOS: ")
-    assert f"vs expected {verdict.expected:,.0f} (−" in title
+    assert f"vs expected {verdict.expected:,.0f} (-" in title
 
 
 def test_too_little_history_draws_without_a_range() -> None:

@@ -60,10 +60,12 @@ def fmt_value(metric: Metric, value: float | None, t: Translator | None = None, 
 
 
 def fmt_pct(share: float | None, t: Translator | None = None) -> str:
-    """A signed change, e.g. +12.3% (ru: +12,3%); empty when unknown."""
+    """A signed change, e.g. +12.3% or -33.2% (ru: -33,2%), the one way every text and chart
+    writes it; "0.0%" when it rounds to nothing (no "-0.0%"); empty when unknown."""
     if share is None or not math.isfinite(share):
         return ""
-    return localized(f"{share:+.1%}", t)
+    text = f"{share:+.1%}"
+    return localized(text[1:] if float(text[:-1]) == 0 else text, t)
 
 
 def percent_of(share: float, t: Translator | None = None) -> str:

@@ -26,7 +26,7 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 from matplotlib.ticker import FuncFormatter
 
-from bot.core.formatting import fmt_value
+from bot.core.formatting import fmt_pct, fmt_value
 from bot.core.i18n import Translator, translator
 from bot.core.reasons import reason_text
 from bot.service.charts_text import (
@@ -39,7 +39,6 @@ from bot.service.charts_text import (
     hour_locator,
     name_of,
     number,
-    signed_pct,
     y_label,
 )
 from detectors import Status, Verdict, outside_since
@@ -180,7 +179,7 @@ def draw_chart(  # noqa: PLR0915 - one picture, drawn top to bottom, reads best 
         ax.scatter([at(end)], [verdict.value], s=90, zorder=6, facecolors="none",
                    edgecolors=marker, linewidths=2)  # fmt: skip
         if verdict.deviation is not None:
-            label = ax.annotate(signed_pct(verdict.deviation, t), (at(end), verdict.value),
+            label = ax.annotate(fmt_pct(verdict.deviation, t), (at(end), verdict.value),
                                 xytext=(9, 0), textcoords="offset points", va="center",
                                 fontsize=10, fontweight="bold", color=marker,
                                 annotation_clip=False)  # fmt: skip
@@ -199,7 +198,7 @@ def draw_chart(  # noqa: PLR0915 - one picture, drawn top to bottom, reads best 
         numbers = t._("{value} vs expected {expected}", value=numbers,
                       expected=fmt_value(metric, verdict.expected, t))  # fmt: skip
     if verdict.deviation is not None:
-        numbers += f" ({signed_pct(verdict.deviation, t)})"
+        numbers += f" ({fmt_pct(verdict.deviation, t)})"
     head = [name_of(metric, t)] + ([] if where.is_total else [f"{where.dim}={where.value}"])
     fit(fig, 0.085, 0.955, head, numbers, sep=": ", fontsize=12.5, fontweight="bold", va="top")
     parts = [(words, words) for words in [_state(verdict, t)]]

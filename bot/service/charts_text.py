@@ -19,7 +19,7 @@ from bot.core.i18n import Translator
 from queries.catalogue import Kind, Metric
 
 __all__ = ["DayTicks", "day_of", "deviation_words", "duration", "fit", "fit_lines", "hour_locator",
-           "name_of", "number", "signed_pct", "unit_of", "y_label"]  # fmt: skip
+           "name_of", "number", "unit_of", "y_label"]  # fmt: skip
 
 ELLIPSIS = "…"
 SHORTEST = 12  # characters a shortened metric title keeps before the slice is shortened too
@@ -27,8 +27,8 @@ SHORTEST = 12  # characters a shortened metric title keeps before the slice is s
 
 def number(text: str, t: Translator | None) -> str:
     """A number written the English way ('1,234.5', '-3%') as the chart's language writes it
-    ('1 234,5'), with a real minus sign."""
-    return localized(text, t).replace("-", "−")
+    ('1 234,5'), with the minus the chat's texts write."""
+    return localized(text, t)
 
 
 def name_of(metric: Metric, t: Translator) -> str:
@@ -133,11 +133,6 @@ def y_label(metric: Metric, step: timedelta, t: Translator) -> str:
     if not translated:  # a unit as written, in no known language: no words glued to it
         return f"{unit} / {step_words(step, t)}"
     return t._("{unit} per {step}", unit=unit, step=step_words(step, t))
-
-
-def signed_pct(share: float, t: Translator | None = None) -> str:
-    """+12.5% / −32.4% (ru: −32,4%), with a real minus sign."""
-    return number(f"{share:+.1%}", t)
 
 
 def deviation_words(value: float | None, lower: float | None, upper: float | None,
