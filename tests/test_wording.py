@@ -1,4 +1,4 @@
-"""How the alert texts write a change."""
+"""How the alert texts write a change: its sign, and the order of the slices that moved."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from bot.core.i18n import translator
-from bot.core.plan import Open
-from bot.core.render import Style, render_open
+from bot.core.plan import Digest, Open
+from bot.core.render import Style, render_digest, render_open
 from bot.core.report import SeriesResult
 from bot.core.text import plain
 from bot.core.wording import check_summary, metric_caption
@@ -54,3 +54,31 @@ def test_a_change_that_rounds_to_nothing_has_no_sign_and_every_text_writes_minus
         ]
         for text in texts:
             assert said in plain(text) and "\u2212" not in text, (lang, text)
+
+
+def test_an_alert_lists_the_slices_that_moved_largest_move_first() -> None:
+    """The alert and the digest list the slices that moved by the size of their move, as the
+    percentages they show read (-60%, -45%, +30%, -20%), not by the detector's score: a quiet
+    slice's -60% comes before a busy one's -20% however many half-widths each is out."""
+    total = moved(Slice(), 70.0, 100.0, -4.0)
+    slices = [moved(Slice("os", "Android"), 80.0, 100.0, -9.0),
+              moved(Slice("country", "Cyprus"), 40.0, 100.0, -1.5),
+              moved(Slice("source", "ads"), 130.0, 100.0, 2.0),
+              moved(Slice("country", "Chad"), 55.0, 100.0, -1.2)]  # fmt: skip
+    intents = planned(report(total, *slices))
+    head = intents[0]
+    assert isinstance(head, Open)
+    saved = dataclasses.replace(head.incident, id=1, alert_id=2)
+    text = plain(render_open(head, saved, STYLE).text)
+    line = next(x for x in text.splitlines() if x.startswith("slices that moved: "))
+    assert line == ("slices that moved: country=Cyprus -60.0%, country=Chad -45.0%, "
+                    "source=ads +30.0%, os=Android -20.0%"), line
+    others = [result(m, status=Status.ANOMALY, value=50.0)
+              for m in ("likes", "feed_users", "messages")]  # a digest: four metrics at once
+    digest = planned(report(total, *slices, *others))[0]
+    assert isinstance(digest, Digest)
+    saved_all = {o.incident.metric: dataclasses.replace(o.incident, id=n + 1, alert_id=n + 10)
+                 for n, o in enumerate(digest.opens)}  # fmt: skip
+    said = plain(render_digest(digest, saved_all, STYLE).text)
+    assert ("(country=Cyprus -60.0%, country=Chad -45.0%, source=ads +30.0%, os=Android "
+            "-20.0%)") in said, said

@@ -71,9 +71,16 @@ def _deviation(result: SeriesResult, t: Translator | None = None) -> str:
     return fmt_pct(result.verdict.deviation, t)
 
 
+def _move(result: SeriesResult) -> float:
+    """How far a series moved, as its percentage reads; no data (no percentage) the farthest."""
+    deviation = result.verdict.deviation
+    return math.inf if deviation is None else abs(deviation)
+
+
 def _moved(related: Sequence[SeriesResult], t: Translator | None = None) -> str:
-    parts = [f"{e(r.slice.label())} {_deviation(r, t)}" for r in related[:4]]
-    return ", ".join(parts)
+    """The four slices that moved the most, largest move first."""
+    ranked = sorted(related, key=_move, reverse=True)
+    return ", ".join(f"{e(r.slice.label())} {_deviation(r, t)}" for r in ranked[:4])
 
 
 def _is_url(text: str) -> bool:
