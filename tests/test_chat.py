@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiogram import Dispatcher, Router
@@ -370,19 +371,45 @@ async def test_backtest_writes_its_numbers_as_the_chat_does(
         week_ru = await _say(fake, "/backtest views 7", user=USER, language="ru")
     assert re.search(r"\(\d+,\d в день\)", ru) and not re.search(r"\d\.\d", ru), ru
     assert re.search(r"\(\d+\.\d a day\)", en), en
-    assert "(интервалы по 15 минут; отклонение: 1 — граница диапазона, меньше 1 — затяжной " \
-           "сдвиг)" in ru  # fmt: skip
+    assert "(время по UTC; интервалы по 15 минут; отклонение: 1 — граница диапазона, меньше 1 " \
+           "— затяжной сдвиг)" in ru  # fmt: skip
     assert re.search(r"</code> \d+ интервал(а|ов)?, отклонение до \d+,\d$", ru, re.M), ru
-    assert "(intervals of 15 minutes; deviation: 1 is the range's edge, below 1 a lasting " \
-           "shift)" in en  # fmt: skip
+    assert "(times in UTC; intervals of 15 minutes; deviation: 1 is the range's edge, below 1 " \
+           "a lasting shift)" in en  # fmt: skip
     assert re.search(r"</code> \d+ intervals?, deviation up to \d+\.\d$", en, re.M), en
     for said in (ru, en):
         assert not re.search(r"bucket|peak|пик", said), said
     assert week[0].method == "sendPhoto" and week[0].text.count("</code>") == 12  # a caption
     alerts = int(re.search(r"raised <b>(\d+)</b> alerts", week[0].text)[1])  # type: ignore[index]
-    assert alerts > 12 and "(the last 12; intervals of 15 minutes;" in week[0].text, week[0].text
+    assert alerts > 12, week[0].text
+    assert "(the last 12; times in UTC; intervals of 15 minutes;" in week[0].text, week[0].text
     assert week_ru[0].method == "sendPhoto" and week_ru[0].text.count("</code>") == 12
-    assert "(последние 12; интервалы по 15 минут;" in week_ru[0].text, week_ru[0].text
+    assert "(последние 12; время по UTC; интервалы по 15 минут;" in week_ru[0].text, week_ru[0].text
+
+
+async def test_backtest_and_history_say_the_zone_of_their_times(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """/backtest and /history list times in TIMEZONE and say which zone they are in, as /metric
+    and the alerts name it, in either language."""
+    path = tmp_path / "s.db"
+    state = State(path)
+    try:
+        state.journal.record_alert("views", "total", END, reason="below the expected range",
+                                   numbers=(50.0, 100.0, 90.0, 110.0, -5.0), now=END)
+    finally:
+        state.close()
+    settings = settings_for(fake.url, embedded_spec, path, timezone="Asia/Tokyo")
+    async with running(settings, fake, schedule=False):
+        en = (await _say(fake, "/backtest views 2", user=USER))[0].text
+        ru = (await _say(fake, "/backtest views 2", user=MEMBER, language="ru"))[0].text
+        history = (await _say(fake, "/history", user=USER))[0].text
+        history_ru = (await _say(fake, "/history", user=MEMBER, language="ru"))[0].text
+    assert "(times in Asia/Tokyo; intervals of 15 minutes;" in en, en
+    assert "(время по Asia/Tokyo; интервалы по 15 минут;" in ru, ru
+    tokyo = f"{END.astimezone(ZoneInfo('Asia/Tokyo')):%m-%d %H:%M}"
+    for said, zone in ((history, "(times in Asia/Tokyo)"), (history_ru, "(время по Asia/Tokyo)")):
+        assert zone in said.splitlines()[0] and f"{tokyo} <code>views</code>" in said, said
 
 
 async def test_history_names_a_total_by_its_metric_alone(

@@ -185,7 +185,8 @@ async def history(
     if not rows:
         await message.answer(t._("No alerts yet."))
         return
-    lines = [t.ngettext("<b>The last alert</b>", "<b>Last {n} alerts</b>", len(rows))]
+    lines = [t.ngettext("<b>The last alert</b>", "<b>Last {n} alerts</b>", len(rows)) + " "
+             + t._("(times in {zone})", zone=e(zone.key))]
     for row in rows:
         when = row.bucket.astimezone(zone)
         # A metric's total is the metric, as /check and /backtest name it (and /metric takes).
@@ -221,12 +222,13 @@ async def backtest(
                  series=t.ngettext("{n} series", "{n} series", len(series)))]  # fmt: skip
     shown = every[-12:]
     if len(shown) < len(every):  # which ones, and what the numbers of each line are
-        lines.append(t._("(the last {n}; intervals of {step}; deviation: 1 is the range's edge, "
-                         "below 1 a lasting shift)", n=len(shown),
-                         step=span(t, catalogue.step)))  # fmt: skip
+        lines.append(t._("(the last {n}; times in {zone}; intervals of {step}; deviation: 1 is "
+                         "the range's edge, below 1 a lasting shift)", n=len(shown),
+                         zone=e(zone.key), step=span(t, catalogue.step)))  # fmt: skip
     elif every:
-        lines.append(t._("(intervals of {step}; deviation: 1 is the range's edge, below 1 a "
-                         "lasting shift)", step=span(t, catalogue.step)))  # fmt: skip
+        lines.append(t._("(times in {zone}; intervals of {step}; deviation: 1 is the range's "
+                         "edge, below 1 a lasting shift)", zone=e(zone.key),
+                         step=span(t, catalogue.step)))  # fmt: skip
     for a in shown:
         peak = t._("no data") if a.peak == float("inf") else t._(
             "deviation up to {peak}", peak=as_written(f"{a.peak:.1f}", t))
