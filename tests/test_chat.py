@@ -835,7 +835,8 @@ async def test_a_russian_client_gets_russian_help_status_and_menu(
     """A private chat from a Telegram client in Russian gets /help and /status in Russian
     (without choosing anything) and keeps Russian once it subscribes (its alerts come without
     a message to take the language from); an English client gets English; the menu is also
-    set for Russian clients, in Russian."""
+    set for Russian clients, in Russian. A Russian sentence names its language in lower case
+    ("язык: русский"); the button keeps the name as a label ("Русский")."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
     async with running(settings, fake, schedule=False) as monitor:
         help_ru = (await _say(fake, "/help", user=USER, language="ru-RU"))[0].text
@@ -845,11 +846,14 @@ async def test_a_russian_client_gets_russian_help_status_and_menu(
         assert monitor.state.languages.of_chat(USER) is None
         subscribed = (await _say(fake, "/subscribe views", user=USER, language="ru"))[0].text
         kept = monitor.state.languages.of_chat(USER)
+        lang_ru = (await _say(fake, "/lang", user=USER, language="ru"))[0]
     assert "Теперь этот чат получает оповещения по <code>views</code>" in subscribed
     assert kept == "ru"
     assert "проверяет" in help_ru and "раз в 15 минут" in help_ru and "/lang [en|ru]" in help_ru
     assert "<b>Состояние</b>" in status_ru and "следующая проверка" in status_ru
-    assert "язык: Русский" in status_ru and "не получает оповещений" in status_ru
+    assert "язык: русский" in status_ru and "не получает оповещений" in status_ru
+    assert "Язык этого чата: русский." in lang_ru.text, lang_ru.text
+    assert [b["text"] for b in lang_ru.buttons] == ["English", "Русский"]
     assert "встроенная база в " in status_ru and "embedded database" not in status_ru
     assert "watches" in help_en and "every 15 minutes" in help_en and "проверяет" not in help_en
     russian = [m for m in menus if m.data.get("language_code") == "ru"]

@@ -10,7 +10,7 @@ from aiogram.filters import Command, CommandStart
 from aiogram.types import Message
 
 from bot.chat.guard import stopped_text
-from bot.chat.language import NAMES
+from bot.chat.language import IN_A_SENTENCE
 from bot.core.commands import help_text, span
 from bot.core.formatting import localized, metric_title
 from bot.core.i18n import Translator
@@ -140,7 +140,7 @@ async def status(
         if muted:
             lines.append(t._("muted: {mutes}", mutes=", ".join(muted)))
         lines.append(_gets(message, store, settings, t))
-    lines.append(t._("language: {language} (/lang to change)", language=NAMES[t.lang]))
+    lines.append(t._("language: {language} (/lang to change)", language=IN_A_SENTENCE[t.lang]))
     await message.answer("\n".join(lines))
 
 

@@ -33,11 +33,13 @@ from bot.core.i18n import LANGUAGES, Translator, language_of, translator
 from bot.settings import Settings
 from bot.state import State, StoreError
 
-__all__ = ["ChatLanguage", "build", "chat_language", "default_language"]
+__all__ = ["IN_A_SENTENCE", "ChatLanguage", "build", "chat_language", "default_language"]
 
 log = logging.getLogger(__name__)
 
-NAMES = {"en": "English", "ru": "Русский"}
+NAMES = {"en": "English", "ru": "Русский"}  # on its own: a button's label
+# Inside a sentence of its own language: Russian writes a language's name in lower case there.
+IN_A_SENTENCE = {"en": "English", "ru": "русский"}
 PREFIX = "lang:"
 GROUP_ADMINS = frozenset({"administrator", "creator"})
 
@@ -116,7 +118,8 @@ async def _choose(
                           "its language.")  # fmt: skip
     store.languages.set(chat.id, lang, user.id, clock())
     now = translator(lang)
-    return True, now._("Done: I speak {language} in this chat now.", language=NAMES[lang])
+    return True, now._("Done: I speak {language} in this chat now.",
+                        language=IN_A_SENTENCE[lang])  # fmt: skip
 
 
 async def lang(
@@ -127,7 +130,7 @@ async def lang(
     if len(args) > 1 or (args and args[0].lower() not in LANGUAGES):
         raise UsageError(t._("Say which language: en or ru."), "lang")
     if not args:
-        text = (t._("This chat's language: {language}.", language=NAMES[t.lang]) + "\n"
+        text = (t._("This chat's language: {language}.", language=IN_A_SENTENCE[t.lang]) + "\n"
                 + t._("To change it, press a button or send /lang en or /lang ru (in a group: "
                       "its administrators)."))  # fmt: skip
         await message.answer(text, reply_markup=_keyboard())
