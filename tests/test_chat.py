@@ -1051,7 +1051,7 @@ async def test_thresholds_show_defaults_names_and_the_full_list_one_tap_away(
     the knobs tuned first in plain words with values and defaults, who changed one by name,
     and a button to every parameter; the button and `/thresholds views all` list them all,
     in English and Russian (the metric by its title in each), each message within Telegram's
-    limit."""
+    limit; a direction reads "both (rises and drops)", not "both (both ways)"."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
     async with running(settings, fake, schedule=False) as monitor:
         names = list(monitor.params(monitor.catalogue.metrics["views"]))
@@ -1079,9 +1079,13 @@ async def test_thresholds_show_defaults_names_and_the_full_list_one_tap_away(
     assert "После метрики можно написать только all (все параметры), а не 'всё'." in wrong_ru
     assert "One metric at a time" in many, many
     assert "k=—" not in overview
-    assert "<code>likes</code>: seasonal, k = 3.25, both ways — catalogue settings" in overview
-    assert "<code>views</code>: seasonal, k = 4, both ways — changed: k = 4 by User1" in overview, (
+    assert "<code>likes</code>: seasonal, k = 3.25, rises and drops — catalogue settings" in (
         overview)  # fmt: skip
+    assert "<code>views</code>: seasonal, k = 4, rises and drops — changed: k = 4 by User1" in (
+        overview), overview  # fmt: skip
+    # The value's explanation does not say the value again ("both (both ways)").
+    assert "<code>direction</code> = <b>both (rises and drops)</b>" in short.text, short.text
+    assert "<code>direction</code> = <b>both (рост и падение)</b>" in short_ru, short_ru
     assert "Sensitivity</b> <code>k</code> = <b>4</b> (set by User1 " in short.text
     assert "default 3.25" in short.text and "Which moves alert" in short.text
     assert "<code>min_rel_change</code> = <b>0.1</b> (default)" in short.text

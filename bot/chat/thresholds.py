@@ -52,7 +52,7 @@ KNOBS: tuple[tuple[str, str, str], ...] = (
                                               "and hourly ones)")),
     ("days", _("History"), _("days of history the expected value is built from")),
 )
-DIRECTIONS = {"both": _("both ways"), "up": _("rises only"), "down": _("drops only")}
+DIRECTIONS = {"both": _("rises and drops"), "up": _("rises only"), "down": _("drops only")}
 
 # Parameters whose value is a share (0.1 = 10%); /set takes them as a percentage too (5%). For
 # SHARES a bare number above 1 is refused (min_rel_change 5 meant 5%; 500% is written so).
