@@ -412,6 +412,37 @@ async def test_backtest_and_history_say_the_zone_of_their_times(
         assert zone in said.splitlines()[0] and f"{tokyo} <code>views</code>" in said, said
 
 
+async def test_history_counts_its_alerts_in_the_languages_plural_forms(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """/history's header takes the form of its number: "Последнее оповещение", "Последние 2
+    оповещения", "5 оповещений", "21 оповещение" (not "Последние оповещения (1)"); English
+    "The last alert", "Last 2 alerts"."""
+    path = tmp_path / "s.db"
+    state = State(path)
+    try:
+        for n in range(21):
+            state.journal.record_alert("views", "total", END - timedelta(minutes=15 * n),
+                                       reason="below the expected range",
+                                       numbers=(50.0, 100.0, 90.0, 110.0, -5.0), now=END)
+    finally:
+        state.close()
+    settings = settings_for(fake.url, embedded_spec, path)
+    heads = {}
+    async with running(settings, fake, schedule=False):
+        for n in (1, 2, 5, 21):
+            said = (await _say(fake, f"/history {n}", user=MEMBER, language="ru"))[0].text
+            heads[n] = said.splitlines()[0]
+        english = [(await _say(fake, f"/history {n}", user=USER))[0].text.splitlines()[0]
+                   for n in (1, 2)]  # fmt: skip
+    assert heads == {1: "<b>Последнее оповещение</b> (время по UTC)",
+                     2: "<b>Последние 2 оповещения</b> (время по UTC)",
+                     5: "<b>Последние 5 оповещений</b> (время по UTC)",
+                     21: "<b>Последние 21 оповещение</b> (время по UTC)"}, heads  # fmt: skip
+    assert english == ["<b>The last alert</b> (times in UTC)",
+                       "<b>Last 2 alerts</b> (times in UTC)"], english  # fmt: skip
+
+
 async def test_history_names_a_total_by_its_metric_alone(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:

@@ -185,8 +185,10 @@ async def history(
     if not rows:
         await message.answer(t._("No alerts yet."))
         return
-    lines = [t.ngettext("<b>The last alert</b>", "<b>Last {n} alerts</b>", len(rows)) + " "
-             + t._("(times in {zone})", zone=e(zone.key))]
+    # One alert is "the last", with no number (ru "Последнее"): not the form of 21 (ru "21").
+    head = (t._("<b>The last alert</b>") if len(rows) == 1
+            else t.ngettext("<b>Last {n} alert</b>", "<b>Last {n} alerts</b>", len(rows)))
+    lines = [f"{head} " + t._("(times in {zone})", zone=e(zone.key))]
     for row in rows:
         when = row.bucket.astimezone(zone)
         # A metric's total is the metric, as /check and /backtest name it (and /metric takes).
