@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -321,6 +323,39 @@ def test_the_reason_column_says_how_many_buckets_a_rule_waits_for() -> None:
     assert short_reason(one_way) == "above range, only down moves alert"
 
 
+def test_backtest_counts_in_words_and_says_deviation_as_the_chat_does() -> None:
+    """`alertbot backtest` writes "1 bucket" / "3 buckets" (no "bucket(s)") and each alert's
+    largest deviation as /backtest says it, "deviation up to 2.7" (no "peak"); the chat's
+    feedback is counted in words too."""
+    import pandas as pd
+
+    from bot.core.formatting import report_backtest
+    from bot.service.backtesting import Backtest, Feedback
+    from detectors.backtest import Alert, Label, SeriesKey, score
+
+    step = timedelta(minutes=15)
+    t = pd.Timestamp("2026-11-27", tz="UTC")
+    ios, total = SeriesKey("views", "os", "iOS"), SeriesKey("views")
+    alerts = {ios: [Alert(ios, t + 4 * step, t + 6 * step, 2.74, 3)],
+              total: [Alert(total, t + 40 * step, t + 40 * step, 1.2, 1)]}  # fmt: skip
+    caught = Label("drop", "slice_drop", t + 4 * step, t + 8 * step, ("views",), {"os": "iOS"},
+                   -0.5)  # fmt: skip
+    marked = Label("chat-7", "false_alarm", t + 39 * step, t + 41 * step, ("views",))
+    result = Backtest(alerts, score(alerts, [caught], start=t, end=t + timedelta(days=1),
+                                    step=step), [caught], t.to_pydatetime(),
+                      (t + timedelta(days=1)).to_pydatetime(), 2,
+                      Feedback([caught], [marked]))  # fmt: skip
+    text = report_backtest(result, ZoneInfo("UTC"), step)
+    assert "(s)" not in text and "peak" not in text, text
+    assert "2 alerts (2.0 a day)" in text and "against 1 known incident:" in text, text
+    assert "time to detect: median 1 bucket, 100% within 2 buckets (30 min)" in text, text
+    assert re.search(r"11-27 01:00   3 buckets  views os=iOS +deviation up to 2\.7  \[drop\]",
+                     text), text  # fmt: skip
+    assert re.search(r"11-27 10:00   1 bucket   views +deviation up to 1\.2  \[no known", text)
+    assert "chat feedback: 1 incident acknowledged, 1 marked false alarm (1 in this span)" in text
+    assert "\nthese settings would raise 1 of them again: chat-7" in text, text
+
+
 def test_the_reason_column_tells_a_shift_just_after_an_incident_from_one_building_up() -> None:
     """A bucket back inside its range whose window still holds an incident's last buckets
     reads "shift down, 2 of 3 outside"; one that no bucket shows, "sustained shift down"."""
@@ -509,8 +544,8 @@ def test_false_alarms_marked_in_the_chat_feed_backtest_and_tune(
     assert again["feedback"] == {"acknowledged": 1, "false_alarms": 1,
                                  "false_alarms_raised_again": [f"chat-{marked.id}"]}  # fmt: skip
     text = alertbot("backtest", "--days", "2", "--metric", "views", env=env)
-    assert "chat feedback: 1 incident(s) acknowledged, 1 marked false alarm" in text.stdout
-    assert f"would raise 1 of those 1 false alarm(s) again: chat-{marked.id}" in text.stdout
+    assert "chat feedback: 1 incident acknowledged, 1 marked false alarm" in text.stdout
+    assert f"would raise 1 of them again: chat-{marked.id}" in text.stdout
     tuned = alertbot("tune", "--days", "2", "--metric", "views", "--target-false-per-week",
                      "1000", env=env)  # fmt: skip
     assert tuned.returncode == 0, tuned.stderr

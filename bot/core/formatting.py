@@ -108,6 +108,17 @@ def report_json(report: Any) -> str:
     return json.dumps(doc, indent=2, ensure_ascii=False)
 
 
+def _noun(n: float, noun: str) -> str:
+    """The noun's form after the number `n` as written whole: 'bucket' after 1, else 'buckets'
+    (English: the CLI's reports)."""
+    return noun if f"{n:.0f}" == "1" else f"{noun}s"
+
+
+def _count(n: float, noun: str) -> str:
+    """'1 bucket', '3 buckets'."""
+    return f"{n:.0f} {_noun(n, noun)}"
+
+
 def _pct(x: float | None) -> str:
     return "—" if x is None else f"{x:.0%}"
 
@@ -130,7 +141,7 @@ def report_backtest(result: Any, zone: ZoneInfo, step: timedelta | None = None) 
         f"backtest {start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} {zone.key}: {result.series} "
         "series replayed as the live check would have run"
         + (f", every {_span(step)}" if step is not None else ", bucket by bucket"),
-        f"{total} alerts ({total / days:.1f} a day)",
+        f"{_count(total, 'alert')} ({total / days:.1f} a day)",
         "",
         "alerts per metric:",
     ]
@@ -143,13 +154,14 @@ def report_backtest(result: Any, zone: ZoneInfo, step: timedelta | None = None) 
     if sc is not None:
         detect = "—"
         if sc.ttd:
-            detect = f"median {sc.median_ttd:.0f} bucket(s), {sc.within(2):.0%} within 2 buckets"
+            detect = (f"median {_count(sc.median_ttd, 'bucket')}, {sc.within(2):.0%} within 2 "
+                      "buckets")  # fmt: skip
             if step is not None:
                 detect += f" ({_span(2 * step)})"
         lines += [
             "",
-            f"against {sc.incidents} known incidents: precision {_pct(sc.precision)}, recall "
-            f"{_pct(sc.recall)}, F1 {sc.f1:.2f}, false alerts {sc.false_alerts} "
+            f"against {_count(sc.incidents, 'known incident')}: precision {_pct(sc.precision)}, "
+            f"recall {_pct(sc.recall)}, F1 {sc.f1:.2f}, false alerts {sc.false_alerts} "
             f"({sc.false_per_day:.2f} a day)",
             f"time to detect: {detect}",
         ]
@@ -163,11 +175,12 @@ def report_backtest(result: Any, zone: ZoneInfo, step: timedelta | None = None) 
         lines += ["", "latest alerts:"]
         for a in alerts[-15:]:
             why = result.explained_by(a) if sc is not None else None
-            peak = "no data" if a.peak == float("inf") else f"peak {a.peak:.1f}"
+            # Said as /backtest says it in the chat.
+            peak = "no data" if a.peak == float("inf") else f"deviation up to {a.peak:.1f}"
             tag = f"  [{why}]" if why else ("  [no known incident]" if sc is not None else "")
             lines.append(
-                f"  {a.start.tz_convert(zone):%m-%d %H:%M} {a.buckets:>3} bucket(s)  "
-                f"{a.key.label():<34} {peak}{tag}"
+                f"  {a.start.tz_convert(zone):%m-%d %H:%M} {a.buckets:>3} "
+                f"{_noun(a.buckets, 'bucket'):<7}  {a.key.label():<34} {peak}{tag}"
             )
     return "\n".join(lines)
 
@@ -180,13 +193,12 @@ def _feedback_lines(result: Any) -> list[str]:
     start, end = pd.Timestamp(result.start), pd.Timestamp(result.end)
     marked = [m for m in fb.false_alarms if m.end > start and m.start < end]
     again = result.false_alarms_again
-    lines = ["", f"chat feedback: {len(fb.confirmed)} incident(s) acknowledged, "
-             f"{len(fb.false_alarms)} marked false alarm ({len(marked)} in this span)"]  # fmt: skip
+    false = len(fb.false_alarms)
+    lines = ["", f"chat feedback: {_count(len(fb.confirmed), 'incident')} acknowledged, {false} "
+             f"marked {_noun(false, 'false alarm')} ({len(marked)} in this span)"]  # fmt: skip
     if marked:
-        lines.append(
-            f"these settings would raise {len(again)} of those {len(marked)} false alarm(s) again"
-            + (f": {', '.join(again)}" if again else "")
-        )
+        lines.append(f"these settings would raise {len(again)} of them again"
+                     + (f": {', '.join(again)}" if again else ""))  # fmt: skip
     return lines
 
 
