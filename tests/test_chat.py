@@ -25,6 +25,7 @@ from bot.core.buttons import Action, pack, unpack
 from bot.core.commands import COMMANDS
 from bot.state import State, StateLost
 from queries import seeding
+from queries.errors import SourceError
 from queries.sources import ClickHouseSource
 from tests.conftest import END, SourceSpec
 from tests.fakebot import Call, FakeTelegram, render_html
@@ -528,6 +529,48 @@ async def test_a_stale_answer_from_a_source_set_up_wrong_says_so(
         assert "feed_actions" in said, said  # what the server said, as it said it
         assert "missing table" not in said and "check CLICKHOUSE" not in said, said
         assert "the embedded database" not in said and "or seed it" not in said, said
+
+
+async def test_status_says_the_last_check_failed_and_drops_a_source_error_it_outlived(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """A check that fails on the source (its table dropped) shows the source's error in
+    /status; once the table is back and the next check fails on something else (a setting in
+    the state file the detector refuses), /status no longer shows that source error, nor
+    calls the source reachable, and says the last check failed and where its details are, in
+    either language; a check that finishes again clears it all."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    source = embedded_spec.open(f"failing_{tmp_path.name[-12:]}")
+    await seeding.seed(source, days=2, end=END)
+    clock = Clock()
+    async with running(settings, fake, clock, schedule=False, source=source) as monitor:
+        app = monitor.app  # type: ignore[attr-defined]
+        await app.tick()
+        await source.execute("DROP TABLE feed_actions")
+        clock.now = END + timedelta(minutes=15)
+        with pytest.raises(SourceError):
+            await app.tick()
+        on_source = (await _say(fake, "/status", user=USER))[0].text
+        await seeding.seed(source, days=2, end=END)
+        monitor.state.overrides.set("views", "k", -1.0, ADMIN, END)  # a value /set refuses
+        clock.now = END + timedelta(minutes=30)
+        with pytest.raises(ValueError, match="k"):
+            await app.tick()
+        failed = (await _say(fake, "/status", user=USER))[0].text
+        failed_ru = (await _say(fake, "/status", user=MEMBER, language="ru"))[0].text
+        monitor.state.overrides.reset("views")
+        clock.now = END + timedelta(minutes=45)
+        await app.tick()
+        fine = (await _say(fake, "/status", user=USER))[0].text
+    assert "missing table" in on_source and "⚠️ the check at " in on_source, on_source
+    assert "missing table" not in failed and "reachable" not in failed, failed
+    at = f"{(END + timedelta(minutes=30)).astimezone(settings.zone):%H:%M:%S}"
+    assert f"⚠️ the check at {at} UTC failed on the bot's side; the details are in the bot's " \
+           "log" in failed, failed  # fmt: skip
+    assert f"⚠️ проверка в {at} UTC не удалась по вине бота; подробности — в журнале бота" in (
+        failed_ru), failed_ru  # fmt: skip
+    assert "нет таблицы" not in failed_ru and "доступен" not in failed_ru, failed_ru
+    assert "⚠️" not in fine and "reachable" in fine, fine
 
 
 async def test_a_replay_of_a_table_the_source_cannot_read_says_why(

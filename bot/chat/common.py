@@ -110,11 +110,20 @@ async def status(
     lines.append(t._("next check {time} (every {every})",
                      time=f"{next_tick(now, interval).astimezone(zone):%H:%M}",
                      every=span(t, interval)))  # fmt: skip
+    failed = checks.failed_at  # the latest check did not finish: say so, and say why
+    at = "" if failed is None else f"{failed.astimezone(zone):%H:%M:%S} {e(zone.key)}"
+    if failed is not None and checks.last_error:
+        lines.append(t._("⚠️ the check at {time} failed on the source (below)", time=at))
+    elif failed is not None:
+        lines.append(t._("⚠️ the check at {time} failed on the bot's side; the details are in "
+                         "the bot's log", time=at))  # fmt: skip
     source = e(source_text(checks.source.describe(), t))
     if checks.last_error:  # the source named once: its own errors begin with its name
         error = problem_of(checks.source.describe(), checks.last_error, t)
         lines.append(t._("source: {source} — ⚠️ {error}", source=source,
                          error=e(error[:300])))  # fmt: skip
+    elif failed is not None:  # failed on something else: whether it answered is not known
+        lines.append(t._("source: {source}", source=source))
     else:
         lines.append(t._("source: {source} — reachable", source=source))
     latest = checks.last_report  # no new computation for /status

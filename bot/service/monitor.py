@@ -102,7 +102,8 @@ class Monitor:
         self.desk = ChartDesk(limit=2, keep=64)
         self.warm = False  # draw /check's charts right after each check (the bot sets it)
         self.last_duration: float | None = None
-        self.last_error: str | None = None
+        self.last_error: str | None = None  # the source's error in the latest check
+        self.failed_at: datetime | None = None  # when the latest check failed (None: it finished)
         self.started_at = clock()
 
     # -- settings in force -----------------------------------------------------------------
@@ -152,11 +153,12 @@ class Monitor:
                 report = await run_check(self.history, now, delay=self.settings.data_delay,
                                          late_grace=self.settings.late_data_grace,
                                          overrides=self.overrides(), accepted=self.accepted(now))
-            except SourceError as exc:  # /status says so, not "reachable"
-                self.last_error = str(exc)
+            except Exception as exc:  # /status says so: neither "reachable" nor an older error
+                self.last_error = str(exc) if isinstance(exc, SourceError) else None
+                self.failed_at = self.clock()
                 raise
             self.last_duration = time.perf_counter() - started
-            self.last_error = "; ".join(report.errors.values()) or None
+            self.last_error, self.failed_at = "; ".join(report.errors.values()) or None, None
             self.state.journal.record_check(now, self.clock(), len(report.results),
                                     len(report.anomalies), report.errors)  # fmt: skip
             self._report, self._report_version = report, version
