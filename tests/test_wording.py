@@ -56,23 +56,25 @@ def test_a_change_that_rounds_to_nothing_has_no_sign_and_every_text_writes_minus
             assert said in plain(text) and "\u2212" not in text, (lang, text)
 
 
-def test_an_alert_lists_the_slices_that_moved_largest_move_first() -> None:
-    """The alert and the digest list the slices that moved by the size of their move, as the
-    percentages they show read (-60%, -45%, +30%, -20%), not by the detector's score: a quiet
-    slice's -60% comes before a busy one's -20% however many half-widths each is out."""
-    total = moved(Slice(), 70.0, 100.0, -4.0)
-    slices = [moved(Slice("os", "Android"), 80.0, 100.0, -9.0),
-              moved(Slice("country", "Cyprus"), 40.0, 100.0, -1.5),
-              moved(Slice("source", "ads"), 130.0, 100.0, 2.0),
-              moved(Slice("country", "Chad"), 55.0, 100.0, -1.2)]  # fmt: skip
+def test_an_alert_lists_the_slices_that_moved_the_most_of_the_metric_first() -> None:
+    """The alert and the digest list the slices that moved by how much of the metric each
+    moved (events lost or gained: what it adds to the total's change), not by the detector's
+    score nor by the percentage: a busy slice's -20% (1,000 views) comes before a quiet one's
+    -60% (12 views), and past the first four go the smallest."""
+    total = moved(Slice(), 7000.0, 10000.0, -4.0)
+    slices = [moved(Slice("country", "Cyprus"), 8.0, 20.0, -3.5),
+              moved(Slice("country", "Chad"), 55.0, 100.0, -2.2),
+              moved(Slice("os", "Android"), 4000.0, 5000.0, -1.5),
+              moved(Slice("source", "ads"), 1300.0, 1000.0, 2.0),
+              moved(Slice("country", "Niue"), 1.0, 3.0, -9.0)]  # fmt: skip
     intents = planned(report(total, *slices))
     head = intents[0]
     assert isinstance(head, Open)
     saved = dataclasses.replace(head.incident, id=1, alert_id=2)
     text = plain(render_open(head, saved, STYLE).text)
     line = next(x for x in text.splitlines() if x.startswith("slices that moved: "))
-    assert line == ("slices that moved: country=Cyprus -60.0%, country=Chad -45.0%, "
-                    "source=ads +30.0%, os=Android -20.0%"), line
+    assert line == ("slices that moved: os=Android -20.0%, source=ads +30.0%, "
+                    "country=Chad -45.0%, country=Cyprus -60.0%"), line
     others = [result(m, status=Status.ANOMALY, value=50.0)
               for m in ("likes", "feed_users", "messages")]  # a digest: four metrics at once
     digest = planned(report(total, *slices, *others))[0]
@@ -80,5 +82,5 @@ def test_an_alert_lists_the_slices_that_moved_largest_move_first() -> None:
     saved_all = {o.incident.metric: dataclasses.replace(o.incident, id=n + 1, alert_id=n + 10)
                  for n, o in enumerate(digest.opens)}  # fmt: skip
     said = plain(render_digest(digest, saved_all, STYLE).text)
-    assert ("(country=Cyprus -60.0%, country=Chad -45.0%, source=ads +30.0%, os=Android "
-            "-20.0%)") in said, said
+    assert ("(os=Android -20.0%, source=ads +30.0%, country=Chad -45.0%, country=Cyprus "
+            "-60.0%)") in said, said

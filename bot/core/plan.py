@@ -41,7 +41,8 @@ class Open:
 
     incident: Incident
     head: SeriesResult  # the total when it moved, else the worst slice
-    related: tuple[SeriesResult, ...]  # the other slices that moved, worst first
+    related: tuple[SeriesResult, ...]  # the other slices that moved, worst first (the text
+    # lists them by how much of the metric each moved: `wording._moved`)
 
 
 @dataclass(frozen=True)

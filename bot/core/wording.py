@@ -72,13 +72,17 @@ def _deviation(result: SeriesResult, t: Translator | None = None) -> str:
 
 
 def _move(result: SeriesResult) -> float:
-    """How far a series moved, as its percentage reads; no data (no percentage) the farthest."""
-    deviation = result.verdict.deviation
-    return math.inf if deviation is None else abs(deviation)
+    """How much of the metric a slice moved, in the metric's units (events lost or gained,
+    points of a ratio): what it adds to the total's change, so a busy slice's -20% comes before
+    a quiet one's -60% of a few events; no data (no value) the most."""
+    value, expected = result.verdict.value, result.verdict.expected
+    if value is None or expected is None or not math.isfinite(value - expected):
+        return math.inf
+    return abs(value - expected)
 
 
 def _moved(related: Sequence[SeriesResult], t: Translator | None = None) -> str:
-    """The four slices that moved the most, largest move first."""
+    """The four slices that moved the most of the metric, largest first."""
     ranked = sorted(related, key=_move, reverse=True)
     return ", ".join(f"{e(r.slice.label())} {_deviation(r, t)}" for r in ranked[:4])
 
