@@ -16,6 +16,7 @@ from aiogram import Bot
 
 from bot.channels import build_channels
 from bot.console import UsageError, make_source
+from bot.core.formatting import counted
 from bot.core.incidents import Policy
 from bot.core.report import CheckReport
 from bot.runtime import make_bot, make_monitor
@@ -67,7 +68,7 @@ async def check_and_notify(
             await bot.session.close()
     finally:
         state.close()  # and the lock with it
-    print(f"notify: {done.sent} message(s) sent, {done.waiting} waiting for a retry",
+    print(f"notify: {counted(done.sent, 'message')} sent, {done.waiting} waiting for a retry",
           file=sys.stderr)  # fmt: skip
     return done.report
 

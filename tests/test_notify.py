@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -74,7 +75,8 @@ async def test_two_runs_send_one_alert_then_nothing_and_recovery_resolves_it(
     assert '"anomaly"' in out  # the check's own output is still printed
     first = sent(fake, -100)
     assert first and any("Android" in text for text in first), first
-    assert "message(s) sent" in err
+    said = re.search(r"notify: (\d+) (messages?) sent", err)
+    assert said and said[2] == ("message" if said[1] == "1" else "messages"), err[-2000:]
 
     code, _, err = await notify(env)
     assert code == 0, err[-2000:]

@@ -15,8 +15,8 @@ from bot.core.tuning_text import report_tune
 from queries.catalogue import Kind, Metric
 from queries.series import Slice
 
-__all__ = ["fmt_pct", "fmt_value", "localized", "metric_title", "metric_unit", "percent_of",
-           "report_json", "report_tune", "title_of"]  # fmt: skip
+__all__ = ["counted", "fmt_pct", "fmt_value", "localized", "metric_title", "metric_unit",
+           "percent_of", "report_json", "report_tune", "title_of"]  # fmt: skip
 
 NBSP = "\u00a0"  # Russian groups thousands with a space that never breaks a number
 
@@ -114,7 +114,7 @@ def _noun(n: float, noun: str) -> str:
     return noun if f"{n:.0f}" == "1" else f"{noun}s"
 
 
-def _count(n: float, noun: str) -> str:
+def counted(n: float, noun: str) -> str:
     """'1 bucket', '3 buckets'."""
     return f"{n:.0f} {_noun(n, noun)}"
 
@@ -141,7 +141,7 @@ def report_backtest(result: Any, zone: ZoneInfo, step: timedelta | None = None) 
         f"backtest {start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} {zone.key}: {result.series} "
         "series replayed as the live check would have run"
         + (f", every {_span(step)}" if step is not None else ", bucket by bucket"),
-        f"{_count(total, 'alert')} ({total / days:.1f} a day)",
+        f"{counted(total, 'alert')} ({total / days:.1f} a day)",
         "",
         "alerts per metric:",
     ]
@@ -154,13 +154,13 @@ def report_backtest(result: Any, zone: ZoneInfo, step: timedelta | None = None) 
     if sc is not None:
         detect = "—"
         if sc.ttd:
-            detect = (f"median {_count(sc.median_ttd, 'bucket')}, {sc.within(2):.0%} within 2 "
+            detect = (f"median {counted(sc.median_ttd, 'bucket')}, {sc.within(2):.0%} within 2 "
                       "buckets")  # fmt: skip
             if step is not None:
                 detect += f" ({_span(2 * step)})"
         lines += [
             "",
-            f"against {_count(sc.incidents, 'known incident')}: precision {_pct(sc.precision)}, "
+            f"against {counted(sc.incidents, 'known incident')}: precision {_pct(sc.precision)}, "
             f"recall {_pct(sc.recall)}, F1 {sc.f1:.2f}, false alerts {sc.false_alerts} "
             f"({sc.false_per_day:.2f} a day)",
             f"time to detect: {detect}",
@@ -194,7 +194,7 @@ def _feedback_lines(result: Any) -> list[str]:
     marked = [m for m in fb.false_alarms if m.end > start and m.start < end]
     again = result.false_alarms_again
     false = len(fb.false_alarms)
-    lines = ["", f"chat feedback: {_count(len(fb.confirmed), 'incident')} acknowledged, {false} "
+    lines = ["", f"chat feedback: {counted(len(fb.confirmed), 'incident')} acknowledged, {false} "
              f"marked {_noun(false, 'false alarm')} ({len(marked)} in this span)"]  # fmt: skip
     if marked:
         lines.append(f"these settings would raise {len(again)} of them again"

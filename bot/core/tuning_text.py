@@ -54,8 +54,10 @@ def report_tune(
         if shown and c.outcome.missed:
             lines.append(f"{'':<16} missed: {', '.join(c.outcome.missed)}")
         if c.outcome.false_alarms_again:
-            lines.append(f"{'':<16} would raise again the false alarm(s) marked in the chat: "
-                         f"{', '.join(c.outcome.false_alarms_again)}")  # fmt: skip
+            again = c.outcome.false_alarms_again
+            lines.append(f"{'':<16} would raise again the false "
+                         f"{'alarm' if len(again) == 1 else 'alarms'} marked in the chat: "
+                         f"{', '.join(again)}")  # fmt: skip
     lines += ["", "what each change buys (false alerts a week, incidents caught):"]
     for c in choices:
         for s in c.steps if c.changes else ():
