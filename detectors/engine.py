@@ -202,7 +202,7 @@ class _Layout:
             weekday=weekday if weekly is not None else 0,
             week=week,
             cold_points=cold,
-            noise_window=round(det.noise_hours * pph),
+            noise_window=det.noise_window(pph),
             rebase_window=round(det.rebase_hours * pph),
             memory=int(seasons[-1]),
             confirm=max(round(pph), 2),

@@ -47,6 +47,10 @@ __all__ = [
 WEEKLY_MIN = 3  # fewest same-weekday values whose median may stand in for the daily one
 DECIMALS_MAX = 9  # values with more decimal places than this have no resolution to speak of
 COLD_MIN_POINTS = 4  # fewest points a cold-start band rests on, whatever the step
+# Fewest buckets the noisy-day widening reads (where `noise_hours` makes it read any): a median
+# of 6 hourly errors is moved by 3 of them, so an incident of 2 or 3 hours read as a noisy day
+# and widened its own band; over 12 an incident must hold for 6 to do that, as at 15 minutes.
+NOISE_MIN_BUCKETS = 12
 # The tail the width also follows: the 80th percentile of past absolute errors (1.2816 sd for
 # normal errors). Not higher: in two weeks of one time of day, past incidents can be a tenth.
 TAIL_Q, TAIL_Z = 0.8, 1.2816
@@ -948,7 +952,7 @@ class SeasonalDetector(Detector):
             if self.cold_hours > 0
             else 0
         )
-        noise_window = round(self.noise_hours * points_per_hour)
+        noise_window = self.noise_window(points_per_hour)
         rebase_window = round(self.rebase_hours * points_per_hour)
         confirm = max(round(points_per_hour), 2)
         # With `last`, each stage needs the rows the next one looks back on: the noise the
@@ -1156,6 +1160,13 @@ class SeasonalDetector(Detector):
         tail = np.where(at >= 0, tail[np.maximum(at, 0)], np.nan)
         out[start:] = np.where(share >= SPARSE_SHARE, np.nan_to_num(tail), 0.0)
         return out
+
+    def noise_window(self, points_per_hour: float) -> int:
+        """Buckets of errors the noisy-day widening reads: `noise_hours` of them, never fewer
+        than NOISE_MIN_BUCKETS (by the hour 12, not 6); 0 or 1 (off) where `noise_hours` is
+        shorter than two buckets (a daily step)."""
+        window = round(self.noise_hours * points_per_hour)
+        return max(window, NOISE_MIN_BUCKETS) if window >= 2 else window
 
     def _widen(self, recent: np.ndarray) -> np.ndarray:
         """The band's widening for a robust noise size in usual sds: only noise clearly above

@@ -198,6 +198,37 @@ def test_a_noisy_day_widens_the_band_instead_of_firing_all_day() -> None:
     assert episodes(firing(series, noise_max=1).iloc[noisy]) >= 5
 
 
+def test_an_hourly_incident_of_a_few_hours_does_not_widen_its_own_band(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """By the hour, a CTR down 25% for 4 hours on 4,000 views an hour keeps the band it had the
+    day before (the noisy-day widening reads at least 12 buckets, half a day, where 6 hours are
+    6 buckets) and fires from its second hour; read over 6 buckets, as before, the incident's
+    own hours are a noisy day and widen its band by half again."""
+    rng = np.random.default_rng(1)
+    n = 28 * 24
+    t = np.arange(n)
+    views = np.round(4000 * (1 + 0.5 * np.sin(2 * np.pi * (t % 24) / 24)))
+    rate = np.full(n, 0.1)
+    rate[-4:] *= 0.75
+    ctr = rng.binomial(views.astype(np.int64), rate) / views
+    series = pd.Series(ctr, index=pd.date_range("2026-10-01", periods=n, freq="1h", tz="UTC"))
+    spec = {**detectors.DEFAULT_SPEC, "counts": "no"}
+
+    def widths() -> tuple[pd.Series, pd.Series]:
+        band = detectors.build(spec).band(series)
+        table = detectors.build_rule(spec).evaluate(series, band)
+        return (band["upper"] - band["lower"]) / 2 / band["expected"], table["firing"]
+
+    width, fires = widths()
+    day_before = width.iloc[-28:-24].to_numpy()  # the same hours
+    assert (width.iloc[-4:].to_numpy() <= 1.1 * day_before).all(), (width.iloc[-4:], day_before)
+    assert fires.iloc[-3:].all() and not fires.iloc[-14 * 24 : -4].any()
+    monkeypatch.setattr(seasonal_module, "NOISE_MIN_BUCKETS", 0)  # 6 hours: 6 buckets
+    wide, _ = widths()
+    assert wide.iloc[-1] >= 1.5 * day_before[-1], (wide.iloc[-4:], day_before)
+
+
 def _weekend_step(
     seed: int, *, weekend: float = 0.8, weeks: int = 5
 ) -> tuple[pd.Series, np.ndarray]:
