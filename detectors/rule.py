@@ -105,8 +105,12 @@ RULE_PARAMS: Mapping[str, Param] = {
         float, 50.0, 0.0, 1e12,
         "a missing bucket of a count fires when this many events were expected (0 never)",
     ),
+    # 1.15, not the edge (1): noise with heavier tails than normal (small counts, a ratio of
+    # few events, real KPIs' bursts) puts two buckets of three just past the edge far more
+    # often than a normal one would; a shift that matters stands further out, or fires on the
+    # window test.
     "persist_level": Param(
-        float, 1.0, 1.0, 100.0, "half-widths away at which a bucket counts for persistence"
+        float, 1.15, 1.0, 100.0, "half-widths away at which a bucket counts for persistence"
     ),
     "fine_severe": Param(
         float, 0.2, 0.0, 2.0,
@@ -120,6 +124,9 @@ RULE_PARAMS: Mapping[str, Param] = {
 
 
 USUAL_WINDOW = 96  # points over which a non-count series' usual size is taken
+# Half-widths from which a bucket of a sparse band (a mostly-zero series' weekly excursion,
+# no standard deviation) counts for persistence, whatever `persist_level` asks of the others.
+SPARSE_PERSIST_LEVEL = 1.0
 # What the range rests on (a detector's `basis` column), as the verdict's reason says it.
 # What a reason adds for a band following the level accepted in the chat (detectors.accept).
 ACCEPTED_WORDS = ", re-based to the level accepted in the chat as the new normal"
@@ -341,13 +348,28 @@ class Rule:
         # At a finer step the same noise stays outside for more steps in a row: persistence
         # is measured in time (by default 2 of 3 quarter-hours' worth of steps).
         persist_k, persist_m = self._persistence(fine)
-        far = outside
-        if persist_k > 1:  # a run, not every bucket outside
-            level = self.persist_level * np.sqrt(1 + 2 * rho)
-            far = outside & (np.abs(np.nan_to_num(score)) >= level)
-        flags = np.concatenate([[0.0], np.cumsum(far.astype(float))])
+        sparse = np.array(
+            [isinstance(b, str) and b.endswith("sparse") for b in band["basis"]],
+            dtype=bool,
+        ) if "basis" in band.columns else np.zeros(value.size, dtype=bool)  # fmt: skip
         ends = np.arange(1, outside.size + 1)
-        recent = flags[ends] - flags[np.maximum(ends - persist_m, 0)]
+
+        def run_of(level: float) -> np.ndarray:
+            """Per bucket, how many of the last persist_m were `level` (x the correlation's
+            sqrt(1 + 2 rho)) half-widths out or further (every bucket outside: level 0)."""
+            far = outside
+            if level > 0:
+                far = outside & (np.abs(np.nan_to_num(score)) >= level * np.sqrt(1 + 2 * rho))
+            flags = np.concatenate([[0.0], np.cumsum(far.astype(float))])
+            return flags[ends] - flags[np.maximum(ends - persist_m, 0)]
+
+        level = self.persist_level if persist_k > 1 else 0.0  # a run, not every bucket outside
+        recent = run_of(level)
+        if level > SPARSE_PERSIST_LEVEL and sparse.any():
+            # A sparse band's edge is the excursion it makes about once a week, not a number
+            # of standard deviations: a bucket past it counts, whatever the margin the others
+            # need (the judged bucket's band says which).
+            recent = np.where(sparse, run_of(SPARSE_PERSIST_LEVEL), recent)
         persistent = recent >= persist_k
         severe = np.abs(np.nan_to_num(score)) >= self.severe_bar(fine, coarse)
         # A bucket that left the band in one move far larger than the series' moves of the
@@ -369,10 +391,6 @@ class Rule:
             window = np.zeros(value.size, dtype=int)
         # A band set by a mostly-zero series' daily excursion is no standard deviation: a few
         # blips in a row add up to nothing unusual there, and bursts are what it does.
-        sparse = np.array(
-            [isinstance(b, str) and b.endswith("sparse") for b in band["basis"]],
-            dtype=bool,
-        ) if "basis" in band.columns else np.zeros(value.size, dtype=bool)  # fmt: skip
         window = np.where(sparse, 0, window)
         jump = self._fine_jumps(np.where(sparse, 0.0, jump), score, (value, expected, size),
                                 outside & big & ~sparse, fine)  # fmt: skip

@@ -19,6 +19,7 @@ from detectors.base import Direction, Status, Verdict, relative_to
 from detectors.rule import (
     ACCEPTED_WORDS,
     BASIS_WORDS,
+    SPARSE_PERSIST_LEVEL,
     USUAL_WINDOW,
     Rule,
     _fineness,
@@ -393,8 +394,11 @@ def _judge(  # noqa: PLR0917 - the tails of Rule.evaluate's inputs, as verdicts(
     window = windows.lengths(everyone, np.zeros((1, series)), np.zeros(series))
     rho = np.zeros(v.shape)
     far = outside
+    # Rule.evaluate's level: persist_level, or the sparse band's edge where the last band is
+    # sparse (the judged bucket's band decides for its whole run).
+    level = np.where(sparse, min(rule.persist_level, SPARSE_PERSIST_LEVEL), rule.persist_level)
     if persist_k > 1:
-        far = outside & (np.abs(np.nan_to_num(score)) >= rule.persist_level)
+        far = outside & (np.abs(np.nan_to_num(score)) >= level[None, :])
     if rule.autocorr_max > 0:
         rows = everyone[(window > 0) | (far.any(axis=0) if persist_k > 1 else False)]
         # The last day's correlation at the last `recent` buckets (persistence) and where
@@ -407,8 +411,7 @@ def _judge(  # noqa: PLR0917 - the tails of Rule.evaluate's inputs, as verdicts(
         rho[:, rows] = _joined(rule, day[-recent:], same[-recent:])
         window[rows] = windows.lengths(rows, day, same[-1])
     if persist_k > 1:
-        level = rule.persist_level * np.sqrt(1 + 2 * rho)
-        far = outside & (np.abs(np.nan_to_num(score)) >= level)
+        far = outside & (np.abs(np.nan_to_num(score)) >= level[None, :] * np.sqrt(1 + 2 * rho))
     severe = np.abs(np.nan_to_num(score[-1])) >= rule.severe_bar(fine, coarse)
     with np.errstate(invalid="ignore"):
         change = np.abs(v[-1] - e[-1])

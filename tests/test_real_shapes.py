@@ -268,8 +268,8 @@ def test_a_weekend_on_a_growing_series_is_expected_too(seed: int) -> None:
     """Weekends 12% low on a series growing 25% over its five weeks: the weekday's shape
     (3 weeks back) lags the days' median (1 to 14 days back), so it forecasts the weekdays
     worse over a week and the older choice (weekly_gain=0.1, no pull, and the window test
-    without the errors' correlation nor the width of the errors at the same time of day, as
-    then) drops it, then fires at
+    without the errors' correlation nor the width of the errors at the same time of day, a
+    bucket counting for persistence from the band's edge, as then) drops it, then fires at
     a weekend's midnight; used wherever it stands out, it raises no alert in the last week."""
     rng = np.random.default_rng(seed)
     n = 5 * 7 * DAY
@@ -281,7 +281,8 @@ def test_a_weekend_on_a_growing_series_is_expected_too(seed: int) -> None:
     )
     last_week = slice(-7 * DAY, None)
     assert episodes(firing(series).iloc[last_week]) == 0
-    older = firing(series, weekly_gain=0.1, weekday_z=0, same_time=False, near=0)
+    older = firing(series, weekly_gain=0.1, weekday_z=0, same_time=False, near=0,
+                   persist_level=1)
     assert episodes(older.iloc[last_week]) >= 1
 
 
@@ -741,7 +742,7 @@ def test_a_daily_peak_a_few_minutes_late_does_not_fire() -> None:
 def test_buckets_hovering_just_past_the_edge_are_not_persistent() -> None:
     """With persist_level=1.25, two buckets 1.1-1.2 half-widths out (real errors drift there
     for a while) do not fire on persistence while 1.5 half-widths out do; with every bucket
-    outside counting (persist_level=1, the default) the hover fires too."""
+    outside counting (persist_level=1) the hover fires too."""
     index = pd.date_range("2026-11-27", periods=4, freq=STEP, tz="UTC")
     band = pd.DataFrame({"expected": 100.0, "lower": 90.0, "upper": 110.0}, index=index)
     hover = pd.Series([100.0, 100.0, 88.0, 89.0], index=index)
@@ -749,7 +750,7 @@ def test_buckets_hovering_just_past_the_edge_are_not_persistent() -> None:
     rule = detectors.build_rule({**detectors.DEFAULT_SPEC, "window": 0, "persist_level": 1.25})
     assert not rule.evaluate(hover, band)["firing"].any()
     assert rule.evaluate(clear, band)["firing"].iloc[-1]
-    every = detectors.build_rule({**detectors.DEFAULT_SPEC, "window": 0})
+    every = detectors.build_rule({**detectors.DEFAULT_SPEC, "window": 0, "persist_level": 1})
     assert every.evaluate(hover, band)["firing"].iloc[-1]
 
 

@@ -35,7 +35,7 @@ LADDERS: Mapping[str, tuple[float, ...]] = {
     "severe": (1.5, 2.0, 2.5, 3.0, 4.0, 6.0),  # one bucket this far out fires at once
     "jump": (1.5, 2.0, 3.0, 5.0, 10.0),  # a bucket that got outside in one move that large
     "window_score": (1.0, 1.25, 1.5, 2.0, 3.0),  # the sustained-shift test
-    "persist_level": (1.0, 1.25, 1.5, 2.0),  # how far out a bucket counts for "2 of 3"
+    "persist_level": (1.0, 1.15, 1.25, 1.5, 2.0),  # how far out a bucket counts for "2 of 3"
     "noise_max": (1.5, 2.0, 3.0, 5.0, 8.0),  # the most a noisy day widens the band
     "skew": (1.0, 1.25, 1.5, 2.0),  # the most one side of the band widens on its own errors
     "autocorr_se": (1.0, 1.5, 2.0, 3.0, 4.0),  # the errors' correlation put down to chance
