@@ -6,6 +6,7 @@ Both run the same SQL text and return the same normalised frames (queries.series
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import logging
 import re
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import aiohttp
 import pandas as pd
@@ -244,6 +245,31 @@ class ClickHouseSource(Source):
     def describe(self) -> str:
         return f"ClickHouse at {safe_url(self.url)}"
 
+    def _secrets(self) -> list[str]:
+        """Every form the credentials travel in, longest first: the password (as given and
+        URL-encoded), the URL's own user:password and the Basic authorization made of them."""
+        parts = urlsplit(self.url)
+        pairs = [(self._user, self._password)]
+        if parts.password:
+            pairs.append((unquote(parts.username or ""), unquote(parts.password)))
+        forms: set[str] = set()
+        for user, password in pairs:
+            if not password:
+                continue
+            forms |= {password, quote(password, safe="")}
+            forms.add(base64.b64encode(f"{user}:{password}".encode()).decode())
+        if parts.password:
+            forms.add(parts.password)  # as written in the URL
+        return sorted(forms, key=len, reverse=True)
+
+    def _scrubbed(self, error: SourceError) -> SourceError:
+        """The error with the credentials taken out of its text: a proxy's or a debug page's
+        answer may echo the request's headers, and error texts reach logs and chats."""
+        text = str(error)
+        for secret in self._secrets():
+            text = text.replace(secret, "***")
+        return error if text == str(error) else type(error)(text)
+
     def _ensure_client(self) -> Any:
         from aiochclient import ChClient  # imported here: only the server source needs it
 
@@ -326,6 +352,7 @@ class ClickHouseSource(Source):
                     f"({exc.__class__.__name__}); is CLICKHOUSE_URL the HTTP interface of a "
                     "ClickHouse server (usually port 8123)?"
                 ) from None
+            error = self._scrubbed(error)
             if not isinstance(error, SourceUnavailable) or attempt == self._retries:
                 raise error
             log.warning("%s (attempt %d of %d); retrying", error, attempt, self._retries)

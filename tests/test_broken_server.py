@@ -27,6 +27,13 @@ async def answer(request: web.Request) -> web.StreamResponse:
         return web.Response(status=502, text="<html><h1>502 Bad Gateway</h1></html>")
     if mode == "html":
         return web.Response(status=200, text="<html>\n<body>Welcome to nginx!</body>\n</html>")
+    if mode in ("echo", "echo-gateway"):  # a debug page that shows the request's headers
+        said = {k: v for k, v in request.headers.items()
+                if k.lower() in ("authorization", "x-clickhouse-user", "x-clickhouse-key")}
+        shown = " ".join(f"{k}={v}" for k, v in said.items())
+        head = "502 Bad Gateway " if mode == "echo-gateway" else ""  # transient: retried, logged
+        return web.Response(status=502 if mode == "echo-gateway" else 500,
+                            text=f"<html>{head}{shown}</html>", content_type="text/html")
     if mode == "cut":
         return web.Response(status=200, text="name\tvalue\nString\tUInt8\nabc\t1\nde")
     return web.Response(status=404, text="Not Found")
@@ -92,3 +99,32 @@ def test_cli_exits_2_on_a_server_that_is_not_clickhouse(broken_server: str, tmp_
     assert done.returncode == 2, done.stderr
     assert "did not answer like ClickHouse" in done.stderr or "not ClickHouse's" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("mode", ["echo", "echo-gateway"])
+async def test_an_error_page_that_echoes_the_credentials_never_passes_them_on(
+    broken_server: str, mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A server that answers with the request's headers (X-ClickHouse-Key, or the Basic
+    authorization of a URL's user:password) gives an error whose text, which reaches the chat,
+    /status and the logs, holds none of the credentials in any of their forms."""
+    import base64
+
+    host = broken_server.removeprefix("http://")
+    cases = [
+        (ClickHouseSource(f"{broken_server}/{mode}/", user="bob", password="PW secret/777",
+                          retries=2, backoff=0.01), "PW secret/777", "bob"),
+        (ClickHouseSource(f"http://ann:S3cr%40t@{host}/{mode}/", retries=2, backoff=0.01),
+         "S3cr@t", "ann"),
+    ]  # fmt: skip
+    for source, password, user in cases:
+        try:
+            with pytest.raises((SourceMisconfigured, SourceUnavailable)) as caught:
+                await source.query("SELECT 1")
+        finally:
+            await source.close()
+        text = str(caught.value) + caplog.text
+        forms = [password, "PW%20secret%2F777", "S3cr%40t",
+                 base64.b64encode(f"{user}:{password}".encode()).decode()]  # fmt: skip
+        assert "***" in str(caught.value), text
+        assert not [f for f in forms if f in text], text
