@@ -267,8 +267,28 @@ def _describe(error: Any) -> str:
     return f"{name}{given} {message}"
 
 
+def _check_dotenv() -> None:
+    """SettingsError unless .env (where there is one) is UTF-8 text: the reader would stop on
+    its first bad byte with a traceback."""
+    path = Path(".env")
+    try:
+        data = path.read_bytes() if path.is_file() else b""
+    except OSError as exc:
+        raise SettingsError(f".env cannot be read ({exc.strerror}): fix its permissions") from None
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise SettingsError(f".env is not UTF-8 text (byte 0x{data[exc.start]:02x} on line "
+                            f"{line}): save it as UTF-8") from None  # fmt: skip
+    if b"\x00" in data:
+        line = data[: data.index(b"\x00")].count(b"\n") + 1
+        raise SettingsError(f".env holds a NUL byte on line {line}: save it as plain text")
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Settings from env and .env (plus overrides); SettingsError names each bad variable."""
+    _check_dotenv()
     shell = os.environ.get("LANGUAGE", "")
     if "language" not in overrides and _posix_list(shell.strip().lower()):
         # The desktop's gettext list in the shell does not beat the bot's own .env.

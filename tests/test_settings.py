@@ -119,3 +119,21 @@ def test_check_interval_accepts_its_range_ends(monkeypatch: pytest.MonkeyPatch) 
     assert load_settings().check_interval == timedelta(seconds=10)
     monkeypatch.setenv("CHECK_INTERVAL", "1d")
     assert load_settings().check_interval == timedelta(days=1)
+
+
+@pytest.mark.parametrize(("content", "said"), [
+    (b"CHECK_INTERVAL=\x00\xff\xfe\n", "is not UTF-8 text (byte 0xff on line 1): save it as UTF-8"),
+    (b"TIMEZONE=UTC\nCHECK_INTERVAL=\xd0\n",
+     "is not UTF-8 text (byte 0xd0 on line 2): save it as UTF-8"),
+    (b"TIMEZONE=UTC\nCHECK_INTERVAL=15m\x00\n",
+     "holds a NUL byte on line 2: save it as plain text"),
+])  # fmt: skip
+def test_a_dotenv_that_is_not_text_gives_one_sentence(tmp_path, content: bytes, said: str) -> None:
+    """A .env saved in another encoding (or holding a NUL byte) names the file, the byte and its
+    line, and what to do, where the reader stopped with a traceback."""
+    (tmp_path / ".env").write_bytes(content)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert str(caught.value) == f".env {said}"
+    (tmp_path / ".env").write_text("TIMEZONE=Europe/Moscow\nADMIN_IDS=5\n", encoding="utf-8")
+    assert load_settings().admin_ids == (5,)
