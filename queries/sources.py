@@ -9,6 +9,7 @@ import asyncio
 import base64
 import io
 import logging
+import os
 import re
 import tempfile
 import threading
@@ -413,12 +414,41 @@ class EmbeddedSource(Source):
     def describe(self) -> str:
         return f"the embedded database at {self.path}"
 
+    def _refuse_if_held(self) -> None:
+        """SourceMisconfigured naming the process that has the folder open: chDB lets one
+        process use a folder at a time, and says only "Error initializing EmbeddedServer"
+        (its own lines on stderr) when another one holds it (its `status` file, locked)."""
+        import fcntl  # POSIX only, as chDB itself
+
+        status = self.path / "status"
+        try:
+            fd = os.open(status, os.O_RDONLY)
+        except OSError:
+            return  # never opened, or closed cleanly: nobody holds it
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            said = re.search(r"PID:\s*(\d+)", status.read_text(errors="replace"))
+            pid = int(said[1]) if said else None
+            who = ("this process" if pid == os.getpid()
+                   else f"another process (pid {pid})" if pid else "another process")  # fmt: skip
+            raise SourceMisconfigured(
+                f"{self.describe()} is open in {who}, such as a running `alertbot run`: one "
+                "process at a time can use it; stop that one first, or point both at a "
+                "ClickHouse server (CLICKHOUSE_URL)"
+            ) from None
+        else:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
     def _run(self, sql: str, fmt: str) -> Any:
         from chdb import session as chdb_session  # heavy import; only the embedded source needs it
 
         with self._lock:
             if self._session is None:
                 self.path.mkdir(parents=True, exist_ok=True)
+                self._refuse_if_held()
                 try:
                     self._session = chdb_session.Session(str(self.path))
                 except RuntimeError as exc:

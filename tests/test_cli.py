@@ -675,3 +675,34 @@ def test_check_json_imports_only_what_it_uses(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                           timeout=120, check=True, cwd=tmp_path)  # fmt: skip
     assert done.stdout.strip().splitlines()[-1] == "1 ['pandas']", done.stdout + done.stderr
+
+
+def test_an_embedded_folder_another_process_holds_is_named_with_its_pid(tmp_path: Path) -> None:
+    """While another process (a running bot) has the embedded folder open, a command says so
+    in one sentence with that process's pid and what to do (exit 2), instead of chDB's
+    "Error initializing EmbeddedServer"; once that process is gone the folder opens."""
+    folder = tmp_path / "demo"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, chdb.session as s\n"
+         f"db = s.Session({str(folder)!r}); db.query('SELECT 1')\n"
+         "print('open', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "open"
+        done = alertbot("check", "--metric", "views",
+                        env={"EMBEDDED_PATH": str(folder), "STATE_PATH": str(tmp_path / "s")})
+        assert done.returncode == 2, (done.stdout, done.stderr)
+        assert done.stderr.strip().splitlines()[-1] == (
+            f"alertbot: the embedded database at {folder} is open in another process (pid "
+            f"{holder.pid}), such as a running `alertbot run`: one process at a time can use "
+            "it; stop that one first, or point both at a ClickHouse server (CLICKHOUSE_URL)")
+        assert "EmbeddedServer" not in done.stderr and "Traceback" not in done.stderr
+    finally:
+        holder.communicate("", timeout=60)
+    opened = subprocess.run(
+        [sys.executable, "-c", "import asyncio\nfrom queries.sources import EmbeddedSource\n"
+         f"print(len(asyncio.run(EmbeddedSource({str(folder)!r}).query('SELECT 1 AS x'))))"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert opened.returncode == 0 and opened.stdout.strip() == "1", opened.stderr
