@@ -463,6 +463,11 @@ def load_catalogue(path: str | Path | None = None, *, spec_keys: SpecKeys | None
             else ""  # fmt: skip
         hint = ': quote non-Latin names, e.g. [metrics."просмотры"]' if (
             _NON_LATIN_KEY in str(exc) and not line.isascii()) else ""  # fmt: skip
+        twice = re.search(r"Cannot declare \('metrics', '([^']+)', '(\w+)'\) twice", str(exc))
+        if twice:  # a table pasted next to the inline one it replaces (a tune snippet)
+            hint = (f": the metric {twice[1]} already has a {twice[2]} (an inline "
+                    f"`{twice[2]} = {{ ... }}` under [metrics.{twice[1]}], or a table): keep one, "
+                    "and put what both set in it")  # fmt: skip
         raise _Unreadable(f"cannot read catalogue {where}: {exc}{hint}") from None
     except _Unreadable:
         raise

@@ -307,3 +307,24 @@ def test_the_metric_s_kind_says_which_series_count_events_for_any_method(method:
         spec = spec_for(metric)
         detectors.build(spec)  # iqr has no `counts` of its own: not refused
         assert detectors.build_rule(spec).counts == counts, (name, method)
+
+
+def test_a_tune_snippet_pasted_next_to_the_inline_detector_says_keep_one(tmp_path: Path) -> None:
+    """The bundled catalogue sets messages' guard inline (`detector = { min_abs_change = 20 }`);
+    a [metrics.messages.detector] table pasted after it, as `alertbot tune` prints one, is a
+    TOML error that now says the metric has its detector twice and to keep one."""
+    toml = copy(tmp_path)
+    text = toml.read_text(encoding="utf-8")
+    assert "detector = { min_abs_change = 20 }" in text
+    toml.write_text(text + '\n[metrics.messages.detector]\nmethod = "seasonal"\nk = 4\n',
+                    encoding="utf-8")  # fmt: skip
+    with pytest.raises(CatalogueError) as caught:
+        load_checked(toml)
+    assert str(caught.value).endswith(
+        ": the metric messages already has a detector (an inline `detector = { ... }` under "
+        "[metrics.messages], or a table): keep one, and put what both set in it"), caught.value
+    toml.write_text(text.replace("detector = { min_abs_change = 20 }",
+                                 'detector = { method = "seasonal", min_abs_change = 20, k = 4 }'),
+                    encoding="utf-8")  # fmt: skip
+    assert load_checked(toml).metrics["messages"].detector == {
+        "method": "seasonal", "min_abs_change": 20, "k": 4}

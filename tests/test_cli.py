@@ -496,7 +496,7 @@ def test_tune_prints_a_sensitivity_per_metric_and_a_catalogue_snippet(
                     env=demo_env)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "[metrics.views.detector]" in done.stdout
-    snippet = done.stdout.split("CATALOGUE_PATH):")[1]
+    snippet = done.stdout.split("TOML refuses both):")[1]
     import tomllib
 
     parsed = tomllib.loads(snippet)
@@ -505,7 +505,7 @@ def test_tune_prints_a_sensitivity_per_metric_and_a_catalogue_snippet(
     # must not drop the messages guard.
     done = alertbot("tune", "--days", "2", "--metric", "messages", env=demo_env)
     assert done.returncode == 0, done.stderr
-    detector = tomllib.loads(done.stdout.split("CATALOGUE_PATH):")[1])["metrics"]["messages"][
+    detector = tomllib.loads(done.stdout.split("TOML refuses both):")[1])["metrics"]["messages"][
         "detector"
     ]
     assert detector["min_abs_change"] == 20 and detector["method"] == "seasonal"

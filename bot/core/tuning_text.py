@@ -70,7 +70,9 @@ def report_tune(
     sets = [line for c in choices for line in c.set_lines()]
     if sets:
         lines += ["", "to apply in the chat (an admin):", *sets]
-    lines += ["", "catalogue snippet (put it in your catalogue, CATALOGUE_PATH):"]
+    lines += ["", "catalogue snippet (in your catalogue, CATALOGUE_PATH, each table replaces the "
+              "metric's detector settings, an inline `detector = { ... }` line or a table: "
+              "remove those, TOML refuses both):"]
     for c in choices:
         lines += ["", *c.snippet()]
     return "\n".join(lines)
