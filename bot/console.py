@@ -208,7 +208,12 @@ def past_the_data(report: CheckReport, wall: datetime) -> CheckReport:
         if result.verdict.value is not None or result.verdict.bucket.to_pydatetime() < wall:
             continue
         values = result.series.dropna()
-        end = "there is none" if values.empty else f"it ends {values.index[-1]:%Y-%m-%d %H:%M} UTC"
+        index = result.series.index
+        read = (index[-1] - index[0] + (index[1] - index[0])) if len(index) > 1 else None
+        # An empty window says nothing of where the data ends: only that it ends before it.
+        within = f" in the {read.days} days read before it" if read is not None else ""
+        end = (f"there is none{within}" if values.empty
+               else f"it ends {values.index[-1]:%Y-%m-%d %H:%M} UTC")  # fmt: skip
         why = f"after the data's end ({end}, and --at is in the future)"
         verdict = replace(result.verdict, status=Status.UNKNOWN, score=None, reason=why)
         report.results[n] = replace(result, verdict=verdict)

@@ -204,6 +204,10 @@ def test_at_in_the_future_is_unknown_after_the_data_end(demo_env: dict[str, str]
     doc = json.loads(alertbot("check", "--json", "--at", at, env=demo_env).stdout)
     assert {r["status"] for r in doc["results"]} == {"unknown"}
     assert all(r["reason"].startswith("after the data's end") for r in doc["results"])
+    far = alertbot("check", "--metric", "likes", "--at", "2099-01-01T00:00", env=demo_env)
+    assert far.returncode == 0, far.stderr  # no data in the window: it ends before it, somewhere
+    assert ("after the data's end (there is none in the 28 days read before it, and --at is in "
+            "the future)") in far.stdout, far.stdout
 
 
 @pytest.mark.slow
