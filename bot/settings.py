@@ -10,7 +10,13 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BeforeValidator, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BeforeValidator,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from queries.catalogue import parse_duration
@@ -18,6 +24,16 @@ from queries.catalogue import parse_duration
 __all__ = ["LOG_LEVELS", "Settings", "SettingsError", "default_embedded_path", "load_settings"]
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+# What each URL setting looks like, for the message that refuses a malformed one.
+URL_EXAMPLES = {
+    "clickhouse_url": "http://localhost:8123",
+    "telegram_api_url": "https://api.telegram.org",
+    "dashboard_url": "https://grafana.example.com/d/feed",
+    "alert_webhook_url": "https://hooks.example.com/alerts",
+    "webhook_url": "https://bot.example.com/telegram",
+}
 
 
 class SettingsError(Exception):
@@ -127,13 +143,14 @@ class Settings(BaseSettings):
         mode="before",
     )
     @classmethod
-    def _url(cls, value: Any) -> Any:
+    def _url(cls, value: Any, info: ValidationInfo) -> Any:
         if value is None or (isinstance(value, str) and not value.strip()):
             return None
         text = str(value).strip()
         parts = urlsplit(text)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("is not an http(s) URL: expected e.g. http://localhost:8123")
+            example = URL_EXAMPLES.get(info.field_name or "", "https://example.com")
+            raise ValueError(f"is not an http(s) URL: expected e.g. {example}")
         try:
             _ = parts.port
         except ValueError:

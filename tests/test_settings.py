@@ -137,3 +137,20 @@ def test_a_dotenv_that_is_not_text_gives_one_sentence(tmp_path, content: bytes, 
     assert str(caught.value) == f".env {said}"
     (tmp_path / ".env").write_text("TIMEZONE=Europe/Moscow\nADMIN_IDS=5\n", encoding="utf-8")
     assert load_settings().admin_ids == (5,)
+
+
+@pytest.mark.parametrize(("name", "example"), [
+    ("CLICKHOUSE_URL", "http://localhost:8123"), ("TELEGRAM_API_URL", "https://api.telegram.org"),
+    ("DASHBOARD_URL", "https://grafana.example.com/d/feed"),
+    ("ALERT_WEBHOOK_URL", "https://hooks.example.com/alerts"),
+])  # fmt: skip
+def test_a_malformed_url_is_shown_what_that_setting_looks_like(
+    monkeypatch: pytest.MonkeyPatch, name: str, example: str
+) -> None:
+    """Each URL setting's refusal gives an example of that setting, not ClickHouse's port for
+    all of them."""
+    monkeypatch.setenv(name, "ftp://somewhere")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert str(caught.value) == (
+        f"{name}='ftp://somewhere' is not an http(s) URL: expected e.g. {example}")
