@@ -36,8 +36,8 @@ def report_tune(
         basis = "alerts (no labels: every alert counts against the budget)"
     knobs = dict.fromkeys(k for c in choices for k in c.current)
     lines = [
-        f"tuned on {days:.0f} days of history; target: at most {target:g} {basis} a week "
-        "per metric, all its slices together",
+        f"tuned on {days:.0f} {'day' if f'{days:.0f}' == '1' else 'days'} of history; target: "
+        f"at most {target:g} a week of {basis}, per metric, all its slices together",
         f"searched {', '.join(knobs)} from the settings in force: "
         f"{sum(c.replays for c in choices)} settings replayed",
         "",
