@@ -186,6 +186,9 @@ async def test_settings_are_for_admins_and_survive_a_restart(
         assert "k must be a number from 0.5 to 20, not '-1'" in bad[0] and "Usage" in bad[0]
         unknown = await reply(fake, "/set views speed 3", user=ADMIN)
         assert "no parameter 'speed'" in unknown[0]
+        same = await reply(fake, "/set views k 3,25", user=ADMIN)  # the value in force
+        assert same[0] == "<code>views</code> k is 3.25 already: nothing changed.", same
+        assert "set by" not in (await reply(fake, "/thresholds views", user=ADMIN))[0]
         done = await reply(fake, "/set views k 6", user=ADMIN)
         assert "k: 3.25 → <b>6</b>" in done[0] and "would have raised" in done[0]
         # As the catalogue and --set write it: PARAM=VALUE.

@@ -165,7 +165,15 @@ async def set_param(
     if len(args) != 3:
         raise UsageError(t._("Name the metric, the parameter and its new value."), "set")
     metric = metric_named(catalogue, args[0], "set", t)
-    value = _checked(metric.name, checks.params(metric), args[1], args[2], t)
+    params = checks.params(metric)
+    value = _checked(metric.name, params, args[1], args[2], t)
+    current = checks.spec(metric).get(args[1], params[args[1]].default)
+    if current == params[args[1]].check(metric.name, args[1], value):  # nothing to replay, nor
+        shown = shown_value(current, t, share=args[1] in SHARE_PARAMS)  # to record as a change
+        await message.answer(t._("{metric} {param} is {value} already: nothing changed.",
+                                 metric=f"<code>{e(metric.name)}</code>", param=e(args[1]),
+                                 value=e(shown)))  # fmt: skip
+        return
     user = message.from_user
     level = store.baselines.of_metric(metric.name, checks.clock())
     try:
