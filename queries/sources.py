@@ -430,8 +430,8 @@ class EmbeddedSource(Source):
         except OSError:
             said = re.search(r"PID:\s*(\d+)", status.read_text(errors="replace"))
             pid = int(said[1]) if said else None
-            who = ("this process" if pid == os.getpid()
-                   else f"another process (pid {pid})" if pid else "another process")  # fmt: skip
+            mine = pid is None or pid == os.getpid()
+            who = "another process" if mine else f"another process (pid {pid})"
             raise SourceMisconfigured(
                 f"{self.describe()} is open in {who}, such as a running `alertbot run`: one "
                 "process at a time can use it; stop that one first, or point both at a "

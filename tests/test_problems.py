@@ -79,6 +79,12 @@ def _cases() -> list[tuple[str, list[str]]]:
             (f"{where} sent an answer that is not ClickHouse's (UnicodeDecodeError); is "
              "CLICKHOUSE_URL the HTTP interface of a ClickHouse server (usually port 8123)?",
              [where, "UnicodeDecodeError"]),
+            (f"{where} is open in another process (pid 4242), such as a running `alertbot "
+             "run`: one process at a time can use it; stop that one first, or point both at a "
+             "ClickHouse server (CLICKHOUSE_URL)", [where, "4242", "`alertbot run`"]),
+            (f"{where} is open in another process, such as a running `alertbot run`: one "
+             "process at a time can use it; stop that one first, or point both at a ClickHouse "
+             "server (CLICKHOUSE_URL)", [where, "`alertbot run`"]),
             (f"cannot open {where}: Session already exists with another path",
              [where, "Session already exists with another path"]),
             (f"{where}: database simulator already has feed_actions, message_actions that "

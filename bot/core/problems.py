@@ -80,6 +80,14 @@ def _cannot_connect(t: Translator, m: re.Match[str]) -> str:
                "CLICKHOUSE_URL right?", where=_where(t, m), error=m["error"])  # fmt: skip
 
 
+def _held(t: Translator, m: re.Match[str]) -> str:
+    who = (t._("another process (pid {pid})", pid=m["pid"]) if m["pid"]
+           else t._("another process"))  # fmt: skip
+    return t._("{where} is open in {who}, such as a running {command}: one process at a time "
+               "can use it; stop that one first, or point both at a ClickHouse server "
+               "(CLICKHOUSE_URL)", where=_where(t, m), who=who, command="`alertbot run`")
+
+
 def _already_has(t: Translator, m: re.Match[str]) -> str:
     return t._("{where}: database {database} already has {tables} that {command} did not "
                "create; seeding would replace real data. Point CLICKHOUSE_DATABASE at an empty "
@@ -130,6 +138,9 @@ SHAPES: list[tuple[re.Pattern[str], Say]] = [
                       error=m["error"])),
     (_re(rf"{WHERE} sent an answer that is not ClickHouse's \((?P<error>\w+)\)"
                 + re.escape(NOT_CLICKHOUSE)), _not_its_answer),
+    (_re(rf"{WHERE} is open in another process(?: \(pid (?P<pid>\d+)\))?, such as a running "
+                r"`alertbot run`: one process at a time can use it; stop that one first, or "
+                r"point both at a ClickHouse server \(CLICKHOUSE_URL\)"), _held),
     (_re(rf"cannot open {WHERE}: (?P<said>.*)"),
      lambda t, m: t._("cannot open {where}: {said}", where=_where(t, m), said=m["said"])),
     (_re(rf"{WHERE}: database (?P<database>\S+) already has (?P<tables>.+) that "
