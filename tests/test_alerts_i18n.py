@@ -471,10 +471,14 @@ def test_a_russian_digest_counts_metrics_in_russian_plurals(count: int, head: st
     saved = {o.incident.metric: dataclasses.replace(o.incident, id=n + 1, alert_id=n + 10)
              for n, o in enumerate(digest.opens)}  # fmt: skip
     style = Style(ZoneInfo("Europe/Moscow"), timedelta(minutes=15)).speaking("ru")
-    draft = render_digest(digest, saved, style)
+    draft = render_digest(digest, saved, style, digest_id=3)
     assert head in draft.text and "вместо" in draft.text and "-50,0%" in draft.text
     assert draft.with_chart and [b.text for b in draft.buttons[0]] == ["👀 Принято",
                                                                        "🙅 Ложная тревога"]
+    assert [b.text for b in draft.buttons[1]] == ["🔕 1 ч", "🔕 24 ч", "📈 Графики"]
+    assert {unpack(b.data) for row in draft.buttons for b in row} == {
+        (Action.DIGEST_ACK, (3,)), (Action.DIGEST_FALSE, (3,)), (Action.DIGEST_MUTE, (3, 1)),
+        (Action.DIGEST_MUTE, (3, 24)), (Action.DIGEST_SHOW, (3,))}
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import detectors
-from bot.core.buttons import Action, Button, alert_buttons, unpack
+from bot.core.buttons import Action, Button, alert_buttons, digest_buttons, unpack
 from bot.service.checker import detect, run_check
 from bot.service.history import History
 from detectors import Status
@@ -373,3 +373,4 @@ def test_the_keyboard_offers_new_normal_while_open_its_undo_while_accepted_and_n
     assert Action.UNACCEPT in actions(alert_buttons(5, 9, accepted=True, resolved=True))
     assert not {Action.ACCEPT, Action.UNACCEPT} & actions(alert_buttons(5, 9, resolved=True))
     assert not {Action.ACCEPT, Action.UNACCEPT} & actions(alert_buttons(5, 9, normal=False))
+    assert not {Action.ACCEPT, Action.UNACCEPT} & actions(digest_buttons(3))

@@ -81,6 +81,6 @@ def test_an_alert_lists_the_slices_that_moved_the_most_of_the_metric_first() -> 
     assert isinstance(digest, Digest)
     saved_all = {o.incident.metric: dataclasses.replace(o.incident, id=n + 1, alert_id=n + 10)
                  for n, o in enumerate(digest.opens)}  # fmt: skip
-    said = plain(render_digest(digest, saved_all, STYLE).text)
+    said = plain(render_digest(digest, saved_all, STYLE, digest_id=1).text)
     assert ("(os=Android -20.0%, source=ads +30.0%, country=Chad -45.0%, country=Cyprus "
             "-60.0%)") in said, said

@@ -15,6 +15,7 @@ from aiogram.types import CallbackQuery
 from bot.chat.access import Members
 from bot.chat.admin import mute_incident
 from bot.chat.baselines import ACCEPTS, accept
+from bot.chat.digests import DIGEST_MARKS, mark_digest, mute_digest, show_digest
 from bot.chat.incidents import MARKS, mark
 from bot.chat.monitoring import show_alert
 from bot.chat.reply import Reply, answer_press, out_of_date, why_not_sent
@@ -44,6 +45,15 @@ async def _route(
     if action in MARKS:
         return await mark(query, action, numbers[0], store=store, settings=settings,
                           members=members, clock=clock, t=t)  # fmt: skip
+    if action in DIGEST_MARKS:
+        return await mark_digest(query, action, numbers[0], store=store, settings=settings,
+                                 members=members, clock=clock, t=t)  # fmt: skip
+    if action is Action.DIGEST_MUTE:
+        return await mute_digest(query, numbers[0], numbers[1], store=store, settings=settings,
+                                 catalogue=catalogue, clock=clock, t=t)  # fmt: skip
+    if action is Action.DIGEST_SHOW:
+        return await show_digest(query, numbers[0], checks=checks, store=store,
+                                 settings=settings, catalogue=catalogue, t=t)  # fmt: skip
     if action is Action.MUTE:
         return await mute_incident(query, numbers[0], numbers[1], store=store,
                                    settings=settings, catalogue=catalogue,

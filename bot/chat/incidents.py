@@ -20,7 +20,7 @@ from bot.service.edits import refresh_incident
 from bot.settings import Settings
 from bot.state import State
 
-__all__ = ["MARKS", "mark", "refresh"]
+__all__ = ["DONE", "MARKS", "changed", "mark", "refresh"]
 
 MARKS = (Action.ACK, Action.UNACK, Action.FALSE, Action.UNFALSE)
 DONE = {
@@ -31,7 +31,7 @@ DONE = {
 }
 
 
-def _changed(action: Action, incident: Incident, who: str) -> Incident:
+def changed(action: Action, incident: Incident, who: str) -> Incident:
     if action is Action.ACK:
         return replace(incident, acknowledged_by=who)
     if action is Action.UNACK:
@@ -70,7 +70,7 @@ async def mark(
         return Reply(out_of_date(t), alert=True)
     if action in (Action.ACK, Action.UNACK) and not incident.is_open:
         return Reply(t._("That incident is over."))
-    updated = _changed(action, incident, query.from_user.full_name)
+    updated = changed(action, incident, query.from_user.full_name)
     bot = query.bot
     if updated == incident:  # shown again: its edit may never have landed (refused, a kill)
         return Reply(t._("Already so."),

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from bot.core.i18n import Translator, translator
 
-__all__ = ["DATA_LIMIT", "Action", "Button", "alert_buttons", "label", "pack", "relabel",
-           "unpack"]  # fmt: skip
+__all__ = ["DATA_LIMIT", "DIGEST", "Action", "Button", "alert_buttons", "digest_buttons", "label",
+           "pack", "relabel", "unpack"]  # fmt: skip
 
 DATA_LIMIT = 64  # bytes of callback data Telegram accepts
 
@@ -23,11 +23,25 @@ class Action(enum.StrEnum):
     SHOW = "show"  # alert id: the chart of the series that alerted
     ACCEPT = "normal"  # incident id: the metric's new level is its new normal
     UNACCEPT = "unnormal"  # incident id: take that back
+    # A digest's buttons carry the digest's id and act on every incident it lists.
+    DIGEST_ACK = "dack"
+    DIGEST_UNACK = "dunack"
+    DIGEST_FALSE = "dfalse"
+    DIGEST_UNFALSE = "dunfalse"
+    DIGEST_MUTE = "dmute"  # digest id, hours: silence every metric of the digest
+    DIGEST_SHOW = "dshow"  # digest id: the charts of its worst metrics
 
 
 # How many numbers each action carries.
 ARITY = {Action.ACK: 1, Action.UNACK: 1, Action.FALSE: 1, Action.UNFALSE: 1, Action.MUTE: 2,
-         Action.SHOW: 1, Action.ACCEPT: 1, Action.UNACCEPT: 1}  # fmt: skip
+         Action.SHOW: 1, Action.ACCEPT: 1, Action.UNACCEPT: 1, Action.DIGEST_ACK: 1,
+         Action.DIGEST_UNACK: 1, Action.DIGEST_FALSE: 1, Action.DIGEST_UNFALSE: 1,
+         Action.DIGEST_MUTE: 2, Action.DIGEST_SHOW: 1}  # fmt: skip
+# A digest's action for each action of a single alert (the label is the same but the chart's).
+DIGEST = {Action.ACK: Action.DIGEST_ACK, Action.UNACK: Action.DIGEST_UNACK,
+          Action.FALSE: Action.DIGEST_FALSE, Action.UNFALSE: Action.DIGEST_UNFALSE,
+          Action.MUTE: Action.DIGEST_MUTE, Action.SHOW: Action.DIGEST_SHOW}  # fmt: skip
+SINGLE = {digest: single for single, digest in DIGEST.items()}
 MAX_ID = 2**53  # any id SQLite hands out; bounds the data's length
 
 
@@ -61,6 +75,9 @@ def unpack(data: str | None) -> tuple[Action, tuple[int, ...]] | None:
 def label(action: Action, numbers: tuple[int, ...], t: Translator | None = None) -> str:
     """What a button of `action` says, in `t`'s language (English without one)."""
     t = t or translator()
+    if action is Action.DIGEST_SHOW:
+        return t._("📈 Charts")
+    action = SINGLE.get(action, action)
     if action is Action.MUTE:
         hours = numbers[1] if len(numbers) > 1 else 1
         return t.ngettext("🔕 {n} h", "🔕 {n} h", hours)
@@ -117,3 +134,20 @@ def alert_buttons(
 
 def _button(action: Action, *numbers: int, t: Translator | None) -> Button:
     return Button(label(action, numbers, t), pack(action, *numbers))
+
+
+def digest_buttons(
+    digest_id: int, *, acknowledged: bool = False, false_alarm: bool = False,
+    t: Translator | None = None,
+) -> tuple[tuple[Button, ...], ...]:  # fmt: skip
+    """A digest's keyboard: each button acts on every incident the digest lists (Ack, False
+    alarm and their undo, the mutes) or shows the charts of its worst metrics. No New normal:
+    a level is accepted for one metric, on its own alert or /metric."""
+    return (
+        (_button(Action.DIGEST_UNACK if acknowledged else Action.DIGEST_ACK, digest_id, t=t),
+         _button(Action.DIGEST_UNFALSE if false_alarm else Action.DIGEST_FALSE, digest_id,
+                 t=t)),
+        (_button(Action.DIGEST_MUTE, digest_id, 1, t=t),
+         _button(Action.DIGEST_MUTE, digest_id, 24, t=t),
+         _button(Action.DIGEST_SHOW, digest_id, t=t)),
+    )  # fmt: skip

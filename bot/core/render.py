@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from bot.core.buttons import Button, alert_buttons
+from bot.core.buttons import Button, alert_buttons, digest_buttons
 from bot.core.formatting import fmt_value, metric_title
 from bot.core.i18n import Translator, translator
 from bot.core.incidents import Incident
@@ -76,17 +76,19 @@ def render_open(intent: Open, incident: Incident, style: Style) -> Draft:
     )  # fmt: skip
 
 
-def render_digest(intent: Digest, incidents: dict[str, Incident], style: Style) -> Draft:
-    """Many metrics at once: one message; the chart and buttons of the worst."""
+def render_digest(intent: Digest, incidents: dict[str, Incident], style: Style, *,
+                  digest_id: int) -> Draft:  # fmt: skip
+    """Many metrics at once: one message, the chart of the worst, and buttons that act on
+    every incident listed (`digest_id`: the digest's own id in the state)."""
     groups = [(o.head, list(o.related)) for o in intent.opens]
     text = digest_text(groups, zone=style.zone, t=style.t)
-    worst = incidents[intent.opens[0].incident.metric]
-    assert worst.id is not None
+    ids = [incidents[o.incident.metric].id for o in intent.opens]
     return Draft(
         text,
         with_chart=rendered_length(text) <= CAPTION_LIMIT,
-        buttons=alert_buttons(worst.id, worst.alert_id, normal=False, t=style.t),
-        meta=_meta("alert", None, metrics=[o.incident.metric for o in intent.opens]),
+        buttons=digest_buttons(digest_id, t=style.t),
+        meta=_meta("alert", None, metrics=[o.incident.metric for o in intent.opens],
+                   digest_id=digest_id, incident_ids=ids),
     )
 
 

@@ -130,10 +130,14 @@ class Delivery:
                 sent_id = outcome.message_id
                 state.outbox.mark(item.id, OutboxStatus.SENT, now=now, message_id=sent_id)
                 state.journal.record_delivery(incident, item.chat_id, sent_id, now)
+                meta = item.meta or {}
+                shown = ShownIn(item.chat_id, outcome.message_id or 0, item.png is not None,
+                                message.text, meta.get("lang"))  # fmt: skip
                 if item.incident_id is not None and outcome.message_id is not None:
-                    shown = ShownIn(item.chat_id, outcome.message_id, item.png is not None,
-                                    message.text)  # fmt: skip
                     state.incidents.add_message(item.incident_id, shown)
+                digest = meta.get("digest_id")  # the part with the buttons: the one edited
+                if digest is not None and item.markup and outcome.message_id is not None:
+                    state.digests.add_message(int(digest), shown)
             return 1
         if isinstance(outcome, RetryAfter):
             backoff = self.retry_base * 2.0 ** min(item.attempts, 16)

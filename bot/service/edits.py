@@ -15,15 +15,15 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.channels.base import Channel, Message, Sent
 from bot.channels.telegram import NOT_MODIFIED
-from bot.core.buttons import Button, alert_buttons, relabel
+from bot.core.buttons import Button, alert_buttons, digest_buttons, relabel
 from bot.core.i18n import Translator, translator
 from bot.core.incidents import Incident
 from bot.core.text import CAPTION_LIMIT, MESSAGE_LIMIT, cut_html, rendered_length
 from bot.core.wording import duration_text
 from bot.state import ShownIn, State
 
-__all__ = ["Keyboard", "StateLine", "compose", "incident_keyboard", "markup", "refresh_incident",
-           "show_state", "state_line"]  # fmt: skip
+__all__ = ["Keyboard", "StateLine", "compose", "incident_keyboard", "markup", "refresh_digest",
+           "refresh_incident", "show_on", "show_state", "state_line"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -95,16 +95,26 @@ async def show_state(
     buttons: Keyboard | None = None, *, default: str | None = None,
 ) -> int:  # fmt: skip
     """Put `line` on top of every message that shows the incident, with `buttons` (None: the
-    keyboard goes), both in the language of the chat the message is in: its /lang choice, else
-    `default` (LANGUAGE), else the language the state line was made in. Returns how many
-    messages were edited; a message that cannot be edited (deleted, too old, unchanged) is
-    logged and skipped."""
+    keyboard goes). Returns how many messages were edited (see `show_on`)."""
+    return await show_on(target, state, state.incidents.messages(incident_id), line, buttons,
+                         default=default)  # fmt: skip
+
+
+async def show_on(
+    target: Bot | Channel, state: State, messages: list[ShownIn], line: str,
+    buttons: Keyboard | None = None, *, default: str | None = None,
+) -> int:  # fmt: skip
+    """Put `line` on top of each message, with `buttons` (None: the keyboard goes), both in the
+    language the message was sent in, so the whole message reads in one; a message sent before
+    that was recorded: its chat's /lang choice, else `default` (LANGUAGE), else the language
+    the state line was made in. Returns how many messages were edited; a message that cannot
+    be edited (deleted, too old, unchanged) is logged and skipped."""
     edited = 0
-    for shown in state.incidents.messages(incident_id):
+    for shown in messages:
         if not shown.text:
-            continue  # a digest shows several incidents: it is not edited
+            continue  # a digest of an older version, linked to an incident: it is not edited
         fallback = default or (line.lang if isinstance(line, StateLine) else None)
-        t = translator(state.languages.of_chat(shown.chat_id) or fallback)
+        t = translator(shown.lang or state.languages.of_chat(shown.chat_id) or fallback)
         said = line.to(t) if isinstance(line, StateLine) else line
         keyboard = relabel(buttons, t) if buttons else None
         body = compose(said, shown.text, CAPTION_LIMIT if shown.is_photo else MESSAGE_LIMIT)
@@ -147,6 +157,35 @@ async def refresh_incident(
     return await show_state(target, state, incident.id, line,
                             incident_keyboard(incident, accepted=accepted),
                             default=default)  # fmt: skip
+
+
+async def refresh_digest(
+    target: Bot | Channel, state: State, digest_id: int, *, now: datetime, zone: ZoneInfo,
+    default: str | None = None,
+) -> int:  # fmt: skip
+    """Every message showing the digest edited to the state of its incidents together: who
+    acknowledged them (or called them a false alarm) once every open one is, muted until when
+    once every metric is; its keyboard's toggles follow. Returns how many were edited."""
+    ids = state.digests.incidents(digest_id) or []
+    incidents = [i for i in map(state.incidents.get, ids) if i is not None]
+    if not incidents:
+        return 0
+    open_ = [i for i in incidents if i.is_open] or incidents
+
+    def everyone(names: list[str | None]) -> str | None:
+        return ", ".join(dict.fromkeys(n for n in names if n)) if all(names) else None
+
+    acked = everyone([i.acknowledged_by for i in open_])
+    false = everyone([i.false_alarm_by for i in incidents])
+    untils = [state.mutes.until(i.metric, now) for i in incidents]
+    muted = min(u for u in untils if u is not None) if all(untils) else None
+    summary = Incident("", incidents[0].opened_at, incidents[0].last_notified_at,
+                       acknowledged_by=acked, false_alarm_by=false)  # fmt: skip
+    line = state_line(summary, muted_until=muted, zone=zone)
+    keyboard = digest_buttons(digest_id, acknowledged=acked is not None,
+                              false_alarm=false is not None)  # fmt: skip
+    return await show_on(target, state, state.digests.messages(digest_id), line, keyboard,
+                         default=default)  # fmt: skip
 
 
 async def _edit_telegram(bot: Bot, shown: ShownIn, body: str, buttons: Keyboard | None) -> bool:

@@ -152,12 +152,12 @@ class Notifier:
                         png=lambda lang: charts.get((metric, lang)),
                         incident=incident.id)  # fmt: skip
         elif isinstance(intent, Digest):
-            for item in intent.opens:
-                self._record(item, saved, now)
+            ids = [self._record(item, saved, now).id for item in intent.opens]
+            digest = self.state.digests.create([i for i in ids if i is not None], now)
             first = intent.opens[0].incident.metric
             chats = [c for o in intent.opens for c in self.recipients(o.incident.metric)]
-            self._queue(chats, lambda style: render_digest(intent, saved, style),
-                        png=lambda lang: charts.get((first, lang)))  # not edited  # fmt: skip
+            self._queue(chats, lambda style: render_digest(intent, saved, style, digest_id=digest),
+                        png=lambda lang: charts.get((first, lang)))  # fmt: skip
         elif isinstance(intent, Remind):
             incident = saved[intent.incident.metric]
             self._queue(self.recipients(incident.metric),
@@ -204,7 +204,8 @@ class Notifier:
                     self.state.outbox.enqueue(
                         chat, part, png=picture if with_chart else None,
                         markup=markup if first else None,
-                        incident_id=incident if first else None, meta=draft.meta, now=wall,
+                        incident_id=incident if first else None,
+                        meta={**draft.meta, "lang": lang}, now=wall,  # edits keep its language
                     )  # fmt: skip
         if self.monitor.settings.alert_webhook_url:
             draft = render(self.style())

@@ -9,6 +9,7 @@ from pathlib import Path
 from bot.state.baselines import Baseline, Baselines
 from bot.state.chats import ALL, Languages, Mute, Mutes, Subscriptions
 from bot.state.db import Database, StateCorrupt, StateLocked, StateLost, StoreError
+from bot.state.digests import Digests
 from bot.state.history import HistoryCache, query_key
 from bot.state.incidents import Feedback, Incidents, ShownIn
 from bot.state.journal import AlertRecord, CheckRun, Journal
@@ -16,7 +17,7 @@ from bot.state.outbox import Outbox, OutboxStatus, Outgoing
 from bot.state.overrides import Override, Overrides
 
 __all__ = [
-    "ALL", "AlertRecord", "Baseline", "Baselines", "CheckRun", "Database", "Feedback",
+    "ALL", "AlertRecord", "Baseline", "Baselines", "CheckRun", "Database", "Digests", "Feedback",
     "HistoryCache", "Incidents",
     "Journal", "Languages", "Mute", "Mutes", "Outbox", "OutboxStatus", "Outgoing", "Override",
     "Overrides", "ShownIn", "State", "StateCorrupt", "StateLocked", "StateLost", "StoreError",
@@ -38,6 +39,7 @@ class State:
         self.languages = Languages(self.db)
         self.overrides = Overrides(self.db)
         self.incidents = Incidents(self.db)
+        self.digests = Digests(self.db)
         self.journal = Journal(self.db)
         self.outbox = Outbox(self.db)
         self.transaction = self.db.transaction

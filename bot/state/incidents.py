@@ -23,6 +23,7 @@ class ShownIn:
     message_id: int
     is_photo: bool
     text: str  # as first sent: edits put the state in front of it
+    lang: str | None = None  # the language it was sent in (None: not recorded, older rows)
 
 
 @dataclass(frozen=True)
@@ -85,14 +86,16 @@ class Incidents:
                 for i, m, o, r, f in rows]  # fmt: skip
 
     def add_message(self, incident_id: int, shown: ShownIn) -> None:
-        self.db.write("INSERT INTO incident_messages VALUES (?, ?, ?, ?, ?)",
+        self.db.write("INSERT INTO incident_messages (incident_id, chat_id, message_id, "
+                      "is_photo, text, lang) VALUES (?, ?, ?, ?, ?, ?)",
                       (incident_id, shown.chat_id, shown.message_id, int(shown.is_photo),
-                       shown.text))  # fmt: skip
+                       shown.text, shown.lang))  # fmt: skip
 
     def messages(self, incident_id: int) -> list[ShownIn]:
-        rows = self.db.rows("SELECT chat_id, message_id, is_photo, text FROM incident_messages "
-                            "WHERE incident_id=?", (incident_id,))  # fmt: skip
-        return [ShownIn(int(c), int(m), bool(p), str(t)) for c, m, p, t in rows]
+        rows = self.db.rows("SELECT chat_id, message_id, is_photo, text, lang FROM "
+                            "incident_messages WHERE incident_id=?", (incident_id,))  # fmt: skip
+        return [ShownIn(int(c), int(m), bool(p), str(t), None if lang is None else str(lang))
+                for c, m, p, t, lang in rows]  # fmt: skip
 
 
 def _incident(row: tuple[Any, ...]) -> Incident:

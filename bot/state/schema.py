@@ -163,4 +163,23 @@ MIGRATIONS: tuple[str, ...] = (
         acknowledged INTEGER NOT NULL DEFAULT 0  -- 1: accepting it acknowledged the incident
     );
     """,
+    # A digest (many metrics in one message) gets its own id, which its buttons carry: they act
+    # on every incident it lists. Each message kept for edits records the language it was sent
+    # in, so an edit says its state line in that language too (NULL: sent before this was kept).
+    """
+    CREATE TABLE digests (
+        id INTEGER PRIMARY KEY,
+        incidents TEXT NOT NULL,      -- JSON list of incident ids, as the digest lists them
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE digest_messages (
+        digest_id INTEGER NOT NULL,
+        chat_id INTEGER NOT NULL,
+        message_id INTEGER NOT NULL,
+        is_photo INTEGER NOT NULL,
+        text TEXT NOT NULL,           -- as first sent: edits put the state in front of it
+        lang TEXT                     -- the language it was sent in
+    );
+    ALTER TABLE incident_messages ADD COLUMN lang TEXT;
+    """,
 )

@@ -1,0 +1,136 @@
+"""A digest's buttons act on every incident it lists (Ack, mutes, charts), the digest edited to
+say so; an older digest's one-incident buttons still work; an edit after a button reads in the
+language the message was sent in, whatever the chat chose since. Real aiogram against the fake
+Bot API; a state file of the previous schema keeps working."""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from pathlib import Path
+
+from bot.core.buttons import Action, pack, unpack
+from bot.state import ShownIn, State
+from bot.state.db import MIGRATIONS
+from queries.catalogue import Catalogue
+from tests.conftest import END, SourceSpec
+from tests.fakebot import Call, FakeTelegram, render_html
+from tests.test_alerts_i18n import MEMBER, alert_in, running
+from tests.test_bot import ADMIN, ALERTS, USER, fake, settings_for
+from tests.test_plan import CATALOGUE
+
+__all__ = ["fake"]  # the fixture, shared with tests/test_bot.py
+
+COPIES = ("views_app", "views_web")
+
+
+def four_at_once() -> Catalogue:
+    """The bundled catalogue and two copies of views: with feed_users, views and likes, five
+    metrics fire at the dataset's end, so they arrive as one digest."""
+    views = CATALOGUE.metrics["views"]
+    extra = {name: dataclasses.replace(views, name=name, title=f"Views {name[6:]}")
+             for name in COPIES}  # fmt: skip
+    return dataclasses.replace(CATALOGUE, metrics={**CATALOGUE.metrics, **extra})
+
+
+def actions(call: Call) -> dict[Action, tuple[int, ...]]:
+    out = {}
+    for b in call.buttons:
+        unpacked = unpack(b["callback_data"])
+        assert unpacked is not None
+        out.setdefault(unpacked[0], unpacked[1])
+    return out
+
+
+async def test_a_digests_buttons_act_on_every_incident_it_lists(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """Ack on a digest acknowledges every incident in it and edits the digest to say who; its
+    1 h mute mutes every metric it lists and says which; its Chart sends the charts of the
+    worst three; an Ack of one incident (an older version's digest) still acts on that one."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    fake.set_member(ALERTS, MEMBER)
+    async with running(settings, fake, four_at_once()) as monitor:
+        digest = await alert_in(fake, ALERTS)
+        assert "metrics off" in digest.text
+        buttons = actions(digest)
+        assert Action.ACK not in buttons and Action.MUTE not in buttons
+        (digest_id,) = buttons[Action.DIGEST_ACK]
+        listed = monitor.state.digests.incidents(digest_id)
+        assert listed is not None and len(listed) >= 4
+        await fake.press(pack(Action.DIGEST_ACK, digest_id), user=MEMBER, message=digest)
+        said = await fake.wait_for(lambda c: c.method == "answerCallbackQuery"
+                                   and "Acknowledged" in c.data.get("text", ""))  # fmt: skip
+        assert f"{len(listed)} incidents" in said[0].data["text"]
+        edit = (await fake.wait_for(lambda c: c.method == "editMessageCaption"))[0]
+        assert render_html(edit.text).startswith("👀 acknowledged by User7\n🚨")
+        assert actions(edit)[Action.DIGEST_UNACK] == (digest_id,)
+        incidents = [monitor.state.incidents.get(i) for i in listed]
+        assert all(i is not None and i.acknowledged_by == "User7" for i in incidents)
+        metrics = [i.metric for i in incidents if i is not None]
+
+        await fake.press(pack(Action.DIGEST_MUTE, digest_id, 1), user=ADMIN, message=digest)
+        note = await fake.wait_for(lambda c: c.method == "sendMessage" and c.chat_id == ALERTS
+                                   and "muted until" in c.text)  # fmt: skip
+        assert all(f"<code>{m}</code>" in note[0].text for m in metrics), note[0].text
+        assert all(monitor.state.mutes.until(m, END) is not None for m in metrics)
+        muted = await fake.wait_for(lambda c: c.method == "editMessageCaption"
+                                    and "🔕 muted until" in c.text)  # fmt: skip
+        assert "👀 acknowledged by User7" in muted[0].text
+
+        await fake.press(pack(Action.DIGEST_SHOW, digest_id), user=USER, message=digest)
+        charts = await fake.wait_for(lambda c: c.method == "sendPhoto" and c.chat_id == ALERTS
+                                     and not c.buttons, count=3, seconds=60)  # fmt: skip
+        titles = [monitor.catalogue.metrics[m].title for m in metrics[:3]]
+        assert [next(t for t in titles if t in c.text) for c in charts] == titles
+
+        # A digest an older version sent: its Ack carries the worst incident's id.
+        await fake.press(pack(Action.UNACK, listed[0]), user=MEMBER, message=digest)
+        await fake.wait_for(lambda c: c.method == "answerCallbackQuery"
+                            and "No longer acknowledged" in c.data.get("text", ""))  # fmt: skip
+        first, second = (monitor.state.incidents.get(i) for i in listed[:2])
+        assert first is not None and first.acknowledged_by is None
+        assert second is not None and second.acknowledged_by == "User7"
+
+
+async def test_an_edit_after_a_button_reads_in_the_language_the_alert_was_sent_in(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """An alert sent in English to a group that then switches to Russian (/lang ru): Ack edits
+    it all in English, the state line, the body and the buttons, not half and half."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    fake.set_member(ALERTS, MEMBER)
+    async with running(settings, fake) as monitor:
+        alert = await alert_in(fake, ALERTS)
+        await fake.send("/lang ru", user=ADMIN, chat=ALERTS)
+        await fake.wait_for(lambda c: c.chat_id == ALERTS and c.method == "sendMessage")
+        assert monitor.state.languages.of_chat(ALERTS) == "ru"
+        (incident_id,) = actions(alert)[Action.ACK]
+        await fake.press(pack(Action.ACK, incident_id), user=MEMBER, message=alert)
+        edit = (await fake.wait_for(lambda c: c.method == "editMessageCaption"))[0]
+    text = render_html(edit.text)
+    assert text.startswith("👀 acknowledged by User7\n") and "expected" in text, text
+    assert "ожидалось" not in text and "принял" not in text
+    labels = {unpack(b["callback_data"])[0]: b["text"] for b in edit.buttons}  # type: ignore[index]
+    assert labels[Action.UNACK] == "↩️ Un-ack" and labels[Action.SHOW] == "📈 Chart"
+
+
+def test_a_state_file_of_the_previous_schema_keeps_its_alert_messages(tmp_path: Path) -> None:
+    """A state file one step older opens: the messages it kept for edits are there (their
+    language unknown: the chat's is used), and digests can be recorded."""
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    for number, step in enumerate(MIGRATIONS[:-1]):
+        db.executescript(f"BEGIN; {step}; PRAGMA user_version = {number + 1}; COMMIT;")
+    db.execute("INSERT INTO incident_messages VALUES (5, -100, 42, 1, 'caption')")
+    db.commit()
+    db.close()
+    state = State(path)
+    try:
+        assert state.incidents.messages(5) == [ShownIn(-100, 42, True, "caption", None)]
+        digest = state.digests.create([5, 6, 7, 8], END)
+        state.digests.add_message(digest, ShownIn(-100, 43, False, "digest", "ru"))
+        assert state.digests.incidents(digest) == [5, 6, 7, 8]
+        assert state.digests.messages(digest) == [ShownIn(-100, 43, False, "digest", "ru")]
+    finally:
+        state.close()
