@@ -1,7 +1,8 @@
 """/set, /reset, /mute, /unmute, /reload and the mute buttons: for ADMIN_IDS only.
 
 The commands' access rule is the router's filter, applied once; everyone else reaches
-`refusal`. The mute buttons come through the one button router, which asks `mute_incident`.
+`refusal`. The mute buttons come through the one button router, which asks `mute_incident`
+(bot/chat/muting.py holds the mutes' handlers).
 """
 
 from __future__ import annotations
@@ -9,33 +10,26 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime, timedelta
 from decimal import Decimal
 
 from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import Message
 
 import detectors
-from bot.chat.durations import parse_span
 from bot.chat.errors import UsageError
-from bot.chat.incidents import refresh
 from bot.chat.monitoring import metric_named
-from bot.chat.reply import Reply, out_of_date
+from bot.chat.muting import mute, mute_incident, unmute
 from bot.chat.thresholds import SHARE_PARAMS, SHARES, rule_text, shown_value
 from bot.core.commands import admin_commands
 from bot.core.formatting import localized, percent_of
 from bot.core.i18n import Translator
 from bot.core.wording import e
 from bot.service.monitor import Monitor
-from bot.settings import Settings
 from bot.state import Baseline, State
 from queries.catalogue import Catalogue
 
 __all__ = ["build", "build_refusal", "mute_incident"]
-
-MAX_MUTE = timedelta(days=30)
-
 
 def build(admin_ids: Iterable[int]) -> Router:
     """The admin router: its filter lets only ADMIN_IDS in."""
@@ -224,84 +218,6 @@ def _withdrawn(store: State, name: str, level: Baseline | None, checks: Monitor,
     return "\n" + t._("📏 The new normal accepted for {metric} is withdrawn: it stood for the "
                       "detector's own re-base, which this changes. If the level still holds, "
                       "press New normal on its next alert.", metric=f"<code>{e(name)}</code>")
-
-
-def _metric_or_all(catalogue: Catalogue, name: str, command: str, t: Translator) -> str:
-    if name.lower() in ("all", "все"):
-        return "*"
-    return metric_named(catalogue, name, command, t).name
-
-
-def _what(metric: str, t: Translator) -> str:
-    return t._("all metrics") if metric == "*" else f"<code>{e(metric)}</code>"
-
-
-async def mute(
-    message: Message, *, command: CommandObject, store: State, settings: Settings,
-    catalogue: Catalogue, clock: Callable[[], datetime], t: Translator,
-) -> None:  # fmt: skip
-    args = (command.args or "").split()
-    if len(args) < 2:
-        raise UsageError(t._("Name the metric (or all) and for how long."), "mute")
-    metric = _metric_or_all(catalogue, args[0], "mute", t)
-    written = " ".join(args[1:])
-    duration = parse_span(written)
-    if duration is None:
-        raise UsageError(t._("{text} is not a duration: write 30m, 2h, 3d or 3 days.",
-                             text=repr(written[:30])), "mute")  # fmt: skip
-    if not timedelta(minutes=1) <= duration <= MAX_MUTE:
-        raise UsageError(t._("A mute lasts from 1 minute to 30 days."), "mute")
-    now = clock()
-    user = message.from_user.id if message.from_user else None
-    store.mutes.add(metric, now + duration, user, now)
-    until = (now + duration).astimezone(settings.zone)
-    await message.answer(t._("🔕 Alerts for {what} muted until {until}. {unmute} to lift it.",
-                             what=_what(metric, t),
-                             until=f"{until:%Y-%m-%d %H:%M} {e(settings.zone.key)}",
-                             unmute=f"/unmute {e(args[0])}"))  # fmt: skip
-
-
-async def unmute(
-    message: Message, *, command: CommandObject, store: State, catalogue: Catalogue,
-    t: Translator,
-) -> None:  # fmt: skip
-    args = (command.args or "").split()
-    if len(args) != 1:
-        raise UsageError(t._("Name the metric, or all."), "unmute")
-    metric = _metric_or_all(catalogue, args[0], "unmute", t)
-    removed = store.mutes.remove(metric)
-    what = _what(metric, t)
-    await message.answer(t._("🔔 Alerts for {what} are on again.", what=what) if removed
-                         else t._("{what} was not muted.", what=what))  # fmt: skip
-
-
-async def mute_incident(
-    query: CallbackQuery, incident_id: int, hours: int, *, store: State, settings: Settings,
-    catalogue: Catalogue, clock: Callable[[], datetime], t: Translator,
-) -> Reply:  # fmt: skip
-    """The mute buttons of an alert: the incident's metric, for admins only."""
-    if query.from_user.id not in settings.admin_ids:
-        return Reply(t._("Only admins can mute alerts."), alert=True)
-    incident = store.incidents.get(incident_id)
-    if incident is None or incident.metric not in catalogue.metrics or not 1 <= hours <= 720:
-        return Reply(out_of_date(t), alert=True)
-    now = clock()
-    until = now + timedelta(hours=hours)
-    store.mutes.add(incident.metric, until, query.from_user.id, now)
-    local = f"{until.astimezone(settings.zone):%Y-%m-%d %H:%M}"
-    bot, chat = query.bot, query.message.chat.id if query.message is not None else None
-
-    async def show() -> None:
-        if bot is None:
-            return
-        await refresh(bot, store, settings, incident, now)
-        if chat is not None:
-            await bot.send_message(chat, t._("🔕 {metric} muted until {until} by {who}.",
-                                             metric=f"<code>{e(incident.metric)}</code>",
-                                             until=local, who=e(query.from_user.full_name)))
-
-    return Reply(t._("Muted {metric} until {until}", metric=incident.metric, until=local),
-                 then=show)  # fmt: skip
 
 
 async def not_admin(message: Message, t: Translator) -> None:

@@ -54,6 +54,10 @@ class Mutes:
                       (metric, ts(until), user_id, ts(now)))  # fmt: skip
 
     def remove(self, metric: str) -> int:
+        """Removes one metric's mute, or every mute (all and each metric's) for ALL: "all"
+        on again means everything is. Returns how many."""
+        if metric == ALL:
+            return self.db.change("DELETE FROM mutes", ())
         return self.db.change("DELETE FROM mutes WHERE metric=?", (metric,))
 
     def until(self, metric: str, now: datetime) -> datetime | None:

@@ -1,0 +1,143 @@
+"""/mute, /unmute and the alert's mute buttons (the admin router lets only ADMIN_IDS in).
+
+Each reply says what the metric gets after it: a metric's own mute lifted while every metric is
+muted stays muted, and `/unmute all` lifts every mute (all and each metric's): "all" on again
+means everything is. Every time is said with its zone, as /status and the alerts do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from aiogram.filters import CommandObject
+from aiogram.types import CallbackQuery, Message
+
+from bot.chat.durations import parse_span
+from bot.chat.errors import UsageError
+from bot.chat.incidents import refresh
+from bot.chat.monitoring import metric_named
+from bot.chat.reply import Reply, out_of_date
+from bot.core.i18n import Translator
+from bot.core.wording import e
+from bot.settings import Settings
+from bot.state import ALL, State
+from queries.catalogue import Catalogue
+
+__all__ = ["MAX_MUTE", "mute", "mute_incident", "unmute"]
+
+MAX_MUTE = timedelta(days=30)
+
+
+def _metric_or_all(catalogue: Catalogue, name: str, command: str, t: Translator) -> str:
+    if name.lower() in ("all", "все"):
+        return ALL
+    return metric_named(catalogue, name, command, t).name
+
+
+def _what(metric: str, t: Translator) -> str:
+    return t._("all metrics") if metric == ALL else f"<code>{e(metric)}</code>"
+
+
+def _when(until: datetime, zone: ZoneInfo) -> str:
+    """An end of a mute as the chat reads it, with its zone: 2026-12-06 19:20 Europe/Moscow."""
+    return f"{until.astimezone(zone):%Y-%m-%d %H:%M} {e(zone.key)}"
+
+
+async def mute(
+    message: Message, *, command: CommandObject, store: State, settings: Settings,
+    catalogue: Catalogue, clock: Callable[[], datetime], t: Translator,
+) -> None:  # fmt: skip
+    args = (command.args or "").split()
+    if len(args) < 2:
+        raise UsageError(t._("Name the metric (or all) and for how long."), "mute")
+    metric = _metric_or_all(catalogue, args[0], "mute", t)
+    written = " ".join(args[1:])
+    duration = parse_span(written)
+    if duration is None:
+        raise UsageError(t._("{text} is not a duration: write 30m, 2h, 3d or 3 days.",
+                             text=repr(written[:30])), "mute")  # fmt: skip
+    if not timedelta(minutes=1) <= duration <= MAX_MUTE:
+        raise UsageError(t._("A mute lasts from 1 minute to 30 days."), "mute")
+    now = clock()
+    user = message.from_user.id if message.from_user else None
+    until = now + duration
+    store.mutes.add(metric, until, user, now)
+    text = t._("🔕 Alerts for {what} muted until {until}. {unmute} to lift it.",
+               what=_what(metric, t), until=_when(until, settings.zone),
+               unmute=f"/unmute {e(args[0])}")  # fmt: skip
+    longer = [m for m in store.mutes.active(now) if m.until > until
+              and ALL in (metric, m.metric)]  # fmt: skip
+    if metric != ALL and longer:
+        text += "\n" + t._("Every metric stays muted until {until} all the same ({unmute} "
+                           "lifts that).", until=_when(longer[0].until, settings.zone),
+                           unmute="/unmute all")  # fmt: skip
+    elif longer:
+        text += "\n" + t._("Muted for longer: {mutes}.", mutes=", ".join(
+            t._("{metric} until {until}", metric=f"<code>{e(m.metric)}</code>",
+                until=_when(m.until, settings.zone)) for m in longer))  # fmt: skip
+    await message.answer(text)
+
+
+async def unmute(
+    message: Message, *, command: CommandObject, store: State, settings: Settings,
+    catalogue: Catalogue, clock: Callable[[], datetime], t: Translator,
+) -> None:  # fmt: skip
+    args = (command.args or "").split()
+    if len(args) != 1:
+        raise UsageError(t._("Name the metric, or all."), "unmute")
+    metric = _metric_or_all(catalogue, args[0], "unmute", t)
+    active = {m.metric: m.until for m in store.mutes.active(clock())}
+    store.mutes.remove(metric)  # ALL: every mute, each metric's too
+    if metric == ALL:
+        if not active:
+            await message.answer(t._("Nothing was muted."))
+            return
+        text = t._("🔔 Alerts for {what} are on again.", what=_what(ALL, t))
+        own = [f"<code>{e(name)}</code>" for name in active if name != ALL]
+        if own:
+            text += " " + t._("The mutes of {metrics} are lifted too.", metrics=", ".join(own))
+        await message.answer(text)
+        return
+    name = f"<code>{e(metric)}</code>"
+    if ALL in active:
+        text = t._("Alerts for {metric} stay muted until {until}: every metric is muted "
+                   "({unmute} lifts that).", metric=name, until=_when(active[ALL], settings.zone),
+                   unmute="/unmute all")  # fmt: skip
+        if metric in active:
+            text = t._("The mute of {metric} is lifted.", metric=name) + " " + text
+        await message.answer(text)
+    elif metric in active:
+        await message.answer(t._("🔔 Alerts for {what} are on again.", what=name))
+    else:
+        await message.answer(t._("{what} was not muted.", what=name))
+
+
+async def mute_incident(
+    query: CallbackQuery, incident_id: int, hours: int, *, store: State, settings: Settings,
+    catalogue: Catalogue, clock: Callable[[], datetime], t: Translator,
+) -> Reply:  # fmt: skip
+    """The mute buttons of an alert: the incident's metric, for admins only."""
+    if query.from_user.id not in settings.admin_ids:
+        return Reply(t._("Only admins can mute alerts."), alert=True)
+    incident = store.incidents.get(incident_id)
+    if incident is None or incident.metric not in catalogue.metrics or not 1 <= hours <= 720:
+        return Reply(out_of_date(t), alert=True)
+    now = clock()
+    until = now + timedelta(hours=hours)
+    store.mutes.add(incident.metric, until, query.from_user.id, now)
+    local = _when(until, settings.zone)
+    bot, chat = query.bot, query.message.chat.id if query.message is not None else None
+
+    async def show() -> None:
+        if bot is None:
+            return
+        await refresh(bot, store, settings, incident, now)
+        if chat is not None:
+            await bot.send_message(chat, t._("🔕 {metric} muted until {until} by {who}.",
+                                             metric=f"<code>{e(incident.metric)}</code>",
+                                             until=local, who=e(query.from_user.full_name)))
+
+    return Reply(t._("Muted {metric} until {until}", metric=incident.metric, until=local),
+                 then=show)  # fmt: skip
