@@ -9,10 +9,60 @@ from pathlib import Path
 from bot.core.buttons import Action, pack
 from tests.conftest import END, SourceSpec
 from tests.fakebot import FakeTelegram
-from tests.test_bot import ADMIN, ALERTS, fake, running, settings_for
-from tests.test_chat import _say
+from tests.test_bot import ADMIN, ALERTS, USER, fake, running, settings_for
+from tests.test_chat import MEMBER, _say
 
 __all__ = ["fake"]  # the fixture, shared with tests/test_bot.py
+
+
+async def test_unsubscribing_a_metric_while_subscribed_to_all_says_it_still_comes(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """Subscribed to all, /unsubscribe views says views still comes through "all" and how to
+    stop it (never "no such subscription", never "no longer gets"), with or without its own
+    subscription; without "all", /unsubscribe views stops it; in Russian too."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False) as monitor:
+        await _say(fake, "/subscribe all", user=USER)
+        through_all = (await _say(fake, "/unsubscribe views", user=USER))[0].text
+        again = (await _say(fake, "/subscribe views", user=USER))[0].text
+        monitor.state.subscriptions.add(USER, "views", END)
+        own_and_all = (await _say(fake, "/unsubscribe views", user=USER))[0].text
+        kept = monitor.state.subscriptions.of_chat(USER)
+        await _say(fake, "/lang ru", user=USER)  # subscribing kept the chat's English
+        russian = (await _say(fake, "/unsubscribe views", user=USER))[0].text
+        await _say(fake, "/lang en", user=USER)
+        gone = (await _say(fake, "/unsubscribe all", user=USER))[0].text
+        none = (await _say(fake, "/unsubscribe views", user=USER))[0].text
+        await _say(fake, "/subscribe views", user=USER)
+        stopped = (await _say(fake, "/unsubscribe views", user=USER))[0].text
+    for said in (through_all, own_and_all):
+        assert "still gets alerts for <code>views</code>" in said, said
+        assert "/unsubscribe all" in said and "/mute views" in said
+        assert "no such subscription" not in said and "no longer" not in said
+    assert "already gets alerts for every metric" in again, again
+    assert kept == ["*"]
+    assert "по-прежнему получает оповещения по <code>views</code>" in russian, russian
+    assert "no longer gets alerts for any metric" in gone
+    assert "no subscription" in none and "still" not in none
+    assert "🔕 This chat no longer gets alerts for <code>views</code>." in stopped
+
+
+async def test_an_alert_chat_is_told_it_gets_every_alert_by_configuration(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """In a chat of ALERT_CHAT_IDS, /unsubscribe (any form) never claims alerts stop: it says
+    the chat gets every alert by configuration, that only the operator changes that, and that
+    /mute silences a metric for a while."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False):
+        said = [(await _say(fake, text, user=MEMBER, chat=ALERTS))[0].text
+                for text in ("/unsubscribe", "/unsubscribe views", "/subscribe views")]
+    for text in said[:2]:
+        assert "no longer" not in text and "no such subscription" not in text, text
+        assert "gets every alert" in text and "ALERT_CHAT_IDS" in text
+        assert "operator" in text and "/mute" in text
+    assert "gets every alert" in said[2] and "now gets alerts" not in said[2]
 
 
 async def test_unmute_says_what_stays_muted_and_unmute_all_lifts_every_mute(

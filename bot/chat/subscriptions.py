@@ -1,4 +1,8 @@
-"""/subscribe and /unsubscribe: which chats get which alerts (persisted per chat)."""
+"""/subscribe and /unsubscribe: which chats get which alerts (persisted per chat).
+
+Each reply says what the chat gets after the command: a metric still comes through a
+subscription to all, and a chat of ALERT_CHAT_IDS gets every alert whatever it subscribes to.
+"""
 
 from __future__ import annotations
 
@@ -14,19 +18,17 @@ from bot.chat.monitoring import metric_named
 from bot.core.i18n import Translator
 from bot.core.wording import e
 from bot.settings import Settings
-from bot.state import State
+from bot.state import ALL, State
 from queries.catalogue import Catalogue
 
 __all__ = ["build"]
 
 
-def _alert_chat(message: Message, settings: Settings, t: Translator) -> str:
-    """What a subscription cannot change in a chat of ALERT_CHAT_IDS: it gets every alert."""
-    if message.chat.id not in settings.alert_chat_ids:
-        return ""
-    return "\n" + t._("This chat is one of ALERT_CHAT_IDS: it gets every alert whatever its "
-                      "subscriptions. /mute silences a metric for a while; to stop alerts here "
-                      "for good, take the chat out of ALERT_CHAT_IDS.")
+def _alert_chat(t: Translator) -> str:
+    """What a chat of ALERT_CHAT_IDS is told: its subscriptions change nothing."""
+    return t._("This chat gets every alert by configuration: it is one of ALERT_CHAT_IDS, which "
+               "only the bot's operator can change. To silence a metric here for a while, the "
+               "bot's admins can /mute it.")  # fmt: skip
 
 
 def _target(command: CommandObject, catalogue: Catalogue, name: str, t: Translator) -> str:
@@ -34,7 +36,7 @@ def _target(command: CommandObject, catalogue: Catalogue, name: str, t: Translat
     if len(args) > 1:
         raise UsageError(t._("One metric, or all."), name)
     if not args or args[0].lower() in ("all", "все"):
-        return "*"
+        return ALL
     return metric_named(catalogue, args[0], name, t).name
 
 
@@ -43,14 +45,22 @@ async def subscribe(
     settings: Settings, clock: Callable[[], datetime], t: Translator,
 ) -> None:  # fmt: skip
     metric = _target(command, catalogue, "subscribe", t)
+    if message.chat.id in settings.alert_chat_ids:
+        await message.answer(_alert_chat(t))
+        return
+    if metric != ALL and ALL in store.subscriptions.of_chat(message.chat.id):
+        await message.answer(t._("This chat already gets alerts for every metric, {metric} "
+                                 "included (/subscribe all). /unsubscribe all to stop.",
+                                 metric=f"<code>{e(metric)}</code>"))  # fmt: skip
+        return
     now = clock()
     store.subscriptions.add(message.chat.id, metric, now)
     if message.chat.type == "private" and store.languages.of_chat(message.chat.id) is None:
         # alerts reach this chat without a message to take the language from: keep it
         store.languages.set(message.chat.id, t.lang, None, now)
-    what = t._("every metric") if metric == "*" else f"<code>{e(metric)}</code>"
+    what = t._("every metric") if metric == ALL else f"<code>{e(metric)}</code>"
     await message.answer(t._("🔔 This chat now gets alerts for {what}. /unsubscribe to stop.",
-                             what=what) + _alert_chat(message, settings, t))  # fmt: skip
+                             what=what))  # fmt: skip
 
 
 async def unsubscribe(
@@ -58,14 +68,27 @@ async def unsubscribe(
     settings: Settings, t: Translator,
 ) -> None:  # fmt: skip
     metric = _target(command, catalogue, "unsubscribe", t)
+    if message.chat.id in settings.alert_chat_ids:
+        await message.answer(_alert_chat(t))
+        return
     removed = store.subscriptions.remove(message.chat.id, metric)
-    if removed:
-        what = t._("any metric") if metric == "*" else f"<code>{e(metric)}</code>"
-        await message.answer(t._("🔕 This chat no longer gets alerts for {what}.", what=what)
-                             + _alert_chat(message, settings, t))  # fmt: skip
+    if metric != ALL and ALL in store.subscriptions.of_chat(message.chat.id):
+        name = f"<code>{e(metric)}</code>"
+        await message.answer(t._(
+            "This chat still gets alerts for {metric}: it is subscribed to every metric "
+            "(/subscribe all). {unsubscribe_all} stops them all; the bot's admins can silence "
+            "{metric} for a while with {mute}.", metric=name, unsubscribe_all="/unsubscribe all",
+            mute=f"/mute {e(metric)} 2h"))  # fmt: skip
+    elif removed and metric == ALL:
+        await message.answer(t._("🔕 This chat no longer gets alerts for any metric."))
+    elif removed:
+        await message.answer(t._("🔕 This chat no longer gets alerts for {what}.",
+                                 what=f"<code>{e(metric)}</code>"))  # fmt: skip
+    elif metric == ALL:
+        await message.answer(t._("This chat had no subscriptions. /status shows what it gets."))
     else:
-        await message.answer(t._("This chat had no such subscription. /status shows what it "
-                                 "gets.") + _alert_chat(message, settings, t))  # fmt: skip
+        await message.answer(t._("This chat had no subscription to {metric}. /status shows what "
+                                 "it gets.", metric=f"<code>{e(metric)}</code>"))  # fmt: skip
 
 
 def build() -> Router:
