@@ -10,9 +10,11 @@ from bot.core.buttons import Action, pack
 from tests.conftest import END, SourceSpec
 from tests.fakebot import FakeTelegram
 from tests.test_bot import ADMIN, ALERTS, USER, fake, running, settings_for
-from tests.test_chat import MEMBER, _say
+from tests.test_chat import MEMBER, STRANGER, _say
 
 __all__ = ["fake"]  # the fixture, shared with tests/test_bot.py
+
+GROUP = -555
 
 
 async def test_unsubscribing_a_metric_while_subscribed_to_all_says_it_still_comes(
@@ -91,6 +93,44 @@ async def test_unmute_says_what_stays_muted_and_unmute_all_lifts_every_mute(
     assert "on again" in lifted and "<code>views</code>" in lifted, lifted
     assert left == []
     assert "was not muted" in after
+
+
+async def test_in_a_group_only_its_administrators_change_subscriptions(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """In a group, a member's or a stranger's /subscribe and /unsubscribe are refused and
+    change nothing; the group's administrator and an ADMIN_IDS user may; a private chat needs
+    no one's leave."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    fake.set_member(GROUP, MEMBER, "member")
+    fake.set_member(GROUP, USER, "administrator")
+    fake_result = fake._result
+
+    def result(method: str, data: dict[str, str]) -> object:
+        """An administrator as the current Bot API describes one (a field newer than the
+        fake's answer, which aiogram requires)."""
+        answer = fake_result(method, data)
+        if method == "getChatMember" and answer.get("status") == "administrator":
+            answer.setdefault("can_send_welcome_messages", False)
+        return answer
+
+    fake._result = result  # type: ignore[method-assign]
+    async with running(settings, fake, schedule=False) as monitor:
+        subs = monitor.state.subscriptions
+        subs.add(GROUP, "views", END)
+        refused = [(await _say(fake, text, user=who, chat=GROUP))[0].text
+                   for text, who in (("/unsubscribe", MEMBER), ("/subscribe all", STRANGER),
+                                     ("/unsubscribe views", STRANGER))]  # fmt: skip
+        untouched = subs.of_chat(GROUP)
+        by_admin = (await _say(fake, "/subscribe all", user=USER, chat=GROUP))[0].text
+        by_bot_admin = (await _say(fake, "/unsubscribe all", user=ADMIN, chat=GROUP))[0].text
+        emptied = subs.of_chat(GROUP)
+        private = (await _say(fake, "/subscribe views", user=STRANGER))[0].text
+    for said in refused:
+        assert "Only the group's administrators (or the bot's admins)" in said, said
+    assert untouched == ["views"]
+    assert "🔔" in by_admin and "🔕" in by_bot_admin and emptied == []
+    assert "🔔" in private
 
 
 async def test_the_mute_button_names_the_zone_as_mute_does(

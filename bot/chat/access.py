@@ -1,7 +1,9 @@
-"""Who may act on an incident: admins, and members of an alert chat that was shown it.
+"""Who may do what: act on an incident (admins, and members of an alert chat that was shown
+it), and change a chat's own settings (its language, what it gets).
 
 A subscriber's private copy gives no right: membership is asked of Telegram (getChatMember) for
 the alert chats (ALERT_CHAT_IDS) that received the incident, answers cached for a few minutes.
+A group's settings are its administrators' (or ADMIN_IDS'), asked of Telegram on each change.
 """
 
 from __future__ import annotations
@@ -12,16 +14,33 @@ import time
 
 from aiogram import Bot
 from aiogram.exceptions import AiogramError, TelegramAPIError
+from aiogram.types import Chat, User
 
 from bot.core.i18n import Translator, translator
 from bot.settings import Settings
 from bot.state import State
 
-__all__ = ["Members", "may_mark"]
+__all__ = ["Members", "may_change_chat", "may_mark"]
 
 log = logging.getLogger(__name__)
 
 IN_CHAT = frozenset({"member", "administrator", "creator", "restricted"})
+GROUP_ADMINS = frozenset({"administrator", "creator"})
+
+
+async def may_change_chat(bot: Bot, chat: Chat, user: User, settings: Settings) -> bool | None:
+    """Who may change a chat's settings (its language, its subscriptions): anyone in a private
+    chat; in a group, ADMIN_IDS and the group's administrators (asked of Telegram; None when it
+    could not be asked)."""
+    if chat.type == "private" or user.id in settings.admin_ids:
+        return True
+    try:
+        member = await asyncio.wait_for(bot.get_chat_member(chat.id, user.id), 5.0)
+    except (AiogramError, TimeoutError) as exc:
+        why = exc if isinstance(exc, TelegramAPIError) else type(exc).__name__
+        log.warning("getChatMember(%s, %s) failed: %s", chat.id, user.id, why)
+        return None
+    return member.status in GROUP_ADMINS
 
 
 class Members:

@@ -8,14 +8,12 @@ included.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot, F, Router
-from aiogram.exceptions import AiogramError, TelegramAPIError
 from aiogram.filters import Command, CommandObject
 from aiogram.types import (
     CallbackQuery,
@@ -27,6 +25,7 @@ from aiogram.types import (
     User,
 )
 
+from bot.chat.access import may_change_chat
 from bot.chat.errors import UsageError
 from bot.chat.reply import answer_press
 from bot.core.i18n import LANGUAGES, Translator, language_of, translator
@@ -41,7 +40,6 @@ NAMES = {"en": "English", "ru": "Русский"}  # on its own: a button's labe
 # Inside a sentence of its own language: Russian writes a language's name in lower case there.
 IN_A_SENTENCE = {"en": "English", "ru": "русский"}
 PREFIX = "lang:"
-GROUP_ADMINS = frozenset({"administrator", "creator"})
 
 
 def default_language(settings: Settings) -> str:
@@ -84,20 +82,6 @@ class ChatLanguage(BaseMiddleware):
         return await handler(event, data)
 
 
-async def may_choose(bot: Bot, chat: Chat, user: User, settings: Settings) -> bool | None:
-    """Who may change a chat's language: anyone in a private chat; in a group, ADMIN_IDS and
-    the group's administrators (asked of Telegram; None when it could not be asked)."""
-    if chat.type == "private" or user.id in settings.admin_ids:
-        return True
-    try:
-        member = await asyncio.wait_for(bot.get_chat_member(chat.id, user.id), 5.0)
-    except (AiogramError, TimeoutError) as exc:
-        why = exc if isinstance(exc, TelegramAPIError) else type(exc).__name__
-        log.warning("getChatMember(%s, %s) failed: %s", chat.id, user.id, why)
-        return None
-    return member.status in GROUP_ADMINS
-
-
 def _keyboard() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=[[
         InlineKeyboardButton(text=NAMES[lang], callback_data=PREFIX + lang) for lang in LANGUAGES
@@ -109,7 +93,7 @@ async def _choose(
     clock: Callable[[], datetime], t: Translator,
 ) -> tuple[bool, str]:  # fmt: skip
     """Set the chat's language if `user` may: (done, the sentence saying so, in its language)."""
-    allowed = await may_choose(bot, chat, user, settings)
+    allowed = await may_change_chat(bot, chat, user, settings)
     if allowed is None:
         return False, t._("I could not check that you are an administrator of this group; "
                           "please try again in a minute.")  # fmt: skip

@@ -2,6 +2,7 @@
 
 Each reply says what the chat gets after the command: a metric still comes through a
 subscription to all, and a chat of ALERT_CHAT_IDS gets every alert whatever it subscribes to.
+In a group, only its administrators (or ADMIN_IDS) change what it gets, as with /lang.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
+from bot.chat.access import may_change_chat
 from bot.chat.errors import UsageError
 from bot.chat.monitoring import metric_named
 from bot.core.i18n import Translator
@@ -31,6 +33,22 @@ def _alert_chat(t: Translator) -> str:
                "bot's admins can /mute it.")  # fmt: skip
 
 
+async def _refusal(message: Message, settings: Settings, t: Translator) -> str | None:
+    """None when the sender may change what this chat gets (as for /lang), else why not."""
+    if message.sender_chat is not None and message.sender_chat.id == message.chat.id:
+        return None  # an anonymous administrator, writing as the group itself
+    allowed = None
+    if message.bot is not None and message.from_user is not None:
+        allowed = await may_change_chat(message.bot, message.chat, message.from_user, settings)
+    if allowed is None:
+        return t._("I could not check that you are an administrator of this group; please try "
+                   "again in a minute.")  # fmt: skip
+    if not allowed:
+        return t._("Only the group's administrators (or the bot's admins) can change what it "
+                   "gets.")  # fmt: skip
+    return None
+
+
 def _target(command: CommandObject, catalogue: Catalogue, name: str, t: Translator) -> str:
     args = (command.args or "").split()
     if len(args) > 1:
@@ -47,6 +65,10 @@ async def subscribe(
     metric = _target(command, catalogue, "subscribe", t)
     if message.chat.id in settings.alert_chat_ids:
         await message.answer(_alert_chat(t))
+        return
+    refused = await _refusal(message, settings, t)
+    if refused is not None:
+        await message.answer(refused)
         return
     if metric != ALL and ALL in store.subscriptions.of_chat(message.chat.id):
         await message.answer(t._("This chat already gets alerts for every metric, {metric} "
@@ -70,6 +92,10 @@ async def unsubscribe(
     metric = _target(command, catalogue, "unsubscribe", t)
     if message.chat.id in settings.alert_chat_ids:
         await message.answer(_alert_chat(t))
+        return
+    refused = await _refusal(message, settings, t)
+    if refused is not None:
+        await message.answer(refused)
         return
     removed = store.subscriptions.remove(message.chat.id, metric)
     if metric != ALL and ALL in store.subscriptions.of_chat(message.chat.id):
