@@ -64,9 +64,10 @@ async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         charts_folder(args.charts)
     if args.notify:
         from bot.notify import check_and_notify  # aiogram is only needed here
-        report = await check_and_notify(settings, at=args.at, metric=args.metric)
+        done = await check_and_notify(settings, at=args.at, metric=args.metric)
+        report, undelivered = done.report, done.exit_code  # 2: an alert chat is gone
     else:
-        report = await _check(args, settings, catalogue)
+        report, undelivered = await _check(args, settings, catalogue), EXIT_OK
     if report.errors and not report.results:
         raise next(iter(report.failures.values()), SourceError(next(iter(report.errors.values()))))
     print(report_json(report) if args.json else check_table(report, settings.zone))
@@ -76,9 +77,8 @@ async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         if not args.json:
             for path in paths:
                 print(f"chart: {path}")
-    if any(isinstance(e, SourceMisconfigured) for e in report.failures.values()):
-        return EXIT_USAGE  # some tables cannot be read until the settings or schema change
-    return EXIT_FAILURE if report.errors else EXIT_OK
+    misconfigured = any(isinstance(e, SourceMisconfigured) for e in report.failures.values())
+    return max(undelivered, EXIT_USAGE if misconfigured else int(bool(report.errors)))  # 2: fix
 
 
 async def _check(args: argparse.Namespace, settings: Settings, catalogue: Catalogue

@@ -10,12 +10,14 @@ import asyncio
 import logging
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from aiogram import Bot
 
 from bot.channels import build_channels
 from bot.console import UsageError, make_source
+from bot.core.drops import why_dropped
 from bot.core.formatting import counted
 from bot.core.incidents import Policy
 from bot.core.report import CheckReport
@@ -24,9 +26,10 @@ from bot.service.delivery import Delivery
 from bot.service.notifier import Notifier
 from bot.settings import Settings
 from bot.state import OutboxStatus, State
+from bot.state.outbox import Dropped
 from queries.sources import Source
 
-__all__ = ["NO_TOKEN", "Notified", "check_and_notify"]
+__all__ = ["NO_TOKEN", "Notified", "check_and_notify", "dropped_text"]
 
 log = logging.getLogger("alertbot")
 
@@ -42,14 +45,37 @@ class Notified:
     report: CheckReport
     sent: int  # messages that went out during this run
     waiting: int  # messages left in the outbox for a later run (a retry pending)
+    dropped: list[Dropped] = field(default_factory=list)  # given up on during this run
+    alert_chats: tuple[int, ...] = ()
+
+    @property
+    def exit_code(self) -> int:
+        """2 when a configured alert chat is gone (ALERT_CHAT_IDS, or the chat, must change),
+        1 when a message to one was refused as it was; else 0."""
+        lost = [d for d in self.dropped if d.channel == "telegram" and d.chat_id in
+                self.alert_chats]  # fmt: skip
+        if any(not why_dropped(d.reason).startswith("refused") for d in lost):
+            return 2
+        return 1 if lost else 0
+
+
+def dropped_text(dropped: list[Dropped]) -> str:
+    """'3 dropped: chat -2 removed the bot (403)', or '' when nothing was."""
+    if not dropped:
+        return ""
+    chats = "; ".join(f"{'chat ' if d.channel == 'telegram' else ''}"
+                      f"{d.chat_id if d.channel == 'telegram' else d.channel} "
+                      f"{why_dropped(d.reason)}" for d in dropped)  # fmt: skip
+    return f"{sum(d.count for d in dropped)} dropped: {chats}"
 
 
 async def check_and_notify(
     settings: Settings, *, at: str | None = None, metric: str | None = None, budget: float = 60.0
-) -> CheckReport:
+) -> Notified:
     """One check as the bot's scheduled one, its alerts queued and sent; then what is due is
     sent again until nothing is (retries that come due within `budget` seconds included). What
-    went out and what waits is said on stderr (stdout keeps the table or the JSON)."""
+    went out, what waits and what was dropped (to which chat, why) is said on stderr (stdout
+    keeps the table or the JSON)."""
     if at or metric:  # incidents follow every metric, as they happen
         raise UsageError("--notify checks every metric as of now: drop --at and --metric")
     if settings.bot_token is None:
@@ -68,14 +94,14 @@ async def check_and_notify(
             await bot.session.close()
     finally:
         state.close()  # and the lock with it
-    print(f"notify: {counted(done.sent, 'message')} sent, {done.waiting} waiting for a retry",
-          file=sys.stderr)  # fmt: skip
-    return done.report
+    line = f"notify: {counted(done.sent, 'message')} sent, {done.waiting} waiting for a retry"
+    print(", ".join(filter(None, [line, dropped_text(done.dropped)])), file=sys.stderr)
+    return done
 
 
 async def _run(settings: Settings, state: State, bot: Bot, source: Source,
                budget: float) -> Notified:  # fmt: skip
-    started = time.monotonic()
+    started, wall = time.monotonic(), datetime.now(UTC)
     monitor = make_monitor(settings, source, state=state)
     secret = settings.alert_webhook_secret
     channels = build_channels(
@@ -102,7 +128,8 @@ async def _run(settings: Settings, state: State, bot: Bot, source: Source,
     while state.outbox.pending() and time.monotonic() - started < budget:
         await asyncio.sleep(min(1.0, max(0.0, budget - (time.monotonic() - started))))
         sent += await delivery.drain()
-    return Notified(report, sent, state.outbox.pending())
+    return Notified(report, sent, state.outbox.pending(), state.outbox.dropped(wall),
+                    tuple(settings.alert_chat_ids))  # fmt: skip
 
 
 def _sent_count(state: State) -> int:

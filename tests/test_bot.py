@@ -7,7 +7,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -289,6 +289,31 @@ async def test_alerts_survive_telegram_rate_limits_and_blocked_chats(
         assert len(to_alerts) == len({c.text for c in to_alerts})  # none delivered twice
         assert not [c for c in fake.calls if c.method == "sendPhoto" and c.chat_id == 777]
         assert monitor.state.subscriptions.of_chat(777) == []
+
+
+async def test_an_alert_chat_that_removed_the_bot_is_told_to_the_admins_once(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """The alert chat kicked the bot: the admins hear once, in their language, which chat and
+    what to do; /status counts every dropped alert, not the one error; the next loss to the
+    same chat is not told again."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    state = State(settings.state_path)
+    state.languages.set(ADMIN, "ru", ADMIN, END)
+    state.close()
+    fake.chat_gone(ALERTS, 403, "Forbidden: bot was kicked from the group chat")
+    async with running(settings, fake) as monitor:
+        told = await fake.wait_for(answer_in(ADMIN, text=str(ALERTS)))
+        assert "ALERT_CHAT_IDS" in told[0].text and "Forbidden: bot was kicked" in told[0].text
+        assert "недоступен" in told[0].text, told[0].text  # the admin's language
+        lost = sum(d.count for d in monitor.state.outbox.dropped(END - timedelta(days=3650)))
+        assert lost >= 2
+        monitor.state.outbox.enqueue(ALERTS, "one more", now=datetime.now(UTC))
+        await monitor.app.delivery.drain()  # type: ignore[attr-defined]
+        status = await reply(fake, "/status", user=USER)
+        assert f"{lost + 1} messages dropped in the last 24 h" in status[0], status[0]
+        assert str(ALERTS) in status[0]
+        assert len([c for c in fake.sent_to(ADMIN) if str(ALERTS) in c.text]) == 1
 
 
 async def test_one_incident_is_one_alert_a_reminder_and_one_resolution(

@@ -448,3 +448,26 @@ async def test_build_channels_adds_the_webhook_only_with_a_url(bot: Bot) -> None
     both = build_channels(bot, webhook_url="http://127.0.0.1:9/x", webhook_secret="s")
     assert set(both) == {"telegram", "webhook"}
     assert isinstance(both["webhook"], WebhookChannel)
+
+
+async def test_a_gone_chat_is_counted_as_dropped_with_telegrams_words(
+    state: State, fake: FakeTelegram, bot: Bot
+) -> None:
+    """A chat that removed the bot: its three queued messages are counted as dropped, by chat,
+    with Telegram's words ('removed the bot (403)'), and the hook hears of the chat once."""
+    from bot.core.drops import telegram_said, why_dropped
+
+    fake.chat_gone(A, 403, "Forbidden: bot was kicked from the group chat")
+    since = now()
+    for n in range(3):
+        state.outbox.enqueue(A, f"a{n}", now=now())
+    state.outbox.enqueue(B, "b", now=now())
+    out = delivery(state, telegram=TelegramChannel(bot))
+    heard: list[tuple[int, str]] = []
+    out.on_gone = lambda chat, reason: heard.append((chat, reason))
+    assert await out.drain() == 1
+    dropped = state.outbox.dropped(since)
+    assert [(d.chat_id, d.count) for d in dropped] == [(A, 3)]
+    assert why_dropped(dropped[0].reason) == "removed the bot (403)"
+    assert telegram_said(dropped[0].reason) == "Forbidden: bot was kicked from the group chat"
+    assert [chat for chat, _ in heard] == [A]

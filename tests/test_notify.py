@@ -125,3 +125,24 @@ def test_notify_without_a_token_or_with_at_is_a_usage_error(tmp_path: Path) -> N
     done = alertbot("check", "--notify", "--at", "2024-01-01T00:00",
                     env={**env, "BOT_TOKEN": "9:NOTIFY"})  # fmt: skip
     assert done.returncode == 2 and "drop --at" in done.stderr, done.stderr
+
+
+async def test_alerts_to_an_alert_chat_that_removed_the_bot_are_said_dropped_and_exit_2(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    """The only alert chat kicked the bot: stderr says how many messages were dropped, for
+    which chat and why, the admin is told what to do, and the run exits 2 (a setting or the
+    chat must change; the next run would lose its alerts the same way)."""
+    seed(tmp_path / "demo", datetime.now(UTC))
+    fake.chat_gone(-2, 403, "Forbidden: bot was kicked from the group chat")
+    env = {"EMBEDDED_PATH": str(tmp_path / "demo"), "STATE_PATH": str(tmp_path / "s.db"),
+           "BOT_TOKEN": "9:NOTIFY", "TELEGRAM_API_URL": fake.url,
+           "ALERT_CHAT_IDS": "-2", "ADMIN_IDS": "1"}  # fmt: skip
+    code, _, err = await notify(env)
+    assert code == 2, err[-2000:]
+    # the one message sent: the admin's notice
+    said = re.search(r"notify: 1 message sent, 0 waiting for a retry, (\d+) dropped: "
+                     r"chat -2 removed the bot \(403\)", err)  # fmt: skip
+    assert said and int(said[1]) >= 1, err[-2000:]
+    told = [c.text for c in fake.calls if c.method == "sendMessage" and c.chat_id == 1]
+    assert len(told) == 1 and "ALERT_CHAT_IDS" in told[0], told

@@ -12,6 +12,7 @@ from aiogram.types import Message
 from bot.chat.guard import stopped_text
 from bot.chat.language import IN_A_SENTENCE
 from bot.core.commands import help_text, span
+from bot.core.drops import telegram_said
 from bot.core.formatting import localized, metric_title
 from bot.core.i18n import Translator
 from bot.core.problems import problem_of
@@ -83,6 +84,20 @@ def _last_check(checks: Monitor, store: State, settings: Settings, t: Translator
                found=found)  # fmt: skip
 
 
+def _dropped(store: State, now: datetime, t: Translator) -> list[str]:
+    """The messages given up on in the last 24 h (a chat that removed the bot loses all of
+    its queue at once), by chat, with Telegram's words: none, or one line."""
+    dropped = store.outbox.dropped(now - timedelta(days=1))
+    if not dropped:
+        return []
+    chats = "; ".join(f"{d.chat_id if d.channel == 'telegram' else e(d.channel)}: "
+                      f"{e(telegram_said(d.reason)[:100])}" for d in dropped[:5])  # fmt: skip
+    n = sum(d.count for d in dropped)
+    return [t.ngettext("⚠️ {n} message dropped in the last 24 h, never to be sent ({chats})",
+                       "⚠️ {n} messages dropped in the last 24 h, never to be sent ({chats})",
+                       n, chats=chats)]  # fmt: skip
+
+
 def _gets(message: Message, store: State, settings: Settings, t: Translator) -> str:
     """Which alerts this chat gets, as the notifier decides: alert chats get every one."""
     subs = store.subscriptions.of_chat(message.chat.id)
@@ -141,6 +156,7 @@ async def status(
     if store.problem is None:
         errors = store.journal.delivery_errors(now - timedelta(days=1))
         lines.append(t._("delivery errors in the last 24 h: {n}", n=errors))
+        lines += _dropped(store, now, t)
         mutes = store.mutes.active(now)  # every metric's mute is "*"
         every_metric = t._("everything")
         muted = [t._("{metric} until {until}", metric=every_metric if m.metric == "*"

@@ -44,7 +44,7 @@ from bot.core.buttons import Button
 from bot.core.text import CAPTION_LIMIT, MESSAGE_LIMIT, cut_html, plain
 from bot.state import ALL, OutboxStatus, Outgoing, ShownIn, State
 
-__all__ = ["MAX_RETRY", "Delivery", "fallback", "keyboard_of"]
+__all__ = ["MAX_RETRY", "Delivery", "fallback", "gone_flag", "keyboard_of"]
 
 log = logging.getLogger(__name__)
 MAX_RETRY = 300.0  # seconds: the longest wait between two tries of one message
@@ -64,6 +64,8 @@ class Delivery:
         self.retry_base = 2.0  # seconds before the first retry; doubles each time, up to 5 min
         self._paused: dict[str, datetime] = {}  # channel -> until when it asked us to wait
         self._draining = asyncio.Lock()
+        # Told, inside the transaction that drops its queue, of a chat confirmed gone.
+        self.on_gone: Callable[[int, str], None] | None = None
 
     async def drain(self, stop: asyncio.Event | None = None) -> int:
         """Send what is due; returns how many went out. Stops between two messages when `stop`
@@ -133,6 +135,8 @@ class Delivery:
                 meta = item.meta or {}
                 shown = ShownIn(item.chat_id, outcome.message_id or 0, item.png is not None,
                                 message.text, meta.get("lang"))  # fmt: skip
+                if item.channel == "telegram":  # it takes messages (again): a notice may follow
+                    state.journal.set_flag(gone_flag(item.chat_id), None)  # its next loss
                 if item.incident_id is not None and outcome.message_id is not None:
                     state.incidents.add_message(item.incident_id, shown)
                 digest = meta.get("digest_id")  # the part with the buttons: the one edited
@@ -158,9 +162,11 @@ class Delivery:
                         item.channel, item.chat_id, outcome.reason)  # fmt: skip
             with state.transaction():
                 state.outbox.mark(item.id, OutboxStatus.DEAD, now=now, error=outcome.reason)
-                state.outbox.drop_chat(item.chat_id, outcome.reason, item.channel)
+                state.outbox.drop_chat(item.chat_id, outcome.reason, item.channel, now=now)
                 if item.channel == "telegram":  # subscriptions are Telegram chats
                     state.subscriptions.remove(item.chat_id, ALL)
+                    if self.on_gone is not None:
+                        self.on_gone(item.chat_id, outcome.reason)
                 state.journal.record_delivery(incident, item.chat_id, None, now, outcome.reason)
             return 0
         log.error("%s: outbox message %d to %s given up: %s",
@@ -180,6 +186,11 @@ async def _send(channel: Channel, message: Message) -> Outcome:
         log.error("%s raised %s instead of answering an outcome", channel.name,
                   type(exc).__name__)  # fmt: skip
         return RetryAfter(0.0, type(exc).__name__)
+
+
+def gone_flag(chat: int) -> str:
+    """The journal's flag of a chat whose loss was told: cleared once it takes a message."""
+    return f"gone:{chat}"
 
 
 def _buttons(item: Outgoing) -> tuple[tuple[Button, ...], ...]:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from aiogram import Bot
 
 from bot.channels.base import buttons_json
+from bot.core.drops import render_gone, why_dropped
 from bot.core.i18n import translator
 from bot.core.incidents import Incident, Policy
 from bot.core.plan import Digest, Intent, Notice, Open, Plan, Remind, Resolve, plan
@@ -30,7 +31,7 @@ from bot.core.render import (
 )
 from bot.core.report import CheckReport, SeriesResult
 from bot.core.text import CAPTION_LIMIT, cut_html, split_html
-from bot.service.delivery import Delivery
+from bot.service.delivery import Delivery, gone_flag
 from bot.service.edits import refresh_incident
 from bot.service.monitor import Monitor
 from bot.state import State
@@ -51,6 +52,7 @@ class Notifier:
         self.policy = policy
         self.wall = wall  # the outbox's retry times are real time, whatever the check's clock
         self.delivery = delivery
+        delivery.on_gone = self.chat_gone
         self.charts: Callable[[SeriesResult, str], Awaitable[bytes]] = monitor.chart
         self.stop: asyncio.Event | None = None  # set: the drain after a check stops early
 
@@ -211,6 +213,19 @@ class Notifier:
             draft = render(self.style())
             self.state.outbox.enqueue(0, draft.text, channel=WEBHOOK, incident_id=None,
                                       meta=draft.meta, now=wall)  # fmt: skip
+
+    def chat_gone(self, chat: int, reason: str) -> None:
+        """An alert chat confirmed gone (Delivery, inside its transaction): the admins hear it
+        once, in their language, until the chat takes a message again."""
+        settings = self.monitor.settings
+        if chat not in settings.alert_chat_ids or self.state.journal.flag(gone_flag(chat)):
+            return
+        log.error("alert chat %s %s: its alerts are dropped until the bot is added back or "
+                  "ALERT_CHAT_IDS changes", chat, why_dropped(reason))  # fmt: skip
+        self.state.journal.set_flag(gone_flag(chat), reason[:300] or "gone")
+        admins = [a for a in settings.admin_ids if a != chat]
+        if admins:
+            self._queue(admins, lambda style: render_gone(chat, reason, style.t))
 
     def _failed(self, intent: Intent, error: Exception) -> None:
         """One intent could not be rendered: log it, tell the operators once per metric."""

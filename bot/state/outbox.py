@@ -11,7 +11,7 @@ from typing import Any
 
 from bot.state.db import Database, ts
 
-__all__ = ["Outbox", "OutboxStatus", "Outgoing"]
+__all__ = ["Dropped", "Outbox", "OutboxStatus", "Outgoing"]
 
 
 class OutboxStatus(enum.StrEnum):
@@ -32,6 +32,16 @@ class Outgoing:
     attempts: int
     channel: str = "telegram"
     meta: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """Messages to one chat given up on (DEAD) since some time, and the last reason why."""
+
+    chat_id: int
+    channel: str
+    count: int
+    reason: str
 
 
 _COLUMNS = "id, chat_id, text, png, markup, incident_id, attempts, channel, meta"
@@ -147,12 +157,24 @@ class Outbox:
             == 1
         )
 
-    def drop_chat(self, chat_id: int, reason: str, channel: str = "telegram") -> int:
-        """Nothing more goes to a chat that is gone."""
+    def drop_chat(self, chat_id: int, reason: str, channel: str = "telegram", *,
+                  now: datetime) -> int:  # fmt: skip
+        """Nothing more goes to a chat that is gone (next_at: when it was dropped)."""
         return self.db.change(
-            "UPDATE outbox SET status=?, error=? WHERE chat_id=? AND channel=? AND status=?",
-            (OutboxStatus.DEAD, reason, chat_id, channel, OutboxStatus.PENDING),
-        )
+            "UPDATE outbox SET status=?, error=?, next_at=? WHERE chat_id=? AND channel=? AND "
+            "status=?", (OutboxStatus.DEAD, reason, ts(now), chat_id, channel,
+                         OutboxStatus.PENDING),
+        )  # fmt: skip
+
+    def dropped(self, since: datetime) -> list[Dropped]:
+        """The messages given up on since `since`, by chat, most first (a DEAD row's next_at
+        is when it was given up)."""
+        rows = self.db.rows(
+            "SELECT chat_id, channel, count(), max(error) FROM outbox WHERE status=? AND "
+            "next_at >= ? GROUP BY chat_id, channel ORDER BY count() DESC, chat_id",
+            (OutboxStatus.DEAD, ts(since)),
+        )  # fmt: skip
+        return [Dropped(int(c), str(ch), int(n), str(r or "")) for c, ch, n, r in rows]
 
     def pending(self) -> int:
         rows = self.db.rows(
