@@ -326,6 +326,33 @@ async def test_metric_answers_within_its_budget_while_clickhouse_hangs(
         assert "no check has finished yet" in answer and "/status" in answer
 
 
+async def test_status_and_check_say_a_check_that_read_nothing_failed(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path, silent_server: str
+) -> None:
+    """ClickHouse accepts connections and never answers: before any check /status claims no
+    "reachable" but "not checked yet"; after the check timed out on every table it says the
+    check failed, names the source once and its error once, and shows no "0 series" result
+    and no "data complete up to"; /check sends no empty table but the failure and why."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    source = ClickHouseSource(silent_server, database="simulator", timeout=1, retries=1)
+    where = f"ClickHouse at {silent_server}"
+    async with running(settings, fake, Clock(), schedule=False, source=source) as monitor:
+        before = (await _say(fake, "/status", user=USER))[0].text
+        await monitor.app.tick()  # type: ignore[attr-defined]
+        after = (await _say(fake, "/status", user=USER))[0].text
+        check = [c.text for c in await _say(fake, "/check", user=USER)]
+        ru = (await _say(fake, "/status", user=MEMBER, language="ru"))[0].text
+    assert "reachable" not in before and f"source: {where} — not checked yet" in before, before
+    assert "failed on the source" in after and "reachable" not in after, after
+    assert after.count(where) == 1 and after.count("did not answer within 1 s") == 1, after
+    assert "0 series" not in after and "data complete" not in after, after
+    assert "no check has finished yet" in after, after
+    assert len(check) == 1 and "<pre>" not in check[0], check
+    assert check[0].startswith("⚠️ The check failed") and "did not answer within 1 s" in check[0]
+    assert check[0].count(where) == 1, check
+    assert ru.count(silent_server) == 1 and "нет ответа за 1 с" in ru, ru
+
+
 async def test_a_source_set_up_wrong_is_not_called_slow(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path,
     caplog: pytest.LogCaptureFixture,

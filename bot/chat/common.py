@@ -70,13 +70,18 @@ async def metrics(message: Message, *, catalogue: Catalogue, t: Translator) -> N
 
 
 def _last_check(checks: Monitor, store: State, settings: Settings, t: Translator) -> str:
-    last = store.journal.last_check()
+    last = store.journal.last_check()  # a check that read nothing is not recorded as one
     if last is None:
         return t._("no check has finished yet")
     took = checks.last_duration
     found = (t.ngettext("{n} series", "{n} series", last.series) + ", "
              + t.ngettext("{n} anomaly", "{n} anomalies", last.anomalies))  # fmt: skip
     when = f"{last.finished.astimezone(settings.zone):%Y-%m-%d %H:%M:%S} {e(settings.zone.key)}"
+    if checks.failed_at is not None:  # the latest failed: these figures are from an earlier one
+        if took is None:
+            return t._("last successful check {when}: {found}", when=when, found=found)
+        return t._("last successful check {when}, took {took} s: {found}", when=when,
+                   took=localized(f"{took:.1f}", t), found=found)  # fmt: skip
     if took is None:
         return t._("last check {when}: {found}", when=when, found=found)
     return t._("last check {when}, took {took} s: {found}", when=when,
@@ -139,10 +144,12 @@ async def status(
                          error=e(error[:300])))  # fmt: skip
     elif failed is not None:  # failed on something else: whether it answered is not known
         lines.append(t._("source: {source}", source=source))
+    elif checks.last_report is None:  # nothing asked of it yet: no claim either way
+        lines.append(t._("source: {source} — not checked yet", source=source))
     else:
         lines.append(t._("source: {source} — reachable", source=source))
     latest = checks.last_report  # no new computation for /status
-    if latest is not None:
+    if latest is not None and failed is None:  # the latest check read the data it speaks of
         # Complete up to the first interval of a table whose data is late, not past it.
         end = min([latest[0].window_end, *(late.bucket.to_pydatetime()
                                            for late in latest[0].late.values())])  # fmt: skip

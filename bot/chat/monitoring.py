@@ -118,6 +118,12 @@ async def _send_metric(
 async def check(message: Message, *, checks: Monitor, settings: Settings, t: Translator) -> None:
     answer, note = await _answer(checks, settings, t)
     report = answer.report
+    if report.errors and not report.results:  # it read nothing: no empty table, but why
+        problem = "; ".join(dict.fromkeys(report.errors.values()))
+        await message.answer(t._("⚠️ The check failed, so there is nothing to show: {source}. "
+                                 "The next check tries again; /status shows more.",
+                                 source=source_problem(checks.source.describe(), problem, t)))
+        return
     summary = localized(check_summary, t, report, zone=settings.zone)
     for part in split_message(f"{note}\n{summary}" if note else summary):
         await message.answer(part)

@@ -219,4 +219,7 @@ def problem_of(source: str, problem: str, t: Translator) -> str:
     not said again."""
     named = source_text(source, t)
     said = problem_text(problem, t)
-    return said.replace(f"{named}: ", "") if named else said
+    if not named:
+        return said
+    # "<source>: missing table ...", or "<source> did not answer within 5 s" at the start
+    return said.replace(f"{named}: ", "").removeprefix(f"{named} ")

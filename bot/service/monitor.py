@@ -24,6 +24,7 @@ import detectors
 from bot.core.report import CheckReport, SeriesResult
 from bot.core.wording import check_charts
 from bot.service import levels
+from bot.service.answers import Answer, SourceNotAnswering
 from bot.service.backtesting import key_of
 from bot.service.chartdesk import ChartDesk
 from bot.service.checker import History, run_check, spec_for
@@ -32,7 +33,7 @@ from bot.state import State
 from detectors.backtest import Alert, SeriesKey, replay
 from queries import seeding
 from queries.catalogue import Catalogue, Kind, Metric
-from queries.errors import SourceError, SourceMisconfigured, SourceUnavailable
+from queries.errors import SourceError, SourceMisconfigured
 from queries.history import complete_end
 from queries.series import Slice
 from queries.sources import EmbeddedSource, Source
@@ -51,27 +52,6 @@ class SetResult:
     alerts_before: int
     alerts_after: int
     days: int
-
-
-class SourceNotAnswering(SourceUnavailable):
-    """No check finished within a command's budget, and there is no earlier report to show."""
-
-    def __init__(self, source: str, problem: str, *, misconfigured: bool = False) -> None:
-        super().__init__(f"{source} is not answering: {problem}")
-        self.source = source
-        self.problem = problem
-        self.misconfigured = misconfigured  # it answered: something is set up wrong
-
-
-@dataclass(frozen=True)
-class Answer:
-    """What a command shows: the current check, or the last one when the source is stuck."""
-
-    report: CheckReport
-    checked_at: datetime  # when the check that made `report` finished (the monitor's clock)
-    stale: bool  # True: the current check did not finish within the budget
-    problem: str = ""  # stale: why it did not (the source's own sentence, or the wait)
-    misconfigured: bool = False  # stale: the source answered that it is set up wrong
 
 
 class Monitor:
@@ -157,8 +137,13 @@ class Monitor:
                 self.last_error = str(exc) if isinstance(exc, SourceError) else None
                 self.failed_at = self.clock()
                 raise
+            self.last_error = "; ".join(dict.fromkeys(report.errors.values())) or None  # once
+            # Every table failed: a check that read nothing, not one that found nothing. The
+            # last one that read something stays the one /status, /check and /metric show.
+            self.failed_at = self.clock() if report.errors and not report.results else None
+            if self.failed_at is not None:
+                return report
             self.last_duration = time.perf_counter() - started
-            self.last_error, self.failed_at = "; ".join(report.errors.values()) or None, None
             self.state.journal.record_check(now, self.clock(), len(report.results),
                                     len(report.anomalies), report.errors)  # fmt: skip
             self._report, self._report_version = report, version
@@ -191,8 +176,11 @@ class Monitor:
         except SourceError as exc:
             problem, misconfigured = str(exc), isinstance(exc, SourceMisconfigured)
         else:
-            assert self._report_at is not None
-            return Answer(report, self._report_at, stale=False)
+            if report is self._report or self.last_report is None:  # read, or nothing older
+                return Answer(report, self._report_at or self.clock(), stale=False)
+            problem = self.last_error or "no data"  # it read nothing: show the last that did
+            misconfigured = any(isinstance(f, SourceMisconfigured) for f in
+                                report.failures.values())  # fmt: skip
         log.warning("a command answered without a fresh check: %s", problem)
         last = self.last_report
         if last is None:
