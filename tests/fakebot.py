@@ -472,7 +472,8 @@ class FakeTelegram:
                               can_restrict_members=True, can_promote_members=False,
                               can_change_info=True, can_invite_users=True,
                               can_post_stories=False, can_edit_stories=False,
-                              can_delete_stories=False)  # fmt: skip
+                              can_delete_stories=False,
+                              can_send_welcome_messages=False)  # fmt: skip
             if status == "kicked":
                 answer["until_date"] = 0
             return answer

@@ -6,6 +6,7 @@ Bot API; a state file of the previous schema keeps working."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import sqlite3
 from pathlib import Path
 
@@ -73,6 +74,7 @@ async def test_a_digests_buttons_act_on_every_incident_it_lists(
         note = await fake.wait_for(lambda c: c.method == "sendMessage" and c.chat_id == ALERTS
                                    and "muted until" in c.text)  # fmt: skip
         assert all(f"<code>{m}</code>" in note[0].text for m in metrics), note[0].text
+        assert re.search(r"muted until \d{4}-\d\d-\d\d \d\d:\d\d UTC by ", note[0].text), note[0]
         assert all(monitor.state.mutes.until(m, END) is not None for m in metrics)
         muted = await fake.wait_for(lambda c: c.method == "editMessageCaption"
                                     and "🔕 muted until" in c.text)  # fmt: skip

@@ -13,6 +13,7 @@ from aiogram.types import CallbackQuery
 from bot.chat.access import Members, may_mark
 from bot.chat.incidents import changed, refresh
 from bot.chat.monitoring import show_alert
+from bot.chat.muting import mute_end
 from bot.chat.reply import Reply, out_of_date
 from bot.core.buttons import SINGLE, Action
 from bot.core.formatting import metric_title
@@ -114,7 +115,7 @@ async def mute_digest(
     with store.transaction():
         for metric in metrics:
             store.mutes.add(metric, until, query.from_user.id, now)
-    local = f"{until.astimezone(settings.zone):%Y-%m-%d %H:%M}"
+    local = mute_end(until, settings.zone)
     bot, chat = query.bot, query.message.chat.id if query.message is not None else None
 
     async def show() -> None:

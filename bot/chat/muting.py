@@ -25,7 +25,7 @@ from bot.settings import Settings
 from bot.state import ALL, State
 from queries.catalogue import Catalogue
 
-__all__ = ["MAX_MUTE", "mute", "mute_incident", "unmute"]
+__all__ = ["MAX_MUTE", "mute", "mute_end", "mute_incident", "unmute"]
 
 MAX_MUTE = timedelta(days=30)
 
@@ -40,7 +40,7 @@ def _what(metric: str, t: Translator) -> str:
     return t._("all metrics") if metric == ALL else f"<code>{e(metric)}</code>"
 
 
-def _when(until: datetime, zone: ZoneInfo) -> str:
+def mute_end(until: datetime, zone: ZoneInfo) -> str:
     """An end of a mute as the chat reads it, with its zone: 2026-12-06 19:20 Europe/Moscow."""
     return f"{until.astimezone(zone):%Y-%m-%d %H:%M} {e(zone.key)}"
 
@@ -65,18 +65,18 @@ async def mute(
     until = now + duration
     store.mutes.add(metric, until, user, now)
     text = t._("🔕 Alerts for {what} muted until {until}. {unmute} to lift it.",
-               what=_what(metric, t), until=_when(until, settings.zone),
+               what=_what(metric, t), until=mute_end(until, settings.zone),
                unmute=f"/unmute {e(args[0])}")  # fmt: skip
     longer = [m for m in store.mutes.active(now) if m.until > until
               and ALL in (metric, m.metric)]  # fmt: skip
     if metric != ALL and longer:
         text += "\n" + t._("Every metric stays muted until {until} all the same ({unmute} "
-                           "lifts that).", until=_when(longer[0].until, settings.zone),
+                           "lifts that).", until=mute_end(longer[0].until, settings.zone),
                            unmute="/unmute all")  # fmt: skip
     elif longer:
         text += "\n" + t._("Muted for longer: {mutes}.", mutes=", ".join(
             t._("{metric} until {until}", metric=f"<code>{e(m.metric)}</code>",
-                until=_when(m.until, settings.zone)) for m in longer))  # fmt: skip
+                until=mute_end(m.until, settings.zone)) for m in longer))  # fmt: skip
     await message.answer(text)
 
 
@@ -103,8 +103,8 @@ async def unmute(
     name = f"<code>{e(metric)}</code>"
     if ALL in active:
         text = t._("Alerts for {metric} stay muted until {until}: every metric is muted "
-                   "({unmute} lifts that).", metric=name, until=_when(active[ALL], settings.zone),
-                   unmute="/unmute all")  # fmt: skip
+                   "({unmute} lifts that).", metric=name,
+                   until=mute_end(active[ALL], settings.zone), unmute="/unmute all")  # fmt: skip
         if metric in active:
             text = t._("The mute of {metric} is lifted.", metric=name) + " " + text
         await message.answer(text)
@@ -127,7 +127,7 @@ async def mute_incident(
     now = clock()
     until = now + timedelta(hours=hours)
     store.mutes.add(incident.metric, until, query.from_user.id, now)
-    local = _when(until, settings.zone)
+    local = mute_end(until, settings.zone)
     bot, chat = query.bot, query.message.chat.id if query.message is not None else None
 
     async def show() -> None:

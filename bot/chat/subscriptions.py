@@ -58,17 +58,25 @@ def _target(command: CommandObject, catalogue: Catalogue, name: str, t: Translat
     return metric_named(catalogue, args[0], name, t).name
 
 
+async def _may_change(message: Message, settings: Settings, t: Translator) -> bool:
+    """Whether this chat's subscriptions may change at this user's word; if not, it is told
+    why (an alert chat gets every alert by configuration; a group asks its administrators)."""
+    if message.chat.id in settings.alert_chat_ids:
+        await message.answer(_alert_chat(t))
+        return False
+    refused = await _refusal(message, settings, t)
+    if refused is not None:
+        await message.answer(refused)
+        return False
+    return True
+
+
 async def subscribe(
     message: Message, *, command: CommandObject, store: State, catalogue: Catalogue,
     settings: Settings, clock: Callable[[], datetime], t: Translator,
 ) -> None:  # fmt: skip
     metric = _target(command, catalogue, "subscribe", t)
-    if message.chat.id in settings.alert_chat_ids:
-        await message.answer(_alert_chat(t))
-        return
-    refused = await _refusal(message, settings, t)
-    if refused is not None:
-        await message.answer(refused)
+    if not await _may_change(message, settings, t):
         return
     if metric != ALL and ALL in store.subscriptions.of_chat(message.chat.id):
         await message.answer(t._("This chat already gets alerts for every metric, {metric} "
@@ -90,12 +98,7 @@ async def unsubscribe(
     settings: Settings, t: Translator,
 ) -> None:  # fmt: skip
     metric = _target(command, catalogue, "unsubscribe", t)
-    if message.chat.id in settings.alert_chat_ids:
-        await message.answer(_alert_chat(t))
-        return
-    refused = await _refusal(message, settings, t)
-    if refused is not None:
-        await message.answer(refused)
+    if not await _may_change(message, settings, t):
         return
     removed = store.subscriptions.remove(message.chat.id, metric)
     if metric != ALL and ALL in store.subscriptions.of_chat(message.chat.id):
