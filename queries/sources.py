@@ -322,7 +322,7 @@ class ClickHouseSource(Source):
         from aiochclient import ChClientError
 
         delay = self._backoff
-        for attempt in range(1, self._retries + 1):
+        for attempt in range(1, max(self._retries, 1) + 1):  # 0 retries: one try
             try:
                 return await action(self._ensure_client())
             except ChClientError as exc:
@@ -354,7 +354,7 @@ class ClickHouseSource(Source):
                     "ClickHouse server (usually port 8123)?"
                 ) from None
             error = self._scrubbed(error)
-            if not isinstance(error, SourceUnavailable) or attempt == self._retries:
+            if not isinstance(error, SourceUnavailable) or attempt >= self._retries:
                 raise error
             log.warning("%s (attempt %d of %d); retrying", error, attempt, self._retries)
             await asyncio.sleep(delay)

@@ -128,3 +128,15 @@ async def test_an_error_page_that_echoes_the_credentials_never_passes_them_on(
                  base64.b64encode(f"{user}:{password}".encode()).decode()]  # fmt: skip
         assert "***" in str(caught.value), text
         assert not [f for f in forms if f in text], text
+
+
+async def test_no_retries_is_one_try(broken_server: str) -> None:
+    """retries=0 tries once and says why it failed (it ended in "AssertionError: unreachable")."""
+    source = ClickHouseSource(f"{broken_server}/gateway/", retries=0, backoff=0.01)
+    before = HITS.get("gateway", 0)
+    try:
+        with pytest.raises(SourceUnavailable, match="proxy in front of it"):
+            await source.query("SELECT 1")
+    finally:
+        await source.close()
+    assert HITS["gateway"] - before == 1
