@@ -4,6 +4,7 @@ group only its administrators (or ADMIN_IDS) change what it gets."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from bot.core.buttons import Action, pack
@@ -77,6 +78,8 @@ async def test_unmute_says_what_stays_muted_and_unmute_all_lifts_every_mute(
     async with running(settings, fake, schedule=False) as monitor:
         nothing = (await _say(fake, "/unmute all", user=ADMIN))[0].text
         await _say(fake, "/mute all 2h", user=ADMIN)
+        status = (await _say(fake, "/status", user=ADMIN))[0].text
+        assert re.search(r"muted: everything until \d\d-\d\d \d\d:\d\d \(UTC\)", status), status
         under_all = (await _say(fake, "/unmute views", user=ADMIN))[0].text
         await _say(fake, "/mute views 1 час", user=ADMIN)
         own_under_all = (await _say(fake, "/unmute views", user=ADMIN))[0].text

@@ -169,8 +169,8 @@ async def status(
         muted = [t._("{metric} until {until}", metric=every_metric if m.metric == "*"
                      else e(m.metric), until=f"{m.until.astimezone(zone):%m-%d %H:%M}")
                  for m in mutes]  # fmt: skip
-        if muted:
-            lines.append(t._("muted: {mutes}", mutes=", ".join(muted)))
+        if muted:  # the zone once, after the list
+            lines.append(t._("muted: {mutes}", mutes=", ".join(muted)) + f" ({e(zone.key)})")
         lines.append(_gets(message, store, settings, t))
     lines.append(t._("language: {language} (/lang to change)", language=IN_A_SENTENCE[t.lang]))
     await message.answer("\n".join(lines))

@@ -292,7 +292,7 @@ def metric_caption(result: SeriesResult, *, zone: ZoneInfo, muted: datetime | No
     ]
     if muted is not None:
         lines.append(t._("🔕 muted until {time}",
-                         time=f"{muted.astimezone(zone):%Y-%m-%d %H:%M}"))  # fmt: skip
+                         time=f"{muted.astimezone(zone):%Y-%m-%d %H:%M} {e(zone.key)}"))
     return cut_html("\n".join(lines), CAPTION_LIMIT)
 
 

@@ -74,7 +74,8 @@ def state_line(incident: Incident, *, muted_until: datetime | None = None,
             parts.append(t._("📏 the new normal, says {name}", name=html.escape(accepted_by)))
         if muted_until is not None:
             local = muted_until.astimezone(zone) if zone is not None else muted_until
-            parts.append(t._("🔕 muted until {time}", time=f"{local:%Y-%m-%d %H:%M}"))
+            named = f" {html.escape(zone.key)}" if zone is not None else " UTC"
+            parts.append(t._("🔕 muted until {time}", time=f"{local:%Y-%m-%d %H:%M}{named}"))
         return "; ".join(parts)
 
     return StateLine(say, t.lang if t is not None else None)
