@@ -158,6 +158,12 @@ async def test_commands_answer_users(
         wrong = await reply(fake, "/metric veiws", user=USER)
         assert "Did you mean views?" in wrong[0] and "Usage: <code>/metric" in wrong[0]
         assert "no slice" in (await reply(fake, "/metric views os=Windows", user=USER))[0]
+        # A bare value that is no slice lists the slices too, as os=Windows does; a long
+        # one is cut with "…".
+        typo = (await reply(fake, "/metric views Russiaa", user=USER))[0]
+        assert "views has no slice 'Russiaa'; slices: total, os=Android" in typo, typo
+        long = (await reply(fake, "/metric views " + "Б" * 60, user=USER))[0]
+        assert f"no slice '{'Б' * 39}…'; slices:" in long, long
         assert "ctr" in (await reply(fake, "/metrics", user=USER))[0]
         thresholds = await reply(fake, "/thresholds views", user=USER)
         assert "persist_k" in thresholds[0] and "k</code> = <b>3.25" in thresholds[0]

@@ -61,6 +61,11 @@ async def _answer(checks: Monitor, settings: Settings, t: Translator) -> tuple[A
     return answer, note
 
 
+def _cut(text: str, width: int = 40) -> str:
+    """A name as typed, for an error: cut with "…" when it is long."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def _slice(text: str, metric: Metric, command: str, t: Translator) -> Slice:
     """'os=iOS', 'iOS' (a value of one of the metric's dims) or 'total'."""
     raw = text.strip()
@@ -70,7 +75,7 @@ def _slice(text: str, metric: Metric, command: str, t: Translator) -> Slice:
         where = Slice.parse(raw)
     except ValueError:
         raise UsageError(t._("{text} is not a slice: write os=iOS, iOS or total.",
-                             text=repr(raw[:40])), command) from None  # fmt: skip
+                             text=repr(_cut(raw))), command) from None  # fmt: skip
     if where.dim != "?" and not where.is_total and where.dim not in metric.slices:
         raise UsageError(t._("{metric} is sliced by {dims}, not {dim}.", metric=metric.name,
                              dims=", ".join(metric.slices) or "—", dim=repr(where.dim[:30])),
@@ -90,9 +95,11 @@ async def _send_metric(
         matches = [r.slice for r in report.results if r.metric.name == metric.name
                    and where.dim in ("?", r.slice.dim)
                    and r.slice.value.strip().lower() == where.value.lower()]  # fmt: skip
-        if where.dim == "?" and not matches:
-            raise UsageError(t._("{metric} has no slice {slice}.", metric=metric.name,
-                                 slice=repr(where.value[:40])), "metric")  # fmt: skip
+        if where.dim == "?" and not matches:  # what it could have been, as for os=Andriod
+            known = [r.slice.label() for r in report.results if r.metric.name == metric.name]
+            raise UsageError(t._("{metric} has no slice {slice}; slices: {known}.",
+                                 metric=metric.name, slice=repr(_cut(where.value)),
+                                 known=", ".join(known)), "metric")  # fmt: skip
         where = matches[0] if matches else where
     result = checks.find(report, metric.name, where)
     if result is None:
@@ -103,7 +110,7 @@ async def _send_metric(
                                      error=e(error)))  # fmt: skip
             return
         raise UsageError(t._("{metric} has no slice {slice}; slices: {known}.",
-                             metric=metric.name, slice=repr(where.label()[:40]),
+                             metric=metric.name, slice=repr(_cut(where.label())),
                              known=", ".join(known)), "metric")  # fmt: skip
     muted = store.mutes.until(metric.name, checks.clock())
     caption = compose(note, localized(metric_caption, t, result, zone=settings.zone, muted=muted),
