@@ -268,7 +268,9 @@ async def test_backtest_command_sends_a_chart(
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
     async with running(settings, fake):
         answer = await reply(fake, "/backtest views 2", user=USER)
-        assert "would have raised" in answer[0]
+        assert "would have raised" in answer[0] and "in the last 2 days (" in answer[0]
+        one = (await reply(fake, "/backtest views 1", user=USER))[0]
+        assert "in the last day over" in one and "a day)" not in one, one
         assert fake.sent_to(USER)[-1].method == "sendPhoto"
         assert "from 1 to 14" in (await reply(fake, "/backtest views 99", user=USER))[0]
 

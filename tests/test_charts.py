@@ -549,3 +549,20 @@ def test_check_charts_get_file_names_any_file_system_takes(tmp_path) -> None:
         assert path.read_bytes().startswith(PNG)
     assert names[1].startswith("views__country_Республика_b_Тест__b___очень")
     assert chart_file_name("views", "country=Belarus") == "views__country_Belarus.png"
+
+
+def test_alerts_of_several_slices_at_once_are_one_light_shade() -> None:
+    """Alerts that overlap (several slices at once) or touch are one shade as light as the
+    legend's, not stacked ones going dark with seams between them; apart, they stay apart."""
+    series, _, _ = synthetic()
+    week = series.iloc[-7 * 96 :]
+    at = week.index
+    alerts = [Alert(SeriesKey("views", "os", s), at[100], at[104], 3.0, 5) for s in ("a", "b")]
+    alerts += [Alert(SeriesKey("views"), at[104], at[108], 2.0, 5),  # touching the two above
+               Alert(SeriesKey("views"), at[300], at[301], 2.0, 2)]  # apart
+    ax = draw_backtest_chart(VIEWS, week, alerts, MOSCOW, t=translator("en")).axes[0]
+    assert len(ax.patches) == 2
+    assert {p.get_alpha() for p in ax.patches} == {0.25}
+    assert "4 alerts in the last 7 days" in ax.figure.texts[0].get_text()
+    day = draw_backtest_chart(VIEWS, week.iloc[-96:], alerts[-1:], MOSCOW, t=translator("ru"))
+    assert "1 оповещение за последний день" in day.texts[0].get_text()  # not "последний 1 день"

@@ -229,12 +229,14 @@ async def backtest(
     alerts, series, start = await checks.replay(chosen, checks.spec(chosen), days)
     every = sorted((a for group in alerts.values() for a in group), key=lambda a: a.start)
     zone = settings.zone
-    lines = [t._("{title}: the current settings would have raised {alerts} in the last {days} "
-                 "({per_day} a day) over {series}", title=f"<b>{e(metric_title(chosen, t))}</b>",
-                 alerts=t.ngettext("<b>{n}</b> alert", "<b>{n}</b> alerts", len(every)),
-                 days=t.ngettext("{n} day", "{n} days", days),
-                 per_day=as_written(f"{len(every) / days:.1f}", t),
-                 series=t.ngettext("{n} series", "{n} series", len(series)))]  # fmt: skip
+    said = {"title": f"<b>{e(metric_title(chosen, t))}</b>",
+            "alerts": t.ngettext("<b>{n}</b> alert", "<b>{n}</b> alerts", len(every)),
+            "series": t.ngettext("{n} series", "{n} series", len(series))}
+    lines = [t._("{title}: the current settings would have raised {alerts} in the last day "
+                 "over {series}", **said) if days == 1 else  # not "1 day (6.0 a day)"
+             t._("{title}: the current settings would have raised {alerts} in the last {days} "
+                 "({per_day} a day) over {series}", days=t.ngettext("{n} day", "{n} days", days),
+                 per_day=as_written(f"{len(every) / days:.1f}", t), **said)]  # fmt: skip
     shown = every[-12:]
     if len(shown) < len(every):  # which ones, and what the numbers of each line are
         lines.append(t._("(the last {n}; times in {zone}; intervals of {step}; deviation: 1 is "

@@ -262,11 +262,18 @@ def draw_backtest_chart(
     index = series.index.tz_convert(zone)
     ax.plot(index, series.to_numpy(), color=NAVY, lw=1.2, label=t._("all slices together"))
     step = _step(series)
-    for n, alert in enumerate(alerts):
-        # Centred on its buckets, as each point is: the shade starts and ends half a bucket
-        # around them, so an alert on the last bucket is shaded up to the axis's end.
-        span = ((alert.start - step / 2).tz_convert(zone), (alert.end + step / 2).tz_convert(zone))
-        ax.axvspan(*span, color=ORANGE, alpha=0.25, lw=0,
+    # Centred on its buckets, as each point is: the shade starts and ends half a bucket around
+    # them, so an alert on the last bucket is shaded up to the axis's end. Alerts of several
+    # slices at once are one shade, as light as the legend's (stacked, they went dark).
+    spans: list[list[pd.Timestamp]] = []
+    for alert in sorted(alerts, key=lambda a: a.start):
+        start, end = alert.start - step / 2, alert.end + step / 2
+        if spans and start <= spans[-1][1]:
+            spans[-1][1] = max(spans[-1][1], end)
+        else:
+            spans.append([start, end])
+    for n, (start, end) in enumerate(spans):
+        ax.axvspan(start.tz_convert(zone), end.tz_convert(zone), color=ORANGE, alpha=0.25, lw=0,
                    label=t._("alert (any slice)") if n == 0 else None)  # fmt: skip
     days = max(1, round(len(series) * step / DAY))
     _time_axis(ax, (index[0], index[-1]) if len(series) else None, width=len(series) * step,
@@ -274,7 +281,8 @@ def draw_backtest_chart(
     _y_axis(ax, metric, step, t)
     ax.legend(loc="upper left", fontsize=8, frameon=False)
     fig.subplots_adjust(left=0.085, right=0.985, top=0.87, bottom=0.12)
-    over = t.ngettext("in the last {n} day", "in the last {n} days", days)
+    over = (t._("in the last day") if days == 1  # not "the last 1 day"
+            else t.ngettext("in the last {n} day", "in the last {n} days", days))
     count = t.ngettext("{n} alert {over} with the current settings",
                        "{n} alerts {over} with the current settings",
                        len(alerts), over=over)  # fmt: skip
