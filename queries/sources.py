@@ -333,8 +333,9 @@ class ClickHouseSource(Source):
                     "server running, and is CLICKHOUSE_URL right?"
                 )
             except (TimeoutError, aiohttp.ServerTimeoutError):
+                tries = f", {attempt} times" if attempt > 1 else ""  # each wait was that long
                 error = SourceUnavailable(
-                    f"{self.describe()} did not answer within {self._timeout:g} s"
+                    f"{self.describe()} did not answer within {self._timeout:g} s{tries}"
                 )
             except aiohttp.InvalidURL:
                 raise SourceMisconfigured(

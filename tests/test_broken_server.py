@@ -34,6 +34,8 @@ async def answer(request: web.Request) -> web.StreamResponse:
         head = "502 Bad Gateway " if mode == "echo-gateway" else ""  # transient: retried, logged
         return web.Response(status=502 if mode == "echo-gateway" else 500,
                             text=f"<html>{head}{shown}</html>", content_type="text/html")
+    if mode == "hang":
+        await asyncio.sleep(3)
     if mode == "cut":
         return web.Response(status=200, text="name\tvalue\nString\tUInt8\nabc\t1\nde")
     return web.Response(status=404, text="Not Found")
@@ -140,3 +142,17 @@ async def test_no_retries_is_one_try(broken_server: str) -> None:
     finally:
         await source.close()
     assert HITS["gateway"] - before == 1
+
+
+async def test_a_server_that_never_answers_says_how_many_times_it_was_waited_for(
+    broken_server: str,
+) -> None:
+    """A timeout retried says how many waits there were ("within 0.3 s, 2 times"), not only
+    the one wait's length after seconds of retries."""
+    source = ClickHouseSource(f"{broken_server}/hang/", retries=2, backoff=0.01, timeout=0.3)
+    try:
+        with pytest.raises(SourceUnavailable) as caught:
+            await source.query("SELECT 1")
+    finally:
+        await source.close()
+    assert str(caught.value).endswith("did not answer within 0.3 s, 2 times"), caught.value

@@ -74,6 +74,7 @@ def _cases() -> list[tuple[str, list[str]]]:
             (f"cannot connect to {where} (ClientConnectorError): is the server running, and is "
              "CLICKHOUSE_URL right?", [where, "ClientConnectorError"]),
             (f"{where} did not answer within 2.5 s", [where]),
+            (f"{where} did not answer within 2.5 s, 3 times", [where]),
             (f"lost the connection to {where} (ServerDisconnectedError)",
              [where, "ServerDisconnectedError"]),
             (f"{where} sent an answer that is not ClickHouse's (UnicodeDecodeError); is "

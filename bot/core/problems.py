@@ -126,6 +126,11 @@ SHAPES: list[tuple[re.Pattern[str], Say]] = [
                       "queries need one of them", where=_where(t, m), table=m["table"])),
     (_re(rf"cannot connect to {WHERE} \((?P<error>\w+)\): is the server running, and is "
                 r"CLICKHOUSE_URL right\?"), _cannot_connect),
+    (_re(rf"{WHERE} did not answer within (?P<seconds>[\d.e+-]+) s, (?P<n>\d+) times"),
+     lambda t, m: t.ngettext("{where} did not answer within {seconds} s, {n} time",
+                             "{where} did not answer within {seconds} s, {n} times",
+                             int(m["n"]), where=_where(t, m),
+                             seconds=localized(m["seconds"], t))),
     (_re(rf"{WHERE} did not answer within (?P<seconds>[\d.e+-]+) s"),
      lambda t, m: t._("{where} did not answer within {seconds} s", where=_where(t, m),
                       seconds=localized(m["seconds"], t))),
