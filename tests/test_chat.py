@@ -911,9 +911,11 @@ async def test_in_a_group_the_bot_speaks_only_when_spoken_to(
 
 
 async def _say(fake: FakeTelegram, text: str, *, user: int, chat: int | None = None,
-               language: str | None = None, count: int = 1) -> list[Call]:  # fmt: skip
+               language: str | None = None, count: int = 1,
+               as_group: bool = False) -> list[Call]:  # fmt: skip
     """`user` writes `text` (from a Telegram client set to `language`) in `chat` (private
-    unless given); returns the bot's answers there."""
+    unless given; `as_group`: as the group itself, as its anonymous administrators write);
+    returns the bot's answers there."""
     target = chat or user
     before = len(fake.sent_to(target))
     sender: dict[str, object] = {"id": user, "is_bot": False, "first_name": f"User{user}"}
@@ -925,6 +927,8 @@ async def _say(fake: FakeTelegram, text: str, *, user: int, chat: int | None = N
         "chat": {"id": target, "type": "private" if chat is None else "group"},
         "from": sender, "text": text,
         "entities": [{"type": "bot_command", "offset": 0, "length": len(command)}],
+        **({"sender_chat": {"id": target, "type": "supergroup", "title": "G"}}
+           if as_group else {}),
     }})  # fmt: skip
     calls = await fake.wait_for(lambda c: c.chat_id == target and c.method in
                                 ("sendMessage", "sendPhoto"), count=before + count)  # fmt: skip
@@ -1089,6 +1093,12 @@ async def test_lang_switches_a_group_for_its_admins_only(
         bad = (await _say(fake, "/lang de", user=STRANGER, chat=group))[0].text
         back = (await _say(fake, "/lang en", user=ADMIN, chat=group))[0].text
         help_en = (await _say(fake, "/help", user=STRANGER, chat=group))[0].text
+        # An anonymous administrator writes as the group (its sender is GroupAnonymousBot,
+        # no member): it may, as it may /subscribe.
+        anonymous = (await _say(fake, "/lang ru", user=1087968824, chat=group,
+                                as_group=True))[0].text  # fmt: skip
+        anonymous_lang = monitor.state.languages.of_chat(group)
+        stranger_lang = (await _say(fake, "/lang en", user=1087968824, chat=group))[0].text
     assert "Only the group's administrators" in refused
     assert "This chat's language: English" in shown.text
     assert [b["text"] for b in shown.buttons] == ["English", "Русский"]
@@ -1097,6 +1107,8 @@ async def test_lang_switches_a_group_for_its_admins_only(
     assert "проверяет" in help_ru
     assert "Формат: <code>/lang [en|ru]</code>" in bad and "Например: <code>/lang ru" in bad
     assert "I speak English" in back and "watches" in help_en
+    assert "теперь в этом чате я говорю" in anonymous and anonymous_lang == "ru"
+    assert "Язык группы могут менять только её администраторы" in stranger_lang  # not as it
 
 
 async def test_status_in_an_alert_chat_says_it_gets_every_alert(

@@ -14,18 +14,24 @@ import time
 
 from aiogram import Bot
 from aiogram.exceptions import AiogramError, TelegramAPIError
-from aiogram.types import Chat, User
+from aiogram.types import Chat, Message, User
 
 from bot.core.i18n import Translator, translator
 from bot.settings import Settings
 from bot.state import State
 
-__all__ = ["Members", "may_change_chat", "may_mark"]
+__all__ = ["Members", "as_the_group", "may_change_chat", "may_mark"]
 
 log = logging.getLogger(__name__)
 
 IN_CHAT = frozenset({"member", "administrator", "creator", "restricted"})
 GROUP_ADMINS = frozenset({"administrator", "creator"})
+
+
+def as_the_group(message: Message) -> bool:
+    """Whether the message is the group's own: an anonymous administrator writes so (Telegram
+    names GroupAnonymousBot as its sender, which is no member to ask about)."""
+    return message.sender_chat is not None and message.sender_chat.id == message.chat.id
 
 
 async def may_change_chat(bot: Bot, chat: Chat, user: User, settings: Settings) -> bool | None:

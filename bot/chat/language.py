@@ -25,7 +25,7 @@ from aiogram.types import (
     User,
 )
 
-from bot.chat.access import may_change_chat
+from bot.chat.access import as_the_group, may_change_chat
 from bot.chat.errors import UsageError
 from bot.chat.reply import answer_press
 from bot.core.i18n import LANGUAGES, Translator, language_of, translator
@@ -90,10 +90,11 @@ def _keyboard() -> InlineKeyboardMarkup:
 
 async def _choose(
     bot: Bot, chat: Chat, user: User, lang: str, *, store: State, settings: Settings,
-    clock: Callable[[], datetime], t: Translator,
+    clock: Callable[[], datetime], t: Translator, group: bool = False,
 ) -> tuple[bool, str]:  # fmt: skip
-    """Set the chat's language if `user` may: (done, the sentence saying so, in its language)."""
-    allowed = await may_change_chat(bot, chat, user, settings)
+    """Set the chat's language if `user` may (`group`: the group itself wrote, as its anonymous
+    administrators do): (done, the sentence saying so, in its language)."""
+    allowed = True if group else await may_change_chat(bot, chat, user, settings)
     if allowed is None:
         return False, t._("I could not check that you are an administrator of this group; "
                           "please try again in a minute.")  # fmt: skip
@@ -122,7 +123,8 @@ async def lang(
     if message.bot is None or message.from_user is None:
         return
     _done, text = await _choose(message.bot, message.chat, message.from_user, args[0].lower(),
-                                store=store, settings=settings, clock=clock, t=t)  # fmt: skip
+                                store=store, settings=settings, clock=clock, t=t,
+                                group=as_the_group(message))  # fmt: skip
     await message.answer(text)
 
 

@@ -14,7 +14,7 @@ from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
-from bot.chat.access import may_change_chat
+from bot.chat.access import as_the_group, may_change_chat
 from bot.chat.errors import UsageError
 from bot.chat.monitoring import metric_named
 from bot.core.i18n import Translator
@@ -35,8 +35,8 @@ def _alert_chat(t: Translator) -> str:
 
 async def _refusal(message: Message, settings: Settings, t: Translator) -> str | None:
     """None when the sender may change what this chat gets (as for /lang), else why not."""
-    if message.sender_chat is not None and message.sender_chat.id == message.chat.id:
-        return None  # an anonymous administrator, writing as the group itself
+    if as_the_group(message):
+        return None  # an anonymous administrator
     allowed = None
     if message.bot is not None and message.from_user is not None:
         allowed = await may_change_chat(message.bot, message.chat, message.from_user, settings)
