@@ -984,7 +984,7 @@ async def test_a_russian_admin_sets_a_decimal_with_a_comma_and_reads_refusals_in
         assert monitor.state.overrides.of("views")["k"].value == 3.5
     assert "k: 3,25 → <b>2,5</b>" in done, done  # the numbers as the chat writes them
     assert "k: 2,5 → <b>3,5</b>" in also, also
-    assert "persist_k должен быть не больше persist_m (3), а не 5" in refused, refused
+    assert "persist_k должен быть не больше persist_m (3), а не 5." in refused, refused
     assert "must be" not in refused and "got" not in refused
     assert "задаётся в каталоге" in method and "[metrics.views.detector]" in method, method
 

@@ -127,10 +127,12 @@ _AT_MOST = re.compile(r"\w+: (?P<param>\w+) must be <= (?P<other>\w+) \((?P<limi
 
 
 def _refused(reason: str, t: Translator) -> str:
+    """The reason as a sentence of the chat's language, ending in a full stop."""
     match = _AT_MOST.fullmatch(reason)
-    if match is None:
-        return reason
-    return t._("{param} must be at most {other} ({limit}), not {value}", **match.groupdict())
+    if match is not None:
+        reason = t._("{param} must be at most {other} ({limit}), not {value}",
+                     **match.groupdict())  # fmt: skip
+    return reason if reason.endswith((".", "!", "?")) else f"{reason}."
 
 
 def _number(raw: str) -> str:
