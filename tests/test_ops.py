@@ -159,6 +159,9 @@ async def test_healthz_and_metrics_when_the_source_is_down(
     answer = json.loads(body)
     assert answer["status"] == "failing" and "source errors" in answer["reason"]
     assert metric(text, 'alertbot_checks_total{outcome="failed"}') == 1
+    # Its own duration, once (not the last successful check's again, nor none at all).
+    assert metric(text, "alertbot_check_duration_seconds_count") == 1
+    assert metric(text, "alertbot_check_duration_seconds_sum") > 0
     assert metric(text, 'alertbot_source_errors_total{table="feed_actions"}') == 1
     assert metric(text, "alertbot_last_success_timestamp_seconds") == 0
 

@@ -81,7 +81,8 @@ class Monitor:
         # Charts render once per key, two at a time, off the event loop; see ChartDesk.
         self.desk = ChartDesk(limit=2, keep=64)
         self.warm = False  # draw /check's charts right after each check (the bot sets it)
-        self.last_duration: float | None = None
+        self.last_duration: float | None = None  # of the last check that read something
+        self.took: float | None = None  # of the last check that returned
         self.last_error: str | None = None  # the source's error in the latest check
         self.failed_at: datetime | None = None  # when the latest check failed (None: it finished)
         self.started_at = clock()
@@ -141,9 +142,10 @@ class Monitor:
             # Every table failed: a check that read nothing, not one that found nothing. The
             # last one that read something stays the one /status, /check and /metric show.
             self.failed_at = self.clock() if report.errors and not report.results else None
+            self.took = time.perf_counter() - started  # this one's, read anything or not
             if self.failed_at is not None:
                 return report
-            self.last_duration = time.perf_counter() - started
+            self.last_duration = self.took
             self.state.journal.record_check(now, self.clock(), len(report.results),
                                     len(report.anomalies), report.errors)  # fmt: skip
             self._report, self._report_version = report, version

@@ -3,7 +3,7 @@ live in one process), the log line per check and per message, source errors and 
 and the reload of the catalogue and of the settings that are safe to change while running.
 
     alertbot_checks_total{outcome}                  ok | partial (a table failed) | failed
-    alertbot_check_duration_seconds                 histogram of finished checks
+    alertbot_check_duration_seconds                 histogram of checks that returned (read or not)
     alertbot_series_checked, alertbot_anomalies     of the last check
     alertbot_open_incidents                         incidents not resolved (read when scraped)
     alertbot_messages_total{channel,outcome}        sent | retry | rate_limited | gone | rejected
