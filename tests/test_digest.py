@@ -18,6 +18,7 @@ from tests.conftest import END, SourceSpec
 from tests.fakebot import Call, FakeTelegram, render_html
 from tests.test_alerts_i18n import MEMBER, alert_in, running
 from tests.test_bot import ADMIN, ALERTS, USER, fake, settings_for
+from tests.test_chat import STRANGER
 from tests.test_plan import CATALOGUE
 
 __all__ = ["fake"]  # the fixture, shared with tests/test_bot.py
@@ -59,6 +60,18 @@ async def test_a_digests_buttons_act_on_every_incident_it_lists(
         (digest_id,) = buttons[Action.DIGEST_ACK]
         listed = monitor.state.digests.incidents(digest_id)
         assert listed is not None and len(listed) >= 4
+        # A stranger who never received the digest presses its buttons (crafted callback
+        # data on the alert chat's message): refused, nothing acknowledged, nothing muted.
+        for action in (pack(Action.DIGEST_ACK, digest_id), pack(Action.DIGEST_FALSE, digest_id),
+                       pack(Action.DIGEST_MUTE, digest_id, 1)):  # fmt: skip
+            query = await fake.press(action, user=STRANGER, message=digest)
+            said = await fake.wait_for(lambda c, q=query: c.method == "answerCallbackQuery"
+                                       and c.data.get("callback_query_id") == q)  # fmt: skip
+            assert said[0].data.get("show_alert") in ("true", True), said[0].data
+        stray = [monitor.state.incidents.get(i) for i in listed]
+        assert all(i is not None and i.acknowledged_by is None and i.false_alarm_by is None
+                   for i in stray)  # fmt: skip
+        assert not any(monitor.state.mutes.until(i.metric, END) for i in stray if i is not None)
         await fake.press(pack(Action.DIGEST_ACK, digest_id), user=MEMBER, message=digest)
         said = await fake.wait_for(lambda c: c.method == "answerCallbackQuery"
                                    and "Acknowledged" in c.data.get("text", ""))  # fmt: skip
