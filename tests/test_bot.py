@@ -17,7 +17,7 @@ from bot.core.buttons import Action, pack, unpack
 from bot.service.monitor import Monitor
 from bot.settings import Settings, load_settings
 from bot.state import State
-from queries.catalogue import load_catalogue
+from queries.catalogue import Catalogue, load_catalogue
 from queries.sources import EmbeddedSource, Source
 from tests.conftest import END, ServerControl, SourceSpec
 from tests.fakebot import Call, FakeTelegram
@@ -71,11 +71,12 @@ async def running(
     *,
     schedule: bool = True,
     source: Source | None = None,
+    catalogue: Catalogue | None = None,
 ) -> AsyncIterator[Monitor]:
-    """The bot as `alertbot run` starts it, stopped cleanly afterwards."""
+    """The bot as `alertbot run` starts it (with `catalogue`), stopped cleanly afterwards."""
     if source is None:
         source = EmbeddedSource(settings.embedded_path, database=settings.clickhouse_database)
-    monitor = Monitor(source=source, catalogue=load_catalogue(),
+    monitor = Monitor(source=source, catalogue=catalogue or load_catalogue(),
                       state=State(settings.state_path), settings=settings,
                       clock=clock or Clock())  # fmt: skip
     monitor.budget = COMMAND_BUDGET

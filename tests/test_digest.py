@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import sqlite3
+from datetime import timedelta
 from pathlib import Path
 
 from bot.core.buttons import Action, pack, unpack
@@ -17,6 +18,7 @@ from queries.catalogue import Catalogue
 from tests.conftest import END, SourceSpec
 from tests.fakebot import Call, FakeTelegram, render_html
 from tests.test_alerts_i18n import MEMBER, alert_in, running
+from tests import test_bot
 from tests.test_bot import ADMIN, ALERTS, USER, fake, settings_for
 from tests.test_chat import STRANGER
 from tests.test_plan import CATALOGUE
@@ -128,6 +130,54 @@ async def test_an_edit_after_a_button_reads_in_the_language_the_alert_was_sent_i
     assert "ожидалось" not in text and "принял" not in text
     labels = {unpack(b["callback_data"])[0]: b["text"] for b in edit.buttons}  # type: ignore[index]
     assert labels[Action.UNACK] == "↩️ Un-ack" and labels[Action.SHOW] == "📈 Chart"
+
+
+async def test_a_digest_says_how_many_of_its_incidents_are_back_and_then_that_all_are(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """A digest whose incidents resolve is edited as they do: while some are back to normal it
+    says how many of how many, once all are it says resolved (after how long) and its Ack is
+    gone, as a resolved alert's is; one of its metrics muted shows as "1 of N muted"."""
+    from queries import seeding
+
+    spec = SourceSpec("embedded", path=embedded_spec.path, database="digestlife")
+    source = spec.open()
+    await source.execute("CREATE DATABASE IF NOT EXISTS digestlife")
+    await seeding.seed(source, days=8, end=END)  # the Android incident lasts END .. END + 3 h
+    await source.close()
+    settings = settings_for(fake.url, spec, tmp_path / "s.db")
+    fake.set_member(ALERTS, MEMBER)
+    clock = test_bot.Clock()
+    async with test_bot.running(settings, fake, clock, schedule=False,
+                                catalogue=four_at_once()) as monitor:  # fmt: skip
+        await monitor.app.tick()  # type: ignore[attr-defined]
+        digest = await alert_in(fake, ALERTS)
+        (digest_id,) = actions(digest)[Action.DIGEST_ACK]
+        listed = monitor.state.digests.incidents(digest_id)
+        assert listed is not None and len(listed) >= 4
+        first = monitor.state.incidents.get(listed[0])
+        assert first is not None
+        await fake.send(f"/mute {first.metric} 1d", user=ADMIN, chat=ALERTS)
+        await fake.wait_for(lambda c: c.method == "sendMessage" and "muted until" in c.text)
+        ended: list[Call] = []
+        for minutes in range(15, 6 * 60, 15):
+            clock.now = END + timedelta(minutes=minutes)
+            await monitor.app.tick()  # type: ignore[attr-defined]
+            ended = [c for c in fake.calls if c.method == "editMessageCaption"
+                     and c.message_id == digest.message_id and "resolved after" in c.text]
+            if ended:
+                break
+        assert ended, "the digest was never edited to resolved"
+        states = [render_html(c.text).split("\n")[0] for c in fake.calls
+                  if c.method == "editMessageCaption" and c.message_id == digest.message_id]
+        assert all(i.resolved_at for i in map(monitor.state.incidents.get, listed) if i)
+        assert any(re.fullmatch(rf"✅ \d of {len(listed)} back to normal; 🔕 1 of "
+                                rf"{len(listed)} muted", s) for s in states), states
+        assert re.fullmatch(rf"✅ resolved after \d+ h( \d+ min)?; 🔕 1 of {len(listed)} muted",
+                            states[-1]), states
+        last = actions(ended[-1])
+        assert Action.DIGEST_ACK not in last and Action.DIGEST_UNACK not in last
+        assert Action.DIGEST_FALSE in last and Action.DIGEST_SHOW in last
 
 
 def test_a_state_file_of_the_previous_schema_keeps_its_alert_messages(tmp_path: Path) -> None:

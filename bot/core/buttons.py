@@ -138,15 +138,16 @@ def _button(action: Action, *numbers: int, t: Translator | None) -> Button:
 
 def digest_buttons(
     digest_id: int, *, acknowledged: bool = False, false_alarm: bool = False,
-    t: Translator | None = None,
+    resolved: bool = False, t: Translator | None = None,
 ) -> tuple[tuple[Button, ...], ...]:  # fmt: skip
     """A digest's keyboard: each button acts on every incident the digest lists (Ack, False
     alarm and their undo, the mutes) or shows the charts of its worst metrics. No New normal:
-    a level is accepted for one metric, on its own alert or /metric."""
+    a level is accepted for one metric, on its own alert or /metric. Once every incident is
+    resolved, no Ack (nothing left to acknowledge), as on an alert."""
     return (
         (_button(Action.DIGEST_UNACK if acknowledged else Action.DIGEST_ACK, digest_id, t=t),
          _button(Action.DIGEST_UNFALSE if false_alarm else Action.DIGEST_FALSE, digest_id,
-                 t=t)),
+                 t=t))[1 if resolved else 0 :],
         (_button(Action.DIGEST_MUTE, digest_id, 1, t=t),
          _button(Action.DIGEST_MUTE, digest_id, 24, t=t),
          _button(Action.DIGEST_SHOW, digest_id, t=t)),

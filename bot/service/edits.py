@@ -166,7 +166,8 @@ async def refresh_digest(
 ) -> int:  # fmt: skip
     """Every message showing the digest edited to the state of its incidents together: who
     acknowledged them (or called them a false alarm) once every open one is, muted until when
-    once every metric is; its keyboard's toggles follow. Returns how many were edited."""
+    once every metric is, resolved once every incident is (how many are back to normal, or
+    muted, while only some are); its keyboard's toggles follow. Returns how many were edited."""
     ids = state.digests.incidents(digest_id) or []
     incidents = [i for i in map(state.incidents.get, ids) if i is not None]
     if not incidents:
@@ -180,13 +181,25 @@ async def refresh_digest(
     false = everyone([i.false_alarm_by for i in incidents])
     untils = [state.mutes.until(i.metric, now) for i in incidents]
     muted = min(u for u in untils if u is not None) if all(untils) else None
-    summary = Incident("", incidents[0].opened_at, incidents[0].last_notified_at,
-                       acknowledged_by=acked, false_alarm_by=false)  # fmt: skip
-    line = state_line(summary, muted_until=muted, zone=zone)
+    ends = [i.resolved_at for i in incidents]
+    summary = Incident("", min(i.opened_at for i in incidents), incidents[0].last_notified_at,
+                       acknowledged_by=acked, false_alarm_by=false,
+                       resolved_at=max(e for e in ends if e) if all(ends) else None)  # fmt: skip
+    whole = state_line(summary, muted_until=muted, zone=zone)
+    back, silenced = sum(e is not None for e in ends), sum(u is not None for u in untils)
+
+    def say(t: Translator) -> str:
+        some = [t._("✅ {n} of {total} back to normal", n=back, total=len(incidents))
+                if 0 < back < len(incidents) else "", whole.to(t),
+                t._("🔕 {n} of {total} muted", n=silenced, total=len(incidents))
+                if 0 < silenced < len(incidents) else ""]  # fmt: skip
+        return "; ".join(p for p in some if p)
+
     keyboard = digest_buttons(digest_id, acknowledged=acked is not None,
-                              false_alarm=false is not None)  # fmt: skip
-    return await show_on(target, state, state.digests.messages(digest_id), line, keyboard,
-                         default=default)  # fmt: skip
+                              false_alarm=false is not None,
+                              resolved=summary.resolved_at is not None)  # fmt: skip
+    return await show_on(target, state, state.digests.messages(digest_id),
+                         StateLine(say, whole.lang), keyboard, default=default)  # fmt: skip
 
 
 async def _edit_telegram(bot: Bot, shown: ShownIn, body: str, buttons: Keyboard | None) -> bool:

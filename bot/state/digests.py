@@ -27,6 +27,12 @@ class Digests:
         rows = self.db.rows("SELECT incidents FROM digests WHERE id=?", (digest_id,))
         return [int(i) for i in json.loads(str(rows[0][0]))] if rows else None
 
+    def listing(self, incident_id: int, since: datetime) -> list[int]:
+        """The digests created from `since` on that list `incident_id`, oldest first."""
+        rows = self.db.rows("SELECT id, incidents FROM digests WHERE created_at >= ? ORDER BY id",
+                            (ts(since),))  # fmt: skip
+        return [int(d) for d, listed in rows if int(incident_id) in json.loads(str(listed))]
+
     def add_message(self, digest_id: int, shown: ShownIn) -> None:
         self.db.write("INSERT INTO digest_messages (digest_id, chat_id, message_id, is_photo, "
                       "text, lang) VALUES (?, ?, ?, ?, ?, ?)",
