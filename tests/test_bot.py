@@ -225,8 +225,8 @@ async def test_settings_are_for_admins_and_survive_a_restart(
 async def test_mutes_from_command_and_button(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
-    """/mute needs an admin and a valid duration; the alert's mute button works for admins
-    only; a muted metric gets no alert."""
+    """/mute needs an admin and a valid duration, and its alert shows it (/unmute takes it off);
+    the alert's mute button works for admins only; a muted metric gets no alert."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
     async with running(settings, fake) as monitor:
         await fake.wait_for(lambda c: c.method == "sendPhoto" and c.chat_id == ALERTS)
@@ -234,6 +234,13 @@ async def test_mutes_from_command_and_button(
         assert "1 minute to 30 days" in (await reply(fake, "/mute views 90d", user=ADMIN))[0]
         assert "muted until" in (await reply(fake, "/mute views 2h", user=ADMIN))[0]
         assert monitor.state.mutes.until("views", END) is not None
+        views = monitor.state.incidents.open_for("views")
+        assert views is not None and views.id is not None
+        shown = monitor.state.incidents.messages(views.id)
+        assert shown  # its alert went out, and /mute edits it to say so, as the button does
+        await fake.wait_for(lambda c: c.method == "editMessageCaption"
+                            and c.message_id == shown[0].message_id
+                            and c.text.startswith("🔕 muted until"))  # fmt: skip
         likes = monitor.state.incidents.open_for("likes")
         assert likes is not None and likes.id is not None
         await fake.press(pack(Action.MUTE, likes.id, 1), user=USER, chat=ALERTS)
@@ -245,6 +252,9 @@ async def test_mutes_from_command_and_button(
         await fake.wait_for(lambda c: c.chat_id == ALERTS and "likes</code> muted" in c.text)
         assert monitor.state.mutes.until("likes", END) is not None
         assert "on again" in (await reply(fake, "/unmute views", user=ADMIN))[0]
+        edits = await fake.wait_for(lambda c: c.method == "editMessageCaption"
+                                    and c.message_id == shown[0].message_id, count=2)  # fmt: skip
+        assert "🔕" not in edits[-1].text.split("\n")[0]  # the mute line goes with the mute
 
 
 async def test_concurrent_requests_share_one_check(

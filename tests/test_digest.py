@@ -15,10 +15,10 @@ from bot.core.buttons import Action, pack, unpack
 from bot.state import ShownIn, State
 from bot.state.db import MIGRATIONS
 from queries.catalogue import Catalogue
+from tests import test_bot
 from tests.conftest import END, SourceSpec
 from tests.fakebot import Call, FakeTelegram, render_html
 from tests.test_alerts_i18n import MEMBER, alert_in, running
-from tests import test_bot
 from tests.test_bot import ADMIN, ALERTS, USER, fake, settings_for
 from tests.test_chat import STRANGER
 from tests.test_plan import CATALOGUE
@@ -137,7 +137,7 @@ async def test_a_digest_says_how_many_of_its_incidents_are_back_and_then_that_al
 ) -> None:
     """A digest whose incidents resolve is edited as they do: while some are back to normal it
     says how many of how many, once all are it says resolved (after how long) and its Ack is
-    gone, as a resolved alert's is; one of its metrics muted shows as "1 of N muted"."""
+    gone, as a resolved alert's is; /mute of one of its metrics shows at once as "1 of N muted"."""
     from queries import seeding
 
     spec = SourceSpec("embedded", path=embedded_spec.path, database="digestlife")
@@ -159,6 +159,9 @@ async def test_a_digest_says_how_many_of_its_incidents_are_back_and_then_that_al
         assert first is not None
         await fake.send(f"/mute {first.metric} 1d", user=ADMIN, chat=ALERTS)
         await fake.wait_for(lambda c: c.method == "sendMessage" and "muted until" in c.text)
+        shown = await fake.wait_for(lambda c: c.method == "editMessageCaption"
+                                    and c.message_id == digest.message_id)  # fmt: skip
+        assert render_html(shown[0].text).startswith(f"🔕 1 of {len(listed)} muted\n🚨")
         ended: list[Call] = []
         for minutes in range(15, 6 * 60, 15):
             clock.now = END + timedelta(minutes=minutes)

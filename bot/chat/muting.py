@@ -1,4 +1,5 @@
 """/mute, /unmute and the alert's mute buttons (the admin router lets only ADMIN_IDS in).
+Whichever way, the open incidents' alerts and the digests that list them show the mute.
 
 Each reply says what the metric gets after it: a metric's own mute lifted while every metric is
 muted stays muted, and `/unmute all` lifts every mute (all and each metric's): "all" on again
@@ -16,7 +17,7 @@ from aiogram.types import CallbackQuery, Message
 
 from bot.chat.durations import parse_span
 from bot.chat.errors import UsageError
-from bot.chat.incidents import refresh
+from bot.chat.incidents import show_mutes
 from bot.chat.monitoring import metric_named
 from bot.chat.reply import Reply, out_of_date
 from bot.core.i18n import Translator
@@ -78,6 +79,7 @@ async def mute(
             t._("{metric} until {until}", metric=f"<code>{e(m.metric)}</code>",
                 until=mute_end(m.until, settings.zone)) for m in longer))  # fmt: skip
     await message.answer(text)
+    await _show(message, metric, now, store=store, settings=settings, catalogue=catalogue)
 
 
 async def unmute(
@@ -88,8 +90,15 @@ async def unmute(
     if len(args) != 1:
         raise UsageError(t._("Name the metric, or all."), "unmute")
     metric = _metric_or_all(catalogue, args[0], "unmute", t)
-    active = {m.metric: m.until for m in store.mutes.active(clock())}
+    now = clock()
+    active = {m.metric: m.until for m in store.mutes.active(now)}
     store.mutes.remove(metric)  # ALL: every mute, each metric's too
+    await _unmuted(message, active, metric, settings, t)
+    await _show(message, metric, now, store=store, settings=settings, catalogue=catalogue)
+
+
+async def _unmuted(message: Message, active: dict[str, datetime], metric: str,
+                   settings: Settings, t: Translator) -> None:  # fmt: skip
     if metric == ALL:
         if not active:
             await message.answer(t._("Nothing was muted."))
@@ -114,6 +123,16 @@ async def unmute(
         await message.answer(t._("{what} was not muted.", what=name))
 
 
+async def _show(message: Message, metric: str, now: datetime, *, store: State,
+                settings: Settings, catalogue: Catalogue) -> None:  # fmt: skip
+    """The open incidents of `metric` (every metric's, for all) show their mute as it now is."""
+    if message.bot is None:
+        return
+    names = list(catalogue.metrics) if metric == ALL else [metric]
+    found = [i for i in map(store.incidents.open_for, names) if i is not None]
+    await show_mutes(message.bot, store, settings, found, now)
+
+
 async def mute_incident(
     query: CallbackQuery, incident_id: int, hours: int, *, store: State, settings: Settings,
     catalogue: Catalogue, clock: Callable[[], datetime], t: Translator,
@@ -133,7 +152,7 @@ async def mute_incident(
     async def show() -> None:
         if bot is None:
             return
-        await refresh(bot, store, settings, incident, now)
+        await show_mutes(bot, store, settings, [incident], now)
         if chat is not None:
             await bot.send_message(chat, t._("🔕 {metric} muted until {until} by {who}.",
                                              metric=f"<code>{e(incident.metric)}</code>",
