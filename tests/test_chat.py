@@ -400,7 +400,7 @@ async def test_backtest_writes_its_numbers_as_the_chat_does(
         week_ru = await _say(fake, "/backtest views 7", user=USER, language="ru")
     assert re.search(r"\(\d+,\d в день\)", ru) and not re.search(r"\d\.\d", ru), ru
     assert re.search(r"\(\d+\.\d a day\)", en), en
-    assert "(время по UTC; интервалы по 15 минут; отклонение: 1 — граница диапазона, меньше 1 " \
+    assert "(время по UTC; шаг 15 минут; отклонение: 1 — граница диапазона, меньше 1 " \
            "— затяжной сдвиг)" in ru  # fmt: skip
     assert re.search(r"</code> \d+ интервал(а|ов)?, отклонение до \d+,\d$", ru, re.M), ru
     assert "(times in UTC; intervals of 15 minutes; deviation: 1 is the range's edge, below 1 " \
@@ -413,7 +413,7 @@ async def test_backtest_writes_its_numbers_as_the_chat_does(
     assert alerts > 12, week[0].text
     assert "(the last 12; times in UTC; intervals of 15 minutes;" in week[0].text, week[0].text
     assert week_ru[0].method == "sendPhoto" and week_ru[0].text.count("</code>") == 12
-    assert "(последние 12; время по UTC; интервалы по 15 минут;" in week_ru[0].text, week_ru[0].text
+    assert "(последние 12; время по UTC; шаг 15 минут;" in week_ru[0].text, week_ru[0].text
 
 
 async def test_backtest_and_history_say_the_zone_of_their_times(
@@ -435,7 +435,7 @@ async def test_backtest_and_history_say_the_zone_of_their_times(
         history = (await _say(fake, "/history", user=USER))[0].text
         history_ru = (await _say(fake, "/history", user=MEMBER, language="ru"))[0].text
     assert "(times in Asia/Tokyo; intervals of 15 minutes;" in en, en
-    assert "(время по Asia/Tokyo; интервалы по 15 минут;" in ru, ru
+    assert "(время по Asia/Tokyo; шаг 15 минут;" in ru, ru
     tokyo = f"{END.astimezone(ZoneInfo('Asia/Tokyo')):%m-%d %H:%M}"
     for said, zone in ((history, "(times in Asia/Tokyo)"), (history_ru, "(время по Asia/Tokyo)")):
         assert zone in said.splitlines()[0] and f"{tokyo} <code>views</code>" in said, said
