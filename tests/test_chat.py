@@ -1115,7 +1115,8 @@ async def test_status_in_an_alert_chat_says_it_gets_every_alert(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
     """/status and /help in a chat listed in ALERT_CHAT_IDS say it gets every alert (the
-    notifier sends it each one), never "nothing (/subscribe)"; a private chat without
+    notifier sends it each one), never "nothing (/subscribe)", and /help there offers no
+    /subscribe or /unsubscribe, which change nothing there; a private chat without
     subscription is told how to subscribe, and not that alerts come "here"."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
     async with running(settings, fake, schedule=False):
@@ -1124,6 +1125,8 @@ async def test_status_in_an_alert_chat_says_it_gets_every_alert(
         help_team = (await _say(fake, "/help", user=MEMBER, chat=ALERTS))[0].text
         help_private = (await _say(fake, "/help", user=USER))[0].text
     assert "alerts here when one leaves its expected range" in help_team
+    assert "every alert by configuration" in help_team and "/unsubscribe" not in help_team
+    assert "/unsubscribe [metric|all] — stop alerts in this chat" in help_private
     assert "alerts here when" not in help_private
     assert "/subscribe to get the alerts here too" in help_private
     assert "this chat gets every alert (it is an alert chat, ALERT_CHAT_IDS)" in alert_chat

@@ -117,6 +117,8 @@ def help_text(catalogue: Catalogue, t: Translator, *, is_admin: bool, every: tim
     if gets == "all":
         intro = t._("<b>metric-alertbot</b> watches {metrics} every {every}, with their slices, "
                     "and alerts here when one leaves its expected range.", **values)
+        intro += " " + t._("This chat gets every alert by configuration (ALERT_CHAT_IDS); "
+                           "admins can /mute a metric for a while.")  # fmt: skip
     elif gets == "some":
         intro = t._("<b>metric-alertbot</b> watches {metrics} every {every}, with their slices, "
                     "and sends this chat the alerts it subscribed to (/status shows which).",
@@ -129,6 +131,8 @@ def help_text(catalogue: Catalogue, t: Translator, *, is_admin: bool, every: tim
     for c in COMMANDS:
         if c.admin and not is_admin:
             continue
+        if gets == "all" and c.name in ("subscribe", "unsubscribe"):
+            continue  # an alert chat gets every alert by configuration: these change nothing
         lock = t._(" (admins)") if c.admin else ""
         lines.append(f"/{c.name} {_e(c.args)} — {_e(t._(c.what))}{lock}".replace("  ", " "))
     if not is_admin:
