@@ -286,14 +286,17 @@ def _totals(prev: np.ndarray, terms: np.ndarray) -> np.ndarray:
 
 def _median_last(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Median over the last axis ignoring NaN (as _nanmedian), and the count of non-NaN.
-    Rows with none missing by a partition, which picks the same values as the sort."""
+    Rows with none missing by a partition, which picks the same values as the sort. `m` is
+    a temporary of the caller's, sorted (or partitioned) in place: a copy of a cold check's
+    blocks cost more than sorting them."""
     count = np.sum(~np.isnan(m), axis=-1)
     size = m.shape[-1]
     full = count == size
     if size > 2 and full.all():
-        ordered = np.partition(m, sorted({(size - 1) // 2, size // 2}), axis=-1)
+        m.partition(sorted({(size - 1) // 2, size // 2}), axis=-1)
     else:
-        ordered = np.sort(m, axis=-1)
+        m.sort(axis=-1)
+    ordered = m
     lo = np.clip((count - 1) // 2, 0, None)
     hi = np.minimum(np.clip(count // 2, 0, None), m.shape[-1] - 1)
     a = np.take_along_axis(ordered, lo[..., None], axis=-1)[..., 0]
@@ -311,8 +314,9 @@ def _rolling_median(window: np.ndarray, least: int) -> np.ndarray:
 def _rolling_quantile(window: np.ndarray, q: float, least: int) -> np.ndarray:
     """pandas' rolling quantile (linear interpolation) over rows of windows."""
     clean = np.where(np.isfinite(window), window, np.nan)
-    ordered = np.sort(clean, axis=-1)
     count = np.sum(~np.isnan(clean), axis=-1)
+    clean.sort(axis=-1)
+    ordered = clean
     frac = q * (np.maximum(count, 1) - 1)
     idx = np.floor(frac).astype(np.int64)
     top = ordered.shape[-1] - 1
@@ -978,15 +982,16 @@ class BandEngine:
         return (out if units is None else out * units), above, below
 
     def _robust(self, past: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """SeasonalDetector._robust over the last axis."""
+        """SeasonalDetector._robust over the last axis; `past` (widths_of's own copy) is
+        sorted or partitioned in place."""
         count = np.sum(~np.isnan(past), axis=-1)
         top = max(past.shape[-1] - 1, 0)
         if (count == past.shape[-1]).all() and top > 0:  # the same picks as the sort, sooner
-            picks = sorted({top // 2, (top + 1) // 2, int(np.floor(top * TAIL_Q))})
-            ordered = np.partition(past, picks, axis=-1)
+            past.partition(sorted({top // 2, (top + 1) // 2, int(np.floor(top * TAIL_Q))}),
+                           axis=-1)  # fmt: skip
         else:
-            ordered = np.sort(past, axis=-1)  # NaNs last
-        return robust_sd(ordered, count, self.detector.tail), count
+            past.sort(axis=-1)  # NaNs last
+        return robust_sd(past, count, self.detector.tail), count
 
     def _caps(self, g: _Group, counts: np.ndarray) -> np.ndarray:
         """SeasonalDetector._caps for the new rows from first_loose on, the spans from the
