@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from aiogram.types import CallbackQuery
 
 from bot.chat.access import Members, may_mark
-from bot.chat.incidents import changed, refresh
+from bot.chat.incidents import changed
 from bot.chat.monitoring import show_alert
 from bot.chat.muting import mute_end
 from bot.chat.reply import Reply, out_of_date
@@ -20,7 +20,7 @@ from bot.core.formatting import metric_title
 from bot.core.i18n import Translator
 from bot.core.incidents import Incident
 from bot.core.wording import CHARTS_PER_CHECK, e
-from bot.service.edits import refresh_digest
+from bot.service.edits import refresh_digest, refresh_shown
 from bot.service.monitor import Monitor
 from bot.settings import Settings
 from bot.state import State
@@ -61,10 +61,11 @@ async def _show(query: CallbackQuery, digest_id: int, incidents: list[Incident],
     bot = query.bot
     if bot is None:
         return
-    for incident in incidents:
-        await refresh(bot, store, settings, incident, now)
-    await refresh_digest(bot, store, digest_id, now=now, zone=settings.zone,
-                         default=settings.language)  # fmt: skip
+    await refresh_shown(bot, store, incidents, now=now, zone=settings.zone,
+                        default=settings.language)  # fmt: skip
+    if not incidents:
+        await refresh_digest(bot, store, digest_id, now=now, zone=settings.zone,
+                             default=settings.language)  # fmt: skip
 
 
 async def mark_digest(

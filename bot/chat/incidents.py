@@ -3,7 +3,7 @@ chat that was shown it. Every message that shows the incident is edited, keyboar
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
@@ -16,11 +16,11 @@ from bot.core.buttons import Action
 from bot.core.commands import N_ as _
 from bot.core.i18n import Translator
 from bot.core.incidents import Incident
-from bot.service.edits import refresh_digest, refresh_incident
+from bot.service.edits import refresh_shown
 from bot.settings import Settings
 from bot.state import State
 
-__all__ = ["DONE", "MARKS", "changed", "mark", "refresh", "show_mutes"]
+__all__ = ["DONE", "MARKS", "changed", "mark", "refresh"]
 
 MARKS = (Action.ACK, Action.UNACK, Action.FALSE, Action.UNFALSE)
 DONE = {
@@ -43,26 +43,12 @@ def changed(action: Action, incident: Incident, who: str) -> Incident:
 
 
 async def refresh(bot: Bot, store: State, settings: Settings, incident: Incident,
-                  now: datetime) -> int:  # fmt: skip
+                  now: datetime) -> None:  # fmt: skip
     """Show the incident's state on its messages, each in its chat's language, with the
-    keyboard kept through every edit (a resolved alert keeps False alarm, mutes and Chart)."""
-    return await refresh_incident(bot, store, incident, now=now, zone=settings.zone,
-                                  default=settings.language)  # fmt: skip
-
-
-async def show_mutes(bot: Bot, store: State, settings: Settings, incidents: Iterable[Incident],
-                     now: datetime) -> None:  # fmt: skip
-    """After a mute or an unmute: each incident's alerts, and the digests that list it, show
-    what its metric's mute now is (a digest: once every metric of it is muted, until when;
-    while only some are, how many)."""
-    digests: dict[int, None] = {}
-    for incident in incidents:
-        assert incident.id is not None
-        await refresh(bot, store, settings, incident, now)
-        digests.update(dict.fromkeys(store.digests.listing(incident.id, incident.opened_at)))
-    for digest in digests:
-        await refresh_digest(bot, store, digest, now=now, zone=settings.zone,
-                             default=settings.language)  # fmt: skip
+    keyboard kept through every edit (a resolved alert keeps False alarm, mutes and Chart),
+    and on the digests that list it."""
+    await refresh_shown(bot, store, [incident], now=now, zone=settings.zone,
+                        default=settings.language)  # fmt: skip
 
 
 async def mark(

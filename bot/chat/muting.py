@@ -17,11 +17,11 @@ from aiogram.types import CallbackQuery, Message
 
 from bot.chat.durations import parse_span
 from bot.chat.errors import UsageError
-from bot.chat.incidents import show_mutes
 from bot.chat.monitoring import metric_named
 from bot.chat.reply import Reply, out_of_date
 from bot.core.i18n import Translator
 from bot.core.wording import e
+from bot.service.edits import refresh_shown
 from bot.settings import Settings
 from bot.state import ALL, State
 from queries.catalogue import Catalogue
@@ -130,7 +130,8 @@ async def _show(message: Message, metric: str, now: datetime, *, store: State,
         return
     names = list(catalogue.metrics) if metric == ALL else [metric]
     found = [i for i in map(store.incidents.open_for, names) if i is not None]
-    await show_mutes(message.bot, store, settings, found, now)
+    await refresh_shown(message.bot, store, found, now=now, zone=settings.zone,
+                        default=settings.language)  # fmt: skip
 
 
 async def mute_incident(
@@ -152,7 +153,8 @@ async def mute_incident(
     async def show() -> None:
         if bot is None:
             return
-        await show_mutes(bot, store, settings, [incident], now)
+        await refresh_shown(bot, store, [incident], now=now, zone=settings.zone,
+                            default=settings.language)  # fmt: skip
         if chat is not None:
             await bot.send_message(chat, t._("🔕 {metric} muted until {until} by {who}.",
                                              metric=f"<code>{e(incident.metric)}</code>",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -23,7 +23,7 @@ from bot.core.wording import duration_text
 from bot.state import ShownIn, State
 
 __all__ = ["Keyboard", "StateLine", "compose", "incident_keyboard", "markup", "refresh_digest",
-           "refresh_incident", "show_on", "show_state", "state_line"]  # fmt: skip
+           "refresh_incident", "refresh_shown", "show_on", "show_state", "state_line"]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +200,22 @@ async def refresh_digest(
                               resolved=summary.resolved_at is not None)  # fmt: skip
     return await show_on(target, state, state.digests.messages(digest_id),
                          StateLine(say, whole.lang), keyboard, default=default)  # fmt: skip
+
+
+async def refresh_shown(
+    target: Bot | Channel, state: State, incidents: Iterable[Incident], *, now: datetime,
+    zone: ZoneInfo, default: str | None = None,
+) -> None:  # fmt: skip
+    """Every message showing one of `incidents` edited to its state now (refresh_incident), and
+    every digest listing one of them, once each (refresh_digest): after a resolution, a mute
+    or an unmute."""
+    digests: dict[int, None] = {}
+    for incident in incidents:
+        assert incident.id is not None
+        await refresh_incident(target, state, incident, now=now, zone=zone, default=default)
+        digests.update(dict.fromkeys(state.digests.listing(incident.id, incident.opened_at)))
+    for digest in digests:
+        await refresh_digest(target, state, digest, now=now, zone=zone, default=default)
 
 
 async def _edit_telegram(bot: Bot, shown: ShownIn, body: str, buttons: Keyboard | None) -> bool:

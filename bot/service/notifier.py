@@ -32,7 +32,7 @@ from bot.core.render import (
 from bot.core.report import CheckReport, SeriesResult
 from bot.core.text import CAPTION_LIMIT, cut_html, split_html
 from bot.service.delivery import Delivery, gone_flag
-from bot.service.edits import refresh_digest, refresh_incident
+from bot.service.edits import refresh_shown
 from bot.service.monitor import Monitor
 from bot.state import State
 
@@ -122,16 +122,9 @@ class Notifier:
             resolved = [saved[i.incident.metric] for i in decided.intents
                         if isinstance(i, Resolve)]  # fmt: skip
         settings = self.monitor.settings
-        digests: dict[int, None] = {}
-        for incident in resolved:
-            await refresh_incident(self.bot, self.state, incident, now=now, zone=settings.zone,
-                                   default=settings.language)  # fmt: skip
-            assert incident.id is not None
-            digests.update(dict.fromkeys(self.state.digests.listing(incident.id,
-                                                                    incident.opened_at)))
-        for digest in digests:  # a digest that listed them says how many are back to normal
-            await refresh_digest(self.bot, self.state, digest, now=now, zone=settings.zone,
-                                 default=settings.language)  # fmt: skip
+        # Their alerts say resolved; a digest that listed them, how many of it are back.
+        await refresh_shown(self.bot, self.state, resolved, now=now, zone=settings.zone,
+                            default=settings.language)  # fmt: skip
         await self.delivery.drain(stop=self.stop)
 
     async def _charts(self, intents: Iterable[Intent]) -> dict[tuple[str, str], bytes]:
