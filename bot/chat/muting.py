@@ -64,6 +64,7 @@ async def mute(
     now = clock()
     user = message.from_user.id if message.from_user else None
     until = now + duration
+    since = store.mutes.began(metric, now)  # a mute it replaces may show on resolved alerts
     store.mutes.add(metric, until, user, now)
     text = t._("🔕 Alerts for {what} muted until {until}. {unmute} to lift it.",
                what=_what(metric, t), until=mute_end(until, settings.zone),
@@ -79,7 +80,7 @@ async def mute(
             t._("{metric} until {until}", metric=f"<code>{e(m.metric)}</code>",
                 until=mute_end(m.until, settings.zone)) for m in longer))  # fmt: skip
     await message.answer(text)
-    await _show(message, metric, now, store=store, settings=settings, catalogue=catalogue)
+    await _show(message, metric, now, since, store=store, settings=settings, catalogue=catalogue)
 
 
 async def unmute(
@@ -92,9 +93,11 @@ async def unmute(
     metric = _metric_or_all(catalogue, args[0], "unmute", t)
     now = clock()
     active = {m.metric: m.until for m in store.mutes.active(now)}
+    since = store.mutes.began(metric, now)
     store.mutes.remove(metric)  # ALL: every mute, each metric's too
     await _unmuted(message, active, metric, settings, t)
-    await _show(message, metric, now, store=store, settings=settings, catalogue=catalogue)
+    await _show(message, metric, now, since, store=store, settings=settings,
+                catalogue=catalogue)  # fmt: skip
 
 
 async def _unmuted(message: Message, active: dict[str, datetime], metric: str,
@@ -123,13 +126,17 @@ async def _unmuted(message: Message, active: dict[str, datetime], metric: str,
         await message.answer(t._("{what} was not muted.", what=name))
 
 
-async def _show(message: Message, metric: str, now: datetime, *, store: State,
-                settings: Settings, catalogue: Catalogue) -> None:  # fmt: skip
-    """The open incidents of `metric` (every metric's, for all) show their mute as it now is."""
+async def _show(message: Message, metric: str, now: datetime, since: datetime | None, *,
+                store: State, settings: Settings, catalogue: Catalogue) -> None:  # fmt: skip
+    """The open incidents of `metric` (every metric's, for all), and those resolved `since`
+    the mute it changed began (their alerts and digests may show it), show the mute as it now
+    is."""
     if message.bot is None:
         return
     names = list(catalogue.metrics) if metric == ALL else [metric]
     found = [i for i in map(store.incidents.open_for, names) if i is not None]
+    if since is not None:
+        found += [i for name in names for i in store.incidents.ended_since(name, since)]
     await refresh_shown(message.bot, store, found, now=now, zone=settings.zone,
                         default=settings.language)  # fmt: skip
 

@@ -46,6 +46,12 @@ class Incidents:
                             "IS NULL ORDER BY id DESC LIMIT 1", (metric,))  # fmt: skip
         return _incident(rows[0]) if rows else None
 
+    def ended_since(self, metric: str, since: datetime) -> list[Incident]:
+        """The incidents of `metric` resolved at or after `since`, oldest first."""
+        rows = self.db.rows(f"SELECT {_COLUMNS} FROM incidents WHERE metric=? AND resolved_at "
+                            ">= ? ORDER BY id", (metric, ts(since)))  # fmt: skip
+        return [_incident(row) for row in rows]
+
     def get(self, incident_id: int) -> Incident | None:
         rows = self.db.rows(f"SELECT {_COLUMNS} FROM incidents WHERE id=?", (incident_id,))
         return _incident(rows[0]) if rows else None

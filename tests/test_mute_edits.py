@@ -1,0 +1,70 @@
+"""/mute and /unmute edit what shows the mute: the alerts and digests of incidents that were
+open while it was in force, the resolved ones too (they keep saying "🔕 muted" otherwise), and
+nothing at all when nothing changed. Real aiogram against the fake Bot API."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+from bot.core.buttons import Action
+from tests import test_bot
+from tests.conftest import END, SourceSpec
+from tests.fakebot import FakeTelegram, render_html
+from tests.test_alerts_i18n import MEMBER, alert_in
+from tests.test_bot import ADMIN, ALERTS, fake, settings_for
+from tests.test_digest import actions, four_at_once
+
+__all__ = ["fake"]  # the fixture, shared with tests/test_bot.py
+
+
+async def test_unmute_after_the_digest_resolved_takes_the_mute_off_it(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """A digest one of whose metrics is muted resolves ("✅ resolved after …; 🔕 1 of 5
+    muted"); /unmute of that metric then edits it to drop the mute it no longer has. It kept
+    saying 1 of 5 muted, since /unmute edited only the incidents still open."""
+    from queries import seeding
+
+    spec = SourceSpec("embedded", path=embedded_spec.path, database="unmutelife")
+    source = spec.open()
+    await source.execute("CREATE DATABASE IF NOT EXISTS unmutelife")
+    await seeding.seed(source, days=8, end=END)  # the Android incident lasts END .. END + 3 h
+    await source.close()
+    settings = settings_for(fake.url, spec, tmp_path / "s.db")
+    fake.set_member(ALERTS, MEMBER)
+    clock = test_bot.Clock()
+    async with test_bot.running(settings, fake, clock, schedule=False,
+                                catalogue=four_at_once()) as monitor:  # fmt: skip
+        app = monitor.app  # type: ignore[attr-defined]
+        await app.tick()
+        digest = await alert_in(fake, ALERTS)
+        (digest_id,) = actions(digest)[Action.DIGEST_ACK]
+        listed = monitor.state.digests.incidents(digest_id) or []
+        first = monitor.state.incidents.get(listed[0])
+        assert first is not None
+        await fake.send(f"/mute {first.metric} 1d", user=ADMIN, chat=ALERTS)
+        await fake.wait_for(lambda c: c.method == "editMessageCaption"
+                            and c.message_id == digest.message_id)  # fmt: skip
+        for minutes in range(15, 6 * 60, 15):
+            clock.now = END + timedelta(minutes=minutes)
+            await app.tick()
+            if all(i and i.resolved_at for i in map(monitor.state.incidents.get, listed)):
+                break
+
+        def states() -> list[str]:
+            return [render_html(c.text).split("\n")[0] for c in fake.calls
+                    if c.method == "editMessageCaption" and c.message_id == digest.message_id]
+
+        assert states()[-1].startswith("✅ resolved after") and "🔕" in states()[-1]
+        before = len(states())
+        await fake.send(f"/unmute {first.metric}", user=ADMIN, chat=ALERTS)
+        await fake.wait_for(lambda c: c.method == "sendMessage" and "on again" in c.text)
+        for _ in range(50):
+            if len(states()) > before:
+                break
+            await asyncio.sleep(0.1)
+        assert len(states()) > before, "the resolved digest still says a metric is muted"
+        assert states()[-1].startswith("✅ resolved after") and "🔕" not in states()[-1]
+
