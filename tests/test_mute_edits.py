@@ -68,3 +68,20 @@ async def test_unmute_after_the_digest_resolved_takes_the_mute_off_it(
         assert len(states()) > before, "the resolved digest still says a metric is muted"
         assert states()[-1].startswith("✅ resolved after") and "🔕" not in states()[-1]
 
+
+async def test_unmute_with_nothing_muted_edits_no_alert(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """/unmute views and /unmute all with nothing muted say so and leave the alerts alone: each
+    open alert was edited to the same text (an API call per alert, which Telegram answers with
+    "message is not modified"), for every /unmute anyone typed."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with test_bot.running(settings, fake):
+        await alert_in(fake, ALERTS)
+        start = len(fake.calls)
+        said = await test_bot.reply(fake, "/unmute views", user=ADMIN)
+        assert "was not muted" in said[0]
+        said = await test_bot.reply(fake, "/unmute all", user=ADMIN)
+        assert "Nothing was muted" in said[0]
+        await asyncio.sleep(1.5)
+        assert not [c for c in fake.calls[start:] if c.method.startswith("edit")]

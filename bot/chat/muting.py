@@ -96,8 +96,9 @@ async def unmute(
     since = store.mutes.began(metric, now)
     store.mutes.remove(metric)  # ALL: every mute, each metric's too
     await _unmuted(message, active, metric, settings, t)
-    await _show(message, metric, now, since, store=store, settings=settings,
-                catalogue=catalogue)  # fmt: skip
+    if metric in active or (metric == ALL and active):  # else no message shows a change
+        await _show(message, metric, now, since, store=store, settings=settings,
+                    catalogue=catalogue)  # fmt: skip
 
 
 async def _unmuted(message: Message, active: dict[str, datetime], metric: str,
