@@ -92,6 +92,12 @@ class Journal:
         rows = self.db.rows("SELECT value FROM flags WHERE key=?", (key,))
         return str(rows[0][0]) if rows else None
 
+    def flagged(self, prefix: str) -> dict[str, str]:
+        """Every flag whose key starts with `prefix`, with its value."""
+        rows = self.db.rows("SELECT key, value FROM flags WHERE substr(key, 1, ?) = ? "
+                            "ORDER BY key", (len(prefix), prefix))  # fmt: skip
+        return {str(k): str(v) for k, v in rows}
+
     def set_flag(self, key: str, value: str | None) -> None:
         if value is None:
             self.db.write("DELETE FROM flags WHERE key=?", (key,))

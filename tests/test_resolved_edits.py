@@ -1,0 +1,59 @@
+"""An alert (and a digest) is edited to say it resolved even when Telegram fails that edit
+the first time: the edit after a check is tried again after the next checks, as a message in
+the outbox is, not given up at once. Real aiogram against the fake Bot API."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from tests import test_bot
+from tests.conftest import END, SourceSpec
+from tests.fakebot import FakeTelegram
+from tests.test_bot import ALERTS, fake, settings_for
+
+__all__ = ["fake"]  # the fixture, shared with tests/test_bot.py
+
+
+async def test_a_resolved_alert_whose_edit_met_a_502_is_edited_at_the_next_check(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """Telegram (or a proxy before it) answers 502 to the edits that would say '✅ resolved
+    after …': the alerts kept saying the metric was off, with their Ack, for good, although the
+    'back to normal' messages (outbox) arrived. Now the next check edits them."""
+    from queries import seeding
+
+    spec = SourceSpec("embedded", path=embedded_spec.path, database="editretry")
+    source = spec.open()
+    await source.execute("CREATE DATABASE IF NOT EXISTS editretry")
+    await seeding.seed(source, days=8, end=END)  # the Android incident lasts END .. END + 3 h
+    await source.close()
+    settings = settings_for(fake.url, spec, tmp_path / "s.db")
+    clock = test_bot.Clock()
+    async with test_bot.running(settings, fake, clock, schedule=False) as monitor:
+        app = monitor.app  # type: ignore[attr-defined]
+        await app.tick()
+        alerts = {c.message_id for c in fake.calls
+                  if c.method == "sendPhoto" and c.chat_id == ALERTS and c.buttons}  # fmt: skip
+        assert alerts
+        opened = [i for m in monitor.catalogue.metrics
+                  if (i := monitor.state.incidents.open_for(m)) is not None]  # fmt: skip
+        minutes = 0
+        while any(monitor.state.incidents.open_for(i.metric) for i in opened):
+            minutes += 15
+            assert minutes < 6 * 60, "the incidents never resolved"
+            clock.now = END + timedelta(minutes=minutes)
+            fake.failures.clear()
+            for _ in range(len(alerts)):
+                fake.fail_next("editMessageCaption", 502, "Bad Gateway")
+            await app.tick()
+
+        def resolved() -> set[int | None]:
+            return {c.message_id for c in fake.calls if c.method == "editMessageCaption"
+                    and c.text.startswith("✅ resolved after") and c.result}  # fmt: skip
+
+        assert not resolved() & alerts  # every edit of the check that resolved them failed
+        fake.failures.clear()
+        clock.now = END + timedelta(minutes=minutes + 15)
+        await app.tick()
+        assert resolved() >= alerts
