@@ -1178,11 +1178,13 @@ async def test_thresholds_show_defaults_names_and_the_full_list_one_tap_away(
         short_ru = (await _say(fake, "/thresholds views", user=MEMBER, language="ru"))[0].text
         # A second word that is not `all` is no second metric.
         wrong = (await _say(fake, "/thresholds views everything", user=USER))[0].text
-        wrong_ru = (await _say(fake, "/thresholds views всё", user=MEMBER, language="ru"))[0].text
+        wrong_ru = (await _say(fake, "/thresholds views полностью", user=MEMBER,
+                               language="ru"))[0].text  # «всё» is all, as «все» is
         many = (await _say(fake, "/thresholds views likes all", user=USER))[0].text
     assert "After the metric only all (every parameter), not 'everything'." in wrong, wrong
     assert "One metric" not in wrong and "Usage" in wrong
-    assert "После метрики можно написать только all (все параметры), а не 'всё'." in wrong_ru
+    assert ("После метрики можно написать только all (все параметры), а не 'полностью'."
+            in wrong_ru)  # fmt: skip
     assert "One metric at a time" in many, many
     assert "k=—" not in overview
     assert "<code>likes</code>: seasonal, k = 3.25, rises and drops — catalogue settings" in (

@@ -85,3 +85,21 @@ async def test_unmute_with_nothing_muted_edits_no_alert(
         assert "Nothing was muted" in said[0]
         await asyncio.sleep(1.5)
         assert not [c for c in fake.calls[start:] if c.method.startswith("edit")]
+
+
+async def test_all_may_be_written_vsyo_in_russian(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """«всё» is how many Russians write «все» (every metric): /mute всё 2h, /unmute всё and
+    /subscribe всё answered "there is no metric 'всё'"."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with test_bot.running(settings, fake, schedule=False) as monitor:
+        said = await test_bot.reply(fake, "/mute всё 2h", user=ADMIN)
+        assert "all metrics muted until" in said[0], said
+        assert monitor.state.mutes.until("views", END) is not None
+        said = await test_bot.reply(fake, "/unmute Всё", user=ADMIN)
+        assert "all metrics are on again" in said[0], said
+        said = await test_bot.reply(fake, "/subscribe всё", user=ADMIN)
+        assert "'всё'" not in said[0], said
+        said = await test_bot.reply(fake, "/thresholds views всё", user=ADMIN)
+        assert "not 'всё'" not in said[0], said

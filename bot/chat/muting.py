@@ -19,6 +19,7 @@ from bot.chat.durations import parse_span
 from bot.chat.errors import UsageError
 from bot.chat.monitoring import metric_named
 from bot.chat.reply import Reply, out_of_date
+from bot.core.commands import ALL_WORDS
 from bot.core.i18n import Translator
 from bot.core.wording import e
 from bot.service.edits import refresh_shown
@@ -32,7 +33,7 @@ MAX_MUTE = timedelta(days=30)
 
 
 def _metric_or_all(catalogue: Catalogue, name: str, command: str, t: Translator) -> str:
-    if name.lower() in ("all", "все"):
+    if name.lower() in ALL_WORDS:
         return ALL
     return metric_named(catalogue, name, command, t).name
 

@@ -17,6 +17,7 @@ from aiogram.types import Message
 from bot.chat.access import as_the_group, may_change_chat
 from bot.chat.errors import UsageError
 from bot.chat.monitoring import metric_named
+from bot.core.commands import ALL_WORDS
 from bot.core.i18n import Translator
 from bot.core.wording import e
 from bot.settings import Settings
@@ -53,7 +54,7 @@ def _target(command: CommandObject, catalogue: Catalogue, name: str, t: Translat
     args = (command.args or "").split()
     if len(args) > 1:
         raise UsageError(t._("One metric, or all."), name)
-    if not args or args[0].lower() in ("all", "все"):
+    if not args or args[0].lower() in ALL_WORDS:
         return ALL
     return metric_named(catalogue, args[0], name, t).name
 

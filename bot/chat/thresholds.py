@@ -15,6 +15,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from bot.chat.errors import UsageError
 from bot.chat.monitoring import metric_named
 from bot.chat.reply import answer_press, out_of_date
+from bot.core.commands import ALL_WORDS
 from bot.core.commands import N_ as _
 from bot.core.formatting import localized, metric_title, percent_of
 from bot.core.i18n import Translator
@@ -287,7 +288,7 @@ async def thresholds(
     catalogue: Catalogue, t: Translator,
 ) -> None:  # fmt: skip
     args = (command.args or "").split()
-    if len(args) == 2 and args[1].lower() not in ("all", "все"):
+    if len(args) == 2 and args[1].lower() not in ALL_WORDS:
         raise UsageError(t._("After the metric only all (every parameter), not {word}.",
                              word=repr(args[1][:40])), "thresholds")  # fmt: skip
     if len(args) > 2:

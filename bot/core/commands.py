@@ -11,7 +11,11 @@ from datetime import timedelta
 from bot.core.i18n import Translator
 from queries.catalogue import Catalogue
 
-__all__ = ["COMMANDS", "Command", "admin_commands", "example", "help_text", "span", "usage"]
+__all__ = ["ALL_WORDS", "COMMANDS", "Command", "admin_commands", "example", "help_text", "span",
+           "usage"]  # fmt: skip
+
+# What a command takes for every metric (or every parameter): «всё» is how many write «все».
+ALL_WORDS = ("all", "все", "всё")
 
 
 def N_(message: str) -> str:  # gettext's name for "translated later"
