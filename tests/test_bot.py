@@ -250,7 +250,14 @@ async def test_mutes_from_command_and_button(
         assert monitor.state.mutes.until("likes", END) is None
         await fake.press(pack(Action.MUTE, likes.id, 24), user=ADMIN, chat=ALERTS)
         await fake.wait_for(lambda c: c.chat_id == ALERTS and "likes</code> muted" in c.text)
-        assert monitor.state.mutes.until("likes", END) is not None
+        day = monitor.state.mutes.until("likes", END)
+        assert day is not None
+        # Its 1 h button now keeps the longer mute, and says so, instead of cutting it short.
+        await fake.press(pack(Action.MUTE, likes.id, 1), user=ADMIN, chat=ALERTS)
+        kept = await fake.wait_for(lambda c: c.method == "answerCallbackQuery"
+                                   and "stays muted until" in c.data.get("text", ""))  # fmt: skip
+        assert kept[0].data["text"].startswith("likes stays muted until "), kept[0].data
+        assert monitor.state.mutes.until("likes", END) == day
         assert "on again" in (await reply(fake, "/unmute views", user=ADMIN))[0]
         edits = await fake.wait_for(lambda c: c.method == "editMessageCaption"
                                     and c.message_id == shown[0].message_id, count=2)  # fmt: skip

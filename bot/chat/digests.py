@@ -6,20 +6,20 @@ so, as a single alert is."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from aiogram.types import CallbackQuery
 
 from bot.chat.access import Members, may_mark
 from bot.chat.incidents import changed
 from bot.chat.monitoring import show_alert
-from bot.chat.muting import mute_end
+from bot.chat.muting import mute_incidents
 from bot.chat.reply import Reply, out_of_date
 from bot.core.buttons import SINGLE, Action
 from bot.core.formatting import metric_title
 from bot.core.i18n import Translator
 from bot.core.incidents import Incident
-from bot.core.wording import CHARTS_PER_CHECK, e
+from bot.core.wording import CHARTS_PER_CHECK
 from bot.service.edits import refresh_digest, refresh_shown
 from bot.service.monitor import Monitor
 from bot.settings import Settings
@@ -104,31 +104,10 @@ async def mute_digest(
     query: CallbackQuery, digest_id: int, hours: int, *, store: State, settings: Settings,
     catalogue: Catalogue, clock: Callable[[], datetime], t: Translator,
 ) -> Reply:  # fmt: skip
-    """The mute buttons of a digest: every metric it lists, for admins only."""
-    if query.from_user.id not in settings.admin_ids:
-        return Reply(t._("Only admins can mute alerts."), alert=True)
+    """The mute buttons of a digest: every metric it lists (`mute_incidents`)."""
     incidents = [i for i in _incidents(store, digest_id) if i.metric in catalogue.metrics]
-    if not incidents or not 1 <= hours <= 720:
-        return Reply(out_of_date(t), alert=True)
-    metrics = list(dict.fromkeys(i.metric for i in incidents))
-    now = clock()
-    until = now + timedelta(hours=hours)
-    with store.transaction():
-        for metric in metrics:
-            store.mutes.add(metric, until, query.from_user.id, now)
-    local = mute_end(until, settings.zone)
-    bot, chat = query.bot, query.message.chat.id if query.message is not None else None
-
-    async def show() -> None:
-        await _show(query, digest_id, incidents, store=store, settings=settings, now=now)
-        if bot is not None and chat is not None:
-            names = ", ".join(f"<code>{e(m)}</code>" for m in metrics)
-            await bot.send_message(chat, t._("🔕 {metric} muted until {until} by {who}.",
-                                             metric=names, until=local,
-                                             who=e(query.from_user.full_name)))  # fmt: skip
-
-    return Reply(t._("Muted {metric} until {until}", metric=", ".join(metrics), until=local),
-                 then=show)  # fmt: skip
+    return await mute_incidents(query, incidents, hours, store=store, settings=settings,
+                                clock=clock, t=t)  # fmt: skip
 
 
 async def show_digest(

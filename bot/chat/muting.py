@@ -21,13 +21,14 @@ from bot.chat.monitoring import metric_named
 from bot.chat.reply import Reply, out_of_date
 from bot.core.commands import ALL_WORDS
 from bot.core.i18n import Translator
+from bot.core.incidents import Incident
 from bot.core.wording import e
 from bot.service.edits import refresh_shown
 from bot.settings import Settings
 from bot.state import ALL, State
 from queries.catalogue import Catalogue
 
-__all__ = ["MAX_MUTE", "mute", "mute_end", "mute_incident", "unmute"]
+__all__ = ["MAX_MUTE", "mute", "mute_end", "mute_incident", "mute_incidents", "unmute"]
 
 MAX_MUTE = timedelta(days=30)
 
@@ -147,27 +148,52 @@ async def mute_incident(
     query: CallbackQuery, incident_id: int, hours: int, *, store: State, settings: Settings,
     catalogue: Catalogue, clock: Callable[[], datetime], t: Translator,
 ) -> Reply:  # fmt: skip
-    """The mute buttons of an alert: the incident's metric, for admins only."""
+    """The mute buttons of an alert: the incident's metric (`mute_incidents`)."""
+    incident = store.incidents.get(incident_id)
+    found = [incident] if incident is not None and incident.metric in catalogue.metrics else []
+    return await mute_incidents(query, found, hours, store=store, settings=settings,
+                                clock=clock, t=t)  # fmt: skip
+
+
+async def mute_incidents(
+    query: CallbackQuery, incidents: list[Incident], hours: int, *, store: State,
+    settings: Settings, clock: Callable[[], datetime], t: Translator,
+) -> Reply:  # fmt: skip
+    """The mute buttons of an alert or a digest: the metrics of `incidents`, for `hours`, for
+    admins only. A button never shortens a metric's own longer mute (set by /mute, which sets
+    any end): that one stays, and the answer says until when."""
     if query.from_user.id not in settings.admin_ids:
         return Reply(t._("Only admins can mute alerts."), alert=True)
-    incident = store.incidents.get(incident_id)
-    if incident is None or incident.metric not in catalogue.metrics or not 1 <= hours <= 720:
+    if not incidents or not 1 <= hours <= 720:
         return Reply(out_of_date(t), alert=True)
+    metrics = list(dict.fromkeys(i.metric for i in incidents))
     now = clock()
     until = now + timedelta(hours=hours)
-    store.mutes.add(incident.metric, until, query.from_user.id, now)
+    own = {m.metric: m.until for m in store.mutes.active(now)}
+    longer = {m: own[m] for m in metrics if m in own and own[m] > until}
+    with store.transaction():
+        for metric in metrics:
+            if metric not in longer:
+                store.mutes.add(metric, until, query.from_user.id, now)
+    muted = [m for m in metrics if m not in longer]
     local = mute_end(until, settings.zone)
     bot, chat = query.bot, query.message.chat.id if query.message is not None else None
+
+    def stays(html: bool) -> str:
+        return " ".join(t._("{metric} stays muted until {until}.",
+                            metric=f"<code>{e(m)}</code>" if html else m,
+                            until=mute_end(end, settings.zone)) for m, end in longer.items())
 
     async def show() -> None:
         if bot is None:
             return
-        await refresh_shown(bot, store, [incident], now=now, zone=settings.zone,
+        await refresh_shown(bot, store, incidents, now=now, zone=settings.zone,
                             default=settings.language)  # fmt: skip
         if chat is not None:
-            await bot.send_message(chat, t._("🔕 {metric} muted until {until} by {who}.",
-                                             metric=f"<code>{e(incident.metric)}</code>",
-                                             until=local, who=e(query.from_user.full_name)))
+            names = ", ".join(f"<code>{e(m)}</code>" for m in muted)
+            said = t._("🔕 {metric} muted until {until} by {who}.", metric=names, until=local,
+                       who=e(query.from_user.full_name)) if muted else "🔕"
+            await bot.send_message(chat, f"{said} {stays(True)}".strip())
 
-    return Reply(t._("Muted {metric} until {until}", metric=incident.metric, until=local),
-                 then=show)  # fmt: skip
+    toast = t._("Muted {metric} until {until}", metric=", ".join(muted), until=local)
+    return Reply(". ".join(p for p in (toast if muted else "", stays(False)) if p), then=show)
