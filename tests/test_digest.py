@@ -161,7 +161,9 @@ async def test_a_digest_says_how_many_of_its_incidents_are_back_and_then_that_al
         await fake.wait_for(lambda c: c.method == "sendMessage" and "muted until" in c.text)
         shown = await fake.wait_for(lambda c: c.method == "editMessageCaption"
                                     and c.message_id == digest.message_id)  # fmt: skip
-        assert render_html(shown[0].text).startswith(f"🔕 1 of {len(listed)} muted\n🚨")
+        until = f"{END + timedelta(days=1):%Y-%m-%d %H:%M} UTC"  # the mute's end, in TIMEZONE
+        assert render_html(shown[0].text).startswith(f"🔕 1 of {len(listed)} muted until "
+                                                     f"{until}\n🚨"), shown[0].text
         ended: list[Call] = []
         for minutes in range(15, 6 * 60, 15):
             clock.now = END + timedelta(minutes=minutes)
@@ -174,10 +176,10 @@ async def test_a_digest_says_how_many_of_its_incidents_are_back_and_then_that_al
         states = [render_html(c.text).split("\n")[0] for c in fake.calls
                   if c.method == "editMessageCaption" and c.message_id == digest.message_id]
         assert all(i.resolved_at for i in map(monitor.state.incidents.get, listed) if i)
-        assert any(re.fullmatch(rf"✅ \d of {len(listed)} back to normal; 🔕 1 of "
-                                rf"{len(listed)} muted", s) for s in states), states
-        assert re.fullmatch(rf"✅ resolved after \d+ h( \d+ min)?; 🔕 1 of {len(listed)} muted",
-                            states[-1]), states
+        muted = f"🔕 1 of {len(listed)} muted until {until}"
+        assert any(re.fullmatch(rf"✅ \d of {len(listed)} back to normal; {muted}", s)
+                   for s in states), states  # fmt: skip
+        assert re.fullmatch(rf"✅ resolved after \d+ h( \d+ min)?; {muted}", states[-1]), states
         last = actions(ended[-1])
         assert Action.DIGEST_ACK not in last and Action.DIGEST_UNACK not in last
         assert Action.DIGEST_FALSE in last and Action.DIGEST_SHOW in last

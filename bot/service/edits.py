@@ -73,9 +73,7 @@ def state_line(incident: Incident, *, muted_until: datetime | None = None,
         if accepted_by is not None:
             parts.append(t._("📏 the new normal, says {name}", name=html.escape(accepted_by)))
         if muted_until is not None:
-            local = muted_until.astimezone(zone) if zone is not None else muted_until
-            named = f" {html.escape(zone.key)}" if zone is not None else " UTC"
-            parts.append(t._("🔕 muted until {time}", time=f"{local:%Y-%m-%d %H:%M}{named}"))
+            parts.append(t._("🔕 muted until {time}", time=_moment(muted_until, zone)))
         return "; ".join(parts)
 
     return StateLine(say, t.lang if t is not None else None)
@@ -191,7 +189,8 @@ async def refresh_digest(
     def say(t: Translator) -> str:
         some = [t._("✅ {n} of {total} back to normal", n=back, total=len(incidents))
                 if 0 < back < len(incidents) else "", whole.to(t),
-                t._("🔕 {n} of {total} muted", n=silenced, total=len(incidents))
+                t._("🔕 {n} of {total} muted until {time}", n=silenced, total=len(incidents),
+                    time=_moment(min(u for u in untils if u), zone))
                 if 0 < silenced < len(incidents) else ""]  # fmt: skip
         return "; ".join(p for p in some if p)
 
@@ -216,6 +215,12 @@ async def refresh_shown(
         digests.update(dict.fromkeys(state.digests.listing(incident.id, incident.opened_at)))
     for digest in digests:
         await refresh_digest(target, state, digest, now=now, zone=zone, default=default)
+
+
+def _moment(when: datetime, zone: ZoneInfo | None) -> str:
+    """A time a state line shows: local to `zone` (UTC without one), the zone named."""
+    local = when.astimezone(zone) if zone is not None else when
+    return f"{local:%Y-%m-%d %H:%M} {html.escape(zone.key) if zone is not None else 'UTC'}"
 
 
 async def _edit_telegram(bot: Bot, shown: ShownIn, body: str, buttons: Keyboard | None) -> bool:
