@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from tests import test_bot
 from tests.conftest import END, SourceSpec
 from tests.fakebot import FakeTelegram
@@ -15,12 +17,17 @@ from tests.test_bot import ALERTS, fake, settings_for
 __all__ = ["fake"]  # the fixture, shared with tests/test_bot.py
 
 
+@pytest.mark.parametrize("failure", [(502, "Bad Gateway"),
+                                     (400, "Bad Request: message to edit not found")])
 async def test_a_resolved_alert_whose_edit_met_a_502_is_edited_at_the_next_check(
-    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path, failure: tuple[int, str]
 ) -> None:
     """Telegram (or a proxy before it) answers 502 to the edits that would say '✅ resolved
     after …': the alerts kept saying the metric was off, with their Ack, for good, although the
-    'back to normal' messages (outbox) arrived. Now the next check edits them."""
+    'back to normal' messages (outbox) arrived. Now the next check edits them, and then
+    nothing is left to retry. A message deleted meanwhile ('message to edit not found') is
+    never tried again: no retry can reach it."""
+    status, description = failure
     from queries import seeding
 
     spec = SourceSpec("embedded", path=embedded_spec.path, database="editretry")
@@ -45,7 +52,7 @@ async def test_a_resolved_alert_whose_edit_met_a_502_is_edited_at_the_next_check
             clock.now = END + timedelta(minutes=minutes)
             fake.failures.clear()
             for _ in range(len(alerts)):
-                fake.fail_next("editMessageCaption", 502, "Bad Gateway")
+                fake.fail_next("editMessageCaption", status, description)
             await app.tick()
 
         def resolved() -> set[int | None]:
@@ -53,7 +60,13 @@ async def test_a_resolved_alert_whose_edit_met_a_502_is_edited_at_the_next_check
                     and c.text.startswith("✅ resolved after") and c.result}  # fmt: skip
 
         assert not resolved() & alerts  # every edit of the check that resolved them failed
+        waiting = monitor.state.journal.flagged("unedited:")
+        assert bool(waiting) == (status == 502), waiting
         fake.failures.clear()
         clock.now = END + timedelta(minutes=minutes + 15)
         await app.tick()
-        assert resolved() >= alerts
+        if status == 502:
+            assert resolved() >= alerts
+        else:  # gone for good: not tried again
+            assert not resolved() & alerts
+        assert not monitor.state.journal.flagged("unedited:")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from aiogram.filters import CommandObject
 from aiogram.types import CallbackQuery, Message
@@ -22,15 +21,16 @@ from bot.chat.reply import Reply, out_of_date
 from bot.core.commands import ALL_WORDS
 from bot.core.i18n import Translator
 from bot.core.incidents import Incident
-from bot.core.wording import e
-from bot.service.edits import refresh_shown
+from bot.core.wording import e, zoned
+from bot.service.edits import MUTE_SHOWN, refresh_shown
 from bot.settings import Settings
 from bot.state import ALL, State
 from queries.catalogue import Catalogue
 
-__all__ = ["MAX_MUTE", "mute", "mute_end", "mute_incident", "mute_incidents", "unmute"]
+__all__ = ["MAX_MUTE", "mute", "mute_incident", "mute_incidents", "unmute"]
 
 MAX_MUTE = timedelta(days=30)
+RECENT = timedelta(days=1)  # resolved incidents /mute and /unmute edit whatever they show
 
 
 def _metric_or_all(catalogue: Catalogue, name: str, command: str, t: Translator) -> str:
@@ -41,11 +41,6 @@ def _metric_or_all(catalogue: Catalogue, name: str, command: str, t: Translator)
 
 def _what(metric: str, t: Translator) -> str:
     return t._("all metrics") if metric == ALL else f"<code>{e(metric)}</code>"
-
-
-def mute_end(until: datetime, zone: ZoneInfo) -> str:
-    """An end of a mute as the chat reads it, with its zone: 2026-12-06 19:20 Europe/Moscow."""
-    return f"{until.astimezone(zone):%Y-%m-%d %H:%M} {e(zone.key)}"
 
 
 async def mute(
@@ -66,23 +61,22 @@ async def mute(
     now = clock()
     user = message.from_user.id if message.from_user else None
     until = now + duration
-    since = store.mutes.began(metric, now)  # a mute it replaces may show on resolved alerts
     store.mutes.add(metric, until, user, now)
     text = t._("🔕 Alerts for {what} muted until {until}. {unmute} to lift it.",
-               what=_what(metric, t), until=mute_end(until, settings.zone),
+               what=_what(metric, t), until=zoned(until, settings.zone),
                unmute=f"/unmute {e(args[0])}")  # fmt: skip
     longer = [m for m in store.mutes.active(now) if m.until > until
               and ALL in (metric, m.metric)]  # fmt: skip
     if metric != ALL and longer:
         text += "\n" + t._("Every metric stays muted until {until} all the same ({unmute} "
-                           "lifts that).", until=mute_end(longer[0].until, settings.zone),
+                           "lifts that).", until=zoned(longer[0].until, settings.zone),
                            unmute="/unmute all")  # fmt: skip
     elif longer:
         text += "\n" + t._("Muted for longer: {mutes}.", mutes=", ".join(
             t._("{metric} until {until}", metric=f"<code>{e(m.metric)}</code>",
-                until=mute_end(m.until, settings.zone)) for m in longer))  # fmt: skip
+                until=zoned(m.until, settings.zone)) for m in longer))  # fmt: skip
     await message.answer(text)
-    await _show(message, metric, now, since, store=store, settings=settings, catalogue=catalogue)
+    await _show(message, metric, now, store=store, settings=settings, catalogue=catalogue)
 
 
 async def unmute(
@@ -95,12 +89,10 @@ async def unmute(
     metric = _metric_or_all(catalogue, args[0], "unmute", t)
     now = clock()
     active = {m.metric: m.until for m in store.mutes.active(now)}
-    since = store.mutes.began(metric, now)
     store.mutes.remove(metric)  # ALL: every mute, each metric's too
     await _unmuted(message, active, metric, settings, t)
     if metric in active or (metric == ALL and active):  # else no message shows a change
-        await _show(message, metric, now, since, store=store, settings=settings,
-                    catalogue=catalogue)  # fmt: skip
+        await _show(message, metric, now, store=store, settings=settings, catalogue=catalogue)
 
 
 async def _unmuted(message: Message, active: dict[str, datetime], metric: str,
@@ -119,7 +111,7 @@ async def _unmuted(message: Message, active: dict[str, datetime], metric: str,
     if ALL in active:
         text = t._("Alerts for {metric} stay muted until {until}: every metric is muted "
                    "({unmute} lifts that).", metric=name,
-                   until=mute_end(active[ALL], settings.zone), unmute="/unmute all")  # fmt: skip
+                   until=zoned(active[ALL], settings.zone), unmute="/unmute all")  # fmt: skip
         if metric in active:
             text = t._("The mute of {metric} is lifted.", metric=name) + " " + text
         await message.answer(text)
@@ -129,18 +121,24 @@ async def _unmuted(message: Message, active: dict[str, datetime], metric: str,
         await message.answer(t._("{what} was not muted.", what=name))
 
 
-async def _show(message: Message, metric: str, now: datetime, since: datetime | None, *,
-                store: State, settings: Settings, catalogue: Catalogue) -> None:  # fmt: skip
-    """The open incidents of `metric` (every metric's, for all), and those resolved `since`
-    the mute it changed began (their alerts and digests may show it), show the mute as it now
-    is."""
+async def _show(message: Message, metric: str, now: datetime, *, store: State,
+                settings: Settings, catalogue: Catalogue) -> None:  # fmt: skip
+    """Every incident of `metric` (every metric's, for all) whose messages may show its mute
+    shows it as it now is: the open ones, those resolved in the last day (their alerts and
+    the digests listing them may be read still), and those shown muted however long ago
+    (MUTE_SHOWN)."""
     if message.bot is None:
         return
     names = list(catalogue.metrics) if metric == ALL else [metric]
-    found = [i for i in map(store.incidents.open_for, names) if i is not None]
-    if since is not None:
-        found += [i for name in names for i in store.incidents.ended_since(name, since)]
-    await refresh_shown(message.bot, store, found, now=now, zone=settings.zone,
+    found = {i.id: i for i in map(store.incidents.open_for, names) if i is not None}
+    for name in names:
+        found.update((i.id, i) for i in store.incidents.ended_since(name, now - RECENT))
+    for key, shown in store.journal.flagged(MUTE_SHOWN).items():
+        if metric in (ALL, shown) and key.removeprefix(MUTE_SHOWN).isdigit():
+            incident = store.incidents.get(int(key.removeprefix(MUTE_SHOWN)))
+            if incident is not None:
+                found[incident.id] = incident
+    await refresh_shown(message.bot, store, list(found.values()), now=now, zone=settings.zone,
                         default=settings.language)  # fmt: skip
 
 
@@ -161,7 +159,8 @@ async def mute_incidents(
 ) -> Reply:  # fmt: skip
     """The mute buttons of an alert or a digest: the metrics of `incidents`, for `hours`, for
     admins only. A button never shortens a metric's own longer mute (set by /mute, which sets
-    any end): that one stays, and the answer says until when."""
+    any end): that one stays. A metric muted longer either way (its own, or all metrics')
+    is said to stay muted until then, not to be muted for the button's hours."""
     if query.from_user.id not in settings.admin_ids:
         return Reply(t._("Only admins can mute alerts."), alert=True)
     if not incidents or not 1 <= hours <= 720:
@@ -175,20 +174,22 @@ async def mute_incidents(
         for metric in metrics:
             if metric not in longer:
                 store.mutes.add(metric, until, query.from_user.id, now)
+    longer = {m: end for m in metrics if (end := store.mutes.until(m, now)) and end > until}
     muted = [m for m in metrics if m not in longer]
-    local = mute_end(until, settings.zone)
+    local = zoned(until, settings.zone)
     bot, chat = query.bot, query.message.chat.id if query.message is not None else None
 
     def stays(html: bool) -> str:
         return " ".join(t._("{metric} stays muted until {until}.",
                             metric=f"<code>{e(m)}</code>" if html else m,
-                            until=mute_end(end, settings.zone)) for m, end in longer.items())
+                            until=zoned(end, settings.zone)) for m, end in longer.items())
 
     async def show() -> None:
         if bot is None:
             return
-        await refresh_shown(bot, store, incidents, now=now, zone=settings.zone,
-                            default=settings.language)  # fmt: skip
+        if muted:  # else no message shows a different mute
+            await refresh_shown(bot, store, incidents, now=now, zone=settings.zone,
+                                default=settings.language)  # fmt: skip
         if chat is not None:
             names = ", ".join(f"<code>{e(m)}</code>" for m in muted)
             said = t._("🔕 {metric} muted until {until} by {who}.", metric=names, until=local,

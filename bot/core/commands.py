@@ -121,8 +121,7 @@ def help_text(catalogue: Catalogue, t: Translator, *, is_admin: bool, every: tim
     if gets == "all":
         intro = t._("<b>metric-alertbot</b> watches {metrics} every {every}, with their slices, "
                     "and alerts here when one leaves its expected range.", **values)
-        intro += " " + t._("This chat gets every alert by configuration (ALERT_CHAT_IDS); "
-                           "admins can /mute a metric for a while.")  # fmt: skip
+        intro += " " + t._("This chat gets every alert by configuration (ALERT_CHAT_IDS).")
     elif gets == "some":
         intro = t._("<b>metric-alertbot</b> watches {metrics} every {every}, with their slices, "
                     "and sends this chat the alerts it subscribed to (/status shows which).",

@@ -42,6 +42,13 @@ def e(value: object) -> str:
     return html.escape(str(value), quote=False)
 
 
+def zoned(when: datetime, zone: ZoneInfo | None) -> str:
+    """A moment as the chat reads it (a mute's end), with its zone: 2026-12-06 19:20
+    Europe/Moscow (UTC without one)."""
+    local = when.astimezone(zone) if zone is not None else when
+    return f"{local:%Y-%m-%d %H:%M} {e(zone.key) if zone is not None else 'UTC'}"
+
+
 def _t(t: Translator | None) -> Translator:
     return translator() if t is None else t
 

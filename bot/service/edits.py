@@ -19,13 +19,17 @@ from bot.core.buttons import Button, alert_buttons, digest_buttons, relabel
 from bot.core.i18n import Translator, translator
 from bot.core.incidents import Incident
 from bot.core.text import CAPTION_LIMIT, MESSAGE_LIMIT, cut_html, rendered_length
-from bot.core.wording import duration_text
+from bot.core.wording import duration_text, zoned
 from bot.state import ShownIn, State
 
-__all__ = ["Keyboard", "StateLine", "compose", "incident_keyboard", "markup", "refresh_digest",
-           "refresh_incident", "refresh_shown", "show_on", "show_state", "state_line"]  # fmt: skip
+__all__ = ["MUTE_SHOWN", "Keyboard", "StateLine", "compose", "incident_keyboard", "markup",
+           "refresh_digest", "refresh_incident", "refresh_shown", "show_on", "show_state",
+           "state_line"]  # fmt: skip
 
 log = logging.getLogger(__name__)
+MUTE_SHOWN = "muteshown:"  # flag: an incident whose messages show its metric muted
+# What Telegram says of a message no edit will ever reach (deleted, or too old to edit).
+BEYOND_EDITING = ("message to edit not found", "message can't be edited")
 
 Keyboard = tuple[tuple[Button, ...], ...]
 
@@ -73,7 +77,7 @@ def state_line(incident: Incident, *, muted_until: datetime | None = None,
         if accepted_by is not None:
             parts.append(t._("📏 the new normal, says {name}", name=html.escape(accepted_by)))
         if muted_until is not None:
-            parts.append(t._("🔕 muted until {time}", time=_moment(muted_until, zone)))
+            parts.append(t._("🔕 muted until {time}", time=zoned(muted_until, zone)))
         return "; ".join(parts)
 
     return StateLine(say, t.lang if t is not None else None)
@@ -94,7 +98,7 @@ async def show_state(
     buttons: Keyboard | None = None, *, default: str | None = None,
 ) -> int:  # fmt: skip
     """Put `line` on top of every message that shows the incident, with `buttons` (None: the
-    keyboard goes). Returns how many messages were edited (see `show_on`)."""
+    keyboard goes). Returns how many messages it could not edit (see `show_on`)."""
     return await show_on(target, state, state.incidents.messages(incident_id), line, buttons,
                          default=default)  # fmt: skip
 
@@ -106,9 +110,10 @@ async def show_on(
     """Put `line` on top of each message, with `buttons` (None: the keyboard goes), both in the
     language the message was sent in, so the whole message reads in one; a message sent before
     that was recorded: its chat's /lang choice, else `default` (LANGUAGE), else the language
-    the state line was made in. Returns how many messages were edited; a message that cannot
-    be edited (deleted, too old, unchanged) is logged and skipped."""
-    edited = 0
+    the state line was made in. Returns how many messages it could not edit where trying
+    again may (a timeout, a 5xx, flood control): one that shows this already, or never will
+    (deleted, too old to edit), counts as done; each failure is logged."""
+    missed = 0
     for shown in messages:
         if not shown.text:
             continue  # a digest of an older version, linked to an incident: it is not edited
@@ -128,8 +133,8 @@ async def show_on(
             if not ok:
                 log.warning("could not update message %s in %s: %s", shown.message_id,
                             shown.chat_id, outcome)  # fmt: skip
-        edited += ok
-    return edited
+        missed += not ok
+    return missed
 
 
 def incident_keyboard(incident: Incident, *, accepted: bool = False) -> Keyboard:
@@ -146,7 +151,8 @@ async def refresh_incident(
     default: str | None = None,
 ) -> int:  # fmt: skip
     """Every message showing `incident` edited to its state now (acknowledged, false alarm,
-    muted, resolved), with its keyboard, each in its chat's language (else `default`)."""
+    muted, resolved), with its keyboard, each in its chat's language (else `default`).
+    Returns how many it could not edit (`show_on`)."""
     assert incident.id is not None
     muted = state.mutes.until(incident.metric, now)
     level = state.baselines.of_metric(incident.metric, now)
@@ -165,7 +171,8 @@ async def refresh_digest(
     """Every message showing the digest edited to the state of its incidents together: who
     acknowledged them (or called them a false alarm) once every open one is, muted until when
     once every metric is, resolved once every incident is (how many are back to normal, or
-    muted, while only some are); its keyboard's toggles follow. Returns how many were edited."""
+    muted, while only some are); its keyboard's toggles follow. Returns how many messages it
+    could not edit (`show_on`)."""
     ids = state.digests.incidents(digest_id) or []
     incidents = [i for i in map(state.incidents.get, ids) if i is not None]
     if not incidents:
@@ -190,7 +197,7 @@ async def refresh_digest(
         some = [t._("✅ {n} of {total} back to normal", n=back, total=len(incidents))
                 if 0 < back < len(incidents) else "", whole.to(t),
                 t._("🔕 {n} of {total} muted until {time}", n=silenced, total=len(incidents),
-                    time=_moment(min(u for u in untils if u), zone))
+                    time=zoned(min(u for u in untils if u), zone))
                 if 0 < silenced < len(incidents) else ""]  # fmt: skip
         return "; ".join(p for p in some if p)
 
@@ -204,23 +211,28 @@ async def refresh_digest(
 async def refresh_shown(
     target: Bot | Channel, state: State, incidents: Iterable[Incident], *, now: datetime,
     zone: ZoneInfo, default: str | None = None,
-) -> None:  # fmt: skip
+) -> set[int]:  # fmt: skip
     """Every message showing one of `incidents` edited to its state now (refresh_incident), and
     every digest listing one of them, once each (refresh_digest): after a resolution, a mute
-    or an unmute."""
-    digests: dict[int, None] = {}
-    for incident in incidents:
-        assert incident.id is not None
-        await refresh_incident(target, state, incident, now=now, zone=zone, default=default)
-        digests.update(dict.fromkeys(state.digests.listing(incident.id, incident.opened_at)))
-    for digest in digests:
-        await refresh_digest(target, state, digest, now=now, zone=zone, default=default)
-
-
-def _moment(when: datetime, zone: ZoneInfo | None) -> str:
-    """A time a state line shows: local to `zone` (UTC without one), the zone named."""
-    local = when.astimezone(zone) if zone is not None else when
-    return f"{local:%Y-%m-%d %H:%M} {html.escape(zone.key) if zone is not None else 'UTC'}"
+    or an unmute. Each incident is read again first (a check may have resolved it since the
+    caller read it). Each one whose metric is shown muted is flagged (MUTE_SHOWN), so that
+    /unmute finds what shows a mute however old. Returns the ids of those whose messages, or
+    a digest listing them, could not all be edited (`show_on`)."""
+    missed: set[int] = set()
+    digests: dict[int, list[int]] = {}
+    for given in incidents:
+        assert given.id is not None
+        incident = state.incidents.get(given.id) or given
+        if await refresh_incident(target, state, incident, now=now, zone=zone, default=default):
+            missed.add(given.id)
+        muted = state.mutes.until(incident.metric, now) is not None
+        state.journal.set_flag(f"{MUTE_SHOWN}{given.id}", incident.metric if muted else None)
+        for digest in state.digests.listing(given.id, incident.opened_at):
+            digests.setdefault(digest, []).append(given.id)
+    for digest, ids in digests.items():
+        if await refresh_digest(target, state, digest, now=now, zone=zone, default=default):
+            missed.update(ids)
+    return missed
 
 
 async def _edit_telegram(bot: Bot, shown: ShownIn, body: str, buttons: Keyboard | None) -> bool:
@@ -236,6 +248,11 @@ async def _edit_telegram(bot: Bot, shown: ShownIn, body: str, buttons: Keyboard 
     except AiogramError as exc:
         if isinstance(exc, TelegramBadRequest) and NOT_MODIFIED in exc.message.lower():
             return True  # it shows this already
+        if isinstance(exc, TelegramBadRequest) and any(
+            gone in exc.message.lower() for gone in BEYOND_EDITING
+        ):  # fmt: skip
+            log.warning("message %s in %s can no longer be edited: %s", message_id, chat, exc)
+            return True  # no retry can change that
         # an undecodable answer (a proxy's page) may echo the request URL, token included
         why = exc if isinstance(exc, TelegramAPIError) else type(exc).__name__
         log.warning("could not update message %s in %s: %s", message_id, chat, why)

@@ -32,9 +32,9 @@ from bot.core.render import (
 from bot.core.report import CheckReport, SeriesResult
 from bot.core.text import CAPTION_LIMIT, cut_html, split_html
 from bot.service.delivery import Delivery, gone_flag
-from bot.service.edits import refresh_digest, refresh_incident
+from bot.service.edits import refresh_shown
 from bot.service.monitor import Monitor
-from bot.state import ShownIn, State
+from bot.state import State
 
 __all__ = ["Notifier"]
 
@@ -124,35 +124,28 @@ class Notifier:
                 if isinstance(intent, Resolve):
                     incident = saved[intent.incident.metric]
                     self.state.journal.set_flag(f"{UNEDITED}{incident.id}", "0")
-        await self._edit_resolved(now)
-        await self.delivery.drain(stop=self.stop)
+        await self.delivery.drain(stop=self.stop)  # new alerts first, then the edits
+        try:
+            await self._edit_resolved(now)
+        except Exception:  # a broken state row or a bug: the next check tries them again
+            log.exception("editing resolved alerts failed")
 
     async def _edit_resolved(self, now: datetime) -> None:
         """The alerts of the incidents that resolved, and the digests that list them, edited to
         say so. An edit that fails (Telegram's 5xx or 429, a kill before it) is tried again
-        after the next checks, up to EDIT_TRIES times (a deleted message never takes one)."""
+        after the next checks: EDIT_TRIES tries in all (a deleted message takes none)."""
         settings, state = self.monitor.settings, self.state
         pending = state.journal.flagged(UNEDITED)
-        done: dict[str, bool] = {}
-        digests: dict[int, list[str]] = {}
-        for key in pending:
-            incident = state.incidents.get(int(key.removeprefix(UNEDITED)))
-            if incident is None or incident.id is None:
-                done[key] = True
-                continue
-            edited = await refresh_incident(self.bot, state, incident, now=now,
-                                            zone=settings.zone, default=settings.language)
-            done[key] = edited >= _shown(state.incidents.messages(incident.id))
-            for digest in state.digests.listing(incident.id, incident.opened_at):
-                digests.setdefault(digest, []).append(key)
-        for digest, keys in digests.items():  # a digest says how many are back to normal
-            edited = await refresh_digest(self.bot, state, digest, now=now, zone=settings.zone,
-                                          default=settings.language)  # fmt: skip
-            if edited < _shown(state.digests.messages(digest)):
-                done.update(dict.fromkeys(keys, False))
-        for key, ok in done.items():
-            tries = int(pending[key]) + 1 if pending[key].isdigit() else EDIT_TRIES
-            state.journal.set_flag(key, None if ok or tries >= EDIT_TRIES else str(tries))
+        found = {key: state.incidents.get(int(key.removeprefix(UNEDITED))) for key in pending
+                 if key.removeprefix(UNEDITED).isdigit()}  # fmt: skip
+        missed = await refresh_shown(self.bot, state, [i for i in found.values() if i],
+                                     now=now, zone=settings.zone,
+                                     default=settings.language)  # fmt: skip
+        for key, value in pending.items():
+            incident = found.get(key)
+            tries = int(value) + 1 if value.isdigit() else EDIT_TRIES
+            again = incident is not None and incident.id in missed and tries < EDIT_TRIES
+            state.journal.set_flag(key, str(tries) if again else None)
 
     async def _charts(self, intents: Iterable[Intent]) -> dict[tuple[str, str], bytes]:
         """Charts of the alerts this check opens, in each language among their recipients;
@@ -263,11 +256,6 @@ class Notifier:
         if self.state.journal.flag(key) is None:
             self.state.journal.set_flag(key, type(error).__name__)
             self._queue(self.operators(), lambda style: render_failure(metric, error, style.t))
-
-
-def _shown(messages: Iterable[ShownIn]) -> int:
-    """How many of the messages an edit changes (an older version's digest has no text)."""
-    return sum(bool(m.text) for m in messages)
 
 
 def _metric_of(intent: Intent) -> str:

@@ -68,14 +68,6 @@ class Mutes:
         )
         return maybe_at(rows[0][0]) if rows else None
 
-    def began(self, metric: str, now: datetime) -> datetime | None:
-        """When the earliest mute in force that covers `metric` was set (for ALL: any mute):
-        the messages edited since may show it."""
-        where = "" if metric == ALL else "(metric=? OR metric=?) AND "
-        rows = self.db.rows(f"SELECT min(created_at) FROM mutes WHERE {where}until > ?",
-                            (*(() if metric == ALL else (metric, ALL)), ts(now)))  # fmt: skip
-        return maybe_at(rows[0][0]) if rows else None
-
     def active(self, now: datetime) -> list[Mute]:
         rows = self.db.rows("SELECT metric, until, user_id FROM mutes WHERE until > ? "
                             "ORDER BY metric", (ts(now),))  # fmt: skip
