@@ -46,6 +46,21 @@ def settings_for(url: str, spec: SourceSpec, state: Path, **extra: object) -> Se
     return load_settings(**{**values, **extra})
 
 
+async def lifecycle_spec(embedded_spec: SourceSpec, database: str) -> SourceSpec:
+    """`database` (re)created on the embedded server with 8 days of demo data ending at END,
+    whose Android incident lasts END .. END + 3 h: checks moved on from END see it open,
+    then resolve."""
+    from queries import seeding
+
+    spec = SourceSpec("embedded", path=embedded_spec.path, database=database)
+    source = spec.open()
+    try:
+        await seeding.seed(source, days=8, end=END)
+    finally:
+        await source.close()
+    return spec
+
+
 class Clock:
     """The time the bot believes it is; tests move it."""
 
@@ -348,13 +363,7 @@ async def test_one_incident_is_one_alert_a_reminder_and_one_resolution(
     """Across checks of one episode: one alert, no repeat each check, a reminder only after
     REPEAT_INTERVAL, an acknowledgement shown on the alert, and once the metric is back for two
     checks the alert is edited to 'resolved after ...' and a resolution message follows."""
-    from queries import seeding
-
-    spec = SourceSpec("embedded", path=embedded_spec.path, database="lifecycle")
-    source = spec.open()
-    await source.execute("CREATE DATABASE IF NOT EXISTS lifecycle")
-    await seeding.seed(source, days=8, end=END)  # the Android incident lasts END .. END + 3 h
-    await source.close()
+    spec = await lifecycle_spec(embedded_spec, "lifecycle")  # Android: END .. END + 3 h
     settings = settings_for(fake.url, spec, tmp_path / "s.db", repeat_interval="1h")
     clock = Clock()
     async with running(settings, fake, clock, schedule=False) as monitor:

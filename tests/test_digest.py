@@ -138,13 +138,7 @@ async def test_a_digest_says_how_many_of_its_incidents_are_back_and_then_that_al
     """A digest whose incidents resolve is edited as they do: while some are back to normal it
     says how many of how many, once all are it says resolved (after how long) and its Ack is
     gone, as a resolved alert's is; /mute of one of its metrics shows at once as "1 of N muted"."""
-    from queries import seeding
-
-    spec = SourceSpec("embedded", path=embedded_spec.path, database="digestlife")
-    source = spec.open()
-    await source.execute("CREATE DATABASE IF NOT EXISTS digestlife")
-    await seeding.seed(source, days=8, end=END)  # the Android incident lasts END .. END + 3 h
-    await source.close()
+    spec = await test_bot.lifecycle_spec(embedded_spec, "digestlife")
     settings = settings_for(fake.url, spec, tmp_path / "s.db")
     fake.set_member(ALERTS, MEMBER)
     clock = test_bot.Clock()

@@ -28,13 +28,7 @@ async def test_unmute_after_the_digest_resolved_takes_the_mute_off_it(
     edits the digest to drop the mute it no longer has. It kept saying 1 of 5 muted, since
     /unmute edited only the incidents still open (then: resolved since the mute was set,
     which a replaced mute moved)."""
-    from queries import seeding
-
-    spec = SourceSpec("embedded", path=embedded_spec.path, database="unmutelife")
-    source = spec.open()
-    await source.execute("CREATE DATABASE IF NOT EXISTS unmutelife")
-    await seeding.seed(source, days=8, end=END)  # the Android incident lasts END .. END + 3 h
-    await source.close()
+    spec = await test_bot.lifecycle_spec(embedded_spec, "unmutelife")
     settings = settings_for(fake.url, spec, tmp_path / "s.db")
     fake.set_member(ALERTS, MEMBER)
     clock = test_bot.Clock()

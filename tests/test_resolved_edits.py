@@ -28,13 +28,7 @@ async def test_a_resolved_alert_whose_edit_met_a_502_is_edited_at_the_next_check
     nothing is left to retry. A message deleted meanwhile ('message to edit not found') is
     never tried again: no retry can reach it."""
     status, description = failure
-    from queries import seeding
-
-    spec = SourceSpec("embedded", path=embedded_spec.path, database="editretry")
-    source = spec.open()
-    await source.execute("CREATE DATABASE IF NOT EXISTS editretry")
-    await seeding.seed(source, days=8, end=END)  # the Android incident lasts END .. END + 3 h
-    await source.close()
+    spec = await test_bot.lifecycle_spec(embedded_spec, "editretry")
     settings = settings_for(fake.url, spec, tmp_path / "s.db")
     clock = test_bot.Clock()
     async with test_bot.running(settings, fake, clock, schedule=False) as monitor:
