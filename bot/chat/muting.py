@@ -168,11 +168,10 @@ async def mute_incidents(
     metrics = list(dict.fromkeys(i.metric for i in incidents))
     now = clock()
     until = now + timedelta(hours=hours)
-    own = {m.metric: m.until for m in store.mutes.active(now)}
-    longer = {m: own[m] for m in metrics if m in own and own[m] > until}
+    own = {m.metric: m.until for m in store.mutes.active(now)}  # each metric's, and all's
     with store.transaction():
         for metric in metrics:
-            if metric not in longer:
+            if own.get(metric, now) <= until:
                 store.mutes.add(metric, until, query.from_user.id, now)
     longer = {m: end for m in metrics if (end := store.mutes.until(m, now)) and end > until}
     muted = [m for m in metrics if m not in longer]
