@@ -263,12 +263,16 @@ class ClickHouseSource(Source):
             forms.add(parts.password)  # as written in the URL
         return sorted(forms, key=len, reverse=True)
 
-    def _scrubbed(self, error: SourceError) -> SourceError:
-        """The error with the credentials taken out of its text: a proxy's or a debug page's
-        answer may echo the request's headers, and error texts reach logs and chats."""
-        text = str(error)
+    def _scrub(self, text: str) -> str:
+        """`text` with the credentials taken out: a proxy's or a debug page's answer may echo
+        the request's headers, and error texts reach logs and chats. Done on the server's
+        text before it is cut short or quoted, which would leave a part or an escaped form."""
         for secret in self._secrets():
             text = text.replace(secret, "***")
+        return text
+
+    def _scrubbed(self, error: SourceError) -> SourceError:
+        text = self._scrub(str(error))
         return error if text == str(error) else type(error)(text)
 
     def _ensure_client(self) -> Any:
@@ -326,7 +330,7 @@ class ClickHouseSource(Source):
             try:
                 return await action(self._ensure_client())
             except ChClientError as exc:
-                error = classify_server_error(str(exc), where=self.describe())
+                error = classify_server_error(self._scrub(str(exc)), where=self.describe())
             except (aiohttp.ClientConnectorError, ConnectionRefusedError) as exc:
                 error = SourceUnavailable(
                     f"cannot connect to {self.describe()} ({exc.__class__.__name__}): is the "

@@ -34,6 +34,10 @@ async def answer(request: web.Request) -> web.StreamResponse:
         head = "502 Bad Gateway " if mode == "echo-gateway" else ""  # transient: retried, logged
         return web.Response(status=502 if mode == "echo-gateway" else 500,
                             text=f"<html>{head}{shown}</html>", content_type="text/html")
+    if mode == "echo-cut":  # the key at the point where a quoted page is cut short
+        key = request.headers.get("X-ClickHouse-Key", "")
+        page = f"<html>502 Bad Gateway {'.' * 85} key={key}</html>"
+        return web.Response(status=502, text=page, content_type="text/html")
     if mode == "hang":
         await asyncio.sleep(3)
     if mode == "cut":
@@ -135,6 +139,27 @@ async def test_an_error_page_that_echoes_the_credentials_never_passes_them_on(
                  base64.b64encode(f"{user}:{password}".encode()).decode()]  # fmt: skip
         assert "***" in str(caught.value), text
         assert not [f for f in forms if f in text], text
+
+
+@pytest.mark.parametrize("password", ["s3cr3t-pass", "back\\slash'quote"])
+async def test_no_part_of_the_password_survives_an_error_page_cut_short_or_quoted(
+    broken_server: str, password: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An error page that echoes the password where the quoted page is cut (120 characters)
+    showed its first characters ('key=s3cr3'), and a password with a backslash or a quote
+    was shown whole, escaped by the quoting ('back\\\\slash'): the credentials were taken out
+    of the text after it was cut and quoted. Now they go before, in every form."""
+    source = ClickHouseSource(f"{broken_server}/echo-cut/", password=password, retries=2,
+                              backoff=0.01)  # fmt: skip
+    try:
+        with pytest.raises(SourceUnavailable) as caught:
+            await source.query("SELECT 1")
+    finally:
+        await source.close()
+    text = str(caught.value) + caplog.text
+    assert "key=***" in str(caught.value), text
+    assert not [password[:n] for n in range(4, len(password) + 1)
+                if password[:n] in text or repr(password[:n])[1:-1] in text], text
 
 
 async def test_a_server_that_never_answers_says_how_many_times_it_was_waited_for(
