@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import html
 import io
 import logging
 import os
@@ -56,6 +57,16 @@ _GATEWAY = re.compile(
 )
 
 
+def _page_text(message: str) -> str:
+    """What an HTML error page says: its title, else its text without the markup ("" for
+    what is not a page). Its first line alone is often just "<html>"."""
+    if not re.search(r"<(html|head|body|title|h1)\b", message, re.IGNORECASE):
+        return ""
+    title = re.search(r"<title[^>]*>(.*?)</title>", message, re.IGNORECASE | re.DOTALL)
+    text = title.group(1) if title else re.sub(r"<[^>]*>", " ", message)
+    return " ".join(html.unescape(text).split())
+
+
 def classify_server_error(message: str, *, where: str) -> SourceError:
     """Turn a ClickHouse exception text into our error tree with a sentence that says what to do."""
     first = message.strip().splitlines()[0] if message.strip() else "empty error message"
@@ -76,6 +87,7 @@ def classify_server_error(message: str, *, where: str) -> SourceError:
         return SourceUnavailable(f"{where}: the server is overloaded or timed out ({said})")
     if code is None:
         if _GATEWAY.search(message):
+            said = _page_text(message) or said
             return SourceUnavailable(f"{where}: a proxy in front of it answered {said[:120]!r}")
         return SourceMisconfigured(
             f"{where}: the server did not answer like ClickHouse ({said[:120]!r}); is "

@@ -17,6 +17,9 @@ from queries.errors import SourceMisconfigured, SourceUnavailable
 from queries.sources import ClickHouseSource
 
 HITS: dict[str, int] = {}
+NGINX_502 = ("<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+             "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.18.0</center>\r\n"
+             "</body>\r\n</html>\r\n")
 
 
 async def answer(request: web.Request) -> web.StreamResponse:
@@ -38,6 +41,8 @@ async def answer(request: web.Request) -> web.StreamResponse:
         key = request.headers.get("X-ClickHouse-Key", "")
         page = f"<html>502 Bad Gateway {'.' * 85} key={key}</html>"
         return web.Response(status=502, text=page, content_type="text/html")
+    if mode == "nginx":  # nginx's own page, as it comes, on several lines
+        return web.Response(status=502, text=NGINX_502, content_type="text/html")
     if mode == "hang":
         await asyncio.sleep(3)
     if mode == "cut":
@@ -82,6 +87,21 @@ async def test_proxy_errors_are_retried_then_unavailable(
     finally:
         await source.close()
     assert HITS["gateway"] - before == tries
+
+
+async def test_a_proxy_page_is_said_by_its_title_not_as_markup(broken_server: str) -> None:
+    """nginx's 502 page comes on several lines: the chat, /status and the log said only "a
+    proxy in front of it answered '<html>'" (its first line), and a page on one line was
+    quoted as markup ('<html><head><title>502 ...'), escaped into a wall of &lt; in the chat.
+    Now the page's title says what the proxy said."""
+    source = ClickHouseSource(f"{broken_server}/nginx/", retries=1, backoff=0.01)
+    try:
+        with pytest.raises(SourceUnavailable) as caught:
+            await source.query("SELECT 1")
+    finally:
+        await source.close()
+    assert str(caught.value).endswith("a proxy in front of it answered '502 Bad Gateway'"), (
+        caught.value)
 
 
 @pytest.mark.parametrize("mode", ["html", "cut", "elsewhere"])
