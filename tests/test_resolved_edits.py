@@ -4,6 +4,8 @@ the outbox is, not given up at once. Real aiogram against the fake Bot API."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -63,4 +65,42 @@ async def test_a_resolved_alert_whose_edit_met_a_502_is_edited_at_the_next_check
             assert resolved() >= alerts
         else:  # gone for good: not tried again
             assert not resolved() & alerts
+        assert not monitor.state.journal.flagged("unedited:")
+
+
+@pytest.mark.slow  # about a minute: the hung edits are waited for
+async def test_a_hung_edit_holds_the_check_back_seconds_not_minutes(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """Telegram takes the edits that would say '✅ resolved after …' and never answers: each
+    held the check for aiogram's minute, one after the other (three alerts, three minutes;
+    more chats, more), and the scheduled checks, new alerts included, waited behind them. Now
+    an edit is waited for seconds and tried again after the next check, as a failed one is."""
+    spec = await test_bot.lifecycle_spec(embedded_spec, "edithang")
+    settings = settings_for(fake.url, spec, tmp_path / "s.db")
+    clock = test_bot.Clock()
+    async with test_bot.running(settings, fake, clock, schedule=False) as monitor:
+        app = monitor.app  # type: ignore[attr-defined]
+        await app.tick()
+        alerts = {c.message_id for c in fake.calls
+                  if c.method == "sendPhoto" and c.chat_id == ALERTS and c.buttons}  # fmt: skip
+        opened = [i for m in monitor.catalogue.metrics
+                  if (i := monitor.state.incidents.open_for(m)) is not None]  # fmt: skip
+        assert len(alerts) >= 2
+        fake.hang.add("editMessageCaption")
+        minutes = 0
+        while any(monitor.state.incidents.open_for(i.metric) for i in opened):
+            minutes += 15
+            assert minutes < 6 * 60, "the incidents never resolved"
+            clock.now = END + timedelta(minutes=minutes)
+            started = time.monotonic()
+            await asyncio.wait_for(app.tick(), timeout=120)
+            assert time.monotonic() - started < 45, "a hung edit held the check for minutes"
+        assert monitor.state.journal.flagged("unedited:")
+        fake.release()
+        clock.now = END + timedelta(minutes=minutes + 15)
+        await app.tick()
+        resolved = {c.message_id for c in fake.calls if c.method == "editMessageCaption"
+                    and c.text.startswith("✅ resolved after") and c.result}  # fmt: skip
+        assert resolved >= alerts
         assert not monitor.state.journal.flagged("unedited:")

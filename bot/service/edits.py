@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 MUTE_SHOWN = "muteshown:"  # flag: an incident whose messages show its metric muted
 # What Telegram says of a message no edit will ever reach (deleted, or too old to edit).
 BEYOND_EDITING = ("message to edit not found", "message can't be edited")
+# Seconds an edit is waited for (aiogram's own minute each, one after the other, held a check
+# back for minutes): one that takes longer counts as not made, and is tried again.
+EDIT_TIMEOUT = 8
 
 Keyboard = tuple[tuple[Button, ...], ...]
 
@@ -241,10 +244,12 @@ async def _edit_telegram(bot: Bot, shown: ShownIn, body: str, buttons: Keyboard 
     try:
         if shown.is_photo:
             await bot.edit_message_caption(chat_id=chat, message_id=message_id, caption=body,
-                                           reply_markup=keyboard)  # fmt: skip
+                                           reply_markup=keyboard,
+                                           request_timeout=EDIT_TIMEOUT)  # fmt: skip
         else:
             await bot.edit_message_text(text=body, chat_id=chat, message_id=message_id,
-                                        reply_markup=keyboard)  # fmt: skip
+                                        reply_markup=keyboard,
+                                        request_timeout=EDIT_TIMEOUT)  # fmt: skip
     except AiogramError as exc:
         if isinstance(exc, TelegramBadRequest) and NOT_MODIFIED in exc.message.lower():
             return True  # it shows this already
