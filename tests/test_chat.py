@@ -1138,7 +1138,8 @@ async def test_intervals_are_the_settings_in_force(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
     """With CHECK_INTERVAL=30s, /status says every 30 seconds (not "every 0 min") and /help
-    says so too (not a hard-coded 15 minutes), in both languages."""
+    says so too (not a hard-coded 15 minutes), in both languages; the next check's time has
+    its seconds ('last check 22:53:40', 'next check 22:53' said the next one was past)."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db",
                             check_interval=timedelta(seconds=30))  # fmt: skip
     async with running(settings, fake, schedule=False):
@@ -1146,6 +1147,8 @@ async def test_intervals_are_the_settings_in_force(
         help_text = (await _say(fake, "/help", user=USER))[0].text
         status_ru = (await _say(fake, "/status", user=MEMBER, language="ru"))[0].text
     assert "(every 30 seconds)" in status and "0 min" not in status
+    # to the second: "next check 12:07" read as a check a minute late, or already past
+    assert re.search(r"next check \d\d:\d\d:\d\d \(every 30 seconds\)", status), status
     assert "every 30 seconds," in help_text and "15 minutes" not in help_text
     assert "(раз в 30 секунд)" in status_ru
 

@@ -127,8 +127,9 @@ async def status(
     if store.problem is not None:
         lines.append(stopped_text(store.problem, t))
     lines.append(_last_check(checks, store, settings, t))
+    shape = "%H:%M:%S" if interval.seconds % 60 else "%H:%M"  # 30s: to the second
     lines.append(t._("next check {time} (every {every})",
-                     time=f"{next_tick(now, interval).astimezone(zone):%H:%M}",
+                     time=next_tick(now, interval).astimezone(zone).strftime(shape),
                      every=span(t, interval)))  # fmt: skip
     failed = checks.failed_at  # the latest check did not finish: say so, and say why
     at = "" if failed is None else f"{failed.astimezone(zone):%H:%M:%S} {e(zone.key)}"
