@@ -8,11 +8,14 @@ from __future__ import annotations
 import dataclasses
 import re
 import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
 from bot.core.buttons import Action, pack, unpack
 from bot.core.text import CAPTION_LIMIT
+from bot.service.monitor import Monitor
 from bot.state import ShownIn, State
 from bot.state.db import MIGRATIONS
 from queries.catalogue import Catalogue
@@ -36,6 +39,22 @@ def four_at_once() -> Catalogue:
     extra = {name: dataclasses.replace(views, name=name, title=f"Views {name[6:]}")
              for name in COPIES}  # fmt: skip
     return dataclasses.replace(CATALOGUE, metrics={**CATALOGUE.metrics, **extra})
+
+
+@asynccontextmanager
+async def digest_day(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path, database: str
+) -> AsyncIterator[tuple[Monitor, test_bot.Clock]]:
+    """The bot with `four_at_once` on the lifecycle data (`database`), no check run yet (the
+    first, at END, sends a digest), MEMBER in the alert chat: the monitor and the clock the
+    tests move."""
+    spec = await test_bot.lifecycle_spec(embedded_spec, database)
+    settings = settings_for(fake.url, spec, tmp_path / "s.db")
+    fake.set_member(ALERTS, MEMBER)
+    clock = test_bot.Clock()
+    async with test_bot.running(settings, fake, clock, schedule=False,
+                                catalogue=four_at_once()) as monitor:  # fmt: skip
+        yield monitor, clock
 
 
 def actions(call: Call) -> dict[Action, tuple[int, ...]]:
@@ -139,12 +158,7 @@ async def test_a_digest_says_how_many_of_its_incidents_are_back_and_then_that_al
     """A digest whose incidents resolve is edited as they do: while some are back to normal it
     says how many of how many, once all are it says resolved (after how long) and its Ack is
     gone, as a resolved alert's is; /mute of one of its metrics shows at once as "1 of N muted"."""
-    spec = await test_bot.lifecycle_spec(embedded_spec, "digestlife")
-    settings = settings_for(fake.url, spec, tmp_path / "s.db")
-    fake.set_member(ALERTS, MEMBER)
-    clock = test_bot.Clock()
-    async with test_bot.running(settings, fake, clock, schedule=False,
-                                catalogue=four_at_once()) as monitor:  # fmt: skip
+    async with digest_day(fake, embedded_spec, tmp_path, "digestlife") as (monitor, clock):
         await monitor.app.tick()  # type: ignore[attr-defined]
         digest = await alert_in(fake, ALERTS)
         (digest_id,) = actions(digest)[Action.DIGEST_ACK]

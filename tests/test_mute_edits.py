@@ -13,9 +13,9 @@ from bot.state import ALL
 from tests import test_bot
 from tests.conftest import END, SourceSpec
 from tests.fakebot import FakeTelegram, render_html
-from tests.test_alerts_i18n import MEMBER, alert_in
+from tests.test_alerts_i18n import alert_in
 from tests.test_bot import ADMIN, ALERTS, fake, settings_for
-from tests.test_digest import actions, four_at_once
+from tests.test_digest import actions, digest_day
 
 __all__ = ["fake"]  # the fixture, shared with tests/test_bot.py
 
@@ -28,12 +28,7 @@ async def test_unmute_after_the_digest_resolved_takes_the_mute_off_it(
     edits the digest to drop the mute it no longer has. It kept saying 1 of 5 muted, since
     /unmute edited only the incidents still open (then: resolved since the mute was set,
     which a replaced mute moved)."""
-    spec = await test_bot.lifecycle_spec(embedded_spec, "unmutelife")
-    settings = settings_for(fake.url, spec, tmp_path / "s.db")
-    fake.set_member(ALERTS, MEMBER)
-    clock = test_bot.Clock()
-    async with test_bot.running(settings, fake, clock, schedule=False,
-                                catalogue=four_at_once()) as monitor:  # fmt: skip
+    async with digest_day(fake, embedded_spec, tmp_path, "unmutelife") as (monitor, clock):
         app = monitor.app  # type: ignore[attr-defined]
         await app.tick()
         digest = await alert_in(fake, ALERTS)

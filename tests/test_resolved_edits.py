@@ -6,17 +6,35 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from bot.service.monitor import Monitor
 from tests import test_bot
 from tests.conftest import END, SourceSpec
 from tests.fakebot import FakeTelegram
 from tests.test_bot import ALERTS, fake, settings_for
 
 __all__ = ["fake"]  # the fixture, shared with tests/test_bot.py
+
+
+@asynccontextmanager
+async def _opened(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path, database: str
+) -> AsyncIterator[tuple[Monitor, test_bot.Clock, set[int | None]]]:
+    """The bot on the lifecycle data (`database`) after its first check at END: the monitor,
+    the clock the tests move, and the message ids of the alerts that check sent."""
+    spec = await test_bot.lifecycle_spec(embedded_spec, database)
+    settings = settings_for(fake.url, spec, tmp_path / "s.db")
+    clock = test_bot.Clock()
+    async with test_bot.running(settings, fake, clock, schedule=False) as monitor:
+        await monitor.app.tick()  # type: ignore[attr-defined]
+        yield monitor, clock, {c.message_id for c in fake.calls
+                               if c.method == "sendPhoto" and c.chat_id == ALERTS and c.buttons}
 
 
 @pytest.mark.parametrize("failure", [(502, "Bad Gateway"),
@@ -30,14 +48,8 @@ async def test_a_resolved_alert_whose_edit_met_a_502_is_edited_at_the_next_check
     nothing is left to retry. A message deleted meanwhile ('message to edit not found') is
     never tried again: no retry can reach it."""
     status, description = failure
-    spec = await test_bot.lifecycle_spec(embedded_spec, "editretry")
-    settings = settings_for(fake.url, spec, tmp_path / "s.db")
-    clock = test_bot.Clock()
-    async with test_bot.running(settings, fake, clock, schedule=False) as monitor:
+    async with _opened(fake, embedded_spec, tmp_path, "editretry") as (monitor, clock, alerts):
         app = monitor.app  # type: ignore[attr-defined]
-        await app.tick()
-        alerts = {c.message_id for c in fake.calls
-                  if c.method == "sendPhoto" and c.chat_id == ALERTS and c.buttons}  # fmt: skip
         assert alerts
         opened = [i for m in monitor.catalogue.metrics
                   if (i := monitor.state.incidents.open_for(m)) is not None]  # fmt: skip
@@ -76,14 +88,8 @@ async def test_a_hung_edit_holds_the_check_back_seconds_not_minutes(
     held the check for aiogram's minute, one after the other (three alerts, three minutes;
     more chats, more), and the scheduled checks, new alerts included, waited behind them. Now
     an edit is waited for seconds and tried again after the next check, as a failed one is."""
-    spec = await test_bot.lifecycle_spec(embedded_spec, "edithang")
-    settings = settings_for(fake.url, spec, tmp_path / "s.db")
-    clock = test_bot.Clock()
-    async with test_bot.running(settings, fake, clock, schedule=False) as monitor:
+    async with _opened(fake, embedded_spec, tmp_path, "edithang") as (monitor, clock, alerts):
         app = monitor.app  # type: ignore[attr-defined]
-        await app.tick()
-        alerts = {c.message_id for c in fake.calls
-                  if c.method == "sendPhoto" and c.chat_id == ALERTS and c.buttons}  # fmt: skip
         opened = [i for m in monitor.catalogue.metrics
                   if (i := monitor.state.incidents.open_for(m)) is not None]  # fmt: skip
         assert len(alerts) >= 2

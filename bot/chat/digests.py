@@ -11,7 +11,7 @@ from datetime import datetime
 from aiogram.types import CallbackQuery
 
 from bot.chat.access import Members, may_mark
-from bot.chat.incidents import changed
+from bot.chat.incidents import changed, refresh_all
 from bot.chat.monitoring import show_alert
 from bot.chat.muting import mute_incidents
 from bot.chat.reply import Reply, out_of_date
@@ -20,7 +20,7 @@ from bot.core.formatting import metric_title
 from bot.core.i18n import Translator
 from bot.core.incidents import Incident
 from bot.core.wording import CHARTS_PER_CHECK
-from bot.service.edits import refresh_digest, refresh_shown
+from bot.service.edits import refresh_digest
 from bot.service.monitor import Monitor
 from bot.settings import Settings
 from bot.state import State
@@ -61,8 +61,7 @@ async def _show(query: CallbackQuery, digest_id: int, incidents: list[Incident],
     bot = query.bot
     if bot is None:
         return
-    await refresh_shown(bot, store, incidents, now=now, zone=settings.zone,
-                        default=settings.language)  # fmt: skip
+    await refresh_all(bot, store, settings, incidents, now)
     if not incidents:
         await refresh_digest(bot, store, digest_id, now=now, zone=settings.zone,
                              default=settings.language)  # fmt: skip

@@ -3,7 +3,7 @@ chat that was shown it. Every message that shows the incident is edited, keyboar
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
 
@@ -20,7 +20,7 @@ from bot.service.edits import refresh_shown
 from bot.settings import Settings
 from bot.state import State
 
-__all__ = ["DONE", "MARKS", "changed", "mark", "refresh"]
+__all__ = ["DONE", "MARKS", "changed", "mark", "refresh", "refresh_all"]
 
 MARKS = (Action.ACK, Action.UNACK, Action.FALSE, Action.UNFALSE)
 DONE = {
@@ -47,7 +47,13 @@ async def refresh(bot: Bot, store: State, settings: Settings, incident: Incident
     """Show the incident's state on its messages, each in its chat's language, with the
     keyboard kept through every edit (a resolved alert keeps False alarm, mutes and Chart),
     and on the digests that list it."""
-    await refresh_shown(bot, store, [incident], now=now, zone=settings.zone,
+    await refresh_all(bot, store, settings, [incident], now)
+
+
+async def refresh_all(bot: Bot, store: State, settings: Settings, incidents: Iterable[Incident],
+                      now: datetime) -> None:  # fmt: skip
+    """`refresh` for several incidents, each digest listing them edited once."""
+    await refresh_shown(bot, store, incidents, now=now, zone=settings.zone,
                         default=settings.language)  # fmt: skip
 
 

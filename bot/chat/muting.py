@@ -16,13 +16,14 @@ from aiogram.types import CallbackQuery, Message
 
 from bot.chat.durations import parse_span
 from bot.chat.errors import UsageError
+from bot.chat.incidents import refresh_all
 from bot.chat.monitoring import metric_named
 from bot.chat.reply import Reply, out_of_date
 from bot.core.commands import ALL_WORDS
 from bot.core.i18n import Translator
 from bot.core.incidents import Incident
 from bot.core.wording import e, zoned
-from bot.service.edits import MUTE_SHOWN, refresh_shown
+from bot.service.edits import MUTE_SHOWN
 from bot.settings import Settings
 from bot.state import ALL, State
 from queries.catalogue import Catalogue
@@ -138,8 +139,7 @@ async def _show(message: Message, metric: str, now: datetime, *, store: State,
             incident = store.incidents.get(int(key.removeprefix(MUTE_SHOWN)))
             if incident is not None:
                 found[incident.id] = incident
-    await refresh_shown(message.bot, store, list(found.values()), now=now, zone=settings.zone,
-                        default=settings.language)  # fmt: skip
+    await refresh_all(message.bot, store, settings, found.values(), now)
 
 
 async def mute_incident(
@@ -187,8 +187,7 @@ async def mute_incidents(
         if bot is None:
             return
         if muted:  # else no message shows a different mute
-            await refresh_shown(bot, store, incidents, now=now, zone=settings.zone,
-                                default=settings.language)  # fmt: skip
+            await refresh_all(bot, store, settings, incidents, now)
         if chat is not None:
             names = ", ".join(f"<code>{e(m)}</code>" for m in muted)
             said = t._("🔕 {metric} muted until {until} by {who}.", metric=names, until=local,
