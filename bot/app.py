@@ -263,9 +263,7 @@ class BotApp:
         tasks: list[asyncio.Task[None]] = []
 
         async def on_startup() -> None:
-            resumed = self.monitor.state.outbox.resume()
-            if resumed:
-                log.info("resuming %d message(s) left in the outbox", resumed)
+            self.delivery.resume()
             tasks.append(asyncio.create_task(self.deliver(halt, drain_every)))
             if schedule:
                 tasks.append(asyncio.create_task(run_every(

@@ -117,9 +117,7 @@ async def _run(settings: Settings, state: State, bot: Bot, source: Source,
         Policy(repeat=settings.repeat_interval, resolve_after=settings.resolve_after),
         delivery,
     )
-    resumed = state.outbox.resume()  # what a crash (or a cut run) left mid-send goes again
-    if resumed:
-        log.info("resuming %d message(s) left in the outbox", resumed)
+    delivery.resume()  # what a crash (or a cut run) left mid-send goes again
     sent = await delivery.drain()  # what an earlier run left for later, first
     report = await monitor.check(fresh=True)
     before = _sent_count(state)

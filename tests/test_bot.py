@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -521,11 +523,13 @@ async def test_every_alert_arrives_exactly_once_through_429_and_502_storms(
 
 
 async def test_a_crash_while_sending_loses_nothing_and_sends_nothing_twice(
-    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The process dies while Telegram has not answered a send (as under kill -9); after a
     restart the outbox resumes: each alert arrives once, and the next check does not raise
-    the same incidents again."""
+    the same incidents again. The restart's log counts everything left to send, not only the
+    message caught mid-send."""
+    caplog.set_level(logging.INFO, logger="bot.service.delivery")
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
     fake.hang.add("sendPhoto")
     async with running(settings, fake, schedule=False) as monitor:
@@ -544,6 +548,10 @@ async def test_a_crash_while_sending_loses_nothing_and_sends_nothing_twice(
         delivered = [c.text for c in fake.calls if c.method == "sendPhoto" and c.chat_id == ALERTS]
         assert len(delivered) == len(opened) == len(set(delivered))
         assert monitor.state.outbox.pending() == 0
+    said = [r.getMessage() for r in caplog.records if "caught mid-send" in r.getMessage()]
+    assert len(opened) > 1 and len(said) == 1, said
+    waiting = int(re.search(r"holds (\d+) message", said[0]).group(1))  # type: ignore[union-attr]
+    assert waiting >= len(opened) and "1 of them caught mid-send" in said[0], said
 
 
 def _fuzz_messages(n: int, seed: int) -> list[str]:

@@ -67,6 +67,17 @@ class Delivery:
         # Told, inside the transaction that drops its queue, of a chat confirmed gone.
         self.on_gone: Callable[[int, str], None] | None = None
 
+    def resume(self) -> int:
+        """At start-up: messages a stop caught mid-send (kill -9, a crash) are due again, and
+        the log says what this run has to send: all that waits in the outbox, and how many of
+        those the stop caught mid-send. Returns how many wait."""
+        caught = self.state.outbox.resume()
+        waiting = self.state.outbox.pending()
+        if waiting:
+            log.info("the outbox holds %d message(s) to send, %d of them caught mid-send by the "
+                     "last stop", waiting, caught)  # fmt: skip
+        return waiting
+
     async def drain(self, stop: asyncio.Event | None = None) -> int:
         """Send what is due; returns how many went out. Stops between two messages when `stop`
         is set, never in the middle of one. Each row is tried at most once per drain."""
