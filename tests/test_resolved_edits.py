@@ -80,6 +80,54 @@ async def test_a_resolved_alert_whose_edit_met_a_502_is_edited_at_the_next_check
         assert not monitor.state.journal.flagged("unedited:")
 
 
+@pytest.mark.parametrize("refusals", [1, 2])
+async def test_an_edit_telegram_refuses_as_it_is_goes_as_plain_text_or_is_left(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path, refusals: int
+) -> None:
+    """Telegram refuses the edit that would say '✅ resolved after …' as it is (400: can't
+    parse entities): the same edit was tried again after each of the next 8 checks, to the same
+    400. Now it goes at once as plain text without buttons, as a refused send does; refused
+    that way too, it is left as it is (logged), with nothing to retry."""
+    refused = "Bad Request: can't parse entities: Unsupported start tag \"x\" at byte offset 3"
+    async with _opened(fake, embedded_spec, tmp_path, f"editrefused{refusals}") as (
+        monitor, clock, _
+    ):  # fmt: skip
+        app = monitor.app  # type: ignore[attr-defined]
+        opened = [i for m in monitor.catalogue.metrics
+                  if (i := monitor.state.incidents.open_for(m)) is not None]  # fmt: skip
+        minutes = 0
+        while any(monitor.state.incidents.open_for(i.metric) for i in opened):
+            minutes += 15
+            assert minutes < 6 * 60, "the incidents never resolved"
+            clock.now = END + timedelta(minutes=minutes)
+            fake.failures.clear()
+            for _ in range(refusals):  # the check's first edit, then its plain one
+                fake.fail_next("editMessageCaption", 400, refused, chat=ALERTS)
+            await app.tick()
+
+        calls = [c for c in fake.calls if c.method.startswith("editMessageCaption")]
+        refused_ids = {c.message_id for c in calls if c.method.endswith("!400")}
+        assert refused_ids, "no edit was refused"
+        for message_id in refused_ids:
+            tries = [(c.text, c.method == "editMessageCaption") for c in calls
+                     if c.message_id == message_id]  # fmt: skip
+            at = next(n for n, (_, ok) in enumerate(tries) if not ok)
+            if refusals == 1:  # the plain edit right after it went
+                text, ok = tries[at + 1]
+                assert ok and "<" not in text and "<b>" in tries[at][0], tries
+            else:  # refused as plain text too
+                assert [ok for _, ok in tries[at : at + 2]] == [False, False], tries
+                assert "<" not in tries[at + 1][0], tries
+        assert any(c.text.startswith("✅ resolved after") and "<" not in c.text
+                   for c in calls if c.message_id in refused_ids)  # fmt: skip
+        assert not monitor.state.journal.flagged("unedited:")
+        before = len(fake.calls)
+        clock.now = END + timedelta(minutes=minutes + 15)
+        await app.tick()  # nothing failed is left to try again
+        assert not [c for c in fake.calls[before:] if c.method.startswith("editMessageCaption")
+                    and c.message_id in refused_ids]  # fmt: skip
+
+
 @pytest.mark.slow  # about a minute: the hung edits are waited for
 async def test_a_hung_edit_holds_the_check_back_seconds_not_minutes(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path

@@ -13,12 +13,12 @@ from aiogram import Bot
 from aiogram.exceptions import AiogramError, TelegramAPIError, TelegramBadRequest
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.channels.base import Channel, Message, Sent
+from bot.channels.base import Channel, Message, Rejected, Sent
 from bot.channels.telegram import NOT_MODIFIED
 from bot.core.buttons import Button, alert_buttons, digest_buttons, relabel
 from bot.core.i18n import Translator, translator
 from bot.core.incidents import Incident
-from bot.core.text import CAPTION_LIMIT, MESSAGE_LIMIT, cut_html, rendered_length
+from bot.core.text import CAPTION_LIMIT, MESSAGE_LIMIT, cut_html, plain, rendered_length
 from bot.core.wording import duration_text, zoned
 from bot.state import ShownIn, State
 
@@ -124,20 +124,35 @@ async def show_on(
         t = translator(shown.lang or state.languages.of_chat(shown.chat_id) or fallback)
         said = line.to(t) if isinstance(line, StateLine) else line
         keyboard = relabel(buttons, t) if buttons else None
-        body = compose(said, shown.text, CAPTION_LIMIT if shown.is_photo else MESSAGE_LIMIT)
-        if isinstance(target, Bot):
-            ok = await _edit_telegram(target, shown, body, keyboard)
-        else:
-            outcome = await target.edit(
-                Message(shown.chat_id, body, buttons=keyboard or ()), shown.message_id,
-                is_photo=shown.is_photo,
-            )  # fmt: skip
-            ok = isinstance(outcome, Sent)
-            if not ok:
-                log.warning("could not update message %s in %s: %s", shown.message_id,
-                            shown.chat_id, outcome)  # fmt: skip
-        missed += not ok
+        limit = CAPTION_LIMIT if shown.is_photo else MESSAGE_LIMIT
+        body = compose(said, shown.text, limit)
+        done = await _edit(target, shown, body, keyboard)
+        if done is None:
+            # Refused as it is (its HTML, a button): no retry of the same edit can change
+            # that, as plain text without buttons it may still go, as a refused send does.
+            plain_body = cut_html(html.escape(plain(body), quote=False), limit)
+            done = await _edit(target, shown, plain_body, None)
+            if done is None:
+                log.error("message %s in %s: Telegram refuses its edit, as plain text too; "
+                          "left as it is", shown.message_id, shown.chat_id)  # fmt: skip
+        missed += done is False
     return missed
+
+
+async def _edit(
+    target: Bot | Channel, shown: ShownIn, body: str, keyboard: Keyboard | None
+) -> bool | None:
+    """True: the message shows `body` (or never will: deleted); False: not now, trying again
+    may do (a timeout, a 5xx, flood control); None: Telegram refuses this edit as it is."""
+    if isinstance(target, Bot):
+        return await _edit_telegram(target, shown, body, keyboard)
+    outcome = await target.edit(Message(shown.chat_id, body, buttons=keyboard or ()),
+                                shown.message_id, is_photo=shown.is_photo)  # fmt: skip
+    if isinstance(outcome, Sent):
+        return True
+    log.warning("could not update message %s in %s: %s", shown.message_id, shown.chat_id,
+                outcome)  # fmt: skip
+    return None if isinstance(outcome, Rejected) else False
 
 
 def incident_keyboard(incident: Incident, *, accepted: bool = False) -> Keyboard:
@@ -238,7 +253,9 @@ async def refresh_shown(
     return missed
 
 
-async def _edit_telegram(bot: Bot, shown: ShownIn, body: str, buttons: Keyboard | None) -> bool:
+async def _edit_telegram(
+    bot: Bot, shown: ShownIn, body: str, buttons: Keyboard | None
+) -> bool | None:
     chat, message_id = shown.chat_id, shown.message_id
     keyboard = markup(buttons) if buttons else None  # no markup: Telegram removes the keyboard
     try:
@@ -258,6 +275,10 @@ async def _edit_telegram(bot: Bot, shown: ShownIn, body: str, buttons: Keyboard 
         ):  # fmt: skip
             log.warning("message %s in %s can no longer be edited: %s", message_id, chat, exc)
             return True  # no retry can change that
+        if isinstance(exc, TelegramBadRequest):
+            log.warning("Telegram refused the edit of message %s in %s: %s", message_id, chat,
+                        exc)  # fmt: skip
+            return None
         # an undecodable answer (a proxy's page) may echo the request URL, token included
         why = exc if isinstance(exc, TelegramAPIError) else type(exc).__name__
         log.warning("could not update message %s in %s: %s", message_id, chat, why)
