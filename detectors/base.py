@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "REFERENCE_STEP",
     "Detector",
     "Direction",
     "Status",
@@ -23,6 +24,10 @@ __all__ = [
     "outside_since",
     "relative_to",
 ]
+
+# Seconds: the step the rule's bucket counts, and what grows or shrinks with the step in the
+# band and the rule, are stated for (15 minutes).
+REFERENCE_STEP = 900.0
 
 
 class Status(enum.StrEnum):

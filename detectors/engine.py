@@ -173,6 +173,7 @@ class _Layout:
     pooled_window: int
     late: int  # points before each whose band it may fit instead of its own (late_match)
     sparse_lag: int  # buckets between a bucket and the week its sparse floor reads
+    inlier: float  # robust sd within which a point counts for the level (`inlier_bar`)
 
     @classmethod
     def of(cls, det: SeasonalDetector, step_ns: int) -> _Layout:
@@ -209,6 +210,7 @@ class _Layout:
             pooled_window=max(period, cold),
             late=late_points(det.late_minutes, step),
             sparse_lag=sparse_lag(period),
+            inlier=det.inlier_bar(step),
         )
 
 
@@ -752,7 +754,7 @@ class BandEngine:
         kinds = (counts, within)
         floor0 = self._floor(median, resolution, kinds, cap)
         with np.errstate(invalid="ignore"):
-            inlier = np.abs(v - median) <= det.level_inlier * np.maximum(loose, floor0)
+            inlier = np.abs(v - median) <= lay.inlier * np.maximum(loose, floor0)
         # Pass 2: the level from normal-looking points, a lasting shift re-based.
         expected = median * self._level(g, median, inlier)
         if det.level_window > 0:

@@ -15,12 +15,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from detectors.base import Direction, Status, Verdict, infer_step, relative_to
+from detectors.base import REFERENCE_STEP, Direction, Status, Verdict, infer_step, relative_to
 from detectors.params import Param, validate
 
 __all__ = ["RULE_PARAMS", "Rule", "effect_words", "jump_words", "shift_reason", "shift_words"]
 
-REFERENCE_STEP = 900.0  # seconds: the step the rule's bucket counts are stated for (15 min)
 # The coarsest step, in quarter-hours, whose bar for one bucket to fire at once is lower than at
 # 15 minutes: an hour. Coarser steps keep the hour's bar (a daily step at the same power would
 # fire on every day outside the band, 3-10x the false alerts of the bar of 2 on clean series).

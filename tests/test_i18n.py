@@ -56,7 +56,7 @@ def test_every_parameter_description_reaches_the_catalogue_and_is_translated() -
     and the rule's descriptions are listed for extraction, and Russian has its own text for
     each (a description changed or added in detectors/ and not here stays English)."""
     import detectors
-    from bot.chat.thresholds import PARAM_HELP
+    from bot.chat.param_help import PARAM_HELP
     from detectors import RULE_PARAMS
 
     helps = {par.help for method in detectors.METHODS.values()

@@ -672,6 +672,38 @@ def test_one_minute_steps_scale_the_rule() -> None:
     assert table["firing"].iloc[-10] and table["jump"].iloc[-10] >= 2
 
 
+def test_at_one_minute_the_level_follows_a_busier_evening_after_its_first_minutes() -> None:
+    """A count of about 1,000 a minute whose days differ by a few percent; on the last day its
+    evening runs 20% above the same time of earlier days for three hours. Counted for the level
+    only within 3.5 robust sd of the median (the bar at 15 minutes), those minutes never
+    counted: the level (12 points: 12 minutes at this step) stayed where it was and the evening
+    fired on and off for an hour in a dozen runs. With the bar grown at finer steps
+    (`fine_inlier`: 6 sd at 1 minute) the move fires within its first minutes and the level
+    then follows it."""
+    rng = np.random.default_rng(5)
+    per_day, days = 1440, 22
+    n = per_day * days
+    minute = np.arange(n) % per_day
+    mean = 1000 + 400 * np.sin(2 * np.pi * minute / per_day - 1.5)
+    mean *= np.repeat(1 + 0.03 * rng.standard_normal(days), per_day)
+    start = (days - 1) * per_day + 19 * 60
+    mean[start : start + 180] *= 1.2
+    index = pd.date_range("2026-01-01", periods=n, freq="1min", tz="UTC")
+    series = pd.Series(rng.poisson(mean).astype(float), index=index).iloc[: start + 240]
+
+    def fired(fine_inlier: float) -> np.ndarray:
+        spec = {**detectors.DEFAULT_SPEC, "fine_inlier": fine_inlier}
+        band = detectors.build(spec).band(series)
+        table = detectors.build_rule(spec).evaluate(series, band)
+        return table["firing"].to_numpy(dtype=bool)[start - 60 :]
+
+    fixed, grown = fired(0.0), fired(0.2)
+    assert not fixed[:60].any() and not grown[:60].any()  # the hour before: quiet
+    assert fixed[60:66].any() and grown[60:66].any()  # the move: within its first minutes
+    assert fixed.sum() > 30 and episodes(pd.Series(fixed)) > 5
+    assert grown.sum() <= 10 and episodes(pd.Series(grown)) <= 3
+
+
 @pytest.mark.parametrize(
     ("step", "per_day", "bar"), [("1h", 24, 1.52), ("30min", 48, 1.74), ("6h", 4, 1.52)]
 )
