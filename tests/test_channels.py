@@ -409,6 +409,30 @@ async def test_edit_keeps_the_buttons_and_not_modified_counts_as_done(
     assert isinstance(await channel.edit(Message(A, "t"), 9, is_photo=False), Rejected)
 
 
+@pytest.mark.parametrize(("description", "calls"), [
+    ("Bad Request: message to edit not found", 1),
+    ("Bad Request: can't parse entities: Unsupported start tag", 2),
+])  # fmt: skip
+async def test_an_edit_through_the_channel_ends_as_one_through_the_bot_does(
+    fake: FakeTelegram, bot: Bot, state: State, description: str, calls: int
+) -> None:
+    """show_on through a TelegramChannel: a message deleted meanwhile is done at once (no
+    plain-text try, nothing to retry), as through the Bot; an edit refused as it is goes again
+    as plain text without buttons."""
+    from bot.service.edits import show_on
+    from bot.state import ShownIn
+
+    shown = ShownIn(A, 9, is_photo=False, text="🔻 <b>Views</b> -40%", lang="en")
+    buttons = ((Button("👀 Ack", pack(Action.ACK, 5)),),)
+    fake.fail_next("editMessageText", 400, description)
+    missed = await show_on(TelegramChannel(bot), state, [shown], "✅ resolved", buttons)
+    edits = [c for c in fake.calls if c.method.startswith("editMessageText")]
+    assert missed == 0 and len(edits) == calls, edits
+    if calls == 2:
+        assert edits[1].method == "editMessageText" and edits[1].text.startswith("✅ resolved")
+        assert "<b>" not in edits[1].text and not edits[1].buttons
+
+
 async def test_stop_ends_the_drain_between_messages_never_inside_one(
     state: State, fake: FakeTelegram, bot: Bot
 ) -> None:

@@ -115,7 +115,8 @@ async def show_on(
     that was recorded: its chat's /lang choice, else `default` (LANGUAGE), else the language
     the state line was made in. Returns how many messages it could not edit where trying
     again may (a timeout, a 5xx, flood control): one that shows this already, or never will
-    (deleted, too old to edit), counts as done; each failure is logged."""
+    (deleted, too old to edit, or its edit refused as plain text too), counts as done; each
+    failure is logged."""
     missed = 0
     for shown in messages:
         if not shown.text:
@@ -127,14 +128,14 @@ async def show_on(
         limit = CAPTION_LIMIT if shown.is_photo else MESSAGE_LIMIT
         body = compose(said, shown.text, limit)
         done = await _edit(target, shown, body, keyboard)
-        if done is None:
+        plain_body = cut_html(html.escape(plain(body), quote=False), limit)
+        if done is None and (plain_body, None) != (body, keyboard):
             # Refused as it is (its HTML, a button): no retry of the same edit can change
             # that, as plain text without buttons it may still go, as a refused send does.
-            plain_body = cut_html(html.escape(plain(body), quote=False), limit)
             done = await _edit(target, shown, plain_body, None)
-            if done is None:
-                log.error("message %s in %s: Telegram refuses its edit, as plain text too; "
-                          "left as it is", shown.message_id, shown.chat_id)  # fmt: skip
+        if done is None:
+            log.error("message %s in %s: Telegram refuses its edit, as plain text too; left as "
+                      "it is", shown.message_id, shown.chat_id)  # fmt: skip
         missed += done is False
     return missed
 
@@ -148,8 +149,8 @@ async def _edit(
         return await _edit_telegram(target, shown, body, keyboard)
     outcome = await target.edit(Message(shown.chat_id, body, buttons=keyboard or ()),
                                 shown.message_id, is_photo=shown.is_photo)  # fmt: skip
-    if isinstance(outcome, Sent):
-        return True
+    if isinstance(outcome, Sent) or (isinstance(outcome, Rejected) and _beyond(outcome.reason)):
+        return True  # shown, or never to be edited again (deleted, too old)
     log.warning("could not update message %s in %s: %s", shown.message_id, shown.chat_id,
                 outcome)  # fmt: skip
     return None if isinstance(outcome, Rejected) else False
@@ -270,9 +271,7 @@ async def _edit_telegram(
     except AiogramError as exc:
         if isinstance(exc, TelegramBadRequest) and NOT_MODIFIED in exc.message.lower():
             return True  # it shows this already
-        if isinstance(exc, TelegramBadRequest) and any(
-            gone in exc.message.lower() for gone in BEYOND_EDITING
-        ):  # fmt: skip
+        if isinstance(exc, TelegramBadRequest) and _beyond(exc.message):
             log.warning("message %s in %s can no longer be edited: %s", message_id, chat, exc)
             return True  # no retry can change that
         if isinstance(exc, TelegramBadRequest):
@@ -284,3 +283,8 @@ async def _edit_telegram(
         log.warning("could not update message %s in %s: %s", message_id, chat, why)
         return False
     return True
+
+
+def _beyond(description: str) -> bool:
+    """Telegram's words for a message no edit will ever reach (BEYOND_EDITING)."""
+    return any(gone in description.lower() for gone in BEYOND_EDITING)
