@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
@@ -37,6 +37,22 @@ async def _opened(
                                if c.method == "sendPhoto" and c.chat_id == ALERTS and c.buttons}
 
 
+async def _until_resolved(
+    monitor: Monitor, clock: test_bot.Clock, check: Callable[[], Awaitable[None]]
+) -> int:
+    """A check every 15 minutes from END (`check` queues what fails and runs it) until every
+    incident open now has resolved; returns the minutes that took (under 6 hours)."""
+    opened = [i for m in monitor.catalogue.metrics
+              if (i := monitor.state.incidents.open_for(m)) is not None]  # fmt: skip
+    minutes = 0
+    while any(monitor.state.incidents.open_for(i.metric) for i in opened):
+        minutes += 15
+        assert minutes < 6 * 60, "the incidents never resolved"
+        clock.now = END + timedelta(minutes=minutes)
+        await check()
+    return minutes
+
+
 @pytest.mark.parametrize("failure", [(502, "Bad Gateway"),
                                      (400, "Bad Request: message to edit not found")])
 async def test_a_resolved_alert_whose_edit_met_a_502_is_edited_at_the_next_check(
@@ -51,17 +67,14 @@ async def test_a_resolved_alert_whose_edit_met_a_502_is_edited_at_the_next_check
     async with _opened(fake, embedded_spec, tmp_path, "editretry") as (monitor, clock, alerts):
         app = monitor.app  # type: ignore[attr-defined]
         assert alerts
-        opened = [i for m in monitor.catalogue.metrics
-                  if (i := monitor.state.incidents.open_for(m)) is not None]  # fmt: skip
-        minutes = 0
-        while any(monitor.state.incidents.open_for(i.metric) for i in opened):
-            minutes += 15
-            assert minutes < 6 * 60, "the incidents never resolved"
-            clock.now = END + timedelta(minutes=minutes)
+
+        async def failing() -> None:
             fake.failures.clear()
             for _ in range(len(alerts)):
                 fake.fail_next("editMessageCaption", status, description)
             await app.tick()
+
+        minutes = await _until_resolved(monitor, clock, failing)
 
         def resolved() -> set[int | None]:
             return {c.message_id for c in fake.calls if c.method == "editMessageCaption"
@@ -93,17 +106,14 @@ async def test_an_edit_telegram_refuses_as_it_is_goes_as_plain_text_or_is_left(
         monitor, clock, _
     ):  # fmt: skip
         app = monitor.app  # type: ignore[attr-defined]
-        opened = [i for m in monitor.catalogue.metrics
-                  if (i := monitor.state.incidents.open_for(m)) is not None]  # fmt: skip
-        minutes = 0
-        while any(monitor.state.incidents.open_for(i.metric) for i in opened):
-            minutes += 15
-            assert minutes < 6 * 60, "the incidents never resolved"
-            clock.now = END + timedelta(minutes=minutes)
+
+        async def refusing() -> None:
             fake.failures.clear()
             for _ in range(refusals):  # the check's first edit, then its plain one
                 fake.fail_next("editMessageCaption", 400, refused, chat=ALERTS)
             await app.tick()
+
+        minutes = await _until_resolved(monitor, clock, refusing)
 
         calls = [c for c in fake.calls if c.method.startswith("editMessageCaption")]
         refused_ids = {c.message_id for c in calls if c.method.endswith("!400")}
@@ -139,18 +149,15 @@ async def test_a_hung_edit_holds_the_check_back_seconds_not_minutes(
     an edit is waited for seconds and tried again after the next check, as a failed one is."""
     async with _opened(fake, embedded_spec, tmp_path, "edithang") as (monitor, clock, alerts):
         app = monitor.app  # type: ignore[attr-defined]
-        opened = [i for m in monitor.catalogue.metrics
-                  if (i := monitor.state.incidents.open_for(m)) is not None]  # fmt: skip
         assert len(alerts) >= 2
         fake.hang.add("editMessageCaption")
-        minutes = 0
-        while any(monitor.state.incidents.open_for(i.metric) for i in opened):
-            minutes += 15
-            assert minutes < 6 * 60, "the incidents never resolved"
-            clock.now = END + timedelta(minutes=minutes)
+
+        async def timed() -> None:
             started = time.monotonic()
             await asyncio.wait_for(app.tick(), timeout=120)
             assert time.monotonic() - started < 45, "a hung edit held the check for minutes"
+
+        minutes = await _until_resolved(monitor, clock, timed)
         assert monitor.state.journal.flagged("unedited:")
         fake.release()
         clock.now = END + timedelta(minutes=minutes + 15)
