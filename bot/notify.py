@@ -21,7 +21,7 @@ from bot.core.drops import why_dropped
 from bot.core.formatting import counted
 from bot.core.incidents import Policy
 from bot.core.report import CheckReport
-from bot.runtime import make_bot, make_monitor
+from bot.runtime import make_bot, make_monitor, token_accepted
 from bot.service.delivery import Delivery
 from bot.service.notifier import Notifier
 from bot.settings import Settings
@@ -85,6 +85,7 @@ async def check_and_notify(
     try:
         bot = make_bot(settings)
         try:
+            await token_accepted(bot, settings)  # a refused token would lose every alert
             source = make_source(settings)
             try:
                 done = await _run(settings, state, bot, source, budget)

@@ -18,6 +18,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.exceptions import (
+    AiogramError,
     ClientDecodeError,
     TelegramAPIError,
     TelegramNetworkError,
@@ -39,11 +40,32 @@ from queries.catalogue import load_catalogue
 from queries.sources import Source
 
 __all__ = ["REJECTED", "announce", "finish", "listen", "make_bot", "make_monitor",
-           "until_answered", "wall_clock"]  # fmt: skip
+           "token_accepted", "until_answered", "wall_clock"]  # fmt: skip
 
 log = logging.getLogger("bot.app")
 
 REJECTED = "Telegram rejected BOT_TOKEN (401 Unauthorized): check the token from @BotFather"
+
+
+def unknown_token(settings: Settings) -> str:
+    """What a 404 to getMe means: a malformed token, or an address that is no Bot API."""
+    return (f"the Bot API at {settings.telegram_api_url} does not know BOT_TOKEN (404 Not "
+            "Found): check the token from @BotFather and TELEGRAM_API_URL")  # fmt: skip
+
+
+async def token_accepted(bot: Bot, settings: Settings) -> None:
+    """One getMe before a run that sends and stops (`check --notify`): a token Telegram refuses
+    (401, or 404 for a malformed one) raises TelegramRejectedToken, as at the bot's start-up,
+    instead of every message waiting for a retry that can never succeed. Anything transient
+    (no network, a 5xx, a proxy's page, a timeout) is left to the outbox's retries."""
+    try:
+        await bot.get_me(request_timeout=15)
+    except TelegramUnauthorizedError:
+        raise TelegramRejectedToken(REJECTED) from None
+    except TelegramNotFound:
+        raise TelegramRejectedToken(unknown_token(settings)) from None
+    except (AiogramError, TimeoutError) as exc:
+        log.warning("getMe failed (%s); sending all the same", type(exc).__name__)
 
 
 async def until_answered(
@@ -81,11 +103,7 @@ async def until_answered(
                           exc.message[:200])  # fmt: skip
                 return True
             if isinstance(exc, TelegramNotFound):  # what Telegram says to a malformed token
-                raise TelegramRejectedToken(
-                    f"the Bot API at {settings.telegram_api_url} does not know "
-                    "BOT_TOKEN (404 Not Found): check the token from @BotFather and "
-                    "TELEGRAM_API_URL"
-                ) from None
+                raise TelegramRejectedToken(unknown_token(settings)) from None
             reason = f"{type(exc).__name__}: {exc.message[:120]}"
         log.warning("%s failed at start-up (%s); trying again in %.0f s", method, reason, pause)
         with contextlib.suppress(TimeoutError):

@@ -127,6 +127,27 @@ def test_notify_without_a_token_or_with_at_is_a_usage_error(tmp_path: Path) -> N
     assert done.returncode == 2 and "drop --at" in done.stderr, done.stderr
 
 
+@pytest.mark.parametrize(("token", "said"), [
+    ("9:WRONG", "Telegram rejected BOT_TOKEN (401 Unauthorized)"),
+    ("9:NOTIFY", "does not know BOT_TOKEN (404 Not Found)"),
+])  # fmt: skip
+async def test_a_token_telegram_refuses_exits_2_at_once_and_checks_nothing(
+    fake: FakeTelegram, tmp_path: Path, token: str, said: str
+) -> None:
+    """A token Telegram refuses: every run ran its check, kept its alerts 'waiting for a
+    retry' for a minute and exited 0, so a scheduler saw success while no alert could ever
+    go. Now the run asks getMe first and exits 2 with the sentence `alertbot run` says."""
+    if token == "9:NOTIFY":  # a token Telegram cannot even parse gets a 404
+        fake.fail_next("getMe", 404, "Not Found")
+    env = {"EMBEDDED_PATH": str(tmp_path / "demo"), "STATE_PATH": str(tmp_path / "s.db"),
+           "BOT_TOKEN": token, "TELEGRAM_API_URL": fake.url, "ALERT_CHAT_IDS": "-2"}  # fmt: skip
+    code, out, err = await notify(env)
+    assert code == 2 and said in err and "Traceback" not in err, err[-2000:]
+    assert out == ""
+    assert not [c for c in fake.calls if c.method in ALERTS]
+    assert not (tmp_path / "demo").exists()  # no check ran: not even the demo was made
+
+
 async def test_alerts_to_an_alert_chat_that_removed_the_bot_are_said_dropped_and_exit_2(
     fake: FakeTelegram, tmp_path: Path
 ) -> None:
