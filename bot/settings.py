@@ -102,7 +102,7 @@ Interval = Annotated[timedelta, NoDecode, BeforeValidator(_interval)]
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env",
-        env_file_encoding="utf-8",
+        env_file_encoding="utf-8-sig",  # a byte-order mark (Notepad) is no part of a name
         extra="ignore",
         case_sensitive=False,
         # A copied .env.example has empty lines like EMBEDDED_PATH=: they mean "the default".
@@ -265,7 +265,7 @@ def _dotenv_language() -> str | None:
     path = Path(".env")
     if not path.is_file():
         return None
-    values = {k.upper(): v for k, v in dotenv_values(path, encoding="utf-8").items()}
+    values = {k.upper(): v for k, v in dotenv_values(path, encoding="utf-8-sig").items()}
     return values.get("LANGUAGE") or None
 
 

@@ -139,6 +139,15 @@ def test_a_dotenv_that_is_not_text_gives_one_sentence(tmp_path, content: bytes, 
     assert load_settings().admin_ids == (5,)
 
 
+def test_a_dotenv_saved_with_a_byte_order_mark_keeps_its_first_line(tmp_path) -> None:
+    """Windows Notepad starts a UTF-8 file with a byte-order mark: the first line's name then
+    began with it and the setting was silently ignored (a CLICKHOUSE_URL there, and the check
+    ran on the embedded demo instead)."""
+    (tmp_path / ".env").write_bytes(b"\xef\xbb\xbfADMIN_IDS=5\r\nLANGUAGE=ru\r\n")
+    settings = load_settings()
+    assert settings.admin_ids == (5,) and settings.language == "ru"
+
+
 @pytest.mark.parametrize(("name", "example"), [
     ("CLICKHOUSE_URL", "http://localhost:8123"), ("TELEGRAM_API_URL", "https://api.telegram.org"),
     ("DASHBOARD_URL", "https://grafana.example.com/d/feed"),
