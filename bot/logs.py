@@ -13,11 +13,12 @@ from datetime import UTC, datetime
 from typing import TextIO
 from urllib.parse import quote
 
+from queries.errors import masked
+
 __all__ = ["JsonFormatter", "SecretFilter", "configure"]
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
-MASK = "***"
 
 
 class SecretFilter(logging.Filter):
@@ -32,7 +33,7 @@ class SecretFilter(logging.Filter):
     def add(self, *secrets: str | None) -> None:
         forms = set(self.secrets)
         for secret in secrets:
-            if not secret:
+            if not secret or not secret.strip():  # blank: masking every space hides nothing
                 continue
             forms.update({secret, quote(secret, safe="")})
             bot_id, colon, rest = secret.partition(":")
@@ -42,9 +43,7 @@ class SecretFilter(logging.Filter):
         self.secrets = sorted(forms, key=len, reverse=True)
 
     def scrub(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, MASK)
-        return text
+        return masked(text, self.secrets)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not self.secrets:

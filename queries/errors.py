@@ -9,7 +9,31 @@ SourceError
 
 from __future__ import annotations
 
-__all__ = ["QueryFailed", "SourceError", "SourceMisconfigured", "SourceUnavailable"]
+import re
+from collections.abc import Iterable
+
+__all__ = ["MASK", "QueryFailed", "SourceError", "SourceMisconfigured", "SourceUnavailable",
+           "masked"]  # fmt: skip
+
+MASK = "***"
+# A secret shorter than this is masked only where it stands as a token of its own (between
+# spaces, quotes, "=", ":", "/", "@" and the like): a password of "e" masked everywhere turned
+# "metric" into "m***tric" (and showed what it was), one of "1" an address into "***27.0.0.***".
+SHORT = 6
+_APART = r"""\s'"=:/@,;()\[\]{}<>&?"""
+
+
+def masked(text: str, secrets: Iterable[str]) -> str:
+    """`text` with each secret replaced by ***, longest first (callers sort them so); blank
+    ones are left alone (masking every space hides nothing)."""
+    for secret in secrets:
+        if not secret.strip():
+            continue
+        if len(secret) >= SHORT:
+            text = text.replace(secret, MASK)
+        else:
+            text = re.sub(rf"(?<![^{_APART}]){re.escape(secret)}(?![^{_APART}])", MASK, text)
+    return text
 
 
 class SourceError(Exception):

@@ -25,7 +25,13 @@ import aiohttp
 import pandas as pd
 
 from queries.catalogue import Table
-from queries.errors import QueryFailed, SourceError, SourceMisconfigured, SourceUnavailable
+from queries.errors import (
+    QueryFailed,
+    SourceError,
+    SourceMisconfigured,
+    SourceUnavailable,
+    masked,
+)
 from queries.series import frame_from_rows
 from queries.sql import render
 
@@ -279,9 +285,7 @@ class ClickHouseSource(Source):
         """`text` with the credentials taken out: a proxy's or a debug page's answer may echo
         the request's headers, and error texts reach logs and chats. Done on the server's
         text before it is cut short or quoted, which would leave a part or an escaped form."""
-        for secret in self._secrets():
-            text = text.replace(secret, "***")
-        return text
+        return masked(text, self._secrets())
 
     def _scrubbed(self, error: SourceError) -> SourceError:
         text = self._scrub(str(error))

@@ -280,6 +280,14 @@ def test_help_imports_no_heavy_library() -> None:
         (["check", "--charts", "/proc/nope"], {}, "--charts /proc/nope: cannot create the dir"),
         (["check", "--at", "yesterday"], {}, "--at 'yesterday' is not an ISO 8601 time"),
         (["seed", "--days", "0"], {}, "--days must be between 1 and 366"),
+        # A short password is masked where it stands alone, never inside words and numbers: "e"
+        # turned this into "unknown m***tric 'v***iws'".
+        (["check", "--metric", "veiws"], {"CLICKHOUSE_PASSWORD": "e"},
+         "unknown metric 'veiws'. Did you mean views?"),
+        (["check"], {"CLICKHOUSE_PASSWORD": "1", "CLICKHOUSE_URL": "http://127.0.0.1:1x"},
+         "'http://127.0.0.1:1x'"),
+        (["check"], {"BOT_TOKEN": " ", "CLICKHOUSE_URL": "http://127.0.0.1:1x"},
+         "CLICKHOUSE_URL='http://127.0.0.1:1x' "),
     ],
 )
 def test_bad_input_exits_2_with_one_sentence(
