@@ -15,14 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.console import (
-    UsageError,
-    history_for,
-    load_checked,
-    make_source,
-    parse_time,
-    unknown_metric,
-)
+from bot.arguments import parse_time
+from bot.console import UsageError, history_for, load_checked, make_source, unknown_metric
 from bot.errors import TelegramRejectedToken, stop_on_early_sigterm
 from bot.logs import configure
 
@@ -132,12 +126,12 @@ async def cmd_catalogue(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.arguments import seed_arguments
     from bot.console import Progress, forget_history
     from queries import demo, seeding
 
     end = parse_time(args.end, settings.zone, "--end") if args.end else datetime.now(UTC)
-    if not 1 <= args.days <= 366:
-        raise UsageError(f"--days must be between 1 and 366, got {args.days}")
+    await asyncio.to_thread(seed_arguments, args.days, args.seed, args.labels)
     source = make_source(settings)
     progress = Progress(f"seeding {args.days} days into {source.describe()}")
     try:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from queries.sources import Source
 
 __all__ = ["Progress", "UsageError", "before_the_data", "charts_folder", "count_series",
-           "forget_history", "history_for", "load_checked", "make_source", "parse_time",
+           "forget_history", "history_for", "load_checked", "make_source",
            "past_the_data", "prepare_demo", "spec_keys", "unknown_metric",
            "write_charts"]  # fmt: skip
 
@@ -80,19 +80,6 @@ def unknown_metric(name: str, catalogue: Catalogue) -> str:
     close = difflib.get_close_matches(name.lower(), list(catalogue.metrics), n=1, cutoff=0.5)
     hint = f" Did you mean {close[0]}?" if close else ""
     return f"unknown metric {name!r}.{hint} Known metrics: {', '.join(catalogue.metrics)}"
-
-
-def parse_time(text: str, zone: ZoneInfo, flag: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(
-            f"{flag} {text!r} is not an ISO 8601 time: expected e.g. 2026-11-27T12:00 "
-            "or 2026-11-27T12:00+03:00"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone)  # a wall-clock time is read in TIMEZONE
-    return moment.astimezone(UTC)
 
 
 class Progress:

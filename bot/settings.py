@@ -85,7 +85,8 @@ def _ids(value: Any) -> tuple[int, ...]:
     out = []
     for raw in text.split(","):
         part = raw.strip()
-        if not re.fullmatch(r"-?\d+", part):
+        # Telegram's ids fit 52 bits; the state file's integers 64: a longer number is a typo.
+        if not re.fullmatch(r"-?\d{1,16}", part):
             raise ValueError(
                 f"has {part!r}, which is not a Telegram id: expected comma-separated numbers, "
                 "e.g. 12345,-100987"

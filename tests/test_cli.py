@@ -279,6 +279,12 @@ def test_help_imports_no_heavy_library() -> None:
         (["backtest", "--metric", ""], {}, "unknown metric ''."),
         (["check", "--charts", "/proc/nope"], {}, "--charts /proc/nope: cannot create the dir"),
         (["check", "--at", "yesterday"], {}, "--at 'yesterday' is not an ISO 8601 time"),
+        (["check", "--at", "0226-12-01T12:00"], {}, "--at '0226-12-01T12:00' is out of range"),
+        (["check", "--at", "9999-12-31T23:59"], {}, "give a time between 1971 and 2200"),
+        (["seed", "--end", "0001-01-01"], {}, "--end '0001-01-01' is out of range"),
+        (["seed", "--seed", "-1"], {}, "--seed must be a whole number from 0, got -1"),
+        (["seed", "--labels", "/tmp"], {}, "--labels /tmp: a folder; give a file name"),
+        (["check"], {"ALERT_CHAT_IDS": "99999999999999999999999"}, "is not a Telegram id"),
         (["seed", "--days", "0"], {}, "--days must be between 1 and 366"),
         # A short password is masked where it stands alone, never inside words and numbers: "e"
         # turned this into "unknown m***tric 'v***iws'".

@@ -3,6 +3,7 @@ and the same rows whether generated at once or appended live in pieces."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -95,6 +96,24 @@ def test_labels_round_trip_and_describe_each_incident() -> None:
         assert again == incident
         assert incident.end > incident.start
     assert all(i.metrics for i in incidents if i.kind is not demo.IncidentKind.LATE_DATA)
+
+
+def test_a_hand_written_label_without_an_offset_is_refused_with_what_to_write(tmp_path) -> None:
+    """Labels written by hand often give times without an offset: compared with the data's UTC
+    times they crashed backtest and tune with a traceback; now the file is refused saying which
+    incident and how to write the time."""
+    from bot.service.backtesting import labels_from_file
+
+    item = {"id": "mine", "kind": "slice_drop", "start": "2026-12-06T00:30:00",
+            "end": "2026-12-06T01:30:00+00:00", "effect": -0.3, "slice": {"os": "Android"}}
+    path = tmp_path / "labels.json"
+    path.write_text(json.dumps([item]), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"'mine': 2026-12-06T00:30:00 has no UTC offset; "
+                                         r"write it as 2026-12-06T00:30:00\+00:00"):
+        labels_from_file(path)
+    item["start"] = "2026-12-06T00:30:00+00:00"
+    path.write_text(json.dumps({"incidents": [item]}), encoding="utf-8")
+    assert [label.id for label in labels_from_file(path)] == ["mine"]
 
 
 def test_late_data_incident_delays_arrival_not_values() -> None:

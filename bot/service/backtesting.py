@@ -113,7 +113,13 @@ def labels_from_file(path: Path) -> list[Label]:
     """Labels as `alertbot seed --labels` writes them (kind, start, end, slice, effect...)."""
     doc = json.loads(path.read_text(encoding="utf-8"))
     items = doc["incidents"] if isinstance(doc, dict) else doc
-    return [label_of(demo.Incident.from_json(item)) for item in items]
+    incidents = [demo.Incident.from_json(item) for item in items]
+    for incident in incidents:
+        for moment in (incident.start, incident.end):
+            if moment.tzinfo is None:  # compared with the data's UTC times, it would crash
+                raise ValueError(f"incident {incident.id!r}: {moment.isoformat()} has no UTC "
+                                 f"offset; write it as {moment.isoformat()}+00:00")  # fmt: skip
+    return [label_of(incident) for incident in incidents]
 
 
 # A chat incident opens at the check after its first firing bucket, and the replay may fire a
