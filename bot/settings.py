@@ -158,6 +158,19 @@ class Settings(BaseSettings):
             raise ValueError("has a port that is not a number") from None
         return text
 
+    @field_validator("clickhouse_user", "clickhouse_password", "bot_token", mode="before")
+    @classmethod
+    def _printable(cls, value: Any) -> Any:  # no HTTP header carries them: a request failed
+        if isinstance(value, str) and any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError("has a control character (a line break kept from a file saved "
+                             "with Windows line ends?): remove it")  # fmt: skip
+        return value
+
+    @field_validator("state_path", "embedded_path", "catalogue_path")
+    @classmethod
+    def _home(cls, value: Path | None) -> Path | None:  # "~/x" is the home's x, as in a shell
+        return value.expanduser() if value is not None else None
+
     @field_validator("clickhouse_database")
     @classmethod
     def _database(cls, value: str) -> str:
@@ -227,9 +240,7 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                "is not a time zone: use an IANA name, e.g. Europe/Moscow or UTC"
-            ) from None
+            raise ValueError("is not a time zone: use an IANA name, e.g. Europe/Moscow") from None
         return value
 
     @property

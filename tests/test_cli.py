@@ -285,6 +285,8 @@ def test_help_imports_no_heavy_library() -> None:
         (["seed", "--seed", "-1"], {}, "--seed must be a whole number from 0, got -1"),
         (["seed", "--labels", "/tmp"], {}, "--labels /tmp: a folder; give a file name"),
         (["check"], {"ALERT_CHAT_IDS": "99999999999999999999999"}, "is not a Telegram id"),
+        (["check"], {"CLICKHOUSE_URL": "http://127.0.0.1:9", "CLICKHOUSE_PASSWORD": "pw\r"},
+         "CLICKHOUSE_PASSWORD has a control character (a line break kept from a file"),
         (["seed", "--days", "0"], {}, "--days must be between 1 and 366"),
         # A short password is masked where it stands alone, never inside words and numbers: "e"
         # turned this into "unknown m***tric 'v***iws'".

@@ -139,6 +139,19 @@ def test_a_dotenv_that_is_not_text_gives_one_sentence(tmp_path, content: bytes, 
     assert load_settings().admin_ids == (5,)
 
 
+def test_a_path_setting_starting_with_a_tilde_is_in_the_home_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    """STATE_PATH='~/a.sqlite3' (quoted in .env, so no shell expands it) made a folder named
+    '~' in the working directory; it means the home folder's file, as in a shell."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("STATE_PATH", "~/a.sqlite3")
+    monkeypatch.setenv("EMBEDDED_PATH", "~/demo")
+    settings = load_settings()
+    assert settings.state_path == tmp_path / "home" / "a.sqlite3"
+    assert settings.embedded_path == tmp_path / "home" / "demo"
+
+
 def test_a_dotenv_saved_with_a_byte_order_mark_keeps_its_first_line(tmp_path) -> None:
     """Windows Notepad starts a UTF-8 file with a byte-order mark: the first line's name then
     began with it and the setting was silently ignored (a CLICKHOUSE_URL there, and the check

@@ -73,18 +73,24 @@ def _damaged_pages(path: Path) -> None:
 
 @pytest.mark.parametrize("damage", [_garbage, _damaged_pages], ids=["not-sqlite", "bad-pages"])
 def test_a_damaged_file_at_open_says_how_to_recover(tmp_path: Path, damage: object) -> None:
-    """Not SQLite, or pages past the schema overwritten: StateCorrupt at open, naming the file,
-    the `mv` that moves it aside and what then needs setting again; the file is left as it was,
-    and neither lock nor connection stays behind."""
+    """Pages past the schema overwritten: StateCorrupt at open, naming the file, the `mv` that
+    moves it aside and what then needs setting again. Not SQLite at all: maybe no file of
+    alertbot's (STATE_PATH=/etc/passwd was told to `mv /etc/passwd`): check STATE_PATH, no
+    command to move it. Either way the file is left as it was, and neither lock nor connection
+    stays behind."""
     path = tmp_path / "state.sqlite3"
     damage(path)  # type: ignore[operator]
     before = path.read_bytes()
     with pytest.raises(StateCorrupt) as refused:
         State(path, exclusive=True)
     message = str(refused.value)
-    assert f"mv {path} {path}.broken" in message
-    assert "subscriptions, mutes and threshold overrides" in message
-    assert "history cache refills itself" in message
+    if damage is _garbage:
+        assert "is not an SQLite database, so not alertbot's state file: check STATE" in message
+        assert "mv " not in message
+    else:
+        assert f"mv {path} {path}.broken" in message
+        assert "subscriptions, mutes and threshold overrides" in message
+        assert "history cache refills itself" in message
     assert path.read_bytes() == before
     path.rename(tmp_path / "state.sqlite3.broken")
     State(path, exclusive=True).close()  # the advice works: a fresh file, and the lock is free
@@ -344,15 +350,29 @@ def test_run_on_a_state_file_in_use_exits_2_naming_the_holder(tmp_path: Path) ->
 
 
 @pytest.mark.slow
+def test_another_program_s_sqlite_file_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    """STATE_PATH naming another program's SQLite database: alertbot added its own twenty
+    tables to it. Now it is refused, naming a few of its tables, and left as it was."""
+    path = tmp_path / "app.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+    db.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match=r"another program's SQLite database \(tables users"):
+        State(path, exclusive=True)
+    assert path.read_bytes() == before
+    State(tmp_path / "new.sqlite3", exclusive=True).close()  # the lock is free, a new file works
+
+
 def test_run_on_a_corrupt_state_file_exits_2_saying_how_to_recover(tmp_path: Path) -> None:
-    """`alertbot run` on a file that is not SQLite: exit 2 with the `mv` to run, no traceback,
-    and the file untouched."""
+    """`alertbot run` on a file that is not SQLite: exit 2 saying to check STATE_PATH, no
+    traceback, and the file untouched."""
     path = tmp_path / "state.sqlite3"
     _garbage(path)
     done = alertbot_run({"BOT_TOKEN": TOKEN, "STATE_PATH": str(path),
                          "TELEGRAM_API_URL": "http://127.0.0.1:9"}, tmp_path)  # fmt: skip
     assert done.returncode == 2, done.stderr
-    assert f"mv {path} {path}.broken" in done.stderr
+    assert f"{path} is not an SQLite database" in done.stderr and "STATE_PATH" in done.stderr
     assert "Traceback" not in done.stderr
     assert path.read_bytes() == random.Random(1).randbytes(64 * 1024)
 

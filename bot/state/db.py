@@ -98,6 +98,7 @@ class Database:
                 self._hold()
             self._db = self._connect()
             self._check_pages()
+            self._refuse_foreign()
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
@@ -109,7 +110,13 @@ class Database:
             raise
         except sqlite3.DatabaseError as exc:
             self._release()
-            if _code(exc) & 0xFF in (SQLITE_CORRUPT, SQLITE_NOTADB):
+            if _code(exc) & 0xFF == SQLITE_NOTADB:  # maybe no file of ours: never "mv" it
+                raise StateCorrupt(
+                    f"{self.path} is not an SQLite database, so not alertbot's state file: "
+                    "check STATE_PATH (a file that does not exist yet starts a new state); if "
+                    "it was alertbot's, restore it from a backup or move it aside to start afresh"
+                ) from None
+            if _code(exc) & 0xFF == SQLITE_CORRUPT:
                 raise StateCorrupt(
                     f"the state file {self.path} is damaged ({exc}): {_recover(self.path)}"
                 ) from None
@@ -148,6 +155,19 @@ class Database:
             raise StateCorrupt(
                 f"the state file {self.path} is damaged (SQLite's check says: {first[:120]}): "
                 f"{_recover(self.path)}"
+            )
+
+    def _refuse_foreign(self) -> None:
+        """Another program's database (tables, and no schema version of ours) is left as it
+        was, not given alertbot's tables (nor switched to WAL)."""
+        if self._db.execute("PRAGMA user_version").fetchone()[0]:
+            return
+        tables = [r[0] for r in self._db.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name LIMIT 4")]  # fmt: skip
+        if tables:
+            raise StoreError(
+                f"{self.path} is another program's SQLite database (tables {', '.join(tables)}"
+                "...): give STATE_PATH a file of alertbot's own"
             )
 
     def _migrate(self) -> None:
