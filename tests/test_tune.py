@@ -23,6 +23,8 @@ from bot.service.tuning import Choice, candidates, overrides_from_state, tune
 from bot.state import State
 from detectors.backtest import Label, SeriesKey
 from queries.catalogue import Direction, Kind, Metric, load_catalogue
+from tests import conftest
+from tests.conftest import END, SourceSpec
 from tests.test_cli import alertbot
 
 STEP = timedelta(minutes=15)
@@ -199,3 +201,28 @@ def test_offset_spans_off_is_the_strictest_end_of_its_ladder() -> None:
     param = detectors.params_of({"method": "seasonal"})["offset_spans"]
     assert candidates("offset_spans", 0.0, param) == ([20.0, 8.0, 5.0, 3.0, 2.0], [])
     assert candidates("offset_spans", 5.0, param) == ([3.0, 2.0], [8.0, 20.0])
+
+
+async def test_a_replay_asked_for_more_days_than_the_data_holds_starts_with_the_data(
+    embedded_spec: SourceSpec,
+) -> None:
+    """`backtest --days 90` / `tune --days 90` over 8 days of data: the span said 90 days and
+    the false alerts a day were divided by all of them (a third of the rate over 28 days of
+    demo data, and tune's budget three times too loose). The replay now starts at the data's
+    first bucket, and every rate is over the days replayed."""
+    from bot.service.backtesting import collect
+
+    source = embedded_spec.open()
+    try:
+        catalogue = load_catalogue(None)
+        collected = await collect(source, catalogue, now=END, days=90,
+                                  delay=timedelta(minutes=2), metrics=["views"])  # fmt: skip
+        shorter = await collect(source, catalogue, now=END, days=3,
+                                delay=timedelta(minutes=2), metrics=["views"])  # fmt: skip
+    finally:
+        await source.close()
+    days = (collected.end - collected.start) / timedelta(days=1)
+    assert 7 <= days <= conftest.DAYS, (collected.start, collected.end)
+    assert (shorter.end - shorter.start) == timedelta(days=3)
+    first = min(s.first_valid_index() for s in collected.series.values())
+    assert collected.start <= first.to_pydatetime() + catalogue.step
