@@ -54,6 +54,8 @@ async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     catalogue = load_checked(settings.catalogue_path)
     if args.metric is not None and args.metric not in catalogue.metrics:
         raise UsageError(unknown_metric(args.metric, catalogue))
+    if args.charts == "":  # `--charts ""` (an unset shell variable) wrote nothing, silently
+        raise UsageError("--charts needs a folder, e.g. --charts charts")
     if args.charts:  # before the check: a bad folder would otherwise fail after the table
         charts_folder(args.charts)
     if args.notify:

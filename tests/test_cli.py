@@ -278,6 +278,7 @@ def test_help_imports_no_heavy_library() -> None:
         (["check", "--metric", ""], {}, "unknown metric ''."),
         (["backtest", "--metric", ""], {}, "unknown metric ''."),
         (["check", "--charts", "/proc/nope"], {}, "--charts /proc/nope: cannot create the dir"),
+        (["check", "--charts", ""], {}, "--charts needs a folder, e.g. --charts charts"),
         (["check", "--at", "yesterday"], {}, "--at 'yesterday' is not an ISO 8601 time"),
         (["check", "--at", "0226-12-01T12:00"], {}, "--at '0226-12-01T12:00' is out of range"),
         (["check", "--at", "9999-12-31T23:59"], {}, "give a time between 1971 and 2200"),
