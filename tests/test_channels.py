@@ -422,7 +422,9 @@ async def test_an_edit_through_the_channel_ends_as_one_through_the_bot_does(
     from bot.service.edits import show_on
     from bot.state import ShownIn
 
-    shown = ShownIn(A, 9, is_photo=False, text="🔻 <b>Views</b> -40%", lang="en")
+    slice_value = "Южный федеральный округ: " * 12 + "&lt;b&gt;"  # long, ':' and '<b>' as text
+    shown = ShownIn(A, 9, is_photo=False, text=f"🔻 <b>Views</b> -40%\nos={slice_value}",
+                    lang="en")  # fmt: skip
     buttons = ((Button("👀 Ack", pack(Action.ACK, 5)),),)
     fake.fail_next("editMessageText", 400, description)
     missed = await show_on(TelegramChannel(bot), state, [shown], "✅ resolved", buttons)
@@ -430,7 +432,29 @@ async def test_an_edit_through_the_channel_ends_as_one_through_the_bot_does(
     assert missed == 0 and len(edits) == calls, edits
     if calls == 2:
         assert edits[1].method == "editMessageText" and edits[1].text.startswith("✅ resolved")
-        assert "<b>" not in edits[1].text and not edits[1].buttons
+        assert "<b>Views" not in edits[1].text and not edits[1].buttons
+        assert edits[1].text.endswith("округ: &lt;b&gt;"), edits[1].text[-60:]
+
+
+async def test_check_notify_s_token_check_leaves_a_5xx_or_a_proxy_page_to_the_retries(
+    fake: FakeTelegram, bot: Bot, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """`check --notify` asks getMe before its check: only a refused token stops the run. A 502
+    HTML page from a proxy or a JSON 500 is transient: the run goes on and the outbox retries,
+    and the page's text is never logged."""
+    from bot.runtime import token_accepted
+    from bot.settings import load_settings
+
+    monkeypatch.setenv("TELEGRAM_API_URL", fake.url)
+    settings = load_settings()
+    fake.fail_next_html("getMe", 502)
+    await token_accepted(bot, settings)
+    fake.fail_next("getMe", 500, "Internal Server Error")
+    await token_accepted(bot, settings)
+    assert [c.method for c in fake.calls] == ["getMe!502", "getMe!500"]
+    said = caplog.text.lower()
+    assert "getme failed (clientdecodeerror)" in said and "<html" not in said and "9:" not in said
 
 
 async def test_stop_ends_the_drain_between_messages_never_inside_one(
