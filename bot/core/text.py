@@ -12,7 +12,8 @@ from __future__ import annotations
 import html
 import re
 
-__all__ = ["CAPTION_LIMIT", "MESSAGE_LIMIT", "cut_html", "plain", "rendered_length", "split_html"]
+__all__ = ["CAPTION_LIMIT", "MESSAGE_LIMIT", "as_plain", "cut_html", "plain", "rendered_length",
+           "split_html"]
 
 CAPTION_LIMIT = 1024
 MESSAGE_LIMIT = 4096
@@ -67,6 +68,12 @@ def _take(text: str, room: int) -> str:
 
 def _close(stack: list[tuple[str, str]]) -> str:
     return "".join(f"</{name}>" for name, _ in reversed(stack))
+
+
+def as_plain(text: str, limit: int) -> str:
+    """`text` as plain text that no parser can refuse (markup dropped, the rest escaped),
+    within `limit`: what is left to try when Telegram refused a message or an edit as it was."""
+    return cut_html(html.escape(plain(text), quote=False), limit)
 
 
 def cut_html(text: str, limit: int) -> str:

@@ -23,7 +23,6 @@ receiver that honours it sees it once.
 from __future__ import annotations
 
 import asyncio
-import html
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -41,7 +40,7 @@ from bot.channels.base import (
     buttons_from_json,
 )
 from bot.core.buttons import Button
-from bot.core.text import CAPTION_LIMIT, MESSAGE_LIMIT, cut_html, plain
+from bot.core.text import CAPTION_LIMIT, MESSAGE_LIMIT, as_plain
 from bot.state import ALL, OutboxStatus, Outgoing, ShownIn, State
 
 __all__ = ["MAX_RETRY", "Delivery", "fallback", "gone_flag", "keyboard_of"]
@@ -216,7 +215,7 @@ def fallback(message: Message) -> Message:
     """The message as plain text, no buttons, within the limit of a caption or a text: what
     remains to try when the channel refused it as it was."""
     limit = CAPTION_LIMIT if message.png is not None else MESSAGE_LIMIT
-    text = cut_html(html.escape(plain(message.text), quote=False), limit)
+    text = as_plain(message.text, limit)
     return Message(message.chat_id, text, message.png, (), message.key, message.meta)
 
 

@@ -18,7 +18,7 @@ from bot.channels.telegram import NOT_MODIFIED
 from bot.core.buttons import Button, alert_buttons, digest_buttons, relabel
 from bot.core.i18n import Translator, translator
 from bot.core.incidents import Incident
-from bot.core.text import CAPTION_LIMIT, MESSAGE_LIMIT, cut_html, plain, rendered_length
+from bot.core.text import CAPTION_LIMIT, MESSAGE_LIMIT, as_plain, cut_html, rendered_length
 from bot.core.wording import duration_text, zoned
 from bot.state import ShownIn, State
 
@@ -128,8 +128,7 @@ async def show_on(
         limit = CAPTION_LIMIT if shown.is_photo else MESSAGE_LIMIT
         body = compose(said, shown.text, limit)
         done = await _edit(target, shown, body, keyboard)
-        plain_body = cut_html(html.escape(plain(body), quote=False), limit)
-        if done is None and (plain_body, None) != (body, keyboard):
+        if done is None and (plain_body := as_plain(body, limit), None) != (body, keyboard):
             # Refused as it is (its HTML, a button): no retry of the same edit can change
             # that, as plain text without buttons it may still go, as a refused send does.
             done = await _edit(target, shown, plain_body, None)
