@@ -6,20 +6,19 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    BeforeValidator,
     SecretStr,
     ValidationError,
     ValidationInfo,
     field_validator,
 )
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from queries.catalogue import parse_duration
+from bot.setting_values import Duration, Ids, Interval, posix_language, posix_list
 
 __all__ = ["LOG_LEVELS", "Settings", "SettingsError", "default_embedded_path", "load_settings"]
 
@@ -43,61 +42,6 @@ class SettingsError(Exception):
 def default_embedded_path() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "metric-alertbot" / "demo"
-
-
-def _duration(value: Any) -> timedelta:
-    if isinstance(value, timedelta):
-        return value
-    try:
-        result = parse_duration(str(value))
-    except ValueError:
-        raise ValueError(
-            "is not a duration: use a number followed by s, m, h, d or w, e.g. 15m or 4h"
-        ) from None
-    if result <= timedelta(0):
-        raise ValueError("must be longer than zero, e.g. 15m")
-    return result
-
-
-MIN_INTERVAL, MAX_INTERVAL = timedelta(seconds=10), timedelta(days=1)
-
-
-def _interval(value: Any) -> timedelta:
-    """How often the bot checks: 10s to 1d (faster floods the source; slower is no monitor)."""
-    text = str(value).strip()
-    if isinstance(value, timedelta):
-        result = value
-    elif text.startswith("-") or re.match(r"^0+(\.0*)?\s*[a-z]*$", text, re.IGNORECASE):
-        result = timedelta(0)  # "-5m", "0m": out of the range, as 1s is, not a non-duration
-    else:
-        result = _duration(value)
-    if not MIN_INTERVAL <= result <= MAX_INTERVAL:
-        raise ValueError("must be from 10s to 1d, e.g. 15m")
-    return result
-
-
-def _ids(value: Any) -> tuple[int, ...]:
-    if isinstance(value, list | tuple):
-        return tuple(int(v) for v in value)
-    text = str(value or "").strip()
-    if not text:
-        return ()
-    out = []
-    for raw in text.split(","):
-        part = raw.strip()
-        # Telegram's ids fit 52 bits; the state file's integers 64: a longer number is a typo.
-        if not re.fullmatch(r"-?\d{1,16}", part):
-            raise ValueError(
-                f"has {part!r}, which is not a Telegram id: expected comma-separated numbers, "
-                "e.g. 12345,-100987"
-            )
-        out.append(int(part))
-    return tuple(out)
-
-
-Duration = Annotated[timedelta, NoDecode, BeforeValidator(_duration)]
-Ids = Annotated[tuple[int, ...], NoDecode, BeforeValidator(_ids)]
-Interval = Annotated[timedelta, NoDecode, BeforeValidator(_interval)]
 
 
 class Settings(BaseSettings):
@@ -158,6 +102,23 @@ class Settings(BaseSettings):
             raise ValueError("has a port that is not a number") from None
         return text
 
+    @field_validator("dashboard_url")
+    @classmethod
+    def _placeholders(cls, value: str | None) -> str | None:
+        """Only {metric} and {slice} are filled in: another {name} went out as typed."""
+        for name in re.findall(r"\{([^{}]*)\}", value or ""):
+            if name not in ("metric", "slice"):
+                raise ValueError(f"has {{{name}}}, which is not filled in: use {{metric}} and "
+                                 "{slice}")  # fmt: skip
+        return value
+
+    @field_validator("embedded_path")
+    @classmethod
+    def _folder(cls, value: Path) -> Path:
+        if value.expanduser().exists() and not value.expanduser().is_dir():
+            raise ValueError("is a file, not a folder: name a folder for the demo database")
+        return value
+
     @field_validator("clickhouse_user", "clickhouse_password", "bot_token", mode="before")
     @classmethod
     def _printable(cls, value: Any) -> Any:  # no HTTP header carries them: a request failed
@@ -212,8 +173,8 @@ class Settings(BaseSettings):
     @classmethod
     def _language(cls, value: Any) -> str:
         text = str(value).strip().lower()
-        if _posix_list(text):
-            return _posix_language(text)
+        if posix_list(text):
+            return posix_language(text)
         if text not in ("en", "ru"):
             raise ValueError("is not a language the bot speaks: use en or ru")
         return text
@@ -252,22 +213,6 @@ class Settings(BaseSettings):
         held = (self.bot_token, self.clickhouse_password, self.alert_webhook_secret,
                 self.webhook_secret)  # fmt: skip
         return [s.get_secret_value() for s in held if s is not None and s.get_secret_value()]
-
-
-def _posix_list(text: str) -> bool:
-    """LANGUAGE as GNU gettext reads it (a desktop exports `en_US:en`, `ru_RU.UTF-8`): a list
-    or a locale name, not a plain code someone chose for the bot."""
-    return bool(re.search(r"[:_.@]", text))
-
-
-def _posix_language(text: str) -> str:
-    """The first of en/ru a POSIX list names (ru_RU:ru -> ru); en when it names neither: it is
-    the desktop's setting, not a choice for the bot."""
-    for part in text.split(":"):
-        code = re.split(r"[_.@]", part.strip().lower(), maxsplit=1)[0]
-        if code in ("en", "ru"):
-            return code
-    return "en"
 
 
 def _dotenv_language() -> str | None:
@@ -319,7 +264,7 @@ def load_settings(**overrides: Any) -> Settings:
     """Settings from env and .env (plus overrides); SettingsError names each bad variable."""
     _check_dotenv()
     shell = os.environ.get("LANGUAGE", "")
-    if "language" not in overrides and _posix_list(shell.strip().lower()):
+    if "language" not in overrides and posix_list(shell.strip().lower()):
         # The desktop's gettext list in the shell does not beat the bot's own .env.
         chosen = _dotenv_language()
         if chosen is not None:

@@ -15,7 +15,8 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     """No .env and no stray variables from the machine running the tests."""
     monkeypatch.chdir(tmp_path)
     for name in ("BOT_TOKEN", "CLICKHOUSE_URL", "CHECK_INTERVAL", "ADMIN_IDS", "TIMEZONE",
-                 "CLICKHOUSE_PASSWORD", "DATA_DELAY", "ALERT_CHAT_IDS", "LANGUAGE"):  # fmt: skip
+                 "CLICKHOUSE_PASSWORD", "DATA_DELAY", "ALERT_CHAT_IDS", "LANGUAGE", "DASHBOARD_URL",
+                 "EMBEDDED_PATH", "REPEAT_INTERVAL"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
 
 
@@ -57,6 +58,12 @@ def test_values_are_parsed_from_env_and_dotenv(monkeypatch: pytest.MonkeyPatch, 
         ("CHECK_INTERVAL", "25h", "CHECK_INTERVAL='25h' must be from 10s to 1d"),
         ("CHECK_INTERVAL", "-5m", "CHECK_INTERVAL='-5m' must be from 10s to 1d"),
         ("CHECK_INTERVAL", "0m", "CHECK_INTERVAL='0m' must be from 10s to 1d"),
+        # Far past a datetime's range, the check cycle's arithmetic overflowed in a traceback.
+        ("DATA_DELAY", "999999d", "DATA_DELAY='999999d' must be at most 365d"),
+        ("REPEAT_INTERVAL", "400d", "REPEAT_INTERVAL='400d' must be at most 365d"),
+        # Only {metric} and {slice} are filled in: any other went out to the chat as typed.
+        ("DASHBOARD_URL", "https://g.example.com/d/{dashbord}?m={metric}",
+         "has {dashbord}, which is not filled in: use {metric} and {slice}"),
     ],
 )
 def test_bad_values_give_one_plain_sentence(
@@ -176,3 +183,30 @@ def test_a_malformed_url_is_shown_what_that_setting_looks_like(
         load_settings()
     assert str(caught.value) == (
         f"{name}='ftp://somewhere' is not an http(s) URL: expected e.g. {example}")
+
+
+def test_dashboard_placeholders_and_the_longest_duration_are_accepted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """{metric} and {slice} are the placeholders DASHBOARD_URL may hold; 365d is the longest
+    duration a setting takes."""
+    monkeypatch.setenv("DASHBOARD_URL", "https://g.example.com/d/x?var-m={metric}&var-s={slice}")
+    monkeypatch.setenv("DATA_DELAY", "365d")
+    settings = load_settings()
+    assert settings.dashboard_url == "https://g.example.com/d/x?var-m={metric}&var-s={slice}"
+    assert settings.data_delay == timedelta(days=365)
+
+
+def test_an_embedded_path_naming_a_file_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    """EMBEDDED_PATH is the demo database's folder: a file there made the first query end in
+    a logged traceback (mkdir: file exists); a folder not made yet is fine."""
+    (tmp_path / "demo.db").write_text("x")
+    monkeypatch.setenv("EMBEDDED_PATH", str(tmp_path / "demo.db"))
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert "EMBEDDED_PATH=" in str(caught.value)
+    assert "is a file, not a folder: name a folder for the demo database" in str(caught.value)
+    monkeypatch.setenv("EMBEDDED_PATH", str(tmp_path / "new" / "demo"))
+    assert load_settings().embedded_path == tmp_path / "new" / "demo"

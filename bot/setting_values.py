@@ -1,0 +1,95 @@
+"""The kinds of value settings take (durations, check intervals, Telegram ids, a desktop's
+LANGUAGE list), each parsed into a plain sentence when it is wrong."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator
+from pydantic_settings import NoDecode
+
+from queries.catalogue import parse_duration
+
+__all__ = ["Duration", "Ids", "Interval", "posix_language", "posix_list"]
+
+MAX_DURATION = timedelta(days=365)
+
+
+def _duration(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    try:
+        result = parse_duration(str(value))
+    except ValueError:
+        raise ValueError(
+            "is not a duration: use a number followed by s, m, h, d or w, e.g. 15m or 4h"
+        ) from None
+    if result <= timedelta(0):
+        raise ValueError("must be longer than zero, e.g. 15m")
+    return result
+
+
+def _bounded(value: Any) -> timedelta:
+    result = _duration(value)
+    if result > MAX_DURATION:  # a typo: times this far back or ahead overflow a datetime
+        raise ValueError("must be at most 365d")
+    return result
+
+
+MIN_INTERVAL, MAX_INTERVAL = timedelta(seconds=10), timedelta(days=1)
+
+
+def _interval(value: Any) -> timedelta:
+    """How often the bot checks: 10s to 1d (faster floods the source; slower is no monitor)."""
+    text = str(value).strip()
+    if isinstance(value, timedelta):
+        result = value
+    elif text.startswith("-") or re.match(r"^0+(\.0*)?\s*[a-z]*$", text, re.IGNORECASE):
+        result = timedelta(0)  # "-5m", "0m": out of the range, as 1s is, not a non-duration
+    else:
+        result = _duration(value)
+    if not MIN_INTERVAL <= result <= MAX_INTERVAL:
+        raise ValueError("must be from 10s to 1d, e.g. 15m")
+    return result
+
+
+def _ids(value: Any) -> tuple[int, ...]:
+    if isinstance(value, list | tuple):
+        return tuple(int(v) for v in value)
+    text = str(value or "").strip()
+    if not text:
+        return ()
+    out = []
+    for raw in text.split(","):
+        part = raw.strip()
+        # Telegram's ids fit 52 bits; the state file's integers 64: a longer number is a typo.
+        if not re.fullmatch(r"-?\d{1,16}", part):
+            raise ValueError(
+                f"has {part!r}, which is not a Telegram id: expected comma-separated numbers, "
+                "e.g. 12345,-100987"
+            )
+        out.append(int(part))
+    return tuple(out)
+
+
+Duration = Annotated[timedelta, NoDecode, BeforeValidator(_bounded)]
+Ids = Annotated[tuple[int, ...], NoDecode, BeforeValidator(_ids)]
+Interval = Annotated[timedelta, NoDecode, BeforeValidator(_interval)]
+
+
+def posix_list(text: str) -> bool:
+    """LANGUAGE as GNU gettext reads it (a desktop exports `en_US:en`, `ru_RU.UTF-8`): a list
+    or a locale name, not a plain code someone chose for the bot."""
+    return bool(re.search(r"[:_.@]", text))
+
+
+def posix_language(text: str) -> str:
+    """The first of en/ru a POSIX list names (ru_RU:ru -> ru); en when it names neither: it is
+    the desktop's setting, not a choice for the bot."""
+    for part in text.split(":"):
+        code = re.split(r"[_.@]", part.strip().lower(), maxsplit=1)[0]
+        if code in ("en", "ru"):
+            return code
+    return "en"
