@@ -240,7 +240,7 @@ def catalogue_doc(catalogue: Catalogue, path: Path | None, counts: Mapping[str, 
             "name": m.name, "title": m.title, "kind": m.kind.value, "direction": m.direction.value,
             "unit": m.unit or None, "table": m.table, **columns, "slices": list(m.slices),
             "detector": detector, "rule": {k: v for k, v in spec.items() if k in RULE_PARAMS},
-            "runbook": m.runbook, "owner": m.owner,
+            "runbook": m.runbook, "owner": m.owner, "dashboard": m.dashboard,
             "names": {lang: dict(names) for lang, names in m.names.items()},
             "series": None if counts is None else counts.get(m.name, 0),
         })  # fmt: skip
@@ -275,9 +275,8 @@ def catalogue_text(doc: Mapping[str, Any]) -> str:
                      str(m["series"]) if counted else "?"])  # fmt: skip
     lines += ["", *_grid(rows, right={7}), ""]
     for m in doc["metrics"]:
-        if m["owner"] or m["runbook"]:
-            said = [f"owner {m['owner']}"] * bool(m["owner"]) + [f"runbook {m['runbook']}"] * bool(
-                m["runbook"])  # fmt: skip
+        said = [f"{key} {m[key]}" for key in ("owner", "runbook", "dashboard") if m.get(key)]
+        if said:
             lines.append(f"{m['name']}: {'; '.join(said)}")
     series = f"{doc['series']} series per check" if counted else "series per check not counted"
     lines.append(f"{len(doc['metrics'])} metrics, {series}")

@@ -19,6 +19,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.setting_values import Duration, Ids, Interval, posix_language, posix_list
+from queries.catalogue import link_problem
 
 __all__ = ["LOG_LEVELS", "Settings", "SettingsError", "default_embedded_path", "load_settings"]
 
@@ -106,10 +107,9 @@ class Settings(BaseSettings):
     @classmethod
     def _placeholders(cls, value: str | None) -> str | None:
         """Only {metric} and {slice} are filled in: another {name} went out as typed."""
-        for name in re.findall(r"\{([^{}]*)\}", value or ""):
-            if name not in ("metric", "slice"):
-                raise ValueError(f"has {{{name}}}, which is not filled in: use {{metric}} and "
-                                 "{slice}")  # fmt: skip
+        problem = None if value is None else link_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
     @field_validator("embedded_path")

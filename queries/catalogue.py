@@ -12,6 +12,7 @@ from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from queries.sql import missing_markers
 
@@ -24,6 +25,7 @@ __all__ = [
     "Metric",
     "SpecKeys",
     "Table",
+    "link_problem",
     "load_catalogue",
     "parse_duration",
     "sql_outputs",
@@ -54,6 +56,18 @@ class Direction(enum.StrEnum):
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$", re.IGNORECASE)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def link_problem(text: str) -> str | None:
+    """What is wrong with a dashboard link template (None: nothing): an http(s) URL in which
+    {metric} and {slice} are filled in; any other {name} would go out as typed."""
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "is not an http(s) URL: expected e.g. https://grafana.example.com/d/feed"
+    for name in re.findall(r"\{([^{}]*)\}", text):
+        if name not in ("metric", "slice"):
+            return f"has {{{name}}}, which is not filled in: use {{metric}} and {{slice}}"
+    return None
 
 
 def parse_duration(text: str) -> timedelta:
@@ -194,6 +208,14 @@ def _text(value: Any, where: str) -> str | None:
     if not isinstance(value, str) or not value.strip():
         raise CatalogueError(f"{where}: expected a non-empty string, got {value!r}")
     return value.strip()
+
+
+def _link(value: Any, where: str) -> str | None:
+    text = _text(value, where)
+    problem = None if text is None else link_problem(text)
+    if problem:
+        raise CatalogueError(f"{where}: {text!r} {problem}")
+    return text
 
 
 def _enum(cls: type[enum.StrEnum], value: Any, where: str) -> Any:
@@ -369,7 +391,7 @@ def _parse_metric(
         numerator=columns.get("numerator"),
         denominator=columns.get("denominator"),
         detector=_detector(entry.get("detector"), spec_keys, f"{where}: detector"),
-        dashboard=entry.get("dashboard"),
+        dashboard=_link(entry.get("dashboard"), f"{where}: dashboard"),
         runbook=_text(entry.get("runbook"), f"{where}: runbook"),
         owner=_text(entry.get("owner"), f"{where}: owner"),
         names=_names_in(entry, where),

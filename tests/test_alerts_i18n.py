@@ -260,6 +260,23 @@ def test_the_resolution_and_a_half_width_reason_read_in_plain_words_in_both_lang
     assert "снова в норме спустя 2 часа 1 минуту" in resolve.text
 
 
+def test_a_metrics_own_dashboard_replaces_dashboard_url_in_its_alerts() -> None:
+    """The catalogue's per-metric `dashboard` links that metric's alerts (slice filled in and
+    URL-encoded); the others keep DASHBOARD_URL. It used to be read and never used."""
+    views = dataclasses.replace(CATALOGUE.metrics["views"],
+                                dashboard="https://bi.example/views?os={slice}")  # fmt: skip
+    head = dataclasses.replace(result("views", Slice("os", "iOS & <Android>"),
+                                      status=Status.ANOMALY, value=40.0), metric=views)  # fmt: skip
+    other = result("likes", status=Status.ANOMALY, value=40.0)
+    incident = Incident("views", NOW - timedelta(hours=1), NOW, id=1, alert_id=2)
+    style = dataclasses.replace(Style(ZoneInfo("UTC"), timedelta(minutes=15)),
+                                dashboard="https://bi.example/all?m={metric}")  # fmt: skip
+    own = render_open(Open(incident, head, ()), incident, style)
+    assert '<a href="https://bi.example/views?os=os%3DiOS%20%26%20%3CAndroid%3E">' in own.text
+    rest = render_open(Open(incident, other, ()), incident, style)
+    assert '<a href="https://bi.example/all?m=likes">dashboard</a>' in rest.text
+
+
 def _followed(basis: list[str | None]) -> SeriesResult:
     """The total at 71 views against a range of 60 - 80, with this basis on its band's rows."""
     plain = result("views", value=71.0)

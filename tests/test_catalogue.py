@@ -216,6 +216,21 @@ def test_runbook_and_owner_are_read_and_checked(tmp_path: Path) -> None:
         load_catalogue(toml)
 
 
+def test_a_metrics_dashboard_is_read_and_checked(tmp_path: Path) -> None:
+    """dashboard is an http(s) link template per metric: {metric} and {slice} are filled in,
+    any other {name} is refused as DASHBOARD_URL refuses it, and so is a link that is no URL."""
+    toml = edit(copy(tmp_path), '# owner = "@feed-team"',
+                'dashboard = "https://bi.example/d?m={metric}&s={slice}"')  # fmt: skip
+    assert load_catalogue(toml).metrics["views"].dashboard == "https://bi.example/d?m={metric}&s={slice}"
+    assert load_catalogue(toml).metrics["likes"].dashboard is None
+    edit(toml, "&s={slice}", "&s={slise}")
+    with pytest.raises(CatalogueError, match=r'"views": dashboard: .* has \{slise\}, which is'):
+        load_catalogue(toml)
+    edit(toml, '"https://bi.example/d?m={metric}&s={slise}"', '"bi.example/d"')
+    with pytest.raises(CatalogueError, match=r'dashboard: .bi.example/d. is not an http\(s\) URL'):
+        load_catalogue(toml)
+
+
 def test_a_bad_detector_value_names_the_metric(tmp_path: Path) -> None:
     """A detector parameter out of its range is refused at load, with the metric's name, not
     at the first check."""

@@ -112,6 +112,7 @@ def _footer(metric: Metric, result: SeriesResult, dashboard: str | None, t: Tran
         links.append(f'<a href="{html.escape(str(runbook))}">{word}</a>')
     elif runbook:
         lines.append(t._("runbook: {runbook}", runbook=e(str(runbook)[:150])))
+    dashboard = getattr(metric, "dashboard", None) or dashboard  # the catalogue's own first
     if dashboard:
         link = html.escape(dashboard_link(dashboard, result))
         word = e(t._("dashboard"))
