@@ -30,7 +30,8 @@ import numpy as np
 import pandas as pd
 
 import detectors
-from bot.service.backtesting import key_of, label_of
+from bot.service.backtesting import key_of
+from bot.service.labels import label_of
 from detectors.backtest import Alert, Label, SeriesKey, alerts_of, replay, score
 from detectors.engine import BandEngine
 from queries import demo, seeding

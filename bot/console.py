@@ -266,6 +266,7 @@ async def history_for(
     import asyncio
 
     from bot.service import backtesting
+    from bot.service.labels import labels_from_file, labels_from_source, unknown_in
     from queries.sources import EmbeddedSource
 
     catalogue = load_checked(settings.catalogue_path)
@@ -289,11 +290,14 @@ async def history_for(
         labels: list[backtesting.Label] | None
         if labels_path:
             try:
-                labels = backtesting.labels_from_file(Path(labels_path))
+                labels = labels_from_file(Path(labels_path))
             except (ValueError, KeyError, TypeError) as exc:
                 raise UsageError(f"--labels {labels_path!r} is not a labels file ({exc})") from None
+            unknown = unknown_in(labels, catalogue)
+            if unknown:
+                raise UsageError(f"--labels {labels_path!r}: {unknown}")
         else:
-            labels = await backtesting.labels_from_source(source, now)
+            labels = await labels_from_source(source, now)
     except BaseException:
         await source.close()
         raise

@@ -28,6 +28,7 @@ __all__ = [
     "IncidentKind",
     "generate",
     "incidents_for",
+    "kind_metrics",
     "labels_json",
 ]
 
@@ -103,6 +104,11 @@ _METRICS = {
 }
 
 
+def kind_metrics(kind: IncidentKind) -> tuple[str, ...]:
+    """The metrics an incident of this kind moves (none for late data)."""
+    return _METRICS[kind]
+
+
 @dataclass(frozen=True)
 class Incident:
     """A labelled incident: what changed, where, when and by how much (effect -0.5 = -50%)."""
@@ -117,7 +123,7 @@ class Incident:
 
     @property
     def metrics(self) -> tuple[str, ...]:
-        return _METRICS[self.kind]
+        return kind_metrics(self.kind)
 
     def active(self, t: float) -> bool:
         return self.start.timestamp() <= t < self.end.timestamp()

@@ -506,6 +506,24 @@ def test_backtest_reports_alerts_and_scores_them_against_the_demo_labels(
     assert against, text.stdout
     assert against[2] == ("known incident" if against[1] == "1" else "known incidents"), against[0]
     assert "likes" not in text.stdout.split("alerts per day:")[0]
+    # Labels of one's own: a slice the data never holds is named, and with nothing left to
+    # catch the recall is "—", not the 100% that said everything was caught.
+    start = datetime.fromisoformat(demo_env["END"]) - timedelta(hours=5)
+    end = (start + timedelta(hours=1)).isoformat()
+    own = {"id": "mars", "start": start.isoformat(), "end": end, "metrics": ["views"],
+           "slice": {"os": "MarsOS"}}  # fmt: skip
+    path = Path(demo_env["LABELS"]).with_name("own.json")
+    path.write_text(json.dumps([own]), encoding="utf-8")
+    text = alertbot("backtest", "--days", "2", "--metric", "views", "--labels", str(path),
+                    env=demo_env)  # fmt: skip
+    assert text.returncode == 0, text.stderr
+    assert "against 0 known incidents: precision 0%, recall —, F1 —" in text.stdout, text.stdout
+    assert "not counted, the data holds no such series: mars (views os=MarsOS)" in text.stdout
+    path.write_text(json.dumps([{**own, "metrics": ["veiws"]}]), encoding="utf-8")
+    refused = alertbot("backtest", "--days", "2", "--labels", str(path), env=demo_env)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
+    assert "incident 'mars' names metric 'veiws', which the catalogue does not have (" in \
+        refused.stderr  # fmt: skip
 
 
 @pytest.mark.slow

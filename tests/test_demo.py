@@ -102,7 +102,7 @@ def test_a_hand_written_label_without_an_offset_is_refused_with_what_to_write(tm
     """Labels written by hand often give times without an offset: compared with the data's UTC
     times they crashed backtest and tune with a traceback; now the file is refused saying which
     incident and how to write the time."""
-    from bot.service.backtesting import labels_from_file
+    from bot.service.labels import labels_from_file
 
     item = {"id": "mine", "kind": "slice_drop", "start": "2026-12-06T00:30:00",
             "end": "2026-12-06T01:30:00+00:00", "effect": -0.3, "slice": {"os": "Android"}}
@@ -114,6 +114,48 @@ def test_a_hand_written_label_without_an_offset_is_refused_with_what_to_write(tm
     item["start"] = "2026-12-06T00:30:00+00:00"
     path.write_text(json.dumps({"incidents": [item]}), encoding="utf-8")
     assert [label.id for label in labels_from_file(path)] == ["mine"]
+
+
+def test_a_labels_file_of_ones_own_is_read_and_its_mistakes_named(tmp_path) -> None:
+    """Hand-written labels: start, end and the metrics they moved are enough (kind, slice and
+    effect are optional); an end before the start (counted as a missed incident before), no
+    metrics, two slices, a bad time or two incidents with one id are each refused, naming the
+    incident. The seed's own file, late data with no metrics included, still loads."""
+    from bot.service.labels import labels_from_file
+
+    path = tmp_path / "labels.json"
+    own = {"start": "2026-12-06T00:30:00+00:00", "end": "2026-12-06T04:30:00+03:00",
+           "metrics": ["views", "likes"]}  # fmt: skip
+    path.write_text(json.dumps([own, {**own, "id": "ios", "slice": {"os": "iOS"},
+                                      "effect": -0.3}]), encoding="utf-8")  # fmt: skip
+    first, second = labels_from_file(path)
+    assert (first.id, first.kind, first.metrics, dict(first.slice)) == (
+        "#1", "incident", ("views", "likes"), {})
+    assert first.end - first.start == pd.Timedelta(hours=1)  # the offsets count
+    assert (second.id, dict(second.slice), second.effect) == ("ios", {"os": "iOS"}, -0.3)
+    assert second.targets()[0].label() == "views os=iOS"
+    wrong = [
+        ({**own, "id": "x", "end": "2026-12-05T23:00:00+00:00"},
+         r"'x' ends \(2026-12-05T23:00:00\+00:00\) before it starts \(2026-12-06T00:30:00"),
+        ({**own, "metrics": []}, r"'#1' names no metrics: add e.g. \"metrics\": \[\"views\"\]"),
+        ({**own, "metrics": [1]}, r"metrics must be a list of metric names"),
+        ({**own, "slice": {"os": "iOS", "source": "ads"}}, r"slice must be one dimension"),
+        ({**own, "start": "yesterday"}, r"start 'yesterday' is not an ISO 8601 time"),
+        ({**own, "effect": "big"}, r"effect must be a number"),
+    ]  # fmt: skip
+    for item, said in wrong:
+        path.write_text(json.dumps([item]), encoding="utf-8")
+        with pytest.raises(ValueError, match=said):
+            labels_from_file(path)
+    path.write_text(json.dumps([{**own, "id": "a"}, {**own, "id": "a"}]), encoding="utf-8")
+    with pytest.raises(ValueError, match="two incidents are called 'a'"):
+        labels_from_file(path)
+    config = demo.DemoConfig(seed=7, start=datetime(2026, 11, 1, tzinfo=UTC),
+                             anchor=datetime(2026, 11, 29, tzinfo=UTC))  # fmt: skip
+    incidents = demo.incidents_for(config)
+    assert any(i.kind is demo.IncidentKind.LATE_DATA for i in incidents)
+    path.write_text(demo.labels_json(config, incidents), encoding="utf-8")
+    assert [lb.id for lb in labels_from_file(path)] == [i.id for i in incidents]
 
 
 def test_late_data_incident_delays_arrival_not_values() -> None:

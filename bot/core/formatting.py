@@ -158,15 +158,21 @@ def report_backtest(result: Any, zone: ZoneInfo, step: timedelta | None = None) 
                       "buckets")  # fmt: skip
             if step is not None:
                 detect += f" ({_span(2 * step)})"
+        # Nothing to catch: a recall of 100% would say the replay caught everything.
+        recall, f1 = (_pct(sc.recall), f"{sc.f1:.2f}") if sc.incidents else ("—", "—")
         lines += [
             "",
             f"against {counted(sc.incidents, 'known incident')}: precision {_pct(sc.precision)}, "
-            f"recall {_pct(sc.recall)}, F1 {sc.f1:.2f}, false alerts {sc.false_alerts} "
+            f"recall {recall}, F1 {f1}, false alerts {sc.false_alerts} "
             f"({sc.false_per_day:.2f} a day)",
             f"time to detect: {detect}",
         ]
         if sc.missed:
             lines.append(f"missed: {', '.join(sc.missed)}")
+        unseen = getattr(result, "unseen", [])
+        if unseen:
+            named = ", ".join(f"{lb.id} ({lb.targets()[0].label()})" for lb in unseen)
+            lines.append(f"not counted, the data holds no such series: {named}")
     else:
         lines += ["", "no labels for this data: pass --labels FILE to score precision and recall"]
     lines += _feedback_lines(result)
@@ -229,13 +235,14 @@ def report_backtest_json(result: Any, zone: ZoneInfo) -> str:
             "incidents": sc.incidents,
             "detected": sc.detected,
             "precision": sc.precision,
-            "recall": sc.recall,
-            "f1": sc.f1,
+            "recall": sc.recall if sc.incidents else None,
+            "f1": sc.f1 if sc.incidents else None,
             "false_alerts": sc.false_alerts,
             "false_per_day": sc.false_per_day,
             "median_ttd_buckets": sc.median_ttd,
             "within_2_buckets": sc.within(2),
             "missed": sc.missed,
+            "unseen": [lb.id for lb in getattr(result, "unseen", [])],
         },
         "feedback": {
             "acknowledged": len(result.feedback.confirmed),

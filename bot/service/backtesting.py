@@ -7,7 +7,6 @@ detectors.backtest.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +20,6 @@ import detectors
 from bot.service.checker import spec_for
 from bot.state import State
 from detectors.backtest import Alert, Label, Score, SeriesKey, replay, score
-from queries import demo, seeding
 from queries.catalogue import Catalogue, Kind, Metric
 from queries.history import complete_end
 from queries.series import Slice, bucket_index, build_series, slices_of, split_slices, weight_series
@@ -32,9 +30,6 @@ __all__ = [
     "collect",
     "feedback_from_state",
     "key_of",
-    "label_of",
-    "labels_from_file",
-    "labels_from_source",
     "run",
 ]
 
@@ -91,41 +86,6 @@ async def collect(
 def key_of(metric: Metric, where: Slice) -> SeriesKey:
     """The backtest's name for one series of a metric."""
     return SeriesKey(metric.name, "" if where.is_total else where.dim, where.value)
-
-
-def label_of(incident: demo.Incident) -> Label:
-    """The backtest's view of a demo incident (a gradual decline is a ramp)."""
-    return Label(
-        incident.id,
-        incident.kind.value,
-        pd.Timestamp(incident.start),
-        pd.Timestamp(incident.end),
-        incident.metrics,
-        incident.slice,
-        incident.effect,
-        ramp=incident.kind is demo.IncidentKind.GRADUAL_DECLINE,
-    )
-
-
-async def labels_from_source(source: Source, until: datetime) -> list[Label] | None:
-    """The incidents of a seeded demo dataset, or None where the data is not ours."""
-    config = await seeding.read_config(source)
-    if config is None:
-        return None
-    return [label_of(i) for i in demo.incidents_for(config, until) if i.start < until]
-
-
-def labels_from_file(path: Path) -> list[Label]:
-    """Labels as `alertbot seed --labels` writes them (kind, start, end, slice, effect...)."""
-    doc = json.loads(path.read_text(encoding="utf-8"))
-    items = doc["incidents"] if isinstance(doc, dict) else doc
-    incidents = [demo.Incident.from_json(item) for item in items]
-    for incident in incidents:
-        for moment in (incident.start, incident.end):
-            if moment.tzinfo is None:  # compared with the data's UTC times, it would crash
-                raise ValueError(f"incident {incident.id!r}: {moment.isoformat()} has no UTC "
-                                 f"offset; write it as {moment.isoformat()}+00:00")  # fmt: skip
-    return [label_of(incident) for incident in incidents]
 
 
 # A chat incident opens at the check after its first firing bucket, and the replay may fire a
@@ -187,6 +147,15 @@ class Backtest:
     def false_alarms_again(self) -> list[str]:
         """Chat-marked false alarms in the replayed span that these settings raise again."""
         return raised_again(self.alerts, self.feedback.false_alarms)
+
+    @property
+    def unseen(self) -> list[Label]:
+        """Labels in the replayed span on a replayed metric whose series is not in the data
+        (a slice value it never holds): they count for nothing, so they are named."""
+        start, end = pd.Timestamp(self.start), pd.Timestamp(self.end)
+        replayed = {key.metric for key in self.alerts}
+        return [lb for lb in self.labels if lb.end > start and lb.start < end
+                and replayed & set(lb.metrics) and not set(lb.targets()) & set(self.alerts)]
 
     def explained_by(self, alert: Alert) -> str | None:
         for label in self.labels:
