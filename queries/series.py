@@ -27,6 +27,8 @@ __all__ = [
     "bucket_index",
     "build_series",
     "frame_from_rows",
+    "off_grid",
+    "on_grid",
     "slice_values",
     "slices_of",
     "split_slices",
@@ -95,6 +97,48 @@ def frame_from_rows(
     out["dim"] = out["dim"].astype(str)
     out["dim_value"] = out["dim_value"].astype(str)
     return out.reset_index(drop=True)
+
+
+def off_grid(frame: pd.DataFrame, step: timedelta, table: str = "a table") -> str | None:
+    """What is wrong with the buckets a table's query made (None: nothing), said so that the
+    catalogue can be fixed. Every bucket must start on the catalogue's step; and buckets that
+    all lie a whole number of steps apart, more than one (an hourly GROUP BY under a 15-minute
+    step), leave the buckets between empty: every check would judge a gap or a fraction."""
+    if frame.empty:
+        return None
+    seconds = np.sort(pd.unique(frame["bucket"].to_numpy(dtype="datetime64[s]").astype("int64")))
+    size = int(step.total_seconds())
+    wrong = seconds[seconds % size != 0]
+    if wrong.size:
+        first = pd.Timestamp(int(wrong[0]), unit="s", tz="UTC")
+        return (f"the query for {table} made a bucket at {first:%Y-%m-%d %H:%M} UTC, off the "
+                f"catalogue's step ({_span(size)}): group rows by the step, e.g. "
+                "toStartOfFifteenMinutes(time) for 15m")  # fmt: skip
+    if seconds.size < 8:  # too few to tell a coarser grid from quiet buckets
+        return None
+    apart = int(np.gcd.reduce(np.diff(seconds)))
+    if apart > size:
+        return (f"the query for {table} made buckets {_span(apart)} apart, while the "
+                f"catalogue's step is {_span(size)}: the buckets between stay empty; group rows "
+                f"by the step, or set step = \"{_span(apart)}\"")  # fmt: skip
+    return None
+
+
+def on_grid(frame: pd.DataFrame, step: timedelta, table: str) -> pd.DataFrame:
+    """`frame` as it is; QueryFailed (the table's error, with what to fix) when its buckets
+    are off the step's grid (see off_grid)."""
+    problem = off_grid(frame, step, table)
+    if problem:
+        raise QueryFailed(problem)
+    return frame
+
+
+def _span(seconds: int) -> str:
+    """As the catalogue writes a step: 15m, 1h, 1d."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def bucket_index(start: datetime, end: datetime, step: timedelta) -> pd.DatetimeIndex:

@@ -7,13 +7,16 @@ import os
 import shutil
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
 
+import pandas as pd
 import pytest
 
 from bot.console import load_checked
 from queries.catalogue import CatalogueError, load_catalogue, sql_outputs
+from queries.series import off_grid
 from tests.conftest import SourceSpec
 from tests.fakebot import FakeTelegram
 from tests.test_bot import ADMIN, fake, running, settings_for
@@ -304,6 +307,46 @@ async def test_reload_answers_a_misspelled_key_and_keeps_the_old_catalogue(
         second = await fake.wait_for(lambda c: c.chat_id == ADMIN, count=2)
         assert "Catalogue reloaded: 6 metrics" in second[-1].text, second[-1].text
         assert monitor.catalogue is not old
+
+
+def test_buckets_off_the_steps_grid_are_named_with_what_to_fix() -> None:
+    """A query grouping by hour under a 15-minute step leaves three buckets in four empty; one
+    grouping by 5 minutes puts buckets between the step's; both are said, with the fix. Data
+    with quiet buckets (a whole hour without rows) is on the grid."""
+    def frame(times: pd.DatetimeIndex) -> pd.DataFrame:
+        return pd.DataFrame({"bucket": times, "dim": "total", "dim_value": ""})
+
+    quarter = timedelta(minutes=15)
+    hours = pd.date_range("2026-12-01", periods=24, freq="1h", tz="UTC")
+    assert off_grid(frame(hours), quarter, "feed_actions") == (
+        "the query for feed_actions made buckets 1h apart, while the catalogue's step is 15m: "
+        'the buckets between stay empty; group rows by the step, or set step = "1h"')
+    assert off_grid(frame(hours + pd.Timedelta(minutes=5)), quarter, "feed_actions") == (
+        "the query for feed_actions made a bucket at 2026-12-01 00:05 UTC, off the catalogue's "
+        "step (15m): group rows by the step, e.g. toStartOfFifteenMinutes(time) for 15m")
+    quarters = pd.date_range("2026-12-01", periods=96, freq="15min", tz="UTC")
+    assert off_grid(frame(quarters[::4].append(quarters[1:2])), quarter) is None
+    assert off_grid(frame(hours[:7]), quarter) is None  # too few buckets to tell
+    assert off_grid(frame(hours), timedelta(hours=1)) is None
+
+
+async def test_a_query_bucketing_by_hour_under_a_15_minute_step_is_a_table_error(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """feed_actions.sql grouping by hour under the 15-minute step was checked without a word:
+    each hour's rows judged as one quarter-hour, bands like 0 - 12,313 from the empty ones.
+    Now /check says the feed table was not checked and what to fix; the messenger's metrics,
+    from the other table, are still checked."""
+    toml = copy(tmp_path)
+    sql = toml.parent / "feed_actions.sql"
+    sql.write_text(sql.read_text().replace("toStartOfFifteenMinutes(", "toStartOfHour("))
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db", catalogue_path=toml)
+    async with running(settings, fake, schedule=False, catalogue=load_checked(toml)):
+        await fake.send("/check", user=ADMIN)
+        answer = (await fake.wait_for(lambda c: c.chat_id == ADMIN))[0]
+    said = "not checked: the query for feed_actions made buckets 1h apart, while the catalogue"
+    assert said in answer.text, answer.text
+    assert "messages" in answer.text and "views" not in answer.text, answer.text
 
 
 @pytest.mark.parametrize("method", ["seasonal", "iqr", "stl"])

@@ -22,7 +22,15 @@ from bot.state import State
 from detectors.backtest import Alert, Label, Score, SeriesKey, replay, score
 from queries.catalogue import Catalogue, Kind, Metric
 from queries.history import complete_end
-from queries.series import Slice, bucket_index, build_series, slices_of, split_slices, weight_series
+from queries.series import (
+    Slice,
+    bucket_index,
+    build_series,
+    on_grid,
+    slices_of,
+    split_slices,
+    weight_series,
+)
 from queries.sources import Source
 
 __all__ = [
@@ -69,6 +77,7 @@ async def collect(
         if not table_metrics:
             continue
         frame = await source.fetch(table, start - warmup, end)
+        frame = on_grid(frame, catalogue.step, table.name)
         if not frame.empty:  # asked for more days than the data holds: replay only those
             first = pd.Timestamp(frame["bucket"].min())
             first = first.tz_localize(UTC) if first.tzinfo is None else first

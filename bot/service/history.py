@@ -17,7 +17,7 @@ from bot.state import HistoryCache, query_key
 from bot.state.db import ts
 from queries.catalogue import Catalogue, Table
 from queries.history import Window, merge, plan
-from queries.series import TableSlices, bucket_index
+from queries.series import TableSlices, bucket_index, on_grid
 from queries.sources import Source
 
 __all__ = ["FETCH_PIECE", "History"]
@@ -171,9 +171,11 @@ class History:
                 break
         filled = [p for p in parts if len(p)]
         if len(filled) <= 1:
-            return (filled or parts)[0]
-        del parts
-        return pd.concat(filled, ignore_index=True)
+            frame = (filled or parts)[0]
+        else:
+            del parts
+            frame = pd.concat(filled, ignore_index=True)
+        return on_grid(frame, step, table.name)
 
     async def frame(
         self, table: Table, now: datetime, delay: timedelta
