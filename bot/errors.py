@@ -30,6 +30,8 @@
     SourceError (queries.errors)     getting numbers failed               `check`: exit 1; the
     +-- SourceUnavailable            unreachable, timed out               bot: /status shows it,
     |   |                                                                 the next check retries
+    |   +-- SourceSilent             nothing back: no answer in time,     the tables after it in
+    |   |                            or no connection                     that check not asked
     |   +-- SourceNotAnswering       a command's time budget ran out      the chat is told the
     |       (bot.service.monitor)    with no earlier check to show        source hangs
     +-- SourceMisconfigured          credentials, database, table         exit 2 (`check`)

@@ -20,7 +20,13 @@ if TYPE_CHECKING:
         Table,
         load_catalogue,
     )
-    from queries.errors import QueryFailed, SourceError, SourceMisconfigured, SourceUnavailable
+    from queries.errors import (
+        QueryFailed,
+        SourceError,
+        SourceMisconfigured,
+        SourceSilent,
+        SourceUnavailable,
+    )
     from queries.series import Slice, build_series, frame_from_rows
     from queries.sources import ClickHouseSource, EmbeddedSource, Source
 
@@ -35,6 +41,7 @@ _HOME = {
     "QueryFailed": "queries.errors",
     "SourceError": "queries.errors",
     "SourceMisconfigured": "queries.errors",
+    "SourceSilent": "queries.errors",
     "SourceUnavailable": "queries.errors",
     "Slice": "queries.series",
     "build_series": "queries.series",
@@ -47,7 +54,8 @@ _HOME = {
 __all__ = [
     "Catalogue", "CatalogueError", "ClickHouseSource", "Direction", "EmbeddedSource", "Kind",
     "Metric", "QueryFailed", "Slice", "Source", "SourceError", "SourceMisconfigured",
-    "SourceUnavailable", "Table", "build_series", "frame_from_rows", "load_catalogue",
+    "SourceSilent", "SourceUnavailable", "Table", "build_series", "frame_from_rows",
+    "load_catalogue",
 ]  # fmt: skip
 assert sorted(__all__) == sorted(_HOME)
 

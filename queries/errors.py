@@ -2,6 +2,8 @@
 
 SourceError
 ├── SourceUnavailable    transient (network, timeout, overload): retried with backoff
+│   └── SourceSilent     no answer at all (nothing back in time, or not reached): the rest
+│                        of a check does not ask that server again
 ├── SourceMisconfigured  wrong credentials, unknown database, missing table or column:
 │                        retrying will not help, the settings or the schema must change
 └── QueryFailed          the source rejected our SQL or sent a broken answer: a bug
@@ -12,8 +14,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-__all__ = ["MASK", "QueryFailed", "SourceError", "SourceMisconfigured", "SourceUnavailable",
-           "masked"]  # fmt: skip
+__all__ = ["MASK", "QueryFailed", "SourceError", "SourceMisconfigured", "SourceSilent",
+           "SourceUnavailable", "masked"]  # fmt: skip
 
 MASK = "***"
 # A secret shorter than this is masked only where it stands as a token of its own (between
@@ -42,6 +44,11 @@ class SourceError(Exception):
 
 class SourceUnavailable(SourceError):
     """The source did not answer in time or could not be reached."""
+
+
+class SourceSilent(SourceUnavailable):
+    """The server sent nothing back: it did not answer in time, or could not be reached. Unlike
+    an error it answers with, this is the server's, not one query's."""
 
 
 class SourceMisconfigured(SourceError):

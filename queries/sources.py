@@ -29,6 +29,7 @@ from queries.errors import (
     QueryFailed,
     SourceError,
     SourceMisconfigured,
+    SourceSilent,
     SourceUnavailable,
     masked,
 )
@@ -348,13 +349,13 @@ class ClickHouseSource(Source):
             except ChClientError as exc:
                 error = classify_server_error(self._scrub(str(exc)), where=self.describe())
             except (aiohttp.ClientConnectorError, ConnectionRefusedError) as exc:
-                error = SourceUnavailable(
+                error = SourceSilent(
                     f"cannot connect to {self.describe()} ({exc.__class__.__name__}): is the "
                     "server running, and is CLICKHOUSE_URL right?"
                 )
             except (TimeoutError, aiohttp.ServerTimeoutError):
                 tries = f", {attempt} times" if attempt > 1 else ""  # each wait was that long
-                error = SourceUnavailable(
+                error = SourceSilent(
                     f"{self.describe()} did not answer within {self._timeout:g} s{tries}"
                 )
             except aiohttp.InvalidURL:

@@ -57,6 +57,7 @@ def _cases() -> list[tuple[str, list[str]]]:
     """(the English message exactly as built, the parts a translation keeps as written)."""
     cases = [case for where in WHERES for case in _server(where)]
     cases += [
+        ("not asked after a query for feed_actions got no answer", ["feed_actions"]),
         (_error([{"bucket": 1, "dim": "total"}]), ["dim_value, views"]),
         (_error([{"bucket": "noon", "dim": "total", "dim_value": "", "views": 1}]), []),
         (str(SourceNotAnswering(SERVER, "no answer within 25 s")), [SERVER]),

@@ -163,6 +163,8 @@ SHAPES: list[tuple[re.Pattern[str], Say]] = [
      lambda t, m: t._("no answer within {seconds} s", seconds=m["seconds"])),
     (_re(r"no history of (?P<table>\S+) yet"),
      lambda t, m: t._("no history of {table} yet", table=m["table"])),
+    (_re(r"not asked after a query for (?P<table>\S+) got no answer"),
+     lambda t, m: t._("not asked after a query for {table} got no answer", table=m["table"])),
 ]
 # SourceNotAnswering's own sentence: only after a source's description (a server's words
 # "replica r1 is not answering: ..." inside another error are not it).

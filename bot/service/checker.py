@@ -1,7 +1,8 @@
 """One check cycle: history (incremental) -> series -> detector bands -> verdicts.
 
 I/O (queries, the state file) happens here; the numeric work runs in a worker thread so the
-bot's event loop stays responsive. One failing table never stops the others.
+bot's event loop stays responsive. One failing table never stops the others, but a server
+that gave no answer at all is not asked again in the same check (run_check).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from bot.service.engines import (
 from bot.service.history import History
 from detectors import Status
 from queries.catalogue import Kind, Metric, Table
-from queries.errors import SourceError
+from queries.errors import SourceError, SourceSilent
 from queries.history import Window
 from queries.series import TableSlices, bucket_index
 from queries.sources import Freshness
@@ -241,6 +242,8 @@ async def _lateness(
         )
     except SourceError as exc:  # freshness is a refinement: the check goes on without it
         log.warning("table %s: cannot tell how fresh it is: %s", table.name, exc)
+        if isinstance(exc, SourceSilent):
+            raise  # ... but asks that server nothing more (run_check)
         return None
     return late_data(table, frame, window, step, fresh, now=now, grace=grace)
 
@@ -263,24 +266,31 @@ async def run_check(
     """Check every metric (or the named ones) and all their slices as of `now`.
 
     A table whose newest bucket would alert but is late (see late_data) is reported in
-    `late`, and its verdicts are UNKNOWN: a bucket that is still filling is not a drop."""
+    `late`, and its verdicts are UNKNOWN: a bucket that is still filling is not a drop. Once a
+    query got no answer after all its tries (SourceSilent), the tables after it are not asked:
+    a server that hangs costs one table's retries, not that many per table."""
     catalogue = history.catalogue
     wanted = [catalogue.metric(m) for m in metrics] if metrics else list(catalogue.metrics.values())
     report = CheckReport(checked_at=now, source=history.source.kind, window_end=now)
     query_s = 0.0
     cache_before = history.cache_s
     spent: dict[str, float] = {"series": 0.0, "detect": 0.0}
+    silent: str | None = None  # the table whose query got no answer
     for table in catalogue.tables.values():
         table_metrics = [m for m in wanted if m.table == table.name]
         if not table_metrics:
             continue
         started = time.perf_counter()
         try:
+            if silent is not None:
+                raise SourceSilent(f"not asked after a query for {silent} got no answer")
             frame, window, rows = await history.frame(table, now, delay)
         except SourceError as exc:
             log.warning("table %s: %s", table.name, exc)
             report.errors[table.name] = str(exc)
             report.failures[table.name] = exc
+            if silent is None and isinstance(exc, SourceSilent):
+                silent = table.name
             continue
         finally:
             query_s += time.perf_counter() - started
@@ -301,7 +311,10 @@ async def run_check(
         # Only a bucket that would alert needs to prove it is complete: one more query then.
         if any(r.verdict.status is Status.ANOMALY for r in results):
             started = time.perf_counter()
-            late = await _lateness(history, table, frame, window, now=now, grace=late_grace)
+            try:
+                late = await _lateness(history, table, frame, window, now=now, grace=late_grace)
+            except SourceSilent:
+                late, silent = None, table.name
             query_s += time.perf_counter() - started
             if late is not None:
                 report.late[table.name] = late
