@@ -58,6 +58,12 @@ def _cases() -> list[tuple[str, list[str]]]:
     cases = [case for where in WHERES for case in _server(where)]
     cases += [
         ("not asked after a query for feed_actions got no answer", ["feed_actions"]),
+        ("the query for feed_actions made buckets 1h apart, while the catalogue's step is 15m: "
+         'the buckets between stay empty; group rows by the step, or set step = "1h"',
+         ["feed_actions", 'step = "1h"']),
+        ("the query for feed_actions made a bucket at 2026-12-01 00:05 UTC, off the catalogue's "
+         "step (15m): group rows by the step, e.g. toStartOfFifteenMinutes(time) for 15m",
+         ["feed_actions", "2026-12-01 00:05 UTC", "toStartOfFifteenMinutes(time)"]),
         (_error([{"bucket": 1, "dim": "total"}]), ["dim_value, views"]),
         (_error([{"bucket": "noon", "dim": "total", "dim_value": "", "views": 1}]), []),
         (str(SourceNotAnswering(SERVER, "no answer within 25 s")), [SERVER]),

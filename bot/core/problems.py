@@ -163,6 +163,20 @@ SHAPES: list[tuple[re.Pattern[str], Say]] = [
      lambda t, m: t._("no answer within {seconds} s", seconds=m["seconds"])),
     (_re(r"no history of (?P<table>\S+) yet"),
      lambda t, m: t._("no history of {table} yet", table=m["table"])),
+    (_re(r"the query for (?P<table>\S+) made buckets (?P<apart>\w+) apart, while the "
+                r"catalogue's step is (?P<step>\w+): the buckets between stay empty; group rows "
+                r"by the step, or set step = \"(?P=apart)\""),
+     lambda t, m: t._("the query for {table} made buckets {apart} apart, while the catalogue's "
+                      "step is {step}: the buckets between stay empty; group rows by the step, "
+                      "or set {setting}", table=m["table"], apart=m["apart"], step=m["step"],
+                      setting=f'step = "{m["apart"]}"')),
+    (_re(r"the query for (?P<table>\S+) made a bucket at (?P<time>[\d-]+ [\d:]+) UTC, off the "
+                r"catalogue's step \((?P<step>\w+)\): group rows by the step, e\.g\. "
+                r"toStartOfFifteenMinutes\(time\) for 15m"),
+     lambda t, m: t._("the query for {table} made a bucket at {time} UTC, off the catalogue's "
+                      "step ({step}): group rows by the step, e.g. {function} for 15m",
+                      table=m["table"], time=m["time"], step=m["step"],
+                      function="toStartOfFifteenMinutes(time)")),
     (_re(r"not asked after a query for (?P<table>\S+) got no answer"),
      lambda t, m: t._("not asked after a query for {table} got no answer", table=m["table"])),
 ]
