@@ -246,9 +246,11 @@ class ClickHouseSource(Source):
         timeout: float = 60.0,
         retries: int = 3,
         backoff: float = 0.5,
+        connect_timeout: float = 10.0,
     ) -> None:
         super().__init__()
         self.url = url
+        self._connect_timeout = min(connect_timeout, timeout)
         self.database = _ident(database)
         self._user = user
         self._password = password
@@ -297,7 +299,7 @@ class ClickHouseSource(Source):
 
         if self._client is None:
             self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self._timeout, connect=min(10, self._timeout))
+                timeout=aiohttp.ClientTimeout(total=self._timeout, connect=self._connect_timeout)
             )
             self._client = ChClient(
                 self._session,
@@ -348,7 +350,8 @@ class ClickHouseSource(Source):
                 return await action(self._ensure_client())
             except ChClientError as exc:
                 error = classify_server_error(self._scrub(str(exc)), where=self.describe())
-            except (aiohttp.ClientConnectorError, ConnectionRefusedError) as exc:
+            except (aiohttp.ClientConnectorError, ConnectionRefusedError,
+                    aiohttp.ConnectionTimeoutError) as exc:  # fmt: skip  # never connected
                 error = SourceSilent(
                     f"cannot connect to {self.describe()} ({exc.__class__.__name__}): is the "
                     "server running, and is CLICKHOUSE_URL right?"

@@ -9,6 +9,7 @@ answered by chDB over the seeded test database, which misbehaves for the queries
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -106,6 +107,31 @@ async def test_an_unreachable_clickhouse_is_tried_once_per_check() -> None:
     errors = report.errors
     assert errors["feed_actions"].startswith(f"cannot connect to {ch.describe()}"), errors
     assert errors["message_actions"] == NOT_ASKED, errors
+
+
+async def test_a_connection_that_never_opens_is_said_as_such_not_as_a_slow_answer() -> None:
+    """A server whose listen queue is full drops the connection attempt: the connect timeout
+    (shorter than CLICKHOUSE_TIMEOUT) ends it. That used to read "did not answer within
+    60 s" after 10 s of trying to connect; now it says the server could not be reached, and
+    the other table is not asked either."""
+    with socket.socket() as full:
+        full.bind(("127.0.0.1", 0))
+        full.listen(0)
+        url = f"http://127.0.0.1:{full.getsockname()[1]}"
+        waiting = [socket.socket() for _ in range(3)]  # fill the queue: later SYNs are dropped
+        for sock in waiting:
+            sock.setblocking(False)
+            with contextlib.suppress(BlockingIOError):  # connecting: it stays in the queue
+                sock.connect(("127.0.0.1", full.getsockname()[1]))
+        try:
+            report, ch = await _check(url, timeout=20, connect_timeout=0.3)
+        finally:
+            for sock in waiting:
+                sock.close()
+    assert report.errors["feed_actions"] == (
+        f"cannot connect to {ch.describe()} (ConnectionTimeoutError): is the server running, and "
+        "is CLICKHOUSE_URL right?")
+    assert report.errors["message_actions"] == NOT_ASKED
 
 
 @pytest.fixture
