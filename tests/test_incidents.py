@@ -61,3 +61,37 @@ def test_peak_and_timestamps_are_kept() -> None:
                   False, T0 + 3 * Q, POLICY, metric="views")  # fmt: skip
     assert done.reason is Reason.RESOLVED and done.incident is not None
     assert done.incident.opened_at == T0 and done.incident.resolved_at == T0 + 3 * Q
+
+
+def test_an_interval_judged_normal_twice_counts_once_towards_resolving(tmp_path) -> None:
+    """A restart a few minutes before a check boundary: the start-up check and the next
+    scheduled one both judge the last complete interval. Counted twice, RESOLVE_AFTER=2
+    resolved the incident on one normal interval (and a later one re-opened it); so did checks
+    more often than the step. The interval counted survives a restart in the state file."""
+    from bot.state import State
+
+    opened = decide(None, True, T0, POLICY, metric="views", score=-3.0, bucket=T0 - Q).incident
+    first = decide(opened, False, T0 + Q, POLICY, metric="views", bucket=T0)
+    assert first.reason is N and first.incident is not None
+    assert (first.incident.ok_streak, first.incident.ok_bucket) == (1, T0)
+    state = State(tmp_path / "state.sqlite3")
+    try:
+        saved = state.incidents.save(first.incident)
+    finally:
+        state.close()
+    state = State(tmp_path / "state.sqlite3")  # the bot started again
+    try:
+        held = state.incidents.open_for("views")
+    finally:
+        state.close()
+    assert held == saved and held is not None and held.ok_bucket == T0
+    again = decide(held, False, T0 + Q + timedelta(minutes=6), POLICY, metric="views", bucket=T0)
+    assert again.reason is N and again.incident == held
+    done = decide(again.incident, False, T0 + 2 * Q, POLICY, metric="views", bucket=T0 + Q)
+    assert done.reason is R
+    # Firing again between normal intervals starts the count over.
+    back = decide(held, True, T0 + 2 * Q, POLICY, metric="views", score=-2.0, bucket=T0 + Q)
+    assert back.incident is not None and (back.incident.ok_streak, back.incident.ok_bucket) == (
+        0, None)
+    later = decide(back.incident, False, T0 + 3 * Q, POLICY, metric="views", bucket=T0 + 2 * Q)
+    assert later.reason is N

@@ -2,8 +2,8 @@
 
 An incident opens when a check finds the metric firing (any of its series); while it lasts,
 nothing is repeated but a reminder after REPEAT_INTERVAL (none once acknowledged); it resolves
-only after the metric has been back to normal for `resolve_after` checks in a row (so it does
-not flap). A check that could not see the metric (source down, no data) changes nothing: it
+only after the metric has been back to normal for `resolve_after` intervals in a row (so it
+does not flap). A check that could not see the metric (source down, no data) changes nothing: it
 neither opens nor resolves anything.
 """
 
@@ -26,7 +26,7 @@ class Reason(enum.StrEnum):
 @dataclass(frozen=True)
 class Policy:
     repeat: timedelta = timedelta(hours=4)
-    resolve_after: int = 2  # checks in a row back to normal
+    resolve_after: int = 2  # intervals in a row judged normal
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,7 @@ class Incident:
     false_alarm_by: str | None = None
     alert_id: int | None = None  # the alert record of the series that opened it
     id: int | None = None
+    ok_bucket: datetime | None = None  # the newest interval counted in ok_streak
 
     @property
     def is_open(self) -> bool:
@@ -61,8 +62,12 @@ def decide(
     *,
     metric: str,
     score: float = 0.0,
+    bucket: datetime | None = None,
 ) -> Decision:
-    """What this check means for the metric's incident. `firing` None = could not tell."""
+    """What this check means for the metric's incident. `firing` None = could not tell.
+    `bucket` is the interval judged: one judged normal counts once towards resolving, however
+    many checks judge it (a check at start-up and the next scheduled one both judge the last
+    complete interval; so do checks more often than the step)."""
     current = incident if incident is not None and incident.is_open else None
     if firing is None:
         return Decision(Reason.NONE, current)
@@ -72,12 +77,16 @@ def decide(
         opened = Incident(metric, opened_at=now, last_notified_at=now, peak_score=abs(score))
         return Decision(Reason.FIRST, opened)
     if firing:
-        updated = replace(current, ok_streak=0, peak_score=max(current.peak_score, abs(score)))
+        updated = replace(current, ok_streak=0, ok_bucket=None,
+                          peak_score=max(current.peak_score, abs(score)))  # fmt: skip
         due = now - current.last_notified_at >= policy.repeat
         if due and current.acknowledged_by is None:
             return Decision(Reason.REPEAT, replace(updated, last_notified_at=now))
         return Decision(Reason.NONE, updated)
+    if bucket is not None and current.ok_bucket is not None and bucket <= current.ok_bucket:
+        return Decision(Reason.NONE, current)  # counted already
     streak = current.ok_streak + 1
     if streak >= policy.resolve_after:
-        return Decision(Reason.RESOLVED, replace(current, ok_streak=streak, resolved_at=now))
-    return Decision(Reason.NONE, replace(current, ok_streak=streak))
+        return Decision(Reason.RESOLVED, replace(current, ok_streak=streak, ok_bucket=bucket,
+                                                 resolved_at=now))  # fmt: skip
+    return Decision(Reason.NONE, replace(current, ok_streak=streak, ok_bucket=bucket))

@@ -120,6 +120,13 @@ def firing(report: CheckReport, metric: Metric) -> bool | None:
     return False
 
 
+def judged(report: CheckReport, metric: Metric) -> datetime | None:
+    """The interval this check judged the metric on (its total's), if it judged one."""
+    total = next((r for r in report.results if r.metric.name == metric.name
+                  and r.slice.is_total), None)  # fmt: skip
+    return None if total is None else total.verdict.bucket.to_pydatetime()
+
+
 def _notices(
     report: CheckReport, tables: Collection[str], flags: Mapping[str, str]
 ) -> tuple[list[Notice], dict[str, str | None]]:
@@ -173,7 +180,8 @@ def plan(
         head, related = heads.get(metric.name, (None, []))
         score = abs(head.verdict.score or 0.0) if head is not None else 0.0
         decision = decide(incidents.get(metric.name), firing(report, metric), now, policy,
-                          metric=metric.name, score=score)  # fmt: skip
+                          metric=metric.name, score=score,
+                          bucket=judged(report, metric))  # fmt: skip
         if decision.incident is None:
             continue
         incident = decision.incident

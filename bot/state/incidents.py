@@ -12,7 +12,7 @@ from bot.state.db import Database, at, maybe_at, ts
 __all__ = ["Feedback", "Incidents", "ShownIn"]
 
 _COLUMNS = ("id, metric, opened_at, last_notified_at, resolved_at, ok_streak, acknowledged_by, "
-            "peak_score, false_alarm_by, alert_id")  # fmt: skip
+            "peak_score, false_alarm_by, alert_id, ok_bucket")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -63,18 +63,19 @@ class Incidents:
             incident.ok_streak, incident.acknowledged_by, incident.peak_score,
             incident.false_alarm_by,
             incident.alert_id,
+            None if incident.ok_bucket is None else ts(incident.ok_bucket),
         )  # fmt: skip
         if incident.id is None:
             new_id = self.db.write(
                 "INSERT INTO incidents (metric, opened_at, last_notified_at, resolved_at, "
-                "ok_streak, acknowledged_by, peak_score, false_alarm_by, alert_id) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values,
+                "ok_streak, acknowledged_by, peak_score, false_alarm_by, alert_id, ok_bucket) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values,
             )  # fmt: skip
             return replace(incident, id=new_id)
         self.db.write(
             "UPDATE incidents SET metric=?, opened_at=?, last_notified_at=?, resolved_at=?, "
-            "ok_streak=?, acknowledged_by=?, peak_score=?, false_alarm_by=?, alert_id=? "
-            "WHERE id=?",
+            "ok_streak=?, acknowledged_by=?, peak_score=?, false_alarm_by=?, alert_id=?, "
+            "ok_bucket=? WHERE id=?",
             (*values, incident.id),
         )
         return incident
@@ -105,11 +106,12 @@ class Incidents:
 
 
 def _incident(row: tuple[Any, ...]) -> Incident:
-    iid, metric, opened, notified, resolved, streak, ack, peak, false, alert = row
+    iid, metric, opened, notified, resolved, streak, ack, peak, false, alert, ok_bucket = row
     return Incident(
         metric=str(metric), opened_at=at(opened), last_notified_at=at(notified),
         resolved_at=maybe_at(resolved), ok_streak=int(streak),
         acknowledged_by=None if ack is None else str(ack), peak_score=float(peak),
         false_alarm_by=None if false is None else str(false),
         alert_id=None if alert is None else int(alert), id=int(iid),
+        ok_bucket=maybe_at(ok_bucket),
     )  # fmt: skip

@@ -182,4 +182,7 @@ MIGRATIONS: tuple[str, ...] = (
     );
     ALTER TABLE incident_messages ADD COLUMN lang TEXT;
     """,
+    """
+    ALTER TABLE incidents ADD COLUMN ok_bucket INTEGER;  -- newest interval counted in ok_streak
+    """,
 )
