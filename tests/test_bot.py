@@ -334,6 +334,28 @@ async def test_alerts_survive_telegram_rate_limits_and_blocked_chats(
         assert monitor.state.subscriptions.of_chat(777) == []
 
 
+async def test_a_reply_to_a_user_who_blocked_the_bot_is_one_log_line_and_no_apology(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    """A user who sends a command and blocks the bot before the answer (or a group that removed
+    it during a slow /check): the answer gets 403. That logged two tracebacks and then sent an
+    apology to the same chat, refused again; now one warning line, and nothing more is sent."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False):
+        fake.chat_gone(777)
+        with caplog.at_level(logging.WARNING):
+            await fake.send("/help", user=777)
+            await fake.wait_for(lambda c: c.method == "sendMessage!403" and c.chat_id == 777)
+            await asyncio.sleep(1.0)  # an apology would be on its way by now
+    assert [c.method for c in fake.calls if c.chat_id == 777] == ["sendMessage!403"]
+    assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records]
+    said = [r.getMessage() for r in caplog.records if "777" in r.getMessage()]
+    assert said == ["a reply to chat 777 was not sent: Telegram refused it (Telegram server "
+                    "says - Forbidden: bot was blocked by the user); the bot is blocked there "
+                    "or no longer in that chat"], said
+
+
 async def test_an_alert_chat_that_removed_the_bot_is_told_to_the_admins_once(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:

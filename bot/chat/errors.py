@@ -7,7 +7,7 @@ import logging
 from zoneinfo import ZoneInfo
 
 from aiogram import Router
-from aiogram.exceptions import TelegramRetryAfter
+from aiogram.exceptions import TelegramForbiddenError, TelegramRetryAfter
 from aiogram.filters import ExceptionTypeFilter
 from aiogram.types import ErrorEvent
 
@@ -110,6 +110,14 @@ async def on_any_error(event: ErrorEvent, t: Translator | None = None) -> None:
     exception's text never reaches the chat: it can hold anything, a proxy's error page with
     the bot's token in a URL included."""
     error = event.exception
+    if isinstance(error, TelegramForbiddenError):
+        # Blocked by the user, or no longer in the group: an apology would be refused too.
+        update = event.update
+        where = update.message or (update.callback_query and update.callback_query.message)
+        log.warning("a reply to chat %s was not sent: Telegram refused it (%s); the bot is "
+                    "blocked there or no longer in that chat", where.chat.id if where else "?",
+                    why_not_sent(error))  # fmt: skip
+        return
     if isinstance(error, TelegramRetryAfter):
         # Flood control longer than a reply waits (bot.chat.resend): an apology now would be
         # refused as well.
