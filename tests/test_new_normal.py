@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import detectors
-from bot.core.buttons import Action, Button, alert_buttons, digest_buttons, unpack
+from bot.core.buttons import Action, Button, alert_buttons, digest_buttons, pack, unpack
 from bot.service.checker import detect, run_check
 from bot.service.history import History
 from detectors import Status
@@ -266,7 +266,7 @@ async def test_the_matrix_path_moves_the_band_as_the_per_series_path(
     assert all("accepted in the chat" in r.verdict.reason for r in views)
 
 
-async def test_new_normal_is_for_admins_shows_on_the_alert_moves_the_band_and_can_be_undone(
+async def test_new_normal_is_for_admins_shows_on_the_alert_moves_the_band_and_can_be_undone(  # noqa: PLR0915  (one story)
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
     """A member's press is refused and accepts nothing. An admin's acknowledges the
@@ -300,15 +300,23 @@ async def test_new_normal_is_for_admins_shows_on_the_alert_moves_the_band_and_ca
         await fake.send("/thresholds", user=MEMBER, chat=ALERTS)
         overview = (await fake.wait_for(lambda c: c.method == "sendMessage" and c.chat_id == ALERTS
                                         and "Settings in force" in c.data.get("text", "")))[0]
+        # A member can neither Un-ack what the new normal acknowledged nor take it back.
+        unack = await _answer(fake, await fake.press(pack(Action.UNACK, incident_id), user=MEMBER,
+                                                     message=alert))  # fmt: skip
+        undo = _button(edit, Action.UNACCEPT)
+        not_yours = await _answer(fake, await fake.press(undo, user=MEMBER, message=alert))
+        still = monitor.state.incidents.get(incident_id)
         clock.now = END + timedelta(minutes=45)
         later = await monitor.check(fresh=True)
-        undo = _button(edit, Action.UNACCEPT)
         taken = await _answer(fake, await fake.press(undo, user=ADMIN, message=alert))
         after = await monitor.check(fresh=True)
         gone = monitor.state.baselines.of_metric(incident.metric, clock.now)
         unacknowledged = monitor.state.incidents.get(incident_id)
     assert "Only admins" in refused
     assert "accepted" in done
+    assert "an admin takes both back with ↩️ Not the new normal" in unack, unack
+    assert not_yours == "Only admins can take back a new normal.", not_yours
+    assert still is not None and still.acknowledged_by is not None
     assert level is not None and level.since == record.bucket and level.incident_id == incident_id
     assert level.until - max(level.since, END) == timedelta(hours=24)
     assert acknowledged is not None and acknowledged.acknowledged_by is not None

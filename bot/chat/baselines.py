@@ -48,7 +48,8 @@ async def accept(
     catalogue: Catalogue, checks: Monitor, clock: Callable[[], datetime], t: Translator,
 ) -> Reply:  # fmt: skip
     if query.from_user.id not in settings.admin_ids:
-        return Reply(t._("Only admins can accept a new normal."), alert=True)
+        return Reply(t._("Only admins can take back a new normal.") if action is Action.UNACCEPT
+                     else t._("Only admins can accept a new normal."), alert=True)  # fmt: skip
     incident = store.incidents.get(incident_id)
     if incident is None or incident.id is None or incident.metric not in catalogue.metrics:
         return Reply(out_of_date(t), alert=True)

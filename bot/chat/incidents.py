@@ -77,6 +77,12 @@ async def mark(
         return Reply(out_of_date(t), alert=True)
     if action in (Action.ACK, Action.UNACK) and not incident.is_open:
         return Reply(t._("That incident is over."))
+    standing = store.baselines.of_metric(incident.metric, clock())
+    if action is Action.UNACK and standing is not None and standing.incident_id == incident.id:
+        # Accepting a new normal acknowledged it: only an admin takes both back, together.
+        return Reply(t._("A new normal accepted for this incident stands, and it acknowledges "
+                         "the incident: an admin takes both back with ↩️ Not the new normal."),
+                     alert=True)  # fmt: skip
     updated = changed(action, incident, query.from_user.full_name)
     bot = query.bot
     if updated == incident:  # shown again: its edit may never have landed (refused, a kill)
