@@ -95,3 +95,40 @@ def test_an_interval_judged_normal_twice_counts_once_towards_resolving(tmp_path)
         0, None)
     later = decide(back.incident, False, T0 + 3 * Q, POLICY, metric="views", bucket=T0 + 2 * Q)
     assert later.reason is N
+
+
+def test_the_resolution_says_how_long_the_metric_was_off_not_how_long_since_the_alert(
+    tmp_path,
+) -> None:
+    """Off since 02:45, alerted at 03:45 (the rule waits for a few intervals), normal again
+    from 03:30, resolved at 04:00 after two normal intervals: "back to normal after 45 min"
+    (02:45 to 03:30), on the message and on the edited alert. It said 14 min, the time from
+    the alert to the resolution. The intervals survive a restart."""
+    from bot.core.i18n import translator
+    from bot.core.plan import Resolve
+    from bot.core.render import render_resolve
+    from bot.service.edits import state_line
+    from bot.state import State
+
+    since = datetime(2026, 12, 6, 2, 45, tzinfo=UTC)
+    opened = Incident("views", since + 4 * Q + timedelta(minutes=1), since + 4 * Q, since=since)
+    state = State(tmp_path / "state.sqlite3")
+    try:
+        opened = state.incidents.save(opened)
+        assert state.incidents.get(opened.id or 0) == opened
+    finally:
+        state.close()
+    back = since + 3 * Q  # 03:30, the first normal interval
+    one = decide(opened, False, back + Q + timedelta(minutes=2), POLICY, metric="views",
+                 bucket=back).incident  # fmt: skip
+    done = decide(one, False, back + 2 * Q + timedelta(minutes=2), POLICY, metric="views",
+                  bucket=back + Q)  # fmt: skip
+    assert done.reason is R and done.incident is not None
+    assert (done.incident.ok_since, done.incident.lasted(T0)) == (back, timedelta(minutes=45))
+    now = back + 2 * Q + timedelta(minutes=2)
+    draft = render_resolve(Resolve(done.incident, None, quiet=False), done.incident, now, "Views")
+    assert "back to normal after 45 min" in draft.text, draft.text
+    assert "resolved after 45 min" in state_line(done.incident).say(translator())
+    # Without the intervals (an incident from before they were kept): from the alert on.
+    old = replace(done.incident, since=None)
+    assert old.lasted(now) == now - old.opened_at

@@ -69,6 +69,7 @@ def test_each_metric_that_moved_opens_one_incident_headed_by_its_total() -> None
     first, second = intents
     assert isinstance(first, Open) and isinstance(second, Open)
     assert first.incident.metric == "views" and first.head.slice.is_total
+    assert first.incident.since == BUCKET  # its one interval outside: resolutions count from it
     assert [r.slice.label() for r in first.related] == ["os=Android"]
     assert second.incident.metric == "likes"
 

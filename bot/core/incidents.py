@@ -42,6 +42,17 @@ class Incident:
     alert_id: int | None = None  # the alert record of the series that opened it
     id: int | None = None
     ok_bucket: datetime | None = None  # the newest interval counted in ok_streak
+    ok_since: datetime | None = None  # the first interval of that streak
+    since: datetime | None = None  # the first interval outside, as the alert said ("off since")
+
+    def lasted(self, until: datetime) -> timedelta:
+        """How long the metric was off: from the first interval outside to the first of the
+        normal ones that resolved it (the alert itself comes a few intervals in, and the
+        resolution RESOLVE_AFTER intervals after); from the alert to `until` where the
+        intervals are not known."""
+        if self.since is not None and self.ok_since is not None and self.ok_since > self.since:
+            return self.ok_since - self.since
+        return until - self.opened_at
 
     @property
     def is_open(self) -> bool:
@@ -77,7 +88,7 @@ def decide(
         opened = Incident(metric, opened_at=now, last_notified_at=now, peak_score=abs(score))
         return Decision(Reason.FIRST, opened)
     if firing:
-        updated = replace(current, ok_streak=0, ok_bucket=None,
+        updated = replace(current, ok_streak=0, ok_bucket=None, ok_since=None,
                           peak_score=max(current.peak_score, abs(score)))  # fmt: skip
         due = now - current.last_notified_at >= policy.repeat
         if due and current.acknowledged_by is None:
@@ -86,7 +97,8 @@ def decide(
     if bucket is not None and current.ok_bucket is not None and bucket <= current.ok_bucket:
         return Decision(Reason.NONE, current)  # counted already
     streak = current.ok_streak + 1
+    counted = replace(current, ok_streak=streak, ok_bucket=bucket,
+                      ok_since=bucket if streak == 1 else current.ok_since)  # fmt: skip
     if streak >= policy.resolve_after:
-        return Decision(Reason.RESOLVED, replace(current, ok_streak=streak, ok_bucket=bucket,
-                                                 resolved_at=now))  # fmt: skip
-    return Decision(Reason.NONE, replace(current, ok_streak=streak, ok_bucket=bucket))
+        return Decision(Reason.RESOLVED, replace(counted, resolved_at=now))
+    return Decision(Reason.NONE, counted)

@@ -113,7 +113,7 @@ def render_resolve(intent: Resolve, incident: Incident, now: datetime, title: st
         title = metric_title(title, t)
     elif intent.total is not None:
         title = metric_title(intent.total.metric, t)
-    lasted = duration_text(now - incident.opened_at, t)
+    lasted = duration_text(incident.lasted(now), t)
     total = intent.total
     settled = total is not None and new_level(total, incident.opened_at)
     if settled:
@@ -131,7 +131,7 @@ def render_resolve(intent: Resolve, incident: Incident, now: datetime, title: st
         text += t._(": {value} (expected {low} – {high})",
                     value=e(fmt_value(metric, v.value, t)), low=e(fmt_value(metric, v.lower, t)),
                     high=e(fmt_value(metric, v.upper, t)))  # fmt: skip
-    english = duration_text(now - incident.opened_at)  # the webhook's field stays English
+    english = duration_text(incident.lasted(now))  # the webhook's field stays English
     return Draft(text, meta=_meta("resolved", incident, lasted=english))
 
 

@@ -69,7 +69,7 @@ def state_line(incident: Incident, *, muted_until: datetime | None = None,
     def say(t: Translator) -> str:
         parts = []
         if incident.resolved_at is not None:
-            lasted = duration_text(incident.resolved_at - incident.opened_at, t)
+            lasted = duration_text(incident.lasted(incident.resolved_at), t)
             parts.append(t._("✅ resolved after {duration}", duration=lasted))
         if incident.false_alarm_by is not None:
             parts.append(t._("🙅 false alarm, says {name}",

@@ -12,7 +12,7 @@ from bot.state.db import Database, at, maybe_at, ts
 __all__ = ["Feedback", "Incidents", "ShownIn"]
 
 _COLUMNS = ("id, metric, opened_at, last_notified_at, resolved_at, ok_streak, acknowledged_by, "
-            "peak_score, false_alarm_by, alert_id, ok_bucket")  # fmt: skip
+            "peak_score, false_alarm_by, alert_id, ok_bucket, ok_since, since")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -63,19 +63,20 @@ class Incidents:
             incident.ok_streak, incident.acknowledged_by, incident.peak_score,
             incident.false_alarm_by,
             incident.alert_id,
-            None if incident.ok_bucket is None else ts(incident.ok_bucket),
+            *(None if m is None else ts(m)
+              for m in (incident.ok_bucket, incident.ok_since, incident.since)),
         )  # fmt: skip
         if incident.id is None:
             new_id = self.db.write(
                 "INSERT INTO incidents (metric, opened_at, last_notified_at, resolved_at, "
-                "ok_streak, acknowledged_by, peak_score, false_alarm_by, alert_id, ok_bucket) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values,
+                "ok_streak, acknowledged_by, peak_score, false_alarm_by, alert_id, ok_bucket, "
+                "ok_since, since) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values,
             )  # fmt: skip
             return replace(incident, id=new_id)
         self.db.write(
             "UPDATE incidents SET metric=?, opened_at=?, last_notified_at=?, resolved_at=?, "
             "ok_streak=?, acknowledged_by=?, peak_score=?, false_alarm_by=?, alert_id=?, "
-            "ok_bucket=? WHERE id=?",
+            "ok_bucket=?, ok_since=?, since=? WHERE id=?",
             (*values, incident.id),
         )
         return incident
@@ -106,12 +107,13 @@ class Incidents:
 
 
 def _incident(row: tuple[Any, ...]) -> Incident:
-    iid, metric, opened, notified, resolved, streak, ack, peak, false, alert, ok_bucket = row
+    iid, metric, opened, notified, resolved, streak, ack, peak, false, alert, *moments = row
+    ok_bucket, ok_since, since = (maybe_at(m) for m in moments)
     return Incident(
         metric=str(metric), opened_at=at(opened), last_notified_at=at(notified),
         resolved_at=maybe_at(resolved), ok_streak=int(streak),
         acknowledged_by=None if ack is None else str(ack), peak_score=float(peak),
         false_alarm_by=None if false is None else str(false),
         alert_id=None if alert is None else int(alert), id=int(iid),
-        ok_bucket=maybe_at(ok_bucket),
+        ok_bucket=ok_bucket, ok_since=ok_since, since=since,
     )  # fmt: skip

@@ -184,5 +184,7 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     """
     ALTER TABLE incidents ADD COLUMN ok_bucket INTEGER;  -- newest interval counted in ok_streak
+    ALTER TABLE incidents ADD COLUMN ok_since INTEGER;   -- the first interval of that streak
+    ALTER TABLE incidents ADD COLUMN since INTEGER;      -- the first interval outside
     """,
 )
