@@ -8,8 +8,10 @@ import asyncio
 from datetime import timedelta
 from pathlib import Path
 
-from bot.core.buttons import Action
+from bot.core.buttons import Action, pack
+from bot.core.incidents import Incident
 from bot.state import ALL
+from bot.state.incidents import ShownIn
 from tests import test_bot
 from tests.conftest import END, SourceSpec
 from tests.fakebot import FakeTelegram, render_html
@@ -102,3 +104,27 @@ async def test_all_may_be_written_vsyo_in_russian(
         await fake.send("/thresholds views всё", user=ADMIN)
         await fake.wait_for(lambda c: c.chat_id == ADMIN
                             and c.text.endswith("Change one: <code>/set views k 4</code>"))
+
+
+async def test_a_mute_button_on_an_older_alert_shows_the_mute_on_the_open_one_too(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """An admin presses 🔕 on a resolved alert of a metric that has an open incident again: the
+    metric is muted, and the open alert says so ("🔕 muted until"), as /mute makes it say. Only
+    the older message was edited, and the open alert looked unmuted."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with test_bot.running(settings, fake) as monitor:
+        alert = await alert_in(fake, ALERTS)
+        current = next(i for m in monitor.catalogue.metrics
+                       if (i := monitor.state.incidents.open_for(m)) is not None
+                       and alert.message_id in [s.message_id for s in
+                                                monitor.state.incidents.messages(i.id or 0)])
+        older = monitor.state.incidents.save(Incident(
+            current.metric, END - timedelta(days=1), END - timedelta(days=1),
+            resolved_at=END - timedelta(hours=20)))  # fmt: skip
+        assert older.id is not None
+        monitor.state.incidents.add_message(older.id, ShownIn(ALERTS, 9999, True, "older"))
+        await fake.press(pack(Action.MUTE, older.id, 1), user=ADMIN, chat=ALERTS)
+        edit = await fake.wait_for(lambda c: c.method == "editMessageCaption"
+                                   and c.message_id == alert.message_id)  # fmt: skip
+    assert render_html(edit[0].text).split("\n")[0].startswith("🔕 muted until")

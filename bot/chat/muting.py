@@ -187,7 +187,11 @@ async def mute_incidents(
         if bot is None:
             return
         if muted:  # else no message shows a different mute
-            await refresh_all(bot, store, settings, incidents, now)
+            # The metric's open incident too, when the button was on an older one: its alert
+            # shows the mute as /mute's does.
+            ids = {i.id for i in incidents}
+            current = [o for m in muted if (o := store.incidents.open_for(m)) and o.id not in ids]
+            await refresh_all(bot, store, settings, [*incidents, *current], now)
         if chat is not None:
             names = ", ".join(f"<code>{e(m)}</code>" for m in muted)
             said = t._("🔕 {metric} muted until {until} by {who}.", metric=names, until=local,
