@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+# A number as written in ASCII: 4, -0.5, .5, 1e3, " 2 ", inf and nan (refused after, as
+# not finite).
+_NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*|\s*[+-]?(inf|nan)\s*",
+                     re.IGNORECASE | re.ASCII)
 
 __all__ = ["Param", "validate"]
 
@@ -33,6 +39,9 @@ class Param:
                 raise ValueError(f"{rule}, got {value!r}")
             return str(value)
         if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ValueError(f"{rule}, got {value!r}")
+        if isinstance(value, str) and not _NUMBER.fullmatch(value):
+            # float() also reads "1_0" as 10 and full-width digits: a typo is no setting
             raise ValueError(f"{rule}, got {value!r}")
         try:
             number = float(value)

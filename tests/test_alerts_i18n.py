@@ -350,6 +350,10 @@ def test_an_unknown_language_exits_2_naming_language(tmp_path: Path) -> None:
     [("below the expected range (3 of the last 3 buckets outside)",
       "below the expected range for the last 3 intervals in a row",
       "ниже ожидаемого диапазона (интервалов подряд: 3)"),
+     # persist_m=1: one interval, not "for the last 1 interval"
+     ("above the expected range (1 of the last 1 buckets outside)",
+      "above the expected range in the last interval",
+      "выше ожидаемого диапазона в последнем интервале"),
      ("above the expected range (5 of the last 6 buckets outside); range from previous days, "
       "shaped to this weekday by previous weeks, re-based after a lasting level change",
       "above the expected range in 5 of the last 6 intervals; expected range from previous "
@@ -502,12 +506,14 @@ def test_a_russian_digest_counts_metrics_in_russian_plurals(count: int, head: st
     ("n", "of", "russian"),
     [(5, 21, "выше ожидаемого диапазона в 5 из последних 21 интервала"),
      (2, 3, "выше ожидаемого диапазона в 2 из последних 3 интервалов"),
-     (1, 1, "выше ожидаемого диапазона (интервалов подряд: 1)")],
+     (2, 2, "выше ожидаемого диапазона (интервалов подряд: 2)"),
+     (1, 1, "выше ожидаемого диапазона в последнем интервале")],
 )  # fmt: skip
 def test_n_of_the_last_intervals_takes_the_form_of_the_number_the_noun_follows(
         n: int, of: int, russian: str) -> None:  # fmt: skip
     """'in N of the last OF intervals': the noun follows OF, so OF picks its Russian form
-    (из 21 интервала, из 3 интервалов); all intervals out reads the same for any count."""
+    (из 21 интервала, из 3 интервалов); all intervals out reads the same for any count but
+    one, which is the last interval."""
     reason = f"above the expected range ({n} of the last {of} buckets outside)"
     assert reason_text(reason, translator("ru")) == russian
 

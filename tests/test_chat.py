@@ -989,6 +989,26 @@ async def test_a_russian_admin_sets_a_decimal_with_a_comma_and_reads_refusals_in
     assert "задаётся в каталоге" in method and "[metrics.views.detector]" in method, method
 
 
+async def test_numbers_typed_oddly_are_refused_and_echoed_cut_with_an_ellipsis(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """`/set views k 1_0` set k to 10 and `k ４` (a full-width digit) to 4: Python reads both as
+    numbers, people do not type them so. Both are refused now. /backtest's days ask for a whole
+    number (1.5 was "must be a number from 1 to 14"). A value too long to repeat is cut with
+    "…", not silently."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False) as monitor:
+        underscore = (await _say(fake, "/set views k 1_0", user=ADMIN))[0].text
+        wide = (await _say(fake, "/set views k ４", user=ADMIN))[0].text
+        long = (await _say(fake, "/set views k " + "9" * 60, user=ADMIN))[0].text
+        days = (await _say(fake, "/backtest views 1.5", user=ADMIN))[0].text
+        assert "k" not in monitor.state.overrides.of("views")
+    assert "k must be a number from 0.5 to 20, not '1_0'." in underscore, underscore
+    assert "not '４'." in wide, wide
+    assert f"not '{'9' * 39}…'." in long, long
+    assert "days must be a whole number from 1 to 14." in days, days
+
+
 async def test_russian_help_writes_decimals_with_a_comma(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:

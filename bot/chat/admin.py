@@ -24,6 +24,7 @@ from bot.chat.thresholds import SHARE_PARAMS, SHARES, rule_text, shown_value
 from bot.core.commands import admin_commands
 from bot.core.formatting import localized, percent_of
 from bot.core.i18n import Translator
+from bot.core.text import clipped
 from bot.core.wording import e
 from bot.service.monitor import Monitor
 from bot.state import Baseline, State
@@ -108,7 +109,7 @@ def _checked(metric: str, params: dict[str, detectors.Param], name: str, raw: st
                              "again.", metric=metric), "set")  # fmt: skip
     if name not in params:
         raise UsageError(t._("{metric} has no parameter {param}; /thresholds {metric} all "
-                             "lists them.", metric=metric, param=repr(name[:40])), "set")
+                             "lists them.", metric=metric, param=repr(clipped(name))), "set")
     share = name in SHARE_PARAMS
     value = _share(name, raw, params[name], t) if share else raw
     try:
@@ -116,7 +117,7 @@ def _checked(metric: str, params: dict[str, detectors.Param], name: str, raw: st
     except ValueError:
         raise UsageError(t._("{param} must be {rule}, not {value}.", param=name,
                              rule=rule_text(params[name], t, share=share),
-                             value=repr(raw[:40])), "set") from None  # fmt: skip
+                             value=repr(clipped(raw))), "set") from None  # fmt: skip
     return value
 
 

@@ -17,6 +17,7 @@ from bot.core.formatting import localized, metric_title
 from bot.core.i18n import Translator
 from bot.core.problems import problem_of
 from bot.core.reasons import source_text
+from bot.core.text import clipped
 from bot.core.wording import e, late_line
 from bot.service.monitor import Monitor
 from bot.service.scheduler import next_tick
@@ -185,7 +186,7 @@ async def unknown_command(message: Message, t: Translator) -> None:
         if mention.lower() != (me.username or "").lower():
             return  # a command for another bot in the group
     await message.answer(t._("I don't know {command}. Send /help for the commands.",
-                             command=e(word[:40])))  # fmt: skip
+                             command=e(clipped(word))))  # fmt: skip
 
 
 async def not_a_command(message: Message, t: Translator) -> None:

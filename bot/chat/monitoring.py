@@ -16,7 +16,7 @@ from bot.core.formatting import metric_title
 from bot.core.i18n import Translator
 from bot.core.problems import problem_text
 from bot.core.reasons import reason_text, source_text
-from bot.core.text import CAPTION_LIMIT, rendered_length
+from bot.core.text import CAPTION_LIMIT, clipped, rendered_length
 from bot.core.wording import check_charts, check_summary, e, metric_caption, split_message
 from bot.service.edits import compose
 from bot.service.monitor import Answer, Monitor, SourceNotAnswering
@@ -61,11 +61,6 @@ async def _answer(checks: Monitor, settings: Settings, t: Translator) -> tuple[A
     return answer, note
 
 
-def _cut(text: str, width: int = 40) -> str:
-    """A name as typed, for an error: cut with "…" when it is long."""
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
 def _slice(text: str, metric: Metric, command: str, t: Translator) -> Slice:
     """'os=iOS', 'iOS' (a value of one of the metric's dims) or 'total'."""
     raw = text.strip()
@@ -75,7 +70,7 @@ def _slice(text: str, metric: Metric, command: str, t: Translator) -> Slice:
         where = Slice.parse(raw)
     except ValueError:
         raise UsageError(t._("{text} is not a slice: write os=iOS, iOS or total.",
-                             text=repr(_cut(raw))), command) from None  # fmt: skip
+                             text=repr(clipped(raw))), command) from None  # fmt: skip
     if where.dim != "?" and not where.is_total and where.dim not in metric.slices:
         raise UsageError(t._("{metric} is sliced by {dims}, not {dim}.", metric=metric.name,
                              dims=", ".join(metric.slices) or "—", dim=repr(where.dim[:30])),
@@ -98,7 +93,7 @@ async def _send_metric(
         if where.dim == "?" and not matches:  # what it could have been, as for os=Andriod
             known = [r.slice.label() for r in report.results if r.metric.name == metric.name]
             raise UsageError(t._("{metric} has no slice {slice}; slices: {known}.",
-                                 metric=metric.name, slice=repr(_cut(where.value)),
+                                 metric=metric.name, slice=repr(clipped(where.value)),
                                  known=", ".join(known)), "metric")  # fmt: skip
         where = matches[0] if matches else where
     result = checks.find(report, metric.name, where)
@@ -110,7 +105,7 @@ async def _send_metric(
                                      error=e(error)))  # fmt: skip
             return
         raise UsageError(t._("{metric} has no slice {slice}; slices: {known}.",
-                             metric=metric.name, slice=repr(_cut(where.label())),
+                             metric=metric.name, slice=repr(clipped(where.label())),
                              known=", ".join(known)), "metric")  # fmt: skip
     muted = store.mutes.until(metric.name, checks.clock())
     caption = compose(note, localized(metric_caption, t, result, zone=settings.zone, muted=muted),
@@ -224,7 +219,7 @@ async def backtest(
     days = 7
     if len(args) == 2:
         if not (args[1].isascii() and args[1].isdigit()) or not 1 <= int(args[1]) <= 14:
-            raise UsageError(t._("days must be a number from 1 to 14."), "backtest")
+            raise UsageError(t._("days must be a whole number from 1 to 14."), "backtest")
         days = int(args[1])
     alerts, series, start = await checks.replay(chosen, checks.spec(chosen), days)
     every = sorted((a for group in alerts.values() for a in group), key=lambda a: a.start)

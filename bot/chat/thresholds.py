@@ -19,7 +19,7 @@ from bot.core.commands import ALL_WORDS
 from bot.core.commands import N_ as _
 from bot.core.formatting import localized, metric_title, percent_of
 from bot.core.i18n import Translator
-from bot.core.text import MESSAGE_LIMIT, rendered_length
+from bot.core.text import MESSAGE_LIMIT, clipped, rendered_length
 from bot.core.wording import e, split_message
 from bot.service.monitor import Monitor
 from bot.settings import Settings
@@ -220,7 +220,7 @@ async def thresholds(
     args = (command.args or "").split()
     if len(args) == 2 and args[1].lower() not in ALL_WORDS:
         raise UsageError(t._("After the metric only all (every parameter), not {word}.",
-                             word=repr(args[1][:40])), "thresholds")  # fmt: skip
+                             word=repr(clipped(args[1]))), "thresholds")  # fmt: skip
     if len(args) > 2:
         raise UsageError(t._("One metric at a time; add all for every parameter."), "thresholds")
     if not args:

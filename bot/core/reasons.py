@@ -32,6 +32,9 @@ def _range(t: Translator, m: re.Match[str]) -> str:
 
 def _range_buckets(t: Translator, m: re.Match[str]) -> str:
     n, of = int(m["n"]), int(m["of"])
+    if n == of == 1:  # not "for the last 1 interval"
+        return t._("below the expected range in the last interval") if m["side"] == "below" \
+            else t._("above the expected range in the last interval")  # fmt: skip
     if n == of:
         if m["side"] == "below":
             return t.ngettext("below the expected range for the last {n} interval",

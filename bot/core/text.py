@@ -12,14 +12,19 @@ from __future__ import annotations
 import html
 import re
 
-__all__ = ["CAPTION_LIMIT", "MESSAGE_LIMIT", "as_plain", "cut_html", "plain", "rendered_length",
-           "split_html"]
+__all__ = ["CAPTION_LIMIT", "MESSAGE_LIMIT", "as_plain", "clipped", "cut_html", "plain",
+           "rendered_length", "split_html"]
 
 CAPTION_LIMIT = 1024
 MESSAGE_LIMIT = 4096
 ELLIPSIS = "…"
 
 _TOKEN = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:\s[^<>]*)?)>|([^<]+)|(<)")
+
+
+def clipped(text: str, width: int = 40) -> str:
+    """What someone typed, for an answer that repeats it: cut with "…" when it is long."""
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _units(text: str) -> int:
