@@ -375,10 +375,16 @@ async def test_an_alert_chat_that_removed_the_bot_is_told_to_the_admins_once(
         assert lost >= 2
         monitor.state.outbox.enqueue(ALERTS, "one more", now=datetime.now(UTC))
         await monitor.app.delivery.drain()  # type: ignore[attr-defined]
-        status = await reply(fake, "/status", user=USER)
-        assert f"{lost + 1} messages dropped in the last 24 h" in status[0], status[0]
-        assert str(ALERTS) in status[0]
-        assert len([c for c in fake.sent_to(ADMIN) if str(ALERTS) in c.text]) == 1
+        status = await reply(fake, "/status", user=ADMIN)  # in Russian, as the admin chose
+        assert f"{lost + 1} сообщени" in status[0] and "отброшен" in status[0], status[0]
+        assert str(ALERTS) in status[0] and "kicked" in status[0]
+        # Anyone else sees how many, not which chats blocked or removed the bot.
+        other = await reply(fake, "/status", user=USER)
+        assert f"{lost + 1} messages dropped in the last 24 h" in other[0], other[0]
+        assert str(ALERTS) not in other[0] and "kicked" not in other[0], other[0]
+        notices = [c for c in fake.sent_to(ADMIN) if str(ALERTS) in c.text
+                   and "Состояние" not in c.text]  # the notice, not the /status asked for
+        assert len(notices) == 1, notices
 
 
 async def test_one_incident_is_one_alert_a_reminder_and_one_resolution(

@@ -90,12 +90,19 @@ def _last_check(checks: Monitor, store: State, settings: Settings, t: Translator
                found=found)  # fmt: skip
 
 
-def _dropped(store: State, now: datetime, t: Translator) -> list[str]:
+def _dropped(store: State, now: datetime, t: Translator, *, named: bool) -> list[str]:
     """The messages given up on in the last 24 h (a chat that removed the bot loses all of
-    its queue at once), by chat, with Telegram's words: none, or one line."""
+    its queue at once): none, or one line; by chat, with Telegram's words, when `named` (for
+    an admin: who blocked the bot is no one else's business)."""
     dropped = store.outbox.dropped(now - timedelta(days=1))
     if not dropped:
         return []
+    if not named:
+        n = sum(d.count for d in dropped)
+        return [t.ngettext("⚠️ {n} message dropped in the last 24 h, never to be sent (an "
+                           "admin's /status names the chats)",
+                           "⚠️ {n} messages dropped in the last 24 h, never to be sent (an "
+                           "admin's /status names the chats)", n)]  # fmt: skip
     chats = "; ".join(f"{d.chat_id if d.channel == 'telegram' else e(d.channel)}: "
                       f"{e(telegram_said(d.reason)[:100])}" for d in dropped[:5])  # fmt: skip
     n = sum(d.count for d in dropped)
@@ -165,7 +172,8 @@ async def status(
     if store.problem is None:
         errors = store.journal.delivery_errors(now - timedelta(days=1))
         lines.append(t._("delivery errors in the last 24 h: {n}", n=errors))
-        lines += _dropped(store, now, t)
+        admin = message.from_user is not None and message.from_user.id in settings.admin_ids
+        lines += _dropped(store, now, t, named=admin)
         mutes = store.mutes.active(now)  # every metric's mute is "*"
         every_metric = t._("everything")
         muted = [t._("{metric} until {until}", metric=every_metric if m.metric == "*"
