@@ -1237,7 +1237,7 @@ async def test_mute_understands_words_for_units(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
     """/mute views 3 days and (in Russian) 2 часа mute for that long; what is not a duration
-    gets the exact usage and an example to copy."""
+    gets the exact usage and an example to copy; a shorter mute says what it replaced."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
     async with running(settings, fake, schedule=False) as monitor:
         days = (await _say(fake, "/mute views 3 days", user=ADMIN))[0].text
@@ -1245,7 +1245,11 @@ async def test_mute_understands_words_for_units(
         hours = (await _say(fake, "/mute likes 2 часа", user=ADMIN, language="ru"))[0].text
         likes = monitor.state.mutes.until("likes", END)
         odd = (await _say(fake, "/mute views soon", user=ADMIN))[0].text
+        shorter = (await _say(fake, "/mute views 1d 12h", user=ADMIN))[0].text
     assert views == END + timedelta(days=3) and "muted until" in days
+    # A shorter mute replaces a longer one, and says so (a typo for 12d is then seen).
+    longer = f"{END + timedelta(days=3):%Y-%m-%d %H:%M}"
+    assert f"It replaces the longer mute until {longer}" in shorter, shorter
     assert likes == END + timedelta(hours=2) and "заглушены до" in hours
     assert "'soon' is not a duration" in odd
     assert "Usage: <code>/mute METRIC|all DURATION</code>" in odd

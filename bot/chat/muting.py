@@ -62,10 +62,14 @@ async def mute(
     now = clock()
     user = message.from_user.id if message.from_user else None
     until = now + duration
+    before = next((m.until for m in store.mutes.active(now) if m.metric == metric), None)
     store.mutes.add(metric, until, user, now)
     text = t._("🔕 Alerts for {what} muted until {until}. {unmute} to lift it.",
                what=_what(metric, t), until=zoned(until, settings.zone),
                unmute=f"/unmute {e(args[0])}")  # fmt: skip
+    if before is not None and before > until:  # said, so that a typo is seen
+        text += " " + t._("It replaces the longer mute until {until}.",
+                          until=zoned(before, settings.zone))  # fmt: skip
     longer = [m for m in store.mutes.active(now) if m.until > until
               and ALL in (metric, m.metric)]  # fmt: skip
     if metric != ALL and longer:
