@@ -129,6 +129,15 @@ def test_the_resolution_says_how_long_the_metric_was_off_not_how_long_since_the_
     draft = render_resolve(Resolve(done.incident, None, quiet=False), done.incident, now, "Views")
     assert "back to normal after 45 min" in draft.text, draft.text
     assert "resolved after 45 min" in state_line(done.incident).say(translator())
+    # A reminder says "still off since" the interval the alert said, not the alert's time.
+    from bot.core.plan import Remind
+    from bot.core.render import Style, render_remind
+    from tests.test_plan import result
+
+    style = Style(UTC, Q)
+    remind = render_remind(Remind(opened, result("views", value=40.0)), opened,
+                           since + 5 * Q + timedelta(minutes=2), style)  # fmt: skip
+    assert "still off since 02:45 (1 h 17 min)" in remind.text, remind.text
     # Without the intervals (an incident from before they were kept): from the alert on.
     old = replace(done.incident, since=None)
     assert old.lasted(now) == now - old.opened_at

@@ -96,10 +96,11 @@ def render_remind(intent: Remind, incident: Incident, now: datetime, style: Styl
     t = style.t
     v = intent.head.verdict
     metric = intent.head.metric
+    off = incident.since or incident.opened_at  # as the alert said it
     text = t._(
         "⏰ <b>{title}</b> still off since {time} ({duration}): {value} vs expected {expected}",
-        title=e(metric_title(metric, t)), time=f"{incident.opened_at.astimezone(style.zone):%H:%M}",
-        duration=duration_text(now - incident.opened_at, t),
+        title=e(metric_title(metric, t)), time=f"{off.astimezone(style.zone):%H:%M}",
+        duration=duration_text(now - off, t),
         value=e(fmt_value(metric, v.value, t)), expected=e(fmt_value(metric, v.expected, t)),
     )  # fmt: skip
     return Draft(text, meta=_meta("reminder", incident))

@@ -205,9 +205,12 @@ async def refresh_digest(
     untils = [state.mutes.until(i.metric, now) for i in incidents]
     muted = min(u for u in untils if u is not None) if all(untils) else None
     ends = [i.resolved_at for i in incidents]
+    offs, backs = [i.since for i in incidents], [i.ok_since for i in incidents]
     summary = Incident("", min(i.opened_at for i in incidents), incidents[0].last_notified_at,
                        acknowledged_by=acked, false_alarm_by=false,
-                       resolved_at=max(e for e in ends if e) if all(ends) else None)  # fmt: skip
+                       resolved_at=max(e for e in ends if e) if all(ends) else None,
+                       since=min(o for o in offs if o) if all(offs) else None,
+                       ok_since=max(b for b in backs if b) if all(backs) else None)  # fmt: skip
     whole = state_line(summary, muted_until=muted, zone=zone)
     back, silenced = sum(e is not None for e in ends), sum(u is not None for u in untils)
 
