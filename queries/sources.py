@@ -344,7 +344,7 @@ class ClickHouseSource(Source):
     async def _attempt(self, action: Any) -> Any:
         from aiochclient import ChClientError
 
-        delay = self._backoff
+        delay, waited = self._backoff, False
         for attempt in range(1, max(self._retries, 1) + 1):  # 0 retries: one try
             try:
                 return await action(self._ensure_client())
@@ -357,6 +357,7 @@ class ClickHouseSource(Source):
                     "server running, and is CLICKHOUSE_URL right?"
                 )
             except (TimeoutError, aiohttp.ServerTimeoutError):
+                waited = True  # connected, asked, no answer in time
                 tries = f", {attempt} times" if attempt > 1 else ""  # each wait was that long
                 error = SourceSilent(
                     f"{self.describe()} did not answer within {self._timeout:g} s{tries}"
@@ -380,11 +381,30 @@ class ClickHouseSource(Source):
                 ) from None
             error = self._scrubbed(error)
             if not isinstance(error, SourceUnavailable) or attempt >= self._retries:
+                if waited and isinstance(error, SourceSilent) and await self._answers():
+                    # Slow for this query only: the next table's may go through.
+                    raise SourceUnavailable(str(error))
                 raise error
             log.warning("%s (attempt %d of %d); retrying", error, attempt, self._retries)
             await asyncio.sleep(delay)
             delay *= 2
         raise AssertionError("unreachable")
+
+    async def _answers(self) -> bool:
+        """Whether the server answers anything right now (SELECT 1, a short wait; any HTTP
+        answer counts): after a query got no answer, that tells a server that hangs from a
+        query too slow for CLICKHOUSE_TIMEOUT."""
+        client, session = self._ensure_client(), self._session
+        if session is None:
+            return False
+        try:
+            async with session.post(self.url, data=b"SELECT 1", headers=client.headers,
+                                    timeout=aiohttp.ClientTimeout(total=min(5.0, self._timeout))
+                                    ) as response:  # fmt: skip
+                await response.read()
+        except (aiohttp.ClientError, TimeoutError, OSError):
+            return False
+        return True
 
     async def query(self, sql: str) -> pd.DataFrame:
         async def run(client: Any) -> pd.DataFrame:

@@ -22,7 +22,7 @@ from aiohttp import web
 from bot.core.report import CheckReport
 from bot.service.checker import History, run_check
 from queries.catalogue import load_catalogue
-from queries.errors import QueryFailed, SourceUnavailable
+from queries.errors import QueryFailed, SourceSilent, SourceUnavailable
 from queries.sources import ClickHouseSource, EmbeddedSource
 from tests.conftest import END, SourceSpec
 from tests.test_cli import alertbot
@@ -83,12 +83,14 @@ async def test_a_hung_clickhouse_is_waited_for_once_per_check(
     silent: tuple[Silent, str],
 ) -> None:
     """Two tables, three tries of 0.5 s each: the server gets the first table's three requests
-    and no more. It used to get six (three per table, one table after the other), while the
-    error said "3 times"; now the second table says it was not asked, and why."""
+    and a SELECT 1 that asks whether it answers anything, and no more. It used to get six
+    (three per table, one table after the other), while the error said "3 times"; now the
+    second table says it was not asked, and why."""
     hung, url = silent
     report, ch = await _check(url, timeout=0.5)
-    assert len(hung.requests) == 3, hung.requests
-    assert all("FROM feed_actions" in sql for sql in hung.requests), hung.requests
+    # the feed's three tries, then a SELECT 1 (no answer either: the server hangs)
+    assert len(hung.requests) == 4 and hung.requests[3] == "SELECT 1", hung.requests
+    assert all("FROM feed_actions" in sql for sql in hung.requests[:3]), hung.requests
     assert report.errors == {
         "feed_actions": f"{ch.describe()} did not answer within 0.5 s, 3 times",
         "message_actions": NOT_ASKED,
@@ -161,7 +163,7 @@ def test_check_against_a_hung_clickhouse_says_what_it_tried(
     assert done.stderr.strip().splitlines() == [
         f"alertbot: ClickHouse at {url} did not answer within 0.5 s, 3 times"
     ], done.stderr
-    assert len(hung.requests) == 3, hung.requests
+    assert len(hung.requests) == 4 and hung.requests[3] == "SELECT 1", hung.requests
 
 
 # -- a ClickHouse HTTP interface answered by chDB, misbehaving for some queries ----------------
@@ -244,16 +246,33 @@ async def test_a_proxy_s_502_for_one_table_leaves_the_other_asked(
     assert tables == {"message_actions"}, tables
 
 
-async def test_a_server_that_hangs_on_a_freshness_query_is_not_asked_more(
+async def test_a_query_too_slow_for_the_timeout_fails_its_table_only(
+    chdb_clickhouse: Fixture,
+) -> None:
+    """The feed's query takes longer than CLICKHOUSE_TIMEOUT on a server that answers other
+    queries: after its three tries a SELECT 1 is answered, so the feed's error is its own and
+    the messenger's table is still asked and checked. Taken for a hung server, one heavy table
+    left every table after it unchecked, on every check."""
+    asked, misbehave, url = chdb_clickhouse
+    misbehave(lambda sql: HANG if "FROM feed_actions" in sql else None)
+    report, ch = await _check(url, timeout=0.5)
+    assert sum("FROM feed_actions" in sql for sql in asked) == 3
+    assert report.errors == {
+        "feed_actions": f"{ch.describe()} did not answer within 0.5 s, 3 times"}
+    assert {r.metric.table for r in report.results} == {"message_actions"}
+    assert not isinstance(report.failures["feed_actions"], SourceSilent)
+
+
+async def test_a_freshness_query_too_slow_for_the_timeout_leaves_the_next_table_asked(
     chdb_clickhouse: Fixture,
 ) -> None:
     """The feed's rows come, its Android drop would alert, and the query that asks how fresh
-    the feed's newest bucket is gets no answer three times: the feed is judged without it, and
-    the messenger's table is not asked (three tries more of a server gone silent)."""
+    the feed's newest bucket is gets no answer three times, while the server answers a SELECT
+    1: the feed is judged without it, and the messenger's table is asked as usual."""
     asked, misbehave, url = chdb_clickhouse
     misbehave(lambda sql: HANG if "AS latest" in sql else None)
     report, _ = await _check(url, timeout=0.5)
     assert sum("AS latest" in sql for sql in asked) == 3
-    assert not [sql for sql in asked if "message_actions" in sql]
-    assert report.errors == {"message_actions": NOT_ASKED}
+    assert report.errors == {}
     assert {r.metric.table for r in report.anomalies} == {"feed_actions"}
+    assert "message_actions" in {r.metric.table for r in report.results}
