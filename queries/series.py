@@ -114,13 +114,13 @@ def off_grid(frame: pd.DataFrame, step: timedelta, table: str = "a table") -> st
         return (f"the query for {table} made a bucket at {first:%Y-%m-%d %H:%M} UTC, off the "
                 f"catalogue's step ({_span(size)}): group rows by the step, e.g. "
                 "toStartOfFifteenMinutes(time) for 15m")  # fmt: skip
-    if seconds.size < 8:  # too few to tell a coarser grid from quiet buckets
+    if seconds.size < 24:  # too few to tell a coarser grid from quiet buckets by chance
         return None
     apart = int(np.gcd.reduce(np.diff(seconds)))
     if apart > size:
         return (f"the query for {table} made buckets {_span(apart)} apart, while the "
                 f"catalogue's step is {_span(size)}: the buckets between stay empty; group rows "
-                f"by the step, or set step = \"{_span(apart)}\"")  # fmt: skip
+                "by the step, e.g. toStartOfFifteenMinutes(time) for 15m")  # fmt: skip
     return None
 
 

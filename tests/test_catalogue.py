@@ -320,13 +320,14 @@ def test_buckets_off_the_steps_grid_are_named_with_what_to_fix() -> None:
     hours = pd.date_range("2026-12-01", periods=24, freq="1h", tz="UTC")
     assert off_grid(frame(hours), quarter, "feed_actions") == (
         "the query for feed_actions made buckets 1h apart, while the catalogue's step is 15m: "
-        'the buckets between stay empty; group rows by the step, or set step = "1h"')
+        "the buckets between stay empty; group rows by the step, e.g. "
+        "toStartOfFifteenMinutes(time) for 15m")
     assert off_grid(frame(hours + pd.Timedelta(minutes=5)), quarter, "feed_actions") == (
         "the query for feed_actions made a bucket at 2026-12-01 00:05 UTC, off the catalogue's "
         "step (15m): group rows by the step, e.g. toStartOfFifteenMinutes(time) for 15m")
     quarters = pd.date_range("2026-12-01", periods=96, freq="15min", tz="UTC")
     assert off_grid(frame(quarters[::4].append(quarters[1:2])), quarter) is None
-    assert off_grid(frame(hours[:7]), quarter) is None  # too few buckets to tell
+    assert off_grid(frame(hours[:23]), quarter) is None  # too few buckets to tell
     assert off_grid(frame(hours), timedelta(hours=1)) is None
 
 
@@ -347,6 +348,40 @@ async def test_a_query_bucketing_by_hour_under_a_15_minute_step_is_a_table_error
     said = "not checked: the query for feed_actions made buckets 1h apart, while the catalogue"
     assert said in answer.text, answer.text
     assert "messages" in answer.text and "views" not in answer.text, answer.text
+
+
+async def test_an_hourly_query_is_caught_on_the_history_a_bot_already_holds(
+    embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """A bot that ran an hourly query before holds its rows in the state file, and each check
+    then fetches only the last hour again (two buckets at most: too few to tell). The first
+    check after a start judges the whole window it holds, and refuses it."""
+    from bot.service.history import History
+    from bot.state import State, query_key
+    from queries.errors import QueryFailed
+    from queries.history import plan
+    from tests.conftest import END
+
+    toml = copy(tmp_path)
+    sql = toml.parent / "feed_actions.sql"
+    sql.write_text(sql.read_text().replace("toStartOfFifteenMinutes(", "toStartOfHour("))
+    catalogue = load_checked(toml)
+    table = catalogue.tables["feed_actions"]
+    state, source = State(tmp_path / "s.db"), embedded_spec.open()
+    try:
+        window = plan(END, step=catalogue.step, delay=timedelta(minutes=2),
+                      history=catalogue.history, held_from=None, held_until=None)  # fmt: skip
+        rows = await source.fetch(table, window.fetch_start, window.end)  # as a bot before held
+        state.history.save(source.key, query_key(table.name, table.sql, table.columns), rows,
+                           table.columns, held_from=window.start, replace_from=window.fetch_start,
+                           held_until=window.end)  # fmt: skip
+        later = END + timedelta(minutes=15)
+        with pytest.raises(QueryFailed, match="the query for feed_actions made buckets 1h apart"):
+            await History(source, catalogue, state.history).frame(table, later,
+                                                                  timedelta(minutes=2))
+    finally:
+        await source.close()
+        state.close()
 
 
 @pytest.mark.parametrize("method", ["seasonal", "iqr", "stl"])

@@ -59,8 +59,9 @@ def _cases() -> list[tuple[str, list[str]]]:
     cases += [
         ("not asked after a query for feed_actions got no answer", ["feed_actions"]),
         ("the query for feed_actions made buckets 1h apart, while the catalogue's step is 15m: "
-         'the buckets between stay empty; group rows by the step, or set step = "1h"',
-         ["feed_actions", 'step = "1h"']),
+         "the buckets between stay empty; group rows by the step, e.g. "
+         "toStartOfFifteenMinutes(time) for 15m",
+         ["feed_actions", "toStartOfFifteenMinutes(time)"]),
         ("the query for feed_actions made a bucket at 2026-12-01 00:05 UTC, off the catalogue's "
          "step (15m): group rows by the step, e.g. toStartOfFifteenMinutes(time) for 15m",
          ["feed_actions", "2026-12-01 00:05 UTC", "toStartOfFifteenMinutes(time)"]),

@@ -165,11 +165,11 @@ SHAPES: list[tuple[re.Pattern[str], Say]] = [
      lambda t, m: t._("no history of {table} yet", table=m["table"])),
     (_re(r"the query for (?P<table>\S+) made buckets (?P<apart>\w+) apart, while the "
                 r"catalogue's step is (?P<step>\w+): the buckets between stay empty; group rows "
-                r"by the step, or set step = \"(?P=apart)\""),
+                r"by the step, e\.g\. toStartOfFifteenMinutes\(time\) for 15m"),
      lambda t, m: t._("the query for {table} made buckets {apart} apart, while the catalogue's "
                       "step is {step}: the buckets between stay empty; group rows by the step, "
-                      "or set {setting}", table=m["table"], apart=m["apart"], step=m["step"],
-                      setting=f'step = "{m["apart"]}"')),
+                      "e.g. {function} for 15m", table=m["table"], apart=m["apart"],
+                      step=m["step"], function="toStartOfFifteenMinutes(time)")),
     (_re(r"the query for (?P<table>\S+) made a bucket at (?P<time>[\d-]+ [\d:]+) UTC, off the "
                 r"catalogue's step \((?P<step>\w+)\): group rows by the step, e\.g\. "
                 r"toStartOfFifteenMinutes\(time\) for 15m"),

@@ -77,6 +77,7 @@ class History:
         # slices, the rows fetched, the window).
         self._moved: dict[str, tuple[pd.DataFrame, TableSlices, pd.DataFrame, Window]] = {}
         self.moved_on = 0  # refreshes whose slices were moved on rather than rebuilt
+        self._on_grid: set[str] = set()  # tables whose whole window was seen on the step's grid
         self.cache_s = 0.0  # seconds spent reading and writing the state file's cache, in all
 
     def _key(self, table: Table) -> str:
@@ -171,11 +172,9 @@ class History:
                 break
         filled = [p for p in parts if len(p)]
         if len(filled) <= 1:
-            frame = (filled or parts)[0]
-        else:
-            del parts
-            frame = pd.concat(filled, ignore_index=True)
-        return on_grid(frame, step, table.name)
+            return (filled or parts)[0]
+        del parts
+        return pd.concat(filled, ignore_index=True)
 
     async def frame(
         self, table: Table, now: datetime, delay: timedelta
@@ -193,6 +192,9 @@ class History:
         )
         fresh = await self._fetch(table, window.fetch_start, window.end)
         frame = merge(held[0] if held else None, fresh, window)
+        if table.name not in self._on_grid:  # once per table: the whole window, held rows too
+            on_grid(frame, self.catalogue.step, table.name)
+            self._on_grid.add(table.name)
         # A check "as of" an earlier time must not overwrite newer held history.
         if held is None or window.end >= held[2]:
             self._held[table.name] = (frame, window.start, window.end)
