@@ -276,8 +276,17 @@ async def history_for(
     if not 1 <= args.days <= 90:
         raise UsageError(f"--days must be between 1 and 90, got {args.days}")
     labels_path = getattr(args, "labels", None)
-    if labels_path and not await asyncio.to_thread(Path(labels_path).is_file):
-        raise UsageError(f"--labels {labels_path!r}: no such file")
+    labels: list[backtesting.Label] | None = None
+    if labels_path:  # read before the history: a mistake in it should not wait for a fetch
+        if not await asyncio.to_thread(Path(labels_path).is_file):
+            raise UsageError(f"--labels {labels_path!r}: no such file")
+        try:
+            labels = labels_from_file(Path(labels_path))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UsageError(f"--labels {labels_path!r} is not a labels file ({exc})") from None
+        unknown = unknown_in(labels, catalogue)
+        if unknown:
+            raise UsageError(f"--labels {labels_path!r}: {unknown}")
     now = datetime.now(UTC)
     source = make_source(settings)
     if isinstance(source, EmbeddedSource):
@@ -287,16 +296,7 @@ async def history_for(
             source, catalogue, now=now, days=args.days, delay=settings.data_delay,
             metrics=[metric] if metric else None,
         )  # fmt: skip
-        labels: list[backtesting.Label] | None
-        if labels_path:
-            try:
-                labels = labels_from_file(Path(labels_path))
-            except (ValueError, KeyError, TypeError) as exc:
-                raise UsageError(f"--labels {labels_path!r} is not a labels file ({exc})") from None
-            unknown = unknown_in(labels, catalogue)
-            if unknown:
-                raise UsageError(f"--labels {labels_path!r}: {unknown}")
-        else:
+        if not labels_path:
             labels = await labels_from_source(source, now)
     except BaseException:
         await source.close()

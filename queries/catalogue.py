@@ -61,10 +61,13 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 def link_problem(text: str) -> str | None:
     """What is wrong with a dashboard link template (None: nothing): an http(s) URL in which
     {metric} and {slice} are filled in; any other {name} would go out as typed."""
-    parts = urlsplit(text.strip())
+    try:
+        parts = urlsplit(text.strip())
+    except ValueError:  # "https://[::1/x": a broken IPv6 host
+        parts = urlsplit("")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return "is not an http(s) URL: expected e.g. https://grafana.example.com/d/feed"
-    for name in re.findall(r"\{([^{}]*)\}", text):
+    for name in re.findall(r"\{(\w+)\}", text):  # {"a":1} in a query string is JSON
         if name not in ("metric", "slice"):
             return f"has {{{name}}}, which is not filled in: use {{metric}} and {{slice}}"
     return None

@@ -382,6 +382,10 @@ async def test_an_alert_chat_that_removed_the_bot_is_told_to_the_admins_once(
         other = await reply(fake, "/status", user=USER)
         assert f"{lost + 1} messages dropped in the last 24 h" in other[0], other[0]
         assert str(ALERTS) not in other[0] and "kicked" not in other[0], other[0]
+        # So does every member of a group where an admin asks.
+        await fake.send("/status", user=ADMIN, chat=-300)
+        group = (await fake.wait_for(lambda c: c.chat_id == -300))[0]
+        assert str(ALERTS) not in group.text and "kicked" not in group.text, group.text
         notices = [c for c in fake.sent_to(ADMIN) if str(ALERTS) in c.text
                    and "Состояние" not in c.text]  # the notice, not the /status asked for
         assert len(notices) == 1, notices

@@ -229,7 +229,14 @@ def test_a_metrics_dashboard_is_read_and_checked(tmp_path: Path) -> None:
     edit(toml, "&s={slice}", "&s={slise}")
     with pytest.raises(CatalogueError, match=r'"views": dashboard: .* has \{slise\}, which is'):
         load_catalogue(toml)
-    edit(toml, '"https://bi.example/d?m={metric}&s={slise}"', '"bi.example/d"')
+    # JSON in a query string (a Grafana Explore link) holds braces that are no placeholders
+    edit(toml, "&s={slise}", r'&left={\"datasource\":\"ch\"}')  # escaped, as TOML wants it
+    assert load_catalogue(toml).metrics["views"].dashboard.endswith('left={"datasource":"ch"}')
+    edit(toml, r'"https://bi.example/d?m={metric}&left={\"datasource\":\"ch\"}"',
+         '"https://[::1/d"')  # fmt: skip
+    with pytest.raises(CatalogueError, match=r"dashboard: .https://\[::1/d. is not an http"):
+        load_catalogue(toml)
+    edit(toml, '"https://[::1/d"', '"bi.example/d"')
     with pytest.raises(CatalogueError, match=r'dashboard: .bi.example/d. is not an http\(s\) URL'):
         load_catalogue(toml)
 

@@ -1000,11 +1000,13 @@ async def test_numbers_typed_oddly_are_refused_and_echoed_cut_with_an_ellipsis(
     async with running(settings, fake, schedule=False) as monitor:
         underscore = (await _say(fake, "/set views k 1_0", user=ADMIN))[0].text
         wide = (await _say(fake, "/set views k ４", user=ADMIN))[0].text
+        share = (await _say(fake, "/set views min_rel_change ５%", user=ADMIN))[0].text
         long = (await _say(fake, "/set views k " + "9" * 60, user=ADMIN))[0].text
         days = (await _say(fake, "/backtest views 1.5", user=ADMIN))[0].text
-        assert "k" not in monitor.state.overrides.of("views")
+        assert not {"k", "min_rel_change"} & set(monitor.state.overrides.of("views"))
     assert "k must be a number from 0.5 to 20, not '1_0'." in underscore, underscore
     assert "not '４'." in wide, wide
+    assert "not '５%'." in share, share
     assert f"not '{'9' * 39}…'." in long, long
     assert "days must be a whole number from 1 to 14." in days, days
 

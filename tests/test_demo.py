@@ -138,6 +138,8 @@ def test_a_labels_file_of_ones_own_is_read_and_its_mistakes_named(tmp_path) -> N
         ({**own, "id": "x", "end": "2026-12-05T23:00:00+00:00"},
          r"'x' ends \(2026-12-05T23:00:00\+00:00\) before it starts \(2026-12-06T00:30:00"),
         ({**own, "metrics": []}, r"'#1' names no metrics: add e.g. \"metrics\": \[\"views\"\]"),
+        ({**own, "kind": "spike", "metrics": []}, r"'#1' names no metrics"),
+        ({**own, "end": own["start"]}, r"'#1' ends when it starts \(2026-12-06T00:30:00\+00:00\)"),
         ({**own, "metrics": [1]}, r"metrics must be a list of metric names"),
         ({**own, "slice": {"os": "iOS", "source": "ads"}}, r"slice must be one dimension"),
         ({**own, "start": "yesterday"}, r"start 'yesterday' is not an ISO 8601 time"),

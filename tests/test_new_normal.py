@@ -336,6 +336,27 @@ async def test_new_normal_is_for_admins_shows_on_the_alert_moves_the_band_and_ca
     assert not any("accepted in the chat" in r.verdict.reason for r in after.results)
 
 
+async def test_an_ack_made_before_the_new_normal_stays_a_members_to_take_back(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """A member acknowledged first; the admin's New normal then acknowledged nothing (and its
+    undo takes nothing back): the member's Un-ack goes through, as before the new normal."""
+    fake.set_member(ALERTS, MEMBER)
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake) as monitor:
+        alert = await _alert(fake)
+        incident_id = unpack(_button(alert, Action.ACCEPT))[1][0]  # type: ignore[index]
+        await _answer(fake, await fake.press(_button(alert, Action.ACK), user=MEMBER,
+                                             message=alert))  # fmt: skip
+        await _answer(fake, await fake.press(_button(alert, Action.ACCEPT), user=ADMIN,
+                                             message=alert))  # fmt: skip
+        unack = await _answer(fake, await fake.press(pack(Action.UNACK, incident_id),
+                                                     user=MEMBER, message=alert))  # fmt: skip
+        after = monitor.state.incidents.get(incident_id)
+    assert unack == "No longer acknowledged: reminders are on again.", unack
+    assert after is not None and after.acknowledged_by is None
+
+
 async def test_a_changed_re_base_withdraws_the_level_and_one_that_never_re_bases_refuses_it(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:

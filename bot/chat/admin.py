@@ -81,7 +81,7 @@ def _share(name: str, raw: str, param: detectors.Param, t: Translator) -> str:
     """A share's value as the detector takes it: a percentage as its fraction (5% -> 0.05,
     exactly: 1.1% is 0.011). A bare number above 1 of SHARES is a usage error saying what to
     write instead."""
-    percent = re.fullmatch(r"([+-]?\d+(?:\.\d+)?)%", raw)
+    percent = re.fullmatch(r"([+-]?\d+(?:\.\d+)?)%", raw, re.ASCII)
     if percent is not None:
         return format(Decimal(percent[1]).scaleb(-2).normalize(), "f")
     try:

@@ -172,8 +172,9 @@ async def status(
     if store.problem is None:
         errors = store.journal.delivery_errors(now - timedelta(days=1))
         lines.append(t._("delivery errors in the last 24 h: {n}", n=errors))
+        # Named in an admin's private chat only: a group would show them to all its members.
         admin = message.from_user is not None and message.from_user.id in settings.admin_ids
-        lines += _dropped(store, now, t, named=admin)
+        lines += _dropped(store, now, t, named=admin and message.chat.type == "private")
         mutes = store.mutes.active(now)  # every metric's mute is "*"
         every_metric = t._("everything")
         muted = [t._("{metric} until {until}", metric=every_metric if m.metric == "*"

@@ -78,7 +78,8 @@ async def mark(
     if action in (Action.ACK, Action.UNACK) and not incident.is_open:
         return Reply(t._("That incident is over."))
     standing = store.baselines.of_metric(incident.metric, clock())
-    if action is Action.UNACK and standing is not None and standing.incident_id == incident.id:
+    if (action is Action.UNACK and standing is not None and standing.incident_id == incident.id
+            and standing.acknowledged):  # fmt: skip
         # Accepting a new normal acknowledged it: only an admin takes both back, together.
         return Reply(t._("A new normal accepted for this incident stands, and it acknowledges "
                          "the incident: an admin takes both back with ↩️ Not the new normal."),

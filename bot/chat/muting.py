@@ -22,6 +22,7 @@ from bot.chat.reply import Reply, out_of_date
 from bot.core.commands import ALL_WORDS
 from bot.core.i18n import Translator
 from bot.core.incidents import Incident
+from bot.core.text import clipped
 from bot.core.wording import e, zoned
 from bot.service.edits import MUTE_SHOWN
 from bot.settings import Settings
@@ -56,7 +57,7 @@ async def mute(
     duration = parse_span(written)
     if duration is None:
         raise UsageError(t._("{text} is not a duration: write 30m, 2h, 3d or 3 days.",
-                             text=repr(written[:30])), "mute")  # fmt: skip
+                             text=repr(clipped(written, 30))), "mute")  # fmt: skip
     if not timedelta(minutes=1) <= duration <= MAX_MUTE:
         raise UsageError(t._("A mute lasts from 1 minute to 30 days."), "mute")
     now = clock()

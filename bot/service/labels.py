@@ -75,12 +75,15 @@ def _label(item: Any, n: int) -> Label:
     if not isinstance(metrics, list | tuple) or not all(isinstance(m, str) and m for m in metrics):
         raise ValueError(f"incident {name!r}: metrics must be a list of metric names, e.g. "
                          '"metrics": ["views"]')  # fmt: skip
-    if not metrics and not known:  # only the demo's late data moves no metric
+    if not metrics and kind != demo.IncidentKind.LATE_DATA.value:  # it alone moves no metric
         raise ValueError(f'incident {name!r} names no metrics: add e.g. "metrics": ["views"]')
     start, end = (_moment(item.get(side), side, name) for side in ("start", "end"))
-    if end <= start:
+    if end < start:
         raise ValueError(f"incident {name!r} ends ({end.isoformat()}) before it starts "
                          f"({start.isoformat()}): swap them")  # fmt: skip
+    if end == start:
+        raise ValueError(f"incident {name!r} ends when it starts ({start.isoformat()}): give "
+                         "the time it ended")  # fmt: skip
     where = item.get("slice") or {}
     if not isinstance(where, dict) or len(where) > 1:
         raise ValueError(f"incident {name!r}: slice must be one dimension and its value, e.g. "
