@@ -112,13 +112,6 @@ class Settings(BaseSettings):
             raise ValueError(problem)
         return value
 
-    @field_validator("embedded_path")
-    @classmethod
-    def _folder(cls, value: Path) -> Path:
-        if value.expanduser().exists() and not value.expanduser().is_dir():
-            raise ValueError("is a file, not a folder: name a folder for the demo database")
-        return value
-
     @field_validator("clickhouse_user", "clickhouse_password", "bot_token", mode="before")
     @classmethod
     def _printable(cls, value: Any) -> Any:  # no HTTP header carries them: a request failed
@@ -131,6 +124,13 @@ class Settings(BaseSettings):
     @classmethod
     def _home(cls, value: Path | None) -> Path | None:  # "~/x" is the home's x, as in a shell
         return value.expanduser() if value is not None else None
+
+    @field_validator("embedded_path")
+    @classmethod
+    def _folder(cls, value: Path) -> Path:  # after _home: "~/" is expanded
+        if value.exists() and not value.is_dir():
+            raise ValueError("is a file, not a folder: name a folder for the demo database")
+        return value
 
     @field_validator("clickhouse_database")
     @classmethod

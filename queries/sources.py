@@ -344,7 +344,7 @@ class ClickHouseSource(Source):
     async def _attempt(self, action: Any) -> Any:
         from aiochclient import ChClientError
 
-        delay, waited = self._backoff, False
+        delay = self._backoff
         for attempt in range(1, max(self._retries, 1) + 1):  # 0 retries: one try
             try:
                 return await action(self._ensure_client())
@@ -357,11 +357,12 @@ class ClickHouseSource(Source):
                     "server running, and is CLICKHOUSE_URL right?"
                 )
             except (TimeoutError, aiohttp.ServerTimeoutError):
-                waited = True  # connected, asked, no answer in time
                 tries = f", {attempt} times" if attempt > 1 else ""  # each wait was that long
-                error = SourceSilent(
-                    f"{self.describe()} did not answer within {self._timeout:g} s{tries}"
-                )
+                # After the last try: silent unless it answers a SELECT 1 (then this query is
+                # only too slow, and the next table's may go through).
+                last = attempt >= self._retries
+                kind = SourceUnavailable if last and await self._answers() else SourceSilent
+                error = kind(f"{self.describe()} did not answer within {self._timeout:g} s{tries}")
             except aiohttp.InvalidURL:
                 raise SourceMisconfigured(
                     f"CLICKHOUSE_URL {safe_url(self.url)!r} is not a valid URL; "
@@ -381,9 +382,6 @@ class ClickHouseSource(Source):
                 ) from None
             error = self._scrubbed(error)
             if not isinstance(error, SourceUnavailable) or attempt >= self._retries:
-                if waited and isinstance(error, SourceSilent) and await self._answers():
-                    # Slow for this query only: the next table's may go through.
-                    raise SourceUnavailable(str(error))
                 raise error
             log.warning("%s (attempt %d of %d); retrying", error, attempt, self._retries)
             await asyncio.sleep(delay)
