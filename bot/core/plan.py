@@ -16,7 +16,7 @@ from datetime import datetime
 
 from bot.core.incidents import Incident, Policy, Reason, decide
 from bot.core.report import CheckReport, Late, SeriesResult
-from detectors import Status, outside_since
+from detectors import Status
 from queries.catalogue import Metric
 
 __all__ = [
@@ -120,13 +120,6 @@ def firing(report: CheckReport, metric: Metric) -> bool | None:
     return False
 
 
-def off_since(result: SeriesResult) -> datetime:
-    """The first interval of the episode, as the alert's "off since" says (else its own)."""
-    bucket = result.verdict.bucket
-    since = outside_since(result.series.loc[:bucket], result.band.loc[:bucket])
-    return (bucket if since is None else since).to_pydatetime()
-
-
 def judged(report: CheckReport, metric: Metric) -> datetime | None:
     """The interval this check judged the metric on (its total's), if it judged one."""
     total = next((r for r in report.results if r.metric.name == metric.name
@@ -195,7 +188,9 @@ def plan(
         changed.append(incident)
         muted = is_muted(metric.name, mutes, now)
         if decision.reason is Reason.FIRST and head is not None:
-            incident = replace(incident, since=off_since(head))
+            since = head.off_since  # the alert's "off since", else the alerted bucket
+            first = head.verdict.bucket if since is None else since
+            incident = replace(incident, since=first.to_pydatetime())
             changed[-1] = incident
         if decision.reason is Reason.FIRST and head is not None and not muted:
             opens.append(Open(incident, head, tuple(related)))

@@ -10,7 +10,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from detectors import Status, Verdict
+from detectors import Status, Verdict, outside_since
 from queries.catalogue import Metric
 from queries.errors import SourceError
 from queries.series import Slice
@@ -42,6 +42,13 @@ class SeriesResult:
         if isinstance(self._band, Rows):
             self._band = self._band.band()
         return self._band
+
+    @property
+    def off_since(self) -> pd.Timestamp | None:
+        """The first bucket of the run outside the range that reaches the verdict's bucket (an
+        alert's "off since"); None when that bucket is inside."""
+        bucket = self.verdict.bucket
+        return outside_since(self.series.loc[:bucket], self.band.loc[:bucket])
 
 
 class Block:

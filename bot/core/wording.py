@@ -17,7 +17,7 @@ from bot.core.problems import problem_text
 from bot.core.reasons import detector_text, reason_text
 from bot.core.report import CheckReport, Late, SeriesResult
 from bot.core.text import CAPTION_LIMIT, MESSAGE_LIMIT, cut_html, rendered_length, split_html
-from detectors import Status, Verdict, outside_since
+from detectors import Status, Verdict
 from queries.catalogue import Metric
 
 __all__ = [
@@ -150,7 +150,7 @@ def alert_caption(
         t._("value <b>{value}</b>, expected {expected} ({low} – {high})", value=e(value),
             expected=e(expected), low=e(low), high=e(high)),
     ]
-    since = outside_since(result.series.loc[: v.bucket], result.band.loc[: v.bucket])
+    since = result.off_since
     if since is not None:
         lines.append(t._("off since {time} ({duration})", time=_when(since.to_pydatetime(), zone),
                          duration=duration_text(v.bucket - since + step, t)))  # fmt: skip
