@@ -65,6 +65,8 @@ async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     else:
         report, undelivered = await _check(args, settings, catalogue), EXIT_OK
     if report.errors and not report.results:
+        if args.json:  # a script reading stdout still gets its document, the errors in it
+            print(report_json(report))
         raise next(iter(report.failures.values()), SourceError(next(iter(report.errors.values()))))
     print(report_json(report) if args.json else check_table(report, settings.zone))
     if args.charts:

@@ -472,6 +472,22 @@ def test_an_unreachable_server_exits_1_try_again_later(tmp_path: Path) -> None:
     assert "pw-never-shown" not in done.stderr
 
 
+def test_check_json_that_read_nothing_still_prints_its_document(tmp_path: Path) -> None:
+    """--json for a script: a check every table of which failed still prints the JSON object
+    (no results, each table's error named) on stdout, and exits 1 with the one-line message on
+    stderr; the password is in neither."""
+    env = {"CLICKHOUSE_URL": "http://127.0.0.1:9", "STATE_PATH": str(tmp_path / "s.db"),
+           "CLICKHOUSE_PASSWORD": "pw-never-shown"}  # fmt: skip
+    done = alertbot("check", "--json", env=env, cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["source"] == "clickhouse" and doc["results"] == []
+    assert set(doc["errors"]) == {"feed_actions", "message_actions"}
+    assert "cannot connect to ClickHouse" in doc["errors"]["feed_actions"]
+    assert "cannot connect to ClickHouse at http://127.0.0.1:9" in done.stderr
+    assert "pw-never-shown" not in done.stdout + done.stderr
+
+
 def test_check_against_the_clickhouse_server(server_spec: SourceSpec, tmp_path: Path) -> None:
     """The same command on the real server (CLICKHOUSE_URL) reads the same kind of answer."""
     assert server_spec.url is not None
