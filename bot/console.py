@@ -214,8 +214,10 @@ async def before_the_data(report: CheckReport, source: Source, catalogue: Catalo
     import re
     from dataclasses import replace
 
-    from queries.errors import SourceError
+    from queries.errors import SourceError, SourceSilent
 
+    if any(isinstance(e, SourceSilent) for e in report.failures.values()):
+        return report  # a server that stopped answering is not asked again for a footnote
     firsts: dict[str, datetime | None] = {}
     for n, result in enumerate(report.results):
         if result.verdict.value is not None or not result.series.dropna().empty:

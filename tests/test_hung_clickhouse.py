@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
+from bot.console import before_the_data
 from bot.core.report import CheckReport
 from bot.service.checker import History, run_check
 from queries.catalogue import load_catalogue
@@ -276,3 +277,26 @@ async def test_a_freshness_query_too_slow_for_the_timeout_leaves_the_next_table_
     assert report.errors == {}
     assert {r.metric.table for r in report.anomalies} == {"feed_actions"}
     assert "message_actions" in {r.metric.table for r in report.results}
+
+
+async def test_a_server_that_went_silent_is_not_asked_when_the_data_begins(
+    chdb_clickhouse: Fixture,
+) -> None:
+    """`check --at` before the data: the feed answers with no rows, then the server stops
+    answering (the messenger's query and the SELECT 1 both hang). The footnote that dates the
+    data's start would ask the feed's first event with three more tries of the timeout each;
+    a silent server is asked nothing more, and the feed's rows stay plainly unknown."""
+    asked, misbehave, url = chdb_clickhouse
+    misbehave(lambda sql: HANG if "FROM message_actions" in sql or sql == "SELECT 1" else None)
+    ch = ClickHouseSource(url, database="seeded", retries=3, backoff=0.01, timeout=0.5)
+    try:
+        report = await run_check(History(ch, CATALOGUE, None), END - timedelta(days=90),
+                                 delay=timedelta(minutes=2))  # fmt: skip
+        report = await before_the_data(report, ch, CATALOGUE)
+    finally:
+        await ch.close()
+    assert isinstance(report.failures["message_actions"], SourceSilent)
+    feed = [r for r in report.results if r.metric.table == "feed_actions"]
+    assert feed and all(r.verdict.value is None for r in feed)
+    assert not any("before the data" in r.verdict.reason for r in feed)
+    assert not any("min(" in sql for sql in asked), asked
