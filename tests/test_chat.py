@@ -23,6 +23,7 @@ from bot.chat import routers
 from bot.chat.resend import PAUSES, TOAST_WITHIN
 from bot.core.buttons import Action, pack, unpack
 from bot.core.commands import COMMANDS
+from bot.core.incidents import Incident
 from bot.state import State, StateLost
 from queries import seeding
 from queries.errors import SourceError
@@ -493,6 +494,45 @@ async def test_history_names_a_total_by_its_metric_alone(
     for said, below in ((en, "below the expected range"), (ru, "ниже ожидаемого диапазона")):
         assert f"<code>views</code> — {below}" in said, said
         assert f"<code>views os=iOS</code> — {below}" in said and "total" not in said, said
+
+
+async def test_history_says_what_became_of_each_alert(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """/history under each alert: what became of the incident it opened, as the alert's
+    message says it after the buttons (resolved after how long, a false alarm and who said
+    so, acknowledged by whom), or that it is still going on; an alert whose incident a later
+    alert took over says nothing more. Names people gave are escaped, in either language."""
+    path = tmp_path / "s.db"
+    state = State(path)
+    try:
+        def alert(metric: str, minutes: int) -> int:
+            return state.journal.record_alert(
+                metric, "total", END - timedelta(minutes=minutes), reason="below the expected range",
+                numbers=(50.0, 100.0, 90.0, 110.0, -5.0), now=END - timedelta(minutes=minutes))
+
+        since = END - timedelta(hours=3)
+        state.incidents.save(Incident(  # off from 3 h ago, normal again 45 minutes later
+            "views", since, since, resolved_at=since + timedelta(hours=1), since=since,
+            ok_since=since + timedelta(minutes=45), acknowledged_by="Anna <b>",
+            alert_id=alert("views", 180)))  # fmt: skip
+        state.incidents.save(Incident("likes", END, END, false_alarm_by="Борис",
+                                      alert_id=alert("likes", 60)))  # fmt: skip
+        alert("ctr", 45)  # its incident was taken over by the next alert
+        state.incidents.save(Incident("ctr", END, END, alert_id=alert("ctr", 30)))
+    finally:
+        state.close()
+    settings = settings_for(fake.url, embedded_spec, path)
+    async with running(settings, fake, schedule=False):
+        en = (await _say(fake, "/history", user=USER))[0].text.splitlines()
+        ru = (await _say(fake, "/history", user=MEMBER, language="ru"))[0].text.splitlines()
+    fates = [line.strip() for line in en[1:] if not line[0].isdigit()]
+    assert fates == ["🔴 still going on", "🙅 false alarm, says Борис",
+                     "✅ resolved after 45 min; 👀 acknowledged by Anna &lt;b&gt;"], en
+    assert en[1].endswith("<code>ctr</code> — below the expected range") and en[3][0].isdigit()
+    assert [line.strip() for line in ru[1:] if not line[0].isdigit()] == [
+        "🔴 ещё продолжается", "🙅 ложная тревога — отметил(а) Борис",
+        "✅ снова в норме спустя 45 минут; 👀 принял(а) Anna &lt;b&gt;"], ru
 
 
 async def test_a_stuck_check_gets_the_last_report_marked_stale(

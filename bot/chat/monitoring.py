@@ -14,11 +14,12 @@ from bot.core.commands import span
 from bot.core.formatting import localized as as_written
 from bot.core.formatting import metric_title
 from bot.core.i18n import Translator
+from bot.core.incidents import Incident
 from bot.core.problems import problem_text
 from bot.core.reasons import reason_text, source_text
 from bot.core.text import CAPTION_LIMIT, clipped, rendered_length
 from bot.core.wording import check_charts, check_summary, e, metric_caption, split_message
-from bot.service.edits import compose
+from bot.service.edits import compose, state_line
 from bot.service.monitor import Answer, Monitor, SourceNotAnswering
 from bot.settings import Settings
 from bot.state import State
@@ -197,6 +198,7 @@ async def history(
     head = (t._("<b>The last alert</b>") if len(rows) == 1
             else t.ngettext("<b>Last {n} alert</b>", "<b>Last {n} alerts</b>", len(rows)))
     lines = [f"{head} " + t._("(times in {zone})", zone=e(zone.key))]
+    fates = store.incidents.by_alert([row.id for row in rows])
     for row in rows:
         when = row.bucket.astimezone(zone)
         # A metric's total is the metric, as /check and /backtest name it (and /metric takes).
@@ -204,8 +206,20 @@ async def history(
         label = f"{row.metric} {where}".strip()
         said = e(reason_text(row.reason, t))
         lines.append(f"{when:%m-%d %H:%M} <code>{e(label)}</code> — {said}")
+        if (fate := _fate(fates.get(row.id), t)) is not None:
+            lines.append(f"      {fate}")
     for part in split_message("\n".join(lines)):
         await message.answer(part)
+
+
+def _fate(incident: Incident | None, t: Translator) -> str | None:
+    """What became of the incident an alert opened, as its messages now say it (resolved,
+    a false alarm, acknowledged), or that it is still going on; None for an alert that opened
+    none of its own."""
+    if incident is None:
+        return None
+    said = state_line(incident, t=t).to(t)
+    return said or (t._("🔴 still going on") if incident.is_open else None)
 
 
 async def backtest(

@@ -56,6 +56,17 @@ class Incidents:
         rows = self.db.rows(f"SELECT {_COLUMNS} FROM incidents WHERE id=?", (incident_id,))
         return _incident(rows[0]) if rows else None
 
+    def by_alert(self, alert_ids: list[int]) -> dict[int, Incident]:
+        """The incidents these alerts opened, by alert id (an alert that opened none, or whose
+        incident a later alert took over, is absent)."""
+        if not alert_ids:
+            return {}
+        marks = ", ".join("?" * len(alert_ids))
+        rows = self.db.rows(f"SELECT {_COLUMNS} FROM incidents WHERE alert_id IN ({marks})",
+                            tuple(alert_ids))  # fmt: skip
+        found = (_incident(row) for row in rows)
+        return {i.alert_id: i for i in found if i.alert_id is not None}
+
     def save(self, incident: Incident) -> Incident:
         values = (
             incident.metric, ts(incident.opened_at), ts(incident.last_notified_at),
