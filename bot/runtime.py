@@ -31,6 +31,8 @@ from aiogram.utils.token import TokenValidationError
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 
+from bot.core.commands import span
+from bot.core.i18n import translator
 from bot.errors import TelegramRejectedToken
 from bot.service.health import Health, HttpServer
 from bot.service.monitor import Monitor
@@ -121,10 +123,10 @@ def announce(settings: Settings, monitor: Monitor) -> None:
         ours = "unknown"
     series = f"{last.series} series at the last check" if last else "series not known yet"
     mode = f"webhook {s.webhook_url}" if s.webhook_url else "long polling"
+    chats = ",".join(map(str, s.alert_chat_ids)) or "none (only chats that /subscribe get alerts)"
     log.info("alertbot %s starting: source %s, %d metrics, %s, checks every %s, alert chats %s, "
              "%s", ours, monitor.source.describe(), len(monitor.catalogue.metrics), series,
-             s.check_interval, ",".join(map(str, s.alert_chat_ids)) or "none",
-             mode)  # fmt: skip
+             span(translator("en"), s.check_interval), chats, mode)  # fmt: skip
 
 
 async def listen(

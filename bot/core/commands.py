@@ -128,8 +128,9 @@ def help_text(catalogue: Catalogue, t: Translator, *, is_admin: bool, every: tim
                     **values)  # fmt: skip
     else:
         intro = t._("<b>metric-alertbot</b> watches {metrics} every {every}, with their slices, "
-                    "and alerts the team's alert chat when one leaves its expected range; "
-                    "/subscribe to get the alerts here too.", **values)  # fmt: skip
+                    "and alerts the chats set up for it and those that subscribed when one "
+                    "leaves its expected range; /subscribe to get the alerts here too.",
+                    **values)  # fmt: skip
     lines = [intro, ""]
     for c in COMMANDS:
         if c.admin and not is_admin:
