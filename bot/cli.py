@@ -246,7 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     listing = sub.add_parser("catalogue", help="what the catalogue in force defines: metrics, "
                              "slices, detectors, and the series a check covers")  # fmt: skip
     listing.add_argument("--json", action="store_true", help="print JSON instead of text")
-    seed = sub.add_parser("seed", help="(re)generate the synthetic dataset into the source")
+    what = "(re)generate the demo data, replacing the tables of the same name in the source"
+    seed = sub.add_parser("seed", help=what, description=what + " and its cache")
     seed.add_argument("--days", type=int, default=28, help="days of history (default 28)")
     seed.add_argument("--end", help="end of the dataset (ISO 8601; default: now)")
     seed.add_argument("--labels", metavar="FILE", help="write the injected incidents as JSON")
