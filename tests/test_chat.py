@@ -501,8 +501,9 @@ async def test_history_says_what_became_of_each_alert(
 ) -> None:
     """/history under each alert: what became of the incident it opened, as the alert's
     message says it after the buttons (resolved after how long, a false alarm and who said
-    so, acknowledged by whom), or that it is still going on; an alert whose incident a later
-    alert took over says nothing more. Names people gave are escaped, in either language."""
+    so, acknowledged by whom), or that it is still going on, and that it reached no chat where
+    none took it (no subscriber, or only failed tries); an alert whose incident a later alert
+    took over says nothing more. Names people gave are escaped, in either language."""
     path = tmp_path / "s.db"
     state = State(path)
     try:
@@ -513,12 +514,15 @@ async def test_history_says_what_became_of_each_alert(
                 now=END - timedelta(minutes=minutes))
 
         since = END - timedelta(hours=3)
-        state.incidents.save(Incident(  # off from 3 h ago, normal again 45 minutes later
+        views = state.incidents.save(Incident(  # off from 3 h ago, normal 45 minutes later
             "views", since, since, resolved_at=since + timedelta(hours=1), since=since,
             ok_since=since + timedelta(minutes=45), acknowledged_by="Anna <b>",
             alert_id=alert("views", 180)))  # fmt: skip
-        state.incidents.save(Incident("likes", END, END, false_alarm_by="Борис",
-                                      alert_id=alert("likes", 60)))  # fmt: skip
+        likes = state.incidents.save(Incident("likes", END, END, false_alarm_by="Борис",
+                                              alert_id=alert("likes", 60)))  # fmt: skip
+        assert views.id is not None and likes.id is not None
+        state.journal.record_delivery(views.id, USER, 41, since)
+        state.journal.record_delivery(likes.id, USER, None, END, "Forbidden: bot was blocked")
         alert("ctr", 45)  # its incident was taken over by the next alert
         state.incidents.save(Incident("ctr", END, END, alert_id=alert("ctr", 30)))
     finally:
@@ -528,11 +532,13 @@ async def test_history_says_what_became_of_each_alert(
         en = (await _say(fake, "/history", user=USER))[0].text.splitlines()
         ru = (await _say(fake, "/history", user=MEMBER, language="ru"))[0].text.splitlines()
     fates = [line.strip() for line in en[1:] if not line[0].isdigit()]
-    assert fates == ["🔴 still going on", "🙅 false alarm, says Борис",
+    assert fates == ["🔴 still going on; 📭 not delivered to any chat",
+                     "🙅 false alarm, says Борис; 📭 not delivered to any chat",
                      "✅ resolved after 45 min; 👀 acknowledged by Anna &lt;b&gt;"], en
     assert en[1].endswith("<code>ctr</code> — below the expected range") and en[3][0].isdigit()
     assert [line.strip() for line in ru[1:] if not line[0].isdigit()] == [
-        "🔴 ещё продолжается", "🙅 ложная тревога — отметил(а) Борис",
+        "🔴 ещё продолжается; 📭 не доставлено ни в один чат",
+        "🙅 ложная тревога — отметил(а) Борис; 📭 не доставлено ни в один чат",
         "✅ снова в норме спустя 45 минут; 👀 принял(а) Anna &lt;b&gt;"], ru
 
 

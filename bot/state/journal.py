@@ -66,6 +66,16 @@ class Journal:
         self.db.write("INSERT INTO deliveries VALUES (?, ?, ?, ?, ?)",
                       (alert_id, chat_id, message_id, ts(now), error))  # fmt: skip
 
+    def delivered(self, incident_ids: list[int]) -> set[int]:
+        """Of these incidents, those with a message delivered somewhere (a chat, the webhook);
+        a delivery's `alert_id` column holds the incident it was about."""
+        if not incident_ids:
+            return set()
+        marks = ", ".join("?" * len(incident_ids))
+        rows = self.db.rows(f"SELECT DISTINCT alert_id FROM deliveries WHERE error IS NULL AND "
+                            f"alert_id IN ({marks})", tuple(incident_ids))  # fmt: skip
+        return {int(r[0]) for r in rows}
+
     def delivery_errors(self, since: datetime) -> int:
         rows = self.db.rows("SELECT count() FROM deliveries WHERE error IS NOT NULL AND "
                             "sent_at >= ?", (ts(since),))  # fmt: skip
