@@ -337,6 +337,26 @@ def test_backtest_chart_dates_units_and_plurals() -> None:
     assert render_backtest_chart(VIEWS, week, one, MOSCOW).startswith(PNG)
 
 
+@pytest.mark.parametrize("days", [3, 7])
+def test_backtest_chart_says_each_date_once_at_midnight_and_its_zone(days: int) -> None:
+    """Over 3 days the ticks came every 12 hours, each labelled with its date alone: every
+    date twice, one of them at noon. Dated ticks stand at midnights only now; the time axis
+    names its zone as the alert charts' does, and a count starts from 0 as there."""
+    series, _, _ = synthetic()
+    part = series.iloc[-days * 96 :]
+    for lang, zone_label in (("en", "time (Europe/Moscow)"), ("ru", "время (Europe/Moscow)")):
+        fig = draw_backtest_chart(VIEWS, part, [], MOSCOW, t=translator(lang))
+        fig.canvas.draw()
+        ax = fig.axes[0]
+        labels = [label for label in tick_labels(fig) if label]
+        assert len(labels) == len(set(labels)) >= 2, labels
+        for tick in ax.get_xticks():
+            when = mdates.num2date(tick, tz=MOSCOW)
+            assert (when.hour, when.minute) == (0, 0), when
+        assert ax.get_xlabel() == zone_label
+        assert ax.get_ylim()[0] == 0
+
+
 @pytest.mark.parametrize("step", ["15min", "1h"])
 def test_backtest_chart_ends_with_its_last_bucket(step: str) -> None:
     """The backtest chart's time axis runs from half a bucket before the first bucket to half a

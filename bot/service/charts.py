@@ -96,7 +96,7 @@ def _time_axis(ax: Axes, buckets: tuple[pd.Timestamp, pd.Timestamp] | None, *, w
     if buckets is not None:
         first, last = buckets
         ax.set_xlim(first - step / 2, last + step / 2)
-        ax.xaxis.set_major_locator(hour_locator(width, zone))
+        ax.xaxis.set_major_locator(hour_locator(width, zone, days_only=dates_only))
         ax.xaxis.set_major_formatter(DayTicks(zone, t, dates_only=dates_only))
     ax.tick_params(axis="x", labelsize=8.5)
 
@@ -278,9 +278,13 @@ def draw_backtest_chart(
     days = max(1, round(len(series) * step / DAY))
     _time_axis(ax, (index[0], index[-1]) if len(series) else None, width=len(series) * step,
                step=step, zone=zone, t=t, dates_only=len(series) * step > 2 * DAY)
+    values = series.to_numpy(dtype="float64")
+    if np.isfinite(values).any() and np.nanmin(values) >= 0:  # from 0, as the alert charts
+        ax.set_ylim(bottom=0, top=float(np.nanmax(values)) * 1.08 or 1.0)
     _y_axis(ax, metric, step, t)
+    ax.set_xlabel(t._("time ({zone})", zone=zone.key), fontsize=9, color="#525252")
     ax.legend(loc="upper left", fontsize=8, frameon=False)
-    fig.subplots_adjust(left=0.085, right=0.985, top=0.87, bottom=0.12)
+    fig.subplots_adjust(left=0.085, right=0.985, top=0.87, bottom=0.15)
     over = (t._("in the last day") if days == 1  # not "the last 1 day"
             else t.ngettext("in the last {n} day", "in the last {n} days", days))
     count = t.ngettext("{n} alert {over} with the current settings",

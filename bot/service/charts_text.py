@@ -92,10 +92,13 @@ class DayTicks(Formatter):
         return out
 
 
-def hour_locator(width: timedelta, zone: ZoneInfo) -> mdates.DateLocator:
-    """Ticks every 1, 2, 3, 4, 6 or 12 hours (or days), about 6-9 across the window."""
+def hour_locator(width: timedelta, zone: ZoneInfo, *, days_only: bool = False
+                 ) -> mdates.DateLocator:  # fmt: skip
+    """Ticks every 1, 2, 3, 4, 6 or 12 hours (or days), about 6-9 across the window; with
+    `days_only` (ticks labelled with dates alone) at midnights only, so no date is said twice
+    and none labels a noon."""
     hours = width.total_seconds() / 3600
-    for every in (1, 2, 3, 4, 6, 12):
+    for every in () if days_only else (1, 2, 3, 4, 6, 12):
         if hours / every <= 9:
             return mdates.HourLocator(byhour=range(0, 24, every), tz=zone)
     days = max(1, math.ceil(hours / 24 / 8))
