@@ -453,6 +453,9 @@ def test_check_says_why_a_total_outside_its_range_is_not_an_anomaly() -> None:
     assert "🟡 views: ниже диапазона, но изменение слишком мало для оповещения (15,0% от 100; " \
            "нужно 20%)" in russian
     assert english.count("🟡") == 2 and "likes:" not in english
+    # The columns are named once, over the marks, in the chat's language.
+    assert "<pre>   metric             value           range\n🟡 views " in english, english
+    assert "<pre>   метрика         значение        диапазон\n🟡 views " in russian, russian
     # /metric says the same of it: not a bare "ok" beside a value below its range.
     caption = metric_caption(held, zone=zone, muted=None, t=translator("en"))
     assert "🟡 outside the range, not alerting" in caption and "🟢" not in caption

@@ -238,7 +238,11 @@ def check_summary(report: CheckReport, *, zone: ZoneInfo, t: Translator | None =
     if bucket is not None:
         head = t._("interval {time} {zone}", time=f"{bucket.tz_convert(zone):%Y-%m-%d %H:%M}",
                    zone=zone.key)  # fmt: skip
-    text = "\n".join([f"<b>{e(head)}</b>\n<pre>{e(chr(10).join(lines))}</pre>", *held])
+    # The columns named once, over the status mark (2 columns wide in a monospace font).
+    metric, value, limits = t._("metric"), t._("value"), t._("range")
+    names = f"   {metric:<15} {value:>8} {limits:>15}"
+    table = chr(10).join([names.rstrip(), *lines]) if lines else ""
+    text = "\n".join([f"<b>{e(head)}</b>\n<pre>{e(table)}</pre>", *held])
     if off:
         text += "\n" + t._("slices off: {slices}", slices=", ".join(
             f"{e(r.metric.name)} {e(r.slice.label())} {_deviation(r, t)}" for r in off[:12]
