@@ -508,8 +508,9 @@ async def test_history_says_what_became_of_each_alert(
     try:
         def alert(metric: str, minutes: int) -> int:
             return state.journal.record_alert(
-                metric, "total", END - timedelta(minutes=minutes), reason="below the expected range",
-                numbers=(50.0, 100.0, 90.0, 110.0, -5.0), now=END - timedelta(minutes=minutes))
+                metric, "total", END - timedelta(minutes=minutes),
+                reason="below the expected range", numbers=(50.0, 100.0, 90.0, 110.0, -5.0),
+                now=END - timedelta(minutes=minutes))
 
         since = END - timedelta(hours=3)
         state.incidents.save(Incident(  # off from 3 h ago, normal again 45 minutes later
