@@ -930,6 +930,32 @@ async def test_a_lost_state_file_refuses_every_change_and_status_says_so(
         assert "Alerting is stopped" in status[-1].text and "deleted" in status[-1].text
 
 
+async def test_a_lost_state_file_leaves_group_chatter_and_other_bots_commands_alone(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """While the state file is lost, the bot still speaks in a group only when spoken to:
+    people's talk and a command addressed to another bot get no "Alerting is stopped"; a
+    command for this bot does, and a private chat's plain text gets the usual hint."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    group = -555
+    async with running(settings, fake, schedule=False) as monitor:
+        for suffix in ("", "-wal", "-shm"):
+            await asyncio.to_thread(Path(f"{settings.state_path}{suffix}").unlink, missing_ok=True)
+        with pytest.raises(StateLost):
+            monitor.state.db.verify()
+        for text in ("коллеги, кто-нибудь смотрел дашборд?", "/check@other_bot"):
+            await fake.send(text, user=USER, chat=group)
+        await fake.send("/subscribe@alerts_bot", user=USER, chat=group)
+        answer = await fake.wait_for(lambda c: c.chat_id == group)
+        await asyncio.sleep(1.0)  # room for an answer to the chatter, were there one
+        in_group = [c.text for c in fake.sent_to(group)]
+        await fake.send("hello", user=USER)
+        hint = await fake.wait_for(lambda c: c.chat_id == USER)
+    assert "Alerting is stopped" in answer[0].text
+    assert len(in_group) == 1, in_group
+    assert "/help" in hint[0].text and "stopped" not in hint[0].text, hint[0].text
+
+
 async def test_in_a_group_the_bot_speaks_only_when_spoken_to(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
