@@ -1159,6 +1159,41 @@ def test_every_share_is_a_parameter_of_the_detectors() -> None:
         assert name in params and params[name].type is float, name
 
 
+async def test_start_never_offers_telegram_s_stand_in_for_an_anonymous_sender_as_an_admin_id(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """/start written anonymously (as the group, or on behalf of a channel) comes from
+    Telegram's stand-in (GroupAnonymousBot, Channel_Bot), whose id in ADMIN_IDS would make
+    every anonymous writer of every group an admin: the answer says how to get one's own id
+    (/start in a private chat) instead of showing that one, in the chat's language; a person
+    writing as themselves still sees their id."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    group = -555
+    async with running(settings, fake, schedule=False):
+        anonymous = (await _say(fake, "/start", user=1087968824, chat=group,
+                                as_group=True))[0].text  # fmt: skip
+        before = len(fake.sent_to(group))
+        await fake._push({"message": {
+            "message_id": 99, "date": int(time.time()),
+            "chat": {"id": group, "type": "supergroup", "title": "G"},
+            "from": {"id": 136817688, "is_bot": True, "first_name": "Channel"},
+            "sender_chat": {"id": -1001234, "type": "channel", "title": "News"},
+            "text": "/help", "entities": [{"type": "bot_command", "offset": 0, "length": 5}],
+        }})  # fmt: skip
+        channel = (await fake.wait_for(lambda c: c.chat_id == group, count=before + 1))[-1].text
+        await _say(fake, "/lang ru", user=ADMIN, chat=group)
+        russian = (await _say(fake, "/start", user=1087968824, chat=group,
+                              as_group=True))[0].text  # fmt: skip
+        person = (await _say(fake, "/start", user=MEMBER, chat=group))[0].text
+    for text in (anonymous, channel, russian):
+        assert "1087968824" not in text and "136817688" not in text, text
+        assert f"<code>{group}</code>" in text  # the chat's id is still right
+    assert "anonymously" in anonymous and "private chat" in anonymous, anonymous
+    assert "anonymously" in channel
+    assert "анонимно" in russian and "личном чате" in russian, russian
+    assert f"<code>{MEMBER}</code>" in person
+
+
 async def test_lang_switches_a_group_for_its_admins_only(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:

@@ -48,10 +48,18 @@ async def start(
     text = help_text(catalogue, t, is_admin=_is_admin(message, settings),
                      every=settings.check_interval,
                      gets=_alerts_here(message.chat.id, store, settings))  # fmt: skip
-    who = message.from_user.id if message.from_user else "unknown"
-    text += "\n\n" + t._(
-        "This chat's id: {chat} (for ALERT_CHAT_IDS); your user id: {user} (for ADMIN_IDS).",
-        chat=f"<code>{message.chat.id}</code>", user=f"<code>{who}</code>")  # fmt: skip
+    chat = f"<code>{message.chat.id}</code>"
+    if message.sender_chat is not None or message.from_user is None:
+        # Written as the group or a channel: the sender is Telegram's stand-in
+        # (GroupAnonymousBot), whose id in ADMIN_IDS would make every anonymous writer an admin.
+        text += "\n\n" + t._(
+            "This chat's id: {chat} (for ALERT_CHAT_IDS). You wrote anonymously, so Telegram "
+            "does not tell me your user id: send me /start in a private chat to see it (for "
+            "ADMIN_IDS).", chat=chat)  # fmt: skip
+    else:
+        text += "\n\n" + t._(
+            "This chat's id: {chat} (for ALERT_CHAT_IDS); your user id: {user} (for ADMIN_IDS).",
+            chat=chat, user=f"<code>{message.from_user.id}</code>")  # fmt: skip
     await message.answer(text)
 
 
