@@ -4,7 +4,9 @@ group only its administrators (or ADMIN_IDS) change what it gets."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from pathlib import Path
 
 from bot.core.buttons import Action, pack
@@ -143,3 +145,40 @@ async def test_the_mute_button_names_the_zone_as_mute_does(
     assert "Europe/Moscow" in command
     assert toast[0].data["text"].endswith(" Europe/Moscow"), toast[0].data["text"]
     assert "Europe/Moscow by" in line[0].text
+
+
+SUPERGROUP = -100555  # what GROUP became: Telegram gives a migrated group a new id
+
+
+async def test_a_group_that_becomes_a_supergroup_keeps_its_subscriptions_and_language(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """A subscribed group upgraded to a supergroup (Telegram's service messages: the old id
+    says migrate_to_chat_id, the new one migrate_from_chat_id) goes on getting what it chose,
+    in its language, under its new id; the old id keeps nothing; the service messages get no
+    answer."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False) as monitor:
+        await _say(fake, "/subscribe views", user=ADMIN, chat=GROUP)
+        await _say(fake, "/lang ru", user=ADMIN, chat=GROUP)
+        for chat, kind, field, other in ((GROUP, "group", "migrate_to_chat_id", SUPERGROUP),
+                                         (SUPERGROUP, "supergroup", "migrate_from_chat_id",
+                                          GROUP)):  # fmt: skip
+            await fake._push({"message": {
+                "message_id": 500, "date": int(time.time()),
+                "chat": {"id": chat, "type": kind, "title": "Team"},
+                "from": {"id": USER, "is_bot": False, "first_name": "Ann"}, field: other,
+            }})  # fmt: skip
+        subs, langs = monitor.state.subscriptions, monitor.state.languages
+        for _ in range(200):  # updates are handled side by side: until both are
+            if langs.of_chat(GROUP) is None and subs.of_chat(SUPERGROUP):
+                break
+            await asyncio.sleep(0.05)
+        status = (await _say(fake, "/status", user=USER, chat=SUPERGROUP))[0].text
+        moved = (subs.of_chat(SUPERGROUP), langs.of_chat(SUPERGROUP))
+        left = (subs.of_chat(GROUP), langs.of_chat(GROUP))
+        answered = [c.text for c in fake.sent_to(GROUP)[2:]]
+    assert moved == (["views"], "ru"), moved
+    assert left == ([], None), left
+    assert "получает оповещения по метрикам: views" in status, status
+    assert answered == [], answered
