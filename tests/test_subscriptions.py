@@ -7,12 +7,14 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from bot.core.buttons import Action, pack
+from bot.state import State
 from tests.conftest import END, SourceSpec
 from tests.fakebot import FakeTelegram
-from tests.test_bot import ADMIN, ALERTS, USER, fake, running, settings_for
+from tests.test_bot import ADMIN, ALERTS, USER, answer_in, fake, running, settings_for
 from tests.test_chat import MEMBER, STRANGER, _say
 
 __all__ = ["fake"]  # the fixture, shared with tests/test_bot.py
@@ -182,3 +184,41 @@ async def test_a_group_that_becomes_a_supergroup_keeps_its_subscriptions_and_lan
     assert left == ([], None), left
     assert "получает оповещения по метрикам: views" in status, status
     assert answered == [], answered
+
+
+async def test_alerts_to_a_group_that_became_a_supergroup_go_to_its_new_id(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """Telegram refuses a send to a group upgraded to a supergroup (400, migrate_to_chat_id)
+    before the bot saw the service message, or to an alert chat whose id is configured: the
+    alert goes to the new id instead of being dropped, a subscribed group's subscriptions
+    follow it, and the admins hear once, in their language, which id to put in
+    ALERT_CHAT_IDS."""
+    alerts_now = -1000000100
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    state = State(settings.state_path)
+    state.subscriptions.add(GROUP, "*", END)
+    state.languages.set(ADMIN, "ru", ADMIN, END)
+    state.close()
+    fake.migrate(GROUP, SUPERGROUP)
+    fake.migrate(ALERTS, alerts_now)
+    async with running(settings, fake) as monitor:
+        to_group = await fake.wait_for(lambda c: c.method == "sendPhoto" and c.chat_id
+                                       == SUPERGROUP)  # fmt: skip
+        to_alerts = await fake.wait_for(lambda c: c.method == "sendPhoto" and c.chat_id
+                                        == alerts_now)  # fmt: skip
+        told = await fake.wait_for(answer_in(ADMIN, text=str(alerts_now)))
+        await fake.send("/status", user=USER)  # one more round through the dispatcher
+        await fake.wait_for(lambda c: c.chat_id == USER)
+        subs = (monitor.state.subscriptions.of_chat(SUPERGROUP),
+                monitor.state.subscriptions.of_chat(GROUP))
+        dropped = monitor.state.outbox.dropped(END - timedelta(days=3650))
+        refused = [c.text for c in fake.calls if c.method == "sendPhoto!400"
+                   and c.chat_id == GROUP]  # fmt: skip
+    assert to_group[0].text == to_alerts[0].text and refused[0] == to_group[0].text
+    assert subs == (["*"], []), subs
+    assert dropped == [], dropped
+    notice = told[0].text
+    assert str(ALERTS) in notice and "ALERT_CHAT_IDS" in notice, notice
+    assert "супергрупп" in notice, notice  # the admin's language
+    assert len([c for c in fake.sent_to(ADMIN) if str(alerts_now) in c.text]) == 1
