@@ -1144,6 +1144,23 @@ async def test_a_share_takes_a_percentage_and_a_bare_number_above_one_is_asked_a
     assert "k must be a number from 0.5 to 20, not '5%'" in k, k
 
 
+async def test_a_negative_zero_is_set_and_shown_as_zero(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """`/set views min_rel_change -0%` (or -0) is zero: the reply showed "-0 (-0%)" and the
+    override kept a negative zero; it now says 0 (0%), and setting 0 after it changes nothing."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False) as monitor:
+        percent = (await _say(fake, "/set views min_rel_change -0%", user=ADMIN))[0].text
+        kept = monitor.state.overrides.of("views")["min_rel_change"].value
+        bare = (await _say(fake, "/set views min_rel_change -0", user=ADMIN))[0].text
+        thresholds = (await _say(fake, "/thresholds views all", user=USER))[0].text
+    assert "→ <b>0 (0%)</b>" in percent, percent
+    assert "-0" not in percent and "-0" not in thresholds, thresholds
+    assert str(kept) == "0.0", kept
+    assert "is 0 (0%) already: nothing changed" in bare, bare
+
+
 def test_every_share_is_a_parameter_of_the_detectors() -> None:
     """The shares /set reads as percentages name real parameters, each a number: a renamed one
     would lose its guard against 5 meaning 500% without a word."""
