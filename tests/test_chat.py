@@ -956,6 +956,26 @@ async def test_a_lost_state_file_leaves_group_chatter_and_other_bots_commands_al
     assert "/help" in hint[0].text and "stopped" not in hint[0].text, hint[0].text
 
 
+async def test_a_reply_to_a_group_that_just_became_a_supergroup_goes_to_its_new_id(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    """A command asked in a group that Telegram upgrades to a supergroup before the answer:
+    the answer is refused (400, migrate_to_chat_id). It logged a traceback and sent an apology
+    to the old id (refused again); now the answer goes to the new id, with no traceback."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    group, supergroup = -555, -100555
+    async with running(settings, fake, schedule=False):
+        fake.migrate(group, supergroup)
+        with caplog.at_level(logging.WARNING):
+            await fake.send("/help", user=USER, chat=group)
+            answer = await fake.wait_for(lambda c: c.chat_id == supergroup)
+            await asyncio.sleep(1.0)  # an apology would be on its way by now
+    assert "/subscribe" in answer[0].text and len(fake.sent_to(supergroup)) == 1
+    assert [c.method for c in fake.calls if c.chat_id == group] == ["sendMessage!400"]
+    assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records]
+
+
 async def test_in_a_group_the_bot_speaks_only_when_spoken_to(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
