@@ -976,6 +976,24 @@ async def test_a_reply_to_a_group_that_just_became_a_supergroup_goes_to_its_new_
     assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records]
 
 
+async def test_a_command_pasted_with_an_invisible_character_is_told_so(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """A command copied from a page often carries a zero-width space or a byte-order mark.
+    The bot answered "I don't know /status" (the character invisible) to /status, or the
+    hint that it answers commands; it now names the invisible character and what to type, in
+    the chat's language."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False):
+        after = (await _say(fake, "/status\u200b", user=USER))[0].text
+        before = (await _say(fake, "\ufeff/help", user=USER))[0].text
+        russian = (await _say(fake, "/status\u2060", user=MEMBER, language="ru"))[0].text
+    assert "U+200B" in after and "/status" in after and "\u200b" not in after, after
+    assert "I don't know" not in after, after
+    assert "U+FEFF" in before and "/help" in before and "\ufeff" not in before, before
+    assert "U+2060" in russian and "невидим" in russian, russian
+
+
 async def test_in_a_group_the_bot_speaks_only_when_spoken_to(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -195,13 +196,26 @@ async def status(
     await message.answer("\n".join(lines))
 
 
+def _visible(text: str) -> str:
+    """`text` without invisible format characters (a zero-width space, a byte-order mark):
+    pasted with a command, they make it another word."""
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+
+
 async def unknown_command(message: Message, t: Translator) -> None:
-    word = (message.text or "").split()[0]
+    raw = (message.text or "").split()[0]
+    word = _visible(raw)
     _, at, mention = word.partition("@")
     if at and message.bot is not None:
         me = await message.bot.me()
         if mention.lower() != (me.username or "").lower():
             return  # a command for another bot in the group
+    hidden = sorted({f"U+{ord(ch):04X}" for ch in raw if _visible(ch) != ch})
+    if hidden:  # "I don't know /status" would hide why
+        await message.answer(t._("{command} came with an invisible character ({codes}), pasted "
+                                 "along with it perhaps: type {command} again by hand.",
+                                 command=e(clipped(word)), codes=", ".join(hidden)))
+        return
     await message.answer(t._("I don't know {command}. Send /help for the commands.",
                              command=e(clipped(word))))  # fmt: skip
 
@@ -224,6 +238,7 @@ def build() -> Router:
 def build_fallback() -> Router:
     """A fresh router (a router can join only one dispatcher)."""
     fallback = Router(name="fallback")
-    fallback.message.register(unknown_command, F.text.startswith("/"))
+    fallback.message.register(unknown_command, F.text.func(lambda text: _visible(text)
+                                                            .startswith("/")))  # fmt: skip
     fallback.message.register(not_a_command, F.chat.type == "private")
     return fallback
