@@ -1015,6 +1015,22 @@ async def test_in_a_group_the_bot_speaks_only_when_spoken_to(
         assert "/help" in hint[0].text
 
 
+async def test_in_a_private_chat_a_command_for_another_bot_still_gets_an_answer(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """In a private chat no other bot reads along: /check@other_bot (a name typed wrong) or
+    /@ got no answer at all, as in a group; now each gets the usual sentence, in the chat's
+    language."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False):
+        other = (await _say(fake, "/check@other_bot", user=USER))[0].text
+        bare = (await _say(fake, "/@", user=USER))[0].text
+        russian = (await _say(fake, "/status@alertsbot", user=MEMBER, language="ru"))[0].text
+    assert "I don't know /check@other_bot" in other and "/help" in other, other
+    assert "I don't know /@" in bare, bare
+    assert "Не знаю команды /status@alertsbot" in russian, russian
+
+
 async def _say(fake: FakeTelegram, text: str, *, user: int, chat: int | None = None,
                language: str | None = None, count: int = 1,
                as_group: bool = False) -> list[Call]:  # fmt: skip

@@ -206,10 +206,10 @@ async def unknown_command(message: Message, t: Translator) -> None:
     raw = (message.text or "").split()[0]
     word = _visible(raw)
     _, at, mention = word.partition("@")
-    if at and message.bot is not None:
+    if at and message.bot is not None and message.chat.type != "private":
         me = await message.bot.me()
         if mention.lower() != (me.username or "").lower():
-            return  # a command for another bot in the group
+            return  # a command for another bot in the group (a private chat has no other)
     hidden = sorted({f"U+{ord(ch):04X}" for ch in raw if _visible(ch) != ch})
     if hidden:  # "I don't know /status" would hide why
         await message.answer(t._("{command} came with an invisible character ({codes}), pasted "
