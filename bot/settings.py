@@ -27,6 +27,12 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 # What each URL setting looks like, for the message that refuses a malformed one.
+# Telegram's stand-ins for senders it does not name: none is a person to make an admin.
+STAND_INS = {
+    1087968824: "GroupAnonymousBot as the sender of anyone writing anonymously in a group",
+    136817688: "Channel_Bot as the sender of anyone writing on behalf of a channel",
+    777000: "its service account as the sender of channel posts forwarded to a discussion group",
+}
 URL_EXAMPLES = {
     "clickhouse_url": "http://localhost:8123",
     "telegram_api_url": "https://api.telegram.org",
@@ -137,6 +143,17 @@ class Settings(BaseSettings):
     def _database(cls, value: str) -> str:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
             raise ValueError("is not a database name: use letters, digits and _")
+        return value
+
+    @field_validator("admin_ids")
+    @classmethod
+    def _people(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        for user in value:
+            if user in STAND_INS:
+                raise ValueError(
+                    f"has {user}, which is not a person: Telegram names {STAND_INS[user]}, so "
+                    "every one of them would be an admin. Send /start to the bot in a private "
+                    "chat for your own id")
         return value
 
     @field_validator("resolve_after")

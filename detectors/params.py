@@ -55,7 +55,7 @@ class Param:
             or (self.high is not None and number > self.high)
         ):
             raise ValueError(f"{rule}, got {value!r}")
-        return int(number) if self.type is int else float(number)
+        return int(number) if self.type is int else float(number) + 0.0  # -0 is 0
 
 
 def validate(owner: str, params: Mapping[str, Param], given: Mapping[str, Any]) -> dict[str, Any]:

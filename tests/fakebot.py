@@ -7,7 +7,8 @@ too long once rendered (UTF-16 code units), callback data over 64 bytes.
 
 Injectable: errors with a JSON body (`fail_next`) or an HTML page from a proxy
 (`fail_next_html`), a delay per method before answering (`delay`), calls that never get an answer
-(`hang`), getChat / getChatMember answers per chat and user (`set_member`, `chat_gone`).
+(`hang`), getChat / getChatMember answers per chat and user (`set_member`, `chat_gone`), a group
+upgraded to a supergroup (`migrate`).
 """
 
 from __future__ import annotations
@@ -205,6 +206,7 @@ class FakeTelegram:
         self.delays: dict[str, float] = {}  # method -> seconds between receiving and answering
         self.members: dict[int, dict[int, str]] = {}  # chat -> user -> getChatMember status
         self.gone: dict[int, tuple[int, str]] = {}  # chat -> getChat error (status, description)
+        self.moved: dict[int, int] = {}  # group -> the supergroup it became (its new id)
         self.validate = True  # refuse what Telegram refuses (HTML, lengths, callback data)
         self._release = asyncio.Event()
         self._ids = itertools.count(1)
@@ -315,6 +317,11 @@ class FakeTelegram:
         """The chat is gone for the bot: getChat, getChatMember and every send to it fail."""
         self.gone[chat] = (status, description)
 
+    def migrate(self, chat: int, to: int) -> None:
+        """The group `chat` became the supergroup `to`: every call naming the old id gets 400
+        with migrate_to_chat_id, as Telegram answers."""
+        self.moved[chat] = to
+
     def fail_next(
         self, method: str, status: int, description: str, *, chat: int | None = None, **extra: Any
     ) -> None:
@@ -400,11 +407,10 @@ class FakeTelegram:
                 return await self._error(
                     method, data, files, status=status, body=body, request=request
                 )
-        chat_id = _int(data.get("chat_id"))
-        if chat_id in self.gone and method != "answerCallbackQuery":
-            status, description = self.gone[chat_id]
-            body = {"ok": False, "error_code": status, "description": description}
-            return await self._error(method, data, files, status=status, body=body, request=request)
+        lost = self._chat_error(_int(data.get("chat_id")), method)
+        if lost is not None:
+            return await self._error(method, data, files, status=lost["error_code"], body=lost,
+                                     request=request)  # fmt: skip
         if self.validate:
             refused = rejection(method, data)
             if refused is not None:
@@ -421,6 +427,19 @@ class FakeTelegram:
             await asyncio.sleep(self.delays[method])
         call.answered = True
         return web.json_response({"ok": True, "result": call.result})
+
+    def _chat_error(self, chat_id: int | None, method: str) -> dict[str, Any] | None:
+        """The error every call naming a gone (or migrated) chat gets, else None."""
+        if chat_id is None or method == "answerCallbackQuery":
+            return None
+        if chat_id in self.moved:
+            return {"ok": False, "error_code": 400,
+                    "description": "Bad Request: group chat was upgraded to a supergroup chat",
+                    "parameters": {"migrate_to_chat_id": self.moved[chat_id]}}  # fmt: skip
+        if chat_id in self.gone:
+            status, description = self.gone[chat_id]
+            return {"ok": False, "error_code": status, "description": description}
+        return None
 
     async def _error(
         self,

@@ -936,6 +936,70 @@ async def test_a_lost_state_file_refuses_every_change_and_status_says_so(
         assert "Alerting is stopped" in status[-1].text and "deleted" in status[-1].text
 
 
+async def test_a_lost_state_file_leaves_group_chatter_and_other_bots_commands_alone(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """While the state file is lost, the bot still speaks in a group only when spoken to:
+    people's talk and a command addressed to another bot get no "Alerting is stopped"; a
+    command for this bot does, and a private chat's plain text gets the usual hint."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    group = -555
+    async with running(settings, fake, schedule=False) as monitor:
+        for suffix in ("", "-wal", "-shm"):
+            await asyncio.to_thread(Path(f"{settings.state_path}{suffix}").unlink, missing_ok=True)
+        with pytest.raises(StateLost):
+            monitor.state.db.verify()
+        for text in ("коллеги, кто-нибудь смотрел дашборд?", "/check@other_bot"):
+            await fake.send(text, user=USER, chat=group)
+        await fake.send("/subscribe@alerts_bot", user=USER, chat=group)
+        answer = await fake.wait_for(lambda c: c.chat_id == group)
+        await asyncio.sleep(1.0)  # room for an answer to the chatter, were there one
+        in_group = [c.text for c in fake.sent_to(group)]
+        await fake.send("hello", user=USER)
+        hint = await fake.wait_for(lambda c: c.chat_id == USER)
+    assert "Alerting is stopped" in answer[0].text
+    assert len(in_group) == 1, in_group
+    assert "/help" in hint[0].text and "stopped" not in hint[0].text, hint[0].text
+
+
+async def test_a_reply_to_a_group_that_just_became_a_supergroup_goes_to_its_new_id(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    """A command asked in a group that Telegram upgrades to a supergroup before the answer:
+    the answer is refused (400, migrate_to_chat_id). It logged a traceback and sent an apology
+    to the old id (refused again); now the answer goes to the new id, with no traceback."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    group, supergroup = -555, -100555
+    async with running(settings, fake, schedule=False):
+        fake.migrate(group, supergroup)
+        with caplog.at_level(logging.WARNING):
+            await fake.send("/help", user=USER, chat=group)
+            answer = await fake.wait_for(lambda c: c.chat_id == supergroup)
+            await asyncio.sleep(1.0)  # an apology would be on its way by now
+    assert "/subscribe" in answer[0].text and len(fake.sent_to(supergroup)) == 1
+    assert [c.method for c in fake.calls if c.chat_id == group] == ["sendMessage!400"]
+    assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records]
+
+
+async def test_a_command_pasted_with_an_invisible_character_is_told_so(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """A command copied from a page often carries a zero-width space or a byte-order mark.
+    The bot answered "I don't know /status" (the character invisible) to /status, or the
+    hint that it answers commands; it now names the invisible character and what to type, in
+    the chat's language."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False):
+        after = (await _say(fake, "/status\u200b", user=USER))[0].text
+        before = (await _say(fake, "\ufeff/help", user=USER))[0].text
+        russian = (await _say(fake, "/status\u2060", user=MEMBER, language="ru"))[0].text
+    assert "U+200B" in after and "/status" in after and "\u200b" not in after, after
+    assert "I don't know" not in after, after
+    assert "U+FEFF" in before and "/help" in before and "\ufeff" not in before, before
+    assert "U+2060" in russian and "невидим" in russian, russian
+
+
 async def test_in_a_group_the_bot_speaks_only_when_spoken_to(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
@@ -955,6 +1019,22 @@ async def test_in_a_group_the_bot_speaks_only_when_spoken_to(
         await fake.send("hello", user=USER)
         hint = await fake.wait_for(lambda c: c.chat_id == USER)
         assert "/help" in hint[0].text
+
+
+async def test_in_a_private_chat_a_command_for_another_bot_still_gets_an_answer(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """In a private chat no other bot reads along: /check@other_bot (a name typed wrong) or
+    /@ got no answer at all, as in a group; now each gets the usual sentence, in the chat's
+    language."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False):
+        other = (await _say(fake, "/check@other_bot", user=USER))[0].text
+        bare = (await _say(fake, "/@", user=USER))[0].text
+        russian = (await _say(fake, "/status@alertsbot", user=MEMBER, language="ru"))[0].text
+    assert "I don't know /check@other_bot" in other and "/help" in other, other
+    assert "I don't know /@" in bare, bare
+    assert "Не знаю команды /status@alertsbot" in russian, russian
 
 
 async def _say(fake: FakeTelegram, text: str, *, user: int, chat: int | None = None,
@@ -1124,6 +1204,23 @@ async def test_a_share_takes_a_percentage_and_a_bare_number_above_one_is_asked_a
     assert "k must be a number from 0.5 to 20, not '5%'" in k, k
 
 
+async def test_a_negative_zero_is_set_and_shown_as_zero(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """`/set views min_rel_change -0%` (or -0) is zero: the reply showed "-0 (-0%)" and the
+    override kept a negative zero; it now says 0 (0%), and setting 0 after it changes nothing."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False) as monitor:
+        percent = (await _say(fake, "/set views min_rel_change -0%", user=ADMIN))[0].text
+        kept = monitor.state.overrides.of("views")["min_rel_change"].value
+        bare = (await _say(fake, "/set views min_rel_change -0", user=ADMIN))[0].text
+        thresholds = (await _say(fake, "/thresholds views all", user=USER))[0].text
+    assert "→ <b>0 (0%)</b>" in percent, percent
+    assert "-0" not in percent and "-0" not in thresholds, thresholds
+    assert str(kept) == "0.0", kept
+    assert "is 0 (0%) already: nothing changed" in bare, bare
+
+
 def test_every_share_is_a_parameter_of_the_detectors() -> None:
     """The shares /set reads as percentages name real parameters, each a number: a renamed one
     would lose its guard against 5 meaning 500% without a word."""
@@ -1137,6 +1234,41 @@ def test_every_share_is_a_parameter_of_the_detectors() -> None:
     assert SHARES and SHARES_PAST_ONE and not SHARES & SHARES_PAST_ONE
     for name in SHARE_PARAMS:
         assert name in params and params[name].type is float, name
+
+
+async def test_start_never_offers_telegram_s_stand_in_for_an_anonymous_sender_as_an_admin_id(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """/start written anonymously (as the group, or on behalf of a channel) comes from
+    Telegram's stand-in (GroupAnonymousBot, Channel_Bot), whose id in ADMIN_IDS would make
+    every anonymous writer of every group an admin: the answer says how to get one's own id
+    (/start in a private chat) instead of showing that one, in the chat's language; a person
+    writing as themselves still sees their id."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    group = -555
+    async with running(settings, fake, schedule=False):
+        anonymous = (await _say(fake, "/start", user=1087968824, chat=group,
+                                as_group=True))[0].text  # fmt: skip
+        before = len(fake.sent_to(group))
+        await fake._push({"message": {
+            "message_id": 99, "date": int(time.time()),
+            "chat": {"id": group, "type": "supergroup", "title": "G"},
+            "from": {"id": 136817688, "is_bot": True, "first_name": "Channel"},
+            "sender_chat": {"id": -1001234, "type": "channel", "title": "News"},
+            "text": "/help", "entities": [{"type": "bot_command", "offset": 0, "length": 5}],
+        }})  # fmt: skip
+        channel = (await fake.wait_for(lambda c: c.chat_id == group, count=before + 1))[-1].text
+        await _say(fake, "/lang ru", user=ADMIN, chat=group)
+        russian = (await _say(fake, "/start", user=1087968824, chat=group,
+                              as_group=True))[0].text  # fmt: skip
+        person = (await _say(fake, "/start", user=MEMBER, chat=group))[0].text
+    for text in (anonymous, channel, russian):
+        assert "1087968824" not in text and "136817688" not in text, text
+        assert f"<code>{group}</code>" in text  # the chat's id is still right
+    assert "anonymously" in anonymous and "private chat" in anonymous, anonymous
+    assert "anonymously" in channel
+    assert "анонимно" in russian and "личном чате" in russian, russian
+    assert f"<code>{MEMBER}</code>" in person
 
 
 async def test_lang_switches_a_group_for_its_admins_only(

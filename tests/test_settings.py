@@ -48,6 +48,11 @@ def test_values_are_parsed_from_env_and_dotenv(monkeypatch: pytest.MonkeyPatch, 
         ("CHECK_INTERVAL", "soon", "CHECK_INTERVAL='soon' is not a duration"),
         ("DATA_DELAY", "0m", "DATA_DELAY='0m' must be longer than zero"),
         ("ADMIN_IDS", "abc", "ADMIN_IDS='abc' has 'abc', which is not a Telegram id"),
+        # Telegram's stand-in for an anonymous sender: every anonymous writer would be an admin.
+        ("ADMIN_IDS", "5,1087968824", "has 1087968824, which is not a person: Telegram names "
+         "GroupAnonymousBot as the sender of anyone writing anonymously in a group"),
+        ("ADMIN_IDS", "136817688", "has 136817688, which is not a person: Telegram names "
+         "Channel_Bot"),
         ("CLICKHOUSE_URL", "localhost:8123", "is not an http(s) URL: expected e.g. http://"),
         ("TIMEZONE", "Mars/Olympus", "TIMEZONE='Mars/Olympus' is not a time zone"),
         ("CLICKHOUSE_DATABASE", "a;b", "is not a database name"),

@@ -4,13 +4,17 @@ group only its administrators (or ADMIN_IDS) change what it gets."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
+from datetime import timedelta
 from pathlib import Path
 
 from bot.core.buttons import Action, pack
+from bot.state import State
 from tests.conftest import END, SourceSpec
 from tests.fakebot import FakeTelegram
-from tests.test_bot import ADMIN, ALERTS, USER, fake, running, settings_for
+from tests.test_bot import ADMIN, ALERTS, USER, answer_in, fake, running, settings_for
 from tests.test_chat import MEMBER, STRANGER, _say
 
 __all__ = ["fake"]  # the fixture, shared with tests/test_bot.py
@@ -143,3 +147,78 @@ async def test_the_mute_button_names_the_zone_as_mute_does(
     assert "Europe/Moscow" in command
     assert toast[0].data["text"].endswith(" Europe/Moscow"), toast[0].data["text"]
     assert "Europe/Moscow by" in line[0].text
+
+
+SUPERGROUP = -100555  # what GROUP became: Telegram gives a migrated group a new id
+
+
+async def test_a_group_that_becomes_a_supergroup_keeps_its_subscriptions_and_language(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """A subscribed group upgraded to a supergroup (Telegram's service messages: the old id
+    says migrate_to_chat_id, the new one migrate_from_chat_id) goes on getting what it chose,
+    in its language, under its new id; the old id keeps nothing; the service messages get no
+    answer."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False) as monitor:
+        await _say(fake, "/subscribe views", user=ADMIN, chat=GROUP)
+        await _say(fake, "/lang ru", user=ADMIN, chat=GROUP)
+        for chat, kind, field, other in ((GROUP, "group", "migrate_to_chat_id", SUPERGROUP),
+                                         (SUPERGROUP, "supergroup", "migrate_from_chat_id",
+                                          GROUP)):  # fmt: skip
+            await fake._push({"message": {
+                "message_id": 500, "date": int(time.time()),
+                "chat": {"id": chat, "type": kind, "title": "Team"},
+                "from": {"id": USER, "is_bot": False, "first_name": "Ann"}, field: other,
+            }})  # fmt: skip
+        subs, langs = monitor.state.subscriptions, monitor.state.languages
+        for _ in range(200):  # updates are handled side by side: until both are
+            if langs.of_chat(GROUP) is None and subs.of_chat(SUPERGROUP):
+                break
+            await asyncio.sleep(0.05)
+        status = (await _say(fake, "/status", user=USER, chat=SUPERGROUP))[0].text
+        moved = (subs.of_chat(SUPERGROUP), langs.of_chat(SUPERGROUP))
+        left = (subs.of_chat(GROUP), langs.of_chat(GROUP))
+        answered = [c.text for c in fake.sent_to(GROUP)[2:]]
+    assert moved == (["views"], "ru"), moved
+    assert left == ([], None), left
+    assert "получает оповещения по метрикам: views" in status, status
+    assert answered == [], answered
+
+
+async def test_alerts_to_a_group_that_became_a_supergroup_go_to_its_new_id(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """Telegram refuses a send to a group upgraded to a supergroup (400, migrate_to_chat_id)
+    before the bot saw the service message, or to an alert chat whose id is configured: the
+    alert goes to the new id instead of being dropped, a subscribed group's subscriptions
+    follow it, and the admins hear once, in their language, which id to put in
+    ALERT_CHAT_IDS."""
+    alerts_now = -1000000100
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    state = State(settings.state_path)
+    state.subscriptions.add(GROUP, "*", END)
+    state.languages.set(ADMIN, "ru", ADMIN, END)
+    state.close()
+    fake.migrate(GROUP, SUPERGROUP)
+    fake.migrate(ALERTS, alerts_now)
+    async with running(settings, fake) as monitor:
+        to_group = await fake.wait_for(lambda c: c.method == "sendPhoto" and c.chat_id
+                                       == SUPERGROUP)  # fmt: skip
+        to_alerts = await fake.wait_for(lambda c: c.method == "sendPhoto" and c.chat_id
+                                        == alerts_now)  # fmt: skip
+        told = await fake.wait_for(answer_in(ADMIN, text=str(alerts_now)))
+        await fake.send("/status", user=USER)  # one more round through the dispatcher
+        await fake.wait_for(lambda c: c.chat_id == USER)
+        subs = (monitor.state.subscriptions.of_chat(SUPERGROUP),
+                monitor.state.subscriptions.of_chat(GROUP))
+        dropped = monitor.state.outbox.dropped(END - timedelta(days=3650))
+        refused = [c.text for c in fake.calls if c.method == "sendPhoto!400"
+                   and c.chat_id == GROUP]  # fmt: skip
+    assert to_group[0].text == to_alerts[0].text and refused[0] == to_group[0].text
+    assert subs == (["*"], []), subs
+    assert dropped == [], dropped
+    notice = told[0].text
+    assert str(ALERTS) in notice and "ALERT_CHAT_IDS" in notice, notice
+    assert "супергрупп" in notice, notice  # the admin's language
+    assert len([c for c in fake.sent_to(ADMIN) if str(alerts_now) in c.text]) == 1

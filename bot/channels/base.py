@@ -2,7 +2,8 @@
 
     Outcome = Sent       delivered (with the channel's message id, when it has one)
             | RetryAfter not now: try again after `seconds` (rate limit, network, 5xx)
-            | Gone       this chat/endpoint will not take messages any more (confirmed)
+            | Gone       this chat/endpoint will not take messages any more (confirmed), or
+                         a group has a new id now (moved_to: upgraded to a supergroup)
             | Rejected   this message will never be accepted as it is (bad markup, too long)
 
 A channel never raises for a delivery problem: every exception its transport can raise maps
@@ -48,6 +49,7 @@ class RetryAfter:
 @dataclass(frozen=True)
 class Gone:
     reason: str
+    moved_to: int | None = None  # a group upgraded to a supergroup: its new id
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ Every exception the transport raises becomes an outcome:
     400 "chat not found" / "bot was kicked"
                                         -> getChat confirms: Gone when it fails the same way,
                                            else RetryAfter(60 s) (the chat is still there)
-    TelegramMigrateToChat               -> Gone (the group lives on under a new id)
+    TelegramMigrateToChat               -> Gone, moved_to the new id (the group lives on as a
+                                           supergroup: the outbox sends there)
     TelegramBadRequest (400), 413       -> Rejected: this message, as it is, never goes
     network errors, timeouts, 5xx, a proxy's HTML page (ClientDecodeError), 401, anything else
                                         -> RetryAfter: the outbox backs off and tries again
@@ -110,7 +111,8 @@ class TelegramChannel:
         if isinstance(exc, TelegramRetryAfter):
             return RateLimited(float(exc.retry_after), reason)
         if isinstance(exc, TelegramMigrateToChat):
-            return Gone(f"{reason} (now chat {exc.migrate_to_chat_id})")
+            return Gone(f"{reason} (now chat {exc.migrate_to_chat_id})",
+                        moved_to=exc.migrate_to_chat_id)
         if isinstance(exc, TelegramForbiddenError) or (
             isinstance(exc, TelegramBadRequest) and _says_gone(exc)
         ):

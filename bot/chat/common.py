@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -48,10 +49,18 @@ async def start(
     text = help_text(catalogue, t, is_admin=_is_admin(message, settings),
                      every=settings.check_interval,
                      gets=_alerts_here(message.chat.id, store, settings))  # fmt: skip
-    who = message.from_user.id if message.from_user else "unknown"
-    text += "\n\n" + t._(
-        "This chat's id: {chat} (for ALERT_CHAT_IDS); your user id: {user} (for ADMIN_IDS).",
-        chat=f"<code>{message.chat.id}</code>", user=f"<code>{who}</code>")  # fmt: skip
+    chat = f"<code>{message.chat.id}</code>"
+    if message.sender_chat is not None or message.from_user is None:
+        # Written as the group or a channel: the sender is Telegram's stand-in
+        # (GroupAnonymousBot), whose id in ADMIN_IDS would make every anonymous writer an admin.
+        text += "\n\n" + t._(
+            "This chat's id: {chat} (for ALERT_CHAT_IDS). You wrote anonymously, so Telegram "
+            "does not tell me your user id: send me /start in a private chat to see it (for "
+            "ADMIN_IDS).", chat=chat)  # fmt: skip
+    else:
+        text += "\n\n" + t._(
+            "This chat's id: {chat} (for ALERT_CHAT_IDS); your user id: {user} (for ADMIN_IDS).",
+            chat=chat, user=f"<code>{message.from_user.id}</code>")  # fmt: skip
     await message.answer(text)
 
 
@@ -187,13 +196,26 @@ async def status(
     await message.answer("\n".join(lines))
 
 
+def _visible(text: str) -> str:
+    """`text` without invisible format characters (a zero-width space, a byte-order mark):
+    pasted with a command, they make it another word."""
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+
+
 async def unknown_command(message: Message, t: Translator) -> None:
-    word = (message.text or "").split()[0]
+    raw = (message.text or "").split()[0]
+    word = _visible(raw)
     _, at, mention = word.partition("@")
-    if at and message.bot is not None:
+    if at and message.bot is not None and message.chat.type != "private":
         me = await message.bot.me()
         if mention.lower() != (me.username or "").lower():
-            return  # a command for another bot in the group
+            return  # a command for another bot in the group (a private chat has no other)
+    hidden = sorted({f"U+{ord(ch):04X}" for ch in raw if _visible(ch) != ch})
+    if hidden:  # "I don't know /status" would hide why
+        await message.answer(t._("{command} came with an invisible character ({codes}), pasted "
+                                 "along with it perhaps: type {command} again by hand.",
+                                 command=e(clipped(word)), codes=", ".join(hidden)))
+        return
     await message.answer(t._("I don't know {command}. Send /help for the commands.",
                              command=e(clipped(word))))  # fmt: skip
 
@@ -216,6 +238,7 @@ def build() -> Router:
 def build_fallback() -> Router:
     """A fresh router (a router can join only one dispatcher)."""
     fallback = Router(name="fallback")
-    fallback.message.register(unknown_command, F.text.startswith("/"))
+    fallback.message.register(unknown_command, F.text.func(lambda text: _visible(text)
+                                                            .startswith("/")))  # fmt: skip
     fallback.message.register(not_a_command, F.chat.type == "private")
     return fallback

@@ -1,5 +1,6 @@
 """While the state file is lost or damaged, nothing that writes to it is done: every command
-but /status, /help and /start, and every button, gets the reason and what to do instead."""
+to this bot but /status, /help and /start, and every button, gets the reason and what to do
+instead; people's talk in a group is left alone as ever."""
 
 from __future__ import annotations
 
@@ -24,13 +25,26 @@ def stopped_text(problem: str, t: Translator) -> str:
                problem=e(problem))  # fmt: skip
 
 
-def _command(message: Message) -> str:
-    word = (message.text or "").split(maxsplit=1)[0] if message.text else ""
-    return word.removeprefix("/").split("@", 1)[0].lower()
+async def _command(message: Message) -> str | None:
+    """The command of a message for this bot (without "/" and "@bot"); None for people's talk,
+    service messages and a command addressed to another bot: the fallback decides on those, as
+    when the file is fine (silence in a group)."""
+    words = (message.text or "").split(maxsplit=1)
+    if not words or not words[0].startswith("/"):
+        return None
+    name, at, mention = words[0].removeprefix("/").partition("@")
+    if at and message.bot is not None:
+        me = await message.bot.me()
+        if mention.lower() != (me.username or "").lower():
+            return None
+    return name.lower()
 
 
 async def _lost_message(message: Message, store: State, **_: Any) -> bool:
-    return store.problem is not None and _command(message) not in READ_ONLY
+    if store.problem is None:
+        return False
+    command = await _command(message)
+    return command is not None and command not in READ_ONLY
 
 
 async def _lost_button(query: CallbackQuery, store: State, **_: Any) -> bool:

@@ -11,7 +11,8 @@ made while an update is handled are retried here; the outbox keeps its own sched
 way. A button press's answer (its toast, or the dialog of a refusal) is sent again after the
 same failures on the way while they come fast (`TOAST_WITHIN`), but not held for flood
 control: the person has moved on by then. As with the outbox, a reply Telegram took before
-the proxy failed can arrive twice: a repeated answer is better than a lost one.
+the proxy failed can arrive twice: a repeated answer is better than a lost one. A reply to a
+group that became a supergroup meanwhile (400 with its new id) is sent to the new id.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from aiogram.client.session.middlewares.base import (
 )
 from aiogram.exceptions import (
     ClientDecodeError,
+    TelegramMigrateToChat,
     TelegramNetworkError,
     TelegramRetryAfter,
     TelegramServerError,
@@ -93,6 +95,7 @@ class ResendReplies(BaseRequestMiddleware):
         chat = getattr(method, "chat_id", None) or getattr(method, "inline_message_id", None)
         pauses = iter(PAUSES)
         budget = HOLD_MAX
+        asked_in = chat  # the chat the reply was for, until Telegram names its new id
         started = asyncio.get_running_loop().time()
         while True:
             try:
@@ -105,6 +108,15 @@ class ResendReplies(BaseRequestMiddleware):
                 log.info("a reply (%s) failed on the way (%s); sending it again in %.1f s",
                          name, type(exc).__name__, pause)  # fmt: skip
                 await asyncio.sleep(pause)
+            except TelegramMigrateToChat as exc:
+                moved = exc.migrate_to_chat_id
+                if not name.startswith("send") or moved is None or chat != asked_in:
+                    raise
+                # The group became a supergroup while it was answered: same answer, new id.
+                log.info("chat %s became supergroup %s; the reply (%s) goes there", chat, moved,
+                         name)  # fmt: skip
+                method = method.model_copy(update={"chat_id": moved})
+                chat = moved
             except TelegramRetryAfter as exc:
                 if toast or exc.retry_after > budget:
                     raise

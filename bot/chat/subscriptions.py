@@ -2,15 +2,17 @@
 
 Each reply says what the chat gets after the command: a metric still comes through a
 subscription to all, and a chat of ALERT_CHAT_IDS gets every alert whatever it subscribes to.
-In a group, only its administrators (or ADMIN_IDS) change what it gets, as with /lang.
+In a group, only its administrators (or ADMIN_IDS) change what it gets, as with /lang. A
+group upgraded to a supergroup keeps what it gets (and its language) under its new id.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import datetime
 
-from aiogram import Router
+from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
@@ -21,10 +23,12 @@ from bot.core.commands import ALL_WORDS
 from bot.core.i18n import Translator
 from bot.core.wording import e
 from bot.settings import Settings
-from bot.state import ALL, State
+from bot.state import ALL, State, StoreError
 from queries.catalogue import Catalogue
 
 __all__ = ["build"]
+
+log = logging.getLogger(__name__)
 
 
 def _alert_chat(t: Translator) -> str:
@@ -121,9 +125,33 @@ async def unsubscribe(
                                  "it gets.", metric=f"<code>{e(metric)}</code>"))  # fmt: skip
 
 
+async def migrated(message: Message, *, store: State) -> None:
+    """A group upgraded to a supergroup gets a new id: Telegram says so in both (migrate_to_chat_id
+    in the old, migrate_from_chat_id in the new). What it gets and its language move to the new
+    id, so its alerts go on; the service message gets no answer."""
+    if message.migrate_to_chat_id is not None:
+        old, new = message.chat.id, message.migrate_to_chat_id
+    elif message.migrate_from_chat_id is not None:
+        old, new = message.migrate_from_chat_id, message.chat.id
+    else:
+        return
+    try:
+        with store.transaction():
+            moved = store.subscriptions.move(old, new)
+            store.languages.move(old, new)
+    except StoreError as exc:  # a lost state file: nothing to move, and nothing to say there
+        log.warning("group %s became supergroup %s; its settings could not be moved: %s",
+                    old, new, exc)  # fmt: skip
+        return
+    if moved:
+        log.info("group %s became supergroup %s: its %d subscription(s) moved there", old, new,
+                 moved)  # fmt: skip
+
+
 def build() -> Router:
     """A fresh router (a router can join only one dispatcher)."""
     router = Router(name="router")
     router.message.register(subscribe, Command("subscribe"))
     router.message.register(unsubscribe, Command("unsubscribe"))
+    router.message.register(migrated, F.migrate_to_chat_id | F.migrate_from_chat_id)
     return router

@@ -10,7 +10,7 @@ from bot.core.i18n import Translator
 from bot.core.render import Draft
 from bot.core.wording import e
 
-__all__ = ["render_gone", "telegram_said", "why_dropped"]
+__all__ = ["moved_to", "render_gone", "telegram_said", "why_dropped"]
 
 _CLASS = re.compile(r"^\w+(?:Error|Chat)?: ")
 _MOVED = re.compile(r"\(now chat (-?\d+)\)")
@@ -41,8 +41,21 @@ def why_dropped(reason: str) -> str:
     return f"refused: {reason}"
 
 
+def moved_to(reason: str) -> int | None:
+    """The new id of a group that became a supergroup, as a Gone reason says it; else None."""
+    moved = _MOVED.search(reason)
+    return None if moved is None else int(moved[1])
+
+
 def render_gone(chat: int, reason: str, t: Translator) -> Draft:
-    """The admins hear once that an alert chat no longer takes the bot's messages."""
+    """The admins hear once that an alert chat no longer takes the bot's messages, or that it
+    became a supergroup (its alerts go to the new id: the setting should name that one)."""
+    new = moved_to(reason)
+    if new is not None:
+        text = t._("⚠️ Alert chat {chat} became a supergroup, so Telegram gave it a new id: "
+                   "{new}. Its alerts go there now; put {new} in ALERT_CHAT_IDS in place of "
+                   "{chat}.", chat=f"<code>{chat}</code>", new=f"<code>{new}</code>")  # fmt: skip
+        return Draft(text, meta={"event": "notice", "kind": "chat_moved", "chat": chat})
     text = t._("⚠️ Alert chat {chat} cannot be reached (Telegram: {said}), so its alerts are "
                "being dropped. Add the bot back to that chat, or take {chat} out of "
                "ALERT_CHAT_IDS.", chat=f"<code>{chat}</code>",

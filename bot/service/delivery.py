@@ -15,7 +15,9 @@ receiver that honours it sees it once.
     Sent        -> SENT, message id kept, the incident learns which message shows it
     RateLimited -> this row later; nothing more through that channel until the wait is over
     RetryAfter  -> this row later: max(the channel's wait, retry_base * 2^attempts), <= 5 min
-    Gone        -> DEAD; that chat's pending rows on that channel dropped, its subscriptions off
+    Gone        -> DEAD; that chat's pending rows on that channel dropped, its subscriptions off;
+                   a group upgraded to a supergroup (moved_to): this row, its queue and its
+                   subscriptions go to the new id instead, due now
     Rejected    -> once more at once as plain text without buttons (cut to the limit); DEAD
                    when that is refused too
 """
@@ -167,6 +169,8 @@ class Delivery:
                     state.journal.record_delivery(incident, item.chat_id, None, now,
                                                   outcome.reason)  # fmt: skip
             return 0
+        if isinstance(outcome, Gone) and outcome.moved_to not in (None, item.chat_id):
+            return self._moved(item, outcome.moved_to, outcome.reason)
         if isinstance(outcome, Gone):
             log.warning("%s: chat %s is gone (%s): its queue dropped, its subscriptions off",
                         item.channel, item.chat_id, outcome.reason)  # fmt: skip
@@ -184,6 +188,26 @@ class Delivery:
         with state.transaction():
             state.outbox.mark(item.id, OutboxStatus.DEAD, now=now, error=outcome.reason)
             state.journal.record_delivery(incident, item.chat_id, None, now, outcome.reason)
+        return 0
+
+
+    def _moved(self, item: Outgoing, new: int | None, reason: str) -> int:
+        """A group upgraded to a supergroup: this message, the rest of its queue, its
+        subscriptions and its language go to its new id (an alert chat's operators are told
+        which id to configure, through on_gone)."""
+        assert new is not None
+        state, now = self.state, self.wall()
+        log.warning("%s: chat %s became supergroup %s: outbox message %d, the rest of its queue "
+                    "and its subscriptions go there", item.channel, item.chat_id, new,
+                    item.id)  # fmt: skip
+        with state.transaction():
+            state.outbox.move_chat(item.chat_id, new, item.channel, now=now)
+            if item.channel == "telegram":  # subscriptions and languages are Telegram chats
+                state.subscriptions.move(item.chat_id, new)
+                state.languages.move(item.chat_id, new)
+                if self.on_gone is not None:
+                    self.on_gone(item.chat_id, reason)
+            state.journal.record_delivery(item.incident_id or 0, item.chat_id, None, now, reason)
         return 0
 
 

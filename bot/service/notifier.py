@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from aiogram import Bot
 
 from bot.channels.base import buttons_json
-from bot.core.drops import render_gone, why_dropped
+from bot.core.drops import moved_to, render_gone, why_dropped
 from bot.core.i18n import translator
 from bot.core.incidents import Incident, Policy
 from bot.core.plan import Digest, Intent, Notice, Open, Plan, Remind, Resolve, plan
@@ -235,13 +235,18 @@ class Notifier:
                                       meta=draft.meta, now=wall)  # fmt: skip
 
     def chat_gone(self, chat: int, reason: str) -> None:
-        """An alert chat confirmed gone (Delivery, inside its transaction): the admins hear it
-        once, in their language, until the chat takes a message again."""
+        """An alert chat confirmed gone, or become a supergroup (Delivery, inside its
+        transaction): the admins hear it once, in their language, until the chat takes a
+        message again."""
         settings = self.monitor.settings
         if chat not in settings.alert_chat_ids or self.state.journal.flag(gone_flag(chat)):
             return
-        log.error("alert chat %s %s: its alerts are dropped until the bot is added back or "
-                  "ALERT_CHAT_IDS changes", chat, why_dropped(reason))  # fmt: skip
+        if moved_to(reason) is not None:  # its alerts are sent to the new id meanwhile
+            log.error("alert chat %s %s: put that id in ALERT_CHAT_IDS", chat,
+                      why_dropped(reason))  # fmt: skip
+        else:
+            log.error("alert chat %s %s: its alerts are dropped until the bot is added back or "
+                      "ALERT_CHAT_IDS changes", chat, why_dropped(reason))  # fmt: skip
         self.state.journal.set_flag(gone_flag(chat), reason[:300] or "gone")
         admins = [a for a in settings.admin_ids if a != chat]
         if admins:

@@ -32,6 +32,13 @@ class Subscriptions:
                             (chat_id,))  # fmt: skip
         return [str(r[0]) for r in rows]
 
+    def move(self, old: int, new: int) -> int:
+        """A group's subscriptions carried over to the supergroup it became (Telegram gives
+        it a new id); the new id keeps what it has too. Returns how many moved."""
+        self.db.write("INSERT OR IGNORE INTO subscriptions SELECT ?, metric, created_at FROM "
+                      "subscriptions WHERE chat_id=?", (new, old))  # fmt: skip
+        return self.db.change("DELETE FROM subscriptions WHERE chat_id=?", (old,))
+
     def chats_for(self, metric: str) -> list[int]:
         rows = self.db.rows("SELECT DISTINCT chat_id FROM subscriptions WHERE metric=? OR "
                             "metric=? ORDER BY chat_id", (metric, ALL))  # fmt: skip
@@ -83,6 +90,13 @@ class Languages:
     def set(self, chat_id: int, lang: str, user_id: int | None, now: datetime) -> None:
         self.db.write("INSERT OR REPLACE INTO chat_languages VALUES (?, ?, ?, ?)",
                       (chat_id, lang, user_id, ts(now)))  # fmt: skip
+
+    def move(self, old: int, new: int) -> None:
+        """A group's language carried over to the supergroup it became, unless that one
+        chose its own."""
+        self.db.write("INSERT OR IGNORE INTO chat_languages SELECT ?, lang, user_id, set_at FROM "
+                      "chat_languages WHERE chat_id=?", (new, old))  # fmt: skip
+        self.db.change("DELETE FROM chat_languages WHERE chat_id=?", (old,))
 
     def of_chat(self, chat_id: int) -> str | None:
         rows = self.db.rows("SELECT lang FROM chat_languages WHERE chat_id=?", (chat_id,))

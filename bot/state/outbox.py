@@ -157,6 +157,16 @@ class Outbox:
             == 1
         )
 
+    def move_chat(self, old: int, new: int, channel: str = "telegram", *,
+                  now: datetime) -> int:  # fmt: skip
+        """What waits for (or is being sent to) a group that became a supergroup goes to its
+        new id, due now."""
+        return self.db.change(
+            "UPDATE outbox SET chat_id=?, status=?, next_at=? WHERE chat_id=? AND channel=? AND "
+            "status IN (?, ?)", (new, OutboxStatus.PENDING, ts(now), old, channel,
+                                 OutboxStatus.PENDING, OutboxStatus.SENDING),
+        )  # fmt: skip
+
     def drop_chat(self, chat_id: int, reason: str, channel: str = "telegram", *,
                   now: datetime) -> int:  # fmt: skip
         """Nothing more goes to a chat that is gone (next_at: when it was dropped)."""
