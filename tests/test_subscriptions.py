@@ -9,8 +9,10 @@ import re
 import time
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from bot.core.buttons import Action, pack
+from bot.core.incidents import Incident
 from bot.state import State
 from tests.conftest import END, SourceSpec
 from tests.fakebot import FakeTelegram
@@ -222,3 +224,30 @@ async def test_alerts_to_a_group_that_became_a_supergroup_go_to_its_new_id(
     assert str(ALERTS) in notice and "ALERT_CHAT_IDS" in notice, notice
     assert "супергрупп" in notice, notice  # the admin's language
     assert len([c for c in fake.sent_to(ADMIN) if str(alerts_now) in c.text]) == 1
+
+
+async def test_subscribing_names_the_incidents_already_going_on(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """An incident alerted before a chat subscribed is not alerted again: /subscribe names the
+    ones going on for what it subscribed to (since when, in TIMEZONE), so the chat does not
+    wait on them; a metric with none open, or a resolved one, adds nothing; in Russian too."""
+    path = tmp_path / "s.db"
+    state = State(path)
+    try:
+        since = END - timedelta(minutes=45)
+        state.incidents.save(Incident("views", since, since, since=since))
+        state.incidents.save(Incident("likes", since, since, resolved_at=END))
+    finally:
+        state.close()
+    settings = settings_for(fake.url, embedded_spec, path, timezone="Europe/Moscow")
+    async with running(settings, fake, schedule=False):
+        likes = (await _say(fake, "/subscribe likes", user=USER))[0].text
+        views = (await _say(fake, "/subscribe views", user=USER))[0].text
+        every = (await _say(fake, "/subscribe all", user=MEMBER, language="ru"))[0].text
+    at = f"{since.astimezone(ZoneInfo('Europe/Moscow')):%Y-%m-%d %H:%M} Europe/Moscow"
+    assert likes == "🔔 This chat now gets alerts for <code>likes</code>. /unsubscribe to stop."
+    assert views.splitlines()[1] == ("Going on now, alerted before this chat subscribed: "
+                                     f"<code>views</code> since {at}. /check shows them.")
+    assert every.splitlines()[1] == ("Уже идут, оповещение о них пришло до подписки этого "
+                                     f"чата: <code>views</code> с {at}. Их показывает /check.")

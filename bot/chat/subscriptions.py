@@ -21,7 +21,7 @@ from bot.chat.errors import UsageError
 from bot.chat.monitoring import metric_named
 from bot.core.commands import ALL_WORDS
 from bot.core.i18n import Translator
-from bot.core.wording import e
+from bot.core.wording import e, zoned
 from bot.settings import Settings
 from bot.state import ALL, State, StoreError
 from queries.catalogue import Catalogue
@@ -94,8 +94,16 @@ async def subscribe(
         # alerts reach this chat without a message to take the language from: keep it
         store.languages.set(message.chat.id, t.lang, None, now)
     what = t._("every metric") if metric == ALL else f"<code>{e(metric)}</code>"
-    await message.answer(t._("🔔 This chat now gets alerts for {what}. /unsubscribe to stop.",
-                             what=what))  # fmt: skip
+    said = t._("🔔 This chat now gets alerts for {what}. /unsubscribe to stop.", what=what)
+    # An incident alerted before is not alerted again: say so, or the chat waits on it.
+    going = [(name, i.since or i.opened_at) for name in catalogue.metrics
+             if metric in (ALL, name) and (i := store.incidents.open_for(name)) is not None]
+    if going:
+        listed = ", ".join(t._("{metric} since {time}", metric=f"<code>{e(name)}</code>",
+                               time=zoned(since, settings.zone)) for name, since in going)
+        said += "\n" + t._("Going on now, alerted before this chat subscribed: {incidents}. "
+                           "/check shows them.", incidents=listed)  # fmt: skip
+    await message.answer(said)
 
 
 async def unsubscribe(
