@@ -962,6 +962,33 @@ async def test_a_lost_state_file_leaves_group_chatter_and_other_bots_commands_al
     assert "/help" in hint[0].text and "stopped" not in hint[0].text, hint[0].text
 
 
+async def test_a_lost_state_file_stops_a_command_in_a_photo_caption_too(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """aiogram's command filters read a photo's caption as a message's text: "/mute views 1h"
+    under a picture mutes views. While the state file is lost it must be stopped like the same
+    command typed (the guard read only text, and the mute went into the lost file)."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False) as monitor:
+        for suffix in ("", "-wal", "-shm"):
+            await asyncio.to_thread(Path(f"{settings.state_path}{suffix}").unlink, missing_ok=True)
+        with pytest.raises(StateLost):
+            monitor.state.db.verify()
+        await fake._push({"message": {
+            "message_id": 9001, "date": int(time.time()),
+            "chat": {"id": ADMIN, "type": "private"},
+            "from": {"id": ADMIN, "is_bot": False, "first_name": "Anna"},
+            "photo": [{"file_id": "p", "file_unique_id": "p", "width": 1, "height": 1}],
+            "caption": "/mute views 1h",
+            "caption_entities": [{"type": "bot_command", "offset": 0, "length": 5}],
+        }})  # fmt: skip
+        # the admins' notice of the loss comes first ("Alerting is stopped."), then the refusal
+        await fake.wait_for(lambda c: c.chat_id == ADMIN and "Alerting is stopped</b>:" in c.text)
+        await asyncio.sleep(1.0)  # room for the mute's own answer, were it taken
+    said = [c.text for c in fake.sent_to(ADMIN)]
+    assert not any("muted until" in text for text in said), said
+
+
 async def test_a_reply_to_a_group_that_just_became_a_supergroup_goes_to_its_new_id(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
@@ -994,6 +1021,9 @@ async def test_a_command_pasted_with_an_invisible_character_is_told_so(
         after = (await _say(fake, "/status\u200b", user=USER))[0].text
         before = (await _say(fake, "\ufeff/help", user=USER))[0].text
         russian = (await _say(fake, "/status\u2060", user=MEMBER, language="ru"))[0].text
+        # no such command: typing it again would not help, so it is not offered
+        unknown = (await _say(fake, "/stauts\u200b", user=USER))[0].text
+    assert unknown == "I don't know /stauts. Send /help for the commands.", unknown
     assert "U+200B" in after and "/status" in after and "\u200b" not in after, after
     assert "I don't know" not in after, after
     assert "U+FEFF" in before and "/help" in before and "\ufeff" not in before, before

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -10,9 +9,9 @@ from aiogram import F, Router
 from aiogram.filters import Command, CommandStart
 from aiogram.types import Message
 
-from bot.chat.guard import stopped_text
+from bot.chat.guard import command_of, stopped_text, visible
 from bot.chat.language import IN_A_SENTENCE
-from bot.core.commands import help_text, span
+from bot.core.commands import COMMANDS, help_text, span
 from bot.core.drops import telegram_said
 from bot.core.formatting import localized, metric_title
 from bot.core.i18n import Translator
@@ -196,28 +195,21 @@ async def status(
     await message.answer("\n".join(lines))
 
 
-def _visible(text: str) -> str:
-    """`text` without invisible format characters (a zero-width space, a byte-order mark):
-    pasted with a command, they make it another word."""
-    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
-
-
 async def unknown_command(message: Message, t: Translator) -> None:
-    raw = (message.text or "").split()[0]
-    word = _visible(raw)
-    _, at, mention = word.partition("@")
-    if at and message.bot is not None and message.chat.type != "private":
-        me = await message.bot.me()
-        if mention.lower() != (me.username or "").lower():
-            return  # a command for another bot in the group (a private chat has no other)
-    hidden = sorted({f"U+{ord(ch):04X}" for ch in raw if _visible(ch) != ch})
-    if hidden:  # "I don't know /status" would hide why
+    said = await command_of(message)
+    if said is None or (said.elsewhere and message.chat.type != "private"):
+        return  # a command for another bot in the group (a private chat has no other)
+    word = e(clipped(said.word))
+    if said.hidden and said.name in KNOWN:  # "I don't know /status" would hide why
         await message.answer(t._("{command} came with an invisible character ({codes}), pasted "
                                  "along with it perhaps: type {command} again by hand.",
-                                 command=e(clipped(word)), codes=", ".join(hidden)))
+                                 command=word, codes=", ".join(said.hidden)))  # fmt: skip
         return
     await message.answer(t._("I don't know {command}. Send /help for the commands.",
-                             command=e(clipped(word))))  # fmt: skip
+                             command=word))  # fmt: skip
+
+
+KNOWN = {c.name for c in COMMANDS}  # what a pasted command may have been
 
 
 async def not_a_command(message: Message, t: Translator) -> None:
@@ -238,7 +230,7 @@ def build() -> Router:
 def build_fallback() -> Router:
     """A fresh router (a router can join only one dispatcher)."""
     fallback = Router(name="fallback")
-    fallback.message.register(unknown_command, F.text.func(lambda text: _visible(text)
+    fallback.message.register(unknown_command, F.text.func(lambda text: visible(text)
                                                             .startswith("/")))  # fmt: skip
     fallback.message.register(not_a_command, F.chat.type == "private")
     return fallback

@@ -4,6 +4,8 @@ instead; people's talk in a group is left alone as ever."""
 
 from __future__ import annotations
 
+import unicodedata
+from dataclasses import dataclass
 from typing import Any
 
 from aiogram import Router
@@ -14,7 +16,7 @@ from bot.core.i18n import Translator
 from bot.core.wording import e
 from bot.state import State
 
-__all__ = ["build"]
+__all__ = ["Said", "build", "command_of", "visible"]
 
 READ_ONLY = {"status", "help", "start"}
 
@@ -25,26 +27,48 @@ def stopped_text(problem: str, t: Translator) -> str:
                problem=e(problem))  # fmt: skip
 
 
-async def _command(message: Message) -> str | None:
-    """The command of a message for this bot (without "/" and "@bot"); None for people's talk,
-    service messages and a command addressed to another bot: the fallback decides on those, as
-    when the file is fine (silence in a group)."""
-    words = (message.text or "").split(maxsplit=1)
-    if not words or not words[0].startswith("/"):
+def visible(text: str) -> str:
+    """`text` without invisible format characters (a zero-width space, a byte-order mark):
+    pasted with a command, they make it another word."""
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+
+
+@dataclass(frozen=True)
+class Said:
+    """The command a message starts with, as aiogram's filters read it (text, or a photo's
+    caption): `word` as typed less invisible characters ("/status@alerts_bot"), `name` without
+    "/" and "@bot" in lower case, whether it names another bot, and the invisible characters
+    it came with (U+200B ...)."""
+
+    word: str
+    name: str
+    elsewhere: bool
+    hidden: tuple[str, ...]
+
+
+async def command_of(message: Message) -> Said | None:
+    """The command a message starts with; None for people's talk and service messages."""
+    words = (message.text or message.caption or "").split(maxsplit=1)
+    if not words or not visible(words[0]).startswith("/"):
         return None
-    name, at, mention = words[0].removeprefix("/").partition("@")
+    raw, word = words[0], visible(words[0])
+    name, at, mention = word.removeprefix("/").partition("@")
+    elsewhere = False
     if at and message.bot is not None:
         me = await message.bot.me()
-        if mention.lower() != (me.username or "").lower():
-            return None
-    return name.lower()
+        elsewhere = mention.lower() != (me.username or "").lower()
+    hidden = tuple(sorted({f"U+{ord(ch):04X}" for ch in raw if visible(ch) != ch}))
+    return Said(word, name.lower(), elsewhere, hidden)
 
 
 async def _lost_message(message: Message, store: State, **_: Any) -> bool:
+    """A command to this bot that may write to the lost file; people's talk, service messages
+    and a command addressed to another bot go on to the fallback, as when the file is fine
+    (silence in a group)."""
     if store.problem is None:
         return False
-    command = await _command(message)
-    return command is not None and command not in READ_ONLY
+    said = await command_of(message)
+    return said is not None and not said.elsewhere and said.name not in READ_ONLY
 
 
 async def _lost_button(query: CallbackQuery, store: State, **_: Any) -> bool:
