@@ -25,6 +25,8 @@ from bot.core.buttons import Action, pack, unpack
 from bot.core.commands import COMMANDS
 from bot.core.incidents import Incident
 from bot.state import State, StateLost
+from bot.state.incidents import ShownIn
+from bot.state.outbox import OutboxStatus
 from queries import seeding
 from queries.errors import SourceError
 from queries.sources import ClickHouseSource
@@ -501,9 +503,10 @@ async def test_history_says_what_became_of_each_alert(
 ) -> None:
     """/history under each alert: what became of the incident it opened, as the alert's
     message says it after the buttons (resolved after how long, a false alarm and who said
-    so, acknowledged by whom), or that it is still going on, and that it reached no chat where
-    none took it (no subscriber, or only failed tries); an alert whose incident a later alert
-    took over says nothing more. Names people gave are escaped, in either language."""
+    so, acknowledged by whom), or that it is still going on; and where it did not reach a chat,
+    whether it is still waiting to be sent or never was (no subscriber, every try failed). An
+    alert shown in a chat, on its own or in a digest, reached it; one whose incident a later
+    alert took over says nothing more. Names people gave are escaped, in either language."""
     path = tmp_path / "s.db"
     state = State(path)
     try:
@@ -513,18 +516,27 @@ async def test_history_says_what_became_of_each_alert(
                 reason="below the expected range", numbers=(50.0, 100.0, 90.0, 110.0, -5.0),
                 now=END - timedelta(minutes=minutes))
 
+        def shown(incident: Incident) -> ShownIn:
+            assert incident.id is not None
+            return ShownIn(USER, 40 + incident.id, False, "🚨 …")
+
         since = END - timedelta(hours=3)
         views = state.incidents.save(Incident(  # off from 3 h ago, normal 45 minutes later
             "views", since, since, resolved_at=since + timedelta(hours=1), since=since,
             ok_since=since + timedelta(minutes=45), acknowledged_by="Anna <b>",
             alert_id=alert("views", 180)))  # fmt: skip
+        state.incidents.add_message(views.id or 0, shown(views))
         likes = state.incidents.save(Incident("likes", END, END, false_alarm_by="Борис",
                                               alert_id=alert("likes", 60)))  # fmt: skip
-        assert views.id is not None and likes.id is not None
-        state.journal.record_delivery(views.id, USER, 41, since)
-        state.journal.record_delivery(likes.id, USER, None, END, "Forbidden: bot was blocked")
+        digest = state.digests.create([likes.id or 0], END)  # it went out in a digest
+        state.digests.add_message(digest, shown(likes))
+        state.journal.record_delivery(likes.id or 0, USER, None, END, "Forbidden: blocked")
         alert("ctr", 45)  # its incident was taken over by the next alert
-        state.incidents.save(Incident("ctr", END, END, alert_id=alert("ctr", 30)))
+        ctr = state.incidents.save(Incident("ctr", END, END, alert_id=alert("ctr", 30)))
+        queued = state.outbox.enqueue(USER, "🚨 ctr", incident_id=ctr.id, now=END)
+        state.outbox.mark(queued, OutboxStatus.PENDING, now=END, error="Too Many Requests",
+                          retry_at=END + timedelta(days=365))  # a retry due much later
+        state.incidents.save(Incident("feed_users", END, END, alert_id=alert("feed_users", 20)))
     finally:
         state.close()
     settings = settings_for(fake.url, embedded_spec, path)
@@ -533,12 +545,14 @@ async def test_history_says_what_became_of_each_alert(
         ru = (await _say(fake, "/history", user=MEMBER, language="ru"))[0].text.splitlines()
     fates = [line.strip() for line in en[1:] if not line[0].isdigit()]
     assert fates == ["🔴 still going on; 📭 not delivered to any chat",
-                     "🙅 false alarm, says Борис; 📭 not delivered to any chat",
+                     "🔴 still going on; ⏳ waiting to be sent",
+                     "🙅 false alarm, says Борис",
                      "✅ resolved after 45 min; 👀 acknowledged by Anna &lt;b&gt;"], en
-    assert en[1].endswith("<code>ctr</code> — below the expected range") and en[3][0].isdigit()
+    assert en[3].endswith("<code>ctr</code> — below the expected range") and en[5][0].isdigit()
     assert [line.strip() for line in ru[1:] if not line[0].isdigit()] == [
         "🔴 ещё продолжается; 📭 не доставлено ни в один чат",
-        "🙅 ложная тревога — отметил(а) Борис; 📭 не доставлено ни в один чат",
+        "🔴 ещё продолжается; ⏳ ждёт отправки",
+        "🙅 ложная тревога — отметил(а) Борис",
         "✅ снова в норме спустя 45 минут; 👀 принял(а) Anna &lt;b&gt;"], ru
 
 

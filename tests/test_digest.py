@@ -129,6 +129,12 @@ async def test_a_digests_buttons_act_on_every_incident_it_lists(
         assert first is not None and first.acknowledged_by is None
         assert second is not None and second.acknowledged_by == "User7"
 
+        # /history: the digest reached the alert chat, so none of its alerts reads as lost.
+        await fake.send("/history", user=USER)
+        told = (await fake.wait_for(lambda c: c.chat_id == USER and "alerts" in c.text))[0].text
+    assert "📭" not in told and "⏳" not in told, told
+    assert told.count("👀 acknowledged by User7") == len(listed) - 1, told
+
 
 async def test_an_edit_after_a_button_reads_in_the_language_the_alert_was_sent_in(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path

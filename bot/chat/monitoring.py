@@ -199,7 +199,8 @@ async def history(
             else t.ngettext("<b>Last {n} alert</b>", "<b>Last {n} alerts</b>", len(rows)))
     lines = [f"{head} " + t._("(times in {zone})", zone=e(zone.key))]
     fates = store.incidents.by_alert([row.id for row in rows])
-    sent = store.journal.delivered([i.id for i in fates.values() if i.id is not None])
+    ids = [i.id for i in fates.values() if i.id is not None]
+    sent, waiting = store.journal.delivered(ids), store.outbox.waiting(ids)
     for row in rows:
         when = row.bucket.astimezone(zone)
         # A metric's total is the metric, as /check and /backtest name it (and /metric takes).
@@ -207,22 +208,27 @@ async def history(
         label = f"{row.metric} {where}".strip()
         said = e(reason_text(row.reason, t))
         lines.append(f"{when:%m-%d %H:%M} <code>{e(label)}</code> — {said}")
-        if (fate := _fate(fates.get(row.id), sent, t)) is not None:
+        if (fate := _fate(fates.get(row.id), (sent, waiting), t)) is not None:
             lines.append(f"      {fate}")
     for part in split_message("\n".join(lines)):
         await message.answer(part)
 
 
-def _fate(incident: Incident | None, sent: set[int], t: Translator) -> str | None:
+def _fate(incident: Incident | None, reach: tuple[set[int], set[int]], t: Translator
+          ) -> str | None:  # fmt: skip
     """What became of the incident an alert opened, as its messages now say it (resolved,
-    a false alarm, acknowledged), or that it is still going on, and whether it reached anyone
-    (an alert no chat subscribed to is journalled all the same); None for an alert that opened
-    no incident of its own."""
+    a false alarm, acknowledged), or that it is still going on, and whether it reached a chat
+    (`reach`: the incidents delivered, and those still waiting to be sent; an alert no chat
+    subscribed to is journalled all the same); None for an alert that opened no incident of
+    its own."""
     if incident is None:
         return None
     said = [state_line(incident, t=t).to(t) or (t._("🔴 still going on") if incident.is_open
                                                  else "")]  # fmt: skip
-    if incident.id not in sent:
+    sent, waiting = reach
+    if incident.id in waiting and incident.id not in sent:
+        said.append(t._("⏳ waiting to be sent"))
+    elif incident.id not in sent:
         said.append(t._("📭 not delivered to any chat"))
     return "; ".join(part for part in said if part) or None
 

@@ -67,14 +67,19 @@ class Journal:
                       (alert_id, chat_id, message_id, ts(now), error))  # fmt: skip
 
     def delivered(self, incident_ids: list[int]) -> set[int]:
-        """Of these incidents, those with a message delivered somewhere (a chat, the webhook);
-        a delivery's `alert_id` column holds the incident it was about."""
+        """Of these incidents, those an alert reached a chat about: a message of its own, or a
+        digest that lists it (a webhook's deliveries name no incident)."""
         if not incident_ids:
             return set()
-        marks = ", ".join("?" * len(incident_ids))
-        rows = self.db.rows(f"SELECT DISTINCT alert_id FROM deliveries WHERE error IS NULL AND "
-                            f"alert_id IN ({marks})", tuple(incident_ids))  # fmt: skip
-        return {int(r[0]) for r in rows}
+        wanted = set(incident_ids)
+        marks = ", ".join("?" * len(wanted))
+        rows = self.db.rows(f"SELECT DISTINCT incident_id FROM incident_messages WHERE "
+                            f"incident_id IN ({marks})", tuple(wanted))  # fmt: skip
+        found = {int(r[0]) for r in rows}
+        for (listed,) in self.db.rows("SELECT incidents FROM digests WHERE id IN (SELECT "
+                                      "digest_id FROM digest_messages)"):  # fmt: skip
+            found |= wanted & set(json.loads(listed))
+        return found
 
     def delivery_errors(self, since: datetime) -> int:
         rows = self.db.rows("SELECT count() FROM deliveries WHERE error IS NOT NULL AND "

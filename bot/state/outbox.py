@@ -192,3 +192,16 @@ class Outbox:
             (OutboxStatus.PENDING, OutboxStatus.SENDING),
         )
         return int(rows[0][0])
+
+    def waiting(self, incident_ids: list[int]) -> set[int]:
+        """Of these incidents, those with an alert still to be sent: its own message, or a
+        digest listing it (its meta names them), pending or in a channel's hands."""
+        wanted = set(incident_ids)
+        rows = self.db.rows("SELECT incident_id, meta FROM outbox WHERE status IN (?, ?)",
+                            (OutboxStatus.PENDING, OutboxStatus.SENDING))  # fmt: skip
+        found: set[int] = set()
+        for incident, meta in rows:
+            listed = json.loads(meta).get("incident_ids", []) if meta else []
+            found |= wanted & {*listed, *([] if incident is None else [int(incident)])}
+        return found
+
