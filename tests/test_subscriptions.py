@@ -18,6 +18,7 @@ from tests.conftest import END, SourceSpec
 from tests.fakebot import FakeTelegram
 from tests.test_bot import ADMIN, ALERTS, USER, answer_in, fake, running, settings_for
 from tests.test_chat import MEMBER, STRANGER, _say
+from tests.test_ops import app_of
 
 __all__ = ["fake"]  # the fixture, shared with tests/test_bot.py
 
@@ -200,7 +201,9 @@ async def test_alerts_to_a_group_that_became_a_supergroup_go_to_its_new_id(
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
     state = State(settings.state_path)
     state.subscriptions.add(GROUP, "*", END)
+    state.subscriptions.add(ALERTS, "*", END)  # subscribed before it was configured, too
     state.languages.set(ADMIN, "ru", ADMIN, END)
+    state.languages.set(ALERTS, "ru", ADMIN, END)
     state.close()
     fake.migrate(GROUP, SUPERGROUP)
     fake.migrate(ALERTS, alerts_now)
@@ -215,10 +218,18 @@ async def test_alerts_to_a_group_that_became_a_supergroup_go_to_its_new_id(
         subs = (monitor.state.subscriptions.of_chat(SUPERGROUP),
                 monitor.state.subscriptions.of_chat(GROUP))
         dropped = monitor.state.outbox.dropped(END - timedelta(days=3650))
+        # From then on the configured id reaches the new one at once, once, in its language:
+        # not the old id first (a refused request, the default language), nor the new twice.
+        notifier = app_of(monitor).notifier
+        later = notifier.recipients("views")
+        speaks = notifier.by_language(later)
         refused = [c.text for c in fake.calls if c.method == "sendPhoto!400"
                    and c.chat_id == GROUP]  # fmt: skip
-    assert to_group[0].text == to_alerts[0].text and refused[0] == to_group[0].text
+    assert refused[0] == to_group[0].text
+    assert to_alerts[0].text != to_group[0].text and "ожидалось" in to_alerts[0].text  # its /lang
     assert subs == (["*"], []), subs
+    assert sorted(later) == sorted([alerts_now, SUPERGROUP]), later
+    assert alerts_now in speaks["ru"], speaks
     assert dropped == [], dropped
     notice = told[0].text
     assert str(ALERTS) in notice and "ALERT_CHAT_IDS" in notice, notice

@@ -145,8 +145,7 @@ async def migrated(message: Message, *, store: State) -> None:
         return
     try:
         with store.transaction():
-            moved = store.subscriptions.move(old, new)
-            store.languages.move(old, new)
+            moved = store.move_chat(old, new)
     except StoreError as exc:  # a lost state file: nothing to move, and nothing to say there
         log.warning("group %s became supergroup %s; its settings could not be moved: %s",
                     old, new, exc)  # fmt: skip

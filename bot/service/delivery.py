@@ -190,7 +190,6 @@ class Delivery:
             state.journal.record_delivery(incident, item.chat_id, None, now, outcome.reason)
         return 0
 
-
     def _moved(self, item: Outgoing, new: int | None, reason: str) -> int:
         """A group upgraded to a supergroup: this message, the rest of its queue, its
         subscriptions and its language go to its new id (an alert chat's operators are told
@@ -203,12 +202,10 @@ class Delivery:
         with state.transaction():
             state.outbox.move_chat(item.chat_id, new, item.channel, now=now)
             if item.channel == "telegram":  # subscriptions and languages are Telegram chats
-                state.subscriptions.move(item.chat_id, new)
-                state.languages.move(item.chat_id, new)
+                state.move_chat(item.chat_id, new)
                 if self.on_gone is not None:
                     self.on_gone(item.chat_id, reason)
-            state.journal.record_delivery(item.incident_id or 0, item.chat_id, None, now, reason)
-        return 0
+        return 0  # not a delivery error: the message goes out at the new id, counted there
 
 
 async def _send(channel: Channel, message: Message) -> Outcome:

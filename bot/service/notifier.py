@@ -59,14 +59,18 @@ class Notifier:
         self.stop: asyncio.Event | None = None  # set: the drain after a check stops early
 
     # -- who hears ------------------------------------------------------------------------------
+    def alert_chats(self) -> list[int]:
+        """ALERT_CHAT_IDS, each as the chat is now: a group upgraded to a supergroup is
+        reached at its new id (in its language, once) until the configuration names it."""
+        return [self.state.chat_now(chat) for chat in self.monitor.settings.alert_chat_ids]
+
     def recipients(self, metric: str) -> list[int]:
-        alert_chats = self.monitor.settings.alert_chat_ids
-        return list(dict.fromkeys([*alert_chats, *self.state.subscriptions.chats_for(metric)]))
+        chats = [*self.alert_chats(), *self.state.subscriptions.chats_for(metric)]
+        return list(dict.fromkeys(chats))
 
     def operators(self) -> list[int]:
         """Who hears about the source itself: the alert chats and the admins."""
-        settings = self.monitor.settings
-        return list(dict.fromkeys([*settings.alert_chat_ids, *settings.admin_ids]))
+        return list(dict.fromkeys([*self.alert_chats(), *self.monitor.settings.admin_ids]))
 
     def style(self, lang: str | None = None) -> Style:
         """The wording's settings, in `lang` (None: the default, LANGUAGE)."""

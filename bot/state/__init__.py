@@ -54,5 +54,23 @@ class State:
         while it is fine. Set by `db.verify()` and by damage met on any call."""
         return None if self.db.problem is None else str(self.db.problem)
 
+    def move_chat(self, old: int, new: int) -> int:
+        """A group Telegram upgraded to a supergroup (a new id): its subscriptions and language
+        go to the new id, and the old id is remembered as moved, so that a configured id
+        (ALERT_CHAT_IDS) reaches the new one until the configuration says it. Returns how many
+        subscriptions moved. Call inside a transaction."""
+        moved = self.subscriptions.move(old, new)
+        self.languages.move(old, new)
+        self.journal.set_flag(f"moved:{old}", str(new))
+        return moved
+
+    def chat_now(self, chat: int) -> int:
+        """The id a chat has now: `chat`, or where it moved (and moved on from there)."""
+        seen = {chat}
+        while (to := self.journal.flag(f"moved:{chat}")) is not None and int(to) not in seen:
+            chat = int(to)
+            seen.add(chat)
+        return chat
+
     def close(self) -> None:
         self.db.close()
