@@ -240,9 +240,10 @@ async def test_alerts_to_a_group_that_became_a_supergroup_go_to_its_new_id(
 async def test_subscribing_names_the_incidents_already_going_on(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
-    """An incident alerted before a chat subscribed is not alerted again: /subscribe names the
+    """An incident begun before a chat subscribed is not alerted again: /subscribe names the
     ones going on for what it subscribed to (since when, in TIMEZONE), so the chat does not
-    wait on them; a metric with none open, or a resolved one, adds nothing; in Russian too."""
+    wait on them; a metric with none open, or a resolved one, adds nothing, nor does one the
+    chat got before (it heard of the incident then); in Russian too."""
     path = tmp_path / "s.db"
     state = State(path)
     try:
@@ -256,9 +257,11 @@ async def test_subscribing_names_the_incidents_already_going_on(
         likes = (await _say(fake, "/subscribe likes", user=USER))[0].text
         views = (await _say(fake, "/subscribe views", user=USER))[0].text
         every = (await _say(fake, "/subscribe all", user=MEMBER, language="ru"))[0].text
+        widened = (await _say(fake, "/subscribe all", user=USER))[0].text  # views it had
     at = f"{since.astimezone(ZoneInfo('Europe/Moscow')):%Y-%m-%d %H:%M} Europe/Moscow"
     assert likes == "🔔 This chat now gets alerts for <code>likes</code>. /unsubscribe to stop."
-    assert views.splitlines()[1] == ("Going on now, alerted before this chat subscribed: "
+    assert views.splitlines()[1] == ("Already going on, begun before this chat subscribed: "
                                      f"<code>views</code> since {at}. /check shows them.")
-    assert every.splitlines()[1] == ("Уже идут, оповещение о них пришло до подписки этого "
-                                     f"чата: <code>views</code> с {at}. Их показывает /check.")
+    assert every.splitlines()[1] == ("Уже идут, начались до подписки этого чата: "
+                                     f"<code>views</code> с {at}. Их показывает /check.")
+    assert widened == "🔔 This chat now gets alerts for every metric. /unsubscribe to stop."

@@ -89,20 +89,25 @@ async def subscribe(
                                  metric=f"<code>{e(metric)}</code>"))  # fmt: skip
         return
     now = clock()
+    before = store.subscriptions.of_chat(message.chat.id)
     store.subscriptions.add(message.chat.id, metric, now)
     if message.chat.type == "private" and store.languages.of_chat(message.chat.id) is None:
         # alerts reach this chat without a message to take the language from: keep it
         store.languages.set(message.chat.id, t.lang, None, now)
     what = t._("every metric") if metric == ALL else f"<code>{e(metric)}</code>"
     said = t._("🔔 This chat now gets alerts for {what}. /unsubscribe to stop.", what=what)
-    # An incident alerted before is not alerted again: say so, or the chat waits on it.
+    # An incident begun before is not alerted again: say so, or the chat waits on it (those
+    # of metrics it got before, it heard of then).
     going = [(name, i.since or i.opened_at) for name in catalogue.metrics
-             if metric in (ALL, name) and (i := store.incidents.open_for(name)) is not None]
+             if metric in (ALL, name) and ALL not in before and name not in before
+             and (i := store.incidents.open_for(name)) is not None]  # fmt: skip
     if going:
         listed = ", ".join(t._("{metric} since {time}", metric=f"<code>{e(name)}</code>",
-                               time=zoned(since, settings.zone)) for name, since in going)
-        said += "\n" + t._("Going on now, alerted before this chat subscribed: {incidents}. "
-                           "/check shows them.", incidents=listed)  # fmt: skip
+                               time=zoned(since, settings.zone)) for name, since in going[:10])
+        more = t.ngettext(" and {n} more", " and {n} more", len(going) - 10) \
+            if len(going) > 10 else ""  # fmt: skip
+        said += "\n" + t._("Already going on, begun before this chat subscribed: {incidents}. "
+                           "/check shows them.", incidents=listed + more)  # fmt: skip
     await message.answer(said)
 
 
