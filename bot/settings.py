@@ -26,13 +26,13 @@ __all__ = ["LOG_LEVELS", "Settings", "SettingsError", "default_embedded_path", "
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
-# What each URL setting looks like, for the message that refuses a malformed one.
 # Telegram's stand-ins for senders it does not name: none is a person to make an admin.
 STAND_INS = {
     1087968824: "GroupAnonymousBot as the sender of anyone writing anonymously in a group",
     136817688: "Channel_Bot as the sender of anyone writing on behalf of a channel",
     777000: "its service account as the sender of channel posts forwarded to a discussion group",
 }
+# What each URL setting looks like, for the message that refuses a malformed one.
 URL_EXAMPLES = {
     "clickhouse_url": "http://localhost:8123",
     "telegram_api_url": "https://api.telegram.org",
