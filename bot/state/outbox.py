@@ -204,4 +204,3 @@ class Outbox:
             listed = json.loads(meta).get("incident_ids", []) if meta else []
             found |= wanted & {*listed, *([] if incident is None else [int(incident)])}
         return found
-
