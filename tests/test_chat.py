@@ -1356,6 +1356,22 @@ async def test_lang_switches_a_group_for_its_admins_only(
     assert "Язык группы могут менять только её администраторы" in stranger_lang  # not as it
 
 
+async def test_help_without_alert_chats_speaks_of_subscribed_chats_only(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """With no ALERT_CHAT_IDS, /help in a chat that gets nothing no longer speaks of chats
+    "set up" for alerts (a newcomer looked for one): only chats that subscribe get alerts, in
+    either language."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db", alert_chat_ids=())
+    async with running(settings, fake, schedule=False):
+        en = (await _say(fake, "/help", user=USER))[0].text
+        ru = (await _say(fake, "/help", user=MEMBER, language="ru"))[0].text
+    assert "and alerts the chats that subscribed when one leaves its expected range; " \
+           "/subscribe to get the alerts here." in en, en
+    assert "set up" not in en and "here too" not in en
+    assert "присылает оповещение в подписанные чаты" in ru and "настроенные" not in ru, ru
+
+
 async def test_status_in_an_alert_chat_says_it_gets_every_alert(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:

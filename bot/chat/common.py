@@ -33,13 +33,15 @@ def _is_admin(message: Message, settings: Settings) -> bool:
 
 
 def _alerts_here(chat: int, store: State, settings: Settings) -> str:
-    """Which alerts `chat` gets, as the notifier decides: 'all', 'some' or 'none'."""
+    """Which alerts `chat` gets, as the notifier decides: 'all', 'some' or 'none' ('alone'
+    where no ALERT_CHAT_IDS are set: only chats that subscribe get alerts)."""
     if chat in settings.alert_chat_ids:
         return "all"
+    none = "none" if settings.alert_chat_ids else "alone"
     try:
-        return "some" if store.subscriptions.of_chat(chat) else "none"
+        return "some" if store.subscriptions.of_chat(chat) else none
     except StoreError:
-        return "none"
+        return none
 
 
 async def start(

@@ -115,7 +115,8 @@ def span(t: Translator, delta: timedelta) -> str:
 def help_text(catalogue: Catalogue, t: Translator, *, is_admin: bool, every: timedelta,
               gets: str = "all") -> str:  # fmt: skip
     """The commands this person may use, under what the bot watches and how often; `gets` is
-    which alerts this chat receives: 'all' (an alert chat), 'some' (subscribed) or 'none'."""
+    which alerts this chat receives: 'all' (an alert chat), 'some' (subscribed) or 'none'
+    ('alone': none, and no alert chat is set up either)."""
     metrics = ", ".join(f"<code>{_e(m)}</code>" for m in catalogue.metrics)
     values = {"metrics": metrics, "every": _e(span(t, every))}
     if gets == "all":
@@ -126,6 +127,10 @@ def help_text(catalogue: Catalogue, t: Translator, *, is_admin: bool, every: tim
         intro = t._("<b>metric-alertbot</b> watches {metrics} every {every}, with their slices, "
                     "and sends this chat the alerts it subscribed to (/status shows which).",
                     **values)  # fmt: skip
+    elif gets == "alone":
+        intro = t._("<b>metric-alertbot</b> watches {metrics} every {every}, with their slices, "
+                    "and alerts the chats that subscribed when one leaves its expected range; "
+                    "/subscribe to get the alerts here.", **values)  # fmt: skip
     else:
         intro = t._("<b>metric-alertbot</b> watches {metrics} every {every}, with their slices, "
                     "and alerts the chats set up for it and those that subscribed when one "
