@@ -197,6 +197,9 @@ async def status(
     await message.answer("\n".join(lines))
 
 
+KNOWN = {c.name for c in COMMANDS}  # what a pasted command may have been
+
+
 async def unknown_command(message: Message, t: Translator) -> None:
     said = await command_of(message)
     if said is None or (said.elsewhere and message.chat.type != "private"):
@@ -210,8 +213,6 @@ async def unknown_command(message: Message, t: Translator) -> None:
     await message.answer(t._("I don't know {command}. Send /help for the commands.",
                              command=word))  # fmt: skip
 
-
-KNOWN = {c.name for c in COMMANDS}  # what a pasted command may have been
 
 
 async def not_a_command(message: Message, t: Translator) -> None:

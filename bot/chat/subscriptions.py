@@ -83,13 +83,13 @@ async def subscribe(
     metric = _target(command, catalogue, "subscribe", t)
     if not await _may_change(message, settings, t):
         return
-    if metric != ALL and ALL in store.subscriptions.of_chat(message.chat.id):
+    before = store.subscriptions.of_chat(message.chat.id)
+    if metric != ALL and ALL in before:
         await message.answer(t._("This chat already gets alerts for every metric, {metric} "
                                  "included (/subscribe all). /unsubscribe all to stop.",
                                  metric=f"<code>{e(metric)}</code>"))  # fmt: skip
         return
     now = clock()
-    before = store.subscriptions.of_chat(message.chat.id)
     store.subscriptions.add(message.chat.id, metric, now)
     if message.chat.type == "private" and store.languages.of_chat(message.chat.id) is None:
         # alerts reach this chat without a message to take the language from: keep it
@@ -119,7 +119,8 @@ async def unsubscribe(
     if not await _may_change(message, settings, t):
         return
     removed = store.subscriptions.remove(message.chat.id, metric)
-    if metric != ALL and ALL in store.subscriptions.of_chat(message.chat.id):
+    before = store.subscriptions.of_chat(message.chat.id)
+    if metric != ALL and ALL in before:
         name = f"<code>{e(metric)}</code>"
         await message.answer(t._(
             "This chat still gets alerts for {metric}: it is subscribed to every metric "
