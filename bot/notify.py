@@ -127,8 +127,9 @@ async def _run(settings: Settings, state: State, bot: Bot, source: Source,
     while state.outbox.pending() and time.monotonic() - started < budget:
         await asyncio.sleep(min(1.0, max(0.0, budget - (time.monotonic() - started))))
         sent += await delivery.drain()
+    alert_chats = dict.fromkeys([*settings.alert_chat_ids, *notifier.alert_chats()])  # moved, too
     return Notified(report, sent, state.outbox.pending(), state.outbox.dropped(wall),
-                    tuple(settings.alert_chat_ids))  # fmt: skip
+                    tuple(alert_chats))  # fmt: skip
 
 
 def _sent_count(state: State) -> int:

@@ -17,7 +17,7 @@ from bot.state import State
 from tests.conftest import END, SourceSpec
 from tests.fakebot import FakeTelegram
 from tests.test_bot import ADMIN, ALERTS, USER, answer_in, fake, running, settings_for
-from tests.test_chat import MEMBER, STRANGER, _say
+from tests.test_chat import MEMBER, STRANGER, _answer, _button, _say
 from tests.test_ops import app_of
 
 __all__ = ["fake"]  # the fixture, shared with tests/test_bot.py
@@ -235,6 +235,34 @@ async def test_alerts_to_a_group_that_became_a_supergroup_go_to_its_new_id(
     assert str(ALERTS) in notice and "ALERT_CHAT_IDS" in notice, notice
     assert "супергрупп" in notice, notice  # the admin's language
     assert len([c for c in fake.sent_to(ADMIN) if str(alerts_now) in c.text]) == 1
+
+
+async def test_an_alert_chat_that_became_a_supergroup_is_an_alert_chat_at_its_new_id(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """Until the configuration names the new id, the supergroup an alert chat became is the
+    alert chat in everything, not only in where alerts go: /help and /status say it gets every
+    alert, /subscribe says so instead of adding a subscription, and its members may
+    acknowledge the alerts it shows."""
+    alerts_now = -1000000100
+    fake.migrate(ALERTS, alerts_now)
+    fake.set_member(alerts_now, MEMBER)
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake) as monitor:
+        alert = (await fake.wait_for(lambda c: c.method == "sendPhoto" and bool(c.buttons)
+                                     and c.chat_id == alerts_now, seconds=120))[0]  # fmt: skip
+        ack = _button(alert, Action.ACK)
+        query = await fake.press(ack, user=MEMBER, message=alert)
+        acked = await _answer(fake, query)
+        status = (await _say(fake, "/status", user=USER, chat=alerts_now))[0].text
+        helped = (await _say(fake, "/help", user=USER, chat=alerts_now))[0].text
+        subscribed = (await _say(fake, "/subscribe views", user=ADMIN, chat=alerts_now))[0].text
+        subs = monitor.state.subscriptions.of_chat(alerts_now)
+    assert "Acknowledged" in acked, acked
+    assert "this chat gets every alert (it is an alert chat" in status, status
+    assert "every alert by configuration" in helped, helped
+    assert "gets every alert by configuration" in subscribed, subscribed
+    assert subs == [], subs
 
 
 async def test_subscribing_names_the_incidents_already_going_on(

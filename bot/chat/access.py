@@ -2,7 +2,8 @@
 it), and change a chat's own settings (its language, what it gets).
 
 A subscriber's private copy gives no right: membership is asked of Telegram (getChatMember) for
-the alert chats (ALERT_CHAT_IDS) that received the incident, answers cached for a few minutes.
+the alert chats (ALERT_CHAT_IDS, at the new id of one that became a supergroup) that received
+the incident, answers cached for a few minutes.
 A group's settings are its administrators' (or ADMIN_IDS'), asked of Telegram on each change.
 """
 
@@ -18,14 +19,23 @@ from aiogram.types import Chat, Message, User
 
 from bot.core.i18n import Translator, translator
 from bot.settings import Settings
-from bot.state import State
+from bot.state import State, StoreError
 
-__all__ = ["Members", "as_the_group", "may_change_chat", "may_mark"]
+__all__ = ["Members", "alert_chats", "as_the_group", "may_change_chat", "may_mark"]
 
 log = logging.getLogger(__name__)
 
 IN_CHAT = frozenset({"member", "administrator", "creator", "restricted"})
 GROUP_ADMINS = frozenset({"administrator", "creator"})
+
+
+def alert_chats(store: State, settings: Settings) -> list[int]:
+    """The alert chats (ALERT_CHAT_IDS) as they are now: a group that became a supergroup is
+    its new id until the configuration names it (as written, while the state file fails)."""
+    try:
+        return store.alert_chats(settings.alert_chat_ids)
+    except StoreError:
+        return list(settings.alert_chat_ids)
 
 
 def as_the_group(message: Message) -> bool:
@@ -83,10 +93,10 @@ async def may_mark(
     """None when `user` may acknowledge or label the incident, else the sentence refusing it."""
     if user in settings.admin_ids:
         return None
-    alert_chats = list(settings.alert_chat_ids)
+    chats = alert_chats(store, settings)
     shown = {m.chat_id for m in store.incidents.messages(incident_id)}
     # a digest is not linked to its incidents: then any alert chat (each gets every alert)
-    chats = [c for c in alert_chats if c in shown] if shown else alert_chats
+    chats = [c for c in chats if c in shown] if shown else chats
     if pressed_in in chats:  # the likeliest answer first
         chats.remove(pressed_in)
         chats.insert(0, pressed_in)

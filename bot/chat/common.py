@@ -9,6 +9,7 @@ from aiogram import F, Router
 from aiogram.filters import Command, CommandStart
 from aiogram.types import Message
 
+from bot.chat.access import alert_chats
 from bot.chat.guard import command_of, stopped_text, visible
 from bot.chat.language import IN_A_SENTENCE
 from bot.core.commands import COMMANDS, help_text, span
@@ -35,7 +36,7 @@ def _is_admin(message: Message, settings: Settings) -> bool:
 def _alerts_here(chat: int, store: State, settings: Settings) -> str:
     """Which alerts `chat` gets, as the notifier decides: 'all', 'some' or 'none' ('alone'
     where no ALERT_CHAT_IDS are set: only chats that subscribe get alerts)."""
-    if chat in settings.alert_chat_ids:
+    if chat in alert_chats(store, settings):
         return "all"
     none = "none" if settings.alert_chat_ids else "alone"
     try:
@@ -125,7 +126,7 @@ def _gets(message: Message, store: State, settings: Settings, t: Translator) -> 
     """Which alerts this chat gets, as the notifier decides: alert chats get every one."""
     subs = store.subscriptions.of_chat(message.chat.id)
     names = ", ".join("*" if s == "*" else e(s) for s in subs)
-    if message.chat.id in settings.alert_chat_ids:
+    if message.chat.id in alert_chats(store, settings):
         return t._("this chat gets every alert (it is an alert chat, ALERT_CHAT_IDS)")
     if "*" in subs:
         return t._("this chat gets alerts for every metric (/unsubscribe to stop)")

@@ -16,7 +16,7 @@ from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
-from bot.chat.access import as_the_group, may_change_chat
+from bot.chat.access import alert_chats, as_the_group, may_change_chat
 from bot.chat.errors import UsageError
 from bot.chat.monitoring import metric_named
 from bot.core.commands import ALL_WORDS
@@ -63,10 +63,10 @@ def _target(command: CommandObject, catalogue: Catalogue, name: str, t: Translat
     return metric_named(catalogue, args[0], name, t).name
 
 
-async def _may_change(message: Message, settings: Settings, t: Translator) -> bool:
+async def _may_change(message: Message, store: State, settings: Settings, t: Translator) -> bool:
     """Whether this chat's subscriptions may change at this user's word; if not, it is told
     why (an alert chat gets every alert by configuration; a group asks its administrators)."""
-    if message.chat.id in settings.alert_chat_ids:
+    if message.chat.id in alert_chats(store, settings):
         await message.answer(_alert_chat(t))
         return False
     refused = await _refusal(message, settings, t)
@@ -81,7 +81,7 @@ async def subscribe(
     settings: Settings, clock: Callable[[], datetime], t: Translator,
 ) -> None:  # fmt: skip
     metric = _target(command, catalogue, "subscribe", t)
-    if not await _may_change(message, settings, t):
+    if not await _may_change(message, store, settings, t):
         return
     before = store.subscriptions.of_chat(message.chat.id)
     if metric != ALL and ALL in before:
@@ -116,7 +116,7 @@ async def unsubscribe(
     settings: Settings, t: Translator,
 ) -> None:  # fmt: skip
     metric = _target(command, catalogue, "unsubscribe", t)
-    if not await _may_change(message, settings, t):
+    if not await _may_change(message, store, settings, t):
         return
     removed = store.subscriptions.remove(message.chat.id, metric)
     before = store.subscriptions.of_chat(message.chat.id)

@@ -62,7 +62,7 @@ class Notifier:
     def alert_chats(self) -> list[int]:
         """ALERT_CHAT_IDS, each as the chat is now: a group upgraded to a supergroup is
         reached at its new id (in its language, once) until the configuration names it."""
-        return [self.state.chat_now(chat) for chat in self.monitor.settings.alert_chat_ids]
+        return self.state.alert_chats(self.monitor.settings.alert_chat_ids)
 
     def recipients(self, metric: str) -> list[int]:
         chats = [*self.alert_chats(), *self.state.subscriptions.chats_for(metric)]
@@ -243,7 +243,8 @@ class Notifier:
         transaction): the admins hear it once, in their language, until the chat takes a
         message again."""
         settings = self.monitor.settings
-        if chat not in settings.alert_chat_ids or self.state.journal.flag(gone_flag(chat)):
+        configured = {*settings.alert_chat_ids, *self.alert_chats()}  # a moved one, too
+        if chat not in configured or self.state.journal.flag(gone_flag(chat)):
             return
         if moved_to(reason) is not None:  # its alerts are sent to the new id meanwhile
             log.error("alert chat %s %s: put that id in ALERT_CHAT_IDS", chat,

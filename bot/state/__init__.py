@@ -4,6 +4,7 @@ journal."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from bot.state.baselines import Baseline, Baselines
@@ -71,6 +72,11 @@ class State:
             chat = int(to)
             seen.add(chat)
         return chat
+
+    def alert_chats(self, configured: Iterable[int]) -> list[int]:
+        """ALERT_CHAT_IDS as the chats are now, once each: a configured group that became a
+        supergroup is its new id, in all it does, until the configuration names it."""
+        return list(dict.fromkeys(self.chat_now(chat) for chat in configured))
 
     def close(self) -> None:
         self.db.close()
