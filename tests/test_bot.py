@@ -175,6 +175,11 @@ async def test_commands_answer_users(
         assert "Views · os=iOS" in (await reply(fake, "/metric views iOS", user=USER))[0]
         wrong = await reply(fake, "/metric veiws", user=USER)
         assert "Did you mean views?" in wrong[0] and "Usage: <code>/metric" in wrong[0]
+        # A one-word title is a name too, in the catalogue's languages; a typo in one is
+        # answered with the metric's name.
+        assert (await reply(fake, "/metric Лайки", user=USER))[0].startswith("<b>Likes</b>")
+        russian = (await reply(fake, "/metric просмотрры", user=USER))[0]
+        assert "Did you mean views?" in russian, russian
         assert "no slice" in (await reply(fake, "/metric views os=Windows", user=USER))[0]
         # A bare value that is no slice lists the slices too, as os=Windows does; a long
         # one is cut with "…".

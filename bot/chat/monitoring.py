@@ -34,7 +34,17 @@ def metric_named(catalogue: Catalogue, name: str, command: str, t: Translator) -
     key = name.strip().lower()
     if key in catalogue.metrics:
         return catalogue.metrics[key]
-    close = difflib.get_close_matches(key, list(catalogue.metrics), n=1, cutoff=0.5)
+    # A one-word title is a name too, in any language the catalogue gives ("Просмотры").
+    titles: dict[str, set[str]] = {}
+    for metric in catalogue.metrics.values():
+        for title in (metric.title, *(n.get("title", "") for n in metric.names.values())):
+            titles.setdefault(title.strip().lower(), set()).add(metric.name)
+    aliases = {title: next(iter(names)) for title, names in titles.items()
+               if len(names) == 1 and title and title not in catalogue.metrics}  # fmt: skip
+    if key in aliases:
+        return catalogue.metrics[aliases[key]]
+    close = difflib.get_close_matches(key, [*catalogue.metrics, *aliases], n=1, cutoff=0.5)
+    close = [aliases.get(c, c) for c in close]
     problem = t._("There is no metric {name}.", name=repr(name[:50]))
     if close:
         problem += " " + t._("Did you mean {name}?", name=close[0])
