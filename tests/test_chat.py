@@ -1486,6 +1486,7 @@ async def test_mute_understands_words_for_units(
         hours = (await _say(fake, "/mute likes 2 часа", user=ADMIN, language="ru"))[0].text
         likes = monitor.state.mutes.until("likes", END)
         odd = (await _say(fake, "/mute views soon", user=ADMIN))[0].text
+        twice = (await _say(fake, "/mute views 2h 2h", user=ADMIN))[0].text
         shorter = (await _say(fake, "/mute views 1d 12h", user=ADMIN))[0].text
     assert views == END + timedelta(days=3) and "muted until" in days
     # A shorter mute replaces a longer one, and says so (a typo for 12d is then seen).
@@ -1493,6 +1494,7 @@ async def test_mute_understands_words_for_units(
     assert f"It replaces the longer mute until {longer}" in shorter, shorter
     assert likes == END + timedelta(hours=2) and "заглушены до" in hours
     assert "'soon' is not a duration" in odd
+    assert "'2h 2h' is not a duration" in twice, twice  # a slip, not 4 hours
     assert "Usage: <code>/mute METRIC|all DURATION</code>" in odd
     assert "For example: <code>/mute views 3h</code>" in odd
 

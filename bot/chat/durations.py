@@ -23,15 +23,17 @@ _PART = re.compile(r"([0-9]{1,6}(?:[.,][0-9]{1,3})?)\s*([^\W\d_]+)")
 
 
 def parse_span(text: str) -> timedelta | None:
-    """The duration `text` names, or None when it is not one (no exception on odd input)."""
+    """The duration `text` names, or None when it is not one (no exception on odd input; a
+    unit named twice, '2h 2h' or '1 час 30 минут 1 час', is no duration)."""
     rest = text.strip().lower().replace("ё", "е")
     if not rest:
         return None
-    total = 0.0
+    total, seen = 0.0, set()
     while rest:
         match = _PART.match(rest)
-        if match is None or match.group(2) not in _UNITS:
-            return None
+        if match is None or match.group(2) not in _UNITS or _UNITS[match.group(2)] in seen:
+            return None  # '2h 2h' is a slip, not 4 hours
+        seen.add(_UNITS[match.group(2)])
         total += float(match.group(1).replace(",", ".")) * _UNITS[match.group(2)]
         rest = rest[match.end():].lstrip(" ,")
     return timedelta(seconds=total)
