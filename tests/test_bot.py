@@ -188,6 +188,7 @@ async def test_commands_answer_users(
         long = (await reply(fake, "/metric views " + "Б" * 60, user=USER))[0]
         assert f"no slice '{'Б' * 39}…'; slices:" in long, long
         assert "ctr" in (await reply(fake, "/metrics", user=USER))[0]
+        assert "ctr" in (await reply(fake, "/Metrics", user=USER))[0]
         thresholds = await reply(fake, "/thresholds views", user=USER)
         assert "persist_k" in thresholds[0] and "k</code> = <b>3.25" in thresholds[0]
         status = await reply(fake, "/status", user=USER)
@@ -228,6 +229,10 @@ async def test_settings_are_for_admins_and_survive_a_restart(
         odd = await reply(fake, "/set views jump=<b>Очень:длинное_значение</b>", user=ADMIN)
         assert "jump must be a number from 0 to 100, not '&lt;b&gt;Очень:длинное" in odd[0]
         assert "only admins" in (await reply(fake, "/set views jump=0", user=USER))[0]
+        # A phone capitalizes the first letter: a command is the same in any case, its
+        # refusal too.
+        assert "only admins" in (await reply(fake, "/Set views jump=0", user=USER))[0]
+        assert "jump: 2 → <b>1</b>" in (await reply(fake, "/SET views jump=1", user=ADMIN))[0]
         assert "🔔" in (await reply(fake, "/subscribe views", user=USER))[0]
         # In a chat of ALERT_CHAT_IDS a subscription changes nothing, and the reply says so.
         await fake.send("/unsubscribe", user=USER, chat=ALERTS)

@@ -6,11 +6,11 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from aiogram import F, Router
-from aiogram.filters import Command, CommandStart
+from aiogram.filters import CommandStart
 from aiogram.types import Message
 
 from bot.chat.access import alert_chats
-from bot.chat.guard import command_of, stopped_text, visible
+from bot.chat.guard import command, command_of, stopped_text, visible
 from bot.chat.language import IN_A_SENTENCE
 from bot.core.commands import COMMANDS, help_text, span
 from bot.core.drops import telegram_said
@@ -215,7 +215,6 @@ async def unknown_command(message: Message, t: Translator) -> None:
                              command=word))  # fmt: skip
 
 
-
 async def not_a_command(message: Message, t: Translator) -> None:
     """Only in a private chat: in a group, people talk to each other, not to the bot."""
     await message.answer(t._("I answer commands: send /help for the list."))
@@ -224,10 +223,10 @@ async def not_a_command(message: Message, t: Translator) -> None:
 def build() -> Router:
     """A fresh router (a router can join only one dispatcher)."""
     router = Router(name="router")
-    router.message.register(start, CommandStart())
-    router.message.register(start, Command("help"))
-    router.message.register(metrics, Command("metrics"))
-    router.message.register(status, Command("status"))
+    router.message.register(start, CommandStart(ignore_case=True))
+    router.message.register(start, command("help"))
+    router.message.register(metrics, command("metrics"))
+    router.message.register(status, command("status"))
     return router
 
 

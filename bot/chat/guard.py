@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiogram import Router
+from aiogram.filters import Command
 from aiogram.types import CallbackQuery, Message
 
 from bot.chat.reply import answer_press
@@ -16,7 +17,7 @@ from bot.core.i18n import Translator
 from bot.core.wording import e
 from bot.state import State
 
-__all__ = ["Said", "build", "command_of", "visible"]
+__all__ = ["Said", "build", "command", "command_of", "visible"]
 
 READ_ONLY = {"status", "help", "start"}
 
@@ -44,6 +45,12 @@ class Said:
     name: str
     elsewhere: bool
     hidden: tuple[str, ...]
+
+
+def command(*names: str) -> Command:
+    """The filter of commands `names` in any case: a phone writes /Check as readily as /check
+    (the guard, the refusal and the fallback read names lowercased too)."""
+    return Command(*names, ignore_case=True)
 
 
 async def command_of(message: Message) -> Said | None:

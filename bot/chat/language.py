@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot, F, Router
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import CommandObject
 from aiogram.types import (
     CallbackQuery,
     Chat,
@@ -27,6 +27,7 @@ from aiogram.types import (
 
 from bot.chat.access import as_the_group, may_change_chat
 from bot.chat.errors import UsageError
+from bot.chat.guard import command
 from bot.chat.reply import answer_press
 from bot.core.i18n import LANGUAGES, Translator, language_of, translator
 from bot.settings import Settings
@@ -147,6 +148,6 @@ async def lang_button(
 def build() -> Router:
     """A fresh router (a router can join only one dispatcher)."""
     router = Router(name="language")
-    router.message.register(lang, Command("lang"))
+    router.message.register(lang, command("lang"))
     router.callback_query.register(lang_button, F.data.startswith(PREFIX))
     return router

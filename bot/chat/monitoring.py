@@ -5,10 +5,11 @@ from __future__ import annotations
 import difflib
 
 from aiogram import Router
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import CommandObject
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 
 from bot.chat.errors import UsageError, not_answering, source_problem
+from bot.chat.guard import command
 from bot.chat.reply import Reply, localized, out_of_date
 from bot.core.commands import span
 from bot.core.formatting import localized as as_written
@@ -298,10 +299,10 @@ async def backtest(
 def build() -> Router:
     """A fresh router (a router can join only one dispatcher)."""
     router = Router(name="router")
-    router.message.register(check, Command("check"))
-    router.message.register(metric, Command("metric"))
-    router.message.register(history, Command("history"))
-    router.message.register(backtest, Command("backtest"))
+    router.message.register(check, command("check"))
+    router.message.register(metric, command("metric"))
+    router.message.register(history, command("history"))
+    router.message.register(backtest, command("backtest"))
     router.shutdown.register(stop_waiting)
     return router
 

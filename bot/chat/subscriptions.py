@@ -13,11 +13,12 @@ from collections.abc import Callable
 from datetime import datetime
 
 from aiogram import F, Router
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import CommandObject
 from aiogram.types import Message
 
 from bot.chat.access import alert_chats, as_the_group, may_change_chat
 from bot.chat.errors import UsageError
+from bot.chat.guard import command
 from bot.chat.monitoring import metric_named
 from bot.core.commands import ALL_WORDS
 from bot.core.i18n import Translator
@@ -164,7 +165,7 @@ async def migrated(message: Message, *, store: State) -> None:
 def build() -> Router:
     """A fresh router (a router can join only one dispatcher)."""
     router = Router(name="router")
-    router.message.register(subscribe, Command("subscribe"))
-    router.message.register(unsubscribe, Command("unsubscribe"))
+    router.message.register(subscribe, command("subscribe"))
+    router.message.register(unsubscribe, command("unsubscribe"))
     router.message.register(migrated, F.migrate_to_chat_id | F.migrate_from_chat_id)
     return router

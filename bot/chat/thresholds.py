@@ -9,10 +9,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiogram import F, Router
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import CommandObject
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.chat.errors import UsageError
+from bot.chat.guard import command
 from bot.chat.monitoring import metric_named
 from bot.chat.reply import answer_press, out_of_date
 from bot.core.commands import ALL_WORDS
@@ -255,6 +256,6 @@ async def all_button(
 def build() -> Router:
     """A fresh router (a router can join only one dispatcher)."""
     router = Router(name="router")
-    router.message.register(thresholds, Command("thresholds"))
+    router.message.register(thresholds, command("thresholds"))
     router.callback_query.register(all_button, F.data.startswith(PREFIX))
     return router
