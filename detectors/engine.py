@@ -104,6 +104,7 @@ from detectors.seasonal import (
     bucket_days,
     carried,
     carry_terms,
+    confirm_least,
     late_match,
     late_points,
     near_columns,
@@ -1106,7 +1107,7 @@ class BandEngine:
         if maybe.any():
             who, j = np.nonzero(maybe)
             long = _roll(pz, who, j, window, window // 2)
-            short = _roll(pz, who, j, confirm, confirm)
+            short = _roll(pz, who, j, confirm, confirm_least(confirm))
             with np.errstate(invalid="ignore"):
                 ok = (np.abs(long) >= REBASE_MIN) & (np.abs(short) >= REBASE_MIN)
                 ok &= np.sign(long) == np.sign(short)

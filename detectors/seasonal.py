@@ -454,6 +454,13 @@ def _trailing_sum(values: np.ndarray, window: int) -> np.ndarray:
     return total[ends] - total[np.maximum(ends - window, 0)]
 
 
+def confirm_least(confirm: int) -> int:
+    """Points of the `confirm` last that must be there for lasting_shift to read them: half,
+    so that a collector's gaps (one bucket in ten missing) do not deny the re-base a third of
+    the time, as asking for all of them did."""
+    return max((confirm + 1) // 2, 1)
+
+
 def lasting_shift(z: np.ndarray, window: int, confirm: int) -> np.ndarray | None:
     """Per point, whether the deviation `z` (in its noise) held at least REBASE_MIN one way
     over the last `window` points (their median) and the last `confirm`; None where no point
@@ -468,7 +475,7 @@ def lasting_shift(z: np.ndarray, window: int, confirm: int) -> np.ndarray | None
     long = _rolling_median(z, window, window // 2)
     if not bool(np.any(np.abs(long) >= REBASE_MIN)):
         return None
-    short = _rolling_median(z, confirm, confirm)
+    short = _rolling_median(z, confirm, confirm_least(confirm))
     shifted = (np.abs(long) >= REBASE_MIN) & (np.abs(short) >= REBASE_MIN)
     return shifted & (np.sign(long) == np.sign(short))
 

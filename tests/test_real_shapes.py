@@ -577,6 +577,21 @@ def test_a_level_shift_that_stays_is_rebased_within_a_day() -> None:
     assert firing(series, rebase_hours=0).iloc[second_day].sum() > DAY // 2
 
 
+def test_a_level_shift_with_gaps_in_the_record_is_rebased_too() -> None:
+    """The same lasting shift on a record missing one bucket in ten (a collector's gaps):
+    re-based as on a complete record, not alerting for days. The re-base waited for its last
+    hour to be complete, which one bucket in ten missing denies a third of the time."""
+    series = seasonal(24, seed=8)
+    shift = -3 * DAY
+    series.iloc[shift:] = series.iloc[shift:] * 0.6
+    gaps = np.random.default_rng(5).random(series.size) < 0.1
+    holed = series.mask(gaps)
+    fire = firing(holed)
+    assert fire.iloc[shift : shift + 4].any()
+    later = slice(shift + DAY + 16, None)
+    assert fire.iloc[later].sum() <= 2, fire.iloc[later].sum()
+
+
 @pytest.mark.parametrize("factor", [2.0, 0.5])
 def test_a_level_that_doubles_or_halves_keeps_a_narrow_band_after_it(factor: float) -> None:
     """Traffic doubles (or halves) for good: one alert at the change, then at most a few
