@@ -18,12 +18,29 @@ import pandas as pd
 from detectors.base import REFERENCE_STEP, Direction, Status, Verdict, infer_step, relative_to
 from detectors.params import Param, validate
 
-__all__ = ["RULE_PARAMS", "Rule", "effect_words", "jump_words", "shift_reason", "shift_words"]
+__all__ = ["RULE_PARAMS", "Rule", "effect_words", "half_widths", "jump_words", "shift_reason",
+           "shift_words", "size_words"]
 
 # The coarsest step, in quarter-hours, whose bar for one bucket to fire at once is lower than at
 # 15 minutes: an hour. Coarser steps keep the hour's bar (a daily step at the same power would
 # fire on every day outside the band, 3-10x the false alerts of the bar of 2 on clean series).
 COARSEST = 4.0
+
+
+def half_widths(dev: np.ndarray, half: np.ndarray) -> np.ndarray:
+    """A deviation in half-widths of its side of the band; where that side has no width, 0 on
+    the expected value and +-inf off it (as judge() has it: a band of no width that a value
+    leaves is left by as far as it gets; 0 there made such a value never fire)."""
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        off = np.where(dev == 0, 0.0, np.copysign(np.inf, dev))
+        return np.where(half > 0, dev / half, np.where(np.isnan(dev), np.nan, off))
+
+
+def size_words(score: float) -> str:
+    """How far out a bucket that fired on its size is, in words."""
+    if not np.isfinite(score):
+        return "the band has no width there"
+    return f"{abs(score):.1f}x the band's half-width"
 
 
 def _rolling_sum(values: np.ndarray, n: int) -> np.ndarray:
@@ -321,7 +338,7 @@ class Rule:
         upper = band["upper"].to_numpy(dtype="float64")
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             half = np.where(value >= expected, upper - expected, expected - lower)
-            score = np.where(half > 0, (value - expected) / half, 0.0)
+            score = half_widths(value - expected, half)
             below = value < lower
             above = value > upper
             if self.direction is Direction.DOWN:
@@ -777,7 +794,7 @@ class Rule:
             elif int(row["window"]) > 0 and not severe:
                 why = shift_words(int(row["window"]))
             else:
-                why = f"{abs(float(row['score'])):.1f}x the band's half-width"
+                why = size_words(float(row["score"]))
             return Status.ANOMALY, f"{side} the expected range ({why})"
         if side is None:
             return Status.OK, "inside the band"

@@ -27,9 +27,11 @@ from detectors.rule import (
     _side_half,
     _up_scores,
     effect_words,
+    half_widths,
     jump_words,
     shift_reason,
     shift_words,
+    size_words,
 )
 
 __all__ = ["verdicts"]
@@ -208,7 +210,7 @@ def _scores(value: np.ndarray, expected: np.ndarray, lower: np.ndarray,
     """Rule.evaluate's score: the deviation in half-widths of the side it is on (0 where that
     half-width is not positive), NaN where the value or the expected value is unknown."""
     half = np.where(value >= expected, upper - expected, expected - lower)
-    score = np.where(half > 0, (value - expected) / half, 0.0)
+    score = half_widths(value - expected, half)
     return np.where(np.isfinite(value) & np.isfinite(expected), score, np.nan)
 
 
@@ -377,7 +379,7 @@ def _judge(  # noqa: PLR0917 - the tails of Rule.evaluate's inputs, as verdicts(
     v, e, lo, hi = (a[:, -recent:].T for a in (value, expected, lower, upper))
     with np.errstate(invalid="ignore", divide="ignore"):
         half = np.where(v >= e, hi - e, e - lo)
-        score = np.where(half > 0, (v - e) / half, 0.0)
+        score = half_widths(v - e, half)
         below, above = v < lo, v > hi
     side = below | above
     if rule.direction is Direction.DOWN:
@@ -653,7 +655,7 @@ def _build(
             elif last.window[i] > 0 and not last.severe[i]:
                 why = shift_words(int(last.window[i]))
             else:
-                why = f"{abs(float(last.score[i])):.1f}x the band's half-width"
+                why = size_words(float(last.score[i]))
             text = f"{sides[i]} the expected range ({why})"
         reasons[i] = text + suffixes[codes[i]]
     score = np.where(np.isfinite(last.value), last.score, np.nan)

@@ -411,6 +411,9 @@ def test_an_unknown_language_exits_2_naming_language(tmp_path: Path) -> None:
       "fills",
       "данные запаздывают: последний интервал feed_actions ещё неполный; оценка — когда он "
       "заполнится"),
+     # A band of no width (the rolling IQR of a constant series) left: no jargon of widths.
+     ("above the expected range (the band has no width there)", "above the expected range",
+      "выше ожидаемого диапазона"),
      ("a reason no one wrote yet", "a reason no one wrote yet", "a reason no one wrote yet")],
 )  # fmt: skip
 def test_detector_reasons_read_in_the_chats_language(reason: str, english: str,

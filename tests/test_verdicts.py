@@ -191,7 +191,7 @@ def kind(reason: str) -> str:
 BRANCHES = ("no data, while", "no data for", "too little history", "buckets together",
             "buckets outside)", "x the band's half-width", "inside the band", "moves alert",
             "minimum effect", "waiting for", "largest of the last",
-            "a sustained shift over")  # fmt: skip
+            "a sustained shift over", "has no width there")  # fmt: skip
 RULES: list[tuple[dict[str, object], str, int]] = [  # a rule, its step, the arrays' width
     ({}, "15min", 112),
     ({"direction": "down"}, "15min", 100),  # exactly the tail the rule looks at
@@ -476,6 +476,28 @@ def test_reasons_of_a_flat_band() -> None:
         "above the band, but the change is below the minimum effect (30.0% of 100, less than "
         "50%)",
     ]
+
+
+def test_a_band_of_no_width_left_by_a_value_fires_at_once() -> None:
+    """A band with no width (the rolling IQR of a constant series): a value off it is as far
+    out as it gets, and fires at once, as judge() has it; it used to score 0 and never fire,
+    a jump from 100 to a million included. A value on it is inside."""
+    tails = [[100, 100, 1_000_100], [100, 100, 50], [100, 100, 99], [100, 100, 100]]
+    index, arrays = flat(tails, half=0.0)
+    got = judged(Rule(), index, arrays)
+    assert [(v.status, v.reason) for v in got] == [
+        (Status.ANOMALY, "above the expected range (the band has no width there)"),
+        (Status.ANOMALY, "below the expected range (the band has no width there)"),
+        (Status.OK, "below the band, but the change is below the minimum effect (1.0% of 100, "
+                    "less than 10%)"),
+        (Status.OK, "inside the band"),
+    ]  # fmt: skip
+    assert got[0].score is None and got[3].score == 0.0
+    series = pd.Series(np.r_[np.full(200, 100.0), 1_000_100.0],
+                       index=pd.date_range("2026-11-01", periods=201, freq="15min", tz="UTC"))
+    iqr = detectors.build({"method": "iqr"})
+    assert iqr.band(series)["upper"].iloc[-1] == 100.0  # the classic baseline, as it is
+    assert detectors.build_rule({}).evaluate(series, iqr.band(series))["firing"].iloc[-1]
 
 
 def test_basis_words_and_a_sparse_basis() -> None:

@@ -154,7 +154,7 @@ SHAPES: list[tuple[re.Pattern[str], Say]] = [
                 r"last (?P<n>\d+) buckets\)"), _range_jump),
     (re.compile(rf"{SIDE} the expected range \(a sustained shift over the last (?P<n>\d+) "
                 r"buckets\)"), _range_shift),
-    (re.compile(rf"{SIDE} the expected range"), _range),
+    (re.compile(rf"{SIDE} the expected range(?: \(the band has no width there\))?"), _range),
     (re.compile(rf"{SIDE} expected for the last (?P<n>\d+) buckets together"
                 r"(?: \(a sustained shift no single bucket shows\)"
                 r"| \((?P<k>\d+) of them outside the band\))?"), _window),
