@@ -167,6 +167,7 @@ def judge(
     if series.empty:
         raise ValueError("cannot judge an empty series")
     bucket = series.index[-1] if at is None else at
+    series = series.astype("float64")  # a nullable column's NA, an object's None: NaN
     value = _num(float(series.get(bucket, np.nan)))
     row = band.loc[bucket] if bucket in band.index else None
     expected = _num(float(row["expected"])) if row is not None else None

@@ -741,6 +741,7 @@ class Rule:
         """The last bucket's verdict under this rule (only the rows its windows need)."""
         if series.empty:
             raise ValueError("cannot judge an empty series: pass at least its last bucket")
+        series = series.astype("float64")  # a nullable column's NA, an object's None: NaN
         tail = self.verdict_rows(_fineness(series.index[-USUAL_WINDOW:]))
         table = self.evaluate(series.iloc[-tail:], band.iloc[-tail:])
         row = table.iloc[-1]

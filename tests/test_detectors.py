@@ -54,6 +54,20 @@ def test_too_little_history_is_unknown_not_an_error() -> None:
     assert verdict.status is Status.UNKNOWN and "history" in verdict.reason
 
 
+@pytest.mark.parametrize("dtype", ["Int64", "object"])
+def test_a_missing_last_value_of_a_nullable_or_object_column_is_no_crash(dtype: str) -> None:
+    """A database column read as nullable integers (NA) or objects (None): the band and the
+    rule read the gap as missing, and so do judge() and Rule.verdict(), which raised
+    TypeError on float(NA). judge says no data; the rule, for a count, that none came."""
+    index = pd.date_range("2026-01-05", periods=4 * 96, freq="15min", tz="UTC")
+    series = pd.Series(list(np.arange(index.size) % 50 + 100), index=index, dtype=dtype)
+    series.iloc[-1] = pd.NA if dtype == "Int64" else None
+    band = detectors.build({}).band(series)
+    assert judge(series, band).reason == "no data for this bucket"
+    verdict = detectors.build_rule({}).verdict(series, band)
+    assert verdict.value is None and verdict.reason.startswith("no data, while about")
+
+
 def test_band_is_causal() -> None:
     """Changing the future never changes the band of the past."""
     series = daily(12)
