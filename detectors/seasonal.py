@@ -121,6 +121,9 @@ SPARSE_LAG_HOURS = 6
 # (UTC) days before a bucket's day, from at least a day's worth of values. Whole days, so a
 # bucket's span changes once a day and the band engine computes it once a day per series.
 SPAN_DAYS = 7
+# The span a share pinned at exactly 1 for SPAN_DAYS (a success rate that never failed) is
+# measured in: a fall by a tenth of it is an effect (0.1 percentage point).
+PINNED_SHARE = 0.01
 SPAN_Q = 0.01
 DAY_NS = 86_400 * 10**9
 
@@ -1427,7 +1430,8 @@ def offset_caps(
     cap. A share (both quantiles within 0..1, not
     equal: a CTR, a success rate) is measured from its nearer end instead: the cap is 1 less
     its low quantile, whatever `spans` says but 0, which only a share near 1 is closer to than
-    to 0 (a success rate's failures are what move; a CTR of 0.2 keeps its level)."""
+    to 0 (a success rate's failures are what move; a CTR of 0.2 keeps its level); a share held
+    at exactly 1 (no span to measure) from PINNED_SHARE below it."""
     out = np.full((values.shape[0], wanted.size), np.nan)
     if spans <= 0 or wanted.size == 0:
         return out
@@ -1446,7 +1450,9 @@ def offset_caps(
     with np.errstate(invalid="ignore", over="ignore"):
         clear = ((lo > 0) | (hi < 0)) & (hi > lo)
         share = (lo >= 0) & (hi <= 1) & (hi > lo)
+        pinned = (lo == 1) & (hi == 1)
         caps = np.where(share, 1 - lo, np.where(clear, spans * (hi - lo), np.nan))
+        caps = np.where(pinned, PINNED_SHARE, caps)
     return caps[:, inverse.ravel()]
 
 

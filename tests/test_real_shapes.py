@@ -129,6 +129,26 @@ def test_whole_numbers_held_at_zero_keep_a_band_width(jump: float) -> None:
     assert not firing(pd.Series(values, index=index), counts="no").any()
 
 
+@pytest.mark.parametrize("weight", [None, 20_000.0])
+def test_a_success_rate_held_at_exactly_one_alerts_when_a_few_percent_fail(
+    weight: float | None,
+) -> None:
+    """A rate held at exactly 1 (no span to measure it in) that falls to 0.97 or 0.93 for 4
+    hours, with or without its requests as the weight (their binomial noise at 1 is 0): it
+    fires throughout. Measured from 1 itself, its band was +-6.5% and an effect 10%, and 7%
+    of 20,000 requests failing for hours never alerted."""
+    n = 21 * DAY
+    index = pd.date_range("2026-10-01", periods=n, freq=STEP, tz="UTC")
+    for fallen in (0.97, 0.93):
+        values = np.ones(n)
+        values[-16:] = fallen
+        series = pd.Series(values, index=index)
+        w = None if weight is None else pd.Series(weight, index=index)
+        fire = firing(series, w, counts="no")
+        assert fire.iloc[-15:].all(), fallen
+        assert not fire.iloc[:-16].any()
+
+
 @pytest.mark.parametrize("counts", ["auto", "no"])
 def test_a_success_rate_held_at_exactly_one_alerts_when_it_falls(counts: str) -> None:
     """A success rate at exactly 1 for three weeks (whole numbers: as the checker declares a
