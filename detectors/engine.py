@@ -96,6 +96,7 @@ from detectors.seasonal import (
     SPAN_DAYS,
     SPARSE,
     SPARSE_SHARE,
+    SPARSE_WEEKS,
     TAIL_Q,
     TAIL_Z,
     WEEKLY,
@@ -481,8 +482,8 @@ class BandEngine:
         rings.add("units", layout.noise_window + r, f64, np.nan)
         rings.add("inside", layout.noise_window + r, bool, False)
         rings.add("size", layout.week + layout.sparse_lag + r, f64, np.nan)
-        rings.add("ex", layout.week + 1 + r, u16, 0)
-        rings.add("fi", layout.week + 1 + r, u16, 0)
+        rings.add("ex", SPARSE_WEEKS * layout.week + 1 + r, u16, 0)
+        rings.add("fi", SPARSE_WEEKS * layout.week + 1 + r, u16, 0)
         rings.add("fce", layout.pooled_window + r, f64, np.nan)
         for name in ("oe", "ol", "ou"):
             rings.add(name, self.rows + layout.late + r, f64, np.nan)
@@ -1195,13 +1196,13 @@ class BandEngine:
         assert lay is not None
         out = np.zeros(errors.shape)
         size = np.abs(errors)
-        size[:, : max(0, g.first_wide - lay.week - lay.sparse_lag)] = np.nan
+        size[:, : max(0, g.first_wide - SPARSE_WEEKS * lay.week - lay.sparse_lag)] = np.nan
         psize = g.past("size", size)
         finite = np.isfinite(size)
         with np.errstate(invalid="ignore"):
             exact = finite & (size <= 1e-12)
-        hits = g.trailing("ex", exact, lay.week)
-        seen = g.trailing("fi", finite, lay.week)
+        hits = g.trailing("ex", exact, SPARSE_WEEKS * lay.week)
+        seen = g.trailing("fi", finite, SPARSE_WEEKS * lay.week)
         if det.sparse_per_day <= 0 or lay.period < 2:
             return out
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -109,9 +109,13 @@ DAILY_SHORT = "daily-short"
 RECENT = "recent"
 REBASED = ", rebased"
 SPARSE = ", sparse"  # the width is the sparse floor: sums of buckets mean little there
-# A series is sparse where this share of the last week's forecast errors is exactly 0: below
+# A series is sparse where this share of its forecast errors is exactly 0: below
 # half already (a mean of a few events is 0 most of the time, and its rare blips vary).
 SPARSE_SHARE = 0.3
+# ... of the errors over this many weeks: a series dead (exactly 0) for three days of one
+# week, and re-based there, is no mostly-zero series (over one week it read as one, and the
+# floor from its recovery's errors, a band of +-120%, hid its next outage for a week).
+SPARSE_WEEKS = 2
 # The sparse floor reads the week before the excursion a bucket is part of, up to this many
 # hours back: one that is still going on (an error rate held at 0 that jumps to 10%) must not
 # set its own floor within two buckets and stop alerting; after this long it counts as one the
@@ -1165,7 +1169,7 @@ class SeasonalDetector(Detector):
     def _sparse(self, errors: np.ndarray, first: int, period: int) -> np.ndarray:
         """Half-width floor for a series whose forecast is mostly exactly right (mostly zeros,
         or a value that mostly repeats): there the spread at each time of day says 0, and every
-        rare non-zero value would fire. Where SPARSE_SHARE (30%) of the last week's errors are
+        rare non-zero value would fire. Where SPARSE_SHARE (30%) of the last two weeks' errors are
         exactly 0, the band is never narrower than the excursion the series makes `sparse_per_day`
         times a day (over the last week, all times of day together; where the buckets just
         before are off their forecast, the week before that run of them, up to
@@ -1174,12 +1178,12 @@ class SeasonalDetector(Detector):
         out = np.zeros(errors.size)
         window = 7 * max(period, 1)
         lag = sparse_lag(period)
-        start = max(0, first - window - lag)
+        start = max(0, first - SPARSE_WEEKS * window - lag)
         if self.sparse_per_day <= 0 or start >= errors.size or period < 2:
             return out
         size = np.abs(errors[start:])
         exact = pd.Series(np.where(np.isfinite(size), size <= 1e-12, np.nan))
-        share = exact.rolling(window, min_periods=period).mean().to_numpy()
+        share = exact.rolling(SPARSE_WEEKS * window, min_periods=period).mean().to_numpy()
         if not bool(np.any(share >= SPARSE_SHARE)):
             return out  # not a sparse series: spare the rolling quantile
         q = float(np.clip(1 - self.sparse_per_day / period, 0.5, 1.0))

@@ -207,6 +207,22 @@ def test_bursts_a_mostly_zero_series_makes_every_week_stay_quiet() -> None:
     assert once_a_day >= 5
 
 
+def test_a_mean_dead_for_three_days_is_no_mostly_zero_series_after_it() -> None:
+    """A mean (not a count: its zero is a level like any) at exactly 0 for three days, re-based
+    there, then back: its band is as narrow as before, and a second outage two days later
+    fires. Three zero days of one week read as a mostly-zero series: the floor from its
+    recovery's errors, +-120% of the level, hid the second outage for a week."""
+    series = seasonal(19, seed=1)
+    series.iloc[14 * DAY : 17 * DAY] = 0.0
+    series.iloc[-8:] = 0.0
+    band = detectors.build(detectors.DEFAULT_SPEC).band(series)
+    fire = firing(series, counts="no")
+    assert fire.iloc[-8:].all()
+    after = band.iloc[-DAY:-8]
+    assert ((after["upper"] - after["expected"]) / after["expected"]).median() < 0.2
+    assert not band["basis"].iloc[-DAY:].str.contains("sparse").any()
+
+
 def test_a_noisy_day_widens_the_band_instead_of_firing_all_day() -> None:
     """A day whose noise is four times the usual raises at most two alerts; with the band's
     width fixed to the usual noise it raises many."""
