@@ -125,6 +125,11 @@ SPARSE_LAG_HOURS = 6
 # (UTC) days before a bucket's day, from at least a day's worth of values. Whole days, so a
 # bucket's span changes once a day and the band engine computes it once a day per series.
 SPAN_DAYS = 7
+# An irregular series goes on a grid at its most common spacing, unless that grid would hold
+# more than this many buckets per point (and more than GRID_ALWAYS): three points, two of them
+# a second apart, and a month later the third, made 2.7 million buckets and gigabytes.
+GRID_SPARSEST = 100
+GRID_ALWAYS = 100_000
 # The span a share pinned at exactly 1 for SPAN_DAYS (a success rate that never failed) is
 # measured in: a fall by a tenth of it is an effect (0.1 percentage point).
 PINNED_SHARE = 0.01
@@ -1393,6 +1398,13 @@ def _grid(index: pd.DatetimeIndex) -> tuple[pd.DatetimeIndex, np.ndarray] | None
     position = np.rint(offsets).astype(np.int64)
     if np.any(np.diff(position) < 0):
         raise ValueError("the series index must be increasing")
+    rows = int(position[-1]) + 1
+    if rows > max(GRID_SPARSEST * index.size, GRID_ALWAYS):
+        raise ValueError(
+            f"the timestamps have no regular step: their most common spacing, {step}, would "
+            f"spread {index.size:,} points over {rows:,} buckets; put the series on a regular "
+            f"step first, e.g. series.resample('15min').mean()"
+        )
     grid = pd.date_range(index[0], periods=int(position[-1]) + 1, freq=step)
     return grid, position
 
