@@ -1,15 +1,35 @@
 """The command line's own arguments, checked before anything runs: times (`--at`, `--end`)
-and what `seed` is given."""
+and what `seed` is given; a misspelt command or choice gets the closest valid one."""
 
 from __future__ import annotations
 
+import argparse
+import difflib
+import re
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NoReturn
 from zoneinfo import ZoneInfo
 
 from bot.console import UsageError
 
-__all__ = ["EARLIEST", "LATEST", "parse_time", "seed_arguments"]
+__all__ = ["EARLIEST", "LATEST", "Parser", "parse_time", "seed_arguments"]
+
+_CHOICE = re.compile(r"invalid choice: '?([^'(]*?)'? \(choose from (.*)\)$")
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse's parser (its subcommands' too), whose 'invalid choice' names the closest
+    valid one: `alertbot chek` is answered "Did you mean check?"."""
+
+    def error(self, message: str) -> NoReturn:
+        found = _CHOICE.search(message)
+        if found is not None:
+            choices = [c.strip("' ") for c in found[2].split(",")]
+            close = difflib.get_close_matches(found[1], choices, n=1, cutoff=0.6)
+            if close:
+                message += f". Did you mean {close[0]}?"
+        super().error(message)
 
 
 def seed_arguments(days: int, seed: int, labels: str | None) -> None:

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.arguments import parse_time
+from bot.arguments import Parser, parse_time
 from bot.console import UsageError, history_for, load_checked, make_source, unknown_metric
 from bot.errors import TelegramRejectedToken, stop_on_early_sigterm
 from bot.logs import configure
@@ -229,7 +229,7 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="alertbot",
         description="Anomaly alerts for product metrics in ClickHouse, delivered to Telegram.",
     )

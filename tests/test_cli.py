@@ -311,6 +311,22 @@ def test_bad_input_exits_2_with_one_sentence(
     assert not (tmp_path / "never").exists()
 
 
+@pytest.mark.parametrize(("args", "close"), [(["chek"], "check"), (["bactest"], "backtest"),
+                                             (["catalog"], "catalogue")])  # fmt: skip
+def test_a_misspelt_command_is_answered_with_the_closest_one(
+    args: list[str], close: str, tmp_path: Path
+) -> None:
+    """`alertbot chek`: exit 2, argparse's usage and choices, and the command meant; a word
+    close to none gets no guess."""
+    env = {"EMBEDDED_PATH": str(tmp_path / "never"), "STATE_PATH": str(tmp_path / "s.db")}
+    done = alertbot(*args, env=env, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.rstrip().endswith(f". Did you mean {close}?"), done.stderr
+    far = alertbot("zzzz", env=env, cwd=tmp_path)
+    assert far.returncode == 2 and "invalid choice: 'zzzz'" in far.stderr
+    assert "Did you mean" not in far.stderr and "Traceback" not in far.stderr
+
+
 def test_charts_into_a_file_exits_2_before_the_check(tmp_path: Path) -> None:
     """--charts naming a file is refused before the check runs: exit 2, one line, no table."""
     (tmp_path / "f").write_text("not a folder", encoding="utf-8")
