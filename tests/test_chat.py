@@ -8,6 +8,7 @@ import json
 import logging
 import random
 import re
+import shutil
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -28,6 +29,7 @@ from bot.state import State, StateLost
 from bot.state.incidents import ShownIn
 from bot.state.outbox import OutboxStatus
 from queries import seeding
+from queries.catalogue import Catalogue, load_catalogue
 from queries.errors import SourceError
 from queries.sources import ClickHouseSource
 from tests.conftest import END, SourceSpec
@@ -1497,6 +1499,35 @@ async def test_mute_understands_words_for_units(
     assert "'2h 2h' is not a duration" in twice, twice  # a slip, not 4 hours
     assert "Usage: <code>/mute METRIC|all DURATION</code>" in odd
     assert "For example: <code>/mute views 3h</code>" in odd
+
+
+def _renamed_catalogue(folder: Path, name: str, to: str) -> Catalogue:
+    """The bundled catalogue, copied into `folder` with metric `name` renamed `to`."""
+    queries = Path(__file__).resolve().parents[1] / "queries"
+    for sql in ("feed_actions.sql", "message_actions.sql"):
+        shutil.copy(queries / sql, folder / sql)
+    toml = (queries / "catalogue.toml").read_text(encoding="utf-8")
+    (folder / "catalogue.toml").write_text(toml.replace(f"[metrics.{name}]", f"[metrics.{to}]"),
+                                           encoding="utf-8")  # fmt: skip
+    return load_catalogue(folder / "catalogue.toml")
+
+
+async def test_a_metric_named_in_capitals_in_the_catalogue_is_named_in_any_case(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """A catalogue's [metrics.DAU]: /mute DAU and /thresholds dau find it (the chat read names
+    lowercased and found no 'dau': the metric could be neither muted, tuned nor subscribed
+    to from the chat), and a typo gets "Did you mean DAU?"."""
+    catalogue = _renamed_catalogue(tmp_path, "likes", "DAU")
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False, catalogue=catalogue) as monitor:
+        muted = (await _say(fake, "/mute DAU 2h", user=ADMIN))[0].text
+        shown = (await _say(fake, "/thresholds dau", user=ADMIN))[0].text
+        typo = (await _say(fake, "/metric DAUU", user=ADMIN))[0].text
+        mutes = [m.metric for m in monitor.state.mutes.active(END)]
+    assert "muted until" in muted and mutes == ["DAU"], (muted, mutes)
+    assert "DAU" in shown and "There is no metric" not in shown, shown
+    assert "Did you mean DAU?" in typo, typo
 
 
 async def test_button_answers_follow_the_chat_language(

@@ -265,6 +265,38 @@ async def test_an_alert_chat_that_became_a_supergroup_is_an_alert_chat_at_its_ne
     assert subs == [], subs
 
 
+async def test_an_alert_shown_before_its_chat_became_a_supergroup_may_be_marked_there(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """An alert the chat got before Telegram upgraded it: a member of the supergroup may
+    acknowledge it or call it a false alarm, pressed at the new id or at the old one (the
+    message's record keeps the id it was sent to, which no longer named an alert chat)."""
+    alerts_now = -1000000100
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake) as monitor:
+        alert = (await fake.wait_for(lambda c: c.method == "sendPhoto" and bool(c.buttons)
+                                     and c.chat_id == ALERTS, seconds=120))[0]  # fmt: skip
+        fake.migrate(ALERTS, alerts_now)
+        fake.set_member(alerts_now, MEMBER)
+        await fake._push({"message": {
+            "message_id": 5000, "date": int(time.time()),
+            "chat": {"id": alerts_now, "type": "supergroup", "title": "Alerts"},
+            "from": {"id": USER, "is_bot": False, "first_name": "Ann"},
+            "migrate_from_chat_id": ALERTS,
+        }})  # fmt: skip
+        for _ in range(200):
+            if monitor.state.alert_chats(settings.alert_chat_ids) == [alerts_now]:
+                break
+            await asyncio.sleep(0.05)
+        query = await fake.press(_button(alert, Action.ACK), user=MEMBER, message=alert,
+                                 chat=alerts_now)  # fmt: skip
+        at_new = await _answer(fake, query)
+        query = await fake.press(_button(alert, Action.FALSE), user=MEMBER, message=alert)
+        at_old = await _answer(fake, query)
+    assert "Acknowledged" in at_new, at_new
+    assert "false alarm" in at_old.lower(), at_old
+
+
 async def test_subscribing_names_the_incidents_already_going_on(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:

@@ -94,7 +94,8 @@ async def may_mark(
     if user in settings.admin_ids:
         return None
     chats = alert_chats(store, settings)
-    shown = {m.chat_id for m in store.incidents.messages(incident_id)}
+    # Where it was shown, as those chats are now (an alert chat that became a supergroup).
+    shown = {store.chat_now(m.chat_id) for m in store.incidents.messages(incident_id)}
     # a digest is not linked to its incidents: then any alert chat (each gets every alert)
     chats = [c for c in chats if c in shown] if shown else chats
     if pressed_in in chats:  # the likeliest answer first

@@ -31,21 +31,22 @@ __all__ = ["build", "metric_named", "show_alert"]
 
 
 def metric_named(catalogue: Catalogue, name: str, command: str, t: Translator) -> Metric:
-    """The metric called `name`, or a usage error that suggests the closest name."""
+    """The metric called `name` (in any case), or a usage error that suggests the closest."""
+    if name.strip() in catalogue.metrics:
+        return catalogue.metrics[name.strip()]
     key = name.strip().lower()
-    if key in catalogue.metrics:
-        return catalogue.metrics[key]
-    # A one-word title is a name too, in any language the catalogue gives ("Просмотры").
-    titles: dict[str, set[str]] = {}
+    # In any case ('DAU' as 'dau'), and a one-word title is a name too, in any language the
+    # catalogue gives ("Просмотры"); a word two metrics answer to names neither.
+    words: dict[str, set[str]] = {}
     for metric in catalogue.metrics.values():
-        for title in (metric.title, *(n.get("title", "") for n in metric.names.values())):
-            titles.setdefault(title.strip().lower(), set()).add(metric.name)
-    aliases = {title: next(iter(names)) for title, names in titles.items()
-               if len(names) == 1 and title and title not in catalogue.metrics}  # fmt: skip
-    if key in aliases:
-        return catalogue.metrics[aliases[key]]
-    close = difflib.get_close_matches(key, [*catalogue.metrics, *aliases], n=1, cutoff=0.5)
-    close = [aliases.get(c, c) for c in close]
+        titles = (metric.title, *(n.get("title", "") for n in metric.names.values()))
+        for word in (metric.name, *titles):
+            words.setdefault(word.strip().lower(), set()).add(metric.name)
+    names = {word: next(iter(found)) for word, found in words.items()
+             if len(found) == 1 and word}  # fmt: skip
+    if key in names:
+        return catalogue.metrics[names[key]]
+    close = [names[c] for c in difflib.get_close_matches(key, list(names), n=1, cutoff=0.5)]
     problem = t._("There is no metric {name}.", name=repr(name[:50]))
     if close:
         problem += " " + t._("Did you mean {name}?", name=close[0])
