@@ -380,6 +380,24 @@ def test_backtest_chart_ends_with_its_last_bucket(step: str) -> None:
         assert shade == pytest.approx(tuple(edges), abs=1), lang
 
 
+def test_a_backtest_alert_of_one_bucket_is_marked_and_the_legend_stands_above() -> None:
+    """An alert of a bucket on a week's axis was a sliver of shade (the one going on now, at
+    the axis's end, the easiest to miss): under 1/150 of the axis it gets a line at its middle
+    too, a long one does not. The legend stands above the plot: inside it, a peak ran through
+    its words."""
+    series, _, _ = synthetic()
+    week = series.iloc[-7 * 96 :]
+    alerts = [Alert(SeriesKey("views"), week.index[300], week.index[320], 3.0, 2),
+              Alert(SeriesKey("views"), week.index[-1], week.index[-1], 3.0, 1)]  # fmt: skip
+    fig = draw_backtest_chart(VIEWS, week, alerts, MOSCOW, t=translator("en"))
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    marks = [line for line in ax.lines if len(set(line.get_xdata())) == 1]
+    assert [pd.Timestamp(m.get_xdata()[0]) for m in marks] == [week.index[-1]]
+    legend = ax.get_legend().get_window_extent()
+    assert legend.y0 >= ax.get_window_extent().y1 - 1
+
+
 # -- the chart desk -----------------------------------------------------------------------------
 
 

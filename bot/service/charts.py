@@ -272,9 +272,15 @@ def draw_backtest_chart(
             spans[-1][1] = max(spans[-1][1], end)
         else:
             spans.append([start, end])
+    # An alert of a bucket or two on a week's axis is a sliver of a shade (one going on now, at
+    # the axis's end, the easiest to miss): a shade under 1/150 of the axis gets a line too.
+    least = len(series) * step / 150
     for n, (start, end) in enumerate(spans):
         ax.axvspan(start.tz_convert(zone), end.tz_convert(zone), color=ORANGE, alpha=0.25, lw=0,
                    label=t._("alert (any slice)") if n == 0 else None)  # fmt: skip
+        if end - start < least:
+            ax.axvline((start + (end - start) / 2).tz_convert(zone), color=ORANGE, alpha=0.8,
+                       lw=1.6, zorder=1)  # fmt: skip
     days = max(1, round(len(series) * step / DAY))
     _time_axis(ax, (index[0], index[-1]) if len(series) else None, width=len(series) * step,
                step=step, zone=zone, t=t, dates_only=len(series) * step > 2 * DAY)
@@ -283,7 +289,9 @@ def draw_backtest_chart(
         ax.set_ylim(bottom=0, top=float(np.nanmax(values)) * 1.08 or 1.0)
     _y_axis(ax, metric, step, t)
     ax.set_xlabel(t._("time ({zone})", zone=zone.key), fontsize=9, color="#525252")
-    ax.legend(loc="upper left", fontsize=8, frameon=False)
+    # Above the plot, as the alert charts have it: inside, a peak ran through its words.
+    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=8, ncols=2, frameon=False,
+              borderaxespad=0.2)  # fmt: skip
     fig.subplots_adjust(left=0.085, right=0.985, top=0.87, bottom=0.15)
     over = (t._("in the last day") if days == 1  # not "the last 1 day"
             else t.ngettext("in the last {n} day", "in the last {n} days", days))
