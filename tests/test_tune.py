@@ -124,6 +124,8 @@ async def test_settings_nothing_beats_are_reported_unchanged() -> None:
     assert "window_up_peak 1.35, weekday_z 2, offset_spans 5)" in text  # the band's knobs too
     assert "/set" not in text
     assert "views                    0.0       1" in text
+    # A snippet that sets what is in force would change nothing: none is printed.
+    assert text.endswith("\nnothing to change in the catalogue") and "snippet" not in text
 
 
 async def test_without_labels_an_acknowledged_incident_is_kept() -> None:
