@@ -3,6 +3,7 @@ the /set lines and catalogue snippet it prints, and its usage errors."""
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -112,6 +113,20 @@ async def test_report_prints_set_lines_the_chat_accepts_and_a_valid_snippet() ->
     assert snippet["severe"] == 3 and snippet["jump"] == 3 and snippet["k"] == 3.25
     assert detectors.build_rule(snippet).severe == 3.0
     detectors.build(snippet)
+
+
+async def test_a_metric_s_own_catalogue_settings_stay_in_its_snippet() -> None:
+    """The snippet replaces the metric's detector table: its own settings there (a guard of
+    20 events) stay in it beside the change, or pasting it would drop them."""
+    collected, labels = history(spike=SPIKE)
+    (key,) = collected.metric
+    own = dataclasses.replace(collected.metric[key], detector={"min_abs_change": 20})
+    collected = dataclasses.replace(collected, metric={key: own})
+    choices = await tune(collected, labels, STEP, target_per_week=1.0)
+    text = report_tune(choices, collected, True, 1.0, Feedback([], []))
+    table = tomllib.loads(text.split("TOML refuses both):")[1])["metrics"]["views"]["detector"]
+    assert table["min_abs_change"] == 20 and table["method"] == "seasonal"
+    assert choices[0].changes and all(table[k] == v for k, v in choices[0].changes.items())
 
 
 async def test_settings_nothing_beats_are_reported_unchanged() -> None:

@@ -178,8 +178,10 @@ def report_backtest(result: Any, zone: ZoneInfo, step: timedelta | None = None) 
     lines += _feedback_lines(result)
     alerts = sorted((a for g in result.alerts.values() for a in g), key=lambda a: a.start)
     if alerts:
-        lines += ["", "latest alerts:"]
-        for a in alerts[-15:]:
+        shown = alerts[-15:]
+        lines += ["", f"latest alerts (the last {len(shown)} of {len(alerts)}):"
+                  if len(shown) < len(alerts) else "latest alerts:"]  # fmt: skip
+        for a in shown:
             why = result.explained_by(a) if sc is not None else None
             # Said as /backtest says it in the chat.
             peak = "no data" if a.peak == float("inf") else f"deviation up to {a.peak:.1f}"

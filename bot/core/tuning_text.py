@@ -70,13 +70,18 @@ def report_tune(
     sets = [line for c in choices for line in c.set_lines()]
     if sets:
         lines += ["", "to apply in the chat (an admin):", *sets]
-    # Only what changes the catalogue: a change found, or settings /set in the chat.
+    return "\n".join([*lines, "", *_snippets(choices)])
+
+
+def _snippets(choices: Sequence[Any]) -> list[str]:
+    """The catalogue tables of what changes the catalogue: a change found, or settings /set
+    in the chat (a table that sets what is in force would change nothing)."""
     moved = [c for c in choices if c.changes or c.overridden]
     if not moved:
-        return "\n".join([*lines, "", "nothing to change in the catalogue"])
-    lines += ["", "catalogue snippet (in your catalogue, CATALOGUE_PATH, each table replaces the "
-              "metric's detector settings, an inline `detector = { ... }` line or a table: "
-              "remove those, TOML refuses both):"]
+        return ["nothing to change in the catalogue"]
+    lines = ["catalogue snippet (in your catalogue, CATALOGUE_PATH, each table replaces the "
+             "metric's detector settings, an inline `detector = { ... }` line or a table: "
+             "remove those, TOML refuses both):"]
     for c in moved:
         lines += ["", *c.snippet()]
-    return "\n".join(lines)
+    return lines
