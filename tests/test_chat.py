@@ -1433,13 +1433,14 @@ async def test_thresholds_show_defaults_names_and_the_full_list_one_tap_away(
         short = (await _say(fake, "/thresholds views", user=USER))[0]
         query = await fake.press(short.buttons[0]["callback_data"], user=USER, message=short)
         await _answer(fake, query)
-        last = "\nChange one: <code>/set views k 4</code>"  # the full list's last line
+        # The full list's last line: a /set that changes something (k is 4 already).
+        last = "\nChange one: <code>/set views k 3.5</code>"
         await fake.wait_for(lambda c: c.chat_id == USER and c.text.endswith(last))
         pressed = fake.sent_to(USER)[fake.sent_to(USER).index(short) + 1:]
         first = len(fake.sent_to(MEMBER))
         await _say(fake, "/thresholds views all", user=MEMBER, language="ru")
         await fake.wait_for(lambda c: c.chat_id == MEMBER and c.text.endswith(
-            "Изменить: <code>/set views k 4</code>"))  # the last line; a part may start with it
+            "Изменить: <code>/set views k 3.5</code>"))  # the last line; a part may start with it
         full_ru = fake.sent_to(MEMBER)[first:]
         short_ru = (await _say(fake, "/thresholds views", user=MEMBER, language="ru"))[0].text
         # A second word that is not `all` is no second metric.
@@ -1457,6 +1458,9 @@ async def test_thresholds_show_defaults_names_and_the_full_list_one_tap_away(
         overview)  # fmt: skip
     assert "<code>views</code>: seasonal, k = 4, rises and drops — changed: k = 4 by User1" in (
         overview), overview  # fmt: skip
+    # A metric's own catalogue settings differ from the next one's: the overview says them.
+    assert ("<code>messages</code>: seasonal, k = 3.25, rises and drops, min_abs_change = 20 — "
+            "catalogue settings") in overview, overview  # fmt: skip
     # The value's explanation does not say the value again ("both (both ways)").
     assert "<code>direction</code> = <b>both (rises and drops)</b>" in short.text, short.text
     assert "<code>direction</code> = <b>both (рост и падение)</b>" in short_ru, short_ru

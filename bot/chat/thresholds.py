@@ -119,6 +119,10 @@ def overview_text(catalogue: Catalogue, checks: Monitor, store: State, t: Transl
         if "direction" in params:
             way = str(spec.get("direction", params["direction"].default))
             parts.append(e(t._(DIRECTIONS[way]) if way in DIRECTIONS else way))
+        # The catalogue's own settings besides those (a guard of 20 events), as they differ
+        # from one metric to the next.
+        parts += [f"{e(p)} = {e(shown_value(spec.get(p, v), t))}"
+                  for p, v in (m.detector or {}).items() if p not in ("method", "k", "direction")]
         changes = [t._("{param} = {value} by {who}", param=e(p), value=e(shown_value(o.value, t)),
                        who=e(_who(o))) for p, o in store.overrides.of(m.name).items()]
         note = (t._("changed: {changes}", changes=", ".join(changes)) if changes
@@ -164,7 +168,7 @@ def short_text(metric: Metric, spec: Mapping[str, Any], params: Mapping[str, Par
     if level is not None:
         lines.append(level_text(level, zone, t))
     lines += ["", t._("Change one: {example}; back to the catalogue's: {reset}",
-                      example=f"<code>/set {e(metric.name)} k 4</code>",
+                      example=_example(metric, spec),
                       reset=f"<code>/reset {e(metric.name)}</code>"),
               t.ngettext("All {n} parameter: {command}", "All {n} parameters: {command}",
                          len(params), command=f"<code>/thresholds {e(metric.name)} all</code>")]
@@ -185,9 +189,14 @@ def full_text(metric: Metric, spec: Mapping[str, Any], params: Mapping[str, Para
         lines.append(f"<code>{e(name)}</code> = <b>{e(shown_value(value, t))}</b> "
                      f"({_state(name, value, param, overrides, t=t, zone=zone)}) — "
                      f"{e(t._(param.help))}; {e(rule)}")  # fmt: skip
-    lines.append("\n" + t._("Change one: {example}",
-                            example=f"<code>/set {e(metric.name)} k 4</code>"))
+    lines.append("\n" + t._("Change one: {example}", example=_example(metric, spec)))
     return "\n".join(lines)
+
+
+def _example(metric: Metric, spec: Mapping[str, Any]) -> str:
+    """A /set that changes something: k 4, or 3.5 where k is 4 already."""
+    k = "3.5" if spec.get("k") == 4 else "4"
+    return f"<code>/set {e(metric.name)} k {k}</code>"
 
 
 def messages(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
