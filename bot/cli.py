@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.arguments import Parser, parse_time
-from bot.console import UsageError, history_for, load_checked, make_source, unknown_metric
+from bot.console import UsageError, history_for, load_checked, make_source, metric_name
 from bot.errors import TelegramRejectedToken, stop_on_early_sigterm
 from bot.logs import configure
 
@@ -52,8 +52,8 @@ async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     from queries.errors import SourceError, SourceMisconfigured
 
     catalogue = load_checked(settings.catalogue_path)
-    if args.metric is not None and args.metric not in catalogue.metrics:
-        raise UsageError(unknown_metric(args.metric, catalogue))
+    if args.metric is not None:
+        args.metric = metric_name(args.metric, catalogue)
     if args.charts == "":  # `--charts ""` (an unset shell variable) wrote nothing, silently
         raise UsageError("--charts needs a folder, e.g. --charts charts")
     if args.charts:  # before the check: a bad folder would otherwise fail after the table

@@ -26,9 +26,8 @@ if TYPE_CHECKING:
     from queries.sources import Source
 
 __all__ = ["Progress", "UsageError", "before_the_data", "charts_folder", "count_series",
-           "forget_history", "history_for", "load_checked", "make_source",
-           "past_the_data", "prepare_demo", "spec_keys", "unknown_metric",
-           "write_charts"]  # fmt: skip
+           "forget_history", "history_for", "load_checked", "make_source", "metric_name",
+           "past_the_data", "prepare_demo", "spec_keys", "write_charts"]  # fmt: skip
 
 
 class UsageError(Exception):
@@ -76,10 +75,19 @@ def make_source(settings: Settings) -> Source:
     return EmbeddedSource(settings.embedded_path, database=settings.clickhouse_database)
 
 
-def unknown_metric(name: str, catalogue: Catalogue) -> str:
-    close = difflib.get_close_matches(name.lower(), list(catalogue.metrics), n=1, cutoff=0.5)
-    hint = f" Did you mean {close[0]}?" if close else ""
-    return f"unknown metric {name!r}.{hint} Known metrics: {', '.join(catalogue.metrics)}"
+def metric_name(name: str, catalogue: Catalogue) -> str:
+    """The catalogue's name of metric `name`, in any case ('VIEWS', as the chat takes it);
+    a UsageError naming the closest one where there is none."""
+    if name in catalogue.metrics:
+        return name
+    folded = [m for m in catalogue.metrics if m.lower() == name.lower()]
+    if len(folded) == 1:
+        return folded[0]
+    lowered = {m.lower(): m for m in catalogue.metrics}
+    close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.5)
+    hint = f" Did you mean {lowered[close[0]]}?" if close else ""
+    raise UsageError(f"unknown metric {name!r}.{hint} Known metrics: "
+                     f"{', '.join(catalogue.metrics)}")  # fmt: skip
 
 
 class Progress:
@@ -273,8 +281,8 @@ async def history_for(
 
     catalogue = load_checked(settings.catalogue_path)
     metric = getattr(args, "metric", None)
-    if metric is not None and metric not in catalogue.metrics:
-        raise UsageError(unknown_metric(metric, catalogue))
+    if metric is not None:
+        metric = args.metric = metric_name(metric, catalogue)
     if not 1 <= args.days <= 90:
         raise UsageError(f"--days must be between 1 and 90, got {args.days}")
     labels_path = getattr(args, "labels", None)

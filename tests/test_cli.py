@@ -158,8 +158,8 @@ def test_check_json_follows_the_contract_and_flags_the_ongoing_incident(
 
 def test_check_table_is_readable(demo_env: dict[str, str]) -> None:
     """The default output is a table with a header, one row per series with a short reason
-    for every anomaly, and a summary."""
-    done = alertbot("check", "--metric", "views", "--at", demo_env["END"], env=demo_env)
+    for every anomaly, and a summary; --metric in any case (as the chat takes it)."""
+    done = alertbot("check", "--metric", "Views", "--at", demo_env["END"], env=demo_env)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].split() == ["metric", "slice", "bucket", "value", "expected", "range",
@@ -275,6 +275,7 @@ def test_help_imports_no_heavy_library() -> None:
         (["check"], {"CHECK_INTERVAL": "soon"}, "CHECK_INTERVAL='soon' is not a duration"),
         (["check"], {"ADMIN_IDS": "abc"}, "ADMIN_IDS='abc'"),
         (["check", "--metric", "veiws"], {}, "unknown metric 'veiws'. Did you mean views?"),
+        (["check", "--metric", "VEIWS"], {}, "unknown metric 'VEIWS'. Did you mean views?"),
         (["check", "--metric", ""], {}, "unknown metric ''."),
         (["backtest", "--metric", ""], {}, "unknown metric ''."),
         (["check", "--charts", "/proc/nope"], {}, "--charts /proc/nope: cannot create the dir"),
