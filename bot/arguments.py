@@ -6,9 +6,10 @@ from __future__ import annotations
 import argparse
 import difflib
 import re
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 from bot.console import UsageError
@@ -29,7 +30,24 @@ class Parser(argparse.ArgumentParser):
             close = difflib.get_close_matches(found[1], choices, n=1, cutoff=0.6)
             if close:
                 message += f". Did you mean {close[0]}?"
+        elif message.startswith("unrecognized arguments: "):  # `check --jsn`
+            flags = [f for parser in self._parsers() for f in parser._option_string_actions]
+            for word in message.removeprefix("unrecognized arguments: ").split():
+                close = difflib.get_close_matches(word, flags, n=1, cutoff=0.7)
+                if word.startswith("-") and close:
+                    message += f". Did you mean {close[0]}?"
+                    break
         super().error(message)
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self.words = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
+    def _parsers(self) -> list[argparse.ArgumentParser]:
+        """This parser and the subcommand's given (argparse reports its unknown flags here)."""
+        subs = [a for a in self._actions if isinstance(a, argparse._SubParsersAction)]
+        given = getattr(self, "words", [])
+        return [self, *(p for a in subs for name, p in a.choices.items() if name in given)]
 
 
 def seed_arguments(days: int, seed: int, labels: str | None) -> None:

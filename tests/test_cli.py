@@ -323,6 +323,11 @@ def test_a_misspelt_command_is_answered_with_the_closest_one(
     done = alertbot(*args, env=env, cwd=tmp_path)
     assert done.returncode == 2, done.stderr
     assert done.stderr.rstrip().endswith(f". Did you mean {close}?"), done.stderr
+    flag = alertbot("check", "--jsn", env=env, cwd=tmp_path)  # the subcommand's own flags
+    assert flag.returncode == 2 and flag.stderr.rstrip().endswith(
+        "unrecognized arguments: --jsn. Did you mean --json?"), flag.stderr
+    other = alertbot("check", "--dayz", "3", env=env, cwd=tmp_path)  # backtest's, not check's
+    assert other.returncode == 2 and "Did you mean" not in other.stderr, other.stderr
     far = alertbot("zzzz", env=env, cwd=tmp_path)
     assert far.returncode == 2 and "invalid choice: 'zzzz'" in far.stderr
     assert "Did you mean" not in far.stderr and "Traceback" not in far.stderr
