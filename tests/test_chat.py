@@ -1353,6 +1353,7 @@ async def test_lang_switches_a_group_for_its_admins_only(
     assert chosen == "ru" and "теперь в этом чате я говорю" in done
     assert "проверяет" in help_ru
     assert "Формат: <code>/lang [en|ru]</code>" in bad and "Например: <code>/lang ru" in bad
+    assert "Я говорю только по-английски и по-русски, не 'de': en или ru." in bad, bad
     assert "I speak English" in back and "watches" in help_en
     assert "теперь в этом чате я говорю" in anonymous and anonymous_lang == "ru"
     assert "Язык группы могут менять только её администраторы" in stranger_lang  # not as it

@@ -30,6 +30,8 @@ from bot.chat.errors import UsageError
 from bot.chat.guard import command
 from bot.chat.reply import answer_press
 from bot.core.i18n import LANGUAGES, Translator, language_of, translator
+from bot.core.text import clipped
+from bot.core.wording import e
 from bot.settings import Settings
 from bot.state import State, StoreError
 
@@ -113,7 +115,10 @@ async def lang(
     clock: Callable[[], datetime],
 ) -> None:  # fmt: skip
     args = (command.args or "").split()
-    if len(args) > 1 or (args and args[0].lower() not in LANGUAGES):
+    if len(args) == 1 and args[0].lower() not in LANGUAGES:
+        raise UsageError(t._("I speak English and Russian only, not {language}: en or ru.",
+                             language=e(repr(clipped(args[0], 20)))), "lang")  # fmt: skip
+    if len(args) > 1:
         raise UsageError(t._("Say which language: en or ru."), "lang")
     if not args:
         text = (t._("This chat's language: {language}.", language=IN_A_SENTENCE[t.lang]) + "\n"
