@@ -9,19 +9,20 @@ of the keys not in `keep`.
 How: every stage of SeasonalDetector._band looks back a bounded number of buckets (the same-slot
 median `days` days and its weekday scale `weeks` weeks, the widths `days` days plus neighbours, the
 level `level_slow` buckets and the weekday's pull it carried `level_window`, the re-base
-`rebase_hours`, the noise `noise_hours`, the sparse floor and the weekday choice a week, the cold
-start a day). The weekday scale also reads the same-slot
-medians of the `weekday_hours` after a bucket (twice that with `weekday_z`), which rest on values a
-day and more before it: the engine computes them from the window for each call. The engine keeps,
-per series, each stage's intermediate values for as far back as the next stage reads them, in ring
-buffers indexed by the bucket's position on the time grid, and the running sums as cumulative totals
-(a trailing sum is then the reference's own difference of cumulative sums, bit for bit; counts in
-wrapping uint16). The values themselves come from the call's window, which the check passes whole
+`rebase_hours`, the noise `noise_hours`, the weekday choice and the sparse floor's quantile a
+week, its share of exact errors SPARSE_WEEKS weeks, the cold start a day). The weekday scale also
+reads the same-slot medians of the `weekday_hours` after a bucket (twice that with `weekday_z`),
+which rest on values a day and more before it: the engine computes them from the window for each
+call. The engine keeps, per series, each stage's intermediate values for as far back as the next
+stage reads them, in ring buffers indexed by the bucket's position on the time grid, and the
+running sums as cumulative totals (a trailing sum is then the reference's own difference of
+cumulative sums, bit for bit; counts in wrapping unsigned integers wide enough for their window:
+`_counter`). The values themselves come from the call's window, which the check passes whole
 (28 days). A steady call computes only the new buckets and those whose value changed since the last
 call (late rows), for all series at once as (series x new buckets) arrays: one sort of the 98 lagged
 errors per new bucket and pass, one same-slot median, the re-base's rolling medians only where a
 cheap count says a shift is possible, the noise chain bucket by bucket across series, the sparse
-quantile only for sparse series. State: about 45 KB per series at 15 minutes.
+quantile only for sparse series. State: about 46 KB per series at 15 minutes.
 
 A key seen for the first time is a batch over the same code, with an empty past and every bucket
 of the window new, in chunks that keep a (series x buckets x lags) float32 block under ~100 MB.
@@ -331,6 +332,13 @@ def _rolling_quantile(window: np.ndarray, q: float, least: int) -> np.ndarray:
     return np.where((count >= least) & (count > 0), out, np.nan)
 
 
+def _counter(window: int) -> type:
+    """The unsigned integer a running count over `window` buckets is kept in: uint16 (half the
+    memory) where its differences over the window stay exact, uint32 beyond (fine steps: two
+    weeks at 15 seconds are 80,640 buckets)."""
+    return np.uint16 if window < 2**16 else np.uint32
+
+
 HEAVY = 48  # rows of one key above which its rolling statistic comes from pandas, not sorts
 
 
@@ -444,7 +452,7 @@ class BandEngine:
         r = REDO
         lag = int(layout.lags.max())
         rings = _Rings()
-        f64, f32, u16 = np.float64, np.float32, np.uint16
+        f64, f32 = np.float64, np.float32
         reach = 2 * layout.weekday if det.weekday_z > 0 else layout.weekday
         ahead = np.arange(-reach, reach + 1)
         shifted = [layout.seasons, np.arange(1, layout.cold_points + 1)]
@@ -463,16 +471,16 @@ class BandEngine:
         for name in ("fn", "fd", "cu", "cm"):
             rings.add(name, det.level_window + 1 + r, f64, 0.0)
         for name in ("sc", "sb"):
-            rings.add(name, det.level_slow + 1 + r, u16, 0)
+            rings.add(name, det.level_slow + 1 + r, _counter(det.level_slow), 0)
         for name in ("fc", "fb"):
-            rings.add(name, det.level_window + 1 + r, u16, 0)
+            rings.add(name, det.level_window + 1 + r, _counter(det.level_window), 0)
         if layout.weekly is not None and det.weekly_gain > -1:
             for name in ("wd", "ww"):
                 rings.add(name, layout.week + 1 + r, f64, 0.0)
-            rings.add("ws", layout.week + 1 + r, u16, 0)
+            rings.add("ws", layout.week + 1 + r, _counter(layout.week), 0)
         rw = layout.rebase_window
         for name in ("rf", "rh", "rl", "rf2", "rh2", "rl2", "rn"):
-            rings.add(name, rw + 1 + r, u16, 0)
+            rings.add(name, rw + 1 + r, _counter(rw), 0)
         # The mean move's running total; the last bucket of a big level change each way.
         for name, width, fill in (("rd", rw + 1 + r, 0.0), ("lu", 1 + r, -np.inf),
                                   ("ld", 1 + r, -np.inf)):  # fmt: skip
@@ -482,8 +490,9 @@ class BandEngine:
         rings.add("units", layout.noise_window + r, f64, np.nan)
         rings.add("inside", layout.noise_window + r, bool, False)
         rings.add("size", layout.week + layout.sparse_lag + r, f64, np.nan)
-        rings.add("ex", SPARSE_WEEKS * layout.week + 1 + r, u16, 0)
-        rings.add("fi", SPARSE_WEEKS * layout.week + 1 + r, u16, 0)
+        for name in ("ex", "fi"):  # the sparse floor's share of exact errors
+            shared = SPARSE_WEEKS * layout.week
+            rings.add(name, shared + 1 + r, _counter(shared), 0)
         rings.add("fce", layout.pooled_window + r, f64, np.nan)
         for name in ("oe", "ol", "ou"):
             rings.add(name, self.rows + layout.late + r, f64, np.nan)
@@ -1190,8 +1199,9 @@ class BandEngine:
         return factor
 
     def _sparse(self, g: _Group, errors: np.ndarray) -> np.ndarray:
-        """SeasonalDetector._sparse for the new rows: counts of exact errors over the last week
-        as running totals; the week's quantile only where the series is sparse."""
+        """SeasonalDetector._sparse for the new rows: counts of exact errors over the last
+        SPARSE_WEEKS weeks as running totals; the week's quantile only where the series is
+        sparse."""
         det, lay = self.detector, self._layout
         assert lay is not None
         out = np.zeros(errors.shape)
@@ -1270,8 +1280,9 @@ class _Group:
     def trailing(self, name: str, terms: np.ndarray, window: int) -> np.ndarray:
         """The reference's trailing sum of `terms` over `window`, via running totals:
         total[t] - total[t - window], totals inclusive of their bucket, 0 before the start.
-        Counts (boolean terms) are totalled in uint16 that wraps: their differences over a
-        window shorter than 65,536 are exact, as the reference's float ones are."""
+        Counts (boolean terms) are totalled in the ring's unsigned integers, which wrap: their
+        differences over a window shorter than the type's range are exact, as the reference's
+        float ones are (`_counter` picks the type)."""
         ring = self.rings[name]
         m = terms.shape[1]
         # Totals at buckets c - 1 - window .. c - 1 + m - 1 - window (only the first m of
@@ -1280,8 +1291,8 @@ class _Group:
         cols = (self.c + np.append(span, -1)) % ring.shape[1]
         before = ring[self.slots[:, None], cols[None, :]]
         if terms.dtype == bool:
-            steps = np.concatenate([before[:, -1:], terms.astype(np.uint16)], axis=1)
-            totals = np.cumsum(steps, axis=1, dtype=np.uint16)[:, 1:]
+            steps = np.concatenate([before[:, -1:], terms.astype(ring.dtype)], axis=1)
+            totals = np.cumsum(steps, axis=1, dtype=ring.dtype)[:, 1:]
         else:
             totals = _totals(before[:, -1], terms)
         self.new[name] = totals

@@ -269,6 +269,26 @@ def test_level_shift_held_20_hours_is_rebased() -> None:
     assert any("rebased" in str(b) for b in out.basis.ravel())
 
 
+@pytest.mark.slow  # 14 s: ten days at a 10-second step
+def test_running_counts_over_more_than_65536_buckets_match_the_reference() -> None:
+    """At a 10-second step two weeks are 120,960 buckets: the sparse floor's counts of exact
+    errors over them are kept wide enough not to wrap, and the engine's band matches the
+    reference's on a series whose exact errors (constant days) are few among many (in 16 bits
+    the count of known errors wrapped, and the series read as mostly exact: a sparse band)."""
+    per_day = 8640
+    pattern = "CCNCNNNNNN"  # C: a constant day (its errors exactly 0); N: Poisson noise
+    rng = np.random.default_rng(1)
+    values = rng.poisson(50, per_day * len(pattern)).astype(float)
+    for d, kind in enumerate(pattern):
+        if kind == "C":
+            values[d * per_day : (d + 1) * per_day] = 50.0
+    index = _index(values.size, "10s")
+    det = SeasonalDetector()
+    out = BandEngine(det, ROWS).bands(index, values[None, :], ["s"])
+    _same(out, 0, _reference(det, values, index))
+    assert "sparse" not in "".join(out.basis[0])
+
+
 def test_a_doubled_level_and_a_dead_count_match_the_reference() -> None:
     """A level that doubles, one that halves (followed in the steady noise after the loose
     width gave up on them, 3 and 5 days on), and a count that dies (its errors re-based to
