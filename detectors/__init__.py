@@ -10,6 +10,7 @@ from types import MappingProxyType
 from typing import Any
 
 from detectors.base import (
+    NO_WIDTH,
     Detector,
     Direction,
     Status,
@@ -29,6 +30,7 @@ from detectors.seasonal import SeasonalDetector, seasonal_period
 __all__ = [
     "DEFAULT_SPEC",
     "METHODS",
+    "NO_WIDTH",
     "RULE_PARAMS",
     "Detector",
     "Direction",

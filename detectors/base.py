@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "NO_WIDTH",
     "REFERENCE_STEP",
     "Detector",
     "Direction",
@@ -28,6 +29,9 @@ __all__ = [
 # Seconds: the step the rule's bucket counts, and what grows or shrinks with the step in the
 # band and the rule, are stated for (15 minutes).
 REFERENCE_STEP = 900.0
+# The score of a value off a band side with no width (as far out as a score goes): finite, so
+# that it sums, sorts and prints as a number.
+NO_WIDTH = 1e6
 
 
 class Status(enum.StrEnum):
@@ -180,8 +184,11 @@ def judge(
         return Verdict(Status.UNKNOWN, bucket, value, None, None, None, None,
                        "too little history for an expected range")  # fmt: skip
     half = (upper - expected) if value >= expected else (expected - lower)
-    score = (value - expected) / half if half > 0 else (0.0 if value == expected else math.inf)
-    score = float(np.clip(score, -1e6, 1e6))
+    if half > 0:
+        score = (value - expected) / half
+    else:
+        score = 0.0 if value == expected else math.copysign(NO_WIDTH, value - expected)
+    score = float(np.clip(score, -NO_WIDTH, NO_WIDTH))
     outside = value < lower or value > upper
     if not outside:
         return Verdict(Status.OK, bucket, value, expected, lower, upper, score, "inside the band")

@@ -15,7 +15,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from detectors.base import REFERENCE_STEP, Direction, Status, Verdict, infer_step, relative_to
+from detectors.base import (
+    NO_WIDTH,
+    REFERENCE_STEP,
+    Direction,
+    Status,
+    Verdict,
+    infer_step,
+    relative_to,
+)
 from detectors.params import Param, validate
 
 __all__ = ["RULE_PARAMS", "Rule", "effect_words", "half_widths", "jump_words", "shift_reason",
@@ -29,16 +37,16 @@ COARSEST = 4.0
 
 def half_widths(dev: np.ndarray, half: np.ndarray) -> np.ndarray:
     """A deviation in half-widths of its side of the band; where that side has no width, 0 on
-    the expected value and +-inf off it (as judge() has it: a band of no width that a value
-    leaves is left by as far as it gets; 0 there made such a value never fire)."""
+    the expected value and +-NO_WIDTH off it, as judge() has it (a band of no width that a
+    value leaves is left by as far as a score goes)."""
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        off = np.where(dev == 0, 0.0, np.copysign(np.inf, dev))
+        off = np.where(dev == 0, 0.0, np.copysign(NO_WIDTH, dev))
         return np.where(half > 0, dev / half, np.where(np.isnan(dev), np.nan, off))
 
 
 def size_words(score: float) -> str:
     """How far out a bucket that fired on its size is, in words."""
-    if not np.isfinite(score):
+    if not abs(score) < NO_WIDTH:
         return "the band has no width there"
     return f"{abs(score):.1f}x the band's half-width"
 

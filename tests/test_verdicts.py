@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 
 import detectors
-from detectors import Rule, Status, Verdict
+from detectors import NO_WIDTH, Rule, Status, Verdict
+from detectors.backtest import SeriesKey, alerts_of
 from detectors.rule import USUAL_WINDOW, _trailing_median
 from detectors.verdicts import CHUNK, _day_autocorrelation, _joined, _median_of_finite, verdicts
 
@@ -492,12 +493,17 @@ def test_a_band_of_no_width_left_by_a_value_fires_at_once() -> None:
                     "less than 10%)"),
         (Status.OK, "inside the band"),
     ]  # fmt: skip
-    assert got[0].score is None and got[3].score == 0.0
+    assert (got[0].score, got[1].score, got[3].score) == (NO_WIDTH, -NO_WIDTH, 0.0)
     series = pd.Series(np.r_[np.full(200, 100.0), 1_000_100.0],
                        index=pd.date_range("2026-11-01", periods=201, freq="15min", tz="UTC"))
     iqr = detectors.build({"method": "iqr"})
     assert iqr.band(series)["upper"].iloc[-1] == 100.0  # the classic baseline, as it is
-    assert detectors.build_rule({}).evaluate(series, iqr.band(series))["firing"].iloc[-1]
+    table = detectors.build_rule({}).evaluate(series, iqr.band(series))
+    assert table["firing"].iloc[-1]
+    # A backtest's alert there is the largest deviation a score has, not "no data" (an
+    # infinite peak is a run with no value at all).
+    (alert,) = alerts_of(SeriesKey("views"), table["firing"], table["score"])
+    assert alert.peak == NO_WIDTH
 
 
 def test_basis_words_and_a_sparse_basis() -> None:

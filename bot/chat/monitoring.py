@@ -24,6 +24,7 @@ from bot.service.edits import compose, state_line
 from bot.service.monitor import Answer, Monitor, SourceNotAnswering
 from bot.settings import Settings
 from bot.state import State
+from detectors import NO_WIDTH
 from queries.catalogue import Catalogue, Metric
 from queries.series import Slice
 
@@ -279,8 +280,9 @@ async def backtest(
                          "edge, below 1 a lasting shift)", zone=e(zone.key),
                          step=span(t, catalogue.step)))  # fmt: skip
     for a in shown:
-        peak = t._("no data") if a.peak == float("inf") else t._(
-            "deviation up to {peak}", peak=as_written(f"{a.peak:.1f}", t))
+        peak = (t._("no data") if a.peak == float("inf") else t._("off a range with no width")
+                if a.peak >= NO_WIDTH else t._("deviation up to {peak}",
+                                               peak=as_written(f"{a.peak:.1f}", t)))  # fmt: skip
         lines.append(f"{a.start.tz_convert(zone):%m-%d %H:%M} <code>{e(a.key.label())}</code> "
                      + t.ngettext("{n} interval", "{n} intervals", a.buckets) + f", {peak}")
     total = series[next(k for k in series if k.is_total)]

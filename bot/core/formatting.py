@@ -12,6 +12,7 @@ import pandas as pd
 
 from bot.core.i18n import Translator
 from bot.core.tuning_text import report_tune
+from detectors import NO_WIDTH
 from queries.catalogue import Kind, Metric
 from queries.series import Slice
 
@@ -184,7 +185,8 @@ def report_backtest(result: Any, zone: ZoneInfo, step: timedelta | None = None) 
         for a in shown:
             why = result.explained_by(a) if sc is not None else None
             # Said as /backtest says it in the chat.
-            peak = "no data" if a.peak == float("inf") else f"deviation up to {a.peak:.1f}"
+            peak = ("no data" if a.peak == float("inf") else "off a band with no width"
+                    if a.peak >= NO_WIDTH else f"deviation up to {a.peak:.1f}")  # fmt: skip
             tag = f"  [{why}]" if why else ("  [no known incident]" if sc is not None else "")
             lines.append(
                 f"  {a.start.tz_convert(zone):%m-%d %H:%M} {a.buckets:>3} "
