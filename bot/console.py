@@ -7,7 +7,6 @@ use. Heavy libraries (pandas, matplotlib, chdb) are imported where a command nee
 from __future__ import annotations
 
 import argparse
-import difflib
 import hashlib
 import re
 import sys
@@ -76,16 +75,12 @@ def make_source(settings: Settings) -> Source:
 
 
 def metric_name(name: str, catalogue: Catalogue) -> str:
-    """The catalogue's name of metric `name`, in any case ('VIEWS', as the chat takes it);
-    a UsageError naming the closest one where there is none."""
-    if name in catalogue.metrics:
-        return name
-    folded = [m for m in catalogue.metrics if m.lower() == name.lower()]
-    if len(folded) == 1:
-        return folded[0]
-    lowered = {m.lower(): m for m in catalogue.metrics}
-    close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.5)
-    hint = f" Did you mean {lowered[close[0]]}?" if close else ""
+    """The catalogue's name of metric `name` (Catalogue.find: in any case, as the chat takes
+    it); a UsageError naming the closest one where there is none."""
+    found, close = catalogue.find(name)
+    if found is not None:
+        return found.name
+    hint = f" Did you mean {close}?" if close else ""
     raise UsageError(f"unknown metric {name!r}.{hint} Known metrics: "
                      f"{', '.join(catalogue.metrics)}")  # fmt: skip
 

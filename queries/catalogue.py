@@ -154,6 +154,29 @@ class Catalogue:
     def metrics_of(self, table: str) -> list[Metric]:
         return [m for m in self.metrics.values() if m.table == table]
 
+    def find(self, typed: str, *, titles: bool = False) -> tuple[Metric | None, str | None]:
+        """The metric `typed` names, as people type it: its name; the name in any case ('DAU'
+        for dau); with `titles`, a one-word title, in any language, only one metric has
+        ('Просмотры'). Else None and the closest name (None if none is close)."""
+        typed = typed.strip()
+        if typed in self.metrics:
+            return self.metrics[typed], None
+        words: dict[str, set[str]] = {}
+        for metric in self.metrics.values():
+            words.setdefault(metric.name.lower(), set()).add(metric.name)
+        names = set(words)
+        if titles:
+            for metric in self.metrics.values():
+                named = (metric.title, *(n.get("title", "") for n in metric.names.values()))
+                for title in {t.strip().lower() for t in named} - names - {""}:
+                    words.setdefault(title, set()).add(metric.name)
+        # A word two metrics answer to names neither (a title never shadows a name).
+        unique = {word: next(iter(found)) for word, found in words.items() if len(found) == 1}
+        if typed.lower() in unique:
+            return self.metrics[unique[typed.lower()]], None
+        close = difflib.get_close_matches(typed.lower(), list(unique), n=1, cutoff=0.5)
+        return None, unique[close[0]] if close else None
+
 
 MAX_HISTORY_DAYS = 365
 TOP_KEYS = ("defaults", "tables", "metrics")

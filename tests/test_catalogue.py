@@ -3,6 +3,7 @@ the key and the closest valid name, in the library, at `alertbot check` and at t
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -428,3 +429,28 @@ def test_a_tune_snippet_pasted_next_to_the_inline_detector_says_keep_one(tmp_pat
                     encoding="utf-8")  # fmt: skip
     assert load_checked(toml).metrics["messages"].detector == {
         "method": "seasonal", "min_abs_change": 20, "k": 4}
+
+
+def test_a_metric_is_found_by_its_name_in_any_case_then_by_a_title_only_it_has() -> None:
+    """Catalogue.find: the name as written; the name in any case; with titles, a one-word
+    title only one metric has, in any language. A title never shadows another metric's name
+    ('DAU' is the metric dau, not the one titled DAU), and a word two metrics answer to names
+    neither; a miss suggests the closest name."""
+    bundled = load_catalogue()
+    likes, views = bundled.metrics["likes"], bundled.metrics["views"]
+    dau = dataclasses.replace(likes, name="dau", title="Daily active users", names={})
+    users = dataclasses.replace(views, name="users", title="DAU",
+                                names={"ru": {"title": "Пользователи"}})  # fmt: skip
+    twin = dataclasses.replace(views, name="twin", title="Пользователи", names={})
+    catalogue = dataclasses.replace(bundled, metrics={"dau": dau, "users": users, "twin": twin})
+
+    def found(typed: str, titles: bool = True) -> tuple[str | None, str | None]:
+        metric, close = catalogue.find(typed, titles=titles)
+        return (None if metric is None else metric.name), close
+
+    assert found("dau") == ("dau", None) and found("DAU") == ("dau", None)
+    assert found(" Users ", titles=False) == ("users", None)
+    assert found("пользователи") == (None, None)  # two metrics' title: neither
+    assert found("Daily active users") == ("dau", None)
+    assert found("Daily active users", titles=False) == (None, None)
+    assert found("usres") == (None, "users")

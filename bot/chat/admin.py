@@ -18,7 +18,7 @@ from aiogram.types import Message
 
 import detectors
 from bot.chat.errors import UsageError
-from bot.chat.guard import command
+from bot.chat.guard import command_filter
 from bot.chat.monitoring import metric_named
 from bot.chat.muting import mute, mute_incident, unmute
 from bot.chat.thresholds import SHARE_PARAMS, SHARES, rule_text, shown_value
@@ -38,11 +38,11 @@ def build(admin_ids: Iterable[int]) -> Router:
     router = Router(name="admin")
     allowed = frozenset(admin_ids)
     router.message.filter(F.from_user.id.in_(allowed))
-    router.message.register(set_param, command("set"))
-    router.message.register(reset, command("reset"))
-    router.message.register(mute, command("mute"))
-    router.message.register(unmute, command("unmute"))
-    router.message.register(reload_config, command("reload"))
+    router.message.register(set_param, command_filter("set"))
+    router.message.register(reset, command_filter("reset"))
+    router.message.register(mute, command_filter("mute"))
+    router.message.register(unmute, command_filter("unmute"))
+    router.message.register(reload_config, command_filter("reload"))
     return router
 
 
@@ -232,5 +232,5 @@ async def not_admin(message: Message, t: Translator) -> None:
 def build_refusal() -> Router:
     """A fresh router (a router can join only one dispatcher)."""
     refusal = Router(name="refusal")
-    refusal.message.register(not_admin, command(*admin_commands()))
+    refusal.message.register(not_admin, command_filter(*admin_commands()))
     return refusal

@@ -10,7 +10,7 @@ from aiogram.filters import CommandStart
 from aiogram.types import Message
 
 from bot.chat.access import alert_chats
-from bot.chat.guard import command, command_of, stopped_text, visible
+from bot.chat.guard import command_filter, command_of, stopped_text, visible
 from bot.chat.language import IN_A_SENTENCE
 from bot.core.commands import COMMANDS, help_text, span
 from bot.core.drops import telegram_said
@@ -224,9 +224,9 @@ def build() -> Router:
     """A fresh router (a router can join only one dispatcher)."""
     router = Router(name="router")
     router.message.register(start, CommandStart(ignore_case=True))
-    router.message.register(start, command("help"))
-    router.message.register(metrics, command("metrics"))
-    router.message.register(status, command("status"))
+    router.message.register(start, command_filter("help"))
+    router.message.register(metrics, command_filter("metrics"))
+    router.message.register(status, command_filter("status"))
     return router
 
 

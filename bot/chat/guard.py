@@ -17,7 +17,7 @@ from bot.core.i18n import Translator
 from bot.core.wording import e
 from bot.state import State
 
-__all__ = ["Said", "build", "command", "command_of", "visible"]
+__all__ = ["Said", "build", "command_filter", "command_of", "visible"]
 
 READ_ONLY = {"status", "help", "start"}
 
@@ -47,7 +47,7 @@ class Said:
     hidden: tuple[str, ...]
 
 
-def command(*names: str) -> Command:
+def command_filter(*names: str) -> Command:
     """The filter of commands `names` in any case: a phone writes /Check as readily as /check
     (the guard, the refusal and the fallback read names lowercased too)."""
     return Command(*names, ignore_case=True)

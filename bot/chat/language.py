@@ -27,7 +27,7 @@ from aiogram.types import (
 
 from bot.chat.access import as_the_group, may_change_chat
 from bot.chat.errors import UsageError
-from bot.chat.guard import command
+from bot.chat.guard import command_filter
 from bot.chat.reply import answer_press
 from bot.core.i18n import LANGUAGES, Translator, language_of, translator
 from bot.core.text import clipped
@@ -153,6 +153,6 @@ async def lang_button(
 def build() -> Router:
     """A fresh router (a router can join only one dispatcher)."""
     router = Router(name="language")
-    router.message.register(lang, command("lang"))
+    router.message.register(lang, command_filter("lang"))
     router.callback_query.register(lang_button, F.data.startswith(PREFIX))
     return router

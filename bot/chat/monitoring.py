@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
-
 from aiogram import Router
 from aiogram.filters import CommandObject
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 
 from bot.chat.errors import UsageError, not_answering, source_problem
-from bot.chat.guard import command
+from bot.chat.guard import command_filter
 from bot.chat.reply import Reply, localized, out_of_date
 from bot.core.commands import span
 from bot.core.formatting import localized as as_written
@@ -31,28 +29,17 @@ from queries.series import Slice
 __all__ = ["build", "metric_named", "show_alert"]
 
 
-def metric_named(catalogue: Catalogue, name: str, command: str, t: Translator) -> Metric:
-    """The metric called `name` (in any case), or a usage error that suggests the closest."""
-    if name.strip() in catalogue.metrics:
-        return catalogue.metrics[name.strip()]
-    key = name.strip().lower()
-    # In any case ('DAU' as 'dau'), and a one-word title is a name too, in any language the
-    # catalogue gives ("Просмотры"); a word two metrics answer to names neither.
-    words: dict[str, set[str]] = {}
-    for metric in catalogue.metrics.values():
-        titles = (metric.title, *(n.get("title", "") for n in metric.names.values()))
-        for word in (metric.name, *titles):
-            words.setdefault(word.strip().lower(), set()).add(metric.name)
-    names = {word: next(iter(found)) for word, found in words.items()
-             if len(found) == 1 and word}  # fmt: skip
-    if key in names:
-        return catalogue.metrics[names[key]]
-    close = [names[c] for c in difflib.get_close_matches(key, list(names), n=1, cutoff=0.5)]
+def metric_named(catalogue: Catalogue, name: str, usage: str, t: Translator) -> Metric:
+    """The metric `name` names (Catalogue.find, titles too), or a usage error of command
+    `usage` that suggests the closest."""
+    found, close = catalogue.find(name, titles=True)
+    if found is not None:
+        return found
     problem = t._("There is no metric {name}.", name=repr(name[:50]))
     if close:
-        problem += " " + t._("Did you mean {name}?", name=close[0])
+        problem += " " + t._("Did you mean {name}?", name=close)
     problem += " " + t._("Metrics: {names}", names=", ".join(catalogue.metrics))
-    raise UsageError(problem, command)
+    raise UsageError(problem, usage)
 
 
 async def _answer(checks: Monitor, settings: Settings, t: Translator) -> tuple[Answer, str]:
@@ -302,10 +289,10 @@ async def backtest(
 def build() -> Router:
     """A fresh router (a router can join only one dispatcher)."""
     router = Router(name="router")
-    router.message.register(check, command("check"))
-    router.message.register(metric, command("metric"))
-    router.message.register(history, command("history"))
-    router.message.register(backtest, command("backtest"))
+    router.message.register(check, command_filter("check"))
+    router.message.register(metric, command_filter("metric"))
+    router.message.register(history, command_filter("history"))
+    router.message.register(backtest, command_filter("backtest"))
     router.shutdown.register(stop_waiting)
     return router
 

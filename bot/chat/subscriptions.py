@@ -18,7 +18,7 @@ from aiogram.types import Message
 
 from bot.chat.access import alert_chats, as_the_group, may_change_chat
 from bot.chat.errors import UsageError
-from bot.chat.guard import command
+from bot.chat.guard import command_filter
 from bot.chat.monitoring import metric_named
 from bot.core.commands import ALL_WORDS
 from bot.core.i18n import Translator
@@ -165,7 +165,7 @@ async def migrated(message: Message, *, store: State) -> None:
 def build() -> Router:
     """A fresh router (a router can join only one dispatcher)."""
     router = Router(name="router")
-    router.message.register(subscribe, command("subscribe"))
-    router.message.register(unsubscribe, command("unsubscribe"))
+    router.message.register(subscribe, command_filter("subscribe"))
+    router.message.register(unsubscribe, command_filter("unsubscribe"))
     router.message.register(migrated, F.migrate_to_chat_id | F.migrate_from_chat_id)
     return router

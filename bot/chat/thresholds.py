@@ -13,7 +13,7 @@ from aiogram.filters import CommandObject
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.chat.errors import UsageError
-from bot.chat.guard import command
+from bot.chat.guard import command_filter
 from bot.chat.monitoring import metric_named
 from bot.chat.reply import answer_press, out_of_date
 from bot.core.commands import ALL_WORDS
@@ -265,6 +265,6 @@ async def all_button(
 def build() -> Router:
     """A fresh router (a router can join only one dispatcher)."""
     router = Router(name="router")
-    router.message.register(thresholds, command("thresholds"))
+    router.message.register(thresholds, command_filter("thresholds"))
     router.callback_query.register(all_button, F.data.startswith(PREFIX))
     return router
