@@ -32,7 +32,8 @@ class Parser(argparse.ArgumentParser):
                 message += f". Did you mean {close[0]}?"
         elif message.startswith("unrecognized arguments: "):  # `check --jsn`
             flags = [f for parser in self._parsers() for f in parser._option_string_actions]
-            for word in message.removeprefix("unrecognized arguments: ").split():
+            for given in message.removeprefix("unrecognized arguments: ").split():
+                word = given.split("=", 1)[0]  # `--jsn=x`: the flag
                 close = difflib.get_close_matches(word, flags, n=1, cutoff=0.7)
                 if word.startswith("-") and close:
                     message += f". Did you mean {close[0]}?"

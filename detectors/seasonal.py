@@ -1401,11 +1401,12 @@ def _grid(index: pd.DatetimeIndex) -> tuple[pd.DatetimeIndex, np.ndarray] | None
     rows = int(position[-1]) + 1
     if rows > max(GRID_SPARSEST * index.size, GRID_ALWAYS):
         raise ValueError(
-            f"the timestamps have no regular step: their most common spacing, {step}, would "
-            f"spread {index.size:,} points over {rows:,} buckets; put the series on a regular "
-            f"step first, e.g. series.resample('15min').mean()"
+            f"{index.size:,} points would spread over {rows:,} buckets of their most common "
+            f"spacing, {step.total_seconds():g} s: too sparse to put on a grid; resample the "
+            f"series to a coarser step first, e.g. series.resample('15min').sum() for counts or "
+            f".mean()"
         )
-    grid = pd.date_range(index[0], periods=int(position[-1]) + 1, freq=step)
+    grid = pd.date_range(index[0], periods=rows, freq=step)
     return grid, position
 
 

@@ -207,8 +207,9 @@ def _jump_since(rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.n
 
 def _scores(value: np.ndarray, expected: np.ndarray, lower: np.ndarray,
             upper: np.ndarray) -> np.ndarray:  # fmt: skip
-    """Rule.evaluate's score: the deviation in half-widths of the side it is on (0 where that
-    half-width is not positive), NaN where the value or the expected value is unknown."""
+    """Rule.evaluate's score: the deviation in half-widths of the side it is on (`half_widths`:
+    +-NO_WIDTH off a side with no width), NaN where the value or the expected value is
+    unknown."""
     half = np.where(value >= expected, upper - expected, expected - lower)
     score = half_widths(value - expected, half)
     return np.where(np.isfinite(value) & np.isfinite(expected), score, np.nan)

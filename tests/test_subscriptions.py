@@ -288,6 +288,7 @@ async def test_an_alert_shown_before_its_chat_became_a_supergroup_may_be_marked_
             if monitor.state.alert_chats(settings.alert_chat_ids) == [alerts_now]:
                 break
             await asyncio.sleep(0.05)
+        assert monitor.state.alert_chats(settings.alert_chat_ids) == [alerts_now]
         query = await fake.press(_button(alert, Action.ACK), user=MEMBER, message=alert,
                                  chat=alerts_now)  # fmt: skip
         at_new = await _answer(fake, query)
