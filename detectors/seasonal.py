@@ -112,9 +112,9 @@ SPARSE = ", sparse"  # the width is the sparse floor: sums of buckets mean littl
 # A series is sparse where this share of its forecast errors is exactly 0: below
 # half already (a mean of a few events is 0 most of the time, and its rare blips vary).
 SPARSE_SHARE = 0.3
-# ... of the errors over this many weeks: a series dead (exactly 0) for three days of one
-# week, and re-based there, is no mostly-zero series (over one week it read as one, and the
-# floor from its recovery's errors, a band of +-120%, hid its next outage for a week).
+# ... of the errors over this many weeks: a series dead (exactly 0) for three days and re-based
+# there is no mostly-zero series, whose floor from its recovery's errors (a band of +-120%)
+# would hide its next outage.
 SPARSE_WEEKS = 2
 # The sparse floor reads the week before the excursion a bucket is part of, up to this many
 # hours back: one that is still going on (an error rate held at 0 that jumps to 10%) must not
@@ -127,7 +127,7 @@ SPARSE_LAG_HOURS = 6
 SPAN_DAYS = 7
 # An irregular series goes on a grid at its most common spacing, unless that grid would hold
 # more than this many buckets per point (and more than GRID_ALWAYS): three points, two of them
-# a second apart, and a month later the third, made 2.7 million buckets and gigabytes.
+# a second apart and the third a month later, would make 2.7 million buckets and gigabytes.
 GRID_SPARSEST = 100
 GRID_ALWAYS = 100_000
 # The span a share pinned at exactly 1 for SPAN_DAYS (a success rate that never failed) is
@@ -468,8 +468,8 @@ def _trailing_sum(values: np.ndarray, window: int) -> np.ndarray:
 
 def confirm_least(confirm: int) -> int:
     """Points of the `confirm` last that must be there for lasting_shift to read them: half,
-    so that a collector's gaps (one bucket in ten missing) do not deny the re-base a third of
-    the time, as asking for all of them did."""
+    so that a collector's gaps (one bucket in ten missing) do not deny the re-base (all of
+    them would, a third of the time)."""
     return max((confirm + 1) // 2, 1)
 
 

@@ -289,7 +289,7 @@ def draw_backtest_chart(
         ax.set_ylim(bottom=0, top=float(np.nanmax(values)) * 1.08 or 1.0)
     _y_axis(ax, metric, step, t)
     ax.set_xlabel(t._("time ({zone})", zone=zone.key), fontsize=9, color="#525252")
-    # Above the plot, as the alert charts have it: inside, a peak ran through its words.
+    # Above the plot, as the alert charts have it: inside it, a peak would run through its words.
     ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=8, ncols=2, frameon=False,
               borderaxespad=0.2)  # fmt: skip
     fig.subplots_adjust(left=0.085, right=0.985, top=0.87, bottom=0.15)

@@ -76,7 +76,7 @@ class Journal:
         rows = self.db.rows(f"SELECT DISTINCT incident_id FROM incident_messages WHERE "
                             f"incident_id IN ({marks})", tuple(wanted))  # fmt: skip
         found = {int(r[0]) for r in rows}
-        # Only the digests shown since the first of them opened: not every digest ever shown.
+        # Only the digests shown since the first of them opened.
         for (listed,) in self.db.rows(
             "SELECT incidents FROM digests WHERE id IN (SELECT digest_id FROM digest_messages) "
             f"AND created_at >= (SELECT min(opened_at) FROM incidents WHERE id IN ({marks}))",
