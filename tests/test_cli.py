@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.state import State
 from tests.conftest import END, SourceSpec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -566,13 +567,23 @@ def test_backtest_reports_alerts_and_scores_them_against_the_demo_labels(
 
 @pytest.mark.slow
 def test_tune_prints_a_sensitivity_per_metric_and_a_catalogue_snippet(
-    demo_env: dict[str, str],
+    demo_env: dict[str, str], tmp_path: Path
 ) -> None:
     """tune: a k per metric within the grid, and TOML the catalogue accepts where it changes
-    something (else it says there is nothing to change; that a metric's own settings stay in
-    its snippet is tests/test_tune.py's)."""
+    something (else it says there is nothing to change). A metric /set changed in the chat
+    always gets its snippet, its own catalogue settings (the messages guard) kept in it."""
     import tomllib
 
+    env = {**demo_env, "STATE_PATH": str(tmp_path / "state.sqlite3")}
+    state = State(tmp_path / "state.sqlite3")
+    state.overrides.set("messages", "severe", 3.0, 1, datetime.now(UTC))
+    state.close()
+    done = alertbot("tune", "--days", "2", "--metric", "messages", env=env)
+    assert done.returncode == 0, done.stderr
+    detector = tomllib.loads(done.stdout.split("TOML refuses both):")[1])["metrics"]["messages"][
+        "detector"]  # fmt: skip
+    assert detector["min_abs_change"] == 20 and detector["method"] == "seasonal"
+    assert detector["severe"] >= 2.5, detector  # the /set value or what the search moved it to
     for metric in ("views", "messages"):
         done = alertbot("tune", "--days", "2", "--metric", metric, "--target-false-per-week",
                         "3", env=demo_env)  # fmt: skip
