@@ -236,8 +236,10 @@ def check_summary(report: CheckReport, *, zone: ZoneInfo, t: Translator | None =
     off = [r for r in report.anomalies if not r.slice.is_total]
     head = t._("checked")
     if bucket is not None:
-        head = t._("interval {time} {zone}", time=f"{bucket.tz_convert(zone):%Y-%m-%d %H:%M}",
-                   zone=zone.key)  # fmt: skip
+        when = f"{bucket.tz_convert(zone):%Y-%m-%d %H:%M}"
+        if timedelta(0) < report.window_end - bucket <= timedelta(days=1):  # where it ends, too
+            when += f"–{_when(report.window_end, zone)}"
+        head = t._("interval {time} {zone}", time=when, zone=zone.key)
     # The columns named once, over the status mark (2 columns wide in a monospace font).
     metric, value, limits = t._("metric"), t._("value"), t._("range")
     names = f"   {metric:<15} {value:>8} {limits:>15}"
