@@ -456,11 +456,11 @@ def test_check_says_why_a_total_outside_its_range_is_not_an_anomaly() -> None:
     assert "🟡 views: ниже диапазона, но изменение слишком мало для оповещения (15,0% от 100; " \
            "нужно 20%)" in russian
     assert english.count("🟡") == 2 and "likes:" not in english
-    # The interval by its start and its end (the check's window ends with it).
-    ended = dataclasses.replace(check, window_end=held.verdict.bucket + timedelta(minutes=15))
-    head = check_summary(ended, zone=zone, t=translator("en")).splitlines()[0]
+    # The interval by its start and its end, in /check and /metric.
     start = held.verdict.bucket
-    assert f"{start:%Y-%m-%d %H:%M}–{start + timedelta(minutes=15):%H:%M} UTC" in head, head
+    span = f"{start:%Y-%m-%d %H:%M}–{start + timedelta(minutes=15):%H:%M} UTC"
+    assert span in english.splitlines()[0], english
+    assert span in metric_caption(held, zone=zone, muted=None, t=translator("en"))
     # The columns are named once, over the marks, in the chat's language.
     assert "<pre>   metric             value           range\n🟡 views " in english, english
     assert "<pre>   метрика         значение        диапазон\n🟡 views " in russian, russian

@@ -218,12 +218,12 @@ def check_summary(report: CheckReport, *, zone: ZoneInfo, t: Translator | None =
     t = _t(t)
     lines: list[str] = []
     held: list[str] = []
-    bucket = None
+    last: SeriesResult | None = None  # a total: the interval the table is of
     for result in report.results:
         if not result.slice.is_total:
             continue
         v = result.verdict
-        bucket = v.bucket
+        last = result
         # 🔴 as check_charts reads it: those rows are drawn before any slice.
         mark = "🔴" if _red(result) else {Status.OK: "🟢", Status.UNKNOWN: "⚪"}[v.status]
         if v.status is Status.OK and _outside(v):
@@ -235,11 +235,9 @@ def check_summary(report: CheckReport, *, zone: ZoneInfo, t: Translator | None =
                      f"{fmt_value(result.metric, v.value, t):>8} {band:>15}")  # fmt: skip
     off = [r for r in report.anomalies if not r.slice.is_total]
     head = t._("checked")
-    if bucket is not None:
-        when = f"{bucket.tz_convert(zone):%Y-%m-%d %H:%M}"
-        if timedelta(0) < report.window_end - bucket <= timedelta(days=1):  # where it ends, too
-            when += f"–{_when(report.window_end, zone)}"
-        head = t._("interval {time} {zone}", time=when, zone=zone.key)
+    if last is not None:
+        head = t._("interval {time} {zone}", zone=zone.key,
+                   time=_interval(last.verdict.bucket, last.series.index, zone))  # fmt: skip
     # The columns named once, over the status mark (2 columns wide in a monospace font).
     metric, value, limits = t._("metric"), t._("value"), t._("range")
     names = f"   {metric:<15} {value:>8} {limits:>15}"
@@ -281,6 +279,14 @@ def _outside(v: Verdict) -> bool:
     return not v.lower <= v.value <= v.upper
 
 
+def _interval(bucket: pd.Timestamp, index: pd.DatetimeIndex, zone: ZoneInfo) -> str:
+    """The bucket by its start and end ('2026-12-06 09:00–09:15'), its step read off `index`."""
+    when = f"{bucket.tz_convert(zone):%Y-%m-%d %H:%M}"
+    if len(index) >= 2 and timedelta(0) < index[-1] - index[-2] <= timedelta(days=1):
+        when += f"–{_when(bucket + (index[-1] - index[-2]), zone)}"
+    return when
+
+
 def metric_caption(result: SeriesResult, *, zone: ZoneInfo, muted: datetime | None,
                    t: Translator | None = None) -> str:  # fmt: skip
     """One series now: its status, value and range, why, and whether it is muted."""
@@ -295,7 +301,7 @@ def metric_caption(result: SeriesResult, *, zone: ZoneInfo, muted: datetime | No
     low, high = fmt_value(metric, v.lower, t), fmt_value(metric, v.upper, t)
     lines = [
         f"<b>{e(title_of(metric, result.slice, t))}</b> — {mark[v.status]}",
-        t._("interval {time} {zone}", time=f"{v.bucket.tz_convert(zone):%Y-%m-%d %H:%M}",
+        t._("interval {time} {zone}", time=_interval(v.bucket, result.series.index, zone),
             zone=e(zone.key)),
         (t._("value <b>{value}</b>, expected {expected} ({low} – {high})", value=e(value),
              expected=e(expected), low=e(low), high=e(high)) + f" {_deviation(result, t)}"
