@@ -11,7 +11,7 @@ from bot.chat.guard import command_filter
 from bot.chat.reply import Reply, localized, out_of_date
 from bot.core.commands import span
 from bot.core.formatting import localized as as_written
-from bot.core.formatting import metric_title
+from bot.core.formatting import metric_title, peak_words
 from bot.core.i18n import Translator
 from bot.core.incidents import Incident
 from bot.core.problems import problem_text
@@ -22,7 +22,6 @@ from bot.service.edits import compose, state_line
 from bot.service.monitor import Answer, Monitor, SourceNotAnswering
 from bot.settings import Settings
 from bot.state import State
-from detectors import NO_WIDTH
 from queries.catalogue import Catalogue, Metric
 from queries.series import Slice
 
@@ -267,9 +266,7 @@ async def backtest(
                          "edge, below 1 a lasting shift)", zone=e(zone.key),
                          step=span(t, catalogue.step)))  # fmt: skip
     for a in shown:
-        peak = (t._("no data") if a.peak == float("inf") else t._("off a range with no width")
-                if a.peak >= NO_WIDTH else t._("deviation up to {peak}",
-                                               peak=as_written(f"{a.peak:.1f}", t)))  # fmt: skip
+        peak = peak_words(a.peak, t)
         lines.append(f"{a.start.tz_convert(zone):%m-%d %H:%M} <code>{e(a.key.label())}</code> "
                      + t.ngettext("{n} interval", "{n} intervals", a.buckets) + f", {peak}")
     total = series[next(k for k in series if k.is_total)]

@@ -10,14 +10,14 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from bot.core.i18n import Translator
+from bot.core.i18n import Translator, translator
 from bot.core.tuning_text import report_tune
 from detectors import NO_WIDTH
 from queries.catalogue import Kind, Metric
 from queries.series import Slice
 
 __all__ = ["counted", "fmt_pct", "fmt_value", "localized", "metric_title", "metric_unit",
-           "percent_of", "report_json", "report_tune", "title_of"]  # fmt: skip
+           "peak_words", "percent_of", "report_json", "report_tune", "title_of"]  # fmt: skip
 
 NBSP = "\u00a0"  # Russian groups thousands with a space that never breaks a number
 
@@ -39,6 +39,16 @@ def title_of(metric: Metric, where: Slice, t: Translator | None = None) -> str:
     """The metric's title in `t`'s language, with the slice when it is not the total."""
     title = metric_title(metric, t)
     return title if where.is_total else f"{title} · {where.dim}={where.value}"
+
+
+def peak_words(peak: float, t: Translator) -> str:
+    """How far a replayed alert went, as backtests (the chat's and the CLI's) say it: no data
+    (an infinite peak: no value at all), off a range with no width, or its largest deviation."""
+    if peak == float("inf"):
+        return t._("no data")
+    if peak >= NO_WIDTH:
+        return t._("off a range with no width")
+    return t._("deviation up to {peak}", peak=localized(f"{peak:.1f}", t))
 
 
 def localized(number: str, t: Translator | None) -> str:
@@ -185,8 +195,7 @@ def report_backtest(result: Any, zone: ZoneInfo, step: timedelta | None = None) 
         for a in shown:
             why = result.explained_by(a) if sc is not None else None
             # Said as /backtest says it in the chat.
-            peak = ("no data" if a.peak == float("inf") else "off a band with no width"
-                    if a.peak >= NO_WIDTH else f"deviation up to {a.peak:.1f}")  # fmt: skip
+            peak = peak_words(a.peak, translator("en"))
             tag = f"  [{why}]" if why else ("  [no known incident]" if sc is not None else "")
             lines.append(
                 f"  {a.start.tz_convert(zone):%m-%d %H:%M} {a.buckets:>3} "
