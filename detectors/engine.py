@@ -115,6 +115,7 @@ from detectors.seasonal import (
     robust_sd,
     same_time_autocorr,
     same_time_pairs,
+    same_weekday,
     seasonal_period,
     settled,
     shape_se,
@@ -842,8 +843,9 @@ class BandEngine:
         pos = np.arange(-reach, m + reach)  # new rows and `reach` points each side
         around, _ = _median_last(g.values.lagged(pos, lay.seasons))
         daily = around[:, reach : reach + m]
-        same, count = _median_last(g.values.lagged(pos, lay.weekly))
-        weekly = np.where(count >= WEEKLY_MIN, same, np.nan)
+        weeks = g.values.lagged(pos, lay.weekly)
+        same, count = _median_last(weeks)  # sorted in place wherever a row has two
+        weekly = same_weekday(same, count, weeks[..., 0], weeks[..., 1], around)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             ratio = np.where((around > 0) & (weekly >= 0), weekly / around, np.nan)
         ratio[~np.isfinite(ratio)] = np.nan

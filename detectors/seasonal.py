@@ -46,11 +46,12 @@ __all__ = [
     "robust_sd",
     "same_time_autocorr",
     "same_time_pairs",
+    "same_weekday",
     "seasonal_period",
     "widths_of",
 ]
 
-WEEKLY_MIN = 3  # fewest same-weekday values whose median may stand in for the daily one
+WEEKLY_MIN = 2  # fewest same-weekday values that may stand in for the daily median (`same_weekday`)
 DECIMALS_MAX = 9  # values with more decimal places than this have no resolution to speak of
 COLD_MIN_POINTS = 4  # fewest points a cold-start band rests on, whatever the step
 # Fewest buckets the noisy-day widening reads (where `noise_hours` makes it read any): a median
@@ -220,6 +221,22 @@ def settled(shape: np.ndarray, se: np.ndarray, z: float) -> np.ndarray:
         gap = shape - 1.0
         pulled = 1.0 + np.sign(gap) * np.maximum(np.abs(gap) - z * se, 0.0)
     return np.where(np.isfinite(se), pulled, np.nan)
+
+
+def same_weekday(
+    median: np.ndarray, count: np.ndarray, low: np.ndarray, high: np.ndarray, around: np.ndarray
+) -> np.ndarray:
+    """What the same weekday of past weeks says a slot is (NaN from fewer than WEEKLY_MIN):
+    the `median` of their `count` values; of just two (`low`, `high`), only as much of a
+    difference from the days' median `around` as both show: the one nearer it where both lie
+    on one side, `around` itself where they lie either side. A real weekend is low in both
+    weeks (both 40% low: the shape is 40% low); their mean would make half a weekday's pattern
+    of a level that moved a week ago, of last week's outage, or of two weeks' days that simply
+    came out high and low."""
+    with np.errstate(invalid="ignore"):
+        nearer = np.where(np.abs(high - around) < np.abs(low - around), high, low)
+        agreed = np.where((low < around) & (high > around), around, nearer)
+    return np.where(count > WEEKLY_MIN, median, np.where(count == WEEKLY_MIN, agreed, np.nan))
 
 
 def same_time_pairs(lags: np.ndarray) -> np.ndarray:
@@ -580,7 +597,7 @@ class SeasonalDetector(Detector):
             float, 0.1, 0.01, 1.0, "most the fast level may differ from the slow one (share)"
         ),
         "weeks": Param(
-            int, 3, 0, 8, "weeks of the same weekday that shape the daily median (<3 off)"
+            int, 3, 0, 8, "weeks of the same weekday that shape the daily median (<2 off)"
         ),
         "weekday_hours": Param(
             float,
@@ -746,7 +763,7 @@ class SeasonalDetector(Detector):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Per point, the median of the same slot on the previous `days` days (from one day
         on: with fewer than min_history the width comes from the cold start), scaled to this
-        weekday where `weeks` weeks (at least three) show it: by the median, over the
+        weekday where `weeks` weeks (at least two, `same_weekday`) show it: by the median, over the
         `weekday_hours` each side, of the same slot on the same weekday of those weeks against
         the same slot on previous days, pulled towards 1 by `weekday_z` standard errors of
         that median (see `settled`), and only where it would have forecast `weekly_gain`
@@ -767,12 +784,9 @@ class SeasonalDetector(Detector):
         # The medians at the 2h points after the last one too: they read only earlier values.
         ahead = np.concatenate([values, np.full(2 * h, np.nan)])
         around = _nanmedian(_lagged(ahead, seasons), axis=1)
-        same_day = _lagged(ahead, np.arange(1, self.weeks + 1) * week)
-        weekly = np.where(
-            np.sum(~np.isnan(same_day), axis=1) >= WEEKLY_MIN,
-            _nanmedian(same_day, axis=1),
-            np.nan,
-        )
+        same_day = np.sort(_lagged(ahead, np.arange(1, self.weeks + 1) * week), axis=1)
+        weekly = same_weekday(_nanmedian(same_day, axis=1), np.sum(~np.isnan(same_day), axis=1),
+                              same_day[:, 0], same_day[:, 1], around)  # fmt: skip
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             ratio = np.where((around > 0) & (weekly >= 0), weekly / around, np.nan)
         ratio[~np.isfinite(ratio)] = np.nan  # an overflow is no shape

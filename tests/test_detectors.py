@@ -232,6 +232,26 @@ def test_weekends_are_expected_on_a_strongly_weekly_series() -> None:
     assert alerts[3] <= 1 and alerts[0] >= 2 * 4, alerts
 
 
+def test_a_new_metric_expects_its_weekend_from_two_weeks_of_history() -> None:
+    """Weekends at half the weekdays, and only two weeks of history: the third weekend is
+    expected low from the same weekday of the two weeks before (the reason says so), where
+    the daily median alone fires on it. Last week's Saturday outage (six hours at zero) is no
+    part of the weekday's pattern: of two weeks, the shape keeps only what both show."""
+    alerts = {3: 0, 0: 0}
+    for seed in range(4):
+        series = _weekly_series(21, 0.5, seed=seed)
+        if seed % 2:
+            series.iloc[12 * 96 + 40 : 12 * 96 + 64] = 0.0  # the second Saturday, 10:00-16:00
+        for weeks in alerts:
+            spec = {"method": "seasonal", "counts": "yes", "weeks": weeks}
+            band = detectors.build(spec).band(series)
+            firing = detectors.build_rule(spec).evaluate(series, band)["firing"].iloc[19 * 96 :]
+            alerts[weeks] += int((firing & ~firing.shift(1, fill_value=False)).sum())
+            if weeks:
+                assert band["basis"].iloc[19 * 96 + 52].startswith("weekly"), band["basis"]
+    assert alerts[3] == 0 and alerts[0] >= 4, alerts
+
+
 def test_stl_follows_a_level_that_moves_between_refits() -> None:
     """STL refits weekly; between refits its level follows the recent data, so a slow drift
     (no incident at all) does not leave the series outside the band for days."""

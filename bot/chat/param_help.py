@@ -18,7 +18,7 @@ PARAM_HELP: tuple[str, ...] = (
     _("level_inlier x (steps per 15 minutes) ^ this at finer steps (0: the same at any step)"),
     _("buckets of the slow level (0 = one level only)"),
     _("most the fast level may differ from the slow one (share)"),
-    _("weeks of the same weekday that shape the daily median (<3 off)"),
+    _("weeks of the same weekday that shape the daily median (<2 off)"),
     _("hours each side over which this weekday's shape scales the daily median (0 = off)"),
     _("how much better (share) the weekday's shape must have forecast over the past week (-1 = "
       "wherever it stands out)"),
