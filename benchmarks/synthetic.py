@@ -3,11 +3,13 @@
     python benchmarks/synthetic.py [--series N] [--seed S] [--jobs N] [--only METHOD ...]
                                    [--set PARAM=VALUE ...] [--without PART ...] [--missed]
                                    [--step 15min|30min|1h] [--weekends LOW HIGH] [--write DIR]
+                                   [--history DAYS]
 
 The demo dataset (`alertbot seed`) is this project's own generator, and the detector was
 developed on it; this one shares no code with it and draws every shape from wide ranges, so it
 scores the product on series it was not tuned on. Each series is 42 days of 15-minute buckets
-(28 days of history, the 14 after them scored), judged as an outside benchmark does: the
+(28 days of history, the 14 after them scored; `--history 14`: a metric two weeks old, 28
+days in all), judged as an outside benchmark does: the
 contract API with `DEFAULT_SPEC` and the series alone (no weight, no per-metric settings).
 
 Series (two thirds counts, one third ratios):
@@ -58,8 +60,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from real_kpi import episodes, firing, overrides_of  # the same methods, scored alike
 
 DAY = 96
-DAYS = 42
-HISTORY = 28
+SCORED = 14  # days scored after the history
+HISTORY = 28  # days of history before them (--history)
+DAYS = HISTORY + SCORED  # days in all, with the default history
 AFTER = 4  # buckets after an incident in which an alert is not false (1 hour)
 CATCH = 2  # buckets after an incident's start within which an alert still catches it
 WEEKENDS = (0.6, 1.2)  # the range each series' weekend level is drawn from (x its weekdays)
@@ -84,6 +87,7 @@ class Case:
     values: np.ndarray
     incidents: list[Incident] = field(default_factory=list)
     minutes: int = 15  # the step of `values`
+    history: int = HISTORY  # days before the scored ones
 
     @property
     def per_day(self) -> int:
@@ -106,7 +110,7 @@ def coarser(case: Case, factor: int) -> Case:
     for inc in case.incidents:
         start, end = inc.start // factor, -(-(inc.start + inc.length) // factor)
         incidents.append(Incident(inc.kind, start, end - start, inc.size, inc.volume * factor))
-    return Case(case.name, case.ratio, values, incidents, case.minutes * factor)
+    return Case(case.name, case.ratio, values, incidents, case.minutes * factor, case.history)
 
 
 def _shape(rng: np.random.Generator, n: int, plain: frozenset[str],
@@ -137,9 +141,9 @@ def _counts(rng: np.random.Generator, mean: np.ndarray, phi: float) -> np.ndarra
     return rng.negative_binomial(r, r / (r + mean)).astype(float)
 
 
-def _starts(rng: np.random.Generator, count: int) -> list[int]:
+def _starts(rng: np.random.Generator, count: int, history: int) -> list[int]:
     """Incident starts in the scored span, at least a day apart."""
-    lo, hi = HISTORY * DAY, DAYS * DAY - 20
+    lo, hi = history * DAY, (history + SCORED) * DAY - 20
     while True:
         starts = sorted(int(s) for s in rng.integers(lo, hi, size=count))
         if all(b - a >= DAY for a, b in itertools.pairwise(starts)):
@@ -147,9 +151,10 @@ def _starts(rng: np.random.Generator, count: int) -> list[int]:
 
 
 def make_case(seed: int, index: int, plain: frozenset[str] = frozenset(),
-              weekends: tuple[float, float] = WEEKENDS) -> Case:  # fmt: skip
+              weekends: tuple[float, float] = WEEKENDS,
+              history: int = HISTORY) -> Case:  # fmt: skip
     rng = np.random.default_rng([seed, index])
-    n = DAYS * DAY
+    n = (history + SCORED) * DAY
     ratio = index % 3 == 2
     shape = _shape(rng, n, plain, weekends)
     count = 0 if rng.random() < 0.25 else 2
@@ -158,7 +163,7 @@ def make_case(seed: int, index: int, plain: frozenset[str] = frozenset(),
         mean = level * shape
         factor = np.ones(n)
         incidents = []
-        for start in _starts(rng, count):
+        for start in _starts(rng, count, history):
             kind = str(rng.choice(["drop", "spike", "outage"]))
             if kind == "drop":
                 length, size = int(rng.integers(1, 17)), rng.uniform(0.3, 0.65)
@@ -169,7 +174,7 @@ def make_case(seed: int, index: int, plain: frozenset[str] = frozenset(),
             factor[start : start + length] = size
             incidents.append(Incident(kind, start, length, size, float(mean[start])))
         values = _counts(rng, mean * factor, rng.uniform(1.0, 2.5))
-        return Case(f"counts-{index}", False, values, incidents)
+        return Case(f"counts-{index}", False, values, incidents, history=history)
     views_level = float(np.exp(rng.uniform(np.log(800), np.log(20_000))))
     views_mean = views_level * shape
     views = np.maximum(_counts(rng, views_mean, rng.uniform(1.0, 2.0)), 1.0)
@@ -177,12 +182,12 @@ def make_case(seed: int, index: int, plain: frozenset[str] = frozenset(),
     rate = rng.uniform(0.02, 0.3) * (1 + rng.uniform(0, 0.1) * np.sin(2 * np.pi * t / DAY + 1))
     rate *= np.repeat(1 + 0.02 * rng.standard_normal(n // DAY + 1), DAY)[:n]
     incidents = []
-    for start in _starts(rng, count):
+    for start in _starts(rng, count, history):
         length, size = int(rng.integers(2, 17)), rng.uniform(0.5, 0.7)
         rate[start : start + length] *= size
         incidents.append(Incident("ctr drop", start, length, size, float(views_mean[start])))
     likes = rng.binomial(views.astype(np.int64), np.clip(rate, 0, 1)).astype(float)
-    return Case(f"ctr-{index}", True, likes / views, incidents)
+    return Case(f"ctr-{index}", True, likes / views, incidents, history=history)
 
 
 def series_of(case: Case) -> pd.Series:
@@ -214,7 +219,7 @@ class Tally:
 
 def score(case: Case, fire: np.ndarray, resolve_after: int) -> Tally:
     n = fire.size
-    scored = np.arange(n) >= HISTORY * case.per_day
+    scored = np.arange(n) >= case.history * case.per_day
     fire = fire & scored
     covered = np.zeros(n, dtype=bool)
     after = max(AFTER * 15 // case.minutes, 1)  # the hour after, at any step
@@ -252,8 +257,9 @@ def run_one(
     plain: frozenset[str],
     factor: int = 1,
     weekends: tuple[float, float] = WEEKENDS,
+    history: int = HISTORY,
 ) -> dict[str, tuple[Tally, float]]:
-    case = coarser(make_case(seed, index, plain, weekends), factor)
+    case = coarser(make_case(seed, index, plain, weekends, history), factor)
     series = series_of(case)
     out = {}
     for method in methods:
@@ -264,11 +270,11 @@ def run_one(
 
 
 def write(seed: int, count: int, folder: Path, plain: frozenset[str], factor: int = 1, *,
-          weekends: tuple[float, float] = WEEKENDS) -> None:  # fmt: skip
+          weekends: tuple[float, float] = WEEKENDS, history: int = HISTORY) -> None:  # fmt: skip
     """The series as timestamp,value,label CSVs, for benchmarks/real_kpi.py or any other tool."""
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(count):
-        case = coarser(make_case(seed, i, plain, weekends), factor)
+        case = coarser(make_case(seed, i, plain, weekends, history), factor)
         series = series_of(case)
         label = np.zeros(series.size, dtype=int)
         for inc in case.incidents:
@@ -299,10 +305,15 @@ def main() -> None:
                         help="judge the series at this step (default 15min)")
     parser.add_argument("--write", type=Path, metavar="DIR",
                         help="write the series as labelled CSVs to DIR and stop")
+    parser.add_argument("--history", type=int, default=HISTORY, metavar="DAYS",
+                        help=f"days of history before the {SCORED} scored ones (default "
+                             f"{HISTORY}; 14: a metric two weeks old)")
     args = parser.parse_args()  # fmt: skip
+    if not 1 <= args.history <= 56:
+        parser.error("--history must be 1 to 56 days")
     if args.write and args.series >= 1:
         write(args.seed, args.series, args.write, frozenset(args.without), STEPS[args.step],
-              weekends=tuple(args.weekends))
+              weekends=tuple(args.weekends), history=args.history)
         print(f"{args.series} series written to {args.write}")
         return
     if args.series < 1:
@@ -316,7 +327,7 @@ def main() -> None:
         count = args.series
         one = partial(run_one, methods=methods, overrides=overrides,
                       resolve_after=args.resolve_after, plain=frozenset(args.without),
-                      weekends=tuple(args.weekends),
+                      weekends=tuple(args.weekends), history=args.history,
                       factor=STEPS[args.step])
         jobs = pool.map(one, [args.seed] * count, range(count))
         for result in jobs:
@@ -330,7 +341,8 @@ def main() -> None:
         changed += f"; without {' and '.join(args.without)}"
     if args.step != "15min":
         changed += f"; judged at {args.step}"
-    print(f"{args.series} series (seed {args.seed}), 14 scored days after 28 of history; "
+    print(f"{args.series} series (seed {args.seed}), {SCORED} scored days after "
+          f"{args.history} of history; "
           f"{time.perf_counter() - started:.0f} s wall with {args.jobs} jobs{changed}")  # fmt: skip
     report(totals, {m: spent / args.series for m, spent in seconds.items()})
     if args.missed and "default" in totals:
