@@ -8,15 +8,15 @@
 The demo dataset (`alertbot seed`) is this project's own generator, and the detector was
 developed on it; this one shares no code with it and draws every shape from wide ranges, so it
 scores the product on series it was not tuned on. Each series is 42 days of 15-minute buckets
-(28 days of history, the 14 after them scored; `--history 14`: a metric two weeks old, 28
-days in all), judged as an outside benchmark does: the
+(28 days of history, the 14 after them scored; `--history 14`: series drawn the same way
+for a metric two weeks old, 28 days in all), judged as an outside benchmark does: the
 contract API with `DEFAULT_SPEC` and the series alone (no weight, no per-metric settings).
 
 Series (two thirds counts, one third ratios):
 - counts: a daily mean of 200 to 20,000 events a bucket (log-uniform), a daily curve with a
   random amplitude, peak hour and second harmonic, weekends 0.6x to 1.2x, a trend of -15% to
-  +25% over the 42 days, each day's level off by a few percent, and negative-binomial noise of
-  1x to 2.5x the Poisson variance;
+  +25% over the series' span, each day's level off by a few percent, and negative-binomial
+  noise of 1x to 2.5x the Poisson variance;
 - CTR: views drawn the same way (800 to 20,000 a bucket), likes binomial at a rate of 0.02 to
   0.3 that moves a little over the day and from day to day; the value is likes / views.
 
@@ -62,7 +62,7 @@ from real_kpi import episodes, firing, overrides_of  # the same methods, scored 
 DAY = 96
 SCORED = 14  # days scored after the history
 HISTORY = 28  # days of history before them (--history)
-DAYS = HISTORY + SCORED  # days in all, with the default history
+DAYS = HISTORY + SCORED  # days in all with the default history (the tests read it)
 AFTER = 4  # buckets after an incident in which an alert is not false (1 hour)
 CATCH = 2  # buckets after an incident's start within which an alert still catches it
 WEEKENDS = (0.6, 1.2)  # the range each series' weekend level is drawn from (x its weekdays)

@@ -227,16 +227,17 @@ def same_weekday(
     median: np.ndarray, count: np.ndarray, low: np.ndarray, high: np.ndarray, around: np.ndarray
 ) -> np.ndarray:
     """What the same weekday of past weeks says a slot is (NaN from fewer than WEEKLY_MIN):
-    the `median` of their `count` values; of just two (`low`, `high`), only as much of a
-    difference from the days' median `around` as both show: the one nearer it where both lie
-    on one side, `around` itself where they lie either side. A real weekend is low in both
-    weeks (both 40% low: the shape is 40% low); their mean would make half a weekday's pattern
-    of a level that moved a week ago, of last week's outage, or of two weeks' days that simply
-    came out high and low."""
+    the `median` of their `count` values; of just two (`low` <= `high`, the first two of a
+    sorted row), only as much of a difference from the days' median `around` as both show: the
+    one nearer it where both lie on one side, `around` itself (no difference) where they lie
+    either side. A real weekend is low in both weeks (both 40% low: the shape is 40% low);
+    their mean would make half a weekday's pattern of a level that moved a week ago, of last
+    week's outage, or of two weeks' days that simply came out high and low. (Where `around`
+    is NaN, so is the ratio the caller takes of it, whatever this returns.)"""
     with np.errstate(invalid="ignore"):
         nearer = np.where(np.abs(high - around) < np.abs(low - around), high, low)
         agreed = np.where((low < around) & (high > around), around, nearer)
-    return np.where(count > WEEKLY_MIN, median, np.where(count == WEEKLY_MIN, agreed, np.nan))
+    return np.where(count >= WEEKLY_MIN, np.where(count > 2, median, agreed), np.nan)
 
 
 def same_time_pairs(lags: np.ndarray) -> np.ndarray:

@@ -294,9 +294,11 @@ def test_a_doubled_level_and_a_dead_count_match_the_reference() -> None:
     width gave up on them, 3 and 5 days on), and a count that dies (its errors re-based to
     zero, its band not; a weekday-only count, zero a week before): fed bucket by bucket
     across those days, the engine's bands match the reference's, and the halved level's band
-    is narrow again by its seventh day. (On its fifth it is 2.6 times as wide: the fast level
-    starts to follow the halved values there, while the re-base's factor still reads the
-    hours before, when it did not, and the expected value comes out about 15% low for a day.)"""
+    is narrow again by its seventh day. On its fifth day the fast level starts to follow the
+    halved values while the re-base's factor still reads the hours before, when it did not:
+    the expected value comes out about 14% low and the band about twice as wide for that day
+    (since the weekday's shape comes from two weeks of history; a known defect, README "What
+    is still weak"), held here to no worse than 20% low."""
     n = 96 * 33
     values = np.stack([_daily(n, 96, 21, 300), _daily(n, 96, 22, 300), _daily(n, 96, 23, 300),
                        _daily(n, 96, 24, 300)])
@@ -314,6 +316,9 @@ def test_a_doubled_level_and_a_dead_count_match_the_reference() -> None:
     was = (before["upper"] - before["lower"]) / before["expected"]
     assert width.median() < was.median(), (width.median(), was.median())
     assert np.all(out.expected[2][-24:] > 100)
+    fifth = slice(96 * 30, 96 * 31)
+    full = det.band(pd.Series(values[1], index=_index(n)))
+    assert np.median(full["expected"].to_numpy()[fifth] / values[1, fifth]) > 0.8
 
 
 def test_negative_values_rebase_by_offset() -> None:
