@@ -35,9 +35,10 @@ class Param:
         """The value converted to the parameter's type; ValueError stating the rule if invalid."""
         rule = f"{owner}: {name} must be {self.rule()}"
         if self.choices:
-            if str(value) not in self.choices:
+            named = {choice.lower(): choice for choice in self.choices}  # 'Down' is down
+            if str(value).lower() not in named:
                 raise ValueError(f"{rule}, got {value!r}")
-            return str(value)
+            return named[str(value).lower()]
         if isinstance(value, bool) or not isinstance(value, int | float | str):
             raise ValueError(f"{rule}, got {value!r}")
         if isinstance(value, str) and not _NUMBER.fullmatch(value):

@@ -91,11 +91,20 @@ def _share(name: str, raw: str, param: detectors.Param, t: Translator) -> str:
         return raw
     if name not in SHARES or not math.isfinite(number) or number <= 1:
         return raw
+    low, high = param.low or 0.0, param.high if param.high is not None else math.inf
+    if not low <= number / 100 <= high:  # no reading of it fits: say what does
+        raise UsageError(t._("{param} must be {rule}, not {value}.", param=name,
+                             rule=rule_text(param, t, share=True),
+                             value=repr(clipped(raw))), "set")  # fmt: skip
     written, meant = localized(f"{number:g}", t), percent_of(number, t)
-    problem = t._("{param} is a share: {value} would mean {percent}%; write {share} or {value}%.",
-                  param=name, value=written, percent=meant,
-                  share=localized(f"{number / 100:g}", t))  # fmt: skip
-    if param.high is not None and number <= param.high:
+    if number / 100 <= 1:  # as a fraction too
+        problem = t._("{param} is a share: {value} would mean {percent}%; write {share} or "
+                      "{value}%.", param=name, value=written, percent=meant,
+                      share=localized(f"{number / 100:g}", t))  # fmt: skip
+    else:
+        problem = t._("{param} is a share: {value} would mean {percent}%; write {value}%.",
+                      param=name, value=written, percent=meant)  # fmt: skip
+    if number <= high:
         problem += " " + t._("If you do mean {percent}%, write {percent}%.", percent=meant)
     raise UsageError(problem, "set")
 
@@ -137,29 +146,32 @@ def _refused(reason: str, t: Translator) -> str:
     return reason if reason.endswith((".", "!", "?")) else f"{reason}."
 
 
-def _number(raw: str) -> str:
-    """A decimal written with a comma, as Russian writes it (and the bot shows it): 2,5 (also
-    as a percentage: 12,5%)."""
+def _number(raw: str, lang: str) -> str:
+    """A number as the chat writes it (and the bot shows it): in English a thousand is 1,000;
+    a decimal written with a comma, as Russian writes it, is 2,5 (also as a percentage:
+    12,5%)."""
+    if lang == "en" and re.fullmatch(r"[+-]?[1-9]\d{0,2}(?:,\d{3})+%?", raw):
+        return raw.replace(",", "")
     return raw.replace(",", ".") if re.fullmatch(r"[+-]?\d+,\d+%?", raw) else raw
 
 
-def _set_args(text: str) -> list[str]:
+def _set_args(text: str, lang: str) -> list[str]:
     """METRIC PARAM VALUE, also written as in the catalogue or `--set`: `views k=4`,
     `views k = 4`; a percentage with a space before its sign (5 %, as Russian sets it) is one
-    value."""
+    value; numbers as the chat's language `lang` writes them (`_number`)."""
     args = re.sub(r"(\d)\s+%", r"\1%", text).split()
     if len(args) >= 2 and "=" in " ".join(args[1:]):
         name, _, raw = " ".join(args[1:]).partition("=")
         if name.strip() and raw.strip() and "=" not in raw:
-            return [args[0], *name.split(), *map(_number, raw.split())]
-    return [*args[:2], *map(_number, args[2:])]
+            return [args[0], *name.split(), *(_number(v, lang) for v in raw.split())]
+    return [*args[:2], *(_number(v, lang) for v in args[2:])]
 
 
 async def set_param(
     message: Message, *, command: CommandObject, checks: Monitor, catalogue: Catalogue,
     store: State, t: Translator,
 ) -> None:  # fmt: skip
-    args = _set_args(command.args or "")
+    args = _set_args(command.args or "", t.lang)
     if len(args) != 3:
         raise UsageError(t._("Name the metric, the parameter and its new value."), "set")
     metric = metric_named(catalogue, args[0], "set", t)

@@ -215,6 +215,22 @@ async def unknown_command(message: Message, t: Translator) -> None:
                              command=word))  # fmt: skip
 
 
+async def not_run(message: Message, t: Translator) -> None:
+    """An edited command (Telegram sends the edit, which is not run again) or a command posted
+    in a channel (no one to answer to): saying so beats silence, where whoever fixed
+    `/mute veiws 2h` by editing it believes views muted."""
+    said = await command_of(message)
+    if said is None or (said.elsewhere and message.chat.type != "private"):
+        return
+    word = e(clipped(said.word))
+    if message.chat.type == "channel":
+        await message.answer(t._("I don't take commands in a channel: send {command} to me in a "
+                                 "private chat or a group.", command=word))  # fmt: skip
+        return
+    await message.reply(t._("I don't run edited commands: send {command} again as a new "
+                            "message.", command=word))  # fmt: skip
+
+
 async def not_a_command(message: Message, t: Translator) -> None:
     """Only in a private chat: in a group, people talk to each other, not to the bot."""
     await message.answer(t._("I answer commands: send /help for the list."))
@@ -236,4 +252,6 @@ def build_fallback() -> Router:
     fallback.message.register(unknown_command, F.text.func(lambda text: visible(text)
                                                             .startswith("/")))  # fmt: skip
     fallback.message.register(not_a_command, F.chat.type == "private")
+    fallback.edited_message.register(not_run)
+    fallback.channel_post.register(not_run)
     return fallback

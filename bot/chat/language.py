@@ -31,7 +31,6 @@ from bot.chat.guard import command_filter
 from bot.chat.reply import answer_press
 from bot.core.i18n import LANGUAGES, Translator, language_of, translator
 from bot.core.text import clipped
-from bot.core.wording import e
 from bot.settings import Settings
 from bot.state import State, StoreError
 
@@ -42,6 +41,9 @@ log = logging.getLogger(__name__)
 NAMES = {"en": "English", "ru": "Русский"}  # on its own: a button's label
 # Inside a sentence of its own language: Russian writes a language's name in lower case there.
 IN_A_SENTENCE = {"en": "English", "ru": "русский"}
+# The languages by name, as people write them after /lang (in any case).
+SPOKEN = {"english": "en", "eng": "en", "английский": "en", "russian": "ru", "rus": "ru",
+          "русский": "ru"}  # fmt: skip
 PREFIX = "lang:"
 
 
@@ -115,9 +117,11 @@ async def lang(
     clock: Callable[[], datetime],
 ) -> None:  # fmt: skip
     args = (command.args or "").split()
+    if len(args) == 1:
+        args[0] = SPOKEN.get(args[0].lower(), args[0])
     if len(args) == 1 and args[0].lower() not in LANGUAGES:
         raise UsageError(t._("I speak English and Russian only, not {language}: en or ru.",
-                             language=e(repr(clipped(args[0], 20)))), "lang")  # fmt: skip
+                             language=repr(clipped(args[0], 20))), "lang")  # fmt: skip
     if len(args) > 1:
         raise UsageError(t._("Say which language: en or ru."), "lang")
     if not args:

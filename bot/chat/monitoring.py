@@ -64,13 +64,18 @@ async def _answer(checks: Monitor, settings: Settings, t: Translator) -> tuple[A
 def _slice(text: str, metric: Metric, command: str, t: Translator) -> Slice:
     """'os=iOS', 'iOS' (a value of one of the metric's dims) or 'total'."""
     raw = text.strip()
-    if "=" not in raw and raw.lower() not in ("", "total"):
+    if raw.lower() == "total":
+        raw = ""
+    elif "=" not in raw and raw:
         raw = f"?={raw}"
     try:
         where = Slice.parse(raw)
     except ValueError:
         raise UsageError(t._("{text} is not a slice: write os=iOS, iOS or total.",
                              text=repr(clipped(raw))), command) from None  # fmt: skip
+    named = {dim.lower(): dim for dim in metric.slices}  # a dim in any case: OS=iOS
+    if where.dim.lower() in named:
+        where = Slice(named[where.dim.lower()], where.value)
     if where.dim != "?" and not where.is_total and where.dim not in metric.slices:
         raise UsageError(t._("{metric} is sliced by {dims}, not {dim}.", metric=metric.name,
                              dims=", ".join(metric.slices) or "—", dim=repr(where.dim[:30])),

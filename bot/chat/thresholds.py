@@ -233,7 +233,8 @@ async def thresholds(
                              word=repr(clipped(args[1]))), "thresholds")  # fmt: skip
     if len(args) > 2:
         raise UsageError(t._("One metric at a time; add all for every parameter."), "thresholds")
-    if not args:
+    if not args or (len(args) == 1 and args[0].lower() in ALL_WORDS
+                    and catalogue.find(args[0])[0] is None):  # every metric, as /mute all
         for part in messages(overview_text(catalogue, checks, store, t, settings.zone)):
             await message.answer(part)
         return

@@ -1,0 +1,199 @@
+"""What people type into the chat as they write it: a language by its name, a slice or a
+choice in capitals, a thousand as 1,000, a share far out of range, `all` where other commands
+take it, an edited command and one posted in a channel. Each test says what the user expects;
+they drive the real bot through the fake Bot API, nothing of aiogram or the project mocked."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from pathlib import Path
+
+from tests.conftest import SourceSpec
+from tests.fakebot import FakeTelegram, render_html
+from tests.test_bot import ADMIN, USER, running, settings_for
+from tests.test_chat import _say, fake
+
+__all__ = ["fake"]
+
+
+async def _text(fake: FakeTelegram, text: str, *, user: int, language: str | None = None) -> str:
+    """What the user reads in the first answer (HTML rendered as Telegram shows it)."""
+    return render_html((await _say(fake, text, user=user, language=language))[0].text)
+
+
+async def test_lang_repeats_a_wrong_code_as_typed_not_as_html_entities(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """`/lang <b>` and `/lang fr&en`: the user expects "not '<b>'" / "not 'fr&en'", as every
+    other command repeats what was typed, not the word escaped twice ("not '&lt;b&gt;'")."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False):
+        tag = await _text(fake, "/lang <b>", user=USER)
+        amp = await _text(fake, "/lang fr&en", user=USER)
+    assert "not '<b>'" in tag, tag
+    assert "not 'fr&en'" in amp, amp
+
+
+async def test_lang_named_in_words_is_not_denied(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """`/lang русский` (a Russian user) and `/lang English`: the user expects the language
+    switched, not "I speak English and Russian only, not 'русский'"."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False) as monitor:
+        russian = await _text(fake, "/lang русский", user=USER, language="ru")
+        english = await _text(fake, "/lang English", user=ADMIN)
+        chosen = monitor.state.languages.of_chat(USER)
+    assert "'русский'" not in russian or chosen == "ru", russian
+    assert "not 'English'" not in english, english
+
+
+async def test_a_share_above_100_is_answered_with_advice_that_works(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """`/set views window_min_share 500` (0..1), `/set views min_rel_change 500` (0..10) and
+    `/set views min_rel_change 50` (50%, or 5000%?): the user expects every "write X" the bot
+    suggests to be a value /set takes, and where no reading of the number fits, the range. (It
+    used to say "write 5 or 500%" to the first two: 5 was refused in turn, and 500% is out of
+    window_min_share's range.)"""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    refused, advised = [], 0
+    async with running(settings, fake, schedule=False):
+        said = await _text(fake, "/set views window_min_share 500", user=ADMIN)
+        assert "must be a share from 0 to 1 or a percentage from 0% to 100%" in said, said
+        for param, value in (("min_rel_change", "500"), ("min_rel_change", "50")):
+            said = await _text(fake, f"/set views {param} {value}", user=ADMIN)
+            first = said.split("\n")[0]
+            ways = re.findall(r"write (\S+?)(?:\.|$| or)", first)
+            ways += re.findall(r"or (\S+?)\.", first)
+            assert ways, said
+            for way in ways:
+                advised += 1
+                again = await _text(fake, f"/set views {param} {way}", user=ADMIN)
+                if "✅" not in again and "already" not in again:
+                    refused.append((param, first, way, again.split("\n")[0]))
+    assert advised >= 3 and not refused, (advised, refused)
+
+
+async def test_a_huge_share_is_not_said_to_mean_inf_percent(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """`/set views min_rel_change 1e308`: the user expects "must be a share from 0 to 10 ...",
+    not "1e+308 would mean inf%; write 1e+306 or 1e+308%" (both refused)."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False):
+        said = await _text(fake, "/set views min_rel_change 1e308", user=ADMIN)
+    assert "inf%" not in said and "write 1e+306" not in said, said
+    assert "must be a share from 0 to 10 or a percentage from 0% to 1000%" in said, said
+
+
+async def test_an_english_thousands_separator_is_not_read_as_a_decimal_comma(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """In an English chat the bot itself writes a thousand as "1,000" (values, ranges). An
+    admin writing `/set views min_abs_change 1,000` expects 1000, not 1 (a decimal comma, as
+    a Russian chat writes it: there 2,5 is still 2.5)."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False) as monitor:
+        said = await _text(fake, "/set views min_abs_change 1,000", user=ADMIN)
+        kept = monitor.state.overrides.of("views").get("min_abs_change")
+        russian = await _text(fake, "/set views k 3,5", user=ADMIN, language="ru")
+        k = monitor.state.overrides.of("views").get("k")
+    assert kept is not None and kept.value == 1000.0, (kept, said)
+    assert k is not None and k.value == 3.5, (k, russian)
+
+
+async def test_metric_total_is_read_in_any_case(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """`/metric views Total`: the slice is read in any case (`/metric views ios` works), and
+    the user expects the total, not "'Total' is not a slice: write os=iOS, iOS or total"."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False) as monitor:
+        await monitor.check()
+        calls = await _say(fake, "/metric views Total", user=USER)
+    assert "is not a slice" not in calls[0].text, calls[0].text
+    assert render_html(calls[0].text).startswith("Views —"), calls[0].text
+
+
+async def test_metric_slice_dimension_is_read_in_any_case(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """`/metric views OS=iOS` and `/metric views Country=Russia`: the value is matched in any
+    case (`os=ios` works), and so is the dimension: the user expects the iOS slice, not
+    "views is sliced by os, source, country, not 'OS'"."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False) as monitor:
+        await monitor.check()
+        os_ = await _text(fake, "/metric views OS=iOS", user=USER)
+        country = await _text(fake, "/metric views Country=Russia", user=USER)
+    assert os_.startswith("Views · os=iOS"), os_
+    assert country.startswith("Views · country=Russia"), country
+
+
+async def test_thresholds_all_lists_every_metric(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """`/subscribe all`, `/mute all`, `/unmute all` take "all"; `/thresholds all` is the same
+    habit and the user expects the settings of every metric (what bare /thresholds shows),
+    not "There is no metric 'all'"."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False):
+        said = await _text(fake, "/thresholds all", user=USER)
+    assert "There is no metric 'all'" not in said, said
+
+
+async def test_a_choice_parameter_is_read_in_any_case(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """`/set views direction Down` (a phone capitalizes, people write "Down"): commands and
+    metric names are read in any case, so the admin expects direction = down."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False) as monitor:
+        said = await _text(fake, "/set views direction Down", user=ADMIN)
+        kept = monitor.state.overrides.of("views").get("direction")
+    assert kept is not None and kept.value == "down", said
+
+
+async def test_an_edited_command_is_answered(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """A user fixes a typo by editing the message (`/mute veiws 2h` -> `/mute views 2h`), as
+    Telegram invites: the edit arrives as `edited_message`. The user expects an answer (here
+    that an edit is not run: send it again); silence would leave the admin believing views
+    muted."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False):
+        now = int(time.time())
+        await fake._push({"edited_message": {
+            "message_id": 5, "date": now - 5, "edit_date": now,
+            "chat": {"id": USER, "type": "private"},
+            "from": {"id": USER, "is_bot": False, "first_name": "U"}, "text": "/status",
+            "entities": [{"type": "bot_command", "offset": 0, "length": 7}],
+        }})  # fmt: skip
+        await asyncio.sleep(5)
+        answered = [render_html(c.text) for c in fake.sent_to(USER)]
+    assert answered == ["I don't run edited commands: send /status again as a new message."]
+
+
+async def test_a_command_posted_in_a_channel_is_answered(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """A team that gets its alerts in a channel (the bot an administrator there) posts
+    `/status` in it: Telegram delivers it as `channel_post`. The user expects an answer (here
+    the pointer to a private chat or a group), not silence."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    channel = -1005
+    async with running(settings, fake, schedule=False):
+        await fake._push({"channel_post": {
+            "message_id": 6, "date": int(time.time()),
+            "chat": {"id": channel, "type": "channel", "title": "Alerts"},
+            "sender_chat": {"id": channel, "type": "channel", "title": "Alerts"},
+            "text": "/status", "entities": [{"type": "bot_command", "offset": 0, "length": 7}],
+        }})  # fmt: skip
+        await asyncio.sleep(5)
+        answered = [render_html(c.text) for c in fake.sent_to(channel)]
+    assert answered == ["I don't take commands in a channel: send /status to me in a private "
+                        "chat or a group."], answered
