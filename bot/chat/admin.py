@@ -93,9 +93,7 @@ def _share(name: str, raw: str, param: detectors.Param, t: Translator) -> str:
         return raw
     low, high = param.low or 0.0, param.high if param.high is not None else math.inf
     if not low <= number / 100 <= high:  # no reading of it fits: say what does
-        raise UsageError(t._("{param} must be {rule}, not {value}.", param=name,
-                             rule=rule_text(param, t, share=True),
-                             value=repr(clipped(raw))), "set")  # fmt: skip
+        raise _not_valid(name, param, raw, t, share=True)
     written, meant = localized(f"{number:g}", t), percent_of(number, t)
     if number / 100 <= 1:  # as a fraction too
         problem = t._("{param} is a share: {value} would mean {percent}%; write {share} or "
@@ -125,10 +123,16 @@ def _checked(metric: str, params: dict[str, detectors.Param], name: str, raw: st
     try:
         params[name].check(metric, name, value)
     except ValueError:
-        raise UsageError(t._("{param} must be {rule}, not {value}.", param=name,
-                             rule=rule_text(params[name], t, share=share),
-                             value=repr(clipped(raw))), "set") from None  # fmt: skip
+        raise _not_valid(name, params[name], raw, t, share=share) from None
     return value
+
+
+def _not_valid(name: str, param: detectors.Param, raw: str, t: Translator, *,
+               share: bool) -> UsageError:  # fmt: skip
+    """`raw` is no value of `name`: what its values are."""
+    return UsageError(t._("{param} must be {rule}, not {value}.", param=name,
+                          rule=rule_text(param, t, share=share),
+                          value=repr(clipped(raw))), "set")  # fmt: skip
 
 
 # A combination of settings the detector refuses (its English words, "rule: persist_k must be

@@ -10,7 +10,7 @@ from aiogram.filters import CommandStart
 from aiogram.types import Message
 
 from bot.chat.access import alert_chats
-from bot.chat.guard import command_filter, command_of, stopped_text, visible
+from bot.chat.guard import Said, command_filter, command_of, stopped_text, visible
 from bot.chat.language import IN_A_SENTENCE
 from bot.core.commands import COMMANDS, help_text, span
 from bot.core.drops import telegram_said
@@ -201,10 +201,19 @@ async def status(
 KNOWN = {c.name for c in COMMANDS}  # what a pasted command may have been
 
 
-async def unknown_command(message: Message, t: Translator) -> None:
+async def _to_me(message: Message) -> Said | None:
+    """The command the message starts with, unless it is for another bot in a group (a
+    private chat has no other); None for people's talk."""
     said = await command_of(message)
     if said is None or (said.elsewhere and message.chat.type != "private"):
-        return  # a command for another bot in the group (a private chat has no other)
+        return None
+    return said
+
+
+async def unknown_command(message: Message, t: Translator) -> None:
+    said = await _to_me(message)
+    if said is None:
+        return
     word = e(clipped(said.word))
     if said.hidden and said.name in KNOWN:  # "I don't know /status" would hide why
         await message.answer(t._("{command} came with an invisible character ({codes}), pasted "
@@ -219,8 +228,8 @@ async def not_run(message: Message, t: Translator) -> None:
     """An edited command (Telegram sends the edit, which is not run again) or a command posted
     in a channel (no one to answer to): saying so beats silence, where whoever fixed
     `/mute veiws 2h` by editing it believes views muted."""
-    said = await command_of(message)
-    if said is None or (said.elsewhere and message.chat.type != "private"):
+    said = await _to_me(message)
+    if said is None:
         return
     word = e(clipped(said.word))
     if message.chat.type == "channel":
