@@ -75,9 +75,9 @@ def make_source(settings: Settings) -> Source:
 
 
 def metric_name(name: str, catalogue: Catalogue) -> str:
-    """The catalogue's name of metric `name` (Catalogue.find: in any case, as the chat takes
-    it); a UsageError naming the closest one where there is none."""
-    found, close = catalogue.find(name)
+    """The catalogue's name of metric `name` (Catalogue.find: in any case, or a one-word
+    title, as the chat takes it); a UsageError naming the closest one where there is none."""
+    found, close = catalogue.find(name, titles=True)
     if found is not None:
         return found.name
     hint = f" Did you mean {close}?" if close else ""

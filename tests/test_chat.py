@@ -403,7 +403,8 @@ async def test_backtest_writes_its_numbers_as_the_chat_does(
         en = (await _say(fake, "/backtest views 2", user=MEMBER))[0].text
         week = await _say(fake, "/backtest views 7", user=MEMBER)
         week_ru = await _say(fake, "/backtest views 7", user=USER, language="ru")
-    assert re.search(r"\(\d+,\d в день\)", ru) and not re.search(r"\d\.\d", ru), ru
+    undated = re.sub(r"\b\d\d\.\d\d \d\d:\d\d\b", "", ru)  # its dates are day.month
+    assert re.search(r"\(\d+,\d в день\)", ru) and not re.search(r"\d\.\d", undated), ru
     assert re.search(r"\(\d+\.\d a day\)", en), en
     assert "(время по UTC; шаг 15 минут; отклонение: 1 — граница диапазона, меньше 1 " \
            "— затяжной сдвиг)" in ru  # fmt: skip
@@ -441,9 +442,10 @@ async def test_backtest_and_history_say_the_zone_of_their_times(
         history_ru = (await _say(fake, "/history", user=MEMBER, language="ru"))[0].text
     assert "(times in Asia/Tokyo; intervals of 15 minutes;" in en, en
     assert "(время по Asia/Tokyo; шаг 15 минут;" in ru, ru
-    tokyo = f"{END.astimezone(ZoneInfo('Asia/Tokyo')):%m-%d %H:%M}"
-    for said, zone in ((history, "(times in Asia/Tokyo)"), (history_ru, "(время по Asia/Tokyo)")):
-        assert zone in said.splitlines()[0] and f"{tokyo} <code>views</code>" in said, said
+    local = END.astimezone(ZoneInfo("Asia/Tokyo"))
+    for said, zone, when in ((history, "(times in Asia/Tokyo)", f"{local:%m-%d %H:%M}"),
+                             (history_ru, "(время по Asia/Tokyo)", f"{local:%d.%m %H:%M}")):
+        assert zone in said.splitlines()[0] and f"{when} <code>views</code>" in said, said
 
 
 async def test_history_counts_its_alerts_in_the_languages_plural_forms(

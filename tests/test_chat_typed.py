@@ -197,3 +197,18 @@ async def test_a_command_posted_in_a_channel_is_answered(
         answered = [render_html(c.text) for c in fake.sent_to(channel)]
     assert answered == ["I don't take commands in a channel: send /status to me in a private "
                         "chat or a group."], answered
+
+
+async def test_a_date_is_written_as_the_chat_s_language_writes_it(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """Who set what, and when, in `/thresholds views`: a Russian chat reads 12-06 as the 12th of
+    June, so it gets 06.12 (day first); an English chat keeps 12-06."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False) as monitor:
+        await _text(fake, "/set views k 4", user=ADMIN)
+        russian = await _text(fake, "/thresholds views", user=ADMIN, language="ru")
+        english = await _text(fake, "/thresholds views", user=USER)
+        now = monitor.clock()
+    assert f"{now:%d.%m} " in russian and f"{now:%m-%d} " not in russian, russian
+    assert f"{now:%m-%d} " in english, english

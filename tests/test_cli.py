@@ -159,7 +159,8 @@ def test_check_json_follows_the_contract_and_flags_the_ongoing_incident(
 
 def test_check_table_is_readable(demo_env: dict[str, str]) -> None:
     """The default output is a table with a header, one row per series with a short reason
-    for every anomaly, and a summary; --metric in any case (as the chat takes it)."""
+    for every anomaly, and a summary; --metric in any case, or by its one-word title (as the
+    chat takes it)."""
     done = alertbot("check", "--metric", "Views", "--at", demo_env["END"], env=demo_env)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
@@ -173,6 +174,9 @@ def test_check_table_is_readable(demo_env: dict[str, str]) -> None:
     for row in rows:  # an anomaly or unknown row always says why, briefly
         if "ANOMALY" in row or " unknown " in row:
             assert 3 <= len(row[reason_at:]) <= 34, row
+    titled = alertbot("check", "--metric", "Просмотры", "--at", demo_env["END"], env=demo_env)
+    assert titled.returncode == 0, titled.stderr  # its title, as /metric Просмотры takes it
+    assert [line for line in titled.stdout.splitlines() if line.startswith("views ")] == rows
     assert "series checked (embedded source, times in UTC)" in done.stdout
 
 

@@ -19,7 +19,7 @@ from bot.core.i18n import Translator
 from bot.core.problems import problem_of
 from bot.core.reasons import source_text
 from bot.core.text import clipped
-from bot.core.wording import e, late_line
+from bot.core.wording import day_time, e, late_line
 from bot.service.monitor import Monitor
 from bot.service.scheduler import next_tick
 from bot.settings import Settings
@@ -189,7 +189,7 @@ async def status(
         mutes = store.mutes.active(now)  # every metric's mute is "*"
         every_metric = t._("everything")
         muted = [t._("{metric} until {until}", metric=every_metric if m.metric == "*"
-                     else e(m.metric), until=f"{m.until.astimezone(zone):%m-%d %H:%M}")
+                     else e(m.metric), until=day_time(m.until, zone, t))
                  for m in mutes]  # fmt: skip
         if muted:  # the zone once, after the list
             lines.append(t._("muted: {mutes}", mutes=", ".join(muted)) + f" ({e(zone.key)})")

@@ -17,7 +17,14 @@ from bot.core.incidents import Incident
 from bot.core.problems import problem_text
 from bot.core.reasons import reason_text, source_text
 from bot.core.text import CAPTION_LIMIT, clipped, rendered_length
-from bot.core.wording import check_charts, check_summary, e, metric_caption, split_message
+from bot.core.wording import (
+    check_charts,
+    check_summary,
+    day_time,
+    e,
+    metric_caption,
+    split_message,
+)
 from bot.service.edits import compose, state_line
 from bot.service.monitor import Answer, Monitor, SourceNotAnswering
 from bot.settings import Settings
@@ -206,12 +213,11 @@ async def history(
     ids = [i.id for i in fates.values() if i.id is not None]
     sent, waiting = store.journal.delivered(ids), store.outbox.waiting(ids)
     for row in rows:
-        when = row.bucket.astimezone(zone)
         # A metric's total is the metric, as /check and /backtest name it (and /metric takes).
         where = "" if row.slice in ("", "total") else row.slice
         label = f"{row.metric} {where}".strip()
         said = e(reason_text(row.reason, t))
-        lines.append(f"{when:%m-%d %H:%M} <code>{e(label)}</code> — {said}")
+        lines.append(f"{day_time(row.bucket, zone, t)} <code>{e(label)}</code> — {said}")
         if (fate := _fate(fates.get(row.id), (sent, waiting), t)) is not None:
             lines.append(f"      {fate}")
     for part in split_message("\n".join(lines)):
@@ -272,7 +278,7 @@ async def backtest(
                          step=span(t, catalogue.step)))  # fmt: skip
     for a in shown:
         peak = peak_words(a.peak, t)
-        lines.append(f"{a.start.tz_convert(zone):%m-%d %H:%M} <code>{e(a.key.label())}</code> "
+        lines.append(f"{day_time(a.start, zone, t)} <code>{e(a.key.label())}</code> "
                      + t.ngettext("{n} interval", "{n} intervals", a.buckets) + f", {peak}")
     total = series[next(k for k in series if k.is_total)]
     from bot.service.charts import render_backtest_chart  # matplotlib: only when drawing

@@ -21,7 +21,7 @@ from bot.core.commands import N_ as _
 from bot.core.formatting import localized, metric_title, percent_of
 from bot.core.i18n import Translator
 from bot.core.text import MESSAGE_LIMIT, clipped, rendered_length
-from bot.core.wording import e, split_message
+from bot.core.wording import day_time, e, split_message
 from bot.service.monitor import Monitor
 from bot.settings import Settings
 from bot.state import Baseline, State
@@ -83,7 +83,7 @@ def _state(name: str, value: object, param: Param, overrides: Mapping[str, Overr
     if name in overrides:
         o = overrides[name]
         return t._("set by {who} {when}; default {default}", who=e(_who(o)),
-                   when=f"{o.set_at.astimezone(zone):%m-%d %H:%M}",
+                   when=day_time(o.set_at, zone, t),
                    default=e(shown_value(param.default, t)))  # fmt: skip
     if value != param.default:
         return t._("from the catalogue; default {default}",
