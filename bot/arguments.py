@@ -24,6 +24,8 @@ class Parser(argparse.ArgumentParser):
     valid one: `alertbot chek` is answered "Did you mean check?"."""
 
     def error(self, message: str) -> NoReturn:
+        """argparse's error, with the closest choice or flag; a subcommand's unknown flag with
+        that subcommand's usage line (`alertbot check --bogus`), not the top level's."""
         found = _CHOICE.search(message)
         if found is not None:
             choices = [c.strip("' ") for c in found[2].split(",")]
@@ -38,6 +40,9 @@ class Parser(argparse.ArgumentParser):
                 if word.startswith("-") and close:
                     message += f". Did you mean {close[0]}?"
                     break
+            sub = self._parsers()[1:]
+            if sub:  # the subcommand's usage, its error as argparse words it
+                argparse.ArgumentParser.error(sub[0], message)
         super().error(message)
 
     def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
@@ -47,8 +52,11 @@ class Parser(argparse.ArgumentParser):
     def _parsers(self) -> list[argparse.ArgumentParser]:
         """This parser and the subcommand's given (argparse reports its unknown flags here)."""
         subs = [a for a in self._actions if isinstance(a, argparse._SubParsersAction)]
-        given = getattr(self, "words", [])
-        return [self, *(p for a in subs for name, p in a.choices.items() if name in given)]
+        for word in getattr(self, "words", []):  # the first that names one is the subcommand
+            for action in subs:
+                if word in action.choices:
+                    return [self, action.choices[word]]
+        return [self]
 
 
 def seed_arguments(days: int, seed: int, labels: str | None) -> None:

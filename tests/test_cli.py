@@ -331,6 +331,7 @@ def test_a_misspelt_command_is_answered_with_the_closest_one(
     flag = alertbot("check", "--jsn", env=env, cwd=tmp_path)  # the subcommand's own flags
     assert flag.returncode == 2 and flag.stderr.rstrip().endswith(
         "unrecognized arguments: --jsn. Did you mean --json?"), flag.stderr
+    assert flag.stderr.startswith("usage: alertbot check "), flag.stderr  # check's, not the top's
     other = alertbot("check", "--dayz", "3", env=env, cwd=tmp_path)  # backtest's, not check's
     assert other.returncode == 2 and "Did you mean" not in other.stderr, other.stderr
     far = alertbot("zzzz", env=env, cwd=tmp_path)
