@@ -212,3 +212,19 @@ async def test_a_date_is_written_as_the_chat_s_language_writes_it(
         now = monitor.clock()
     assert f"{now:%d.%m} " in russian and f"{now:%m-%d} " not in russian, russian
     assert f"{now:%m-%d} " in english, english
+
+
+async def test_a_long_cyrillic_slice_with_markup_under_a_capitalized_dimension(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """`/metric views Country=` and 300 characters of Cyrillic holding ':' and '<b>': the
+    dimension is taken in any case, the value is no slice of views, and the answer says so
+    as plain text (what was typed shown as typed, cut short), never as markup."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    value = ("Москва: <b>жирный</b> " * 15)[:300]
+    async with running(settings, fake, schedule=False) as monitor:
+        await monitor.check()
+        calls = await _say(fake, f"/metric views Country={value}", user=USER)
+    shown = render_html(calls[0].text)
+    assert "<b>жирный" not in calls[0].text and "Москва: <b>жирный</b>" in shown, calls[0].text
+    assert "is sliced by" not in shown and len(calls[0].text) < 1500, shown
