@@ -33,16 +33,16 @@ class Parser(argparse.ArgumentParser):
             if close:
                 message += f". Did you mean {close[0]}?"
         elif message.startswith("unrecognized arguments: "):  # `check --jsn`
-            flags = [f for parser in self._parsers() for f in parser._option_string_actions]
+            parsers = self._parsers()
+            flags = [f for parser in parsers for f in parser._option_string_actions]
             for given in message.removeprefix("unrecognized arguments: ").split():
                 word = given.split("=", 1)[0]  # `--jsn=x`: the flag
                 close = difflib.get_close_matches(word, flags, n=1, cutoff=0.7)
                 if word.startswith("-") and close:
                     message += f". Did you mean {close[0]}?"
                     break
-            sub = self._parsers()[1:]
-            if sub:  # the subcommand's usage, its error as argparse words it
-                argparse.ArgumentParser.error(sub[0], message)
+            if len(parsers) > 1:  # the subcommand's usage, its error as argparse words it
+                argparse.ArgumentParser.error(parsers[1], message)
         super().error(message)
 
     def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:

@@ -14,12 +14,12 @@ from bot.chat.guard import Said, command_filter, command_of, stopped_text, visib
 from bot.chat.language import IN_A_SENTENCE
 from bot.core.commands import COMMANDS, help_text, span
 from bot.core.drops import telegram_said
-from bot.core.formatting import localized, metric_title
+from bot.core.formatting import day_time, localized, metric_title
 from bot.core.i18n import Translator
 from bot.core.problems import problem_of
 from bot.core.reasons import source_text
 from bot.core.text import clipped
-from bot.core.wording import day_time, e, late_line
+from bot.core.wording import e, late_line
 from bot.service.monitor import Monitor
 from bot.service.scheduler import next_tick
 from bot.settings import Settings

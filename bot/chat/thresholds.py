@@ -18,10 +18,10 @@ from bot.chat.monitoring import metric_named
 from bot.chat.reply import answer_press, out_of_date
 from bot.core.commands import ALL_WORDS
 from bot.core.commands import N_ as _
-from bot.core.formatting import localized, metric_title, percent_of
+from bot.core.formatting import day_time, localized, metric_title, percent_of
 from bot.core.i18n import Translator
 from bot.core.text import MESSAGE_LIMIT, clipped, rendered_length
-from bot.core.wording import day_time, e, split_message
+from bot.core.wording import e, split_message
 from bot.service.monitor import Monitor
 from bot.settings import Settings
 from bot.state import Baseline, State

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,8 +16,9 @@ from detectors import NO_WIDTH
 from queries.catalogue import Kind, Metric
 from queries.series import Slice
 
-__all__ = ["counted", "fmt_pct", "fmt_value", "localized", "metric_title", "metric_unit",
-           "peak_words", "percent_of", "report_json", "report_tune", "title_of"]  # fmt: skip
+__all__ = ["counted", "day_time", "fmt_pct", "fmt_value", "localized", "metric_title",
+           "metric_unit", "peak_words", "percent_of", "report_json", "report_tune",
+           "title_of"]  # fmt: skip
 
 NBSP = "\u00a0"  # Russian groups thousands with a space that never breaks a number
 
@@ -39,6 +40,14 @@ def title_of(metric: Metric, where: Slice, t: Translator | None = None) -> str:
     """The metric's title in `t`'s language, with the slice when it is not the total."""
     title = metric_title(metric, t)
     return title if where.is_total else f"{title} · {where.dim}={where.value}"
+
+
+def day_time(when: datetime, zone: ZoneInfo, t: Translator) -> str:
+    """A moment this year, short, as the language writes a date (the chat's; the CLI's
+    backtest, in English): 12-06 19:20 in English, 06.12 19:20 in Russian (12-06 reads as the
+    12th of June there)."""
+    local = when.astimezone(zone)
+    return f"{local:%d.%m %H:%M}" if t.lang == "ru" else f"{local:%m-%d %H:%M}"
 
 
 def peak_words(peak: float, t: Translator) -> str:
@@ -198,7 +207,7 @@ def report_backtest(result: Any, zone: ZoneInfo, step: timedelta | None = None) 
             peak = peak_words(a.peak, translator("en"))
             tag = f"  [{why}]" if why else ("  [no known incident]" if sc is not None else "")
             lines.append(
-                f"  {a.start.tz_convert(zone):%m-%d %H:%M} {a.buckets:>3} "
+                f"  {day_time(a.start, zone, translator('en'))} {a.buckets:>3} "
                 f"{_noun(a.buckets, 'bucket'):<7}  {a.key.label():<34} {peak}{tag}"
             )
     return "\n".join(lines)

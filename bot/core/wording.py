@@ -27,7 +27,6 @@ __all__ = [
     "alert_caption",
     "check_charts",
     "check_summary",
-    "day_time",
     "digest_text",
     "metric_caption",
     "split_message",
@@ -48,13 +47,6 @@ def zoned(when: datetime, zone: ZoneInfo | None) -> str:
     Europe/Moscow (UTC without one)."""
     local = when.astimezone(zone) if zone is not None else when
     return f"{local:%Y-%m-%d %H:%M} {e(zone.key) if zone is not None else 'UTC'}"
-
-
-def day_time(when: datetime, zone: ZoneInfo, t: Translator) -> str:
-    """A moment this year, short, as the chat's language writes a date: 12-06 19:20 in
-    English, 06.12 19:20 in Russian (12-06 reads as the 12th of June there)."""
-    local = when.astimezone(zone)
-    return f"{local:%d.%m %H:%M}" if t.lang == "ru" else f"{local:%m-%d %H:%M}"
 
 
 def _t(t: Translator | None) -> Translator:
