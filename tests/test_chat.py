@@ -217,6 +217,32 @@ async def test_an_ack_whose_edit_was_lost_is_shown_when_pressed_again(
     assert render_html(edit.data["caption"]).startswith("👀 acknowledged by ")
 
 
+async def test_a_second_ack_or_false_alarm_keeps_the_first_name(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """Two members press Ack on the same alert (the second on a message whose edit had not
+    reached him yet): the incident stays acknowledged by the first, and the second is told who
+    did it. The same for False alarm: whoever marked it first is who the team asks why."""
+    fake.set_member(ALERTS, MEMBER)
+    fake.set_member(ALERTS, MEMBER + 1)
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake) as monitor:
+        alert = await _alert(fake)
+        incident_id = unpack(_button(alert, Action.ACK))[1][0]  # type: ignore[index]
+        answers = []
+        for action in (Action.ACK, Action.FALSE):
+            for user, name in ((MEMBER, "Анна <b>"), (MEMBER + 1, "Boris")):
+                query = await fake.press(_button(alert, action), user=user, message=alert,
+                                         first_name=name)  # fmt: skip
+                answers.append(await _answer(fake, query))
+        incident = monitor.state.incidents.get(incident_id)
+    assert incident is not None
+    assert (incident.acknowledged_by, incident.false_alarm_by) == ("Анна <b>", "Анна <b>")
+    assert "Acknowledged" in answers[0] and "false alarm" in answers[2]
+    assert answers[1] == "Already acknowledged by Анна <b>."
+    assert answers[3] == "Already marked a false alarm by Анна <b>."
+
+
 async def test_a_failing_get_chat_member_refuses_politely(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:

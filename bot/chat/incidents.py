@@ -32,12 +32,14 @@ DONE = {
 
 
 def changed(action: Action, incident: Incident, who: str) -> Incident:
+    """`incident` as `action` by `who` leaves it: the first to acknowledge it, or to call it a
+    false alarm, stays named (a second press, on a message not yet edited, changes nothing)."""
     if action is Action.ACK:
-        return replace(incident, acknowledged_by=who)
+        return replace(incident, acknowledged_by=incident.acknowledged_by or who)
     if action is Action.UNACK:
         return replace(incident, acknowledged_by=None)
     if action is Action.FALSE:
-        return replace(incident, false_alarm_by=who,
+        return replace(incident, false_alarm_by=incident.false_alarm_by or who,
                        acknowledged_by=incident.acknowledged_by or who)  # fmt: skip
     return replace(incident, false_alarm_by=None)
 
@@ -84,10 +86,21 @@ async def mark(
         return Reply(t._("A new normal accepted for this incident stands, and it acknowledges "
                          "the incident: an admin takes both back with ↩️ Not the new normal."),
                      alert=True)  # fmt: skip
-    updated = changed(action, incident, query.from_user.full_name)
+    who = query.from_user.full_name
+    updated = changed(action, incident, who)
     bot = query.bot
     if updated == incident:  # shown again: its edit may never have landed (refused, a kill)
-        return Reply(t._("Already so."),
+        return Reply(_already(action, incident, who, t),
                      then=lambda: refresh(bot, store, settings, incident, clock()))  # fmt: skip
     store.incidents.save(updated)
     return Reply(t._(DONE[action]), then=lambda: refresh(bot, store, settings, updated, clock()))
+
+
+def _already(action: Action, incident: Incident, who: str, t: Translator) -> str:
+    """The answer to a mark the incident already bears: who set it, when someone else did."""
+    by = {Action.ACK: incident.acknowledged_by, Action.FALSE: incident.false_alarm_by}.get(action)
+    if by is None or by == who:
+        return t._("Already so.")
+    if action is Action.ACK:
+        return t._("Already acknowledged by {name}.", name=by)
+    return t._("Already marked a false alarm by {name}.", name=by)
