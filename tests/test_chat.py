@@ -1502,7 +1502,7 @@ async def test_thresholds_show_defaults_names_and_the_full_list_one_tap_away(
         shown = "\n".join(listing)
         assert all(f"<code>{n}</code> =" in shown for n in names), shown
         assert all(len(render_html(part)) <= 4096 for part in listing)
-    assert "метод <code>seasonal</code>" in full_ru[0].text
+    assert "метод сезонный (<code>seasonal</code>)" in full_ru[0].text
     assert "Чувствительность</b>" in short_ru and "по умолчанию 3,25" in short_ru
     # the metric is named in the chat's language: the catalogue's Russian title, not "Views"
     assert short_ru.startswith("<b>Просмотры</b> (<code>views</code>)"), short_ru

@@ -20,6 +20,7 @@ from bot.core.commands import ALL_WORDS
 from bot.core.commands import N_ as _
 from bot.core.formatting import day_time, localized, metric_title, percent_of
 from bot.core.i18n import Translator
+from bot.core.reasons import method_text
 from bot.core.text import MESSAGE_LIMIT, clipped, rendered_length
 from bot.core.wording import e, split_message
 from bot.service.monitor import Monitor
@@ -113,7 +114,7 @@ def overview_text(catalogue: Catalogue, checks: Monitor, store: State, t: Transl
     zone = zone or ZoneInfo("UTC")
     for m in catalogue.metrics.values():
         spec, params = checks.spec(m), checks.params(m)
-        parts = [e(spec.get("method", "?"))]
+        parts = [e(method_text(str(spec.get("method", "?")), t))]
         if "k" in params:
             parts.append(f"k = {e(shown_value(spec.get('k', params['k'].default), t))}")
         if "direction" in params:
@@ -182,7 +183,7 @@ def full_text(metric: Metric, spec: Mapping[str, Any], params: Mapping[str, Para
                         "{title} ({name}), method {method}: {n} parameters", len(params),
                         title=f"<b>{e(metric_title(metric, t))}</b>",
                         name=f"<code>{e(metric.name)}</code>",
-                        method=f"<code>{e(spec.get('method', '?'))}</code>")]  # fmt: skip
+                        method=_method(str(spec.get("method", "?")), t))]  # fmt: skip
     for name, param in params.items():
         value = spec.get(name, param.default)
         rule = rule_text(param, t, share=name in SHARE_PARAMS)
@@ -191,6 +192,14 @@ def full_text(metric: Metric, spec: Mapping[str, Any], params: Mapping[str, Para
                      f"{e(t._(param.help))}; {e(rule)}")  # fmt: skip
     lines.append("\n" + t._("Change one: {example}", example=_example(metric, spec)))
     return "\n".join(lines)
+
+
+def _method(method: str, t: Translator) -> str:
+    """The method in the chat's words, as the detector's description names it, with the
+    catalogue's key beside it where that differs (the key is what a catalogue is written in)."""
+    word = method_text(method, t)
+    code = f"<code>{e(method)}</code>"
+    return code if word == method else f"{e(word)} ({code})"
 
 
 def _example(metric: Metric, spec: Mapping[str, Any]) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from bot.core.formatting import localized
 from bot.core.i18n import Translator
 
-__all__ = ["detector_text", "reason_text", "source_text"]
+__all__ = ["METHODS", "detector_text", "method_text", "reason_text", "source_text"]
 
 Say = Callable[[Translator, re.Match[str]], str]
 
@@ -214,28 +214,46 @@ def reason_text(reason: str, t: Translator) -> str:
     return "; ".join(out)
 
 
+def _(message: str) -> str:  # gettext's N_: marks a text for the catalogue, translated later
+    return message
+
+
+# A detector method (the catalogue's `method`) in the words people read: its description under
+# /metric and /check, /thresholds. One word each, so every text names it alike.
+METHODS = {"seasonal": _("seasonal"), "iqr": _("quartiles"), "stl": _("STL"),
+           "holt_winters": _("Holt-Winters")}  # fmt: skip
+
+
+def method_text(method: str, t: Translator) -> str:
+    """A detector method's word in `t`'s language ('seasonal': ru 'сезонный'); a method this
+    module does not know, as the catalogue names it."""
+    word = METHODS.get(method)
+    return method if word is None else t._(word)
+
+
 def _seasonal(t: Translator, m: re.Match[str]) -> str:
-    return t.ngettext("seasonal: the median of the same time on the last {n} day, k={k}",
-                      "seasonal: the median of the same time on the last {n} days, k={k}",
-                      int(m["n"]), k=localized(m["k"], t))  # fmt: skip
+    return t.ngettext("{method}: the median of the same time on the last {n} day, k={k}",
+                      "{method}: the median of the same time on the last {n} days, k={k}",
+                      int(m["n"]), method=method_text("seasonal", t),
+                      k=localized(m["k"], t))  # fmt: skip
 
 
 def _iqr(t: Translator, m: re.Match[str]) -> str:
-    return t.ngettext("quartiles of the last {n} interval, k={k}",
-                      "quartiles of the last {n} intervals, k={k}", int(m["n"]),
-                      k=localized(m["k"], t))  # fmt: skip
+    return t.ngettext("{method} of the last {n} interval, k={k}",
+                      "{method} of the last {n} intervals, k={k}", int(m["n"]),
+                      method=method_text("iqr", t), k=localized(m["k"], t))  # fmt: skip
 
 
 def _stl(t: Translator, m: re.Match[str]) -> str:
-    return t.ngettext("STL: a daily season fitted on {n} day, k={k}",
-                      "STL: a daily season fitted on {n} days, k={k}", int(m["n"]),
-                      k=localized(m["k"], t))  # fmt: skip
+    return t.ngettext("{method}: a daily season fitted on {n} day, k={k}",
+                      "{method}: a daily season fitted on {n} days, k={k}", int(m["n"]),
+                      method=method_text("stl", t), k=localized(m["k"], t))  # fmt: skip
 
 
 def _holt_winters(t: Translator, m: re.Match[str]) -> str:
-    return t.ngettext("Holt-Winters fitted on {n} day, k={k}",
-                      "Holt-Winters fitted on {n} days, k={k}", int(m["n"]),
-                      k=localized(m["k"], t))  # fmt: skip
+    return t.ngettext("{method} fitted on {n} day, k={k}",
+                      "{method} fitted on {n} days, k={k}", int(m["n"]),
+                      method=method_text("holt_winters", t), k=localized(m["k"], t))  # fmt: skip
 
 
 K = r"k=(?P<k>[\d.e+-]+)"
