@@ -437,10 +437,10 @@ def test_each_detector_is_described_in_the_chats_language(method: str) -> None:
 
 
 def test_check_says_why_a_total_outside_its_range_is_not_an_anomaly() -> None:
-    """/check's table: a total below its range that the rule holds back (the change too small
-    for `min_rel_change`) is marked 🟡, not a bare 🟢, and a line under the table says why, in
-    the chat's language; totals within range or alerting get no such line. /metric marks it
-    the same way."""
+    """/check's lines: a total below its range that the rule holds back (the change too small
+    for `min_rel_change`) is marked 🟡, not a bare 🟢, and its line says why, in the chat's
+    language; totals within range or alerting get no reason. /metric marks it the same way.
+    Each total is named by its title, as its alerts name it."""
     base = result("views", value=85.0)
     held = dataclasses.replace(base, verdict=Verdict(
         Status.OK, base.verdict.bucket, 85.0, 100.0, 90.0, 110.0, -1.5,
@@ -450,20 +450,18 @@ def test_check_says_why_a_total_outside_its_range_is_not_an_anomaly() -> None:
     zone = ZoneInfo("UTC")
     english = check_summary(check, zone=zone, t=translator("en"))
     russian = check_summary(check, zone=zone, t=translator("ru"))
-    assert "🟡 views " in english and "🔴 likes " in english and "🟢 ctr " in english
-    assert ("🟡 views: below the range, but the change is too small to matter (15.0% of 100; an "
-            "alert needs 20%)") in english  # fmt: skip
-    assert "🟡 views: ниже диапазона, но изменение слишком мало для оповещения (15,0% от 100; " \
-           "нужно 20%)" in russian
-    assert english.count("🟡") == 2 and "likes:" not in english
+    assert ("\n🟡 Views: 85 (range 90 – 110) — below the range, but the change is too small to "
+            "matter (15.0% of 100; an alert needs 20%)\n") in english, english  # fmt: skip
+    assert ("\n🟡 Просмотры: 85 (диапазон 90 – 110) — ниже диапазона, но изменение слишком мало "
+            "для оповещения (15,0% от 100; нужно 20%)\n") in russian, russian  # fmt: skip
+    assert "\n🔴 Likes: 60 (range 90 – 110)\n" in english, english
+    assert "\n🟢 Feed active users: 100 (range 90 – 110)\n" in english, english
+    assert english.count("🟡") == 1 and "—" not in english.split("🔴")[1], english
     # The interval by its start and its end, in /check and /metric.
     start = held.verdict.bucket
     span = f"{start:%Y-%m-%d %H:%M}–{start + timedelta(minutes=15):%H:%M} UTC"
     assert span in english.splitlines()[0], english
     assert span in metric_caption(held, zone=zone, muted=None, t=translator("en"))
-    # The columns are named once, over the marks, in the chat's language.
-    assert "<pre>   metric             value           range\n🟡 views " in english, english
-    assert "<pre>   метрика         значение        диапазон\n🟡 views " in russian, russian
     # /metric says the same of it: not a bare "ok" beside a value below its range.
     caption = metric_caption(held, zone=zone, muted=None, t=translator("en"))
     assert "🟡 outside the range, not alerting" in caption and "🟢" not in caption

@@ -167,7 +167,7 @@ async def test_commands_answer_users(
         hello = (await reply(fake, "/start", user=USER))[0]
         assert "/check" in hello and f"your user id: <code>{USER}</code>" in hello
         check = await reply(fake, "/check", user=USER, count=4)  # the table and 3 charts
-        assert "feed_users" in check[0] and "slices off" in check[0]
+        assert "Feed active users" in check[0] and "slices off" in check[0]
         assert [c.method for c in fake.sent_to(USER)[-3:]] == ["sendPhoto"] * 3
         metric = await reply(fake, "/metric views os=Android", user=USER)
         assert "Views · os=Android" in metric[0] and "anomaly" in metric[0]
@@ -217,7 +217,8 @@ async def test_settings_are_for_admins_and_survive_a_restart(
         unknown = await reply(fake, "/set views speed 3", user=ADMIN)
         assert "no parameter 'speed'" in unknown[0]
         same = await reply(fake, "/set views k 3,25", user=ADMIN)  # the value in force
-        assert same[0] == "<code>views</code> k is 3.25 already: nothing changed.", same
+        assert same[0] == ("<b>Views</b> (<code>views</code>) k is 3.25 already: nothing "
+                           "changed."), same
         assert "set by" not in (await reply(fake, "/thresholds views", user=ADMIN))[0]
         done = await reply(fake, "/set views k 6", user=ADMIN)
         assert "k: 3.25 → <b>6</b>" in done[0] and "would have raised" in done[0]

@@ -1483,13 +1483,14 @@ async def test_thresholds_show_defaults_names_and_the_full_list_one_tap_away(
             in wrong_ru)  # fmt: skip
     assert "One metric at a time" in many, many
     assert "k=—" not in overview
-    assert "<code>likes</code>: seasonal, k = 3.25, rises and drops — catalogue settings" in (
-        overview)  # fmt: skip
-    assert "<code>views</code>: seasonal, k = 4, rises and drops — changed: k = 4 by User1" in (
-        overview), overview  # fmt: skip
+    # Each metric by its title, as its alerts name it, with the name /thresholds takes.
+    assert ("<b>Likes</b> (<code>likes</code>): seasonal, k = 3.25, rises and drops — catalogue "
+            "settings") in overview, overview  # fmt: skip
+    assert ("<b>Views</b> (<code>views</code>): seasonal, k = 4, rises and drops — changed: k = 4 "
+            "by User1") in overview, overview  # fmt: skip
     # A metric's own catalogue settings differ from the next one's: the overview says them.
-    assert ("<code>messages</code>: seasonal, k = 3.25, rises and drops, min_abs_change = 20 — "
-            "catalogue settings") in overview, overview  # fmt: skip
+    assert ("<b>Messages sent</b> (<code>messages</code>): seasonal, k = 3.25, rises and drops, "
+            "min_abs_change = 20 — catalogue settings") in overview, overview  # fmt: skip
     # The value's explanation does not say the value again ("both (both ways)").
     assert "<code>direction</code> = <b>both (rises and drops)</b>" in short.text, short.text
     assert "<code>direction</code> = <b>both (рост и падение)</b>" in short_ru, short_ru
@@ -1620,7 +1621,8 @@ async def test_check_charts_every_total_it_shows_red_before_any_slice(
     async with running(settings, fake) as monitor:
         answers = await reply(fake, "/check", user=USER, count=4)  # the table and 3 charts
         report = (await monitor.report()).report
-    red = re.findall(r"🔴 (\w+)", answers[0])
+    by_title = {m.title: m.name for m in monitor.catalogue.metrics.values()}
+    red = [by_title[title] for title in re.findall(r"^🔴 (.+?): ", render_html(answers[0]), re.M)]
     titles = [render_html(text).split("\n")[0].split(" — ")[0] for text in answers[1:]]
 
     def severity(name: str) -> float:

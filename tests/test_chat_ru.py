@@ -40,3 +40,46 @@ async def test_thresholds_names_the_detector_as_the_chart_caption_does(
     assert "seasonal" not in overview, overview
     assert "метод сезонный (seasonal)" in full.splitlines()[0], full
     assert ": seasonal, k = 3.25, rises and drops" in english, english
+
+
+async def test_replies_name_a_metric_by_its_title_and_suggest_commands_that_work(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """Alert cards name a metric by the catalogue's title in the chat's language («Просмотры»,
+    "Views"); /check, /thresholds, /set and /reset must too, not by its code (`views`). Where
+    the user is to type the metric, the code stays (and the title says which one it is:
+    «Просмотры (views)»), and every command those replies suggest is one the bot takes."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False) as monitor:
+        await monitor.check()
+        metrics = list(monitor.catalogue.metrics.values())
+        check_ru = render_html((await _say(fake, "/check", user=USER, language="ru",
+                                           count=4))[0].text)  # fmt: skip
+        check_en = render_html((await _say(fake, "/check", user=ADMIN, count=4))[0].text)
+        overview = render_html((await _say(fake, "/thresholds", user=USER,
+                                           language="ru"))[0].text)  # fmt: skip
+        changed = render_html((await _say(fake, "/set views k 4", user=ADMIN,
+                                          language="ru"))[0].text)  # fmt: skip
+        short = render_html((await _say(fake, "/thresholds views", user=ADMIN,
+                                        language="ru"))[0].text)  # fmt: skip
+        suggested = re.findall(r"/(?:set|reset|backtest|thresholds)(?: [A-Za-z0-9_]+(?:\.\d+)?)+",
+                               "\n".join((short, changed)))  # fmt: skip
+        answers = {}
+        for command in dict.fromkeys(suggested):
+            said = await _say(fake, command, user=ADMIN, language="ru")
+            answers[command] = render_html(said[0].text)
+    untitled = check_ru + check_en  # what is left once the titles are taken out
+    for m in sorted(metrics, key=lambda m: -len(m.title)):  # "CTR (likes / views)" first
+        untitled = untitled.replace(m.title, "").replace(m.title_in("ru"), "")
+    for m in metrics:
+        russian = m.title_in("ru")
+        assert russian in check_ru and m.title in check_en, (m.name, check_ru, check_en)
+        assert not re.search(rf"\b{m.name}\b", untitled), (m.name, untitled)
+        assert f"{russian} ({m.name}): " in overview, overview
+    assert "Просмотры · os=" in check_ru, check_ru  # the slices off, as an alert names them
+    assert changed.startswith("✅ Просмотры (views) k: 3,25 → 4\n"), changed
+    assert {"/set views k 3.5", "/reset views", "/backtest views",
+            "/thresholds views all"} <= set(answers), suggested  # fmt: skip
+    for command, answer in answers.items():
+        assert "Формат:" not in answer and "Метрики " not in answer, (command, answer)
+    assert answers["/reset views"].startswith("↩️ Просмотры (views): "), answers

@@ -326,8 +326,8 @@ async def test_new_normal_is_for_admins_shows_on_the_alert_moves_the_band_and_ca
     assert "is the new normal" in said.data["text"]
     assert "📏 New normal: the level since" in shown.data["text"]
     lines = overview.data["text"].split("\n")
-    assert [line.split("</code>")[0] for line in lines if "📏" in line] == [
-        f"<code>{incident.metric}"]
+    assert [line.split("</code>")[0].split("<code>")[1] for line in lines if "📏" in line] == [
+        incident.metric]
     following = {r.metric.name for r in later.results if "accepted in the chat" in r.verdict.reason}
     assert following == {incident.metric}
     assert "Taken back" in taken and gone is None

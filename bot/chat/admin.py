@@ -21,7 +21,7 @@ from bot.chat.errors import UsageError
 from bot.chat.guard import command_filter
 from bot.chat.monitoring import metric_named
 from bot.chat.muting import mute, mute_incident, unmute
-from bot.chat.thresholds import SHARE_PARAMS, SHARES, rule_text, shown_value
+from bot.chat.thresholds import SHARE_PARAMS, SHARES, rule_text, shown_value, titled
 from bot.core.commands import admin_commands
 from bot.core.formatting import localized, percent_of
 from bot.core.i18n import Translator
@@ -29,7 +29,7 @@ from bot.core.text import clipped
 from bot.core.wording import e
 from bot.service.monitor import Monitor
 from bot.state import Baseline, State
-from queries.catalogue import Catalogue
+from queries.catalogue import Catalogue, Metric
 
 __all__ = ["build", "build_refusal", "mute_incident"]
 
@@ -185,7 +185,7 @@ async def set_param(
     if current == params[args[1]].check(metric.name, args[1], value):  # nothing to replay, nor
         shown = shown_value(current, t, share=args[1] in SHARE_PARAMS)  # to record as a change
         await message.answer(t._("{metric} {param} is {value} already: nothing changed.",
-                                 metric=f"<code>{e(metric.name)}</code>", param=e(args[1]),
+                                 metric=titled(metric, t), param=e(args[1]),
                                  value=e(shown)))  # fmt: skip
         return
     user = message.from_user
@@ -202,14 +202,14 @@ async def set_param(
     before, after = shown_value(result.before, t, share=share), shown_value(result.after, t,
                                                                               share=share)
     await message.answer(
-        f"✅ <code>{e(metric.name)}</code> {e(result.param)}: {e(before)} → <b>{e(after)}</b>\n"
+        f"✅ {titled(metric, t)} {e(result.param)}: {e(before)} → <b>{e(after)}</b>\n"
         + t._("Over the last {days} this would have raised {after} instead of {before} "
               "({change}).", days=t.ngettext("{n} day", "{n} days", result.days),
               after=t.ngettext("{n} alert", "{n} alerts", result.alerts_after),
               before=result.alerts_before, change=f"{change:+d}") + "\n"
         + t._("{reset} to undo, {backtest} for the details.",
               reset=f"/reset {e(metric.name)}", backtest=f"/backtest {e(metric.name)}")
-        + _withdrawn(store, metric.name, level, checks, t)
+        + _withdrawn(store, metric, level, checks, t)
     )  # fmt: skip
 
 
@@ -224,20 +224,20 @@ async def reset(
     level = store.baselines.of_metric(metric.name, checks.clock())
     removed = checks.reset(metric)
     await message.answer(
-        f"↩️ <code>{e(metric.name)}</code>: "
+        f"↩️ {titled(metric, t)}: "
         + t.ngettext("{n} override removed; the catalogue's settings are in force.",
                      "{n} overrides removed; the catalogue's settings are in force.", removed)
-        + _withdrawn(store, metric.name, level, checks, t))
+        + _withdrawn(store, metric, level, checks, t))
 
 
-def _withdrawn(store: State, name: str, level: Baseline | None, checks: Monitor,
+def _withdrawn(store: State, metric: Metric, level: Baseline | None, checks: Monitor,
                t: Translator) -> str:  # fmt: skip
     """A line saying so when the change withdrew the metric's accepted level ('' if not)."""
-    if level is None or store.baselines.of_metric(name, checks.clock()) is not None:
+    if level is None or store.baselines.of_metric(metric.name, checks.clock()) is not None:
         return ""
     return "\n" + t._("📏 The new normal accepted for {metric} is withdrawn: it stood for the "
                       "detector's own re-base, which this changes. If the level still holds, "
-                      "press New normal on its next alert.", metric=f"<code>{e(name)}</code>")
+                      "press New normal on its next alert.", metric=titled(metric, t))
 
 
 async def not_admin(message: Message, t: Translator) -> None:

@@ -31,7 +31,7 @@ from detectors import Param
 from queries.catalogue import Catalogue, Metric
 
 __all__ = ["SHARES", "SHARES_PAST_ONE", "SHARE_PARAMS", "build", "full_text", "overview_text",
-           "short_text", "shown_value"]
+           "short_text", "shown_value", "titled"]
 
 PREFIX = "thr:"
 
@@ -73,6 +73,12 @@ def shown_value(value: object, t: Translator | None = None, *, share: bool = Fal
         return str(value)
     shown = localized(f"{value:g}", t)
     return f"{shown} ({percent_of(value, t)}%)" if share else shown
+
+
+def titled(metric: Metric, t: Translator) -> str:
+    """The metric as its alerts name it (its title in the chat's language), with the name a
+    command takes beside it: <b>Просмотры</b> (<code>views</code>) (HTML)."""
+    return f"<b>{e(metric_title(metric, t))}</b> (<code>{e(metric.name)}</code>)"
 
 
 def _who(override: Override) -> str:
@@ -131,7 +137,7 @@ def overview_text(catalogue: Catalogue, checks: Monitor, store: State, t: Transl
         if m.name in levels:
             note += "; " + t._("📏 new normal since {since}", since=(
                 f"{levels[m.name].since.astimezone(zone):%Y-%m-%d %H:%M}"))  # fmt: skip
-        lines.append(f"<code>{e(m.name)}</code>: {', '.join(parts)} — {note}")
+        lines.append(f"{titled(m, t)}: {', '.join(parts)} — {note}")
     return "\n".join(lines)
 
 

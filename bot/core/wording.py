@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from bot.core.formatting import fmt_pct, fmt_value, title_of
+from bot.core.formatting import fmt_pct, fmt_value, metric_title, title_of
 from bot.core.i18n import Translator, translator
 from bot.core.problems import problem_text
 from bot.core.reasons import detector_text, reason_text
@@ -199,7 +199,7 @@ def digest_text(groups: Sequence[tuple[SeriesResult, Sequence[SeriesResult]]], *
 
 def _red(result: SeriesResult) -> bool:
     """Whether check_summary marks the result 🔴: a metric's total judged an anomaly (slices
-    are listed under the table, not marked)."""
+    are listed under the totals, not marked)."""
     return result.slice.is_total and result.verdict.status is Status.ANOMALY
 
 
@@ -214,11 +214,11 @@ def check_charts(report: CheckReport, limit: int = CHARTS_PER_CHECK) -> list[Ser
 
 
 def check_summary(report: CheckReport, *, zone: ZoneInfo, t: Translator | None = None) -> str:
-    """A compact table of every metric's total, and which slices are off."""
+    """Every metric's total, one line each, named as its alerts name it (the title in the
+    chat's language), and which slices are off."""
     t = _t(t)
     lines: list[str] = []
-    held: list[str] = []
-    last: SeriesResult | None = None  # a total: the interval the table is of
+    last: SeriesResult | None = None  # a total: the interval the lines are of
     for result in report.results:
         if not result.slice.is_total:
             continue
@@ -226,26 +226,25 @@ def check_summary(report: CheckReport, *, zone: ZoneInfo, t: Translator | None =
         last = result
         # 🔴 as check_charts reads it: those rows are drawn before any slice.
         mark = "🔴" if _red(result) else {Status.OK: "🟢", Status.UNKNOWN: "⚪"}[v.status]
+        title, value = e(metric_title(result.metric, t)), e(fmt_value(result.metric, v.value, t))
+        line = f"{title}: {value}"
+        if v.lower is not None and v.upper is not None:
+            line = t._("{title}: {value} (range {low} – {high})", title=title, value=value,
+                       low=e(fmt_value(result.metric, v.lower, t)),
+                       high=e(fmt_value(result.metric, v.upper, t)))  # fmt: skip
         if v.status is Status.OK and _outside(v):
-            mark = "🟡"  # outside its range, held back by the rule: the note below says why
-            held.append(f"🟡 {e(result.metric.name)}: {e(reason_text(v.reason, t))}")
-        low, high = fmt_value(result.metric, v.lower, t), fmt_value(result.metric, v.upper, t)
-        band = f"{low}–{high}" if v.lower is not None else "—"
-        lines.append(f"{mark} {result.metric.name:<15} "
-                     f"{fmt_value(result.metric, v.value, t):>8} {band:>15}")  # fmt: skip
+            mark = "🟡"  # outside its range, held back by the rule: the reason says why
+            line += f" — {e(reason_text(v.reason, t))}"
+        lines.append(f"{mark} {line}")
     off = [r for r in report.anomalies if not r.slice.is_total]
     head = t._("checked")
     if last is not None:
         head = t._("interval {time} {zone}", zone=zone.key,
                    time=_interval(last.verdict.bucket, last.series.index, zone))  # fmt: skip
-    # The columns named once, over the status mark (2 columns wide in a monospace font).
-    metric, value, limits = t._("metric"), t._("value"), t._("range")
-    names = f"   {metric:<15} {value:>8} {limits:>15}"
-    table = chr(10).join([names.rstrip(), *lines]) if lines else ""
-    text = "\n".join([f"<b>{e(head)}</b>\n<pre>{e(table)}</pre>", *held])
+    text = "\n".join([f"<b>{e(head)}</b>", *lines])
     if off:
         text += "\n" + t._("slices off: {slices}", slices=", ".join(
-            f"{e(r.metric.name)} {e(r.slice.label())} {_deviation(r, t)}" for r in off[:12]
+            f"{e(title_of(r.metric, r.slice, t))} {_deviation(r, t)}" for r in off[:12]
         ))  # fmt: skip
         if len(off) > 12:
             text += t.ngettext(" and {n} more (/metric NAME SLICE shows any slice)",
