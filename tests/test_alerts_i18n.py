@@ -487,7 +487,7 @@ def test_check_says_how_to_see_the_slices_it_leaves_out() -> None:
     russian = check_summary(check, zone=zone, t=translator("ru"))
     assert "country=C11 " in english and "country=C12" not in english
     assert english.endswith(" and 2 more (/metric NAME SLICE shows any slice)"), english
-    assert russian.endswith(" и ещё 2 (любой срез покажет /metric НАЗВАНИЕ СРЕЗ)"), russian
+    assert russian.endswith(" и ещё 2 (любой срез покажет /metric МЕТРИКА СРЕЗ)"), russian
 
 
 @pytest.mark.parametrize(("count", "head"), [(4, "4 метрики вне нормы"), (5, "5 метрик вне нормы")])

@@ -83,3 +83,32 @@ async def test_replies_name_a_metric_by_its_title_and_suggest_commands_that_work
     for command, answer in answers.items():
         assert "Формат:" not in answer and "Метрики " not in answer, (command, answer)
     assert answers["/reset views"].startswith("↩️ Просмотры (views): "), answers
+
+
+async def test_russian_help_and_usage_lines_have_russian_placeholders(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """Russian /help read «/metric NAME [slice]» and «/set METRIC PARAM VALUE»: the
+    placeholders must be Russian («МЕТРИКА [срез]»), in /help, in a usage line and in /metrics,
+    with the command names and the words typed as written (/metric, all, en|ru) kept; the
+    English ones stay as they were."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False):
+        help_ru = render_html((await _say(fake, "/help", user=ADMIN, language="ru"))[0].text)
+        help_en = render_html((await _say(fake, "/help", user=USER, language="en"))[0].text)
+        usage_ru = render_html((await _say(fake, "/set views", user=ADMIN,
+                                           language="ru"))[0].text)  # fmt: skip
+        metrics_ru = render_html((await _say(fake, "/metrics", user=USER,
+                                             language="ru"))[0].text)  # fmt: skip
+    for line in ("/metric МЕТРИКА [срез] — ", "/subscribe [метрика|all] — ",
+                 "/thresholds [метрика] [all] — ", "/history [N] — ",
+                 "/backtest МЕТРИКА [дни] — ", "/lang [en|ru] — ",
+                 "/set МЕТРИКА ПАРАМЕТР ЗНАЧЕНИЕ — ", "/reset МЕТРИКА — ",
+                 "/mute МЕТРИКА|all СРОК — ", "/unmute МЕТРИКА|all — "):  # fmt: skip
+        assert f"\n{line}" in help_ru, (line, help_ru)
+    english = re.compile(r"(?<![/\w-])(NAME|METRIC|PARAM|VALUE|DURATION|slice|days|metric)"
+                         r"(?![\w-])")  # not /metric nor metric-alertbot
+    assert not english.search(help_ru + usage_ru + metrics_ru), (help_ru, usage_ru, metrics_ru)
+    assert "Формат: /set МЕТРИКА ПАРАМЕТР ЗНАЧЕНИЕ\n" in usage_ru, usage_ru
+    assert "/metric МЕТРИКА [срез]" in metrics_ru, metrics_ru
+    assert "\n/metric NAME [slice] — one metric now" in help_en, help_en

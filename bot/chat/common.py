@@ -12,7 +12,7 @@ from aiogram.types import Message
 from bot.chat.access import alert_chats
 from bot.chat.guard import Said, command_filter, command_of, stopped_text, visible
 from bot.chat.language import IN_A_SENTENCE
-from bot.core.commands import COMMANDS, help_text, span
+from bot.core.commands import COMMANDS, example, help_text, span, usage
 from bot.core.drops import telegram_said
 from bot.core.formatting import day_time, localized, metric_title
 from bot.core.i18n import Translator
@@ -73,7 +73,7 @@ def metrics_text(catalogue: Catalogue, t: Translator) -> str:
         lines.append(t._("{name} — {title}; slices: {slices}", name=f"<code>{e(m.name)}</code>",
                          title=e(metric_title(m, t)), slices=e(slices)))  # fmt: skip
     lines.append("\n" + t._("One metric now, with its chart: {usage}, e.g. {example}",
-                            usage="/metric NAME [slice]", example="/metric views os=iOS"))
+                            usage=usage("metric", t), example=example("metric")))
     return "\n".join(lines)
 
 

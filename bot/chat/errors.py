@@ -39,7 +39,7 @@ class UsageError(Exception):
 
 def usage_text(t: Translator, problem: str, command: str) -> str:
     """The problem (plain text), the command's exact syntax and an example to copy."""
-    text = f"{e(problem)}\n" + t._("Usage: {usage}", usage=f"<code>{e(usage(command))}</code>")
+    text = f"{e(problem)}\n" + t._("Usage: {usage}", usage=f"<code>{e(usage(command, t))}</code>")
     sample = example(command)
     if sample:
         text += "\n" + t._("For example: {example}", example=f"<code>{e(sample)}</code>")

@@ -29,41 +29,45 @@ _ = N_  # what the catalogue extraction looks for
 @dataclass(frozen=True, slots=True)
 class Command:
     name: str
-    args: str
+    args: str  # its placeholders, marked for translation (the words typed as written: all)
     what: str
     admin: bool = False
     example: str = ""  # a complete command a person can copy ('' when it takes no arguments)
 
-    def usage(self) -> str:
-        return f"/{self.name} {self.args}".strip()
+    def arguments(self, t: Translator | None = None) -> str:
+        """The placeholders in `t`'s language (ru: МЕТРИКА [срез])."""
+        return t._(self.args) if t is not None and self.args else self.args
+
+    def usage(self, t: Translator | None = None) -> str:
+        return f"/{self.name} {self.arguments(t)}".strip()
 
 
 COMMANDS: tuple[Command, ...] = (
     Command("start", "", _("what this bot watches")),
     Command("help", "", _("the commands")),
     Command("check", "", _("check every metric now")),
-    Command("metric", "NAME [slice]", _("one metric now, with its chart"),
+    Command("metric", _("NAME [slice]"), _("one metric now, with its chart"),
             example="/metric views os=iOS"),
     Command("metrics", "", _("the metrics and their slices")),
-    Command("subscribe", "[metric|all]", _("get alerts in this chat"), example="/subscribe views"),
-    Command("unsubscribe", "[metric|all]", _("stop alerts in this chat"),
+    Command("subscribe", _("[metric|all]"), _("get alerts in this chat"),
+            example="/subscribe views"),
+    Command("unsubscribe", _("[metric|all]"), _("stop alerts in this chat"),
             example="/unsubscribe views"),
-    Command("thresholds", "[metric] [all]", _("detector and alert settings in force"),
+    Command("thresholds", _("[metric] [all]"), _("detector and alert settings in force"),
             example="/thresholds views"),
-    Command("history", "[N]", _("recent alerts"), example="/history 20"),
+    Command("history", _("[N]"), _("recent alerts"), example="/history 20"),
     Command("status", "", _("last and next check, source, data freshness")),
-    Command("backtest", "METRIC [days]", _("alerts the current settings would have raised"),
+    Command("backtest", _("METRIC [days]"), _("alerts the current settings would have raised"),
             example="/backtest views 7"),
-    Command("lang", "[en|ru]", _("the bot's language in this chat"), example="/lang ru"),
-    Command(
-        "set", "METRIC PARAM VALUE", _("change a setting (shows its effect on the last 7 days)"),
-        admin=True, example="/set views k 4",
-    ),
-    Command("reset", "METRIC", _("back to the catalogue's settings"), admin=True,
+    Command("lang", _("[en|ru]"), _("the bot's language in this chat"), example="/lang ru"),
+    Command("set", _("METRIC PARAM VALUE"),
+            _("change a setting (shows its effect on the last 7 days)"), admin=True,
+            example="/set views k 4"),
+    Command("reset", _("METRIC"), _("back to the catalogue's settings"), admin=True,
             example="/reset views"),
-    Command("mute", "METRIC|all DURATION", _("silence alerts, e.g. /mute views 2h"), admin=True,
-            example="/mute views 3h"),
-    Command("unmute", "METRIC|all", _("lift a mute"), admin=True, example="/unmute views"),
+    Command("mute", _("METRIC|all DURATION"), _("silence alerts, e.g. /mute views 2h"),
+            admin=True, example="/mute views 3h"),
+    Command("unmute", _("METRIC|all"), _("lift a mute"), admin=True, example="/unmute views"),
     Command("reload", "", _("re-read the catalogue and .env, validated first"), admin=True),
 )
 
@@ -80,9 +84,10 @@ def _find(command: str) -> Command | None:
     return next((c for c in COMMANDS if c.name == command), None)
 
 
-def usage(command: str) -> str:
+def usage(command: str, t: Translator | None = None) -> str:
+    """The command's syntax, its placeholders in `t`'s language."""
     found = _find(command)
-    return found.usage() if found is not None else f"/{command}"
+    return found.usage(t) if found is not None else f"/{command}"
 
 
 def example(command: str) -> str:
@@ -143,7 +148,7 @@ def help_text(catalogue: Catalogue, t: Translator, *, is_admin: bool, every: tim
         if gets == "all" and c.name in ("subscribe", "unsubscribe"):
             continue  # an alert chat gets every alert by configuration: these change nothing
         lock = t._(" (admins)") if c.admin else ""
-        lines.append(f"/{c.name} {_e(c.args)} — {_e(t._(c.what))}{lock}".replace("  ", " "))
+        lines.append(f"{_e(c.usage(t))} — {_e(t._(c.what))}{lock}")
     if not is_admin:
         admin = " ".join(f"/{name}" for name in admin_commands())
         lines += ["", t._("Admins can also change settings and mute alerts ({commands}).",
