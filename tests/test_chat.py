@@ -1613,7 +1613,7 @@ async def test_false_alarm_on_a_resolved_alert_keeps_its_keyboard(
 async def test_check_charts_every_total_it_shows_red_before_any_slice(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
-    """/check's charts (three at most) go to the totals its table marks 🔴 before any slice,
+    """/check's charts (three at most) go to the totals it marks 🔴 before any slice,
     however much further out a slice is, so a metric read as broken in the table is always
     drawn. On the demo the Android slices score higher than some of the red totals, which had
     no chart while those slices did."""
@@ -1634,5 +1634,6 @@ async def test_check_charts_every_total_it_shows_red_before_any_slice(
     assert any(severity(name) < third for name in red), red
     drawn = min(len(red), 3)
     first = sorted(red, key=severity, reverse=True)[:drawn]
-    assert titles[:drawn] == [monitor.catalogue.metrics[name].title for name in first]
-    assert all(" · " in title for title in titles[drawn:]), titles
+    # Drawn, whatever the order they are sent in (the largest change first).
+    assert {monitor.catalogue.metrics[name].title for name in first} <= set(titles), titles
+    assert sum(" · " in title for title in titles) == 3 - drawn, titles

@@ -112,3 +112,21 @@ async def test_russian_help_and_usage_lines_have_russian_placeholders(
     assert "Формат: /set МЕТРИКА ПАРАМЕТР ЗНАЧЕНИЕ\n" in usage_ru, usage_ru
     assert "/metric МЕТРИКА [срез]" in metrics_ru, metrics_ru
     assert "\n/metric NAME [slice] — one metric now" in help_en, help_en
+
+
+async def test_check_sends_its_charts_most_deviating_first(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """The charts after /check came in the detector's order, a -28% before a -49%: the user
+    expects the largest change from the expected value first, as each caption writes it."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False) as monitor:
+        await monitor.check()
+        answers = await _say(fake, "/check", user=USER, language="ru", count=4)
+    captions = [render_html(a.text) for a in answers[1:]]
+    changes = []
+    for caption in captions:
+        said = re.search(r"^значение .* ([+-]\d+(?:,\d+)?)%$", caption, re.M)
+        assert said is not None, caption
+        changes.append(abs(float(said[1].replace(",", "."))))
+    assert len(changes) == 3 and changes == sorted(changes, reverse=True), captions

@@ -1,4 +1,5 @@
-"""How the alert texts write a change: its sign, and the order of the slices that moved."""
+"""How the alert texts write a change: its sign, the order of the slices that moved, and the
+order of /check's charts."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from bot.core.plan import Digest, Open
 from bot.core.render import Style, render_digest, render_open
 from bot.core.report import SeriesResult
 from bot.core.text import plain
-from bot.core.wording import check_summary, metric_caption
+from bot.core.wording import check_charts, check_summary, metric_caption
 from bot.service.charts import draw_chart
 from detectors import Status, Verdict
 from queries.series import Slice
@@ -84,3 +85,23 @@ def test_an_alert_lists_the_slices_that_moved_the_most_of_the_metric_first() -> 
     said = plain(render_digest(digest, saved_all, STYLE, digest_id=1).text)
     assert ("(os=Android -20.0%, source=ads +30.0%, country=Chad -45.0%, country=Cyprus "
             "-60.0%)") in said, said
+
+
+def test_check_charts_go_largest_change_first_and_every_red_total_is_drawn() -> None:
+    """/check draws every total it marks 🔴 before any slice, and then the slices the detector
+    finds most severe; it sends them by the change each caption writes, largest first: a
+    -60% slice before a -40% total before a -20% total, whatever their scores. A quiet slice
+    far out in percent but not in score (-90% of a few events) is not drawn."""
+    def total(metric: str, value: float, score: float) -> SeriesResult:
+        base = result(metric, status=Status.ANOMALY, value=value)
+        return dataclasses.replace(base, verdict=dataclasses.replace(base.verdict, score=score))
+
+    views, likes = total("views", 80.0, -5.0), total("likes", 60.0, -3.0)
+    android = moved(Slice("os", "Android"), 40.0, 100.0, -9.0)
+    chad = moved(Slice("country", "Chad"), 1.0, 10.0, -2.0)
+    drawn = check_charts(report(chad, views, android, likes))
+    assert [(r.metric.name, r.slice.label()) for r in drawn] == [
+        ("views", "os=Android"), ("likes", "total"), ("views", "total")]
+    # No data at all (no value, so no change to write) is the farthest out: drawn first.
+    silent = dataclasses.replace(likes, verdict=dataclasses.replace(likes.verdict, value=None))
+    assert check_charts(report(views, android, silent))[0] is silent

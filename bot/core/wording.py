@@ -203,14 +203,22 @@ def _red(result: SeriesResult) -> bool:
     return result.slice.is_total and result.verdict.status is Status.ANOMALY
 
 
+def _change(result: SeriesResult) -> float:
+    """How far the value is from the expected one, as a share of it (what /check and the
+    captions write, -28.6%); no value, or no expected value to be a share of: the farthest."""
+    share = result.verdict.deviation
+    return math.inf if share is None or not math.isfinite(share) else abs(share)
+
+
 def check_charts(report: CheckReport, limit: int = CHARTS_PER_CHECK) -> list[SeriesResult]:
-    """The anomalies /check draws after check_summary, at most `limit`: every total the
-    summary marks 🔴 before any slice, so a metric the table shows broken is drawn however
-    much further out one of its slices (or another metric's) is; each group most severe
-    first (no score, such as no data at all: first)."""
-    ordered = sorted(report.anomalies,
-                     key=lambda r: (not _red(r), -abs(r.verdict.score or 1e9)))  # fmt: skip
-    return ordered[:limit]
+    """The anomalies /check draws after check_summary, at most `limit`, the largest change
+    first (as their captions write it). Which: every total the summary marks 🔴 before any
+    slice, so a metric the summary shows broken is drawn however much further out one of its
+    slices (or another metric's) is; then the slices the detector finds most severe (no
+    score, such as no data at all: first)."""
+    chosen = sorted(report.anomalies,
+                    key=lambda r: (not _red(r), -abs(r.verdict.score or 1e9)))  # fmt: skip
+    return sorted(chosen[:limit], key=_change, reverse=True)
 
 
 def check_summary(report: CheckReport, *, zone: ZoneInfo, t: Translator | None = None) -> str:
