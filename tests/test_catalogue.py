@@ -355,7 +355,7 @@ async def test_a_query_bucketing_by_hour_under_a_15_minute_step_is_a_table_error
         answer = (await fake.wait_for(lambda c: c.chat_id == ADMIN))[0]
     said = "not checked: the query for feed_actions made buckets 1h apart, while the catalogue"
     assert said in answer.text, answer.text
-    assert "messages" in answer.text and "views" not in answer.text, answer.text
+    assert "Messages sent" in answer.text and "Views" not in answer.text, answer.text
 
 
 async def test_an_hourly_query_is_caught_on_the_history_a_bot_already_holds(
