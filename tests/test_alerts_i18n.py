@@ -19,6 +19,7 @@ import pytest
 import detectors
 from bot.app import BotApp
 from bot.core.buttons import Action, unpack
+from bot.core.check_text import check_summary
 from bot.core.i18n import translator
 from bot.core.incidents import Incident
 from bot.core.plan import Digest, Open, Resolve
@@ -26,7 +27,7 @@ from bot.core.reasons import detector_text, reason_text
 from bot.core.render import Style, render_digest, render_open, render_resolve
 from bot.core.report import SeriesResult
 from bot.core.text import CAPTION_LIMIT, plain
-from bot.core.wording import check_summary, duration_text, metric_caption
+from bot.core.wording import duration_text, metric_caption
 from bot.service.monitor import Monitor
 from bot.settings import Settings
 from bot.state import State
@@ -486,8 +487,8 @@ def test_check_says_how_to_see_the_slices_it_leaves_out() -> None:
     english = check_summary(check, zone=zone, t=translator("en"))
     russian = check_summary(check, zone=zone, t=translator("ru"))
     assert "country=C11 " in english and "country=C12" not in english
-    assert english.endswith(" and 2 more (/metric NAME SLICE shows any slice)"), english
-    assert russian.endswith(" и ещё 2 (любой срез покажет /metric МЕТРИКА СРЕЗ)"), russian
+    assert english.endswith("\nand 2 more (/metric NAME SLICE shows any slice)"), english
+    assert russian.endswith("\nи ещё 2 (любой срез покажет /metric МЕТРИКА СРЕЗ)"), russian
 
 
 @pytest.mark.parametrize(("count", "head"), [(4, "4 метрики вне нормы"), (5, "5 метрик вне нормы")])

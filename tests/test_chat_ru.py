@@ -76,7 +76,7 @@ async def test_replies_name_a_metric_by_its_title_and_suggest_commands_that_work
         assert russian in check_ru and m.title in check_en, (m.name, check_ru, check_en)
         assert not re.search(rf"\b{m.name}\b", untitled), (m.name, untitled)
         assert f"{russian} ({m.name}): " in overview, overview
-    assert "Просмотры · os=" in check_ru, check_ru  # the slices off, as an alert names them
+    assert "\n• Просмотры: os=" in check_ru, check_ru  # the slices off, under their title
     assert changed.startswith("✅ Просмотры (views) k: 3,25 → 4\n"), changed
     assert {"/set views k 3.5", "/reset views", "/backtest views",
             "/thresholds views all"} <= set(answers), suggested  # fmt: skip

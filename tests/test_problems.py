@@ -263,9 +263,9 @@ def test_the_operators_notice_and_check_say_each_tables_error_in_russian() -> No
     from datetime import timedelta
     from zoneinfo import ZoneInfo
 
+    from bot.core.check_text import check_summary
     from bot.core.plan import Notice
     from bot.core.render import Style, render_notice
-    from bot.core.wording import check_summary
     from tests.test_plan import planned, report
 
     where = EmbeddedSource("/data/<chdb>").describe()

@@ -7,12 +7,13 @@ import dataclasses
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+from bot.core.check_text import check_charts, check_summary
 from bot.core.i18n import translator
 from bot.core.plan import Digest, Open
 from bot.core.render import Style, render_digest, render_open
 from bot.core.report import SeriesResult
 from bot.core.text import plain
-from bot.core.wording import check_charts, check_summary, metric_caption
+from bot.core.wording import metric_caption
 from bot.service.charts import draw_chart
 from detectors import Status, Verdict
 from queries.series import Slice
@@ -105,3 +106,19 @@ def test_check_charts_go_largest_change_first_and_every_red_total_is_drawn() -> 
     # No data at all (no value, so no change to write) is the farthest out: drawn first.
     silent = dataclasses.replace(likes, verdict=dataclasses.replace(likes.verdict, value=None))
     assert check_charts(report(views, android, silent))[0] is silent
+
+
+def test_check_lists_the_slices_off_under_their_metric_title_once() -> None:
+    """/check's slices off are grouped by metric: its title once, then its slices (a long
+    Russian title before each of five slices made one unreadable paragraph)."""
+    slices = [Slice("os", "Android"), Slice("os", "iOS"), Slice("country", "Россия")]
+    views = [moved(s, 40.0, 100.0, -9.0) for s in slices]
+    likes = [dataclasses.replace(r, metric=result("likes").metric) for r in views[:2]]
+    for lang, title in (("ru", "Просмотры"), ("en", "Views")):
+        check = report(result("views"), result("likes"), *views, *likes)
+        text = plain(check_summary(check, zone=ZONE, t=translator(lang)))
+        listed = text.split("\n")[-3:]
+        assert listed[0] == ("срезы вне нормы:" if lang == "ru" else "slices off:"), text
+        assert listed[1].startswith(f"• {title}: os=Android -60"), text
+        assert listed[1].count("os=") == 2 and "country=Россия" in listed[1], text
+        assert text.count(title) == 2, text  # its total's line and its slices' line

@@ -16,10 +16,10 @@ from bot.chat.monitoring import show_alert
 from bot.chat.muting import mute_incidents
 from bot.chat.reply import Reply, out_of_date
 from bot.core.buttons import SINGLE, Action
+from bot.core.check_text import CHARTS_PER_CHECK
 from bot.core.formatting import metric_title
 from bot.core.i18n import Translator
 from bot.core.incidents import Incident
-from bot.core.wording import CHARTS_PER_CHECK
 from bot.service.edits import refresh_digest
 from bot.service.monitor import Monitor
 from bot.settings import Settings

@@ -9,6 +9,7 @@ from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from bot.chat.errors import UsageError, not_answering, source_problem
 from bot.chat.guard import command_filter
 from bot.chat.reply import Reply, localized, out_of_date
+from bot.core.check_text import check_charts, check_summary
 from bot.core.commands import span
 from bot.core.formatting import day_time, metric_title, peak_words
 from bot.core.formatting import localized as as_written
@@ -17,7 +18,7 @@ from bot.core.incidents import Incident
 from bot.core.problems import problem_text
 from bot.core.reasons import reason_text, source_text
 from bot.core.text import CAPTION_LIMIT, clipped, rendered_length
-from bot.core.wording import check_charts, check_summary, e, metric_caption, split_message
+from bot.core.wording import e, metric_caption, split_message
 from bot.service.edits import compose, state_line
 from bot.service.monitor import Answer, Monitor, SourceNotAnswering
 from bot.settings import Settings

@@ -11,31 +11,30 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from bot.core.formatting import fmt_pct, fmt_value, metric_title, title_of
+from bot.core.formatting import fmt_pct, fmt_value, title_of
 from bot.core.i18n import Translator, translator
-from bot.core.problems import problem_text
 from bot.core.reasons import detector_text, reason_text
-from bot.core.report import CheckReport, Late, SeriesResult
+from bot.core.report import Late, SeriesResult
 from bot.core.text import CAPTION_LIMIT, MESSAGE_LIMIT, cut_html, rendered_length, split_html
 from detectors import Status, Verdict
 from queries.catalogue import Metric
 
 __all__ = [
     "CAPTION_LIMIT",
-    "CHARTS_PER_CHECK",
     "MESSAGE_LIMIT",
     "alert_caption",
-    "check_charts",
-    "check_summary",
+    "deviation_text",
     "digest_text",
+    "interval_text",
+    "late_line",
     "metric_caption",
+    "outside_range",
     "split_message",
 ]
 
 
 ICON = {"below": "🔻", "above": "🔺"}
 LINK_ROOM = 300  # rendered characters kept for the owner and the links under an alert
-CHARTS_PER_CHECK = 3  # charts /check sends after its summary
 
 
 def e(value: object) -> str:
@@ -74,7 +73,7 @@ def duration_text(delta: timedelta, t: Translator | None = None) -> str:
     return " ".join(parts)
 
 
-def _deviation(result: SeriesResult, t: Translator | None = None) -> str:
+def deviation_text(result: SeriesResult, t: Translator | None = None) -> str:
     return fmt_pct(result.verdict.deviation, t)
 
 
@@ -91,7 +90,7 @@ def _move(result: SeriesResult) -> float:
 def _moved(related: Sequence[SeriesResult], t: Translator | None = None) -> str:
     """The four slices that moved the most of the metric, largest first."""
     ranked = sorted(related, key=_move, reverse=True)
-    return ", ".join(f"{e(r.slice.label())} {_deviation(r, t)}" for r in ranked[:4])
+    return ", ".join(f"{e(r.slice.label())} {deviation_text(r, t)}" for r in ranked[:4])
 
 
 def _is_url(text: str) -> bool:
@@ -142,7 +141,7 @@ def alert_caption(
     value, expected = fmt_value(metric, v.value, t), fmt_value(metric, v.expected, t)
     low, high = fmt_value(metric, v.lower, t), fmt_value(metric, v.upper, t)
     lines = [
-        f"{ICON[side]} <b>{title}</b> {_deviation(result, t)}"
+        f"{ICON[side]} <b>{title}</b> {deviation_text(result, t)}"
         if v.value is not None
         else t._("⚠️ <b>{title}</b>: no data", title=title),
         f"{start.astimezone(zone):%Y-%m-%d} {_when(start, zone)}–{_when(start + step, zone)} "
@@ -188,82 +187,14 @@ def digest_text(groups: Sequence[tuple[SeriesResult, Sequence[SeriesResult]]], *
         value = fmt_value(result.metric, v.value, t)
         expected = fmt_value(result.metric, v.expected, t)
         line = t._("• <b>{title}</b> {change}: {value} vs {expected}",
-                   title=e(title_of(result.metric, result.slice, t)), change=_deviation(result, t),
-                   value=e(value), expected=e(expected))  # fmt: skip
+                   title=e(title_of(result.metric, result.slice, t)),
+                   change=deviation_text(result, t), value=e(value),
+                   expected=e(expected))  # fmt: skip
         if related:
             line += f" ({_moved(related, t)})"
         lines.append(line)
     lines += ["", t._("/check for all metrics, /metric NAME for one with its chart")]
     return "\n".join(lines)
-
-
-def _red(result: SeriesResult) -> bool:
-    """Whether check_summary marks the result 🔴: a metric's total judged an anomaly (slices
-    are listed under the totals, not marked)."""
-    return result.slice.is_total and result.verdict.status is Status.ANOMALY
-
-
-def _change(result: SeriesResult) -> float:
-    """How far the value is from the expected one, as a share of it (what /check and the
-    captions write, -28.6%); no value, or no expected value to be a share of: the farthest."""
-    share = result.verdict.deviation
-    return math.inf if share is None or not math.isfinite(share) else abs(share)
-
-
-def check_charts(report: CheckReport, limit: int = CHARTS_PER_CHECK) -> list[SeriesResult]:
-    """The anomalies /check draws after check_summary, at most `limit`, the largest change
-    first (as their captions write it). Which: every total the summary marks 🔴 before any
-    slice, so a metric the summary shows broken is drawn however much further out one of its
-    slices (or another metric's) is; then the slices the detector finds most severe (no
-    score, such as no data at all: first)."""
-    chosen = sorted(report.anomalies,
-                    key=lambda r: (not _red(r), -abs(r.verdict.score or 1e9)))  # fmt: skip
-    return sorted(chosen[:limit], key=_change, reverse=True)
-
-
-def check_summary(report: CheckReport, *, zone: ZoneInfo, t: Translator | None = None) -> str:
-    """Every metric's total, one line each, named as its alerts name it (the title in the
-    chat's language), and which slices are off."""
-    t = _t(t)
-    lines: list[str] = []
-    last: SeriesResult | None = None  # a total: the interval the lines are of
-    for result in report.results:
-        if not result.slice.is_total:
-            continue
-        v = result.verdict
-        last = result
-        # 🔴 as check_charts reads it: those rows are drawn before any slice.
-        mark = "🔴" if _red(result) else {Status.OK: "🟢", Status.UNKNOWN: "⚪"}[v.status]
-        title, value = e(metric_title(result.metric, t)), e(fmt_value(result.metric, v.value, t))
-        line = f"{title}: {value}"
-        if v.lower is not None and v.upper is not None:
-            line = t._("{title}: {value} (range {low} – {high})", title=title, value=value,
-                       low=e(fmt_value(result.metric, v.lower, t)),
-                       high=e(fmt_value(result.metric, v.upper, t)))  # fmt: skip
-        if v.status is Status.OK and _outside(v):
-            mark = "🟡"  # outside its range, held back by the rule: the reason says why
-            line += f" — {e(reason_text(v.reason, t))}"
-        lines.append(f"{mark} {line}")
-    off = [r for r in report.anomalies if not r.slice.is_total]
-    head = t._("checked")
-    if last is not None:
-        head = t._("interval {time} {zone}", zone=zone.key,
-                   time=_interval(last.verdict.bucket, last.series.index, zone))  # fmt: skip
-    text = "\n".join([f"<b>{e(head)}</b>", *lines])
-    if off:
-        text += "\n" + t._("slices off: {slices}", slices=", ".join(
-            f"{e(title_of(r.metric, r.slice, t))} {_deviation(r, t)}" for r in off[:12]
-        ))  # fmt: skip
-        if len(off) > 12:
-            text += t.ngettext(" and {n} more (/metric NAME SLICE shows any slice)",
-                               " and {n} more (/metric NAME SLICE shows any slice)",
-                               len(off) - 12)  # fmt: skip
-    for late in report.late.values():
-        text += "\n" + late_line(late, zone, t)
-    if report.errors:
-        said = [e(problem_text(m, t)) for m in report.errors.values()]
-        text += "\n" + t._("⚠️ not checked: {errors}", errors="; ".join(said))
-    return text
 
 
 def late_line(late: Late, zone: ZoneInfo, t: Translator | None = None) -> str:
@@ -279,14 +210,14 @@ def late_line(late: Late, zone: ZoneInfo, t: Translator | None = None) -> str:
                newest=newest)  # fmt: skip
 
 
-def _outside(v: Verdict) -> bool:
+def outside_range(v: Verdict) -> bool:
     """The value is known and outside a known range."""
     if v.value is None or v.lower is None or v.upper is None or not math.isfinite(v.value):
         return False
     return not v.lower <= v.value <= v.upper
 
 
-def _interval(bucket: pd.Timestamp, index: pd.DatetimeIndex, zone: ZoneInfo) -> str:
+def interval_text(bucket: pd.Timestamp, index: pd.DatetimeIndex, zone: ZoneInfo) -> str:
     """The bucket by its start and end ('2026-12-06 09:00–09:15'), its step read off `index`."""
     when = f"{bucket.tz_convert(zone):%Y-%m-%d %H:%M}"
     if len(index) >= 2 and timedelta(0) < index[-1] - index[-2] <= timedelta(days=1):
@@ -302,16 +233,16 @@ def metric_caption(result: SeriesResult, *, zone: ZoneInfo, muted: datetime | No
     metric = result.metric
     mark = {Status.ANOMALY: t._("🔴 anomaly"), Status.OK: t._("🟢 ok"),
             Status.UNKNOWN: t._("⚪ unknown")}  # fmt: skip
-    if v.status is Status.OK and _outside(v):  # held back by the rule: the reason says why
+    if v.status is Status.OK and outside_range(v):  # held back by the rule: the reason says why
         mark[Status.OK] = t._("🟡 outside the range, not alerting")
     value, expected = fmt_value(metric, v.value, t), fmt_value(metric, v.expected, t)
     low, high = fmt_value(metric, v.lower, t), fmt_value(metric, v.upper, t)
     lines = [
         f"<b>{e(title_of(metric, result.slice, t))}</b> — {mark[v.status]}",
-        t._("interval {time} {zone}", time=_interval(v.bucket, result.series.index, zone),
+        t._("interval {time} {zone}", time=interval_text(v.bucket, result.series.index, zone),
             zone=e(zone.key)),
         (t._("value <b>{value}</b>, expected {expected} ({low} – {high})", value=e(value),
-             expected=e(expected), low=e(low), high=e(high)) + f" {_deviation(result, t)}"
+             expected=e(expected), low=e(low), high=e(high)) + f" {deviation_text(result, t)}"
          if v.expected is not None and math.isfinite(v.expected)
          else t._("value <b>{value}</b>, no expected range yet", value=e(value))).rstrip(),
         e(reason_text(v.reason, t)),

@@ -21,8 +21,8 @@ from typing import Any
 import pandas as pd
 
 import detectors
+from bot.core.check_text import check_charts
 from bot.core.report import CheckReport, SeriesResult
-from bot.core.wording import check_charts
 from bot.service import levels
 from bot.service.answers import Answer, SourceNotAnswering
 from bot.service.backtesting import key_of

@@ -1,0 +1,100 @@
+"""What /check says: every metric's total, one line each, the slices that are off grouped by
+metric, and which charts follow (at most CHARTS_PER_CHECK, the largest change first)."""
+
+from __future__ import annotations
+
+import math
+from zoneinfo import ZoneInfo
+
+from bot.core.formatting import fmt_value, metric_title
+from bot.core.i18n import Translator, translator
+from bot.core.problems import problem_text
+from bot.core.reasons import reason_text
+from bot.core.report import CheckReport, SeriesResult
+from bot.core.wording import deviation_text, e, interval_text, late_line, outside_range
+from detectors import Status
+
+__all__ = ["CHARTS_PER_CHECK", "SLICES_LISTED", "check_charts", "check_summary"]
+
+CHARTS_PER_CHECK = 3  # charts /check sends after its summary
+SLICES_LISTED = 12  # slices off named under the totals; the rest are counted
+
+
+def _red(result: SeriesResult) -> bool:
+    """Whether check_summary marks the result 🔴: a metric's total judged an anomaly (slices
+    are listed under the totals, not marked)."""
+    return result.slice.is_total and result.verdict.status is Status.ANOMALY
+
+
+def _change(result: SeriesResult) -> float:
+    """How far the value is from the expected one, as a share of it (what /check and the
+    captions write, -28.6%); no value, or no expected value to be a share of: the farthest."""
+    share = result.verdict.deviation
+    return math.inf if share is None or not math.isfinite(share) else abs(share)
+
+
+def check_charts(report: CheckReport, limit: int = CHARTS_PER_CHECK) -> list[SeriesResult]:
+    """The anomalies /check draws after check_summary, at most `limit`, the largest change
+    first (as their captions write it). Which: every total the summary marks 🔴 before any
+    slice, so a metric the summary shows broken is drawn however much further out one of its
+    slices (or another metric's) is; then the slices the detector finds most severe (no
+    score, such as no data at all: first)."""
+    chosen = sorted(report.anomalies,
+                    key=lambda r: (not _red(r), -abs(r.verdict.score or 1e9)))  # fmt: skip
+    return sorted(chosen[:limit], key=_change, reverse=True)
+
+
+def check_summary(report: CheckReport, *, zone: ZoneInfo, t: Translator | None = None) -> str:
+    """Every metric's total, one line each, named as its alerts name it (the title in the
+    chat's language), and which slices are off."""
+    t = translator() if t is None else t
+    lines: list[str] = []
+    last: SeriesResult | None = None  # a total: the interval the lines are of
+    for result in report.results:
+        if not result.slice.is_total:
+            continue
+        v = result.verdict
+        last = result
+        # 🔴 as check_charts reads it: those rows are drawn before any slice.
+        mark = "🔴" if _red(result) else {Status.OK: "🟢", Status.UNKNOWN: "⚪"}[v.status]
+        title, value = e(metric_title(result.metric, t)), e(fmt_value(result.metric, v.value, t))
+        line = f"{title}: {value}"
+        if v.lower is not None and v.upper is not None:
+            line = t._("{title}: {value} (range {low} – {high})", title=title, value=value,
+                       low=e(fmt_value(result.metric, v.lower, t)),
+                       high=e(fmt_value(result.metric, v.upper, t)))  # fmt: skip
+        if v.status is Status.OK and outside_range(v):
+            mark = "🟡"  # outside its range, held back by the rule: the reason says why
+            line += f" — {e(reason_text(v.reason, t))}"
+        lines.append(f"{mark} {line}")
+    head = t._("checked")
+    if last is not None:
+        head = t._("interval {time} {zone}", zone=zone.key,
+                   time=interval_text(last.verdict.bucket, last.series.index, zone))  # fmt: skip
+    text = "\n".join([f"<b>{e(head)}</b>", *lines, *_slices_off(report, t)])
+    for late in report.late.values():
+        text += "\n" + late_line(late, zone, t)
+    if report.errors:
+        said = [e(problem_text(m, t)) for m in report.errors.values()]
+        text += "\n" + t._("⚠️ not checked: {errors}", errors="; ".join(said))
+    return text
+
+
+def _slices_off(report: CheckReport, t: Translator) -> list[str]:
+    """The slices judged anomalies, a line per metric under its title (a title said once, not
+    before each of its slices: «Активные пользователи ленты» five times made one unreadable
+    paragraph), the first SLICES_LISTED of them, and how many more there are."""
+    off = [r for r in report.anomalies if not r.slice.is_total]
+    if not off:
+        return []
+    grouped: dict[str, tuple[str, list[str]]] = {}
+    for r in off[:SLICES_LISTED]:
+        _, said = grouped.setdefault(r.metric.name, (e(metric_title(r.metric, t)), []))
+        said.append(f"{e(r.slice.label())} {deviation_text(r, t)}")
+    lines = [t._("slices off:")]
+    lines += [f"• {title}: {', '.join(said)}" for title, said in grouped.values()]
+    if len(off) > SLICES_LISTED:
+        lines.append(t.ngettext("and {n} more (/metric NAME SLICE shows any slice)",
+                                "and {n} more (/metric NAME SLICE shows any slice)",
+                                len(off) - SLICES_LISTED))  # fmt: skip
+    return lines
