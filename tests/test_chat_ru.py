@@ -16,6 +16,13 @@ from tests.test_chat import _say, fake
 __all__ = ["fake"]
 
 
+async def _read(fake: FakeTelegram, text: str, *, user: int, language: str | None = "ru",
+                count: int = 1) -> str:  # fmt: skip
+    """The bot's first answer to `user` writing `text` from a client in `language`, as read."""
+    return render_html((await _say(fake, text, user=user, language=language,
+                                   count=count))[0].text)  # fmt: skip
+
+
 async def test_thresholds_names_the_detector_as_the_chart_caption_does(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
@@ -26,13 +33,10 @@ async def test_thresholds_names_the_detector_as_the_chart_caption_does(
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
     async with running(settings, fake, schedule=False) as monitor:
         await monitor.check()
-        caption = render_html((await _say(fake, "/metric views", user=USER,
-                                          language="ru"))[0].text)  # fmt: skip
-        overview = render_html((await _say(fake, "/thresholds", user=USER,
-                                           language="ru"))[0].text)  # fmt: skip
-        full = render_html((await _say(fake, "/thresholds views all", user=USER,
-                                       language="ru"))[0].text)  # fmt: skip
-        english = render_html((await _say(fake, "/thresholds", user=ADMIN))[0].text)
+        caption = await _read(fake, "/metric views", user=USER)
+        overview = await _read(fake, "/thresholds", user=USER)
+        full = await _read(fake, "/thresholds views all", user=USER)
+        english = await _read(fake, "/thresholds", user=ADMIN, language=None)
     said = re.search(r"^детектор: (\w+):", caption, re.M)
     assert said is not None and said[1] == "сезонный", caption
     views = next(line for line in overview.splitlines() if "views" in line)
@@ -53,21 +57,16 @@ async def test_replies_name_a_metric_by_its_title_and_suggest_commands_that_work
     async with running(settings, fake, schedule=False) as monitor:
         await monitor.check()
         metrics = list(monitor.catalogue.metrics.values())
-        check_ru = render_html((await _say(fake, "/check", user=USER, language="ru",
-                                           count=4))[0].text)  # fmt: skip
-        check_en = render_html((await _say(fake, "/check", user=ADMIN, count=4))[0].text)
-        overview = render_html((await _say(fake, "/thresholds", user=USER,
-                                           language="ru"))[0].text)  # fmt: skip
-        changed = render_html((await _say(fake, "/set views k 4", user=ADMIN,
-                                          language="ru"))[0].text)  # fmt: skip
-        short = render_html((await _say(fake, "/thresholds views", user=ADMIN,
-                                        language="ru"))[0].text)  # fmt: skip
+        check_ru = await _read(fake, "/check", user=USER, count=4)
+        check_en = await _read(fake, "/check", user=ADMIN, language=None, count=4)
+        overview = await _read(fake, "/thresholds", user=USER)
+        changed = await _read(fake, "/set views k 4", user=ADMIN)
+        short = await _read(fake, "/thresholds views", user=ADMIN)
         suggested = re.findall(r"/(?:set|reset|backtest|thresholds)(?: [A-Za-z0-9_]+(?:\.\d+)?)+",
                                "\n".join((short, changed)))  # fmt: skip
         answers = {}
         for command in dict.fromkeys(suggested):
-            said = await _say(fake, command, user=ADMIN, language="ru")
-            answers[command] = render_html(said[0].text)
+            answers[command] = await _read(fake, command, user=ADMIN)
     untitled = check_ru + check_en  # what is left once the titles are taken out
     for m in sorted(metrics, key=lambda m: -len(m.title)):  # "CTR (likes / views)" first
         untitled = untitled.replace(m.title, "").replace(m.title_in("ru"), "")
@@ -94,12 +93,10 @@ async def test_russian_help_and_usage_lines_have_russian_placeholders(
     English ones stay as they were."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
     async with running(settings, fake, schedule=False):
-        help_ru = render_html((await _say(fake, "/help", user=ADMIN, language="ru"))[0].text)
-        help_en = render_html((await _say(fake, "/help", user=USER, language="en"))[0].text)
-        usage_ru = render_html((await _say(fake, "/set views", user=ADMIN,
-                                           language="ru"))[0].text)  # fmt: skip
-        metrics_ru = render_html((await _say(fake, "/metrics", user=USER,
-                                             language="ru"))[0].text)  # fmt: skip
+        help_ru = await _read(fake, "/help", user=ADMIN)
+        help_en = await _read(fake, "/help", user=USER, language="en")
+        usage_ru = await _read(fake, "/set views", user=ADMIN)
+        metrics_ru = await _read(fake, "/metrics", user=USER)
     for line in ("/metric МЕТРИКА [срез] — ", "/subscribe [метрика|all] — ",
                  "/thresholds [метрика] [all] — ", "/history [N] — ",
                  "/backtest МЕТРИКА [дни] — ", "/lang [en|ru] — ",
