@@ -243,6 +243,37 @@ async def test_a_second_ack_or_false_alarm_keeps_the_first_name(
     assert answers[3] == "Already marked a false alarm by Анна <b>."
 
 
+async def test_ack_and_un_ack_wait_for_a_false_alarm_to_be_taken_back(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """A member calls the alert a false alarm; another presses Ack, then Un-ack, on a message
+    not yet edited. Ack answered "Already acknowledged by" the one who had dismissed it, and
+    Un-ack turned reminders back on for an incident still called false. Both now say who
+    called it false and that Not false comes first, and change nothing; the edited alert
+    offers Not false without Ack or Un-ack."""
+    fake.set_member(ALERTS, MEMBER)
+    fake.set_member(ALERTS, MEMBER + 1)
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake) as monitor:
+        alert = await _alert(fake)
+        incident_id = unpack(_button(alert, Action.ACK))[1][0]  # type: ignore[index]
+        query = await fake.press(_button(alert, Action.FALSE), user=MEMBER, message=alert,
+                                 first_name="Anna")  # fmt: skip
+        assert "false alarm" in await _answer(fake, query)
+        edit = (await fake.wait_for(lambda c: c.method == "editMessageCaption"))[-1]
+        answers = []
+        for data in (_button(alert, Action.ACK), pack(Action.UNACK, incident_id)):
+            query = await fake.press(data, user=MEMBER + 1, message=alert, first_name="Boris")
+            answers.append(await _answer(fake, query))
+        incident = monitor.state.incidents.get(incident_id)
+    assert incident is not None
+    assert (incident.acknowledged_by, incident.false_alarm_by) == ("Anna", "Anna")
+    said = "Anna marked it a false alarm: ↩️ Not false takes that back first."
+    assert answers == [said, said]
+    offered = {a[0] for a in (unpack(b["callback_data"]) for b in edit.buttons) if a}
+    assert Action.UNFALSE in offered and not offered & {Action.ACK, Action.UNACK}, offered
+
+
 async def test_a_failing_get_chat_member_refuses_politely(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:

@@ -33,7 +33,11 @@ DONE = {
 
 def changed(action: Action, incident: Incident, who: str) -> Incident:
     """`incident` as `action` by `who` leaves it: the first to acknowledge it, or to call it a
-    false alarm, stays named (a second press, on a message not yet edited, changes nothing)."""
+    false alarm, stays named (a second press, on a message not yet edited, changes nothing).
+    A false alarm is acknowledged by the mark: Ack and Un-ack change nothing until ↩️ Not false
+    takes it back (an Un-ack there turned reminders on for an incident still called false)."""
+    if incident.false_alarm_by is not None and action in (Action.ACK, Action.UNACK):
+        return incident
     if action is Action.ACK:
         return replace(incident, acknowledged_by=incident.acknowledged_by or who)
     if action is Action.UNACK:
@@ -97,7 +101,11 @@ async def mark(
 
 
 def _already(action: Action, incident: Incident, who: str, t: Translator) -> str:
-    """The answer to a mark the incident already bears: who set it, when someone else did."""
+    """The answer to a mark the incident already bears, or that its false alarm mark holds
+    back: who set it, when someone else did."""
+    if incident.false_alarm_by is not None and action in (Action.ACK, Action.UNACK):
+        return t._("{name} marked it a false alarm: ↩️ Not false takes that back first.",
+                   name=incident.false_alarm_by)  # fmt: skip
     by = {Action.ACK: incident.acknowledged_by, Action.FALSE: incident.false_alarm_by}.get(action)
     if by is None or by == who:
         return t._("Already so.")

@@ -115,13 +115,14 @@ def alert_buttons(
     a false alarm (a label for tune), its metric muted, its chart opened. New normal (the
     metric's new level is expected: its band follows it) is offered while the incident is
     open, and its undo while the level is accepted; not at all with `normal=False` (a digest:
-    its one keyboard would not say which metric, and it is never edited to offer the undo)."""
+    its one keyboard would not say which metric, and it is never edited to offer the undo).
+    A false alarm offers no Ack nor Un-ack either: the mark acknowledges it, until Not false."""
     first = (
         _button(Action.UNACK, incident_id, t=t) if acknowledged
         else _button(Action.ACK, incident_id, t=t),
         _button(Action.UNFALSE, incident_id, t=t) if false_alarm
         else _button(Action.FALSE, incident_id, t=t),
-    )[1 if resolved else 0 :]  # fmt: skip
+    )[1 if resolved or false_alarm else 0 :]  # fmt: skip
     second = [_button(Action.MUTE, incident_id, 1, t=t), _button(Action.MUTE, incident_id, 24, t=t)]
     if alert_id is not None:
         second.append(_button(Action.SHOW, alert_id, t=t))
@@ -143,11 +144,12 @@ def digest_buttons(
     """A digest's keyboard: each button acts on every incident the digest lists (Ack, False
     alarm and their undo, the mutes) or shows the charts of its worst metrics. No New normal:
     a level is accepted for one metric, on its own alert or /metric. Once every incident is
-    resolved, no Ack (nothing left to acknowledge), as on an alert."""
+    resolved, no Ack (nothing left to acknowledge), as on an alert; nor while all are called
+    false alarms."""
     return (
         (_button(Action.DIGEST_UNACK if acknowledged else Action.DIGEST_ACK, digest_id, t=t),
          _button(Action.DIGEST_UNFALSE if false_alarm else Action.DIGEST_FALSE, digest_id,
-                 t=t))[1 if resolved else 0 :],
+                 t=t))[1 if resolved or false_alarm else 0 :],
         (_button(Action.DIGEST_MUTE, digest_id, 1, t=t),
          _button(Action.DIGEST_MUTE, digest_id, 24, t=t),
          _button(Action.DIGEST_SHOW, digest_id, t=t)),
