@@ -485,12 +485,23 @@ class EmbeddedSource(Source):
         finally:
             os.close(fd)
 
+    def _folder(self) -> None:
+        """The database's folder, made where it is missing; SourceMisconfigured saying why it
+        cannot be (EMBEDDED_PATH under a file, in /proc, not writable) instead of a traceback."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SourceMisconfigured(
+                f"cannot create {self.describe()}: {exc.strerror or exc}; set EMBEDDED_PATH "
+                "to a folder this user can write to"
+            ) from None
+
     def _run(self, sql: str, fmt: str) -> Any:
         from chdb import session as chdb_session  # heavy import; only the embedded source needs it
 
         with self._lock:
             if self._session is None:
-                self.path.mkdir(parents=True, exist_ok=True)
+                self._folder()
                 self._refuse_if_held()
                 try:
                     self._session = chdb_session.Session(str(self.path))
@@ -514,7 +525,7 @@ class EmbeddedSource(Source):
         await asyncio.to_thread(self._run, sql, "CSV")
 
     def _bulk_insert(self, table: str, select: str, structure: str, data: bytes) -> None:
-        self.path.mkdir(parents=True, exist_ok=True)
+        self._folder()
         with tempfile.NamedTemporaryFile(dir=self.path, suffix=".bin", delete=False) as handle:
             handle.write(data)
             name = Path(handle.name)

@@ -798,3 +798,16 @@ def test_an_embedded_folder_another_process_holds_is_named_with_its_pid(tmp_path
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert opened.returncode == 0 and opened.stdout.strip() == "1", opened.stderr
+
+
+def test_an_embedded_folder_that_cannot_be_made_is_one_sentence(tmp_path: Path) -> None:
+    """EMBEDDED_PATH under a file (or under /proc) cannot be made: `alertbot check` ended in two
+    chained tracebacks from mkdir; it now says which folder and what to do (exit 2)."""
+    (tmp_path / "plain").write_text("x")
+    folder = tmp_path / "plain" / "demo"
+    done = alertbot("check", env={"EMBEDDED_PATH": str(folder), "STATE_PATH": str(tmp_path / "s")})
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"alertbot: cannot create the embedded database at {folder}: Not a directory; set "
+        "EMBEDDED_PATH to a folder this user can write to")
+    assert "Traceback" not in done.stderr
