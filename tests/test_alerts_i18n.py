@@ -478,17 +478,20 @@ def test_check_says_why_a_total_outside_its_range_is_not_an_anomaly() -> None:
 
 
 def test_check_says_how_to_see_the_slices_it_leaves_out() -> None:
-    """/check lists 12 slices that are off; past them it says how many more there are and
-    which command shows any of them, in the chat's language."""
+    """/check names four slices off of a metric, as its alert does; past them it says how
+    many more there are and, in the chat's language, a command that shows one of them."""
     off = [result("views", Slice("country", f"C{n}"), status=Status.ANOMALY, value=60.0)
            for n in range(14)]  # fmt: skip
     check = report(result("views", status=Status.ANOMALY, value=60.0), *off)
     zone = ZoneInfo("UTC")
     english = check_summary(check, zone=zone, t=translator("en"))
     russian = check_summary(check, zone=zone, t=translator("ru"))
-    assert "country=C11 " in english and "country=C12" not in english
-    assert english.endswith("\nand 2 more (/metric NAME SLICE shows any slice)"), english
-    assert russian.endswith("\nи ещё 2 (любой срез покажет /metric МЕТРИКА СРЕЗ)"), russian
+    listed = ", ".join(f"country=C{n} -40.0%" for n in range(4))
+    assert f"\n• Views (views): {listed} and 10 more\n" in plain(english), english
+    assert plain(english).endswith(
+        "\nAny slice: /metric METRIC SLICE, e.g. /metric views country=C4"), english
+    assert plain(russian).endswith(
+        "\nЛюбой срез: /metric МЕТРИКА СРЕЗ, например /metric views country=C4"), russian
 
 
 @pytest.mark.parametrize(("count", "head"), [(4, "4 метрики вне нормы"), (5, "5 метрик вне нормы")])

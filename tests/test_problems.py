@@ -96,6 +96,8 @@ def _cases() -> list[tuple[str, list[str]]]:
              "server (CLICKHOUSE_URL)", [where, "`alertbot run`"]),
             (f"cannot open {where}: Session already exists with another path",
              [where, "Session already exists with another path"]),
+            (f"cannot create {where}: Not a directory; set EMBEDDED_PATH to a folder this user "
+             "can write to", [where, "Not a directory", "EMBEDDED_PATH"]),
             (f"{where}: database simulator already has feed_actions, message_actions that "
              "`alertbot seed` did not create; seeding would replace real data. Point "
              "CLICKHOUSE_DATABASE at an empty database.",

@@ -119,6 +119,6 @@ def test_check_lists_the_slices_off_under_their_metric_title_once() -> None:
         text = plain(check_summary(check, zone=ZONE, t=translator(lang)))
         listed = text.split("\n")[-3:]
         assert listed[0] == ("срезы вне нормы:" if lang == "ru" else "slices off:"), text
-        assert listed[1].startswith(f"• {title}: os=Android -60"), text
+        assert listed[1].startswith(f"• {title} (views): os=Android -60"), text
         assert listed[1].count("os=") == 2 and "country=Россия" in listed[1], text
         assert text.count(title) == 2, text  # its total's line and its slices' line

@@ -11,13 +11,20 @@ from bot.core.i18n import Translator, translator
 from bot.core.problems import problem_text
 from bot.core.reasons import reason_text
 from bot.core.report import CheckReport, SeriesResult
-from bot.core.wording import deviation_text, e, interval_text, late_line, outside_range
+from bot.core.wording import (
+    MOVED_LISTED,
+    e,
+    interval_text,
+    late_line,
+    most_moved,
+    moved_text,
+    outside_range,
+)
 from detectors import Status
 
-__all__ = ["CHARTS_PER_CHECK", "SLICES_LISTED", "check_charts", "check_summary"]
+__all__ = ["CHARTS_PER_CHECK", "check_charts", "check_summary"]
 
 CHARTS_PER_CHECK = 3  # charts /check sends after its summary
-SLICES_LISTED = 12  # slices off named under the totals; the rest are counted
 
 
 def _red(result: SeriesResult) -> bool:
@@ -81,20 +88,29 @@ def check_summary(report: CheckReport, *, zone: ZoneInfo, t: Translator | None =
 
 
 def _slices_off(report: CheckReport, t: Translator) -> list[str]:
-    """The slices judged anomalies, a line per metric under its title (a title said once, not
-    before each of its slices: «Активные пользователи ленты» five times made one unreadable
-    paragraph), the first SLICES_LISTED of them, and how many more there are."""
+    """The slices judged anomalies, a line per metric: its title and the name a command takes
+    (a title said once, not before each slice: «Активные пользователи ленты» five times made
+    one unreadable paragraph), then the MOVED_LISTED slices that moved the most of it, as its
+    alert names them, and how many more; under them a /metric line that shows one of those."""
     off = [r for r in report.anomalies if not r.slice.is_total]
     if not off:
         return []
-    grouped: dict[str, tuple[str, list[str]]] = {}
-    for r in off[:SLICES_LISTED]:
-        _, said = grouped.setdefault(r.metric.name, (e(metric_title(r.metric, t)), []))
-        said.append(f"{e(r.slice.label())} {deviation_text(r, t)}")
+    grouped: dict[str, list[SeriesResult]] = {}
+    for r in off:
+        grouped.setdefault(r.metric.name, []).append(r)
     lines = [t._("slices off:")]
-    lines += [f"• {title}: {', '.join(said)}" for title, said in grouped.values()]
-    if len(off) > SLICES_LISTED:
-        lines.append(t.ngettext("and {n} more (/metric NAME SLICE shows any slice)",
-                                "and {n} more (/metric NAME SLICE shows any slice)",
-                                len(off) - SLICES_LISTED))  # fmt: skip
+    hidden: list[SeriesResult] = []
+    for slices in grouped.values():
+        metric = slices[0].metric
+        line = (f"• <b>{e(metric_title(metric, t))}</b> (<code>{e(metric.name)}</code>): "
+                f"{moved_text(slices, t)}")  # fmt: skip
+        rest = most_moved(slices)[MOVED_LISTED:]
+        if rest:
+            line += " " + t.ngettext("and {n} more", "and {n} more", len(rest))
+            hidden += rest
+        lines.append(line)
+    if hidden:
+        shown = f"/metric {hidden[0].metric.name} {hidden[0].slice.label()}"
+        lines.append(t._("Any slice: /metric METRIC SLICE, e.g. {example}",
+                         example=f"<code>{e(shown)}</code>"))  # fmt: skip
     return lines

@@ -42,7 +42,7 @@ class Open:
     incident: Incident
     head: SeriesResult  # the total when it moved, else the worst slice
     related: tuple[SeriesResult, ...]  # the other slices that moved, worst first (the text
-    # lists them by how much of the metric each moved: `wording._moved`)
+    # lists them by how much of the metric each moved: `wording.moved_text`)
 
 
 @dataclass(frozen=True)

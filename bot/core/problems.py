@@ -146,6 +146,10 @@ SHAPES: list[tuple[re.Pattern[str], Say]] = [
     (_re(rf"{WHERE} is open in another process(?: \(pid (?P<pid>\d+)\))?, such as a running "
                 r"`alertbot run`: one process at a time can use it; stop that one first, or "
                 r"point both at a ClickHouse server \(CLICKHOUSE_URL\)"), _held),
+    (_re(rf"cannot create {WHERE}: (?P<said>.*); set EMBEDDED_PATH to a folder this user can "
+         r"write to"),
+     lambda t, m: t._("cannot create {where}: {said}; set EMBEDDED_PATH to a folder this user "
+                      "can write to", where=_where(t, m), said=m["said"])),
     (_re(rf"cannot open {WHERE}: (?P<said>.*)"),
      lambda t, m: t._("cannot open {where}: {said}", where=_where(t, m), said=m["said"])),
     (_re(rf"{WHERE}: database (?P<database>\S+) already has (?P<tables>.+) that "

@@ -28,6 +28,8 @@ __all__ = [
     "interval_text",
     "late_line",
     "metric_caption",
+    "most_moved",
+    "moved_text",
     "outside_range",
     "split_message",
 ]
@@ -35,6 +37,7 @@ __all__ = [
 
 ICON = {"below": "🔻", "above": "🔺"}
 LINK_ROOM = 300  # rendered characters kept for the owner and the links under an alert
+MOVED_LISTED = 4  # slices an alert (and /check) names of a metric, the ones that moved it most
 
 
 def e(value: object) -> str:
@@ -87,10 +90,15 @@ def _move(result: SeriesResult) -> float:
     return abs(value - expected)
 
 
-def _moved(related: Sequence[SeriesResult], t: Translator | None = None) -> str:
-    """The four slices that moved the most of the metric, largest first."""
-    ranked = sorted(related, key=_move, reverse=True)
-    return ", ".join(f"{e(r.slice.label())} {deviation_text(r, t)}" for r in ranked[:4])
+def moved_text(related: Sequence[SeriesResult], t: Translator | None = None) -> str:
+    """The MOVED_LISTED slices that moved the most of the metric, largest first."""
+    return ", ".join(f"{e(r.slice.label())} {deviation_text(r, t)}"
+                     for r in most_moved(related)[:MOVED_LISTED])  # fmt: skip
+
+
+def most_moved(related: Sequence[SeriesResult]) -> list[SeriesResult]:
+    """Slices by how much of the metric each moved, most first (`_move`)."""
+    return sorted(related, key=_move, reverse=True)
 
 
 def _is_url(text: str) -> bool:
@@ -155,7 +163,7 @@ def alert_caption(
                          duration=duration_text(v.bucket - since + step, t)))  # fmt: skip
     lines.append(e(reason_text(v.reason, t)))
     if related:
-        lines.append(t._("slices that moved: {slices}", slices=_moved(related, t)))
+        lines.append(t._("slices that moved: {slices}", slices=moved_text(related, t)))
     footer = _footer(metric, result, dashboard, t)
     if not footer:
         return cut_html("\n".join(lines), CAPTION_LIMIT)
@@ -191,7 +199,7 @@ def digest_text(groups: Sequence[tuple[SeriesResult, Sequence[SeriesResult]]], *
                    change=deviation_text(result, t), value=e(value),
                    expected=e(expected))  # fmt: skip
         if related:
-            line += f" ({_moved(related, t)})"
+            line += f" ({moved_text(related, t)})"
         lines.append(line)
     lines += ["", t._("/check for all metrics, /metric NAME for one with its chart")]
     return "\n".join(lines)
