@@ -184,7 +184,7 @@ async def test_commands_answer_users(
         # A bare value that is no slice lists the slices too, as os=Windows does; a long
         # one is cut with "…".
         typo = (await reply(fake, "/metric views Russiaa", user=USER))[0]
-        assert "views has no slice 'Russiaa'; slices: total, os=Android" in typo, typo
+        assert "Views (views) has no slice 'Russiaa'; slices: total, os=Android" in typo, typo
         long = (await reply(fake, "/metric views " + "Б" * 60, user=USER))[0]
         assert f"no slice '{'Б' * 39}…'; slices:" in long, long
         assert "ctr" in (await reply(fake, "/metrics", user=USER))[0]

@@ -1240,7 +1240,7 @@ async def test_numbers_typed_oddly_are_refused_and_echoed_cut_with_an_ellipsis(
     assert "not '４'." in wide, wide
     assert "not '５%'." in share, share
     assert f"not '{'9' * 39}…'." in long, long
-    assert "days must be a whole number from 1 to 14." in days, days
+    assert "The number of days must be a whole number from 1 to 14." in days, days
 
 
 async def test_russian_help_writes_decimals_with_a_comma(

@@ -130,3 +130,21 @@ async def test_check_sends_its_charts_most_deviating_first(
         assert said is not None, caption
         changes.append(abs(float(said[1].replace(",", "."))))
     assert len(changes) == 3 and changes == sorted(changes, reverse=True), captions
+
+
+async def test_russian_corrections_name_the_metric_as_typed_in_natural_russian(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """A user who typed the title hears it back with the name (not just «views»), and the
+    sentences decline as Russian does: «У Просмотры (views) k уже 3,5» and «дней должно быть
+    целое число» read as calques."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False) as monitor:
+        await monitor.check()
+        slice_typo = await _read(fake, "/metric Просмотры os=Andriod", user=USER)
+        days = await _read(fake, "/backtest views 99", user=USER)
+        same = await _read(fake, "/set views k 3.25", user=ADMIN)
+    assert slice_typo.startswith("У метрики Просмотры (views) нет среза 'os=Andriod'; срезы: "
+                                 "total, "), slice_typo  # fmt: skip
+    assert days.startswith("Число дней — целое от 1 до 14.\nФормат: /backtest МЕТРИКА [дни]"), days
+    assert same == "Просмотры (views): k уже 3,25, ничего не изменилось.", same

@@ -29,6 +29,11 @@ from queries.series import Slice
 __all__ = ["build", "metric_named", "show_alert"]
 
 
+def _named(metric: Metric, t: Translator) -> str:
+    """A metric as a plain-text sentence names it: its title, and the name a command takes."""
+    return f"{metric_title(metric, t)} ({metric.name})"
+
+
 def metric_named(catalogue: Catalogue, name: str, usage: str, t: Translator) -> Metric:
     """The metric `name` names (Catalogue.find, titles too), or a usage error of command
     `usage` that suggests the closest."""
@@ -99,7 +104,7 @@ async def _send_metric(
         if where.dim == "?" and not matches:  # what it could have been, as for os=Andriod
             known = [r.slice.label() for r in report.results if r.metric.name == metric.name]
             raise UsageError(t._("{metric} has no slice {slice}; slices: {known}.",
-                                 metric=metric.name, slice=repr(clipped(where.value)),
+                                 metric=_named(metric, t), slice=repr(clipped(where.value)),
                                  known=", ".join(known)), "metric")  # fmt: skip
         where = matches[0] if matches else where
     result = checks.find(report, metric.name, where)
@@ -111,7 +116,7 @@ async def _send_metric(
                                      error=e(error)))  # fmt: skip
             return
         raise UsageError(t._("{metric} has no slice {slice}; slices: {known}.",
-                             metric=metric.name, slice=repr(clipped(where.label())),
+                             metric=_named(metric, t), slice=repr(clipped(where.label())),
                              known=", ".join(known)), "metric")  # fmt: skip
     muted = store.mutes.until(metric.name, checks.clock())
     caption = compose(note, localized(metric_caption, t, result, zone=settings.zone, muted=muted),
@@ -248,7 +253,8 @@ async def backtest(
     days = 7
     if len(args) == 2:
         if not (args[1].isascii() and args[1].isdigit()) or not 1 <= int(args[1]) <= 14:
-            raise UsageError(t._("days must be a whole number from 1 to 14."), "backtest")
+            raise UsageError(t._("The number of days must be a whole number from 1 to 14."),
+                             "backtest")  # fmt: skip
         days = int(args[1])
     alerts, series, start = await checks.replay(chosen, checks.spec(chosen), days)
     every = sorted((a for group in alerts.values() for a in group), key=lambda a: a.start)
