@@ -122,3 +122,18 @@ def test_check_lists_the_slices_off_under_their_metric_title_once() -> None:
         assert listed[1].startswith(f"• {title} (views): os=Android -60"), text
         assert listed[1].count("os=") == 2 and "country=Россия" in listed[1], text
         assert text.count(title) == 2, text  # its total's line and its slices' line
+
+
+def test_check_says_why_a_total_has_no_value() -> None:
+    """A total with no data for the interval read "⚪ Messenger active users: — (range 18 –
+    78)" in /check with no word of why (and a 🔴 one the same): it now says what /metric
+    says, in the chat's language."""
+    base = result("views", status=Status.ANOMALY)
+    verdict = dataclasses.replace(base.verdict, value=None,
+                                  reason="no data, while about 155 was expected")  # fmt: skip
+    silent = dataclasses.replace(base, verdict=verdict)
+    english = plain(check_summary(report(silent), zone=ZONE, t=translator("en")))
+    russian = plain(check_summary(report(silent), zone=ZONE, t=translator("ru")))
+    assert "🔴 Views: — (range 90 – 110) — no data, while about 155 was expected" in english
+    line = next(x for x in russian.splitlines() if x.startswith("🔴 Просмотры"))
+    assert line.startswith("🔴 Просмотры: — (диапазон 90 – 110) — ") and "155" in line, line

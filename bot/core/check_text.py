@@ -73,6 +73,8 @@ def check_summary(report: CheckReport, *, zone: ZoneInfo, t: Translator | None =
         if v.status is Status.OK and outside_range(v):
             mark = "🟡"  # outside its range, held back by the rule: the reason says why
             line += f" — {e(reason_text(v.reason, t))}"
+        elif v.value is None and v.reason:  # a bare "—": no data, and whether that alerts
+            line += f" — {e(reason_text(v.reason, t))}"
         lines.append(f"{mark} {line}")
     head = t._("checked")
     if last is not None:
