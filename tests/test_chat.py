@@ -11,6 +11,7 @@ import re
 import shutil
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ from bot.chat.resend import PAUSES, TOAST_WITHIN
 from bot.core.buttons import Action, pack, unpack
 from bot.core.commands import COMMANDS
 from bot.core.incidents import Incident
+from bot.service.monitor import Monitor
 from bot.state import State, StateLost
 from bot.state.incidents import ShownIn
 from bot.state.outbox import OutboxStatus
@@ -217,18 +219,27 @@ async def test_an_ack_whose_edit_was_lost_is_shown_when_pressed_again(
     assert render_html(edit.data["caption"]).startswith("👀 acknowledged by ")
 
 
+@asynccontextmanager
+async def _two_members_alerted(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> AsyncIterator[tuple[Monitor, Call, int]]:
+    """The bot running with MEMBER and MEMBER + 1 in the alert chat: the monitor, the first
+    alert it sent there and that alert's incident id."""
+    fake.set_member(ALERTS, MEMBER)
+    fake.set_member(ALERTS, MEMBER + 1)
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake) as monitor:
+        alert = await _alert(fake)
+        yield monitor, alert, unpack(_button(alert, Action.ACK))[1][0]  # type: ignore[index]
+
+
 async def test_a_second_ack_or_false_alarm_keeps_the_first_name(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
     """Two members press Ack on the same alert (the second on a message whose edit had not
     reached him yet): the incident stays acknowledged by the first, and the second is told who
     did it. The same for False alarm: whoever marked it first is who the team asks why."""
-    fake.set_member(ALERTS, MEMBER)
-    fake.set_member(ALERTS, MEMBER + 1)
-    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake) as monitor:
-        alert = await _alert(fake)
-        incident_id = unpack(_button(alert, Action.ACK))[1][0]  # type: ignore[index]
+    async with _two_members_alerted(fake, embedded_spec, tmp_path) as (monitor, alert, incident_id):
         answers = []
         for action in (Action.ACK, Action.FALSE):
             for user, name in ((MEMBER, "Анна <b>"), (MEMBER + 1, "Boris")):
@@ -251,12 +262,7 @@ async def test_ack_and_un_ack_wait_for_a_false_alarm_to_be_taken_back(
     Un-ack turned reminders back on for an incident still called false. Both now say who
     called it false and that Not false comes first, and change nothing; the edited alert
     offers Not false without Ack or Un-ack."""
-    fake.set_member(ALERTS, MEMBER)
-    fake.set_member(ALERTS, MEMBER + 1)
-    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake) as monitor:
-        alert = await _alert(fake)
-        incident_id = unpack(_button(alert, Action.ACK))[1][0]  # type: ignore[index]
+    async with _two_members_alerted(fake, embedded_spec, tmp_path) as (monitor, alert, incident_id):
         query = await fake.press(_button(alert, Action.FALSE), user=MEMBER, message=alert,
                                  first_name="Anna")  # fmt: skip
         assert "false alarm" in await _answer(fake, query)
