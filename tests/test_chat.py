@@ -508,7 +508,7 @@ async def test_backtest_and_history_say_the_zone_of_their_times(
     local = END.astimezone(ZoneInfo("Asia/Tokyo"))
     for said, zone, when in ((history, "(times in Asia/Tokyo)", f"{local:%m-%d %H:%M}"),
                              (history_ru, "(время по Asia/Tokyo)", f"{local:%d.%m %H:%M}")):
-        assert zone in said.splitlines()[0] and f"{when} <code>views</code>" in said, said
+        assert zone in said.splitlines()[0] and f"{when} <b>" in said, said
 
 
 async def test_history_counts_its_alerts_in_the_languages_plural_forms(
@@ -545,14 +545,15 @@ async def test_history_counts_its_alerts_in_the_languages_plural_forms(
 async def test_history_names_a_total_by_its_metric_alone(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
-    """/history names an alert on a metric's total `views`, as /check and /backtest do and
-    /metric takes it (a Russian chat read the English "views total"), and one on a slice
-    `views os=iOS`, in either language."""
+    """/history names an alert's series as its card does, the title in the chat's language:
+    a total by the title alone (a Russian chat read the English "views total", then the code
+    `views` where the card said «Просмотры»), a slice after it; a metric the catalogue no longer
+    has, by the name it had."""
     path = tmp_path / "s.db"
     state = State(path)
     try:
-        for where in ("os=iOS", "total"):
-            state.journal.record_alert("views", where, END, reason="below the expected range",
+        for name, where in (("views", "os=iOS"), ("views", "total"), ("gone", "os=iOS")):
+            state.journal.record_alert(name, where, END, reason="below the expected range",
                                        numbers=(50.0, 100.0, 90.0, 110.0, -5.0), now=END)
     finally:
         state.close()
@@ -560,9 +561,11 @@ async def test_history_names_a_total_by_its_metric_alone(
     async with running(settings, fake, schedule=False):
         en = (await _say(fake, "/history", user=USER))[0].text
         ru = (await _say(fake, "/history", user=MEMBER, language="ru"))[0].text
-    for said, below in ((en, "below the expected range"), (ru, "ниже ожидаемого диапазона")):
-        assert f"<code>views</code> — {below}" in said, said
-        assert f"<code>views os=iOS</code> — {below}" in said and "total" not in said, said
+    for said, title, below in ((en, "Views", "below the expected range"),
+                               (ru, "Просмотры", "ниже ожидаемого диапазона")):  # fmt: skip
+        assert f" <b>{title}</b> — {below}" in said, said
+        assert f" <b>{title} · os=iOS</b> — {below}" in said and "total" not in said, said
+        assert f" <code>gone os=iOS</code> — {below}" in said, said
 
 
 async def test_history_says_what_became_of_each_alert(
@@ -615,7 +618,8 @@ async def test_history_says_what_became_of_each_alert(
                      "🔴 still going on; ⏳ waiting to be sent",
                      "🙅 false alarm, says Борис",
                      "✅ resolved after 45 min; 👀 acknowledged by Anna &lt;b&gt;"], en
-    assert en[3].endswith("<code>ctr</code> — below the expected range") and en[5][0].isdigit()
+    assert en[3].endswith("<b>CTR (likes / views)</b> — below the expected range")
+    assert en[5][0].isdigit()
     assert [line.strip() for line in ru[1:] if not line[0].isdigit()] == [
         "🔴 ещё продолжается; 📭 не доставлено ни в один чат",
         "🔴 ещё продолжается; ⏳ ждёт отправки",

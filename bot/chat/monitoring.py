@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 from aiogram import Router
 from aiogram.filters import CommandObject
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
@@ -11,7 +13,7 @@ from bot.chat.guard import command_filter
 from bot.chat.reply import Reply, localized, out_of_date
 from bot.core.check_text import check_charts, check_summary
 from bot.core.commands import span
-from bot.core.formatting import day_time, metric_title, peak_words
+from bot.core.formatting import day_time, metric_title, peak_words, title_of
 from bot.core.formatting import localized as as_written
 from bot.core.i18n import Translator
 from bot.core.incidents import Incident
@@ -190,7 +192,8 @@ async def show_alert(
 
 
 async def history(
-    message: Message, *, command: CommandObject, store: State, settings: Settings, t: Translator,
+    message: Message, *, command: CommandObject, store: State, settings: Settings,
+    catalogue: Catalogue, t: Translator,
 ) -> None:  # fmt: skip
     args = (command.args or "").split()
     if len(args) > 1 or (args and not (args[0].isascii() and args[0].isdigit())):
@@ -212,15 +215,25 @@ async def history(
     ids = [i.id for i in fates.values() if i.id is not None]
     sent, waiting = store.journal.delivered(ids), store.outbox.waiting(ids)
     for row in rows:
-        # A metric's total is the metric, as /check and /backtest name it (and /metric takes).
-        where = "" if row.slice in ("", "total") else row.slice
-        label = f"{row.metric} {where}".strip()
         said = e(reason_text(row.reason, t))
-        lines.append(f"{day_time(row.bucket, zone, t)} <code>{e(label)}</code> — {said}")
+        named = _alerted(row.metric, row.slice, catalogue, t)
+        lines.append(f"{day_time(row.bucket, zone, t)} {named} — {said}")
         if (fate := _fate(fates.get(row.id), (sent, waiting), t)) is not None:
             lines.append(f"      {fate}")
     for part in split_message("\n".join(lines)):
         await message.answer(part)
+
+
+def _alerted(name: str, where: str, catalogue: Catalogue, t: Translator) -> str:
+    """An alert's series as its card names it (`Просмотры · os=iOS`, a total by its title
+    alone); a metric the catalogue no longer has, by the name it had (HTML)."""
+    metric = catalogue.metrics.get(name)
+    if metric is not None:
+        with suppress(ValueError):
+            return f"<b>{e(title_of(metric, Slice.parse(where), t))}</b>"
+    # A metric's total is the metric, as /check and /backtest name it (and /metric takes).
+    label = f"{name} {'' if where in ('', 'total') else where}".strip()
+    return f"<code>{e(label)}</code>"
 
 
 def _fate(incident: Incident | None, reach: tuple[set[int], set[int]], t: Translator
