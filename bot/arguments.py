@@ -35,12 +35,16 @@ class Parser(argparse.ArgumentParser):
         elif message.startswith("unrecognized arguments: "):  # `check --jsn`
             parsers = self._parsers()
             flags = [f for parser in parsers for f in parser._option_string_actions]
-            for given in message.removeprefix("unrecognized arguments: ").split():
+            extra = message.removeprefix("unrecognized arguments: ").split()
+            for given in extra:
                 word = given.split("=", 1)[0]  # `--jsn=x`: the flag
                 close = difflib.get_close_matches(word, flags, n=1, cutoff=0.7)
                 if word.startswith("-") and close:
                     message += f". Did you mean {close[0]}?"
                     break
+            else:  # `check views`: a metric named without its flag (not a bad flag's value)
+                if len(extra) == 1 and not extra[0].startswith("-") and "--metric" in flags:
+                    message += f". Did you mean --metric {extra[0]}?"
             if len(parsers) > 1:  # the subcommand's usage, its error as argparse words it
                 argparse.ArgumentParser.error(parsers[1], message)
         super().error(message)

@@ -334,6 +334,9 @@ def test_a_misspelt_command_is_answered_with_the_closest_one(
     assert flag.stderr.startswith("usage: alertbot check "), flag.stderr  # check's, not the top's
     other = alertbot("check", "--dayz", "3", env=env, cwd=tmp_path)  # backtest's, not check's
     assert other.returncode == 2 and "Did you mean" not in other.stderr, other.stderr
+    bare = alertbot("check", "views", env=env, cwd=tmp_path)  # a metric without its flag
+    assert bare.returncode == 2 and bare.stderr.rstrip().endswith(
+        "unrecognized arguments: views. Did you mean --metric views?"), bare.stderr
     far = alertbot("zzzz", env=env, cwd=tmp_path)
     assert far.returncode == 2 and "invalid choice: 'zzzz'" in far.stderr
     assert "Did you mean" not in far.stderr and "Traceback" not in far.stderr
