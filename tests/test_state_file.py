@@ -457,3 +457,16 @@ def test_the_log_filter_takes_secrets_out_of_messages_and_tracebacks() -> None:
     assert "SECRET-part_x" not in text and "pa ss/word" not in text and "pa%20ss" not in text
     assert "Traceback" in text and "ValueError" in text and "502 Bad Gateway" in text
     assert text.count("***") >= 5
+
+
+def test_a_state_path_under_a_file_names_that_file(tmp_path: Path) -> None:
+    """STATE_PATH=/etc/passwd/s.db said "[Errno 17] File exists: '/etc/passwd'" (mkdir's words
+    for a folder on the way that is a file): it now says that file is no folder, and what to
+    set instead."""
+    (tmp_path / "plain").write_text("x")
+    path = tmp_path / "plain" / "deeper" / "s.db"
+    with pytest.raises(StoreError) as refused:
+        State(path)
+    assert str(refused.value) == (
+        f"cannot open the state file {path}: {tmp_path / 'plain'} is a file, not a folder; set "
+        "STATE_PATH to a file in a folder this user can write to")

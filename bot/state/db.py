@@ -123,7 +123,11 @@ class Database:
             raise StoreError(f"cannot use the state file {self.path}: {exc}") from None
         except OSError as exc:
             self._release()
-            raise StoreError(f"cannot open the state file {self.path}: {exc}") from None
+            # mkdir's "File exists" of a folder on the way that is a file: say which it is.
+            file = next((p for p in self.path.parents if p.is_file()), None)
+            said = f"{file} is a file, not a folder" if file is not None else exc
+            raise StoreError(f"cannot open the state file {self.path}: {said}; set STATE_PATH "
+                             "to a file in a folder this user can write to") from None
 
     def _hold(self) -> None:
         holder = ProcessLock(self.path)
