@@ -26,7 +26,7 @@ async def _read(fake: FakeTelegram, text: str, *, user: int, language: str | Non
 async def test_thresholds_names_the_detector_as_the_chart_caption_does(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
-    """A Russian chat reads «детектор: сезонный: …» under /metric views; /thresholds must say
+    """A Russian chat reads «детектор: сезонный (…)» under /metric views; /thresholds must say
     «сезонный» for that detector too, not the catalogue's `seasonal` (which the full list
     still gives, as the catalogue's key, beside the word); an English chat says "seasonal"
     in both."""
@@ -37,7 +37,7 @@ async def test_thresholds_names_the_detector_as_the_chart_caption_does(
         overview = await _read(fake, "/thresholds", user=USER)
         full = await _read(fake, "/thresholds views all", user=USER)
         english = await _read(fake, "/thresholds", user=ADMIN, language=None)
-    said = re.search(r"^детектор: (\w+):", caption, re.M)
+    said = re.search(r"^детектор: (\w+) \(", caption, re.M)
     assert said is not None and said[1] == "сезонный", caption
     views = next(line for line in overview.splitlines() if "views" in line)
     assert f": {said[1]}, k = 3,25, рост и падение" in views, views

@@ -232,8 +232,8 @@ def method_text(method: str, t: Translator) -> str:
 
 
 def _seasonal(t: Translator, m: re.Match[str]) -> str:
-    return t.ngettext("{method}: the median of the same time on the last {n} day, k={k}",
-                      "{method}: the median of the same time on the last {n} days, k={k}",
+    return t.ngettext("{method} (the median of the same time on the last {n} day, k={k})",
+                      "{method} (the median of the same time on the last {n} days, k={k})",
                       int(m["n"]), method=method_text("seasonal", t),
                       k=localized(m["k"], t))  # fmt: skip
 
@@ -245,8 +245,8 @@ def _iqr(t: Translator, m: re.Match[str]) -> str:
 
 
 def _stl(t: Translator, m: re.Match[str]) -> str:
-    return t.ngettext("{method}: a daily season fitted on {n} day, k={k}",
-                      "{method}: a daily season fitted on {n} days, k={k}", int(m["n"]),
+    return t.ngettext("{method} (a daily season fitted on {n} day, k={k})",
+                      "{method} (a daily season fitted on {n} days, k={k})", int(m["n"]),
                       method=method_text("stl", t), k=localized(m["k"], t))  # fmt: skip
 
 
