@@ -13,7 +13,7 @@ from bot.core.plan import Digest, Open
 from bot.core.render import Style, render_digest, render_open
 from bot.core.report import SeriesResult
 from bot.core.text import plain
-from bot.core.wording import metric_caption
+from bot.core.wording import metric_caption, split_message
 from bot.service.charts import draw_chart
 from detectors import Status, Verdict
 from queries.series import Slice
@@ -137,3 +137,15 @@ def test_check_says_why_a_total_has_no_value() -> None:
     assert "🔴 Views: — (range 90 – 110) — no data, while about 155 was expected" in english
     line = next(x for x in russian.splitlines() if x.startswith("🔴 Просмотры"))
     assert line.startswith("🔴 Просмотры: — (диапазон 90 – 110) — ") and "155" in line, line
+
+
+def test_check_escapes_a_long_cyrillic_slice_holding_a_colon_and_markup() -> None:
+    """A slice value of 300 Cyrillic characters holding ':' and '<b>' is shown in /check's
+    slices off as written, escaped (never read as markup), and the reply stays one message."""
+    value = ("Москва: <b>центр</b> & область " * 10)[:300]
+    odd = moved(Slice("city", value), 40.0, 100.0, -9.0)
+    for lang in ("ru", "en"):
+        text = check_summary(report(result("views"), odd), zone=ZONE, t=translator(lang))
+        assert "&lt;b&gt;центр&lt;/b&gt; &amp; область" in text, text
+        assert f"city={value} -60" in plain(text), text
+        assert len(split_message(text)) == 1, text
