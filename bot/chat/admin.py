@@ -21,9 +21,9 @@ from bot.chat.errors import UsageError
 from bot.chat.guard import command_filter
 from bot.chat.monitoring import metric_named
 from bot.chat.muting import mute, mute_incident, unmute
-from bot.chat.thresholds import SHARE_PARAMS, SHARES, rule_text, shown_value, titled
+from bot.chat.thresholds import SHARE_PARAMS, SHARES, rule_text, shown_value
 from bot.core.commands import admin_commands
-from bot.core.formatting import localized, percent_of
+from bot.core.formatting import localized, percent_of, titled
 from bot.core.i18n import Translator
 from bot.core.text import clipped
 from bot.core.wording import e

@@ -36,7 +36,7 @@ def changed(action: Action, incident: Incident, who: str) -> Incident:
     false alarm, stays named (a second press, on a message not yet edited, changes nothing).
     A false alarm is acknowledged by the mark: Ack and Un-ack change nothing until ↩️ Not false
     takes it back (an Un-ack there turned reminders on for an incident still called false)."""
-    if incident.false_alarm_by is not None and action in (Action.ACK, Action.UNACK):
+    if _held(action, incident):
         return incident
     if action is Action.ACK:
         return replace(incident, acknowledged_by=incident.acknowledged_by or who)
@@ -100,10 +100,15 @@ async def mark(
     return Reply(t._(DONE[action]), then=lambda: refresh(bot, store, settings, updated, clock()))
 
 
+def _held(action: Action, incident: Incident) -> bool:
+    """Ack and Un-ack wait while the incident is called a false alarm (the mark acknowledges it)."""
+    return incident.false_alarm_by is not None and action in (Action.ACK, Action.UNACK)
+
+
 def _already(action: Action, incident: Incident, who: str, t: Translator) -> str:
     """The answer to a mark the incident already bears, or that its false alarm mark holds
     back: who set it, when someone else did."""
-    if incident.false_alarm_by is not None and action in (Action.ACK, Action.UNACK):
+    if _held(action, incident):
         return t._("{name} marked it a false alarm: ↩️ Not false takes that back first.",
                    name=incident.false_alarm_by)  # fmt: skip
     by = {Action.ACK: incident.acknowledged_by, Action.FALSE: incident.false_alarm_by}.get(action)

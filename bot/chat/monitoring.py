@@ -13,7 +13,7 @@ from bot.chat.guard import command_filter
 from bot.chat.reply import Reply, localized, out_of_date
 from bot.core.check_text import check_charts, check_summary
 from bot.core.commands import span
-from bot.core.formatting import day_time, metric_title, peak_words, title_of
+from bot.core.formatting import day_time, metric_title, named, peak_words, title_of
 from bot.core.formatting import localized as as_written
 from bot.core.i18n import Translator
 from bot.core.incidents import Incident
@@ -29,11 +29,6 @@ from queries.catalogue import Catalogue, Metric
 from queries.series import Slice
 
 __all__ = ["build", "metric_named", "show_alert"]
-
-
-def _named(metric: Metric, t: Translator) -> str:
-    """A metric as a plain-text sentence names it: its title, and the name a command takes."""
-    return f"{metric_title(metric, t)} ({metric.name})"
 
 
 def metric_named(catalogue: Catalogue, name: str, usage: str, t: Translator) -> Metric:
@@ -106,7 +101,7 @@ async def _send_metric(
         if where.dim == "?" and not matches:  # what it could have been, as for os=Andriod
             known = [r.slice.label() for r in report.results if r.metric.name == metric.name]
             raise UsageError(t._("{metric} has no slice {slice}; slices: {known}.",
-                                 metric=_named(metric, t), slice=repr(clipped(where.value)),
+                                 metric=named(metric, t), slice=repr(clipped(where.value)),
                                  known=", ".join(known)), "metric")  # fmt: skip
         where = matches[0] if matches else where
     result = checks.find(report, metric.name, where)
@@ -118,7 +113,7 @@ async def _send_metric(
                                      error=e(error)))  # fmt: skip
             return
         raise UsageError(t._("{metric} has no slice {slice}; slices: {known}.",
-                             metric=_named(metric, t), slice=repr(clipped(where.label())),
+                             metric=named(metric, t), slice=repr(clipped(where.label())),
                              known=", ".join(known)), "metric")  # fmt: skip
     muted = store.mutes.until(metric.name, checks.clock())
     caption = compose(note, localized(metric_caption, t, result, zone=settings.zone, muted=muted),

@@ -18,7 +18,7 @@ from bot.chat.monitoring import metric_named
 from bot.chat.reply import answer_press, out_of_date
 from bot.core.commands import ALL_WORDS
 from bot.core.commands import N_ as _
-from bot.core.formatting import day_time, localized, metric_title, percent_of
+from bot.core.formatting import day_time, localized, metric_title, percent_of, titled
 from bot.core.i18n import Translator
 from bot.core.reasons import method_text
 from bot.core.text import MESSAGE_LIMIT, clipped, rendered_length
@@ -31,7 +31,7 @@ from detectors import Param
 from queries.catalogue import Catalogue, Metric
 
 __all__ = ["SHARES", "SHARES_PAST_ONE", "SHARE_PARAMS", "build", "full_text", "overview_text",
-           "short_text", "shown_value", "titled"]
+           "short_text", "shown_value"]
 
 PREFIX = "thr:"
 
@@ -73,12 +73,6 @@ def shown_value(value: object, t: Translator | None = None, *, share: bool = Fal
         return str(value)
     shown = localized(f"{value:g}", t)
     return f"{shown} ({percent_of(value, t)}%)" if share else shown
-
-
-def titled(metric: Metric, t: Translator) -> str:
-    """The metric as its alerts name it (its title in the chat's language), with the name a
-    command takes beside it: <b>Просмотры</b> (<code>views</code>) (HTML)."""
-    return f"<b>{e(metric_title(metric, t))}</b> (<code>{e(metric.name)}</code>)"
 
 
 def _who(override: Override) -> str:

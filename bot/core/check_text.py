@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from zoneinfo import ZoneInfo
 
-from bot.core.formatting import fmt_value, metric_title
+from bot.core.formatting import fmt_value, metric_title, titled
 from bot.core.i18n import Translator, translator
 from bot.core.problems import problem_text
 from bot.core.reasons import reason_text
@@ -104,8 +104,7 @@ def _slices_off(report: CheckReport, t: Translator) -> list[str]:
     hidden: list[SeriesResult] = []
     for slices in grouped.values():
         metric = slices[0].metric
-        line = (f"• <b>{e(metric_title(metric, t))}</b> (<code>{e(metric.name)}</code>): "
-                f"{moved_text(slices, t)}")  # fmt: skip
+        line = f"• {titled(metric, t)}: {moved_text(slices, t)}"
         rest = most_moved(slices)[MOVED_LISTED:]
         if rest:
             line += " " + t.ngettext("and {n} more", "and {n} more", len(rest))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import math
 from datetime import datetime, timedelta
@@ -17,8 +18,8 @@ from queries.catalogue import Kind, Metric
 from queries.series import Slice
 
 __all__ = ["counted", "day_time", "fmt_pct", "fmt_value", "localized", "metric_title",
-           "metric_unit", "peak_words", "percent_of", "report_json", "report_tune",
-           "title_of"]  # fmt: skip
+           "metric_unit", "named", "peak_words", "percent_of", "report_json", "report_tune",
+           "title_of", "titled"]  # fmt: skip
 
 NBSP = "\u00a0"  # Russian groups thousands with a space that never breaks a number
 
@@ -40,6 +41,18 @@ def title_of(metric: Metric, where: Slice, t: Translator | None = None) -> str:
     """The metric's title in `t`'s language, with the slice when it is not the total."""
     title = metric_title(metric, t)
     return title if where.is_total else f"{title} · {where.dim}={where.value}"
+
+
+def named(metric: Metric, t: Translator | None = None) -> str:
+    """The metric as a plain-text sentence names it to someone who may type it: its title in
+    `t`'s language, and the name a command takes (Просмотры (views))."""
+    return f"{metric_title(metric, t)} ({metric.name})"
+
+
+def titled(metric: Metric, t: Translator | None = None) -> str:
+    """`named` in HTML: <b>Просмотры</b> (<code>views</code>)."""
+    return (f"<b>{html.escape(metric_title(metric, t), quote=False)}</b> "
+            f"(<code>{html.escape(metric.name, quote=False)}</code>)")
 
 
 def day_time(when: datetime, zone: ZoneInfo, t: Translator) -> str:
