@@ -604,3 +604,34 @@ def test_alerts_of_several_slices_at_once_are_one_light_shade() -> None:
     assert "4 alerts in the last 7 days" in ax.figure.texts[0].get_text()
     day = draw_backtest_chart(VIEWS, week.iloc[-96:], alerts[-1:], MOSCOW, t=translator("ru"))
     assert "1 оповещение за последний день" in day.texts[0].get_text()  # not "последний 1 день"
+
+
+def test_a_name_the_font_cannot_draw_leaves_out_its_emoji_and_marks_its_letters() -> None:
+    """A title with an emoji, a unit that is one and a Chinese slice value: the chart leaves
+    the emoji out and draws '?' for each letter its font lacks, where matplotlib would draw an
+    empty box and warn (a warning is an error under this suite, as it would stop /check's
+    charts); the rest is drawn as written."""
+    series, band, verdict = synthetic()
+    metric = replace(VIEWS, title="📈 Просмотры 👍🏽 ленты", unit="👀")
+    fig = draw_chart(metric, Slice("country", "日本 🇯🇵"), series, band, verdict, zone=MOSCOW,
+                     t=translator("en"))  # fmt: skip
+    title = texts_of(fig)[0]
+    assert title.startswith("Просмотры ленты · country=??: "), title
+    assert fig.axes[0].get_ylabel() == "per 15 min"
+    png = render_chart(metric, Slice("country", "日本 🇯🇵"), series, band, verdict, zone=MOSCOW)
+    assert png.startswith(PNG)
+
+
+def test_an_infinite_value_is_drawn_without_setting_the_axis() -> None:
+    """A value of x / 0 from a table's SQL (inf) in the window or as the checked bucket: the
+    chart is still drawn, its y axis set by the finite values."""
+    series, band, verdict = synthetic()
+    series.iloc[-2] = np.inf
+    fig = draw_chart(VIEWS, Slice(), series, band, verdict, zone=MOSCOW, t=translator("en"))
+    top = fig.axes[0].get_ylim()[1]
+    assert np.isfinite(top) and top < 2 * float(band["upper"].max())
+    endless = replace(verdict, value=float("inf"))
+    assert render_chart(VIEWS, Slice(), series, band, endless, zone=MOSCOW).startswith(PNG)
+    week = series.iloc[-7 * 96 :]
+    replay = draw_backtest_chart(VIEWS, week, [], MOSCOW, t=translator("en"))
+    assert np.isfinite(replay.axes[0].get_ylim()[1])

@@ -33,6 +33,7 @@ from bot.service.charts_text import (
     DayTicks,
     day_of,
     deviation_words,
+    drawable,
     duration,
     fit,
     fit_lines,
@@ -79,7 +80,7 @@ def _y_axis(ax: Axes, metric: Metric, step: timedelta, t: Translator) -> None:
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: number(f"{v:.1%}", t)))
     else:
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: number(f"{v:,.0f}", t)))
-    ax.set_ylabel(y_label(metric, step, t), fontsize=9, color="#525252")
+    ax.set_ylabel(drawable(y_label(metric, step, t)), fontsize=9, color="#525252")
     ax.grid(True, color="#eeeeee")
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
@@ -186,9 +187,10 @@ def draw_chart(  # noqa: PLR0915 - one picture, drawn top to bottom, reads best 
 
     # The percentage beside the last point sits in the margin to the right (see the end).
     _time_axis(ax, (at(start), at(end)), width=end - start + step, step=step, zone=zone, t=t)
-    values = np.concatenate([today.dropna().to_numpy(), window["upper"].dropna().to_numpy()])
-    if values.size and np.isfinite(values).any():
-        ax.set_ylim(bottom=0, top=float(np.nanmax(values)) * 1.12 or 1.0)
+    values = np.concatenate([today.to_numpy(), window["upper"].to_numpy()])
+    values = values[np.isfinite(values)]  # an infinite value (x / 0 in SQL) sets no limit
+    if values.size:
+        ax.set_ylim(bottom=0, top=float(values.max()) * 1.12 or 1.0)
     _y_axis(ax, metric, step, t)
     ax.set_xlabel(t._("time ({zone})", zone=zone.key), fontsize=9, color="#525252")
     ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=8, ncols=7, frameon=False,
@@ -285,8 +287,9 @@ def draw_backtest_chart(
     _time_axis(ax, (index[0], index[-1]) if len(series) else None, width=len(series) * step,
                step=step, zone=zone, t=t, dates_only=len(series) * step > 2 * DAY)
     values = series.to_numpy(dtype="float64")
-    if np.isfinite(values).any() and np.nanmin(values) >= 0:  # from 0, as the alert charts
-        ax.set_ylim(bottom=0, top=float(np.nanmax(values)) * 1.08 or 1.0)
+    values = values[np.isfinite(values)]
+    if values.size and values.min() >= 0:  # from 0, as the alert charts
+        ax.set_ylim(bottom=0, top=float(values.max()) * 1.08 or 1.0)
     _y_axis(ax, metric, step, t)
     ax.set_xlabel(t._("time ({zone})", zone=zone.key), fontsize=9, color="#525252")
     # Above the plot, as the alert charts have it: inside it, a peak would run through its words.

@@ -3,14 +3,18 @@ titles that fit the picture. Shared by the alert chart and the backtest chart.""
 
 from __future__ import annotations
 
+import functools
 import math
+import unicodedata
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import matplotlib.dates as mdates
+from matplotlib import font_manager
 from matplotlib.figure import Figure
+from matplotlib.ft2font import FT2Font
 from matplotlib.text import Text
 from matplotlib.ticker import Formatter
 
@@ -18,11 +22,39 @@ from bot.core.formatting import localized
 from bot.core.i18n import Translator
 from queries.catalogue import Kind, Metric
 
-__all__ = ["DayTicks", "day_of", "deviation_words", "duration", "fit", "fit_lines", "hour_locator",
-           "name_of", "number", "unit_of", "y_label"]  # fmt: skip
+__all__ = ["DayTicks", "day_of", "deviation_words", "drawable", "duration", "fit", "fit_lines",
+           "hour_locator", "name_of", "number", "unit_of", "y_label"]  # fmt: skip
 
 ELLIPSIS = "…"
 SHORTEST = 12  # characters a shortened metric title keeps before the slice is shortened too
+
+
+@functools.cache
+def _has_glyph(char: str) -> bool:
+    font = _chart_font()
+    return font.get_char_index(ord(char)) != 0
+
+
+@functools.cache
+def _chart_font() -> FT2Font:
+    return FT2Font(font_manager.findfont(font_manager.FontProperties()))
+
+
+def drawable(text: str) -> str:
+    """`text` as the chart's font can draw it: a letter or digit it has no glyph for (Chinese,
+    say) becomes '?', a symbol it lacks (an emoji, a flag, their joiners) is left out, where
+    matplotlib would draw an empty box and warn. The message beside the chart has the text
+    whole."""
+    if text.isascii():
+        return text
+    out = []
+    for char in text:
+        if char.isspace() or _has_glyph(char):
+            out.append(char)
+        elif unicodedata.category(char)[0] in "LN":
+            out.append("?")
+    return " ".join(part for part in "".join(out).split(" ") if part) if len(out) < len(text) \
+        else text
 
 
 def number(text: str, t: Translator | None) -> str:
@@ -176,8 +208,8 @@ def fit(fig: Figure, x: float, y: float, head: str | Sequence[str], tail: str = 
     parts (a metric's title, then its slice) is joined by `joint`, and its parts are shortened in
     order: each but the last down to SHORTEST characters before the next one is touched, so the
     slice stays readable. Names are drawn as written: no math text from '$', no markup."""
-    parts = [head] if isinstance(head, str) else list(head)
-    tail = sep + tail if tail else ""
+    parts = [drawable(head)] if isinstance(head, str) else [drawable(p) for p in head]
+    tail = sep + drawable(tail) if tail else ""
     text = fig.text(x, y, joint.join(parts) + tail, parse_math=False, **style)
     limit = fig.bbox.width * margin
     lengths = [len(part) for part in parts]
@@ -218,6 +250,7 @@ def fit_lines(fig: Figure, x: float, y: float, parts: Sequence[tuple[str, str]],
     two. When two lines of full forms do not fit, the parts listed in `drop` take their short
     forms one by one, least important first; as a last resort the widest line is shortened
     with '…'. Whatever the zone's name or the language, the text ends inside the figure."""
+    parts = [(drawable(full), drawable(short)) for full, short in parts]
     said = [full for full, _ in parts]
     text = fig.text(x, y, joint.join(said), parse_math=False, **style)
     limit = fig.bbox.width * margin
