@@ -1678,3 +1678,31 @@ async def test_check_charts_every_total_it_shows_red_before_any_slice(
     # Drawn, whatever the order they are sent in (the largest change first).
     assert {monitor.catalogue.metrics[name].title for name in first} <= set(titles), titles
     assert sum(" · " in title for title in titles) == 3 - drawn, titles
+
+
+async def test_a_chart_that_cannot_be_drawn_leaves_its_text(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    """matplotlib failing on every picture (a font, a broken install) costs /check, /metric
+    and /backtest their charts, not their answers: each chart's caption goes as a message of
+    its own, /check's later charts still go, and the log says why once per chart."""
+    from matplotlib.figure import Figure
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("no renderer")
+
+    monkeypatch.setattr(Figure, "savefig", broken)
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    with caplog.at_level(logging.ERROR):
+        async with running(settings, fake, schedule=False):
+            check = await _say(fake, "/check", user=USER, count=4)  # the table and 3 charts
+            single = await _say(fake, "/metric views os=Android", user=USER)
+            replay = await _say(fake, "/backtest views 2", user=USER)
+    assert [c.method for c in check] == ["sendMessage"] * 4, check
+    assert all(" — " in render_html(c.text).split("\n")[0] for c in check[1:]), check
+    assert [c.method for c in single] == ["sendMessage"], single
+    assert render_html(single[0].text).startswith("Views · os=Android — "), single[0].text
+    assert [c.method for c in replay] == ["sendMessage"] and "views" in replay[0].text, replay
+    failed = [r for r in caplog.records if "could not be drawn" in r.getMessage()]
+    assert len(failed) == 3 + 2, [r.getMessage() for r in failed]

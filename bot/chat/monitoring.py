@@ -10,7 +10,7 @@ from aiogram.types import BufferedInputFile, CallbackQuery, Message
 
 from bot.chat.errors import UsageError, not_answering, source_problem
 from bot.chat.guard import command_filter
-from bot.chat.reply import Reply, localized, out_of_date
+from bot.chat.reply import Reply, drawn, localized, out_of_date, send_chart
 from bot.core.check_text import check_charts, check_summary
 from bot.core.commands import span
 from bot.core.formatting import day_time, metric_title, named, peak_words, title_of
@@ -119,8 +119,7 @@ async def _send_metric(
     caption = compose(note, localized(metric_caption, t, result, zone=settings.zone, muted=muted),
                       CAPTION_LIMIT)  # fmt: skip
     if result.band["expected"].notna().any():
-        png = await checks.chart(result, t.lang)
-        await message.answer_photo(BufferedInputFile(png, f"{metric.name}.png"), caption=caption)
+        await send_chart(message, checks.chart(result, t.lang), metric.name, caption)
     else:
         await message.answer(caption)
 
@@ -138,9 +137,8 @@ async def check(message: Message, *, checks: Monitor, settings: Settings, t: Tra
     for part in split_message(f"{note}\n{summary}" if note else summary):
         await message.answer(part)
     for result in check_charts(report):
-        png = await checks.chart(result, t.lang)
         caption = localized(metric_caption, t, result, zone=settings.zone, muted=None)
-        await message.answer_photo(BufferedInputFile(png, "chart.png"), caption=caption)
+        await send_chart(message, checks.chart(result, t.lang), result.metric.name, caption)
 
 
 async def metric(
@@ -291,15 +289,16 @@ async def backtest(
     total = series[next(k for k in series if k.is_total)]
     from bot.service.charts import render_backtest_chart  # matplotlib: only when drawing
 
-    png = await checks.render(render_backtest_chart, chosen, total.loc[start:], every, zone,
-                              lang=t.lang)  # fmt: skip
+    png = await drawn(checks.render(render_backtest_chart, chosen, total.loc[start:], every,
+                                    zone, lang=t.lang), "backtest")  # fmt: skip
     text = "\n".join(lines)
-    if rendered_length(text) <= CAPTION_LIMIT:
+    if png is not None and rendered_length(text) <= CAPTION_LIMIT:
         await message.answer_photo(BufferedInputFile(png, "backtest.png"), caption=text)
-    else:
+        return
+    if png is not None:
         await message.answer_photo(BufferedInputFile(png, "backtest.png"))
-        for part in split_message(text):
-            await message.answer(part)
+    for part in split_message(text):
+        await message.answer(part)
 
 
 def build() -> Router:

@@ -1,5 +1,6 @@
 """What a button press gets: the answer to the press (the spinner stops), then what follows.
-And `localized`: a text built by a shared wording function, in the chat's language."""
+And `localized`: a text built by a shared wording function, in the chat's language; and
+`send_chart`: a chart with its caption, or the caption alone when the chart cannot be drawn."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiogram.exceptions import AiogramError, TelegramAPIError, TelegramRetryAfter
-from aiogram.types import CallbackQuery
+from aiogram.types import BufferedInputFile, CallbackQuery, Message
 
 from bot.core.i18n import Translator
 
-__all__ = ["Reply", "answer_press", "localized", "out_of_date", "why_not_sent"]
+__all__ = ["Reply", "answer_press", "drawn", "localized", "out_of_date", "send_chart",
+           "why_not_sent"]
 
 log = logging.getLogger(__name__)
 
@@ -61,3 +63,22 @@ async def answer_press(query: CallbackQuery, text: str | None = None, *,
         await query.answer(text[:200] if text is not None else None, show_alert=show_alert)
     except AiogramError as exc:
         log.warning("could not answer a button press: %s", why_not_sent(exc))
+
+
+async def drawn(chart: Awaitable[bytes], name: str) -> bytes | None:
+    """The chart's PNG, or None when it cannot be drawn (logged): what it shows still goes out
+    as text, as an alert whose chart fails does, and the replies after it still go."""
+    try:
+        return await chart
+    except Exception:
+        log.exception("chart %s could not be drawn; its text goes without it", name)
+        return None
+
+
+async def send_chart(message: Message, chart: Awaitable[bytes], name: str, caption: str) -> None:
+    """The chart as a photo under `caption`; the caption alone when it cannot be drawn."""
+    png = await drawn(chart, name)
+    if png is None:
+        await message.answer(caption)
+    else:
+        await message.answer_photo(BufferedInputFile(png, f"{name}.png"), caption=caption)
