@@ -1123,6 +1123,7 @@ class BandEngine:
             with np.errstate(invalid="ignore"):
                 ok = (np.abs(long) >= REBASE_MIN) & (np.abs(short) >= REBASE_MIN)
                 ok &= np.sign(long) == np.sign(short)
+                ok &= ~(np.sign(z[who, j]) * np.sign(long) < 0)  # past the old level already
             shifted[who[ok], j[ok]] = True
         return shifted
 

@@ -493,9 +493,11 @@ def confirm_least(confirm: int) -> int:
 
 def lasting_shift(z: np.ndarray, window: int, confirm: int) -> np.ndarray | None:
     """Per point, whether the deviation `z` (in its noise) held at least REBASE_MIN one way
-    over the last `window` points (their median) and the last `confirm`; None where no point
-    can be (the usual case, told without a rolling median: no window has half of its points
-    beyond REBASE_MIN on one side)."""
+    over the last `window` points (their median) and the last `confirm`, and the point itself
+    is not on the other side of the old level: a weekend's low re-based on a new metric
+    whose shape does not know weekends yet ends with Monday's first bucket, not 45 minutes
+    into it (all of them alerts). None where no point can be (the usual case, told without a
+    rolling median: no window has half of its points beyond REBASE_MIN on one side)."""
     finite = _trailing_sum(np.isfinite(z).astype(float), window)
     with np.errstate(invalid="ignore"):
         high = _trailing_sum((z >= REBASE_MIN).astype(float), window)
@@ -507,7 +509,9 @@ def lasting_shift(z: np.ndarray, window: int, confirm: int) -> np.ndarray | None
         return None
     short = _rolling_median(z, confirm, confirm_least(confirm))
     shifted = (np.abs(long) >= REBASE_MIN) & (np.abs(short) >= REBASE_MIN)
-    return shifted & (np.sign(long) == np.sign(short))
+    with np.errstate(invalid="ignore"):
+        back = np.sign(z) * np.sign(long) < 0  # this point is past the old level already
+    return shifted & (np.sign(long) == np.sign(short)) & ~back
 
 
 def steady_noise(

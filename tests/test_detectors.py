@@ -252,6 +252,23 @@ def test_a_new_metric_expects_its_weekend_from_two_weeks_of_history() -> None:
     assert alerts[3] == 0 and alerts[0] >= 4, alerts
 
 
+def test_a_new_metric_s_monday_after_a_quiet_weekend_does_not_alert() -> None:
+    """Weekends at 0.3-0.4 of the weekdays and two weeks of history: on the second Sunday the
+    weekday's shape is not known yet (it needs the same weekday of two weeks), so the low is
+    re-based; that re-base ended 45 minutes into Monday and alerted two or three times on its
+    first hour. It now ends with Monday's first bucket past the old level: no alert all day."""
+    alerts = []
+    for weekend in (0.3, 0.4):
+        for seed in range(3):
+            series = _weekly_series(15, weekend, seed=seed)
+            spec = {"method": "seasonal", "counts": "yes"}
+            band = detectors.build(spec).band(series)
+            assert "rebased" in band["basis"].iloc[14 * 96 - 1], band["basis"].iloc[14 * 96 - 1]
+            firing = detectors.build_rule(spec).evaluate(series, band)["firing"].iloc[14 * 96 :]
+            alerts.append(int((firing & ~firing.shift(1, fill_value=False)).sum()))
+    assert alerts == [0] * 6, alerts
+
+
 def test_stl_follows_a_level_that_moves_between_refits() -> None:
     """STL refits weekly; between refits its level follows the recent data, so a slow drift
     (no incident at all) does not leave the series outside the band for days."""

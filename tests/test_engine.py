@@ -269,6 +269,26 @@ def test_level_shift_held_20_hours_is_rebased() -> None:
     assert any("rebased" in str(b) for b in out.basis.ravel())
 
 
+def test_a_weekend_re_based_on_a_new_metric_ends_where_monday_passes_the_old_level() -> None:
+    """Two weeks of counts whose weekends run at 0.35: the weekday's shape is not known on the
+    second Sunday yet, so its low is re-based; Monday's first buckets are past the level the
+    re-base left, which ends it at once, in the engine as in the reference."""
+    n = 96 * 28 + 24
+    index = _index(n)
+    rng = np.random.default_rng(3)
+    t = np.arange(n)
+    mean = 300 * (1 + 0.6 * np.sin(2 * np.pi * t / 96)) * np.where((t // 96) % 7 >= 5, 0.35, 1)
+    values = rng.poisson(mean).astype(float)[None, :]
+    values[:, : 96 * 14] = np.nan  # the metric began two weeks before the last day
+    det = SeasonalDetector()
+    _, out, end = _feed(det, values, index, window=96 * 27, steps=120)
+    _check_all(det, values, index, out, end)
+    _check_all(det, values, index, BandEngine(det, ROWS).bands(index, values, ["s0"]), end)
+    basis = [str(b) for b in out.basis[0]]
+    monday = ROWS - 24  # the first row of day 14
+    assert "rebased" in basis[monday - 1] and "rebased" not in basis[monday], basis[monday - 2:]
+
+
 @pytest.mark.slow  # 14 s: ten days at a 10-second step
 def test_running_counts_over_more_than_65536_buckets_match_the_reference() -> None:
     """At a 10-second step two weeks are 120,960 buckets: the sparse floor's counts of exact
