@@ -545,3 +545,25 @@ def test_a_russian_alert_names_the_metric_by_its_russian_title() -> None:
     resolve = render_resolve(Resolve(incident, head, quiet=False), incident, later,
                              head.metric, ru)  # fmt: skip
     assert "<b>Просмотры</b> снова в норме" in resolve.text
+
+
+async def test_an_alert_whose_title_holds_an_emoji_keeps_its_chart(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    """Titles with an emoji and Chinese letters, which the charts' font cannot draw: every
+    alert still goes out with its chart (the chart leaves the emoji out; the caption keeps the
+    title whole), where the chart failed and the alert went as text."""
+    metrics = {name: dataclasses.replace(m, title=f"📈 {m.title} 日本")
+               for name, m in CATALOGUE.metrics.items()}  # fmt: skip
+    catalogue = dataclasses.replace(CATALOGUE, metrics=metrics)
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    with caplog.at_level("ERROR"):
+        async with running(settings, fake, catalogue):
+            first = await alert_in(fake, ALERTS)
+            await asyncio.sleep(1)
+    assert "📈 " in render_html(first.text) and " 日本" in render_html(first.text), first.text
+    texts = [c for c in fake.calls if c.chat_id == ALERTS and c.method == "sendMessage"
+             and "📈" in c.text]  # fmt: skip
+    assert texts == [], [c.text[:80] for c in texts]
+    assert not [r for r in caplog.records if "chart" in r.getMessage()], caplog.text
