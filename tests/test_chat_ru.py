@@ -29,7 +29,8 @@ async def test_thresholds_names_the_detector_as_the_chart_caption_does(
     """A Russian chat reads «детектор: сезонный (…)» under /metric views; /thresholds must say
     «сезонный» for that detector too, not the catalogue's `seasonal` (which the full list
     still gives, as the catalogue's key, beside the word); an English chat says "seasonal"
-    in both."""
+    in both. The overview's heading points to one metric's details in words that read ("one
+    metric's: /thresholds METRIC" did not)."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
     async with running(settings, fake, schedule=False) as monitor:
         await monitor.check()
@@ -44,6 +45,10 @@ async def test_thresholds_names_the_detector_as_the_chart_caption_does(
     assert "seasonal" not in overview, overview
     assert "метод сезонный (seasonal)" in full.splitlines()[0], full
     assert ": seasonal, k = 3.25, rises and drops" in english, english
+    assert overview.startswith("Действующие настройки (подробнее об одной метрике — "
+                               "/thresholds МЕТРИКА)\n"), overview
+    assert english.startswith("Settings in force (for one metric in detail: /thresholds "
+                              "METRIC)\n"), english
 
 
 async def test_replies_name_a_metric_by_its_title_and_suggest_commands_that_work(

@@ -109,7 +109,7 @@ def rule_text(param: Param, t: Translator, *, share: bool = False) -> str:
 
 def overview_text(catalogue: Catalogue, checks: Monitor, store: State, t: Translator,
                   zone: ZoneInfo | None = None) -> str:  # fmt: skip
-    lines = [t._("<b>Settings in force</b> (one metric's: /thresholds METRIC)")]
+    lines = [t._("<b>Settings in force</b> (for one metric in detail: /thresholds METRIC)")]
     levels = store.baselines.active(checks.clock())
     zone = zone or ZoneInfo("UTC")
     for m in catalogue.metrics.values():
