@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from bot.core.formatting import named
+from bot.core.i18n import translator
 from tests.conftest import SourceSpec
 from tests.fakebot import FakeTelegram, render_html
 from tests.test_bot import ADMIN, USER, running, settings_for
@@ -77,12 +79,13 @@ async def test_replies_name_a_metric_by_its_title_and_suggest_commands_that_work
         untitled = untitled.replace(m.title, "").replace(m.title_in("ru"), "")
         # The name a command takes, beside the title of a metric with slices off, and in the
         # /metric line that shows one of them.
-        untitled = untitled.replace(f" ({m.name}): ", "").replace(f"/metric {m.name} ", "")
+        untitled = untitled.replace(f" ({m.name}): ", "").replace(f" [{m.name}]: ", "")
+        untitled = untitled.replace(f"/metric {m.name} ", "")
     for m in metrics:
         russian = m.title_in("ru")
         assert russian in check_ru and m.title in check_en, (m.name, check_ru, check_en)
         assert not re.search(rf"\b{m.name}\b", untitled), (m.name, untitled)
-        assert f"{russian} ({m.name}): " in overview, overview
+        assert f"{named(m, translator('ru'))}: " in overview, overview
     assert "\n• Просмотры (views): os=" in check_ru, check_ru  # slices off, under the title
     assert changed.startswith("✅ Просмотры (views) k: 3,25 → 4\n"), changed
     assert {"/set views k 3.5", "/reset views", "/backtest views",
@@ -90,6 +93,33 @@ async def test_replies_name_a_metric_by_its_title_and_suggest_commands_that_work
     for command, answer in answers.items():
         assert "Формат:" not in answer and "Метрики " not in answer, (command, answer)
     assert answers["/reset views"].startswith("↩️ Просмотры (views): "), answers
+
+
+async def test_a_title_that_ends_in_parentheses_takes_its_name_in_brackets(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """A metric's name follows its title in parentheses, and a title that ends in its own
+    read «CTR (лайки / просмотры) (ctr)»: such a title takes the name in brackets, «CTR (лайки
+    / просмотры) [ctr]», in every reply that names a metric so (/thresholds, /set), in Russian
+    and English; other titles keep the parentheses."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False) as monitor:
+        await monitor.check()
+        replies = {
+            "overview": await _read(fake, "/thresholds", user=USER),
+            "english": await _read(fake, "/thresholds", user=ADMIN, language=None),
+            "short": await _read(fake, "/thresholds ctr", user=USER),
+            "full": await _read(fake, "/thresholds ctr all", user=USER),
+            "changed": await _read(fake, "/set ctr k 4", user=ADMIN),
+        }
+    assert "\nCTR (лайки / просмотры) [ctr]: сезонный" in replies["overview"], replies
+    assert "\nПросмотры (views): сезонный" in replies["overview"], replies
+    assert "\nCTR (likes / views) [ctr]: seasonal" in replies["english"], replies
+    assert replies["short"].startswith("CTR (лайки / просмотры) [ctr]: от чего зависит "
+                                       "оповещение\n"), replies  # fmt: skip
+    assert replies["full"].startswith("CTR (лайки / просмотры) [ctr], метод "), replies
+    assert replies["changed"].startswith("✅ CTR (лайки / просмотры) [ctr] k: 3,25 → 4\n"), replies
+    assert not [r for r in replies.values() if "(ctr)" in r], replies
 
 
 async def test_russian_help_and_usage_lines_have_russian_placeholders(

@@ -18,7 +18,7 @@ from bot.chat.monitoring import metric_named
 from bot.chat.reply import answer_press, out_of_date
 from bot.core.commands import ALL_WORDS
 from bot.core.commands import N_ as _
-from bot.core.formatting import day_time, localized, metric_title, percent_of, titled
+from bot.core.formatting import day_time, localized, percent_of, titled
 from bot.core.i18n import Translator
 from bot.core.reasons import method_text
 from bot.core.text import MESSAGE_LIMIT, clipped, rendered_length
@@ -146,9 +146,7 @@ def level_text(level: Baseline, zone: ZoneInfo, t: Translator) -> str:
 def short_text(metric: Metric, spec: Mapping[str, Any], params: Mapping[str, Param],
                overrides: Mapping[str, Override], *, t: Translator,
                zone: ZoneInfo, level: Baseline | None = None) -> str:  # fmt: skip
-    title = f"<b>{e(metric_title(metric, t))}</b>"
-    lines = [t._("{title} ({name}): what decides an alert", title=title,
-                 name=f"<code>{e(metric.name)}</code>"), ""]  # fmt: skip
+    lines = [t._("{metric}: what decides an alert", metric=titled(metric, t)), ""]
     for name, label, what in KNOBS:
         if name not in params:
             continue
@@ -179,10 +177,9 @@ def short_text(metric: Metric, spec: Mapping[str, Any], params: Mapping[str, Par
 def full_text(metric: Metric, spec: Mapping[str, Any], params: Mapping[str, Param],
               overrides: Mapping[str, Override], *, t: Translator,
               zone: ZoneInfo) -> str:  # fmt: skip
-    lines = [t.ngettext("{title} ({name}), method {method}: {n} parameter",
-                        "{title} ({name}), method {method}: {n} parameters", len(params),
-                        title=f"<b>{e(metric_title(metric, t))}</b>",
-                        name=f"<code>{e(metric.name)}</code>",
+    lines = [t.ngettext("{metric}, method {method}: {n} parameter",
+                        "{metric}, method {method}: {n} parameters", len(params),
+                        metric=titled(metric, t),
                         method=_method(str(spec.get("method", "?")), t))]  # fmt: skip
     for name, param in params.items():
         value = spec.get(name, param.default)

@@ -45,14 +45,22 @@ def title_of(metric: Metric, where: Slice, t: Translator | None = None) -> str:
 
 def named(metric: Metric, t: Translator | None = None) -> str:
     """The metric as a plain-text sentence names it to someone who may type it: its title in
-    `t`'s language, and the name a command takes (Просмотры (views))."""
-    return f"{metric_title(metric, t)} ({metric.name})"
+    `t`'s language, and the name a command takes (Просмотры (views)); in brackets after a
+    title that ends in parentheses of its own (CTR (likes / views) [ctr], not "(…) (ctr)")."""
+    title = metric_title(metric, t)
+    return f"{title} [{metric.name}]" if _in_parentheses(title) else f"{title} ({metric.name})"
 
 
 def titled(metric: Metric, t: Translator | None = None) -> str:
     """`named` in HTML: <b>Просмотры</b> (<code>views</code>)."""
-    return (f"<b>{html.escape(metric_title(metric, t), quote=False)}</b> "
-            f"(<code>{html.escape(metric.name, quote=False)}</code>)")
+    title = metric_title(metric, t)
+    name = f"<code>{html.escape(metric.name, quote=False)}</code>"
+    return (f"<b>{html.escape(title, quote=False)}</b> "
+            + (f"[{name}]" if _in_parentheses(title) else f"({name})"))
+
+
+def _in_parentheses(title: str) -> bool:
+    return title.rstrip().endswith(")")
 
 
 def day_time(when: datetime, zone: ZoneInfo, t: Translator) -> str:
