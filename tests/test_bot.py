@@ -277,14 +277,17 @@ async def test_mutes_from_command_and_button(
         assert refused
         assert monitor.state.mutes.until("likes", END) is None
         await fake.press(pack(Action.MUTE, likes.id, 24), user=ADMIN, chat=ALERTS)
-        await fake.wait_for(lambda c: c.chat_id == ALERTS and "likes</code> muted" in c.text)
+        said = await fake.wait_for(lambda c: c.method == "sendMessage" and c.chat_id == ALERTS
+                                   and " muted until " in c.text)  # fmt: skip
+        # The metric by its title and name, as the alert names it and /unmute takes it.
+        assert said[0].text.startswith("🔕 <b>Likes</b> (<code>likes</code>) muted until "), said
         day = monitor.state.mutes.until("likes", END)
         assert day is not None
         # Its 1 h button now keeps the longer mute, and says so, instead of cutting it short.
         await fake.press(pack(Action.MUTE, likes.id, 1), user=ADMIN, chat=ALERTS)
         kept = await fake.wait_for(lambda c: c.method == "answerCallbackQuery"
                                    and "stays muted until" in c.data.get("text", ""))  # fmt: skip
-        assert kept[0].data["text"].startswith("likes stays muted until "), kept[0].data
+        assert kept[0].data["text"].startswith("Likes (likes) stays muted until "), kept[0].data
         assert monitor.state.mutes.until("likes", END) == day
         assert "on again" in (await reply(fake, "/unmute views", user=ADMIN))[0]
         edits = await fake.wait_for(lambda c: c.method == "editMessageCaption"

@@ -471,17 +471,20 @@ async def test_backtest_writes_its_numbers_as_the_chat_does(
     assert re.search(r"\(\d+\.\d a day\)", en), en
     assert "(время по UTC; шаг 15 минут; отклонение: 1 — граница диапазона, меньше 1 " \
            "— затяжной сдвиг)" in ru  # fmt: skip
-    assert re.search(r"</code> \d+ интервал(а|ов)?, отклонение до \d+,\d$", ru, re.M), ru
+    assert re.search(r"^[\d.: ]+ (Просмотры|\w+=\w+) — \d+ интервал(а|ов)?, отклонение до "
+                     r"\d+,\d$", ru, re.M), ru  # fmt: skip
     assert "(times in UTC; intervals of 15 minutes; deviation: 1 is the range's edge, below 1 " \
            "a lasting shift)" in en  # fmt: skip
-    assert re.search(r"</code> \d+ intervals?, deviation up to \d+\.\d$", en, re.M), en
+    assert re.search(r"^[\d: -]+ (Views|\w+=\w+) — \d+ intervals?, deviation up to \d+\.\d$",
+                     en, re.M), en  # fmt: skip
     for said in (ru, en):
         assert not re.search(r"bucket|peak|пик", said), said
-    assert week[0].method == "sendPhoto" and week[0].text.count("</code>") == 12  # a caption
+    dated = re.compile(r"^\d\d[.-]\d\d \d\d:\d\d ", re.M)  # an alert's line
+    assert week[0].method == "sendPhoto" and len(dated.findall(week[0].text)) == 12  # a caption
     alerts = int(re.search(r"raised <b>(\d+)</b> alerts", week[0].text)[1])  # type: ignore[index]
     assert alerts > 12, week[0].text
     assert "(the last 12; times in UTC; intervals of 15 minutes;" in week[0].text, week[0].text
-    assert week_ru[0].method == "sendPhoto" and week_ru[0].text.count("</code>") == 12
+    assert week_ru[0].method == "sendPhoto" and len(dated.findall(week_ru[0].text)) == 12
     assert "(последние 12; время по UTC; шаг 15 минут;" in week_ru[0].text, week_ru[0].text
 
 
@@ -1195,7 +1198,8 @@ async def test_a_russian_client_gets_russian_help_status_and_menu(
         subscribed = (await _say(fake, "/subscribe views", user=USER, language="ru"))[0].text
         kept = monitor.state.languages.of_chat(USER)
         lang_ru = (await _say(fake, "/lang", user=USER, language="ru"))[0]
-    assert "Теперь этот чат получает оповещения по <code>views</code>" in subscribed
+    assert ("Теперь этот чат получает оповещения по метрике <b>Просмотры</b> "
+            "(<code>views</code>)") in subscribed, subscribed  # fmt: skip
     assert kept == "ru"
     assert "проверяет" in help_ru and "раз в 15 минут" in help_ru and "/lang [en|ru]" in help_ru
     assert "<b>Состояние</b>" in status_ru and "следующая проверка" in status_ru
@@ -1438,7 +1442,7 @@ async def test_help_without_alert_chats_speaks_of_subscribed_chats_only(
     async with running(settings, fake, schedule=False):
         en = (await _say(fake, "/help", user=USER))[0].text
         ru = (await _say(fake, "/help", user=MEMBER, language="ru"))[0].text
-    assert "and alerts the chats that subscribed when one leaves its expected range; " \
+    assert "; it alerts the chats that subscribed when one leaves its expected range; " \
            "/subscribe to get the alerts here." in en, en
     assert "set up" not in en and "here too" not in en
     assert "присылает оповещение в подписанные чаты" in ru and "настроенные" not in ru, ru
@@ -1482,7 +1486,7 @@ async def test_intervals_are_the_settings_in_force(
     assert "(every 30 seconds)" in status and "0 min" not in status
     # to the second: "next check 12:07" read as a check a minute late, or already past
     assert re.search(r"next check \d\d:\d\d:\d\d \(every 30 seconds\)", status), status
-    assert "every 30 seconds," in help_text and "15 minutes" not in help_text
+    assert "every 30 seconds:" in help_text and "15 minutes" not in help_text
     assert "(раз в 30 секунд)" in status_ru
 
 
@@ -1703,6 +1707,6 @@ async def test_a_chart_that_cannot_be_drawn_leaves_its_text(
     assert all(" — " in render_html(c.text).split("\n")[0] for c in check[1:]), check
     assert [c.method for c in single] == ["sendMessage"], single
     assert render_html(single[0].text).startswith("Views · os=Android — "), single[0].text
-    assert [c.method for c in replay] == ["sendMessage"] and "views" in replay[0].text, replay
+    assert [c.method for c in replay] == ["sendMessage"] and "Views" in replay[0].text, replay
     failed = [r for r in caplog.records if "could not be drawn" in r.getMessage()]
     assert len(failed) == 3 + 2, [r.getMessage() for r in failed]

@@ -13,7 +13,7 @@ from bot.core.i18n import translator
 from tests.conftest import SourceSpec
 from tests.fakebot import FakeTelegram, render_html
 from tests.test_bot import ADMIN, USER, running, settings_for
-from tests.test_chat import _say, fake
+from tests.test_chat import MEMBER, _say, fake
 
 __all__ = ["fake"]
 
@@ -183,3 +183,69 @@ async def test_russian_corrections_name_the_metric_as_typed_in_natural_russian(
                                  "total, "), slice_typo  # fmt: skip
     assert days.startswith("Число дней — целое от 1 до 14.\nФормат: /backtest МЕТРИКА [дни]"), days
     assert same == "Просмотры (views): k уже 3,25, ничего не изменилось.", same
+
+
+async def test_mute_subscribe_backtest_status_and_help_name_a_metric_by_its_title(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """/mute, /unmute, /subscribe, /unsubscribe, /backtest, /status's mutes and subscriptions
+    and /help's first line said a metric's code (`views`) where /check and the alerts say its
+    title («Просмотры»); they name it by title, with the name a command takes beside it where
+    one may type it (/mute, /unmute, /subscribe, /unsubscribe, /status, /help), in Russian
+    as Russian declines it («по метрике Просмотры (views)») and in English. What is left of a
+    reply without its titles and the commands it suggests holds no metric's code."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    script = [(USER, "/subscribe views"), (ADMIN, "/mute views 2h"), (ADMIN, "/mute ctr 3h"),
+              (USER, "/status"), (ADMIN, "/unmute views"), (ADMIN, "/unmute views"),
+              (ADMIN, "/mute all 1h"), (ADMIN, "/mute likes 30m"), (ADMIN, "/unmute likes"),
+              (ADMIN, "/unmute all"), (USER, "/unsubscribe views"), (USER, "/unsubscribe views"),
+              (USER, "/subscribe all"), (USER, "/subscribe likes"), (USER, "/unsubscribe likes"),
+              (USER, "/unsubscribe all"), (ADMIN, "/backtest views 2"),
+              (USER, "/help")]  # fmt: skip
+    said: dict[str, list[str]] = {"ru": [], "en": []}
+    async with running(settings, fake, schedule=False) as monitor:
+        await monitor.check()
+        metrics = sorted(monitor.catalogue.metrics.values(), key=lambda m: -len(m.title))
+        for lang, user_of in (("ru", {USER: USER, ADMIN: ADMIN}),
+                              ("en", {USER: MEMBER, ADMIN: ADMIN})):  # fmt: skip
+            for user, text in script:
+                said[lang].append(await _read(fake, text, user=user_of[user],
+                                              language=None if lang == "en" else lang))
+    for lang, replies in said.items():
+        t = translator(lang)
+        for reply in replies:
+            rest = re.sub(r"/\w+ [A-Za-z_]+", "", reply)  # the commands it suggests
+            for m in metrics:  # "CTR (likes / views)" first
+                rest = rest.replace(named(m, t), "").replace(m.title_in(lang), "")
+            assert not re.search(rf"\b({'|'.join(m.name for m in metrics)})\b", rest), reply
+    ru, en = said["ru"], said["en"]
+    assert ru[0] == ("🔔 Теперь этот чат получает оповещения по метрике Просмотры (views). "
+                     "Отписаться — /unsubscribe."), ru[0]  # fmt: skip
+    assert en[0] == "🔔 This chat now gets alerts for Views (views). /unsubscribe to stop.", en[0]
+    assert ru[1].startswith("🔕 Оповещения по метрике Просмотры (views) заглушены до "), ru[1]
+    assert en[1].startswith("🔕 Alerts for Views (views) muted until "), en[1]
+    muted = re.search(r"\nзаглушены: (.+) \(UTC\)\n", ru[3])
+    assert muted is not None and {p.split(" до ")[0] for p in muted[1].split(", ")} == {
+        "Просмотры (views)", "CTR (лайки / просмотры) [ctr]"}, ru[3]  # fmt: skip
+    assert ("\nэтот чат получает оповещения по метрикам: Просмотры (views); отписаться — "
+            "/unsubscribe\n") in ru[3], ru[3]  # fmt: skip
+    assert "\nthis chat gets alerts for: Views (views); /unsubscribe to stop\n" in en[3], en[3]
+    assert ru[4] == "🔔 Оповещения по метрике Просмотры (views) снова включены.", ru[4]
+    assert ru[5] == "Оповещения по метрике Просмотры (views) не были заглушены.", ru[5]
+    assert "\nЗаглушены дольше: CTR (лайки / просмотры) [ctr] до " in ru[6], ru[6]
+    assert ru[8].startswith("Заглушение метрики Лайки (likes) снято. Оповещения по метрике "
+                            "Лайки (likes) остаются заглушены до "), ru[8]  # fmt: skip
+    assert ru[9] == ("🔔 Оповещения по всем метрикам снова включены. Сняты и заглушения "
+                     "отдельных метрик: CTR (лайки / просмотры) [ctr]."), ru[9]  # fmt: skip
+    assert ru[10] == "🔕 Этот чат больше не получает оповещения по метрике Просмотры (views).", ru
+    assert ru[13].startswith("Этот чат уже получает оповещения по всем метрикам, в том числе по "
+                             "метрике Лайки (likes) "), ru[13]  # fmt: skip
+    lines = ru[16].splitlines()
+    assert lines[0].startswith("Просмотры: за 2 дня истории"), ru[16]
+    assert all(re.match(r"\d\d\.\d\d \d\d:\d\d (Просмотры|\w+=\w+) — \d+ интервал", line)
+               for line in lines[2:]), ru[16]  # fmt: skip
+    assert ru[17].startswith("metric-alertbot раз в 15 минут проверяет метрики и их срезы: "
+                             "Активные пользователи ленты (feed_users), Просмотры (views), "
+                             ), ru[17]  # fmt: skip
+    assert en[17].startswith("metric-alertbot checks these metrics and their slices every 15 "
+                             "minutes: Feed active users (feed_users), Views (views), "), en[17]

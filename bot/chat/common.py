@@ -14,7 +14,7 @@ from bot.chat.guard import Said, command_filter, command_of, stopped_text, visib
 from bot.chat.language import IN_A_SENTENCE
 from bot.core.commands import COMMANDS, example, help_text, span, usage
 from bot.core.drops import telegram_said
-from bot.core.formatting import day_time, localized, metric_title
+from bot.core.formatting import day_time, localized, metric_title, titled_name
 from bot.core.i18n import Translator
 from bot.core.problems import problem_of
 from bot.core.reasons import source_text
@@ -122,22 +122,23 @@ def _dropped(store: State, now: datetime, t: Translator, *, named: bool) -> list
                        n, chats=chats)]  # fmt: skip
 
 
-def _gets(message: Message, store: State, settings: Settings, t: Translator) -> str:
+def _gets(message: Message, store: State, settings: Settings, catalogue: Catalogue,
+          t: Translator) -> str:  # fmt: skip
     """Which alerts this chat gets, as the notifier decides: alert chats get every one."""
     subs = store.subscriptions.of_chat(message.chat.id)
-    names = ", ".join("*" if s == "*" else e(s) for s in subs)
+    names = ", ".join(titled_name(s, catalogue, t) for s in subs)
     if message.chat.id in alert_chats(store, settings):
         return t._("this chat gets every alert (it is an alert chat, ALERT_CHAT_IDS)")
     if "*" in subs:
         return t._("this chat gets alerts for every metric (/unsubscribe to stop)")
     if subs:
-        return t._("this chat gets alerts for: {metrics} (/unsubscribe to stop)", metrics=names)
+        return t._("this chat gets alerts for: {metrics}; /unsubscribe to stop", metrics=names)
     return t._("this chat gets no alerts (/subscribe to get them)")
 
 
 async def status(
     message: Message, *, checks: Monitor, store: State, settings: Settings,
-    clock: Callable[[], datetime], t: Translator,
+    catalogue: Catalogue, clock: Callable[[], datetime], t: Translator,
 ) -> None:  # fmt: skip
     zone = settings.zone
     now = clock()
@@ -189,11 +190,11 @@ async def status(
         mutes = store.mutes.active(now)  # every metric's mute is "*"
         every_metric = t._("everything")
         muted = [t._("{metric} until {until}", metric=every_metric if m.metric == "*"
-                     else e(m.metric), until=day_time(m.until, zone, t))
+                     else titled_name(m.metric, catalogue, t), until=day_time(m.until, zone, t))
                  for m in mutes]  # fmt: skip
         if muted:  # the zone once, after the list
             lines.append(t._("muted: {mutes}", mutes=", ".join(muted)) + f" ({e(zone.key)})")
-        lines.append(_gets(message, store, settings, t))
+        lines.append(_gets(message, store, settings, catalogue, t))
     lines.append(t._("language: {language} (/lang to change)", language=IN_A_SENTENCE[t.lang]))
     await message.answer("\n".join(lines))
 

@@ -106,7 +106,7 @@ async def mute_digest(
     """The mute buttons of a digest: every metric it lists (`mute_incidents`)."""
     incidents = [i for i in _incidents(store, digest_id) if i.metric in catalogue.metrics]
     return await mute_incidents(query, incidents, hours, store=store, settings=settings,
-                                clock=clock, t=t)  # fmt: skip
+                                catalogue=catalogue, clock=clock, t=t)  # fmt: skip
 
 
 async def show_digest(

@@ -284,7 +284,10 @@ async def backtest(
                          step=span(t, catalogue.step)))  # fmt: skip
     for a in shown:
         peak = peak_words(a.peak, t)
-        lines.append(f"{day_time(a.start, zone, t)} <code>{e(a.key.label())}</code> "
+        # The total by the title, a slice by itself: the first line names the metric, and a
+        # title on each of 12 lines would not fit the chart's caption.
+        label = f"{a.key.dim}={a.key.value}" if a.key.dim else metric_title(chosen, t)
+        lines.append(f"{day_time(a.start, zone, t)} {e(label)} — "
                      + t.ngettext("{n} interval", "{n} intervals", a.buckets) + f", {peak}")
     total = series[next(k for k in series if k.is_total)]
     from bot.service.charts import render_backtest_chart  # matplotlib: only when drawing

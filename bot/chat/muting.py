@@ -20,6 +20,7 @@ from bot.chat.incidents import refresh_all
 from bot.chat.monitoring import metric_named
 from bot.chat.reply import Reply, out_of_date
 from bot.core.commands import ALL_WORDS
+from bot.core.formatting import named, titled_name
 from bot.core.i18n import Translator
 from bot.core.incidents import Incident
 from bot.core.text import clipped
@@ -39,10 +40,6 @@ def _metric_or_all(catalogue: Catalogue, name: str, command: str, t: Translator)
     if name.lower() in ALL_WORDS:
         return ALL
     return metric_named(catalogue, name, command, t).name
-
-
-def _what(metric: str, t: Translator) -> str:
-    return t._("all metrics") if metric == ALL else f"<code>{e(metric)}</code>"
 
 
 async def mute(
@@ -65,9 +62,11 @@ async def mute(
     until = now + duration
     before = next((m.until for m in store.mutes.active(now) if m.metric == metric), None)
     store.mutes.add(metric, until, user, now)
-    text = t._("🔕 Alerts for {what} muted until {until}. {unmute} to lift it.",
-               what=_what(metric, t), until=zoned(until, settings.zone),
-               unmute=f"/unmute {e(args[0])}")  # fmt: skip
+    said = {"until": zoned(until, settings.zone), "unmute": f"/unmute {e(args[0])}"}
+    text = (t._("🔕 Alerts for all metrics muted until {until}. {unmute} to lift it.", **said)
+            if metric == ALL else
+            t._("🔕 Alerts for {metric} muted until {until}. {unmute} to lift it.",
+                metric=titled_name(metric, catalogue, t), **said))  # fmt: skip
     if before is not None and before > until:  # said, so that a typo is seen
         text += " " + t._("It replaces the longer mute until {until}.",
                           until=zoned(before, settings.zone))  # fmt: skip
@@ -79,7 +78,7 @@ async def mute(
                            unmute="/unmute all")  # fmt: skip
     elif longer:
         text += "\n" + t._("Muted for longer: {mutes}.", mutes=", ".join(
-            t._("{metric} until {until}", metric=f"<code>{e(m.metric)}</code>",
+            t._("{metric} until {until}", metric=titled_name(m.metric, catalogue, t),
                 until=zoned(m.until, settings.zone)) for m in longer))  # fmt: skip
     await message.answer(text)
     await _show(message, metric, now, store=store, settings=settings, catalogue=catalogue)
@@ -96,24 +95,24 @@ async def unmute(
     now = clock()
     active = {m.metric: m.until for m in store.mutes.active(now)}
     store.mutes.remove(metric)  # ALL: every mute, each metric's too
-    await _unmuted(message, active, metric, settings, t)
+    await _unmuted(message, active, metric, settings=settings, catalogue=catalogue, t=t)
     if metric in active or (metric == ALL and active):  # else no message shows a change
         await _show(message, metric, now, store=store, settings=settings, catalogue=catalogue)
 
 
-async def _unmuted(message: Message, active: dict[str, datetime], metric: str,
-                   settings: Settings, t: Translator) -> None:  # fmt: skip
+async def _unmuted(message: Message, active: dict[str, datetime], metric: str, *,
+                   settings: Settings, catalogue: Catalogue, t: Translator) -> None:  # fmt: skip
     if metric == ALL:
         if not active:
             await message.answer(t._("Nothing was muted."))
             return
-        text = t._("🔔 Alerts for {what} are on again.", what=_what(ALL, t))
-        own = [f"<code>{e(name)}</code>" for name in active if name != ALL]
+        text = t._("🔔 Alerts for all metrics are on again.")
+        own = [titled_name(name, catalogue, t) for name in active if name != ALL]
         if own:
             text += " " + t._("The mutes of {metrics} are lifted too.", metrics=", ".join(own))
         await message.answer(text)
         return
-    name = f"<code>{e(metric)}</code>"
+    name = titled_name(metric, catalogue, t)
     if ALL in active:
         text = t._("Alerts for {metric} stay muted until {until}: every metric is muted "
                    "({unmute} lifts that).", metric=name,
@@ -122,9 +121,9 @@ async def _unmuted(message: Message, active: dict[str, datetime], metric: str,
             text = t._("The mute of {metric} is lifted.", metric=name) + " " + text
         await message.answer(text)
     elif metric in active:
-        await message.answer(t._("🔔 Alerts for {what} are on again.", what=name))
+        await message.answer(t._("🔔 Alerts for {metric} are on again.", metric=name))
     else:
-        await message.answer(t._("{what} was not muted.", what=name))
+        await message.answer(t._("Alerts for {metric} were not muted.", metric=name))
 
 
 async def _show(message: Message, metric: str, now: datetime, *, store: State,
@@ -155,12 +154,12 @@ async def mute_incident(
     incident = store.incidents.get(incident_id)
     found = [incident] if incident is not None and incident.metric in catalogue.metrics else []
     return await mute_incidents(query, found, hours, store=store, settings=settings,
-                                clock=clock, t=t)  # fmt: skip
+                                catalogue=catalogue, clock=clock, t=t)  # fmt: skip
 
 
 async def mute_incidents(
     query: CallbackQuery, incidents: list[Incident], hours: int, *, store: State,
-    settings: Settings, clock: Callable[[], datetime], t: Translator,
+    settings: Settings, catalogue: Catalogue, clock: Callable[[], datetime], t: Translator,
 ) -> Reply:  # fmt: skip
     """The mute buttons of an alert or a digest: the metrics of `incidents`, for `hours`, for
     admins only. A button never shortens a metric's own longer mute (set by /mute, which sets
@@ -183,9 +182,12 @@ async def mute_incidents(
     local = zoned(until, settings.zone)
     bot, chat = query.bot, query.message.chat.id if query.message is not None else None
 
+    def plain(name: str) -> str:  # a toast is plain text
+        return named(catalogue.metrics[name], t) if name in catalogue.metrics else name
+
     def stays(html: bool) -> str:
         return " ".join(t._("{metric} stays muted until {until}.",
-                            metric=f"<code>{e(m)}</code>" if html else m,
+                            metric=titled_name(m, catalogue, t) if html else plain(m),
                             until=zoned(end, settings.zone)) for m, end in longer.items())
 
     async def show() -> None:
@@ -198,10 +200,10 @@ async def mute_incidents(
             current = [o for m in muted if (o := store.incidents.open_for(m)) and o.id not in ids]
             await refresh_all(bot, store, settings, [*incidents, *current], now)
         if chat is not None:
-            names = ", ".join(f"<code>{e(m)}</code>" for m in muted)
+            names = ", ".join(titled_name(m, catalogue, t) for m in muted)
             said = t._("🔕 {metric} muted until {until} by {who}.", metric=names, until=local,
                        who=e(query.from_user.full_name)) if muted else "🔕"
             await bot.send_message(chat, f"{said} {stays(True)}".strip())
 
-    toast = t._("Muted {metric} until {until}", metric=", ".join(muted), until=local)
+    toast = t._("Muted {metric} until {until}", metric=", ".join(map(plain, muted)), until=local)
     return Reply(". ".join(p for p in (toast if muted else "", stays(False)) if p), then=show)

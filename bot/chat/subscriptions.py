@@ -21,6 +21,7 @@ from bot.chat.errors import UsageError
 from bot.chat.guard import command_filter
 from bot.chat.monitoring import metric_named
 from bot.core.commands import ALL_WORDS
+from bot.core.formatting import titled_name
 from bot.core.i18n import Translator
 from bot.core.wording import e, zoned
 from bot.settings import Settings
@@ -88,22 +89,24 @@ async def subscribe(
     if metric != ALL and ALL in before:
         await message.answer(t._("This chat already gets alerts for every metric, {metric} "
                                  "included (/subscribe all). /unsubscribe all to stop.",
-                                 metric=f"<code>{e(metric)}</code>"))  # fmt: skip
+                                 metric=titled_name(metric, catalogue, t)))  # fmt: skip
         return
     now = clock()
     store.subscriptions.add(message.chat.id, metric, now)
     if message.chat.type == "private" and store.languages.of_chat(message.chat.id) is None:
         # alerts reach this chat without a message to take the language from: keep it
         store.languages.set(message.chat.id, t.lang, None, now)
-    what = t._("every metric") if metric == ALL else f"<code>{e(metric)}</code>"
-    said = t._("🔔 This chat now gets alerts for {what}. /unsubscribe to stop.", what=what)
+    said = (t._("🔔 This chat now gets alerts for every metric. /unsubscribe to stop.")
+            if metric == ALL else
+            t._("🔔 This chat now gets alerts for {metric}. /unsubscribe to stop.",
+                metric=titled_name(metric, catalogue, t)))  # fmt: skip
     # An incident begun before is not alerted again: say so, or the chat waits on it (those
     # of metrics it got before, it heard of then).
     going = [(name, i.since or i.opened_at) for name in catalogue.metrics
              if metric in (ALL, name) and ALL not in before and name not in before
              and (i := store.incidents.open_for(name)) is not None]  # fmt: skip
     if going:
-        listed = ", ".join(t._("{metric} since {time}", metric=f"<code>{e(name)}</code>",
+        listed = ", ".join(t._("{metric} since {time}", metric=titled_name(name, catalogue, t),
                                time=zoned(since, settings.zone)) for name, since in going[:10])
         more = t.ngettext(" and {n} more", " and {n} more", len(going) - 10) \
             if len(going) > 10 else ""  # fmt: skip
@@ -122,22 +125,21 @@ async def unsubscribe(
     removed = store.subscriptions.remove(message.chat.id, metric)
     before = store.subscriptions.of_chat(message.chat.id)
     if metric != ALL and ALL in before:
-        name = f"<code>{e(metric)}</code>"
         await message.answer(t._(
             "This chat still gets alerts for {metric}: it is subscribed to every metric "
             "(/subscribe all). {unsubscribe_all} stops them all; the bot's admins can silence "
-            "{metric} for a while with {mute}.", metric=name, unsubscribe_all="/unsubscribe all",
-            mute=f"/mute {e(metric)} 2h"))  # fmt: skip
+            "it for a while with {mute}.", metric=titled_name(metric, catalogue, t),
+            unsubscribe_all="/unsubscribe all", mute=f"/mute {e(metric)} 2h"))  # fmt: skip
     elif removed and metric == ALL:
         await message.answer(t._("🔕 This chat no longer gets alerts for any metric."))
     elif removed:
-        await message.answer(t._("🔕 This chat no longer gets alerts for {what}.",
-                                 what=f"<code>{e(metric)}</code>"))  # fmt: skip
+        await message.answer(t._("🔕 This chat no longer gets alerts for {metric}.",
+                                 metric=titled_name(metric, catalogue, t)))  # fmt: skip
     elif metric == ALL:
         await message.answer(t._("This chat had no subscriptions. /status shows what it gets."))
     else:
         await message.answer(t._("This chat had no subscription to {metric}. /status shows what "
-                                 "it gets.", metric=f"<code>{e(metric)}</code>"))  # fmt: skip
+                                 "it gets.", metric=titled_name(metric, catalogue, t)))  # fmt: skip
 
 
 async def migrated(message: Message, *, store: State) -> None:

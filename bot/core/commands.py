@@ -8,6 +8,7 @@ import html
 from dataclasses import dataclass
 from datetime import timedelta
 
+from bot.core.formatting import named
 from bot.core.i18n import Translator
 from queries.catalogue import Catalogue
 
@@ -122,24 +123,25 @@ def help_text(catalogue: Catalogue, t: Translator, *, is_admin: bool, every: tim
     """The commands this person may use, under what the bot watches and how often; `gets` is
     which alerts this chat receives: 'all' (an alert chat), 'some' (subscribed) or 'none'
     ('alone': none, and no alert chat is set up either)."""
-    metrics = ", ".join(f"<code>{_e(m)}</code>" for m in catalogue.metrics)
+    # By title, with the name /metric, /subscribe and /mute take (as /thresholds names them).
+    metrics = ", ".join(_e(named(m, t)) for m in catalogue.metrics.values())
     values = {"metrics": metrics, "every": _e(span(t, every))}
     if gets == "all":
-        intro = t._("<b>metric-alertbot</b> watches {metrics} every {every}, with their slices, "
-                    "and alerts here when one leaves its expected range.", **values)
+        intro = t._("<b>metric-alertbot</b> checks these metrics and their slices every {every}: "
+                    "{metrics}; it alerts here when one leaves its expected range.", **values)
         intro += " " + t._("This chat gets every alert by configuration (ALERT_CHAT_IDS).")
     elif gets == "some":
-        intro = t._("<b>metric-alertbot</b> watches {metrics} every {every}, with their slices, "
-                    "and sends this chat the alerts it subscribed to (/status shows which).",
-                    **values)  # fmt: skip
+        intro = t._("<b>metric-alertbot</b> checks these metrics and their slices every {every}: "
+                    "{metrics}; it sends this chat the alerts it subscribed to (/status shows "
+                    "which).", **values)  # fmt: skip
     elif gets == "alone":
-        intro = t._("<b>metric-alertbot</b> watches {metrics} every {every}, with their slices, "
-                    "and alerts the chats that subscribed when one leaves its expected range; "
-                    "/subscribe to get the alerts here.", **values)  # fmt: skip
+        intro = t._("<b>metric-alertbot</b> checks these metrics and their slices every {every}: "
+                    "{metrics}; it alerts the chats that subscribed when one leaves its expected "
+                    "range; /subscribe to get the alerts here.", **values)  # fmt: skip
     else:
-        intro = t._("<b>metric-alertbot</b> watches {metrics} every {every}, with their slices, "
-                    "and alerts the chats set up for it and those that subscribed when one "
-                    "leaves its expected range; /subscribe to get the alerts here too.",
+        intro = t._("<b>metric-alertbot</b> checks these metrics and their slices every {every}: "
+                    "{metrics}; it alerts the chats set up for it and those that subscribed when "
+                    "one leaves its expected range; /subscribe to get the alerts here too.",
                     **values)  # fmt: skip
     lines = [intro, ""]
     for c in COMMANDS:

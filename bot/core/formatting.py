@@ -14,12 +14,12 @@ import pandas as pd
 from bot.core.i18n import Translator, translator
 from bot.core.tuning_text import report_tune
 from detectors import NO_WIDTH
-from queries.catalogue import Kind, Metric
+from queries.catalogue import Catalogue, Kind, Metric
 from queries.series import Slice
 
 __all__ = ["counted", "day_time", "fmt_pct", "fmt_value", "localized", "metric_title",
            "metric_unit", "named", "peak_words", "percent_of", "report_json", "report_tune",
-           "title_of", "titled"]  # fmt: skip
+           "title_of", "titled", "titled_name"]  # fmt: skip
 
 NBSP = "\u00a0"  # Russian groups thousands with a space that never breaks a number
 
@@ -57,6 +57,13 @@ def titled(metric: Metric, t: Translator | None = None) -> str:
     name = f"<code>{html.escape(metric.name, quote=False)}</code>"
     return (f"<b>{html.escape(title, quote=False)}</b> "
             + (f"[{name}]" if _in_parentheses(title) else f"({name})"))
+
+
+def titled_name(name: str, catalogue: Catalogue, t: Translator | None = None) -> str:
+    """A metric kept by its name (a mute, a subscription) as `titled` names it; by that name
+    alone, in <code>, once the catalogue no longer has it."""
+    metric = catalogue.metrics.get(name)
+    return f"<code>{html.escape(name, quote=False)}</code>" if metric is None else titled(metric, t)
 
 
 def _in_parentheses(title: str) -> bool:
