@@ -254,6 +254,30 @@ async def test_a_second_ack_or_false_alarm_keeps_the_first_name(
     assert answers[3] == "Already marked a false alarm by Анна <b>."
 
 
+async def test_a_second_mark_tells_two_members_of_one_name_apart(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """Two members, both named Anna, press Ack, then False alarm, on one alert: the second
+    Anna was told "Already so." as if she had marked it herself, the presser told apart by
+    name. She is told which Anna did it ("Already acknowledged by Anna."); the first Anna,
+    pressing again under a new name, is told it is already so."""
+    async with _two_members_alerted(fake, embedded_spec, tmp_path) as (monitor, alert, incident_id):
+        answers = []
+        for action in (Action.ACK, Action.FALSE):
+            for user, name in ((MEMBER, "Anna"), (MEMBER + 1, "Anna"), (MEMBER, "Anya")):
+                query = await fake.press(_button(alert, action), user=user, message=alert,
+                                         first_name=name)  # fmt: skip
+                answers.append(await _answer(fake, query))
+        incident = monitor.state.incidents.get(incident_id)
+    assert incident is not None
+    assert (incident.acknowledged_by, incident.false_alarm_by) == ("Anna", "Anna")
+    assert "Acknowledged" in answers[0] and "false alarm" in answers[3], answers
+    assert answers[1] == "Already acknowledged by Anna.", answers
+    assert answers[2] == "Already so.", answers
+    assert answers[4] == "Already marked a false alarm by Anna.", answers
+    assert answers[5] == "Already so.", answers
+
+
 async def test_ack_and_un_ack_wait_for_a_false_alarm_to_be_taken_back(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:

@@ -66,7 +66,7 @@ async def accept(
         store.baselines.withdraw(metric.name)
         if held is not None and held.acknowledged and incident.acknowledged_by is not None:
             # Accepting it acknowledged the incident: taking it back turns reminders on again.
-            incident = replace(incident, acknowledged_by=None)
+            incident = replace(incident, acknowledged_by=None, acknowledged_by_id=None)
             store.incidents.save(incident)
         checks.accepted_changed()
         said = t._("↩️ {metric}: the new normal is taken back by {who}; it is judged against its "
@@ -95,7 +95,8 @@ async def accept(
         store.baselines.accept(Baseline(metric.name, since, until, incident.id,
                                         query.from_user.id, who, now, acknowledging))  # fmt: skip
         if acknowledging:
-            incident = replace(incident, acknowledged_by=who)
+            incident = replace(incident, acknowledged_by=who,
+                               acknowledged_by_id=query.from_user.id)  # fmt: skip
             store.incidents.save(incident)
         checks.accepted_changed()
         said = t._(

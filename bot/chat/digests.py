@@ -88,7 +88,8 @@ async def mark_digest(
         incidents = [i for i in incidents if i.is_open]
         if not incidents:
             return Reply(t._("Those incidents are over."))
-    updated = [changed(single, i, query.from_user.full_name) for i in incidents]
+    updated = [changed(single, i, query.from_user.full_name, query.from_user.id)
+               for i in incidents]  # fmt: skip
     news = [u for u, i in zip(updated, incidents, strict=True) if u != i]
     with store.transaction():
         for incident in news:

@@ -31,21 +31,23 @@ DONE = {
 }
 
 
-def changed(action: Action, incident: Incident, who: str) -> Incident:
-    """`incident` as `action` by `who` leaves it: the first to acknowledge it, or to call it a
-    false alarm, stays named (a second press, on a message not yet edited, changes nothing).
-    A false alarm is acknowledged by the mark: Ack and Un-ack change nothing until ↩️ Not false
-    takes it back (an Un-ack there turned reminders on for an incident still called false)."""
+def changed(action: Action, incident: Incident, who: str, user: int) -> Incident:
+    """`incident` as `action` by `who` (Telegram user `user`) leaves it: the first to
+    acknowledge it, or to call it a false alarm, stays named (a second press, on a message not
+    yet edited, changes nothing). A false alarm is acknowledged by the mark: Ack and Un-ack
+    change nothing until ↩️ Not false takes it back (an Un-ack there turned reminders on for an
+    incident still called false)."""
     if _held(action, incident):
         return incident
-    if action is Action.ACK:
-        return replace(incident, acknowledged_by=incident.acknowledged_by or who)
     if action is Action.UNACK:
-        return replace(incident, acknowledged_by=None)
-    if action is Action.FALSE:
-        return replace(incident, false_alarm_by=incident.false_alarm_by or who,
-                       acknowledged_by=incident.acknowledged_by or who)  # fmt: skip
-    return replace(incident, false_alarm_by=None)
+        return replace(incident, acknowledged_by=None, acknowledged_by_id=None)
+    if action is Action.FALSE and incident.false_alarm_by is None:
+        incident = replace(incident, false_alarm_by=who, false_alarm_by_id=user)
+    if action in (Action.ACK, Action.FALSE):  # a false alarm is acknowledged by the mark
+        if incident.acknowledged_by is None:
+            incident = replace(incident, acknowledged_by=who, acknowledged_by_id=user)
+        return incident
+    return replace(incident, false_alarm_by=None, false_alarm_by_id=None)
 
 
 async def refresh(bot: Bot, store: State, settings: Settings, incident: Incident,
@@ -91,10 +93,10 @@ async def mark(
                          "the incident: an admin takes both back with ↩️ Not the new normal."),
                      alert=True)  # fmt: skip
     who = query.from_user.full_name
-    updated = changed(action, incident, who)
+    updated = changed(action, incident, who, query.from_user.id)
     bot = query.bot
     if updated == incident:  # shown again: its edit may never have landed (refused, a kill)
-        return Reply(_already(action, incident, who, t),
+        return Reply(_already(action, incident, who, query.from_user.id, t),
                      then=lambda: refresh(bot, store, settings, incident, clock()))  # fmt: skip
     store.incidents.save(updated)
     return Reply(t._(DONE[action]), then=lambda: refresh(bot, store, settings, updated, clock()))
@@ -105,14 +107,17 @@ def _held(action: Action, incident: Incident) -> bool:
     return incident.false_alarm_by is not None and action in (Action.ACK, Action.UNACK)
 
 
-def _already(action: Action, incident: Incident, who: str, t: Translator) -> str:
+def _already(action: Action, incident: Incident, who: str, user: int, t: Translator) -> str:
     """The answer to a mark the incident already bears, or that its false alarm mark holds
-    back: who set it, when someone else did."""
+    back: who set it, when someone else did (told apart by user id: two people may share a
+    name; by name for a mark set before ids were kept)."""
     if _held(action, incident):
         return t._("{name} marked it a false alarm: ↩️ Not false takes that back first.",
                    name=incident.false_alarm_by)  # fmt: skip
-    by = {Action.ACK: incident.acknowledged_by, Action.FALSE: incident.false_alarm_by}.get(action)
-    if by is None or by == who:
+    by, by_id = {Action.ACK: (incident.acknowledged_by, incident.acknowledged_by_id),
+                 Action.FALSE: (incident.false_alarm_by, incident.false_alarm_by_id)
+                 }.get(action, (None, None))  # fmt: skip
+    if by is None or (by_id == user if by_id is not None else by == who):
         return t._("Already so.")
     if action is Action.ACK:
         return t._("Already acknowledged by {name}.", name=by)

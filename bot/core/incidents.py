@@ -44,6 +44,10 @@ class Incident:
     ok_bucket: datetime | None = None  # the newest interval counted in ok_streak
     ok_since: datetime | None = None  # the first interval of that streak
     since: datetime | None = None  # the first interval outside, as the alert said ("off since")
+    # Who acknowledged it, who called it a false alarm, by Telegram user id: two people may
+    # share a name (None: marked before ids were kept, or not marked).
+    acknowledged_by_id: int | None = None
+    false_alarm_by_id: int | None = None
 
     def lasted(self, until: datetime) -> timedelta:
         """How long the metric was off: from the first interval outside to the first of the

@@ -12,7 +12,8 @@ from bot.state.db import Database, at, maybe_at, ts
 __all__ = ["Feedback", "Incidents", "ShownIn"]
 
 _COLUMNS = ("id, metric, opened_at, last_notified_at, resolved_at, ok_streak, acknowledged_by, "
-            "peak_score, false_alarm_by, alert_id, ok_bucket, ok_since, since")  # fmt: skip
+            "peak_score, false_alarm_by, alert_id, ok_bucket, ok_since, since, "
+            "acknowledged_by_id, false_alarm_by_id")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -76,18 +77,21 @@ class Incidents:
             incident.alert_id,
             *(None if m is None else ts(m)
               for m in (incident.ok_bucket, incident.ok_since, incident.since)),
+            incident.acknowledged_by_id, incident.false_alarm_by_id,
         )  # fmt: skip
         if incident.id is None:
             new_id = self.db.write(
                 "INSERT INTO incidents (metric, opened_at, last_notified_at, resolved_at, "
                 "ok_streak, acknowledged_by, peak_score, false_alarm_by, alert_id, ok_bucket, "
-                "ok_since, since) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values,
+                "ok_since, since, acknowledged_by_id, false_alarm_by_id) VALUES (?, ?, ?, ?, ?, "
+                "?, ?, ?, ?, ?, ?, ?, ?, ?)", values,
             )  # fmt: skip
             return replace(incident, id=new_id)
         self.db.write(
             "UPDATE incidents SET metric=?, opened_at=?, last_notified_at=?, resolved_at=?, "
             "ok_streak=?, acknowledged_by=?, peak_score=?, false_alarm_by=?, alert_id=?, "
-            "ok_bucket=?, ok_since=?, since=? WHERE id=?",
+            "ok_bucket=?, ok_since=?, since=?, acknowledged_by_id=?, false_alarm_by_id=? "
+            "WHERE id=?",
             (*values, incident.id),
         )
         return incident
@@ -118,13 +122,15 @@ class Incidents:
 
 
 def _incident(row: tuple[Any, ...]) -> Incident:
-    iid, metric, opened, notified, resolved, streak, ack, peak, false, alert, *moments = row
-    ok_bucket, ok_since, since = (maybe_at(m) for m in moments)
+    iid, metric, opened, notified, resolved, streak, ack, peak, false, alert, *rest = row
+    ok_bucket, ok_since, since = (maybe_at(m) for m in rest[:3])
+    ack_id, false_id = (None if i is None else int(i) for i in rest[3:])
     return Incident(
         metric=str(metric), opened_at=at(opened), last_notified_at=at(notified),
         resolved_at=maybe_at(resolved), ok_streak=int(streak),
         acknowledged_by=None if ack is None else str(ack), peak_score=float(peak),
         false_alarm_by=None if false is None else str(false),
         alert_id=None if alert is None else int(alert), id=int(iid),
-        ok_bucket=ok_bucket, ok_since=ok_since, since=since,
+        ok_bucket=ok_bucket, ok_since=ok_since, since=since, acknowledged_by_id=ack_id,
+        false_alarm_by_id=false_id,
     )  # fmt: skip

@@ -187,4 +187,10 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE incidents ADD COLUMN ok_since INTEGER;   -- the first interval of that streak
     ALTER TABLE incidents ADD COLUMN since INTEGER;      -- the first interval outside
     """,
+    # Who acknowledged an incident and who called it a false alarm, by Telegram user id beside
+    # the name shown (NULL: marked before this was kept): two people may share a name.
+    """
+    ALTER TABLE incidents ADD COLUMN acknowledged_by_id INTEGER;
+    ALTER TABLE incidents ADD COLUMN false_alarm_by_id INTEGER;
+    """,
 )
