@@ -80,7 +80,7 @@ async def test_unmute_with_nothing_muted_edits_no_alert(
         await alert_in(fake, ALERTS)
         start = len(fake.calls)
         said = await test_bot.reply(fake, "/unmute views", user=ADMIN)
-        assert "was not muted" in said[0]
+        assert "were not muted" in said[0]
         said = await test_bot.reply(fake, "/unmute all", user=ADMIN)
         assert "Nothing was muted" in said[0]
         await asyncio.sleep(1.5)

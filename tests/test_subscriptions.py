@@ -47,15 +47,16 @@ async def test_unsubscribing_a_metric_while_subscribed_to_all_says_it_still_come
         await _say(fake, "/subscribe views", user=USER)
         stopped = (await _say(fake, "/unsubscribe views", user=USER))[0].text
     for said in (through_all, own_and_all):
-        assert "still gets alerts for <code>views</code>" in said, said
+        assert "still gets alerts for <b>Views</b> (<code>views</code>)" in said, said
         assert "/unsubscribe all" in said and "/mute views" in said
         assert "no such subscription" not in said and "no longer" not in said
     assert "already gets alerts for every metric" in again, again
     assert kept == ["*"]
-    assert "по-прежнему получает оповещения по <code>views</code>" in russian, russian
+    assert ("по-прежнему получает оповещения по метрике <b>Просмотры</b> "
+            "(<code>views</code>)") in russian, russian  # fmt: skip
     assert "no longer gets alerts for any metric" in gone
     assert "no subscription" in none and "still" not in none
-    assert "🔕 This chat no longer gets alerts for <code>views</code>." in stopped
+    assert "🔕 This chat no longer gets alerts for <b>Views</b> (<code>views</code>)." in stopped
 
 
 async def test_an_alert_chat_is_told_it_gets_every_alert_by_configuration(
@@ -95,14 +96,15 @@ async def test_unmute_says_what_stays_muted_and_unmute_all_lifts_every_mute(
         lifted = (await _say(fake, "/unmute all", user=ADMIN))[0].text
         left = monitor.state.mutes.active(END)
         after = (await _say(fake, "/unmute views", user=ADMIN))[0].text
-    assert "was not muted" not in nothing and "Nothing was muted" in nothing, nothing
+    assert "were not muted" not in nothing and "Nothing was muted" in nothing, nothing
     for said in (under_all, own_under_all):
-        assert "was not muted" not in said and "on again" not in said, said
+        assert "were not muted" not in said and "on again" not in said, said
         assert "stay muted until" in said and "UTC" in said and "/unmute all" in said
-    assert "Оповещения по <code>views</code> остаются заглушены до" in russian, russian
-    assert "on again" in lifted and "<code>views</code>" in lifted, lifted
+    assert ("Оповещения по метрике <b>Просмотры</b> (<code>views</code>) остаются заглушены "
+            "до") in russian, russian  # fmt: skip
+    assert "on again" in lifted and "<b>Views</b> (<code>views</code>)" in lifted, lifted
     assert left == []
-    assert "was not muted" in after
+    assert "were not muted" in after
 
 
 async def test_in_a_group_only_its_administrators_change_subscriptions(
@@ -146,7 +148,8 @@ async def test_the_mute_button_names_the_zone_as_mute_does(
         await fake.press(pack(Action.MUTE, likes.id, 1), user=ADMIN, chat=ALERTS)
         toast = await fake.wait_for(lambda c: c.method == "answerCallbackQuery"
                                     and "Muted" in c.data.get("text", ""))  # fmt: skip
-        line = await fake.wait_for(lambda c: c.chat_id == ALERTS and "likes</code> muted" in c.text)
+        line = await fake.wait_for(lambda c: c.chat_id == ALERTS
+                                   and "likes</code>) muted" in c.text)  # fmt: skip
     assert "Europe/Moscow" in command
     assert toast[0].data["text"].endswith(" Europe/Moscow"), toast[0].data["text"]
     assert "Europe/Moscow by" in line[0].text
@@ -185,7 +188,8 @@ async def test_a_group_that_becomes_a_supergroup_keeps_its_subscriptions_and_lan
         answered = [c.text for c in fake.sent_to(GROUP)[2:]]
     assert moved == (["views"], "ru"), moved
     assert left == ([], None), left
-    assert "получает оповещения по метрикам: views" in status, status
+    assert ("получает оповещения по метрикам: <b>Просмотры</b> (<code>views</code>);"
+            in status), status  # fmt: skip
     assert answered == [], answered
 
 
@@ -320,9 +324,12 @@ async def test_subscribing_names_the_incidents_already_going_on(
         every = (await _say(fake, "/subscribe all", user=MEMBER, language="ru"))[0].text
         widened = (await _say(fake, "/subscribe all", user=USER))[0].text  # views it had
     at = f"{since.astimezone(ZoneInfo('Europe/Moscow')):%Y-%m-%d %H:%M} Europe/Moscow"
-    assert likes == "🔔 This chat now gets alerts for <code>likes</code>. /unsubscribe to stop."
+    assert likes == ("🔔 This chat now gets alerts for <b>Likes</b> (<code>likes</code>). "
+                     "/unsubscribe to stop.")
     assert views.splitlines()[1] == ("Already going on, begun before this chat subscribed: "
-                                     f"<code>views</code> since {at}. /check shows them.")
+                                     f"<b>Views</b> (<code>views</code>) since {at}. /check "
+                                     "shows them.")  # fmt: skip
     assert every.splitlines()[1] == ("Уже идут, начались до подписки этого чата: "
-                                     f"<code>views</code> с {at}. Их показывает /check.")
+                                     f"<b>Просмотры</b> (<code>views</code>) с {at}. Их "
+                                     "показывает /check.")  # fmt: skip
     assert widened == "🔔 This chat now gets alerts for every metric. /unsubscribe to stop."
