@@ -323,6 +323,11 @@ async def test_new_normal_is_for_admins_shows_on_the_alert_moves_the_band_and_ca
     assert "📏" in edit.data["caption"].split("\n")[0]
     assert any(unpack(b["callback_data"]) == (Action.UNACCEPT, (incident_id,))
                for b in edit.buttons)  # fmt: skip
+    title = monitor.catalogue.metrics[incident.metric].title
+    assert said.data["text"].startswith(f"📏 <b>{title}</b> (<code>{incident.metric}</code>): "
+                                        "its level since "), said.data["text"]
+    assert done == f"{title} ({incident.metric}): the new level is accepted as normal.", done
+    assert taken.startswith(f"Taken back: {title} ({incident.metric}) is judged"), taken
     assert "is the new normal" in said.data["text"]
     assert "📏 New normal: the level since" in shown.data["text"]
     lines = overview.data["text"].split("\n")

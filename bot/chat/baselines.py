@@ -17,6 +17,7 @@ import detectors
 from bot.chat.incidents import refresh
 from bot.chat.reply import Reply, out_of_date
 from bot.core.buttons import Action
+from bot.core.formatting import named, titled
 from bot.core.i18n import Translator
 from bot.core.incidents import Incident
 from bot.core.wording import e
@@ -58,7 +59,7 @@ async def accept(
     held = store.baselines.of_metric(metric.name, now)
     ours = held is not None and held.incident_id == incident.id
     who = query.from_user.full_name
-    name = f"<code>{e(metric.name)}</code>"
+    name, plain = titled(metric, t), named(metric, t)  # the message is HTML, the toast text
     zone = settings.zone
     if action is Action.UNACCEPT:
         if not ours:
@@ -72,7 +73,7 @@ async def accept(
         said = t._("↩️ {metric}: the new normal is taken back by {who}; it is judged against its "
                    "usual range again from the next check.", metric=name, who=e(who))  # fmt: skip
         done = t._("Taken back: {metric} is judged against its usual range again.",
-                   metric=metric.name)  # fmt: skip
+                   metric=plain)  # fmt: skip
     else:
         if not incident.is_open:
             return Reply(t._("That incident is over."))
@@ -106,7 +107,7 @@ async def accept(
             metric=name, who=e(who), since=f"{since.astimezone(zone):%Y-%m-%d %H:%M}",
             until=f"{until.astimezone(zone):%Y-%m-%d %H:%M}",
         )  # fmt: skip
-        done = t._("{metric}: the new level is accepted as normal.", metric=metric.name)
+        done = t._("{metric}: the new level is accepted as normal.", metric=plain)
     bot, chat = query.bot, query.message.chat.id if query.message is not None else None
     shown = [incident]
     if action is Action.ACCEPT and held is not None and held.incident_id is not None:
