@@ -240,18 +240,26 @@ async def test_a_second_ack_or_false_alarm_keeps_the_first_name(
     reached him yet): the incident stays acknowledged by the first, and the second is told who
     did it. The same for False alarm: whoever marked it first is who the team asks why."""
     async with _two_members_alerted(fake, embedded_spec, tmp_path) as (monitor, alert, incident_id):
-        answers = []
-        for action in (Action.ACK, Action.FALSE):
-            for user, name in ((MEMBER, "Анна <b>"), (MEMBER + 1, "Boris")):
-                query = await fake.press(_button(alert, action), user=user, message=alert,
-                                         first_name=name)  # fmt: skip
-                answers.append(await _answer(fake, query))
+        answers = await _ack_then_false(fake, alert, [(MEMBER, "Анна <b>"), (MEMBER + 1, "Boris")])
         incident = monitor.state.incidents.get(incident_id)
     assert incident is not None
     assert (incident.acknowledged_by, incident.false_alarm_by) == ("Анна <b>", "Анна <b>")
     assert "Acknowledged" in answers[0] and "false alarm" in answers[2]
     assert answers[1] == "Already acknowledged by Анна <b>."
     assert answers[3] == "Already marked a false alarm by Анна <b>."
+
+
+async def _ack_then_false(fake: FakeTelegram, alert: Call, people: list[tuple[int, str]]
+                          ) -> list[str]:  # fmt: skip
+    """Each of `people` (user id, first name) presses Ack on `alert`, then each False alarm:
+    the answers, in that order."""
+    answers = []
+    for action in (Action.ACK, Action.FALSE):
+        for user, name in people:
+            query = await fake.press(_button(alert, action), user=user, message=alert,
+                                     first_name=name)  # fmt: skip
+            answers.append(await _answer(fake, query))
+    return answers
 
 
 async def test_a_second_mark_tells_two_members_of_one_name_apart(
@@ -262,12 +270,8 @@ async def test_a_second_mark_tells_two_members_of_one_name_apart(
     name. She is told which Anna did it ("Already acknowledged by Anna."); the first Anna,
     pressing again under a new name, is told it is already so."""
     async with _two_members_alerted(fake, embedded_spec, tmp_path) as (monitor, alert, incident_id):
-        answers = []
-        for action in (Action.ACK, Action.FALSE):
-            for user, name in ((MEMBER, "Anna"), (MEMBER + 1, "Anna"), (MEMBER, "Anya")):
-                query = await fake.press(_button(alert, action), user=user, message=alert,
-                                         first_name=name)  # fmt: skip
-                answers.append(await _answer(fake, query))
+        answers = await _ack_then_false(fake, alert, [(MEMBER, "Anna"), (MEMBER + 1, "Anna"),
+                                                      (MEMBER, "Anya")])  # fmt: skip
         incident = monitor.state.incidents.get(incident_id)
     assert incident is not None
     assert (incident.acknowledged_by, incident.false_alarm_by) == ("Anna", "Anna")
