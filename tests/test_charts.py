@@ -620,6 +620,9 @@ def test_a_name_the_font_cannot_draw_leaves_out_its_emoji_and_marks_its_letters(
     assert fig.axes[0].get_ylabel() == "per 15 min"
     png = render_chart(metric, Slice("country", "日本 🇯🇵"), series, band, verdict, zone=MOSCOW)
     assert png.startswith(PNG)
+    fig = draw_chart(VIEWS, Slice("city", "東京"), series, band, verdict, zone=MOSCOW,
+                     t=translator("en"))  # fmt: skip
+    assert texts_of(fig)[0].startswith("Views · city=??: "), texts_of(fig)[0]
 
 
 def test_an_infinite_value_is_drawn_without_setting_the_axis() -> None:

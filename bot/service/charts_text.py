@@ -53,8 +53,10 @@ def drawable(text: str) -> str:
             out.append(char)
         elif unicodedata.category(char)[0] in "LN":
             out.append("?")
-    return " ".join(part for part in "".join(out).split(" ") if part) if len(out) < len(text) \
-        else text
+    kept = "".join(out)
+    if len(out) < len(text):  # something left out: no doubled or edge spaces where it stood
+        kept = " ".join(part for part in kept.split(" ") if part)
+    return kept
 
 
 def number(text: str, t: Translator | None) -> str:
