@@ -496,7 +496,7 @@ def lasting_shift(z: np.ndarray, window: int, confirm: int) -> np.ndarray | None
     over the last `window` points (their median) and the last `confirm`, and the point itself
     is not on the other side of the old level: a weekend's low re-based on a new metric
     whose shape does not know weekends yet ends with Monday's first bucket, not 45 minutes
-    into it (all of them alerts). None where no point can be (the usual case, told without a
+    into it, alerting all the while. None where no point can be (the usual case, told without a
     rolling median: no window has half of its points beyond REBASE_MIN on one side)."""
     finite = _trailing_sum(np.isfinite(z).astype(float), window)
     with np.errstate(invalid="ignore"):
