@@ -470,3 +470,13 @@ def test_a_state_path_under_a_file_names_that_file(tmp_path: Path) -> None:
     assert str(refused.value) == (
         f"cannot open the state file {path}: {tmp_path / 'plain'} is a file, not a folder; set "
         "STATE_PATH to a file in a folder this user can write to")
+
+
+def test_a_state_path_that_is_a_folder_says_to_name_a_file(tmp_path: Path) -> None:
+    """STATE_PATH=/srv/alertbot (a folder) said SQLite's "unable to open database file": it
+    now says it is a folder and names a file in it to set instead; the folder is untouched."""
+    with pytest.raises(StoreError) as refused:
+        State(tmp_path)
+    assert str(refused.value) == (f"{tmp_path} is a folder, not a file: set STATE_PATH to a "
+                                  f"file, e.g. {tmp_path / 'alertbot.sqlite3'}")  # fmt: skip
+    assert list(tmp_path.iterdir()) == []

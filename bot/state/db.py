@@ -91,6 +91,9 @@ class Database:
         self.problem: StoreError | None = None  # set once the file is lost or found damaged
         self._lock = threading.RLock()  # re-entrant: transaction() wraps other calls
         self._holder: ProcessLock | None = None
+        if self.path.is_dir():
+            raise StoreError(f"{self.path} is a folder, not a file: set STATE_PATH to a file, "
+                             f"e.g. {self.path / 'alertbot.sqlite3'}")  # fmt: skip
         try:
             if self.path.parent != Path():
                 self.path.parent.mkdir(parents=True, exist_ok=True)
