@@ -206,10 +206,11 @@ async def cmd_tune(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if settings.bot_token is None:
+        from bot.settings import token_elsewhere
         raise UsageError(
-            "BOT_TOKEN is not set: create a bot with @BotFather in Telegram (/newbot), put its "
-            "token in .env as BOT_TOKEN=..., and run `alertbot run` again. `alertbot check` "
-            "works without it."
+            f"BOT_TOKEN is not set{token_elsewhere()}: create a bot with @BotFather in Telegram "
+            "(/newbot), put its token in .env as BOT_TOKEN=..., and run `alertbot run` again. "
+            "`alertbot check` works without it."
         )
     from bot.app import make_monitor, serve  # aiogram is only needed here
     from bot.state import State

@@ -48,7 +48,13 @@ def load_checked(path: Path | None) -> Catalogue:
     from bot.service.checker import spec_for
     from queries.catalogue import CatalogueError, load_catalogue
 
-    catalogue = load_catalogue(path, spec_keys=spec_keys)
+    try:
+        catalogue = load_catalogue(path, spec_keys=spec_keys)
+    except CatalogueError as exc:
+        if path is None or Path(path).is_file():
+            raise
+        raise CatalogueError(f"{exc}; set CATALOGUE_PATH to your catalogue.toml, or unset it for "
+                             "the bundled catalogue") from None  # no file there: a path mistyped
     for metric in catalogue.metrics.values():
         try:
             spec = spec_for(metric)

@@ -24,7 +24,7 @@ from bot.core.report import CheckReport
 from bot.runtime import make_bot, make_monitor, token_accepted
 from bot.service.delivery import Delivery
 from bot.service.notifier import Notifier
-from bot.settings import Settings
+from bot.settings import Settings, token_elsewhere
 from bot.state import OutboxStatus, State
 from bot.state.outbox import Dropped
 from queries.sources import Source
@@ -34,7 +34,8 @@ __all__ = ["NO_TOKEN", "Notified", "check_and_notify", "dropped_text"]
 log = logging.getLogger("alertbot")
 
 NO_TOKEN = (
-    "BOT_TOKEN is not set: `alertbot check --notify` sends alerts through the bot. Create one "
+    "BOT_TOKEN is not set{elsewhere}: `alertbot check --notify` sends alerts through the bot. "
+    "Create one "
     "with @BotFather in Telegram (/newbot) and put its token in .env as BOT_TOKEN=...; "
     "`alertbot check` without --notify works without it."
 )
@@ -79,7 +80,7 @@ async def check_and_notify(
     if at or metric:  # incidents follow every metric, as they happen
         raise UsageError("--notify checks every metric as of now: drop --at and --metric")
     if settings.bot_token is None:
-        raise UsageError(NO_TOKEN)
+        raise UsageError(NO_TOKEN.format(elsewhere=token_elsewhere()))
     # The lock first: beside a running bot (or another --notify) this stops here, untouched.
     state = State(settings.state_path, exclusive=True)
     try:

@@ -21,7 +21,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.setting_values import Duration, Ids, Interval, posix_language, posix_list
 from queries.catalogue import link_problem
 
-__all__ = ["LOG_LEVELS", "Settings", "SettingsError", "default_embedded_path", "load_settings"]
+__all__ = ["LOG_LEVELS", "Settings", "SettingsError", "default_embedded_path", "load_settings",
+           "token_elsewhere"]
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -241,6 +242,23 @@ def _dotenv_language() -> str | None:
         return None
     values = {k.upper(): v for k, v in dotenv_values(path, encoding="utf-8-sig").items()}
     return values.get("LANGUAGE") or None
+
+
+def token_elsewhere() -> str:
+    """Where BOT_TOKEN is not set: ' (TELEGRAM_BOT_TOKEN is set, but the token is read from
+    BOT_TOKEN)' for a variable of the environment or .env whose name holds TOKEN (a misspelt
+    or borrowed name), else ''. Names only: a value is never read out."""
+    from dotenv import dotenv_values
+
+    path = Path(".env")
+    names = list(os.environ)
+    if path.is_file():
+        names += [str(k) for k in dotenv_values(path, encoding="utf-8-sig")]
+    near = sorted({n for n in names if "TOKEN" in n.upper() and n.upper() != "BOT_TOKEN"})
+    if not near:
+        return ""
+    return f" ({', '.join(near)} {'is' if len(near) == 1 else 'are'} set, but the token is read " \
+        "from BOT_TOKEN)"
 
 
 _SECRET = {"bot_token", "clickhouse_password", "alert_webhook_secret", "webhook_secret"}

@@ -472,6 +472,15 @@ def _decode(data: bytes, where: str) -> str:
 _NON_LATIN_KEY = "Invalid initial character for a key part"
 
 
+def _why(exc: OSError, path: str | Path) -> str:
+    """Why a file cannot be read, in words and without its path twice."""
+    if Path(path).is_dir():
+        return "it is a folder, not a file"
+    if isinstance(exc, FileNotFoundError):
+        return "no such file"
+    return (exc.strerror or type(exc).__name__).lower()
+
+
 def load_catalogue(path: str | Path | None = None, *, spec_keys: SpecKeys | None = None
                    ) -> Catalogue:  # fmt: skip
     """The bundled catalogue, or the TOML file at `path` (its .sql files beside it).
@@ -492,7 +501,7 @@ def load_catalogue(path: str | Path | None = None, *, spec_keys: SpecKeys | None
         try:
             data = Path(path).read_bytes()
         except OSError as exc:
-            raise _Unreadable(f"cannot read catalogue {path}: {exc}") from None
+            raise _Unreadable(f"cannot read catalogue {path}: {_why(exc, path)}") from None
         text = _decode(data, where)
 
         def read_sql(name: str) -> str:
@@ -500,7 +509,7 @@ def load_catalogue(path: str | Path | None = None, *, spec_keys: SpecKeys | None
             try:
                 data = file.read_bytes()
             except OSError as exc:
-                raise _Unreadable(f"cannot read {name} beside {path}: {exc}") from None
+                raise _Unreadable(f"cannot read {name} beside {path}: {_why(exc, file)}") from None
             return _decode(data, str(file))
 
     try:

@@ -661,6 +661,35 @@ def test_run_without_a_token_says_where_to_get_one(tmp_path: Path) -> None:
     assert "alertbot check" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_a_token_under_another_name_is_named_not_echoed(tmp_path: Path) -> None:
+    """TELEGRAM_BOT_TOKEN in the environment and BOTTOKEN in .env, no BOT_TOKEN: `run` and
+    `check --notify` name the variables they found (not their values) beside the one they
+    read."""
+    (tmp_path / ".env").write_text("BOTTOKEN=12345:SECRET-in-dotenv\n", encoding="utf-8")
+    env = {"STATE_PATH": str(tmp_path / "s.db"), "TELEGRAM_BOT_TOKEN": "67890:SECRET-in-env"}
+    for args in (("run",), ("check", "--notify")):
+        done = alertbot(*args, env=env, cwd=tmp_path)
+        said = done.stderr.strip().splitlines()[-1]
+        assert done.returncode == 2, (done.stdout, done.stderr)
+        assert said.startswith("alertbot: BOT_TOKEN is not set (BOTTOKEN, TELEGRAM_BOT_TOKEN are "
+                               "set, but the token is read from BOT_TOKEN): "), said  # fmt: skip
+        assert "SECRET" not in done.stderr + done.stdout
+
+
+def test_a_catalogue_path_with_no_file_says_where_it_is_set(tmp_path: Path) -> None:
+    """CATALOGUE_PATH naming no file, or a folder: one sentence that says so in words (it
+    was Python's "[Errno 2] No such file or directory: '…'", the path twice) and which
+    variable to set."""
+    for path, why in ((tmp_path / "nope.toml", "no such file"),
+                      (tmp_path, "it is a folder, not a file")):  # fmt: skip
+        done = alertbot("check", env={"CATALOGUE_PATH": str(path),
+                                      "STATE_PATH": str(tmp_path / "s.db")})  # fmt: skip
+        assert done.returncode == 2, (done.stdout, done.stderr)
+        assert done.stderr.strip().splitlines()[-1] == (
+            f"alertbot: cannot read catalogue {path}: {why}; set CATALOGUE_PATH to your "
+            "catalogue.toml, or unset it for the bundled catalogue")
+
+
 @pytest.mark.slow
 async def test_run_serves_commands_and_stops_cleanly_on_sigterm(
     demo_env: dict[str, str], tmp_path: Path
