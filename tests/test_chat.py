@@ -1738,3 +1738,61 @@ async def test_a_chart_that_cannot_be_drawn_leaves_its_text(
     assert [c.method for c in replay] == ["sendMessage"] and "Views" in replay[0].text, replay
     failed = [r for r in caplog.records if "could not be drawn" in r.getMessage()]
     assert len(failed) == 3 + 2, [r.getMessage() for r in failed]
+
+
+def _with_metrics(n: int) -> Catalogue:
+    """The bundled catalogue and `n` more copies of views, each with a title of its own."""
+    c = load_catalogue()
+    metrics = dict(c.metrics)
+    for i in range(n):
+        name = f"views_{i:02d}"
+        metrics[name] = replace(c.metrics["views"], name=name,
+                                title=f"Feed views, all platforms {i:02d}",
+                                names={"ru": {"title": f"Просмотры ленты, все платформы {i:02d}"}})
+    return replace(c, metrics=metrics)
+
+
+@pytest.mark.parametrize("command", ["/status", "/help", "/metrics", "/unmute all"])
+async def test_many_metrics_by_title_are_answered_in_several_messages(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path, command: str
+) -> None:
+    """81 metrics, each subscribed to and muted: /status, /help, /metrics and /unmute all name
+    them all by title and name, over 4096 characters; Telegram refused the one message and
+    the user read "that failed on my side". They now come in as many valid messages as it
+    takes, the last metric named in one of them."""
+    catalogue = _with_metrics(75)
+    state = State(tmp_path / "s.db")
+    for name in catalogue.metrics:
+        state.subscriptions.add(ADMIN, name, END)
+        state.mutes.add(name, END + timedelta(hours=3), ADMIN, END)
+    state.close()
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False, catalogue=catalogue):
+        await _say(fake, command, user=ADMIN)
+        await fake.wait_for(lambda c: c.chat_id == ADMIN and "all platforms 74" in c.text)
+        answers = [c for c in fake.sent_to(ADMIN) if c.method.startswith("sendMessage")]
+    assert not [c.method for c in answers if "!" in c.method], [c.method for c in answers]
+    shown = "".join(render_html(c.text) for c in answers)
+    assert "failed on my side" not in shown
+    assert all(len(render_html(c.text)) <= 4096 for c in answers)
+    assert "all platforms 74" in shown, shown[-300:]
+
+
+async def test_a_long_title_leaves_a_button_s_answer_its_news(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """Metrics titled with 300 characters: the answer to 🔕 and 📏 New normal (200 characters
+    at most) was cut inside the title and never said until when, or that it was accepted. The
+    title is shortened there, and the sentence stays whole."""
+    c = load_catalogue()
+    title = ("Просмотры ленты: <b>жирно</b> & «ёлки» " * 10)[:300]
+    catalogue = replace(c, metrics={n: replace(m, title=title) for n, m in c.metrics.items()})
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, catalogue=catalogue):
+        alert = await _alert(fake)
+        muted = await _answer(fake, await fake.press(_button(alert, Action.MUTE), user=ADMIN,
+                                                     message=alert))  # fmt: skip
+        accepted = await _answer(fake, await fake.press(_button(alert, Action.ACCEPT),
+                                                        user=ADMIN, message=alert))  # fmt: skip
+    assert len(muted) <= 200 and " until " in muted and "…" in muted, muted
+    assert len(accepted) <= 200 and accepted.endswith("accepted as normal."), accepted

@@ -20,6 +20,7 @@ from bot.core.buttons import Action
 from bot.core.formatting import named, titled
 from bot.core.i18n import Translator
 from bot.core.incidents import Incident
+from bot.core.text import TOAST_NAME, clipped
 from bot.core.wording import e
 from bot.service.engines import accepts
 from bot.service.monitor import Monitor
@@ -59,7 +60,7 @@ async def accept(
     held = store.baselines.of_metric(metric.name, now)
     ours = held is not None and held.incident_id == incident.id
     who = query.from_user.full_name
-    name, plain = titled(metric, t), named(metric, t)  # the message is HTML, the toast text
+    name, plain = titled(metric, t), clipped(named(metric, t), TOAST_NAME)  # HTML; a toast
     zone = settings.zone
     if action is Action.UNACCEPT:
         if not ours:

@@ -12,6 +12,7 @@ from aiogram.types import Message
 from bot.chat.access import alert_chats
 from bot.chat.guard import Said, command_filter, command_of, stopped_text, visible
 from bot.chat.language import IN_A_SENTENCE
+from bot.chat.reply import answer_all
 from bot.core.commands import COMMANDS, example, help_text, span, usage
 from bot.core.drops import telegram_said
 from bot.core.formatting import day_time, localized, metric_title, titled_name
@@ -63,7 +64,7 @@ async def start(
         text += "\n\n" + t._(
             "This chat's id: {chat} (for ALERT_CHAT_IDS); your user id: {user} (for ADMIN_IDS).",
             chat=chat, user=f"<code>{message.from_user.id}</code>")  # fmt: skip
-    await message.answer(text)
+    await answer_all(message, text)
 
 
 def metrics_text(catalogue: Catalogue, t: Translator) -> str:
@@ -78,7 +79,7 @@ def metrics_text(catalogue: Catalogue, t: Translator) -> str:
 
 
 async def metrics(message: Message, *, catalogue: Catalogue, t: Translator) -> None:
-    await message.answer(metrics_text(catalogue, t))
+    await answer_all(message, metrics_text(catalogue, t))
 
 
 def _last_check(checks: Monitor, store: State, settings: Settings, t: Translator) -> str:
@@ -196,7 +197,7 @@ async def status(
             lines.append(t._("muted: {mutes}", mutes=", ".join(muted)) + f" ({e(zone.key)})")
         lines.append(_gets(message, store, settings, catalogue, t))
     lines.append(t._("language: {language} (/lang to change)", language=IN_A_SENTENCE[t.lang]))
-    await message.answer("\n".join(lines))
+    await answer_all(message, "\n".join(lines))
 
 
 KNOWN = {c.name for c in COMMANDS}  # what a pasted command may have been

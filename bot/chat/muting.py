@@ -18,12 +18,12 @@ from bot.chat.durations import parse_span
 from bot.chat.errors import UsageError
 from bot.chat.incidents import refresh_all
 from bot.chat.monitoring import metric_named
-from bot.chat.reply import Reply, out_of_date
+from bot.chat.reply import Reply, answer_all, out_of_date
 from bot.core.commands import ALL_WORDS
 from bot.core.formatting import named, titled_name
 from bot.core.i18n import Translator
 from bot.core.incidents import Incident
-from bot.core.text import clipped
+from bot.core.text import TOAST_NAME, clipped
 from bot.core.wording import e, zoned
 from bot.service.edits import MUTE_SHOWN
 from bot.settings import Settings
@@ -110,7 +110,7 @@ async def _unmuted(message: Message, active: dict[str, datetime], metric: str, *
         own = [titled_name(name, catalogue, t) for name in active if name != ALL]
         if own:
             text += " " + t._("The mutes of {metrics} are lifted too.", metrics=", ".join(own))
-        await message.answer(text)
+        await answer_all(message, text)
         return
     name = titled_name(metric, catalogue, t)
     if ALL in active:
@@ -182,8 +182,9 @@ async def mute_incidents(
     local = zoned(until, settings.zone)
     bot, chat = query.bot, query.message.chat.id if query.message is not None else None
 
-    def plain(name: str) -> str:  # a toast is plain text
-        return named(catalogue.metrics[name], t) if name in catalogue.metrics else name
+    def plain(name: str) -> str:  # a toast is plain text, of 200 characters at most
+        return clipped(named(catalogue.metrics[name], t) if name in catalogue.metrics else name,
+                       TOAST_NAME)  # fmt: skip
 
     def stays(html: bool) -> str:
         return " ".join(t._("{metric} stays muted until {until}.",
@@ -205,5 +206,8 @@ async def mute_incidents(
                        who=e(query.from_user.full_name)) if muted else "🔕"
             await bot.send_message(chat, f"{said} {stays(True)}".strip())
 
-    toast = t._("Muted {metric} until {until}", metric=", ".join(map(plain, muted)), until=local)
+    toast = (t._("Muted {metric} until {until}", metric=", ".join(map(plain, muted)), until=local)
+             if len(muted) <= 2 else  # a digest's metrics by name would not fit a toast
+             t.ngettext("Muted {n} metric until {until}", "Muted {n} metrics until {until}",
+                        len(muted), until=local))  # fmt: skip
     return Reply(". ".join(p for p in (toast if muted else "", stays(False)) if p), then=show)

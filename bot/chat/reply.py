@@ -14,9 +14,10 @@ from aiogram.exceptions import AiogramError, TelegramAPIError, TelegramRetryAfte
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 
 from bot.core.i18n import Translator
+from bot.core.wording import split_message
 
-__all__ = ["Reply", "answer_press", "drawn", "localized", "out_of_date", "send_chart",
-           "why_not_sent"]
+__all__ = ["Reply", "answer_all", "answer_press", "drawn", "localized", "out_of_date",
+           "send_chart", "why_not_sent"]
 
 log = logging.getLogger(__name__)
 
@@ -82,3 +83,10 @@ async def send_chart(message: Message, chart: Awaitable[bytes], name: str, capti
         await message.answer(caption)
     else:
         await message.answer_photo(BufferedInputFile(png, f"{name}.png"), caption=caption)
+
+
+async def answer_all(message: Message, text: str) -> None:
+    """`text` in as many messages as it takes (a list of many metrics by their titles outgrows
+    Telegram's 4096 characters), each valid HTML."""
+    for part in split_message(text):
+        await message.answer(part)

@@ -12,11 +12,12 @@ from __future__ import annotations
 import html
 import re
 
-__all__ = ["CAPTION_LIMIT", "MESSAGE_LIMIT", "as_plain", "clipped", "cut_html", "plain",
-           "rendered_length", "split_html"]
+__all__ = ["CAPTION_LIMIT", "MESSAGE_LIMIT", "TOAST_NAME", "as_plain", "clipped", "cut_html",
+           "plain", "rendered_length", "split_html"]
 
 CAPTION_LIMIT = 1024
 MESSAGE_LIMIT = 4096
+TOAST_NAME = 60  # characters a metric's title and name keep in a button's answer (200 in all)
 ELLIPSIS = "…"
 
 _TOKEN = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:\s[^<>]*)?)>|([^<]+)|(<)")
