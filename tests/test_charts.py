@@ -638,3 +638,22 @@ def test_an_infinite_value_is_drawn_without_setting_the_axis() -> None:
     week = series.iloc[-7 * 96 :]
     replay = draw_backtest_chart(VIEWS, week, [], MOSCOW, t=translator("en"))
     assert np.isfinite(replay.axes[0].get_ylim()[1])
+
+
+def test_a_unit_in_dollars_and_a_name_of_emoji_alone_are_drawn_as_text() -> None:
+    """A unit of '$\\alpha$' was drawn as α on the y axis and '$$' stopped the chart (its
+    alerts went as text): the axis reads them as written. A slice value of emoji alone drew
+    'os=' with nothing after it: it reads 'os=?'. A tab in a name is a space."""
+    series, band, verdict = synthetic()
+    for unit in ("$\\alpha$", "$$"):
+        metric = replace(VIEWS, unit=unit)
+        fig = draw_chart(metric, Slice(), series, band, verdict, zone=MOSCOW, t=translator("en"))
+        assert fig.axes[0].get_ylabel() == f"{unit} per 15 min"
+        assert not fig.axes[0].yaxis.label.get_parse_math()
+        assert render_chart(metric, Slice(), series, band, verdict, zone=MOSCOW).startswith(PNG)
+    fig = draw_chart(VIEWS, Slice("os", "🔥🔥🔥"), series, band, verdict, zone=MOSCOW,
+                     t=translator("en"))  # fmt: skip
+    assert texts_of(fig)[0].startswith("Views · os=?: "), texts_of(fig)[0]
+    fig = draw_chart(VIEWS, Slice("os", "i\tOS"), series, band, verdict, zone=MOSCOW,
+                     t=translator("en"))  # fmt: skip
+    assert texts_of(fig)[0].startswith("Views · os=i OS: "), texts_of(fig)[0]

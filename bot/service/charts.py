@@ -80,7 +80,8 @@ def _y_axis(ax: Axes, metric: Metric, step: timedelta, t: Translator) -> None:
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: number(f"{v:.1%}", t)))
     else:
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: number(f"{v:,.0f}", t)))
-    ax.set_ylabel(drawable(y_label(metric, step, t)), fontsize=9, color="#525252")
+    ax.set_ylabel(drawable(y_label(metric, step, t)), fontsize=9, color="#525252",
+                  parse_math=False)  # a unit or title of '$…$' is text, as in the title
     ax.grid(True, color="#eeeeee")
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
@@ -201,7 +202,8 @@ def draw_chart(  # noqa: PLR0915 - one picture, drawn top to bottom, reads best 
                       expected=fmt_value(metric, verdict.expected, t))  # fmt: skip
     if verdict.deviation is not None:
         numbers += f" ({fmt_pct(verdict.deviation, t)})"
-    head = [name_of(metric, t)] + ([] if where.is_total else [f"{where.dim}={where.value}"])
+    head = [name_of(metric, t)] + ([] if where.is_total else
+                                   [f"{where.dim}={drawable(where.value)}"])  # "os=?" for "🔥"
     fit(fig, 0.085, 0.955, head, numbers, sep=": ", fontsize=12.5, fontweight="bold", va="top")
     parts = [(words, words) for words in [_state(verdict, t)]]
     if since is not None:

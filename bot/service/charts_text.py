@@ -43,19 +43,21 @@ def _chart_font() -> FT2Font:
 def drawable(text: str) -> str:
     """`text` as the chart's font can draw it: a letter or digit it has no glyph for (Chinese,
     say) becomes '?', a symbol it lacks (an emoji, a flag, their joiners) is left out, where
-    matplotlib would draw an empty box and warn. The message beside the chart has the text
-    whole."""
-    if text.isascii():
+    matplotlib would draw an empty box and warn; a name of nothing but such symbols is '?'.
+    The message beside the chart has the text whole."""
+    if text.isascii() and text.isprintable():
         return text
     out = []
     for char in text:
-        if char.isspace() or _has_glyph(char):
-            out.append(char)
+        if char == "\n" or (_has_glyph(char) and (char.isprintable() or char.isspace())):
+            out.append(char)  # a no-break space too (a Russian thousands separator)
+        elif char.isspace():
+            out.append(" ")  # a tab, say: no glyph of its own
         elif unicodedata.category(char)[0] in "LN":
             out.append("?")
     kept = "".join(out)
     if len(out) < len(text):  # something left out: no doubled or edge spaces where it stood
-        kept = " ".join(part for part in kept.split(" ") if part)
+        kept = " ".join(part for part in kept.split(" ") if part) or "?"
     return kept
 
 
