@@ -10,7 +10,7 @@ from aiogram.types import BufferedInputFile, CallbackQuery, Message
 
 from bot.chat.errors import UsageError, not_answering, source_problem
 from bot.chat.guard import command_filter
-from bot.chat.reply import Reply, drawn, localized, out_of_date, send_chart
+from bot.chat.reply import Reply, answer_all, drawn, localized, out_of_date, send_chart
 from bot.core.check_text import check_charts, check_summary
 from bot.core.commands import span
 from bot.core.formatting import day_time, metric_title, named, peak_words, title_of
@@ -20,7 +20,7 @@ from bot.core.incidents import Incident
 from bot.core.problems import problem_text
 from bot.core.reasons import reason_text, source_text
 from bot.core.text import CAPTION_LIMIT, clipped, rendered_length
-from bot.core.wording import e, metric_caption, split_message
+from bot.core.wording import e, metric_caption
 from bot.service.edits import compose, state_line
 from bot.service.monitor import Answer, Monitor, SourceNotAnswering
 from bot.settings import Settings
@@ -134,8 +134,7 @@ async def check(message: Message, *, checks: Monitor, settings: Settings, t: Tra
                                  source=source_problem(checks.source.describe(), problem, t)))
         return
     summary = localized(check_summary, t, report, zone=settings.zone)
-    for part in split_message(f"{note}\n{summary}" if note else summary):
-        await message.answer(part)
+    await answer_all(message, f"{note}\n{summary}" if note else summary)
     for result in check_charts(report):
         caption = localized(metric_caption, t, result, zone=settings.zone, muted=None)
         await send_chart(message, checks.chart(result, t.lang), result.metric.name, caption)
@@ -213,8 +212,7 @@ async def history(
         lines.append(f"{day_time(row.bucket, zone, t)} {named} — {said}")
         if (fate := _fate(fates.get(row.id), (sent, waiting), t)) is not None:
             lines.append(f"      {fate}")
-    for part in split_message("\n".join(lines)):
-        await message.answer(part)
+    await answer_all(message, "\n".join(lines))
 
 
 def _alerted(name: str, where: str, catalogue: Catalogue, t: Translator) -> str:
@@ -300,8 +298,7 @@ async def backtest(
         return
     if png is not None:
         await message.answer_photo(BufferedInputFile(png, "backtest.png"))
-    for part in split_message(text):
-        await message.answer(part)
+    await answer_all(message, text)
 
 
 def build() -> Router:
