@@ -35,6 +35,8 @@ Scores, per method:
 - TTD: median buckets from an incident's start to the first firing one (0: the first bucket).
 
 Methods: default (the product), and the baselines of real_kpi.py (rolling IQR, same-slot MAD).
+`--only ... views` adds the default judged with a CTR's views as its weight, as the bot judges a
+ratio metric (counts as the default); not run unless asked.
 
 `--step 1h` (or 30min) judges the same series at a coarser step, as a metric the catalogue
 buckets by the hour: counts summed, a CTR the mean of its quarter-hours; an incident covers the
@@ -56,6 +58,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+import detectors
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from real_kpi import episodes, firing, overrides_of  # the same methods, scored alike
 
@@ -66,7 +70,10 @@ DAYS = HISTORY + SCORED  # days in all with the default history (the tests read 
 AFTER = 4  # buckets after an incident in which an alert is not false (1 hour)
 CATCH = 2  # buckets after an incident's start within which an alert still catches it
 WEEKENDS = (0.6, 1.2)  # the range each series' weekend level is drawn from (x its weekdays)
-METHODS = ("default", "iqr", "mad")
+# "views": the default judged as the bot judges a ratio, with its weight (a CTR's views: the
+# band's binomial floor follows them); counts the same as the default. Not in the default run,
+# which judges the series alone as an outside benchmark does.
+METHODS = ("default", "iqr", "mad", "views")
 KINDS = ("drop", "spike", "outage", "ctr drop")
 EPOCH = pd.Timestamp(0, tz="UTC")
 
@@ -88,6 +95,7 @@ class Case:
     incidents: list[Incident] = field(default_factory=list)
     minutes: int = 15  # the step of `values`
     history: int = HISTORY  # days before the scored ones
+    views: np.ndarray | None = None  # a CTR's views (the bot's weight for a ratio)
 
     @property
     def per_day(self) -> int:
@@ -110,7 +118,9 @@ def coarser(case: Case, factor: int) -> Case:
     for inc in case.incidents:
         start, end = inc.start // factor, -(-(inc.start + inc.length) // factor)
         incidents.append(Incident(inc.kind, start, end - start, inc.size, inc.volume * factor))
-    return Case(case.name, case.ratio, values, incidents, case.minutes * factor, case.history)
+    views = None if case.views is None else case.views.reshape(-1, factor).sum(axis=1)
+    return Case(case.name, case.ratio, values, incidents, case.minutes * factor, case.history,
+                views)
 
 
 def _shape(rng: np.random.Generator, n: int, plain: frozenset[str],
@@ -187,7 +197,7 @@ def make_case(seed: int, index: int, plain: frozenset[str] = frozenset(),
         rate[start : start + length] *= size
         incidents.append(Incident("ctr drop", start, length, size, float(views_mean[start])))
     likes = rng.binomial(views.astype(np.int64), np.clip(rate, 0, 1)).astype(float)
-    return Case(f"ctr-{index}", True, likes / views, incidents, history=history)
+    return Case(f"ctr-{index}", True, likes / views, incidents, history=history, views=views)
 
 
 def series_of(case: Case) -> pd.Series:
@@ -264,9 +274,25 @@ def run_one(
     out = {}
     for method in methods:
         started = time.perf_counter()
-        fire = firing(method, series, overrides)
+        if method == "views":
+            fire = weighted_firing(series, case.views, overrides)
+        else:
+            fire = firing(method, series, overrides)
         out[method] = (score(case, fire, resolve_after), time.perf_counter() - started)
     return out
+
+
+def weighted_firing(series: pd.Series, views: np.ndarray | None,
+                    overrides: dict[str, str]) -> np.ndarray:  # fmt: skip
+    """The default's firing buckets with a ratio's views as its weight, as the bot's check
+    passes a ratio metric's denominator (`band(series, weight=...)`)."""
+    if views is None:
+        return firing("default", series, overrides)
+    spec = {**detectors.DEFAULT_SPEC, **overrides}
+    weight = pd.Series(views, index=series.index)
+    band = detectors.build(spec).band(series, weight=weight)
+    fire = detectors.build_rule(spec).evaluate(series, band)["firing"].to_numpy(dtype=bool)
+    return fire & series.notna().to_numpy()
 
 
 def write(seed: int, count: int, folder: Path, plain: frozenset[str], factor: int = 1, *,
@@ -319,7 +345,7 @@ def main() -> None:
     if args.series < 1:
         parser.error("--series must be at least 1")
     overrides = overrides_of(parser, args.set)
-    methods = tuple(args.only or METHODS)
+    methods = tuple(args.only or [m for m in METHODS if m != "views"])
     started = time.perf_counter()
     totals: dict[str, Tally] = {m: Tally() for m in methods}
     seconds: dict[str, float] = dict.fromkeys(methods, 0.0)

@@ -58,3 +58,28 @@ def test_a_catch_by_the_hour_is_not_also_a_false_alert() -> None:
     fire[start + 2], fire[start + 4] = False, True  # 4 hours after: a miss, and false
     tally = sy.score(case, fire, 1)
     assert (tally.found["drop"], tally.false) == ([0, 1], 1)
+
+
+def test_a_ctr_keeps_its_views_and_judged_with_them_its_quiet_day_is_no_alert() -> None:
+    """The `views` method judges a CTR as the bot does, with its views as the weight. Seed 1's
+    293rd series is a CTR of about 0.036 whose quiet days (half the views, so 1.4x the noise)
+    fall on Sundays and Mondays: judged alone its band there is the busy days' and a drop
+    inside it fires on Monday 10:15 of the second scored week; with its views, no alert."""
+    sy = load_benchmark("synthetic")
+    case = sy.make_case(1, 293, weekends=(0.3, 0.6))
+    assert case.ratio and case.views is not None and case.views.size == case.values.size
+    likes = case.values * case.views
+    assert np.allclose(likes, np.round(likes))  # likes / views, as drawn
+    hourly = sy.coarser(case, 4)
+    assert hourly.views is not None
+    assert hourly.views[:2].tolist() == [case.views[:4].sum(), case.views[4:8].sum()]
+    series = sy.series_of(case)
+    monday = series.index.get_loc(sy.pd.Timestamp("2026-10-12 10:15", tz="UTC"))
+    alone = sy.firing("default", series, {})
+    weighted = sy.weighted_firing(series, case.views, {})
+    assert alone[monday] and not weighted[monday]
+    assert weighted[sy.HISTORY * sy.DAY :].sum() < alone[sy.HISTORY * sy.DAY :].sum()
+    counts = sy.make_case(1, 0)
+    assert counts.views is None
+    counted = sy.series_of(counts)
+    assert (sy.weighted_firing(counted, None, {}) == sy.firing("default", counted, {})).all()
