@@ -168,7 +168,7 @@ class Settings(BaseSettings):
     @classmethod
     def _timeout(cls, value: float) -> float:
         if not 0 < value <= 3600:
-            raise ValueError("must be a number of seconds between 0 and 3600")
+            raise ValueError("must be a number of seconds above 0, at most 3600 (e.g. 60)")
         return value
 
     @field_validator("log_level", mode="before")

@@ -57,6 +57,9 @@ def test_values_are_parsed_from_env_and_dotenv(monkeypatch: pytest.MonkeyPatch, 
         ("TIMEZONE", "Mars/Olympus", "TIMEZONE='Mars/Olympus' is not a time zone"),
         ("CLICKHOUSE_DATABASE", "a;b", "is not a database name"),
         ("RESOLVE_AFTER", "0", "RESOLVE_AFTER='0' must be a number of checks from 1 to 96"),
+        # Not "between 0 and 3600", which 0 seemed to be.
+        ("CLICKHOUSE_TIMEOUT", "0", "CLICKHOUSE_TIMEOUT='0' must be a number of seconds above 0, "
+         "at most 3600 (e.g. 60)"),
         ("LANGUAGE", "de", "LANGUAGE='de' is not a language the bot speaks: use en or ru"),
         ("CHECK_INTERVAL", "1s", "CHECK_INTERVAL='1s' must be from 10s to 1d, e.g. 15m"),
         ("CHECK_INTERVAL", "100000w", "CHECK_INTERVAL='100000w' must be from 10s to 1d"),
