@@ -113,6 +113,11 @@ RULE_PARAMS: Mapping[str, Param] = {
     "window_min_share": Param(
         float, 0.25, 0.0, 1.0, "non-counts: share of a usual window's size for that test"
     ),
+    "window_small": Param(
+        int, 16, 0, 96,
+        "counts whose longest window expects fewer than window_min_expected events: windows up "
+        "to this many buckets, each expecting that many (0 or at most window = off)",
+    ),
     "autocorr_max": Param(
         float, 0.9, 0.0, 0.99, "most that test allows for errors that follow one another"
     ),
@@ -148,6 +153,9 @@ RULE_PARAMS: Mapping[str, Param] = {
 
 
 USUAL_WINDOW = 96  # points over which a non-count series' usual size is taken
+# A small count's windows past `window` (`window_small`) need this many times the relative
+# shift the usual ones do (`Rule._small_only`).
+SMALL_REL = 2.0
 # Half-widths from which a bucket of a sparse band (a mostly-zero series' weekly excursion,
 # no standard deviation) counts for persistence, whatever `persist_level` asks of the others.
 SPARSE_PERSIST_LEVEL = 1.0
@@ -314,6 +322,7 @@ class Rule:
         self.window_min_rel: float = values["window_min_rel"]
         self.window_min_expected: float = values["window_min_expected"]
         self.window_min_share: float = values["window_min_share"]
+        self.window_small: int = values["window_small"]
         self.fine_severe: float = values["fine_severe"]
         self.fine_persist: float = values["fine_persist"]
         self.persist_level: float = values["persist_level"]
@@ -482,7 +491,10 @@ class Rule:
         up = _up_scores(dev, upper - expected)
         peak = up.copy()  # per bucket, the highest of `up` over it and the n - 1 before it
         # A window longer than the series never completes (and has no buckets to compare).
-        for n in range(2, min(self.window, value.size) + 1):
+        # A small count's windows go on past `window`, up to `window_small`, where the longest
+        # usual one expects too few events to be judged (`_small_only`).
+        small = self._small_only(expected) if counts else None
+        for n in range(2, min(self.longest_window(counts), value.size) + 1):
             peak[n - 1 :] = np.maximum(peak[n - 1 :], up[: up.size - n + 1])
             # Errors that lean the same way bucket after bucket (real data's often do) add up
             # faster than independent ones: the window's own band widens by that much. By
@@ -505,8 +517,38 @@ class Rule:
                 up_peak=peak,
                 size=size,
             )
+            if n > self.window and small is not None:
+                # Twice the relative shift the usual windows need: a small count's forecast
+                # runs 20-25% off for hours at night or on a quiet weekend, and a longer
+                # window sums that up into a shift; a halving is 50%.
+                relative = _rolling_sum(np.abs(expected) if size is None else size, n)
+                with np.errstate(invalid="ignore"):
+                    far = np.abs(_rolling_sum(dev, n)) >= SMALL_REL * self._window_rel() * relative
+                fires &= small & far
             length = np.where(fires & (length == 0), n, length)
         return length
+
+    def _window_rel(self) -> float:
+        """The smallest relative shift the sustained-shift test fires on."""
+        return max(self.min_rel_change, self.window_min_rel)
+
+    def longest_window(self, counts: bool) -> int:
+        """The longest window the sustained-shift test reads: `window`, or for counts
+        `window_small` where that is longer (0 where the test is off)."""
+        if self.window < 2:
+            return 0
+        return max(self.window, self.window_small) if counts else self.window
+
+    def _small_only(self, expected: np.ndarray) -> np.ndarray:
+        """Per bucket, whether the `window` buckets ending there expect fewer events than
+        `window_min_expected` (all of them known): a count too small for the usual windows'
+        volume guard, whose longer windows (up to `window_small`) are then tested. Where the
+        usual windows could be judged, the longer ones are not: on larger counts they add
+        false alerts (windows of 8 doubled the demo's) and catch little the short ones miss.
+        A count of 60 events a bucket halved for 12 hours was never alerted: a bucket of 30
+        stays inside a band of +-25, and 4 buckets expect 240 events, under the 400 asked."""
+        with np.errstate(invalid="ignore"):
+            return _rolling_sum(np.abs(expected), self.window) < self.window_min_expected
 
     def pair_up_threshold(self, threshold: float) -> float:
         """What a rise over the shortest window (2 buckets) needs, where the other windows
@@ -548,7 +590,8 @@ class Rule:
         of moves (`_fine_jumps`). The matrix verdicts read as many: what is judged over the
         tail (whether it is a count, the errors' correlation) is judged over the same
         buckets."""
-        rows = max(self._persistence(fine)[1], self.window, round(fine), 1) + USUAL_WINDOW + 1
+        rows = max(self._persistence(fine)[1], self.longest_window(True), round(fine), 1)
+        rows += USUAL_WINDOW + 1
         return rows + max(self._confirm_reach(), self._jump_reach(fine))
 
     def _jump_reach(self, fine: float) -> int:
@@ -719,7 +762,7 @@ class Rule:
             # smaller); the volume guards below read the level itself.
             relative = base if size is None else _rolling_sum(size, n)
             fires &= np.abs(total) >= np.maximum(
-                max(self.min_rel_change, self.window_min_rel) * relative,
+                self._window_rel() * relative,
                 self.min_abs_change * n,
             )
             if usual is None:

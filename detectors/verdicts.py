@@ -19,6 +19,7 @@ from detectors.base import Direction, Status, Verdict, relative_to
 from detectors.rule import (
     ACCEPTED_WORDS,
     BASIS_WORDS,
+    SMALL_REL,
     SPARSE_PERSIST_LEVEL,
     USUAL_WINDOW,
     Rule,
@@ -238,7 +239,9 @@ class _Windows:
                  counts: np.ndarray | None = None) -> None:  # fmt: skip
         series, width = value.shape
         self.rule = rule
-        self.longest = min(rule.window, width) if rule.window >= 2 else 0
+        # A small count's windows go on to `window_small` (Rule._small_only): the sums are
+        # taken that far for every series, the longer windows judged for those alone.
+        self.longest = min(rule.longest_window(True), width)
         self.threshold = rule.window_score * fine**rule.fine_severe
         self.pair_up = rule.pair_up_threshold(self.threshold)
         # Every bucket of a window that fires leans the same way: the sums are taken only for
@@ -327,6 +330,11 @@ class _Windows:
                     fires &= total < 0
                 elif rule.direction is Direction.UP:
                     fires &= total > 0
+                if n > rule.window:
+                    # As Rule._small_only: the usual longest window expects too few events.
+                    small = self.sums[rule.window - 1][2][rows] < rule.window_min_expected
+                    far = np.abs(total) >= SMALL_REL * rel * relative
+                    fires &= self.counts[rows] & small & far
                 found.append((n, fires, base))
         # A non-count series' volume guard is against its usual size: a median, taken only
         # for the series that pass everything else.

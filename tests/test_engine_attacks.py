@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import detectors
 from bot.service.checker import detect, run_check
 from bot.service.engines import BAND_ROWS, Engines, engines_of
 from bot.service.history import History
@@ -283,3 +284,10 @@ async def test_checks_going_back_repeating_and_switching_spec_judge_like_per_ser
             _same_results(report.results, ref)
     finally:
         await source.close()
+
+
+def test_a_check_computes_every_band_row_the_default_rule_reads() -> None:
+    """The rows of band a check computes cover what the default rule's verdict reads at 15
+    minutes (a small count's windows of up to 16 buckets included): none of them is NaN for
+    want of a band, as none is in a backtest's evaluation of the whole series."""
+    assert detectors.build_rule(detectors.DEFAULT_SPEC).verdict_rows(1.0) <= BAND_ROWS

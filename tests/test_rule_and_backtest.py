@@ -265,6 +265,57 @@ def test_a_short_window_on_counts_needs_less_volume_than_the_longest() -> None:
     assert not strict.evaluate(series, band)["firing"].any()
 
 
+def _small_count(seed: int, factor: float) -> tuple[pd.Series, slice]:
+    """35 days of Poisson counts of 60 a bucket on average (a daily curve of 0.5x to 1.5x),
+    and from 10:00 on day 31 a change by `factor` for 12 hours."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(35 * 96)
+    mean = 60.0 * (1 + 0.5 * np.cos(2 * np.pi * t / 96))
+    start = 30 * 96 + 40
+    change = slice(start, start + 48)
+    mean[change] *= factor
+    index = pd.date_range("2026-09-07", periods=t.size, freq="15min", tz="UTC")
+    return pd.Series(rng.poisson(mean).astype(float), index=index), change
+
+
+def test_a_small_count_halved_for_hours_fires_on_a_longer_window() -> None:
+    """A slice of 60 events a bucket (34 at 10:00) halved for 12 hours: a bucket of 17 stays
+    inside a band of about +-19, and the 4 buckets of the usual longest window expect 136
+    events, under window_min_expected (400), so without `window_small` it never fired. Its
+    windows now go on to 16 buckets: it fires within 4 hours, on the sustained-shift test
+    over more than 4 buckets; unchanged, the same series never fires in its last 5 days."""
+    spec = detectors.DEFAULT_SPEC
+    for seed in range(3):
+        series, change = _small_count(seed, 0.5)
+        band = detectors.build(spec).band(series)
+        table = detectors.build_rule(spec).evaluate(series, band)
+        fired = np.flatnonzero(table["firing"].to_numpy()[change])
+        assert fired.size and fired[0] < 16, fired
+        assert table["window"].iloc[change].iloc[fired[0]] > 4
+        before = detectors.build_rule({**spec, "window_small": 0}).evaluate(series, band)
+        assert not before["firing"].iloc[change].any()
+        calm, _ = _small_count(seed, 1.0)
+        quiet = detectors.build_rule(spec).evaluate(calm, detectors.build(spec).band(calm))
+        assert not quiet["firing"].iloc[-5 * 96 :].any()
+
+
+def test_a_small_count_s_longer_windows_need_twice_the_relative_shift() -> None:
+    """A count of 30 expected a bucket, 22.5 (-25%) for 16 buckets, inside a band of +-20:
+    its usual windows lack the volume (120 events over 4) and a longer window fires only on
+    a shift of twice window_min_rel (30%), so a forecast 25% off for hours at night is no
+    alert; 15 (-50%) fires over more than 4 buckets. A count large enough for the usual
+    windows (150) gets no longer ones: its 25% shift fires over at most 4."""
+    rule = detectors.build_rule(detectors.DEFAULT_SPEC)
+    low, low_band = flat([30.0] * 4 + [22.0, 23.0] * 8, expected=30.0, half=20.0)
+    assert not rule.evaluate(low, low_band)["firing"].any()
+    half, half_band = flat([30.0] * 4 + [15.0] * 16, expected=30.0, half=20.0)
+    table = rule.evaluate(half, half_band)
+    assert table["firing"].any() and table["window"][table["firing"]].iloc[0] > 4
+    big, big_band = flat([150.0] * 4 + [112.0, 113.0] * 8, expected=150.0, half=40.0)
+    windows = rule.evaluate(big, big_band)["window"]
+    assert windows.max() <= rule.window and (windows > 0).any()
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [

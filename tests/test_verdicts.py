@@ -276,9 +276,10 @@ def test_infinite_values_decide_as_the_rule(
 
 def test_the_comparison_reaches_every_branch_of_the_rule() -> None:
     """The random stacks make the rule give every kind of reason, at every length of the
-    sustained-shift window, so the comparison above covers each branch."""
+    sustained-shift window (and a small count's longer ones, `window_small`), so the
+    comparison above covers each branch."""
     seen: Counter[str] = Counter()
-    lengths: set[str] = set()
+    lengths: set[int] = set()
     rebased = 0
     for params, step, width in RULES:
         rule, index, arrays = random_case(params, step, width)
@@ -286,9 +287,10 @@ def test_the_comparison_reaches_every_branch_of_the_rule() -> None:
             seen[kind(verdict.reason)] += 1
             rebased += "re-based" in verdict.reason
             if "together" in verdict.reason:
-                lengths.add(verdict.reason.split("last ")[1][0])
+                lengths.add(int(verdict.reason.split("last ")[1].split()[0]))
     assert set(seen) == set(BRANCHES), seen
-    assert lengths == {"2", "3", "4"}
+    assert {2, 3, 4} <= lengths and max(lengths) > 4, lengths
+    assert max(lengths) <= Rule().window_small
     assert rebased > 0
 
 
@@ -725,9 +727,9 @@ def test_both_paths_read_the_same_buckets_whatever_is_judged_over_them() -> None
     before them changes neither path, just inside them both (a missing bucket of a count is
     no data; of a mean, no verdict)."""
     rule = Rule()
-    index = pd.date_range("2026-11-27", periods=110, freq="15min", tz="UTC")
+    index = pd.date_range("2026-11-27", periods=150, freq="15min", tz="UTC")
     rows = rule.verdict_rows(1.0)
-    values = np.full((2, 110), 100.0)
+    values = np.full((2, 150), 100.0)
     values[0, -rows - 1] = 100.5  # before the buckets read
     values[1, -rows] = 100.5  # the first of them
     values[:, -1] = np.nan
@@ -771,9 +773,11 @@ def test_the_live_verdict_reads_the_correlation_where_its_longest_window_starts(
     the window and its 96 pairs), and the matrix verdicts agree."""
     rule = Rule(window=8, window_confirm_up=1, window_confirm_down=1, jump=0.0, persist_k=1,
                 persist_m=1, autocorr_se=0.0, min_rel_change=0.0, window_min_rel=0.0,
-                window_min_share=0.0)  # fmt: skip
+                window_min_share=0.0, window_small=0)  # fmt: skip
     rows = rule.verdict_rows(1.0)
     assert rows == 8 + 96 + 1
+    # A small count's longer windows, and the bucket before that confirms a rise:
+    assert Rule(window=8).verdict_rows(1.0) == 16 + 96 + 1 + 1
     n = 150
     index = pd.date_range("2026-11-27", periods=n, freq="15min", tz="UTC")
     values = 100 + 0.1 * np.where(np.arange(n) % 2 == 0, 1.0, -1.0)

@@ -66,6 +66,8 @@ PARAM_HELP: tuple[str, ...] = (
     _("smallest relative shift the sustained-shift test fires on"),
     _("counts: events expected over the longest window (pro rata)"),
     _("non-counts: share of a usual window's size for that test"),
+    _("counts whose longest window expects fewer than window_min_expected events: windows up "
+      "to this many buckets, each expecting that many (0 or at most window = off)"),
     _("most that test allows for errors that follow one another"),
     _("standard errors of the errors' correlation (last 96 buckets) put down to chance"),
     _("half-widths away at which a bucket counts for persistence"),

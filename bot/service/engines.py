@@ -27,8 +27,10 @@ from queries.series import Slice
 __all__ = ["BAND_ROWS", "Engines", "Follow", "accept_window", "accepts", "engines_of",
            "position"]  # fmt: skip
 
-# A check needs the band of the last day (chart, verdict and the rule's windows), not 28 days.
-BAND_ROWS = 96 + 16
+# A check needs the band of the last day (chart, verdict and the rule's windows), not 28 days:
+# at 15 minutes the default rule's verdict reads 114 buckets (a small count's windows of up to
+# 16, their 96 pairs of correlation before them, and the bucket that confirms a rise).
+BAND_ROWS = 96 + 24
 
 
 def position(index: pd.DatetimeIndex, at: datetime) -> int:
