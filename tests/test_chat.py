@@ -1796,3 +1796,97 @@ async def test_a_long_title_leaves_a_button_s_answer_its_news(
                                                         user=ADMIN, message=alert))  # fmt: skip
     assert len(muted) <= 200 and " until " in muted and "…" in muted, muted
     assert len(accepted) <= 200 and accepted.endswith("accepted as normal."), accepted
+
+
+async def test_set_with_a_word_too_many_says_it_takes_one_value(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """`/set views k 4 extra` was told "Name the metric, the parameter and its new value.",
+    all of which it had named: it is told now that /set takes one value, with the line to
+    send, in either language, and nothing is set."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False) as monitor:
+        english = render_html((await _say(fake, "/set views k 4 extra", user=ADMIN))[0].text)
+        spaced = render_html((await _say(fake, "/set views k = 4 5", user=ADMIN))[0].text)
+        russian = render_html((await _say(fake, "/set views k 4 extra", user=ADMIN,
+                                          language="ru"))[0].text)  # fmt: skip
+        assert "k" not in monitor.state.overrides.of("views")
+    assert english.startswith("/set takes one value, not '4 extra': send /set views k 4"), english
+    assert "Name the metric" not in english
+    assert spaced.startswith("/set takes one value, not '4 5': send /set views k 4"), spaced
+    assert russian.startswith("/set принимает одно значение, а не '4 extra': отправьте "
+                              "/set views k 4"), russian  # fmt: skip
+
+
+async def test_an_unknown_parameter_is_answered_with_the_closest_and_the_list(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """`/set views kk 4` got "views has no parameter 'kk'" and a pointer to the full list of
+    47: it now offers the closest name (in any case: `K` is k), the parameters people change
+    most and where every one is listed, in the chat's language; a name close to none gets the
+    list without a guess."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False) as monitor:
+        typo = render_html((await _say(fake, "/set views kk 4", user=ADMIN))[0].text)
+        upper = render_html((await _say(fake, "/set views K 4", user=ADMIN))[0].text)
+        far = render_html((await _say(fake, "/set views zzzz 4", user=ADMIN))[0].text)
+        russian = render_html((await _say(fake, "/set views persist 2", user=ADMIN,
+                                          language="ru"))[0].text)  # fmt: skip
+        assert not monitor.state.overrides.of("views")
+    assert typo.startswith("views has no parameter 'kk'. Did you mean k? "), typo
+    assert ("The ones people change most: k, direction, min_rel_change, min_abs_change, "
+            "persist_k, severe, days; every one: /thresholds views all") in typo, typo
+    assert "Did you mean k?" in upper, upper
+    assert "Did you mean" not in far and "/thresholds views all" in far, far
+    assert russian.startswith("У views нет параметра 'persist'. Возможно, вы имели в виду "
+                              "persist_"), russian  # fmt: skip
+    assert "Чаще всего меняют: k, direction" in russian, russian
+    assert "все параметры — /thresholds views all" in russian, russian
+
+
+async def test_a_slice_by_a_dimension_the_metric_lacks_says_what_to_type(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """`/metric views platform=iOS` got "views is sliced by os, source, country, not
+    'platform'.": it now says what to send, the line with the closest dimension where one is
+    close (`contry`), else the value alone, which finds its slice, in either language."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False):
+        far = render_html((await _say(fake, "/metric views platform=iOS", user=USER))[0].text)
+        close = render_html((await _say(fake, "/metric views contry=Russia", user=USER))[0].text)
+        russian = render_html((await _say(fake, "/metric views platform=iOS", user=MEMBER,
+                                          language="ru"))[0].text)  # fmt: skip
+        alone = await _say(fake, "/metric views iOS", user=USER)  # what it offers works
+    assert far.startswith("views is sliced by os, source, country, not 'platform': send the "
+                          "value alone, /metric views iOS, and I find its slice."), far
+    assert close.startswith("views is sliced by os, source, country, not 'contry'. Did you "
+                            "mean /metric views country=Russia?"), close  # fmt: skip
+    assert russian.startswith("У views срезы по os, source, country, а не по 'platform': "
+                              "отправьте только значение, /metric views iOS, и я найду его "
+                              "срез."), russian  # fmt: skip
+    assert render_html(alone[0].text).startswith("Views · os=iOS"), alone[0].text
+
+
+async def test_a_metric_whose_table_cannot_be_read_says_why_and_what_to_do(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """/metric of a metric whose table is missing (the other table checks fine) said "Cannot
+    check messages now: <error>", and no more: it now names the source once, says it is set
+    up wrong and what to do next, in either language."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    source = embedded_spec.open(f"nometric_{tmp_path.name[-12:]}")
+    await seeding.seed(source, days=2, end=END)
+    await source.execute("DROP TABLE message_actions")
+    async with running(settings, fake, Clock(), schedule=False, source=source):
+        english = render_html((await _say(fake, "/metric messages", user=USER))[0].text)
+        russian = render_html((await _say(fake, "/metric messages", user=MEMBER,
+                                          language="ru"))[0].text)  # fmt: skip
+    assert english.startswith("⚠️ Cannot check Messages sent (messages) now: the source is set "
+                              "up wrong (the embedded database at "), english  # fmt: skip
+    assert "message_actions does not exist" in english, english
+    assert english.endswith("Fix what it names, then try again; /status shows more."), english
+    assert english.count("the embedded database at") == 1, english
+    assert russian.startswith("⚠️ Не удаётся проверить Отправленные сообщения (messages): "
+                              "источник настроен неверно (встроенная база в "), russian
+    assert russian.endswith("Исправьте то, что названо, и попробуйте снова; подробнее — "
+                            "/status."), russian  # fmt: skip

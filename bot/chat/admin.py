@@ -19,9 +19,9 @@ from aiogram.types import Message
 import detectors
 from bot.chat.errors import UsageError
 from bot.chat.guard import command_filter
-from bot.chat.monitoring import metric_named
 from bot.chat.muting import mute, mute_incident, unmute
-from bot.chat.thresholds import SHARE_PARAMS, SHARES, rule_text, shown_value
+from bot.chat.naming import metric_named, param_named
+from bot.chat.thresholds import KNOBS, SHARE_PARAMS, SHARES, rule_text, shown_value
 from bot.core.commands import admin_commands
 from bot.core.formatting import localized, percent_of, titled
 from bot.core.i18n import Translator
@@ -110,14 +110,11 @@ def _share(name: str, raw: str, param: detectors.Param, t: Translator) -> str:
 def _checked(metric: str, params: dict[str, detectors.Param], name: str, raw: str,
              t: Translator) -> str:  # fmt: skip
     """`raw` as the detector takes it (a share's percentage as its fraction); a usage error,
-    in the chat's language, unless it is a valid value of `name`."""
+    in the chat's language, unless it is a valid value of `name` (a parameter of `params`)."""
     if name == "method":
         raise UsageError(t._("The detector's method is set in the catalogue (method under "
                              "[metrics.{metric}.detector]), not with /set; /reload reads it "
                              "again.", metric=metric), "set")  # fmt: skip
-    if name not in params:
-        raise UsageError(t._("{metric} has no parameter {param}; /thresholds {metric} all "
-                             "lists them.", metric=metric, param=repr(clipped(name))), "set")
     share = name in SHARE_PARAMS
     value = _share(name, raw, params[name], t) if share else raw
     try:
@@ -176,10 +173,16 @@ async def set_param(
     store: State, t: Translator,
 ) -> None:  # fmt: skip
     args = _set_args(command.args or "", t.lang)
-    if len(args) != 3:
+    if len(args) < 3:
         raise UsageError(t._("Name the metric, the parameter and its new value."), "set")
     metric = metric_named(catalogue, args[0], "set", t)
     params = checks.params(metric)
+    if args[1] != "method":  # refused below, saying where it is set
+        param_named(metric, args[1], params, (name for name, _, _ in KNOBS), t)
+    if len(args) > 3:  # `/set views k 4 extra`: all three are named, and a word more
+        raise UsageError(t._("/set takes one value, not {values}: send {line}",
+                             values=repr(clipped(" ".join(args[2:]))),
+                             line=" ".join(["/set", metric.name, *args[1:3]])), "set")
     value = _checked(metric.name, params, args[1], args[2], t)
     current = checks.spec(metric).get(args[1], params[args[1]].default)
     if current == params[args[1]].check(metric.name, args[1], value):  # nothing to replay, nor

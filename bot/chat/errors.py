@@ -23,7 +23,8 @@ from bot.settings import Settings
 from bot.state import State
 from queries.errors import QueryFailed, SourceError, SourceMisconfigured
 
-__all__ = ["UsageError", "build", "not_answering", "source_problem", "usage_text"]
+__all__ = ["UsageError", "build", "cannot_check", "not_answering", "source_problem",
+           "usage_text"]
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,22 @@ async def on_source_not_answering(
     target = event.update.message
     if target is not None:
         await target.answer(not_answering(error, store, settings.zone, t or translator()))
+
+
+def cannot_check(metric: str, source: str, problem: str, failure: Exception | None,
+                 t: Translator) -> str:  # fmt: skip
+    """Why `metric` (HTML) has no result: its table could not be read by the last check
+    (`problem`, the exception `failure` where kept), and what to do about it."""
+    said = source_problem(source, problem, t)
+    if isinstance(failure, SourceMisconfigured):  # trying again will not help
+        return t._("⚠️ Cannot check {metric} now: the source is set up wrong ({source}). Fix "
+                   "what it names, then try again; /status shows more.", metric=metric,
+                   source=said)  # fmt: skip
+    if isinstance(failure, QueryFailed):
+        return t._("⚠️ Cannot check {metric} now: the source's answer could not be used "
+                   "({source}). /status shows more.", metric=metric, source=said)
+    return t._("⚠️ Cannot check {metric} now: the source could not be read ({source}). Try "
+               "again in a minute; /status shows more.", metric=metric, source=said)
 
 
 async def on_source_error(event: ErrorEvent, checks: Monitor, t: Translator | None = None

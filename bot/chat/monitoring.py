@@ -8,8 +8,9 @@ from aiogram import Router
 from aiogram.filters import CommandObject
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 
-from bot.chat.errors import UsageError, not_answering, source_problem
+from bot.chat.errors import UsageError, cannot_check, not_answering, source_problem
 from bot.chat.guard import command_filter
+from bot.chat.naming import metric_named, slice_named
 from bot.chat.reply import Reply, answer_all, drawn, localized, out_of_date, send_chart
 from bot.core.check_text import check_charts, check_summary
 from bot.core.commands import span
@@ -17,7 +18,6 @@ from bot.core.formatting import day_time, metric_title, named, peak_words, title
 from bot.core.formatting import localized as as_written
 from bot.core.i18n import Translator
 from bot.core.incidents import Incident
-from bot.core.problems import problem_text
 from bot.core.reasons import reason_text, source_text
 from bot.core.text import CAPTION_LIMIT, clipped, rendered_length
 from bot.core.wording import e, metric_caption
@@ -29,19 +29,6 @@ from queries.catalogue import Catalogue, Metric
 from queries.series import Slice
 
 __all__ = ["build", "metric_named", "show_alert"]
-
-
-def metric_named(catalogue: Catalogue, name: str, usage: str, t: Translator) -> Metric:
-    """The metric `name` names (Catalogue.find, titles too), or a usage error of command
-    `usage` that suggests the closest."""
-    found, close = catalogue.find(name, titles=True)
-    if found is not None:
-        return found
-    problem = t._("There is no metric {name}.", name=repr(name[:50]))
-    if close:
-        problem += " " + t._("Did you mean {name}?", name=close)
-    problem += " " + t._("Metrics: {names}", names=", ".join(catalogue.metrics))
-    raise UsageError(problem, usage)
 
 
 async def _answer(checks: Monitor, settings: Settings, t: Translator) -> tuple[Answer, str]:
@@ -62,28 +49,6 @@ async def _answer(checks: Monitor, settings: Settings, t: Translator) -> tuple[A
                "check, from {time}. /status shows more.", source=source,
                time=f"{finished:%H:%M}")  # fmt: skip
     return answer, note
-
-
-def _slice(text: str, metric: Metric, command: str, t: Translator) -> Slice:
-    """'os=iOS', 'iOS' (a value of one of the metric's dims) or 'total'."""
-    raw = text.strip()
-    if raw.lower() == "total":
-        raw = ""
-    elif "=" not in raw and raw:
-        raw = f"?={raw}"
-    try:
-        where = Slice.parse(raw)
-    except ValueError:
-        raise UsageError(t._("{text} is not a slice: write os=iOS, iOS or total.",
-                             text=repr(clipped(raw))), command) from None  # fmt: skip
-    named = {dim.lower(): dim for dim in metric.slices}  # a dim in any case: OS=iOS
-    if where.dim.lower() in named:
-        where = Slice(named[where.dim.lower()], where.value)
-    if where.dim != "?" and not where.is_total and where.dim not in metric.slices:
-        raise UsageError(t._("{metric} is sliced by {dims}, not {dim}.", metric=metric.name,
-                             dims=", ".join(metric.slices) or "—", dim=repr(where.dim[:30])),
-                         command)  # fmt: skip
-    return where
 
 
 async def _send_metric(
@@ -108,9 +73,9 @@ async def _send_metric(
     if result is None:
         known = [r.slice.label() for r in report.results if r.metric.name == metric.name]
         if metric.table in report.errors:
-            error = problem_text(report.errors[metric.table], t)
-            await message.answer(t._("Cannot check {metric} now: {error}", metric=e(metric.name),
-                                     error=e(error)))  # fmt: skip
+            await message.answer(cannot_check(e(named(metric, t)), checks.source.describe(),
+                                              report.errors[metric.table],
+                                              report.failures.get(metric.table), t))
             return
         raise UsageError(t._("{metric} has no slice {slice}; slices: {known}.",
                              metric=named(metric, t), slice=repr(clipped(where.label())),
@@ -149,7 +114,7 @@ async def metric(
     if not args:
         raise UsageError(t._("Which metric? /metrics lists them."), "metric")
     chosen = metric_named(catalogue, args[0], "metric", t)
-    where = _slice(args[1] if len(args) > 1 else "", chosen, "metric", t)
+    where = slice_named(args[1] if len(args) > 1 else "", chosen, "metric", t)
     await _send_metric(message, chosen, where, checks=checks, store=store, settings=settings,
                        t=t)  # fmt: skip
 

@@ -17,7 +17,7 @@ from aiogram.types import CallbackQuery, Message
 from bot.chat.durations import parse_span
 from bot.chat.errors import UsageError
 from bot.chat.incidents import refresh_all
-from bot.chat.monitoring import metric_named
+from bot.chat.naming import metric_named
 from bot.chat.reply import Reply, answer_all, out_of_date
 from bot.core.commands import ALL_WORDS
 from bot.core.formatting import named, titled_name

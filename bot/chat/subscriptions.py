@@ -19,7 +19,7 @@ from aiogram.types import Message
 from bot.chat.access import alert_chats, as_the_group, may_change_chat
 from bot.chat.errors import UsageError
 from bot.chat.guard import command_filter
-from bot.chat.monitoring import metric_named
+from bot.chat.naming import metric_named
 from bot.core.commands import ALL_WORDS
 from bot.core.formatting import titled_name
 from bot.core.i18n import Translator

@@ -14,7 +14,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 from bot.chat.errors import UsageError
 from bot.chat.guard import command_filter
-from bot.chat.monitoring import metric_named
+from bot.chat.naming import metric_named
 from bot.chat.reply import answer_press, out_of_date
 from bot.core.commands import ALL_WORDS
 from bot.core.commands import N_ as _
@@ -30,8 +30,8 @@ from bot.state.overrides import Override
 from detectors import Param
 from queries.catalogue import Catalogue, Metric
 
-__all__ = ["SHARES", "SHARES_PAST_ONE", "SHARE_PARAMS", "build", "full_text", "overview_text",
-           "short_text", "shown_value"]
+__all__ = ["KNOBS", "SHARES", "SHARES_PAST_ONE", "SHARE_PARAMS", "build", "full_text",
+           "overview_text", "short_text", "shown_value"]
 
 PREFIX = "thr:"
 
