@@ -46,8 +46,8 @@ def usage_errors() -> tuple[type[BaseException], ...]:
 
 
 async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.cli_report import check_table
-    from bot.console import charts_folder, write_charts
+    from bot.cli_report import check_table, write_check_charts
+    from bot.console import charts_folder
     from bot.core.formatting import report_json
     from queries.errors import SourceError, SourceMisconfigured
 
@@ -69,12 +69,9 @@ async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
             print(report_json(report))
         raise next(iter(report.failures.values()), SourceError(next(iter(report.errors.values()))))
     print(report_json(report) if args.json else check_table(report, settings.zone))
-    if args.charts:
-        paths = await asyncio.to_thread(write_charts, report, Path(args.charts), settings.zone,
-                                        settings.language)  # fmt: skip
-        if not args.json:
-            for path in paths:
-                print(f"chart: {path}")
+    if args.charts:  # a chart that cannot be drawn costs only its picture, said on stderr
+        await asyncio.to_thread(write_check_charts, report, Path(args.charts), settings.zone,
+                                settings.language, quiet=args.json)  # fmt: skip
     misconfigured = any(isinstance(e, SourceMisconfigured) for e in report.failures.values())
     return max(undelivered, EXIT_USAGE if misconfigured else int(bool(report.errors)))  # 2: fix
 

@@ -4,8 +4,10 @@ catalogue`). English, like the rest of the command line."""
 
 from __future__ import annotations
 
+import logging
 import math
 import re
+import sys
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,7 +18,9 @@ if TYPE_CHECKING:
     from bot.core.report import CheckReport
     from queries.catalogue import Catalogue
 
-__all__ = ["catalogue_doc", "catalogue_text", "check_table", "short_reason"]
+__all__ = ["catalogue_doc", "catalogue_text", "check_table", "short_reason", "write_check_charts"]
+
+log = logging.getLogger(__name__)
 
 
 REASON_WIDTH = 34
@@ -221,6 +225,37 @@ def check_table(report: CheckReport, zone: ZoneInfo) -> str:
     for table, error in report.errors.items():
         lines.append(f"  ? {table}: not checked: {error}")
     return "\n".join(lines)
+
+
+def write_check_charts(report: CheckReport, folder: Path, zone: ZoneInfo, lang: str, *,
+                       quiet: bool) -> None:  # fmt: skip
+    """`check --charts`: a PNG per anomaly in `folder`, each said on stdout (unless `quiet`,
+    as with --json). A chart that cannot be drawn or written (a broken matplotlib or font, a
+    full disk) costs only its picture, as in the chat: one line on stderr names it and says
+    the results printed stand; -v logs why; the other charts are still written."""
+    from bot.console import chart_file_name
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for result in report.anomalies:
+        named = f"{result.metric.name} {result.slice.label()}"
+        path = folder / chart_file_name(result.metric.name, result.slice.label())
+        failed = "drawn"
+        try:
+            from bot.service.charts import render_chart  # matplotlib: only when charts are drawn
+
+            png = render_chart(result.metric, result.slice, result.series, result.band,
+                               result.verdict, zone=zone, lang=lang)  # fmt: skip
+            failed = f"written to {path}"
+            path.write_bytes(png)
+        except Exception as exc:  # whatever failed, it fails this picture alone
+            log.info("the chart of %s could not be %s", named, failed, exc_info=True)
+            why = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+            print(f"alertbot: the chart of {named} could not be {failed} ({why}); the results "
+                  f"above are complete, only its picture {path.name} is missing (-v shows why)",
+                  file=sys.stderr)  # fmt: skip
+            continue
+        if not quiet:
+            print(f"chart: {path}")
 
 
 def catalogue_doc(catalogue: Catalogue, path: Path | None, counts: Mapping[str, int] | None

@@ -352,6 +352,51 @@ def test_charts_into_a_file_exits_2_before_the_check(tmp_path: Path) -> None:
     assert done.stdout == "" and not (tmp_path / "never").exists()
 
 
+BROKEN_MATPLOTLIB = textwrap.dedent("""
+    import sys
+    from matplotlib.figure import Figure
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no renderer")
+
+    Figure.savefig = broken  # every picture fails, as with a broken install or font
+    from bot.cli import main
+    sys.exit(main(sys.argv[1:]))
+""")
+
+
+def test_a_chart_that_cannot_be_drawn_costs_check_only_its_picture(
+    demo_env: dict[str, str], tmp_path: Path
+) -> None:
+    """`check --charts` with matplotlib failing printed the table, then "alertbot stopped on
+    an unexpected error" with a traceback, exit 1, and wrote no chart after the first. Each
+    chart that cannot be drawn is now one line on stderr naming its metric and slice and
+    saying the results stand; the table (or the JSON) is printed whole and the exit code is
+    the check's."""
+    charts = tmp_path / "charts"
+
+    def check(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", BROKEN_MATPLOTLIB, "check", "--metric",
+                               "views", "--charts", str(charts), "--at", demo_env["END"], *extra],
+                              env={**clean_env(), **demo_env}, capture_output=True, text=True,
+                              timeout=300, check=False)  # fmt: skip
+
+    table, as_json = check(), check("--json")
+    assert table.returncode == 0 and as_json.returncode == 0, table.stderr + as_json.stderr
+    assert "series checked" in table.stdout and "! views os=Android" in table.stdout
+    anomalies = [r for r in json.loads(as_json.stdout)["results"] if r["status"] == "anomaly"]
+    assert anomalies and not list(charts.glob("*.png"))
+    for done in (table, as_json):
+        lines = done.stderr.splitlines()
+        assert len(lines) == len(anomalies), done.stderr
+        assert "Traceback" not in done.stderr and "unexpected" not in done.stderr
+        assert ("alertbot: the chart of views os=Android could not be drawn (RuntimeError: no "
+                "renderer); the results above are complete, only its picture "
+                "views__os_Android.png is missing (-v shows why)") in lines, lines  # fmt: skip
+        assert all(line.startswith("alertbot: the chart of views ") for line in lines), lines
+    assert "chart: " not in table.stdout
+
+
 def test_the_reason_column_says_how_many_buckets_a_rule_waits_for() -> None:
     """A range crossed for fewer buckets than the rule needs reads "above range, 1 of 2 needed
     in 3" (so far, of the rule's 2 of the last 3), not the start of the reason cut off, nor
