@@ -362,38 +362,38 @@ def test_backtest_chart_ends_with_its_last_bucket(step: str) -> None:
     """The backtest chart's time axis runs from half a bucket before the first bucket to half a
     bucket after the last, as the alert chart's does: no empty hours after the replay, read as
     data missing; an alert on the last bucket is shaded up to the axis's end, centred on its
-    buckets."""
+    buckets (12 of them: wider than the least an alert going on is drawn)."""
     series, _, _ = synthetic()
     week = series.iloc[-7 * 96 :]
     if step == "1h":
         week = week.resample("1h").sum()
     half = pd.Timedelta(step) / 2
-    last = [Alert(SeriesKey("views"), week.index[-3], week.index[-1], 3.0, 3)]
+    last = [Alert(SeriesKey("views"), week.index[-12], week.index[-1], 3.0, 12)]
     for lang in ("en", "ru"):
         ax = draw_backtest_chart(VIEWS, week, last, MOSCOW, t=translator(lang)).axes[0]
         left, right = ax.get_xlim()
         assert left == pytest.approx(mdates.date2num(week.index[0] - half), abs=1e-6), lang
         assert right == pytest.approx(mdates.date2num(week.index[-1] + half), abs=1e-6), lang
         shade = ax.patches[0].get_extents().x0, ax.patches[0].get_extents().x1
-        edges = ax.transData.transform([(mdates.date2num(week.index[-3] - half), 0),
+        edges = ax.transData.transform([(mdates.date2num(week.index[-12] - half), 0),
                                         (right, 0)])[:, 0]  # fmt: skip
         assert shade == pytest.approx(tuple(edges), abs=1), lang
 
 
 def test_a_backtest_alert_of_one_bucket_is_marked_and_the_legend_stands_above() -> None:
-    """An alert of a bucket on a week's axis was a sliver of shade (the one going on now, at
-    the axis's end, the easiest to miss): under 1/150 of the axis it gets a line at its middle
-    too, a long one does not. The legend stands above the plot: inside it, a peak ran through
-    its words."""
+    """An alert of a bucket on a week's axis was a sliver of shade: under 1/150 of the axis it
+    gets a line at its middle too, a long one does not (one going on at the axis's end is
+    drawn wider instead: test_a_backtest_alert_still_going_on_...). The legend stands above the
+    plot: inside it, a peak ran through its words."""
     series, _, _ = synthetic()
     week = series.iloc[-7 * 96 :]
     alerts = [Alert(SeriesKey("views"), week.index[300], week.index[320], 3.0, 2),
-              Alert(SeriesKey("views"), week.index[-1], week.index[-1], 3.0, 1)]  # fmt: skip
+              Alert(SeriesKey("views"), week.index[-200], week.index[-200], 3.0, 1)]  # fmt: skip
     fig = draw_backtest_chart(VIEWS, week, alerts, MOSCOW, t=translator("en"))
     fig.canvas.draw()
     ax = fig.axes[0]
     marks = [line for line in ax.lines if len(set(line.get_xdata())) == 1]
-    assert [pd.Timestamp(m.get_xdata()[0]) for m in marks] == [week.index[-1]]
+    assert [pd.Timestamp(m.get_xdata()[0]) for m in marks] == [week.index[-200]]
     legend = ax.get_legend().get_window_extent()
     assert legend.y0 >= ax.get_window_extent().y1 - 1
 
@@ -657,3 +657,76 @@ def test_a_unit_in_dollars_and_a_name_of_emoji_alone_are_drawn_as_text() -> None
     fig = draw_chart(VIEWS, Slice("os", "i\tOS"), series, band, verdict, zone=MOSCOW,
                      t=translator("en"))  # fmt: skip
     assert texts_of(fig)[0].startswith("Views · os=i OS: "), texts_of(fig)[0]
+
+
+def test_a_backtest_alert_still_going_on_is_drawn_to_the_edge_and_says_since_when() -> None:
+    """An alert that has not ended by the replay's last bucket (the incident going on now) was
+    a sliver at the axis's end, three buckets of a week, marked by a line at its middle like
+    any past alert of a bucket or two. It is now a darker shade that runs to the right edge,
+    wide enough to see, and the legend says since when it goes on, in the chart's language;
+    a past alert keeps its light shade."""
+    series, _, _ = synthetic()
+    week = series.iloc[-7 * 96 :]
+    alerts = [Alert(SeriesKey("views"), week.index[300], week.index[320], 3.0, 21),
+              Alert(SeriesKey("views", "os", "Android"), week.index[-3], week.index[-1], 3.0, 3)]
+    for lang, words in (("en", "still going on since 27 Nov 04:00"),
+                        ("ru", "продолжается с 27 ноя 04:00")):  # fmt: skip
+        fig = draw_backtest_chart(VIEWS, week, alerts, MOSCOW, t=translator(lang))
+        fig.canvas.draw()
+        ax = fig.axes[0]
+        past, now = ax.patches
+        right = ax.transData.transform((ax.get_xlim()[1], 0))[0]
+        axis = ax.get_window_extent().width
+        assert now.get_extents().x1 == pytest.approx(right, abs=1), lang
+        assert now.get_extents().width >= axis / 100 - 1, (now.get_extents(), axis)
+        assert now.get_alpha() > past.get_alpha() == 0.25
+        assert not [line for line in ax.lines if len(set(line.get_xdata())) == 1]
+        legend = [text.get_text() for text in ax.get_legend().get_texts()]
+        assert words in legend, legend
+
+
+def shift_of(why: str, n: int, drop: float) -> tuple[pd.Series, pd.DataFrame, Verdict]:
+    """The last `n` buckets `drop` low (0.9: 10%), flagged for the reason `why`."""
+    series, band, _ = synthetic(drop=0)
+    series.iloc[-n:] = band["expected"].iloc[-n:] * drop
+    last = band.iloc[-1]
+    verdict = Verdict(Status.ANOMALY, series.index[-1], float(series.iloc[-1]),
+                      float(last["expected"]), float(last["lower"]), float(last["upper"]), -0.7,
+                      why + "; range from the same time on previous days")  # fmt: skip
+    return series, band, verdict
+
+
+def test_a_sustained_shift_is_marked_from_the_bucket_it_started() -> None:
+    """A sustained shift inside the range drew no shade and said no time: the alert names the
+    last 4 intervals taken together, and the chart said nothing of when they began. It now
+    shades them from the first and says "shift since" its time, in the subtitle (with how
+    long) and the legend, in the chart's language; a shift that fired just outside the range
+    (3 buckets, only the last outside) is marked from its start too, not from the bucket that
+    left the range."""
+    inside = shift_of("below expected for the last 4 buckets together (a sustained shift no "
+                      "single bucket shows)", 4, 0.9)  # fmt: skip
+    # 01:30 UTC is the last bucket: 04:30 in Moscow, the four from 03:45.
+    for lang, said, legend_words in (
+            ("en", "shift since 03:45 (1 h)", "shift since 03:45"),
+            ("ru", "сдвиг с 03:45 (1 ч)", "сдвиг с 03:45")):  # fmt: skip
+        fig = draw_chart(VIEWS, Slice(), *inside, zone=MOSCOW, t=translator(lang))
+        subtitle = texts_of(fig)[1].replace("\n", " ")
+        assert said in subtitle, subtitle
+        ax = fig.axes[0]
+        legend = [text.get_text() for text in ax.get_legend().get_texts()]
+        assert legend_words in legend, legend
+        (shade,) = ax.patches
+        left = mdates.num2date(ax.transData.inverted().transform(
+            (shade.get_extents().x0, 0))[0], tz=MOSCOW)  # fmt: skip
+        first = pd.Timestamp("2026-11-27 03:45", tz=MOSCOW) - pd.Timedelta("7.5min")
+        assert abs((left - first).total_seconds()) < 60, left  # half a bucket before it
+    outside = shift_of("below the expected range (a sustained shift over the last 3 buckets)",
+                       3, 0.9)
+    outside[0].iloc[-1] = outside[1]["lower"].iloc[-1] * 0.97
+    fig = draw_chart(VIEWS, Slice(), *outside, zone=MOSCOW, t=translator("en"))
+    subtitle = texts_of(fig)[1].replace("\n", " ")
+    assert "shift since 04:00 (45 min)" in subtitle and "outside since 04:30" in subtitle
+    legend = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
+    assert "shift since 04:00" in legend and "outside since 04:30" not in legend, legend
+    plain = draw_chart(VIEWS, Slice(), *synthetic(), zone=MOSCOW, t=translator("en"))
+    assert "shift since" not in " ".join(texts_of(plain)), texts_of(plain)

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from bot.core.formatting import localized
 from bot.core.i18n import Translator
 
-__all__ = ["METHODS", "detector_text", "method_text", "reason_text", "source_text"]
+__all__ = ["METHODS", "detector_text", "method_text", "reason_text", "shift_buckets",
+           "source_text"]
 
 Say = Callable[[Translator, re.Match[str]], str]
 
@@ -212,6 +213,19 @@ def reason_text(reason: str, t: Translator) -> str:
             said += ", " + _part("re-based " + piece, t)
         out.append(said)
     return "; ".join(out)
+
+
+_SHIFT = re.compile(rf"{SIDE} (?:the expected range \(a sustained shift over the last "
+                    r"(?P<over>\d+) buckets\)|expected for the last (?P<n>\d+) buckets together)")
+
+
+def shift_buckets(reason: str) -> int | None:
+    """How many buckets, the checked one the last, a sustained shift the reason speaks of
+    spans ("below expected for the last 4 buckets together"; just outside, "a sustained shift
+    over the last 3 buckets"): where the shift began, as the alert says "the last 4
+    intervals". None for any other reason."""
+    match = _SHIFT.match(reason.split("; ", maxsplit=1)[0].strip())
+    return None if match is None else int(match["over"] or match["n"])
 
 
 def _(message: str) -> str:  # gettext's N_: marks a text for the catalogue, translated later

@@ -28,11 +28,10 @@ from matplotlib.ticker import FuncFormatter
 
 from bot.core.formatting import fmt_pct, fmt_value
 from bot.core.i18n import Translator, translator
-from bot.core.reasons import reason_text
+from bot.core.reasons import shift_buckets
 from bot.service.charts_text import (
     DayTicks,
     day_of,
-    deviation_words,
     drawable,
     duration,
     fit,
@@ -40,6 +39,7 @@ from bot.service.charts_text import (
     hour_locator,
     name_of,
     number,
+    state_words,
     y_label,
 )
 from detectors import Status, Verdict, outside_since
@@ -141,6 +141,11 @@ def draw_chart(  # noqa: PLR0915 - one picture, drawn top to bottom, reads best 
     end = verdict.bucket
     step = _step(series)
     start, since = window_of(series, band, end, span)
+    # A sustained shift began where the alert's "last N intervals" begin (before the run that
+    # left the range, if one did): shaded and said from there.
+    n = shift_buckets(verdict.reason) if verdict.status is Status.ANOMALY else None
+    shift = end - (n - 1) * step if n else None
+    shift = shift if shift is not None and (since is None or shift < since) else None
     today = series.loc[start:end]
     window = band.loc[start:end]
 
@@ -154,9 +159,12 @@ def draw_chart(  # noqa: PLR0915 - one picture, drawn top to bottom, reads best 
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     began = at(since).strftime("%H:%M") if since is not None else ""
-    if since is not None:
-        ax.axvspan(at(since - step / 2), at(end + step / 2), color=ORANGE, alpha=0.09, lw=0,
-                   label=t._("outside since {time}", time=began))  # fmt: skip
+    shifted = at(shift).strftime("%H:%M") if shift is not None else ""
+    first = shift if shift is not None else since
+    if first is not None:
+        ax.axvspan(at(first - step / 2), at(end + step / 2), color=ORANGE, alpha=0.09, lw=0,
+                   label=t._("shift since {time}", time=shifted) if shift is not None
+                   else t._("outside since {time}", time=began))  # fmt: skip
     ax.fill_between(local(window.index), window["lower"].to_numpy(),
                     window["upper"].to_numpy(), color="#9ecae1", alpha=0.45, linewidth=0,
                     label=t._("expected range"))  # fmt: skip
@@ -205,7 +213,11 @@ def draw_chart(  # noqa: PLR0915 - one picture, drawn top to bottom, reads best 
     head = [name_of(metric, t)] + ([] if where.is_total else
                                    [f"{where.dim}={drawable(where.value)}"])  # "os=?" for "🔥"
     fit(fig, 0.085, 0.955, head, numbers, sep=": ", fontsize=12.5, fontweight="bold", va="top")
-    parts = [(words, words) for words in [_state(verdict, t)]]
+    parts = [(words, words) for words in [state_words(verdict, t)]]
+    if shift is not None:
+        parts.append((t._("shift since {time} ({duration})", time=shifted,
+                          duration=duration(end - shift + step, t)),
+                      t._("shift since {time}", time=shifted)))  # fmt: skip
     if since is not None:
         parts.append((t._("outside since {time} ({duration})", time=began,
                           duration=duration(end - since + step, t)),
@@ -230,20 +242,6 @@ def _right_of(fig: Figure, label: Text | None, edge: float = 0.985) -> float:
     wide = label.get_window_extent(fig.canvas.get_renderer()).width  # type: ignore[attr-defined]
     room = wide + 9 * fig.dpi / 72 + 4  # its offset from the point, and a little air
     return edge - room / fig.bbox.width
-
-
-def _state(verdict: Verdict, t: Translator) -> str:
-    """The subtitle's first words: how far outside the range, or what the detector found when
-    it flags a value inside the range (a sustained shift), or that there is no range yet."""
-    if verdict.status is Status.UNKNOWN or verdict.lower is None:
-        return t._("no expected range yet")
-    words = deviation_words(verdict.value, verdict.lower, verdict.upper, t)
-    if words is not None:
-        return words
-    if verdict.status is Status.ANOMALY:
-        found = reason_text(verdict.reason.split("; ")[0], t)
-        return found or t._("flagged by the detector although inside the expected range")
-    return t._("inside the expected range")
 
 
 def render_backtest_chart(
@@ -276,12 +274,23 @@ def draw_backtest_chart(
             spans[-1][1] = max(spans[-1][1], end)
         else:
             spans.append([start, end])
-    # An alert of a bucket or two on a week's axis is a sliver of a shade (one going on now, at
-    # the axis's end, the easiest to miss): a shade under 1/150 of the axis gets a line too.
-    least = len(series) * step / 150
-    for n, (start, end) in enumerate(spans):
-        ax.axvspan(start.tz_convert(zone), end.tz_convert(zone), color=ORANGE, alpha=0.25, lw=0,
-                   label=t._("alert (any slice)") if n == 0 else None)  # fmt: skip
+    # An alert of a bucket or two on a week's axis is a sliver of a shade: under 1/150 of the
+    # axis it gets a line too. One still going on at the last bucket (an incident now, at the
+    # axis's end, the easiest to miss) is darker, runs to the edge at least 1/100 of the axis
+    # wide, and the legend says since when.
+    least, labelled = len(series) * step / 150, False
+    for first, end in spans:
+        start, label = first, None
+        now = len(series) > 0 and end >= series.index[-1] + step / 2
+        if now:
+            since = (first + step / 2).tz_convert(zone)
+            label = t._("still going on since {when}",
+                        when=f"{day_of(since, t)} {since:%H:%M}")  # fmt: skip
+            start = min(first, end - len(series) * step / 100)
+        elif not labelled:
+            label, labelled = t._("alert (any slice)"), True
+        ax.axvspan(start.tz_convert(zone), end.tz_convert(zone), color=ORANGE,
+                   alpha=0.45 if now else 0.25, lw=0, label=label)  # fmt: skip
         if end - start < least:
             ax.axvline((start + (end - start) / 2).tz_convert(zone), color=ORANGE, alpha=0.8,
                        lw=1.6, zorder=1)  # fmt: skip
@@ -295,7 +304,7 @@ def draw_backtest_chart(
     _y_axis(ax, metric, step, t)
     ax.set_xlabel(t._("time ({zone})", zone=zone.key), fontsize=9, color="#525252")
     # Above the plot, as the alert charts have it: inside it, a peak would run through its words.
-    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=8, ncols=2, frameon=False,
+    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=8, ncols=3, frameon=False,
               borderaxespad=0.2)  # fmt: skip
     fig.subplots_adjust(left=0.085, right=0.985, top=0.87, bottom=0.15)
     over = (t._("in the last day") if days == 1  # not "the last 1 day"

@@ -20,10 +20,12 @@ from matplotlib.ticker import Formatter
 
 from bot.core.formatting import localized
 from bot.core.i18n import Translator
+from bot.core.reasons import reason_text
+from detectors import Status, Verdict
 from queries.catalogue import Kind, Metric
 
 __all__ = ["DayTicks", "day_of", "deviation_words", "drawable", "duration", "fit", "fit_lines",
-           "hour_locator", "name_of", "number", "unit_of", "y_label"]  # fmt: skip
+           "hour_locator", "name_of", "number", "state_words", "unit_of", "y_label"]  # fmt: skip
 
 ELLIPSIS = "…"
 SHORTEST = 12  # characters a shortened metric title keeps before the slice is shortened too
@@ -282,3 +284,17 @@ def fit_lines(fig: Figure, x: float, y: float, parts: Sequence[tuple[str, str]],
         lines[i] = _cut(line, low)
     text.set_text("\n".join(lines))
     return text
+
+
+def state_words(verdict: Verdict, t: Translator) -> str:
+    """The subtitle's first words: how far outside the range, or what the detector found when
+    it flags a value inside the range (a sustained shift), or that there is no range yet."""
+    if verdict.status is Status.UNKNOWN or verdict.lower is None:
+        return t._("no expected range yet")
+    words = deviation_words(verdict.value, verdict.lower, verdict.upper, t)
+    if words is not None:
+        return words
+    if verdict.status is Status.ANOMALY:
+        found = reason_text(verdict.reason.split("; ")[0], t)
+        return found or t._("flagged by the detector although inside the expected range")
+    return t._("inside the expected range")
