@@ -1803,17 +1803,20 @@ async def test_set_with_a_word_too_many_says_it_takes_one_value(
 ) -> None:
     """`/set views k 4 extra` was told "Name the metric, the parameter and its new value.",
     all of which it had named: it is told now that /set takes one value, with the line to
-    send, in either language, and nothing is set."""
+    send, in either language, and nothing is set (the method, not set with /set at all, is
+    told where it is set)."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
     async with running(settings, fake, schedule=False) as monitor:
         english = render_html((await _say(fake, "/set views k 4 extra", user=ADMIN))[0].text)
         spaced = render_html((await _say(fake, "/set views k = 4 5", user=ADMIN))[0].text)
+        method = render_html((await _say(fake, "/set views method iqr x", user=ADMIN))[0].text)
         russian = render_html((await _say(fake, "/set views k 4 extra", user=ADMIN,
                                           language="ru"))[0].text)  # fmt: skip
         assert "k" not in monitor.state.overrides.of("views")
     assert english.startswith("/set takes one value, not '4 extra': send /set views k 4"), english
     assert "Name the metric" not in english
     assert spaced.startswith("/set takes one value, not '4 5': send /set views k 4"), spaced
+    assert "set in the catalogue" in method and "takes one value" not in method, method
     assert russian.startswith("/set принимает одно значение, а не '4 extra': отправьте "
                               "/set views k 4"), russian  # fmt: skip
 

@@ -177,12 +177,12 @@ async def set_param(
         raise UsageError(t._("Name the metric, the parameter and its new value."), "set")
     metric = metric_named(catalogue, args[0], "set", t)
     params = checks.params(metric)
-    if args[1] != "method":  # refused below, saying where it is set
+    if args[1] != "method":  # the method is refused by _checked, saying where it is set
         param_named(metric, args[1], params, (name for name, _, _ in KNOBS), t)
-    if len(args) > 3:  # `/set views k 4 extra`: all three are named, and a word more
-        raise UsageError(t._("/set takes one value, not {values}: send {line}",
-                             values=repr(clipped(" ".join(args[2:]))),
-                             line=" ".join(["/set", metric.name, *args[1:3]])), "set")
+        if len(args) > 3:  # `/set views k 4 extra`: all three named, and a word too many
+            raise UsageError(t._("/set takes one value, not {values}: send {line}",
+                                 values=repr(clipped(" ".join(args[2:]))),
+                                 line=" ".join(["/set", metric.name, *args[1:3]])), "set")
     value = _checked(metric.name, params, args[1], args[2], t)
     current = checks.spec(metric).get(args[1], params[args[1]].default)
     if current == params[args[1]].check(metric.name, args[1], value):  # nothing to replay, nor
