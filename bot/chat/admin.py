@@ -160,7 +160,7 @@ def _set_args(text: str, lang: str) -> list[str]:
     """METRIC PARAM VALUE, also written as in the catalogue or `--set`: `views k=4`,
     `views k = 4`; a percentage with a space before its sign (5 %, as Russian sets it) is one
     value; numbers as the chat's language `lang` writes them (`_number`)."""
-    args = re.sub(r"(\d)\s+%", r"\1%", text).split()
+    args = re.sub(r"(\d)\s+%", r"\1%", re.sub(r"={2,}", "=", text)).split()
     if len(args) >= 2 and "=" in " ".join(args[1:]):
         name, _, raw = " ".join(args[1:]).partition("=")
         if name.strip() and raw.strip() and "=" not in raw:
@@ -180,9 +180,11 @@ async def set_param(
     if args[1] != "method":  # the method is refused by _checked, saying where it is set
         param_named(metric, args[1], params, (name for name, _, _ in KNOBS), t)
         if len(args) > 3:  # `/set views k 4 extra`: all three named, and a word too many
+            value = next((v for v in args[2:] if v != "="), args[2])  # `k = 4 = 5`: 4
             raise UsageError(t._("/set takes one value, not {values}: send {line}",
                                  values=repr(clipped(" ".join(args[2:]))),
-                                 line=" ".join(["/set", metric.name, *args[1:3]])), "set")
+                                 line=" ".join(["/set", metric.name, args[1], clipped(value)])),
+                             "set")  # fmt: skip
     value = _checked(metric.name, params, args[1], args[2], t)
     current = checks.spec(metric).get(args[1], params[args[1]].default)
     if current == params[args[1]].check(metric.name, args[1], value):  # nothing to replay, nor

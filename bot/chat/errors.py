@@ -17,6 +17,7 @@ from bot.core.commands import example, usage
 from bot.core.i18n import Translator, translator
 from bot.core.problems import problem_of
 from bot.core.reasons import source_text
+from bot.core.text import clipped
 from bot.core.wording import e
 from bot.service.monitor import Monitor, SourceNotAnswering
 from bot.settings import Settings
@@ -27,6 +28,9 @@ __all__ = ["UsageError", "build", "cannot_check", "not_answering", "source_probl
            "usage_text"]
 
 log = logging.getLogger(__name__)
+
+
+PROBLEM_MAX = 700  # characters of a usage error's problem shown (see usage_text)
 
 
 class UsageError(Exception):
@@ -40,6 +44,10 @@ class UsageError(Exception):
 
 def usage_text(t: Translator, problem: str, command: str) -> str:
     """The problem (plain text), the command's exact syntax and an example to copy."""
+    # However much of what was typed a problem repeats, the reply stays within Telegram's
+    # 4096 characters (escaped, 700 characters are at most 3500): a refusal too long to send
+    # left the sender with silence.
+    problem = clipped(problem, PROBLEM_MAX)
     text = f"{e(problem)}\n" + t._("Usage: {usage}", usage=f"<code>{e(usage(command, t))}</code>")
     sample = example(command)
     if sample:

@@ -1,0 +1,159 @@
+"""Attacks on /set and /metric replies (bot/chat/naming.py, bot/chat/admin.py): odd words,
+HTML, long values, many metrics; each reply must be valid Telegram HTML under 4096
+characters that says what to send."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from pathlib import Path
+
+from queries import seeding
+from queries.catalogue import Catalogue, load_catalogue
+from tests.conftest import END, SourceSpec
+from tests.fakebot import FakeTelegram, render_html
+from tests.test_bot import ADMIN, USER, Clock, fake, running, settings_for
+from tests.test_chat import STRANGER, _say
+
+__all__ = ["fake"]
+
+
+def _refused(fake: FakeTelegram, since: int) -> list[object]:
+    """What the fake Telegram refused (a 400 for a too-long or unparsable message)."""
+    return [c.result for c in fake.calls[since:] if "!" in c.method]
+
+
+async def test_set_with_a_long_value_and_a_word_more_is_answered(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False):
+        before = len(fake.calls)
+        await fake.send("/set views k " + "9" * 4000 + " x", user=ADMIN)
+        await asyncio.sleep(3)
+        refused = _refused(fake, before)
+        answers = [render_html(c.text) for c in fake.sent_to(ADMIN)]
+    assert answers and answers[0].startswith("/set takes one value"), (answers, refused)
+    assert not refused, refused
+
+
+async def test_set_with_a_double_equals_sign_is_not_told_to_name_all_three(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False):
+        said = render_html((await _say(fake, "/set views k==4", user=ADMIN))[0].text)
+    assert not said.startswith("Name the metric, the parameter and its new value."), said
+
+
+async def test_the_line_a_one_value_refusal_offers_is_accepted(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False) as monitor:
+        said = render_html((await _say(fake, "/set views k = 4 = 5", user=ADMIN))[0].text)
+        line = said.split("send ", 1)[1].split("\n", 1)[0]
+        again = render_html((await _say(fake, line, user=ADMIN))[0].text)
+        assert "k" in monitor.state.overrides.of("views"), (said, again)
+
+
+def _many(n: int) -> Catalogue:
+    """The bundled catalogue and `n` copies of views with long names."""
+    c = load_catalogue()
+    metrics = dict(c.metrics)
+    for i in range(n):
+        name = f"feed_views_all_platforms_long_{i:03d}"
+        metrics[name] = replace(c.metrics["views"], name=name, title=f"Feed views {i:03d}")
+    return replace(c, metrics=metrics)
+
+
+async def test_an_unknown_metric_among_many_is_answered(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False, catalogue=_many(200)):
+        before = len(fake.calls)
+        await fake.send("/set nosuch k 4", user=ADMIN)
+        await asyncio.sleep(3)
+        refused = _refused(fake, before)
+        answers = [render_html(c.text) for c in fake.sent_to(ADMIN)]
+    assert answers and answers[0].startswith("There is no metric 'nosuch'."), (answers, refused)
+    assert not refused, refused
+
+
+ODD = [
+    ("/set views <b>k</b> 4", "views has no parameter '<b>k</b>'."),
+    ("/set views k&amp; 4", "views has no parameter 'k&amp;'."),
+    ("/set views k: 4", "Did you mean k?"),
+    ("/set views k nan", "k must be a number from 0.5 to 20, not 'nan'."),
+    ("/set views k 1e309", "not '1e309'."),
+    ("/set views k -inf", "not '-inf'."),
+    ("/set views min_rel_change nan%", "not 'nan%'."),
+    ("/set views k " + " ".join(["4"] * 2000), "/set takes one value, not '4 4 4"),
+    ("/set views " + "<script>" * 50 + " 4", "views has no parameter '<script><script>"),
+    ("/metric views =", "'=' is not a slice"),
+    ("/metric views =iOS", "'=iOS' is not a slice"),
+    ("/metric views os=" + "Ж:<script>" * 30, "has no slice 'os=Ж:<script>"),
+    ("/metric views 😀=😀", "not '😀'"),
+    ("/metric " + "<b>" * 100, "There is no metric '<b><b>"),
+]
+
+
+async def test_odd_words_get_escaped_answers_that_say_what_to_send(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False) as monitor:
+        got = [render_html((await _say(fake, text, user=ADMIN))[0].text) for text, _ in ODD]
+        stranger = render_html((await _say(fake, "/set views k nan", user=STRANGER,
+                                           language="ru"))[0].text)  # fmt: skip
+        user = render_html((await _say(fake, "/set views <b>k</b> 4", user=USER))[0].text)
+        assert monitor.state.overrides.of("views") == {}
+    for (text, wanted), said in zip(ODD, got, strict=True):
+        assert wanted in said, (text[:60], said)
+        assert "Usage: /" in said, said
+        assert len(said) < 4096
+    assert not _refused(fake, 0)
+    assert stranger.startswith("Извините, менять настройки"), stranger
+    assert user.startswith("Sorry, only admins"), user
+
+
+async def test_a_metric_titled_in_html_whose_table_cannot_be_read(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """cannot_check gets the title escaped: a title with <b>, & and $ is shown as typed."""
+    c = load_catalogue()
+    title = "<b>Msgs</b> & $x\nline"
+    metrics = {**c.metrics, "messages": replace(c.metrics["messages"], title=title, names={})}
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    source = embedded_spec.open(f"attack_{tmp_path.name[-12:]}")
+    await seeding.seed(source, days=2, end=END)
+    await source.execute("DROP TABLE message_actions")
+    async with running(settings, fake, Clock(), schedule=False, source=source,
+                       catalogue=replace(c, metrics=metrics)):  # fmt: skip
+        said = await _say(fake, "/metric messages", user=USER, language="ru")
+    assert not _refused(fake, 0)
+    shown = render_html(said[0].text)
+    assert "<b>Msgs</b> & $x" in shown, shown
+    assert "Исправьте то, что названо" in shown, shown
+
+
+async def test_a_title_in_html_is_escaped_in_set_and_metric_replies(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    c = load_catalogue()
+    title = "<b>Views</b> & $x\nline"
+    views = replace(c.metrics["views"], title=title, names={"ru": {"title": "<i>Просмотры"}})
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False,
+                       catalogue=replace(c, metrics={**c.metrics, "views": views})):  # fmt: skip
+        said = [render_html((await _say(fake, text, user=ADMIN, language=lang))[0].text)
+                for text, lang in (("/set views k 4", None), ("/set views k 4", "ru"),
+                                   ("/metric views os=Nowhere", None),
+                                   ("/metric views os=Nowhere", "ru"),
+                                   ("/reset views", None))]  # fmt: skip
+    assert not _refused(fake, 0)
+    assert said[0].startswith("✅ <b>Views</b> & $x"), said[0]
+    assert "<i>Просмотры" in said[1], said[1]
+    assert "has no slice 'os=Nowhere'" in said[2] and "<b>Views</b>" in said[2], said[2]
+    assert "<i>Просмотры" in said[3], said[3]
