@@ -126,7 +126,7 @@ def render_chart(
                            t=translator(lang)))  # fmt: skip
 
 
-def draw_chart(  # noqa: PLR0915 - one picture, drawn top to bottom, reads best whole
+def draw_chart(  # noqa: PLR0912, PLR0915 - one picture, drawn top to bottom, reads best whole
     metric: Metric,
     where: Slice,
     series: pd.Series,
@@ -146,6 +146,8 @@ def draw_chart(  # noqa: PLR0915 - one picture, drawn top to bottom, reads best 
     n = shift_buckets(verdict.reason) if verdict.status is Status.ANOMALY else None
     shift = end - (n - 1) * step if n else None
     shift = shift if shift is not None and (since is None or shift < since) else None
+    if shift is not None:  # a shift longer than the context is drawn from its start
+        start = min(start, max(shift - span, end - LONGEST))
     today = series.loc[start:end]
     window = band.loc[start:end]
 
@@ -160,6 +162,8 @@ def draw_chart(  # noqa: PLR0915 - one picture, drawn top to bottom, reads best 
     ax = fig.add_subplot(1, 1, 1)
     began = at(since).strftime("%H:%M") if since is not None else ""
     shifted = at(shift).strftime("%H:%M") if shift is not None else ""
+    if shift is not None and at(shift).date() != at(end).date():  # begun on another day
+        shifted = f"{day_of(at(shift), t)} {shifted}"
     first = shift if shift is not None else since
     if first is not None:
         ax.axvspan(at(first - step / 2), at(end + step / 2), color=ORANGE, alpha=0.09, lw=0,
