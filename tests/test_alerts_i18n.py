@@ -35,7 +35,7 @@ from detectors import Status, Verdict
 from queries.catalogue import Catalogue, load_catalogue
 from queries.series import Slice
 from queries.sources import EmbeddedSource
-from tests.conftest import SourceSpec
+from tests.conftest import PRISTINE, SourceSpec
 from tests.fakebot import Call, FakeTelegram, render_html, utf16_length
 from tests.test_bot import ALERTS, COMMAND_BUDGET, USER, Clock, fake, reply, settings_for
 from tests.test_cli import alertbot
@@ -149,26 +149,34 @@ def odd_catalogue() -> Catalogue:
     return dataclasses.replace(CATALOGUE, metrics=metrics)
 
 
+_odd_made: set[Path] = set()  # the embedded folders that hold ODD_DB already
+
+
 async def copy_with_odd_os(spec: SourceSpec) -> None:
-    """The seeded data in its own database, Android renamed to a long Cyrillic value with ':'
-    and HTML (Android is the slice that is off at END)."""
+    """The seeded data (as seeded) in its own database, Android renamed to a long Cyrillic
+    value with ':' and HTML (Android is the slice that is off at END). Made once per test
+    session: the bots on it keep their clock at END, so nothing is ever added to it."""
+    assert spec.path is not None
+    if spec.path in _odd_made:
+        return
     source = spec.open()
     name = ODD.replace("\\", "\\\\").replace("'", "\\'")
     try:
         await source.execute(f"CREATE DATABASE IF NOT EXISTS {ODD_DB}")
         tables = await source.query(f"SELECT name FROM system.tables WHERE database = "
-                                    f"'{spec.database}'")  # fmt: skip
+                                    f"'{PRISTINE}'")  # fmt: skip
         for table in [str(t) for t in tables["name"]]:  # the data and the seed's own marks
             columns = await source.query(f"SELECT name FROM system.columns WHERE database = "
-                                         f"'{spec.database}' AND table = '{table}'")  # fmt: skip
+                                         f"'{PRISTINE}' AND table = '{table}'")  # fmt: skip
             select = ", ".join(f"if(os = 'Android', '{name}', os) AS os" if c == "os" else c
                                for c in map(str, columns["name"]))  # fmt: skip
             await source.execute(f"DROP TABLE IF EXISTS {ODD_DB}.{table}")
-            await source.execute(f"CREATE TABLE {ODD_DB}.{table} AS {spec.database}.{table}")
+            await source.execute(f"CREATE TABLE {ODD_DB}.{table} AS {PRISTINE}.{table}")
             await source.execute(f"INSERT INTO {ODD_DB}.{table} SELECT {select} "
-                                 f"FROM {spec.database}.{table}")  # fmt: skip
+                                 f"FROM {PRISTINE}.{table}")  # fmt: skip
     finally:
         await source.close()
+    _odd_made.add(spec.path)
 
 
 async def test_a_russian_alert_with_long_cyrillic_colons_and_html_is_valid_within_the_limit(

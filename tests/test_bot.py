@@ -21,7 +21,7 @@ from bot.settings import Settings, load_settings
 from bot.state import State
 from queries.catalogue import Catalogue, load_catalogue
 from queries.sources import EmbeddedSource, Source
-from tests.conftest import END, ServerControl, SourceSpec
+from tests.conftest import DAYS, END, PRISTINE, ServerControl, SourceSpec, copy_database
 from tests.fakebot import Call, FakeTelegram
 
 TOKEN = "42:TEST-TOKEN"
@@ -49,18 +49,13 @@ def settings_for(url: str, spec: SourceSpec, state: Path, **extra: object) -> Se
 
 
 async def lifecycle_spec(embedded_spec: SourceSpec, database: str) -> SourceSpec:
-    """`database` (re)created on the embedded server with 8 days of demo data ending at END,
-    whose Android incident lasts END .. END + 3 h: checks moved on from END see it open,
-    then resolve."""
-    from queries import seeding
-
-    spec = SourceSpec("embedded", path=embedded_spec.path, database=database)
-    source = spec.open()
-    try:
-        await seeding.seed(source, days=8, end=END)
-    finally:
-        await source.close()
-    return spec
+    """`database` (re)created on the embedded server with 8 days of demo data ending at END
+    (a copy of the session's, as seeded), whose Android incident lasts END .. END + 3 h:
+    checks moved on from END see it open, then resolve, loading the rows after END into
+    `database` alone."""
+    assert DAYS == 8  # the days these scenarios were written for
+    await copy_database(embedded_spec, PRISTINE, database)
+    return SourceSpec("embedded", path=embedded_spec.path, database=database)
 
 
 class Clock:
@@ -89,8 +84,12 @@ async def running(
     schedule: bool = True,
     source: Source | None = None,
     catalogue: Catalogue | None = None,
+    warm: bool = True,
 ) -> AsyncIterator[Monitor]:
-    """The bot as `alertbot run` starts it (with `catalogue`), stopped cleanly afterwards."""
+    """The bot as `alertbot run` starts it (with `catalogue`), stopped cleanly afterwards.
+    `warm=False`: no /check charts drawn ahead after each check (Monitor.warm), for scenarios
+    that run check after check and never ask for them (each would draw three charts per
+    check, a second or more of CPU, to throw away)."""
     if source is None:
         source = EmbeddedSource(settings.embedded_path, database=settings.clickhouse_database)
     monitor = Monitor(source=source, catalogue=catalogue or load_catalogue(),
@@ -98,6 +97,7 @@ async def running(
                       clock=clock or Clock())  # fmt: skip
     monitor.budget = COMMAND_BUDGET
     app = BotApp(settings, monitor)
+    monitor.warm = warm
     monitor.app = app  # type: ignore[attr-defined]  # tests trigger checks through it
     stop = asyncio.Event()
     task = asyncio.create_task(

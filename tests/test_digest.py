@@ -52,8 +52,8 @@ async def digest_day(
     settings = settings_for(fake.url, spec, tmp_path / "s.db")
     fake.set_member(ALERTS, MEMBER)
     clock = test_bot.Clock()
-    async with test_bot.running(settings, fake, clock, schedule=False,
-                                catalogue=four_at_once()) as monitor:  # fmt: skip
+    async with test_bot.running(settings, fake, clock, schedule=False, catalogue=four_at_once(),
+                                warm=False) as monitor:  # fmt: skip
         yield monitor, clock
 
 

@@ -31,7 +31,7 @@ async def _opened(
     spec = await test_bot.lifecycle_spec(embedded_spec, database)
     settings = settings_for(fake.url, spec, tmp_path / "s.db")
     clock = test_bot.Clock()
-    async with test_bot.running(settings, fake, clock, schedule=False) as monitor:
+    async with test_bot.running(settings, fake, clock, schedule=False, warm=False) as monitor:
         await monitor.app.tick()  # type: ignore[attr-defined]
         yield monitor, clock, {c.message_id for c in fake.calls
                                if c.method == "sendPhoto" and c.chat_id == ALERTS and c.buttons}
