@@ -35,7 +35,7 @@ from detectors import Status, Verdict
 from queries.catalogue import Catalogue, load_catalogue
 from queries.series import Slice
 from queries.sources import EmbeddedSource
-from tests.conftest import PRISTINE, SourceSpec
+from tests.conftest import PRISTINE, SourceSpec, copy_database
 from tests.fakebot import Call, FakeTelegram, render_html, utf16_length
 from tests.test_bot import ALERTS, COMMAND_BUDGET, USER, Clock, fake, reply, settings_for
 from tests.test_cli import alertbot
@@ -159,21 +159,15 @@ async def copy_with_odd_os(spec: SourceSpec) -> None:
     assert spec.path is not None
     if spec.path in _odd_made:
         return
-    source = spec.open()
+    await copy_database(spec, PRISTINE, ODD_DB)
+    source = spec.open(ODD_DB)
     name = ODD.replace("\\", "\\\\").replace("'", "\\'")
     try:
-        await source.execute(f"CREATE DATABASE IF NOT EXISTS {ODD_DB}")
-        tables = await source.query(f"SELECT name FROM system.tables WHERE database = "
-                                    f"'{PRISTINE}'")  # fmt: skip
-        for table in [str(t) for t in tables["name"]]:  # the data and the seed's own marks
-            columns = await source.query(f"SELECT name FROM system.columns WHERE database = "
-                                         f"'{PRISTINE}' AND table = '{table}'")  # fmt: skip
-            select = ", ".join(f"if(os = 'Android', '{name}', os) AS os" if c == "os" else c
-                               for c in map(str, columns["name"]))  # fmt: skip
-            await source.execute(f"DROP TABLE IF EXISTS {ODD_DB}.{table}")
-            await source.execute(f"CREATE TABLE {ODD_DB}.{table} AS {PRISTINE}.{table}")
-            await source.execute(f"INSERT INTO {ODD_DB}.{table} SELECT {select} "
-                                 f"FROM {PRISTINE}.{table}")  # fmt: skip
+        tables = await source.query(f"SELECT table FROM system.columns WHERE database = "
+                                    f"'{ODD_DB}' AND name = 'os'")  # fmt: skip
+        for table in map(str, tables["table"]):  # rewrites the os column of the copy alone
+            await source.execute(f"ALTER TABLE {table} UPDATE os = '{name}' WHERE os = "
+                                 "'Android' SETTINGS mutations_sync = 1")  # fmt: skip
     finally:
         await source.close()
     _odd_made.add(spec.path)

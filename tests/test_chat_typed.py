@@ -173,7 +173,8 @@ async def test_an_edited_command_is_answered(
             "from": {"id": USER, "is_bot": False, "first_name": "U"}, "text": "/status",
             "entities": [{"type": "bot_command", "offset": 0, "length": 7}],
         }})  # fmt: skip
-        await asyncio.sleep(5)
+        await fake.wait_for(lambda c: c.chat_id == USER)
+        await asyncio.sleep(1.0)  # room for a second answer, were there one
         answered = [render_html(c.text) for c in fake.sent_to(USER)]
     assert answered == ["I don't run edited commands: send /status again as a new message."]
 
@@ -193,7 +194,8 @@ async def test_a_command_posted_in_a_channel_is_answered(
             "sender_chat": {"id": channel, "type": "channel", "title": "Alerts"},
             "text": "/status", "entities": [{"type": "bot_command", "offset": 0, "length": 7}],
         }})  # fmt: skip
-        await asyncio.sleep(5)
+        await fake.wait_for(lambda c: c.chat_id == channel)
+        await asyncio.sleep(1.0)  # room for a second answer, were there one
         answered = [render_html(c.text) for c in fake.sent_to(channel)]
     assert answered == ["I don't take commands in a channel: send /status to me in a private "
                         "chat or a group."], answered
