@@ -1308,6 +1308,7 @@ async def test_russian_help_writes_decimals_with_a_comma(
         assert re.search(r"\d\.\d", text) is None, re.findall(r".{30}\d\.\d.{10}", text)
 
 
+@pytest.mark.slow  # nine /set, each one taken a check and two 7-day replays (test_chat_typed: fast)
 async def test_a_share_takes_a_percentage_and_a_bare_number_above_one_is_asked_again(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:

@@ -13,6 +13,8 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from bot.core.buttons import Action, pack, unpack
 from bot.core.text import CAPTION_LIMIT
 from bot.service.monitor import Monitor
@@ -158,6 +160,7 @@ async def test_an_edit_after_a_button_reads_in_the_language_the_alert_was_sent_i
     assert labels[Action.UNACK] == "↩️ Un-ack" and labels[Action.SHOW] == "📈 Chart"
 
 
+@pytest.mark.slow  # a check every 15 minutes until all of them resolve (hours)
 async def test_a_digest_says_how_many_of_its_incidents_are_back_and_then_that_all_are(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
@@ -222,6 +225,7 @@ def test_a_state_file_from_before_digests_keeps_its_alert_messages(tmp_path: Pat
         state.close()
 
 
+@pytest.mark.slow  # a copy of the data renamed, five metrics' charts; the alert's test is fast
 async def test_a_digest_of_a_long_cyrillic_html_slice_takes_its_mute_and_ack_edits_in_russian(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:

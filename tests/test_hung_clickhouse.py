@@ -269,6 +269,7 @@ async def test_a_query_too_slow_for_the_timeout_fails_its_table_only(
     assert not isinstance(report.failures["feed_actions"], SourceSilent)
 
 
+@pytest.mark.slow  # three timeouts of SLOW_TABLE waited for, and a whole check
 async def test_a_freshness_query_too_slow_for_the_timeout_leaves_the_next_table_asked(
     chdb_clickhouse: Fixture,
 ) -> None:
@@ -284,6 +285,7 @@ async def test_a_freshness_query_too_slow_for_the_timeout_leaves_the_next_table_
     assert "message_actions" in {r.metric.table for r in report.results}
 
 
+@pytest.mark.slow  # timeouts of SLOW_TABLE waited for, and a whole check
 async def test_a_server_that_went_silent_is_not_asked_when_the_data_begins(
     chdb_clickhouse: Fixture,
 ) -> None:

@@ -8,6 +8,8 @@ import asyncio
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from bot.core.buttons import Action, pack
 from bot.core.incidents import Incident
 from bot.state import ALL
@@ -22,6 +24,7 @@ from tests.test_digest import actions, digest_day
 __all__ = ["fake"]  # the fixture, shared with tests/test_bot.py
 
 
+@pytest.mark.slow  # a check every 15 minutes until the digest resolves (hours)
 async def test_unmute_after_the_digest_resolved_takes_the_mute_off_it(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:

@@ -53,8 +53,11 @@ async def _until_resolved(
     return minutes
 
 
-@pytest.mark.parametrize("failure", [(502, "Bad Gateway"),
-                                     (400, "Bad Request: message to edit not found")])
+@pytest.mark.parametrize("failure", [
+    (502, "Bad Gateway"),
+    # a check every 15 minutes for hours, as the 502's: CI runs it
+    pytest.param((400, "Bad Request: message to edit not found"), marks=pytest.mark.slow),
+])  # fmt: skip
 async def test_a_resolved_alert_whose_edit_met_a_502_is_edited_at_the_next_check(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path, failure: tuple[int, str]
 ) -> None:
@@ -93,7 +96,7 @@ async def test_a_resolved_alert_whose_edit_met_a_502_is_edited_at_the_next_check
         assert not monitor.state.journal.flagged("unedited:")
 
 
-@pytest.mark.parametrize("refusals", [1, 2])
+@pytest.mark.parametrize("refusals", [1, pytest.param(2, marks=pytest.mark.slow)])  # as 1's
 async def test_an_edit_telegram_refuses_as_it_is_goes_as_plain_text_or_is_left(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path, refusals: int
 ) -> None:

@@ -258,6 +258,7 @@ async def test_unreachable_server_is_unavailable_after_retries() -> None:
         await source.close()
 
 
+@pytest.mark.slow  # seeds 8 days of its own and checks three times; the unit cases are fast
 async def test_late_rows_are_late_data_and_a_silent_table_is_an_outage(
     spec: SourceSpec, scratch_db: str, tmp_path
 ) -> None:
