@@ -298,11 +298,14 @@ def mad_band(series: pd.Series, days: int = 7, k: float = 3.0) -> pd.DataFrame:
 
 
 def firing(
-    method: str, series: pd.Series, overrides: dict[str, str], *, mask_gaps: bool = True
+    method: str, series: pd.Series, overrides: dict[str, str], *, mask_gaps: bool = True,
+    weight: pd.Series | None = None,
 ) -> np.ndarray:
+    """Per point, whether `method` alerts there. `weight`: the default's ratio weight (a
+    CTR's views, as the bot passes a ratio metric's denominator)."""
     if method == "default":
         spec = {**detectors.DEFAULT_SPEC, **overrides}
-        band = detectors.build(spec).band(series)
+        band = detectors.build(spec).band(series, weight=weight)
         fire = detectors.build_rule(spec).evaluate(series, band)["firing"].to_numpy(dtype=bool)
         # A gap in the record is unknown, not an outage: no verdict there.
         return fire & series.notna().to_numpy() if mask_gaps else fire

@@ -58,8 +58,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-import detectors
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from real_kpi import episodes, firing, overrides_of  # the same methods, scored alike
 
@@ -286,13 +284,8 @@ def weighted_firing(series: pd.Series, views: np.ndarray | None,
                     overrides: dict[str, str]) -> np.ndarray:  # fmt: skip
     """The default's firing buckets with a ratio's views as its weight, as the bot's check
     passes a ratio metric's denominator (`band(series, weight=...)`)."""
-    if views is None:
-        return firing("default", series, overrides)
-    spec = {**detectors.DEFAULT_SPEC, **overrides}
-    weight = pd.Series(views, index=series.index)
-    band = detectors.build(spec).band(series, weight=weight)
-    fire = detectors.build_rule(spec).evaluate(series, band)["firing"].to_numpy(dtype=bool)
-    return fire & series.notna().to_numpy()
+    weight = None if views is None else pd.Series(views, index=series.index)
+    return firing("default", series, overrides, weight=weight)
 
 
 def write(seed: int, count: int, folder: Path, plain: frozenset[str], factor: int = 1, *,

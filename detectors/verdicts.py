@@ -309,7 +309,7 @@ class _Windows:
         length = np.zeros(rows.size, dtype=int)
         if rows.size == 0:
             return length
-        rel = max(rule.min_rel_change, rule.window_min_rel)
+        rel = rule._window_rel()
         found = []
         with np.errstate(invalid="ignore", divide="ignore"):
             for n in range(2, self.longest + 1):
