@@ -188,14 +188,14 @@ def _row(result: Any, zone: ZoneInfo) -> list[str]:
 
 
 def _anomaly_line(result: Any, zone: ZoneInfo) -> str:
-    from detectors import outside_since
-
     v, metric, why = result.verdict, result.metric, short_reason(result)
     value, low, high = _shown(result)
-    since = outside_since(result.series.loc[: v.bucket], result.band.loc[: v.bucket])
+    since, shift = result.off_since, result.shift_since
     return (f"  ! {metric.name} {result.slice.label()}: {value} (expected {low} – {high}"
             + (f", {v.deviation:+.1%}" if v.deviation is not None else "")
-            + (f"; outside since {since.tz_convert(zone):%H:%M})" if since is not None else ")")
+            + (f"; outside since {since.tz_convert(zone):%H:%M}" if since is not None else "")
+            + (f"; shifted since {shift.tz_convert(zone):%H:%M}" if shift is not None else "")
+            + ")"
             + (f": a {why}" if why.startswith(("sustained", "shift")) else ""))  # fmt: skip
 
 

@@ -188,7 +188,7 @@ def plan(
         changed.append(incident)
         muted = is_muted(metric.name, mutes, now)
         if decision.reason is Reason.FIRST and head is not None:
-            since = head.off_since  # the alert's "off since", else the alerted bucket
+            since = head.began  # the alert's "off since" (or shift's start), else the bucket
             first = head.verdict.bucket if since is None else since
             incident = replace(incident, since=first.to_pydatetime())
             changed[-1] = incident

@@ -10,6 +10,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from bot.core.reasons import shift_buckets
 from detectors import Status, Verdict, outside_since
 from queries.catalogue import Metric
 from queries.errors import SourceError
@@ -49,6 +50,26 @@ class SeriesResult:
         alert's "off since"); None when that bucket is inside."""
         bucket = self.verdict.bucket
         return outside_since(self.series.loc[:bucket], self.band.loc[:bucket])
+
+    @property
+    def shift_since(self) -> pd.Timestamp | None:
+        """The first bucket of the sustained shift an anomaly's reason names ("the last 8
+        intervals taken together"), where it began before `off_since` (or the bucket is
+        inside): since when the metric has been off, as its chart shades it. None otherwise."""
+        v = self.verdict
+        n = shift_buckets(v.reason) if v.status is Status.ANOMALY else None
+        index = self.series.index
+        if not n or n < 2 or len(index) < 2:
+            return None
+        start = v.bucket - (n - 1) * (index[1] - index[0])
+        since = self.off_since
+        return start if since is None or start < since else None
+
+    @property
+    def began(self) -> pd.Timestamp | None:
+        """Since when the metric has been off: the sustained shift's start, else the run
+        outside the range (None for a bucket inside without a shift)."""
+        return self.shift_since or self.off_since
 
 
 class Block:

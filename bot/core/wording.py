@@ -161,6 +161,11 @@ def alert_caption(
     if since is not None:
         lines.append(t._("off since {time} ({duration})", time=_when(since.to_pydatetime(), zone),
                          duration=duration_text(v.bucket - since + step, t)))  # fmt: skip
+    shift = result.shift_since
+    if shift is not None:
+        lines.append(t._("shifted since {time} ({duration})",
+                         time=_when(shift.to_pydatetime(), zone),
+                         duration=duration_text(v.bucket - shift + step, t)))  # fmt: skip
     lines.append(e(reason_text(v.reason, t)))
     if related:
         lines.append(t._("slices that moved: {slices}", slices=moved_text(related, t)))
