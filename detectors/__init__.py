@@ -73,8 +73,11 @@ def build(spec: Mapping[str, Any]) -> Detector:
     method = params.pop("method", DEFAULT_SPEC["method"])
     if method not in METHODS:
         raise ValueError(f"unknown detector method {method!r}; valid: {', '.join(METHODS)}")
-    if "counts" not in getattr(METHODS[method], "PARAMS", {}):
+    own = getattr(METHODS[method], "PARAMS", {})
+    if "counts" not in own:
         params.pop("counts", None)  # the rule's too (a missing count alerts): not this method's
+    if "timezone" not in own:
+        params.pop("timezone", None)  # the catalogue's for every metric (defaults.timezone)
     return METHODS[method](**params)
 
 

@@ -7,13 +7,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 # A number as written in ASCII: 4, -0.5, .5, 1e3, " 2 ", inf and nan (refused after, as
 # not finite).
 _NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*|\s*[+-]?(inf|nan)\s*",
                      re.IGNORECASE | re.ASCII)
 
-__all__ = ["Param", "validate"]
+__all__ = ["Param", "validate", "zone_named"]
 
 
 @dataclass(frozen=True)
@@ -24,9 +25,12 @@ class Param:
     high: float | None
     help: str
     choices: tuple[str, ...] = ()
+    zone: bool = False  # a time zone's IANA name (Europe/Berlin, UTC)
 
     def rule(self) -> str:
         """The valid values, as people read them: 'float in [0.5, 20]' or 'one of a, b'."""
+        if self.zone:
+            return "a time zone's name, such as Europe/Berlin or UTC"
         if self.choices:
             return "one of " + ", ".join(self.choices)
         return f"{self.type.__name__} in [{self.low:g}, {self.high:g}]"
@@ -34,6 +38,11 @@ class Param:
     def check(self, owner: str, name: str, value: Any) -> Any:
         """The value converted to the parameter's type; ValueError stating the rule if invalid."""
         rule = f"{owner}: {name} must be {self.rule()}"
+        if self.zone:
+            found = zone_named(value)
+            if found is None:
+                raise ValueError(f"{rule}, got {value!r}")
+            return found
         if self.choices:
             named = {choice.lower(): choice for choice in self.choices}  # 'Down' is down
             if str(value).lower() not in named:
@@ -69,3 +78,21 @@ def validate(owner: str, params: Mapping[str, Param], given: Mapping[str, Any]) 
         name: param.check(owner, name, given[name]) if name in given else param.default
         for name, param in params.items()
     }
+
+
+def zone_named(value: object) -> str | None:
+    """The IANA name of the time zone `value` names, in its own case ('europe/berlin' is
+    Europe/Berlin; 'utc' is UTC), or None when it names none."""
+    if not isinstance(value, str) or not value.strip() or value.strip() != value:
+        return None
+    if value.upper() == "UTC":
+        return "UTC"
+    named = {z.lower(): z for z in available_timezones()}
+    found = named.get(value.lower())
+    if found is None:
+        return None
+    try:
+        ZoneInfo(found)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return found

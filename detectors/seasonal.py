@@ -666,6 +666,15 @@ class SeasonalDetector(Detector):
             "that far for relative changes and the narrowest width: smaller, more alerts (0 = "
             "off; no effect on counts; a share near 1 counts from 1)",
         ),
+        "timezone": Param(
+            str,
+            "UTC",
+            None,
+            None,
+            "the wall clock the daily and weekly pattern follow: 09:00 stays 09:00 across "
+            "daylight saving (an IANA name, e.g. Europe/Berlin)",
+            zone=True,
+        ),
         "counts": Param(
             str,
             "auto",
@@ -704,6 +713,7 @@ class SeasonalDetector(Detector):
         self.rebase_hours: float = values["rebase_hours"]
         self.late_minutes: float = values["late_minutes"]
         self.offset_spans: float = values["offset_spans"]
+        self.timezone: str = values["timezone"]
         if self.min_history > self.days:
             raise ValueError(
                 f"seasonal: min_history must be <= days ({self.days}), got {self.min_history}"
@@ -950,6 +960,9 @@ class SeasonalDetector(Detector):
         which the rule's sustained-shift test allows for.
         """
         if series.size >= 2:
+            wall = wall_grid(series.index, self.timezone)
+            if wall is not None:
+                return self._irregular(series, wall, last, weight, latest=True)
             grid = _grid(series.index)
             if grid is not None:
                 return self._irregular(series, grid, last, weight)
@@ -961,20 +974,35 @@ class SeasonalDetector(Detector):
         grid: tuple[pd.DatetimeIndex, np.ndarray],
         last: int | None,
         weight: pd.Series | None,
+        *,
+        latest: bool = False,
     ) -> pd.DataFrame:
+        """The band on `grid` (a regular index and each point's position on it), picked back
+        for each point. Points sharing a position are averaged (weights added); with
+        `latest`, the last of them stands for all (daylight saving's repeated hour: a count
+        stays whole, and the newest bucket is the one judged)."""
         index, position = grid
         values = series.to_numpy(dtype="float64")
-        total = np.bincount(position, np.nan_to_num(values), minlength=index.size)
-        count = np.bincount(position, np.isfinite(values).astype(float), minlength=index.size)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            regular = pd.Series(np.where(count > 0, total / count, np.nan), index=index)
-        grid_weight = None
-        if weight is not None:
-            w = weight.reindex(series.index).to_numpy(dtype="float64")
-            grid_weight = pd.Series(
-                np.bincount(position, np.nan_to_num(w), minlength=index.size), index=index
-            )
-        wanted = None if last is None else int(index.size - position[max(-last, -position.size)])
+        w = None if weight is None else weight.reindex(series.index).to_numpy(dtype="float64")
+        if latest:
+            regular = pd.Series(onto_grid(values, position, index.size), index=index)
+            grid_weight = None if w is None else pd.Series(
+                onto_grid(w, position, index.size), index=index)  # fmt: skip
+        else:
+            total = np.bincount(position, np.nan_to_num(values), minlength=index.size)
+            count = np.bincount(position, np.isfinite(values).astype(float), minlength=index.size)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                regular = pd.Series(np.where(count > 0, total / count, np.nan), index=index)
+            grid_weight = None
+            if w is not None:
+                added = np.bincount(position, np.nan_to_num(w), minlength=index.size)
+                grid_weight = pd.Series(added, index=index)
+        if last is None:
+            wanted = None
+        elif latest:  # the last grid rows, as the check's band engine computes them
+            wanted = last
+        else:
+            wanted = int(index.size - position[max(-last, -position.size)])
         out = self._band(regular, wanted, grid_weight)
         picked = out.iloc[position]
         picked.index = series.index
@@ -1403,6 +1431,38 @@ def _resolution(values: np.ndarray) -> np.ndarray:
         places = np.where(exact, d, places)
     most = np.maximum.accumulate(np.concatenate([[0.0], places[:-1]]))
     return np.where(most >= DECIMALS_MAX, 0.0, 10.0**-most)
+
+
+def wall_grid(index: pd.DatetimeIndex, zone: str) -> tuple[pd.DatetimeIndex, np.ndarray] | None:
+    """For a `zone` other than UTC: a regular grid of that zone's wall-clock time (labelled as
+    UTC) and each timestamp's position on it, so that a day is always as many buckets and the
+    same slot is the same local time: daylight saving's skipped hour is a gap, its repeated
+    hour shares the first one's positions. None for UTC."""
+    if zone == "UTC":
+        return None
+    require_timestamps(index)
+    utc = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+    wall = utc.tz_convert(zone).tz_localize(None).tz_localize("UTC")
+    step = pd.Timedelta(infer_step(utc))
+    position = np.rint(np.asarray((wall - wall[0]) / step, dtype="float64")).astype(np.int64)
+    start = int(position.min())
+    position -= start
+    grid = pd.date_range(wall[0] + start * step, periods=int(position.max()) + 1, freq=step)
+    return grid, position
+
+
+def onto_grid(values: np.ndarray, position: np.ndarray, size: int) -> np.ndarray:
+    """`values` (points, or series x points) at their `position`s on a grid of `size`, NaN
+    where none falls; where several share one, the last of them. `values` itself (no copy)
+    where each point has its own position in order, as in a window without a clock change."""
+    if position.size == size and (size == 0 or bool(np.all(np.diff(position) == 1))):
+        return values
+    out = np.full((*values.shape[:-1], size), np.nan)
+    reverse = position[::-1]
+    _, first = np.unique(reverse, return_index=True)
+    keep = position.size - 1 - first  # the last point at each position
+    out[..., position[keep]] = values[..., keep]
+    return out
 
 
 def _grid(index: pd.DatetimeIndex) -> tuple[pd.DatetimeIndex, np.ndarray] | None:

@@ -7,7 +7,7 @@ import enum
 import re
 import tomllib
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from importlib import resources
 from pathlib import Path
@@ -180,7 +180,7 @@ class Catalogue:
 
 MAX_HISTORY_DAYS = 365
 TOP_KEYS = ("defaults", "tables", "metrics")
-DEFAULT_KEYS = ("step", "history_days")
+DEFAULT_KEYS = ("step", "history_days", "timezone")
 TABLE_KEYS = ("sql", "dims", "columns", "top_n", "receiver_column", "time_column")
 # Languages a metric may name itself in besides English (bot.core.i18n.LANGUAGES minus "en";
 # a test keeps the two in step: this package does not import the bot).
@@ -445,11 +445,32 @@ def _parse(
             f"defaults: history_days: must be 1 to {MAX_HISTORY_DAYS}, got {days}"
         )
     history = timedelta(days=days)
+    zone = _zone(defaults.get("timezone"))
     tables = {name: _parse_table(name, raw, read_sql)
               for name, raw in _need(doc, "tables", "top level").items()}  # fmt: skip
     metrics = {name: _parse_metric(name, raw, tables, spec_keys)
                for name, raw in _need(doc, "metrics", "top level").items()}  # fmt: skip
+    if zone is not None:  # every metric's detector, unless it names its own
+        metrics = {name: replace(m, detector={"timezone": zone, **(m.detector or {})})
+                   for name, m in metrics.items()}  # fmt: skip
     return Catalogue(tables=tables, metrics=metrics, step=step, history=history)
+
+
+def _zone(value: object) -> str | None:
+    """defaults.timezone: the wall clock every metric's daily pattern follows (the seasonal
+    detector's `timezone`), an IANA name; None when not set."""
+    if value is None:
+        return None
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        if not isinstance(value, str) or not value.strip() or value.strip() != value:
+            raise ValueError(value)
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise CatalogueError(f"defaults: timezone: expected a time zone's name such as "
+                             f"\"Europe/Berlin\" or \"UTC\", got {value!r}") from None
+    return value
 
 
 class _Unreadable(CatalogueError):

@@ -37,6 +37,8 @@ PARAM_HELP: tuple[str, ...] = (
     _("a level further from 0 than this many of its week's spans (1st-99th pct) counts as that "
       "far for relative changes and the narrowest width: smaller, more alerts (0 = off; no "
       "effect on counts; a share near 1 counts from 1)"),
+    _("the wall clock the daily and weekly pattern follow: 09:00 stays 09:00 across daylight "
+      "saving (an IANA name, e.g. Europe/Berlin)"),
     _("event counts: never narrower than Poisson, a missing bucket alerts (auto: whole "
       "non-negative values)"),
     _("previous buckets whose quartiles make the band"),

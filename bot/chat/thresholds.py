@@ -95,6 +95,8 @@ def _state(name: str, value: object, param: Param, overrides: Mapping[str, Overr
 def rule_text(param: Param, t: Translator, *, share: bool = False) -> str:
     """The valid values, with the numbers as the chat writes them (0,5 in Russian); for a
     share, as a percentage too."""
+    if param.zone:
+        return t._("a time zone's name, such as Europe/Berlin or UTC")
     if param.choices:
         return t._("one of {choices}", choices=", ".join(param.choices))
     low, high = localized(f"{param.low:g}", t), localized(f"{param.high:g}", t)

@@ -18,8 +18,8 @@ import pandas as pd
 from bot.core.report import Block, Rows, SeriesResult
 from detectors import Detector, Rule, floored, never_negative
 from detectors.accept import LEAST, accept_level
-from detectors.engine import REDO, BandEngine
-from detectors.seasonal import SeasonalDetector, late_match, late_points
+from detectors.engine import REDO, BandEngine, EngineBands
+from detectors.seasonal import SeasonalDetector, late_match, late_points, onto_grid, wall_grid
 from detectors.verdicts import verdicts
 from queries.catalogue import Metric, Table
 from queries.series import Slice
@@ -156,14 +156,25 @@ class Engines:
         `follow`, the bands moved to the level accepted in the chat (the engine keeps its own,
         unmoved)."""
         assert isinstance(detector, SeasonalDetector)
-        far = len(index) - fetched_from > 2 * REDO
+        # In a time zone's wall clock (the detector's `timezone`), as SeasonalDetector.band
+        # puts a series: the engine computes on that grid, each bucket takes its slot's band.
+        wall = wall_grid(index, detector.timezone)
+        grid, grid_values, grid_weights, grid_from = index, values, weights, fetched_from
+        if wall is not None:
+            grid, at = wall
+            grid_values = onto_grid(values, at, grid.size)
+            grid_weights = None if weights is None else onto_grid(weights, at, grid.size)
+            grid_from = int(at[fetched_from:].min()) if fetched_from < at.size else grid.size
+        far = len(grid) - grid_from > 2 * REDO
         with self._lock:
             lock = self._locks.setdefault((table.name, metric.name), threading.Lock())
         with lock:  # metrics run in parallel threads; one metric's engine, one at a time
             with self._lock:
                 engine = self._engine(table, metric, spec, detector, far=far)
-            bands = engine.bands(index, values, list(wheres), weights)
+            bands = engine.bands(grid, grid_values, list(wheres), grid_weights)
             engine.forget(set(wheres))
+        if wall is not None:
+            bands = _picked(bands, wall[1], grid.size)
         rows = bands.expected.shape[1]
         expected, lower, upper = bands.expected, bands.lower, bands.upper
         basis = bands.basis
@@ -189,6 +200,26 @@ class Engines:
             SeriesResult(metric, where, Rows(block, i), Rows(block, i), verdict, described)
             for i, (where, verdict) in enumerate(zip(wheres, found, strict=True))
         ]
+
+
+def _picked(bands: EngineBands, at: np.ndarray, size: int) -> EngineBands:
+    """The bands of the last grid rows the engine computed, for the last as many buckets:
+    each its slot's (at: the buckets' positions on the grid of `size`), none where its slot is
+    further back, as SeasonalDetector.band picks them."""
+    rows = bands.expected.shape[1]
+    slot = at[at.size - min(rows, at.size):] - (size - rows)
+    known = slot >= 0
+    slot = np.where(known, slot, 0)
+
+    def pick(a: np.ndarray, fill: object) -> np.ndarray:
+        out = a[:, slot]
+        out[:, ~known] = fill
+        return out
+
+    return EngineBands(expected=pick(bands.expected, np.nan), lower=pick(bands.lower, np.nan),
+                       upper=pick(bands.upper, np.nan), basis=pick(bands.basis, None),
+                       autocorr=pick(bands.autocorr, np.nan),
+                       relative_cap=pick(bands.relative_cap, np.nan))  # fmt: skip
 
 
 def _series_of(build: Callable[[Slice], pd.Series], wheres: list[Slice], row: int) -> pd.Series:
