@@ -1447,7 +1447,9 @@ def wall_grid(index: pd.DatetimeIndex, zone: str) -> tuple[pd.DatetimeIndex, np.
     position = np.rint(np.asarray((wall - wall[0]) / step, dtype="float64")).astype(np.int64)
     start = int(position.min())
     position -= start
-    grid = pd.date_range(wall[0] + start * step, periods=int(position.max()) + 1, freq=step)
+    rows = int(position.max()) + 1
+    _dense_enough(index.size, rows, step)
+    grid = pd.date_range(wall[0] + start * step, periods=rows, freq=step)
     return grid, position
 
 
@@ -1478,15 +1480,21 @@ def _grid(index: pd.DatetimeIndex) -> tuple[pd.DatetimeIndex, np.ndarray] | None
     if np.any(np.diff(position) < 0):
         raise ValueError("the series index must be increasing")
     rows = int(position[-1]) + 1
-    if rows > max(GRID_SPARSEST * index.size, GRID_ALWAYS):
+    _dense_enough(index.size, rows, step)
+    grid = pd.date_range(index[0], periods=rows, freq=step)
+    return grid, position
+
+
+def _dense_enough(points: int, rows: int, step: pd.Timedelta) -> None:
+    """A ValueError saying what to do when `points` would spread over `rows` buckets of `step`:
+    too sparse for a grid (its memory and time would grow with the span, not the points)."""
+    if rows > max(GRID_SPARSEST * points, GRID_ALWAYS):
         raise ValueError(
-            f"{index.size:,} points would spread over {rows:,} buckets of their most common "
+            f"{points:,} points would spread over {rows:,} buckets of their most common "
             f"spacing, {step.total_seconds():g} s: too sparse to put on a grid; resample the "
             f"series to a coarser step first, e.g. series.resample('15min').sum() for counts or "
             f".mean()"
         )
-    grid = pd.date_range(index[0], periods=rows, freq=step)
-    return grid, position
 
 
 def span_quantiles(block: np.ndarray, least: int) -> tuple[np.ndarray, np.ndarray]:

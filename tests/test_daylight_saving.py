@@ -184,3 +184,13 @@ async def test_an_admin_sets_a_metric_s_timezone_from_the_chat(
         assert monitor.state.overrides.of("views")["timezone"].value == BERLIN  # kept
     assert "timezone" in shown and BERLIN in shown, shown
     assert "a time zone's name, such as Europe/Berlin or UTC" in bad, bad
+
+
+def test_three_points_years_apart_are_refused_at_once_in_a_zone_as_in_utc() -> None:
+    """Points a minute and six years apart would make a grid of millions of minutes: refused
+    with what to do, in a time zone as in UTC, instead of a minute spent on an empty band."""
+    index = pd.DatetimeIndex(["2020-01-01 00:00", "2020-01-01 00:01", "2026-01-01"], tz="UTC")
+    series = pd.Series([1.0, 2.0, 3.0], index=index)
+    for zone in ("UTC", BERLIN):
+        with pytest.raises(ValueError, match="too sparse to put on a grid"):
+            SeasonalDetector(timezone=zone).band(series)
