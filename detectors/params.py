@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -87,8 +88,7 @@ def zone_named(value: object) -> str | None:
         return None
     if value.upper() == "UTC":
         return "UTC"
-    named = {z.lower(): z for z in available_timezones()}
-    found = named.get(value.lower())
+    found = _zones().get(value.lower())
     if found is None:
         return None
     try:
@@ -96,3 +96,9 @@ def zone_named(value: object) -> str | None:
     except (ZoneInfoNotFoundError, ValueError):
         return None
     return found
+
+
+@functools.cache
+def _zones() -> dict[str, str]:
+    """Every zone's IANA name by its lower case (read from the system's database once)."""
+    return {z.lower(): z for z in available_timezones()}
