@@ -104,6 +104,7 @@ async def _check(args: argparse.Namespace, settings: Settings, catalogue: Catalo
 async def cmd_catalogue(args: argparse.Namespace, settings: Settings) -> int:
     from bot.cli_report import catalogue_doc, catalogue_text
     from bot.console import count_series, prepare_demo
+    from bot.core.zones import clock_hint
     from queries.errors import SourceError
     from queries.sources import EmbeddedSource
 
@@ -121,6 +122,8 @@ async def cmd_catalogue(args: argparse.Namespace, settings: Settings) -> int:
         await source.close()
     doc = catalogue_doc(catalogue, settings.catalogue_path, counts)
     print(json.dumps(doc, indent=2, ensure_ascii=False) if args.json else catalogue_text(doc))
+    if not args.json and (hint := clock_hint(catalogue, settings.timezone)):
+        print(hint)
     if failure is not None:
         raise failure
     return EXIT_OK

@@ -33,6 +33,7 @@ from aiohttp import web
 
 from bot.core.commands import span
 from bot.core.i18n import translator
+from bot.core.zones import clock_hint
 from bot.errors import TelegramRejectedToken
 from bot.service.health import Health, HttpServer
 from bot.service.monitor import Monitor
@@ -127,6 +128,9 @@ def announce(settings: Settings, monitor: Monitor) -> None:
     log.info("alertbot %s starting: source %s, %d metrics, %s, checks every %s, alert chats %s, "
              "%s", ours, monitor.source.describe(), len(monitor.catalogue.metrics), series,
              span(translator("en"), s.check_interval), chats, mode)  # fmt: skip
+    hint = clock_hint(monitor.catalogue, s.timezone)
+    if hint:
+        log.warning("%s", hint)
 
 
 async def listen(

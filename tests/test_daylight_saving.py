@@ -5,6 +5,7 @@ that shape across daylight saving, when it moves an hour in UTC. With the detect
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import pandas as pd
 import pytest
 
 import detectors
+from bot.core.zones import clock_hint, observes_dst
 from bot.service.engines import BAND_ROWS, Engines
 from detectors.seasonal import SeasonalDetector, onto_grid, wall_grid
 from queries.catalogue import CatalogueError, load_catalogue
@@ -20,6 +22,7 @@ from tests.conftest import SourceSpec
 from tests.fakebot import FakeTelegram, render_html
 from tests.test_bot import ADMIN, fake, running, settings_for
 from tests.test_chat import _say
+from tests.test_cli import alertbot
 
 __all__ = ["fake"]
 
@@ -194,3 +197,25 @@ def test_three_points_years_apart_are_refused_at_once_in_a_zone_as_in_utc() -> N
     for zone in ("UTC", BERLIN):
         with pytest.raises(ValueError, match="too sparse to put on a grid"):
             SeasonalDetector(timezone=zone).band(series)
+
+
+def test_a_team_whose_clock_changes_is_told_its_metrics_follow_utc(tmp_path: Path) -> None:
+    """TIMEZONE=Europe/Berlin with a catalogue that names no timezone: `alertbot catalogue`
+    ends with a note saying which metrics follow UTC and what to set; Europe/Moscow (no daylight
+    saving) and a catalogue that sets it get none."""
+    assert observes_dst(BERLIN) and not observes_dst("Europe/Moscow")
+    env = {"CLICKHOUSE_URL": "http://127.0.0.1:9", "STATE_PATH": str(tmp_path / "s.db"),
+           "CLICKHOUSE_TIMEOUT": "5", "TIMEZONE": BERLIN}  # fmt: skip
+    done = alertbot("catalogue", env=env, cwd=tmp_path)
+    note = done.stdout.splitlines()[-1]
+    assert note.startswith("note: TIMEZONE=Europe/Berlin changes its clocks"), done.stdout
+    assert 'set timezone = "Europe/Berlin" in the catalogue\'s [defaults]' in note
+    assert "views" in note and "Traceback" not in done.stderr
+    moscow = alertbot("catalogue", env={**env, "TIMEZONE": "Europe/Moscow"}, cwd=tmp_path)
+    assert "note:" not in moscow.stdout
+    catalogue = load_catalogue()
+    assert clock_hint(catalogue, BERLIN) is not None
+    every = replace(catalogue, metrics={
+        name: replace(m, detector={**(m.detector or {}), "timezone": BERLIN})
+        for name, m in catalogue.metrics.items()})  # fmt: skip
+    assert clock_hint(every, BERLIN) is None

@@ -1,0 +1,36 @@
+"""Whether the wall clock people read (TIMEZONE) changes while the metrics' daily patterns
+follow UTC: the hint `alertbot catalogue` and the bot's start-up give, since each change of the
+clocks would otherwise fire for two weeks where the audience lives by that clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from queries.catalogue import Catalogue
+
+__all__ = ["clock_hint", "observes_dst"]
+
+
+def observes_dst(zone: str) -> bool:
+    """Whether `zone`'s offset from UTC differs between January and July (this year)."""
+    tz = ZoneInfo(zone)
+    year = datetime.now(UTC).year
+    winter, summer = (datetime(year, month, 15, tzinfo=tz).utcoffset() for month in (1, 7))
+    return winter != summer
+
+
+def clock_hint(catalogue: Catalogue, display: str) -> str | None:
+    """A sentence naming the seasonal metrics judged in UTC while TIMEZONE (`display`) changes
+    its clocks; None when there are none or it does not."""
+    if display == "UTC" or not observes_dst(display):
+        return None
+    utc = [m.name for m in catalogue.metrics.values()
+           if str((m.detector or {}).get("method", "seasonal")) == "seasonal"
+           and str((m.detector or {}).get("timezone", "UTC")) == "UTC"]  # fmt: skip
+    if not utc:
+        return None
+    return (f"note: TIMEZONE={display} changes its clocks, and the daily patterns of "
+            f"{', '.join(utc)} follow UTC: if your audience lives by that clock, set "
+            f'timezone = "{display}" in the catalogue\'s [defaults] (README: Detection), or each '
+            "change of the clocks fires for about two weeks")
