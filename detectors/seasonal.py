@@ -1442,9 +1442,15 @@ def wall_grid(index: pd.DatetimeIndex, zone: str) -> tuple[pd.DatetimeIndex, np.
         return None
     require_timestamps(index)
     utc = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
+    if np.any(np.diff(utc.asi8) <= 0):  # as in UTC (`_grid`): not sorted here in silence
+        raise ValueError("the series index must be increasing")
     wall = utc.tz_convert(zone).tz_localize(None).tz_localize("UTC")
     step = pd.Timedelta(infer_step(utc))
-    position = np.rint(np.asarray((wall - wall[0]) / step, dtype="float64")).astype(np.int64)
+    # Half a step off (a 30-minute change at an hourly step, an hour's at two-hourly): rounded
+    # up, never to even, which would put every other point on its neighbour's slot for as
+    # long as the offset lasts and leave the slot between them empty.
+    offsets = np.asarray((wall - wall[0]) / step, dtype="float64")
+    position = np.floor(offsets + 0.5).astype(np.int64)
     start = int(position.min())
     position -= start
     rows = int(position.max()) + 1
