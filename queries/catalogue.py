@@ -461,16 +461,21 @@ def _zone(value: object) -> str | None:
     detector's `timezone`), an IANA name; None when not set."""
     if value is None:
         return None
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+    # The names the detector takes (detectors.params.zone_named: the zone database's list, in
+    # any case), not whatever ZoneInfo opens: it also opens posix/Europe/Berlin, right/UTC and
+    # posixrules, which the detector refuses, so the catalogue loaded and every check failed.
+    names = {z.lower(): z for z in available_timezones()} | {"utc": "UTC"}
     try:
-        if not isinstance(value, str) or not value.strip() or value.strip() != value:
+        if not isinstance(value, str) or value.lower() not in names:
             raise ValueError(value)
-        ZoneInfo(value)
+        found = names[value.lower()]
+        ZoneInfo(found)
     except (ZoneInfoNotFoundError, ValueError):
         raise CatalogueError(f"defaults: timezone: expected a time zone's name such as "
                              f"\"Europe/Berlin\" or \"UTC\", got {value!r}") from None
-    return value
+    return found
 
 
 class _Unreadable(CatalogueError):
