@@ -4,12 +4,13 @@ clocks would otherwise fire for two weeks where the audience lives by that clock
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from detectors.params import zone_named
 from queries.catalogue import Catalogue
 
-__all__ = ["clock_hint", "observes_dst"]
+__all__ = ["clock_hint", "follows_utc", "observes_dst"]
 
 
 def observes_dst(zone: str) -> bool:
@@ -20,6 +21,21 @@ def observes_dst(zone: str) -> bool:
     return winter != summer
 
 
+def follows_utc(zone: object) -> bool:
+    """Whether a metric's `timezone` (as the catalogue holds it, in any case the detector
+    takes) is UTC's clock: UTC, utc, Etc/UTC, GMT, Zulu... (offset 0 all year). A name the
+    detector refuses counts as none."""
+    name = zone_named(zone)
+    if name is None:
+        return False
+    if name == "UTC":
+        return True
+    tz = ZoneInfo(name)
+    year = datetime.now(UTC).year
+    return all(datetime(year, month, 15, tzinfo=tz).utcoffset() == timedelta(0)
+               for month in (1, 7))
+
+
 def clock_hint(catalogue: Catalogue, display: str) -> str | None:
     """A sentence naming the seasonal metrics judged in UTC while TIMEZONE (`display`) changes
     its clocks; None when there are none or it does not."""
@@ -27,7 +43,7 @@ def clock_hint(catalogue: Catalogue, display: str) -> str | None:
         return None
     utc = [m.name for m in catalogue.metrics.values()
            if str((m.detector or {}).get("method", "seasonal")) == "seasonal"
-           and str((m.detector or {}).get("timezone", "UTC")) == "UTC"]  # fmt: skip
+           and follows_utc((m.detector or {}).get("timezone", "UTC"))]  # fmt: skip
     if not utc:
         return None
     return (f"note: TIMEZONE={display} changes its clocks, and the daily patterns of "
