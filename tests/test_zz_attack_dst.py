@@ -211,8 +211,8 @@ async def test_odd_zones_from_the_chat_are_refused_in_one_escaped_message_or_nam
             assert len(said) == 1, bad
             text = render_html(said[0].text)
             assert "a time zone's name, such as Europe/Berlin or UTC" in text, text
-            assert "<b>" not in said[0].text.replace("<b>Europe/Berlin</b>", "") or \
-                "&lt;b&gt;" in said[0].text, said[0].text
+            if bad.startswith("<b>"):
+                assert "&lt;b&gt;Europe/Berlin&lt;/b&gt;" in said[0].text, said[0].text
             assert "timezone" not in monitor.state.overrides.of("views"), bad
         stranger = await _say(fake, "/set views timezone Europe/Berlin", user=USER)
         assert "only admins" in render_html(stranger[0].text)
@@ -226,3 +226,23 @@ async def test_odd_zones_from_the_chat_are_refused_in_one_escaped_message_or_nam
                 assert overrides["timezone"].value == name, render_html(said[0].text)
         await _say(fake, "/reset views", user=ADMIN)
         assert "timezone" not in monitor.state.overrides.of("views")
+
+
+@pytest.mark.xfail(strict=True, reason="the wall grid's last BAND_ROWS slots hold fewer "
+                   "buckets where the clocks skipped ahead: at 5 minutes the skipped hour is 12 "
+                   "rows and the verdict reads 117 of 120; the engine and the series band would "
+                   "both need BAND_ROWS plus the skipped slots")  # fmt: skip
+def test_after_the_clocks_skip_ahead_a_five_minute_check_has_every_band_row_the_rule_reads() -> (
+    None
+):
+    """As tests/test_engine_attacks.py asks in UTC: none of the rows the default rule's verdict
+    reads lacks a band for want of one computed. Two hours after Berlin's clocks skipped
+    02:00-03:00, the oldest 9 of the 117 rows a 5-minute verdict reads had none (for 10
+    hours after the change, at every check)."""
+    index = pd.date_range("2026-03-01", "2026-03-29 03:00", freq="5min", tz="UTC",
+                          inclusive="left")  # fmt: skip
+    series = pd.Series(local_counts(index, BERLIN, level=300, seed=2), index=index)
+    reads = detectors.build_rule(detectors.DEFAULT_SPEC).verdict_rows(3.0)
+    for zone in ("UTC", BERLIN):
+        band = SeasonalDetector(timezone=zone).band(series, last=BAND_ROWS)
+        assert band["expected"].iloc[-reads:].notna().all(), zone
