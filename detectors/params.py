@@ -100,5 +100,9 @@ def zone_named(value: object) -> str | None:
 
 @functools.cache
 def _zones() -> dict[str, str]:
-    """Every zone's IANA name by its lower case (read from the system's database once)."""
-    return {z.lower(): z for z in available_timezones()}
+    """Every zone's IANA name by its lower case (read from the system's database once); not
+    'localtime' nor 'Factory', which name the server's own clock or no place at all."""
+    return {z.lower(): z for z in available_timezones() if z not in NOT_PLACES}
+
+
+NOT_PLACES = frozenset({"localtime", "Factory"})

@@ -466,7 +466,8 @@ def _zone(value: object) -> str | None:
     # The names the detector takes (detectors.params.zone_named: the zone database's list, in
     # any case), not whatever ZoneInfo opens: it also opens posix/Europe/Berlin, right/UTC and
     # posixrules, which the detector refuses, so the catalogue loaded and every check failed.
-    names = {z.lower(): z for z in available_timezones()} | {"utc": "UTC"}
+    names = {z.lower(): z for z in available_timezones()
+             if z not in ("localtime", "Factory")} | {"utc": "UTC"}  # as zone_named
     try:
         if not isinstance(value, str) or value.lower() not in names:
             raise ValueError(value)

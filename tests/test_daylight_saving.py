@@ -219,3 +219,11 @@ def test_a_team_whose_clock_changes_is_told_its_metrics_follow_utc(tmp_path: Pat
         name: replace(m, detector={**(m.detector or {}), "timezone": BERLIN})
         for name, m in catalogue.metrics.items()})  # fmt: skip
     assert clock_hint(every, BERLIN) is None
+
+
+def test_the_server_s_own_clock_is_no_zone_to_follow() -> None:
+    """'localtime' (whatever the server's clock is set to) and 'Factory' are in the system's
+    list but name no place: refused by the detector, hence by /set and the catalogue."""
+    for name in ("localtime", "Factory"):
+        with pytest.raises(ValueError, match="a time zone's name"):
+            SeasonalDetector(timezone=name)

@@ -161,7 +161,7 @@ def _catalogue_with(tmp_path: Path, zone: str) -> Path:
     return tmp_path / "c.toml"
 
 
-@pytest.mark.parametrize("zone", ["posix/Europe/Berlin", "right/UTC", "posixrules"])
+@pytest.mark.parametrize("zone", ["posix/Europe/Berlin", "right/UTC", "posixrules", "localtime"])
 def test_the_catalogue_refuses_a_default_zone_the_detector_refuses(
     tmp_path: Path, zone: str
 ) -> None:
