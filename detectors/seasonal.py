@@ -999,8 +999,9 @@ class SeasonalDetector(Detector):
                 grid_weight = pd.Series(added, index=index)
         if last is None:
             wanted = None
-        elif latest:  # the last grid rows, as the check's band engine computes them
-            wanted = last
+        elif latest:  # as the check's band engine computes them: the last grid rows, and
+            # the slots a clock change skipped among them (wall_extra)
+            wanted = last + wall_extra(self.timezone, pd.Timedelta(index[1] - index[0]))
         else:
             wanted = int(index.size - position[max(-last, -position.size)])
         out = self._band(regular, wanted, grid_weight)
@@ -1457,6 +1458,15 @@ def wall_grid(index: pd.DatetimeIndex, zone: str) -> tuple[pd.DatetimeIndex, np.
     _dense_enough(index.size, rows, step)
     grid = pd.date_range(wall[0] + start * step, periods=rows, freq=step)
     return grid, position
+
+
+def wall_extra(zone: str, step: pd.Timedelta) -> int:
+    """The grid rows a band on `zone`'s wall clock computes beyond those asked for: the slots of
+    the longest change of the clocks (an hour), which a skip ahead leaves empty among them, so
+    that the last `last` buckets all have a band. 0 in UTC."""
+    if zone == "UTC" or step <= pd.Timedelta(0):
+        return 0
+    return int(np.ceil(pd.Timedelta(hours=1) / step))
 
 
 def onto_grid(values: np.ndarray, position: np.ndarray, size: int) -> np.ndarray:

@@ -228,10 +228,6 @@ async def test_odd_zones_from_the_chat_are_refused_in_one_escaped_message_or_nam
         assert "timezone" not in monitor.state.overrides.of("views")
 
 
-@pytest.mark.xfail(strict=True, reason="the wall grid's last BAND_ROWS slots hold fewer "
-                   "buckets where the clocks skipped ahead: at 5 minutes the skipped hour is 12 "
-                   "rows and the verdict reads 117 of 120; the engine and the series band would "
-                   "both need BAND_ROWS plus the skipped slots")  # fmt: skip
 def test_after_the_clocks_skip_ahead_a_five_minute_check_has_every_band_row_the_rule_reads() -> (
     None
 ):

@@ -19,7 +19,14 @@ from bot.core.report import Block, Rows, SeriesResult
 from detectors import Detector, Rule, floored, never_negative
 from detectors.accept import LEAST, accept_level
 from detectors.engine import REDO, BandEngine, EngineBands
-from detectors.seasonal import SeasonalDetector, late_match, late_points, onto_grid, wall_grid
+from detectors.seasonal import (
+    SeasonalDetector,
+    late_match,
+    late_points,
+    onto_grid,
+    wall_extra,
+    wall_grid,
+)
 from detectors.verdicts import verdicts
 from queries.catalogue import Metric, Table
 from queries.series import Slice
@@ -124,14 +131,14 @@ class Engines:
         return bool(spacing[0] > 0 and np.all(spacing == spacing[0]))
 
     def _engine(self, table: Table, metric: Metric, spec: Mapping[str, object],
-                detector: SeasonalDetector, *, far: bool) -> BandEngine:  # fmt: skip
+                detector: SeasonalDetector, *, far: bool, rows: int) -> BandEngine:  # fmt: skip
         """The metric's engine; a new one when its spec changed, or when buckets further back
         than the engine compares re-sent values (2 x REDO) were fetched again (`far`): their
         values may have changed, and the engine would not see it."""
         key, wanted = (table.name, metric.name), _spec_key(spec)
         held = self._engines.get(key)
-        if held is None or held[0] != wanted or far:
-            held = (wanted, BandEngine(detector, BAND_ROWS))
+        if held is None or held[0] != wanted or far or held[1].rows != rows:
+            held = (wanted, BandEngine(detector, rows))
             self._engines[key] = held
         return held[1]
 
@@ -169,8 +176,10 @@ class Engines:
         with self._lock:
             lock = self._locks.setdefault((table.name, metric.name), threading.Lock())
         with lock:  # metrics run in parallel threads; one metric's engine, one at a time
+            rows = BAND_ROWS + (0 if wall is None else wall_extra(detector.timezone,
+                                                                  grid[1] - grid[0]))  # fmt: skip
             with self._lock:
-                engine = self._engine(table, metric, spec, detector, far=far)
+                engine = self._engine(table, metric, spec, detector, far=far, rows=rows)
             bands = engine.bands(grid, grid_values, list(wheres), grid_weights)
             engine.forget(set(wheres))
         if wall is not None:
