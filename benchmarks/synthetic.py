@@ -3,7 +3,7 @@
     python benchmarks/synthetic.py [--series N] [--seed S] [--jobs N] [--only METHOD ...]
                                    [--set PARAM=VALUE ...] [--without PART ...] [--missed]
                                    [--step 15min|30min|1h] [--weekends LOW HIGH] [--write DIR]
-                                   [--history DAYS]
+                                   [--history DAYS] [--clock ZONE]
 
 The demo dataset (`alertbot seed`) is this project's own generator, and the detector was
 developed on it; this one shares no code with it and draws every shape from wide ranges, so it
@@ -42,6 +42,10 @@ ratio metric (counts as the default); not run unless asked.
 buckets by the hour: counts summed, a CTR the mean of its quarter-hours; an incident covers the
 buckets it touches (a 15-minute outage is then a 25% drop of an hour), "at 200+" counts the
 events of the coarser bucket, and buckets and TTD are of that step.
+
+`--clock Europe/Berlin` draws each daily curve and weekend on that zone's wall clock, with the
+scored span starting on the day its clocks go back (25 Oct 2026): the two weeks after a change
+of the clocks, judged in UTC; add `--set timezone=Europe/Berlin` to judge them in that zone.
 """
 
 from __future__ import annotations
@@ -74,6 +78,8 @@ WEEKENDS = (0.6, 1.2)  # the range each series' weekend level is drawn from (x i
 METHODS = ("default", "iqr", "mad", "views")
 KINDS = ("drop", "spike", "outage", "ctr drop")
 EPOCH = pd.Timestamp(0, tz="UTC")
+START = pd.Timestamp("2026-09-07", tz="UTC")  # the first bucket of every series
+CHANGE = pd.Timestamp("2026-10-25", tz="UTC")  # --clock: the scored span starts this day
 
 
 @dataclass
@@ -94,6 +100,7 @@ class Case:
     minutes: int = 15  # the step of `values`
     history: int = HISTORY  # days before the scored ones
     views: np.ndarray | None = None  # a CTR's views (the bot's weight for a ratio)
+    start: pd.Timestamp = START
 
     @property
     def per_day(self) -> int:
@@ -118,20 +125,23 @@ def coarser(case: Case, factor: int) -> Case:
         incidents.append(Incident(inc.kind, start, end - start, inc.size, inc.volume * factor))
     views = None if case.views is None else case.views.reshape(-1, factor).sum(axis=1)
     return Case(case.name, case.ratio, values, incidents, case.minutes * factor, case.history,
-                views)
+                views, case.start)
 
 
 def _shape(rng: np.random.Generator, n: int, plain: frozenset[str],
-           weekends: tuple[float, float] = WEEKENDS) -> np.ndarray:  # fmt: skip
+           weekends: tuple[float, float] = WEEKENDS,
+           clock: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:  # fmt: skip
     """Daily curve x weekends x trend x each day's own level; mean about 1. `plain` names
-    the parts left out ("weekends", "days"), drawn all the same so the rest stays as it was."""
+    the parts left out ("weekends", "days"), drawn all the same so the rest stays as it was.
+    `clock`: each bucket's slot of the day and day number on a wall clock (else UTC's)."""
     t = np.arange(n)
-    phase = 2 * np.pi * ((t % DAY) / DAY - rng.uniform(12, 21) / 24)  # peak at 12:00-21:00
+    slot, days = (t % DAY, t // DAY) if clock is None else clock
+    phase = 2 * np.pi * ((slot % DAY) / DAY - rng.uniform(12, 21) / 24)  # peak at 12:00-21:00
     amp, second = rng.uniform(0.2, 0.7), rng.uniform(0.0, 0.2)
     daily = 1 + amp * np.cos(phase) + second * np.cos(2 * phase + rng.uniform(0, 2 * np.pi))
     daily = np.maximum(daily, 0.1)
     start_day = int(rng.integers(0, 7))
-    weekend = np.where(((t // DAY + start_day) % 7) >= 5, rng.uniform(*weekends), 1.0)
+    weekend = np.where(((days + start_day) % 7) >= 5, rng.uniform(*weekends), 1.0)
     trend = np.exp(rng.uniform(-0.15, 0.25) * t / n)
     day_level = np.repeat(1 + rng.uniform(0.0, 0.04) * rng.standard_normal(n // DAY + 1), DAY)
     if "weekends" in plain:
@@ -160,11 +170,17 @@ def _starts(rng: np.random.Generator, count: int, history: int) -> list[int]:
 
 def make_case(seed: int, index: int, plain: frozenset[str] = frozenset(),
               weekends: tuple[float, float] = WEEKENDS,
-              history: int = HISTORY) -> Case:  # fmt: skip
+              history: int = HISTORY, *, clock: str | None = None) -> Case:  # fmt: skip
     rng = np.random.default_rng([seed, index])
     n = (history + SCORED) * DAY
     ratio = index % 3 == 2
-    shape = _shape(rng, n, plain, weekends)
+    begin, wall = START, None
+    if clock is not None:
+        begin = CHANGE - pd.Timedelta(days=history)
+        local = pd.date_range(begin, periods=n, freq="15min").tz_convert(clock)
+        days = (local.tz_localize(None).normalize() - begin.tz_localize(None)).days
+        wall = (np.asarray(local.hour * 4 + local.minute // 15), np.asarray(days))
+    shape = _shape(rng, n, plain, weekends, wall)
     count = 0 if rng.random() < 0.25 else 2
     if not ratio:
         level = float(np.exp(rng.uniform(np.log(200), np.log(20_000))))
@@ -182,7 +198,7 @@ def make_case(seed: int, index: int, plain: frozenset[str] = frozenset(),
             factor[start : start + length] = size
             incidents.append(Incident(kind, start, length, size, float(mean[start])))
         values = _counts(rng, mean * factor, rng.uniform(1.0, 2.5))
-        return Case(f"counts-{index}", False, values, incidents, history=history)
+        return Case(f"counts-{index}", False, values, incidents, history=history, start=begin)
     views_level = float(np.exp(rng.uniform(np.log(800), np.log(20_000))))
     views_mean = views_level * shape
     views = np.maximum(_counts(rng, views_mean, rng.uniform(1.0, 2.0)), 1.0)
@@ -195,12 +211,12 @@ def make_case(seed: int, index: int, plain: frozenset[str] = frozenset(),
         rate[start : start + length] *= size
         incidents.append(Incident("ctr drop", start, length, size, float(views_mean[start])))
     likes = rng.binomial(views.astype(np.int64), np.clip(rate, 0, 1)).astype(float)
-    return Case(f"ctr-{index}", True, likes / views, incidents, history=history, views=views)
+    return Case(f"ctr-{index}", True, likes / views, incidents, history=history, views=views,
+                start=begin)
 
 
 def series_of(case: Case) -> pd.Series:
-    index = pd.date_range("2026-09-07", periods=case.values.size, freq=f"{case.minutes}min",
-                          tz="UTC")  # fmt: skip
+    index = pd.date_range(case.start, periods=case.values.size, freq=f"{case.minutes}min")
     return pd.Series(case.values, index=index)
 
 
@@ -266,8 +282,9 @@ def run_one(
     factor: int = 1,
     weekends: tuple[float, float] = WEEKENDS,
     history: int = HISTORY,
+    clock: str | None = None,
 ) -> dict[str, tuple[Tally, float]]:
-    case = coarser(make_case(seed, index, plain, weekends, history), factor)
+    case = coarser(make_case(seed, index, plain, weekends, history, clock=clock), factor)
     series = series_of(case)
     out = {}
     for method in methods:
@@ -327,6 +344,9 @@ def main() -> None:
     parser.add_argument("--history", type=int, default=HISTORY, metavar="DAYS",
                         help=f"days of history before the {SCORED} scored ones (default "
                              f"{HISTORY}; 14: a metric two weeks old)")
+    parser.add_argument("--clock", metavar="ZONE",
+                        help="daily curves on this zone's wall clock, scored from the day its "
+                             "clocks go back (e.g. Europe/Berlin)")
     args = parser.parse_args()  # fmt: skip
     if not 1 <= args.history <= 56:
         parser.error("--history must be 1 to 56 days")
@@ -347,7 +367,7 @@ def main() -> None:
         one = partial(run_one, methods=methods, overrides=overrides,
                       resolve_after=args.resolve_after, plain=frozenset(args.without),
                       weekends=tuple(args.weekends), history=args.history,
-                      factor=STEPS[args.step])
+                      factor=STEPS[args.step], clock=args.clock)
         jobs = pool.map(one, [args.seed] * count, range(count))
         for result in jobs:
             for method, (tally, spent) in result.items():
@@ -360,6 +380,8 @@ def main() -> None:
         changed += f"; without {' and '.join(args.without)}"
     if args.step != "15min":
         changed += f"; judged at {args.step}"
+    if args.clock:
+        changed += f"; curves on {args.clock}'s clock, scored from {CHANGE:%d %b %Y}"
     print(f"{args.series} series (seed {args.seed}), {SCORED} scored days after "
           f"{args.history} of history; "
           f"{time.perf_counter() - started:.0f} s wall with {args.jobs} jobs{changed}")  # fmt: skip

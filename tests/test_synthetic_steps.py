@@ -83,3 +83,23 @@ def test_a_ctr_keeps_its_views_and_judged_with_them_its_quiet_day_is_no_alert() 
     assert counts.views is None
     counted = sy.series_of(counts)
     assert (sy.weighted_firing(counted, None, {}) == sy.firing("default", counted, {})).all()
+
+
+def test_curves_on_a_wall_clock_follow_it_across_the_change_and_start_where_it_is_scored() -> None:
+    """`--clock Europe/Berlin`: a count's series (which draws incidents, whose start must not
+    become the series') and a CTR's both begin 28 days before 25 Oct 2026 in UTC; the daily
+    curve keeps its local time, so its quietest quarter-hour moves an hour later in UTC after
+    the clocks go back; the default run's series are as before."""
+    sy = load_benchmark("synthetic")
+    for i in (0, 2):
+        case = sy.make_case(1, i, clock="Europe/Berlin")
+        series = sy.series_of(case)
+        assert series.index[0] == sy.pd.Timestamp("2026-09-27", tz="UTC"), (i, series.index[0])
+        assert series.index[sy.HISTORY * sy.DAY] == sy.CHANGE
+    counts = sy.series_of(sy.make_case(1, 0, clock="Europe/Berlin", plain=frozenset({"days"})))
+    days = counts.to_numpy().reshape(-1, sy.DAY)
+    quietest = np.argmin(days, axis=1)
+    before, after = np.median(quietest[14:27]), np.median(quietest[29:41])
+    assert after - before == 4  # an hour later in UTC, the same local time
+    plain = sy.make_case(1, 0)
+    assert sy.series_of(plain).index[0] == sy.START
