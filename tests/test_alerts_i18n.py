@@ -49,15 +49,17 @@ ODD_DB = "odd_ru"
 
 
 @asynccontextmanager
-async def running(settings: Settings, fake: FakeTelegram,
-                  catalogue: Catalogue | None = None) -> AsyncIterator[Monitor]:  # fmt: skip
-    """The bot as `alertbot run` starts it (with `catalogue`), stopped cleanly afterwards."""
+async def running(settings: Settings, fake: FakeTelegram, catalogue: Catalogue | None = None,
+                  *, warm: bool = True) -> AsyncIterator[Monitor]:  # fmt: skip
+    """The bot as `alertbot run` starts it (with `catalogue`), stopped cleanly afterwards;
+    `warm=False`: no /check charts drawn ahead (test_bot.running's), for tests never asking."""
     source = EmbeddedSource(settings.embedded_path, database=settings.clickhouse_database)
     monitor = Monitor(source=source, catalogue=catalogue or load_catalogue(),
                       state=State(settings.state_path), settings=settings,
                       clock=Clock())  # fmt: skip
     monitor.budget = COMMAND_BUDGET
     app = BotApp(settings, monitor)
+    monitor.warm = warm
     stop = asyncio.Event()
     task = asyncio.create_task(app.run(stop=stop, handle_signals=False, polling_timeout=1,
                                        schedule=True, drain_every=0.2))  # fmt: skip

@@ -209,7 +209,7 @@ async def test_settings_are_for_admins_and_survive_a_restart(
     """A non-admin's /set is refused politely; an admin's is validated, shows its effect on
     the last 7 days, and is still in force (with subscriptions) after a restart."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake):
+    async with running(settings, fake, warm=False):
         refused = await reply(fake, "/set views k 5", user=USER)
         assert "only admins" in refused[0]
         bad = await reply(fake, "/set views k -1", user=ADMIN)
@@ -241,7 +241,7 @@ async def test_settings_are_for_admins_and_survive_a_restart(
         assert "gets every alert by configuration" in said[0].text
         assert "ALERT_CHAT_IDS" not in (await reply(fake, "/subscribe views", user=USER))[0]
     # No scheduled check this time: its alert to the subscribed USER would race the replies.
-    async with running(settings, fake, schedule=False) as monitor:
+    async with running(settings, fake, schedule=False, warm=False) as monitor:
         assert monitor.state.overrides.of("views")["k"].value == 6.0
         assert monitor.state.subscriptions.of_chat(USER) == ["views"]
         shown = await reply(fake, "/thresholds views", user=USER)
@@ -381,7 +381,7 @@ async def test_an_alert_chat_that_removed_the_bot_is_told_to_the_admins_once(
     state.languages.set(ADMIN, "ru", ADMIN, END)
     state.close()
     fake.chat_gone(ALERTS, 403, "Forbidden: bot was kicked from the group chat")
-    async with running(settings, fake) as monitor:
+    async with running(settings, fake, warm=False) as monitor:
         told = await fake.wait_for(answer_in(ADMIN, text=str(ALERTS)))
         assert "ALERT_CHAT_IDS" in told[0].text and "Forbidden: bot was kicked" in told[0].text
         assert "недоступен" in told[0].text, told[0].text  # the admin's language

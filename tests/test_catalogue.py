@@ -299,7 +299,7 @@ async def test_reload_answers_a_misspelled_key_and_keeps_the_old_catalogue(
     closest name; the catalogue in force stays; the corrected file is then taken."""
     toml = copy(tmp_path)
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db", catalogue_path=toml)
-    async with running(settings, fake, schedule=False) as monitor:
+    async with running(settings, fake, schedule=False, warm=False) as monitor:
         app = cast(Any, monitor).app
         app.read_settings = lambda: settings_for(fake.url, embedded_spec, tmp_path / "s.db",
                                                  catalogue_path=toml)  # fmt: skip

@@ -122,7 +122,7 @@ async def test_every_button_press_is_answered_even_malformed_or_out_of_date(
                "ack:" + "9" * 40, rng.randbytes(30).decode("latin-1"), "x" * 64,
                "ack:424242", "false:424242", "unfalse:424242", "mute:424242:24",
                "show:424242", "normal:424242", "unnormal:424242", "normal:1:2"]  # fmt: skip
-    async with running(settings, fake, schedule=False):
+    async with running(settings, fake, schedule=False, warm=False):
         queries = [await fake.press(d, user=ADMIN, chat=ALERTS) for d in pressed]
         answers = [await _answer(fake, q) for q in queries]
         await asyncio.sleep(0.5)
@@ -141,7 +141,7 @@ async def test_a_stranger_cannot_ack_even_on_his_subscribed_copy(
     state = State(settings.state_path)
     state.subscriptions.add(STRANGER, "*", END)
     state.close()
-    async with running(settings, fake) as monitor:
+    async with running(settings, fake, warm=False) as monitor:
         alert = await _alert(fake)
         ack, false = _button(alert, Action.ACK), _button(alert, Action.FALSE)
         incident_id = unpack(ack)[1][0]  # type: ignore[index]
@@ -205,7 +205,7 @@ async def test_an_ack_whose_edit_was_lost_is_shown_when_pressed_again(
     the incident changes again; an edit that changes nothing is no error in the log."""
     fake.set_member(ALERTS, MEMBER)
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake):
+    async with running(settings, fake, warm=False):
         alert = await _alert(fake)
         ack = _button(alert, Action.ACK)
         fake.fail_next("editMessageCaption", 400, "Bad Request: message can't be edited")
@@ -228,7 +228,7 @@ async def _two_members_alerted(
     fake.set_member(ALERTS, MEMBER)
     fake.set_member(ALERTS, MEMBER + 1)
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake) as monitor:
+    async with running(settings, fake, warm=False) as monitor:
         alert = await _alert(fake)
         yield monitor, alert, unpack(_button(alert, Action.ACK))[1][0]  # type: ignore[index]
 
@@ -314,7 +314,7 @@ async def test_a_failing_get_chat_member_refuses_politely(
     """When Telegram cannot say whether the presser is in the alert chat (getChatMember 502),
     the press is answered with a sentence, the incident is unchanged, and the bot goes on."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake) as monitor:
+    async with running(settings, fake, warm=False) as monitor:
         alert = await _alert(fake)
         ack = _button(alert, Action.ACK)
         incident_id = unpack(ack)[1][0]  # type: ignore[index]
@@ -337,7 +337,7 @@ async def test_mute_buttons_are_for_admins_and_keep_the_keyboard(
     incident's metric and the alert keeps its keyboard under a 'muted until' line."""
     fake.set_member(ALERTS, MEMBER)
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake) as monitor:
+    async with running(settings, fake, warm=False) as monitor:
         alert = await _alert(fake)
         mute = _button(alert, Action.MUTE)
         incident = monitor.state.incidents.get(unpack(mute)[1][0])  # type: ignore[index]
@@ -559,7 +559,7 @@ async def test_history_counts_its_alerts_in_the_languages_plural_forms(
         state.close()
     settings = settings_for(fake.url, embedded_spec, path)
     heads = {}
-    async with running(settings, fake, schedule=False):
+    async with running(settings, fake, schedule=False, warm=False):
         for n in (1, 2, 5, 21):
             said = (await _say(fake, f"/history {n}", user=MEMBER, language="ru"))[0].text
             heads[n] = said.splitlines()[0]
@@ -589,7 +589,7 @@ async def test_history_names_a_total_by_its_metric_alone(
     finally:
         state.close()
     settings = settings_for(fake.url, embedded_spec, path)
-    async with running(settings, fake, schedule=False):
+    async with running(settings, fake, schedule=False, warm=False):
         en = (await _say(fake, "/history", user=USER))[0].text
         ru = (await _say(fake, "/history", user=MEMBER, language="ru"))[0].text
     for said, title, below in ((en, "Views", "below the expected range"),
@@ -641,7 +641,7 @@ async def test_history_says_what_became_of_each_alert(
     finally:
         state.close()
     settings = settings_for(fake.url, embedded_spec, path)
-    async with running(settings, fake, schedule=False):
+    async with running(settings, fake, schedule=False, warm=False):
         en = (await _say(fake, "/history", user=USER))[0].text.splitlines()
         ru = (await _say(fake, "/history", user=MEMBER, language="ru"))[0].text.splitlines()
     fates = [line.strip() for line in en[1:] if not line[0].isdigit()]
@@ -734,7 +734,7 @@ async def test_status_says_the_last_check_failed_and_drops_a_source_error_it_out
     source = embedded_spec.open(f"failing_{tmp_path.name[-12:]}")
     await seeding.seed(source, days=2, end=END)
     clock = Clock()
-    async with running(settings, fake, clock, schedule=False, source=source) as monitor:
+    async with running(settings, fake, clock, schedule=False, source=source, warm=False) as monitor:
         app = monitor.app  # type: ignore[attr-defined]
         await app.tick()
         await source.execute("DROP TABLE feed_actions")
@@ -774,7 +774,7 @@ async def test_a_replay_of_a_table_the_source_cannot_read_says_why(
     source = embedded_spec.open(f"nomsg_{tmp_path.name[-12:]}")
     await seeding.seed(source, days=2, end=END)
     await source.execute("DROP TABLE message_actions")
-    async with running(settings, fake, Clock(), schedule=False, source=source):
+    async with running(settings, fake, Clock(), schedule=False, source=source, warm=False):
         english = (await _say(fake, "/backtest messages", user=USER))[0].text
         await _say(fake, "/lang ru", user=MEMBER)
         russian = (await _say(fake, "/backtest messages", user=MEMBER))[0].text
@@ -792,7 +792,7 @@ async def test_the_menu_is_the_command_table(
     """setMyCommands lists exactly the table's commands, and /help names each one a user may
     use, admin-only ones only for admins."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake, schedule=False):
+    async with running(settings, fake, schedule=False, warm=False):
         menu = (await fake.wait_for(lambda c: c.method == "setMyCommands"))[0]
         await fake.send("/help", user=USER)
         user_help = (await fake.wait_for(lambda c: c.chat_id == USER))[0].text
@@ -887,7 +887,7 @@ async def test_flood_control_waits_do_not_use_up_the_tries_after_a_failure_on_th
     """Three 429s in a row (1 s each) and then a 429 followed by two proxy pages: each reply
     still arrives, the waits counted apart from the two tries a failure on the way gets."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake, schedule=False):
+    async with running(settings, fake, schedule=False, warm=False):
         for _ in range(3):
             _hold(fake, "sendMessage", 1, chat=USER)
         await fake.send("/status", user=USER)
@@ -911,7 +911,7 @@ async def test_replies_in_a_chat_held_back_all_arrive(
     reply arrives, none as an apology, the held one after its wait (the chat's held-back
     replies then go one at a time)."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake, schedule=False):
+    async with running(settings, fake, schedule=False, warm=False):
         _hold(fake, "sendMessage", 2, chat=ALERTS)
         started = time.monotonic()
         for user in range(1001, 1006):
@@ -1030,7 +1030,7 @@ async def test_a_lost_state_file_refuses_every_change_and_status_says_so(
     """Once the state file is found deleted, /subscribe, /mute and buttons change nothing and
     say why; /status leads with "Alerting is stopped"."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake, schedule=False) as monitor:
+    async with running(settings, fake, schedule=False, warm=False) as monitor:
         for suffix in ("", "-wal", "-shm"):
             await asyncio.to_thread(Path(f"{settings.state_path}{suffix}").unlink, missing_ok=True)
         with pytest.raises(StateLost, match="deleted"):
@@ -1085,7 +1085,7 @@ async def test_a_lost_state_file_stops_a_command_in_a_photo_caption_too(
     under a picture mutes views. While the state file is lost it must be stopped like the same
     command typed (the guard read only text, and the mute went into the lost file)."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake, schedule=False) as monitor:
+    async with running(settings, fake, schedule=False, warm=False) as monitor:
         for suffix in ("", "-wal", "-shm"):
             await asyncio.to_thread(Path(f"{settings.state_path}{suffix}").unlink, missing_ok=True)
         with pytest.raises(StateLost):
@@ -1133,7 +1133,7 @@ async def test_a_command_pasted_with_an_invisible_character_is_told_so(
     hint that it answers commands; it now names the invisible character and what to type, in
     the chat's language."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake, schedule=False):
+    async with running(settings, fake, schedule=False, warm=False):
         after = (await _say(fake, "/status\u200b", user=USER))[0].text
         before = (await _say(fake, "\ufeff/help", user=USER))[0].text
         russian = (await _say(fake, "/status\u2060", user=MEMBER, language="ru"))[0].text
@@ -1217,7 +1217,7 @@ async def test_a_russian_client_gets_russian_help_status_and_menu(
     set for Russian clients, in Russian. A Russian sentence names its language in lower case
     ("язык: русский"); the button keeps the name as a label ("Русский")."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake, schedule=False) as monitor:
+    async with running(settings, fake, schedule=False, warm=False) as monitor:
         help_ru = (await _say(fake, "/help", user=USER, language="ru-RU"))[0].text
         status_ru = (await _say(fake, "/status", user=USER, language="ru"))[0].text
         help_en = (await _say(fake, "/help", user=MEMBER, language="en"))[0].text
@@ -1250,7 +1250,7 @@ async def test_a_russian_admin_sets_a_decimal_with_a_comma_and_reads_refusals_in
     persist_m) is said in Russian, without the detector's English; the method is not a /set
     parameter, and the reply says where it is set."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake, schedule=False) as monitor:
+    async with running(settings, fake, schedule=False, warm=False) as monitor:
         done = (await _say(fake, "/set views k 2,5", user=ADMIN, language="ru"))[0].text
         also = (await _say(fake, "/set views k=3,5", user=ADMIN, language="ru"))[0].text
         refused = (await _say(fake, "/set views persist_k 5", user=ADMIN, language="ru"))[0].text
@@ -1271,7 +1271,7 @@ async def test_numbers_typed_oddly_are_refused_and_echoed_cut_with_an_ellipsis(
     number (1.5 was "must be a number from 1 to 14"). A value too long to repeat is cut with
     "…", not silently."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake, schedule=False) as monitor:
+    async with running(settings, fake, schedule=False, warm=False) as monitor:
         underscore = (await _say(fake, "/set views k 1_0", user=ADMIN))[0].text
         wide = (await _say(fake, "/set views k ４", user=ADMIN))[0].text
         share = (await _say(fake, "/set views min_rel_change ５%", user=ADMIN))[0].text
@@ -1292,7 +1292,7 @@ async def test_russian_help_writes_decimals_with_a_comma(
     words say "0,1 = 10%", the full list's valid ranges "от 0,5 до 20", and a refused /set
     names the range the same way; no number in them, or in /help, has a decimal point."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake, schedule=False):
+    async with running(settings, fake, schedule=False, warm=False):
         short = (await _say(fake, "/thresholds views", user=ADMIN, language="ru"))[0].text
         first = len(fake.sent_to(MEMBER))
         await _say(fake, "/thresholds views all", user=MEMBER, language="ru")
@@ -1358,7 +1358,7 @@ async def test_a_negative_zero_is_set_and_shown_as_zero(
     """`/set views min_rel_change -0%` (or -0) is zero: the reply showed "-0 (-0%)" and the
     override kept a negative zero; it now says 0 (0%), and setting 0 after it changes nothing."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake, schedule=False) as monitor:
+    async with running(settings, fake, schedule=False, warm=False) as monitor:
         percent = (await _say(fake, "/set views min_rel_change -0%", user=ADMIN))[0].text
         kept = monitor.state.overrides.of("views")["min_rel_change"].value
         bare = (await _say(fake, "/set views min_rel_change -0", user=ADMIN))[0].text
@@ -1394,7 +1394,7 @@ async def test_start_never_offers_telegram_s_stand_in_for_an_anonymous_sender_as
     writing as themselves still sees their id."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
     group = -555
-    async with running(settings, fake, schedule=False):
+    async with running(settings, fake, schedule=False, warm=False):
         anonymous = (await _say(fake, "/start", user=1087968824, chat=group,
                                 as_group=True))[0].text  # fmt: skip
         before = len(fake.sent_to(group))
@@ -1429,7 +1429,7 @@ async def test_lang_switches_a_group_for_its_admins_only(
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
     group = -555
     fake.set_member(group, MEMBER, "administrator")
-    async with running(settings, fake, schedule=False) as monitor:
+    async with running(settings, fake, schedule=False, warm=False) as monitor:
         refused = (await _say(fake, "/lang ru", user=STRANGER, chat=group))[0].text
         assert monitor.state.languages.of_chat(group) is None
         shown = (await _say(fake, "/lang", user=STRANGER, chat=group))[0]
@@ -1468,7 +1468,7 @@ async def test_help_without_alert_chats_speaks_of_subscribed_chats_only(
     "set up" for alerts (a newcomer looked for one): only chats that subscribe get alerts, in
     either language."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db", alert_chat_ids=())
-    async with running(settings, fake, schedule=False):
+    async with running(settings, fake, schedule=False, warm=False):
         en = (await _say(fake, "/help", user=USER))[0].text
         ru = (await _say(fake, "/help", user=MEMBER, language="ru"))[0].text
     assert "; it alerts the chats that subscribed when one leaves its expected range; " \
@@ -1485,7 +1485,7 @@ async def test_status_in_an_alert_chat_says_it_gets_every_alert(
     /subscribe or /unsubscribe, which change nothing there; a private chat without
     subscription is told how to subscribe, and not that alerts come "here"."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake, schedule=False):
+    async with running(settings, fake, schedule=False, warm=False):
         alert_chat = (await _say(fake, "/status", user=MEMBER, chat=ALERTS))[0].text
         private = (await _say(fake, "/status", user=USER))[0].text
         help_team = (await _say(fake, "/help", user=MEMBER, chat=ALERTS))[0].text
@@ -1508,7 +1508,7 @@ async def test_intervals_are_the_settings_in_force(
     its seconds ('last check 22:53:40', 'next check 22:53' said the next one was past)."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db",
                             check_interval=timedelta(seconds=30))  # fmt: skip
-    async with running(settings, fake, schedule=False):
+    async with running(settings, fake, schedule=False, warm=False):
         status = (await _say(fake, "/status", user=USER))[0].text
         help_text = (await _say(fake, "/help", user=USER))[0].text
         status_ru = (await _say(fake, "/status", user=MEMBER, language="ru"))[0].text
@@ -1528,7 +1528,7 @@ async def test_thresholds_show_defaults_names_and_the_full_list_one_tap_away(
     in English and Russian (the metric by its title in each), each message within Telegram's
     limit; a direction reads "both (rises and drops)", not "both (both ways)"."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake, schedule=False) as monitor:
+    async with running(settings, fake, schedule=False, warm=False) as monitor:
         names = list(monitor.params(monitor.catalogue.metrics["views"]))
         changed = (await _say(fake, "/set views k 4", user=ADMIN))[0].text
         assert "k: 3.25 → <b>4</b>" in changed, changed
@@ -1590,7 +1590,7 @@ async def test_mute_understands_words_for_units(
     """/mute views 3 days and (in Russian) 2 часа mute for that long; what is not a duration
     gets the exact usage and an example to copy; a shorter mute says what it replaced."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake, schedule=False) as monitor:
+    async with running(settings, fake, schedule=False, warm=False) as monitor:
         days = (await _say(fake, "/mute views 3 days", user=ADMIN))[0].text
         views = monitor.state.mutes.until("views", END)
         hours = (await _say(fake, "/mute likes 2 часа", user=ADMIN, language="ru"))[0].text
@@ -1645,7 +1645,7 @@ async def test_button_answers_follow_the_chat_language(
     confirmed in Russian, and an out-of-date button says so in Russian."""
     fake.set_member(ALERTS, MEMBER)
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake) as monitor:
+    async with running(settings, fake, warm=False) as monitor:
         alert = await _alert(fake)
         monitor.state.languages.set(ALERTS, "ru", ADMIN, END)
         ack = _button(alert, Action.ACK)
@@ -1789,7 +1789,7 @@ async def test_a_long_title_leaves_a_button_s_answer_its_news(
     title = ("Просмотры ленты: <b>жирно</b> & «ёлки» " * 10)[:300]
     catalogue = replace(c, metrics={n: replace(m, title=title) for n, m in c.metrics.items()})
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake, catalogue=catalogue):
+    async with running(settings, fake, catalogue=catalogue, warm=False):
         alert = await _alert(fake)
         muted = await _answer(fake, await fake.press(_button(alert, Action.MUTE), user=ADMIN,
                                                      message=alert))  # fmt: skip
@@ -1807,7 +1807,7 @@ async def test_set_with_a_word_too_many_says_it_takes_one_value(
     send, in either language, and nothing is set (the method, not set with /set at all, is
     told where it is set)."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake, schedule=False) as monitor:
+    async with running(settings, fake, schedule=False, warm=False) as monitor:
         english = render_html((await _say(fake, "/set views k 4 extra", user=ADMIN))[0].text)
         spaced = render_html((await _say(fake, "/set views k = 4 5", user=ADMIN))[0].text)
         method = render_html((await _say(fake, "/set views method iqr x", user=ADMIN))[0].text)
@@ -1830,7 +1830,7 @@ async def test_an_unknown_parameter_is_answered_with_the_closest_and_the_list(
     most and where every one is listed, in the chat's language; a name close to none gets the
     list without a guess."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake, schedule=False) as monitor:
+    async with running(settings, fake, schedule=False, warm=False) as monitor:
         typo = render_html((await _say(fake, "/set views kk 4", user=ADMIN))[0].text)
         upper = render_html((await _say(fake, "/set views K 4", user=ADMIN))[0].text)
         far = render_html((await _say(fake, "/set views zzzz 4", user=ADMIN))[0].text)

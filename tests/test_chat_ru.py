@@ -103,7 +103,7 @@ async def test_a_title_that_ends_in_parentheses_takes_its_name_in_brackets(
     / просмотры) [ctr]», in every reply that names a metric so (/thresholds, /set), in Russian
     and English; other titles keep the parentheses."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake, schedule=False) as monitor:
+    async with running(settings, fake, schedule=False, warm=False) as monitor:
         await monitor.check()
         replies = {
             "overview": await _read(fake, "/thresholds", user=USER),

@@ -29,7 +29,7 @@ async def test_lang_repeats_a_wrong_code_as_typed_not_as_html_entities(
     """`/lang <b>` and `/lang fr&en`: the user expects "not '<b>'" / "not 'fr&en'", as every
     other command repeats what was typed, not the word escaped twice ("not '&lt;b&gt;'")."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake, schedule=False):
+    async with running(settings, fake, schedule=False, warm=False):
         tag = await _text(fake, "/lang <b>", user=USER)
         amp = await _text(fake, "/lang fr&en", user=USER)
     assert "not '<b>'" in tag, tag
@@ -42,7 +42,7 @@ async def test_lang_named_in_words_is_not_denied(
     """`/lang русский` (a Russian user) and `/lang English`: the user expects the language
     switched, not "I speak English and Russian only, not 'русский'"."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake, schedule=False) as monitor:
+    async with running(settings, fake, schedule=False, warm=False) as monitor:
         russian = await _text(fake, "/lang русский", user=USER, language="ru")
         english = await _text(fake, "/lang English", user=ADMIN)
         chosen = monitor.state.languages.of_chat(USER)
@@ -60,7 +60,7 @@ async def test_a_share_above_100_is_answered_with_advice_that_works(
     window_min_share's range.)"""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
     refused, advised = [], 0
-    async with running(settings, fake, schedule=False):
+    async with running(settings, fake, schedule=False, warm=False):
         said = await _text(fake, "/set views window_min_share 500", user=ADMIN)
         assert "must be a share from 0 to 1 or a percentage from 0% to 100%" in said, said
         for param, value in (("min_rel_change", "500"), ("min_rel_change", "50")):
@@ -83,7 +83,7 @@ async def test_a_huge_share_is_not_said_to_mean_inf_percent(
     """`/set views min_rel_change 1e308`: the user expects "must be a share from 0 to 10 ...",
     not "1e+308 would mean inf%; write 1e+306 or 1e+308%" (both refused)."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake, schedule=False):
+    async with running(settings, fake, schedule=False, warm=False):
         said = await _text(fake, "/set views min_rel_change 1e308", user=ADMIN)
     assert "inf%" not in said and "write 1e+306" not in said, said
     assert "must be a share from 0 to 10 or a percentage from 0% to 1000%" in said, said
@@ -96,7 +96,7 @@ async def test_an_english_thousands_separator_is_not_read_as_a_decimal_comma(
     admin writing `/set views min_abs_change 1,000` expects 1000, not 1 (a decimal comma, as
     a Russian chat writes it: there 2,5 is still 2.5)."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake, schedule=False) as monitor:
+    async with running(settings, fake, schedule=False, warm=False) as monitor:
         said = await _text(fake, "/set views min_abs_change 1,000", user=ADMIN)
         kept = monitor.state.overrides.of("views").get("min_abs_change")
         russian = await _text(fake, "/set views k 3,5", user=ADMIN, language="ru")
@@ -140,7 +140,7 @@ async def test_thresholds_all_lists_every_metric(
     habit and the user expects the settings of every metric (what bare /thresholds shows),
     not "There is no metric 'all'"."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake, schedule=False):
+    async with running(settings, fake, schedule=False, warm=False):
         said = await _text(fake, "/thresholds all", user=USER)
     assert "There is no metric 'all'" not in said, said
 
@@ -151,7 +151,7 @@ async def test_a_choice_parameter_is_read_in_any_case(
     """`/set views direction Down` (a phone capitalizes, people write "Down"): commands and
     metric names are read in any case, so the admin expects direction = down."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake, schedule=False) as monitor:
+    async with running(settings, fake, schedule=False, warm=False) as monitor:
         said = await _text(fake, "/set views direction Down", user=ADMIN)
         kept = monitor.state.overrides.of("views").get("direction")
     assert kept is not None and kept.value == "down", said
@@ -165,7 +165,7 @@ async def test_an_edited_command_is_answered(
     that an edit is not run: send it again); silence would leave the admin believing views
     muted."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake, schedule=False):
+    async with running(settings, fake, schedule=False, warm=False):
         now = int(time.time())
         await fake._push({"edited_message": {
             "message_id": 5, "date": now - 5, "edit_date": now,
@@ -187,7 +187,7 @@ async def test_a_command_posted_in_a_channel_is_answered(
     the pointer to a private chat or a group), not silence."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
     channel = -1005
-    async with running(settings, fake, schedule=False):
+    async with running(settings, fake, schedule=False, warm=False):
         await fake._push({"channel_post": {
             "message_id": 6, "date": int(time.time()),
             "chat": {"id": channel, "type": "channel", "title": "Alerts"},
@@ -207,7 +207,7 @@ async def test_a_date_is_written_as_the_chat_s_language_writes_it(
     """Who set what, and when, in `/thresholds views`: a Russian chat reads 12-06 as the 12th of
     June, so it gets 06.12 (day first); an English chat keeps 12-06."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake, schedule=False) as monitor:
+    async with running(settings, fake, schedule=False, warm=False) as monitor:
         await _text(fake, "/set views k 4", user=ADMIN)
         russian = await _text(fake, "/thresholds views", user=ADMIN, language="ru")
         english = await _text(fake, "/thresholds views", user=USER)

@@ -145,7 +145,7 @@ async def test_an_edit_after_a_button_reads_in_the_language_the_alert_was_sent_i
     it all in English, the state line, the body and the buttons, not half and half."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
     fake.set_member(ALERTS, MEMBER)
-    async with running(settings, fake) as monitor:
+    async with running(settings, fake, warm=False) as monitor:
         alert = await alert_in(fake, ALERTS)
         await fake.send("/lang ru", user=ADMIN, chat=ALERTS)
         await fake.wait_for(lambda c: c.chat_id == ALERTS and c.method == "sendMessage")

@@ -79,7 +79,7 @@ async def test_unmute_with_nothing_muted_edits_no_alert(
     open alert was edited to the same text (an API call per alert, which Telegram answers with
     "message is not modified"), for every /unmute anyone typed."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with test_bot.running(settings, fake):
+    async with test_bot.running(settings, fake, warm=False):
         await alert_in(fake, ALERTS)
         start = len(fake.calls)
         said = await test_bot.reply(fake, "/unmute views", user=ADMIN)
@@ -96,7 +96,7 @@ async def test_all_may_be_written_vsyo_in_russian(
     """«всё» is how many Russians write «все» (every metric): /mute всё 2h, /unmute всё and
     /subscribe всё answered "there is no metric 'всё'"."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with test_bot.running(settings, fake, schedule=False) as monitor:
+    async with test_bot.running(settings, fake, schedule=False, warm=False) as monitor:
         said = await test_bot.reply(fake, "/mute всё 2h", user=ADMIN)
         assert "all metrics muted until" in said[0], said
         assert monitor.state.mutes.until("views", END) is not None
@@ -116,7 +116,7 @@ async def test_a_mute_button_on_an_older_alert_shows_the_mute_on_the_open_one_to
     metric is muted, and the open alert says so ("🔕 muted until"), as /mute makes it say. Only
     the older message was edited, and the open alert looked unmuted."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with test_bot.running(settings, fake) as monitor:
+    async with test_bot.running(settings, fake, warm=False) as monitor:
         alert = await alert_in(fake, ALERTS)
         current = next(i for m in monitor.catalogue.metrics
                        if (i := monitor.state.incidents.open_for(m)) is not None

@@ -277,7 +277,7 @@ async def test_new_normal_is_for_admins_shows_on_the_alert_moves_the_band_and_ca
     fake.set_member(ALERTS, MEMBER)
     clock = Clock()
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake, clock) as monitor:
+    async with running(settings, fake, clock, warm=False) as monitor:
         alert = await _alert(fake)
         normal = _button(alert, Action.ACCEPT)
         incident_id = unpack(normal)[1][0]  # type: ignore[index]
@@ -348,7 +348,7 @@ async def test_an_ack_made_before_the_new_normal_stays_a_members_to_take_back(
     undo takes nothing back): the member's Un-ack goes through, as before the new normal."""
     fake.set_member(ALERTS, MEMBER)
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake) as monitor:
+    async with running(settings, fake, warm=False) as monitor:
         alert = await _alert(fake)
         incident_id = unpack(_button(alert, Action.ACCEPT))[1][0]  # type: ignore[index]
         await _answer(fake, await fake.press(_button(alert, Action.ACK), user=MEMBER,
@@ -370,7 +370,7 @@ async def test_a_changed_re_base_withdraws_the_level_and_one_that_never_re_bases
     nothing would take over when the level lapses) the press is refused, saying why."""
     clock = Clock()
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake, clock) as monitor:
+    async with running(settings, fake, clock, warm=False) as monitor:
         alert = await _alert(fake)
         normal = _button(alert, Action.ACCEPT)
         incident = monitor.state.incidents.get(unpack(normal)[1][0])  # type: ignore[index]

@@ -134,7 +134,7 @@ async def test_healthz_before_any_check(
     with the reason once the grace is over."""
     port = free_port()
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db", http_port=port)
-    async with running(settings, fake, schedule=False) as monitor:
+    async with running(settings, fake, schedule=False, warm=False) as monitor:
         status, body = await get(port, "/healthz")
         assert (status, json.loads(body)["status"]) == (200, "starting")
         app_of(monitor).health.grace = 0.0
@@ -229,7 +229,7 @@ async def test_reload_keeps_a_broken_catalogue_out(
         calls = await fake.wait_for(lambda c: c.chat_id == ADMIN, count=before + 1)
         return calls[-1].text
 
-    async with running(settings, fake, schedule=False) as monitor:
+    async with running(settings, fake, schedule=False, warm=False) as monitor:
         app_of(monitor).read_settings = read_again
         old = monitor.catalogue
         good = toml.read_text()

@@ -27,7 +27,7 @@ async def test_set_with_a_long_value_and_a_word_more_is_answered(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake, schedule=False):
+    async with running(settings, fake, schedule=False, warm=False):
         before = len(fake.calls)
         await fake.send("/set views k " + "9" * 4000 + " x", user=ADMIN)
         await asyncio.sleep(3)
@@ -41,7 +41,7 @@ async def test_set_with_a_double_equals_sign_is_not_told_to_name_all_three(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake, schedule=False):
+    async with running(settings, fake, schedule=False, warm=False):
         said = render_html((await _say(fake, "/set views k==4", user=ADMIN))[0].text)
     assert not said.startswith("Name the metric, the parameter and its new value."), said
 
@@ -50,7 +50,7 @@ async def test_the_line_a_one_value_refusal_offers_is_accepted(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake, schedule=False) as monitor:
+    async with running(settings, fake, schedule=False, warm=False) as monitor:
         said = render_html((await _say(fake, "/set views k = 4 = 5", user=ADMIN))[0].text)
         line = said.split("send ", 1)[1].split("\n", 1)[0]
         again = render_html((await _say(fake, line, user=ADMIN))[0].text)
@@ -71,7 +71,7 @@ async def test_an_unknown_metric_among_many_is_answered(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake, schedule=False, catalogue=_many(200)):
+    async with running(settings, fake, schedule=False, catalogue=_many(200), warm=False):
         before = len(fake.calls)
         await fake.send("/set nosuch k 4", user=ADMIN)
         await asyncio.sleep(3)
@@ -103,7 +103,7 @@ async def test_odd_words_get_escaped_answers_that_say_what_to_send(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake, schedule=False) as monitor:
+    async with running(settings, fake, schedule=False, warm=False) as monitor:
         got = [render_html((await _say(fake, text, user=ADMIN))[0].text) for text, _ in ODD]
         stranger = render_html((await _say(fake, "/set views k nan", user=STRANGER,
                                            language="ru"))[0].text)  # fmt: skip

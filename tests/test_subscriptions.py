@@ -32,7 +32,7 @@ async def test_unsubscribing_a_metric_while_subscribed_to_all_says_it_still_come
     stop it (never "no such subscription", never "no longer gets"), with or without its own
     subscription; without "all", /unsubscribe views stops it; in Russian too."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake, schedule=False) as monitor:
+    async with running(settings, fake, schedule=False, warm=False) as monitor:
         await _say(fake, "/subscribe all", user=USER)
         through_all = (await _say(fake, "/unsubscribe views", user=USER))[0].text
         again = (await _say(fake, "/subscribe views", user=USER))[0].text
@@ -66,7 +66,7 @@ async def test_an_alert_chat_is_told_it_gets_every_alert_by_configuration(
     the chat gets every alert by configuration, that only the operator changes that, and that
     /mute silences a metric for a while."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake, schedule=False):
+    async with running(settings, fake, schedule=False, warm=False):
         said = [(await _say(fake, text, user=MEMBER, chat=ALERTS))[0].text
                 for text in ("/unsubscribe", "/unsubscribe views", "/subscribe views")]
     for text in said[:2]:
@@ -83,7 +83,7 @@ async def test_unmute_says_what_stays_muted_and_unmute_all_lifts_every_mute(
     /unmute all lifts every mute (all and per-metric) and names the ones it lifted; with
     nothing muted it says so in plain words."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake, schedule=False) as monitor:
+    async with running(settings, fake, schedule=False, warm=False) as monitor:
         nothing = (await _say(fake, "/unmute all", user=ADMIN))[0].text
         await _say(fake, "/mute all 2h", user=ADMIN)
         status = (await _say(fake, "/status", user=ADMIN))[0].text
@@ -116,7 +116,7 @@ async def test_in_a_group_only_its_administrators_change_subscriptions(
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
     fake.set_member(GROUP, MEMBER, "member")
     fake.set_member(GROUP, USER, "administrator")
-    async with running(settings, fake, schedule=False) as monitor:
+    async with running(settings, fake, schedule=False, warm=False) as monitor:
         subs = monitor.state.subscriptions
         subs.add(GROUP, "views", END)
         refused = [(await _say(fake, text, user=who, chat=GROUP))[0].text
@@ -166,7 +166,7 @@ async def test_a_group_that_becomes_a_supergroup_keeps_its_subscriptions_and_lan
     in its language, under its new id; the old id keeps nothing; the service messages get no
     answer."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake, schedule=False) as monitor:
+    async with running(settings, fake, schedule=False, warm=False) as monitor:
         await _say(fake, "/subscribe views", user=ADMIN, chat=GROUP)
         await _say(fake, "/lang ru", user=ADMIN, chat=GROUP)
         for chat, kind, field, other in ((GROUP, "group", "migrate_to_chat_id", SUPERGROUP),
