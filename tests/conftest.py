@@ -61,6 +61,7 @@ def _seed(spec: SourceSpec) -> None:
 
 
 SERVER_GROUP = "clickhouse-server"
+CLI_DEMO_GROUP = "cli-demo"  # tests/test_cli.py's demo_env: seeded once, copied per module
 
 
 def _uses_server(item: pytest.Item) -> bool:
@@ -77,10 +78,14 @@ def _uses_server(item: pytest.Item) -> bool:
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """With `-n 2` (README, .ci/run) every test of the server runs in one worker, one at a
-    time: one of them stops and starts the server, and they share its seeded database."""
+    time: one of them stops and starts the server, and they share its seeded database. The
+    tests of `alertbot` on its seeded demo (demo_env) share one worker too: the demo is seeded
+    once and copied, where a worker would otherwise wait for the other's seed."""
     for item in items:
         if _uses_server(item):
             item.add_marker(pytest.mark.xdist_group(SERVER_GROUP))
+        elif "demo_env" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group(CLI_DEMO_GROUP))
 
 
 PRISTINE = "pristine"  # the seeded data as seeded: no bot ever reads it, so it never grows

@@ -45,25 +45,52 @@ def alertbot(*args: str, env: dict[str, str] | None = None, cwd: Path | None = N
     )
 
 
+def _seeded_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of the embedded demo `alertbot seed` made, as a user would, for this test
+    run: seeded once, by whichever xdist worker (or module) comes first, in the temporary
+    folder every worker shares, under a lock; the others wait for it. Never written to after."""
+    import fcntl
+
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder = shared / "cli-seeded"
+    with open(shared / "cli-seeded.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if (folder / "env.json").exists():
+            return folder
+        folder.mkdir(exist_ok=True)
+        # End at the latest 12:07 UTC: the ongoing incident then falls on a busy afternoon
+        # whatever the hour the tests run (the demo is extended from there to now before each
+        # check).
+        now = datetime.now(UTC)
+        end = now.replace(hour=12, minute=7, second=0, microsecond=0)
+        if end > now:
+            end -= timedelta(days=1)
+        env = {"EMBEDDED_PATH": str(folder / "demo"), "STATE_PATH": str(folder / "state.sqlite3")}
+        done = alertbot("seed", "--days", "10", "--end", end.isoformat(), "--labels",
+                        str(folder / "labels.json"), env=env)  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "done" in done.stderr and "ongoing" in done.stdout
+        (folder / "env.json").write_text(json.dumps({"END": end.isoformat()}))
+    return folder
+
+
 @pytest.fixture(scope="module")
 def demo_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """A fresh embedded demo, seeded by `alertbot seed` as a user would."""
+    """A fresh embedded demo of its own, seeded by `alertbot seed` as a user would: a copy of
+    the run's (`_seeded_demo`; 10-20 s to seed, a second to copy), its state file and labels
+    beside it (if any). The module's checks extend its copy alone to now."""
+    import shutil
+
+    seeded = _seeded_demo(tmp_path_factory)
     root = tmp_path_factory.mktemp("cli")
-    env = {"EMBEDDED_PATH": str(root / "demo"), "STATE_PATH": str(root / "state.sqlite3")}
-    labels = root / "labels.json"
-    # End at the latest 12:07 UTC: the ongoing incident then falls on a busy afternoon whatever
-    # the hour the tests run (the demo is extended from there to now before each check).
-    now = datetime.now(UTC)
-    end = now.replace(hour=12, minute=7, second=0, microsecond=0)
-    if end > now:
-        end -= timedelta(days=1)
-    env["END"] = end.isoformat()
-    done = alertbot("seed", "--days", "10", "--end", end.isoformat(), "--labels", str(labels),
-                    env=env)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert "done" in done.stderr and "ongoing" in done.stdout
-    env["LABELS"] = str(labels)
-    return env
+    shutil.copytree(seeded / "demo", root / "demo", symlinks=True)  # its links are relative
+    for name in ("state.sqlite3", "labels.json"):
+        if (seeded / name).exists():  # a state file only where the seed had one to empty
+            shutil.copy2(seeded / name, root / name)
+    return {"EMBEDDED_PATH": str(root / "demo"), "STATE_PATH": str(root / "state.sqlite3"),
+            "LABELS": str(root / "labels.json"),
+            **json.loads((seeded / "env.json").read_text())}  # fmt: skip
 
 
 @pytest.mark.slow

@@ -1,6 +1,7 @@
 """How the suite is spread over workers (`-n 2` in README and .ci/run): every test of the
 ClickHouse server goes to one worker, so the test that stops and starts the server never does
-so under another test's query, and only one worker seeds the server's database."""
+so under another test's query, and only one worker seeds the server's database; the tests of
+`alertbot` on its seeded demo share one worker too, which seeds that demo once."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import os
 
 import pytest
 
-from tests.conftest import SERVER_GROUP
+from tests.conftest import CLI_DEMO_GROUP, SERVER_GROUP
 
 
 def _group(item: pytest.Item) -> str | None:
@@ -42,3 +43,17 @@ def test_every_test_of_the_server_shares_one_worker(request: pytest.FixtureReque
         # xdist sends a test to the group's worker by this suffix, which its own hook adds
         # from the marker: the marker must be there before that hook runs.
         assert all(nodeid.endswith(f"@{SERVER_GROUP}") for nodeid in grouped)
+
+
+def test_the_tests_of_the_seeded_cli_demo_share_one_worker(request: pytest.FixtureRequest) -> None:
+    """Every test on test_cli.py's seeded demo (demo_env) is in one group, the server's tests
+    aside, and nothing else is."""
+    items = request.session.items
+    on_demo = {i.nodeid for i in items if "demo_env" in getattr(i, "fixturenames", ())}
+    grouped = {i.nodeid for i in items if _group(i) == CLI_DEMO_GROUP}
+    if not on_demo:
+        if os.environ.get("CI"):
+            pytest.fail("CI must collect the whole suite: the tests of the CLI demo are missing")
+        pytest.skip("only part of the suite was collected: run it whole (README's command)")
+    served = {i.nodeid for i in items if _group(i) == SERVER_GROUP}
+    assert grouped == on_demo - served
