@@ -59,7 +59,7 @@ def broken_server() -> Iterator[str]:
     loop = asyncio.new_event_loop()
     app = web.Application()
     app.router.add_route("*", "/{mode}/", answer)
-    runner = web.AppRunner(app)
+    runner = web.AppRunner(app, shutdown_timeout=0.5)  # a hung answer is not waited for at the end
     loop.run_until_complete(runner.setup())
     site = web.SockSite(runner, sock)
     loop.run_until_complete(site.start())
