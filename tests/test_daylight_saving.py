@@ -177,7 +177,7 @@ async def test_an_admin_sets_a_metric_s_timezone_from_the_chat(
     """/set views timezone europe/berlin takes it as Europe/Berlin and /thresholds shows it;
     /set views timezone Berlin says what a zone's name looks like, in one message."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake, schedule=False) as monitor:
+    async with running(settings, fake, schedule=False, warm=False) as monitor:
         said = render_html((await _say(fake, "/set views timezone europe/berlin",
                                        user=ADMIN))[0].text)  # fmt: skip
         assert monitor.state.overrides.of("views")["timezone"].value == BERLIN, said

@@ -204,7 +204,7 @@ async def test_odd_zones_from_the_chat_are_refused_in_one_escaped_message_or_nam
     the zone database names them); a stranger's /set changes nothing; /reset goes back to the
     catalogue's UTC."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake, schedule=False) as monitor:
+    async with running(settings, fake, schedule=False, warm=False) as monitor:
         for bad in ("<b>Europe/Berlin</b>", "Европа/Берлин", "../../etc/localtime",
                     "Europe/" + "x" * 300):  # fmt: skip
             said = await _say(fake, f"/set views timezone {bad}", user=ADMIN)
