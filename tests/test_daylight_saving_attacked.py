@@ -22,6 +22,7 @@ from tests.conftest import SourceSpec
 from tests.fakebot import FakeTelegram, render_html
 from tests.test_bot import ADMIN, USER, fake, running, settings_for
 from tests.test_chat import _say
+from tests.test_daylight_saving import episodes, firing
 
 __all__ = ["fake"]
 
@@ -36,16 +37,6 @@ def local_counts(index: pd.DatetimeIndex, zone: str, *, level: float, seed: int)
     hour = local.hour + local.minute / 60
     curve = 0.25 + 0.75 * np.exp(-((hour - 20) ** 2) / 30) + 0.6 * np.exp(-((hour - 12) ** 2) / 8)
     return np.random.default_rng(seed).poisson(level * curve).astype(float)
-
-
-def episodes(fire: np.ndarray) -> int:
-    return int(np.sum(np.diff(np.concatenate([[0], fire.astype(int)])) == 1))
-
-
-def firing(series: pd.Series, zone: str) -> np.ndarray:
-    spec = {**detectors.DEFAULT_SPEC, "timezone": zone}
-    band = detectors.build(spec).band(series)
-    return detectors.build_rule(spec).evaluate(series, band)["firing"].to_numpy(dtype=bool)
 
 
 # ---- a change of half a step --------------------------------------------------------------------
