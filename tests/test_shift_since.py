@@ -7,7 +7,10 @@ import dataclasses
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+import pandas as pd
+
 from bot.cli_report import check_table
+from bot.core.incidents import Incident
 from bot.core.plan import Open, Remind
 from bot.core.render import Style, render_open, render_remind
 from bot.core.text import CAPTION_LIMIT
@@ -87,3 +90,27 @@ def test_the_command_line_summary_says_since_when_shifted() -> None:
     text = check_table(report(shifted(JUST_OUT, 88.0)), ZoneInfo("UTC"))
     line = next(x for x in text.splitlines() if x.startswith("  ! views"))
     assert "; outside since 11:45; shifted since 11:15)" in line, line
+
+
+def test_a_start_on_another_day_says_its_date() -> None:
+    """A shift of 8 intervals checked at 00:30 Moscow time began the evening before: the alert
+    says its date; a reminder the next day says the date the incident began, too; a start on
+    the same day stays a bare time."""
+    late = BUCKET.replace(hour=21, minute=30)  # 00:30 in Moscow
+    head = shifted(INSIDE, 95.0)
+    index = pd.date_range(late - timedelta(hours=2), late, freq="15min")
+    head = dataclasses.replace(
+        head, verdict=dataclasses.replace(head.verdict, bucket=late),
+        _series=pd.Series(100.0, index=index),
+        _band=pd.DataFrame({"expected": 100.0, "lower": 90.0, "upper": 110.0}, index=index))
+    begun = late - timedelta(minutes=105)  # 22:45 Moscow, the day before
+    assert head.shift_since == begun
+    incident = Incident("views", begun.to_pydatetime(), NOW, id=1, alert_id=2, since=begun)
+    text = render_open(Open(incident, head, ()), incident, STYLE).text
+    day = f"{begun.tz_convert('Europe/Moscow'):%Y-%m-%d}"
+    assert f"shifted since {day} 22:45 (2 h)" in text, text
+    reminder = render_remind(Remind(incident, head), incident, late + timedelta(hours=4),
+                             STYLE).text  # fmt: skip
+    assert f"still off since {day} 22:45" in reminder, reminder
+    same = render_remind(Remind(incident, head), incident, begun + timedelta(hours=1), STYLE)
+    assert "still off since 22:45 (" in same.text, same.text

@@ -20,7 +20,7 @@ from bot.core.problems import problem_of
 from bot.core.reasons import source_text
 from bot.core.report import SeriesResult
 from bot.core.text import CAPTION_LIMIT, cut_html, rendered_length
-from bot.core.wording import alert_caption, digest_text, duration_text, e
+from bot.core.wording import alert_caption, digest_text, duration_text, e, since_text
 from queries.catalogue import Metric
 
 # How far before an incident opened its total's range is looked at for the level it followed
@@ -99,7 +99,7 @@ def render_remind(intent: Remind, incident: Incident, now: datetime, style: Styl
     off = incident.since or incident.opened_at  # as the alert said it
     text = t._(
         "⏰ <b>{title}</b> still off since {time} ({duration}): {value} vs expected {expected}",
-        title=e(metric_title(metric, t)), time=f"{off.astimezone(style.zone):%H:%M}",
+        title=e(metric_title(metric, t)), time=since_text(off, now, style.zone),
         duration=duration_text(now - off, t),
         value=e(fmt_value(metric, v.value, t)), expected=e(fmt_value(metric, v.expected, t)),
     )  # fmt: skip

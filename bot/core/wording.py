@@ -59,6 +59,14 @@ def _when(moment: datetime, zone: ZoneInfo) -> str:
     return f"{moment.astimezone(zone):%H:%M}"
 
 
+def since_text(moment: datetime, reference: datetime, zone: ZoneInfo) -> str:
+    """When an incident began, as 'off since' says it: 'HH:MM', with the date before it
+    ('2026-12-05 23:45') where that is another day than `reference`'s in `zone`."""
+    local = moment.astimezone(zone)
+    same = local.date() == reference.astimezone(zone).date()
+    return f"{local:%H:%M}" if same else f"{local:%Y-%m-%d %H:%M}"
+
+
 def duration_text(delta: timedelta, t: Translator | None = None) -> str:
     """'45 min', '2 h 15 min', '3 d 4 h' (ru: '45 минут', '2 часа 15 минут'), for a span
     as long as `delta` (said after 'for', 'after', 'since': ru in the accusative)."""
@@ -159,12 +167,13 @@ def alert_caption(
     ]
     since = result.off_since
     if since is not None:
-        lines.append(t._("off since {time} ({duration})", time=_when(since.to_pydatetime(), zone),
+        lines.append(t._("off since {time} ({duration})",
+                         time=since_text(since.to_pydatetime(), start, zone),
                          duration=duration_text(v.bucket - since + step, t)))  # fmt: skip
     shift = result.shift_since
     if shift is not None:
         lines.append(t._("shifted since {time} ({duration})",
-                         time=_when(shift.to_pydatetime(), zone),
+                         time=since_text(shift.to_pydatetime(), start, zone),
                          duration=duration_text(v.bucket - shift + step, t)))  # fmt: skip
     lines.append(e(reason_text(v.reason, t)))
     if related:
