@@ -13,11 +13,16 @@ from queries.catalogue import Catalogue
 __all__ = ["clock_hint", "follows_utc", "observes_dst"]
 
 
-def observes_dst(zone: str) -> bool:
-    """Whether `zone`'s offset from UTC differs between January and July (this year)."""
+def _offsets(zone: str) -> tuple[object, ...]:
+    """`zone`'s offsets from UTC in mid-January and mid-July of this year."""
     tz = ZoneInfo(zone)
     year = datetime.now(UTC).year
-    winter, summer = (datetime(year, month, 15, tzinfo=tz).utcoffset() for month in (1, 7))
+    return tuple(datetime(year, month, 15, tzinfo=tz).utcoffset() for month in (1, 7))
+
+
+def observes_dst(zone: str) -> bool:
+    """Whether `zone`'s offset from UTC differs between January and July (this year)."""
+    winter, summer = _offsets(zone)
     return winter != summer
 
 
@@ -26,14 +31,7 @@ def follows_utc(zone: object) -> bool:
     takes) is UTC's clock: UTC, utc, Etc/UTC, GMT, Zulu... (offset 0 all year). A name the
     detector refuses counts as none."""
     name = zone_named(zone)
-    if name is None:
-        return False
-    if name == "UTC":
-        return True
-    tz = ZoneInfo(name)
-    year = datetime.now(UTC).year
-    return all(datetime(year, month, 15, tzinfo=tz).utcoffset() == timedelta(0)
-               for month in (1, 7))
+    return name is not None and (name == "UTC" or set(_offsets(name)) == {timedelta(0)})
 
 
 def clock_hint(catalogue: Catalogue, display: str) -> str | None:

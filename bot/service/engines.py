@@ -176,10 +176,10 @@ class Engines:
         with self._lock:
             lock = self._locks.setdefault((table.name, metric.name), threading.Lock())
         with lock:  # metrics run in parallel threads; one metric's engine, one at a time
-            rows = BAND_ROWS + (0 if wall is None else wall_extra(detector.timezone,
-                                                                  grid[1] - grid[0]))  # fmt: skip
+            extra = 0 if wall is None else wall_extra(detector.timezone, grid[1] - grid[0])
+            computed = BAND_ROWS + extra
             with self._lock:
-                engine = self._engine(table, metric, spec, detector, far=far, rows=rows)
+                engine = self._engine(table, metric, spec, detector, far=far, rows=computed)
             bands = engine.bands(grid, grid_values, list(wheres), grid_weights)
             engine.forget(set(wheres))
         if wall is not None:
