@@ -26,8 +26,8 @@ from detectors.base import (
 )
 from detectors.params import Param, validate
 
-__all__ = ["RULE_PARAMS", "Rule", "effect_words", "half_widths", "jump_words", "shift_reason",
-           "shift_words", "size_words"]
+__all__ = ["RULE_PARAMS", "Rule", "effect_words", "fineness", "half_widths", "jump_words",
+           "shift_reason", "shift_words", "size_words"]
 
 # The coarsest step, in quarter-hours, whose bar for one bucket to fire at once is lower than at
 # 15 minutes: an hour. Coarser steps keep the hour's bar (a daily step at the same power would
@@ -222,7 +222,7 @@ def _scales(index: pd.Index) -> tuple[float, float]:
     return max(REFERENCE_STEP / step, 1.0), max(step / REFERENCE_STEP, 1.0)
 
 
-def _fineness(index: pd.Index) -> float:
+def fineness(index: pd.Index) -> float:
     """Steps per 15 minutes (1 at 15 minutes and for coarser steps)."""
     return _scales(index)[0]
 
@@ -793,7 +793,7 @@ class Rule:
         if series.empty:
             raise ValueError("cannot judge an empty series: pass at least its last bucket")
         series = series.astype("float64")  # a nullable column's NA, an object's None: NaN
-        tail = self.verdict_rows(_fineness(series.index[-USUAL_WINDOW:]))
+        tail = self.verdict_rows(fineness(series.index[-USUAL_WINDOW:]))
         table = self.evaluate(series.iloc[-tail:], band.iloc[-tail:])
         row = table.iloc[-1]
         value = float(series.iloc[-1])
@@ -856,5 +856,5 @@ class Rule:
         if change < max(self.min_abs_change, self.min_rel_change * size):
             words = effect_words(change, size, self.min_rel_change, self.min_abs_change)
             return Status.OK, f"{side} the band, but the change is below the minimum effect{words}"
-        persist_k, persist_m = self._persistence(_fineness(table.index))
+        persist_k, persist_m = self._persistence(fineness(table.index))
         return Status.OK, f"{side} the band for 1 bucket; waiting for {persist_k} of {persist_m}"

@@ -23,11 +23,11 @@ from detectors.rule import (
     SPARSE_PERSIST_LEVEL,
     USUAL_WINDOW,
     Rule,
-    _fineness,
     _scales,
     _side_half,
     _up_scores,
     effect_words,
+    fineness,
     half_widths,
     jump_words,
     shift_reason,
@@ -560,7 +560,7 @@ def verdicts(  # noqa: PLR0917 - the series and its band's columns, as Rule.verd
     band.append(relative_to(band[0], cap))
     if value.shape[0] == 0:
         return []
-    width = min(rule.verdict_rows(_fineness(index[-USUAL_WINDOW:])), value.shape[1])
+    width = min(rule.verdict_rows(fineness(index[-USUAL_WINDOW:])), value.shape[1])
     fine, coarse = _scales(index[-width:])
     tail = [a[:, -width:] for a in (value, *band)]
     # Each distinct basis once: its code per series (-1: none), whether it is sparse.

@@ -17,6 +17,7 @@ from bot.service.history import History
 from detectors.engine import BandEngine
 from detectors.seasonal import SeasonalDetector
 from queries.catalogue import load_catalogue
+from queries.series import Slice
 from tests.conftest import END, SourceSpec
 from tests.test_engine import _daily, _index
 
@@ -291,3 +292,33 @@ def test_a_check_computes_every_band_row_the_default_rule_reads() -> None:
     minutes (a small count's windows of up to 16 buckets included): none of them is NaN for
     want of a band, as none is in a backtest's evaluation of the whole series."""
     assert detectors.build_rule(detectors.DEFAULT_SPEC).verdict_rows(1.0) <= BAND_ROWS
+
+
+def test_a_one_minute_metric_s_check_computes_every_band_row_its_rule_reads() -> None:
+    """At a 1-minute step the rule's verdict reads more rows than at 15 (the sudden moves of
+    the quarter-hour before the bucket, each with its own window of moves): the engine's
+    check computes all of them, and its verdicts and bands are the per-series path's over the
+    same rows, a break in the last minutes included."""
+    metric, table = CATALOGUE.metric("views"), CATALOGUE.tables["feed_actions"]
+    spec = {**detectors.DEFAULT_SPEC, "counts": "yes"}
+    detector, rule = detectors.build(spec), detectors.build_rule(spec)
+    per_day = 1440
+    n = per_day * 9
+    index = _index(n, "1min")
+    reads = rule.verdict_rows(15.0)
+    assert reads > BAND_ROWS  # what makes this test: 157 rows at 1 minute against 120
+    values = np.array([_daily(n, per_day, seed, scale=scale)
+                       for seed, scale in ((1, 40.0), (2, 400.0))])  # fmt: skip
+    values[1, -20:-12] *= 0.3  # a break a quarter-hour back: its window reads 157 rows
+    wheres = [Slice("os", "iOS"), Slice("os", "Android")]
+    series = [pd.Series(v, index=index) for v in values]
+
+    got = Engines().judge(table, metric, spec=spec, detector=detector, rule=rule, index=index,
+                          values=values, weights=None, wheres=wheres,
+                          series_of=lambda where: series[wheres.index(where)])  # fmt: skip
+    for where, one, result in zip(wheres, series, got, strict=True):
+        assert not np.isnan(result.band["expected"].to_numpy()[-reads:]).any(), where
+        band = detector.band(one)
+        assert result.verdict == detectors.floored(rule.verdict(one, band)), where
+        np.testing.assert_allclose(result.band["expected"].to_numpy()[-reads:],
+                                   band["expected"].to_numpy()[-reads:], rtol=1e-9)  # fmt: skip

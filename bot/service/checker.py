@@ -21,9 +21,9 @@ import pandas as pd
 import detectors
 from bot.core.report import CheckReport, Late, SeriesResult
 from bot.service.engines import (
-    BAND_ROWS,
     Engines,
     accepts,
+    band_rows,
     engines_of,
     following,
 )
@@ -129,7 +129,7 @@ def detect(
             series = sliced.series(metric, where)
             weight = sliced.weight(metric, where) if metric.kind is Kind.RATIO else None
             built = clock()
-            band = detector.band(series, last=BAND_ROWS, weight=weight)
+            band = detector.band(series, last=band_rows(rule, series.index), weight=weight)
             if follow is not None:
                 band = follow.band(series, band)
             band, verdict = _shown(series, band, rule.verdict(series, band))

@@ -19,6 +19,7 @@ from bot.core.report import Block, Rows, SeriesResult
 from detectors import Detector, Rule, floored, never_negative
 from detectors.accept import LEAST, accept_level
 from detectors.engine import REDO, BandEngine, EngineBands
+from detectors.rule import USUAL_WINDOW, fineness
 from detectors.seasonal import (
     SeasonalDetector,
     late_match,
@@ -31,13 +32,20 @@ from detectors.verdicts import verdicts
 from queries.catalogue import Metric, Table
 from queries.series import Slice
 
-__all__ = ["BAND_ROWS", "Engines", "Follow", "accept_window", "accepts", "engines_of",
-           "position"]  # fmt: skip
+__all__ = ["BAND_ROWS", "Engines", "Follow", "accept_window", "accepts", "band_rows",
+           "engines_of", "position"]  # fmt: skip
 
 # A check needs the band of the last day (chart, verdict and the rule's windows), not 28 days:
 # at 15 minutes the default rule's verdict reads 114 buckets (a small count's windows of up to
 # 16, their 96 pairs of correlation before them, and the bucket that confirms a rise).
 BAND_ROWS = 96 + 24
+
+
+def band_rows(rule: Rule, index: pd.DatetimeIndex) -> int:
+    """Rows of band a check computes for a metric on `index`: BAND_ROWS, or what the rule's
+    verdict reads where that is more (at a fine step, the sudden moves of the quarter-hour
+    before the bucket with their own window of moves: 157 rows at 1 minute)."""
+    return max(BAND_ROWS, rule.verdict_rows(fineness(index[-USUAL_WINDOW:])))
 
 
 def position(index: pd.DatetimeIndex, at: datetime) -> int:
@@ -177,7 +185,7 @@ class Engines:
             lock = self._locks.setdefault((table.name, metric.name), threading.Lock())
         with lock:  # metrics run in parallel threads; one metric's engine, one at a time
             extra = 0 if wall is None else wall_extra(detector.timezone, grid[1] - grid[0])
-            computed = BAND_ROWS + extra
+            computed = band_rows(rule, index) + extra
             with self._lock:
                 engine = self._engine(table, metric, spec, detector, far=far, rows=computed)
             bands = engine.bands(grid, grid_values, list(wheres), grid_weights)
