@@ -186,13 +186,6 @@ async def set_param(
                                  line=" ".join(["/set", metric.name, args[1], clipped(value)])),
                              "set")  # fmt: skip
     value = _checked(metric.name, params, args[1], args[2], t)
-    current = checks.spec(metric).get(args[1], params[args[1]].default)
-    if current == params[args[1]].check(metric.name, args[1], value):  # nothing to replay, nor
-        shown = shown_value(current, t, share=args[1] in SHARE_PARAMS)  # to record as a change
-        await message.answer(t._("{metric} {param} is {value} already: nothing changed.",
-                                 metric=titled(metric, t), param=e(args[1]),
-                                 value=e(shown)))  # fmt: skip
-        return
     user = message.from_user
     level = store.baselines.of_metric(metric.name, checks.clock())
     try:
@@ -200,6 +193,12 @@ async def set_param(
     except ValueError as exc:
         raise UsageError(t._("That combination is refused: {reason}",
                              reason=_refused(str(exc), t)), "set") from None  # fmt: skip
+    if result.before == result.after:  # nothing replayed, nor recorded as a change
+        shown = shown_value(result.after, t, share=result.param in SHARE_PARAMS)
+        await message.answer(t._("{metric} {param} is {value} already: nothing changed.",
+                                 metric=titled(metric, t), param=e(args[1]),
+                                 value=e(shown)))  # fmt: skip
+        return
     if user is not None:
         store.overrides.name_setter(metric.name, result.param, user.full_name)
     change = result.alerts_after - result.alerts_before

@@ -28,6 +28,7 @@ from bot.service.answers import Answer, SourceNotAnswering
 from bot.service.backtesting import key_of
 from bot.service.chartdesk import ChartDesk
 from bot.service.checker import History, run_check, spec_for
+from bot.service.overrides import builds, withdraw_refused
 from bot.settings import Settings
 from bot.state import State
 from detectors.backtest import Alert, SeriesKey, replay
@@ -73,6 +74,9 @@ class Monitor:
         self.clock = clock
         self.history = History(source, catalogue, state.history)
         self._lock = asyncio.Lock()
+        self._setting = asyncio.Lock()  # one /set at a time
+        for line in withdraw_refused(state, catalogue):  # a catalogue changed since the /set
+            log.warning("%s", line)
         self._report: CheckReport | None = None
         self._report_at: datetime | None = None
         self._asked: asyncio.Task[CheckReport] | None = None  # the check commands wait for
@@ -242,23 +246,28 @@ class Monitor:
     async def set_param(
         self, metric: Metric, param: str, raw: str, user_id: int | None, days: int = 7
     ) -> SetResult:
-        """Validate, replay the last days with the old and the new value, then persist."""
-        params = self.params(metric)
-        if param not in params:
-            raise ValueError(
-                f"{metric.name} has no parameter {param!r}; parameters: {', '.join(params)}"
-            )
-        value = params[param].check(metric.name, param, raw)
-        before = self.spec(metric)
-        after = {**before, param: value}
-        detectors.build(after)  # combinations (e.g. min_history <= days) are checked here
-        detectors.build_rule(after)
-        old, new = await self.replay_counts(metric, [before, after], days)
-        self.state.overrides.set(metric.name, param, value, user_id, self.clock())
-        self._version += 1
-        levels.settle(self.state, metric, before, self.spec(metric), self.clock())
-        was = before.get(param, params[param].default)
-        return SetResult(metric.name, param, was, value, old, new, days)
+        """Validate, replay the last days with the old and the new value, then persist. One at
+        a time: two /set sent together are each checked against the settings the other left
+        (persist_k 3 and persist_m 2 are fine alone, refused together)."""
+        async with self._setting:
+            params = self.params(metric)
+            if param not in params:
+                raise ValueError(
+                    f"{metric.name} has no parameter {param!r}; parameters: {', '.join(params)}"
+                )
+            value = params[param].check(metric.name, param, raw)
+            before = self.spec(metric)
+            was = before.get(param, params[param].default)
+            if was == value:  # set by a /set just before this one: nothing to replay or record
+                return SetResult(metric.name, param, was, value, 0, 0, days)
+            after = {**before, param: value}
+            builds(after)  # combinations (e.g. min_history <= days) are checked here
+            old, new = await self.replay_counts(metric, [before, after], days)
+            builds({**self.spec(metric), param: value})  # again: a /reset while it replayed
+            self.state.overrides.set(metric.name, param, value, user_id, self.clock())
+            self._version += 1
+            levels.settle(self.state, metric, before, self.spec(metric), self.clock())
+            return SetResult(metric.name, param, was, value, old, new, days)
 
     def reset(self, metric: Metric) -> int:
         before = self.spec(metric)

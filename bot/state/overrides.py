@@ -56,5 +56,8 @@ class Overrides:
             for param, value, user, when, name in rows
         }
 
+    def remove(self, metric: str, param: str) -> None:
+        self.db.write("DELETE FROM overrides WHERE metric=? AND param=?", (metric, param))
+
     def reset(self, metric: str) -> int:
         return self.db.change("DELETE FROM overrides WHERE metric=?", (metric,))

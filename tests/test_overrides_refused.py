@@ -1,0 +1,87 @@
+"""Settings that cannot build never reach a check: two /set sent together are checked one
+after the other, and an override the catalogue in force refuses (the file changed since the
+/set) is withdrawn at start-up, saying so, instead of failing every check of every metric."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.state import State
+from tests.conftest import END, SourceSpec
+from tests.fakebot import FakeTelegram
+from tests.test_bot import ADMIN, ALERTS, USER, answer_in, fake, reply, running, settings_for
+
+__all__ = ["fake"]  # the fixture, shared with tests/test_bot.py
+
+
+async def _answers(fake: FakeTelegram, texts: list[str], *, user: int) -> list[str]:
+    """`user` sends all of `texts` at once, not waiting for an answer in between: the bot
+    handles them side by side. Returns its answers, in the order they came."""
+    before = len(fake.sent_to(user))
+    for text in texts:
+        await fake.send(text, user=user)
+    calls = await fake.wait_for(answer_in(user), count=before + len(texts), seconds=60)
+    return [c.text for c in calls[before:]]
+
+
+async def test_two_set_sent_together_are_checked_against_each_other(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """persist_k 3 and persist_m 2 are each fine with the defaults (2 of 3), refused together
+    (3 of 2): sent at once, one is taken and the other refused, and the checks go on."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False, warm=False) as monitor:
+        said = await _answers(fake, ["/set views persist_k 3", "/set views persist_m 2"],
+                              user=ADMIN)  # fmt: skip
+        held = {p: o.value for p, o in monitor.state.overrides.of("views").items()}
+        check = await reply(fake, "/metric views", user=USER)
+    taken = [s for s in said if s.startswith("✅")]
+    refused = [s for s in said if "That combination is refused" in s]
+    assert len(taken) == 1 and len(refused) == 1, said
+    assert "persist_k" in refused[0] or "persist_m" in refused[0], refused
+    assert held in ({"persist_k": 3}, {"persist_m": 2}), held
+    assert "failed on my side" not in check[0] and "Views" in check[0], check
+
+
+async def test_the_same_value_sent_twice_at_once_is_changed_once(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """`/set views k 4` twice in a row: the first changes 3.25 to 4, the second finds 4 there
+    already (it used to say 3.25 → 4 as well, both read before either was saved)."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False, warm=False):
+        said = await _answers(fake, ["/set views k 4", "/set views k 4"], user=ADMIN)
+    assert sum("3.25 → <b>4</b>" in s for s in said) == 1, said
+    assert sum("is 4 already: nothing changed" in s for s in said) == 1, said
+
+
+async def test_an_override_the_catalogue_now_refuses_is_withdrawn_at_start_up(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    """persist_k 4, set while the catalogue had persist_m 5, is refused by the bundled one
+    (persist_m 3). At start-up it is withdrawn and logged with who set it and why; the k set
+    beside it stays; the first check alerts as ever (it failed for every metric, and nothing
+    alerted)."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    state = State(settings.state_path)
+    state.overrides.set("views", "k", 3.5, ADMIN, END - timedelta(days=2))
+    state.overrides.set("views", "persist_k", 4, ADMIN, END - timedelta(days=1))
+    state.close()
+    with caplog.at_level(logging.WARNING):
+        async with running(settings, fake, warm=False) as monitor:
+            photos = await fake.wait_for(
+                lambda c: c.method == "sendPhoto" and c.chat_id == ALERTS, seconds=60)
+            held = {p: o.value for p, o in monitor.state.overrides.of("views").items()}
+            shown = await reply(fake, "/thresholds views all", user=USER)
+    assert "Android" in photos[0].text, photos[0].text
+    assert held == {"k": 3.5}, held
+    said = [r.getMessage() for r in caplog.records if "withdrawn" in r.getMessage()]
+    assert len(said) == 1, said
+    assert said[0].startswith(f"views: the override persist_k = 4 (set by {ADMIN})"), said
+    assert "persist_k must be <= persist_m (3)" in said[0], said
+    assert "persist_k</code> = <b>4" not in "\n".join(shown), shown
