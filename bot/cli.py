@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from bot.arguments import Parser, parse_time
 from bot.console import UsageError, history_for, load_checked, make_source, metric_name
-from bot.errors import TelegramRejectedToken, stop_on_early_sigterm
+from bot.errors import stop_on_early_sigterm, usage_errors
 from bot.logs import configure
 
 if TYPE_CHECKING:
@@ -33,16 +33,11 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 SECRET_VARIABLES = ("BOT_TOKEN", "CLICKHOUSE_PASSWORD", "ALERT_WEBHOOK_SECRET", "WEBHOOK_SECRET")
 
 
-def usage_errors() -> tuple[type[BaseException], ...]:
-    """By type, never by message (bot/errors.py draws the tree): what the user must fix exits
-    2, what may pass if tried again later (an unreachable or slow source) exits 1."""
-    from bot.settings import SettingsError
-    from bot.state import StoreError
-    from queries.catalogue import CatalogueError
-    from queries.errors import SourceMisconfigured
-
-    return (SettingsError, UsageError, CatalogueError, SourceMisconfigured, StoreError,
-            TelegramRejectedToken)  # fmt: skip
+def _warned(found: tuple[dict[str, dict[str, object]], list[str]]) -> dict[str, dict[str, object]]:
+    """The chat's overrides in force (bot.service.overrides); each one left out said on stderr."""
+    for line in found[1]:
+        print(f"warning: {line}", file=sys.stderr)
+    return found[0]
 
 
 async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
@@ -80,6 +75,7 @@ async def _check(args: argparse.Namespace, settings: Settings, catalogue: Catalo
                  ) -> CheckReport:  # fmt: skip
     from bot.console import before_the_data, past_the_data, prepare_demo
     from bot.service.checker import History, run_check
+    from bot.service.overrides import in_force
     from bot.state import State
     from queries.sources import EmbeddedSource
 
@@ -91,9 +87,10 @@ async def _check(args: argparse.Namespace, settings: Settings, catalogue: Catalo
             await prepare_demo(source, catalogue, wall, settings.state_path)
         history = History(source, catalogue, store.history)
         accepted = {name: b.since for name, b in store.baselines.active(now).items()}
+        chat = _warned(in_force(store, catalogue))  # as /set left them
         report = await run_check(history, now, delay=settings.data_delay,
                                late_grace=settings.late_data_grace, accepted=accepted,
-                               metrics=[args.metric] if args.metric else None)  # fmt: skip
+                               overrides=chat, metrics=[args.metric] if args.metric else None)
         report = await before_the_data(report, source, catalogue)
         return past_the_data(report, wall) if now > wall else report
     finally:
@@ -166,13 +163,14 @@ async def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     from bot.core.formatting import report_backtest, report_backtest_json
-    from bot.service import backtesting
+    from bot.service import backtesting, overrides
 
     source, catalogue, collected, labels = await history_for(args, settings)
     feedback = await asyncio.to_thread(backtesting.feedback_from_state, settings.state_path)
+    chat = _warned(await asyncio.to_thread(overrides.from_state, settings.state_path, catalogue))
     try:
         result = await asyncio.to_thread(
-            backtesting.run, collected, labels, catalogue.step, None, feedback
+            backtesting.run, collected, labels, catalogue.step, chat, feedback
         )
     finally:
         await source.close()
@@ -191,13 +189,12 @@ async def cmd_tune(args: argparse.Namespace, settings: Settings) -> int:
                          f"got {given!r}")  # fmt: skip
     args.days = int(days)
     from bot.core.formatting import report_tune
-    from bot.service import backtesting, tuning
+    from bot.service import backtesting, overrides, tuning
 
     source, catalogue, collected, labels = await history_for(args, settings)
     await source.close()
     feedback = await asyncio.to_thread(backtesting.feedback_from_state, settings.state_path)
-    names = sorted({m.name for m in collected.metric.values()})
-    chat = await asyncio.to_thread(tuning.overrides_from_state, settings.state_path, names)
+    chat = _warned(await asyncio.to_thread(overrides.from_state, settings.state_path, catalogue))
     choices = await tuning.tune(collected, labels, catalogue.step, target_per_week=target,
                                 feedback=feedback, overrides=chat)  # fmt: skip
     print(report_tune(choices, collected, labels is not None, target, feedback))

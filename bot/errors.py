@@ -47,7 +47,7 @@ import logging
 import signal
 from types import FrameType
 
-__all__ = ["TelegramRejectedToken", "stop_on_early_sigterm", "stopped_early"]
+__all__ = ["TelegramRejectedToken", "stop_on_early_sigterm", "stopped_early", "usage_errors"]
 
 
 class TelegramRejectedToken(Exception):
@@ -77,3 +77,16 @@ def stopped_early() -> bool:
         logging.getLogger("bot.app").info("%s before the bot had started: stopped", _EARLY[0])
         _EARLY[0] = ""
     return bool(_EARLY)
+
+
+def usage_errors() -> tuple[type[BaseException], ...]:
+    """The command line's errors by type, never by message (the tree above): what the user
+    must fix exits 2, what may pass if tried again later (an unreachable or slow source) 1."""
+    from bot.console import UsageError
+    from bot.settings import SettingsError
+    from bot.state import StoreError
+    from queries.catalogue import CatalogueError
+    from queries.errors import SourceMisconfigured
+
+    return (SettingsError, UsageError, CatalogueError, SourceMisconfigured, StoreError,
+            TelegramRejectedToken)  # fmt: skip

@@ -4,6 +4,7 @@ after the other, and an override the catalogue in force refuses (the file change
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import timedelta
 from pathlib import Path
@@ -14,8 +15,9 @@ from bot.state import State
 from tests.conftest import END, SourceSpec
 from tests.fakebot import FakeTelegram
 from tests.test_bot import ADMIN, ALERTS, USER, answer_in, fake, reply, running, settings_for
+from tests.test_cli import alertbot, demo_env
 
-__all__ = ["fake"]  # the fixture, shared with tests/test_bot.py
+__all__ = ["demo_env", "fake"]  # the fixtures of tests/test_bot.py and tests/test_cli.py
 
 
 async def _answers(fake: FakeTelegram, texts: list[str], *, user: int) -> list[str]:
@@ -85,3 +87,44 @@ async def test_an_override_the_catalogue_now_refuses_is_withdrawn_at_start_up(
     assert said[0].startswith(f"views: the override persist_k = 4 (set by {ADMIN})"), said
     assert "persist_k must be <= persist_m (3)" in said[0], said
     assert "persist_k</code> = <b>4" not in "\n".join(shown), shown
+
+
+def test_the_commands_judge_with_the_settings_the_chat_set(
+    demo_env: dict[str, str], tmp_path: Path
+) -> None:
+    """`alertbot check` and `alertbot backtest` read /set's overrides from STATE_PATH, as the bot
+    and `tune` do (they judged with the catalogue's alone: a table that called views an anomaly
+    where the bot, at k 8, did not); one the catalogue refuses is left out, said on stderr, and
+    left in the file for the bot to withdraw."""
+    at = demo_env["END"]
+
+    def views(env: dict[str, str]) -> tuple[dict[str, object], str]:
+        done = alertbot("check", "--json", "--metric", "views", "--at", at, env=env)
+        assert done.returncode in (0, 1), done.stderr
+        total = next(r for r in json.loads(done.stdout)["results"] if r["slice"] == {})
+        return total, done.stderr
+
+    def alerts(env: dict[str, str]) -> int:
+        done = alertbot("backtest", "--json", "--metric", "views", "--days", "3", env=env)
+        assert done.returncode == 0, done.stderr
+        return len(json.loads(done.stdout)["alerts"])
+
+    plain = {**demo_env, "STATE_PATH": str(tmp_path / "none.sqlite3")}
+    state = State(Path(demo_env["STATE_PATH"]))
+    state.overrides.set("views", "k", 8.0, ADMIN, END)
+    state.overrides.set("views", "persist_k", 4, ADMIN, END + timedelta(minutes=1))
+    state.close()
+    wide, said = views(demo_env)
+    usual, _ = views(plain)
+    assert "k=8" in str(wide["detector"]) and "k=8" not in str(usual["detector"])
+    width = {name: float(str(r["upper"])) - float(str(r["lower"]))
+             for name, r in (("wide", wide), ("usual", usual))}  # fmt: skip
+    assert width["wide"] > 2 * width["usual"], width
+    assert "warning: views: the override persist_k = 4 (set by 1) is left out" in said, said
+    assert "Traceback" not in said
+    assert alerts(demo_env) < alerts(plain)
+    state = State(Path(demo_env["STATE_PATH"]))
+    try:
+        assert set(state.overrides.of("views")) == {"k", "persist_k"}  # the bot's to withdraw
+    finally:
+        state.close()

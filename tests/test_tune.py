@@ -20,7 +20,8 @@ from bot.core.formatting import report_tune
 from bot.core.i18n import translator
 from bot.service.backtesting import Collected, Feedback
 from bot.service.checker import spec_for
-from bot.service.tuning import Choice, candidates, overrides_from_state, tune
+from bot.service.overrides import from_state
+from bot.service.tuning import Choice, candidates, tune
 from bot.state import State
 from detectors.backtest import Label, SeriesKey
 from queries.catalogue import Direction, Kind, Metric, load_catalogue
@@ -161,8 +162,9 @@ async def test_what_set_changed_in_the_chat_is_where_the_search_starts(tmp_path:
     state.overrides.set("views", "severe", 3.0, 42, datetime(2026, 11, 30, tzinfo=UTC))
     state.overrides.set("views", "jump", 3.0, 42, datetime(2026, 11, 30, tzinfo=UTC))
     state.close()
-    chat = overrides_from_state(tmp_path / "s.db", ["views", "likes"])
-    assert chat == {"views": {"severe": 3.0, "jump": 3.0}, "likes": {}}
+    chat, refused = from_state(tmp_path / "s.db", load_catalogue())
+    assert refused == []
+    assert chat["views"] == {"severe": 3.0, "jump": 3.0} and chat["likes"] == {}
     collected, labels = history(spike=SPIKE)
     (choice,) = await tune(collected, labels, STEP, target_per_week=1.0, overrides=chat)
     text = report_tune([choice], collected, True, 1.0)
@@ -173,7 +175,7 @@ async def test_what_set_changed_in_the_chat_is_where_the_search_starts(tmp_path:
     assert not [line for line in text.splitlines() if line.startswith("/set")]
     snippet = tomllib.loads(text.split("TOML refuses both):")[1])["metrics"]["views"]["detector"]
     assert snippet["severe"] == 3 and snippet["jump"] == 3
-    assert overrides_from_state(tmp_path / "absent.db", ["views"]) == {}
+    assert from_state(tmp_path / "absent.db", load_catalogue()) == ({}, [])
 
 
 def test_candidates_stay_within_the_parameter_and_start_nearest() -> None:

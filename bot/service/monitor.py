@@ -28,7 +28,7 @@ from bot.service.answers import Answer, SourceNotAnswering
 from bot.service.backtesting import key_of
 from bot.service.chartdesk import ChartDesk
 from bot.service.checker import History, run_check, spec_for
-from bot.service.overrides import builds, withdraw_refused
+from bot.service.overrides import builds, in_force
 from bot.settings import Settings
 from bot.state import State
 from detectors.backtest import Alert, SeriesKey, replay
@@ -75,7 +75,7 @@ class Monitor:
         self.history = History(source, catalogue, state.history)
         self._lock = asyncio.Lock()
         self._setting = asyncio.Lock()  # one /set at a time
-        for line in withdraw_refused(state, catalogue):  # a catalogue changed since the /set
+        for line in in_force(state, catalogue, withdraw=True)[1]:  # a catalogue edited since
             log.warning("%s", line)
         self._report: CheckReport | None = None
         self._report_at: datetime | None = None

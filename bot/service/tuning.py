@@ -11,7 +11,6 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -19,12 +18,10 @@ import pandas as pd
 import detectors
 from bot.service.backtesting import GRACE, Backtest, Collected, Feedback
 from bot.service.checker import spec_for
-from bot.state import State
 from detectors.backtest import Alert, Label, SeriesKey, alerts_of, score
 from queries.catalogue import Kind
 
-__all__ = ["KNOBS", "LADDERS", "SENSITIVITY", "Choice", "Outcome", "Step", "overrides_from_state",
-           "spent", "tune"]  # fmt: skip
+__all__ = ["KNOBS", "LADDERS", "SENSITIVITY", "Choice", "Outcome", "Step", "spent", "tune"]
 
 SENSITIVITY = (2.5, 3.0, 3.25, 3.5, 4.0, 4.5, 5.0, 6.0, 8.0)
 
@@ -312,17 +309,6 @@ async def tune(
                               dict(metric.detector or {}), len(replayer.seen),
                               dict((overrides or {}).get(name, {}))))  # fmt: skip
     return choices
-
-
-def overrides_from_state(path: Path, metrics: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """What /set changed for these metrics, from the bot's state file (nothing if absent)."""
-    if not path.is_file():
-        return {}
-    state = State(path)
-    try:
-        return {m: {p: o.value for p, o in state.overrides.of(m).items()} for m in metrics}
-    finally:
-        state.close()
 
 
 def spent(choices: Sequence[Choice]) -> int:
