@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from queries.sql import missing_markers
 
 __all__ = [
+    "EVERY_METRIC",
     "TRANSLATED",
     "Catalogue",
     "CatalogueError",
@@ -387,10 +388,20 @@ def _detector(raw: Any, spec_keys: SpecKeys | None, where: str) -> Mapping[str, 
     return raw
 
 
+# What the chat's commands take for "every metric" (/mute all, /thresholds все): no metric's name.
+EVERY_METRIC = ("all", "все", "всё")
+
+
 def _parse_metric(
     name: str, raw: Any, tables: Mapping[str, Table], spec_keys: SpecKeys | None
 ) -> Metric:
     where = f'metric "{name}"'
+    if not name or name != "".join(name.split()):
+        raise CatalogueError(f"{where}: a metric's name is one word, typed after commands "
+                             "(/metric NAME, /set NAME k 4): no spaces in it")  # fmt: skip
+    if name.lower() in EVERY_METRIC:
+        raise CatalogueError(f"{where}: the chat reads {name!r} as every metric (/mute "
+                             f"{name} 1h): choose another name")  # fmt: skip
     entry = _known(raw, METRIC_KEYS, where)
     table_name = str(_need(entry, "table", where))
     if table_name not in tables:

@@ -98,6 +98,14 @@ MISTAKES = [
      'metric "views": unknown key "de"'),
     ('ru = { title = "Просмотры", unit = "просмотры" }', 'ru = "Просмотры"',
      'metric "views": ru: expected a table of keys'),
+    # Names the chat cannot address: two words (/metric views x reads a slice), or "all"
+    # (/mute all 1h mutes every metric).
+    ("[metrics.views]\n", '[metrics."views x"]\n',
+     'metric "views x": a metric\'s name is one word, typed after commands (/metric NAME, '
+     "/set NAME k 4): no spaces in it"),
+    ("[metrics.views]\n", '[metrics."All"]\n',
+     "metric \"All\": the chat reads 'All' as every metric (/mute All 1h): choose another name"),
+    ("[metrics.views]\n", '[metrics."всё"]\n', 'metric "всё": the chat reads'),
 ]  # fmt: skip
 
 

@@ -10,13 +10,13 @@ from datetime import timedelta
 
 from bot.core.formatting import named
 from bot.core.i18n import Translator
-from queries.catalogue import Catalogue
+from queries.catalogue import EVERY_METRIC, Catalogue
 
 __all__ = ["ALL_WORDS", "COMMANDS", "Command", "admin_commands", "example", "help_text", "span",
            "usage"]  # fmt: skip
 
 # What a command takes for every metric (or every parameter): «всё» is how many write «все».
-ALL_WORDS = ("all", "все", "всё")
+ALL_WORDS = EVERY_METRIC  # no metric is named so (the catalogue refuses it)
 
 
 def N_(message: str) -> str:  # gettext's name for "translated later"
