@@ -308,7 +308,8 @@ async def test_subscribing_names_the_incidents_already_going_on(
     """An incident begun before a chat subscribed is not alerted again: /subscribe names the
     ones going on for what it subscribed to (since when, in TIMEZONE), so the chat does not
     wait on them; a metric with none open, or a resolved one, adds nothing, nor does one the
-    chat got before (it heard of the incident then); in Russian too."""
+    chat got before (it heard of the incident then); in Russian too. A subscription said
+    again changes nothing and says so."""
     path = tmp_path / "s.db"
     state = State(path)
     try:
@@ -323,6 +324,10 @@ async def test_subscribing_names_the_incidents_already_going_on(
         views = (await _say(fake, "/subscribe views", user=USER))[0].text
         every = (await _say(fake, "/subscribe all", user=MEMBER, language="ru"))[0].text
         widened = (await _say(fake, "/subscribe all", user=USER))[0].text  # views it had
+        await _say(fake, "/subscribe likes", user=ADMIN)
+        again = (await _say(fake, "/subscribe likes", user=ADMIN))[0].text
+        again_all = (await _say(fake, "/subscribe all", user=USER))[0].text
+        again_ru = (await _say(fake, "/subscribe all", user=MEMBER, language="ru"))[0].text
     at = f"{since.astimezone(ZoneInfo('Europe/Moscow')):%Y-%m-%d %H:%M} Europe/Moscow"
     assert likes == ("🔔 This chat now gets alerts for <b>Likes</b> (<code>likes</code>). "
                      "/unsubscribe to stop.")
@@ -333,3 +338,10 @@ async def test_subscribing_names_the_incidents_already_going_on(
                                      f"<b>Просмотры</b> (<code>views</code>) с {at}. Их "
                                      "показывает /check.")  # fmt: skip
     assert widened == "🔔 This chat now gets alerts for every metric. /unsubscribe to stop."
+    # Said again, it changes nothing and says so (it said "now gets alerts" again).
+    assert again == ("This chat already gets alerts for <b>Likes</b> (<code>likes</code>). "
+                     "/unsubscribe likes to stop.")  # fmt: skip
+    assert again_all == ("This chat already gets alerts for every metric. /unsubscribe all to "
+                         "stop.")  # fmt: skip
+    assert again_ru == ("Этот чат уже получает оповещения по всем метрикам. Отписаться — "
+                        "/unsubscribe all.")  # fmt: skip

@@ -91,6 +91,14 @@ async def subscribe(
                                  "included (/subscribe all). /unsubscribe all to stop.",
                                  metric=titled_name(metric, catalogue, t)))  # fmt: skip
         return
+    if metric in before:  # said again: nothing changes, and nothing new to say of incidents
+        await message.answer(
+            t._("This chat already gets alerts for every metric. /unsubscribe all to stop.")
+            if metric == ALL else
+            t._("This chat already gets alerts for {metric}. {unsubscribe} to stop.",
+                metric=titled_name(metric, catalogue, t),
+                unsubscribe=f"/unsubscribe {e(metric)}"))  # fmt: skip
+        return
     now = clock()
     store.subscriptions.add(message.chat.id, metric, now)
     if message.chat.type == "private" and store.languages.of_chat(message.chat.id) is None:
