@@ -327,7 +327,7 @@ def test_late_data_tells_a_filling_bucket_from_a_drop(
 ) -> None:
     from datetime import UTC, datetime
 
-    from bot.service.checker import late_data
+    from bot.service.lateness import late_data
     from queries.history import Window
     from queries.sources import Freshness
 
