@@ -9,13 +9,20 @@ import logging
 from datetime import timedelta
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
+from bot.service.checker import detect, run_check
+from bot.service.history import History
 from bot.state import State
+from detectors import Status
+from queries.catalogue import load_catalogue
 from tests.conftest import END, SourceSpec
 from tests.fakebot import FakeTelegram
 from tests.test_bot import ADMIN, ALERTS, USER, answer_in, fake, reply, running, settings_for
 from tests.test_cli import alertbot, demo_env
+
+DELAY = timedelta(minutes=2)
 
 __all__ = ["demo_env", "fake"]  # the fixtures of tests/test_bot.py and tests/test_cli.py
 
@@ -128,3 +135,38 @@ def test_the_commands_judge_with_the_settings_the_chat_set(
         assert set(state.overrides.of("views")) == {"k", "persist_k"}  # the bot's to withdraw
     finally:
         state.close()
+
+
+async def test_a_metric_the_check_fails_on_is_unknown_and_the_others_are_judged(
+    embedded_spec: SourceSpec,
+) -> None:
+    """Settings given straight to the check that cannot build (past every check above) fail
+    that metric alone, on the engines' path and series by series: each of its series unknown,
+    saying why; every other metric judged as without them."""
+    catalogue = load_catalogue()
+    bad = {"views": {"persist_k": 4}}
+    source = embedded_spec.open()
+    try:
+        history = History(source, catalogue, None)
+        clean = await run_check(history, END, delay=DELAY)
+        report = await run_check(history, END, delay=DELAY, overrides=bad)
+        table = catalogue.tables["feed_actions"]
+        sliced, window = await history.held_slices(table)  # type: ignore[misc]
+        one_by_one = detect(pd.DataFrame(), window, table, catalogue.metrics_of(table.name),
+                            catalogue.step, sliced=sliced, overrides=bad)  # fmt: skip
+    finally:
+        await source.close()
+    assert len(report.results) == len(clean.results) and not report.errors
+    for results in (report.results, one_by_one):
+        views = [r for r in results if r.metric.name == "views"]
+        assert len(views) == len([r for r in clean.results if r.metric.name == "views"])
+        for r in views:
+            assert r.verdict.status is Status.UNKNOWN, r.slice
+            assert r.verdict.reason.startswith("not judged: the check failed on this metric "
+                                               "(ValueError: rule: persist_k must be <= "
+                                               "persist_m (3), got 4)"), r.verdict.reason
+    judged = {(r.metric.name, r.slice): r.verdict for r in clean.results
+              if r.metric.name != "views"}  # fmt: skip
+    assert judged == {(r.metric.name, r.slice): r.verdict for r in report.results
+                      if r.metric.name != "views"}  # fmt: skip
+    assert any(v.status is Status.ANOMALY for v in judged.values())  # something to judge

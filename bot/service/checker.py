@@ -2,7 +2,8 @@
 
 I/O (queries, the state file) happens here; the numeric work runs in a worker thread so the
 bot's event loop stays responsive. One failing table never stops the others, but a server
-that gave no answer at all is not asked again in the same check (run_check).
+that gave no answer at all is not asked again in the same check (run_check); one metric the
+check fails on is unknown, saying why, and never stops the others (detect).
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from functools import partial
 
+import numpy as np
 import pandas as pd
 
 import detectors
 from bot.core.report import CheckReport, Late, SeriesResult
 from bot.service.engines import (
     Engines,
+    Follow,
     accepts,
     band_rows,
     engines_of,
@@ -33,7 +36,7 @@ from detectors import Status
 from queries.catalogue import Kind, Metric, Table
 from queries.errors import SourceError, SourceSilent
 from queries.history import Window
-from queries.series import TableSlices, bucket_index
+from queries.series import Slice, TableSlices, bucket_index
 
 __all__ = ["CheckReport", "History", "Late", "SeriesResult", "late_data", "run_check"]
 
@@ -69,6 +72,79 @@ def _shown(
     return band.assign(lower=band["lower"].clip(lower=0.0)), detectors.floored(verdict)
 
 
+def _settings(
+    metric: Metric, overrides: Mapping[str, Mapping[str, object]] | None,
+    accepted: Mapping[str, datetime] | None, index: pd.DatetimeIndex, step: timedelta,
+) -> tuple[Mapping[str, object], detectors.Detector, detectors.Rule, Follow | None]:  # fmt: skip
+    """The metric's spec, detector and rule in force, and how its bands follow a level
+    accepted in the chat (None if none is)."""
+    spec = spec_for(metric, (overrides or {}).get(metric.name))
+    detector, rule = detectors.build(spec), detectors.build_rule(spec)
+    since = (accepted or {}).get(metric.name)
+    if since is None or not accepts(detector):
+        return spec, detector, rule, None
+    follow, changes = following(detector, index, since, step)
+    spec = {**spec, **changes}
+    return spec, detectors.build(spec), rule, follow
+
+
+def _one_by_one(
+    metric: Metric, wheres: list[Slice], sliced: TableSlices, detector: detectors.Detector,
+    rule: detectors.Rule, *, follow: Follow | None,
+) -> tuple[list[SeriesResult], float, float]:  # fmt: skip
+    """The metric judged series by series (the reference path); with the seconds spent
+    building its series and judging them."""
+    clock = time.perf_counter
+    out, building, judging = [], 0.0, 0.0
+    for where in wheres:
+        started = clock()
+        series = sliced.series(metric, where)
+        weight = sliced.weight(metric, where) if metric.kind is Kind.RATIO else None
+        built = clock()
+        band = detector.band(series, last=band_rows(rule, series.index), weight=weight)
+        if follow is not None:
+            band = follow.band(series, band)
+        band, verdict = _shown(series, band, rule.verdict(series, band))
+        out.append(SeriesResult(metric, where, series, band, verdict, detector.describe()))
+        building, judging = building + built - started, judging + clock() - built
+    return out, building, judging
+
+
+def unjudged(metric: Metric, sliced: TableSlices, exc: BaseException) -> list[SeriesResult]:
+    """A metric the check failed on (a bug, or settings past every check): each of its series
+    unknown, saying why, while the others are judged. Logged as an ERROR with its traceback."""
+    log.error("metric %s not judged: the check failed on it (%s)", metric.name,
+              type(exc).__name__, exc_info=exc)  # fmt: skip
+    said = " ".join(str(exc).split())[:200]
+    reason = (f"not judged: the check failed on this metric ({type(exc).__name__}"
+              f"{': ' + said if said else ''}); the bot's log has the details")  # fmt: skip
+    try:
+        out = []
+        for where in sliced.slices(metric):
+            series = sliced.series(metric, where)
+            band = pd.DataFrame(np.nan, index=series.index, columns=["expected", "lower", "upper"])
+            value = float(series.iloc[-1]) if len(series) else float("nan")
+            verdict = detectors.Verdict(Status.UNKNOWN, series.index[-1] if len(series) else
+                                        sliced.index[-1], value if np.isfinite(value) else None,
+                                        None, None, None, None, reason)  # fmt: skip
+            out.append(SeriesResult(metric, where, series, band, verdict, "not judged"))
+        return out
+    except Exception:  # its series cannot even be built: none shown, the log has it
+        log.exception("metric %s: its series cannot be built either", metric.name)
+        return []
+
+
+def guarded(metric: Metric, sliced: TableSlices, engines: Engines, table: Table,
+            judge: Callable[[], list[SeriesResult]]) -> list[SeriesResult]:  # fmt: skip
+    """`judge()` (the engines' judgement of one metric), or the metric unjudged if it fails;
+    its engine is dropped then, whatever state the failure left it in."""
+    try:
+        return judge()
+    except Exception as exc:
+        engines.discard(table, metric)
+        return unjudged(metric, sliced, exc)
+
+
 def detect(
     frame: pd.DataFrame,
     window: Window,
@@ -102,41 +178,27 @@ def detect(
     per_metric: list[list[SeriesResult]] = []
     jobs: list[tuple[int, Callable[[], list[SeriesResult]]]] = []
     for metric in metrics:
-        spec = spec_for(metric, (overrides or {}).get(metric.name))
-        detector = detectors.build(spec)
-        rule = detectors.build_rule(spec)
-        wheres = sliced.slices(metric)
-        since = (accepted or {}).get(metric.name)
-        follow = None
-        if since is not None and accepts(detector):
-            follow, changes = following(detector, sliced.index, since, step)
-            spec = {**spec, **changes}
-            detector = detectors.build(spec)
         per_metric.append([])
-        if engines is not None and engines.fits(detector, sliced.index):
-            started = clock()
-            values, weights = sliced.matrix(metric, wheres)
-            building += clock() - started
-            jobs.append((len(per_metric) - 1, partial(
-                engines.judge, table, metric, spec=spec, detector=detector, rule=rule,
-                index=sliced.index, values=values, weights=weights, wheres=wheres,
-                series_of=partial(sliced.series, metric), fetched_from=fetched_from,
-                follow=follow,
-            )))  # fmt: skip
-            continue
-        for where in wheres:
-            started = clock()
-            series = sliced.series(metric, where)
-            weight = sliced.weight(metric, where) if metric.kind is Kind.RATIO else None
-            built = clock()
-            band = detector.band(series, last=band_rows(rule, series.index), weight=weight)
-            if follow is not None:
-                band = follow.band(series, band)
-            band, verdict = _shown(series, band, rule.verdict(series, band))
-            per_metric[-1].append(
-                SeriesResult(metric, where, series, band, verdict, detector.describe())
-            )
-            building, judging = building + built - started, judging + clock() - built
+        try:
+            spec, detector, rule, follow = _settings(metric, overrides, accepted, sliced.index,
+                                                     step)  # fmt: skip
+            wheres = sliced.slices(metric)
+            if engines is not None and engines.fits(detector, sliced.index):
+                started = clock()
+                values, weights = sliced.matrix(metric, wheres)
+                building += clock() - started
+                judge = partial(engines.judge, table, metric, spec=spec, detector=detector,
+                                rule=rule, index=sliced.index, values=values, weights=weights,
+                                wheres=wheres, series_of=partial(sliced.series, metric),
+                                fetched_from=fetched_from, follow=follow)  # fmt: skip
+                jobs.append((len(per_metric) - 1,
+                             partial(guarded, metric, sliced, engines, table, judge)))
+                continue
+            per_metric[-1], built, judged = _one_by_one(metric, wheres, sliced, detector, rule,
+                                                        follow=follow)  # fmt: skip
+            building, judging = building + built, judging + judged
+        except Exception as exc:  # a bug, or settings that got past every check: this metric only
+            per_metric[-1] = unjudged(metric, sliced, exc)
     started = clock()
     if len(jobs) > 1:
         # Metrics' engines are independent and numpy's sorts release the GIL: a cold check's

@@ -138,6 +138,11 @@ class Engines:
         spacing = np.diff(index.asi8)
         return bool(spacing[0] > 0 and np.all(spacing == spacing[0]))
 
+    def discard(self, table: Table, metric: Metric) -> None:
+        """Drop a metric's engine (a check failed on it): the next check builds a new one."""
+        with self._lock:
+            self._engines.pop((table.name, metric.name), None)
+
     def _engine(self, table: Table, metric: Metric, spec: Mapping[str, object],
                 detector: SeasonalDetector, *, far: bool, rows: int) -> BandEngine:  # fmt: skip
         """The metric's engine; a new one when its spec changed, or when buckets further back
