@@ -20,6 +20,7 @@ from queries.catalogue import load_catalogue
 from tests.conftest import END, SourceSpec
 from tests.fakebot import FakeTelegram
 from tests.test_bot import ADMIN, ALERTS, USER, answer_in, fake, reply, running, settings_for
+from tests.test_chat import _say
 from tests.test_cli import alertbot, demo_env
 
 DELAY = timedelta(minutes=2)
@@ -170,3 +171,26 @@ async def test_a_metric_the_check_fails_on_is_unknown_and_the_others_are_judged(
     assert judged == {(r.metric.name, r.slice): r.verdict for r in report.results
                       if r.metric.name != "views"}  # fmt: skip
     assert any(v.status is Status.ANOMALY for v in judged.values())  # something to judge
+
+
+async def test_the_chat_says_which_metric_was_not_judged_and_why(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """An override written to the state file behind the bot's back (no /set checked it) fails
+    views alone: /check marks it ⚪ with the reason instead of the apology it gave for every
+    command, /metric says it in Russian too, and likes is judged as ever."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False, warm=False) as monitor:
+        monitor.state.overrides.set("views", "persist_k", 4, ADMIN, END)
+        monitor.accepted_changed()  # the cached report is stale
+        check = (await _say(fake, "/check", user=USER))[0].text
+        views = (await _say(fake, "/metric views", user=USER, language="ru"))[0].text
+        likes = (await _say(fake, "/metric likes", user=USER))[0].text
+    line = next(s for s in check.splitlines() if "Views" in s)
+    assert line.startswith("⚪ Views: "), check
+    assert line.endswith(" — not judged: the check failed on this metric (ValueError: rule: "
+                         "persist_k must be &lt;= persist_m (3), got 4); the bot's log has the "
+                         "details"), line  # fmt: skip
+    assert ("не оценена: проверка этой метрики не удалась (ValueError: rule: persist_k must be "
+            "&lt;= persist_m (3), got 4); подробности — в журнале бота") in views, views
+    assert "🔴 anomaly" in likes and "expected" in likes, likes

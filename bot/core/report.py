@@ -16,7 +16,10 @@ from queries.catalogue import Metric
 from queries.errors import SourceError
 from queries.series import Slice
 
-__all__ = ["Block", "CheckReport", "Late", "Rows", "SeriesResult"]
+__all__ = ["NOT_JUDGED", "Block", "CheckReport", "Late", "Rows", "SeriesResult"]
+
+# The reason of a series whose metric the check failed on (bot.service.checker.unjudged).
+NOT_JUDGED = "not judged: the check failed on this metric"
 
 
 @dataclass

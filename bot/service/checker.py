@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 import detectors
-from bot.core.report import CheckReport, Late, SeriesResult
+from bot.core.report import NOT_JUDGED, CheckReport, Late, SeriesResult
 from bot.service.engines import (
     Engines,
     Follow,
@@ -115,8 +115,8 @@ def unjudged(metric: Metric, sliced: TableSlices, exc: BaseException) -> list[Se
     unknown, saying why, while the others are judged. Logged as an ERROR with its traceback."""
     log.error("metric %s not judged: the check failed on it (%s)", metric.name,
               type(exc).__name__, exc_info=exc)  # fmt: skip
-    said = " ".join(str(exc).split())[:200]
-    reason = (f"not judged: the check failed on this metric ({type(exc).__name__}"
+    said = " ".join(str(exc).replace("; ", ", ").split())[:200]  # "; " parts a reason
+    reason = (f"{NOT_JUDGED} ({type(exc).__name__}"
               f"{': ' + said if said else ''}); the bot's log has the details")  # fmt: skip
     try:
         out = []
