@@ -19,7 +19,17 @@ from detectors import Status
 from queries.catalogue import load_catalogue
 from tests.conftest import END, SourceSpec
 from tests.fakebot import FakeTelegram
-from tests.test_bot import ADMIN, ALERTS, USER, answer_in, fake, reply, running, settings_for
+from tests.test_bot import (
+    ADMIN,
+    ALERTS,
+    USER,
+    Clock,
+    answer_in,
+    fake,
+    reply,
+    running,
+    settings_for,
+)
 from tests.test_chat import _say
 from tests.test_cli import alertbot, demo_env
 
@@ -97,6 +107,7 @@ async def test_an_override_the_catalogue_now_refuses_is_withdrawn_at_start_up(
     assert "persist_k</code> = <b>4" not in "\n".join(shown), shown
 
 
+@pytest.mark.slow  # four commands on the CLI's demo, about 35 s
 def test_the_commands_judge_with_the_settings_the_chat_set(
     demo_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -194,3 +205,34 @@ async def test_the_chat_says_which_metric_was_not_judged_and_why(
     assert ("не оценена: проверка этой метрики не удалась (ValueError: rule: persist_k must be "
             "&lt;= persist_m (3), got 4); подробности — в журнале бота") in views, views
     assert "🔴 anomaly" in likes and "expected" in likes, likes
+
+
+async def test_the_operators_hear_once_that_a_metric_is_not_checked_and_once_it_is_again(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """A metric the check fails on is not silence: the alert chat gets one notice naming it and
+    why (not one per check), the other metrics still alert, and one more notice when it is
+    checked again."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    clock = Clock()
+    async with running(settings, fake, clock, schedule=False, warm=False) as monitor:
+        app = monitor.app  # type: ignore[attr-defined]
+        monitor.state.overrides.set("views", "persist_k", 4, ADMIN, END)
+        await app.tick()
+        clock.now = END + timedelta(minutes=15)
+        await app.tick()
+        notices = await fake.wait_for(lambda c: c.chat_id == ALERTS and "is not checked" in c.text)
+        photos = [c.text for c in fake.calls if c.method == "sendPhoto" and c.chat_id == ALERTS]
+        monitor.state.overrides.reset("views")
+        clock.now = END + timedelta(minutes=30)
+        await app.tick()
+        back = await fake.wait_for(lambda c: c.chat_id == ALERTS and c.text.startswith("✅"))
+    told = [c.chat_id for c in fake.calls if "is not checked" in c.text]
+    assert sorted(told) == [ALERTS, ADMIN], told  # once each: the alert chat, the admin
+    assert notices[0].text == (
+        "⚠️ <code>views</code> is not checked: the check fails on it (ValueError: rule: "
+        "persist_k must be &lt;= persist_m (3), got 4; the details are in the bot's log). Its "
+        "alerts cannot fire until that is mended; the other metrics are checked as usual. I "
+        "will say when it is checked again.")  # fmt: skip
+    assert photos and not any("Views" in p for p in photos), photos  # the others alerted
+    assert back[0].text == "✅ <code>views</code> is checked again."

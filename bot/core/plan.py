@@ -15,13 +15,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from bot.core.incidents import Incident, Policy, Reason, decide
-from bot.core.report import CheckReport, Late, SeriesResult
+from bot.core.report import NOT_JUDGED, CheckReport, Late, SeriesResult
 from detectors import Status
 from queries.catalogue import Metric
 
 __all__ = [
     "DIGEST_FROM", "Digest", "Intent", "Notice", "NoticeKind", "Open", "Plan", "Remind",
-    "Resolve", "down_flag", "group", "late_flag", "plan",
+    "Resolve", "down_flag", "group", "late_flag", "plan", "unjudged_flag",
 ]  # fmt: skip
 
 DIGEST_FROM = 4  # this many metrics opening in one check: one digest instead of one each
@@ -33,6 +33,8 @@ class NoticeKind(enum.StrEnum):
     SOURCE_BACK = "source_back"
     LATE = "late"
     LATE_CLEAR = "late_clear"
+    UNJUDGED = "unjudged"  # the check fails on a metric (bot.service.checker.unjudged)
+    UNJUDGED_CLEAR = "unjudged_clear"
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,8 @@ class Resolve:
 class Notice:
     kind: NoticeKind
     table: str | None = None  # LATE, LATE_CLEAR
-    details: str = ""  # SOURCE_DOWN: what failed
+    details: str = ""  # SOURCE_DOWN: what failed; UNJUDGED: why
+    metric: str | None = None  # UNJUDGED, UNJUDGED_CLEAR
     late: Late | None = None
 
 
@@ -89,6 +92,10 @@ def down_flag() -> str:
 
 def late_flag(table: str) -> str:
     return f"late:{table}"
+
+
+def unjudged_flag(metric: str) -> str:
+    return f"unjudged:{metric}"
 
 
 def group(results: Iterable[SeriesResult]) -> list[tuple[SeriesResult, list[SeriesResult]]]:
@@ -128,10 +135,12 @@ def judged(report: CheckReport, metric: Metric) -> datetime | None:
 
 
 def _notices(
-    report: CheckReport, tables: Collection[str], flags: Mapping[str, str]
-) -> tuple[list[Notice], dict[str, str | None]]:
+    report: CheckReport, tables: Collection[str], metrics: Collection[str],
+    flags: Mapping[str, str],
+) -> tuple[list[Notice], dict[str, str | None]]:  # fmt: skip
     """One notice when the source cannot be read, one when it can again; the same per table for
-    late data. Never one per check: the flags remember what was said."""
+    late data, and per metric for one the check fails on. Never one per check: the flags
+    remember what was said."""
     notices: list[Notice] = []
     changes: dict[str, str | None] = {}
     down = flags.get(down_flag())
@@ -151,6 +160,17 @@ def _notices(
         elif info is None and table not in report.errors and flags.get(key):
             changes[key] = None
             notices.append(Notice(NoticeKind.LATE_CLEAR, table=table))
+    for metric in metrics:
+        key = unjudged_flag(metric)
+        results = [r for r in report.results if r.metric.name == metric]
+        failed = next((r for r in results if r.verdict.reason.startswith(NOT_JUDGED)), None)
+        if failed is not None and flags.get(key) is None:
+            said = failed.verdict.reason.split("; ")[0].removeprefix(NOT_JUDGED).strip(" ()")
+            changes[key] = said or "?"
+            notices.append(Notice(NoticeKind.UNJUDGED, metric=metric, details=said))
+        elif failed is None and results and flags.get(key):
+            changes[key] = None
+            notices.append(Notice(NoticeKind.UNJUDGED_CLEAR, metric=metric))
     return notices, changes
 
 
@@ -171,7 +191,7 @@ def plan(
 ) -> Plan:
     """What this check means for the chats. `incidents` holds each metric's open incident,
     `mutes` the end of each mute in force (by metric, or "*"), `flags` the notice flags."""
-    notices, flag_changes = _notices(report, tables, flags)
+    notices, flag_changes = _notices(report, tables, [m.name for m in metrics], flags)
     heads = {h.metric.name: (h, r) for h, r in group(report.anomalies)}
     changed: list[Incident] = []
     opens: list[Open] = []

@@ -162,7 +162,7 @@ def _follows(basis: object) -> bool:
 def render_notice(intent: Notice, style: Style) -> Draft:
     t = style.t
     source = e(source_text(style.source, t))
-    table = e(intent.table or "")
+    table, metric = e(intent.table or ""), e(intent.metric or "")
     if intent.kind is NoticeKind.SOURCE_DOWN:
         details = problem_of(style.source, intent.details, t)  # the source named once
         text = t._("⚠️ Cannot read {source}: {details}\nThose metrics are unknown until it is "
@@ -185,10 +185,17 @@ def render_notice(intent: Notice, style: Style) -> Draft:
                        "(no rows yet). Its metrics are not judged until the rows arrive, so a "
                        "half-filled interval raises no false drop; I will say when data is "
                        "arriving again.", table=table, time=bucket)  # fmt: skip
+    elif intent.kind is NoticeKind.UNJUDGED:
+        text = t._("⚠️ <code>{metric}</code> is not checked: the check fails on it ({error}; "
+                   "the details are in the bot's log). Its alerts cannot fire until that is "
+                   "mended; the other metrics are checked as usual. I will say when it is "
+                   "checked again.", metric=metric, error=e(intent.details[:600]))  # fmt: skip
+    elif intent.kind is NoticeKind.UNJUDGED_CLEAR:
+        text = t._("✅ <code>{metric}</code> is checked again.", metric=metric)
     else:
         text = t._("✅ Data in <code>{table}</code> is arriving again.", table=table)
     return Draft(cut_html(text, 4000), meta={"event": "notice", "kind": intent.kind.value,
-                                               "table": intent.table})  # fmt: skip
+                                               "table": intent.table, "metric": intent.metric})
 
 
 def render_failure(metric: str, error: BaseException, t: Translator | None = None) -> Draft:

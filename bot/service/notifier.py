@@ -18,7 +18,19 @@ from bot.channels.base import buttons_json
 from bot.core.drops import moved_to, render_gone, why_dropped
 from bot.core.i18n import translator
 from bot.core.incidents import Incident, Policy
-from bot.core.plan import Digest, Intent, Notice, Open, Plan, Remind, Resolve, plan
+from bot.core.plan import (
+    Digest,
+    Intent,
+    Notice,
+    Open,
+    Plan,
+    Remind,
+    Resolve,
+    down_flag,
+    late_flag,
+    plan,
+    unjudged_flag,
+)
 from bot.core.render import (
     Draft,
     Style,
@@ -92,7 +104,7 @@ class Notifier:
         """The plan on the state as it is now (inside the transaction: nobody else writes)."""
         catalogue, state = self.monitor.catalogue, self.state
         names = list(catalogue.metrics)
-        keys = ["down", *(f"late:{t}" for t in catalogue.tables)]
+        keys = [down_flag(), *map(late_flag, catalogue.tables), *map(unjudged_flag, names)]
         flags = {k: v for k in keys if (v := state.journal.flag(k)) is not None}
         return plan(
             report,
