@@ -18,6 +18,7 @@ import html
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiogram import Dispatcher
 from aiogram.exceptions import AiogramError
@@ -64,6 +65,7 @@ class BotApp:
         self.settings = settings
         self.dispatcher = Dispatcher(**dependencies(monitor, settings), reload=self.reload)
         install(self.dispatcher, settings.admin_ids)
+        self.dispatcher.update.outer_middleware(self._live_catalogue)
         self.ops = Ops(monitor.state)  # metrics in a registry of this bot's own
         # Outermost first: each try of a reply sent again is a call ApiErrors counts.
         self.bot.session.middleware(ResendReplies())
@@ -90,6 +92,13 @@ class BotApp:
         self.http: HttpServer | None = None  # listening while run() runs (HTTP_PORT 0: never)
         self.read_settings: Callable[[], Settings] = load_settings  # what /reload re-reads
         self._reloads: set[asyncio.Task[str]] = set()
+
+    async def _live_catalogue(self, handler: Callable[..., Awaitable[Any]], event: object,
+                              data: dict[str, Any]) -> Any:  # fmt: skip
+        """Each update's commands read the catalogue in force: polling hands every update the
+        dispatcher's data as it was at start, and /reload replaces the catalogue since."""
+        data["catalogue"] = self.monitor.catalogue
+        return await handler(event, data)
 
     # -- the state file ------------------------------------------------------------------------
     @property
