@@ -31,7 +31,7 @@ from bot.chat.resend import ResendReplies
 from bot.core.commands import COMMANDS
 from bot.core.i18n import LANGUAGES, translator
 from bot.core.incidents import Policy
-from bot.errors import stopped_early
+from bot.errors import reload_asked_early, stopped_early
 from bot.runtime import (
     announce,
     finish,
@@ -234,6 +234,8 @@ class BotApp:
         try:
             if handle_signals and stopped_early():  # a SIGTERM while it started: exit 0 now
                 return
+            if handle_signals and reload_asked_early():  # a SIGHUP while it started
+                self._on_signal(signal.SIGHUP, halt)
             self.http = await listen(self.settings, self.health, self.dispatcher, self.bot)
             announce(self.settings, self.monitor)
             if await self.start(halt):

@@ -18,6 +18,7 @@
                                                                           recreated
     TelegramRejectedToken (here)     401 (or 404) on getMe at start-up    exit 2 naming BOT_TOKEN
     SIGTERM while `alertbot run` starts (stop_on_early_sigterm): noted, exit 0 once it has started
+    SIGHUP while `alertbot run` starts (the same): noted, a reload once it has started
     aiogram at start-up: TelegramNetworkError, TelegramServerError (5xx), ClientDecodeError (an
         HTML page from a proxy), TelegramRetryAfter: retried with backoff 1, 2, 4 ... 60 s until
         stopped, a WARNING each with a short reason (getMe's other 4xx too); setMyCommands'
@@ -47,7 +48,8 @@ import logging
 import signal
 from types import FrameType
 
-__all__ = ["TelegramRejectedToken", "stop_on_early_sigterm", "stopped_early", "usage_errors"]
+__all__ = ["TelegramRejectedToken", "reload_asked_early", "stop_on_early_sigterm", "stopped_early",
+           "usage_errors"]
 
 
 class TelegramRejectedToken(Exception):
@@ -55,20 +57,36 @@ class TelegramRejectedToken(Exception):
 
 
 
-_EARLY: list[str] = []  # the signals noted before bot/app.py took them over
+_EARLY: list[str] = []  # the stop signals noted before bot/app.py took them over
+_RELOAD: list[bool] = []  # a SIGHUP noted then
 
 
 def stop_on_early_sigterm() -> None:
     """Until bot/app.py installs its handlers, SIGTERM (a redeploy, `docker stop`, systemd)
     is noted instead of killing the process: BotApp.run, once it has the signals, stops at
-    once with exit 0, as a SIGTERM a moment later would. Only noted: an exception raised
-    from the handler can land inside an import's extension code (pydantic's) and come out
-    as another error."""
+    once with exit 0, as a SIGTERM a moment later would. SIGHUP (a reload asked right after a
+    restart) is noted too, and BotApp.run reloads once it has started: by default it ended
+    the process, which systemd's Restart=on-failure does not restart. Only noted: an
+    exception raised from the handler can land inside an import's extension code
+    (pydantic's) and come out as another error."""
 
     def note(number: int, frame: FrameType | None) -> None:
-        _EARLY.append(signal.Signals(number).name)
+        if number == signal.SIGHUP:
+            _RELOAD.append(True)
+        else:
+            _EARLY.append(signal.Signals(number).name)
 
     signal.signal(signal.SIGTERM, note)
+    signal.signal(signal.SIGHUP, note)
+
+
+def reload_asked_early() -> bool:
+    """Whether a SIGHUP came during the start-up (logged here, once)."""
+    if not _RELOAD:
+        return False
+    _RELOAD.clear()
+    logging.getLogger("bot.app").info("SIGHUP before the bot had started: reloading now")
+    return True
 
 
 def stopped_early() -> bool:

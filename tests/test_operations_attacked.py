@@ -3,14 +3,18 @@ start-up and a failing or flapping source do, as operators meet them."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import shutil
+import signal
+import sys
 from pathlib import Path
 
 from bot.settings import Settings
 from tests.conftest import SourceSpec
 from tests.fakebot import FakeTelegram
-from tests.test_bot import ADMIN, USER, fake, reply, running, settings_for
-from tests.test_ops import app_of
+from tests.test_bot import ADMIN, TOKEN, USER, fake, reply, running, settings_for
+from tests.test_ops import app_of, catches, closed_url
 
 __all__ = ["fake"]  # the fixture, shared with tests/test_bot.py
 
@@ -54,3 +58,41 @@ async def test_commands_read_the_catalogue_a_reload_took(
     assert after.startswith("<b>Views again</b>"), after
     assert "Views again" in muted and "muted" in muted.lower(), muted
     assert "views2" in listed, listed
+
+
+async def test_sighup_while_the_bot_starts_reloads_once_it_has_started(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    """A reload asked in the seconds `alertbot run` takes to start (config management editing
+    .env right after a restart) is done once it has started: by default SIGHUP ended the
+    process (exit -1), and systemd's Restart=on-failure does not restart a process a signal
+    ended cleanly."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("CLICKHOUSE_", "BOT_"))}
+    env = {**base, "BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": fake.url, "HTTP_PORT": "0",
+           "STATE_PATH": str(tmp_path / "b.db"), "CLICKHOUSE_URL": closed_url(),
+           "PYTHONPATH": str(BUNDLED.parent)}  # fmt: skip
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", env=env, cwd=tmp_path,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    lines: list[str] = []
+    try:
+        for _ in range(6000):  # the moment it notes an early SIGTERM: seconds from started
+            if process.returncode is not None or catches(process.pid, signal.SIGTERM):
+                break
+            await asyncio.sleep(0.01)
+        process.send_signal(signal.SIGHUP)
+        assert process.stderr is not None
+        async with asyncio.timeout(120):
+            while not any("reload: Catalogue reloaded" in line for line in lines):
+                raw = await process.stderr.readline()
+                assert raw, "".join(lines[-30:])  # it ended: the SIGHUP killed it
+                lines.append(raw.decode())
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+        rest = await asyncio.wait_for(process.communicate(), timeout=60)
+    text = "".join(lines) + rest[1].decode()
+    assert process.returncode == 0, (process.returncode, text[-2000:])
+    assert "SIGHUP before the bot had started: reloading now" in text, text[-2000:]
+    assert "Traceback" not in text, text[-2000:]
