@@ -500,8 +500,8 @@ async def test_clickhouse_down_for_two_checks_gives_one_notice_each_way_and_no_f
     fake: FakeTelegram, server_spec: SourceSpec, server_control: ServerControl, tmp_path: Path
 ) -> None:
     """The real ClickHouse server stopped for two checks, then started again: no alert and
-    no resolution while it is gone, one outage notice, one recovery notice, and the bot keeps
-    answering commands meanwhile."""
+    no resolution while it is gone, one outage notice, one recovery notice once it has been
+    read twice in a row (RESOLVE_AFTER), and the bot keeps answering commands meanwhile."""
     from queries.sources import ClickHouseSource
 
     assert server_spec.url is not None
@@ -531,6 +531,9 @@ async def test_clickhouse_down_for_two_checks_gives_one_notice_each_way_and_no_f
             assert {c.chat_id for c in notices} == {ALERTS, ADMIN} and len(notices) == 2
             await server_control.start()
             clock.now = END + timedelta(minutes=45)
+            await app.tick()
+            assert not [c for c in fake.calls if "can be read again" in c.text]  # 1 of 2 clean
+            clock.now = END + timedelta(minutes=60)
             await app.tick()
             back = [c for c in fake.calls if "can be read again" in c.text]
             assert len(back) == 2

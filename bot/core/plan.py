@@ -21,7 +21,7 @@ from queries.catalogue import Metric
 
 __all__ = [
     "DIGEST_FROM", "Digest", "Intent", "Notice", "NoticeKind", "Open", "Plan", "Remind",
-    "Resolve", "down_flag", "group", "late_flag", "plan", "unjudged_flag",
+    "Resolve", "back_flag", "down_flag", "group", "late_flag", "plan", "unjudged_flag",
 ]  # fmt: skip
 
 DIGEST_FROM = 4  # this many metrics opening in one check: one digest instead of one each
@@ -90,6 +90,11 @@ def down_flag() -> str:
     return "down"
 
 
+def back_flag() -> str:
+    """Clean checks in a row since the source was down (it is back after resolve_after)."""
+    return "down_ok"
+
+
 def late_flag(table: str) -> str:
     return f"late:{table}"
 
@@ -136,7 +141,7 @@ def judged(report: CheckReport, metric: Metric) -> datetime | None:
 
 def _notices(
     report: CheckReport, tables: Collection[str], metrics: Collection[str],
-    flags: Mapping[str, str],
+    flags: Mapping[str, str], resolve_after: int,
 ) -> tuple[list[Notice], dict[str, str | None]]:  # fmt: skip
     """One notice when the source cannot be read, one when it can again; the same per table for
     late data, and per metric for one the check fails on. Never one per check: the flags
@@ -144,13 +149,25 @@ def _notices(
     notices: list[Notice] = []
     changes: dict[str, str | None] = {}
     down = flags.get(down_flag())
-    if report.errors and down is None:
-        changes[down_flag()] = ",".join(sorted(report.errors))
-        details = "; ".join(f"{t}: {m}" for t, m in sorted(report.errors.items()))
-        notices.append(Notice(NoticeKind.SOURCE_DOWN, details=details))
-    elif not report.errors and down is not None:
-        changes[down_flag()] = None
-        notices.append(Notice(NoticeKind.SOURCE_BACK))
+    was = set(down.split(",")) if down else set()
+    if report.errors:
+        # Said for each table when it starts failing (one that fails while another is down is
+        # news too); "back" waits for `resolve_after` clean checks in a row, as an incident's
+        # resolution does, so a source failing every other check is one notice, not 96 a day.
+        new = sorted(set(report.errors) - was)
+        if new:
+            changes[down_flag()] = ",".join(sorted(was | set(new)))
+            details = "; ".join(f"{t}: {report.errors[t]}" for t in new)
+            notices.append(Notice(NoticeKind.SOURCE_DOWN, details=details))
+        if flags.get(back_flag()):
+            changes[back_flag()] = None
+    elif down is not None:
+        clean = int(flags.get(back_flag()) or 0) + 1
+        if clean >= resolve_after:
+            changes[down_flag()] = changes[back_flag()] = None
+            notices.append(Notice(NoticeKind.SOURCE_BACK))
+        else:
+            changes[back_flag()] = str(clean)
     for table in tables:
         key = late_flag(table)
         info = report.late.get(table)
@@ -191,7 +208,8 @@ def plan(
 ) -> Plan:
     """What this check means for the chats. `incidents` holds each metric's open incident,
     `mutes` the end of each mute in force (by metric, or "*"), `flags` the notice flags."""
-    notices, flag_changes = _notices(report, tables, [m.name for m in metrics], flags)
+    notices, flag_changes = _notices(report, tables, [m.name for m in metrics], flags,
+                                     policy.resolve_after)  # fmt: skip
     heads = {h.metric.name: (h, r) for h, r in group(report.anomalies)}
     changed: list[Incident] = []
     opens: list[Open] = []

@@ -26,6 +26,7 @@ from bot.core.plan import (
     Plan,
     Remind,
     Resolve,
+    back_flag,
     down_flag,
     late_flag,
     plan,
@@ -104,7 +105,8 @@ class Notifier:
         """The plan on the state as it is now (inside the transaction: nobody else writes)."""
         catalogue, state = self.monitor.catalogue, self.state
         names = list(catalogue.metrics)
-        keys = [down_flag(), *map(late_flag, catalogue.tables), *map(unjudged_flag, names)]
+        keys = [down_flag(), back_flag(), *map(late_flag, catalogue.tables),
+                *map(unjudged_flag, names)]
         flags = {k: v for k in keys if (v := state.journal.flag(k)) is not None}
         return plan(
             report,
