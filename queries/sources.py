@@ -58,8 +58,11 @@ _MISCONFIGURED = {
 _TRANSIENT = {159, 160, 202, 209, 210, 241, 242, 319, 394}
 _CODE = re.compile(r"Code:\s*(\d+)")
 # aiochclient drops the HTTP status; these are the words proxies use for "try again later".
+# A page saying "Internal Server Error" (a proxy's or a web server's 500: no ClickHouse code in
+# it) is as passing as its 502.
 _GATEWAY = re.compile(
-    r"\b(502|503|504|429)\b|Bad Gateway|Service Unavailable|Gateway Time-?out|Too Many Requests",
+    r"\b(502|503|504|429)\b|Bad Gateway|Service Unavailable|Gateway Time-?out|Too Many Requests"
+    r"|Internal Server Error",
     re.IGNORECASE,
 )
 

@@ -20,6 +20,9 @@ HITS: dict[str, int] = {}
 NGINX_502 = ("<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
              "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.18.0</center>\r\n"
              "</body>\r\n</html>\r\n")
+APACHE_500 = ('<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>\n<title>500 '
+              "Internal Server Error</title>\n</head><body>\n<h1>Internal Server Error</h1>\n"
+              "<p>The server encountered an internal error.</p>\n</body></html>\n")
 
 
 async def answer(request: web.Request) -> web.StreamResponse:
@@ -43,6 +46,8 @@ async def answer(request: web.Request) -> web.StreamResponse:
         return web.Response(status=502, text=page, content_type="text/html")
     if mode == "nginx":  # nginx's own page, as it comes, on several lines
         return web.Response(status=502, text=NGINX_502, content_type="text/html")
+    if mode == "apache500":  # a proxy's (or a web server's) 500, without a ClickHouse code
+        return web.Response(status=500, text=APACHE_500, content_type="text/html")
     if mode == "hang":
         await asyncio.sleep(3)
     if mode == "cut":
@@ -102,6 +107,22 @@ async def test_a_proxy_page_is_said_by_its_title_not_as_markup(broken_server: st
         await source.close()
     assert str(caught.value).endswith("a proxy in front of it answered '502 Bad Gateway'"), (
         caught.value)
+
+
+async def test_a_proxy_s_500_page_is_retried_then_unavailable(broken_server: str) -> None:
+    """A 500 page with no ClickHouse code in it (a proxy's, or a web server's in front) is as
+    passing as its 502: retried, then SourceUnavailable (exit 1, tried again next check). It was
+    taken for a server that is not ClickHouse: exit 2, never retried, and the chats were told
+    to check CLICKHOUSE_URL."""
+    source = ClickHouseSource(f"{broken_server}/apache500/", retries=3, backoff=0.01)
+    before = HITS.get("apache500", 0)
+    try:
+        with pytest.raises(SourceUnavailable) as caught:
+            await source.query("SELECT 1")
+    finally:
+        await source.close()
+    assert str(caught.value).endswith("answered '500 Internal Server Error'"), caught.value
+    assert HITS["apache500"] - before == 3
 
 
 @pytest.mark.parametrize("mode", ["html", "cut", "elsewhere"])
