@@ -8,12 +8,22 @@ import os
 import shutil
 import signal
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
+from aiogram import Bot
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+
+from bot.channels import TelegramChannel
+from bot.service.delivery import Delivery
 from bot.settings import Settings
+from bot.state import OutboxStatus, State
 from tests.conftest import SourceSpec
 from tests.fakebot import FakeTelegram
-from tests.test_bot import ADMIN, TOKEN, USER, fake, reply, running, settings_for
+from tests.test_bot import ADMIN, ALERTS, TOKEN, USER, fake, reply, running, settings_for
 from tests.test_ops import app_of, catches, closed_url
 
 __all__ = ["fake"]  # the fixture, shared with tests/test_bot.py
@@ -96,3 +106,30 @@ async def test_sighup_while_the_bot_starts_reloads_once_it_has_started(
     assert process.returncode == 0, (process.returncode, text[-2000:])
     assert "SIGHUP before the bot had started: reloading now" in text, text[-2000:]
     assert "Traceback" not in text, text[-2000:]
+
+
+async def test_a_telegram_that_does_not_answer_costs_a_drain_one_timeout_not_one_each(
+    tmp_path: Path,
+) -> None:
+    """Telegram hangs (each send times out): the drain after a check tried every message in
+    turn, a whole timeout each, so the scheduled checks stood still for minutes. Now the first
+    timeout pauses the channel until that message's retry: one try per drain, the rest kept."""
+    server = FakeTelegram(TOKEN)
+    await server.start()
+    session = AiohttpSession(api=TelegramAPIServer.from_base(server.url), timeout=0.5)
+    bot = Bot(TOKEN, session=session, default=DefaultBotProperties(parse_mode=ParseMode.HTML))
+    state = State(tmp_path / "s.db")
+    try:
+        server.delay("sendMessage", 3)  # received at once, answered after the timeout
+        rows = [state.outbox.enqueue(ALERTS, f"notice {n}", now=datetime.now(UTC))
+                for n in range(3)]  # fmt: skip
+        outbox = Delivery(state, {"telegram": TelegramChannel(bot)})
+        assert await outbox.drain() == 0
+        assert await outbox.drain() == 0  # within the pause: nothing tried
+        tried = [c for c in server.calls if c.method == "sendMessage"]
+        assert len(tried) == 1, tried
+        assert all(state.outbox.status(r) is OutboxStatus.PENDING for r in rows)
+    finally:
+        state.close()
+        await bot.session.close()
+        await server.stop()

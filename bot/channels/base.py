@@ -21,7 +21,7 @@ from bot.core.buttons import Button
 
 __all__ = [
     "Channel", "Gone", "Message", "Outcome", "RateLimited", "Rejected", "RetryAfter", "Sent",
-    "buttons_from_json", "buttons_json",
+    "Unreachable", "buttons_from_json", "buttons_json",
 ]  # fmt: skip
 
 
@@ -87,3 +87,9 @@ def buttons_from_json(text: str | None) -> tuple[tuple[Button, ...], ...]:
 class RateLimited(RetryAfter):
     """The transport itself asks to wait (HTTP 429): nothing more goes through this channel
     until then, not only this message."""
+
+
+@dataclass(frozen=True)
+class Unreachable(RetryAfter):
+    """The transport did not answer (a timeout, a network error): the next message would wait
+    as long, so nothing more goes through this channel until this one's retry."""

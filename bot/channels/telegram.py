@@ -10,7 +10,9 @@ Every exception the transport raises becomes an outcome:
     TelegramMigrateToChat               -> Gone, moved_to the new id (the group lives on as a
                                            supergroup: the outbox sends there)
     TelegramBadRequest (400), 413       -> Rejected: this message, as it is, never goes
-    network errors, timeouts, 5xx, a proxy's HTML page (ClientDecodeError), 401, anything else
+    network errors, timeouts            -> Unreachable: the outbox backs off, and sends nothing
+                                           more through Telegram until then
+    5xx, a proxy's HTML page (ClientDecodeError), 401, anything else
                                         -> RetryAfter: the outbox backs off and tries again
 
 Reasons are short (the exception's class and Telegram's description) and never hold a response
@@ -29,11 +31,21 @@ from aiogram.exceptions import (
     TelegramEntityTooLarge,
     TelegramForbiddenError,
     TelegramMigrateToChat,
+    TelegramNetworkError,
     TelegramRetryAfter,
 )
 from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.channels.base import Gone, Message, Outcome, RateLimited, Rejected, RetryAfter, Sent
+from bot.channels.base import (
+    Gone,
+    Message,
+    Outcome,
+    RateLimited,
+    Rejected,
+    RetryAfter,
+    Sent,
+    Unreachable,
+)
 from bot.core.buttons import Button
 
 __all__ = ["NOT_MODIFIED", "STILL_THERE_RETRY", "TelegramChannel", "keyboard"]
@@ -119,6 +131,8 @@ class TelegramChannel:
             return await self._confirm_gone(chat_id, reason)
         if isinstance(exc, TelegramBadRequest | TelegramEntityTooLarge):
             return Rejected(reason)
+        if isinstance(exc, TelegramNetworkError):  # a timeout too: the next would wait as long
+            return Unreachable(0.0, reason)
         return RetryAfter(0.0, reason)
 
     async def _confirm_gone(self, chat_id: int, reason: str) -> Outcome:

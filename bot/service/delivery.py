@@ -14,6 +14,8 @@ receiver that honours it sees it once.
 
     Sent        -> SENT, message id kept, the incident learns which message shows it
     RateLimited -> this row later; nothing more through that channel until the wait is over
+    Unreachable -> this row later, as RetryAfter; nothing more through that channel until then
+                   (a check's drain waited a whole timeout per message of a Telegram that hung)
     RetryAfter  -> this row later: max(the channel's wait, retry_base * 2^attempts), <= 5 min
     Gone        -> DEAD; that chat's pending rows on that channel dropped, its subscriptions off;
                    a group upgraded to a supergroup (moved_to): this row, its queue and its
@@ -39,6 +41,7 @@ from bot.channels.base import (
     Rejected,
     RetryAfter,
     Sent,
+    Unreachable,
     buttons_from_json,
 )
 from bot.core.buttons import Button
@@ -160,6 +163,8 @@ class Delivery:
             delay = min(MAX_RETRY, max(outcome.seconds, backoff))
             if isinstance(outcome, RateLimited):
                 self._paused[item.channel] = now + timedelta(seconds=outcome.seconds)
+            elif isinstance(outcome, Unreachable):
+                self._paused[item.channel] = now + timedelta(seconds=delay)
             log.warning("%s: outbox message %d to %s not sent (%s); again in %.0f s",
                         item.channel, item.id, item.chat_id, outcome.reason, delay)  # fmt: skip
             with state.transaction():
