@@ -86,7 +86,9 @@ class BotApp:
             self.delivery,
         )
         self.start_backoff = (1.0, 60.0)  # seconds: first and longest wait between tries
-        self.shutdown_grace = 30.0  # seconds the message in flight gets to finish at a stop
+        # Seconds the work in flight gets to finish at a stop, all of it together: within
+        # systemd's TimeoutStopSec (30 s in deploy/) and `docker stop --time 30`.
+        self.shutdown_grace = 20.0
         self._reported = False
         self.health = Health(self.ops, settings.check_interval, lambda: self.state_problem)
         self.http: HttpServer | None = None  # listening while run() runs (HTTP_PORT 0: never)
@@ -285,8 +287,10 @@ class BotApp:
             halt.set()
             # Each task stops between two messages: the one in flight finishes, however long
             # Telegram takes to answer it (within reason); only a stuck one is cut.
+            loop = asyncio.get_running_loop()
+            ends = loop.time() + self.shutdown_grace  # one deadline for all: they add up
             for task in tasks:
-                await finish(task, self.shutdown_grace)
+                await finish(task, max(ends - loop.time(), 0.0))
 
         self.dispatcher.startup.register(on_startup)
         self.dispatcher.shutdown.register(on_shutdown)

@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,16 +18,31 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 
+from bot.app import BotApp
 from bot.channels import TelegramChannel
 from bot.service.delivery import Delivery
+from bot.service.monitor import Monitor
 from bot.settings import Settings
 from bot.state import OutboxStatus, State
+from queries.catalogue import load_catalogue
+from queries.sources import ClickHouseSource
 from tests.conftest import SourceSpec
 from tests.fakebot import FakeTelegram
-from tests.test_bot import ADMIN, ALERTS, TOKEN, USER, fake, reply, running, settings_for
+from tests.test_bot import (
+    ADMIN,
+    ALERTS,
+    TOKEN,
+    USER,
+    Clock,
+    fake,
+    reply,
+    running,
+    settings_for,
+)
+from tests.test_chat import silent_server
 from tests.test_ops import app_of, catches, closed_url
 
-__all__ = ["fake"]  # the fixture, shared with tests/test_bot.py
+__all__ = ["fake", "silent_server"]  # the fixtures of tests/test_bot.py and test_chat.py
 
 BUNDLED = Path(__file__).resolve().parents[1] / "queries"
 VIEWS_AGAIN = '''
@@ -133,3 +149,36 @@ async def test_a_telegram_that_does_not_answer_costs_a_drain_one_timeout_not_one
         state.close()
         await bot.session.close()
         await server.stop()
+
+
+async def test_a_stop_gives_the_work_in_flight_one_deadline_in_all(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path, silent_server: str
+) -> None:
+    """SIGTERM while a check hangs on the source and a send hangs on Telegram: each of the two
+    got the whole grace in turn (2 x 30 s, past systemd's TimeoutStopSec=30s, which then kills
+    mid-send). Now one deadline covers both: the stop takes the grace, not twice it."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db", http_port=0)
+    state = State(settings.state_path)
+    state.outbox.enqueue(ALERTS, "a notice Telegram will not answer", now=datetime.now(UTC))
+    state.close()
+    fake.delay("sendMessage", 8)
+    source = ClickHouseSource(silent_server, database="simulator")
+    monitor = Monitor(source=source, catalogue=load_catalogue(),
+                      state=State(settings.state_path), settings=settings,
+                      clock=Clock())  # fmt: skip
+    app = BotApp(settings, monitor)
+    app.shutdown_grace = 3.0
+    stop = asyncio.Event()
+    task = asyncio.create_task(app.run(stop=stop, handle_signals=False, polling_timeout=1,
+                                       drain_every=0.2))  # fmt: skip
+    try:
+        await fake.wait_for(lambda c: c.method == "sendMessage")  # in flight, unanswered
+        await asyncio.sleep(0.5)  # ... and the start-up check stuck on the source
+        asked = time.monotonic()
+        stop.set()
+        await asyncio.wait_for(task, timeout=60)
+        took = time.monotonic() - asked
+    finally:
+        monitor.state.close()
+        await source.close()
+    assert 3.0 <= took < 5.5, took  # 6 s and more when each task had the grace of its own
