@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from bot.arguments import Parser, parse_time
 from bot.console import UsageError, history_for, load_checked, make_source, metric_name
 from bot.errors import stop_on_early_sigterm, usage_errors
-from bot.logs import configure
+from bot.logs import configure, last_words
 
 if TYPE_CHECKING:
     from bot.core.report import CheckReport
@@ -309,10 +309,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                   scrubber=scrubber)  # fmt: skip
         return asyncio.run(COMMANDS[args.command](args, settings))
     except errors as exc:
-        print(f"alertbot: {scrubber.scrub(str(exc))}", file=sys.stderr)
+        last_words(str(exc), scrubber)
         return EXIT_USAGE
     except SourceError as exc:  # unreachable, timed out, or a query that failed: try later
-        print(f"alertbot: {scrubber.scrub(str(exc))}", file=sys.stderr)
+        last_words(str(exc), scrubber)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         print("alertbot: interrupted", file=sys.stderr)

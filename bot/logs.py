@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from queries.errors import masked
 
-__all__ = ["JsonFormatter", "SecretFilter", "configure"]
+__all__ = ["JsonFormatter", "SecretFilter", "configure", "last_words"]
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -117,3 +117,15 @@ def configure(
         if scrubber not in each.filters:
             each.addFilter(scrubber)
     return scrubber
+
+
+def last_words(text: str, scrubber: SecretFilter) -> None:
+    """The line that says why a command stopped, on stderr, secrets taken out: one of the log's
+    JSON objects where the log is JSON lines (a pipeline reading them drops a plain line, the
+    one that says why the service died), else `alertbot: <text>`."""
+    text = scrubber.scrub(text)
+    ours = [h for h in logging.getLogger().handlers if isinstance(h, _Stderr)]
+    if ours and isinstance(ours[0].formatter, JsonFormatter):
+        logging.getLogger("alertbot").critical("%s", text)
+    else:
+        print(f"alertbot: {text}", file=sys.stderr)

@@ -4,14 +4,17 @@ start-up and a failing or flapping source do, as operators meet them."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -40,6 +43,7 @@ from tests.test_bot import (
     settings_for,
 )
 from tests.test_chat import silent_server
+from tests.test_cli import clean_env
 from tests.test_ops import app_of, catches, closed_url
 
 __all__ = ["fake", "silent_server"]  # the fixtures of tests/test_bot.py and test_chat.py
@@ -182,3 +186,25 @@ async def test_a_stop_gives_the_work_in_flight_one_deadline_in_all(
         monitor.state.close()
         await source.close()
     assert 3.0 <= took < 5.5, took  # 6 s and more when each task had the grace of its own
+
+
+@pytest.mark.parametrize(("command", "extra", "code", "said"), [
+    (["run"], {}, 2, "BOT_TOKEN is not set"),
+    (["check", "--json"], {"CLICKHOUSE_URL": "closed"}, 1, "cannot connect to ClickHouse at"),
+])  # fmt: skip
+def test_with_json_logs_the_line_that_says_why_it_stopped_is_json_too(
+    tmp_path: Path, command: list[str], extra: dict[str, str], code: int, said: str
+) -> None:
+    """LOG_FORMAT=json: every line on stderr is a JSON object, the last one, which says why
+    the command stopped, included: it was plain text, which a log pipeline reading JSON lines
+    drops or mangles, and it is the one that says why the service died."""
+    env = {**clean_env(), "HOME": str(tmp_path), "STATE_PATH": str(tmp_path / "s.db"),
+           "LOG_FORMAT": "json", "CLICKHOUSE_PASSWORD": "pw-never-said", **extra}  # fmt: skip
+    if env.get("CLICKHOUSE_URL") == "closed":
+        env["CLICKHOUSE_URL"] = closed_url()
+    done = subprocess.run([sys.executable, "-m", "bot", *command], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert done.returncode == code, done.stderr
+    lines = [json.loads(line) for line in done.stderr.splitlines()]  # each one JSON
+    assert lines[-1]["level"] == "CRITICAL" and said in lines[-1]["message"], lines[-1]
+    assert "pw-never-said" not in done.stderr
