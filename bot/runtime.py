@@ -27,6 +27,7 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
+from aiogram.types import Update
 from aiogram.utils.token import TokenValidationError
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
@@ -133,6 +134,21 @@ def announce(settings: Settings, monitor: Monitor) -> None:
         log.warning("%s", hint)
 
 
+class CheckedUpdates(SimpleRequestHandler):
+    """The webhook: a body with the secret that is not a Telegram update is answered 400 (a
+    body that is not JSON got 500; JSON that is no update got 200, and its error surfaced in
+    the log as a task exception nobody retrieved)."""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        said = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+        if self.verify_secret(said, self.bot):  # else the base answers 401, reading nothing
+            try:
+                Update.model_validate(await request.json(), context={"bot": self.bot})
+            except ValueError:  # not JSON, or not an update (pydantic's error is one too)
+                return web.Response(body="Bad Request: not a Telegram update", status=400)
+        return await super().handle(request)
+
+
 async def listen(
     settings: Settings, health: Health, dispatcher: Dispatcher, bot: Bot
 ) -> HttpServer | None:
@@ -154,7 +170,7 @@ async def listen(
     def webhook(app: web.Application) -> None:
         assert s.webhook_url is not None
         secret = s.webhook_secret.get_secret_value() if s.webhook_secret else None
-        handler = SimpleRequestHandler(dispatcher, bot, secret_token=secret)
+        handler = CheckedUpdates(dispatcher, bot, secret_token=secret)
         handler.register(app, path=urlsplit(s.webhook_url).path or "/")
 
     server = HttpServer(s.http_host, s.http_port, health, webhook if s.webhook_url else None)

@@ -14,6 +14,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
@@ -44,7 +45,7 @@ from tests.test_bot import (
 )
 from tests.test_chat import silent_server
 from tests.test_cli import clean_env
-from tests.test_ops import app_of, catches, closed_url
+from tests.test_ops import app_of, catches, closed_url, free_port, webhook_update
 
 __all__ = ["fake", "silent_server"]  # the fixtures of tests/test_bot.py and test_chat.py
 
@@ -208,3 +209,34 @@ def test_with_json_logs_the_line_that_says_why_it_stopped_is_json_too(
     lines = [json.loads(line) for line in done.stderr.splitlines()]  # each one JSON
     assert lines[-1]["level"] == "CRITICAL" and said in lines[-1]["message"], lines[-1]
     assert "pw-never-said" not in done.stderr
+
+
+async def test_a_webhook_body_that_is_no_update_is_a_bad_request(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    """With the right secret, a body that is not JSON got 500, and JSON that is no update got
+    200 with "Task exception was never retrieved" in the log: both are 400 now, nothing is
+    logged as an error, and a real update after them is answered. Without the secret: 401,
+    whatever the body."""
+    port = free_port()
+    url, secret = f"http://127.0.0.1:{port}/telegram/hook", "s3cret-Token_1"
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db", http_port=port,
+                            webhook_url=url, webhook_secret=secret)  # fmt: skip
+    right = {"X-Telegram-Bot-Api-Secret-Token": secret}
+    async with running(settings, fake, schedule=False, warm=False):
+        await fake.wait_for(lambda c: c.method == "setWebhook")
+        async with aiohttp.ClientSession() as session:
+            statuses = []
+            for body, headers in ((b"{not json", right), (b'{"hello": [1, 2]}', right),
+                                  (b'{"update_id": "x"}', right), (b"{not json", {})):
+                async with session.post(url, data=body, headers=headers) as answer:
+                    statuses.append(answer.status)
+            async with session.post(url, json=webhook_update("/start", USER),
+                                    headers=right) as answer:  # fmt: skip
+                statuses.append(answer.status)
+        (hello,) = await fake.wait_for(lambda c: c.chat_id == USER, seconds=30)
+        await asyncio.sleep(0.3)
+    assert statuses == [400, 400, 400, 401, 200], statuses
+    assert "/check" in hello.text
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")], caplog.text
