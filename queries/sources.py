@@ -255,6 +255,17 @@ class ClickHouseSource(Source):
         self.url = url
         self._connect_timeout = min(connect_timeout, timeout)
         self.database = _ident(database)
+        # A URL's user:password travels as the other credentials do (X-ClickHouse-User and
+        # -Key), not as Basic authorization beside them: ClickHouse refuses a request that
+        # carries both. CLICKHOUSE_USER and CLICKHOUSE_PASSWORD, where set, win.
+        parts = urlsplit(url)
+        self._client_url = url
+        if parts.username is not None or parts.password is not None:
+            self._client_url = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+            if user == "default" and parts.username:
+                user = unquote(parts.username)
+            if not password and parts.password:
+                password = unquote(parts.password)
         self._user = user
         self._password = password
         self._timeout = timeout
@@ -306,7 +317,7 @@ class ClickHouseSource(Source):
             )
             self._client = ChClient(
                 self._session,
-                url=self.url,
+                url=self._client_url,
                 user=self._user,
                 password=self._password or None,
                 database=self.database,
@@ -330,7 +341,7 @@ class ClickHouseSource(Source):
         async def create(_client: Any) -> None:
             admin = ChClient(
                 self._session,
-                url=self.url,
+                url=self._client_url,
                 user=self._user,
                 password=self._password or None,
                 database="system",
@@ -399,7 +410,7 @@ class ClickHouseSource(Source):
         if session is None:
             return False
         try:
-            async with session.post(self.url, data=b"SELECT 1", headers=client.headers,
+            async with session.post(self._client_url, data=b"SELECT 1", headers=client.headers,
                                     timeout=aiohttp.ClientTimeout(total=min(5.0, self._timeout))
                                     ) as response:  # fmt: skip
                 await response.read()

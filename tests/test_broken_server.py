@@ -17,6 +17,7 @@ from queries.errors import SourceMisconfigured, SourceUnavailable
 from queries.sources import ClickHouseSource
 
 HITS: dict[str, int] = {}
+SEEN: dict[str, str] = {}  # the headers of the last request to /headers/
 NGINX_502 = ("<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
              "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.18.0</center>\r\n"
              "</body>\r\n</html>\r\n")
@@ -46,6 +47,9 @@ async def answer(request: web.Request) -> web.StreamResponse:
         return web.Response(status=502, text=page, content_type="text/html")
     if mode == "nginx":  # nginx's own page, as it comes, on several lines
         return web.Response(status=502, text=NGINX_502, content_type="text/html")
+    if mode == "headers":  # what the request carried, kept for the test to read
+        SEEN.update(request.headers)
+        return web.Response(status=404, text="Not Found")
     if mode == "apache500":  # a proxy's (or a web server's) 500, without a ClickHouse code
         return web.Response(status=500, text=APACHE_500, content_type="text/html")
     if mode == "hang":
@@ -215,3 +219,29 @@ async def test_a_server_that_never_answers_says_how_many_times_it_was_waited_for
     finally:
         await source.close()
     assert str(caught.value).endswith("did not answer within 0.3 s, 2 times"), caught.value
+
+
+@pytest.mark.parametrize(("given", "user", "password"), [
+    ({}, "ann", "S3cr@t"),  # the URL's own
+    ({"user": "bob", "password": "pw2"}, "bob", "pw2"),  # CLICKHOUSE_USER/PASSWORD win
+])  # fmt: skip
+async def test_a_url_s_credentials_go_as_the_others_do_never_twice(
+    broken_server: str, given: dict[str, str], user: str, password: str
+) -> None:
+    """CLICKHOUSE_URL=http://ann:S3cr%40t@host sent Basic authorization made of them and the
+    X-ClickHouse-User header (default) beside it, which ClickHouse refuses ("not allowed to
+    use X-ClickHouse HTTP headers and other authentication methods simultaneously"). Now the
+    URL's user and password travel in the headers alone, and the URL goes without them."""
+    host = broken_server.removeprefix("http://")
+    source = ClickHouseSource(f"http://ann:S3cr%40t@{host}/headers/", retries=1,
+                              backoff=0.01, **given)  # type: ignore[arg-type]  # fmt: skip
+    SEEN.clear()
+    try:
+        with pytest.raises(SourceMisconfigured):
+            await source.query("SELECT 1")
+    finally:
+        await source.close()
+    assert "Authorization" not in SEEN, SEEN
+    assert SEEN.get("X-ClickHouse-User") == user and SEEN.get("X-ClickHouse-Key") == password
+    assert source.describe().endswith(f"{host}/headers/")  # the message names no password
+
