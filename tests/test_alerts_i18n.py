@@ -37,7 +37,16 @@ from queries.series import Slice
 from queries.sources import EmbeddedSource
 from tests.conftest import PRISTINE, SourceSpec, copy_database
 from tests.fakebot import Call, FakeTelegram, render_html, utf16_length
-from tests.test_bot import ALERTS, COMMAND_BUDGET, USER, Clock, fake, reply, settings_for
+from tests.test_bot import (
+    ALERTS,
+    COMMAND_BUDGET,
+    USER,
+    Clock,
+    fake,
+    hold_history,
+    reply,
+    settings_for,
+)
 from tests.test_cli import alertbot
 from tests.test_plan import CATALOGUE, NOW, planned, report, result
 
@@ -54,6 +63,8 @@ async def running(settings: Settings, fake: FakeTelegram, catalogue: Catalogue |
     """The bot as `alertbot run` starts it (with `catalogue`), stopped cleanly afterwards;
     `warm=False`: no /check charts drawn ahead (test_bot.running's), for tests never asking."""
     source = EmbeddedSource(settings.embedded_path, database=settings.clickhouse_database)
+    if catalogue is None:
+        hold_history(settings)
     monitor = Monitor(source=source, catalogue=catalogue or load_catalogue(),
                       state=State(settings.state_path), settings=settings,
                       clock=Clock())  # fmt: skip

@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import re
+import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -21,7 +22,15 @@ from bot.settings import Settings, load_settings
 from bot.state import State
 from queries.catalogue import Catalogue, load_catalogue
 from queries.sources import EmbeddedSource, Source
-from tests.conftest import DAYS, END, PRISTINE, ServerControl, SourceSpec, copy_database
+from tests.conftest import (
+    DAYS,
+    END,
+    PRISTINE,
+    ServerControl,
+    SourceSpec,
+    copy_database,
+    held_history,
+)
 from tests.fakebot import Call, FakeTelegram
 
 TOKEN = "42:TEST-TOKEN"
@@ -58,6 +67,15 @@ async def lifecycle_spec(embedded_spec: SourceSpec, database: str) -> SourceSpec
     return SourceSpec("embedded", path=embedded_spec.path, database=database)
 
 
+def hold_history(settings: Settings) -> None:
+    """A new state file of a bot on the session's seeded data, with the bundled catalogue,
+    starts as a copy of the one holding that data's history (conftest.held_history): as after
+    a restart, the bot's first check fetches only its last hour."""
+    held = held_history(settings.embedded_path, settings.clickhouse_database)
+    if held is not None and settings.catalogue_path is None and not settings.state_path.exists():
+        shutil.copyfile(held, settings.state_path)
+
+
 class Clock:
     """The time the bot believes it is; tests move it."""
 
@@ -85,13 +103,17 @@ async def running(
     source: Source | None = None,
     catalogue: Catalogue | None = None,
     warm: bool = True,
+    held: bool = True,
 ) -> AsyncIterator[Monitor]:
     """The bot as `alertbot run` starts it (with `catalogue`), stopped cleanly afterwards.
     `warm=False`: no /check charts drawn ahead after each check (Monitor.warm), for scenarios
     that run check after check and never ask for them (each would draw three charts per
-    check, a second or more of CPU, to throw away)."""
+    check, a second or more of CPU, to throw away). `held=False`: a new state file starts
+    empty, as at a first install, not holding the seeded data's history (`hold_history`)."""
     if source is None:
         source = EmbeddedSource(settings.embedded_path, database=settings.clickhouse_database)
+        if catalogue is None and held:
+            hold_history(settings)
     monitor = Monitor(source=source, catalogue=catalogue or load_catalogue(),
                       state=State(settings.state_path), settings=settings,
                       clock=clock or Clock())  # fmt: skip
@@ -143,7 +165,7 @@ async def test_first_check_pushes_the_incident_alert_with_its_chart(
     """At start-up the bot sets its command menu, checks, and sends the alert chat a photo
     whose caption names the metric, the slice that moved, the value and the expected range."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
-    async with running(settings, fake):
+    async with running(settings, fake, held=False):  # a first start: nothing held yet
         commands = (await fake.wait_for(lambda c: c.method == "setMyCommands"))[0]
         names = {c["command"] for c in json.loads(commands.data["commands"])}
         assert {"check", "metric", "set", "mute", "backtest", "status"} <= names
