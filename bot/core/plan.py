@@ -33,7 +33,7 @@ class NoticeKind(enum.StrEnum):
     SOURCE_BACK = "source_back"
     LATE = "late"
     LATE_CLEAR = "late_clear"
-    UNJUDGED = "unjudged"  # the check fails on a metric (bot.service.checker.unjudged)
+    UNJUDGED = "unjudged"  # the check fails on a metric (bot.service.checker._unjudged)
     UNJUDGED_CLEAR = "unjudged_clear"
 
 

@@ -110,7 +110,7 @@ def _one_by_one(
     return out, building, judging
 
 
-def unjudged(metric: Metric, sliced: TableSlices, exc: BaseException) -> list[SeriesResult]:
+def _unjudged(metric: Metric, sliced: TableSlices, exc: BaseException) -> list[SeriesResult]:
     """A metric the check failed on (a bug, or settings past every check): each of its series
     unknown, saying why, while the others are judged. Logged as an ERROR with its traceback."""
     log.error("metric %s not judged: the check failed on it (%s)", metric.name,
@@ -134,7 +134,7 @@ def unjudged(metric: Metric, sliced: TableSlices, exc: BaseException) -> list[Se
         return []
 
 
-def guarded(metric: Metric, sliced: TableSlices, engines: Engines, table: Table,
+def _guarded(metric: Metric, sliced: TableSlices, engines: Engines, table: Table,
             judge: Callable[[], list[SeriesResult]]) -> list[SeriesResult]:  # fmt: skip
     """`judge()` (the engines' judgement of one metric), or the metric unjudged if it fails;
     its engine is dropped then, whatever state the failure left it in."""
@@ -142,7 +142,7 @@ def guarded(metric: Metric, sliced: TableSlices, engines: Engines, table: Table,
         return judge()
     except Exception as exc:
         engines.discard(table, metric)
-        return unjudged(metric, sliced, exc)
+        return _unjudged(metric, sliced, exc)
 
 
 def detect(
@@ -192,13 +192,13 @@ def detect(
                                 wheres=wheres, series_of=partial(sliced.series, metric),
                                 fetched_from=fetched_from, follow=follow)  # fmt: skip
                 jobs.append((len(per_metric) - 1,
-                             partial(guarded, metric, sliced, engines, table, judge)))
+                             partial(_guarded, metric, sliced, engines, table, judge)))
                 continue
             per_metric[-1], built, judged = _one_by_one(metric, wheres, sliced, detector, rule,
                                                         follow=follow)  # fmt: skip
             building, judging = building + built, judging + judged
         except Exception as exc:  # a bug, or settings that got past every check: this metric only
-            per_metric[-1] = unjudged(metric, sliced, exc)
+            per_metric[-1] = _unjudged(metric, sliced, exc)
     started = clock()
     if len(jobs) > 1:
         # Metrics' engines are independent and numpy's sorts release the GIL: a cold check's
