@@ -18,7 +18,7 @@ from queries.series import Slice
 
 __all__ = ["NOT_JUDGED", "Block", "CheckReport", "Late", "Rows", "SeriesResult"]
 
-# The reason of a series whose metric the check failed on (bot.service.checker.unjudged).
+# The reason of a series whose metric the check failed on (bot.service.checker._unjudged).
 NOT_JUDGED = "not judged: the check failed on this metric"
 
 
