@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -45,7 +44,14 @@ from tests.test_bot import (
 )
 from tests.test_chat import silent_server
 from tests.test_cli import clean_env
-from tests.test_ops import app_of, catches, closed_url, free_port, webhook_update
+from tests.test_ops import (
+    app_of,
+    catches,
+    closed_url,
+    free_port,
+    run_process,
+    webhook_update,
+)
 
 __all__ = ["fake", "silent_server"]  # the fixtures of tests/test_bot.py and test_chat.py
 
@@ -98,14 +104,7 @@ async def test_sighup_while_the_bot_starts_reloads_once_it_has_started(
     .env right after a restart) is done once it has started: by default SIGHUP ended the
     process (exit -1), and systemd's Restart=on-failure does not restart a process a signal
     ended cleanly."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("CLICKHOUSE_", "BOT_"))}
-    env = {**base, "BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": fake.url, "HTTP_PORT": "0",
-           "STATE_PATH": str(tmp_path / "b.db"), "CLICKHOUSE_URL": closed_url(),
-           "PYTHONPATH": str(BUNDLED.parent)}  # fmt: skip
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", env=env, cwd=tmp_path,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    process = await run_process(fake, tmp_path, HTTP_PORT="0")
     lines: list[str] = []
     try:
         for _ in range(6000):  # the moment it notes an early SIGTERM: seconds from started

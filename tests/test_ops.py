@@ -316,20 +316,27 @@ def catches(pid: int, number: int) -> bool:
     return False
 
 
+async def run_process(fake: FakeTelegram, tmp_path: Path,
+                      **env: str) -> asyncio.subprocess.Process:  # fmt: skip
+    """`alertbot run` as a process of its own, on `fake`, its source a port nobody listens on,
+    its stderr piped."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("CLICKHOUSE_", "BOT_"))}
+    env = {**base, "BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": fake.url,
+           "STATE_PATH": str(tmp_path / "b.db"), "CLICKHOUSE_URL": closed_url(),
+           "PYTHONPATH": str(BUNDLED.parent), **env}  # fmt: skip
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "run", env=env, cwd=tmp_path,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+
+
 async def test_sigterm_while_the_bot_starts_exits_0_without_a_traceback(
     fake: FakeTelegram, tmp_path: Path
 ) -> None:
     """A redeploy's SIGTERM in the seconds `alertbot run` takes to start (imports, the state
     file, Telegram) stops it as one a moment later would: exit 0, no traceback, nothing sent;
     not death by the signal (-15), which a service manager reports as a failure."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("CLICKHOUSE_", "BOT_"))}
-    env = {**base, "BOT_TOKEN": TOKEN, "TELEGRAM_API_URL": fake.url,
-           "STATE_PATH": str(tmp_path / "b.db"), "CLICKHOUSE_URL": closed_url(),
-           "PYTHONPATH": str(BUNDLED.parent)}  # fmt: skip
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", env=env, cwd=tmp_path,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    process = await run_process(fake, tmp_path)
     try:
         # The first moment it can be stopped cleanly; on a machine busy with other work the
         # imports alone can take several seconds, so the wait is long and ends at once.
