@@ -64,8 +64,8 @@ class BotApp:
         monitor.warm = True  # a bot: /check's charts drawn right after each check
         self.settings = settings
         self.dispatcher = Dispatcher(**dependencies(monitor, settings), reload=self.reload)
+        self.dispatcher.update.outer_middleware(self._live_catalogue)  # first: all see it
         install(self.dispatcher, settings.admin_ids)
-        self.dispatcher.update.outer_middleware(self._live_catalogue)
         self.ops = Ops(monitor.state)  # metrics in a registry of this bot's own
         # Outermost first: each try of a reply sent again is a call ApiErrors counts.
         self.bot.session.middleware(ResendReplies())
@@ -266,8 +266,7 @@ class BotApp:
     async def reload(self) -> str:
         """SIGHUP and /reload: the catalogue and the settings safe to change (bot/service/
         reload.py), validated first; returns what happened."""
-        lines = await reload(self.monitor, self.notifier, self.dispatcher.workflow_data,
-                             self.read_settings)  # fmt: skip
+        lines = await reload(self.monitor, self.notifier, self.read_settings)
         return "\n".join(lines)
 
     def _lifecycle(self, halt: asyncio.Event, schedule: bool, drain_every: float) -> None:

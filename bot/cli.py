@@ -22,6 +22,7 @@ from bot.logs import configure, last_words
 
 if TYPE_CHECKING:
     from bot.core.report import CheckReport
+    from bot.service.overrides import Overrides
     from bot.settings import Settings
     from queries.catalogue import Catalogue
 
@@ -33,7 +34,7 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 SECRET_VARIABLES = ("BOT_TOKEN", "CLICKHOUSE_PASSWORD", "ALERT_WEBHOOK_SECRET", "WEBHOOK_SECRET")
 
 
-def _warned(found: tuple[dict[str, dict[str, object]], list[str]]) -> dict[str, dict[str, object]]:
+def _warned(found: tuple[Overrides, list[str]]) -> Overrides:
     """The chat's overrides in force (bot.service.overrides); each one left out said on stderr."""
     for line in found[1]:
         print(f"warning: {line}", file=sys.stderr)

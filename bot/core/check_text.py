@@ -10,7 +10,7 @@ from bot.core.formatting import fmt_value, metric_title, titled
 from bot.core.i18n import Translator, translator
 from bot.core.problems import problem_text
 from bot.core.reasons import reason_text
-from bot.core.report import NOT_JUDGED, CheckReport, SeriesResult
+from bot.core.report import CheckReport, SeriesResult, why_not_judged
 from bot.core.wording import (
     MOVED_LISTED,
     e,
@@ -73,7 +73,7 @@ def check_summary(report: CheckReport, *, zone: ZoneInfo, t: Translator | None =
         if v.status is Status.OK and outside_range(v):
             mark = "🟡"  # outside its range, held back by the rule: the reason says why
             line += f" — {e(reason_text(v.reason, t))}"
-        elif (v.value is None and v.reason) or v.reason.startswith(NOT_JUDGED):
+        elif (v.value is None and v.reason) or why_not_judged(v.reason) is not None:
             # A bare "—": no data, and whether that alerts; a ⚪ with a value: why not judged.
             line += f" — {e(reason_text(v.reason, t))}"
         lines.append(f"{mark} {line}")

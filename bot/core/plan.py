@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from bot.core.incidents import Incident, Policy, Reason, decide
-from bot.core.report import NOT_JUDGED, CheckReport, Late, SeriesResult
+from bot.core.report import CheckReport, Late, SeriesResult, why_not_judged
 from detectors import Status
 from queries.catalogue import Metric
 
@@ -177,18 +177,28 @@ def _notices(
         elif info is None and table not in report.errors and flags.get(key):
             changes[key] = None
             notices.append(Notice(NoticeKind.LATE_CLEAR, table=table))
+    _unjudged(report, metrics, flags, notices, changes)
+    return notices, changes
+
+
+def _unjudged(report: CheckReport, metrics: Collection[str], flags: Mapping[str, str],
+              notices: list[Notice], changes: dict[str, str | None]) -> None:  # fmt: skip
+    """A notice for each metric the check failed on, once, and once it is judged again."""
+    seen: set[str] = set()  # metrics with results in this check
+    failed: dict[str, str] = {}  # ... and why each one not judged was not
+    for r in report.results:
+        seen.add(r.metric.name)
+        why = why_not_judged(r.verdict.reason)
+        if why is not None:
+            failed.setdefault(r.metric.name, why)
     for metric in metrics:
         key = unjudged_flag(metric)
-        results = [r for r in report.results if r.metric.name == metric]
-        failed = next((r for r in results if r.verdict.reason.startswith(NOT_JUDGED)), None)
-        if failed is not None and flags.get(key) is None:
-            said = failed.verdict.reason.split("; ")[0].removeprefix(NOT_JUDGED).strip(" ()")
-            changes[key] = said or "?"
-            notices.append(Notice(NoticeKind.UNJUDGED, metric=metric, details=said))
-        elif failed is None and results and flags.get(key):
+        if metric in failed and flags.get(key) is None:
+            changes[key] = failed[metric] or "?"
+            notices.append(Notice(NoticeKind.UNJUDGED, metric=metric, details=failed[metric]))
+        elif metric not in failed and metric in seen and flags.get(key):
             changes[key] = None
             notices.append(Notice(NoticeKind.UNJUDGED_CLEAR, metric=metric))
-    return notices, changes
 
 
 def is_muted(metric: str, mutes: Mapping[str, datetime], now: datetime) -> bool:

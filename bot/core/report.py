@@ -16,10 +16,25 @@ from queries.catalogue import Metric
 from queries.errors import SourceError
 from queries.series import Slice
 
-__all__ = ["NOT_JUDGED", "Block", "CheckReport", "Late", "Rows", "SeriesResult"]
+__all__ = ["Block", "CheckReport", "Late", "Rows", "SeriesResult", "not_judged", "why_not_judged"]
 
 # The reason of a series whose metric the check failed on (bot.service.checker._unjudged).
-NOT_JUDGED = "not judged: the check failed on this metric"
+_NOT_JUDGED = "not judged: the check failed on this metric"
+
+
+def not_judged(error: BaseException) -> str:
+    """The reason of a series whose metric the check failed on with `error`: its type and its
+    first 200 characters ("; " separates a reason's clauses, so none inside)."""
+    said = " ".join(str(error).replace("; ", ", ").split())[:200]
+    what = f"{type(error).__name__}: {said}" if said else type(error).__name__
+    return f"{_NOT_JUDGED} ({what}); the bot's log has the details"
+
+
+def why_not_judged(reason: str) -> str | None:
+    """The error a `not_judged` reason names ("ValueError: ..."), None for any other reason."""
+    if not reason.startswith(_NOT_JUDGED):
+        return None
+    return reason.split("; ", maxsplit=1)[0].removeprefix(_NOT_JUDGED).strip(" ()")
 
 
 @dataclass

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 import detectors
-from bot.core.report import NOT_JUDGED, CheckReport, Late, SeriesResult
+from bot.core.report import CheckReport, Late, SeriesResult, not_judged
 from bot.service.engines import (
     Engines,
     Follow,
@@ -115,9 +115,7 @@ def _unjudged(metric: Metric, sliced: TableSlices, exc: BaseException) -> list[S
     unknown, saying why, while the others are judged. Logged as an ERROR with its traceback."""
     log.error("metric %s not judged: the check failed on it (%s)", metric.name,
               type(exc).__name__, exc_info=exc)  # fmt: skip
-    said = " ".join(str(exc).replace("; ", ", ").split())[:200]  # "; " parts a reason
-    reason = (f"{NOT_JUDGED} ({type(exc).__name__}"
-              f"{': ' + said if said else ''}); the bot's log has the details")  # fmt: skip
+    reason = not_judged(exc)
     try:
         out = []
         for where in sliced.slices(metric):

@@ -17,7 +17,7 @@ from bot.state import State
 from bot.state.overrides import Override
 from queries.catalogue import Catalogue, Metric
 
-__all__ = ["builds", "from_state", "in_force"]
+__all__ = ["Overrides", "builds", "from_state", "in_force"]
 
 Overrides = dict[str, dict[str, object]]
 

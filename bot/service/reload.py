@@ -12,7 +12,7 @@ are always current.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable
 from typing import Any
 
 import detectors
@@ -52,11 +52,10 @@ def _validated(monitor: Monitor, path: Any) -> Catalogue:
 async def reload(
     monitor: Monitor,
     notifier: Notifier,
-    shared: MutableMapping[str, Any],
     read_settings: Callable[[], Settings],
 ) -> list[str]:
     """Re-read .env and the catalogue; returns what happened, one sentence a line (also
-    logged). `shared` is the dispatcher's data: its "catalogue" is replaced too."""
+    logged). Commands read the monitor's catalogue with each update (BotApp)."""
     settings = monitor.settings
     lines: list[str] = []
     new: Settings | None = None
@@ -90,7 +89,6 @@ async def reload(
             monitor.history = History(monitor.source, catalogue, monitor.state.history)
             monitor._version += 1  # cached reports and charts are of the old catalogue
         settings.catalogue_path = path
-        shared["catalogue"] = catalogue
         lines.append(f"Catalogue reloaded: {len(catalogue.metrics)} metrics "
                      f"({', '.join(catalogue.metrics)}).")  # fmt: skip
     for line in lines:
