@@ -9,6 +9,7 @@ import logging
 import random
 import re
 import shutil
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -726,8 +727,8 @@ async def test_status_says_the_last_check_failed_and_drops_a_source_error_it_out
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
     """A check that fails on the source (its table dropped) shows the source's error in
-    /status; once the table is back and the next check fails on something else (a setting in
-    the state file the detector refuses), /status no longer shows that source error, nor
+    /status; once the table is back and the next check fails on something else (a table of
+    the state file gone), /status no longer shows that source error, nor
     calls the source reachable, and says the last check failed and where its details are, in
     either language; a check that finishes again clears it all."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
@@ -743,16 +744,16 @@ async def test_status_says_the_last_check_failed_and_drops_a_source_error_it_out
             await app.tick()
         on_source = (await _say(fake, "/status", user=USER))[0].text
         await seeding.seed(source, days=2, end=END)
-        # A state file edited by hand: an override that is not JSON. (A value the detector
-        # refuses fails that metric alone now, not the check: tests/test_overrides_refused.py.)
-        monitor.state.overrides.set("views", "k", 3.5, ADMIN, END)
-        monitor.state.db.write("UPDATE overrides SET value=? WHERE metric=?", ("{3,5", "views"))
+        # A state file broken behind the bot's back: a table the check reads is gone. (An
+        # override it cannot read or build fails that metric alone, not the check:
+        # tests/test_overrides_refused.py.)
+        monitor.state.db.write("ALTER TABLE baselines RENAME TO baselines_away", ())
         clock.now = END + timedelta(minutes=30)
-        with pytest.raises(ValueError, match="Expecting"):
+        with pytest.raises(sqlite3.OperationalError, match="no such table"):
             await app.tick()
         failed = (await _say(fake, "/status", user=USER))[0].text
         failed_ru = (await _say(fake, "/status", user=MEMBER, language="ru"))[0].text
-        monitor.state.overrides.reset("views")
+        monitor.state.db.write("ALTER TABLE baselines_away RENAME TO baselines", ())
         clock.now = END + timedelta(minutes=45)
         await app.tick()
         fine = (await _say(fake, "/status", user=USER))[0].text

@@ -107,6 +107,33 @@ async def test_an_override_the_catalogue_now_refuses_is_withdrawn_at_start_up(
     assert "persist_k</code> = <b>4" not in "\n".join(shown), shown
 
 
+async def test_an_override_the_state_file_cannot_read_fails_its_metric_alone(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    """A state file edited by hand: views' k holds `{3,5`, not JSON. While the bot runs, that
+    fails views alone (it failed the whole check, every metric, and nothing alerted); the next
+    start-up withdraws it, saying what the file held."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False, warm=False) as monitor:
+        monitor.state.overrides.set("views", "k", 3.5, ADMIN, END)
+        monitor.state.db.write("UPDATE overrides SET value=? WHERE metric=?", ("{3,5", "views"))
+        monitor.accepted_changed()  # the cached report is stale
+        check = (await _say(fake, "/check", user=USER))[0].text
+        shown = await reply(fake, "/thresholds views all", user=USER)
+    with caplog.at_level(logging.WARNING):
+        async with running(settings, fake, schedule=False, warm=False) as monitor:
+            held = monitor.state.overrides.of("views")
+    line = next(s for s in check.splitlines() if "Views" in s)
+    assert line.startswith("⚪ Views: ") and "k must be float" in line, check
+    assert "🔴" in check and "Likes" in check, check  # the others judged as ever
+    assert "k</code> = <b>{3,5" in "\n".join(shown), shown
+    assert held == {}, held
+    said = [r.getMessage() for r in caplog.records if "withdrawn" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith(
+        f"views: the override k = '{{3,5' (set by {ADMIN}) is withdrawn"), said
+
+
 @pytest.mark.slow  # four commands on the CLI's demo, about 35 s
 def test_the_commands_judge_with_the_settings_the_chat_set(
     demo_env: dict[str, str], tmp_path: Path

@@ -26,6 +26,15 @@ class Override:
         return str(self.user_id) if self.user_id is not None else "?"
 
 
+def _decoded(value: str) -> object:
+    """The value /set stored (JSON); a value edited by hand that is not JSON as its text, which
+    the metric's settings then refuse, for that metric alone, saying what the file holds."""
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
 class Overrides:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -50,7 +59,7 @@ class Overrides:
         )
         return {
             str(param): Override(
-                json.loads(str(value)), None if user is None else int(user), at(int(when)),
+                _decoded(str(value)), None if user is None else int(user), at(int(when)),
                 None if name is None else str(name),
             )
             for param, value, user, when, name in rows
