@@ -67,6 +67,19 @@ _GATEWAY = re.compile(
 )
 
 
+# How ClickHouse writes an error it met after rows went out: a line of its own, after them.
+_STREAMED_ERROR = re.compile(rb"Code: \d+[.,] (e\.displayText\(\) = )?DB::Exception")
+
+
+def _error_after_rows(last: Any) -> str | None:
+    """The error ClickHouse appended to a streamed answer, read from the last row as it came
+    (before the row's types read it as a value, or fail to); None for a row."""
+    raw = getattr(last, "_row", None)
+    if isinstance(raw, bytes) and _STREAMED_ERROR.match(raw):
+        return raw.decode("utf-8", "replace")
+    return None
+
+
 def _page_text(message: str) -> str:
     """What an HTML error page says: its title, else its text without the markup ("" for
     what is not a page). Its first line alone is often just "<html>"."""
@@ -321,6 +334,9 @@ class ClickHouseSource(Source):
                 user=self._user,
                 password=self._password or None,
                 database=self.database,
+                # The server holds the answer until the query ends, so an error met halfway
+                # (a memory limit, a timeout) comes as an error, not after the rows sent.
+                wait_end_of_query=1,
             )
         return self._client
 
@@ -420,9 +436,14 @@ class ClickHouseSource(Source):
 
     async def query(self, sql: str) -> pd.DataFrame:
         async def run(client: Any) -> pd.DataFrame:
+            from aiochclient import ChClientError
+
             records = await client.fetch(sql)
             if not records:
                 return pd.DataFrame()
+            said = _error_after_rows(records[-1])
+            if said is not None:  # a server or a proxy that streamed it all the same
+                raise ChClientError(said)
             names = list(records[0].keys())
             return pd.DataFrame([tuple(r.values()) for r in records], columns=names)
 

@@ -18,6 +18,7 @@ from queries.sources import ClickHouseSource
 
 HITS: dict[str, int] = {}
 SEEN: dict[str, str] = {}  # the headers of the last request to /headers/
+ASKED: dict[str, str] = {}  # the URL parameters of the last request to /streamed/
 NGINX_502 = ("<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
              "<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.18.0</center>\r\n"
              "</body>\r\n</html>\r\n")
@@ -56,6 +57,11 @@ async def answer(request: web.Request) -> web.StreamResponse:
         await asyncio.sleep(3)
     if mode == "cut":
         return web.Response(status=200, text="name\tvalue\nString\tUInt8\nabc\t1\nde")
+    if mode == "streamed":  # ClickHouse's error met halfway, after the rows it had sent
+        ASKED.update(request.query)
+        return web.Response(status=200, text="name\nString\nabc\nCode: 241, e.displayText() = "
+                            "DB::Exception: Memory limit (for query) exceeded: would use 9.31 "
+                            "GiB, e.what() = DB::Exception\n")  # fmt: skip
     return web.Response(status=404, text="Not Found")
 
 
@@ -142,6 +148,23 @@ async def test_answers_that_are_not_clickhouse_name_the_setting(
     finally:
         await source.close()
     assert HITS.get(mode, 0) - before == 1
+
+
+async def test_an_error_after_the_rows_is_the_server_s_not_one_more_row(
+    broken_server: str,
+) -> None:
+    """A server (or a proxy) that streams the rows though asked to hold them until the query
+    ends (`wait_end_of_query`): the error it wrote after them was read as one more row, here
+    a name. It is the server's error: a memory limit, passing, so retried, then unavailable."""
+    source = ClickHouseSource(f"{broken_server}/streamed/", retries=3, backoff=0.01)
+    before = HITS.get("streamed", 0)
+    try:
+        with pytest.raises(SourceUnavailable, match=r"overloaded or timed out \(Memory limit"):
+            await source.query("SELECT name FROM t")
+    finally:
+        await source.close()
+    assert HITS["streamed"] - before == 3
+    assert ASKED.get("wait_end_of_query") == "1", ASKED
 
 
 def test_cli_exits_2_on_a_server_that_is_not_clickhouse(broken_server: str, tmp_path) -> None:

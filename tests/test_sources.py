@@ -13,7 +13,7 @@ from bot.service.checker import History, run_check
 from bot.state import State
 from queries import seeding
 from queries.catalogue import load_catalogue
-from queries.errors import SourceMisconfigured, SourceUnavailable
+from queries.errors import QueryFailed, SourceMisconfigured, SourceUnavailable
 from queries.history import complete_end
 from queries.series import Slice, bucket_index, build_series, split_slices
 from queries.sources import ClickHouseSource
@@ -244,6 +244,30 @@ async def test_unknown_database_and_wrong_password_on_the_server(server_spec: So
     finally:
         await wrong_db.close()
         await wrong_pw.close()
+
+
+@pytest.mark.parametrize("select", [
+    "number, throwIf(number = 300000) AS failed",  # the error line fits no column
+    "toString(number) AS text",  # ... fits the one String column, as one more row
+])  # fmt: skip
+async def test_an_error_met_halfway_through_the_rows_is_the_server_s_error(
+    server_spec: SourceSpec, select: str
+) -> None:
+    """ClickHouse streams a SELECT's rows as it makes them: an error met after the first
+    block went out (a memory limit, a timeout; here throwIf) came after those rows, under a
+    200. The source called that "an answer that is not ClickHouse's" (check CLICKHOUSE_URL),
+    or, where the error's line fit the columns, returned a quarter of the rows and the error
+    as the last one. It is the server's error, said as it said it; the next query goes on."""
+    assert server_spec.url is not None
+    source = ClickHouseSource(server_spec.url, database="system", retries=1)
+    try:
+        with pytest.raises(QueryFailed, match=r"ClickHouse rejected the query \(Value passed "
+                                              r"to 'throwIf' function is non zero"):  # fmt: skip
+            await source.query(f"SELECT {select} FROM system.numbers "
+                               "WHERE throwIf(number = 300000) = 0 LIMIT 1000000")  # fmt: skip
+        assert (await source.query("SELECT 1 AS one"))["one"].tolist() == [1]
+    finally:
+        await source.close()
 
 
 async def test_unreachable_server_is_unavailable_after_retries() -> None:
