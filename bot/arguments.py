@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from bot.console import UsageError
 
-__all__ = ["EARLIEST", "LATEST", "Parser", "parse_time", "seed_arguments"]
+__all__ = ["EARLIEST", "LATEST", "Parser", "build_parser", "parse_time", "seed_arguments"]
 
 _CHOICE = re.compile(r"invalid choice: '?([^'(]*?)'? \(choose from (.*)\)$")
 
@@ -90,3 +90,51 @@ def parse_time(text: str, zone: ZoneInfo, flag: str) -> datetime:
         raise UsageError(f"{flag} {text!r} is out of range: give a time between {EARLIEST} and "
                          f"{LATEST}")  # fmt: skip
     return moment.astimezone(UTC)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(
+        prog="alertbot",
+        description="Anomaly alerts for product metrics in ClickHouse, delivered to Telegram.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("run", help="the Telegram bot: commands, scheduled checks, alerts")
+    chat = sub.add_parser("chat", help="the bot's chat in this terminal, no Telegram needed: "
+                          "each MESSAGE in turn, else what you type")  # fmt: skip
+    chat.add_argument("message", nargs="*", metavar="MESSAGE",
+                      help="a command as you would send it, e.g. '/metric views'")  # fmt: skip
+    chat.add_argument("--charts", default="charts", metavar="DIR",
+                      help="write the charts the bot sends here (default: charts)")  # fmt: skip
+    check = sub.add_parser("check", help="one check cycle over every metric and slice")
+    check.add_argument("--metric", help="only this metric (default: all)")
+    check.add_argument("--at", help="check as of this time (ISO 8601; default: now)")
+    check.add_argument("--charts", metavar="DIR", help="write a PNG chart per anomaly here")
+    check.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    check.add_argument("--notify", action="store_true",
+                       help="alert as the bot would (incidents, outbox), then exit")  # fmt: skip
+    listing = sub.add_parser("catalogue", help="what the catalogue in force defines: metrics, "
+                             "slices, detectors, and the series a check covers")  # fmt: skip
+    listing.add_argument("--json", action="store_true", help="print JSON instead of text")
+    what = "(re)generate the demo data, replacing the tables of the same name in the source"
+    seed = sub.add_parser("seed", help=what, description=what + " and its cache")
+    seed.add_argument("--days", type=int, default=28, help="days of history (default 28)")
+    seed.add_argument("--end", help="end of the dataset (ISO 8601; default: now)")
+    seed.add_argument("--labels", metavar="FILE", help="write the injected incidents as JSON")
+    seed.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    backtest = sub.add_parser("backtest", help="replay the detectors over history")
+    backtest.add_argument("--metric", help="only this metric (default: all)")
+    backtest.add_argument("--days", type=int, default=7, help="days to replay (default 7)")
+    backtest.add_argument("--labels", metavar="FILE", help="known incidents (seed --labels)")
+    backtest.add_argument("--json", action="store_true", help="print JSON instead of a report")
+    tune = sub.add_parser("tune", help="choose each metric's band and rule settings (k, "
+                          "severe, jump, window_score, persist_level, noise_max, skew, "
+                          "autocorr_se, window_up_peak, weekday_z, offset_spans) from its "
+                          "history")  # fmt: skip
+    tune.add_argument("--metric", help="only this metric (default: all)")
+    tune.add_argument("--days", default="12", metavar="N",
+                      help="days of history to learn from (default 12)")  # fmt: skip
+    tune.add_argument("--labels", metavar="FILE", help="known incidents (seed --labels)")
+    tune.add_argument("--target-false-per-week", default="1", metavar="X", help="false alerts "
+                      "a week allowed per metric, all its slices together (default 1)")
+    return parser

@@ -1,4 +1,4 @@
-"""The `alertbot` command line: check, catalogue, seed, backtest, tune, run. The composition
+"""The `alertbot` command line: check, catalogue, seed, backtest, tune, run, chat. The composition
 root: it alone knows all three packages, the settings and the clock. Each command imports what
 it uses when it runs, so `alertbot --help` starts without pandas, matplotlib or chDB."""
 
@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.arguments import Parser, parse_time
+from bot.arguments import build_parser, parse_time
 from bot.console import UsageError, history_for, load_checked, make_source, metric_name
 from bot.errors import stop_on_early_sigterm, usage_errors
 from bot.logs import configure, last_words
@@ -202,6 +202,12 @@ async def cmd_tune(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+async def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.terminal import cmd_chat as chat  # aiogram is only needed here
+
+    return await chat(args.message, args.charts, settings)
+
+
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     if settings.bot_token is None:
         from bot.settings import token_elsewhere
@@ -227,48 +233,6 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(
-        prog="alertbot",
-        description="Anomaly alerts for product metrics in ClickHouse, delivered to Telegram.",
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.add_parser("run", help="the Telegram bot: commands, scheduled checks, alerts")
-    check = sub.add_parser("check", help="one check cycle over every metric and slice")
-    check.add_argument("--metric", help="only this metric (default: all)")
-    check.add_argument("--at", help="check as of this time (ISO 8601; default: now)")
-    check.add_argument("--charts", metavar="DIR", help="write a PNG chart per anomaly here")
-    check.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    check.add_argument("--notify", action="store_true",
-                       help="alert as the bot would (incidents, outbox), then exit")  # fmt: skip
-    listing = sub.add_parser("catalogue", help="what the catalogue in force defines: metrics, "
-                             "slices, detectors, and the series a check covers")  # fmt: skip
-    listing.add_argument("--json", action="store_true", help="print JSON instead of text")
-    what = "(re)generate the demo data, replacing the tables of the same name in the source"
-    seed = sub.add_parser("seed", help=what, description=what + " and its cache")
-    seed.add_argument("--days", type=int, default=28, help="days of history (default 28)")
-    seed.add_argument("--end", help="end of the dataset (ISO 8601; default: now)")
-    seed.add_argument("--labels", metavar="FILE", help="write the injected incidents as JSON")
-    seed.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
-    backtest = sub.add_parser("backtest", help="replay the detectors over history")
-    backtest.add_argument("--metric", help="only this metric (default: all)")
-    backtest.add_argument("--days", type=int, default=7, help="days to replay (default 7)")
-    backtest.add_argument("--labels", metavar="FILE", help="known incidents (seed --labels)")
-    backtest.add_argument("--json", action="store_true", help="print JSON instead of a report")
-    tune = sub.add_parser("tune", help="choose each metric's band and rule settings (k, "
-                          "severe, jump, window_score, persist_level, noise_max, skew, "
-                          "autocorr_se, window_up_peak, weekday_z, offset_spans) from its "
-                          "history")  # fmt: skip
-    tune.add_argument("--metric", help="only this metric (default: all)")
-    tune.add_argument("--days", default="12", metavar="N",
-                      help="days of history to learn from (default 12)")  # fmt: skip
-    tune.add_argument("--labels", metavar="FILE", help="known incidents (seed --labels)")
-    tune.add_argument("--target-false-per-week", default="1", metavar="X", help="false alerts "
-                      "a week allowed per metric, all its slices together (default 1)")
-    return parser
-
-
 COMMANDS = {
     "run": cmd_run,
     "check": cmd_check,
@@ -276,6 +240,7 @@ COMMANDS = {
     "seed": cmd_seed,
     "backtest": cmd_backtest,
     "tune": cmd_tune,
+    "chat": cmd_chat,
 }
 
 

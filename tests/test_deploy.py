@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.cli import build_parser
+from bot.arguments import build_parser
 from bot.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from bot.cli import build_parser
+from bot.arguments import build_parser
 from bot.settings import Settings
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"

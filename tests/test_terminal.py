@@ -1,0 +1,128 @@
+"""`alertbot chat`: the bot's chat in a terminal. What is typed goes through the dispatcher,
+routers and handlers `alertbot run` serves; what the bot sends is shown as Telegram shows it,
+its charts written as files and its buttons numbered, pressed by typing the number."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.service.monitor import Monitor
+from bot.state import State
+from bot.terminal import Screen, converse, dispatcher_for, plain
+from queries.catalogue import load_catalogue
+from queries.sources import EmbeddedSource
+from tests.conftest import SourceSpec
+from tests.test_alerts_i18n import ODD, ODD_DB, copy_with_odd_os, odd_catalogue
+from tests.test_bot import Clock, hold_history, settings_for
+from tests.test_cli import alertbot, demo_env
+
+__all__ = ["demo_env"]  # the fixture of tests/test_cli.py
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+async def _chat(spec: SourceSpec, tmp_path: Path, lines: list[str], *,
+                odd: bool = False) -> tuple[list[str], Monitor]:  # fmt: skip
+    """`lines` sent one after the other from the terminal; what it showed, and the monitor
+    (its state file closed: read it again to look)."""
+    if odd:  # the odd catalogue on the data whose Android is called ODD
+        await copy_with_odd_os(spec)
+        spec = SourceSpec("embedded", path=spec.path, database=ODD_DB)
+    settings = settings_for("http://127.0.0.1:9", spec, tmp_path / "s.db")  # no Telegram
+    if not odd:
+        hold_history(settings)
+    source = EmbeddedSource(settings.embedded_path, database=settings.clickhouse_database)
+    monitor = Monitor(source=source, catalogue=odd_catalogue() if odd else load_catalogue(),
+                      state=State(settings.state_path), settings=settings, clock=Clock())  # fmt: skip
+    shown: list[str] = []
+    screen = Screen(shown.append, tmp_path / "charts")
+    dispatcher, bot = dispatcher_for(monitor, settings, screen)
+    try:
+        await monitor.check()  # as `alertbot chat` does before the first command
+        await converse(dispatcher, bot, screen, lines)
+    finally:
+        await monitor.close()
+        monitor.state.close()
+        await source.close()
+    return shown, monitor
+
+
+async def test_a_session_in_the_terminal_reads_as_the_chat_does(
+    embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """A metric with its chart (a PNG file), a button pressed by its number, an admin's /set
+    kept in the state file under the terminal's name, the language changed, a wrong metric and
+    a number that is no button answered as the bot answers them; no markup shown."""
+    shown, monitor = await _chat(embedded_spec, tmp_path, [
+        "/metric views", "/thresholds views", "1", "/set views k 4", "/lang ru",
+        "/metric nosuch", "99", "exit", "/help",
+    ])  # fmt: skip
+    text = "\n".join(shown)
+    assert shown[0] == "you> /metric views", shown[:3]
+    assert shown[1].startswith("bot> Views — "), shown[:3]
+    charts = sorted((tmp_path / "charts").iterdir())
+    assert [p.name for p in charts] == ["001-views.png"], charts
+    assert charts[0].read_bytes().startswith(PNG)
+    assert f"     [chart: {charts[0]}]" in shown
+    assert "     [1] All 49 parameters" in shown, text
+    assert "you> [1] All 49 parameters" in shown, text
+    assert any(s.startswith("bot> Views (views), method seasonal: 49 parameters") for s in shown)
+    assert "bot> ✅ Views (views) k: 3.25 → 4" in shown, text
+    assert "bot> Метрики 'nosuch' нет. Метрики: feed_users, views, likes, ctr, messenger_users, " \
+           "messages" in shown, text  # fmt: skip
+    assert shown[shown.index("you> 99") + 1] == "bot> Я отвечаю на команды: список — /help.", text
+    assert "you> /help" not in shown  # after `exit`
+    assert "<b>" not in text and "&lt;" not in text and "&amp;" not in text, text
+    state = State(monitor.settings.state_path)
+    try:
+        override = state.overrides.of("views")["k"]
+    finally:
+        state.close()
+    assert override.value == 4 and override.who == "console", override
+
+
+async def test_names_with_markup_and_colons_are_shown_as_written(
+    embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """Titles that hold ':', '<i>' and '&', and a slice value of long Cyrillic with ':' and
+    '<b>' (the slice that is off): shown as written, never as markup or its escapes."""
+    shown, _ = await _chat(embedded_spec, tmp_path, ["/metric views", "/check"], odd=True)
+    text = "\n".join(shown)
+    assert shown[1] == "bot> Views: <i>лента</i> & co — 🔴 anomaly", shown[:2]
+    assert f"os={ODD}" in text, text
+    assert "&lt;" not in text and "&amp;" not in text, text
+
+
+def test_plain_text_is_what_telegram_shows() -> None:
+    assert plain('<b>Views</b> &lt;b&gt; 5 &amp; 6 <a href="https://x.io/d?a=1&amp;b=2">chart'
+                 "</a>") == "Views <b> 5 & 6 chart (https://x.io/d?a=1&b=2)"  # fmt: skip
+    assert plain('<a href="https://x.io">https://x.io</a>') == "https://x.io"
+    assert plain("<code>k</code> = <i>4</i>") == "k = 4"
+
+
+@pytest.mark.slow  # the CLI on its demo, about 20 s
+def test_alertbot_chat_reads_what_is_piped_in(demo_env: dict[str, str], tmp_path: Path) -> None:
+    """`alertbot chat` with commands piped in: a transcript (each command, then the answers)
+    until `exit`, charts in --charts, exit 0; a --charts that is a file: one sentence, exit 2."""
+    import subprocess
+    import sys
+
+    from tests.test_cli import clean_env
+
+    done = subprocess.run([sys.executable, "-m", "bot", "chat", "--charts", "pics"],
+                          input="/status\n\n/metric views\nexit\n/help\n", cwd=tmp_path,
+                          env={**clean_env(), **demo_env}, capture_output=True, text=True,
+                          timeout=300, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "you> /status" and lines[1] == "bot> Status", done.stdout
+    assert "you> /metric views" in lines and "you> /help" not in lines, done.stdout
+    assert [p.suffix for p in (tmp_path / "pics").iterdir()] == [".png"]
+    assert "Traceback" not in done.stderr, done.stderr
+    (tmp_path / "file").write_text("")
+    refused = alertbot("chat", "--charts", str(tmp_path / "file"), "/help", env=demo_env)
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.strip().endswith("file: not a directory"), refused.stderr
+
