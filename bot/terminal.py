@@ -179,6 +179,12 @@ class TerminalSession(BaseSession):
         return None
 
 
+async def _no_reload() -> str:
+    """/reload: each `alertbot chat` reads the catalogue and .env as it starts."""
+    return ("Nothing to reload in the terminal: `alertbot chat` reads the catalogue and .env "
+            "each time it starts.")  # fmt: skip
+
+
 def dispatcher_for(monitor: Monitor, settings: Settings, screen: Screen) -> tuple[Dispatcher, Bot]:
     """The bot's dispatcher as `alertbot run` builds it, the terminal's user one of its admins,
     and a Bot that shows what it sends on `screen`."""
@@ -186,7 +192,7 @@ def dispatcher_for(monitor: Monitor, settings: Settings, screen: Screen) -> tupl
 
     admins = (*settings.admin_ids, CONSOLE)
     settings = settings.model_copy(update={"admin_ids": admins})
-    dispatcher = Dispatcher(**dependencies(monitor, settings), reload=None)
+    dispatcher = Dispatcher(**dependencies(monitor, settings), reload=_no_reload)
     install(dispatcher, admins)
     bot = Bot("1:console", session=TerminalSession(screen),
               default=DefaultBotProperties(parse_mode=ParseMode.HTML))  # fmt: skip
@@ -239,6 +245,9 @@ async def typed(prompt: str) -> AsyncIterator[str]:
             ready.clear()
             try:
                 line: str | None = input(shown)
+            except UnicodeDecodeError:
+                print("alertbot: stopped reading: the input is not UTF-8 text", file=sys.stderr)
+                line = None
             except (EOFError, OSError, ValueError):  # the end of input, or stdin closed
                 line = None
             loop.call_soon_threadsafe(lines.put_nowait, line)

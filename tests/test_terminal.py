@@ -34,8 +34,9 @@ async def _chat(spec: SourceSpec, tmp_path: Path, lines: list[str], *,
     if not odd:
         hold_history(settings)
     source = EmbeddedSource(settings.embedded_path, database=settings.clickhouse_database)
-    monitor = Monitor(source=source, catalogue=odd_catalogue() if odd else load_catalogue(),
-                      state=State(settings.state_path), settings=settings, clock=Clock())  # fmt: skip
+    catalogue = odd_catalogue() if odd else load_catalogue()
+    monitor = Monitor(source=source, catalogue=catalogue, state=State(settings.state_path),
+                      settings=settings, clock=Clock())  # fmt: skip
     shown: list[str] = []
     screen = Screen(shown.append, tmp_path / "charts")
     dispatcher, bot = dispatcher_for(monitor, settings, screen)
@@ -57,7 +58,7 @@ async def test_a_session_in_the_terminal_reads_as_the_chat_does(
     a number that is no button answered as the bot answers them; no markup shown."""
     shown, monitor = await _chat(embedded_spec, tmp_path, [
         "/metric views", "/thresholds views", "1", "/set views k 4", "/lang ru",
-        "/metric nosuch", "99", "exit", "/help",
+        "/metric nosuch", "99", "/reload", "exit", "/help",
     ])  # fmt: skip
     text = "\n".join(shown)
     assert shown[0] == "you> /metric views", shown[:3]
@@ -73,6 +74,7 @@ async def test_a_session_in_the_terminal_reads_as_the_chat_does(
     assert "bot> Метрики 'nosuch' нет. Метрики: feed_users, views, likes, ctr, messenger_users, " \
            "messages" in shown, text  # fmt: skip
     assert shown[shown.index("you> 99") + 1] == "bot> Я отвечаю на команды: список — /help.", text
+    assert shown[shown.index("you> /reload") + 1].startswith("bot> 🔄 "), text  # not a bug
     assert "you> /help" not in shown  # after `exit`
     assert "<b>" not in text and "&lt;" not in text and "&amp;" not in text, text
     state = State(monitor.settings.state_path)
