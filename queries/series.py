@@ -94,8 +94,10 @@ def frame_from_rows(
             out[col] = pd.to_numeric(out[col], errors="raise").astype("float64")
     except (TypeError, ValueError) as exc:
         raise QueryFailed(f"the query returned values that are not numbers: {exc}") from None
-    out["dim"] = out["dim"].astype(str)
-    out["dim_value"] = out["dim_value"].astype(str)
+    # A NULL slice value (a Nullable column) is no value, as '' is: its rows count in the
+    # total only. Left as NaN it had no code of its own, and its rows went to another dim.
+    out["dim"] = out["dim"].fillna("").astype(str)
+    out["dim_value"] = out["dim_value"].fillna("").astype(str)
     return out.reset_index(drop=True)
 
 

@@ -1,0 +1,137 @@
+"""An analyst's own tables and SQL, as a team has them rather than as the demo does: Nullable
+and Enum slice columns, DateTime in a zone other than UTC, time and user columns of their own
+names. The literal tests need no server; those marked `clickhouse` run against the server at
+CLICKHOUSE_URL, each in a database of its own."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from queries.catalogue import Kind, Metric, Table
+from queries.series import Slice, TableSlices, bucket_index, frame_from_rows
+from queries.sources import ClickHouseSource
+from tests.conftest import server_url
+
+START = datetime(2026, 11, 2, tzinfo=UTC)
+STEP = timedelta(minutes=15)
+INDEX = bucket_index(START, START + 4 * STEP, STEP)
+COLUMNS = ("rows", "views")
+TABLE = Table("events", "-- no SQL: literal rows", ("channel", "country"), COLUMNS)
+VIEWS = Metric("views", "Views", "views", Kind.COUNT, "events", "both"  # type: ignore[arg-type]
+               , ("channel", "country"), column="views")  # fmt: skip
+
+
+def _rows(values: list[str | None]) -> pd.DataFrame:
+    """A table's aggregated rows as the server's client gives them (None for NULL): the
+    total, two channels, then a country for each of `values`, all in the first bucket."""
+    stamp = int(START.timestamp())
+    keys = [("total", ""), ("channel", "ads"), ("channel", "email")]
+    keys += [("country", value) for value in values]  # type: ignore[misc]
+    counts = [10, 6, 4] + [5] * len(values)
+    return pd.DataFrame({
+        "bucket": [stamp] * len(keys), "dim": [d for d, _ in keys],
+        "dim_value": [v for _, v in keys], "rows": counts, "views": counts,
+    })  # fmt: skip
+
+
+def test_a_null_slice_value_gets_no_series_and_takes_none_from_another_dim() -> None:
+    """A Nullable slice column's NULL rows count in the total only, as an empty value does:
+    they were filed under another dim's value (channel=Russia, its views added to a channel
+    that has none), and the NULL group left its own dim."""
+    frame = frame_from_rows(_rows(["Russia", None]), COLUMNS)
+    sliced = TableSlices(frame, TABLE, INDEX)
+    assert sliced.values_of("channel") == ["ads", "email"]
+    assert sliced.values_of("country") == ["Russia"]
+    assert sliced.slices(VIEWS) == [Slice(), Slice("channel", "ads"), Slice("channel", "email"),
+                                    Slice("country", "Russia")]  # fmt: skip
+    assert sliced.series(VIEWS, Slice("channel", "email")).iloc[0] == 4
+    assert sliced.series(VIEWS, Slice("country", "Russia")).iloc[0] == 5
+
+
+@pytest.fixture
+def own_db() -> Iterator[str]:
+    """A database of this test's own on the server of CLICKHOUSE_URL, dropped afterwards."""
+    url = server_url()
+    if url is None:
+        pytest.skip("CLICKHOUSE_URL is not set (CI sets it and runs these)")
+    name = "own_tables_test"
+
+    async def run(sql: str) -> None:
+        source = ClickHouseSource(url, database="default", retries=1)
+        try:
+            await source.execute(sql)
+        finally:
+            await source.close()
+
+    asyncio.run(run(f"DROP DATABASE IF EXISTS {name}"))
+    asyncio.run(run(f"CREATE DATABASE {name}"))
+    yield name
+    asyncio.run(run(f"DROP DATABASE IF EXISTS {name}"))
+
+
+def _source(database: str) -> ClickHouseSource:
+    url = server_url()
+    assert url is not None
+    return ClickHouseSource(url, database=database, retries=1, timeout=30)
+
+
+EVENTS_SQL = """
+SELECT bucket, dim, dim_value, rows, views FROM (
+    SELECT toUInt32(toStartOfFifteenMinutes(event_time)) AS bucket, 'total' AS dim,
+        '' AS dim_value, count() AS rows, countIf(kind = 'view') AS views
+    FROM events
+    WHERE event_time >= toDateTime(0)          -- {start}
+      AND event_time < toDateTime(4102444800)  -- {end}
+    GROUP BY bucket
+    UNION ALL
+    SELECT toUInt32(toStartOfFifteenMinutes(event_time)) AS bucket, 'channel' AS dim,
+        CAST(channel AS String) AS dim_value, count() AS rows, countIf(kind = 'view') AS views
+    FROM events
+    WHERE event_time >= toDateTime(0)          -- {start}
+      AND event_time < toDateTime(4102444800)  -- {end}
+    GROUP BY bucket, dim_value
+    UNION ALL
+    SELECT toUInt32(toStartOfFifteenMinutes(event_time)) AS bucket, 'country' AS dim,
+        country AS dim_value, count() AS rows, countIf(kind = 'view') AS views
+    FROM events
+    WHERE event_time >= toDateTime(0)          -- {start}
+      AND event_time < toDateTime(4102444800)  -- {end}
+    GROUP BY bucket, dim_value
+)
+ORDER BY bucket, dim, dim_value
+"""
+
+
+@pytest.mark.clickhouse
+async def test_a_nullable_slice_column_in_moscow_time_keeps_every_slice_s_numbers(
+    own_db: str,
+) -> None:
+    """Events in DateTime('Europe/Moscow') with an Enum channel and a Nullable country: the
+    buckets are UTC's, each channel has its own views, and the NULL countries none."""
+    source = _source(own_db)
+    try:
+        await source.execute(
+            "CREATE TABLE events (event_date Date, event_time DateTime('Europe/Moscow'), "
+            "uid UInt64, kind Enum8('view' = 1, 'click' = 2), "
+            "channel Enum8('ads' = 1, 'email' = 2), country Nullable(String)) "
+            "ENGINE = MergeTree PARTITION BY event_date ORDER BY event_time"
+        )
+        stamp = int(START.timestamp()) + 60
+        await source.execute(
+            "INSERT INTO events SELECT toDate(t), t, number, 'view', "
+            "if(number % 5 < 3, 'ads', 'email'), if(number % 5 = 4, NULL, 'Россия') "
+            f"FROM (SELECT toDateTime({stamp}) AS t, number FROM system.numbers LIMIT 10)"
+        )
+        table = Table("events", EVENTS_SQL, ("channel", "country"), COLUMNS,
+                      time_column="event_time")  # fmt: skip
+        frame = await source.fetch(table, START, START + 4 * STEP)
+    finally:
+        await source.close()
+    sliced = TableSlices(frame, table, INDEX)
+    views = {where.label(): sliced.series(VIEWS, where).iloc[0] for where in sliced.slices(VIEWS)}
+    assert views == {"total": 10, "channel=ads": 6, "channel=email": 4, "country=Россия": 8}
