@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -87,18 +87,32 @@ def frame_from_rows(
     if missing:
         raise QueryFailed(f"the query result lacks column(s) {', '.join(missing)}")
     out = frame.loc[:, wanted].copy()
-    try:
-        bucket = pd.to_numeric(out["bucket"], errors="raise").astype("int64")
-        out["bucket"] = pd.to_datetime(bucket, unit="s", utc=True)
-        for col in columns:
-            out[col] = pd.to_numeric(out[col], errors="raise").astype("float64")
-    except (TypeError, ValueError) as exc:
-        raise QueryFailed(f"the query returned values that are not numbers: {exc}") from None
+    out["bucket"] = pd.to_datetime(_numbers(out["bucket"], "bucket"), unit="s", utc=True)
+    for col in columns:
+        out[col] = _numbers(out[col], col).astype("float64")
     # A NULL slice value (a Nullable column) is no value, as '' is: its rows count in the
     # total only. Left as NaN it had no code of its own, and its rows went to another dim.
     out["dim"] = out["dim"].fillna("").astype(str)
     out["dim_value"] = out["dim_value"].fillna("").astype(str)
     return out.reset_index(drop=True)
+
+
+def _numbers(column: pd.Series, name: str) -> pd.Series:
+    """A result column as numbers; QueryFailed naming the column, what it holds and, for a
+    bucket given as a date and time, the line to write (its text is in the column's own time
+    zone, which the unix time is not)."""
+    if name == "bucket" and (pd.api.types.is_datetime64_any_dtype(column) or any(
+            isinstance(v, date) for v in column.head(1))):  # fmt: skip
+        raise QueryFailed("bucket is a date and time, not a unix time: write "
+                          "toUInt32(toStartOfFifteenMinutes(time)) AS bucket")  # fmt: skip
+    try:
+        numbers = pd.to_numeric(column, errors="raise")
+        return numbers.astype("int64") if name == "bucket" else numbers
+    except (TypeError, ValueError):
+        bad = next((v for v in column if pd.isna(pd.to_numeric(v, errors="coerce"))), None)
+        raise QueryFailed(f"the column {name} holds {str(bad)[:40]!r}, not a number: the "
+                          "columns a table's SQL returns besides dim and dim_value are "
+                          "numbers") from None  # fmt: skip
 
 
 def off_grid(frame: pd.DataFrame, step: timedelta, table: str = "a table") -> str | None:

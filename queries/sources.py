@@ -198,7 +198,11 @@ class Source(ABC):
         sql = render(
             table.sql, start=start, end=end, receiver_column=await self.receiver_column(table)
         )
-        return frame_from_rows(await self.query(sql), table.columns)
+        rows = await self.query(sql)
+        try:
+            return frame_from_rows(rows, table.columns)
+        except QueryFailed as exc:
+            raise QueryFailed(f"the query for {table.name}: {exc}") from None
 
     async def freshness(self, table: Table, bucket: datetime, end: datetime,
                         since: datetime) -> Freshness:  # fmt: skip

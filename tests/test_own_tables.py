@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from queries.catalogue import Kind, Metric, Table
+from queries.errors import QueryFailed
 from queries.series import Slice, TableSlices, bucket_index, frame_from_rows
 from queries.sources import ClickHouseSource
 from tests.conftest import server_url
@@ -135,3 +136,38 @@ async def test_a_nullable_slice_column_in_moscow_time_keeps_every_slice_s_number
     sliced = TableSlices(frame, table, INDEX)
     views = {where.label(): sliced.series(VIEWS, where).iloc[0] for where in sliced.slices(VIEWS)}
     assert views == {"total": 10, "channel=ads": 6, "channel=email": 4, "country=Россия": 8}
+
+
+def test_a_bucket_given_as_a_date_and_time_says_how_to_write_it() -> None:
+    """`toStartOfFifteenMinutes(time) AS bucket` without toUInt32 comes back as date-times:
+    said as such with the line to write, not as 'Out of bounds microsecond timestamp'."""
+    rows = _rows(["Russia"]).assign(bucket=datetime(2026, 11, 2, 3, 0, tzinfo=UTC))
+    with pytest.raises(QueryFailed, match=r"bucket.*toUInt32\(toStartOfFifteenMinutes\(time\)\)"):
+        frame_from_rows(rows, COLUMNS)
+
+
+def test_a_column_of_text_names_the_column_and_what_it_holds() -> None:
+    """A value column the SQL gives as text ('RUB 273') names the column and the value."""
+    rows = _rows(["Russia"]).astype({"views": object})
+    rows.loc[1, "views"] = "RUB 273"
+    with pytest.raises(QueryFailed, match=r"views.*'RUB 273'.*number"):
+        frame_from_rows(rows, COLUMNS)
+
+
+@pytest.mark.clickhouse
+async def test_a_query_s_unreadable_answer_names_its_table(own_db: str) -> None:
+    """The error of a query whose answer cannot be read names the table it is for."""
+    source = _source(own_db)
+    try:
+        await source.execute("CREATE TABLE events (event_time DateTime('Europe/Moscow'), "
+                             "kind String, channel String, country String) "
+                             "ENGINE = MergeTree ORDER BY event_time")  # fmt: skip
+        await source.execute(f"INSERT INTO events VALUES ({int(START.timestamp()) + 60}, "
+                             "'view', 'ads', 'Россия')")  # fmt: skip
+        sql = EVENTS_SQL.replace("toUInt32(toStartOfFifteenMinutes(event_time))",
+                                 "toStartOfFifteenMinutes(event_time)")  # fmt: skip
+        table = Table("events", sql, ("channel", "country"), COLUMNS, time_column="event_time")
+        with pytest.raises(QueryFailed, match=r"^the query for events: .*bucket.*toUInt32"):
+            await source.fetch(table, START, START + 4 * STEP)
+    finally:
+        await source.close()
