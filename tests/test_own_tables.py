@@ -8,11 +8,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from queries.catalogue import Kind, Metric, Table
+from bot.core.formatting import report_tune
+from bot.service import backtesting
+from bot.service.tuning import tune
+from detectors.backtest import SeriesKey
+from queries.catalogue import Kind, Metric, Table, load_catalogue
 from queries.errors import QueryFailed
 from queries.series import Slice, TableSlices, bucket_index, frame_from_rows
 from queries.sources import ClickHouseSource
@@ -171,3 +176,73 @@ async def test_a_query_s_unreadable_answer_names_its_table(own_db: str) -> None:
             await source.fetch(table, START, START + 4 * STEP)
     finally:
         await source.close()
+
+
+ORDERS_SQL = """
+SELECT bucket, dim, dim_value, rows, orders FROM (
+    SELECT toUInt32(toStartOfFifteenMinutes(ts)) AS bucket, 'total' AS dim, '' AS dim_value,
+        count() AS rows, count() AS orders
+    FROM {table}
+    WHERE ts >= toDateTime(0)          -- {{start}}
+      AND ts < toDateTime(4102444800)  -- {{end}}
+    GROUP BY bucket
+)
+ORDER BY bucket
+"""
+OLD_END = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+def _two_tables(folder: Path) -> Path:
+    """A catalogue of an old table (ten days) and a table begun a day ago, one metric each."""
+    (folder / "old.sql").write_text(ORDERS_SQL.format(table="old_orders"))
+    (folder / "new.sql").write_text(ORDERS_SQL.format(table="new_orders"))
+    path = folder / "catalogue.toml"
+    path.write_text(
+        '[defaults]\nhistory_days = 7\n\n'
+        '[tables.old_orders]\nsql = "old.sql"\ndims = []\ncolumns = ["rows", "orders"]\n'
+        'time_column = "ts"\n\n'
+        '[tables.new_orders]\nsql = "new.sql"\ndims = []\ncolumns = ["rows", "orders"]\n'
+        'time_column = "ts"\n\n'
+        '[metrics.old]\ntable = "old_orders"\ncolumn = "orders"\n\n'
+        '[metrics.new]\ntable = "new_orders"\ncolumn = "orders"\n'
+    )  # fmt: skip
+    return path
+
+
+@pytest.mark.clickhouse
+async def test_a_table_begun_yesterday_does_not_cut_the_replay_of_an_older_one(
+    own_db: str, tmp_path: Path
+) -> None:
+    """backtest and tune over the whole catalogue replay each table from where its own data
+    begins: a table created a day ago cut every other table's replay to that day, and the
+    older one's drop three days ago went unseen (tune searched its settings on one day)."""
+    source = _source(own_db)
+    try:
+        for name, days in (("old_orders", 10), ("new_orders", 1)):
+            await source.execute(f"CREATE TABLE {name} (ts DateTime, customer_id UInt32) "
+                                 "ENGINE = MergeTree ORDER BY ts")  # fmt: skip
+            first = int((OLD_END - timedelta(days=days)).timestamp())
+            drop = int((OLD_END - timedelta(days=3)).timestamp())
+            # Twenty orders a minute; for an hour three days ago, in one minute of five.
+            await source.execute(
+                f"INSERT INTO {name} SELECT toDateTime(t), arrayJoin(range(20)) FROM (SELECT "
+                f"{first} + "
+                f"number * 60 AS t FROM system.numbers LIMIT {days * 1440}) "
+                f"WHERE NOT (t >= {drop} AND t < {drop + 3600} AND t % 300 != 0)"
+            )
+        catalogue = load_catalogue(_two_tables(tmp_path))
+        collected = await backtesting.collect(source, catalogue, now=OLD_END, days=5,
+                                              delay=timedelta(minutes=2))  # fmt: skip
+    finally:
+        await source.close()
+    result = backtesting.run(collected, None, STEP)
+    assert result.start == result.end - timedelta(days=5)
+    old = [a.start for a in result.alerts[SeriesKey("old")]]
+    assert any(OLD_END - timedelta(days=3) <= at < OLD_END - timedelta(days=3, hours=-1)
+               for at in old), old  # fmt: skip
+    assert all(a.start >= OLD_END - timedelta(days=1) for a in result.alerts[SeriesKey("new")])
+    (old_choice, new_choice) = await tune(collected, None, STEP, target_per_week=1.0)
+    assert old_choice.start.alerts >= 1 and new_choice.metric == "new"
+    report = report_tune([old_choice, new_choice], collected, False, 1.0)
+    assert report.startswith("tuned on 5 days of history")
+    assert "new: 1 day" in report

@@ -193,6 +193,9 @@ def report_backtest(result: Any, zone: ZoneInfo, step: timedelta | None = None) 
         "",
         "alerts per metric:",
     ]
+    for table, begins in getattr(result, "later", {}).items():  # its data begins later
+        lines.insert(1, f"  {table}: from {begins.astimezone(zone):%Y-%m-%d %H:%M}, where its "
+                        "data begins")  # fmt: skip
     for metric, count in sorted(result.per_metric().items(), key=lambda x: -x[1]):
         lines.append(f"  {metric:<16} {count:>4}")
     lines.append("alerts per day:")

@@ -43,6 +43,7 @@ def report_tune(
         "",
         f"{'metric':<16} {'false/week':>11} {'caught':>7} {'alerts':>9}  would have caught",
     ]
+    lines[1:1] = _later(choices, collected)
     chat = [f"{c.metric} " + ", ".join(f"{k} {_shown(v)}" for k, v in c.overridden.items())
             for c in choices if c.overridden]  # fmt: skip
     if chat:
@@ -71,6 +72,19 @@ def report_tune(
     if sets:
         lines += ["", "to apply in the chat (an admin):", *sets]
     return "\n".join([*lines, "", *_snippets(choices)])
+
+
+def _later(choices: Sequence[Any], collected: Any) -> list[str]:
+    """A line for each metric whose table's data begins after the others' (Collected.later)."""
+    later = getattr(collected, "later", {})
+    table_of = {m.name: m.table for m in getattr(collected, "metric", {}).values()}
+    lines = []
+    for c in choices:
+        if (begins := later.get(table_of.get(c.metric))) is not None:
+            n = f"{(collected.end - begins).total_seconds() / 86400:.0f}"
+            lines.append(f"  {c.metric}: {n} {'day' if n == '1' else 'days'}, from where its "
+                         f"table's data begins ({begins:%Y-%m-%d %H:%M} UTC)")  # fmt: skip
+    return lines
 
 
 def _snippets(choices: Sequence[Any]) -> list[str]:

@@ -49,8 +49,14 @@ class Collected:
     series: dict[SeriesKey, pd.Series]
     weight: dict[SeriesKey, pd.Series]
     metric: dict[SeriesKey, Metric]
-    start: datetime  # first replayed bucket
+    start: datetime  # first replayed bucket (of the table whose data begins first)
     end: datetime  # exclusive
+    # Per table, its first replayed bucket where its data begins after `start`.
+    later: dict[str, datetime] = field(default_factory=dict)
+
+    def start_of(self, metric: Metric) -> datetime:
+        """Where the replay of `metric` begins: where its table's data does, if later."""
+        return self.later.get(metric.table, self.start)
 
 
 async def collect(
@@ -65,13 +71,16 @@ async def collect(
     """Every series of the wanted metrics over `days`, plus the history a live check reads
     before it (`history_days`), so each replayed bucket is judged as the live check judged it.
     Where the data begins later, the replay begins with it: the days before hold no buckets
-    to judge, and counted they made a rate of false alerts look a third of what it is."""
+    to judge, and counted they made a rate of false alerts look a third of what it is. Each
+    table's replay begins where its own data does: a table begun yesterday leaves the replay
+    of the others as long as theirs."""
     end = complete_end(now, catalogue.step, delay)
     start = end - timedelta(days=days)
     warmup = catalogue.history
     index = bucket_index(start - warmup, end, catalogue.step)
     wanted = [catalogue.metric(m) for m in metrics] if metrics else list(catalogue.metrics.values())
     out = Collected({}, {}, {}, start, end)
+    starts: dict[str, datetime] = {}
     for table in catalogue.tables.values():
         table_metrics = [m for m in wanted if m.table == table.name]
         if not table_metrics:
@@ -81,7 +90,7 @@ async def collect(
         if not frame.empty:  # asked for more days than the data holds: replay only those
             first = pd.Timestamp(frame["bucket"].min())
             first = first.tz_localize(UTC) if first.tzinfo is None else first
-            out.start = max(out.start, first.to_pydatetime())
+            starts[table.name] = max(start, first.to_pydatetime())
         parts = split_slices(frame, index)
         for metric in table_metrics:
             for where in slices_of(frame, table, metric):
@@ -89,6 +98,9 @@ async def collect(
                 out.series[key] = build_series(parts, metric, where, index)
                 out.weight[key] = weight_series(parts, metric, where, index)
                 out.metric[key] = metric
+    if starts:  # a table with no rows at all has nothing to replay from anywhere
+        out.start = min(starts.values())
+    out.later = {name: at for name, at in starts.items() if at > out.start}
     return out
 
 
@@ -151,6 +163,7 @@ class Backtest:
     end: datetime
     series: int
     feedback: Feedback = field(default_factory=lambda: Feedback([], []))
+    later: dict[str, datetime] = field(default_factory=dict)  # Collected.later
 
     @property
     def false_alarms_again(self) -> list[str]:
@@ -198,16 +211,21 @@ def _specs(
 def _replay(
     collected: Collected, specs: Mapping[SeriesKey, Mapping[str, Any]]
 ) -> dict[SeriesKey, list[Alert]]:
-    return replay(
-        collected.series,
-        {k: detectors.build(s) for k, s in specs.items()},
-        {k: detectors.build_rule(s) for k, s in specs.items()},
-        start=pd.Timestamp(collected.start),
-        end=pd.Timestamp(collected.end),
-        weights={
-            k: w for k, w in collected.weight.items() if collected.metric[k].kind is Kind.RATIO
-        },
-    )
+    """Each series replayed from where its table's data begins (Collected.start_of)."""
+    starts = {key: collected.start_of(metric) for key, metric in collected.metric.items()}
+    out: dict[SeriesKey, list[Alert]] = {}
+    for start in sorted(set(starts.values())):
+        keys = [key for key in collected.series if starts[key] == start]
+        out.update(replay(
+            {k: collected.series[k] for k in keys},
+            {k: detectors.build(specs[k]) for k in keys},
+            {k: detectors.build_rule(specs[k]) for k in keys},
+            start=pd.Timestamp(start),
+            end=pd.Timestamp(collected.end),
+            weights={k: collected.weight[k] for k in keys
+                     if collected.metric[k].kind is Kind.RATIO},
+        ))  # fmt: skip
+    return {key: out[key] for key in collected.series}
 
 
 def run(
@@ -234,4 +252,4 @@ def run(
             end=pd.Timestamp(collected.end), step=step, grace=GRACE,
         )  # fmt: skip
     return Backtest(alerts, result, label_list, collected.start, collected.end,
-                    len(collected.series), feedback)  # fmt: skip
+                    len(collected.series), feedback, collected.later)  # fmt: skip

@@ -289,7 +289,8 @@ async def tune(
         keys = [k for k in collected.series if k.metric == name]
         part = Collected(
             {k: collected.series[k] for k in keys}, {k: collected.weight[k] for k in keys},
-            {k: collected.metric[k] for k in keys}, collected.start, collected.end,
+            {k: collected.metric[k] for k in keys}, collected.start_of(collected.metric[keys[0]]),
+            collected.end,
         )  # fmt: skip
         metric = collected.metric[keys[0]]
         spec = spec_for(metric, (overrides or {}).get(name))
