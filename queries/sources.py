@@ -384,6 +384,13 @@ class ClickHouseSource(Source):
                 return await action(self._ensure_client())
             except ChClientError as exc:
                 error = classify_server_error(self._scrub(str(exc)), where=self.describe())
+            except aiohttp.ClientSSLError as exc:  # every try fails the same: not retried
+                plain = "http://" + safe_url(self.url).split("://", 1)[-1]
+                raise SourceMisconfigured(
+                    f"the TLS handshake with {self.describe()} failed ({exc.__class__.__name__}): "
+                    f"if that port serves plain HTTP, as ClickHouse's 8123 does, set "
+                    f"CLICKHOUSE_URL to {plain}; else check the server's certificate"
+                ) from None
             except (aiohttp.ClientConnectorError, ConnectionRefusedError,
                     aiohttp.ConnectionTimeoutError) as exc:  # fmt: skip  # never connected
                 error = SourceSilent(

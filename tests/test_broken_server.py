@@ -268,3 +268,20 @@ async def test_a_url_s_credentials_go_as_the_others_do_never_twice(
     assert SEEN.get("X-ClickHouse-User") == user and SEEN.get("X-ClickHouse-Key") == password
     assert source.describe().endswith(f"{host}/headers/")  # the message names no password
 
+
+
+async def test_https_to_a_plain_http_port_says_to_use_http_and_is_not_retried(
+    broken_server: str,
+) -> None:
+    """https:// to a port that speaks plain HTTP (ClickHouse's 8123) fails the TLS handshake
+    every time: said as a setting to fix, at once, not 'is the server running?' three times
+    and exit 1 (try again later)."""
+    url = broken_server.replace("http://", "https://") + "/html/"
+    source = ClickHouseSource(url, retries=3, backoff=0.01)
+    before = HITS.get("html", 0)
+    try:
+        with pytest.raises(SourceMisconfigured, match=r"TLS.*http://127\.0\.0\.1:\d+/html/"):
+            await source.query("SELECT 1")
+    finally:
+        await source.close()
+    assert HITS.get("html", 0) == before  # no request got through the failed handshakes

@@ -87,6 +87,10 @@ def _cases() -> list[tuple[str, list[str]]]:
              "messenger queries need one of them", [where, "simulator.message_actions"]),
             (f"cannot connect to {where} (ClientConnectorError): is the server running, and is "
              "CLICKHOUSE_URL right?", [where, "ClientConnectorError"]),
+            (f"the TLS handshake with {where} failed (ClientConnectorSSLError): if that port "
+             "serves plain HTTP, as ClickHouse's 8123 does, set CLICKHOUSE_URL to "
+             "http://ch.local:8123; else check the server's certificate",
+             [where, "ClientConnectorSSLError", "http://ch.local:8123"]),
             (f"{where} did not answer within 2.5 s", [where]),
             (f"{where} did not answer within 2.5 s, 3 times", [where]),
             (f"lost the connection to {where} (ServerDisconnectedError)",

@@ -126,6 +126,13 @@ SHAPES: list[tuple[re.Pattern[str], Say]] = [
                       "queries need one of them", where=_where(t, m), table=m["table"])),
     (_re(rf"cannot connect to {WHERE} \((?P<error>\w+)\): is the server running, and is "
                 r"CLICKHOUSE_URL right\?"), _cannot_connect),
+    (_re(rf"the TLS handshake with {WHERE} failed \((?P<error>\w+)\): if that port serves "
+         r"plain HTTP, as ClickHouse's 8123 does, set CLICKHOUSE_URL to (?P<url>\S+); else "
+         r"check the server's certificate"),
+     lambda t, m: t._("the TLS handshake with {where} failed ({error}): if that port serves "
+                      "plain HTTP, as ClickHouse's {port} does, set CLICKHOUSE_URL to {url}; "
+                      "else check the server's certificate", where=_where(t, m),
+                      error=m["error"], port="8123", url=m["url"])),
     (_re(rf"{WHERE} did not answer within (?P<seconds>[\d.e+-]+) s, (?P<n>\d+) times"),
      lambda t, m: t.ngettext("{where} did not answer within {seconds} s, {n} time",
                              "{where} did not answer within {seconds} s, {n} times",
