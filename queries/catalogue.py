@@ -313,6 +313,26 @@ def _check_sql(table: Table, file: str, where: str) -> None:
             )
 
 
+# `event_time >= toDateTime(0) -- {start}`: the column a query's window bounds.
+_START_BOUND = re.compile(
+    r"([A-Za-z_][A-Za-z0-9_]*)\s*>=?\s*toDateTime\(\s*\d+\s*\)\s*--\s*\{start\}"
+)
+
+
+def _time_column(entry: Mapping[str, Any], sql: str, where: str) -> str:
+    """The event time column (how fresh the table is): `time_column`, else the column the
+    SQL's start marker bounds, else `time`. One the SQL never names is refused: asked for it,
+    the table answers 'missing column' at every anomaly, and late data is taken for a drop."""
+    bound = [match[1] for match in _START_BOUND.finditer(sql)]
+    if "time_column" not in entry:
+        return bound[0] if bound else "time"
+    name = str(entry["time_column"])
+    if not re.search(rf"\b{re.escape(name)}\b", _COMMENT.sub(" ", sql)):
+        hint = f' (its window markers bound "{bound[0]}")' if bound else ""
+        raise CatalogueError(f'{where}: time_column: its SQL never names "{name}"{hint}')
+    return name
+
+
 def _parse_table(name: str, raw: Any, read_sql: Callable[[str], str]) -> Table:
     where = f'table "{name}"'
     entry = _known(raw, TABLE_KEYS, where)
@@ -331,8 +351,8 @@ def _parse_table(name: str, raw: Any, read_sql: Callable[[str], str]) -> Table:
         columns=_names(_need(entry, "columns", where), f"{where}: columns"),
         top_n=top_n,
         receiver_column=entry.get("receiver_column"),
-        time_column=str(entry.get("time_column", "time")),
     )
+    table = replace(table, time_column=_time_column(entry, table.sql, where))
     _check_sql(table, file, where)
     return table
 

@@ -17,7 +17,7 @@ from bot.core.formatting import report_tune
 from bot.service import backtesting
 from bot.service.tuning import tune
 from detectors.backtest import SeriesKey
-from queries.catalogue import Kind, Metric, Table, load_catalogue
+from queries.catalogue import CatalogueError, Kind, Metric, Table, load_catalogue
 from queries.errors import QueryFailed
 from queries.series import Slice, TableSlices, bucket_index, frame_from_rows
 from queries.sources import ClickHouseSource
@@ -246,3 +246,45 @@ async def test_a_table_begun_yesterday_does_not_cut_the_replay_of_an_older_one(
     report = report_tune([old_choice, new_choice], collected, False, 1.0)
     assert report.startswith("tuned on 5 days of history")
     assert "new: 1 day" in report
+
+
+def _events_catalogue(folder: Path, table_keys: str = "") -> Path:
+    (folder / "events.sql").write_text(EVENTS_SQL)
+    path = folder / "catalogue.toml"
+    path.write_text(f'[tables.events]\nsql = "events.sql"\ndims = ["channel", "country"]\n'
+                    f'columns = ["rows", "views"]\n{table_keys}\n'
+                    '[metrics.views]\ntable = "events"\ncolumn = "views"\n')  # fmt: skip
+    return path
+
+
+def test_the_time_column_is_the_one_the_window_markers_bound(tmp_path: Path) -> None:
+    """A table whose SQL bounds event_time needs no time_column: the freshness query (is
+    the newest bucket still filling?) asked for a column `time` the table does not have, and
+    its error, a warning in the log, turned 'data is late' into a drop that alerts."""
+    catalogue = load_catalogue(_events_catalogue(tmp_path))
+    assert catalogue.tables["events"].time_column == "event_time"
+
+
+def test_a_time_column_the_sql_never_names_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(CatalogueError, match=r'time_column: its SQL never names "time".*'
+                                             r'event_time'):  # fmt: skip
+        load_catalogue(_events_catalogue(tmp_path, 'time_column = "time"\n'))
+
+
+@pytest.mark.clickhouse
+async def test_how_fresh_a_table_is_reads_its_own_time_column(
+    own_db: str, tmp_path: Path
+) -> None:
+    """The newest event of a table whose time column is event_time, with no time_column."""
+    table = load_catalogue(_events_catalogue(tmp_path)).tables["events"]
+    source = _source(own_db)
+    try:
+        await source.execute("CREATE TABLE events (event_time DateTime('Europe/Moscow'), "
+                             "kind String, channel String, country String) "
+                             "ENGINE = MergeTree ORDER BY event_time")  # fmt: skip
+        stamp = int(START.timestamp()) + 60
+        await source.execute(f"INSERT INTO events VALUES ({stamp}, 'view', 'ads', 'Россия')")
+        fresh = await source.freshness(table, START, START + STEP, START - STEP)
+    finally:
+        await source.close()
+    assert fresh.latest == START + timedelta(seconds=60)
