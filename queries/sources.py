@@ -101,9 +101,11 @@ def classify_server_error(message: str, *, where: str) -> SourceError:
     if code in _MISCONFIGURED:
         hint = {
             "unknown database": "check CLICKHOUSE_DATABASE",
-            "missing table": "check CLICKHOUSE_DATABASE, or seed it with `alertbot seed`",
-            "missing column": "the table's schema differs from the one the queries expect "
-            "(see README, 'Data the queries expect')",
+            "missing table": "check CLICKHOUSE_DATABASE and the table names in the "
+            "catalogue's SQL (CATALOGUE_PATH), or seed the demo's with `alertbot seed`",
+            "missing column": "the query names a column its table lacks: fix the catalogue's "
+            "SQL (CATALOGUE_PATH) or the table (see README, 'Pointing it at your own "
+            "ClickHouse')",
         }.get(_MISCONFIGURED[code], "check CLICKHOUSE_USER and CLICKHOUSE_PASSWORD")
         return SourceMisconfigured(f"{where}: {_MISCONFIGURED[code]} ({said}); {hint}")
     if code in _TRANSIENT:

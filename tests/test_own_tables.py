@@ -18,7 +18,7 @@ from bot.service import backtesting
 from bot.service.tuning import tune
 from detectors.backtest import SeriesKey
 from queries.catalogue import CatalogueError, Kind, Metric, Table, load_catalogue
-from queries.errors import QueryFailed
+from queries.errors import QueryFailed, SourceMisconfigured
 from queries.series import Slice, TableSlices, bucket_index, frame_from_rows
 from queries.sources import ClickHouseSource
 from tests.conftest import server_url
@@ -288,3 +288,26 @@ async def test_how_fresh_a_table_is_reads_its_own_time_column(
     finally:
         await source.close()
     assert fresh.latest == START + timedelta(seconds=60)
+
+
+@pytest.mark.clickhouse
+async def test_a_typo_in_a_catalogue_s_sql_points_at_the_sql_not_at_the_demo_schema(
+    own_db: str, tmp_path: Path
+) -> None:
+    """A column or table misspelt in one's own .sql is said as such: the hints sent the
+    analyst to the demo's schema ('Data the queries expect', not in README) and to
+    `alertbot seed`, which makes the demo's tables, not theirs."""
+    source = _source(own_db)
+    try:
+        await source.execute("CREATE TABLE events (event_time DateTime, kind String, "
+                             "channel String, country String) ENGINE = MergeTree "
+                             "ORDER BY event_time")  # fmt: skip
+        for typo, says in (("kind", "kindd"), ("FROM events", "FROM eventz")):
+            sql = EVENTS_SQL.replace(typo, says)
+            table = Table("events", sql, ("channel", "country"), COLUMNS)
+            with pytest.raises(SourceMisconfigured) as caught:
+                await source.fetch(table, START, START + STEP)
+            assert "CATALOGUE_PATH" in str(caught.value), caught.value
+            assert "'Data the queries expect'" not in str(caught.value)
+    finally:
+        await source.close()

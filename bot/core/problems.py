@@ -46,6 +46,16 @@ HINTS: dict[str, Callable[[Translator], str]] = {
     "the table's schema differs from the one the queries expect (see README, 'Data the queries "
     "expect')": lambda t: t._("the table's schema differs from the one the queries expect (see "
                               "README, {section})", section="'Data the queries expect'"),
+    "check CLICKHOUSE_DATABASE and the table names in the catalogue's SQL (CATALOGUE_PATH), or "
+    "seed the demo's with `alertbot seed`":
+        lambda t: t._("check CLICKHOUSE_DATABASE and the table names in the catalogue's SQL "
+                      "({setting}), or seed the demo's with {command}",
+                      setting="CATALOGUE_PATH", command="`alertbot seed`"),
+    "the query names a column its table lacks: fix the catalogue's SQL (CATALOGUE_PATH) or the "
+    "table (see README, 'Pointing it at your own ClickHouse')":
+        lambda t: t._("the query names a column its table lacks: fix the catalogue's SQL "
+                      "({setting}) or the table (see README, {section})",
+                      setting="CATALOGUE_PATH", section="'Pointing it at your own ClickHouse'"),
     "check CLICKHOUSE_USER and CLICKHOUSE_PASSWORD":
         lambda t: t._("check CLICKHOUSE_USER and CLICKHOUSE_PASSWORD"),
 }
