@@ -372,3 +372,24 @@ def test_a_header_in_any_case_and_other_separators_are_read(tmp_path: Path) -> N
     plain.assign(**{"KPI ID": "a", "Kpi Id": "z"}).to_csv(tmp_path / "twoids.csv", index=False)
     with pytest.raises(ValueError, match=r"^twoids\.csv: columns 'KPI ID', 'Kpi Id' could each"):
         rk.read_all(tmp_path / "twoids.csv")
+
+
+def test_level_shift_series_hold_one_lasting_change_labelled_for_two_hours(tmp_path: Path) -> None:
+    """benchmarks/level_shifts.py: 16 series, each with its one change labelled for its first
+    two hours, read by real_kpi.py as it reads any folder; the level after it is the new one."""
+    shifts = load_benchmark("level_shifts")
+    paths = shifts.write(tmp_path)
+    assert len(paths) == 16
+    for path in paths:
+        frame = pd.read_csv(path)
+        label = frame["label"].to_numpy()
+        step = int(frame["timestamp"].diff().iloc[1])
+        assert step in (300, 900), path
+        starts = np.flatnonzero(np.diff(np.concatenate([[0], label])) == 1)
+        assert starts.size == 1 and label.sum() == 7200 // step, (path, starts, label.sum())
+        size = shifts.CHANGES[int(path.stem.split("_")[1])][0]
+        at = starts[0]
+        day = 86400 // step
+        before = frame["value"].iloc[at - day : at].sum()
+        after = frame["value"].iloc[at + 7 * day : at + 8 * day].sum()  # the same hours later
+        assert after / before == pytest.approx(size, rel=0.05), (path, after / before)
