@@ -68,8 +68,8 @@ class Screen:
         self._message_ids = itertools.count(1)
         self._numbers = itertools.count(1)
 
-    def _say(self, head: str, text: str) -> None:
-        lines = plain(text).splitlines() or [""]
+    def _say(self, head: str, text: str, *, markup: bool = True) -> None:
+        lines = (plain(text) if markup else text).splitlines() or [""]
         self.write(f"{head} {lines[0]}")
         for line in lines[1:]:
             self.write(f"     {line}" if line else "")
@@ -109,24 +109,29 @@ class Screen:
 
     def show(self, method: TelegramMethod[Any]) -> object:
         """Shows what the bot asked of Telegram; returns what Telegram would answer."""
+        html_ = getattr(method, "parse_mode", None) is not None  # None: the text as it is
         if isinstance(method, SendMessage):
-            message = self._sent(text=plain(method.text))
-            self._say("bot>", method.text)
+            message = self._sent(text=plain(method.text) if html_ else method.text)
+            self._say("bot>", method.text, markup=html_)
         elif isinstance(method, SendPhoto):
+            caption = method.caption or ""
             message = self._sent(photo=[{"file_id": "chart", "file_unique_id": "chart",
                                          "width": 1, "height": 1}],
-                                 caption=plain(method.caption or ""))  # fmt: skip
-            self._say("bot>", method.caption or "")
+                                 caption=plain(caption) if html_ else caption)  # fmt: skip
+            self._say("bot>", caption, markup=html_)
             self.write(f"     [chart: {self._chart(method.photo)}]")
         elif isinstance(method, EditMessageText | EditMessageCaption | EditMessageReplyMarkup):
             number = int(method.message_id or 0)
             message = dict(self.messages.get(number) or self._sent())
             said = getattr(method, "text", None) or getattr(method, "caption", None)
             if said is not None:
-                message["caption" if "photo" in message else "text"] = plain(said)
-                self._say(f"bot (message {number} now reads)>", said)
+                message["caption" if "photo" in message else "text"] = (
+                    plain(said) if html_ else said)  # fmt: skip
+                self._say(f"bot (message {number} now reads)>", said, markup=html_)
             elif method.reply_markup is None:
                 self.write(f"bot> (message {number}: its buttons are gone)")
+            else:
+                self.write(f"bot> (message {number}: its buttons are now)")
         elif isinstance(method, AnswerCallbackQuery):
             if method.text:
                 self._say("bot (notice)>", html.escape(method.text))

@@ -97,6 +97,17 @@ async def test_names_with_markup_and_colons_are_shown_as_written(
     assert "&lt;" not in text and "&amp;" not in text, text
 
 
+def test_a_text_sent_without_markup_is_shown_as_it_is(tmp_path: Path) -> None:
+    """parse_mode=None (a reply sent again as plain text): '<b>' and '&amp;' are its own."""
+    from aiogram.methods import SendMessage
+
+    shown: list[str] = []
+    screen = Screen(shown.append, tmp_path)
+    screen.show(SendMessage(chat_id=1, text="a <b>x</b> &amp; c", parse_mode=None))
+    screen.show(SendMessage(chat_id=1, text="a <b>x</b> &amp; c"))  # the bot's default: HTML
+    assert shown == ["bot> a <b>x</b> &amp; c", "bot> a x & c"], shown
+
+
 def test_plain_text_is_what_telegram_shows() -> None:
     assert plain('<b>Views</b> &lt;b&gt; 5 &amp; 6 <a href="https://x.io/d?a=1&amp;b=2">chart'
                  "</a>") == "Views <b> 5 & 6 chart (https://x.io/d?a=1&b=2)"  # fmt: skip
