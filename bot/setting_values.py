@@ -6,13 +6,15 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from typing import Annotated, Any
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from pydantic import BeforeValidator
 from pydantic_settings import NoDecode
 
 from queries.catalogue import parse_duration
 
-__all__ = ["Duration", "Ids", "Interval", "posix_language", "posix_list"]
+__all__ = ["Duration", "Ids", "Interval", "posix_language", "posix_list", "shown_url",
+           "url_database"]
 
 MAX_DURATION = timedelta(days=365)
 
@@ -93,3 +95,22 @@ def posix_language(text: str) -> str:
         if code in ("en", "ru"):
             return code
     return "en"
+
+
+def url_database(url: str) -> str | None:
+    """The database a URL's query string names (`?database=x`), else None. ClickHouse takes
+    it over the one the client sends from CLICKHOUSE_DATABASE."""
+    named = parse_qs(urlsplit(url).query, keep_blank_values=True).get("database")
+    return named[0] if named else None
+
+
+def shown_url(url: str) -> str:
+    """`url` as a message may show it: the password of its user:password@ and of a
+    `password=` in its query string as ***."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        user, _, host = netloc.rpartition("@")
+        netloc = f"{user.partition(':')[0]}:***@{host}"
+    query = re.sub(r"(^|&)(password=)[^&]*", r"\1\2***", parts.query)
+    return urlunsplit(parts._replace(netloc=netloc, query=query))

@@ -18,6 +18,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot import setting_values
 from bot.setting_values import Duration, Ids, Interval, posix_language, posix_list
 from queries.catalogue import link_problem
 
@@ -108,6 +109,11 @@ class Settings(BaseSettings):
             _ = parts.port
         except ValueError:
             raise ValueError("has a port that is not a number") from None
+        database = setting_values.url_database(text)
+        if database is not None and info.field_name == "clickhouse_url":  # it won, unsaid
+            raise ValueError(f"has database={database} in its query string: the database is "
+                             f"CLICKHOUSE_DATABASE's to name; remove it from the URL and set "
+                             f"CLICKHOUSE_DATABASE={database}")  # fmt: skip
         return text
 
     @field_validator("dashboard_url")
@@ -273,6 +279,8 @@ def _describe(error: Any) -> str:
         message = f"is invalid: {message}"
     # Secrets are never echoed back, not even when wrong.
     given = "" if name.lower() in _SECRET else f"={error.get('input')!r}"
+    if name.lower().endswith("_url") and isinstance(error.get("input"), str):
+        given = f"={setting_values.shown_url(error['input'])!r}"  # nor a URL's password
     return f"{name}{given} {message}"
 
 

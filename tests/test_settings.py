@@ -218,3 +218,29 @@ def test_an_embedded_path_naming_a_file_is_refused(
     assert "is a file, not a folder: name a folder for the demo database" in str(caught.value)
     monkeypatch.setenv("EMBEDDED_PATH", str(tmp_path / "new" / "demo"))
     assert load_settings().embedded_path == tmp_path / "new" / "demo"
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8123/?database=x",
+                                 "http://ch.local:8123/?max_threads=2&database=x"])  # fmt: skip
+def test_a_url_naming_a_database_is_refused_for_clickhouse_database(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    """`?database=x` in CLICKHOUSE_URL went to the server beside CLICKHOUSE_DATABASE and won
+    over it: an 'unknown database' then said to check CLICKHOUSE_DATABASE, which was right."""
+    monkeypatch.setenv("CLICKHOUSE_URL", url)
+    monkeypatch.setenv("CLICKHOUSE_DATABASE", "shop")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    said = str(caught.value)
+    assert said.startswith(f"CLICKHOUSE_URL={url!r} has database=x in its query string")
+    assert "set CLICKHOUSE_DATABASE=x" in said and "\n" not in said
+
+
+def test_a_refused_url_never_echoes_its_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLICKHOUSE_URL", "http://bob:hunter2pw@ch.local:8123/?database=x"
+                                         "&password=s3cr3tpw")  # fmt: skip
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    said = str(caught.value)
+    assert "hunter2pw" not in said and "s3cr3tpw" not in said, said
+    assert "bob:***@ch.local:8123" in said and "password=***" in said
