@@ -53,7 +53,11 @@ _MISCONFIGURED = {
     194: "a password is required",
     516: "authentication failed",
     497: "access denied",
+    386: "mixed types",  # NO_COMMON_TYPE: a UNION ALL of String and LowCardinality(String)
 }
+MIXED_TYPES = ("give each column one type in every part of the catalogue's SQL (CATALOGUE_PATH): "
+               "write a slice's value as CAST(x AS String) AS dim_value (on ClickHouse 18.16 "
+               "toString(LowCardinality) stays LowCardinality)")  # fmt: skip
 # Codes that mean "the server is busy or the network hiccuped": retried.
 _TRANSIENT = {159, 160, 202, 209, 210, 241, 242, 319, 394}
 _CODE = re.compile(r"Code:\s*(\d+)")
@@ -106,6 +110,7 @@ def classify_server_error(message: str, *, where: str) -> SourceError:
             "missing column": "the query names a column its table lacks: fix the catalogue's "
             "SQL (CATALOGUE_PATH) or the table (see README, 'Pointing it at your own "
             "ClickHouse')",
+            "mixed types": MIXED_TYPES,
         }.get(_MISCONFIGURED[code], "check CLICKHOUSE_USER and CLICKHOUSE_PASSWORD")
         return SourceMisconfigured(f"{where}: {_MISCONFIGURED[code]} ({said}); {hint}")
     if code in _TRANSIENT:

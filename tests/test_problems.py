@@ -127,7 +127,8 @@ def _latin_left(russian: str, verbatim: list[str]) -> set[str]:
     for part in sorted(verbatim, key=len, reverse=True):
         russian = russian.replace(part, " ")
     for kept in ("'Data the queries expect'", "'Pointing it at your own ClickHouse'",
-                 "`alertbot seed`"):  # sections, a command
+                 "`alertbot seed`", "CAST(x AS String) AS dim_value",
+                 "toString(LowCardinality)", "LowCardinality"):  # sections, a command, SQL
         russian = russian.replace(kept, " ")
     return set(re.findall(r"[A-Za-z_]{2,}", russian)) - LATIN
 

@@ -35,10 +35,14 @@ def _kind(t: Translator, kind: str) -> str:
         "a password is required": lambda: t._("a password is required"),
         "authentication failed": lambda: t._("authentication failed"),
         "access denied": lambda: t._("access denied"),
+        "mixed types": lambda: t._("mixed types"),
     }[kind]()
 
 
 SEED = "check CLICKHOUSE_DATABASE, or seed it with `alertbot seed`"
+MIXED_TYPES = ("give each column one type in every part of the catalogue's SQL (CATALOGUE_PATH): "
+               "write a slice's value as CAST(x AS String) AS dim_value (on ClickHouse 18.16 "
+               "toString(LowCardinality) stays LowCardinality)")  # fmt: skip
 HINTS: dict[str, Callable[[Translator], str]] = {
     SEED: lambda t: t._("check CLICKHOUSE_DATABASE, or seed it with {command}",
                         command="`alertbot seed`"),
@@ -58,9 +62,14 @@ HINTS: dict[str, Callable[[Translator], str]] = {
                       setting="CATALOGUE_PATH", section="'Pointing it at your own ClickHouse'"),
     "check CLICKHOUSE_USER and CLICKHOUSE_PASSWORD":
         lambda t: t._("check CLICKHOUSE_USER and CLICKHOUSE_PASSWORD"),
+    MIXED_TYPES: lambda t: t._("give each column one type in every part of the catalogue's SQL "
+                               "({setting}): write a slice's value as {cast} (on ClickHouse "
+                               "18.16 {function} stays {type})", setting="CATALOGUE_PATH",
+                               cast="CAST(x AS String) AS dim_value",
+                               function="toString(LowCardinality)", type="LowCardinality"),
 }
 KINDS = ("unknown database|missing table|missing column|unknown user|wrong password"
-         "|a password is required|authentication failed|access denied")  # fmt: skip
+         "|a password is required|authentication failed|access denied|mixed types")  # fmt: skip
 NOT_CLICKHOUSE = ("; is CLICKHOUSE_URL the HTTP interface of a ClickHouse server (usually port "
                   "8123)?")  # fmt: skip
 
