@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from queries.catalogue import Kind, Metric, Table
-from queries.errors import QueryFailed
+from queries.errors import QueryFailed, SourceMisconfigured
 
 __all__ = [
     "TOTAL",
@@ -110,9 +110,11 @@ def _numbers(column: pd.Series, name: str) -> pd.Series:
         return numbers.astype("int64") if name == "bucket" else numbers
     except (TypeError, ValueError):
         bad = next((v for v in column if pd.isna(pd.to_numeric(v, errors="coerce"))), None)
-        raise QueryFailed(f"the column {name} holds {str(bad)[:40]!r}, not a number: the "
-                          "columns a table's SQL returns besides dim and dim_value are "
-                          "numbers") from None  # fmt: skip
+        # The SQL is the catalogue's: a setting to fix (exit 2), not a failure to retry.
+        raise SourceMisconfigured(
+            f"the column {name} holds {str(bad)[:40]!r}, not a number: the catalogue's SQL "
+            "(CATALOGUE_PATH) must return every column besides dim and dim_value as a number"
+        ) from None
 
 
 def off_grid(frame: pd.DataFrame, step: timedelta, table: str = "a table") -> str | None:

@@ -210,6 +210,8 @@ class Source(ABC):
             return frame_from_rows(rows, table.columns)
         except QueryFailed as exc:
             raise QueryFailed(f"the query for {table.name}: {exc}") from None
+        except SourceMisconfigured as exc:  # its SQL returned what it should not: to fix
+            raise SourceMisconfigured(f"the query for {table.name}: {exc}") from None
 
     async def freshness(self, table: Table, bucket: datetime, end: datetime,
                         since: datetime) -> Freshness:  # fmt: skip

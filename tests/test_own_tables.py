@@ -152,11 +152,37 @@ def test_a_bucket_given_as_a_date_and_time_says_how_to_write_it() -> None:
 
 
 def test_a_column_of_text_names_the_column_and_what_it_holds() -> None:
-    """A value column the SQL gives as text ('RUB 273') names the column and the value."""
+    """A value column the SQL gives as text ('RUB 273') names the column and the value, and
+    is the catalogue's SQL to fix (exit 2), not a failure to retry (exit 1)."""
     rows = _rows(["Russia"]).astype({"views": object})
     rows.loc[1, "views"] = "RUB 273"
-    with pytest.raises(QueryFailed, match=r"views.*'RUB 273'.*number"):
+    with pytest.raises(SourceMisconfigured, match=r"views.*'RUB 273'.*number.*CATALOGUE_PATH"):
         frame_from_rows(rows, COLUMNS)
+
+
+@pytest.mark.clickhouse
+async def test_a_value_column_the_sql_makes_text_names_its_table_and_the_sql(
+    own_db: str,
+) -> None:
+    """`concat(toString(countIf(...)), ' views') AS views` in one's own SQL: the error names
+    the table and the column and points at the catalogue's SQL, as a setting to fix."""
+    source = _source(own_db)
+    try:
+        await source.execute("CREATE TABLE events (event_time DateTime, kind String, "
+                             "channel String, country String) ENGINE = MergeTree "
+                             "ORDER BY event_time")  # fmt: skip
+        await source.execute(f"INSERT INTO events VALUES ({int(START.timestamp()) + 60}, "
+                             "'view', 'ads', 'Россия')")  # fmt: skip
+        sql = EVENTS_SQL.replace("countIf(kind = 'view') AS views",
+                                 "concat(toString(countIf(kind = 'view')), ' views') AS views")
+        table = Table("events", sql, ("channel", "country"), COLUMNS, time_column="event_time")
+        with pytest.raises(SourceMisconfigured) as caught:
+            await source.fetch(table, START, START + STEP)
+    finally:
+        await source.close()
+    said = str(caught.value)
+    assert said.startswith("the query for events: the column views holds '1 views'"), said
+    assert "CATALOGUE_PATH" in said
 
 
 @pytest.mark.clickhouse

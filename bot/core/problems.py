@@ -189,11 +189,12 @@ SHAPES: list[tuple[re.Pattern[str], Say]] = [
     (_re(r"bucket is a date and time, not a unix time: write (?P<line>.+) AS bucket"),
      lambda t, m: t._("bucket is a date and time, not a unix time: write {line}",
                       line=m["line"] + " AS bucket")),
-    (_re(r"the column (?P<column>\S+) holds (?P<value>.*), not a number: the columns a "
-         r"table's SQL returns besides dim and dim_value are numbers"),
-     lambda t, m: t._("the column {column} holds {value}, not a number: the columns a table's "
-                      "SQL returns besides {dims} are numbers", column=m["column"],
-                      value=m["value"], dims="dim, dim_value")),
+    (_re(r"the column (?P<column>\S+) holds (?P<value>.*), not a number: the catalogue's SQL "
+         r"\(CATALOGUE_PATH\) must return every column besides dim and dim_value as a number"),
+     lambda t, m: t._("the column {column} holds {value}, not a number: the catalogue's SQL "
+                      "({setting}) must return every column besides {dims} as a number",
+                      column=m["column"], value=m["value"], dims="dim, dim_value",
+                      setting="CATALOGUE_PATH")),
     (_re(r"the query for (?P<table>\S+): (?P<said>.+)"),
      lambda t, m: t._("the query for {table}: {said}", table=m["table"],
                       said=_sentence(m["said"], t) or m["said"])),
