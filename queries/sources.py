@@ -410,9 +410,14 @@ class ClickHouseSource(Source):
                 tries = f", {attempt} times" if attempt > 1 else ""  # each wait was that long
                 # After the last try: silent unless it answers a SELECT 1 (then this query is
                 # only too slow, and the next table's may go through).
-                last = attempt >= self._retries
-                kind = SourceUnavailable if last and await self._answers() else SourceSilent
-                error = kind(f"{self.describe()} did not answer within {self._timeout:g} s{tries}")
+                if attempt >= self._retries and await self._answers():
+                    error = SourceUnavailable(
+                        f"{self.describe()} did not answer within {self._timeout:g} s{tries}, "
+                        "yet answers a SELECT 1: this query takes longer than "
+                        "CLICKHOUSE_TIMEOUT allows, so raise it")  # fmt: skip
+                else:
+                    error = SourceSilent(
+                        f"{self.describe()} did not answer within {self._timeout:g} s{tries}")
             except aiohttp.InvalidURL:
                 raise SourceMisconfigured(
                     f"CLICKHOUSE_URL {safe_url(self.url)!r} is not a valid URL; "

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from aiohttp import web
 
-from queries.errors import SourceMisconfigured, SourceUnavailable
+from queries.errors import SourceMisconfigured, SourceSilent, SourceUnavailable
 from queries.sources import ClickHouseSource
 
 HITS: dict[str, int] = {}
@@ -54,6 +54,10 @@ async def answer(request: web.Request) -> web.StreamResponse:
     if mode == "apache500":  # a proxy's (or a web server's) 500, without a ClickHouse code
         return web.Response(status=500, text=APACHE_500, content_type="text/html")
     if mode == "hang":
+        await asyncio.sleep(3)
+    if mode == "slow":  # a query slower than the timeout, on a server that answers a SELECT 1
+        if (await request.read()).strip() == b"SELECT 1":
+            return web.Response(status=200, text="1\n")
         await asyncio.sleep(3)
     if mode == "cut":
         return web.Response(status=200, text="name\tvalue\nString\tUInt8\nabc\t1\nde")
@@ -242,6 +246,23 @@ async def test_a_server_that_never_answers_says_how_many_times_it_was_waited_for
     finally:
         await source.close()
     assert str(caught.value).endswith("did not answer within 0.3 s, 2 times"), caught.value
+
+
+async def test_a_query_too_slow_for_a_server_that_answers_says_to_raise_the_timeout(
+    broken_server: str,
+) -> None:
+    """A query that gets no answer in time, while the server answers a SELECT 1, is slower
+    than CLICKHOUSE_TIMEOUT: said with the setting to raise, not only the waits."""
+    source = ClickHouseSource(f"{broken_server}/slow/", retries=2, backoff=0.01, timeout=0.3)
+    try:
+        with pytest.raises(SourceUnavailable) as caught:
+            await source.query("SELECT count() FROM big")
+    finally:
+        await source.close()
+    assert not isinstance(caught.value, SourceSilent)
+    assert str(caught.value).endswith(
+        "did not answer within 0.3 s, 2 times, yet answers a SELECT 1: this query takes longer "
+        "than CLICKHOUSE_TIMEOUT allows, so raise it"), caught.value
 
 
 @pytest.mark.parametrize(("given", "user", "password"), [

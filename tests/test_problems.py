@@ -26,8 +26,8 @@ WHERES = (EMBEDDED, SERVER)
 PLACE = {EMBEDDED: "/data/chdb", SERVER: "http://ch.local:8123"}  # kept; the rest translated
 # What may stay in Latin letters in a Russian sentence: names of settings, products, formats.
 LATIN = {"ClickHouse", "CLICKHOUSE_URL", "CLICKHOUSE_DATABASE", "CLICKHOUSE_USER",
-         "CLICKHOUSE_PASSWORD", "HTTP", "URL", "README", "receiver_id", "reciever_id",
-         "CATALOGUE_PATH"}  # fmt: skip
+         "CLICKHOUSE_PASSWORD", "CLICKHOUSE_TIMEOUT", "HTTP", "URL", "README", "receiver_id",
+         "reciever_id", "CATALOGUE_PATH"}  # fmt: skip
 
 
 def _error(frame: list[dict[str, object]]) -> str:
@@ -94,6 +94,10 @@ def _cases() -> list[tuple[str, list[str]]]:
              [where, "ClientConnectorSSLError", "http://ch.local:8123"]),
             (f"{where} did not answer within 2.5 s", [where]),
             (f"{where} did not answer within 2.5 s, 3 times", [where]),
+            (f"{where} did not answer within 2.5 s, 3 times, yet answers a SELECT 1: this query "
+             "takes longer than CLICKHOUSE_TIMEOUT allows, so raise it", [where, "SELECT 1"]),
+            (f"{where} did not answer within 2.5 s, yet answers a SELECT 1: this query takes "
+             "longer than CLICKHOUSE_TIMEOUT allows, so raise it", [where, "SELECT 1"]),
             (f"lost the connection to {where} (ServerDisconnectedError)",
              [where, "ServerDisconnectedError"]),
             (f"{where} sent an answer that is not ClickHouse's (UnicodeDecodeError); is "

@@ -99,6 +99,17 @@ def _cannot_connect(t: Translator, m: re.Match[str]) -> str:
                "CLICKHOUSE_URL right?", where=_where(t, m), error=m["error"])  # fmt: skip
 
 
+def _too_slow(t: Translator, m: re.Match[str]) -> str:
+    seconds = localized(m["seconds"], t)
+    waited = (t.ngettext("{where} did not answer within {seconds} s, {n} time",
+                         "{where} did not answer within {seconds} s, {n} times", int(m["n"]),
+                         where=_where(t, m), seconds=seconds) if m["n"]
+              else t._("{where} did not answer within {seconds} s", where=_where(t, m),
+                       seconds=seconds))  # fmt: skip
+    return waited + t._(", yet answers a {query}: this query takes longer than {setting} "
+                        "allows, so raise it", query="SELECT 1", setting="CLICKHOUSE_TIMEOUT")
+
+
 def _held(t: Translator, m: re.Match[str]) -> str:
     who = (t._("another process (pid {pid})", pid=m["pid"]) if m["pid"]
            else t._("another process"))  # fmt: skip
@@ -152,6 +163,9 @@ SHAPES: list[tuple[re.Pattern[str], Say]] = [
                       "plain HTTP, as ClickHouse's {port} does, set CLICKHOUSE_URL to {url}; "
                       "else check the server's certificate", where=_where(t, m),
                       error=m["error"], port="8123", url=m["url"])),
+    (_re(rf"{WHERE} did not answer within (?P<seconds>[\d.e+-]+) s(?:, (?P<n>\d+) times)?, "
+         r"yet answers a SELECT 1: this query takes longer than CLICKHOUSE_TIMEOUT allows, so "
+         r"raise it"), _too_slow),
     (_re(rf"{WHERE} did not answer within (?P<seconds>[\d.e+-]+) s, (?P<n>\d+) times"),
      lambda t, m: t.ngettext("{where} did not answer within {seconds} s, {n} time",
                              "{where} did not answer within {seconds} s, {n} times",
