@@ -17,7 +17,7 @@ from bot.core.formatting import report_tune
 from bot.service import backtesting
 from bot.service.tuning import tune
 from detectors.backtest import SeriesKey
-from queries.catalogue import CatalogueError, Kind, Metric, Table, load_catalogue
+from queries.catalogue import CatalogueError, Direction, Kind, Metric, Table, load_catalogue
 from queries.errors import QueryFailed, SourceMisconfigured
 from queries.series import Slice, TableSlices, bucket_index, frame_from_rows
 from queries.sources import ClickHouseSource
@@ -383,3 +383,41 @@ async def test_a_low_cardinality_slice_beside_string_ones_points_at_the_cast(
             await source.fetch(table, START, START + STEP)
     finally:
         await source.close()
+
+
+@pytest.mark.parametrize("matrix", [False, True], ids=["series", "matrix"])
+def test_a_ratio_whose_denominator_was_zero_is_undefined_not_missing(matrix: bool) -> None:
+    """conversion = purchases / clicks on a slice that had events but no clicks in the bucket:
+    'no data for this bucket' said the slice had none, though it had rows; the ratio is
+    undefined there, and the reason says why (per series and on the engines' matrix path)."""
+    from bot.core.i18n import translator
+    from bot.core.reasons import reason_text
+    from bot.service.checker import detect
+    from bot.service.engines import Engines
+    from queries.history import Window
+
+    days = 3
+    index = bucket_index(START, START + timedelta(days=days), STEP)
+    stamps = [int(t.timestamp()) for t in index]
+    rows = []
+    for i, stamp in enumerate(stamps):
+        last = i == len(stamps) - 1
+        rows += [(stamp, "total", "", 100, 10, 50), (stamp, "channel", "ads", 60, 6, 30),
+                 (stamp, "channel", "email", 40, 4, 0 if last else 20)]  # fmt: skip
+    frame = frame_from_rows(pd.DataFrame(rows, columns=["bucket", "dim", "dim_value", "rows",
+                                                        "purchases", "clicks"]),
+                            ("rows", "purchases", "clicks"))  # fmt: skip
+    table = Table("events", "-- literal rows", ("channel",), ("rows", "purchases", "clicks"))
+    conversion = Metric("conversion", "Conversion", "", Kind.RATIO, "events", Direction.BOTH,
+                        ("channel",), numerator="purchases", denominator="clicks")
+    window = Window(START, START + timedelta(days=days), START)
+    results = detect(frame, window, table, [conversion], STEP,
+                     engines=Engines() if matrix else None)  # fmt: skip
+    verdicts = {r.slice: r.verdict for r in results}
+    email = verdicts[Slice("channel", "email")]
+    assert email.value is None
+    assert email.reason.startswith("undefined: its denominator (clicks) was 0 in this bucket")
+    assert "no data" not in email.reason
+    assert not verdicts[Slice("channel", "ads")].reason.startswith("undefined")
+    russian = reason_text(email.reason, translator("ru"))
+    assert russian.startswith("не определено: знаменатель (clicks) в этом интервале равен 0")

@@ -132,6 +132,21 @@ def _unjudged(metric: Metric, sliced: TableSlices, exc: BaseException) -> list[S
         return []
 
 
+NO_DATA = "no data for this bucket"
+
+
+def _undefined(result: SeriesResult, sliced: TableSlices) -> SeriesResult:
+    """A ratio whose denominator was 0 in its bucket, in a slice with rows there, said as
+    undefined: 'no data for this bucket' told of a slice that had events."""
+    verdict, metric = result.verdict, result.metric
+    if metric.kind is not Kind.RATIO or not verdict.reason.startswith(NO_DATA):
+        return result
+    if sliced.weight(metric, result.slice).get(verdict.bucket) != 0:
+        return result  # no rows at all in the table's bucket: no data indeed
+    said = f"undefined: its denominator ({metric.denominator}) was 0 in this bucket"
+    return replace(result, verdict=replace(verdict, reason=said + verdict.reason[len(NO_DATA):]))
+
+
 def _guarded(metric: Metric, sliced: TableSlices, engines: Engines, table: Table,
             judge: Callable[[], list[SeriesResult]]) -> list[SeriesResult]:  # fmt: skip
     """`judge()` (the engines' judgement of one metric), or the metric unjudged if it fails;
@@ -208,7 +223,7 @@ def detect(
         for at, job in jobs:
             per_metric[at] = job()
     judging += clock() - started
-    results = [r for found in per_metric for r in found]
+    results = [_undefined(r, sliced) for found in per_metric for r in found]
     if timings is not None:
         timings["series"] = timings.get("series", 0.0) + building
         timings["detect"] = timings.get("detect", 0.0) + judging
