@@ -48,6 +48,7 @@ _BOT = {"id": 2, "is_bot": True, "first_name": "alertbot", "username": "alertbot
 _LINK = re.compile(r'<a\s+href="([^"]*)"\s*>(.*?)</a>', re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"</?[a-zA-Z][^>]*>")
 _UNSAFE = re.compile(r"[^\w.=+-]+")  # in a chart's file name
+_NUMBER = re.compile(r"[0-9]{1,9}")  # a button's, as typed: not '²' or '①' (digits to isdigit)
 
 
 def plain(text: str) -> str:
@@ -146,10 +147,14 @@ class Screen:
         self.messages[message["message_id"]] = message
         return message
 
+    def pressed(self, line: str) -> tuple[int, str, str] | None:
+        """The button whose number `line` is, if any."""
+        return self.buttons.get(int(line)) if _NUMBER.fullmatch(line) else None
+
     def update(self, update_id: int, line: str) -> dict[str, Any]:
         """The update Telegram would send for `line`: a button's number presses it (as long as
         its message is there), anything else is a message."""
-        pressed = self.buttons.get(int(line)) if line.isdigit() else None
+        pressed = self.pressed(line)
         if pressed is not None:
             message_id, data, _ = pressed
             return {"update_id": update_id, "callback_query": {
@@ -227,7 +232,7 @@ async def converse(
         if line in ("exit", "quit"):
             break
         count += 1
-        pressed = screen.buttons.get(int(line)) if line.isdigit() else None
+        pressed = screen.pressed(line)
         if echo:
             screen.write(f"you> {line}" if pressed is None else f"you> [{line}] {pressed[2]}")
         update = Update.model_validate(screen.update(count, line), context={"bot": bot})

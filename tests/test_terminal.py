@@ -139,3 +139,17 @@ def test_alertbot_chat_reads_what_is_piped_in(demo_env: dict[str, str], tmp_path
     assert refused.returncode == 2, refused.stderr
     assert refused.stderr.strip().endswith("file: not a directory"), refused.stderr
 
+
+
+async def test_digits_that_are_not_a_plain_number_are_a_message(
+    embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """'²' and '①' are digits to str.isdigit but no number to int(), and 5,000 nines are more
+    digits than int() reads: each is a message the bot answers, never a button or a crash."""
+    odd = ["²", "①", "١", "9" * 5000]
+    shown, _ = await _chat(embedded_spec, tmp_path, ["/lang", *odd, "/help"])
+    text = "\n".join(shown)
+    for line in odd:
+        said = shown.index(f"you> {line}")
+        assert shown[said + 1] == "bot> I answer commands: send /help for the list.", text
+    assert "you> /help" in shown, text
