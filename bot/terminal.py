@@ -62,12 +62,22 @@ class Screen:
     """Where the bot's messages are shown (`write`, a line at a time) and its charts kept."""
 
     def __init__(self, write: Callable[[str], None], charts: Path) -> None:
-        self.write = write
+        self._write = write
+        self.gone = False  # the reader went away (stdout closed): nothing more is shown
         self.charts = charts
         self.messages: dict[int, dict[str, Any]] = {}  # what the bot sent, as Telegram's JSON
         self.buttons: dict[int, tuple[int, str, str]] = {}  # number: message id, data, label
         self._message_ids = itertools.count(1)
         self._numbers = itertools.count(1)
+
+    def write(self, line: str) -> None:
+        """A line shown; once the reader is gone, none (the handler still runs to its end,
+        and `converse` stops after it: its error handler would log a bug and apologise)."""
+        if not self.gone:
+            try:
+                self._write(line)
+            except BrokenPipeError:
+                self.gone = True
 
     def _say(self, head: str, text: str, *, markup: bool = True) -> None:
         lines = (plain(text) if markup else text).splitlines() or [""]
@@ -235,8 +245,11 @@ async def converse(
         pressed = screen.pressed(line)
         if echo:
             screen.write(f"you> {line}" if pressed is None else f"you> [{line}] {pressed[2]}")
-        update = Update.model_validate(screen.update(count, line), context={"bot": bot})
-        await dispatcher.feed_update(bot, update)
+        if not screen.gone:  # nothing is sent once no one reads (a /set included)
+            update = Update.model_validate(screen.update(count, line), context={"bot": bot})
+            await dispatcher.feed_update(bot, update)
+        if screen.gone:
+            raise BrokenPipeError(32, "the reader of the chat went away")
         await asyncio.sleep(0)
     return count
 

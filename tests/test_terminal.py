@@ -153,3 +153,33 @@ async def test_digits_that_are_not_a_plain_number_are_a_message(
         said = shown.index(f"you> {line}")
         assert shown[said + 1] == "bot> I answer commands: send /help for the list.", text
     assert "you> /help" in shown, text
+
+
+async def test_a_reader_gone_ends_the_chat_without_a_traceback(
+    embedded_spec: SourceSpec, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """stdout closed early (`alertbot chat /help | head -1`): the write that fails in a handler
+    ends the chat with BrokenPipeError (the CLI's quiet exit 141), not a bug logged with its
+    traceback and an apology written to the same closed pipe."""
+    settings = settings_for("http://127.0.0.1:9", embedded_spec, tmp_path / "s.db")
+    source = EmbeddedSource(settings.embedded_path, database=settings.clickhouse_database)
+    monitor = Monitor(source=source, catalogue=load_catalogue(), state=State(settings.state_path),
+                      settings=settings, clock=Clock())  # fmt: skip
+    shown: list[str] = []
+
+    def write(line: str) -> None:
+        if shown:
+            raise BrokenPipeError(32, "Broken pipe")
+        shown.append(line)
+
+    screen = Screen(write, tmp_path / "charts")
+    dispatcher, bot = dispatcher_for(monitor, settings, screen)
+    try:
+        with pytest.raises(BrokenPipeError):
+            await converse(dispatcher, bot, screen, ["/help", "/status"])
+    finally:
+        await monitor.close()
+        monitor.state.close()
+        await source.close()
+    assert shown == ["you> /help"], shown
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")], caplog.text
