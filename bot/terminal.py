@@ -112,11 +112,14 @@ class Screen:
         data = photo.data if isinstance(photo, BufferedInputFile) else b""
         name = photo.filename if isinstance(photo, BufferedInputFile) else None
         name = _UNSAFE.sub("_", name or "chart.png")
-        self.charts.mkdir(parents=True, exist_ok=True)
-        taken = [int(p.name[:3]) for p in self.charts.glob("[0-9][0-9][0-9]-*")]
-        path = self.charts / f"{max(taken, default=0) + 1:03d}-{name}"
-        path.write_bytes(data)
-        return str(path)
+        try:  # a folder unwritable, full or gone: said, and the reply stands
+            self.charts.mkdir(parents=True, exist_ok=True)
+            taken = [int(p.name[:3]) for p in self.charts.glob("[0-9][0-9][0-9]-*")]
+            path = self.charts / f"{max(taken, default=0) + 1:03d}-{name}"
+            path.write_bytes(data)
+        except OSError as exc:
+            return f"chart not written: {exc.filename or self.charts}: {exc.strerror or exc}"
+        return f"chart: {path}"
 
     def show(self, method: TelegramMethod[Any]) -> object:
         """Shows what the bot asked of Telegram; returns what Telegram would answer."""
@@ -130,7 +133,7 @@ class Screen:
                                          "width": 1, "height": 1}],
                                  caption=plain(caption) if html_ else caption)  # fmt: skip
             self._say("bot>", caption, markup=html_)
-            self.write(f"     [chart: {self._chart(method.photo)}]")
+            self.write(f"     [{self._chart(method.photo)}]")
         elif isinstance(method, EditMessageText | EditMessageCaption | EditMessageReplyMarkup):
             number = int(method.message_id or 0)
             message = dict(self.messages.get(number) or self._sent())

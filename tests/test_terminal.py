@@ -183,3 +183,18 @@ async def test_a_reader_gone_ends_the_chat_without_a_traceback(
         await source.close()
     assert shown == ["you> /help"], shown
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")], caplog.text
+
+
+async def test_a_chart_that_cannot_be_written_is_said_and_the_reply_stands(
+    embedded_spec: SourceSpec, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The charts folder unwritable (a read-only one, /proc, a disk full, a file in its place):
+    the reply is shown with why its chart was not written, and the chat goes on; no bug logged
+    with a traceback, no apology after the text."""
+    (tmp_path / "charts").write_text("a file where the folder was")
+    shown, _ = await _chat(embedded_spec, tmp_path, ["/metric views", "/status"])
+    text = "\n".join(shown)
+    assert shown[1].startswith("bot> Views — "), text
+    assert any(s.startswith(f"     [chart not written: {tmp_path / 'charts'}") for s in shown), text
+    assert "Sorry" not in text and "bot> Status" in shown, text
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")], caplog.text
