@@ -48,6 +48,7 @@ _BOT = {"id": 2, "is_bot": True, "first_name": "alertbot", "username": "alertbot
 _LINK = re.compile(r'<a\s+href="([^"]*)"\s*>(.*?)</a>', re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"</?[a-zA-Z][^>]*>")
 _UNSAFE = re.compile(r"[^\w.=+-]+")  # in a chart's file name
+_NUMBERED = re.compile(r"([0-9]{1,9})-")  # a chart's file: 001-views.png, 1000-views.png
 _NUMBER = re.compile(r"[0-9]{1,9}")  # a button's, as typed: not '²' or '①' (digits to isdigit)
 
 
@@ -114,7 +115,7 @@ class Screen:
         name = _UNSAFE.sub("_", name or "chart.png")
         try:  # a folder unwritable, full or gone: said, and the reply stands
             self.charts.mkdir(parents=True, exist_ok=True)
-            taken = [int(p.name[:3]) for p in self.charts.glob("[0-9][0-9][0-9]-*")]
+            taken = [int(m[1]) for p in self.charts.iterdir() if (m := _NUMBERED.match(p.name))]
             path = self.charts / f"{max(taken, default=0) + 1:03d}-{name}"
             path.write_bytes(data)
         except OSError as exc:

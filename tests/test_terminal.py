@@ -198,3 +198,18 @@ async def test_a_chart_that_cannot_be_written_is_said_and_the_reply_stands(
     assert any(s.startswith(f"     [chart not written: {tmp_path / 'charts'}") for s in shown), text
     assert "Sorry" not in text and "bot> Status" in shown, text
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")], caplog.text
+
+
+def test_charts_past_the_999th_are_numbered_on_never_overwritten(tmp_path: Path) -> None:
+    """The default charts/ is the same folder session after session: after 999-*.png the next
+    charts are 1000-, 1001-, ..., none written over another."""
+    from aiogram.methods import SendPhoto
+    from aiogram.types import BufferedInputFile
+
+    (tmp_path / "999-views.png").write_bytes(b"old")
+    screen = Screen(lambda _: None, tmp_path)
+    for n in range(3):
+        screen.show(SendPhoto(chat_id=1, photo=BufferedInputFile(PNG + bytes([n]), "v.png")))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "1000-v.png", "1001-v.png", "1002-v.png", "999-views.png"]  # fmt: skip
+    assert (tmp_path / "1002-v.png").read_bytes() == PNG + bytes([2])
