@@ -240,7 +240,7 @@ async def converse(
                 yield line
 
     async for raw in each():
-        line = raw.strip()
+        line = re.sub("[\ud800-\udfff]", "\ufffd", raw).strip()  # bytes not UTF-8: '�'
         if not line:
             continue
         if line in ("exit", "quit"):

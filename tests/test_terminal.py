@@ -213,3 +213,18 @@ def test_charts_past_the_999th_are_numbered_on_never_overwritten(tmp_path: Path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "1000-v.png", "1001-v.png", "1002-v.png", "999-views.png"]  # fmt: skip
     assert (tmp_path / "1002-v.png").read_bytes() == PNG + bytes([2])
+
+
+async def test_bytes_that_are_not_utf8_are_shown_as_telegram_would(
+    embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """A MESSAGE argument, or a line piped in the C locale, with bytes that are not UTF-8
+    reaches Python as lone surrogates ('\\udcff'): it is sent with '�' in their place, as
+    Telegram shows such text, so a terminal that writes UTF-8 strictly can show it (it stopped
+    the chat with UnicodeEncodeError)."""
+    shown, _ = await _chat(embedded_spec, tmp_path, ["/metric \udcff", "/status"])
+    text = "\n".join(shown)
+    assert text.encode("utf-8"), "a strict terminal writes it"
+    assert shown[0] == "you> /metric �", text
+    assert shown[1].startswith("bot> There is no metric '�'."), text
+    assert "bot> Status" in shown, text
