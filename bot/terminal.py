@@ -261,6 +261,8 @@ async def converse(
 async def typed(prompt: str) -> AsyncIterator[str]:
     """Lines typed at the terminal (the prompt shown once the last answer is), or piped in,
     until the end of input. The reading thread never holds the process at its end (Ctrl-C)."""
+    if sys.stdin is None:  # closed before the start (`alertbot chat <&-`): nothing to read
+        return
     loop = asyncio.get_running_loop()
     lines: asyncio.Queue[str | None] = asyncio.Queue()
     ready = threading.Event()
@@ -314,10 +316,11 @@ async def cmd_chat(said: list[str], charts: str, settings: Settings) -> int:
                 print(f"warning: the check failed: {exc}", file=sys.stderr)
             screen = Screen(print, folder)
             dispatcher, bot = dispatcher_for(monitor, settings, screen)
-            if not said and sys.stdin.isatty():
+            tty = sys.stdin is not None and sys.stdin.isatty()  # None: closed (<&-)
+            if not said and tty:
                 print("Type a command (/help lists them), a button's number to press it, or "
                       "exit.", file=sys.stderr)  # fmt: skip
-            echo = bool(said) or not sys.stdin.isatty()  # a transcript: what was sent, too
+            echo = bool(said) or not tty  # a transcript: what was sent, too
             await converse(dispatcher, bot, screen, said or typed("you> "), echo=echo)
             await monitor.close()
         finally:

@@ -228,3 +228,29 @@ async def test_bytes_that_are_not_utf8_are_shown_as_telegram_would(
     assert shown[0] == "you> /metric �", text
     assert shown[1].startswith("bot> There is no metric '�'."), text
     assert "bot> Status" in shown, text
+
+
+async def test_no_stdin_at_all_is_the_end_of_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`alertbot chat <&-` (stdin closed, sys.stdin None): nothing typed, the chat ends; it
+    stopped with AttributeError on sys.stdin.isatty()."""
+    import sys
+
+    from bot.terminal import typed
+
+    monkeypatch.setattr(sys, "stdin", None)
+    assert [line async for line in typed("you> ")] == []
+
+
+@pytest.mark.slow  # the CLI on its demo, about 20 s
+def test_alertbot_chat_with_stdin_closed_ends_at_once(demo_env: dict[str, str]) -> None:
+    """`alertbot chat <&-`: no input, so exit 0 after the check, no traceback."""
+    import subprocess
+    import sys
+
+    from tests.test_cli import clean_env
+
+    done = subprocess.run(["sh", "-c", 'exec "$0" -m bot chat <&-', sys.executable],
+                          env={**clean_env(), **demo_env}, capture_output=True, text=True,
+                          timeout=300, check=False)  # fmt: skip
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert done.stdout == "", done.stdout
