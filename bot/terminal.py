@@ -310,8 +310,8 @@ async def cmd_chat(said: list[str], charts: str, settings: Settings) -> int:
             if isinstance(source, EmbeddedSource):
                 await prepare_demo(source, monitor.catalogue, monitor.clock(), settings.state_path)
             print(f"checking {source.describe()} ...", file=sys.stderr)
-            try:
-                await monitor.check()  # the commands then answer at once
+            try:  # the commands then answer at once; a source that hangs holds them 60 s
+                await monitor.report(budget=60.0)  # (it goes on behind them), not 3 minutes
             except SourceError as exc:  # the chat says it too (/status, /check)
                 print(f"warning: the check failed: {exc}", file=sys.stderr)
             screen = Screen(print, folder)

@@ -172,6 +172,22 @@ def test_check_against_a_hung_clickhouse_says_what_it_tried(
     assert len(hung.requests) == 4 and hung.requests[3] == "SELECT 1", hung.requests
 
 
+@pytest.mark.slow  # a minute of waiting for the server, by design
+def test_the_chat_in_a_terminal_waits_a_minute_for_a_hung_clickhouse_not_its_timeouts(
+    silent_thread: tuple[Silent, str], tmp_path: Path
+) -> None:
+    """`alertbot chat` checks before the first command; against a server that never answers
+    it waited for three whole CLICKHOUSE_TIMEOUTs (here 5 minutes) before /help. It waits a
+    minute, says so, and answers; the check goes on behind the commands."""
+    _, url = silent_thread
+    env = {"CLICKHOUSE_URL": url, "CLICKHOUSE_TIMEOUT": "100", "STATE_PATH": f"{tmp_path}/s.db"}
+    done = alertbot("chat", "/help", env=env, cwd=tmp_path, timeout=150)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("you> /help\nbot> "), done.stdout
+    assert f"warning: the check failed: ClickHouse at {url} is not answering: no answer " \
+           "within 60 s" in done.stderr, done.stderr  # fmt: skip
+
+
 # -- a ClickHouse HTTP interface answered by chDB, misbehaving for some queries ----------------
 
 Misbehave = Callable[[str], "web.StreamResponse | None"]
