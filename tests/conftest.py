@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -219,13 +219,12 @@ def spec(request: pytest.FixtureRequest) -> SourceSpec:
     return request.getfixturevalue(name)  # type: ignore[no-any-return]
 
 
-@pytest.fixture
-def scratch_db(spec: SourceSpec) -> Iterator[str]:
-    """An empty database on the source under test, dropped afterwards."""
-    name = f"scratch_{os.getpid()}"
+def empty_database(opener: Callable[[], Source], name: str) -> Iterator[str]:
+    """Database `name` made anew through the source `opener` gives (one per statement), then
+    yielded, then dropped: a fixture's body."""
 
     async def run(sql: str) -> None:
-        source = spec.open("default" if spec.kind == "clickhouse" else spec.database)
+        source = opener()
         try:
             await source.execute(sql)
         finally:
@@ -235,6 +234,14 @@ def scratch_db(spec: SourceSpec) -> Iterator[str]:
     asyncio.run(run(f"CREATE DATABASE {name}"))
     yield name
     asyncio.run(run(f"DROP DATABASE IF EXISTS {name}"))
+
+
+@pytest.fixture
+def scratch_db(spec: SourceSpec) -> Iterator[str]:
+    """An empty database on the source under test, dropped afterwards."""
+    yield from empty_database(
+        lambda: spec.open("default" if spec.kind == "clickhouse" else spec.database),
+        f"scratch_{os.getpid()}")  # fmt: skip
 
 
 SCRIPTS = Path(__file__).resolve().parents[1] / ".ci"

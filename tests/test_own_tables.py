@@ -5,7 +5,6 @@ CLICKHOUSE_URL, each in a database of its own."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,7 +20,7 @@ from queries.catalogue import CatalogueError, Direction, Kind, Metric, Table, lo
 from queries.errors import QueryFailed, SourceMisconfigured
 from queries.series import Slice, TableSlices, bucket_index, frame_from_rows
 from queries.sources import ClickHouseSource
-from tests.conftest import server_url
+from tests.conftest import empty_database, server_url
 
 START = datetime(2026, 11, 2, tzinfo=UTC)
 STEP = timedelta(minutes=15)
@@ -65,19 +64,16 @@ def own_db() -> Iterator[str]:
     url = server_url()
     if url is None:
         pytest.skip("CLICKHOUSE_URL is not set (CI sets it and runs these)")
-    name = "own_tables_test"
+    yield from empty_database(lambda: ClickHouseSource(url, database="default", retries=1),
+                              "own_tables_test")  # fmt: skip
 
-    async def run(sql: str) -> None:
-        source = ClickHouseSource(url, database="default", retries=1)
-        try:
-            await source.execute(sql)
-        finally:
-            await source.close()
 
-    asyncio.run(run(f"DROP DATABASE IF EXISTS {name}"))
-    asyncio.run(run(f"CREATE DATABASE {name}"))
-    yield name
-    asyncio.run(run(f"DROP DATABASE IF EXISTS {name}"))
+async def _one_view(source: ClickHouseSource, time_type: str) -> None:
+    """Table `events`, its time column of `time_type`, holding one view a minute past START."""
+    await source.execute(f"CREATE TABLE events (event_time {time_type}, kind String, channel "
+                         "String, country String) ENGINE = MergeTree ORDER BY event_time")
+    await source.execute(f"INSERT INTO events VALUES ({int(START.timestamp()) + 60}, 'view', "
+                         "'ads', 'Россия')")  # fmt: skip
 
 
 def _source(database: str) -> ClickHouseSource:
@@ -168,11 +164,7 @@ async def test_a_value_column_the_sql_makes_text_names_its_table_and_the_sql(
     the table and the column and points at the catalogue's SQL, as a setting to fix."""
     source = _source(own_db)
     try:
-        await source.execute("CREATE TABLE events (event_time DateTime, kind String, "
-                             "channel String, country String) ENGINE = MergeTree "
-                             "ORDER BY event_time")  # fmt: skip
-        await source.execute(f"INSERT INTO events VALUES ({int(START.timestamp()) + 60}, "
-                             "'view', 'ads', 'Россия')")  # fmt: skip
+        await _one_view(source, "DateTime")
         sql = EVENTS_SQL.replace("countIf(kind = 'view') AS views",
                                  "concat(toString(countIf(kind = 'view')), ' views') AS views")
         table = Table("events", sql, ("channel", "country"), COLUMNS, time_column="event_time")
@@ -190,11 +182,7 @@ async def test_a_query_s_unreadable_answer_names_its_table(own_db: str) -> None:
     """The error of a query whose answer cannot be read names the table it is for."""
     source = _source(own_db)
     try:
-        await source.execute("CREATE TABLE events (event_time DateTime('Europe/Moscow'), "
-                             "kind String, channel String, country String) "
-                             "ENGINE = MergeTree ORDER BY event_time")  # fmt: skip
-        await source.execute(f"INSERT INTO events VALUES ({int(START.timestamp()) + 60}, "
-                             "'view', 'ads', 'Россия')")  # fmt: skip
+        await _one_view(source, "DateTime('Europe/Moscow')")
         sql = EVENTS_SQL.replace("toUInt32(toStartOfFifteenMinutes(event_time))",
                                  "toStartOfFifteenMinutes(event_time)")  # fmt: skip
         table = Table("events", sql, ("channel", "country"), COLUMNS, time_column="event_time")
@@ -372,11 +360,7 @@ async def test_a_low_cardinality_slice_beside_string_ones_points_at_the_cast(
             pass
         else:
             pytest.skip("this server finds String and LowCardinality(String) a common type")
-        await source.execute("CREATE TABLE events (event_time DateTime, kind String, "
-                             "channel String, country String) ENGINE = MergeTree "
-                             "ORDER BY event_time")  # fmt: skip
-        await source.execute(f"INSERT INTO events VALUES ({int(START.timestamp()) + 60}, "
-                             "'view', 'ads', 'Россия')")  # fmt: skip
+        await _one_view(source, "DateTime")
         sql = EVENTS_SQL.replace("country AS dim_value", "toLowCardinality(country) AS dim_value")
         table = Table("events", sql, ("channel", "country"), COLUMNS, time_column="event_time")
         with pytest.raises(SourceMisconfigured, match=r"CAST\(x AS String\) AS dim_value"):
