@@ -35,6 +35,8 @@ from aiogram.methods import (
 )
 from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Update
 
+from bot.core.text import plain as rendered
+
 if TYPE_CHECKING:
     from bot.service.monitor import Monitor
     from bot.settings import Settings
@@ -46,17 +48,15 @@ _PERSON = {"id": CONSOLE, "is_bot": False, "first_name": "console"}
 _CHAT = {"id": CONSOLE, "type": "private", "first_name": "console"}
 _BOT = {"id": 2, "is_bot": True, "first_name": "alertbot", "username": "alertbot"}
 _LINK = re.compile(r'<a\s+href="([^"]*)"\s*>(.*?)</a>', re.IGNORECASE | re.DOTALL)
-_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
 _UNSAFE = re.compile(r"[^\w.=+-]+")  # in a chart's file name
 _NUMBERED = re.compile(r"([0-9]{1,9})-")  # a chart's file: 001-views.png, 1000-views.png
 _NUMBER = re.compile(r"[0-9]{1,9}")  # a button's, as typed: not '²' or '①' (digits to isdigit)
 
 
 def plain(text: str) -> str:
-    """What Telegram shows of a text sent as HTML: no tags, entities read, a link's address
-    after its words."""
-    text = _LINK.sub(lambda m: m[2] if m[2] == m[1] else f"{m[2]} ({m[1]})", text)
-    return html.unescape(_TAG.sub("", text))
+    """What Telegram shows of a text sent as HTML (bot.core.text's reading of it), a link's
+    address after its words."""
+    return rendered(_LINK.sub(lambda m: m[2] if m[2] == m[1] else f"{m[2]} ({m[1]})", text))
 
 
 class Screen:
