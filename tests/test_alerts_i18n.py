@@ -186,6 +186,7 @@ async def copy_with_odd_os(spec: SourceSpec) -> None:
     _odd_made.add(spec.path)
 
 
+@pytest.mark.slow
 async def test_a_russian_alert_with_long_cyrillic_colons_and_html_is_valid_within_the_limit(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
@@ -562,6 +563,7 @@ def test_a_russian_alert_names_the_metric_by_its_russian_title() -> None:
     assert "<b>Просмотры</b> снова в норме" in resolve.text
 
 
+@pytest.mark.slow
 async def test_an_alert_whose_title_holds_an_emoji_keeps_its_chart(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path,
     caplog: pytest.LogCaptureFixture,

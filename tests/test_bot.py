@@ -225,6 +225,7 @@ async def test_commands_answer_users(
         assert "диапазон" in russian and "expected range" not in russian
 
 
+@pytest.mark.slow
 async def test_settings_are_for_admins_and_survive_a_restart(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
@@ -346,6 +347,7 @@ async def test_backtest_command_sends_a_chart(
         assert "from 1 to 14" in (await reply(fake, "/backtest views 99", user=USER))[0]
 
 
+@pytest.mark.slow
 async def test_alerts_survive_telegram_rate_limits_and_blocked_chats(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
@@ -370,6 +372,7 @@ async def test_alerts_survive_telegram_rate_limits_and_blocked_chats(
         assert monitor.state.subscriptions.of_chat(777) == []
 
 
+@pytest.mark.slow
 async def test_a_reply_to_a_user_who_blocked_the_bot_is_one_log_line_and_no_apology(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
@@ -392,6 +395,7 @@ async def test_a_reply_to_a_user_who_blocked_the_bot_is_one_log_line_and_no_apol
                     "or no longer in that chat"], said
 
 
+@pytest.mark.slow
 async def test_an_alert_chat_that_removed_the_bot_is_told_to_the_admins_once(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
@@ -427,6 +431,7 @@ async def test_an_alert_chat_that_removed_the_bot_is_told_to_the_admins_once(
         assert len(notices) == 1, notices
 
 
+@pytest.mark.slow
 async def test_one_incident_is_one_alert_a_reminder_and_one_resolution(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:

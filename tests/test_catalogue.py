@@ -281,6 +281,7 @@ def run(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProce
                           capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [["check", "--json"], ["catalogue"], ["run"]])
 def test_the_commands_and_the_bot_stop_with_exit_2_on_a_misspelled_key(
     command: list[str], tmp_path: Path

@@ -133,6 +133,7 @@ async def test_every_button_press_is_answered_even_malformed_or_out_of_date(
     assert others == []
 
 
+@pytest.mark.slow
 async def test_a_stranger_cannot_ack_even_on_his_subscribed_copy(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
@@ -424,6 +425,7 @@ async def test_metric_answers_within_its_budget_while_clickhouse_hangs(
         assert "no check has finished yet" in answer and "/status" in answer
 
 
+@pytest.mark.slow
 async def test_status_and_check_say_a_check_that_read_nothing_failed(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path, silent_server: str
 ) -> None:
@@ -481,6 +483,7 @@ async def test_a_source_set_up_wrong_is_not_called_slow(
     assert "did not create" in failed[0].getMessage()
 
 
+@pytest.mark.slow
 async def test_backtest_writes_its_numbers_as_the_chat_does(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
@@ -517,6 +520,7 @@ async def test_backtest_writes_its_numbers_as_the_chat_does(
     assert "(последние 12; время по UTC; шаг 15 минут;" in week_ru[0].text, week_ru[0].text
 
 
+@pytest.mark.slow
 async def test_backtest_and_history_say_the_zone_of_their_times(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
@@ -659,6 +663,7 @@ async def test_history_says_what_became_of_each_alert(
         "✅ снова в норме спустя 45 минут; 👀 принял(а) Anna &lt;b&gt;"], ru
 
 
+@pytest.mark.slow
 async def test_a_stuck_check_gets_the_last_report_marked_stale(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
@@ -685,6 +690,7 @@ async def test_a_stuck_check_gets_the_last_report_marked_stale(
     assert f"from {finished:%H:%M}" in caption and "Views" in caption
 
 
+@pytest.mark.slow
 async def test_a_stale_answer_from_a_source_set_up_wrong_says_so(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
@@ -723,6 +729,7 @@ async def test_a_stale_answer_from_a_source_set_up_wrong_says_so(
         assert "the embedded database" not in said and "or seed it" not in said, said
 
 
+@pytest.mark.slow
 async def test_status_says_the_last_check_failed_and_drops_a_source_error_it_outlived(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
@@ -885,6 +892,7 @@ def _hold(fake: FakeTelegram, method: str, seconds: int, chat: int | None = None
                    parameters={"retry_after": seconds})  # fmt: skip
 
 
+@pytest.mark.slow
 async def test_flood_control_waits_do_not_use_up_the_tries_after_a_failure_on_the_way(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path,
 ) -> None:  # fmt: skip
@@ -1003,6 +1011,7 @@ async def test_a_press_answer_lost_on_the_way_is_sent_again(
     assert not any("Bad Gateway" in m for m in messages)
 
 
+@pytest.mark.slow
 async def test_a_press_answer_that_hung_is_not_tried_again(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
@@ -1875,6 +1884,7 @@ async def test_a_slice_by_a_dimension_the_metric_lacks_says_what_to_type(
     assert render_html(alone[0].text).startswith("Views · os=iOS"), alone[0].text
 
 
+@pytest.mark.slow
 async def test_a_metric_whose_table_cannot_be_read_says_why_and_what_to_do(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from bot.core.formatting import named
 from bot.core.i18n import translator
 from tests.conftest import SourceSpec
@@ -53,6 +55,7 @@ async def test_thresholds_names_the_detector_as_the_chart_caption_does(
                               "METRIC)\n"), english
 
 
+@pytest.mark.slow
 async def test_replies_name_a_metric_by_its_title_and_suggest_commands_that_work(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:

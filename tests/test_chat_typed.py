@@ -10,6 +10,8 @@ import re
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import SourceSpec
 from tests.fakebot import FakeTelegram, render_html
 from tests.test_bot import ADMIN, USER, running, settings_for
@@ -50,6 +52,7 @@ async def test_lang_named_in_words_is_not_denied(
     assert "not 'English'" not in english, english
 
 
+@pytest.mark.slow
 async def test_a_share_above_100_is_answered_with_advice_that_works(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:

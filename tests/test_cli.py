@@ -117,6 +117,7 @@ def test_seeding_again_drops_the_rows_the_state_file_held(tmp_path: Path) -> Non
     assert again != first  # another seed, other values
 
 
+@pytest.mark.slow
 def test_seeding_with_a_state_file_it_cannot_write_warns_and_seeds(tmp_path: Path) -> None:
     """A state file another process holds locked (a bot mid-write, or a read-only copy) cannot
     drop its cached rows: `alertbot seed` says so in one line and still exits 0, the data
@@ -140,6 +141,7 @@ def test_seeding_with_a_state_file_it_cannot_write_warns_and_seeds(tmp_path: Pat
     assert "dataset:" in done.stdout
 
 
+@pytest.mark.slow
 def test_a_reader_that_goes_away_gets_no_traceback(demo_env: dict[str, str]) -> None:
     """`alertbot check | head -0`: the pipe closes before the table is written; the command
     stops quietly with the shell's SIGPIPE status instead of printing a traceback."""
@@ -224,6 +226,7 @@ def test_unknown_rows_say_why_too_little_history(demo_env: dict[str, str]) -> No
     assert len(rows) == 60 and all("too little history (" in row for row in rows)
 
 
+@pytest.mark.slow
 def test_at_in_the_future_is_unknown_after_the_data_end(demo_env: dict[str, str]) -> None:
     """--at in the future: no bucket there has data; that is not an outage of every series
     (no "no data" anomalies) but "after the data's end", in the table and in the JSON."""
@@ -301,6 +304,7 @@ def test_help_imports_no_heavy_library() -> None:
     assert "catalogue" in done.stdout and "usage: alertbot" in done.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "env", "message"),
     [
@@ -392,6 +396,7 @@ BROKEN_MATPLOTLIB = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_a_chart_that_cannot_be_drawn_costs_check_only_its_picture(
     demo_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -733,6 +738,7 @@ def test_run_without_a_token_says_where_to_get_one(tmp_path: Path) -> None:
     assert "alertbot check" in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_a_token_under_another_name_is_named_not_echoed(tmp_path: Path) -> None:
     """TELEGRAM_BOT_TOKEN in the environment and BOTTOKEN in .env, no BOT_TOKEN: `run` and
     `check --notify` name the variables they found (not their values) beside the one they

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.test_cli import ROOT, clean_env, demo_env
 
 __all__ = ["demo_env"]
@@ -20,6 +22,7 @@ def _check(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=300, check=False)  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_chart_whose_file_name_is_a_folder_costs_only_that_picture(
     demo_env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -199,6 +199,7 @@ def test_three_points_years_apart_are_refused_at_once_in_a_zone_as_in_utc() -> N
             SeasonalDetector(timezone=zone).band(series)
 
 
+@pytest.mark.slow
 def test_a_team_whose_clock_changes_is_told_its_metrics_follow_utc(tmp_path: Path) -> None:
     """TIMEZONE=Europe/Berlin with a catalogue that names no timezone: `alertbot catalogue`
     ends with a note saying which metrics follow UTC and what to set; Europe/Moscow (no daylight

@@ -187,6 +187,7 @@ def test_the_clock_hint_counts_utc_under_its_other_names(spelled: str) -> None:
     assert not follows_utc("posix/UTC")
 
 
+@pytest.mark.slow
 async def test_odd_zones_from_the_chat_are_refused_in_one_escaped_message_or_named_right(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:

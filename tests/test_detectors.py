@@ -330,6 +330,7 @@ def test_count_bands_never_go_below_zero() -> None:
     assert (band["lower"].dropna() < -50).any()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("method", "caught"),
     # The rolling IQR widens once two low buckets are in its window: the baseline's weakness.

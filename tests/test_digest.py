@@ -68,6 +68,7 @@ def actions(call: Call) -> dict[Action, tuple[int, ...]]:
     return out
 
 
+@pytest.mark.slow
 async def test_a_digests_buttons_act_on_every_incident_it_lists(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:

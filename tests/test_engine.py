@@ -213,6 +213,7 @@ def test_zero_heavy_decimals_use_the_sparse_floor() -> None:
     assert any(", sparse" in str(b) for b in out.basis.ravel())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("step", "per_day"), [("15min", 96), ("5min", 288)])
 @pytest.mark.parametrize("counts", ["auto", "no"])
 def test_a_rate_held_at_zero_or_one_then_broken_matches_the_reference(
@@ -461,6 +462,7 @@ def test_other_steps(step: str, per_day: int, days: int) -> None:
     _check_all(det, values, _index(n, step), out, end)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("step", "per_day", "days", "late"),
                          [("5min", 288, 26, 15), ("1min", 1440, 15, 5)])  # fmt: skip
 def test_points_fitting_an_earlier_band_equal_the_reference(

@@ -57,6 +57,7 @@ async def test_table_slices_matrix_equals_series_row_by_row(embedded_spec: Sourc
     assert checked == 66
 
 
+@pytest.mark.slow
 async def test_a_ratio_never_below_zero_is_shown_a_range_from_zero(
     embedded_spec: SourceSpec,
 ) -> None:
@@ -128,6 +129,7 @@ async def test_consecutive_checks_judge_like_the_per_series_path(
     assert compared == 4 * 60
 
 
+@pytest.mark.slow
 async def test_a_changed_spec_gets_its_own_engine_and_departed_slices_are_forgotten(
     embedded_spec: SourceSpec,
 ) -> None:
@@ -158,6 +160,7 @@ async def test_a_changed_spec_gets_its_own_engine_and_departed_slices_are_forgot
         await source.close()
 
 
+@pytest.mark.slow
 async def test_values_fetched_again_far_back_are_judged_afresh(embedded_spec: SourceSpec) -> None:
     """When a check re-fetches buckets further back than the engine compares re-sent values
     (here 100 buckets, with views tripled there), the metric's engine starts afresh, and its
@@ -192,6 +195,7 @@ async def test_values_fetched_again_far_back_are_judged_afresh(embedded_spec: So
                                        rtol=1e-9, err_msg=f"{a.metric.name} {a.slice} {col}")
 
 
+@pytest.mark.slow
 async def test_rows_another_process_dropped_are_fetched_again_not_holed(
     embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:

@@ -156,6 +156,7 @@ def silent_thread() -> Iterator[tuple[Silent, str]]:
     loop.close()
 
 
+@pytest.mark.slow
 def test_check_against_a_hung_clickhouse_says_what_it_tried(
     silent_thread: tuple[Silent, str], tmp_path: Path
 ) -> None:
@@ -268,6 +269,7 @@ async def test_a_proxy_s_502_for_one_table_leaves_the_other_asked(
     assert tables == {"message_actions"}, tables
 
 
+@pytest.mark.slow
 async def test_a_query_too_slow_for_the_timeout_fails_its_table_only(
     chdb_clickhouse: Fixture,
 ) -> None:

@@ -72,6 +72,7 @@ async def test_unmute_after_the_digest_resolved_takes_the_mute_off_it(
         assert states()[-1].startswith("✅ resolved after") and "🔕" not in states()[-1]
 
 
+@pytest.mark.slow
 async def test_unmute_with_nothing_muted_edits_no_alert(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:

@@ -230,6 +230,7 @@ def test_at_a_fine_step_a_point_fits_the_moved_bands_not_the_unmoved_ones() -> N
     assert detectors.build_rule(spec).evaluate(drop, band)["firing"].iloc[last + 660 :].any()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("hours", [6, 40])
 async def test_the_matrix_path_moves_the_band_as_the_per_series_path(
     embedded_spec: SourceSpec, hours: int
@@ -362,6 +363,7 @@ async def test_an_ack_made_before_the_new_normal_stays_a_members_to_take_back(
     assert after is not None and after.acknowledged_by is None
 
 
+@pytest.mark.slow
 async def test_a_changed_re_base_withdraws_the_level_and_one_that_never_re_bases_refuses_it(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:

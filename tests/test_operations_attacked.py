@@ -97,6 +97,7 @@ async def test_commands_read_the_catalogue_a_reload_took(
     assert "views2" in listed, listed
 
 
+@pytest.mark.slow
 async def test_sighup_while_the_bot_starts_reloads_once_it_has_started(
     fake: FakeTelegram, tmp_path: Path
 ) -> None:
@@ -128,6 +129,7 @@ async def test_sighup_while_the_bot_starts_reloads_once_it_has_started(
     assert "Traceback" not in text, text[-2000:]
 
 
+@pytest.mark.slow
 async def test_a_telegram_that_does_not_answer_costs_a_drain_one_timeout_not_one_each(
     tmp_path: Path,
 ) -> None:
@@ -155,6 +157,7 @@ async def test_a_telegram_that_does_not_answer_costs_a_drain_one_timeout_not_one
         await server.stop()
 
 
+@pytest.mark.slow
 async def test_a_stop_gives_the_work_in_flight_one_deadline_in_all(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path, silent_server: str
 ) -> None:

@@ -95,6 +95,7 @@ async def test_start_up_check_and_sent_messages_are_logged(
     assert any(f"http://127.0.0.1:{port}" in m for m in messages)  # where /healthz is
 
 
+@pytest.mark.slow
 async def test_healthz_and_metrics_after_a_check(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
@@ -330,6 +331,7 @@ async def run_process(fake: FakeTelegram, tmp_path: Path,
     )  # fmt: skip
 
 
+@pytest.mark.slow
 async def test_sigterm_while_the_bot_starts_exits_0_without_a_traceback(
     fake: FakeTelegram, tmp_path: Path
 ) -> None:

@@ -79,6 +79,7 @@ async def test_the_same_value_sent_twice_at_once_is_changed_once(
     assert sum("is 4 already: nothing changed" in s for s in said) == 1, said
 
 
+@pytest.mark.slow
 async def test_an_override_the_catalogue_now_refuses_is_withdrawn_at_start_up(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
@@ -176,6 +177,7 @@ def test_the_commands_judge_with_the_settings_the_chat_set(
         state.close()
 
 
+@pytest.mark.slow
 async def test_a_metric_the_check_fails_on_is_unknown_and_the_others_are_judged(
     embedded_spec: SourceSpec,
 ) -> None:

@@ -143,6 +143,7 @@ def _assert_same_numbers(frames: dict[str, tuple[pd.DataFrame, pd.DataFrame]]) -
         assert new[["bucket", "dim", "dim_value"]].equals(old[["bucket", "dim", "dim_value"]])
 
 
+@pytest.mark.slow
 async def test_union_all_sql_gives_the_array_join_numbers_on_chdb(
     embedded_spec: SourceSpec,
 ) -> None:
@@ -177,6 +178,7 @@ def _assert_slices_match(frame: pd.DataFrame, table_name: str, index: pd.Datetim
     return checked
 
 
+@pytest.mark.slow
 async def test_table_slices_equal_the_per_metric_path_on_the_demo(
     embedded_spec: SourceSpec,
 ) -> None:
@@ -294,6 +296,7 @@ def test_a_state_file_with_the_json_history_cache_still_opens(tmp_path: Path) ->
     pd.testing.assert_frame_equal(loaded[0], frame, check_exact=True)
 
 
+@pytest.mark.slow
 async def test_table_slices_moved_on_equal_slices_built_from_the_merged_rows(
     embedded_spec: SourceSpec,
 ) -> None:
@@ -334,6 +337,7 @@ async def test_table_slices_moved_on_equal_slices_built_from_the_merged_rows(
                                            rebuilt.weight(metric, where))  # fmt: skip
 
 
+@pytest.mark.slow
 async def test_a_steady_check_judges_like_a_check_without_held_history(
     embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:

@@ -8,6 +8,8 @@ import asyncio
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from queries import seeding
 from queries.catalogue import Catalogue, load_catalogue
 from tests.conftest import END, SourceSpec
@@ -23,6 +25,7 @@ def _refused(fake: FakeTelegram, since: int) -> list[object]:
     return [c.result for c in fake.calls[since:] if "!" in c.method]
 
 
+@pytest.mark.slow
 async def test_set_with_a_long_value_and_a_word_more_is_answered(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
@@ -67,6 +70,7 @@ def _many(n: int) -> Catalogue:
     return replace(c, metrics=metrics)
 
 
+@pytest.mark.slow
 async def test_an_unknown_metric_among_many_is_answered(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
@@ -118,6 +122,7 @@ async def test_odd_words_get_escaped_answers_that_say_what_to_send(
     assert user.startswith("Sorry, only admins"), user
 
 
+@pytest.mark.slow
 async def test_a_metric_titled_in_html_whose_table_cannot_be_read(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:
@@ -138,6 +143,7 @@ async def test_a_metric_titled_in_html_whose_table_cannot_be_read(
     assert "Исправьте то, что названо" in shown, shown
 
 
+@pytest.mark.slow
 async def test_a_title_in_html_is_escaped_in_set_and_metric_replies(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:

@@ -39,6 +39,7 @@ def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(["bucket", "dim", "dim_value"]).reset_index(drop=True)
 
 
+@pytest.mark.slow
 async def test_same_series_from_chdb_and_clickhouse_server(
     embedded_spec: SourceSpec, server_spec: SourceSpec
 ) -> None:
@@ -92,6 +93,7 @@ async def test_outage_buckets_are_missing_not_zero(spec: SourceSpec) -> None:
     assert nobody.drop(gap).eq(0).all()
 
 
+@pytest.mark.slow
 async def test_incremental_history_matches_a_full_fetch(spec: SourceSpec, tmp_path) -> None:
     """A check that fetched only new buckets holds exactly what a full fetch returns, and never
     a bucket that was still filling."""

@@ -206,6 +206,7 @@ async def started(app: BotApp, fake: FakeTelegram) -> AsyncIterator[asyncio.Even
         await app.monitor.source.close()
 
 
+@pytest.mark.slow
 async def test_start_up_outlasts_502_pages_from_a_proxy(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
@@ -364,6 +365,7 @@ def test_another_program_s_sqlite_file_is_refused_and_left_as_it_was(tmp_path: P
     State(tmp_path / "new.sqlite3", exclusive=True).close()  # the lock is free, a new file works
 
 
+@pytest.mark.slow
 def test_run_on_a_corrupt_state_file_exits_2_saying_how_to_recover(tmp_path: Path) -> None:
     """`alertbot run` on a file that is not SQLite: exit 2 saying to check STATE_PATH, no
     traceback, and the file untouched."""

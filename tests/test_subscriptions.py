@@ -11,6 +11,8 @@ from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from bot.core.buttons import Action, pack
 from bot.core.incidents import Incident
 from bot.state import State
@@ -193,6 +195,7 @@ async def test_a_group_that_becomes_a_supergroup_keeps_its_subscriptions_and_lan
     assert answered == [], answered
 
 
+@pytest.mark.slow
 async def test_alerts_to_a_group_that_became_a_supergroup_go_to_its_new_id(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:

@@ -85,6 +85,7 @@ async def test_a_session_in_the_terminal_reads_as_the_chat_does(
     assert override.value == 4 and override.who == "console", override
 
 
+@pytest.mark.slow
 async def test_names_with_markup_and_colons_are_shown_as_written(
     embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:

@@ -193,6 +193,7 @@ def test_candidates_stay_within_the_parameter_and_start_nearest() -> None:
     assert candidates("window_up_peak", 1.35, peak) == ([1.0, 0.0], [1.5, 2.0])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "says"),
     [

@@ -44,6 +44,7 @@ def _small(seed: int, rows: int, width: int) -> tuple[np.ndarray, ...]:
     return vals, exps, lows, ups
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("params", SETTINGS, ids=str)
 def test_small_counts_judged_as_the_rule_judges_them(params: dict[str, object]) -> None:
     rule = Rule(**params)
