@@ -167,8 +167,29 @@ def bucket_index(start: datetime, end: datetime, step: timedelta) -> pd.Datetime
 SliceFrame = dict[Slice, pd.DataFrame]
 
 
+def partial_start(frame: pd.DataFrame, index: pd.DatetimeIndex) -> pd.Timestamp | None:
+    """The first bucket of a table whose rows begin inside the window `index` (None when
+    they begin at its first bucket, or there are none). A table that begins at 10:07 holds
+    only part of its 10:00 bucket's events: read as history, that part made the next day's
+    10:00 expected low and the whole bucket then alerted as a rise. So it is left out,
+    missing rather than zero (`without_partial_start`); one bucket of history is all a
+    table that happened to begin on a bucket's boundary loses."""
+    if frame.empty or len(index) == 0:
+        return None
+    first = pd.Timestamp(frame["bucket"].min())
+    return first if first > index[0] else None
+
+
+def without_partial_start(frame: pd.DataFrame, index: pd.DatetimeIndex) -> pd.DataFrame:
+    """`frame` without the rows of its `partial_start` bucket."""
+    first = partial_start(frame, index)
+    return frame if first is None else frame.loc[frame["bucket"] != first]
+
+
 def split_slices(frame: pd.DataFrame, index: pd.DatetimeIndex) -> SliceFrame:
-    """One frame per slice, each reindexed onto `index` (NaN where a bucket has no rows)."""
+    """One frame per slice, each reindexed onto `index` (NaN where a bucket has no rows, and
+    in the first bucket of a table that begins inside the window: `partial_start`)."""
+    frame = without_partial_start(frame, index)
     out: SliceFrame = {}
     value_columns = [c for c in frame.columns if c not in KEY_COLUMNS]
     for (dim, value), group in frame.groupby(["dim", "dim_value"], sort=False):
@@ -237,10 +258,15 @@ class TableSlices:
     """Every slice of one table as matrices (slice x bucket, one per value column), with each
     dim's values ranked by row count: built once per table per refresh and shared by all the
     table's metrics. `series`, `weight` and `slices` give what build_series, weight_series and
-    slices_of give on the same frame, without regrouping the window per metric."""
+    slices_of give on the same frame, without regrouping the window per metric. The first
+    bucket of a table that begins inside the window is left out (`partial_start`), as
+    split_slices leaves it out; `begun` is that bucket (None when none was left out)."""
+
+    begun: pd.Timestamp | None = None
 
     def __init__(self, frame: pd.DataFrame, table: Table, index: pd.DatetimeIndex) -> None:
-        self._build(frame, table, index, SPARE)
+        self.begun = partial_start(frame, index)
+        self._build(without_partial_start(frame, index), table, index, SPARE)
 
     def _build(
         self, frame: pd.DataFrame, table: Table, index: pd.DatetimeIndex, spare: int
@@ -315,6 +341,25 @@ class TableSlices:
         new._build(fresh, self.table, index[keep:], 0)
         if set(new.values) != set(self.values):
             return None
+        # The bucket a table began in stays out as the window moves on; a table that had no
+        # row in the window held begins in the first bucket of the rows fetched now.
+        begun = self.begun
+        if begun is None and not self.present.any() and new.present.any():
+            begun = new.index[int(np.argmax(new.present))]
+        if begun is not None and begun in new.index:
+            at = int(new.index.get_loc(begun))
+            for col in new.values.values():
+                col[:, at] = np.nan
+        moved = self._advanced(new, index, keep)
+        if moved is not None:
+            moved.begun = begun
+        return moved
+
+    def _advanced(
+        self, new: TableSlices, index: pd.DatetimeIndex, keep: int
+    ) -> TableSlices | None:
+        """advance() with the fetched buckets' slices `new`, the first `keep` buckets of
+        `index` from these slices."""
         shift = int((index[0] - self.index[0]) // _step(index))  # old column of new column 0
         moved = self._move_in_place(new, index, keep, shift)
         if moved is not None:

@@ -6,9 +6,11 @@ CLICKHOUSE_URL, each in a database of its own."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -16,9 +18,17 @@ from bot.core.formatting import report_tune
 from bot.service import backtesting
 from bot.service.tuning import tune
 from detectors.backtest import SeriesKey
+from detectors.base import Status
 from queries.catalogue import CatalogueError, Direction, Kind, Metric, Table, load_catalogue
 from queries.errors import QueryFailed, SourceMisconfigured
-from queries.series import Slice, TableSlices, bucket_index, frame_from_rows
+from queries.series import (
+    Slice,
+    TableSlices,
+    bucket_index,
+    build_series,
+    frame_from_rows,
+    split_slices,
+)
 from queries.sources import ClickHouseSource
 from tests.conftest import empty_database, server_url
 
@@ -405,3 +415,83 @@ def test_a_ratio_whose_denominator_was_zero_is_undefined_not_missing(matrix: boo
     assert not verdicts[Slice("channel", "ads")].reason.startswith("undefined")
     russian = reason_text(email.reason, translator("ru"))
     assert russian.startswith("не определено: знаменатель (clicks) в этом интервале равен 0")
+
+
+def _began_at(first: int, days: int, *, part: int = 300) -> pd.DataFrame:
+    """A table whose events begin in bucket `first` (at 10:07 of a 10:00 bucket: `part`
+    events where a whole bucket holds about 600), then run for `days` days from START."""
+    rows = []
+    for i, stamp in enumerate(bucket_index(START, START + timedelta(days=days), STEP)):
+        if i < first:
+            continue
+        total = part if i == first else 600 + (i * 37) % 41 - 20
+        ads = total * 6 // 10
+        rows += [(int(stamp.timestamp()), "total", "", total, total),
+                 (int(stamp.timestamp()), "channel", "ads", ads, ads),
+                 (int(stamp.timestamp()), "channel", "email", total - ads, total - ads)]
+    return frame_from_rows(pd.DataFrame(rows, columns=["bucket", "dim", "dim_value", "rows",
+                                                       "views"]), COLUMNS)  # fmt: skip
+
+
+@pytest.mark.parametrize("matrix", [False, True], ids=["series", "matrix"])
+def test_a_new_table_s_first_bucket_is_no_history_for_the_next_day(matrix: bool) -> None:
+    """A table that begins at 10:07 holds a third fewer events in its first bucket than a
+    whole one. Read as history, that part of a bucket was the next day's expected value at
+    10:00, and the whole bucket then alerted as a rise of 100%. The first bucket of a table
+    that begins inside the window is left out (missing, not zero): the next day is judged on
+    the buckets the table had in full."""
+    from bot.service.checker import detect
+    from bot.service.engines import Engines
+    from queries.history import Window
+
+    first = 40  # 10:00 on the first day
+    frame = _began_at(first, 2)
+    index = bucket_index(START, START + timedelta(days=2), STEP)
+    sliced = TableSlices(frame, TABLE, index)
+    assert np.isnan(sliced.series(VIEWS, Slice()).iloc[first])  # missing, not 0
+    assert sliced.series(VIEWS, Slice()).iloc[first + 1] > 500
+    assert np.isnan(sliced.series(VIEWS, Slice("channel", "ads")).iloc[first])
+    # The same on the per-metric path the backtests take.
+    parts = split_slices(frame, index)
+    assert np.isnan(build_series(parts, VIEWS, Slice(), index).iloc[first])
+    # The next day's 10:00 bucket, the newest of the window, is judged against whole buckets.
+    end = START + timedelta(days=1) + (first + 1) * STEP
+    window = Window(START, end, START)
+    frame = frame[frame["bucket"] < pd.Timestamp(end)]
+    views = replace(VIEWS, direction=Direction.BOTH)
+    results = detect(frame, window, TABLE, [views], STEP, engines=Engines() if matrix else None)
+    total = {r.slice: r.verdict for r in results}[Slice()]
+    assert total.bucket == pd.Timestamp(end - STEP)
+    assert total.value is not None and total.value > 500
+    assert total.status is Status.OK, total
+
+
+def test_a_table_that_fills_its_window_keeps_its_first_bucket() -> None:
+    """Only a table that begins inside the window began mid-bucket as far as anyone knows: one
+    with rows in the window's first bucket keeps every bucket."""
+    frame = _began_at(0, 1)
+    index = bucket_index(START, START + timedelta(days=1), STEP)
+    assert TableSlices(frame, TABLE, index).series(VIEWS, Slice()).iloc[0] == 300
+
+
+def test_a_table_first_seen_by_a_later_check_leaves_out_its_first_bucket() -> None:
+    """A table that had no rows at all when the bot started: the check that first reads rows
+    of it (moving the held window on) leaves out their first bucket, and so does every later
+    one, whether it moves the window in place or copies it."""
+    index = bucket_index(START, START + 8 * STEP, STEP)
+    empty = TableSlices(_began_at(10**6, 1), TABLE, index)
+    assert not empty.present.any()
+    frame = _began_at(5, 1)
+    later = bucket_index(START + STEP, START + 9 * STEP, STEP)
+    fresh = frame[frame["bucket"] >= pd.Timestamp(START + 4 * STEP)]
+    fresh = fresh[fresh["bucket"] < pd.Timestamp(START + 9 * STEP)]
+    moved = empty.advance(fresh, later, START + 4 * STEP)
+    assert moved is not None
+    views = moved.series(VIEWS, Slice())
+    assert np.isnan(views.iloc[4]) and views.iloc[5] > 500, views  # bucket 5 of START's index
+    again = moved.advance(fresh[fresh["bucket"] >= pd.Timestamp(START + 5 * STEP)],
+                          bucket_index(START + 2 * STEP, START + 9 * STEP, STEP),
+                          START + 5 * STEP)  # fmt: skip
+    assert again is not None
+    views = again.series(VIEWS, Slice())
+    assert np.isnan(views.iloc[3]) and views.iloc[4] > 500, views
