@@ -381,10 +381,12 @@ def test_backtest_chart_ends_with_its_last_bucket(step: str) -> None:
 
 
 def test_a_backtest_alert_of_one_bucket_is_marked_and_the_legend_stands_above() -> None:
-    """An alert of a bucket on a week's axis was a sliver of shade: under 1/150 of the axis it
-    gets a line at its middle too, a long one does not (one going on at the axis's end is
-    drawn wider instead: test_a_backtest_alert_still_going_on_...). The legend stands above the
-    plot: inside it, a peak ran through its words."""
+    """An alert of a bucket on a week's axis was a sliver of shade. Then it got a dark line at
+    its middle, which stood out more than the incident still going on and matched no entry of
+    the legend. Now its shade is 1/150 of the axis wide around its bucket, as light as the
+    legend's "alert (any slice)", and a long one keeps its own width (one going on at the
+    axis's end is drawn wider still: test_a_backtest_alert_still_going_on_...). The legend
+    stands above the plot: inside it, a peak ran through its words."""
     series, _, _ = synthetic()
     week = series.iloc[-7 * 96 :]
     alerts = [Alert(SeriesKey("views"), week.index[300], week.index[320], 3.0, 2),
@@ -392,8 +394,15 @@ def test_a_backtest_alert_of_one_bucket_is_marked_and_the_legend_stands_above() 
     fig = draw_backtest_chart(VIEWS, week, alerts, MOSCOW, t=translator("en"))
     fig.canvas.draw()
     ax = fig.axes[0]
-    marks = [line for line in ax.lines if len(set(line.get_xdata())) == 1]
-    assert [pd.Timestamp(m.get_xdata()[0]) for m in marks] == [week.index[-200]]
+    assert not [line for line in ax.lines if len(set(line.get_xdata())) == 1]
+    long, short = ax.patches
+    axis = ax.get_window_extent().width
+    assert long.get_extents().width == pytest.approx(axis * 21 / len(week), abs=2)
+    assert short.get_extents().width == pytest.approx(axis / 150, abs=1)
+    middle = ax.transData.transform((mdates.date2num(week.index[-200].tz_convert(MOSCOW)),
+                                     0))[0]  # fmt: skip
+    assert (short.get_extents().x0 + short.get_extents().x1) / 2 == pytest.approx(middle, abs=1)
+    assert long.get_alpha() == short.get_alpha() == 0.25
     legend = ax.get_legend().get_window_extent()
     assert legend.y0 >= ax.get_window_extent().y1 - 1
 

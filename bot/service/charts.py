@@ -278,10 +278,11 @@ def draw_backtest_chart(
             spans[-1][1] = max(spans[-1][1], end)
         else:
             spans.append([start, end])
-    # An alert of a bucket or two on a week's axis is a sliver of a shade: under 1/150 of the
-    # axis it gets a line too. One still going on at the last bucket (an incident now, at the
-    # axis's end, the easiest to miss) is darker, runs to the edge at least 1/100 of the axis
-    # wide, and the legend says since when.
+    # An alert of a bucket or two on a week's axis is a sliver of a shade: it is drawn 1/150
+    # of the axis wide around its buckets, as light as the legend says (a line over it stood
+    # out darker than the incident still going on). One still going on at the last bucket (an
+    # incident now, at the axis's end, the easiest to miss) is darker, runs to the edge at
+    # least 1/100 of the axis wide, and the legend says since when.
     least, labelled = len(series) * step / 150, False
     for first, end in spans:
         start, label = first, None
@@ -293,11 +294,10 @@ def draw_backtest_chart(
             start = min(first, end - len(series) * step / 100)
         elif not labelled:
             label, labelled = t._("alert (any slice)"), True
+        if end - start < least:
+            start, end = start - (least - (end - start)) / 2, start + (least + (end - start)) / 2
         ax.axvspan(start.tz_convert(zone), end.tz_convert(zone), color=ORANGE,
                    alpha=0.45 if now else 0.25, lw=0, label=label)  # fmt: skip
-        if end - start < least:
-            ax.axvline((start + (end - start) / 2).tz_convert(zone), color=ORANGE, alpha=0.8,
-                       lw=1.6, zorder=1)  # fmt: skip
     days = max(1, round(len(series) * step / DAY))
     _time_axis(ax, (index[0], index[-1]) if len(series) else None, width=len(series) * step,
                step=step, zone=zone, t=t, dates_only=len(series) * step > 2 * DAY)
