@@ -53,6 +53,15 @@ def default_embedded_path() -> Path:
     return Path(base) / "metric-alertbot" / "demo"
 
 
+# What each number among the settings must be: the message for a value out of its range, and
+# for one that is not a number at all.
+NUMBERS = {
+    "clickhouse_timeout": "must be a number of seconds above 0, at most 3600 (e.g. 60)",
+    "resolve_after": "must be a number of checks from 1 to 96 (e.g. 2)",
+    "http_port": "must be a port from 1 to 65535, or 0 for no HTTP server",
+}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env",
@@ -167,14 +176,14 @@ class Settings(BaseSettings):
     @classmethod
     def _resolve_after(cls, value: int) -> int:
         if not 1 <= value <= 96:
-            raise ValueError("must be a number of checks from 1 to 96")
+            raise ValueError(NUMBERS["resolve_after"])
         return value
 
     @field_validator("clickhouse_timeout")
     @classmethod
     def _timeout(cls, value: float) -> float:
         if not 0 < value <= 3600:
-            raise ValueError("must be a number of seconds above 0, at most 3600 (e.g. 60)")
+            raise ValueError(NUMBERS["clickhouse_timeout"])
         return value
 
     @field_validator("log_level", mode="before")
@@ -207,7 +216,7 @@ class Settings(BaseSettings):
     @classmethod
     def _port(cls, value: int) -> int:
         if not 0 <= value <= 65535:
-            raise ValueError("must be a port from 1 to 65535, or 0 for no HTTP server")
+            raise ValueError(NUMBERS["http_port"])
         return value
 
     @field_validator("webhook_secret")
@@ -274,7 +283,8 @@ def _describe(error: Any) -> str:
     name = str(error["loc"][0]).upper() if error.get("loc") else "A setting"
     message = re.sub(r"^Value error, ", "", str(error.get("msg", "is invalid")))
     if error.get("type") in ("float_parsing", "int_parsing"):
-        message = "is not a number"
+        field = str(error["loc"][0]) if error.get("loc") else ""
+        message = "is not a number" + (f": it {NUMBERS[field]}" if field in NUMBERS else "")
     elif not re.match(r"^(is|has|must) ", message):
         message = f"is invalid: {message}"
     # Secrets are never echoed back, not even when wrong.

@@ -60,6 +60,12 @@ def test_values_are_parsed_from_env_and_dotenv(monkeypatch: pytest.MonkeyPatch, 
         # Not "between 0 and 3600", which 0 seemed to be.
         ("CLICKHOUSE_TIMEOUT", "0", "CLICKHOUSE_TIMEOUT='0' must be a number of seconds above 0, "
          "at most 3600 (e.g. 60)"),
+        # Not a number at all: said with what the number must be, as a number out of range is.
+        ("CLICKHOUSE_TIMEOUT", "abc", "CLICKHOUSE_TIMEOUT='abc' is not a number: it must be a "
+         "number of seconds above 0, at most 3600 (e.g. 60)"),
+        ("RESOLVE_AFTER", "two", "RESOLVE_AFTER='two' is not a number: it must be a number of "
+         "checks from 1 to 96 (e.g. 2)"),
+        ("HTTP_PORT", "x", "HTTP_PORT='x' is not a number: it must be a port from 1 to 65535"),
         ("LANGUAGE", "de", "LANGUAGE='de' is not a language the bot speaks: use en or ru"),
         ("CHECK_INTERVAL", "1s", "CHECK_INTERVAL='1s' must be from 10s to 1d, e.g. 15m"),
         ("CHECK_INTERVAL", "100000w", "CHECK_INTERVAL='100000w' must be from 10s to 1d"),

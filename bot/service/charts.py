@@ -284,8 +284,8 @@ def draw_backtest_chart(
     # incident now, at the axis's end, the easiest to miss) is darker, runs to the edge at
     # least 1/100 of the axis wide, and the legend says since when.
     least, labelled = len(series) * step / 150, False
-    for first, end in spans:
-        start, label = first, None
+    for first, last in spans:
+        start, end, label = first, last, None
         now = len(series) > 0 and end >= series.index[-1] + step / 2
         if now:
             since = (first + step / 2).tz_convert(zone)
