@@ -665,7 +665,7 @@ def test_tune_prints_a_sensitivity_per_metric_and_a_catalogue_snippet(
     state.close()
     done = alertbot("tune", "--days", "2", "--metric", "messages", env=env)
     assert done.returncode == 0, done.stderr
-    detector = tomllib.loads(done.stdout.split("TOML refuses both):")[1])["metrics"]["messages"][
+    detector = tomllib.loads(done.stdout.split("twice):")[1])["metrics"]["messages"][
         "detector"]  # fmt: skip
     assert detector["min_abs_change"] == 20 and detector["method"] == "seasonal"
     assert detector["severe"] >= 2.5, detector  # the /set value or what the search moved it to
@@ -677,7 +677,7 @@ def test_tune_prints_a_sensitivity_per_metric_and_a_catalogue_snippet(
             assert "nothing beats the current settings (k " in done.stdout, done.stdout
             assert "TOML" not in done.stdout
             continue
-        detector = tomllib.loads(done.stdout.split("TOML refuses both):")[1])["metrics"][
+        detector = tomllib.loads(done.stdout.split("twice):")[1])["metrics"][
             metric]["detector"]  # fmt: skip
         assert detector["k"] in (2.5, 3, 3.25, 3.5, 4, 4.5, 5, 6, 8)
         assert detector["method"] == "seasonal"

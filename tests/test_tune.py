@@ -110,7 +110,7 @@ async def test_report_prints_set_lines_the_chat_accepts_and_a_valid_snippet() ->
         assert command.command == "set" and len(args) == 3
         metric = metric_named(catalogue, args[0], "set", t)
         _checked(metric.name, detectors.params_of(spec_for(metric)), args[1], args[2], t)
-    snippet = tomllib.loads(text.split("TOML refuses both):")[1])["metrics"]["views"]["detector"]
+    snippet = tomllib.loads(text.split("twice):")[1])["metrics"]["views"]["detector"]
     assert snippet["severe"] == 3 and snippet["jump"] == 3 and snippet["k"] == 3.25
     assert detectors.build_rule(snippet).severe == 3.0
     detectors.build(snippet)
@@ -125,7 +125,7 @@ async def test_a_metric_s_own_catalogue_settings_stay_in_its_snippet() -> None:
     collected = dataclasses.replace(collected, metric={key: own})
     choices = await tune(collected, labels, STEP, target_per_week=1.0)
     text = report_tune(choices, collected, True, 1.0, Feedback([], []))
-    table = tomllib.loads(text.split("TOML refuses both):")[1])["metrics"]["views"]["detector"]
+    table = tomllib.loads(text.split("twice):")[1])["metrics"]["views"]["detector"]
     assert table["min_abs_change"] == 20 and table["method"] == "seasonal"
     assert choices[0].changes and all(table[k] == v for k, v in choices[0].changes.items())
 
@@ -173,7 +173,7 @@ async def test_what_set_changed_in_the_chat_is_where_the_search_starts(tmp_path:
     assert choice.start.false == 0 and choice.start.caught == ("drop",)
     assert "in force, set with /set in the chat: views jump 3, severe 3 " in text
     assert not [line for line in text.splitlines() if line.startswith("/set")]
-    snippet = tomllib.loads(text.split("TOML refuses both):")[1])["metrics"]["views"]["detector"]
+    snippet = tomllib.loads(text.split("twice):")[1])["metrics"]["views"]["detector"]
     assert snippet["severe"] == 3 and snippet["jump"] == 3
     assert from_state(tmp_path / "absent.db", load_catalogue()) == ({}, [])
 

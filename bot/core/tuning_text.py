@@ -93,9 +93,9 @@ def _snippets(choices: Sequence[Any]) -> list[str]:
     moved = [c for c in choices if c.changes or c.overridden]
     if not moved:
         return ["nothing to change in the catalogue"]
-    lines = ["catalogue snippet (in your catalogue, CATALOGUE_PATH, each table replaces the "
-             "metric's detector settings, an inline `detector = { ... }` line or a table: "
-             "remove those, TOML refuses both):"]
+    lines = ["catalogue snippet for your catalogue (CATALOGUE_PATH): each table below replaces "
+             "that metric's detector settings, so first delete the metric's own `detector = "
+             "{ ... }` line or `[metrics.NAME.detector]` table (TOML refuses one defined twice):"]
     for c in moved:
         lines += ["", *c.snippet()]
     return lines
