@@ -480,13 +480,14 @@ class BandEngine:
                 rings.add(name, layout.week + 1 + r, f64, 0.0)
             rings.add("ws", layout.week + 1 + r, _counter(layout.week), 0)
         rw = layout.rebase_window
-        for name in ("rf", "rh", "rl", "rf2", "rh2", "rl2", "rn"):
+        # bd / bu: re-based down / up, for a value back past the old level after it.
+        for name in ("rf", "rh", "rl", "rf2", "rh2", "rl2", "rn", "bd", "bu"):
             rings.add(name, rw + 1 + r, _counter(rw), 0)
         # The mean move's running total; the last bucket of a big level change each way.
         for name, width, fill in (("rd", rw + 1 + r, 0.0), ("lu", 1 + r, -np.inf),
                                   ("ld", 1 + r, -np.inf)):  # fmt: skip
             rings.add(name, width, f64, fill)
-        for name in ("z", "z2", "fac", "res"):
+        for name in ("z", "z2", "fac", "res", "wh"):
             rings.add(name, rw + r, f64, np.nan)
         rings.add("units", layout.noise_window + r, f64, np.nan)
         rings.add("inside", layout.noise_window + r, bool, False)
@@ -768,15 +769,17 @@ class BandEngine:
         with np.errstate(invalid="ignore"):
             inlier = np.abs(v - median) <= lay.inlier * np.maximum(loose, floor0)
         # Pass 2: the level from normal-looking points, a lasting shift re-based.
-        expected = median * self._level(g, median, inlier)
+        carry: np.ndarray | float = 1.0
         if det.level_window > 0:
             ok = inlier & np.isfinite(v) & np.isfinite(median)
             u, mm = carry_terms(unpulled, median, ok)
             before_u = g.trailing("cu", u, det.level_window)
             before_m = g.trailing("cm", mm, det.level_window)
-            expected = expected * carried(unpulled, median, shape_error, before_u, before_m,
-                                          z=det.weekday_z, clip=det.level_clip)  # fmt: skip
-        moved, expected, rebased = self._rebase(g, expected, (loose, floor0), counts)
+            carry = carried(unpulled, median, shape_error, before_u, before_m,
+                            z=det.weekday_z, clip=det.level_clip)  # fmt: skip
+        expected = median * self._level(g, median, inlier) * carry
+        moved, expected, rebased = self._rebase(g, expected, median * carry, (loose, floor0),
+                                                counts)  # fmt: skip
         # The width from the level's own errors; the cold start where there is none yet.
         # Signed (see _same_time), a count's in its noise units (as SeasonalDetector).
         units = noise_units(moved, counts)
@@ -1056,11 +1059,12 @@ class BandEngine:
         return np.where(counts, np.maximum(floor, np.sqrt(np.maximum(expected, 1.0))), floor)
 
     def _rebase(
-        self, g: _Group, e: np.ndarray, noise: tuple[np.ndarray, np.ndarray],
-        counts: np.ndarray,
+        self, g: _Group, e: np.ndarray, unlevelled: np.ndarray,
+        noise: tuple[np.ndarray, np.ndarray], counts: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
         """SeasonalDetector._rebase for the new rows (`noise`: the loose width and its floor):
-        the shifts in the loose width, then in the noise after a big one (`_after_big`)."""
+        the shifts in the loose width, then in the noise after a big one (`_after_big`); a
+        value back past the old level after a re-base the other way (`back`)."""
         lay = self._layout
         assert lay is not None
         window = lay.rebase_window
@@ -1070,33 +1074,45 @@ class BandEngine:
             return e, e, rebased
         nonneg = self._nonneg[g.slots]
         loose = np.fmax(*noise)
+        b = unlevelled
         with np.errstate(invalid="ignore", divide="ignore"):
             residual = v - e
             z = residual / loose
             fac = np.where(e > 0, v / e, np.nan)
+            whole = np.where(b > 0, v / b, np.nan)
         if g.first_rebase:
-            residual, z, fac = residual.copy(), z.copy(), fac.copy()
-            for arr in (residual, z, fac):
+            residual, z, fac, whole = residual.copy(), z.copy(), fac.copy(), whole.copy()
+            for arr in (residual, z, fac, whole):
                 arr[:, : g.first_rebase] = np.nan
-        pfac, pres = g.past("fac", fac), g.past("res", residual)
+        pfac, pres, pwhole = g.past("fac", fac), g.past("res", residual), g.past("wh", whole)
         first = self._lasting(g, z, "")
         big = self._after_big(g, residual, (loose, noise[1], e), (first, pfac),
                               nonneg[:, None])  # fmt: skip
         with np.errstate(invalid="ignore", divide="ignore"):
             shifted = self._lasting(g, residual / big, "2")
-        if not shifted.any():
+        who, j = np.nonzero(shifted)
+        factor = _roll(pwhole, who, j, window, window // 2)
+        ratio = nonneg[who]
+        down, up = np.zeros(v.shape, dtype=bool), np.zeros(v.shape, dtype=bool)
+        down[who[ratio], j[ratio]] = factor[ratio] < 1
+        up[who[ratio], j[ratio]] = factor[ratio] > 1
+        recent_down = g.trailing("bd", down, window) > 0
+        recent_up = g.trailing("bu", up, window) > 0
+        with np.errstate(invalid="ignore"):
+            back = np.where(residual > 0, recent_down, recent_up) & ~shifted
+            back &= (np.abs(v - b) < np.abs(v - e)) & (b > 0) & nonneg[:, None]
+        if not shifted.any() and not back.any():
             return e, e, rebased
         out = e.copy()
-        who, j = np.nonzero(shifted)
-        now = e[who, j]
-        factor = _roll(pfac, who, j, window, window // 2)
+        now, base = e[who, j], b[who, j]
         offset = _roll(pres, who, j, window, window // 2)
         with np.errstate(invalid="ignore"):
-            by_factor = np.where(np.isfinite(factor) & (now > 0), now * factor, now)
+            by_factor = np.where(np.isfinite(factor) & (base > 0), base * factor, now)
         by_offset = np.where(np.isfinite(offset), now + offset, now)
-        moved = np.where(nonneg[who], by_factor, by_offset)
+        moved = np.where(ratio, by_factor, by_offset)
         out[who, j] = moved
         rebased[who, j] = np.isfinite(moved)
+        out = np.where(back, b, out)
         # A count's level of zero: its errors re-based, not its band (SeasonalDetector).
         dead = np.zeros(v.shape, dtype=bool)
         dead[who, j] = nonneg[who] & counts[who, 0] & (now > 0) & (moved <= REBASE_DEAD * now)

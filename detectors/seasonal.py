@@ -1059,12 +1059,13 @@ class SeasonalDetector(Detector):
         floor0 = self._floor(median, resolution, kinds, cap)
         inlier = np.abs(values - median) <= self.inlier_bar(step) * np.maximum(loose, floor0)
         # Pass 2: the level from normal-looking points, then the width from its own errors.
-        expected = median * self._level(values, median, inlier)
-        expected = expected * self._carried(values, median, inlier, unpulled, shape_error)
+        carry = self._carried(values, median, inlier, unpulled, shape_error)
+        expected = median * self._level(values, median, inlier) * carry
         # A count's level of zero re-bases the errors the width reads, not the band.
         moved, expected, rebased = self._rebase(
             values,
             expected,
+            median * carry,
             (loose, floor0),
             counts=kinds[0],
             first=first_rebase,
@@ -1126,6 +1127,7 @@ class SeasonalDetector(Detector):
         self,
         values: np.ndarray,
         expected: np.ndarray,
+        unlevelled: np.ndarray,
         noise: tuple[np.ndarray, np.ndarray],
         *,
         counts: bool | np.bool_,
@@ -1148,6 +1150,13 @@ class SeasonalDetector(Detector):
         and three days of a doubled level (five of a halved one) had it end the re-base long
         before the median caught up (a week of echo alerts, then two weeks of a band wide
         enough to hide an outage).
+        The factor is read against `unlevelled` (the expected value without the fast and slow
+        level) and replaces the level: both had counted the change once the slow level began
+        to follow it, on the third day (expected at 0.68 of the old level against 0.75). Where
+        a value is back past the old level after a re-base the other way (within the span, and
+        nearer the expected value without the level than with it: Monday after a new metric's
+        quiet weekend) the level that followed the shift is left out too: the level of a
+        weekend had Monday's first hours 25-30% low.
         A level of zero (or under REBASE_DEAD of the expected one) is never the new normal of a
         count, unless the count was at zero a `week` before: a metric that died keeps alerting
         until someone says otherwise, a weekday-only count's weekend is re-based as before. Its
@@ -1177,7 +1186,16 @@ class SeasonalDetector(Detector):
                     shifted = lasting_shift(residual / big, window, confirm)
                 if shifted is None:
                     return expected, expected, rebased
-            moved = np.where(shifted & np.isfinite(factor) & (e > 0), e * factor, e)
+            b = unlevelled[first:]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                whole = _rolling_median(np.where(b > 0, v / b, np.nan), window, window // 2)
+            moved = np.where(shifted & np.isfinite(whole) & (b > 0), b * whole, e)
+            # Back past the old level after a re-base the other way within the span.
+            with np.errstate(invalid="ignore", divide="ignore"):
+                down = _trailing_sum((shifted & (whole < 1)).astype(float), window) > 0
+                up = _trailing_sum((shifted & (whole > 1)).astype(float), window) > 0
+                back = np.where(residual > 0, down, up) & (np.abs(v - b) < np.abs(v - e))
+            moved = np.where(back & ~shifted & (b > 0), b, moved)
         else:
             offset = _rolling_median(residual, window, window // 2)
             moved = np.where(shifted & np.isfinite(offset), e + offset, e)

@@ -290,6 +290,22 @@ def test_a_weekend_re_based_on_a_new_metric_ends_where_monday_passes_the_old_lev
     assert "rebased" in basis[monday - 1] and "rebased" not in basis[monday], basis[monday - 2:]
 
 
+def test_the_hand_over_from_a_re_base_to_the_level_matches_the_reference() -> None:
+    """A count whose level falls 25% for good, fed bucket by bucket through the third day
+    after the change, when the slow level takes the change over from the re-base: the re-base's
+    factor read against the expected value without the level, and a value back past the
+    old level after it, as in the reference."""
+    from tests.test_real_shapes import lasting_change
+
+    series, change = lasting_change(0.75, 1, days=35)
+    values = series.to_numpy()[None, :]
+    index = pd.DatetimeIndex(series.index)
+    det = SeasonalDetector()  # steady calls from the second day after the change to the fourth
+    _, out, end = _feed(det, values, index, window=change + 2 * 96, steps=2 * 96)
+    _check_all(det, values, index, out, end)
+    assert any("rebased" in str(b) for b in out.basis.ravel())
+
+
 @pytest.mark.slow  # 14 s: ten days at a 10-second step
 def test_running_counts_over_more_than_65536_buckets_match_the_reference() -> None:
     """At a 10-second step two weeks are 120,960 buckets: the sparse floor's counts of exact
