@@ -1156,7 +1156,7 @@ class SeasonalDetector(Detector):
         a value is back past the old level after a re-base the other way (within the span, and
         nearer the expected value without the level than with it: Monday after a new metric's
         quiet weekend) the level that followed the shift is left out too: the level of a
-        weekend had Monday's first hours 25-30% low.
+        weekend had Monday's first hours about 30% low.
         A level of zero (or under REBASE_DEAD of the expected one) is never the new normal of a
         count, unless the count was at zero a `week` before: a metric that died keeps alerting
         until someone says otherwise, a weekday-only count's weekend is re-based as before. Its
