@@ -495,3 +495,39 @@ def test_a_table_first_seen_by_a_later_check_leaves_out_its_first_bucket() -> No
     assert again is not None
     views = again.series(VIEWS, Slice())
     assert np.isnan(views.iloc[3]) and views.iloc[4] > 500, views
+
+
+@pytest.mark.parametrize("matrix", [False, True], ids=["series", "matrix"])
+def test_a_table_with_no_row_in_the_window_says_so_not_no_data(matrix: bool) -> None:
+    """A catalogue pointed at an empty table (a wrong database, a feed that stopped weeks
+    ago): every metric read "no data for this bucket", as for one missing bucket, and nothing
+    said where to look. It names the table, how long it has been empty and what to check, in
+    both languages."""
+    from bot.core.i18n import translator
+    from bot.core.reasons import reason_text
+    from bot.service.checker import detect
+    from bot.service.engines import Engines
+    from queries.history import Window
+
+    end = START + timedelta(days=2)
+    frame = _began_at(10**6, 2)
+    assert frame.empty
+    views = replace(VIEWS, direction=Direction.BOTH)
+    results = detect(frame, Window(START, end, START), TABLE, [views], STEP,
+                     engines=Engines() if matrix else None)  # fmt: skip
+    assert [r.slice for r in results] == [Slice()]
+    verdict = results[0].verdict
+    assert verdict.status is Status.UNKNOWN and verdict.value is None
+    said = "events: no rows in 2 days (is it being filled, and is it the right database?)"
+    assert verdict.reason.startswith(said), verdict.reason
+    assert reason_text(verdict.reason, translator("ru")).startswith(
+        "events: ни одной строки за 2 дня (наполняется ли таблица и та ли это база?)")
+    # A table with rows in the window but none in its newest bucket: a count's missing bucket,
+    # which alerts as before.
+    frame = _began_at(0, 2)
+    frame = frame[frame["bucket"] < pd.Timestamp(end - STEP)]
+    results = detect(frame, Window(START, end, START), TABLE, [views], STEP,
+                     engines=Engines() if matrix else None)  # fmt: skip
+    verdict = results[0].verdict
+    assert verdict.status is Status.ANOMALY and verdict.value is None
+    assert verdict.reason.startswith("no data, while about 6"), verdict.reason

@@ -120,6 +120,13 @@ def _no_data_expected(t: Translator, m: re.Match[str]) -> str:
                expected=localized(m["exp"], t))  # fmt: skip
 
 
+def _empty(t: Translator, m: re.Match[str]) -> str:
+    return t.ngettext("{table}: no rows in {n} day (is it being filled, and is it the right "
+                      "database?)",
+                      "{table}: no rows in {n} days (is it being filled, and is it the right "
+                      "database?)", int(m["days"]), table=m["table"])  # fmt: skip
+
+
 def _one_way(t: Translator, m: re.Match[str]) -> str:
     if m["way"] == "down":
         return t._("{side} the range, but this metric alerts on drops only",
@@ -161,6 +168,8 @@ SHAPES: list[tuple[re.Pattern[str], Say]] = [
                 r"| \((?P<k>\d+) of them outside the band\))?"), _window),
     (re.compile(r"no data, while about (?P<exp>[\d,.]+) was expected"), _no_data_expected),
     (re.compile(r"no data for this bucket"), lambda t, m: t._("no data for this interval")),
+    (re.compile(r"(?P<table>\S+): no rows in (?P<days>\d+) days? \(is it being filled, and is "
+                r"it the right database\?\)"), _empty),
     (re.compile(r"undefined: its denominator \((?P<column>.+)\) was 0 in this bucket"),
      lambda t, m: t._("undefined: its denominator ({column}) was 0 in this interval",
                       column=m["column"])),

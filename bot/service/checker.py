@@ -135,15 +135,16 @@ def _unjudged(metric: Metric, sliced: TableSlices, exc: BaseException) -> list[S
 NO_DATA = "no data for this bucket"
 
 
-def _undefined(result: SeriesResult, sliced: TableSlices) -> SeriesResult:
-    """A ratio whose denominator was 0 in its bucket, in a slice with rows there, said as
-    undefined: 'no data for this bucket' told of a slice that had events."""
+def _undefined(result: SeriesResult, sliced: TableSlices, empty: str | None) -> SeriesResult:
+    """A ratio whose denominator was 0 in a bucket its slice had rows in is undefined, not
+    'no data'; `empty`: what a table with no row in the window says (wrong table, dead feed)."""
     verdict, metric = result.verdict, result.metric
-    if metric.kind is not Kind.RATIO or not verdict.reason.startswith(NO_DATA):
+    if not verdict.reason.startswith(NO_DATA):
         return result
-    if sliced.weight(metric, result.slice).get(verdict.bucket) != 0:
+    said = empty or f"undefined: its denominator ({metric.denominator}) was 0 in this bucket"
+    if empty is None and (metric.kind is not Kind.RATIO
+                          or sliced.weight(metric, result.slice).get(verdict.bucket) != 0):
         return result  # no rows at all in the table's bucket: no data indeed
-    said = f"undefined: its denominator ({metric.denominator}) was 0 in this bucket"
     return replace(result, verdict=replace(verdict, reason=said + verdict.reason[len(NO_DATA):]))
 
 
@@ -223,7 +224,10 @@ def detect(
         for at, job in jobs:
             per_metric[at] = job()
     judging += clock() - started
-    results = [_undefined(r, sliced) for found in per_metric for r in found]
+    days = round((window.end - window.start) / timedelta(days=1))  # no row in all the window:
+    empty = None if sliced.present.any() else (f"{table.name}: no rows in {days} day"
+        f"{'s' * (days != 1)} (is it being filled, and is it the right database?)")  # fmt: skip
+    results = [_undefined(r, sliced, empty) for found in per_metric for r in found]
     if timings is not None:
         timings["series"] = timings.get("series", 0.0) + building
         timings["detect"] = timings.get("detect", 0.0) + judging
