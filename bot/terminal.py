@@ -216,7 +216,7 @@ def dispatcher_for(monitor: Monitor, settings: Settings, screen: Screen) -> tupl
 
     admins = (*settings.admin_ids, CONSOLE)
     settings = settings.model_copy(update={"admin_ids": admins})
-    dispatcher = Dispatcher(**dependencies(monitor, settings), reload=_no_reload)
+    dispatcher = Dispatcher(**dependencies(monitor, settings), reload=_no_reload, scheduled=False)
     install(dispatcher, admins)
     bot = Bot("1:console", session=TerminalSession(screen),
               default=DefaultBotProperties(parse_mode=ParseMode.HTML))  # fmt: skip

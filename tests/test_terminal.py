@@ -119,7 +119,8 @@ def test_plain_text_is_what_telegram_shows() -> None:
 @pytest.mark.slow  # the CLI on its demo, about 20 s
 def test_alertbot_chat_reads_what_is_piped_in(demo_env: dict[str, str], tmp_path: Path) -> None:
     """`alertbot chat` with commands piped in: a transcript (each command, then the answers)
-    until `exit`, charts in --charts, exit 0; a --charts that is a file: one sentence, exit 2."""
+    until `exit`, charts in --charts, exit 0; a --charts that is a file: one sentence, exit 2.
+    /status said "next check 09:00", though the terminal checks only when a command asks."""
     import subprocess
     import sys
 
@@ -132,6 +133,10 @@ def test_alertbot_chat_reads_what_is_piped_in(demo_env: dict[str, str], tmp_path
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == "you> /status" and lines[1] == "bot> Status", done.stdout
+    # No check runs by the clock in the terminal: /status does not promise one.
+    assert ("     no check by the clock here: each command checks the newest interval (the bot "
+            "checks every 15 minutes)") in lines, done.stdout
+    assert not [line for line in lines if "next check" in line], done.stdout
     assert "you> /metric views" in lines and "you> /help" not in lines, done.stdout
     assert [p.suffix for p in (tmp_path / "pics").iterdir()] == [".png"]
     assert "Traceback" not in done.stderr, done.stderr

@@ -139,8 +139,9 @@ def _gets(message: Message, store: State, settings: Settings, catalogue: Catalog
 
 async def status(
     message: Message, *, checks: Monitor, store: State, settings: Settings,
-    catalogue: Catalogue, clock: Callable[[], datetime], t: Translator,
+    catalogue: Catalogue, clock: Callable[[], datetime], t: Translator, scheduled: bool = True,
 ) -> None:  # fmt: skip
+    """/status; `scheduled` False in `alertbot chat`, where no check runs by the clock."""
     zone = settings.zone
     now = clock()
     interval = settings.check_interval
@@ -151,7 +152,9 @@ async def status(
     shape = "%H:%M:%S" if interval.seconds % 60 else "%H:%M"  # 30s: to the second
     lines.append(t._("next check {time} (every {every})",
                      time=next_tick(now, interval).astimezone(zone).strftime(shape),
-                     every=span(t, interval)))  # fmt: skip
+                     every=span(t, interval)) if scheduled else
+                 t._("no check by the clock here: each command checks the newest interval (the "
+                     "bot checks every {every})", every=span(t, interval)))  # fmt: skip
     failed = checks.failed_at  # the latest check did not finish: say so, and say why
     at = "" if failed is None else f"{failed.astimezone(zone):%H:%M:%S} {e(zone.key)}"
     if failed is not None and checks.last_error:
