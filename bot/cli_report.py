@@ -314,5 +314,6 @@ def catalogue_text(doc: Mapping[str, Any]) -> str:
         if said:
             lines.append(f"{m['name']}: {'; '.join(said)}")
     series = f"{doc['series']} series per check" if counted else "series per check not counted"
-    lines.append(f"{len(doc['metrics'])} metrics, {series}")
+    n = len(doc["metrics"])
+    lines.append(f"{n} metric{'s' * (n != 1)}, {series}")
     return "\n".join(lines)

@@ -352,6 +352,12 @@ def _parse_table(name: str, raw: Any, read_sql: Callable[[str], str]) -> Table:
         top_n=top_n,
         receiver_column=entry.get("receiver_column"),
     )
+    if "rows" not in table.columns:  # every check reads it: it failed there in a traceback
+        raise CatalogueError(
+            f"{where}: columns must include rows, the number of rows in each bucket and slice "
+            f"(select count() AS rows): it tells a bucket the table had no row in from a 0; "
+            f"got {', '.join(table.columns)}"
+        )
     table = replace(table, time_column=_time_column(entry, table.sql, where))
     _check_sql(table, file, where)
     return table

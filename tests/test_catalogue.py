@@ -167,6 +167,21 @@ def test_a_column_mistake_lists_the_columns_once(tmp_path: Path) -> None:
     )
 
 
+def test_a_table_without_the_rows_column_is_refused_at_load(tmp_path: Path) -> None:
+    """A table whose columns leave out rows loaded, and every check then stopped in a
+    traceback (KeyError: 'Column not found: rows'): each check reads it to tell a bucket the
+    table had no row in from a 0. It is refused at load, saying what to select."""
+    toml = edit(copy(tmp_path), 'columns = ["rows", "users", "views", "likes"]',
+                'columns = ["users", "views", "likes"]')  # fmt: skip
+    with pytest.raises(CatalogueError) as caught:
+        load_checked(toml)
+    assert str(caught.value).endswith(
+        'table "feed_actions": columns must include rows, the number of rows in each bucket and '
+        "slice (select count() AS rows): it tells a bucket the table had no row in from a 0; "
+        "got users, views, likes"
+    )
+
+
 def test_an_sql_file_mistake_is_refused_at_load_naming_the_file(tmp_path: Path) -> None:
     """A column dropped from the outer SELECT says to add it there (not a near name); an SQL
     file without the {start}/{end} markers is refused at load, naming the file."""
