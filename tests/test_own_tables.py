@@ -522,6 +522,15 @@ def test_a_table_with_no_row_in_the_window_says_so_not_no_data(matrix: bool) -> 
     assert verdict.reason.startswith(said), verdict.reason
     assert reason_text(verdict.reason, translator("ru")).startswith(
         "events: ни одной строки за 2 дня (наполняется ли таблица и та ли это база?)")
+    # A table called anything ('; ' and markup in its name): said whole, in Russian too. The
+    # reason was read clause by clause, split at the name's '; ', and stayed English.
+    odd = "события: <b>Лента</b> & «новости»; старые " * 3
+    results = detect(frame, Window(START, end, START), replace(TABLE, name=odd),
+                     [replace(views, table=odd)], STEP, engines=Engines() if matrix else None)
+    assert results[0].verdict.reason == (
+        f"{odd}: no rows in 2 days (is it being filled, and is it the right database?)")
+    assert reason_text(results[0].verdict.reason, translator("ru")) == (
+        f"{odd}: ни одной строки за 2 дня (наполняется ли таблица и та ли это база?)")
     # A table with rows in the window but none in its newest bucket: a count's missing bucket,
     # which alerts as before.
     frame = _began_at(0, 2)

@@ -168,8 +168,6 @@ SHAPES: list[tuple[re.Pattern[str], Say]] = [
                 r"| \((?P<k>\d+) of them outside the band\))?"), _window),
     (re.compile(r"no data, while about (?P<exp>[\d,.]+) was expected"), _no_data_expected),
     (re.compile(r"no data for this bucket"), lambda t, m: t._("no data for this interval")),
-    (re.compile(r"(?P<table>\S+): no rows in (?P<days>\d+) days? \(is it being filled, and is "
-                r"it the right database\?\)"), _empty),
     (re.compile(r"undefined: its denominator \((?P<column>.+)\) was 0 in this bucket"),
      lambda t, m: t._("undefined: its denominator ({column}) was 0 in this interval",
                       column=m["column"])),
@@ -218,10 +216,22 @@ def _part(text: str, t: Translator) -> str:
     return text.strip()
 
 
+# Reasons that name something of the catalogue's (a table may be called anything, '; ' and
+# all): read whole, before a reason is split into its clauses.
+WHOLE: list[tuple[re.Pattern[str], Say]] = [
+    (re.compile(r"(?P<table>.+): no rows in (?P<days>\d+) days? \(is it being filled, and is "
+                r"it the right database\?\)", re.DOTALL), _empty),
+]
+
+
 def reason_text(reason: str, t: Translator) -> str:
     """`reason` in plain words in `t`'s language (plain text: the caller escapes it)."""
     if not reason:
         return ""
+    for pattern, say in WHOLE:
+        whole = pattern.fullmatch(reason)
+        if whole is not None:
+            return say(t, whole)
     out = []
     for clause in reason.split("; "):
         pieces = clause.split(", re-based ")
