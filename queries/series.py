@@ -172,7 +172,7 @@ def partial_start(frame: pd.DataFrame, index: pd.DatetimeIndex) -> pd.Timestamp 
     they begin at its first bucket, or there are none). A table that begins at 10:07 holds
     only part of its 10:00 bucket's events: read as history, that part made the next day's
     10:00 expected low and the whole bucket then alerted as a rise. So it is left out,
-    missing rather than zero (`without_partial_start`); one bucket of history is all a
+    missing rather than zero (`without_bucket`); one bucket of history is all a
     table that happened to begin on a bucket's boundary loses."""
     if frame.empty or len(index) == 0:
         return None
@@ -180,16 +180,15 @@ def partial_start(frame: pd.DataFrame, index: pd.DatetimeIndex) -> pd.Timestamp 
     return first if first > index[0] else None
 
 
-def without_partial_start(frame: pd.DataFrame, index: pd.DatetimeIndex) -> pd.DataFrame:
-    """`frame` without the rows of its `partial_start` bucket."""
-    first = partial_start(frame, index)
-    return frame if first is None else frame.loc[frame["bucket"] != first]
+def without_bucket(frame: pd.DataFrame, bucket: pd.Timestamp | None) -> pd.DataFrame:
+    """`frame` without the rows of `bucket` (all of it for None)."""
+    return frame if bucket is None else frame.loc[frame["bucket"] != bucket]
 
 
 def split_slices(frame: pd.DataFrame, index: pd.DatetimeIndex) -> SliceFrame:
     """One frame per slice, each reindexed onto `index` (NaN where a bucket has no rows, and
     in the first bucket of a table that begins inside the window: `partial_start`)."""
-    frame = without_partial_start(frame, index)
+    frame = without_bucket(frame, partial_start(frame, index))
     out: SliceFrame = {}
     value_columns = [c for c in frame.columns if c not in KEY_COLUMNS]
     for (dim, value), group in frame.groupby(["dim", "dim_value"], sort=False):
@@ -266,7 +265,7 @@ class TableSlices:
 
     def __init__(self, frame: pd.DataFrame, table: Table, index: pd.DatetimeIndex) -> None:
         self.begun = partial_start(frame, index)
-        self._build(without_partial_start(frame, index), table, index, SPARE)
+        self._build(without_bucket(frame, self.begun), table, index, SPARE)
 
     def _build(
         self, frame: pd.DataFrame, table: Table, index: pd.DatetimeIndex, spare: int
