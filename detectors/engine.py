@@ -343,6 +343,23 @@ def _counter(window: int) -> type:
 HEAVY = 48  # rows of one key above which its rolling statistic comes from pandas, not sorts
 
 
+def _moved(
+    v: np.ndarray, now: np.ndarray, base: np.ndarray, shift: tuple[np.ndarray, np.ndarray],
+    ratio: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """The re-based expected values of shifted points (`now`: their expected values; `base`:
+    the same without the level; `shift`: the factor and the offset; `ratio`: by the factor),
+    and where a value is at least twice as near the old level as the re-based one: back, not
+    re-based (SeasonalDetector._rebase)."""
+    factor, offset = shift
+    with np.errstate(invalid="ignore"):
+        by_factor = np.where(np.isfinite(factor) & (base > 0), base * factor, now)
+        by_offset = np.where(np.isfinite(offset), now + offset, now)
+        moved = np.where(ratio, by_factor, by_offset)
+        returned = 2 * np.abs(v - now) < np.abs(v - moved)
+    return np.where(returned, now, moved), returned
+
+
 def _roll(
     past: _Past,
     who: np.ndarray,
@@ -1104,14 +1121,11 @@ class BandEngine:
         if not shifted.any() and not back.any():
             return e, e, rebased
         out = e.copy()
-        now, base = e[who, j], b[who, j]
+        now = e[who, j]
         offset = _roll(pres, who, j, window, window // 2)
-        with np.errstate(invalid="ignore"):
-            by_factor = np.where(np.isfinite(factor) & (base > 0), base * factor, now)
-        by_offset = np.where(np.isfinite(offset), now + offset, now)
-        moved = np.where(ratio, by_factor, by_offset)
+        moved, returned = _moved(v[who, j], now, b[who, j], (factor, offset), ratio)
         out[who, j] = moved
-        rebased[who, j] = np.isfinite(moved)
+        rebased[who, j] = ~returned & np.isfinite(moved)
         out = np.where(back, b, out)
         # A count's level of zero: its errors re-based, not its band (SeasonalDetector).
         dead = np.zeros(v.shape, dtype=bool)

@@ -1156,7 +1156,9 @@ class SeasonalDetector(Detector):
         a value is back past the old level after a re-base the other way (within the span, and
         nearer the expected value without the level than with it: Monday after a new metric's
         quiet weekend) the level that followed the shift is left out too: the level of a
-        weekend had Monday's first hours about 30% low.
+        weekend had Monday's first hours about 30% low. A shifted point whose value is at least
+        twice as near the expected value of before as the re-based one is back, not re-based: a
+        mean back from a day-long outage had each dip under its level re-based to the outage.
         A level of zero (or under REBASE_DEAD of the expected one) is never the new normal of a
         count, unless the count was at zero a `week` before: a metric that died keeps alerting
         until someone says otherwise, a weekday-only count's weekend is re-based as before. Its
@@ -1199,9 +1201,16 @@ class SeasonalDetector(Detector):
         else:
             offset = _rolling_median(residual, window, window // 2)
             moved = np.where(shifted & np.isfinite(offset), e + offset, e)
+        # A value at least twice as near the old level as the re-based one is back, whichever
+        # side of the old level it stands: after an outage of a day, a dip under the old level
+        # must not re-base again. (Half-way back, the noise of a lasting change that holds
+        # narrowed its band later.)
+        with np.errstate(invalid="ignore"):
+            returned = shifted & (2 * np.abs(v - e) < np.abs(v - moved))
+        moved = np.where(returned, e, moved)
         out = expected.copy()
         out[first:] = moved
-        rebased[first:] = shifted & np.isfinite(moved)
+        rebased[first:] = shifted & ~returned & np.isfinite(moved)
         dead = rebased & (out <= REBASE_DEAD * expected) & (expected > 0)
         dead &= bool(counts and ratio_ok)
         dead[week:] &= values[:-week] != 0  # at zero a week before: a shutdown it knows

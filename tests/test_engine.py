@@ -306,6 +306,21 @@ def test_the_hand_over_from_a_re_base_to_the_level_matches_the_reference() -> No
     assert any("rebased" in str(b) for b in out.basis.ravel())
 
 
+def test_a_mean_back_from_a_day_long_outage_matches_the_reference() -> None:
+    """A mean down to 2% for 30 hours, fed bucket by bucket from its last hours down to a day
+    after it is back: the buckets back are not re-based again, as in the reference."""
+    from tests.test_real_shapes import outage_of_a_mean
+
+    series, back = outage_of_a_mean(2, 30)
+    values = series.to_numpy()[None, :]
+    index = pd.DatetimeIndex(series.index)
+    det = SeasonalDetector()
+    _, out, end = _feed(det, values, index, window=back - 8, steps=96)
+    _check_all(det, values, index, out, end)
+    basis = [str(b) for b in out.basis[0]]
+    assert "rebased" in basis[ROWS - 105] and "rebased" not in "".join(basis[-86:]), basis
+
+
 @pytest.mark.slow  # 14 s: ten days at a 10-second step
 def test_running_counts_over_more_than_65536_buckets_match_the_reference() -> None:
     """At a 10-second step two weeks are 120,960 buckets: the sparse floor's counts of exact

@@ -686,6 +686,34 @@ def test_the_days_after_a_lasting_change_do_not_count_it_twice() -> None:
     assert max(counts) <= 3 and sum(counts) <= 8, counts
 
 
+def outage_of_a_mean(seed: int, hours: int) -> tuple[pd.Series, int]:
+    """`seasonal` (a mean, not counts) down to 2% of itself for `hours` from 10:00 of day 30,
+    then back as before; and the position of its first bucket back."""
+    series = seasonal(40, seed=seed)
+    start = 30 * DAY + 40
+    end = start + 4 * hours
+    series.iloc[start:end] *= 0.02
+    return series, end
+
+
+@pytest.mark.parametrize("hours", [30, 44])
+def test_a_mean_back_from_an_outage_of_more_than_half_a_day_is_not_re_based_again(
+    hours: int,
+) -> None:
+    """A mean down to 2% for more than half a day is re-based to its outage level (it is no
+    count, so not a dead metric). Once it is back, each bucket that fell a little under the
+    expected value had fit the 'still shifted down' test again (the last hour's median under
+    the old level, the last day's far under it), re-based to the outage level and fired as
+    'above the expected range' (expected 447 against a series back at 9,091, on a real KPI).
+    A value nearer the old level than the re-based one is back: no alert after the first
+    half hour back, on each of six seeds (before: 1 or 2 on each)."""
+    for seed in range(6):
+        series, back = outage_of_a_mean(seed, hours)
+        fire = firing(series)
+        assert fire.iloc[30 * DAY + 40 : 30 * DAY + 44].all(), seed  # the outage fired
+        assert episodes(fire.iloc[back + 2 : back + 3 * DAY]) == 0, seed
+
+
 def test_a_count_that_dies_is_never_its_new_normal() -> None:
     """A count falls to 0 and stays there (a broken tracker on a Friday evening): it keeps
     alerting for two days, with the expected value of before and no 're-based' in its reason,
