@@ -123,6 +123,7 @@ from detectors.seasonal import (
     sparse_lag,
     steady_noise,
     weekday_points,
+    weighted_resolution,
     widths_of,
 )
 
@@ -777,6 +778,7 @@ class BandEngine:
         else:
             counts = np.full((g.slots.size, 1), det.counts == "yes")
         resolution, seen, within = self._running(g)
+        resolution = weighted_resolution(resolution, weight, counts, within)
         median, weekly, unpulled, shape_error = self._median(g)
         # Pass 1: which points look normal.
         loose = self._scale(g.past("err1", np.abs(v - median).astype(np.float32)), g.first_loose)

@@ -1054,7 +1054,7 @@ class SeasonalDetector(Detector):
         # Pass 1, without a level: which points look normal at all.
         loose = self._scale(values - median, lags, 2 * nb + 1, first_loose)
         kinds = (self._is_counts(values), shares_before(values))  # counts; within 0..1 so far
-        resolution, cap = (_resolution(values),
+        resolution, cap = (weighted_resolution(_resolution(values), _on(weight, series), *kinds),
                            self._caps(values, series.index, step, first_loose, counts=kinds[0]))
         floor0 = self._floor(median, resolution, kinds, cap)
         inlier = np.abs(values - median) <= self.inlier_bar(step) * np.maximum(loose, floor0)
@@ -1443,6 +1443,30 @@ def share_resolution(
         whole = np.asarray(share) & ~np.asarray(counts) & (resolution >= 1)
         told = ~(whole & (expected > 0) & (expected <= 1))
     return np.where(told, resolution, 0.0)
+
+
+def _on(weight: pd.Series | None, series: pd.Series) -> np.ndarray | None:
+    """`weight`'s values on `series`' index (None: no weight)."""
+    return None if weight is None else weight.reindex(series.index).to_numpy(dtype="float64")
+
+
+def weighted_resolution(
+    resolution: np.ndarray, weight: np.ndarray | None, counts: bool | np.ndarray,
+    share: bool | np.ndarray,
+) -> np.ndarray:  # fmt: skip
+    """The resolution of a share whose denominator is known (`weight`, a ratio's views or
+    requests), where every value before was within 0..1 (`share`) and the series is not
+    counts: one event in `weight`, or the decimals it is stored with where those are coarser.
+    A rate held at exactly 0 reads as whole numbers, a step of 1: its band ran to 162.5%,
+    which no rise of a rate can leave; one event in 200 (0.005) read as a step of 0.001, and
+    the next such event fired. No `weight`: `resolution` as it is."""
+    if weight is None:
+        return resolution
+    with np.errstate(divide="ignore", invalid="ignore"):
+        step = np.where(np.isfinite(weight) & (weight > 0), 1.0 / weight, np.nan)
+    use = np.asarray(share) & ~np.asarray(counts) & np.isfinite(step)
+    stored = np.where(resolution >= 1, 0.0, resolution)  # whole numbers: 0s and 1s tell none
+    return np.where(use, np.fmax(stored, step), resolution)
 
 
 def _resolution(values: np.ndarray) -> np.ndarray:

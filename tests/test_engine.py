@@ -150,6 +150,23 @@ def test_ratio_with_weights() -> None:
     _check_all(det, values, _index(n), out, end, weights=weights)
 
 
+def test_a_ratio_held_at_zero_reads_its_step_from_its_weight_as_the_reference() -> None:
+    """Rates at exactly 0 but for one event now and then, with 200 and 20,000 requests a
+    bucket: one batch and 30 single steps give the reference's bands, whose width comes from
+    one event in the weight (not a step of 1: a band to 162.5%)."""
+    n = 96 * 22 + 30
+    index = _index(n)
+    values = np.zeros((2, n))
+    weights = np.stack([np.full(n, 200.0), np.full(n, 20_000.0)])
+    values[:, ::41] = 1 / weights[:, ::41]
+    values[:, -6:] = 0.05
+    det = SeasonalDetector(counts="no")
+    _, stepped, end = _feed(det, values, index, window=96 * 22, steps=30, weights=weights)
+    _check_all(det, values, index, stepped, end, weights=weights)
+    assert (stepped.upper[:, :-6] > 1.5 / weights[:, :1]).all()  # one event is well inside
+    assert (stepped.upper < 0.05).all()
+
+
 def test_a_ratio_keeps_its_band_s_width_below_zero_as_the_reference() -> None:
     """A thin slice's CTR (2-8 views a bucket, so its band is wider than the rate itself) and
     a small noisy mean never below zero keep the band's own width below the expected value in

@@ -149,6 +149,32 @@ def test_a_success_rate_held_at_exactly_one_alerts_when_a_few_percent_fail(
         assert not fire.iloc[:-16].any()
 
 
+@pytest.mark.parametrize("weight", [200.0, 20_000.0])
+def test_a_rate_held_at_exactly_zero_alerts_when_it_rises_if_its_denominator_is_known(
+    weight: float,
+) -> None:
+    """An error rate (or a slice's CTR) at exactly 0 for three weeks, judged as the bot judges
+    a ratio (counts=no, its requests as the weight), that rises to 5% for two hours: it fires
+    throughout, while one event in a bucket now and then stays quiet. Its zeros read as whole
+    numbers, a step of 1, and the band ran from -162.5% to 162.5% (shown as 0 - 162.50%):
+    nothing a rate can do left it. Where the denominator is known, a share's step is one event
+    in it."""
+    n = 21 * DAY
+    index = pd.date_range("2026-10-01", periods=n, freq=STEP, tz="UTC")
+    values = np.zeros(n)
+    values[-4 * DAY :: 37] = 1 / weight  # one event now and then
+    values[-8:] = 0.05
+    series, w = pd.Series(values, index=index), pd.Series(weight, index=index)
+    band = detectors.build({**detectors.DEFAULT_SPEC, "counts": "no"}).band(series, weight=w)
+    assert band["upper"].iloc[-DAY:].max() < 0.05
+    fire = firing(series, w, counts="no")
+    assert fire.iloc[-8:].all()
+    assert not fire.iloc[:-8].any()
+    # Without its denominator a rate held at 0 keeps the step of its whole numbers, as before.
+    alone = detectors.build({**detectors.DEFAULT_SPEC, "counts": "no"}).band(series)
+    assert alone["upper"].iloc[-4 * DAY] > 1 > band["upper"].iloc[-4 * DAY] > 1 / weight
+
+
 @pytest.mark.parametrize("counts", ["auto", "no"])
 def test_a_success_rate_held_at_exactly_one_alerts_when_it_falls(counts: str) -> None:
     """A success rate at exactly 1 for three weeks (whole numbers: as the checker declares a
@@ -1324,7 +1350,8 @@ def test_a_thin_slice_s_ratio_is_judged_by_its_band_s_own_width_below(seed: int)
     below 0. The check shows that range from 0; the rule judges by the width itself. Held at 0
     in the band, every dip of the rate would score against a side narrower than its noise:
     68-84 alerts in two weeks, against 1-7. Whether the series ever went below zero changes
-    nothing the rule fires on."""
+    nothing the rule fires on (a value below zero in its last bucket: one in its first would
+    also make it no share, whose step is one event in its views, and change its floor)."""
     liked, shown = ctr_and_views(seed, views=5.0, rate=0.15)
     ctr = (liked / shown).where(shown > 0)
     spec = {**detectors.DEFAULT_SPEC, "counts": "no"}
@@ -1337,9 +1364,9 @@ def test_a_thin_slice_s_ratio_is_judged_by_its_band_s_own_width_below(seed: int)
     held = rule.evaluate(ctr, band.assign(lower=band["lower"].clip(lower=0.0)))["firing"]
     assert episodes(held.iloc[last]) >= 50
     signed = ctr.copy()
-    signed.iloc[0] = -1e-12  # once below zero, in the first bucket
+    signed.iloc[-1] = -1e-12  # once below zero, in the last bucket
     again = rule.evaluate(signed, detectors.build(spec).band(signed, weight=shown))["firing"]
-    pd.testing.assert_series_equal(again, fire)
+    pd.testing.assert_series_equal(again.iloc[:-1], fire.iloc[:-1])
 
 
 def _far_from_zero(seed: int, level: float, swing: float, noise: float) -> pd.Series:
