@@ -244,6 +244,28 @@ def test_russian_charts_write_numbers_and_names_the_russian_way() -> None:
     assert all(tick.endswith("%") and "." not in tick for tick in ratio_ticks)
 
 
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_value_ticks_never_read_alike_however_small_the_range(lang: str) -> None:
+    """A CTR held near 0 (its range 0 - 0.03%) and a count of 0 - 2 a bucket: every tick on
+    the value axis reads differently, with as many decimals as the spacing needs. One decimal
+    of a percent wrote '0.0%' four times and '0.1%' five times on such a rate; whole numbers
+    wrote '0', '0', '1', '1'."""
+    t = translator(lang)
+    idx = pd.date_range(end=pd.Timestamp("2026-11-27 12:30", tz="UTC"), periods=96, freq="15min")
+    for metric, top in ((CTR, 0.0003), (VIEWS, 2.0)):
+        series = pd.Series(np.linspace(0.0, top * 0.9, idx.size), index=idx)
+        band = pd.DataFrame({"expected": series, "lower": 0.0 * series, "upper": 0 * series + top},
+                            index=idx)  # fmt: skip
+        verdict = Verdict(Status.OK, idx[-1], float(series.iloc[-1]), float(series.iloc[-1]),
+                          0.0, top, 0.0, "within the expected range")  # fmt: skip
+        fig = draw_chart(metric, Slice(), series, band, verdict, zone=MOSCOW, t=t)
+        fig.canvas.draw()
+        ticks = [label.get_text() for label in fig.axes[0].get_yticklabels()]
+        shown = [tick for tick in ticks if tick]
+        assert len(shown) >= 4 and len(set(shown)) == len(shown), ticks
+        assert not any(tick.startswith(("-0", "\u22120")) for tick in shown), ticks
+
+
 @dataclass(frozen=True)
 class Translated(Metric):
     """A metric whose catalogue entry translates both its title and its unit."""

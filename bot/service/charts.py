@@ -24,11 +24,11 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.text import Text
-from matplotlib.ticker import FuncFormatter
 
 from bot.core.formatting import fmt_pct, fmt_value
 from bot.core.i18n import Translator, translator
 from bot.core.reasons import shift_buckets
+from bot.service.chart_ticks import ValueTicks
 from bot.service.charts_text import (
     DayTicks,
     day_of,
@@ -38,7 +38,6 @@ from bot.service.charts_text import (
     fit_lines,
     hour_locator,
     name_of,
-    number,
     state_words,
     y_label,
 )
@@ -76,10 +75,7 @@ def window_of(
 
 
 def _y_axis(ax: Axes, metric: Metric, step: timedelta, t: Translator) -> None:
-    if metric.kind is Kind.RATIO:
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: number(f"{v:.1%}", t)))
-    else:
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: number(f"{v:,.0f}", t)))
+    ax.yaxis.set_major_formatter(ValueTicks(t, percent=metric.kind is Kind.RATIO))
     ax.set_ylabel(drawable(y_label(metric, step, t)), fontsize=9, color="#525252",
                   parse_math=False)  # a unit or title of '$…$' is text, as in the title
     ax.grid(True, color="#eeeeee")
