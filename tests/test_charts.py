@@ -266,6 +266,49 @@ def test_value_ticks_never_read_alike_however_small_the_range(lang: str) -> None
         assert not any(tick.startswith(("-0", "\u22120")) for tick in shown), ticks
 
 
+@pytest.mark.parametrize(("lang", "words"), [("en", " bn"), ("ru", " млрд")])
+def test_ticks_of_billions_are_written_in_billions(lang: str, words: str) -> None:
+    """A count of 12 billion a bucket: '12,000,000,000' did not fit the margin and read
+    '00,000,000'; its ticks are written in billions, each short enough to be read whole."""
+    idx = pd.date_range(end=pd.Timestamp("2026-11-27 12:30", tz="UTC"), periods=96, freq="15min")
+    series = pd.Series(np.linspace(1.0e10, 1.2e10, idx.size), index=idx)
+    band = pd.DataFrame({"expected": series, "lower": series * 0.9, "upper": series * 1.1},
+                        index=idx)  # fmt: skip
+    verdict = Verdict(Status.OK, idx[-1], float(series.iloc[-1]), float(series.iloc[-1]),
+                      1.08e10, 1.32e10, 0.0, "within the expected range")  # fmt: skip
+    fig = draw_chart(VIEWS, Slice(), series, band, verdict, zone=MOSCOW, t=translator(lang))
+    fig.canvas.draw()
+    ticks = [label.get_text() for label in fig.axes[0].get_yticklabels() if label.get_text()]
+    assert ticks[0] == "0" and all(tick.endswith(words) for tick in ticks[1:]), ticks
+    assert max(len(tick) for tick in ticks) <= 8 and len(set(ticks)) == len(ticks), ticks
+
+
+def test_a_series_below_zero_is_drawn_where_it_is() -> None:
+    """A metric of about -13 (a balance, a temperature): the axis used to start at 0 and run
+    upside down to -12, with the line out of sight. Drawn as it comes, the axis holds every
+    value and the range."""
+    idx = pd.date_range(end=pd.Timestamp("2026-11-27 12:30", tz="UTC"), periods=96, freq="15min")
+    series = pd.Series(-13 + np.sin(np.arange(idx.size) / 8), index=idx)
+    band = pd.DataFrame({"expected": series, "lower": series - 2, "upper": series + 2},
+                        index=idx)  # fmt: skip
+    verdict = Verdict(Status.OK, idx[-1], float(series.iloc[-1]), float(series.iloc[-1]),
+                      float(series.iloc[-1]) - 2, float(series.iloc[-1]) + 2, 0.0,
+                      "within the expected range")  # fmt: skip
+    fig = draw_chart(VIEWS, Slice(), series, band, verdict, zone=MOSCOW, t=translator("en"))
+    low, high = fig.axes[0].get_ylim()
+    assert low < high and low <= float(band["lower"].min()) and high >= float(band["upper"].max())
+
+
+def test_numbers_under_one_keep_their_figures_and_zero_has_no_minus() -> None:
+    """A mean of -0.0202 against -0.025 read 'value -0, expected -0 (-0 – -0)'; a count
+    expected at 0.6 read 1. Under one a value keeps two figures; nothing that reads as zero
+    has a minus, in either language."""
+    assert fmt_value(VIEWS, -0.0202) == "-0.020" and fmt_value(VIEWS, 0.6) == "0.60"
+    assert fmt_value(VIEWS, -0.0202, translator("ru")) == "-0,020"
+    assert fmt_value(VIEWS, 1234.4) == "1,234" and fmt_value(VIEWS, 0.0) == "0"
+    assert fmt_value(CTR, -1e-9) == "0.00%" and fmt_value(CTR, 0.1234) == "12.34%"
+
+
 @dataclass(frozen=True)
 class Translated(Metric):
     """A metric whose catalogue entry translates both its title and its unit."""

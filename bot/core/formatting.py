@@ -99,12 +99,21 @@ def fmt_value(metric: Metric, value: float | None, t: Translator | None = None, 
               extra: int = 0) -> str:
     """A ratio as a percentage with two decimals (12.34%), any other value whole with its
     thousands grouped (1,234), as `t`'s language writes numbers; `extra` more decimals where
-    two values must be told apart. "—" when unknown."""
+    two values must be told apart. A value under one keeps its first two figures (-0.020,
+    0.60: not -0 or 1), and nothing that reads as zero has a minus. "—" when
+    unknown."""
     if value is None or not math.isfinite(value):
         return "—"
     if metric.kind is Kind.RATIO:
-        return localized(f"{value:.{2 + extra}%}", t)
-    return localized(f"{value:,.{extra}f}", t)
+        text = f"{value:.{2 + extra}%}"
+    else:
+        places = extra
+        if value != 0 and abs(value) < 10.0**-extra:
+            places = min(1 - math.floor(math.log10(abs(value))), 12)
+        text = f"{value:,.{places}f}"
+    if text.startswith("-") and not any(c in "123456789" for c in text):
+        text = text[1:]  # -0.00% is 0.00%
+    return localized(text, t)
 
 
 def fmt_pct(share: float | None, t: Translator | None = None) -> str:

@@ -28,7 +28,6 @@ from matplotlib.text import Text
 from bot.core.formatting import fmt_pct, fmt_value
 from bot.core.i18n import Translator, translator
 from bot.core.reasons import shift_buckets
-from bot.service.chart_ticks import ValueTicks
 from bot.service.charts_text import (
     DayTicks,
     day_of,
@@ -41,6 +40,7 @@ from bot.service.charts_text import (
     state_words,
     y_label,
 )
+from bot.service.charts_ticks import ValueTicks
 from detectors import Status, Verdict, outside_since
 from detectors.backtest import Alert
 from queries.catalogue import Kind, Metric
@@ -196,9 +196,10 @@ def draw_chart(  # noqa: PLR0912, PLR0915 - one picture, drawn top to bottom, re
 
     # The percentage beside the last point sits in the margin to the right (see the end).
     _time_axis(ax, (at(start), at(end)), width=end - start + step, step=step, zone=zone, t=t)
-    values = np.concatenate([today.to_numpy(), window["upper"].to_numpy()])
+    values = np.concatenate([today.to_numpy(), window["upper"].to_numpy(),
+                             window["lower"].to_numpy()])  # fmt: skip
     values = values[np.isfinite(values)]  # an infinite value (x / 0 in SQL) sets no limit
-    if values.size:
+    if values.size and values.min() >= 0:  # from 0; a series below zero is drawn as it comes
         ax.set_ylim(bottom=0, top=float(values.max()) * 1.12 or 1.0)
     _y_axis(ax, metric, step, t)
     ax.set_xlabel(t._("time ({zone})", zone=zone.key), fontsize=9, color="#525252")
