@@ -387,6 +387,21 @@ def test_score_counts_incidents_false_alerts_and_time_to_detect() -> None:
     assert result.precision == pytest.approx(1 / 3)
 
 
+def test_a_label_on_a_slice_the_data_never_holds_explains_no_alert() -> None:
+    """A label on os=MarsOS (a slice value the data has not: the backtest names it "not
+    counted") took an alert on another dim's slice in its hour for a true one: precision 10%
+    against no known incident, depending on the hour the demo ended. It explains nothing."""
+    t = pd.Timestamp("2026-11-27", tz="UTC")
+    mars = Label("mars", "slice_drop", t + 4 * STEP, t + 8 * STEP, ("views",), {"os": "MarsOS"})
+    kz = SeriesKey("views", "country", "Kazakhstan")
+    alerts = {SeriesKey("views"): [], SeriesKey("views", "os", "iOS"): [],
+              kz: [Alert(kz, t + 5 * STEP, t + 6 * STEP, 0.9, 2)]}  # fmt: skip
+    result = score(alerts, [mars], start=t, end=t + timedelta(days=1), step=STEP)
+    assert (result.incidents, result.false_alerts, result.precision) == (0, 1, 0.0)
+    ios = Label("ios", "slice_drop", t + 4 * STEP, t + 8 * STEP, ("views",), {"os": "iOS"})
+    assert score(alerts, [ios], start=t, end=t + timedelta(days=1), step=STEP).false_alerts == 0
+
+
 def test_ramp_onset_is_when_the_effect_reaches_the_threshold() -> None:
     """A decline to -40% over 4 hours reaches -20% half way: time to detect counts from there."""
     t = pd.Timestamp("2026-11-27", tz="UTC")

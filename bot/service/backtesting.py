@@ -180,8 +180,10 @@ class Backtest:
                 and replayed & set(lb.metrics) and not set(lb.targets()) & set(self.alerts)]
 
     def explained_by(self, alert: Alert) -> str | None:
+        """The label that explains `alert`; never one on a series the data does not hold
+        (`unseen`), which counts for nothing, as the score has it."""
         for label in self.labels:
-            if label.explains(alert, GRACE):
+            if any(t in self.alerts for t in label.targets()) and label.explains(alert, GRACE):
                 return label.id
         return None
 
