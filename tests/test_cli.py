@@ -724,9 +724,12 @@ def test_false_alarms_marked_in_the_chat_feed_backtest_and_tune(
     tuned = alertbot("tune", "--days", "2", "--metric", "views", "--target-false-per-week",
                      "1000", env=env)  # fmt: skip
     assert tuned.returncode == 0, tuned.stderr
-    assert f"would raise again the false alarm marked in the chat: chat-{marked.id}" in (
-        tuned.stdout
-    )
+    # The tuned settings either still raise it or spare it, and tune says which (which one
+    # depends on the hour the demo ends at: the settings that drop every false alert here).
+    still = f"would raise again the false alarm marked in the chat: chat-{marked.id}"
+    spared = ("no longer raises the false alarm marked in the chat that the settings in force "
+              f"raise again: chat-{marked.id}")  # fmt: skip
+    assert (still in tuned.stdout) != (spared in tuned.stdout), tuned.stdout
     assert real.id is not None
 
 

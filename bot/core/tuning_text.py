@@ -59,6 +59,12 @@ def report_tune(
             lines.append(f"{'':<16} would raise again the false "
                          f"{'alarm' if len(again) == 1 else 'alarms'} marked in the chat: "
                          f"{', '.join(again)}")  # fmt: skip
+        spared = [m for m in c.start.false_alarms_again if m not in c.outcome.false_alarms_again]
+        if spared:
+            lines.append(f"{'':<16} no longer raises the false "
+                         f"{'alarm' if len(spared) == 1 else 'alarms'} marked in the chat "
+                         f"that the settings in force raise again: "
+                         f"{', '.join(spared)}")  # fmt: skip
     lines += ["", "what each change buys (false alerts a week, incidents caught):"]
     for c in choices:
         for s in c.steps if c.changes else ():
