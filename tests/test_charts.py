@@ -804,3 +804,14 @@ def test_a_sustained_shift_is_marked_from_the_bucket_it_started() -> None:
     assert "shift since 04:00" in legend and "outside since 04:30" not in legend, legend
     plain = draw_chart(VIEWS, Slice(), *synthetic(), zone=MOSCOW, t=translator("en"))
     assert "shift since" not in " ".join(texts_of(plain)), texts_of(plain)
+
+
+def test_a_rate_far_above_a_narrow_range_is_said_in_times_not_thousands_of_percent() -> None:
+    """A rate at 0.84% against a range up to 0.02% read '3715% above the upper edge' under
+    its chart; far above (3 times the edge and more) it says how many times the edge it is.
+    Nearer the edge, and below it, the percentage stays."""
+    en, ru = translator("en"), translator("ru")
+    assert deviation_words(0.0084, 0.0, 0.0002, en) == "42x the expected range's upper edge"
+    assert deviation_words(0.0084, 0.0, 0.0002, ru) == "42× верхней границы ожидаемого диапазона"
+    assert deviation_words(1.5, 0.5, 1.0, en) == "50% above the expected range's upper edge"
+    assert deviation_words(0.2, 0.5, 1.0, en) == "60% below the expected range's lower edge"

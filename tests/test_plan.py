@@ -175,3 +175,25 @@ def test_any_slice_value_renders_an_alert_within_telegram_limits(value: str) -> 
     assert datas and all(len(d.encode()) <= DATA_LIMIT and unpack(d) is not None for d in datas)
     assert {u[0] for d in datas if (u := unpack(d))} >= {Action.ACK, Action.FALSE, Action.MUTE,
                                                         Action.SHOW}  # fmt: skip
+
+
+def test_a_rate_rising_from_zero_says_its_values_where_it_has_no_percentage() -> None:
+    """A CTR expected at exactly 0 that rose (a slice's likes began to come): its change has
+    no percentage, and /check's "slices off" line named the slice with nothing after it. It
+    now gives the two values there and in the alert's head, in both languages; a change that
+    has a percentage keeps it."""
+    from bot.core.check_text import check_summary
+    from bot.core.i18n import translator
+    from bot.core.wording import deviation_text, moved_text
+
+    risen = result("ctr", Slice("country", "Azerbaijan"), status=Status.ANOMALY, value=0.0084)
+    risen = replace(risen, verdict=replace(risen.verdict, expected=0.0, lower=0.0,
+                                           upper=0.0002))  # fmt: skip
+    assert risen.verdict.deviation is None
+    for lang, said in (("en", "0.00% → 0.84%"), ("ru", "0,00% → 0,84%")):
+        t = translator(lang)
+        assert moved_text([risen], t) == f"country=Azerbaijan {said}"
+        assert deviation_text(risen, t, values=True) == said and deviation_text(risen, t) == ""
+        assert f"country=Azerbaijan {said}" in check_summary(report(risen), zone=STYLE.zone, t=t)
+    fell = result("views", Slice("os", "Android"), status=Status.ANOMALY, value=60.0)
+    assert moved_text([fell]) == "os=Android -40.0%"

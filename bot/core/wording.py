@@ -84,8 +84,15 @@ def duration_text(delta: timedelta, t: Translator | None = None) -> str:
     return " ".join(parts)
 
 
-def deviation_text(result: SeriesResult, t: Translator | None = None) -> str:
-    return fmt_pct(result.verdict.deviation, t)
+def deviation_text(result: SeriesResult, t: Translator | None = None, *,
+                   values: bool = False) -> str:  # fmt: skip
+    """The change as a percentage. With `values`, where there is none (expected 0: a rate
+    rising from zero) the two values, '0.00% → 0.84%', rather than nothing after a name."""
+    v = result.verdict
+    if values and v.deviation is None and v.value is not None and v.expected is not None and \
+            math.isfinite(v.value) and math.isfinite(v.expected):  # fmt: skip
+        return f"{fmt_value(result.metric, v.expected, t)} → {fmt_value(result.metric, v.value, t)}"
+    return fmt_pct(v.deviation, t)
 
 
 def _move(result: SeriesResult) -> float:
@@ -100,7 +107,7 @@ def _move(result: SeriesResult) -> float:
 
 def moved_text(related: Sequence[SeriesResult], t: Translator | None = None) -> str:
     """The MOVED_LISTED slices that moved the most of the metric, largest first."""
-    return ", ".join(f"{e(r.slice.label())} {deviation_text(r, t)}"
+    return ", ".join(f"{e(r.slice.label())} {deviation_text(r, t, values=True)}"
                      for r in most_moved(related)[:MOVED_LISTED])  # fmt: skip
 
 
@@ -157,7 +164,7 @@ def alert_caption(
     value, expected = fmt_value(metric, v.value, t), fmt_value(metric, v.expected, t)
     low, high = fmt_value(metric, v.lower, t), fmt_value(metric, v.upper, t)
     lines = [
-        f"{ICON[side]} <b>{title}</b> {deviation_text(result, t)}"
+        f"{ICON[side]} <b>{title}</b> {deviation_text(result, t, values=True)}"
         if v.value is not None
         else t._("⚠️ <b>{title}</b>: no data", title=title),
         f"{start.astimezone(zone):%Y-%m-%d} {_when(start, zone)}–{_when(start + step, zone)} "

@@ -191,6 +191,9 @@ def deviation_words(value: float | None, lower: float | None, upper: float | Non
     if edge == 0 or not math.isfinite(edge):
         return t._("below the expected range") if below else t._("above the expected range")
     gap = abs(value - edge) / abs(edge)
+    if gap >= 2 and not below and edge > 0:  # '3715% above' an edge of 0.02%: a rate of 0.84%
+        return t._("{times}x the expected range's upper edge",
+                   times=number(f"{value / edge:,.0f}", t))  # fmt: skip
     pct = number(f"{gap:.0%}" if gap >= 0.01 else f"{gap:.1%}", t)
     if below:
         return t._("{pct} below the expected range's lower edge", pct=pct)
