@@ -15,11 +15,14 @@ from detectors.base import (
     Direction,
     Status,
     Verdict,
+    capped,
     floored,
     infer_step,
     judge,
     never_negative,
+    never_over_one,
     outside_since,
+    shown,
 )
 from detectors.decomposition import HoltWintersDetector, STLDetector
 from detectors.iqr import IQRDetector
@@ -44,13 +47,16 @@ __all__ = [
     "Verdict",
     "build",
     "build_rule",
+    "capped",
     "floored",
     "infer_step",
     "judge",
     "never_negative",
+    "never_over_one",
     "outside_since",
     "params_of",
     "seasonal_period",
+    "shown",
 ]
 
 METHODS: Mapping[str, type[Detector]] = MappingProxyType(

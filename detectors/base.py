@@ -101,6 +101,40 @@ def floored(verdict: Verdict) -> Verdict:
     return replace(verdict, lower=0.0)
 
 
+def never_over_one(values: np.ndarray) -> np.ndarray:
+    """Per row (along the last axis), whether the series has known values and none above 1:
+    with `never_negative`, a share whose range is shown up to 100% (`capped`)."""
+    v = np.asarray(values, dtype="float64")
+    with np.errstate(invalid="ignore"):
+        above = (v > 1).any(axis=-1)
+    return ~above & np.isfinite(v).any(axis=-1)
+
+
+def capped(verdict: Verdict) -> Verdict:
+    """The verdict as it is shown for a share (a ratio whose values were always within 0..1):
+    its range stops at 100% (a 5-view CTR read 0.00% - 140.18%). Only the display, as
+    `floored`: a value never above 1 is outside the one range exactly where it is outside
+    the other."""
+    if verdict.upper is None or verdict.upper <= 1:
+        return verdict
+    return replace(verdict, upper=1.0)
+
+
+def shown(
+    series: pd.Series, band: pd.DataFrame, verdict: Verdict, *, ratio: bool = False
+) -> tuple[pd.DataFrame, Verdict]:
+    """The band and verdict as a check shows them: a series that never went below zero is
+    shown its range from 0 (`floored`), a ratio that never went above 1 as well its range up
+    to 100% (`capped`); the rule judged by the band's own width."""
+    values = series.to_numpy(dtype="float64")
+    if not never_negative(values):
+        return band, verdict
+    band, verdict = band.assign(lower=band["lower"].clip(lower=0.0)), floored(verdict)
+    if not ratio or not never_over_one(values):
+        return band, verdict
+    return band.assign(upper=band["upper"].clip(upper=1.0)), capped(verdict)
+
+
 def require_timestamps(index: pd.Index) -> None:
     """A ValueError that says what to do for a series not indexed by time."""
     if not isinstance(index, pd.DatetimeIndex):

@@ -82,6 +82,9 @@ async def test_a_ratio_never_below_zero_is_shown_a_range_from_zero(
                     assert (r.band["lower"].dropna() >= 0).all(), r.slice
                 if ref.metric.kind.value == "ratio":  # not held at 0 by the detector: shown so
                     floored += int((ref.band["lower"] == 0).any())
+                    for r in (ref, shown[(ref.metric.name, ref.slice)]):  # a share: up to 100%
+                        assert r.verdict.upper is None or r.verdict.upper <= 1, r.slice
+                        assert (r.band["upper"].dropna() <= 1).all(), r.slice
     finally:
         await source.close()
     assert floored >= 1

@@ -1369,6 +1369,26 @@ def test_a_thin_slice_s_ratio_is_judged_by_its_band_s_own_width_below(seed: int)
     pd.testing.assert_series_equal(again.iloc[:-1], fire.iloc[:-1])
 
 
+def test_a_thin_slice_s_share_is_shown_its_range_up_to_100_percent() -> None:
+    """A CTR on about 2 views a bucket: its band reaches far above 1 (a 5-view CTR read
+    '17.29% (0.00% - 140.18%)' in /metric). As the check shows it, a ratio that never went
+    above 1 has its range up to 100%, as one never below 0 has it from 0; a value of 1 is
+    outside neither. Only the display: the rule judged by the band itself."""
+    liked, shown = ctr_and_views(2, views=2.0, rate=0.3)
+    ctr = (liked / shown).where(shown > 0)
+    spec = {**detectors.DEFAULT_SPEC, "counts": "no"}
+    band = detectors.build(spec).band(ctr, weight=shown)
+    assert (band["upper"] > 1).any()
+    verdict = detectors.build_rule(spec).verdict(ctr, band)
+    drawn, said = detectors.shown(ctr, band, verdict, ratio=True)
+    assert (drawn["upper"].dropna() <= 1).all() and (drawn["lower"].dropna() >= 0).all()
+    assert said.upper is not None and said.upper <= 1 and said.status is verdict.status
+    kept, _ = detectors.shown(ctr * 5, band, verdict, ratio=True)  # not a share: as it is
+    assert (kept["upper"] > 1).any()
+    counted, _ = detectors.shown(ctr, band, verdict)  # not a ratio: as it is
+    assert (counted["upper"] > 1).any()
+
+
 def _far_from_zero(seed: int, level: float, swing: float, noise: float) -> pd.Series:
     """A level far from zero with a daily swing and normal noise: a success rate, a
     temperature, a latency floor (3 weeks at 15 minutes)."""

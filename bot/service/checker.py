@@ -61,17 +61,6 @@ def spec_for(metric: Metric, overrides: Mapping[str, object] | None = None) -> d
     return spec
 
 
-def _shown(
-    series: pd.Series, band: pd.DataFrame, verdict: detectors.Verdict
-) -> tuple[pd.DataFrame, detectors.Verdict]:
-    """The band and verdict as the check shows them: a series that never went below zero is
-    shown its range from 0 (as Engines.judge shows it); the rule judged by the band's own
-    width."""
-    if not detectors.never_negative(series.to_numpy(dtype="float64")):
-        return band, verdict
-    return band.assign(lower=band["lower"].clip(lower=0.0)), detectors.floored(verdict)
-
-
 def _settings(
     metric: Metric, overrides: Mapping[str, Mapping[str, object]] | None,
     accepted: Mapping[str, datetime] | None, index: pd.DatetimeIndex, step: timedelta,
@@ -104,7 +93,8 @@ def _one_by_one(
         band = detector.band(series, last=band_rows(rule, series.index), weight=weight)
         if follow is not None:
             band = follow.band(series, band)
-        band, verdict = _shown(series, band, rule.verdict(series, band))
+        band, verdict = detectors.shown(series, band, rule.verdict(series, band),
+                                        ratio=metric.kind is Kind.RATIO)  # fmt: skip
         out.append(SeriesResult(metric, where, series, band, verdict, detector.describe()))
         building, judging = building + built - started, judging + clock() - built
     return out, building, judging

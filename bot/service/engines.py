@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from bot.core.report import Block, Rows, SeriesResult
-from detectors import Detector, Rule, floored, never_negative
+from detectors import Detector, Rule, capped, floored, never_negative, never_over_one
 from detectors.accept import LEAST, accept_level
 from detectors.engine import REDO, BandEngine, EngineBands
 from detectors.rule import USUAL_WINDOW, fineness
@@ -29,7 +29,7 @@ from detectors.seasonal import (
     wall_grid,
 )
 from detectors.verdicts import verdicts
-from queries.catalogue import Metric, Table
+from queries.catalogue import Kind, Metric, Table
 from queries.series import Slice
 
 __all__ = ["BAND_ROWS", "Engines", "Follow", "accept_window", "accepts", "band_rows",
@@ -212,6 +212,11 @@ class Engines:
         found = [floored(v) if f else v for v, f in zip(found, floor.tolist(), strict=True)]
         with np.errstate(invalid="ignore"):
             lower = np.where(floor[:, None], np.maximum(lower, 0.0), lower)
+        if metric.kind is Kind.RATIO:  # a share's up to 100%, as detectors.shown has it
+            cap = floor & never_over_one(values)
+            found = [capped(v) if c else v for v, c in zip(found, cap.tolist(), strict=True)]
+            with np.errstate(invalid="ignore"):
+                upper = np.where(cap[:, None], np.minimum(upper, 1.0), upper)
         # The results keep the band's rows and build a series from the slices when read: not
         # the values matrix, which is dropped with this call.
         block = Block(index, partial(_series_of, series_of, list(wheres)), expected=expected,
