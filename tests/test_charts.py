@@ -815,3 +815,18 @@ def test_a_rate_far_above_a_narrow_range_is_said_in_times_not_thousands_of_perce
     assert deviation_words(0.0084, 0.0, 0.0002, ru) == "42× верхней границы ожидаемого диапазона"
     assert deviation_words(1.5, 0.5, 1.0, en) == "50% above the expected range's upper edge"
     assert deviation_words(0.2, 0.5, 1.0, en) == "60% below the expected range's lower edge"
+
+
+@pytest.mark.parametrize(("lang", "said"), [("en", "no value for this interval"),
+                                            ("ru", "нет значения за этот интервал")])
+def test_a_bucket_without_a_value_but_with_a_range_says_so(lang: str, said: str) -> None:
+    """A CTR whose views were 0 in the bucket (undefined) has a range but no value: its chart
+    said 'no expected range yet' above a drawn range. It says there is no value."""
+    series, band, verdict = synthetic(ratio=True)
+    unknown = Verdict(Status.UNKNOWN, verdict.bucket, None, verdict.expected, verdict.lower,
+                      verdict.upper, None, "undefined: its denominator (views) was 0")  # fmt: skip
+    fig = draw_chart(CTR, Slice(), series, band, unknown, zone=MOSCOW, t=translator(lang))
+    assert any(text.startswith(said) for text in texts_of(fig)), texts_of(fig)
+    young = Verdict(Status.UNKNOWN, verdict.bucket, 0.1, None, None, None, None, "too little")
+    fig = draw_chart(CTR, Slice(), series, band, young, zone=MOSCOW, t=translator("en"))
+    assert lang == "ru" or any(text.startswith("no expected range yet") for text in texts_of(fig))
