@@ -304,4 +304,3 @@ def state_words(verdict: Verdict, t: Translator) -> str:
         found = reason_text(verdict.reason.split("; ")[0], t)
         return found or t._("flagged by the detector although inside the expected range")
     return t._("inside the expected range")
-

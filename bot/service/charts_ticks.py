@@ -18,8 +18,9 @@ class ValueTicks(Formatter):
     """Value ticks with as many decimals as their spacing needs ('1,200', '0.5', '0.025%'), so
     that no two ticks read alike: one decimal of a percent wrote 0.1% four times on a rate of
     0 - 0.2%, whole numbers wrote '0', '0', '1', '1' on a count of 0 - 2. Ticks of ten million
-    and more are written in millions or billions ('20M', '1.5 bn'): '12,000,000,000' did not
-    fit the margin and read '00,000,000'. `percent`: a share shown as a percentage."""
+    and more are written in millions ('20M'), from ten billion in billions ('12 bn'):
+    '12,000,000,000' did not fit the margin and read '00,000,000'. `percent`: a share shown
+    as a percentage."""
 
     def __init__(self, t: Translator, *, percent: bool) -> None:
         self.t = t
