@@ -128,6 +128,13 @@ class Metric:
         return self.names.get(lang, {}).get("unit", self.unit)
 
     @property
+    def percent(self) -> bool:
+        """Whether values are shown as a percentage: a ratio whose unit is empty or "%" (a
+        share such as CTR, likes / views). A ratio with a unit of its own ("messages per
+        user") is a number in that unit, like a count, with decimals."""
+        return self.kind is Kind.RATIO and self.unit.strip() in ("", "%")
+
+    @property
     def weight_column(self) -> str:
         """The count that says how much evidence a bucket holds (the denominator of a ratio)."""
         if self.kind is Kind.RATIO:

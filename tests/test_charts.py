@@ -121,6 +121,38 @@ def test_the_y_axis_names_the_unit() -> None:
     assert all(label.get_text().endswith("%") for label in ctr.axes[0].get_yticklabels())
 
 
+PER_USER = Metric("views_per_user", "Views per user", "views per user", Kind.RATIO, "feed",
+                  Direction.BOTH, (), numerator="views", denominator="users",
+                  names={"ru": {"unit": "просмотров на пользователя"}})  # fmt: skip
+
+
+def test_a_ratio_with_a_unit_of_its_own_is_a_number_in_that_unit() -> None:
+    """A ratio whose catalogue unit is neither empty nor "%" (views per user) is no share: its
+    values read 3.25, not 325.00%, in texts and on the axis, which names its unit without a
+    bucket (it is no count of one). A ratio with unit "%" or none stays a percentage."""
+    en, ru = translator("en"), translator("ru")
+    assert fmt_value(PER_USER, 3.254, en) == "3.25"
+    assert fmt_value(PER_USER, 3.254, ru) == "3,25"
+    assert fmt_value(PER_USER, 12345.678, en) == "12,345.68"
+    assert fmt_value(PER_USER, 0.00123, en) == "0.0012"
+    assert fmt_value(PER_USER, 3.254, en, extra=1) == "3.254"
+    assert fmt_value(CTR, 0.03254, en) == "3.25%"
+    assert fmt_value(replace(PER_USER, unit="%"), 0.03254, en) == "3.25%"
+    series, band, verdict = synthetic()
+    series, band = series / 2000, band / 2000  # 1 to 5 views per user
+    verdict = replace(verdict, value=verdict.value / 2000, expected=verdict.expected / 2000,
+                      lower=verdict.lower / 2000, upper=verdict.upper / 2000)  # type: ignore[operator]
+    for t, unit in ((en, "views per user"), (ru, "просмотров на пользователя")):
+        fig = draw_chart(PER_USER, Slice(), series, band, verdict, zone=MOSCOW, t=t)
+        assert fig.axes[0].get_ylabel() == unit
+        fig.canvas.draw()
+        ticks = [label.get_text() for label in fig.axes[0].get_yticklabels() if label.get_text()]
+        assert ticks and not any("%" in tick for tick in ticks), ticks
+        title = texts_of(fig)[0]
+        assert title.startswith(f"Views per user: {fmt_value(PER_USER, verdict.value, t)}")
+        assert title.count("%") == 1 and title.endswith("%)"), title  # the deviation's alone
+
+
 def test_plain_words_instead_of_half_widths() -> None:
     """The subtitle says how far below the range's lower edge the value is and since when; the
     detector's 'half-width' jargon is not on the chart."""

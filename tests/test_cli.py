@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -207,6 +208,29 @@ def test_check_table_is_readable(demo_env: dict[str, str]) -> None:
     assert titled.returncode == 0, titled.stderr  # its title, as /metric Просмотры takes it
     assert [line for line in titled.stdout.splitlines() if line.startswith("views ")] == rows
     assert "series checked (embedded source, times in UTC)" in done.stdout
+
+
+def test_a_ratio_with_a_unit_of_its_own_reads_as_a_number(
+    demo_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A ratio added to the catalogue with a unit of its own (views per user) is checked and
+    written as a number with two decimals, about 7 on the demo: not "697.00%", as every ratio
+    was written as a share."""
+    for name in ("catalogue.toml", "feed_actions.sql", "message_actions.sql"):
+        shutil.copy(ROOT / "queries" / name, tmp_path / name)
+    with open(tmp_path / "catalogue.toml", "a", encoding="utf-8") as toml:
+        toml.write('\n[metrics.views_per_user]\ntitle = "Views per user"\nunit = "views per '
+                   'user"\nkind = "ratio"\ntable = "feed_actions"\nnumerator = "views"\n'
+                   'denominator = "users"\ndirection = "both"\nslices = ["os"]\n')  # fmt: skip
+    done = alertbot("check", "--metric", "views_per_user", "--at", demo_env["END"],
+                    env={**demo_env, "CATALOGUE_PATH": str(tmp_path / "catalogue.toml")})
+    assert done.returncode == 0, done.stderr
+    rows = [line.split() for line in done.stdout.splitlines() if line.startswith("views_per")]
+    assert [row[1] for row in rows] == ["total", "os=Android", "os=iOS"], done.stdout
+    for row in rows:  # metric slice date time value lower – upper deviation status
+        value, lower, upper = float(row[4]), float(row[5]), float(row[7])
+        assert 3 < value < 15 and 3 < lower < upper < 15, row
+        assert re.fullmatch(r"\d+\.\d\d", row[4]) and "%" not in " ".join(row[4:8]), row
 
 
 def test_unknown_rows_say_why_too_little_history(demo_env: dict[str, str]) -> None:

@@ -97,18 +97,19 @@ def localized(number: str, t: Translator | None) -> str:
 
 def fmt_value(metric: Metric, value: float | None, t: Translator | None = None, *,
               extra: int = 0) -> str:
-    """A ratio as a percentage with two decimals (12.34%), any other value whole with its
-    thousands grouped (1,234), as `t`'s language writes numbers; `extra` more decimals where
+    """A share as a percentage with two decimals (12.34%), a ratio with a unit of its own
+    with two decimals (3.25), any other value whole, thousands grouped (1,234), as `t`'s
+    language writes numbers; `extra` more decimals where
     two values must be told apart. A value under one keeps its first two figures (-0.020,
     0.60: not -0 or 1), and nothing that reads as zero has a minus. "—" when
     unknown."""
     if value is None or not math.isfinite(value):
         return "—"
-    if metric.kind is Kind.RATIO:
+    if metric.percent:
         text = f"{value:.{2 + extra}%}"
     else:
-        places = extra
-        if value != 0 and abs(value) < 10.0**-extra:
+        places = extra + (2 if metric.kind is Kind.RATIO else 0)  # 3.25 messages per user
+        if value != 0 and abs(value) < 10.0**-places:
             places = min(1 - math.floor(math.log10(abs(value))), 12)
         text = f"{value:,.{places}f}"
     if text.startswith("-") and not any(c in "123456789" for c in text):

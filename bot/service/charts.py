@@ -43,7 +43,7 @@ from bot.service.charts_text import (
 from bot.service.charts_ticks import ValueTicks
 from detectors import Status, Verdict, outside_since
 from detectors.backtest import Alert
-from queries.catalogue import Kind, Metric
+from queries.catalogue import Metric
 from queries.series import Slice
 
 __all__ = ["CONTEXT", "render_backtest_chart", "render_chart", "window_of"]
@@ -75,7 +75,7 @@ def window_of(
 
 
 def _y_axis(ax: Axes, metric: Metric, step: timedelta, t: Translator) -> None:
-    ax.yaxis.set_major_formatter(ValueTicks(t, percent=metric.kind is Kind.RATIO))
+    ax.yaxis.set_major_formatter(ValueTicks(t, percent=metric.percent))
     ax.set_ylabel(drawable(y_label(metric, step, t)), fontsize=9, color="#525252",
                   parse_math=False)  # a unit or title of '$…$' is text, as in the title
     ax.grid(True, color="#eeeeee")

@@ -164,10 +164,13 @@ def duration(span: timedelta, t: Translator) -> str:
 
 
 def y_label(metric: Metric, step: timedelta, t: Translator) -> str:
-    """The y axis' unit: 'views per 15 min', 'CTR (likes / views), %'."""
-    if metric.kind is Kind.RATIO:
+    """The y axis' unit: 'views per 15 min', 'CTR (likes / views), %'; a ratio with a unit
+    of its own as its unit says ('messages per user'): no step, it is no count of one."""
+    if metric.percent:
         return t._("{title}, %", title=name_of(metric, t))
     unit, translated = unit_of(metric, t)
+    if metric.kind is Kind.RATIO:
+        return unit
     if not unit:
         title = name_of(metric, t)
         unit, translated = title, t.lang == "en" or title != metric.title

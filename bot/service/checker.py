@@ -94,7 +94,7 @@ def _one_by_one(
         if follow is not None:
             band = follow.band(series, band)
         band, verdict = detectors.shown(series, band, rule.verdict(series, band),
-                                        ratio=metric.kind is Kind.RATIO)  # fmt: skip
+                                        ratio=metric.percent)  # fmt: skip
         out.append(SeriesResult(metric, where, series, band, verdict, detector.describe()))
         building, judging = building + built - started, judging + clock() - built
     return out, building, judging

@@ -29,7 +29,7 @@ from detectors.seasonal import (
     wall_grid,
 )
 from detectors.verdicts import verdicts
-from queries.catalogue import Kind, Metric, Table
+from queries.catalogue import Metric, Table
 from queries.series import Slice
 
 __all__ = ["BAND_ROWS", "Engines", "Follow", "accept_window", "accepts", "band_rows",
@@ -212,7 +212,7 @@ class Engines:
         found = [floored(v) if f else v for v, f in zip(found, floor.tolist(), strict=True)]
         with np.errstate(invalid="ignore"):
             lower = np.where(floor[:, None], np.maximum(lower, 0.0), lower)
-        if metric.kind is Kind.RATIO:  # a share's up to 100%, as detectors.shown has it
+        if metric.percent:  # a share's up to 100%, as detectors.shown has it
             cap = floor & never_over_one(values)
             found = [capped(v) if c else v for v, c in zip(found, cap.tolist(), strict=True)]
             with np.errstate(invalid="ignore"):
