@@ -1316,7 +1316,7 @@ async def test_russian_help_writes_decimals_with_a_comma(
         help_ru = (await _say(fake, "/help", user=ADMIN, language="ru"))[0].text
     assert "(0,1 = 10%" in short, short
     assert "<code>k</code> = <b>3,25</b>" in full and "число от 0,5 до 20" in full, full
-    assert "k: нужно число от 0,5 до 20, а не '30'" in refused, refused
+    assert "k: нужно число от 0,5 до 20, а не «30»" in refused, refused
     for text in (short, full, refused, help_ru):
         assert re.search(r"\d\.\d", text) is None, re.findall(r".{30}\d\.\d.{10}", text)
 
@@ -1359,7 +1359,7 @@ async def test_a_share_takes_a_percentage_and_a_bare_number_above_one_is_asked_a
     assert "Если нужно именно" not in bare_ru  # 700% is past level_clip's range anyway
     assert "min_rel_width: 0,02 (2%) → <b>0,05 (5%)</b>" in comma, comma
     assert "min_rel_change: 0.05 (5%) → <b>5 (500%)</b>" in whole, whole
-    assert ("min_rel_change must be a share from 0 to 10 or a percentage from 0% to 1000%, "
+    assert ("min_rel_change must be a share from 0 to 10 or a percentage from 0% to 1,000%, "
             "not '2000%'") in over, over  # fmt: skip
     assert "tail: 0.75 (75%) → <b>1.5 (150%)</b>" in tail, tail
     assert "k must be a number from 0.5 to 20, not '5%'" in k, k
@@ -1468,7 +1468,7 @@ async def test_lang_switches_a_group_for_its_admins_only(
     assert chosen == "ru" and "теперь в этом чате я говорю" in done
     assert "проверяет" in help_ru
     assert "Формат: <code>/lang [en|ru]</code>" in bad and "Например: <code>/lang ru" in bad
-    assert "Я говорю только по-английски и по-русски, не 'de': en или ru." in bad, bad
+    assert "Я говорю только по-английски и по-русски, не «de»: en или ru." in bad, bad
     assert "I speak English" in back and "watches" in help_en
     assert "теперь в этом чате я говорю" in anonymous and anonymous_lang == "ru"
     assert "Язык группы могут менять только её администраторы" in stranger_lang  # not as it
@@ -1566,7 +1566,7 @@ async def test_thresholds_show_defaults_names_and_the_full_list_one_tap_away(
         many = (await _say(fake, "/thresholds views likes all", user=USER))[0].text
     assert "After the metric only all (every parameter), not 'everything'." in wrong, wrong
     assert "One metric" not in wrong and "Usage" in wrong
-    assert ("После метрики можно написать только all (все параметры), а не 'полностью'."
+    assert ("После метрики можно написать только all (все параметры), а не «полностью»."
             in wrong_ru)  # fmt: skip
     assert "One metric at a time" in many, many
     assert "k=—" not in overview
@@ -1831,7 +1831,7 @@ async def test_set_with_a_word_too_many_says_it_takes_one_value(
     assert "Name the metric" not in english
     assert spaced.startswith("/set takes one value, not '4 5': send /set views k 4"), spaced
     assert "set in the catalogue" in method and "takes one value" not in method, method
-    assert russian.startswith("/set принимает одно значение, а не '4 extra': отправьте "
+    assert russian.startswith("/set принимает одно значение, а не «4 extra»: отправьте "
                               "/set views k 4"), russian  # fmt: skip
 
 
@@ -1855,7 +1855,7 @@ async def test_an_unknown_parameter_is_answered_with_the_closest_and_the_list(
             "persist_k, severe, days; every one: /thresholds views all") in typo, typo
     assert "Did you mean k?" in upper, upper
     assert "Did you mean" not in far and "/thresholds views all" in far, far
-    assert russian.startswith("У views нет параметра 'persist'. Возможно, вы имели в виду "
+    assert russian.startswith("У views нет параметра «persist». Возможно, вы имели в виду "
                               "persist_"), russian  # fmt: skip
     assert "Чаще всего меняют: k, direction" in russian, russian
     assert "все параметры — /thresholds views all" in russian, russian
@@ -1878,7 +1878,7 @@ async def test_a_slice_by_a_dimension_the_metric_lacks_says_what_to_type(
                           "value alone, /metric views iOS, and I find its slice."), far
     assert close.startswith("views is sliced by os, source, country, not 'contry'. Did you "
                             "mean /metric views country=Russia?"), close  # fmt: skip
-    assert russian.startswith("У views срезы по os, source, country, а не по 'platform': "
+    assert russian.startswith("У views срезы по os, source, country, а не по «platform»: "
                               "отправьте только значение, /metric views iOS, и я найду его "
                               "срез."), russian  # fmt: skip
     assert render_html(alone[0].text).startswith("Views · os=iOS"), alone[0].text

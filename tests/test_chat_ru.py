@@ -182,7 +182,7 @@ async def test_russian_corrections_name_the_metric_as_typed_in_natural_russian(
         slice_typo = await _read(fake, "/metric Просмотры os=Andriod", user=USER)
         days = await _read(fake, "/backtest views 99", user=USER)
         same = await _read(fake, "/set views k 3.25", user=ADMIN)
-    assert slice_typo.startswith("У метрики Просмотры (views) нет среза 'os=Andriod'; срезы: "
+    assert slice_typo.startswith("У метрики Просмотры (views) нет среза «os=Andriod»; срезы: "
                                  "total, "), slice_typo  # fmt: skip
     assert days.startswith("Число дней — целое от 1 до 14.\nФормат: /backtest МЕТРИКА [дни]"), days
     assert same == "Просмотры (views): k уже 3,25, ничего не изменилось.", same

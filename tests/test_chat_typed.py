@@ -89,7 +89,7 @@ async def test_a_huge_share_is_not_said_to_mean_inf_percent(
     async with running(settings, fake, schedule=False, warm=False):
         said = await _text(fake, "/set views min_rel_change 1e308", user=ADMIN)
     assert "inf%" not in said and "write 1e+306" not in said, said
-    assert "must be a share from 0 to 10 or a percentage from 0% to 1000%" in said, said
+    assert "must be a share from 0 to 10 or a percentage from 0% to 1,000%" in said, said
 
 
 async def test_an_english_thousands_separator_is_not_read_as_a_decimal_comma(
@@ -106,6 +106,78 @@ async def test_an_english_thousands_separator_is_not_read_as_a_decimal_comma(
         k = monitor.state.overrides.of("views").get("k")
     assert kept is not None and kept.value == 1000.0, (kept, said)
     assert k is not None and k.value == 3.5, (k, russian)
+
+
+async def test_a_russian_thousand_grouped_by_a_space_is_one_number_and_said_as_set(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """A Russian chat writes a thousand as "1 000", and the bot writes it so (with a no-break
+    space). `/set messages min_abs_change 1 000` was refused as two values with the advice to
+    send `... 1`, a guard a thousand times lower: the admin expects 1000 set. A value of
+    millions is said back as set, "1 234 567", not rounded in an exponent ("1,23457e+06"), and
+    the valid range of a number reads in figures, not "1e+12"."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False, warm=False) as monitor:
+        spaced = await _text(fake, "/set messages min_abs_change 1 000", user=ADMIN,
+                             language="ru")  # fmt: skip
+        thousand = monitor.state.overrides.of("messages").get("min_abs_change")
+        copied = await _text(fake, "/set views min_abs_change 1\u00a0234\u00a0567,5", user=ADMIN,
+                             language="ru")  # fmt: skip
+        millions = monitor.state.overrides.of("views").get("min_abs_change")
+        english = await _text(fake, "/set likes min_abs_change 2500000", user=ADMIN)
+        refused = await _text(fake, "/set likes min_abs_change -5", user=ADMIN, language="ru")
+        two = await _text(fake, "/set views persist_k 2 3", user=ADMIN, language="ru")
+    assert thousand is not None and thousand.value == 1000.0, (thousand, spaced)
+    assert "→ 1\u00a0000\n" in spaced, spaced
+    assert millions is not None and millions.value == 1234567.5, (millions, copied)
+    assert "→ 1\u00a0234\u00a0567,5\n" in copied, copied
+    assert "min_abs_change: 0 → 2,500,000\n" in english and "e+" not in english, english
+    assert "от 0 до 1\u00a0000\u00a0000\u00a0000\u00a0000" in refused, refused
+    assert "e+" not in refused, refused
+    assert two.startswith("/set принимает одно значение, а не «2 3»"), two  # not 23
+
+
+async def test_a_share_s_smallest_change_is_set_as_a_percentage_and_refusals_quote_as_typed(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """CTR reads 20,12% everywhere, so an admin writes its smallest change as a percentage:
+    `/set ctr min_abs_change 0,5%` was refused ("a number ..., not '0.5%'"), and nothing said
+    that 0,005 is half a point. It is set now, and said both ways. A refused value is repeated
+    as typed (3,5, not 3.5), in the chat's quotes, a backslash as one."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False, warm=False) as monitor:
+        percent = await _text(fake, "/set ctr min_abs_change 0,5%", user=ADMIN, language="ru")
+        kept = monitor.state.overrides.of("ctr").get("min_abs_change")
+        shown = await _text(fake, "/thresholds ctr", user=ADMIN, language="ru")
+        counts = await _text(fake, "/set views min_abs_change 5%", user=ADMIN)
+        days = await _text(fake, "/set views days 3,5", user=ADMIN, language="ru")
+        slash = await _text(fake, "/metric a\\b", user=ADMIN)
+    assert kept is not None and kept.value == 0.005, (kept, percent)
+    assert "min_abs_change: 0 (0%) → 0,005 (0,5%)\n" in percent, percent
+    assert "min_abs_change = 0,005 (0,5%)" in shown, shown
+    assert "not '5%'" in counts, counts  # views counts events: a percentage means nothing
+    assert "а не «3,5»" in days, days
+    assert "There is no metric 'a\\b'." in slash, slash
+
+
+async def test_a_change_that_changes_nothing_says_so_in_words(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """A guard of 1 view on thousands changes no alert: the admin reads "the same 29 alerts",
+    not "29 alerts instead of 29 (+0)"; /reset of a metric nobody changed says there was no
+    override, not "0 overrides removed"."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False, warm=False):
+        same = await _text(fake, "/set views min_abs_change 1", user=ADMIN)
+        russian = await _text(fake, "/set views min_abs_change 2", user=ADMIN, language="ru")
+        reset = await _text(fake, "/reset likes", user=ADMIN)
+    assert re.search(r"\nOver the last 7 days this would have raised the same \d+ alerts?\.\n",
+                     same), same  # fmt: skip
+    assert "instead of" not in same and "(+0)" not in same, same
+    assert re.search(r"\nЗа 7 дней истории это дало бы столько же оповещений: \d+\.\n",
+                     russian), russian  # fmt: skip
+    assert reset == ("↩️ Likes (likes): no override to remove; the catalogue's settings are in "
+                     "force."), reset
 
 
 async def test_metric_total_is_read_in_any_case(

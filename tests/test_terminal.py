@@ -71,7 +71,7 @@ async def test_a_session_in_the_terminal_reads_as_the_chat_does(
     assert "you> [1] All 49 parameters" in shown, text
     assert any(s.startswith("bot> Views (views), method seasonal: 49 parameters") for s in shown)
     assert "bot> ✅ Views (views) k: 3.25 → 4" in shown, text
-    assert "bot> Метрики 'nosuch' нет. Метрики: feed_users, views, likes, ctr, messenger_users, " \
+    assert "bot> Метрики «nosuch» нет. Метрики: feed_users, views, likes, ctr, messenger_users, " \
            "messages" in shown, text  # fmt: skip
     assert shown[shown.index("you> 99") + 1] == "bot> Я отвечаю на команды: список — /help.", text
     assert shown[shown.index("you> /reload") + 1].startswith("bot> 🔄 "), text  # not a bug

@@ -21,11 +21,11 @@ from bot.chat.errors import UsageError
 from bot.chat.guard import command_filter
 from bot.chat.muting import mute, mute_incident, unmute
 from bot.chat.naming import metric_named, param_named
-from bot.chat.thresholds import KNOBS, SHARE_PARAMS, SHARES, rule_text, shown_value
+from bot.chat.thresholds import KNOBS, SHARE_PARAMS, SHARES, in_percent, rule_text, shown_value
 from bot.core.commands import admin_commands
-from bot.core.formatting import localized, percent_of, titled
+from bot.core.formatting import percent_of, setting_number, titled
 from bot.core.i18n import Translator
-from bot.core.text import clipped
+from bot.core.text import clipped, quoted
 from bot.core.wording import e
 from bot.service.monitor import Monitor
 from bot.state import Baseline, State
@@ -94,11 +94,11 @@ def _share(name: str, raw: str, param: detectors.Param, t: Translator) -> str:
     low, high = param.low or 0.0, param.high if param.high is not None else math.inf
     if not low <= number / 100 <= high:  # no reading of it fits: say what does
         raise _not_valid(name, param, raw, t, share=True)
-    written, meant = localized(f"{number:g}", t), percent_of(number, t)
+    written, meant = setting_number(number, t), percent_of(number, t)
     if number / 100 <= 1:  # as a fraction too
         problem = t._("{param} is a share: {value} would mean {percent}%; write {share} or "
                       "{value}%.", param=name, value=written, percent=meant,
-                      share=localized(f"{number / 100:g}", t))  # fmt: skip
+                      share=setting_number(number / 100, t))  # fmt: skip
     else:
         problem = t._("{param} is a share: {value} would mean {percent}%; write {value}%.",
                       param=name, value=written, percent=meant)  # fmt: skip
@@ -107,29 +107,30 @@ def _share(name: str, raw: str, param: detectors.Param, t: Translator) -> str:
     raise UsageError(problem, "set")
 
 
-def _checked(metric: str, params: dict[str, detectors.Param], name: str, raw: str,
-             t: Translator) -> str:  # fmt: skip
+def _checked(metric: Metric, params: dict[str, detectors.Param], name: str, raw: str,
+             t: Translator, *, typed: str) -> str:  # fmt: skip
     """`raw` as the detector takes it (a share's percentage as its fraction); a usage error,
-    in the chat's language, unless it is a valid value of `name` (a parameter of `params`)."""
+    in the chat's language, unless it is a valid value of `name` (a parameter of `params`),
+    repeating the value as `typed`."""
     if name == "method":
         raise UsageError(t._("The detector's method is set in the catalogue (method under "
                              "[metrics.{metric}.detector]), not with /set; /reload reads it "
-                             "again.", metric=metric), "set")  # fmt: skip
+                             "again.", metric=metric.name), "set")  # fmt: skip
     share = name in SHARE_PARAMS
-    value = _share(name, raw, params[name], t) if share else raw
+    value = _share(name, raw, params[name], t) if in_percent(metric, name) else raw
     try:
-        params[name].check(metric, name, value)
+        params[name].check(metric.name, name, value)
     except ValueError:
-        raise _not_valid(name, params[name], raw, t, share=share) from None
+        raise _not_valid(name, params[name], typed, t, share=share) from None
     return value
 
 
-def _not_valid(name: str, param: detectors.Param, raw: str, t: Translator, *,
+def _not_valid(name: str, param: detectors.Param, typed: str, t: Translator, *,
                share: bool) -> UsageError:  # fmt: skip
-    """`raw` is no value of `name`: what its values are."""
+    """`typed` is no value of `name`: what its values are."""
     return UsageError(t._("{param} must be {rule}, not {value}.", param=name,
                           rule=rule_text(param, t, share=share),
-                          value=repr(clipped(raw))), "set")  # fmt: skip
+                          value=quoted(typed, t.lang)), "set")  # fmt: skip
 
 
 # A combination of settings the detector refuses (its English words, "rule: persist_k must be
@@ -156,16 +157,31 @@ def _number(raw: str, lang: str) -> str:
     return raw.replace(",", ".") if re.fullmatch(r"[+-]?\d+,\d+%?", raw) else raw
 
 
-def _set_args(text: str, lang: str) -> list[str]:
+# Thousands grouped by a space, as Russian writes them and the bot shows them ("1 000",
+# "1 234 567,5", with a no-break space too): one number.
+_GROUPED = re.compile(r"(?<![\w.,])([+-]?\d{1,3})((?:\s\d{3})+)(?!\w)")
+
+
+def _joined(text: str) -> str:
+    """`text` with each number whose thousands are grouped by spaces written as one."""
+    return _GROUPED.sub(lambda m: m[1] + "".join(m[2].split()), text)
+
+
+def _set_args(text: str, lang: str, *, numbers: bool = True) -> list[str]:
     """METRIC PARAM VALUE, also written as in the catalogue or `--set`: `views k=4`,
     `views k = 4`; a percentage with a space before its sign (5 %, as Russian sets it) is one
-    value; numbers as the chat's language `lang` writes them (`_number`)."""
-    args = re.sub(r"(\d)\s+%", r"\1%", re.sub(r"={2,}", "=", text)).split()
+    value, as is a number whose thousands are grouped by spaces (1 000, as the bot writes it
+    in Russian); numbers as the chat's language `lang` writes them (`_number`)."""
+    args = _joined(re.sub(r"(\d)\s+%", r"\1%", re.sub(r"={2,}", "=", text))).split()
+
+    def number(v: str) -> str:
+        return _number(v, lang) if numbers else v
+
     if len(args) >= 2 and "=" in " ".join(args[1:]):
         name, _, raw = " ".join(args[1:]).partition("=")
         if name.strip() and raw.strip() and "=" not in raw:
-            return [args[0], *name.split(), *(_number(v, lang) for v in raw.split())]
-    return [*args[:2], *(_number(v, lang) for v in args[2:])]
+            return [args[0], *name.split(), *(number(v) for v in raw.split())]
+    return [*args[:2], *(number(v) for v in args[2:])]
 
 
 async def set_param(
@@ -182,10 +198,11 @@ async def set_param(
         if len(args) > 3:  # `/set views k 4 extra`: all three named, and a word too many
             value = next((v for v in args[2:] if v != "="), args[2])  # `k = 4 = 5`: 4
             raise UsageError(t._("/set takes one value, not {values}: send {line}",
-                                 values=repr(clipped(" ".join(args[2:]))),
+                                 values=quoted(" ".join(args[2:]), t.lang),
                                  line=" ".join(["/set", metric.name, args[1], clipped(value)])),
                              "set")  # fmt: skip
-    value = _checked(metric.name, params, args[1], args[2], t)
+    typed = _set_args(command.args or "", t.lang, numbers=False)[2]  # as written: 3,5
+    value = _checked(metric, params, args[1], args[2], t, typed=typed)
     user = message.from_user
     level = store.baselines.of_metric(metric.name, checks.clock())
     try:
@@ -194,27 +211,35 @@ async def set_param(
         raise UsageError(t._("That combination is refused: {reason}",
                              reason=_refused(str(exc), t)), "set") from None  # fmt: skip
     if result.before == result.after:  # nothing replayed, nor recorded as a change
-        shown = shown_value(result.after, t, share=result.param in SHARE_PARAMS)
+        shown = shown_value(result.after, t, share=in_percent(metric, result.param))
         await message.answer(t._("{metric} {param} is {value} already: nothing changed.",
                                  metric=titled(metric, t), param=e(args[1]),
                                  value=e(shown)))  # fmt: skip
         return
     if user is not None:
         store.overrides.name_setter(metric.name, result.param, user.full_name)
-    change = result.alerts_after - result.alerts_before
-    share = result.param in SHARE_PARAMS
+    share = in_percent(metric, result.param)
     before, after = shown_value(result.before, t, share=share), shown_value(result.after, t,
                                                                               share=share)
     await message.answer(
         f"✅ {titled(metric, t)} {e(result.param)}: {e(before)} → <b>{e(after)}</b>\n"
-        + t._("Over the last {days} this would have raised {after} instead of {before} "
-              "({change}).", days=t.ngettext("{n} day", "{n} days", result.days),
-              after=t.ngettext("{n} alert", "{n} alerts", result.alerts_after),
-              before=result.alerts_before, change=f"{change:+d}") + "\n"
+        + _replayed(result.days, result.alerts_before, result.alerts_after, t) + "\n"
         + t._("{reset} to undo, {backtest} for the details.",
               reset=f"/reset {e(metric.name)}", backtest=f"/backtest {e(metric.name)}")
         + _withdrawn(store, metric, level, checks, t)
     )  # fmt: skip
+
+
+def _replayed(days: int, before: int, after: int, t: Translator) -> str:
+    """What the change would have done over the replayed days, in one sentence."""
+    span = t.ngettext("{n} day", "{n} days", days)
+    if before == after:
+        return t.ngettext("Over the last {days} this would have raised the same {n} alert.",
+                          "Over the last {days} this would have raised the same {n} alerts.",
+                          after, days=span)  # fmt: skip
+    return t._("Over the last {days} this would have raised {after} instead of {before} "
+               "({change}).", days=span, after=t.ngettext("{n} alert", "{n} alerts", after),
+               before=before, change=f"{after - before:+d}")  # fmt: skip
 
 
 async def reset(
@@ -227,11 +252,12 @@ async def reset(
     metric = metric_named(catalogue, args[0], "reset", t)
     level = store.baselines.of_metric(metric.name, checks.clock())
     removed = checks.reset(metric)
-    await message.answer(
-        f"↩️ {titled(metric, t)}: "
-        + t.ngettext("{n} override removed; the catalogue's settings are in force.",
-                     "{n} overrides removed; the catalogue's settings are in force.", removed)
-        + _withdrawn(store, metric, level, checks, t))
+    done = t.ngettext("{n} override removed; the catalogue's settings are in force.",
+                      "{n} overrides removed; the catalogue's settings are in force.", removed)
+    if not removed:
+        done = t._("no override to remove; the catalogue's settings are in force.")
+    await message.answer(f"↩️ {titled(metric, t)}: {done}"
+                         + _withdrawn(store, metric, level, checks, t))
 
 
 def _withdrawn(store: State, metric: Metric, level: Baseline | None, checks: Monitor,

@@ -30,7 +30,7 @@ from bot.chat.errors import UsageError
 from bot.chat.guard import command_filter
 from bot.chat.reply import answer_press
 from bot.core.i18n import LANGUAGES, Translator, language_of, translator
-from bot.core.text import clipped
+from bot.core.text import quoted
 from bot.settings import Settings
 from bot.state import State, StoreError
 
@@ -121,7 +121,7 @@ async def lang(
         args[0] = SPOKEN.get(args[0].lower(), args[0])
     if len(args) == 1 and args[0].lower() not in LANGUAGES:
         raise UsageError(t._("I speak English and Russian only, not {language}: en or ru.",
-                             language=repr(clipped(args[0], 20))), "lang")  # fmt: skip
+                             language=quoted(args[0], t.lang, 20)), "lang")  # fmt: skip
     if len(args) > 1:
         raise UsageError(t._("Say which language: en or ru."), "lang")
     if not args:

@@ -19,7 +19,7 @@ from bot.core.formatting import localized as as_written
 from bot.core.i18n import Translator
 from bot.core.incidents import Incident
 from bot.core.reasons import reason_text, source_text
-from bot.core.text import CAPTION_LIMIT, clipped, rendered_length
+from bot.core.text import CAPTION_LIMIT, quoted, rendered_length
 from bot.core.wording import e, metric_caption
 from bot.service.edits import compose, state_line
 from bot.service.monitor import Answer, Monitor, SourceNotAnswering
@@ -66,7 +66,7 @@ async def _send_metric(
         if where.dim == "?" and not matches:  # what it could have been, as for os=Andriod
             known = [r.slice.label() for r in report.results if r.metric.name == metric.name]
             raise UsageError(t._("{metric} has no slice {slice}; slices: {known}.",
-                                 metric=named(metric, t), slice=repr(clipped(where.value)),
+                                 metric=named(metric, t), slice=quoted(where.value, t.lang),
                                  known=", ".join(known)), "metric")  # fmt: skip
         where = matches[0] if matches else where
     result = checks.find(report, metric.name, where)
@@ -78,7 +78,7 @@ async def _send_metric(
                                               report.failures.get(metric.table), t))
             return
         raise UsageError(t._("{metric} has no slice {slice}; slices: {known}.",
-                             metric=named(metric, t), slice=repr(clipped(where.label())),
+                             metric=named(metric, t), slice=quoted(where.label(), t.lang),
                              known=", ".join(known)), "metric")  # fmt: skip
     muted = store.mutes.until(metric.name, checks.clock())
     caption = compose(note, localized(metric_caption, t, result, zone=settings.zone, muted=muted),

@@ -23,7 +23,7 @@ from bot.core.commands import ALL_WORDS
 from bot.core.formatting import named, titled_name
 from bot.core.i18n import Translator
 from bot.core.incidents import Incident
-from bot.core.text import TOAST_NAME, clipped
+from bot.core.text import TOAST_NAME, clipped, quoted
 from bot.core.wording import e, zoned
 from bot.service.edits import MUTE_SHOWN
 from bot.settings import Settings
@@ -54,7 +54,7 @@ async def mute(
     duration = parse_span(written)
     if duration is None:
         raise UsageError(t._("{text} is not a duration: write 30m, 2h, 3d or 3 days.",
-                             text=repr(clipped(written, 30))), "mute")  # fmt: skip
+                             text=quoted(written, t.lang, 30)), "mute")  # fmt: skip
     if not timedelta(minutes=1) <= duration <= MAX_MUTE:
         raise UsageError(t._("A mute lasts from 1 minute to 30 days."), "mute")
     now = clock()

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from bot.chat.errors import UsageError
 from bot.core.i18n import Translator
-from bot.core.text import clipped
+from bot.core.text import clipped, quoted
 from queries.catalogue import Catalogue, Metric
 from queries.series import Slice
 
@@ -35,7 +35,8 @@ def metric_named(catalogue: Catalogue, name: str, usage: str, t: Translator) -> 
     found, close = catalogue.find(name, titles=True)
     if found is not None:
         return found
-    problem = t._("There is no metric {name}.", name=repr(name[:50])) + did_you_mean(close, t)
+    problem = t._("There is no metric {name}.", name=quoted(name, t.lang, 50))
+    problem += did_you_mean(close, t)
     problem += " " + t._("Metrics: {names}", names=", ".join(catalogue.metrics))
     raise UsageError(problem, usage)
 
@@ -53,7 +54,7 @@ def slice_named(text: str, metric: Metric, command: str, t: Translator) -> Slice
         where = Slice.parse(raw)
     except ValueError:
         raise UsageError(t._("{text} is not a slice: write os=iOS, iOS or total.",
-                             text=repr(clipped(raw))), command) from None  # fmt: skip
+                             text=quoted(raw, t.lang)), command) from None  # fmt: skip
     named = {dim.lower(): dim for dim in metric.slices}  # a dim in any case: OS=iOS
     if where.dim.lower() in named:
         where = Slice(named[where.dim.lower()], where.value)
@@ -64,7 +65,7 @@ def slice_named(text: str, metric: Metric, command: str, t: Translator) -> Slice
         raise UsageError(t._("{metric} has no slices: {line} shows its total.",
                              metric=metric.name, line=line), command)  # fmt: skip
     said = t._("{metric} is sliced by {dims}, not {dim}", metric=metric.name,
-               dims=", ".join(metric.slices), dim=repr(clipped(where.dim, 30)))  # fmt: skip
+               dims=", ".join(metric.slices), dim=quoted(where.dim, t.lang, 30))  # fmt: skip
     close, value = closest(where.dim, metric.slices), clipped(where.value, 60)
     if close is not None:
         raise UsageError(said + "." + did_you_mean(f"{line} {close}={value}", t), command)
@@ -80,7 +81,7 @@ def param_named(metric: Metric, name: str, params: Iterable[str], often: Iterabl
     if name in params:
         return name
     problem = t._("{metric} has no parameter {param}.", metric=metric.name,
-                  param=repr(clipped(name)))  # fmt: skip
+                  param=quoted(name, t.lang))  # fmt: skip
     problem += did_you_mean(closest(name, params), t)
     listed = [p for p in often if p in params]
     every = f"/thresholds {metric.name} all"

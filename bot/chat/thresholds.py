@@ -18,10 +18,10 @@ from bot.chat.naming import metric_named
 from bot.chat.reply import answer_press, out_of_date
 from bot.core.commands import ALL_WORDS
 from bot.core.commands import N_ as _
-from bot.core.formatting import day_time, localized, percent_of, titled
+from bot.core.formatting import day_time, percent_of, setting_number, titled
 from bot.core.i18n import Translator
 from bot.core.reasons import method_text
-from bot.core.text import MESSAGE_LIMIT, clipped, rendered_length
+from bot.core.text import MESSAGE_LIMIT, quoted, rendered_length
 from bot.core.wording import e, split_message
 from bot.service.monitor import Monitor
 from bot.settings import Settings
@@ -31,7 +31,7 @@ from detectors import Param
 from queries.catalogue import Catalogue, Metric
 
 __all__ = ["KNOBS", "SHARES", "SHARES_PAST_ONE", "SHARE_PARAMS", "build", "full_text",
-           "overview_text", "short_text", "shown_value"]
+           "in_percent", "overview_text", "short_text", "shown_value"]
 
 PREFIX = "thr:"
 
@@ -66,12 +66,19 @@ SHARES_PAST_ONE = frozenset({"tail", "weekly_gain"})
 SHARE_PARAMS = SHARES | SHARES_PAST_ONE  # every share: shown as a percentage too
 
 
+def in_percent(metric: Metric, name: str) -> bool:
+    """Whether `name` of `metric` is a share, taken and shown as a percentage too: a share
+    parameter, or the smallest change of a metric that is a share (CTR's min_abs_change 0.005
+    is half a percentage point: /set ctr min_abs_change 0.5% sets it)."""
+    return name in SHARE_PARAMS or (name == "min_abs_change" and metric.percent)
+
+
 def shown_value(value: object, t: Translator | None = None, *, share: bool = False) -> str:
     """A parameter's value as the chat writes numbers (3,25 in Russian); a share with its
     percentage too: 0.05 (5%)."""
     if not isinstance(value, float):
         return str(value)
-    shown = localized(f"{value:g}", t)
+    shown = setting_number(value, t)
     return f"{shown} ({percent_of(value, t)}%)" if share else shown
 
 
@@ -99,7 +106,7 @@ def rule_text(param: Param, t: Translator, *, share: bool = False) -> str:
         return t._("a time zone's name, such as Europe/Berlin or UTC")
     if param.choices:
         return t._("one of {choices}", choices=", ".join(param.choices))
-    low, high = localized(f"{param.low:g}", t), localized(f"{param.high:g}", t)
+    low, high = setting_number(param.low or 0.0, t), setting_number(param.high or 0.0, t)
     if share and param.low is not None and param.high is not None:
         return t._("a share from {low} to {high} or a percentage from {low_pct}% to "
                    "{high_pct}%", low=low, high=high, low_pct=percent_of(param.low, t),
@@ -154,7 +161,7 @@ def short_text(metric: Metric, spec: Mapping[str, Any], params: Mapping[str, Par
             continue
         param = params[name]
         value = spec.get(name, param.default)
-        shown = shown_value(value, t)
+        shown = shown_value(value, t, share=name == "min_abs_change" and metric.percent)
         if name == "direction" and value in DIRECTIONS:
             shown = f"{value} ({t._(DIRECTIONS[str(value)])})"
         if name == "persist_k" and "persist_m" in params:
@@ -238,7 +245,7 @@ async def thresholds(
     args = (command.args or "").split()
     if len(args) == 2 and args[1].lower() not in ALL_WORDS:
         raise UsageError(t._("After the metric only all (every parameter), not {word}.",
-                             word=repr(clipped(args[1]))), "thresholds")  # fmt: skip
+                             word=quoted(args[1], t.lang)), "thresholds")  # fmt: skip
     if len(args) > 2:
         raise UsageError(t._("One metric at a time; add all for every parameter."), "thresholds")
     if not args or (len(args) == 1 and args[0].lower() in ALL_WORDS

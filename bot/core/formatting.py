@@ -6,6 +6,7 @@ import html
 import json
 import math
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,7 +20,7 @@ from queries.series import Slice
 
 __all__ = ["counted", "day_time", "fmt_pct", "fmt_value", "localized", "metric_title",
            "metric_unit", "named", "peak_words", "percent_of", "report_json", "report_tune",
-           "title_of", "titled", "titled_name"]  # fmt: skip
+           "setting_number", "title_of", "titled", "titled_name"]  # fmt: skip
 
 NBSP = "\u00a0"  # Russian groups thousands with a space that never breaks a number
 
@@ -126,10 +127,20 @@ def fmt_pct(share: float | None, t: Translator | None = None) -> str:
     return localized(text[1:] if float(text[:-1]) == 0 else text, t)
 
 
+def setting_number(value: float, t: Translator | None = None) -> str:
+    """A setting's number as the language writes numbers, every figure it holds (up to 15)
+    and never an exponent: 1234567 -> "1,234,567" (ru: "1 234 567"), 0.00001 -> "0.00001",
+    where "{:g}" wrote 1.23457e+06, a value that is not the one set."""
+    if not math.isfinite(value):
+        return str(value)
+    text = format(Decimal(f"{value:.15g}").normalize(), ",f")
+    return localized(text[1:] if text == "-0" else text, t)
+
+
 def percent_of(share: float, t: Translator | None = None) -> str:
     """The percentage a share stands for, as the language writes numbers: 0.05 -> "5",
     0.125 -> "12.5" (ru: "12,5"). The % sign is the caller's, where its words put it."""
-    return localized(f"{share * 100:g}", t)
+    return setting_number(share * 100, t)
 
 
 def _iso(moment: Any) -> str | None:

@@ -13,7 +13,7 @@ import html
 import re
 
 __all__ = ["CAPTION_LIMIT", "MESSAGE_LIMIT", "TOAST_NAME", "as_plain", "clipped", "cut_html",
-           "plain", "rendered_length", "split_html"]
+           "plain", "quoted", "rendered_length", "split_html"]
 
 CAPTION_LIMIT = 1024
 MESSAGE_LIMIT = 4096
@@ -26,6 +26,15 @@ _TOKEN = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)((?:\s[^<>]*)?)>|([^<]+)|(<)")
 def clipped(text: str, width: int = 40) -> str:
     """What someone typed, for an answer that repeats it: cut with "…" when it is long."""
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def quoted(text: str, lang: str = "en", width: int = 40) -> str:
+    """What someone typed, repeated in an answer: in the quotes of the chat's language
+    ('views'; Russian «views»), as typed (no escapes: one backslash stays one, and a quote
+    inside stays as it is), on one line, cut with "…" past `width` characters."""
+    flat = "".join(" " if c.isspace() or not c.isprintable() else c for c in text)
+    cut = clipped(flat, width)
+    return f"«{cut}»" if lang == "ru" else f"'{cut}'"
 
 
 def _units(text: str) -> int:
