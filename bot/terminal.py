@@ -205,8 +205,9 @@ class TerminalSession(BaseSession):
 
 async def _no_reload() -> str:
     """/reload: each `alertbot chat` reads the catalogue and .env as it starts."""
-    return ("Nothing to reload in the terminal: `alertbot chat` reads the catalogue and .env "
-            "each time it starts.")  # fmt: skip
+    from bot.chat.admin import NOTHING_TO_RELOAD
+
+    return NOTHING_TO_RELOAD
 
 
 def dispatcher_for(monitor: Monitor, settings: Settings, screen: Screen) -> tuple[Dispatcher, Bot]:

@@ -672,7 +672,7 @@ class SeasonalDetector(Detector):
             None,
             None,
             "the wall clock the daily and weekly pattern follow: 09:00 stays 09:00 across "
-            "daylight saving (an IANA name, e.g. Europe/Berlin)",
+            "daylight saving",
             zone=True,
         ),
         "counts": Param(

@@ -334,11 +334,12 @@ async def test_subscribing_names_the_incidents_already_going_on(
     at = f"{since.astimezone(ZoneInfo('Europe/Moscow')):%Y-%m-%d %H:%M} Europe/Moscow"
     assert likes == ("🔔 This chat now gets alerts for <b>Likes</b> (<code>likes</code>). "
                      "/unsubscribe to stop.")
-    assert views.splitlines()[1] == ("Already going on, begun before this chat subscribed: "
-                                     f"<b>Views</b> (<code>views</code>) since {at}. /check "
-                                     "shows them.")  # fmt: skip
-    assert every.splitlines()[1] == ("Уже идут, начались до подписки этого чата: "
-                                     f"<b>Просмотры</b> (<code>views</code>) с {at}. Их "
+    # One incident is "it" ("Уже идут ... Их показывает" spoke of many).
+    assert views.splitlines()[1] == ("An incident began before this chat subscribed and is "
+                                     "still going on: <b>Views</b> (<code>views</code>) since "
+                                     f"{at}. /check shows it.")  # fmt: skip
+    assert every.splitlines()[1] == ("Инцидент начался до подписки этого чата и ещё идёт: "
+                                     f"<b>Просмотры</b> (<code>views</code>) с {at}. Его "
                                      "показывает /check.")  # fmt: skip
     assert widened == "🔔 This chat now gets alerts for every metric. /unsubscribe to stop."
     # Said again, it changes nothing and says so (it said "now gets alerts" again).

@@ -62,7 +62,8 @@ def test_an_alert_lists_the_slices_that_moved_the_most_of_the_metric_first() -> 
     """The alert and the digest list the slices that moved by how much of the metric each
     moved (events lost or gained: what it adds to the total's change), not by the detector's
     score nor by the percentage: a busy slice's -20% (1,000 views) comes before a quiet one's
-    -60% (12 views), and past the first four go the smallest."""
+    -60% (12 views), and past the first four go the smallest, counted: an alert that named 4
+    of 5 read as if 4 had moved, where /check said "and 1 more"."""
     total = moved(Slice(), 7000.0, 10000.0, -4.0)
     slices = [moved(Slice("country", "Cyprus"), 8.0, 20.0, -3.5),
               moved(Slice("country", "Chad"), 55.0, 100.0, -2.2),
@@ -76,7 +77,9 @@ def test_an_alert_lists_the_slices_that_moved_the_most_of_the_metric_first() -> 
     text = plain(render_open(head, saved, STYLE).text)
     line = next(x for x in text.splitlines() if x.startswith("slices that moved: "))
     assert line == ("slices that moved: os=Android -20.0%, source=ads +30.0%, "
-                    "country=Chad -45.0%, country=Cyprus -60.0%"), line
+                    "country=Chad -45.0%, country=Cyprus -60.0% and 1 more"), line
+    russian = plain(render_open(head, saved, STYLE.speaking("ru")).text)
+    assert russian.endswith("country=Cyprus -60,0% и ещё 1"), russian
     others = [result(m, status=Status.ANOMALY, value=50.0)
               for m in ("likes", "feed_users", "messages")]  # a digest: four metrics at once
     digest = planned(report(total, *slices, *others))[0]
@@ -85,7 +88,7 @@ def test_an_alert_lists_the_slices_that_moved_the_most_of_the_metric_first() -> 
                  for n, o in enumerate(digest.opens)}  # fmt: skip
     said = plain(render_digest(digest, saved_all, STYLE, digest_id=1).text)
     assert ("(os=Android -20.0%, source=ads +30.0%, country=Chad -45.0%, country=Cyprus "
-            "-60.0%)") in said, said
+            "-60.0% and 1 more)") in said, said
 
 
 def test_check_charts_go_largest_change_first_and_every_red_total_is_drawn() -> None:

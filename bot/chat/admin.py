@@ -46,21 +46,32 @@ def build(admin_ids: Iterable[int]) -> Router:
     return router
 
 
+# What a bot that reads its settings only as it starts (`alertbot chat`) answers /reload with.
+NOTHING_TO_RELOAD = ("Nothing to reload here: alertbot chat reads the catalogue and .env each "
+                     "time it starts.")  # fmt: skip
+
+
 async def reload_config(
     message: Message, *, reload: Callable[[], Awaitable[str]], t: Translator,
 ) -> None:  # fmt: skip
     """The catalogue and the settings safe to change, re-read and validated (SIGHUP does the
     same); the answer says what changed, or why the old ones stay, in the chat's language
     (the reason itself, a setting's or the catalogue's error, as logged: in English)."""
-    done = t._("Reloaded.")
-    said = "\n".join(_reloaded(line, t) for line in (await reload()).splitlines())
-    await message.answer(f"🔄 {done}\n{e(said)}")
+    answer = await reload()
+    said = "\n".join(_reloaded(line, t) for line in answer.splitlines())
+    if answer.startswith(NOTHING_TO_RELOAD):  # `alertbot chat`: read as it starts
+        await message.answer(e(said))
+        return
+    await message.answer(f"🔄 {t._('Reloaded.')}\n{e(said)}")
 
 
 def _reloaded(line: str, t: Translator) -> str:
     """One line of bot/service/reload.py's answer in `t`'s language; another kept as is."""
     if t.lang == "en":
         return line
+    if line == NOTHING_TO_RELOAD:
+        return t._("Nothing to reload here: alertbot chat reads the catalogue and .env each "
+                   "time it starts.")  # fmt: skip
     if m := re.fullmatch(r"Settings not reloaded, the old ones stay: (.+)", line, re.S):
         return t._("Settings not reloaded, the old ones stay: {why}", why=m[1])
     if m := re.fullmatch(r"Catalogue not reloaded, the old one stays: (.+)", line, re.S):

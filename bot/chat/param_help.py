@@ -38,7 +38,7 @@ PARAM_HELP: tuple[str, ...] = (
       "far for relative changes and the narrowest width: smaller, more alerts (0 = off; no "
       "effect on counts; a share near 1 counts from 1)"),
     _("the wall clock the daily and weekly pattern follow: 09:00 stays 09:00 across daylight "
-      "saving (an IANA name, e.g. Europe/Berlin)"),
+      "saving"),
     _("event counts: never narrower than Poisson, a missing bucket alerts (auto: whole "
       "non-negative values)"),
     _("previous buckets whose quartiles make the band"),

@@ -118,8 +118,13 @@ async def subscribe(
                                time=zoned(since, settings.zone)) for name, since in going[:10])
         more = t.ngettext(" and {n} more", " and {n} more", len(going) - 10) \
             if len(going) > 10 else ""  # fmt: skip
-        said += "\n" + t._("Already going on, begun before this chat subscribed: {incidents}. "
-                           "/check shows them.", incidents=listed + more)  # fmt: skip
+        # One or more, not a count's plural form: no number is written (21 reads as "many").
+        said += "\n" + (t._("An incident began before this chat subscribed and is still going "
+                            "on: {incidents}. /check shows it.", incidents=listed)
+                        if len(going) == 1 else
+                        t._("Incidents began before this chat subscribed and are still going "
+                            "on: {incidents}. /check shows them.",
+                            incidents=listed + more))  # fmt: skip
     await message.answer(said)
 
 

@@ -105,12 +105,8 @@ def _slices_off(report: CheckReport, t: Translator) -> list[str]:
     hidden: list[SeriesResult] = []
     for slices in grouped.values():
         metric = slices[0].metric
-        line = f"• {titled(metric, t)}: {moved_text(slices, t)}"
-        rest = most_moved(slices)[MOVED_LISTED:]
-        if rest:
-            line += " " + t.ngettext("and {n} more", "and {n} more", len(rest))
-            hidden += rest
-        lines.append(line)
+        lines.append(f"• {titled(metric, t)}: {moved_text(slices, t)}")  # and how many more
+        hidden += most_moved(slices)[MOVED_LISTED:]
     if hidden:
         shown = f"/metric {hidden[0].metric.name} {hidden[0].slice.label()}"
         lines.append(t._("Any slice: /metric METRIC SLICE, e.g. {example}",

@@ -106,9 +106,17 @@ def _move(result: SeriesResult) -> float:
 
 
 def moved_text(related: Sequence[SeriesResult], t: Translator | None = None) -> str:
-    """The MOVED_LISTED slices that moved the most of the metric, largest first."""
-    return ", ".join(f"{e(r.slice.label())} {deviation_text(r, t, values=True)}"
-                     for r in most_moved(related)[:MOVED_LISTED])  # fmt: skip
+    """The MOVED_LISTED slices that moved the most of the metric, largest first, and how
+    many more there are (an alert that named 4 of 7 read as if 4 had moved)."""
+    ranked = most_moved(related)
+    text = ", ".join(f"{e(r.slice.label())} {deviation_text(r, t, values=True)}"
+                     for r in ranked[:MOVED_LISTED])  # fmt: skip
+    rest = len(ranked) - MOVED_LISTED
+    if rest > 0:
+        more = t.ngettext("and {n} more", "and {n} more", rest) if t is not None \
+            else f"and {rest} more"  # fmt: skip
+        text += f" {more}"
+    return text
 
 
 def most_moved(related: Sequence[SeriesResult]) -> list[SeriesResult]:
