@@ -345,7 +345,7 @@ def test_a_sustained_shift_alert_on_an_odd_slice_reads_in_both_languages() -> No
     incident = Incident("views", NOW - timedelta(minutes=15), NOW, id=1, alert_id=2)
     en, ru = _open_in_both_languages(head, shift, incident)
     assert "the last 2 intervals taken together show a lasting drop" in en.text
-    assert "в сумме за последние интервалы (2) — устойчивое падение" in ru.text
+    assert "в сумме за последние 2 интервала — устойчивое падение" in ru.text
     for draft in (en, ru):
         assert "half-width" not in draft.text and "<b>Баку</b>" not in draft.text
         assert "Республика: &lt;b&gt;Баку" in draft.text
@@ -382,13 +382,13 @@ def test_an_unknown_language_exits_2_naming_language(tmp_path: Path) -> None:
       "shows)",
       "below expected over the last 4 intervals taken together: a lasting shift that no single "
       "interval shows",
-      "ниже ожидаемого в сумме за последние интервалы (4): устойчивый сдвиг, незаметный в "
+      "ниже ожидаемого в сумме за последние 4 интервала: устойчивый сдвиг, незаметный в "
       "отдельном интервале"),
      ("below expected for the last 4 buckets together (3 of them outside the band); range from "
       "the same time on previous days",
       "below expected over the last 4 intervals taken together, 3 of them outside the range; "
       "expected range from the same time on previous days",
-      "ниже ожидаемого в сумме за последние интервалы (4), из них вне диапазона: 3; ожидаемый "
+      "ниже ожидаемого в сумме за последние 4 интервала, из них вне диапазона: 3; ожидаемый "
       "диапазон — по тому же времени суток за предыдущие дни"),
      ("below the expected range (a sudden move, 2.6x the largest of the last 96 buckets)",
       "below the expected range after a sudden drop, 2.6 times the largest change of the last 96 "
@@ -404,12 +404,12 @@ def test_an_unknown_language_exits_2_naming_language(tmp_path: Path) -> None:
       "предыдущие дни"),
      ("below the expected range (a sustained shift over the last 2 buckets)",
       "below the expected range, and the last 2 intervals taken together show a lasting drop",
-      "ниже ожидаемого диапазона, в сумме за последние интервалы (2) — устойчивое падение"),
+      "ниже ожидаемого диапазона, в сумме за последние 2 интервала — устойчивое падение"),
      ("above the expected range (a sustained shift over the last 4 buckets); range from the "
       "same time on previous days",
       "above the expected range, and the last 4 intervals taken together show a lasting rise; "
       "expected range from the same time on previous days",
-      "выше ожидаемого диапазона, в сумме за последние интервалы (4) — устойчивый рост; "
+      "выше ожидаемого диапазона, в сумме за последние 4 интервала — устойчивый рост; "
       "ожидаемый диапазон — по тому же времени суток за предыдущие дни"),
      ("no data, while about 1,234 was expected", "no data, while about 1,234 was expected",
       "нет данных, хотя ожидалось около 1\u00a0234"),

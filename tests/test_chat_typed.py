@@ -305,3 +305,19 @@ async def test_a_long_cyrillic_slice_with_markup_under_a_capitalized_dimension(
     shown = render_html(calls[0].text)
     assert "<b>жирный" not in calls[0].text and "Москва: <b>жирный</b>" in shown, calls[0].text
     assert "is sliced by" not in shown and len(calls[0].text) < 1500, shown
+
+
+async def test_check_with_a_metric_after_it_says_where_one_metric_is_checked(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """`/check views` ran the whole check (four messages, three charts) as if "views" had not
+    been written: the user expects one metric, and is told the command that shows one."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False, warm=False):
+        calls = await _say(fake, "/check views", user=USER)
+        russian = await _text(fake, "/check Просмотры", user=USER, language="ru")
+    assert len(calls) == 1 and calls[0].method == "sendMessage", calls
+    said = render_html(calls[0].text)
+    assert said.startswith("/check checks every metric and takes nothing after it; for one "
+                           "metric send /metric views\nUsage: /check"), said
+    assert "/metric Просмотры" in russian, russian

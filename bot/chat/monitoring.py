@@ -19,7 +19,7 @@ from bot.core.formatting import localized as as_written
 from bot.core.i18n import Translator
 from bot.core.incidents import Incident
 from bot.core.reasons import reason_text, source_text
-from bot.core.text import CAPTION_LIMIT, quoted, rendered_length
+from bot.core.text import CAPTION_LIMIT, clipped, quoted, rendered_length
 from bot.core.wording import e, metric_caption
 from bot.service.edits import compose, state_line
 from bot.service.monitor import Answer, Monitor, SourceNotAnswering
@@ -89,7 +89,13 @@ async def _send_metric(
         await message.answer(caption)
 
 
-async def check(message: Message, *, checks: Monitor, settings: Settings, t: Translator) -> None:
+async def check(message: Message, *, command: CommandObject, checks: Monitor, settings: Settings,
+                t: Translator) -> None:  # fmt: skip
+    extra = (command.args or "").strip()
+    if extra:  # `/check views` ran every metric and said nothing of it
+        raise UsageError(t._("/check checks every metric and takes nothing after it; for one "
+                             "metric send {line}", line=f"/metric {clipped(extra)}"),
+                         "check")  # fmt: skip
     answer, note = await _answer(checks, settings, t)
     report = answer.report
     if report.errors and not report.results:  # it read nothing: no empty table, but why
