@@ -490,8 +490,8 @@ async def test_backtest_writes_its_numbers_as_the_chat_does(
     """/backtest in a Russian chat writes its alerts a day and each alert's largest deviation
     with a comma, as every other reply there does (3,25); English keeps the point. Each alert
     is said in plain words: how many 15-minute intervals, and its largest deviation, with what
-    a deviation of 1 means; a week's list of its last 12 (said so) still fits the chart's
-    caption."""
+    a deviation of 1 means; a week's list of its last 12 (said so, of how many) still fits
+    the chart's caption."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
     async with running(settings, fake, schedule=False):
         ru = (await _say(fake, "/backtest views 2", user=USER, language="ru"))[0].text
@@ -502,11 +502,11 @@ async def test_backtest_writes_its_numbers_as_the_chat_does(
     assert re.search(r"\(\d+,\d в день\)", ru) and not re.search(r"\d\.\d", undated), ru
     assert re.search(r"\(\d+\.\d a day\)", en), en
     assert "(время по UTC; шаг 15 минут; отклонение: 1 — граница диапазона, меньше 1 " \
-           "— затяжной сдвиг)" in ru  # fmt: skip
+           "— сдвиг, заметный только в сумме нескольких интервалов)" in ru  # fmt: skip
     assert re.search(r"^[\d.: ]+ (Просмотры|\w+=\w+) — \d+ интервал(а|ов)?, отклонение до "
                      r"\d+,\d$", ru, re.M), ru  # fmt: skip
     assert "(times in UTC; intervals of 15 minutes; deviation: 1 is the range's edge, below 1 " \
-           "a lasting shift)" in en  # fmt: skip
+           "a shift that showed in the sum of several intervals)" in en  # fmt: skip
     assert re.search(r"^[\d: -]+ (Views|\w+=\w+) — \d+ intervals?, deviation up to \d+\.\d$",
                      en, re.M), en  # fmt: skip
     for said in (ru, en):
@@ -515,9 +515,11 @@ async def test_backtest_writes_its_numbers_as_the_chat_does(
     assert week[0].method == "sendPhoto" and len(dated.findall(week[0].text)) == 12  # a caption
     alerts = int(re.search(r"raised <b>(\d+)</b> alerts", week[0].text)[1])  # type: ignore[index]
     assert alerts > 12, week[0].text
-    assert "(the last 12; times in UTC; intervals of 15 minutes;" in week[0].text, week[0].text
+    assert f"(the last 12 of {alerts}; times in UTC; intervals of 15 minutes;" in week[0].text, \
+        week[0].text
     assert week_ru[0].method == "sendPhoto" and len(dated.findall(week_ru[0].text)) == 12
-    assert "(последние 12; время по UTC; шаг 15 минут;" in week_ru[0].text, week_ru[0].text
+    assert re.search(r"\(последние 12 из \d+; время по UTC; шаг 15 минут;", week_ru[0].text), \
+        week_ru[0].text
 
 
 @pytest.mark.slow

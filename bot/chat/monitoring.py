@@ -244,13 +244,14 @@ async def backtest(
                  per_day=as_written(f"{len(every) / days:.1f}", t), **said)]  # fmt: skip
     shown = every[-12:]
     if len(shown) < len(every):  # which ones, and what the numbers of each line are
-        lines.append(t._("(the last {n}; times in {zone}; intervals of {step}; deviation: 1 is "
-                         "the range's edge, below 1 a lasting shift)", n=len(shown),
+        lines.append(t._("(the last {n} of {total}; times in {zone}; intervals of {step}; "
+                         "deviation: 1 is the range's edge, below 1 a shift that showed in "
+                         "the sum of several intervals)", n=len(shown), total=len(every),
                          zone=e(zone.key), step=span(t, catalogue.step)))  # fmt: skip
     elif every:
         lines.append(t._("(times in {zone}; intervals of {step}; deviation: 1 is the range's "
-                         "edge, below 1 a lasting shift)", zone=e(zone.key),
-                         step=span(t, catalogue.step)))  # fmt: skip
+                         "edge, below 1 a shift that showed in the sum of several intervals)",
+                         zone=e(zone.key), step=span(t, catalogue.step)))  # fmt: skip
     for a in shown:
         peak = peak_words(a.peak, t)
         # The total by the title, a slice by itself: the first line names the metric, and a
