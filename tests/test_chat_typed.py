@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -321,3 +322,27 @@ async def test_check_with_a_metric_after_it_says_where_one_metric_is_checked(
     assert said.startswith("/check checks every metric and takes nothing after it; for one "
                            "metric send /metric views\nUsage: /check"), said
     assert "/metric Просмотры" in russian, russian
+
+
+async def test_words_people_write_for_a_direction_a_mute_and_a_language(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """/thresholds explains a direction as "down (drops only)", so an admin writes `/set views
+    direction вниз`; a mute for `полчаса` or for `час`; `/lang русский язык`. Each was refused
+    as no value, no duration or no language."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False, warm=False) as monitor:
+        down = await _text(fake, "/set views direction вниз", user=ADMIN, language="ru")
+        direction = monitor.state.overrides.of("views").get("direction")
+        half = await _text(fake, "/mute likes полчаса", user=ADMIN, language="ru")
+        likes = monitor.state.mutes.until("likes", monitor.clock())
+        hour = await _text(fake, "/mute ctr час", user=ADMIN, language="ru")
+        ctr = monitor.state.mutes.until("ctr", monitor.clock())
+        russian = await _text(fake, "/lang русский язык", user=USER)
+        chosen = monitor.state.languages.of_chat(USER)
+    assert direction is not None and direction.value == "down", (direction, down)
+    now = monitor.clock()
+    assert likes is not None and abs(likes - now - timedelta(minutes=30)) < timedelta(minutes=1), \
+        half
+    assert ctr is not None and abs(ctr - now - timedelta(hours=1)) < timedelta(minutes=1), hour
+    assert chosen == "ru", russian

@@ -118,6 +118,14 @@ def _share(name: str, raw: str, param: detectors.Param, t: Translator) -> str:
     raise UsageError(problem, "set")
 
 
+# A direction in the words /thresholds explains it with, in either language.
+_DIRECTION_WORDS = {
+    **dict.fromkeys(("вниз", "падение", "drops", "drop"), "down"),
+    **dict.fromkeys(("вверх", "рост", "rises", "rise"), "up"),
+    **dict.fromkeys(("оба", "обе"), "both"),
+}
+
+
 def _checked(metric: Metric, params: dict[str, detectors.Param], name: str, raw: str,
              t: Translator, *, typed: str) -> str:  # fmt: skip
     """`raw` as the detector takes it (a share's percentage as its fraction); a usage error,
@@ -129,6 +137,8 @@ def _checked(metric: Metric, params: dict[str, detectors.Param], name: str, raw:
                              "again.", metric=metric.name), "set")  # fmt: skip
     share = name in SHARE_PARAMS
     value = _share(name, raw, params[name], t) if in_percent(metric, name) else raw
+    if name == "direction":  # as /thresholds explains them: "вниз", "drops"
+        value = _DIRECTION_WORDS.get(value.lower().replace("ё", "е"), value)
     try:
         params[name].check(metric.name, name, value)
     except ValueError:

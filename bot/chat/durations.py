@@ -1,5 +1,5 @@
-"""How long, as people write it to the bot: '2h', '30m', '3 days', '1 day 12 hours', and in
-Russian '3 дня', '2 часа', '30 мин', '1 неделя'."""
+"""How long, as people write it to the bot: '2h', '30m', '3 days', '1 day 12 hours', 'an hour'
+as 'hour', and in Russian '3 дня', '2 часа', '30 мин', '1 неделя', 'час', 'полчаса'."""
 
 from __future__ import annotations
 
@@ -19,15 +19,20 @@ for _names, _seconds in (
 ):
     _UNITS.update(dict.fromkeys(_names.split(), _seconds))
 
+_HALF_HOUR = frozenset({"полчаса", "пол часа", "half an hour", "half hour"})
 _PART = re.compile(r"([0-9]{1,6}(?:[.,][0-9]{1,3})?)\s*([^\W\d_]+)")
 
 
 def parse_span(text: str) -> timedelta | None:
     """The duration `text` names, or None when it is not one (no exception on odd input; a
     unit named twice, '2h 2h' or '1 час 30 минут 1 час', is no duration)."""
-    rest = text.strip().lower().replace("ё", "е")
+    rest = " ".join(text.strip().lower().replace("ё", "е").split())
     if not rest:
         return None
+    if rest in _HALF_HOUR:
+        return timedelta(minutes=30)
+    if rest in _UNITS and len(rest) > 1:  # 'час', 'day': one of it ('m' alone is no answer)
+        return timedelta(seconds=_UNITS[rest])
     total, seen = 0.0, set()
     while rest:
         match = _PART.match(rest)

@@ -42,8 +42,9 @@ NAMES = {"en": "English", "ru": "Русский"}  # on its own: a button's labe
 # Inside a sentence of its own language: Russian writes a language's name in lower case there.
 IN_A_SENTENCE = {"en": "English", "ru": "русский"}
 # The languages by name, as people write them after /lang (in any case).
-SPOKEN = {"english": "en", "eng": "en", "английский": "en", "russian": "ru", "rus": "ru",
-          "русский": "ru"}  # fmt: skip
+SPOKEN = {"english": "en", "eng": "en", "английский": "en", "английском": "en",
+          "по-английски": "en", "russian": "ru", "rus": "ru", "русский": "ru", "русском": "ru",
+          "по-русски": "ru"}  # fmt: skip
 PREFIX = "lang:"
 
 
@@ -117,8 +118,9 @@ async def lang(
     clock: Callable[[], datetime],
 ) -> None:  # fmt: skip
     args = (command.args or "").split()
-    if len(args) == 1:
-        args[0] = SPOKEN.get(args[0].lower(), args[0])
+    said = [w for w in args if w.lower() not in ("язык", "language", "на")]  # "русский язык"
+    if len(said) == 1 and said[0].lower() in SPOKEN:
+        args = [SPOKEN[said[0].lower()]]
     if len(args) == 1 and args[0].lower() not in LANGUAGES:
         raise UsageError(t._("I speak English and Russian only, not {language}: en or ru.",
                              language=quoted(args[0], t.lang, 20)), "lang")  # fmt: skip
