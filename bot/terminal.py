@@ -205,8 +205,7 @@ class TerminalSession(BaseSession):
 
 async def _no_reload() -> str:
     """/reload: each `alertbot chat` reads the catalogue and .env as it starts."""
-    from bot.chat.admin import NOTHING_TO_RELOAD
-
+    from bot.chat.admin import NOTHING_TO_RELOAD  # the words its answer is told by
     return NOTHING_TO_RELOAD
 
 

@@ -109,7 +109,8 @@ async def test_report_prints_set_lines_the_chat_accepts_and_a_valid_snippet() ->
         args = (command.args or "").split()
         assert command.command == "set" and len(args) == 3
         metric = metric_named(catalogue, args[0], "set", t)
-        _checked(metric.name, detectors.params_of(spec_for(metric)), args[1], args[2], t)
+        _checked(metric, detectors.params_of(spec_for(metric)), args[1], args[2], t,
+                 typed=args[2])
     snippet = tomllib.loads(text.split("twice):")[1])["metrics"]["views"]["detector"]
     assert snippet["severe"] == 3 and snippet["jump"] == 3 and snippet["k"] == 3.25
     assert detectors.build_rule(snippet).severe == 3.0

@@ -62,7 +62,8 @@ async def reload_config(
     if answer.startswith(NOTHING_TO_RELOAD):  # `alertbot chat`: read as it starts
         await message.answer(e(said))
         return
-    await message.answer(f"🔄 {t._('Reloaded.')}\n{e(said)}")
+    done = t._("Reloaded.")
+    await message.answer(f"🔄 {done}\n{e(said)}")
 
 
 def _reloaded(line: str, t: Translator) -> str:
