@@ -106,8 +106,13 @@ def url_database(url: str) -> str | None:
 
 def shown_url(url: str) -> str:
     """`url` as a message may show it: the password of its user:password@ and of a
-    `password=` in its query string as ***."""
-    parts = urlsplit(url)
+    `password=` in its query string as ***, also in a URL too broken to parse (an unclosed
+    `[` of an IPv6 address: the message that says so must not be the one to leak it)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        masked = re.sub(r"^([^:/?#]*://[^:/?#@]*):[^@/?#]*@", r"\1:***@", url)
+        return re.sub(r"([?&]password=)[^&#]*", r"\1***", masked)
     netloc = parts.netloc
     if parts.password is not None:
         user, _, host = netloc.rpartition("@")

@@ -110,9 +110,13 @@ class Settings(BaseSettings):
         if value is None or (isinstance(value, str) and not value.strip()):
             return None
         text = str(value).strip()
-        parts = urlsplit(text)
+        example = URL_EXAMPLES.get(info.field_name or "", "https://example.com")
+        try:
+            parts = urlsplit(text)
+        except ValueError:  # an unclosed [ of an IPv6 address
+            raise ValueError(f"is not a URL that can be read (an IPv6 address goes in "
+                             f"brackets, http://[::1]:8123): expected e.g. {example}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            example = URL_EXAMPLES.get(info.field_name or "", "https://example.com")
             raise ValueError(f"is not an http(s) URL: expected e.g. {example}")
         try:
             _ = parts.port

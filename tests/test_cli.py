@@ -358,6 +358,13 @@ def test_help_imports_no_heavy_library() -> None:
          "'http://127.0.0.1:1x'"),
         (["check"], {"BOT_TOKEN": " ", "CLICKHOUSE_URL": "http://127.0.0.1:1x"},
          "CLICKHOUSE_URL='http://127.0.0.1:1x' "),
+        # A URL too broken to parse (an unclosed IPv6 bracket) crashed with a traceback that
+        # held its password: masked in the one sentence, with the way to write one.
+        (["check"], {"CLICKHOUSE_URL": "http://analyst:analyst-secret@[::1"},
+         "CLICKHOUSE_URL='http://analyst:***@[::1' is not a URL that can be read (an IPv6 "
+         "address goes in brackets, http://[::1]:8123)"),
+        (["check"], {"ALERT_WEBHOOK_URL": "https://hook:whsecret99@[fe80::1?password=x"},
+         "ALERT_WEBHOOK_URL='https://hook:***@[fe80::1?password=***' is not a URL"),
     ],
 )
 def test_bad_input_exits_2_with_one_sentence(
@@ -370,6 +377,7 @@ def test_bad_input_exits_2_with_one_sentence(
     assert message in done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "never").exists()
+    assert not any(secret in done.stderr + done.stdout for secret in ("secret", "whsecret99"))
 
 
 @pytest.mark.parametrize(("args", "close"), [(["chek"], "check"), (["bactest"], "backtest"),
