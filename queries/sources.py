@@ -427,14 +427,9 @@ class ClickHouseSource(Source):
                 error = SourceUnavailable(
                     f"lost the connection to {self.describe()} ({exc.__class__.__name__})"
                 )
-            except (ValueError, IndexError, KeyError, UnicodeDecodeError, AssertionError) as exc:
-                # aiochclient parses the typed TSV answer itself (and asserts it ends cleanly):
-                # a body it cannot read did not come from ClickHouse, or was cut off.
-                raise SourceMisconfigured(
-                    f"{self.describe()} sent an answer that is not ClickHouse's "
-                    f"({exc.__class__.__name__}); is CLICKHOUSE_URL the HTTP interface of a "
-                    "ClickHouse server (usually port 8123)?"
-                ) from None
+            except (ValueError, IndexError, KeyError, UnicodeDecodeError, AssertionError,
+                    RuntimeError) as exc:  # fmt: skip
+                error = self._unreadable(exc)
             error = self._scrubbed(error)
             if not isinstance(error, SourceUnavailable) or attempt >= self._retries:
                 raise error
@@ -442,6 +437,25 @@ class ClickHouseSource(Source):
             await asyncio.sleep(delay)
             delay *= 2
         raise AssertionError("unreachable")
+
+    def _unreadable(self, exc: Exception) -> SourceUnavailable:
+        """An answer aiochclient could not read: SourceUnavailable for an empty one, else
+        SourceMisconfigured raised (an error of ours, not of the answer, raised again)."""
+        if isinstance(exc, RuntimeError):
+            if not isinstance(exc.__cause__, StopAsyncIteration):
+                raise exc
+            # Its reader met the end of the body before ClickHouse's header of names and
+            # types, which it sends even for no rows: an empty 200 (a proxy between them, a
+            # restart). Passing, as a proxy's 502 is: retried, then said.
+            return SourceUnavailable(f"{self.describe()} sent an empty answer (is a proxy in "
+                                     "front of it?)")  # fmt: skip
+        # aiochclient parses the typed TSV answer itself (and asserts it ends cleanly): a body
+        # it cannot read did not come from ClickHouse, or was cut off.
+        raise SourceMisconfigured(
+            f"{self.describe()} sent an answer that is not ClickHouse's "
+            f"({exc.__class__.__name__}); is CLICKHOUSE_URL the HTTP interface of a ClickHouse "
+            "server (usually port 8123)?"
+        ) from None
 
     async def _answers(self) -> bool:
         """Whether the server answers anything right now (SELECT 1, a short wait; any HTTP

@@ -27,7 +27,7 @@ APACHE_500 = ('<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>\
               "<p>The server encountered an internal error.</p>\n</body></html>\n")
 
 
-async def answer(request: web.Request) -> web.StreamResponse:
+async def answer(request: web.Request) -> web.StreamResponse:  # noqa: PLR0912 - one per mode
     mode = request.match_info["mode"]
     HITS[mode] = HITS.get(mode, 0) + 1
     await request.read()
@@ -59,6 +59,8 @@ async def answer(request: web.Request) -> web.StreamResponse:
         if (await request.read()).strip() == b"SELECT 1":
             return web.Response(status=200, text="1\n")
         await asyncio.sleep(3)
+    if mode == "empty":  # a proxy's 200 with nothing in it
+        return web.Response(status=200, text="")
     if mode == "cut":
         return web.Response(status=200, text="name\tvalue\nString\tUInt8\nabc\t1\nde")
     if mode == "streamed":  # ClickHouse's error met halfway, after the rows it had sent
@@ -123,6 +125,23 @@ async def test_a_proxy_page_is_said_by_its_title_not_as_markup(broken_server: st
         caught.value)
 
 
+async def test_an_empty_answer_is_retried_then_unavailable(broken_server: str) -> None:
+    """A 200 with an empty body (ClickHouse sends its header of names and types even for no
+    rows): the check crashed on aiochclient's "async generator raised StopAsyncIteration",
+    `alertbot check` with a traceback and exit 1, the bot with no word to its chats. It is
+    passing, as a proxy's 502: retried, then SourceUnavailable saying what came."""
+    source = ClickHouseSource(f"{broken_server}/empty/", retries=2, backoff=0.01)
+    before = HITS.get("empty", 0)
+    try:
+        with pytest.raises(SourceUnavailable) as caught:
+            await source.query("SELECT name, value FROM t")
+    finally:
+        await source.close()
+    assert str(caught.value).endswith("sent an empty answer (is a proxy in front of it?)"), (
+        caught.value)
+    assert HITS["empty"] - before == 2
+
+
 async def test_a_proxy_s_500_page_is_retried_then_unavailable(broken_server: str) -> None:
     """A 500 page with no ClickHouse code in it (a proxy's, or a web server's in front) is as
     passing as its 502: retried, then SourceUnavailable (exit 1, tried again next check). It was
@@ -182,6 +201,21 @@ def test_cli_exits_2_on_a_server_that_is_not_clickhouse(broken_server: str, tmp_
     assert done.returncode == 2, done.stderr
     assert "did not answer like ClickHouse" in done.stderr or "not ClickHouse's" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_cli_exits_1_on_a_server_that_answers_nothing(broken_server: str, tmp_path) -> None:
+    """`alertbot check` against a proxy that answers 200 with an empty body: it stopped with a
+    traceback ("async generator raised StopAsyncIteration"); now one sentence and exit 1, as
+    for any source that fails for now (a scheduler tries again)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "check"],
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
+             "CLICKHOUSE_URL": f"{broken_server}/empty/", "STATE_PATH": str(tmp_path / "s.db")},
+        capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "sent an empty answer (is a proxy in front of it?)" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and "StopAsyncIteration" not in done.stderr
 
 
 @pytest.mark.parametrize("mode", ["echo", "echo-gateway"])
