@@ -53,8 +53,11 @@ _MISCONFIGURED = {
     194: "a password is required",
     516: "authentication failed",
     497: "access denied",
+    291: "access denied",  # DATABASE_ACCESS_DENIED (18.16: allow_databases in users.xml)
     386: "mixed types",  # NO_COMMON_TYPE: a UNION ALL of String and LowCardinality(String)
 }
+ACCESS_DENIED = ("CLICKHOUSE_USER may not read CLICKHOUSE_DATABASE: grant it SELECT there (on "
+                 "18.16, allow_databases in users.xml) or name a database it may read")  # fmt: skip
 MIXED_TYPES = ("give each column one type in every part of the catalogue's SQL (CATALOGUE_PATH): "
                "write a slice's value as CAST(x AS String) AS dim_value (on ClickHouse 18.16 "
                "toString(LowCardinality) stays LowCardinality)")  # fmt: skip
@@ -111,6 +114,7 @@ def classify_server_error(message: str, *, where: str) -> SourceError:
             "SQL (CATALOGUE_PATH) or the table (see README, 'Pointing it at your own "
             "ClickHouse')",
             "mixed types": MIXED_TYPES,
+            "access denied": ACCESS_DENIED,
         }.get(_MISCONFIGURED[code], "check CLICKHOUSE_USER and CLICKHOUSE_PASSWORD")
         return SourceMisconfigured(f"{where}: {_MISCONFIGURED[code]} ({said}); {hint}")
     if code in _TRANSIENT:

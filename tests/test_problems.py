@@ -14,7 +14,7 @@ from bot.core.i18n import translator
 from bot.core.problems import problem_text
 from bot.service.monitor import SourceNotAnswering
 from queries import sources
-from queries.errors import SourceError
+from queries.errors import SourceError, SourceMisconfigured
 from queries.series import frame_from_rows
 from queries.sources import ClickHouseSource, EmbeddedSource, classify_server_error
 
@@ -27,7 +27,7 @@ PLACE = {EMBEDDED: "/data/chdb", SERVER: "http://ch.local:8123"}  # kept; the re
 # What may stay in Latin letters in a Russian sentence: names of settings, products, formats.
 LATIN = {"ClickHouse", "CLICKHOUSE_URL", "CLICKHOUSE_DATABASE", "CLICKHOUSE_USER",
          "CLICKHOUSE_PASSWORD", "CLICKHOUSE_TIMEOUT", "HTTP", "URL", "README", "receiver_id",
-         "reciever_id", "CATALOGUE_PATH"}  # fmt: skip
+         "reciever_id", "CATALOGUE_PATH", "SELECT", "allow_databases", "users", "xml"}  # fmt: skip
 
 
 def _error(frame: list[dict[str, object]]) -> str:
@@ -100,6 +100,7 @@ def _cases() -> list[tuple[str, list[str]]]:
              "longer than CLICKHOUSE_TIMEOUT allows, so raise it", [where, "SELECT 1"]),
             (f"lost the connection to {where} (ServerDisconnectedError)",
              [where, "ServerDisconnectedError"]),
+            (f"{where} sent an empty answer (is a proxy in front of it?)", [where]),
             (f"{where} sent an answer that is not ClickHouse's (UnicodeDecodeError); is "
              "CLICKHOUSE_URL the HTTP interface of a ClickHouse server (usually port 8123)?",
              [where, "UnicodeDecodeError"]),
@@ -353,3 +354,20 @@ def test_a_long_error_is_said_in_part_and_in_linear_time() -> None:
     said = problem_text(text, RU)
     assert said.startswith("встроенная база в /data/chdb: нет ответа за 5 с; a; a; ")
     assert said.endswith("…") and len(said) < LONGEST + 20, len(said)
+
+
+def test_a_user_without_rights_to_the_database_is_told_to_grant_them() -> None:
+    """ClickHouse 18.16 refuses a user its users.xml keeps out of the database with code 291:
+    that was "ClickHouse rejected the query" (a passing failure: exit 1, tried again for ever)
+    with no advice. It is a setting to fix (exit 2), and the sentence says how."""
+    error = classify_server_error(
+        "Code: 291, e.displayText() = DB::Exception: Access denied to database alertbot_demo "
+        "for user norights, e.what() = DB::Exception", where=SERVER)  # fmt: skip
+    assert isinstance(error, SourceMisconfigured), error
+    assert str(error) == (
+        f"{SERVER}: access denied (Access denied to database alertbot_demo for user norights); "
+        "CLICKHOUSE_USER may not read CLICKHOUSE_DATABASE: grant it SELECT there (on 18.16, "
+        "allow_databases in users.xml) or name a database it may read")
+    assert problem_text(str(error), RU).endswith(
+        "CLICKHOUSE_USER не может читать CLICKHOUSE_DATABASE: выдайте ему SELECT в этой базе "
+        "(в 18.16 — allow_databases в users.xml) или укажите базу, которую он может читать")

@@ -68,6 +68,12 @@ HINTS: dict[str, Callable[[Translator], str]] = {
                                cast="CAST(x AS String) AS dim_value",
                                function="toString(LowCardinality)", type="LowCardinality"),
 }
+ACCESS_DENIED = ("CLICKHOUSE_USER may not read CLICKHOUSE_DATABASE: grant it SELECT there (on "
+                 "18.16, allow_databases in users.xml) or name a database it may read")  # fmt: skip
+HINTS[ACCESS_DENIED] = lambda t: t._(
+    "{user} may not read {database}: grant it SELECT there (on 18.16, {setting} in users.xml) "
+    "or name a database it may read", user="CLICKHOUSE_USER", database="CLICKHOUSE_DATABASE",
+    setting="allow_databases")  # fmt: skip
 KINDS = ("unknown database|missing table|missing column|unknown user|wrong password"
          "|a password is required|authentication failed|access denied|mixed types")  # fmt: skip
 NOT_CLICKHOUSE = ("; is CLICKHOUSE_URL the HTTP interface of a ClickHouse server (usually port "
@@ -183,6 +189,9 @@ SHAPES: list[tuple[re.Pattern[str], Say]] = [
                       error=m["error"])),
     (_re(rf"{WHERE} sent an answer that is not ClickHouse's \((?P<error>\w+)\)"
                 + re.escape(NOT_CLICKHOUSE)), _not_its_answer),
+    (_re(rf"{WHERE} sent an empty answer \(is a proxy in front of it\?\)"),
+     lambda t, m: t._("{where} sent an empty answer (is a proxy in front of it?)",
+                      where=_where(t, m))),
     (_re(rf"{WHERE} is open in another process(?: \(pid (?P<pid>\d+)\))?, such as a running "
                 r"`alertbot run`: one process at a time can use it; stop that one first, or "
                 r"point both at a ClickHouse server \(CLICKHOUSE_URL\)"), _held),
