@@ -72,6 +72,9 @@ def _ids(value: Any) -> tuple[int, ...]:
                 f"has {part!r}, which is not a Telegram id: expected comma-separated numbers, "
                 "e.g. 12345,-100987"
             )
+        if int(part) == 0:  # every Telegram user and chat has an id other than 0
+            raise ValueError("has 0, which is not a Telegram id: expected comma-separated "
+                             "numbers, e.g. 12345,-100987")  # fmt: skip
         out.append(int(part))
     return tuple(out)
 

@@ -29,6 +29,8 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 # Telegram's stand-ins for senders it does not name: none is a person to make an admin.
+MAX_DELAY = timedelta(days=1)  # DATA_DELAY
+MIN_TIMEOUT = 0.1  # CLICKHOUSE_TIMEOUT, seconds: less is never an answer
 STAND_INS = {
     1087968824: "GroupAnonymousBot as the sender of anyone writing anonymously in a group",
     136817688: "Channel_Bot as the sender of anyone writing on behalf of a channel",
@@ -56,7 +58,7 @@ def default_embedded_path() -> Path:
 # What each number among the settings must be: the message for a value out of its range, and
 # for one that is not a number at all.
 NUMBERS = {
-    "clickhouse_timeout": "must be a number of seconds above 0, at most 3600 (e.g. 60)",
+    "clickhouse_timeout": "must be a number of seconds from 0.1 to 3600 (e.g. 60)",
     "resolve_after": "must be a number of checks from 1 to 96 (e.g. 2)",
     "http_port": "must be a port from 1 to 65535, or 0 for no HTTP server",
 }
@@ -183,10 +185,20 @@ class Settings(BaseSettings):
             raise ValueError(NUMBERS["resolve_after"])
         return value
 
+    @field_validator("data_delay")
+    @classmethod
+    def _delay(cls, value: timedelta) -> timedelta:
+        # The check judges the bucket that ended DATA_DELAY ago: a year (365d) judged nothing
+        # ever, every series "before the data's start", and said nothing of why.
+        if value > MAX_DELAY:
+            raise ValueError("must be at most 1d: the check judges the bucket that ended that "
+                             "long ago, e.g. 2m (or 1h for data loaded hourly)")  # fmt: skip
+        return value
+
     @field_validator("clickhouse_timeout")
     @classmethod
     def _timeout(cls, value: float) -> float:
-        if not 0 < value <= 3600:
+        if not MIN_TIMEOUT <= value <= 3600:
             raise ValueError(NUMBERS["clickhouse_timeout"])
         return value
 

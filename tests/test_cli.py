@@ -365,6 +365,13 @@ def test_help_imports_no_heavy_library() -> None:
          "address goes in brackets, http://[::1]:8123)"),
         (["check"], {"ALERT_WEBHOOK_URL": "https://hook:whsecret99@[fe80::1?password=x"},
          "ALERT_WEBHOOK_URL='https://hook:***@[fe80::1?password=***' is not a URL"),
+        # Accepted, each left a bot that could never work: a year's delay judged no bucket, a
+        # nanosecond's timeout got no answer, and 0 is nobody's id.
+        (["check"], {"DATA_DELAY": "365d"}, "DATA_DELAY='365d' must be at most 1d"),
+        (["check"], {"CLICKHOUSE_TIMEOUT": "1e-9"}, "CLICKHOUSE_TIMEOUT='1e-9' must be a number "
+         "of seconds from 0.1 to 3600"),
+        (["check"], {"ADMIN_IDS": "0"}, "ADMIN_IDS='0' has 0, which is not a Telegram id"),
+        (["check"], {"ALERT_CHAT_IDS": "-100123,0"}, "has 0, which is not a Telegram id"),
     ],
 )
 def test_bad_input_exits_2_with_one_sentence(

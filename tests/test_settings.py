@@ -58,11 +58,11 @@ def test_values_are_parsed_from_env_and_dotenv(monkeypatch: pytest.MonkeyPatch, 
         ("CLICKHOUSE_DATABASE", "a;b", "is not a database name"),
         ("RESOLVE_AFTER", "0", "RESOLVE_AFTER='0' must be a number of checks from 1 to 96"),
         # Not "between 0 and 3600", which 0 seemed to be.
-        ("CLICKHOUSE_TIMEOUT", "0", "CLICKHOUSE_TIMEOUT='0' must be a number of seconds above 0, "
-         "at most 3600 (e.g. 60)"),
+        ("CLICKHOUSE_TIMEOUT", "0", "CLICKHOUSE_TIMEOUT='0' must be a number of seconds from 0.1 "
+         "to 3600 (e.g. 60)"),
         # Not a number at all: said with what the number must be, as a number out of range is.
         ("CLICKHOUSE_TIMEOUT", "abc", "CLICKHOUSE_TIMEOUT='abc' is not a number: it must be a "
-         "number of seconds above 0, at most 3600 (e.g. 60)"),
+         "number of seconds from 0.1 to 3600 (e.g. 60)"),
         ("RESOLVE_AFTER", "two", "RESOLVE_AFTER='two' is not a number: it must be a number of "
          "checks from 1 to 96 (e.g. 2)"),
         ("HTTP_PORT", "x", "HTTP_PORT='x' is not a number: it must be a port from 1 to 65535"),
@@ -74,6 +74,8 @@ def test_values_are_parsed_from_env_and_dotenv(monkeypatch: pytest.MonkeyPatch, 
         ("CHECK_INTERVAL", "0m", "CHECK_INTERVAL='0m' must be from 10s to 1d"),
         # Far past a datetime's range, the check cycle's arithmetic overflowed in a traceback.
         ("DATA_DELAY", "999999d", "DATA_DELAY='999999d' must be at most 365d"),
+        ("DATA_DELAY", "25h", "DATA_DELAY='25h' must be at most 1d: the check judges the bucket "
+         "that ended that long ago"),
         ("REPEAT_INTERVAL", "400d", "REPEAT_INTERVAL='400d' must be at most 365d"),
         # Only {metric} and {slice} are filled in: any other went out to the chat as typed.
         ("DASHBOARD_URL", "https://g.example.com/d/{dashbord}?m={metric}",
@@ -203,12 +205,15 @@ def test_dashboard_placeholders_and_the_longest_duration_are_accepted(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """{metric} and {slice} are the placeholders DASHBOARD_URL may hold; 365d is the longest
-    duration a setting takes."""
+    duration a setting takes (1d for DATA_DELAY: the bucket a check judges ends that long
+    ago)."""
     monkeypatch.setenv("DASHBOARD_URL", "https://g.example.com/d/x?var-m={metric}&var-s={slice}")
-    monkeypatch.setenv("DATA_DELAY", "365d")
+    monkeypatch.setenv("REPEAT_INTERVAL", "365d")
+    monkeypatch.setenv("DATA_DELAY", "1d")
     settings = load_settings()
     assert settings.dashboard_url == "https://g.example.com/d/x?var-m={metric}&var-s={slice}"
-    assert settings.data_delay == timedelta(days=365)
+    assert settings.repeat_interval == timedelta(days=365)
+    assert settings.data_delay == timedelta(days=1)
 
 
 def test_an_embedded_path_naming_a_file_is_refused(
