@@ -6,15 +6,26 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from typing import Annotated, Any
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qs, urlsplit, urlunsplit
 
 from pydantic import BeforeValidator
-from pydantic_settings import NoDecode
+from pydantic_settings import DotEnvSettingsSource, NoDecode
 
 from queries.catalogue import parse_duration
 
-__all__ = ["Duration", "Ids", "Interval", "posix_language", "posix_list", "shown_url",
-           "url_database"]
+__all__ = [
+    "Delay",
+    "Duration",
+    "Ids",
+    "Interval",
+    "LiteralDotEnv",
+    "dotenv_language",
+    "posix_language",
+    "posix_list",
+    "shown_url",
+    "url_database",
+    "url_parts",
+]
 
 MAX_DURATION = timedelta(days=365)
 
@@ -37,6 +48,19 @@ def _bounded(value: Any) -> timedelta:
     result = _duration(value)
     if result > MAX_DURATION:  # a typo: times this far back or ahead overflow a datetime
         raise ValueError("must be at most 365d")
+    return result
+
+
+MAX_DELAY = timedelta(days=1)
+
+
+def _delay(value: Any) -> timedelta:
+    """DATA_DELAY: the check judges the bucket that ended this long ago. A year (365d) judged
+    nothing ever, every series "before the data's start", and said nothing of why."""
+    result = _bounded(value)
+    if result > MAX_DELAY:
+        raise ValueError("must be at most 1d: the check judges the bucket that ended that long "
+                         "ago, e.g. 2m (or 1h for data loaded hourly)")  # fmt: skip
     return result
 
 
@@ -80,6 +104,7 @@ def _ids(value: Any) -> tuple[int, ...]:
 
 
 Duration = Annotated[timedelta, NoDecode, BeforeValidator(_bounded)]
+Delay = Annotated[timedelta, NoDecode, BeforeValidator(_delay)]
 Ids = Annotated[tuple[int, ...], NoDecode, BeforeValidator(_ids)]
 Interval = Annotated[timedelta, NoDecode, BeforeValidator(_interval)]
 
@@ -107,6 +132,16 @@ def url_database(url: str) -> str | None:
     return named[0] if named else None
 
 
+def url_parts(url: str, example: str) -> SplitResult:
+    """`url` split, or a ValueError that says how to write one (an unclosed [ of an IPv6
+    address, which urlsplit refuses)."""
+    try:
+        return urlsplit(url)
+    except ValueError:
+        raise ValueError(f"is not a URL that can be read (an IPv6 address goes in brackets, "
+                         f"http://[::1]:8123): expected e.g. {example}") from None
+
+
 def shown_url(url: str) -> str:
     """`url` as a message may show it: the password of its user:password@ and of a
     `password=` in its query string as ***, also in a URL too broken to parse (an unclosed
@@ -122,3 +157,31 @@ def shown_url(url: str) -> str:
         netloc = f"{user.partition(':')[0]}:***@{host}"
     query = re.sub(r"(^|&)(password=)[^&]*", r"\1\2***", parts.query)
     return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+class LiteralDotEnv(DotEnvSettingsSource):
+    """.env read with its values as written: python-dotenv expands `${HOME}` even inside
+    single quotes, so `CLICKHOUSE_PASSWORD='pa${HOME}x'` reached ClickHouse as "pa/homex"
+    and failed as a wrong password (a password of the environment worked)."""
+
+    def _read_env_file(self, file_path: Any) -> Any:
+        from dotenv import dotenv_values
+        from pydantic_settings.sources.utils import parse_env_vars
+
+        values = dotenv_values(file_path, encoding=self.env_file_encoding or "utf8",
+                               interpolate=False)  # fmt: skip
+        return parse_env_vars(values, self.case_sensitive, self.env_ignore_empty,
+                              self.env_parse_none_str)  # fmt: skip
+
+
+def dotenv_language() -> str | None:
+    """LANGUAGE as the .env file sets it (None: it does not)."""
+    from pathlib import Path
+
+    from dotenv import dotenv_values
+
+    path = Path(".env")
+    if not path.is_file():
+        return None
+    values = dotenv_values(path, encoding="utf-8-sig", interpolate=False)
+    return {k.upper(): v for k, v in values.items()}.get("LANGUAGE") or None

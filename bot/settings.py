@@ -7,7 +7,6 @@ import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -29,7 +28,6 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 # Telegram's stand-ins for senders it does not name: none is a person to make an admin.
-MAX_DELAY = timedelta(days=1)  # DATA_DELAY
 MIN_TIMEOUT = 0.1  # CLICKHOUSE_TIMEOUT, seconds: less is never an answer
 STAND_INS = {
     1087968824: "GroupAnonymousBot as the sender of anyone writing anonymously in a group",
@@ -74,6 +72,15 @@ class Settings(BaseSettings):
         env_ignore_empty=True,
     )
 
+    @classmethod
+    def settings_customise_sources(  # pydantic-settings' own signature
+        cls, settings_cls: type[BaseSettings], init_settings: Any, env_settings: Any,
+        dotenv_settings: Any, file_secret_settings: Any,
+    ) -> tuple[Any, ...]:  # fmt: skip
+        """.env's values as written (`setting_values.LiteralDotEnv`)."""
+        dotenv = setting_values.LiteralDotEnv(settings_cls)
+        return init_settings, env_settings, dotenv, file_secret_settings
+
     bot_token: SecretStr | None = None
     telegram_api_url: str = "https://api.telegram.org"
     clickhouse_url: str | None = None
@@ -84,7 +91,7 @@ class Settings(BaseSettings):
     admin_ids: Ids = ()
     alert_chat_ids: Ids = ()
     check_interval: Interval = timedelta(minutes=15)
-    data_delay: Duration = timedelta(minutes=2)
+    data_delay: setting_values.Delay = timedelta(minutes=2)
     late_data_grace: Duration = timedelta(minutes=45)
     repeat_interval: Duration = timedelta(hours=4)
     resolve_after: int = 2
@@ -113,11 +120,7 @@ class Settings(BaseSettings):
             return None
         text = str(value).strip()
         example = URL_EXAMPLES.get(info.field_name or "", "https://example.com")
-        try:
-            parts = urlsplit(text)
-        except ValueError:  # an unclosed [ of an IPv6 address
-            raise ValueError(f"is not a URL that can be read (an IPv6 address goes in "
-                             f"brackets, http://[::1]:8123): expected e.g. {example}") from None
+        parts = setting_values.url_parts(text, example)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"is not an http(s) URL: expected e.g. {example}")
         try:
@@ -183,16 +186,6 @@ class Settings(BaseSettings):
     def _resolve_after(cls, value: int) -> int:
         if not 1 <= value <= 96:
             raise ValueError(NUMBERS["resolve_after"])
-        return value
-
-    @field_validator("data_delay")
-    @classmethod
-    def _delay(cls, value: timedelta) -> timedelta:
-        # The check judges the bucket that ended DATA_DELAY ago: a year (365d) judged nothing
-        # ever, every series "before the data's start", and said nothing of why.
-        if value > MAX_DELAY:
-            raise ValueError("must be at most 1d: the check judges the bucket that ended that "
-                             "long ago, e.g. 2m (or 1h for data loaded hourly)")  # fmt: skip
         return value
 
     @field_validator("clickhouse_timeout")
@@ -264,17 +257,6 @@ class Settings(BaseSettings):
         return [s.get_secret_value() for s in held if s is not None and s.get_secret_value()]
 
 
-def _dotenv_language() -> str | None:
-    """LANGUAGE as the .env file sets it (None: it does not)."""
-    from dotenv import dotenv_values
-
-    path = Path(".env")
-    if not path.is_file():
-        return None
-    values = {k.upper(): v for k, v in dotenv_values(path, encoding="utf-8-sig").items()}
-    return values.get("LANGUAGE") or None
-
-
 def token_elsewhere() -> str:
     """Where BOT_TOKEN is not set: ' (TELEGRAM_BOT_TOKEN is set, but the token is read from
     BOT_TOKEN)' for a variable of the environment or .env whose name holds TOKEN (a misspelt
@@ -335,7 +317,7 @@ def load_settings(**overrides: Any) -> Settings:
     shell = os.environ.get("LANGUAGE", "")
     if "language" not in overrides and posix_list(shell.strip().lower()):
         # The desktop's gettext list in the shell does not beat the bot's own .env.
-        chosen = _dotenv_language()
+        chosen = setting_values.dotenv_language()
         if chosen is not None:
             overrides = {**overrides, "language": chosen}
     try:

@@ -42,6 +42,21 @@ def test_values_are_parsed_from_env_and_dotenv(monkeypatch: pytest.MonkeyPatch, 
     assert settings.alert_chat_ids == (-100123,)
 
 
+def test_a_password_in_dotenv_is_taken_as_written(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    """`$` in a password is no variable: python-dotenv expanded ${HOME} even in single quotes,
+    and the password reached ClickHouse as "pa/root/x", a wrong one (the same password from
+    the environment worked). A value with " #" is written in quotes, as .env.example says."""
+    (tmp_path / ".env").write_text("CLICKHOUSE_PASSWORD='pa${HOME}x'\n"
+                                   "CLICKHOUSE_USER=\"an $USER\"\nBOT_TOKEN='1:a #b'\n")
+    monkeypatch.setenv("HOME", "/root")
+    settings = load_settings()
+    assert settings.clickhouse_password.get_secret_value() == "pa${HOME}x"
+    assert settings.clickhouse_user == "an $USER"
+    assert settings.bot_token is not None and settings.bot_token.get_secret_value() == "1:a #b"
+
+
 @pytest.mark.parametrize(
     ("name", "value", "expected"),
     [
