@@ -251,6 +251,19 @@ async def test_reload_keeps_a_broken_catalogue_out(
         answer = await reload()
         assert "Settings not reloaded" in answer and "REPEAT_INTERVAL" in answer
         assert app_of(monitor).notifier.policy.repeat.total_seconds() == 7200
+        # A CATALOGUE_PATH naming no file is a bad .env value too: nothing of it is taken. It
+        # was half taken: RESOLVE_AFTER applied, "Settings reloaded: CATALOGUE_PATH" said, and
+        # the next restart stopped on the file.
+        values.update(repeat_interval="3h", catalogue_path=tmp_path / "nowhere.toml")
+        answer = await reload()
+        assert answer.startswith("🔄 Nothing reloaded; what is in force stays.\nSettings not "
+                                 "reloaded, the old ones stay: "
+                                 f"CATALOGUE_PATH={tmp_path / 'nowhere.toml'} names a catalogue "
+                                 "that is refused\nCatalogue not reloaded, the old one stays: "
+                                 "cannot read catalogue"), answer  # fmt: skip
+        assert app_of(monitor).notifier.policy.repeat.total_seconds() == 7200
+        assert monitor.settings.catalogue_path == toml and monitor.catalogue.metrics["views"]
+        values.update(repeat_interval="soon", catalogue_path=toml)
         before = len(fake.sent_to(ADMIN))
         await fake.send("/lang ru", user=ADMIN)
         await fake.wait_for(lambda c: c.chat_id == ADMIN, count=before + 1)

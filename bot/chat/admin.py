@@ -63,6 +63,8 @@ async def reload_config(
         await message.answer(e(said))
         return
     done = t._("Reloaded.")
+    if all(" not reloaded, " in line for line in answer.splitlines()):
+        done = t._("Nothing reloaded; what is in force stays.")
     await message.answer(f"🔄 {done}\n{e(said)}")
 
 

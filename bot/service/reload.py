@@ -63,6 +63,17 @@ async def reload(
         new = read_settings()
     except SettingsError as exc:
         lines.append(f"Settings not reloaded, the old ones stay: {exc}")
+    path = settings.catalogue_path if new is None else new.catalogue_path
+    try:
+        catalogue: Catalogue | None = _validated(monitor, path)
+    except (CatalogueError, OSError) as exc:
+        catalogue, refused = None, f"Catalogue not reloaded, the old one stays: {exc}"
+    if new is not None and catalogue is None and path != settings.catalogue_path:
+        # A .env with a bad value is refused as a whole: a CATALOGUE_PATH that names no
+        # usable catalogue too (the rest was applied, and the next restart stopped on it).
+        lines.append(f"Settings not reloaded, the old ones stay: CATALOGUE_PATH={path} names "
+                     "a catalogue that is refused")  # fmt: skip
+        new, path = None, settings.catalogue_path
     if new is not None:
         changed = [n for n in RELOADABLE if getattr(new, n) != getattr(settings, n)]
         restart = [n.upper() for n in type(settings).model_fields
@@ -78,11 +89,8 @@ async def reload(
         lines.append(f"Settings reloaded: {names}.")
         if restart:
             lines.append(f"Changed but only applied at a restart: {', '.join(restart)}.")
-    path = settings.catalogue_path if new is None else new.catalogue_path
-    try:
-        catalogue = _validated(monitor, path)
-    except (CatalogueError, OSError) as exc:
-        lines.append(f"Catalogue not reloaded, the old one stays: {exc}")
+    if catalogue is None:
+        lines.append(refused)
     else:
         async with monitor._lock:  # never in the middle of a check
             monitor.catalogue = catalogue
