@@ -44,7 +44,7 @@ from bot.service.delivery import Delivery
 from bot.service.health import Health, HttpServer
 from bot.service.monitor import Monitor
 from bot.service.notifier import Notifier
-from bot.service.ops import ApiErrors, CountedChannel, Ops
+from bot.service.ops import ApiErrors, CountedChannel, Ops, QuietRefusals
 from bot.service.reload import reload
 from bot.service.scheduler import run_every
 from bot.settings import Settings, load_settings
@@ -314,11 +314,14 @@ class BotApp:
             watcher.append(asyncio.create_task(watch_stop()))
 
         self.dispatcher.startup.register(on_startup)
+        quiet = QuietRefusals(self.ops)  # a refused token said once, not every 5 s
+        logging.getLogger("aiogram.dispatcher").addFilter(quiet)
         try:
             await self.dispatcher.start_polling(
                 self.bot, handle_signals=False, polling_timeout=polling_timeout
             )
         finally:
+            logging.getLogger("aiogram.dispatcher").removeFilter(quiet)
             for task in watcher:
                 task.cancel()
 

@@ -393,7 +393,7 @@ class FakeTelegram:
             else:
                 data[key] = str(value)
         if method == "getUpdates":
-            return await self._get_updates(data)
+            return await self._get_updates(data, request)
         if method in self.hang:
             async with self._changed:
                 self.calls.append(Call(f"{method}?", data, files))
@@ -460,7 +460,12 @@ class FakeTelegram:
             return web.Response(text=page, status=status, content_type="text/html")
         return web.json_response(body, status=status)
 
-    async def _get_updates(self, data: dict[str, str]) -> web.Response:
+    async def _get_updates(self, data: dict[str, str], request: web.Request) -> web.Response:
+        refused = next((n for n, f in enumerate(self.failures) if f[0] == "getUpdates"), None)
+        if refused is not None:  # a token revoked while polling: 401 (recorded, as others)
+            _, _, status, body = self.failures.pop(refused)
+            return await self._error("getUpdates", data, {}, status=status, body=body,
+                                     request=request)  # fmt: skip
         offset = int(data.get("offset", 0) or 0)
         timeout = min(float(data.get("timeout", 0) or 0), 1.0)
         async with self._changed:

@@ -144,6 +144,39 @@ async def test_healthz_before_any_check(
     assert "no check has finished" in json.loads(body)["reason"]
 
 
+async def test_a_token_revoked_while_running_is_said_once_and_fails_healthz(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Telegram answers 401 to getUpdates once the bot runs (the token revoked in @BotFather):
+    aiogram logged "Failed to fetch updates - TelegramUnauthorizedError" every few seconds,
+    never naming BOT_TOKEN, and /healthz said ok. It is said once, with what to do; /healthz
+    fails with it; and once Telegram takes the token again both say so."""
+    port = free_port()
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db", http_port=port)
+    caplog.set_level(logging.INFO)
+    async with running(settings, fake, schedule=False, warm=False) as monitor:
+        app_of(monitor).health.grace = 1e6  # no check is due: only the token is judged
+        for _ in range(3):
+            fake.fail_next("getUpdates", 401, "Unauthorized")
+        await fake.wait_for(lambda c: c.method == "getUpdates!401", count=2, seconds=15)
+        status, body = await get(port, "/healthz")
+        assert status == 503, body
+        assert json.loads(body)["reason"].startswith(
+            "Telegram refuses BOT_TOKEN (401 Unauthorized): it was revoked or replaced"), body
+        await fake.wait_for(lambda c: c.method == "getUpdates!401", count=3, seconds=15)
+        for _ in range(50):  # the next getUpdates, after aiogram's backoff, goes through
+            status, body = await get(port, "/healthz")
+            if status == 200:
+                break
+            await asyncio.sleep(0.2)
+        assert (status, json.loads(body)["status"]) == (200, "starting"), body
+    said = [r.getMessage() for r in caplog.records]
+    assert sum(m.startswith("Telegram refuses BOT_TOKEN") for m in said) == 1, said
+    assert not [m for m in said if "TelegramUnauthorizedError" in m], said
+    assert said.count("Telegram takes BOT_TOKEN again") == 1, said
+
+
 async def test_healthz_and_metrics_when_the_source_is_down(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:

@@ -6,7 +6,7 @@ CHECK_INTERVALs (plus a minute for the check's own run) and the outbox drains (i
 waiting message is younger than two intervals, at least 5 minutes); during the start-up grace
 (two intervals) before the first check it answers 200 {"status": "starting"}. Otherwise 503
 with {"status": "failing", "reason": ...}: the state file, no check yet, the last check failed
-or had source errors, the last success too old, the outbox stuck.
+or had source errors, the last success too old, the outbox stuck, Telegram refusing BOT_TOKEN.
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ class Health:
             return f"state file: {problem}"
         if math.isnan(outbox_age):  # the state file could not be read
             return "state file: cannot be read"
+        if ops.token_refused is not None:  # no update nor alert through Telegram until then
+            return ops.token_refused
         stuck_after = max(2 * self.interval, 300.0)
         if outbox_age > stuck_after:
             return (f"outbox stuck: the oldest message has waited {outbox_age:.0f} s "

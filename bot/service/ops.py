@@ -23,7 +23,7 @@ from typing import Any
 
 from aiogram import Bot
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
-from aiogram.exceptions import AiogramError
+from aiogram.exceptions import AiogramError, TelegramUnauthorizedError
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -32,7 +32,8 @@ from bot.channels.base import Channel, Gone, Message, Outcome, RateLimited, Reje
 from bot.core.report import CheckReport
 from bot.state import OutboxStatus, State, StoreError
 
-__all__ = ["ApiErrors", "CountedChannel", "Ops", "oldest_pending_age", "open_incidents"]
+__all__ = ["TOKEN_REFUSED", "ApiErrors", "CountedChannel", "Ops", "QuietRefusals",
+           "oldest_pending_age", "open_incidents"]
 
 log = logging.getLogger("alertbot.ops")
 delivery_log = logging.getLogger("alertbot.delivery")
@@ -91,6 +92,8 @@ class Ops:
         self.last_check: float | None = None  # the last check ended, whatever its outcome
         self.last_problem: str | None = None  # what went wrong in the last check, if anything
         self._failing: dict[str, str] = {}  # table -> error, as of the last check
+        # Telegram refuses BOT_TOKEN (401: revoked or replaced while running): set by ApiErrors.
+        self.token_refused: str | None = None
 
     def _read(self, query: Callable[[State], int]) -> float:
         try:
@@ -186,8 +189,14 @@ class CountedChannel:
         return getattr(self.inner, name)
 
 
+TOKEN_REFUSED = ("Telegram refuses BOT_TOKEN (401 Unauthorized): it was revoked or replaced "
+                 "in @BotFather; set the bot's current token and restart")  # fmt: skip
+
+
 class ApiErrors(BaseRequestMiddleware):
-    """Counts every Bot API call that fails, by method and error type."""
+    """Counts every Bot API call that fails, by method and error type. A token Telegram stops
+    taking while the bot runs is said once (the log, /healthz failing), not as aiogram's line
+    every 5 s that never names BOT_TOKEN; and once more when it is taken again."""
 
     def __init__(self, ops: Ops) -> None:
         self.ops = ops
@@ -199,8 +208,28 @@ class ApiErrors(BaseRequestMiddleware):
         method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
         try:
-            return await make_request(bot, method)
+            answer = await make_request(bot, method)
         except AiogramError as exc:
             name = getattr(method, "__api_method__", type(method).__name__)
             self.ops.api_errors.labels(name, type(exc).__name__).inc()
+            if isinstance(exc, TelegramUnauthorizedError) and self.ops.token_refused is None:
+                self.ops.token_refused = TOKEN_REFUSED
+                log.error(TOKEN_REFUSED)
             raise
+        if self.ops.token_refused is not None:
+            self.ops.token_refused = None
+            log.info("Telegram takes BOT_TOKEN again")
+        return answer
+
+
+class QuietRefusals(logging.Filter):
+    """Drops aiogram's "Failed to fetch updates - TelegramUnauthorizedError" lines while the
+    refusal has been said (ApiErrors), so the log keeps what else happens."""
+
+    def __init__(self, ops: Ops) -> None:
+        super().__init__()
+        self.ops = ops
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.ops.token_refused is None or "TelegramUnauthorizedError" not in str(
+            record.getMessage())
