@@ -39,6 +39,11 @@ class Parser(argparse.ArgumentParser):
             for given in extra:
                 word = given.split("=", 1)[0]  # `--jsn=x`: the flag
                 close = difflib.get_close_matches(word, flags, n=1, cutoff=0.7)
+                if len(parsers) > 1 and word in parsers[0]._option_string_actions:
+                    # `check -v`: a flag of alertbot's own, not "Did you mean -v?"
+                    command = parsers[1].prog.split()[-1]
+                    message += f". {word} goes before the command: alertbot {word} {command}"
+                    break
                 if word.startswith("-") and close:
                     message += f". Did you mean {close[0]}?"
                     break

@@ -132,6 +132,24 @@ def url_database(url: str) -> str | None:
     return named[0] if named else None
 
 
+def query_problem(url: str) -> str | None:
+    """What CLICKHOUSE_URL's query string must not hold, said (None: nothing). A database
+    there wins over CLICKHOUSE_DATABASE, unsaid; a user or password there is a second form of
+    credentials beside the client's, which ClickHouse refuses ("a password is required ...
+    not allowed to use X-ClickHouse HTTP headers and other authentication methods")."""
+    database = url_database(url)
+    if database is not None:
+        return (f"has database={database} in its query string: the database is "
+                f"CLICKHOUSE_DATABASE's to name; remove it from the URL and set "
+                f"CLICKHOUSE_DATABASE={database}")  # fmt: skip
+    asked = parse_qs(urlsplit(url).query, keep_blank_values=True)
+    for key, setting in (("user", "CLICKHOUSE_USER"), ("password", "CLICKHOUSE_PASSWORD")):
+        if key in asked:
+            return (f"has {key}= in its query string: ClickHouse refuses credentials given two "
+                    f"ways; remove it from the URL and set {setting}")  # fmt: skip
+    return None
+
+
 def url_parts(url: str, example: str) -> SplitResult:
     """`url` split, or a ValueError that says how to write one (an unclosed [ of an IPv6
     address, which urlsplit refuses)."""

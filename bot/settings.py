@@ -127,11 +127,10 @@ class Settings(BaseSettings):
             _ = parts.port
         except ValueError:
             raise ValueError("has a port that is not a number") from None
-        database = setting_values.url_database(text)
-        if database is not None and info.field_name == "clickhouse_url":  # it won, unsaid
-            raise ValueError(f"has database={database} in its query string: the database is "
-                             f"CLICKHOUSE_DATABASE's to name; remove it from the URL and set "
-                             f"CLICKHOUSE_DATABASE={database}")  # fmt: skip
+        problem = setting_values.query_problem(text) if info.field_name == "clickhouse_url" \
+            else None  # fmt: skip
+        if problem is not None:
+            raise ValueError(problem)
         return text
 
     @field_validator("dashboard_url")

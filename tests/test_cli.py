@@ -371,6 +371,12 @@ def test_help_imports_no_heavy_library() -> None:
         (["check"], {"CLICKHOUSE_TIMEOUT": "1e-9"}, "CLICKHOUSE_TIMEOUT='1e-9' must be a number "
          "of seconds from 0.1 to 3600"),
         (["check"], {"ADMIN_IDS": "0"}, "ADMIN_IDS='0' has 0, which is not a Telegram id"),
+        # Credentials in the query string beside the client's: ClickHouse answered "a password
+        # is required (... not allowed to use X-ClickHouse HTTP headers and other ...)".
+        (["check"], {"CLICKHOUSE_URL": "http://127.0.0.1:9/?user=x&password=secret"},
+         "CLICKHOUSE_URL='http://127.0.0.1:9/?user=x&password=***' has user= in its query "
+         "string: ClickHouse refuses credentials given two ways; remove it from the URL and set "
+         "CLICKHOUSE_USER"),
         (["check"], {"ALERT_CHAT_IDS": "-100123,0"}, "has 0, which is not a Telegram id"),
     ],
 )
@@ -407,6 +413,10 @@ def test_a_misspelt_command_is_answered_with_the_closest_one(
     bare = alertbot("check", "views", env=env, cwd=tmp_path)  # a metric without its flag
     assert bare.returncode == 2 and bare.stderr.rstrip().endswith(
         "unrecognized arguments: views. Did you mean --metric views?"), bare.stderr
+    verbose = alertbot("check", "-v", env=env, cwd=tmp_path)  # alertbot's own, misplaced
+    assert verbose.returncode == 2 and verbose.stderr.rstrip().endswith(
+        "unrecognized arguments: -v. -v goes before the command: alertbot -v check"), (
+        verbose.stderr)  # it said "Did you mean -v?"
     far = alertbot("zzzz", env=env, cwd=tmp_path)
     assert far.returncode == 2 and "invalid choice: 'zzzz'" in far.stderr
     assert "Did you mean" not in far.stderr and "Traceback" not in far.stderr
