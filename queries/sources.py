@@ -64,6 +64,9 @@ MIXED_TYPES = ("give each column one type in every part of the catalogue's SQL (
 # Codes that mean "the server is busy or the network hiccuped": retried.
 _TRANSIENT = {159, 160, 202, 209, 210, 241, 242, 319, 394}
 _CODE = re.compile(r"Code:\s*(\d+)")
+# A proxy that asks for its own credentials, or refuses these (no ClickHouse code in it).
+_REFUSED = re.compile(r"\b(401|403)\b|Unauthorized|Authorization Required|Forbidden",
+                      re.IGNORECASE)  # fmt: skip
 # aiochclient drops the HTTP status; these are the words proxies use for "try again later".
 # A page saying "Internal Server Error" (a proxy's or a web server's 500: no ClickHouse code in
 # it) is as passing as its 502.
@@ -123,6 +126,11 @@ def classify_server_error(message: str, *, where: str) -> SourceError:
         if _GATEWAY.search(message):
             said = _page_text(message) or said
             return SourceUnavailable(f"{where}: a proxy in front of it answered {said[:120]!r}")
+        if _REFUSED.search(message):  # a proxy's own login: not "is it ClickHouse?"
+            said = _page_text(message) or said
+            return SourceMisconfigured(
+                f"{where}: a proxy in front of it refused the request ({said[:120]!r}); check "
+                "CLICKHOUSE_USER and CLICKHOUSE_PASSWORD, or the proxy's own access rules")
         return SourceMisconfigured(
             f"{where}: the server did not answer like ClickHouse ({said[:120]!r}); is "
             "CLICKHOUSE_URL the HTTP interface of a ClickHouse server (usually port 8123)?"

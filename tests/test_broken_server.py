@@ -59,6 +59,9 @@ async def answer(request: web.Request) -> web.StreamResponse:  # noqa: PLR0912 -
         if (await request.read()).strip() == b"SELECT 1":
             return web.Response(status=200, text="1\n")
         await asyncio.sleep(3)
+    if mode == "login":  # a proxy with a login of its own (nginx auth_basic)
+        return web.Response(status=401, text="<html><head><title>401 Authorization Required"
+                            "</title></head><body>nginx</body></html>", content_type="text/html")
     if mode == "empty":  # a proxy's 200 with nothing in it
         return web.Response(status=200, text="")
     if mode == "cut":
@@ -123,6 +126,23 @@ async def test_a_proxy_page_is_said_by_its_title_not_as_markup(broken_server: st
         await source.close()
     assert str(caught.value).endswith("a proxy in front of it answered '502 Bad Gateway'"), (
         caught.value)
+
+
+async def test_a_proxy_s_own_login_points_at_the_credentials(broken_server: str) -> None:
+    """A proxy that asks for credentials of its own answers 401 with an HTML page: that was
+    "the server did not answer like ClickHouse ('<html><head><title>401...'); is CLICKHOUSE_URL
+    the HTTP interface...", pointing away from the credentials. Now it names them, not retried."""
+    source = ClickHouseSource(f"{broken_server}/login/", retries=3, backoff=0.01)
+    before = HITS.get("login", 0)
+    try:
+        with pytest.raises(SourceMisconfigured) as caught:
+            await source.query("SELECT 1")
+    finally:
+        await source.close()
+    assert str(caught.value).endswith(
+        ": a proxy in front of it refused the request ('401 Authorization Required'); check "
+        "CLICKHOUSE_USER and CLICKHOUSE_PASSWORD, or the proxy's own access rules"), caught.value
+    assert HITS["login"] - before == 1
 
 
 async def test_an_empty_answer_is_retried_then_unavailable(broken_server: str) -> None:

@@ -47,6 +47,9 @@ def _server(where: str) -> list[tuple[str, list[str]]]:
                   [where, busy]))  # fmt: skip
     cases.append((str(classify_server_error("502 Bad Gateway", where=where)),
                   [where, "'502 Bad Gateway'"]))  # fmt: skip
+    page = "<html><head><title>401 Authorization Required</title></head></html>"
+    cases.append((str(classify_server_error(page, where=where)),
+                  [where, "'401 Authorization Required'"]))  # fmt: skip
     cases.append((str(classify_server_error("<html>Welcome to nginx!</html>", where=where)),
                   [where, "'<html>Welcome to nginx!</html>'"]))  # fmt: skip
     syntax = "Syntax error: failed at position 8 ('FROMM'); expected FROM"

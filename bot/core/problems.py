@@ -147,6 +147,11 @@ SHAPES: list[tuple[re.Pattern[str], Say]] = [
     (_re(rf"{WHERE}: a proxy in front of it answered {QUOTED}"),
      lambda t, m: t._("{where}: a proxy in front of it answered {said}", where=_where(t, m),
                       said=m["said"])),
+    (_re(rf"{WHERE}: a proxy in front of it refused the request \({QUOTED}\); check "
+         r"CLICKHOUSE_USER and CLICKHOUSE_PASSWORD, or the proxy's own access rules"),
+     lambda t, m: t._("{where}: a proxy in front of it refused the request ({said}); check "
+                      "CLICKHOUSE_USER and CLICKHOUSE_PASSWORD, or the proxy's own access rules",
+                      where=_where(t, m), said=m["said"])),
     (_re(rf"{WHERE}: the server did not answer like ClickHouse \({QUOTED}\)"
                 + re.escape(NOT_CLICKHOUSE)), _not_clickhouse),
     (_re(rf"{WHERE}: ClickHouse rejected the query \((?P<said>.*)\)"),
