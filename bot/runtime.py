@@ -210,9 +210,12 @@ def make_bot(settings: Settings) -> Bot:
             default=DefaultBotProperties(parse_mode=ParseMode.HTML),
         )
     except TokenValidationError:
+        token = settings.bot_token.get_secret_value()
+        spaced = "; it has a space in it (kept where it was copied): remove it" \
+            if any(c.isspace() for c in token) else ""  # fmt: skip
         raise TelegramRejectedToken(
             "BOT_TOKEN is not a bot token (expected digits, a colon, then letters, as "
-            "@BotFather gives it): check the token from @BotFather"
+            f"@BotFather gives it): check the token from @BotFather{spaced}"
         ) from None
 
 

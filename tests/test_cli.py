@@ -790,6 +790,17 @@ def test_run_without_a_token_says_where_to_get_one(tmp_path: Path) -> None:
     assert "alertbot check" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_a_token_with_a_space_says_so_and_is_not_echoed(tmp_path: Path) -> None:
+    """A token pasted with a space after it: "not a bot token ... check the token" sent the
+    user to @BotFather for a token that was right; the space is named, the token never."""
+    done = alertbot("run", env={"STATE_PATH": str(tmp_path / "s.db"),
+                                "BOT_TOKEN": "123456:SECRETabc "}, cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.rstrip().endswith("it has a space in it (kept where it was copied): "
+                                         "remove it"), done.stderr
+    assert "SECRETabc" not in done.stderr + done.stdout and "Traceback" not in done.stderr
+
+
 @pytest.mark.slow
 def test_a_token_under_another_name_is_named_not_echoed(tmp_path: Path) -> None:
     """TELEGRAM_BOT_TOKEN in the environment and BOTTOKEN in .env, no BOT_TOKEN: `run` and
