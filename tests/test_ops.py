@@ -128,6 +128,29 @@ async def test_healthz_and_metrics_after_a_check(
     assert metric(text, api) == 1
 
 
+def test_the_last_success_survives_a_restart(tmp_path: Path) -> None:
+    """alertbot_last_success_timestamp_seconds read 0 after every restart until the first
+    check, so the README's alert rule (time() - it > 1800) fired at each deploy. It is the
+    state file's last check that read every table: not a failed one's, nor 0."""
+    state = State(tmp_path / "s.db")
+    try:
+        assert "alertbot_last_success_timestamp_seconds 0.0" in _text_of(Ops(state))
+        ok = datetime(2026, 12, 1, 12, 0, 3, tzinfo=UTC)
+        state.journal.record_check(ok, ok, 60, 1, {})
+        failed = datetime(2026, 12, 1, 12, 15, 2, tzinfo=UTC)
+        state.journal.record_check(failed, failed, 0, 0, {"feed_actions": "no answer"})
+        text = _text_of(Ops(state))
+    finally:
+        state.close()
+    assert metric(text, "alertbot_last_success_timestamp_seconds") == ok.timestamp(), text
+
+
+def _text_of(ops: Ops) -> str:
+    from prometheus_client import generate_latest
+
+    return generate_latest(ops.registry).decode()
+
+
 async def test_healthz_before_any_check(
     fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
 ) -> None:

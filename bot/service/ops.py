@@ -16,6 +16,7 @@ and the reload of the catalogue and of the settings that are safe to change whil
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -78,6 +79,10 @@ class Ops:
         self.last_success = Gauge("alertbot_last_success_timestamp_seconds",
                                   "When the last check without errors ended",
                                   registry=r)  # fmt: skip
+        with contextlib.suppress(StoreError):  # as the state file holds it: a restart is no 0
+            ended = state.journal.last_success()
+            if ended is not None:
+                self.last_success.set(ended.timestamp())
         Gauge("alertbot_open_incidents", "Incidents not resolved",
               registry=r).set_function(lambda: self._read(open_incidents))  # fmt: skip
         Gauge("alertbot_outbox_pending", "Messages waiting or in flight",

@@ -107,6 +107,11 @@ class Journal:
         return CheckRun(at(started), at(finished), int(series), int(anomalies),
                         json.loads(str(errors)))  # fmt: skip
 
+    def last_success(self) -> datetime | None:
+        """When the last check that read every table ended (None: none did)."""
+        rows = self.db.rows("SELECT max(finished) FROM check_runs WHERE errors = '{}'")
+        return None if not rows or rows[0][0] is None else at(rows[0][0])
+
     def flag(self, key: str) -> str | None:
         rows = self.db.rows("SELECT value FROM flags WHERE key=?", (key,))
         return str(rows[0][0]) if rows else None
