@@ -41,7 +41,7 @@ from bot.service.monitor import Monitor
 from bot.settings import Settings, SettingsError
 from bot.state import State
 from queries.catalogue import load_catalogue
-from queries.sources import Source
+from queries.sources import Source, safe_url
 
 __all__ = ["REJECTED", "announce", "finish", "listen", "make_bot", "make_monitor",
            "token_accepted", "until_answered", "wall_clock"]  # fmt: skip
@@ -109,7 +109,9 @@ async def until_answered(
             if isinstance(exc, TelegramNotFound):  # what Telegram says to a malformed token
                 raise TelegramRejectedToken(unknown_token(settings)) from None
             reason = f"{type(exc).__name__}: {exc.message[:120]}"
-        log.warning("%s failed at start-up (%s); trying again in %.0f s", method, reason, pause)
+        log.warning("%s at %s failed at start-up (%s); trying again in %.0f s; no check runs "
+                    "until Telegram answers (TELEGRAM_API_URL)", method,
+                    safe_url(settings.telegram_api_url), reason, pause)  # fmt: skip
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(halt.wait(), timeout=pause)
         wait = min(wait * 2, longest)
