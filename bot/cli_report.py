@@ -138,7 +138,18 @@ def _unknown_why(results: list[Any], zone: ZoneInfo) -> str:
         return results[0].verdict.reason
     if short == "before the data's start":
         return str(results[0].verdict.reason)
-    return results[0].verdict.reason.split(";")[0] if short.startswith("after") else short
+    if short.startswith("after") or short.endswith("…"):  # the summary has room for it whole
+        return str(results[0].verdict.reason).split(";")[0]
+    return short
+
+
+def _unknown_group(result: Any) -> str:
+    """What unknown rows are summed up by: the short reason without its figures ("too little
+    history"), or the whole first clause where the column had to cut it (two reasons alike in
+    their first 34 characters are two lines)."""
+    short = short_reason(result)
+    return str(result.verdict.reason).split(";")[0] if short.endswith("…") else \
+        short.split(" (")[0]  # fmt: skip
 
 
 def _grid(rows: list[list[str]], right: set[int]) -> list[str]:
@@ -219,7 +230,7 @@ def check_table(report: CheckReport, zone: ZoneInfo) -> str:
         lines.append(_anomaly_line(r, zone))
     groups: dict[str, list[Any]] = {}
     for result in unknown:
-        groups.setdefault(short_reason(result).split(" (")[0], []).append(result)
+        groups.setdefault(_unknown_group(result), []).append(result)
     for group in groups.values():
         lines.append(f"  ? {len(group)} series unknown: {_unknown_why(group, zone)}")
     for table, error in report.errors.items():

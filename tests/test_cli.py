@@ -984,3 +984,30 @@ def test_an_embedded_folder_that_cannot_be_made_is_one_sentence(tmp_path: Path) 
         f"alertbot: cannot create the embedded database at {folder}: Not a directory; set "
         "EMBEDDED_PATH to a folder this user can write to")
     assert "Traceback" not in done.stderr
+
+
+def test_unknown_rows_whose_reasons_the_column_cuts_are_summed_up_whole() -> None:
+    """The reason column cuts a long reason at 34 characters; the summary under the table,
+    which has the room, said it cut too ("message_actions: no rows in 28 da…"), and summed up
+    two different reasons alike in those 34 characters as one."""
+    import dataclasses
+    from zoneinfo import ZoneInfo
+
+    from bot.cli_report import check_table
+    from detectors import Status
+    from tests.test_plan import report, result
+
+    def unknown(metric: str, why: str) -> object:
+        base = result(metric)
+        return dataclasses.replace(base, verdict=dataclasses.replace(
+            base.verdict, status=Status.UNKNOWN, score=None, reason=why))
+
+    first = "not judged: message_actions: no rows in 28 days of it; the bot's log has the details"
+    other = "not judged: message_actions: no rows in 28 days at all, nor its schema"
+    table = check_table(report(unknown("messages", first), unknown("messenger_users", other)),
+                        ZoneInfo("UTC"))  # type: ignore[arg-type]
+    summary = table.split("\n\n")[-1].splitlines()
+    assert "  ? 1 series unknown: not judged: message_actions: no rows in 28 days of it" in \
+        summary, summary
+    assert ("  ? 1 series unknown: not judged: message_actions: no rows in 28 days at all, nor "
+            "its schema") in summary, summary
