@@ -100,10 +100,9 @@ def fmt_value(metric: Metric, value: float | None, t: Translator | None = None, 
               extra: int = 0) -> str:
     """A share as a percentage with two decimals (12.34%), a ratio with a unit of its own
     with two decimals (3.25), any other value whole, thousands grouped (1,234), as `t`'s
-    language writes numbers; `extra` more decimals where
-    two values must be told apart. A value under one keeps its first two figures (-0.020,
-    0.60: not -0 or 1), and nothing that reads as zero has a minus. "—" when
-    unknown."""
+    language writes numbers; `extra` more decimals where two values must be told apart. A
+    value under one keeps its first two figures (-0.020, 0.60: not -0 or 1), and nothing
+    that reads as zero has a minus. "—" when unknown."""
     if value is None or not math.isfinite(value):
         return "—"
     if metric.percent:
