@@ -346,3 +346,22 @@ async def test_words_people_write_for_a_direction_a_mute_and_a_language(
         half
     assert ctr is not None and abs(ctr - now - timedelta(hours=1)) < timedelta(minutes=1), hour
     assert chosen == "ru", russian
+
+
+async def test_status_says_how_complete_the_data_is_without_reading_as_a_breach(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """/status said "data complete up to 16:15 (10 minutes ago; delay allowed 2 minutes)":
+    ten minutes beside two allowed read as data late, in the middle of an ordinary interval.
+    It says what the two minutes are: how long after its end an interval counts."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False, warm=False) as monitor:
+        await monitor.check()
+        english = await _text(fake, "/status", user=USER)
+        russian = await _text(fake, "/status", user=USER, language="ru")
+    line = next(x for x in english.splitlines() if x.startswith("data complete up to "))
+    assert re.fullmatch(r"data complete up to \d\d:\d\d \(.+ ago; an interval counts 2 minutes "
+                        r"after it ends\)", line), line
+    assert "allowed" not in english and "допускается" not in russian, (english, russian)
+    assert re.search(r"данные полные до \d\d:\d\d \(.+ назад; интервал учитывается через 2 минуты "
+                     r"после конца\)", russian), russian

@@ -179,7 +179,10 @@ async def status(
         end = min([latest[0].window_end, *(late.bucket.to_pydatetime()
                                            for late in latest[0].late.values())])  # fmt: skip
         lag = max(now - end.astimezone(now.tzinfo), timedelta(0))
-        lines.append(t._("data complete up to {time} ({ago} ago; delay allowed {delay})",
+        # Not "delay allowed 2 min" beside "10 minutes ago": that read as a breach, while an
+        # interval is complete only once it ended and DATA_DELAY passed.
+        lines.append(t._("data complete up to {time} ({ago} ago; an interval counts {delay} "
+                         "after it ends)",
                          time=f"{end.astimezone(zone):%H:%M}",
                          ago=span(t, lag if lag < timedelta(minutes=1)
                                   else timedelta(minutes=lag // timedelta(minutes=1))),
