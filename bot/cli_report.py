@@ -145,11 +145,9 @@ def _unknown_why(results: list[Any], zone: ZoneInfo) -> str:
 
 def _unknown_group(result: Any) -> str:
     """What unknown rows are summed up by: the short reason without its figures ("too little
-    history"), or the whole first clause where the column had to cut it (two reasons alike in
-    their first 34 characters are two lines)."""
+    history"), or the whole first clause where the column had to cut it."""
     short = short_reason(result)
-    return str(result.verdict.reason).split(";")[0] if short.endswith("…") else \
-        short.split(" (")[0]  # fmt: skip
+    return str(result.verdict.reason).split(";")[0] if short.endswith("…") else short.split(" (")[0]
 
 
 def _grid(rows: list[list[str]], right: set[int]) -> list[str]:
@@ -166,19 +164,21 @@ def _grid(rows: list[list[str]], right: set[int]) -> list[str]:
 
 def _shown(result: Any) -> tuple[str, str, str]:
     """The value and the range's edges as the table writes them: rounded, unless rounding puts
-    a value outside the range on its edge ("127" against "127 – 279" for 127 below 127.4,
-    where the sustained-shift test or a sudden move fires just outside): the value and that
-    edge then get the decimals that tell them apart, so the row shows the side its status and
-    reason speak of."""
+    the value on an edge it is not on ("127" against "127 – 279" for 127 below 127.4, where the
+    sustained-shift test or a sudden move fires just outside; "118" against "118 – 217" for 118
+    inside 117.6): the value and that edge then get the decimals that tell them apart, so the
+    row shows the side its status and reason speak of."""
     from bot.core.formatting import fmt_value
 
     v, metric = result.verdict, result.metric
     value, lower, upper = v.value, v.lower, v.upper
-    if (value is None or lower is None or upper is None or not math.isfinite(value)
-            or lower <= value <= upper):  # fmt: skip
-        return fmt_value(metric, value), fmt_value(metric, lower), fmt_value(metric, upper)
-    below = value < lower
+    unmoved = fmt_value(metric, value), fmt_value(metric, lower), fmt_value(metric, upper)
+    if value is None or lower is None or upper is None or not math.isfinite(value):
+        return unmoved
+    below = value < lower or (value <= upper and value - lower < upper - value)  # nearer
     edge, other = (lower, upper) if below else (upper, lower)
+    if value == edge:  # on it: the same figures are right
+        return unmoved
     more = 0
     while more < 6 and fmt_value(metric, value, extra=more) == fmt_value(metric, edge, extra=more):
         more += 1

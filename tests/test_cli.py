@@ -565,6 +565,9 @@ def test_the_reason_column_tells_a_shift_just_after_an_incident_from_one_buildin
                                        "largest of the last 96 buckets)"),
     ("ctr", 0.184751, 0.184789, 0.2149, "below the expected range (a sustained shift over the "
                                         "last 3 buckets)"),
+    # Inside, flagged by the shift test: "118" against "118 – 217" put it on the edge.
+    ("feed_users", 118.0, 117.553109, 217.0, "below expected for the last 2 buckets together "
+                                             "(1 of them outside)"),
 ])  # fmt: skip
 def test_a_row_just_outside_its_range_does_not_print_inside_it(
     metric: str, value: float, lower: float, upper: float, reason: str
@@ -572,7 +575,8 @@ def test_a_row_just_outside_its_range_does_not_print_inside_it(
     """A bucket just outside its range, fired by the sustained-shift test or a sudden move,
     printed rounded sat on the range's edge ("127" against "127 – 279", "below range,
     sustained"): an ANOMALY the row itself contradicted. The value and the crossed edge get
-    the decimals that tell them apart, in the table and in the summary line under it."""
+    the decimals that tell them apart, in the table and in the summary line under it; so do a
+    value inside and the edge it rounds onto ("118" against "118 – 217" for 117.55)."""
     from zoneinfo import ZoneInfo
 
     import pandas as pd
@@ -601,7 +605,9 @@ def test_a_row_just_outside_its_range_does_not_print_inside_it(
         return float(text.replace(",", "").rstrip("%")) / (100 if text.endswith("%") else 1)
 
     assert "ANOMALY" in row
-    assert not number(low) <= number(shown) <= number(high), row
+    inside = lower <= value <= upper
+    assert (number(low) < number(shown) <= number(high)) == inside, row
+    assert inside or not number(low) <= number(shown) <= number(high), row
     summary = next(line for line in lines if line.startswith("  ! "))
     assert f": {shown} (expected {low} – {high}," in summary, summary
 
