@@ -41,6 +41,18 @@ def _warned(found: tuple[Overrides, list[str]]) -> Overrides:
     return found[0]
 
 
+def _noted(chat: Overrides, metric: str | None) -> Overrides:
+    """`chat`, its overrides of `metric` (None: all) said on stderr: a check that judged by a
+    guard set in the chat said nothing of it, and read as the catalogue's."""
+    held = [f"{name} " + ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
+                                   for k, v in params.items())
+            for name, params in chat.items() if params and metric in (None, name)]
+    if held:
+        print(f"note: in force, set with /set in the chat: {'; '.join(held)} (/reset METRIC in "
+              "the chat goes back to the catalogue's)", file=sys.stderr)  # fmt: skip
+    return chat
+
+
 async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     from bot.cli_report import check_table, write_check_charts
     from bot.console import charts_folder
@@ -88,7 +100,7 @@ async def _check(args: argparse.Namespace, settings: Settings, catalogue: Catalo
             await prepare_demo(source, catalogue, wall, settings.state_path)
         history = History(source, catalogue, store.history)
         accepted = {name: b.since for name, b in store.baselines.active(now).items()}
-        chat = _warned(in_force(store, catalogue))  # as /set left them
+        chat = _noted(_warned(in_force(store, catalogue)), args.metric)  # as /set left them
         report = await run_check(history, now, delay=settings.data_delay,
                                late_grace=settings.late_data_grace, accepted=accepted,
                                overrides=chat, metrics=[args.metric] if args.metric else None)
@@ -168,7 +180,8 @@ async def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
 
     source, catalogue, collected, labels = await history_for(args, settings)
     feedback = await asyncio.to_thread(backtesting.feedback_from_state, settings.state_path)
-    chat = _warned(await asyncio.to_thread(overrides.from_state, settings.state_path, catalogue))
+    chat = _noted(_warned(await asyncio.to_thread(overrides.from_state, settings.state_path,
+                                                  catalogue)), args.metric)  # fmt: skip
     try:
         result = await asyncio.to_thread(
             backtesting.run, collected, labels, catalogue.step, chat, feedback

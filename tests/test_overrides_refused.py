@@ -168,6 +168,9 @@ def test_the_commands_judge_with_the_settings_the_chat_set(
              for name, r in (("wide", wide), ("usual", usual))}  # fmt: skip
     assert width["wide"] > 2 * width["usual"], width
     assert "warning: views: the override persist_k = 4 (set by 1) is left out" in said, said
+    # What it judged by is said too: the table read as the catalogue's (k 8 unsaid).
+    assert ("note: in force, set with /set in the chat: views k 8 (/reset METRIC in the chat "
+            "goes back to the catalogue's)") in said, said
     assert "Traceback" not in said
     assert alerts(demo_env) < alerts(plain)
     state = State(Path(demo_env["STATE_PATH"]))
