@@ -244,7 +244,7 @@ def write_check_charts(report: CheckReport, folder: Path, zone: ZoneInfo, lang: 
     as with --json). A chart that cannot be drawn or written (a broken matplotlib or font, a
     full disk) costs only its picture, as in the chat: one line on stderr names it and says
     the results printed stand; -v logs why; the other charts are still written."""
-    from bot.console import chart_file_name
+    from bot.core.files import chart_file_name
 
     folder.mkdir(parents=True, exist_ok=True)
     for result in report.anomalies:

@@ -668,7 +668,8 @@ def test_check_charts_get_file_names_any_file_system_takes(tmp_path) -> None:
     beginning keep apart; an ordinary slice keeps its readable name."""
     from datetime import UTC, datetime
 
-    from bot.console import chart_file_name, write_charts
+    from bot.console import write_charts
+    from bot.core.files import chart_file_name
     from bot.core.report import CheckReport, SeriesResult
 
     bucket = pd.Timestamp("2026-11-27 11:45", tz="UTC")

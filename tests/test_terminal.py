@@ -58,13 +58,15 @@ async def test_a_session_in_the_terminal_reads_as_the_chat_does(
     a number that is no button answered as the bot answers them; no markup shown."""
     shown, monitor = await _chat(embedded_spec, tmp_path, [
         "/metric views", "/thresholds views", "1", "/set views k 4", "/lang ru",
-        "/metric nosuch", "99", "/reload", "exit", "/help",
+        "/metric nosuch", "99", "/reload", "/metric views iOS", "exit", "/help",
     ])  # fmt: skip
     text = "\n".join(shown)
     assert shown[0] == "you> /metric views", shown[:3]
     assert shown[1].startswith("bot> Views — "), shown[:3]
     charts = sorted((tmp_path / "charts").iterdir())
-    assert [p.name for p in charts] == ["001-views.png"], charts
+    # Named by the metric and its slice, as `check --charts` names them ("005-views.png" was
+    # any slice's).
+    assert [p.name for p in charts] == ["001-views__total.png", "002-views__os_iOS.png"], charts
     assert charts[0].read_bytes().startswith(PNG)
     assert f"     [chart: {charts[0]}]" in shown
     assert "     [1] All 49 parameters" in shown, text

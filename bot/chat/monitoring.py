@@ -84,7 +84,8 @@ async def _send_metric(
     caption = compose(note, localized(metric_caption, t, result, zone=settings.zone, muted=muted),
                       CAPTION_LIMIT)  # fmt: skip
     if result.band["expected"].notna().any():
-        await send_chart(message, checks.chart(result, t.lang), metric.name, caption)
+        await send_chart(message, checks.chart(result, t.lang), metric.name, caption,
+                         where=result.slice.label())  # fmt: skip
     else:
         await message.answer(caption)
 
@@ -108,7 +109,8 @@ async def check(message: Message, *, command: CommandObject, checks: Monitor, se
     await answer_all(message, f"{note}\n{summary}" if note else summary)
     for result in check_charts(report):
         caption = localized(metric_caption, t, result, zone=settings.zone, muted=None)
-        await send_chart(message, checks.chart(result, t.lang), result.metric.name, caption)
+        await send_chart(message, checks.chart(result, t.lang), result.metric.name, caption,
+                         where=result.slice.label())  # fmt: skip
 
 
 async def metric(

@@ -13,6 +13,7 @@ from typing import Any
 from aiogram.exceptions import AiogramError, TelegramAPIError, TelegramRetryAfter
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 
+from bot.core.files import chart_file_name
 from bot.core.i18n import Translator
 from bot.core.wording import split_message
 
@@ -76,13 +77,17 @@ async def drawn(chart: Awaitable[bytes], name: str) -> bytes | None:
         return None
 
 
-async def send_chart(message: Message, chart: Awaitable[bytes], name: str, caption: str) -> None:
-    """The chart as a photo under `caption`; the caption alone when it cannot be drawn."""
-    png = await drawn(chart, name)
+async def send_chart(message: Message, chart: Awaitable[bytes], name: str, caption: str, *,
+                     where: str = "total") -> None:  # fmt: skip
+    """The chart as a photo under `caption`, named by the metric `name` and its slice `where`
+    (views__os_iOS.png, as `check --charts` names it); the caption alone when it cannot be
+    drawn."""
+    png = await drawn(chart, f"{name} {where}")
     if png is None:
         await message.answer(caption)
     else:
-        await message.answer_photo(BufferedInputFile(png, f"{name}.png"), caption=caption)
+        photo = BufferedInputFile(png, chart_file_name(name, where))
+        await message.answer_photo(photo, caption=caption)
 
 
 async def answer_all(message: Message, text: str) -> None:
