@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -128,21 +129,27 @@ async def test_a_proxy_page_is_said_by_its_title_not_as_markup(broken_server: st
         caught.value)
 
 
+async def _failed(server: str, mode: str, error: type[Exception], retries: int) -> tuple[str, int]:
+    """What a query to the `mode` path raised (it must be `error`), and how often it was tried."""
+    source = ClickHouseSource(f"{server}/{mode}/", retries=retries, backoff=0.01)
+    before = HITS.get(mode, 0)
+    try:
+        with pytest.raises(error) as caught:
+            await source.query("SELECT name, value FROM t")
+    finally:
+        await source.close()
+    return str(caught.value), HITS[mode] - before
+
+
 async def test_a_proxy_s_own_login_points_at_the_credentials(broken_server: str) -> None:
     """A proxy that asks for credentials of its own answers 401 with an HTML page: that was
     "the server did not answer like ClickHouse ('<html><head><title>401...'); is CLICKHOUSE_URL
     the HTTP interface...", pointing away from the credentials. Now it names them, not retried."""
-    source = ClickHouseSource(f"{broken_server}/login/", retries=3, backoff=0.01)
-    before = HITS.get("login", 0)
-    try:
-        with pytest.raises(SourceMisconfigured) as caught:
-            await source.query("SELECT 1")
-    finally:
-        await source.close()
-    assert str(caught.value).endswith(
+    said, tries = await _failed(broken_server, "login", SourceMisconfigured, retries=3)
+    assert said.endswith(
         ": a proxy in front of it refused the request ('401 Authorization Required'); check "
-        "CLICKHOUSE_USER and CLICKHOUSE_PASSWORD, or the proxy's own access rules"), caught.value
-    assert HITS["login"] - before == 1
+        "CLICKHOUSE_USER and CLICKHOUSE_PASSWORD, or the proxy's own access rules"), said
+    assert tries == 1
 
 
 async def test_an_empty_answer_is_retried_then_unavailable(broken_server: str) -> None:
@@ -150,16 +157,9 @@ async def test_an_empty_answer_is_retried_then_unavailable(broken_server: str) -
     rows): the check crashed on aiochclient's "async generator raised StopAsyncIteration",
     `alertbot check` with a traceback and exit 1, the bot with no word to its chats. It is
     passing, as a proxy's 502: retried, then SourceUnavailable saying what came."""
-    source = ClickHouseSource(f"{broken_server}/empty/", retries=2, backoff=0.01)
-    before = HITS.get("empty", 0)
-    try:
-        with pytest.raises(SourceUnavailable) as caught:
-            await source.query("SELECT name, value FROM t")
-    finally:
-        await source.close()
-    assert str(caught.value).endswith("sent an empty answer (is a proxy in front of it?)"), (
-        caught.value)
-    assert HITS["empty"] - before == 2
+    said, tries = await _failed(broken_server, "empty", SourceUnavailable, retries=2)
+    assert said.endswith("sent an empty answer (is a proxy in front of it?)"), said
+    assert tries == 2
 
 
 async def test_a_proxy_s_500_page_is_retried_then_unavailable(broken_server: str) -> None:
@@ -210,14 +210,19 @@ async def test_an_error_after_the_rows_is_the_server_s_not_one_more_row(
     assert ASKED.get("wait_end_of_query") == "1", ASKED
 
 
-def test_cli_exits_2_on_a_server_that_is_not_clickhouse(broken_server: str, tmp_path) -> None:
-    """`alertbot check` against a web server that is not ClickHouse: one sentence, exit 2."""
-    done = subprocess.run(
+def _cli_check(url: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """`alertbot check` against `url`, in a bare environment."""
+    return subprocess.run(
         [sys.executable, "-m", "bot", "check"],
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
-             "CLICKHOUSE_URL": f"{broken_server}/html/", "STATE_PATH": str(tmp_path / "s.db")},
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "CLICKHOUSE_URL": url,
+             "STATE_PATH": str(tmp_path / "s.db")},
         capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
     )  # fmt: skip
+
+
+def test_cli_exits_2_on_a_server_that_is_not_clickhouse(broken_server: str, tmp_path) -> None:
+    """`alertbot check` against a web server that is not ClickHouse: one sentence, exit 2."""
+    done = _cli_check(f"{broken_server}/html/", tmp_path)
     assert done.returncode == 2, done.stderr
     assert "did not answer like ClickHouse" in done.stderr or "not ClickHouse's" in done.stderr
     assert "Traceback" not in done.stderr
@@ -227,12 +232,7 @@ def test_cli_exits_1_on_a_server_that_answers_nothing(broken_server: str, tmp_pa
     """`alertbot check` against a proxy that answers 200 with an empty body: it stopped with a
     traceback ("async generator raised StopAsyncIteration"); now one sentence and exit 1, as
     for any source that fails for now (a scheduler tries again)."""
-    done = subprocess.run(
-        [sys.executable, "-m", "bot", "check"],
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
-             "CLICKHOUSE_URL": f"{broken_server}/empty/", "STATE_PATH": str(tmp_path / "s.db")},
-        capture_output=True, text=True, timeout=120, check=False, cwd=tmp_path,
-    )  # fmt: skip
+    done = _cli_check(f"{broken_server}/empty/", tmp_path)
     assert done.returncode == 1, done.stderr
     assert "sent an empty answer (is a proxy in front of it?)" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and "StopAsyncIteration" not in done.stderr
