@@ -365,3 +365,24 @@ async def test_status_says_how_complete_the_data_is_without_reading_as_a_breach(
     assert "allowed" not in english and "допускается" not in russian, (english, russian)
     assert re.search(r"данные полные до \d\d:\d\d \(.+ назад; интервал учитывается через 2 минуты "
                      r"после конца\)", russian), russian
+
+
+async def test_check_marks_a_muted_metric(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """After `/mute likes полчаса`, /check showed Likes as any other metric, while /metric likes
+    said it was muted: the team reading /check expects the 🔕 there too, with its end."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    async with running(settings, fake, schedule=False, warm=False) as monitor:
+        await monitor.check()
+        await _say(fake, "/mute likes полчаса", user=ADMIN, language="ru")
+        until = monitor.state.mutes.until("likes", monitor.clock())
+        english = await _text(fake, "/check", user=USER)
+        russian = await _text(fake, "/check", user=USER, language="ru")
+    assert until is not None
+    likes = next(line for line in english.splitlines() if " Likes: " in line)
+    assert likes.endswith(f" 🔕 muted until {until:%H:%M}"), likes
+    views = next(line for line in english.splitlines() if " Views: " in line)
+    assert "🔕" not in views, views
+    assert re.search(rf"Лайки: .+ 🔕 оповещения заглушены до {until:%H:%M}$", russian, re.M), \
+        russian

@@ -91,7 +91,7 @@ async def _send_metric(
 
 
 async def check(message: Message, *, command: CommandObject, checks: Monitor, settings: Settings,
-                t: Translator) -> None:  # fmt: skip
+                store: State, t: Translator) -> None:  # fmt: skip
     extra = (command.args or "").strip()
     if extra:  # `/check views` ran every metric and said nothing of it
         raise UsageError(t._("/check checks every metric and takes nothing after it; for one "
@@ -105,7 +105,10 @@ async def check(message: Message, *, command: CommandObject, checks: Monitor, se
                                  "The next check tries again; /status shows more.",
                                  source=source_problem(checks.source.describe(), problem, t)))
         return
-    summary = localized(check_summary, t, report, zone=settings.zone)
+    totals = {r.metric.name for r in report.results if r.slice.is_total}
+    muted = {name: until for name in totals
+             if (until := store.mutes.until(name, checks.clock())) is not None}
+    summary = localized(check_summary, t, report, zone=settings.zone, muted=muted)
     await answer_all(message, f"{note}\n{summary}" if note else summary)
     for result in check_charts(report):
         caption = localized(metric_caption, t, result, zone=settings.zone, muted=None)

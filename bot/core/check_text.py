@@ -4,6 +4,8 @@ metric, and which charts follow (at most CHARTS_PER_CHECK, the largest change fi
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.core.formatting import fmt_value, metric_title, titled
@@ -19,6 +21,7 @@ from bot.core.wording import (
     most_moved,
     moved_text,
     outside_range,
+    since_text,
 )
 from detectors import Status
 
@@ -51,9 +54,11 @@ def check_charts(report: CheckReport, limit: int = CHARTS_PER_CHECK) -> list[Ser
     return sorted(chosen[:limit], key=_change, reverse=True)
 
 
-def check_summary(report: CheckReport, *, zone: ZoneInfo, t: Translator | None = None) -> str:
+def check_summary(report: CheckReport, *, zone: ZoneInfo, t: Translator | None = None,
+                  muted: Mapping[str, datetime] | None = None) -> str:  # fmt: skip
     """Every metric's total, one line each, named as its alerts name it (the title in the
-    chat's language), and which slices are off."""
+    chat's language), 🔕 until when where `muted` holds its name (the end of its mute or of
+    all metrics', whichever is later), and which slices are off."""
     t = translator() if t is None else t
     lines: list[str] = []
     last: SeriesResult | None = None  # a total: the interval the lines are of
@@ -76,6 +81,10 @@ def check_summary(report: CheckReport, *, zone: ZoneInfo, t: Translator | None =
         elif (v.value is None and v.reason) or why_not_judged(v.reason) is not None:
             # A bare "—": no data, and whether that alerts; a ⚪ with a value: why not judged.
             line += f" — {e(reason_text(v.reason, t))}"
+        until = (muted or {}).get(result.metric.name)
+        if until is not None:  # it said nothing of a mute /metric shows
+            when = since_text(until, report.checked_at, zone)  # its date if not today's
+            line += " " + t._("🔕 muted until {time}", time=when)
         lines.append(f"{mark} {line}")
     head = t._("checked")
     if last is not None:
