@@ -44,12 +44,12 @@ def _warned(found: tuple[Overrides, list[str]]) -> Overrides:
 def _noted(chat: Overrides, metric: str | None) -> Overrides:
     """`chat`, its overrides of `metric` (None: all) said on stderr: a check that judged by a
     guard set in the chat said nothing of it, and read as the catalogue's."""
-    held = [f"{name} " + ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
-                                   for k, v in params.items())
-            for name, params in chat.items() if params and metric in (None, name)]
+    from bot.core.tuning_text import chat_overrides
+
+    held = chat_overrides({name: p for name, p in chat.items() if metric in (None, name)})
     if held:
-        print(f"note: in force, set with /set in the chat: {'; '.join(held)} (/reset METRIC in "
-              "the chat goes back to the catalogue's)", file=sys.stderr)  # fmt: skip
+        print(f"note: in force, set with /set in the chat: {held} (/reset METRIC in the chat "
+              "goes back to the catalogue's)", file=sys.stderr)  # fmt: skip
     return chat
 
 

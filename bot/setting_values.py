@@ -22,8 +22,8 @@ __all__ = [
     "dotenv_language",
     "posix_language",
     "posix_list",
+    "query_problem",
     "shown_url",
-    "url_database",
     "url_parts",
 ]
 
@@ -125,24 +125,17 @@ def posix_language(text: str) -> str:
     return "en"
 
 
-def url_database(url: str) -> str | None:
-    """The database a URL's query string names (`?database=x`), else None. ClickHouse takes
-    it over the one the client sends from CLICKHOUSE_DATABASE."""
-    named = parse_qs(urlsplit(url).query, keep_blank_values=True).get("database")
-    return named[0] if named else None
-
-
 def query_problem(url: str) -> str | None:
     """What CLICKHOUSE_URL's query string must not hold, said (None: nothing). A database
     there wins over CLICKHOUSE_DATABASE, unsaid; a user or password there is a second form of
     credentials beside the client's, which ClickHouse refuses ("a password is required ...
     not allowed to use X-ClickHouse HTTP headers and other authentication methods")."""
-    database = url_database(url)
-    if database is not None:
+    asked = parse_qs(urlsplit(url).query, keep_blank_values=True)
+    if "database" in asked:
+        database = asked["database"][0]
         return (f"has database={database} in its query string: the database is "
                 f"CLICKHOUSE_DATABASE's to name; remove it from the URL and set "
                 f"CLICKHOUSE_DATABASE={database}")  # fmt: skip
-    asked = parse_qs(urlsplit(url).query, keep_blank_values=True)
     for key, setting in (("user", "CLICKHOUSE_USER"), ("password", "CLICKHOUSE_PASSWORD")):
         if key in asked:
             return (f"has {key}= in its query string: ClickHouse refuses credentials given two "

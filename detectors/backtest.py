@@ -6,7 +6,7 @@ the whole history gives, for every bucket, exactly what a live check at that buc
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -81,6 +81,11 @@ class Label:
             return [SeriesKey(m) for m in self.metrics]
         ((dim, value),) = self.slice.items()
         return [SeriesKey(m, dim, value) for m in self.metrics]
+
+    def held_in(self, series: Container[SeriesKey]) -> bool:
+        """Whether the data (`series`: the replayed ones) holds a series it targets: one on a
+        slice value the data never has (os=MarsOS) explains no alert and counts for nothing."""
+        return any(t in series for t in self.targets())
 
     def explains(self, alert: Alert, grace: timedelta) -> bool:
         """An alert on an affected metric, in a slice that contains the incident, during it."""
@@ -203,7 +208,7 @@ def score(
     all_alerts = [a for group in alerts.values() for a in group]
     # A label on a series the data never holds (a slice value it has not) explains nothing:
     # an os=MarsOS incident took a country's alert in its hour for a true one.
-    seen = [lb for lb in labels if any(t in alerts for t in lb.targets())]
+    seen = [lb for lb in labels if lb.held_in(alerts)]
     false = [a for a in all_alerts if not any(lb.explains(a, grace) for lb in seen)]
     detected, ttd, missed, counted = 0, [], [], 0
     ttd_of: dict[str, int] = {}

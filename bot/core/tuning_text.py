@@ -3,14 +3,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["report_tune"]
+__all__ = ["chat_overrides", "report_tune"]
 
 
 def _shown(value: Any) -> str:
     return f"{value:g}" if isinstance(value, int | float) else str(value)
+
+
+def chat_overrides(overrides: Mapping[str, Mapping[str, Any]]) -> str:
+    """The settings /set put in force in the chat, as the command line says them: "views k 8,
+    persist_k 3; likes severe 3" ("" when none)."""
+    return "; ".join(f"{metric} " + ", ".join(f"{k} {_shown(v)}" for k, v in params.items())
+                     for metric, params in overrides.items() if params)  # fmt: skip
 
 
 def _tuned_row(c: Any, labelled: bool) -> str:
@@ -44,11 +51,10 @@ def report_tune(
         f"{'metric':<16} {'false/week':>11} {'caught':>7} {'alerts':>9}  would have caught",
     ]
     lines[1:1] = _later(choices, collected)
-    chat = [f"{c.metric} " + ", ".join(f"{k} {_shown(v)}" for k, v in c.overridden.items())
-            for c in choices if c.overridden]  # fmt: skip
+    chat = chat_overrides({c.metric: c.overridden for c in choices})
     if chat:
-        lines[2:2] = [f"in force, set with /set in the chat: {'; '.join(chat)} (the catalogue "
-                      "snippet keeps them; /reset METRIC before pasting it, or they shadow it)"]
+        lines[2:2] = [f"in force, set with /set in the chat: {chat} (the catalogue snippet keeps "
+                      "them; /reset METRIC before pasting it, or they shadow it)"]
     shown = labelled or bool(feedback and feedback.confirmed)
     for c in choices:
         lines.append(_tuned_row(c, shown))

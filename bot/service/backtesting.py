@@ -177,13 +177,13 @@ class Backtest:
         start, end = pd.Timestamp(self.start), pd.Timestamp(self.end)
         replayed = {key.metric for key in self.alerts}
         return [lb for lb in self.labels if lb.end > start and lb.start < end
-                and replayed & set(lb.metrics) and not set(lb.targets()) & set(self.alerts)]
+                and replayed & set(lb.metrics) and not lb.held_in(self.alerts)]
 
     def explained_by(self, alert: Alert) -> str | None:
         """The label that explains `alert`; never one on a series the data does not hold
         (`unseen`), which counts for nothing, as the score has it."""
         for label in self.labels:
-            if any(t in self.alerts for t in label.targets()) and label.explains(alert, GRACE):
+            if label.held_in(self.alerts) and label.explains(alert, GRACE):
                 return label.id
         return None
 
