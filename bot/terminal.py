@@ -35,6 +35,7 @@ from aiogram.methods import (
 )
 from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Update
 
+from bot.core.files import NAME_MAX_BYTES, shortened
 from bot.core.text import plain as rendered
 
 if TYPE_CHECKING:
@@ -111,12 +112,13 @@ class Screen:
     def _chart(self, photo: object) -> str:
         """Writes the chart as the next numbered file in the folder (none overwritten)."""
         data = photo.data if isinstance(photo, BufferedInputFile) else b""
-        name = photo.filename if isinstance(photo, BufferedInputFile) else None
-        name = _UNSAFE.sub("_", name or "chart.png")
+        name = _UNSAFE.sub("_", (photo.filename if isinstance(photo, BufferedInputFile)
+                                 else None) or "chart.png")  # fmt: skip
         try:  # a folder unwritable, full or gone: said, and the reply stands
             self.charts.mkdir(parents=True, exist_ok=True)
             taken = [int(m[1]) for p in self.charts.iterdir() if (m := _NUMBERED.match(p.name))]
-            path = self.charts / f"{max(taken, default=0) + 1:03d}-{name}"
+            number = f"{max(taken, default=0) + 1:03d}-"
+            path = self.charts / (number + shortened(name, NAME_MAX_BYTES - len(number)))
             path.write_bytes(data)
         except OSError as exc:
             return f"chart not written: {exc.filename or self.charts}: {exc.strerror or exc}"
@@ -203,20 +205,16 @@ class TerminalSession(BaseSession):
         return None
 
 
-async def _no_reload() -> str:
-    """/reload: each `alertbot chat` reads the catalogue and .env as it starts."""
-    from bot.chat.admin import NOTHING_TO_RELOAD  # the words its answer is told by
-    return NOTHING_TO_RELOAD
-
-
 def dispatcher_for(monitor: Monitor, settings: Settings, screen: Screen) -> tuple[Dispatcher, Bot]:
     """The bot's dispatcher as `alertbot run` builds it, the terminal's user one of its admins,
     and a Bot that shows what it sends on `screen`."""
     from bot.chat import dependencies, install
+    from bot.chat.admin import nothing_to_reload  # it reads all as it starts
 
     admins = (*settings.admin_ids, CONSOLE)
     settings = settings.model_copy(update={"admin_ids": admins})
-    dispatcher = Dispatcher(**dependencies(monitor, settings), reload=_no_reload, scheduled=False)
+    dispatcher = Dispatcher(**dependencies(monitor, settings), reload=nothing_to_reload,
+                            scheduled=False)
     install(dispatcher, admins)
     bot = Bot("1:console", session=TerminalSession(screen),
               default=DefaultBotProperties(parse_mode=ParseMode.HTML))  # fmt: skip

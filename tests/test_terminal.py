@@ -212,6 +212,26 @@ async def test_a_chart_that_cannot_be_written_is_said_and_the_reply_stands(
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")], caplog.text
 
 
+def test_a_chart_named_at_the_length_limit_is_written_once_numbered(tmp_path: Path) -> None:
+    """A slice of 300 Cyrillic letters names its chart at the file system's 255 bytes (cut,
+    with a hash): the chat's number in front ("001-") made it 259, and the chart was not
+    written ("File name too long"). It is cut to fit, keeping its hash and .png."""
+    from aiogram.methods import SendPhoto
+    from aiogram.types import BufferedInputFile
+
+    from bot.core.files import chart_file_name
+
+    name = chart_file_name("views", "os=" + "ж" * 300)
+    assert len(name.encode()) == 255
+    shown: list[str] = []
+    screen = Screen(shown.append, tmp_path)
+    screen.show(SendPhoto(chat_id=1, photo=BufferedInputFile(PNG, name)))
+    (written,) = tmp_path.iterdir()
+    assert written.read_bytes() == PNG and not any("not written" in s for s in shown), shown
+    assert written.name.startswith("001-views__os_жжж") and written.name.endswith(name[-14:])
+    assert len(written.name.encode()) <= 255
+
+
 def test_charts_past_the_999th_are_numbered_on_never_overwritten(tmp_path: Path) -> None:
     """The default charts/ is the same folder session after session: after 999-*.png the next
     charts are 1000-, 1001-, ..., none written over another."""

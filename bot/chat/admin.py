@@ -51,6 +51,11 @@ NOTHING_TO_RELOAD = ("Nothing to reload here: alertbot chat reads the catalogue 
                      "time it starts.")  # fmt: skip
 
 
+async def nothing_to_reload() -> str:
+    """/reload of `alertbot chat`, which reads the catalogue and .env as it starts."""
+    return NOTHING_TO_RELOAD
+
+
 async def reload_config(
     message: Message, *, reload: Callable[[], Awaitable[str]], t: Translator,
 ) -> None:  # fmt: skip
