@@ -1585,7 +1585,11 @@ async def test_thresholds_show_defaults_names_and_the_full_list_one_tap_away(
     assert "<code>direction</code> = <b>both (рост и падение)</b>" in short_ru, short_ru
     assert "Sensitivity</b> <code>k</code> = <b>4</b> (set by User1 " in short.text
     assert "default 3.25" in short.text and "Which moves alert" in short.text
-    assert "<code>min_rel_change</code> = <b>0.1</b> (default)" in short.text
+    # A share reads as a percentage too, in the summary and in the whole listing, as /set
+    # takes it and says it back.
+    assert "<code>min_rel_change</code> = <b>0.1 (10%)</b> (default)" in short.text
+    assert "<code>min_rel_change</code> = <b>0.1 (10%)</b> (default)" in "\n".join(
+        c.text for c in pressed)
     assert "set by 1 " not in short.text and short.text.count("\n") < 15
     assert short.buttons[0]["text"] == f"All {len(names)} parameters"
     for listing in ([c.text for c in pressed], [c.text for c in full_ru]):

@@ -161,7 +161,7 @@ def short_text(metric: Metric, spec: Mapping[str, Any], params: Mapping[str, Par
             continue
         param = params[name]
         value = spec.get(name, param.default)
-        shown = shown_value(value, t, share=name == "min_abs_change" and metric.percent)
+        shown = shown_value(value, t, share=in_percent(metric, name))
         if name == "direction" and value in DIRECTIONS:
             shown = f"{value} ({t._(DIRECTIONS[str(value)])})"
         if name == "persist_k" and "persist_m" in params:
@@ -193,7 +193,8 @@ def full_text(metric: Metric, spec: Mapping[str, Any], params: Mapping[str, Para
     for name, param in params.items():
         value = spec.get(name, param.default)
         rule = rule_text(param, t, share=name in SHARE_PARAMS)
-        lines.append(f"<code>{e(name)}</code> = <b>{e(shown_value(value, t))}</b> "
+        shown = shown_value(value, t, share=in_percent(metric, name))
+        lines.append(f"<code>{e(name)}</code> = <b>{e(shown)}</b> "
                      f"({_state(name, value, param, overrides, t=t, zone=zone)}) — "
                      f"{e(t._(param.help))}; {e(rule)}")  # fmt: skip
     lines.append("\n" + t._("Change one: {example}", example=_example(metric, spec)))
