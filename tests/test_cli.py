@@ -270,6 +270,34 @@ def test_at_in_the_future_is_unknown_after_the_data_end(demo_env: dict[str, str]
 
 
 @pytest.mark.slow
+def test_a_check_as_of_the_future_leaves_the_held_history_alone(
+    demo_env: dict[str, str], tmp_path: Path
+) -> None:
+    """`check --at` a day ahead (a mistyped offset) read no rows there, yet stored the empty
+    window as history held up to that time: the chat's /backtest then replayed those empty
+    days ("0 alerts"), and the hours until then were never read again. It stores nothing."""
+    def bucket() -> datetime:
+        now = datetime.now(UTC)
+        return now.replace(minute=now.minute // 15 * 15, second=0, microsecond=0)
+
+    for _ in range(2):  # the demo grows to now: compare within one bucket's time
+        started = bucket()
+        before = alertbot("chat", "--charts", str(tmp_path / "before"), "/backtest likes",
+                          env=demo_env)  # fmt: skip
+        assert before.returncode == 0, before.stderr
+        assert "would have raised 0 alerts" not in before.stdout, before.stdout
+        at = (datetime.now(UTC) + timedelta(days=3)).isoformat()
+        ahead = alertbot("check", "--metric", "likes", "--at", at, env=demo_env)
+        assert ahead.returncode == 0, ahead.stderr
+        after = alertbot("chat", "--charts", str(tmp_path / "after"), "/backtest likes",
+                         env=demo_env)  # fmt: skip
+        assert after.returncode == 0, after.stderr
+        if bucket() == started:
+            break
+    assert after.stdout.replace("/after/", "/before/") == before.stdout
+
+
+@pytest.mark.slow
 def test_catalogue_lists_metrics_specs_and_the_series_a_check_covers(
     demo_env: dict[str, str]
 ) -> None:
