@@ -1439,3 +1439,46 @@ def test_counts_and_levels_near_zero_keep_the_level_as_their_measure() -> None:
     cap = band["relative_cap"][shown]  # none on the first day: no day before it to measure
     assert cap.notna().mean() > 0.9
     assert (cap.dropna() > band["expected"][shown].abs()[cap.notna()]).all()
+
+
+def _small_count(seed: int, *, outage: bool) -> pd.Series:
+    """About 20 events a bucket (10 at night, 30 in the afternoon), twice Poisson's variance,
+    28 days; with `outage`, an hour of zeros at noon of day 22."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(28 * DAY)
+    shape = 1 + 0.5 * np.sin(2 * np.pi * (t % DAY) / DAY - np.pi / 2)
+    values = rng.poisson(rng.gamma(20 * shape, 1.0)).astype(float)
+    if outage:
+        values[21 * DAY + 48 : 21 * DAY + 52] = 0.0
+    return pd.Series(values, index=pd.date_range("2026-10-05", periods=t.size, freq=STEP,
+                                                 tz="UTC"))  # fmt: skip
+
+
+def test_a_small_count_that_falls_to_zero_alerts_within_the_hour() -> None:
+    """A slice of some 26 events a bucket at noon falls to 0 for an hour, on 8 seeds. Its
+    band, symmetric around 26 with a sd of 8, reached below zero and was held at 0: the zeros
+    sat on its edge, and the sustained-shift test needed 4 hours of them (2 of the 8 alerted
+    within the hour, 1 by its second bucket). A count's lower edge now comes from its noise
+    read as a count's (0 from 26 with that spread is a 1-in-millions event), and the same
+    series without the outage stays as quiet as before (1 episode in 8 x 14 days)."""
+    by_second, within, quiet = 0, 0, 0
+    for seed in range(8):
+        fired = firing(_small_count(seed, outage=True)).iloc[21 * DAY + 48 : 21 * DAY + 52]
+        by_second += bool(fired.iloc[:2].any())
+        within += bool(fired.any())
+        quiet += episodes(firing(_small_count(seed, outage=False)).iloc[14 * DAY :])
+    assert by_second >= 5 and within >= 7, (by_second, within)
+    assert quiet <= 1
+
+
+def test_a_count_s_lower_edge_is_where_its_noise_as_a_count_seldom_goes() -> None:
+    """The edge's chance is a tenth of a normal band's at 3.25 sd: 1 in 17,000. Poisson 10:
+    a 0 comes once in 22,000 buckets (out), a 1 once in 2,000 (in): 0.5. Poisson 5 makes a 0
+    once in 150: 0. Twice Poisson's variance at 26 (negative binomial): 4 or fewer seldom
+    enough. Nothing where the symmetric band stays above half the expected value, nor where
+    there is no band."""
+    expected = np.array([10.0, 5.0, 26.0, 1000.0, np.nan, 10.0])
+    sd = np.array([np.sqrt(10.0), np.sqrt(5.0), np.sqrt(52.0), np.sqrt(1000.0), 3.0, np.nan])
+    floor = seasonal_module.count_floor(expected, sd, 3.25)
+    assert floor.tolist()[:4] == [0.5, 0.0, 4.5, 0.0]
+    assert floor[4] == 0.0 and floor[5] == 0.0
