@@ -4,7 +4,6 @@ slow run never shifting it."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -29,34 +28,44 @@ def test_next_tick_is_the_next_clock_boundary(now: str, interval: timedelta, exp
 
 
 async def test_runs_at_once_then_on_boundaries_and_survives_failures() -> None:
-    """The first run is immediate; a failing run is logged and the next still comes; runs
-    never overlap; stop ends the loop promptly."""
+    """The first run is immediate; a failing run is logged and the next still comes; a run that
+    overran the next boundary waits for the one after it (it does not run at once, nor shift
+    the schedule); runs never overlap; stop ends the loop. On a clock of 15-minute boundaries
+    that each run moves on to a fifth of a second before the boundary it means to wait for, so
+    the test waits for real only that long: which boundary each run lands on is read from the
+    clock, never from how long anything took."""
+    interval = timedelta(minutes=15)
+    start = datetime(2026, 11, 27, 12, 7, 30, tzinfo=UTC)
+    began = asyncio.get_running_loop().time()
+    offset = timedelta(0)
+
+    def clock() -> datetime:
+        return start + offset + timedelta(seconds=asyncio.get_running_loop().time() - began)
+
     stop = asyncio.Event()
-    runs: list[float] = []
+    runs: list[datetime] = []
     active = 0
 
     async def job() -> None:
-        nonlocal active
+        nonlocal active, offset
         active += 1
         assert active == 1
-        runs.append(datetime.now(UTC).timestamp())
-        await asyncio.sleep(0.05)
+        runs.append(clock())
+        await asyncio.sleep(0.01)
         active -= 1
+        if len(runs) == 2:  # it overran: the clock passes the next boundary while it runs
+            offset += interval
+        before = next_tick(clock(), interval) - timedelta(seconds=0.2)
+        offset += before - clock()  # on to just before the next boundary
         if len(runs) == 2:
             raise RuntimeError("a bad tick")
         if len(runs) >= 4:
             stop.set()
 
-    started = datetime.now(UTC).timestamp()
-    await asyncio.wait_for(
-        run_every(timedelta(seconds=0.3), job, clock=lambda: datetime.now(UTC), stop=stop),
-        timeout=10,
-    )
+    await asyncio.wait_for(run_every(interval, job, clock=clock, stop=stop), timeout=60)
     assert len(runs) == 4
-    assert runs[0] - started < 0.1  # at once
-    # Then on the interval's boundaries, whenever the first run happened to end: the next
-    # boundary may be close (a short first gap), the ones after a whole interval apart.
-    off = [min(t % 0.3, 0.3 - t % 0.3) for t in runs[1:]]
-    assert all(o < 0.1 for o in off), off
-    gaps = [b - a for a, b in itertools.pairwise(runs[1:])]
-    assert all(0.2 < g < 0.65 for g in gaps), gaps  # a loaded machine may skip one
+    assert runs[0] < start + timedelta(minutes=1)  # at once, not at 12:15
+    ticks = [next_tick(t, interval) - interval for t in runs[1:]]  # the boundary each ran after
+    expected = [datetime(2026, 11, 27, h, m, tzinfo=UTC)
+                for h, m in ((12, 15), (12, 45), (13, 0))]  # fmt: skip
+    assert ticks == expected, runs  # 12:30 was overrun by the failing run: skipped
