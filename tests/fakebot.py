@@ -34,6 +34,7 @@ class Call:
     files: dict[str, bytes] = field(default_factory=dict)
     result: Any = None  # what the fake answered (the message, for sends and edits)
     answered: bool = False  # the answer was written back (a delayed call may never be)
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
     @property
     def message_id(self) -> int | None:
