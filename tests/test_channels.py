@@ -8,7 +8,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +162,30 @@ async def test_webhook_retries_a_500_and_delivers_once_with_the_same_key(
     assert keys == [f"outbox-{row}"] * 2
     assert "Authorization" not in receiver.seen[0][0]
     assert state.outbox.status(row) is OutboxStatus.SENT
+
+
+async def test_a_message_that_keeps_failing_is_tried_again_later_each_time_up_to_5_minutes(
+    state: State, receiver: Receiver
+) -> None:
+    """A receiver that answers 502 every time: the row stays pending, its tries are counted,
+    and each next try is twice as far off as the one before (2, 4, 8 ... s) up to 5 minutes,
+    read from when the outbox holds it due on a clock of the test's own, not by waiting."""
+    receiver.answers = [(502, {})] * 11
+    row = enqueue_hook(state)
+    clock = [now()]
+    sender = Delivery(state, {"webhook": WebhookChannel(receiver.url)}, wall=lambda: clock[0])
+    waits = []
+    for tries in range(1, 11):
+        assert await sender.drain() == 0
+        item = state.outbox.get(row)
+        assert item is not None and item.attempts == tries
+        assert state.outbox.status(row) is OutboxStatus.PENDING
+        due = next(s for s in range(1, 400) if state.outbox.due(
+            clock[0] + timedelta(seconds=s)))  # fmt: skip
+        waits.append(due)
+        clock[0] += timedelta(seconds=due)
+    assert waits == [2, 4, 8, 16, 32, 64, 128, 256, 300, 300]
+    assert len(receiver.seen) == 10
 
 
 async def test_webhook_410_is_gone_and_drops_only_the_webhook_queue(

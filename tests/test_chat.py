@@ -1327,9 +1327,10 @@ async def test_a_share_takes_a_percentage_and_a_bare_number_above_one_is_asked_a
 ) -> None:
     """`/set views min_rel_change 5` meant 5%, not 500%: for a share, a bare number above 1 is
     refused with what to write instead (in the chat's language, nothing changed), and 5% sets
-    0.05, as do 12,5 % and 0,05 in Russian; 500% still sets 5 where the range allows it, and
-    the reply shows the share as a percentage too. A share whose usual values pass 1 (tail, a
-    multiplier) takes a bare 1.5 as before; other parameters take no percentage."""
+    0.05, as do 12,5 % and 0,05 in Russian; a bare 1 is the whole (100%); 500% still sets 5
+    where the range allows it, and the reply shows the share as a percentage too. A share whose
+    usual values pass 1 (tail, a multiplier) takes a bare 1.5 as before; other parameters take
+    no percentage."""
     settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
     async with running(settings, fake, schedule=False) as monitor:
         changed = monitor.state.overrides.of
@@ -1344,6 +1345,8 @@ async def test_a_share_takes_a_percentage_and_a_bare_number_above_one_is_asked_a
         comma = (await _say(fake, "/set views min_rel_width=0,05", user=ADMIN,
                             language="ru"))[0].text  # fmt: skip
         assert changed("views")["min_rel_width"].value == 0.05
+        one = (await _say(fake, "/set views min_rel_change 1", user=ADMIN))[0].text
+        assert changed("views")["min_rel_change"].value == 1.0  # a bare 1 is a whole: 100%
         whole = (await _say(fake, "/set views min_rel_change 500%", user=ADMIN))[0].text
         assert changed("views")["min_rel_change"].value == 5.0
         over = (await _say(fake, "/set views min_rel_change 2000%", user=ADMIN))[0].text
@@ -1358,7 +1361,8 @@ async def test_a_share_takes_a_percentage_and_a_bare_number_above_one_is_asked_a
     assert "level_clip — доля: 7 означало бы 700%; напишите 0,07 или 7%." in bare_ru, bare_ru
     assert "Если нужно именно" not in bare_ru  # 700% is past level_clip's range anyway
     assert "min_rel_width: 0,02 (2%) → <b>0,05 (5%)</b>" in comma, comma
-    assert "min_rel_change: 0.05 (5%) → <b>5 (500%)</b>" in whole, whole
+    assert "min_rel_change: 0.05 (5%) → <b>1 (100%)</b>" in one, one
+    assert "min_rel_change: 1 (100%) → <b>5 (500%)</b>" in whole, whole
     assert ("min_rel_change must be a share from 0 to 10 or a percentage from 0% to 1,000%, "
             "not '2000%'") in over, over  # fmt: skip
     assert "tail: 0.75 (75%) → <b>1.5 (150%)</b>" in tail, tail
