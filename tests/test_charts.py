@@ -863,3 +863,45 @@ def test_a_bucket_without_a_value_but_with_a_range_says_so(lang: str, said: str)
     young = Verdict(Status.UNKNOWN, verdict.bucket, 0.1, None, None, None, None, "too little")
     fig = draw_chart(CTR, Slice(), series, band, young, zone=MOSCOW, t=translator("en"))
     assert lang == "ru" or any(text.startswith("no expected range yet") for text in texts_of(fig))
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_a_late_bucket_with_a_range_says_it_was_not_judged(lang: str) -> None:
+    """A bucket whose data is late has a value and a range but no verdict: its chart said 'no
+    expected range yet' above the range it drew, and ringed the value, 70% below it, in the
+    green of a value that is fine, its percentage green too. It says why it was not judged,
+    and the ring and the percentage are grey."""
+    series, band, verdict = synthetic()
+    late = Verdict(Status.UNKNOWN, verdict.bucket, verdict.value, verdict.expected,
+                   verdict.lower, verdict.upper, verdict.deviation,
+                   "data is late: the newest bucket of feed_actions is only partly there "
+                   "(12 rows against 1,000 usually)")  # fmt: skip
+    fig = draw_chart(VIEWS, Slice(), series, band, late, zone=MOSCOW, t=translator(lang))
+    said = {"en": "not judged: data is late: the newest interval of feed_actions is not "
+                  "complete yet",
+            "ru": "не оценено: "}[lang]  # fmt: skip
+    texts = texts_of(fig)
+    assert any(text.startswith(said) for text in texts), texts
+    assert not any("no expected range" in text for text in texts), texts
+    ax = fig.axes[0]
+    rings = [c for c in ax.collections if c.get_facecolors().size == 0]  # the value's ring
+    assert [tuple(np.round(c.get_edgecolors()[0][:3], 2)) for c in rings] == [(0.59, 0.59, 0.59)]
+    percent = [x for x in ax.texts if "%" in x.get_text()]
+    assert percent and all(x.get_color() == "#969696" for x in percent)
+
+
+@pytest.mark.parametrize("lang", ["en", "ru"])
+def test_six_digit_numbers_and_a_unit_stay_inside_the_picture(lang: str) -> None:
+    """Revenue of some 600,000 ₽ a bucket: the y axis's numbers and its label ('₽ per 15 min')
+    ran past the picture's left edge, cut off. The axes start where they fit."""
+    series, band, verdict = synthetic()
+    rubles = replace(VIEWS, unit="₽")
+    big = replace(verdict, value=verdict.value * 60, expected=verdict.expected * 60,
+                  lower=verdict.lower * 60, upper=verdict.upper * 60)  # fmt: skip
+    for fig in (draw_chart(rubles, Slice(), series * 60, band * 60, big, zone=MOSCOW,
+                           t=translator(lang)),
+                draw_backtest_chart(rubles, series * 60, [], MOSCOW, t=translator(lang))):
+        renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+        box = fig.axes[0].yaxis.get_tightbbox(renderer)
+        assert box is not None and box.x0 >= 0, box
+        assert "₽" in fig.axes[0].get_ylabel()

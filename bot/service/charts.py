@@ -185,7 +185,8 @@ def draw_chart(  # noqa: PLR0912, PLR0915 - one picture, drawn top to bottom, re
                    zorder=5, label=t._("outside the range"))  # fmt: skip
     label = None
     if verdict.value is not None:
-        marker = ORANGE if verdict.status is Status.ANOMALY else "#31a354"
+        marker = {Status.ANOMALY: ORANGE, Status.UNKNOWN: "#969696"}.get(verdict.status,
+                                                                       "#31a354")  # fmt: skip
         ax.scatter([at(end)], [verdict.value], s=90, zorder=6, facecolors="none",
                    edgecolors=marker, linewidths=2)  # fmt: skip
         if verdict.deviation is not None:
@@ -232,7 +233,16 @@ def draw_chart(  # noqa: PLR0912, PLR0915 - one picture, drawn top to bottom, re
                          color="#525252", va="top")  # fmt: skip
     top = 0.78 if "\n" not in subtitle.get_text() else 0.75
     fig.subplots_adjust(left=0.085, right=_right_of(fig, label), top=top, bottom=0.14)
+    fig.subplots_adjust(left=_left_of(fig, ax))
     return fig
+
+
+def _left_of(fig: Figure, ax: Axes, edge: float = 0.085) -> float:
+    """Where the axes start so that the y axis's numbers and its label fit in the figure (six
+    digits and a unit ran past its left edge from 0.085)."""
+    box = ax.yaxis.get_tightbbox(fig.canvas.get_renderer())  # type: ignore[attr-defined]
+    short = 4 - box.x0 if box is not None else 0.0  # pixels past the edge, and a little air
+    return edge + max(short, 0.0) / fig.bbox.width
 
 
 def _right_of(fig: Figure, label: Text | None, edge: float = 0.985) -> float:
@@ -308,6 +318,7 @@ def draw_backtest_chart(
     ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=8, ncols=3, frameon=False,
               borderaxespad=0.2)  # fmt: skip
     fig.subplots_adjust(left=0.085, right=0.985, top=0.87, bottom=0.15)
+    fig.subplots_adjust(left=_left_of(fig, ax))
     over = (t._("in the last day") if days == 1  # not "the last 1 day"
             else t.ngettext("in the last {n} day", "in the last {n} days", days))
     count = t.ngettext("{n} alert {over} with the current settings",

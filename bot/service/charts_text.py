@@ -295,9 +295,13 @@ def fit_lines(fig: Figure, x: float, y: float, parts: Sequence[tuple[str, str]],
 def state_words(verdict: Verdict, t: Translator) -> str:
     """The subtitle's first words: how far outside the range, or what the detector found when
     it flags a value inside the range (a sustained shift), that there is no value (a ratio
-    whose denominator was 0; the range stands) or that there is no range yet."""
+    whose denominator was 0; the range stands), that the value was not judged (late data: the
+    range is drawn, the value is grey) or that there is no range yet."""
     if verdict.lower is not None and verdict.value is None:  # a range, but no value to judge
         return t._("no value for this interval")
+    if verdict.status is Status.UNKNOWN and verdict.lower is not None:  # a range, not judged
+        said = reason_text(verdict.reason.split("; ")[0], t)  # late data, a failed check
+        return t._("not judged: {reason}", reason=said) if said else t._("not judged")
     if verdict.status is Status.UNKNOWN or verdict.lower is None:
         return t._("no expected range yet")
     words = deviation_words(verdict.value, verdict.lower, verdict.upper, t)
