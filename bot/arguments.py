@@ -116,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--at", help="check as of this time (ISO 8601; default: now)")
     check.add_argument("--charts", metavar="DIR", help="write a PNG chart per anomaly here")
     check.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    check.add_argument("--reread", action="store_true",
+                       help="read the whole history from the source again, not only what is "
+                       "new (after data was corrected or loaded again)")  # fmt: skip
     check.add_argument("--notify", action="store_true",
                        help="alert as the bot would (incidents, outbox), then exit")  # fmt: skip
     listing = sub.add_parser("catalogue", help="what the catalogue in force defines: metrics, "

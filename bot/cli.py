@@ -68,7 +68,8 @@ async def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
         charts_folder(args.charts)
     if args.notify:
         from bot.notify import check_and_notify  # aiogram is only needed here
-        done = await check_and_notify(settings, at=args.at, metric=args.metric)
+        done = await check_and_notify(settings, at=args.at, metric=args.metric,
+                                      reread=args.reread)
         report, undelivered = done.report, done.exit_code  # 2: an alert chat is gone
     else:
         report, undelivered = await _check(args, settings, catalogue), EXIT_OK
@@ -100,6 +101,8 @@ async def _check(args: argparse.Namespace, settings: Settings, catalogue: Catalo
             await prepare_demo(source, catalogue, wall, settings.state_path)
         # As of the future nothing is stored: the empty window would be held as history.
         history = History(source, catalogue, store.history if now <= wall else None)
+        if args.reread:
+            history.forget()
         accepted = {name: b.since for name, b in store.baselines.active(now).items()}
         chat = _noted(_warned(in_force(store, catalogue)), args.metric)  # as /set left them
         report = await run_check(history, now, delay=settings.data_delay,

@@ -71,12 +71,13 @@ def dropped_text(dropped: list[Dropped]) -> str:
 
 
 async def check_and_notify(
-    settings: Settings, *, at: str | None = None, metric: str | None = None, budget: float = 60.0
+    settings: Settings, *, at: str | None = None, metric: str | None = None, budget: float = 60.0,
+    reread: bool = False,
 ) -> Notified:
     """One check as the bot's scheduled one, its alerts queued and sent; then what is due is
     sent again until nothing is (retries that come due within `budget` seconds included). What
     went out, what waits and what was dropped (to which chat, why) is said on stderr (stdout
-    keeps the table or the JSON)."""
+    keeps the table or the JSON). `reread`: the history held is dropped and read again."""
     if at or metric:  # incidents follow every metric, as they happen
         raise UsageError("--notify checks every metric as of now: drop --at and --metric")
     if settings.bot_token is None:
@@ -89,7 +90,7 @@ async def check_and_notify(
             await token_accepted(bot, settings)  # a refused token would lose every alert
             source = make_source(settings)
             try:
-                done = await _run(settings, state, bot, source, budget)
+                done = await _run(settings, state, bot, source, budget, reread=reread)
             finally:
                 await source.close()
         finally:
@@ -102,9 +103,11 @@ async def check_and_notify(
 
 
 async def _run(settings: Settings, state: State, bot: Bot, source: Source,
-               budget: float) -> Notified:  # fmt: skip
+               budget: float, *, reread: bool) -> Notified:  # fmt: skip
     started, wall = time.monotonic(), datetime.now(UTC)
     monitor = make_monitor(settings, source, state=state)
+    if reread:
+        monitor.history.forget()
     secret = settings.alert_webhook_secret
     channels = build_channels(
         bot,

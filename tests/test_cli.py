@@ -298,6 +298,46 @@ def test_a_check_as_of_the_future_leaves_the_held_history_alone(
 
 
 @pytest.mark.slow
+def test_reread_reads_history_corrected_in_the_source_again(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A check keeps the history it read in the state file and reads again only the last hour:
+    rows corrected further back (here all but the last 3 hours deleted) are not seen, and the
+    range still rests on them. `check --reread` reads the whole window again."""
+    import asyncio
+    import shutil
+
+    from queries.sources import EmbeddedSource
+
+    root = tmp_path_factory.mktemp("reread")
+    shutil.copytree(_seeded_demo(tmp_path_factory) / "demo", root / "demo", symlinks=True)
+    env = {"EMBEDDED_PATH": str(root / "demo"), "STATE_PATH": str(root / "state.sqlite3")}
+
+    def total() -> dict[str, object]:
+        done = alertbot("check", "--json", "--metric", "views", *extra, env=env)
+        assert done.returncode in (0, 1), done.stderr
+        return next(r for r in json.loads(done.stdout)["results"] if not r["slice"])
+
+    async def correct() -> None:
+        source = EmbeddedSource(root / "demo")
+        try:
+            await source.execute("ALTER TABLE feed_actions DELETE WHERE time < now() - "
+                                 "INTERVAL 3 HOUR SETTINGS mutations_sync = 1")  # fmt: skip
+        finally:
+            await source.close()
+
+    extra: tuple[str, ...] = ()
+    before = total()
+    assert before["expected"] is not None
+    asyncio.run(correct())
+    held = total()
+    assert held["expected"] is not None  # the history held, as it was read
+    extra = ("--reread",)
+    again = total()
+    assert again["expected"] is None and "too little history" in str(again["reason"]), again
+
+
+@pytest.mark.slow
 def test_catalogue_lists_metrics_specs_and_the_series_a_check_covers(
     demo_env: dict[str, str]
 ) -> None:
