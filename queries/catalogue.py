@@ -479,7 +479,9 @@ def _parse(
         raise CatalogueError(f"defaults: step: {exc}") from None
     if step != timedelta(minutes=15):
         # The .sql files bucket with toStartOfFifteenMinutes; other steps need other SQL.
-        raise CatalogueError("defaults: step: only 15m is supported by the bundled .sql files")
+        raise CatalogueError("defaults: step: only 15m is supported: every check judges "
+                             "15-minute buckets (a daily figure is counted per 15 minutes, as "
+                             "users active in each quarter-hour are)")  # fmt: skip
     days = defaults.get("history_days", 28)
     if isinstance(days, bool) or not isinstance(days, int):
         raise CatalogueError(f"defaults: history_days: expected a whole number of days, got "

@@ -167,6 +167,19 @@ def test_a_column_mistake_lists_the_columns_once(tmp_path: Path) -> None:
     )
 
 
+def test_a_daily_step_is_refused_saying_checks_judge_15_minutes(tmp_path: Path) -> None:
+    """`step = "1d"` with the user's own SQL was refused as unsupported "by the bundled .sql
+    files", SQL the user was not using. It says what the limit is and what to count instead."""
+    toml = edit(copy(tmp_path), 'step = "15m"', 'step = "1d"')
+    with pytest.raises(CatalogueError) as caught:
+        load_checked(toml)
+    said = str(caught.value)
+    assert "bundled" not in said
+    assert said.endswith("defaults: step: only 15m is supported: every check judges 15-minute "
+                         "buckets (a daily figure is counted per 15 minutes, as users active "
+                         "in each quarter-hour are)")  # fmt: skip
+
+
 def test_a_table_without_the_rows_column_is_refused_at_load(tmp_path: Path) -> None:
     """A table whose columns leave out rows loaded, and every check then stopped in a
     traceback (KeyError: 'Column not found: rows'): each check reads it to tell a bucket the
