@@ -210,6 +210,28 @@ def test_check_table_is_readable(demo_env: dict[str, str]) -> None:
     assert "series checked (embedded source, times in UTC)" in done.stdout
 
 
+@pytest.mark.slow
+def test_usage_examples_name_a_metric_of_the_catalogue_in_force(
+    demo_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A catalogue of one's own with no `views`: the usage lines' examples named the demo's
+    `/metric views os=iOS` and `/set views k 4`, a metric that does not exist there. They name
+    the catalogue's first metric (no slice: it may have none of the demo's)."""
+    for name in ("catalogue.toml", "feed_actions.sql", "message_actions.sql"):
+        shutil.copy(ROOT / "queries" / name, tmp_path / name)
+    toml = tmp_path / "catalogue.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace("[metrics.views]",
+                                                             "[metrics.pageviews]"),
+                    encoding="utf-8")  # fmt: skip
+    done = alertbot("chat", "--charts", str(tmp_path / "charts"), "/metric", "/metrics",
+                    "/set", env={**demo_env, "CATALOGUE_PATH": str(toml)})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    said = done.stdout
+    assert "For example: /metric feed_users\n" in said and "e.g. /metric feed_users\n" in said
+    assert "For example: /set feed_users k 4" in said
+    assert "/metric views" not in said and "/set views" not in said, said
+
+
 def test_a_ratio_with_a_unit_of_its_own_reads_as_a_number(
     demo_env: dict[str, str], tmp_path: Path
 ) -> None:

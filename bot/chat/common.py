@@ -74,7 +74,8 @@ def metrics_text(catalogue: Catalogue, t: Translator) -> str:
         lines.append(t._("{name} — {title}; slices: {slices}", name=f"<code>{e(m.name)}</code>",
                          title=e(metric_title(m, t)), slices=e(slices)))  # fmt: skip
     lines.append("\n" + t._("One metric now, with its chart: {usage}, e.g. {example}",
-                            usage=usage("metric", t), example=example("metric")))
+                            usage=usage("metric", t),
+                            example=example("metric", list(catalogue.metrics))))
     return "\n".join(lines)
 
 

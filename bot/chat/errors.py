@@ -4,6 +4,7 @@ that hangs gets a sentence saying so."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
 from aiogram import Router
@@ -42,25 +43,28 @@ class UsageError(Exception):
         self.command = command
 
 
-def usage_text(t: Translator, problem: str, command: str) -> str:
-    """The problem (plain text), the command's exact syntax and an example to copy."""
+def usage_text(t: Translator, problem: str, command: str, names: Sequence[str] = ()) -> str:
+    """The problem (plain text), the command's exact syntax and an example to copy (with one
+    of `names`, the catalogue's metrics)."""
     # However much of what was typed a problem repeats, the reply stays within Telegram's
     # 4096 characters (escaped, 700 characters are at most 3500): a refusal too long to send
     # left the sender with silence.
     problem = clipped(problem, PROBLEM_MAX)
     text = f"{e(problem)}\n" + t._("Usage: {usage}", usage=f"<code>{e(usage(command, t))}</code>")
-    sample = example(command)
+    sample = example(command, names)
     if sample:
         text += "\n" + t._("For example: {example}", example=f"<code>{e(sample)}</code>")
     return text
 
 
-async def on_usage_error(event: ErrorEvent, t: Translator | None = None) -> None:
+async def on_usage_error(event: ErrorEvent, t: Translator | None = None,
+                         checks: Monitor | None = None) -> None:  # fmt: skip
     error = event.exception
     assert isinstance(error, UsageError)
     target = event.update.message
+    names = list(checks.catalogue.metrics) if checks is not None else []
     if target is not None:
-        await target.answer(usage_text(t or translator(), error.problem, error.command))
+        await target.answer(usage_text(t or translator(), error.problem, error.command, names))
 
 
 def source_problem(source: str, problem: str, t: Translator) -> str:

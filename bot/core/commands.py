@@ -5,6 +5,7 @@ Descriptions are marked for translation (`N_`); they are translated where they a
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -91,10 +92,15 @@ def usage(command: str, t: Translator | None = None) -> str:
     return found.usage(t) if found is not None else f"/{command}"
 
 
-def example(command: str) -> str:
-    """A complete command to copy ('' when the command has none)."""
+def example(command: str, names: Sequence[str] = ()) -> str:
+    """A complete command to copy ('' when the command has none). `names`: the catalogue's
+    metrics; where it has no `views` (a catalogue of one's own), the first of them stands in,
+    without the slice a metric of another table may not have."""
     found = _find(command)
-    return found.example if found is not None else ""
+    sample = found.example if found is not None else ""
+    if names and "views" not in names and " views" in sample:
+        sample = sample.replace(" os=iOS", "").replace(" views", f" {names[0]}", 1)
+    return sample
 
 
 def span(t: Translator, delta: timedelta) -> str:
