@@ -166,7 +166,9 @@ class Settings(BaseSettings):
     @classmethod
     def _database(cls, value: str) -> str:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
-            raise ValueError("is not a database name: use letters, digits and _")
+            raise ValueError("is not a database name: use Latin letters, digits and _ (for a "
+                             "database named otherwise, make one so named holding views of its "
+                             "tables)")  # fmt: skip
         return value
 
     @field_validator("admin_ids")

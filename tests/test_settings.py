@@ -71,6 +71,8 @@ def test_a_password_in_dotenv_is_taken_as_written(
         ("CLICKHOUSE_URL", "localhost:8123", "is not an http(s) URL: expected e.g. http://"),
         ("TIMEZONE", "Mars/Olympus", "TIMEZONE='Mars/Olympus' is not a time zone"),
         ("CLICKHOUSE_DATABASE", "a;b", "is not a database name"),
+        ("CLICKHOUSE_DATABASE", "аналитика", "is not a database name: use Latin letters, "
+                                             "digits and _"),
         ("RESOLVE_AFTER", "0", "RESOLVE_AFTER='0' must be a number of checks from 1 to 96"),
         # Not "between 0 and 3600", which 0 seemed to be.
         ("CLICKHOUSE_TIMEOUT", "0", "CLICKHOUSE_TIMEOUT='0' must be a number of seconds from 0.1 "
