@@ -108,8 +108,8 @@ async def _check(args: argparse.Namespace, settings: Settings, catalogue: Catalo
         report = await run_check(history, now, delay=settings.data_delay,
                                late_grace=settings.late_data_grace, accepted=accepted,
                                overrides=chat, metrics=[args.metric] if args.metric else None)
-        report = await before_the_data(report, source, catalogue)
-        return past_the_data(report, wall) if now > wall else report
+        report = await before_the_data(report, source, catalogue, settings.zone)
+        return past_the_data(report, wall, settings.zone) if now > wall else report
     finally:
         await source.close()
         store.close()

@@ -18,11 +18,15 @@ from zoneinfo import ZoneInfo
 from bot.core.files import chart_file_name
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from bot.core.report import CheckReport
     from bot.service import backtesting
     from bot.settings import Settings
     from queries.catalogue import Catalogue
     from queries.sources import Source
+
+UTC_ZONE = ZoneInfo("UTC")
 
 __all__ = ["Progress", "UsageError", "before_the_data", "charts_folder", "count_series",
            "forget_history", "history_for", "load_checked", "make_source", "metric_name",
@@ -173,9 +177,15 @@ def write_charts(
     return written
 
 
-def past_the_data(report: CheckReport, wall: datetime) -> CheckReport:
+def zoned(moment: datetime | pd.Timestamp, zone: ZoneInfo) -> str:
+    """'2026-12-01 21:30 Europe/Moscow': a time as the check's table shows times."""
+    return f"{moment.astimezone(zone):%Y-%m-%d %H:%M} {zone.key}"
+
+
+def past_the_data(report: CheckReport, wall: datetime, zone: ZoneInfo = UTC_ZONE) -> CheckReport:
     """A check as of a time after now (--at in the future): a bucket with no value there is
-    not judged ("no data" would be a false alarm): it is unknown, after the data's end."""
+    not judged ("no data" would be a false alarm): it is unknown, after the data's end (in
+    `zone`, as the table's times)."""
     from dataclasses import replace
 
     from detectors import Status
@@ -189,17 +199,17 @@ def past_the_data(report: CheckReport, wall: datetime) -> CheckReport:
         # An empty window says nothing of where the data ends: only that it ends before it.
         within = f" in the {read.days} days read before it" if read is not None else ""
         end = (f"there is none{within}" if values.empty
-               else f"it ends {values.index[-1]:%Y-%m-%d %H:%M} UTC")  # fmt: skip
+               else f"it ends {zoned(values.index[-1], zone)}")  # fmt: skip
         why = f"after the data's end ({end}, and --at is in the future)"
         verdict = replace(result.verdict, status=Status.UNKNOWN, score=None, reason=why)
         report.results[n] = replace(result, verdict=verdict)
     return report
 
 
-async def before_the_data(report: CheckReport, source: Source, catalogue: Catalogue
-                          ) -> CheckReport:  # fmt: skip
+async def before_the_data(report: CheckReport, source: Source, catalogue: Catalogue,
+                          zone: ZoneInfo = UTC_ZONE) -> CheckReport:  # fmt: skip
     """A check as of a time before a table's first event (--at too early): its buckets are not
-    "no data" but unknown, before the data's start, which the reason dates."""
+    "no data" but unknown, before the data's start, which the reason dates (in `zone`)."""
     import re
     from dataclasses import replace
 
@@ -226,7 +236,7 @@ async def before_the_data(report: CheckReport, source: Source, catalogue: Catalo
         first = firsts[table.name]
         if first is None or result.verdict.bucket.to_pydatetime() >= first:
             continue
-        why = f"before the data's start (data begins {first:%Y-%m-%d %H:%M} UTC)"
+        why = f"before the data's start (data begins {zoned(first, zone)})"
         verdict = replace(result.verdict, reason=why)
         report.results[n] = replace(result, verdict=verdict)
     return report

@@ -289,6 +289,12 @@ def test_at_in_the_future_is_unknown_after_the_data_end(demo_env: dict[str, str]
     assert far.returncode == 0, far.stderr  # no data in the window: it ends before it, somewhere
     assert ("after the data's end (there is none in the 28 days read before it, and --at is in "
             "the future)") in far.stdout, far.stdout
+    # In the table's time zone, as its bucket column: not UTC beside Moscow times.
+    moscow = alertbot("check", "--metric", "likes", "--at", at,
+                      env={**demo_env, "TIMEZONE": "Europe/Moscow"})  # fmt: skip
+    assert moscow.returncode == 0, moscow.stderr
+    assert re.search(r"after the data's end \(it ends \d{4}-\d\d-\d\d \d\d:\d\d "
+                     r"Europe/Moscow, and --at is in the future\)", moscow.stdout), moscow.stdout
 
 
 @pytest.mark.slow
