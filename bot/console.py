@@ -18,15 +18,11 @@ from zoneinfo import ZoneInfo
 from bot.core.files import chart_file_name
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from bot.core.report import CheckReport
     from bot.service import backtesting
     from bot.settings import Settings
     from queries.catalogue import Catalogue
     from queries.sources import Source
-
-UTC_ZONE = ZoneInfo("UTC")
 
 __all__ = ["Progress", "UsageError", "before_the_data", "charts_folder", "count_series",
            "forget_history", "history_for", "load_checked", "make_source", "metric_name",
@@ -177,17 +173,14 @@ def write_charts(
     return written
 
 
-def zoned(moment: datetime | pd.Timestamp, zone: ZoneInfo) -> str:
-    """'2026-12-01 21:30 Europe/Moscow': a time as the check's table shows times."""
-    return f"{moment.astimezone(zone):%Y-%m-%d %H:%M} {zone.key}"
-
-
-def past_the_data(report: CheckReport, wall: datetime, zone: ZoneInfo = UTC_ZONE) -> CheckReport:
+def past_the_data(report: CheckReport, wall: datetime, zone: ZoneInfo | None = None
+                  ) -> CheckReport:  # fmt: skip
     """A check as of a time after now (--at in the future): a bucket with no value there is
     not judged ("no data" would be a false alarm): it is unknown, after the data's end (in
     `zone`, as the table's times)."""
     from dataclasses import replace
 
+    from bot.core.wording import zoned
     from detectors import Status
 
     for n, result in enumerate(report.results):
@@ -207,12 +200,13 @@ def past_the_data(report: CheckReport, wall: datetime, zone: ZoneInfo = UTC_ZONE
 
 
 async def before_the_data(report: CheckReport, source: Source, catalogue: Catalogue,
-                          zone: ZoneInfo = UTC_ZONE) -> CheckReport:  # fmt: skip
+                          zone: ZoneInfo | None = None) -> CheckReport:  # fmt: skip
     """A check as of a time before a table's first event (--at too early): its buckets are not
     "no data" but unknown, before the data's start, which the reason dates (in `zone`)."""
     import re
     from dataclasses import replace
 
+    from bot.core.wording import zoned
     from queries.errors import SourceError, SourceSilent
 
     if any(isinstance(e, SourceSilent) for e in report.failures.values()):

@@ -824,8 +824,8 @@ class BandEngine:
             wide = sparse > det.k * np.nan_to_num(sd)
         code = np.where(known, basis + 8 * (rebased & known) + 16 * (known & wide), 0)
         lower = final - half * below
-        lower = np.where(counts, np.maximum(lower, count_floor(final, half * below / det.k, det.k)),
-                         lower)  # as SeasonalDetector  # fmt: skip
+        # As SeasonalDetector: a count's floor, none for anything else.
+        lower = np.maximum(lower, count_floor(final, half * below / det.k, det.k, counts))
         autocorr = np.where(known, self._same_time(err2, half / units, g.first_wide), np.nan)
         g.new.update(oe=final, ol=lower, ou=final + half * above, ob=code.astype(np.int8),
                      oa=autocorr, oc=np.where(known, cap, np.nan))  # fmt: skip

@@ -331,7 +331,8 @@ def noise_units(forecast: np.ndarray, counts: bool | np.ndarray) -> np.ndarray:
     return np.where(counts & np.isfinite(root), root, 1.0)
 
 
-def count_floor(expected: np.ndarray, sd: np.ndarray, k: float) -> np.ndarray:
+def count_floor(expected: np.ndarray, sd: np.ndarray, k: float,
+                counts: bool | np.ndarray = True) -> np.ndarray:  # fmt: skip
     """The lowest a count's range may reach where its symmetric band reaches below half the
     expected value: half an event under the least count its noise, read as a count's (negative
     binomial of that mean and variance, Poisson where the variance is no larger), makes no more
@@ -339,10 +340,12 @@ def count_floor(expected: np.ndarray, sd: np.ndarray, k: float) -> np.ndarray:
     sd: 1 in 17,000 at 3.25); 0 where that count is 0. A symmetric band around 26 events of
     sd 8 reached below 0 and held a zero inside it: an hour's outage of a small slice alerted
     only once the sustained-shift test had summed up 4 hours of it. Further from zero a
-    count's noise is near symmetric and the band's own edge stands."""
-    out = np.zeros(np.shape(expected))
+    count's noise is near symmetric and the band's own edge stands. Rows that are no count
+    (`counts` False) have no floor (-inf): a ratio's or a mean's band keeps its own width below
+    the expected value."""
+    out = np.where(counts, 0.0, -np.inf) * np.ones(np.shape(expected))
     with np.errstate(invalid="ignore"):
-        todo = (np.isfinite(expected) & np.isfinite(sd) & (expected > 0)
+        todo = (counts & np.isfinite(expected) & np.isfinite(sd) & (expected > 0)
                 & (expected < FLOOR_REACH * k * sd))  # fmt: skip
     if not todo.any():
         return out
@@ -357,7 +360,10 @@ def count_floor(expected: np.ndarray, sd: np.ndarray, k: float) -> np.ndarray:
     cdf = pmf.copy()
     least = np.zeros(mu.size)
     for x in range(COUNT_FLOOR_MAX):
-        least += cdf <= tail  # P(count <= x) still within the tail: x + 1 is the least usual
+        within = cdf <= tail  # P(count <= x) still within the tail: x + 1 is the least usual
+        if not within.any():  # the chance only grows with x: every row's least is found
+            break
+        least += within
         with np.errstate(invalid="ignore"):
             ratio = np.where(poisson, mu / (x + 1), (r + x) / (x + 1) * (1 - p))
         pmf = pmf * ratio
@@ -1145,14 +1151,13 @@ class SeasonalDetector(Detector):
         half = np.where(np.isfinite(sd), np.fmax(self.k * sd, sparse), np.nan)
         autocorr = _same_time(errors2, lags, half / units, first_wide)
         expected = np.where(np.isfinite(half) & (np.arange(n) >= n - wanted), expected, np.nan)
-        # A count cannot go below zero. A ratio or a mean that never did keeps its band's own
-        # width below the expected value, which the rule judges by: the range is shown from 0
-        # (`detectors.base.floored`), but held at 0 here it would score every dip of a thin
-        # slice's CTR against a narrower side than its noise (a 5-view CTR then fired 20 times
-        # as often).
+        # A count cannot go below zero, nor to where its noise seldom goes (`count_floor`). A
+        # ratio or a mean that never did keeps its band's own width below the expected value,
+        # which the rule judges by: the range is shown from 0 (`detectors.base.floored`), but
+        # held at 0 here it would score every dip of a thin slice's CTR against a narrower side
+        # than its noise (a 5-view CTR then fired 20 times as often).
         lower = expected - half * below
-        lower = np.where(kinds[0], np.maximum(lower, count_floor(expected, half * below / self.k,
-                                                                 self.k)), lower)  # fmt: skip
+        lower = np.maximum(lower, count_floor(expected, half * below / self.k, self.k, kinds[0]))
         # Without late points the rows before `shown` were never computed: already NaN.
         expected, lower, upper = _shown(
             late_match(values, expected, lower, expected + half * above, late),
