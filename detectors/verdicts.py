@@ -26,7 +26,9 @@ from detectors.rule import (
     _scales,
     _side_half,
     _up_scores,
+    drop_relief,
     effect_words,
+    falls,
     fineness,
     half_widths,
     jump_words,
@@ -288,6 +290,9 @@ class _Windows:
         # value among the last n buckets.
         up = _up_scores(dev[:, -last:], (upper - expected)[:, -last:])
         self.peaks = np.maximum.accumulate(up[:, ::-1], axis=1)
+        # And the least share any of them fell by (`drop_relief`).
+        fall = falls(dev[:, -last:], expected[:, -last:])
+        self.least_falls = np.minimum.accumulate(fall[:, ::-1], axis=1)
 
     def lengths(self, rows: np.ndarray, day: np.ndarray, same_time: np.ndarray) -> np.ndarray:
         """For the series `rows` (indices), the shortest window that fires, 0 if none, with
@@ -335,21 +340,21 @@ class _Windows:
                     small = self.sums[rule.window - 1][2][rows] < rule.window_min_expected
                     far = np.abs(total) >= SMALL_REL * rel * relative
                     fires &= self.counts[rows] & small & far
-                found.append((n, fires, base))
+                found.append((n, fires, base, drop_relief(self.least_falls[rows, n - 1])))
         # A non-count series' volume guard is against its usual size: a median, taken only
         # for the series that pass everything else.
         counts = self.counts[rows]
-        need = rows[~counts & np.logical_or.reduce([fires for _, fires, _ in found])]
+        need = rows[~counts & np.logical_or.reduce([fires for _, fires, _, _ in found])]
         need = need[np.isnan(self.usual[need])]
         if need.size:
             self.usual[need] = _median_of_finite(np.abs(self.recent[need]))
         usual = self.usual[rows]
         with np.errstate(invalid="ignore"):
-            for n, fires, base in found:
+            for n, fires, base, relief in found:
                 share = n / max(rule.window, n)
                 volume = np.where(
                     counts,
-                    base >= rule.window_min_expected * np.sqrt(share),
+                    base >= rule.window_min_expected * np.sqrt(share) * relief,
                     base >= rule.window_min_share * n * usual,
                 )
                 length = np.where(fires & volume & (length == 0), n, length)

@@ -12,6 +12,7 @@ import pytest
 import detectors
 from detectors import Rule, Status
 from detectors.backtest import Alert, Label, SeriesKey, alerts_of, replay, score
+from detectors.verdicts import verdicts
 
 STEP = timedelta(minutes=15)
 
@@ -314,6 +315,34 @@ def test_a_small_count_s_longer_windows_need_twice_the_relative_shift() -> None:
     big, big_band = flat([150.0] * 4 + [112.0, 113.0] * 8, expected=150.0, half=40.0)
     windows = rule.evaluate(big, big_band)["window"]
     assert windows.max() <= rule.window and (windows > 0).any()
+
+
+def test_a_small_count_s_fall_to_zero_needs_less_volume() -> None:
+    """A count of 9 expected a bucket, inside a band of +-10: 16 buckets expect 144 events,
+    under window_min_expected (400). A fall of over 60% in every bucket needs (0.4 / the
+    least fall)^2 of that volume: to zero, 64 events, so the eighth zero in a row (72) fires
+    on a window of 8. Falls to 4 (-56%) and to 6 (-33%) get no relief and never fire in 16
+    buckets, nor does a rise to 18 (+100%): a small count's rises are bursts, and have
+    no such bound. Nor do zeros between buckets near the usual (0, 8, 0, 8 ...: a fall of
+    56% in all, but of 11% at its least): a bursty count, not an outage."""
+    rule = detectors.build_rule(detectors.DEFAULT_SPEC)
+    zero, band = flat([9.0] * 4 + [0.0] * 16, expected=9.0, half=10.0)
+    table = rule.evaluate(zero, band)
+    fired = np.flatnonzero(table["firing"].to_numpy())
+    assert fired.size and fired[0] == 4 + 7 and table["window"].iloc[fired[0]] == 8, fired
+    for end, reason in ((10, "inside the band"), (11, "below expected for the last 8 buckets")):
+        rows = [c.to_numpy()[None, : end + 1] for c in (zero, band.expected, band.lower,
+                                                        band.upper)]  # fmt: skip
+        verdict = verdicts(rule, zero.index[: end + 1], *rows)[0]  # the matrix engine alike
+        assert verdict.reason.startswith(reason), (end, verdict.reason)
+    for values in ([4.0] * 16, [6.0] * 16, [18.0] * 16, [0.0, 8.0] * 8):
+        other, band = flat([9.0] * 4 + values, expected=9.0, half=10.0)
+        assert not rule.evaluate(other, band)["firing"].any(), values
+    falls = detectors.rule.falls(np.array([-9.0, -1.0, 3.0, np.nan, -2.0]),
+                                 np.array([9.0, 10.0, 9.0, 9.0, 0.0]))  # fmt: skip
+    assert falls.tolist() == [1.0, 0.1, 0.0, 0.0, 0.0]
+    relief = detectors.rule.drop_relief(np.array([1.0, 0.8, 0.61, 0.6, 0.5, 0.0]))
+    assert relief.round(4).tolist() == [0.16, 0.25, 0.43, 1.0, 1.0, 1.0]
 
 
 @pytest.mark.parametrize(
