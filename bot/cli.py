@@ -194,7 +194,7 @@ async def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
         await source.close()
     zone = settings.zone
     print(report_backtest_json(result, zone) if args.json
-          else report_backtest(result, zone, catalogue.step))  # fmt: skip
+          else report_backtest(result, zone, catalogue.step, args.days))  # fmt: skip
     return EXIT_OK
 
 

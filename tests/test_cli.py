@@ -326,6 +326,37 @@ def test_a_check_as_of_the_future_leaves_the_held_history_alone(
 
 
 @pytest.mark.slow
+def test_a_backtest_longer_than_the_data_says_where_the_data_begins(tmp_path: Path) -> None:
+    """Five days of data, 14 days asked of /backtest and 60 of `alertbot backtest`: the chat
+    said "in the last 14 days (1.0 a day)", a rate over days that hold no data, and the CLI's
+    report began where the data does without saying that fewer days were replayed. Both say
+    where the data begins; the rate is over the days replayed."""
+    env = {"EMBEDDED_PATH": str(tmp_path / "demo"), "STATE_PATH": str(tmp_path / "s.db")}
+    seeded = alertbot("seed", "--days", "5", env=env)
+    assert seeded.returncode == 0, seeded.stderr
+    chat = alertbot("chat", "--charts", str(tmp_path), "/backtest likes 14", "/backtest likes 3",
+                    env=env)  # fmt: skip
+    assert chat.returncode == 0, chat.stderr
+    short = re.search(r"raised (\d+) alerts since (\d\d-\d\d \d\d:\d\d), where the data "
+                      r"begins \((\d+\.\d) a day\) over 10 series", chat.stdout)  # fmt: skip
+    assert short, chat.stdout
+    now = datetime.now(UTC)
+    begins = datetime.strptime(f"{now.year}-{short[2]} +0000", "%Y-%m-%d %H:%M %z")
+    if begins > now:  # the data began last year
+        begins = begins.replace(year=now.year - 1)
+    held = (now - begins) / timedelta(days=1)
+    assert 4.5 < held < 5.5, short[2]
+    assert abs(float(short[3]) - int(short[1]) / held) <= 0.15, short[0]
+    assert re.search(r"raised \d+ alerts? in the last 3 days \(\d+\.\d a day\)", chat.stdout)
+    cli = alertbot("backtest", "--metric", "likes", "--days", "60", env=env)
+    assert cli.returncode == 0, cli.stderr
+    assert re.search(r"\n  asked for 60 days: the data begins \d{4}-\d\d-\d\d \d\d:\d\d, so the "
+                     r"replay covers [45]\.\d days\n", cli.stdout), cli.stdout  # fmt: skip
+    assert "asked for" not in alertbot("backtest", "--metric", "likes", "--days", "3",
+                                       env=env).stdout  # fmt: skip
+
+
+@pytest.mark.slow
 def test_reread_reads_history_corrected_in_the_source_again(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
@@ -628,6 +659,11 @@ def test_backtest_counts_in_words_and_says_deviation_as_the_chat_does() -> None:
     assert re.search(r"11-27 10:00   1 bucket   views +deviation up to 1\.2  \[no known", text)
     assert "chat feedback: 1 incident acknowledged, 1 marked false alarm (1 in this span)" in text
     assert "\nthese settings would raise 1 of them again: chat-7" in text, text
+    assert "asked for" not in text
+    assert "asked for" not in report_backtest(result, ZoneInfo("UTC"), step, 1)
+    week = report_backtest(result, ZoneInfo("Europe/Moscow"), step, 7)
+    assert ("\n  asked for 7 days: the data begins 2026-11-27 03:00, so the replay covers 1.0 "
+            "days\n2 alerts (2.0 a day)") in week, week  # a rate over the day it covers
 
 
 def test_the_reason_column_tells_a_shift_just_after_an_incident_from_one_building_up() -> None:

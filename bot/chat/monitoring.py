@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import suppress
+from datetime import timedelta
 
 from aiogram import Router
 from aiogram.filters import CommandObject
@@ -239,14 +240,25 @@ async def backtest(
     alerts, series, start = await checks.replay(chosen, checks.spec(chosen), days)
     every = sorted((a for group in alerts.values() for a in group), key=lambda a: a.start)
     zone = settings.zone
+    total = series[next(k for k in series if k.is_total)]
     said = {"title": f"<b>{e(metric_title(chosen, t))}</b>",
             "alerts": t.ngettext("<b>{n}</b> alert", "<b>{n}</b> alerts", len(every)),
             "series": t.ngettext("{n} series", "{n} series", len(series))}
-    lines = [t._("{title}: the current settings would have raised {alerts} in the last day "
-                 "over {series}", **said) if days == 1 else  # not "1 day (6.0 a day)"
-             t._("{title}: the current settings would have raised {alerts} in the last {days} "
-                 "({per_day} a day) over {series}", days=t.ngettext("{n} day", "{n} days", days),
-                 per_day=as_written(f"{len(every) / days:.1f}", t), **said)]  # fmt: skip
+    begins = min((b for b in (s.first_valid_index() for s in series.values()) if b is not None),
+                 default=start)  # fmt: skip
+    held = (total.index[-1] + catalogue.step - max(begins, start)) / timedelta(days=1)
+    if days - held >= 0.5:  # the data holds fewer days than asked: a rate over those
+        lines = [t._("{title}: the current settings would have raised {alerts} since {time}, "
+                     "where the data begins ({per_day} a day) over {series}",
+                     time=day_time(begins, zone, t), per_day=as_written(
+                         f"{len(every) / max(held, 1 / 96):.1f}", t), **said)]  # fmt: skip
+    else:
+        lines = [t._("{title}: the current settings would have raised {alerts} in the last day "
+                     "over {series}", **said) if days == 1 else  # not "1 day (6.0 a day)"
+                 t._("{title}: the current settings would have raised {alerts} in the last "
+                     "{days} ({per_day} a day) over {series}",
+                     days=t.ngettext("{n} day", "{n} days", days),
+                     per_day=as_written(f"{len(every) / days:.1f}", t), **said)]  # fmt: skip
     shown = every[-12:]
     if len(shown) < len(every):  # which ones, and what the numbers of each line are
         lines.append(t._("(the last {n} of {total}; times in {zone}; intervals of {step}; "
@@ -264,7 +276,6 @@ async def backtest(
         label = f"{a.key.dim}={a.key.value}" if a.key.dim else metric_title(chosen, t)
         lines.append(f"{day_time(a.start, zone, t)} {e(label)} — "
                      + t.ngettext("{n} interval", "{n} intervals", a.buckets) + f", {peak}")
-    total = series[next(k for k in series if k.is_total)]
     from bot.service.charts import render_backtest_chart  # matplotlib: only when drawing
 
     png = await drawn(checks.render(render_backtest_chart, chosen, total.loc[start:], every,

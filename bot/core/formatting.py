@@ -198,21 +198,27 @@ def _span(step: timedelta) -> str:
     return f"{minutes} min" if minutes else f"{int(step.total_seconds())} s"
 
 
-def report_backtest(result: Any, zone: ZoneInfo, step: timedelta | None = None) -> str:
+def report_backtest(result: Any, zone: ZoneInfo, step: timedelta | None = None,
+                    days: int | None = None) -> str:  # fmt: skip
     """Alerts per metric and per day; precision, recall and time to detect when labels exist.
-    `step` (the catalogue's bucket) says how often the replayed checks ran."""
+    `step` (the catalogue's bucket) says how often the replayed checks ran; `days`, the days
+    asked for, that the data holds fewer where it does."""
     start = result.start.astimezone(zone)
     end = result.end.astimezone(zone)
     total = sum(len(a) for a in result.alerts.values())
-    days = (result.end - result.start).total_seconds() / 86400
+    span_days = (result.end - result.start).total_seconds() / 86400
     lines = [
         f"backtest {start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} {zone.key}: {result.series} "
         "series replayed as the live check would have run"
         + (f", every {_span(step)}" if step is not None else ", bucket by bucket"),
-        f"{counted(total, 'alert')} ({total / days:.1f} a day)",
+        f"{counted(total, 'alert')} ({total / span_days:.1f} a day)",
         "",
         "alerts per metric:",
     ]
+    if days is not None and days - span_days >= 0.5:  # the data holds fewer
+        begins = f"{start:%Y-%m-%d %H:%M}"
+        lines.insert(1, f"  asked for {counted(days, 'day')}: the data begins {begins}, so the "
+                        f"replay covers {span_days:.1f} days")  # fmt: skip
     for table, begins in getattr(result, "later", {}).items():  # its data begins later
         lines.insert(1, f"  {table}: from {begins.astimezone(zone):%Y-%m-%d %H:%M}, where its "
                         "data begins")  # fmt: skip
