@@ -201,10 +201,11 @@ def shift_words(n: int) -> str:
 
 
 def falls(dev: np.ndarray, expected: np.ndarray) -> np.ndarray:
-    """Per bucket, the share of its expected value it fell by (0 where it did not fall, or
-    either is unknown): what `drop_relief` reads, the least of them over a window."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        fall = np.where((dev < 0) & (expected > 0), -dev / expected, 0.0)
+    """Per bucket, the share of its expected value it fell by, at most all of it (0 where it
+    did not fall, or either is unknown): what `drop_relief` reads, the least of them over a
+    window. At most 1: a value below zero (no count's) or -inf is no clearer a fall than 0."""
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        fall = np.where((dev < 0) & (expected > 0), np.minimum(-dev / expected, 1.0), 0.0)
     return np.nan_to_num(fall, nan=0.0)
 
 
