@@ -162,6 +162,9 @@ SMALL_REL = 2.0
 # expect 240 events, under the 400 asked.
 DROP_RELIEF_FROM = 0.6
 DROP_RELIEF = 0.4
+# ... and only a window of at least this many buckets: where a bursty count's band reaches 0,
+# two or three low buckets in a row score sqrt(n) combined half-widths, and are common.
+DROP_RELIEF_BUCKETS = 6
 # Half-widths from which a bucket of a sparse band (a mostly-zero series' weekly excursion,
 # no standard deviation) counts for persistence, whatever `persist_level` asks of the others.
 SPARSE_PERSIST_LEVEL = 1.0
@@ -216,7 +219,10 @@ def drop_relief(least_fall: np.ndarray) -> np.ndarray:
     otherwise. A shift's size in Poisson noise grows with the fall times the square root of
     the volume, so a fall to zero over 64 events is as clear as a 40% one over 400; and the
     guard stands against a small count's forecast running 20-25% off for hours, which
-    explains no fall of most of it, bucket after bucket. Every bucket, not the window's sum:
+    explains no fall of most of it, bucket after bucket. Only over DROP_RELIEF_BUCKETS (6)
+    and more: a count of 20 to 200 a bucket made of a few users' bursts (a slice's views) has
+    a band reaching 0, and two low buckets in a row of it are common (with the relief from 2
+    buckets, such series alerted 2 to 4 times as often). Every bucket, not the window's sum:
     a bursty small count (a country's views at night: 7, 54, 16, 6 against some 50) falls by
     most of its sum with one bucket near the usual. From 60%, not 40%: a small count's night
     forecast on a day after a holiday runs 50-70% high for an hour. Not for a rise, which has
@@ -549,7 +555,7 @@ class Rule:
                 threshold=limit,
                 up_threshold=self.pair_up_threshold(limit) if n == 2 else None,
                 up_peak=peak,
-                least_fall=least,
+                least_fall=least if n >= DROP_RELIEF_BUCKETS else None,
                 size=size,
             )
             if n > self.window and small is not None:

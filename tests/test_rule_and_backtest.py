@@ -324,7 +324,8 @@ def test_a_small_count_s_fall_to_zero_needs_less_volume() -> None:
     on a window of 8. Falls to 4 (-56%) and to 6 (-33%) get no relief and never fire in 16
     buckets, nor does a rise to 18 (+100%): a small count's rises are bursts, and have
     no such bound. Nor do zeros between buckets near the usual (0, 8, 0, 8 ...: a fall of
-    56% in all, but of 11% at its least): a bursty count, not an outage."""
+    56% in all, but of 11% at its least): a bursty count, not an outage. Nor a window of
+    fewer than 6 buckets: where the band reaches 0, two low buckets are common."""
     rule = detectors.build_rule(detectors.DEFAULT_SPEC)
     zero, band = flat([9.0] * 4 + [0.0] * 16, expected=9.0, half=10.0)
     table = rule.evaluate(zero, band)
@@ -338,6 +339,11 @@ def test_a_small_count_s_fall_to_zero_needs_less_volume() -> None:
     for values in ([4.0] * 16, [6.0] * 16, [18.0] * 16, [0.0, 8.0] * 8):
         other, band = flat([9.0] * 4 + values, expected=9.0, half=10.0)
         assert not rule.evaluate(other, band)["firing"].any(), values
+    # A bursty count of 30 whose band reaches 0: two buckets of 3 (each inside) scored sqrt(2)
+    # x 0.9 combined half-widths and fired with the relief; it needs 6 such buckets now.
+    bursty, band = flat([30.0] * 6 + [3.0] * 8, expected=30.0, half=30.0)
+    fired = np.flatnonzero(rule.evaluate(bursty, band)["firing"].to_numpy())
+    assert fired.size and fired[0] == 6 + 5, fired
     falls = detectors.rule.falls(np.array([-9.0, -1.0, 3.0, np.nan, -2.0, -30.0, -np.inf]),
                                  np.array([9.0, 10.0, 9.0, 9.0, 0.0, 10.0, 10.0]))  # fmt: skip
     assert falls.tolist() == [1.0, 0.1, 0.0, 0.0, 0.0, 1.0, 1.0]
