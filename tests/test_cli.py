@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -337,7 +338,7 @@ def test_a_backtest_longer_than_the_data_says_where_the_data_begins(tmp_path: Pa
     chat = alertbot("chat", "--charts", str(tmp_path), "/backtest likes 14", "/backtest likes 3",
                     env=env)  # fmt: skip
     assert chat.returncode == 0, chat.stderr
-    short = re.search(r"raised (\d+) alerts since (\d\d-\d\d \d\d:\d\d), where the data "
+    short = re.search(r"raised (\d+) alerts since (\d\d-\d\d \d\d:\d\d) UTC, where the data "
                       r"begins \((\d+\.\d) a day\) over 10 series", chat.stdout)  # fmt: skip
     assert short, chat.stdout
     now = datetime.now(UTC)
@@ -664,6 +665,42 @@ def test_backtest_counts_in_words_and_says_deviation_as_the_chat_does() -> None:
     week = report_backtest(result, ZoneInfo("Europe/Moscow"), step, 7)
     assert ("\n  asked for 7 days: the data begins 2026-11-27 03:00, so the replay covers 1.0 "
             "days\n2 alerts (2.0 a day)") in week, week  # a rate over the day it covers
+    hours = replace(result, start=result.end - timedelta(hours=6), empty=["message_actions"],
+                    later={"feed_actions": result.end - timedelta(hours=2)})  # fmt: skip
+    said = report_backtest(hours, ZoneInfo("UTC"), step, 7).splitlines()
+    assert said[1:4] == [
+        "  asked for 7 days: the data begins 2026-11-27 18:00, so the replay covers 6.0 hours",
+        "  feed_actions: from 2026-11-27 22:00, where its data begins",
+        "  message_actions: no data in these days, nothing replayed",
+    ], said
+
+
+@pytest.mark.parametrize(("begins", "days", "lang", "said"), [
+    (None, 14, "en", "<b>Likes</b>: no data in the last 14 days, nothing to replay"),
+    (None, 14, "ru", "<b>Likes</b>: за 14 дней нет данных, проверять нечего"),
+    (timedelta(hours=7), 1, "en", "<b>Likes</b>: the current settings would have raised 10 "
+     "alerts since 12-02 17:00 Europe/Moscow, where the data begins, over 10 series"),
+    (timedelta(days=5), 14, "ru", "<b>Likes</b>: с 28.11 00:00 Europe/Moscow (с начала данных) "
+     "текущие настройки дали бы 10 оповещений (2,0 в день); проверено: 10 рядов"),
+    (timedelta(days=5, minutes=-30), 5, "en", "<b>Likes</b>: the current settings would have "
+     "raised 10 alerts in the last 5 days (2.0 a day) over 10 series"),
+])
+def test_the_chat_s_backtest_says_what_the_data_holds(
+    begins: timedelta | None, days: int, lang: str, said: str
+) -> None:
+    """/backtest's first line: no data at all; hours of it (no day's rate from them); fewer
+    days than asked (a rate over those); within an hour of the days asked, as asked."""
+    from bot.chat.monitoring import _heading
+    from bot.core.i18n import translator
+
+    t = translator(lang)
+    end = datetime(2026, 12, 2, 21, 0, tzinfo=UTC)
+    words = {"title": "<b>Likes</b>",
+             "alerts": t.ngettext("<b>{n}</b> alert", "<b>{n}</b> alerts", 10),
+             "series": t.ngettext("{n} series", "{n} series", 10)}  # fmt: skip
+    line = _heading(words, 10, days, begins=None if begins is None else end - begins, end=end,
+                    zone=ZoneInfo("Europe/Moscow"), t=t)  # fmt: skip
+    assert line.replace("<b>10</b>", "10") == said
 
 
 def test_the_reason_column_tells_a_shift_just_after_an_incident_from_one_building_up() -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from contextlib import suppress
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from aiogram import Router
 from aiogram.filters import CommandObject
@@ -244,21 +245,13 @@ async def backtest(
     said = {"title": f"<b>{e(metric_title(chosen, t))}</b>",
             "alerts": t.ngettext("<b>{n}</b> alert", "<b>{n}</b> alerts", len(every)),
             "series": t.ngettext("{n} series", "{n} series", len(series))}
-    begins = min((b for b in (s.first_valid_index() for s in series.values()) if b is not None),
-                 default=start)  # fmt: skip
-    held = (total.index[-1] + catalogue.step - max(begins, start)) / timedelta(days=1)
-    if days - held >= 0.5:  # the data holds fewer days than asked: a rate over those
-        lines = [t._("{title}: the current settings would have raised {alerts} since {time}, "
-                     "where the data begins ({per_day} a day) over {series}",
-                     time=day_time(begins, zone, t), per_day=as_written(
-                         f"{len(every) / max(held, 1 / 96):.1f}", t), **said)]  # fmt: skip
-    else:
-        lines = [t._("{title}: the current settings would have raised {alerts} in the last day "
-                     "over {series}", **said) if days == 1 else  # not "1 day (6.0 a day)"
-                 t._("{title}: the current settings would have raised {alerts} in the last "
-                     "{days} ({per_day} a day) over {series}",
-                     days=t.ngettext("{n} day", "{n} days", days),
-                     per_day=as_written(f"{len(every) / days:.1f}", t), **said)]  # fmt: skip
+    known = [b for b in (s.first_valid_index() for s in series.values()) if b is not None]
+    begins = max(min(known), start) if known else None
+    lines = [_heading(said, len(every), days, begins=begins, zone=zone, t=t,
+                      end=total.index[-1] + catalogue.step)]  # fmt: skip
+    if begins is None:  # nothing to draw either
+        await answer_all(message, lines[0])
+        return
     shown = every[-12:]
     if len(shown) < len(every):  # which ones, and what the numbers of each line are
         lines.append(t._("(the last {n} of {total}; times in {zone}; intervals of {step}; "
@@ -278,7 +271,7 @@ async def backtest(
                      + t.ngettext("{n} interval", "{n} intervals", a.buckets) + f", {peak}")
     from bot.service.charts import render_backtest_chart  # matplotlib: only when drawing
 
-    png = await drawn(checks.render(render_backtest_chart, chosen, total.loc[start:], every,
+    png = await drawn(checks.render(render_backtest_chart, chosen, total.loc[begins:], every,
                                     zone, lang=t.lang), "backtest")  # fmt: skip
     text = "\n".join(lines)
     if png is not None and rendered_length(text) <= CAPTION_LIMIT:
@@ -287,6 +280,31 @@ async def backtest(
     if png is not None:
         await message.answer_photo(BufferedInputFile(png, "backtest.png"))
     await answer_all(message, text)
+
+
+def _heading(said: dict[str, str], alerts: int, days: int, *, begins: datetime | None,
+             end: datetime, zone: ZoneInfo, t: Translator) -> str:  # fmt: skip
+    """/backtest's first line: the alerts over the days asked, or since the data begins where
+    it holds fewer (by more than an hour; a day's rate only from a day of data on), or that
+    there is no data at all (`begins` None)."""
+    if begins is None:
+        return t._("{title}: no data in the last {days}, nothing to replay",
+                   title=said["title"], days=t.ngettext("{n} day", "{n} days", days))
+    held = (end - begins) / timedelta(days=1)
+    if days - held > 1 / 24:  # fewer days than asked: since where the data begins
+        since = f"{day_time(begins, zone, t)} {zone.key}"
+        if held < 1:  # a day's rate from hours of data says little
+            return t._("{title}: the current settings would have raised {alerts} since {time}, "
+                       "where the data begins, over {series}", time=since, **said)
+        return t._("{title}: the current settings would have raised {alerts} since {time}, "
+                   "where the data begins ({per_day} a day) over {series}", time=since,
+                   per_day=as_written(f"{alerts / held:.1f}", t), **said)  # fmt: skip
+    if days == 1:  # not "1 day (6.0 a day)"
+        return t._("{title}: the current settings would have raised {alerts} in the last day "
+                   "over {series}", **said)
+    return t._("{title}: the current settings would have raised {alerts} in the last {days} "
+               "({per_day} a day) over {series}", days=t.ngettext("{n} day", "{n} days", days),
+               per_day=as_written(f"{alerts / days:.1f}", t), **said)  # fmt: skip
 
 
 def build() -> Router:

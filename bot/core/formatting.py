@@ -215,13 +215,17 @@ def report_backtest(result: Any, zone: ZoneInfo, step: timedelta | None = None,
         "",
         "alerts per metric:",
     ]
-    if days is not None and days - span_days >= 0.5:  # the data holds fewer
-        begins = f"{start:%Y-%m-%d %H:%M}"
-        lines.insert(1, f"  asked for {counted(days, 'day')}: the data begins {begins}, so the "
-                        f"replay covers {span_days:.1f} days")  # fmt: skip
-    for table, begins in getattr(result, "later", {}).items():  # its data begins later
-        lines.insert(1, f"  {table}: from {begins.astimezone(zone):%Y-%m-%d %H:%M}, where its "
-                        "data begins")  # fmt: skip
+    notes = [f"  {table}: from {begins.astimezone(zone):%Y-%m-%d %H:%M}, where its data begins"
+             for table, begins in getattr(result, "later", {}).items()]  # its data begins later
+    notes += [f"  {table}: no data in these days, nothing replayed"
+              for table in getattr(result, "empty", [])]  # fmt: skip
+    if days is not None and days - span_days > 1 / 24:  # the data holds fewer days than asked
+        covers = (f"{span_days:.1f} days" if span_days >= 1 else
+                  f"{span_days * 24:.1f} hours" if span_days >= 1 / 24 else
+                  counted(span_days * 1440, "minute"))  # fmt: skip
+        notes.insert(0, f"  asked for {counted(days, 'day')}: the data begins "
+                        f"{start:%Y-%m-%d %H:%M}, so the replay covers {covers}")  # fmt: skip
+    lines[1:1] = notes
     for metric, count in sorted(result.per_metric().items(), key=lambda x: -x[1]):
         lines.append(f"  {metric:<16} {count:>4}")
     lines.append("alerts per day:")

@@ -53,6 +53,7 @@ class Collected:
     end: datetime  # exclusive
     # Per table, its first replayed bucket where its data begins after `start`.
     later: dict[str, datetime] = field(default_factory=dict)
+    empty: list[str] = field(default_factory=list)  # tables with no rows in the days asked
 
     def start_of(self, metric: Metric) -> datetime:
         """Where the replay of `metric` begins: where its table's data does, if later."""
@@ -91,6 +92,8 @@ async def collect(
             first = pd.Timestamp(frame["bucket"].min())
             first = first.tz_localize(UTC) if first.tzinfo is None else first
             starts[table.name] = max(start, first.to_pydatetime())
+        else:
+            out.empty.append(table.name)
         parts = split_slices(frame, index)
         for metric in table_metrics:
             for where in slices_of(frame, table, metric):
@@ -164,6 +167,7 @@ class Backtest:
     series: int
     feedback: Feedback = field(default_factory=lambda: Feedback([], []))
     later: dict[str, datetime] = field(default_factory=dict)  # Collected.later
+    empty: list[str] = field(default_factory=list)  # Collected.empty
 
     @property
     def false_alarms_again(self) -> list[str]:
@@ -254,4 +258,5 @@ def run(
             end=pd.Timestamp(collected.end), step=step, grace=GRACE,
         )  # fmt: skip
     return Backtest(alerts, result, label_list, collected.start, collected.end,
-                    len(collected.series), feedback, collected.later)  # fmt: skip
+                    len(collected.series), feedback, collected.later,
+                    collected.empty)  # fmt: skip
