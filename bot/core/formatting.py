@@ -202,7 +202,7 @@ def report_backtest(result: Any, zone: ZoneInfo, step: timedelta | None = None,
                     days: int | None = None) -> str:  # fmt: skip
     """Alerts per metric and per day; precision, recall and time to detect when labels exist.
     `step` (the catalogue's bucket) says how often the replayed checks ran; `days`, the days
-    asked for, that the data holds fewer where it does."""
+    asked for, that the data holds fewer where it does (`Backtest.span_notes`)."""
     start = result.start.astimezone(zone)
     end = result.end.astimezone(zone)
     total = sum(len(a) for a in result.alerts.values())
@@ -215,17 +215,7 @@ def report_backtest(result: Any, zone: ZoneInfo, step: timedelta | None = None,
         "",
         "alerts per metric:",
     ]
-    notes = [f"  {table}: from {begins.astimezone(zone):%Y-%m-%d %H:%M}, where its data begins"
-             for table, begins in getattr(result, "later", {}).items()]  # its data begins later
-    notes += [f"  {table}: no data in these days, nothing replayed"
-              for table in getattr(result, "empty", [])]  # fmt: skip
-    if days is not None and days - span_days > 1 / 24:  # the data holds fewer days than asked
-        covers = (f"{span_days:.1f} days" if span_days >= 1 else
-                  f"{span_days * 24:.1f} hours" if span_days >= 1 / 24 else
-                  counted(span_days * 1440, "minute"))  # fmt: skip
-        notes.insert(0, f"  asked for {counted(days, 'day')}: the data begins "
-                        f"{start:%Y-%m-%d %H:%M}, so the replay covers {covers}")  # fmt: skip
-    lines[1:1] = notes
+    lines[1:1] = [f"  {note}" for note in result.span_notes(zone, days)]
     for metric, count in sorted(result.per_metric().items(), key=lambda x: -x[1]):
         lines.append(f"  {metric:<16} {count:>4}")
     lines.append("alerts per day:")

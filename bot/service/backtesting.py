@@ -191,6 +191,22 @@ class Backtest:
                 return label.id
         return None
 
+    def span_notes(self, zone: Any, days: int | None = None) -> list[str]:
+        """What the replayed span holds, as the CLI's report says it: fewer days than the
+        `days` asked (from where the data begins), a table whose data begins later, a table
+        with no rows."""
+        notes = [f"{table}: from {begins.astimezone(zone):%Y-%m-%d %H:%M}, where its data "
+                 "begins" for table, begins in self.later.items()]  # fmt: skip
+        notes += [f"{table}: no data in these days, nothing replayed" for table in self.empty]
+        held = (self.end - self.start) / timedelta(days=1)
+        if days is not None and days - held > 1 / 24:  # the data holds fewer days than asked
+            covers = (f"{held:.1f} days" if held >= 1 else f"{held * 24:.1f} hours"
+                      if held >= 1 / 24 else f"{held * 1440:.0f} minutes")  # fmt: skip
+            notes.insert(0, f"asked for {days} day{'s' * (days != 1)}: the data begins "
+                            f"{self.start.astimezone(zone):%Y-%m-%d %H:%M}, so the replay "
+                            f"covers {covers}")  # fmt: skip
+        return notes
+
     def per_metric(self) -> dict[str, int]:
         counts: Counter[str] = Counter()
         for key, alerts in self.alerts.items():
