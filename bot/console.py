@@ -173,8 +173,7 @@ def write_charts(
     return written
 
 
-def past_the_data(report: CheckReport, wall: datetime, zone: ZoneInfo | None = None
-                  ) -> CheckReport:  # fmt: skip
+def past_the_data(report: CheckReport, wall: datetime, zone: ZoneInfo) -> CheckReport:
     """A check as of a time after now (--at in the future): a bucket with no value there is
     not judged ("no data" would be a false alarm): it is unknown, after the data's end (in
     `zone`, as the table's times)."""

@@ -212,9 +212,9 @@ def falls(dev: np.ndarray, expected: np.ndarray) -> np.ndarray:
     return np.nan_to_num(fall, nan=0.0)
 
 
-def drop_relief(least_fall: np.ndarray) -> np.ndarray:
-    """The share of its volume guard (`window_min_expected`) a count's window needs, by the
-    least share any of its buckets fell by: beyond DROP_RELIEF_FROM (60%), (DROP_RELIEF /
+def drop_relief(least_fall: np.ndarray, n: int) -> np.ndarray | float:
+    """The share of its volume guard (`window_min_expected`) a count's window of `n` buckets
+    needs, by the least share any of them fell by: beyond DROP_RELIEF_FROM (60%), (DROP_RELIEF /
     that) squared, from 0.44 down to 0.16 where every bucket is 0 (64 events of the 400); 1
     otherwise. A shift's size in Poisson noise grows with the fall times the square root of
     the volume, so a fall to zero over 64 events is as clear as a 40% one over 400; and the
@@ -227,6 +227,8 @@ def drop_relief(least_fall: np.ndarray) -> np.ndarray:
     most of its sum with one bucket near the usual. From 60%, not 40%: a small count's night
     forecast on a day after a holiday runs 50-70% high for an hour. Not for a rise, which has
     no such bound: a small count's bursts (a bot, one heavy user) are ordinary."""
+    if n < DROP_RELIEF_BUCKETS:
+        return 1.0
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(least_fall > DROP_RELIEF_FROM, (DROP_RELIEF / least_fall) ** 2, 1.0)
 
@@ -555,7 +557,7 @@ class Rule:
                 threshold=limit,
                 up_threshold=self.pair_up_threshold(limit) if n == 2 else None,
                 up_peak=peak,
-                least_fall=least if n >= DROP_RELIEF_BUCKETS else None,
+                least_fall=least,
                 size=size,
             )
             if n > self.window and small is not None:
@@ -811,7 +813,7 @@ class Rule:
                 # the square root of its share: a 2-bucket spike on 200 events a bucket (283
                 # needed) is a clearer event than 4 x 100, yet 2 x 100 stays too small to judge.
                 share = n / max(self.window, n)
-                relief = 1.0 if least_fall is None else drop_relief(least_fall)
+                relief = 1.0 if least_fall is None else drop_relief(least_fall, n)
                 fires &= base >= self.window_min_expected * np.sqrt(share) * relief
             else:
                 fires &= base >= self.window_min_share * n * usual

@@ -19,7 +19,6 @@ from detectors.base import Direction, Status, Verdict, relative_to
 from detectors.rule import (
     ACCEPTED_WORDS,
     BASIS_WORDS,
-    DROP_RELIEF_BUCKETS,
     SMALL_REL,
     SPARSE_PERSIST_LEVEL,
     USUAL_WINDOW,
@@ -341,9 +340,7 @@ class _Windows:
                     small = self.sums[rule.window - 1][2][rows] < rule.window_min_expected
                     far = np.abs(total) >= SMALL_REL * rel * relative
                     fires &= self.counts[rows] & small & far
-                relief = (drop_relief(self.least_falls[rows, n - 1])
-                          if n >= DROP_RELIEF_BUCKETS else 1.0)  # fmt: skip
-                found.append((n, fires, base, relief))
+                found.append((n, fires, base, drop_relief(self.least_falls[rows, n - 1], n)))
         # A non-count series' volume guard is against its usual size: a median, taken only
         # for the series that pass everything else.
         counts = self.counts[rows]

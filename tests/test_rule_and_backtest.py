@@ -347,7 +347,7 @@ def test_a_small_count_s_fall_to_zero_needs_less_volume() -> None:
     falls = detectors.rule.falls(np.array([-9.0, -1.0, 3.0, np.nan, -2.0, -30.0, -np.inf]),
                                  np.array([9.0, 10.0, 9.0, 9.0, 0.0, 10.0, 10.0]))  # fmt: skip
     assert falls.tolist() == [1.0, 0.1, 0.0, 0.0, 0.0, 1.0, 1.0]
-    relief = detectors.rule.drop_relief(np.array([1.0, 0.8, 0.61, 0.6, 0.5, 0.0]))
+    relief = detectors.rule.drop_relief(np.array([1.0, 0.8, 0.61, 0.6, 0.5, 0.0]), 6)
     assert relief.round(4).tolist() == [0.16, 0.25, 0.43, 1.0, 1.0, 1.0]
 
 

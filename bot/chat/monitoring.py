@@ -23,6 +23,7 @@ from bot.core.incidents import Incident
 from bot.core.reasons import reason_text, source_text
 from bot.core.text import CAPTION_LIMIT, clipped, quoted, rendered_length
 from bot.core.wording import e, metric_caption
+from bot.service.backtesting import fewer_than_asked
 from bot.service.edits import compose, state_line
 from bot.service.monitor import Answer, Monitor, SourceNotAnswering
 from bot.settings import Settings
@@ -291,7 +292,7 @@ def _heading(said: dict[str, str], alerts: int, days: int, *, begins: datetime |
         return t._("{title}: no data in the last {days}, nothing to replay",
                    title=said["title"], days=t.ngettext("{n} day", "{n} days", days))
     held = (end - begins) / timedelta(days=1)
-    if days - held > 1 / 24:  # fewer days than asked: since where the data begins
+    if fewer_than_asked(days, held):  # since where the data begins
         since = f"{day_time(begins, zone, t)} {zone.key}"
         if held < 1:  # a day's rate from hours of data says little
             return t._("{title}: the current settings would have raised {alerts} since {time}, "

@@ -37,6 +37,7 @@ __all__ = [
     "Backtest",
     "collect",
     "feedback_from_state",
+    "fewer_than_asked",
     "key_of",
     "run",
 ]
@@ -105,6 +106,12 @@ async def collect(
         out.start = min(starts.values())
     out.later = {name: at for name, at in starts.items() if at > out.start}
     return out
+
+
+def fewer_than_asked(days: float, held: float) -> bool:
+    """Whether `held` days of data fall short of the `days` a backtest asked for by more than
+    an hour (a first bucket begun mid-way is no shortfall)."""
+    return days - held > 1 / 24
 
 
 def key_of(metric: Metric, where: Slice) -> SeriesKey:
@@ -199,7 +206,7 @@ class Backtest:
                  "begins" for table, begins in self.later.items()]  # fmt: skip
         notes += [f"{table}: no data in these days, nothing replayed" for table in self.empty]
         held = (self.end - self.start) / timedelta(days=1)
-        if days is not None and days - held > 1 / 24:  # the data holds fewer days than asked
+        if days is not None and fewer_than_asked(days, held):
             covers = (f"{held:.1f} days" if held >= 1 else f"{held * 24:.1f} hours"
                       if held >= 1 / 24 else f"{held * 1440:.0f} minutes")  # fmt: skip
             notes.insert(0, f"asked for {days} day{'s' * (days != 1)}: the data begins "
