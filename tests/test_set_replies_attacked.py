@@ -5,11 +5,16 @@ characters that says what to send."""
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
+from bot.service.backtesting import collect, data_begins
 from queries import seeding
 from queries.catalogue import Catalogue, load_catalogue
 from tests.conftest import END, SourceSpec
@@ -163,3 +168,39 @@ async def test_a_title_in_html_is_escaped_in_set_and_metric_replies(
     assert "<i>Просмотры" in said[1], said[1]
     assert "has no slice 'os=Nowhere'" in said[2] and "<b>Views</b>" in said[2], said[2]
     assert "<i>Просмотры" in said[3], said[3]
+
+
+async def test_set_and_backtest_on_two_days_of_data_say_where_the_data_begins(
+    fake: FakeTelegram, embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """On a source that holds two days, /set's preview said "over the last 7 days": it says
+    since when, as /backtest does. The data begins mid-bucket (12:07:30), a bucket both leave
+    out, and the CLI's backtest named that bucket (12:00) as its first: all three say 12:15."""
+    settings = settings_for(fake.url, embedded_spec, tmp_path / "s.db")
+    source = embedded_spec.open(f"short_{tmp_path.name[-12:]}")
+    await seeding.seed(source, days=2, end=END)
+    async with running(settings, fake, Clock(), schedule=False, source=source, warm=False):
+        said = [render_html((await _say(fake, text, user=ADMIN, language=lang))[0].text)
+                for text, lang in (("/set views k 4", None), ("/set views k 5", "ru"),
+                                   ("/set views k 5", None),
+                                   ("/backtest views", None))]  # fmt: skip
+    first = END - timedelta(days=2) + timedelta(minutes=7.5)  # 11-25 12:15
+    assert f"{first:%H:%M}" == "12:15"
+    assert re.search(r"\nSince 11-25 12:15 UTC, where the data begins, this would have raised "
+                     r"\d+ alerts? instead of \d+ \([+-]\d+\)\.\n", said[0]), said[0]  # fmt: skip
+    assert re.search(r"\nС 25\.11 12:15 UTC \(с начала данных\) это дало бы \d+ оповещени",
+                     said[1]), said[1]  # fmt: skip
+    assert "7 days" not in said[0] and "7 дней" not in said[1], said
+    assert "nothing changed" in said[2], said[2]  # no replay, no claim about the days
+    assert "raised" in said[3] and " since 11-25 12:15 UTC, where the data begins " in said[3]
+    try:
+        collected = await collect(source, load_catalogue(), now=END, days=7,
+                                  delay=settings.data_delay, metrics=["views"])  # fmt: skip
+        before = await collect(source, load_catalogue(), now=END - timedelta(days=3), days=7,
+                               delay=settings.data_delay, metrics=["views"])  # fmt: skip
+    finally:
+        await source.close()  # the embedded database is one process's, and one session's
+    assert collected.start == first, collected.start
+    assert before.empty == ["feed_actions"] and not before.later, before
+    assert data_begins([pd.Series([np.nan, 1.0], index=pd.DatetimeIndex(
+        [first, first + timedelta(minutes=15)]))], first) == first + timedelta(minutes=15)

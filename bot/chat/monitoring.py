@@ -239,15 +239,13 @@ async def backtest(
             raise UsageError(t._("The number of days must be a whole number from 1 to 14."),
                              "backtest")  # fmt: skip
         days = int(args[1])
-    alerts, series, start = await checks.replay(chosen, checks.spec(chosen), days)
+    alerts, series, begins = await checks.replay(chosen, checks.spec(chosen), days)
     every = sorted((a for group in alerts.values() for a in group), key=lambda a: a.start)
     zone = settings.zone
     total = series[next(k for k in series if k.is_total)]
     said = {"title": f"<b>{e(metric_title(chosen, t))}</b>",
             "alerts": t.ngettext("<b>{n}</b> alert", "<b>{n}</b> alerts", len(every)),
             "series": t.ngettext("{n} series", "{n} series", len(series))}
-    known = [b for b in (s.first_valid_index() for s in series.values()) if b is not None]
-    begins = max(min(known), start) if known else None
     lines = [_heading(said, len(every), days, begins=begins, zone=zone, t=t,
                       end=total.index[-1] + catalogue.step)]  # fmt: skip
     if begins is None:  # nothing to draw either

@@ -9,7 +9,7 @@ from datetime import datetime
 from bot.core.report import CheckReport
 from queries.errors import SourceUnavailable
 
-__all__ = ["Answer", "SourceNotAnswering"]
+__all__ = ["Answer", "SetResult", "SourceNotAnswering"]
 
 
 class SourceNotAnswering(SourceUnavailable):
@@ -31,3 +31,19 @@ class Answer:
     stale: bool  # True: the current check did not finish within the budget
     problem: str = ""  # stale: why it did not (the source's own sentence, or the wait)
     misconfigured: bool = False  # stale: the source answered that it is set up wrong
+
+
+@dataclass(frozen=True)
+class SetResult:
+    """What /set did: the value before and after, and the alerts each raises in a replay of
+    the last `days`, over `span` (the first bucket replayed, later where the data begins, and
+    the end; None where the days hold no data)."""
+
+    metric: str
+    param: str
+    before: object
+    after: object
+    alerts_before: int
+    alerts_after: int
+    days: int
+    span: tuple[datetime, datetime] | None = None

@@ -36,6 +36,7 @@ from queries.sources import Source
 __all__ = [
     "Backtest",
     "collect",
+    "data_begins",
     "feedback_from_state",
     "fewer_than_asked",
     "key_of",
@@ -89,13 +90,12 @@ async def collect(
             continue
         frame = await source.fetch(table, start - warmup, end)
         frame = on_grid(frame, catalogue.step, table.name)
-        if not frame.empty:  # asked for more days than the data holds: replay only those
-            first = pd.Timestamp(frame["bucket"].min())
-            first = first.tz_localize(UTC) if first.tzinfo is None else first
-            starts[table.name] = max(start, first.to_pydatetime())
+        parts = split_slices(frame, index)  # without a first bucket the data begins inside
+        first = data_begins(parts.values(), start)
+        if first is not None:  # asked for more days than the data holds: replay only those
+            starts[table.name] = first
         else:
             out.empty.append(table.name)
-        parts = split_slices(frame, index)
         for metric in table_metrics:
             for where in slices_of(frame, table, metric):
                 key = key_of(metric, where)
@@ -106,6 +106,16 @@ async def collect(
         out.start = min(starts.values())
     out.later = {name: at for name, at in starts.items() if at > out.start}
     return out
+
+
+def data_begins(series: Iterable[pd.Series | pd.DataFrame], start: datetime) -> datetime | None:
+    """Where a replay from `start` begins: there, or at the first bucket any of `series`
+    holds if that is later (a source that holds fewer days); None where none holds any."""
+    known = [b for b in (s.first_valid_index() for s in series) if b is not None]
+    if not known:
+        return None
+    first = pd.Timestamp(min(known))
+    return max(start, (first.tz_localize(UTC) if first.tzinfo is None else first).to_pydatetime())
 
 
 def fewer_than_asked(days: float, held: float) -> bool:

@@ -14,7 +14,6 @@ import copy
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,8 +23,8 @@ import detectors
 from bot.core.check_text import check_charts
 from bot.core.report import CheckReport, SeriesResult
 from bot.service import levels
-from bot.service.answers import Answer, SourceNotAnswering
-from bot.service.backtesting import key_of
+from bot.service.answers import Answer, SetResult, SourceNotAnswering
+from bot.service.backtesting import data_begins, key_of
 from bot.service.chartdesk import ChartDesk
 from bot.service.checker import History, run_check, spec_for
 from bot.service.overrides import builds, in_force
@@ -42,17 +41,6 @@ from queries.sources import EmbeddedSource, Source
 __all__ = ["Answer", "Monitor", "SetResult", "SourceNotAnswering"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class SetResult:
-    metric: str
-    param: str
-    before: object
-    after: object
-    alerts_before: int
-    alerts_after: int
-    days: int
 
 
 class Monitor:
@@ -262,12 +250,12 @@ class Monitor:
                 return SetResult(metric.name, param, was, value, 0, 0, days)
             after = {**before, param: value}
             builds(after)  # combinations (e.g. min_history <= days) are checked here
-            old, new = await self.replay_counts(metric, [before, after], days)
+            (old, new), span = await self.replay_counts(metric, [before, after], days)
             builds({**self.spec(metric), param: value})  # again: a /reset while it replayed
             self.state.overrides.set(metric.name, param, value, user_id, self.clock())
             self._version += 1
             levels.settle(self.state, metric, before, self.spec(metric), self.clock())
-            return SetResult(metric.name, param, was, value, old, new, days)
+            return SetResult(metric.name, param, was, value, old, new, days, span)
 
     def reset(self, metric: Metric) -> int:
         before = self.spec(metric)
@@ -301,7 +289,8 @@ class Monitor:
 
     async def replay(
         self, metric: Metric, spec: Mapping[str, object], days: int
-    ) -> tuple[dict[SeriesKey, list[Alert]], dict[SeriesKey, pd.Series], pd.Timestamp]:
+    ) -> tuple[dict[SeriesKey, list[Alert]], dict[SeriesKey, pd.Series], datetime | None]:
+        """`spec`'s alerts over the last `days` held, the series, the first bucket replayed."""
         series, weights = await self.series_of(metric)
         end = next(iter(series.values())).index[-1] + self.catalogue.step
         start = end - timedelta(days=days)
@@ -310,16 +299,18 @@ class Monitor:
             return replay(series, detectors.build(spec), detectors.build_rule(spec),
                           start=start, end=end, weights=weights)  # fmt: skip
 
-        return await asyncio.to_thread(run), series, start
+        return await asyncio.to_thread(run), series, data_begins(series.values(), start)
 
     async def replay_counts(
         self, metric: Metric, specs: list[dict[str, object]], days: int
-    ) -> list[int]:
-        counts = []
+    ) -> tuple[list[int], tuple[datetime, datetime] | None]:
+        counts, span = [], None
         for spec in specs:
-            alerts, _, _ = await self.replay(metric, spec, days)
+            alerts, series, begins = await self.replay(metric, spec, days)
             counts.append(sum(len(a) for a in alerts.values()))
-        return counts
+            end = next(iter(series.values())).index[-1] + self.catalogue.step
+            span = None if begins is None else (begins, end.to_pydatetime())
+        return counts, span
 
 
 def _retrieve(task: asyncio.Task[CheckReport]) -> None:
