@@ -193,7 +193,7 @@ async def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         await source.close()
     zone = settings.zone
-    print(report_backtest_json(result, zone) if args.json
+    print(report_backtest_json(result, zone, args.days) if args.json
           else report_backtest(result, zone, catalogue.step, args.days))  # fmt: skip
     return EXIT_OK
 

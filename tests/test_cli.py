@@ -635,7 +635,7 @@ def test_backtest_counts_in_words_and_says_deviation_as_the_chat_does() -> None:
     feedback is counted in words too."""
     import pandas as pd
 
-    from bot.core.formatting import report_backtest
+    from bot.core.formatting import report_backtest, report_backtest_json
     from bot.service.backtesting import Backtest, Feedback
     from detectors.backtest import Alert, Label, SeriesKey, score
 
@@ -673,6 +673,11 @@ def test_backtest_counts_in_words_and_says_deviation_as_the_chat_does() -> None:
         "  feed_actions: from 2026-11-27 22:00, where its data begins",
         "  message_actions: no data in these days, nothing replayed",
     ], said
+    doc = json.loads(report_backtest_json(hours, ZoneInfo("UTC"), 7))  # the same, for a program
+    assert (doc["days_asked"], doc["start"], doc["end"]) == (
+        7, "2026-11-27T18:00:00+00:00", "2026-11-28T00:00:00+00:00"), doc
+    assert doc["tables_begin"] == {"feed_actions": "2026-11-27T22:00:00+00:00"}, doc
+    assert doc["tables_without_data"] == ["message_actions"], doc
 
 
 @pytest.mark.parametrize(("begins", "days", "lang", "said"), [

@@ -281,11 +281,14 @@ def _feedback_lines(result: Any) -> list[str]:
     return lines
 
 
-def report_backtest_json(result: Any, zone: ZoneInfo) -> str:
+def report_backtest_json(result: Any, zone: ZoneInfo, days: int | None = None) -> str:
     sc = result.score
     doc = {
+        "days_asked": days,  # `start` is later where the data begins later (by `end` - `start`)
         "start": _iso(result.start),
         "end": _iso(result.end),
+        "tables_begin": {name: _iso(at) for name, at in result.later.items()},  # later than start
+        "tables_without_data": list(result.empty),
         "series": result.series,
         "per_metric": result.per_metric(),
         "per_day": result.per_day(zone),
