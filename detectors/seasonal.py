@@ -30,6 +30,7 @@ import pandas as pd
 from detectors.base import (
     REFERENCE_STEP,
     Detector,
+    first_week,
     infer_step,
     relative_to,
     require_timestamps,
@@ -1070,7 +1071,7 @@ class SeasonalDetector(Detector):
             return pd.DataFrame(
                 {"expected": nothing, "lower": nothing, "upper": nothing,
                  "basis": pd.Series([None] * values.size, index=series.index, dtype=object),
-                 "autocorr": nothing, "relative_cap": nothing},
+                 "autocorr": nothing, "relative_cap": nothing, "first_week": nothing},
                 index=series.index,
             )  # fmt: skip
         step = infer_step(series.index)
@@ -1173,6 +1174,9 @@ class SeasonalDetector(Detector):
                 # The bucket's own (not a late point's): the rule's window test allows for it.
                 "autocorr": np.where(np.isfinite(expected), autocorr, np.nan),
                 "relative_cap": np.where(np.isfinite(expected), cap, np.nan),
+                # 1 in the series' first week: the rule asks more of a shift there.
+                "first_week": np.where(np.isfinite(expected), first_week(values, series.index),
+                                       np.nan),
             },
             index=series.index,
         )

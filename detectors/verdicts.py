@@ -237,10 +237,12 @@ class _Windows:
     running sums it needs, taken once, then the test for any rows and autocorrelations."""
 
     def __init__(self, rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarray,
-                 upper: np.ndarray, *, size: np.ndarray, fine: float,
+                 upper: np.ndarray, *, size: np.ndarray, fine: float, fresh: np.ndarray,
                  counts: np.ndarray | None = None) -> None:  # fmt: skip
         series, width = value.shape
         self.rule = rule
+        # Per series, the smallest relative shift at its last bucket (`Rule.window_rel_at`).
+        self.rel = rule.window_rel_at(fresh > 0, fine)
         # A small count's windows go on to `window_small` (Rule._small_only): the sums are
         # taken that far for every series, the longer windows judged for those alone.
         self.longest = min(rule.longest_window(True), width)
@@ -255,6 +257,7 @@ class _Windows:
             lean = np.sign(value[:, -2:] - expected[:, -2:])
         chosen = np.flatnonzero((lean[:, 0] == lean[:, 1]) & (lean[:, 1] != 0))
         self.at[chosen] = np.arange(chosen.size)
+        self.chosen = chosen  # the series of each place in the sums
         value, expected, lower, upper, size = (
             a[chosen] for a in (value, expected, lower, upper, size)
         )
@@ -314,7 +317,7 @@ class _Windows:
         length = np.zeros(rows.size, dtype=int)
         if rows.size == 0:
             return length
-        rel = rule._window_rel()
+        rel = self.rel[self.chosen[rows]]
         found = []
         with np.errstate(invalid="ignore", divide="ignore"):
             for n in range(2, self.longest + 1):
@@ -377,12 +380,14 @@ def _may_count(value: np.ndarray) -> np.ndarray:
 
 def _judge(  # noqa: PLR0917 - the tails of Rule.evaluate's inputs, as verdicts() has them
            rule: Rule, value: np.ndarray, expected: np.ndarray, lower: np.ndarray,
-           upper: np.ndarray, same_time: np.ndarray, size: np.ndarray, *, fine: float,
+           upper: np.ndarray, same_time: np.ndarray, size: np.ndarray, fresh: np.ndarray, *,
+           fine: float,
            sparse: np.ndarray, counts: np.ndarray | None = None, coarse: float = 1.0,
            sparse_before: Sequence[np.ndarray] | None = None) -> _Last:  # fmt: skip
     """Rule.evaluate's last row and Rule._explain's branch for every series (a row of the
     arrays' tails; `same_time` the band's `autocorr` column, NaN where it has none; `size`
-    what a relative change is a share of, `relative_to`).
+    what a relative change is a share of, `relative_to`; `fresh` 1 in a series' first week,
+    `first_week`).
     `sparse`: per series, whether its last band rests on a sparse basis; `counts`, whether
     it is counts (by default, from these values). With `sparse_before` (see `_jump_since`),
     a bucket outside after a sudden move at a fine step fires as Rule._fine_jumps has it;
@@ -405,7 +410,8 @@ def _judge(  # noqa: PLR0917 - the tails of Rule.evaluate's inputs, as verdicts(
     # Autocorrelation only ever holds a bucket back (a persistence level of at least
     # persist_level, a window's band at least as wide as without it), so it is needed only
     # where a bucket is that far out or a window fires without it.
-    windows = _Windows(rule, value, expected, lower, upper, size=size, fine=fine, counts=counts)
+    windows = _Windows(rule, value, expected, lower, upper, size=size, fine=fine,
+                       fresh=fresh[:, -1], counts=counts)  # fmt: skip
     everyone = np.arange(series)
     window = windows.lengths(everyone, np.zeros((1, series)), np.zeros(series))
     rho = np.zeros(v.shape)
@@ -542,10 +548,13 @@ def verdicts(  # noqa: PLR0917 - the series and its band's columns, as Rule.verd
     basis: np.ndarray | None = None,
     autocorr: np.ndarray | None = None,
     relative_cap: np.ndarray | None = None,
+    fresh: np.ndarray | None = None,
 ) -> list[Verdict]:
     """Per row i, `rule.verdict(series, band)` for the series `values[i]` on `index` and the
     band `expected[i]`, `lower[i]`, `upper[i]` (and a `basis` column `basis[i]`, an
     `autocorr` column `autocorr[i]`, a `relative_cap` column `relative_cap[i]` when given).
+    `fresh`: true in a series' first week, as `first_week` marks it over the whole series
+    (the rule's evaluate reads all of it; these arrays, only a tail); none if None.
 
     Arrays are (series x buckets): float64 with NaN for missing; basis of objects (str or
     None). `index` is regular; only the tail the rule looks at is used.
@@ -557,12 +566,13 @@ def verdicts(  # noqa: PLR0917 - the series and its band's columns, as Rule.verd
     named = None if basis is None else np.asarray(basis, dtype=object)
     same_time = None if autocorr is None else np.asarray(autocorr, dtype="float64")
     cap = None if relative_cap is None else np.asarray(relative_cap, dtype="float64")
-    for name, array in zip(("expected", "lower", "upper", "basis", "autocorr", "relative_cap"),
-                           [*band, named, same_time, cap], strict=True):  # fmt: skip
+    names = ("expected", "lower", "upper", "basis", "autocorr", "relative_cap", "fresh")
+    for name, array in zip(names, [*band, named, same_time, cap, fresh], strict=True):
         if array is not None and array.shape != value.shape:
             raise ValueError(f"{name} must be shaped as values {value.shape}, got {array.shape}")
     band.append(np.full(value.shape, np.nan) if same_time is None else same_time)
     band.append(relative_to(band[0], cap))
+    band.append(np.zeros(value.shape) if fresh is None else np.asarray(fresh, dtype="float64"))
     if value.shape[0] == 0:
         return []
     width = min(rule.verdict_rows(fineness(index[-USUAL_WINDOW:])), value.shape[1])

@@ -1511,3 +1511,46 @@ def test_a_count_s_lower_edge_is_where_its_noise_as_a_count_seldom_goes() -> Non
     floor = seasonal_module.count_floor(expected, sd, 3.25)
     assert floor.tolist()[:4] == [0.5, 0.0, 4.5, 0.0]
     assert floor[4] == 0.0 and floor[5] == 0.0
+
+
+def _new_metric(outage: bool = False) -> pd.Series:
+    """Six days of a new count metric from a Monday: about 300 events a bucket by day, its
+    weekend at 65% of its weekdays, noisier than Poisson; with `outage`, nothing on Saturday
+    from 14:00 to 16:00."""
+    rng = np.random.default_rng(0)
+    index = pd.date_range("2026-11-02", periods=6 * 96, freq="15min", tz="UTC")
+    hour = index.hour + index.minute / 60
+    lam = 300 * (1 + 0.6 * np.sin((hour - 9) / 24 * 2 * np.pi))
+    lam *= np.where(index.day_of_week >= 5, 0.65, 1.0)
+    values = rng.poisson(lam * rng.gamma(20, 1 / 20, lam.size)).astype(float)
+    if outage:
+        values[(index.day_of_week == 5) & (index.hour >= 14) & (index.hour < 16)] = 0
+    return pd.Series(values, index=index)
+
+
+def test_a_new_metric_s_first_weekend_is_no_sustained_shift_but_its_outage_is() -> None:
+    """A new metric's first Saturday is forecast from its weekdays, and its ordinary level
+    (65% of theirs) summed up over a window into a "sustained shift" inside the band. In a
+    series' first week that test needs a 40% shift (`window_first_week`): the Saturday
+    raises no alert, while an outage that afternoon alerts within a bucket of its start."""
+    def saturday(series: pd.Series, **extra: object) -> pd.DataFrame:
+        spec = {**detectors.DEFAULT_SPEC, **extra}
+        band = detectors.build(spec).band(series)
+        assert band["first_week"].iloc[-1] == 1.0  # six days: all of it the first week
+        table = detectors.build_rule(spec).evaluate(series, band)
+        return table[series.index.day_of_week == 5]
+
+    quiet = saturday(_new_metric())
+    assert not quiet["firing"].any(), quiet[quiet["firing"]]
+    unguarded = saturday(_new_metric(), window_first_week=0.0)  # as before: 15% is enough
+    assert (unguarded["firing"] & (unguarded["window"] > 0)).any()
+    outage = saturday(_new_metric(outage=True))
+    fired = outage.index[outage["firing"].to_numpy()]
+    start = pd.Timestamp("2026-11-07 14:00", tz="UTC")
+    assert len(fired) and start <= fired[0] <= start + pd.Timedelta(minutes=15), fired
+    later = pd.concat([_new_metric(), _new_metric().set_axis(
+        _new_metric().index + pd.Timedelta(days=6))])  # fmt: skip
+    band = detectors.build(detectors.DEFAULT_SPEC).band(later)
+    known = band["first_week"].dropna()  # none where there is no range yet
+    assert known[: later.index[0] + pd.Timedelta(days=7)].iloc[:-1].eq(1.0).all(), known
+    assert known[later.index[0] + pd.Timedelta(days=7) :].eq(0.0).all()  # the usual 15% on

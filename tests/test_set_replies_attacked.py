@@ -187,9 +187,10 @@ async def test_set_and_backtest_on_two_days_of_data_say_where_the_data_begins(
     first = END - timedelta(days=2) + timedelta(minutes=7.5)  # 11-25 12:15
     assert f"{first:%H:%M}" == "12:15"
     assert re.search(r"\nSince 11-25 12:15 UTC, where the data begins, this would have raised "
-                     r"\d+ alerts? instead of \d+ \([+-]\d+\)\.\n", said[0]), said[0]  # fmt: skip
-    assert re.search(r"\nС 25\.11 12:15 UTC \(с начала данных\) это дало бы \d+ оповещени",
-                     said[1]), said[1]  # fmt: skip
+                     r"(\d+ alerts? instead of \d+ \([+-]\d+\)|the same \d+ alerts?)\.\n",
+                     said[0]), said[0]  # fmt: skip
+    assert re.search(r"\nС 25\.11 12:15 UTC \(с начала данных\) это дало бы (\d+ оповещени|"
+                     r"столько же оповещений: \d+\.)", said[1]), said[1]  # fmt: skip
     assert "7 days" not in said[0] and "7 дней" not in said[1], said
     assert "nothing changed" in said[2], said[2]  # no replay, no claim about the days
     assert "raised" in said[3] and " since 11-25 12:15 UTC, where the data begins " in said[3]

@@ -69,9 +69,9 @@ async def test_a_session_in_the_terminal_reads_as_the_chat_does(
     assert [p.name for p in charts] == ["001-views__total.png", "002-views__os_iOS.png"], charts
     assert charts[0].read_bytes().startswith(PNG)
     assert f"     [chart: {charts[0]}]" in shown
-    assert "     [1] All 49 parameters" in shown, text
-    assert "you> [1] All 49 parameters" in shown, text
-    assert any(s.startswith("bot> Views (views), method seasonal: 49 parameters") for s in shown)
+    assert "     [1] All 50 parameters" in shown, text
+    assert "you> [1] All 50 parameters" in shown, text
+    assert any(s.startswith("bot> Views (views), method seasonal: 50 parameters") for s in shown)
     assert "bot> ✅ Views (views) k: 3.25 → 4" in shown, text
     assert "bot> Метрики «nosuch» нет. Метрики: feed_users, views, likes, ctr, messenger_users, " \
            "messages" in shown, text  # fmt: skip

@@ -812,6 +812,45 @@ def test_a_series_shorter_than_the_longest_window_gets_a_verdict() -> None:
         assert live.status is (Status.ANOMALY if n >= 2 else Status.OK), (n, live.reason)
 
 
+@pytest.mark.parametrize(("params", "step", "width"), [RULES[0], RULES[8]])
+def test_a_series_first_week_decides_as_the_rule(
+    params: dict[str, object], step: str, width: int
+) -> None:
+    """With the band's `first_week` column (the series' first week: a sustained shift needs
+    `window_first_week`, 40%, there), every verdict equals Rule.verdict's, a week ending
+    inside the tail included; and it holds back some shifts the usual 15% lets fire."""
+    rule, index, arrays = random_case({**params, "window_first_week": 0.4}, step, width)
+    # And series of 1000 +- 300 whose last 4 buckets are 20% down, each inside the band.
+    shifted = np.full((6, width), 1000.0)
+    shifted[:, -4:] = 800.0
+    band = [np.full(shifted.shape, level) for level in (1000.0, 700.0, 1300.0)]
+    values, expected, lower, upper = (np.vstack([a, b]) for a, b in zip(
+        arrays[:4], (shifted, *band), strict=True))
+    basis = np.vstack([arrays[4], np.full((6, width), "daily-short", dtype=object)])
+    rng = np.random.default_rng(5)
+    fresh = np.zeros(values.shape)
+    fresh[rng.random(values.shape[0]) < 0.5] = 1.0
+    fresh[rng.random(values.shape[0]) < 0.2, -2:] = 0.0  # its week ended 2 buckets ago
+    want = []
+    for i in range(values.shape[0]):
+        band = pd.DataFrame({"expected": expected[i], "lower": lower[i], "upper": upper[i],
+                             "basis": basis[i], "first_week": fresh[i]}, index=index)  # fmt: skip
+        want.append(rule.verdict(pd.Series(values[i], index=index), band))
+    got = verdicts(rule, index, values, expected, lower, upper, basis, fresh=fresh)
+    wrong = {i: d for i, (w, g) in enumerate(zip(want, got, strict=True))
+             if (d := differences(w, g))}  # fmt: skip
+    assert not wrong, wrong
+    plain = verdicts(rule, index, values, expected, lower, upper, basis)
+    held = [i for i, (a, b) in enumerate(zip(plain, got, strict=True)) if a != b]
+    assert held, "the first week changed no verdict"
+    assert all(fresh[i, -1] and "together" in plain[i].reason for i in held), held
+    assert all(got[i].status is not Status.ANOMALY or "together" not in got[i].reason
+               for i in held)  # fmt: skip
+    off = Rule(**{**params, "window_first_week": 0.0})
+    assert verdicts(off, index, values, expected, lower, upper, basis, fresh=fresh) == (
+        verdicts(off, index, values, expected, lower, upper, basis))
+
+
 @pytest.mark.parametrize(("params", "step", "width"), [RULES[0], RULES[-3], RULES[8]])
 def test_a_relative_cap_decides_as_the_rule(
     params: dict[str, object], step: str, width: int

@@ -61,7 +61,7 @@ DIRECTIONS = {"both": _("rises and drops"), "up": _("rises only"), "down": _("dr
 # SHARES a bare number above 1 is refused (min_rel_change 5 meant 5%; 500% is written so).
 # SHARES_PAST_ONE's usual values pass 1 (tail, weekly_gain): a bare number is taken as written.
 SHARES = frozenset({"min_rel_change", "window_min_rel", "window_min_share", "level_clip",
-                    "min_rel_width"})  # fmt: skip
+                    "min_rel_width", "window_first_week"})  # fmt: skip
 SHARES_PAST_ONE = frozenset({"tail", "weekly_gain"})
 SHARE_PARAMS = SHARES | SHARES_PAST_ONE  # every share: shown as a percentage too
 

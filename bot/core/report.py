@@ -98,11 +98,12 @@ class Block:
     def __init__(
         self, index: pd.DatetimeIndex, series_of: Callable[[int], pd.Series], *,
         expected: np.ndarray, lower: np.ndarray, upper: np.ndarray, basis: np.ndarray,
-        autocorr: np.ndarray, relative_cap: np.ndarray,
+        autocorr: np.ndarray, relative_cap: np.ndarray, first_week: np.ndarray | None = None,
     ) -> None:  # fmt: skip
         self.index, self.series_of = index, series_of
         self.expected, self.lower, self.upper, self.basis = expected, lower, upper, basis
         self.autocorr, self.relative_cap = autocorr, relative_cap
+        self.first_week = np.zeros(expected.shape) if first_week is None else first_week
 
     def series(self, row: int) -> pd.Series:
         return self.series_of(row)
@@ -118,7 +119,7 @@ class Block:
         basis = np.full(n, None, dtype=object)
         basis[n - rows :] = self.basis[row]
         columns["basis"] = pd.Series(basis, index=self.index, dtype=object)
-        for col in ("autocorr", "relative_cap"):  # the rule's input, as the check judged it
+        for col in ("autocorr", "relative_cap", "first_week"):  # the rule's input, as judged
             full = np.full(n, np.nan)
             full[n - rows :] = getattr(self, col)[row]
             columns[col] = full

@@ -18,6 +18,7 @@ import pandas as pd
 from bot.core.report import Block, Rows, SeriesResult
 from detectors import Detector, Rule, capped, floored, never_negative, never_over_one
 from detectors.accept import LEAST, accept_level
+from detectors.base import first_week
 from detectors.engine import REDO, BandEngine, EngineBands
 from detectors.rule import USUAL_WINDOW, fineness
 from detectors.seasonal import (
@@ -204,8 +205,9 @@ class Engines:
             expected, lower, upper, moved = follow.arrays(
                 len(index) - rows, values[:, -rows:], expected, lower, upper, basis)
             basis = basis if moved is None else moved
+        fresh = np.where(np.isfinite(expected), first_week(values, index)[:, -rows:], np.nan)
         found = verdicts(rule, index[-rows:], values[:, -rows:], expected, lower, upper,
-                         basis, bands.autocorr, bands.relative_cap)  # fmt: skip
+                         basis, bands.autocorr, bands.relative_cap, fresh)  # fmt: skip
         # A series that never went below zero is shown a range from 0, as the per-series path
         # shows it; the rule judged by the band's own width.
         floor = never_negative(values)
@@ -221,7 +223,7 @@ class Engines:
         # the values matrix, which is dropped with this call.
         block = Block(index, partial(_series_of, series_of, list(wheres)), expected=expected,
                       lower=lower, upper=upper, basis=basis, autocorr=bands.autocorr,
-                      relative_cap=bands.relative_cap)  # fmt: skip
+                      relative_cap=bands.relative_cap, first_week=fresh)  # fmt: skip
         described = detector.describe()
         return [
             SeriesResult(metric, where, Rows(block, i), Rows(block, i), verdict, described)
