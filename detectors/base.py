@@ -247,15 +247,18 @@ def outside_since(series: pd.Series, band: pd.DataFrame) -> pd.Timestamp | None:
     return series.index[first]
 
 
-def first_week(values: np.ndarray, index: pd.DatetimeIndex) -> np.ndarray:
+def first_week(values: np.ndarray, index: pd.DatetimeIndex, last: int | None = None) -> np.ndarray:
     """Per bucket of `values` (a series on `index`, or series x buckets), whether it is less
     than a week after its series' first known value: a weekday its history has not seen yet.
     A new metric's first Saturday, or its first Monday, is forecast from other weekdays, and
-    its ordinary level may run 30-40% off that all day (the rule's `window_first_week`)."""
+    its ordinary level may run 30-40% off that all day (the rule's `window_first_week`).
+    `last`: only the last buckets."""
     step = infer_step(index).total_seconds() if len(index) > 1 else 0.0
     week = max(round(7 * 86400 / step), 1) if step > 0 else 1
     rows = np.atleast_2d(np.asarray(values, dtype="float64"))
     known = np.isfinite(rows)
     first = np.where(known.any(axis=1), np.argmax(known, axis=1), rows.shape[1])
-    fresh = np.arange(rows.shape[1])[None, :] < first[:, None] + week
+    n = rows.shape[1]
+    at = np.arange(n - min(n, n if last is None else last), n)
+    fresh = at[None, :] < first[:, None] + week
     return fresh if np.ndim(values) == 2 else fresh[0]

@@ -235,3 +235,39 @@ async def test_rows_another_process_dropped_are_fetched_again_not_holed(
     finally:
         state.close()
         await source.close()
+
+
+@pytest.mark.slow
+async def test_a_source_in_its_first_week_is_judged_like_the_per_series_path(
+    embedded_spec: SourceSpec, tmp_path: Path
+) -> None:
+    """Five days of data: every series is in its first week (`first_week`), where a
+    sustained shift needs `window_first_week`. The check's matrix verdicts read that from the
+    history they hold, as the per-series band marks it, and give the same verdicts; the band
+    a check shows carries the same column, so it judges again as the check did."""
+    from queries import seeding
+
+    source = embedded_spec.open(f"week_{tmp_path.name[-12:]}")
+    await seeding.seed(source, days=5, end=END)
+    state = State(tmp_path / "state.sqlite3")
+    compared = 0
+    try:
+        history = History(source, CATALOGUE, state.history)
+        for n in (1, 0):
+            report = await run_check(history, END - n * timedelta(minutes=15), delay=DELAY)
+            by_series = {(r.metric.name, r.slice): r for r in report.results}
+            for name, (sliced, window) in (await _held(history)).items():
+                reference = detect(pd.DataFrame(), window, CATALOGUE.tables[name],
+                                   CATALOGUE.metrics_of(name), CATALOGUE.step,
+                                   sliced=sliced)  # fmt: skip
+                for ref in reference:
+                    got = by_series[(ref.metric.name, ref.slice)]
+                    assert ref.band["first_week"].iloc[-1] == 1.0, ref.slice
+                    assert got.band["first_week"].iloc[-1] == 1.0, ref.slice
+                    assert (got.verdict.status, got.verdict.reason) == (
+                        ref.verdict.status, ref.verdict.reason), (n, ref.slice)
+                    compared += 1
+    finally:
+        state.close()
+        await source.close()
+    assert compared == 2 * 60

@@ -1554,3 +1554,24 @@ def test_a_new_metric_s_first_weekend_is_no_sustained_shift_but_its_outage_is() 
     known = band["first_week"].dropna()  # none where there is no range yet
     assert known[: later.index[0] + pd.Timedelta(days=7)].iloc[:-1].eq(1.0).all(), known
     assert known[later.index[0] + pd.Timedelta(days=7) :].eq(0.0).all()  # the usual 15% on
+
+
+def test_the_first_week_is_each_series_own() -> None:
+    """`first_week` counts a week from each series' own first known value (a slice that
+    appears later is new later; one with no value yet is new throughout), the same for a
+    series alone, for the matrix, and for the last buckets only."""
+    from detectors.base import first_week
+
+    index = pd.date_range("2026-11-02", periods=9 * 96, freq="15min", tz="UTC")
+    values = np.ones((3, index.size))
+    values[1, : 2 * 96] = np.nan
+    values[2] = np.nan
+    fresh = first_week(values, index)
+    week = 7 * 96
+    assert fresh[0, :week].all() and not fresh[0, week:].any()
+    assert fresh[1, : 2 * 96 + week].all() and not fresh[1, 2 * 96 + week :].any()
+    assert fresh[2].all()
+    np.testing.assert_array_equal(first_week(values, index, 100), fresh[:, -100:])
+    np.testing.assert_array_equal(first_week(values[1], index), fresh[1])
+    hourly = pd.date_range("2026-11-02", periods=9 * 24, freq="h", tz="UTC")
+    assert first_week(np.ones(hourly.size), hourly).sum() == 7 * 24  # a week at any step

@@ -205,7 +205,7 @@ class Engines:
             expected, lower, upper, moved = follow.arrays(
                 len(index) - rows, values[:, -rows:], expected, lower, upper, basis)
             basis = basis if moved is None else moved
-        fresh = np.where(np.isfinite(expected), first_week(values, index)[:, -rows:], np.nan)
+        fresh = np.where(np.isfinite(expected), first_week(values, index, rows), np.nan)
         found = verdicts(rule, index[-rows:], values[:, -rows:], expected, lower, upper,
                          basis, bands.autocorr, bands.relative_cap, fresh)  # fmt: skip
         # A series that never went below zero is shown a range from 0, as the per-series path
