@@ -98,12 +98,11 @@ class Block:
     def __init__(
         self, index: pd.DatetimeIndex, series_of: Callable[[int], pd.Series], *,
         expected: np.ndarray, lower: np.ndarray, upper: np.ndarray, basis: np.ndarray,
-        autocorr: np.ndarray, relative_cap: np.ndarray, first_week: np.ndarray | None = None,
+        autocorr: np.ndarray, relative_cap: np.ndarray, first_week: np.ndarray,
     ) -> None:  # fmt: skip
         self.index, self.series_of = index, series_of
         self.expected, self.lower, self.upper, self.basis = expected, lower, upper, basis
-        self.autocorr, self.relative_cap = autocorr, relative_cap
-        self.first_week = np.zeros(expected.shape) if first_week is None else first_week
+        self.autocorr, self.relative_cap, self.first_week = autocorr, relative_cap, first_week
 
     def series(self, row: int) -> pd.Series:
         return self.series_of(row)
