@@ -249,16 +249,18 @@ def outside_since(series: pd.Series, band: pd.DataFrame) -> pd.Timestamp | None:
 
 def first_week(values: np.ndarray, index: pd.DatetimeIndex, last: int | None = None) -> np.ndarray:
     """Per bucket of `values` (a series on `index`, or series x buckets), whether it is less
-    than a week after its series' first known value: a weekday its history has not seen yet.
+    than 7 days after its series' first known value: a weekday its history has not seen yet.
     A new metric's first Saturday, or its first Monday, is forecast from other weekdays, and
-    its ordinary level may run 30-40% off that all day (the rule's `window_first_week`).
-    `last`: only the last buckets."""
-    step = infer_step(index).total_seconds() if len(index) > 1 else 0.0
-    week = max(round(7 * 86400 / step), 1) if step > 0 else 1
+    its ordinary level may run 30-40% off that all day (the rule's `window_first_week`). By
+    the timestamps, whatever the step or a clock change. `last`: only the last buckets."""
     rows = np.atleast_2d(np.asarray(values, dtype="float64"))
-    known = np.isfinite(rows)
-    first = np.where(known.any(axis=1), np.argmax(known, axis=1), rows.shape[1])
     n = rows.shape[1]
-    at = np.arange(n - min(n, n if last is None else last), n)
-    fresh = at[None, :] < first[:, None] + week
+    known = np.isfinite(rows)
+    first = np.where(known.any(axis=1), np.argmax(known, axis=1), n)
+    stamps = pd.DatetimeIndex(index).as_unit("ns").asi8
+    week = 7 * 86_400 * 1_000_000_000
+    # Past the last bucket where a row has no known value: never within a week of one.
+    began = np.where(first < n, stamps[np.minimum(first, n - 1)], np.iinfo(np.int64).max - week)
+    at = stamps[n - min(n, n if last is None else last) :]
+    fresh = at[None, :] < began[:, None] + week
     return fresh if np.ndim(values) == 2 else fresh[0]

@@ -109,8 +109,8 @@ RULE_PARAMS: Mapping[str, Param] = {
     ),
     "window_first_week": Param(
         float, 0.4, 0.0, 10.0,
-        "smallest relative shift that test fires on in a series' first week, its weekdays not "
-        "all seen yet (steps of 15 minutes and more; at most window_min_rel = off)",
+        "smallest relative shift the sustained-shift test fires on in a series' first week, its "
+        "weekdays not all seen yet (steps of 15 minutes and more; at most window_min_rel = off)",
     ),
     "window_min_expected": Param(
         float, 400.0, 0.0, 1e12, "counts: events expected over the longest window (pro rata)"

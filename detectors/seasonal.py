@@ -1012,16 +1012,22 @@ class SeasonalDetector(Detector):
         weekday), daily (same time of day), daily-short (fewer than min_history days), recent
         (the last hours only), or none. Column `autocorr`: how much the errors at the bucket's
         time of day followed the one before them on previous days (`same_time_autocorr`),
-        which the rule's sustained-shift test allows for.
+        which the rule's sustained-shift test allows for. Column `first_week`: 1 within a
+        week of the series' first known value (`first_week`), where the rule asks more of a
+        shift; by the series' own timestamps, as the check's matrix path reads them.
         """
+        out = None
         if series.size >= 2:
             wall = wall_grid(series.index, self.timezone)
             if wall is not None:
-                return self._irregular(series, wall, last, weight, latest=True)
-            grid = _grid(series.index)
-            if grid is not None:
-                return self._irregular(series, grid, last, weight)
-        return self._band(series, last, weight)
+                out = self._irregular(series, wall, last, weight, latest=True)
+            elif (grid := _grid(series.index)) is not None:
+                out = self._irregular(series, grid, last, weight)
+        if out is None:
+            out = self._band(series, last, weight)
+        fresh = first_week(series.to_numpy(dtype="float64"), series.index)
+        out["first_week"] = np.where(np.isfinite(out["expected"].to_numpy()), fresh, np.nan)
+        return out
 
     def _irregular(
         self,
@@ -1071,7 +1077,7 @@ class SeasonalDetector(Detector):
             return pd.DataFrame(
                 {"expected": nothing, "lower": nothing, "upper": nothing,
                  "basis": pd.Series([None] * values.size, index=series.index, dtype=object),
-                 "autocorr": nothing, "relative_cap": nothing, "first_week": nothing},
+                 "autocorr": nothing, "relative_cap": nothing},
                 index=series.index,
             )  # fmt: skip
         step = infer_step(series.index)
@@ -1174,9 +1180,6 @@ class SeasonalDetector(Detector):
                 # The bucket's own (not a late point's): the rule's window test allows for it.
                 "autocorr": np.where(np.isfinite(expected), autocorr, np.nan),
                 "relative_cap": np.where(np.isfinite(expected), cap, np.nan),
-                # 1 in the series' first week: the rule asks more of a shift there.
-                "first_week": np.where(np.isfinite(expected), first_week(values, series.index),
-                                       np.nan),
             },
             index=series.index,
         )

@@ -341,7 +341,8 @@ class _Windows:
                 if n > rule.window:
                     # As Rule._small_only: the usual longest window expects too few events.
                     small = self.sums[rule.window - 1][2][rows] < rule.window_min_expected
-                    far = np.abs(total) >= SMALL_REL * rel * relative
+                    bar = np.maximum(SMALL_REL * rule._window_rel(), rel)  # as the rule's
+                    far = np.abs(total) >= bar * relative
                     fires &= self.counts[rows] & small & far
                 found.append((n, fires, base, drop_relief(self.least_falls[rows, n - 1], n)))
         # A non-count series' volume guard is against its usual size: a median, taken only

@@ -1575,3 +1575,13 @@ def test_the_first_week_is_each_series_own() -> None:
     np.testing.assert_array_equal(first_week(values[1], index), fresh[1])
     hourly = pd.date_range("2026-11-02", periods=9 * 24, freq="h", tz="UTC")
     assert first_week(np.ones(hourly.size), hourly).sum() == 7 * 24  # a week at any step
+    # Over a clock change the band on its wall-clock grid marks the buckets the check does,
+    # by their own timestamps (7 x 24 hours, not 7 x 96 slots).
+    autumn = pd.date_range("2026-10-21", periods=9 * 96, freq="15min", tz="UTC")
+    counts = pd.Series(100.0 + np.arange(autumn.size) % 7, index=autumn)
+    band = detectors.build({**detectors.DEFAULT_SPEC, "timezone": "Europe/Berlin"}).band(counts)
+    marked = band["first_week"].dropna()
+    assert marked.eq(1.0).any() and marked.eq(0.0).any()
+    np.testing.assert_array_equal(marked.to_numpy() > 0,
+                                  first_week(counts.to_numpy(), autumn)[band["first_week"].notna()])
+    assert marked[marked > 0].index[-1] < autumn[0] + pd.Timedelta(days=7)

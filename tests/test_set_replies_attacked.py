@@ -199,9 +199,14 @@ async def test_set_and_backtest_on_two_days_of_data_say_where_the_data_begins(
                                   delay=settings.data_delay, metrics=["views"])  # fmt: skip
         before = await collect(source, load_catalogue(), now=END - timedelta(days=3), days=7,
                                delay=settings.data_delay, metrics=["views"])  # fmt: skip
+        after = await collect(source, load_catalogue(), now=END + timedelta(days=10), days=7,
+                              delay=settings.data_delay, metrics=["views"])  # fmt: skip
     finally:
         await source.close()  # the embedded database is one process's, and one session's
     assert collected.start == first, collected.start
     assert before.empty == ["feed_actions"] and not before.later, before
-    assert data_begins([pd.Series([np.nan, 1.0], index=pd.DatetimeIndex(
-        [first, first + timedelta(minutes=15)]))], first) == first + timedelta(minutes=15)
+    assert after.empty == ["feed_actions"], after  # its data ended before the days asked
+    held = pd.Series([np.nan, 1.0, np.nan], index=pd.DatetimeIndex(
+        [first + timedelta(minutes=15 * i) for i in range(3)]))  # fmt: skip
+    assert data_begins([held], first) == first + timedelta(minutes=15)
+    assert data_begins([held], first + timedelta(minutes=30)) is None  # it ended before

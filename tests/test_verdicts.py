@@ -820,13 +820,16 @@ def test_a_series_first_week_decides_as_the_rule(
     `window_first_week`, 40%, there), every verdict equals Rule.verdict's, a week ending
     inside the tail included; and it holds back some shifts the usual 15% lets fire."""
     rule, index, arrays = random_case({**params, "window_first_week": 0.4}, step, width)
-    # And series of 1000 +- 300 whose last 4 buckets are 20% down, each inside the band.
-    shifted = np.full((6, width), 1000.0)
-    shifted[:, -4:] = 800.0
-    band = [np.full(shifted.shape, level) for level in (1000.0, 700.0, 1300.0)]
+    # And series of 1000 +- 300 whose last 4 buckets are 20% down, each inside the band; and
+    # small counts of 30 +- 18 halved for their last 16 buckets (the longer windows of a small
+    # count need twice the usual shift, 30%, or the first week's 40%, whichever is more).
+    shifted = np.vstack([np.full((6, width), 1000.0), np.full((6, width), 30.0)])
+    shifted[:6, -4:], shifted[6:, -16:] = 800.0, 15.0
+    band = [np.repeat(np.array([[a], [b]]), 6, axis=0) * np.ones(width)
+            for a, b in ((1000.0, 30.0), (700.0, 12.0), (1300.0, 48.0))]  # fmt: skip
     values, expected, lower, upper = (np.vstack([a, b]) for a, b in zip(
         arrays[:4], (shifted, *band), strict=True))
-    basis = np.vstack([arrays[4], np.full((6, width), "daily-short", dtype=object)])
+    basis = np.vstack([arrays[4], np.full((12, width), "daily-short", dtype=object)])
     rng = np.random.default_rng(5)
     fresh = np.zeros(values.shape)
     fresh[rng.random(values.shape[0]) < 0.5] = 1.0
@@ -846,6 +849,9 @@ def test_a_series_first_week_decides_as_the_rule(
     assert all(fresh[i, -1] and "together" in plain[i].reason for i in held), held
     assert all(got[i].status is not Status.ANOMALY or "together" not in got[i].reason
                for i in held)  # fmt: skip
+    halved = [i for i in range(values.shape[0] - 6, values.shape[0]) if fresh[i, -1]]
+    if not params:  # the default rule: a small count halved alerts in its first week too
+        assert halved and all(got[i].status is Status.ANOMALY for i in halved), halved
     off = Rule(**{**params, "window_first_week": 0.0})
     assert verdicts(off, index, values, expected, lower, upper, basis, fresh=fresh) == (
         verdicts(off, index, values, expected, lower, upper, basis))

@@ -66,8 +66,8 @@ PARAM_HELP: tuple[str, ...] = (
       "(with window_up_peak below 1)"),
     _("buckets in a row the sustained-shift test must fire on a drop inside the band to alert"),
     _("smallest relative shift the sustained-shift test fires on"),
-    _("smallest relative shift that test fires on in a series' first week, its weekdays not "
-      "all seen yet (steps of 15 minutes and more; at most window_min_rel = off)"),
+    _("smallest relative shift the sustained-shift test fires on in a series' first week, its "
+      "weekdays not all seen yet (steps of 15 minutes and more; at most window_min_rel = off)"),
     _("counts: events expected over the longest window (pro rata)"),
     _("non-counts: share of a usual window's size for that test"),
     _("counts whose longest window expects fewer than window_min_expected events: windows up "

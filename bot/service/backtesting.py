@@ -110,12 +110,19 @@ async def collect(
 
 def data_begins(series: Iterable[pd.Series | pd.DataFrame], start: datetime) -> datetime | None:
     """Where a replay from `start` begins: there, or at the first bucket any of `series`
-    holds if that is later (a source that holds fewer days); None where none holds any."""
-    known = [b for b in (s.first_valid_index() for s in series) if b is not None]
-    if not known:
-        return None
-    first = pd.Timestamp(min(known))
-    return max(start, (first.tz_localize(UTC) if first.tzinfo is None else first).to_pydatetime())
+    holds if that is later (a source that holds fewer days); None where none holds any from
+    `start` on (data that ended before the days replayed is none of theirs)."""
+    begins: datetime | None = None
+    for s in series:
+        stamps = pd.DatetimeIndex(s.index)
+        since = s[stamps >= (pd.Timestamp(start).tz_convert(stamps.tz) if stamps.tz else
+                             pd.Timestamp(start).tz_localize(None))]  # fmt: skip
+        first = since.first_valid_index()
+        if first is not None:
+            first = pd.Timestamp(first)
+            at = (first.tz_localize(UTC) if first.tzinfo is None else first).to_pydatetime()
+            begins = at if begins is None else min(begins, at)
+    return begins
 
 
 def fewer_than_asked(days: float, held: float) -> bool:
