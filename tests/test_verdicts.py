@@ -812,6 +812,25 @@ def test_a_series_shorter_than_the_longest_window_gets_a_verdict() -> None:
         assert live.status is (Status.ANOMALY if n >= 2 else Status.OK), (n, live.reason)
 
 
+def _with_column(
+    rule: Rule, index: pd.DatetimeIndex, arrays: Arrays, column: str, extra: np.ndarray
+) -> tuple[list[Verdict], list[Verdict]]:
+    """verdicts() with a band's optional `column` (the `relative_cap` or `fresh` argument),
+    after checking each equals Rule.verdict on the band with that column; and without it."""
+    values, expected, lower, upper, basis = arrays
+    want = []
+    for i in range(values.shape[0]):
+        band = pd.DataFrame({"expected": expected[i], "lower": lower[i], "upper": upper[i],
+                             "basis": basis[i], column: extra[i]}, index=index)  # fmt: skip
+        want.append(rule.verdict(pd.Series(values[i], index=index), band))
+    argument = {"relative_cap": "relative_cap", "first_week": "fresh"}[column]
+    got = verdicts(rule, index, values, expected, lower, upper, basis, **{argument: extra})
+    wrong = {i: d for i, (w, g) in enumerate(zip(want, got, strict=True))
+             if (d := differences(w, g))}  # fmt: skip
+    assert not wrong, wrong
+    return got, verdicts(rule, index, values, expected, lower, upper, basis)
+
+
 @pytest.mark.parametrize(("params", "step", "width"), [RULES[0], RULES[8]])
 def test_a_series_first_week_decides_as_the_rule(
     params: dict[str, object], step: str, width: int
@@ -834,16 +853,8 @@ def test_a_series_first_week_decides_as_the_rule(
     fresh = np.zeros(values.shape)
     fresh[rng.random(values.shape[0]) < 0.5] = 1.0
     fresh[rng.random(values.shape[0]) < 0.2, -2:] = 0.0  # its week ended 2 buckets ago
-    want = []
-    for i in range(values.shape[0]):
-        band = pd.DataFrame({"expected": expected[i], "lower": lower[i], "upper": upper[i],
-                             "basis": basis[i], "first_week": fresh[i]}, index=index)  # fmt: skip
-        want.append(rule.verdict(pd.Series(values[i], index=index), band))
-    got = verdicts(rule, index, values, expected, lower, upper, basis, fresh=fresh)
-    wrong = {i: d for i, (w, g) in enumerate(zip(want, got, strict=True))
-             if (d := differences(w, g))}  # fmt: skip
-    assert not wrong, wrong
-    plain = verdicts(rule, index, values, expected, lower, upper, basis)
+    got, plain = _with_column(rule, index, (values, expected, lower, upper, basis),
+                              "first_week", fresh)  # fmt: skip
     held = [i for i, (a, b) in enumerate(zip(plain, got, strict=True)) if a != b]
     assert held, "the first week changed no verdict"
     assert all(fresh[i, -1] and "together" in plain[i].reason for i in held), held
@@ -865,21 +876,12 @@ def test_a_relative_cap_decides_as_the_rule(
     relative effect guards read the cap where it is smaller than the level), every verdict
     equals Rule.verdict's; and the cap changes some of them, small effects now alerting."""
     rule, index, arrays = random_case(params, step, width)
-    values, expected, lower, upper, basis = arrays
+    expected = arrays[1]
     rng = np.random.default_rng(11)
     cap = np.abs(expected) * rng.choice([0.05, 0.3, 2.0], size=(expected.shape[0], 1))
     cap[rng.random(expected.shape[0]) < 0.25] = np.nan  # no cap: the level itself
     cap[:, -3:][rng.random((expected.shape[0], 3)) < 0.1] = np.nan  # a day without a span
-    want = []
-    for i in range(values.shape[0]):
-        band = pd.DataFrame({"expected": expected[i], "lower": lower[i], "upper": upper[i],
-                             "basis": basis[i], "relative_cap": cap[i]}, index=index)  # fmt: skip
-        want.append(rule.verdict(pd.Series(values[i], index=index), band))
-    got = verdicts(rule, index, values, expected, lower, upper, basis, relative_cap=cap)
-    wrong = {i: d for i, (w, g) in enumerate(zip(want, got, strict=True))
-             if (d := differences(w, g))}  # fmt: skip
-    assert not wrong, wrong
-    plain = verdicts(rule, index, values, expected, lower, upper, basis)
+    got, plain = _with_column(rule, index, arrays, "relative_cap", cap)
     changed = [i for i, (a, b) in enumerate(zip(plain, got, strict=True)) if a != b]
     assert changed, "the cap changed no verdict"
     assert any(kind(plain[i].reason) == "minimum effect" for i in changed)
