@@ -668,6 +668,7 @@ def test_backtest_counts_in_words_and_says_deviation_as_the_chat_does() -> None:
     hours = replace(result, start=result.end - timedelta(hours=6), empty=["message_actions"],
                     later={"feed_actions": result.end - timedelta(hours=2)})  # fmt: skip
     said = report_backtest(hours, ZoneInfo("UTC"), step, 7).splitlines()
+    assert said[4] == "2 alerts", said  # no day's rate from 6 hours, as the chat's
     assert said[1:4] == [
         "  asked for 7 days: the data begins 2026-11-27 18:00, so the replay covers 6.0 hours",
         "  feed_actions: from 2026-11-27 22:00, where its data begins",

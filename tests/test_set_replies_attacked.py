@@ -210,3 +210,29 @@ async def test_set_and_backtest_on_two_days_of_data_say_where_the_data_begins(
         [first + timedelta(minutes=15 * i) for i in range(3)]))  # fmt: skip
     assert data_begins([held], first) == first + timedelta(minutes=15)
     assert data_begins([held], first + timedelta(minutes=30)) is None  # it ended before
+
+
+@pytest.mark.parametrize(("alerts", "held", "lang", "said"), [
+    ((0, 0), 7, "en", "Over the last 7 days this would have raised no alert, nor did the old "
+     "value."),
+    ((0, 0), 2, "ru", "С 25.11 12:15 UTC (с начала данных) это не дало бы ни одного "
+     "оповещения, как и прежнее значение."),
+    ((3, 3), 7, "en", "Over the last 7 days this would have raised the same 3 alerts."),
+    ((3, 1), 2, "en", "Since 11-25 12:15 UTC, where the data begins, this would have raised "
+     "1 alert instead of 3 (-2)."),
+])  # fmt: skip
+def test_a_set_preview_says_what_the_replay_found(
+    alerts: tuple[int, int], held: int, lang: str, said: str
+) -> None:
+    """/set's sentence on its replay: "no alert, nor did the old value" where neither raised
+    any (not "the same 0 alerts"); since where the data begins on fewer days than 7."""
+    from zoneinfo import ZoneInfo
+
+    from bot.chat.previews import replayed
+    from bot.core.i18n import translator
+    from bot.service.answers import SetResult
+
+    end = END.replace(minute=15, second=0)
+    result = SetResult("views", "k", 3.25, 4.0, *alerts, 7,
+                       (end - timedelta(days=held), end))  # fmt: skip
+    assert replayed(result, ZoneInfo("UTC"), translator(lang)) == said

@@ -10,9 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from aiogram import F, Router
 from aiogram.filters import CommandObject
@@ -23,14 +21,13 @@ from bot.chat.errors import UsageError
 from bot.chat.guard import command_filter
 from bot.chat.muting import mute, mute_incident, unmute
 from bot.chat.naming import metric_named, param_named
+from bot.chat.previews import replayed
 from bot.chat.thresholds import KNOBS, SHARE_PARAMS, SHARES, in_percent, rule_text, shown_value
 from bot.core.commands import admin_commands
-from bot.core.formatting import day_time, percent_of, setting_number, titled
+from bot.core.formatting import percent_of, setting_number, titled
 from bot.core.i18n import Translator
 from bot.core.text import clipped, quoted
 from bot.core.wording import e
-from bot.service.answers import SetResult
-from bot.service.backtesting import fewer_than_asked
 from bot.service.monitor import Monitor
 from bot.settings import Settings
 from bot.state import Baseline, State
@@ -257,37 +254,11 @@ async def set_param(
                                                                               share=share)
     await message.answer(
         f"✅ {titled(metric, t)} {e(result.param)}: {e(before)} → <b>{e(after)}</b>\n"
-        + _replayed(result, settings.zone, t) + "\n"
+        + replayed(result, settings.zone, t) + "\n"
         + t._("{reset} to undo, {backtest} for the details.",
               reset=f"/reset {e(metric.name)}", backtest=f"/backtest {e(metric.name)}")
         + _withdrawn(store, metric, level, checks, t)
     )  # fmt: skip
-
-
-def _replayed(result: SetResult, zone: ZoneInfo, t: Translator) -> str:
-    """What the change would have done over the replayed days, in one sentence: since where
-    the data begins where it holds fewer days (by over an hour), as /backtest says it."""
-    before, after, span = result.alerts_before, result.alerts_after, result.span
-    days = t.ngettext("{n} day", "{n} days", result.days)
-    if span is None:
-        return t._("There is no data in the last {days} to replay it on.", days=days)
-    if fewer_than_asked(result.days, (span[1] - span[0]) / timedelta(days=1)):
-        since = f"{day_time(span[0], zone, t)} {zone.key}"
-        if before == after:
-            return t.ngettext("Since {time}, where the data begins, this would have raised the "
-                              "same {n} alert.", "Since {time}, where the data begins, this "
-                              "would have raised the same {n} alerts.", after, time=since)
-        return t._("Since {time}, where the data begins, this would have raised {after} "
-                   "instead of {before} ({change}).", time=since,
-                   after=t.ngettext("{n} alert", "{n} alerts", after), before=before,
-                   change=f"{after - before:+d}")  # fmt: skip
-    if before == after:
-        return t.ngettext("Over the last {days} this would have raised the same {n} alert.",
-                          "Over the last {days} this would have raised the same {n} alerts.",
-                          after, days=days)  # fmt: skip
-    return t._("Over the last {days} this would have raised {after} instead of {before} "
-               "({change}).", days=days, after=t.ngettext("{n} alert", "{n} alerts", after),
-               before=before, change=f"{after - before:+d}")  # fmt: skip
 
 
 async def reset(

@@ -211,7 +211,7 @@ def report_backtest(result: Any, zone: ZoneInfo, step: timedelta | None = None,
         f"backtest {start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} {zone.key}: {result.series} "
         "series replayed as the live check would have run"
         + (f", every {_span(step)}" if step is not None else ", bucket by bucket"),
-        f"{counted(total, 'alert')} ({total / span_days:.1f} a day)",
+        counted(total, "alert") + (f" ({total / span_days:.1f} a day)" if span_days >= 1 else ""),
         "",
         "alerts per metric:",
     ]
